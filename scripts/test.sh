@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the Terraform CLIs the end-to-end tests need (idempotent), then runs
+# unit and end-to-end tests with cargo-nextest (or cargo test where nextest is not installed).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/install-terraform.sh >/dev/null
+if cargo nextest --version >/dev/null 2>&1; then
+  exec cargo nextest run --workspace --no-fail-fast "$@"
+else
+  exec cargo test --workspace --no-fail-fast "$@"
+fi

@@ -1,0 +1,758 @@
+//! The Coiled control-plane client: HTTP and WebSocket, JSON in and out, no Terraform.
+//!
+//! Calls made (paths from Coiled's public client):
+//! - `GET /api/v2/user/me`, `GET /api/v2/user/me/memberships` (who am I, default workspace);
+//! - `GET /api/v1/{ws}/backend_options/` and the WebSocket `/ws/api/v1/{ws}/cluster-info/`
+//!   (`update_options`) for account backend options;
+//! - `POST /api/v2/clusters/account/{ws}/`, `GET …/id/{id}`, `GET …/name/{name}`, `DELETE …/id/{id}`;
+//! - `GET/POST/DELETE /api/v2/workers/account/{ws}/cluster/{id}/` for scaling.
+//!
+//! Every request retries 429, 502, 503 and 504 (and connection failures for idempotent requests) with
+//! exponential backoff and full jitter, honouring `Retry-After`, until the operation's deadline or its
+//! cancellation: there is no hidden timeout beyond the [`Op`] the caller passes.
+
+pub mod types;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+pub use types::*;
+
+/// The Coiled client release whose wire behaviour this client follows; servers use the
+/// `Client-Version` header for their minimum-version check.
+pub const API_CLIENT_VERSION: &str = "1.135.6";
+
+/// A secret string (API token, cloud key) that never shows in `Debug` or `Display` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// What went wrong talking to Coiled.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401, or 401/403 on the identity endpoints: the token is missing, wrong or revoked.
+    #[error("the Coiled API rejected the token (HTTP {status}): {message}")]
+    Unauthorized {
+        /// HTTP status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+    /// 403: the token is valid but may not do this (e.g. not a member of the workspace).
+    #[error("permission denied (HTTP 403): {message}")]
+    Forbidden {
+        /// The server's message.
+        message: String,
+    },
+    /// 404.
+    #[error("not found: {message}")]
+    NotFound {
+        /// The server's message.
+        message: String,
+    },
+    /// Any other error status; the server's error body is kept.
+    #[error("HTTP {status}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// The message extracted from the body (`message`, `non_field_errors`, `detail`, or the body).
+        message: String,
+        /// Coiled's error code, when the body has one (e.g. `NO_CLOUD_SETUP`).
+        code: Option<String>,
+    },
+    /// The request never got an answer (connection refused or reset, TLS failure).
+    #[error("cannot reach the Coiled API at {url}: {source}")]
+    Transport {
+        /// The URL requested (no secrets in it).
+        url: String,
+        /// The underlying error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The answer was not the JSON expected.
+    #[error("unexpected answer from {url}: {message}")]
+    Decode {
+        /// The URL requested.
+        url: String,
+        /// What did not parse.
+        message: String,
+    },
+    /// The WebSocket exchange failed.
+    #[error("WebSocket {url}: {message}")]
+    WebSocket {
+        /// The URL.
+        url: String,
+        /// What happened.
+        message: String,
+    },
+    /// Terraform asked the provider to stop (Ctrl-C).
+    #[error("interrupted: Terraform asked the provider to stop")]
+    Cancelled,
+    /// The operation's deadline passed while retrying; the last error is kept.
+    #[error("gave up after {attempts} attempts within the operation's timeout; last error: {last}")]
+    Timeout {
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last error seen.
+        last: Box<ApiError>,
+    },
+    /// The API token would go in clear text over the network.
+    #[error(
+        "refusing to send the API token over plain HTTP to {host}: use https://, or set `allow_insecure_http = true` for a trusted network"
+    )]
+    Insecure {
+        /// The non-loopback host.
+        host: String,
+    },
+}
+
+impl ApiError {
+    /// Whether retrying the same request may succeed.
+    fn retryable(&self, idempotent: bool) -> bool {
+        match self {
+            ApiError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            ApiError::Transport { source, .. } => idempotent || source.is_connect(),
+            _ => false,
+        }
+    }
+    /// Whether this is a 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ApiError::NotFound { .. })
+    }
+}
+
+/// The limits of one operation: a deadline and the provider-wide stop signal.
+#[derive(Clone, Debug)]
+pub struct Op {
+    /// No retry or wait goes past this.
+    pub deadline: Instant,
+    /// Cancelled on `StopProvider`.
+    pub stop: CancellationToken,
+}
+
+impl Op {
+    /// An operation allowed `timeout` from now.
+    pub fn new(timeout: Duration, stop: CancellationToken) -> Op {
+        Op { deadline: Instant::now() + timeout, stop }
+    }
+    /// Sleeps for `d`, or less when the deadline comes first; errors on cancellation.
+    pub async fn sleep(&self, d: Duration) -> Result<(), ApiError> {
+        let d = d.min(self.deadline.saturating_duration_since(Instant::now()));
+        tokio::select! {
+            () = tokio::time::sleep(d) => Ok(()),
+            () = self.stop.cancelled() => Err(ApiError::Cancelled),
+        }
+    }
+    /// Time left.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// Backoff between retries: exponential from `base`, capped at `max`, with full jitter.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// First delay's upper bound.
+    pub base: Duration,
+    /// Largest delay.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { base: Duration::from_millis(200), max: Duration::from_secs(15) }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `attempt` (1-based retry count), given the server's `Retry-After`.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(ra) = retry_after {
+            return ra.min(self.max * 4);
+        }
+        let exp = self.base.saturating_mul(1u32 << attempt.min(16)).min(self.max);
+        Duration::from_secs_f64(exp.as_secs_f64() * rand::random::<f64>()).max(Duration::from_millis(10))
+    }
+}
+
+/// Parses `Retry-After` in either of its forms (seconds, or an HTTP date).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    httpdate_parse(v).map(|t| t.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+}
+
+fn httpdate_parse(v: &str) -> Option<std::time::SystemTime> {
+    // IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT" — converted to RFC 3339 for humantime.
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    if parts.len() != 6 || parts[5] != "GMT" {
+        return None;
+    }
+    let month =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == parts[2])? + 1;
+    let rfc = format!("{}-{:02}-{:0>2}T{}Z", parts[3], month, parts[1], parts[4]);
+    humantime::parse_rfc3339(&rfc).ok()
+}
+
+/// Client settings.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Base URL, e.g. `https://cloud.coiled.io`.
+    pub server: String,
+    /// API token.
+    pub token: Secret,
+    /// Allow sending the token over plain HTTP to a non-loopback host.
+    pub allow_insecure_http: bool,
+    /// Extra PEM CA bundle to trust, besides the platform's roots.
+    pub ca_bundle_pem: Option<Vec<u8>>,
+    /// Backoff policy.
+    pub retry: RetryPolicy,
+}
+
+/// A connection to one Coiled control plane.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    config: ClientConfig,
+    session_id: String,
+}
+
+/// Counts of what a client did, for tests and benchmarks.
+static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Client {
+    /// Builds a client; fails when the token would travel in clear text, or the CA bundle is unusable.
+    pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
+        let url = url::Url::parse(&config.server)
+            .map_err(|e| ApiError::Decode { url: config.server.clone(), message: format!("invalid server URL: {e}") })?;
+        if url.scheme() == "http" && !config.allow_insecure_http && !is_loopback(&url) {
+            return Err(ApiError::Insecure { host: url.host_str().unwrap_or_default().to_string() });
+        }
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("terraform-provider-coiled/", env!("CARGO_PKG_VERSION")))
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_secs(30));
+        if let Some(pem) = &config.ca_bundle_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ApiError::Decode { url: "ca_bundle".into(), message: e.to_string() })?;
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder.build().map_err(|e| ApiError::Transport { url: config.server.clone(), source: e })?;
+        Ok(Client { http, config, session_id: format!("coiled-session-{:08x}", rand::random::<u32>()) })
+    }
+
+    /// The base URL.
+    pub fn server(&self) -> &str {
+        &self.config.server
+    }
+
+    /// How many HTTP requests all clients in this process have sent.
+    pub fn requests_sent() -> u64 {
+        REQUESTS.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn auth_header(&self) -> String {
+        let t = self.config.token.expose();
+        // Coiled's scheme: long-lived API tokens contain a dash and use `ApiToken`; legacy ones `Token`.
+        if t.contains('-') { format!("ApiToken {t}") } else { format!("Token {t}") }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.config.server, path)
+    }
+
+    async fn send_once(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, bytes_body::Body), (ApiError, Option<Duration>)> {
+        let url = self.url(path);
+        let mut req = self
+            .http
+            .request(method.clone(), &url)
+            .header("Authorization", self.auth_header())
+            .header("Client-Version", API_CLIENT_VERSION)
+            .header("coiled-session-id", &self.session_id)
+            .header("coiled-request-id", format!("{:08x}", rand::random::<u32>()));
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(method = %method, path, "coiled api request");
+        let resp = req.send().await.map_err(|e| (ApiError::Transport { url: url.clone(), source: e.without_url() }, None))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let text = resp.text().await.map_err(|e| (ApiError::Transport { url: url.clone(), source: e.without_url() }, None))?;
+        tracing::debug!(method = %method, path, status, "coiled api response");
+        if status >= 400 {
+            return Err((error_from_body(status, &text, path), retry_after));
+        }
+        Ok((status, bytes_body::Body(text)))
+    }
+
+    /// Sends a request with retries; `idempotent` allows retrying after connection failures.
+    pub async fn request(
+        &self,
+        op: &Op,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+        idempotent: bool,
+    ) -> Result<String, ApiError> {
+        let mut attempt = 0u32;
+        loop {
+            if op.stop.is_cancelled() {
+                return Err(ApiError::Cancelled);
+            }
+            attempt += 1;
+            let result = tokio::select! {
+                r = self.send_once(&method, path, query, body) => r,
+                () = op.stop.cancelled() => return Err(ApiError::Cancelled),
+            };
+            match result {
+                Ok((_, body)) => return Ok(body.0),
+                Err((e, retry_after)) if e.retryable(idempotent) => {
+                    let delay = self.config.retry.delay(attempt, retry_after);
+                    if Instant::now() + delay >= op.deadline {
+                        return Err(ApiError::Timeout { attempts: attempt, last: Box::new(e) });
+                    }
+                    tracing::info!(path, attempt, delay_ms = delay.as_millis() as u64, error = %e, "retrying coiled api request");
+                    op.sleep(delay).await?;
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    /// GET and decode JSON.
+    pub async fn get_json<T: DeserializeOwned>(&self, op: &Op, path: &str, query: &[(&str, String)]) -> Result<T, ApiError> {
+        let text = self.request(op, reqwest::Method::GET, path, query, None, true).await?;
+        decode(&self.url(path), &text)
+    }
+
+    /// `GET /api/v2/user/me`.
+    pub async fn me(&self, op: &Op) -> Result<User, ApiError> {
+        self.get_json(op, "/api/v2/user/me", &[]).await.map_err(auth_failure)
+    }
+
+    /// `GET /api/v2/user/me/memberships`.
+    pub async fn memberships(&self, op: &Op) -> Result<Vec<Membership>, ApiError> {
+        self.get_json(op, "/api/v2/user/me/memberships", &[]).await.map_err(auth_failure)
+    }
+
+    /// The workspace to use when none is configured: the default membership, else the only one.
+    pub async fn default_workspace(&self, op: &Op) -> Result<String, ApiError> {
+        let memberships = self.memberships(op).await?;
+        if let Some(m) = memberships.iter().find(|m| m.is_default_account) {
+            return Ok(m.account.slug.clone());
+        }
+        match memberships.as_slice() {
+            [only] => Ok(only.account.slug.clone()),
+            [] => Err(ApiError::Status { status: 400, message: "this token's user is a member of no workspace".into(), code: None }),
+            many => Err(ApiError::Status {
+                status: 400,
+                message: format!(
+                    "no default workspace; set `workspace` to one of: {}",
+                    many.iter().map(|m| m.account.slug.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                code: None,
+            }),
+        }
+    }
+
+    /// `GET /api/v1/{ws}/backend_options/`.
+    pub async fn get_backend_options(&self, op: &Op, workspace: &str) -> Result<BackendOptionsRead, ApiError> {
+        self.get_json(op, &format!("/api/v1/{}/backend_options/", seg(workspace)), &[]).await
+    }
+
+    /// Writes account backend options over the `cluster-info` WebSocket (`update_options`), as Coiled's
+    /// client does: read the greeting, send the options, follow progress until `FINISHED` or close.
+    /// Returns the progress messages. Connection failures before the options are sent are retried.
+    pub async fn set_backend_options(&self, op: &Op, workspace: &str, data: &serde_json::Value) -> Result<Vec<String>, ApiError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.set_backend_options_once(op, workspace, data).await {
+                Err(WsFailure::BeforeSend(e)) if e.retryable(true) || matches!(e, ApiError::WebSocket { .. }) => {
+                    let delay = self.config.retry.delay(attempt, None);
+                    if Instant::now() + delay >= op.deadline {
+                        return Err(ApiError::Timeout { attempts: attempt, last: Box::new(e) });
+                    }
+                    tracing::info!(attempt, error = %e, "retrying backend options WebSocket");
+                    op.sleep(delay).await?;
+                }
+                Err(WsFailure::BeforeSend(e) | WsFailure::AfterSend(e)) => return Err(e),
+                Ok(progress) => return Ok(progress),
+            }
+        }
+    }
+
+    async fn set_backend_options_once(&self, op: &Op, workspace: &str, data: &serde_json::Value) -> Result<Vec<String>, WsFailure> {
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let ws_url = format!("{}/ws/api/v1/{}/cluster-info/", self.config.server.replacen("http", "ws", 1), seg(workspace));
+        let wse = |m: String| ApiError::WebSocket { url: ws_url.clone(), message: m };
+        let mut request = ws_url.as_str().into_client_request().map_err(|e| WsFailure::BeforeSend(wse(e.to_string())))?;
+        let headers = request.headers_mut();
+        let hv = |s: &str| http::HeaderValue::from_str(s).map_err(|e| WsFailure::BeforeSend(wse(e.to_string())));
+        headers.insert("Authorization", hv(&self.auth_header())?);
+        headers.insert("Client-Version", hv(API_CLIENT_VERSION)?);
+        headers.insert("coiled-session-id", hv(&self.session_id)?);
+        REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let connect = tokio::time::timeout(Duration::from_secs(30).min(op.remaining()), tokio_tungstenite::connect_async(request));
+        let (mut socket, _) = tokio::select! {
+            r = connect => match r {
+                Err(_) => return Err(WsFailure::BeforeSend(wse("connection timed out".into()))),
+                Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => {
+                    let status = resp.status().as_u16();
+                    let body = resp.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+                    return Err(WsFailure::BeforeSend(match status {
+                        401 => ApiError::Unauthorized { status, message: error_from_body(status, &body, "").to_string() },
+                        403 => ApiError::Forbidden { message: format!("cannot edit backend options in workspace {workspace:?}; check that the token's user is an admin of it") },
+                        404 => ApiError::NotFound { message: format!("workspace {workspace:?}") },
+                        s => error_from_body(s, &body, ""),
+                    }));
+                }
+                Ok(Err(e)) => return Err(WsFailure::BeforeSend(wse(e.to_string()))),
+                Ok(Ok(s)) => s,
+            },
+            () = op.stop.cancelled() => return Err(WsFailure::BeforeSend(ApiError::Cancelled)),
+        };
+        // The server greets first; Coiled's client discards the greeting unread.
+        match next_message(op, &mut socket).await {
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => return Err(WsFailure::BeforeSend(wse(e.to_string()))),
+            Ok(None) => return Err(WsFailure::BeforeSend(wse("closed before greeting".into()))),
+            Err(e) => return Err(WsFailure::BeforeSend(e)),
+        }
+        let message = serde_json::json!({
+            "type": "update_options",
+            "logging_context": {},
+            "data": data,
+            "coiled-session-id": self.session_id,
+            "coiled-request-id": format!("{:08x}", rand::random::<u32>()),
+        });
+        socket.send(Message::text(message.to_string())).await.map_err(|e| WsFailure::BeforeSend(wse(e.to_string())))?;
+        let mut progress = Vec::new();
+        let mut last_error: Option<String> = None;
+        loop {
+            let msg = match next_message(op, &mut socket).await {
+                Ok(Some(Ok(m))) => m,
+                Ok(Some(Err(e))) => return Err(WsFailure::AfterSend(wse(e.to_string()))),
+                Ok(None) => break,
+                Err(e) => return Err(WsFailure::AfterSend(e)),
+            };
+            match msg {
+                Message::Text(text) => {
+                    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+                    if v.get("type").and_then(|t| t.as_str()) != Some("update_options") {
+                        continue;
+                    }
+                    let text = v.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_string();
+                    let is_error = v.get("is_error").is_some_and(truthy) || v.get("raise").is_some_and(truthy);
+                    if is_error {
+                        last_error = Some(text);
+                        continue;
+                    }
+                    match text.as_str() {
+                        "FINISHED" => {
+                            let _ = socket.close(None).await;
+                            break;
+                        }
+                        "CONFIGURING_BACKEND" | "NOT_CONFIGURING_BACKEND" => {}
+                        other => progress.push(other.to_string()),
+                    }
+                }
+                Message::Close(frame) => {
+                    if let Some(f) = frame {
+                        let code = u16::from(f.code);
+                        if code == 4403 {
+                            return Err(WsFailure::AfterSend(ApiError::Forbidden {
+                                message: format!(
+                                    "unauthorised for workspace {workspace:?} (close code 4403): check the token and the workspace"
+                                ),
+                            }));
+                        }
+                        if (1001..3000).contains(&code) {
+                            return Err(WsFailure::AfterSend(wse(format!("connection closed with code {code}"))));
+                        }
+                    }
+                    break;
+                }
+                _ => {}
+            }
+        }
+        match last_error {
+            Some(e) => Err(WsFailure::AfterSend(ApiError::Status { status: 400, message: e, code: None })),
+            None => Ok(progress),
+        }
+    }
+
+    fn cluster_path(workspace: &str) -> String {
+        format!("/api/v2/clusters/account/{}/", seg(workspace))
+    }
+
+    /// `POST /api/v2/clusters/account/{ws}/`: not retried blindly (the caller recovers a lost answer by
+    /// looking the name up), except on answers that prove nothing was created (429, 502, 503, 504).
+    pub async fn create_cluster(&self, op: &Op, workspace: &str, body: &serde_json::Value) -> Result<CreatedCluster, ApiError> {
+        let path = Self::cluster_path(workspace);
+        let text = self.request(op, reqwest::Method::POST, &path, &[], Some(body), false).await?;
+        decode(&self.url(&path), &text)
+    }
+
+    /// `GET /api/v2/clusters/account/{ws}/id/{id}`.
+    pub async fn get_cluster(&self, op: &Op, workspace: &str, id: i64) -> Result<ClusterDetails, ApiError> {
+        self.get_json(op, &format!("{}id/{id}", Self::cluster_path(workspace)), &[]).await
+    }
+
+    /// `GET /api/v2/clusters/account/{ws}/name/{name}`: the active cluster with this name, if any.
+    pub async fn find_cluster_by_name(&self, op: &Op, workspace: &str, name: &str) -> Result<Option<ClusterRef>, ApiError> {
+        match self
+            .get_json(op, &format!("{}name/{}", Self::cluster_path(workspace), seg(name)), &[("include_paused", "0".to_string())])
+            .await
+        {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `DELETE /api/v2/clusters/account/{ws}/id/{id}`: asks the cluster to stop.
+    pub async fn stop_cluster(&self, op: &Op, workspace: &str, id: i64, reason: &str) -> Result<(), ApiError> {
+        self.request(
+            op,
+            reqwest::Method::DELETE,
+            &format!("{}id/{id}", Self::cluster_path(workspace)),
+            &[("reason", reason.to_string())],
+            None,
+            true,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    fn workers_path(workspace: &str, id: i64) -> String {
+        format!("/api/v2/workers/account/{}/cluster/{id}/", seg(workspace))
+    }
+
+    /// All workers of a cluster, paging with `limit`/`offset` until an empty page.
+    pub async fn list_workers(&self, op: &Op, workspace: &str, id: i64) -> Result<Vec<Process>, ApiError> {
+        let mut out = Vec::new();
+        for page in 0..1000 {
+            let batch: Vec<Process> = self
+                .get_json(op, &Self::workers_path(workspace, id), &[("limit", "100".into()), ("offset", (page * 100).to_string())])
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            out.extend(batch);
+        }
+        Ok(out)
+    }
+
+    /// Adds `n` workers (`POST …/workers/…` with `n_workers`, which counts workers to add).
+    pub async fn add_workers(&self, op: &Op, workspace: &str, id: i64, n: i64) -> Result<(), ApiError> {
+        self.request(
+            op,
+            reqwest::Method::POST,
+            &Self::workers_path(workspace, id),
+            &[],
+            Some(&serde_json::json!({"n_workers": n, "reason": "terraform"})),
+            false,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes the named workers (`DELETE …/workers/…?name=…`).
+    pub async fn remove_workers(&self, op: &Op, workspace: &str, id: i64, names: &[String]) -> Result<(), ApiError> {
+        for chunk in names.chunks(200) {
+            let query: Vec<(&str, String)> = chunk.iter().map(|n| ("name", n.clone())).collect();
+            self.request(op, reqwest::Method::DELETE, &Self::workers_path(workspace, id), &query, None, true).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The next WebSocket message, bounded by the operation's deadline and stop signal.
+async fn next_message<S>(
+    op: &Op,
+    socket: &mut S,
+) -> Result<Option<Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>>, ApiError>
+where
+    S: futures_util::Stream<Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    tokio::select! {
+        r = tokio::time::timeout(op.remaining(), socket.next()) => r.map_err(|_| ApiError::WebSocket { url: String::new(), message: "no answer before the operation's timeout".into() }),
+        () = op.stop.cancelled() => Err(ApiError::Cancelled),
+    }
+}
+
+enum WsFailure {
+    BeforeSend(ApiError),
+    AfterSend(ApiError),
+}
+
+mod bytes_body {
+    /// A response body as text.
+    pub struct Body(pub String);
+}
+
+fn truthy(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Bool(b) => *b,
+        serde_json::Value::Null => false,
+        serde_json::Value::Number(n) => n.as_f64() != Some(0.0),
+        serde_json::Value::String(s) => !s.is_empty(),
+        _ => true,
+    }
+}
+
+/// Percent-encodes one path segment.
+fn seg(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn decode<T: DeserializeOwned>(url: &str, text: &str) -> Result<T, ApiError> {
+    serde_json::from_str(text).map_err(|e| ApiError::Decode { url: url.to_string(), message: e.to_string() })
+}
+
+fn auth_failure(e: ApiError) -> ApiError {
+    match e {
+        ApiError::Forbidden { message } => ApiError::Unauthorized { status: 403, message },
+        other => other,
+    }
+}
+
+/// Builds the error for a failed answer, reading Coiled's error body shapes in the order its client does:
+/// `message`, `non_field_errors[0]`, `detail`, then the whole body.
+pub fn error_from_body(status: u16, body: &str, path: &str) -> ApiError {
+    let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let code = json.as_ref().and_then(|j| j.get("code")).and_then(|c| c.as_str()).map(str::to_string);
+    let message = json
+        .as_ref()
+        .and_then(|j| {
+            j.get("message")
+                .and_then(|m| m.as_str().map(str::to_string))
+                .or_else(|| j.get("non_field_errors").and_then(|n| n.get(0)).and_then(|m| m.as_str()).map(str::to_string))
+                .or_else(|| j.get("detail").and_then(|m| m.as_str()).map(str::to_string))
+        })
+        .unwrap_or_else(|| {
+            let t = body.trim();
+            if t.is_empty() { format!("HTTP {status} from {path}") } else { t.chars().take(500).collect() }
+        });
+    match status {
+        401 => ApiError::Unauthorized { status, message },
+        403 => ApiError::Forbidden { message },
+        404 => ApiError::NotFound { message },
+        _ => ApiError::Status { status, message, code },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_read_like_the_coiled_client() {
+        let e = error_from_body(400, r#"{"code":"NO_CLOUD_SETUP","message":"No cloud setup"}"#, "/x");
+        assert!(
+            matches!(e, ApiError::Status { status: 400, ref message, code: Some(ref c) } if message == "No cloud setup" && c == "NO_CLOUD_SETUP")
+        );
+        assert_eq!(error_from_body(400, r#"{"non_field_errors":["bad"]}"#, "/x").to_string(), "HTTP 400: bad");
+        assert!(matches!(error_from_body(401, r#"{"detail":"Invalid token."}"#, "/x"), ApiError::Unauthorized { .. }));
+        assert!(error_from_body(404, "", "/x").is_not_found());
+        assert_eq!(error_from_body(500, "", "/x").to_string(), "HTTP 500: HTTP 500 from /x");
+    }
+
+    #[test]
+    fn retry_after_both_forms() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn backoff_is_bounded_and_honours_retry_after() {
+        let p = RetryPolicy::default();
+        for attempt in 1..40 {
+            assert!(p.delay(attempt, None) <= p.max);
+        }
+        assert_eq!(p.delay(1, Some(Duration::from_secs(2))), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(format!("{:?}", Secret::new("abc-123")), "Secret(<redacted>)");
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_allowed() {
+        let cfg = |server: &str, allow| ClientConfig {
+            server: server.into(),
+            token: Secret::new("t"),
+            allow_insecure_http: allow,
+            ca_bundle_pem: None,
+            retry: RetryPolicy::default(),
+        };
+        assert!(Client::new(cfg("http://127.0.0.1:1", false)).is_ok());
+        assert!(Client::new(cfg("http://localhost:1", false)).is_ok());
+        assert!(matches!(Client::new(cfg("http://example.com", false)), Err(ApiError::Insecure { .. })));
+        assert!(Client::new(cfg("http://example.com", true)).is_ok());
+        assert!(Client::new(cfg("https://example.com", false)).is_ok());
+    }
+
+    #[test]
+    fn auth_scheme_depends_on_the_token() {
+        let cfg = |t: &str| ClientConfig {
+            server: "https://x".into(),
+            token: Secret::new(t),
+            allow_insecure_http: false,
+            ca_bundle_pem: None,
+            retry: RetryPolicy::default(),
+        };
+        assert_eq!(Client::new(cfg("abc-123")).unwrap().auth_header(), "ApiToken abc-123");
+        assert_eq!(Client::new(cfg("abc123")).unwrap().auth_header(), "Token abc123");
+    }
+}

@@ -1,0 +1,184 @@
+//! The JSON shapes the client reads and writes, as Coiled's public client uses them. Fields the client
+//! does not need are ignored; optional ones default.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /api/v2/user/me`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct User {
+    /// The username.
+    pub username: String,
+}
+
+/// A workspace as named in a membership.
+#[derive(Clone, Debug, Deserialize)]
+pub struct AccountRef {
+    /// The workspace slug used in URLs.
+    pub slug: String,
+}
+
+/// One entry of `GET /api/v2/user/me/memberships`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Membership {
+    /// The workspace.
+    pub account: AccountRef,
+    /// Whether the user administers it.
+    #[serde(default)]
+    pub is_admin: bool,
+    /// Whether it is the user's default workspace.
+    #[serde(default)]
+    pub is_default_account: bool,
+}
+
+/// One ingress rule on the wire: TCP `ports` open to one `cidr`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngressRule {
+    /// Ports.
+    pub ports: Vec<i64>,
+    /// Source CIDR block.
+    pub cidr: String,
+}
+
+/// `{"ingress": [...]}`, the `firewall_spec` object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirewallSpec {
+    /// The rules; absent means none configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<Vec<IngressRule>>,
+}
+
+/// `GET /api/v1/{ws}/backend_options/`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct BackendOptionsRead {
+    /// `vm` (or a legacy value).
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// The options object.
+    #[serde(default)]
+    pub options: serde_json::Value,
+}
+
+impl BackendOptionsRead {
+    /// The cloud (`aws` or `gcp`), from `options.provider_name` or a legacy backend name.
+    pub fn provider_name(&self) -> Option<String> {
+        self.options.get("provider_name").and_then(|v| v.as_str()).map(str::to_string).or_else(|| match self.backend.as_deref() {
+            Some("vm_aws") => Some("aws".into()),
+            Some("vm_gcp") => Some("gcp".into()),
+            _ => None,
+        })
+    }
+    /// The account-level ingress rules, `None` when none are set.
+    pub fn ingress(&self) -> Option<Vec<IngressRule>> {
+        let spec = self.options.get("firewall_spec")?;
+        serde_json::from_value::<FirewallSpec>(spec.clone()).ok()?.ingress
+    }
+    /// A string option.
+    pub fn option_str(&self, key: &str) -> Option<String> {
+        self.options.get(key).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string)
+    }
+}
+
+/// The answer to a cluster create.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CreatedCluster {
+    /// The cluster id.
+    pub id: i64,
+    /// True when an active cluster of that name was reused instead of created.
+    #[serde(default)]
+    pub existing: bool,
+}
+
+/// The answer to a by-name lookup.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ClusterRef {
+    /// The cluster id.
+    pub id: i64,
+}
+
+/// A state with its reason.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CurrentState {
+    /// The state name (`pending`, `ready`, `started`, …).
+    #[serde(default)]
+    pub state: String,
+    /// Why, for errors.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A VM.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Instance {
+    /// Public address, if any.
+    #[serde(default)]
+    pub public_ip_address: Option<String>,
+    /// Private address.
+    #[serde(default)]
+    pub private_ip_address: Option<String>,
+    /// Instance state.
+    #[serde(default)]
+    pub current_state: CurrentState,
+}
+
+/// A scheduler or worker process.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Process {
+    /// Name, e.g. `etl-worker-3`.
+    #[serde(default)]
+    pub name: String,
+    /// Process state.
+    #[serde(default)]
+    pub current_state: CurrentState,
+    /// The VM, once assigned.
+    #[serde(default)]
+    pub instance: Option<Instance>,
+    /// Dashboard URL (scheduler only).
+    #[serde(default)]
+    pub dashboard_address: Option<String>,
+}
+
+/// `GET …/clusters/account/{ws}/id/{id}`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ClusterDetails {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// Creation time (ISO 8601).
+    #[serde(default)]
+    pub created: Option<String>,
+    /// Cluster state.
+    #[serde(default)]
+    pub current_state: CurrentState,
+    /// Target worker count.
+    #[serde(default)]
+    pub desired_workers: i64,
+    /// Scheduler port.
+    #[serde(default)]
+    pub scheduler_port: Option<i64>,
+    /// The scheduler.
+    #[serde(default)]
+    pub scheduler: Option<Process>,
+    /// The workers.
+    #[serde(default)]
+    pub workers: Vec<Process>,
+    /// Options the cluster was created with (echoes `firewall_spec` where the server keeps it).
+    #[serde(default)]
+    pub cluster_options: serde_json::Value,
+    /// Infrastructure facts (`give_scheduler_public_ip`).
+    #[serde(default)]
+    pub cluster_infra: serde_json::Value,
+}
+
+impl ClusterDetails {
+    /// The effective ingress rules the server reports, if it reports them.
+    pub fn ingress(&self) -> Option<Vec<IngressRule>> {
+        let spec = self.cluster_options.get("firewall_spec")?;
+        serde_json::from_value::<FirewallSpec>(spec.clone()).ok()?.ingress
+    }
+    /// Whether the scheduler has a public IP.
+    pub fn gives_scheduler_public_ip(&self) -> bool {
+        self.cluster_infra.get("give_scheduler_public_ip").and_then(|v| v.as_bool()).unwrap_or(true)
+    }
+}

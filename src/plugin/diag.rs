@@ -1,0 +1,125 @@
+//! Diagnostics: what Terraform shows the user. A short Title Case summary, a detail that says what
+//! failed and what to do next, and, where it applies, the attribute path it is about.
+
+use magma_protocol::tfplugin6 as pb;
+
+use super::value::{AttrPath, PathStep};
+
+/// Error or warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// Stops the operation.
+    Error,
+    /// Shown, but the operation goes on.
+    Warning,
+}
+
+/// One diagnostic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Short Title Case summary.
+    pub summary: String,
+    /// What failed, why, and what to do.
+    pub detail: String,
+    /// The attribute it is about, if any.
+    pub path: Option<AttrPath>,
+}
+
+/// A list of diagnostics collected during one operation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// No diagnostics.
+    pub fn new() -> Diagnostics {
+        Diagnostics(Vec::new())
+    }
+    /// Adds an error.
+    pub fn error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
+        self.0.push(Diagnostic { severity: Severity::Error, summary: summary.into(), detail: detail.into(), path: None });
+    }
+    /// Adds an error about one attribute.
+    pub fn error_at(&mut self, path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) {
+        self.0.push(Diagnostic { severity: Severity::Error, summary: summary.into(), detail: detail.into(), path: Some(path) });
+    }
+    /// Adds a warning.
+    pub fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
+        self.0.push(Diagnostic { severity: Severity::Warning, summary: summary.into(), detail: detail.into(), path: None });
+    }
+    /// Adds a warning about one attribute.
+    pub fn warning_at(&mut self, path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) {
+        self.0.push(Diagnostic { severity: Severity::Warning, summary: summary.into(), detail: detail.into(), path: Some(path) });
+    }
+    /// Reports a provider bug: something that must never happen whatever the user does.
+    pub fn bug(&mut self, summary: impl Into<String>, what: impl std::fmt::Display) {
+        self.error(summary, format!("{what}\n\nThis is always a problem with the provider. Please report it to the provider developers."));
+    }
+    /// Appends all of `other`.
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.0.extend(other.0);
+    }
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(|d| d.severity == Severity::Error)
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// The tfplugin6 messages.
+    pub fn to_proto(&self) -> Vec<pb::Diagnostic> {
+        self.0.iter().map(Diagnostic::to_proto).collect()
+    }
+}
+
+impl Diagnostic {
+    /// The tfplugin6 message.
+    pub fn to_proto(&self) -> pb::Diagnostic {
+        pb::Diagnostic {
+            severity: match self.severity {
+                Severity::Error => pb::diagnostic::Severity::Error,
+                Severity::Warning => pb::diagnostic::Severity::Warning,
+            } as i32,
+            summary: self.summary.clone(),
+            detail: self.detail.clone(),
+            attribute: self.path.as_ref().filter(|p| !p.0.is_empty()).map(path_to_proto),
+        }
+    }
+}
+
+/// Converts an attribute path to its tfplugin6 form.
+pub fn path_to_proto(path: &AttrPath) -> pb::AttributePath {
+    use pb::attribute_path::step::Selector;
+    pb::AttributePath {
+        steps: path
+            .0
+            .iter()
+            .map(|s| pb::attribute_path::Step {
+                selector: Some(match s {
+                    PathStep::Attr(n) => Selector::AttributeName(n.clone()),
+                    PathStep::Index(i) => Selector::ElementKeyInt(*i),
+                    PathStep::Key(k) => Selector::ElementKeyString(k.clone()),
+                }),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_and_severity_reach_the_wire() {
+        let mut d = Diagnostics::new();
+        d.error_at(AttrPath::attr("ingress").index(1).then("cidr"), "Invalid CIDR", "x");
+        d.warning("Careful", "y");
+        let p = d.to_proto();
+        assert_eq!(p[0].severity, pb::diagnostic::Severity::Error as i32);
+        assert_eq!(p[0].attribute.as_ref().unwrap().steps.len(), 3);
+        assert!(p[1].attribute.is_none());
+        assert!(d.has_errors());
+    }
+}

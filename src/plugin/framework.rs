@@ -1,0 +1,299 @@
+//! The resource framework: the interfaces a provider implements, and the rules enforced once for every
+//! resource (planning of computed values, requires-replace paths, the invariants of create / read /
+//! update results). The gRPC layer calls into this; resources never see protocol messages.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use super::diag::Diagnostics;
+use super::schema::{Block, Schema};
+use super::value::{AttrPath, Value};
+
+/// What every operation is given: the provider-wide stop signal and the client's abilities.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    /// Cancelled when Terraform calls `StopProvider` (Ctrl-C): waits, retries and polls must end promptly.
+    pub stop: CancellationToken,
+    /// Whether the Terraform client understands write-only attributes (≥ 1.11).
+    pub write_only_allowed: bool,
+}
+
+/// Opaque per-resource data that Terraform keeps beside state but never shows.
+pub type Private = Vec<u8>;
+
+/// The state a create, read, update or import produced.
+#[derive(Clone, Debug)]
+pub struct NewState {
+    /// The object, or `Value::Null` when the remote object is gone.
+    pub state: Value,
+    /// Private data to store with it.
+    pub private: Private,
+}
+
+/// The inputs of planning one change, and the plan being built.
+#[derive(Debug)]
+pub struct Plan {
+    /// The state before the change (`Value::Null` when creating).
+    pub prior: Value,
+    /// The configuration (may contain unknown values).
+    pub config: Value,
+    /// The planned new state; starts as Terraform's proposal and is refined by the resource.
+    pub planned: Value,
+    /// Attribute paths whose change forces replacement, beyond those the schema declares.
+    pub requires_replace: Vec<AttrPath>,
+    /// Private data planned to go with the new state.
+    pub private: Private,
+}
+
+impl Plan {
+    /// Whether this plan creates the object.
+    pub fn is_create(&self) -> bool {
+        self.prior.is_null()
+    }
+}
+
+/// A managed resource type.
+#[async_trait]
+pub trait Resource: Send + Sync {
+    /// The full type name, e.g. `coiled_cluster`.
+    fn type_name(&self) -> &'static str;
+    /// The schema.
+    fn schema(&self) -> Schema;
+    /// Checks a configuration, which may hold unknown values: only known values can be judged.
+    async fn validate(&self, _ctx: &Ctx, _config: &Value, _diags: &mut Diagnostics) {}
+    /// Refines a plan beyond the schema's rules: predicts computed values, keeps semantically equal prior
+    /// values, adds replace paths, warns. Called for creates and updates, never for destroys.
+    async fn modify_plan(&self, _ctx: &Ctx, _plan: &mut Plan, _diags: &mut Diagnostics) {}
+    /// Creates the remote object. Must return its state, or report an error.
+    async fn create(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics) -> Option<NewState>;
+    /// Reads the remote object. `Value::Null` state means it no longer exists.
+    async fn read(&self, ctx: &Ctx, state: &Value, private: &Private, diags: &mut Diagnostics) -> Option<NewState>;
+    /// Updates the remote object in place.
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        prior: &Value,
+        planned: &Value,
+        config: &Value,
+        private: &Private,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState>;
+    /// Deletes the remote object.
+    async fn delete(&self, ctx: &Ctx, prior: &Value, private: &Private, diags: &mut Diagnostics);
+    /// Turns an import ID into a state that `read` can complete; `None` with an error when it cannot.
+    async fn import(&self, _ctx: &Ctx, _id: &str, diags: &mut Diagnostics) -> Option<Value> {
+        diags.error("Import Not Supported", format!("Resource type {} cannot be imported.", self.type_name()));
+        None
+    }
+    /// Upgrades state written under an older schema version (given as Terraform's JSON) to the current one.
+    fn upgrade_state(&self, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
+        let schema = self.schema();
+        if version > schema.version {
+            diags.error(
+                "State From a Newer Provider",
+                format!("The state of this {} was written by a newer provider (schema version {version}, this provider knows {}). Upgrade the provider.", self.type_name(), schema.version),
+            );
+            return None;
+        }
+        match super::value::from_json(json, &schema.object_type()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                diags.error_at(e.path.clone(), "Unreadable Resource State", format!("The stored state does not match the schema: {e}."));
+                None
+            }
+        }
+    }
+}
+
+/// A data source type.
+#[async_trait]
+pub trait DataSource: Send + Sync {
+    /// The full type name, e.g. `coiled_cluster`.
+    fn type_name(&self) -> &'static str;
+    /// The schema.
+    fn schema(&self) -> Schema;
+    /// Checks a configuration that may hold unknown values.
+    async fn validate(&self, _ctx: &Ctx, _config: &Value, _diags: &mut Diagnostics) {}
+    /// Reads the data.
+    async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value>;
+}
+
+/// The provider itself: its configuration and the types it offers.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// The registry name used in type names (`coiled`).
+    fn name(&self) -> &'static str;
+    /// The provider block's schema.
+    fn schema(&self) -> Schema;
+    /// The managed resource types.
+    fn resources(&self) -> Vec<Arc<dyn Resource>>;
+    /// The data source types.
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource>>;
+    /// Checks the provider configuration (which may hold unknown values).
+    async fn validate(&self, _ctx: &Ctx, _config: &Value, _diags: &mut Diagnostics) {}
+    /// Applies the provider configuration; may be called with unknown values during plan.
+    async fn configure(&self, ctx: &Ctx, config: &Value, terraform_version: &str, diags: &mut Diagnostics);
+}
+
+/// Applies the schema's plan rules around the resource's own [`Resource::modify_plan`]:
+/// computed attributes the configuration leaves unset become unknown when the object changes (unless
+/// marked stable), a plan with no change returns the prior state untouched, and attributes and blocks
+/// marked requires-replace that differ from the prior state are listed.
+pub async fn plan_change(resource: &dyn Resource, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
+    let schema = resource.schema();
+    if plan.planned.is_null() {
+        return; // destroy: nothing to plan
+    }
+    let before_hook = plan.planned.clone();
+    resource.modify_plan(ctx, plan, diags).await;
+    if diags.has_errors() {
+        return;
+    }
+    if !plan.prior.is_null() && plan.planned.same_as(&plan.prior) {
+        plan.planned = plan.prior.clone();
+        return;
+    }
+    mark_unknown_computed(&schema.block, &plan.prior, &before_hook, &plan.config, &mut plan.planned);
+    if !plan.prior.is_null() {
+        let mut paths = replace_paths(&schema.block, &plan.prior, &plan.planned);
+        for p in paths.drain(..) {
+            if !plan.requires_replace.contains(&p) {
+                plan.requires_replace.push(p);
+            }
+        }
+    }
+}
+
+/// Marks top-level computed attributes unknown where the configuration did not set them, the resource's
+/// hook did not predict them, and they are not declared stable (or have no prior value yet).
+fn mark_unknown_computed(block: &Block, prior: &Value, before_hook: &Value, config: &Value, planned: &mut Value) {
+    for attr in block.attributes.iter().filter(|a| a.computed_by_provider()) {
+        let configured = config.get(attr.name).is_some_and(|v| !v.is_null());
+        if configured {
+            continue;
+        }
+        let Some(current) = planned.get(attr.name).cloned() else { continue };
+        let hook_changed = before_hook.get(attr.name).is_none_or(|b| !b.same_as(&current));
+        if hook_changed {
+            continue; // the resource predicted this value
+        }
+        let prior_value = prior.get(attr.name).cloned().unwrap_or(Value::Null);
+        let keep = attr.stable && !prior_value.is_null();
+        if !keep {
+            planned.set_attr(attr.name, Value::Unknown);
+        }
+    }
+}
+
+fn replace_paths(block: &Block, prior: &Value, planned: &Value) -> Vec<AttrPath> {
+    let differs = |name: &str| {
+        let a = prior.get(name).unwrap_or(&Value::Null);
+        let b = planned.get(name).unwrap_or(&Value::Null);
+        !b.is_unknown() && !a.same_as(b) || (b.is_unknown() && !a.is_null())
+    };
+    let mut out = Vec::new();
+    for a in block.attributes.iter().filter(|a| a.requires_replace && !a.write_only) {
+        if differs(a.name) {
+            out.push(AttrPath::attr(a.name));
+        }
+    }
+    for b in block.blocks.iter().filter(|b| b.requires_replace) {
+        if differs(b.name) {
+            out.push(AttrPath::attr(b.name));
+        }
+    }
+    out
+}
+
+/// Write-only attributes never reach state: nulls them at the top level of an object.
+pub fn null_write_only(block: &Block, value: &mut Value) {
+    for a in block.attributes.iter().filter(|a| a.write_only) {
+        if value.get(a.name).is_some() {
+            value.set_attr(a.name, Value::Null);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::schema::Attribute;
+    use crate::plugin::value::Type;
+
+    struct Fake;
+
+    #[async_trait]
+    impl Resource for Fake {
+        fn type_name(&self) -> &'static str {
+            "fake_thing"
+        }
+        fn schema(&self) -> Schema {
+            Schema {
+                version: 0,
+                block: Block {
+                    attributes: vec![
+                        Attribute::computed("id", Type::String, "ID.").stable(),
+                        Attribute::computed("status", Type::String, "Status."),
+                        Attribute::required("name", Type::String, "Name.").requires_replace(),
+                        Attribute::optional("size", Type::Number, "Size."),
+                    ],
+                    ..Default::default()
+                },
+            }
+        }
+        async fn create(&self, _: &Ctx, _: &Value, _: &Value, _: &mut Diagnostics) -> Option<NewState> {
+            None
+        }
+        async fn read(&self, _: &Ctx, _: &Value, _: &Private, _: &mut Diagnostics) -> Option<NewState> {
+            None
+        }
+        async fn update(&self, _: &Ctx, _: &Value, _: &Value, _: &Value, _: &Private, _: &mut Diagnostics) -> Option<NewState> {
+            None
+        }
+        async fn delete(&self, _: &Ctx, _: &Value, _: &Private, _: &mut Diagnostics) {}
+    }
+
+    fn ctx() -> Ctx {
+        Ctx { stop: CancellationToken::new(), write_only_allowed: false }
+    }
+
+    fn obj(id: Value, status: Value, name: &str, size: i64) -> Value {
+        Value::object([("id", id), ("status", status), ("name", Value::string(name)), ("size", Value::int(size))])
+    }
+
+    async fn run(prior: Value, proposed: Value) -> Plan {
+        let config = proposed.clone();
+        let mut plan = Plan { prior, config, planned: proposed, requires_replace: vec![], private: vec![] };
+        let mut d = Diagnostics::new();
+        plan_change(&Fake, &ctx(), &mut plan, &mut d).await;
+        plan
+    }
+
+    #[tokio::test]
+    async fn create_marks_computed_unknown() {
+        let plan = run(Value::Null, obj(Value::Null, Value::Null, "a", 1)).await;
+        assert_eq!(plan.planned.get("id"), Some(&Value::Unknown));
+        assert_eq!(plan.planned.get("status"), Some(&Value::Unknown));
+    }
+
+    #[tokio::test]
+    async fn no_change_returns_prior_exactly() {
+        let prior = obj(Value::string("1"), Value::string("ready"), "a", 1);
+        let plan = run(prior.clone(), prior.clone()).await;
+        assert_eq!(plan.planned, prior);
+        assert!(plan.requires_replace.is_empty());
+    }
+
+    #[tokio::test]
+    async fn update_keeps_stable_and_replaces_on_marked_attributes() {
+        let prior = obj(Value::string("1"), Value::string("ready"), "a", 1);
+        let plan = run(prior.clone(), obj(Value::string("1"), Value::string("ready"), "a", 2)).await;
+        assert_eq!(plan.planned.get("id"), Some(&Value::string("1")));
+        assert_eq!(plan.planned.get("status"), Some(&Value::Unknown));
+        assert!(plan.requires_replace.is_empty());
+        let plan = run(prior, obj(Value::string("1"), Value::string("ready"), "b", 1)).await;
+        assert_eq!(plan.requires_replace, vec![AttrPath::attr("name")]);
+    }
+}

@@ -1,0 +1,18 @@
+//! The plugin layer: everything Terraform's plugin protocol needs, and nothing about Coiled.
+//!
+//! - [`value`]: cty types and values with their msgpack / JSON codecs;
+//! - [`schema`]: the schema model and its protocol form;
+//! - [`diag`]: diagnostics with attribute paths;
+//! - [`framework`]: the resource, data source and provider interfaces, and the planning rules;
+//! - [`server`]: the tfplugin6 gRPC service;
+//! - [`serve`]: handshake, transport, AutoMTLS and shutdown;
+//! - [`tls`], [`logging`]: the channel's certificates and hclog-style logs.
+
+pub mod diag;
+pub mod framework;
+pub mod logging;
+pub mod schema;
+pub mod serve;
+pub mod server;
+pub mod tls;
+pub mod value;

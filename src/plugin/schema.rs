@@ -1,0 +1,315 @@
+//! The schema model: attributes, nested attributes and nested blocks, with the descriptions that the
+//! registry docs are generated from. Converts to tfplugin6 `Schema` messages and derives the cty type of
+//! the objects a schema describes.
+
+use std::collections::BTreeMap;
+
+use magma_protocol::tfplugin6 as pb;
+
+use super::value::Type;
+
+/// How an attribute's value is supplied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    /// The configuration must set it.
+    Required,
+    /// The configuration may set it; otherwise null.
+    Optional,
+    /// The provider sets it; the configuration may not.
+    Computed,
+    /// The configuration may set it; otherwise the provider decides.
+    OptionalComputed,
+}
+
+/// How nested attributes or blocks repeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nesting {
+    /// At most one.
+    Single,
+    /// An ordered list.
+    List,
+    /// An unordered set.
+    Set,
+}
+
+/// One attribute of a block.
+#[derive(Clone, Debug)]
+pub struct Attribute {
+    /// Its name in HCL.
+    pub name: &'static str,
+    /// Its value type (for nested attributes, the object's collection type).
+    pub ty: Type,
+    /// Nested attributes, when the attribute is an object or a collection of objects.
+    pub nested: Option<(Nesting, Vec<Attribute>)>,
+    /// Required, optional, computed.
+    pub presence: Presence,
+    /// Hidden in plan output and logs.
+    pub sensitive: bool,
+    /// Never stored in state or plan (Terraform ≥ 1.11).
+    pub write_only: bool,
+    /// Deprecation message, if deprecated.
+    pub deprecated: Option<&'static str>,
+    /// Markdown description, a full sentence, shown in the registry docs.
+    pub description: &'static str,
+    /// Plan rule: a change to this attribute replaces the resource.
+    pub requires_replace: bool,
+    /// Plan rule: a computed value that never changes once set stays known in plans ("use state for unknown").
+    pub stable: bool,
+}
+
+impl Attribute {
+    fn new(name: &'static str, ty: Type, presence: Presence, description: &'static str) -> Attribute {
+        Attribute {
+            name,
+            ty,
+            nested: None,
+            presence,
+            sensitive: false,
+            write_only: false,
+            deprecated: None,
+            description,
+            requires_replace: false,
+            stable: false,
+        }
+    }
+    /// A required attribute.
+    pub fn required(name: &'static str, ty: Type, description: &'static str) -> Attribute {
+        Attribute::new(name, ty, Presence::Required, description)
+    }
+    /// An optional attribute.
+    pub fn optional(name: &'static str, ty: Type, description: &'static str) -> Attribute {
+        Attribute::new(name, ty, Presence::Optional, description)
+    }
+    /// A computed (read-only) attribute.
+    pub fn computed(name: &'static str, ty: Type, description: &'static str) -> Attribute {
+        Attribute::new(name, ty, Presence::Computed, description)
+    }
+    /// An optional attribute the provider fills in when the configuration leaves it out.
+    pub fn optional_computed(name: &'static str, ty: Type, description: &'static str) -> Attribute {
+        Attribute::new(name, ty, Presence::OptionalComputed, description)
+    }
+    /// A nested-attribute object (or collection of objects) of the given attributes.
+    pub fn nested(name: &'static str, nesting: Nesting, attrs: Vec<Attribute>, presence: Presence, description: &'static str) -> Attribute {
+        let obj = object_type(&attrs, &[]);
+        let ty = match nesting {
+            Nesting::Single => obj,
+            Nesting::List => Type::list(obj),
+            Nesting::Set => Type::set(obj),
+        };
+        Attribute { nested: Some((nesting, attrs)), ..Attribute::new(name, ty, presence, description) }
+    }
+    /// Marks the attribute sensitive.
+    pub fn sensitive(mut self) -> Attribute {
+        self.sensitive = true;
+        self
+    }
+    /// Marks the attribute write-only (never persisted; Terraform ≥ 1.11).
+    pub fn write_only(mut self) -> Attribute {
+        self.write_only = true;
+        self
+    }
+    /// A change to this attribute replaces the resource.
+    pub fn requires_replace(mut self) -> Attribute {
+        self.requires_replace = true;
+        self
+    }
+    /// Once known, this computed value is kept in plans instead of becoming "known after apply".
+    pub fn stable(mut self) -> Attribute {
+        self.stable = true;
+        self
+    }
+    /// Marks the attribute deprecated.
+    pub fn deprecated(mut self, message: &'static str) -> Attribute {
+        self.deprecated = Some(message);
+        self
+    }
+    /// Whether the configuration may set it.
+    pub fn configurable(&self) -> bool {
+        self.presence != Presence::Computed
+    }
+    /// Whether the provider may choose its value.
+    pub fn computed_by_provider(&self) -> bool {
+        matches!(self.presence, Presence::Computed | Presence::OptionalComputed)
+    }
+
+    fn to_proto(&self) -> pb::schema::Attribute {
+        let (ty, nested_type) = match &self.nested {
+            // Nested attributes carry `nested_type` and no `type` (both at once breaks Terraform).
+            Some((nesting, attrs)) => (
+                Vec::new(),
+                Some(pb::schema::Object {
+                    attributes: attrs.iter().map(Attribute::to_proto).collect(),
+                    nesting: match nesting {
+                        Nesting::Single => pb::schema::object::NestingMode::Single,
+                        Nesting::List => pb::schema::object::NestingMode::List,
+                        Nesting::Set => pb::schema::object::NestingMode::Set,
+                    } as i32,
+                    ..Default::default()
+                }),
+            ),
+            None => (self.ty.to_json().to_string().into_bytes(), None),
+        };
+        pb::schema::Attribute {
+            name: self.name.to_string(),
+            r#type: ty,
+            nested_type,
+            description: self.description.to_string(),
+            description_kind: pb::StringKind::Markdown as i32,
+            required: self.presence == Presence::Required,
+            optional: matches!(self.presence, Presence::Optional | Presence::OptionalComputed),
+            computed: self.computed_by_provider(),
+            sensitive: self.sensitive,
+            deprecated: self.deprecated.is_some(),
+            deprecation_message: self.deprecated.unwrap_or_default().to_string(),
+            write_only: self.write_only,
+        }
+    }
+}
+
+/// A nested block inside a block (`ingress { … }`).
+#[derive(Clone, Debug)]
+pub struct NestedBlock {
+    /// The block type name in HCL.
+    pub name: &'static str,
+    /// How it repeats.
+    pub nesting: Nesting,
+    /// Its contents.
+    pub block: Block,
+    /// Minimum number of blocks.
+    pub min_items: i64,
+    /// Maximum number of blocks (0 = no limit).
+    pub max_items: i64,
+    /// Plan rule: a change inside these blocks replaces the resource.
+    pub requires_replace: bool,
+}
+
+/// A block: attributes and nested blocks.
+#[derive(Clone, Debug, Default)]
+pub struct Block {
+    /// Attributes, in documentation order.
+    pub attributes: Vec<Attribute>,
+    /// Nested blocks.
+    pub blocks: Vec<NestedBlock>,
+    /// Markdown description.
+    pub description: &'static str,
+}
+
+impl Block {
+    /// The cty object type of values that this block describes.
+    pub fn object_type(&self) -> Type {
+        object_type(&self.attributes, &self.blocks)
+    }
+    /// Looks up a direct attribute by name.
+    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+    /// Looks up a direct nested block by name.
+    pub fn block(&self, name: &str) -> Option<&NestedBlock> {
+        self.blocks.iter().find(|b| b.name == name)
+    }
+
+    fn to_proto(&self, version: i64) -> pb::schema::Block {
+        pb::schema::Block {
+            version,
+            attributes: self.attributes.iter().map(Attribute::to_proto).collect(),
+            block_types: self
+                .blocks
+                .iter()
+                .map(|b| pb::schema::NestedBlock {
+                    type_name: b.name.to_string(),
+                    block: Some(b.block.to_proto(0)),
+                    nesting: match b.nesting {
+                        Nesting::Single => pb::schema::nested_block::NestingMode::Single,
+                        Nesting::List => pb::schema::nested_block::NestingMode::List,
+                        Nesting::Set => pb::schema::nested_block::NestingMode::Set,
+                    } as i32,
+                    min_items: b.min_items,
+                    max_items: b.max_items,
+                })
+                .collect(),
+            description: self.description.to_string(),
+            description_kind: pb::StringKind::Markdown as i32,
+            deprecated: false,
+            deprecation_message: String::new(),
+        }
+    }
+}
+
+fn object_type(attrs: &[Attribute], blocks: &[NestedBlock]) -> Type {
+    let mut m = BTreeMap::new();
+    for a in attrs {
+        m.insert(a.name.to_string(), a.ty.clone());
+    }
+    for b in blocks {
+        let obj = b.block.object_type();
+        let t = match b.nesting {
+            Nesting::Single => obj,
+            Nesting::List => Type::list(obj),
+            Nesting::Set => Type::set(obj),
+        };
+        m.insert(b.name.to_string(), t);
+    }
+    Type::Object(m)
+}
+
+/// A versioned schema of a provider, resource or data source.
+#[derive(Clone, Debug)]
+pub struct Schema {
+    /// Bumped when the state layout changes; state upgrades go from older versions to this one.
+    pub version: i64,
+    /// The top-level block.
+    pub block: Block,
+}
+
+impl Schema {
+    /// The tfplugin6 message.
+    pub fn to_proto(&self) -> pb::Schema {
+        pb::Schema { version: self.version, block: Some(self.block.to_proto(self.version)) }
+    }
+    /// The cty type of the objects this schema describes.
+    pub fn object_type(&self) -> Type {
+        self.block.object_type()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_attributes_have_nested_type_and_no_type() {
+        let a = Attribute::nested(
+            "rules",
+            Nesting::Set,
+            vec![Attribute::computed("port", Type::Number, "The port.")],
+            Presence::Computed,
+            "Rules.",
+        );
+        let p = a.to_proto();
+        assert!(p.r#type.is_empty());
+        assert_eq!(p.nested_type.unwrap().attributes.len(), 1);
+        assert_eq!(a.ty, Type::set(Type::object([("port", Type::Number)])));
+    }
+
+    #[test]
+    fn block_type_includes_nested_blocks() {
+        let b = Block {
+            attributes: vec![Attribute::required("name", Type::String, "Name.")],
+            blocks: vec![NestedBlock {
+                name: "ingress",
+                nesting: Nesting::Set,
+                block: Block { attributes: vec![Attribute::required("cidr", Type::String, "CIDR.")], ..Default::default() },
+                min_items: 0,
+                max_items: 0,
+                requires_replace: false,
+            }],
+            description: "",
+        };
+        assert_eq!(b.object_type(), Type::object([("name", Type::String), ("ingress", Type::set(Type::object([("cidr", Type::String)])))]));
+        let p = b.to_proto(1);
+        assert_eq!(p.block_types[0].nesting, pb::schema::nested_block::NestingMode::Set as i32);
+        let attr = &p.attributes[0];
+        assert!(attr.required && !attr.optional && !attr.computed);
+        assert_eq!(attr.r#type, b"\"string\"");
+    }
+}

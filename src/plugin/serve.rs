@@ -1,0 +1,272 @@
+//! Running as a Terraform plugin: the go-plugin handshake, the unix socket, AutoMTLS, the controller and
+//! stdio services, graceful shutdown, and the `--debug` reattach mode.
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use magma_protocol::tfplugin6::provider_server::ProviderServer;
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use super::framework::Provider;
+use super::server::PluginService;
+use super::tls;
+
+/// go-plugin's generated services for the controller and stdio.
+#[allow(missing_docs, clippy::all)]
+pub mod go_plugin {
+    tonic::include_proto!("plugin");
+}
+
+/// The cookie Terraform sets so that a plugin knows it was started by Terraform.
+pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
+/// Its value.
+pub const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+/// The plugin protocol version spoken.
+pub const PROTOCOL_VERSION: u32 = 6;
+/// go-plugin's own handshake version.
+const CORE_PROTOCOL_VERSION: u32 = 1;
+
+/// How the plugin was started.
+pub enum Mode {
+    /// By Terraform: handshake on stdout.
+    Plugin,
+    /// By hand with `--debug`: plaintext, prints the `TF_REATTACH_PROVIDERS` value.
+    Debug {
+        /// The provider's source address, e.g. `registry.terraform.io/coiled/coiled`.
+        address: String,
+    },
+}
+
+/// Why serving could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Not started by Terraform, and not in debug mode.
+    #[error(
+        "this binary is a Terraform plugin; Terraform starts it (run `terraform init` in a configuration that uses it), or run it with --debug"
+    )]
+    NotAPlugin,
+    /// Terraform asked for protocol versions that this plugin does not speak.
+    #[error("Terraform offered plugin protocol versions {0:?}; this provider speaks only version 6 (Terraform 1.0 or later)")]
+    Protocol(String),
+    /// The socket could not be created.
+    #[error("cannot listen on a unix socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsSetupError),
+    /// The gRPC server failed.
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A 0700 directory for the socket, removed when dropped.
+struct SocketDir(PathBuf);
+
+impl SocketDir {
+    fn create() -> std::io::Result<SocketDir> {
+        use std::os::unix::fs::DirBuilderExt;
+        let base = std::env::temp_dir();
+        for _ in 0..16 {
+            let dir = base.join(format!("plugin-coiled-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => return Ok(SocketDir(dir)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other("could not create a unique socket directory"))
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for SocketDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Controller {
+    shutdown: CancellationToken,
+}
+
+#[tonic::async_trait]
+impl go_plugin::grpc_controller_server::GrpcController for Controller {
+    async fn shutdown(&self, _r: Request<go_plugin::Empty>) -> Result<Response<go_plugin::Empty>, Status> {
+        tracing::debug!("GRPCController.Shutdown: stopping the plugin");
+        self.shutdown.cancel();
+        Ok(Response::new(go_plugin::Empty {}))
+    }
+}
+
+struct Stdio {
+    shutdown: CancellationToken,
+}
+
+type StdioStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<go_plugin::StdioData, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl go_plugin::grpc_stdio_server::GrpcStdio for Stdio {
+    type StreamStdioStream = StdioStream;
+    /// Output is written straight to stderr (which go-plugin already reads), so this stream carries
+    /// nothing; it stays open until shutdown, as go-plugin expects.
+    async fn stream_stdio(&self, _r: Request<go_plugin::Empty>) -> Result<Response<StdioStream>, Status> {
+        let token = self.shutdown.clone();
+        let stream = futures_util::stream::once(async move {
+            token.cancelled().await;
+        })
+        .filter_map(|()| async { None });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+use futures_util::StreamExt as _;
+
+/// Checks the environment Terraform set up, serves the provider until Terraform shuts it down.
+pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeError> {
+    let plugin_mode = matches!(mode, Mode::Plugin);
+    if plugin_mode {
+        if std::env::var(MAGIC_COOKIE_KEY).ok().as_deref() != Some(MAGIC_COOKIE_VALUE) {
+            return Err(ServeError::NotAPlugin);
+        }
+        if let Ok(versions) = std::env::var("PLUGIN_PROTOCOL_VERSIONS")
+            && !versions.is_empty()
+            && !versions.split(',').any(|v| v.trim() == PROTOCOL_VERSION.to_string())
+        {
+            return Err(ServeError::Protocol(versions));
+        }
+    }
+
+    let dir = SocketDir::create()?;
+    let socket = dir.path().join("plugin.sock");
+    let listener = UnixListener::bind(&socket)?;
+    let shutdown = CancellationToken::new();
+    let stop = CancellationToken::new();
+
+    let client_cert = if plugin_mode { std::env::var("PLUGIN_CLIENT_CERT").ok().filter(|s| !s.is_empty()) } else { None };
+    let identity = match client_cert {
+        Some(_) => Some(tls::ServerIdentity::generate()?),
+        None => None,
+    };
+
+    let service = PluginService::new(provider, stop.clone());
+    let router = tonic::transport::Server::builder()
+        .add_service(ProviderServer::new(service).max_decoding_message_size(256 * 1024 * 1024).max_encoding_message_size(256 * 1024 * 1024))
+        .add_service(go_plugin::grpc_controller_server::GrpcControllerServer::new(Controller { shutdown: shutdown.clone() }))
+        .add_service(go_plugin::grpc_stdio_server::GrpcStdioServer::new(Stdio { shutdown: shutdown.clone() }));
+
+    match &mode {
+        Mode::Plugin => {
+            let cert = identity.as_ref().map(tls::ServerIdentity::handshake_cert).unwrap_or_default();
+            let line = format!("{CORE_PROTOCOL_VERSION}|{PROTOCOL_VERSION}|unix|{}|grpc|{cert}\n", socket.display());
+            write_handshake(&line)?;
+        }
+        Mode::Debug { address } => print_reattach(address, &socket),
+    }
+
+    let signal = {
+        let shutdown = shutdown.clone();
+        async move { shutdown.cancelled().await }
+    };
+    // Terraform interrupts the whole process group on Ctrl-C and then asks us to stop via StopProvider;
+    // SIGINT itself must not kill the plugin before that, so it is ignored unless in debug mode.
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+            loop {
+                tokio::select! {
+                    _ = async { if let Some(t) = term.as_mut() { t.recv().await } else { std::future::pending().await } } => { shutdown.cancel(); break; }
+                    _ = async { if let Some(i) = int.as_mut() { i.recv().await } else { std::future::pending().await } } => {
+                        if !plugin_mode { shutdown.cancel(); break; }
+                    }
+                }
+            }
+        }
+    });
+
+    match (client_cert_config(identity.as_ref())?, listener) {
+        (Some(tls_config), listener) => {
+            let incoming = tls_incoming(listener, tls_config, shutdown.clone());
+            router.serve_with_incoming_shutdown(incoming, signal).await?;
+        }
+        (None, listener) => {
+            router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal).await?;
+        }
+    }
+    stop.cancel();
+    drop(dir);
+    Ok(())
+}
+
+fn client_cert_config(identity: Option<&tls::ServerIdentity>) -> Result<Option<Arc<rustls::ServerConfig>>, ServeError> {
+    let Some(identity) = identity else { return Ok(None) };
+    let pem = std::env::var("PLUGIN_CLIENT_CERT").unwrap_or_default();
+    Ok(Some(Arc::new(tls::server_config(identity, &pem)?)))
+}
+
+/// Accepts connections and completes TLS handshakes concurrently; failed handshakes are logged and dropped.
+fn tls_incoming(
+    listener: UnixListener,
+    config: Arc<rustls::ServerConfig>,
+    shutdown: CancellationToken,
+) -> tokio_stream::wrappers::ReceiverStream<Result<tokio_rustls::server::TlsStream<tokio::net::UnixStream>, std::io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                () = shutdown.cancelled() => break,
+            };
+            let (stream, _) = match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a plugin connection failed");
+                    continue;
+                }
+            };
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                match acceptor.accept(stream).await {
+                    Ok(tls) => {
+                        let _ = tx.send(Ok(tls)).await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "refused a plugin connection: TLS handshake failed"),
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+#[allow(clippy::print_stdout)]
+fn write_handshake(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(line.as_bytes())?;
+    out.flush()
+}
+
+#[allow(clippy::print_stdout)]
+fn print_reattach(address: &str, socket: &Path) {
+    let value = serde_json::json!({
+        address: {
+            "Protocol": "grpc",
+            "ProtocolVersion": PROTOCOL_VERSION,
+            "Pid": std::process::id(),
+            "Test": true,
+            "Addr": {"Network": "unix", "String": socket.display().to_string()},
+        }
+    });
+    println!("Provider started in debug mode. To attach Terraform, export this in the shell where you run it:\n");
+    println!("\tTF_REATTACH_PROVIDERS='{value}'\n");
+    println!("Stop the provider with Ctrl-C.");
+}

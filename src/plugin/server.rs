@@ -1,0 +1,529 @@
+//! The tfplugin6 `Provider` gRPC service: decodes requests, dispatches to the provider's resources and
+//! data sources through the framework, and encodes the answers. Knows protocol messages, not Coiled.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use magma_protocol::tfplugin6 as pb;
+use magma_protocol::tfplugin6::provider_server::Provider as ProviderRpc;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use super::diag::Diagnostics;
+use super::framework::{self, Ctx, DataSource, Plan, Provider, Resource};
+use super::schema::Schema;
+use super::value::{self, Type, Value};
+
+/// Everything the service needs, built once at start.
+pub struct PluginService {
+    provider: Arc<dyn Provider>,
+    provider_schema: Schema,
+    resources: HashMap<&'static str, (Arc<dyn Resource>, Schema, Type)>,
+    data_sources: HashMap<&'static str, (Arc<dyn DataSource>, Schema, Type)>,
+    stop: CancellationToken,
+}
+
+impl PluginService {
+    /// Builds the service for `provider`. `stop` is cancelled by `StopProvider`.
+    pub fn new(provider: Arc<dyn Provider>, stop: CancellationToken) -> PluginService {
+        let resources = provider
+            .resources()
+            .into_iter()
+            .map(|r| {
+                let s = r.schema();
+                let t = s.object_type();
+                (r.type_name(), (r, s, t))
+            })
+            .collect();
+        let data_sources = provider
+            .data_sources()
+            .into_iter()
+            .map(|d| {
+                let s = d.schema();
+                let t = s.object_type();
+                (d.type_name(), (d, s, t))
+            })
+            .collect();
+        PluginService { provider_schema: provider.schema(), provider, resources, data_sources, stop }
+    }
+
+    fn ctx(&self, caps: Option<&pb::ClientCapabilities>) -> Ctx {
+        Ctx { stop: self.stop.clone(), write_only_allowed: caps.is_some_and(|c| c.write_only_attributes_allowed) }
+    }
+
+    fn resource(&self, name: &str) -> Result<&(Arc<dyn Resource>, Schema, Type), Status> {
+        self.resources.get(name).ok_or_else(|| Status::not_found(format!("unknown resource type {name:?}")))
+    }
+
+    fn data_source(&self, name: &str) -> Result<&(Arc<dyn DataSource>, Schema, Type), Status> {
+        self.data_sources.get(name).ok_or_else(|| Status::not_found(format!("unknown data source type {name:?}")))
+    }
+
+    /// The full schema response, also used by `GetMetadata` for type names.
+    pub fn schema_response(&self) -> pb::get_provider_schema::Response {
+        pb::get_provider_schema::Response {
+            provider: Some(self.provider_schema.to_proto()),
+            resource_schemas: self.resources.iter().map(|(n, (_, s, _))| (n.to_string(), s.to_proto())).collect(),
+            data_source_schemas: self.data_sources.iter().map(|(n, (_, s, _))| (n.to_string(), s.to_proto())).collect(),
+            server_capabilities: Some(pb::ServerCapabilities {
+                plan_destroy: false,
+                get_provider_schema_optional: false,
+                move_resource_state: false,
+                generate_resource_config: false,
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+/// Decodes a DynamicValue (msgpack, or JSON when that is what was sent); an absent value is null.
+fn decode(dv: Option<&pb::DynamicValue>, ty: &Type, diags: &mut Diagnostics, what: &str) -> Option<Value> {
+    let Some(dv) = dv else { return Some(Value::Null) };
+    let result = if !dv.msgpack.is_empty() {
+        value::from_msgpack(&dv.msgpack, ty)
+    } else if !dv.json.is_empty() {
+        serde_json::from_slice(&dv.json)
+            .map_err(|e| value::DecodeError { path: value::AttrPath::root(), message: e.to_string() })
+            .and_then(|j| value::from_json(&j, ty))
+    } else {
+        Ok(Value::Null)
+    };
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            diags.error_at(
+                e.path.clone(),
+                "Invalid Value From Terraform",
+                format!("The {what} sent by Terraform could not be decoded: {e}."),
+            );
+            None
+        }
+    }
+}
+
+fn encode(v: &Value, ty: &Type, diags: &mut Diagnostics, what: &str) -> Option<pb::DynamicValue> {
+    match value::to_msgpack(v, ty) {
+        Ok(msgpack) => Some(pb::DynamicValue { msgpack, json: Vec::new() }),
+        Err(e) => {
+            diags.bug("Unable to Encode Value", format!("The {what} does not match the schema: {e}."));
+            None
+        }
+    }
+}
+
+/// Write-only attributes set in a configuration for a client that cannot keep them out of state.
+fn check_write_only(schema: &Schema, config: &Value, ctx: &Ctx, diags: &mut Diagnostics) {
+    if ctx.write_only_allowed {
+        return;
+    }
+    for a in schema.block.attributes.iter().filter(|a| a.write_only) {
+        if config.get(a.name).is_some_and(|v| !v.is_null()) {
+            diags.error_at(
+                value::AttrPath::attr(a.name),
+                "Write-Only Attribute Not Supported",
+                format!(
+                    "The attribute {} is write-only, which needs Terraform 1.11 or later; this Terraform would store it in state. Use the sensitive attribute without the `_wo` suffix instead, or upgrade Terraform.",
+                    a.name
+                ),
+            );
+        }
+    }
+}
+
+/// Checks what a resource returned from an apply step before Terraform sees it.
+fn check_new_state(type_name: &str, step: &str, state: &Value, diags: &mut Diagnostics) {
+    if !state.is_wholly_known() {
+        diags.bug(format!("Unknown Value After {step}"), format!("The {step} of {type_name} returned a state with unknown values."));
+    }
+}
+
+type EmptyStream<T> = tokio_stream::Empty<Result<T, Status>>;
+
+#[tonic::async_trait]
+impl ProviderRpc for PluginService {
+    async fn get_metadata(&self, _r: Request<pb::get_metadata::Request>) -> Result<Response<pb::get_metadata::Response>, Status> {
+        use pb::get_metadata as m;
+        Ok(Response::new(m::Response {
+            server_capabilities: self.schema_response().server_capabilities,
+            resources: self.resources.keys().map(|n| m::ResourceMetadata { type_name: n.to_string() }).collect(),
+            data_sources: self.data_sources.keys().map(|n| m::DataSourceMetadata { type_name: n.to_string() }).collect(),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_provider_schema(
+        &self,
+        _r: Request<pb::get_provider_schema::Request>,
+    ) -> Result<Response<pb::get_provider_schema::Response>, Status> {
+        tracing::debug!("serving provider schema");
+        Ok(Response::new(self.schema_response()))
+    }
+
+    async fn validate_provider_config(
+        &self,
+        r: Request<pb::validate_provider_config::Request>,
+    ) -> Result<Response<pb::validate_provider_config::Response>, Status> {
+        let r = r.into_inner();
+        let mut diags = Diagnostics::new();
+        if let Some(config) = decode(r.config.as_ref(), &self.provider_schema.object_type(), &mut diags, "provider configuration") {
+            self.provider.validate(&self.ctx(None), &config, &mut diags).await;
+        }
+        Ok(Response::new(pb::validate_provider_config::Response { diagnostics: diags.to_proto() }))
+    }
+
+    async fn validate_resource_config(
+        &self,
+        r: Request<pb::validate_resource_config::Request>,
+    ) -> Result<Response<pb::validate_resource_config::Response>, Status> {
+        let r = r.into_inner();
+        let (res, schema, ty) = self.resource(&r.type_name)?;
+        let ctx = self.ctx(r.client_capabilities.as_ref());
+        let mut diags = Diagnostics::new();
+        if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration") {
+            check_write_only(schema, &config, &ctx, &mut diags);
+            res.validate(&ctx, &config, &mut diags).await;
+        }
+        Ok(Response::new(pb::validate_resource_config::Response { diagnostics: diags.to_proto() }))
+    }
+
+    async fn validate_data_resource_config(
+        &self,
+        r: Request<pb::validate_data_resource_config::Request>,
+    ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
+        let r = r.into_inner();
+        let (ds, _, ty) = self.data_source(&r.type_name)?;
+        let mut diags = Diagnostics::new();
+        if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration") {
+            ds.validate(&self.ctx(None), &config, &mut diags).await;
+        }
+        Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics: diags.to_proto() }))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        r: Request<pb::upgrade_resource_state::Request>,
+    ) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
+        let r = r.into_inner();
+        let (res, _, ty) = self.resource(&r.type_name)?;
+        let mut diags = Diagnostics::new();
+        let raw = r.raw_state.map(|s| s.json).unwrap_or_default();
+        let upgraded = if raw.is_empty() {
+            Some(Value::Null)
+        } else {
+            match serde_json::from_slice::<serde_json::Value>(&raw) {
+                Ok(json) => res.upgrade_state(r.version, &json, &mut diags),
+                Err(e) => {
+                    diags.error("Unreadable Resource State", format!("The stored state is not valid JSON: {e}."));
+                    None
+                }
+            }
+        };
+        let upgraded_state = upgraded.and_then(|v| encode(&v, ty, &mut diags, "upgraded state"));
+        Ok(Response::new(pb::upgrade_resource_state::Response { upgraded_state, diagnostics: diags.to_proto() }))
+    }
+
+    async fn get_resource_identity_schemas(
+        &self,
+        _r: Request<pb::get_resource_identity_schemas::Request>,
+    ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
+        Ok(Response::new(pb::get_resource_identity_schemas::Response::default()))
+    }
+
+    async fn configure_provider(
+        &self,
+        r: Request<pb::configure_provider::Request>,
+    ) -> Result<Response<pb::configure_provider::Response>, Status> {
+        let r = r.into_inner();
+        let mut diags = Diagnostics::new();
+        tracing::debug!(terraform_version = %r.terraform_version, "configuring provider");
+        if let Some(config) = decode(r.config.as_ref(), &self.provider_schema.object_type(), &mut diags, "provider configuration") {
+            self.provider.configure(&self.ctx(r.client_capabilities.as_ref()), &config, &r.terraform_version, &mut diags).await;
+        }
+        Ok(Response::new(pb::configure_provider::Response { diagnostics: diags.to_proto() }))
+    }
+
+    async fn read_resource(&self, r: Request<pb::read_resource::Request>) -> Result<Response<pb::read_resource::Response>, Status> {
+        let r = r.into_inner();
+        let (res, _, ty) = self.resource(&r.type_name)?;
+        let ctx = self.ctx(r.client_capabilities.as_ref());
+        let mut diags = Diagnostics::new();
+        let mut out = pb::read_resource::Response { new_state: r.current_state.clone(), private: r.private.clone(), ..Default::default() };
+        if let Some(state) = decode(r.current_state.as_ref(), ty, &mut diags, "current state")
+            && let Some(new) = res.read(&ctx, &state, &r.private, &mut diags).await
+        {
+            {
+                check_new_state(res.type_name(), "Read", &new.state, &mut diags);
+                if new.state.is_null() {
+                    tracing::info!(resource = res.type_name(), "remote object is gone; removing it from state");
+                }
+                out.new_state = encode(&new.state, ty, &mut diags, "read state");
+                out.private = new.private;
+            }
+        }
+        out.diagnostics = diags.to_proto();
+        Ok(Response::new(out))
+    }
+
+    async fn plan_resource_change(
+        &self,
+        r: Request<pb::plan_resource_change::Request>,
+    ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
+        let r = r.into_inner();
+        let (res, schema, ty) = self.resource(&r.type_name)?;
+        let ctx = self.ctx(r.client_capabilities.as_ref());
+        let mut diags = Diagnostics::new();
+        let mut out = pb::plan_resource_change::Response::default();
+        let prior = decode(r.prior_state.as_ref(), ty, &mut diags, "prior state");
+        let proposed = decode(r.proposed_new_state.as_ref(), ty, &mut diags, "proposed state");
+        let config = decode(r.config.as_ref(), ty, &mut diags, "configuration");
+        if let (Some(prior), Some(mut proposed), Some(config)) = (prior, proposed, config) {
+            framework::null_write_only(&schema.block, &mut proposed);
+            let mut plan = Plan { prior, config, planned: proposed, requires_replace: Vec::new(), private: r.prior_private.clone() };
+            framework::plan_change(res.as_ref(), &ctx, &mut plan, &mut diags).await;
+            if !diags.has_errors() {
+                out.planned_state = encode(&plan.planned, ty, &mut diags, "planned state");
+                out.requires_replace = plan.requires_replace.iter().map(super::diag::path_to_proto).collect();
+                out.planned_private = plan.private;
+            }
+        }
+        out.diagnostics = diags.to_proto();
+        Ok(Response::new(out))
+    }
+
+    async fn apply_resource_change(
+        &self,
+        r: Request<pb::apply_resource_change::Request>,
+    ) -> Result<Response<pb::apply_resource_change::Response>, Status> {
+        let r = r.into_inner();
+        let (res, schema, ty) = self.resource(&r.type_name)?;
+        let ctx = self.ctx(None);
+        let mut diags = Diagnostics::new();
+        let mut out = pb::apply_resource_change::Response::default();
+        let prior = decode(r.prior_state.as_ref(), ty, &mut diags, "prior state");
+        let planned = decode(r.planned_state.as_ref(), ty, &mut diags, "planned state");
+        let config = decode(r.config.as_ref(), ty, &mut diags, "configuration");
+        let (Some(prior), Some(planned), Some(config)) = (prior, planned, config) else {
+            out.diagnostics = diags.to_proto();
+            return Ok(Response::new(out));
+        };
+        let result = if planned.is_null() {
+            res.delete(&ctx, &prior, &r.planned_private, &mut diags).await;
+            // A failed delete keeps the object in state, so nothing Terraform knows about is lost.
+            if diags.has_errors() { Some((prior.clone(), r.planned_private.clone())) } else { Some((Value::Null, Vec::new())) }
+        } else if prior.is_null() {
+            match res.create(&ctx, &planned, &config, &mut diags).await {
+                Some(new) => Some((new.state, new.private)),
+                None if diags.has_errors() => None,
+                None => {
+                    diags.bug(
+                        "Missing Resource State After Create",
+                        format!("The create of {} returned no state and no error.", res.type_name()),
+                    );
+                    None
+                }
+            }
+        } else {
+            match res.update(&ctx, &prior, &planned, &config, &r.planned_private, &mut diags).await {
+                Some(new) => Some((new.state, new.private)),
+                None if diags.has_errors() => Some((prior.clone(), r.planned_private.clone())),
+                None => {
+                    diags.bug(
+                        "Missing Resource State After Update",
+                        format!("The update of {} returned no state and no error.", res.type_name()),
+                    );
+                    Some((prior.clone(), r.planned_private.clone()))
+                }
+            }
+        };
+        if let Some((mut state, private)) = result {
+            framework::null_write_only(&schema.block, &mut state);
+            if !state.is_null() {
+                check_new_state(res.type_name(), "Apply", &state, &mut diags);
+            }
+            out.new_state = encode(&state, ty, &mut diags, "new state");
+            out.private = private;
+        }
+        out.diagnostics = diags.to_proto();
+        Ok(Response::new(out))
+    }
+
+    async fn import_resource_state(
+        &self,
+        r: Request<pb::import_resource_state::Request>,
+    ) -> Result<Response<pb::import_resource_state::Response>, Status> {
+        let r = r.into_inner();
+        let (res, _, ty) = self.resource(&r.type_name)?;
+        let ctx = self.ctx(r.client_capabilities.as_ref());
+        let mut diags = Diagnostics::new();
+        let mut out = pb::import_resource_state::Response::default();
+        if let Some(state) = res.import(&ctx, &r.id, &mut diags).await
+            && let Some(dv) = encode(&state, ty, &mut diags, "imported state")
+        {
+            {
+                out.imported_resources.push(pb::import_resource_state::ImportedResource {
+                    type_name: r.type_name.clone(),
+                    state: Some(dv),
+                    private: Vec::new(),
+                    identity: None,
+                });
+            }
+        }
+        out.diagnostics = diags.to_proto();
+        Ok(Response::new(out))
+    }
+
+    async fn read_data_source(
+        &self,
+        r: Request<pb::read_data_source::Request>,
+    ) -> Result<Response<pb::read_data_source::Response>, Status> {
+        let r = r.into_inner();
+        let (ds, _, ty) = self.data_source(&r.type_name)?;
+        let ctx = self.ctx(r.client_capabilities.as_ref());
+        let mut diags = Diagnostics::new();
+        let mut out = pb::read_data_source::Response::default();
+        if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration")
+            && let Some(state) = ds.read(&ctx, &config, &mut diags).await
+        {
+            {
+                check_new_state(ds.type_name(), "Read", &state, &mut diags);
+                out.state = encode(&state, ty, &mut diags, "data source state");
+            }
+        }
+        out.diagnostics = diags.to_proto();
+        Ok(Response::new(out))
+    }
+
+    async fn stop_provider(&self, _r: Request<pb::stop_provider::Request>) -> Result<Response<pb::stop_provider::Response>, Status> {
+        tracing::info!("StopProvider: cancelling in-flight operations");
+        self.stop.cancel();
+        Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
+    }
+
+    async fn get_functions(&self, _r: Request<pb::get_functions::Request>) -> Result<Response<pb::get_functions::Response>, Status> {
+        Ok(Response::new(pb::get_functions::Response::default()))
+    }
+
+    // Protocol features this provider does not offer answer UNIMPLEMENTED, which Terraform tolerates.
+    async fn upgrade_resource_identity(
+        &self,
+        _r: Request<pb::upgrade_resource_identity::Request>,
+    ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
+        Err(Status::unimplemented("upgrade_resource_identity is not offered by this provider"))
+    }
+
+    async fn move_resource_state(
+        &self,
+        _r: Request<pb::move_resource_state::Request>,
+    ) -> Result<Response<pb::move_resource_state::Response>, Status> {
+        Err(Status::unimplemented("move_resource_state is not offered by this provider"))
+    }
+
+    async fn generate_resource_config(
+        &self,
+        _r: Request<pb::generate_resource_config::Request>,
+    ) -> Result<Response<pb::generate_resource_config::Response>, Status> {
+        Err(Status::unimplemented("generate_resource_config is not offered by this provider"))
+    }
+
+    async fn validate_ephemeral_resource_config(
+        &self,
+        _r: Request<pb::validate_ephemeral_resource_config::Request>,
+    ) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
+        Err(Status::unimplemented("validate_ephemeral_resource_config is not offered by this provider"))
+    }
+
+    async fn open_ephemeral_resource(
+        &self,
+        _r: Request<pb::open_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::open_ephemeral_resource::Response>, Status> {
+        Err(Status::unimplemented("open_ephemeral_resource is not offered by this provider"))
+    }
+
+    async fn renew_ephemeral_resource(
+        &self,
+        _r: Request<pb::renew_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::renew_ephemeral_resource::Response>, Status> {
+        Err(Status::unimplemented("renew_ephemeral_resource is not offered by this provider"))
+    }
+
+    async fn close_ephemeral_resource(
+        &self,
+        _r: Request<pb::close_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::close_ephemeral_resource::Response>, Status> {
+        Err(Status::unimplemented("close_ephemeral_resource is not offered by this provider"))
+    }
+
+    async fn validate_list_resource_config(
+        &self,
+        _r: Request<pb::validate_list_resource_config::Request>,
+    ) -> Result<Response<pb::validate_list_resource_config::Response>, Status> {
+        Err(Status::unimplemented("validate_list_resource_config is not offered by this provider"))
+    }
+
+    async fn call_function(&self, _r: Request<pb::call_function::Request>) -> Result<Response<pb::call_function::Response>, Status> {
+        Err(Status::unimplemented("call_function is not offered by this provider"))
+    }
+
+    async fn validate_state_store_config(
+        &self,
+        _r: Request<pb::validate_state_store::Request>,
+    ) -> Result<Response<pb::validate_state_store::Response>, Status> {
+        Err(Status::unimplemented("validate_state_store_config is not offered by this provider"))
+    }
+
+    async fn configure_state_store(
+        &self,
+        _r: Request<pb::configure_state_store::Request>,
+    ) -> Result<Response<pb::configure_state_store::Response>, Status> {
+        Err(Status::unimplemented("configure_state_store is not offered by this provider"))
+    }
+
+    async fn lock_state(&self, _r: Request<pb::lock_state::Request>) -> Result<Response<pb::lock_state::Response>, Status> {
+        Err(Status::unimplemented("lock_state is not offered by this provider"))
+    }
+
+    async fn unlock_state(&self, _r: Request<pb::unlock_state::Request>) -> Result<Response<pb::unlock_state::Response>, Status> {
+        Err(Status::unimplemented("unlock_state is not offered by this provider"))
+    }
+
+    async fn get_states(&self, _r: Request<pb::get_states::Request>) -> Result<Response<pb::get_states::Response>, Status> {
+        Err(Status::unimplemented("get_states is not offered by this provider"))
+    }
+
+    async fn delete_state(&self, _r: Request<pb::delete_state::Request>) -> Result<Response<pb::delete_state::Response>, Status> {
+        Err(Status::unimplemented("delete_state is not offered by this provider"))
+    }
+
+    async fn plan_action(&self, _r: Request<pb::plan_action::Request>) -> Result<Response<pb::plan_action::Response>, Status> {
+        Err(Status::unimplemented("plan_action is not offered by this provider"))
+    }
+
+    async fn validate_action_config(
+        &self,
+        _r: Request<pb::validate_action_config::Request>,
+    ) -> Result<Response<pb::validate_action_config::Response>, Status> {
+        Err(Status::unimplemented("validate_action_config is not offered by this provider"))
+    }
+
+    type ListResourceStream = EmptyStream<pb::list_resource::Event>;
+    async fn list_resource(&self, _r: Request<pb::list_resource::Request>) -> Result<Response<Self::ListResourceStream>, Status> {
+        Err(Status::unimplemented("list resources are not offered by this provider"))
+    }
+
+    type ReadStateBytesStream = EmptyStream<pb::read_state_bytes::Response>;
+    async fn read_state_bytes(&self, _r: Request<pb::read_state_bytes::Request>) -> Result<Response<Self::ReadStateBytesStream>, Status> {
+        Err(Status::unimplemented("state storage is not offered by this provider"))
+    }
+
+    async fn write_state_bytes(
+        &self,
+        _r: Request<tonic::Streaming<pb::write_state_bytes::RequestChunk>>,
+    ) -> Result<Response<pb::write_state_bytes::Response>, Status> {
+        Err(Status::unimplemented("state storage is not offered by this provider"))
+    }
+
+    type InvokeActionStream = EmptyStream<pb::invoke_action::Event>;
+    async fn invoke_action(&self, _r: Request<pb::invoke_action::Request>) -> Result<Response<Self::InvokeActionStream>, Status> {
+        Err(Status::unimplemented("actions are not offered by this provider"))
+    }
+}

@@ -1,0 +1,197 @@
+//! The Coiled provider: its configuration, and the resources and data sources it offers.
+//!
+//! Configuring makes no API call: the token is checked, and the default workspace looked up
+//! (`GET /api/v2/user/me/memberships`), on first use.
+
+pub mod config;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{OnceCell, RwLock};
+
+use crate::api::{ApiError, Client, ClientConfig, Op, RetryPolicy};
+use crate::plugin::diag::Diagnostics;
+use crate::plugin::framework::{Ctx, DataSource, Provider, Resource};
+use crate::plugin::schema::{Attribute, Block, Schema};
+use crate::plugin::value::{AttrPath, Type, Value};
+
+/// The provider's registry address.
+pub const ADDRESS: &str = "registry.terraform.io/coiled/coiled";
+
+/// A configured connection to Coiled, shared by every resource of one provider instance.
+#[derive(Debug)]
+pub struct Coiled {
+    /// The API client.
+    pub client: Client,
+    configured_workspace: Option<config::Sourced<String>>,
+    default_workspace: OnceCell<String>,
+    token_source: String,
+}
+
+impl Coiled {
+    /// The workspace to use when a resource names none: the configured one, else the API's default.
+    pub async fn workspace(&self, op: &Op) -> Result<String, ApiError> {
+        if let Some(ws) = &self.configured_workspace {
+            return Ok(ws.value.clone());
+        }
+        self.default_workspace.get_or_try_init(|| self.client.default_workspace(op)).await.cloned()
+    }
+
+    /// Turns an API error into a diagnostic with a next step, naming where the token came from when it
+    /// was rejected. Never includes the token.
+    pub fn report(&self, diags: &mut Diagnostics, summary: &str, path: Option<AttrPath>, e: &ApiError) {
+        let detail = match e {
+            ApiError::Unauthorized { .. } => format!(
+                "{e}\n\nThe token came from {}. Check that it is current (`coiled login` writes a new one), or set it in {}.",
+                self.token_source,
+                config::TOKEN_PLACES
+            ),
+            ApiError::Forbidden { .. } => {
+                format!("{e}\n\nCheck that the token's user is a member (and, for account settings, an admin) of the workspace.")
+            }
+            ApiError::Cancelled => format!("{e}. The operation was interrupted; Terraform's state records only what is known to exist."),
+            ApiError::Status { code: Some(code), .. } if code == "NO_CLOUD_SETUP" => format!(
+                "{e}\n\nThe workspace has no cloud account configured: run `coiled setup`, or manage it with a coiled_backend_options resource."
+            ),
+            _ => format!("{e}"),
+        };
+        match path {
+            Some(p) => diags.error_at(p, summary, detail),
+            None => diags.error(summary, detail),
+        }
+    }
+}
+
+/// What `ConfigureProvider` decided.
+#[derive(Debug, Default)]
+enum Configured {
+    /// Not configured yet.
+    #[default]
+    NotYet,
+    /// The configuration holds values unknown until apply; API calls wait for a later configure.
+    Deferred,
+    /// Ready to call the API.
+    Ready(Arc<Coiled>),
+}
+
+/// State shared between the provider and its resources.
+#[derive(Debug, Default)]
+pub struct ProviderData {
+    configured: RwLock<Configured>,
+}
+
+impl ProviderData {
+    /// The configured connection; adds an error when there is none. `Ok(None)` means the provider
+    /// configuration is not known yet (plan with values from other resources): callers skip API work.
+    pub async fn coiled(&self, diags: &mut Diagnostics) -> Result<Option<Arc<Coiled>>, ()> {
+        match &*self.configured.read().await {
+            Configured::Ready(c) => Ok(Some(c.clone())),
+            Configured::Deferred => Ok(None),
+            Configured::NotYet => {
+                diags.bug("Provider Not Configured", "A resource was used before the provider was configured.");
+                Err(())
+            }
+        }
+    }
+}
+
+/// The provider.
+pub struct CoiledProvider {
+    data: Arc<ProviderData>,
+}
+
+impl Default for CoiledProvider {
+    fn default() -> Self {
+        CoiledProvider { data: Arc::new(ProviderData::default()) }
+    }
+}
+
+/// Default timeout for provider-level API calls made outside a resource's own timeouts.
+pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+#[async_trait]
+impl Provider for CoiledProvider {
+    fn name(&self) -> &'static str {
+        "coiled"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema {
+            version: 0,
+            block: Block {
+                description: "The Coiled provider manages Coiled's hosted Dask clusters and their firewalls: account-wide backend options with ingress rules, and clusters with their own ingress and a private or public scheduler address.",
+                attributes: vec![
+                    Attribute::optional("server", Type::String, "Base URL of the Coiled control plane. Defaults, in order, to `COILED_SERVER`, `DASK_COILED__SERVER`, `coiled.server` in `~/.config/dask/coiled.yaml`, then `https://cloud.coiled.io`. A URL without a scheme gets `http://`, as in the Coiled client."),
+                    Attribute::optional("token", Type::String, "Coiled API token. Defaults, in order, to `COILED_TOKEN`, `DASK_COILED__TOKEN`, then `coiled.token` in `~/.config/dask/coiled.yaml` (written by `coiled login`). Never shown in plans or logs.").sensitive(),
+                    Attribute::optional("workspace", Type::String, "Workspace (formerly account) used by resources that do not name one. Defaults, in order, to `COILED_WORKSPACE`, `DASK_COILED__WORKSPACE`, `DASK_COILED__ACCOUNT`, `coiled.workspace` or `coiled.account` in `~/.config/dask/coiled.yaml`, then the token's default workspace."),
+                    Attribute::optional("allow_insecure_http", Type::Bool, "Allow sending the API token over plain `http://` to a host other than the loopback interface. Off by default: the token is a credential."),
+                    Attribute::optional("ca_bundle_file", Type::String, "Path to a PEM file of extra certificate authorities to trust for the Coiled API, besides the platform's roots."),
+                ],
+                blocks: vec![],
+            },
+        }
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        vec![]
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+        vec![]
+    }
+
+    async fn configure(&self, _ctx: &Ctx, config: &Value, _terraform_version: &str, diags: &mut Diagnostics) {
+        let attr = |name: &str| config.get(name).cloned().unwrap_or(Value::Null);
+        let (server, token, workspace, insecure, ca) =
+            (attr("server"), attr("token"), attr("workspace"), attr("allow_insecure_http"), attr("ca_bundle_file"));
+        if [&server, &token, &workspace, &insecure, &ca].iter().any(|v| v.is_unknown()) {
+            tracing::debug!("provider configuration depends on values known only after apply; deferring API calls");
+            *self.data.configured.write().await = Configured::Deferred;
+            return;
+        }
+        let env = config::Env::from_process();
+        let settings = config::resolve(server.as_str(), token.as_str(), workspace.as_str(), &env);
+        tracing::debug!(server = %settings.server.value, server_source = %settings.server.source, "resolved Coiled server");
+        let Some(token) = settings.token else {
+            diags.error_at(
+                AttrPath::attr("token"),
+                "Missing Coiled API Token",
+                format!("No Coiled API token was found. Set it in {}.", config::TOKEN_PLACES),
+            );
+            return;
+        };
+        let ca_bundle_pem = match ca.as_str() {
+            Some(path) => match std::fs::read(path) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    diags.error_at(AttrPath::attr("ca_bundle_file"), "Unreadable CA Bundle", format!("Cannot read {path}: {e}."));
+                    return;
+                }
+            },
+            None => None,
+        };
+        let client = Client::new(ClientConfig {
+            server: settings.server.value.clone(),
+            token: token.value,
+            allow_insecure_http: insecure.as_bool().unwrap_or(false),
+            ca_bundle_pem,
+            retry: RetryPolicy::default(),
+        });
+        match client {
+            Ok(client) => {
+                let coiled = Coiled {
+                    client,
+                    configured_workspace: settings.workspace,
+                    default_workspace: OnceCell::new(),
+                    token_source: token.source,
+                };
+                *self.data.configured.write().await = Configured::Ready(Arc::new(coiled));
+            }
+            Err(e) => {
+                diags.error_at(AttrPath::attr("server"), "Invalid Coiled Server", format!("{e} (server from {}).", settings.server.source))
+            }
+        }
+    }
+}

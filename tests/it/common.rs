@@ -1,0 +1,187 @@
+//! The shared test context: Terraform CLIs, a working directory with an offline filesystem mirror
+//! holding the freshly built provider, and helpers to run commands and read their output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The provider binary cargo built for this test run.
+pub const PROVIDER_BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-coiled");
+
+/// One Terraform CLI to test against.
+#[derive(Clone, Debug)]
+pub struct Cli {
+    /// Path of the executable.
+    pub path: PathBuf,
+    /// Its version, e.g. `1.0.3`.
+    pub version: String,
+}
+
+impl Cli {
+    /// Whether this CLI is at least `major.minor`.
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        let mut parts = self.version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        (a, b) >= (major, minor)
+    }
+}
+
+/// The Terraform CLIs to run every scenario against: `COILED_TEST_TERRAFORM` (colon-separated paths),
+/// else those `scripts/install-terraform.sh` put in `.tools/`. Under CI a missing CLI fails the run.
+pub fn clis() -> &'static [Cli] {
+    static CLIS: OnceLock<Vec<Cli>> = OnceLock::new();
+    CLIS.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let paths: Vec<PathBuf> = match std::env::var("COILED_TEST_TERRAFORM") {
+            Ok(v) if !v.is_empty() => v.split(':').map(PathBuf::from).collect(),
+            _ => ["1.0.3", "1.15.5"].iter().map(|v| root.join(format!(".tools/terraform-{v}/terraform"))).collect(),
+        };
+        let mut out = Vec::new();
+        for p in paths {
+            if !p.exists() {
+                if std::env::var("CI").is_ok() {
+                    panic!("Terraform CLI {} is missing: run scripts/install-terraform.sh", p.display());
+                }
+                eprintln!("skipping missing Terraform CLI {}", p.display());
+                continue;
+            }
+            let o = Command::new(&p)
+                .arg("version")
+                .env("CHECKPOINT_DISABLE", "1")
+                .env("TF_CLI_CONFIG_FILE", "/dev/null")
+                .output()
+                .expect("run terraform version");
+            let text = String::from_utf8_lossy(&o.stdout);
+            let version = text.lines().next().unwrap_or_default().trim_start_matches("Terraform v").trim().to_string();
+            out.push(Cli { path: p, version });
+        }
+        assert!(!out.is_empty(), "no Terraform CLI found: run scripts/install-terraform.sh");
+        out
+    })
+}
+
+/// The result of one command.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// stdout.
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+    /// stdout and stderr together.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+    /// Panics with the output unless the command exited 0.
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "command failed:\n{}", self.all());
+        self
+    }
+}
+
+/// A Terraform working directory using one CLI and the built provider from an offline mirror.
+pub struct Workdir {
+    /// The CLI.
+    pub cli: Cli,
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Workdir {
+    /// A fresh directory with `main.tf` = `config`, initialised.
+    pub fn new(cli: &Cli, config: &str) -> Workdir {
+        let dir = tempfile::Builder::new().prefix("tf-coiled-").tempdir().expect("tempdir");
+        let mirror = dir.path().join("mirror/registry.terraform.io/coiled/coiled/0.1.0/linux_amd64");
+        std::fs::create_dir_all(&mirror).unwrap();
+        std::fs::copy(PROVIDER_BIN, mirror.join("terraform-provider-coiled_v0.1.0")).unwrap();
+        let rc = dir.path().join("cli.tfrc");
+        std::fs::write(
+            &rc,
+            format!("provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    include = [\"registry.terraform.io/coiled/*\"]\n  }}\n}}\n", dir.path().join("mirror").display()),
+        )
+        .unwrap();
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        // A private TMPDIR: plugin socket directories stay inside the test's own directory.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let env = vec![
+            ("TF_CLI_CONFIG_FILE".to_string(), rc.display().to_string()),
+            ("CHECKPOINT_DISABLE".to_string(), "1".to_string()),
+            ("TF_IN_AUTOMATION".to_string(), "1".to_string()),
+            ("TF_INPUT".to_string(), "0".to_string()),
+            ("TMPDIR".to_string(), tmp.display().to_string()),
+            ("HOME".to_string(), home.display().to_string()),
+        ];
+        let w = Workdir { cli: cli.clone(), dir, env };
+        w.write("main.tf", config);
+        w.terraform(&["init", "-no-color"]).ok();
+        w
+    }
+
+    /// The Terraform working directory.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// Writes a file in the working directory.
+    pub fn write(&self, name: &str, content: &str) {
+        std::fs::write(self.path().join(name), content).unwrap();
+    }
+
+    /// Sets an environment variable for later commands.
+    pub fn set_env(&mut self, k: &str, v: &str) {
+        self.env.retain(|(key, _)| key != k);
+        self.env.push((k.to_string(), v.to_string()));
+    }
+
+    /// Runs terraform with `args`.
+    pub fn terraform(&self, args: &[&str]) -> Run {
+        self.terraform_env(args, &[])
+    }
+
+    /// Runs terraform with `args` and extra environment variables.
+    pub fn terraform_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(&self.cli.path);
+        cmd.args(args).current_dir(self.path()).stdin(Stdio::null());
+        for key in [
+            "TF_LOG",
+            "TF_LOG_PROVIDER",
+            "TF_LOG_PATH",
+            "COILED_SERVER",
+            "COILED_TOKEN",
+            "COILED_WORKSPACE",
+            "DASK_COILED__TOKEN",
+            "DASK_COILED__SERVER",
+            "DASK_COILED__WORKSPACE",
+            "DASK_COILED__ACCOUNT",
+            "TF_REATTACH_PROVIDERS",
+        ] {
+            cmd.env_remove(key);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("run terraform"))
+    }
+}
+
+/// The `terraform { required_providers … }` header every configuration starts with.
+pub const HEADER: &str = "terraform {\n  required_providers {\n    coiled = { source = \"coiled/coiled\" }\n  }\n}\n";

@@ -1,0 +1,5 @@
+//! End-to-end tests: the real `terraform` binaries drive the real provider binary (and, for resources,
+//! the real `coiled-local` control plane). One test binary, one module per area.
+
+mod common;
+mod plugin_core;

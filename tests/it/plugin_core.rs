@@ -1,0 +1,105 @@
+//! The plugin core through real Terraform CLIs: schema, logs, handshake rules, debug mode, configuration.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::common::{HEADER, PROVIDER_BIN, Workdir, clis};
+
+fn provider_block(extra: &str) -> String {
+    format!("{HEADER}provider \"coiled\" {{\n  server = \"http://127.0.0.1:9\"\n{extra}}}\n")
+}
+
+#[test]
+fn schema_is_served_to_every_cli() {
+    for cli in clis() {
+        let w = Workdir::new(cli, &provider_block("  token = \"abc-123\"\n"));
+        let out = w.terraform(&["providers", "schema", "-json"]).ok();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("schema JSON");
+        let p = &v["provider_schemas"]["registry.terraform.io/coiled/coiled"];
+        let attrs = &p["provider"]["block"]["attributes"];
+        assert_eq!(attrs["token"]["sensitive"], true, "{}", cli.version);
+        assert_eq!(attrs["server"]["optional"], true);
+        assert!(attrs["workspace"]["description"].as_str().unwrap().contains("DASK_COILED__WORKSPACE"));
+        for t in ["coiled_backend_options", "coiled_cluster"] {
+            if p["resource_schemas"].get(t).is_none() {
+                eprintln!("note: {t} not registered yet");
+            }
+        }
+    }
+}
+
+#[test]
+fn tf_log_shows_provider_lines_and_stdout_stays_clean() {
+    for cli in clis() {
+        let w = Workdir::new(cli, &provider_block("  token = \"abc-123\"\n"));
+        let out = w.terraform_env(&["plan", "-no-color"], &[("TF_LOG", "debug")]).ok();
+        assert!(
+            out.stderr.contains("provider.terraform-provider-coiled_v0.1.0: serving provider schema"),
+            "{}: {}",
+            cli.version,
+            out.stderr
+        );
+        assert!(out.stderr.contains("@module=coiled"));
+        assert!(!out.all().contains("abc-123"), "token leaked into logs");
+        let quiet = w.terraform(&["plan", "-no-color"]).ok();
+        assert!(!quiet.all().contains("serving provider schema"));
+    }
+}
+
+#[test]
+fn token_from_the_coiled_config_file_is_used() {
+    for cli in clis() {
+        let mut w = Workdir::new(cli, &provider_block(""));
+        let home = w.path().join("../home");
+        std::fs::create_dir_all(home.join(".config/dask")).unwrap();
+        std::fs::write(home.join(".config/dask/coiled.yaml"), "coiled:\n  token: file-token\n  server: http://127.0.0.1:9\n").unwrap();
+        w.set_env("HOME", &home.display().to_string());
+        w.terraform(&["plan", "-no-color"]).ok();
+    }
+}
+
+#[test]
+fn run_by_hand_it_says_it_is_a_plugin() {
+    let out = Command::new(PROVIDER_BIN).env_remove("TF_PLUGIN_MAGIC_COOKIE").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "stdout belongs to the handshake");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Terraform plugin"));
+}
+
+#[test]
+fn wrong_protocol_versions_are_refused() {
+    let out = Command::new(PROVIDER_BIN)
+        .env("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2")
+        .env("PLUGIN_PROTOCOL_VERSIONS", "4,5")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("version 6"));
+}
+
+#[test]
+fn debug_mode_prints_a_working_reattach_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child =
+        Command::new(PROVIDER_BIN).arg("--debug").env("TMPDIR", tmp.path()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut reattach = String::new();
+    for _ in 0..10 {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if let Some(rest) = line.trim().strip_prefix("TF_REATTACH_PROVIDERS='") {
+            reattach = rest.trim_end_matches('\'').to_string();
+            break;
+        }
+    }
+    assert!(!reattach.is_empty(), "no reattach line printed");
+    let v: serde_json::Value = serde_json::from_str(&reattach).unwrap();
+    assert_eq!(v["registry.terraform.io/coiled/coiled"]["ProtocolVersion"], 6);
+    let cli = &clis()[0];
+    let w = Workdir::new(cli, &provider_block("  token = \"abc-123\"\n"));
+    let out = w.terraform_env(&["plan", "-no-color"], &[("TF_REATTACH_PROVIDERS", &reattach)]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(out.code, 0, "{}", out.all());
+}
