@@ -14,8 +14,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let mode = if args.iter().any(|a| a == "--debug") { serve::Mode::Debug { address: ADDRESS.to_string() } } else { serve::Mode::Plugin };
-    if let serve::Mode::Plugin = mode {
-        if std::env::var(serve::MAGIC_COOKIE_KEY).ok().as_deref() != Some(serve::MAGIC_COOKIE_VALUE) {
+    if let serve::Mode::Plugin = mode
+        && std::env::var(serve::MAGIC_COOKIE_KEY).ok().as_deref() != Some(serve::MAGIC_COOKIE_VALUE)
+    {
+        {
             eprintln!(
                 "This is terraform-provider-coiled, a Terraform plugin: Terraform runs it for you.\n\
                  Use it from a Terraform configuration (`terraform init`), or run it with --debug to\n\

@@ -1,5 +1,6 @@
 //! The shared test context: Terraform CLIs, a working directory with an offline filesystem mirror
 //! holding the freshly built provider, and helpers to run commands and read their output.
+#![allow(dead_code)] // each test module uses its own subset
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
