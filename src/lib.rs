@@ -9,5 +9,6 @@
 //! - [`local`]: the local control plane.
 
 pub mod api;
+pub mod firewall;
 pub mod plugin;
 pub mod provider;
