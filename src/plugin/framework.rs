@@ -264,7 +264,10 @@ mod tests {
     }
 
     async fn run(prior: Value, proposed: Value) -> Plan {
-        let config = proposed.clone();
+        // Computed attributes are null in a configuration.
+        let mut config = proposed.clone();
+        config.set_attr("id", Value::Null);
+        config.set_attr("status", Value::Null);
         let mut plan = Plan { prior, config, planned: proposed, requires_replace: vec![], private: vec![] };
         let mut d = Diagnostics::new();
         plan_change(&Fake, &ctx(), &mut plan, &mut d).await;

@@ -156,9 +156,13 @@ impl Number {
         if !valid {
             return None;
         }
+        // Up to 15 significant digits an f64 holds the decimal exactly, and its shortest form is canonical;
+        // beyond that the text itself is kept so no precision is lost.
+        let mantissa = text.split(['e', 'E']).next().unwrap_or_default();
+        let significant = mantissa.chars().filter(char::is_ascii_digit).collect::<String>();
+        let significant = significant.trim_start_matches('0').trim_end_matches('0');
         match text.parse::<f64>() {
-            Ok(f) if f.is_finite() && Number::from_f64(f).map(|n| n.0 == text).unwrap_or(false) => Number::from_f64(f),
-            Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => Some(Number((f as i64).to_string())),
+            Ok(f) if f.is_finite() && significant.len() <= 15 => Number::from_f64(f),
             _ => Some(Number(text.trim_start_matches('+').to_string())),
         }
     }
@@ -870,7 +874,7 @@ mod tests {
                 Value::object([("cidr", Value::string("10.1.0.0/16")), ("ports", Value::Null)]),
                 "82 a463696472 ab31302e312e302e302f3136 a5706f727473 c0",
             ),
-            ("map", Type::map(Type::String), Value::Map([("team".to_string(), Value::string("etl"))].into()), "81 a47465616d a3657463"),
+            ("map", Type::map(Type::String), Value::Map([("team".to_string(), Value::string("etl"))].into()), "81 a47465616d a365746c"),
             ("dynamic string", Type::Dynamic, Value::Dynamic(Type::String, Box::new(Value::string("x"))), "92 a8 22737472696e6722 a178"),
         ];
         for (name, ty, value, bytes) in cases {
