@@ -56,7 +56,11 @@ pub fn parse_cidr(text: &str) -> Result<Cidr, CidrError> {
         return Err(CidrError::Syntax(text.to_string()));
     }
     let Some((addr, prefix)) = t.split_once('/') else {
-        return if t.parse::<std::net::IpAddr>().is_ok() { Err(CidrError::NoPrefix(t.to_string())) } else { Err(CidrError::Syntax(t.to_string())) };
+        return if t.parse::<std::net::IpAddr>().is_ok() {
+            Err(CidrError::NoPrefix(t.to_string()))
+        } else {
+            Err(CidrError::Syntax(t.to_string()))
+        };
     };
     let ip: std::net::IpAddr = addr.parse().map_err(|_| CidrError::Syntax(t.to_string()))?;
     if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) || prefix.len() > 3 {
@@ -133,7 +137,8 @@ pub fn same_rules(a: &[Rule], b: &[Rule]) -> bool {
 /// (the order of Coiled's docs table).
 pub fn firewall_rows(rules: &[Rule]) -> Vec<Row> {
     let (merged, _) = merge(rules);
-    let mut rows: Vec<Row> = merged.iter().flat_map(|r| r.ports.iter().map(move |p| Row { protocol: "tcp", port: *p, source: r.cidr.to_string() })).collect();
+    let mut rows: Vec<Row> =
+        merged.iter().flat_map(|r| r.ports.iter().map(move |p| Row { protocol: "tcp", port: *p, source: r.cidr.to_string() })).collect();
     rows.sort_by(|a, b| a.source.cmp(&b.source).then(b.port.cmp(&a.port)));
     rows
 }
@@ -158,6 +163,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn cidr_table() {
         let ok: &[(&str, &str, bool)] = &[
             ("10.1.0.0/16", "10.1.0.0/16", false),

@@ -10,5 +10,6 @@
 
 pub mod api;
 pub mod firewall;
+pub mod local;
 pub mod plugin;
 pub mod provider;

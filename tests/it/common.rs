@@ -186,3 +186,102 @@ impl Workdir {
 
 /// The `terraform { required_providers … }` header every configuration starts with.
 pub const HEADER: &str = "terraform {\n  required_providers {\n    coiled = { source = \"coiled/coiled\" }\n  }\n}\n";
+
+/// The control plane binary cargo built for this test run.
+pub const LOCAL_BIN: &str = env!("CARGO_BIN_EXE_coiled-local");
+
+/// A running `coiled-local` on a free port with its own data directory; killed when dropped.
+pub struct LocalServer {
+    /// Base URL.
+    pub url: String,
+    /// The API token.
+    pub token: String,
+    /// The workspace.
+    pub workspace: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    child: std::process::Child,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl LocalServer {
+    /// Starts one with `extra` arguments (e.g. `--provision-delay 0s`).
+    pub fn start(extra: &[&str]) -> LocalServer {
+        let dir = tempfile::Builder::new().prefix("coiled-local-").tempdir().unwrap();
+        let data = dir.path().to_path_buf();
+        let mut s = LocalServer::start_in(&data, extra);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Starts one on an existing data directory.
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> LocalServer {
+        use std::io::BufRead;
+        let mut child = Command::new(LOCAL_BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(["--token", "test-token-1", "--workspace", "alice"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start coiled-local");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line {url:?}");
+        LocalServer { url, token: "test-token-1".into(), workspace: "alice".into(), data_dir: data_dir.to_path_buf(), child, _dir: None }
+    }
+
+    /// Stops it with SIGTERM and waits.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        self.child.wait().unwrap()
+    }
+
+    /// An API client for it.
+    pub fn client(&self) -> terraform_provider_coiled::api::Client {
+        terraform_provider_coiled::api::Client::new(terraform_provider_coiled::api::ClientConfig {
+            server: self.url.clone(),
+            token: terraform_provider_coiled::api::Secret::new(self.token.clone()),
+            allow_insecure_http: false,
+            ca_bundle_pem: None,
+            retry: terraform_provider_coiled::api::RetryPolicy {
+                base: std::time::Duration::from_millis(20),
+                max: std::time::Duration::from_millis(200),
+            },
+        })
+        .unwrap()
+    }
+
+    /// GET a JSON path (admin routes and raw checks), with the token.
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let out = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", "-H"])
+            .arg(format!("Authorization: ApiToken {}", self.token))
+            .arg(format!("{}{path}", self.url))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string())))
+    }
+
+    /// PUT JSON to an admin route.
+    pub fn put(&self, path: &str, body: &serde_json::Value) {
+        let out = Command::new("curl")
+            .args(["-s", "-f", "-X", "PUT", "-d"])
+            .arg(body.to_string())
+            .arg(format!("{}{path}", self.url))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "PUT {path} failed");
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,4 +2,5 @@
 //! the real `coiled-local` control plane). One test binary, one module per area.
 
 mod common;
+mod local_server;
 mod plugin_core;

@@ -1,0 +1,142 @@
+//! `coiled-local`: runs a Coiled control plane on this machine.
+//!
+//! `coiled-local serve --listen 127.0.0.1:0 --data-dir DIR [--token TOKEN] [--workspace NAME]
+//! [--provision-delay 3s] [--stop-delay 1s] [--default-ingress PORTS@CIDR] [--faults JSON]`
+//!
+//! The first line on stdout is the base URL. SIGINT / SIGTERM stop it cleanly.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use terraform_provider_coiled::local::{Config, State, app, faults, lifecycle, store};
+
+struct Args {
+    listen: String,
+    data_dir: PathBuf,
+    token: Option<String>,
+    workspace: String,
+    config: Config,
+    faults: faults::FaultConfig,
+}
+
+const USAGE: &str = "usage: coiled-local serve --data-dir DIR [--listen 127.0.0.1:0] [--token TOKEN] [--workspace NAME]
+                    [--provision-delay 3s] [--stop-delay 1s] [--default-ingress 8786,8787@0.0.0.0/0]
+                    [--scheduler-port 8786] [--faults '{\"rate_503\":0.2,\"seed\":1}']";
+
+fn parse_args() -> anyhow::Result<Args> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_env();
+    let mut args = Args {
+        listen: "127.0.0.1:0".into(),
+        data_dir: PathBuf::new(),
+        token: None,
+        workspace: "local".into(),
+        config: Config::default(),
+        faults: Default::default(),
+    };
+    let mut saw_serve = false;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Value(v) if v == "serve" && !saw_serve => saw_serve = true,
+            Long("listen") => args.listen = parser.value()?.string()?,
+            Long("data-dir") => args.data_dir = parser.value()?.into(),
+            Long("token") => args.token = Some(parser.value()?.string()?),
+            Long("workspace") => args.workspace = parser.value()?.string()?,
+            Long("provision-delay") => {
+                args.config.provision_delay = humantime::parse_duration(&parser.value()?.string()?).context("--provision-delay")?
+            }
+            Long("stop-delay") => args.config.stop_delay = humantime::parse_duration(&parser.value()?.string()?).context("--stop-delay")?,
+            Long("scheduler-port") => args.config.scheduler_port = parser.value()?.parse()?,
+            Long("default-ingress") => {
+                let text = parser.value()?.string()?;
+                let mut rules = Vec::new();
+                for part in text.split(';').filter(|p| !p.is_empty()) {
+                    let (ports, cidr) = part.split_once('@').context("--default-ingress takes PORTS@CIDR, e.g. 8786,8787@0.0.0.0/0")?;
+                    let ports: Vec<i64> =
+                        ports.split(',').map(|p| p.trim().parse()).collect::<Result<_, _>>().context("--default-ingress ports")?;
+                    rules.push(
+                        terraform_provider_coiled::firewall::rule_from_wire(&ports, cidr).context("--default-ingress rule is invalid")?,
+                    );
+                }
+                args.config.default_ingress = rules;
+            }
+            Long("faults") => args.faults = serde_json::from_str(&parser.value()?.string()?).context("--faults")?,
+            Long("help") | Short('h') => {
+                eprintln!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    if !saw_serve {
+        bail!("{USAGE}");
+    }
+    if args.data_dir.as_os_str().is_empty() {
+        bail!("--data-dir is required\n{USAGE}");
+    }
+    Ok(args)
+}
+
+#[allow(clippy::print_stdout)]
+async fn run(args: Args) -> anyhow::Result<()> {
+    let store = store::Store::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?;
+    let token_path = args.data_dir.join("token");
+    let (token, generated) = match &args.token {
+        Some(t) => (t.clone(), false),
+        None => match std::fs::read_to_string(&token_path) {
+            Ok(t) if !t.trim().is_empty() => (t.trim().to_string(), false),
+            _ => (format!("local-{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>()), true),
+        },
+    };
+    if generated {
+        std::fs::write(&token_path, &token).with_context(|| format!("writing {}", token_path.display()))?;
+    }
+    store.seed(&args.workspace, &args.workspace, &token)?;
+    let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(State {
+        store,
+        config: args.config,
+        faults: faults::Faults::new(args.faults),
+        wake: Default::default(),
+        stats: Default::default(),
+    });
+    println!("http://{addr}");
+    eprintln!("coiled-local: serving workspace {:?} at http://{addr} (data in {})", args.workspace, args.data_dir.display());
+    if generated {
+        eprintln!("coiled-local: created an API token, saved in {}; use it with:", token_path.display());
+        eprintln!("  export COILED_SERVER=http://{addr} COILED_TOKEN=$(cat {})", token_path.display());
+    }
+    tokio::spawn(lifecycle::run(state.clone()));
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("coiled-local: shutting down");
+    };
+    axum::serve(listener, app::app(state)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("coiled-local: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    terraform_provider_coiled::plugin::logging::init("coiled-local");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    match rt.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("coiled-local: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Faults on demand, for reliability tests: latency, error statuses (429 with or without `Retry-After`,
+//! 500, 502, 503), dropped connections, and creates whose answer is lost after the cluster was made.
+//! Deterministic for a given seed. Off unless configured (`--faults JSON` or `PUT /_local/faults`).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// What to inject. Rates are probabilities per API request, from 0 to 1.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultConfig {
+    /// Seed of the random choices.
+    pub seed: u64,
+    /// Added latency per request, in milliseconds.
+    pub latency_ms: u64,
+    /// Rate of 429 answers.
+    pub rate_429: f64,
+    /// `Retry-After` seconds sent with 429 and 503 (none when absent).
+    pub retry_after: Option<u64>,
+    /// Rate of 500 answers.
+    pub rate_500: f64,
+    /// Rate of 502 answers.
+    pub rate_502: f64,
+    /// Rate of 503 answers.
+    pub rate_503: f64,
+    /// Rate of connections dropped without an answer (before any work is done).
+    pub rate_drop: f64,
+    /// The next N successful cluster creates lose their answer (the connection drops after the create).
+    pub lose_create_responses: u32,
+}
+
+/// The fault to apply to one request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Answer with this status, without doing the work.
+    Status(u16, Option<u64>),
+    /// Drop the connection without doing the work.
+    Drop,
+}
+
+/// Fault state: the configuration and its random source.
+pub struct Faults {
+    inner: Mutex<(FaultConfig, StdRng)>,
+}
+
+impl Faults {
+    /// Faults as configured.
+    pub fn new(config: FaultConfig) -> Faults {
+        let rng = StdRng::seed_from_u64(config.seed);
+        Faults { inner: Mutex::new((config, rng)) }
+    }
+    /// The current configuration.
+    pub fn config(&self) -> FaultConfig {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).0.clone()
+    }
+    /// Replaces the configuration (and reseeds).
+    pub fn set(&self, config: FaultConfig) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.1 = StdRng::seed_from_u64(config.seed);
+        g.0 = config;
+    }
+    /// Decides the latency and fault for one request.
+    pub fn decide(&self) -> (u64, Option<Fault>) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (config, rng) = &mut *g;
+        let roll: f64 = rng.random();
+        let mut edge = 0.0;
+        let mut pick = None;
+        for (rate, fault) in [
+            (config.rate_drop, Fault::Drop),
+            (config.rate_429, Fault::Status(429, config.retry_after)),
+            (config.rate_500, Fault::Status(500, None)),
+            (config.rate_502, Fault::Status(502, None)),
+            (config.rate_503, Fault::Status(503, config.retry_after)),
+        ] {
+            edge += rate;
+            if pick.is_none() && roll < edge {
+                pick = Some(fault);
+            }
+        }
+        (config.latency_ms, pick)
+    }
+    /// Whether this successful create should lose its answer (consumes one).
+    pub fn take_lost_create(&self) -> bool {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if g.0.lose_create_responses > 0 {
+            g.0.lose_create_responses -= 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Counters of API requests, by method and route.
+#[derive(Default)]
+pub struct Stats {
+    inner: Mutex<Counters>,
+}
+
+/// The counters.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Counters {
+    /// All API requests (not `/_local`, not the page).
+    pub requests: u64,
+    /// By `METHOD route`.
+    pub by_route: BTreeMap<String, u64>,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<String, u64>,
+    /// Cluster creates that made a new cluster.
+    pub clusters_created: u64,
+}
+
+impl Stats {
+    /// Counts one request.
+    pub fn count(&self, route: String) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.requests += 1;
+        *g.by_route.entry(route).or_default() += 1;
+    }
+    /// Counts an injected fault.
+    pub fn fault(&self, kind: &str) {
+        *self.inner.lock().unwrap_or_else(|p| p.into_inner()).faults.entry(kind.to_string()).or_default() += 1;
+    }
+    /// Counts a created cluster.
+    pub fn created(&self) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).clusters_created += 1;
+    }
+    /// A snapshot.
+    pub fn snapshot(&self) -> Counters {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    /// Resets all counters.
+    pub fn reset(&self) {
+        *self.inner.lock().unwrap_or_else(|p| p.into_inner()) = Counters::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_faults_and_rates_are_respected() {
+        let cfg = FaultConfig { seed: 7, rate_429: 0.2, rate_503: 0.2, ..Default::default() };
+        let a: Vec<_> = {
+            let f = Faults::new(cfg.clone());
+            (0..200).map(|_| f.decide().1).collect()
+        };
+        let b: Vec<_> = {
+            let f = Faults::new(cfg);
+            (0..200).map(|_| f.decide().1).collect()
+        };
+        assert_eq!(a, b);
+        let faults = a.iter().filter(|x| x.is_some()).count();
+        assert!((50..110).contains(&faults), "{faults} faults of 200 at 40%");
+        assert!(Faults::new(FaultConfig::default()).decide().1.is_none());
+    }
+
+    #[test]
+    fn lost_creates_are_counted_down() {
+        let f = Faults::new(FaultConfig { lose_create_responses: 1, ..Default::default() });
+        assert!(f.take_lost_create());
+        assert!(!f.take_lost_create());
+    }
+}

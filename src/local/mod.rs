@@ -1,0 +1,64 @@
+//! `coiled-local`: a Coiled control plane on one machine, speaking the real API (REST under `/api/…`,
+//! the `update_options` WebSocket under `/ws/…`) over SQLite storage, with clusters that move through
+//! Coiled's states on timers, configurable faults for reliability tests, and a page for people at `/`.
+//!
+//! Its wire types are its own ([`wire`]), written from the API facts, not shared with the provider's
+//! client: a field the client names wrongly fails a test instead of being mirrored.
+
+pub mod app;
+pub mod faults;
+pub mod lifecycle;
+pub mod page;
+pub mod store;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::firewall::Rule;
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Time from create to `ready`.
+    pub provision_delay: Duration,
+    /// Time from stop to `stopped`.
+    pub stop_delay: Duration,
+    /// Rules for clusters created with no ingress of their own and none at account level.
+    pub default_ingress: Vec<Rule>,
+    /// Scheduler port reported for clusters.
+    pub scheduler_port: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            provision_delay: Duration::from_secs(3),
+            stop_delay: Duration::from_secs(1),
+            default_ingress: vec![crate::firewall::rule_from_wire(&[8786, 8787], "0.0.0.0/0").expect("valid default")],
+            scheduler_port: 8786,
+        }
+    }
+}
+
+/// Everything the handlers share.
+pub struct State {
+    /// Storage.
+    pub store: store::Store,
+    /// Settings.
+    pub config: Config,
+    /// Fault injection.
+    pub faults: faults::Faults,
+    /// Wakes the lifecycle task when a new state change is scheduled.
+    pub wake: tokio::sync::Notify,
+    /// Request counters.
+    pub stats: faults::Stats,
+}
+
+/// Shared handle.
+pub type Shared = Arc<State>;
+
+/// Current time as Unix seconds.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}

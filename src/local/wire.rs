@@ -1,0 +1,193 @@
+//! The JSON the local control plane speaks, written from the API facts (see the module docs).
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::store::{ClusterRow, WorkerRow};
+
+/// A create request: the fields the server uses; everything else is accepted and ignored.
+#[derive(Debug, Deserialize)]
+pub struct CreateCluster {
+    /// Name (optional `<workspace>/` prefix).
+    pub name: Option<String>,
+    /// Initial worker count.
+    #[serde(default)]
+    pub workers: Option<i64>,
+    /// Worker instance types.
+    #[serde(default)]
+    pub worker_instance_types: Option<Vec<String>>,
+    /// Scheduler instance types.
+    #[serde(default)]
+    pub scheduler_instance_types: Option<Vec<String>>,
+    /// Scheduler options (`port`, `idle_timeout`).
+    #[serde(default)]
+    pub scheduler_options: Option<Value>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Option<Value>,
+    /// Software environment name (current clients).
+    #[serde(default)]
+    pub env_name: Option<String>,
+    /// Software environment name (2023 clients).
+    #[serde(default)]
+    pub software_environment: Option<String>,
+    /// Backend options (`firewall_spec`, `region_name`, …).
+    #[serde(default)]
+    pub options: Option<Value>,
+}
+
+fn process_state(cluster_state: &str) -> (&'static str, &'static str) {
+    // (process, instance) states that go with a cluster state, as the real API reports them.
+    match cluster_state {
+        "pending" => ("pending", "queued"),
+        "starting" | "scaling" => ("starting", "starting"),
+        "ready" => ("started", "ready"),
+        "stopping" => ("stopping", "stopping"),
+        "stopped" => ("stopped", "stopped"),
+        _ => ("error", "error"),
+    }
+}
+
+fn instance_state(worker_state: &str) -> &'static str {
+    match worker_state {
+        "pending" => "queued",
+        "starting" => "starting",
+        "started" => "ready",
+        "stopping" => "stopping",
+        "stopped" => "stopped",
+        _ => "error",
+    }
+}
+
+/// A worker as the API reports it.
+pub fn worker_json(w: &WorkerRow) -> Value {
+    json!({
+        "id": w.id,
+        "name": w.name,
+        "created": w.created,
+        "current_state": {"state": w.state, "reason": "", "updated": w.updated},
+        "instance": {
+            "id": w.id, "name": format!("{}-instance", w.name), "created": w.created,
+            "public_ip_address": null, "private_ip_address": w.private_ip, "instance_type_id": null,
+            "current_state": {"state": instance_state(&w.state), "reason": "", "updated": w.updated},
+        },
+    })
+}
+
+/// The full cluster details object (`GET …/id/{id}`).
+pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], server: &str, tls: (&str, &str)) -> Value {
+    let (proc_state, inst_state) = process_state(&c.state);
+    let scheduler_reason = if c.state == "error" { c.reason.as_str() } else { "" };
+    let mut options = c.options.clone();
+    if !options.is_object() {
+        options = json!({});
+    }
+    let o = options.as_object_mut().expect("object");
+    o.insert("firewall_spec".into(), json!({"ingress": c.firewall}));
+    o.insert("tls_cert".into(), tls.0.into());
+    o.insert("tls_key".into(), tls.1.into());
+    o.entry("region_name").or_insert("us-east-1".into());
+    o.entry("zone_name").or_insert("us-east-1a".into());
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "workspace": c.workspace,
+        "account": c.workspace,
+        "created": c.created,
+        "updated": c.updated,
+        "current_state": {"state": c.state, "reason": c.reason, "updated": c.updated},
+        "desired_workers": c.desired_workers,
+        "scheduler_port": c.scheduler_port,
+        "scheduler": {
+            "id": c.id,
+            "name": format!("{}-scheduler", c.name),
+            "created": c.created,
+            "current_state": {"state": proc_state, "reason": scheduler_reason, "updated": c.updated},
+            "dashboard_address": format!("{server}/dashboard/{}/status", c.id),
+            "instance": {
+                "id": c.id, "name": format!("{}-scheduler-instance", c.name), "created": c.created,
+                "public_ip_address": if c.give_public_ip { Value::from(c.public_ip.clone()) } else { Value::Null },
+                "private_ip_address": c.private_ip,
+                "instance_type_id": c.scheduler_instance_types.get(0).cloned().unwrap_or(Value::Null),
+                "current_state": {"state": inst_state, "reason": "", "updated": c.updated},
+            },
+        },
+        "workers": workers.iter().filter(|w| w.state != "stopped").map(worker_json).collect::<Vec<_>>(),
+        "cluster_options": options,
+        "cluster_infra": {"give_scheduler_public_ip": c.give_public_ip, "firewall_source": c.firewall_source},
+        "tags": c.tags,
+        "senv_alias": {"name": c.software},
+        "backend_type": "vm_aws",
+        "coiled_hosted": false,
+        "cost_per_hour": 0.0, "total_cost": 0.0, "billable_time": 0,
+    })
+}
+
+/// A list entry (`GET …/clusters/account/{ws}/`).
+pub fn cluster_list_item(c: &ClusterRow) -> Value {
+    json!({"id": c.id, "name": c.name, "created": c.created, "updated": c.updated, "current_state": {"state": c.state, "reason": c.reason, "updated": c.updated}})
+}
+
+/// Parses JSON that may contain Python's bare `Infinity`, `-Infinity` and `NaN` tokens (the Coiled client
+/// sends them in `dask_config`): outside strings they are read as `null`.
+pub fn parse_lenient(body: &[u8]) -> Result<Value, serde_json::Error> {
+    match serde_json::from_slice(body) {
+        Ok(v) => Ok(v),
+        Err(first) => {
+            let text = String::from_utf8_lossy(body);
+            let mut out = String::with_capacity(text.len());
+            let mut in_str = false;
+            let mut escaped = false;
+            let mut rest = text.as_ref();
+            while let Some(ch) = rest.chars().next() {
+                if in_str {
+                    out.push(ch);
+                    if escaped {
+                        escaped = false;
+                    } else if ch == '\\' {
+                        escaped = true;
+                    } else if ch == '"' {
+                        in_str = false;
+                    }
+                    rest = &rest[ch.len_utf8()..];
+                    continue;
+                }
+                if ch == '"' {
+                    in_str = true;
+                    out.push(ch);
+                    rest = &rest[1..];
+                    continue;
+                }
+                let mut replaced = false;
+                for token in ["-Infinity", "Infinity", "NaN"] {
+                    if rest.starts_with(token) {
+                        out.push_str("null");
+                        rest = &rest[token.len()..];
+                        replaced = true;
+                        break;
+                    }
+                }
+                if !replaced {
+                    out.push(ch);
+                    rest = &rest[ch.len_utf8()..];
+                }
+            }
+            serde_json::from_str(&out).map_err(|_| first)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_infinity_is_accepted_outside_strings_only() {
+        let v = parse_lenient(br#"{"a": Infinity, "b": -Infinity, "c": NaN, "d": "Infinity NaN", "e": [1, Infinity]}"#).unwrap();
+        assert_eq!(v["a"], Value::Null);
+        assert_eq!(v["b"], Value::Null);
+        assert_eq!(v["d"], "Infinity NaN");
+        assert_eq!(v["e"][1], Value::Null);
+        assert!(parse_lenient(b"{bad").is_err());
+    }
+}

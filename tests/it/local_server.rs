@@ -1,0 +1,193 @@
+//! `coiled-local` as a real process, driven by the provider's own API client over HTTP and WebSocket.
+
+use std::time::Duration;
+
+use serde_json::json;
+use terraform_provider_coiled::api::{ApiError, Op};
+use tokio_util::sync::CancellationToken;
+
+use crate::common::LocalServer;
+
+fn op() -> Op {
+    Op::new(Duration::from_secs(30), CancellationToken::new())
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+#[test]
+fn identity_and_auth_errors() {
+    let s = LocalServer::start(&[]);
+    rt().block_on(async {
+        let c = s.client();
+        assert_eq!(c.me(&op()).await.unwrap().username, "alice");
+        assert_eq!(c.default_workspace(&op()).await.unwrap(), "alice");
+    });
+    let (code, body) = s.get("/api/v1/health");
+    assert_eq!((code, body["status"].as_str()), (200, Some("ok")));
+    let (code, body) = s.get("/api/v1/users/me/");
+    assert_eq!(code, 200);
+    assert_eq!(body["membership_set"][0]["account"]["slug"], "alice");
+    let (code, body) = s.get("/api/v1/bob/backend_options/");
+    assert_eq!(code, 403);
+    assert!(body["detail"].as_str().unwrap().contains("aren't a member"));
+    let bad = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Token nope"])
+        .arg(format!("{}/api/v2/user/me", s.url))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&bad.stdout), "401");
+}
+
+#[test]
+fn backend_options_over_the_websocket_and_read_back_without_credentials() {
+    let s = LocalServer::start(&[]);
+    rt().block_on(async {
+        let c = s.client();
+        let before = c.get_backend_options(&op(), "alice").await.unwrap();
+        assert_eq!(before.provider_name().as_deref(), Some("aws"), "a provider is reported before anything is configured");
+        let data = json!({"backend": "vm", "options": {"aws_region_name": "us-west-2", "credentials": {"aws_access_key": "AKIASENTINEL", "aws_secret_key": "SECRETSENTINEL"},
+            "firewall": {}, "firewall_spec": {"ingress": [{"ports": [8787, 8786], "cidr": "10.1.0.2/16"}]}, "network": {}, "zone": null, "provider_name": "aws", "type": "aws_cloudbridge_backend_options"},
+            "registry": {"type": "ecr", "credentials": {"aws_access_key_id": "AKIASENTINEL", "aws_secret_access_key": "SECRETSENTINEL"}, "public_ecr": false, "region": "us-west-2"}});
+        let progress = c.set_backend_options(&op(), "alice", &data).await.unwrap();
+        assert!(progress.iter().any(|p| p.contains("Validating")), "{progress:?}");
+        let after = c.get_backend_options(&op(), "alice").await.unwrap();
+        let ingress = after.ingress().unwrap();
+        assert_eq!(ingress[0].cidr, "10.1.0.0/16");
+        assert_eq!(ingress[0].ports, vec![8786, 8787]);
+        assert_eq!(after.option_str("aws_region_name").as_deref(), Some("us-west-2"));
+        let mut bad = data.clone();
+        bad["options"]["firewall_spec"]["ingress"][0]["cidr"] = json!("10.1.0.300/16");
+        let err = c.set_backend_options(&op(), "alice", &bad).await.unwrap_err();
+        assert!(err.to_string().contains("ingress rule 0"), "{err}");
+        let err = c.set_backend_options(&op(), "bob", &data).await.unwrap_err();
+        assert!(matches!(err, ApiError::Forbidden { .. }), "{err:?}");
+    });
+    let (_, raw) = s.get("/api/v1/alice/backend_options/");
+    assert!(!raw.to_string().contains("SENTINEL"), "credentials were read back: {raw}");
+}
+
+#[test]
+fn cluster_lifecycle_scaling_and_firewall_precedence() {
+    let s = LocalServer::start(&["--provision-delay", "400ms", "--stop-delay", "200ms"]);
+    rt().block_on(async {
+        let c = s.client();
+        let body = json!({"name": "etl", "workers": 2, "options": {"firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}, {"ports": [8787], "cidr": "10.32.0.0/16"}]}}});
+        let created = c.create_cluster(&op(), "alice", &body).await.unwrap();
+        assert!(!created.existing);
+        let d = c.get_cluster(&op(), "alice", created.id).await.unwrap();
+        assert_eq!(d.current_state.state, "pending");
+        assert_eq!(d.workers.len(), 2, "workers are listed from the first poll");
+        assert_eq!(d.ingress().unwrap().len(), 2);
+        let again = c.create_cluster(&op(), "alice", &body).await.unwrap();
+        assert_eq!((again.id, again.existing), (created.id, true));
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let d = c.get_cluster(&op(), "alice", created.id).await.unwrap();
+        assert_eq!(d.current_state.state, "ready");
+        assert_eq!(d.scheduler.as_ref().unwrap().current_state.state, "started");
+        assert!(d.workers.iter().all(|w| w.current_state.state == "started"));
+        assert_eq!(c.find_cluster_by_name(&op(), "alice", "etl").await.unwrap().unwrap().id, created.id);
+        c.add_workers(&op(), "alice", created.id, 2).await.unwrap();
+        let workers = c.list_workers(&op(), "alice", created.id).await.unwrap();
+        assert_eq!(workers.len(), 4);
+        c.remove_workers(&op(), "alice", created.id, &["-1".to_string(), workers[3].name.clone()]).await.unwrap();
+        let d = c.get_cluster(&op(), "alice", created.id).await.unwrap();
+        assert_eq!(d.desired_workers, 2);
+        // Account-level ingress applies to clusters created after it, and only to those.
+        let account = json!({"backend": "vm", "options": {"provider_name": "aws", "credentials": {"aws_access_key": "k", "aws_secret_key": "s"}, "firewall_spec": {"ingress": [{"ports": [8786, 8787], "cidr": "10.1.0.0/16"}]}}});
+        let plain = c.create_cluster(&op(), "alice", &json!({"name": "plain-before"})).await.unwrap();
+        c.set_backend_options(&op(), "alice", &account).await.unwrap();
+        let inherits = c.create_cluster(&op(), "alice", &json!({"name": "plain-after"})).await.unwrap();
+        let before = c.get_cluster(&op(), "alice", plain.id).await.unwrap();
+        assert_eq!(before.ingress().unwrap()[0].cidr, "0.0.0.0/0", "server default");
+        let after = c.get_cluster(&op(), "alice", inherits.id).await.unwrap();
+        assert_eq!(after.ingress().unwrap()[0].cidr, "10.1.0.0/16", "account default at creation");
+        c.stop_cluster(&op(), "alice", created.id, "test").await.unwrap();
+        assert_eq!(c.get_cluster(&op(), "alice", created.id).await.unwrap().current_state.state, "stopping");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(c.get_cluster(&op(), "alice", created.id).await.unwrap().current_state.state, "stopped");
+        assert!(c.find_cluster_by_name(&op(), "alice", "etl").await.unwrap().is_none(), "stopped clusters are not found by name");
+        let err = c.create_cluster(&op(), "alice", &json!({"name": "bad name!"})).await.unwrap_err();
+        assert!(matches!(err, ApiError::Status { status: 400, .. }), "{err:?}");
+        let err = c.create_cluster(&op(), "alice", &json!({"name": "x", "options": {"firewall_spec": {"ingress": [{"ports": [0], "cidr": "10.0.0.0/8"}]}}})).await.unwrap_err();
+        assert!(err.to_string().contains("port"), "{err}");
+    });
+    let (code, page) = s.get("/api/v2/clusters/account/alice/?limit=2&offset=0");
+    assert_eq!((code, page.as_array().unwrap().len()), (200, 2));
+    let (_, past_end) = s.get("/api/v2/clusters/account/alice/?limit=100&offset=100");
+    assert_eq!(past_end, json!([]));
+}
+
+#[test]
+fn failing_clusters_end_in_error_with_a_reason() {
+    let s = LocalServer::start(&["--provision-delay", "100ms"]);
+    rt().block_on(async {
+        let c = s.client();
+        let id = c
+            .create_cluster(&op(), "alice", &json!({"name": "doomed", "tags": {"coiled-local/fail": "no capacity in us-east-1a"}}))
+            .await
+            .unwrap()
+            .id;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let d = c.get_cluster(&op(), "alice", id).await.unwrap();
+        assert_eq!(d.current_state.state, "error");
+        assert_eq!(d.current_state.reason.as_deref(), Some("no capacity in us-east-1a"));
+    });
+}
+
+#[test]
+fn data_survives_a_restart() {
+    let mut s = LocalServer::start(&["--provision-delay", "0s"]);
+    let id = rt().block_on(async { s.client().create_cluster(&op(), "alice", &json!({"name": "keep", "workers": 1})).await.unwrap().id });
+    assert!(s.stop().success(), "clean exit on SIGTERM");
+    let s2 = LocalServer::start_in(&s.data_dir, &[]);
+    rt().block_on(async {
+        let d = s2.client().get_cluster(&op(), "alice", id).await.unwrap();
+        assert_eq!(d.name, "keep");
+        assert_eq!(d.current_state.state, "ready");
+    });
+}
+
+#[test]
+fn injected_faults_are_retried_and_counted() {
+    let s = LocalServer::start(&[]);
+    s.put("/_local/faults", &json!({"seed": 3, "rate_503": 0.3, "rate_429": 0.2, "retry_after": 0, "rate_drop": 0.1}));
+    rt().block_on(async {
+        let c = s.client();
+        for _ in 0..20 {
+            c.get_cluster(&op(), "alice", 999).await.unwrap_err();
+            assert_eq!(c.me(&op()).await.unwrap().username, "alice");
+        }
+    });
+    let (_, stats) = s.get("/_local/stats");
+    let faults = stats["faults"].as_object().unwrap();
+    assert!(faults.get("503").is_some() && faults.get("429").is_some() && faults.get("drop").is_some(), "{stats}");
+    s.put("/_local/faults", &json!({"lose_create_responses": 1}));
+    rt().block_on(async {
+        let c = s.client();
+        let err = c.create_cluster(&op(), "alice", &json!({"name": "lost"})).await.unwrap_err();
+        assert!(matches!(err, ApiError::Transport { .. }), "{err:?}");
+        assert!(c.find_cluster_by_name(&op(), "alice", "lost").await.unwrap().is_some(), "the cluster exists although its answer was lost");
+    });
+}
+
+#[test]
+fn the_page_shows_workspaces_rules_and_clusters() {
+    let s = LocalServer::start(&["--provision-delay", "0s"]);
+    rt().block_on(async {
+        s.client()
+            .create_cluster(
+                &op(),
+                "alice",
+                &json!({"name": "shown", "options": {"firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}]}}}),
+            )
+            .await
+            .unwrap();
+    });
+    let out = std::process::Command::new("curl").arg("-s").arg(format!("{}/", s.url)).output().unwrap();
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert!(html.contains("Workspace <code>alice</code>"));
+    assert!(html.contains("<code>shown</code>"));
+    assert!(html.contains("<td>tcp</td><td>8786</td><td><code>10.1.0.0/16</code></td>"), "{html}");
+}
