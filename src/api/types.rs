@@ -67,10 +67,11 @@ impl BackendOptionsRead {
             _ => None,
         })
     }
-    /// The account-level ingress rules, `None` when none are set.
+    /// The account-level ingress rules as reported: `Some(rules)` (empty when none are set) when the
+    /// answer carries `options.firewall_spec`, `None` when the server does not report it at all.
     pub fn ingress(&self) -> Option<Vec<IngressRule>> {
         let spec = self.options.get("firewall_spec")?;
-        serde_json::from_value::<FirewallSpec>(spec.clone()).ok()?.ingress
+        Some(serde_json::from_value::<FirewallSpec>(spec.clone()).ok()?.ingress.unwrap_or_default())
     }
     /// A string option.
     pub fn option_str(&self, key: &str) -> Option<String> {

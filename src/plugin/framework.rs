@@ -45,9 +45,19 @@ pub struct Plan {
     pub requires_replace: Vec<AttrPath>,
     /// Private data planned to go with the new state.
     pub private: Private,
+    /// Computed attributes whose planned value the resource predicted (kept known even when unchanged).
+    pub predicted: Vec<&'static str>,
 }
 
 impl Plan {
+    /// Sets a computed attribute to a value the resource knows it will have after apply.
+    pub fn predict(&mut self, name: &'static str, value: Value) {
+        self.planned.set_attr(name, value);
+        if !self.predicted.contains(&name) {
+            self.predicted.push(name);
+        }
+    }
+
     /// Whether this plan creates the object.
     pub fn is_create(&self) -> bool {
         self.prior.is_null()
@@ -155,7 +165,7 @@ pub async fn plan_change(resource: &dyn Resource, ctx: &Ctx, plan: &mut Plan, di
         plan.planned = plan.prior.clone();
         return;
     }
-    mark_unknown_computed(&schema.block, &plan.prior, &before_hook, &plan.config, &mut plan.planned);
+    mark_unknown_computed(&schema.block, &plan.prior, &before_hook, &plan.config, &plan.predicted, &mut plan.planned);
     if !plan.prior.is_null() {
         let mut paths = replace_paths(&schema.block, &plan.prior, &plan.planned);
         for p in paths.drain(..) {
@@ -168,8 +178,8 @@ pub async fn plan_change(resource: &dyn Resource, ctx: &Ctx, plan: &mut Plan, di
 
 /// Marks top-level computed attributes unknown where the configuration did not set them, the resource's
 /// hook did not predict them, and they are not declared stable (or have no prior value yet).
-fn mark_unknown_computed(block: &Block, prior: &Value, before_hook: &Value, config: &Value, planned: &mut Value) {
-    for attr in block.attributes.iter().filter(|a| a.computed_by_provider()) {
+fn mark_unknown_computed(block: &Block, prior: &Value, before_hook: &Value, config: &Value, predicted: &[&str], planned: &mut Value) {
+    for attr in block.attributes.iter().filter(|a| a.computed_by_provider() && !predicted.contains(&a.name)) {
         let configured = config.get(attr.name).is_some_and(|v| !v.is_null());
         if configured {
             continue;
@@ -268,7 +278,7 @@ mod tests {
         let mut config = proposed.clone();
         config.set_attr("id", Value::Null);
         config.set_attr("status", Value::Null);
-        let mut plan = Plan { prior, config, planned: proposed, requires_replace: vec![], private: vec![] };
+        let mut plan = Plan { prior, config, planned: proposed, requires_replace: vec![], private: vec![], predicted: vec![] };
         let mut d = Diagnostics::new();
         plan_change(&Fake, &ctx(), &mut plan, &mut d).await;
         plan

@@ -223,8 +223,9 @@ impl Block {
                         Nesting::List => pb::schema::nested_block::NestingMode::List,
                         Nesting::Set => pb::schema::nested_block::NestingMode::Set,
                     } as i32,
-                    min_items: b.min_items,
-                    max_items: b.max_items,
+                    // Terraform requires min = max in single mode: 1/1 when required, else 0/0.
+                    min_items: if b.nesting == Nesting::Single { b.min_items.min(1) } else { b.min_items },
+                    max_items: if b.nesting == Nesting::Single { b.min_items.min(1) } else { b.max_items },
                 })
                 .collect(),
             description: self.description.to_string(),

@@ -278,7 +278,14 @@ impl ProviderRpc for PluginService {
         let config = decode(r.config.as_ref(), ty, &mut diags, "configuration");
         if let (Some(prior), Some(mut proposed), Some(config)) = (prior, proposed, config) {
             framework::null_write_only(&schema.block, &mut proposed);
-            let mut plan = Plan { prior, config, planned: proposed, requires_replace: Vec::new(), private: r.prior_private.clone() };
+            let mut plan = Plan {
+                prior,
+                config,
+                planned: proposed,
+                requires_replace: Vec::new(),
+                private: r.prior_private.clone(),
+                predicted: Vec::new(),
+            };
             framework::plan_change(res.as_ref(), &ctx, &mut plan, &mut diags).await;
             if !diags.has_errors() {
                 out.planned_state = encode(&plan.planned, ty, &mut diags, "planned state");

@@ -4,6 +4,9 @@
 //! (`GET /api/v2/user/me/memberships`), on first use.
 
 pub mod config;
+pub mod data_source_backend_options;
+pub mod ingress;
+pub mod resource_backend_options;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +40,11 @@ impl Coiled {
             return Ok(ws.value.clone());
         }
         self.default_workspace.get_or_try_init(|| self.client.default_workspace(op)).await.cloned()
+    }
+
+    /// The workspace named in the configuration or environment, if any (no API call).
+    pub fn configured_workspace(&self) -> Option<&str> {
+        self.configured_workspace.as_ref().map(|w| w.value.as_str())
     }
 
     /// Turns an API error into a diagnostic with a next step, naming where the token came from when it
@@ -135,11 +143,11 @@ impl Provider for CoiledProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![]
+        vec![Arc::new(resource_backend_options::BackendOptionsResource::new(self.data.clone()))]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        vec![]
+        vec![Arc::new(data_source_backend_options::BackendOptionsDataSource::new(self.data.clone()))]
     }
 
     async fn configure(&self, _ctx: &Ctx, config: &Value, _terraform_version: &str, diags: &mut Diagnostics) {

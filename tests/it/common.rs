@@ -285,3 +285,74 @@ impl Drop for LocalServer {
         let _ = self.child.wait();
     }
 }
+
+/// A Terraform working directory whose provider points at its own `coiled-local`.
+pub struct Scenario {
+    /// The control plane.
+    pub server: LocalServer,
+    /// The Terraform directory.
+    pub tf: Workdir,
+}
+
+impl Scenario {
+    /// Starts a server (with `server_args`) and writes `resources` under a provider block pointing at it.
+    pub fn new(cli: &Cli, server_args: &[&str], resources: &str) -> Scenario {
+        let server = LocalServer::start(server_args);
+        let tf = Workdir::new(cli, &Scenario::config(&server, resources));
+        Scenario { server, tf }
+    }
+
+    /// The full configuration for `resources`.
+    pub fn config(server: &LocalServer, resources: &str) -> String {
+        format!("{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\n{resources}", server.url, server.token)
+    }
+
+    /// Replaces the resources of the configuration.
+    pub fn set(&self, resources: &str) {
+        self.tf.write("main.tf", &Scenario::config(&self.server, resources));
+    }
+
+    /// `terraform apply -auto-approve`, which must succeed.
+    #[track_caller]
+    pub fn apply(&self) -> Run {
+        self.tf.terraform(&["apply", "-auto-approve", "-no-color"]).ok()
+    }
+
+    /// Asserts that a plan shows no changes (`-detailed-exitcode` 0).
+    #[track_caller]
+    pub fn assert_no_changes(&self) {
+        let out = self.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+        assert_eq!(out.code, 0, "expected an empty plan ({}):\n{}", self.tf.cli.version, out.all());
+    }
+
+    /// A plan that must show changes; returns its output.
+    #[track_caller]
+    pub fn plan_changes(&self) -> String {
+        let out = self.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+        assert_eq!(out.code, 2, "expected changes ({}):\n{}", self.tf.cli.version, out.all());
+        out.stdout
+    }
+
+    /// `terraform output -json NAME`.
+    pub fn output(&self, name: &str) -> serde_json::Value {
+        let out = self.tf.terraform(&["output", "-json", name]).ok();
+        serde_json::from_str(&out.stdout).unwrap()
+    }
+
+    /// The state file's text.
+    pub fn state_text(&self) -> String {
+        std::fs::read_to_string(self.tf.path().join("terraform.tfstate")).unwrap_or_default()
+    }
+
+    /// API requests the server has seen since the last reset.
+    pub fn api_requests(&self) -> u64 {
+        self.server.get("/_local/stats").1["requests"].as_u64().unwrap_or(0)
+    }
+
+    /// Resets the server's request counters.
+    pub fn reset_stats(&self) {
+        let out =
+            Command::new("curl").args(["-s", "-f", "-X", "DELETE"]).arg(format!("{}/_local/stats", self.server.url)).output().unwrap();
+        assert!(out.status.success());
+    }
+}

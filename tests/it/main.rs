@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `terraform` binaries drive the real provider binary (and, for resources,
 //! the real `coiled-local` control plane). One test binary, one module per area.
 
+mod backend_options;
 mod common;
 mod local_server;
 mod plugin_core;

@@ -1,0 +1,131 @@
+//! Data source `coiled_backend_options`: a workspace's current backend options (never credentials).
+//!
+//! API call: `GET /api/v1/{ws}/backend_options/`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::ingress;
+use super::{DEFAULT_API_TIMEOUT, ProviderData};
+use crate::api::Op;
+use crate::plugin::diag::Diagnostics;
+use crate::plugin::framework::{Ctx, DataSource};
+use crate::plugin::schema::{Attribute, Block, Nesting, Presence, Schema};
+use crate::plugin::value::{AttrPath, Type, Value};
+
+/// The data source.
+pub struct BackendOptionsDataSource {
+    data: Arc<ProviderData>,
+}
+
+impl BackendOptionsDataSource {
+    /// The data source, sharing the provider's configuration.
+    pub fn new(data: Arc<ProviderData>) -> BackendOptionsDataSource {
+        BackendOptionsDataSource { data }
+    }
+}
+
+#[async_trait]
+impl DataSource for BackendOptionsDataSource {
+    fn type_name(&self) -> &'static str {
+        "coiled_backend_options"
+    }
+
+    fn schema(&self) -> Schema {
+        let computed = |name, d| Attribute::computed(name, Type::String, d);
+        Schema {
+            version: 0,
+            block: Block {
+                description: "Reads a workspace's account-level backend options: cloud, region, network and the default ingress rules of new clusters. Credentials are never returned.",
+                attributes: vec![
+                    Attribute::optional_computed("workspace", Type::String, "Workspace to read. Defaults to the provider's workspace."),
+                    computed("id", "The workspace slug."),
+                    computed("backend", "Cloud provider: `aws` or `gcp`."),
+                    computed("region", "Cloud region for clusters, when set."),
+                    computed("zone", "Availability zone for clusters, when set."),
+                    computed("gcp_project_id", "GCP project, for the `gcp` backend."),
+                    Attribute::nested(
+                        "network",
+                        Nesting::Single,
+                        vec![
+                            computed("network_id", "Existing VPC or network."),
+                            computed("scheduler_subnet_id", "Existing scheduler subnet."),
+                            computed("worker_subnet_id", "Existing worker subnet."),
+                            computed("firewall_id", "Existing security group or firewall."),
+                        ],
+                        Presence::Computed,
+                        "Bring-your-own network settings, when set.",
+                    ),
+                    Attribute::nested(
+                        "ingress",
+                        Nesting::Set,
+                        vec![Attribute::computed("ports", Type::set(Type::Number), "TCP ports."), computed("cidr", "Source CIDR block.")],
+                        Presence::Computed,
+                        "The default ingress rules of new clusters; empty when none are set.",
+                    ),
+                    ingress::firewall_rules_attribute(
+                        "The rows new clusters get from these options: one per (port, source), protocol `tcp`.",
+                    ),
+                ],
+                blocks: vec![],
+            },
+        }
+    }
+
+    async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
+        let coiled = match self.data.coiled(diags).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                diags.error("Provider Configuration Unknown", "The provider configuration depends on values not known yet.");
+                return None;
+            }
+            Err(()) => return None,
+        };
+        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let ws = match config.get("workspace").and_then(Value::as_str) {
+            Some(ws) => ws.to_string(),
+            None => match coiled.workspace(&op).await {
+                Ok(ws) => ws,
+                Err(e) => {
+                    coiled.report(diags, "Unable to Determine Workspace", Some(AttrPath::attr("workspace")), &e);
+                    return None;
+                }
+            },
+        };
+        let server = match coiled.client.get_backend_options(&op, &ws).await {
+            Ok(s) => s,
+            Err(e) => {
+                coiled.report(diags, "Unable to Read Backend Options", Some(AttrPath::attr("workspace")), &e);
+                return None;
+            }
+        };
+        let mut state = Value::null_object(&self.schema().object_type());
+        state.set_attr("workspace", Value::string(ws.clone()));
+        state.set_attr("id", Value::string(ws));
+        let resource_view = super::resource_backend_options::state_from_server(&state, &server);
+        for key in ["backend", "region", "zone", "gcp_project_id", "network", "firewall_rules"] {
+            if let Some(v) = resource_view.get(key) {
+                state.set_attr(key, v.clone());
+            }
+        }
+        let rules = ingress::from_wire(&server.ingress().unwrap_or_default());
+        state.set_attr(
+            "ingress",
+            Value::Set(
+                crate::firewall::merge(&rules)
+                    .0
+                    .iter()
+                    .map(|r| {
+                        Value::object([
+                            ("cidr", Value::string(r.cidr.to_string())),
+                            ("ports", Value::Set(r.ports.iter().map(|p| Value::int(i64::from(*p))).collect())),
+                        ])
+                    })
+                    .collect(),
+            ),
+        );
+        state.set_attr("firewall_rules", ingress::rows_value(&rules));
+        Some(state)
+    }
+}

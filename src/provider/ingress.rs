@@ -1,0 +1,350 @@
+//! Ingress blocks as both resources use them: the schema, parsing a configuration into canonical rules
+//! with diagnostics, the wire form, and the state form that keeps the user's spelling when it means the
+//! same as what the server reports (no perpetual diff over `10.1.0.2/16` vs `10.1.0.0/16`).
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use crate::api::IngressRule;
+use crate::firewall::{self, Rule};
+use crate::plugin::diag::Diagnostics;
+use crate::plugin::schema::{Attribute, Block, NestedBlock, Nesting, Presence};
+use crate::plugin::value::{AttrPath, Type, Value};
+
+/// Most rules one configuration may hold; beyond this a security group cannot hold them either.
+pub const MAX_RULES: usize = 100;
+
+/// The `ingress` block: repeated, order-free.
+pub fn ingress_block(description: &'static str, requires_replace: bool) -> NestedBlock {
+    NestedBlock {
+        name: "ingress",
+        nesting: Nesting::Set,
+        block: Block {
+            attributes: vec![
+                Attribute::required("ports", Type::set(Type::Number), "TCP ports to open, each from 1 to 65535; at least one. Order does not matter."),
+                Attribute::required(
+                    "cidr",
+                    Type::String,
+                    "Source CIDR block, IPv4 or IPv6 (`10.1.0.0/16`, `2001:db8::/32`). Compared in canonical form; a block with host bits set (`10.1.0.2/16`) is accepted with a warning and sent as its network address.",
+                ),
+            ],
+            blocks: vec![],
+            description: "One rule: these TCP ports accept connections from this CIDR block.",
+        },
+        min_items: 0,
+        max_items: 0,
+        requires_replace,
+    }
+    .with_description(description)
+}
+
+trait WithDescription {
+    fn with_description(self, d: &'static str) -> Self;
+}
+
+impl WithDescription for NestedBlock {
+    fn with_description(mut self, d: &'static str) -> Self {
+        self.block.description = d;
+        self
+    }
+}
+
+/// The computed `firewall_rules` attribute: one row per (port, source).
+pub fn firewall_rules_attribute(description: &'static str) -> Attribute {
+    Attribute::nested(
+        "firewall_rules",
+        Nesting::List,
+        vec![
+            Attribute::computed("protocol", Type::String, "Always `tcp`."),
+            Attribute::computed("port", Type::Number, "The open port."),
+            Attribute::computed("source", Type::String, "The source CIDR block, canonical."),
+        ],
+        Presence::Computed,
+        description,
+    )
+}
+
+/// The `acknowledge_world_open_ingress` attribute that silences the whole-internet warning.
+pub fn acknowledge_attribute() -> Attribute {
+    Attribute::optional(
+        "acknowledge_world_open_ingress",
+        Type::Bool,
+        "Set to `true` to acknowledge ingress rules open to the whole internet (`0.0.0.0/0` or `::/0`) and silence the warning about them. Has no effect on what is sent to Coiled.",
+    )
+}
+
+/// The outcome of reading ingress blocks from a configuration.
+pub enum Parsed {
+    /// Every value known and valid: the canonical rules.
+    Rules(Vec<Rule>),
+    /// Some value is unknown until apply; nothing to judge yet beyond what was reported.
+    Unknown,
+    /// Errors were reported.
+    Invalid,
+}
+
+/// A short description of one block for messages: `the ingress block with cidr "10.0.0.0/8" and ports [22]`.
+///
+/// Diagnostics about a block name it this way and point at `ingress` itself: Terraform maps an index
+/// into a set of blocks to the n-th block in the file, but set elements reach the provider in cty's own
+/// order, so an index would highlight the wrong block.
+fn describe(element: &Value) -> String {
+    let cidr = element.get("cidr").and_then(Value::as_str).map(|c| format!("cidr {c:?}")).unwrap_or_else(|| "a cidr not yet known".into());
+    let ports: Vec<String> = element
+        .get("ports")
+        .and_then(Value::as_elements)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p.as_number().map(ToString::to_string).unwrap_or_else(|| "?".into()))
+        .collect();
+    format!("the ingress block with {cidr} and ports [{}]", ports.join(", "))
+}
+
+/// Reads `ingress` blocks (a set of `{cidr, ports}` objects) at `path`, reporting every problem with its
+/// attribute path, and warnings (host bits, merged duplicates, whole-internet rules) when `warn` is set.
+pub fn parse(value: &Value, path: &AttrPath, acknowledged: bool, warn: bool, diags: &mut Diagnostics) -> Parsed {
+    let elements = match value {
+        Value::Null => return Parsed::Rules(Vec::new()),
+        Value::Unknown => return Parsed::Unknown,
+        v => v.as_elements().unwrap_or_default(),
+    };
+    if elements.len() > MAX_RULES {
+        diags.error_at(
+            path.clone(),
+            "Too Many Ingress Rules",
+            format!("{} ingress blocks are configured; at most {MAX_RULES} are allowed. Merge rules that share a CIDR block, or use a wider block.", elements.len()),
+        );
+        return Parsed::Invalid;
+    }
+    let mut rules = Vec::new();
+    let mut unknown = false;
+    let mut invalid = false;
+    for element in elements {
+        if element.is_unknown() {
+            unknown = true;
+            continue;
+        }
+        let cidr = match element.get("cidr").unwrap_or(&Value::Null) {
+            Value::Unknown => {
+                unknown = true;
+                None
+            }
+            Value::String(text) => match firewall::parse_cidr(text) {
+                Ok(c) => {
+                    if c.had_host_bits && warn {
+                        diags.warning_at(
+                            path.clone(),
+                            "CIDR Block Has Host Bits Set",
+                            format!("In {}: {text:?} has host bits set; it is the block {}, which is what Coiled will be sent. Did you mean \"{}\"?", describe(element), c.canonical(), c.canonical()),
+                        );
+                    }
+                    Some(c)
+                }
+                Err(e) => {
+                    diags.error_at(path.clone(), "Invalid CIDR Block", format!("In {}: {e}.", describe(element)));
+                    invalid = true;
+                    None
+                }
+            },
+            _ => {
+                diags.error_at(
+                    path.clone(),
+                    "Missing CIDR Block",
+                    format!("In {}: each ingress block needs a `cidr`, e.g. \"10.1.0.0/16\".", describe(element)),
+                );
+                invalid = true;
+                None
+            }
+        };
+        let ports = match element.get("ports").unwrap_or(&Value::Null) {
+            Value::Unknown => {
+                unknown = true;
+                None
+            }
+            Value::Null => {
+                diags.error_at(
+                    path.clone(),
+                    "Missing Ports",
+                    format!("In {}: `ports` must list at least one TCP port.", describe(element)),
+                );
+                invalid = true;
+                None
+            }
+            v => {
+                let items = v.as_elements().unwrap_or_default();
+                if items.is_empty() {
+                    diags.error_at(
+                        path.clone(),
+                        "No Ports",
+                        format!("In {}: `ports` is empty; list at least one TCP port from 1 to 65535.", describe(element)),
+                    );
+                    invalid = true;
+                }
+                let mut set = BTreeSet::new();
+                for item in items {
+                    match item {
+                        Value::Unknown => unknown = true,
+                        Value::Number(n) => match firewall::parse_port(n.as_str()) {
+                            Ok(p) => {
+                                set.insert(p);
+                            }
+                            Err(e) => {
+                                diags.error_at(path.clone(), "Invalid Port", format!("In {}: {e}.", describe(element)));
+                                invalid = true;
+                            }
+                        },
+                        _ => {
+                            diags.error_at(path.clone(), "Invalid Port", format!("In {}: ports must be numbers.", describe(element)));
+                            invalid = true;
+                        }
+                    }
+                }
+                Some(set)
+            }
+        };
+        if let (Some(c), Some(p)) = (cidr, ports)
+            && !p.is_empty()
+        {
+            rules.push(Rule { cidr: c.net, ports: p });
+        }
+    }
+    if invalid {
+        return Parsed::Invalid;
+    }
+    if warn {
+        let (_, repeated) = firewall::merge(&rules);
+        for net in repeated {
+            diags.warning_at(
+                path.clone(),
+                "Duplicate Ingress Blocks Merged",
+                format!("Several ingress blocks name the block {net}; their ports are merged into one rule. Write one block per CIDR to keep the configuration clear."),
+            );
+        }
+        let open = firewall::world_open_ports(&rules);
+        if !open.is_empty() && !acknowledged {
+            let ports: Vec<String> = open.iter().map(u16::to_string).collect();
+            diags.warning_at(
+                path.clone(),
+                "Ingress Open to the Whole Internet",
+                format!(
+                    "TCP port(s) {} accept connections from any address (0.0.0.0/0 or ::/0). Anyone who finds the scheduler can try to connect. Restrict the source to your network, or set `acknowledge_world_open_ingress = true` to keep this on purpose and silence this warning.",
+                    ports.join(", ")
+                ),
+            );
+        }
+    }
+    if unknown { Parsed::Unknown } else { Parsed::Rules(firewall::merge(&rules).0) }
+}
+
+/// The rules as Coiled's wire format (`[{ports, cidr}]`), merged and canonical.
+pub fn to_wire(rules: &[Rule]) -> serde_json::Value {
+    json!(
+        firewall::merge(rules)
+            .0
+            .iter()
+            .map(|r| json!({"ports": r.ports.iter().collect::<Vec<_>>(), "cidr": r.cidr.to_string()}))
+            .collect::<Vec<_>>()
+    )
+}
+
+/// Canonical rules from the server's wire rules (invalid ones are skipped).
+pub fn from_wire(rules: &[IngressRule]) -> Vec<Rule> {
+    rules.iter().filter_map(|r| firewall::rule_from_wire(&r.ports, &r.cidr)).collect()
+}
+
+/// The `firewall_rules` value for `rules`.
+pub fn rows_value(rules: &[Rule]) -> Value {
+    Value::List(
+        firewall::firewall_rows(rules)
+            .into_iter()
+            .map(|r| {
+                Value::object([
+                    ("protocol", Value::string(r.protocol)),
+                    ("port", Value::int(i64::from(r.port))),
+                    ("source", Value::string(r.source)),
+                ])
+            })
+            .collect(),
+    )
+}
+
+/// The state value of `ingress` for rules the server reports: the prior value when it means the same
+/// (keeping the user's spelling and order), else the server's rules in canonical form.
+pub fn state_value(server: &[Rule], prior: &Value) -> Value {
+    let mut quiet = Diagnostics::new();
+    if let Parsed::Rules(prior_rules) = parse(prior, &AttrPath::root(), true, false, &mut quiet)
+        && firewall::same_rules(&prior_rules, server)
+    {
+        return if prior.is_null() { Value::Set(Vec::new()) } else { prior.clone() };
+    }
+    Value::Set(
+        firewall::merge(server)
+            .0
+            .iter()
+            .map(|r| {
+                Value::object([
+                    ("cidr", Value::string(r.cidr.to_string())),
+                    ("ports", Value::Set(r.ports.iter().map(|p| Value::int(i64::from(*p))).collect())),
+                ])
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(cidr: &str, ports: &[i64]) -> Value {
+        Value::object([("cidr", Value::string(cidr)), ("ports", Value::Set(ports.iter().map(|p| Value::int(*p)).collect()))])
+    }
+
+    #[test]
+    fn valid_blocks_parse_with_warnings() {
+        let v = Value::Set(vec![block("10.1.0.2/16", &[8786]), block("0.0.0.0/0", &[443]), block("10.1.0.0/16", &[8787])]);
+        let mut d = Diagnostics::new();
+        let Parsed::Rules(rules) = parse(&v, &AttrPath::attr("ingress"), false, true, &mut d) else { panic!("not parsed") };
+        assert_eq!(rules.len(), 2);
+        let summaries: Vec<&str> = d.0.iter().map(|x| x.summary.as_str()).collect();
+        assert!(summaries.contains(&"CIDR Block Has Host Bits Set"), "{summaries:?}");
+        assert!(summaries.contains(&"Duplicate Ingress Blocks Merged"));
+        assert!(summaries.contains(&"Ingress Open to the Whole Internet"));
+        assert!(!d.has_errors());
+        let mut d = Diagnostics::new();
+        parse(&v, &AttrPath::attr("ingress"), true, true, &mut d);
+        assert!(!d.0.iter().any(|x| x.summary.contains("Whole Internet")), "acknowledged");
+    }
+
+    #[test]
+    fn errors_point_at_the_attribute() {
+        let v = Value::Set(vec![block("10.1.0.0/16", &[8786]), block("10.1.0.300/16", &[0])]);
+        let mut d = Diagnostics::new();
+        assert!(matches!(parse(&v, &AttrPath::attr("ingress"), false, true, &mut d), Parsed::Invalid));
+        let paths: Vec<String> = d.0.iter().filter_map(|x| x.path.as_ref().map(ToString::to_string)).collect();
+        assert_eq!(paths, vec!["ingress", "ingress"]);
+        assert!(d.0[0].detail.contains("cidr \"10.1.0.300/16\" and ports [0]"), "{}", d.0[0].detail);
+    }
+
+    #[test]
+    fn unknowns_defer_judgement() {
+        let v = Value::Set(vec![Value::object([("cidr", Value::Unknown), ("ports", Value::Set(vec![Value::int(22)]))])]);
+        assert!(matches!(parse(&v, &AttrPath::attr("ingress"), false, true, &mut Diagnostics::new()), Parsed::Unknown));
+        assert!(matches!(parse(&Value::Unknown, &AttrPath::attr("ingress"), false, true, &mut Diagnostics::new()), Parsed::Unknown));
+    }
+
+    #[test]
+    fn state_keeps_the_users_spelling_when_equal() {
+        let prior = Value::Set(vec![block("10.1.0.2/16", &[8787, 8786])]);
+        let server = from_wire(&[IngressRule { ports: vec![8786, 8787], cidr: "10.1.0.0/16".into() }]);
+        assert_eq!(state_value(&server, &prior), prior);
+        let drifted = from_wire(&[IngressRule { ports: vec![22], cidr: "10.1.0.0/16".into() }]);
+        assert_eq!(state_value(&drifted, &prior), Value::Set(vec![block("10.1.0.0/16", &[22])]));
+    }
+
+    #[test]
+    fn wire_form_is_merged_and_sorted() {
+        let rules = vec![Rule { cidr: "10.1.0.0/16".parse().unwrap(), ports: [8787, 8786].into() }];
+        assert_eq!(to_wire(&rules), json!([{"ports": [8786, 8787], "cidr": "10.1.0.0/16"}]));
+    }
+}

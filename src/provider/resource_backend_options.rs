@@ -1,0 +1,576 @@
+//! `coiled_backend_options`: a workspace's account-level backend options (cloud, region, credentials,
+//! network) and its default ingress rules for new clusters.
+//!
+//! API calls: `GET /api/v1/{ws}/backend_options/` (read) and the `cluster-info` WebSocket with
+//! `update_options` (create, update). Coiled has no call to delete backend options: destroy leaves them
+//! in place (it never opens the firewall) and says so.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::ingress::{self, Parsed};
+use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
+use crate::api::{BackendOptionsRead, Op};
+use crate::firewall::Rule;
+use crate::plugin::diag::Diagnostics;
+use crate::plugin::framework::{Ctx, NewState, Plan, Private, Resource};
+use crate::plugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+use crate::plugin::value::{AttrPath, Type, Value};
+
+/// Default regions, as Coiled's client picks them.
+const AWS_DEFAULT_REGION: &str = "us-east-1";
+const GCP_DEFAULT_REGION: &str = "us-east1";
+
+/// The resource.
+pub struct BackendOptionsResource {
+    data: Arc<ProviderData>,
+}
+
+impl BackendOptionsResource {
+    /// The resource, sharing the provider's configuration.
+    pub fn new(data: Arc<ProviderData>) -> BackendOptionsResource {
+        BackendOptionsResource { data }
+    }
+}
+
+/// The `network` block.
+pub fn network_block() -> NestedBlock {
+    let s = |name, d| Attribute::optional(name, Type::String, d);
+    NestedBlock {
+        name: "network",
+        nesting: Nesting::Single,
+        block: Block {
+            attributes: vec![
+                s("network_id", "Existing VPC (AWS) or network (GCP) to create clusters in."),
+                s("scheduler_subnet_id", "Existing subnet for schedulers."),
+                s("worker_subnet_id", "Existing subnet for workers."),
+                s("firewall_id", "Existing security group (AWS) or firewall (GCP) to attach to clusters instead of one Coiled creates."),
+            ],
+            blocks: vec![],
+            description: "Bring your own network: existing network, subnets and firewall for clusters in this workspace.",
+        },
+        min_items: 0,
+        max_items: 1,
+        requires_replace: false,
+    }
+}
+
+fn str_attr<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
+    v.get(name).and_then(Value::as_str)
+}
+
+/// A secret from its sensitive attribute, else its write-only variant.
+fn secret<'a>(config: &'a Value, planned: &'a Value, name: &str, wo: &str) -> Option<&'a str> {
+    str_attr(planned, name).or_else(|| str_attr(config, name)).or_else(|| str_attr(config, wo)).filter(|s| !s.is_empty())
+}
+
+/// Builds the `update_options` payload exactly as Coiled's `set_backend_options` does.
+pub fn payload(planned: &Value, config: &Value, rules: &[Rule]) -> Result<serde_json::Value, String> {
+    let backend = str_attr(planned, "backend").unwrap_or("aws");
+    let zone = str_attr(planned, "zone");
+    let network = planned.get("network").filter(|n| !n.is_null()).map(|n| {
+        let mut m = serde_json::Map::new();
+        for key in ["network_id", "scheduler_subnet_id", "worker_subnet_id", "firewall_id"] {
+            if let Some(v) = str_attr(n, key) {
+                m.insert(key.to_string(), v.into());
+            }
+        }
+        serde_json::Value::Object(m)
+    });
+    let firewall_spec = if rules.is_empty() { json!({}) } else { json!({"ingress": ingress::to_wire(rules)}) };
+    match backend {
+        "aws" => {
+            let region = str_attr(planned, "region").unwrap_or(AWS_DEFAULT_REGION);
+            let key = secret(config, planned, "aws_access_key_id", "").ok_or("aws_access_key_id is required for the aws backend")?;
+            let secret = secret(config, planned, "aws_secret_access_key", "aws_secret_access_key_wo")
+                .ok_or("aws_secret_access_key (or aws_secret_access_key_wo) is required for the aws backend")?;
+            Ok(json!({
+                "backend": "vm",
+                "options": {
+                    "aws_region_name": region, "account_role": "",
+                    "credentials": {"aws_access_key": key, "aws_secret_key": secret},
+                    "firewall": {}, "firewall_spec": firewall_spec, "network": network.unwrap_or_else(|| json!({})), "zone": zone,
+                    "provider_name": "aws", "type": "aws_cloudbridge_backend_options",
+                },
+                "registry": {"type": "ecr", "credentials": {"aws_access_key_id": key, "aws_secret_access_key": secret}, "public_ecr": false, "region": region},
+            }))
+        }
+        "gcp" => {
+            let region = str_attr(planned, "region").unwrap_or(GCP_DEFAULT_REGION);
+            let creds_text = secret(config, planned, "gcp_service_account_json", "gcp_service_account_json_wo")
+                .ok_or("gcp_service_account_json (or gcp_service_account_json_wo) is required for the gcp backend")?;
+            let creds: serde_json::Value =
+                serde_json::from_str(creds_text).map_err(|e| format!("gcp_service_account_json is not JSON: {e}"))?;
+            let project = str_attr(planned, "gcp_project_id")
+                .map(str::to_string)
+                .or_else(|| creds.get("project_id").and_then(|p| p.as_str()).map(str::to_string));
+            Ok(json!({
+                "backend": "vm",
+                "options": {
+                    "aws_region_name": AWS_DEFAULT_REGION, "account_role": "",
+                    "credentials": {"aws_access_key_id": "", "aws_secret_access_key": ""},
+                    "firewall": {}, "firewall_spec": firewall_spec, "network": network.unwrap_or_else(|| json!({})), "zone": zone,
+                    "gcp_service_creds_dict": creds, "provider_name": "gcp", "type": "gcp_cloudbridge_backend_options",
+                    "gcp_project_name": project, "gcp_region_name": region, "gcp_zone_name": zone, "instance_service_account": null,
+                },
+                "registry": {"type": "ecr", "credentials": {}, "public_ecr": false, "region": AWS_DEFAULT_REGION},
+            }))
+        }
+        other => Err(format!("unsupported backend {other:?}")),
+    }
+}
+
+/// The state after reading `server`'s answer on top of `prior`: what the server reports replaces what it
+/// contradicts; credentials (never returned) and anything the server does not report are kept.
+pub fn state_from_server(prior: &Value, server: &BackendOptionsRead) -> Value {
+    let mut state = prior.clone();
+    if let Some(p) = server.provider_name() {
+        state.set_attr("backend", Value::string(p));
+    }
+    let region = server
+        .option_str("aws_region_name")
+        .filter(|_| server.provider_name().as_deref() != Some("gcp"))
+        .or_else(|| server.option_str("gcp_region_name"));
+    if let Some(r) = region {
+        state.set_attr("region", Value::string(r));
+    }
+    if server.options.get("zone").is_some() || server.options.get("gcp_zone_name").is_some() {
+        let zone = server.option_str("zone").or_else(|| server.option_str("gcp_zone_name"));
+        state.set_attr("zone", zone.map(Value::string).unwrap_or(Value::Null));
+    }
+    if let Some(project) = server.option_str("gcp_project_name") {
+        state.set_attr("gcp_project_id", Value::string(project));
+    }
+    if let Some(net) = server.options.get("network").and_then(|n| n.as_object()) {
+        let keys = ["network_id", "scheduler_subnet_id", "worker_subnet_id", "firewall_id"];
+        let value =
+            if keys.iter().all(|k| net.get(*k).and_then(|v| v.as_str()).is_none_or(str::is_empty)) {
+                Value::Null
+            } else {
+                Value::object(keys.iter().map(|k| {
+                    (*k, net.get(*k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(Value::string).unwrap_or(Value::Null))
+                }))
+            };
+        state.set_attr("network", value);
+    }
+    if let Some(wire) = server.ingress() {
+        let rules = ingress::from_wire(&wire);
+        let prior_ingress = prior.get("ingress").cloned().unwrap_or(Value::Null);
+        state.set_attr("ingress", ingress::state_value(&rules, &prior_ingress));
+    }
+    let rules = match ingress::parse(state.get("ingress").unwrap_or(&Value::Null), &AttrPath::root(), true, false, &mut Diagnostics::new())
+    {
+        Parsed::Rules(r) => r,
+        _ => Vec::new(),
+    };
+    state.set_attr("firewall_rules", ingress::rows_value(&rules));
+    state
+}
+
+impl BackendOptionsResource {
+    async fn connection(&self, diags: &mut Diagnostics) -> Option<Arc<Coiled>> {
+        match self.data.coiled(diags).await {
+            Ok(Some(c)) => Some(c),
+            Ok(None) => {
+                diags.error(
+                    "Provider Configuration Unknown",
+                    "The provider configuration depends on values not known yet; apply the resources it depends on first.",
+                );
+                None
+            }
+            Err(()) => None,
+        }
+    }
+
+    async fn workspace(&self, coiled: &Coiled, op: &Op, planned: &Value, diags: &mut Diagnostics) -> Option<String> {
+        if let Some(ws) = str_attr(planned, "workspace") {
+            return Some(ws.to_string());
+        }
+        match coiled.workspace(op).await {
+            Ok(ws) => Some(ws),
+            Err(e) => {
+                coiled.report(diags, "Unable to Determine Workspace", Some(AttrPath::attr("workspace")), &e);
+                None
+            }
+        }
+    }
+
+    /// Writes the planned options, then reads them back into the new state.
+    async fn write(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics, summary: &str) -> Option<NewState> {
+        let coiled = self.connection(diags).await?;
+        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let ws = self.workspace(&coiled, &op, planned, diags).await?;
+        let ack = planned.get("acknowledge_world_open_ingress").and_then(Value::as_bool).unwrap_or(false);
+        let rules = match ingress::parse(planned.get("ingress").unwrap_or(&Value::Null), &AttrPath::attr("ingress"), ack, false, diags) {
+            Parsed::Rules(r) => r,
+            _ => {
+                diags.bug(summary, "The ingress rules were not known or not valid at apply time.");
+                return None;
+            }
+        };
+        let body = match payload(planned, config, &rules) {
+            Ok(b) => b,
+            Err(e) => {
+                diags.error(summary, format!("{e}."));
+                return None;
+            }
+        };
+        tracing::info!(workspace = %ws, rules = rules.len(), "writing backend options");
+        if let Err(e) = coiled.client.set_backend_options(&op, &ws, &body).await {
+            coiled.report(diags, summary, None, &e);
+            return None;
+        }
+        let mut state = planned.clone();
+        state.set_attr("id", Value::string(ws.clone()));
+        state.set_attr("workspace", Value::string(ws.clone()));
+        if str_attr(&state, "region").is_none() {
+            let default = if str_attr(&state, "backend") == Some("gcp") { GCP_DEFAULT_REGION } else { AWS_DEFAULT_REGION };
+            state.set_attr("region", Value::string(default));
+        }
+        if let Some(project) = body["options"]["gcp_project_name"].as_str() {
+            state.set_attr("gcp_project_id", Value::string(project));
+        } else if state.get("gcp_project_id").is_some_and(Value::is_unknown) {
+            state.set_attr("gcp_project_id", Value::Null);
+        }
+        match coiled.client.get_backend_options(&op, &ws).await {
+            Ok(server) => Some(NewState { state: state_from_server(&state, &server), private: Vec::new() }),
+            Err(e) => {
+                // The write succeeded: record it, and say the read-back failed.
+                diags.warning(
+                    "Backend Options Written but Not Read Back",
+                    format!("The options were saved, but reading them back failed: {e}. The next refresh will read them again."),
+                );
+                state.set_attr("firewall_rules", ingress::rows_value(&rules));
+                Some(NewState { state, private: Vec::new() })
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Resource for BackendOptionsResource {
+    fn type_name(&self) -> &'static str {
+        "coiled_backend_options"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema {
+            version: 0,
+            block: Block {
+                description: "Account-level backend options of a Coiled workspace: the cloud, region and credentials Coiled uses, and the default ingress rules (firewall) of every cluster created afterwards. Equivalent to `coiled.set_backend_options(...)`.\n\nCoiled has no way to delete backend options: destroying this resource leaves them in place (the firewall is never opened by a destroy) and only stops managing them. Changing them affects clusters created afterwards, not existing ones.",
+                attributes: vec![
+                    Attribute::computed("id", Type::String, "The workspace slug.").stable(),
+                    Attribute::optional_computed("workspace", Type::String, "Workspace (formerly account) whose options these are. Defaults to the provider's workspace. Changing it manages another workspace's options (replacement).").requires_replace().stable(),
+                    Attribute::required("backend", Type::String, "Cloud provider: `aws` or `gcp`."),
+                    Attribute::optional_computed("region", Type::String, "Cloud region for clusters. Defaults to `us-east-1` on AWS and `us-east1` on GCP."),
+                    Attribute::optional("zone", Type::String, "Availability zone for clusters; by default Coiled chooses."),
+                    Attribute::optional("aws_access_key_id", Type::String, "AWS access key ID Coiled uses to create clusters (`aws` backend).").sensitive(),
+                    Attribute::optional("aws_secret_access_key", Type::String, "AWS secret access key (`aws` backend). Stored in Terraform state (as a sensitive value); with Terraform 1.11 or later prefer `aws_secret_access_key_wo`. Never read back from Coiled.").sensitive(),
+                    Attribute::optional("aws_secret_access_key_wo", Type::String, "Write-only AWS secret access key (Terraform 1.11 or later): sent to Coiled but never stored in state or plan. Bump `aws_secret_access_key_wo_version` to send a new value.").sensitive().write_only(),
+                    Attribute::optional("aws_secret_access_key_wo_version", Type::Number, "Any number; changing it sends `aws_secret_access_key_wo` again."),
+                    Attribute::optional_computed("gcp_project_id", Type::String, "GCP project (`gcp` backend). Defaults to the `project_id` of the service account key."),
+                    Attribute::optional("gcp_service_account_json", Type::String, "GCP service account key, as JSON text (`gcp` backend). Stored in state as a sensitive value; with Terraform 1.11 or later prefer `gcp_service_account_json_wo`.").sensitive(),
+                    Attribute::optional("gcp_service_account_json_wo", Type::String, "Write-only GCP service account key (Terraform 1.11 or later): never stored in state or plan. Bump `gcp_service_account_json_wo_version` to send a new value.").sensitive().write_only(),
+                    Attribute::optional("gcp_service_account_json_wo_version", Type::Number, "Any number; changing it sends `gcp_service_account_json_wo` again."),
+                    ingress::acknowledge_attribute(),
+                    ingress::firewall_rules_attribute("The rows new clusters in the workspace get from these options: one per (port, source), protocol `tcp`. Empty when no `ingress` is set, in which case new clusters get Coiled's default (Dask ports open to any source) unless they set their own."),
+                ],
+                blocks: vec![
+                    network_block(),
+                    ingress::ingress_block("Default ingress rule for clusters created in the workspace afterwards. Repeat the block for several CIDR blocks. With none, Coiled's default applies. A cluster's own `backend_options { ingress }` overrides these.", false),
+                ],
+            },
+        }
+    }
+
+    async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
+        let backend = config.get("backend").unwrap_or(&Value::Null);
+        if let Some(b) = backend.as_str()
+            && !matches!(b, "aws" | "gcp")
+        {
+            diags.error_at(AttrPath::attr("backend"), "Invalid Backend", format!("backend is {b:?}; it must be \"aws\" or \"gcp\"."));
+        }
+        let set = |name: &str| config.get(name).is_some_and(|v| !v.is_null());
+        let known_null = |name: &str| config.get(name).is_none_or(Value::is_null);
+        match backend.as_str() {
+            Some("aws") => {
+                if known_null("aws_access_key_id") {
+                    diags.error_at(
+                        AttrPath::attr("aws_access_key_id"),
+                        "Missing AWS Credentials",
+                        "The aws backend needs aws_access_key_id and aws_secret_access_key (or aws_secret_access_key_wo).",
+                    );
+                }
+                if known_null("aws_secret_access_key") && known_null("aws_secret_access_key_wo") {
+                    diags.error_at(
+                        AttrPath::attr("aws_secret_access_key"),
+                        "Missing AWS Credentials",
+                        "The aws backend needs aws_secret_access_key, or aws_secret_access_key_wo with Terraform 1.11 or later.",
+                    );
+                }
+                for gcp in ["gcp_service_account_json", "gcp_service_account_json_wo", "gcp_project_id"] {
+                    if set(gcp) {
+                        diags.error_at(
+                            AttrPath::attr(gcp),
+                            "Conflicting Cloud Settings",
+                            format!("{gcp} is for the gcp backend; this resource uses aws."),
+                        );
+                    }
+                }
+            }
+            Some("gcp") => {
+                if known_null("gcp_service_account_json") && known_null("gcp_service_account_json_wo") {
+                    diags.error_at(
+                        AttrPath::attr("gcp_service_account_json"),
+                        "Missing GCP Credentials",
+                        "The gcp backend needs gcp_service_account_json (or gcp_service_account_json_wo).",
+                    );
+                }
+                for aws in ["aws_access_key_id", "aws_secret_access_key", "aws_secret_access_key_wo"] {
+                    if set(aws) {
+                        diags.error_at(
+                            AttrPath::attr(aws),
+                            "Conflicting Cloud Settings",
+                            format!("{aws} is for the aws backend; this resource uses gcp."),
+                        );
+                    }
+                }
+                for name in ["gcp_service_account_json", "gcp_service_account_json_wo"] {
+                    if let Some(text) = config.get(name).and_then(Value::as_str) {
+                        match serde_json::from_str::<serde_json::Value>(text) {
+                            Ok(v) if v.get("project_id").and_then(|p| p.as_str()).is_some() || set("gcp_project_id") => {}
+                            Ok(_) => diags.error_at(
+                                AttrPath::attr(name),
+                                "Invalid GCP Credentials",
+                                "The service account key has no project_id; set gcp_project_id.",
+                            ),
+                            // Never echo the text: it is a credential.
+                            Err(e) => diags.error_at(
+                                AttrPath::attr(name),
+                                "Invalid GCP Credentials",
+                                format!(
+                                    "The service account key is not valid JSON (syntax error at line {}, column {}).",
+                                    e.line(),
+                                    e.column()
+                                ),
+                            ),
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        for (value, version) in [
+            ("aws_secret_access_key_wo", "aws_secret_access_key_wo_version"),
+            ("gcp_service_account_json_wo", "gcp_service_account_json_wo_version"),
+        ] {
+            if set(version) && known_null(value) {
+                diags.error_at(
+                    AttrPath::attr(version),
+                    "Version Without Value",
+                    format!("{version} only has a meaning together with {value}."),
+                );
+            }
+        }
+        if let Some(ws) = config.get("workspace").and_then(Value::as_str)
+            && (ws.is_empty() || ws.contains('/'))
+        {
+            diags.error_at(AttrPath::attr("workspace"), "Invalid Workspace", format!("{ws:?} is not a workspace slug."));
+        }
+        if let Some(net) = config.get("network").filter(|n| !n.is_null()) {
+            for key in ["network_id", "scheduler_subnet_id", "worker_subnet_id", "firewall_id"] {
+                if net.get(key).and_then(Value::as_str).is_some_and(|s| s.trim().is_empty()) {
+                    diags.error_at(
+                        AttrPath::attr("network").then(key),
+                        "Empty Network Identifier",
+                        format!("{key} is empty; remove it or give an identifier."),
+                    );
+                }
+            }
+        }
+        let ack = config.get("acknowledge_world_open_ingress").and_then(Value::as_bool).unwrap_or(false);
+        ingress::parse(config.get("ingress").unwrap_or(&Value::Null), &AttrPath::attr("ingress"), ack, true, diags);
+    }
+
+    async fn modify_plan(&self, _ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
+        // Predict what apply will store, so plans show real values instead of "known after apply".
+        let backend = plan.planned.get("backend").and_then(Value::as_str).map(str::to_string);
+        if plan.config.get("region").is_some_and(Value::is_null) {
+            let prior_region = plan
+                .prior
+                .get("region")
+                .filter(|_| plan.prior.get("backend") == plan.planned.get("backend"))
+                .cloned()
+                .filter(|v| !v.is_null());
+            let default = match backend.as_deref() {
+                Some("gcp") => Some(Value::string(GCP_DEFAULT_REGION)),
+                Some(_) => Some(Value::string(AWS_DEFAULT_REGION)),
+                None => None,
+            };
+            if let Some(region) = prior_region.or(default) {
+                plan.predict("region", region);
+            }
+        }
+        if plan.config.get("gcp_project_id").is_some_and(Value::is_null) {
+            let from_json = plan
+                .config
+                .get("gcp_service_account_json")
+                .and_then(Value::as_str)
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                .and_then(|v| v.get("project_id").and_then(|p| p.as_str()).map(str::to_string));
+            match (backend.as_deref(), from_json) {
+                (Some("gcp"), Some(p)) => plan.predict("gcp_project_id", Value::string(p)),
+                (Some("aws"), _) => plan.predict("gcp_project_id", Value::Null),
+                _ => {}
+            }
+        }
+        let ack = plan.planned.get("acknowledge_world_open_ingress").and_then(Value::as_bool).unwrap_or(false);
+        match ingress::parse(plan.planned.get("ingress").unwrap_or(&Value::Null), &AttrPath::attr("ingress"), ack, false, diags) {
+            Parsed::Rules(rules) => plan.predict("firewall_rules", ingress::rows_value(&rules)),
+            Parsed::Unknown => plan.predict("firewall_rules", Value::Unknown),
+            Parsed::Invalid => {}
+        }
+        if plan.config.get("workspace").is_some_and(Value::is_null) && plan.is_create() {
+            let mut quiet = Diagnostics::new();
+            if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await
+                && let Some(ws) = coiled.configured_workspace()
+            {
+                plan.predict("workspace", Value::string(ws));
+                plan.predict("id", Value::string(ws));
+            }
+        }
+    }
+
+    async fn create(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics) -> Option<NewState> {
+        self.write(ctx, planned, config, diags, "Unable to Set Backend Options").await
+    }
+
+    async fn read(&self, ctx: &Ctx, state: &Value, private: &Private, diags: &mut Diagnostics) -> Option<NewState> {
+        let coiled = match self.data.coiled(diags).await {
+            Ok(Some(c)) => c,
+            // Configuration unknown during plan: keep the state as it is.
+            Ok(None) => return Some(NewState { state: state.clone(), private: private.clone() }),
+            Err(()) => return None,
+        };
+        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let ws = str_attr(state, "workspace").or_else(|| str_attr(state, "id"))?.to_string();
+        match coiled.client.get_backend_options(&op, &ws).await {
+            Ok(server) => Some(NewState { state: state_from_server(state, &server), private: private.clone() }),
+            Err(e) => {
+                coiled.report(diags, "Unable to Read Backend Options", None, &e);
+                None
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _prior: &Value,
+        planned: &Value,
+        config: &Value,
+        _private: &Private,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState> {
+        self.write(ctx, planned, config, diags, "Unable to Update Backend Options").await
+    }
+
+    async fn delete(&self, _ctx: &Ctx, prior: &Value, _private: &Private, diags: &mut Diagnostics) {
+        let ws = str_attr(prior, "workspace").unwrap_or("?");
+        diags.warning(
+            "Backend Options Left in Place",
+            format!(
+                "Coiled has no way to delete backend options, so the options of workspace {ws:?} (including its ingress rules) stay as they are; Terraform no longer manages them. To change them, manage them again or use Coiled's own tools."
+            ),
+        );
+    }
+
+    async fn import(&self, _ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<Value> {
+        let ws = id.trim();
+        if ws.is_empty() || ws.contains('/') {
+            diags.error("Invalid Import ID", format!("{id:?} is not a workspace; import coiled_backend_options by workspace slug, e.g. `terraform import coiled_backend_options.team my-team`."));
+            return None;
+        }
+        let mut state = Value::null_object(&self.schema().object_type());
+        state.set_attr("id", Value::string(ws));
+        state.set_attr("workspace", Value::string(ws));
+        state.set_attr("ingress", Value::Set(Vec::new()));
+        Some(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned_aws(ingress: Value) -> Value {
+        Value::object([
+            ("backend", Value::string("aws")),
+            ("region", Value::string("us-west-2")),
+            ("zone", Value::Null),
+            ("aws_access_key_id", Value::string("AKIA")),
+            ("aws_secret_access_key", Value::string("SECRET")),
+            ("network", Value::Null),
+            ("ingress", ingress),
+        ])
+    }
+
+    #[test]
+    fn aws_payload_matches_the_coiled_client() {
+        let rules = ingress::from_wire(&[crate::api::IngressRule { ports: vec![8787, 8786], cidr: "10.1.0.2/16".into() }]);
+        let p = payload(&planned_aws(Value::Null), &Value::Null, &rules).unwrap();
+        assert_eq!(
+            p,
+            json!({"backend": "vm",
+                "options": {"aws_region_name": "us-west-2", "account_role": "", "credentials": {"aws_access_key": "AKIA", "aws_secret_key": "SECRET"},
+                    "firewall": {}, "firewall_spec": {"ingress": [{"ports": [8786, 8787], "cidr": "10.1.0.0/16"}]}, "network": {}, "zone": null,
+                    "provider_name": "aws", "type": "aws_cloudbridge_backend_options"},
+                "registry": {"type": "ecr", "credentials": {"aws_access_key_id": "AKIA", "aws_secret_access_key": "SECRET"}, "public_ecr": false, "region": "us-west-2"}})
+        );
+        let none = payload(&planned_aws(Value::Null), &Value::Null, &[]).unwrap();
+        assert_eq!(none["options"]["firewall_spec"], json!({}));
+    }
+
+    #[test]
+    fn write_only_secret_comes_from_the_config() {
+        let mut planned = planned_aws(Value::Null);
+        planned.set_attr("aws_secret_access_key", Value::Null);
+        let config = Value::object([("aws_secret_access_key_wo", Value::string("WO-SECRET"))]);
+        let p = payload(&planned, &config, &[]).unwrap();
+        assert_eq!(p["options"]["credentials"]["aws_secret_key"], "WO-SECRET");
+        assert!(payload(&planned, &Value::Null, &[]).is_err());
+    }
+
+    #[test]
+    fn gcp_payload_carries_project_and_region() {
+        let planned = Value::object([
+            ("backend", Value::string("gcp")),
+            ("region", Value::string("us-central1")),
+            ("gcp_service_account_json", Value::string(r#"{"type":"service_account","project_id":"my-proj"}"#)),
+        ]);
+        let p = payload(&planned, &Value::Null, &[]).unwrap();
+        assert_eq!(p["options"]["provider_name"], "gcp");
+        assert_eq!(p["options"]["gcp_project_name"], "my-proj");
+        assert_eq!(p["options"]["gcp_region_name"], "us-central1");
+        assert_eq!(p["registry"], json!({"type": "ecr", "credentials": {}, "public_ecr": false, "region": "us-east-1"}));
+    }
+
+    #[test]
+    fn reading_keeps_credentials_and_what_the_server_does_not_report() {
+        let prior = planned_aws(Value::Set(vec![Value::object([
+            ("cidr", Value::string("10.1.0.2/16")),
+            ("ports", Value::Set(vec![Value::int(8786)])),
+        ])]));
+        let server: BackendOptionsRead = serde_json::from_value(json!({"backend": "vm", "options": {"provider_name": "aws", "aws_region_name": "us-west-2", "firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}]}}})).unwrap();
+        let s = state_from_server(&prior, &server);
+        assert_eq!(s.get("aws_secret_access_key"), Some(&Value::string("SECRET")));
+        assert_eq!(s.get("ingress"), prior.get("ingress"), "same rules keep the user's spelling");
+        let silent: BackendOptionsRead = serde_json::from_value(json!({"backend": "vm", "options": {"provider_name": "aws"}})).unwrap();
+        assert_eq!(state_from_server(&prior, &silent).get("ingress"), prior.get("ingress"), "unreported ingress is kept");
+        let drifted: BackendOptionsRead =
+            serde_json::from_value(json!({"backend": "vm", "options": {"provider_name": "aws", "firewall_spec": {}}})).unwrap();
+        assert_eq!(state_from_server(&prior, &drifted).get("ingress"), Some(&Value::Set(vec![])), "removed outside Terraform");
+    }
+}

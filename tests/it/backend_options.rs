@@ -1,0 +1,251 @@
+//! `coiled_backend_options` through real Terraform CLIs against `coiled-local`.
+
+use serde_json::json;
+
+use crate::common::{Scenario, clis};
+
+const TEAM: &str = r#"
+resource "coiled_backend_options" "team" {
+  backend               = "aws"
+  region                = "us-west-2"
+  aws_access_key_id     = "AKIAEXAMPLE"
+  aws_secret_access_key = "SECRET-SENTINEL-1"
+  ingress {
+    ports = [8786, 8787]
+    cidr  = "10.1.0.0/16"
+  }
+  ingress {
+    ports = [8787]
+    cidr  = "10.32.0.0/16"
+  }
+}
+output "rules" { value = coiled_backend_options.team.firewall_rules }
+"#;
+
+/// Output with Terraform's line wrapping undone.
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn rows(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {} {}", r["protocol"].as_str().unwrap(), r["port"], r["source"].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn create_read_back_reorder_update_and_empty_plans() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &[], TEAM);
+        let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
+        assert!(plan.contains("tcp") && plan.contains("10.32.0.0/16"), "firewall rows are known at plan time:\n{plan}");
+        s.apply();
+        assert_eq!(rows(&s.output("rules")), vec!["tcp 8787 10.1.0.0/16", "tcp 8786 10.1.0.0/16", "tcp 8787 10.32.0.0/16"]);
+        s.assert_no_changes();
+        let (_, server) = s.server.get("/api/v1/alice/backend_options/");
+        assert_eq!(
+            server["options"]["firewall_spec"]["ingress"],
+            json!([{"ports": [8786, 8787], "cidr": "10.1.0.0/16"}, {"ports": [8787], "cidr": "10.32.0.0/16"}])
+        );
+        assert_eq!(server["options"]["aws_region_name"], "us-west-2");
+
+        // Reordered blocks and ports: no change.
+        s.set(
+            &TEAM
+                .replace("ports = [8786, 8787]", "ports = [8787, 8786]")
+                .replace("10.1.0.0/16", "TMP")
+                .replace("10.32.0.0/16", "10.1.0.0/16")
+                .replace("TMP", "10.32.0.0/16")
+                .replace("ports = [8787]\n    cidr  = \"10.1.0.0/16\"", "ports = [8786, 8787]\n    cidr  = \"10.1.0.0/16\"")
+                .replace("ports = [8787, 8786]\n    cidr  = \"10.32.0.0/16\"", "ports = [8787]\n    cidr  = \"10.32.0.0/16\""),
+        );
+        s.assert_no_changes();
+
+        // Host bits: accepted with a warning naming the canonical form, sent canonical, and the user's
+        // spelling kept in state so there is no perpetual diff.
+        s.set(&TEAM.replace("10.1.0.0/16", "10.1.0.2/16"));
+        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
+        assert!(flat(&out.all()).contains("Did you mean \"10.1.0.0/16\"?"), "{}", out.all());
+        s.assert_no_changes();
+        let (_, server) = s.server.get("/api/v1/alice/backend_options/");
+        assert_eq!(server["options"]["firewall_spec"]["ingress"][0]["cidr"], "10.1.0.0/16");
+        s.set(TEAM);
+        s.apply();
+
+        // In-place update.
+        s.set(&TEAM.replace("ports = [8787]", "ports = [8787, 443]"));
+        let plan = s.plan_changes();
+        assert!(plan.contains("will be updated in-place"), "{plan}");
+        assert!(!plan.contains("must be replaced"));
+        s.apply();
+        s.assert_no_changes();
+        let (_, server) = s.server.get("/api/v1/alice/backend_options/");
+        assert_eq!(server["options"]["firewall_spec"]["ingress"][1], json!({"ports": [443, 8787], "cidr": "10.32.0.0/16"}));
+    }
+}
+
+#[test]
+fn drift_import_and_destroy_that_leaves_settings_in_place() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &[], TEAM);
+        s.apply();
+        // Drift made through the API: someone opens SSH to the world.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let op = terraform_provider_coiled::api::Op::new(std::time::Duration::from_secs(10), Default::default());
+            let data = json!({"backend": "vm", "options": {"provider_name": "aws", "aws_region_name": "us-west-2", "credentials": {"aws_access_key": "k", "aws_secret_key": "s"},
+                "firewall_spec": {"ingress": [{"ports": [22], "cidr": "0.0.0.0/0"}]}}});
+            s.server.client().set_backend_options(&op, "alice", &data).await.unwrap();
+        });
+        let plan = s.plan_changes();
+        assert!(plan.contains("0.0.0.0/0") && plan.contains("10.32.0.0/16"), "drift shows in the plan:\n{plan}");
+        s.apply();
+        s.assert_no_changes();
+
+        // Import into a fresh state.
+        std::fs::remove_file(s.tf.path().join("terraform.tfstate")).unwrap();
+        let out = s.tf.terraform(&["import", "-no-color", "coiled_backend_options.team", "alice"]).ok();
+        assert!(out.stdout.contains("Import successful"), "{}", out.all());
+        let state = s.state_text();
+        assert!(state.contains("10.32.0.0/16") && state.contains("us-west-2"), "{state}");
+        // Credentials are never read back, so the configured ones show as a (sensitive) change.
+        let plan = s.plan_changes();
+        assert!(plan.contains("(sensitive value)") && !plan.contains("SECRET-SENTINEL"), "{plan}");
+        s.apply();
+        s.assert_no_changes();
+
+        // Destroy never opens the firewall: the rules stay, and Terraform says so.
+        let out = s.tf.terraform(&["destroy", "-auto-approve", "-no-color"]).ok();
+        assert!(out.all().contains("Backend Options Left in Place"), "{}", out.all());
+        let (_, server) = s.server.get("/api/v1/alice/backend_options/");
+        assert_eq!(server["options"]["firewall_spec"]["ingress"][0]["cidr"], "10.1.0.0/16");
+    }
+}
+
+#[test]
+fn world_open_ingress_warns_unless_acknowledged() {
+    let open = TEAM.replace("10.32.0.0/16", "0.0.0.0/0");
+    for cli in clis() {
+        let s = Scenario::new(cli, &[], &open);
+        let out = s.tf.terraform(&["plan", "-no-color"]).ok();
+        assert!(out.all().contains("Ingress Open to the Whole Internet") && out.all().contains("8787"), "{}", out.all());
+        s.set(&open.replace("region                = \"us-west-2\"", "region = \"us-west-2\"\n  acknowledge_world_open_ingress = true"));
+        let out = s.tf.terraform(&["plan", "-no-color"]).ok();
+        assert!(!out.all().contains("Whole Internet"), "{}", out.all());
+    }
+}
+
+/// Every invalid configuration fails at validate/plan time with an error diagnostic and makes no API call.
+#[test]
+fn bad_input_is_refused_before_any_api_call() {
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("bad cidr", TEAM.replace("10.32.0.0/16", "10.32.0.300/16"), "Invalid CIDR Block"),
+        ("no prefix", TEAM.replace("10.32.0.0/16", "10.32.0.0"), "has no prefix length"),
+        ("prefix too long", TEAM.replace("10.32.0.0/16", "10.32.0.0/33"), "prefix length longer"),
+        ("ipv6 prefix too long", TEAM.replace("10.32.0.0/16", "2001:db8::/129"), "prefix length longer"),
+        ("hostname", TEAM.replace("10.32.0.0/16", "example.com/16"), "is not a CIDR block"),
+        ("empty cidr", TEAM.replace("10.32.0.0/16", ""), "a CIDR block is required"),
+        ("port zero", TEAM.replace("ports = [8787]", "ports = [0]"), "Invalid Port"),
+        ("port too big", TEAM.replace("ports = [8787]", "ports = [65536]"), "Invalid Port"),
+        ("negative port", TEAM.replace("ports = [8787]", "ports = [-1]"), "Invalid Port"),
+        ("fractional port", TEAM.replace("ports = [8787]", "ports = [80.5]"), "Invalid Port"),
+        ("empty ports", TEAM.replace("ports = [8787]", "ports = []"), "No Ports"),
+        ("bad backend", TEAM.replace("\"aws\"", "\"azure\""), "Invalid Backend"),
+        ("missing key", TEAM.replace("aws_access_key_id     = \"AKIAEXAMPLE\"", ""), "Missing AWS Credentials"),
+        ("missing secret", TEAM.replace("aws_secret_access_key = \"SECRET-SENTINEL-1\"", ""), "Missing AWS Credentials"),
+        ("gcp keys on aws", TEAM.replace("region ", "gcp_project_id = \"p\"\n  region "), "Conflicting Cloud Settings"),
+        ("bad workspace", TEAM.replace("region ", "workspace = \"a/b\"\n  region "), "Invalid Workspace"),
+        ("version without value", TEAM.replace("region ", "aws_secret_access_key_wo_version = 1\n  region "), "Version Without Value"),
+        (
+            "empty network id",
+            TEAM.replace("  ingress {\n    ports = [8786", "  network {\n    network_id = \"\"\n  }\n  ingress {\n    ports = [8786"),
+            "Empty Network Identifier",
+        ),
+        (
+            "too many rules",
+            TEAM.replace("  ingress {\n    ports = [8787]", &format!("{}  ingress {{\n    ports = [8787]", many_blocks(101))),
+            "Too Many Ingress Rules",
+        ),
+    ];
+    for cli in clis() {
+        let s = Scenario::new(cli, &[], "");
+        for (name, config, expect) in &cases {
+            s.set(config);
+            s.reset_stats();
+            let out = s.tf.terraform(&["plan", "-no-color"]);
+            assert_ne!(out.code, 0, "{name}: accepted\n{}", out.all());
+            assert!(out.all().contains("Error: "), "{name}: no error diagnostic\n{}", out.all());
+            assert!(flat(&out.all()).contains(expect), "{name} ({}): expected {expect:?}\n{}", cli.version, out.all());
+            assert!(!out.all().contains("panic") && !out.all().contains("SECRET-SENTINEL"), "{name}\n{}", out.all());
+            assert_eq!(s.api_requests(), 0, "{name}: the API was called");
+        }
+    }
+}
+
+fn many_blocks(n: usize) -> String {
+    (0..n).map(|i| format!("  ingress {{\n    ports = [{}]\n    cidr  = \"10.9.0.0/16\"\n  }}\n", 1000 + i)).collect()
+}
+
+#[test]
+fn secrets_stay_out_of_logs_plans_and_errors() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &[], TEAM);
+        let apply = s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("TF_LOG", "trace")]).ok();
+        let plan = s.tf.terraform_env(&["plan", "-no-color"], &[("TF_LOG", "trace")]).ok();
+        let show = s.tf.terraform(&["show", "-no-color"]).ok();
+        for (what, text) in [("apply", apply.all()), ("plan", plan.all()), ("show", show.all())] {
+            assert!(!text.contains("SECRET-SENTINEL") && !text.contains(&s.server.token), "{what} leaked a secret ({})", cli.version);
+        }
+        // A rejected token: the error names where it came from, not its value.
+        s.tf.write("main.tf", &Scenario::config(&s.server, TEAM).replace(&format!("\"{}\"", s.server.token), "\"wrong-token-sentinel\""));
+        let out = s.tf.terraform_env(&["plan", "-no-color"], &[("TF_LOG", "trace")]);
+        assert_ne!(out.code, 0);
+        assert!(out.all().contains("rejected the token") && out.all().contains("provider's `token` argument"), "{}", out.all());
+        assert!(!out.all().contains("wrong-token-sentinel"), "the token leaked into output ({})", cli.version);
+    }
+}
+
+#[test]
+fn write_only_secret_never_reaches_state_on_modern_terraform() {
+    let wo = TEAM.replace(
+        "aws_secret_access_key = \"SECRET-SENTINEL-1\"",
+        "aws_secret_access_key_wo = \"WO-SENTINEL-2\"\n  aws_secret_access_key_wo_version = 1",
+    );
+    for cli in clis() {
+        let s = Scenario::new(cli, &[], &wo);
+        if !cli.at_least(1, 11) {
+            let out = s.tf.terraform(&["plan", "-no-color"]);
+            assert_ne!(out.code, 0);
+            assert!(out.all().contains("Write-Only Attribute Not Supported"), "{}", out.all());
+            continue;
+        }
+        let out = s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("TF_LOG", "trace")]).ok();
+        assert!(!out.all().contains("WO-SENTINEL"));
+        assert!(!s.state_text().contains("WO-SENTINEL"), "write-only secret in state");
+        assert!(s.state_text().contains("aws_secret_access_key_wo_version"));
+        s.assert_no_changes();
+        s.set(&wo.replace("_wo_version = 1", "_wo_version = 2").replace("WO-SENTINEL-2", "WO-SENTINEL-3"));
+        assert!(s.plan_changes().contains("aws_secret_access_key_wo_version"));
+        s.apply();
+        s.assert_no_changes();
+    }
+}
+
+#[test]
+fn data_source_reads_the_workspace_settings_without_secrets() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &[], TEAM);
+        s.apply();
+        s.set(&format!("{TEAM}\ndata \"coiled_backend_options\" \"current\" {{\n  depends_on = [coiled_backend_options.team]\n}}\noutput \"read\" {{ value = data.coiled_backend_options.current }}\n"));
+        s.apply();
+        let read = s.output("read");
+        assert_eq!(read["backend"], "aws");
+        assert_eq!(read["region"], "us-west-2");
+        assert_eq!(read["workspace"], "alice");
+        assert_eq!(rows(&read["firewall_rules"]).len(), 3);
+        assert_eq!(read["ingress"].as_array().unwrap().len(), 2);
+        assert!(!read.to_string().contains("SECRET-SENTINEL"));
+    }
+}
