@@ -170,6 +170,17 @@ pub struct ClusterDetails {
     /// Infrastructure facts (`give_scheduler_public_ip`).
     #[serde(default)]
     pub cluster_infra: serde_json::Value,
+    /// The software environment alias.
+    #[serde(default)]
+    pub senv_alias: Option<SenvAlias>,
+}
+
+/// `senv_alias` in cluster details.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SenvAlias {
+    /// The environment's name.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 impl ClusterDetails {

@@ -3,10 +3,13 @@
 //! Configuring makes no API call: the token is checked, and the default workspace looked up
 //! (`GET /api/v2/user/me/memberships`), on first use.
 
+pub mod cluster_state;
 pub mod config;
 pub mod data_source_backend_options;
+pub mod data_source_cluster;
 pub mod ingress;
 pub mod resource_backend_options;
+pub mod resource_cluster;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,11 +146,17 @@ impl Provider for CoiledProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(resource_backend_options::BackendOptionsResource::new(self.data.clone()))]
+        vec![
+            Arc::new(resource_backend_options::BackendOptionsResource::new(self.data.clone())),
+            Arc::new(resource_cluster::ClusterResource::new(self.data.clone())),
+        ]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        vec![Arc::new(data_source_backend_options::BackendOptionsDataSource::new(self.data.clone()))]
+        vec![
+            Arc::new(data_source_backend_options::BackendOptionsDataSource::new(self.data.clone())),
+            Arc::new(data_source_cluster::ClusterDataSource::new(self.data.clone())),
+        ]
     }
 
     async fn configure(&self, _ctx: &Ctx, config: &Value, _terraform_version: &str, diags: &mut Diagnostics) {

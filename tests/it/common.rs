@@ -356,3 +356,10 @@ impl Scenario {
         assert!(out.status.success());
     }
 }
+
+impl Workdir {
+    /// The environment every command of this directory runs with.
+    pub fn env_pairs(&self) -> Vec<(String, String)> {
+        self.env.clone()
+    }
+}

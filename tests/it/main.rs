@@ -2,6 +2,7 @@
 //! the real `coiled-local` control plane). One test binary, one module per area.
 
 mod backend_options;
+mod cluster;
 mod common;
 mod local_server;
 mod plugin_core;

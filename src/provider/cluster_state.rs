@@ -1,0 +1,167 @@
+//! Pure rules about clusters: when one is ready (Coiled's client's own definition), which scheduler
+//! address a client would use, and how polling backs off. No IO, table-tested.
+
+use std::time::Duration;
+
+use crate::api::ClusterDetails;
+
+/// What a poll of a starting cluster says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Ready: scheduler started on a ready instance, enough workers started.
+    Ready,
+    /// Still coming up.
+    Waiting {
+        /// The cluster state, for progress logs.
+        state: String,
+    },
+    /// It will never be ready: the reason, as Coiled gives it.
+    Failed(String),
+}
+
+/// How many started workers to wait for: `ceil(fraction × desired)`, as Coiled's client computes it.
+pub fn workers_to_wait_for(fraction: f64, desired: i64) -> i64 {
+    if desired <= 0 || fraction <= 0.0 {
+        return 0;
+    }
+    ((fraction.min(1.0) * desired as f64) - 1e-9).ceil().max(0.0) as i64
+}
+
+/// Applies Coiled's readiness rule to one cluster details answer.
+pub fn readiness(d: &ClusterDetails, wait_fraction: f64) -> Readiness {
+    let state = d.current_state.state.as_str();
+    let reason = || d.current_state.reason.clone().filter(|r| !r.is_empty());
+    match state {
+        "error" => {
+            return Readiness::Failed(
+                reason().or_else(|| scheduler_reason(d)).unwrap_or_else(|| "the cluster entered the error state".into()),
+            );
+        }
+        "stopped" | "stopping" => {
+            return Readiness::Failed(format!("the cluster is {state}{}", reason().map(|r| format!(": {r}")).unwrap_or_default()));
+        }
+        _ => {}
+    }
+    let target = workers_to_wait_for(wait_fraction, d.desired_workers);
+    let started = d.workers.iter().filter(|w| w.current_state.state == "started").count() as i64;
+    let alive = d.workers.iter().filter(|w| matches!(w.current_state.state.as_str(), "started" | "starting" | "pending")).count() as i64;
+    if alive < target {
+        let reasons: Vec<String> = d
+            .workers
+            .iter()
+            .filter(|w| w.current_state.state == "error")
+            .filter_map(|w| w.current_state.reason.clone())
+            .filter(|r| !r.is_empty())
+            .collect();
+        return Readiness::Failed(format!(
+            "{} of {} workers failed, so the {target} needed can no longer start{}",
+            d.workers.len() as i64 - alive,
+            d.workers.len(),
+            if reasons.is_empty() { String::new() } else { format!(": {}", reasons.join("; ")) }
+        ));
+    }
+    let scheduler_up = d.scheduler.as_ref().is_some_and(|s| {
+        s.current_state.state == "started"
+            && s.instance.as_ref().is_some_and(|i| matches!(i.current_state.state.as_str(), "ready" | "started"))
+    });
+    if state == "ready" && scheduler_up && started >= target { Readiness::Ready } else { Readiness::Waiting { state: state.to_string() } }
+}
+
+fn scheduler_reason(d: &ClusterDetails) -> Option<String> {
+    d.scheduler.as_ref().and_then(|s| s.current_state.reason.clone()).filter(|r| !r.is_empty())
+}
+
+/// The scheduler addresses: (chosen, public, private), as `tls://IP:PORT`. The public one is chosen only
+/// when the user wants it and the cluster has one, exactly as Coiled's client decides.
+pub fn scheduler_addresses(d: &ClusterDetails, use_public_ip: bool) -> (Option<String>, Option<String>, Option<String>) {
+    let port = d.scheduler_port.unwrap_or(8786);
+    let instance = d.scheduler.as_ref().and_then(|s| s.instance.as_ref());
+    let fmt = |ip: &Option<String>| {
+        ip.as_ref()
+            .filter(|s| !s.is_empty())
+            .map(|ip| if ip.contains(':') { format!("tls://[{ip}]:{port}") } else { format!("tls://{ip}:{port}") })
+    };
+    let public = instance.and_then(|i| fmt(&i.public_ip_address));
+    let private = instance.and_then(|i| fmt(&i.private_ip_address));
+    let chosen = if use_public_ip && d.gives_scheduler_public_ip() && public.is_some() { public.clone() } else { private.clone() };
+    (chosen, public, private)
+}
+
+/// The delay before poll number `n` (0-based) while the cluster is in `state`: quick at first, backing
+/// off while provisioning is far from done, and tighter once the cluster is `starting` (readiness near).
+pub fn poll_delay(n: u32, state: &str) -> Duration {
+    let (first, cap) = match state {
+        "starting" | "scaling" => (0.1, 0.5),
+        _ => (0.1, 2.0),
+    };
+    Duration::from_secs_f64((first * 1.5f64.powi(n.min(20) as i32)).min(cap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn details(state: &str, sched: &str, inst: &str, workers: &[&str], desired: i64) -> ClusterDetails {
+        serde_json::from_value(json!({
+            "id": 1, "current_state": {"state": state, "reason": if state == "error" { "no capacity" } else { "" }},
+            "desired_workers": desired, "scheduler_port": 8786,
+            "scheduler": {"current_state": {"state": sched}, "instance": {"public_ip_address": "198.51.100.1", "private_ip_address": "10.0.0.1", "current_state": {"state": inst}}},
+            "workers": workers.iter().map(|w| json!({"name": "w", "current_state": {"state": w, "reason": if *w == "error" { "spot reclaimed" } else { "" }}})).collect::<Vec<_>>(),
+            "cluster_infra": {"give_scheduler_public_ip": true},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn wait_targets_follow_the_client() {
+        assert_eq!(workers_to_wait_for(0.3, 4), 2);
+        assert_eq!(workers_to_wait_for(0.3, 10), 3);
+        assert_eq!(workers_to_wait_for(1.0, 4), 4);
+        assert_eq!(workers_to_wait_for(0.0, 4), 0);
+        assert_eq!(workers_to_wait_for(0.3, 0), 0);
+    }
+
+    #[test]
+    fn readiness_table() {
+        let cases = [
+            (details("pending", "pending", "queued", &["pending"; 4], 4), "waiting"),
+            (details("starting", "starting", "starting", &["starting"; 4], 4), "waiting"),
+            (details("ready", "started", "ready", &["started", "started", "starting", "starting"], 4), "ready"),
+            (details("ready", "started", "ready", &["started", "starting", "starting", "starting"], 4), "waiting"),
+            (details("ready", "started", "starting", &["started"; 4], 4), "waiting"),
+            (details("error", "error", "error", &[], 4), "failed"),
+            (details("stopping", "stopping", "stopping", &[], 4), "failed"),
+            (details("starting", "starting", "starting", &["error", "error", "error", "starting"], 4), "failed"),
+            (details("ready", "started", "ready", &[], 0), "ready"),
+        ];
+        for (i, (d, expect)) in cases.iter().enumerate() {
+            let got = match readiness(d, 0.3) {
+                Readiness::Ready => "ready",
+                Readiness::Waiting { .. } => "waiting",
+                Readiness::Failed(_) => "failed",
+            };
+            assert_eq!(got, *expect, "case {i}");
+        }
+        assert_eq!(readiness(&cases[5].0, 0.3), Readiness::Failed("no capacity".into()));
+        let Readiness::Failed(why) = readiness(&cases[7].0, 0.3) else { panic!() };
+        assert!(why.contains("spot reclaimed"), "{why}");
+    }
+
+    #[test]
+    fn addresses_follow_use_scheduler_public_ip() {
+        let d = details("ready", "started", "ready", &[], 0);
+        assert_eq!(scheduler_addresses(&d, true).0.as_deref(), Some("tls://198.51.100.1:8786"));
+        assert_eq!(scheduler_addresses(&d, false).0.as_deref(), Some("tls://10.0.0.1:8786"));
+        let mut no_public = d.clone();
+        no_public.cluster_infra = json!({"give_scheduler_public_ip": false});
+        assert_eq!(scheduler_addresses(&no_public, true).0.as_deref(), Some("tls://10.0.0.1:8786"));
+    }
+
+    #[test]
+    fn polling_backs_off_and_tightens_near_readiness() {
+        assert!(poll_delay(0, "pending") <= Duration::from_millis(100));
+        assert_eq!(poll_delay(30, "pending"), Duration::from_secs(2));
+        assert_eq!(poll_delay(30, "starting"), Duration::from_millis(500));
+    }
+}

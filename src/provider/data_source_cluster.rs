@@ -1,0 +1,136 @@
+//! Data source `coiled_cluster`: a running cluster, looked up by id or by name.
+//!
+//! API calls: `GET /api/v2/clusters/account/{ws}/id/{id}`, `GET …/name/{name}`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{DEFAULT_API_TIMEOUT, ProviderData, cluster_state, ingress};
+use crate::api::Op;
+use crate::plugin::diag::Diagnostics;
+use crate::plugin::framework::{Ctx, DataSource};
+use crate::plugin::schema::{Attribute, Block, Schema};
+use crate::plugin::value::{AttrPath, Type, Value};
+
+/// The data source.
+pub struct ClusterDataSource {
+    data: Arc<ProviderData>,
+}
+
+impl ClusterDataSource {
+    /// The data source, sharing the provider's configuration.
+    pub fn new(data: Arc<ProviderData>) -> ClusterDataSource {
+        ClusterDataSource { data }
+    }
+}
+
+#[async_trait]
+impl DataSource for ClusterDataSource {
+    fn type_name(&self) -> &'static str {
+        "coiled_cluster"
+    }
+
+    fn schema(&self) -> Schema {
+        let computed = |name, d| Attribute::computed(name, Type::String, d);
+        Schema {
+            version: 0,
+            block: Block {
+                description: "Reads a running Coiled cluster by `id` or by `name`: its state, scheduler addresses and the firewall rules that apply to it.",
+                attributes: vec![
+                    Attribute::optional_computed("id", Type::String, "Cluster id. Give this or `name`."),
+                    Attribute::optional_computed("name", Type::String, "Name of a running cluster. Give this or `id`."),
+                    Attribute::optional_computed("workspace", Type::String, "Workspace. Defaults to the provider's workspace."),
+                    Attribute::optional(
+                        "use_scheduler_public_ip",
+                        Type::Bool,
+                        "Which address `scheduler_address` gives: the public one (`true`, the default, when the cluster has one) or the private one.",
+                    ),
+                    computed("status", "Coiled's cluster state."),
+                    Attribute::computed("n_workers", Type::Number, "Target number of workers."),
+                    computed("scheduler_address", "Address a client connects to, `tls://IP:PORT`, as chosen by `use_scheduler_public_ip`."),
+                    computed("scheduler_public_address", "Public scheduler address, when it has one."),
+                    computed("scheduler_private_address", "Private scheduler address."),
+                    computed("dashboard_address", "URL of the Dask dashboard."),
+                    computed("created_at", "When the cluster was created (ISO 8601)."),
+                    ingress::firewall_rules_attribute("The rules that apply to the cluster, one row per (port, source), protocol `tcp`."),
+                ],
+                blocks: vec![],
+            },
+        }
+    }
+
+    async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
+        let given = |n: &str| config.get(n).is_some_and(|v| !v.is_null());
+        if given("id") == given("name")
+            && !config.get("id").is_some_and(Value::is_unknown)
+            && !config.get("name").is_some_and(Value::is_unknown)
+        {
+            diags.error("Cluster Not Identified", "Give exactly one of `id` and `name`.");
+        }
+        if let Some(id) = config.get("id").and_then(Value::as_str)
+            && id.parse::<i64>().is_err()
+        {
+            diags.error_at(AttrPath::attr("id"), "Invalid Cluster ID", format!("{id:?} is not a cluster id (a number)."));
+        }
+    }
+
+    async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
+        let coiled = match self.data.coiled(diags).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                diags.error("Provider Configuration Unknown", "The provider configuration depends on values not known yet.");
+                return None;
+            }
+            Err(()) => return None,
+        };
+        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let ws = match config.get("workspace").and_then(Value::as_str) {
+            Some(w) => w.to_string(),
+            None => coiled.workspace(&op).await.map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e)).ok()?,
+        };
+        let id = match (config.get("id").and_then(Value::as_str), config.get("name").and_then(Value::as_str)) {
+            (Some(id), _) => id.parse::<i64>().ok()?,
+            (None, Some(name)) => match coiled.client.find_cluster_by_name(&op, &ws, name).await {
+                Ok(Some(c)) => c.id,
+                Ok(None) => {
+                    diags.error_at(
+                        AttrPath::attr("name"),
+                        "Cluster Not Found",
+                        format!("No running cluster named {name:?} in workspace {ws:?}."),
+                    );
+                    return None;
+                }
+                Err(e) => {
+                    coiled.report(diags, "Unable to Read Cluster", None, &e);
+                    return None;
+                }
+            },
+            _ => return None,
+        };
+        let d = match coiled.client.get_cluster(&op, &ws, id).await {
+            Ok(d) => d,
+            Err(e) => {
+                coiled.report(diags, "Unable to Read Cluster", Some(AttrPath::attr("id")), &e);
+                return None;
+            }
+        };
+        let public = config.get("use_scheduler_public_ip").and_then(Value::as_bool).unwrap_or(true);
+        let (chosen, pubaddr, private) = cluster_state::scheduler_addresses(&d, public);
+        let opt = |v: Option<String>| v.map(Value::string).unwrap_or(Value::Null);
+        let rules = ingress::from_wire(&d.ingress().unwrap_or_default());
+        let mut out = config.clone();
+        out.set_attr("id", Value::string(d.id.to_string()));
+        out.set_attr("name", Value::string(d.name.clone()));
+        out.set_attr("workspace", Value::string(ws));
+        out.set_attr("status", Value::string(d.current_state.state.clone()));
+        out.set_attr("n_workers", Value::int(d.desired_workers));
+        out.set_attr("scheduler_address", opt(chosen));
+        out.set_attr("scheduler_public_address", opt(pubaddr));
+        out.set_attr("scheduler_private_address", opt(private));
+        out.set_attr("dashboard_address", opt(d.scheduler.as_ref().and_then(|s| s.dashboard_address.clone())));
+        out.set_attr("created_at", opt(d.created.clone()));
+        out.set_attr("firewall_rules", ingress::rows_value(&rules));
+        Some(out)
+    }
+}

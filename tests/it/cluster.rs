@@ -1,0 +1,340 @@
+//! `coiled_cluster` through real Terraform CLIs against `coiled-local`.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::{Scenario, clis};
+
+const ETL: &str = r#"
+resource "coiled_cluster" "etl" {
+  name      = "etl"
+  n_workers = 4
+  backend_options {
+    ingress {
+      ports = [8786]
+      cidr  = "10.1.0.0/16"
+    }
+    ingress {
+      ports = [8787]
+      cidr  = "10.32.0.0/16"
+    }
+  }
+  use_scheduler_public_ip = false
+}
+output "cluster" {
+  value = {
+    for k in ["id", "status", "name", "n_workers", "scheduler_address", "scheduler_public_address", "scheduler_private_address", "dashboard_address", "firewall_rules", "created_at"] :
+    k => coiled_cluster.etl[k]
+  }
+}
+"#;
+
+fn clusters(s: &Scenario) -> Vec<serde_json::Value> {
+    s.server.get("/api/v2/clusters/account/alice/?limit=1000").1.as_array().cloned().unwrap_or_default()
+}
+
+fn active(s: &Scenario) -> Vec<serde_json::Value> {
+    clusters(s).into_iter().filter(|c| !matches!(c["current_state"]["state"].as_str(), Some("stopped" | "error"))).collect()
+}
+
+#[test]
+fn create_wait_scale_replace_and_destroy() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "600ms", "--stop-delay", "200ms"], ETL);
+        s.apply();
+        let c = s.output("cluster");
+        assert_eq!(c["status"], "ready");
+        assert_eq!(c["scheduler_address"], c["scheduler_private_address"], "private scheduler address chosen");
+        assert!(c["scheduler_address"].as_str().unwrap().starts_with("tls://10."));
+        assert!(c["scheduler_public_address"].as_str().unwrap().starts_with("tls://198.51.100."));
+        assert_eq!(c["firewall_rules"].as_array().unwrap().len(), 2);
+        let id = c["id"].as_str().unwrap().to_string();
+        let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
+        assert_eq!(d["current_state"]["state"], "ready");
+        assert_eq!(d["cluster_options"]["use_dashboard_public_ip"], false, "sent as the Coiled client does");
+        assert_eq!(
+            d["cluster_options"]["firewall_spec"]["ingress"],
+            json!([{"ports": [8786], "cidr": "10.1.0.0/16"}, {"ports": [8787], "cidr": "10.32.0.0/16"}])
+        );
+        s.assert_no_changes();
+
+        // Scale in place, up then down.
+        s.set(&ETL.replace("n_workers = 4", "n_workers = 6"));
+        let plan = s.plan_changes();
+        assert!(plan.contains("updated in-place") && !plan.contains("must be replaced"), "{plan}");
+        s.apply();
+        assert_eq!(s.output("cluster")["id"], id.as_str(), "same cluster");
+        assert_eq!(s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}")).1["desired_workers"], 6);
+        s.assert_no_changes();
+        s.set(&ETL.replace("n_workers = 4", "n_workers = 1"));
+        s.apply();
+        let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
+        assert_eq!(d["desired_workers"], 1);
+        s.assert_no_changes();
+
+        // An ingress change replaces the cluster.
+        s.set(&ETL.replace("n_workers = 4", "n_workers = 1").replace("10.32.0.0/16", "10.33.0.0/16"));
+        let plan = s.plan_changes();
+        assert!(plan.contains("must be replaced") && plan.contains("forces replacement"), "{plan}");
+        s.apply();
+        let new_id = s.output("cluster")["id"].as_str().unwrap().to_string();
+        assert_ne!(new_id, id);
+        assert_eq!(s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}")).1["current_state"]["state"], "stopped");
+        s.assert_no_changes();
+
+        // Public scheduler address: a replacement too.
+        s.set(
+            &ETL.replace("n_workers = 4", "n_workers = 1")
+                .replace("10.32.0.0/16", "10.33.0.0/16")
+                .replace("use_scheduler_public_ip = false", "use_scheduler_public_ip = true"),
+        );
+        assert!(s.plan_changes().contains("must be replaced"));
+        s.apply();
+        let c = s.output("cluster");
+        assert_eq!(c["scheduler_address"], c["scheduler_public_address"]);
+
+        s.tf.terraform(&["destroy", "-auto-approve", "-no-color"]).ok();
+        assert!(active(&s).is_empty(), "destroy waits until stopped");
+    }
+}
+
+#[test]
+fn inherited_firewall_follows_the_account_default_at_creation() {
+    let config = r#"
+resource "coiled_backend_options" "team" {
+  backend               = "aws"
+  aws_access_key_id     = "AKIAEXAMPLE"
+  aws_secret_access_key = "SECRET-SENTINEL-1"
+  ingress {
+    ports = [8786, 8787]
+    cidr  = "10.1.0.0/16"
+  }
+}
+resource "coiled_cluster" "plain" {
+  name       = "plain"
+  n_workers  = 1
+  depends_on = [coiled_backend_options.team]
+}
+output "rules" { value = coiled_cluster.plain.firewall_rules }
+"#;
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s"], config);
+        s.apply();
+        let rules = s.output("rules");
+        assert_eq!(
+            rules,
+            json!([{"port": 8787, "protocol": "tcp", "source": "10.1.0.0/16"}, {"port": 8786, "protocol": "tcp", "source": "10.1.0.0/16"}])
+        );
+        s.assert_no_changes();
+        // A later account change does not touch the existing cluster, nor plan to replace it.
+        s.set(&config.replace("10.1.0.0/16", "10.2.0.0/16"));
+        let plan = s.plan_changes();
+        assert!(
+            plan.contains("coiled_backend_options.team will be updated")
+                && !plan.contains("coiled_cluster.plain will")
+                && !plan.contains("coiled_cluster.plain must"),
+            "{plan}"
+        );
+        s.apply();
+        assert_eq!(s.output("rules")[0]["source"], "10.1.0.0/16");
+        s.assert_no_changes();
+    }
+}
+
+#[test]
+fn stopped_outside_terraform_is_recreated() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], ETL);
+        s.apply();
+        let id = s.output("cluster")["id"].as_str().unwrap().to_string();
+        let out = Command::new("curl")
+            .args(["-s", "-f", "-X", "DELETE", "-H"])
+            .arg(format!("Authorization: ApiToken {}", s.server.token))
+            .arg(format!("{}/api/v2/clusters/account/alice/id/{id}?reason=idle+timeout", s.server.url))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        std::thread::sleep(Duration::from_millis(100));
+        let plan = s.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+        assert_eq!(plan.code, 2, "{}", plan.all());
+        assert!(plan.all().contains("Cluster No Longer Running") && plan.all().contains("idle timeout"), "{}", plan.all());
+        assert!(plan.stdout.contains("will be created"), "{}", plan.stdout);
+        s.apply();
+        assert_ne!(s.output("cluster")["id"], id.as_str());
+        s.assert_no_changes();
+    }
+}
+
+#[test]
+fn import_by_id_and_by_name() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s"], ETL);
+        s.apply();
+        let id = s.output("cluster")["id"].as_str().unwrap().to_string();
+        // Outputs are not part of an import: check the resource alone.
+        s.set(&ETL[..ETL.find("output").unwrap()]);
+        s.apply();
+        for key in [id.clone(), "etl".to_string(), format!("alice/{id}")] {
+            s.tf.terraform(&["state", "rm", "coiled_cluster.etl"]).ok();
+            let out = s.tf.terraform(&["import", "-no-color", "coiled_cluster.etl", &key]).ok();
+            assert!(out.stdout.contains("Import successful"), "{}", out.all());
+            s.assert_no_changes();
+        }
+        s.tf.terraform(&["state", "rm", "coiled_cluster.etl"]).ok();
+        let out = s.tf.terraform(&["import", "-no-color", "coiled_cluster.etl", "no-such-cluster"]);
+        assert_ne!(out.code, 0);
+        assert!(out.all().contains("Cluster Not Found"), "{}", out.all());
+    }
+}
+
+#[test]
+fn a_cluster_that_fails_to_start_is_stopped_and_reported() {
+    let doomed = ETL.replace(
+        "  use_scheduler_public_ip = false",
+        "  use_scheduler_public_ip = false\n  tags = { \"coiled-local/fail\" = \"no capacity for m6i.xlarge in us-east-1a\" }",
+    );
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "200ms", "--stop-delay", "100ms"], &doomed);
+        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+        assert_ne!(out.code, 0);
+        assert!(out.all().contains("Cluster Failed to Start") && out.all().contains("no capacity for m6i.xlarge"), "{}", out.all());
+        assert!(active(&s).is_empty(), "nothing left running");
+        let state = s.tf.terraform(&["state", "list"]);
+        assert!(!state.stdout.contains("coiled_cluster.etl"), "nothing in state: {}", state.stdout);
+    }
+}
+
+#[test]
+fn create_timeout_stops_the_cluster() {
+    let slow =
+        ETL.replace("  use_scheduler_public_ip = false", "  use_scheduler_public_ip = false\n  timeouts {\n    create = \"1s\"\n  }");
+    let cli = &clis()[0];
+    let s = Scenario::new(cli, &["--provision-delay", "30s", "--stop-delay", "0s"], &slow);
+    let started = Instant::now();
+    let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert_ne!(out.code, 0);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(out.all().contains("not ready within the create timeout"), "{}", out.all());
+    assert!(active(&s).is_empty());
+}
+
+#[test]
+fn faults_lost_create_answer_makes_no_duplicate() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s"], ETL);
+        s.server
+            .put("/_local/faults", &json!({"seed": 11, "rate_429": 0.15, "rate_503": 0.15, "retry_after": 0, "lose_create_responses": 1}));
+        s.apply();
+        s.server.put("/_local/faults", &json!({}));
+        let all = clusters(&s);
+        assert_eq!(all.len(), 1, "one cluster, no duplicate: {all:?}");
+        assert_eq!(s.output("cluster")["id"], all[0]["id"].to_string().as_str());
+        let (_, stats) = s.server.get("/_local/stats");
+        assert_eq!(stats["faults"]["lost_create"], 1, "{stats}");
+        s.assert_no_changes();
+    }
+}
+
+#[test]
+fn ctrl_c_during_the_wait_returns_promptly_and_state_matches() {
+    for cli in clis() {
+        ctrl_c_scenario(cli);
+    }
+}
+
+fn ctrl_c_scenario(cli: &crate::common::Cli) {
+    let s = Scenario::new(cli, &["--provision-delay", "4s", "--stop-delay", "0s"], ETL);
+    let mut cmd = Command::new(&cli.path);
+    cmd.args(["apply", "-auto-approve", "-no-color"]).current_dir(s.tf.path()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in s.tf.env_pairs() {
+        cmd.env(k, v);
+    }
+    // Ctrl-C in a terminal signals the whole foreground process group (Terraform 1.0 runs itself under a
+    // wrapper process that ignores SIGINT and relies on that), so the test does the same.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while clusters(&s).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let interrupted = Instant::now();
+    Command::new("kill").args(["-INT", "--", &format!("-{}", child.id())]).status().unwrap();
+    let status = child.wait().unwrap();
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(interrupted.elapsed() < Duration::from_secs(3), "took {:?} to stop:\n{out}", interrupted.elapsed());
+    assert!(!status.success());
+    assert!(out.contains("Interrupted") || out.contains("interrupt"), "{out}");
+    // The state records the cluster that exists, so nothing is orphaned; the next apply converges.
+    let listed = s.tf.terraform(&["state", "list"]).ok().stdout;
+    assert!(listed.contains("coiled_cluster.etl"), "state lost the cluster: {listed}\n{out}");
+    s.apply();
+    s.assert_no_changes();
+    assert_eq!(active(&s).len(), 1, "one running cluster after converging");
+}
+
+#[test]
+fn bad_cluster_input_is_refused_before_any_api_call() {
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("bad name", ETL.replace("name      = \"etl\"", "name = \"etl cluster\""), "Invalid Cluster Name"),
+        ("slash name", ETL.replace("name      = \"etl\"", "name = \"a/b\""), "Invalid Cluster Name"),
+        ("negative workers", ETL.replace("n_workers = 4", "n_workers = -1"), "Invalid Worker Count"),
+        ("fractional workers", ETL.replace("n_workers = 4", "n_workers = 1.5"), "Invalid Worker Count"),
+        ("absurd workers", ETL.replace("n_workers = 4", "n_workers = 100000"), "Invalid Worker Count"),
+        ("wait fraction", ETL.replace("n_workers = 4", "n_workers = 4\n  wait_for_workers = 1.5"), "Invalid Wait Fraction"),
+        ("empty vm types", ETL.replace("n_workers = 4", "n_workers = 4\n  worker_vm_types = []"), "Empty VM Type List"),
+        ("empty software", ETL.replace("n_workers = 4", "n_workers = 4\n  software = \"\""), "Empty Software Environment"),
+        ("bad timeout", ETL.replace("n_workers = 4", "n_workers = 4\n  timeouts {\n    create = \"soon\"\n  }"), "Invalid Timeout"),
+        ("bad cidr", ETL.replace("10.32.0.0/16", "10.32.0.0/40"), "Invalid CIDR Block"),
+        ("bad port", ETL.replace("ports = [8787]", "ports = [70000]"), "Invalid Port"),
+        ("empty ports", ETL.replace("ports = [8787]", "ports = []"), "No Ports"),
+        ("wrong type", ETL.replace("n_workers = 4", "n_workers = \"many\""), "Incorrect attribute value type"),
+        ("unknown attribute", ETL.replace("n_workers = 4", "n_workers = 4\n  colour = \"blue\""), "Unsupported argument"),
+        (
+            "two backend_options",
+            ETL.replace("  use_scheduler_public_ip = false", "  backend_options {\n  }\n  use_scheduler_public_ip = false"),
+            "Duplicate backend_options block",
+        ),
+        ("empty region", ETL.replace("  backend_options {", "  backend_options {\n    region = \"\""), "Empty Value"),
+        ("bad environ", ETL.replace("n_workers = 4", "n_workers = 4\n  environ = { \"A=B\" = \"x\" }"), "Invalid Environment Variable"),
+    ];
+    for cli in clis() {
+        let s = Scenario::new(cli, &[], "");
+        for (name, config, expect) in &cases {
+            s.set(config);
+            s.reset_stats();
+            let out = s.tf.terraform(&["plan", "-no-color"]);
+            let flat = out.all().split_whitespace().collect::<Vec<_>>().join(" ");
+            assert_ne!(out.code, 0, "{name}: accepted\n{}", out.all());
+            assert!(flat.contains(expect), "{name} ({}): expected {expect:?}\n{}", cli.version, out.all());
+            assert!(!flat.contains("panic"), "{name}");
+            assert_eq!(s.api_requests(), 0, "{name}: the API was called");
+        }
+    }
+}
+
+#[test]
+fn data_source_by_id_and_by_name() {
+    let config = format!(
+        "{}\ndata \"coiled_cluster\" \"by_name\" {{\n  name = coiled_cluster.etl.name\n  use_scheduler_public_ip = false\n}}\ndata \"coiled_cluster\" \"by_id\" {{\n  id = coiled_cluster.etl.id\n}}\noutput \"by_name\" {{ value = data.coiled_cluster.by_name }}\noutput \"by_id\" {{ value = data.coiled_cluster.by_id }}\n",
+        &ETL[..ETL.find("output").unwrap()]
+    );
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s"], &config);
+        s.apply();
+        let (by_name, by_id) = (s.output("by_name"), s.output("by_id"));
+        assert_eq!(by_name["id"], by_id["id"]);
+        assert_eq!(by_name["status"], "ready");
+        assert_eq!(by_name["scheduler_address"], by_name["scheduler_private_address"]);
+        assert_eq!(by_id["scheduler_address"], by_id["scheduler_public_address"]);
+        assert_eq!(by_id["firewall_rules"].as_array().unwrap().len(), 2);
+        s.set(&config.replace("  name = coiled_cluster.etl.name\n", "  name = coiled_cluster.etl.name\n  id = \"1\"\n"));
+        let out = s.tf.terraform(&["plan", "-no-color"]);
+        assert!(out.all().contains("Cluster Not Identified"), "{}", out.all());
+    }
+}
