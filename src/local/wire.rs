@@ -114,13 +114,39 @@ pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], server: &str, tls: (&
         },
         "workers": workers.iter().filter(|w| w.state != "stopped").map(worker_json).collect::<Vec<_>>(),
         "cluster_options": options,
-        "cluster_infra": {"give_scheduler_public_ip": c.give_public_ip, "firewall_source": c.firewall_source},
+        "cluster_infra": {
+            "give_scheduler_public_ip": c.give_public_ip,
+            "firewall_source": c.firewall_source,
+            "security_group_rules": security_group_rules(&c.firewall),
+        },
         "tags": c.tags,
         "senv_alias": {"name": c.software},
         "backend_type": "vm_aws",
         "coiled_hosted": false,
         "cost_per_hour": 0.0, "total_cost": 0.0, "billable_time": 0,
     })
+}
+
+/// The effective rules as security-group rows: one per (protocol, port, source), as Coiled's docs
+/// tabulate them.
+fn security_group_rules(firewall: &Value) -> Value {
+    let rules: Vec<crate::firewall::Rule> = firewall
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| {
+                    let ports: Vec<i64> = r.get("ports")?.as_array()?.iter().filter_map(Value::as_i64).collect();
+                    crate::firewall::rule_from_wire(&ports, r.get("cidr")?.as_str()?)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Value::Array(
+        crate::firewall::firewall_rows(&rules)
+            .into_iter()
+            .map(|r| json!({"protocol": r.protocol, "port": r.port, "source": r.source}))
+            .collect(),
+    )
 }
 
 /// A list entry (`GET …/clusters/account/{ws}/`).

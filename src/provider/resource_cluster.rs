@@ -252,6 +252,35 @@ impl ClusterResource {
         }
     }
 
+    /// Warns when the cluster's own ingress repeats the workspace's account-level default verbatim: the
+    /// block is then redundant, and would silently diverge when the account default changes.
+    async fn warn_if_redundant(&self, planned: &Value, diags: &mut Diagnostics) {
+        let Some(own) = own_rules(planned) else { return };
+        let mut quiet = Diagnostics::new();
+        let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await else { return };
+        let op = Op::new(Duration::from_secs(30), Default::default());
+        let ws = match s(planned, "workspace") {
+            Some(ws) => ws.to_string(),
+            None => match coiled.workspace(&op).await {
+                Ok(ws) => ws,
+                Err(_) => return,
+            },
+        };
+        let Ok(account) = coiled.client.get_backend_options(&op, &ws).await else { return };
+        if let Some(wire) = account.ingress()
+            && !wire.is_empty()
+            && crate::firewall::same_rules(&own, &ingress::from_wire(&wire))
+        {
+            diags.warning_at(
+                AttrPath::attr("backend_options").then("ingress"),
+                "Ingress Repeats the Account Default",
+                format!(
+                    "These ingress rules are exactly workspace {ws:?}'s account-level default, so they change nothing today. Remove them to follow the account default, or keep them to pin these rules even if the default changes later."
+                ),
+            );
+        }
+    }
+
     /// Polls until the cluster is ready, failed, cancelled or out of time. Returns the last details.
     async fn wait_ready(
         coiled: &Coiled,
@@ -642,6 +671,7 @@ impl Resource for ClusterResource {
                 plan.predict("name", Value::string(format!("{prefix}-{:06x}", rand::random::<u32>() & 0xff_ffff)));
             }
             plan.predict("status", Value::string("ready"));
+            self.warn_if_redundant(&plan.planned, diags).await;
             match backend_options(&plan.planned).get("ingress") {
                 Some(i) if i.as_elements().is_some_and(|e| !e.is_empty()) || i.is_unknown() => {
                     match ingress::parse(i, &AttrPath::attr("backend_options").then("ingress"), true, false, diags) {

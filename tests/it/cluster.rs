@@ -338,3 +338,40 @@ fn data_source_by_id_and_by_name() {
         assert!(out.all().contains("Cluster Not Identified"), "{}", out.all());
     }
 }
+
+#[test]
+fn ingress_that_repeats_the_account_default_is_flagged() {
+    let config = r#"
+resource "coiled_backend_options" "team" {
+  backend               = "aws"
+  aws_access_key_id     = "AKIAEXAMPLE"
+  aws_secret_access_key = "SECRET-SENTINEL-1"
+  ingress {
+    ports = [8786, 8787]
+    cidr  = "10.1.0.0/16"
+  }
+}
+"#;
+    let cluster = r#"
+resource "coiled_cluster" "same" {
+  name      = "same"
+  n_workers = 1
+  backend_options {
+    ingress {
+      ports = [8787, 8786]
+      cidr  = "10.1.0.2/16"
+    }
+  }
+}
+"#;
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s"], config);
+        s.apply();
+        s.set(&format!("{config}{cluster}"));
+        let out = s.tf.terraform(&["plan", "-no-color"]).ok();
+        assert!(out.all().contains("Ingress Repeats the Account Default"), "{}", out.all());
+        s.set(&format!("{config}{}", cluster.replace("10.1.0.2/16", "10.9.0.0/16")));
+        let out = s.tf.terraform(&["plan", "-no-color"]).ok();
+        assert!(!out.all().contains("Repeats the Account Default"), "{}", out.all());
+    }
+}
