@@ -1,7 +1,7 @@
 //! The public `coiled` Python client (from PyPI) against `coiled-local`: it must authenticate, list
 //! clusters (API and CLI), look one up by name, stop one, and set and read account backend options.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Value, json};
@@ -18,7 +18,7 @@ fn venv() -> Option<PathBuf> {
     None
 }
 
-fn run(bin: &PathBuf, server: &LocalServer, args: &[&str], extra: &[(&str, &str)]) -> (bool, String) {
+fn run(bin: &Path, server: &LocalServer, args: &[&str], extra: &[(&str, &str)]) -> (bool, String) {
     let home = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(bin);
     cmd.args(args)
@@ -34,7 +34,7 @@ fn run(bin: &PathBuf, server: &LocalServer, args: &[&str], extra: &[(&str, &str)
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
-fn step(bin: &PathBuf, server: &LocalServer, name: &str, extra: &[(&str, &str)]) -> Value {
+fn step(bin: &Path, server: &LocalServer, name: &str, extra: &[(&str, &str)]) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/coiled_client_check.py");
     let result = tempfile::NamedTempFile::new().unwrap();
     let (ok, out) = run(&bin.join("python"), server, &[script.to_str().unwrap(), name, result.path().to_str().unwrap()], extra);
