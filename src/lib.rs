@@ -9,6 +9,7 @@
 //! - [`local`]: the local control plane.
 
 pub mod api;
+pub mod docs;
 pub mod firewall;
 pub mod local;
 pub mod plugin;

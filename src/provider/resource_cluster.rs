@@ -514,7 +514,7 @@ impl Resource for ClusterResource {
                                 "Ingress rule for this cluster. When any is set, the cluster uses exactly these rules instead of the workspace's account-level ingress.",
                                 true,
                             )],
-                            description: "Per-cluster backend options, overriding the workspace's account-level ones. Changing them replaces the cluster.",
+                            description: "Per-cluster backend options, overriding the workspace's account-level ones.",
                         },
                         min_items: 0,
                         max_items: 1,

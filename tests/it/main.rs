@@ -4,6 +4,7 @@
 mod backend_options;
 mod cluster;
 mod common;
+mod docs_examples;
 mod local_server;
 mod plugin_core;
 mod python_client;

@@ -1,0 +1,4 @@
+import {
+  to = coiled_cluster.etl
+  id = "my-team/etl"
+}

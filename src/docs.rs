@@ -1,0 +1,300 @@
+//! Registry documentation generated from the schema: `docs/index.md`, `docs/resources/*.md` and
+//! `docs/data-sources/*.md`, in the layout and style of the Terraform Registry. Prose lives in
+//! `templates/` (with `{{ schema }}`, `{{ description }}`, `{{ examples }}`, `{{ import }}` and
+//! `{{ example "path" }}` placeholders); attribute reference sections come from the schema descriptions;
+//! examples come from `examples/`. `cargo run --bin docgen` writes the pages; a test fails when they
+//! are stale.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::plugin::framework::Provider;
+use crate::plugin::schema::{Attribute, Block, Nesting, Presence, Schema};
+use crate::plugin::value::Type;
+
+/// One generated page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Path relative to the repository root.
+    pub path: PathBuf,
+    /// Markdown.
+    pub content: String,
+}
+
+/// Generates every page of `provider` from the templates and examples under `root`.
+pub fn generate(provider: &dyn Provider, root: &Path) -> Result<Vec<Page>, String> {
+    let mut pages = Vec::new();
+    let name = provider.name();
+    let ctx = Context { root, kind: "", type_name: name.to_string() };
+    let index = render_template(&read(root, "templates/index.md.tmpl")?, &ctx, &provider.schema())?;
+    pages.push(Page { path: "docs/index.md".into(), content: index });
+    for (kind, dir, schemas) in [
+        ("resources", "resources", provider.resources().iter().map(|r| (r.type_name(), r.schema())).collect::<Vec<_>>()),
+        ("data-sources", "data-sources", provider.data_sources().iter().map(|d| (d.type_name(), d.schema())).collect::<Vec<_>>()),
+    ] {
+        for (type_name, schema) in schemas {
+            let short = type_name.strip_prefix(&format!("{name}_")).unwrap_or(type_name);
+            let ctx = Context { root, kind, type_name: type_name.to_string() };
+            let tmpl_path = format!("templates/{dir}/{short}.md.tmpl");
+            let tmpl = if root.join(&tmpl_path).exists() { read(root, &tmpl_path)? } else { default_template(kind) };
+            let content = render_template(&tmpl, &ctx, &schema)?;
+            pages.push(Page { path: PathBuf::from(format!("docs/{dir}/{short}.md")), content });
+        }
+    }
+    Ok(pages)
+}
+
+struct Context<'a> {
+    root: &'a Path,
+    kind: &'a str,
+    type_name: String,
+}
+
+fn read(root: &Path, rel: &str) -> Result<String, String> {
+    std::fs::read_to_string(root.join(rel)).map_err(|e| format!("{rel}: {e}"))
+}
+
+fn default_template(kind: &str) -> String {
+    let subcategory = if kind == "resources" { "Resource" } else { "Data Source" };
+    format!(
+        "---\npage_title: \"{{{{ type_name }}}} {subcategory} - coiled\"\ndescription: |-\n  {{{{ summary }}}}\n---\n\n# {{{{ type_name }}}} ({subcategory})\n\n{{{{ description }}}}\n\n## Example Usage\n\n{{{{ examples }}}}\n\n{{{{ schema }}}}\n{{{{ import }}}}"
+    )
+}
+
+fn render_template(tmpl: &str, ctx: &Context<'_>, schema: &Schema) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = tmpl;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("}}").ok_or("unclosed {{ in template")? + start;
+        let directive = rest[start + 2..end].trim();
+        out.push_str(&expand(directive, ctx, schema)?);
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    // One trailing newline, no trailing spaces.
+    let mut text: String = out.lines().map(str::trim_end).collect::<Vec<_>>().join("\n");
+    while text.contains("\n\n\n") {
+        text = text.replace("\n\n\n", "\n\n");
+    }
+    Ok(text.trim_end().to_string() + "\n")
+}
+
+fn examples_dir(ctx: &Context<'_>) -> PathBuf {
+    ctx.root.join("examples").join(ctx.kind).join(&ctx.type_name)
+}
+
+fn fenced(lang: &str, text: &str) -> String {
+    format!("```{lang}\n{}\n```\n", text.trim_end())
+}
+
+fn expand(directive: &str, ctx: &Context<'_>, schema: &Schema) -> Result<String, String> {
+    match directive {
+        "type_name" => Ok(ctx.type_name.clone()),
+        "summary" => Ok(schema.block.description.split("\n\n").next().unwrap_or_default().to_string()),
+        "description" => Ok(schema.block.description.to_string()),
+        "schema" => Ok(render_schema(&schema.block)),
+        "examples" => {
+            let dir = examples_dir(ctx);
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    (n.starts_with("resource") || n.starts_with("data-source")) && n.ends_with(".tf")
+                })
+                .collect();
+            files.sort();
+            let mut s = String::new();
+            for f in files {
+                let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+                s.push_str(&fenced("terraform", &text));
+                s.push('\n');
+            }
+            Ok(s)
+        }
+        "import" => {
+            let dir = examples_dir(ctx);
+            let sh = dir.join("import.sh");
+            let block = dir.join("import-by-string-id.tf");
+            if !sh.exists() && !block.exists() {
+                return Ok(String::new());
+            }
+            let mut s = String::from("## Import\n\n");
+            if block.exists() {
+                s.push_str("In Terraform 1.5 and later, use an `import` block:\n\n");
+                s.push_str(&fenced("terraform", &std::fs::read_to_string(&block).map_err(|e| e.to_string())?));
+                s.push('\n');
+            }
+            if sh.exists() {
+                s.push_str("With `terraform import`:\n\n");
+                s.push_str(&fenced("shell", &std::fs::read_to_string(&sh).map_err(|e| e.to_string())?));
+            }
+            Ok(s)
+        }
+        d if d.starts_with("example ") => {
+            let rel = d["example ".len()..].trim().trim_matches('"');
+            Ok(fenced("terraform", &read(ctx.root, rel)?))
+        }
+        other => Err(format!("unknown template directive {{{{ {other} }}}}")),
+    }
+}
+
+fn type_label(t: &Type) -> String {
+    match t {
+        Type::String => "String".into(),
+        Type::Number => "Number".into(),
+        Type::Bool => "Boolean".into(),
+        Type::Dynamic => "Dynamic".into(),
+        Type::List(e) => format!("List of {}", type_label(e)),
+        Type::Set(e) => format!("Set of {}", type_label(e)),
+        Type::Map(e) => format!("Map of {}", type_label(e)),
+        Type::Object(_) => "Object".into(),
+        Type::Tuple(_) => "Tuple".into(),
+    }
+}
+
+/// Renders a block's attribute reference, with nested schemas after it.
+pub fn render_schema(block: &Block) -> String {
+    let mut out = String::from("## Schema\n");
+    let mut nested: Vec<(String, String, Block)> = Vec::new();
+    render_block(&mut out, block, "", &mut nested, 3);
+    while !nested.is_empty() {
+        let (anchor, path, b) = nested.remove(0);
+        let _ = write!(out, "\n<a id=\"{anchor}\"></a>\n### Nested Schema for `{path}`\n");
+        let mut more = Vec::new();
+        render_block(&mut out, &b, &format!("{path}."), &mut more, 0);
+        nested.extend(more);
+    }
+    out
+}
+
+fn render_block(out: &mut String, block: &Block, prefix: &str, nested: &mut Vec<(String, String, Block)>, heading: usize) {
+    let groups: [(&str, fn(&Attribute) -> bool); 3] = [
+        ("Required", |a| a.presence == Presence::Required),
+        ("Optional", |a| matches!(a.presence, Presence::Optional | Presence::OptionalComputed)),
+        ("Read-Only", |a| a.presence == Presence::Computed),
+    ];
+    for (title, pick) in groups {
+        let attrs: Vec<&Attribute> = block.attributes.iter().filter(|a| pick(a)).collect();
+        let blocks: Vec<_> = if title == "Optional" {
+            block.blocks.iter().filter(|b| b.min_items == 0).collect()
+        } else if title == "Required" {
+            block.blocks.iter().filter(|b| b.min_items > 0).collect()
+        } else {
+            Vec::new()
+        };
+        if attrs.is_empty() && blocks.is_empty() {
+            continue;
+        }
+        if heading > 0 {
+            let _ = write!(out, "\n{} {title}\n\n", "#".repeat(heading));
+        } else {
+            let _ = write!(out, "\n{title}:\n\n");
+        }
+        let mut lines: Vec<(String, String)> = Vec::new();
+        for a in attrs {
+            let mut tags = Vec::new();
+            let label = match &a.nested {
+                Some((nesting, inner)) => {
+                    let anchor = format!("nestedatt--{}{}", prefix.replace('.', "--"), a.name);
+                    nested.push((
+                        anchor.clone(),
+                        format!("{prefix}{}", a.name),
+                        Block { attributes: inner.clone(), blocks: vec![], description: "" },
+                    ));
+                    let kind = match nesting {
+                        Nesting::Single => "Attributes",
+                        Nesting::List => "Attributes List",
+                        Nesting::Set => "Attributes Set",
+                    };
+                    tags.push(kind.to_string());
+                    format!(" (see [below for nested schema](#{anchor}))")
+                }
+                None => {
+                    tags.push(type_label(&a.ty));
+                    String::new()
+                }
+            };
+            if a.sensitive {
+                tags.push("Sensitive".into());
+            }
+            if a.write_only {
+                tags.push(
+                    "[Write-only](https://developer.hashicorp.com/terraform/language/resources/ephemeral#write-only-arguments)".into(),
+                );
+            }
+            if a.deprecated.is_some() {
+                tags.push("Deprecated".into());
+            }
+            let mut desc = a.description.to_string();
+            if a.requires_replace {
+                desc.push_str(" Changing it replaces the resource.");
+            }
+            if a.write_only {
+                desc.push_str(" Requires Terraform 1.11 or later.");
+            }
+            lines.push((a.name.to_string(), format!("- `{}` ({}) {desc}{label}", a.name, tags.join(", "))));
+        }
+        for b in blocks {
+            let anchor = format!("nestedblock--{}{}", prefix.replace('.', "--"), b.name);
+            nested.push((anchor.clone(), format!("{prefix}{}", b.name), b.block.clone()));
+            let kind = match b.nesting {
+                Nesting::Single => "Block",
+                Nesting::List => "Block List",
+                Nesting::Set => "Block Set",
+            };
+            let max = if b.max_items > 0 && b.nesting != Nesting::Single { format!(", Max: {}", b.max_items) } else { String::new() };
+            let mut desc = b.block.description.to_string();
+            if b.requires_replace {
+                desc.push_str(" Changing it replaces the resource.");
+            }
+            lines.push((b.name.to_string(), format!("- `{}` ({kind}{max}) {desc} (see [below for nested schema](#{anchor}))", b.name)));
+        }
+        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, l) in lines {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::schema::NestedBlock;
+
+    #[test]
+    fn schema_sections_and_nested_anchors() {
+        let block = Block {
+            attributes: vec![
+                Attribute::required("backend", Type::String, "Cloud."),
+                Attribute::optional("secret", Type::String, "Secret.").sensitive().write_only(),
+                Attribute::computed("id", Type::String, "Id."),
+            ],
+            blocks: vec![NestedBlock {
+                name: "ingress",
+                nesting: Nesting::Set,
+                block: Block {
+                    attributes: vec![Attribute::required("cidr", Type::String, "Block.")],
+                    blocks: vec![],
+                    description: "A rule.",
+                },
+                min_items: 0,
+                max_items: 0,
+                requires_replace: false,
+            }],
+            description: "",
+        };
+        let md = render_schema(&block);
+        assert!(md.contains("### Required\n\n- `backend` (String) Cloud."), "{md}");
+        assert!(md.contains("- `secret` (String, Sensitive, [Write-only]"), "{md}");
+        assert!(md.contains("- `ingress` (Block Set) A rule. (see [below for nested schema](#nestedblock--ingress))"), "{md}");
+        assert!(md.contains("### Read-Only\n\n- `id` (String) Id."), "{md}");
+        assert!(
+            md.contains("<a id=\"nestedblock--ingress\"></a>\n### Nested Schema for `ingress`\n\nRequired:\n\n- `cidr` (String) Block."),
+            "{md}"
+        );
+    }
+}
