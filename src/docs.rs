@@ -171,13 +171,12 @@ pub fn render_schema(block: &Block) -> String {
 }
 
 fn render_block(out: &mut String, block: &Block, prefix: &str, nested: &mut Vec<(String, String, Block)>, heading: usize) {
-    let groups: [(&str, fn(&Attribute) -> bool); 3] = [
-        ("Required", |a| a.presence == Presence::Required),
-        ("Optional", |a| matches!(a.presence, Presence::Optional | Presence::OptionalComputed)),
-        ("Read-Only", |a| a.presence == Presence::Computed),
-    ];
-    for (title, pick) in groups {
-        let attrs: Vec<&Attribute> = block.attributes.iter().filter(|a| pick(a)).collect();
+    for (title, presences) in [
+        ("Required", &[Presence::Required][..]),
+        ("Optional", &[Presence::Optional, Presence::OptionalComputed][..]),
+        ("Read-Only", &[Presence::Computed][..]),
+    ] {
+        let attrs: Vec<&Attribute> = block.attributes.iter().filter(|a| presences.contains(&a.presence)).collect();
         let blocks: Vec<_> = if title == "Optional" {
             block.blocks.iter().filter(|b| b.min_items == 0).collect()
         } else if title == "Required" {
