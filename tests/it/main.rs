@@ -6,5 +6,6 @@ mod cluster;
 mod common;
 mod docs_examples;
 mod local_server;
+mod package;
 mod plugin_core;
 mod python_client;
