@@ -17,6 +17,7 @@ mkdir -p "$dist"
 rm -f "$dist/${name}_${version}_"*
 
 host=$(rustc -vV | sed -n 's/^host: //p')
+target_dir=${CARGO_TARGET_DIR:-$root/target}
 targets=$(rustup target list --installed 2>/dev/null || echo "$host")
 
 platform() {
@@ -43,13 +44,13 @@ for target in $targets; do
   echo "==> building $target ($plat)" >&2
   if [ "$target" = "$host" ]; then
     cargo build --release --locked --bin "$name" >&2
-    bin="target/release/$name$exe"
+    bin="$target_dir/release/$name$exe"
   else
     if ! cargo build --release --locked --bin "$name" --target "$target" >&2; then
       echo "skipping $target: it does not build on this machine (linker or C toolchain missing)" >&2
       continue
     fi
-    bin="target/$target/release/$name$exe"
+    bin="$target_dir/$target/release/$name$exe"
   fi
   "$python" - "$bin" "$dist/${name}_${version}_${plat}.zip" "${name}_v${version}${exe}" <<'PY'
 import sys, zipfile

@@ -131,6 +131,8 @@ impl ApiError {
     fn retryable(&self, idempotent: bool) -> bool {
         match self {
             ApiError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            // A refused certificate is not transient: retrying only delays the error.
+            ApiError::Transport { source, .. } if is_tls_rejection(source) => false,
             ApiError::Transport { source, .. } => idempotent || source.is_connect(),
             _ => false,
         }
@@ -618,6 +620,13 @@ where
         r = tokio::time::timeout(op.remaining(), socket.next()) => r.map_err(|_| ApiError::WebSocket { url: String::new(), message: "no answer before the operation's timeout".into() }),
         () = op.stop.cancelled() => Err(ApiError::Cancelled),
     }
+}
+
+/// Whether a transport error is a TLS certificate rejection (untrusted issuer, wrong name, expired).
+fn is_tls_rejection(e: &reqwest::Error) -> bool {
+    // The rustls error sits inside an io::Error, which `source()` does not expose; its debug form does.
+    let text = format!("{e:?}");
+    text.contains("InvalidCertificate") || text.contains("invalid peer certificate")
 }
 
 enum WsFailure {

@@ -19,11 +19,13 @@ struct Args {
     workspace: String,
     config: Config,
     faults: faults::FaultConfig,
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 const USAGE: &str = "usage: coiled-local serve --data-dir DIR [--listen 127.0.0.1:0] [--token TOKEN] [--workspace NAME]
                     [--provision-delay 3s] [--stop-delay 1s] [--default-ingress 8786,8787@0.0.0.0/0]
-                    [--scheduler-port 8786] [--faults '{\"rate_503\":0.2,\"seed\":1}']";
+                    [--scheduler-port 8786] [--faults '{\"rate_503\":0.2,\"seed\":1}']
+                    [--tls-cert CERT.pem --tls-key KEY.pem]";
 
 fn parse_args() -> anyhow::Result<Args> {
     use lexopt::prelude::*;
@@ -35,7 +37,9 @@ fn parse_args() -> anyhow::Result<Args> {
         workspace: "local".into(),
         config: Config::default(),
         faults: Default::default(),
+        tls: None,
     };
+    let (mut tls_cert, mut tls_key): (Option<PathBuf>, Option<PathBuf>) = (None, None);
     let mut saw_serve = false;
     while let Some(arg) = parser.next()? {
         match arg {
@@ -62,6 +66,8 @@ fn parse_args() -> anyhow::Result<Args> {
                 }
                 args.config.default_ingress = rules;
             }
+            Long("tls-cert") => tls_cert = Some(parser.value()?.into()),
+            Long("tls-key") => tls_key = Some(parser.value()?.into()),
             Long("faults") => args.faults = serde_json::from_str(&parser.value()?.string()?).context("--faults")?,
             Long("help") | Short('h') => {
                 eprintln!("{USAGE}");
@@ -70,6 +76,11 @@ fn parse_args() -> anyhow::Result<Args> {
             _ => return Err(arg.unexpected().into()),
         }
     }
+    args.tls = match (tls_cert, tls_key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
     if !saw_serve {
         bail!("{USAGE}");
     }
@@ -96,6 +107,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     store.seed(&args.workspace, &args.workspace, &token)?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let args = args;
     let state = Arc::new(State {
         store,
         config: args.config,
@@ -103,11 +115,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         wake: Default::default(),
         stats: Default::default(),
     });
-    println!("http://{addr}");
-    eprintln!("coiled-local: serving workspace {:?} at http://{addr} (data in {})", args.workspace, args.data_dir.display());
+    let scheme = if args.tls.is_some() { "https" } else { "http" };
+    println!("{scheme}://{addr}");
+    eprintln!("coiled-local: serving workspace {:?} at {scheme}://{addr} (data in {})", args.workspace, args.data_dir.display());
     if generated {
         eprintln!("coiled-local: created an API token, saved in {}; use it with:", token_path.display());
-        eprintln!("  export COILED_SERVER=http://{addr} COILED_TOKEN=$(cat {})", token_path.display());
+        eprintln!("  export COILED_SERVER={scheme}://{addr} COILED_TOKEN=$(cat {})", token_path.display());
     }
     tokio::spawn(lifecycle::run(state.clone()));
     let shutdown = async {
@@ -118,7 +131,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         eprintln!("coiled-local: shutting down");
     };
-    axum::serve(listener, app::app(state)).with_graceful_shutdown(shutdown).await?;
+    match &args.tls {
+        Some((cert, key)) => {
+            let cert = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+            let key = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
+            let tls = terraform_provider_coiled::local::tls::TlsListener::new(listener, &cert, &key).map_err(anyhow::Error::msg)?;
+            axum::serve(tls, app::app(state)).with_graceful_shutdown(shutdown).await?;
+        }
+        None => axum::serve(listener, app::app(state)).with_graceful_shutdown(shutdown).await?,
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ pub mod faults;
 pub mod lifecycle;
 pub mod page;
 pub mod store;
+pub mod tls;
 pub mod wire;
 
 use std::sync::Arc;

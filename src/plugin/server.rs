@@ -175,6 +175,7 @@ impl ProviderRpc for PluginService {
         &self,
         r: Request<pb::validate_resource_config::Request>,
     ) -> Result<Response<pb::validate_resource_config::Response>, Status> {
+        let started = std::time::Instant::now();
         let r = r.into_inner();
         let (res, schema, ty) = self.resource(&r.type_name)?;
         let ctx = self.ctx(r.client_capabilities.as_ref());
@@ -183,6 +184,7 @@ impl ProviderRpc for PluginService {
             check_write_only(schema, &config, &ctx, &mut diags);
             res.validate(&ctx, &config, &mut diags).await;
         }
+        tracing::debug!(resource = %r.type_name, bytes = r.config.as_ref().map_or(0, |c| c.msgpack.len()), elapsed_us = started.elapsed().as_micros() as u64, "validated configuration");
         Ok(Response::new(pb::validate_resource_config::Response { diagnostics: diags.to_proto() }))
     }
 

@@ -229,8 +229,14 @@ impl LocalServer {
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.trim().to_string();
-        assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line {url:?}");
-        LocalServer { url, token: "test-token-1".into(), workspace: "alice".into(), data_dir: data_dir.to_path_buf(), child, _dir: None }
+        assert!(url.starts_with("http://127.0.0.1:") || url.starts_with("https://127.0.0.1:"), "unexpected first line {url:?}");
+        let token = extra.iter().position(|a| *a == "--token").and_then(|i| extra.get(i + 1)).unwrap_or(&"test-token-1").to_string();
+        LocalServer { url, token, workspace: "alice".into(), data_dir: data_dir.to_path_buf(), child, _dir: None }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0)
     }
 
     /// Stops it with SIGTERM and waits.

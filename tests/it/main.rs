@@ -9,3 +9,4 @@ mod local_server;
 mod package;
 mod plugin_core;
 mod python_client;
+mod reliability;
