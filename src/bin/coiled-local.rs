@@ -107,7 +107,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     store.seed(&args.workspace, &args.workspace, &token)?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let args = args;
     let state = Arc::new(State {
         store,
         config: args.config,

@@ -142,7 +142,7 @@ fn forty_invalid_configurations_make_no_api_request() {
         ("backend missing", team("  backend               = \"aws\"\n", ""), "Missing required argument"),
         ("aws key missing", team("  aws_access_key_id     = \"AKIAEXAMPLE\"\n", ""), "Missing AWS Credentials"),
         ("gcp with aws keys", team("\"aws\"", "\"gcp\""), "Conflicting Cloud Settings"),
-        ("gcp json invalid", format!("{}", TEAM.replace("\"aws\"", "\"gcp\"").replace("  aws_access_key_id     = \"AKIAEXAMPLE\"\n  aws_secret_access_key = \"example-secret\"\n", "  gcp_service_account_json = \"{not json\"\n")), "Invalid GCP Credentials"),
+        ("gcp json invalid", TEAM.replace("\"aws\"", "\"gcp\"").replace("  aws_access_key_id     = \"AKIAEXAMPLE\"\n  aws_secret_access_key = \"example-secret\"\n", "  gcp_service_account_json = \"{not json\"\n"), "Invalid GCP Credentials"),
         ("gcp json no project", TEAM.replace("\"aws\"", "\"gcp\"").replace("  aws_access_key_id     = \"AKIAEXAMPLE\"\n  aws_secret_access_key = \"example-secret\"\n", "  gcp_service_account_json = \"{}\"\n"), "Invalid GCP Credentials"),
         ("workspace slash", add_team("workspace = \"a/b\""), "Invalid Workspace"),
         ("version without wo", add_team("aws_secret_access_key_wo_version = 2"), "Version Without Value"),
