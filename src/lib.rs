@@ -11,6 +11,8 @@
 pub mod api;
 pub mod docs;
 pub mod firewall;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod local;
 pub mod plugin;
 pub mod provider;

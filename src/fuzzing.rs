@@ -1,0 +1,115 @@
+//! Fuzz harnesses, shared by the `cargo fuzz` targets in `fuzz/` and by the regression test that replays
+//! every saved input in `fuzz/regressions/`. Each one panics only when a property is violated.
+
+use crate::plugin::diag::Diagnostics;
+use crate::plugin::value::{self, AttrPath, Type, Value};
+
+/// The types a harness decodes with: the provider's real schema types and a few deep shapes.
+fn types() -> Vec<Type> {
+    use crate::plugin::framework::Provider as _;
+    let p = crate::provider::CoiledProvider::default();
+    let mut t: Vec<Type> = p.resources().iter().map(|r| r.schema().object_type()).collect();
+    t.extend(p.data_sources().iter().map(|d| d.schema().object_type()));
+    t.push(p.schema().object_type());
+    t.push(Type::Dynamic);
+    t.push(Type::list(Type::map(Type::set(Type::Number))));
+    t.push(Type::Tuple(vec![Type::String, Type::Bool, Type::Dynamic]));
+    t
+}
+
+/// msgpack: decoding never panics; whatever decodes re-encodes, and decodes again to the same value.
+pub fn msgpack_round_trip(data: &[u8]) {
+    let Some((&selector, bytes)) = data.split_first() else { return };
+    let types = types();
+    let ty = &types[usize::from(selector) % types.len()];
+    if let Ok(v) = value::from_msgpack(bytes, ty) {
+        let encoded = value::to_msgpack(&v, ty).expect("a decoded value re-encodes");
+        let again = value::from_msgpack(&encoded, ty).expect("a re-encoded value decodes");
+        assert!(again.same_as(&v), "round trip changed the value");
+    }
+}
+
+/// JSON (raw state): decoding never panics.
+pub fn json_decode(data: &[u8]) {
+    let Some((&selector, bytes)) = data.split_first() else { return };
+    let types = types();
+    let ty = &types[usize::from(selector) % types.len()];
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        let _ = value::from_json(&json, ty);
+    }
+}
+
+/// Ingress parsing and normalisation: never panics; valid rules are canonical, merge idempotently and
+/// produce one firewall row per (port, source).
+pub fn ingress(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut blocks = Vec::new();
+    for line in text.lines().take(200) {
+        let (cidr, ports) = line.split_once(' ').unwrap_or((line, ""));
+        let ports: Vec<Value> = ports
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| crate::plugin::value::Number::parse(p).map(Value::Number).unwrap_or_else(|| Value::string(p)))
+            .collect();
+        blocks.push(Value::object([("cidr", Value::string(cidr)), ("ports", Value::Set(ports))]));
+        if let Ok(c) = crate::firewall::parse_cidr(cidr) {
+            let again = crate::firewall::parse_cidr(&c.canonical()).expect("a canonical CIDR parses");
+            assert_eq!(again.net, c.net);
+            assert!(!again.had_host_bits, "canonical form has no host bits");
+        }
+    }
+    let mut diags = Diagnostics::new();
+    if let crate::provider::ingress::Parsed::Rules(rules) =
+        crate::provider::ingress::parse(&Value::Set(blocks), &AttrPath::attr("ingress"), false, true, &mut diags)
+    {
+        assert!(!diags.has_errors());
+        let (merged, _) = crate::firewall::merge(&rules);
+        assert_eq!(crate::firewall::merge(&merged).0, merged, "merging is idempotent");
+        let rows = crate::firewall::firewall_rows(&rules);
+        assert_eq!(rows.len(), merged.iter().map(|r| r.ports.len()).sum::<usize>());
+    }
+}
+
+/// Protocol messages with arbitrary DynamicValue bytes: every RPC answers with diagnostics or a gRPC
+/// status, never a panic.
+pub fn rpc(data: &[u8]) {
+    use magma_protocol::tfplugin6 as pb;
+    use magma_protocol::tfplugin6::provider_server::Provider as _;
+    let Some((&selector, bytes)) = data.split_first() else { return };
+    let service =
+        crate::plugin::server::PluginService::new(std::sync::Arc::new(crate::provider::CoiledProvider::default()), Default::default());
+    let dv = || {
+        Some(pb::DynamicValue {
+            msgpack: if selector & 1 == 0 { bytes.to_vec() } else { Vec::new() },
+            json: if selector & 1 == 1 { bytes.to_vec() } else { Vec::new() },
+        })
+    };
+    let type_name = ["coiled_cluster", "coiled_backend_options", "nope"][usize::from(selector >> 1) % 3].to_string();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let _ = service
+            .validate_resource_config(tonic::Request::new(pb::validate_resource_config::Request {
+                type_name: type_name.clone(),
+                config: dv(),
+                client_capabilities: None,
+            }))
+            .await;
+        let _ = service
+            .plan_resource_change(tonic::Request::new(pb::plan_resource_change::Request {
+                type_name: type_name.clone(),
+                prior_state: dv(),
+                proposed_new_state: dv(),
+                config: dv(),
+                ..Default::default()
+            }))
+            .await;
+        let _ = service
+            .upgrade_resource_state(tonic::Request::new(pb::upgrade_resource_state::Request {
+                type_name: type_name.clone(),
+                version: i64::from(selector),
+                raw_state: Some(pb::RawState { json: bytes.to_vec(), ..Default::default() }),
+            }))
+            .await;
+        let _ = service.validate_provider_config(tonic::Request::new(pb::validate_provider_config::Request { config: dv() })).await;
+    });
+}
