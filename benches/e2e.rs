@@ -7,7 +7,7 @@
 //! `docs/benchmarks.md` and `BENCH_OUT/plan-refresh.svg`.
 
 #[path = "../tests/it/common.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod common;
 
 use std::collections::BTreeMap;
