@@ -137,7 +137,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let tls = terraform_provider_coiled::local::tls::TlsListener::new(listener, &cert, &key).map_err(anyhow::Error::msg)?;
             axum::serve(tls, app::app(state)).with_graceful_shutdown(shutdown).await?;
         }
-        None => axum::serve(listener, app::app(state)).with_graceful_shutdown(shutdown).await?,
+        None => {
+            use axum::serve::ListenerExt;
+            // Without TCP_NODELAY small answers can wait ~40 ms for Nagle's algorithm.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, app::app(state)).with_graceful_shutdown(shutdown).await?
+        }
     }
     Ok(())
 }

@@ -205,6 +205,7 @@ impl ProviderRpc for PluginService {
         &self,
         r: Request<pb::upgrade_resource_state::Request>,
     ) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
+        let started = std::time::Instant::now();
         let r = r.into_inner();
         let (res, _, ty) = self.resource(&r.type_name)?;
         let mut diags = Diagnostics::new();
@@ -221,6 +222,7 @@ impl ProviderRpc for PluginService {
             }
         };
         let upgraded_state = upgraded.and_then(|v| encode(&v, ty, &mut diags, "upgraded state"));
+        tracing::debug!(resource = %r.type_name, elapsed_us = started.elapsed().as_micros() as u64, "upgraded state");
         Ok(Response::new(pb::upgrade_resource_state::Response { upgraded_state, diagnostics: diags.to_proto() }))
     }
 
@@ -245,6 +247,7 @@ impl ProviderRpc for PluginService {
     }
 
     async fn read_resource(&self, r: Request<pb::read_resource::Request>) -> Result<Response<pb::read_resource::Response>, Status> {
+        let started = std::time::Instant::now();
         let r = r.into_inner();
         let (res, _, ty) = self.resource(&r.type_name)?;
         let ctx = self.ctx(r.client_capabilities.as_ref());
@@ -263,6 +266,7 @@ impl ProviderRpc for PluginService {
             }
         }
         out.diagnostics = diags.to_proto();
+        tracing::debug!(resource = %r.type_name, elapsed_us = started.elapsed().as_micros() as u64, "read resource");
         Ok(Response::new(out))
     }
 
@@ -270,6 +274,7 @@ impl ProviderRpc for PluginService {
         &self,
         r: Request<pb::plan_resource_change::Request>,
     ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
+        let started = std::time::Instant::now();
         let r = r.into_inner();
         let (res, schema, ty) = self.resource(&r.type_name)?;
         let ctx = self.ctx(r.client_capabilities.as_ref());
@@ -296,6 +301,7 @@ impl ProviderRpc for PluginService {
             }
         }
         out.diagnostics = diags.to_proto();
+        tracing::debug!(resource = %r.type_name, elapsed_us = started.elapsed().as_micros() as u64, "planned change");
         Ok(Response::new(out))
     }
 

@@ -74,14 +74,7 @@ impl DataSource for BackendOptionsDataSource {
     }
 
     async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
-        let coiled = match self.data.coiled(diags).await {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                diags.error("Provider Configuration Unknown", "The provider configuration depends on values not known yet.");
-                return None;
-            }
-            Err(()) => return None,
-        };
+        let coiled = self.data.require(diags).await?;
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let ws = match config.get("workspace").and_then(Value::as_str) {
             Some(ws) => ws.to_string(),
@@ -110,21 +103,7 @@ impl DataSource for BackendOptionsDataSource {
             }
         }
         let rules = ingress::from_wire(&server.ingress().unwrap_or_default());
-        state.set_attr(
-            "ingress",
-            Value::Set(
-                crate::firewall::merge(&rules)
-                    .0
-                    .iter()
-                    .map(|r| {
-                        Value::object([
-                            ("cidr", Value::string(r.cidr.to_string())),
-                            ("ports", Value::Set(r.ports.iter().map(|p| Value::int(i64::from(*p))).collect())),
-                        ])
-                    })
-                    .collect(),
-            ),
-        );
+        state.set_attr("ingress", ingress::rules_value(&rules));
         state.set_attr("firewall_rules", ingress::rows_value(&rules));
         Some(state)
     }

@@ -76,14 +76,7 @@ impl DataSource for ClusterDataSource {
     }
 
     async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
-        let coiled = match self.data.coiled(diags).await {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                diags.error("Provider Configuration Unknown", "The provider configuration depends on values not known yet.");
-                return None;
-            }
-            Err(()) => return None,
-        };
+        let coiled = self.data.require(diags).await?;
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let ws = match config.get("workspace").and_then(Value::as_str) {
             Some(w) => w.to_string(),

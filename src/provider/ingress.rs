@@ -269,17 +269,10 @@ pub fn rows_value(rules: &[Rule]) -> Value {
     )
 }
 
-/// The state value of `ingress` for rules the server reports: the prior value when it means the same
-/// (keeping the user's spelling and order), else the server's rules in canonical form.
-pub fn state_value(server: &[Rule], prior: &Value) -> Value {
-    let mut quiet = Diagnostics::new();
-    if let Parsed::Rules(prior_rules) = parse(prior, &AttrPath::root(), true, false, &mut quiet)
-        && firewall::same_rules(&prior_rules, server)
-    {
-        return if prior.is_null() { Value::Set(Vec::new()) } else { prior.clone() };
-    }
+/// Rules as the value of an `ingress` set: canonical, merged, one element per CIDR block.
+pub fn rules_value(rules: &[Rule]) -> Value {
     Value::Set(
-        firewall::merge(server)
+        firewall::merge(rules)
             .0
             .iter()
             .map(|r| {
@@ -290,6 +283,18 @@ pub fn state_value(server: &[Rule], prior: &Value) -> Value {
             })
             .collect(),
     )
+}
+
+/// The state value of `ingress` for rules the server reports: the prior value when it means the same
+/// (keeping the user's spelling and order), else the server's rules in canonical form.
+pub fn state_value(server: &[Rule], prior: &Value) -> Value {
+    let mut quiet = Diagnostics::new();
+    if let Parsed::Rules(prior_rules) = parse(prior, &AttrPath::root(), true, false, &mut quiet)
+        && firewall::same_rules(&prior_rules, server)
+    {
+        return if prior.is_null() { Value::Set(Vec::new()) } else { prior.clone() };
+    }
+    rules_value(server)
 }
 
 #[cfg(test)]

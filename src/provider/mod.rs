@@ -108,6 +108,23 @@ impl ProviderData {
     }
 }
 
+impl ProviderData {
+    /// The configured connection for an operation that must call the API, or an error saying why not.
+    pub async fn require(&self, diags: &mut Diagnostics) -> Option<Arc<Coiled>> {
+        match self.coiled(diags).await {
+            Ok(Some(c)) => Some(c),
+            Ok(None) => {
+                diags.error(
+                    "Provider Configuration Unknown",
+                    "The provider configuration depends on values not known yet; apply the resources it depends on first.",
+                );
+                None
+            }
+            Err(()) => None,
+        }
+    }
+}
+
 /// The provider.
 pub struct CoiledProvider {
     data: Arc<ProviderData>,

@@ -171,17 +171,7 @@ pub fn state_from_server(prior: &Value, server: &BackendOptionsRead) -> Value {
 
 impl BackendOptionsResource {
     async fn connection(&self, diags: &mut Diagnostics) -> Option<Arc<Coiled>> {
-        match self.data.coiled(diags).await {
-            Ok(Some(c)) => Some(c),
-            Ok(None) => {
-                diags.error(
-                    "Provider Configuration Unknown",
-                    "The provider configuration depends on values not known yet; apply the resources it depends on first.",
-                );
-                None
-            }
-            Err(()) => None,
-        }
+        self.data.require(diags).await
     }
 
     async fn workspace(&self, coiled: &Coiled, op: &Op, planned: &Value, diags: &mut Diagnostics) -> Option<String> {

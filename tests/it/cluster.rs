@@ -1,7 +1,6 @@
 //! `coiled_cluster` through real Terraform CLIs against `coiled-local`.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -247,26 +246,15 @@ fn ctrl_c_during_the_wait_returns_promptly_and_state_matches() {
 
 fn ctrl_c_scenario(cli: &crate::common::Cli) {
     let s = Scenario::new(cli, &["--provision-delay", "4s", "--stop-delay", "0s"], ETL);
-    let mut cmd = Command::new(&cli.path);
-    cmd.args(["apply", "-auto-approve", "-no-color"]).current_dir(s.tf.path()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for (k, v) in s.tf.env_pairs() {
-        cmd.env(k, v);
-    }
-    // Ctrl-C in a terminal signals the whole foreground process group (Terraform 1.0 runs itself under a
-    // wrapper process that ignores SIGINT and relies on that), so the test does the same.
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd.spawn().unwrap();
+    let child = s.tf.spawn(&["apply", "-auto-approve", "-no-color"], &[]);
     let deadline = Instant::now() + Duration::from_secs(20);
     while clusters(&s).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
     let interrupted = Instant::now();
-    Command::new("kill").args(["-INT", "--", &format!("-{}", child.id())]).status().unwrap();
-    let status = child.wait().unwrap();
-    let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
+    crate::common::interrupt(&child);
+    let (status, out) = crate::common::finish(child);
     assert!(interrupted.elapsed() < Duration::from_secs(3), "took {:?} to stop:\n{out}", interrupted.elapsed());
     assert!(!status.success());
     assert!(out.contains("Interrupted") || out.contains("interrupt"), "{out}");

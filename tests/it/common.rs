@@ -382,8 +382,36 @@ impl Scenario {
 }
 
 impl Workdir {
+    /// Starts terraform with `args` in the background, in its own process group (as a shell runs a
+    /// foreground job, so that `interrupt` can signal it like Ctrl-C in a terminal does).
+    pub fn spawn(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Child {
+        let mut cmd = Command::new(&self.cli.path);
+        cmd.args(args).current_dir(self.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (k, v) in self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(extra.iter().copied()) {
+            cmd.env(k, v);
+        }
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd.spawn().expect("start terraform")
+    }
+
     /// The environment every command of this directory runs with.
     pub fn env_pairs(&self) -> Vec<(String, String)> {
         self.env.clone()
     }
+}
+
+/// Sends SIGINT to a spawned command's process group, as Ctrl-C does (Terraform 1.0 runs itself under a
+/// wrapper process that ignores SIGINT and relies on the whole group getting it).
+pub fn interrupt(child: &std::process::Child) {
+    Command::new("kill").args(["-INT", "--", &format!("-{}", child.id())]).status().unwrap();
+}
+
+/// Waits for a spawned command; returns its status and stdout + stderr.
+pub fn finish(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let status = child.wait().unwrap();
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
+    (status, out)
 }

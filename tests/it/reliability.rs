@@ -1,7 +1,7 @@
 //! Reliability and security: the plugin channel accepts only Terraform, bad input never reaches the API,
 //! faults and a restart mid-apply leave state matching the server, secrets never show, Ctrl-C is prompt.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -213,16 +213,8 @@ fn fault_matrix(cli: &Cli) {
     let log_env = [("TF_LOG_PROVIDER", "info"), ("TF_LOG_PATH", log.to_str().unwrap())];
 
     // Apply, restarting the server once the apply is under way.
-    let mut cmd = Command::new(&s.tf.cli.path);
-    cmd.args(["apply", "-auto-approve", "-no-color"]).current_dir(s.tf.path()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for (k, v) in s.tf.env_pairs() {
-        cmd.env(k, v);
-    }
-    for (k, v) in log_env {
-        cmd.env(k, v);
-    }
     let started = Instant::now();
-    let mut child = cmd.spawn().unwrap();
+    let child = s.tf.spawn(&["apply", "-auto-approve", "-no-color"], &log_env);
     let deadline = Instant::now() + Duration::from_secs(60);
     while s.server.get("/_local/stats").1["clusters_created"].as_u64().unwrap_or(0) < 10 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -238,10 +230,7 @@ fn fault_matrix(cli: &Cli) {
     );
     let before_restart = std::mem::replace(&mut s.server, restarted);
     drop(before_restart);
-    let status = child.wait().unwrap();
-    let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
+    let (status, out) = crate::common::finish(child);
     assert!(status.success(), "apply under faults failed ({}):\n{out}", cli.version);
     let apply_time = started.elapsed();
 
@@ -409,13 +398,7 @@ fn ctrl_c_during_a_destroy_wait_returns_promptly_and_converges() {
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "6s"], ETL);
         s.apply();
-        let mut cmd = Command::new(&cli.path);
-        cmd.args(["destroy", "-auto-approve", "-no-color"]).current_dir(s.tf.path()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        for (k, v) in s.tf.env_pairs() {
-            cmd.env(k, v);
-        }
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let mut child = cmd.spawn().unwrap();
+        let child = s.tf.spawn(&["destroy", "-auto-approve", "-no-color"], &[]);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let all = s.server.get("/api/v2/clusters/account/alice/?limit=10").1;
@@ -426,11 +409,8 @@ fn ctrl_c_during_a_destroy_wait_returns_promptly_and_converges() {
         }
         std::thread::sleep(Duration::from_millis(300));
         let interrupted = Instant::now();
-        Command::new("kill").args(["-INT", "--", &format!("-{}", child.id())]).status().unwrap();
-        let status = child.wait().unwrap();
-        let mut out = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-        child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
+        crate::common::interrupt(&child);
+        let (status, out) = crate::common::finish(child);
         assert!(interrupted.elapsed() < Duration::from_secs(3), "took {:?}:\n{out}", interrupted.elapsed());
         assert!(!status.success(), "{out}");
         // The cluster is still stopping: state keeps it until a refresh sees it stopped.
