@@ -254,6 +254,42 @@ fn startup(ctx: &mut Ctx, runs: usize) {
     ctx.results.insert("startup".into(), Value::Object(out));
 }
 
+/// Where the time of a plan with refresh goes: the provider's own time per RPC (from its debug timing
+/// lines) against the wall time of the whole `terraform plan`.
+fn profile(ctx: &mut Ctx, cli: &Cli, n: usize) {
+    let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
+    let config = format!(
+        "{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\nresource \"coiled_cluster\" \"c\" {{\n  count     = {n}\n  name      = \"p-${{count.index}}\"\n  n_workers = 0\n}}\n",
+        header(""),
+        server.url,
+        server.token
+    );
+    let w = workdir(cli, &config);
+    w.terraform(&["apply", "-auto-approve", "-no-color", "-parallelism=20"]).ok();
+    let log = w.path().join("profile.log");
+    let t = Instant::now();
+    w.terraform_env(&["plan", "-no-color"], &[("TF_LOG_PROVIDER", "debug"), ("TF_LOG_PATH", log.to_str().unwrap())]).ok();
+    let wall = t.elapsed().as_secs_f64();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let mut per_rpc = serde_json::Map::new();
+    for (label, message) in [
+        ("UpgradeResourceState", "upgraded state"),
+        ("ReadResource (incl. the HTTP read)", "read resource"),
+        ("PlanResourceChange", "planned change"),
+        ("ValidateResourceConfig", "validated configuration"),
+    ] {
+        let times: Vec<f64> = text
+            .lines()
+            .filter(|l| l.contains(&format!(": {message}:")))
+            .filter_map(|l| l.split("elapsed_us=").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|v| v.parse::<f64>().ok()))
+            .collect();
+        let total_ms = times.iter().sum::<f64>() / 1000.0;
+        per_rpc.insert(label.to_string(), json!({"calls": times.len(), "total_ms": total_ms, "mean_us": if times.is_empty() { 0.0 } else { total_ms * 1000.0 / times.len() as f64 }}));
+    }
+    eprintln!("profile {} N={n}: plan {wall:.2}s wall; provider time per RPC: {}", cli.version, Value::Object(per_rpc.clone()));
+    ctx.results.insert(format!("profile_{}", cli.version), json!({"n": n, "plan_wall_s": wall, "provider_rpc": per_rpc}));
+}
+
 fn machine() -> Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -279,20 +315,43 @@ fn main() {
     };
     let runs: usize = if smoke { 1 } else { std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5) };
     assert!(root().join(".tools/null/terraform-provider-null_v2.1.2_x4").exists(), "the Go null provider is missing: run scripts/bench.sh");
-    let mut ctx = Ctx { runs, results: BTreeMap::new() };
-    startup(&mut ctx, if smoke { 3 } else { 20 });
+    // BENCH_ONLY=step[,step] reruns some steps and merges them into the existing results.
+    let only: Option<Vec<String>> = std::env::var("BENCH_ONLY").ok().map(|v| v.split(',').map(str::to_string).collect());
+    let wanted = |step: &str| only.as_ref().is_none_or(|o| o.iter().any(|s| s == step));
+    let out_dir = std::env::var("BENCH_OUT").map(PathBuf::from).unwrap_or_else(|_| root().join("docs/benchmarks"));
+    let previous: BTreeMap<String, Value> = if only.is_some() {
+        std::fs::read_to_string(out_dir.join("results.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| serde_json::from_value(v["results"].clone()).ok())
+            .unwrap_or_default()
+    } else {
+        BTreeMap::new()
+    };
+    let mut ctx = Ctx { runs, results: previous };
+    if wanted("startup") {
+        startup(&mut ctx, if smoke { 3 } else { 20 });
+    }
     for cli in clis() {
-        plan_refresh(&mut ctx, cli, &sizes);
-        apply_many(&mut ctx, cli, if smoke { 5 } else { 100 });
-        for delay in if smoke { vec![0.5] } else { vec![3.0, 20.0] } {
-            readiness(&mut ctx, cli, delay);
+        if wanted("plan") {
+            plan_refresh(&mut ctx, cli, &sizes);
+        }
+        if wanted("profile") {
+            profile(&mut ctx, cli, if smoke { 5 } else { 1000 });
+        }
+        if wanted("apply") {
+            apply_many(&mut ctx, cli, if smoke { 5 } else { 100 });
+        }
+        if wanted("readiness") {
+            for delay in if smoke { vec![0.5] } else { vec![3.0, 20.0] } {
+                readiness(&mut ctx, cli, delay);
+            }
         }
     }
     if smoke {
         eprintln!("smoke run: no report written");
         return;
     }
-    let out_dir = std::env::var("BENCH_OUT").map(PathBuf::from).unwrap_or_else(|_| root().join("docs/benchmarks"));
     std::fs::create_dir_all(&out_dir).unwrap();
     let doc = json!({"machine": machine(), "runs": runs, "sizes": sizes, "results": ctx.results});
     std::fs::write(out_dir.join("results.json"), serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
@@ -377,11 +436,42 @@ mod report {
                 ));
             }
         }
-        md.push_str("\n## Targets\n\nSee the issue tracker's benchmark targets; the table below is filled from these results.\n\n");
+        md.push_str("\n## Where the time goes\n\nA `terraform plan` of 1000 applied clusters with the provider's debug timings on: the provider's own time in each RPC, summed over all calls (calls run 10 at a time), against the plan's wall time.\n\n| Terraform | plan wall time | RPC | calls | provider time, total | mean per call |\n|---|---|---|---|---|---|\n");
+        for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("profile_")) {
+            let version = key.trim_start_matches("profile_");
+            for (rpc, t) in v["provider_rpc"].as_object().unwrap() {
+                md.push_str(&format!(
+                    "| {version} | {:.2} s | {rpc} | {} | {:.0} ms | {:.0} µs |\n",
+                    v["plan_wall_s"].as_f64().unwrap_or(0.0),
+                    t["calls"],
+                    t["total_ms"].as_f64().unwrap_or(0.0),
+                    t["mean_us"].as_f64().unwrap_or(0.0)
+                ));
+            }
+        }
+        md.push_str(ANALYSIS);
+        md.push_str("\n## Targets\n\n");
         md.push_str(&targets(r));
         std::fs::write(page, md).unwrap();
         std::fs::write(out_dir.join("plan-refresh.svg"), chart(r)).unwrap();
     }
+
+    const ANALYSIS: &str = "
+**Plan with refresh.** The provider's own work is small: decoding, planning and encoding take tens of
+microseconds per resource, and the refresh is one HTTP read of about a millisecond, ten at a time. Most of
+the wall time is Terraform's: `coiled_cluster` has some thirty attributes and nested blocks to decode,
+compare and render per instance, where `null_resource` has two, and where Go's null provider makes no
+remote call at all. The gap to `terraform_data` (no plugin) at the same N is Terraform's per-resource
+cost for a plugin-backed resource. The target of 0.6× the null provider is therefore not reached: the
+comparison is between a resource that reads real state over the network and one that has none.
+
+**Readiness.** Coiled's API offers no long-poll and no ETA, so detecting readiness within 0.25 s needs a
+poll every 0.5 s or less around the moment it happens, which makes more polls than a fixed 1 s poll for
+short provisioning. The provider polls quickly at each state change and backs off (2 s while `pending`,
+1.25 s once `starting`): for long provisioning it makes no more polls than Coiled's own client, which
+polls every second, at the cost of up to about a second of latency. The measured latency also includes
+Terraform's own work after the provider returns (saving state, rendering outputs).
+";
 
     fn targets(r: &Value) -> String {
         let mut s = String::from("| target | measured | met |\n|---|---|---|\n");
