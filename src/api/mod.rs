@@ -295,7 +295,7 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         body: Option<&serde_json::Value>,
-    ) -> Result<(u16, bytes_body::Body), (ApiError, Option<Duration>)> {
+    ) -> Result<String, (ApiError, Option<Duration>)> {
         let url = self.url(path);
         let mut req = self
             .http
@@ -320,7 +320,7 @@ impl Client {
         if status >= 400 {
             return Err((error_from_body(status, &text, path), retry_after));
         }
-        Ok((status, bytes_body::Body(text)))
+        Ok(text)
     }
 
     /// Sends a request with retries; `idempotent` allows retrying after connection failures.
@@ -344,7 +344,7 @@ impl Client {
                 () = op.stop.cancelled() => return Err(ApiError::Cancelled),
             };
             match result {
-                Ok((_, body)) => return Ok(body.0),
+                Ok(body) => return Ok(body),
                 Err((e, retry_after)) if e.retryable(idempotent) => {
                     let delay = self.config.retry.delay(attempt, retry_after);
                     if Instant::now() + delay >= op.deadline {
@@ -441,7 +441,6 @@ impl Client {
                     let status = resp.status().as_u16();
                     let body = resp.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
                     return Err(WsFailure::BeforeSend(match status {
-                        401 => ApiError::Unauthorized { status, message: error_from_body(status, &body, "").to_string() },
                         403 => ApiError::Forbidden { message: format!("cannot edit backend options in workspace {workspace:?}; check that the token's user is an admin of it") },
                         404 => ApiError::NotFound { message: format!("workspace {workspace:?}") },
                         s => error_from_body(s, &body, ""),
@@ -632,11 +631,6 @@ fn is_tls_rejection(e: &reqwest::Error) -> bool {
 enum WsFailure {
     BeforeSend(ApiError),
     AfterSend(ApiError),
-}
-
-mod bytes_body {
-    /// A response body as text.
-    pub struct Body(pub String);
 }
 
 fn truthy(v: &serde_json::Value) -> bool {

@@ -160,10 +160,8 @@ pub fn state_from_details(base: &Value, d: &ClusterDetails, ws: &str) -> Value {
     // The effective rules: as the server reports them, else the cluster's own, else unknown to us.
     let rules = d.ingress().map(|w| ingress::from_wire(&w)).or_else(|| own_rules(base)).unwrap_or_default();
     state.set_attr("firewall_rules", ingress::rows_value(&rules));
-    for attr in ["use_scheduler_public_ip"] {
-        if state.get(attr).is_none_or(Value::is_null) {
-            state.set_attr(attr, Value::Bool(true));
-        }
+    if state.get("use_scheduler_public_ip").is_none_or(Value::is_null) {
+        state.set_attr("use_scheduler_public_ip", Value::Bool(true));
     }
     if state.get("wait_for_workers").is_none_or(|v| v.is_null() || v.is_unknown()) {
         state.set_attr("wait_for_workers", Value::Number(Number::from_f64(DEFAULT_WAIT_FOR_WORKERS).expect("finite")));
