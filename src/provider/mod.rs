@@ -45,6 +45,21 @@ impl Coiled {
         self.default_workspace.get_or_try_init(|| self.client.default_workspace(op)).await.cloned()
     }
 
+    /// The workspace a resource's `workspace` attribute names, else the default one; reports an error
+    /// pointing at `workspace` when the default cannot be determined.
+    pub async fn workspace_for(&self, op: &Op, state: &Value, diags: &mut Diagnostics) -> Option<String> {
+        if let Some(ws) = state.get("workspace").and_then(Value::as_str) {
+            return Some(ws.to_string());
+        }
+        match self.workspace(op).await {
+            Ok(ws) => Some(ws),
+            Err(e) => {
+                self.report(diags, "Unable to Determine Workspace", Some(AttrPath::attr("workspace")), &e);
+                None
+            }
+        }
+    }
+
     /// The workspace named in the configuration or environment, if any (no API call).
     pub fn configured_workspace(&self) -> Option<&str> {
         self.configured_workspace.as_ref().map(|w| w.value.as_str())

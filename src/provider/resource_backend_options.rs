@@ -174,24 +174,11 @@ impl BackendOptionsResource {
         self.data.require(diags).await
     }
 
-    async fn workspace(&self, coiled: &Coiled, op: &Op, planned: &Value, diags: &mut Diagnostics) -> Option<String> {
-        if let Some(ws) = str_attr(planned, "workspace") {
-            return Some(ws.to_string());
-        }
-        match coiled.workspace(op).await {
-            Ok(ws) => Some(ws),
-            Err(e) => {
-                coiled.report(diags, "Unable to Determine Workspace", Some(AttrPath::attr("workspace")), &e);
-                None
-            }
-        }
-    }
-
     /// Writes the planned options, then reads them back into the new state.
     async fn write(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics, summary: &str) -> Option<NewState> {
         let coiled = self.connection(diags).await?;
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let ws = self.workspace(&coiled, &op, planned, diags).await?;
+        let ws = coiled.workspace_for(&op, planned, diags).await?;
         let ack = planned.get("acknowledge_world_open_ingress").and_then(Value::as_bool).unwrap_or(false);
         let rules = match ingress::parse(planned.get("ingress").unwrap_or(&Value::Null), &AttrPath::attr("ingress"), ack, false, diags) {
             Parsed::Rules(r) => r,

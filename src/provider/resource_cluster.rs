@@ -174,19 +174,6 @@ impl ClusterResource {
         self.data.require(diags).await
     }
 
-    async fn workspace(coiled: &Coiled, op: &Op, state: &Value, diags: &mut Diagnostics) -> Option<String> {
-        if let Some(ws) = s(state, "workspace") {
-            return Some(ws.to_string());
-        }
-        match coiled.workspace(op).await {
-            Ok(ws) => Some(ws),
-            Err(e) => {
-                coiled.report(diags, "Unable to Determine Workspace", Some(AttrPath::attr("workspace")), &e);
-                None
-            }
-        }
-    }
-
     /// Creates the cluster, recovering a lost answer by name instead of creating a second one.
     async fn post_create(coiled: &Coiled, op: &Op, ws: &str, name: &str, body: &serde_json::Value, diags: &mut Diagnostics) -> Option<i64> {
         let mut attempt = 0u32;
@@ -680,7 +667,7 @@ impl Resource for ClusterResource {
     async fn create(&self, ctx: &Ctx, planned: &Value, _config: &Value, diags: &mut Diagnostics) -> Option<NewState> {
         let coiled = self.connection(diags).await?;
         let op = Op::new(timeout(planned, "create"), ctx.stop.clone());
-        let ws = Self::workspace(&coiled, &op, planned, diags).await?;
+        let ws = coiled.workspace_for(&op, planned, diags).await?;
         let mut planned = planned.clone();
         planned.set_attr("workspace", Value::string(ws.clone()));
         let name = s(&planned, "name").map(str::to_string).unwrap_or_else(|| format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff));

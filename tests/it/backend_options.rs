@@ -170,17 +170,7 @@ fn bad_input_is_refused_before_any_api_call() {
         ),
     ];
     for cli in clis() {
-        let s = Scenario::new(cli, &[], "");
-        for (name, config, expect) in &cases {
-            s.set(config);
-            s.reset_stats();
-            let out = s.tf.terraform(&["plan", "-no-color"]);
-            assert_ne!(out.code, 0, "{name}: accepted\n{}", out.all());
-            assert!(out.all().contains("Error: "), "{name}: no error diagnostic\n{}", out.all());
-            assert!(flat(&out.all()).contains(expect), "{name} ({}): expected {expect:?}\n{}", cli.version, out.all());
-            assert!(!out.all().contains("panic") && !out.all().contains("SECRET-SENTINEL"), "{name}\n{}", out.all());
-            assert_eq!(s.api_requests(), 0, "{name}: the API was called");
-        }
+        Scenario::new(cli, &[], "").assert_refused(&cases);
     }
 }
 

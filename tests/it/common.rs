@@ -373,6 +373,27 @@ impl Scenario {
         self.server.get("/_local/stats").1["requests"].as_u64().unwrap_or(0)
     }
 
+    /// Asserts, for each `(name, resources, expected text)`, that `terraform plan` fails with an error
+    /// diagnostic containing the text (line wrapping ignored), shows no panic or sentinel secret, and
+    /// makes no API request at all.
+    #[track_caller]
+    pub fn assert_refused(&self, cases: &[(&str, String, &str)]) {
+        for (name, config, expect) in cases {
+            self.set(config);
+            self.reset_stats();
+            let started = std::time::Instant::now();
+            let out = self.tf.terraform(&["plan", "-no-color"]);
+            let flat = out.all().split_whitespace().collect::<Vec<_>>().join(" ");
+            let v = &self.tf.cli.version;
+            assert_ne!(out.code, 0, "{name} ({v}) was accepted:\n{}", out.all());
+            assert!(flat.contains("Error:"), "{name} ({v}): no error diagnostic\n{}", out.all());
+            assert!(flat.contains(expect), "{name} ({v}): expected {expect:?}\n{}", out.all());
+            assert!(!flat.contains("panic") && !flat.contains("SECRET-SENTINEL"), "{name} ({v}):\n{}", out.all());
+            assert_eq!(self.api_requests(), 0, "{name} ({v}): the API was called");
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "{name} ({v}) took {:?}", started.elapsed());
+        }
+    }
+
     /// Resets the server's request counters.
     pub fn reset_stats(&self) {
         let out =
