@@ -35,8 +35,9 @@ fi
 
 step "Building the provider and coiled-local (cargo build; the first build takes a few minutes)"
 (cd "$root" && cargo build --bins)
-provider="$root/target/debug/terraform-provider-coiled"
-local_bin="$root/target/debug/coiled-local"
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+provider="$target_dir/debug/terraform-provider-coiled"
+local_bin="$target_dir/debug/coiled-local"
 
 step "Finding a Terraform CLI"
 terraform=""
