@@ -97,9 +97,9 @@ pub trait Resource: Send + Sync {
         diags.error("Import Not Supported", format!("Resource type {} cannot be imported.", self.type_name()));
         None
     }
-    /// Upgrades state written under an older schema version (given as Terraform's JSON) to the current one.
-    fn upgrade_state(&self, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
-        let schema = self.schema();
+    /// Upgrades state written under an older schema version (given as Terraform's JSON) to the current
+    /// `schema` (the one [`Resource::schema`] returns, built once by the caller).
+    fn upgrade_state(&self, schema: &Schema, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
         if version > schema.version {
             diags.error(
                 "State From a Newer Provider",
@@ -150,9 +150,9 @@ pub trait Provider: Send + Sync + 'static {
 /// Applies the schema's plan rules around the resource's own [`Resource::modify_plan`]:
 /// computed attributes the configuration leaves unset become unknown when the object changes (unless
 /// marked stable), a plan with no change returns the prior state untouched, and attributes and blocks
-/// marked requires-replace that differ from the prior state are listed.
-pub async fn plan_change(resource: &dyn Resource, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
-    let schema = resource.schema();
+/// marked requires-replace that differ from the prior state are listed. `schema` is the resource's
+/// schema, built once by the caller: this runs for every instance on every plan.
+pub async fn plan_change(resource: &dyn Resource, schema: &Schema, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
     if plan.planned.is_null() {
         return; // destroy: nothing to plan
     }
@@ -280,7 +280,7 @@ mod tests {
         config.set_attr("status", Value::Null);
         let mut plan = Plan { prior, config, planned: proposed, requires_replace: vec![], private: vec![], predicted: vec![] };
         let mut d = Diagnostics::new();
-        plan_change(&Fake, &ctx(), &mut plan, &mut d).await;
+        plan_change(&Fake, &Fake.schema(), &ctx(), &mut plan, &mut d).await;
         plan
     }
 

@@ -207,14 +207,14 @@ impl ProviderRpc for PluginService {
     ) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
         let started = std::time::Instant::now();
         let r = r.into_inner();
-        let (res, _, ty) = self.resource(&r.type_name)?;
+        let (res, schema, ty) = self.resource(&r.type_name)?;
         let mut diags = Diagnostics::new();
         let raw = r.raw_state.map(|s| s.json).unwrap_or_default();
         let upgraded = if raw.is_empty() {
             Some(Value::Null)
         } else {
             match serde_json::from_slice::<serde_json::Value>(&raw) {
-                Ok(json) => res.upgrade_state(r.version, &json, &mut diags),
+                Ok(json) => res.upgrade_state(schema, r.version, &json, &mut diags),
                 Err(e) => {
                     diags.error("Unreadable Resource State", format!("The stored state is not valid JSON: {e}."));
                     None
@@ -293,7 +293,7 @@ impl ProviderRpc for PluginService {
                 private: r.prior_private.clone(),
                 predicted: Vec::new(),
             };
-            framework::plan_change(res.as_ref(), &ctx, &mut plan, &mut diags).await;
+            framework::plan_change(res.as_ref(), schema, &ctx, &mut plan, &mut diags).await;
             if !diags.has_errors() {
                 out.planned_state = encode(&plan.planned, ty, &mut diags, "planned state");
                 out.requires_replace = plan.requires_replace.iter().map(super::diag::path_to_proto).collect();
