@@ -423,27 +423,25 @@ async fn create_cluster(AxState(state): AxState<Shared>, headers: HeaderMap, Pat
     (StatusCode::CREATED, Json(json!({"id": id, "existing": existing}))).into_response()
 }
 
+/// The cluster `id` of workspace `ws`, once the caller is checked to be a member; else the 401, 403
+/// or 404 to answer.
+fn workspace_cluster(state: &Shared, headers: &HeaderMap, ws: &str, id: i64) -> Result<super::store::ClusterRow, Resp> {
+    authorize(state, headers, ws)?;
+    state.store.cluster(ws, id).map_err(internal)?.ok_or_else(|| detail(StatusCode::NOT_FOUND, "Not found."))
+}
+
 async fn get_cluster(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, id)): Path<(String, i64)>) -> Resp {
-    tri!(authorize(&state, &headers, &ws));
-    match tri!(state.store.cluster(&ws, id).map_err(internal)) {
-        Some(c) => cluster_response(&state, &headers, &c),
-        None => detail(StatusCode::NOT_FOUND, "Not found."),
-    }
+    let c = tri!(workspace_cluster(&state, &headers, &ws, id));
+    cluster_response(&state, &headers, &c)
 }
 
 async fn get_cluster_state(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, id)): Path<(String, i64)>) -> Resp {
-    tri!(authorize(&state, &headers, &ws));
-    match tri!(state.store.cluster(&ws, id).map_err(internal)) {
-        Some(c) => Json(json!({"state": c.state, "reason": c.reason, "updated": c.updated})).into_response(),
-        None => detail(StatusCode::NOT_FOUND, "Not found."),
-    }
+    let c = tri!(workspace_cluster(&state, &headers, &ws, id));
+    Json(json!({"state": c.state, "reason": c.reason, "updated": c.updated})).into_response()
 }
 
 async fn get_cluster_states(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, id)): Path<(String, i64)>) -> Resp {
-    tri!(authorize(&state, &headers, &ws));
-    if tri!(state.store.cluster(&ws, id).map_err(internal)).is_none() {
-        return detail(StatusCode::NOT_FOUND, "Not found.");
-    }
+    tri!(workspace_cluster(&state, &headers, &ws, id));
     let mut out = serde_json::Map::new();
     for e in tri!(state.store.states(id).map_err(internal)) {
         let list = out.entry(e.kind).or_insert_with(|| json!([]));
@@ -483,8 +481,7 @@ async fn stop_cluster(
     Path((ws, id)): Path<(String, i64)>,
     RawQuery(query): RawQuery,
 ) -> Resp {
-    tri!(authorize(&state, &headers, &ws));
-    let Some(c) = tri!(state.store.cluster(&ws, id).map_err(internal)) else { return detail(StatusCode::NOT_FOUND, "Not found.") };
+    let c = tri!(workspace_cluster(&state, &headers, &ws, id));
     if !matches!(c.state.as_str(), "stopping" | "stopped" | "error") {
         let reason = query
             .as_deref()
@@ -504,10 +501,7 @@ async fn list_workers(
     Path((ws, id)): Path<(String, i64)>,
     Query(q): Query<ListQuery>,
 ) -> Resp {
-    tri!(authorize(&state, &headers, &ws));
-    if tri!(state.store.cluster(&ws, id).map_err(internal)).is_none() {
-        return detail(StatusCode::NOT_FOUND, "Not found.");
-    }
+    tri!(workspace_cluster(&state, &headers, &ws, id));
     let workers: Vec<_> =
         tri!(state.store.workers(id).map_err(internal)).into_iter().filter(|w| !matches!(w.state.as_str(), "stopped")).collect();
     let offset = q.offset.unwrap_or(0).max(0) as usize;
@@ -521,8 +515,7 @@ struct ScaleUp {
 }
 
 async fn add_workers(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, id)): Path<(String, i64)>, body: Bytes) -> Resp {
-    tri!(authorize(&state, &headers, &ws));
-    let Some(c) = tri!(state.store.cluster(&ws, id).map_err(internal)) else { return detail(StatusCode::NOT_FOUND, "Not found.") };
+    let c = tri!(workspace_cluster(&state, &headers, &ws, id));
     if matches!(c.state.as_str(), "stopping" | "stopped" | "error") {
         return error(StatusCode::BAD_REQUEST, json!({"message": format!("Cluster {id} is {}; it cannot be scaled.", c.state)}));
     }
@@ -545,8 +538,7 @@ async fn remove_workers(
     Path((ws, id)): Path<(String, i64)>,
     RawQuery(query): RawQuery,
 ) -> Resp {
-    tri!(authorize(&state, &headers, &ws));
-    let Some(c) = tri!(state.store.cluster(&ws, id).map_err(internal)) else { return detail(StatusCode::NOT_FOUND, "Not found.") };
+    let c = tri!(workspace_cluster(&state, &headers, &ws, id));
     // Coiled's client shortens names by the "<cluster>-worker" prefix: "-3" means "<cluster>-worker-3".
     let names: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .filter(|(k, _)| k == "name")
