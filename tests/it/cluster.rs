@@ -39,6 +39,19 @@ fn active(s: &Scenario) -> Vec<serde_json::Value> {
     clusters(s).into_iter().filter(|c| !matches!(c["current_state"]["state"].as_str(), Some("stopped" | "error"))).collect()
 }
 
+/// Account-level options whose ingress later tests compare clusters with.
+const ACCOUNT: &str = r#"
+resource "coiled_backend_options" "team" {
+  backend               = "aws"
+  aws_access_key_id     = "AKIAEXAMPLE"
+  aws_secret_access_key = "SECRET-SENTINEL-1"
+  ingress {
+    ports = [8786, 8787]
+    cidr  = "10.1.0.0/16"
+  }
+}
+"#;
+
 #[test]
 fn create_wait_scale_replace_and_destroy() {
     for cli in clis() {
@@ -102,23 +115,16 @@ fn create_wait_scale_replace_and_destroy() {
 
 #[test]
 fn inherited_firewall_follows_the_account_default_at_creation() {
-    let config = r#"
-resource "coiled_backend_options" "team" {
-  backend               = "aws"
-  aws_access_key_id     = "AKIAEXAMPLE"
-  aws_secret_access_key = "SECRET-SENTINEL-1"
-  ingress {
-    ports = [8786, 8787]
-    cidr  = "10.1.0.0/16"
-  }
-}
-resource "coiled_cluster" "plain" {
+    let config = &format!(
+        "{ACCOUNT}{}",
+        r#"resource "coiled_cluster" "plain" {
   name       = "plain"
   n_workers  = 1
   depends_on = [coiled_backend_options.team]
 }
 output "rules" { value = coiled_cluster.plain.firewall_rules }
-"#;
+"#
+    );
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s"], config);
         s.apply();
@@ -319,17 +325,7 @@ fn data_source_by_id_and_by_name() {
 
 #[test]
 fn ingress_that_repeats_the_account_default_is_flagged() {
-    let config = r#"
-resource "coiled_backend_options" "team" {
-  backend               = "aws"
-  aws_access_key_id     = "AKIAEXAMPLE"
-  aws_secret_access_key = "SECRET-SENTINEL-1"
-  ingress {
-    ports = [8786, 8787]
-    cidr  = "10.1.0.0/16"
-  }
-}
-"#;
+    let config = ACCOUNT;
     let cluster = r#"
 resource "coiled_cluster" "same" {
   name      = "same"
