@@ -11,6 +11,7 @@
 //! exponential backoff and full jitter, honouring `Retry-After`, until the operation's deadline or its
 //! cancellation: there is no hidden timeout beyond the [`Op`] the caller passes.
 
+mod connect;
 pub mod types;
 
 use std::fmt;
@@ -116,6 +117,33 @@ pub enum ApiError {
         /// The last error seen.
         last: Box<ApiError>,
     },
+    /// The server could not be reached at all (connection refused, name not resolved, no answer) for
+    /// longer than the unreachable budget ([`RetryPolicy::unreachable`]).
+    #[error("cannot reach the Coiled API at {url}: {reason} (gave up after {waited_s} s)")]
+    Unreachable {
+        /// The URL requested (no secrets in it).
+        url: String,
+        /// What happened, in words: `connection refused`, `timed out after 30 s`, …
+        reason: String,
+        /// How long the provider kept trying.
+        waited_s: u64,
+    },
+    /// The server's TLS certificate was refused (untrusted issuer, wrong name, expired). Not retried.
+    #[error(
+        "the TLS certificate of {url} was refused: {message}; if the server uses a private certificate authority, set `ca_bundle_file`"
+    )]
+    Certificate {
+        /// The URL.
+        url: String,
+        /// What the TLS layer said.
+        message: String,
+    },
+    /// The provider's own settings cannot work (e.g. a server URL with a path).
+    #[error("{message}")]
+    Config {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// The API token would go in clear text over the network.
     #[error(
         "refusing to send the API token over plain HTTP to {host}: use https://, or set `allow_insecure_http = true` for a trusted network"
@@ -130,7 +158,9 @@ impl ApiError {
     /// Whether retrying the same request may succeed.
     fn retryable(&self, idempotent: bool) -> bool {
         match self {
-            ApiError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            // 502 and 504 come from a gateway that may have passed the request on: only an idempotent
+            // request is sent again; a create is looked up by the caller instead.
+            ApiError::Status { status, .. } => matches!(status, 429 | 503) || (idempotent && matches!(status, 502 | 504)),
             // A refused certificate is not transient: retrying only delays the error.
             ApiError::Transport { source, .. } if is_tls_rejection(source) => false,
             ApiError::Transport { source, .. } => idempotent || source.is_connect(),
@@ -178,11 +208,18 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// Largest delay.
     pub max: Duration,
+    /// How long a server that cannot be reached at all (refused, unresolved, silent) is retried before
+    /// the request fails with [`ApiError::Unreachable`]. Throttling and 5xx answers are not bounded by
+    /// this: a server that answers is waited for until the operation's deadline.
+    pub unreachable: Duration,
 }
+
+/// Default of [`RetryPolicy::unreachable`].
+pub const DEFAULT_UNREACHABLE: Duration = Duration::from_secs(30);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { base: Duration::from_millis(200), max: Duration::from_secs(15) }
+        RetryPolicy { base: Duration::from_millis(200), max: Duration::from_secs(15), unreachable: DEFAULT_UNREACHABLE }
     }
 }
 
@@ -194,6 +231,30 @@ impl RetryPolicy {
         }
         let exp = self.base.saturating_mul(1u32 << attempt.min(16)).min(self.max);
         Duration::from_secs_f64(exp.as_secs_f64() * rand::random::<f64>()).max(Duration::from_millis(10))
+    }
+}
+
+/// The kinds of call, each with its retry policy and per-attempt time limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// Safe to send again (GET, and DELETEs whose repetition changes nothing): retried on throttling,
+    /// gateway errors and lost connections.
+    Idempotent,
+    /// A change that must not happen twice (adding workers): retried only where the answer proves it
+    /// was not carried out (429, 503, a connection never made).
+    Write,
+    /// A cluster create: as [`Call::Write`], with the 300 s answer timeout of Coiled's client, since
+    /// the server does real work before answering. The caller recovers lost answers by name.
+    Create,
+}
+
+impl Call {
+    /// How long one attempt waits for its answer.
+    pub fn timeout(self) -> Duration {
+        match self {
+            Call::Idempotent | Call::Write => Duration::from_secs(60),
+            Call::Create => Duration::from_secs(300),
+        }
     }
 }
 
@@ -239,6 +300,11 @@ pub struct Client {
     http: reqwest::Client,
     config: ClientConfig,
     session_id: String,
+    /// TLS settings for the WebSocket, the same trust as `http`.
+    ws_tls: std::sync::Arc<rustls::ClientConfig>,
+    /// Whether this server has answered anything yet (until it has, no attempt waits longer than the
+    /// unreachable budget).
+    answered: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Counts of what a client did, for tests and benchmarks.
@@ -247,16 +313,29 @@ static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 impl Client {
     /// Builds a client; fails when the token would travel in clear text, or the CA bundle is unusable.
     pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
-        let url = url::Url::parse(&config.server)
-            .map_err(|e| ApiError::Decode { url: config.server.clone(), message: format!("invalid server URL: {e}") })?;
+        let url = url::Url::parse(&config.server).map_err(|e| ApiError::Config {
+            message: format!("{:?} is not a valid server URL ({e}); use a base URL such as https://cloud.coiled.io", config.server),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ApiError::Config {
+                message: format!("{:?} is not an http:// or https:// URL; use a base URL such as https://cloud.coiled.io", config.server),
+            });
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(ApiError::Config {
+                message: format!(
+                    "{:?} has a path, query or fragment; the server is a base URL with none, such as https://cloud.coiled.io (the provider adds the API paths itself)",
+                    config.server
+                ),
+            });
+        }
         if url.scheme() == "http" && !config.allow_insecure_http && !is_loopback(&url) {
             return Err(ApiError::Insecure { host: url.host_str().unwrap_or_default().to_string() });
         }
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("terraform-provider-coiled/", env!("CARGO_PKG_VERSION")))
             .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
+            .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(30));
         if let Some(pem) = &config.ca_bundle_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
@@ -265,8 +344,18 @@ impl Client {
                 builder = builder.add_root_certificate(c);
             }
         }
+        let ws_tls = std::sync::Arc::new(
+            connect::tls_config(config.ca_bundle_pem.as_deref())
+                .map_err(|message| ApiError::Config { message: format!("ca_bundle_file: {message}") })?,
+        );
         let http = builder.build().map_err(|e| ApiError::Transport { url: config.server.clone(), source: e })?;
-        Ok(Client { http, config, session_id: format!("coiled-session-{:08x}", rand::random::<u32>()) })
+        Ok(Client {
+            http,
+            config,
+            session_id: format!("coiled-session-{:08x}", rand::random::<u32>()),
+            answered: Default::default(),
+            ws_tls,
+        })
     }
 
     /// The base URL.
@@ -295,11 +384,13 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         body: Option<&serde_json::Value>,
+        timeout: Duration,
     ) -> Result<String, (ApiError, Option<Duration>)> {
         let url = self.url(path);
         let mut req = self
             .http
             .request(method.clone(), &url)
+            .timeout(timeout)
             .header("Authorization", self.auth_header())
             .header("Client-Version", API_CLIENT_VERSION)
             .header("coiled-session-id", &self.session_id)
@@ -312,7 +403,14 @@ impl Client {
         }
         REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(method = %method, path, "coiled api request");
-        let resp = req.send().await.map_err(|e| (ApiError::Transport { url: url.clone(), source: e.without_url() }, None))?;
+        let resp = req.send().await.map_err(|e| {
+            if is_tls_rejection(&e) {
+                (ApiError::Certificate { url: url.clone(), message: tls_reason(&e) }, None)
+            } else {
+                (ApiError::Transport { url: url.clone(), source: e.without_url() }, None)
+            }
+        })?;
+        self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
         let status = resp.status().as_u16();
         let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         let text = resp.text().await.map_err(|e| (ApiError::Transport { url: url.clone(), source: e.without_url() }, None))?;
@@ -323,7 +421,15 @@ impl Client {
         Ok(text)
     }
 
-    /// Sends a request with retries; `idempotent` allows retrying after connection failures.
+    /// How long one attempt may wait for its answer: the call's own limit, but no longer than the
+    /// unreachable budget while this server has never answered (a silent listener fails as promptly
+    /// as a refused connection).
+    fn attempt_timeout(&self, call: Call) -> Duration {
+        let own = call.timeout();
+        if self.answered.load(std::sync::atomic::Ordering::Relaxed) { own } else { own.min(self.config.retry.unreachable) }
+    }
+
+    /// Sends a request with the retry policy of its kind of call (see [`Call`]).
     pub async fn request(
         &self,
         op: &Op,
@@ -331,36 +437,54 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         body: Option<&serde_json::Value>,
-        idempotent: bool,
+        call: Call,
     ) -> Result<String, ApiError> {
+        let idempotent = call == Call::Idempotent;
         let mut attempt = 0u32;
+        let mut unreachable_since: Option<Instant> = None;
         loop {
             if op.stop.is_cancelled() {
                 return Err(ApiError::Cancelled);
             }
             attempt += 1;
+            let timeout = self.attempt_timeout(call);
+            let started = Instant::now();
             let result = tokio::select! {
-                r = self.send_once(&method, path, query, body) => r,
+                r = self.send_once(&method, path, query, body, timeout) => r,
                 () = op.stop.cancelled() => return Err(ApiError::Cancelled),
             };
-            match result {
+            let (e, retry_after) = match result {
                 Ok(body) => return Ok(body),
-                Err((e, retry_after)) if e.retryable(idempotent) => {
-                    let delay = self.config.retry.delay(attempt, retry_after);
-                    if Instant::now() + delay >= op.deadline {
-                        return Err(ApiError::Timeout { attempts: attempt, last: Box::new(e) });
-                    }
-                    tracing::info!(path, attempt, delay_ms = delay.as_millis() as u64, error = %e, "retrying coiled api request");
-                    op.sleep(delay).await?;
+                Err(failure) => failure,
+            };
+            if let ApiError::Transport { url, source } = &e
+                && let Some(reason) = unreachable_reason(source, idempotent && timeout < call.timeout(), timeout)
+            {
+                let since = *unreachable_since.get_or_insert(started);
+                let delay = self.config.retry.delay(attempt, None);
+                if since.elapsed() + delay >= self.config.retry.unreachable || Instant::now() + delay >= op.deadline {
+                    return Err(ApiError::Unreachable { url: url.clone(), reason, waited_s: since.elapsed().as_secs_f64().round() as u64 });
                 }
-                Err((e, _)) => return Err(e),
+                tracing::info!(path, attempt, delay_ms = delay.as_millis() as u64, error = %e, "coiled api unreachable; retrying");
+                op.sleep(delay).await?;
+                continue;
             }
+            unreachable_since = None;
+            if !e.retryable(idempotent) {
+                return Err(e);
+            }
+            let delay = self.config.retry.delay(attempt, retry_after);
+            if Instant::now() + delay >= op.deadline {
+                return Err(ApiError::Timeout { attempts: attempt, last: Box::new(e) });
+            }
+            tracing::info!(path, attempt, delay_ms = delay.as_millis() as u64, error = %e, "retrying coiled api request");
+            op.sleep(delay).await?;
         }
     }
 
     /// GET and decode JSON.
     pub async fn get_json<T: DeserializeOwned>(&self, op: &Op, path: &str, query: &[(&str, String)]) -> Result<T, ApiError> {
-        let text = self.request(op, reqwest::Method::GET, path, query, None, true).await?;
+        let text = self.request(op, reqwest::Method::GET, path, query, None, Call::Idempotent).await?;
         decode(&self.url(path), &text)
     }
 
@@ -404,10 +528,22 @@ impl Client {
     /// Returns the progress messages. Connection failures before the options are sent are retried.
     pub async fn set_backend_options(&self, op: &Op, workspace: &str, data: &serde_json::Value) -> Result<Vec<String>, ApiError> {
         let mut attempt = 0;
+        let mut unreachable_since: Option<Instant> = None;
         loop {
             attempt += 1;
+            let started = Instant::now();
             match self.set_backend_options_once(op, workspace, data).await {
+                Err(WsFailure::Unreachable { url, reason }) => {
+                    let since = *unreachable_since.get_or_insert(started);
+                    let delay = self.config.retry.delay(attempt, None);
+                    if since.elapsed() + delay >= self.config.retry.unreachable || Instant::now() + delay >= op.deadline {
+                        return Err(ApiError::Unreachable { url, reason, waited_s: since.elapsed().as_secs_f64().round() as u64 });
+                    }
+                    tracing::info!(attempt, reason = %reason, "backend options WebSocket unreachable; retrying");
+                    op.sleep(delay).await?;
+                }
                 Err(WsFailure::BeforeSend(e)) if e.retryable(true) || matches!(e, ApiError::WebSocket { .. }) => {
+                    unreachable_since = None;
                     let delay = self.config.retry.delay(attempt, None);
                     if Instant::now() + delay >= op.deadline {
                         return Err(ApiError::Timeout { attempts: attempt, last: Box::new(e) });
@@ -421,38 +557,85 @@ impl Client {
         }
     }
 
-    async fn set_backend_options_once(&self, op: &Op, workspace: &str, data: &serde_json::Value) -> Result<Vec<String>, WsFailure> {
-        use tokio_tungstenite::tungstenite::Message;
+    /// Connects the WebSocket: TCP (through the proxy the environment names, if any), then TLS with the
+    /// same trust as the HTTP client, then the upgrade carrying the auth headers.
+    async fn open_websocket(&self, op: &Op, ws_url: &str, workspace: &str) -> Result<WsStream, WsFailure> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let ws_url = format!("{}/ws/api/v1/{}/cluster-info/", self.config.server.replacen("http", "ws", 1), seg(workspace));
-        let wse = |m: String| ApiError::WebSocket { url: ws_url.clone(), message: m };
-        let mut request = ws_url.as_str().into_client_request().map_err(|e| WsFailure::BeforeSend(wse(e.to_string())))?;
+        let wse = |m: String| ApiError::WebSocket { url: ws_url.to_string(), message: m };
+        let mut request = ws_url.into_client_request().map_err(|e| WsFailure::BeforeSend(wse(e.to_string())))?;
         let headers = request.headers_mut();
         let hv = |s: &str| http::HeaderValue::from_str(s).map_err(|e| WsFailure::BeforeSend(wse(e.to_string())));
         headers.insert("Authorization", hv(&self.auth_header())?);
         headers.insert("Client-Version", hv(API_CLIENT_VERSION)?);
         headers.insert("coiled-session-id", hv(&self.session_id)?);
+        let url = url::Url::parse(ws_url).map_err(|e| WsFailure::BeforeSend(wse(e.to_string())))?;
+        let proxy =
+            connect::proxy_for(&url, |k| std::env::var(k).ok()).map_err(|message| WsFailure::BeforeSend(ApiError::Config { message }))?;
         REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let connect = tokio::time::timeout(Duration::from_secs(30).min(op.remaining()), tokio_tungstenite::connect_async(request));
-        let (mut socket, _) = tokio::select! {
-            r = connect => match r {
-                Err(_) => return Err(WsFailure::BeforeSend(wse("connection timed out".into()))),
-                Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => {
-                    let status = resp.status().as_u16();
-                    let body = resp.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-                    return Err(WsFailure::BeforeSend(match status {
-                        403 => ApiError::Forbidden { message: format!("cannot edit backend options in workspace {workspace:?}; check that the token's user is an admin of it") },
-                        404 => ApiError::NotFound { message: format!("workspace {workspace:?}") },
-                        s => error_from_body(s, &body, ""),
-                    }));
-                }
-                Ok(Err(e)) => return Err(WsFailure::BeforeSend(wse(e.to_string()))),
-                Ok(Ok(s)) => s,
-            },
+        let timeout = CONNECT_TIMEOUT.min(op.remaining()).max(Duration::from_millis(100));
+        let stream = tokio::select! {
+            r = connect::open(&url, proxy.as_ref(), timeout) => r.map_err(|reason| WsFailure::Unreachable { url: ws_url.to_string(), reason })?,
             () = op.stop.cancelled() => return Err(WsFailure::BeforeSend(ApiError::Cancelled)),
         };
-        // The server greets first; Coiled's client discards the greeting unread.
+        stream.set_nodelay(true).ok();
+        let connector = tokio_tungstenite::Connector::Rustls(self.ws_tls.clone());
+        let handshake = tokio::time::timeout(
+            Call::Idempotent.timeout().min(op.remaining()),
+            tokio_tungstenite::client_async_tls_with_config(request, stream, None, Some(connector)),
+        );
+        let result = tokio::select! {
+            r = handshake => r,
+            () = op.stop.cancelled() => return Err(WsFailure::BeforeSend(ApiError::Cancelled)),
+        };
+        match result {
+            Err(_) => Err(WsFailure::BeforeSend(wse("no answer to the WebSocket upgrade".into()))),
+            Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => {
+                self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
+                let status = resp.status().as_u16();
+                let body = resp.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+                Err(WsFailure::BeforeSend(match status {
+                    403 => ApiError::Forbidden {
+                        message: format!(
+                            "cannot edit backend options in workspace {workspace:?}; check that the token's user is an admin of it"
+                        ),
+                    },
+                    404 => ApiError::NotFound { message: format!("workspace {workspace:?}") },
+                    s => error_from_body(s, &body, ""),
+                }))
+            }
+            Ok(Err(e)) => {
+                let text = format!("{e:?}");
+                if text.contains("InvalidCertificate") || text.contains("invalid peer certificate") {
+                    // Not retried: a refused certificate does not fix itself.
+                    Err(WsFailure::AfterSend(ApiError::Certificate { url: ws_url.to_string(), message: e.to_string() }))
+                } else {
+                    Err(WsFailure::BeforeSend(wse(e.to_string())))
+                }
+            }
+            Ok(Ok((socket, _))) => {
+                self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(socket)
+            }
+        }
+    }
+
+    async fn set_backend_options_once(&self, op: &Op, workspace: &str, data: &serde_json::Value) -> Result<Vec<String>, WsFailure> {
+        use tokio_tungstenite::tungstenite::Message;
+        let ws_url = format!("{}/ws/api/v1/{}/cluster-info/", self.config.server.replacen("http", "ws", 1), seg(workspace));
+        let wse = |m: String| ApiError::WebSocket { url: ws_url.clone(), message: m };
+        let mut socket = self.open_websocket(op, &ws_url, workspace).await?;
+        // The server greets first; Coiled's client discards the greeting, but a close instead of a
+        // greeting is the server refusing the connection.
         match next_message(op, &mut socket).await {
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                let code = frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
+                return Err(WsFailure::AfterSend(refused_by_close(code, workspace, &ws_url)));
+            }
+            Ok(Some(Ok(Message::Text(text)))) => {
+                if let Some(message) = error_message(&text) {
+                    return Err(WsFailure::AfterSend(ApiError::Status { status: 400, message, code: None }));
+                }
+            }
             Ok(Some(Ok(_))) => {}
             Ok(Some(Err(e))) => return Err(WsFailure::BeforeSend(wse(e.to_string()))),
             Ok(None) => return Err(WsFailure::BeforeSend(wse("closed before greeting".into()))),
@@ -477,16 +660,16 @@ impl Client {
             };
             match msg {
                 Message::Text(text) => {
+                    // As Coiled's client: an error flag counts on any message, whatever its type.
+                    if let Some(message) = error_message(&text) {
+                        last_error = Some(message);
+                        continue;
+                    }
                     let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
                     if v.get("type").and_then(|t| t.as_str()) != Some("update_options") {
                         continue;
                     }
                     let text = v.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_string();
-                    let is_error = v.get("is_error").is_some_and(truthy) || v.get("raise").is_some_and(truthy);
-                    if is_error {
-                        last_error = Some(text);
-                        continue;
-                    }
                     match text.as_str() {
                         "FINISHED" => {
                             let _ = socket.close(None).await;
@@ -499,12 +682,8 @@ impl Client {
                 Message::Close(frame) => {
                     if let Some(f) = frame {
                         let code = u16::from(f.code);
-                        if code == 4403 {
-                            return Err(WsFailure::AfterSend(ApiError::Forbidden {
-                                message: format!(
-                                    "unauthorised for workspace {workspace:?} (close code 4403): check the token and the workspace"
-                                ),
-                            }));
+                        if code == 4403 || code == 4401 {
+                            return Err(WsFailure::AfterSend(refused_by_close(code, workspace, &ws_url)));
                         }
                         if (1001..3000).contains(&code) {
                             return Err(WsFailure::AfterSend(wse(format!("connection closed with code {code}"))));
@@ -529,7 +708,7 @@ impl Client {
     /// looking the name up), except on answers that prove nothing was created (429, 502, 503, 504).
     pub async fn create_cluster(&self, op: &Op, workspace: &str, body: &serde_json::Value) -> Result<CreatedCluster, ApiError> {
         let path = Self::cluster_path(workspace);
-        let text = self.request(op, reqwest::Method::POST, &path, &[], Some(body), false).await?;
+        let text = self.request(op, reqwest::Method::POST, &path, &[], Some(body), Call::Create).await?;
         decode(&self.url(&path), &text)
     }
 
@@ -558,7 +737,7 @@ impl Client {
             &format!("{}id/{id}", Self::cluster_path(workspace)),
             &[("reason", reason.to_string())],
             None,
-            true,
+            Call::Idempotent,
         )
         .await
         .map(|_| ())
@@ -591,7 +770,7 @@ impl Client {
             &Self::workers_path(workspace, id),
             &[],
             Some(&serde_json::json!({"n_workers": n, "reason": "terraform"})),
-            false,
+            Call::Write,
         )
         .await
         .map(|_| ())
@@ -601,7 +780,7 @@ impl Client {
     pub async fn remove_workers(&self, op: &Op, workspace: &str, id: i64, names: &[String]) -> Result<(), ApiError> {
         for chunk in names.chunks(200) {
             let query: Vec<(&str, String)> = chunk.iter().map(|n| ("name", n.clone())).collect();
-            self.request(op, reqwest::Method::DELETE, &Self::workers_path(workspace, id), &query, None, true).await?;
+            self.request(op, reqwest::Method::DELETE, &Self::workers_path(workspace, id), &query, None, Call::Idempotent).await?;
         }
         Ok(())
     }
@@ -621,6 +800,55 @@ where
     }
 }
 
+/// Whether a transport failure means the server was not reached, so that nothing can have been carried
+/// out; and what happened, in words. A timeout counts only when `silence_counts` (an idempotent call
+/// to a server that has never answered): an unanswered write may have been carried out, and a server
+/// that answered before is waited for patiently.
+fn unreachable_reason(e: &reqwest::Error, silence_counts: bool, timeout: Duration) -> Option<String> {
+    if is_tls_rejection(e) {
+        return None;
+    }
+    let text = format!("{e:?}");
+    if e.is_connect() {
+        let reason = if text.contains("ConnectionRefused") || text.contains("Connection refused") {
+            "connection refused".to_string()
+        } else if text.contains("dns error") || text.contains("failed to lookup address") {
+            "the host name could not be resolved".to_string()
+        } else if e.is_timeout() || text.contains("TimedOut") || text.contains("timed out") {
+            format!("connecting timed out after {} s", CONNECT_TIMEOUT.as_secs())
+        } else if text.contains("NetworkUnreachable") || text.contains("HostUnreachable") {
+            "no route to the host".to_string()
+        } else {
+            format!("could not connect ({e})")
+        };
+        return Some(reason);
+    }
+    if silence_counts && e.is_timeout() {
+        return Some(format!("no answer, timed out after {} s", timeout.as_secs()));
+    }
+    None
+}
+
+/// How long one TCP (and TLS) connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The certificate problem in words, from the TLS layer's error.
+fn tls_reason(e: &reqwest::Error) -> String {
+    let text = format!("{e:?}");
+    for (needle, words) in [
+        ("UnknownIssuer", "it was issued by an unknown certificate authority"),
+        ("NotValidForName", "it is not valid for this host name"),
+        ("Expired", "it has expired"),
+        ("NotValidYet", "it is not valid yet"),
+        ("Revoked", "it has been revoked"),
+    ] {
+        if text.contains(needle) {
+            return words.to_string();
+        }
+    }
+    "it is not trusted".to_string()
+}
+
 /// Whether a transport error is a TLS certificate rejection (untrusted issuer, wrong name, expired).
 fn is_tls_rejection(e: &reqwest::Error) -> bool {
     // The rustls error sits inside an io::Error, which `source()` does not expose; its debug form does.
@@ -629,8 +857,41 @@ fn is_tls_rejection(e: &reqwest::Error) -> bool {
 }
 
 enum WsFailure {
+    /// The server was not reached (nothing sent): retried within the unreachable budget.
+    Unreachable {
+        url: String,
+        reason: String,
+    },
     BeforeSend(ApiError),
     AfterSend(ApiError),
+}
+
+type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The error a WebSocket message carries, if it says it is one (`is_error` or `raise`, whatever its type).
+fn error_message(text: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let is_error = v.get("is_error").is_some_and(truthy) || v.get("raise").is_some_and(truthy);
+    is_error.then(|| match v.get("message") {
+        Some(serde_json::Value::String(m)) if !m.is_empty() => m.clone(),
+        Some(other) if !other.is_null() => other.to_string(),
+        _ => "the server reported an error without a message".to_string(),
+    })
+}
+
+/// The error for a close frame that refuses the connection.
+fn refused_by_close(code: u16, workspace: &str, url: &str) -> ApiError {
+    match code {
+        4401 | 4403 => ApiError::Forbidden {
+            message: format!(
+                "the server closed the backend options connection with code {code}: the token is not allowed to edit workspace {workspace:?} (check the token, and that its user is an admin of the workspace)"
+            ),
+        },
+        _ => ApiError::WebSocket {
+            url: url.to_string(),
+            message: format!("the server closed the connection (code {code}) instead of greeting"),
+        },
+    }
 }
 
 fn truthy(v: &serde_json::Value) -> bool {

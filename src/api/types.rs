@@ -173,6 +173,12 @@ pub struct ClusterDetails {
     /// The software environment alias.
     #[serde(default)]
     pub senv_alias: Option<SenvAlias>,
+    /// Tags, where the server reports them (kept only when present; never required).
+    #[serde(default)]
+    pub tags: Option<serde_json::Value>,
+    /// Scheduler options (`idle_timeout`), where the server reports them (never required).
+    #[serde(default)]
+    pub scheduler_options: Option<serde_json::Value>,
 }
 
 /// `senv_alias` in cluster details.

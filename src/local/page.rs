@@ -66,16 +66,26 @@ pub async fn page(AxState(state): AxState<Shared>) -> Response {
             body.push_str("<p class=\"muted\">No clusters.</p>");
         }
         for c in clusters {
-            let workers = state.store.workers(c.id).unwrap_or_default().iter().filter(|w| w.state != "stopped").count();
-            let reason = if c.reason.is_empty() { String::new() } else { format!("{}. ", esc(&c.reason)) };
+            let running = state.store.workers(c.id).unwrap_or_default().iter().filter(|w| w.state == "started").count();
+            let reason = if c.reason.is_empty() {
+                String::new()
+            } else {
+                let label = if c.state == "error" { "Failure reason" } else { "Reason" };
+                format!("<p>{label}: {}</p>", esc(&c.reason))
+            };
             let plural = if c.desired_workers == 1 { "" } else { "s" };
+            let workers = match c.state.as_str() {
+                "stopped" | "stopping" | "error" => format!("Wanted {} worker{plural}; none running.", c.desired_workers),
+                _ => format!("{running} of {} worker{plural} running.", c.desired_workers),
+            };
             body.push_str(&format!(
-                "<div class=\"cluster\"><h4>#{} <code>{}</code> <span class=\"state {}\">{}</span></h4><p>{reason}{workers} of {} worker{plural} running. Scheduler private <code>{}:{}</code>, public <code>{}</code>. Ingress from the {} settings:</p>{}</div>",
+                "<div class=\"cluster\"><h4>#{} <code>{}</code> <span class=\"state {}\">{}</span></h4><p class=\"muted\">Created {}, last change {}.</p>{reason}<p>{workers} Scheduler private <code>{}:{}</code>, public <code>{}</code>. Ingress from the {} settings:</p>{}</div>",
                 c.id,
                 esc(&c.name),
                 esc(&c.state),
                 esc(&c.state),
-                c.desired_workers,
+                esc(&c.created),
+                esc(&c.updated),
                 esc(&c.private_ip),
                 c.scheduler_port,
                 if c.give_public_ip { esc(&c.public_ip) } else { "none".into() },

@@ -47,6 +47,9 @@ pub struct Plan {
     pub private: Private,
     /// Computed attributes whose planned value the resource predicted (kept known even when unchanged).
     pub predicted: Vec<&'static str>,
+    /// Top-level attributes and blocks whose change this plan makes in place although the schema marks
+    /// them requires-replace (e.g. values an import could not read, taken from the configuration).
+    pub in_place: Vec<&'static str>,
 }
 
 impl Plan {
@@ -92,8 +95,9 @@ pub trait Resource: Send + Sync {
     ) -> Option<NewState>;
     /// Deletes the remote object.
     async fn delete(&self, ctx: &Ctx, prior: &Value, private: &Private, diags: &mut Diagnostics);
-    /// Turns an import ID into a state that `read` can complete; `None` with an error when it cannot.
-    async fn import(&self, _ctx: &Ctx, _id: &str, diags: &mut Diagnostics) -> Option<Value> {
+    /// Turns an import ID into a state (and private data) that `read` can complete; `None` with an
+    /// error when it cannot.
+    async fn import(&self, _ctx: &Ctx, _id: &str, diags: &mut Diagnostics) -> Option<NewState> {
         diags.error("Import Not Supported", format!("Resource type {} cannot be imported.", self.type_name()));
         None
     }
@@ -168,6 +172,7 @@ pub async fn plan_change(resource: &dyn Resource, schema: &Schema, ctx: &Ctx, pl
     mark_unknown_computed(&schema.block, &plan.prior, &before_hook, &plan.config, &plan.predicted, &mut plan.planned);
     if !plan.prior.is_null() {
         let mut paths = replace_paths(&schema.block, &plan.prior, &plan.planned);
+        paths.retain(|p| !plan.in_place.iter().any(|name| *p == AttrPath::attr(name)));
         for p in paths.drain(..) {
             if !plan.requires_replace.contains(&p) {
                 plan.requires_replace.push(p);
@@ -278,7 +283,8 @@ mod tests {
         let mut config = proposed.clone();
         config.set_attr("id", Value::Null);
         config.set_attr("status", Value::Null);
-        let mut plan = Plan { prior, config, planned: proposed, requires_replace: vec![], private: vec![], predicted: vec![] };
+        let mut plan =
+            Plan { prior, config, planned: proposed, requires_replace: vec![], private: vec![], predicted: vec![], in_place: vec![] };
         let mut d = Diagnostics::new();
         plan_change(&Fake, &Fake.schema(), &ctx(), &mut plan, &mut d).await;
         plan

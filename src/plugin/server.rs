@@ -292,6 +292,7 @@ impl ProviderRpc for PluginService {
                 requires_replace: Vec::new(),
                 private: r.prior_private.clone(),
                 predicted: Vec::new(),
+                in_place: Vec::new(),
             };
             framework::plan_change(res.as_ref(), schema, &ctx, &mut plan, &mut diags).await;
             if !diags.has_errors() {
@@ -371,17 +372,15 @@ impl ProviderRpc for PluginService {
         let ctx = self.ctx(r.client_capabilities.as_ref());
         let mut diags = Diagnostics::new();
         let mut out = pb::import_resource_state::Response::default();
-        if let Some(state) = res.import(&ctx, &r.id, &mut diags).await
-            && let Some(dv) = encode(&state, ty, &mut diags, "imported state")
+        if let Some(imported) = res.import(&ctx, &r.id, &mut diags).await
+            && let Some(dv) = encode(&imported.state, ty, &mut diags, "imported state")
         {
-            {
-                out.imported_resources.push(pb::import_resource_state::ImportedResource {
-                    type_name: r.type_name.clone(),
-                    state: Some(dv),
-                    private: Vec::new(),
-                    identity: None,
-                });
-            }
+            out.imported_resources.push(pb::import_resource_state::ImportedResource {
+                type_name: r.type_name.clone(),
+                state: Some(dv),
+                private: imported.private,
+                identity: None,
+            });
         }
         out.diagnostics = diags.to_proto();
         Ok(Response::new(out))

@@ -23,16 +23,16 @@ pub struct Env {
 }
 
 impl Env {
-    /// Reads the process environment and the Coiled config file.
-    pub fn from_process() -> Env {
+    /// Reads the process environment and the Coiled config file; a file that exists but cannot be
+    /// read or parsed is an error naming it, since silently ignoring it loses the token it holds.
+    pub fn from_process() -> Result<Env, String> {
         let vars: HashMap<String, String> = std::env::vars().collect();
         let file_path = config_file_path(&vars);
-        let file = file_path
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|text| serde_yaml::from_str::<serde_yaml::Value>(&text).ok())
-            .and_then(|doc| doc.get("coiled").cloned());
-        Env { vars, file, file_path }
+        let file = match &file_path {
+            Some(path) => read_config_file(path)?,
+            None => None,
+        };
+        Ok(Env { vars, file, file_path })
     }
 
     fn var(&self, name: &str) -> Option<String> {
@@ -45,6 +45,34 @@ impl Env {
             serde_yaml::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
             _ => None,
         }
+    }
+}
+
+/// The `coiled:` section of the Coiled config file at `path`, `None` when the file does not exist.
+fn read_config_file(path: &std::path::Path) -> Result<Option<serde_yaml::Value>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("Cannot read the Coiled configuration file {}: {e}.", path.display())),
+    };
+    parse_config_file(&text).map_err(|e| {
+        format!(
+            "The Coiled configuration file {} is not valid YAML: {e}. Fix or remove it (`coiled login` writes a new one), or set the token with the provider's `token` argument or COILED_TOKEN.",
+            path.display()
+        )
+    })
+}
+
+/// The `coiled:` section of a config file's text (`None` when it has none).
+pub fn parse_config_file(text: &str) -> Result<Option<serde_yaml::Value>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    match &doc {
+        serde_yaml::Value::Null => Ok(None),
+        serde_yaml::Value::Mapping(_) => Ok(doc.get("coiled").cloned()),
+        _ => Err("the file is not a mapping of settings".into()),
     }
 }
 
@@ -186,6 +214,14 @@ mod tests {
         let e = env(&[], Some("coiled:\n  workspace: fw\n  account: fa\n"));
         assert_eq!(resolve(None, None, None, &e).workspace.unwrap().value, "fw");
         assert_eq!(resolve(None, None, Some("attr"), &e).workspace.unwrap().source, "the provider's `workspace` argument");
+    }
+
+    #[test]
+    fn malformed_config_files_are_errors() {
+        assert!(parse_config_file("coiled:\n  token: [unclosed\n").is_err());
+        assert!(parse_config_file("just a string").is_err());
+        assert_eq!(parse_config_file("").unwrap(), None);
+        assert!(parse_config_file("coiled:\n  token: abc\n").unwrap().is_some());
     }
 
     #[test]

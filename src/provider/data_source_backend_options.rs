@@ -65,7 +65,12 @@ impl DataSource for BackendOptionsDataSource {
                         "The default ingress rules of new clusters; empty when none are set.",
                     ),
                     ingress::firewall_rules_attribute(
-                        "The rows new clusters get from these options: one per (port, source), protocol `tcp`.",
+                        "The rows new clusters get from these options: one per (port, source), protocol `tcp`. Empty when the workspace sets no ingress: new clusters without rules of their own then get Coiled's default rules (see `uses_coiled_default_ingress`).",
+                    ),
+                    Attribute::computed(
+                        "uses_coiled_default_ingress",
+                        Type::Bool,
+                        "`true` when the workspace sets no ingress rules, so that a new cluster without rules of its own gets Coiled's default firewall: the scheduler and dashboard ports open to any address (port 443 on current Coiled; 8786 and 8787 on older releases). Set ingress in `coiled_backend_options`, or on the cluster, to restrict it.",
                     ),
                 ],
                 blocks: vec![],
@@ -105,6 +110,7 @@ impl DataSource for BackendOptionsDataSource {
         let rules = ingress::from_wire(&server.ingress().unwrap_or_default());
         state.set_attr("ingress", ingress::rules_value(&rules));
         state.set_attr("firewall_rules", ingress::rows_value(&rules));
+        state.set_attr("uses_coiled_default_ingress", Value::Bool(rules.is_empty()));
         Some(state)
     }
 }

@@ -36,7 +36,7 @@ impl DataSource for ClusterDataSource {
         Schema {
             version: 0,
             block: Block {
-                description: "Reads a running Coiled cluster by `id` or by `name`: its state, scheduler addresses and the firewall rules that apply to it.",
+                description: "Reads a running Coiled cluster by `id` or by `name`: its state, scheduler addresses and the firewall rules that apply to it. A cluster that is stopping, stopped or failed is an error, unless `allow_stopped` is set; its addresses are then null, since nothing listens there any more.",
                 attributes: vec![
                     Attribute::optional_computed("id", Type::String, "Cluster id. Give this or `name`."),
                     Attribute::optional_computed("name", Type::String, "Name of a running cluster. Give this or `id`."),
@@ -46,7 +46,15 @@ impl DataSource for ClusterDataSource {
                         Type::Bool,
                         "Which address `scheduler_address` gives: the public one (`true`, the default, when the cluster has one) or the private one.",
                     ),
-                    computed("status", "Coiled's cluster state."),
+                    Attribute::optional(
+                        "allow_stopped",
+                        Type::Bool,
+                        "Read a cluster by `id` even when it is `stopping`, `stopped` or in `error`, instead of failing. Default `false`. (By `name`, only running clusters are found.)",
+                    ),
+                    computed(
+                        "status",
+                        "Coiled's cluster state: `pending`, `starting`, `scaling` or `ready` for a running cluster; `stopping`, `stopped` or `error` only with `allow_stopped`.",
+                    ),
                     Attribute::computed("n_workers", Type::Number, "Target number of workers."),
                     computed("scheduler_address", "Address a client connects to, `tls://IP:PORT`, as chosen by `use_scheduler_public_ip`."),
                     computed("scheduler_public_address", "Public scheduler address, when it has one."),
@@ -103,13 +111,31 @@ impl DataSource for ClusterDataSource {
         };
         let d = match coiled.client.get_cluster(&op, &ws, id).await {
             Ok(d) => d,
+            Err(e) if e.is_not_found() => {
+                diags.error_at(AttrPath::attr("id"), "Cluster Not Found", format!("No cluster with id {id} in workspace {ws:?}."));
+                return None;
+            }
             Err(e) => {
                 coiled.report(diags, "Unable to Read Cluster", Some(AttrPath::attr("id")), &e);
                 return None;
             }
         };
+        let ended = matches!(d.current_state.state.as_str(), "stopping" | "stopped" | "error");
+        if ended && config.get("allow_stopped").and_then(Value::as_bool) != Some(true) {
+            diags.error_at(
+                AttrPath::attr("id"),
+                "Cluster Not Running",
+                format!(
+                    "Cluster {id} ({}) is {}{}. Set `allow_stopped = true` to read it anyway (its addresses are then null).",
+                    d.name,
+                    d.current_state.state,
+                    d.current_state.reason.as_deref().filter(|r| !r.is_empty()).map(|r| format!(": {r}")).unwrap_or_default()
+                ),
+            );
+            return None;
+        }
         let public = config.get("use_scheduler_public_ip").and_then(Value::as_bool).unwrap_or(true);
-        let (chosen, pubaddr, private) = cluster_state::scheduler_addresses(&d, public);
+        let (chosen, pubaddr, private) = if ended { (None, None, None) } else { cluster_state::scheduler_addresses(&d, public) };
         let opt = |v: Option<String>| v.map(Value::string).unwrap_or(Value::Null);
         let rules = ingress::from_wire(&d.ingress().unwrap_or_default());
         let mut out = config.clone();
@@ -121,7 +147,7 @@ impl DataSource for ClusterDataSource {
         out.set_attr("scheduler_address", opt(chosen));
         out.set_attr("scheduler_public_address", opt(pubaddr));
         out.set_attr("scheduler_private_address", opt(private));
-        out.set_attr("dashboard_address", opt(d.scheduler.as_ref().and_then(|s| s.dashboard_address.clone())));
+        out.set_attr("dashboard_address", opt(d.scheduler.as_ref().filter(|_| !ended).and_then(|s| s.dashboard_address.clone())));
         out.set_attr("created_at", opt(d.created.clone()));
         out.set_attr("firewall_rules", ingress::rows_value(&rules));
         Some(out)

@@ -7,6 +7,7 @@ pub mod cluster_state;
 pub mod config;
 pub mod data_source_backend_options;
 pub mod data_source_cluster;
+pub mod duration;
 pub mod ingress;
 pub mod resource_backend_options;
 pub mod resource_cluster;
@@ -34,6 +35,9 @@ pub struct Coiled {
     configured_workspace: Option<config::Sourced<String>>,
     default_workspace: OnceCell<String>,
     token_source: String,
+    server_source: String,
+    /// The outcome of checking the token (and its workspaces) once, for plans.
+    verified: OnceCell<Result<Vec<String>, String>>,
 }
 
 impl Coiled {
@@ -68,7 +72,16 @@ impl Coiled {
     /// Turns an API error into a diagnostic with a next step, naming where the token came from when it
     /// was rejected. Never includes the token.
     pub fn report(&self, diags: &mut Diagnostics, summary: &str, path: Option<AttrPath>, e: &ApiError) {
-        let detail = match e {
+        let detail = self.explain(e);
+        match path {
+            Some(p) => diags.error_at(p, summary, detail),
+            None => diags.error(summary, detail),
+        }
+    }
+
+    /// An API error in words, with the next step.
+    pub fn explain(&self, e: &ApiError) -> String {
+        match e {
             ApiError::Unauthorized { .. } => format!(
                 "{e}\n\nThe token came from {}. Check that it is current (`coiled login` writes a new one), or set it in {}.",
                 self.token_source,
@@ -77,15 +90,49 @@ impl Coiled {
             ApiError::Forbidden { .. } => {
                 format!("{e}\n\nCheck that the token's user is a member (and, for account settings, an admin) of the workspace.")
             }
+            ApiError::Unreachable { .. } => format!(
+                "{e}.\n\nThe server URL came from {}. Check that it is right (the provider's `server` argument or COILED_SERVER), that this machine can reach it (network, VPN, firewall; proxies through HTTPS_PROXY and NO_PROXY), and that the server is running. To keep trying longer on a flaky network, set `unreachable_timeout` in the provider block.",
+                self.server_source
+            ),
             ApiError::Cancelled => format!("{e}. The operation was interrupted; Terraform's state records only what is known to exist."),
             ApiError::Status { code: Some(code), .. } if code == "NO_CLOUD_SETUP" => format!(
                 "{e}\n\nThe workspace has no cloud account configured: run `coiled setup`, or manage it with a coiled_backend_options resource."
             ),
             _ => format!("{e}"),
-        };
-        match path {
-            Some(p) => diags.error_at(p, summary, detail),
-            None => diags.error(summary, detail),
+        }
+    }
+
+    /// Checks, once per provider process, that the token is accepted and (when `workspace` is given)
+    /// that its user is a member of that workspace: one cheap call, made at plan time so that a wrong
+    /// token or workspace fails `plan` rather than `apply`. Reports why not.
+    pub async fn check_access(&self, op: &Op, workspace: Option<&str>, path: Option<AttrPath>, diags: &mut Diagnostics) -> bool {
+        let verified = self
+            .verified
+            .get_or_init(|| async {
+                match self.client.memberships(op).await {
+                    Ok(ms) => Ok(ms.into_iter().map(|m| m.account.slug).collect()),
+                    Err(e) => Err(self.explain(&e)),
+                }
+            })
+            .await;
+        match (verified, workspace) {
+            (Err(detail), _) => {
+                diags.error("Unable to Verify Coiled Credentials", detail.clone());
+                false
+            }
+            (Ok(slugs), Some(ws)) if !slugs.iter().any(|s| s == ws) => {
+                let detail = format!(
+                    "The token's user (token from {}) is not a member of workspace {ws:?}. Its workspaces: {}. Use one of them, or a token of a member of {ws:?}.",
+                    self.token_source,
+                    if slugs.is_empty() { "none".to_string() } else { slugs.join(", ") }
+                );
+                match path {
+                    Some(p) => diags.error_at(p, "Not a Member of the Workspace", detail),
+                    None => diags.error("Not a Member of the Workspace", detail),
+                }
+                false
+            }
+            _ => true,
         }
     }
 }
@@ -170,7 +217,8 @@ impl Provider for CoiledProvider {
                     Attribute::optional("token", Type::String, "Coiled API token. Defaults, in order, to `COILED_TOKEN`, `DASK_COILED__TOKEN`, then `coiled.token` in `~/.config/dask/coiled.yaml` (written by `coiled login`). Never shown in plans or logs.").sensitive(),
                     Attribute::optional("workspace", Type::String, "Workspace (formerly account) used by resources that do not name one. Defaults, in order, to `COILED_WORKSPACE`, `DASK_COILED__WORKSPACE`, `DASK_COILED__ACCOUNT`, `coiled.workspace` or `coiled.account` in `~/.config/dask/coiled.yaml`, then the token's default workspace."),
                     Attribute::optional("allow_insecure_http", Type::Bool, "Allow sending the API token over plain `http://` to a host other than the loopback interface. Off by default: the token is a credential."),
-                    Attribute::optional("ca_bundle_file", Type::String, "Path to a PEM file of extra certificate authorities to trust for the Coiled API, besides the platform's roots."),
+                    Attribute::optional("ca_bundle_file", Type::String, "Path to a PEM file of extra certificate authorities to trust for the Coiled API (HTTPS and the WebSocket alike), besides the platform's roots."),
+                    Attribute::optional("unreachable_timeout", Type::String, "How long to keep trying a server that cannot be reached at all (connection refused, host name not resolved, no answer) before failing, as a duration such as `30s` or `5m`. Default `30s`. A server that answers, even with throttling or server errors, is retried within each operation's own timeout regardless."),
                 ],
                 blocks: vec![],
             },
@@ -193,14 +241,44 @@ impl Provider for CoiledProvider {
 
     async fn configure(&self, _ctx: &Ctx, config: &Value, _terraform_version: &str, diags: &mut Diagnostics) {
         let attr = |name: &str| config.get(name).cloned().unwrap_or(Value::Null);
-        let (server, token, workspace, insecure, ca) =
-            (attr("server"), attr("token"), attr("workspace"), attr("allow_insecure_http"), attr("ca_bundle_file"));
-        if [&server, &token, &workspace, &insecure, &ca].iter().any(|v| v.is_unknown()) {
+        let (server, token, workspace, insecure, ca, unreachable) = (
+            attr("server"),
+            attr("token"),
+            attr("workspace"),
+            attr("allow_insecure_http"),
+            attr("ca_bundle_file"),
+            attr("unreachable_timeout"),
+        );
+        if [&server, &token, &workspace, &insecure, &ca, &unreachable].iter().any(|v| v.is_unknown()) {
             tracing::debug!("provider configuration depends on values known only after apply; deferring API calls");
             *self.data.configured.write().await = Configured::Deferred;
             return;
         }
-        let env = config::Env::from_process();
+        let unreachable = match unreachable.as_str() {
+            None => crate::api::DEFAULT_UNREACHABLE,
+            Some(text) => match duration::parse_timeout(text) {
+                Ok(d) if !d.is_zero() => d,
+                Ok(_) => {
+                    diags.error_at(
+                        AttrPath::attr("unreachable_timeout"),
+                        "Invalid Duration",
+                        "unreachable_timeout must be longer than zero.",
+                    );
+                    return;
+                }
+                Err(e) => {
+                    diags.error_at(AttrPath::attr("unreachable_timeout"), "Invalid Duration", e);
+                    return;
+                }
+            },
+        };
+        let env = match config::Env::from_process() {
+            Ok(env) => env,
+            Err(e) => {
+                diags.error("Unreadable Coiled Configuration File", e);
+                return;
+            }
+        };
         let settings = config::resolve(server.as_str(), token.as_str(), workspace.as_str(), &env);
         tracing::debug!(server = %settings.server.value, server_source = %settings.server.source, "resolved Coiled server");
         let Some(token) = settings.token else {
@@ -226,7 +304,7 @@ impl Provider for CoiledProvider {
             token: token.value,
             allow_insecure_http: insecure.as_bool().unwrap_or(false),
             ca_bundle_pem,
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy { unreachable, ..RetryPolicy::default() },
         });
         match client {
             Ok(client) => {
@@ -235,6 +313,8 @@ impl Provider for CoiledProvider {
                     configured_workspace: settings.workspace,
                     default_workspace: OnceCell::new(),
                     token_source: token.source,
+                    server_source: settings.server.source.clone(),
+                    verified: OnceCell::new(),
                 };
                 *self.data.configured.write().await = Configured::Ready(Arc::new(coiled));
             }

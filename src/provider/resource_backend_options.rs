@@ -169,7 +169,81 @@ pub fn state_from_server(prior: &Value, server: &BackendOptionsRead) -> Value {
     state
 }
 
+/// The settings one workspace's options hold, in words, for comparing two of them: backend, region,
+/// zone, ingress rules and network.
+fn describe(state: &Value) -> Vec<(&'static str, String)> {
+    let text = |name: &str| str_attr(state, name).unwrap_or("(unset)").to_string();
+    let rules = match ingress::parse(state.get("ingress").unwrap_or(&Value::Null), &AttrPath::root(), true, false, &mut Diagnostics::new())
+    {
+        Parsed::Rules(r) if !r.is_empty() => r
+            .iter()
+            .map(|r| format!("{} → {}", r.cidr, r.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => "none (Coiled's default rules apply)".to_string(),
+    };
+    let network = match state.get("network") {
+        Some(Value::Object(n)) => n.iter().filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}"))).collect::<Vec<_>>().join(", "),
+        _ => String::new(),
+    };
+    vec![
+        ("backend", text("backend")),
+        ("region", text("region")),
+        ("zone", text("zone")),
+        ("ingress", rules),
+        ("network", if network.is_empty() { "Coiled-managed".to_string() } else { network }),
+    ]
+}
+
+/// What differs between two descriptions, as `name: before → after` lines.
+fn differences(before: &[(&str, String)], after: &[(&str, String)]) -> Vec<String> {
+    before.iter().zip(after).filter(|(b, a)| b.1 != a.1).map(|(b, a)| format!("  {}: {} → {}", b.0, b.1, a.1)).collect()
+}
+
+/// Whether options as read are Coiled's defaults for a workspace nobody has configured.
+fn is_default(described: &[(&str, String)]) -> bool {
+    let default = describe(&Value::object([
+        ("backend", Value::string("aws")),
+        ("region", Value::string(AWS_DEFAULT_REGION)),
+        ("zone", Value::Null),
+        ("ingress", Value::Null),
+        ("network", Value::Null),
+    ]));
+    described == default.as_slice()
+}
+
 impl BackendOptionsResource {
+    /// At plan time, for a create: one workspace has one set of options, so creating this resource
+    /// replaces whatever the workspace holds. Warns when that is more than Coiled's defaults.
+    async fn warn_on_takeover(&self, ctx: &Ctx, plan: &Plan, diags: &mut Diagnostics) {
+        let mut quiet = Diagnostics::new();
+        let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await else { return };
+        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let ws = match str_attr(&plan.planned, "workspace") {
+            Some(ws) => ws.to_string(),
+            None => match coiled.workspace(&op).await {
+                Ok(ws) => ws,
+                Err(_) => return,
+            },
+        };
+        let Ok(server) = coiled.client.get_backend_options(&op, &ws).await else { return };
+        let current = describe(&state_from_server(&Value::null_object(&self.schema().object_type()), &server));
+        if is_default(&current) {
+            return;
+        }
+        let changes = differences(&current, &describe(&plan.planned));
+        if changes.is_empty() {
+            return;
+        }
+        diags.warning(
+            "Existing Backend Options Will Be Replaced",
+            format!(
+                "Workspace {ws:?} already has backend options that differ from Coiled's defaults, set outside this configuration (another Terraform configuration, `coiled.set_backend_options`, or Coiled's web app). A workspace has exactly one set of options, and applying this replaces them:\n{}\n\nIf another configuration manages this workspace's options, keep only one of them: the two would overwrite each other on every apply. To start from what is there, import it instead: `terraform import` with this resource's address and `{ws}`.",
+                changes.join("\n")
+            ),
+        );
+    }
+
     async fn connection(&self, diags: &mut Diagnostics) -> Option<Arc<Coiled>> {
         self.data.require(diags).await
     }
@@ -236,14 +310,14 @@ impl Resource for BackendOptionsResource {
         Schema {
             version: 0,
             block: Block {
-                description: "Account-level backend options of a Coiled workspace: the cloud, region and credentials Coiled uses, and the default ingress rules (firewall) of every cluster created afterwards. Equivalent to `coiled.set_backend_options(...)`.\n\nCoiled has no way to delete backend options: destroying this resource leaves them in place (the firewall is never opened by a destroy) and only stops managing them. Changing them affects clusters created afterwards, not existing ones.",
+                description: "Account-level backend options of a Coiled workspace: the cloud, region and credentials Coiled uses, and the default ingress rules (firewall) of every cluster created afterwards. Equivalent to `coiled.set_backend_options(...)`. A workspace has one set of options: let one configuration own them.",
                 attributes: vec![
                     Attribute::computed("id", Type::String, "The workspace slug.").stable(),
                     Attribute::optional_computed("workspace", Type::String, "Workspace (formerly account) whose options these are. Defaults to the provider's workspace. Changing it manages another workspace's options (replacement).").requires_replace().stable(),
                     Attribute::required("backend", Type::String, "Cloud provider: `aws` or `gcp`."),
                     Attribute::optional_computed("region", Type::String, "Cloud region for clusters. Defaults to `us-east-1` on AWS and `us-east1` on GCP."),
                     Attribute::optional("zone", Type::String, "Availability zone for clusters; by default Coiled chooses."),
-                    Attribute::optional("aws_access_key_id", Type::String, "AWS access key ID Coiled uses to create clusters (`aws` backend).").sensitive(),
+                    Attribute::optional("aws_access_key_id", Type::String, "AWS access key ID Coiled uses to create clusters. Required with the `aws` backend, together with `aws_secret_access_key` or `aws_secret_access_key_wo`.").sensitive(),
                     Attribute::optional("aws_secret_access_key", Type::String, "AWS secret access key (`aws` backend). Stored in Terraform state (as a sensitive value); with Terraform 1.11 or later prefer `aws_secret_access_key_wo`. Never read back from Coiled.").sensitive(),
                     Attribute::optional("aws_secret_access_key_wo", Type::String, "Write-only AWS secret access key (Terraform 1.11 or later): sent to Coiled but never stored in state or plan. Bump `aws_secret_access_key_wo_version` to send a new value.").sensitive().write_only(),
                     Attribute::optional("aws_secret_access_key_wo_version", Type::Number, "Any number; changing it sends `aws_secret_access_key_wo` again."),
@@ -273,18 +347,18 @@ impl Resource for BackendOptionsResource {
         let known_null = |name: &str| config.get(name).is_none_or(Value::is_null);
         match backend.as_str() {
             Some("aws") => {
-                if known_null("aws_access_key_id") {
+                let no_key = known_null("aws_access_key_id");
+                let no_secret = known_null("aws_secret_access_key") && known_null("aws_secret_access_key_wo");
+                if no_key || no_secret {
+                    let (path, missing) = match (no_key, no_secret) {
+                        (true, true) => ("aws_access_key_id", "aws_access_key_id and aws_secret_access_key are missing"),
+                        (true, false) => ("aws_access_key_id", "aws_access_key_id is missing"),
+                        _ => ("aws_secret_access_key", "aws_secret_access_key is missing"),
+                    };
                     diags.error_at(
-                        AttrPath::attr("aws_access_key_id"),
+                        AttrPath::attr(path),
                         "Missing AWS Credentials",
-                        "The aws backend needs aws_access_key_id and aws_secret_access_key (or aws_secret_access_key_wo).",
-                    );
-                }
-                if known_null("aws_secret_access_key") && known_null("aws_secret_access_key_wo") {
-                    diags.error_at(
-                        AttrPath::attr("aws_secret_access_key"),
-                        "Missing AWS Credentials",
-                        "The aws backend needs aws_secret_access_key, or aws_secret_access_key_wo with Terraform 1.11 or later.",
+                        format!("The aws backend needs both aws_access_key_id and aws_secret_access_key (or aws_secret_access_key_wo with Terraform 1.11 or later): {missing}."),
                     );
                 }
                 for gcp in ["gcp_service_account_json", "gcp_service_account_json_wo", "gcp_project_id"] {
@@ -371,7 +445,7 @@ impl Resource for BackendOptionsResource {
         ingress::parse(config.get("ingress").unwrap_or(&Value::Null), &AttrPath::attr("ingress"), ack, true, diags);
     }
 
-    async fn modify_plan(&self, _ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
+    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
         // Predict what apply will store, so plans show real values instead of "known after apply".
         let backend = plan.planned.get("backend").and_then(Value::as_str).map(str::to_string);
         if plan.config.get("region").is_some_and(Value::is_null) {
@@ -418,6 +492,21 @@ impl Resource for BackendOptionsResource {
                 plan.predict("id", Value::string(ws));
             }
         }
+        if diags.has_errors() || !(plan.is_create() || !plan.planned.same_as(&plan.prior)) {
+            return;
+        }
+        let mut quiet = Diagnostics::new();
+        if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await {
+            let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
+            let own = str_attr(&plan.config, "workspace");
+            let ws = own.or(str_attr(&plan.planned, "workspace")).or(coiled.configured_workspace());
+            if !coiled.check_access(&op, ws, own.map(|_| AttrPath::attr("workspace")), diags).await {
+                return;
+            }
+        }
+        if plan.is_create() {
+            self.warn_on_takeover(ctx, plan, diags).await;
+        }
     }
 
     async fn create(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics) -> Option<NewState> {
@@ -434,7 +523,20 @@ impl Resource for BackendOptionsResource {
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let ws = str_attr(state, "workspace").or_else(|| str_attr(state, "id"))?.to_string();
         match coiled.client.get_backend_options(&op, &ws).await {
-            Ok(server) => Some(NewState { state: state_from_server(state, &server), private: private.clone() }),
+            Ok(server) => {
+                let new = state_from_server(state, &server);
+                let changes = differences(&describe(state), &describe(&new));
+                if !changes.is_empty() {
+                    diags.warning(
+                        "Backend Options Changed Outside Terraform",
+                        format!(
+                            "Workspace {ws:?}'s backend options were changed outside Terraform (by `coiled.set_backend_options`, Coiled's web app, or another Terraform configuration):\n{}\n\nThe next apply sets them back to this configuration. If the change was intended, put it in the configuration; if another configuration now owns these options, remove this resource from one of them (`terraform state rm`).",
+                            changes.join("\n")
+                        ),
+                    );
+                }
+                Some(NewState { state: new, private: private.clone() })
+            }
             Err(e) => {
                 coiled.report(diags, "Unable to Read Backend Options", None, &e);
                 None
@@ -464,7 +566,7 @@ impl Resource for BackendOptionsResource {
         );
     }
 
-    async fn import(&self, _ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<Value> {
+    async fn import(&self, _ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState> {
         let ws = id.trim();
         if ws.is_empty() || ws.contains('/') {
             diags.error("Invalid Import ID", format!("{id:?} is not a workspace; import coiled_backend_options by workspace slug, e.g. `terraform import coiled_backend_options.team my-team`."));
@@ -474,7 +576,7 @@ impl Resource for BackendOptionsResource {
         state.set_attr("id", Value::string(ws));
         state.set_attr("workspace", Value::string(ws));
         state.set_attr("ingress", Value::Set(Vec::new()));
-        Some(state)
+        Some(NewState { state, private: Vec::new() })
     }
 }
 

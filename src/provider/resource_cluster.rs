@@ -74,7 +74,12 @@ fn backend_options(state: &Value) -> &Value {
 
 /// The cluster's own ingress rules, `None` when it sets none (it then inherits).
 fn own_rules(state: &Value) -> Option<Vec<Rule>> {
-    let ingress = backend_options(state).get("ingress")?;
+    own_rules_of(backend_options(state).get("ingress"))
+}
+
+/// The rules of an `ingress` set value, `None` when it holds none.
+fn own_rules_of(ingress: Option<&Value>) -> Option<Vec<Rule>> {
+    let ingress = ingress?;
     if ingress.as_elements().is_none_or(<[Value]>::is_empty) {
         return None;
     }
@@ -174,56 +179,115 @@ impl ClusterResource {
         self.data.require(diags).await
     }
 
-    /// Creates the cluster, recovering a lost answer by name instead of creating a second one.
+    /// At plan time: the token works, and its user is a member of the cluster's workspace.
+    async fn check_access(&self, ctx: &Ctx, plan: &Plan, diags: &mut Diagnostics) {
+        let mut quiet = Diagnostics::new();
+        let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await else { return };
+        let op = Op::new(super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let own = s(&plan.config, "workspace");
+        let ws = own.or(s(&plan.planned, "workspace")).or(coiled.configured_workspace());
+        coiled.check_access(&op, ws, own.map(|_| AttrPath::attr("workspace")), diags).await;
+    }
+
+    /// Creates the cluster. The name is looked up first (as Coiled's client does before it creates):
+    /// a running cluster of that name belongs to someone else and is never taken over, and one still
+    /// stopping is waited for. After a create whose answer was lost, a cluster found under the name
+    /// was made by this apply (it was not there a moment before) and is adopted; anything else gets
+    /// the same error as without faults.
     async fn post_create(coiled: &Coiled, op: &Op, ws: &str, name: &str, body: &serde_json::Value, diags: &mut Diagnostics) -> Option<i64> {
+        if !Self::name_is_free(coiled, op, ws, name, diags).await {
+            return None;
+        }
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let result = coiled.client.create_cluster(op, ws, body).await;
-            match result {
+            let e = match coiled.client.create_cluster(op, ws, body).await {
                 Ok(created) if created.existing && attempt == 1 => {
-                    diags.error_at(
-                        AttrPath::attr("name"),
-                        "Cluster Already Exists",
-                        format!(
-                            "A running cluster named {name:?} already exists in workspace {ws:?} (id {}). Import it with `terraform import <address> {}`, stop it, or choose another name.",
-                            created.id, created.id
-                        ),
-                    );
+                    already_exists(diags, ws, name, created.id);
                     return None;
                 }
                 Ok(created) => return Some(created.id),
-                Err(e @ (ApiError::Transport { .. } | ApiError::Timeout { .. } | ApiError::Status { status: 500..=599, .. })) => {
-                    // The create may have happened with its answer lost: look before trying again.
-                    tracing::warn!(attempt, error = %e, "cluster create got no answer; checking whether it happened");
-                    match coiled.client.find_cluster_by_name(op, ws, name).await {
-                        Ok(Some(found)) => {
-                            tracing::info!(cluster = found.id, "the cluster was created; its answer was lost");
-                            return Some(found.id);
-                        }
-                        Ok(None) if op.remaining() > Duration::from_secs(1) && attempt < 10 => {
-                            let delay = crate::api::RetryPolicy::default().delay(attempt, None);
-                            if op.sleep(delay).await.is_err() {
-                                coiled.report(diags, "Unable to Create Cluster", None, &ApiError::Cancelled);
-                                return None;
-                            }
-                        }
-                        Ok(None) => {
-                            coiled.report(diags, "Unable to Create Cluster", None, &e);
-                            return None;
-                        }
-                        Err(lookup) => {
-                            coiled.report(diags, "Unable to Create Cluster", None, &e);
-                            diags.error("Unable to Check for the Cluster", format!("After the create failed, looking the cluster up by name failed too: {lookup}. If it was created, import it."));
-                            return None;
-                        }
-                    }
-                }
+                Err(e @ (ApiError::Transport { .. } | ApiError::Timeout { .. } | ApiError::Status { status: 500..=599, .. })) => e,
                 Err(e) => {
                     coiled.report(diags, "Unable to Create Cluster", None, &e);
                     return None;
                 }
+            };
+            // The create may have happened with its answer lost: look before trying again.
+            tracing::warn!(attempt, error = %e, "cluster create got no answer; checking whether it happened");
+            match coiled.client.find_cluster_by_name(op, ws, name).await {
+                Ok(Some(found)) => {
+                    tracing::info!(cluster = found.id, "the cluster was created by this apply; its answer was lost");
+                    return Some(found.id);
+                }
+                // A plain 500 is the server refusing this request: sending it again gives the same.
+                Ok(None) if matches!(e, ApiError::Status { status: 500, .. }) => {
+                    coiled.report(diags, "Unable to Create Cluster", None, &e);
+                    return None;
+                }
+                Ok(None) if op.remaining() > Duration::from_secs(1) && attempt < 10 => {
+                    let delay = crate::api::RetryPolicy::default().delay(attempt, None);
+                    if op.sleep(delay).await.is_err() {
+                        coiled.report(diags, "Unable to Create Cluster", None, &ApiError::Cancelled);
+                        return None;
+                    }
+                }
+                Ok(None) => {
+                    coiled.report(diags, "Unable to Create Cluster", None, &e);
+                    return None;
+                }
+                Err(lookup) => {
+                    coiled.report(diags, "Unable to Create Cluster", None, &e);
+                    diags.error(
+                        "Unable to Check for the Cluster",
+                        format!("After the create failed, looking cluster {name:?} up by name failed too: {lookup}. If it was created, it is not in state: check the workspace's clusters and import it."),
+                    );
+                    return None;
+                }
             }
+        }
+    }
+
+    /// Whether no running cluster holds `name`; waits for one that is stopping to finish. Reports why not.
+    async fn name_is_free(coiled: &Coiled, op: &Op, ws: &str, name: &str, diags: &mut Diagnostics) -> bool {
+        let mut n = 0u32;
+        loop {
+            let found = match coiled.client.find_cluster_by_name(op, ws, name).await {
+                Ok(None) => return true,
+                Ok(Some(found)) => found,
+                Err(e) => {
+                    coiled.report(diags, "Unable to Create Cluster", None, &e);
+                    return false;
+                }
+            };
+            let state = match coiled.client.get_cluster(op, ws, found.id).await {
+                Ok(d) => d.current_state.state,
+                Err(e) if e.is_not_found() => return true,
+                Err(e) => {
+                    coiled.report(diags, "Unable to Create Cluster", None, &e);
+                    return false;
+                }
+            };
+            if !matches!(state.as_str(), "stopping" | "stopped" | "error") {
+                already_exists(diags, ws, name, found.id);
+                return false;
+            }
+            if n == 0 {
+                tracing::info!(cluster = found.id, "a cluster of the same name is still stopping; waiting for it");
+            }
+            if op.remaining() <= Duration::from_secs(1) {
+                diags.error_at(
+                    AttrPath::attr("name"),
+                    "Cluster Name Still in Use",
+                    format!("Cluster {} of the same name ({name:?}) is still stopping and holds the name. Apply again shortly, once it has stopped.", found.id),
+                );
+                return false;
+            }
+            if op.sleep(cluster_state::poll_delay(n, "stopping")).await.is_err() {
+                coiled.report(diags, "Unable to Create Cluster", None, &ApiError::Cancelled);
+                return false;
+            }
+            n += 1;
         }
     }
 
@@ -338,10 +402,19 @@ impl ClusterResource {
         let summary = if creating { "Cluster Failed to Start" } else { "Cluster Failed to Scale" };
         let current = last.as_ref().map(|d| state_from_details(base, d, ws));
         match end {
+            WaitEnd::Cancelled if creating => {
+                // A warning, not an error: an error would mark the cluster tainted, and the next apply
+                // would replace it even once it is ready.
+                diags.warning(
+                    "Interrupted",
+                    format!("Terraform was interrupted while cluster {id} was starting. It is kept in state as it is now. The next apply keeps it if it has become ready, waits for it if it is still starting, and creates a new one only if it failed or was stopped."),
+                );
+                return Some(NewState { state: current.unwrap_or_else(|| pending_state(base, id, ws)), private: Vec::new() });
+            }
             WaitEnd::Cancelled => {
                 diags.error(
                     "Interrupted",
-                    format!("Terraform was interrupted while cluster {id} was starting. It is kept in state as it is now; the next apply checks it and replaces it if it is not ready."),
+                    format!("Terraform was interrupted while cluster {id} was scaling. It is kept in state as it is now; the next plan shows what is left to do."),
                 );
                 return Some(NewState { state: current.unwrap_or_else(|| pending_state(base, id, ws)), private: Vec::new() });
             }
@@ -386,6 +459,17 @@ impl ClusterResource {
     }
 }
 
+/// The error for a name held by a running cluster this apply did not create.
+fn already_exists(diags: &mut Diagnostics, ws: &str, name: &str, id: i64) {
+    diags.error_at(
+        AttrPath::attr("name"),
+        "Cluster Already Exists",
+        format!(
+            "A running cluster named {name:?} already exists in workspace {ws:?} (id {id}), and this apply did not create it, so Terraform leaves it alone. Either choose another name (or leave `name` out to have one generated), stop that cluster, or manage it with this resource by importing it: `terraform import` with this resource's address (shown below) and the ID `{ws}/{name}`.\n\nIf this is a replacement under `create_before_destroy`, the new cluster cannot take the name while the old one still runs: leave `name` out, or remove `create_before_destroy`."
+        ),
+    );
+}
+
 /// The cluster an operation works on.
 #[derive(Clone, Copy)]
 struct Target<'a> {
@@ -402,6 +486,19 @@ enum WaitEnd {
     TimedOut,
     Cancelled,
     Api(ApiError),
+}
+
+/// `planned` with every unknown top-level value taken from `prior`.
+fn fill_unknown_from(planned: &Value, prior: &Value) -> Value {
+    let mut state = planned.clone();
+    if let Value::Object(attrs) = planned {
+        for (name, v) in attrs {
+            if v.is_unknown() {
+                state.set_attr(name, prior.get(name).cloned().unwrap_or(Value::Null));
+            }
+        }
+    }
+    state
 }
 
 /// The state of a cluster known only by id (every computed value filled, as Terraform requires).
@@ -452,7 +549,7 @@ impl Resource for ClusterResource {
         Schema {
             version: 0,
             block: Block {
-                description: "A Coiled Dask cluster, equivalent to `coiled.Cluster(...)`, with its own firewall (`backend_options { ingress { … } }`) and the choice of a public or private scheduler address.\n\nCreating waits until the scheduler is up and enough workers have started (`wait_for_workers`). Only `n_workers` changes in place; every other change replaces the cluster. Coiled stops idle clusters on its own: a cluster found stopped is removed from state with a warning, and the next apply creates it again.",
+                description: "A Coiled Dask cluster, equivalent to `coiled.Cluster(...)`, with its own firewall (`backend_options { ingress { … } }`) and the choice of a public or private scheduler address.\n\nCreating waits until the scheduler is up and enough workers have started (`wait_for_workers`). `n_workers` changes in place by scaling; `wait_for_workers`, `acknowledge_world_open_ingress` and `timeouts` change in place in state only; every other change replaces the cluster. Coiled stops idle clusters on its own: a cluster found stopped is removed from state with a warning, and the next apply creates a new one.",
                 attributes: vec![
                     Attribute::computed("id", Type::String, "Coiled's numeric cluster id.").stable(),
                     Attribute::optional_computed("name", Type::String, "Cluster name: letters, digits, `-` and `_`, at most 128. Generated when absent. Names are unique among running clusters of a workspace.").requires_replace().stable(),
@@ -563,21 +660,22 @@ impl Resource for ClusterResource {
         if let Some(t) = config.get("timeouts").filter(|t| !t.is_null()) {
             for which in ["create", "update", "delete"] {
                 if let Some(text) = t.get(which).and_then(Value::as_str) {
-                    match humantime::parse_duration(text) {
+                    match super::duration::parse_timeout(text) {
                         Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(24 * 3600) => {}
                         Ok(_) => diags.error_at(
                             AttrPath::attr("timeouts").then(which),
                             "Invalid Timeout",
                             format!("{which} = {text:?}: a timeout must be from 1s to 24h."),
                         ),
-                        Err(e) => diags.error_at(
-                            AttrPath::attr("timeouts").then(which),
-                            "Invalid Timeout",
-                            format!("{which} = {text:?} is not a duration ({e}); write e.g. \"90s\", \"20m\" or \"1h\"."),
-                        ),
+                        Err(e) => diags.error_at(AttrPath::attr("timeouts").then(which), "Invalid Timeout", format!("{which} = {e}")),
                     }
                 }
             }
+        }
+        if let Some(idle) = s(config, "idle_timeout")
+            && let Err(e) = super::duration::parse_dask_timedelta(idle)
+        {
+            diags.error_at(AttrPath::attr("idle_timeout"), "Invalid Idle Timeout", e);
         }
         if let Some(tags) = config.get("tags").and_then(Value::as_map) {
             for (k, v) in tags {
@@ -616,7 +714,8 @@ impl Resource for ClusterResource {
         }
     }
 
-    async fn modify_plan(&self, _ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
+    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
+        Self::adopt_unreadable(plan);
         let config = plan.config.clone();
         let null = |name: &str| config.get(name).is_some_and(Value::is_null);
         if null("n_workers") {
@@ -640,12 +739,9 @@ impl Resource for ClusterResource {
             {
                 plan.predict("workspace", Value::string(ws.clone()));
             }
-            if null("name") {
-                // Decided at plan time, so a create whose answer is lost can be found again by name.
-                let prefix = plan.planned.get("workspace").and_then(Value::as_str).unwrap_or("tf").to_string();
-                plan.predict("name", Value::string(format!("{prefix}-{:06x}", rand::random::<u32>() & 0xff_ffff)));
-            }
-            plan.predict("status", Value::string("ready"));
+            // An unset name stays unknown until apply, which draws it once: a name drawn here would
+            // differ between the plan and the apply-time plan.
+            // `status` stays unknown: an interrupted create records the cluster as it then is.
             self.warn_if_redundant(&plan.planned, diags).await;
             match backend_options(&plan.planned).get("ingress") {
                 Some(i) if i.as_elements().is_some_and(|e| !e.is_empty()) || i.is_unknown() => {
@@ -658,14 +754,21 @@ impl Resource for ClusterResource {
             }
         } else {
             let scaling = plan.prior.get("n_workers") != plan.planned.get("n_workers");
-            if scaling {
+            // A cluster left starting (an apply interrupted while it started) is waited for in place.
+            let unfinished = matches!(s(&plan.prior, "status"), Some("pending" | "starting"));
+            if scaling || unfinished {
                 plan.predict("status", Value::string("ready"));
             }
+        }
+        if !diags.has_errors() && (plan.is_create() || !plan.planned.same_as(&plan.prior)) {
+            self.check_access(ctx, plan, diags).await;
         }
     }
 
     async fn create(&self, ctx: &Ctx, planned: &Value, _config: &Value, diags: &mut Diagnostics) -> Option<NewState> {
         let coiled = self.connection(diags).await?;
+        // The apply-time plan checked the token; creating then names the workspace when it was left
+        // to the default.
         let op = Op::new(timeout(planned, "create"), ctx.stop.clone());
         let ws = coiled.workspace_for(&op, planned, diags).await?;
         let mut planned = planned.clone();
@@ -714,7 +817,11 @@ impl Resource for ClusterResource {
                     ),
                 ),
                 "error" => gone(diags, format!("failed: {}", d.current_state.reason.as_deref().unwrap_or("no reason given"))),
-                _ => Some(NewState { state: state_from_details(state, &d, &ws), private: private.clone() }),
+                _ => {
+                    let mut refreshed = state_from_details(state, &d, &ws);
+                    refresh_reported(&mut refreshed, &d);
+                    Some(NewState { state: refreshed, private: private.clone() })
+                }
             },
             Err(e) if e.is_not_found() => gone(diags, "no longer exists".into()),
             Err(e) => {
@@ -733,6 +840,12 @@ impl Resource for ClusterResource {
         private: &Private,
         diags: &mut Diagnostics,
     ) -> Option<NewState> {
+        let scaling = prior.get("n_workers") != planned.get("n_workers");
+        if !scaling && !matches!(s(prior, "status"), Some("pending" | "starting")) {
+            // Only values Terraform keeps (wait_for_workers, timeouts, acknowledgements, values taken
+            // from the configuration after an import) change: no API call.
+            return Some(NewState { state: fill_unknown_from(planned, prior), private: private.clone() });
+        }
         let coiled = self.connection(diags).await?;
         let op = Op::new(timeout(planned, "update"), ctx.stop.clone());
         let ws = s(prior, "workspace")?.to_string();
@@ -740,11 +853,25 @@ impl Resource for ClusterResource {
         let target = planned.get("n_workers").and_then(Value::as_number).and_then(Number::as_i64).unwrap_or(DEFAULT_WORKERS);
         let current = match coiled.client.get_cluster(&op, &ws, id).await {
             Ok(d) => d,
+            Err(e) if e.is_not_found() => {
+                diags.error("Cluster Gone Since the Plan", format!("Cluster {id} no longer exists, so it cannot be scaled. Run `terraform plan` again: the new plan creates a replacement."));
+                return None;
+            }
             Err(e) => {
                 coiled.report(diags, "Unable to Scale Cluster", None, &e);
                 return None;
             }
         };
+        if matches!(current.current_state.state.as_str(), "stopping" | "stopped" | "error") {
+            diags.error(
+                "Cluster Stopped Since the Plan",
+                format!(
+                    "Cluster {id} was {} after this plan was made, so it cannot be scaled. Run `terraform plan` again: the new plan creates a replacement.",
+                    if current.current_state.state == "error" { "failed" } else { "stopped" }
+                ),
+            );
+            return None;
+        }
         let delta = target - current.desired_workers;
         let scaled = if delta > 0 {
             tracing::info!(cluster = id, add = delta, "adding workers");
@@ -784,40 +911,16 @@ impl Resource for ClusterResource {
         }
     }
 
-    async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<Value> {
+    async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState> {
         let coiled = self.connection(diags).await?;
         let op = Op::new(super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        // `ID`, `NAME`, `WORKSPACE/ID` or `WORKSPACE/NAME`.
-        let (ws, key) = match id.split_once('/') {
-            Some((ws, key)) => (ws.to_string(), key.to_string()),
-            None => (
-                coiled.workspace(&op).await.map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e)).ok()?,
-                id.to_string(),
-            ),
-        };
-        let cluster_id = match key.parse::<i64>() {
-            Ok(n) => n,
-            Err(_) if valid_name(&key) => match coiled.client.find_cluster_by_name(&op, &ws, &key).await {
-                Ok(Some(c)) => c.id,
-                Ok(None) => {
-                    diags.error("Cluster Not Found", format!("No running cluster named {key:?} in workspace {ws:?}."));
-                    return None;
-                }
-                Err(e) => {
-                    coiled.report(diags, "Unable to Import Cluster", None, &e);
-                    return None;
-                }
-            },
-            Err(_) => {
-                diags.error(
-                    "Invalid Import ID",
-                    format!("{id:?} is not a cluster id or name; use `ID`, `NAME`, `WORKSPACE/ID` or `WORKSPACE/NAME`."),
-                );
-                return None;
-            }
-        };
+        let (ws, cluster_id) = Self::resolve_import_id(&coiled, &op, id, diags).await?;
         let d = match coiled.client.get_cluster(&op, &ws, cluster_id).await {
             Ok(d) => d,
+            Err(e) if e.is_not_found() => {
+                diags.error("Cluster Not Found", format!("No cluster with id {cluster_id} in workspace {ws:?}."));
+                return None;
+            }
             Err(e) => {
                 coiled.report(diags, "Unable to Import Cluster", None, &e);
                 return None;
@@ -830,29 +933,222 @@ impl Resource for ClusterResource {
             );
             return None;
         }
-        let mut state = Value::null_object(&self.schema().object_type());
-        // What the cluster was created with, as far as the API reports it.
-        let opts = &d.cluster_options;
-        let private_scheduler = opts.get("use_dashboard_public_ip").and_then(|v| v.as_bool()) == Some(false);
-        state.set_attr("use_scheduler_public_ip", Value::Bool(!private_scheduler));
-        let reported = d.ingress().map(|w| ingress::from_wire(&w));
-        // Rules that came from the workspace or the service default are inherited, not the cluster's own:
-        // the server may say so, else rules equal to the account's count as inherited.
         let account = coiled.client.get_backend_options(&op, &ws).await.ok().and_then(|b| b.ingress()).map(|w| ingress::from_wire(&w));
-        let inherited =
-            cluster_is_inheriting(&d) || matches!((&reported, &account), (Some(r), Some(a)) if crate::firewall::same_rules(r, a));
-        let own = if inherited { None } else { reported.filter(|r| !r.is_empty()) };
-        let spot = opts.get("spot").and_then(|v| v.as_bool());
-        if own.is_some() || spot.is_some() {
-            let mut bo =
-                Value::object([("region", Value::Null), ("zone", Value::Null), ("spot", spot.map(Value::Bool).unwrap_or(Value::Null))]);
-            bo.set_attr("ingress", ingress::state_value(&own.unwrap_or_default(), &Value::Null));
-            state.set_attr("backend_options", bo);
+        let state = imported_state(&self.schema(), &d, account.as_deref());
+        // What the API does not report is taken from the configuration at the first plan (see
+        // `adopt_unreadable`), instead of forcing a replacement. The region and zone the server
+        // reports are kept aside to check the configuration's against: in state they would show a
+        // configuration that leaves them to the default as a change.
+        let text = |key: &str| d.cluster_options.get(key).and_then(|v| v.as_str()).filter(|t| !t.is_empty()).map(str::to_string);
+        let marker = ImportMarker { imported: true, region: text("region_name"), zone: text("zone_name") };
+        let private = serde_json::to_vec(&marker).unwrap_or_default();
+        Some(NewState { state: state_from_details(&state, &d, &ws), private })
+    }
+}
+
+impl ClusterResource {
+    /// `ID`, `NAME`, `WORKSPACE/ID` or `WORKSPACE/NAME` → the workspace and the cluster id.
+    async fn resolve_import_id(coiled: &Coiled, op: &Op, id: &str, diags: &mut Diagnostics) -> Option<(String, i64)> {
+        let usage = "use `ID`, `NAME`, `WORKSPACE/ID` or `WORKSPACE/NAME`, e.g. `my-team/etl`";
+        let (ws, key) = match id.trim().split_once('/') {
+            Some((ws, key)) if ws.is_empty() || key.is_empty() || key.contains('/') => {
+                diags.error("Invalid Import ID", format!("{id:?} is not a cluster ID: {usage}."));
+                return None;
+            }
+            Some((ws, key)) => (ws.to_string(), key.to_string()),
+            None if id.trim().is_empty() => {
+                diags.error("Invalid Import ID", format!("The import ID is empty: {usage}."));
+                return None;
+            }
+            None => (
+                coiled.workspace(op).await.map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e)).ok()?,
+                id.trim().to_string(),
+            ),
+        };
+        match key.parse::<i64>() {
+            Ok(n) => Some((ws, n)),
+            Err(_) if valid_name(&key) => match coiled.client.find_cluster_by_name(op, &ws, &key).await {
+                Ok(Some(c)) => Some((ws, c.id)),
+                Ok(None) => {
+                    diags.error("Cluster Not Found", format!("No running cluster named {key:?} in workspace {ws:?}."));
+                    None
+                }
+                Err(e) => {
+                    coiled.report(diags, "Unable to Import Cluster", None, &e);
+                    None
+                }
+            },
+            Err(_) => {
+                diags.error("Invalid Import ID", format!("{id:?} is not a cluster ID: {usage}."));
+                None
+            }
         }
-        if let Some(name) = d.senv_alias.as_ref().and_then(|a| a.name.as_deref()) {
-            state.set_attr("software", Value::string(name));
+    }
+
+    /// After an import, the values the API could not show (or showed with room for the
+    /// configuration's spelling) are taken from the configuration in place, not by replacement:
+    /// `environ` and the VM type preferences always; `idle_timeout`, `tags`, `region`, `zone` and `spot`
+    /// when the server did not report them, or reported the same meaning.
+    fn adopt_unreadable(plan: &mut Plan) {
+        if plan.is_create() {
+            return;
         }
-        Some(state_from_details(&state, &d, &ws))
+        let Some(marker) = serde_json::from_slice::<ImportMarker>(&plan.private).ok().filter(|m| m.imported) else { return };
+        let (prior, planned) = (&plan.prior, &plan.planned);
+        let differs = |name: &str| !prior.get(name).unwrap_or(&Value::Null).same_as(planned.get(name).unwrap_or(&Value::Null));
+        let mut adopt: Vec<&'static str> = Vec::new();
+        for name in ["environ", "worker_vm_types", "scheduler_vm_types"] {
+            if differs(name) {
+                adopt.push(name);
+            }
+        }
+        if differs("idle_timeout") {
+            let secs = |v: Option<&str>| v.and_then(|t| super::duration::parse_dask_timedelta(t).ok());
+            let (before, after) = (s(prior, "idle_timeout"), s(planned, "idle_timeout"));
+            if before.is_none() || after.is_none() || secs(before) == secs(after) {
+                adopt.push("idle_timeout");
+            }
+        }
+        if differs("tags") && prior.get("tags").is_none_or(Value::is_null) {
+            adopt.push("tags");
+        }
+        if differs("backend_options") && backend_options_adoptable(backend_options(prior), backend_options(planned), &marker) {
+            adopt.push("backend_options");
+        }
+        if !adopt.is_empty() {
+            tracing::debug!(?adopt, "taking values the import could not read from the configuration");
+            plan.in_place.extend(adopt);
+            plan.private = Vec::new();
+        }
+    }
+}
+
+/// Private data marking state that an import built: some values are still to be taken from the
+/// configuration, and the region and zone the server reported are kept to check them against.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct ImportMarker {
+    imported: bool,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    zone: Option<String>,
+}
+
+/// Whether two `backend_options` blocks differ only where an import could not tell: the same ingress,
+/// `region` and `zone` unset or as the server reported them (by meaning), and `spot` unreported or equal.
+fn backend_options_adoptable(prior: &Value, planned: &Value, reported: &ImportMarker) -> bool {
+    let rules = |v: &Value| own_rules_of(v.get("ingress"));
+    let same_rules = match (rules(prior), rules(planned)) {
+        (None, None) => true,
+        (Some(a), Some(b)) => crate::firewall::same_rules(&a, &b),
+        _ => false,
+    };
+    let text_ok = |name: &str, server: &Option<String>| match (s(prior, name).or(server.as_deref()), s(planned, name)) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => true,
+    };
+    let spot_ok = match (prior.get("spot").and_then(Value::as_bool), planned.get("spot").and_then(Value::as_bool)) {
+        (Some(a), Some(b)) => a == b,
+        (Some(_), None) => false,
+        _ => true,
+    };
+    same_rules && text_ok("region", &reported.region) && text_ok("zone", &reported.zone) && spot_ok
+}
+
+/// The state an import starts from: what the cluster was created with, as far as the API reports it.
+fn imported_state(schema: &Schema, d: &ClusterDetails, account: Option<&[Rule]>) -> Value {
+    let mut state = Value::null_object(&schema.object_type());
+    let opts = &d.cluster_options;
+    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).filter(|t| !t.is_empty()).map(Value::string);
+    let private_scheduler = opts.get("use_dashboard_public_ip").and_then(|v| v.as_bool()) == Some(false);
+    state.set_attr("use_scheduler_public_ip", Value::Bool(!private_scheduler));
+    let reported = d.ingress().map(|w| ingress::from_wire(&w));
+    // Rules that came from the workspace or the service default are inherited, not the cluster's own:
+    // the server may say so, else rules equal to the account's count as inherited.
+    let inherited = cluster_is_inheriting(d) || matches!((&reported, account), (Some(r), Some(a)) if crate::firewall::same_rules(r, a));
+    let own = if inherited { None } else { reported.filter(|r| !r.is_empty()) };
+    let spot = opts.get("spot").and_then(|v| v.as_bool());
+    if own.is_some() || spot.is_some() {
+        let mut bo =
+            Value::object([("region", Value::Null), ("zone", Value::Null), ("spot", spot.map(Value::Bool).unwrap_or(Value::Null))]);
+        bo.set_attr("ingress", ingress::state_value(&own.unwrap_or_default(), &Value::Null));
+        state.set_attr("backend_options", bo);
+    }
+    if let Some(name) = d.senv_alias.as_ref().and_then(|a| a.name.as_deref()) {
+        state.set_attr("software", Value::string(name));
+    }
+    if let Some(tags) = reported_tags(d).filter(|t| !t.is_empty()) {
+        state.set_attr("tags", Value::Map(tags.into_iter().map(|(k, v)| (k, Value::string(v))).collect()));
+    }
+    if let Some(idle) = text(d.scheduler_options.as_ref().and_then(|o| o.get("idle_timeout"))) {
+        state.set_attr("idle_timeout", idle);
+    }
+    state
+}
+
+/// The tags the server reports, values as strings (as Coiled's client stringifies them).
+fn reported_tags(d: &ClusterDetails) -> Option<std::collections::BTreeMap<String, String>> {
+    let map = d.tags.as_ref()?.as_object()?;
+    Some(
+        map.iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    },
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Refreshes the creation-time values the server reports, by meaning: a value the state holds and
+/// the server shows differently is drift (the next plan replaces the cluster); the user's spelling
+/// stays when the meaning is the same; nothing changes where the server says nothing.
+fn refresh_reported(state: &mut Value, d: &ClusterDetails) {
+    if let (Some(Value::Map(held)), Some(reported)) = (state.get("tags").cloned(), reported_tags(d)) {
+        // Only the keys the configuration set are compared: the service may add tags of its own.
+        let mut now = held.clone();
+        for (k, v) in &held {
+            match reported.get(k) {
+                Some(r) if Some(r.as_str()) == v.as_str() => {}
+                Some(r) => {
+                    now.insert(k.clone(), Value::string(r.clone()));
+                }
+                None => {
+                    now.remove(k);
+                }
+            }
+        }
+        if now != held {
+            state.set_attr("tags", Value::Map(now));
+        }
+    }
+    let opts = &d.cluster_options;
+    if let Some(Value::Object(mut bo)) = state.get("backend_options").cloned() {
+        let mut changed = false;
+        for (attr, key) in [("region", "region_name"), ("zone", "zone_name")] {
+            let held = bo.get(attr).and_then(Value::as_str).map(str::to_string);
+            if let (Some(held), Some(now)) = (held, opts.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty()))
+                && !held.eq_ignore_ascii_case(now)
+            {
+                bo.insert(attr.to_string(), Value::string(now));
+                changed = true;
+            }
+        }
+        if changed {
+            state.set_attr("backend_options", Value::Object(bo));
+        }
+    }
+    let held = s(state, "idle_timeout").map(str::to_string);
+    let now = d.scheduler_options.as_ref().and_then(|o| o.get("idle_timeout")).and_then(|v| v.as_str()).map(str::to_string);
+    if let (Some(held), Some(now)) = (held, now) {
+        let secs = |t: &str| super::duration::parse_dask_timedelta(t).ok();
+        if secs(&held) != secs(&now) {
+            state.set_attr("idle_timeout", Value::string(now));
+        }
     }
 }
 

@@ -273,6 +273,7 @@ impl LocalServer {
             retry: terraform_provider_coiled::api::RetryPolicy {
                 base: std::time::Duration::from_millis(20),
                 max: std::time::Duration::from_millis(200),
+                ..Default::default()
             },
         })
         .unwrap()

@@ -111,3 +111,54 @@ fn every_example_validates() {
         }
     }
 }
+
+/// The `terraform` code blocks of one Markdown page.
+fn terraform_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match &mut current {
+            None if line.trim_start().starts_with("```terraform") => current = Some(String::new()),
+            Some(_) if line.trim_start().starts_with("```") => blocks.push(current.take().unwrap_or_default()),
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_guide_example_validates() {
+    let dir = root().join("docs/guides");
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
+    pages.sort();
+    for needed in ["installation.md", "ci.md", "migrating-from-python.md", "troubleshooting.md", "local-development.md", "firewalls.md"] {
+        assert!(dir.join(needed).exists(), "docs/guides/{needed} is missing");
+    }
+    let mut checked = 0;
+    for cli in clis() {
+        for page in &pages {
+            let text = std::fs::read_to_string(page).unwrap();
+            assert!(text.starts_with("---\npage_title: "), "{} lacks the Registry front matter", page.display());
+            for (i, block) in terraform_blocks(&text).iter().enumerate() {
+                let config = if block.contains("required_providers") { block.clone() } else { format!("{HEADER}{block}") };
+                let w = Workdir::new(cli, &config);
+                let out = w.terraform(&["validate", "-no-color"]);
+                assert_eq!(
+                    out.code,
+                    0,
+                    "{} block {} does not validate with Terraform {}:\n{block}\n{}",
+                    page.display(),
+                    i + 1,
+                    cli.version,
+                    out.all()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 8, "only {checked} guide blocks found");
+}

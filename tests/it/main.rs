@@ -5,6 +5,7 @@ mod backend_options;
 mod cluster;
 mod common;
 mod docs_examples;
+mod first_hour;
 mod fuzz_regressions;
 mod local_server;
 mod package;

@@ -1,0 +1,181 @@
+//! How the WebSocket reaches the server: the same trust (platform roots plus `ca_bundle_file`) and the
+//! same proxy variables (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, upper or lower case) as
+//! the HTTP client, so that one configuration serves every connection. A proxy is used through an
+//! HTTP `CONNECT` tunnel, as for HTTPS requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The TLS client settings every WebSocket uses: the platform's roots and the extra CA bundle.
+pub fn tls_config(ca_bundle_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        // A platform certificate rustls cannot use is skipped, as the HTTP client skips it.
+        let _ = roots.add(cert);
+    }
+    if let Some(pem) = ca_bundle_pem {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("the CA bundle is not valid PEM: {e}"))?;
+            roots.add(cert).map_err(|e| format!("the CA bundle holds a certificate that cannot be used: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err("the CA bundle holds no certificate".into());
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// A proxy to tunnel through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proxy {
+    /// `host:port` of the proxy.
+    pub address: String,
+    /// `Proxy-Authorization` value, when the proxy URL carries a user.
+    pub authorization: Option<String>,
+}
+
+/// The proxy for `url` (an `http(s)://` or `ws(s)://` URL) under the environment `var`, following
+/// the conventions curl and the HTTP client follow.
+pub fn proxy_for(url: &url::Url, var: impl Fn(&str) -> Option<String>) -> Result<Option<Proxy>, String> {
+    let get = |name: &str| var(&name.to_ascii_lowercase()).or_else(|| var(&name.to_ascii_uppercase())).filter(|v| !v.trim().is_empty());
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    if let Some(no_proxy) = get("no_proxy")
+        && bypasses(&no_proxy, &host)
+    {
+        return Ok(None);
+    }
+    let secure = matches!(url.scheme(), "https" | "wss");
+    let Some(raw) = (if secure { get("https_proxy") } else { get("http_proxy") }).or_else(|| get("all_proxy")) else {
+        return Ok(None);
+    };
+    let with_scheme = if raw.contains("://") { raw.clone() } else { format!("http://{raw}") };
+    let parsed = url::Url::parse(&with_scheme).map_err(|e| format!("the proxy URL {raw:?} is not valid: {e}"))?;
+    if parsed.scheme() != "http" {
+        return Err(format!("the proxy {raw:?} uses {}://; only http:// proxies (HTTP CONNECT) are supported", parsed.scheme()));
+    }
+    let address = format!("{}:{}", parsed.host_str().unwrap_or_default(), parsed.port_or_known_default().unwrap_or(80));
+    let authorization = (!parsed.username().is_empty()).then(|| {
+        let user = percent_decode(parsed.username());
+        let password = percent_decode(parsed.password().unwrap_or_default());
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+    });
+    Ok(Some(Proxy { address, authorization }))
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+/// Whether `NO_PROXY` exempts `host`: `*`, an exact host, a domain suffix (`.example.com` or
+/// `example.com`), or an IP address.
+fn bypasses(no_proxy: &str, host: &str) -> bool {
+    no_proxy.split(',').map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).any(|entry| {
+        if entry == "*" {
+            return true;
+        }
+        let entry = entry.split(':').next().unwrap_or_default().trim_start_matches('*');
+        let bare = entry.trim_start_matches('.');
+        host == bare || host.ends_with(&format!(".{bare}"))
+    })
+}
+
+/// Opens the TCP connection for `url`: directly, or through `proxy`'s `CONNECT` tunnel.
+pub async fn open(url: &url::Url, proxy: Option<&Proxy>, timeout: Duration) -> Result<TcpStream, String> {
+    let host = url.host_str().ok_or("the URL has no host")?;
+    let port = url.port_or_known_default().ok_or("the URL has no port")?;
+    let target = if host.contains(':') && !host.starts_with('[') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+    let work = async {
+        match proxy {
+            None => TcpStream::connect(&target).await.map_err(|e| connect_error(&target, &e)),
+            Some(p) => {
+                let mut stream =
+                    TcpStream::connect(&p.address).await.map_err(|e| format!("proxy {}: {}", p.address, connect_error(&p.address, &e)))?;
+                stream.set_nodelay(true).ok();
+                let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+                if let Some(auth) = &p.authorization {
+                    request.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
+                }
+                request.push_str("\r\n");
+                stream.write_all(request.as_bytes()).await.map_err(|e| format!("proxy {}: {e}", p.address))?;
+                let head = read_head(&mut stream).await.map_err(|e| format!("proxy {}: {e}", p.address))?;
+                let status = head.split_whitespace().nth(1).unwrap_or_default();
+                if status != "200" {
+                    let line = head.lines().next().unwrap_or_default();
+                    return Err(format!("proxy {} refused the tunnel to {target}: {line}", p.address));
+                }
+                Ok(stream)
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("connecting to {target} timed out after {} s", timeout.as_secs())),
+    }
+}
+
+fn connect_error(target: &str, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => format!("connection refused by {target}"),
+        _ => format!("cannot connect to {target}: {e}"),
+    }
+}
+
+/// Reads an HTTP response head (up to the blank line), byte by byte so nothing after it is consumed.
+async fn read_head(stream: &mut TcpStream) -> Result<String, String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 16 * 1024 {
+            return Err("answer head too long".into());
+        }
+        match stream.read(&mut byte).await {
+            Ok(0) => return Err("closed the connection".into()),
+            Ok(_) => head.push(byte[0]),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(String::from_utf8_lossy(&head).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn proxies_follow_the_usual_variables() {
+        let https = url::Url::parse("wss://cloud.coiled.io/ws/").unwrap();
+        let plain = url::Url::parse("ws://127.0.0.1:8000/ws/").unwrap();
+        assert_eq!(proxy_for(&https, env(&[])).unwrap(), None);
+        let p = proxy_for(&https, env(&[("HTTPS_PROXY", "http://proxy:3128")])).unwrap().unwrap();
+        assert_eq!(p, Proxy { address: "proxy:3128".into(), authorization: None });
+        assert_eq!(proxy_for(&plain, env(&[("HTTPS_PROXY", "http://proxy:3128")])).unwrap(), None, "https proxy is not for ws://");
+        let p = proxy_for(&plain, env(&[("http_proxy", "proxy:8080")])).unwrap().unwrap();
+        assert_eq!(p.address, "proxy:8080");
+        let p = proxy_for(&https, env(&[("ALL_PROXY", "http://u%40x:p%3Aw@proxy")])).unwrap().unwrap();
+        assert_eq!(p.address, "proxy:80");
+        let decoded = base64::engine::general_purpose::STANDARD.decode(p.authorization.unwrap().trim_start_matches("Basic ")).unwrap();
+        assert_eq!(String::from_utf8(decoded).unwrap(), "u@x:p:w");
+        for no in ["*", "coiled.io", ".coiled.io", "cloud.coiled.io", "other, coiled.io:443"] {
+            assert_eq!(proxy_for(&https, env(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", no)])).unwrap(), None, "{no}");
+        }
+        assert!(proxy_for(&https, env(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "oiled.io")])).unwrap().is_some());
+        assert!(proxy_for(&https, env(&[("HTTPS_PROXY", "socks5://p:1")])).unwrap_err().contains("only http://"));
+    }
+}

@@ -1,0 +1,441 @@
+//! What a new user meets in the first hour: each test pins a defect found by trying the documented
+//! paths, through the real Terraform CLIs against `coiled-local`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::{Cli, HEADER, LocalServer, Scenario, Workdir, clis};
+
+fn clusters(server: &LocalServer) -> Vec<serde_json::Value> {
+    server.get("/api/v2/clusters/account/alice/?limit=1000").1.as_array().cloned().unwrap_or_default()
+}
+
+fn running_named(server: &LocalServer, name: &str) -> Vec<serde_json::Value> {
+    clusters(server)
+        .into_iter()
+        .filter(|c| c["name"] == name && !matches!(c["current_state"]["state"].as_str(), Some("stopped" | "error")))
+        .collect()
+}
+
+/// Creates a cluster as another user of the workspace would, outside Terraform.
+fn colleague_creates(server: &LocalServer, body: serde_json::Value) -> i64 {
+    let out = Command::new("curl")
+        .args(["-s", "-f", "-X", "POST", "-H", "Content-Type: application/json", "-H"])
+        .arg(format!("Authorization: ApiToken {}", server.token))
+        .arg("-d")
+        .arg(body.to_string())
+        .arg(format!("{}/api/v2/clusters/account/alice/", server.url))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["id"].as_i64().unwrap()
+}
+
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn regression_unnamed_cluster_applies_with_a_stable_name() {
+    let config = "resource \"coiled_cluster\" \"anon\" {\n  n_workers = 1\n}\noutput \"name\" { value = coiled_cluster.anon.name }\n";
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], config);
+        let plan = s.tf.terraform(&["plan", "-no-color"]).ok();
+        assert!(plan.stdout.contains("name") && plan.stdout.contains("(known after apply)"), "{}", plan.stdout);
+        s.apply();
+        let name = s.output("name").as_str().unwrap().to_string();
+        assert!(name.starts_with("alice-") && name.len() == "alice-".len() + 6, "{name}");
+        s.assert_no_changes();
+        // A saved plan applies too, and so does a replacement under create_before_destroy.
+        s.set(
+            &config
+                .replace("n_workers = 1", "n_workers = 1\n  tags = { team = \"a\" }\n  lifecycle {\n    create_before_destroy = true\n  }"),
+        );
+        s.tf.terraform(&["plan", "-no-color", "-out", "saved.plan"]).ok();
+        s.tf.terraform(&["apply", "-no-color", "saved.plan"]).ok();
+        let second = s.output("name").as_str().unwrap().to_string();
+        assert_ne!(second, name, "the replacement draws its own name");
+        s.assert_no_changes();
+    }
+}
+
+#[test]
+fn regression_a_colleagues_cluster_is_never_taken_over_under_faults() {
+    let config =
+        "resource \"coiled_cluster\" \"mine\" {\n  name      = \"victim3\"\n  n_workers = 1\n  tags      = { owner = \"me\" }\n}\n";
+    for cli in clis() {
+        for faults in [
+            json!({"seed": 3, "rate_drop": 0.4, "rate_502": 0.3}),
+            json!({"seed": 4, "rate_500": 0.3, "rate_503": 0.3, "retry_after": 0}),
+            json!({"lose_create_responses": 2}),
+        ] {
+            let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], config);
+            let victim = colleague_creates(&s.server, json!({"name": "victim3", "workers": 1, "tags": {"owner": "colleague"}}));
+            s.server.put("/_local/faults", &faults);
+            let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+            s.server.put("/_local/faults", &json!({}));
+            assert_ne!(out.code, 0, "{faults} ({}):\n{}", cli.version, out.all());
+            let text = flat(&out.all());
+            assert!(
+                text.contains("Cluster Already Exists") || text.contains("Unable to Create Cluster"),
+                "{faults} ({}): {text}",
+                cli.version
+            );
+            assert!(!text.contains("Creation complete"), "{text}");
+            let listed = s.tf.terraform(&["state", "list"]).stdout;
+            assert!(!listed.contains("coiled_cluster.mine"), "the colleague's cluster went into state: {listed}");
+            let running = running_named(&s.server, "victim3");
+            assert_eq!(running.len(), 1, "{running:?}");
+            assert_eq!(running[0]["id"], victim);
+            let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{victim}"));
+            assert_eq!(d["tags"]["owner"], "colleague");
+            assert_eq!(d["desired_workers"], 1, "never scaled");
+            // The next apply does not touch it either.
+            let again = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+            assert_ne!(again.code, 0);
+            assert!(flat(&again.all()).contains("Cluster Already Exists"), "{}", again.all());
+            assert_eq!(running_named(&s.server, "victim3").len(), 1);
+        }
+    }
+}
+
+const IMPORTABLE: &str = r#"resource "coiled_cluster" "etl" {
+  name               = "etl"
+  n_workers          = 2
+  software           = "team-env"
+  worker_vm_types    = ["m6i.xlarge", "m5.xlarge"]
+  scheduler_vm_types = ["m6i.large"]
+  tags               = { team = "data", cost = "42" }
+  environ            = { MODE = "batch" }
+  idle_timeout       = "2 hours"
+  backend_options {
+    region = "us-east-2"
+    ingress {
+      ports = [8786]
+      cidr  = "10.1.0.0/16"
+    }
+  }
+}
+"#;
+
+#[test]
+fn regression_import_of_a_matching_configuration_plans_no_replacement() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], IMPORTABLE);
+        s.apply();
+        let id = {
+            let state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
+            state["resources"][0]["instances"][0]["attributes"]["id"].as_str().unwrap().to_string()
+        };
+        for key in [id.clone(), "etl".to_string(), "alice/etl".to_string()] {
+            s.tf.terraform(&["state", "rm", "coiled_cluster.etl"]).ok();
+            s.tf.terraform(&["import", "-no-color", "coiled_cluster.etl", &key]).ok();
+            let plan = s.tf.terraform(&["plan", "-no-color"]).ok();
+            assert!(!plan.stdout.contains("replace"), "import by {key} plans a replacement ({}):\n{}", cli.version, plan.stdout);
+            s.reset_stats();
+            s.apply();
+            s.assert_no_changes();
+            assert_eq!(running_named(&s.server, "etl").len(), 1);
+        }
+        // What the API reports is checked: another region or other tags do replace.
+        s.set(&IMPORTABLE.replace("us-east-2", "eu-west-1"));
+        assert!(s.plan_changes().contains("must be replaced"));
+        s.set(&IMPORTABLE.replace("cost = \"42\"", "cost = \"43\""));
+        assert!(s.plan_changes().contains("must be replaced"));
+    }
+}
+
+#[test]
+fn regression_unreachable_servers_fail_promptly_with_advice() {
+    let cluster = "resource \"coiled_cluster\" \"x\" {\n  name = \"x\"\n}\n";
+    // A port nobody listens on, and a listener that accepts but never answers.
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let config = |url: String, extra: &str| {
+        format!("{HEADER}provider \"coiled\" {{\n  server = \"{url}\"\n  token  = \"t-1\"\n{extra}}}\n{cluster}")
+    };
+    let cli = &clis()[clis().len() - 1];
+    let w = Workdir::new(cli, &config(format!("http://{refused}"), ""));
+    let started = Instant::now();
+    let out = w.terraform(&["plan", "-no-color"]);
+    let took = started.elapsed();
+    assert_ne!(out.code, 0);
+    let text = flat(&out.all());
+    assert!(text.contains("connection refused") && text.contains("COILED_SERVER") && text.contains("VPN"), "{text}");
+    assert!(text.contains(&format!("http://{refused}")), "{text}");
+    assert!(took < Duration::from_secs(45) && took > Duration::from_secs(20), "default budget: took {took:?}");
+    for cli in clis() {
+        let w = Workdir::new(cli, &config(format!("http://{silent_addr}"), "  unreachable_timeout = \"4s\"\n"));
+        let started = Instant::now();
+        let out = w.terraform(&["plan", "-no-color"]);
+        assert_ne!(out.code, 0);
+        let text = flat(&out.all());
+        assert!(text.contains("timed out after 4 s") && text.contains("unreachable_timeout"), "{text}");
+        assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    }
+    drop(silent);
+}
+
+#[test]
+fn regression_bad_credentials_fail_at_plan() {
+    let cluster = "resource \"coiled_cluster\" \"x\" {\n  name = \"x\"\n}\n";
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s"], cluster);
+        s.tf.write("main.tf", &Scenario::config(&s.server, cluster).replace(&format!("\"{}\"", s.server.token), "\"wrong-token\""));
+        let out = s.tf.terraform(&["plan", "-no-color"]);
+        assert_ne!(out.code, 0, "{}", out.all());
+        assert!(flat(&out.all()).contains("rejected the token"), "{}", out.all());
+        s.set(&cluster.replace("name = \"x\"", "name = \"x\"\n  workspace = \"bob\""));
+        let out = s.tf.terraform(&["plan", "-no-color"]);
+        assert_ne!(out.code, 0, "{}", out.all());
+        let text = flat(&out.all());
+        assert!(text.contains("Not a Member of the Workspace") && text.contains("\"bob\"") && text.contains("alice"), "{text}");
+        assert!(clusters(&s.server).is_empty());
+    }
+}
+
+const TEAM_A: &str = r#"resource "coiled_backend_options" "team" {
+  backend               = "aws"
+  aws_access_key_id     = "AKIAEXAMPLE"
+  aws_secret_access_key = "SECRET-SENTINEL-1"
+  ingress {
+    ports = [8786, 8787]
+    cidr  = "10.1.0.0/16"
+  }
+}
+"#;
+
+#[test]
+fn regression_backend_options_say_when_they_take_over_or_drift() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &[], TEAM_A);
+        let first = s.tf.terraform(&["plan", "-no-color"]).ok();
+        assert!(!first.all().contains("Will Be Replaced"), "defaults are not worth a warning:\n{}", first.all());
+        s.apply();
+        // A second configuration on the same workspace.
+        let other = Workdir::new(cli, &Scenario::config(&s.server, &TEAM_A.replace("10.1.0.0/16", "10.9.0.0/16")));
+        let plan = other.terraform(&["plan", "-no-color"]).ok();
+        let text = flat(&plan.all());
+        assert!(text.contains("Existing Backend Options Will Be Replaced") && text.contains("10.1.0.0/16 → 8786,8787"), "{text}");
+        other.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
+        let plan = s.tf.terraform(&["plan", "-no-color"]).ok();
+        let text = flat(&plan.all());
+        assert!(text.contains("Backend Options Changed Outside Terraform") && text.contains("10.9.0.0/16"), "{text}");
+    }
+}
+
+#[test]
+fn regression_a_stopping_cluster_is_waited_for_and_name_clashes_are_explained() {
+    let config = "resource \"coiled_cluster\" \"c\" {\n  name      = \"fixed\"\n  n_workers = 1\n  tags      = { v = \"1\" }\n}\n";
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "2s"], config);
+        s.apply();
+        // Replacement, destroy first: the new cluster waits for the old one to finish stopping.
+        s.set(&config.replace("v = \"1\"", "v = \"2\""));
+        s.apply();
+        s.assert_no_changes();
+        // Create before destroy with a fixed name: the clash is explained, with no import advice.
+        s.set(&config.replace("v = \"1\"", "v = \"3\"").replace("tags", "lifecycle {\n    create_before_destroy = true\n  }\n  tags"));
+        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+        assert_ne!(out.code, 0);
+        let text = flat(&out.all());
+        assert!(text.contains("create_before_destroy") && !text.contains("<address>"), "{text}");
+        assert_eq!(running_named(&s.server, "fixed").len(), 1);
+    }
+}
+
+#[test]
+fn regression_the_cluster_data_source_refuses_stopped_clusters_unless_asked() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], "");
+        let id = colleague_creates(&s.server, json!({"name": "old", "workers": 1}));
+        std::thread::sleep(Duration::from_millis(200));
+        let out = Command::new("curl")
+            .args(["-s", "-f", "-X", "DELETE", "-H"])
+            .arg(format!("Authorization: ApiToken {}", s.server.token))
+            .arg(format!("{}/api/v2/clusters/account/alice/id/{id}?reason=done", s.server.url))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        std::thread::sleep(Duration::from_millis(300));
+        let data = format!(
+            "data \"coiled_cluster\" \"old\" {{\n  id = \"{id}\"\n}}\noutput \"addr_null\" {{ value = data.coiled_cluster.old.scheduler_address == null }}\noutput \"status\" {{ value = data.coiled_cluster.old.status }}\n"
+        );
+        s.set(&data);
+        let out = s.tf.terraform(&["plan", "-no-color"]);
+        assert_ne!(out.code, 0);
+        assert!(flat(&out.all()).contains("Cluster Not Running") && out.all().contains("allow_stopped"), "{}", out.all());
+        s.set(&data.replace("\n}", "\n  allow_stopped = true\n}"));
+        s.apply();
+        assert_eq!(s.output("addr_null"), serde_json::Value::Bool(true));
+        assert_eq!(s.output("status"), "stopped");
+        s.set("data \"coiled_cluster\" \"none\" {\n  id = \"99999\"\n}\n");
+        let out = s.tf.terraform(&["plan", "-no-color"]);
+        let text = flat(&out.all());
+        assert!(text.contains("No cluster with id 99999") && !text.contains("not found: Not found."), "{text}");
+    }
+}
+
+fn refused(cli: &Cli, server: &LocalServer, provider_extra: &str, resources: &str, env: &[(&str, &str)]) -> String {
+    let config = format!(
+        "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n{provider_extra}}}\n{resources}",
+        server.url, server.token
+    );
+    let w = Workdir::new(cli, &config);
+    let out = w.terraform_env(&["plan", "-no-color"], env);
+    assert_ne!(out.code, 0, "accepted:\n{}", out.all());
+    assert!(!out.all().contains("panic"), "{}", out.all());
+    flat(&out.all())
+}
+
+#[test]
+fn regression_error_wording_a_user_can_act_on() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s"], "");
+        let cluster = "resource \"coiled_cluster\" \"c\" {\n  name = \"c\"\n}\n";
+        let text = refused(cli, &s.server, "", &cluster.replace("name = \"c\"", "name = \"c\"\n  idle_timeout = \"forever\""), &[]);
+        assert!(text.contains("Invalid Idle Timeout") && text.contains("\"forever\" is not a duration Dask understands"), "{text}");
+        let text =
+            refused(cli, &s.server, "", &cluster.replace("name = \"c\"", "name = \"c\"\n  timeouts {\n    create = \"abc\"\n  }"), &[]);
+        assert!(text.contains("\"abc\" is not a duration") && !text.contains("expected number"), "{text}");
+        // A server with a path.
+        let w = Workdir::new(
+            cli,
+            &format!(
+                "{HEADER}provider \"coiled\" {{\n  server = \"{}/api/v2\"\n  token  = \"{}\"\n}}\n{cluster}",
+                s.server.url, s.server.token
+            ),
+        );
+        let text = flat(&w.terraform(&["plan", "-no-color"]).all());
+        assert!(text.contains("Invalid Coiled Server") && text.contains("has a path"), "{text}");
+        // A malformed Coiled config file names itself.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("coiled.yaml"), "coiled:\n  token: [unclosed\n").unwrap();
+        let w = Workdir::new(cli, &format!("{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n}}\n{cluster}", s.server.url));
+        let text = flat(&w.terraform_env(&["plan", "-no-color"], &[("DASK_CONFIG", dir.path().to_str().unwrap())]).all());
+        assert!(
+            text.contains("Unreadable Coiled Configuration File") && text.contains("coiled.yaml") && text.contains("not valid YAML"),
+            "{text}"
+        );
+        // One clear error for missing AWS credentials.
+        let text = refused(cli, &s.server, "", "resource \"coiled_backend_options\" \"b\" {\n  backend = \"aws\"\n}\n", &[]);
+        assert_eq!(text.matches("Missing AWS Credentials").count(), 1, "{text}");
+        assert!(text.contains("aws_access_key_id and aws_secret_access_key are missing"), "{text}");
+        // Import IDs.
+        s.set(cluster);
+        for (id, expect) in [("/imp1", "Invalid Import ID"), ("12345", "No cluster with id 12345")] {
+            let out = s.tf.terraform(&["import", "-no-color", "coiled_cluster.c", id]);
+            assert_ne!(out.code, 0);
+            let text = flat(&out.all());
+            assert!(text.contains(expect) && !text.contains("the  workspace") && !text.contains("Not found."), "{id}: {text}");
+        }
+    }
+}
+
+/// A minimal HTTP CONNECT proxy on loopback that counts the tunnels it opens. Runs until the test ends.
+fn connect_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut client) = conn else { continue };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).into_owned();
+                let mut words = text.split_whitespace();
+                if words.next() != Some("CONNECT") {
+                    let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
+                    return;
+                }
+                let target = words.next().unwrap_or_default().to_string();
+                let Ok(upstream) = std::net::TcpStream::connect(&target) else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+                    return;
+                };
+                seen.fetch_add(1, Ordering::SeqCst);
+                client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
+                let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                let (mut c1, mut u1) = (client, upstream);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut u2);
+                    let _ = u2.shutdown(std::net::Shutdown::Write);
+                });
+                let _ = std::io::copy(&mut u1, &mut c1);
+                let _ = c1.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (format!("http://{addr}"), count)
+}
+
+#[test]
+fn regression_the_websocket_uses_the_ca_bundle_and_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "private test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.subject_alt_names.push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    for (name, pem) in [("ca.pem", ca.pem()), ("cert.pem", cert.pem()), ("key.pem", key.serialize_pem())] {
+        std::fs::write(dir.path().join(name), pem).unwrap();
+    }
+    let server = LocalServer::start(&[
+        "--tls-cert",
+        dir.path().join("cert.pem").to_str().unwrap(),
+        "--tls-key",
+        dir.path().join("key.pem").to_str().unwrap(),
+    ]);
+    let ca_path = dir.path().join("ca.pem");
+    let (proxy, tunnels) = connect_proxy();
+    for cli in clis() {
+        let config = format!(
+            "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n  ca_bundle_file = \"{}\"\n}}\n{}",
+            server.url,
+            server.token,
+            ca_path.display(),
+            TEAM_A.replace("10.1.0.0/16", &format!("10.{}.0.0/16", cli.version.len()))
+        );
+        let w = Workdir::new(cli, &config);
+        // Through the proxy: the REST calls and the WebSocket each open a tunnel.
+        let before = tunnels.load(std::sync::atomic::Ordering::SeqCst);
+        let started = Instant::now();
+        let out = w.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("HTTPS_PROXY", &proxy)]);
+        assert_eq!(out.code, 0, "{}", out.all());
+        assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+        let opened = tunnels.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert!(opened >= 2, "REST and the WebSocket both go through the proxy: {opened} tunnel(s)");
+        // NO_PROXY exempts the server: nothing goes through the proxy.
+        let before = tunnels.load(std::sync::atomic::Ordering::SeqCst);
+        w.write("main.tf", &config.replace("8786, 8787", "8786"));
+        let out = w.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("HTTPS_PROXY", &proxy), ("NO_PROXY", "127.0.0.1")]);
+        assert_eq!(out.code, 0, "{}", out.all());
+        assert_eq!(tunnels.load(std::sync::atomic::Ordering::SeqCst), before);
+        // Without the CA, the certificate error comes at once: not after minutes of retries.
+        w.write("main.tf", &config.replace(&format!("  ca_bundle_file = \"{}\"\n", ca_path.display()), "").replace("8786, 8787", "8787"));
+        let started = Instant::now();
+        let out = w.terraform(&["apply", "-auto-approve", "-no-color"]);
+        assert_ne!(out.code, 0);
+        assert!(flat(&out.all()).contains("certificate"), "{}", out.all());
+        assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    }
+}
