@@ -492,7 +492,8 @@ impl Resource for BackendOptionsResource {
                 plan.predict("id", Value::string(ws));
             }
         }
-        if diags.has_errors() || !(plan.is_create() || !plan.planned.same_as(&plan.prior)) {
+        let unchanged = !plan.is_create() && plan.planned.same_as(&plan.prior);
+        if diags.has_errors() || unchanged {
             return;
         }
         let mut quiet = Diagnostics::new();
