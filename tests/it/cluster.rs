@@ -40,7 +40,7 @@ fn active(s: &Scenario) -> Vec<serde_json::Value> {
 }
 
 /// Account-level options whose ingress later tests compare clusters with.
-const ACCOUNT: &str = r#"
+pub(crate) const ACCOUNT: &str = r#"
 resource "coiled_backend_options" "team" {
   backend               = "aws"
   aws_access_key_id     = "AKIAEXAMPLE"

@@ -437,3 +437,20 @@ pub fn finish(mut child: std::process::Child) -> (std::process::ExitStatus, Stri
     child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
     (status, out)
 }
+
+/// Writes `ca.pem`, and `cert.pem` / `key.pem` for `localhost` and 127.0.0.1 signed by that private CA,
+/// into `dir`: a server certificate no platform trusts.
+pub fn write_private_ca_certificate(dir: &Path) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "coiled-local test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.subject_alt_names.push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+}

@@ -200,16 +200,7 @@ fn regression_bad_credentials_fail_at_plan() {
     }
 }
 
-const TEAM_A: &str = r#"resource "coiled_backend_options" "team" {
-  backend               = "aws"
-  aws_access_key_id     = "AKIAEXAMPLE"
-  aws_secret_access_key = "SECRET-SENTINEL-1"
-  ingress {
-    ports = [8786, 8787]
-    cidr  = "10.1.0.0/16"
-  }
-}
-"#;
+use crate::cluster::ACCOUNT as TEAM_A;
 
 #[test]
 fn regression_backend_options_say_when_they_take_over_or_drift() {
@@ -389,18 +380,7 @@ fn connect_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
 #[test]
 fn regression_the_websocket_uses_the_ca_bundle_and_the_proxy() {
     let dir = tempfile::tempdir().unwrap();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "private test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params.subject_alt_names.push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    for (name, pem) in [("ca.pem", ca.pem()), ("cert.pem", cert.pem()), ("key.pem", key.serialize_pem())] {
-        std::fs::write(dir.path().join(name), pem).unwrap();
-    }
+    crate::common::write_private_ca_certificate(dir.path());
     let server = LocalServer::start(&[
         "--tls-cert",
         dir.path().join("cert.pem").to_str().unwrap(),
