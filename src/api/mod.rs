@@ -461,8 +461,10 @@ impl Client {
                 && let Some(reason) = unreachable_reason(source, idempotent && timeout < call.timeout(), timeout)
             {
                 let since = *unreachable_since.get_or_insert(started);
-                let delay = self.config.retry.delay(attempt, None);
-                if since.elapsed() + delay >= self.config.retry.unreachable || Instant::now() + delay >= op.deadline {
+                // Keep trying until the budget is spent: the last wait is cut short, not skipped.
+                let left = self.config.retry.unreachable.saturating_sub(since.elapsed());
+                let delay = self.config.retry.delay(attempt, None).min(left);
+                if left.is_zero() || Instant::now() + delay >= op.deadline {
                     return Err(ApiError::Unreachable { url: url.clone(), reason, waited_s: since.elapsed().as_secs_f64().round() as u64 });
                 }
                 tracing::info!(path, attempt, delay_ms = delay.as_millis() as u64, error = %e, "coiled api unreachable; retrying");
@@ -535,8 +537,9 @@ impl Client {
             match self.set_backend_options_once(op, workspace, data).await {
                 Err(WsFailure::Unreachable { url, reason }) => {
                     let since = *unreachable_since.get_or_insert(started);
-                    let delay = self.config.retry.delay(attempt, None);
-                    if since.elapsed() + delay >= self.config.retry.unreachable || Instant::now() + delay >= op.deadline {
+                    let left = self.config.retry.unreachable.saturating_sub(since.elapsed());
+                    let delay = self.config.retry.delay(attempt, None).min(left);
+                    if left.is_zero() || Instant::now() + delay >= op.deadline {
                         return Err(ApiError::Unreachable { url, reason, waited_s: since.elapsed().as_secs_f64().round() as u64 });
                     }
                     tracing::info!(attempt, reason = %reason, "backend options WebSocket unreachable; retrying");

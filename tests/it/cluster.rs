@@ -267,9 +267,11 @@ fn ctrl_c_scenario(cli: &crate::common::Cli) {
     // The state records the cluster that exists, so nothing is orphaned; the next apply converges.
     let listed = s.tf.terraform(&["state", "list"]).ok().stdout;
     assert!(listed.contains("coiled_cluster.etl"), "state lost the cluster: {listed}\n{out}");
+    let interrupted_id = clusters(&s)[0]["id"].clone();
     s.apply();
     s.assert_no_changes();
     assert_eq!(active(&s).len(), 1, "one running cluster after converging");
+    assert_eq!(active(&s)[0]["id"], interrupted_id, "the interrupted cluster is waited for and kept, not replaced");
 }
 
 #[test]

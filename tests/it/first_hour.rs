@@ -169,7 +169,9 @@ fn regression_unreachable_servers_fail_promptly_with_advice() {
     let text = flat(&out.all());
     assert!(text.contains("connection refused") && text.contains("COILED_SERVER") && text.contains("VPN"), "{text}");
     assert!(text.contains(&format!("http://{refused}")), "{text}");
-    assert!(took < Duration::from_secs(45) && took > Duration::from_secs(20), "default budget: took {took:?}");
+    // The default budget is 30 s: kept trying that long, and no longer than about that.
+    assert!(took < Duration::from_secs(50) && took > Duration::from_secs(25), "default budget: took {took:?}");
+    assert!(text.contains("gave up after 30 s") || text.contains("gave up after 31 s"), "{text}");
     for cli in clis() {
         let w = Workdir::new(cli, &config(format!("http://{silent_addr}"), "  unreachable_timeout = \"4s\"\n"));
         let started = Instant::now();
