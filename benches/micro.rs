@@ -2,10 +2,10 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use terraform_provider_coiled::plugin::diag::Diagnostics;
-use terraform_provider_coiled::plugin::framework::Resource as _;
-use terraform_provider_coiled::plugin::value::{self, AttrPath, Value};
 use terraform_provider_coiled::provider::ingress;
+use tfplugin::diag::Diagnostics;
+use tfplugin::framework::Resource as _;
+use tfplugin::value::{self, AttrPath, Value};
 
 fn config_with_rules(n: usize) -> Value {
     let rules: Vec<Value> = (0..n)
@@ -48,16 +48,11 @@ fn normalisation(c: &mut Criterion) {
     });
     let texts: Vec<String> = (0..1000).map(|i| format!("10.{}.{}.7/24", i / 256, i % 256)).collect();
     c.bench_function("CIDR canonicalisation, 1000 blocks", |b| {
-        b.iter(|| texts.iter().filter_map(|t| terraform_provider_coiled::firewall::parse_cidr(black_box(t)).ok()).count())
+        b.iter(|| texts.iter().filter_map(|t| coiled_firewall::parse_cidr(black_box(t)).ok()).count())
     });
-    let rules: Vec<_> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| terraform_provider_coiled::firewall::rule_from_wire(&[8786, 8787, 1000 + i as i64], t).unwrap())
-        .collect();
-    c.bench_function("merge + firewall rows, 1000 rules", |b| {
-        b.iter(|| terraform_provider_coiled::firewall::firewall_rows(black_box(&rules)).len())
-    });
+    let rules: Vec<_> =
+        texts.iter().enumerate().map(|(i, t)| coiled_firewall::rule_from_wire(&[8786, 8787, 1000 + i as i64], t).unwrap()).collect();
+    c.bench_function("merge + firewall rows, 1000 rules", |b| b.iter(|| coiled_firewall::firewall_rows(black_box(&rules)).len()));
 }
 
 criterion_group!(benches, codec, normalisation);

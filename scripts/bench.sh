@@ -20,6 +20,9 @@ if [ ! -x "$null_dir/terraform-provider-null_v2.1.2_x4" ]; then
   rm -rf "$tmp"
 fi
 
+# coiled-local is a package of its own: build it where the bench binary looks for it (target/release).
+cargo build --release -p coiled-local
+
 if [ "${1:-}" = "--smoke" ]; then
   BENCH_SMOKE=1 cargo bench --bench e2e
   cargo bench --bench micro -- --warm-up-time 0.2 --measurement-time 0.5 --sample-size 10

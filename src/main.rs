@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use terraform_provider_coiled::plugin::{logging, serve};
 use terraform_provider_coiled::provider::{ADDRESS, CoiledProvider};
+use tfplugin::{logging, serve};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    logging::init("coiled");
+    logging::init("coiled", &["terraform_provider_coiled", "tfplugin"]);
     // Whatever RUST_BACKTRACE says, no backtrace may reach Terraform's output.
     std::panic::set_hook(Box::new(|info| {
         tracing::error!(panic = %info, "provider panicked");

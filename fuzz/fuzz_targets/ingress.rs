@@ -1,4 +1,4 @@
-//! Fuzz target: see `terraform_provider_coiled::fuzzing::ingress`.
+//! Fuzz target: see `coiled_fuzz_harness::ingress`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| terraform_provider_coiled::fuzzing::ingress(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| coiled_fuzz_harness::ingress(data));

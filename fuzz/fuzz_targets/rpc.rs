@@ -1,4 +1,4 @@
-//! Fuzz target: see `terraform_provider_coiled::fuzzing::rpc`.
+//! Fuzz target: see `coiled_fuzz_harness::rpc`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| terraform_provider_coiled::fuzzing::rpc(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| coiled_fuzz_harness::rpc(data));

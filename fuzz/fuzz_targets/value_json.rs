@@ -1,4 +1,4 @@
-//! Fuzz target: see `terraform_provider_coiled::fuzzing::json_decode`.
+//! Fuzz target: see `coiled_fuzz_harness::json_decode`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| terraform_provider_coiled::fuzzing::json_decode(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| coiled_fuzz_harness::json_decode(data));

@@ -1,4 +1,4 @@
-//! Fuzz target: see `terraform_provider_coiled::fuzzing::msgpack_round_trip`.
+//! Fuzz target: see `coiled_fuzz_harness::msgpack_round_trip`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| terraform_provider_coiled::fuzzing::msgpack_round_trip(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| coiled_fuzz_harness::msgpack_round_trip(data));

@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use super::ingress;
 use super::{DEFAULT_API_TIMEOUT, ProviderData};
 use crate::api::Op;
-use crate::plugin::diag::Diagnostics;
-use crate::plugin::framework::{Ctx, DataSource};
-use crate::plugin::schema::{Attribute, Block, Nesting, Presence, Schema};
-use crate::plugin::value::{AttrPath, Type, Value};
+use tfplugin::diag::Diagnostics;
+use tfplugin::framework::{Ctx, DataSource};
+use tfplugin::schema::{Attribute, Block, Nesting, Presence, Schema};
+use tfplugin::value::{AttrPath, Type, Value};
 
 /// The data source.
 pub struct BackendOptionsDataSource {

@@ -8,10 +8,10 @@ use async_trait::async_trait;
 
 use super::{DEFAULT_API_TIMEOUT, ProviderData, cluster_state, ingress};
 use crate::api::Op;
-use crate::plugin::diag::Diagnostics;
-use crate::plugin::framework::{Ctx, DataSource};
-use crate::plugin::schema::{Attribute, Block, Schema};
-use crate::plugin::value::{AttrPath, Type, Value};
+use tfplugin::diag::Diagnostics;
+use tfplugin::framework::{Ctx, DataSource};
+use tfplugin::schema::{Attribute, Block, Schema};
+use tfplugin::value::{AttrPath, Type, Value};
 
 /// The data source.
 pub struct ClusterDataSource {

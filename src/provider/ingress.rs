@@ -4,13 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::json;
-
 use crate::api::IngressRule;
-use crate::firewall::{self, Rule};
-use crate::plugin::diag::Diagnostics;
-use crate::plugin::schema::{Attribute, Block, NestedBlock, Nesting, Presence};
-use crate::plugin::value::{AttrPath, Type, Value};
+use coiled_firewall::{self, Rule};
+use tfplugin::diag::Diagnostics;
+use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Presence};
+use tfplugin::value::{AttrPath, Type, Value};
 
 /// Most rules one configuration may hold; beyond this a security group cannot hold them either.
 pub const MAX_RULES: usize = 100;
@@ -130,7 +128,7 @@ pub fn parse(value: &Value, path: &AttrPath, acknowledged: bool, warn: bool, dia
                 unknown = true;
                 None
             }
-            Value::String(text) => match firewall::parse_cidr(text) {
+            Value::String(text) => match coiled_firewall::parse_cidr(text) {
                 Ok(c) => {
                     if c.had_host_bits && warn {
                         diags.warning_at(
@@ -185,7 +183,7 @@ pub fn parse(value: &Value, path: &AttrPath, acknowledged: bool, warn: bool, dia
                 for item in items {
                     match item {
                         Value::Unknown => unknown = true,
-                        Value::Number(n) => match firewall::parse_port(n.as_str()) {
+                        Value::Number(n) => match coiled_firewall::parse_port(n.as_str()) {
                             Ok(p) => {
                                 set.insert(p);
                             }
@@ -213,7 +211,7 @@ pub fn parse(value: &Value, path: &AttrPath, acknowledged: bool, warn: bool, dia
         return Parsed::Invalid;
     }
     if warn {
-        let (_, repeated) = firewall::merge(&rules);
+        let (_, repeated) = coiled_firewall::merge(&rules);
         for net in repeated {
             diags.warning_at(
                 path.clone(),
@@ -221,7 +219,7 @@ pub fn parse(value: &Value, path: &AttrPath, acknowledged: bool, warn: bool, dia
                 format!("Several ingress blocks name the block {net}; their ports are merged into one rule. Write one block per CIDR to keep the configuration clear."),
             );
         }
-        let open = firewall::world_open_ports(&rules);
+        let open = coiled_firewall::world_open_ports(&rules);
         if !open.is_empty() && !acknowledged {
             let ports: Vec<String> = open.iter().map(u16::to_string).collect();
             diags.warning_at(
@@ -234,29 +232,27 @@ pub fn parse(value: &Value, path: &AttrPath, acknowledged: bool, warn: bool, dia
             );
         }
     }
-    if unknown { Parsed::Unknown } else { Parsed::Rules(firewall::merge(&rules).0) }
+    if unknown { Parsed::Unknown } else { Parsed::Rules(coiled_firewall::merge(&rules).0) }
 }
 
 /// The rules as Coiled's wire format (`[{ports, cidr}]`), merged and canonical.
-pub fn to_wire(rules: &[Rule]) -> serde_json::Value {
-    json!(
-        firewall::merge(rules)
-            .0
-            .iter()
-            .map(|r| json!({"ports": r.ports.iter().collect::<Vec<_>>(), "cidr": r.cidr.to_string()}))
-            .collect::<Vec<_>>()
-    )
+pub fn to_wire(rules: &[Rule]) -> Vec<crate::api::IngressOut> {
+    coiled_firewall::merge(rules)
+        .0
+        .iter()
+        .map(|r| crate::api::IngressOut { ports: r.ports.iter().copied().collect(), cidr: r.cidr.to_string() })
+        .collect()
 }
 
 /// Canonical rules from the server's wire rules (invalid ones are skipped).
 pub fn from_wire(rules: &[IngressRule]) -> Vec<Rule> {
-    rules.iter().filter_map(|r| firewall::rule_from_wire(&r.ports, &r.cidr)).collect()
+    rules.iter().filter_map(|r| coiled_firewall::rule_from_wire(&r.ports, &r.cidr)).collect()
 }
 
 /// The `firewall_rules` value for `rules`.
 pub fn rows_value(rules: &[Rule]) -> Value {
     Value::List(
-        firewall::firewall_rows(rules)
+        coiled_firewall::firewall_rows(rules)
             .into_iter()
             .map(|r| {
                 Value::object([
@@ -272,7 +268,7 @@ pub fn rows_value(rules: &[Rule]) -> Value {
 /// Rules as the value of an `ingress` set: canonical, merged, one element per CIDR block.
 pub fn rules_value(rules: &[Rule]) -> Value {
     Value::Set(
-        firewall::merge(rules)
+        coiled_firewall::merge(rules)
             .0
             .iter()
             .map(|r| {
@@ -290,7 +286,7 @@ pub fn rules_value(rules: &[Rule]) -> Value {
 pub fn state_value(server: &[Rule], prior: &Value) -> Value {
     let mut quiet = Diagnostics::new();
     if let Parsed::Rules(prior_rules) = parse(prior, &AttrPath::root(), true, false, &mut quiet)
-        && firewall::same_rules(&prior_rules, server)
+        && coiled_firewall::same_rules(&prior_rules, server)
     {
         return if prior.is_null() { Value::Set(Vec::new()) } else { prior.clone() };
     }
@@ -350,6 +346,6 @@ mod tests {
     #[test]
     fn wire_form_is_merged_and_sorted() {
         let rules = vec![Rule { cidr: "10.1.0.0/16".parse().unwrap(), ports: [8787, 8786].into() }];
-        assert_eq!(to_wire(&rules), json!([{"ports": [8786, 8787], "cidr": "10.1.0.0/16"}]));
+        assert_eq!(serde_json::to_value(to_wire(&rules)).unwrap(), serde_json::json!([{"ports": [8786, 8787], "cidr": "10.1.0.0/16"}]));
     }
 }

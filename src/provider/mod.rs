@@ -19,10 +19,10 @@ use async_trait::async_trait;
 use tokio::sync::{OnceCell, RwLock};
 
 use crate::api::{ApiError, Client, ClientConfig, Op, RetryPolicy};
-use crate::plugin::diag::Diagnostics;
-use crate::plugin::framework::{Ctx, DataSource, Provider, Resource};
-use crate::plugin::schema::{Attribute, Block, Schema};
-use crate::plugin::value::{AttrPath, Type, Value};
+use tfplugin::diag::Diagnostics;
+use tfplugin::framework::{Ctx, DataSource, Provider, Resource};
+use tfplugin::schema::{Attribute, Block, Schema};
+use tfplugin::value::{AttrPath, Type, Value};
 
 /// The provider's registry address.
 pub const ADDRESS: &str = "registry.terraform.io/coiled/coiled";

@@ -8,16 +8,18 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::json;
+use std::collections::BTreeMap;
 
 use super::ingress::{self, Parsed};
 use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
-use crate::api::{BackendOptionsRead, Op};
-use crate::firewall::Rule;
-use crate::plugin::diag::Diagnostics;
-use crate::plugin::framework::{Ctx, NewState, Plan, Private, Resource};
-use crate::plugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
-use crate::plugin::value::{AttrPath, Type, Value};
+use crate::api::{
+    AwsKeys, AwsOptions, BackendOptionsData, BackendOptionsRead, CloudOptions, EmptyAwsKeys, FirewallSpecOut, GcpOptions, Op, Registry,
+};
+use coiled_firewall::Rule;
+use tfplugin::diag::Diagnostics;
+use tfplugin::framework::{Ctx, NewState, Plan, Private, Resource};
+use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+use tfplugin::value::{AttrPath, Type, Value};
 
 /// Default regions, as Coiled's client picks them.
 const AWS_DEFAULT_REGION: &str = "us-east-1";
@@ -67,38 +69,48 @@ fn secret<'a>(config: &'a Value, planned: &'a Value, name: &str, wo: &str) -> Op
 }
 
 /// Builds the `update_options` payload exactly as Coiled's `set_backend_options` does.
-pub fn payload(planned: &Value, config: &Value, rules: &[Rule]) -> Result<serde_json::Value, String> {
+pub fn payload(planned: &Value, config: &Value, rules: &[Rule]) -> Result<BackendOptionsData, String> {
     let backend = str_attr(planned, "backend").unwrap_or("aws");
-    let zone = str_attr(planned, "zone");
-    let network = planned.get("network").filter(|n| !n.is_null()).map(|n| {
-        let mut m = serde_json::Map::new();
-        for key in ["network_id", "scheduler_subnet_id", "worker_subnet_id", "firewall_id"] {
-            if let Some(v) = str_attr(n, key) {
-                m.insert(key.to_string(), v.into());
-            }
-        }
-        serde_json::Value::Object(m)
-    });
-    let firewall_spec = if rules.is_empty() { json!({}) } else { json!({"ingress": ingress::to_wire(rules)}) };
+    let zone = str_attr(planned, "zone").map(str::to_string);
+    let network: BTreeMap<String, String> = planned
+        .get("network")
+        .filter(|n| !n.is_null())
+        .map(|n| {
+            ["network_id", "scheduler_subnet_id", "worker_subnet_id", "firewall_id"]
+                .iter()
+                .filter_map(|key| str_attr(n, key).map(|v| (key.to_string(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let firewall_spec = FirewallSpecOut { ingress: (!rules.is_empty()).then(|| ingress::to_wire(rules)) };
     match backend {
         "aws" => {
-            let region = str_attr(planned, "region").unwrap_or(AWS_DEFAULT_REGION);
+            let region = str_attr(planned, "region").unwrap_or(AWS_DEFAULT_REGION).to_string();
             let key = secret(config, planned, "aws_access_key_id", "").ok_or("aws_access_key_id is required for the aws backend")?;
             let secret = secret(config, planned, "aws_secret_access_key", "aws_secret_access_key_wo")
                 .ok_or("aws_secret_access_key (or aws_secret_access_key_wo) is required for the aws backend")?;
-            Ok(json!({
-                "backend": "vm",
-                "options": {
-                    "aws_region_name": region, "account_role": "",
-                    "credentials": {"aws_access_key": key, "aws_secret_key": secret},
-                    "firewall": {}, "firewall_spec": firewall_spec, "network": network.unwrap_or_else(|| json!({})), "zone": zone,
-                    "provider_name": "aws", "type": "aws_cloudbridge_backend_options",
-                },
-                "registry": {"type": "ecr", "credentials": {"aws_access_key_id": key, "aws_secret_access_key": secret}, "public_ecr": false, "region": region},
-            }))
+            let ecr = BTreeMap::from([
+                ("aws_access_key_id".to_string(), key.to_string()),
+                ("aws_secret_access_key".to_string(), secret.to_string()),
+            ]);
+            Ok(BackendOptionsData {
+                backend: "vm",
+                options: CloudOptions::Aws(AwsOptions {
+                    aws_region_name: region.clone(),
+                    account_role: String::new(),
+                    credentials: AwsKeys { aws_access_key: key.to_string(), aws_secret_key: secret.to_string() },
+                    firewall: BTreeMap::new(),
+                    firewall_spec,
+                    network,
+                    zone,
+                    provider_name: "aws",
+                    kind: "aws_cloudbridge_backend_options",
+                }),
+                registry: Registry { kind: "ecr", credentials: ecr, public_ecr: false, region },
+            })
         }
         "gcp" => {
-            let region = str_attr(planned, "region").unwrap_or(GCP_DEFAULT_REGION);
+            let region = str_attr(planned, "region").unwrap_or(GCP_DEFAULT_REGION).to_string();
             let creds_text = secret(config, planned, "gcp_service_account_json", "gcp_service_account_json_wo")
                 .ok_or("gcp_service_account_json (or gcp_service_account_json_wo) is required for the gcp backend")?;
             let creds: serde_json::Value =
@@ -106,17 +118,26 @@ pub fn payload(planned: &Value, config: &Value, rules: &[Rule]) -> Result<serde_
             let project = str_attr(planned, "gcp_project_id")
                 .map(str::to_string)
                 .or_else(|| creds.get("project_id").and_then(|p| p.as_str()).map(str::to_string));
-            Ok(json!({
-                "backend": "vm",
-                "options": {
-                    "aws_region_name": AWS_DEFAULT_REGION, "account_role": "",
-                    "credentials": {"aws_access_key_id": "", "aws_secret_access_key": ""},
-                    "firewall": {}, "firewall_spec": firewall_spec, "network": network.unwrap_or_else(|| json!({})), "zone": zone,
-                    "gcp_service_creds_dict": creds, "provider_name": "gcp", "type": "gcp_cloudbridge_backend_options",
-                    "gcp_project_name": project, "gcp_region_name": region, "gcp_zone_name": zone, "instance_service_account": null,
-                },
-                "registry": {"type": "ecr", "credentials": {}, "public_ecr": false, "region": AWS_DEFAULT_REGION},
-            }))
+            Ok(BackendOptionsData {
+                backend: "vm",
+                options: CloudOptions::Gcp(GcpOptions {
+                    aws_region_name: AWS_DEFAULT_REGION.to_string(),
+                    account_role: String::new(),
+                    credentials: EmptyAwsKeys::default(),
+                    firewall: BTreeMap::new(),
+                    firewall_spec,
+                    network,
+                    zone: zone.clone(),
+                    gcp_service_creds_dict: creds,
+                    provider_name: "gcp",
+                    kind: "gcp_cloudbridge_backend_options",
+                    gcp_project_name: project,
+                    gcp_region_name: region,
+                    gcp_zone_name: zone,
+                    instance_service_account: None,
+                }),
+                registry: Registry { kind: "ecr", credentials: BTreeMap::new(), public_ecr: false, region: AWS_DEFAULT_REGION.to_string() },
+            })
         }
         other => Err(format!("unsupported backend {other:?}")),
     }
@@ -280,8 +301,8 @@ impl BackendOptionsResource {
             let default = if str_attr(&state, "backend") == Some("gcp") { GCP_DEFAULT_REGION } else { AWS_DEFAULT_REGION };
             state.set_attr("region", Value::string(default));
         }
-        if let Some(project) = body["options"]["gcp_project_name"].as_str() {
-            state.set_attr("gcp_project_id", Value::string(project));
+        if let CloudOptions::Gcp(GcpOptions { gcp_project_name: Some(project), .. }) = &body.options {
+            state.set_attr("gcp_project_id", Value::string(project.clone()));
         } else if state.get("gcp_project_id").is_some_and(Value::is_unknown) {
             state.set_attr("gcp_project_id", Value::Null);
         }
@@ -584,6 +605,12 @@ impl Resource for BackendOptionsResource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// The payload as the JSON that goes on the wire.
+    fn payload_json(planned: &Value, config: &Value, rules: &[Rule]) -> Result<serde_json::Value, String> {
+        payload(planned, config, rules).map(|p| serde_json::to_value(p).unwrap())
+    }
 
     fn planned_aws(ingress: Value) -> Value {
         Value::object([
@@ -600,7 +627,7 @@ mod tests {
     #[test]
     fn aws_payload_matches_the_coiled_client() {
         let rules = ingress::from_wire(&[crate::api::IngressRule { ports: vec![8787, 8786], cidr: "10.1.0.2/16".into() }]);
-        let p = payload(&planned_aws(Value::Null), &Value::Null, &rules).unwrap();
+        let p = payload_json(&planned_aws(Value::Null), &Value::Null, &rules).unwrap();
         assert_eq!(
             p,
             json!({"backend": "vm",
@@ -609,7 +636,7 @@ mod tests {
                     "provider_name": "aws", "type": "aws_cloudbridge_backend_options"},
                 "registry": {"type": "ecr", "credentials": {"aws_access_key_id": "AKIA", "aws_secret_access_key": "SECRET"}, "public_ecr": false, "region": "us-west-2"}})
         );
-        let none = payload(&planned_aws(Value::Null), &Value::Null, &[]).unwrap();
+        let none = payload_json(&planned_aws(Value::Null), &Value::Null, &[]).unwrap();
         assert_eq!(none["options"]["firewall_spec"], json!({}));
     }
 
@@ -618,7 +645,7 @@ mod tests {
         let mut planned = planned_aws(Value::Null);
         planned.set_attr("aws_secret_access_key", Value::Null);
         let config = Value::object([("aws_secret_access_key_wo", Value::string("WO-SECRET"))]);
-        let p = payload(&planned, &config, &[]).unwrap();
+        let p = payload_json(&planned, &config, &[]).unwrap();
         assert_eq!(p["options"]["credentials"]["aws_secret_key"], "WO-SECRET");
         assert!(payload(&planned, &Value::Null, &[]).is_err());
     }
@@ -630,7 +657,7 @@ mod tests {
             ("region", Value::string("us-central1")),
             ("gcp_service_account_json", Value::string(r#"{"type":"service_account","project_id":"my-proj"}"#)),
         ]);
-        let p = payload(&planned, &Value::Null, &[]).unwrap();
+        let p = payload_json(&planned, &Value::Null, &[]).unwrap();
         assert_eq!(p["options"]["provider_name"], "gcp");
         assert_eq!(p["options"]["gcp_project_name"], "my-proj");
         assert_eq!(p["options"]["gcp_region_name"], "us-central1");

@@ -10,17 +10,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::json;
+use std::collections::BTreeMap;
 
 use super::cluster_state::{self, Readiness};
 use super::ingress::{self, Parsed};
 use super::{Coiled, ProviderData};
-use crate::api::{ApiError, ClusterDetails, Op};
-use crate::firewall::Rule;
-use crate::plugin::diag::Diagnostics;
-use crate::plugin::framework::{Ctx, NewState, Plan, Private, Resource};
-use crate::plugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
-use crate::plugin::value::{AttrPath, Number, Type, Value};
+use crate::api::{ApiError, ClusterDetails, ClusterOptions, CreateCluster, FirewallSpecOut, Op, SchedulerOptions};
+use coiled_firewall::Rule;
+use tfplugin::diag::Diagnostics;
+use tfplugin::framework::{Ctx, NewState, Plan, Private, Resource};
+use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+use tfplugin::value::{AttrPath, Number, Type, Value};
 
 /// Default for each of the create, update and delete timeouts.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
@@ -89,60 +89,46 @@ fn own_rules_of(ingress: Option<&Value>) -> Option<Vec<Rule>> {
     }
 }
 
-fn string_map(v: Option<&Value>) -> serde_json::Value {
-    match v.and_then(Value::as_map) {
-        Some(m) => json!(m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), json!(s)))).collect::<serde_json::Map<_, _>>()),
-        None => json!({}),
-    }
+fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_map)
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .unwrap_or_default()
 }
 
-fn string_list(v: Option<&Value>) -> serde_json::Value {
-    match v.and_then(Value::as_elements) {
-        Some(items) => json!(items.iter().filter_map(Value::as_str).collect::<Vec<_>>()),
-        None => serde_json::Value::Null,
-    }
+fn string_list(v: Option<&Value>) -> Option<Vec<String>> {
+    v.and_then(Value::as_elements).map(|items| items.iter().filter_map(Value::as_str).map(str::to_string).collect())
 }
 
 /// The create request, shaped as Coiled's client sends it (unset values as `null`).
-pub fn create_body(planned: &Value) -> serde_json::Value {
+pub fn create_body(planned: &Value) -> CreateCluster {
     let bo = backend_options(planned);
-    let mut options = serde_json::Map::new();
-    if let Some(r) = s(bo, "region") {
-        options.insert("region_name".into(), r.into());
-    }
-    if let Some(z) = s(bo, "zone") {
-        options.insert("zone_name".into(), z.into());
-    }
-    if let Some(spot) = bo.get("spot").and_then(Value::as_bool) {
-        options.insert("spot".into(), spot.into());
-    }
-    if !use_public_ip(planned) {
+    let options = ClusterOptions {
+        region_name: s(bo, "region").map(str::to_string),
+        zone_name: s(bo, "zone").map(str::to_string),
+        spot: bo.get("spot").and_then(Value::as_bool),
         // As Coiled's client: a private scheduler also keeps the dashboard off the public address.
-        options.insert("use_dashboard_public_ip".into(), false.into());
+        use_dashboard_public_ip: (!use_public_ip(planned)).then_some(false),
+        firewall_spec: own_rules(planned).map(|rules| FirewallSpecOut { ingress: Some(ingress::to_wire(&rules)) }),
+    };
+    CreateCluster {
+        name: s(planned, "name").unwrap_or_default().to_string(),
+        workers: planned.get("n_workers").and_then(Value::as_number).and_then(Number::as_i64).unwrap_or(DEFAULT_WORKERS),
+        worker_instance_types: string_list(planned.get("worker_vm_types")),
+        scheduler_instance_types: string_list(planned.get("scheduler_vm_types")),
+        worker_options: BTreeMap::new(),
+        worker_class: None,
+        worker_disk_size: None,
+        scheduler_disk_size: None,
+        scheduler_options: SchedulerOptions { idle_timeout: s(planned, "idle_timeout").map(str::to_string) },
+        environ: string_map(planned.get("environ")),
+        tags: string_map(planned.get("tags")),
+        dask_config: BTreeMap::new(),
+        private_to_creator: false,
+        env_id: None,
+        env_name: s(planned, "software").map(str::to_string),
+        use_aws_creds_endpoint: true,
+        options,
     }
-    if let Some(rules) = own_rules(planned) {
-        options.insert("firewall_spec".into(), json!({"ingress": ingress::to_wire(&rules)}));
-    }
-    let mut scheduler_options = serde_json::Map::new();
-    if let Some(idle) = s(planned, "idle_timeout") {
-        scheduler_options.insert("idle_timeout".into(), idle.into());
-    }
-    json!({
-        "name": s(planned, "name"),
-        "workers": planned.get("n_workers").and_then(Value::as_number).and_then(Number::as_i64).unwrap_or(DEFAULT_WORKERS),
-        "worker_instance_types": string_list(planned.get("worker_vm_types")),
-        "scheduler_instance_types": string_list(planned.get("scheduler_vm_types")),
-        "worker_options": {}, "worker_class": null, "worker_disk_size": null, "scheduler_disk_size": null,
-        "scheduler_options": scheduler_options,
-        "environ": string_map(planned.get("environ")),
-        "tags": string_map(planned.get("tags")),
-        "dask_config": {},
-        "private_to_creator": false,
-        "env_id": null,
-        "env_name": s(planned, "software"),
-        "use_aws_creds_endpoint": true,
-        "options": options,
-    })
 }
 
 /// The state for what the server reports, on top of `base` (planned or prior state).
@@ -194,56 +180,19 @@ impl ClusterResource {
     /// stopping is waited for. After a create whose answer was lost, a cluster found under the name
     /// was made by this apply (it was not there a moment before) and is adopted; anything else gets
     /// the same error as without faults.
-    async fn post_create(coiled: &Coiled, op: &Op, ws: &str, name: &str, body: &serde_json::Value, diags: &mut Diagnostics) -> Option<i64> {
+    async fn post_create(coiled: &Coiled, op: &Op, ws: &str, name: &str, body: &CreateCluster, diags: &mut Diagnostics) -> Option<i64> {
         if !Self::name_is_free(coiled, op, ws, name, diags).await {
             return None;
         }
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let e = match coiled.client.create_cluster(op, ws, body).await {
-                Ok(created) if created.existing && attempt == 1 => {
-                    already_exists(diags, ws, name, created.id);
-                    return None;
-                }
-                Ok(created) => return Some(created.id),
-                Err(e @ (ApiError::Transport { .. } | ApiError::Timeout { .. } | ApiError::Status { status: 500..=599, .. })) => e,
-                Err(e) => {
-                    coiled.report(diags, "Unable to Create Cluster", None, &e);
-                    return None;
-                }
-            };
-            // The create may have happened with its answer lost: look before trying again.
-            tracing::warn!(attempt, error = %e, "cluster create got no answer; checking whether it happened");
-            match coiled.client.find_cluster_by_name(op, ws, name).await {
-                Ok(Some(found)) => {
-                    tracing::info!(cluster = found.id, "the cluster was created by this apply; its answer was lost");
-                    return Some(found.id);
-                }
-                // A plain 500 is the server refusing this request: sending it again gives the same.
-                Ok(None) if matches!(e, ApiError::Status { status: 500, .. }) => {
-                    coiled.report(diags, "Unable to Create Cluster", None, &e);
-                    return None;
-                }
-                Ok(None) if op.remaining() > Duration::from_secs(1) && attempt < 10 => {
-                    let delay = crate::api::RetryPolicy::default().delay(attempt, None);
-                    if op.sleep(delay).await.is_err() {
-                        coiled.report(diags, "Unable to Create Cluster", None, &ApiError::Cancelled);
-                        return None;
-                    }
-                }
-                Ok(None) => {
-                    coiled.report(diags, "Unable to Create Cluster", None, &e);
-                    return None;
-                }
-                Err(lookup) => {
-                    coiled.report(diags, "Unable to Create Cluster", None, &e);
-                    diags.error(
-                        "Unable to Check for the Cluster",
-                        format!("After the create failed, looking cluster {name:?} up by name failed too: {lookup}. If it was created, it is not in state: check the workspace's clusters and import it."),
-                    );
-                    return None;
-                }
+        match coiled.client.create_cluster(op, ws, body).await {
+            Ok(created) if created.existing && !created.recovered => {
+                already_exists(diags, ws, name, created.id);
+                None
+            }
+            Ok(created) => Some(created.id),
+            Err(e) => {
+                coiled.report(diags, "Unable to Create Cluster", None, &e);
+                None
             }
         }
     }
@@ -308,7 +257,7 @@ impl ClusterResource {
         let Ok(account) = coiled.client.get_backend_options(&op, &ws).await else { return };
         if let Some(wire) = account.ingress()
             && !wire.is_empty()
-            && crate::firewall::same_rules(&own, &ingress::from_wire(&wire))
+            && coiled_firewall::same_rules(&own, &ingress::from_wire(&wire))
         {
             diags.warning_at(
                 AttrPath::attr("backend_options").then("ingress"),
@@ -372,17 +321,14 @@ impl ClusterResource {
         }
         let mut n = 0;
         loop {
-            match coiled.client.get_cluster(op, ws, id).await {
+            let state = match coiled.client.get_cluster(op, ws, id).await {
                 Ok(d) if matches!(d.current_state.state.as_str(), "stopped" | "error") => return Ok(()),
-                Ok(_) => {}
+                Ok(d) => d.current_state.state,
                 Err(e) if e.is_not_found() => return Ok(()),
                 Err(e) => return Err(e),
-            }
+            };
             if op.remaining().is_zero() {
-                return Err(ApiError::Timeout {
-                    attempts: n + 1,
-                    last: Box::new(ApiError::Status { status: 0, message: "the cluster did not reach `stopped`".into(), code: None }),
-                });
+                return Err(ApiError::NotStopped { id, state });
             }
             op.sleep(cluster_state::poll_delay(n, "stopping")).await?;
             n += 1;
@@ -1040,7 +986,7 @@ fn backend_options_adoptable(prior: &Value, planned: &Value, reported: &ImportMa
     let rules = |v: &Value| own_rules_of(v.get("ingress"));
     let same_rules = match (rules(prior), rules(planned)) {
         (None, None) => true,
-        (Some(a), Some(b)) => crate::firewall::same_rules(&a, &b),
+        (Some(a), Some(b)) => coiled_firewall::same_rules(&a, &b),
         _ => false,
     };
     let text_ok = |name: &str, server: &Option<String>| match (s(prior, name).or(server.as_deref()), s(planned, name)) {
@@ -1065,7 +1011,7 @@ fn imported_state(schema: &Schema, d: &ClusterDetails, account: Option<&[Rule]>)
     let reported = d.ingress().map(|w| ingress::from_wire(&w));
     // Rules that came from the workspace or the service default are inherited, not the cluster's own:
     // the server may say so, else rules equal to the account's count as inherited.
-    let inherited = cluster_is_inheriting(d) || matches!((&reported, account), (Some(r), Some(a)) if crate::firewall::same_rules(r, a));
+    let inherited = cluster_is_inheriting(d) || matches!((&reported, account), (Some(r), Some(a)) if coiled_firewall::same_rules(r, a));
     let own = if inherited { None } else { reported.filter(|r| !r.is_empty()) };
     let spot = opts.get("spot").and_then(|v| v.as_bool());
     if own.is_some() || spot.is_some() {
@@ -1161,6 +1107,7 @@ fn cluster_is_inheriting(d: &ClusterDetails) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn create_body_matches_the_coiled_client() {
@@ -1185,7 +1132,7 @@ mod tests {
                 ]),
             ),
         ]);
-        let b = create_body(&planned);
+        let b = serde_json::to_value(create_body(&planned)).unwrap();
         assert_eq!(b["name"], "etl");
         assert_eq!(b["workers"], 4);
         assert_eq!(b["env_name"], "my-env");
@@ -1195,7 +1142,7 @@ mod tests {
             json!({"region_name": "us-east-2", "use_dashboard_public_ip": false,
                 "firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}, {"ports": [8787], "cidr": "10.32.0.0/16"}]}})
         );
-        let public = create_body(&Value::object([("name", Value::string("x"))]));
+        let public = serde_json::to_value(create_body(&Value::object([("name", Value::string("x"))]))).unwrap();
         assert_eq!(public["options"], json!({}), "no ingress and a public scheduler add nothing");
     }
 

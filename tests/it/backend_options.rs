@@ -95,8 +95,24 @@ fn drift_import_and_destroy_that_leaves_settings_in_place() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let op = terraform_provider_coiled::api::Op::new(std::time::Duration::from_secs(10), Default::default());
-            let data = json!({"backend": "vm", "options": {"provider_name": "aws", "aws_region_name": "us-west-2", "credentials": {"aws_access_key": "k", "aws_secret_key": "s"},
-                "firewall_spec": {"ingress": [{"ports": [22], "cidr": "0.0.0.0/0"}]}}});
+            use terraform_provider_coiled::api::{
+                AwsKeys, AwsOptions, BackendOptionsData, CloudOptions, FirewallSpecOut, IngressOut, Registry,
+            };
+            let data = BackendOptionsData {
+                backend: "vm",
+                options: CloudOptions::Aws(AwsOptions {
+                    aws_region_name: "us-west-2".into(),
+                    account_role: String::new(),
+                    credentials: AwsKeys { aws_access_key: "k".into(), aws_secret_key: "s".into() },
+                    firewall: Default::default(),
+                    firewall_spec: FirewallSpecOut { ingress: Some(vec![IngressOut { ports: vec![22], cidr: "0.0.0.0/0".into() }]) },
+                    network: Default::default(),
+                    zone: None,
+                    provider_name: "aws",
+                    kind: "aws_cloudbridge_backend_options",
+                }),
+                registry: Registry { kind: "ecr", credentials: Default::default(), public_ecr: false, region: "us-west-2".into() },
+            };
             s.server.client().set_backend_options(&op, "alice", &data).await.unwrap();
         });
         let plan = s.plan_changes();

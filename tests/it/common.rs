@@ -205,8 +205,19 @@ impl Workdir {
 /// The `terraform { required_providers … }` header every configuration starts with.
 pub const HEADER: &str = "terraform {\n  required_providers {\n    coiled = { source = \"coiled/coiled\" }\n  }\n}\n";
 
-/// The control plane binary cargo built for this test run.
-pub const LOCAL_BIN: &str = env!("CARGO_BIN_EXE_coiled-local");
+/// The control plane binary: `coiled-local` is a package of the same workspace, built into the same
+/// target directory as this test binary (`cargo test --workspace` / `cargo nextest run --workspace`).
+pub fn local_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test binary path");
+        // target/<profile>/deps/it-<hash> → target/<profile>/coiled-local
+        let bin = exe.parent().and_then(Path::parent).map(|d| d.join("coiled-local")).expect("target directory");
+        assert!(bin.exists(), "{} is missing: build the workspace (`cargo build --workspace`)", bin.display());
+        bin
+    })
+    .clone()
+}
 
 /// A running `coiled-local` on a free port with its own data directory; killed when dropped.
 pub struct LocalServer {
@@ -235,7 +246,7 @@ impl LocalServer {
     /// Starts one on an existing data directory.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> LocalServer {
         use std::io::BufRead;
-        let mut child = Command::new(LOCAL_BIN)
+        let mut child = Command::new(local_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(["--token", "test-token-1", "--workspace", "alice"])
@@ -453,4 +464,15 @@ pub fn write_private_ca_certificate(dir: &Path) {
     std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
     std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+}
+
+/// Sends a create body as given (shapes the provider never sends included), to test the server.
+pub async fn create_cluster_raw(
+    c: &terraform_provider_coiled::api::Client,
+    body: &serde_json::Value,
+) -> Result<terraform_provider_coiled::api::CreatedCluster, terraform_provider_coiled::api::ApiError> {
+    use terraform_provider_coiled::api::{Call, Op};
+    let op = Op::new(std::time::Duration::from_secs(30), Default::default());
+    let text = c.request(&op, reqwest::Method::POST, "/api/v2/clusters/account/alice/", &[], Some(body), Call::Create).await?;
+    Ok(serde_json::from_str(&text).expect("create answer"))
 }

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use terraform_provider_coiled::docs;
 use terraform_provider_coiled::provider::CoiledProvider;
 
 use crate::common::{HEADER, Workdir, clis};
@@ -14,7 +13,7 @@ fn root() -> &'static Path {
 
 #[test]
 fn docs_are_generated_from_the_current_schema() {
-    let pages = docs::generate(&CoiledProvider::default(), root()).unwrap();
+    let pages = docgen::generate(&CoiledProvider::default(), root()).unwrap();
     assert_eq!(pages.len(), 5);
     let mut stale = Vec::new();
     for page in &pages {

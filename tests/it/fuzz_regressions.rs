@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
+use coiled_fuzz_harness as fuzzing;
 use magma_protocol::tfplugin6 as pb;
 use magma_protocol::tfplugin6::provider_server::Provider as _;
-use terraform_provider_coiled::fuzzing;
 
 #[test]
 fn saved_fuzz_inputs_still_pass() {
@@ -28,7 +28,7 @@ fn saved_fuzz_inputs_still_pass() {
 
 #[tokio::test]
 async fn malformed_protocol_messages_get_diagnostics_not_crashes() {
-    let service = terraform_provider_coiled::plugin::server::PluginService::new(
+    let service = tfplugin::server::PluginService::new(
         std::sync::Arc::new(terraform_provider_coiled::provider::CoiledProvider::default()),
         Default::default(),
     );

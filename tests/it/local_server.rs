@@ -74,13 +74,13 @@ fn cluster_lifecycle_scaling_and_firewall_precedence() {
     rt().block_on(async {
         let c = s.client();
         let body = json!({"name": "etl", "workers": 2, "options": {"firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}, {"ports": [8787], "cidr": "10.32.0.0/16"}]}}});
-        let created = c.create_cluster(&op(), "alice", &body).await.unwrap();
+        let created = crate::common::create_cluster_raw(&c, &body).await.unwrap();
         assert!(!created.existing);
         let d = c.get_cluster(&op(), "alice", created.id).await.unwrap();
         assert_eq!(d.current_state.state, "pending");
         assert_eq!(d.workers.len(), 2, "workers are listed from the first poll");
         assert_eq!(d.ingress().unwrap().len(), 2);
-        let again = c.create_cluster(&op(), "alice", &body).await.unwrap();
+        let again = crate::common::create_cluster_raw(&c, &body).await.unwrap();
         assert_eq!((again.id, again.existing), (created.id, true));
         tokio::time::sleep(Duration::from_millis(600)).await;
         let d = c.get_cluster(&op(), "alice", created.id).await.unwrap();
@@ -96,9 +96,9 @@ fn cluster_lifecycle_scaling_and_firewall_precedence() {
         assert_eq!(d.desired_workers, 2);
         // Account-level ingress applies to clusters created after it, and only to those.
         let account = json!({"backend": "vm", "options": {"provider_name": "aws", "credentials": {"aws_access_key": "k", "aws_secret_key": "s"}, "firewall_spec": {"ingress": [{"ports": [8786, 8787], "cidr": "10.1.0.0/16"}]}}});
-        let plain = c.create_cluster(&op(), "alice", &json!({"name": "plain-before"})).await.unwrap();
+        let plain = crate::common::create_cluster_raw(&c, &json!({"name": "plain-before"})).await.unwrap();
         c.set_backend_options(&op(), "alice", &account).await.unwrap();
-        let inherits = c.create_cluster(&op(), "alice", &json!({"name": "plain-after"})).await.unwrap();
+        let inherits = crate::common::create_cluster_raw(&c, &json!({"name": "plain-after"})).await.unwrap();
         let before = c.get_cluster(&op(), "alice", plain.id).await.unwrap();
         assert_eq!(before.ingress().unwrap()[0].cidr, "0.0.0.0/0", "server default");
         let after = c.get_cluster(&op(), "alice", inherits.id).await.unwrap();
@@ -108,9 +108,9 @@ fn cluster_lifecycle_scaling_and_firewall_precedence() {
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(c.get_cluster(&op(), "alice", created.id).await.unwrap().current_state.state, "stopped");
         assert!(c.find_cluster_by_name(&op(), "alice", "etl").await.unwrap().is_none(), "stopped clusters are not found by name");
-        let err = c.create_cluster(&op(), "alice", &json!({"name": "bad name!"})).await.unwrap_err();
+        let err = crate::common::create_cluster_raw(&c, &json!({"name": "bad name!"})).await.unwrap_err();
         assert!(matches!(err, ApiError::Status { status: 400, .. }), "{err:?}");
-        let err = c.create_cluster(&op(), "alice", &json!({"name": "x", "options": {"firewall_spec": {"ingress": [{"ports": [0], "cidr": "10.0.0.0/8"}]}}})).await.unwrap_err();
+        let err = crate::common::create_cluster_raw(&c, &json!({"name": "x", "options": {"firewall_spec": {"ingress": [{"ports": [0], "cidr": "10.0.0.0/8"}]}}})).await.unwrap_err();
         assert!(err.to_string().contains("port"), "{err}");
     });
     let (code, page) = s.get("/api/v2/clusters/account/alice/?limit=2&offset=0");
@@ -124,11 +124,11 @@ fn failing_clusters_end_in_error_with_a_reason() {
     let s = LocalServer::start(&["--provision-delay", "100ms"]);
     rt().block_on(async {
         let c = s.client();
-        let id = c
-            .create_cluster(&op(), "alice", &json!({"name": "doomed", "tags": {"coiled-local/fail": "no capacity in us-east-1a"}}))
-            .await
-            .unwrap()
-            .id;
+        let id =
+            crate::common::create_cluster_raw(&c, &json!({"name": "doomed", "tags": {"coiled-local/fail": "no capacity in us-east-1a"}}))
+                .await
+                .unwrap()
+                .id;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let d = c.get_cluster(&op(), "alice", id).await.unwrap();
         assert_eq!(d.current_state.state, "error");
@@ -139,7 +139,8 @@ fn failing_clusters_end_in_error_with_a_reason() {
 #[test]
 fn data_survives_a_restart() {
     let mut s = LocalServer::start(&["--provision-delay", "0s"]);
-    let id = rt().block_on(async { s.client().create_cluster(&op(), "alice", &json!({"name": "keep", "workers": 1})).await.unwrap().id });
+    let id =
+        rt().block_on(async { crate::common::create_cluster_raw(&s.client(), &json!({"name": "keep", "workers": 1})).await.unwrap().id });
     assert!(s.stop().success(), "clean exit on SIGTERM");
     let s2 = LocalServer::start_in(&s.data_dir, &[]);
     rt().block_on(async {
@@ -166,7 +167,7 @@ fn injected_faults_are_retried_and_counted() {
     s.put("/_local/faults", &json!({"lose_create_responses": 1}));
     rt().block_on(async {
         let c = s.client();
-        let err = c.create_cluster(&op(), "alice", &json!({"name": "lost"})).await.unwrap_err();
+        let err = crate::common::create_cluster_raw(&c, &json!({"name": "lost"})).await.unwrap_err();
         assert!(matches!(err, ApiError::Transport { .. }), "{err:?}");
         assert!(c.find_cluster_by_name(&op(), "alice", "lost").await.unwrap().is_some(), "the cluster exists although its answer was lost");
     });
@@ -176,14 +177,12 @@ fn injected_faults_are_retried_and_counted() {
 fn the_page_shows_workspaces_rules_and_clusters() {
     let s = LocalServer::start(&["--provision-delay", "0s"]);
     rt().block_on(async {
-        s.client()
-            .create_cluster(
-                &op(),
-                "alice",
-                &json!({"name": "shown", "options": {"firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}]}}}),
-            )
-            .await
-            .unwrap();
+        crate::common::create_cluster_raw(
+            &s.client(),
+            &json!({"name": "shown", "options": {"firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}]}}}),
+        )
+        .await
+        .unwrap();
     });
     let out = std::process::Command::new("curl").arg("-s").arg(format!("{}/", s.url)).output().unwrap();
     let html = String::from_utf8_lossy(&out.stdout);

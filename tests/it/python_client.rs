@@ -48,8 +48,8 @@ fn the_python_client_works_against_coiled_local() {
     let Some(bin) = venv() else { return };
     let s = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let op = || terraform_provider_coiled::api::Op::new(std::time::Duration::from_secs(10), Default::default());
-    let id = rt.block_on(async { s.client().create_cluster(&op(), "alice", &json!({"name": "existing", "workers": 1})).await.unwrap().id });
+    let id =
+        rt.block_on(async { crate::common::create_cluster_raw(&s.client(), &json!({"name": "existing", "workers": 1})).await.unwrap().id });
 
     assert_eq!(step(&bin, &s, "list", &[])["names"], json!(["existing"]));
     let (ok, table) = run(&bin.join("coiled"), &s, &["cluster", "list"], &[("COLUMNS", "200")]);
@@ -87,15 +87,12 @@ fn the_page_renders_in_a_real_browser() {
     let s = LocalServer::start(&["--provision-delay", "0s"]);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let op = terraform_provider_coiled::api::Op::new(std::time::Duration::from_secs(10), Default::default());
-        s.client()
-            .create_cluster(
-                &op,
-                "alice",
-                &json!({"name": "shown", "options": {"firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}]}}}),
-            )
-            .await
-            .unwrap();
+        crate::common::create_cluster_raw(
+            &s.client(),
+            &json!({"name": "shown", "options": {"firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}]}}}),
+        )
+        .await
+        .unwrap();
     });
     let profile = tempfile::tempdir().unwrap();
     let shot = profile.path().join("page.png");

@@ -4,13 +4,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use terraform_provider_coiled::docs;
 use terraform_provider_coiled::provider::CoiledProvider;
 
 fn main() -> ExitCode {
     let check = std::env::args().any(|a| a == "--check");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let pages = match docs::generate(&CoiledProvider::default(), root) {
+    let root = &Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let pages = match docgen::generate(&CoiledProvider::default(), root) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("docgen: {e}");

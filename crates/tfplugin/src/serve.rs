@@ -36,7 +36,7 @@ pub enum Mode {
     Plugin,
     /// By hand with `--debug`: plaintext, prints the `TF_REATTACH_PROVIDERS` value.
     Debug {
-        /// The provider's source address, e.g. `registry.terraform.io/coiled/coiled`.
+        /// The provider's source address, e.g. `registry.terraform.io/example/example`.
         address: String,
     },
 }
@@ -71,7 +71,7 @@ impl SocketDir {
         use std::os::unix::fs::DirBuilderExt;
         let base = std::env::temp_dir();
         for _ in 0..16 {
-            let dir = base.join(format!("plugin-coiled-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+            let dir = base.join(format!("tf-plugin-{}-{:08x}", std::process::id(), rand::random::<u32>()));
             match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => return Ok(SocketDir(dir)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use terraform_provider_coiled::local::{Config, State, app, faults, lifecycle, store};
+use coiled_local::{Config, State, app, faults, lifecycle, store};
 
 struct Args {
     listen: String,
@@ -60,9 +60,7 @@ fn parse_args() -> anyhow::Result<Args> {
                     let (ports, cidr) = part.split_once('@').context("--default-ingress takes PORTS@CIDR, e.g. 8786,8787@0.0.0.0/0")?;
                     let ports: Vec<i64> =
                         ports.split(',').map(|p| p.trim().parse()).collect::<Result<_, _>>().context("--default-ingress ports")?;
-                    rules.push(
-                        terraform_provider_coiled::firewall::rule_from_wire(&ports, cidr).context("--default-ingress rule is invalid")?,
-                    );
+                    rules.push(coiled_firewall::rule_from_wire(&ports, cidr).context("--default-ingress rule is invalid")?);
                 }
                 args.config.default_ingress = rules;
             }
@@ -134,7 +132,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some((cert, key)) => {
             let cert = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
             let key = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
-            let tls = terraform_provider_coiled::local::tls::TlsListener::new(listener, &cert, &key).map_err(anyhow::Error::msg)?;
+            let tls = coiled_local::tls::TlsListener::new(listener, &cert, &key).map_err(anyhow::Error::msg)?;
             axum::serve(tls, app::app(state)).with_graceful_shutdown(shutdown).await?;
         }
         None => {
@@ -157,7 +155,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    terraform_provider_coiled::plugin::logging::init("coiled-local");
+    init_logging();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     match rt.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -166,4 +164,10 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr, at the level `COILED_LOCAL_LOG` names (`error` … `trace`, default `info`).
+fn init_logging() {
+    let level = std::env::var("COILED_LOCAL_LOG").ok().and_then(|l| l.parse::<tracing::Level>().ok()).unwrap_or(tracing::Level::INFO);
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_ansi(false).init();
 }

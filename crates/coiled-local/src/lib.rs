@@ -16,7 +16,7 @@ pub mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::firewall::Rule;
+use coiled_firewall::Rule;
 
 /// Server settings.
 #[derive(Clone, Debug)]
@@ -36,7 +36,7 @@ impl Default for Config {
         Config {
             provision_delay: Duration::from_secs(3),
             stop_delay: Duration::from_secs(1),
-            default_ingress: vec![crate::firewall::rule_from_wire(&[8786, 8787], "0.0.0.0/0").expect("valid default")],
+            default_ingress: vec![coiled_firewall::rule_from_wire(&[8786, 8787], "0.0.0.0/0").expect("valid default")],
             scheduler_port: 8786,
         }
     }

@@ -1,13 +1,13 @@
 //! Fuzz harnesses, shared by the `cargo fuzz` targets in `fuzz/` and by the regression test that replays
 //! every saved input in `fuzz/regressions/`. Each one panics only when a property is violated.
 
-use crate::plugin::diag::Diagnostics;
-use crate::plugin::value::{self, AttrPath, Type, Value};
+use tfplugin::diag::Diagnostics;
+use tfplugin::value::{self, AttrPath, Type, Value};
 
 /// The types a harness decodes with: the provider's real schema types and a few deep shapes.
 fn types() -> Vec<Type> {
-    use crate::plugin::framework::Provider as _;
-    let p = crate::provider::CoiledProvider::default();
+    use tfplugin::framework::Provider as _;
+    let p = terraform_provider_coiled::provider::CoiledProvider::default();
     let mut t: Vec<Type> = p.resources().iter().map(|r| r.schema().object_type()).collect();
     t.extend(p.data_sources().iter().map(|d| d.schema().object_type()));
     t.push(p.schema().object_type());
@@ -49,23 +49,23 @@ pub fn ingress(data: &[u8]) {
         let ports: Vec<Value> = ports
             .split(',')
             .filter(|p| !p.is_empty())
-            .map(|p| crate::plugin::value::Number::parse(p).map(Value::Number).unwrap_or_else(|| Value::string(p)))
+            .map(|p| tfplugin::value::Number::parse(p).map(Value::Number).unwrap_or_else(|| Value::string(p)))
             .collect();
         blocks.push(Value::object([("cidr", Value::string(cidr)), ("ports", Value::Set(ports))]));
-        if let Ok(c) = crate::firewall::parse_cidr(cidr) {
-            let again = crate::firewall::parse_cidr(&c.canonical()).expect("a canonical CIDR parses");
+        if let Ok(c) = coiled_firewall::parse_cidr(cidr) {
+            let again = coiled_firewall::parse_cidr(&c.canonical()).expect("a canonical CIDR parses");
             assert_eq!(again.net, c.net);
             assert!(!again.had_host_bits, "canonical form has no host bits");
         }
     }
     let mut diags = Diagnostics::new();
-    if let crate::provider::ingress::Parsed::Rules(rules) =
-        crate::provider::ingress::parse(&Value::Set(blocks), &AttrPath::attr("ingress"), false, true, &mut diags)
+    if let terraform_provider_coiled::provider::ingress::Parsed::Rules(rules) =
+        terraform_provider_coiled::provider::ingress::parse(&Value::Set(blocks), &AttrPath::attr("ingress"), false, true, &mut diags)
     {
         assert!(!diags.has_errors());
-        let (merged, _) = crate::firewall::merge(&rules);
-        assert_eq!(crate::firewall::merge(&merged).0, merged, "merging is idempotent");
-        let rows = crate::firewall::firewall_rows(&rules);
+        let (merged, _) = coiled_firewall::merge(&rules);
+        assert_eq!(coiled_firewall::merge(&merged).0, merged, "merging is idempotent");
+        let rows = coiled_firewall::firewall_rows(&rules);
         assert_eq!(rows.len(), merged.iter().map(|r| r.ports.len()).sum::<usize>());
     }
 }
@@ -76,8 +76,10 @@ pub fn rpc(data: &[u8]) {
     use magma_protocol::tfplugin6 as pb;
     use magma_protocol::tfplugin6::provider_server::Provider as _;
     let Some((&selector, bytes)) = data.split_first() else { return };
-    let service =
-        crate::plugin::server::PluginService::new(std::sync::Arc::new(crate::provider::CoiledProvider::default()), Default::default());
+    let service = tfplugin::server::PluginService::new(
+        std::sync::Arc::new(terraform_provider_coiled::provider::CoiledProvider::default()),
+        Default::default(),
+    );
     let dv = || {
         Some(pb::DynamicValue {
             msgpack: if selector & 1 == 0 { bytes.to_vec() } else { Vec::new() },

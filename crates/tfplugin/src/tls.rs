@@ -41,7 +41,7 @@ impl ServerIdentity {
     pub fn generate() -> Result<ServerIdentity, TlsSetupError> {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
-        params.distinguished_name.push(rcgen::DnType::OrganizationName, "terraform-provider-coiled");
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, "Terraform plugin");
         params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params.key_usages =

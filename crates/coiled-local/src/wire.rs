@@ -130,19 +130,19 @@ pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], server: &str, tls: (&
 /// The effective rules as security-group rows: one per (protocol, port, source), as Coiled's docs
 /// tabulate them.
 fn security_group_rules(firewall: &Value) -> Value {
-    let rules: Vec<crate::firewall::Rule> = firewall
+    let rules: Vec<coiled_firewall::Rule> = firewall
         .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|r| {
                     let ports: Vec<i64> = r.get("ports")?.as_array()?.iter().filter_map(Value::as_i64).collect();
-                    crate::firewall::rule_from_wire(&ports, r.get("cidr")?.as_str()?)
+                    coiled_firewall::rule_from_wire(&ports, r.get("cidr")?.as_str()?)
                 })
                 .collect()
         })
         .unwrap_or_default();
     Value::Array(
-        crate::firewall::firewall_rows(&rules)
+        coiled_firewall::firewall_rows(&rules)
             .into_iter()
             .map(|r| json!({"protocol": r.protocol, "port": r.port, "source": r.source}))
             .collect(),

@@ -6,13 +6,12 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value;
 
 use super::Shared;
-use crate::firewall;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn rules_of(ingress: Option<&Value>) -> Vec<firewall::Rule> {
+fn rules_of(ingress: Option<&Value>) -> Vec<coiled_firewall::Rule> {
     ingress
         .and_then(Value::as_array)
         .map(|rules| {
@@ -20,19 +19,19 @@ fn rules_of(ingress: Option<&Value>) -> Vec<firewall::Rule> {
                 .iter()
                 .filter_map(|r| {
                     let ports: Vec<i64> = r.get("ports")?.as_array()?.iter().filter_map(Value::as_i64).collect();
-                    firewall::rule_from_wire(&ports, r.get("cidr")?.as_str()?)
+                    coiled_firewall::rule_from_wire(&ports, r.get("cidr")?.as_str()?)
                 })
                 .collect()
         })
         .unwrap_or_default()
 }
 
-fn table(rules: &[firewall::Rule]) -> String {
+fn table(rules: &[coiled_firewall::Rule]) -> String {
     if rules.is_empty() {
         return "<p class=\"muted\">No ingress rules set.</p>".into();
     }
     let mut s = String::from("<table class=\"rules\"><tr><th>Protocol</th><th>Port</th><th>Source</th></tr>");
-    for row in firewall::firewall_rows(rules) {
+    for row in coiled_firewall::firewall_rows(rules) {
         s.push_str(&format!("<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", row.protocol, row.port, esc(&row.source)));
     }
     s.push_str("</table>");

@@ -8,9 +8,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::plugin::framework::Provider;
-use crate::plugin::schema::{Attribute, Block, Nesting, Presence, Schema};
-use crate::plugin::value::Type;
+use tfplugin::framework::Provider;
+use tfplugin::schema::{Attribute, Block, Nesting, Presence, Schema};
+use tfplugin::value::Type;
 
 /// One generated page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,7 +262,7 @@ fn render_block(out: &mut String, block: &Block, prefix: &str, nested: &mut Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::schema::NestedBlock;
+    use tfplugin::schema::NestedBlock;
 
     #[test]
     fn schema_sections_and_nested_anchors() {

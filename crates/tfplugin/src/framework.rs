@@ -70,7 +70,7 @@ impl Plan {
 /// A managed resource type.
 #[async_trait]
 pub trait Resource: Send + Sync {
-    /// The full type name, e.g. `coiled_cluster`.
+    /// The full type name, e.g. `example_server`.
     fn type_name(&self) -> &'static str;
     /// The schema.
     fn schema(&self) -> Schema;
@@ -124,7 +124,7 @@ pub trait Resource: Send + Sync {
 /// A data source type.
 #[async_trait]
 pub trait DataSource: Send + Sync {
-    /// The full type name, e.g. `coiled_cluster`.
+    /// The full type name, e.g. `example_server`.
     fn type_name(&self) -> &'static str;
     /// The schema.
     fn schema(&self) -> Schema;
@@ -137,7 +137,7 @@ pub trait DataSource: Send + Sync {
 /// The provider itself: its configuration and the types it offers.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
-    /// The registry name used in type names (`coiled`).
+    /// The registry name used in type names (e.g. `example`).
     fn name(&self) -> &'static str;
     /// The provider block's schema.
     fn schema(&self) -> Schema;
@@ -234,8 +234,8 @@ pub fn null_write_only(block: &Block, value: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::schema::Attribute;
-    use crate::plugin::value::Type;
+    use crate::schema::Attribute;
+    use crate::value::Type;
 
     struct Fake;
 

@@ -32,16 +32,19 @@ fn parse_level(raw: Option<&str>) -> Option<Level> {
     }
 }
 
-/// Installs the hclog JSON layer for `module` as the global subscriber.
-pub fn init(module: &'static str) {
+/// Installs the hclog JSON layer for `module` as the global subscriber. Only events whose target starts
+/// with one of `targets` (crate names, e.g. `["my_provider", "tfplugin"]`) are written: dependencies'
+/// own logs stay out of Terraform's log.
+pub fn init(module: &'static str, targets: &'static [&'static str]) {
     let level = level_from_env();
-    let layer = HclogLayer { module, max: level };
+    let layer = HclogLayer { module, targets, max: level };
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
 /// A tracing layer writing one hclog JSON object per event to stderr.
 pub struct HclogLayer {
     module: &'static str,
+    targets: &'static [&'static str],
     max: Option<Level>,
 }
 
@@ -78,7 +81,7 @@ impl Visit for Fields {
 
 impl<S: Subscriber> Layer<S> for HclogLayer {
     fn enabled(&self, metadata: &tracing::Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        self.max.is_some_and(|max| *metadata.level() <= max) && metadata.target().starts_with("terraform_provider_coiled")
+        self.max.is_some_and(|max| *metadata.level() <= max) && self.targets.iter().any(|t| metadata.target().starts_with(t))
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
@@ -126,11 +129,11 @@ mod tests {
     fn lines_are_hclog_json() {
         let mut extra = serde_json::Map::new();
         extra.insert("cluster_id".into(), 7.into());
-        let line = render("coiled", Level::INFO, "ready", extra, std::time::UNIX_EPOCH);
+        let line = render("example", Level::INFO, "ready", extra, std::time::UNIX_EPOCH);
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["@level"], "info");
         assert_eq!(v["@message"], "ready");
-        assert_eq!(v["@module"], "coiled");
+        assert_eq!(v["@module"], "example");
         assert_eq!(v["@timestamp"], "1970-01-01T00:00:00.000000Z");
         assert_eq!(v["cluster_id"], 7);
     }

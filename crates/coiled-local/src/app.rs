@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 use super::faults::{Fault, FaultConfig};
 use super::store::NewCluster;
 use super::{Shared, unix_now, wire};
-use crate::firewall;
 
 /// The router with every route of the API, the admin routes under `/_local`, and the page.
 pub fn app(state: Shared) -> Router {
@@ -192,12 +191,12 @@ async fn get_backend_options(AxState(state): AxState<Shared>, headers: HeaderMap
 }
 
 /// Checks an ingress list on the wire; the error says which rule and why.
-fn validate_ingress(ingress: &Value) -> Result<Vec<firewall::Rule>, String> {
+fn validate_ingress(ingress: &Value) -> Result<Vec<coiled_firewall::Rule>, String> {
     let Some(rules) = ingress.as_array() else { return Err("ingress must be a list of {ports, cidr} rules".into()) };
     let mut out = Vec::new();
     for (i, r) in rules.iter().enumerate() {
         let cidr = r.get("cidr").and_then(Value::as_str).ok_or(format!("ingress rule {i}: cidr is required"))?;
-        let c = firewall::parse_cidr(cidr).map_err(|e| format!("ingress rule {i}: {e}"))?;
+        let c = coiled_firewall::parse_cidr(cidr).map_err(|e| format!("ingress rule {i}: {e}"))?;
         let ports = r.get("ports").and_then(Value::as_array).ok_or(format!("ingress rule {i}: ports must be a list"))?;
         if ports.is_empty() {
             return Err(format!("ingress rule {i}: ports must not be empty"));
@@ -208,14 +207,18 @@ fn validate_ingress(ingress: &Value) -> Result<Vec<firewall::Rule>, String> {
                 p.as_i64().filter(|p| (1..=65535).contains(p)).ok_or(format!("ingress rule {i}: {p} is not a port from 1 to 65535"))?;
             set.insert(port as u16);
         }
-        out.push(firewall::Rule { cidr: c.net, ports: set });
+        out.push(coiled_firewall::Rule { cidr: c.net, ports: set });
     }
     Ok(out)
 }
 
-fn rules_to_wire(rules: &[firewall::Rule]) -> Value {
+fn rules_to_wire(rules: &[coiled_firewall::Rule]) -> Value {
     Value::Array(
-        firewall::merge(rules).0.iter().map(|r| json!({"ports": r.ports.iter().collect::<Vec<_>>(), "cidr": r.cidr.to_string()})).collect(),
+        coiled_firewall::merge(rules)
+            .0
+            .iter()
+            .map(|r| json!({"ports": r.ports.iter().collect::<Vec<_>>(), "cidr": r.cidr.to_string()}))
+            .collect(),
     )
 }
 

@@ -1,5 +1,5 @@
 //! The tfplugin6 `Provider` gRPC service: decodes requests, dispatches to the provider's resources and
-//! data sources through the framework, and encodes the answers. Knows protocol messages, not Coiled.
+//! data sources through the framework, and encodes the answers. Knows protocol messages, not any particular provider.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,0 +1,338 @@
+//! The HTTP client: settings, authentication headers, one request attempt and its classification,
+//! and the identity calls (`GET /api/v2/user/me`, `GET /api/v2/user/me/memberships`).
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use super::retry::{self, Call, Failure, Op, RetryPolicy, parse_retry_after};
+use super::{API_CLIENT_VERSION, ApiError, Membership, Secret, User, auth_failure, connect, decode, error_from_body};
+
+/// Counts of what a client did, for tests and benchmarks.
+static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts one request (HTTP or WebSocket).
+pub(crate) fn count_request() {
+    REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A request body: any of the typed bodies in [`super::requests`], serialised once per attempt.
+pub mod erased {
+    /// A JSON request body.
+    pub trait Body {
+        /// The body as JSON text.
+        fn to_json(&self) -> String;
+    }
+
+    impl<T: serde::Serialize> Body for T {
+        fn to_json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_else(|_| "null".into())
+        }
+    }
+}
+
+/// Client settings.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Base URL, e.g. `https://cloud.coiled.io`.
+    pub server: String,
+    /// API token.
+    pub token: Secret,
+    /// Allow sending the token over plain HTTP to a non-loopback host.
+    pub allow_insecure_http: bool,
+    /// Extra PEM CA bundle to trust, besides the platform's roots.
+    pub ca_bundle_pem: Option<Vec<u8>>,
+    /// Backoff policy.
+    pub retry: RetryPolicy,
+}
+
+/// A connection to one Coiled control plane.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    config: ClientConfig,
+    session_id: String,
+    /// TLS settings for the WebSocket, the same trust as `http`.
+    ws_tls: std::sync::Arc<rustls::ClientConfig>,
+    /// Whether this server has answered anything yet (until it has, no attempt waits longer than the
+    /// unreachable budget).
+    answered: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Client {
+    /// Builds a client; fails when the token would travel in clear text, or the CA bundle is unusable.
+    pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
+        let url = url::Url::parse(&config.server).map_err(|e| ApiError::Config {
+            message: format!("{:?} is not a valid server URL ({e}); use a base URL such as https://cloud.coiled.io", config.server),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ApiError::Config {
+                message: format!("{:?} is not an http:// or https:// URL; use a base URL such as https://cloud.coiled.io", config.server),
+            });
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(ApiError::Config {
+                message: format!(
+                    "{:?} has a path, query or fragment; the server is a base URL with none, such as https://cloud.coiled.io (the provider adds the API paths itself)",
+                    config.server
+                ),
+            });
+        }
+        if url.scheme() == "http" && !config.allow_insecure_http && !is_loopback(&url) {
+            return Err(ApiError::Insecure { host: url.host_str().unwrap_or_default().to_string() });
+        }
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("terraform-provider-coiled/", env!("CARGO_PKG_VERSION")))
+            .tcp_nodelay(true)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(30));
+        if let Some(pem) = &config.ca_bundle_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ApiError::Decode { url: "ca_bundle".into(), message: e.to_string() })?;
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let ws_tls = std::sync::Arc::new(
+            connect::tls_config(config.ca_bundle_pem.as_deref())
+                .map_err(|message| ApiError::Config { message: format!("ca_bundle_file: {message}") })?,
+        );
+        let http = builder.build().map_err(|e| ApiError::Transport { url: config.server.clone(), source: e })?;
+        Ok(Client {
+            http,
+            config,
+            session_id: format!("coiled-session-{:08x}", rand::random::<u32>()),
+            answered: Default::default(),
+            ws_tls,
+        })
+    }
+
+    /// The base URL.
+    pub fn server(&self) -> &str {
+        &self.config.server
+    }
+
+    /// How many HTTP requests all clients in this process have sent.
+    pub fn requests_sent() -> u64 {
+        REQUESTS.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// TLS settings for connections made outside the HTTP client (the WebSocket).
+    pub(crate) fn ws_tls(&self) -> std::sync::Arc<rustls::ClientConfig> {
+        self.ws_tls.clone()
+    }
+
+    /// This client's session id, sent with every request.
+    pub(crate) fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    pub(crate) fn auth_header(&self) -> String {
+        let t = self.config.token.expose();
+        // Coiled's scheme: long-lived API tokens contain a dash and use `ApiToken`; legacy ones `Token`.
+        if t.contains('-') { format!("ApiToken {t}") } else { format!("Token {t}") }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.config.server, path)
+    }
+
+    /// One attempt of one request, its failure classified for [`retry::run`].
+    async fn send_once(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&(dyn erased::Body + Sync)>,
+        call: Call,
+    ) -> Result<String, Failure> {
+        let url = self.url(path);
+        let timeout = self.attempt_timeout(call);
+        let idempotent = call == Call::Idempotent;
+        let mut req = self
+            .http
+            .request(method.clone(), &url)
+            .timeout(timeout)
+            .header("Authorization", self.auth_header())
+            .header("Client-Version", API_CLIENT_VERSION)
+            .header("coiled-session-id", &self.session_id)
+            .header("coiled-request-id", format!("{:08x}", rand::random::<u32>()));
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(b) = body {
+            req = req.header("Content-Type", "application/json").body(b.to_json());
+        }
+        REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(method = %method, path, "coiled api request");
+        let transport = |e: reqwest::Error| {
+            if is_tls_rejection(&e) {
+                return Failure::fatal(ApiError::Certificate { url: url.clone(), message: tls_reason(&e) });
+            }
+            // Silence counts as unreachable only while this server has never answered.
+            let silence_counts = idempotent && timeout < call.timeout();
+            let unreachable = unreachable_reason(&e, silence_counts, timeout).map(|reason| (url.clone(), reason));
+            let error = ApiError::Transport { url: url.clone(), source: e.without_url() };
+            let retryable = error.retryable(idempotent);
+            Failure { error, retry_after: None, unreachable, retryable }
+        };
+        let resp = req.send().await.map_err(transport)?;
+        self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
+        let status = resp.status().as_u16();
+        let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let text = resp.text().await.map_err(transport)?;
+        tracing::debug!(method = %method, path, status, "coiled api response");
+        if status >= 400 {
+            let error = error_from_body(status, &text, path);
+            let retryable = error.retryable(idempotent);
+            return Err(Failure { error, retry_after, unreachable: None, retryable });
+        }
+        Ok(text)
+    }
+
+    /// How long one attempt may wait for its answer: the call's own limit, but no longer than the
+    /// unreachable budget while this server has never answered (a silent listener fails as promptly
+    /// as a refused connection).
+    fn attempt_timeout(&self, call: Call) -> Duration {
+        let own = call.timeout();
+        if self.answered.load(std::sync::atomic::Ordering::Relaxed) { own } else { own.min(self.config.retry.unreachable) }
+    }
+
+    /// Marks the server as having answered (a WebSocket upgrade answered, for instance).
+    pub(crate) fn mark_answered(&self) {
+        self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The retry policy.
+    pub(crate) fn policy(&self) -> &RetryPolicy {
+        &self.config.retry
+    }
+
+    /// Sends a request with the retry policy of its kind of call (see [`Call`]).
+    pub async fn request(
+        &self,
+        op: &Op,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&(dyn erased::Body + Sync)>,
+        call: Call,
+    ) -> Result<String, ApiError> {
+        retry::run(op, &self.config.retry, path, |_| self.send_once(&method, path, query, body, call)).await
+    }
+
+    /// One attempt of a request, for callers that decide themselves what follows a failure.
+    pub(crate) async fn request_once(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&(dyn erased::Body + Sync)>,
+        call: Call,
+    ) -> Result<String, Failure> {
+        self.send_once(&method, path, &[], body, call).await
+    }
+
+    /// GET and decode JSON.
+    pub async fn get_json<T: DeserializeOwned>(&self, op: &Op, path: &str, query: &[(&str, String)]) -> Result<T, ApiError> {
+        let text = self.request(op, reqwest::Method::GET, path, query, None, Call::Idempotent).await?;
+        decode(&self.url(path), &text)
+    }
+
+    /// `GET /api/v2/user/me`.
+    pub async fn me(&self, op: &Op) -> Result<User, ApiError> {
+        self.get_json(op, "/api/v2/user/me", &[]).await.map_err(auth_failure)
+    }
+
+    /// `GET /api/v2/user/me/memberships`.
+    pub async fn memberships(&self, op: &Op) -> Result<Vec<Membership>, ApiError> {
+        self.get_json(op, "/api/v2/user/me/memberships", &[]).await.map_err(auth_failure)
+    }
+
+    /// The workspace to use when none is configured: the default membership, else the only one.
+    pub async fn default_workspace(&self, op: &Op) -> Result<String, ApiError> {
+        let memberships = self.memberships(op).await?;
+        if let Some(m) = memberships.iter().find(|m| m.is_default_account) {
+            return Ok(m.account.slug.clone());
+        }
+        match memberships.as_slice() {
+            [only] => Ok(only.account.slug.clone()),
+            [] => Err(ApiError::Workspace { message: "this token's user is a member of no workspace".into() }),
+            many => Err(ApiError::Workspace {
+                message: format!(
+                    "no default workspace; set `workspace` to one of: {}",
+                    many.iter().map(|m| m.account.slug.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            }),
+        }
+    }
+}
+
+/// Whether a transport failure means the server was not reached, so that nothing can have been carried
+/// out; and what happened, in words. A timeout counts only when `silence_counts` (an idempotent call
+/// to a server that has never answered): an unanswered write may have been carried out, and a server
+/// that answered before is waited for patiently.
+fn unreachable_reason(e: &reqwest::Error, silence_counts: bool, timeout: Duration) -> Option<String> {
+    if is_tls_rejection(e) {
+        return None;
+    }
+    let text = format!("{e:?}");
+    if e.is_connect() {
+        let reason = if text.contains("ConnectionRefused") || text.contains("Connection refused") {
+            "connection refused".to_string()
+        } else if text.contains("dns error") || text.contains("failed to lookup address") {
+            "the host name could not be resolved".to_string()
+        } else if e.is_timeout() || text.contains("TimedOut") || text.contains("timed out") {
+            format!("connecting timed out after {} s", CONNECT_TIMEOUT.as_secs())
+        } else if text.contains("NetworkUnreachable") || text.contains("HostUnreachable") {
+            "no route to the host".to_string()
+        } else {
+            format!("could not connect ({e})")
+        };
+        return Some(reason);
+    }
+    if silence_counts && e.is_timeout() {
+        return Some(format!("no answer, timed out after {} s", timeout.as_secs()));
+    }
+    None
+}
+
+/// How long one TCP (and TLS) connection attempt may take.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The certificate problem in words, from the TLS layer's error.
+fn tls_reason(e: &reqwest::Error) -> String {
+    let text = format!("{e:?}");
+    for (needle, words) in [
+        ("UnknownIssuer", "it was issued by an unknown certificate authority"),
+        ("NotValidForName", "it is not valid for this host name"),
+        ("Expired", "it has expired"),
+        ("NotValidYet", "it is not valid yet"),
+        ("Revoked", "it has been revoked"),
+    ] {
+        if text.contains(needle) {
+            return words.to_string();
+        }
+    }
+    "it is not trusted".to_string()
+}
+
+/// Whether a transport error is a TLS certificate rejection (untrusted issuer, wrong name, expired).
+pub(crate) fn is_tls_rejection(e: &reqwest::Error) -> bool {
+    // The rustls error sits inside an io::Error, which `source()` does not expose; its debug form does.
+    let text = format!("{e:?}");
+    text.contains("InvalidCertificate") || text.contains("invalid peer certificate")
+}
+
+/// Percent-encodes one path segment.
+pub(crate) fn seg(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}

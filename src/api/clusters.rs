@@ -1,0 +1,140 @@
+//! Clusters and their workers: create (recovering lost answers by name), read, look up by name, stop,
+//! and scale (`/api/v2/clusters/account/{ws}/…`, `/api/v2/workers/account/{ws}/cluster/{id}/`).
+
+use super::client::seg;
+use super::requests::{CreateCluster, ScaleUp};
+use super::retry::{self, Call, Failure, Op};
+use super::{ApiError, Client, ClusterDetails, ClusterRef, CreatedCluster, Process, decode};
+
+/// The outcome of a create.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Created {
+    /// The cluster id.
+    pub id: i64,
+    /// The server said a running cluster of that name already existed.
+    pub existing: bool,
+    /// The answer came after a lost or failed attempt (by lookup or a second send).
+    pub recovered: bool,
+}
+
+impl Client {
+    fn cluster_path(workspace: &str) -> String {
+        format!("/api/v2/clusters/account/{}/", seg(workspace))
+    }
+
+    /// `POST /api/v2/clusters/account/{ws}/`, recovering lost answers: when an attempt gets no answer
+    /// or a gateway error, the cluster is looked up by name before anything is sent again, and a
+    /// cluster found is this create's (the caller made sure the name was free just before). A plain
+    /// 500 is the server refusing this body: it is not sent again. [`Created::recovered`] tells the
+    /// caller when the answer was recovered, so that `existing: true` on a first answer can still be
+    /// told apart.
+    pub async fn create_cluster(&self, op: &Op, workspace: &str, body: &CreateCluster) -> Result<Created, ApiError> {
+        let path = Self::cluster_path(workspace);
+        let path = path.as_str();
+        retry::run(op, self.policy(), "create cluster", |attempt| async move {
+            let failure = match self.request_once(reqwest::Method::POST, path, Some(body), Call::Create).await {
+                Ok(text) => {
+                    let created: CreatedCluster = decode(&self.url(path), &text).map_err(Failure::fatal)?;
+                    return Ok(Created { id: created.id, existing: created.existing, recovered: attempt > 1 });
+                }
+                Err(f) => f,
+            };
+            let ambiguous = failure.unreachable.is_none()
+                && matches!(failure.error, ApiError::Transport { .. } | ApiError::Status { status: 500 | 502 | 504, .. });
+            if !ambiguous {
+                return Err(failure);
+            }
+            tracing::warn!(attempt, error = %failure.error, "cluster create got no answer; checking whether it happened");
+            let lookup_op = Op::new(Call::Idempotent.timeout(), op.stop.clone());
+            match self.find_cluster_by_name(&lookup_op, workspace, &body.name).await {
+                Ok(Some(found)) => {
+                    tracing::info!(cluster = found.id, "the cluster was created; its answer was lost");
+                    Ok(Created { id: found.id, existing: false, recovered: true })
+                }
+                Ok(None) => {
+                    let plain_500 = matches!(failure.error, ApiError::Status { status: 500, .. });
+                    Err(Failure { retryable: !plain_500, ..failure })
+                }
+                Err(lookup) => Err(Failure::fatal(ApiError::CreateUnconfirmed {
+                    name: body.name.clone(),
+                    cause: Box::new(failure.error),
+                    lookup: Box::new(lookup),
+                })),
+            }
+        })
+        .await
+    }
+
+    /// `GET /api/v2/clusters/account/{ws}/id/{id}`.
+    pub async fn get_cluster(&self, op: &Op, workspace: &str, id: i64) -> Result<ClusterDetails, ApiError> {
+        self.get_json(op, &format!("{}id/{id}", Self::cluster_path(workspace)), &[]).await
+    }
+
+    /// `GET /api/v2/clusters/account/{ws}/name/{name}`: the active cluster with this name, if any.
+    pub async fn find_cluster_by_name(&self, op: &Op, workspace: &str, name: &str) -> Result<Option<ClusterRef>, ApiError> {
+        match self
+            .get_json(op, &format!("{}name/{}", Self::cluster_path(workspace), seg(name)), &[("include_paused", "0".to_string())])
+            .await
+        {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `DELETE /api/v2/clusters/account/{ws}/id/{id}`: asks the cluster to stop.
+    pub async fn stop_cluster(&self, op: &Op, workspace: &str, id: i64, reason: &str) -> Result<(), ApiError> {
+        self.request(
+            op,
+            reqwest::Method::DELETE,
+            &format!("{}id/{id}", Self::cluster_path(workspace)),
+            &[("reason", reason.to_string())],
+            None,
+            Call::Idempotent,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    fn workers_path(workspace: &str, id: i64) -> String {
+        format!("/api/v2/workers/account/{}/cluster/{id}/", seg(workspace))
+    }
+
+    /// All workers of a cluster, paging with `limit`/`offset` until an empty page.
+    pub async fn list_workers(&self, op: &Op, workspace: &str, id: i64) -> Result<Vec<Process>, ApiError> {
+        let mut out = Vec::new();
+        for page in 0..1000 {
+            let batch: Vec<Process> = self
+                .get_json(op, &Self::workers_path(workspace, id), &[("limit", "100".into()), ("offset", (page * 100).to_string())])
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            out.extend(batch);
+        }
+        Ok(out)
+    }
+
+    /// Adds `n` workers (`POST …/workers/…` with `n_workers`, which counts workers to add).
+    pub async fn add_workers(&self, op: &Op, workspace: &str, id: i64, n: i64) -> Result<(), ApiError> {
+        self.request(
+            op,
+            reqwest::Method::POST,
+            &Self::workers_path(workspace, id),
+            &[],
+            Some(&ScaleUp { n_workers: n, reason: "terraform".into() }),
+            Call::Write,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes the named workers (`DELETE …/workers/…?name=…`).
+    pub async fn remove_workers(&self, op: &Op, workspace: &str, id: i64, names: &[String]) -> Result<(), ApiError> {
+        for chunk in names.chunks(200) {
+            let query: Vec<(&str, String)> = chunk.iter().map(|n| ("name", n.clone())).collect();
+            self.request(op, reqwest::Method::DELETE, &Self::workers_path(workspace, id), &query, None, Call::Idempotent).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,198 @@
+//! What can go wrong talking to Coiled, and how Coiled's error bodies are read.
+
+use serde::de::DeserializeOwned;
+
+use super::client::is_tls_rejection;
+
+/// What went wrong talking to Coiled.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401, or 401/403 on the identity endpoints: the token is missing, wrong or revoked.
+    #[error("the Coiled API rejected the token (HTTP {status}): {message}")]
+    Unauthorized {
+        /// HTTP status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+    /// 403: the token is valid but may not do this (e.g. not a member of the workspace).
+    #[error("permission denied (HTTP 403): {message}")]
+    Forbidden {
+        /// The server's message.
+        message: String,
+    },
+    /// 404.
+    #[error("not found: {message}")]
+    NotFound {
+        /// The server's message.
+        message: String,
+    },
+    /// Any other error status; the server's error body is kept.
+    #[error("HTTP {status}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// The message extracted from the body (`message`, `non_field_errors`, `detail`, or the body).
+        message: String,
+        /// Coiled's error code, when the body has one (e.g. `NO_CLOUD_SETUP`).
+        code: Option<String>,
+    },
+    /// The request never got an answer (connection refused or reset, TLS failure).
+    #[error("cannot reach the Coiled API at {url}: {source}")]
+    Transport {
+        /// The URL requested (no secrets in it).
+        url: String,
+        /// The underlying error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The answer was not the JSON expected.
+    #[error("unexpected answer from {url}: {message}")]
+    Decode {
+        /// The URL requested.
+        url: String,
+        /// What did not parse.
+        message: String,
+    },
+    /// The WebSocket exchange failed.
+    #[error("WebSocket {url}: {message}")]
+    WebSocket {
+        /// The URL.
+        url: String,
+        /// What happened.
+        message: String,
+    },
+    /// Terraform asked the provider to stop (Ctrl-C).
+    #[error("interrupted: Terraform asked the provider to stop")]
+    Cancelled,
+    /// The operation's deadline passed while retrying; the last error is kept.
+    #[error("gave up after {attempts} attempts within the operation's timeout; last error: {last}")]
+    Timeout {
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last error seen.
+        last: Box<ApiError>,
+    },
+    /// The server could not be reached at all (connection refused, name not resolved, no answer) for
+    /// longer than the unreachable budget ([`RetryPolicy::unreachable`]).
+    #[error("cannot reach the Coiled API at {url}: {reason} (gave up after {waited_s} s)")]
+    Unreachable {
+        /// The URL requested (no secrets in it).
+        url: String,
+        /// What happened, in words: `connection refused`, `timed out after 30 s`, …
+        reason: String,
+        /// How long the provider kept trying.
+        waited_s: u64,
+    },
+    /// The server's TLS certificate was refused (untrusted issuer, wrong name, expired). Not retried.
+    #[error(
+        "the TLS certificate of {url} was refused: {message}; if the server uses a private certificate authority, set `ca_bundle_file`"
+    )]
+    Certificate {
+        /// The URL.
+        url: String,
+        /// What the TLS layer said.
+        message: String,
+    },
+    /// The workspace to use could not be chosen (no membership, or several and no default).
+    #[error("{message}")]
+    Workspace {
+        /// Why, with the choices.
+        message: String,
+    },
+    /// The server refused what was sent over the WebSocket (a message flagged `is_error` / `raise`).
+    #[error("Coiled refused the request: {message}")]
+    Refused {
+        /// The server's message.
+        message: String,
+    },
+    /// A cluster did not reach `stopped` within the operation's timeout.
+    #[error("cluster {id} did not stop within the timeout (it is {state})")]
+    NotStopped {
+        /// The cluster.
+        id: i64,
+        /// Its last state.
+        state: String,
+    },
+    /// A create got no answer, and looking the cluster up by name failed too.
+    #[error(
+        "the create of cluster {name:?} got no answer ({cause}), and looking it up by name failed too ({lookup}); if it was created, it is not in state: check the workspace's clusters and import it"
+    )]
+    CreateUnconfirmed {
+        /// The cluster name.
+        name: String,
+        /// What happened to the create.
+        cause: Box<ApiError>,
+        /// What happened to the lookup.
+        lookup: Box<ApiError>,
+    },
+    /// The provider's own settings cannot work (e.g. a server URL with a path).
+    #[error("{message}")]
+    Config {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// The API token would go in clear text over the network.
+    #[error(
+        "refusing to send the API token over plain HTTP to {host}: use https://, or set `allow_insecure_http = true` for a trusted network"
+    )]
+    Insecure {
+        /// The non-loopback host.
+        host: String,
+    },
+}
+
+impl ApiError {
+    /// Whether retrying the same request may succeed.
+    pub(crate) fn retryable(&self, idempotent: bool) -> bool {
+        match self {
+            // 502 and 504 come from a gateway that may have passed the request on: only an idempotent
+            // request is sent again; a create is looked up by the caller instead.
+            ApiError::Status { status, .. } => matches!(status, 429 | 503) || (idempotent && matches!(status, 502 | 504)),
+            // A refused certificate is not transient: retrying only delays the error.
+            ApiError::Transport { source, .. } if is_tls_rejection(source) => false,
+            ApiError::Transport { source, .. } => idempotent || source.is_connect(),
+            _ => false,
+        }
+    }
+    /// Whether this is a 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ApiError::NotFound { .. })
+    }
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(url: &str, text: &str) -> Result<T, ApiError> {
+    serde_json::from_str(text).map_err(|e| ApiError::Decode { url: url.to_string(), message: e.to_string() })
+}
+
+pub(crate) fn auth_failure(e: ApiError) -> ApiError {
+    match e {
+        ApiError::Forbidden { message } => ApiError::Unauthorized { status: 403, message },
+        other => other,
+    }
+}
+
+/// Builds the error for a failed answer, reading Coiled's error body shapes in the order its client does:
+/// `message`, `non_field_errors[0]`, `detail`, then the whole body.
+pub fn error_from_body(status: u16, body: &str, path: &str) -> ApiError {
+    let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let code = json.as_ref().and_then(|j| j.get("code")).and_then(|c| c.as_str()).map(str::to_string);
+    let message = json
+        .as_ref()
+        .and_then(|j| {
+            j.get("message")
+                .and_then(|m| m.as_str().map(str::to_string))
+                .or_else(|| j.get("non_field_errors").and_then(|n| n.get(0)).and_then(|m| m.as_str()).map(str::to_string))
+                .or_else(|| j.get("detail").and_then(|m| m.as_str()).map(str::to_string))
+        })
+        .unwrap_or_else(|| {
+            let t = body.trim();
+            if t.is_empty() { format!("HTTP {status} from {path}") } else { t.chars().take(500).collect() }
+        });
+    match status {
+        401 => ApiError::Unauthorized { status, message },
+        403 => ApiError::Forbidden { message },
+        404 => ApiError::NotFound { message },
+        _ => ApiError::Status { status, message, code },
+    }
+}
