@@ -409,6 +409,18 @@ mod report {
             }
             md.push('\n');
         }
+        md.push_str(&apply_section(r));
+        md.push_str(&profile_section(r));
+        md.push_str(ANALYSIS);
+        md.push_str("\n## Targets\n\n");
+        md.push_str(&targets(r));
+        std::fs::write(page, md).unwrap();
+        std::fs::write(out_dir.join("plan-refresh.svg"), chart(r)).unwrap();
+    }
+
+    /// Apply, readiness and start-up rows.
+    fn apply_section(r: &Value) -> String {
+        let mut md = String::new();
         md.push_str("## Apply, readiness, start-up\n\n| measure | Terraform | value |\n|---|---|---|\n");
         for (key, v) in r.as_object().unwrap() {
             if let Some(version) = key.strip_prefix("apply_") {
@@ -436,6 +448,12 @@ mod report {
                 ));
             }
         }
+        md
+    }
+
+    /// The per-RPC profile rows.
+    fn profile_section(r: &Value) -> String {
+        let mut md = String::new();
         md.push_str("\n## Where the time goes\n\nA `terraform plan` of 1000 applied clusters with the provider's debug timings on: the provider's own time in each RPC, summed over all calls (calls run 10 at a time), against the plan's wall time.\n\n| Terraform | plan wall time | RPC | calls | provider time, total | mean per call |\n|---|---|---|---|---|---|\n");
         for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("profile_")) {
             let version = key.trim_start_matches("profile_");
@@ -449,11 +467,7 @@ mod report {
                 ));
             }
         }
-        md.push_str(ANALYSIS);
-        md.push_str("\n## Targets\n\n");
-        md.push_str(&targets(r));
-        std::fs::write(page, md).unwrap();
-        std::fs::write(out_dir.join("plan-refresh.svg"), chart(r)).unwrap();
+        md
     }
 
     const ANALYSIS: &str = "

@@ -25,7 +25,7 @@ fn config_with_rules(n: usize) -> Value {
 }
 
 fn codec(c: &mut Criterion) {
-    let schema = terraform_provider_coiled::provider::resource_backend_options::BackendOptionsResource::new(Default::default()).schema();
+    let schema = terraform_provider_coiled::provider::backend_options::BackendOptionsResource::new(Default::default()).schema();
     let ty = schema.object_type();
     let v = config_with_rules(1000);
     let bytes = value::to_msgpack(&v, &ty).unwrap();

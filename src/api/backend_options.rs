@@ -128,55 +128,63 @@ impl Client {
         };
         let message = serde_json::to_string(&message).map_err(|e| Failure::fatal(wse(e.to_string())))?;
         socket.send(Message::text(message)).await.map_err(|e| before_send(wse(e.to_string())))?;
-        let mut progress = Vec::new();
-        let mut last_error: Option<String> = None;
-        loop {
-            let msg = match next_message(op, &mut socket).await {
-                Ok(Some(Ok(m))) => m,
-                Ok(Some(Err(e))) => return Err(Failure::fatal(wse(e.to_string()))),
-                Ok(None) => break,
-                Err(e) => return Err(Failure::fatal(e)),
-            };
-            match msg {
-                Message::Text(text) => {
-                    // As Coiled's client: an error flag counts on any message, whatever its type.
-                    if let Some(message) = error_message(&text) {
-                        last_error = Some(message);
-                        continue;
-                    }
-                    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
-                    if v.get("type").and_then(|t| t.as_str()) != Some("update_options") {
-                        continue;
-                    }
-                    let text = v.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_string();
-                    match text.as_str() {
-                        "FINISHED" => {
-                            let _ = socket.close(None).await;
-                            break;
-                        }
-                        "CONFIGURING_BACKEND" | "NOT_CONFIGURING_BACKEND" => {}
-                        other => progress.push(other.to_string()),
-                    }
+        follow_progress(op, &mut socket, workspace, &ws_url).await
+    }
+}
+
+/// Reads the server's answers to `update_options` until `FINISHED` or close: the progress messages,
+/// or the error the server flagged (on any message, whatever its type, as Coiled's client reads them).
+async fn follow_progress(op: &Op, socket: &mut WsStream, workspace: &str, ws_url: &str) -> Result<Vec<String>, Failure> {
+    use tokio_tungstenite::tungstenite::Message;
+    let wse = |m: String| ApiError::WebSocket { url: ws_url.to_string(), message: m };
+    let mut progress = Vec::new();
+    let mut last_error: Option<String> = None;
+    loop {
+        let msg = match next_message(op, socket).await {
+            Ok(Some(Ok(m))) => m,
+            Ok(Some(Err(e))) => return Err(Failure::fatal(wse(e.to_string()))),
+            Ok(None) => break,
+            Err(e) => return Err(Failure::fatal(e)),
+        };
+        match msg {
+            Message::Text(text) => {
+                // As Coiled's client: an error flag counts on any message, whatever its type.
+                if let Some(message) = error_message(&text) {
+                    last_error = Some(message);
+                    continue;
                 }
-                Message::Close(frame) => {
-                    if let Some(f) = frame {
-                        let code = u16::from(f.code);
-                        if code == 4403 || code == 4401 {
-                            return Err(Failure::fatal(refused_by_close(code, workspace, &ws_url)));
-                        }
-                        if (1001..3000).contains(&code) {
-                            return Err(Failure::fatal(wse(format!("connection closed with code {code}"))));
-                        }
-                    }
-                    break;
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+                if v.get("type").and_then(|t| t.as_str()) != Some("update_options") {
+                    continue;
                 }
-                _ => {}
+                let text = v.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_string();
+                match text.as_str() {
+                    "FINISHED" => {
+                        let _ = socket.close(None).await;
+                        break;
+                    }
+                    "CONFIGURING_BACKEND" | "NOT_CONFIGURING_BACKEND" => {}
+                    other => progress.push(other.to_string()),
+                }
             }
+            Message::Close(frame) => {
+                if let Some(f) = frame {
+                    let code = u16::from(f.code);
+                    if code == 4403 || code == 4401 {
+                        return Err(Failure::fatal(refused_by_close(code, workspace, ws_url)));
+                    }
+                    if (1001..3000).contains(&code) {
+                        return Err(Failure::fatal(wse(format!("connection closed with code {code}"))));
+                    }
+                }
+                break;
+            }
+            _ => {}
         }
-        match last_error {
-            Some(message) => Err(Failure::fatal(ApiError::Refused { message })),
-            None => Ok(progress),
-        }
+    }
+    match last_error {
+        Some(message) => Err(Failure::fatal(ApiError::Refused { message })),
+        None => Ok(progress),
     }
 }
 

@@ -169,7 +169,7 @@ where
         if Instant::now() + delay >= op.deadline {
             return Err(ApiError::Timeout { attempts: n, last: Box::new(failure.error) });
         }
-        tracing::info!(what, attempt = n, delay_ms = delay.as_millis() as u64, error = %failure.error, "retrying coiled api call");
+        tracing::info!(what, attempt = n, delay_ms = delay.as_millis() as u64, error = %failure.error, "retrying coiled api request");
         op.sleep(delay).await?;
     }
 }

@@ -115,24 +115,58 @@ pub fn parse(value: &Value, path: &AttrPath, acknowledged: bool, warn: bool, dia
         );
         return Parsed::Invalid;
     }
+    let mut reader = Reader { path, warn, diags, unknown: false, invalid: false };
     let mut rules = Vec::new();
-    let mut unknown = false;
-    let mut invalid = false;
     for element in elements {
         if element.is_unknown() {
-            unknown = true;
+            reader.unknown = true;
             continue;
         }
-        let cidr = match element.get("cidr").unwrap_or(&Value::Null) {
+        let cidr = reader.cidr(element);
+        let ports = reader.ports(element);
+        if let (Some(c), Some(p)) = (cidr, ports)
+            && !p.is_empty()
+        {
+            rules.push(Rule { cidr: c.net, ports: p });
+        }
+    }
+    let (unknown, invalid) = (reader.unknown, reader.invalid);
+    if invalid {
+        return Parsed::Invalid;
+    }
+    if warn {
+        warn_about(&rules, path, acknowledged, diags);
+    }
+    if unknown { Parsed::Unknown } else { Parsed::Rules(coiled_firewall::merge(&rules).0) }
+}
+
+/// One parse's place, settings and findings.
+struct Reader<'a> {
+    path: &'a AttrPath,
+    warn: bool,
+    diags: &'a mut Diagnostics,
+    unknown: bool,
+    invalid: bool,
+}
+
+impl Reader<'_> {
+    fn error(&mut self, summary: &str, detail: String) {
+        self.diags.error_at(self.path.clone(), summary, detail);
+        self.invalid = true;
+    }
+
+    /// The block's `cidr`, canonical; `None` when unknown or wrong (reported).
+    fn cidr(&mut self, element: &Value) -> Option<coiled_firewall::Cidr> {
+        match element.get("cidr").unwrap_or(&Value::Null) {
             Value::Unknown => {
-                unknown = true;
+                self.unknown = true;
                 None
             }
             Value::String(text) => match coiled_firewall::parse_cidr(text) {
                 Ok(c) => {
-                    if c.had_host_bits && warn {
-                        diags.warning_at(
-                            path.clone(),
+                    if c.had_host_bits && self.warn {
+                        self.diags.warning_at(
+                            self.path.clone(),
                             "CIDR Block Has Host Bits Set",
                             format!("In {}: {text:?} has host bits set; it is the block {}, which is what Coiled will be sent. Did you mean \"{}\"?", describe(element), c.canonical(), c.canonical()),
                         );
@@ -140,99 +174,75 @@ pub fn parse(value: &Value, path: &AttrPath, acknowledged: bool, warn: bool, dia
                     Some(c)
                 }
                 Err(e) => {
-                    diags.error_at(path.clone(), "Invalid CIDR Block", format!("In {}: {e}.", describe(element)));
-                    invalid = true;
+                    self.error("Invalid CIDR Block", format!("In {}: {e}.", describe(element)));
                     None
                 }
             },
             _ => {
-                diags.error_at(
-                    path.clone(),
+                self.error(
                     "Missing CIDR Block",
                     format!("In {}: each ingress block needs a `cidr`, e.g. \"10.1.0.0/16\".", describe(element)),
                 );
-                invalid = true;
                 None
             }
-        };
-        let ports = match element.get("ports").unwrap_or(&Value::Null) {
+        }
+    }
+
+    /// The block's `ports`; `None` when unknown or missing (reported).
+    fn ports(&mut self, element: &Value) -> Option<BTreeSet<u16>> {
+        let items = match element.get("ports").unwrap_or(&Value::Null) {
             Value::Unknown => {
-                unknown = true;
-                None
+                self.unknown = true;
+                return None;
             }
             Value::Null => {
-                diags.error_at(
-                    path.clone(),
-                    "Missing Ports",
-                    format!("In {}: `ports` must list at least one TCP port.", describe(element)),
-                );
-                invalid = true;
-                None
+                self.error("Missing Ports", format!("In {}: `ports` must list at least one TCP port.", describe(element)));
+                return None;
             }
-            v => {
-                let items = v.as_elements().unwrap_or_default();
-                if items.is_empty() {
-                    diags.error_at(
-                        path.clone(),
-                        "No Ports",
-                        format!("In {}: `ports` is empty; list at least one TCP port from 1 to 65535.", describe(element)),
-                    );
-                    invalid = true;
-                }
-                let mut set = BTreeSet::new();
-                for item in items {
-                    match item {
-                        Value::Unknown => unknown = true,
-                        Value::Number(n) => match coiled_firewall::parse_port(n.as_str()) {
-                            Ok(p) => {
-                                set.insert(p);
-                            }
-                            Err(e) => {
-                                diags.error_at(path.clone(), "Invalid Port", format!("In {}: {e}.", describe(element)));
-                                invalid = true;
-                            }
-                        },
-                        _ => {
-                            diags.error_at(path.clone(), "Invalid Port", format!("In {}: ports must be numbers.", describe(element)));
-                            invalid = true;
-                        }
-                    }
-                }
-                Some(set)
-            }
+            v => v.as_elements().unwrap_or_default(),
         };
-        if let (Some(c), Some(p)) = (cidr, ports)
-            && !p.is_empty()
-        {
-            rules.push(Rule { cidr: c.net, ports: p });
+        if items.is_empty() {
+            self.error("No Ports", format!("In {}: `ports` is empty; list at least one TCP port from 1 to 65535.", describe(element)));
         }
-    }
-    if invalid {
-        return Parsed::Invalid;
-    }
-    if warn {
-        let (_, repeated) = coiled_firewall::merge(&rules);
-        for net in repeated {
-            diags.warning_at(
-                path.clone(),
-                "Duplicate Ingress Blocks Merged",
-                format!("Several ingress blocks name the block {net}; their ports are merged into one rule. Write one block per CIDR to keep the configuration clear."),
-            );
+        let mut set = BTreeSet::new();
+        for item in items {
+            match item {
+                Value::Unknown => self.unknown = true,
+                Value::Number(n) => match coiled_firewall::parse_port(n.as_str()) {
+                    Ok(p) => {
+                        set.insert(p);
+                    }
+                    Err(e) => self.error("Invalid Port", format!("In {}: {e}.", describe(element))),
+                },
+                _ => self.error("Invalid Port", format!("In {}: ports must be numbers.", describe(element))),
+            }
         }
-        let open = coiled_firewall::world_open_ports(&rules);
-        if !open.is_empty() && !acknowledged {
-            let ports: Vec<String> = open.iter().map(u16::to_string).collect();
-            diags.warning_at(
-                path.clone(),
-                "Ingress Open to the Whole Internet",
-                format!(
-                    "TCP port(s) {} accept connections from any address (0.0.0.0/0 or ::/0). Anyone who finds the scheduler can try to connect. Restrict the source to your network, or set `acknowledge_world_open_ingress = true` to keep this on purpose and silence this warning.",
-                    ports.join(", ")
-                ),
-            );
-        }
+        Some(set)
     }
-    if unknown { Parsed::Unknown } else { Parsed::Rules(coiled_firewall::merge(&rules).0) }
+}
+
+/// Warnings about valid rules: blocks merged because they repeat a CIDR, and ports open to the world.
+fn warn_about(rules: &[Rule], path: &AttrPath, acknowledged: bool, diags: &mut Diagnostics) {
+    let (_, repeated) = coiled_firewall::merge(rules);
+    for net in repeated {
+        diags.warning_at(
+            path.clone(),
+            "Duplicate Ingress Blocks Merged",
+            format!("Several ingress blocks name the block {net}; their ports are merged into one rule. Write one block per CIDR to keep the configuration clear."),
+        );
+    }
+    let open = coiled_firewall::world_open_ports(rules);
+    if !open.is_empty() && !acknowledged {
+        let ports: Vec<String> = open.iter().map(u16::to_string).collect();
+        diags.warning_at(
+            path.clone(),
+            "Ingress Open to the Whole Internet",
+            format!(
+                "TCP port(s) {} accept connections from any address (0.0.0.0/0 or ::/0). Anyone who finds the scheduler can try to connect. Restrict the source to your network, or set `acknowledge_world_open_ingress = true` to keep this on purpose and silence this warning.",
+                ports.join(", ")
+            ),
+        );
+    }
 }
 
 /// The rules as Coiled's wire format (`[{ports, cidr}]`), merged and canonical.

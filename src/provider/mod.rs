@@ -3,14 +3,11 @@
 //! Configuring makes no API call: the token is checked, and the default workspace looked up
 //! (`GET /api/v2/user/me/memberships`), on first use.
 
-pub mod cluster_state;
+pub mod backend_options;
+pub mod cluster;
 pub mod config;
-pub mod data_source_backend_options;
-pub mod data_source_cluster;
 pub mod duration;
 pub mod ingress;
-pub mod resource_backend_options;
-pub mod resource_cluster;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -227,15 +224,15 @@ impl Provider for CoiledProvider {
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
         vec![
-            Arc::new(resource_backend_options::BackendOptionsResource::new(self.data.clone())),
-            Arc::new(resource_cluster::ClusterResource::new(self.data.clone())),
+            Arc::new(backend_options::BackendOptionsResource::new(self.data.clone())),
+            Arc::new(cluster::ClusterResource::new(self.data.clone())),
         ]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
         vec![
-            Arc::new(data_source_backend_options::BackendOptionsDataSource::new(self.data.clone())),
-            Arc::new(data_source_cluster::ClusterDataSource::new(self.data.clone())),
+            Arc::new(backend_options::data_source::BackendOptionsDataSource::new(self.data.clone())),
+            Arc::new(cluster::data_source::ClusterDataSource::new(self.data.clone())),
         ]
     }
 
@@ -254,24 +251,7 @@ impl Provider for CoiledProvider {
             *self.data.configured.write().await = Configured::Deferred;
             return;
         }
-        let unreachable = match unreachable.as_str() {
-            None => crate::api::DEFAULT_UNREACHABLE,
-            Some(text) => match duration::parse_timeout(text) {
-                Ok(d) if !d.is_zero() => d,
-                Ok(_) => {
-                    diags.error_at(
-                        AttrPath::attr("unreachable_timeout"),
-                        "Invalid Duration",
-                        "unreachable_timeout must be longer than zero.",
-                    );
-                    return;
-                }
-                Err(e) => {
-                    diags.error_at(AttrPath::attr("unreachable_timeout"), "Invalid Duration", e);
-                    return;
-                }
-            },
-        };
+        let Some(unreachable) = unreachable_timeout(&unreachable, diags) else { return };
         let env = match config::Env::from_process() {
             Ok(env) => env,
             Err(e) => {
@@ -289,16 +269,7 @@ impl Provider for CoiledProvider {
             );
             return;
         };
-        let ca_bundle_pem = match ca.as_str() {
-            Some(path) => match std::fs::read(path) {
-                Ok(b) => Some(b),
-                Err(e) => {
-                    diags.error_at(AttrPath::attr("ca_bundle_file"), "Unreadable CA Bundle", format!("Cannot read {path}: {e}."));
-                    return;
-                }
-            },
-            None => None,
-        };
+        let Ok(ca_bundle_pem) = read_ca_bundle(&ca, diags) else { return };
         let client = Client::new(ClientConfig {
             server: settings.server.value.clone(),
             token: token.value,
@@ -323,4 +294,28 @@ impl Provider for CoiledProvider {
             }
         }
     }
+}
+
+/// `unreachable_timeout`, or its default; `None` with an error when it is not a positive duration.
+fn unreachable_timeout(value: &Value, diags: &mut Diagnostics) -> Option<Duration> {
+    let Some(text) = value.as_str() else { return Some(crate::api::DEFAULT_UNREACHABLE) };
+    match duration::parse_timeout(text) {
+        Ok(d) if !d.is_zero() => Some(d),
+        Ok(_) => {
+            diags.error_at(AttrPath::attr("unreachable_timeout"), "Invalid Duration", "unreachable_timeout must be longer than zero.");
+            None
+        }
+        Err(e) => {
+            diags.error_at(AttrPath::attr("unreachable_timeout"), "Invalid Duration", e);
+            None
+        }
+    }
+}
+
+/// The PEM text of `ca_bundle_file`, if set; an error when it cannot be read.
+fn read_ca_bundle(path: &Value, diags: &mut Diagnostics) -> Result<Option<Vec<u8>>, ()> {
+    let Some(path) = path.as_str() else { return Ok(None) };
+    std::fs::read(path).map(Some).map_err(|e| {
+        diags.error_at(AttrPath::attr("ca_bundle_file"), "Unreadable CA Bundle", format!("Cannot read {path}: {e}."));
+    })
 }

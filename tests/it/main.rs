@@ -7,6 +7,7 @@ mod common;
 mod docs_examples;
 mod first_hour;
 mod fuzz_regressions;
+mod layout;
 mod local_server;
 mod package;
 mod plugin_core;

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod faults;
+pub mod handlers;
 pub mod lifecycle;
 pub mod page;
 pub mod store;

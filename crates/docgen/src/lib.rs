@@ -192,71 +192,74 @@ fn render_block(out: &mut String, block: &Block, prefix: &str, nested: &mut Vec<
         } else {
             let _ = write!(out, "\n{title}:\n\n");
         }
-        let mut lines: Vec<(String, String)> = Vec::new();
-        for a in attrs {
-            let mut tags = Vec::new();
-            let label = match &a.nested {
-                Some((nesting, inner)) => {
-                    let anchor = format!("nestedatt--{}{}", prefix.replace('.', "--"), a.name);
-                    nested.push((
-                        anchor.clone(),
-                        format!("{prefix}{}", a.name),
-                        Block { attributes: inner.clone(), blocks: vec![], description: "" },
-                    ));
-                    let kind = match nesting {
-                        Nesting::Single => "Attributes",
-                        Nesting::List => "Attributes List",
-                        Nesting::Set => "Attributes Set",
-                    };
-                    tags.push(kind.to_string());
-                    format!(" (see [below for nested schema](#{anchor}))")
-                }
-                None => {
-                    tags.push(type_label(&a.ty));
-                    String::new()
-                }
-            };
-            if a.sensitive {
-                tags.push("Sensitive".into());
-            }
-            if a.write_only {
-                tags.push(
-                    "[Write-only](https://developer.hashicorp.com/terraform/language/resources/ephemeral#write-only-arguments)".into(),
-                );
-            }
-            if a.deprecated.is_some() {
-                tags.push("Deprecated".into());
-            }
-            let mut desc = a.description.to_string();
-            if a.requires_replace {
-                desc.push_str(" Changing it replaces the resource.");
-            }
-            if a.write_only {
-                desc.push_str(" Requires Terraform 1.11 or later.");
-            }
-            lines.push((a.name.to_string(), format!("- `{}` ({}) {desc}{label}", a.name, tags.join(", "))));
-        }
-        for b in blocks {
-            let anchor = format!("nestedblock--{}{}", prefix.replace('.', "--"), b.name);
-            nested.push((anchor.clone(), format!("{prefix}{}", b.name), b.block.clone()));
-            let kind = match b.nesting {
-                Nesting::Single => "Block",
-                Nesting::List => "Block List",
-                Nesting::Set => "Block Set",
-            };
-            let max = if b.max_items > 0 && b.nesting != Nesting::Single { format!(", Max: {}", b.max_items) } else { String::new() };
-            let mut desc = b.block.description.to_string();
-            if b.requires_replace {
-                desc.push_str(" Changing it replaces the resource.");
-            }
-            lines.push((b.name.to_string(), format!("- `{}` ({kind}{max}) {desc} (see [below for nested schema](#{anchor}))", b.name)));
-        }
+        let mut lines: Vec<(String, String)> = attrs.into_iter().map(|a| attribute_line(a, prefix, nested)).collect();
+        lines.extend(blocks.into_iter().map(|b| block_line(b, prefix, nested)));
         lines.sort_by(|a, b| a.0.cmp(&b.0));
         for (_, l) in lines {
             out.push_str(&l);
             out.push('\n');
         }
     }
+}
+
+/// One attribute's line (its name, for sorting, and the Markdown), queueing its nested schema.
+fn attribute_line(a: &Attribute, prefix: &str, nested: &mut Vec<(String, String, Block)>) -> (String, String) {
+    let mut tags = Vec::new();
+    let label = match &a.nested {
+        Some((nesting, inner)) => {
+            let anchor = format!("nestedatt--{}{}", prefix.replace('.', "--"), a.name);
+            nested.push((
+                anchor.clone(),
+                format!("{prefix}{}", a.name),
+                Block { attributes: inner.clone(), blocks: vec![], description: "" },
+            ));
+            let kind = match nesting {
+                Nesting::Single => "Attributes",
+                Nesting::List => "Attributes List",
+                Nesting::Set => "Attributes Set",
+            };
+            tags.push(kind.to_string());
+            format!(" (see [below for nested schema](#{anchor}))")
+        }
+        None => {
+            tags.push(type_label(&a.ty));
+            String::new()
+        }
+    };
+    if a.sensitive {
+        tags.push("Sensitive".into());
+    }
+    if a.write_only {
+        tags.push("[Write-only](https://developer.hashicorp.com/terraform/language/resources/ephemeral#write-only-arguments)".into());
+    }
+    if a.deprecated.is_some() {
+        tags.push("Deprecated".into());
+    }
+    let mut desc = a.description.to_string();
+    if a.requires_replace {
+        desc.push_str(" Changing it replaces the resource.");
+    }
+    if a.write_only {
+        desc.push_str(" Requires Terraform 1.11 or later.");
+    }
+    (a.name.to_string(), format!("- `{}` ({}) {desc}{label}", a.name, tags.join(", ")))
+}
+
+/// One nested block's line (its name, for sorting, and the Markdown), queueing its schema.
+fn block_line(b: &tfplugin::schema::NestedBlock, prefix: &str, nested: &mut Vec<(String, String, Block)>) -> (String, String) {
+    let anchor = format!("nestedblock--{}{}", prefix.replace('.', "--"), b.name);
+    nested.push((anchor.clone(), format!("{prefix}{}", b.name), b.block.clone()));
+    let kind = match b.nesting {
+        Nesting::Single => "Block",
+        Nesting::List => "Block List",
+        Nesting::Set => "Block Set",
+    };
+    let max = if b.max_items > 0 && b.nesting != Nesting::Single { format!(", Max: {}", b.max_items) } else { String::new() };
+    let mut desc = b.block.description.to_string();
+    if b.requires_replace {
+        desc.push_str(" Changing it replaces the resource.");
+    }
+    (b.name.to_string(), format!("- `{}` ({kind}{max}) {desc} (see [below for nested schema](#{anchor}))", b.name))
 }
 
 #[cfg(test)]

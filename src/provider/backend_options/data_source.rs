@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::ingress;
-use super::{DEFAULT_API_TIMEOUT, ProviderData};
+use super::super::ingress;
+use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
 use crate::api::Op;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, DataSource};
@@ -101,7 +101,7 @@ impl DataSource for BackendOptionsDataSource {
         let mut state = Value::null_object(&self.schema().object_type());
         state.set_attr("workspace", Value::string(ws.clone()));
         state.set_attr("id", Value::string(ws));
-        let resource_view = super::resource_backend_options::state_from_server(&state, &server);
+        let resource_view = super::wire::state_from_server(&state, &server);
         for key in ["backend", "region", "zone", "gcp_project_id", "network", "firewall_rules"] {
             if let Some(v) = resource_view.get(key) {
                 state.set_attr(key, v.clone());

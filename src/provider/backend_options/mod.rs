@@ -5,25 +5,22 @@
 //! `update_options` (create, update). Coiled has no call to delete backend options: destroy leaves them
 //! in place (it never opens the firewall) and says so.
 
+pub mod data_source;
+mod validate;
+pub mod wire;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use std::collections::BTreeMap;
-
-use super::ingress::{self, Parsed};
-use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
-use crate::api::{
-    AwsKeys, AwsOptions, BackendOptionsData, BackendOptionsRead, CloudOptions, EmptyAwsKeys, FirewallSpecOut, GcpOptions, Op, Registry,
-};
-use coiled_firewall::Rule;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, NewState, Plan, Private, Resource};
 use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 use tfplugin::value::{AttrPath, Type, Value};
 
-/// Default regions, as Coiled's client picks them.
-const AWS_DEFAULT_REGION: &str = "us-east-1";
-const GCP_DEFAULT_REGION: &str = "us-east1";
+use super::ingress::{self, Parsed};
+use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
+use crate::api::{CloudOptions, GcpOptions, Op};
+pub use wire::*;
 
 /// The resource.
 pub struct BackendOptionsResource {
@@ -57,180 +54,6 @@ pub fn network_block() -> NestedBlock {
         max_items: 1,
         requires_replace: false,
     }
-}
-
-fn str_attr<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
-    v.get(name).and_then(Value::as_str)
-}
-
-/// A secret from its sensitive attribute, else its write-only variant.
-fn secret<'a>(config: &'a Value, planned: &'a Value, name: &str, wo: &str) -> Option<&'a str> {
-    str_attr(planned, name).or_else(|| str_attr(config, name)).or_else(|| str_attr(config, wo)).filter(|s| !s.is_empty())
-}
-
-/// Builds the `update_options` payload exactly as Coiled's `set_backend_options` does.
-pub fn payload(planned: &Value, config: &Value, rules: &[Rule]) -> Result<BackendOptionsData, String> {
-    let backend = str_attr(planned, "backend").unwrap_or("aws");
-    let zone = str_attr(planned, "zone").map(str::to_string);
-    let network: BTreeMap<String, String> = planned
-        .get("network")
-        .filter(|n| !n.is_null())
-        .map(|n| {
-            ["network_id", "scheduler_subnet_id", "worker_subnet_id", "firewall_id"]
-                .iter()
-                .filter_map(|key| str_attr(n, key).map(|v| (key.to_string(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let firewall_spec = FirewallSpecOut { ingress: (!rules.is_empty()).then(|| ingress::to_wire(rules)) };
-    match backend {
-        "aws" => {
-            let region = str_attr(planned, "region").unwrap_or(AWS_DEFAULT_REGION).to_string();
-            let key = secret(config, planned, "aws_access_key_id", "").ok_or("aws_access_key_id is required for the aws backend")?;
-            let secret = secret(config, planned, "aws_secret_access_key", "aws_secret_access_key_wo")
-                .ok_or("aws_secret_access_key (or aws_secret_access_key_wo) is required for the aws backend")?;
-            let ecr = BTreeMap::from([
-                ("aws_access_key_id".to_string(), key.to_string()),
-                ("aws_secret_access_key".to_string(), secret.to_string()),
-            ]);
-            Ok(BackendOptionsData {
-                backend: "vm",
-                options: CloudOptions::Aws(AwsOptions {
-                    aws_region_name: region.clone(),
-                    account_role: String::new(),
-                    credentials: AwsKeys { aws_access_key: key.to_string(), aws_secret_key: secret.to_string() },
-                    firewall: BTreeMap::new(),
-                    firewall_spec,
-                    network,
-                    zone,
-                    provider_name: "aws",
-                    kind: "aws_cloudbridge_backend_options",
-                }),
-                registry: Registry { kind: "ecr", credentials: ecr, public_ecr: false, region },
-            })
-        }
-        "gcp" => {
-            let region = str_attr(planned, "region").unwrap_or(GCP_DEFAULT_REGION).to_string();
-            let creds_text = secret(config, planned, "gcp_service_account_json", "gcp_service_account_json_wo")
-                .ok_or("gcp_service_account_json (or gcp_service_account_json_wo) is required for the gcp backend")?;
-            let creds: serde_json::Value =
-                serde_json::from_str(creds_text).map_err(|e| format!("gcp_service_account_json is not JSON: {e}"))?;
-            let project = str_attr(planned, "gcp_project_id")
-                .map(str::to_string)
-                .or_else(|| creds.get("project_id").and_then(|p| p.as_str()).map(str::to_string));
-            Ok(BackendOptionsData {
-                backend: "vm",
-                options: CloudOptions::Gcp(GcpOptions {
-                    aws_region_name: AWS_DEFAULT_REGION.to_string(),
-                    account_role: String::new(),
-                    credentials: EmptyAwsKeys::default(),
-                    firewall: BTreeMap::new(),
-                    firewall_spec,
-                    network,
-                    zone: zone.clone(),
-                    gcp_service_creds_dict: creds,
-                    provider_name: "gcp",
-                    kind: "gcp_cloudbridge_backend_options",
-                    gcp_project_name: project,
-                    gcp_region_name: region,
-                    gcp_zone_name: zone,
-                    instance_service_account: None,
-                }),
-                registry: Registry { kind: "ecr", credentials: BTreeMap::new(), public_ecr: false, region: AWS_DEFAULT_REGION.to_string() },
-            })
-        }
-        other => Err(format!("unsupported backend {other:?}")),
-    }
-}
-
-/// The state after reading `server`'s answer on top of `prior`: what the server reports replaces what it
-/// contradicts; credentials (never returned) and anything the server does not report are kept.
-pub fn state_from_server(prior: &Value, server: &BackendOptionsRead) -> Value {
-    let mut state = prior.clone();
-    if let Some(p) = server.provider_name() {
-        state.set_attr("backend", Value::string(p));
-    }
-    let region = server
-        .option_str("aws_region_name")
-        .filter(|_| server.provider_name().as_deref() != Some("gcp"))
-        .or_else(|| server.option_str("gcp_region_name"));
-    if let Some(r) = region {
-        state.set_attr("region", Value::string(r));
-    }
-    if server.options.get("zone").is_some() || server.options.get("gcp_zone_name").is_some() {
-        let zone = server.option_str("zone").or_else(|| server.option_str("gcp_zone_name"));
-        state.set_attr("zone", zone.map(Value::string).unwrap_or(Value::Null));
-    }
-    if let Some(project) = server.option_str("gcp_project_name") {
-        state.set_attr("gcp_project_id", Value::string(project));
-    }
-    if let Some(net) = server.options.get("network").and_then(|n| n.as_object()) {
-        let keys = ["network_id", "scheduler_subnet_id", "worker_subnet_id", "firewall_id"];
-        let value =
-            if keys.iter().all(|k| net.get(*k).and_then(|v| v.as_str()).is_none_or(str::is_empty)) {
-                Value::Null
-            } else {
-                Value::object(keys.iter().map(|k| {
-                    (*k, net.get(*k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(Value::string).unwrap_or(Value::Null))
-                }))
-            };
-        state.set_attr("network", value);
-    }
-    if let Some(wire) = server.ingress() {
-        let rules = ingress::from_wire(&wire);
-        let prior_ingress = prior.get("ingress").cloned().unwrap_or(Value::Null);
-        state.set_attr("ingress", ingress::state_value(&rules, &prior_ingress));
-    }
-    let rules = match ingress::parse(state.get("ingress").unwrap_or(&Value::Null), &AttrPath::root(), true, false, &mut Diagnostics::new())
-    {
-        Parsed::Rules(r) => r,
-        _ => Vec::new(),
-    };
-    state.set_attr("firewall_rules", ingress::rows_value(&rules));
-    state
-}
-
-/// The settings one workspace's options hold, in words, for comparing two of them: backend, region,
-/// zone, ingress rules and network.
-fn describe(state: &Value) -> Vec<(&'static str, String)> {
-    let text = |name: &str| str_attr(state, name).unwrap_or("(unset)").to_string();
-    let rules = match ingress::parse(state.get("ingress").unwrap_or(&Value::Null), &AttrPath::root(), true, false, &mut Diagnostics::new())
-    {
-        Parsed::Rules(r) if !r.is_empty() => r
-            .iter()
-            .map(|r| format!("{} → {}", r.cidr, r.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")))
-            .collect::<Vec<_>>()
-            .join("; "),
-        _ => "none (Coiled's default rules apply)".to_string(),
-    };
-    let network = match state.get("network") {
-        Some(Value::Object(n)) => n.iter().filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}"))).collect::<Vec<_>>().join(", "),
-        _ => String::new(),
-    };
-    vec![
-        ("backend", text("backend")),
-        ("region", text("region")),
-        ("zone", text("zone")),
-        ("ingress", rules),
-        ("network", if network.is_empty() { "Coiled-managed".to_string() } else { network }),
-    ]
-}
-
-/// What differs between two descriptions, as `name: before → after` lines.
-fn differences(before: &[(&str, String)], after: &[(&str, String)]) -> Vec<String> {
-    before.iter().zip(after).filter(|(b, a)| b.1 != a.1).map(|(b, a)| format!("  {}: {} → {}", b.0, b.1, a.1)).collect()
-}
-
-/// Whether options as read are Coiled's defaults for a workspace nobody has configured.
-fn is_default(described: &[(&str, String)]) -> bool {
-    let default = describe(&Value::object([
-        ("backend", Value::string("aws")),
-        ("region", Value::string(AWS_DEFAULT_REGION)),
-        ("zone", Value::Null),
-        ("ingress", Value::Null),
-        ("network", Value::Null),
-    ]));
-    described == default.as_slice()
 }
 
 impl BackendOptionsResource {
@@ -358,112 +181,7 @@ impl Resource for BackendOptionsResource {
     }
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
-        let backend = config.get("backend").unwrap_or(&Value::Null);
-        if let Some(b) = backend.as_str()
-            && !matches!(b, "aws" | "gcp")
-        {
-            diags.error_at(AttrPath::attr("backend"), "Invalid Backend", format!("backend is {b:?}; it must be \"aws\" or \"gcp\"."));
-        }
-        let set = |name: &str| config.get(name).is_some_and(|v| !v.is_null());
-        let known_null = |name: &str| config.get(name).is_none_or(Value::is_null);
-        match backend.as_str() {
-            Some("aws") => {
-                let no_key = known_null("aws_access_key_id");
-                let no_secret = known_null("aws_secret_access_key") && known_null("aws_secret_access_key_wo");
-                if no_key || no_secret {
-                    let (path, missing) = match (no_key, no_secret) {
-                        (true, true) => ("aws_access_key_id", "aws_access_key_id and aws_secret_access_key are missing"),
-                        (true, false) => ("aws_access_key_id", "aws_access_key_id is missing"),
-                        _ => ("aws_secret_access_key", "aws_secret_access_key is missing"),
-                    };
-                    diags.error_at(
-                        AttrPath::attr(path),
-                        "Missing AWS Credentials",
-                        format!("The aws backend needs both aws_access_key_id and aws_secret_access_key (or aws_secret_access_key_wo with Terraform 1.11 or later): {missing}."),
-                    );
-                }
-                for gcp in ["gcp_service_account_json", "gcp_service_account_json_wo", "gcp_project_id"] {
-                    if set(gcp) {
-                        diags.error_at(
-                            AttrPath::attr(gcp),
-                            "Conflicting Cloud Settings",
-                            format!("{gcp} is for the gcp backend; this resource uses aws."),
-                        );
-                    }
-                }
-            }
-            Some("gcp") => {
-                if known_null("gcp_service_account_json") && known_null("gcp_service_account_json_wo") {
-                    diags.error_at(
-                        AttrPath::attr("gcp_service_account_json"),
-                        "Missing GCP Credentials",
-                        "The gcp backend needs gcp_service_account_json (or gcp_service_account_json_wo).",
-                    );
-                }
-                for aws in ["aws_access_key_id", "aws_secret_access_key", "aws_secret_access_key_wo"] {
-                    if set(aws) {
-                        diags.error_at(
-                            AttrPath::attr(aws),
-                            "Conflicting Cloud Settings",
-                            format!("{aws} is for the aws backend; this resource uses gcp."),
-                        );
-                    }
-                }
-                for name in ["gcp_service_account_json", "gcp_service_account_json_wo"] {
-                    if let Some(text) = config.get(name).and_then(Value::as_str) {
-                        match serde_json::from_str::<serde_json::Value>(text) {
-                            Ok(v) if v.get("project_id").and_then(|p| p.as_str()).is_some() || set("gcp_project_id") => {}
-                            Ok(_) => diags.error_at(
-                                AttrPath::attr(name),
-                                "Invalid GCP Credentials",
-                                "The service account key has no project_id; set gcp_project_id.",
-                            ),
-                            // Never echo the text: it is a credential.
-                            Err(e) => diags.error_at(
-                                AttrPath::attr(name),
-                                "Invalid GCP Credentials",
-                                format!(
-                                    "The service account key is not valid JSON (syntax error at line {}, column {}).",
-                                    e.line(),
-                                    e.column()
-                                ),
-                            ),
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-        for (value, version) in [
-            ("aws_secret_access_key_wo", "aws_secret_access_key_wo_version"),
-            ("gcp_service_account_json_wo", "gcp_service_account_json_wo_version"),
-        ] {
-            if set(version) && known_null(value) {
-                diags.error_at(
-                    AttrPath::attr(version),
-                    "Version Without Value",
-                    format!("{version} only has a meaning together with {value}."),
-                );
-            }
-        }
-        if let Some(ws) = config.get("workspace").and_then(Value::as_str)
-            && (ws.is_empty() || ws.contains('/'))
-        {
-            diags.error_at(AttrPath::attr("workspace"), "Invalid Workspace", format!("{ws:?} is not a workspace slug."));
-        }
-        if let Some(net) = config.get("network").filter(|n| !n.is_null()) {
-            for key in ["network_id", "scheduler_subnet_id", "worker_subnet_id", "firewall_id"] {
-                if net.get(key).and_then(Value::as_str).is_some_and(|s| s.trim().is_empty()) {
-                    diags.error_at(
-                        AttrPath::attr("network").then(key),
-                        "Empty Network Identifier",
-                        format!("{key} is empty; remove it or give an identifier."),
-                    );
-                }
-            }
-        }
-        let ack = config.get("acknowledge_world_open_ingress").and_then(Value::as_bool).unwrap_or(false);
-        ingress::parse(config.get("ingress").unwrap_or(&Value::Null), &AttrPath::attr("ingress"), ack, true, diags);
+        validate::validate_config(config, diags);
     }
 
     async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
@@ -605,6 +323,8 @@ impl Resource for BackendOptionsResource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::BackendOptionsRead;
+    use coiled_firewall::Rule;
     use serde_json::json;
 
     /// The payload as the JSON that goes on the wire.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{DEFAULT_API_TIMEOUT, ProviderData, cluster_state, ingress};
+use super::super::{DEFAULT_API_TIMEOUT, ProviderData, ingress};
+use super::state as cluster_state;
 use crate::api::Op;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, DataSource};

@@ -1,0 +1,312 @@
+//! Clusters and workers: create, read, states, lookup, list, stop and scale.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, RawQuery, State as AxState};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::{Failure, Resp, authorize, detail, dropped_connection, error, internal};
+use crate::handlers::account::{rules_to_wire, validate_ingress};
+use crate::store::NewCluster;
+use crate::{Shared, unix_now, wire};
+
+pub(crate) fn tls_pair() -> &'static (String, String) {
+    static PAIR: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    PAIR.get_or_init(|| {
+        let made = (|| -> Result<(String, String), rcgen::Error> {
+            let key = rcgen::KeyPair::generate()?;
+            let mut params = rcgen::CertificateParams::new(vec!["localhost".into()])?;
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let cert = params.self_signed(&key)?;
+            Ok((cert.pem(), key.serialize_pem()))
+        })();
+        made.unwrap_or_default()
+    })
+}
+
+pub(crate) fn server_base(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    format!("http://{host}")
+}
+
+pub(crate) fn cluster_response(state: &Shared, headers: &HeaderMap, c: &crate::store::ClusterRow) -> Result<Resp, Failure> {
+    Ok({
+        let workers = (state.store.workers(c.id).map_err(internal))?;
+        let (cert, key) = tls_pair();
+        Json(wire::cluster_json(c, &workers, &server_base(headers), (cert, key))).into_response()
+    })
+}
+
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub(crate) async fn create_cluster(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path(ws): Path<String>,
+    body: Bytes,
+) -> Result<Resp, Failure> {
+    Ok({
+        (authorize(&state, &headers, &ws))?;
+        let raw = match wire::parse_lenient(&body) {
+            Ok(v) => v,
+            Err(e) => return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Request body is not JSON: {e}")}))),
+        };
+        let req: wire::CreateCluster = match serde_json::from_value(raw) {
+            Ok(r) => r,
+            Err(e) => return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Invalid cluster request: {e}")}))),
+        };
+        let name = match req.name.as_deref() {
+            Some(n) => n.rsplit('/').next().unwrap_or(n).to_string(),
+            None => format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff),
+        };
+        if !valid_name(&name) {
+            return Ok(error(
+                StatusCode::BAD_REQUEST,
+                json!({"name": [format!("{name:?} is not a valid cluster name: use letters, digits, '-' and '_' (at most 128).")]}),
+            ));
+        }
+        let workers = req.workers.unwrap_or(0);
+        if !(0..=1000).contains(&workers) {
+            return Ok(error(StatusCode::BAD_REQUEST, json!({"workers": ["Must be between 0 and 1000."]})));
+        }
+        let mut options = req.options.clone().unwrap_or_else(|| json!({}));
+        let (rules, source) = match effective_rules(&state, &ws, &options)? {
+            Ok(found) => found,
+            Err(e) => return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Invalid firewall_spec: {e}")}))),
+        };
+        if let Some(o) = options.as_object_mut() {
+            o.remove("firewall_spec");
+        }
+        let tags = req.tags.clone().unwrap_or_else(|| json!({}));
+        let fail_reason = tags.get("coiled-local/fail").and_then(Value::as_str).map(str::to_string);
+        let port =
+            req.scheduler_options.as_ref().and_then(|o| o.get("port")).and_then(Value::as_i64).unwrap_or(state.config.scheduler_port);
+        let half = state.config.provision_delay.as_secs_f64() / 2.0;
+        let new = NewCluster {
+            workspace: ws.clone(),
+            name,
+            workers,
+            scheduler_port: port,
+            give_public_ip: true,
+            options,
+            firewall: rules_to_wire(&rules),
+            firewall_source: source.to_string(),
+            tags,
+            software: req.env_name.or(req.software_environment),
+            worker_instance_types: json!(req.worker_instance_types.unwrap_or_else(|| vec!["m6i.xlarge".into()])),
+            scheduler_instance_types: json!(req.scheduler_instance_types.unwrap_or_else(|| vec!["m6i.xlarge".into()])),
+            phase_at: unix_now() + half,
+            fail_reason,
+        };
+        let (id, existing) = (state.store.create_cluster(&new).map_err(internal))?;
+        if !existing {
+            state.stats.created();
+            state.wake.notify_one();
+        }
+        if !existing && state.faults.take_lost_create() {
+            state.stats.fault("lost_create");
+            return Ok(dropped_connection());
+        }
+        (StatusCode::CREATED, Json(json!({"id": id, "existing": existing}))).into_response()
+    })
+}
+
+/// The rules a new cluster gets, and where they come from: its own `firewall_spec`, else the account's
+/// at this moment, else the server default. The inner error is an invalid `firewall_spec`.
+#[allow(clippy::type_complexity)]
+fn effective_rules(
+    state: &Shared,
+    ws: &str,
+    options: &Value,
+) -> Result<Result<(Vec<coiled_firewall::Rule>, &'static str), String>, Failure> {
+    if let Some(ingress) = options.get("firewall_spec").and_then(|s| s.get("ingress")) {
+        return Ok(validate_ingress(ingress).map(|rules| (rules, "cluster")));
+    }
+    let account = state.store.backend_options(ws).map_err(internal)?;
+    let account_rules = account
+        .as_ref()
+        .and_then(|d| d.get("options"))
+        .and_then(|o| o.get("firewall_spec"))
+        .and_then(|s| s.get("ingress"))
+        .and_then(|i| validate_ingress(i).ok());
+    Ok(Ok(match account_rules {
+        Some(r) => (r, "account"),
+        None => (state.config.default_ingress.clone(), "default"),
+    }))
+}
+
+/// The cluster `id` of workspace `ws`, once the caller is checked to be a member; else the 401, 403
+/// or 404 to answer.
+pub(crate) fn workspace_cluster(state: &Shared, headers: &HeaderMap, ws: &str, id: i64) -> Result<crate::store::ClusterRow, Resp> {
+    authorize(state, headers, ws)?;
+    state.store.cluster(ws, id).map_err(internal)?.ok_or_else(|| detail(StatusCode::NOT_FOUND, "Not found."))
+}
+
+pub(crate) async fn get_cluster(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, i64)>,
+) -> Result<Resp, Failure> {
+    Ok({
+        let c = (workspace_cluster(&state, &headers, &ws, id))?;
+        cluster_response(&state, &headers, &c)?
+    })
+}
+
+pub(crate) async fn get_cluster_state(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, i64)>,
+) -> Result<Resp, Failure> {
+    Ok({
+        let c = (workspace_cluster(&state, &headers, &ws, id))?;
+        Json(json!({"state": c.state, "reason": c.reason, "updated": c.updated})).into_response()
+    })
+}
+
+pub(crate) async fn get_cluster_states(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, i64)>,
+) -> Result<Resp, Failure> {
+    Ok({
+        (workspace_cluster(&state, &headers, &ws, id))?;
+        let mut out = serde_json::Map::new();
+        for e in (state.store.states(id).map_err(internal))? {
+            let list = out.entry(e.kind).or_insert_with(|| json!([]));
+            if let Some(a) = list.as_array_mut() {
+                a.push(json!({"updated": e.updated, "state": e.state, "reason": e.reason, "stateful_object": {"name": e.name}}));
+            }
+        }
+        Json(Value::Object(out)).into_response()
+    })
+}
+
+pub(crate) async fn get_cluster_by_name(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, name)): Path<(String, String)>,
+) -> Result<Resp, Failure> {
+    Ok({
+        // `include_paused` is accepted and has no effect: clusters here are never paused.
+        (authorize(&state, &headers, &ws))?;
+        match (state.store.active_cluster_by_name(&ws, &name).map_err(internal))? {
+            Some(c) => cluster_response(&state, &headers, &c)?,
+            None => detail(StatusCode::NOT_FOUND, "Not found."),
+        }
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+    name: Option<String>,
+}
+
+pub(crate) async fn list_clusters(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path(ws): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Resp, Failure> {
+    Ok({
+        (authorize(&state, &headers, &ws))?;
+        let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+        let rows = (state.store.clusters(Some(&ws), q.name.as_deref(), limit, q.offset.unwrap_or(0).max(0)).map_err(internal))?;
+        Json(rows.iter().map(wire::cluster_list_item).collect::<Vec<_>>()).into_response()
+    })
+}
+
+pub(crate) async fn stop_cluster(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, i64)>,
+    RawQuery(query): RawQuery,
+) -> Result<Resp, Failure> {
+    Ok({
+        let c = (workspace_cluster(&state, &headers, &ws, id))?;
+        if !matches!(c.state.as_str(), "stopping" | "stopped" | "error") {
+            let reason = query
+                .as_deref()
+                .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "reason").map(|(_, v)| v.into_owned()))
+                .unwrap_or_else(|| "stopped by request".into());
+            let at = unix_now() + state.config.stop_delay.as_secs_f64();
+            (state.store.set_cluster_state(id, "stopping", &reason, Some(at)).map_err(internal))?;
+            (state.store.set_workers_state(id, "stopping", Some(at)).map_err(internal))?;
+            state.wake.notify_one();
+        }
+        Json(json!({"id": id, "state": "stopping"})).into_response()
+    })
+}
+
+pub(crate) async fn list_workers(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, i64)>,
+    Query(q): Query<ListQuery>,
+) -> Result<Resp, Failure> {
+    Ok({
+        (workspace_cluster(&state, &headers, &ws, id))?;
+        let workers: Vec<_> =
+            (state.store.workers(id).map_err(internal))?.into_iter().filter(|w| !matches!(w.state.as_str(), "stopped")).collect();
+        let offset = q.offset.unwrap_or(0).max(0) as usize;
+        let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
+        Json(workers.iter().skip(offset).take(limit).map(wire::worker_json).collect::<Vec<_>>()).into_response()
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ScaleUp {
+    n_workers: i64,
+}
+
+pub(crate) async fn add_workers(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, i64)>,
+    body: Bytes,
+) -> Result<Resp, Failure> {
+    Ok({
+        let c = (workspace_cluster(&state, &headers, &ws, id))?;
+        if matches!(c.state.as_str(), "stopping" | "stopped" | "error") {
+            return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Cluster {id} is {}; it cannot be scaled.", c.state)})));
+        }
+        let req: ScaleUp = match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Invalid scale request: {e}")}))),
+        };
+        if !(1..=1000).contains(&req.n_workers) {
+            return Ok(error(StatusCode::BAD_REQUEST, json!({"n_workers": ["Must be between 1 and 1000."]})));
+        }
+        let half = state.config.provision_delay.as_secs_f64() / 2.0;
+        let added = (state.store.add_workers(id, req.n_workers, unix_now() + half).map_err(internal))?;
+        state.wake.notify_one();
+        (StatusCode::CREATED, Json(added.iter().map(wire::worker_json).collect::<Vec<_>>())).into_response()
+    })
+}
+
+pub(crate) async fn remove_workers(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, i64)>,
+    RawQuery(query): RawQuery,
+) -> Result<Resp, Failure> {
+    Ok({
+        let c = (workspace_cluster(&state, &headers, &ws, id))?;
+        // Coiled's client shortens names by the "<cluster>-worker" prefix: "-3" means "<cluster>-worker-3".
+        let names: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .filter(|(k, _)| k == "name")
+            .map(|(_, v)| if v.starts_with('-') { format!("{}-worker{v}", c.name) } else { v.into_owned() })
+            .collect();
+        let at = unix_now() + state.config.stop_delay.as_secs_f64();
+        let n = (state.store.stop_workers(id, &names, at).map_err(internal))?;
+        state.wake.notify_one();
+        Json(json!({"stopped": n})).into_response()
+    })
+}

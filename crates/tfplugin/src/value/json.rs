@@ -1,0 +1,100 @@
+//! Terraform's JSON encoding of values (raw state in `UpgradeResourceState`, import).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+
+use super::msgpack::MAX_DEPTH;
+use super::{AttrPath, DecodeError, Number, Type, Value, err};
+
+/// Decodes Terraform's JSON encoding of a value of type `ty` (used by raw state in UpgradeResourceState).
+/// JSON cannot express unknown values; attributes absent from an object decode as null.
+pub fn from_json(json: &Json, ty: &Type) -> Result<Value, DecodeError> {
+    from_json_at(json, ty, &AttrPath::root(), 0)
+}
+
+fn from_json_at(json: &Json, ty: &Type, path: &AttrPath, depth: usize) -> Result<Value, DecodeError> {
+    if depth > MAX_DEPTH {
+        return err(path, "value is nested too deeply");
+    }
+    if json.is_null() {
+        return Ok(Value::Null);
+    }
+    match ty {
+        Type::String => match json {
+            Json::String(s) => Ok(Value::String(s.clone())),
+            Json::Number(n) => Ok(Value::String(n.to_string())),
+            Json::Bool(b) => Ok(Value::String(b.to_string())),
+            _ => err(path, "expected a string"),
+        },
+        Type::Number => match json {
+            Json::Number(n) => Number::parse(&n.to_string()).map(Value::Number).map_or_else(|| err(path, "bad number"), Ok),
+            Json::String(s) => Number::parse(s).map(Value::Number).map_or_else(|| err(path, format!("{s:?} is not a number")), Ok),
+            _ => err(path, "expected a number"),
+        },
+        Type::Bool => match json {
+            Json::Bool(b) => Ok(Value::Bool(*b)),
+            Json::String(s) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
+            _ => err(path, "expected a bool"),
+        },
+        Type::Dynamic => {
+            let (Some(t), Some(v)) = (json.get("type"), json.get("value")) else {
+                return err(path, "a dynamic value must be {\"type\":…, \"value\":…}");
+            };
+            let inner_ty = Type::from_json(t).or_else(|e| err(path, e))?;
+            Ok(Value::Dynamic(inner_ty.clone(), Box::new(from_json_at(v, &inner_ty, path, depth + 1)?)))
+        }
+        Type::List(et) | Type::Set(et) => {
+            let Json::Array(items) = json else { return err(path, "expected an array") };
+            let items =
+                items.iter().enumerate().map(|(i, j)| from_json_at(j, et, &path.index(i), depth + 1)).collect::<Result<Vec<_>, _>>()?;
+            Ok(if matches!(ty, Type::Set(_)) { Value::Set(items) } else { Value::List(items) })
+        }
+        Type::Tuple(types) => {
+            let Json::Array(items) = json else { return err(path, "expected an array") };
+            if items.len() != types.len() {
+                return err(path, "tuple length does not match its type");
+            }
+            let items = items
+                .iter()
+                .zip(types)
+                .enumerate()
+                .map(|(i, (j, t))| from_json_at(j, t, &path.index(i), depth + 1))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Value::Tuple(items))
+        }
+        Type::Map(et) => {
+            let Json::Object(entries) = json else { return err(path, "expected an object") };
+            let mut m = BTreeMap::new();
+            for (k, v) in entries {
+                m.insert(k.clone(), from_json_at(v, et, &path.key(k), depth + 1)?);
+            }
+            Ok(Value::Map(m))
+        }
+        Type::Object(types) => {
+            let Json::Object(entries) = json else { return err(path, "expected an object") };
+            let mut m = BTreeMap::new();
+            for (name, t) in types {
+                let v = match entries.get(name) {
+                    Some(j) => from_json_at(j, t, &path.then(name), depth + 1)?,
+                    None => Value::Null,
+                };
+                m.insert(name.clone(), v);
+            }
+            Ok(Value::Object(m))
+        }
+    }
+}
+
+/// Encodes a wholly known value as Terraform-style JSON (numbers as JSON numbers where exact).
+pub fn to_json(value: &Value) -> Json {
+    match value {
+        Value::Unknown | Value::Null => Json::Null,
+        Value::String(s) => Json::String(s.clone()),
+        Value::Number(n) => serde_json::from_str(n.as_str()).unwrap_or_else(|_| Json::String(n.to_string())),
+        Value::Bool(b) => Json::Bool(*b),
+        Value::List(v) | Value::Set(v) | Value::Tuple(v) => Json::Array(v.iter().map(to_json).collect()),
+        Value::Map(m) | Value::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
+        Value::Dynamic(t, v) => serde_json::json!({"type": t.to_json(), "value": to_json(v)}),
+    }
+}

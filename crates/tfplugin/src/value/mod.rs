@@ -1,0 +1,486 @@
+//! Terraform values (cty) and their wire encodings.
+//!
+//! Terraform hands providers values as msgpack (and, for raw state, JSON) without type tags: the schema
+//! says what each value is. This module holds the type model ([`Type`]), the value model ([`Value`],
+//! with null and unknown allowed at any depth), and the codecs in both directions. Decoding errors carry
+//! the [`AttrPath`] of the offending value so diagnostics can point at it.
+
+mod json;
+mod msgpack;
+mod path;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value as Json;
+
+pub use json::{from_json, to_json};
+pub use msgpack::{from_msgpack, infer_type, to_msgpack};
+pub(crate) use path::err;
+pub use path::{AttrPath, DecodeError, PathStep};
+
+/// A cty type, as Terraform describes it in schemas (JSON type constraints such as `["set","number"]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Type {
+    /// `string`
+    String,
+    /// `number`: arbitrary precision.
+    Number,
+    /// `bool`
+    Bool,
+    /// `dynamic`: the value carries its own type on the wire.
+    Dynamic,
+    /// `["list", T]`
+    List(Box<Type>),
+    /// `["set", T]`
+    Set(Box<Type>),
+    /// `["map", T]`
+    Map(Box<Type>),
+    /// `["object", {name: T}]`
+    Object(BTreeMap<String, Type>),
+    /// `["tuple", [T…]]`
+    Tuple(Vec<Type>),
+}
+
+impl Type {
+    /// `["list", elem]`
+    pub fn list(elem: Type) -> Type {
+        Type::List(Box::new(elem))
+    }
+    /// `["set", elem]`
+    pub fn set(elem: Type) -> Type {
+        Type::Set(Box::new(elem))
+    }
+    /// `["map", elem]`
+    pub fn map(elem: Type) -> Type {
+        Type::Map(Box::new(elem))
+    }
+    /// An object type from `(name, type)` pairs.
+    pub fn object<I: IntoIterator<Item = (S, Type)>, S: Into<String>>(attrs: I) -> Type {
+        Type::Object(attrs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    /// The JSON type constraint Terraform expects in a schema (`"string"`, `["list","number"]`, …).
+    pub fn to_json(&self) -> Json {
+        match self {
+            Type::String => Json::from("string"),
+            Type::Number => Json::from("number"),
+            Type::Bool => Json::from("bool"),
+            Type::Dynamic => Json::from("dynamic"),
+            Type::List(e) => Json::Array(vec!["list".into(), e.to_json()]),
+            Type::Set(e) => Json::Array(vec!["set".into(), e.to_json()]),
+            Type::Map(e) => Json::Array(vec!["map".into(), e.to_json()]),
+            Type::Object(attrs) => {
+                Json::Array(vec!["object".into(), Json::Object(attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect())])
+            }
+            Type::Tuple(elems) => Json::Array(vec!["tuple".into(), Json::Array(elems.iter().map(Type::to_json).collect())]),
+        }
+    }
+
+    /// Parses a JSON type constraint, as found inside dynamic values.
+    pub fn from_json(json: &Json) -> Result<Type, String> {
+        match json {
+            Json::String(s) => match s.as_str() {
+                "string" => Ok(Type::String),
+                "number" => Ok(Type::Number),
+                "bool" => Ok(Type::Bool),
+                "dynamic" => Ok(Type::Dynamic),
+                other => Err(format!("unknown primitive type {other:?}")),
+            },
+            Json::Array(parts) if parts.len() == 2 => {
+                let kind = parts[0].as_str().ok_or("type kind must be a string")?;
+                match kind {
+                    "list" => Ok(Type::list(Type::from_json(&parts[1])?)),
+                    "set" => Ok(Type::set(Type::from_json(&parts[1])?)),
+                    "map" => Ok(Type::map(Type::from_json(&parts[1])?)),
+                    "object" => {
+                        let attrs = parts[1].as_object().ok_or("object type needs an attribute map")?;
+                        let mut out = BTreeMap::new();
+                        for (k, v) in attrs {
+                            out.insert(k.clone(), Type::from_json(v)?);
+                        }
+                        Ok(Type::Object(out))
+                    }
+                    "tuple" => {
+                        let elems = parts[1].as_array().ok_or("tuple type needs an element list")?;
+                        Ok(Type::Tuple(elems.iter().map(Type::from_json).collect::<Result<_, _>>()?))
+                    }
+                    other => Err(format!("unknown collection type {other:?}")),
+                }
+            }
+            // Optional-attribute objects have a third element; the attribute list is not needed to decode.
+            Json::Array(parts) if parts.len() == 3 && parts[0] == "object" => Type::from_json(&Json::Array(parts[..2].to_vec())),
+            other => Err(format!("malformed type constraint {other}")),
+        }
+    }
+}
+
+/// A number of arbitrary precision, kept in its canonical decimal text.
+///
+/// Terraform numbers are big floats; this provider only needs to carry them faithfully and read small
+/// integers out of them, so the decimal string is the representation and arithmetic is not offered.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Number(String);
+
+impl Number {
+    /// Parses decimal text (`42`, `-1.5`, `1e400`), normalising it so equal numbers compare equal.
+    pub fn parse(text: &str) -> Option<Number> {
+        let text = text.trim();
+        if let Ok(i) = text.parse::<i64>() {
+            return Some(Number(i.to_string()));
+        }
+        // Validate the syntax of a JSON-style number, then normalise through f64 where that is exact.
+        let valid = {
+            let b = text.as_bytes();
+            let mut i = 0;
+            if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+                i += 1;
+            }
+            let digits_start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            let mut any = i > digits_start;
+            if i < b.len() && b[i] == b'.' {
+                i += 1;
+                let f = i;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+                any |= i > f;
+            }
+            if any && i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+                i += 1;
+                if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+                    i += 1;
+                }
+                let e = i;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+                any &= i > e;
+            }
+            any && i == b.len()
+        };
+        if !valid {
+            return None;
+        }
+        // Up to 15 significant digits an f64 holds the decimal exactly, and its shortest form is canonical;
+        // beyond that the text itself is kept so no precision is lost.
+        let mantissa = text.split(['e', 'E']).next().unwrap_or_default();
+        let significant = mantissa.chars().filter(char::is_ascii_digit).collect::<String>();
+        let significant = significant.trim_start_matches('0').trim_end_matches('0');
+        match text.parse::<f64>() {
+            Ok(f) if f.is_finite() && significant.len() <= 15 => Number::from_f64(f),
+            _ => Some(Number(text.trim_start_matches('+').to_string())),
+        }
+    }
+
+    /// A number from a machine integer.
+    pub fn from_i64(i: i64) -> Number {
+        Number(i.to_string())
+    }
+
+    /// A number from a finite float (`None` for NaN and infinities, which Terraform cannot hold).
+    pub fn from_f64(f: f64) -> Option<Number> {
+        if !f.is_finite() {
+            return None;
+        }
+        if f.fract() == 0.0 && f.abs() < 9.0e15 {
+            return Some(Number((f as i64).to_string()));
+        }
+        Some(Number(format!("{f}")))
+    }
+
+    /// The value as an `i64`, when it is an integer in range.
+    pub fn as_i64(&self) -> Option<i64> {
+        self.0.parse().ok()
+    }
+
+    /// The value as an `f64` (rounded when it has more precision).
+    pub fn as_f64(&self) -> Option<f64> {
+        self.0.parse().ok()
+    }
+
+    /// The canonical decimal text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A Terraform value. Any value, at any depth, may be null or unknown ("known after apply").
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// Not yet known: it will be decided during apply.
+    Unknown,
+    /// Absent.
+    Null,
+    /// A string.
+    String(String),
+    /// A number.
+    Number(Number),
+    /// A boolean.
+    Bool(bool),
+    /// An ordered list.
+    List(Vec<Value>),
+    /// A set: element order carries no meaning, duplicates are removed when encoding.
+    Set(Vec<Value>),
+    /// A map with string keys.
+    Map(BTreeMap<String, Value>),
+    /// An object: every attribute of its type is present.
+    Object(BTreeMap<String, Value>),
+    /// A tuple.
+    Tuple(Vec<Value>),
+    /// A value of type `dynamic` carrying its concrete type.
+    Dynamic(Type, Box<Value>),
+}
+
+impl Value {
+    /// A known string.
+    pub fn string(s: impl Into<String>) -> Value {
+        Value::String(s.into())
+    }
+    /// A known integer number.
+    pub fn int(i: i64) -> Value {
+        Value::Number(Number::from_i64(i))
+    }
+    /// An object from `(name, value)` pairs.
+    pub fn object<I: IntoIterator<Item = (S, Value)>, S: Into<String>>(attrs: I) -> Value {
+        Value::Object(attrs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+    /// Whether this is null.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+    /// Whether this value itself is unknown (not its contents).
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Value::Unknown)
+    }
+    /// Whether this value is known all the way down (no unknown at any depth).
+    pub fn is_wholly_known(&self) -> bool {
+        match self {
+            Value::Unknown => false,
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.iter().all(Value::is_wholly_known),
+            Value::Map(m) | Value::Object(m) => m.values().all(Value::is_wholly_known),
+            Value::Dynamic(_, v) => v.is_wholly_known(),
+            _ => true,
+        }
+    }
+    /// An attribute of an object (`None` if this is not an object or the attribute is absent).
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Object(m) | Value::Map(m) => m.get(name),
+            Value::Dynamic(_, v) => v.get(name),
+            _ => None,
+        }
+    }
+    /// A mutable attribute of an object.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
+        match self {
+            Value::Object(m) | Value::Map(m) => m.get_mut(name),
+            _ => None,
+        }
+    }
+    /// Sets an attribute of an object (no effect on other values).
+    pub fn set_attr(&mut self, name: &str, value: Value) {
+        if let Value::Object(m) = self {
+            m.insert(name.to_string(), value);
+        }
+    }
+    /// The string, if this is a known string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// The boolean, if this is a known bool.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+    /// The number, if this is a known number.
+    pub fn as_number(&self) -> Option<&Number> {
+        match self {
+            Value::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+    /// The elements, if this is a known list, set or tuple.
+    pub fn as_elements(&self) -> Option<&[Value]> {
+        match self {
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => Some(v),
+            _ => None,
+        }
+    }
+    /// The entries, if this is a known map or object.
+    pub fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
+        match self {
+            Value::Map(m) | Value::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Semantic equality: sets compare without regard to order or duplicates.
+    pub fn same_as(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Set(a), Value::Set(b)) => {
+                a.iter().all(|x| b.iter().any(|y| x.same_as(y))) && b.iter().all(|y| a.iter().any(|x| x.same_as(y)))
+            }
+            (Value::List(a), Value::List(b)) | (Value::Tuple(a), Value::Tuple(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y))
+            }
+            (Value::Map(a), Value::Map(b)) | (Value::Object(a), Value::Object(b)) => {
+                a.len() == b.len() && a.iter().all(|(k, x)| b.get(k).is_some_and(|y| x.same_as(y)))
+            }
+            (Value::Dynamic(ta, a), Value::Dynamic(tb, b)) => ta == tb && a.same_as(b),
+            _ => self == other,
+        }
+    }
+
+    /// A null value shaped like `ty`: objects get every attribute, all null. Used for "no value at all".
+    pub fn null_object(ty: &Type) -> Value {
+        match ty {
+            Type::Object(attrs) => Value::Object(attrs.keys().map(|k| (k.clone(), Value::Null)).collect()),
+            _ => Value::Null,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    fn ingress_type() -> Type {
+        Type::object([("cidr", Type::String), ("ports", Type::set(Type::Number))])
+    }
+
+    /// Named fixtures, each checked in both directions.
+    #[test]
+    fn fixtures_round_trip() {
+        let cases: Vec<(&str, Type, Value, &str)> = vec![
+            ("null string", Type::String, Value::Null, "c0"),
+            ("unknown", Type::String, Value::Unknown, "d4 00 00"),
+            ("empty string", Type::String, Value::string(""), "a0"),
+            ("short string", Type::String, Value::string("aws"), "a3 617773"),
+            ("true", Type::Bool, Value::Bool(true), "c3"),
+            ("small int", Type::Number, Value::int(8786), "cd 2252"),
+            ("negative int", Type::Number, Value::int(-1), "ff"),
+            ("fixint", Type::Number, Value::int(22), "16"),
+            ("float", Type::Number, Value::Number(Number::parse("0.3").unwrap()), "cb 3fd3333333333333"),
+            (
+                "big number as string",
+                Type::Number,
+                Value::Number(Number::parse("123456789012345678901234567890").unwrap()),
+                "be 313233343536373839303132333435363738393031323334353637383930",
+            ),
+            ("list of strings", Type::list(Type::String), Value::List(vec![Value::string("a"), Value::Unknown]), "92 a161 d40000"),
+            ("set of numbers", Type::set(Type::Number), Value::Set(vec![Value::int(8786), Value::int(8787)]), "92 cd2252 cd2253"),
+            (
+                "object with every attribute",
+                ingress_type(),
+                Value::object([("cidr", Value::string("10.1.0.0/16")), ("ports", Value::Null)]),
+                "82 a463696472 ab31302e312e302e302f3136 a5706f727473 c0",
+            ),
+            ("map", Type::map(Type::String), Value::Map([("team".to_string(), Value::string("etl"))].into()), "81 a47465616d a365746c"),
+            ("dynamic string", Type::Dynamic, Value::Dynamic(Type::String, Box::new(Value::string("x"))), "92 a8 22737472696e6722 a178"),
+        ];
+        for (name, ty, value, bytes) in cases {
+            let bytes = hex(bytes);
+            assert_eq!(to_msgpack(&value, &ty).unwrap(), bytes, "encode {name}");
+            assert_eq!(from_msgpack(&bytes, &ty).unwrap(), value, "decode {name}");
+        }
+    }
+
+    #[test]
+    fn refined_unknown_extension_decodes_as_unknown() {
+        // Terraform ≥ 1.6: ext type 12 with a refinement payload (here: "not null").
+        let bytes = hex("c7 03 0c 81 01 c2");
+        assert_eq!(from_msgpack(&bytes, &Type::String).unwrap(), Value::Unknown);
+        let nested = hex("92 a161 c7030c8101c2");
+        assert_eq!(from_msgpack(&nested, &Type::list(Type::String)).unwrap(), Value::List(vec![Value::string("a"), Value::Unknown]));
+    }
+
+    #[test]
+    fn missing_object_attributes_decode_as_null_and_encode_present() {
+        let ty = ingress_type();
+        let v = from_msgpack(&hex("81 a463696472 a0"), &ty).unwrap();
+        assert_eq!(v.get("ports"), Some(&Value::Null));
+        let encoded = to_msgpack(&Value::object([("cidr", Value::string(""))]), &ty).unwrap();
+        assert_eq!(encoded[0], 0x82, "both attributes written");
+    }
+
+    #[test]
+    fn decode_errors_carry_the_path() {
+        let ty = Type::object([("ingress", Type::set(ingress_type()))]);
+        // ingress[0].cidr is a number instead of a string
+        let bytes = hex("81 a7696e6772657373 91 82 a463696472 01 a5706f727473 c0");
+        let e = from_msgpack(&bytes, &ty).unwrap_err();
+        assert_eq!(e.path.to_string(), "ingress[0].cidr");
+        assert!(e.message.contains("string"));
+    }
+
+    #[test]
+    fn hostile_input_is_an_error_not_a_panic() {
+        for bytes in [&b""[..], &[0xdd, 0xff, 0xff, 0xff, 0xff], &[0xc1], &[0xa5, b'a'], &[0x91, 0x91, 0x91]] {
+            assert!(from_msgpack(bytes, &Type::list(Type::list(Type::String))).is_err());
+        }
+        let deep: Vec<u8> = std::iter::repeat_n(0x91u8, 200).chain([0xc0]).collect();
+        let mut ty = Type::String;
+        for _ in 0..200 {
+            ty = Type::list(ty);
+        }
+        assert!(from_msgpack(&deep, &ty).is_err());
+        assert!(from_msgpack(&hex("c0 c0"), &Type::String).is_err(), "trailing bytes");
+    }
+
+    #[test]
+    fn sets_are_deduplicated_on_encode_and_compared_without_order() {
+        let a = Value::Set(vec![Value::int(1), Value::int(2), Value::int(1)]);
+        let b = Value::Set(vec![Value::int(2), Value::int(1)]);
+        assert!(a.same_as(&b));
+        assert_eq!(to_msgpack(&a, &Type::set(Type::Number)).unwrap(), hex("92 01 02"));
+    }
+
+    #[test]
+    fn numbers_normalise() {
+        assert_eq!(Number::parse("8786.0").unwrap(), Number::from_i64(8786));
+        assert_eq!(Number::parse("1e3").unwrap(), Number::from_i64(1000));
+        assert_eq!(Number::parse("0.30").unwrap().as_str(), "0.3");
+        assert!(Number::parse("abc").is_none());
+        assert!(Number::parse("1e").is_none());
+        assert!(Number::parse("").is_none());
+    }
+
+    #[test]
+    fn json_raw_state_decodes_with_absent_attributes_null() {
+        let ty = Type::object([("id", Type::String), ("ingress", Type::set(ingress_type())), ("n", Type::Number)]);
+        let json: Json = serde_json::json!({"id": "x", "ingress": [{"cidr": "10.0.0.0/8", "ports": [22]}], "n": 3});
+        let v = from_json(&json, &ty).unwrap();
+        assert_eq!(v.get("id"), Some(&Value::string("x")));
+        let json2: Json = serde_json::json!({"id": "x"});
+        assert_eq!(from_json(&json2, &ty).unwrap().get("ingress"), Some(&Value::Null));
+        assert_eq!(from_json(&to_json(&v), &ty).unwrap(), v);
+        let bad: Json = serde_json::json!({"ingress": [{"cidr": [1]}]});
+        assert_eq!(from_json(&bad, &ty).unwrap_err().path.to_string(), "ingress[0].cidr");
+    }
+
+    #[test]
+    fn type_constraints_round_trip_as_json() {
+        let ty = Type::object([("a", Type::list(Type::set(Type::map(Type::Bool)))), ("t", Type::Tuple(vec![Type::String, Type::Dynamic]))]);
+        assert_eq!(Type::from_json(&ty.to_json()).unwrap(), ty);
+    }
+}

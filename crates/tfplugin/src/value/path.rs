@@ -1,0 +1,78 @@
+//! Attribute paths (where a value sits in a resource), and decode errors that carry one.
+
+use std::fmt;
+
+/// One step of an attribute path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathStep {
+    /// `.name`
+    Attr(String),
+    /// `[3]` in a list, tuple or (by position) a set.
+    Index(i64),
+    /// `["key"]` in a map.
+    Key(String),
+}
+
+/// A path from the root of a resource to one of its values, as Terraform's diagnostics carry it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AttrPath(pub Vec<PathStep>);
+
+impl AttrPath {
+    /// The empty path: the whole object.
+    pub fn root() -> AttrPath {
+        AttrPath(Vec::new())
+    }
+    /// A path of one attribute.
+    pub fn attr(name: &str) -> AttrPath {
+        AttrPath(vec![PathStep::Attr(name.to_string())])
+    }
+    /// This path followed by an attribute.
+    pub fn then(&self, name: &str) -> AttrPath {
+        let mut p = self.clone();
+        p.0.push(PathStep::Attr(name.to_string()));
+        p
+    }
+    /// This path followed by an index.
+    pub fn index(&self, i: usize) -> AttrPath {
+        let mut p = self.clone();
+        p.0.push(PathStep::Index(i as i64));
+        p
+    }
+    /// This path followed by a map key.
+    pub fn key(&self, k: &str) -> AttrPath {
+        let mut p = self.clone();
+        p.0.push(PathStep::Key(k.to_string()));
+        p
+    }
+}
+
+impl fmt::Display for AttrPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, step) in self.0.iter().enumerate() {
+            match step {
+                PathStep::Attr(n) if i == 0 => write!(f, "{n}")?,
+                PathStep::Attr(n) => write!(f, ".{n}")?,
+                PathStep::Index(i) => write!(f, "[{i}]")?,
+                PathStep::Key(k) => write!(f, "[{k:?}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A value could not be decoded: what was wrong, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}{}", if path.0.is_empty() { String::new() } else { format!(" at {path}") })]
+pub struct DecodeError {
+    /// Where in the value the problem is.
+    pub path: AttrPath,
+    /// What is wrong.
+    pub message: String,
+}
+
+pub(crate) fn err<T>(path: &AttrPath, message: impl Into<String>) -> Result<T, DecodeError> {
+    Err(DecodeError { path: path.clone(), message: message.into() })
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// msgpack

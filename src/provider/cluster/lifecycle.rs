@@ -1,0 +1,248 @@
+//! Creating, waiting and stopping: the create with its name check, the readiness wait, the stop wait,
+//! and what a failed wait leaves behind.
+
+use std::time::Duration;
+
+use tfplugin::diag::Diagnostics;
+use tfplugin::framework::{Ctx, NewState};
+use tfplugin::value::{AttrPath, Value};
+
+use super::ClusterResource;
+use super::model::*;
+use super::state::{self as cluster_state, Readiness};
+use crate::api::{ApiError, ClusterDetails, CreateCluster, Op};
+use crate::provider::Coiled;
+
+impl ClusterResource {
+    /// Creates the cluster. The name is looked up first (as Coiled's client does before it creates):
+    /// a running cluster of that name belongs to someone else and is never taken over, and one still
+    /// stopping is waited for. After a create whose answer was lost, a cluster found under the name
+    /// was made by this apply (it was not there a moment before) and is adopted; anything else gets
+    /// the same error as without faults.
+    pub(super) async fn post_create(
+        coiled: &Coiled,
+        op: &Op,
+        ws: &str,
+        name: &str,
+        body: &CreateCluster,
+        diags: &mut Diagnostics,
+    ) -> Option<i64> {
+        if !Self::name_is_free(coiled, op, ws, name, diags).await {
+            return None;
+        }
+        match coiled.client.create_cluster(op, ws, body).await {
+            Ok(created) if created.existing && !created.recovered => {
+                already_exists(diags, ws, name, created.id);
+                None
+            }
+            Ok(created) => Some(created.id),
+            Err(e) => {
+                coiled.report(diags, "Unable to Create Cluster", None, &e);
+                None
+            }
+        }
+    }
+    /// Whether no running cluster holds `name`; waits for one that is stopping to finish. Reports why not.
+    pub(super) async fn name_is_free(coiled: &Coiled, op: &Op, ws: &str, name: &str, diags: &mut Diagnostics) -> bool {
+        let mut n = 0u32;
+        loop {
+            let found = match coiled.client.find_cluster_by_name(op, ws, name).await {
+                Ok(None) => return true,
+                Ok(Some(found)) => found,
+                Err(e) => {
+                    coiled.report(diags, "Unable to Create Cluster", None, &e);
+                    return false;
+                }
+            };
+            let state = match coiled.client.get_cluster(op, ws, found.id).await {
+                Ok(d) => d.current_state.state,
+                Err(e) if e.is_not_found() => return true,
+                Err(e) => {
+                    coiled.report(diags, "Unable to Create Cluster", None, &e);
+                    return false;
+                }
+            };
+            if !matches!(state.as_str(), "stopping" | "stopped" | "error") {
+                already_exists(diags, ws, name, found.id);
+                return false;
+            }
+            if n == 0 {
+                tracing::info!(cluster = found.id, "a cluster of the same name is still stopping; waiting for it");
+            }
+            if op.remaining() <= Duration::from_secs(1) {
+                diags.error_at(
+                    AttrPath::attr("name"),
+                    "Cluster Name Still in Use",
+                    format!("Cluster {} of the same name ({name:?}) is still stopping and holds the name. Apply again shortly, once it has stopped.", found.id),
+                );
+                return false;
+            }
+            if op.sleep(cluster_state::poll_delay(n, "stopping")).await.is_err() {
+                coiled.report(diags, "Unable to Create Cluster", None, &ApiError::Cancelled);
+                return false;
+            }
+            n += 1;
+        }
+    }
+    /// Polls until the cluster is ready, failed, cancelled or out of time. Returns the last details.
+    pub(super) async fn wait_ready(
+        coiled: &Coiled,
+        op: &Op,
+        ws: &str,
+        id: i64,
+        fraction: f64,
+    ) -> Result<ClusterDetails, (WaitEnd, Option<ClusterDetails>)> {
+        let mut n = 0u32;
+        let mut last: Option<ClusterDetails> = None;
+        let mut last_state = String::new();
+        loop {
+            match coiled.client.get_cluster(op, ws, id).await {
+                Ok(d) => {
+                    match cluster_state::readiness(&d, fraction) {
+                        Readiness::Ready => return Ok(d),
+                        Readiness::Failed(reason) => return Err((WaitEnd::Failed(reason), Some(d))),
+                        Readiness::Waiting { state } => {
+                            if state != last_state {
+                                tracing::info!(cluster = id, state = %state, "waiting for the cluster");
+                                last_state = state;
+                                n = 0;
+                            }
+                        }
+                    }
+                    last = Some(d);
+                }
+                // Right after a create the API may not know the id yet.
+                Err(e) if e.is_not_found() && n < 5 => {}
+                Err(ApiError::Cancelled) => return Err((WaitEnd::Cancelled, last)),
+                Err(e) => return Err((WaitEnd::Api(e), last)),
+            }
+            if op.remaining().is_zero() {
+                return Err((WaitEnd::TimedOut, last));
+            }
+            let delay = cluster_state::poll_delay(n, &last_state);
+            n += 1;
+            if op.sleep(delay).await.is_err() {
+                return Err((WaitEnd::Cancelled, last));
+            }
+        }
+    }
+    /// Stops a cluster and waits until it is stopped (or gone).
+    pub(super) async fn stop_and_wait(coiled: &Coiled, op: &Op, ws: &str, id: i64, reason: &str) -> Result<(), ApiError> {
+        match coiled.client.stop_cluster(op, ws, id, reason).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let mut n = 0;
+        loop {
+            let state = match coiled.client.get_cluster(op, ws, id).await {
+                Ok(d) if matches!(d.current_state.state.as_str(), "stopped" | "error") => return Ok(()),
+                Ok(d) => d.current_state.state,
+                Err(e) if e.is_not_found() => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            if op.remaining().is_zero() {
+                return Err(ApiError::NotStopped { id, state });
+            }
+            op.sleep(cluster_state::poll_delay(n, "stopping")).await?;
+            n += 1;
+        }
+    }
+    /// Reports a failed wait after create or update. After create, the half-made cluster is stopped so
+    /// that nothing is left behind that Terraform does not know about; if that fails, its state is kept.
+    pub(super) async fn fail_wait(
+        cluster: Target<'_>,
+        ctx: &Ctx,
+        (end, last): (WaitEnd, Option<ClusterDetails>),
+        creating: bool,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState> {
+        let Target { coiled, ws, id, base } = cluster;
+        let summary = if creating { "Cluster Failed to Start" } else { "Cluster Failed to Scale" };
+        let current = last.as_ref().map(|d| state_from_details(base, d, ws));
+        match end {
+            WaitEnd::Cancelled if creating => {
+                // A warning, not an error: an error would mark the cluster tainted, and the next apply
+                // would replace it even once it is ready.
+                diags.warning(
+                    "Interrupted",
+                    format!("Terraform was interrupted while cluster {id} was starting. It is kept in state as it is now. The next apply keeps it if it has become ready, waits for it if it is still starting, and creates a new one only if it failed or was stopped."),
+                );
+                return Some(NewState { state: current.unwrap_or_else(|| pending_state(base, id, ws)), private: Vec::new() });
+            }
+            WaitEnd::Cancelled => {
+                diags.error(
+                    "Interrupted",
+                    format!("Terraform was interrupted while cluster {id} was scaling. It is kept in state as it is now; the next plan shows what is left to do."),
+                );
+                return Some(NewState { state: current.unwrap_or_else(|| pending_state(base, id, ws)), private: Vec::new() });
+            }
+            WaitEnd::Api(e) => {
+                coiled.report(diags, summary, None, &e);
+                return Some(NewState { state: current.unwrap_or_else(|| pending_state(base, id, ws)), private: Vec::new() });
+            }
+            WaitEnd::Failed(_) | WaitEnd::TimedOut if !creating => {
+                let why = match end {
+                    WaitEnd::Failed(r) => r,
+                    _ => "the update timeout passed".into(),
+                };
+                diags.error(summary, format!("Cluster {id} did not become ready after scaling: {why}."));
+                return Some(NewState { state: current.unwrap_or_else(|| base.clone()), private: Vec::new() });
+            }
+            _ => {}
+        }
+        let why = match end {
+            WaitEnd::Failed(r) => format!("Coiled reports: {r}"),
+            _ => format!("it was not ready within the create timeout ({})", humantime::format_duration(timeout(base, "create"))),
+        };
+        // Clean up with a fresh budget: the create's may be spent.
+        let cleanup = Op::new(timeout(base, "delete"), ctx.stop.clone());
+        match Self::stop_and_wait(coiled, &cleanup, ws, id, "Terraform create failed").await {
+            Ok(()) => {
+                diags.error(
+                    summary,
+                    format!(
+                        "Cluster {id} did not start: {why}. It has been stopped, so nothing is left running; fix the cause and apply again."
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                diags.error(
+                    summary,
+                    format!("Cluster {id} did not start: {why}. Stopping it failed as well ({e}), so it is kept in state (marked tainted) and the next apply will stop and replace it."),
+                );
+                Some(NewState { state: current.unwrap_or_else(|| pending_state(base, id, ws)), private: Vec::new() })
+            }
+        }
+    }
+}
+
+/// The error for a name held by a running cluster this apply did not create.
+pub(super) fn already_exists(diags: &mut Diagnostics, ws: &str, name: &str, id: i64) {
+    diags.error_at(
+        AttrPath::attr("name"),
+        "Cluster Already Exists",
+        format!(
+            "A running cluster named {name:?} already exists in workspace {ws:?} (id {id}), and this apply did not create it, so Terraform leaves it alone. Either choose another name (or leave `name` out to have one generated), stop that cluster, or manage it with this resource by importing it: `terraform import` with this resource's address (shown below) and the ID `{ws}/{name}`.\n\nIf this is a replacement under `create_before_destroy`, the new cluster cannot take the name while the old one still runs: leave `name` out, or remove `create_before_destroy`."
+        ),
+    );
+}
+
+/// The cluster an operation works on.
+#[derive(Clone, Copy)]
+pub(super) struct Target<'a> {
+    pub(super) coiled: &'a Coiled,
+    pub(super) ws: &'a str,
+    pub(super) id: i64,
+    /// The state the operation started from (planned or prior).
+    pub(super) base: &'a Value,
+}
+
+/// How a wait ended, when not ready.
+pub(super) enum WaitEnd {
+    Failed(String),
+    TimedOut,
+    Cancelled,
+    Api(ApiError),
+}

@@ -1,0 +1,455 @@
+//! `coiled_cluster`: a Dask cluster, with its own firewall (`backend_options { ingress }`) and the choice
+//! of public or private scheduler address (`use_scheduler_public_ip`).
+//!
+//! API calls: `POST /api/v2/clusters/account/{ws}/` (create), `GET …/id/{id}` (wait, read),
+//! `GET …/name/{name}` (create, import, and recovering a create whose answer was lost),
+//! `DELETE …/id/{id}` (destroy, and cleaning up a create that failed), `GET/POST/DELETE
+//! /api/v2/workers/…` (scaling). Files: this one (schema, validation, planning, CRUD), [`model`],
+//! [`lifecycle`] (create and waits), [`import`], [`state`] (readiness rules), [`data_source`].
+
+pub mod data_source;
+mod import;
+mod lifecycle;
+pub mod model;
+pub mod state;
+mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tfplugin::diag::Diagnostics;
+use tfplugin::framework::{Ctx, NewState, Plan, Private, Resource};
+use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+use tfplugin::value::{AttrPath, Number, Type, Value};
+
+use super::ingress::{self, Parsed};
+use super::{Coiled, ProviderData};
+use crate::api::Op;
+use import::*;
+use lifecycle::*;
+pub use model::*;
+
+/// The resource.
+pub struct ClusterResource {
+    data: Arc<ProviderData>,
+}
+
+impl ClusterResource {
+    /// The resource, sharing the provider's configuration.
+    pub fn new(data: Arc<ProviderData>) -> ClusterResource {
+        ClusterResource { data }
+    }
+}
+
+impl ClusterResource {
+    async fn connection(&self, diags: &mut Diagnostics) -> Option<Arc<Coiled>> {
+        self.data.require(diags).await
+    }
+
+    /// At plan time: the token works, and its user is a member of the cluster's workspace.
+    async fn check_access(&self, ctx: &Ctx, plan: &Plan, diags: &mut Diagnostics) {
+        let mut quiet = Diagnostics::new();
+        let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await else { return };
+        let op = Op::new(super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let own = s(&plan.config, "workspace");
+        let ws = own.or(s(&plan.planned, "workspace")).or(coiled.configured_workspace());
+        coiled.check_access(&op, ws, own.map(|_| AttrPath::attr("workspace")), diags).await;
+    }
+
+    /// Warns when the cluster's own ingress repeats the workspace's account-level default verbatim: the
+    /// block is then redundant, and would silently diverge when the account default changes.
+    async fn warn_if_redundant(&self, planned: &Value, diags: &mut Diagnostics) {
+        let Some(own) = own_rules(planned) else { return };
+        let mut quiet = Diagnostics::new();
+        let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await else { return };
+        let op = Op::new(Duration::from_secs(30), Default::default());
+        let ws = match s(planned, "workspace") {
+            Some(ws) => ws.to_string(),
+            None => match coiled.workspace(&op).await {
+                Ok(ws) => ws,
+                Err(_) => return,
+            },
+        };
+        let Ok(account) = coiled.client.get_backend_options(&op, &ws).await else { return };
+        if let Some(wire) = account.ingress()
+            && !wire.is_empty()
+            && coiled_firewall::same_rules(&own, &ingress::from_wire(&wire))
+        {
+            diags.warning_at(
+                AttrPath::attr("backend_options").then("ingress"),
+                "Ingress Repeats the Account Default",
+                format!(
+                    "These ingress rules are exactly workspace {ws:?}'s account-level default, so they change nothing today. Remove them to follow the account default, or keep them to pin these rules even if the default changes later."
+                ),
+            );
+        }
+    }
+}
+
+fn timeouts_block() -> NestedBlock {
+    let t = |name, d| Attribute::optional(name, Type::String, d);
+    NestedBlock {
+        name: "timeouts",
+        nesting: Nesting::Single,
+        block: Block {
+            attributes: vec![
+                t("create", "How long to wait for a new cluster to be ready, e.g. `30m`. Default `20m`."),
+                t("update", "How long to wait for scaling to finish. Default `20m`."),
+                t("delete", "How long to wait for the cluster to stop. Default `20m`."),
+            ],
+            blocks: vec![],
+            description: "Operation timeouts, as durations such as `90s`, `20m` or `1h`.",
+        },
+        min_items: 0,
+        max_items: 1,
+        requires_replace: false,
+    }
+}
+
+#[async_trait]
+impl Resource for ClusterResource {
+    fn type_name(&self) -> &'static str {
+        "coiled_cluster"
+    }
+
+    fn schema(&self) -> Schema {
+        let computed = |name, d| Attribute::computed(name, Type::String, d).stable();
+        Schema {
+            version: 0,
+            block: Block {
+                description: "A Coiled Dask cluster, equivalent to `coiled.Cluster(...)`, with its own firewall (`backend_options { ingress { … } }`) and the choice of a public or private scheduler address.\n\nCreating waits until the scheduler is up and enough workers have started (`wait_for_workers`). `n_workers` changes in place by scaling; `wait_for_workers`, `acknowledge_world_open_ingress` and `timeouts` change in place in state only; every other change replaces the cluster. Coiled stops idle clusters on its own: a cluster found stopped is removed from state with a warning, and the next apply creates a new one.",
+                attributes: vec![
+                    Attribute::computed("id", Type::String, "Coiled's numeric cluster id.").stable(),
+                    Attribute::optional_computed("name", Type::String, "Cluster name: letters, digits, `-` and `_`, at most 128. Generated when absent. Names are unique among running clusters of a workspace.").requires_replace().stable(),
+                    Attribute::optional_computed("workspace", Type::String, "Workspace (formerly account) to create the cluster in. Defaults to the provider's workspace.").requires_replace().stable(),
+                    Attribute::optional_computed("n_workers", Type::Number, "Number of workers. Changed in place by adding or removing workers. Default `4`."),
+                    Attribute::optional("worker_vm_types", Type::list(Type::String), "VM instance types for workers, in order of preference, e.g. `[\"m6i.xlarge\"]`. Coiled chooses when absent.").requires_replace(),
+                    Attribute::optional("scheduler_vm_types", Type::list(Type::String), "VM instance types for the scheduler, in order of preference.").requires_replace(),
+                    Attribute::optional("software", Type::String, "Name of the Coiled software environment to run.").requires_replace(),
+                    Attribute::optional("tags", Type::map(Type::String), "Tags applied to the cluster's cloud resources.").requires_replace(),
+                    Attribute::optional("environ", Type::map(Type::String), "Environment variables set on the scheduler and workers. Sensitive: hidden in plans.").sensitive().requires_replace(),
+                    Attribute::optional("idle_timeout", Type::String, "How long the cluster may sit idle before Coiled stops it, e.g. `2 hours`. Coiled's default is 20 minutes.").requires_replace(),
+                    Attribute::optional_computed("use_scheduler_public_ip", Type::Bool, "Whether clients reach the scheduler on its public IP (`true`, the default) or over a private network (`false`). With `false`, `scheduler_address` is the private address and the dashboard is not exposed publicly either.").requires_replace(),
+                    Attribute::optional_computed("wait_for_workers", Type::Number, "Fraction of workers (0 to 1) that must have started before create or scaling completes, as in `coiled.Cluster`. Default `0.3`."),
+                    ingress::acknowledge_attribute(),
+                    computed("status", "Coiled's cluster state: `ready` once created; `pending`, `starting`, `scaling`, `stopping`, `stopped` or `error` otherwise."),
+                    computed("scheduler_address", "Address clients connect to, `tls://IP:PORT`: the public IP when `use_scheduler_public_ip` is true and the cluster has one, else the private IP."),
+                    computed("scheduler_public_address", "The scheduler's public address (`tls://IP:PORT`), when it has one."),
+                    computed("scheduler_private_address", "The scheduler's private address (`tls://IP:PORT`)."),
+                    computed("dashboard_address", "URL of the Dask dashboard."),
+                    computed("created_at", "When the cluster was created (ISO 8601)."),
+                    ingress::firewall_rules_attribute("The rules that actually apply to the cluster, one row per (port, source), protocol `tcp`: its own `ingress` if set, else the workspace's account-level ingress at creation time, else Coiled's default.").stable(),
+                ],
+                blocks: vec![
+                    NestedBlock {
+                        name: "backend_options",
+                        nesting: Nesting::Single,
+                        block: Block {
+                            attributes: vec![
+                                Attribute::optional("region", Type::String, "Cloud region, e.g. `us-east-2`. Defaults to the workspace's."),
+                                Attribute::optional("zone", Type::String, "Availability zone. Coiled chooses when absent."),
+                                Attribute::optional("spot", Type::Bool, "Use spot instances for workers."),
+                            ],
+                            blocks: vec![ingress::ingress_block(
+                                "Ingress rule for this cluster. When any is set, the cluster uses exactly these rules instead of the workspace's account-level ingress.",
+                                true,
+                            )],
+                            description: "Per-cluster backend options, overriding the workspace's account-level ones.",
+                        },
+                        min_items: 0,
+                        max_items: 1,
+                        requires_replace: true,
+                    },
+                    timeouts_block(),
+                ],
+            },
+        }
+    }
+
+    async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
+        validate::validate_config(config, diags);
+    }
+
+    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
+        Self::adopt_unreadable(plan);
+        let config = plan.config.clone();
+        let null = |name: &str| config.get(name).is_some_and(Value::is_null);
+        if null("n_workers") {
+            let prior = plan.prior.get("n_workers").filter(|v| !v.is_null()).cloned();
+            plan.predict("n_workers", prior.unwrap_or(Value::int(DEFAULT_WORKERS)));
+        }
+        if null("wait_for_workers") {
+            plan.predict("wait_for_workers", Value::Number(Number::from_f64(DEFAULT_WAIT_FOR_WORKERS).expect("finite")));
+        }
+        if null("use_scheduler_public_ip") {
+            plan.predict("use_scheduler_public_ip", Value::Bool(true));
+        }
+        let mut coiled_ws = None;
+        if plan.is_create() {
+            let mut quiet = Diagnostics::new();
+            if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await {
+                coiled_ws = coiled.configured_workspace().map(str::to_string);
+            }
+            if null("workspace")
+                && let Some(ws) = &coiled_ws
+            {
+                plan.predict("workspace", Value::string(ws.clone()));
+            }
+            // An unset name stays unknown until apply, which draws it once: a name drawn here would
+            // differ between the plan and the apply-time plan.
+            // `status` stays unknown: an interrupted create records the cluster as it then is.
+            self.warn_if_redundant(&plan.planned, diags).await;
+            match backend_options(&plan.planned).get("ingress") {
+                Some(i) if i.as_elements().is_some_and(|e| !e.is_empty()) || i.is_unknown() => {
+                    match ingress::parse(i, &AttrPath::attr("backend_options").then("ingress"), true, false, diags) {
+                        Parsed::Rules(rules) => plan.predict("firewall_rules", ingress::rows_value(&rules)),
+                        _ => plan.predict("firewall_rules", Value::Unknown),
+                    }
+                }
+                _ => {} // inherits: known after apply
+            }
+        } else {
+            let scaling = plan.prior.get("n_workers") != plan.planned.get("n_workers");
+            // A cluster left starting (an apply interrupted while it started) is waited for in place.
+            let unfinished = matches!(s(&plan.prior, "status"), Some("pending" | "starting"));
+            if scaling || unfinished {
+                plan.predict("status", Value::string("ready"));
+            }
+        }
+        if !diags.has_errors() && (plan.is_create() || !plan.planned.same_as(&plan.prior)) {
+            self.check_access(ctx, plan, diags).await;
+        }
+    }
+
+    async fn create(&self, ctx: &Ctx, planned: &Value, _config: &Value, diags: &mut Diagnostics) -> Option<NewState> {
+        let coiled = self.connection(diags).await?;
+        // The apply-time plan checked the token; creating then names the workspace when it was left
+        // to the default.
+        let op = Op::new(timeout(planned, "create"), ctx.stop.clone());
+        let ws = coiled.workspace_for(&op, planned, diags).await?;
+        let mut planned = planned.clone();
+        planned.set_attr("workspace", Value::string(ws.clone()));
+        let name = s(&planned, "name").map(str::to_string).unwrap_or_else(|| format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff));
+        planned.set_attr("name", Value::string(name.clone()));
+        let body = create_body(&planned);
+        tracing::info!(workspace = %ws, name = %name, "creating cluster");
+        let id = Self::post_create(&coiled, &op, &ws, &name, &body, diags).await?;
+        match Self::wait_ready(&coiled, &op, &ws, id, wait_fraction(&planned)).await {
+            Ok(d) => Some(NewState { state: state_from_details(&planned, &d, &ws), private: Vec::new() }),
+            Err(failure) => Self::fail_wait(Target { coiled: &coiled, ws: &ws, id, base: &planned }, ctx, failure, true, diags).await,
+        }
+    }
+
+    async fn read(&self, ctx: &Ctx, state: &Value, private: &Private, diags: &mut Diagnostics) -> Option<NewState> {
+        let coiled = match self.data.coiled(diags).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Some(NewState { state: state.clone(), private: private.clone() }),
+            Err(()) => return None,
+        };
+        let op = Op::new(super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let ws = s(state, "workspace")?.to_string();
+        let Some(id) = s(state, "id").and_then(|i| i.parse::<i64>().ok()) else {
+            diags.bug("Invalid Cluster ID in State", format!("{:?} is not a cluster id.", s(state, "id")));
+            return None;
+        };
+        let gone = |diags: &mut Diagnostics, why: String| {
+            diags.warning(
+                "Cluster No Longer Running",
+                format!(
+                    "Cluster {id} ({}) {why}. Coiled stops clusters on its own (idle timeout, no client connected, or an unresponsive scheduler), and they can be stopped outside Terraform. It has been removed from state; the next apply creates a new one. Set `idle_timeout` to keep clusters longer.",
+                    s(state, "name").unwrap_or("?")
+                ),
+            );
+            Some(NewState { state: Value::Null, private: Vec::new() })
+        };
+        match coiled.client.get_cluster(&op, &ws, id).await {
+            Ok(d) => match d.current_state.state.as_str() {
+                "stopped" | "stopping" => gone(
+                    diags,
+                    format!(
+                        "is {}{}",
+                        d.current_state.state,
+                        d.current_state.reason.as_deref().filter(|r| !r.is_empty()).map(|r| format!(" ({r})")).unwrap_or_default()
+                    ),
+                ),
+                "error" => gone(diags, format!("failed: {}", d.current_state.reason.as_deref().unwrap_or("no reason given"))),
+                _ => {
+                    let mut refreshed = state_from_details(state, &d, &ws);
+                    refresh_reported(&mut refreshed, &d);
+                    Some(NewState { state: refreshed, private: private.clone() })
+                }
+            },
+            Err(e) if e.is_not_found() => gone(diags, "no longer exists".into()),
+            Err(e) => {
+                coiled.report(diags, "Unable to Read Cluster", None, &e);
+                None
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        prior: &Value,
+        planned: &Value,
+        _config: &Value,
+        private: &Private,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState> {
+        let scaling = prior.get("n_workers") != planned.get("n_workers");
+        if !scaling && !matches!(s(prior, "status"), Some("pending" | "starting")) {
+            // Only values Terraform keeps (wait_for_workers, timeouts, acknowledgements, values taken
+            // from the configuration after an import) change: no API call.
+            return Some(NewState { state: fill_unknown_from(planned, prior), private: private.clone() });
+        }
+        let coiled = self.connection(diags).await?;
+        let op = Op::new(timeout(planned, "update"), ctx.stop.clone());
+        let ws = s(prior, "workspace")?.to_string();
+        let id: i64 = s(prior, "id")?.parse().ok()?;
+        let target = planned.get("n_workers").and_then(Value::as_number).and_then(Number::as_i64).unwrap_or(DEFAULT_WORKERS);
+        let current = match coiled.client.get_cluster(&op, &ws, id).await {
+            Ok(d) => d,
+            Err(e) if e.is_not_found() => {
+                diags.error("Cluster Gone Since the Plan", format!("Cluster {id} no longer exists, so it cannot be scaled. Run `terraform plan` again: the new plan creates a replacement."));
+                return None;
+            }
+            Err(e) => {
+                coiled.report(diags, "Unable to Scale Cluster", None, &e);
+                return None;
+            }
+        };
+        if matches!(current.current_state.state.as_str(), "stopping" | "stopped" | "error") {
+            diags.error(
+                "Cluster Stopped Since the Plan",
+                format!(
+                    "Cluster {id} was {} after this plan was made, so it cannot be scaled. Run `terraform plan` again: the new plan creates a replacement.",
+                    if current.current_state.state == "error" { "failed" } else { "stopped" }
+                ),
+            );
+            return None;
+        }
+        let delta = target - current.desired_workers;
+        let scaled = if delta > 0 {
+            tracing::info!(cluster = id, add = delta, "adding workers");
+            coiled.client.add_workers(&op, &ws, id, delta).await
+        } else if delta < 0 {
+            match coiled.client.list_workers(&op, &ws, id).await {
+                Ok(mut workers) => {
+                    // Remove the newest first.
+                    workers.retain(|w| !matches!(w.current_state.state.as_str(), "stopping" | "stopped" | "error"));
+                    workers.sort_by_key(|w| std::cmp::Reverse(w.name.rsplit('-').next().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0)));
+                    let names: Vec<String> = workers.iter().take((-delta) as usize).map(|w| w.name.clone()).collect();
+                    tracing::info!(cluster = id, remove = names.len(), "removing workers");
+                    coiled.client.remove_workers(&op, &ws, id, &names).await
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            Ok(())
+        };
+        if let Err(e) = scaled {
+            coiled.report(diags, "Unable to Scale Cluster", None, &e);
+            return Some(NewState { state: state_from_details(prior, &current, &ws), private: private.clone() });
+        }
+        match Self::wait_ready(&coiled, &op, &ws, id, wait_fraction(planned)).await {
+            Ok(d) => Some(NewState { state: state_from_details(planned, &d, &ws), private: private.clone() }),
+            Err(failure) => Self::fail_wait(Target { coiled: &coiled, ws: &ws, id, base: planned }, ctx, failure, false, diags).await,
+        }
+    }
+
+    async fn delete(&self, ctx: &Ctx, prior: &Value, _private: &Private, diags: &mut Diagnostics) {
+        let Some(coiled) = self.connection(diags).await else { return };
+        let op = Op::new(timeout(prior, "delete"), ctx.stop.clone());
+        let (Some(ws), Some(id)) = (s(prior, "workspace"), s(prior, "id").and_then(|i| i.parse::<i64>().ok())) else { return };
+        tracing::info!(cluster = id, "stopping cluster");
+        if let Err(e) = Self::stop_and_wait(&coiled, &op, ws, id, "Terraform destroy").await {
+            coiled.report(diags, "Unable to Stop Cluster", None, &e);
+        }
+    }
+
+    async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState> {
+        let coiled = self.connection(diags).await?;
+        let op = Op::new(super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let (ws, cluster_id) = Self::resolve_import_id(&coiled, &op, id, diags).await?;
+        let d = match coiled.client.get_cluster(&op, &ws, cluster_id).await {
+            Ok(d) => d,
+            Err(e) if e.is_not_found() => {
+                diags.error("Cluster Not Found", format!("No cluster with id {cluster_id} in workspace {ws:?}."));
+                return None;
+            }
+            Err(e) => {
+                coiled.report(diags, "Unable to Import Cluster", None, &e);
+                return None;
+            }
+        };
+        if matches!(d.current_state.state.as_str(), "stopped" | "stopping" | "error") {
+            diags.error(
+                "Cluster Not Running",
+                format!("Cluster {cluster_id} is {}; only running clusters can be imported.", d.current_state.state),
+            );
+            return None;
+        }
+        let account = coiled.client.get_backend_options(&op, &ws).await.ok().and_then(|b| b.ingress()).map(|w| ingress::from_wire(&w));
+        let state = imported_state(&self.schema(), &d, account.as_deref());
+        // What the API does not report is taken from the configuration at the first plan (see
+        // `adopt_unreadable`), instead of forcing a replacement. The region and zone the server
+        // reports are kept aside to check the configuration's against: in state they would show a
+        // configuration that leaves them to the default as a change.
+        let text = |key: &str| d.cluster_options.get(key).and_then(|v| v.as_str()).filter(|t| !t.is_empty()).map(str::to_string);
+        let marker = ImportMarker { imported: true, region: text("region_name"), zone: text("zone_name") };
+        let private = serde_json::to_vec(&marker).unwrap_or_default();
+        Some(NewState { state: state_from_details(&state, &d, &ws), private })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn create_body_matches_the_coiled_client() {
+        let planned = Value::object([
+            ("name", Value::string("etl")),
+            ("n_workers", Value::int(4)),
+            ("use_scheduler_public_ip", Value::Bool(false)),
+            ("software", Value::string("my-env")),
+            (
+                "backend_options",
+                Value::object([
+                    ("region", Value::string("us-east-2")),
+                    ("zone", Value::Null),
+                    ("spot", Value::Null),
+                    (
+                        "ingress",
+                        Value::Set(vec![
+                            Value::object([("cidr", Value::string("10.1.0.0/16")), ("ports", Value::Set(vec![Value::int(8786)]))]),
+                            Value::object([("cidr", Value::string("10.32.0.0/16")), ("ports", Value::Set(vec![Value::int(8787)]))]),
+                        ]),
+                    ),
+                ]),
+            ),
+        ]);
+        let b = serde_json::to_value(create_body(&planned)).unwrap();
+        assert_eq!(b["name"], "etl");
+        assert_eq!(b["workers"], 4);
+        assert_eq!(b["env_name"], "my-env");
+        assert_eq!(b["worker_instance_types"], serde_json::Value::Null);
+        assert_eq!(
+            b["options"],
+            json!({"region_name": "us-east-2", "use_dashboard_public_ip": false,
+                "firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}, {"ports": [8787], "cidr": "10.32.0.0/16"}]}})
+        );
+        let public = serde_json::to_value(create_body(&Value::object([("name", Value::string("x"))]))).unwrap();
+        assert_eq!(public["options"], json!({}), "no ingress and a public scheduler add nothing");
+    }
+
+    #[test]
+    fn names_follow_coiled_rules() {
+        assert!(valid_name("etl-2026_a"));
+        for bad in ["", "a b", "a/b", "ä", &"x".repeat(129)] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}
