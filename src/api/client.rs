@@ -323,9 +323,24 @@ pub(crate) fn is_tls_rejection(e: &reqwest::Error) -> bool {
     text.contains("InvalidCertificate") || text.contains("invalid peer certificate")
 }
 
+/// Characters escaped in a URL path segment: controls, space, and those with a meaning in a path
+/// or URL (`/ ? # %` and the like), as the URL standard's path-segment set.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b'%');
+
 /// Percent-encodes one path segment.
 pub(crate) fn seg(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+    percent_encoding::utf8_percent_encode(s, PATH_SEGMENT).to_string()
 }
 
 fn is_loopback(url: &url::Url) -> bool {
@@ -334,5 +349,17 @@ fn is_loopback(url: &url::Url) -> bool {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_escape_what_would_change_the_path() {
+        assert_eq!(seg("my-team_1"), "my-team_1");
+        assert_eq!(seg("a b/c?d#e%"), "a%20b%2Fc%3Fd%23e%25");
+        assert_eq!(seg("ä"), "%C3%A4");
     }
 }

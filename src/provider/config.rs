@@ -17,7 +17,7 @@ pub struct Env {
     /// Environment variables.
     pub vars: HashMap<String, String>,
     /// The Coiled config file's `coiled:` section, when the file exists and parses.
-    pub file: Option<serde_yaml::Value>,
+    pub file: Option<serde_norway::Value>,
     /// The path the config file was looked for at (for messages).
     pub file_path: Option<PathBuf>,
 }
@@ -42,14 +42,14 @@ impl Env {
     fn file_key(&self, key: &str) -> Option<String> {
         let v = self.file.as_ref()?.get(key)?;
         match v {
-            serde_yaml::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            serde_norway::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
             _ => None,
         }
     }
 }
 
 /// The `coiled:` section of the Coiled config file at `path`, `None` when the file does not exist.
-fn read_config_file(path: &std::path::Path) -> Result<Option<serde_yaml::Value>, String> {
+fn read_config_file(path: &std::path::Path) -> Result<Option<serde_norway::Value>, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -64,14 +64,14 @@ fn read_config_file(path: &std::path::Path) -> Result<Option<serde_yaml::Value>,
 }
 
 /// The `coiled:` section of a config file's text (`None` when it has none).
-pub fn parse_config_file(text: &str) -> Result<Option<serde_yaml::Value>, String> {
+pub fn parse_config_file(text: &str) -> Result<Option<serde_norway::Value>, String> {
     if text.trim().is_empty() {
         return Ok(None);
     }
-    let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    let doc: serde_norway::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
     match &doc {
-        serde_yaml::Value::Null => Ok(None),
-        serde_yaml::Value::Mapping(_) => Ok(doc.get("coiled").cloned()),
+        serde_norway::Value::Null => Ok(None),
+        serde_norway::Value::Mapping(_) => Ok(doc.get("coiled").cloned()),
         _ => Err("the file is not a mapping of settings".into()),
     }
 }
@@ -161,7 +161,7 @@ mod tests {
     fn env(vars: &[(&str, &str)], file: Option<&str>) -> Env {
         Env {
             vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            file: file.map(|f| serde_yaml::from_str::<serde_yaml::Value>(f).unwrap().get("coiled").cloned().unwrap()),
+            file: file.map(|f| serde_norway::from_str::<serde_norway::Value>(f).unwrap().get("coiled").cloned().unwrap()),
             file_path: Some(PathBuf::from("/home/u/.config/dask/coiled.yaml")),
         }
     }

@@ -160,6 +160,7 @@ pub async fn plan_change(resource: &dyn Resource, schema: &Schema, ctx: &Ctx, pl
     if plan.planned.is_null() {
         return; // destroy: nothing to plan
     }
+    null_write_only(&schema.block, &mut plan.planned);
     let before_hook = plan.planned.clone();
     resource.modify_plan(ctx, plan, diags).await;
     if diags.has_errors() {
@@ -220,6 +221,100 @@ fn replace_paths(block: &Block, prior: &Value, planned: &Value) -> Vec<AttrPath>
         }
     }
     out
+}
+
+/// The inputs of applying one planned change.
+#[derive(Debug)]
+pub struct Change {
+    /// The state before (`Value::Null` for a create).
+    pub prior: Value,
+    /// The planned state (`Value::Null` for a destroy).
+    pub planned: Value,
+    /// The configuration.
+    pub config: Value,
+    /// The private data planned with it.
+    pub private: Private,
+}
+
+/// Applies a planned change through the resource, enforcing the apply invariants: a failed destroy
+/// keeps the object in state; a create returns state or an error; a failed update keeps the prior
+/// state; write-only values never reach state; a new state has no unknown values. Returns the new
+/// state, or `None` when there is none to record (a failed create).
+pub async fn apply_change(
+    resource: &dyn Resource,
+    schema: &Schema,
+    ctx: &Ctx,
+    change: Change,
+    diags: &mut Diagnostics,
+) -> Option<NewState> {
+    let Change { prior, planned, config, private } = change;
+    let result = if planned.is_null() {
+        resource.delete(ctx, &prior, &private, diags).await;
+        if diags.has_errors() {
+            Some(NewState { state: prior, private })
+        } else {
+            Some(NewState { state: Value::Null, private: Vec::new() })
+        }
+    } else if prior.is_null() {
+        let created = resource.create(ctx, &planned, &config, diags).await;
+        if created.is_none() && !diags.has_errors() {
+            diags.bug(
+                "Missing Resource State After Create",
+                format!("The create of {} returned no state and no error.", resource.type_name()),
+            );
+        }
+        created
+    } else {
+        match resource.update(ctx, &prior, &planned, &config, &private, diags).await {
+            Some(new) => Some(new),
+            None => {
+                if !diags.has_errors() {
+                    diags.bug(
+                        "Missing Resource State After Update",
+                        format!("The update of {} returned no state and no error.", resource.type_name()),
+                    );
+                }
+                Some(NewState { state: prior, private })
+            }
+        }
+    };
+    result.map(|mut new| {
+        null_write_only(&schema.block, &mut new.state);
+        if !new.state.is_null() {
+            check_known(resource.type_name(), "Apply", &new.state, diags);
+        }
+        new
+    })
+}
+
+/// Reads a resource through the resource's `read`, checking that the state it returns is wholly known.
+pub async fn read_resource(
+    resource: &dyn Resource,
+    ctx: &Ctx,
+    state: &Value,
+    private: &Private,
+    diags: &mut Diagnostics,
+) -> Option<NewState> {
+    let new = resource.read(ctx, state, private, diags).await?;
+    check_known(resource.type_name(), "Read", &new.state, diags);
+    if new.state.is_null() {
+        tracing::info!(resource = resource.type_name(), "remote object is gone; removing it from state");
+    }
+    Some(new)
+}
+
+/// Reads a data source, checking that the value it returns is wholly known.
+pub async fn read_data_source(source: &dyn DataSource, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    let state = source.read(ctx, config, diags).await?;
+    check_known(source.type_name(), "Read", &state, diags);
+    Some(state)
+}
+
+/// A new state must be wholly known: an unknown value there is a provider bug.
+fn check_known(type_name: &str, step: &str, state: &Value, diags: &mut Diagnostics) {
+    if !state.is_wholly_known() {
+        diags.bug(format!("Unknown Value After {step}"), format!("The {step} of {type_name} returned a state with unknown values."));
+    }
 }
 
 /// Write-only attributes never reach state: nulls them at the top level of an object.

@@ -8,6 +8,7 @@
 //! - [`serve`]: handshake, transport, AutoMTLS and shutdown;
 //! - [`tls`], [`logging`]: the channel's certificates and hclog-style logs.
 
+pub mod cert;
 pub mod diag;
 pub mod framework;
 pub mod logging;

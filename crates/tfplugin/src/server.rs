@@ -131,12 +131,6 @@ fn check_write_only(schema: &Schema, config: &Value, ctx: &Ctx, diags: &mut Diag
 }
 
 /// Checks what a resource returned from an apply step before Terraform sees it.
-fn check_new_state(type_name: &str, step: &str, state: &Value, diags: &mut Diagnostics) {
-    if !state.is_wholly_known() {
-        diags.bug(format!("Unknown Value After {step}"), format!("The {step} of {type_name} returned a state with unknown values."));
-    }
-}
-
 type EmptyStream<T> = tokio_stream::Empty<Result<T, Status>>;
 
 #[tonic::async_trait]
@@ -254,16 +248,10 @@ impl ProviderRpc for PluginService {
         let mut diags = Diagnostics::new();
         let mut out = pb::read_resource::Response { new_state: r.current_state.clone(), private: r.private.clone(), ..Default::default() };
         if let Some(state) = decode(r.current_state.as_ref(), ty, &mut diags, "current state")
-            && let Some(new) = res.read(&ctx, &state, &r.private, &mut diags).await
+            && let Some(new) = framework::read_resource(res.as_ref(), &ctx, &state, &r.private, &mut diags).await
         {
-            {
-                check_new_state(res.type_name(), "Read", &new.state, &mut diags);
-                if new.state.is_null() {
-                    tracing::info!(resource = res.type_name(), "remote object is gone; removing it from state");
-                }
-                out.new_state = encode(&new.state, ty, &mut diags, "read state");
-                out.private = new.private;
-            }
+            out.new_state = encode(&new.state, ty, &mut diags, "read state");
+            out.private = new.private;
         }
         out.diagnostics = diags.to_proto();
         tracing::debug!(resource = %r.type_name, elapsed_us = started.elapsed().as_micros() as u64, "read resource");
@@ -283,8 +271,7 @@ impl ProviderRpc for PluginService {
         let prior = decode(r.prior_state.as_ref(), ty, &mut diags, "prior state");
         let proposed = decode(r.proposed_new_state.as_ref(), ty, &mut diags, "proposed state");
         let config = decode(r.config.as_ref(), ty, &mut diags, "configuration");
-        if let (Some(prior), Some(mut proposed), Some(config)) = (prior, proposed, config) {
-            framework::null_write_only(&schema.block, &mut proposed);
+        if let (Some(prior), Some(proposed), Some(config)) = (prior, proposed, config) {
             let mut plan = Plan {
                 prior,
                 config,
@@ -322,42 +309,10 @@ impl ProviderRpc for PluginService {
             out.diagnostics = diags.to_proto();
             return Ok(Response::new(out));
         };
-        let result = if planned.is_null() {
-            res.delete(&ctx, &prior, &r.planned_private, &mut diags).await;
-            // A failed delete keeps the object in state, so nothing Terraform knows about is lost.
-            if diags.has_errors() { Some((prior.clone(), r.planned_private.clone())) } else { Some((Value::Null, Vec::new())) }
-        } else if prior.is_null() {
-            match res.create(&ctx, &planned, &config, &mut diags).await {
-                Some(new) => Some((new.state, new.private)),
-                None if diags.has_errors() => None,
-                None => {
-                    diags.bug(
-                        "Missing Resource State After Create",
-                        format!("The create of {} returned no state and no error.", res.type_name()),
-                    );
-                    None
-                }
-            }
-        } else {
-            match res.update(&ctx, &prior, &planned, &config, &r.planned_private, &mut diags).await {
-                Some(new) => Some((new.state, new.private)),
-                None if diags.has_errors() => Some((prior.clone(), r.planned_private.clone())),
-                None => {
-                    diags.bug(
-                        "Missing Resource State After Update",
-                        format!("The update of {} returned no state and no error.", res.type_name()),
-                    );
-                    Some((prior.clone(), r.planned_private.clone()))
-                }
-            }
-        };
-        if let Some((mut state, private)) = result {
-            framework::null_write_only(&schema.block, &mut state);
-            if !state.is_null() {
-                check_new_state(res.type_name(), "Apply", &state, &mut diags);
-            }
-            out.new_state = encode(&state, ty, &mut diags, "new state");
-            out.private = private;
+        let change = framework::Change { prior, planned, config, private: r.planned_private.clone() };
+        if let Some(new) = framework::apply_change(res.as_ref(), schema, &ctx, change, &mut diags).await {
+            out.new_state = encode(&new.state, ty, &mut diags, "new state");
+            out.private = new.private;
         }
         out.diagnostics = diags.to_proto();
         Ok(Response::new(out))
@@ -396,12 +351,9 @@ impl ProviderRpc for PluginService {
         let mut diags = Diagnostics::new();
         let mut out = pb::read_data_source::Response::default();
         if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration")
-            && let Some(state) = ds.read(&ctx, &config, &mut diags).await
+            && let Some(state) = framework::read_data_source(ds.as_ref(), &ctx, &config, &mut diags).await
         {
-            {
-                check_new_state(ds.type_name(), "Read", &state, &mut diags);
-                out.state = encode(&state, ty, &mut diags, "data source state");
-            }
+            out.state = encode(&state, ty, &mut diags, "data source state");
         }
         out.diagnostics = diags.to_proto();
         Ok(Response::new(out))

@@ -23,7 +23,7 @@ pub enum TlsSetupError {
     ClientCert(String),
     /// The server certificate could not be generated.
     #[error("cannot generate the plugin server certificate: {0}")]
-    Generate(#[from] rcgen::Error),
+    Generate(String),
     /// rustls refused the configuration.
     #[error("cannot configure TLS: {0}")]
     Rustls(#[from] TlsError),
@@ -39,19 +39,8 @@ pub struct ServerIdentity {
 impl ServerIdentity {
     /// Generates a self-signed ECDSA P-256 certificate for `localhost`, the name go-plugin verifies.
     pub fn generate() -> Result<ServerIdentity, TlsSetupError> {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
-        params.distinguished_name.push(rcgen::DnType::OrganizationName, "Terraform plugin");
-        params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.key_usages =
-            vec![rcgen::KeyUsagePurpose::DigitalSignature, rcgen::KeyUsagePurpose::KeyEncipherment, rcgen::KeyUsagePurpose::KeyCertSign];
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-        let now = std::time::SystemTime::now();
-        params.not_before = (now - std::time::Duration::from_secs(30)).into();
-        params.not_after = (now + std::time::Duration::from_secs(60 * 60 * 24 * 30)).into();
-        let cert = params.self_signed(&key)?;
-        Ok(ServerIdentity { cert_der: cert.der().to_vec(), key_der: key.serialize_der() })
+        let c = crate::cert::localhost("Terraform plugin").map_err(TlsSetupError::Generate)?;
+        Ok(ServerIdentity { cert_der: c.cert_der, key_der: c.key_pkcs8 })
     }
 
     /// The certificate as the handshake line carries it: standard base64 without padding.
