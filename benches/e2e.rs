@@ -414,6 +414,7 @@ mod report {
         md.push_str(ANALYSIS);
         md.push_str("\n## Targets\n\n");
         md.push_str(&targets(r));
+        md.push_str(HISTORY);
         std::fs::write(page, md).unwrap();
         std::fs::write(out_dir.join("plan-refresh.svg"), chart(r)).unwrap();
     }
@@ -469,6 +470,9 @@ mod report {
         }
         md
     }
+
+    /// Earlier runs, kept on the page when it is regenerated.
+    const HISTORY: &str = include_str!("history.md");
 
     const ANALYSIS: &str = "
 **Plan with refresh.** The provider's own work is small: decoding, planning and encoding take tens of

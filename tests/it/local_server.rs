@@ -190,3 +190,32 @@ fn the_page_shows_workspaces_rules_and_clusters() {
     assert!(html.contains("<code>shown</code>"));
     assert!(html.contains("<td>tcp</td><td>8786</td><td><code>10.1.0.0/16</code></td>"), "{html}");
 }
+
+#[test]
+fn every_request_is_recorded_and_a_create_can_answer_502_after_creating() {
+    let s = LocalServer::start(&["--provision-delay", "0s"]);
+    rt().block_on(async {
+        let c = s.client();
+        crate::common::create_cluster_raw(&c, &json!({"name": "one", "workers": 1, "tags": {"a": "b"}})).await.unwrap();
+        c.get_cluster(&op(), "alice", 1).await.ok();
+    });
+    let (code, log) = s.get("/_local/requests");
+    assert_eq!(code, 200);
+    let log = log.as_array().unwrap().clone();
+    let post = log.iter().find(|r| r["method"] == "POST").expect("the create is recorded");
+    assert_eq!(post["path"], "/api/v2/clusters/account/alice/");
+    assert_eq!(post["body"]["tags"], json!({"a": "b"}));
+    assert!(log.iter().any(|r| r["method"] == "GET" && r["query"].is_null()), "{log:?}");
+    let out =
+        std::process::Command::new("curl").args(["-s", "-f", "-X", "DELETE"]).arg(format!("{}/_local/requests", s.url)).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(s.get("/_local/requests").1, json!([]));
+    // The server makes the cluster, then answers 502.
+    s.put("/_local/faults", &json!({"create_then_502": 1}));
+    rt().block_on(async {
+        let err = crate::common::create_cluster_raw(&s.client(), &json!({"name": "gated", "workers": 1})).await.unwrap_err();
+        assert!(matches!(err, ApiError::Status { status: 502, .. } | ApiError::Timeout { .. }), "{err:?}");
+    });
+    let listed = s.get("/api/v2/clusters/account/alice/?limit=100").1;
+    assert_eq!(listed.as_array().unwrap().iter().filter(|c| c["name"] == "gated").count(), 1, "created once: {listed}");
+}

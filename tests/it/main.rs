@@ -5,6 +5,7 @@ mod backend_options;
 mod cluster;
 mod common;
 mod docs_examples;
+mod fidelity;
 mod first_hour;
 mod fuzz_regressions;
 mod layout;

@@ -44,6 +44,7 @@ pub fn app(state: Shared) -> Router {
         .route("/", get(super::page::page))
         .route("/_local/faults", get(get_faults).put(put_faults))
         .route("/_local/stats", get(get_stats).delete(reset_stats))
+        .route("/_local/requests", get(get_requests).delete(clear_requests))
         .with_state(state)
 }
 
@@ -78,10 +79,17 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> Resp {
     error(StatusCode::INTERNAL_SERVER_ERROR, json!({"message": "Internal server error; see the coiled-local log."}))
 }
 
-/// Counts API requests and injects the configured faults.
+/// Records and counts API requests, and injects the configured faults.
 async fn faults_and_stats(AxState(state): AxState<Shared>, request: Request, next: Next) -> Resp {
     let route = format!("{} {}", request.method(), route_of(request.uri().path()));
     state.stats.count(route);
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, json!({"detail": "Request body too large."})),
+    };
+    state.requests.record(parts.method.as_str(), parts.uri.path(), parts.uri.query(), &bytes);
+    let request = Request::from_parts(parts, Body::from(bytes));
     let (latency, fault) = state.faults.decide();
     if latency > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
@@ -103,6 +111,9 @@ async fn faults_and_stats(AxState(state): AxState<Shared>, request: Request, nex
         None => next.run(request).await,
     }
 }
+
+/// The largest request body accepted (the Python client's create bodies are a few kilobytes).
+const MAX_BODY: usize = 8 * 1024 * 1024;
 
 /// A response whose body fails at once: the client sees the connection drop without a complete answer.
 pub(crate) fn dropped_connection() -> Resp {

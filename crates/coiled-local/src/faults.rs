@@ -31,6 +31,9 @@ pub struct FaultConfig {
     pub rate_drop: f64,
     /// The next N successful cluster creates lose their answer (the connection drops after the create).
     pub lose_create_responses: u32,
+    /// The next N successful cluster creates are answered 502 although the cluster was made, as a
+    /// gateway that timed out while the server went on.
+    pub create_then_502: u32,
 }
 
 /// The fault to apply to one request.
@@ -83,6 +86,16 @@ impl Faults {
             }
         }
         (config.latency_ms, pick)
+    }
+    /// Whether this successful create should be answered 502 (consumes one).
+    pub fn take_create_then_502(&self) -> bool {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if g.0.create_then_502 > 0 {
+            g.0.create_then_502 -= 1;
+            true
+        } else {
+            false
+        }
     }
     /// Whether this successful create should lose its answer (consumes one).
     pub fn take_lost_create(&self) -> bool {

@@ -10,6 +10,7 @@ pub mod faults;
 pub mod handlers;
 pub mod lifecycle;
 pub mod page;
+pub mod recorder;
 pub mod store;
 pub mod tls;
 pub mod wire;
@@ -55,6 +56,8 @@ pub struct State {
     pub wake: tokio::sync::Notify,
     /// Request counters.
     pub stats: faults::Stats,
+    /// Every API request received, for `GET /_local/requests`.
+    pub requests: recorder::Requests,
 }
 
 /// Shared handle.

@@ -111,6 +111,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         faults: faults::Faults::new(args.faults),
         wake: Default::default(),
         stats: Default::default(),
+        requests: Default::default(),
     });
     let scheme = if args.tls.is_some() { "https" } else { "http" };
     println!("{scheme}://{addr}");

@@ -56,6 +56,42 @@ pub fn network_block() -> NestedBlock {
     }
 }
 
+/// Default of both timeouts: setting up a workspace's cloud resources can take minutes.
+pub const DEFAULT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
+
+/// The `timeouts` block: how long a write may take.
+fn timeouts_block() -> NestedBlock {
+    let t = |name, d| Attribute::optional(name, Type::String, d);
+    NestedBlock {
+        name: "timeouts",
+        nesting: Nesting::Single,
+        block: Block {
+            attributes: vec![
+                t(
+                    "create",
+                    "How long the first write (the `update_options` exchange and its read-back) may take, e.g. `30m`. Default `20m`.",
+                ),
+                t("update", "How long a later write may take. Default `20m`."),
+            ],
+            blocks: vec![],
+            description: "Operation timeouts, as durations such as `90s`, `20m` or `1h`.",
+        },
+        min_items: 0,
+        max_items: 1,
+        requires_replace: false,
+    }
+}
+
+/// The timeout for `which` write, or the default.
+fn write_timeout(state: &Value, which: &str) -> std::time::Duration {
+    state
+        .get("timeouts")
+        .and_then(|t| t.get(which))
+        .and_then(Value::as_str)
+        .and_then(|t| super::duration::parse_timeout(t).ok())
+        .unwrap_or(DEFAULT_WRITE_TIMEOUT)
+}
+
 impl BackendOptionsResource {
     /// At plan time, for a create: one workspace has one set of options, so creating this resource
     /// replaces whatever the workspace holds. Warns when that is more than Coiled's defaults.
@@ -92,10 +128,12 @@ impl BackendOptionsResource {
         self.data.require(diags).await
     }
 
-    /// Writes the planned options, then reads them back into the new state.
+    /// Writes the planned options, then reads them back into the new state, within the `timeouts` value
+    /// for `which` (`create` or `update`): the server may set up cloud infrastructure before it answers.
     async fn write(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics, summary: &str) -> Option<NewState> {
         let coiled = self.connection(diags).await?;
-        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let which = if summary.contains("Update") { "update" } else { "create" };
+        let op = Op::new(write_timeout(planned, which), ctx.stop.clone());
         let ws = coiled.workspace_for(&op, planned, diags).await?;
         let ack = planned.get("acknowledge_world_open_ingress").and_then(Value::as_bool).unwrap_or(false);
         let rules = match ingress::parse(planned.get("ingress").unwrap_or(&Value::Null), &AttrPath::attr("ingress"), ack, false, diags) {
@@ -174,6 +212,7 @@ impl Resource for BackendOptionsResource {
                 ],
                 blocks: vec![
                     network_block(),
+                    timeouts_block(),
                     ingress::ingress_block("Default ingress rule for clusters created in the workspace afterwards. Repeat the block for several CIDR blocks. With none, Coiled's default applies. A cluster's own `backend_options { ingress }` overrides these.", false),
                 ],
             },

@@ -171,6 +171,7 @@ pub(crate) async fn update_options_session(state: Shared, ws: String, mut socket
             }
             continue;
         };
+        state.requests.record("WS", &format!("/ws/api/v1/{ws}/cluster-info/"), None, text.as_bytes());
         let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
         if v.get("type").and_then(Value::as_str) != Some("update_options") {
             continue;

@@ -43,3 +43,12 @@ pub(crate) async fn reset_stats(AxState(state): AxState<Shared>) -> Resp {
     state.stats.reset();
     Json(json!({})).into_response()
 }
+
+pub(crate) async fn get_requests(AxState(state): AxState<Shared>) -> Resp {
+    Json(state.requests.snapshot()).into_response()
+}
+
+pub(crate) async fn clear_requests(AxState(state): AxState<Shared>) -> Resp {
+    state.requests.clear();
+    StatusCode::NO_CONTENT.into_response()
+}

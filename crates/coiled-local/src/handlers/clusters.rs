@@ -112,6 +112,10 @@ pub(crate) async fn create_cluster(
             state.stats.fault("lost_create");
             return Ok(dropped_connection());
         }
+        if !existing && state.faults.take_create_then_502() {
+            state.stats.fault("create_then_502");
+            return Ok(error(StatusCode::BAD_GATEWAY, json!({"detail": "injected fault: HTTP 502 after the cluster was created"})));
+        }
         (StatusCode::CREATED, Json(json!({"id": id, "existing": existing}))).into_response()
     })
 }
