@@ -73,9 +73,33 @@ impl BackendOptionsRead {
         let spec = self.options.get("firewall_spec")?;
         Some(serde_json::from_value::<FirewallSpec>(spec.clone()).ok()?.ingress.unwrap_or_default())
     }
-    /// A string option.
+    /// A string option as reported (empty counts as absent).
     pub fn option_str(&self, key: &str) -> Option<String> {
         self.options.get(key).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string)
+    }
+    /// The region as reported: `options.gcp_region_name` on GCP, else `options.aws_region_name`.
+    pub fn region(&self) -> Option<String> {
+        if self.provider_name().as_deref() == Some("gcp") {
+            self.option_str("gcp_region_name")
+        } else {
+            self.option_str("aws_region_name").or_else(|| self.option_str("gcp_region_name"))
+        }
+    }
+    /// The zone: `None` when the answer says nothing of it, `Some(None)` when it reports none.
+    pub fn zone(&self) -> Option<Option<String>> {
+        let reported = self.options.get("zone").is_some() || self.options.get("gcp_zone_name").is_some();
+        reported.then(|| self.option_str("zone").or_else(|| self.option_str("gcp_zone_name")))
+    }
+    /// `options.gcp_project_name`.
+    pub fn gcp_project_name(&self) -> Option<String> {
+        self.option_str("gcp_project_name")
+    }
+    /// `options.network`, as `(network_id, scheduler_subnet_id, worker_subnet_id, firewall_id)` values
+    /// where set; `None` when the answer carries no network object.
+    pub fn network(&self) -> Option<[Option<String>; 4]> {
+        let net = self.options.get("network")?.as_object()?;
+        let text = |k: &str| net.get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
+        Some([text("network_id"), text("scheduler_subnet_id"), text("worker_subnet_id"), text("firewall_id")])
     }
 }
 
@@ -194,6 +218,48 @@ impl ClusterDetails {
     pub fn ingress(&self) -> Option<Vec<IngressRule>> {
         let spec = self.cluster_options.get("firewall_spec")?;
         serde_json::from_value::<FirewallSpec>(spec.clone()).ok()?.ingress
+    }
+    fn option_text(&self, key: &str) -> Option<&str> {
+        self.cluster_options.get(key).and_then(|v| v.as_str()).filter(|t| !t.is_empty())
+    }
+    /// `cluster_options.region_name`.
+    pub fn region_name(&self) -> Option<&str> {
+        self.option_text("region_name")
+    }
+    /// `cluster_options.zone_name`.
+    pub fn zone_name(&self) -> Option<&str> {
+        self.option_text("zone_name")
+    }
+    /// `cluster_options.spot`, where reported.
+    pub fn spot(&self) -> Option<bool> {
+        self.cluster_options.get("spot").and_then(|v| v.as_bool())
+    }
+    /// `cluster_options.use_dashboard_public_ip`, where reported (`false` for a private scheduler).
+    pub fn use_dashboard_public_ip(&self) -> Option<bool> {
+        self.cluster_options.get("use_dashboard_public_ip").and_then(|v| v.as_bool())
+    }
+    /// `cluster_infra.firewall_source` (`cluster`, `account` or `default`), where reported.
+    pub fn firewall_source(&self) -> Option<&str> {
+        self.cluster_infra.get("firewall_source").and_then(|s| s.as_str())
+    }
+    /// `scheduler_options.idle_timeout`, where reported.
+    pub fn idle_timeout(&self) -> Option<&str> {
+        self.scheduler_options.as_ref().and_then(|o| o.get("idle_timeout")).and_then(|v| v.as_str()).filter(|t| !t.is_empty())
+    }
+    /// `tags`, values as strings (as Coiled's client stringifies them), where reported.
+    pub fn reported_tags(&self) -> Option<std::collections::BTreeMap<String, String>> {
+        let map = self.tags.as_ref()?.as_object()?;
+        Some(
+            map.iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), text)
+                })
+                .collect(),
+        )
     }
     /// Whether the scheduler has a public IP.
     pub fn gives_scheduler_public_ip(&self) -> bool {

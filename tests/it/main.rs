@@ -14,3 +14,4 @@ mod package;
 mod plugin_core;
 mod python_client;
 mod reliability;
+mod wire_ledger;

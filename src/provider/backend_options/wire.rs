@@ -108,30 +108,22 @@ pub fn state_from_server(prior: &Value, server: &BackendOptionsRead) -> Value {
     if let Some(p) = server.provider_name() {
         state.set_attr("backend", Value::string(p));
     }
-    let region = server
-        .option_str("aws_region_name")
-        .filter(|_| server.provider_name().as_deref() != Some("gcp"))
-        .or_else(|| server.option_str("gcp_region_name"));
-    if let Some(r) = region {
+    if let Some(r) = server.region() {
         state.set_attr("region", Value::string(r));
     }
-    if server.options.get("zone").is_some() || server.options.get("gcp_zone_name").is_some() {
-        let zone = server.option_str("zone").or_else(|| server.option_str("gcp_zone_name"));
+    if let Some(zone) = server.zone() {
         state.set_attr("zone", zone.map(Value::string).unwrap_or(Value::Null));
     }
-    if let Some(project) = server.option_str("gcp_project_name") {
+    if let Some(project) = server.gcp_project_name() {
         state.set_attr("gcp_project_id", Value::string(project));
     }
-    if let Some(net) = server.options.get("network").and_then(|n| n.as_object()) {
+    if let Some(net) = server.network() {
         let keys = ["network_id", "scheduler_subnet_id", "worker_subnet_id", "firewall_id"];
-        let value =
-            if keys.iter().all(|k| net.get(*k).and_then(|v| v.as_str()).is_none_or(str::is_empty)) {
-                Value::Null
-            } else {
-                Value::object(keys.iter().map(|k| {
-                    (*k, net.get(*k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(Value::string).unwrap_or(Value::Null))
-                }))
-            };
+        let value = if net.iter().all(Option::is_none) {
+            Value::Null
+        } else {
+            Value::object(keys.iter().zip(net).map(|(k, v)| (*k, v.map(Value::string).unwrap_or(Value::Null))))
+        };
         state.set_attr("network", value);
     }
     if let Some(wire) = server.ingress() {

@@ -125,16 +125,14 @@ pub(super) fn backend_options_adoptable(prior: &Value, planned: &Value, reported
 /// The state an import starts from: what the cluster was created with, as far as the API reports it.
 pub(super) fn imported_state(schema: &Schema, d: &ClusterDetails, account: Option<&[Rule]>) -> Value {
     let mut state = Value::null_object(&schema.object_type());
-    let opts = &d.cluster_options;
-    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).filter(|t| !t.is_empty()).map(Value::string);
-    let private_scheduler = opts.get("use_dashboard_public_ip").and_then(|v| v.as_bool()) == Some(false);
+    let private_scheduler = d.use_dashboard_public_ip() == Some(false);
     state.set_attr("use_scheduler_public_ip", Value::Bool(!private_scheduler));
     let reported = d.ingress().map(|w| ingress::from_wire(&w));
     // Rules that came from the workspace or the service default are inherited, not the cluster's own:
     // the server may say so, else rules equal to the account's count as inherited.
     let inherited = cluster_is_inheriting(d) || matches!((&reported, account), (Some(r), Some(a)) if coiled_firewall::same_rules(r, a));
     let own = if inherited { None } else { reported.filter(|r| !r.is_empty()) };
-    let spot = opts.get("spot").and_then(|v| v.as_bool());
+    let spot = d.spot();
     if own.is_some() || spot.is_some() {
         let mut bo =
             Value::object([("region", Value::Null), ("zone", Value::Null), ("spot", spot.map(Value::Bool).unwrap_or(Value::Null))]);
@@ -144,38 +142,20 @@ pub(super) fn imported_state(schema: &Schema, d: &ClusterDetails, account: Optio
     if let Some(name) = d.senv_alias.as_ref().and_then(|a| a.name.as_deref()) {
         state.set_attr("software", Value::string(name));
     }
-    if let Some(tags) = reported_tags(d).filter(|t| !t.is_empty()) {
+    if let Some(tags) = d.reported_tags().filter(|t| !t.is_empty()) {
         state.set_attr("tags", Value::Map(tags.into_iter().map(|(k, v)| (k, Value::string(v))).collect()));
     }
-    if let Some(idle) = text(d.scheduler_options.as_ref().and_then(|o| o.get("idle_timeout"))) {
-        state.set_attr("idle_timeout", idle);
+    if let Some(idle) = d.idle_timeout() {
+        state.set_attr("idle_timeout", Value::string(idle));
     }
     state
-}
-
-/// The tags the server reports, values as strings (as Coiled's client stringifies them).
-pub(super) fn reported_tags(d: &ClusterDetails) -> Option<std::collections::BTreeMap<String, String>> {
-    let map = d.tags.as_ref()?.as_object()?;
-    Some(
-        map.iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    },
-                )
-            })
-            .collect(),
-    )
 }
 
 /// Refreshes the creation-time values the server reports, by meaning: a value the state holds and
 /// the server shows differently is drift (the next plan replaces the cluster); the user's spelling
 /// stays when the meaning is the same; nothing changes where the server says nothing.
 pub(super) fn refresh_reported(state: &mut Value, d: &ClusterDetails) {
-    if let (Some(Value::Map(held)), Some(reported)) = (state.get("tags").cloned(), reported_tags(d)) {
+    if let (Some(Value::Map(held)), Some(reported)) = (state.get("tags").cloned(), d.reported_tags()) {
         // Only the keys the configuration set are compared: the service may add tags of its own.
         let mut now = held.clone();
         for (k, v) in &held {
@@ -193,12 +173,11 @@ pub(super) fn refresh_reported(state: &mut Value, d: &ClusterDetails) {
             state.set_attr("tags", Value::Map(now));
         }
     }
-    let opts = &d.cluster_options;
     if let Some(Value::Object(mut bo)) = state.get("backend_options").cloned() {
         let mut changed = false;
-        for (attr, key) in [("region", "region_name"), ("zone", "zone_name")] {
+        for (attr, reported) in [("region", d.region_name()), ("zone", d.zone_name())] {
             let held = bo.get(attr).and_then(Value::as_str).map(str::to_string);
-            if let (Some(held), Some(now)) = (held, opts.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty()))
+            if let (Some(held), Some(now)) = (held, reported)
                 && !held.eq_ignore_ascii_case(now)
             {
                 bo.insert(attr.to_string(), Value::string(now));
@@ -210,7 +189,7 @@ pub(super) fn refresh_reported(state: &mut Value, d: &ClusterDetails) {
         }
     }
     let held = s(state, "idle_timeout").map(str::to_string);
-    let now = d.scheduler_options.as_ref().and_then(|o| o.get("idle_timeout")).and_then(|v| v.as_str()).map(str::to_string);
+    let now = d.idle_timeout().map(str::to_string);
     if let (Some(held), Some(now)) = (held, now) {
         let secs = |t: &str| crate::provider::duration::parse_dask_timedelta(t).ok();
         if secs(&held) != secs(&now) {
@@ -222,5 +201,5 @@ pub(super) fn refresh_reported(state: &mut Value, d: &ClusterDetails) {
 /// Whether the server says the cluster's rules came from the account or the service default
 /// (`cluster_infra.firewall_source`, which `coiled-local` reports).
 pub(super) fn cluster_is_inheriting(d: &ClusterDetails) -> bool {
-    matches!(d.cluster_infra.get("firewall_source").and_then(|s| s.as_str()), Some("default" | "account"))
+    matches!(d.firewall_source(), Some("default" | "account"))
 }

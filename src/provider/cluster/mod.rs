@@ -396,8 +396,7 @@ impl Resource for ClusterResource {
         // `adopt_unreadable`), instead of forcing a replacement. The region and zone the server
         // reports are kept aside to check the configuration's against: in state they would show a
         // configuration that leaves them to the default as a change.
-        let text = |key: &str| d.cluster_options.get(key).and_then(|v| v.as_str()).filter(|t| !t.is_empty()).map(str::to_string);
-        let marker = ImportMarker { imported: true, region: text("region_name"), zone: text("zone_name") };
+        let marker = ImportMarker { imported: true, region: d.region_name().map(str::to_string), zone: d.zone_name().map(str::to_string) };
         let private = serde_json::to_vec(&marker).unwrap_or_default();
         Some(NewState { state: state_from_details(&state, &d, &ws), private })
     }

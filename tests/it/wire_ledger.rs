@@ -1,0 +1,74 @@
+//! The wire ledger (`docs/wire-ledger.md`) and the API client agree: every field the client deserialises
+//! or reads from a free-form object is listed with the `coiled` client function that shows it, and every
+//! field listed is still read.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// `Type.field` for every field of a `Deserialize` struct in `src/api/types.rs`, and every key read from a
+/// free-form object there (`.get("key")`, `option_str("key")`, `option_text("key")`).
+fn read_by_the_code() -> (BTreeSet<String>, BTreeSet<String>) {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api/types.rs")).unwrap();
+    let mut typed = BTreeSet::new();
+    let mut pending_derive = false;
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("#[derive(") {
+            pending_derive = t.contains("Deserialize");
+        } else if let Some(rest) = t.strip_prefix("pub struct ") {
+            current = pending_derive.then(|| rest.split([' ', '{', '(']).next().unwrap_or_default().to_string());
+            pending_derive = false;
+        } else if t == "}" {
+            current = None;
+        } else if let (Some(ty), Some(rest)) = (&current, t.strip_prefix("pub ")) {
+            if let Some((field, _)) = rest.split_once(':') {
+                typed.insert(format!("{ty}.{field}"));
+            }
+        }
+    }
+    let mut keys = BTreeSet::new();
+    for call in [".get(\"", "option_str(\"", "option_text(\""] {
+        for piece in text.split(call).skip(1) {
+            if let Some((key, _)) = piece.split_once('"') {
+                keys.insert(key.to_string());
+            }
+        }
+    }
+    (typed, keys)
+}
+
+/// The ledger's response fields: two-part names are typed fields, longer ones free-form keys.
+fn listed() -> (BTreeSet<String>, BTreeSet<String>) {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/wire-ledger.md")).unwrap();
+    let section = text.split("## Response fields").nth(1).expect("a Response fields section");
+    let mut typed = BTreeSet::new();
+    let mut keys = BTreeSet::new();
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let name = line.split('`').nth(1).unwrap_or_default();
+        let parts: Vec<&str> = name.split('.').collect();
+        let client = line.split('|').nth(2).unwrap_or_default().trim();
+        assert!(!client.is_empty(), "{name}: no client function");
+        assert!(client.contains("`") || line.contains("**optional**"), "{name}: name the client function, or mark it optional");
+        match parts.len() {
+            2 => typed.insert(name.to_string()),
+            n if n > 2 => keys.insert(parts[n - 1].to_string()),
+            _ => panic!("{name:?} is not Type.field or Type.object.key"),
+        };
+    }
+    (typed, keys)
+}
+
+#[test]
+fn the_ledger_lists_exactly_what_the_client_reads() {
+    let (code_typed, code_keys) = read_by_the_code();
+    let (ledger_typed, ledger_keys) = listed();
+    let unlisted: Vec<_> = code_typed.difference(&ledger_typed).collect();
+    let stale: Vec<_> = ledger_typed.difference(&code_typed).collect();
+    assert!(unlisted.is_empty(), "fields read but not in docs/wire-ledger.md: {unlisted:?}");
+    assert!(stale.is_empty(), "fields in docs/wire-ledger.md that the code no longer reads: {stale:?}");
+    let unlisted: Vec<_> = code_keys.difference(&ledger_keys).collect();
+    let stale: Vec<_> = ledger_keys.difference(&code_keys).collect();
+    assert!(unlisted.is_empty(), "free-form keys read but not in docs/wire-ledger.md: {unlisted:?}");
+    assert!(stale.is_empty(), "free-form keys in docs/wire-ledger.md that the code no longer reads: {stale:?}");
+}
