@@ -21,10 +21,10 @@ fn read_by_the_code() -> (BTreeSet<String>, BTreeSet<String>) {
             pending_derive = false;
         } else if t == "}" {
             current = None;
-        } else if let (Some(ty), Some(rest)) = (&current, t.strip_prefix("pub ")) {
-            if let Some((field, _)) = rest.split_once(':') {
-                typed.insert(format!("{ty}.{field}"));
-            }
+        } else if let (Some(ty), Some(rest)) = (&current, t.strip_prefix("pub "))
+            && let Some((field, _)) = rest.split_once(':')
+        {
+            typed.insert(format!("{ty}.{field}"));
         }
     }
     let mut keys = BTreeSet::new();
