@@ -10,6 +10,33 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("{text:?} is not a duration: write a number and a unit, such as \"90s\", \"20m\" or \"1h\"."))
 }
 
+/// The duration a `timeouts` block sets for `which` (`create`, `update`, `delete`), else `default`.
+pub fn configured_timeout(state: &tfplugin::value::Value, which: &str, default: Duration) -> Duration {
+    state
+        .get("timeouts")
+        .and_then(|t| t.get(which))
+        .and_then(tfplugin::value::Value::as_str)
+        .and_then(|t| parse_timeout(t).ok())
+        .unwrap_or(default)
+}
+
+/// A `timeouts` block with one optional duration per `(operation, description)`.
+pub fn timeouts_block(operations: &[(&'static str, &'static str)]) -> tfplugin::schema::NestedBlock {
+    use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting};
+    NestedBlock {
+        name: "timeouts",
+        nesting: Nesting::Single,
+        block: Block {
+            attributes: operations.iter().map(|(name, d)| Attribute::optional(name, tfplugin::value::Type::String, d)).collect(),
+            blocks: vec![],
+            description: "Operation timeouts, as durations such as `90s`, `20m` or `1h`.",
+        },
+        min_items: 0,
+        max_items: 1,
+        requires_replace: false,
+    }
+}
+
 /// Seconds per unit, as Dask's `timedelta_sizes` (singular, plural and one-letter forms).
 fn dask_unit(unit: &str) -> Option<f64> {
     let lower = unit.to_ascii_lowercase();

@@ -87,25 +87,24 @@ impl Faults {
         }
         (config.latency_ms, pick)
     }
-    /// Whether this successful create should be answered 502 (consumes one).
-    pub fn take_create_then_502(&self) -> bool {
+    /// Consumes one from the counter `which` picks, if any is left.
+    fn take(&self, which: impl Fn(&mut FaultConfig) -> &mut u32) -> bool {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if g.0.create_then_502 > 0 {
-            g.0.create_then_502 -= 1;
+        let left = which(&mut g.0);
+        if *left > 0 {
+            *left -= 1;
             true
         } else {
             false
         }
     }
+    /// Whether this successful create should be answered 502 (consumes one).
+    pub fn take_create_then_502(&self) -> bool {
+        self.take(|c| &mut c.create_then_502)
+    }
     /// Whether this successful create should lose its answer (consumes one).
     pub fn take_lost_create(&self) -> bool {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if g.0.lose_create_responses > 0 {
-            g.0.lose_create_responses -= 1;
-            true
-        } else {
-            false
-        }
+        self.take(|c| &mut c.lose_create_responses)
     }
 }
 

@@ -61,35 +61,15 @@ pub const DEFAULT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from
 
 /// The `timeouts` block: how long a write may take.
 fn timeouts_block() -> NestedBlock {
-    let t = |name, d| Attribute::optional(name, Type::String, d);
-    NestedBlock {
-        name: "timeouts",
-        nesting: Nesting::Single,
-        block: Block {
-            attributes: vec![
-                t(
-                    "create",
-                    "How long the first write (the `update_options` exchange and its read-back) may take, e.g. `30m`. Default `20m`.",
-                ),
-                t("update", "How long a later write may take. Default `20m`."),
-            ],
-            blocks: vec![],
-            description: "Operation timeouts, as durations such as `90s`, `20m` or `1h`.",
-        },
-        min_items: 0,
-        max_items: 1,
-        requires_replace: false,
-    }
+    super::duration::timeouts_block(&[
+        ("create", "How long the first write (the `update_options` exchange and its read-back) may take, e.g. `30m`. Default `20m`."),
+        ("update", "How long a later write may take. Default `20m`."),
+    ])
 }
 
 /// The timeout for `which` write, or the default.
 fn write_timeout(state: &Value, which: &str) -> std::time::Duration {
-    state
-        .get("timeouts")
-        .and_then(|t| t.get(which))
-        .and_then(Value::as_str)
-        .and_then(|t| super::duration::parse_timeout(t).ok())
-        .unwrap_or(DEFAULT_WRITE_TIMEOUT)
+    super::duration::configured_timeout(state, which, DEFAULT_WRITE_TIMEOUT)
 }
 
 impl BackendOptionsResource {

@@ -88,23 +88,11 @@ impl ClusterResource {
 }
 
 fn timeouts_block() -> NestedBlock {
-    let t = |name, d| Attribute::optional(name, Type::String, d);
-    NestedBlock {
-        name: "timeouts",
-        nesting: Nesting::Single,
-        block: Block {
-            attributes: vec![
-                t("create", "How long to wait for a new cluster to be ready, e.g. `30m`. Default `20m`."),
-                t("update", "How long to wait for scaling to finish. Default `20m`."),
-                t("delete", "How long to wait for the cluster to stop. Default `20m`."),
-            ],
-            blocks: vec![],
-            description: "Operation timeouts, as durations such as `90s`, `20m` or `1h`.",
-        },
-        min_items: 0,
-        max_items: 1,
-        requires_replace: false,
-    }
+    super::duration::timeouts_block(&[
+        ("create", "How long to wait for a new cluster to be ready, e.g. `30m`. Default `20m`."),
+        ("update", "How long to wait for scaling to finish. Default `20m`."),
+        ("delete", "How long to wait for the cluster to stop. Default `20m`."),
+    ])
 }
 
 #[async_trait]

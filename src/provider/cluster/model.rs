@@ -30,12 +30,7 @@ pub fn valid_name(name: &str) -> bool {
 
 /// One of the `timeouts` values, or the default.
 pub(crate) fn timeout(state: &Value, which: &str) -> Duration {
-    state
-        .get("timeouts")
-        .and_then(|t| t.get(which))
-        .and_then(Value::as_str)
-        .and_then(|t| humantime::parse_duration(t).ok())
-        .unwrap_or(DEFAULT_TIMEOUT)
+    crate::provider::duration::configured_timeout(state, which, DEFAULT_TIMEOUT)
 }
 
 pub(crate) fn wait_fraction(state: &Value) -> f64 {
