@@ -168,7 +168,7 @@ impl ClusterResource {
                     "Interrupted",
                     format!("Terraform was interrupted while cluster {id} was starting. It is kept in state as it is now. The next apply keeps it if it has become ready, waits for it if it is still starting, and creates a new one only if it failed or was stopped."),
                 );
-                return Some(NewState { state: current.unwrap_or_else(|| pending_state(base, id, ws)), private: Vec::new() });
+                return Some(NewState { state: current.unwrap_or_else(|| pending_state(base, id, ws)), private: INTERRUPTED.to_vec() });
             }
             WaitEnd::Cancelled => {
                 diags.error(

@@ -121,7 +121,7 @@ impl Resource for ClusterResource {
                     Attribute::optional_computed("use_scheduler_public_ip", Type::Bool, "Whether clients reach the scheduler on its public IP (`true`, the default) or over a private network (`false`). With `false`, `scheduler_address` is the private address and the dashboard is not exposed publicly either.").requires_replace(),
                     Attribute::optional_computed("wait_for_workers", Type::Number, "Fraction of workers (0 to 1) that must have started before create or scaling completes, as in `coiled.Cluster`. Default `0.3`."),
                     ingress::acknowledge_attribute(),
-                    computed("status", "Coiled's cluster state: `ready` once created; `pending`, `starting`, `scaling`, `stopping`, `stopped` or `error` otherwise."),
+                    computed("status", "Coiled's cluster state, as the server reports it: `ready` once every worker has started, `pending`, `starting` or `scaling` while workers beyond those waited for still start, `stopping`, `stopped` or `error` otherwise."),
                     computed("scheduler_address", "Address clients connect to, `tls://IP:PORT`: the public IP when `use_scheduler_public_ip` is true and the cluster has one, else the private IP."),
                     computed("scheduler_public_address", "The scheduler's public address (`tls://IP:PORT`), when it has one."),
                     computed("scheduler_private_address", "The scheduler's private address (`tls://IP:PORT`)."),
@@ -199,10 +199,10 @@ impl Resource for ClusterResource {
             }
         } else {
             let scaling = plan.prior.get("n_workers") != plan.planned.get("n_workers");
-            // A cluster left starting (an apply interrupted while it started) is waited for in place.
-            let unfinished = matches!(s(&plan.prior, "status"), Some("pending" | "starting"));
-            if scaling || unfinished {
-                plan.predict("status", Value::string("ready"));
+            // A cluster whose create was interrupted is waited for in place. Its status after a wait
+            // is whatever the server then says (ready by Coiled's rule need not be `ready`).
+            if scaling || plan.private == INTERRUPTED {
+                plan.predict("status", Value::Unknown);
             }
         }
         if !diags.has_errors() && (plan.is_create() || !plan.planned.same_as(&plan.prior)) {
@@ -286,7 +286,7 @@ impl Resource for ClusterResource {
         diags: &mut Diagnostics,
     ) -> Option<NewState> {
         let scaling = prior.get("n_workers") != planned.get("n_workers");
-        if !scaling && !matches!(s(prior, "status"), Some("pending" | "starting")) {
+        if !scaling && private.as_slice() != INTERRUPTED {
             // Only values Terraform keeps (wait_for_workers, timeouts, acknowledgements, values taken
             // from the configuration after an import) change: no API call.
             return Some(NewState { state: fill_unknown_from(planned, prior), private: private.clone() });
@@ -341,7 +341,11 @@ impl Resource for ClusterResource {
             return Some(NewState { state: state_from_details(prior, &current, &ws), private: private.clone() });
         }
         match Self::wait_ready(&coiled, &op, &ws, id, wait_fraction(planned)).await {
-            Ok(d) => Some(NewState { state: state_from_details(planned, &d, &ws), private: private.clone() }),
+            // Waited for: an interrupted create is finished.
+            Ok(d) => Some(NewState {
+                state: state_from_details(planned, &d, &ws),
+                private: if private.as_slice() == INTERRUPTED { Vec::new() } else { private.clone() },
+            }),
             Err(failure) => Self::fail_wait(Target { coiled: &coiled, ws: &ws, id, base: planned }, ctx, failure, false, diags).await,
         }
     }

@@ -12,6 +12,10 @@ use super::super::ingress::{self, Parsed};
 use super::state as cluster_state;
 use crate::api::{ClusterDetails, ClusterOptions, CreateCluster, FirewallSpecOut, SchedulerOptions};
 
+/// Private data of a cluster whose create was interrupted before it was ready: the next apply waits for
+/// it in place.
+pub const INTERRUPTED: &[u8] = br#"{"interrupted":true}"#;
+
 /// Default for each of the create, update and delete timeouts.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Default worker count, as `coiled.Cluster`.

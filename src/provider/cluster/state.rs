@@ -37,7 +37,7 @@ pub fn readiness(d: &ClusterDetails, wait_fraction: f64) -> Readiness {
                 reason().or_else(|| scheduler_reason(d)).unwrap_or_else(|| "the cluster entered the error state".into()),
             );
         }
-        "stopped" | "stopping" => {
+        "stopped" | "stopping" | "paused" | "pausing" => {
             return Readiness::Failed(format!("the cluster is {state}{}", reason().map(|r| format!(": {r}")).unwrap_or_default()));
         }
         _ => {}
@@ -64,7 +64,15 @@ pub fn readiness(d: &ClusterDetails, wait_fraction: f64) -> Readiness {
         s.current_state.state == "started"
             && s.instance.as_ref().is_some_and(|i| matches!(i.current_state.state.as_str(), "ready" | "started"))
     });
-    if state == "ready" && scheduler_up && started >= target { Readiness::Ready } else { Readiness::Waiting { state: state.to_string() } }
+    // As Coiled's client: the cluster's own state is not required; `ready` means every worker has
+    // started or failed, so `ready` with too few started workers will never get there.
+    if scheduler_up && started >= target {
+        Readiness::Ready
+    } else if state == "ready" && started < target {
+        Readiness::Failed(format!("the cluster is ready with {started} worker(s) started, fewer than the {target} waited for"))
+    } else {
+        Readiness::Waiting { state: state.to_string() }
+    }
 }
 
 fn scheduler_reason(d: &ClusterDetails) -> Option<String> {
@@ -130,7 +138,10 @@ mod tests {
             (details("pending", "pending", "queued", &["pending"; 4], 4), "waiting"),
             (details("starting", "starting", "starting", &["starting"; 4], 4), "waiting"),
             (details("ready", "started", "ready", &["started", "started", "starting", "starting"], 4), "ready"),
-            (details("ready", "started", "ready", &["started", "starting", "starting", "starting"], 4), "waiting"),
+            (details("ready", "started", "ready", &["started", "starting", "starting", "starting"], 4), "failed"),
+            (details("scaling", "started", "ready", &["started", "started", "pending", "pending"], 4), "ready"),
+            (details("starting", "started", "started", &["started", "started", "pending", "pending"], 4), "ready"),
+            (details("paused", "stopped", "stopped", &[], 4), "failed"),
             (details("ready", "started", "starting", &["started"; 4], 4), "waiting"),
             (details("error", "error", "error", &[], 4), "failed"),
             (details("stopping", "stopping", "stopping", &[], 4), "failed"),
@@ -145,8 +156,8 @@ mod tests {
             };
             assert_eq!(got, *expect, "case {i}");
         }
-        assert_eq!(readiness(&cases[5].0, 0.3), Readiness::Failed("no capacity".into()));
-        let Readiness::Failed(why) = readiness(&cases[7].0, 0.3) else { panic!() };
+        assert_eq!(readiness(&cases[8].0, 0.3), Readiness::Failed("no capacity".into()));
+        let Readiness::Failed(why) = readiness(&cases[10].0, 0.3) else { panic!() };
         assert!(why.contains("spot reclaimed"), "{why}");
     }
 
