@@ -77,8 +77,7 @@ impl Client {
                 }))
             }
             Ok(Err(e)) => {
-                let text = format!("{e:?}");
-                if text.contains("InvalidCertificate") || text.contains("invalid peer certificate") {
+                if super::client::is_certificate_rejection(&e) {
                     // Not retried: a refused certificate does not fix itself.
                     Err(Failure::fatal(ApiError::Certificate { url: ws_url.to_string(), message: e.to_string() }))
                 } else {

@@ -166,7 +166,7 @@ impl Client {
         REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(method = %method, path, "coiled api request");
         let transport = |e: reqwest::Error| {
-            if is_tls_rejection(&e) {
+            if is_certificate_rejection(&e) {
                 return Failure::fatal(ApiError::Certificate { url: url.clone(), message: tls_reason(&e) });
             }
             // Silence counts as unreachable only while this server has never answered.
@@ -272,7 +272,7 @@ impl Client {
 /// to a server that has never answered): an unanswered write may have been carried out, and a server
 /// that answered before is waited for patiently.
 fn unreachable_reason(e: &reqwest::Error, silence_counts: bool, timeout: Duration) -> Option<String> {
-    if is_tls_rejection(e) {
+    if is_certificate_rejection(e) {
         return None;
     }
     let text = format!("{e:?}");
@@ -316,9 +316,9 @@ fn tls_reason(e: &reqwest::Error) -> String {
     "it is not trusted".to_string()
 }
 
-/// Whether a transport error is a TLS certificate rejection (untrusted issuer, wrong name, expired).
-pub(crate) fn is_tls_rejection(e: &reqwest::Error) -> bool {
-    // The rustls error sits inside an io::Error, which `source()` does not expose; its debug form does.
+/// Whether an error (HTTP or WebSocket) is rustls refusing the peer's certificate. The rustls error sits
+/// inside an io::Error, which `source()` does not expose; the debug form does.
+pub(crate) fn is_certificate_rejection(e: &dyn std::fmt::Debug) -> bool {
     let text = format!("{e:?}");
     text.contains("InvalidCertificate") || text.contains("invalid peer certificate")
 }

@@ -45,8 +45,7 @@ impl Client {
                 return Err(failure);
             }
             tracing::warn!(attempt, error = %failure.error, "cluster create got no answer; checking whether it happened");
-            let lookup_op = Op::new(Call::Idempotent.timeout(), op.stop.clone());
-            match self.find_cluster_by_name(&lookup_op, workspace, &body.name).await {
+            match self.find_cluster_by_name(op, workspace, &body.name).await {
                 Ok(Some(found)) => {
                     tracing::info!(cluster = found.id, "the cluster was created; its answer was lost");
                     Ok(Created { id: found.id, existing: false, recovered: true })

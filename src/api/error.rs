@@ -2,7 +2,7 @@
 
 use serde::de::DeserializeOwned;
 
-use super::client::is_tls_rejection;
+use super::client::is_certificate_rejection;
 
 /// What went wrong talking to Coiled.
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +150,7 @@ impl ApiError {
             // request is sent again; a create is looked up by the caller instead.
             ApiError::Status { status, .. } => matches!(status, 429 | 503) || (idempotent && matches!(status, 502 | 504)),
             // A refused certificate is not transient: retrying only delays the error.
-            ApiError::Transport { source, .. } if is_tls_rejection(source) => false,
+            ApiError::Transport { source, .. } if is_certificate_rejection(source) => false,
             ApiError::Transport { source, .. } => idempotent || source.is_connect(),
             _ => false,
         }

@@ -20,6 +20,21 @@ pub fn configured_timeout(state: &tfplugin::value::Value, which: &str, default: 
         .unwrap_or(default)
 }
 
+/// Checks the `timeouts` block's `operations`: each set value is a duration from 1 second to 24 hours.
+pub fn validate_timeouts(config: &tfplugin::value::Value, operations: &[&str], diags: &mut tfplugin::diag::Diagnostics) {
+    use tfplugin::value::{AttrPath, Value};
+    let Some(t) = config.get("timeouts").filter(|t| !t.is_null()) else { return };
+    for which in operations {
+        let Some(text) = t.get(which).and_then(Value::as_str) else { continue };
+        let path = AttrPath::attr("timeouts").then(which);
+        match parse_timeout(text) {
+            Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(24 * 3600) => {}
+            Ok(_) => diags.error_at(path, "Invalid Timeout", format!("{which} = {text:?}: a timeout must be from 1s to 24h.")),
+            Err(e) => diags.error_at(path, "Invalid Timeout", format!("{which} = {e}")),
+        }
+    }
+}
+
 /// A `timeouts` block with one optional duration per `(operation, description)`.
 pub fn timeouts_block(operations: &[(&'static str, &'static str)]) -> tfplugin::schema::NestedBlock {
     use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting};

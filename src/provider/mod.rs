@@ -168,6 +168,18 @@ impl ProviderData {
 }
 
 impl ProviderData {
+    /// At plan time: the token works, and its user is a member of the workspace the plan names (the
+    /// resource's own `workspace`, else the planned or configured one). Skipped while the provider
+    /// configuration is unknown. Returns whether the plan may go on.
+    pub async fn check_plan_access(&self, ctx: &Ctx, plan: &tfplugin::framework::Plan, diags: &mut Diagnostics) -> bool {
+        let mut quiet = Diagnostics::new();
+        let Ok(Some(coiled)) = self.coiled(&mut quiet).await else { return true };
+        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let own = plan.config.get("workspace").and_then(Value::as_str);
+        let ws = own.or(plan.planned.get("workspace").and_then(Value::as_str)).or(coiled.configured_workspace());
+        coiled.check_access(&op, ws, own.map(|_| AttrPath::attr("workspace")), diags).await
+    }
+
     /// The configured connection for an operation that must call the API, or an error saying why not.
     pub async fn require(&self, diags: &mut Diagnostics) -> Option<Arc<Coiled>> {
         match self.coiled(diags).await {

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{Scenario, clis};
+use crate::common::{Scenario, clis, flat};
 
 const TEAM: &str = r#"
 resource "coiled_backend_options" "team" {
@@ -21,11 +21,6 @@ resource "coiled_backend_options" "team" {
 }
 output "rules" { value = coiled_backend_options.team.firewall_rules }
 "#;
-
-/// Output with Terraform's line wrapping undone.
-fn flat(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
 
 fn rows(v: &serde_json::Value) -> Vec<String> {
     v.as_array()

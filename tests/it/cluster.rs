@@ -32,11 +32,11 @@ output "cluster" {
 "#;
 
 fn clusters(s: &Scenario) -> Vec<serde_json::Value> {
-    s.server.get("/api/v2/clusters/account/alice/?limit=1000").1.as_array().cloned().unwrap_or_default()
+    s.server.clusters()
 }
 
 fn active(s: &Scenario) -> Vec<serde_json::Value> {
-    clusters(s).into_iter().filter(|c| !matches!(c["current_state"]["state"].as_str(), Some("stopped" | "error"))).collect()
+    s.server.active_clusters()
 }
 
 /// Account-level options whose ingress later tests compare clusters with.

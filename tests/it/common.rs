@@ -315,6 +315,28 @@ impl LocalServer {
     }
 }
 
+impl LocalServer {
+    /// Every cluster of workspace `alice`, newest first.
+    pub fn clusters(&self) -> Vec<serde_json::Value> {
+        self.get("/api/v2/clusters/account/alice/?limit=1000").1.as_array().cloned().unwrap_or_default()
+    }
+
+    /// The clusters not stopped or failed.
+    pub fn active_clusters(&self) -> Vec<serde_json::Value> {
+        self.clusters().into_iter().filter(|c| !matches!(c["current_state"]["state"].as_str(), Some("stopped" | "error"))).collect()
+    }
+
+    /// The active clusters named `name`.
+    pub fn running_named(&self, name: &str) -> Vec<serde_json::Value> {
+        self.active_clusters().into_iter().filter(|c| c["name"] == name).collect()
+    }
+}
+
+/// Output with Terraform's line wrapping undone.
+pub fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 impl Drop for LocalServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

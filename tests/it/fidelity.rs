@@ -4,19 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{Scenario, clis};
-
-fn running_named(server: &crate::common::LocalServer, name: &str) -> usize {
-    server
-        .get("/api/v2/clusters/account/alice/?limit=1000")
-        .1
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|c| c["name"] == name && !matches!(c["current_state"]["state"].as_str(), Some("stopped" | "error")))
-        .count()
-}
+use crate::common::{Scenario, clis, flat};
 
 #[test]
 fn regression_a_create_answered_502_after_it_happened_is_adopted_once() {
@@ -28,7 +16,7 @@ fn regression_a_create_answered_502_after_it_happened_is_adopted_once() {
         s.assert_no_changes();
         let posts = s.server.get("/_local/requests").1.as_array().unwrap().iter().filter(|r| r["method"] == "POST").count();
         assert_eq!(posts, 1, "the create is not sent again once the lookup finds it");
-        assert_eq!(running_named(&s.server, "gated"), 1);
+        assert_eq!(s.server.running_named("gated").len(), 1);
     }
 }
 
@@ -52,7 +40,7 @@ fn the_backend_options_write_is_bounded_by_its_timeouts_block() {
         s.server.put("/_local/faults", &json!({}));
         assert_ne!(out.code, 0, "{}", out.all());
         assert!(started.elapsed() < Duration::from_secs(40), "took {:?}", started.elapsed());
-        let text = out.all().split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = flat(&out.all());
         assert!(text.contains("Unable to Set Backend Options") && (text.contains("timeout") || text.contains("gave up")), "{text}");
     }
 }

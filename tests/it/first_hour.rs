@@ -6,18 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{Cli, HEADER, LocalServer, Scenario, Workdir, clis};
-
-fn clusters(server: &LocalServer) -> Vec<serde_json::Value> {
-    server.get("/api/v2/clusters/account/alice/?limit=1000").1.as_array().cloned().unwrap_or_default()
-}
-
-fn running_named(server: &LocalServer, name: &str) -> Vec<serde_json::Value> {
-    clusters(server)
-        .into_iter()
-        .filter(|c| c["name"] == name && !matches!(c["current_state"]["state"].as_str(), Some("stopped" | "error")))
-        .collect()
-}
+use crate::common::{Cli, HEADER, LocalServer, Scenario, Workdir, clis, flat};
 
 /// Creates a cluster as another user of the workspace would, outside Terraform.
 fn colleague_creates(server: &LocalServer, body: serde_json::Value) -> i64 {
@@ -32,10 +21,6 @@ fn colleague_creates(server: &LocalServer, body: serde_json::Value) -> i64 {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["id"].as_i64().unwrap()
-}
-
-fn flat(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[test]
@@ -89,7 +74,7 @@ fn regression_a_colleagues_cluster_is_never_taken_over_under_faults() {
             assert!(!text.contains("Creation complete"), "{text}");
             let listed = s.tf.terraform(&["state", "list"]).stdout;
             assert!(!listed.contains("coiled_cluster.mine"), "the colleague's cluster went into state: {listed}");
-            let running = running_named(&s.server, "victim3");
+            let running = s.server.running_named("victim3");
             assert_eq!(running.len(), 1, "{running:?}");
             assert_eq!(running[0]["id"], victim);
             let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{victim}"));
@@ -99,7 +84,7 @@ fn regression_a_colleagues_cluster_is_never_taken_over_under_faults() {
             let again = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
             assert_ne!(again.code, 0);
             assert!(flat(&again.all()).contains("Cluster Already Exists"), "{}", again.all());
-            assert_eq!(running_named(&s.server, "victim3").len(), 1);
+            assert_eq!(s.server.running_named("victim3").len(), 1);
         }
     }
 }
@@ -140,7 +125,7 @@ fn regression_import_of_a_matching_configuration_plans_no_replacement() {
             s.reset_stats();
             s.apply();
             s.assert_no_changes();
-            assert_eq!(running_named(&s.server, "etl").len(), 1);
+            assert_eq!(s.server.running_named("etl").len(), 1);
         }
         // What the API reports is checked: another region or other tags do replace.
         s.set(&IMPORTABLE.replace("us-east-2", "eu-west-1"));
@@ -198,7 +183,7 @@ fn regression_bad_credentials_fail_at_plan() {
         assert_ne!(out.code, 0, "{}", out.all());
         let text = flat(&out.all());
         assert!(text.contains("Not a Member of the Workspace") && text.contains("\"bob\"") && text.contains("alice"), "{text}");
-        assert!(clusters(&s.server).is_empty());
+        assert!(s.server.clusters().is_empty());
     }
 }
 
@@ -239,7 +224,7 @@ fn regression_a_stopping_cluster_is_waited_for_and_name_clashes_are_explained() 
         assert_ne!(out.code, 0);
         let text = flat(&out.all());
         assert!(text.contains("create_before_destroy") && !text.contains("<address>"), "{text}");
-        assert_eq!(running_named(&s.server, "fixed").len(), 1);
+        assert_eq!(s.server.running_named("fixed").len(), 1);
     }
 }
 

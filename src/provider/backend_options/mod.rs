@@ -254,14 +254,8 @@ impl Resource for BackendOptionsResource {
         if diags.has_errors() || unchanged {
             return;
         }
-        let mut quiet = Diagnostics::new();
-        if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await {
-            let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-            let own = str_attr(&plan.config, "workspace");
-            let ws = own.or(str_attr(&plan.planned, "workspace")).or(coiled.configured_workspace());
-            if !coiled.check_access(&op, ws, own.map(|_| AttrPath::attr("workspace")), diags).await {
-                return;
-            }
+        if !self.data.check_plan_access(ctx, plan, diags).await {
+            return;
         }
         if plan.is_create() {
             self.warn_on_takeover(ctx, plan, diags).await;

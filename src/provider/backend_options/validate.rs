@@ -20,7 +20,7 @@ pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
         _ => {}
     }
     rest(config, diags);
-    timeouts(config, diags);
+    crate::provider::duration::validate_timeouts(config, &["create", "update"], diags);
 }
 
 fn set(config: &Value, name: &str) -> bool {
@@ -135,18 +135,4 @@ fn rest(config: &Value, diags: &mut Diagnostics) {
     }
     let ack = config.get("acknowledge_world_open_ingress").and_then(Value::as_bool).unwrap_or(false);
     ingress::parse(config.get("ingress").unwrap_or(&Value::Null), &AttrPath::attr("ingress"), ack, true, diags);
-}
-
-/// `timeouts`: durations from 1 second to 24 hours.
-pub(super) fn timeouts(config: &Value, diags: &mut Diagnostics) {
-    let Some(t) = config.get("timeouts").filter(|t| !t.is_null()) else { return };
-    for which in ["create", "update"] {
-        let Some(text) = t.get(which).and_then(Value::as_str) else { continue };
-        let path = AttrPath::attr("timeouts").then(which);
-        match crate::provider::duration::parse_timeout(text) {
-            Ok(d) if d >= std::time::Duration::from_secs(1) && d <= std::time::Duration::from_secs(24 * 3600) => {}
-            Ok(_) => diags.error_at(path, "Invalid Timeout", format!("{which} = {text:?}: a timeout must be from 1s to 24h.")),
-            Err(e) => diags.error_at(path, "Invalid Timeout", format!("{which} = {e}")),
-        }
-    }
 }

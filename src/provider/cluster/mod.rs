@@ -47,16 +47,6 @@ impl ClusterResource {
         self.data.require(diags).await
     }
 
-    /// At plan time: the token works, and its user is a member of the cluster's workspace.
-    async fn check_access(&self, ctx: &Ctx, plan: &Plan, diags: &mut Diagnostics) {
-        let mut quiet = Diagnostics::new();
-        let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await else { return };
-        let op = Op::new(super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let own = s(&plan.config, "workspace");
-        let ws = own.or(s(&plan.planned, "workspace")).or(coiled.configured_workspace());
-        coiled.check_access(&op, ws, own.map(|_| AttrPath::attr("workspace")), diags).await;
-    }
-
     /// Warns when the cluster's own ingress repeats the workspace's account-level default verbatim: the
     /// block is then redundant, and would silently diverge when the account default changes.
     async fn warn_if_redundant(&self, planned: &Value, diags: &mut Diagnostics) {
@@ -206,7 +196,7 @@ impl Resource for ClusterResource {
             }
         }
         if !diags.has_errors() && (plan.is_create() || !plan.planned.same_as(&plan.prior)) {
-            self.check_access(ctx, plan, diags).await;
+            self.data.check_plan_access(ctx, plan, diags).await;
         }
     }
 

@@ -1,8 +1,6 @@
 //! Checks of a `coiled_cluster` configuration that need no API call. Only known values are judged:
 //! unknown ones are checked again at apply.
 
-use std::time::Duration;
-
 use tfplugin::diag::Diagnostics;
 use tfplugin::value::{AttrPath, Value};
 
@@ -86,21 +84,7 @@ fn sizes(config: &Value, diags: &mut Diagnostics) {
 
 /// `timeouts` and `idle_timeout`.
 fn durations(config: &Value, diags: &mut Diagnostics) {
-    if let Some(t) = config.get("timeouts").filter(|t| !t.is_null()) {
-        for which in ["create", "update", "delete"] {
-            if let Some(text) = t.get(which).and_then(Value::as_str) {
-                match crate::provider::duration::parse_timeout(text) {
-                    Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(24 * 3600) => {}
-                    Ok(_) => diags.error_at(
-                        AttrPath::attr("timeouts").then(which),
-                        "Invalid Timeout",
-                        format!("{which} = {text:?}: a timeout must be from 1s to 24h."),
-                    ),
-                    Err(e) => diags.error_at(AttrPath::attr("timeouts").then(which), "Invalid Timeout", format!("{which} = {e}")),
-                }
-            }
-        }
-    }
+    crate::provider::duration::validate_timeouts(config, &["create", "update", "delete"], diags);
     if let Some(idle) = s(config, "idle_timeout")
         && let Err(e) = crate::provider::duration::parse_dask_timedelta(idle)
     {
