@@ -1,8 +1,12 @@
-//! Compiles `proto/go_plugin.proto` with a pure-Rust protobuf compiler (no `protoc` needed).
+//! Compiles Terraform's `tfplugin6.proto` and go-plugin's `go_plugin.proto` with a pure-Rust protobuf
+//! compiler (no `protoc` needed). Only server stubs are generated: the plugin
+//! serves, Terraform calls.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    println!("cargo:rerun-if-changed=../../proto/go_plugin.proto");
-    let fds = protox::compile(["../../proto/go_plugin.proto"], ["../../proto"])?;
-    tonic_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
+    for file in ["tfplugin6.proto", "go_plugin.proto"] {
+        println!("cargo:rerun-if-changed=../../proto/{file}");
+    }
+    let fds = protox::compile(["../../proto/tfplugin6.proto", "../../proto/go_plugin.proto"], ["../../proto"])?;
+    tonic_build::configure().build_client(false).build_server(true).compile_fds(fds)?;
     Ok(())
 }

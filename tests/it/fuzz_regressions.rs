@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use coiled_fuzz_harness as fuzzing;
-use magma_protocol::tfplugin6 as pb;
-use magma_protocol::tfplugin6::provider_server::Provider as _;
+use tfplugin::proto::tfplugin6 as pb;
+use tfplugin::proto::tfplugin6::provider_server::Provider as _;
 
 #[test]
 fn saved_fuzz_inputs_still_pass() {

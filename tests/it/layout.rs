@@ -65,9 +65,17 @@ fn files_and_functions_stay_small() {
 
 #[test]
 fn the_provider_does_not_link_the_local_server_stack() {
-    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
-    let deps = manifest.split("[dependencies]").nth(1).unwrap().split("\n[").next().unwrap();
-    for banned in ["rusqlite", "axum", "rcgen", "coiled-local"] {
-        assert!(!deps.lines().any(|l| l.trim_start().starts_with(banned)), "{banned} is a normal dependency of the provider");
+    // The resolved tree, not the manifest: a dependency's default features can bring a crate in too.
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["tree", "--offline", "-e", "normal", "-p", "terraform-provider-coiled", "--prefix", "none", "--format", "{p}"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
+    let tree = String::from_utf8(out.stdout).unwrap();
+    let names: Vec<&str> = tree.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert!(names.contains(&"tonic"), "the tree was not read: {tree}");
+    for banned in ["rusqlite", "axum", "rcgen", "coiled-local", "docgen", "coiled-fuzz-harness"] {
+        assert!(!names.contains(&banned), "{banned} is in the provider's normal dependency tree");
     }
 }

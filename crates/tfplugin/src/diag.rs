@@ -1,7 +1,7 @@
 //! Diagnostics: what Terraform shows the user. A short Title Case summary, a detail that says what
 //! failed and what to do next, and, where it applies, the attribute path it is about.
 
-use magma_protocol::tfplugin6 as pb;
+use crate::proto::tfplugin6 as pb;
 
 use super::value::{AttrPath, PathStep};
 

@@ -4,6 +4,7 @@
 //! - [`schema`]: the schema model and its protocol form;
 //! - [`diag`]: diagnostics with attribute paths;
 //! - [`framework`]: the resource, data source and provider interfaces, and the planning rules;
+//! - [`proto`]: the generated tfplugin6 and go-plugin messages and services, and their router;
 //! - [`server`]: the tfplugin6 gRPC service;
 //! - [`serve`]: handshake, transport, AutoMTLS and shutdown;
 //! - [`tls`], [`logging`]: the channel's certificates and hclog-style logs.
@@ -12,6 +13,7 @@ pub mod cert;
 pub mod diag;
 pub mod framework;
 pub mod logging;
+pub mod proto;
 pub mod schema;
 pub mod serve;
 pub mod server;

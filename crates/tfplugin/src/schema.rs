@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use magma_protocol::tfplugin6 as pb;
+use crate::proto::tfplugin6 as pb;
 
 use super::value::Type;
 

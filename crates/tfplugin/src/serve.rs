@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use magma_protocol::tfplugin6::provider_server::ProviderServer;
+use super::proto::Routes;
+use super::proto::tfplugin6::provider_server::ProviderServer;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -15,11 +16,7 @@ use super::framework::Provider;
 use super::server::PluginService;
 use super::tls;
 
-/// go-plugin's generated services for the controller and stdio.
-#[allow(missing_docs, clippy::all)]
-pub mod go_plugin {
-    tonic::include_proto!("plugin");
-}
+pub use super::proto::go_plugin;
 
 /// The cookie Terraform sets so that a plugin knows it was started by Terraform.
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
@@ -155,10 +152,11 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeE
     };
 
     let service = PluginService::new(provider, stop.clone());
-    let router = tonic::transport::Server::builder()
-        .add_service(ProviderServer::new(service).max_decoding_message_size(256 * 1024 * 1024).max_encoding_message_size(256 * 1024 * 1024))
-        .add_service(go_plugin::grpc_controller_server::GrpcControllerServer::new(Controller { shutdown: shutdown.clone() }))
-        .add_service(go_plugin::grpc_stdio_server::GrpcStdioServer::new(Stdio { shutdown: shutdown.clone() }));
+    let routes = Routes::default()
+        .with(ProviderServer::new(service).max_decoding_message_size(256 * 1024 * 1024).max_encoding_message_size(256 * 1024 * 1024))
+        .with(go_plugin::grpc_controller_server::GrpcControllerServer::new(Controller { shutdown: shutdown.clone() }))
+        .with(go_plugin::grpc_stdio_server::GrpcStdioServer::new(Stdio { shutdown: shutdown.clone() }));
+    let server = tonic::transport::Server::builder();
 
     match &mode {
         Mode::Plugin => {
@@ -194,10 +192,10 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeE
     match (client_cert_config(identity.as_ref())?, listener) {
         (Some(tls_config), listener) => {
             let incoming = tls_incoming(listener, tls_config, shutdown.clone());
-            router.serve_with_incoming_shutdown(incoming, signal).await?;
+            server.serve_with_incoming_shutdown(routes, incoming, signal).await?;
         }
         (None, listener) => {
-            router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal).await?;
+            server.serve_with_incoming_shutdown(routes, UnixListenerStream::new(listener), signal).await?;
         }
     }
     stop.cancel();

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use magma_protocol::tfplugin6 as pb;
-use magma_protocol::tfplugin6::provider_server::Provider as ProviderRpc;
+use crate::proto::tfplugin6 as pb;
+use crate::proto::tfplugin6::provider_server::Provider as ProviderRpc;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 

@@ -73,8 +73,8 @@ pub fn ingress(data: &[u8]) {
 /// Protocol messages with arbitrary DynamicValue bytes: every RPC answers with diagnostics or a gRPC
 /// status, never a panic.
 pub fn rpc(data: &[u8]) {
-    use magma_protocol::tfplugin6 as pb;
-    use magma_protocol::tfplugin6::provider_server::Provider as _;
+    use tfplugin::proto::tfplugin6 as pb;
+    use tfplugin::proto::tfplugin6::provider_server::Provider as _;
     let Some((&selector, bytes)) = data.split_first() else { return };
     let service = tfplugin::server::PluginService::new(
         std::sync::Arc::new(terraform_provider_coiled::provider::CoiledProvider::default()),
