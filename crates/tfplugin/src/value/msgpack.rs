@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use rmp::decode::{Bytes, RmpRead as _};
 use serde_json::Value as Json;
 
 use super::{AttrPath, DecodeError, Number, Type, Value, err};
@@ -151,10 +152,10 @@ pub fn infer_type(v: &Value) -> Type {
 
 /// Decodes msgpack bytes as a value of type `ty`. Trailing bytes are an error.
 pub fn from_msgpack(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
-    let mut cur = Cursor { buf: bytes, pos: 0 };
+    let mut cur = Bytes::new(bytes);
     let v = decode(&mut cur, ty, &AttrPath::root(), 0)?;
-    if cur.pos != bytes.len() {
-        return err(&AttrPath::root(), format!("{} unexpected trailing bytes", bytes.len() - cur.pos));
+    if !cur.remaining_slice().is_empty() {
+        return err(&AttrPath::root(), format!("{} unexpected trailing bytes", cur.remaining_slice().len()));
     }
     Ok(v)
 }
@@ -162,26 +163,17 @@ pub fn from_msgpack(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
 /// Nesting deeper than this is refused rather than risking the stack on hostile input.
 pub(super) const MAX_DEPTH: usize = 64;
 
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
+/// The reader: `rmp`'s byte-slice reader, which checks every length against the bytes left.
+type Cursor<'a> = Bytes<'a>;
 
-impl Cursor<'_> {
-    fn take(&mut self, n: usize, path: &AttrPath) -> Result<&[u8], DecodeError> {
-        if self.buf.len() - self.pos < n {
-            return err(path, "msgpack value is truncated");
-        }
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
+/// Takes the next `n` bytes of a string, binary or extension payload.
+fn take<'a>(cur: &mut Cursor<'a>, n: usize, path: &AttrPath) -> Result<&'a [u8], DecodeError> {
+    let rest = cur.remaining_slice();
+    if rest.len() < n {
+        return err(path, "msgpack value is truncated");
     }
-    fn byte(&mut self, path: &AttrPath) -> Result<u8, DecodeError> {
-        Ok(self.take(1, path)?[0])
-    }
-    fn be(&mut self, n: usize, path: &AttrPath) -> Result<u64, DecodeError> {
-        Ok(self.take(n, path)?.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
-    }
+    *cur = Bytes::new(&rest[n..]);
+    Ok(&rest[..n])
 }
 
 /// A msgpack item header, read before the schema decides what it must be.
@@ -197,60 +189,72 @@ enum Head {
     Ext(usize),
 }
 
+/// Reads a marker and the length or scalar that follows it, with `rmp`'s reader.
 fn head(cur: &mut Cursor<'_>, path: &AttrPath) -> Result<Head, DecodeError> {
-    let b = cur.byte(path)?;
-    Ok(match b {
-        0x00..=0x7f => Head::Int(i128::from(b)),
-        0x80..=0x8f => Head::Map(usize::from(b & 0x0f)),
-        0x90..=0x9f => Head::Array(usize::from(b & 0x0f)),
-        0xa0..=0xbf => Head::Str(usize::from(b & 0x1f)),
-        0xc0 => Head::Nil,
-        0xc2 => Head::Bool(false),
-        0xc3 => Head::Bool(true),
-        0xc4 => Head::Bin(cur.be(1, path)? as usize),
-        0xc5 => Head::Bin(cur.be(2, path)? as usize),
-        0xc6 => Head::Bin(cur.be(4, path)? as usize),
-        0xc7 => {
-            let n = cur.be(1, path)? as usize;
-            Head::Ext(n + 1)
-        }
-        0xc8 => {
-            let n = cur.be(2, path)? as usize;
-            Head::Ext(n + 1)
-        }
-        0xc9 => {
-            let n = cur.be(4, path)? as usize;
-            Head::Ext(n + 1)
-        }
-        0xca => Head::Float(f64::from(f32::from_bits(cur.be(4, path)? as u32))),
-        0xcb => Head::Float(f64::from_bits(cur.be(8, path)?)),
-        0xcc => Head::Int(i128::from(cur.be(1, path)?)),
-        0xcd => Head::Int(i128::from(cur.be(2, path)?)),
-        0xce => Head::Int(i128::from(cur.be(4, path)?)),
-        0xcf => Head::Int(i128::from(cur.be(8, path)?)),
-        0xd0 => Head::Int(i128::from(cur.be(1, path)? as u8 as i8)),
-        0xd1 => Head::Int(i128::from(cur.be(2, path)? as u16 as i16)),
-        0xd2 => Head::Int(i128::from(cur.be(4, path)? as u32 as i32)),
-        0xd3 => Head::Int(i128::from(cur.be(8, path)? as i64)),
-        0xd4 => Head::Ext(2),
-        0xd5 => Head::Ext(3),
-        0xd6 => Head::Ext(5),
-        0xd7 => Head::Ext(9),
-        0xd8 => Head::Ext(17),
-        0xd9 => Head::Str(cur.be(1, path)? as usize),
-        0xda => Head::Str(cur.be(2, path)? as usize),
-        0xdb => Head::Str(cur.be(4, path)? as usize),
-        0xdc => Head::Array(cur.be(2, path)? as usize),
-        0xdd => Head::Array(cur.be(4, path)? as usize),
-        0xde => Head::Map(cur.be(2, path)? as usize),
-        0xdf => Head::Map(cur.be(4, path)? as usize),
-        0xe0..=0xff => Head::Int(i128::from(b as i8)),
-        0xc1 => return err(path, "invalid msgpack marker 0xc1"),
+    use rmp::Marker as M;
+    let marker = whole(rmp::decode::read_marker(cur), path)?;
+    Ok(match marker {
+        M::FixPos(n) => Head::Int(i128::from(n)),
+        M::FixNeg(n) => Head::Int(i128::from(n)),
+        M::Null => Head::Nil,
+        M::True => Head::Bool(true),
+        M::False => Head::Bool(false),
+        M::U8 | M::U16 | M::U32 | M::U64 => Head::Int(i128::from(unsigned(cur, marker, path)?)),
+        M::I8 => Head::Int(i128::from(whole(cur.read_data_i8(), path)?)),
+        M::I16 => Head::Int(i128::from(whole(cur.read_data_i16(), path)?)),
+        M::I32 => Head::Int(i128::from(whole(cur.read_data_i32(), path)?)),
+        M::I64 => Head::Int(i128::from(whole(cur.read_data_i64(), path)?)),
+        M::F32 => Head::Float(f64::from(whole(cur.read_data_f32(), path)?)),
+        M::F64 => Head::Float(whole(cur.read_data_f64(), path)?),
+        M::FixStr(n) => Head::Str(usize::from(n)),
+        M::Str8 | M::Str16 | M::Str32 => Head::Str(sized(cur, marker, path)?),
+        M::Bin8 | M::Bin16 | M::Bin32 => Head::Bin(sized(cur, marker, path)?),
+        M::FixArray(n) => Head::Array(usize::from(n)),
+        M::Array16 | M::Array32 => Head::Array(sized(cur, marker, path)?),
+        M::FixMap(n) => Head::Map(usize::from(n)),
+        M::Map16 | M::Map32 => Head::Map(sized(cur, marker, path)?),
+        // An extension's payload is its type byte and its data.
+        M::FixExt1 => Head::Ext(2),
+        M::FixExt2 => Head::Ext(3),
+        M::FixExt4 => Head::Ext(5),
+        M::FixExt8 => Head::Ext(9),
+        M::FixExt16 => Head::Ext(17),
+        M::Ext8 | M::Ext16 | M::Ext32 => Head::Ext(sized(cur, marker, path)? + 1),
+        M::Reserved => return err(path, "invalid msgpack marker 0xc1"),
     })
 }
 
+/// A read that ran out of bytes is a truncated value.
+fn whole<T, E>(r: Result<T, E>, path: &AttrPath) -> Result<T, DecodeError> {
+    r.or_else(|_| err(path, "msgpack value is truncated"))
+}
+
+/// The unsigned integer after a `U8`..`U64` marker.
+fn unsigned(cur: &mut Cursor<'_>, marker: rmp::Marker, path: &AttrPath) -> Result<u64, DecodeError> {
+    whole(
+        match marker {
+            rmp::Marker::U8 => cur.read_data_u8().map(u64::from),
+            rmp::Marker::U16 => cur.read_data_u16().map(u64::from),
+            rmp::Marker::U32 => cur.read_data_u32().map(u64::from),
+            _ => cur.read_data_u64(),
+        },
+        path,
+    )
+}
+
+/// The length after a sized marker: one, two or four bytes by the marker's width.
+fn sized(cur: &mut Cursor<'_>, marker: rmp::Marker, path: &AttrPath) -> Result<usize, DecodeError> {
+    use rmp::Marker as M;
+    let n = match marker {
+        M::Str8 | M::Bin8 | M::Ext8 => cur.read_data_u8().map(u32::from),
+        M::Str16 | M::Bin16 | M::Ext16 | M::Array16 | M::Map16 => cur.read_data_u16().map(u32::from),
+        _ => cur.read_data_u32(),
+    };
+    whole(n, path).map(|n| n as usize)
+}
+
 fn read_str(cur: &mut Cursor<'_>, n: usize, path: &AttrPath) -> Result<String, DecodeError> {
-    let bytes = cur.take(n, path)?;
+    let bytes = take(cur, n, path)?;
     String::from_utf8(bytes.to_vec()).or_else(|_| err(path, "string is not valid UTF-8"))
 }
 
@@ -261,7 +265,7 @@ fn decode(cur: &mut Cursor<'_>, ty: &Type, path: &AttrPath, depth: usize) -> Res
     let h = head(cur, path)?;
     // Any extension is an unknown value: type 0 is plain unknown, type 12 a refined unknown (TF ≥ 1.6).
     if let Head::Ext(n) = h {
-        cur.take(n, path)?;
+        take(cur, n, path)?;
         return Ok(Value::Unknown);
     }
     if let Head::Nil = h {
@@ -311,7 +315,7 @@ fn decode(cur: &mut Cursor<'_>, ty: &Type, path: &AttrPath, depth: usize) -> Res
 fn decode_dynamic(cur: &mut Cursor<'_>, h: Head, path: &AttrPath, depth: usize) -> Result<Value, DecodeError> {
     let Head::Array(2) = h else { return err(path, "a dynamic value must be a [type, value] pair") };
     let type_json = match head(cur, path)? {
-        Head::Str(n) | Head::Bin(n) => cur.take(n, path)?.to_vec(),
+        Head::Str(n) | Head::Bin(n) => take(cur, n, path)?.to_vec(),
         _ => return err(path, "a dynamic value's type must be JSON text"),
     };
     let json: Json = serde_json::from_slice(&type_json).or_else(|e| err(path, format!("dynamic type: {e}")))?;
@@ -352,4 +356,63 @@ fn decode_entries<'t>(
         m.insert(key, v);
     }
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn number(v: &Value) -> String {
+        let Value::Number(n) = v else { panic!("{v:?} is not a number") };
+        n.as_str().to_string()
+    }
+
+    #[test]
+    fn every_marker_width_decodes() {
+        for i in [0i64, 127, 128, 255, 256, 65_535, 65_536, 4_294_967_296, -1, -32, -33, -129, -32_769, -2_147_483_649] {
+            let mut buf = Vec::new();
+            rmp::encode::write_sint(&mut buf, i).unwrap();
+            assert_eq!(number(&from_msgpack(&buf, &Type::Number).unwrap()), i.to_string());
+        }
+        let mut buf = Vec::new();
+        rmp::encode::write_u64(&mut buf, u64::MAX).unwrap();
+        assert_eq!(number(&from_msgpack(&buf, &Type::Number).unwrap()), u64::MAX.to_string());
+        for n in [3usize, 31, 32, 255, 256, 65_536] {
+            let text = "x".repeat(n);
+            let mut buf = Vec::new();
+            rmp::encode::write_str(&mut buf, &text).unwrap();
+            assert_eq!(from_msgpack(&buf, &Type::String).unwrap(), Value::String(text));
+        }
+        for n in [15u32, 16, 70_000] {
+            let mut buf = Vec::new();
+            rmp::encode::write_array_len(&mut buf, n).unwrap();
+            buf.extend(std::iter::repeat_n(0xc3, n as usize));
+            let Value::List(items) = from_msgpack(&buf, &Type::list(Type::Bool)).unwrap() else { panic!() };
+            assert_eq!(items.len(), n as usize);
+        }
+        let mut buf = Vec::new();
+        rmp::encode::write_f32(&mut buf, 1.5).unwrap();
+        assert_eq!(number(&from_msgpack(&buf, &Type::Number).unwrap()), "1.5");
+        // A refined unknown (extension 12 with a payload) is unknown; so is the plain one.
+        assert_eq!(from_msgpack(&[0xc7, 0x02, 0x0c, 0x81, 0x01], &Type::String).unwrap(), Value::Unknown);
+        assert_eq!(from_msgpack(&UNKNOWN, &Type::Number).unwrap(), Value::Unknown);
+    }
+
+    #[test]
+    fn lengths_beyond_the_input_are_errors() {
+        for bytes in [
+            &[0xdb, 0xff, 0xff, 0xff, 0xff][..],
+            &[0xdd, 0xff, 0xff, 0xff, 0xff],
+            &[0xc9, 0xff, 0xff, 0xff, 0xff, 0],
+            &[0xcd, 0x01],
+            &[0xc1],
+        ] {
+            let ty = match bytes[0] {
+                0xdd => Type::list(Type::Bool),
+                0xcd => Type::Number,
+                _ => Type::String,
+            };
+            assert!(from_msgpack(bytes, &ty).is_err(), "{bytes:02x?}");
+        }
+    }
 }
