@@ -40,8 +40,8 @@ fn normalisation(c: &mut Criterion) {
     c.bench_function("ingress blocks parsed, validated and merged, 100 blocks (the maximum)", |b| {
         b.iter(|| {
             let mut d = Diagnostics::new();
-            match ingress::parse(black_box(&set), &AttrPath::attr("ingress"), true, true, &mut d) {
-                ingress::Parsed::Rules(r) => r.len(),
+            match ingress::read(black_box(&set), &ingress::Reading::validating(AttrPath::attr("ingress"), true), &mut d) {
+                ingress::Parsed::Rules(r) => r.rules().len(),
                 _ => panic!("the benchmark input is valid"),
             }
         })

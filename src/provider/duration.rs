@@ -10,22 +10,27 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("{text:?} is not a duration: write a number and a unit, such as \"90s\", \"20m\" or \"1h\"."))
 }
 
-/// The duration a `timeouts` block sets for `which` (`create`, `update`, `delete`), else `default`.
-pub fn configured_timeout(state: &tfplugin::value::Value, which: &str, default: Duration) -> Duration {
-    state
-        .get("timeouts")
-        .and_then(|t| t.get(which))
-        .and_then(tfplugin::value::Value::as_str)
-        .and_then(|t| parse_timeout(t).ok())
-        .unwrap_or(default)
+tfplugin::model! {
+    /// A `timeouts` block with all three operations.
+    pub struct Timeouts { create: String, update: String, delete: String }
 }
 
-/// Checks the `timeouts` block's `operations`: each set value is a duration from 1 second to 24 hours.
-pub fn validate_timeouts(config: &tfplugin::value::Value, operations: &[&str], diags: &mut tfplugin::diag::Diagnostics) {
-    use tfplugin::value::{AttrPath, Value};
-    let Some(t) = config.get("timeouts").filter(|t| !t.is_null()) else { return };
-    for which in operations {
-        let Some(text) = t.get(which).and_then(Value::as_str) else { continue };
+tfplugin::model! {
+    /// A `timeouts` block for a resource that only writes (create and update).
+    pub struct WriteTimeouts { create: String, update: String }
+}
+
+/// The duration a `timeouts` value sets (`text`), else `default`.
+pub fn timeout_or(text: Option<&str>, default: Duration) -> Duration {
+    text.and_then(|t| parse_timeout(t).ok()).unwrap_or(default)
+}
+
+/// Checks the `timeouts` block's values, given as `(operation, value)`: each set value is a duration
+/// from 1 second to 24 hours.
+pub fn validate_timeouts(operations: &[(&str, Option<&str>)], diags: &mut tfplugin::diag::Diagnostics) {
+    use tfplugin::value::AttrPath;
+    for (which, text) in operations {
+        let Some(text) = text else { continue };
         let path = AttrPath::attr("timeouts").then(which);
         match parse_timeout(text) {
             Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(24 * 3600) => {}

@@ -72,10 +72,89 @@ pub fn acknowledge_attribute() -> Attribute {
     )
 }
 
+/// Ingress rules, merged (one rule per CIDR block) and canonical: every constructor merges, so every
+/// rule set the provider holds has that form.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RuleSet(Vec<Rule>);
+
+impl RuleSet {
+    /// The rules, merged.
+    pub fn new(rules: &[Rule]) -> RuleSet {
+        RuleSet(coiled_firewall::merge(rules).0)
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.0
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether both open the same ports to the same blocks.
+    pub fn same_as(&self, other: &RuleSet) -> bool {
+        coiled_firewall::same_rules(&self.0, &other.0)
+    }
+
+    /// The server's wire rules (invalid ones are skipped).
+    pub fn from_wire(rules: &[IngressRule]) -> RuleSet {
+        RuleSet::new(&rules.iter().filter_map(|r| coiled_firewall::rule_from_wire(&r.ports, &r.cidr)).collect::<Vec<_>>())
+    }
+
+    /// The rules of an `ingress` value this provider stored in state, which it validated before:
+    /// `None` when it holds none, or is not known.
+    pub fn of_state(ingress: &Value) -> Option<RuleSet> {
+        match read(ingress, &Reading::stored(), &mut Diagnostics::new()) {
+            Parsed::Rules(r) if !r.is_empty() => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Coiled's wire format (`[{ports, cidr}]`).
+    pub fn to_wire(&self) -> Vec<crate::api::IngressOut> {
+        self.0.iter().map(|r| crate::api::IngressOut { ports: r.ports.iter().copied().collect(), cidr: r.cidr.to_string() }).collect()
+    }
+
+    /// The `firewall_rules` value: one row per (port, source).
+    pub fn rows_value(&self) -> Value {
+        rows_value(&self.0)
+    }
+}
+
+/// How one reading of an `ingress` value reports: where it points, and whether it warns.
+pub struct Reading {
+    /// The attribute path of the `ingress` blocks.
+    pub path: AttrPath,
+    /// Whether `acknowledge_world_open_ingress` is set.
+    pub acknowledged: bool,
+    /// Whether to warn about valid rules (host bits, merged duplicates, whole-internet sources): only
+    /// validation does, so that each warning shows once.
+    pub warnings: bool,
+}
+
+impl Reading {
+    /// A configuration's or plan's `ingress` at `path`: errors only.
+    pub fn at(path: AttrPath) -> Reading {
+        Reading { path, acknowledged: true, warnings: false }
+    }
+
+    /// A validation's reading: errors and warnings.
+    pub fn validating(path: AttrPath, acknowledged: bool) -> Reading {
+        Reading { path, acknowledged, warnings: true }
+    }
+
+    /// A value from state, which was validated when it was planned.
+    fn stored() -> Reading {
+        Reading::at(AttrPath::root())
+    }
+}
+
 /// The outcome of reading ingress blocks from a configuration.
 pub enum Parsed {
     /// Every value known and valid: the canonical rules.
-    Rules(Vec<Rule>),
+    Rules(RuleSet),
     /// Some value is unknown until apply; nothing to judge yet beyond what was reported.
     Unknown,
     /// Errors were reported.
@@ -99,11 +178,13 @@ fn describe(element: &Value) -> String {
     format!("the ingress block with {cidr} and ports [{}]", ports.join(", "))
 }
 
-/// Reads `ingress` blocks (a set of `{cidr, ports}` objects) at `path`, reporting every problem with its
-/// attribute path, and warnings (host bits, merged duplicates, whole-internet rules) when `warn` is set.
-pub fn parse(value: &Value, path: &AttrPath, acknowledged: bool, warn: bool, diags: &mut Diagnostics) -> Parsed {
+/// Reads `ingress` blocks (a set of `{cidr, ports}` objects), reporting every problem with its
+/// attribute path, and warnings as `how` asks.
+pub fn read(value: &Value, how: &Reading, diags: &mut Diagnostics) -> Parsed {
+    let Reading { path, acknowledged, warnings: warn } = how;
+    let (acknowledged, warn) = (*acknowledged, *warn);
     let elements = match value {
-        Value::Null => return Parsed::Rules(Vec::new()),
+        Value::Null => return Parsed::Rules(RuleSet::default()),
         Value::Unknown => return Parsed::Unknown,
         v => v.as_elements().unwrap_or_default(),
     };
@@ -137,7 +218,7 @@ pub fn parse(value: &Value, path: &AttrPath, acknowledged: bool, warn: bool, dia
     if warn {
         warn_about(&rules, path, acknowledged, diags);
     }
-    if unknown { Parsed::Unknown } else { Parsed::Rules(coiled_firewall::merge(&rules).0) }
+    if unknown { Parsed::Unknown } else { Parsed::Rules(RuleSet::new(&rules)) }
 }
 
 /// One parse's place, settings and findings.
@@ -245,22 +326,8 @@ fn warn_about(rules: &[Rule], path: &AttrPath, acknowledged: bool, diags: &mut D
     }
 }
 
-/// The rules as Coiled's wire format (`[{ports, cidr}]`), merged and canonical.
-pub fn to_wire(rules: &[Rule]) -> Vec<crate::api::IngressOut> {
-    coiled_firewall::merge(rules)
-        .0
-        .iter()
-        .map(|r| crate::api::IngressOut { ports: r.ports.iter().copied().collect(), cidr: r.cidr.to_string() })
-        .collect()
-}
-
-/// Canonical rules from the server's wire rules (invalid ones are skipped).
-pub fn from_wire(rules: &[IngressRule]) -> Vec<Rule> {
-    rules.iter().filter_map(|r| coiled_firewall::rule_from_wire(&r.ports, &r.cidr)).collect()
-}
-
 /// The `firewall_rules` value for `rules`.
-pub fn rows_value(rules: &[Rule]) -> Value {
+fn rows_value(rules: &[Rule]) -> Value {
     Value::List(
         coiled_firewall::firewall_rows(rules)
             .into_iter()
@@ -275,11 +342,11 @@ pub fn rows_value(rules: &[Rule]) -> Value {
     )
 }
 
-/// Rules as the value of an `ingress` set: canonical, merged, one element per CIDR block.
-pub fn rules_value(rules: &[Rule]) -> Value {
+/// Rules as the value of an `ingress` set: one element per CIDR block.
+pub fn rules_value(rules: &RuleSet) -> Value {
     Value::Set(
-        coiled_firewall::merge(rules)
-            .0
+        rules
+            .rules()
             .iter()
             .map(|r| {
                 Value::object([
@@ -293,10 +360,9 @@ pub fn rules_value(rules: &[Rule]) -> Value {
 
 /// The state value of `ingress` for rules the server reports: the prior value when it means the same
 /// (keeping the user's spelling and order), else the server's rules in canonical form.
-pub fn state_value(server: &[Rule], prior: &Value) -> Value {
-    let mut quiet = Diagnostics::new();
-    if let Parsed::Rules(prior_rules) = parse(prior, &AttrPath::root(), true, false, &mut quiet)
-        && coiled_firewall::same_rules(&prior_rules, server)
+pub fn state_value(server: &RuleSet, prior: &Value) -> Value {
+    if let Parsed::Rules(prior_rules) = read(prior, &Reading::stored(), &mut Diagnostics::new())
+        && prior_rules.same_as(server)
     {
         return if prior.is_null() { Value::Set(Vec::new()) } else { prior.clone() };
     }
@@ -315,15 +381,15 @@ mod tests {
     fn valid_blocks_parse_with_warnings() {
         let v = Value::Set(vec![block("10.1.0.2/16", &[8786]), block("0.0.0.0/0", &[443]), block("10.1.0.0/16", &[8787])]);
         let mut d = Diagnostics::new();
-        let Parsed::Rules(rules) = parse(&v, &AttrPath::attr("ingress"), false, true, &mut d) else { panic!("not parsed") };
-        assert_eq!(rules.len(), 2);
+        let Parsed::Rules(rules) = read(&v, &Reading::validating(AttrPath::attr("ingress"), false), &mut d) else { panic!("not parsed") };
+        assert_eq!(rules.rules().len(), 2);
         let summaries: Vec<&str> = d.0.iter().map(|x| x.summary.as_str()).collect();
         assert!(summaries.contains(&"CIDR Block Has Host Bits Set"), "{summaries:?}");
         assert!(summaries.contains(&"Duplicate Ingress Blocks Merged"));
         assert!(summaries.contains(&"Ingress Open to the Whole Internet"));
         assert!(!d.has_errors());
         let mut d = Diagnostics::new();
-        parse(&v, &AttrPath::attr("ingress"), true, true, &mut d);
+        read(&v, &Reading::validating(AttrPath::attr("ingress"), true), &mut d);
         assert!(!d.0.iter().any(|x| x.summary.contains("Whole Internet")), "acknowledged");
     }
 
@@ -331,7 +397,7 @@ mod tests {
     fn errors_point_at_the_attribute() {
         let v = Value::Set(vec![block("10.1.0.0/16", &[8786]), block("10.1.0.300/16", &[0])]);
         let mut d = Diagnostics::new();
-        assert!(matches!(parse(&v, &AttrPath::attr("ingress"), false, true, &mut d), Parsed::Invalid));
+        assert!(matches!(read(&v, &Reading::validating(AttrPath::attr("ingress"), false), &mut d), Parsed::Invalid));
         let paths: Vec<String> = d.0.iter().filter_map(|x| x.path.as_ref().map(ToString::to_string)).collect();
         assert_eq!(paths, vec!["ingress", "ingress"]);
         assert!(d.0[0].detail.contains("cidr \"10.1.0.300/16\" and ports [0]"), "{}", d.0[0].detail);
@@ -340,22 +406,22 @@ mod tests {
     #[test]
     fn unknowns_defer_judgement() {
         let v = Value::Set(vec![Value::object([("cidr", Value::Unknown), ("ports", Value::Set(vec![Value::int(22)]))])]);
-        assert!(matches!(parse(&v, &AttrPath::attr("ingress"), false, true, &mut Diagnostics::new()), Parsed::Unknown));
-        assert!(matches!(parse(&Value::Unknown, &AttrPath::attr("ingress"), false, true, &mut Diagnostics::new()), Parsed::Unknown));
+        assert!(matches!(read(&v, &Reading::validating(AttrPath::attr("ingress"), false), &mut Diagnostics::new()), Parsed::Unknown));
+        assert!(matches!(read(&Value::Unknown, &Reading::at(AttrPath::attr("ingress")), &mut Diagnostics::new()), Parsed::Unknown));
     }
 
     #[test]
     fn state_keeps_the_users_spelling_when_equal() {
         let prior = Value::Set(vec![block("10.1.0.2/16", &[8787, 8786])]);
-        let server = from_wire(&[IngressRule { ports: vec![8786, 8787], cidr: "10.1.0.0/16".into() }]);
+        let server = RuleSet::from_wire(&[IngressRule { ports: vec![8786, 8787], cidr: "10.1.0.0/16".into() }]);
         assert_eq!(state_value(&server, &prior), prior);
-        let drifted = from_wire(&[IngressRule { ports: vec![22], cidr: "10.1.0.0/16".into() }]);
+        let drifted = RuleSet::from_wire(&[IngressRule { ports: vec![22], cidr: "10.1.0.0/16".into() }]);
         assert_eq!(state_value(&drifted, &prior), Value::Set(vec![block("10.1.0.0/16", &[22])]));
     }
 
     #[test]
     fn wire_form_is_merged_and_sorted() {
-        let rules = vec![Rule { cidr: "10.1.0.0/16".parse().unwrap(), ports: [8787, 8786].into() }];
-        assert_eq!(serde_json::to_value(to_wire(&rules)).unwrap(), serde_json::json!([{"ports": [8786, 8787], "cidr": "10.1.0.0/16"}]));
+        let rules = RuleSet::new(&[Rule { cidr: "10.1.0.0/16".parse().unwrap(), ports: [8787, 8786].into() }]);
+        assert_eq!(serde_json::to_value(rules.to_wire()).unwrap(), serde_json::json!([{"ports": [8786, 8787], "cidr": "10.1.0.0/16"}]));
     }
 }

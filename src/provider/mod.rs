@@ -48,8 +48,8 @@ impl Coiled {
 
     /// The workspace a resource's `workspace` attribute names, else the default one; reports an error
     /// pointing at `workspace` when the default cannot be determined.
-    pub async fn workspace_for(&self, op: &Op, state: &Value, diags: &mut Diagnostics) -> Option<String> {
-        if let Some(ws) = state.get("workspace").and_then(Value::as_str) {
+    pub async fn workspace_for(&self, op: &Op, named: Option<&str>, diags: &mut Diagnostics) -> Option<String> {
+        if let Some(ws) = named {
             return Some(ws.to_string());
         }
         match self.workspace(op).await {
@@ -171,12 +171,13 @@ impl ProviderData {
     /// At plan time: the token works, and its user is a member of the workspace the plan names (the
     /// resource's own `workspace`, else the planned or configured one). Skipped while the provider
     /// configuration is unknown. Returns whether the plan may go on.
-    pub async fn check_plan_access(&self, ctx: &Ctx, plan: &tfplugin::framework::Plan, diags: &mut Diagnostics) -> bool {
+    /// `configured` is the configuration's `workspace`, `planned` the plan's.
+    pub async fn check_plan_access(&self, ctx: &Ctx, configured: Option<&str>, planned: Option<&str>, diags: &mut Diagnostics) -> bool {
         let mut quiet = Diagnostics::new();
         let Ok(Some(coiled)) = self.coiled(&mut quiet).await else { return true };
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let own = plan.config.get("workspace").and_then(Value::as_str);
-        let ws = own.or(plan.planned.get("workspace").and_then(Value::as_str)).or(coiled.configured_workspace());
+        let own = configured;
+        let ws = own.or(planned).or(coiled.configured_workspace());
         coiled.check_access(&op, ws, own.map(|_| AttrPath::attr("workspace")), diags).await
     }
 
@@ -330,4 +331,42 @@ fn read_ca_bundle(path: &Value, diags: &mut Diagnostics) -> Result<Option<Vec<u8
     std::fs::read(path).map(Some).map_err(|e| {
         diags.error_at(AttrPath::attr("ca_bundle_file"), "Unreadable CA Bundle", format!("Cannot read {path}: {e}."));
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every model holds exactly its schema's attributes and blocks: `encode` must write an object
+    /// Terraform accepts.
+    #[test]
+    fn models_hold_exactly_the_schema_attributes() {
+        let provider = CoiledProvider::default();
+        let names = |s: &tfplugin::schema::Schema| {
+            let mut n: Vec<&str> = s.block.attributes.iter().map(|a| a.name).chain(s.block.blocks.iter().map(|b| b.name)).collect();
+            n.sort_unstable();
+            n
+        };
+        let sorted = |attrs: &[&'static str]| {
+            let mut n = attrs.to_vec();
+            n.sort_unstable();
+            n
+        };
+        for r in provider.resources() {
+            let expected = match r.type_name() {
+                "coiled_cluster" => sorted(cluster::ClusterModel::ATTRIBUTES),
+                "coiled_backend_options" => sorted(backend_options::BackendOptionsModel::ATTRIBUTES),
+                other => panic!("no model for {other}"),
+            };
+            assert_eq!(names(&r.schema()), expected, "{}", r.type_name());
+        }
+        for d in provider.data_sources() {
+            let expected = match d.type_name() {
+                "coiled_cluster" => sorted(cluster::data_source::MODEL_ATTRIBUTES),
+                "coiled_backend_options" => sorted(backend_options::data_source::MODEL_ATTRIBUTES),
+                other => panic!("no model for {other}"),
+            };
+            assert_eq!(names(&d.schema()), expected, "data {}", d.type_name());
+        }
+    }
 }

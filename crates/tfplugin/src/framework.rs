@@ -61,6 +61,14 @@ impl Plan {
         }
     }
 
+    /// Marks a computed attribute whose planned value the resource has set (in a model it then encoded
+    /// into `planned`) as predicted: kept as planned even when it equals Terraform's proposal.
+    pub fn mark_predicted(&mut self, name: &'static str) {
+        if !self.predicted.contains(&name) {
+            self.predicted.push(name);
+        }
+    }
+
     /// Whether this plan creates the object.
     pub fn is_create(&self) -> bool {
         self.prior.is_null()

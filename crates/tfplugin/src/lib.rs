@@ -3,6 +3,7 @@
 //! - [`value`]: cty types and values with their msgpack / JSON codecs;
 //! - [`schema`]: the schema model and its protocol form;
 //! - [`diag`]: diagnostics with attribute paths;
+//! - [`model`]: typed models of a schema's values ([`model!`], [`attr!`]);
 //! - [`framework`]: the resource, data source and provider interfaces, and the planning rules;
 //! - [`proto`]: the generated tfplugin6 and go-plugin messages and services, and their router;
 //! - [`server`]: the tfplugin6 gRPC service;
@@ -13,6 +14,7 @@ pub mod cert;
 pub mod diag;
 pub mod framework;
 pub mod logging;
+pub mod model;
 pub mod proto;
 pub mod schema;
 pub mod serve;

@@ -59,13 +59,14 @@ pub fn ingress(data: &[u8]) {
         }
     }
     let mut diags = Diagnostics::new();
-    if let terraform_provider_coiled::provider::ingress::Parsed::Rules(rules) =
-        terraform_provider_coiled::provider::ingress::parse(&Value::Set(blocks), &AttrPath::attr("ingress"), false, true, &mut diags)
-    {
+    use terraform_provider_coiled::provider::ingress::{self, Parsed, Reading};
+    if let Parsed::Rules(set) = ingress::read(&Value::Set(blocks), &Reading::validating(AttrPath::attr("ingress"), false), &mut diags) {
         assert!(!diags.has_errors());
-        let (merged, _) = coiled_firewall::merge(&rules);
+        let rules = set.rules();
+        let (merged, _) = coiled_firewall::merge(rules);
+        assert_eq!(merged, rules, "a rule set is merged");
         assert_eq!(coiled_firewall::merge(&merged).0, merged, "merging is idempotent");
-        let rows = coiled_firewall::firewall_rows(&rules);
+        let rows = coiled_firewall::firewall_rows(rules);
         assert_eq!(rows.len(), merged.iter().map(|r| r.ports.len()).sum::<usize>());
     }
 }

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::super::ingress;
+use super::super::ingress::{self, RuleSet};
 use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
+use super::wire::{BackendOptionsModel, Network};
 use crate::api::Op;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, DataSource};
+use tfplugin::model::Field;
 use tfplugin::schema::{Attribute, Block, Nesting, Presence, Schema};
 use tfplugin::value::{AttrPath, Type, Value};
 
@@ -81,8 +83,8 @@ impl DataSource for BackendOptionsDataSource {
     async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
         let coiled = self.data.require(diags).await?;
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let ws = match config.get("workspace").and_then(Value::as_str) {
-            Some(ws) => ws.to_string(),
+        let ws = match BackendOptionsView::decode(config).workspace.into_known() {
+            Some(ws) => ws,
             None => match coiled.workspace(&op).await {
                 Ok(ws) => ws,
                 Err(e) => {
@@ -98,19 +100,41 @@ impl DataSource for BackendOptionsDataSource {
                 return None;
             }
         };
-        let mut state = Value::null_object(&self.schema().object_type());
-        state.set_attr("workspace", Value::string(ws.clone()));
-        state.set_attr("id", Value::string(ws));
-        let resource_view = super::wire::state_from_server(&state, &server);
-        for key in ["backend", "region", "zone", "gcp_project_id", "network", "firewall_rules"] {
-            if let Some(v) = resource_view.get(key) {
-                state.set_attr(key, v.clone());
-            }
-        }
-        let rules = ingress::from_wire(&server.ingress().unwrap_or_default());
-        state.set_attr("ingress", ingress::rules_value(&rules));
-        state.set_attr("firewall_rules", ingress::rows_value(&rules));
-        state.set_attr("uses_coiled_default_ingress", Value::Bool(rules.is_empty()));
-        Some(state)
+        // Read as the resource reads, then shown without credentials.
+        let read = super::wire::state_from_server(&BackendOptionsModel::default(), &server);
+        let rules = RuleSet::from_wire(&server.ingress().unwrap_or_default());
+        let view = BackendOptionsView {
+            workspace: Field::Known(ws.clone()),
+            id: Field::Known(ws),
+            backend: read.backend,
+            region: read.region,
+            zone: read.zone,
+            gcp_project_id: read.gcp_project_id,
+            network: read.network,
+            ingress: Field::Known(ingress::rules_value(&rules)),
+            firewall_rules: Field::Known(rules.rows_value()),
+            uses_coiled_default_ingress: Field::Known(rules.is_empty()),
+        };
+        Some(view.encode())
     }
 }
+
+tfplugin::model! {
+    /// `data.coiled_backend_options`'s configuration and result.
+    struct BackendOptionsView {
+        workspace: String,
+        id: String,
+        backend: String,
+        region: String,
+        zone: String,
+        gcp_project_id: String,
+        network: Network,
+        ingress: Value,
+        firewall_rules: Value,
+        uses_coiled_default_ingress: bool,
+    }
+}
+
+/// The data source model's attributes (for the schema check).
+#[cfg(test)]
+pub(crate) const MODEL_ATTRIBUTES: &[&str] = BackendOptionsView::ATTRIBUTES;

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, NewState, Plan, Private, Resource};
+use tfplugin::model::Field;
 use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 use tfplugin::value::{AttrPath, Type, Value};
 
-use super::ingress::{self, Parsed};
+use super::ingress::{self, Parsed, Reading};
 use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
 use crate::api::{CloudOptions, GcpOptions, Op};
 pub use wire::*;
@@ -67,19 +68,20 @@ fn timeouts_block() -> NestedBlock {
     ])
 }
 
-/// The timeout for `which` write, or the default.
-fn write_timeout(state: &Value, which: &str) -> std::time::Duration {
-    super::duration::configured_timeout(state, which, DEFAULT_WRITE_TIMEOUT)
+/// The timeout of the first write (`create`) or a later one, or the default.
+fn write_timeout(state: &BackendOptionsModel, create: bool) -> std::time::Duration {
+    let t = state.timeouts.known().cloned().unwrap_or_default();
+    super::duration::timeout_or(if create { t.create.as_deref() } else { t.update.as_deref() }, DEFAULT_WRITE_TIMEOUT)
 }
 
 impl BackendOptionsResource {
     /// At plan time, for a create: one workspace has one set of options, so creating this resource
     /// replaces whatever the workspace holds. Warns when that is more than Coiled's defaults.
-    async fn warn_on_takeover(&self, ctx: &Ctx, plan: &Plan, diags: &mut Diagnostics) {
+    async fn warn_on_takeover(&self, ctx: &Ctx, planned: &BackendOptionsModel, diags: &mut Diagnostics) {
         let mut quiet = Diagnostics::new();
         let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await else { return };
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let ws = match str_attr(&plan.planned, "workspace") {
+        let ws = match planned.workspace.as_deref() {
             Some(ws) => ws.to_string(),
             None => match coiled.workspace(&op).await {
                 Ok(ws) => ws,
@@ -87,11 +89,11 @@ impl BackendOptionsResource {
             },
         };
         let Ok(server) = coiled.client.get_backend_options(&op, &ws).await else { return };
-        let current = describe(&state_from_server(&Value::null_object(&self.schema().object_type()), &server));
+        let current = describe(&state_from_server(&BackendOptionsModel::default(), &server));
         if is_default(&current) {
             return;
         }
-        let changes = differences(&current, &describe(&plan.planned));
+        let changes = differences(&current, &describe(planned));
         if changes.is_empty() {
             return;
         }
@@ -109,56 +111,93 @@ impl BackendOptionsResource {
     }
 
     /// Writes the planned options, then reads them back into the new state, within the `timeouts` value
-    /// for `which` (`create` or `update`): the server may set up cloud infrastructure before it answers.
-    async fn write(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics, summary: &str) -> Option<NewState> {
+    /// for the first write (`create`) or a later one: the server may set up cloud infrastructure before
+    /// it answers.
+    async fn write(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics, create: bool) -> Option<NewState> {
+        let summary = if create { "Unable to Set Backend Options" } else { "Unable to Update Backend Options" };
         let coiled = self.connection(diags).await?;
-        let which = if summary.contains("Update") { "update" } else { "create" };
-        let op = Op::new(write_timeout(planned, which), ctx.stop.clone());
-        let ws = coiled.workspace_for(&op, planned, diags).await?;
-        let ack = planned.get("acknowledge_world_open_ingress").and_then(Value::as_bool).unwrap_or(false);
-        let rules = match ingress::parse(planned.get("ingress").unwrap_or(&Value::Null), &AttrPath::attr("ingress"), ack, false, diags) {
+        let (planned, config) = (BackendOptionsModel::decode(planned), BackendOptionsModel::decode(config));
+        let op = Op::new(write_timeout(&planned, create), ctx.stop.clone());
+        let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
+        let rules = match ingress::read(&planned.ingress_value(), &Reading::at(AttrPath::attr("ingress")), diags) {
             Parsed::Rules(r) => r,
             _ => {
                 diags.bug(summary, "The ingress rules were not known or not valid at apply time.");
                 return None;
             }
         };
-        let body = match payload(planned, config, &rules) {
+        let body = match payload(&planned, &config, &rules) {
             Ok(b) => b,
             Err(e) => {
                 diags.error(summary, format!("{e}."));
                 return None;
             }
         };
-        tracing::info!(workspace = %ws, rules = rules.len(), "writing backend options");
+        tracing::info!(workspace = %ws, rules = rules.rules().len(), "writing backend options");
         if let Err(e) = coiled.client.set_backend_options(&op, &ws, &body).await {
             coiled.report(diags, summary, None, &e);
             return None;
         }
-        let mut state = planned.clone();
-        state.set_attr("id", Value::string(ws.clone()));
-        state.set_attr("workspace", Value::string(ws.clone()));
-        if str_attr(&state, "region").is_none() {
-            let default = if str_attr(&state, "backend") == Some("gcp") { GCP_DEFAULT_REGION } else { AWS_DEFAULT_REGION };
-            state.set_attr("region", Value::string(default));
+        let mut state = planned;
+        state.id = Field::Known(ws.clone());
+        state.workspace = Field::Known(ws.clone());
+        if state.region.known().is_none() {
+            let default = if state.backend.as_deref() == Some("gcp") { GCP_DEFAULT_REGION } else { AWS_DEFAULT_REGION };
+            state.region = Field::Known(default.to_string());
         }
         if let CloudOptions::Gcp(GcpOptions { gcp_project_name: Some(project), .. }) = &body.options {
-            state.set_attr("gcp_project_id", Value::string(project.clone()));
-        } else if state.get("gcp_project_id").is_some_and(Value::is_unknown) {
-            state.set_attr("gcp_project_id", Value::Null);
+            state.gcp_project_id = Field::Known(project.clone());
+        } else if state.gcp_project_id.is_unknown() {
+            state.gcp_project_id = Field::Null;
         }
         match coiled.client.get_backend_options(&op, &ws).await {
-            Ok(server) => Some(NewState { state: state_from_server(&state, &server), private: Vec::new() }),
+            Ok(server) => Some(NewState { state: state_from_server(&state, &server).encode(), private: Vec::new() }),
             Err(e) => {
                 // The write succeeded: record it, and say the read-back failed.
                 diags.warning(
                     "Backend Options Written but Not Read Back",
                     format!("The options were saved, but reading them back failed: {e}. The next refresh will read them again."),
                 );
-                state.set_attr("firewall_rules", ingress::rows_value(&rules));
-                Some(NewState { state, private: Vec::new() })
+                state.firewall_rules = Field::Known(rules.rows_value());
+                Some(NewState { state: state.encode(), private: Vec::new() })
             }
         }
+    }
+
+    /// Predicts what apply will store, so plans show real values instead of "known after apply".
+    fn predict(plan: &Plan, planned: &mut BackendOptionsModel, predicted: &mut Vec<&'static str>, diags: &mut Diagnostics) {
+        let (config, prior) = (BackendOptionsModel::decode(&plan.config), BackendOptionsModel::decode(&plan.prior));
+        let backend = planned.backend.known().cloned();
+        if config.region.is_null() {
+            let prior_region = prior.region.known().filter(|_| prior.backend == planned.backend).cloned();
+            let default = backend.as_deref().map(|b| if b == "gcp" { GCP_DEFAULT_REGION } else { AWS_DEFAULT_REGION }.to_string());
+            if let Some(region) = prior_region.or(default) {
+                planned.region = Field::Known(region);
+                predicted.push(tfplugin::attr!(BackendOptionsModel, region));
+            }
+        }
+        if config.gcp_project_id.is_null() {
+            let from_json = config
+                .gcp_service_account_json
+                .known()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                .and_then(|v| v.get("project_id").and_then(|p| p.as_str()).map(str::to_string));
+            let project = match (backend.as_deref(), from_json) {
+                (Some("gcp"), Some(p)) => Some(Field::Known(p)),
+                (Some("aws"), _) => Some(Field::Null),
+                _ => None,
+            };
+            if let Some(project) = project {
+                planned.gcp_project_id = project;
+                predicted.push(tfplugin::attr!(BackendOptionsModel, gcp_project_id));
+            }
+        }
+        match ingress::read(&planned.ingress_value(), &Reading::at(AttrPath::attr("ingress")), diags) {
+            Parsed::Rules(rules) => planned.firewall_rules = Field::Known(rules.rows_value()),
+            Parsed::Unknown => planned.firewall_rules = Field::Unknown,
+            Parsed::Invalid => return,
+        }
+        predicted.push(tfplugin::attr!(BackendOptionsModel, firewall_rules));
     }
 }
 
@@ -204,66 +243,39 @@ impl Resource for BackendOptionsResource {
     }
 
     async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
-        // Predict what apply will store, so plans show real values instead of "known after apply".
-        let backend = plan.planned.get("backend").and_then(Value::as_str).map(str::to_string);
-        if plan.config.get("region").is_some_and(Value::is_null) {
-            let prior_region = plan
-                .prior
-                .get("region")
-                .filter(|_| plan.prior.get("backend") == plan.planned.get("backend"))
-                .cloned()
-                .filter(|v| !v.is_null());
-            let default = match backend.as_deref() {
-                Some("gcp") => Some(Value::string(GCP_DEFAULT_REGION)),
-                Some(_) => Some(Value::string(AWS_DEFAULT_REGION)),
-                None => None,
-            };
-            if let Some(region) = prior_region.or(default) {
-                plan.predict("region", region);
-            }
-        }
-        if plan.config.get("gcp_project_id").is_some_and(Value::is_null) {
-            let from_json = plan
-                .config
-                .get("gcp_service_account_json")
-                .and_then(Value::as_str)
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
-                .and_then(|v| v.get("project_id").and_then(|p| p.as_str()).map(str::to_string));
-            match (backend.as_deref(), from_json) {
-                (Some("gcp"), Some(p)) => plan.predict("gcp_project_id", Value::string(p)),
-                (Some("aws"), _) => plan.predict("gcp_project_id", Value::Null),
-                _ => {}
-            }
-        }
-        let ack = plan.planned.get("acknowledge_world_open_ingress").and_then(Value::as_bool).unwrap_or(false);
-        match ingress::parse(plan.planned.get("ingress").unwrap_or(&Value::Null), &AttrPath::attr("ingress"), ack, false, diags) {
-            Parsed::Rules(rules) => plan.predict("firewall_rules", ingress::rows_value(&rules)),
-            Parsed::Unknown => plan.predict("firewall_rules", Value::Unknown),
-            Parsed::Invalid => {}
-        }
-        if plan.config.get("workspace").is_some_and(Value::is_null) && plan.is_create() {
+        let mut planned = BackendOptionsModel::decode(&plan.planned);
+        let mut predicted = Vec::new();
+        Self::predict(plan, &mut planned, &mut predicted, diags);
+        let configured_ws = BackendOptionsModel::decode(&plan.config).workspace;
+        if configured_ws.is_null() && plan.is_create() {
             let mut quiet = Diagnostics::new();
             if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await
                 && let Some(ws) = coiled.configured_workspace()
             {
-                plan.predict("workspace", Value::string(ws));
-                plan.predict("id", Value::string(ws));
+                planned.workspace = Field::Known(ws.to_string());
+                planned.id = Field::Known(ws.to_string());
+                predicted.push(tfplugin::attr!(BackendOptionsModel, workspace));
+                predicted.push(tfplugin::attr!(BackendOptionsModel, id));
             }
+        }
+        plan.planned = planned.encode();
+        for name in predicted {
+            plan.mark_predicted(name);
         }
         let unchanged = !plan.is_create() && plan.planned.same_as(&plan.prior);
         if diags.has_errors() || unchanged {
             return;
         }
-        if !self.data.check_plan_access(ctx, plan, diags).await {
+        if !self.data.check_plan_access(ctx, configured_ws.as_deref(), planned.workspace.as_deref(), diags).await {
             return;
         }
         if plan.is_create() {
-            self.warn_on_takeover(ctx, plan, diags).await;
+            self.warn_on_takeover(ctx, &planned, diags).await;
         }
     }
 
     async fn create(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics) -> Option<NewState> {
-        self.write(ctx, planned, config, diags, "Unable to Set Backend Options").await
+        self.write(ctx, planned, config, diags, true).await
     }
 
     async fn read(&self, ctx: &Ctx, state: &Value, private: &Private, diags: &mut Diagnostics) -> Option<NewState> {
@@ -274,11 +286,12 @@ impl Resource for BackendOptionsResource {
             Err(()) => return None,
         };
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let ws = str_attr(state, "workspace").or_else(|| str_attr(state, "id"))?.to_string();
+        let state = BackendOptionsModel::decode(state);
+        let ws = state.workspace_name()?.to_string();
         match coiled.client.get_backend_options(&op, &ws).await {
             Ok(server) => {
-                let new = state_from_server(state, &server);
-                let changes = differences(&describe(state), &describe(&new));
+                let new = state_from_server(&state, &server);
+                let changes = differences(&describe(&state), &describe(&new));
                 if !changes.is_empty() {
                     diags.warning(
                         "Backend Options Changed Outside Terraform",
@@ -288,7 +301,7 @@ impl Resource for BackendOptionsResource {
                         ),
                     );
                 }
-                Some(NewState { state: new, private: private.clone() })
+                Some(NewState { state: new.encode(), private: private.clone() })
             }
             Err(e) => {
                 coiled.report(diags, "Unable to Read Backend Options", None, &e);
@@ -306,11 +319,12 @@ impl Resource for BackendOptionsResource {
         _private: &Private,
         diags: &mut Diagnostics,
     ) -> Option<NewState> {
-        self.write(ctx, planned, config, diags, "Unable to Update Backend Options").await
+        self.write(ctx, planned, config, diags, false).await
     }
 
     async fn delete(&self, _ctx: &Ctx, prior: &Value, _private: &Private, diags: &mut Diagnostics) {
-        let ws = str_attr(prior, "workspace").unwrap_or("?");
+        let prior = BackendOptionsModel::decode(prior);
+        let ws = prior.workspace.as_deref().unwrap_or("?");
         diags.warning(
             "Backend Options Left in Place",
             format!(
@@ -325,11 +339,13 @@ impl Resource for BackendOptionsResource {
             diags.error("Invalid Import ID", format!("{id:?} is not a workspace; import coiled_backend_options by workspace slug, e.g. `terraform import coiled_backend_options.team my-team`."));
             return None;
         }
-        let mut state = Value::null_object(&self.schema().object_type());
-        state.set_attr("id", Value::string(ws));
-        state.set_attr("workspace", Value::string(ws));
-        state.set_attr("ingress", Value::Set(Vec::new()));
-        Some(NewState { state, private: Vec::new() })
+        let state = BackendOptionsModel {
+            id: Field::Known(ws.to_string()),
+            workspace: Field::Known(ws.to_string()),
+            ingress: Field::Known(Value::Set(Vec::new())),
+            ..BackendOptionsModel::default()
+        };
+        Some(NewState { state: state.encode(), private: Vec::new() })
     }
 }
 
@@ -337,12 +353,14 @@ impl Resource for BackendOptionsResource {
 mod tests {
     use super::*;
     use crate::api::BackendOptionsRead;
+    use crate::provider::ingress::RuleSet;
     use coiled_firewall::Rule;
     use serde_json::json;
 
     /// The payload as the JSON that goes on the wire.
     fn payload_json(planned: &Value, config: &Value, rules: &[Rule]) -> Result<serde_json::Value, String> {
-        payload(planned, config, rules).map(|p| serde_json::to_value(p).unwrap())
+        payload(&BackendOptionsModel::decode(planned), &BackendOptionsModel::decode(config), &RuleSet::new(rules))
+            .map(|p| serde_json::to_value(p).unwrap())
     }
 
     fn planned_aws(ingress: Value) -> Value {
@@ -359,8 +377,8 @@ mod tests {
 
     #[test]
     fn aws_payload_matches_the_coiled_client() {
-        let rules = ingress::from_wire(&[crate::api::IngressRule { ports: vec![8787, 8786], cidr: "10.1.0.2/16".into() }]);
-        let p = payload_json(&planned_aws(Value::Null), &Value::Null, &rules).unwrap();
+        let rules = RuleSet::from_wire(&[crate::api::IngressRule { ports: vec![8787, 8786], cidr: "10.1.0.2/16".into() }]);
+        let p = payload_json(&planned_aws(Value::Null), &Value::Null, rules.rules()).unwrap();
         assert_eq!(
             p,
             json!({"backend": "vm",
@@ -380,7 +398,7 @@ mod tests {
         let config = Value::object([("aws_secret_access_key_wo", Value::string("WO-SECRET"))]);
         let p = payload_json(&planned, &config, &[]).unwrap();
         assert_eq!(p["options"]["credentials"]["aws_secret_key"], "WO-SECRET");
-        assert!(payload(&planned, &Value::Null, &[]).is_err());
+        assert!(payload_json(&planned, &Value::Null, &[]).is_err());
     }
 
     #[test]
@@ -404,13 +422,14 @@ mod tests {
             ("ports", Value::Set(vec![Value::int(8786)])),
         ])]));
         let server: BackendOptionsRead = serde_json::from_value(json!({"backend": "vm", "options": {"provider_name": "aws", "aws_region_name": "us-west-2", "firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}]}}})).unwrap();
-        let s = state_from_server(&prior, &server);
+        let read = |prior: &Value, server: &BackendOptionsRead| state_from_server(&BackendOptionsModel::decode(prior), server).encode();
+        let s = read(&prior, &server);
         assert_eq!(s.get("aws_secret_access_key"), Some(&Value::string("SECRET")));
         assert_eq!(s.get("ingress"), prior.get("ingress"), "same rules keep the user's spelling");
         let silent: BackendOptionsRead = serde_json::from_value(json!({"backend": "vm", "options": {"provider_name": "aws"}})).unwrap();
-        assert_eq!(state_from_server(&prior, &silent).get("ingress"), prior.get("ingress"), "unreported ingress is kept");
+        assert_eq!(read(&prior, &silent).get("ingress"), prior.get("ingress"), "unreported ingress is kept");
         let drifted: BackendOptionsRead =
             serde_json::from_value(json!({"backend": "vm", "options": {"provider_name": "aws", "firewall_spec": {}}})).unwrap();
-        assert_eq!(state_from_server(&prior, &drifted).get("ingress"), Some(&Value::Set(vec![])), "removed outside Terraform");
+        assert_eq!(read(&prior, &drifted).get("ingress"), Some(&Value::Set(vec![])), "removed outside Terraform");
     }
 }

@@ -1,43 +1,46 @@
 //! Checks of a `coiled_backend_options` configuration that need no API call: the backend and its
 //! credentials, write-only versions, the workspace, the network and the ingress rules.
 
+use tfplugin::attr;
 use tfplugin::diag::Diagnostics;
+use tfplugin::model::Field;
 use tfplugin::value::{AttrPath, Value};
 
-use super::super::ingress;
+use super::super::ingress::{self, Reading};
+use super::wire::{BackendOptionsModel as M, Network};
 
 /// Every check.
 pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
-    let backend = config.get("backend").unwrap_or(&Value::Null);
-    if let Some(b) = backend.as_str()
-        && !matches!(b, "aws" | "gcp")
+    let config = &M::decode(config);
+    if let Some(b) = config.backend.known()
+        && !matches!(b.as_str(), "aws" | "gcp")
     {
         diags.error_at(AttrPath::attr("backend"), "Invalid Backend", format!("backend is {b:?}; it must be \"aws\" or \"gcp\"."));
     }
-    match backend.as_str() {
+    match config.backend.as_deref() {
         Some("aws") => aws_credentials(config, diags),
         Some("gcp") => gcp_credentials(config, diags),
         _ => {}
     }
     rest(config, diags);
-    crate::provider::duration::validate_timeouts(config, &["create", "update"], diags);
+    let t = config.timeouts.known().cloned().unwrap_or_default();
+    crate::provider::duration::validate_timeouts(&[("create", t.create.as_deref()), ("update", t.update.as_deref())], diags);
 }
 
-fn set(config: &Value, name: &str) -> bool {
-    config.get(name).is_some_and(|v| !v.is_null())
+/// Set, or not known yet.
+fn set<T>(v: &Field<T>) -> bool {
+    !v.is_null()
 }
 
 /// Known to be unset (an unknown value may still turn out set).
-fn known_null(config: &Value, name: &str) -> bool {
-    config.get(name).is_none_or(Value::is_null)
+fn known_null<T>(v: &Field<T>) -> bool {
+    v.is_null()
 }
 
 /// The aws backend: both keys, and nothing of gcp's.
-fn aws_credentials(config: &Value, diags: &mut Diagnostics) {
-    let set = |name: &str| set(config, name);
-    let known_null = |name: &str| known_null(config, name);
-    let no_key = known_null("aws_access_key_id");
-    let no_secret = known_null("aws_secret_access_key") && known_null("aws_secret_access_key_wo");
+fn aws_credentials(config: &M, diags: &mut Diagnostics) {
+    let no_key = known_null(&config.aws_access_key_id);
+    let no_secret = known_null(&config.aws_secret_access_key) && known_null(&config.aws_secret_access_key_wo);
     if no_key || no_secret {
         let (path, missing) = match (no_key, no_secret) {
             (true, true) => ("aws_access_key_id", "aws_access_key_id and aws_secret_access_key are missing"),
@@ -50,8 +53,12 @@ fn aws_credentials(config: &Value, diags: &mut Diagnostics) {
             format!("The aws backend needs both aws_access_key_id and aws_secret_access_key (or aws_secret_access_key_wo with Terraform 1.11 or later): {missing}."),
         );
     }
-    for gcp in ["gcp_service_account_json", "gcp_service_account_json_wo", "gcp_project_id"] {
-        if set(gcp) {
+    for (gcp, value) in [
+        (attr!(M, gcp_service_account_json), &config.gcp_service_account_json),
+        (attr!(M, gcp_service_account_json_wo), &config.gcp_service_account_json_wo),
+        (attr!(M, gcp_project_id), &config.gcp_project_id),
+    ] {
+        if set(value) {
             diags.error_at(
                 AttrPath::attr(gcp),
                 "Conflicting Cloud Settings",
@@ -62,18 +69,20 @@ fn aws_credentials(config: &Value, diags: &mut Diagnostics) {
 }
 
 /// The gcp backend: a usable service account key, and nothing of aws's.
-fn gcp_credentials(config: &Value, diags: &mut Diagnostics) {
-    let set = |name: &str| set(config, name);
-    let known_null = |name: &str| known_null(config, name);
-    if known_null("gcp_service_account_json") && known_null("gcp_service_account_json_wo") {
+fn gcp_credentials(config: &M, diags: &mut Diagnostics) {
+    if known_null(&config.gcp_service_account_json) && known_null(&config.gcp_service_account_json_wo) {
         diags.error_at(
             AttrPath::attr("gcp_service_account_json"),
             "Missing GCP Credentials",
             "The gcp backend needs gcp_service_account_json (or gcp_service_account_json_wo).",
         );
     }
-    for aws in ["aws_access_key_id", "aws_secret_access_key", "aws_secret_access_key_wo"] {
-        if set(aws) {
+    for (aws, value) in [
+        (attr!(M, aws_access_key_id), &config.aws_access_key_id),
+        (attr!(M, aws_secret_access_key), &config.aws_secret_access_key),
+        (attr!(M, aws_secret_access_key_wo), &config.aws_secret_access_key_wo),
+    ] {
+        if set(value) {
             diags.error_at(
                 AttrPath::attr(aws),
                 "Conflicting Cloud Settings",
@@ -81,10 +90,13 @@ fn gcp_credentials(config: &Value, diags: &mut Diagnostics) {
             );
         }
     }
-    for name in ["gcp_service_account_json", "gcp_service_account_json_wo"] {
-        if let Some(text) = config.get(name).and_then(Value::as_str) {
+    for (name, value) in [
+        (attr!(M, gcp_service_account_json), &config.gcp_service_account_json),
+        (attr!(M, gcp_service_account_json_wo), &config.gcp_service_account_json_wo),
+    ] {
+        if let Some(text) = value.known() {
             match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(v) if v.get("project_id").and_then(|p| p.as_str()).is_some() || set("gcp_project_id") => {}
+                Ok(v) if v.get("project_id").and_then(|p| p.as_str()).is_some() || set(&config.gcp_project_id) => {}
                 Ok(_) => diags.error_at(
                     AttrPath::attr(name),
                     "Invalid GCP Credentials",
@@ -102,14 +114,23 @@ fn gcp_credentials(config: &Value, diags: &mut Diagnostics) {
 }
 
 /// Write-only versions, the workspace, the network and the ingress.
-fn rest(config: &Value, diags: &mut Diagnostics) {
-    let set = |name: &str| set(config, name);
-    let known_null = |name: &str| known_null(config, name);
-    for (value, version) in [
-        ("aws_secret_access_key_wo", "aws_secret_access_key_wo_version"),
-        ("gcp_service_account_json_wo", "gcp_service_account_json_wo_version"),
-    ] {
-        if set(version) && known_null(value) {
+fn rest(config: &M, diags: &mut Diagnostics) {
+    let pairs = [
+        (
+            attr!(M, aws_secret_access_key_wo),
+            &config.aws_secret_access_key_wo,
+            attr!(M, aws_secret_access_key_wo_version),
+            &config.aws_secret_access_key_wo_version,
+        ),
+        (
+            attr!(M, gcp_service_account_json_wo),
+            &config.gcp_service_account_json_wo,
+            attr!(M, gcp_service_account_json_wo_version),
+            &config.gcp_service_account_json_wo_version,
+        ),
+    ];
+    for (value, v, version, ver) in pairs {
+        if set(ver) && known_null(v) {
             diags.error_at(
                 AttrPath::attr(version),
                 "Version Without Value",
@@ -117,14 +138,20 @@ fn rest(config: &Value, diags: &mut Diagnostics) {
             );
         }
     }
-    if let Some(ws) = config.get("workspace").and_then(Value::as_str)
+    if let Some(ws) = config.workspace.known()
         && (ws.is_empty() || ws.contains('/'))
     {
         diags.error_at(AttrPath::attr("workspace"), "Invalid Workspace", format!("{ws:?} is not a workspace slug."));
     }
-    if let Some(net) = config.get("network").filter(|n| !n.is_null()) {
-        for key in ["network_id", "scheduler_subnet_id", "worker_subnet_id", "firewall_id"] {
-            if net.get(key).and_then(Value::as_str).is_some_and(|s| s.trim().is_empty()) {
+    if let Some(net) = config.network.known() {
+        let ids = [
+            (attr!(Network, network_id), &net.network_id),
+            (attr!(Network, scheduler_subnet_id), &net.scheduler_subnet_id),
+            (attr!(Network, worker_subnet_id), &net.worker_subnet_id),
+            (attr!(Network, firewall_id), &net.firewall_id),
+        ];
+        for (key, id) in ids {
+            if id.known().is_some_and(|s| s.trim().is_empty()) {
                 diags.error_at(
                     AttrPath::attr("network").then(key),
                     "Empty Network Identifier",
@@ -133,6 +160,6 @@ fn rest(config: &Value, diags: &mut Diagnostics) {
             }
         }
     }
-    let ack = config.get("acknowledge_world_open_ingress").and_then(Value::as_bool).unwrap_or(false);
-    ingress::parse(config.get("ingress").unwrap_or(&Value::Null), &AttrPath::attr("ingress"), ack, true, diags);
+    let ack = config.acknowledge_world_open_ingress.known().copied().unwrap_or(false);
+    ingress::read(&config.ingress_value(), &Reading::validating(AttrPath::attr("ingress"), ack), diags);
 }

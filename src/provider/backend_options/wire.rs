@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use coiled_firewall::Rule;
-use tfplugin::diag::Diagnostics;
-use tfplugin::value::{AttrPath, Value};
+use tfplugin::model::Field;
+use tfplugin::value::{Number, Value};
 
-use super::super::ingress::{self, Parsed};
+use super::super::duration::WriteTimeouts;
+use super::super::ingress::{self, RuleSet};
 use crate::api::{
     AwsKeys, AwsOptions, BackendOptionsData, BackendOptionsRead, CloudOptions, EmptyAwsKeys, FirewallSpecOut, GcpOptions, Registry,
 };
@@ -17,35 +17,89 @@ use crate::api::{
 pub(crate) const AWS_DEFAULT_REGION: &str = "us-east-1";
 pub(crate) const GCP_DEFAULT_REGION: &str = "us-east1";
 
-pub(crate) fn str_attr<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
-    v.get(name).and_then(Value::as_str)
+tfplugin::model! {
+    /// `coiled_backend_options`'s configuration, plan or state.
+    pub struct BackendOptionsModel {
+        id: String,
+        workspace: String,
+        backend: String,
+        region: String,
+        zone: String,
+        aws_access_key_id: String,
+        aws_secret_access_key: String,
+        aws_secret_access_key_wo: String,
+        aws_secret_access_key_wo_version: Number,
+        gcp_project_id: String,
+        gcp_service_account_json: String,
+        gcp_service_account_json_wo: String,
+        gcp_service_account_json_wo_version: Number,
+        acknowledge_world_open_ingress: bool,
+        /// Computed rows, built from a [`RuleSet`].
+        firewall_rules: Value,
+        network: Network,
+        timeouts: WriteTimeouts,
+        /// The `ingress` blocks as Terraform has them; read into a [`RuleSet`] once per call.
+        ingress: Value,
+    }
 }
 
-/// A secret from its sensitive attribute, else its write-only variant.
-pub(crate) fn secret<'a>(config: &'a Value, planned: &'a Value, name: &str, wo: &str) -> Option<&'a str> {
-    str_attr(planned, name).or_else(|| str_attr(config, name)).or_else(|| str_attr(config, wo)).filter(|s| !s.is_empty())
+tfplugin::model! {
+    /// The `network` block (the data source's `network` attribute has the same shape).
+    pub struct Network {
+        network_id: String,
+        scheduler_subnet_id: String,
+        worker_subnet_id: String,
+        firewall_id: String,
+    }
+}
+
+impl Network {
+    /// The identifiers set, by name, as Coiled's options hold them.
+    fn as_options(&self) -> BTreeMap<String, String> {
+        let fields = [
+            (tfplugin::attr!(Network, network_id), &self.network_id),
+            (tfplugin::attr!(Network, scheduler_subnet_id), &self.scheduler_subnet_id),
+            (tfplugin::attr!(Network, worker_subnet_id), &self.worker_subnet_id),
+            (tfplugin::attr!(Network, firewall_id), &self.firewall_id),
+        ];
+        fields.into_iter().filter_map(|(k, v)| v.known().map(|v| (k.to_string(), v.clone()))).collect()
+    }
+}
+
+impl BackendOptionsModel {
+    /// The backend, `aws` when not known.
+    pub fn backend_name(&self) -> &str {
+        self.backend.as_deref().unwrap_or("aws")
+    }
+
+    /// The workspace these options belong to.
+    pub fn workspace_name(&self) -> Option<&str> {
+        self.workspace.as_deref().or(self.id.as_deref())
+    }
+
+    /// The `ingress` value, null when unset.
+    pub fn ingress_value(&self) -> Value {
+        self.ingress.encode()
+    }
+}
+
+/// A secret from its sensitive attribute (planned, else configured), else its write-only variant.
+fn secret<'a>(planned: &'a Field<String>, configured: &'a Field<String>, write_only: Option<&'a Field<String>>) -> Option<&'a str> {
+    planned.as_deref().or(configured.as_deref()).or(write_only.and_then(Field::as_deref)).filter(|s| !s.is_empty())
 }
 
 /// Builds the `update_options` payload exactly as Coiled's `set_backend_options` does.
-pub fn payload(planned: &Value, config: &Value, rules: &[Rule]) -> Result<BackendOptionsData, String> {
-    let backend = str_attr(planned, "backend").unwrap_or("aws");
-    let zone = str_attr(planned, "zone").map(str::to_string);
-    let network: BTreeMap<String, String> = planned
-        .get("network")
-        .filter(|n| !n.is_null())
-        .map(|n| {
-            ["network_id", "scheduler_subnet_id", "worker_subnet_id", "firewall_id"]
-                .iter()
-                .filter_map(|key| str_attr(n, key).map(|v| (key.to_string(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let firewall_spec = FirewallSpecOut { ingress: (!rules.is_empty()).then(|| ingress::to_wire(rules)) };
+pub fn payload(planned: &BackendOptionsModel, config: &BackendOptionsModel, rules: &RuleSet) -> Result<BackendOptionsData, String> {
+    let backend = planned.backend_name();
+    let zone = planned.zone.known().cloned();
+    let network = planned.network.known().map(Network::as_options).unwrap_or_default();
+    let firewall_spec = FirewallSpecOut { ingress: (!rules.is_empty()).then(|| rules.to_wire()) };
     match backend {
         "aws" => {
-            let region = str_attr(planned, "region").unwrap_or(AWS_DEFAULT_REGION).to_string();
-            let key = secret(config, planned, "aws_access_key_id", "").ok_or("aws_access_key_id is required for the aws backend")?;
-            let secret = secret(config, planned, "aws_secret_access_key", "aws_secret_access_key_wo")
+            let region = planned.region.as_deref().unwrap_or(AWS_DEFAULT_REGION).to_string();
+            let key = secret(&planned.aws_access_key_id, &config.aws_access_key_id, None)
+                .ok_or("aws_access_key_id is required for the aws backend")?;
+            let secret = secret(&planned.aws_secret_access_key, &config.aws_secret_access_key, Some(&config.aws_secret_access_key_wo))
                 .ok_or("aws_secret_access_key (or aws_secret_access_key_wo) is required for the aws backend")?;
             let ecr = BTreeMap::from([
                 ("aws_access_key_id".to_string(), key.to_string()),
@@ -68,14 +122,14 @@ pub fn payload(planned: &Value, config: &Value, rules: &[Rule]) -> Result<Backen
             })
         }
         "gcp" => {
-            let region = str_attr(planned, "region").unwrap_or(GCP_DEFAULT_REGION).to_string();
-            let creds_text = secret(config, planned, "gcp_service_account_json", "gcp_service_account_json_wo")
-                .ok_or("gcp_service_account_json (or gcp_service_account_json_wo) is required for the gcp backend")?;
+            let region = planned.region.as_deref().unwrap_or(GCP_DEFAULT_REGION).to_string();
+            let creds_text =
+                secret(&planned.gcp_service_account_json, &config.gcp_service_account_json, Some(&config.gcp_service_account_json_wo))
+                    .ok_or("gcp_service_account_json (or gcp_service_account_json_wo) is required for the gcp backend")?;
             let creds: serde_json::Value =
                 serde_json::from_str(creds_text).map_err(|e| format!("gcp_service_account_json is not JSON: {e}"))?;
-            let project = str_attr(planned, "gcp_project_id")
-                .map(str::to_string)
-                .or_else(|| creds.get("project_id").and_then(|p| p.as_str()).map(str::to_string));
+            let project =
+                planned.gcp_project_id.known().cloned().or_else(|| creds.get("project_id").and_then(|p| p.as_str()).map(str::to_string));
             Ok(BackendOptionsData {
                 backend: "vm",
                 options: CloudOptions::Gcp(GcpOptions {
@@ -103,64 +157,62 @@ pub fn payload(planned: &Value, config: &Value, rules: &[Rule]) -> Result<Backen
 
 /// The state after reading `server`'s answer on top of `prior`: what the server reports replaces what it
 /// contradicts; credentials (never returned) and anything the server does not report are kept.
-pub fn state_from_server(prior: &Value, server: &BackendOptionsRead) -> Value {
+pub fn state_from_server(prior: &BackendOptionsModel, server: &BackendOptionsRead) -> BackendOptionsModel {
     let mut state = prior.clone();
     if let Some(p) = server.provider_name() {
-        state.set_attr("backend", Value::string(p));
+        state.backend = Field::Known(p.to_string());
     }
     if let Some(r) = server.region() {
-        state.set_attr("region", Value::string(r));
+        state.region = Field::Known(r.to_string());
     }
     if let Some(zone) = server.zone() {
-        state.set_attr("zone", zone.map(Value::string).unwrap_or(Value::Null));
+        state.zone = Field::from_option(zone);
     }
     if let Some(project) = server.gcp_project_name() {
-        state.set_attr("gcp_project_id", Value::string(project));
+        state.gcp_project_id = Field::Known(project.to_string());
     }
-    if let Some(net) = server.network() {
-        let keys = ["network_id", "scheduler_subnet_id", "worker_subnet_id", "firewall_id"];
-        let value = if net.iter().all(Option::is_none) {
-            Value::Null
+    if let Some([network_id, scheduler_subnet_id, worker_subnet_id, firewall_id]) = server.network() {
+        state.network = if [&network_id, &scheduler_subnet_id, &worker_subnet_id, &firewall_id].iter().all(|v| v.is_none()) {
+            Field::Null
         } else {
-            Value::object(keys.iter().zip(net).map(|(k, v)| (*k, v.map(Value::string).unwrap_or(Value::Null))))
+            let f = Field::from_option;
+            Field::Known(Network {
+                network_id: f(network_id),
+                scheduler_subnet_id: f(scheduler_subnet_id),
+                worker_subnet_id: f(worker_subnet_id),
+                firewall_id: f(firewall_id),
+            })
         };
-        state.set_attr("network", value);
     }
     if let Some(wire) = server.ingress() {
-        let rules = ingress::from_wire(&wire);
-        let prior_ingress = prior.get("ingress").cloned().unwrap_or(Value::Null);
-        state.set_attr("ingress", ingress::state_value(&rules, &prior_ingress));
+        state.ingress = Field::Known(ingress::state_value(&RuleSet::from_wire(&wire), &prior.ingress_value()));
     }
-    let rules = match ingress::parse(state.get("ingress").unwrap_or(&Value::Null), &AttrPath::root(), true, false, &mut Diagnostics::new())
-    {
-        Parsed::Rules(r) => r,
-        _ => Vec::new(),
-    };
-    state.set_attr("firewall_rules", ingress::rows_value(&rules));
+    state.firewall_rules = Field::Known(RuleSet::of_state(&state.ingress_value()).unwrap_or_default().rows_value());
     state
 }
 
 /// The settings one workspace's options hold, in words, for comparing two of them: backend, region,
 /// zone, ingress rules and network.
-pub(crate) fn describe(state: &Value) -> Vec<(&'static str, String)> {
-    let text = |name: &str| str_attr(state, name).unwrap_or("(unset)").to_string();
-    let rules = match ingress::parse(state.get("ingress").unwrap_or(&Value::Null), &AttrPath::root(), true, false, &mut Diagnostics::new())
-    {
-        Parsed::Rules(r) if !r.is_empty() => r
+pub(crate) fn describe(state: &BackendOptionsModel) -> Vec<(&'static str, String)> {
+    let text = |v: &Field<String>| v.as_deref().unwrap_or("(unset)").to_string();
+    let rules = match RuleSet::of_state(&state.ingress_value()) {
+        Some(r) => r
+            .rules()
             .iter()
             .map(|r| format!("{} → {}", r.cidr, r.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")))
             .collect::<Vec<_>>()
             .join("; "),
-        _ => "none (Coiled's default rules apply)".to_string(),
+        None => "none (Coiled's default rules apply)".to_string(),
     };
-    let network = match state.get("network") {
-        Some(Value::Object(n)) => n.iter().filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}"))).collect::<Vec<_>>().join(", "),
-        _ => String::new(),
-    };
+    let network = state
+        .network
+        .known()
+        .map(|n| n.as_options().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
     vec![
-        ("backend", text("backend")),
-        ("region", text("region")),
-        ("zone", text("zone")),
+        ("backend", text(&state.backend)),
+        ("region", text(&state.region)),
+        ("zone", text(&state.zone)),
         ("ingress", rules),
         ("network", if network.is_empty() { "Coiled-managed".to_string() } else { network }),
     ]
@@ -173,12 +225,10 @@ pub(crate) fn differences(before: &[(&str, String)], after: &[(&str, String)]) -
 
 /// Whether options as read are Coiled's defaults for a workspace nobody has configured.
 pub(crate) fn is_default(described: &[(&str, String)]) -> bool {
-    let default = describe(&Value::object([
-        ("backend", Value::string("aws")),
-        ("region", Value::string(AWS_DEFAULT_REGION)),
-        ("zone", Value::Null),
-        ("ingress", Value::Null),
-        ("network", Value::Null),
-    ]));
+    let default = describe(&BackendOptionsModel {
+        backend: Field::Known("aws".into()),
+        region: Field::Known(AWS_DEFAULT_REGION.into()),
+        ..BackendOptionsModel::default()
+    });
     described == default.as_slice()
 }

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::super::{DEFAULT_API_TIMEOUT, ProviderData, ingress};
+use super::super::ingress::{self, RuleSet};
+use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
 use super::state as cluster_state;
 use crate::api::Op;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, DataSource};
+use tfplugin::model::Field;
 use tfplugin::schema::{Attribute, Block, Schema};
 use tfplugin::value::{AttrPath, Type, Value};
 
@@ -70,14 +72,11 @@ impl DataSource for ClusterDataSource {
     }
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
-        let given = |n: &str| config.get(n).is_some_and(|v| !v.is_null());
-        if given("id") == given("name")
-            && !config.get("id").is_some_and(Value::is_unknown)
-            && !config.get("name").is_some_and(Value::is_unknown)
-        {
+        let config = ClusterLookup::decode(config);
+        if config.id.is_null() == config.name.is_null() && !config.id.is_unknown() && !config.name.is_unknown() {
             diags.error("Cluster Not Identified", "Give exactly one of `id` and `name`.");
         }
-        if let Some(id) = config.get("id").and_then(Value::as_str)
+        if let Some(id) = config.id.known()
             && id.parse::<i64>().is_err()
         {
             diags.error_at(AttrPath::attr("id"), "Invalid Cluster ID", format!("{id:?} is not a cluster id (a number)."));
@@ -86,12 +85,13 @@ impl DataSource for ClusterDataSource {
 
     async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
         let coiled = self.data.require(diags).await?;
+        let mut out = ClusterLookup::decode(config);
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let ws = match config.get("workspace").and_then(Value::as_str) {
-            Some(w) => w.to_string(),
+        let ws = match out.workspace.known() {
+            Some(w) => w.clone(),
             None => coiled.workspace(&op).await.map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e)).ok()?,
         };
-        let id = match (config.get("id").and_then(Value::as_str), config.get("name").and_then(Value::as_str)) {
+        let id = match (out.id.known(), out.name.known()) {
             (Some(id), _) => id.parse::<i64>().ok()?,
             (None, Some(name)) => match coiled.client.find_cluster_by_name(&op, &ws, name).await {
                 Ok(Some(c)) => c.id,
@@ -122,7 +122,7 @@ impl DataSource for ClusterDataSource {
             }
         };
         let ended = matches!(d.current_state.state.as_str(), "stopping" | "stopped" | "error");
-        if ended && config.get("allow_stopped").and_then(Value::as_bool) != Some(true) {
+        if ended && out.allow_stopped.known() != Some(&true) {
             diags.error_at(
                 AttrPath::attr("id"),
                 "Cluster Not Running",
@@ -135,22 +135,42 @@ impl DataSource for ClusterDataSource {
             );
             return None;
         }
-        let public = config.get("use_scheduler_public_ip").and_then(Value::as_bool).unwrap_or(true);
+        let public = out.use_scheduler_public_ip.known().copied().unwrap_or(true);
         let (chosen, pubaddr, private) = if ended { (None, None, None) } else { cluster_state::scheduler_addresses(&d, public) };
-        let opt = |v: Option<String>| v.map(Value::string).unwrap_or(Value::Null);
-        let rules = ingress::from_wire(&d.ingress().unwrap_or_default());
-        let mut out = config.clone();
-        out.set_attr("id", Value::string(d.id.to_string()));
-        out.set_attr("name", Value::string(d.name.clone()));
-        out.set_attr("workspace", Value::string(ws));
-        out.set_attr("status", Value::string(d.current_state.state.clone()));
-        out.set_attr("n_workers", Value::int(d.desired_workers));
-        out.set_attr("scheduler_address", opt(chosen));
-        out.set_attr("scheduler_public_address", opt(pubaddr));
-        out.set_attr("scheduler_private_address", opt(private));
-        out.set_attr("dashboard_address", opt(d.scheduler.as_ref().filter(|_| !ended).and_then(|s| s.dashboard_address.clone())));
-        out.set_attr("created_at", opt(d.created.clone()));
-        out.set_attr("firewall_rules", ingress::rows_value(&rules));
-        Some(out)
+        out.id = Field::Known(d.id.to_string());
+        out.name = Field::Known(d.name.clone());
+        out.workspace = Field::Known(ws);
+        out.status = Field::Known(d.current_state.state.clone());
+        out.n_workers = Field::Known(d.desired_workers);
+        out.scheduler_address = Field::from_option(chosen);
+        out.scheduler_public_address = Field::from_option(pubaddr);
+        out.scheduler_private_address = Field::from_option(private);
+        out.dashboard_address = Field::from_option(d.scheduler.as_ref().filter(|_| !ended).and_then(|s| s.dashboard_address.clone()));
+        out.created_at = Field::from_option(d.created.clone());
+        out.firewall_rules = Field::Known(RuleSet::from_wire(&d.ingress().unwrap_or_default()).rows_value());
+        Some(out.encode())
     }
 }
+
+tfplugin::model! {
+    /// `data.coiled_cluster`'s configuration and result.
+    struct ClusterLookup {
+        id: String,
+        name: String,
+        workspace: String,
+        use_scheduler_public_ip: bool,
+        allow_stopped: bool,
+        status: String,
+        n_workers: i64,
+        scheduler_address: String,
+        scheduler_public_address: String,
+        scheduler_private_address: String,
+        dashboard_address: String,
+        created_at: String,
+        firewall_rules: Value,
+    }
+}
+
+/// The data source model's attributes (for the schema check).
+#[cfg(test)]
+pub(crate) const MODEL_ATTRIBUTES: &[&str] = ClusterLookup::ATTRIBUTES;

@@ -1,13 +1,12 @@
 //! Import: resolving an import ID, the state an import starts from, taking what the API cannot report
 //! from the configuration at the first plan, and refreshing creation-time values by meaning.
 
-use coiled_firewall::Rule;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::Plan;
-use tfplugin::schema::Schema;
+use tfplugin::model::Field;
 use tfplugin::value::Value;
 
-use super::super::ingress;
+use super::super::ingress::{self, RuleSet};
 use super::ClusterResource;
 use super::model::*;
 use crate::api::{ClusterDetails, Op};
@@ -61,26 +60,33 @@ impl ClusterResource {
             return;
         }
         let Some(marker) = serde_json::from_slice::<ImportMarker>(&plan.private).ok().filter(|m| m.imported) else { return };
-        let (prior, planned) = (&plan.prior, &plan.planned);
-        let differs = |name: &str| !prior.get(name).unwrap_or(&Value::Null).same_as(planned.get(name).unwrap_or(&Value::Null));
+        let (prior, planned) = (ClusterModel::decode(&plan.prior), ClusterModel::decode(&plan.planned));
+        // Compared as Terraform compares values (sets without order).
+        let differs = |a: Value, b: Value| !a.same_as(&b);
         let mut adopt: Vec<&'static str> = Vec::new();
-        for name in ["environ", "worker_vm_types", "scheduler_vm_types"] {
-            if differs(name) {
-                adopt.push(name);
-            }
+        if differs(prior.environ.encode(), planned.environ.encode()) {
+            adopt.push(tfplugin::attr!(ClusterModel, environ));
         }
-        if differs("idle_timeout") {
+        if differs(prior.worker_vm_types.encode(), planned.worker_vm_types.encode()) {
+            adopt.push(tfplugin::attr!(ClusterModel, worker_vm_types));
+        }
+        if differs(prior.scheduler_vm_types.encode(), planned.scheduler_vm_types.encode()) {
+            adopt.push(tfplugin::attr!(ClusterModel, scheduler_vm_types));
+        }
+        if differs(prior.idle_timeout.encode(), planned.idle_timeout.encode()) {
             let secs = |v: Option<&str>| v.and_then(|t| crate::provider::duration::parse_dask_timedelta(t).ok());
-            let (before, after) = (s(prior, "idle_timeout"), s(planned, "idle_timeout"));
+            let (before, after) = (prior.idle_timeout.as_deref(), planned.idle_timeout.as_deref());
             if before.is_none() || after.is_none() || secs(before) == secs(after) {
-                adopt.push("idle_timeout");
+                adopt.push(tfplugin::attr!(ClusterModel, idle_timeout));
             }
         }
-        if differs("tags") && prior.get("tags").is_none_or(Value::is_null) {
-            adopt.push("tags");
+        if differs(prior.tags.encode(), planned.tags.encode()) && prior.tags.is_null() {
+            adopt.push(tfplugin::attr!(ClusterModel, tags));
         }
-        if differs("backend_options") && backend_options_adoptable(backend_options(prior), backend_options(planned), &marker) {
-            adopt.push("backend_options");
+        if differs(prior.backend_options.encode(), planned.backend_options.encode())
+            && backend_options_adoptable(&prior.backend(), &planned.backend(), &marker)
+        {
+            adopt.push(tfplugin::attr!(ClusterModel, backend_options));
         }
         if !adopt.is_empty() {
             tracing::debug!(?adopt, "taking values the import could not read from the configuration");
@@ -103,97 +109,77 @@ pub(super) struct ImportMarker {
 
 /// Whether two `backend_options` blocks differ only where an import could not tell: the same ingress,
 /// `region` and `zone` unset or as the server reported them (by meaning), and `spot` unreported or equal.
-pub(super) fn backend_options_adoptable(prior: &Value, planned: &Value, reported: &ImportMarker) -> bool {
-    let rules = |v: &Value| own_rules_of(v.get("ingress"));
-    let same_rules = match (rules(prior), rules(planned)) {
+pub(super) fn backend_options_adoptable(prior: &ClusterBackendOptions, planned: &ClusterBackendOptions, reported: &ImportMarker) -> bool {
+    let same_rules = match (RuleSet::of_state(&prior.ingress.encode()), RuleSet::of_state(&planned.ingress.encode())) {
         (None, None) => true,
-        (Some(a), Some(b)) => coiled_firewall::same_rules(&a, &b),
+        (Some(a), Some(b)) => a.same_as(&b),
         _ => false,
     };
-    let text_ok = |name: &str, server: &Option<String>| match (s(prior, name).or(server.as_deref()), s(planned, name)) {
+    let text_ok = |held: Option<&str>, server: &Option<String>, wanted: Option<&str>| match (held.or(server.as_deref()), wanted) {
         (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
         _ => true,
     };
-    let spot_ok = match (prior.get("spot").and_then(Value::as_bool), planned.get("spot").and_then(Value::as_bool)) {
+    let spot_ok = match (prior.spot.known(), planned.spot.known()) {
         (Some(a), Some(b)) => a == b,
         (Some(_), None) => false,
         _ => true,
     };
-    same_rules && text_ok("region", &reported.region) && text_ok("zone", &reported.zone) && spot_ok
+    same_rules
+        && text_ok(prior.region.as_deref(), &reported.region, planned.region.as_deref())
+        && text_ok(prior.zone.as_deref(), &reported.zone, planned.zone.as_deref())
+        && spot_ok
 }
 
-/// The state an import starts from: what the cluster was created with, as far as the API reports it.
-pub(super) fn imported_state(schema: &Schema, d: &ClusterDetails, account: Option<&[Rule]>) -> Value {
-    let mut state = Value::null_object(&schema.object_type());
+/// The state an import starts from: what the cluster was created with, as far as the API reports it,
+/// and its own rules.
+pub(super) fn imported_state(d: &ClusterDetails, account: Option<&RuleSet>) -> (ClusterModel, Option<RuleSet>) {
+    let mut state = ClusterModel::default();
     let private_scheduler = d.use_dashboard_public_ip() == Some(false);
-    state.set_attr("use_scheduler_public_ip", Value::Bool(!private_scheduler));
-    let reported = d.ingress().map(|w| ingress::from_wire(&w));
+    state.use_scheduler_public_ip = Field::Known(!private_scheduler);
+    let reported = d.ingress().map(|w| RuleSet::from_wire(&w));
     // Rules that came from the workspace or the service default are inherited, not the cluster's own:
     // the server may say so, else rules equal to the account's count as inherited.
-    let inherited = cluster_is_inheriting(d) || matches!((&reported, account), (Some(r), Some(a)) if coiled_firewall::same_rules(r, a));
+    let inherited = cluster_is_inheriting(d) || matches!((&reported, account), (Some(r), Some(a)) if r.same_as(a));
     let own = if inherited { None } else { reported.filter(|r| !r.is_empty()) };
     let spot = d.spot();
     if own.is_some() || spot.is_some() {
-        let mut bo =
-            Value::object([("region", Value::Null), ("zone", Value::Null), ("spot", spot.map(Value::Bool).unwrap_or(Value::Null))]);
-        bo.set_attr("ingress", ingress::state_value(&own.unwrap_or_default(), &Value::Null));
-        state.set_attr("backend_options", bo);
+        state.backend_options = Field::Known(ClusterBackendOptions {
+            region: Field::Null,
+            zone: Field::Null,
+            spot: Field::from_option(spot),
+            ingress: Field::Known(ingress::state_value(&own.clone().unwrap_or_default(), &Value::Null)),
+        });
     }
-    if let Some(name) = d.senv_alias.as_ref().and_then(|a| a.name.as_deref()) {
-        state.set_attr("software", Value::string(name));
-    }
-    if let Some(tags) = d.reported_tags().filter(|t| !t.is_empty()) {
-        state.set_attr("tags", Value::Map(tags.into_iter().map(|(k, v)| (k, Value::string(v))).collect()));
-    }
-    if let Some(idle) = d.idle_timeout() {
-        state.set_attr("idle_timeout", Value::string(idle));
-    }
-    state
+    state.software = Field::from_option(d.senv_alias.as_ref().and_then(|a| a.name.clone()));
+    state.tags = Field::from_option(d.reported_tags().filter(|t| !t.is_empty()));
+    state.idle_timeout = Field::from_option(d.idle_timeout().map(str::to_string));
+    (state, own)
 }
 
 /// Refreshes the creation-time values the server reports, by meaning: a value the state holds and
 /// the server shows differently is drift (the next plan replaces the cluster); the user's spelling
 /// stays when the meaning is the same; nothing changes where the server says nothing.
-pub(super) fn refresh_reported(state: &mut Value, d: &ClusterDetails) {
-    if let (Some(Value::Map(held)), Some(reported)) = (state.get("tags").cloned(), d.reported_tags()) {
+pub(super) fn refresh_reported(state: &mut ClusterModel, d: &ClusterDetails) {
+    if let (Some(held), Some(reported)) = (state.tags.known(), d.reported_tags()) {
         // Only the keys the configuration set are compared: the service may add tags of its own.
-        let mut now = held.clone();
-        for (k, v) in &held {
-            match reported.get(k) {
-                Some(r) if Some(r.as_str()) == v.as_str() => {}
-                Some(r) => {
-                    now.insert(k.clone(), Value::string(r.clone()));
-                }
-                None => {
-                    now.remove(k);
-                }
-            }
-        }
-        if now != held {
-            state.set_attr("tags", Value::Map(now));
+        let now = held.keys().filter_map(|k| reported.get(k).map(|r| (k.clone(), r.clone()))).collect();
+        if &now != held {
+            state.tags = Field::Known(now);
         }
     }
-    if let Some(Value::Object(mut bo)) = state.get("backend_options").cloned() {
-        let mut changed = false;
-        for (attr, reported) in [("region", d.region_name()), ("zone", d.zone_name())] {
-            let held = bo.get(attr).and_then(Value::as_str).map(str::to_string);
-            if let (Some(held), Some(now)) = (held, reported)
-                && !held.eq_ignore_ascii_case(now)
+    if let Field::Known(bo) = &mut state.backend_options {
+        for (held, reported) in [(&mut bo.region, d.region_name()), (&mut bo.zone, d.zone_name())] {
+            if let (Some(h), Some(now)) = (held.known(), reported)
+                && !h.eq_ignore_ascii_case(now)
             {
-                bo.insert(attr.to_string(), Value::string(now));
-                changed = true;
+                *held = Field::Known(now.to_string());
             }
         }
-        if changed {
-            state.set_attr("backend_options", Value::Object(bo));
-        }
     }
-    let held = s(state, "idle_timeout").map(str::to_string);
-    let now = d.idle_timeout().map(str::to_string);
-    if let (Some(held), Some(now)) = (held, now) {
+    if let (Some(held), Some(now)) = (state.idle_timeout.known(), d.idle_timeout()) {
         let secs = |t: &str| crate::provider::duration::parse_dask_timedelta(t).ok();
-        if secs(&held) != secs(&now) {
-            state.set_attr("idle_timeout", Value::string(now));
+        if secs(held) != secs(now) {
+            state.idle_timeout = Field::Known(now.to_string());
         }
     }
 }

@@ -5,15 +5,69 @@ use std::time::Duration;
 
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, NewState};
-use tfplugin::value::{AttrPath, Value};
+use tfplugin::value::AttrPath;
 
+use super::super::ingress::RuleSet;
 use super::ClusterResource;
 use super::model::*;
 use super::state::{self as cluster_state, Readiness};
-use crate::api::{ApiError, ClusterDetails, CreateCluster, Op};
+use crate::api::{ApiError, ClusterDetails, CreateCluster, Op, Process};
 use crate::provider::Coiled;
 
 impl ClusterResource {
+    /// The cluster as it is before scaling; an error when it is gone or stopped since the plan.
+    pub(super) async fn current_for_scaling(
+        &self,
+        coiled: &Coiled,
+        op: &Op,
+        ws: &str,
+        id: i64,
+        diags: &mut Diagnostics,
+    ) -> Option<ClusterDetails> {
+        let current = match coiled.client.get_cluster(op, ws, id).await {
+            Ok(d) => d,
+            Err(e) if e.is_not_found() => {
+                diags.error("Cluster Gone Since the Plan", format!("Cluster {id} no longer exists, so it cannot be scaled. Run `terraform plan` again: the new plan creates a replacement."));
+                return None;
+            }
+            Err(e) => {
+                coiled.report(diags, "Unable to Scale Cluster", None, &e);
+                return None;
+            }
+        };
+        if matches!(current.current_state.state.as_str(), "stopping" | "stopped" | "error") {
+            diags.error(
+                "Cluster Stopped Since the Plan",
+                format!(
+                    "Cluster {id} was {} after this plan was made, so it cannot be scaled. Run `terraform plan` again: the new plan creates a replacement.",
+                    if current.current_state.state == "error" { "failed" } else { "stopped" }
+                ),
+            );
+            return None;
+        }
+        Some(current)
+    }
+
+    /// Asks for `target` workers as Coiled's client scales (`Cluster.scale_up` / `scale_down`): the
+    /// workers that count are those pending, starting or started in the workers list; scaling up adds
+    /// the difference, scaling down removes the surplus by name, shortened by the `{cluster}-worker`
+    /// prefix (the client sends them 200 to a request).
+    pub(super) async fn scale(coiled: &Coiled, op: &Op, ws: &str, current: &ClusterDetails, target: i64) -> Result<(), ApiError> {
+        let id = current.id;
+        let workers = coiled.client.list_workers(op, ws, id).await?;
+        let have = counted_workers(&workers).len() as i64;
+        if target > have {
+            tracing::info!(cluster = id, add = target - have, "adding workers");
+            coiled.client.add_workers(op, ws, id, target - have).await
+        } else if target < have {
+            let names = workers_to_remove(&workers, &current.name, (have - target) as usize);
+            tracing::info!(cluster = id, remove = names.len(), "removing workers");
+            coiled.client.remove_workers(op, ws, id, &names).await
+        } else {
+            Ok(())
+        }
+    }
+
     /// Creates the cluster. The name is looked up first (as Coiled's client does before it creates):
     /// a running cluster of that name belongs to someone else and is never taken over, and one still
     /// stopping is waited for. After a create whose answer was lost, a cluster found under the name
@@ -157,9 +211,10 @@ impl ClusterResource {
         creating: bool,
         diags: &mut Diagnostics,
     ) -> Option<NewState> {
-        let Target { coiled, ws, id, base } = cluster;
+        let Target { coiled, ws, id, base, own } = cluster;
         let summary = if creating { "Cluster Failed to Start" } else { "Cluster Failed to Scale" };
-        let current = last.as_ref().map(|d| state_from_details(base, d, ws));
+        let current = last.as_ref().map(|d| state_from_details(base, own, d, ws).encode());
+        let pending = || pending_state(base, own, id, ws).encode();
         match end {
             WaitEnd::Cancelled if creating => {
                 // A warning, not an error: an error would mark the cluster tainted, and the next apply
@@ -168,18 +223,18 @@ impl ClusterResource {
                     "Interrupted",
                     format!("Terraform was interrupted while cluster {id} was starting. It is kept in state as it is now. The next apply keeps it if it has become ready, waits for it if it is still starting, and creates a new one only if it failed or was stopped."),
                 );
-                return Some(NewState { state: current.unwrap_or_else(|| pending_state(base, id, ws)), private: INTERRUPTED.to_vec() });
+                return Some(NewState { state: current.unwrap_or_else(pending), private: INTERRUPTED.to_vec() });
             }
             WaitEnd::Cancelled => {
                 diags.error(
                     "Interrupted",
                     format!("Terraform was interrupted while cluster {id} was scaling. It is kept in state as it is now; the next plan shows what is left to do."),
                 );
-                return Some(NewState { state: current.unwrap_or_else(|| pending_state(base, id, ws)), private: Vec::new() });
+                return Some(NewState { state: current.unwrap_or_else(pending), private: Vec::new() });
             }
             WaitEnd::Api(e) => {
                 coiled.report(diags, summary, None, &e);
-                return Some(NewState { state: current.unwrap_or_else(|| pending_state(base, id, ws)), private: Vec::new() });
+                return Some(NewState { state: current.unwrap_or_else(pending), private: Vec::new() });
             }
             WaitEnd::Failed(_) | WaitEnd::TimedOut if !creating => {
                 let why = match end {
@@ -187,16 +242,16 @@ impl ClusterResource {
                     _ => "the update timeout passed".into(),
                 };
                 diags.error(summary, format!("Cluster {id} did not become ready after scaling: {why}."));
-                return Some(NewState { state: current.unwrap_or_else(|| base.clone()), private: Vec::new() });
+                return Some(NewState { state: current.unwrap_or_else(|| base.encode()), private: Vec::new() });
             }
             _ => {}
         }
         let why = match end {
             WaitEnd::Failed(r) => format!("Coiled reports: {r}"),
-            _ => format!("it was not ready within the create timeout ({})", humantime::format_duration(timeout(base, "create"))),
+            _ => format!("it was not ready within the create timeout ({})", humantime::format_duration(base.timeout(Operation::Create))),
         };
         // Clean up with a fresh budget: the create's may be spent.
-        let cleanup = Op::new(timeout(base, "delete"), ctx.stop.clone());
+        let cleanup = Op::new(base.timeout(Operation::Delete), ctx.stop.clone());
         match Self::stop_and_wait(coiled, &cleanup, ws, id, "Terraform create failed").await {
             Ok(()) => {
                 diags.error(
@@ -212,7 +267,7 @@ impl ClusterResource {
                     summary,
                     format!("Cluster {id} did not start: {why}. Stopping it failed as well ({e}), so it is kept in state (marked tainted) and the next apply will stop and replace it."),
                 );
-                Some(NewState { state: current.unwrap_or_else(|| pending_state(base, id, ws)), private: Vec::new() })
+                Some(NewState { state: current.unwrap_or_else(pending), private: Vec::new() })
             }
         }
     }
@@ -236,7 +291,9 @@ pub(super) struct Target<'a> {
     pub(super) ws: &'a str,
     pub(super) id: i64,
     /// The state the operation started from (planned or prior).
-    pub(super) base: &'a Value,
+    pub(super) base: &'a ClusterModel,
+    /// `base`'s own rules, as read once.
+    pub(super) own: Option<&'a RuleSet>,
 }
 
 /// How a wait ended, when not ready.
@@ -245,4 +302,44 @@ pub(super) enum WaitEnd {
     TimedOut,
     Cancelled,
     Api(ApiError),
+}
+
+/// The workers Coiled's client counts when it scales: pending, starting or started.
+pub(super) fn counted_workers(workers: &[Process]) -> Vec<&Process> {
+    workers.iter().filter(|w| matches!(w.current_state.state.as_str(), "pending" | "starting" | "started")).collect()
+}
+
+/// The names to send to remove `n` of the counted workers: those not started yet first (they hold no
+/// work), then started ones, the last listed first; each name shortened by the `{cluster}-worker`
+/// prefix as Coiled's client sends it. Nothing here depends on how the server numbers its workers.
+pub(super) fn workers_to_remove(workers: &[Process], cluster: &str, n: usize) -> Vec<String> {
+    let mut order = counted_workers(workers);
+    order.reverse();
+    order.sort_by_key(|w| w.current_state.state == "started");
+    let prefix = format!("{cluster}-worker");
+    order.into_iter().take(n).map(|w| w.name.strip_prefix(&prefix).unwrap_or(&w.name).to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::CurrentState;
+
+    fn worker(name: &str, state: &str) -> Process {
+        Process { name: name.into(), current_state: CurrentState { state: state.into(), ..Default::default() }, ..Default::default() }
+    }
+
+    #[test]
+    fn scaling_counts_and_removes_as_the_client_does() {
+        let workers = vec![
+            worker("etl-worker-a1", "started"),
+            worker("etl-worker-b2", "started"),
+            worker("etl-worker-c3", "error"),
+            worker("etl-worker-d4", "pending"),
+            worker("etl-worker-e5", "stopping"),
+        ];
+        assert_eq!(counted_workers(&workers).len(), 3, "pending, starting and started count");
+        assert_eq!(workers_to_remove(&workers, "etl", 2), vec!["-d4", "-b2"], "unstarted first, then the last listed");
+        assert_eq!(workers_to_remove(&[worker("other-name", "started")], "etl", 1), vec!["other-name"], "an unexpected name is sent whole");
+    }
 }

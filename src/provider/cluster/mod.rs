@@ -20,10 +20,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, NewState, Plan, Private, Resource};
+use tfplugin::model::Field;
 use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 use tfplugin::value::{AttrPath, Number, Type, Value};
 
-use super::ingress::{self, Parsed};
+use super::ingress::{self, Parsed, Reading, RuleSet};
 use super::{Coiled, ProviderData};
 use crate::api::Op;
 use import::*;
@@ -49,12 +50,11 @@ impl ClusterResource {
 
     /// Warns when the cluster's own ingress repeats the workspace's account-level default verbatim: the
     /// block is then redundant, and would silently diverge when the account default changes.
-    async fn warn_if_redundant(&self, planned: &Value, diags: &mut Diagnostics) {
-        let Some(own) = own_rules(planned) else { return };
+    async fn warn_if_redundant(&self, workspace: Option<&str>, own: &RuleSet, diags: &mut Diagnostics) {
         let mut quiet = Diagnostics::new();
         let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await else { return };
         let op = Op::new(Duration::from_secs(30), Default::default());
-        let ws = match s(planned, "workspace") {
+        let ws = match workspace {
             Some(ws) => ws.to_string(),
             None => match coiled.workspace(&op).await {
                 Ok(ws) => ws,
@@ -64,7 +64,7 @@ impl ClusterResource {
         let Ok(account) = coiled.client.get_backend_options(&op, &ws).await else { return };
         if let Some(wire) = account.ingress()
             && !wire.is_empty()
-            && coiled_firewall::same_rules(&own, &ingress::from_wire(&wire))
+            && own.same_as(&RuleSet::from_wire(&wire))
         {
             diags.warning_at(
                 AttrPath::attr("backend_options").then("ingress"),
@@ -73,6 +73,26 @@ impl ClusterResource {
                     "These ingress rules are exactly workspace {ws:?}'s account-level default, so they change nothing today. Remove them to follow the account default, or keep them to pin these rules even if the default changes later."
                 ),
             );
+        }
+    }
+
+    /// The cluster's own ingress in a plan, read once: predicts `firewall_rules` from it.
+    fn plan_own_rules(planned: &mut ClusterModel, predicted: &mut Vec<&'static str>, diags: &mut Diagnostics) -> Option<RuleSet> {
+        let ingress = planned.ingress();
+        let set = ingress.as_elements().is_some_and(|e| !e.is_empty()) || ingress.is_unknown();
+        if !set {
+            return None; // inherits: known after apply
+        }
+        predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
+        match ingress::read(&ingress, &Reading::at(AttrPath::attr("backend_options").then("ingress")), diags) {
+            Parsed::Rules(rules) => {
+                planned.firewall_rules = Field::Known(rules.rows_value());
+                Some(rules).filter(|r| !r.is_empty())
+            }
+            _ => {
+                planned.firewall_rules = Field::Unknown;
+                None
+            }
         }
     }
 }
@@ -151,71 +171,73 @@ impl Resource for ClusterResource {
 
     async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
         Self::adopt_unreadable(plan);
-        let config = plan.config.clone();
-        let null = |name: &str| config.get(name).is_some_and(Value::is_null);
-        if null("n_workers") {
-            let prior = plan.prior.get("n_workers").filter(|v| !v.is_null()).cloned();
-            plan.predict("n_workers", prior.unwrap_or(Value::int(DEFAULT_WORKERS)));
+        let config = ClusterModel::decode(&plan.config);
+        let prior = ClusterModel::decode(&plan.prior);
+        let mut planned = ClusterModel::decode(&plan.planned);
+        let mut predicted = Vec::new();
+        if config.n_workers.is_null() {
+            planned.n_workers = Field::Known(prior.n_workers.known().cloned().unwrap_or(Number::from_i64(DEFAULT_WORKERS)));
+            predicted.push(tfplugin::attr!(ClusterModel, n_workers));
         }
-        if null("wait_for_workers") {
-            plan.predict("wait_for_workers", Value::Number(Number::from_f64(DEFAULT_WAIT_FOR_WORKERS).expect("finite")));
+        if config.wait_for_workers.is_null() {
+            planned.wait_for_workers = Field::Known(Number::from_f64(DEFAULT_WAIT_FOR_WORKERS).expect("finite"));
+            predicted.push(tfplugin::attr!(ClusterModel, wait_for_workers));
         }
-        if null("use_scheduler_public_ip") {
-            plan.predict("use_scheduler_public_ip", Value::Bool(true));
+        if config.use_scheduler_public_ip.is_null() {
+            planned.use_scheduler_public_ip = Field::Known(true);
+            predicted.push(tfplugin::attr!(ClusterModel, use_scheduler_public_ip));
         }
-        let mut coiled_ws = None;
         if plan.is_create() {
             let mut quiet = Diagnostics::new();
-            if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await {
-                coiled_ws = coiled.configured_workspace().map(str::to_string);
-            }
-            if null("workspace")
-                && let Some(ws) = &coiled_ws
+            if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await
+                && config.workspace.is_null()
+                && let Some(ws) = coiled.configured_workspace()
             {
-                plan.predict("workspace", Value::string(ws.clone()));
+                planned.workspace = Field::Known(ws.to_string());
+                predicted.push(tfplugin::attr!(ClusterModel, workspace));
             }
             // An unset name stays unknown until apply, which draws it once: a name drawn here would
             // differ between the plan and the apply-time plan.
             // `status` stays unknown: an interrupted create records the cluster as it then is.
-            self.warn_if_redundant(&plan.planned, diags).await;
-            match backend_options(&plan.planned).get("ingress") {
-                Some(i) if i.as_elements().is_some_and(|e| !e.is_empty()) || i.is_unknown() => {
-                    match ingress::parse(i, &AttrPath::attr("backend_options").then("ingress"), true, false, diags) {
-                        Parsed::Rules(rules) => plan.predict("firewall_rules", ingress::rows_value(&rules)),
-                        _ => plan.predict("firewall_rules", Value::Unknown),
-                    }
-                }
-                _ => {} // inherits: known after apply
+            let mut read = Diagnostics::new();
+            let own = Self::plan_own_rules(&mut planned, &mut predicted, &mut read);
+            if let Some(own) = &own {
+                self.warn_if_redundant(planned.workspace.as_deref(), own, diags).await;
             }
-        } else {
-            let scaling = plan.prior.get("n_workers") != plan.planned.get("n_workers");
-            // A cluster whose create was interrupted is waited for in place. Its status after a wait
-            // is whatever the server then says (ready by Coiled's rule need not be `ready`).
-            if scaling || plan.private == INTERRUPTED {
-                plan.predict("status", Value::Unknown);
-            }
+            diags.0.extend(read.0);
+        } else if prior.n_workers != planned.n_workers || plan.private == INTERRUPTED {
+            // Scaling, or waiting in place for a cluster whose create was interrupted: its status after
+            // a wait is whatever the server then says (ready by Coiled's rule need not be `ready`).
+            planned.status = Field::Unknown;
+            predicted.push(tfplugin::attr!(ClusterModel, status));
+        }
+        plan.planned = planned.encode();
+        for name in predicted {
+            plan.mark_predicted(name);
         }
         if !diags.has_errors() && (plan.is_create() || !plan.planned.same_as(&plan.prior)) {
-            self.data.check_plan_access(ctx, plan, diags).await;
+            self.data.check_plan_access(ctx, config.workspace.as_deref(), planned.workspace.as_deref(), diags).await;
         }
     }
 
     async fn create(&self, ctx: &Ctx, planned: &Value, _config: &Value, diags: &mut Diagnostics) -> Option<NewState> {
         let coiled = self.connection(diags).await?;
+        let mut planned = ClusterModel::decode(planned);
         // The apply-time plan checked the token; creating then names the workspace when it was left
         // to the default.
-        let op = Op::new(timeout(planned, "create"), ctx.stop.clone());
-        let ws = coiled.workspace_for(&op, planned, diags).await?;
-        let mut planned = planned.clone();
-        planned.set_attr("workspace", Value::string(ws.clone()));
-        let name = s(&planned, "name").map(str::to_string).unwrap_or_else(|| format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff));
-        planned.set_attr("name", Value::string(name.clone()));
-        let body = create_body(&planned);
+        let op = Op::new(planned.timeout(Operation::Create), ctx.stop.clone());
+        let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
+        planned.workspace = Field::Known(ws.clone());
+        let name = planned.name.known().cloned().unwrap_or_else(|| format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff));
+        planned.name = Field::Known(name.clone());
+        let own = planned.own_rules();
+        let body = create_body(&planned, own.as_ref());
         tracing::info!(workspace = %ws, name = %name, "creating cluster");
         let id = Self::post_create(&coiled, &op, &ws, &name, &body, diags).await?;
-        match Self::wait_ready(&coiled, &op, &ws, id, wait_fraction(&planned)).await {
-            Ok(d) => Some(NewState { state: state_from_details(&planned, &d, &ws), private: Vec::new() }),
-            Err(failure) => Self::fail_wait(Target { coiled: &coiled, ws: &ws, id, base: &planned }, ctx, failure, true, diags).await,
+        let target = Target { coiled: &coiled, ws: &ws, id, base: &planned, own: own.as_ref() };
+        match Self::wait_ready(&coiled, &op, &ws, id, planned.wait_fraction()).await {
+            Ok(d) => Some(NewState { state: state_from_details(&planned, own.as_ref(), &d, &ws).encode(), private: Vec::new() }),
+            Err(failure) => Self::fail_wait(target, ctx, failure, true, diags).await,
         }
     }
 
@@ -225,10 +247,11 @@ impl Resource for ClusterResource {
             Ok(None) => return Some(NewState { state: state.clone(), private: private.clone() }),
             Err(()) => return None,
         };
+        let state = ClusterModel::decode(state);
         let op = Op::new(super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let ws = s(state, "workspace")?.to_string();
-        let Some(id) = s(state, "id").and_then(|i| i.parse::<i64>().ok()) else {
-            diags.bug("Invalid Cluster ID in State", format!("{:?} is not a cluster id.", s(state, "id")));
+        let ws = state.workspace.known()?.clone();
+        let Some(id) = state.cluster_id() else {
+            diags.bug("Invalid Cluster ID in State", format!("{:?} is not a cluster id.", state.id.known()));
             return None;
         };
         let gone = |diags: &mut Diagnostics, why: String| {
@@ -236,7 +259,7 @@ impl Resource for ClusterResource {
                 "Cluster No Longer Running",
                 format!(
                     "Cluster {id} ({}) {why}. Coiled stops clusters on its own (idle timeout, no client connected, or an unresponsive scheduler), and they can be stopped outside Terraform. It has been removed from state; the next apply creates a new one. Set `idle_timeout` to keep clusters longer.",
-                    s(state, "name").unwrap_or("?")
+                    state.name.as_deref().unwrap_or("?")
                 ),
             );
             Some(NewState { state: Value::Null, private: Vec::new() })
@@ -253,9 +276,9 @@ impl Resource for ClusterResource {
                 ),
                 "error" => gone(diags, format!("failed: {}", d.current_state.reason.as_deref().unwrap_or("no reason given"))),
                 _ => {
-                    let mut refreshed = state_from_details(state, &d, &ws);
+                    let mut refreshed = state_from_details(&state, state.own_rules().as_ref(), &d, &ws);
                     refresh_reported(&mut refreshed, &d);
-                    Some(NewState { state: refreshed, private: private.clone() })
+                    Some(NewState { state: refreshed.encode(), private: private.clone() })
                 }
             },
             Err(e) if e.is_not_found() => gone(diags, "no longer exists".into()),
@@ -275,75 +298,42 @@ impl Resource for ClusterResource {
         private: &Private,
         diags: &mut Diagnostics,
     ) -> Option<NewState> {
-        let scaling = prior.get("n_workers") != planned.get("n_workers");
+        let (prior, planned) = (ClusterModel::decode(prior), ClusterModel::decode(planned));
+        let scaling = prior.n_workers != planned.n_workers;
         if !scaling && private.as_slice() != INTERRUPTED {
             // Only values Terraform keeps (wait_for_workers, timeouts, acknowledgements, values taken
             // from the configuration after an import) change: no API call.
-            return Some(NewState { state: fill_unknown_from(planned, prior), private: private.clone() });
+            return Some(NewState { state: planned.known_from(&prior).encode(), private: private.clone() });
         }
         let coiled = self.connection(diags).await?;
-        let op = Op::new(timeout(planned, "update"), ctx.stop.clone());
-        let ws = s(prior, "workspace")?.to_string();
-        let id: i64 = s(prior, "id")?.parse().ok()?;
-        let target = planned.get("n_workers").and_then(Value::as_number).and_then(Number::as_i64).unwrap_or(DEFAULT_WORKERS);
-        let current = match coiled.client.get_cluster(&op, &ws, id).await {
-            Ok(d) => d,
-            Err(e) if e.is_not_found() => {
-                diags.error("Cluster Gone Since the Plan", format!("Cluster {id} no longer exists, so it cannot be scaled. Run `terraform plan` again: the new plan creates a replacement."));
-                return None;
-            }
-            Err(e) => {
-                coiled.report(diags, "Unable to Scale Cluster", None, &e);
-                return None;
-            }
-        };
-        if matches!(current.current_state.state.as_str(), "stopping" | "stopped" | "error") {
-            diags.error(
-                "Cluster Stopped Since the Plan",
-                format!(
-                    "Cluster {id} was {} after this plan was made, so it cannot be scaled. Run `terraform plan` again: the new plan creates a replacement.",
-                    if current.current_state.state == "error" { "failed" } else { "stopped" }
-                ),
-            );
-            return None;
-        }
-        let delta = target - current.desired_workers;
-        let scaled = if delta > 0 {
-            tracing::info!(cluster = id, add = delta, "adding workers");
-            coiled.client.add_workers(&op, &ws, id, delta).await
-        } else if delta < 0 {
-            match coiled.client.list_workers(&op, &ws, id).await {
-                Ok(mut workers) => {
-                    // Remove the newest first.
-                    workers.retain(|w| !matches!(w.current_state.state.as_str(), "stopping" | "stopped" | "error"));
-                    workers.sort_by_key(|w| std::cmp::Reverse(w.name.rsplit('-').next().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0)));
-                    let names: Vec<String> = workers.iter().take((-delta) as usize).map(|w| w.name.clone()).collect();
-                    tracing::info!(cluster = id, remove = names.len(), "removing workers");
-                    coiled.client.remove_workers(&op, &ws, id, &names).await
-                }
-                Err(e) => Err(e),
-            }
-        } else {
-            Ok(())
-        };
+        let op = Op::new(planned.timeout(Operation::Update), ctx.stop.clone());
+        let ws = prior.workspace.known()?.clone();
+        let id = prior.cluster_id()?;
+        let own = planned.own_rules();
+        let current = self.current_for_scaling(&coiled, &op, &ws, id, diags).await?;
+        // An interrupted create is only waited for: its worker count is the one it was created with.
+        let scaled = if scaling { Self::scale(&coiled, &op, &ws, &current, planned.workers()).await } else { Ok(()) };
         if let Err(e) = scaled {
             coiled.report(diags, "Unable to Scale Cluster", None, &e);
-            return Some(NewState { state: state_from_details(prior, &current, &ws), private: private.clone() });
+            let state = state_from_details(&prior, prior.own_rules().as_ref(), &current, &ws);
+            return Some(NewState { state: state.encode(), private: private.clone() });
         }
-        match Self::wait_ready(&coiled, &op, &ws, id, wait_fraction(planned)).await {
+        let target = Target { coiled: &coiled, ws: &ws, id, base: &planned, own: own.as_ref() };
+        match Self::wait_ready(&coiled, &op, &ws, id, planned.wait_fraction()).await {
             // Waited for: an interrupted create is finished.
             Ok(d) => Some(NewState {
-                state: state_from_details(planned, &d, &ws),
+                state: state_from_details(&planned, own.as_ref(), &d, &ws).encode(),
                 private: if private.as_slice() == INTERRUPTED { Vec::new() } else { private.clone() },
             }),
-            Err(failure) => Self::fail_wait(Target { coiled: &coiled, ws: &ws, id, base: planned }, ctx, failure, false, diags).await,
+            Err(failure) => Self::fail_wait(target, ctx, failure, false, diags).await,
         }
     }
 
     async fn delete(&self, ctx: &Ctx, prior: &Value, _private: &Private, diags: &mut Diagnostics) {
         let Some(coiled) = self.connection(diags).await else { return };
-        let op = Op::new(timeout(prior, "delete"), ctx.stop.clone());
-        let (Some(ws), Some(id)) = (s(prior, "workspace"), s(prior, "id").and_then(|i| i.parse::<i64>().ok())) else { return };
+        let prior = ClusterModel::decode(prior);
+        let op = Op::new(prior.timeout(Operation::Delete), ctx.stop.clone());
+        let (Some(ws), Some(id)) = (prior.workspace.as_deref(), prior.cluster_id()) else { return };
         tracing::info!(cluster = id, "stopping cluster");
         if let Err(e) = Self::stop_and_wait(&coiled, &op, ws, id, "Terraform destroy").await {
             coiled.report(diags, "Unable to Stop Cluster", None, &e);
@@ -372,15 +362,15 @@ impl Resource for ClusterResource {
             );
             return None;
         }
-        let account = coiled.client.get_backend_options(&op, &ws).await.ok().and_then(|b| b.ingress()).map(|w| ingress::from_wire(&w));
-        let state = imported_state(&self.schema(), &d, account.as_deref());
+        let account = coiled.client.get_backend_options(&op, &ws).await.ok().and_then(|b| b.ingress()).map(|w| RuleSet::from_wire(&w));
+        let (state, own) = imported_state(&d, account.as_ref());
         // What the API does not report is taken from the configuration at the first plan (see
         // `adopt_unreadable`), instead of forcing a replacement. The region and zone the server
         // reports are kept aside to check the configuration's against: in state they would show a
         // configuration that leaves them to the default as a change.
         let marker = ImportMarker { imported: true, region: d.region_name().map(str::to_string), zone: d.zone_name().map(str::to_string) };
         let private = serde_json::to_vec(&marker).unwrap_or_default();
-        Some(NewState { state: state_from_details(&state, &d, &ws), private })
+        Some(NewState { state: state_from_details(&state, own.as_ref(), &d, &ws).encode(), private })
     }
 }
 
@@ -412,7 +402,8 @@ mod tests {
                 ]),
             ),
         ]);
-        let b = serde_json::to_value(create_body(&planned)).unwrap();
+        let planned = ClusterModel::decode(&planned);
+        let b = serde_json::to_value(create_body(&planned, planned.own_rules().as_ref())).unwrap();
         assert_eq!(b["name"], "etl");
         assert_eq!(b["workers"], 4);
         assert_eq!(b["env_name"], "my-env");
@@ -422,7 +413,8 @@ mod tests {
             json!({"region_name": "us-east-2", "use_dashboard_public_ip": false,
                 "firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}, {"ports": [8787], "cidr": "10.32.0.0/16"}]}})
         );
-        let public = serde_json::to_value(create_body(&Value::object([("name", Value::string("x"))]))).unwrap();
+        let public = ClusterModel::decode(&Value::object([("name", Value::string("x"))]));
+        let public = serde_json::to_value(create_body(&public, None)).unwrap();
         assert_eq!(public["options"], json!({}), "no ingress and a public scheduler add nothing");
     }
 

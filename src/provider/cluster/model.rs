@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use coiled_firewall::Rule;
-use tfplugin::diag::Diagnostics;
-use tfplugin::value::{AttrPath, Number, Value};
+use tfplugin::model::Field;
+use tfplugin::value::{Number, Value};
 
-use super::super::ingress::{self, Parsed};
+use super::super::duration::Timeouts;
+use super::super::ingress::RuleSet;
 use super::state as cluster_state;
 use crate::api::{ClusterDetails, ClusterOptions, CreateCluster, FirewallSpecOut, SchedulerOptions};
 
@@ -23,8 +23,105 @@ pub const DEFAULT_WORKERS: i64 = 4;
 /// Default fraction of workers to wait for, as `coiled.Cluster`.
 pub const DEFAULT_WAIT_FOR_WORKERS: f64 = 0.3;
 
-pub(crate) fn s<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
-    v.get(name).and_then(Value::as_str)
+tfplugin::model! {
+    /// `coiled_cluster`'s configuration, plan or state.
+    pub struct ClusterModel {
+        id: String,
+        name: String,
+        workspace: String,
+        n_workers: Number,
+        worker_vm_types: Vec<String>,
+        scheduler_vm_types: Vec<String>,
+        software: String,
+        tags: BTreeMap<String, String>,
+        environ: BTreeMap<String, String>,
+        idle_timeout: String,
+        use_scheduler_public_ip: bool,
+        wait_for_workers: Number,
+        acknowledge_world_open_ingress: bool,
+        status: String,
+        scheduler_address: String,
+        scheduler_public_address: String,
+        scheduler_private_address: String,
+        dashboard_address: String,
+        created_at: String,
+        /// Computed rows, built from a [`RuleSet`].
+        firewall_rules: Value,
+        backend_options: ClusterBackendOptions,
+        timeouts: Timeouts,
+    }
+}
+
+tfplugin::model! {
+    /// The cluster's `backend_options` block.
+    pub struct ClusterBackendOptions {
+        region: String,
+        zone: String,
+        spot: bool,
+        /// The `ingress` blocks as Terraform has them (elements may be unknown while planning); read
+        /// into a [`RuleSet`] once per call.
+        ingress: Value,
+    }
+}
+
+/// Which of the `timeouts` values.
+#[derive(Clone, Copy)]
+pub enum Operation {
+    /// `timeouts.create`.
+    Create,
+    /// `timeouts.update`.
+    Update,
+    /// `timeouts.delete`.
+    Delete,
+}
+
+impl ClusterModel {
+    /// The worker count, or the default.
+    pub fn workers(&self) -> i64 {
+        self.n_workers.known().and_then(Number::as_i64).unwrap_or(DEFAULT_WORKERS)
+    }
+
+    /// The fraction of workers to wait for, or the default.
+    pub fn wait_fraction(&self) -> f64 {
+        self.wait_for_workers.known().and_then(Number::as_f64).unwrap_or(DEFAULT_WAIT_FOR_WORKERS)
+    }
+
+    /// Whether clients use the scheduler's public address (the default).
+    pub fn use_public_ip(&self) -> bool {
+        self.use_scheduler_public_ip.known().copied().unwrap_or(true)
+    }
+
+    /// The `backend_options` block, empty when unset.
+    pub fn backend(&self) -> ClusterBackendOptions {
+        self.backend_options.known().cloned().unwrap_or_default()
+    }
+
+    /// The `ingress` value inside `backend_options`.
+    pub fn ingress(&self) -> Value {
+        self.backend().ingress.encode()
+    }
+
+    /// The cluster's own rules in a value this provider planned or stored, `None` when it sets none
+    /// (it then inherits).
+    pub fn own_rules(&self) -> Option<RuleSet> {
+        RuleSet::of_state(&self.ingress())
+    }
+
+    /// One of the `timeouts` values, or the default.
+    pub fn timeout(&self, which: Operation) -> Duration {
+        let t = self.timeouts.known().cloned().unwrap_or_default();
+        let text = match which {
+            Operation::Create => t.create,
+            Operation::Update => t.update,
+            Operation::Delete => t.delete,
+        };
+        crate::provider::duration::timeout_or(text.as_deref(), DEFAULT_TIMEOUT)
+    }
+
+    /// The cluster id in state.
+    pub fn cluster_id(&self) -> Option<i64> {
+        self.id.as_deref().and_then(|i| i.parse().ok())
+    }
 }
 
 /// Cluster names as Coiled accepts them.
@@ -32,137 +129,93 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// One of the `timeouts` values, or the default.
-pub(crate) fn timeout(state: &Value, which: &str) -> Duration {
-    crate::provider::duration::configured_timeout(state, which, DEFAULT_TIMEOUT)
+fn text(v: &Field<String>) -> Option<String> {
+    v.known().cloned()
 }
 
-pub(crate) fn wait_fraction(state: &Value) -> f64 {
-    state.get("wait_for_workers").and_then(Value::as_number).and_then(Number::as_f64).unwrap_or(DEFAULT_WAIT_FOR_WORKERS)
-}
-
-pub(crate) fn use_public_ip(state: &Value) -> bool {
-    state.get("use_scheduler_public_ip").and_then(Value::as_bool).unwrap_or(true)
-}
-
-pub(crate) fn backend_options(state: &Value) -> &Value {
-    state.get("backend_options").unwrap_or(&Value::Null)
-}
-
-/// The cluster's own ingress rules, `None` when it sets none (it then inherits).
-pub(crate) fn own_rules(state: &Value) -> Option<Vec<Rule>> {
-    own_rules_of(backend_options(state).get("ingress"))
-}
-
-/// The rules of an `ingress` set value, `None` when it holds none.
-pub(crate) fn own_rules_of(ingress: Option<&Value>) -> Option<Vec<Rule>> {
-    let ingress = ingress?;
-    if ingress.as_elements().is_none_or(<[Value]>::is_empty) {
-        return None;
-    }
-    match ingress::parse(ingress, &AttrPath::root(), true, false, &mut Diagnostics::new()) {
-        Parsed::Rules(r) => Some(r),
-        _ => None,
-    }
-}
-
-pub(crate) fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
-    v.and_then(Value::as_map)
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
-        .unwrap_or_default()
-}
-
-pub(crate) fn string_list(v: Option<&Value>) -> Option<Vec<String>> {
-    v.and_then(Value::as_elements).map(|items| items.iter().filter_map(Value::as_str).map(str::to_string).collect())
-}
-
-/// The create request, shaped as Coiled's client sends it (unset values as `null`).
-pub fn create_body(planned: &Value) -> CreateCluster {
-    let bo = backend_options(planned);
+/// The create request, shaped as Coiled's client sends it (unset values as `null`), with the
+/// cluster's own rules as read once from the plan.
+pub fn create_body(planned: &ClusterModel, own: Option<&RuleSet>) -> CreateCluster {
+    let bo = planned.backend();
     let options = ClusterOptions {
-        region_name: s(bo, "region").map(str::to_string),
-        zone_name: s(bo, "zone").map(str::to_string),
-        spot: bo.get("spot").and_then(Value::as_bool),
+        region_name: text(&bo.region),
+        zone_name: text(&bo.zone),
+        spot: bo.spot.known().copied(),
         // As Coiled's client: a private scheduler also keeps the dashboard off the public address.
-        use_dashboard_public_ip: (!use_public_ip(planned)).then_some(false),
-        firewall_spec: own_rules(planned).map(|rules| FirewallSpecOut { ingress: Some(ingress::to_wire(&rules)) }),
+        use_dashboard_public_ip: (!planned.use_public_ip()).then_some(false),
+        firewall_spec: own.map(|rules| FirewallSpecOut { ingress: Some(rules.to_wire()) }),
     };
     CreateCluster {
-        name: s(planned, "name").unwrap_or_default().to_string(),
-        workers: planned.get("n_workers").and_then(Value::as_number).and_then(Number::as_i64).unwrap_or(DEFAULT_WORKERS),
-        worker_instance_types: string_list(planned.get("worker_vm_types")),
-        scheduler_instance_types: string_list(planned.get("scheduler_vm_types")),
+        name: planned.name.as_deref().unwrap_or_default().to_string(),
+        workers: planned.workers(),
+        worker_instance_types: planned.worker_vm_types.known().cloned(),
+        scheduler_instance_types: planned.scheduler_vm_types.known().cloned(),
         worker_options: BTreeMap::new(),
         worker_class: None,
         worker_disk_size: None,
         scheduler_disk_size: None,
-        scheduler_options: SchedulerOptions { idle_timeout: s(planned, "idle_timeout").map(str::to_string) },
-        environ: string_map(planned.get("environ")),
-        tags: string_map(planned.get("tags")),
+        scheduler_options: SchedulerOptions { idle_timeout: text(&planned.idle_timeout) },
+        environ: planned.environ.known().cloned().unwrap_or_default(),
+        tags: planned.tags.known().cloned().unwrap_or_default(),
         dask_config: BTreeMap::new(),
         private_to_creator: false,
         env_id: None,
-        env_name: s(planned, "software").map(str::to_string),
+        env_name: text(&planned.software),
         use_aws_creds_endpoint: true,
         options,
     }
 }
 
-/// The state for what the server reports, on top of `base` (planned or prior state).
-pub fn state_from_details(base: &Value, d: &ClusterDetails, ws: &str) -> Value {
+/// The state for what the server reports, on top of `base` (planned or prior state) whose own rules
+/// are `own`.
+pub fn state_from_details(base: &ClusterModel, own: Option<&RuleSet>, d: &ClusterDetails, ws: &str) -> ClusterModel {
     let mut state = base.clone();
-    state.set_attr("id", Value::string(d.id.to_string()));
-    state.set_attr("workspace", Value::string(ws));
+    state.id = Field::Known(d.id.to_string());
+    state.workspace = Field::Known(ws.to_string());
     if !d.name.is_empty() {
-        state.set_attr("name", Value::string(d.name.clone()));
+        state.name = Field::Known(d.name.clone());
     }
-    state.set_attr("status", Value::string(d.current_state.state.clone()));
-    state.set_attr("n_workers", Value::int(d.desired_workers));
-    let (chosen, public, private) = cluster_state::scheduler_addresses(d, use_public_ip(base));
-    let opt = |v: Option<String>| v.map(Value::string).unwrap_or(Value::Null);
-    state.set_attr("scheduler_address", opt(chosen));
-    state.set_attr("scheduler_public_address", opt(public));
-    state.set_attr("scheduler_private_address", opt(private));
-    state.set_attr("dashboard_address", opt(d.scheduler.as_ref().and_then(|s| s.dashboard_address.clone())));
-    state.set_attr("created_at", opt(d.created.clone()));
+    state.status = Field::Known(d.current_state.state.clone());
+    state.n_workers = Field::Known(Number::from_i64(d.desired_workers));
+    let (chosen, public, private) = cluster_state::scheduler_addresses(d, base.use_public_ip());
+    state.scheduler_address = Field::from_option(chosen);
+    state.scheduler_public_address = Field::from_option(public);
+    state.scheduler_private_address = Field::from_option(private);
+    state.dashboard_address = Field::from_option(d.scheduler.as_ref().and_then(|s| s.dashboard_address.clone()));
+    state.created_at = Field::from_option(d.created.clone());
     // The effective rules: as the server reports them, else the cluster's own, else unknown to us.
-    let rules = d.ingress().map(|w| ingress::from_wire(&w)).or_else(|| own_rules(base)).unwrap_or_default();
-    state.set_attr("firewall_rules", ingress::rows_value(&rules));
-    if state.get("use_scheduler_public_ip").is_none_or(Value::is_null) {
-        state.set_attr("use_scheduler_public_ip", Value::Bool(true));
+    let rules = d.ingress().map(|w| RuleSet::from_wire(&w)).or_else(|| own.cloned()).unwrap_or_default();
+    state.firewall_rules = Field::Known(rules.rows_value());
+    if state.use_scheduler_public_ip.is_null() {
+        state.use_scheduler_public_ip = Field::Known(true);
     }
-    if state.get("wait_for_workers").is_none_or(|v| v.is_null() || v.is_unknown()) {
-        state.set_attr("wait_for_workers", Value::Number(Number::from_f64(DEFAULT_WAIT_FOR_WORKERS).expect("finite")));
-    }
-    state
-}
-
-/// `planned` with every unknown top-level value taken from `prior`.
-pub(crate) fn fill_unknown_from(planned: &Value, prior: &Value) -> Value {
-    let mut state = planned.clone();
-    if let Value::Object(attrs) = planned {
-        for (name, v) in attrs {
-            if v.is_unknown() {
-                state.set_attr(name, prior.get(name).cloned().unwrap_or(Value::Null));
-            }
-        }
+    if state.wait_for_workers.known().is_none() {
+        state.wait_for_workers = Field::Known(Number::from_f64(DEFAULT_WAIT_FOR_WORKERS).expect("finite"));
     }
     state
 }
 
 /// The state of a cluster known only by id (every computed value filled, as Terraform requires).
-pub(crate) fn pending_state(base: &Value, id: i64, ws: &str) -> Value {
+pub(crate) fn pending_state(base: &ClusterModel, own: Option<&RuleSet>, id: i64, ws: &str) -> ClusterModel {
     let mut state = base.clone();
-    state.set_attr("id", Value::string(id.to_string()));
-    state.set_attr("workspace", Value::string(ws));
-    for attr in ["status", "scheduler_address", "scheduler_public_address", "scheduler_private_address", "dashboard_address", "created_at"]
-    {
-        if state.get(attr).is_none_or(Value::is_unknown) {
-            state.set_attr(attr, if attr == "status" { Value::string("pending") } else { Value::Null });
+    state.id = Field::Known(id.to_string());
+    state.workspace = Field::Known(ws.to_string());
+    if state.status.is_unknown() {
+        state.status = Field::Known("pending".into());
+    }
+    for field in [
+        &mut state.scheduler_address,
+        &mut state.scheduler_public_address,
+        &mut state.scheduler_private_address,
+        &mut state.dashboard_address,
+        &mut state.created_at,
+    ] {
+        if field.is_unknown() {
+            *field = Field::Null;
         }
     }
-    if state.get("firewall_rules").is_none_or(Value::is_unknown) {
-        state.set_attr("firewall_rules", ingress::rows_value(&own_rules(base).unwrap_or_default()));
+    if state.firewall_rules.is_unknown() {
+        state.firewall_rules = Field::Known(own.cloned().unwrap_or_default().rows_value());
     }
     state
 }

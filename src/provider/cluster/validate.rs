@@ -4,11 +4,12 @@
 use tfplugin::diag::Diagnostics;
 use tfplugin::value::{AttrPath, Value};
 
-use super::super::ingress;
+use super::super::ingress::{self, Reading};
 use super::model::*;
 
 /// Every check, in the order the attributes appear in the schema.
 pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
+    let config = &ClusterModel::decode(config);
     names_and_places(config, diags);
     sizes(config, diags);
     durations(config, diags);
@@ -17,8 +18,8 @@ pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
 }
 
 /// `name`, `workspace`, `software`.
-fn names_and_places(config: &Value, diags: &mut Diagnostics) {
-    if let Some(name) = s(config, "name")
+fn names_and_places(config: &ClusterModel, diags: &mut Diagnostics) {
+    if let Some(name) = config.name.known()
         && !valid_name(name)
     {
         diags.error_at(
@@ -27,7 +28,7 @@ fn names_and_places(config: &Value, diags: &mut Diagnostics) {
             format!("{name:?} is not a valid cluster name: use letters, digits, `-` and `_`, at most 128 characters."),
         );
     }
-    if let Some(sw) = s(config, "software")
+    if let Some(sw) = config.software.known()
         && sw.trim().is_empty()
     {
         diags.error_at(
@@ -36,7 +37,7 @@ fn names_and_places(config: &Value, diags: &mut Diagnostics) {
             "software is empty; remove it or name a software environment.",
         );
     }
-    if let Some(ws) = s(config, "workspace")
+    if let Some(ws) = config.workspace.known()
         && (ws.is_empty() || ws.contains('/'))
     {
         diags.error_at(AttrPath::attr("workspace"), "Invalid Workspace", format!("{ws:?} is not a workspace slug."));
@@ -44,8 +45,8 @@ fn names_and_places(config: &Value, diags: &mut Diagnostics) {
 }
 
 /// `n_workers`, `wait_for_workers`, the VM type lists.
-fn sizes(config: &Value, diags: &mut Diagnostics) {
-    if let Some(n) = config.get("n_workers").and_then(Value::as_number) {
+fn sizes(config: &ClusterModel, diags: &mut Diagnostics) {
+    if let Some(n) = config.n_workers.known() {
         match n.as_i64() {
             Some(n) if (0..=1000).contains(&n) => {}
             _ => diags.error_at(
@@ -55,7 +56,7 @@ fn sizes(config: &Value, diags: &mut Diagnostics) {
             ),
         }
     }
-    if let Some(f) = config.get("wait_for_workers").and_then(Value::as_number)
+    if let Some(f) = config.wait_for_workers.known()
         && !f.as_f64().is_some_and(|f| (0.0..=1.0).contains(&f))
     {
         {
@@ -66,8 +67,13 @@ fn sizes(config: &Value, diags: &mut Diagnostics) {
             );
         }
     }
-    for list in ["worker_vm_types", "scheduler_vm_types"] {
-        if let Some(items) = config.get(list).and_then(Value::as_elements) {
+    // As values: a list with some elements unknown is judged on the known ones.
+    let lists = [
+        (tfplugin::attr!(ClusterModel, worker_vm_types), config.worker_vm_types.encode()),
+        (tfplugin::attr!(ClusterModel, scheduler_vm_types), config.scheduler_vm_types.encode()),
+    ];
+    for (list, value) in lists {
+        if let Some(items) = value.as_elements() {
             if items.is_empty() {
                 diags.error_at(
                     AttrPath::attr(list),
@@ -83,9 +89,13 @@ fn sizes(config: &Value, diags: &mut Diagnostics) {
 }
 
 /// `timeouts` and `idle_timeout`.
-fn durations(config: &Value, diags: &mut Diagnostics) {
-    crate::provider::duration::validate_timeouts(config, &["create", "update", "delete"], diags);
-    if let Some(idle) = s(config, "idle_timeout")
+fn durations(config: &ClusterModel, diags: &mut Diagnostics) {
+    let t = config.timeouts.known().cloned().unwrap_or_default();
+    crate::provider::duration::validate_timeouts(
+        &[("create", t.create.as_deref()), ("update", t.update.as_deref()), ("delete", t.delete.as_deref())],
+        diags,
+    );
+    if let Some(idle) = config.idle_timeout.known()
         && let Err(e) = crate::provider::duration::parse_dask_timedelta(idle)
     {
         diags.error_at(AttrPath::attr("idle_timeout"), "Invalid Idle Timeout", e);
@@ -93,8 +103,10 @@ fn durations(config: &Value, diags: &mut Diagnostics) {
 }
 
 /// `tags` and `environ`.
-fn tags_and_environment(config: &Value, diags: &mut Diagnostics) {
-    if let Some(tags) = config.get("tags").and_then(Value::as_map) {
+fn tags_and_environment(config: &ClusterModel, diags: &mut Diagnostics) {
+    // As values: a map with some values unknown still has known keys.
+    let (tags, environ) = (config.tags.encode(), config.environ.encode());
+    if let Some(tags) = tags.as_map() {
         for (k, v) in tags {
             if k.is_empty() || k.len() > 128 {
                 diags.error_at(AttrPath::attr("tags").key(k), "Invalid Tag", "Tag keys must have 1 to 128 characters.");
@@ -104,7 +116,7 @@ fn tags_and_environment(config: &Value, diags: &mut Diagnostics) {
             }
         }
     }
-    if let Some(env) = config.get("environ").and_then(Value::as_map) {
+    if let Some(env) = environ.as_map() {
         for k in env.keys() {
             if k.is_empty() || k.contains('=') || k.contains('\0') {
                 diags.error_at(
@@ -118,19 +130,19 @@ fn tags_and_environment(config: &Value, diags: &mut Diagnostics) {
 }
 
 /// `backend_options`: non-empty region and zone, and valid ingress.
-fn backend_options_block(config: &Value, diags: &mut Diagnostics) {
-    let bo = backend_options(config);
-    if !bo.is_null() {
-        for key in ["region", "zone"] {
-            if s(bo, key).is_some_and(|v| v.trim().is_empty()) {
-                diags.error_at(
-                    AttrPath::attr("backend_options").then(key),
-                    "Empty Value",
-                    format!("backend_options.{key} is empty; remove it or give a value."),
-                );
-            }
+fn backend_options_block(config: &ClusterModel, diags: &mut Diagnostics) {
+    let Some(bo) = config.backend_options.known() else { return };
+    for (key, value) in
+        [(tfplugin::attr!(ClusterBackendOptions, region), &bo.region), (tfplugin::attr!(ClusterBackendOptions, zone), &bo.zone)]
+    {
+        if value.known().is_some_and(|v| v.trim().is_empty()) {
+            diags.error_at(
+                AttrPath::attr("backend_options").then(key),
+                "Empty Value",
+                format!("backend_options.{key} is empty; remove it or give a value."),
+            );
         }
-        let ack = config.get("acknowledge_world_open_ingress").and_then(Value::as_bool).unwrap_or(false);
-        ingress::parse(bo.get("ingress").unwrap_or(&Value::Null), &AttrPath::attr("backend_options").then("ingress"), ack, true, diags);
     }
+    let ack = config.acknowledge_world_open_ingress.known().copied().unwrap_or(false);
+    ingress::read(&bo.ingress.encode(), &Reading::validating(AttrPath::attr("backend_options").then("ingress"), ack), diags);
 }

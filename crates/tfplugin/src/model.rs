@@ -1,0 +1,317 @@
+//! Typed models of a schema's values: a struct per resource (or nested block) whose fields are
+//! [`Field`]s, decoded from a configuration, plan or state [`Value`] once per RPC and encoded once.
+//!
+//! ```
+//! tfplugin::model! {
+//!     /// A server.
+//!     pub struct Server {
+//!         name: String,
+//!         size: i64,
+//!         tags: std::collections::BTreeMap<String, String>,
+//!     }
+//! }
+//! let planned = tfplugin::value::Value::object([("name", tfplugin::value::Value::string("a"))]);
+//! let mut server = Server::decode(&planned);
+//! assert_eq!(server.name.known().map(String::as_str), Some("a"));
+//! assert!(server.size.is_null());
+//! server.size = tfplugin::model::Field::Known(2);
+//! assert_eq!(tfplugin::attr!(Server, size), "size");
+//! # let _ = server.encode();
+//! ```
+//!
+//! Attribute names are the field names: the string-keyed access to a value lives in the code the
+//! [`model!`](crate::model!) macro writes, and [`attr!`](crate::attr!) names one attribute with a
+//! compile-time check that the field exists.
+
+use std::collections::BTreeMap;
+
+use super::value::{Number, Value};
+
+/// One attribute's value as Terraform has it: null, not yet known, or known.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Field<T> {
+    /// Null: unset in the configuration, or absent.
+    #[default]
+    Null,
+    /// Known only after apply.
+    Unknown,
+    /// A known value.
+    Known(T),
+    /// A collection or object that holds unknown values: kept as it is, to be encoded unchanged.
+    Partly(Value),
+}
+
+impl<T> Field<T> {
+    /// The known value.
+    pub fn known(&self) -> Option<&T> {
+        match self {
+            Field::Known(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The known value, owned.
+    pub fn into_known(self) -> Option<T> {
+        match self {
+            Field::Known(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Whether the value is null.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Field::Null)
+    }
+
+    /// Whether the value is unknown, wholly or in part.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Field::Unknown | Field::Partly(_))
+    }
+
+    /// `Known` for `Some`, `Null` for `None`.
+    pub fn from_option(v: Option<T>) -> Field<T> {
+        v.map_or(Field::Null, Field::Known)
+    }
+
+    /// Fills a null or unknown value from `other`; a known value stays.
+    #[must_use]
+    pub fn or(self, other: Field<T>) -> Field<T> {
+        match self {
+            Field::Known(v) => Field::Known(v),
+            _ => other,
+        }
+    }
+}
+
+impl<T: Attr> Field<T> {
+    /// Reads an attribute: absent and null are null, an extension is unknown, a value that holds
+    /// unknowns `T` cannot hold is kept as it is, and a value of another kind than `T` (which
+    /// Terraform's own type checking rules out) is null.
+    pub fn decode(v: Option<&Value>) -> Field<T> {
+        match v {
+            None | Some(Value::Null) => Field::Null,
+            Some(Value::Unknown) => Field::Unknown,
+            Some(v) => match T::decode(v) {
+                Some(t) => Field::Known(t),
+                None if !v.is_wholly_known() => Field::Partly(v.clone()),
+                None => Field::Null,
+            },
+        }
+    }
+
+    /// The attribute's value.
+    pub fn encode(&self) -> Value {
+        match self {
+            Field::Null => Value::Null,
+            Field::Unknown => Value::Unknown,
+            Field::Known(v) => v.encode(),
+            Field::Partly(v) => v.clone(),
+        }
+    }
+}
+
+impl Field<String> {
+    /// The known text.
+    pub fn as_deref(&self) -> Option<&str> {
+        self.known().map(String::as_str)
+    }
+}
+
+/// A Rust type that holds one kind of known attribute value.
+pub trait Attr: Sized {
+    /// The value, or `None` when it is of another kind.
+    fn decode(v: &Value) -> Option<Self>;
+    /// The value.
+    fn encode(&self) -> Value;
+}
+
+impl Attr for String {
+    fn decode(v: &Value) -> Option<Self> {
+        v.as_str().map(str::to_string)
+    }
+    fn encode(&self) -> Value {
+        Value::String(self.clone())
+    }
+}
+
+impl Attr for bool {
+    fn decode(v: &Value) -> Option<Self> {
+        v.as_bool()
+    }
+    fn encode(&self) -> Value {
+        Value::Bool(*self)
+    }
+}
+
+impl Attr for i64 {
+    fn decode(v: &Value) -> Option<Self> {
+        v.as_number().and_then(Number::as_i64)
+    }
+    fn encode(&self) -> Value {
+        Value::int(*self)
+    }
+}
+
+/// A number as Terraform wrote it (kept exact: no float round trip).
+impl Attr for Number {
+    fn decode(v: &Value) -> Option<Self> {
+        v.as_number().cloned()
+    }
+    fn encode(&self) -> Value {
+        Value::Number(self.clone())
+    }
+}
+
+impl Attr for f64 {
+    fn decode(v: &Value) -> Option<Self> {
+        v.as_number().and_then(Number::as_f64)
+    }
+    fn encode(&self) -> Value {
+        Number::from_f64(*self).map_or(Value::Null, Value::Number)
+    }
+}
+
+/// A value kept as it is: nested values whose own elements may be unknown (a set of blocks while
+/// planning), or blocks the provider passes through.
+impl Attr for Value {
+    fn decode(v: &Value) -> Option<Self> {
+        Some(v.clone())
+    }
+    fn encode(&self) -> Value {
+        self.clone()
+    }
+}
+
+/// A list (a set decodes too); encoded as a list. A list with unknown elements is [`Field::Partly`].
+impl<T: Attr> Attr for Vec<T> {
+    fn decode(v: &Value) -> Option<Self> {
+        v.as_elements()?.iter().map(T::decode).collect()
+    }
+    fn encode(&self) -> Value {
+        Value::List(self.iter().map(Attr::encode).collect())
+    }
+}
+
+/// A map with string keys.
+impl<T: Attr> Attr for BTreeMap<String, T> {
+    fn decode(v: &Value) -> Option<Self> {
+        v.as_map()?.iter().map(|(k, v)| Some((k.clone(), T::decode(v)?))).collect()
+    }
+    fn encode(&self) -> Value {
+        Value::Map(self.iter().map(|(k, v)| (k.clone(), v.encode())).collect())
+    }
+}
+
+/// Declares a model struct: each field is a [`Field`] of the given type, named as its attribute. The
+/// struct gets `decode(&Value)` and `encode() -> Value` (an object holding every field), and
+/// implements [`Attr`] so that a nested block can be a field of another model.
+#[macro_export]
+macro_rules! model {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Default, PartialEq)]
+        $vis struct $name {
+            $(
+                #[doc = concat!("The `", stringify!($field), "` attribute.")]
+                $(#[$fmeta])*
+                pub $field: $crate::model::Field<$ty>,
+            )*
+        }
+
+        impl $name {
+            /// Every attribute name, in declaration order.
+            #[allow(dead_code)]
+            pub const ATTRIBUTES: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            /// Reads a configuration, plan or state value (null reads as every field null).
+            #[allow(dead_code)]
+            pub fn decode(value: &$crate::value::Value) -> Self {
+                Self { $($field: $crate::model::Field::decode(value.get(stringify!($field))),)* }
+            }
+
+            /// The value, as an object with every attribute.
+            #[allow(dead_code)]
+            pub fn encode(&self) -> $crate::value::Value {
+                $crate::value::Value::object([$((stringify!($field), self.$field.encode())),*])
+            }
+
+            /// Every value not (wholly) known taken from `other`: a planned value applied without
+            /// a remote call keeps what the prior state knew.
+            #[allow(dead_code)]
+            #[must_use]
+            pub fn known_from(mut self, other: &Self) -> Self {
+                $(if self.$field.is_unknown() {
+                    self.$field = other.$field.clone();
+                })*
+                self
+            }
+        }
+
+        impl $crate::model::Attr for $name {
+            fn decode(value: &$crate::value::Value) -> Option<Self> {
+                matches!(value, $crate::value::Value::Object(_)).then(|| $name::decode(value))
+            }
+            fn encode(&self) -> $crate::value::Value {
+                $name::encode(self)
+            }
+        }
+    };
+}
+
+/// The attribute name of a model's field, checked at compile time: `attr!(ClusterModel, n_workers)`.
+#[macro_export]
+macro_rules! attr {
+    ($model:ty, $field:ident) => {{
+        fn _exists(m: &$model) -> &dyn ::std::any::Any {
+            &m.$field
+        }
+        stringify!($field)
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::model! {
+        struct Inner { cidr: String, ports: Vec<i64> }
+    }
+
+    crate::model! {
+        struct Outer { name: String, count: i64, ratio: f64, on: bool, tags: BTreeMap<String, String>, inner: Inner, raw: Value }
+    }
+
+    #[test]
+    fn decode_then_encode_gives_back_the_value() {
+        let value = Value::object([
+            ("name", Value::string("a")),
+            ("count", Value::int(3)),
+            ("ratio", Value::Number(Number::from_f64(0.5).unwrap())),
+            ("on", Value::Unknown),
+            ("tags", Value::Map([("k".to_string(), Value::string("v"))].into())),
+            ("inner", Value::object([("cidr", Value::string("10.0.0.0/8")), ("ports", Value::List(vec![Value::int(22)]))])),
+            ("raw", Value::Set(vec![Value::Unknown])),
+        ]);
+        let m = Outer::decode(&value);
+        assert_eq!(m.count, Field::Known(3));
+        assert!(m.on.is_unknown());
+        assert_eq!(m.inner.known().and_then(|i| i.ports.known()).cloned(), Some(vec![22]));
+        assert_eq!(m.encode(), value);
+        assert_eq!(Outer::ATTRIBUTES.len(), 7);
+        assert_eq!(crate::attr!(Outer, ratio), "ratio");
+    }
+
+    #[test]
+    fn null_and_absent_read_as_null_and_unknown_elements_are_not_a_known_list() {
+        let m = Outer::decode(&Value::Null);
+        assert_eq!(m, Outer::default());
+        let v = Value::object([("cidr", Value::Null), ("ports", Value::List(vec![Value::int(1), Value::Unknown]))]);
+        let inner = Inner::decode(&v);
+        assert!(inner.ports.is_unknown() && inner.ports.known().is_none());
+        assert_eq!(inner.encode(), v, "kept as it was");
+        assert_eq!(Field::from_option(None::<i64>).or(Field::Known(4)), Field::Known(4));
+        let planned = Inner { cidr: Field::Unknown, ports: Field::Known(vec![1]) };
+        let prior = Inner { cidr: Field::Known("10.0.0.0/8".into()), ports: Field::Known(vec![2]) };
+        assert_eq!(planned.known_from(&prior), Inner { cidr: Field::Known("10.0.0.0/8".into()), ports: Field::Known(vec![1]) });
+    }
+}
