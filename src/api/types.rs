@@ -131,6 +131,13 @@ pub struct CurrentState {
     pub reason: Option<String>,
 }
 
+impl CurrentState {
+    /// Whether a cluster in this state has stopped, is stopping, or failed: it will not run again.
+    pub fn has_ended(&self) -> bool {
+        matches!(self.state.as_str(), "stopping" | "stopped" | "error")
+    }
+}
+
 /// A VM.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Instance {

@@ -119,7 +119,33 @@ impl RuleSet {
 
     /// The `firewall_rules` value: one row per (port, source).
     pub fn rows_value(&self) -> Value {
-        rows_value(&self.0)
+        Value::List(
+            coiled_firewall::firewall_rows(&self.0)
+                .into_iter()
+                .map(|r| {
+                    Value::object([
+                        ("protocol", Value::string(r.protocol)),
+                        ("port", Value::int(i64::from(r.port))),
+                        ("source", Value::string(r.source)),
+                    ])
+                })
+                .collect(),
+        )
+    }
+
+    /// The value of an `ingress` set holding these rules: one element per CIDR block.
+    pub fn set_value(&self) -> Value {
+        Value::Set(
+            self.0
+                .iter()
+                .map(|r| {
+                    Value::object([
+                        ("cidr", Value::string(r.cidr.to_string())),
+                        ("ports", Value::Set(r.ports.iter().map(|p| Value::int(i64::from(*p))).collect())),
+                    ])
+                })
+                .collect(),
+        )
     }
 }
 
@@ -326,38 +352,6 @@ fn warn_about(rules: &[Rule], path: &AttrPath, acknowledged: bool, diags: &mut D
     }
 }
 
-/// The `firewall_rules` value for `rules`.
-fn rows_value(rules: &[Rule]) -> Value {
-    Value::List(
-        coiled_firewall::firewall_rows(rules)
-            .into_iter()
-            .map(|r| {
-                Value::object([
-                    ("protocol", Value::string(r.protocol)),
-                    ("port", Value::int(i64::from(r.port))),
-                    ("source", Value::string(r.source)),
-                ])
-            })
-            .collect(),
-    )
-}
-
-/// Rules as the value of an `ingress` set: one element per CIDR block.
-pub fn rules_value(rules: &RuleSet) -> Value {
-    Value::Set(
-        rules
-            .rules()
-            .iter()
-            .map(|r| {
-                Value::object([
-                    ("cidr", Value::string(r.cidr.to_string())),
-                    ("ports", Value::Set(r.ports.iter().map(|p| Value::int(i64::from(*p))).collect())),
-                ])
-            })
-            .collect(),
-    )
-}
-
 /// The state value of `ingress` for rules the server reports: the prior value when it means the same
 /// (keeping the user's spelling and order), else the server's rules in canonical form.
 pub fn state_value(server: &RuleSet, prior: &Value) -> Value {
@@ -366,7 +360,7 @@ pub fn state_value(server: &RuleSet, prior: &Value) -> Value {
     {
         return if prior.is_null() { Value::Set(Vec::new()) } else { prior.clone() };
     }
-    rules_value(server)
+    server.set_value()
 }
 
 #[cfg(test)]

@@ -27,18 +27,30 @@ trait Route: Send + Sync {
     fn call(&self, request: http::Request<Body>) -> BoxFuture;
 }
 
-struct Named<S>(S);
+/// A generated tonic service, as [`Routes::with`] takes it.
+pub trait GrpcService:
+    tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible, Future: Send + 'static>
+    + NamedService
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
 
-impl<S> Route for Named<S>
-where
-    S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+impl<S> GrpcService for S where
+    S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible, Future: Send + 'static>
         + NamedService
         + Clone
         + Send
         + Sync
-        + 'static,
-    S::Future: Send + 'static,
+        + 'static
 {
+}
+
+struct Named<S>(S);
+
+impl<S: GrpcService> Route for Named<S> {
     fn name(&self) -> &'static str {
         S::NAME
     }
@@ -60,16 +72,7 @@ pub struct Routes {
 impl Routes {
     /// Adds a generated tonic service.
     #[must_use]
-    pub fn with<S>(self, service: S) -> Self
-    where
-        S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-            + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-    {
+    pub fn with<S: GrpcService>(self, service: S) -> Self {
         let mut routes = Vec::clone(&self.routes);
         routes.push(std::sync::Arc::new(Named(service)));
         Self { routes: std::sync::Arc::new(routes) }

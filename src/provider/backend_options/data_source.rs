@@ -111,7 +111,7 @@ impl DataSource for BackendOptionsDataSource {
             zone: read.zone,
             gcp_project_id: read.gcp_project_id,
             network: read.network,
-            ingress: Field::Known(ingress::rules_value(&rules)),
+            ingress: Field::Known(rules.set_value()),
             firewall_rules: Field::Known(rules.rows_value()),
             uses_coiled_default_ingress: Field::Known(rules.is_empty()),
         };

@@ -121,7 +121,7 @@ impl DataSource for ClusterDataSource {
                 return None;
             }
         };
-        let ended = matches!(d.current_state.state.as_str(), "stopping" | "stopped" | "error");
+        let ended = d.current_state.has_ended();
         if ended && out.allow_stopped.known() != Some(&true) {
             diags.error_at(
                 AttrPath::attr("id"),

@@ -17,7 +17,6 @@ use crate::provider::Coiled;
 impl ClusterResource {
     /// The cluster as it is before scaling; an error when it is gone or stopped since the plan.
     pub(super) async fn current_for_scaling(
-        &self,
         coiled: &Coiled,
         op: &Op,
         ws: &str,
@@ -35,7 +34,7 @@ impl ClusterResource {
                 return None;
             }
         };
-        if matches!(current.current_state.state.as_str(), "stopping" | "stopped" | "error") {
+        if current.current_state.has_ended() {
             diags.error(
                 "Cluster Stopped Since the Plan",
                 format!(
@@ -109,14 +108,14 @@ impl ClusterResource {
                 }
             };
             let state = match coiled.client.get_cluster(op, ws, found.id).await {
-                Ok(d) => d.current_state.state,
+                Ok(d) => d.current_state,
                 Err(e) if e.is_not_found() => return true,
                 Err(e) => {
                     coiled.report(diags, "Unable to Create Cluster", None, &e);
                     return false;
                 }
             };
-            if !matches!(state.as_str(), "stopping" | "stopped" | "error") {
+            if !state.has_ended() {
                 already_exists(diags, ws, name, found.id);
                 return false;
             }

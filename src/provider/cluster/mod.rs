@@ -310,12 +310,13 @@ impl Resource for ClusterResource {
         let ws = prior.workspace.known()?.clone();
         let id = prior.cluster_id()?;
         let own = planned.own_rules();
-        let current = self.current_for_scaling(&coiled, &op, &ws, id, diags).await?;
+        let current = Self::current_for_scaling(&coiled, &op, &ws, id, diags).await?;
         // An interrupted create is only waited for: its worker count is the one it was created with.
         let scaled = if scaling { Self::scale(&coiled, &op, &ws, &current, planned.workers()).await } else { Ok(()) };
         if let Err(e) = scaled {
             coiled.report(diags, "Unable to Scale Cluster", None, &e);
-            let state = state_from_details(&prior, prior.own_rules().as_ref(), &current, &ws);
+            // The rules are the planned ones: changing them replaces the cluster instead.
+            let state = state_from_details(&prior, own.as_ref(), &current, &ws);
             return Some(NewState { state: state.encode(), private: private.clone() });
         }
         let target = Target { coiled: &coiled, ws: &ws, id, base: &planned, own: own.as_ref() };
@@ -355,7 +356,7 @@ impl Resource for ClusterResource {
                 return None;
             }
         };
-        if matches!(d.current_state.state.as_str(), "stopped" | "stopping" | "error") {
+        if d.current_state.has_ended() {
             diags.error(
                 "Cluster Not Running",
                 format!("Cluster {cluster_id} is {}; only running clusters can be imported.", d.current_state.state),

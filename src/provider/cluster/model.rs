@@ -98,7 +98,7 @@ impl ClusterModel {
 
     /// The `ingress` value inside `backend_options`.
     pub fn ingress(&self) -> Value {
-        self.backend().ingress.encode()
+        self.backend_options.known().map_or(Value::Null, |b| b.ingress.encode())
     }
 
     /// The cluster's own rules in a value this provider planned or stored, `None` when it sets none
