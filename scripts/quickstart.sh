@@ -55,7 +55,7 @@ if url=$(running_url); then
   echo "Already running at $url"
 else
   : > "$data/log"
-  nohup "$local_bin" serve --listen 127.0.0.1:0 --data-dir "$data" --workspace quickstart --provision-delay 3s >"$data/stdout" 2>"$data/log" &
+  nohup "$local_bin" serve --listen 127.0.0.1:0 --data-dir "$data" --workspace quickstart --software-env dask --provision-delay 3s >"$data/stdout" 2>"$data/log" &
   echo $! > "$pidfile"
   for _ in $(seq 1 100); do
     [ -s "$data/stdout" ] && break

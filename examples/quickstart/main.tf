@@ -47,6 +47,8 @@ resource "coiled_backend_options" "account" {
 resource "coiled_cluster" "etl" {
   name      = "quickstart-etl"
   n_workers = 2
+  # A software environment coiled-local has from the start (scripts/quickstart.sh names it).
+  software = "dask"
 
   backend_options {
     ingress {

@@ -19,6 +19,7 @@ mod connect;
 pub mod error;
 pub mod requests;
 pub mod retry;
+mod software;
 pub mod types;
 
 use std::fmt;

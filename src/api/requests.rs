@@ -24,52 +24,84 @@ pub struct FirewallSpecOut {
 }
 
 /// `POST /api/v2/clusters/account/{ws}/`: the body `CloudV2._create_cluster` builds in
-/// `coiled/v2/core.py` (called from `coiled.Cluster._start` in `coiled/v2/cluster.py`).
+/// `coiled/v2/core.py` (called from `coiled.Cluster._start` in `coiled/v2/cluster.py`), every key the
+/// client sends, with the values it sends for the arguments the provider has. Client-only keys
+/// (`local_versions`) and the local Dask configuration are the differences the wire ledger lists.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CreateCluster {
     /// Cluster name.
     pub name: String,
     /// Initial worker count.
     pub workers: i64,
-    /// Worker VM types in order of preference.
-    pub worker_instance_types: Option<Vec<String>>,
-    /// Scheduler VM types in order of preference.
-    pub scheduler_instance_types: Option<Vec<String>>,
-    /// Worker options (none set by the provider).
-    pub worker_options: BTreeMap<String, String>,
-    /// Worker class (the client's default).
+    /// Worker VM types in order of preference: never null (the client's defaults when unset).
+    pub worker_instance_types: Vec<String>,
+    /// Scheduler VM types in order of preference: never null.
+    pub scheduler_instance_types: Vec<String>,
+    /// `coiled.worker-options` of the workspace's Dask overrides (`{}` by default).
+    pub worker_options: JsonObject,
+    /// `coiled.worker.class` of the overrides, else null.
     pub worker_class: Option<String>,
-    /// Worker disk size (the client's default).
+    /// Null: not an argument of the provider.
     pub worker_disk_size: Option<i64>,
-    /// Scheduler disk size (the client's default).
+    /// Null.
+    pub worker_disk_throughput: Option<i64>,
+    /// Null.
+    pub worker_disk_config: Option<JsonObject>,
+    /// Null.
     pub scheduler_disk_size: Option<i64>,
-    /// Scheduler options.
-    pub scheduler_options: SchedulerOptions,
+    /// Null.
+    pub scheduler_disk_config: Option<JsonObject>,
+    /// `coiled.scheduler-options` of the overrides, with `idle_timeout` when one is set.
+    pub scheduler_options: JsonObject,
     /// Environment variables.
     pub environ: BTreeMap<String, String>,
-    /// Tags, values as strings.
+    /// Tags: the overrides' `coiled.tags`, then the cluster's own with empty values dropped.
     pub tags: BTreeMap<String, String>,
-    /// Dask configuration sent with the cluster.
-    pub dask_config: BTreeMap<String, String>,
-    /// Whether only the creator may see the cluster.
+    /// The workspace's server-side Dask configuration overrides.
+    pub dask_config: JsonObject,
+    /// `coiled.private-to-creator` of the overrides (`false` by default).
     pub private_to_creator: bool,
-    /// Software environment build id.
+    /// Package-sync environment id: always null (no package sync from Terraform).
     pub env_id: Option<i64>,
-    /// Software environment name.
-    pub env_name: Option<String>,
-    /// Whether the cluster gets AWS credentials through Coiled's endpoint.
+    /// Software environment name: never null.
+    pub env_name: String,
+    /// Null.
+    pub extra_worker_on_scheduler: Option<bool>,
+    /// Null.
+    pub n_worker_specs_per_host: Option<i64>,
+    /// `coiled.use_aws_creds_endpoint` of the overrides (`true` by default).
     pub use_aws_creds_endpoint: bool,
-    /// Backend options of this cluster.
-    pub options: ClusterOptions,
+    /// Null.
+    pub custom_subdomain: Option<String>,
+    /// Null.
+    pub batch_job_ids: Option<Vec<i64>>,
+    /// Null.
+    pub extra_user_container: Option<String>,
+    /// `false`, as the client sends it without a batch container.
+    pub extra_user_container_ignore_entrypoint: bool,
+    /// Null.
+    pub scheduler_sidecars: Option<Vec<JsonObject>>,
+    /// Null.
+    pub worker_sidecars: Option<Vec<JsonObject>>,
+    /// Null.
+    pub host_setup_script: Option<String>,
+    /// Null.
+    pub pause_on_exit: Option<bool>,
+    /// Null.
+    pub skip_ssd_mount: Option<bool>,
+    /// Null.
+    pub cluster_timeout_seconds: Option<i64>,
+    /// `coiled.cloud-env-image` of the overrides, else null.
+    pub coiled_cloud_env_image: Option<String>,
+    /// Null.
+    pub filestores_to_attach: Option<Vec<JsonObject>>,
+    /// Backend options of this cluster; absent when empty, as the client leaves it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<ClusterOptions>,
 }
 
-/// `scheduler_options` of a create.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct SchedulerOptions {
-    /// Idle timeout, as Dask reads it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub idle_timeout: Option<String>,
-}
+/// A free-form JSON object.
+pub type JsonObject = serde_json::Map<String, serde_json::Value>;
 
 /// `options` of a create (the cluster's backend options, with `region` renamed `region_name` and
 /// `zone` renamed `zone_name` as the client renames them).
@@ -84,12 +116,40 @@ pub struct ClusterOptions {
     /// Spot workers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spot: Option<bool>,
-    /// `false` for a private scheduler (the client's `use_scheduler_public_ip=False`).
+    /// `true` unless a zone is named: the client's `use_best_zone` default.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub use_dashboard_public_ip: Option<bool>,
+    pub multizone: Option<bool>,
     /// The cluster's own ingress.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub firewall_spec: Option<FirewallSpecOut>,
+}
+
+/// `POST /api/v2/software-environment/account/{ws}`: the body `Cloud._create_software_environment_v2`
+/// (`coiled/core.py`) sends for a container image, as `coiled.Cluster(container=...)` makes one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CreateContainerEnv {
+    /// The environment name the client derives from the image.
+    pub name: String,
+    /// The image.
+    pub container: String,
+    /// `false`.
+    pub force_rebuild: bool,
+    /// The MD5 of `json.dumps(None)`, as the client hashes an absent package spec.
+    pub md5: &'static str,
+    /// `true`: the image's entrypoint is used.
+    pub use_entrypoint: bool,
+    /// `false`.
+    pub gpu_enabled: bool,
+    /// `x86_64` or `aarch64`, from the VM types.
+    pub architecture: &'static str,
+    /// The cluster's region, if set.
+    pub region_name: Option<String>,
+    /// `true`, the client's default.
+    pub enable_experimental_installer: bool,
+    /// Null.
+    pub lockfile_content: Option<String>,
+    /// Null.
+    pub lockfile_name: Option<String>,
 }
 
 /// `POST /api/v2/workers/account/{ws}/cluster/{id}/`: `CloudV2._scale_up` in `coiled/v2/core.py`.

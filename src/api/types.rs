@@ -241,10 +241,6 @@ impl ClusterDetails {
     pub fn spot(&self) -> Option<bool> {
         self.cluster_options.get("spot").and_then(|v| v.as_bool())
     }
-    /// `cluster_options.use_dashboard_public_ip`, where reported (`false` for a private scheduler).
-    pub fn use_dashboard_public_ip(&self) -> Option<bool> {
-        self.cluster_options.get("use_dashboard_public_ip").and_then(|v| v.as_bool())
-    }
     /// `cluster_infra.firewall_source` (`cluster`, `account` or `default`), where reported.
     pub fn firewall_source(&self) -> Option<&str> {
         self.cluster_infra.get("firewall_source").and_then(|s| s.as_str())
@@ -272,4 +268,35 @@ impl ClusterDetails {
     pub fn gives_scheduler_public_ip(&self) -> bool {
         self.cluster_infra.get("give_scheduler_public_ip").and_then(|v| v.as_bool()).unwrap_or(true)
     }
+}
+
+/// The answer to a software environment create (`Cloud._create_software_environment` reads
+/// `latest_spec.latest_build`).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SoftwareAlias {
+    /// The newest specification.
+    #[serde(default)]
+    pub latest_spec: Option<SoftwareSpec>,
+}
+
+/// `latest_spec` of a software environment.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SoftwareSpec {
+    /// Its newest build.
+    #[serde(default)]
+    pub latest_build: Option<SoftwareBuild>,
+}
+
+/// A software environment build (`Cloud._fetch_software_build`, `_tail_software_build_logs`).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SoftwareBuild {
+    /// Build id.
+    #[serde(default)]
+    pub id: i64,
+    /// `built`, `error`, or a state on the way.
+    #[serde(default)]
+    pub state: String,
+    /// Why it failed.
+    #[serde(default)]
+    pub reason: Option<String>,
 }

@@ -9,6 +9,7 @@ use crate::common::{Scenario, clis};
 
 const ETL: &str = r#"
 resource "coiled_cluster" "etl" {
+  software  = "dask"
   name      = "etl"
   n_workers = 4
   backend_options {
@@ -25,7 +26,7 @@ resource "coiled_cluster" "etl" {
 }
 output "cluster" {
   value = {
-    for k in ["id", "status", "name", "n_workers", "scheduler_address", "scheduler_public_address", "scheduler_private_address", "dashboard_address", "firewall_rules", "created_at"] :
+    for k in ["id", "status", "name", "n_workers", "scheduler_address", "scheduler_public_address", "scheduler_private_address", "dashboard_address", "firewall_rules", "created_at", "worker_vm_types", "software"] :
     k => coiled_cluster.etl[k]
   }
 }
@@ -66,7 +67,13 @@ fn create_wait_scale_replace_and_destroy() {
         let id = c["id"].as_str().unwrap().to_string();
         let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
         assert_eq!(d["current_state"]["state"], "ready");
-        assert_eq!(d["cluster_options"]["use_dashboard_public_ip"], false, "sent as the Coiled client does");
+        // As Coiled's client sends it: a private scheduler alone adds nothing (the client hides the
+        // dashboard only with HTTPS off), no zone means `multizone`, and the VM types are the client's
+        // AWS defaults.
+        assert!(d["cluster_options"].get("use_dashboard_public_ip").is_none(), "{d}");
+        assert_eq!(d["cluster_options"]["multizone"], true);
+        assert_eq!(c["worker_vm_types"], json!(["m6i.xlarge", "m5.xlarge"]));
+        assert_eq!(c["software"], "dask");
         assert_eq!(
             d["cluster_options"]["firewall_spec"]["ingress"],
             json!([{"ports": [8786], "cidr": "10.1.0.0/16"}, {"ports": [8787], "cidr": "10.32.0.0/16"}])
@@ -97,16 +104,22 @@ fn create_wait_scale_replace_and_destroy() {
         assert_eq!(s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}")).1["current_state"]["state"], "stopped");
         s.assert_no_changes();
 
-        // Public scheduler address: a replacement too.
+        // Public scheduler address: the client's choice of address, in place, with no request but reads.
         s.set(
             &ETL.replace("n_workers = 4", "n_workers = 1")
                 .replace("10.32.0.0/16", "10.33.0.0/16")
                 .replace("use_scheduler_public_ip = false", "use_scheduler_public_ip = true"),
         );
-        assert!(s.plan_changes().contains("must be replaced"));
+        let plan = s.plan_changes();
+        assert!(plan.contains("updated in-place") && !plan.contains("must be replaced"), "{plan}");
+        s.reset_stats();
         s.apply();
+        let routes = s.server.get("/_local/stats").1["by_route"].clone();
+        assert!(routes.as_object().unwrap().keys().all(|r| r.starts_with("GET ")), "{routes}");
         let c = s.output("cluster");
+        assert_eq!(c["id"], new_id.as_str());
         assert_eq!(c["scheduler_address"], c["scheduler_public_address"]);
+        s.assert_no_changes();
 
         s.tf.terraform(&["destroy", "-auto-approve", "-no-color"]).ok();
         assert!(active(&s).is_empty(), "destroy waits until stopped");
@@ -118,6 +131,7 @@ fn inherited_firewall_follows_the_account_default_at_creation() {
     let config = &format!(
         "{ACCOUNT}{}",
         r#"resource "coiled_cluster" "plain" {
+  software  = "dask"
   name       = "plain"
   n_workers  = 1
   depends_on = [coiled_backend_options.team]
@@ -186,6 +200,14 @@ fn import_by_id_and_by_name() {
             s.tf.terraform(&["state", "rm", "coiled_cluster.etl"]).ok();
             let out = s.tf.terraform(&["import", "-no-color", "coiled_cluster.etl", &key]).ok();
             assert!(out.stdout.contains("Import successful"), "{}", out.all());
+            // Which address clients use is the client's choice, which no server shows: the first plan
+            // takes `use_scheduler_public_ip = false` from the configuration, in place, with no request.
+            let plan = s.plan_changes();
+            assert!(plan.contains("use_scheduler_public_ip   = true -> false") && !plan.contains("replace"), "{plan}");
+            s.reset_stats();
+            s.apply();
+            let routes = s.server.get("/_local/stats").1["by_route"].clone();
+            assert!(routes.as_object().unwrap().keys().all(|r| r.starts_with("GET ")), "adopting values changes nothing: {routes}");
             s.assert_no_changes();
         }
         s.tf.terraform(&["state", "rm", "coiled_cluster.etl"]).ok();
@@ -284,7 +306,14 @@ fn bad_cluster_input_is_refused_before_any_api_call() {
         ("absurd workers", ETL.replace("n_workers = 4", "n_workers = 100000"), "Invalid Worker Count"),
         ("wait fraction", ETL.replace("n_workers = 4", "n_workers = 4\n  wait_for_workers = 1.5"), "Invalid Wait Fraction"),
         ("empty vm types", ETL.replace("n_workers = 4", "n_workers = 4\n  worker_vm_types = []"), "Empty VM Type List"),
-        ("empty software", ETL.replace("n_workers = 4", "n_workers = 4\n  software = \"\""), "Empty Software Environment"),
+        ("empty software", ETL.replace("software  = \"dask\"", "software = \"\""), "Invalid Software Environment Name"),
+        ("no software", ETL.replace("software  = \"dask\"", ""), "Missing Software Environment"),
+        ("image as software", ETL.replace("software  = \"dask\"", "software = \"ghcr.io/dask/dask:latest\""), "use `container` for images"),
+        (
+            "software and container",
+            ETL.replace("software  = \"dask\"", "software = \"dask\"\n  container = \"dask/dask\""),
+            "Conflicting Software Settings",
+        ),
         ("bad timeout", ETL.replace("n_workers = 4", "n_workers = 4\n  timeouts {\n    create = \"soon\"\n  }"), "Invalid Timeout"),
         ("bad cidr", ETL.replace("10.32.0.0/16", "10.32.0.0/40"), "Invalid CIDR Block"),
         ("bad port", ETL.replace("ports = [8787]", "ports = [70000]"), "Invalid Port"),
@@ -330,6 +359,7 @@ fn ingress_that_repeats_the_account_default_is_flagged() {
     let config = ACCOUNT;
     let cluster = r#"
 resource "coiled_cluster" "same" {
+  software  = "dask"
   name      = "same"
   n_workers = 1
   backend_options {

@@ -250,6 +250,8 @@ impl LocalServer {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(["--token", "test-token-1", "--workspace", "alice"])
+            // The software environment test configurations name.
+            .args(["--software-env", "dask"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -489,12 +491,26 @@ pub fn write_private_ca_certificate(dir: &Path) {
 }
 
 /// Sends a create body as given (shapes the provider never sends included), to test the server.
+/// `body` with what Coiled's client always sends and a test leaves out: the software environment
+/// every test server has (`dask`) and the client's AWS default VM types.
+pub fn client_body(body: &serde_json::Value) -> serde_json::Value {
+    let mut body = body.clone();
+    if let Some(o) = body.as_object_mut() {
+        o.entry("env_name").or_insert("dask".into());
+        o.entry("worker_instance_types").or_insert(serde_json::json!(["m6i.xlarge", "m5.xlarge"]));
+        o.entry("scheduler_instance_types").or_insert(serde_json::json!(["m6i.xlarge", "m5.xlarge"]));
+    }
+    body
+}
+
+/// Creates a cluster with a raw API call, with [`client_body`]'s defaults.
 pub async fn create_cluster_raw(
     c: &terraform_provider_coiled::api::Client,
     body: &serde_json::Value,
 ) -> Result<terraform_provider_coiled::api::CreatedCluster, terraform_provider_coiled::api::ApiError> {
     use terraform_provider_coiled::api::{Call, Op};
     let op = Op::new(std::time::Duration::from_secs(30), Default::default());
-    let text = c.request(&op, reqwest::Method::POST, "/api/v2/clusters/account/alice/", &[], Some(body), Call::Create).await?;
+    let body = client_body(body);
+    let text = c.request(&op, reqwest::Method::POST, "/api/v2/clusters/account/alice/", &[], Some(&body), Call::Create).await?;
     Ok(serde_json::from_str(&text).expect("create answer"))
 }

@@ -102,7 +102,7 @@ fn every_example_validates() {
                 );
             }
             if combined.contains("to = coiled_cluster.etl") && !combined.contains("resource \"coiled_cluster\" \"etl\"") {
-                combined.push_str("resource \"coiled_cluster\" \"etl\" {}\n");
+                combined.push_str("resource \"coiled_cluster\" \"etl\" {\n  software = \"dask\"\n}\n");
             }
             let w = Workdir::new(cli, &combined);
             let out = w.terraform(&["validate", "-no-color"]);

@@ -8,7 +8,7 @@ use crate::common::{Scenario, clis, flat};
 
 #[test]
 fn regression_a_create_answered_502_after_it_happened_is_adopted_once() {
-    let config = "resource \"coiled_cluster\" \"c\" {\n  name      = \"gated\"\n  n_workers = 1\n}\n";
+    let config = "resource \"coiled_cluster\" \"c\" {\n  software = \"dask\"\n  name      = \"gated\"\n  n_workers = 1\n}\n";
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], config);
         s.server.put("/_local/faults", &json!({"create_then_502": 1}));

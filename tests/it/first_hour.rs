@@ -14,7 +14,7 @@ fn colleague_creates(server: &LocalServer, body: serde_json::Value) -> i64 {
         .args(["-s", "-f", "-X", "POST", "-H", "Content-Type: application/json", "-H"])
         .arg(format!("Authorization: ApiToken {}", server.token))
         .arg("-d")
-        .arg(body.to_string())
+        .arg(crate::common::client_body(&body).to_string())
         .arg(format!("{}/api/v2/clusters/account/alice/", server.url))
         .output()
         .unwrap();
@@ -25,7 +25,7 @@ fn colleague_creates(server: &LocalServer, body: serde_json::Value) -> i64 {
 
 #[test]
 fn regression_unnamed_cluster_applies_with_a_stable_name() {
-    let config = "resource \"coiled_cluster\" \"anon\" {\n  n_workers = 1\n}\noutput \"name\" { value = coiled_cluster.anon.name }\n";
+    let config = "resource \"coiled_cluster\" \"anon\" {\n  software = \"dask\"\n  n_workers = 1\n}\noutput \"name\" { value = coiled_cluster.anon.name }\n";
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], config);
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok();
@@ -49,8 +49,7 @@ fn regression_unnamed_cluster_applies_with_a_stable_name() {
 
 #[test]
 fn regression_a_colleagues_cluster_is_never_taken_over_under_faults() {
-    let config =
-        "resource \"coiled_cluster\" \"mine\" {\n  name      = \"victim3\"\n  n_workers = 1\n  tags      = { owner = \"me\" }\n}\n";
+    let config = "resource \"coiled_cluster\" \"mine\" {\n  software = \"dask\"\n  name      = \"victim3\"\n  n_workers = 1\n  tags      = { owner = \"me\" }\n}\n";
     let newest = clis().len() - 1;
     for (n, cli) in clis().iter().enumerate() {
         let mut matrix = vec![json!({"seed": 3, "rate_drop": 0.4, "rate_502": 0.3})];
@@ -92,7 +91,7 @@ fn regression_a_colleagues_cluster_is_never_taken_over_under_faults() {
 const IMPORTABLE: &str = r#"resource "coiled_cluster" "etl" {
   name               = "etl"
   n_workers          = 2
-  software           = "team-env"
+  software           = "dask"
   worker_vm_types    = ["m6i.xlarge", "m5.xlarge"]
   scheduler_vm_types = ["m6i.large"]
   tags               = { team = "data", cost = "42" }
@@ -137,7 +136,7 @@ fn regression_import_of_a_matching_configuration_plans_no_replacement() {
 
 #[test]
 fn regression_unreachable_servers_fail_promptly_with_advice() {
-    let cluster = "resource \"coiled_cluster\" \"x\" {\n  name = \"x\"\n}\n";
+    let cluster = "resource \"coiled_cluster\" \"x\" {\n  software = \"dask\"\n  name = \"x\"\n}\n";
     // A port nobody listens on, and a listener that accepts but never answers.
     let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -171,7 +170,7 @@ fn regression_unreachable_servers_fail_promptly_with_advice() {
 
 #[test]
 fn regression_bad_credentials_fail_at_plan() {
-    let cluster = "resource \"coiled_cluster\" \"x\" {\n  name = \"x\"\n}\n";
+    let cluster = "resource \"coiled_cluster\" \"x\" {\n  software = \"dask\"\n  name = \"x\"\n}\n";
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s"], cluster);
         s.tf.write("main.tf", &Scenario::config(&s.server, cluster).replace(&format!("\"{}\"", s.server.token), "\"wrong-token\""));
@@ -210,7 +209,7 @@ fn regression_backend_options_say_when_they_take_over_or_drift() {
 
 #[test]
 fn regression_a_stopping_cluster_is_waited_for_and_name_clashes_are_explained() {
-    let config = "resource \"coiled_cluster\" \"c\" {\n  name      = \"fixed\"\n  n_workers = 1\n  tags      = { v = \"1\" }\n}\n";
+    let config = "resource \"coiled_cluster\" \"c\" {\n  software = \"dask\"\n  name      = \"fixed\"\n  n_workers = 1\n  tags      = { v = \"1\" }\n}\n";
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "2s"], config);
         s.apply();
@@ -276,7 +275,7 @@ fn refused(cli: &Cli, server: &LocalServer, provider_extra: &str, resources: &st
 fn regression_error_wording_a_user_can_act_on() {
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s"], "");
-        let cluster = "resource \"coiled_cluster\" \"c\" {\n  name = \"c\"\n}\n";
+        let cluster = "resource \"coiled_cluster\" \"c\" {\n  software = \"dask\"\n  name = \"c\"\n}\n";
         let text = refused(cli, &s.server, "", &cluster.replace("name = \"c\"", "name = \"c\"\n  idle_timeout = \"forever\""), &[]);
         assert!(text.contains("Invalid Idle Timeout") && text.contains("\"forever\" is not a duration Dask understands"), "{text}");
         let text =

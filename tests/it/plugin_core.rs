@@ -112,7 +112,10 @@ fn debug_mode_prints_a_working_reattach_value() {
 #[test]
 fn missing_token_names_every_place_it_may_come_from() {
     for cli in clis() {
-        let w = Workdir::new(cli, &format!("{}resource \"coiled_cluster\" \"x\" {{\n  name = \"x\"\n}}\n", provider_block("")));
+        let w = Workdir::new(
+            cli,
+            &format!("{}resource \"coiled_cluster\" \"x\" {{\n  software = \"dask\"\n  name = \"x\"\n}}\n", provider_block("")),
+        );
         let out = w.terraform(&["plan", "-no-color"]);
         assert_ne!(out.code, 0);
         let all = out.all().split_whitespace().collect::<Vec<_>>().join(" ");
@@ -127,7 +130,7 @@ fn missing_token_names_every_place_it_may_come_from() {
 fn unknown_provider_configuration_does_not_break_the_plan() {
     // The server comes from a resource that does not exist yet: planning must still work.
     let config = format!(
-        "{HEADER}resource \"terraform_data\" \"server\" {{\n  input = \"http://127.0.0.1:9\"\n}}\nprovider \"coiled\" {{\n  server = terraform_data.server.output\n  token  = \"abc-123\"\n}}\nresource \"coiled_cluster\" \"x\" {{\n  name = \"x\"\n}}\n"
+        "{HEADER}resource \"terraform_data\" \"server\" {{\n  input = \"http://127.0.0.1:9\"\n}}\nprovider \"coiled\" {{\n  server = terraform_data.server.output\n  token  = \"abc-123\"\n}}\nresource \"coiled_cluster\" \"x\" {{\n  software = \"dask\"\n  name = \"x\"\n}}\n"
     );
     for cli in clis().iter().filter(|c| c.at_least(1, 4)) {
         let w = Workdir::new(cli, &config);

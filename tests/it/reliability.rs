@@ -101,6 +101,7 @@ resource "coiled_backend_options" "team" {
 
 const ETL: &str = r#"
 resource "coiled_cluster" "etl" {
+  software  = "dask"
   name      = "etl"
   n_workers = 2
   backend_options {
@@ -170,7 +171,8 @@ fn forty_invalid_configurations_make_no_api_request() {
         ("cluster port", etl("[8786]", "[99999]"), "Invalid Port"),
         ("public ip string", add_etl("use_scheduler_public_ip = \"maybe\""), "Incorrect attribute value type"),
         ("workspace empty", add_etl("workspace = \"\""), "Invalid Workspace"),
-        ("software blank", add_etl("software = \"  \""), "Empty Software Environment"),
+        ("software blank", etl("software  = \"dask\"", "software = \"  \""), "Invalid Software Environment Name"),
+        ("container blank", etl("software  = \"dask\"", "container = \"\""), "Invalid Container Image"),
     ];
     assert!(cases.len() >= 40, "{} cases", cases.len());
     for cli in clis() {
@@ -179,7 +181,9 @@ fn forty_invalid_configurations_make_no_api_request() {
 }
 
 fn fifty(n: usize) -> String {
-    format!("resource \"coiled_cluster\" \"c\" {{\n  count     = {n}\n  name      = \"fm-${{count.index}}\"\n  n_workers = 1\n}}\n")
+    format!(
+        "resource \"coiled_cluster\" \"c\" {{\n  software = \"dask\"\n  count     = {n}\n  name      = \"fm-${{count.index}}\"\n  n_workers = 1\n}}\n"
+    )
 }
 
 /// Apply and destroy 50 clusters while the server answers 429 and 503 a fifth of the time, drops

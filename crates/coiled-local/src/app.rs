@@ -17,6 +17,7 @@ use crate::faults::Fault;
 use crate::handlers::account::*;
 use crate::handlers::admin::*;
 use crate::handlers::clusters::*;
+use crate::handlers::software::*;
 
 /// The router with every route of the API, the admin routes under `/_local`, and the page.
 pub fn app(state: Shared) -> Router {
@@ -35,7 +36,9 @@ pub fn app(state: Shared) -> Router {
         .route("/api/v2/workers/account/{ws}/cluster/{id}/", get(list_workers).post(add_workers).delete(remove_workers))
         .route("/api/v2/interactions/interaction", post(|| async { Json(json!({})) }))
         .route("/api/v2/clusters/id/{id}/event", post(|| async { Json(json!({})) }))
-        .route("/api/v2/user/workspace/{ws}/dask-config-overrides", get(|| async { Json(json!({})) }))
+        .route("/api/v2/user/workspace/{ws}/dask-config-overrides", get(dask_config_overrides))
+        .route("/api/v2/software-environment/account/{ws}", post(create_software_env))
+        .route("/api/v2/software-environment/account/{ws}/build/{id}", get(get_software_build))
         .route("/api/v2/packages/", get(|| async { Json(json!([])) }))
         .route("/", post(sts_get_caller_identity))
         .layer(middleware::from_fn_with_state(state.clone(), faults_and_stats));
@@ -82,7 +85,7 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> Resp {
 /// Records and counts API requests, and injects the configured faults.
 async fn faults_and_stats(AxState(state): AxState<Shared>, request: Request, next: Next) -> Resp {
     let route = format!("{} {}", request.method(), route_of(request.uri().path()));
-    state.stats.count(route);
+    state.stats.count(route.clone());
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
@@ -108,7 +111,38 @@ async fn faults_and_stats(AxState(state): AxState<Shared>, request: Request, nex
             }
             resp
         }
+        None if state.config.minimal_echo => minimal_answer(&route, next.run(request).await).await,
         None => next.run(request).await,
+    }
+}
+
+/// The answer trimmed to what the public client reads (`--minimal-echo`), when it is a JSON answer to a
+/// route the minimal mode knows.
+async fn minimal_answer(route: &str, resp: Resp) -> Resp {
+    let Some(shape) = crate::minimal::shape_for(route) else { return resp };
+    if !resp.status().is_success() {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else { return dropped_connection() };
+    let body = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(v) => Body::from(crate::minimal::project(&v, &shape).to_string()),
+        Err(_) => Body::from(bytes),
+    };
+    let mut resp = Response::from_parts(parts, body);
+    resp.headers_mut().remove(header::CONTENT_LENGTH);
+    resp
+}
+
+/// `GET /api/v2/user/workspace/{ws}/dask-config-overrides`: the `--dask-config-overrides` file, `{}` without one.
+async fn dask_config_overrides(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    axum::extract::Path(ws): axum::extract::Path<String>,
+) -> Resp {
+    match authorize(&state, &headers, &ws) {
+        Ok(_) => Json(state.config.dask_config_overrides.clone()).into_response(),
+        Err(r) => r,
     }
 }
 
@@ -131,7 +165,7 @@ fn route_of(path: &str) -> String {
     let mut out = Vec::new();
     for (i, p) in parts.iter().enumerate() {
         let prev = if i > 0 { parts[i - 1] } else { "" };
-        let generic = matches!(prev, "account" | "id" | "name" | "cluster" | "workspace")
+        let generic = matches!(prev, "account" | "id" | "name" | "cluster" | "workspace" | "build")
             || (prev == "v1" && i == 3 && *p != "health" && *p != "users");
         out.push(if generic && !p.is_empty() { "{}" } else { p });
     }

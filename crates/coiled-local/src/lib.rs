@@ -9,6 +9,7 @@ pub mod app;
 pub mod faults;
 pub mod handlers;
 pub mod lifecycle;
+pub mod minimal;
 pub mod page;
 pub mod recorder;
 pub mod store;
@@ -31,6 +32,12 @@ pub struct Config {
     pub default_ingress: Vec<Rule>,
     /// Scheduler port reported for clusters.
     pub scheduler_port: i64,
+    /// Software environments that exist, built, from the start (`--software-env`).
+    pub software_envs: Vec<String>,
+    /// The workspace's Dask configuration overrides (`--dask-config-overrides FILE`).
+    pub dask_config_overrides: serde_json::Value,
+    /// Answer with only the fields the public client reads (`--minimal-echo`).
+    pub minimal_echo: bool,
 }
 
 impl Default for Config {
@@ -40,6 +47,9 @@ impl Default for Config {
             stop_delay: Duration::from_secs(1),
             default_ingress: vec![coiled_firewall::rule_from_wire(&[8786, 8787], "0.0.0.0/0").expect("valid default")],
             scheduler_port: 8786,
+            software_envs: Vec::new(),
+            dask_config_overrides: serde_json::json!({}),
+            minimal_echo: false,
         }
     }
 }

@@ -1,10 +1,19 @@
-//! Moves clusters and workers through Coiled's states on their timers:
-//! `pending` → `starting` → `ready` (or `error` for clusters meant to fail) over the provisioning delay,
-//! `stopping` → `stopped` over the stop delay. Wakes exactly when the next change is due.
+//! Moves clusters, schedulers and workers through Coiled's states on their timers, each its own
+//! machine:
+//! - scheduler: `pending` → `starting` → `started` over the provisioning delay (or `error` for a
+//!   cluster tagged `coiled-local/fail`);
+//! - worker: `pending` → `starting` → `started` over the same delay, each on its own timer (or stays
+//!   `pending` for good, or ends in `error`, for the workers the `coiled-local/stuck-workers` and
+//!   `coiled-local/failed-workers` tags name); `stopping` → `stopped` over the stop delay;
+//! - cluster: `pending` → `starting` with its scheduler, then `ready` once its scheduler has started and
+//!   every worker has started or failed; `stopping` → `stopped`; `error` with its scheduler.
+//!
+//! Wakes exactly when the next change is due.
 
 use std::time::Duration;
 
 use super::{Shared, unix_now};
+use crate::store::StoreError;
 
 /// Applies every due state change; returns when the next one is due.
 pub fn advance(state: &Shared) -> Option<f64> {
@@ -13,24 +22,25 @@ pub fn advance(state: &Shared) -> Option<f64> {
     match state.store.due_clusters(now) {
         Ok(clusters) => {
             for c in clusters {
-                let r = match c.state.as_str() {
-                    "pending" => state
+                let r = match (c.state.as_str(), &c.fail_reason) {
+                    ("pending", _) => state
                         .store
                         .set_cluster_state(c.id, "starting", "", Some(now + half))
-                        .and_then(|()| state.store.set_workers_state(c.id, "starting", Some(now + half))),
-                    "starting" => match &c.fail_reason {
-                        Some(reason) => state
-                            .store
-                            .set_cluster_state(c.id, "error", reason, None)
-                            .and_then(|()| state.store.set_workers_state(c.id, "error", None)),
-                        None => state
-                            .store
-                            .set_cluster_state(c.id, "ready", "", None)
-                            .and_then(|()| state.store.set_workers_state(c.id, "started", None)),
-                    },
-                    "stopping" => state
+                        .and_then(|()| state.store.set_scheduler_state(c.id, "starting", "")),
+                    ("starting", Some(reason)) => state
+                        .store
+                        .set_scheduler_state(c.id, "error", reason)
+                        .and_then(|()| state.store.set_cluster_state(c.id, "error", reason, None))
+                        .and_then(|()| state.store.set_workers_state(c.id, "error", None)),
+                    ("starting", None) => state
+                        .store
+                        .set_scheduler_state(c.id, "started", "")
+                        .and_then(|()| state.store.set_cluster_state(c.id, "starting", "", None))
+                        .and_then(|()| settle(state, c.id)),
+                    ("stopping", _) => state
                         .store
                         .set_cluster_state(c.id, "stopped", &c.reason, None)
+                        .and_then(|()| state.store.set_scheduler_state(c.id, "stopped", &c.reason))
                         .and_then(|()| state.store.set_workers_state(c.id, "stopped", None)),
                     _ => state.store.set_cluster_state(c.id, &c.state, &c.reason, None),
                 };
@@ -43,16 +53,33 @@ pub fn advance(state: &Shared) -> Option<f64> {
     }
     if let Ok(workers) = state.store.due_workers(now) {
         for w in workers {
-            let next = match w.state.as_str() {
-                "pending" => ("starting", Some(now + half)),
-                "starting" => ("started", None),
-                "stopping" => ("stopped", None),
-                other => (other, None),
+            let next = match (w.state.as_str(), w.fate.as_deref()) {
+                ("pending", _) => ("starting", Some(now + half)),
+                ("starting", Some("fail")) => ("error", None),
+                ("starting", _) => ("started", None),
+                ("stopping", _) => ("stopped", None),
+                (other, _) => (other, None),
             };
-            let _ = state.store.set_worker_state(w.id, next.0, next.1);
+            let r = state.store.set_worker_state(w.id, next.0, next.1).and_then(|()| settle(state, w.cluster_id));
+            if let Err(e) = r {
+                tracing::error!(worker = w.id, error = %e, "worker state change failed");
+            }
         }
     }
     state.store.next_due().ok().flatten()
+}
+
+/// A starting cluster whose scheduler has started becomes `ready` once no worker is still on its way.
+fn settle(state: &Shared, cluster_id: i64) -> Result<(), StoreError> {
+    let Some(c) = state.store.cluster_by_id(cluster_id)? else { return Ok(()) };
+    if c.state != "starting" || c.scheduler_state != "started" || c.phase_at.is_some() {
+        return Ok(());
+    }
+    let workers = state.store.workers(cluster_id)?;
+    if workers.iter().all(|w| matches!(w.state.as_str(), "started" | "error" | "stopping" | "stopped")) {
+        state.store.set_cluster_state(cluster_id, "ready", "", None)?;
+    }
+    Ok(())
 }
 
 /// Runs forever: applies changes when due, sleeping until the next one or until woken.

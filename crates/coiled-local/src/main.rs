@@ -1,7 +1,8 @@
 //! `coiled-local`: runs a Coiled control plane on this machine.
 //!
 //! `coiled-local serve --listen 127.0.0.1:0 --data-dir DIR [--token TOKEN] [--workspace NAME]
-//! [--provision-delay 3s] [--stop-delay 1s] [--default-ingress PORTS@CIDR] [--faults JSON]`
+//! [--provision-delay 3s] [--stop-delay 1s] [--default-ingress PORTS@CIDR] [--faults JSON]
+//! [--software-env NAME]... [--dask-config-overrides FILE] [--minimal-echo]`
 //!
 //! The first line on stdout is the base URL. SIGINT / SIGTERM stop it cleanly.
 
@@ -25,6 +26,7 @@ struct Args {
 const USAGE: &str = "usage: coiled-local serve --data-dir DIR [--listen 127.0.0.1:0] [--token TOKEN] [--workspace NAME]
                     [--provision-delay 3s] [--stop-delay 1s] [--default-ingress 8786,8787@0.0.0.0/0]
                     [--scheduler-port 8786] [--faults '{\"rate_503\":0.2,\"seed\":1}']
+                    [--software-env NAME]... [--dask-config-overrides FILE.json] [--minimal-echo]
                     [--tls-cert CERT.pem --tls-key KEY.pem]";
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -64,6 +66,17 @@ fn parse_args() -> anyhow::Result<Args> {
                 }
                 args.config.default_ingress = rules;
             }
+            Long("software-env") => args.config.software_envs.push(parser.value()?.string()?),
+            Long("dask-config-overrides") => {
+                let path = PathBuf::from(parser.value()?);
+                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+                if !value.is_object() {
+                    bail!("{}: the overrides must be a JSON object", path.display());
+                }
+                args.config.dask_config_overrides = value;
+            }
+            Long("minimal-echo") => args.config.minimal_echo = true,
             Long("tls-cert") => tls_cert = Some(parser.value()?.into()),
             Long("tls-key") => tls_key = Some(parser.value()?.into()),
             Long("faults") => args.faults = serde_json::from_str(&parser.value()?.string()?).context("--faults")?,
@@ -103,6 +116,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         std::fs::write(&token_path, &token).with_context(|| format!("writing {}", token_path.display()))?;
     }
     store.seed(&args.workspace, &args.workspace, &token)?;
+    for name in &args.config.software_envs {
+        if !coiled_local::handlers::clusters::valid_name(name) {
+            bail!("--software-env {name:?}: use letters, digits, '-' and '_'");
+        }
+        store.ensure_software_env(&args.workspace, name, None, 0.0)?;
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let state = Arc::new(State {

@@ -67,6 +67,8 @@ pub struct ClusterRow {
     pub private_ip: String,
     /// Scheduler public IP.
     pub public_ip: String,
+    /// The scheduler's own state.
+    pub scheduler_state: String,
 }
 
 /// A worker row.
@@ -88,6 +90,8 @@ pub struct WorkerRow {
     pub phase_at: Option<f64>,
     /// Private IP.
     pub private_ip: String,
+    /// `stuck` (stays pending) or `fail` (ends in error), from the cluster's `coiled-local/…` tags.
+    pub fate: Option<String>,
 }
 
 const SCHEMA: &str = "
@@ -143,10 +147,11 @@ fn cluster_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClusterRow> {
         fail_reason: r.get(18)?,
         private_ip: r.get(19)?,
         public_ip: r.get(20)?,
+        scheduler_state: r.get(21)?,
     })
 }
 
-const CLUSTER_COLUMNS: &str = "id, workspace, name, created, updated, state, reason, desired_workers, scheduler_port, give_public_ip, options, firewall, firewall_source, tags, software, worker_instance_types, scheduler_instance_types, phase_at, fail_reason, private_ip, public_ip";
+const CLUSTER_COLUMNS: &str = "id, workspace, name, created, updated, state, reason, desired_workers, scheduler_port, give_public_ip, options, firewall, firewall_source, tags, software, worker_instance_types, scheduler_instance_types, phase_at, fail_reason, private_ip, public_ip, scheduler_state";
 
 fn worker_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkerRow> {
     Ok(WorkerRow {
@@ -158,8 +163,11 @@ fn worker_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkerRow> {
         updated: r.get(5)?,
         phase_at: r.get(6)?,
         private_ip: r.get(7)?,
+        fate: r.get(8)?,
     })
 }
+
+const WORKER_COLUMNS: &str = "id, cluster_id, name, state, created, updated, phase_at, private_ip, fate";
 
 /// One entry of a cluster's state history.
 #[derive(Clone, Debug)]
@@ -206,6 +214,10 @@ pub struct NewCluster {
     pub phase_at: f64,
     /// Fail provisioning with this reason.
     pub fail_reason: Option<String>,
+    /// How many of the first workers stay `pending` for good.
+    pub stuck_workers: i64,
+    /// How many of the workers after those end in `error`.
+    pub failed_workers: i64,
 }
 
 impl Store {
@@ -215,10 +227,15 @@ impl Store {
         let conn = Connection::open(dir.join("coiled-local.sqlite3"))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::handlers::software::SCHEMA)?;
+        // Columns newer data directories have from the start.
+        for (table, column) in [("clusters", "scheduler_state TEXT NOT NULL DEFAULT 'pending'"), ("workers", "fate TEXT")] {
+            let _ = conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column}"));
+        }
         Ok(Store { conn: Mutex::new(conn) })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&conn)?)
     }
@@ -343,11 +360,26 @@ impl Store {
             "INSERT INTO states(cluster_id, kind, name, state, reason, updated) VALUES (?1, 'cluster', ?2, 'pending', 'created', ?3)",
             params![id, new.name, now],
         )?;
-        for _ in 0..new.workers {
-            insert_worker(&tx, id, &new.name, "pending", Some(new.phase_at), &now)?;
+        for i in 0..new.workers {
+            let fate = if i < new.stuck_workers {
+                Some("stuck")
+            } else if i < new.stuck_workers + new.failed_workers {
+                Some("fail")
+            } else {
+                None
+            };
+            let wid = insert_worker(&tx, id, &new.name, "pending", fate.is_none_or(|f| f != "stuck").then_some(new.phase_at), &now)?;
+            tx.execute("UPDATE workers SET fate = ?2 WHERE id = ?1", params![wid, fate])?;
         }
         tx.commit()?;
         Ok((id, false))
+    }
+
+    /// One cluster, by id alone.
+    pub fn cluster_by_id(&self, id: i64) -> Result<Option<ClusterRow>, StoreError> {
+        self.with(|c| {
+            c.query_row(&format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE id = ?1"), params![id], cluster_from_row).optional()
+        })
     }
 
     /// One cluster of a workspace.
@@ -388,9 +420,7 @@ impl Store {
     /// Workers of a cluster (all, including stopped ones), oldest first.
     pub fn workers(&self, cluster_id: i64) -> Result<Vec<WorkerRow>, StoreError> {
         self.with(|c| {
-            let mut s = c.prepare(
-                "SELECT id, cluster_id, name, state, created, updated, phase_at, private_ip FROM workers WHERE cluster_id = ?1 ORDER BY id",
-            )?;
+            let mut s = c.prepare(&format!("SELECT {WORKER_COLUMNS} FROM workers WHERE cluster_id = ?1 ORDER BY id"))?;
             let rows = s.query_map([cluster_id], worker_from_row)?;
             rows.collect()
         })
@@ -414,6 +444,19 @@ impl Store {
             c.execute("UPDATE clusters SET state = ?2, reason = ?3, phase_at = ?4, updated = ?5 WHERE id = ?1", params![id, state, reason, phase_at, now])?;
             c.execute(
                 "INSERT INTO states(cluster_id, kind, name, state, reason, updated) SELECT id, 'cluster', name, ?2, ?3, ?4 FROM clusters WHERE id = ?1",
+                params![id, state, reason, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Sets the scheduler's state.
+    pub fn set_scheduler_state(&self, id: i64, state: &str, reason: &str) -> Result<(), StoreError> {
+        let now = now_text();
+        self.with(|c| {
+            c.execute("UPDATE clusters SET scheduler_state = ?2, updated = ?3 WHERE id = ?1", params![id, state, now])?;
+            c.execute(
+                "INSERT INTO states(cluster_id, kind, name, state, reason, updated) SELECT id, 'scheduler', name || '-scheduler', ?2, ?3, ?4 FROM clusters WHERE id = ?1",
                 params![id, state, reason, now],
             )?;
             Ok(())
@@ -454,11 +497,7 @@ impl Store {
         tx.execute("UPDATE clusters SET desired_workers = desired_workers + ?2, updated = ?3 WHERE id = ?1", params![cluster_id, n, now])?;
         let mut out = Vec::new();
         for id in ids {
-            out.push(tx.query_row(
-                "SELECT id, cluster_id, name, state, created, updated, phase_at, private_ip FROM workers WHERE id = ?1",
-                [id],
-                worker_from_row,
-            )?);
+            out.push(tx.query_row(&format!("SELECT {WORKER_COLUMNS} FROM workers WHERE id = ?1"), [id], worker_from_row)?);
         }
         tx.commit()?;
         Ok(out)
@@ -496,7 +535,7 @@ impl Store {
     /// Workers with a state change due at or before `now`.
     pub fn due_workers(&self, now: f64) -> Result<Vec<WorkerRow>, StoreError> {
         self.with(|c| {
-            let mut s = c.prepare("SELECT id, cluster_id, name, state, created, updated, phase_at, private_ip FROM workers WHERE phase_at IS NOT NULL AND phase_at <= ?1")?;
+            let mut s = c.prepare(&format!("SELECT {WORKER_COLUMNS} FROM workers WHERE phase_at IS NOT NULL AND phase_at <= ?1"))?;
             let rows = s.query_map([now], worker_from_row)?;
             rows.collect()
         })

@@ -28,6 +28,9 @@ pub struct CreateCluster {
     /// Software environment name (current clients).
     #[serde(default)]
     pub env_name: Option<String>,
+    /// Package-sync build id.
+    #[serde(default)]
+    pub env_id: Option<i64>,
     /// Software environment name (2023 clients).
     #[serde(default)]
     pub software_environment: Option<String>,
@@ -36,20 +39,9 @@ pub struct CreateCluster {
     pub options: Option<Value>,
 }
 
-fn process_state(cluster_state: &str) -> (&'static str, &'static str) {
-    // (process, instance) states that go with a cluster state, as the real API reports them.
-    match cluster_state {
-        "pending" => ("pending", "queued"),
-        "starting" | "scaling" => ("starting", "starting"),
-        "ready" => ("started", "ready"),
-        "stopping" => ("stopping", "stopping"),
-        "stopped" => ("stopped", "stopped"),
-        _ => ("error", "error"),
-    }
-}
-
-fn instance_state(worker_state: &str) -> &'static str {
-    match worker_state {
+/// The instance state that goes with a process state.
+fn instance_state(process_state: &str) -> &'static str {
+    match process_state {
         "pending" => "queued",
         "starting" => "starting",
         "started" => "ready",
@@ -59,13 +51,20 @@ fn instance_state(worker_state: &str) -> &'static str {
     }
 }
 
+fn worker_reason(w: &WorkerRow) -> &'static str {
+    match (w.state.as_str(), w.fate.as_deref()) {
+        ("error", Some("fail")) => "coiled-local: this worker was set to fail (tag coiled-local/failed-workers)",
+        _ => "",
+    }
+}
+
 /// A worker as the API reports it.
 pub fn worker_json(w: &WorkerRow) -> Value {
     json!({
         "id": w.id,
         "name": w.name,
         "created": w.created,
-        "current_state": {"state": w.state, "reason": "", "updated": w.updated},
+        "current_state": {"state": w.state, "reason": worker_reason(w), "updated": w.updated},
         "instance": {
             "id": w.id, "name": format!("{}-instance", w.name), "created": w.created,
             "public_ip_address": null, "private_ip_address": w.private_ip, "instance_type_id": null,
@@ -76,8 +75,9 @@ pub fn worker_json(w: &WorkerRow) -> Value {
 
 /// The full cluster details object (`GET …/id/{id}`).
 pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], server: &str, tls: (&str, &str)) -> Value {
-    let (proc_state, inst_state) = process_state(&c.state);
-    let scheduler_reason = if c.state == "error" { c.reason.as_str() } else { "" };
+    let proc_state = c.scheduler_state.as_str();
+    let inst_state = instance_state(proc_state);
+    let scheduler_reason = if proc_state == "error" { c.reason.as_str() } else { "" };
     let mut options = c.options.clone();
     if !options.is_object() {
         options = json!({});

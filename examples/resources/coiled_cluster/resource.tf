@@ -3,6 +3,7 @@
 resource "coiled_cluster" "etl" {
   name      = "etl"
   n_workers = 4
+  software  = "etl-env" # or: container = "ghcr.io/dask/dask:latest"
 
   backend_options {
     region = "us-east-1"

@@ -53,7 +53,8 @@ impl ClusterResource {
 
     /// After an import, the values the API could not show (or showed with room for the
     /// configuration's spelling) are taken from the configuration in place, not by replacement:
-    /// `environ` and the VM type preferences always; `idle_timeout`, `tags`, `region`, `zone` and `spot`
+    /// `environ`, `use_scheduler_public_ip` and the VM type preferences always, `container` when the
+    /// imported environment is the one made for it; `idle_timeout`, `tags`, `region`, `zone` and `spot`
     /// when the server did not report them, or reported the same meaning.
     pub(super) fn adopt_unreadable(plan: &mut Plan) {
         if plan.is_create() {
@@ -66,6 +67,17 @@ impl ClusterResource {
         let mut adopt: Vec<&'static str> = Vec::new();
         if differs(prior.environ.encode(), planned.environ.encode()) {
             adopt.push(tfplugin::attr!(ClusterModel, environ));
+        }
+        if differs(prior.use_scheduler_public_ip.encode(), planned.use_scheduler_public_ip.encode()) {
+            adopt.push(tfplugin::attr!(ClusterModel, use_scheduler_public_ip));
+        }
+        // The image behind the imported environment, when the configuration names the image whose
+        // environment the cluster runs.
+        if prior.container.is_null()
+            && let Some(image) = planned.container.known()
+            && prior.software.known().is_some_and(|sw| super::request::container_env_named(image, sw))
+        {
+            adopt.push(tfplugin::attr!(ClusterModel, container));
         }
         if differs(prior.worker_vm_types.encode(), planned.worker_vm_types.encode()) {
             adopt.push(tfplugin::attr!(ClusterModel, worker_vm_types));
@@ -133,9 +145,9 @@ pub(super) fn backend_options_adoptable(prior: &ClusterBackendOptions, planned: 
 /// The state an import starts from: what the cluster was created with, as far as the API reports it,
 /// and its own rules.
 pub(super) fn imported_state(d: &ClusterDetails, account: Option<&RuleSet>) -> (ClusterModel, Option<RuleSet>) {
-    let mut state = ClusterModel::default();
-    let private_scheduler = d.use_dashboard_public_ip() == Some(false);
-    state.use_scheduler_public_ip = Field::Known(!private_scheduler);
+    // Which address clients use is the client's choice, not the server's: taken from the
+    // configuration at the first plan.
+    let mut state = ClusterModel { use_scheduler_public_ip: Field::Known(true), ..Default::default() };
     let reported = d.ingress().map(|w| RuleSet::from_wire(&w));
     // Rules that came from the workspace or the service default are inherited, not the cluster's own:
     // the server may say so, else rules equal to the account's count as inherited.

@@ -67,9 +67,9 @@ impl ClusterResource {
         }
     }
 
-    /// Creates the cluster. The name is looked up first (as Coiled's client does before it creates):
-    /// a running cluster of that name belongs to someone else and is never taken over, and one still
-    /// stopping is waited for. After a create whose answer was lost, a cluster found under the name
+    /// Creates the cluster, once [`Self::name_is_free`] has looked the name up (as Coiled's client does
+    /// before it creates): a running cluster of that name belongs to someone else and is never taken
+    /// over, and one still stopping is waited for. After a create whose answer was lost, a cluster found under the name
     /// was made by this apply (it was not there a moment before) and is adopted; anything else gets
     /// the same error as without faults.
     pub(super) async fn post_create(
@@ -80,9 +80,6 @@ impl ClusterResource {
         body: &CreateCluster,
         diags: &mut Diagnostics,
     ) -> Option<i64> {
-        if !Self::name_is_free(coiled, op, ws, name, diags).await {
-            return None;
-        }
         match coiled.client.create_cluster(op, ws, body).await {
             Ok(created) if created.existing && !created.recovered => {
                 already_exists(diags, ws, name, created.id);

@@ -11,6 +11,8 @@ pub mod data_source;
 mod import;
 mod lifecycle;
 pub mod model;
+mod prepare;
+pub mod request;
 pub mod state;
 mod validate;
 
@@ -122,13 +124,14 @@ impl Resource for ClusterResource {
                     Attribute::optional_computed("name", Type::String, "Cluster name: letters, digits, `-` and `_`, at most 128. Generated when absent. Names are unique among running clusters of a workspace.").requires_replace().stable(),
                     Attribute::optional_computed("workspace", Type::String, "Workspace (formerly account) to create the cluster in. Defaults to the provider's workspace.").requires_replace().stable(),
                     Attribute::optional_computed("n_workers", Type::Number, "Number of workers. Changed in place by adding or removing workers. Default `4`."),
-                    Attribute::optional("worker_vm_types", Type::list(Type::String), "VM instance types for workers, in order of preference, e.g. `[\"m6i.xlarge\"]`. Coiled chooses when absent.").requires_replace(),
-                    Attribute::optional("scheduler_vm_types", Type::list(Type::String), "VM instance types for the scheduler, in order of preference.").requires_replace(),
-                    Attribute::optional("software", Type::String, "Name of the Coiled software environment to run.").requires_replace(),
+                    Attribute::optional_computed("worker_vm_types", Type::list(Type::String), "VM instance types for workers, in order of preference, e.g. `[\"m6i.xlarge\"]`. When absent, the workspace's Dask configuration overrides (`coiled.worker.vm-types`), else the defaults of Coiled's client for the workspace's cloud: `[\"m6i.xlarge\", \"m5.xlarge\"]` on AWS, `[\"e2-standard-4\"]` on Google Cloud, `[\"Standard_D4_v5\"]` on Azure.").requires_replace().stable(),
+                    Attribute::optional_computed("scheduler_vm_types", Type::list(Type::String), "VM instance types for the scheduler, in order of preference. Defaults as `worker_vm_types` (from `coiled.scheduler.vm-types`).").requires_replace().stable(),
+                    Attribute::optional_computed("software", Type::String, "Name of the Coiled software environment to run, which must exist in the workspace. One of `software` or `container` is required. With `container`, the name Coiled's client gives the environment it makes for the image.").requires_replace().stable(),
+                    Attribute::optional("container", Type::String, "A container image to run, e.g. `ghcr.io/dask/dask:latest`, instead of `software`. As `coiled.Cluster(container=...)`, the provider makes (or reuses) a software environment for the image before creating the cluster, and waits for its build.").requires_replace(),
                     Attribute::optional("tags", Type::map(Type::String), "Tags applied to the cluster's cloud resources.").requires_replace(),
                     Attribute::optional("environ", Type::map(Type::String), "Environment variables set on the scheduler and workers. Sensitive: hidden in plans.").sensitive().requires_replace(),
                     Attribute::optional("idle_timeout", Type::String, "How long the cluster may sit idle before Coiled stops it, e.g. `2 hours`. Coiled's default is 20 minutes.").requires_replace(),
-                    Attribute::optional_computed("use_scheduler_public_ip", Type::Bool, "Whether clients reach the scheduler on its public IP (`true`, the default) or over a private network (`false`). With `false`, `scheduler_address` is the private address and the dashboard is not exposed publicly either.").requires_replace(),
+                    Attribute::optional_computed("use_scheduler_public_ip", Type::Bool, "Whether clients reach the scheduler on its public IP (`true`, the default) or over a private network (`false`): it chooses `scheduler_address`. As in `coiled.Cluster`, it is the client's choice and sends nothing to Coiled: the scheduler keeps its public IP, and the firewall decides who may reach it. Changes in place."),
                     Attribute::optional_computed("wait_for_workers", Type::Number, "Fraction of workers (0 to 1) that must have started before create or scaling completes, as in `coiled.Cluster`. Default `0.3`."),
                     ingress::acknowledge_attribute(),
                     computed("status", "Coiled's cluster state, as the server reports it: `ready` once every worker has started, `pending`, `starting` or `scaling` while workers beyond those waited for still start, `stopping`, `stopped` or `error` otherwise."),
@@ -187,6 +190,9 @@ impl Resource for ClusterResource {
             planned.use_scheduler_public_ip = Field::Known(true);
             predicted.push(tfplugin::attr!(ClusterModel, use_scheduler_public_ip));
         }
+        if !plan.is_create() {
+            predicted.extend(model::keep_prior_choices(&config, &prior, &mut planned));
+        }
         if plan.is_create() {
             let mut quiet = Diagnostics::new();
             if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await
@@ -231,7 +237,20 @@ impl Resource for ClusterResource {
         let name = planned.name.known().cloned().unwrap_or_else(|| format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff));
         planned.name = Field::Known(name.clone());
         let own = planned.own_rules();
-        let body = create_body(&planned, own.as_ref());
+        if !Self::name_is_free(&coiled, &op, &ws, &name, diags).await {
+            return None;
+        }
+        let prepared = Self::prepare(&coiled, &op, &ws, &planned, diags).await?;
+        let resolved = &prepared.resolved;
+        planned.worker_vm_types = Field::Known(resolved.worker_vm_types.clone());
+        planned.scheduler_vm_types = Field::Known(resolved.scheduler_vm_types.clone());
+        planned.software = Field::Known(resolved.env_name.clone());
+        // Rules the server may not echo: the cluster's own, else the account's it inherits now.
+        let inherited = own.clone().or(prepared.account_rules);
+        if let Some(rules) = &inherited {
+            planned.firewall_rules = Field::Known(rules.rows_value());
+        }
+        let body = request::create_body(&planned, own.as_ref(), prepared.resolved);
         tracing::info!(workspace = %ws, name = %name, "creating cluster");
         let id = Self::post_create(&coiled, &op, &ws, &name, &body, diags).await?;
         let target = Target { coiled: &coiled, ws: &ws, id, base: &planned, own: own.as_ref() };
@@ -404,19 +423,37 @@ mod tests {
             ),
         ]);
         let planned = ClusterModel::decode(&planned);
-        let b = serde_json::to_value(create_body(&planned, planned.own_rules().as_ref())).unwrap();
+        let resolved = |o: &str| request::Resolved {
+            worker_vm_types: vec!["m6i.large".into()],
+            scheduler_vm_types: vec!["m6i.xlarge".into()],
+            env_name: "my-env".into(),
+            overrides: request::Overrides(serde_json::from_str(o).unwrap()),
+        };
+        let b = serde_json::to_value(request::create_body(&planned, planned.own_rules().as_ref(), resolved("{}"))).unwrap();
         assert_eq!(b["name"], "etl");
         assert_eq!(b["workers"], 4);
         assert_eq!(b["env_name"], "my-env");
-        assert_eq!(b["worker_instance_types"], serde_json::Value::Null);
+        assert_eq!(b["env_id"], serde_json::Value::Null);
+        assert_eq!(b["worker_instance_types"], json!(["m6i.large"]));
+        assert_eq!(b["use_aws_creds_endpoint"], true);
+        assert_eq!(b["dask_config"], json!({}));
         assert_eq!(
             b["options"],
-            json!({"region_name": "us-east-2", "use_dashboard_public_ip": false,
-                "firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}, {"ports": [8787], "cidr": "10.32.0.0/16"}]}})
+            json!({"region_name": "us-east-2", "multizone": true,
+                "firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}, {"ports": [8787], "cidr": "10.32.0.0/16"}]}}),
+            "a private scheduler sends nothing more: the client only hides the dashboard when HTTPS is off"
         );
-        let public = ClusterModel::decode(&Value::object([("name", Value::string("x"))]));
-        let public = serde_json::to_value(create_body(&public, None)).unwrap();
-        assert_eq!(public["options"], json!({}), "no ingress and a public scheduler add nothing");
+        let public = ClusterModel::decode(&Value::object([
+            ("name", Value::string("x")),
+            ("tags", Value::Map([("team".to_string(), Value::string("a")), ("empty".to_string(), Value::string(""))].into())),
+            ("backend_options", Value::object([("zone", Value::string("us-east-2a"))])),
+        ]));
+        let overrides = r#"{"coiled": {"tags": {"org": "x", "team": "b"}, "scheduler-options": {"port": 443}}, "distributed.scheduler.idle_timeout": "1h"}"#;
+        let public = serde_json::to_value(request::create_body(&public, None, resolved(overrides))).unwrap();
+        assert_eq!(public["options"], json!({"zone_name": "us-east-2a"}), "a named zone turns multizone off");
+        assert_eq!(public["tags"], json!({"org": "x", "team": "a"}), "overrides first, empty values dropped");
+        assert_eq!(public["scheduler_options"], json!({"port": 443, "idle_timeout": "1h"}));
+        assert_eq!(public["dask_config"]["coiled"]["tags"]["org"], "x", "the overrides travel as dask_config");
     }
 
     #[test]

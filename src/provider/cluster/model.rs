@@ -10,7 +10,7 @@ use tfplugin::value::{Number, Value};
 use super::super::duration::Timeouts;
 use super::super::ingress::RuleSet;
 use super::state as cluster_state;
-use crate::api::{ClusterDetails, ClusterOptions, CreateCluster, FirewallSpecOut, SchedulerOptions};
+use crate::api::ClusterDetails;
 
 /// Private data of a cluster whose create was interrupted before it was ready: the next apply waits for
 /// it in place.
@@ -33,6 +33,7 @@ tfplugin::model! {
         worker_vm_types: Vec<String>,
         scheduler_vm_types: Vec<String>,
         software: String,
+        container: String,
         tags: BTreeMap<String, String>,
         environ: BTreeMap<String, String>,
         idle_timeout: String,
@@ -129,41 +130,29 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn text(v: &Field<String>) -> Option<String> {
-    v.known().cloned()
-}
-
-/// The create request, shaped as Coiled's client sends it (unset values as `null`), with the
-/// cluster's own rules as read once from the plan.
-pub fn create_body(planned: &ClusterModel, own: Option<&RuleSet>) -> CreateCluster {
-    let bo = planned.backend();
-    let options = ClusterOptions {
-        region_name: text(&bo.region),
-        zone_name: text(&bo.zone),
-        spot: bo.spot.known().copied(),
-        // As Coiled's client: a private scheduler also keeps the dashboard off the public address.
-        use_dashboard_public_ip: (!planned.use_public_ip()).then_some(false),
-        firewall_spec: own.map(|rules| FirewallSpecOut { ingress: Some(rules.to_wire()) }),
-    };
-    CreateCluster {
-        name: planned.name.as_deref().unwrap_or_default().to_string(),
-        workers: planned.workers(),
-        worker_instance_types: planned.worker_vm_types.known().cloned(),
-        scheduler_instance_types: planned.scheduler_vm_types.known().cloned(),
-        worker_options: BTreeMap::new(),
-        worker_class: None,
-        worker_disk_size: None,
-        scheduler_disk_size: None,
-        scheduler_options: SchedulerOptions { idle_timeout: text(&planned.idle_timeout) },
-        environ: planned.environ.known().cloned().unwrap_or_default(),
-        tags: planned.tags.known().cloned().unwrap_or_default(),
-        dask_config: BTreeMap::new(),
-        private_to_creator: false,
-        env_id: None,
-        env_name: text(&planned.software),
-        use_aws_creds_endpoint: true,
-        options,
+/// Values chosen at creation that the configuration leaves out stay as they are (null after an
+/// import that could not read them); the scheduler address follows `use_scheduler_public_ip`,
+/// which changes in place.
+pub(super) fn keep_prior_choices(config: &ClusterModel, prior: &ClusterModel, planned: &mut ClusterModel) -> Vec<&'static str> {
+    let mut kept = Vec::new();
+    if config.worker_vm_types.is_null() {
+        planned.worker_vm_types = prior.worker_vm_types.clone();
+        kept.push(tfplugin::attr!(ClusterModel, worker_vm_types));
     }
+    if config.scheduler_vm_types.is_null() {
+        planned.scheduler_vm_types = prior.scheduler_vm_types.clone();
+        kept.push(tfplugin::attr!(ClusterModel, scheduler_vm_types));
+    }
+    if config.software.is_null() && config.container == prior.container {
+        planned.software = prior.software.clone();
+        kept.push(tfplugin::attr!(ClusterModel, software));
+    }
+    if prior.use_scheduler_public_ip != planned.use_scheduler_public_ip && planned.use_scheduler_public_ip.known().is_some() {
+        let public = prior.scheduler_public_address.known().filter(|_| planned.use_public_ip());
+        planned.scheduler_address = Field::from_option(public.or(prior.scheduler_private_address.known()).cloned());
+        kept.push(tfplugin::attr!(ClusterModel, scheduler_address));
+    }
+    kept
 }
 
 /// The state for what the server reports, on top of `base` (planned or prior state) whose own rules
@@ -183,9 +172,13 @@ pub fn state_from_details(base: &ClusterModel, own: Option<&RuleSet>, d: &Cluste
     state.scheduler_private_address = Field::from_option(private);
     state.dashboard_address = Field::from_option(d.scheduler.as_ref().and_then(|s| s.dashboard_address.clone()));
     state.created_at = Field::from_option(d.created.clone());
-    // The effective rules: as the server reports them, else the cluster's own, else unknown to us.
-    let rules = d.ingress().map(|w| RuleSet::from_wire(&w)).or_else(|| own.cloned()).unwrap_or_default();
-    state.firewall_rules = Field::Known(rules.rows_value());
+    // The effective rules: as the server reports them, else the cluster's own, else those already
+    // held (a terse server says nothing of inherited rules), else none known.
+    match d.ingress().map(|w| RuleSet::from_wire(&w)).or_else(|| own.cloned()) {
+        Some(rules) => state.firewall_rules = Field::Known(rules.rows_value()),
+        None if matches!(state.firewall_rules, Field::Known(_)) => {}
+        None => state.firewall_rules = Field::Known(RuleSet::default().rows_value()),
+    }
     if state.use_scheduler_public_ip.is_null() {
         state.use_scheduler_public_ip = Field::Known(true);
     }

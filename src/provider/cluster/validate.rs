@@ -28,19 +28,41 @@ fn names_and_places(config: &ClusterModel, diags: &mut Diagnostics) {
             format!("{name:?} is not a valid cluster name: use letters, digits, `-` and `_`, at most 128 characters."),
         );
     }
-    if let Some(sw) = config.software.known()
-        && sw.trim().is_empty()
-    {
-        diags.error_at(
-            AttrPath::attr("software"),
-            "Empty Software Environment",
-            "software is empty; remove it or name a software environment.",
-        );
-    }
+    software_or_container(config, diags);
     if let Some(ws) = config.workspace.known()
         && (ws.is_empty() || ws.contains('/'))
     {
         diags.error_at(AttrPath::attr("workspace"), "Invalid Workspace", format!("{ws:?} is not a workspace slug."));
+    }
+}
+
+/// `software` or `container`, exactly one, each well formed. An unknown value may still be either.
+fn software_or_container(config: &ClusterModel, diags: &mut Diagnostics) {
+    let (software, container) = (&config.software, &config.container);
+    if software.is_null() && container.is_null() {
+        diags.error_at(AttrPath::attr("software"), "Missing Software Environment", super::prepare::MISSING_SOFTWARE);
+    }
+    if !software.is_null() && !container.is_null() {
+        diags.error_at(
+            AttrPath::attr("container"),
+            "Conflicting Software Settings",
+            "Set `software` or `container`, not both: with `container`, the cluster runs the software environment made for the image, and `software` shows its name.",
+        );
+    }
+    if let Some(sw) = software.known()
+        && !super::request::valid_software_name(sw)
+    {
+        let hint = if sw.contains('.') && sw.contains('/') { " It looks like a container image: use `container` for images." } else { "" };
+        diags.error_at(
+            AttrPath::attr("software"),
+            "Invalid Software Environment Name",
+            format!("{sw:?} is not a software environment name: use letters, digits, `-` and `_`, optionally after `workspace/`.{hint}"),
+        );
+    }
+    if let Some(image) = container.known()
+        && (image.trim().is_empty() || image.chars().any(char::is_whitespace))
+    {
+        diags.error_at(AttrPath::attr("container"), "Invalid Container Image", format!("{image:?} is not a container image reference."));
     }
 }
 

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::app::{Failure, Resp, authorize, detail, dropped_connection, error, internal};
 use crate::handlers::account::{rules_to_wire, validate_ingress};
+use crate::handlers::software::check_software;
 use crate::store::NewCluster;
 use crate::{Shared, unix_now, wire};
 
@@ -40,7 +41,8 @@ pub(crate) fn cluster_response(state: &Shared, headers: &HeaderMap, c: &crate::s
     })
 }
 
-pub(crate) fn valid_name(name: &str) -> bool {
+/// Cluster (and software environment) names as Coiled accepts them.
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -50,74 +52,88 @@ pub(crate) async fn create_cluster(
     Path(ws): Path<String>,
     body: Bytes,
 ) -> Result<Resp, Failure> {
-    Ok({
-        (authorize(&state, &headers, &ws))?;
-        let raw = match wire::parse_lenient(&body) {
-            Ok(v) => v,
-            Err(e) => return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Request body is not JSON: {e}")}))),
-        };
-        let req: wire::CreateCluster = match serde_json::from_value(raw) {
-            Ok(r) => r,
-            Err(e) => return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Invalid cluster request: {e}")}))),
-        };
-        let name = match req.name.as_deref() {
-            Some(n) => n.rsplit('/').next().unwrap_or(n).to_string(),
-            None => format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff),
-        };
-        if !valid_name(&name) {
-            return Ok(error(
-                StatusCode::BAD_REQUEST,
-                json!({"name": [format!("{name:?} is not a valid cluster name: use letters, digits, '-' and '_' (at most 128).")]}),
-            ));
-        }
-        let workers = req.workers.unwrap_or(0);
-        if !(0..=1000).contains(&workers) {
-            return Ok(error(StatusCode::BAD_REQUEST, json!({"workers": ["Must be between 0 and 1000."]})));
-        }
-        let mut options = req.options.clone().unwrap_or_else(|| json!({}));
-        let (rules, source) = match effective_rules(&state, &ws, &options)? {
-            Ok(found) => found,
-            Err(e) => return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Invalid firewall_spec: {e}")}))),
-        };
-        if let Some(o) = options.as_object_mut() {
-            o.remove("firewall_spec");
-        }
-        let tags = req.tags.clone().unwrap_or_else(|| json!({}));
-        let fail_reason = tags.get("coiled-local/fail").and_then(Value::as_str).map(str::to_string);
-        let port =
-            req.scheduler_options.as_ref().and_then(|o| o.get("port")).and_then(Value::as_i64).unwrap_or(state.config.scheduler_port);
-        let half = state.config.provision_delay.as_secs_f64() / 2.0;
-        let new = NewCluster {
-            workspace: ws.clone(),
-            name,
-            workers,
-            scheduler_port: port,
-            give_public_ip: true,
-            options,
-            firewall: rules_to_wire(&rules),
-            firewall_source: source.to_string(),
-            tags,
-            software: req.env_name.or(req.software_environment),
-            worker_instance_types: json!(req.worker_instance_types.unwrap_or_else(|| vec!["m6i.xlarge".into()])),
-            scheduler_instance_types: json!(req.scheduler_instance_types.unwrap_or_else(|| vec!["m6i.xlarge".into()])),
-            phase_at: unix_now() + half,
-            fail_reason,
-        };
-        let (id, existing) = (state.store.create_cluster(&new).map_err(internal))?;
-        if !existing {
-            state.stats.created();
-            state.wake.notify_one();
-        }
-        if !existing && state.faults.take_lost_create() {
-            state.stats.fault("lost_create");
-            return Ok(dropped_connection());
-        }
-        if !existing && state.faults.take_create_then_502() {
-            state.stats.fault("create_then_502");
-            return Ok(error(StatusCode::BAD_GATEWAY, json!({"detail": "injected fault: HTTP 502 after the cluster was created"})));
-        }
-        (StatusCode::CREATED, Json(json!({"id": id, "existing": existing}))).into_response()
-    })
+    authorize(&state, &headers, &ws)?;
+    let new = match new_cluster(&state, &ws, &body)? {
+        Ok(new) => new,
+        Err(refusal) => return Ok(refusal),
+    };
+    let (id, existing) = state.store.create_cluster(&new).map_err(internal)?;
+    if !existing {
+        state.stats.created();
+        state.wake.notify_one();
+    }
+    if !existing && state.faults.take_lost_create() {
+        state.stats.fault("lost_create");
+        return Ok(dropped_connection());
+    }
+    if !existing && state.faults.take_create_then_502() {
+        state.stats.fault("create_then_502");
+        return Ok(error(StatusCode::BAD_GATEWAY, json!({"detail": "injected fault: HTTP 502 after the cluster was created"})));
+    }
+    Ok((StatusCode::CREATED, Json(json!({"id": id, "existing": existing}))).into_response())
+}
+
+/// The cluster a create body asks for, or the 400 that refuses it (the inner error).
+fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<Result<NewCluster, Resp>, Failure> {
+    let bad = |body: Value| Ok(Err(error(StatusCode::BAD_REQUEST, body)));
+    let raw = match wire::parse_lenient(body) {
+        Ok(v) => v,
+        Err(e) => return bad(json!({"message": format!("Request body is not JSON: {e}")})),
+    };
+    let req: wire::CreateCluster = match serde_json::from_value(raw) {
+        Ok(r) => r,
+        Err(e) => return bad(json!({"message": format!("Invalid cluster request: {e}")})),
+    };
+    let name = match req.name.as_deref() {
+        Some(n) => n.rsplit('/').next().unwrap_or(n).to_string(),
+        None => format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff),
+    };
+    if !valid_name(&name) {
+        return bad(json!({"name": [format!("{name:?} is not a valid cluster name: use letters, digits, '-' and '_' (at most 128).")]}));
+    }
+    // What Coiled's client always sends: refused when missing, as a server that relies on it would.
+    let (Some(worker_types), Some(scheduler_types)) = (req.worker_instance_types.clone(), req.scheduler_instance_types.clone()) else {
+        return bad(
+            json!({"message": "coiled-local: worker_instance_types and scheduler_instance_types must be lists; Coiled's client always sends them."}),
+        );
+    };
+    let software = match check_software(state, ws, req.env_name.as_deref().or(req.software_environment.as_deref()), req.env_id) {
+        Ok(s) => s,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let workers = req.workers.unwrap_or(0);
+    if !(0..=1000).contains(&workers) {
+        return bad(json!({"workers": ["Must be between 0 and 1000."]}));
+    }
+    let mut options = req.options.clone().unwrap_or_else(|| json!({}));
+    let (rules, source) = match effective_rules(state, ws, &options)? {
+        Ok(found) => found,
+        Err(e) => return bad(json!({"message": format!("Invalid firewall_spec: {e}")})),
+    };
+    if let Some(o) = options.as_object_mut() {
+        o.remove("firewall_spec");
+    }
+    let tags = req.tags.clone().unwrap_or_else(|| json!({}));
+    let count = |key: &str| tags.get(key).and_then(Value::as_str).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0).max(0);
+    let port = req.scheduler_options.as_ref().and_then(|o| o.get("port")).and_then(Value::as_i64).unwrap_or(state.config.scheduler_port);
+    Ok(Ok(NewCluster {
+        workspace: ws.to_string(),
+        name,
+        workers,
+        scheduler_port: port,
+        give_public_ip: true,
+        options,
+        firewall: rules_to_wire(&rules),
+        firewall_source: source.to_string(),
+        software,
+        worker_instance_types: json!(worker_types),
+        scheduler_instance_types: json!(scheduler_types),
+        phase_at: unix_now() + state.config.provision_delay.as_secs_f64() / 2.0,
+        stuck_workers: count("coiled-local/stuck-workers"),
+        failed_workers: count("coiled-local/failed-workers"),
+        fail_reason: tags.get("coiled-local/fail").and_then(Value::as_str).map(str::to_string),
+        tags,
+    }))
 }
 
 /// The rules a new cluster gets, and where they come from: its own `firewall_spec`, else the account's
@@ -243,6 +259,7 @@ pub(crate) async fn stop_cluster(
             let at = unix_now() + state.config.stop_delay.as_secs_f64();
             (state.store.set_cluster_state(id, "stopping", &reason, Some(at)).map_err(internal))?;
             (state.store.set_workers_state(id, "stopping", Some(at)).map_err(internal))?;
+            (state.store.set_scheduler_state(id, "stopping", &reason).map_err(internal))?;
             state.wake.notify_one();
         }
         Json(json!({"id": id, "state": "stopping"})).into_response()

@@ -4,3 +4,4 @@
 pub mod account;
 pub mod admin;
 pub mod clusters;
+pub mod software;

@@ -1,0 +1,124 @@
+//! What a create asks the server before it sends the cluster, in the client's order: the workspace's
+//! Dask configuration overrides (read when `coiled.Cluster` starts), the workspace's backend options
+//! (for its cloud), and for a container image the software environment made for it, waited for until
+//! built as `Cloud._create_software_environment` waits.
+
+use std::time::Duration;
+
+use tfplugin::diag::Diagnostics;
+use tfplugin::value::AttrPath;
+
+use super::super::ingress::RuleSet;
+use super::ClusterResource;
+use super::model::ClusterModel;
+use super::request::{self, Overrides, Resolved};
+use crate::api::{ApiError, Op};
+use crate::provider::Coiled;
+
+/// What [`ClusterResource::prepare`] found.
+pub(super) struct Prepared {
+    /// The pieces of the request.
+    pub resolved: Resolved,
+    /// The workspace's account-level rules, where its backend options report them: what a cluster
+    /// without rules of its own inherits.
+    pub account_rules: Option<RuleSet>,
+}
+
+impl ClusterResource {
+    /// Reads what the create needs; a diagnostic names the attribute behind each failure.
+    pub(super) async fn prepare(coiled: &Coiled, op: &Op, ws: &str, planned: &ClusterModel, diags: &mut Diagnostics) -> Option<Prepared> {
+        let overrides = match coiled.client.dask_config_overrides(op, ws).await {
+            Ok(o) => Overrides(o),
+            Err(e) => {
+                coiled.report(diags, "Unable to Read the Workspace's Dask Configuration", None, &e);
+                return None;
+            }
+        };
+        let backend = match coiled.client.get_backend_options(op, ws).await {
+            Ok(b) => b,
+            Err(e) => {
+                coiled.report(diags, "Unable to Read the Workspace's Backend Options", None, &e);
+                return None;
+            }
+        };
+        let provider = backend.provider_name().unwrap_or_default();
+        let (worker_vm_types, scheduler_vm_types) = match request::vm_types(planned, &provider, &overrides) {
+            Ok(types) => types,
+            Err(why) => {
+                diags.error_at(
+                    AttrPath::attr("worker_vm_types"),
+                    "No Default VM Types",
+                    format!("Coiled's client takes default VM types from the workspace's cloud, but {why}. Set `worker_vm_types` and `scheduler_vm_types`, or set up the workspace's cloud (`coiled_backend_options`)."),
+                );
+                return None;
+            }
+        };
+        let env_name = match (planned.container.known(), planned.software.known()) {
+            (Some(image), _) => {
+                let arch = request::architecture(&provider, worker_vm_types.iter().chain(&scheduler_vm_types));
+                let body = request::container_env_body(image, arch, planned.backend().region.known().cloned());
+                Self::build_container_env(coiled, op, ws, &body, diags).await?;
+                body.name
+            }
+            (None, Some(name)) => name.clone(),
+            (None, None) => {
+                diags.error_at(AttrPath::attr("software"), "Missing Software Environment", MISSING_SOFTWARE);
+                return None;
+            }
+        };
+        let account_rules = backend.ingress().map(|w| RuleSet::from_wire(&w));
+        Some(Prepared { resolved: Resolved { worker_vm_types, scheduler_vm_types, env_name, overrides }, account_rules })
+    }
+
+    /// Makes the software environment for a container image and waits until its build ends.
+    async fn build_container_env(
+        coiled: &Coiled,
+        op: &Op,
+        ws: &str,
+        body: &crate::api::CreateContainerEnv,
+        diags: &mut Diagnostics,
+    ) -> Option<()> {
+        let report = |diags: &mut Diagnostics, e: &ApiError| {
+            coiled.report(diags, "Unable to Make the Container's Software Environment", Some(AttrPath::attr("container")), e)
+        };
+        tracing::info!(image = %body.container, name = %body.name, "making the container's software environment");
+        let alias = match coiled.client.create_container_env(op, ws, body).await {
+            Ok(a) => a,
+            Err(e) => {
+                report(diags, &e);
+                return None;
+            }
+        };
+        let Some(mut build) = alias.latest_spec.and_then(|s| s.latest_build) else { return Some(()) };
+        while build.state != "built" && build.state != "error" {
+            if op.sleep(Duration::from_secs(1)).await.is_err() {
+                report(diags, &ApiError::Cancelled);
+                return None;
+            }
+            build = match coiled.client.software_build(op, ws, build.id).await {
+                Ok(b) => b,
+                Err(e) => {
+                    report(diags, &e);
+                    return None;
+                }
+            };
+        }
+        if build.state == "error" {
+            diags.error_at(
+                AttrPath::attr("container"),
+                "Software Environment Build Failed",
+                format!(
+                    "Coiled could not build software environment {:?} for image {:?}: {}",
+                    body.name,
+                    body.container,
+                    build.reason.as_deref().unwrap_or("no reason given")
+                ),
+            );
+            return None;
+        }
+        Some(())
+    }
+}
+
+/// Why a cluster needs `software` or `container`.
+pub(super) const MISSING_SOFTWARE: &str = "Set `software` (the name of a Coiled software environment) or `container` (an image). Without either, Coiled's Python client would package-sync the local Python environment, which has no meaning in Terraform.";

@@ -1,0 +1,288 @@
+//! The create request as `coiled.Cluster` builds it (`Cluster._start` in `coiled/v2/cluster.py`, then
+//! `CloudV2._create_cluster` in `coiled/v2/core.py`): VM types from the cloud's defaults when unset,
+//! the workspace's Dask configuration overrides applied where the client applies them, tags as the
+//! client merges them, and an ad hoc software environment for a container image.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+use sha1::{Digest, Sha1};
+
+use super::super::ingress::RuleSet;
+use super::model::ClusterModel;
+use crate::api::{ClusterOptions, CreateCluster, CreateContainerEnv, FirewallSpecOut, JsonObject};
+
+/// The workspace's Dask configuration overrides, read as `dask.config.get` reads its configuration:
+/// dotted keys and nested objects alike, `-` and `_` the same.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides(pub JsonObject);
+
+impl Overrides {
+    /// The value at a dotted path such as `coiled.worker.vm-types`.
+    pub fn get(&self, path: &str) -> Option<&Json> {
+        let segments: Vec<String> = path.split('.').map(canonical).collect();
+        lookup(&self.0, &segments).filter(|v| !v.is_null())
+    }
+
+    fn text(&self, path: &str) -> Option<String> {
+        self.get(path).and_then(Json::as_str).map(str::to_string)
+    }
+
+    fn object(&self, path: &str) -> JsonObject {
+        self.get(path).and_then(Json::as_object).cloned().unwrap_or_default()
+    }
+
+    fn flag(&self, path: &str, default: bool) -> bool {
+        self.get(path).and_then(Json::as_bool).unwrap_or(default)
+    }
+
+    /// A VM type preference: one name or a list of names, as the client accepts them.
+    fn vm_types(&self, path: &str) -> Option<Vec<String>> {
+        match self.get(path)? {
+            Json::String(s) => Some(vec![s.clone()]),
+            Json::Array(items) => {
+                items.iter().map(|i| i.as_str().map(str::to_string)).collect::<Option<Vec<_>>>().filter(|v| !v.is_empty())
+            }
+            _ => None,
+        }
+    }
+}
+
+fn canonical(segment: &str) -> String {
+    segment.replace('_', "-")
+}
+
+fn lookup<'a>(node: &'a JsonObject, path: &[String]) -> Option<&'a Json> {
+    let mut found = None;
+    for (key, value) in node {
+        let key: Vec<String> = key.split('.').map(canonical).collect();
+        if key.len() > path.len() || key[..] != path[..key.len()] {
+            continue;
+        }
+        let hit = if key.len() == path.len() { Some(value) } else { value.as_object().and_then(|o| lookup(o, &path[key.len()..])) };
+        found = hit.or(found);
+    }
+    found
+}
+
+/// The VM types `CloudV2._get_default_instance_types` (`coiled/v2/core.py`) gives an x86 cluster
+/// without GPUs, by the workspace's cloud: the client's architecture is x86 unless asked otherwise.
+pub fn default_vm_types(provider: &str) -> Result<Vec<String>, String> {
+    let names: &[&str] = match provider {
+        "aws" => &["m6i.xlarge", "m5.xlarge"],
+        "gcp" => &["e2-standard-4"],
+        "azure" => &["Standard_D4_v5"],
+        "" => return Err("the workspace's backend options name no cloud provider".into()),
+        other => return Err(format!("the workspace's cloud provider is {other:?}, which has no default VM types")),
+    };
+    Ok(names.iter().map(|n| n.to_string()).collect())
+}
+
+/// The worker and scheduler VM types to send: the configuration's, else the overrides'
+/// (`coiled.worker.vm-types`, `coiled.scheduler.vm-types`), else the cloud's defaults.
+pub fn vm_types(planned: &ClusterModel, provider: &str, overrides: &Overrides) -> Result<(Vec<String>, Vec<String>), String> {
+    let worker = planned.worker_vm_types.known().cloned().or_else(|| overrides.vm_types("coiled.worker.vm-types"));
+    let scheduler = planned.scheduler_vm_types.known().cloned().or_else(|| overrides.vm_types("coiled.scheduler.vm-types"));
+    match (worker, scheduler) {
+        (Some(w), Some(s)) => Ok((w, s)),
+        (w, s) => {
+            let defaults = default_vm_types(provider)?;
+            Ok((w.unwrap_or_else(|| defaults.clone()), s.unwrap_or(defaults)))
+        }
+    }
+}
+
+/// The architecture the client infers: `aarch64` when every VM type is an ARM one (AWS names with a
+/// `g` after the generation digit, GCP `t2a`/`c4a`), else `x86_64`.
+pub fn architecture<'a>(provider: &str, types: impl IntoIterator<Item = &'a String>) -> &'static str {
+    let arm = |t: &str| match provider {
+        "aws" => {
+            let family = t.split('.').next().unwrap_or_default().to_ascii_lowercase();
+            let digit = family.char_indices().skip(1).find(|(_, c)| c.is_ascii_digit()).map(|(i, _)| i);
+            family.chars().all(|c| c.is_alphanumeric() || c == '_') && digit.is_some_and(|i| family[i + 1..].contains('g'))
+        }
+        "gcp" => matches!(t.split('-').next().unwrap_or_default().to_ascii_lowercase().as_str(), "t2a" | "c4a"),
+        _ => false,
+    };
+    if types.into_iter().all(|t| arm(t)) { "aarch64" } else { "x86_64" }
+}
+
+/// The software environment name `coiled.Cluster(container=...)` makes for an image:
+/// `{image:tag}-{arch}-{uuid5(DNS, image)}`, every character outside `[A-Za-z0-9_-]` turned into `_`,
+/// lower-cased.
+pub fn container_env_name(container: &str, arch: &str) -> String {
+    let image_and_tag = container.rsplit('/').next().unwrap_or(container);
+    let raw = format!("{image_and_tag}-{arch}-{}", uuid5_dns(container));
+    raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect::<String>().to_lowercase()
+}
+
+/// Whether `software` is the environment the client makes for `container` (on either architecture).
+pub fn container_env_named(container: &str, software: &str) -> bool {
+    let bare = software.rsplit('/').next().unwrap_or(software);
+    ["x86_64", "aarch64"].iter().any(|arch| container_env_name(container, arch) == bare)
+}
+
+/// RFC 4122 version 5 UUID of `name` in the DNS namespace, as Python's `uuid.uuid5(NAMESPACE_DNS, name)`.
+fn uuid5_dns(name: &str) -> String {
+    const DNS: [u8; 16] = [0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8];
+    let digest = Sha1::new().chain_update(DNS).chain_update(name.as_bytes()).finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+/// The body that makes the software environment for `container`, as the client sends it.
+pub fn container_env_body(container: &str, arch: &'static str, region: Option<String>) -> CreateContainerEnv {
+    CreateContainerEnv {
+        name: container_env_name(container, arch),
+        container: container.to_string(),
+        force_rebuild: false,
+        // `md5(json.dumps(None))`: the client hashes the package spec, which a container has none of.
+        md5: "37a6259cc0c1dae299a7866489dff0bd",
+        use_entrypoint: true,
+        gpu_enabled: false,
+        architecture: arch,
+        region_name: region,
+        enable_experimental_installer: true,
+        lockfile_content: None,
+        lockfile_name: None,
+    }
+}
+
+/// Whether a software environment name is one the client accepts (`parse_identifier` in
+/// `coiled/utils.py`): `(workspace/)name(:revision)`, workspace and name of lower-case ASCII letters,
+/// digits, `-` and `_`.
+pub fn valid_software_name(name: &str) -> bool {
+    let part = |p: &str, upper: bool| {
+        !p.is_empty()
+            && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || (upper && c.is_ascii_uppercase()))
+    };
+    let (rest, revision) = match name.split_once(':') {
+        Some((rest, rev)) => (rest, Some(rev)),
+        None => (name, None),
+    };
+    let (ws, bare) = match rest.split_once('/') {
+        Some((ws, bare)) => (Some(ws), bare),
+        None => (None, rest),
+    };
+    part(bare, false) && ws.is_none_or(|w| part(w, false)) && revision.is_none_or(|r| part(r, true))
+}
+
+/// The pieces of a create the server is asked for first: the VM types, the software environment's
+/// name, and the workspace's overrides.
+pub struct Resolved {
+    /// Worker VM types.
+    pub worker_vm_types: Vec<String>,
+    /// Scheduler VM types.
+    pub scheduler_vm_types: Vec<String>,
+    /// The software environment.
+    pub env_name: String,
+    /// The workspace's Dask configuration overrides.
+    pub overrides: Overrides,
+}
+
+/// The create request for `planned`, with the cluster's own rules as read once from the plan.
+pub fn create_body(planned: &ClusterModel, own: Option<&RuleSet>, resolved: Resolved) -> CreateCluster {
+    let bo = planned.backend();
+    let o = &resolved.overrides;
+    let zone = bo.zone.known().cloned();
+    let options = ClusterOptions {
+        region_name: bo.region.known().cloned(),
+        // `use_best_zone` defaults to true unless a zone is named, and then asks for `multizone`.
+        multizone: zone.is_none().then_some(true),
+        zone_name: zone,
+        spot: bo.spot.known().copied(),
+        firewall_spec: own.map(|rules| FirewallSpecOut { ingress: Some(rules.to_wire()) }),
+    };
+    let mut scheduler_options = o.object("coiled.scheduler-options");
+    if let Some(t) = planned.idle_timeout.known().cloned().or_else(|| o.text("distributed.scheduler.idle-timeout")) {
+        scheduler_options.insert("idle_timeout".into(), Json::String(t));
+    }
+    // `{**coiled.tags, **{k: str(v) for k, v in tags.items() if v}}`.
+    let mut tags: BTreeMap<String, String> =
+        o.object("coiled.tags").into_iter().map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect();
+    tags.extend(planned.tags.known().cloned().unwrap_or_default().into_iter().filter(|(_, v)| !v.is_empty()));
+    CreateCluster {
+        name: planned.name.as_deref().unwrap_or_default().to_string(),
+        workers: planned.workers(),
+        worker_instance_types: resolved.worker_vm_types,
+        scheduler_instance_types: resolved.scheduler_vm_types,
+        worker_options: o.object("coiled.worker-options"),
+        worker_class: o.text("coiled.worker.class"),
+        worker_disk_size: None,
+        worker_disk_throughput: None,
+        worker_disk_config: None,
+        scheduler_disk_size: None,
+        scheduler_disk_config: None,
+        scheduler_options,
+        environ: planned.environ.known().cloned().unwrap_or_default(),
+        tags,
+        private_to_creator: o.flag("coiled.private-to-creator", false),
+        env_id: None,
+        env_name: resolved.env_name,
+        extra_worker_on_scheduler: None,
+        n_worker_specs_per_host: None,
+        use_aws_creds_endpoint: o.flag("coiled.use-aws-creds-endpoint", true),
+        custom_subdomain: None,
+        batch_job_ids: None,
+        extra_user_container: None,
+        extra_user_container_ignore_entrypoint: false,
+        scheduler_sidecars: None,
+        worker_sidecars: None,
+        host_setup_script: None,
+        pause_on_exit: None,
+        skip_ssd_mount: None,
+        cluster_timeout_seconds: None,
+        coiled_cloud_env_image: o.text("coiled.cloud-env-image"),
+        filestores_to_attach: None,
+        dask_config: resolved.overrides.0,
+        options: Some(options),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_names_match_the_client() {
+        // Computed with coiled 1.135.6's own expression under Python 3.11.
+        assert_eq!(container_env_name("ghcr.io/dask/dask:2024.1.0", "x86_64"), "dask_2024_1_0-x86_64-17e95dff-2fc9-5dc9-835a-6a4409761519");
+    }
+
+    #[test]
+    fn overrides_read_as_dask_reads_them() {
+        let o = Overrides(serde_json::from_str(r#"{"coiled": {"worker": {"vm_types": "m7g.large"}}, "coiled.tags": {"a": "b"}}"#).unwrap());
+        assert_eq!(o.vm_types("coiled.worker.vm-types"), Some(vec!["m7g.large".to_string()]));
+        assert_eq!(o.get("coiled.tags.a"), Some(&Json::String("b".into())));
+        assert!(o.get("coiled.scheduler.vm-types").is_none());
+    }
+
+    #[test]
+    fn architecture_follows_every_vm_type() {
+        let arm = ["m7g.xlarge".to_string(), "c6gn.large".to_string()];
+        assert_eq!(architecture("aws", &arm), "aarch64");
+        assert_eq!(architecture("aws", &["m7g.xlarge".to_string(), "m6i.xlarge".to_string()]), "x86_64");
+        assert_eq!(architecture("aws", &["g4dn.xlarge".to_string()]), "x86_64");
+        assert_eq!(architecture("gcp", &["t2a-standard-4".to_string()]), "aarch64");
+    }
+
+    #[test]
+    fn software_names_as_the_client_parses_them() {
+        for ok in ["my-env", "coiled/xgboost", "xgboost:1efD456", "a_b-1"] {
+            assert!(valid_software_name(ok), "{ok}");
+        }
+        for bad in ["", "My-Env", "ghcr.io/dask/dask:latest", "a/b/c", "/x", "x:"] {
+            assert!(!valid_software_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_vm_types_need_a_cloud() {
+        assert_eq!(default_vm_types("aws").unwrap(), ["m6i.xlarge", "m5.xlarge"]);
+        assert!(default_vm_types("").unwrap_err().contains("no cloud provider"));
+    }
+}
