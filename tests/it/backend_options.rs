@@ -110,17 +110,25 @@ fn drift_import_and_destroy_that_leaves_settings_in_place() {
             };
             s.server.client().set_backend_options(&op, "alice", &data).await.unwrap();
         });
-        let plan = s.plan_changes();
-        assert!(plan.contains("0.0.0.0/0") && plan.contains("10.32.0.0/16"), "drift shows in the plan:\n{plan}");
-        s.apply();
-        s.assert_no_changes();
+        if crate::common::minimal_echo() {
+            // A server that does not echo the settings hides the drift; what the provider holds stays,
+            // with no false change.
+            s.assert_no_changes();
+        } else {
+            let plan = s.plan_changes();
+            assert!(plan.contains("0.0.0.0/0") && plan.contains("10.32.0.0/16"), "drift shows in the plan:\n{plan}");
+            s.apply();
+            s.assert_no_changes();
+        }
 
         // Import into a fresh state.
         std::fs::remove_file(s.tf.path().join("terraform.tfstate")).unwrap();
         let out = s.tf.terraform(&["import", "-no-color", "coiled_backend_options.team", "alice"]).ok();
         assert!(out.stdout.contains("Import successful"), "{}", out.all());
         let state = s.state_text();
-        assert!(state.contains("10.32.0.0/16") && state.contains("us-west-2"), "{state}");
+        if !crate::common::minimal_echo() {
+            assert!(state.contains("10.32.0.0/16") && state.contains("us-west-2"), "{state}");
+        }
         // Credentials are never read back, so the configured ones show as a (sensitive) change.
         let plan = s.plan_changes();
         assert!(plan.contains("(sensitive value)") && !plan.contains("SECRET-SENTINEL"), "{plan}");
@@ -243,10 +251,16 @@ fn data_source_reads_the_workspace_settings_without_secrets() {
         s.apply();
         let read = s.output("read");
         assert_eq!(read["backend"], "aws");
-        assert_eq!(read["region"], "us-west-2");
         assert_eq!(read["workspace"], "alice");
-        assert_eq!(rows(&read["firewall_rules"]).len(), 3);
-        assert_eq!(read["ingress"].as_array().unwrap().len(), 2);
+        if crate::common::minimal_echo() {
+            // A data source shows what the server reports, and a terse one reports none of these.
+            let unknown = ["region", "firewall_rules", "ingress", "uses_coiled_default_ingress"];
+            assert!(unknown.iter().all(|k| read[k].is_null()), "{read}");
+        } else {
+            assert_eq!(read["region"], "us-west-2");
+            assert_eq!(rows(&read["firewall_rules"]).len(), 3);
+            assert_eq!(read["ingress"].as_array().unwrap().len(), 2);
+        }
         assert!(!read.to_string().contains("SECRET-SENTINEL"));
     }
 }

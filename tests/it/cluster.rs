@@ -142,6 +142,14 @@ output "rules" { value = coiled_cluster.plain.firewall_rules }
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s"], config);
         s.apply();
+        if crate::common::minimal_echo() {
+            // Neither the cluster's inherited rules nor the account's are reported: not known, not empty.
+            let state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
+            let cluster = state["resources"].as_array().unwrap().iter().find(|r| r["type"] == "coiled_cluster").unwrap();
+            assert!(cluster["instances"][0]["attributes"]["firewall_rules"].is_null(), "{cluster}");
+            s.assert_no_changes();
+            continue;
+        }
         let rules = s.output("rules");
         assert_eq!(
             rules,
@@ -347,7 +355,9 @@ fn data_source_by_id_and_by_name() {
         assert_eq!(by_name["status"], "ready");
         assert_eq!(by_name["scheduler_address"], by_name["scheduler_private_address"]);
         assert_eq!(by_id["scheduler_address"], by_id["scheduler_public_address"]);
-        assert_eq!(by_id["firewall_rules"].as_array().unwrap().len(), 2);
+        if !crate::common::minimal_echo() {
+            assert_eq!(by_id["firewall_rules"].as_array().unwrap().len(), 2);
+        }
         s.set(&config.replace("  name = coiled_cluster.etl.name\n", "  name = coiled_cluster.etl.name\n  id = \"1\"\n"));
         let out = s.tf.terraform(&["plan", "-no-color"]);
         assert!(out.all().contains("Cluster Not Identified"), "{}", out.all());
@@ -370,6 +380,10 @@ resource "coiled_cluster" "same" {
   }
 }
 "#;
+    if crate::common::minimal_echo() {
+        eprintln!("skipped: a server that does not report the account's rules leaves nothing to compare with");
+        return;
+    }
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s"], config);
         s.apply();

@@ -219,3 +219,75 @@ fn every_request_is_recorded_and_a_create_can_answer_502_after_creating() {
     let listed = s.get("/api/v2/clusters/account/alice/?limit=100").1;
     assert_eq!(listed.as_array().unwrap().iter().filter(|c| c["name"] == "gated").count(), 1, "created once: {listed}");
 }
+
+/// What Coiled's client always sends is required: a create without a software environment, or with
+/// null VM types, or naming an environment the workspace lacks, is a 400 in Coiled's error shape.
+/// Environments named by `--software-env` exist from the start; a container image gets one that builds.
+#[test]
+fn creates_the_client_never_sends_are_refused_and_software_environments_exist_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = dir.path().join("o.json");
+    std::fs::write(&overrides, r#"{"coiled.tags": {"org": "x"}}"#).unwrap();
+    let s = LocalServer::start(&["--provision-delay", "400ms", "--software-env", "team-env", "--dask-config-overrides", overrides.to_str().unwrap()]);
+    rt().block_on(async {
+        let c = s.client();
+        let post = |body: serde_json::Value| {
+            let c = c.clone();
+            async move {
+                use terraform_provider_coiled::api::Call;
+                c.request(&op(), reqwest::Method::POST, "/api/v2/clusters/account/alice/", &[], Some(&body), Call::Write).await
+            }
+        };
+        let types = json!(["m6i.xlarge"]);
+        let refusals = [
+            (json!({"name": "a", "env_name": null, "env_id": null, "worker_instance_types": types, "scheduler_instance_types": types}), "env_id` are both null"),
+            (json!({"name": "a", "env_name": "team-env", "worker_instance_types": null, "scheduler_instance_types": types}), "must be lists"),
+            (json!({"name": "a", "env_name": "nope", "worker_instance_types": types, "scheduler_instance_types": types}), "\"nope\" does not exist"),
+        ];
+        for (body, why) in refusals {
+            match post(body.clone()).await {
+                Err(ApiError::Status { status: 400, message, .. }) => assert!(message.contains(why), "{body}: {message}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        for name in ["team-env", "alice/team-env", "team-env:abc1234"] {
+            let ok = post(json!({"name": name.replace([':', '/'], "-"), "env_name": name, "worker_instance_types": types, "scheduler_instance_types": types}));
+            ok.await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert_eq!(s.get("/api/v2/user/workspace/alice/dask-config-overrides").1, json!({"coiled.tags": {"org": "x"}}));
+    });
+    // A container image: the environment is made, builds, and can then be named.
+    let (code, made) = s.post("/api/v2/software-environment/account/alice", &json!({"name": "img-env", "container": "dask/dask:latest"}));
+    assert_eq!(code, 200, "{made}");
+    assert_eq!(made["latest_spec"]["latest_build"]["state"], "queued");
+    let build = made["latest_spec"]["latest_build"]["id"].as_i64().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.get(&format!("/api/v2/software-environment/account/alice/build/{build}")).1["state"], "built");
+}
+
+/// Scheduler, workers and cluster move as separate machines: the cluster is `ready` only once its
+/// scheduler has started and every worker has started or failed; stuck workers keep it `starting`.
+#[test]
+fn scheduler_workers_and_cluster_move_as_separate_machines() {
+    let s = LocalServer::start(&["--provision-delay", "200ms"]);
+    rt().block_on(async {
+        let c = s.client();
+        let stuck = json!({"name": "stuck", "workers": 3, "tags": {"coiled-local/stuck-workers": "1"}});
+        let failing = json!({"name": "failing", "workers": 3, "tags": {"coiled-local/failed-workers": "2"}});
+        let stuck = crate::common::create_cluster_raw(&c, &stuck).await.unwrap().id;
+        let failing = crate::common::create_cluster_raw(&c, &failing).await.unwrap().id;
+        let d = c.get_cluster(&op(), "alice", stuck).await.unwrap();
+        assert_eq!(d.scheduler.unwrap().current_state.state, "pending");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let d = c.get_cluster(&op(), "alice", stuck).await.unwrap();
+        let states: Vec<String> = d.workers.iter().map(|w| w.current_state.state.clone()).collect();
+        assert_eq!(states, ["pending", "started", "started"]);
+        assert_eq!(d.scheduler.unwrap().current_state.state, "started");
+        assert_eq!(d.current_state.state, "starting", "a worker is still on its way");
+        let d = c.get_cluster(&op(), "alice", failing).await.unwrap();
+        let states: Vec<String> = d.workers.iter().map(|w| w.current_state.state.clone()).collect();
+        assert_eq!(states, ["error", "error", "started"]);
+        assert!(d.workers[0].current_state.reason.as_deref().unwrap().contains("set to fail"));
+        assert_eq!(d.current_state.state, "ready", "every worker has started or failed");
+    });
+}

@@ -4,6 +4,7 @@
 mod backend_options;
 mod cluster;
 mod common;
+mod differential;
 mod docs_examples;
 mod fidelity;
 mod first_hour;

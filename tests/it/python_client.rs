@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::common::LocalServer;
 
-fn venv() -> Option<PathBuf> {
+pub(crate) fn venv() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/coiled-venv/bin");
     if p.join("python").exists() {
         return Some(p);

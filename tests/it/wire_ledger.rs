@@ -42,6 +42,7 @@ fn read_by_the_code() -> (BTreeSet<String>, BTreeSet<String>) {
 fn listed() -> (BTreeSet<String>, BTreeSet<String>) {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/wire-ledger.md")).unwrap();
     let section = text.split("## Response fields").nth(1).expect("a Response fields section");
+    let section = section.split("\n## ").next().unwrap_or_default();
     let mut typed = BTreeSet::new();
     let mut keys = BTreeSet::new();
     for line in section.lines().filter(|l| l.starts_with("| `")) {

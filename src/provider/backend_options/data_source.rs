@@ -64,15 +64,15 @@ impl DataSource for BackendOptionsDataSource {
                         Nesting::Set,
                         vec![Attribute::computed("ports", Type::set(Type::Number), "TCP ports."), computed("cidr", "Source CIDR block.")],
                         Presence::Computed,
-                        "The default ingress rules of new clusters; empty when none are set.",
+                        "The default ingress rules of new clusters; empty when none are set, null when the server does not report them.",
                     ),
                     ingress::firewall_rules_attribute(
-                        "The rows new clusters get from these options: one per (port, source), protocol `tcp`. Empty when the workspace sets no ingress: new clusters without rules of their own then get Coiled's default rules (see `uses_coiled_default_ingress`).",
+                        "The rows new clusters get from these options: one per (port, source), protocol `tcp`. Empty when the workspace sets no ingress: new clusters without rules of their own then get Coiled's default rules (see `uses_coiled_default_ingress`). Null when the server does not report the rules.",
                     ),
                     Attribute::computed(
                         "uses_coiled_default_ingress",
                         Type::Bool,
-                        "`true` when the workspace sets no ingress rules, so that a new cluster without rules of its own gets Coiled's default firewall: the scheduler and dashboard ports open to any address (port 443 on current Coiled; 8786 and 8787 on older releases). Set ingress in `coiled_backend_options`, or on the cluster, to restrict it.",
+                        "`true` when the workspace sets no ingress rules, so that a new cluster without rules of its own gets Coiled's default firewall: the scheduler and dashboard ports open to any address (port 443 on current Coiled; 8786 and 8787 on older releases). Set ingress in `coiled_backend_options`, or on the cluster, to restrict it. Null when the server does not report the rules.",
                     ),
                 ],
                 blocks: vec![],
@@ -102,7 +102,8 @@ impl DataSource for BackendOptionsDataSource {
         };
         // Read as the resource reads, then shown without credentials.
         let read = super::wire::state_from_server(&BackendOptionsModel::default(), &server);
-        let rules = RuleSet::from_wire(&server.ingress().unwrap_or_default());
+        // Null, not empty, when the server does not report the rules at all.
+        let rules = server.ingress().map(|w| RuleSet::from_wire(&w));
         let view = BackendOptionsView {
             workspace: Field::Known(ws.clone()),
             id: Field::Known(ws),
@@ -111,9 +112,9 @@ impl DataSource for BackendOptionsDataSource {
             zone: read.zone,
             gcp_project_id: read.gcp_project_id,
             network: read.network,
-            ingress: Field::Known(rules.set_value()),
-            firewall_rules: Field::Known(rules.rows_value()),
-            uses_coiled_default_ingress: Field::Known(rules.is_empty()),
+            ingress: Field::from_option(rules.as_ref().map(RuleSet::set_value)),
+            firewall_rules: Field::from_option(rules.as_ref().map(RuleSet::rows_value)),
+            uses_coiled_default_ingress: Field::from_option(rules.as_ref().map(RuleSet::is_empty)),
         };
         Some(view.encode())
     }

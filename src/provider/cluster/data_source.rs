@@ -64,7 +64,9 @@ impl DataSource for ClusterDataSource {
                     computed("scheduler_private_address", "Private scheduler address."),
                     computed("dashboard_address", "URL of the Dask dashboard."),
                     computed("created_at", "When the cluster was created (ISO 8601)."),
-                    ingress::firewall_rules_attribute("The rules that apply to the cluster, one row per (port, source), protocol `tcp`."),
+                    ingress::firewall_rules_attribute(
+                        "The rules that apply to the cluster, one row per (port, source), protocol `tcp`; null when the server does not report them.",
+                    ),
                 ],
                 blocks: vec![],
             },
@@ -147,7 +149,7 @@ impl DataSource for ClusterDataSource {
         out.scheduler_private_address = Field::from_option(private);
         out.dashboard_address = Field::from_option(d.scheduler.as_ref().filter(|_| !ended).and_then(|s| s.dashboard_address.clone()));
         out.created_at = Field::from_option(d.created.clone());
-        out.firewall_rules = Field::Known(RuleSet::from_wire(&d.ingress().unwrap_or_default()).rows_value());
+        out.firewall_rules = Field::from_option(d.ingress().map(|w| RuleSet::from_wire(&w).rows_value()));
         Some(out.encode())
     }
 }

@@ -117,16 +117,20 @@ pub(super) struct ImportMarker {
     pub(super) region: Option<String>,
     #[serde(default)]
     pub(super) zone: Option<String>,
+    /// The server reported no rules at all (a terse server): the configuration's are taken as they are.
+    #[serde(default)]
+    pub(super) rules_unreported: bool,
 }
 
 /// Whether two `backend_options` blocks differ only where an import could not tell: the same ingress,
 /// `region` and `zone` unset or as the server reported them (by meaning), and `spot` unreported or equal.
 pub(super) fn backend_options_adoptable(prior: &ClusterBackendOptions, planned: &ClusterBackendOptions, reported: &ImportMarker) -> bool {
-    let same_rules = match (RuleSet::of_state(&prior.ingress.encode()), RuleSet::of_state(&planned.ingress.encode())) {
-        (None, None) => true,
-        (Some(a), Some(b)) => a.same_as(&b),
-        _ => false,
-    };
+    let same_rules = reported.rules_unreported
+        || match (RuleSet::of_state(&prior.ingress.encode()), RuleSet::of_state(&planned.ingress.encode())) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.same_as(&b),
+            _ => false,
+        };
     let text_ok = |held: Option<&str>, server: &Option<String>, wanted: Option<&str>| match (held.or(server.as_deref()), wanted) {
         (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
         _ => true,

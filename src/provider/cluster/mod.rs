@@ -140,7 +140,7 @@ impl Resource for ClusterResource {
                     computed("scheduler_private_address", "The scheduler's private address (`tls://IP:PORT`)."),
                     computed("dashboard_address", "URL of the Dask dashboard."),
                     computed("created_at", "When the cluster was created (ISO 8601)."),
-                    ingress::firewall_rules_attribute("The rules that actually apply to the cluster, one row per (port, source), protocol `tcp`: its own `ingress` if set, else the workspace's account-level ingress at creation time, else Coiled's default.").stable(),
+                    ingress::firewall_rules_attribute("The rules that actually apply to the cluster, one row per (port, source), protocol `tcp`: its own `ingress` if set, else the workspace's account-level ingress at creation time, else Coiled's default. Null when it inherits and the server reports neither its rules nor the account's (Coiled's client reads neither).").stable(),
                 ],
                 blocks: vec![
                     NestedBlock {
@@ -192,6 +192,13 @@ impl Resource for ClusterResource {
         }
         if !plan.is_create() {
             predicted.extend(model::keep_prior_choices(&config, &prior, &mut planned));
+            // Rules the server never reported (a terse server, at import) are the cluster's own.
+            if prior.firewall_rules.is_null()
+                && let Some(own) = planned.own_rules()
+            {
+                planned.firewall_rules = Field::Known(own.rows_value());
+                predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
+            }
         }
         if plan.is_create() {
             let mut quiet = Diagnostics::new();
@@ -388,7 +395,12 @@ impl Resource for ClusterResource {
         // `adopt_unreadable`), instead of forcing a replacement. The region and zone the server
         // reports are kept aside to check the configuration's against: in state they would show a
         // configuration that leaves them to the default as a change.
-        let marker = ImportMarker { imported: true, region: d.region_name().map(str::to_string), zone: d.zone_name().map(str::to_string) };
+        let marker = ImportMarker {
+            imported: true,
+            region: d.region_name().map(str::to_string),
+            zone: d.zone_name().map(str::to_string),
+            rules_unreported: d.ingress().is_none(),
+        };
         let private = serde_json::to_vec(&marker).unwrap_or_default();
         Some(NewState { state: state_from_details(&state, own.as_ref(), &d, &ws).encode(), private })
     }

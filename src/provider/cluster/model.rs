@@ -173,11 +173,11 @@ pub fn state_from_details(base: &ClusterModel, own: Option<&RuleSet>, d: &Cluste
     state.dashboard_address = Field::from_option(d.scheduler.as_ref().and_then(|s| s.dashboard_address.clone()));
     state.created_at = Field::from_option(d.created.clone());
     // The effective rules: as the server reports them, else the cluster's own, else those already
-    // held (a terse server says nothing of inherited rules), else none known.
+    // held (a terse server says nothing of inherited rules), else null: not known.
     match d.ingress().map(|w| RuleSet::from_wire(&w)).or_else(|| own.cloned()) {
         Some(rules) => state.firewall_rules = Field::Known(rules.rows_value()),
         None if matches!(state.firewall_rules, Field::Known(_)) => {}
-        None => state.firewall_rules = Field::Known(RuleSet::default().rows_value()),
+        None => state.firewall_rules = Field::Null,
     }
     if state.use_scheduler_public_ip.is_null() {
         state.use_scheduler_public_ip = Field::Known(true);
@@ -208,7 +208,7 @@ pub(crate) fn pending_state(base: &ClusterModel, own: Option<&RuleSet>, id: i64,
         }
     }
     if state.firewall_rules.is_unknown() {
-        state.firewall_rules = Field::Known(own.cloned().unwrap_or_default().rows_value());
+        state.firewall_rules = Field::from_option(own.map(RuleSet::rows_value));
     }
     state
 }

@@ -1,0 +1,169 @@
+//! The provider against the public `coiled` client (1.135.6) with the same arguments: both talk to one
+//! `coiled-local`, whose request log (`/_local/requests`) shows what each sent. The update-options
+//! `data` must be the same, and so must the cluster create body, key by key, except the differences
+//! `docs/wire-ledger.md` lists with their reasons.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::common::{Scenario, clis};
+
+const BACKEND_OPTIONS: &str = r#"
+resource "coiled_backend_options" "team" {
+  backend               = "aws"
+  region                = "us-west-2"
+  aws_access_key_id     = "AKIAEXAMPLE"
+  aws_secret_access_key = "SECRET-SENTINEL-DIFF"
+  ingress {
+    ports = [8786, 8787]
+    cidr  = "10.1.0.0/16"
+  }
+  ingress {
+    ports = [8786]
+    cidr  = "10.2.0.0/16"
+  }
+}
+"#;
+
+const CLUSTER: &str = r#"
+resource "coiled_cluster" "diff" {
+  name                    = "diff"
+  n_workers               = 2
+  software                = "my-env"
+  worker_vm_types         = ["m6i.large"]
+  scheduler_vm_types      = ["m6i.xlarge"]
+  tags                    = { team = "data", empty = "", cost = "42" }
+  idle_timeout            = "2 hours"
+  use_scheduler_public_ip = false
+  backend_options {
+    region = "us-west-2"
+    ingress {
+      ports = [8786]
+      cidr  = "10.1.0.0/16"
+    }
+  }
+}
+"#;
+
+/// Runs one step of `tests/python/differential.py` against the scenario's server.
+fn python(bin: &Path, s: &Scenario, step: &str, extra: &[(&str, &str)]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/differential.py");
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(bin.join("python"));
+    cmd.arg(&script)
+        .arg(step)
+        .env("DASK_COILED__SERVER", &s.server.url)
+        .env("DASK_COILED__TOKEN", &s.server.token)
+        .env("HOME", home.path());
+    for k in ["DASK_COILED__WORKSPACE", "DASK_COILED__ACCOUNT", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"] {
+        cmd.env_remove(k);
+    }
+    cmd.envs(extra.iter().copied());
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "python step {step}:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// The recorded requests since the last clear, then clears them.
+fn take_requests(s: &Scenario) -> Vec<Value> {
+    let (_, log) = s.server.get("/_local/requests");
+    let out = Command::new("curl").args(["-s", "-f", "-X", "DELETE"]).arg(format!("{}/_local/requests", s.server.url)).output().unwrap();
+    assert!(out.status.success());
+    log.as_array().cloned().unwrap_or_default()
+}
+
+fn update_options_data(log: &[Value]) -> Value {
+    let sent: Vec<&Value> = log.iter().filter(|r| r["method"] == "WS" && r["body"]["type"] == "update_options").collect();
+    assert_eq!(sent.len(), 1, "one update_options message: {log:?}");
+    sent[0]["body"]["data"].clone()
+}
+
+fn create_body(log: &[Value]) -> Value {
+    let sent: Vec<&Value> = log.iter().filter(|r| r["method"] == "POST" && r["path"] == "/api/v2/clusters/account/alice/").collect();
+    assert_eq!(sent.len(), 1, "one create: {log:?}");
+    sent[0]["body"].clone()
+}
+
+/// The ledger's list of keys the provider's create body leaves different from the client's, each with
+/// its reason (`## Differences from the client`).
+fn listed_differences() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/wire-ledger.md")).unwrap();
+    let section = text.split("## Differences from the client").nth(1).expect("a Differences from the client section");
+    let section = section.split("\n## ").next().unwrap_or_default();
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let key = l.split('`').nth(1).unwrap_or_default().to_string();
+            let reason = l.rsplit('|').nth(1).unwrap_or_default().trim().to_string();
+            assert!(reason.len() > 20, "{key}: give the reason");
+            (key, reason)
+        })
+        .collect()
+}
+
+/// Every leaf of a Dask configuration object, dotted keys expanded, `_` read as `-`.
+fn leaves(v: &Value, prefix: &str, out: &mut BTreeMap<String, Value>) {
+    match v.as_object() {
+        Some(map) if !map.is_empty() => {
+            for (k, sub) in map {
+                let k = k.replace('_', "-");
+                leaves(sub, &if prefix.is_empty() { k } else { format!("{prefix}.{k}") }, out);
+            }
+        }
+        _ => {
+            out.insert(prefix.to_string(), v.clone());
+        }
+    }
+}
+
+#[test]
+fn the_provider_sends_what_the_coiled_client_sends() {
+    let Some(bin) = crate::python_client::venv() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = dir.path().join("overrides.json");
+    std::fs::write(&overrides, json!({"coiled.tags": {"org": "platform"}, "distributed.scheduler.allowed-failures": 5}).to_string())
+        .unwrap();
+    let overrides = overrides.to_str().unwrap();
+    let cli = clis().last().unwrap();
+    let args = ["--provision-delay", "0s", "--stop-delay", "0s", "--software-env", "my-env", "--dask-config-overrides", overrides];
+    let s = Scenario::new(cli, &args, "");
+
+    take_requests(&s);
+    python(&bin, &s, "backend-options", &[("AWS_ENDPOINT_URL_STS", &s.server.url), ("AWS_DEFAULT_REGION", "us-east-1")]);
+    let client = update_options_data(&take_requests(&s));
+    s.set(BACKEND_OPTIONS);
+    s.apply();
+    let provider = update_options_data(&take_requests(&s));
+    assert_eq!(provider, client, "update_options data differs from coiled.set_backend_options");
+
+    python(&bin, &s, "cluster", &[]);
+    let client = create_body(&take_requests(&s));
+    s.set(&format!("{BACKEND_OPTIONS}{CLUSTER}"));
+    s.apply();
+    let provider = create_body(&take_requests(&s));
+    let (client, provider) = (client.as_object().unwrap(), provider.as_object().unwrap());
+    let differences = listed_differences();
+    let mut differing: Vec<&String> = client.keys().chain(provider.keys()).filter(|k| client.get(*k) != provider.get(*k)).collect();
+    differing.sort();
+    differing.dedup();
+    let unlisted: Vec<_> = differing.iter().filter(|k| !differences.contains_key(k.as_str())).collect();
+    assert!(
+        unlisted.is_empty(),
+        "create body keys that differ from coiled.Cluster's: {unlisted:?}\nclient: {client:?}\nprovider: {provider:?}"
+    );
+    let stale: Vec<_> = differences.keys().filter(|k| !differing.contains(k)).collect();
+    assert!(stale.is_empty(), "docs/wire-ledger.md lists differences that no longer exist: {stale:?}");
+    // The one listed difference with a rule: the provider's dask_config is the workspace's overrides,
+    // which the client's whole local configuration includes.
+    let (mut theirs, mut ours) = (BTreeMap::new(), BTreeMap::new());
+    leaves(&client["dask_config"], "", &mut theirs);
+    leaves(&provider["dask_config"], "", &mut ours);
+    assert!(!ours.is_empty());
+    for (k, v) in &ours {
+        assert_eq!(theirs.get(k), Some(v), "override {k} is not in the client's dask_config");
+    }
+    assert_eq!(provider["tags"]["org"], "platform", "override tags merged as the client merges them");
+}
