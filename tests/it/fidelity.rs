@@ -167,7 +167,8 @@ output "vm" { value = [coiled_cluster.c.worker_vm_types, coiled_cluster.c.schedu
     s.apply();
     assert_eq!(s.output("vm"), json!([["e2-standard-4"], ["t2a-standard-2"]]));
     let log = s.server.get("/_local/requests").1;
-    let create = log.as_array().unwrap().iter().find(|r| r["method"] == "POST" && r["path"] == "/api/v2/clusters/account/alice/").cloned().unwrap();
+    let create =
+        log.as_array().unwrap().iter().find(|r| r["method"] == "POST" && r["path"] == "/api/v2/clusters/account/alice/").cloned().unwrap();
     assert_eq!(create["body"]["dask_config"], json!({"coiled.scheduler.vm-types": ["t2a-standard-2"], "coiled.tags": {"org": "platform"}}));
     assert_eq!(create["body"]["tags"], json!({"org": "platform"}));
     s.assert_no_changes();

@@ -228,7 +228,14 @@ fn creates_the_client_never_sends_are_refused_and_software_environments_exist_or
     let dir = tempfile::tempdir().unwrap();
     let overrides = dir.path().join("o.json");
     std::fs::write(&overrides, r#"{"coiled.tags": {"org": "x"}}"#).unwrap();
-    let s = LocalServer::start(&["--provision-delay", "400ms", "--software-env", "team-env", "--dask-config-overrides", overrides.to_str().unwrap()]);
+    let s = LocalServer::start(&[
+        "--provision-delay",
+        "400ms",
+        "--software-env",
+        "team-env",
+        "--dask-config-overrides",
+        overrides.to_str().unwrap(),
+    ]);
     rt().block_on(async {
         let c = s.client();
         let post = |body: serde_json::Value| {
