@@ -357,7 +357,16 @@ pub fn flat(text: &str) -> String {
 }
 
 impl Drop for LocalServer {
+    /// SIGTERM first, so that a server running real clusters removes its processes and namespaces;
+    /// SIGKILL if it has not ended within ten seconds.
     fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -14,5 +14,6 @@ mod local_server;
 mod package;
 mod plugin_core;
 mod python_client;
+mod real_clusters;
 mod reliability;
 mod wire_ledger;

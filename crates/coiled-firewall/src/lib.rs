@@ -133,6 +133,23 @@ pub fn same_rules(a: &[Rule], b: &[Rule]) -> bool {
     merge(a).0 == merge(b).0
 }
 
+/// Whether a source block lies wholly in private address space: RFC 1918, shared address space
+/// (100.64.0.0/10), loopback, link-local, or IPv6 unique-local / link-local / loopback.
+pub fn is_private(net: &IpNet) -> bool {
+    let blocks = [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+    ];
+    blocks.iter().filter_map(|b| b.parse::<IpNet>().ok()).any(|b| b.contains(net))
+}
+
 /// The firewall rows the rules produce: one per (port, source), sorted by source then port descending
 /// (the order of Coiled's docs table).
 pub fn firewall_rows(rules: &[Rule]) -> Vec<Row> {
@@ -161,6 +178,16 @@ pub fn rule_from_wire(ports: &[i64], cidr: &str) -> Option<Rule> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_blocks_are_told_apart() {
+        for private in ["10.1.0.0/16", "172.31.0.0/16", "192.168.1.0/24", "fd00::/8"] {
+            assert!(is_private(&private.parse().unwrap()), "{private}");
+        }
+        for public in ["0.0.0.0/0", "8.8.8.0/24", "172.0.0.0/8", "2001:db8::/32"] {
+            assert!(!is_private(&public.parse().unwrap()), "{public}");
+        }
+    }
 
     #[test]
     #[allow(clippy::type_complexity)]

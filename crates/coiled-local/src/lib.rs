@@ -6,6 +6,7 @@
 //! client: a field the client names wrongly fails a test instead of being mirrored.
 
 pub mod app;
+pub mod dask;
 pub mod faults;
 pub mod handlers;
 pub mod lifecycle;
@@ -68,6 +69,8 @@ pub struct State {
     pub stats: faults::Stats,
     /// Every API request received, for `GET /_local/requests`.
     pub requests: recorder::Requests,
+    /// The real clusters (`--clusters dask`); `None` when clusters are simulated.
+    pub dask: Option<Arc<dask::Runtime>>,
 }
 
 /// Shared handle.

@@ -70,7 +70,7 @@ pub fn advance(state: &Shared) -> Option<f64> {
 }
 
 /// A starting cluster whose scheduler has started becomes `ready` once no worker is still on its way.
-fn settle(state: &Shared, cluster_id: i64) -> Result<(), StoreError> {
+pub(crate) fn settle(state: &Shared, cluster_id: i64) -> Result<(), StoreError> {
     let Some(c) = state.store.cluster_by_id(cluster_id)? else { return Ok(()) };
     if c.state != "starting" || c.scheduler_state != "started" || c.phase_at.is_some() {
         return Ok(());

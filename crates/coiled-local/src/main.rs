@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use coiled_local::{Config, State, app, faults, lifecycle, store};
 
 struct Args {
+    dask: Option<coiled_local::dask::DaskConfig>,
     listen: String,
     data_dir: PathBuf,
     token: Option<String>,
@@ -27,6 +28,7 @@ const USAGE: &str = "usage: coiled-local serve --data-dir DIR [--listen 127.0.0.
                     [--provision-delay 3s] [--stop-delay 1s] [--default-ingress 8786,8787@0.0.0.0/0]
                     [--scheduler-port 8786] [--faults '{\"rate_503\":0.2,\"seed\":1}']
                     [--software-env NAME]... [--dask-config-overrides FILE.json] [--minimal-echo]
+                    [--clusters simulated|dask --python PY [--lab PREFIX] [--max-workers 8] [--worker-memory 1GiB]]
                     [--tls-cert CERT.pem --tls-key KEY.pem]";
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -40,7 +42,10 @@ fn parse_args() -> anyhow::Result<Args> {
         config: Config::default(),
         faults: Default::default(),
         tls: None,
+        dask: None,
     };
+    let (mut clusters, mut python, mut lab): (String, Option<PathBuf>, Option<String>) = ("simulated".into(), None, None);
+    let (mut max_workers, mut worker_memory) = (8i64, "1GiB".to_string());
     let (mut tls_cert, mut tls_key): (Option<PathBuf>, Option<PathBuf>) = (None, None);
     let mut saw_serve = false;
     while let Some(arg) = parser.next()? {
@@ -77,6 +82,11 @@ fn parse_args() -> anyhow::Result<Args> {
                 args.config.dask_config_overrides = value;
             }
             Long("minimal-echo") => args.config.minimal_echo = true,
+            Long("clusters") => clusters = parser.value()?.string()?,
+            Long("python") => python = Some(parser.value()?.into()),
+            Long("lab") => lab = Some(parser.value()?.string()?),
+            Long("max-workers") => max_workers = parser.value()?.parse()?,
+            Long("worker-memory") => worker_memory = parser.value()?.string()?,
             Long("tls-cert") => tls_cert = Some(parser.value()?.into()),
             Long("tls-key") => tls_key = Some(parser.value()?.into()),
             Long("faults") => args.faults = serde_json::from_str(&parser.value()?.string()?).context("--faults")?,
@@ -92,6 +102,20 @@ fn parse_args() -> anyhow::Result<Args> {
         (None, None) => None,
         _ => bail!("--tls-cert and --tls-key go together"),
     };
+    match clusters.as_str() {
+        "simulated" if python.is_some() || lab.is_some() => bail!("--python and --lab go with --clusters dask"),
+        "simulated" => {}
+        "dask" => {
+            let python = python.context("--clusters dask needs --python PY, a Python environment with distributed")?;
+            let hosts = lab.is_some();
+            let prefix = lab.unwrap_or_else(|| "coiled-local".into());
+            if prefix.is_empty() || prefix.len() > 20 || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                bail!("--lab {prefix:?}: use up to 20 letters, digits and '-'");
+            }
+            args.dask = Some(coiled_local::dask::DaskConfig { python, prefix, lab_hosts: hosts, max_workers, worker_memory });
+        }
+        other => bail!("--clusters {other:?}: simulated or dask"),
+    }
     if !saw_serve {
         bail!("{USAGE}");
     }
@@ -103,6 +127,9 @@ fn parse_args() -> anyhow::Result<Args> {
 
 #[allow(clippy::print_stdout)]
 async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(config) = &args.dask {
+        coiled_local::dask::preflight(config).map_err(anyhow::Error::msg)?;
+    }
     let store = store::Store::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?;
     let token_path = args.data_dir.join("token");
     let (token, generated) = match &args.token {
@@ -124,6 +151,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let (dask, events) = match &args.dask {
+        Some(config) => {
+            let (runtime, events) = coiled_local::dask::Runtime::start(config.clone()).map_err(anyhow::Error::msg)?;
+            (Some(Arc::new(runtime)), Some(events))
+        }
+        None => (None, None),
+    };
     let state = Arc::new(State {
         store,
         config: args.config,
@@ -131,7 +165,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
         wake: Default::default(),
         stats: Default::default(),
         requests: Default::default(),
+        dask: dask.clone(),
     });
+    if let (Some(runtime), Some(events)) = (&dask, events) {
+        tokio::spawn(coiled_local::dask::hooks::supervise(state.clone(), events));
+        // The API from the lab's networks, as Coiled's is reachable from anywhere: a listener in the
+        // router namespace relays to this one.
+        let inside =
+            coiled_local::dask::netlab::listen_in(&runtime.lab.router(), ([0, 0, 0, 0], addr.port()).into()).map_err(anyhow::Error::msg)?;
+        tokio::spawn(coiled_local::dask::relay(tokio::net::TcpListener::from_std(inside)?, addr));
+        eprintln!(
+            "coiled-local: real Dask clusters in namespaces {}-*; from the lab, the API is http://10.1.0.1:{} (vpn), http://10.32.0.1:{} (office), http://192.0.2.1:{} (internet)",
+            runtime.lab.prefix,
+            addr.port(),
+            addr.port(),
+            addr.port()
+        );
+    }
     let scheme = if args.tls.is_some() { "https" } else { "http" };
     println!("{scheme}://{addr}");
     eprintln!("coiled-local: serving workspace {:?} at {scheme}://{addr} (data in {})", args.workspace, args.data_dir.display());
@@ -163,6 +213,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             });
             axum::serve(listener, app::app(state)).with_graceful_shutdown(shutdown).await?
         }
+    }
+    if let Some(runtime) = dask {
+        runtime.shutdown();
     }
     Ok(())
 }

@@ -166,5 +166,16 @@ fn backend_options_block(config: &ClusterModel, diags: &mut Diagnostics) {
         }
     }
     let ack = config.acknowledge_world_open_ingress.known().copied().unwrap_or(false);
-    ingress::read(&bo.ingress.encode(), &Reading::validating(AttrPath::attr("backend_options").then("ingress"), ack), diags);
+    let path = AttrPath::attr("backend_options").then("ingress");
+    if let ingress::Parsed::Rules(rules) = ingress::read(&bo.ingress.encode(), &Reading::validating(path.clone(), ack), diags)
+        && !rules.is_empty()
+        && config.use_scheduler_public_ip.known().copied().unwrap_or(true)
+        && rules.rules().iter().all(|r| coiled_firewall::is_private(&r.cidr))
+    {
+        diags.warning_at(
+            path,
+            "Private Ingress on a Public Address",
+            "Every ingress source of this cluster is a private network, but clients will connect to the scheduler's public address (`use_scheduler_public_ip` is true). Traffic from a private network to a public address arrives from a public, translated address, which these rules do not admit, so those clients will be refused. Set `use_scheduler_public_ip = false` to connect over the private network (VPN, peering), or admit the public addresses your clients come from.",
+        );
+    }
 }

@@ -52,3 +52,38 @@ pub(crate) async fn clear_requests(AxState(state): AxState<Shared>) -> Resp {
     state.requests.clear();
     StatusCode::NO_CONTENT.into_response()
 }
+
+/// `GET /_local/clusters/{id}/firewall`: the nftables ruleset in force for a real cluster.
+pub(crate) async fn get_cluster_firewall(AxState(state): AxState<Shared>, axum::extract::Path(id): axum::extract::Path<i64>) -> Resp {
+    let Some(rt) = state.dask.clone() else {
+        return error(
+            StatusCode::CONFLICT,
+            json!({"message": "clusters are simulated: no firewall is enforced (serve with --clusters dask)"}),
+        );
+    };
+    match tokio::task::spawn_blocking(move || rt.firewall(id)).await {
+        Ok(Ok(ruleset)) => Json(json!({"cluster": id, "ruleset": ruleset})).into_response(),
+        Ok(Err(e)) => error(StatusCode::NOT_FOUND, json!({"message": e})),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, json!({"message": e.to_string()})),
+    }
+}
+
+/// `GET /_local/lab`: the namespaces of the real clusters' network and its hosts.
+pub(crate) async fn get_lab(AxState(state): AxState<Shared>) -> Resp {
+    let Some(rt) = &state.dask else { return Json(json!({"clusters": "simulated"})).into_response() };
+    let p = &rt.lab.prefix;
+    let hosts: serde_json::Map<String, serde_json::Value> = if rt.lab.hosts {
+        crate::dask::netlab::HOSTS
+            .iter()
+            .map(|(name, addr, gateway, _)| {
+                (
+                    (*name).to_string(),
+                    json!({"namespace": format!("{p}-{name}"), "address": addr.to_string(), "gateway": gateway.to_string()}),
+                )
+            })
+            .collect()
+    } else {
+        Default::default()
+    };
+    Json(json!({"clusters": "dask", "prefix": p, "router": rt.lab.router(), "hosts": hosts})).into_response()
+}

@@ -36,8 +36,14 @@ pub(crate) fn server_base(headers: &HeaderMap) -> String {
 pub(crate) fn cluster_response(state: &Shared, headers: &HeaderMap, c: &crate::store::ClusterRow) -> Result<Resp, Failure> {
     Ok({
         let workers = (state.store.workers(c.id).map_err(internal))?;
-        let (cert, key) = tls_pair();
-        Json(wire::cluster_json(c, &workers, &server_base(headers), (cert, key))).into_response()
+        let own = state.dask.as_ref().and_then(|rt| rt.tls(c.id));
+        let (cert, key) = own.as_ref().map_or_else(|| (tls_pair().0.as_str(), tls_pair().1.as_str()), |(c, k)| (c.as_str(), k.as_str()));
+        let mut v = wire::cluster_json(c, &workers, &server_base(headers), (cert, key));
+        if state.dask.is_some() {
+            // The real dashboard, on the scheduler's private address (reachable from peered networks).
+            v["scheduler"]["dashboard_address"] = format!("http://{}:8787/status", c.private_ip).into();
+        }
+        Json(v).into_response()
     })
 }
 
@@ -61,6 +67,9 @@ pub(crate) async fn create_cluster(
     if !existing {
         state.stats.created();
         state.wake.notify_one();
+    }
+    if !existing {
+        crate::dask::hooks::on_create(&state, id);
     }
     if !existing && state.faults.take_lost_create() {
         state.stats.fault("lost_create");
@@ -104,6 +113,13 @@ fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<Result<NewCluste
     let workers = req.workers.unwrap_or(0);
     if !(0..=1000).contains(&workers) {
         return bad(json!({"workers": ["Must be between 0 and 1000."]}));
+    }
+    if let Some(rt) = &state.dask
+        && workers > rt.config.max_workers
+    {
+        return bad(
+            json!({"message": format!("coiled-local runs real clusters of at most {} workers on this machine (--max-workers); {workers} asked for.", rt.config.max_workers)}),
+        );
     }
     let mut options = req.options.clone().unwrap_or_else(|| json!({}));
     let (rules, source) = match effective_rules(state, ws, &options)? {
@@ -260,6 +276,7 @@ pub(crate) async fn stop_cluster(
             (state.store.set_cluster_state(id, "stopping", &reason, Some(at)).map_err(internal))?;
             (state.store.set_workers_state(id, "stopping", Some(at)).map_err(internal))?;
             (state.store.set_scheduler_state(id, "stopping", &reason).map_err(internal))?;
+            crate::dask::hooks::on_stop(&state, id);
             state.wake.notify_one();
         }
         Json(json!({"id": id, "state": "stopping"})).into_response()
@@ -306,7 +323,20 @@ pub(crate) async fn add_workers(
             return Ok(error(StatusCode::BAD_REQUEST, json!({"n_workers": ["Must be between 1 and 1000."]})));
         }
         let half = state.config.provision_delay.as_secs_f64() / 2.0;
+        if let Some(rt) = &state.dask {
+            let active = (state.store.workers(id).map_err(internal))?
+                .iter()
+                .filter(|w| !matches!(w.state.as_str(), "stopping" | "stopped" | "error"))
+                .count() as i64;
+            if active + req.n_workers > rt.config.max_workers {
+                return Ok(error(
+                    StatusCode::BAD_REQUEST,
+                    json!({"message": format!("coiled-local runs real clusters of at most {} workers on this machine (--max-workers); {active} running and {} asked for.", rt.config.max_workers, req.n_workers)}),
+                ));
+            }
+        }
         let added = (state.store.add_workers(id, req.n_workers, unix_now() + half).map_err(internal))?;
+        crate::dask::hooks::on_add_workers(&state, id, c.scheduler_port, added.iter().map(|w| w.name.clone()).collect());
         state.wake.notify_one();
         (StatusCode::CREATED, Json(added.iter().map(wire::worker_json).collect::<Vec<_>>())).into_response()
     })
@@ -327,6 +357,7 @@ pub(crate) async fn remove_workers(
             .collect();
         let at = unix_now() + state.config.stop_delay.as_secs_f64();
         let n = (state.store.stop_workers(id, &names, at).map_err(internal))?;
+        crate::dask::hooks::on_remove_workers(&state, id, &names);
         state.wake.notify_one();
         Json(json!({"stopped": n})).into_response()
     })

@@ -1,0 +1,348 @@
+//! `coiled-local --clusters dask`: real Dask clusters in network namespaces, their ingress enforced by
+//! nftables, reached from the seed's networks (`{prefix}-vpn`, `-office`, `-internet`). These tests
+//! need root, Debian's `iproute2` and `nftables`, and the Python environments the test-tool installer
+//! makes; in CI they fail, never skip, when one is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{Scenario, clis, flat};
+
+fn tool(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Whether this machine can run the tests; outside CI a machine without root skips them.
+fn can_run() -> bool {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:").map(|u| u.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false);
+    let tools = tool(".tools/dask-venv/bin/python").exists() && tool(".tools/coiled-venv/bin/python").exists();
+    let nft = Command::new("nft").arg("--version").output().is_ok_and(|o| o.status.success());
+    if root && tools && nft {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "real clusters need root, nft and scripts/install-test-tools.sh (root {root}, tools {tools}, nft {nft})"
+    );
+    eprintln!("skipping: real clusters need root, nft and the test tools");
+    false
+}
+
+fn server_args(prefix: &str) -> Vec<String> {
+    let py = tool(".tools/dask-venv/bin/python").display().to_string();
+    ["--clusters", "dask", "--python", &py, "--lab", prefix, "--provision-delay", "0s", "--stop-delay", "0s"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn scenario(prefix: &str, config: &str) -> Scenario {
+    let args = server_args(prefix);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Scenario::new(clis().last().unwrap(), &args, config)
+}
+
+/// The namespaces named `{prefix}-…`.
+fn namespaces(prefix: &str) -> Vec<String> {
+    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(&format!("{prefix}-")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Connects from lab host `host` to cluster `id` at `address` as a Dask client: `Ok(workers)` after
+/// computing the right sum, `Err(output)` when refused; and how long it took.
+fn connect(s: &Scenario, prefix: &str, host: &str, id: &str, address: &str, timeout: u32) -> (Result<u64, String>, Duration) {
+    let (_, details) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), details.to_string()).unwrap();
+    let started = Instant::now();
+    let out = Command::new("ip")
+        .args(["netns", "exec", &format!("{prefix}-{host}")])
+        .arg(tool(".tools/coiled-venv/bin/python"))
+        .arg(tool("tests/python/dask_connect.py"))
+        .args([file.path().to_str().unwrap(), address, &timeout.to_string()])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let result = match text.lines().find_map(|l| l.strip_prefix("SUM 499500 WORKERS ")) {
+        Some(n) if out.status.success() => Ok(n.trim().parse().unwrap()),
+        _ => Err(text),
+    };
+    (result, started.elapsed())
+}
+
+/// `curl` from a lab host: whether `url` answered within three seconds.
+fn http_from(prefix: &str, host: &str, url: &str) -> bool {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &format!("{prefix}-{host}"), "curl", "-s", "-f", "-m", "3", "-o", "/dev/null", url])
+        .output()
+        .unwrap();
+    out.status.success()
+}
+
+const SEED: &str = r#"
+resource "coiled_cluster" "seed" {
+  name                    = "seed"
+  software                = "dask"
+  n_workers               = 2
+  use_scheduler_public_ip = false
+  backend_options {
+    ingress {
+      ports = [8786]
+      cidr  = "10.1.0.0/16"
+    }
+    ingress {
+      ports = [8787]
+      cidr  = "10.32.0.0/16"
+    }
+  }
+}
+output "c" { value = { for k in ["id", "scheduler_address", "scheduler_public_address", "scheduler_private_address"] : k => coiled_cluster.seed[k] } }
+"#;
+
+/// The seed's cluster: computes from the VPN, refuses the internet within seconds, shows its dashboard
+/// to the office only; scales to four connected workers; a replacement for new ingress enforces the
+/// new rules; destroy and the server's exit leave no process or namespace.
+#[test]
+fn the_seed_cluster_computes_from_the_vpn_and_refuses_the_internet() {
+    if !can_run() {
+        return;
+    }
+    let p = "t14seed";
+    let s = scenario(p, SEED);
+    s.apply();
+    let c = s.output("c");
+    let (id, private, public) = (
+        c["id"].as_str().unwrap().to_string(),
+        c["scheduler_private_address"].as_str().unwrap(),
+        c["scheduler_public_address"].as_str().unwrap(),
+    );
+    assert_eq!(c["scheduler_address"], private);
+    assert!(private.starts_with("tls://172.31.") && public.starts_with("tls://198.18."), "{c}");
+    assert_eq!(connect(&s, p, "vpn", &id, private, 10).0, Ok(2), "the VPN computes on both workers");
+    let (refused, took) = connect(&s, p, "internet", &id, public, 3);
+    assert!(refused.is_err() && took < Duration::from_secs(15), "the internet is refused within seconds ({took:?}): {refused:?}");
+    let ruleset = s.server.get(&format!("/_local/clusters/{id}/firewall")).1["ruleset"].as_str().unwrap_or_default().to_string();
+    assert!(
+        ruleset.contains("tcp dport 8786 ip saddr 10.1.0.0/16 accept") && ruleset.contains("tcp dport 8787 ip saddr 10.32.0.0/16 accept"),
+        "{ruleset}"
+    );
+    assert!(ruleset.contains("policy drop"), "{ruleset}");
+
+    let host = private.trim_start_matches("tls://").split(':').next().unwrap();
+    let dashboard = format!("http://{host}:8787/status");
+    dashboard_in_chromium(p, "office", &dashboard);
+    assert!(!http_from(p, "vpn", &dashboard), "the VPN has no rule for 8787");
+
+    s.set(&SEED.replace("n_workers               = 2", "n_workers               = 4"));
+    s.apply();
+    assert_eq!(connect(&s, p, "vpn", &id, private, 10).0, Ok(4), "four connected workers after scaling");
+
+    // New ingress replaces the cluster, and the new rules are the ones enforced.
+    s.set(&SEED.replace("10.1.0.0/16", "10.32.0.0/16"));
+    s.apply();
+    let c = s.output("c");
+    let new_id = c["id"].as_str().unwrap().to_string();
+    assert_ne!(new_id, id);
+    let private = c["scheduler_private_address"].as_str().unwrap();
+    assert!(connect(&s, p, "vpn", &new_id, private, 3).0.is_err(), "the VPN lost its rule");
+    assert_eq!(connect(&s, p, "office", &new_id, private, 10).0, Ok(2), "the office gained it");
+
+    let ns = format!("{p}-c{new_id}");
+    let pids = String::from_utf8_lossy(&Command::new("ip").args(["netns", "pids", &ns]).output().unwrap().stdout).into_owned();
+    assert!(!pids.trim().is_empty(), "the cluster's processes run in its namespace");
+    s.tf.terraform(&["destroy", "-auto-approve", "-no-color"]).ok();
+    assert!(!namespaces(p).contains(&ns), "destroy removes the cluster's namespace");
+    for pid in pids.split_whitespace() {
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "process {pid} outlived the destroy");
+    }
+    drop(s);
+    assert!(namespaces(p).is_empty(), "the server's exit removes every namespace: {:?}", namespaces(p));
+}
+
+fn dashboard_in_chromium(prefix: &str, host: &str, url: &str) {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().map(PathBuf::from).find(|p| p.exists());
+    let Some(chromium) = chromium else {
+        assert!(std::env::var("CI").is_err(), "chromium is missing: run scripts/install-test-tools.sh as root");
+        assert!(http_from(prefix, host, url), "the dashboard answers from {host}");
+        return;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let shot = profile.path().join("dashboard.png");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &format!("{prefix}-{host}")])
+        .arg(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--window-size=1200,800",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--virtual-time-budget=5000")
+        .arg(url)
+        .output()
+        .unwrap();
+    let png = std::fs::read(&shot).unwrap_or_else(|_| panic!("no screenshot: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "dashboard screenshot is {} bytes", png.len());
+    assert!(http_from(prefix, host, url), "the dashboard answers from {host}");
+}
+
+/// A public scheduler address with private-only ingress: the plan warns, and the VPN's traffic, NATed
+/// on its way to the public address, is refused. A cluster with no ingress of its own enforces the
+/// account default in force at its creation, and keeps it when the default changes.
+#[test]
+fn public_addresses_and_the_account_default_are_enforced_as_planned() {
+    if !can_run() {
+        return;
+    }
+    let p = "t14pub";
+    let config = r#"
+resource "coiled_backend_options" "team" {
+  backend               = "aws"
+  aws_access_key_id     = "AKIAEXAMPLE"
+  aws_secret_access_key = "SECRET-SENTINEL-1"
+  ingress {
+    ports = [8786]
+    cidr  = "10.32.0.0/16"
+  }
+}
+resource "coiled_cluster" "pub" {
+  name      = "pub"
+  software  = "dask"
+  n_workers = 1
+  backend_options {
+    ingress {
+      ports = [8786]
+      cidr  = "10.1.0.0/16"
+    }
+  }
+}
+resource "coiled_cluster" "inherits" {
+  name                    = "inherits"
+  software                = "dask"
+  n_workers               = 1
+  use_scheduler_public_ip = false
+  depends_on              = [coiled_backend_options.team]
+}
+output "pub" { value = { for k in ["id", "scheduler_address", "scheduler_public_address", "scheduler_private_address"] : k => coiled_cluster.pub[k] } }
+output "inherits" { value = { for k in ["id", "scheduler_address", "scheduler_public_address", "scheduler_private_address"] : k => coiled_cluster.inherits[k] } }
+"#;
+    let s = scenario(p, config);
+    let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
+    assert!(plan.contains("Private Ingress on a Public Address"), "{plan}");
+    s.apply();
+    let public = s.output("pub");
+    let id = public["id"].as_str().unwrap().to_string();
+    assert_eq!(public["scheduler_address"], public["scheduler_public_address"]);
+    let (refused, _) = connect(&s, p, "vpn", &id, public["scheduler_address"].as_str().unwrap(), 3);
+    assert!(refused.is_err(), "the VPN reaches the public address NATed, which 10.1.0.0/16 does not admit");
+    assert_eq!(connect(&s, p, "vpn", &id, public["scheduler_private_address"].as_str().unwrap(), 10).0, Ok(1), "the private address works");
+
+    let inherits = s.output("inherits");
+    let (iid, address) = (inherits["id"].as_str().unwrap().to_string(), inherits["scheduler_address"].as_str().unwrap().to_string());
+    assert_eq!(connect(&s, p, "office", &iid, &address, 10).0, Ok(1), "the account default admits the office");
+    assert!(connect(&s, p, "vpn", &iid, &address, 3).0.is_err());
+    s.set(&config.replacen("10.32.0.0/16", "10.1.0.0/16", 1));
+    s.apply();
+    assert_eq!(s.output("inherits")["id"], iid.as_str(), "the cluster is not touched");
+    let ruleset = s.server.get(&format!("/_local/clusters/{iid}/firewall")).1["ruleset"].as_str().unwrap_or_default().to_string();
+    assert!(ruleset.contains("10.32.0.0/16") && !ruleset.contains("10.1.0.0/16"), "the rules of its creation stay: {ruleset}");
+    assert_eq!(connect(&s, p, "office", &iid, &address, 10).0, Ok(1));
+}
+
+/// The public `coiled` client, run inside the VPN network against the lab's API: creates a real
+/// cluster, computes on it, scales it to three workers and closes it.
+#[test]
+fn the_coiled_client_runs_real_clusters_from_the_vpn() {
+    if !can_run() {
+        return;
+    }
+    let p = "t14py";
+    let s = scenario(p, "");
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new("ip")
+        .args(["netns", "exec", &format!("{p}-vpn")])
+        .arg(tool(".tools/coiled-venv/bin/python"))
+        .arg(tool("tests/python/coiled_in_lab.py"))
+        .arg("py")
+        .env("HOME", home.path())
+        .env("DASK_COILED__SERVER", format!("http://10.1.0.1:{}", s.server.port()))
+        .env("DASK_COILED__TOKEN", &s.server.token)
+        .env_remove("DASK_COILED__WORKSPACE")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("SUM 499500") && text.contains("WORKERS 3") && text.contains("CLOSED"), "{text}");
+    let clusters: Vec<Value> = s.server.clusters();
+    assert!(clusters.iter().all(|c| c["current_state"]["state"] == "stopped"), "closed: {clusters:?}");
+}
+
+/// Beyond the caps a two-core machine can hold, a create is refused with a clear 400.
+#[test]
+fn real_clusters_are_capped() {
+    if !can_run() {
+        return;
+    }
+    let s = scenario("t14cap", "");
+    let (code, body) =
+        s.server.post("/api/v2/clusters/account/alice/", &crate::common::client_body(&serde_json::json!({"name": "big", "workers": 9})));
+    assert_eq!(code, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("at most 8 workers"), "{body}");
+}
+
+/// `--clusters dask` without what it needs stops at once with one line naming it; it never falls
+/// back to simulated clusters, and leaves nothing behind.
+#[test]
+fn dask_mode_refuses_to_start_without_what_it_needs() {
+    if !can_run() {
+        return;
+    }
+    let bin = crate::common::local_bin();
+    let data = tempfile::tempdir().unwrap();
+    let py = tool(".tools/dask-venv/bin/python").display().to_string();
+    let only_ip = tempfile::tempdir().unwrap();
+    for t in ["ip", "setpriv"] {
+        let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].iter().map(|d| Path::new(d).join(t)).find(|p| p.exists()).unwrap();
+        std::os::unix::fs::symlink(found, only_ip.path().join(t)).unwrap();
+    }
+    let cases: [(&str, Vec<&str>, Option<&str>, &str); 3] = [
+        ("not root", vec!["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], None, "needs root"),
+        ("no nft", vec![], Some(only_ip.path().to_str().unwrap()), "apt-get install nftables"),
+        ("python without distributed", vec![], None, "cannot import `distributed`"),
+    ];
+    for (name, wrapper, path, expect) in cases {
+        let python = if name == "python without distributed" { "/usr/bin/python3" } else { py.as_str() };
+        let mut cmd = Command::new(wrapper.first().copied().unwrap_or(bin.to_str().unwrap()));
+        if !wrapper.is_empty() {
+            cmd.args(&wrapper[1..]).arg(&bin);
+        }
+        cmd.args(["serve", "--data-dir", data.path().to_str().unwrap(), "--clusters", "dask", "--python", python, "--lab", "t14no"]);
+        if let Some(p) = path {
+            cmd.env("PATH", p);
+        }
+        let started = Instant::now();
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        assert!(!out.status.success() && started.elapsed() < Duration::from_secs(20), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{name}: one line: {err}");
+        assert!(err.contains(expect), "{name}: {err}");
+        assert!(out.stdout.is_empty(), "{name}: no URL is printed");
+        assert!(namespaces("t14no").is_empty(), "{name}: nothing left behind");
+    }
+}

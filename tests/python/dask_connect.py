@@ -1,0 +1,38 @@
+"""Connects to a real coiled-local cluster as a Dask client would, with the TLS material the API
+returns, and computes a sum over a range scattered across its workers.
+
+Usage: python dask_connect.py DETAILS.json ADDRESS TIMEOUT_SECONDS
+Prints `SUM <n> WORKERS <k>` on success; exits 3 when the connection fails.
+"""
+import json
+import os
+import sys
+import tempfile
+
+from distributed import Client
+from distributed.security import Security
+
+
+def main() -> None:
+    details = json.load(open(sys.argv[1]))
+    address, timeout = sys.argv[2], float(sys.argv[3])
+    tmp = tempfile.mkdtemp()
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    with open(cert, "w") as f:
+        f.write(details["cluster_options"]["tls_cert"])
+    with open(key, "w") as f:
+        f.write(details["cluster_options"]["tls_key"])
+    security = Security(tls_ca_file=cert, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+    try:
+        client = Client(address, security=security, timeout=timeout)
+    except OSError as e:
+        print(f"REFUSED {e}")
+        sys.exit(3)
+    futures = client.scatter(list(range(1000)), direct=False)
+    total = client.submit(sum, futures).result()
+    print(f"SUM {total} WORKERS {len(client.scheduler_info()['workers'])}")
+    client.close()
+
+
+if __name__ == "__main__":
+    main()
