@@ -19,38 +19,8 @@ use crate::store::StoreError;
 pub fn advance(state: &Shared) -> Option<f64> {
     let now = unix_now();
     let half = state.config.provision_delay.as_secs_f64() / 2.0;
-    match state.store.due_clusters(now) {
-        Ok(clusters) => {
-            for c in clusters {
-                let r = match (c.state.as_str(), &c.fail_reason) {
-                    ("pending", _) => state
-                        .store
-                        .set_cluster_state(c.id, "starting", "", Some(now + half))
-                        .and_then(|()| state.store.set_scheduler_state(c.id, "starting", "")),
-                    ("starting", Some(reason)) => state
-                        .store
-                        .set_scheduler_state(c.id, "error", reason)
-                        .and_then(|()| state.store.set_cluster_state(c.id, "error", reason, None))
-                        .and_then(|()| state.store.set_workers_state(c.id, "error", None)),
-                    ("starting", None) => state
-                        .store
-                        .set_scheduler_state(c.id, "started", "")
-                        .and_then(|()| state.store.set_cluster_state(c.id, "starting", "", None))
-                        .and_then(|()| settle(state, c.id)),
-                    ("stopping", _) => state
-                        .store
-                        .set_cluster_state(c.id, "stopped", &c.reason, None)
-                        .and_then(|()| state.store.set_scheduler_state(c.id, "stopped", &c.reason))
-                        .and_then(|()| state.store.set_workers_state(c.id, "stopped", None)),
-                    _ => state.store.set_cluster_state(c.id, &c.state, &c.reason, None),
-                };
-                if let Err(e) = r {
-                    tracing::error!(cluster = c.id, error = %e, "state change failed");
-                }
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "reading due clusters failed"),
-    }
+    // Workers first: a scheduler that starts in the same pass then finds them started, and the
+    // cluster is `ready` in the same step as its scheduler.
     if let Ok(workers) = state.store.due_workers(now) {
         for w in workers {
             let next = match (w.state.as_str(), w.fate.as_deref()) {
@@ -66,7 +36,44 @@ pub fn advance(state: &Shared) -> Option<f64> {
             }
         }
     }
+    match state.store.due_clusters(now) {
+        Ok(clusters) => {
+            for c in clusters {
+                let r = match (c.state.as_str(), &c.fail_reason) {
+                    ("pending", _) => state
+                        .store
+                        .set_cluster_state(c.id, "starting", "", Some(now + half))
+                        .and_then(|()| state.store.set_scheduler_state(c.id, "starting", "")),
+                    ("starting", Some(reason)) => state
+                        .store
+                        .set_scheduler_state(c.id, "error", reason)
+                        .and_then(|()| state.store.set_cluster_state(c.id, "error", reason, None))
+                        .and_then(|()| state.store.set_workers_state(c.id, "error", None)),
+                    // The cluster's state is written before its scheduler's: no reader sees a started
+                    // scheduler with every worker started in a cluster not yet `ready`.
+                    ("starting", None) => workers_done(state, c.id)
+                        .and_then(|done| state.store.set_cluster_state(c.id, if done { "ready" } else { "starting" }, "", None))
+                        .and_then(|()| state.store.set_scheduler_state(c.id, "started", "")),
+                    ("stopping", _) => state
+                        .store
+                        .set_cluster_state(c.id, "stopped", &c.reason, None)
+                        .and_then(|()| state.store.set_scheduler_state(c.id, "stopped", &c.reason))
+                        .and_then(|()| state.store.set_workers_state(c.id, "stopped", None)),
+                    _ => state.store.set_cluster_state(c.id, &c.state, &c.reason, None),
+                };
+                if let Err(e) = r {
+                    tracing::error!(cluster = c.id, error = %e, "state change failed");
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "reading due clusters failed"),
+    }
     state.store.next_due().ok().flatten()
+}
+
+/// Whether every worker of a cluster has started or failed (or is leaving).
+fn workers_done(state: &Shared, cluster_id: i64) -> Result<bool, StoreError> {
+    Ok(state.store.workers(cluster_id)?.iter().all(|w| matches!(w.state.as_str(), "started" | "error" | "stopping" | "stopped")))
 }
 
 /// A starting cluster whose scheduler has started becomes `ready` once no worker is still on its way.
@@ -75,8 +82,7 @@ pub(crate) fn settle(state: &Shared, cluster_id: i64) -> Result<(), StoreError> 
     if c.state != "starting" || c.scheduler_state != "started" || c.phase_at.is_some() {
         return Ok(());
     }
-    let workers = state.store.workers(cluster_id)?;
-    if workers.iter().all(|w| matches!(w.state.as_str(), "started" | "error" | "stopping" | "stopped")) {
+    if workers_done(state, cluster_id)? {
         state.store.set_cluster_state(cluster_id, "ready", "", None)?;
     }
     Ok(())
