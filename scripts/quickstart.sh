@@ -2,14 +2,18 @@
 # Quick start: from a fresh clone to a planned and applied Coiled firewall, on this machine.
 #
 #   scripts/quickstart.sh          build, start coiled-local, apply examples/quickstart/, show the result
-#   scripts/quickstart.sh stop     stop the coiled-local it started
+#   scripts/quickstart.sh --real   the same with real Dask clusters whose firewalls the kernel enforces
+#                                  (as root): computes from the VPN network, and is refused from the internet
+#   scripts/quickstart.sh stop     stop the coiled-local it started (either kind)
 #
 # Everything it makes lives in .quickstart/ (the local control plane's data, Terraform's working
 # directory and state). Run it again at any time: it reuses what is there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 qs="$root/.quickstart"
-data="$qs/coiled-local"
+real=""
+[ "${1:-}" = "--real" ] && real=1
+data="$qs/coiled-local${real:+-real}"
 pidfile="$data/pid"
 urlfile="$data/url"
 
@@ -24,13 +28,21 @@ running_url() {
 }
 
 if [ "${1:-}" = "stop" ]; then
-  if [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null; then
-    echo "coiled-local stopped (its data stays in $data)."
-  else
-    echo "coiled-local is not running."
-  fi
-  rm -f "$pidfile" "$urlfile"
+  stopped=""
+  for d in "$qs/coiled-local" "$qs/coiled-local-real"; do
+    if [ -f "$d/pid" ] && kill "$(cat "$d/pid")" 2>/dev/null; then
+      stopped=1
+      echo "coiled-local stopped (its data stays in $d)."
+    fi
+    rm -f "$d/pid" "$d/url"
+  done
+  [ -n "$stopped" ] || echo "coiled-local is not running."
   exit 0
+fi
+if [ -n "$real" ]; then
+  [ "$(id -u)" = 0 ] || { echo "--real needs root: it creates network namespaces and nftables rules." >&2; exit 1; }
+  step "Installing what real clusters need (nftables, iproute2, a Python with distributed): scripts/install-test-tools.sh"
+  "$root/scripts/install-test-tools.sh"
 fi
 
 step "Building the provider and coiled-local (cargo build; the first build takes a few minutes)"
@@ -55,9 +67,11 @@ if url=$(running_url); then
   echo "Already running at $url"
 else
   : > "$data/log"
-  nohup "$local_bin" serve --listen 127.0.0.1:0 --data-dir "$data" --workspace quickstart --software-env dask --provision-delay 3s >"$data/stdout" 2>"$data/log" &
+  mode=(--provision-delay 3s)
+  [ -n "$real" ] && mode=(--clusters dask --python "$root/.tools/dask-venv/bin/python" --lab qs --provision-delay 0s)
+  nohup "$local_bin" serve --listen 127.0.0.1:0 --data-dir "$data" --workspace quickstart --software-env dask "${mode[@]}" >"$data/stdout" 2>"$data/log" &
   echo $! > "$pidfile"
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     [ -s "$data/stdout" ] && break
     sleep 0.1
   done
@@ -73,7 +87,8 @@ export COILED_WORKSPACE=quickstart
 
 step "Preparing Terraform (offline provider mirror in .quickstart/)"
 mirror="$qs/mirror/registry.terraform.io/coiled/coiled/0.1.0/linux_amd64"
-mkdir -p "$mirror" "$qs/work"
+work="$qs/work${real:+-real}"
+mkdir -p "$mirror" "$work"
 cp "$provider" "$mirror/terraform-provider-coiled_v0.1.0"
 cat > "$qs/terraform.rc" <<RC
 provider_installation {
@@ -83,9 +98,9 @@ provider_installation {
   }
 }
 RC
-cp "$root/examples/quickstart/main.tf" "$qs/work/main.tf"
+cp "$root/examples/quickstart/main.tf" "$work/main.tf"
 export TF_CLI_CONFIG_FILE="$qs/terraform.rc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1 TF_INPUT=0
-cd "$qs/work"
+cd "$work"
 rm -rf .terraform .terraform.lock.hcl  # the provider was just rebuilt: its checksum changed
 "$terraform" init -no-color >/dev/null
 echo "terraform init: done"
@@ -99,6 +114,20 @@ step "Firewall rules of the etl cluster (its own ingress overrides the default)"
 "$terraform" output -raw cluster_firewall; echo
 step "Scheduler address (private, as use_scheduler_public_ip = false)"
 "$terraform" output -raw scheduler_address; echo
+
+if [ -n "$real" ]; then
+  id=$("$terraform" output -raw cluster_id)
+  details="$qs/cluster-$id.json"
+  curl -sf -H "Authorization: ApiToken $COILED_TOKEN" "$url/api/v2/clusters/account/quickstart/id/$id" > "$details"
+  python="$root/.tools/coiled-venv/bin/python"
+  step "A Dask client on the VPN network (10.1.0.0/16, ip netns exec qs-vpn): sum(range(1000)) on the cluster"
+  ip netns exec qs-vpn "$python" "$root/tests/python/dask_connect.py" "$details" "$("$terraform" output -raw scheduler_address)" 10 2>/dev/null
+  public=$("$python" -c "import json,sys; d=json.load(open(sys.argv[1])); print('tls://%s:%s' % (d['scheduler']['instance']['public_ip_address'], d['scheduler_port']))" "$details")
+  step "The same from the internet (ip netns exec qs-internet), to the public address $public"
+  ip netns exec qs-internet "$python" "$root/tests/python/dask_connect.py" "$details" "$public" 3 2>/dev/null | cut -c1-100 || true
+  step "The ruleset the kernel enforces in the cluster's namespace"
+  curl -sf "$url/_local/clusters/$id/firewall" | "$python" -c "import json,sys; print(json.load(sys.stdin)['ruleset'])"
+fi
 
 step "A second terraform plan: nothing to change"
 set +e
@@ -116,7 +145,7 @@ cat <<NEXT
 
 Where to go next
   - See the workspace, its firewall tables and the cluster:  $url/
-  - Edit $qs/work/main.tf (a copy of examples/quickstart/main.tf) and run, from that directory:
+  - Edit $work/main.tf (a copy of examples/quickstart/main.tf) and run, from that directory:
       TF_CLI_CONFIG_FILE=$qs/terraform.rc COILED_SERVER=$url COILED_TOKEN=\$(cat $data/token) COILED_WORKSPACE=quickstart $terraform plan
   - Use the real Coiled with the same configuration: run \`coiled login\` (or set COILED_TOKEN), leave
     COILED_SERVER unset, set real AWS keys for the variables, and install the provider as the README says.

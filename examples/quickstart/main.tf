@@ -88,3 +88,8 @@ output "scheduler_address" {
 output "dashboard_address" {
   value = coiled_cluster.etl.dashboard_address
 }
+
+output "cluster_id" {
+  description = "Coiled's id of the cluster."
+  value       = coiled_cluster.etl.id
+}

@@ -229,7 +229,7 @@ pub struct LocalServer {
     pub workspace: String,
     /// Its data directory.
     pub data_dir: PathBuf,
-    child: std::process::Child,
+    pub child: std::process::Child,
     _dir: Option<tempfile::TempDir>,
 }
 

@@ -139,6 +139,13 @@ fn the_seed_cluster_computes_from_the_vpn_and_refuses_the_internet() {
         "{ruleset}"
     );
     assert!(ruleset.contains("policy drop"), "{ruleset}");
+    let page = s.server.get("/").1;
+    let page = page.as_str().unwrap_or_default();
+    assert!(
+        page.contains("Enforced in the cluster&#x27;s network namespace") || page.contains("Enforced in the cluster's network namespace"),
+        "the page shows the ruleset"
+    );
+    assert!(page.contains("tcp dport 8786 ip saddr 10.1.0.0/16 accept"), "{page}");
 
     let host = private.trim_start_matches("tls://").split(':').next().unwrap();
     let dashboard = format!("http://{host}:8787/status");
@@ -345,4 +352,76 @@ fn dask_mode_refuses_to_start_without_what_it_needs() {
         assert!(out.stdout.is_empty(), "{name}: no URL is printed");
         assert!(namespaces("t14no").is_empty(), "{name}: nothing left behind");
     }
+}
+
+/// Processes run as `nobody`; a worker whose process dies is `error` with a reason; `coiled-local`
+/// killed outright leaves no process behind, and the next start with the same prefix removes the
+/// namespaces it left.
+#[test]
+fn processes_are_unprivileged_watched_and_never_outlive_the_server() {
+    if !can_run() {
+        return;
+    }
+    let p = "t14kill";
+    let args = server_args(p);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut server = crate::common::LocalServer::start(&args);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let id = rt.block_on(async {
+        crate::common::create_cluster_raw(&server.client(), &serde_json::json!({"name": "k", "workers": 2})).await.unwrap().id
+    });
+    let ready = |server: &crate::common::LocalServer| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, d) = server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
+            if d["current_state"]["state"] == "ready" || Instant::now() > deadline {
+                return d;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    assert_eq!(ready(&server)["current_state"]["state"], "ready");
+    let pids: Vec<String> =
+        String::from_utf8_lossy(&Command::new("ip").args(["netns", "pids", &format!("{p}-c{id}")]).output().unwrap().stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+    assert_eq!(pids.len(), 3, "a scheduler and two workers: {pids:?}");
+    for pid in &pids {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).unwrap().split_whitespace().next().unwrap().to_string();
+        assert_eq!(uid, "65534", "process {pid} runs as nobody");
+    }
+    // A worker dies: it is reported, with why.
+    let worker = pids
+        .iter()
+        .find(|pid| std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().contains("k-worker-1"))
+        .expect("worker 1")
+        .clone();
+    Command::new("kill").args(["-KILL", &worker]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let failed = loop {
+        let (_, d) = server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
+        let w = d["workers"].as_array().unwrap().iter().find(|w| w["name"] == "k-worker-1").cloned().unwrap();
+        if w["current_state"]["state"] == "error" || Instant::now() > deadline {
+            break w;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(failed["current_state"]["state"], "error", "{failed}");
+    assert!(failed["current_state"]["reason"].as_str().unwrap().contains("process ended"), "{failed}");
+
+    // Killed outright: the processes die with it; the namespaces go at the next start.
+    Command::new("kill").args(["-KILL", &server.child.id().to_string()]).status().unwrap();
+    let _ = server.child.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|pid| Path::new(&format!("/proc/{pid}")).exists()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(pids.iter().all(|pid| !Path::new(&format!("/proc/{pid}")).exists()), "processes outlived a killed server");
+    assert!(namespaces(p).contains(&format!("{p}-c{id}")), "a killed server cannot remove its namespaces");
+    let again = crate::common::LocalServer::start_in(&server.data_dir, &args);
+    assert!(!namespaces(p).contains(&format!("{p}-c{id}")), "the next start removes what was left: {:?}", namespaces(p));
+    drop(again);
+    assert!(namespaces(p).is_empty(), "{:?}", namespaces(p));
 }

@@ -154,6 +154,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (dask, events) = match &args.dask {
         Some(config) => {
             let (runtime, events) = coiled_local::dask::Runtime::start(config.clone()).map_err(anyhow::Error::msg)?;
+            let ended = store.fail_active_clusters("coiled-local restarted: the cluster's processes ended with the previous run")?;
+            if !ended.is_empty() {
+                eprintln!("coiled-local: {} cluster(s) of the previous run ended with it and are now in error", ended.len());
+            }
             (Some(Arc::new(runtime)), Some(events))
         }
         None => (None, None),

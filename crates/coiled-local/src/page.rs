@@ -42,6 +42,8 @@ struct ClusterView {
     public_ip: String,
     firewall_source: String,
     rules: Vec<coiled_firewall::Row>,
+    /// The nftables ruleset in force, for a real cluster that is running.
+    ruleset: Option<String>,
 }
 
 /// The firewall rows of a stored `ingress` list, merged and ordered as the firewall holds them.
@@ -91,6 +93,7 @@ fn cluster_view(c: ClusterRow, running: usize) -> ClusterView {
         private_ip: c.private_ip,
         scheduler_port: c.scheduler_port,
         firewall_source: c.firewall_source,
+        ruleset: None,
     }
 }
 
@@ -110,7 +113,9 @@ pub async fn page(AxState(state): AxState<Shared>) -> Response {
                 .into_iter()
                 .map(|c| {
                     let running = state.store.workers(c.id).unwrap_or_default().iter().filter(|w| w.state == "started").count();
-                    cluster_view(c, running)
+                    let live = !matches!(c.state.as_str(), "stopping" | "stopped" | "error");
+                    let ruleset = state.dask.as_ref().filter(|_| live).and_then(|rt| rt.firewall(c.id).ok());
+                    ClusterView { ruleset, ..cluster_view(c, running) }
                 })
                 .collect();
             WorkspaceView { name, options, clusters }
@@ -141,6 +146,7 @@ mod tests {
             scheduler_port: 8786,
             public_ip: "none".into(),
             firewall_source: "cluster".into(),
+            ruleset: Some("<script>nft</script>".into()),
             rules: Vec::new(),
         };
         let options = OptionsView { cloud: hostile.into(), region: "us-east-2".into(), rules: Vec::new() };

@@ -20,6 +20,21 @@ impl Store {
         })
     }
 
+    /// Every cluster not ended, after a restart: their processes ended with the previous run.
+    pub fn fail_active_clusters(&self, reason: &str) -> Result<Vec<i64>, StoreError> {
+        let ids: Vec<i64> = self.with(|c| {
+            let mut s = c.prepare("SELECT id FROM clusters WHERE state NOT IN ('stopped', 'error')")?;
+            let rows = s.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        for id in &ids {
+            self.set_scheduler_state(*id, "error", reason)?;
+            self.set_cluster_state(*id, "error", reason, None)?;
+            self.set_workers_state(*id, "error", None)?;
+        }
+        Ok(ids)
+    }
+
     /// The scheduler instance's addresses.
     pub fn set_addresses(&self, cluster_id: i64, private_ip: &str, public_ip: &str) -> Result<(), StoreError> {
         self.with(|c| {
