@@ -110,7 +110,7 @@ fn plan_refresh(ctx: &mut Ctx, cli: &Cli, sizes: &[usize]) {
             (
                 "coiled_cluster",
                 format!(
-                    "{provider}resource \"coiled_cluster\" \"c\" {{\n  count     = {n}\n  name      = \"b{n}-${{count.index}}\"\n  n_workers = 0\n}}\n"
+                    "{provider}resource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  count     = {n}\n  name      = \"b{n}-${{count.index}}\"\n  n_workers = 0\n}}\n"
                 ),
             ),
             ("null_resource (Go)", format!("resource \"null_resource\" \"n\" {{\n  count = {n}\n}}\n")),
@@ -147,7 +147,7 @@ fn plan_refresh(ctx: &mut Ctx, cli: &Cli, sizes: &[usize]) {
 fn apply_many(ctx: &mut Ctx, cli: &Cli, n: usize) {
     let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
     let config = format!(
-        "{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\nresource \"coiled_cluster\" \"c\" {{\n  count     = {n}\n  name      = \"a-${{count.index}}\"\n  n_workers = 1\n}}\n",
+        "{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\nresource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  count     = {n}\n  name      = \"a-${{count.index}}\"\n  n_workers = 1\n}}\n",
         header(""),
         server.url,
         server.token
@@ -176,7 +176,7 @@ fn readiness(ctx: &mut Ctx, cli: &Cli, delay_s: f64) {
     let mut polls = Vec::new();
     for run in 0..ctx.runs {
         let config = format!(
-            "{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\nresource \"coiled_cluster\" \"r\" {{\n  name      = \"ready-{run}\"\n  n_workers = 1\n}}\n",
+            "{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\nresource \"coiled_cluster\" \"r\" {{\n  software  = \"dask\"\n  name      = \"ready-{run}\"\n  n_workers = 1\n}}\n",
             header(""),
             server.url,
             server.token
@@ -216,6 +216,52 @@ fn readiness(ctx: &mut Ctx, cli: &Cli, delay_s: f64) {
         cli.version
     );
     ctx.results.insert(format!("readiness_{}_{delay_s}s", cli.version), json!({"provision_delay_s": delay_s, "median_latency_s": lat, "latencies_s": latencies, "median_polls": p, "fixed_1s_polls": fixed_1s_polls}));
+}
+
+/// Real clusters (`coiled-local --clusters dask`, as root): time from `terraform apply` to a two-worker
+/// cluster ready (both workers connected), and coiled-local's own peak memory with three such clusters.
+fn real_clusters(ctx: &mut Ctx, cli: &Cli) {
+    let python = root().join(".tools/dask-venv/bin/python");
+    let root_user = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !root_user || !python.exists() {
+        eprintln!("real clusters: skipped (needs root and .tools/dask-venv from scripts/install-test-tools.sh)");
+        return;
+    }
+    let py = python.display().to_string();
+    let server =
+        LocalServer::start(&["--clusters", "dask", "--python", &py, "--lab", "bench", "--provision-delay", "0s", "--stop-delay", "0s"]);
+    let provider = format!("{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\n", header(""), server.url, server.token);
+    let mut times = Vec::new();
+    for run in 0..ctx.runs.min(3) {
+        let config = format!(
+            "{provider}resource \"coiled_cluster\" \"r\" {{\n  software         = \"dask\"\n  name             = \"real-{run}\"\n  n_workers        = 2\n  wait_for_workers = 1\n}}\n"
+        );
+        let w = workdir(cli, &config);
+        let t = Instant::now();
+        w.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
+        times.push(t.elapsed().as_secs_f64());
+        w.terraform(&["destroy", "-auto-approve", "-no-color"]).ok();
+    }
+    let three = format!(
+        "{provider}resource \"coiled_cluster\" \"r\" {{\n  count            = 3\n  software         = \"dask\"\n  name             = \"three-${{count.index}}\"\n  n_workers        = 2\n  wait_for_workers = 1\n}}\n"
+    );
+    let w = workdir(cli, &three);
+    w.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap_or_default();
+    let kib = |key: &str| {
+        status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let (peak, now) = (kib("VmHWM:"), kib("VmRSS:"));
+    w.terraform(&["destroy", "-auto-approve", "-no-color"]).ok();
+    let m = median(times.clone());
+    eprintln!("real clusters {}: {m:.2}s from apply to two workers ready; coiled-local peak {peak} KiB with three clusters", cli.version);
+    ctx.results.insert(
+        format!("real_{}", cli.version),
+        json!({"apply_to_ready_s": m, "runs_s": times, "coiled_local_peak_rss_kib": peak, "coiled_local_rss_kib": now}),
+    );
 }
 
 /// Time from exec to the handshake line, for our provider and the Go null provider.
@@ -259,7 +305,7 @@ fn startup(ctx: &mut Ctx, runs: usize) {
 fn profile(ctx: &mut Ctx, cli: &Cli, n: usize) {
     let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
     let config = format!(
-        "{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\nresource \"coiled_cluster\" \"c\" {{\n  count     = {n}\n  name      = \"p-${{count.index}}\"\n  n_workers = 0\n}}\n",
+        "{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\nresource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  count     = {n}\n  name      = \"p-${{count.index}}\"\n  n_workers = 0\n}}\n",
         header(""),
         server.url,
         server.token
@@ -341,6 +387,9 @@ fn main() {
         }
         if wanted("apply") {
             apply_many(&mut ctx, cli, if smoke { 5 } else { 100 });
+        }
+        if wanted("real") && !smoke && cli.version == clis().last().unwrap().version {
+            real_clusters(&mut ctx, cli);
         }
         if wanted("readiness") {
             for delay in if smoke { vec![0.5] } else { vec![3.0, 20.0] } {
@@ -431,6 +480,13 @@ mod report {
                     v["wall_s"].as_f64().unwrap_or(0.0),
                     v["requests_per_cluster"].as_f64().unwrap_or(0.0),
                     v["requests_per_s"].as_f64().unwrap_or(0.0)
+                ));
+            }
+            if let Some(version) = key.strip_prefix("real_") {
+                md.push_str(&format!(
+                    "| real clusters (`coiled-local --clusters dask`): `terraform apply` to a two-worker cluster ready, both workers connected | {version} | {:.2} s median |\n| real clusters: coiled-local's own peak memory with three two-worker clusters running | {version} | {:.1} MiB (the Dask processes are separate) |\n",
+                    v["apply_to_ready_s"].as_f64().unwrap_or(0.0),
+                    v["coiled_local_peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0
                 ));
             }
             if let Some(version) = key.strip_prefix("readiness_").and_then(|k| k.split('_').next()) {
