@@ -60,27 +60,9 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             Long("stop-delay") => args.config.stop_delay = humantime::parse_duration(&parser.value()?.string()?).context("--stop-delay")?,
             Long("scheduler-port") => args.config.scheduler_port = parser.value()?.parse()?,
-            Long("default-ingress") => {
-                let text = parser.value()?.string()?;
-                let mut rules = Vec::new();
-                for part in text.split(';').filter(|p| !p.is_empty()) {
-                    let (ports, cidr) = part.split_once('@').context("--default-ingress takes PORTS@CIDR, e.g. 8786,8787@0.0.0.0/0")?;
-                    let ports: Vec<i64> =
-                        ports.split(',').map(|p| p.trim().parse()).collect::<Result<_, _>>().context("--default-ingress ports")?;
-                    rules.push(coiled_firewall::rule_from_wire(&ports, cidr).context("--default-ingress rule is invalid")?);
-                }
-                args.config.default_ingress = rules;
-            }
+            Long("default-ingress") => args.config.default_ingress = default_ingress(&parser.value()?.string()?)?,
             Long("software-env") => args.config.software_envs.push(parser.value()?.string()?),
-            Long("dask-config-overrides") => {
-                let path = PathBuf::from(parser.value()?);
-                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-                let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-                if !value.is_object() {
-                    bail!("{}: the overrides must be a JSON object", path.display());
-                }
-                args.config.dask_config_overrides = value;
-            }
+            Long("dask-config-overrides") => args.config.dask_config_overrides = overrides(&PathBuf::from(parser.value()?))?,
             Long("minimal-echo") => args.config.minimal_echo = true,
             Long("clusters") => clusters = parser.value()?.string()?,
             Long("python") => python = Some(parser.value()?.into()),
@@ -102,20 +84,7 @@ fn parse_args() -> anyhow::Result<Args> {
         (None, None) => None,
         _ => bail!("--tls-cert and --tls-key go together"),
     };
-    match clusters.as_str() {
-        "simulated" if python.is_some() || lab.is_some() => bail!("--python and --lab go with --clusters dask"),
-        "simulated" => {}
-        "dask" => {
-            let python = python.context("--clusters dask needs --python PY, a Python environment with distributed")?;
-            let hosts = lab.is_some();
-            let prefix = lab.unwrap_or_else(|| "coiled-local".into());
-            if prefix.is_empty() || prefix.len() > 20 || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                bail!("--lab {prefix:?}: use up to 20 letters, digits and '-'");
-            }
-            args.dask = Some(coiled_local::dask::DaskConfig { python, prefix, lab_hosts: hosts, max_workers, worker_memory });
-        }
-        other => bail!("--clusters {other:?}: simulated or dask"),
-    }
+    args.dask = dask_config(&clusters, python, lab, max_workers, worker_memory)?;
     if !saw_serve {
         bail!("{USAGE}");
     }
@@ -123,6 +92,48 @@ fn parse_args() -> anyhow::Result<Args> {
         bail!("--data-dir is required\n{USAGE}");
     }
     Ok(args)
+}
+
+fn default_ingress(text: &str) -> anyhow::Result<Vec<coiled_firewall::Rule>> {
+    let mut rules = Vec::new();
+    for part in text.split(';').filter(|p| !p.is_empty()) {
+        let (ports, cidr) = part.split_once('@').context("--default-ingress takes PORTS@CIDR, e.g. 8786,8787@0.0.0.0/0")?;
+        let ports: Vec<i64> = ports.split(',').map(|p| p.trim().parse()).collect::<Result<_, _>>().context("--default-ingress ports")?;
+        rules.push(coiled_firewall::rule_from_wire(&ports, cidr).context("--default-ingress rule is invalid")?);
+    }
+    Ok(rules)
+}
+
+fn overrides(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    if !value.is_object() {
+        bail!("{}: the overrides must be a JSON object", path.display());
+    }
+    Ok(value)
+}
+
+fn dask_config(
+    clusters: &str,
+    python: Option<PathBuf>,
+    lab: Option<String>,
+    max_workers: i64,
+    worker_memory: String,
+) -> anyhow::Result<Option<coiled_local::dask::DaskConfig>> {
+    match clusters {
+        "simulated" if python.is_some() || lab.is_some() => bail!("--python and --lab go with --clusters dask"),
+        "simulated" => Ok(None),
+        "dask" => {
+            let python = python.context("--clusters dask needs --python PY, a Python environment with distributed")?;
+            let hosts = lab.is_some();
+            let prefix = lab.unwrap_or_else(|| "coiled-local".into());
+            if prefix.is_empty() || prefix.len() > 20 || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                bail!("--lab {prefix:?}: use up to 20 letters, digits and '-'");
+            }
+            Ok(Some(coiled_local::dask::DaskConfig { python, prefix, lab_hosts: hosts, max_workers, worker_memory }))
+        }
+        other => bail!("--clusters {other:?}: simulated or dask"),
+    }
 }
 
 #[allow(clippy::print_stdout)]
@@ -172,19 +183,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         dask: dask.clone(),
     });
     if let (Some(runtime), Some(events)) = (&dask, events) {
-        tokio::spawn(coiled_local::dask::hooks::supervise(state.clone(), events));
-        // The API from the lab's networks, as Coiled's is reachable from anywhere: a listener in the
-        // router namespace relays to this one.
-        let inside =
-            coiled_local::dask::netlab::listen_in(&runtime.lab.router(), ([0, 0, 0, 0], addr.port()).into()).map_err(anyhow::Error::msg)?;
-        tokio::spawn(coiled_local::dask::relay(tokio::net::TcpListener::from_std(inside)?, addr));
-        eprintln!(
-            "coiled-local: real Dask clusters in namespaces {}-*; from the lab, the API is http://10.1.0.1:{} (vpn), http://10.32.0.1:{} (office), http://192.0.2.1:{} (internet)",
-            runtime.lab.prefix,
-            addr.port(),
-            addr.port(),
-            addr.port()
-        );
+        start_lab(runtime, &state, events, addr)?;
     }
     let scheme = if args.tls.is_some() { "https" } else { "http" };
     println!("{scheme}://{addr}");
@@ -194,6 +193,35 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("  export COILED_SERVER={scheme}://{addr} COILED_TOKEN=$(cat {})", token_path.display());
     }
     tokio::spawn(lifecycle::run(state.clone()));
+    let served = serve(args.tls.as_ref(), listener, state).await;
+    if let Some(runtime) = dask {
+        runtime.shutdown();
+    }
+    served
+}
+
+/// Supervises the real clusters' processes, and makes the API reachable from the lab's networks (as
+/// Coiled's is from anywhere): a listener in the router namespace relays to this one.
+fn start_lab(
+    runtime: &coiled_local::dask::Runtime,
+    state: &coiled_local::Shared,
+    events: tokio::sync::mpsc::UnboundedReceiver<coiled_local::dask::Event>,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    tokio::spawn(coiled_local::dask::hooks::supervise(state.clone(), events));
+    let inside =
+        coiled_local::dask::netlab::listen_in(&runtime.lab.router(), ([0, 0, 0, 0], addr.port()).into()).map_err(anyhow::Error::msg)?;
+    tokio::spawn(coiled_local::dask::relay(tokio::net::TcpListener::from_std(inside)?, addr));
+    let port = addr.port();
+    eprintln!(
+        "coiled-local: real Dask clusters in namespaces {}-*; from the lab, the API is http://10.1.0.1:{port} (vpn), http://10.32.0.1:{port} (office), http://192.0.2.1:{port} (internet)",
+        runtime.lab.prefix
+    );
+    Ok(())
+}
+
+/// Serves the API until SIGINT or SIGTERM.
+async fn serve(tls: Option<&(PathBuf, PathBuf)>, listener: tokio::net::TcpListener, state: coiled_local::Shared) -> anyhow::Result<()> {
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
         tokio::select! {
@@ -202,7 +230,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         eprintln!("coiled-local: shutting down");
     };
-    match &args.tls {
+    match tls {
         Some((cert, key)) => {
             let cert = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
             let key = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
@@ -217,9 +245,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
             });
             axum::serve(listener, app::app(state)).with_graceful_shutdown(shutdown).await?
         }
-    }
-    if let Some(runtime) = dask {
-        runtime.shutdown();
     }
     Ok(())
 }
