@@ -7,6 +7,7 @@ pub mod backend_options;
 pub mod cluster;
 pub mod config;
 pub mod duration;
+pub mod functions;
 pub mod ingress;
 
 use std::sync::Arc;
@@ -240,6 +241,10 @@ impl Provider for CoiledProvider {
             Arc::new(backend_options::BackendOptionsResource::new(self.data.clone())),
             Arc::new(cluster::ClusterResource::new(self.data.clone())),
         ]
+    }
+
+    fn functions(&self) -> Vec<Arc<dyn tfplugin::function::Function>> {
+        vec![Arc::new(functions::FirewallRules), Arc::new(functions::CanonicalCidr)]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {

@@ -161,3 +161,25 @@ fn every_guide_example_validates() {
     }
     assert!(checked >= 8, "only {checked} guide blocks found");
 }
+
+/// The function pages' examples validate with every CLI that has provider functions (1.8 and later).
+#[test]
+fn every_function_example_validates() {
+    let dir = root().join("docs/functions");
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
+    pages.sort();
+    assert!(pages.len() >= 2, "function pages missing: {pages:?}");
+    for cli in clis().iter().filter(|c| c.at_least(1, 8)) {
+        for page in &pages {
+            let text = std::fs::read_to_string(page).unwrap();
+            assert!(text.starts_with("---\npage_title: "), "{} lacks the Registry front matter", page.display());
+            let blocks = terraform_blocks(&text);
+            assert!(!blocks.is_empty(), "{} has no example", page.display());
+            for block in blocks {
+                let w = Workdir::new(cli, &format!("{HEADER}{block}"));
+                let out = w.terraform(&["validate", "-no-color"]);
+                assert_eq!(out.code, 0, "{} does not validate with Terraform {}:\n{block}\n{}", page.display(), cli.version, out.all());
+            }
+        }
+    }
+}

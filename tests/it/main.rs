@@ -8,6 +8,7 @@ mod differential;
 mod docs_examples;
 mod fidelity;
 mod first_hour;
+mod functions;
 mod fuzz_regressions;
 mod layout;
 mod local_server;

@@ -153,6 +153,10 @@ pub trait Provider: Send + Sync + 'static {
     fn resources(&self) -> Vec<Arc<dyn Resource>>;
     /// The data source types.
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>>;
+    /// The provider-defined functions (Terraform 1.8 and later); none by default.
+    fn functions(&self) -> Vec<Arc<dyn crate::function::Function>> {
+        Vec::new()
+    }
     /// Checks the provider configuration (which may hold unknown values).
     async fn validate(&self, _ctx: &Ctx, _config: &Value, _diags: &mut Diagnostics) {}
     /// Applies the provider configuration; may be called with unknown values during plan.

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use super::diag::Diagnostics;
 use super::framework::{self, Ctx, DataSource, Plan, Provider, Resource};
+use super::function::{self, Function, FunctionError};
 use super::schema::Schema;
 use super::value::{self, Type, Value};
 
@@ -20,6 +21,7 @@ pub struct PluginService {
     provider_schema: Schema,
     resources: HashMap<&'static str, (Arc<dyn Resource>, Schema, Type)>,
     data_sources: HashMap<&'static str, (Arc<dyn DataSource>, Schema, Type)>,
+    functions: HashMap<&'static str, Arc<dyn Function>>,
     stop: CancellationToken,
 }
 
@@ -44,7 +46,8 @@ impl PluginService {
                 (d.type_name(), (d, s, t))
             })
             .collect();
-        PluginService { provider_schema: provider.schema(), provider, resources, data_sources, stop }
+        let functions = provider.functions().into_iter().map(|f| (f.name(), f)).collect();
+        PluginService { provider_schema: provider.schema(), provider, resources, data_sources, functions, stop }
     }
 
     fn ctx(&self, caps: Option<&pb::ClientCapabilities>) -> Ctx {
@@ -59,12 +62,51 @@ impl PluginService {
         self.data_sources.get(name).ok_or_else(|| Status::not_found(format!("unknown data source type {name:?}")))
     }
 
+    fn function_declarations(&self) -> HashMap<String, pb::Function> {
+        self.functions.iter().map(|(n, f)| (n.to_string(), function::to_proto(f.as_ref()))).collect()
+    }
+
+    /// Calls function `name` with the encoded arguments Terraform sent.
+    pub fn call(&self, name: &str, arguments: &[pb::DynamicValue]) -> pb::call_function::Response {
+        let fail = |e: FunctionError| pb::call_function::Response { result: None, error: Some(e.to_proto()) };
+        let Some(f) = self.functions.get(name) else {
+            return fail(FunctionError { argument: None, text: format!("this provider has no function {name:?}") });
+        };
+        let params = f.params();
+        if arguments.len() != params.len() {
+            return fail(FunctionError {
+                argument: None,
+                text: format!("{name} takes {} argument(s), {} given", params.len(), arguments.len()),
+            });
+        }
+        let mut args = Vec::with_capacity(params.len());
+        for (i, (dv, p)) in arguments.iter().zip(&params).enumerate() {
+            let mut diags = Diagnostics::new();
+            match decode(Some(dv), &p.ty, &mut diags, "argument") {
+                Some(v) if v.is_wholly_known() && !v.is_null() => args.push(v),
+                Some(_) => return fail(FunctionError::argument(i, format!("{} must be a known, non-null value", p.name))),
+                None => return fail(FunctionError::argument(i, format!("{} could not be read as {}", p.name, p.ty.to_json()))),
+            }
+        }
+        match f.call(&args) {
+            Ok(v) => {
+                let mut diags = Diagnostics::new();
+                match encode(&v, &f.returns(), &mut diags, "result") {
+                    Some(result) => pb::call_function::Response { result: Some(result), error: None },
+                    None => fail(FunctionError { argument: None, text: format!("{name} produced a value it could not encode") }),
+                }
+            }
+            Err(e) => fail(e),
+        }
+    }
+
     /// The full schema response, also used by `GetMetadata` for type names.
     pub fn schema_response(&self) -> pb::get_provider_schema::Response {
         pb::get_provider_schema::Response {
             provider: Some(self.provider_schema.to_proto()),
             resource_schemas: self.resources.iter().map(|(n, (_, s, _))| (n.to_string(), s.to_proto())).collect(),
             data_source_schemas: self.data_sources.iter().map(|(n, (_, s, _))| (n.to_string(), s.to_proto())).collect(),
+            functions: self.function_declarations(),
             server_capabilities: Some(pb::ServerCapabilities {
                 plan_destroy: false,
                 get_provider_schema_optional: false,
@@ -141,6 +183,7 @@ impl ProviderRpc for PluginService {
             server_capabilities: self.schema_response().server_capabilities,
             resources: self.resources.keys().map(|n| m::ResourceMetadata { type_name: n.to_string() }).collect(),
             data_sources: self.data_sources.keys().map(|n| m::DataSourceMetadata { type_name: n.to_string() }).collect(),
+            functions: self.functions.keys().map(|n| m::FunctionMetadata { name: n.to_string() }).collect(),
             ..Default::default()
         }))
     }
@@ -366,7 +409,7 @@ impl ProviderRpc for PluginService {
     }
 
     async fn get_functions(&self, _r: Request<pb::get_functions::Request>) -> Result<Response<pb::get_functions::Response>, Status> {
-        Ok(Response::new(pb::get_functions::Response::default()))
+        Ok(Response::new(pb::get_functions::Response { functions: self.function_declarations(), diagnostics: Vec::new() }))
     }
 
     // Protocol features this provider does not offer answer UNIMPLEMENTED, which Terraform tolerates.
@@ -426,8 +469,9 @@ impl ProviderRpc for PluginService {
         Err(Status::unimplemented("validate_list_resource_config is not offered by this provider"))
     }
 
-    async fn call_function(&self, _r: Request<pb::call_function::Request>) -> Result<Response<pb::call_function::Response>, Status> {
-        Err(Status::unimplemented("call_function is not offered by this provider"))
+    async fn call_function(&self, r: Request<pb::call_function::Request>) -> Result<Response<pb::call_function::Response>, Status> {
+        let r = r.into_inner();
+        Ok(Response::new(self.call(&r.name, &r.arguments)))
     }
 
     async fn validate_state_store_config(
