@@ -72,6 +72,15 @@ fn every_example_validates() {
                 .filter(|p| p.extension().is_some_and(|e| e == "tf"))
                 .collect();
             files.sort();
+            // An identity import targets the same resource as the import by ID: validated on its own.
+            let (identity, files): (Vec<PathBuf>, Vec<PathBuf>) =
+                files.into_iter().partition(|f| f.file_name().is_some_and(|n| n == "import-by-identity.tf"));
+            if let Some(f) = identity.first().filter(|_| cli.at_least(1, 12)) {
+                let mut alone = std::fs::read_to_string(f).unwrap();
+                alone.push_str(&std::fs::read_to_string(dir.join("resource.tf")).unwrap());
+                let out = Workdir::new(cli, &format!("{HEADER}{alone}")).terraform(&["validate", "-no-color"]);
+                assert_eq!(out.code, 0, "{} does not validate with Terraform {}:\n{}", f.display(), cli.version, out.all());
+            }
             let mut combined = String::new();
             for f in &files {
                 let text = std::fs::read_to_string(f).unwrap();

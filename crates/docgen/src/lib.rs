@@ -127,6 +127,12 @@ fn expand(directive: &str, ctx: &Context<'_>, schema: &Schema) -> Result<String,
                 s.push_str(&fenced("terraform", &std::fs::read_to_string(&block).map_err(|e| e.to_string())?));
                 s.push('\n');
             }
+            let identity = dir.join("import-by-identity.tf");
+            if identity.exists() {
+                s.push_str("In Terraform 1.12 and later, the block can name the resource's identity instead of an ID:\n\n");
+                s.push_str(&fenced("terraform", &std::fs::read_to_string(&identity).map_err(|e| e.to_string())?));
+                s.push('\n');
+            }
             if sh.exists() {
                 s.push_str("With `terraform import`:\n\n");
                 s.push_str(&fenced("shell", &std::fs::read_to_string(&sh).map_err(|e| e.to_string())?));

@@ -82,6 +82,12 @@ pub trait Resource: Send + Sync {
     fn type_name(&self) -> &'static str;
     /// The schema.
     fn schema(&self) -> Schema;
+    /// The identity schema (Terraform 1.12 and later): attributes of the state that name an instance
+    /// for good. Identity values are taken from the state by these names, and an `import` block's
+    /// identity becomes the import ID of their values joined by `/`.
+    fn identity(&self) -> Option<crate::identity::IdentitySchema> {
+        None
+    }
     /// Checks a configuration, which may hold unknown values: only known values can be judged.
     async fn validate(&self, _ctx: &Ctx, _config: &Value, _diags: &mut Diagnostics) {}
     /// Refines a plan beyond the schema's rules: predicts computed values, keeps semantically equal prior

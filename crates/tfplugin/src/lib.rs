@@ -14,6 +14,7 @@ pub mod cert;
 pub mod diag;
 pub mod framework;
 pub mod function;
+pub mod identity;
 pub mod logging;
 pub mod model;
 pub mod proto;

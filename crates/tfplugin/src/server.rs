@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status};
 use super::diag::Diagnostics;
 use super::framework::{self, Ctx, DataSource, Plan, Provider, Resource};
 use super::function::{self, Function, FunctionError};
+use super::identity::{self, IdentitySchema};
 use super::schema::Schema;
 use super::value::{self, Type, Value};
 
@@ -22,6 +23,7 @@ pub struct PluginService {
     resources: HashMap<&'static str, (Arc<dyn Resource>, Schema, Type)>,
     data_sources: HashMap<&'static str, (Arc<dyn DataSource>, Schema, Type)>,
     functions: HashMap<&'static str, Arc<dyn Function>>,
+    identities: HashMap<&'static str, (IdentitySchema, Type)>,
     stop: CancellationToken,
 }
 
@@ -47,7 +49,19 @@ impl PluginService {
             })
             .collect();
         let functions = provider.functions().into_iter().map(|f| (f.name(), f)).collect();
-        PluginService { provider_schema: provider.schema(), provider, resources, data_sources, functions, stop }
+        let identities = provider
+            .resources()
+            .into_iter()
+            .filter_map(|r| {
+                r.identity().map(|i| {
+                    (r.type_name(), {
+                        let t = i.object_type();
+                        (i, t)
+                    })
+                })
+            })
+            .collect();
+        PluginService { provider_schema: provider.schema(), provider, resources, data_sources, functions, identities, stop }
     }
 
     fn ctx(&self, caps: Option<&pb::ClientCapabilities>) -> Ctx {
@@ -60,6 +74,35 @@ impl PluginService {
 
     fn data_source(&self, name: &str) -> Result<&(Arc<dyn DataSource>, Schema, Type), Status> {
         self.data_sources.get(name).ok_or_else(|| Status::not_found(format!("unknown data source type {name:?}")))
+    }
+
+    /// The identity of `state` for resource type `name`, encoded, when it has one and it is known.
+    fn identity_of(&self, name: &str, state: &Value) -> Option<pb::ResourceIdentityData> {
+        let (schema, ty) = self.identities.get(name)?;
+        let value = identity::from_state(schema, state)?;
+        let mut diags = Diagnostics::new();
+        encode(&value, ty, &mut diags, "identity").map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
+    }
+
+    /// The import ID an `import` block's identity stands for: its values joined by `/`.
+    fn import_id_of(&self, name: &str, identity: &pb::ResourceIdentityData, diags: &mut Diagnostics) -> Option<String> {
+        let Some((schema, ty)) = self.identities.get(name) else {
+            diags.error("Import by Identity Not Supported", format!("{name} has no resource identity: import it by ID."));
+            return None;
+        };
+        let value = decode(identity.identity_data.as_ref(), ty, diags, "identity")?;
+        let mut parts = Vec::new();
+        for a in &schema.attributes {
+            match value.get(a.name).and_then(Value::as_str) {
+                Some(v) if !v.is_empty() => parts.push(v.to_string()),
+                _ if a.required_for_import => {
+                    diags.error("Incomplete Identity", format!("The identity of {name} needs `{}`.", a.name));
+                    return None;
+                }
+                _ => {}
+            }
+        }
+        Some(parts.join("/"))
     }
 
     fn function_declarations(&self) -> HashMap<String, pb::Function> {
@@ -267,7 +310,10 @@ impl ProviderRpc for PluginService {
         &self,
         _r: Request<pb::get_resource_identity_schemas::Request>,
     ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
-        Ok(Response::new(pb::get_resource_identity_schemas::Response::default()))
+        Ok(Response::new(pb::get_resource_identity_schemas::Response {
+            identity_schemas: self.identities.iter().map(|(n, (s, _))| (n.to_string(), s.to_proto())).collect(),
+            diagnostics: Vec::new(),
+        }))
     }
 
     async fn configure_provider(
@@ -294,6 +340,7 @@ impl ProviderRpc for PluginService {
             && let Some(new) = framework::read_resource(res.as_ref(), &ctx, &state, &r.private, &mut diags).await
         {
             out.new_state = encode(&new.state, ty, &mut diags, "read state");
+            out.new_identity = self.identity_of(&r.type_name, &new.state).or(r.current_identity.clone());
             out.private = new.private;
         }
         out.diagnostics = diags.to_proto();
@@ -327,6 +374,7 @@ impl ProviderRpc for PluginService {
             framework::plan_change(res.as_ref(), schema, &ctx, &mut plan, &mut diags).await;
             if !diags.has_errors() {
                 out.planned_state = encode(&plan.planned, ty, &mut diags, "planned state");
+                out.planned_identity = self.identity_of(&r.type_name, &plan.planned).or(r.prior_identity.clone());
                 out.requires_replace = plan.requires_replace.iter().map(super::diag::path_to_proto).collect();
                 out.planned_private = plan.private;
             }
@@ -355,6 +403,7 @@ impl ProviderRpc for PluginService {
         let change = framework::Change { prior, planned, config, private: r.planned_private.clone() };
         if let Some(new) = framework::apply_change(res.as_ref(), schema, &ctx, change, &mut diags).await {
             out.new_state = encode(&new.state, ty, &mut diags, "new state");
+            out.new_identity = self.identity_of(&r.type_name, &new.state);
             out.private = new.private;
         }
         out.diagnostics = diags.to_proto();
@@ -370,14 +419,19 @@ impl ProviderRpc for PluginService {
         let ctx = self.ctx(r.client_capabilities.as_ref());
         let mut diags = Diagnostics::new();
         let mut out = pb::import_resource_state::Response::default();
-        if let Some(imported) = res.import(&ctx, &r.id, &mut diags).await
+        let id = match (&r.identity, r.id.is_empty()) {
+            (Some(identity), true) => self.import_id_of(&r.type_name, identity, &mut diags),
+            _ => Some(r.id.clone()),
+        };
+        if let Some(id) = id
+            && let Some(imported) = res.import(&ctx, &id, &mut diags).await
             && let Some(dv) = encode(&imported.state, ty, &mut diags, "imported state")
         {
             out.imported_resources.push(pb::import_resource_state::ImportedResource {
                 type_name: r.type_name.clone(),
                 state: Some(dv),
                 private: imported.private,
-                identity: None,
+                identity: self.identity_of(&r.type_name, &imported.state),
             });
         }
         out.diagnostics = diags.to_proto();
@@ -412,14 +466,36 @@ impl ProviderRpc for PluginService {
         Ok(Response::new(pb::get_functions::Response { functions: self.function_declarations(), diagnostics: Vec::new() }))
     }
 
-    // Protocol features this provider does not offer answer UNIMPLEMENTED, which Terraform tolerates.
     async fn upgrade_resource_identity(
         &self,
-        _r: Request<pb::upgrade_resource_identity::Request>,
+        r: Request<pb::upgrade_resource_identity::Request>,
     ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
-        Err(Status::unimplemented("upgrade_resource_identity is not offered by this provider"))
+        let r = r.into_inner();
+        let mut diags = Diagnostics::new();
+        let mut out = pb::upgrade_resource_identity::Response::default();
+        match self.identities.get(r.type_name.as_str()) {
+            Some((schema, _)) if r.version > schema.version => diags.error(
+                "Identity From a Newer Provider",
+                format!("The identity of this {} was written by a newer provider (version {}).", r.type_name, r.version),
+            ),
+            Some((_, ty)) => {
+                let raw = r.raw_identity.map(|raw| raw.json).unwrap_or_default();
+                let json: serde_json::Value = serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
+                match value::from_json(&json, ty) {
+                    Ok(v) => {
+                        out.upgraded_identity =
+                            encode(&v, ty, &mut diags, "identity").map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
+                    }
+                    Err(e) => diags.error("Unreadable Identity", format!("The stored identity does not match the identity schema: {e}.")),
+                }
+            }
+            None => diags.error("No Identity", format!("{} has no resource identity.", r.type_name)),
+        }
+        out.diagnostics = diags.to_proto();
+        Ok(Response::new(out))
     }
 
+    // Protocol features this provider does not offer answer UNIMPLEMENTED, which Terraform tolerates.
     async fn move_resource_state(
         &self,
         _r: Request<pb::move_resource_state::Request>,

@@ -207,6 +207,19 @@ impl Resource for BackendOptionsResource {
         "coiled_backend_options"
     }
 
+    fn identity(&self) -> Option<tfplugin::identity::IdentitySchema> {
+        use tfplugin::identity::{IdentityAttr, IdentitySchema};
+        Some(IdentitySchema {
+            version: 0,
+            attributes: vec![IdentityAttr {
+                name: "workspace",
+                ty: Type::String,
+                required_for_import: true,
+                description: "The workspace whose backend options these are.",
+            }],
+        })
+    }
+
     fn schema(&self) -> Schema {
         Schema {
             version: 0,

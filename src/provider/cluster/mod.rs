@@ -113,6 +113,17 @@ impl Resource for ClusterResource {
         "coiled_cluster"
     }
 
+    fn identity(&self) -> Option<tfplugin::identity::IdentitySchema> {
+        use tfplugin::identity::{IdentityAttr, IdentitySchema};
+        Some(IdentitySchema {
+            version: 0,
+            attributes: vec![
+                IdentityAttr { name: "workspace", ty: Type::String, required_for_import: true, description: "The cluster's workspace." },
+                IdentityAttr { name: "id", ty: Type::String, required_for_import: true, description: "Coiled's numeric cluster id." },
+            ],
+        })
+    }
+
     fn schema(&self) -> Schema {
         let computed = |name, d| Attribute::computed(name, Type::String, d).stable();
         Schema {

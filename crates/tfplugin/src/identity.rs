@@ -1,0 +1,68 @@
+//! Resource identity (protocol 6.9, Terraform 1.12 and later): a small, permanent object that names a
+//! resource instance (for a cluster, its workspace and id), reported with every state the provider
+//! returns and accepted by `import` blocks (`identity = { … }`) in place of an import ID.
+
+use crate::proto::tfplugin6 as pb;
+use crate::value::{Type, Value};
+
+/// One identity attribute.
+pub struct IdentityAttr {
+    /// Its name.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: Type,
+    /// Whether an `import` block must give it.
+    pub required_for_import: bool,
+    /// What it is.
+    pub description: &'static str,
+}
+
+/// A resource type's identity schema.
+pub struct IdentitySchema {
+    /// Its version (0 until the identity's shape changes).
+    pub version: i64,
+    /// Its attributes.
+    pub attributes: Vec<IdentityAttr>,
+}
+
+impl IdentitySchema {
+    /// The object type of identity values.
+    pub fn object_type(&self) -> Type {
+        Type::object(self.attributes.iter().map(|a| (a.name, a.ty.clone())))
+    }
+
+    /// The protocol message.
+    pub fn to_proto(&self) -> pb::ResourceIdentitySchema {
+        pb::ResourceIdentitySchema {
+            version: self.version,
+            identity_attributes: self
+                .attributes
+                .iter()
+                .map(|a| pb::resource_identity_schema::IdentityAttribute {
+                    name: a.name.to_string(),
+                    r#type: a.ty.to_json().to_string().into_bytes(),
+                    required_for_import: a.required_for_import,
+                    optional_for_import: !a.required_for_import,
+                    description: a.description.to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The identity of `state` as `object(attrs)`, when every attribute is known in it; `None` otherwise
+/// (a resource being created has no identity until it exists).
+pub fn from_state(schema: &IdentitySchema, state: &Value) -> Option<Value> {
+    if state.is_null() {
+        return None;
+    }
+    let mut attrs = Vec::with_capacity(schema.attributes.len());
+    for a in &schema.attributes {
+        let v = state.get(a.name)?;
+        if !v.is_wholly_known() || v.is_null() {
+            return None;
+        }
+        attrs.push((a.name, v.clone()));
+    }
+    Some(Value::object(attrs))
+}

@@ -1,0 +1,4 @@
+import {
+  to       = coiled_backend_options.team
+  identity = { workspace = "my-team" }
+}

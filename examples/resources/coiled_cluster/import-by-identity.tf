@@ -1,0 +1,4 @@
+import {
+  to       = coiled_cluster.etl
+  identity = { workspace = "my-team", id = "1234" }
+}
