@@ -229,6 +229,14 @@ impl ClusterDetails {
     fn option_text(&self, key: &str) -> Option<&str> {
         self.cluster_options.get(key).and_then(|v| v.as_str()).filter(|t| !t.is_empty())
     }
+    /// `cluster_options.tls_cert`: the cluster's certificate (PEM), as `_security` reads it.
+    pub fn tls_cert(&self) -> Option<&str> {
+        self.option_text("tls_cert")
+    }
+    /// `cluster_options.tls_key`: the key of that certificate (PEM).
+    pub fn tls_key(&self) -> Option<&str> {
+        self.option_text("tls_key")
+    }
     /// `cluster_options.region_name`.
     pub fn region_name(&self) -> Option<&str> {
         self.option_text("region_name")

@@ -243,6 +243,10 @@ impl Provider for CoiledProvider {
         ]
     }
 
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn tfplugin::framework::EphemeralResource>> {
+        vec![Arc::new(cluster::connection::ClusterConnection::new(self.data.clone()))]
+    }
+
     fn functions(&self) -> Vec<Arc<dyn tfplugin::function::Function>> {
         vec![Arc::new(functions::FirewallRules), Arc::new(functions::CanonicalCidr)]
     }

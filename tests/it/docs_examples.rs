@@ -171,14 +171,20 @@ fn every_guide_example_validates() {
     assert!(checked >= 8, "only {checked} guide blocks found");
 }
 
-/// The function pages' examples validate with every CLI that has provider functions (1.8 and later).
+/// The function and ephemeral resource pages' examples validate with every CLI that has the feature
+/// (functions 1.8, ephemeral resources 1.10).
 #[test]
 fn every_function_example_validates() {
-    let dir = root().join("docs/functions");
-    let mut pages: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut pages: Vec<(PathBuf, (u32, u32))> = Vec::new();
+    for (dir, needs) in [("docs/functions", (1, 8)), ("docs/ephemeral-resources", (1, 10))] {
+        for e in std::fs::read_dir(root().join(dir)).unwrap().filter_map(Result::ok) {
+            pages.push((e.path(), needs));
+        }
+    }
     pages.sort();
-    assert!(pages.len() >= 2, "function pages missing: {pages:?}");
-    for cli in clis().iter().filter(|c| c.at_least(1, 8)) {
+    assert!(pages.len() >= 3, "function or ephemeral resource pages missing: {pages:?}");
+    for cli in clis() {
+        let pages: Vec<&PathBuf> = pages.iter().filter(|(_, (a, b))| cli.at_least(*a, *b)).map(|(p, _)| p).collect();
         for page in &pages {
             let text = std::fs::read_to_string(page).unwrap();
             assert!(text.starts_with("---\npage_title: "), "{} lacks the Registry front matter", page.display());

@@ -98,3 +98,51 @@ resource "coiled_cluster" "etl" {
         assert_eq!(s.server.running_named("ident").len(), 1);
     }
 }
+
+/// The ephemeral `coiled_cluster_connection` (Terraform 1.10 and later) gives the cluster's TLS key to
+/// where it is used (here a write-only argument), and the key is in no plan, state or log.
+#[test]
+fn the_cluster_connection_is_used_but_never_stored() {
+    let cluster = "resource \"coiled_cluster\" \"etl\" {\n  software  = \"dask\"\n  name      = \"conn\"\n  n_workers = 1\n}\n";
+    let uses = r#"
+ephemeral "coiled_cluster_connection" "c" {
+  name                    = coiled_cluster.etl.name
+  use_scheduler_public_ip = false
+}
+resource "coiled_backend_options" "team" {
+  backend                          = "aws"
+  aws_access_key_id                = "AKIAEXAMPLE"
+  aws_secret_access_key_wo         = ephemeral.coiled_cluster_connection.c.tls_key
+  aws_secret_access_key_wo_version = 1
+}
+"#;
+    for cli in clis().iter().filter(|c| c.at_least(1, 11)) {
+        let s = Scenario::new(cli, &["--provision-delay", "0s"], cluster);
+        s.apply();
+        let id = s.server.running_named("conn")[0]["id"].to_string();
+        let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
+        let key = d["cluster_options"]["tls_key"].as_str().unwrap().to_string();
+        let secret_line = key.lines().nth(1).unwrap().to_string();
+        s.set(&format!("{cluster}{uses}"));
+        let log = s.tf.path().join("trace.log");
+        let plan = s.tf.terraform_env(&["plan", "-no-color"], &[("TF_LOG", "trace"), ("TF_LOG_PATH", log.to_str().unwrap())]).ok();
+        let out =
+            s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("TF_LOG", "trace"), ("TF_LOG_PATH", log.to_str().unwrap())])
+                .ok();
+        let sent = s.server.get("/_local/requests").1.to_string();
+        assert!(sent.contains(&secret_line.replace('+', "\\u002b")) || sent.contains(&secret_line), "the key reached its use");
+        for (what, text) in [
+            ("plan", plan.all()),
+            ("apply", out.all()),
+            ("state", s.state_text()),
+            ("log", std::fs::read_to_string(&log).unwrap_or_default()),
+        ] {
+            assert!(!text.contains(&secret_line), "the key is in the {what}");
+        }
+        s.assert_no_changes();
+
+        s.set(&format!("{cluster}ephemeral \"coiled_cluster_connection\" \"c\" {{}}\n"));
+        let text = flat(&s.tf.terraform(&["plan", "-no-color"]).all());
+        assert!(text.contains("Cluster Not Identified"), "{text}");
+    }
+}

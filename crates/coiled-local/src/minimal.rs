@@ -21,7 +21,7 @@ pub fn shape_for(route: &str) -> Option<Value> {
         "GET /api/v2/clusters/account/{}/name/{}" => json!({"id": 1}),
         "GET /api/v2/clusters/account/{}/id/{}" => json!({
             "id": 1, "name": 1, "created": 1, "current_state": {"state": 1, "reason": 1}, "desired_workers": 1,
-            "scheduler_port": 1, "scheduler": process, "workers": [process], "cluster_options": {"region_name": 1},
+            "scheduler_port": 1, "scheduler": process, "workers": [process], "cluster_options": {"region_name": 1, "tls_cert": 1, "tls_key": 1},
             "cluster_infra": {"give_scheduler_public_ip": 1}, "senv_alias": {"name": 1},
         }),
         "GET /api/v2/workers/account/{}/cluster/{}/" => json!([process]),

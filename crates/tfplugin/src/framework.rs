@@ -148,6 +148,20 @@ pub trait DataSource: Send + Sync {
     async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value>;
 }
 
+/// An ephemeral resource (Terraform 1.10 and later): values read when needed and never written to a
+/// plan or state.
+#[async_trait]
+pub trait EphemeralResource: Send + Sync {
+    /// The full type name.
+    fn type_name(&self) -> &'static str;
+    /// The schema.
+    fn schema(&self) -> Schema;
+    /// Checks a configuration that may hold unknown values.
+    async fn validate(&self, _ctx: &Ctx, _config: &Value, _diags: &mut Diagnostics) {}
+    /// Reads the values.
+    async fn open(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value>;
+}
+
 /// The provider itself: its configuration and the types it offers.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
@@ -159,6 +173,10 @@ pub trait Provider: Send + Sync + 'static {
     fn resources(&self) -> Vec<Arc<dyn Resource>>;
     /// The data source types.
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>>;
+    /// The ephemeral resource types (Terraform 1.10 and later); none by default.
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
+        Vec::new()
+    }
     /// The provider-defined functions (Terraform 1.8 and later); none by default.
     fn functions(&self) -> Vec<Arc<dyn crate::function::Function>> {
         Vec::new()

@@ -10,9 +10,12 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::diag::Diagnostics;
-use super::framework::{self, Ctx, DataSource, Plan, Provider, Resource};
-use super::function::{self, Function, FunctionError};
-use super::identity::{self, IdentitySchema};
+use super::framework::{self, Ctx, DataSource, EphemeralResource, Plan, Provider, Resource};
+use super::function::Function;
+use super::identity::IdentitySchema;
+
+#[path = "server_modern.rs"]
+mod modern;
 use super::schema::Schema;
 use super::value::{self, Type, Value};
 
@@ -24,6 +27,7 @@ pub struct PluginService {
     data_sources: HashMap<&'static str, (Arc<dyn DataSource>, Schema, Type)>,
     functions: HashMap<&'static str, Arc<dyn Function>>,
     identities: HashMap<&'static str, (IdentitySchema, Type)>,
+    ephemerals: HashMap<&'static str, (Arc<dyn EphemeralResource>, Schema, Type)>,
     stop: CancellationToken,
 }
 
@@ -61,7 +65,16 @@ impl PluginService {
                 })
             })
             .collect();
-        PluginService { provider_schema: provider.schema(), provider, resources, data_sources, functions, identities, stop }
+        let ephemerals = provider
+            .ephemeral_resources()
+            .into_iter()
+            .map(|e| {
+                let s = e.schema();
+                let t = s.object_type();
+                (e.type_name(), (e, s, t))
+            })
+            .collect();
+        PluginService { provider_schema: provider.schema(), provider, resources, data_sources, functions, identities, ephemerals, stop }
     }
 
     fn ctx(&self, caps: Option<&pb::ClientCapabilities>) -> Ctx {
@@ -76,73 +89,6 @@ impl PluginService {
         self.data_sources.get(name).ok_or_else(|| Status::not_found(format!("unknown data source type {name:?}")))
     }
 
-    /// The identity of `state` for resource type `name`, encoded, when it has one and it is known.
-    fn identity_of(&self, name: &str, state: &Value) -> Option<pb::ResourceIdentityData> {
-        let (schema, ty) = self.identities.get(name)?;
-        let value = identity::from_state(schema, state)?;
-        let mut diags = Diagnostics::new();
-        encode(&value, ty, &mut diags, "identity").map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
-    }
-
-    /// The import ID an `import` block's identity stands for: its values joined by `/`.
-    fn import_id_of(&self, name: &str, identity: &pb::ResourceIdentityData, diags: &mut Diagnostics) -> Option<String> {
-        let Some((schema, ty)) = self.identities.get(name) else {
-            diags.error("Import by Identity Not Supported", format!("{name} has no resource identity: import it by ID."));
-            return None;
-        };
-        let value = decode(identity.identity_data.as_ref(), ty, diags, "identity")?;
-        let mut parts = Vec::new();
-        for a in &schema.attributes {
-            match value.get(a.name).and_then(Value::as_str) {
-                Some(v) if !v.is_empty() => parts.push(v.to_string()),
-                _ if a.required_for_import => {
-                    diags.error("Incomplete Identity", format!("The identity of {name} needs `{}`.", a.name));
-                    return None;
-                }
-                _ => {}
-            }
-        }
-        Some(parts.join("/"))
-    }
-
-    fn function_declarations(&self) -> HashMap<String, pb::Function> {
-        self.functions.iter().map(|(n, f)| (n.to_string(), function::to_proto(f.as_ref()))).collect()
-    }
-
-    /// Calls function `name` with the encoded arguments Terraform sent.
-    pub fn call(&self, name: &str, arguments: &[pb::DynamicValue]) -> pb::call_function::Response {
-        let fail = |e: FunctionError| pb::call_function::Response { result: None, error: Some(e.to_proto()) };
-        let Some(f) = self.functions.get(name) else {
-            return fail(FunctionError { argument: None, text: format!("this provider has no function {name:?}") });
-        };
-        let params = f.params();
-        if arguments.len() != params.len() {
-            return fail(FunctionError {
-                argument: None,
-                text: format!("{name} takes {} argument(s), {} given", params.len(), arguments.len()),
-            });
-        }
-        let mut args = Vec::with_capacity(params.len());
-        for (i, (dv, p)) in arguments.iter().zip(&params).enumerate() {
-            let mut diags = Diagnostics::new();
-            match decode(Some(dv), &p.ty, &mut diags, "argument") {
-                Some(v) if v.is_wholly_known() && !v.is_null() => args.push(v),
-                Some(_) => return fail(FunctionError::argument(i, format!("{} must be a known, non-null value", p.name))),
-                None => return fail(FunctionError::argument(i, format!("{} could not be read as {}", p.name, p.ty.to_json()))),
-            }
-        }
-        match f.call(&args) {
-            Ok(v) => {
-                let mut diags = Diagnostics::new();
-                match encode(&v, &f.returns(), &mut diags, "result") {
-                    Some(result) => pb::call_function::Response { result: Some(result), error: None },
-                    None => fail(FunctionError { argument: None, text: format!("{name} produced a value it could not encode") }),
-                }
-            }
-            Err(e) => fail(e),
-        }
-    }
-
     /// The full schema response, also used by `GetMetadata` for type names.
     pub fn schema_response(&self) -> pb::get_provider_schema::Response {
         pb::get_provider_schema::Response {
@@ -150,6 +96,7 @@ impl PluginService {
             resource_schemas: self.resources.iter().map(|(n, (_, s, _))| (n.to_string(), s.to_proto())).collect(),
             data_source_schemas: self.data_sources.iter().map(|(n, (_, s, _))| (n.to_string(), s.to_proto())).collect(),
             functions: self.function_declarations(),
+            ephemeral_resource_schemas: self.ephemeral_schemas(),
             server_capabilities: Some(pb::ServerCapabilities {
                 plan_destroy: false,
                 get_provider_schema_optional: false,
@@ -227,6 +174,7 @@ impl ProviderRpc for PluginService {
             resources: self.resources.keys().map(|n| m::ResourceMetadata { type_name: n.to_string() }).collect(),
             data_sources: self.data_sources.keys().map(|n| m::DataSourceMetadata { type_name: n.to_string() }).collect(),
             functions: self.functions.keys().map(|n| m::FunctionMetadata { name: n.to_string() }).collect(),
+            ephemeral_resources: self.ephemerals.keys().map(|n| m::EphemeralMetadata { type_name: n.to_string() }).collect(),
             ..Default::default()
         }))
     }
@@ -470,29 +418,7 @@ impl ProviderRpc for PluginService {
         &self,
         r: Request<pb::upgrade_resource_identity::Request>,
     ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
-        let r = r.into_inner();
-        let mut diags = Diagnostics::new();
-        let mut out = pb::upgrade_resource_identity::Response::default();
-        match self.identities.get(r.type_name.as_str()) {
-            Some((schema, _)) if r.version > schema.version => diags.error(
-                "Identity From a Newer Provider",
-                format!("The identity of this {} was written by a newer provider (version {}).", r.type_name, r.version),
-            ),
-            Some((_, ty)) => {
-                let raw = r.raw_identity.map(|raw| raw.json).unwrap_or_default();
-                let json: serde_json::Value = serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
-                match value::from_json(&json, ty) {
-                    Ok(v) => {
-                        out.upgraded_identity =
-                            encode(&v, ty, &mut diags, "identity").map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
-                    }
-                    Err(e) => diags.error("Unreadable Identity", format!("The stored identity does not match the identity schema: {e}.")),
-                }
-            }
-            None => diags.error("No Identity", format!("{} has no resource identity.", r.type_name)),
-        }
-        out.diagnostics = diags.to_proto();
-        Ok(Response::new(out))
+        Ok(Response::new(self.upgrade_identity(r.into_inner())))
     }
 
     // Protocol features this provider does not offer answer UNIMPLEMENTED, which Terraform tolerates.
@@ -512,30 +438,32 @@ impl ProviderRpc for PluginService {
 
     async fn validate_ephemeral_resource_config(
         &self,
-        _r: Request<pb::validate_ephemeral_resource_config::Request>,
+        r: Request<pb::validate_ephemeral_resource_config::Request>,
     ) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
-        Err(Status::unimplemented("validate_ephemeral_resource_config is not offered by this provider"))
+        Ok(Response::new(self.validate_ephemeral(r.into_inner()).await))
     }
 
     async fn open_ephemeral_resource(
         &self,
-        _r: Request<pb::open_ephemeral_resource::Request>,
+        r: Request<pb::open_ephemeral_resource::Request>,
     ) -> Result<Response<pb::open_ephemeral_resource::Response>, Status> {
-        Err(Status::unimplemented("open_ephemeral_resource is not offered by this provider"))
+        Ok(Response::new(self.open_ephemeral(r.into_inner()).await))
     }
 
     async fn renew_ephemeral_resource(
         &self,
         _r: Request<pb::renew_ephemeral_resource::Request>,
     ) -> Result<Response<pb::renew_ephemeral_resource::Response>, Status> {
-        Err(Status::unimplemented("renew_ephemeral_resource is not offered by this provider"))
+        // Nothing to renew or release: the values are read once, and hold no lease.
+        Ok(Response::new(pb::renew_ephemeral_resource::Response { diagnostics: Vec::new(), renew_at: None, private: None }))
     }
 
     async fn close_ephemeral_resource(
         &self,
         _r: Request<pb::close_ephemeral_resource::Request>,
     ) -> Result<Response<pb::close_ephemeral_resource::Response>, Status> {
-        Err(Status::unimplemented("close_ephemeral_resource is not offered by this provider"))
+        // Nothing to renew or release: the values are read once, and hold no lease.
+        Ok(Response::new(pb::close_ephemeral_resource::Response { diagnostics: Vec::new() }))
     }
 
     async fn validate_list_resource_config(

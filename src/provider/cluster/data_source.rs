@@ -93,36 +93,8 @@ impl DataSource for ClusterDataSource {
             Some(w) => w.clone(),
             None => coiled.workspace(&op).await.map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e)).ok()?,
         };
-        let id = match (out.id.known(), out.name.known()) {
-            (Some(id), _) => id.parse::<i64>().ok()?,
-            (None, Some(name)) => match coiled.client.find_cluster_by_name(&op, &ws, name).await {
-                Ok(Some(c)) => c.id,
-                Ok(None) => {
-                    diags.error_at(
-                        AttrPath::attr("name"),
-                        "Cluster Not Found",
-                        format!("No running cluster named {name:?} in workspace {ws:?}."),
-                    );
-                    return None;
-                }
-                Err(e) => {
-                    coiled.report(diags, "Unable to Read Cluster", None, &e);
-                    return None;
-                }
-            },
-            _ => return None,
-        };
-        let d = match coiled.client.get_cluster(&op, &ws, id).await {
-            Ok(d) => d,
-            Err(e) if e.is_not_found() => {
-                diags.error_at(AttrPath::attr("id"), "Cluster Not Found", format!("No cluster with id {id} in workspace {ws:?}."));
-                return None;
-            }
-            Err(e) => {
-                coiled.report(diags, "Unable to Read Cluster", Some(AttrPath::attr("id")), &e);
-                return None;
-            }
-        };
+        let d = lookup(&coiled, &op, &ws, out.id.known().map(String::as_str), out.name.known().map(String::as_str), diags).await?;
+        let id = d.id;
         let ended = d.current_state.has_ended();
         if ended && out.allow_stopped.known() != Some(&true) {
             diags.error_at(
@@ -174,5 +146,49 @@ tfplugin::model! {
 }
 
 /// The data source model's attributes (for the schema check).
+
+/// The cluster a data source or ephemeral resource names, by id or by name in `ws`; a diagnostic on
+/// the attribute when there is none.
+pub(super) async fn lookup(
+    coiled: &crate::provider::Coiled,
+    op: &Op,
+    ws: &str,
+    id: Option<&str>,
+    name: Option<&str>,
+    diags: &mut Diagnostics,
+) -> Option<crate::api::ClusterDetails> {
+    let id = match (id, name) {
+        (Some(id), _) => id.parse::<i64>().ok()?,
+        (None, Some(name)) => match coiled.client.find_cluster_by_name(op, ws, name).await {
+            Ok(Some(c)) => c.id,
+            Ok(None) => {
+                diags.error_at(
+                    AttrPath::attr("name"),
+                    "Cluster Not Found",
+                    format!("No running cluster named {name:?} in workspace {ws:?}."),
+                );
+                return None;
+            }
+            Err(e) => {
+                coiled.report(diags, "Unable to Read Cluster", None, &e);
+                return None;
+            }
+        },
+        _ => return None,
+    };
+    let d = match coiled.client.get_cluster(op, ws, id).await {
+        Ok(d) => d,
+        Err(e) if e.is_not_found() => {
+            diags.error_at(AttrPath::attr("id"), "Cluster Not Found", format!("No cluster with id {id} in workspace {ws:?}."));
+            return None;
+        }
+        Err(e) => {
+            coiled.report(diags, "Unable to Read Cluster", Some(AttrPath::attr("id")), &e);
+            return None;
+        }
+    };
+    Some(d)
+}
+
 #[cfg(test)]
 pub(crate) const MODEL_ATTRIBUTES: &[&str] = ClusterLookup::ATTRIBUTES;

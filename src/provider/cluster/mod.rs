@@ -7,6 +7,7 @@
 //! /api/v2/workers/…` (scaling). Files: this one (schema, validation, planning, CRUD), [`model`],
 //! [`lifecycle`] (create and waits), [`import`], [`state`] (readiness rules), [`data_source`].
 
+pub mod connection;
 pub mod data_source;
 mod import;
 mod lifecycle;

@@ -1,0 +1,124 @@
+//! Ephemeral resource `coiled_cluster_connection` (Terraform 1.10 and later): what a Dask client needs
+//! to connect to a running cluster — the address to use, the dashboard, and the cluster's TLS
+//! certificate and key — read where Coiled's client reads them (`_security` in `coiled/v2/core.py`),
+//! and never written to a plan or state.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tfplugin::diag::Diagnostics;
+use tfplugin::framework::{Ctx, EphemeralResource};
+use tfplugin::model::Field;
+use tfplugin::schema::{Attribute, Block, Schema};
+use tfplugin::value::{AttrPath, Type, Value};
+
+use super::super::ProviderData;
+use super::data_source::lookup;
+use super::state as cluster_state;
+use crate::api::Op;
+
+tfplugin::model! {
+    /// The connection's arguments and values.
+    pub struct Connection {
+        id: String,
+        name: String,
+        workspace: String,
+        use_scheduler_public_ip: bool,
+        scheduler_address: String,
+        dashboard_address: String,
+        tls_cert: String,
+        tls_key: String,
+    }
+}
+
+/// `coiled_cluster_connection`.
+pub struct ClusterConnection {
+    data: Arc<ProviderData>,
+}
+
+impl ClusterConnection {
+    /// The ephemeral resource over the provider's shared data.
+    pub fn new(data: Arc<ProviderData>) -> ClusterConnection {
+        ClusterConnection { data }
+    }
+}
+
+#[async_trait]
+impl EphemeralResource for ClusterConnection {
+    fn type_name(&self) -> &'static str {
+        "coiled_cluster_connection"
+    }
+
+    fn schema(&self) -> Schema {
+        let out = |name, d| Attribute::computed(name, Type::String, d);
+        Schema {
+            version: 0,
+            block: Block {
+                description: "What a Dask client needs to connect to a running cluster: the scheduler address to use, the dashboard, and the cluster's TLS certificate and key, read as Coiled's client reads them. Ephemeral: never stored in a plan or state (Terraform 1.10 and later). Give `id`, or `name` (and `workspace`).",
+                attributes: vec![
+                    Attribute::optional_computed("id", Type::String, "Coiled's numeric cluster id."),
+                    Attribute::optional_computed("name", Type::String, "The name of a running cluster."),
+                    Attribute::optional_computed("workspace", Type::String, "Its workspace; defaults to the provider's."),
+                    Attribute::optional(
+                        "use_scheduler_public_ip",
+                        Type::Bool,
+                        "Connect to the scheduler's public address (`true`, the default, when it has one) or its private one (`false`).",
+                    ),
+                    out("scheduler_address", "The address to connect to, `tls://IP:PORT`."),
+                    out("dashboard_address", "The dashboard's URL."),
+                    out("tls_cert", "The cluster's certificate (PEM): the client's certificate and the CA to trust.").sensitive(),
+                    out("tls_key", "The key of that certificate (PEM).").sensitive(),
+                ],
+                blocks: vec![],
+            },
+        }
+    }
+
+    async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
+        let c = Connection::decode(config);
+        if c.id.is_null() && c.name.is_null() {
+            diags.error("Cluster Not Identified", "Give the cluster's `id`, or its `name`.");
+        }
+        if let Some(id) = c.id.known()
+            && id.parse::<i64>().is_err()
+        {
+            diags.error_at(AttrPath::attr("id"), "Invalid Cluster ID", format!("{id:?} is not a cluster id (a number)."));
+        }
+    }
+
+    async fn open(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
+        let coiled = self.data.require(diags).await?;
+        let mut c = Connection::decode(config);
+        let op = Op::new(super::super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let ws = match c.workspace.known() {
+            Some(w) => w.clone(),
+            None => coiled.workspace(&op).await.map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e)).ok()?,
+        };
+        let d = lookup(&coiled, &op, &ws, c.id.known().map(String::as_str), c.name.known().map(String::as_str), diags).await?;
+        // As `_security`: only a started scheduler can be connected to.
+        let started = d.scheduler.as_ref().is_some_and(|s| s.current_state.state == "started");
+        if !started {
+            diags.error(
+                "Cluster Not Ready",
+                format!(
+                    "Cluster {} ({}) has no started scheduler yet (it is {}); connect once it is ready.",
+                    d.id, d.name, d.current_state.state
+                ),
+            );
+            return None;
+        }
+        let (Some(cert), Some(key)) = (d.tls_cert(), d.tls_key()) else {
+            diags.error("No TLS Material", format!("Coiled returned no certificate for cluster {}.", d.id));
+            return None;
+        };
+        let (chosen, _, _) = cluster_state::scheduler_addresses(&d, c.use_scheduler_public_ip.known().copied().unwrap_or(true));
+        c.id = Field::Known(d.id.to_string());
+        c.name = Field::Known(d.name.clone());
+        c.workspace = Field::Known(ws);
+        c.scheduler_address = Field::from_option(chosen);
+        c.dashboard_address = Field::from_option(d.scheduler.as_ref().and_then(|s| s.dashboard_address.clone()));
+        c.tls_cert = Field::Known(cert.to_string());
+        c.tls_key = Field::Known(key.to_string());
+        Some(c.encode())
+    }
+}
