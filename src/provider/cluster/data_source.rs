@@ -145,8 +145,6 @@ tfplugin::model! {
     }
 }
 
-/// The data source model's attributes (for the schema check).
-
 /// The cluster a data source or ephemeral resource names, by id or by name in `ws`; a diagnostic on
 /// the attribute when there is none.
 pub(super) async fn lookup(
@@ -190,5 +188,6 @@ pub(super) async fn lookup(
     Some(d)
 }
 
+/// The data source model's attributes (for the schema check).
 #[cfg(test)]
 pub(crate) const MODEL_ATTRIBUTES: &[&str] = ClusterLookup::ATTRIBUTES;
