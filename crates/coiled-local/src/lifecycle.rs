@@ -93,7 +93,7 @@ pub async fn run(state: Shared) {
     loop {
         let next = advance(&state);
         let sleep = match next {
-            Some(t) => Duration::from_secs_f64((t - unix_now()).max(0.0)),
+            Some(t) => Duration::from_secs_f64((t - unix_now()).clamp(0.0, 3600.0)),
             None => Duration::from_secs(3600),
         };
         tokio::select! {

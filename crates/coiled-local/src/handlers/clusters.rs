@@ -47,6 +47,16 @@ pub(crate) fn cluster_response(state: &Shared, headers: &HeaderMap, c: &crate::s
     })
 }
 
+/// When new clusters and workers take their first step: half the provisioning delay from now, or, for
+/// real clusters, never by timer (their processes move them; the far-off time only keeps a timer from
+/// racing the processes' start).
+fn first_phase(state: &Shared) -> f64 {
+    match state.dask {
+        Some(_) => unix_now() + 1e9,
+        None => unix_now() + state.config.provision_delay.as_secs_f64() / 2.0,
+    }
+}
+
 /// Cluster (and software environment) names as Coiled accepts them.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -144,7 +154,7 @@ fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<Result<NewCluste
         software,
         worker_instance_types: json!(worker_types),
         scheduler_instance_types: json!(scheduler_types),
-        phase_at: unix_now() + state.config.provision_delay.as_secs_f64() / 2.0,
+        phase_at: first_phase(state),
         stuck_workers: count("coiled-local/stuck-workers"),
         failed_workers: count("coiled-local/failed-workers"),
         fail_reason: tags.get("coiled-local/fail").and_then(Value::as_str).map(str::to_string),
@@ -322,7 +332,6 @@ pub(crate) async fn add_workers(
         if !(1..=1000).contains(&req.n_workers) {
             return Ok(error(StatusCode::BAD_REQUEST, json!({"n_workers": ["Must be between 1 and 1000."]})));
         }
-        let half = state.config.provision_delay.as_secs_f64() / 2.0;
         if let Some(rt) = &state.dask {
             let active = (state.store.workers(id).map_err(internal))?
                 .iter()
@@ -335,7 +344,7 @@ pub(crate) async fn add_workers(
                 ));
             }
         }
-        let added = (state.store.add_workers(id, req.n_workers, unix_now() + half).map_err(internal))?;
+        let added = (state.store.add_workers(id, req.n_workers, first_phase(&state)).map_err(internal))?;
         crate::dask::hooks::on_add_workers(&state, id, c.scheduler_port, added.iter().map(|w| w.name.clone()).collect());
         state.wake.notify_one();
         (StatusCode::CREATED, Json(added.iter().map(wire::worker_json).collect::<Vec<_>>())).into_response()
