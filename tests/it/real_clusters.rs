@@ -425,3 +425,52 @@ fn processes_are_unprivileged_watched_and_never_outlive_the_server() {
     drop(again);
     assert!(namespaces(p).is_empty(), "{:?}", namespaces(p));
 }
+
+/// The ephemeral `coiled_cluster_connection` connects a Dask client to a real cluster: a provisioner
+/// on the VPN network gets the address and TLS material from it, and computes.
+#[test]
+fn the_cluster_connection_connects_a_dask_client() {
+    if !can_run() {
+        return;
+    }
+    let p = "t14eph";
+    let result = tempfile::NamedTempFile::new().unwrap();
+    let config = format!(
+        r#"
+resource "coiled_cluster" "etl" {{
+  name                    = "eph"
+  software                = "dask"
+  n_workers               = 2
+  use_scheduler_public_ip = false
+  backend_options {{
+    ingress {{
+      ports = [8786]
+      cidr  = "10.1.0.0/16"
+    }}
+  }}
+}}
+ephemeral "coiled_cluster_connection" "etl" {{
+  id                      = coiled_cluster.etl.id
+  use_scheduler_public_ip = false
+}}
+resource "terraform_data" "client" {{
+  input = coiled_cluster.etl.id
+  provisioner "local-exec" {{
+    command = "ip netns exec {p}-vpn {python} {script} {result}"
+    environment = {{
+      COILED_ADDRESS  = ephemeral.coiled_cluster_connection.etl.scheduler_address
+      COILED_TLS_CERT = ephemeral.coiled_cluster_connection.etl.tls_cert
+      COILED_TLS_KEY  = ephemeral.coiled_cluster_connection.etl.tls_key
+    }}
+  }}
+}}
+"#,
+        python = tool(".tools/coiled-venv/bin/python").display(),
+        script = tool("tests/python/dask_connect_env.py").display(),
+        result = result.path().display()
+    );
+    let s = scenario(p, &config);
+    s.apply();
+    assert_eq!(std::fs::read_to_string(result.path()).unwrap().trim(), "SUM 499500 WORKERS 2");
+    assert!(!s.state_text().contains("BEGIN PRIVATE KEY"), "the key is not in state");
+}
