@@ -114,5 +114,50 @@ pub fn rpc(data: &[u8]) {
             }))
             .await;
         let _ = service.validate_provider_config(tonic::Request::new(pb::validate_provider_config::Request { config: dv() })).await;
+        rpc_newer(&service, selector, bytes).await;
     });
+}
+
+/// The services of newer Terraform with the same arbitrary bytes: function calls, identity upgrades
+/// and imports, and ephemeral resources answer with an error or diagnostics, never a panic.
+async fn rpc_newer(service: &tfplugin::server::PluginService, selector: u8, bytes: &[u8]) {
+    use tfplugin::proto::tfplugin6 as pb;
+    use tfplugin::proto::tfplugin6::provider_server::Provider as _;
+    let dv = pb::DynamicValue {
+        msgpack: if selector & 1 == 0 { bytes.to_vec() } else { Vec::new() },
+        json: if selector & 1 == 1 { bytes.to_vec() } else { Vec::new() },
+    };
+    let function = ["firewall_rules", "canonical_cidr", "nope"][usize::from(selector >> 1) % 3];
+    let answer = service.call(function, std::slice::from_ref(&dv));
+    assert!(answer.result.is_some() != answer.error.is_some(), "a call answers a result or an error");
+    let type_name = ["coiled_cluster", "coiled_backend_options", "nope"][usize::from(selector >> 3) % 3].to_string();
+    let _ = service
+        .upgrade_resource_identity(tonic::Request::new(pb::upgrade_resource_identity::Request {
+            type_name: type_name.clone(),
+            version: i64::from(selector % 2),
+            raw_identity: Some(pb::RawState { json: bytes.to_vec(), ..Default::default() }),
+        }))
+        .await;
+    let identity = pb::ResourceIdentityData { identity_data: Some(dv.clone()) };
+    let _ = service
+        .import_resource_state(tonic::Request::new(pb::import_resource_state::Request {
+            type_name,
+            id: String::new(),
+            client_capabilities: None,
+            identity: Some(identity),
+        }))
+        .await;
+    let _ = service
+        .validate_ephemeral_resource_config(tonic::Request::new(pb::validate_ephemeral_resource_config::Request {
+            type_name: "coiled_cluster_connection".into(),
+            config: Some(dv.clone()),
+        }))
+        .await;
+    let _ = service
+        .open_ephemeral_resource(tonic::Request::new(pb::open_ephemeral_resource::Request {
+            type_name: "coiled_cluster_connection".into(),
+            config: Some(dv),
+            client_capabilities: None,
+        }))
+        .await;
 }
