@@ -186,6 +186,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         start_lab(runtime, &state, events, addr)?;
     }
     let scheme = if args.tls.is_some() { "https" } else { "http" };
+    // Signals are taken over before the URL announces the server: a SIGTERM right after it must still
+    // end it cleanly (removing real clusters' processes and namespaces).
+    let signals = Signals::new()?;
     println!("{scheme}://{addr}");
     eprintln!("coiled-local: serving workspace {:?} at {scheme}://{addr} (data in {})", args.workspace, args.data_dir.display());
     if generated {
@@ -193,7 +196,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("  export COILED_SERVER={scheme}://{addr} COILED_TOKEN=$(cat {})", token_path.display());
     }
     tokio::spawn(lifecycle::run(state.clone()));
-    let served = serve(args.tls.as_ref(), listener, state).await;
+    let served = serve(args.tls.as_ref(), listener, state, signals).await;
     if let Some(runtime) = dask {
         runtime.shutdown();
     }
@@ -220,13 +223,30 @@ fn start_lab(
     Ok(())
 }
 
+/// SIGINT and SIGTERM, listened for from the moment this is made.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+}
+
 /// Serves the API until SIGINT or SIGTERM.
-async fn serve(tls: Option<&(PathBuf, PathBuf)>, listener: tokio::net::TcpListener, state: coiled_local::Shared) -> anyhow::Result<()> {
-    let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+async fn serve(
+    tls: Option<&(PathBuf, PathBuf)>,
+    listener: tokio::net::TcpListener,
+    state: coiled_local::Shared,
+    mut signals: Signals,
+) -> anyhow::Result<()> {
+    let shutdown = async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            _ = signals.int.recv() => {}
+            _ = signals.term.recv() => {}
         }
         eprintln!("coiled-local: shutting down");
     };
