@@ -222,10 +222,7 @@ fn readiness(ctx: &mut Ctx, cli: &Cli, delay_s: f64) {
 /// cluster ready (both workers connected), and coiled-local's own peak memory with three such clusters.
 fn real_clusters(ctx: &mut Ctx, cli: &Cli) {
     let python = root().join(".tools/dask-venv/bin/python");
-    let root_user = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    let root_user = common::is_root();
     if !root_user || !python.exists() {
         eprintln!("real clusters: skipped (needs root and .tools/dask-venv from scripts/install-test-tools.sh)");
         return;

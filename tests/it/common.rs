@@ -6,6 +6,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+/// Whether this process runs as root (effective uid 0), as real clusters need.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:").map(|u| u.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
 /// The provider binary cargo built for this test run.
 pub const PROVIDER_BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-coiled");
 

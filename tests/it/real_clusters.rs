@@ -17,11 +17,7 @@ fn tool(rel: &str) -> PathBuf {
 
 /// Whether this machine can run the tests; outside CI a machine without root skips them.
 fn can_run() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:").map(|u| u.split_whitespace().nth(1) == Some("0")))
-        .unwrap_or(false);
+    let root = crate::common::is_root();
     let tools = tool(".tools/dask-venv/bin/python").exists() && tool(".tools/coiled-venv/bin/python").exists();
     let nft = Command::new("nft").arg("--version").output().is_ok_and(|o| o.status.success());
     if root && tools && nft {

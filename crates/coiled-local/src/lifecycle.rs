@@ -44,11 +44,7 @@ pub fn advance(state: &Shared) -> Option<f64> {
                         .store
                         .set_cluster_state(c.id, "starting", "", Some(now + half))
                         .and_then(|()| state.store.set_scheduler_state(c.id, "starting", "")),
-                    ("starting", Some(reason)) => state
-                        .store
-                        .set_scheduler_state(c.id, "error", reason)
-                        .and_then(|()| state.store.set_cluster_state(c.id, "error", reason, None))
-                        .and_then(|()| state.store.set_workers_state(c.id, "error", None)),
+                    ("starting", Some(reason)) => state.store.fail_cluster(c.id, reason),
                     // The cluster's state is written before its scheduler's: no reader sees a started
                     // scheduler with every worker started in a cluster not yet `ready`.
                     ("starting", None) => workers_done(state, c.id)

@@ -48,19 +48,7 @@ struct ClusterView {
 
 /// The firewall rows of a stored `ingress` list, merged and ordered as the firewall holds them.
 fn rows_of(ingress: Option<&Value>) -> Vec<coiled_firewall::Row> {
-    let rules: Vec<coiled_firewall::Rule> = ingress
-        .and_then(Value::as_array)
-        .map(|rules| {
-            rules
-                .iter()
-                .filter_map(|r| {
-                    let ports: Vec<i64> = r.get("ports")?.as_array()?.iter().filter_map(Value::as_i64).collect();
-                    coiled_firewall::rule_from_wire(&ports, r.get("cidr")?.as_str()?)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    coiled_firewall::firewall_rows(&rules)
+    coiled_firewall::firewall_rows(&ingress.map(crate::wire::stored_rules).unwrap_or_default())
 }
 
 fn options_view(data: &Value) -> OptionsView {

@@ -450,6 +450,13 @@ impl Store {
         })
     }
 
+    /// A cluster that failed: it, its scheduler and its active workers in `error`, with the reason.
+    pub fn fail_cluster(&self, id: i64, reason: &str) -> Result<(), StoreError> {
+        self.set_scheduler_state(id, "error", reason)?;
+        self.set_cluster_state(id, "error", reason, None)?;
+        self.set_workers_state(id, "error", None)
+    }
+
     /// Sets the scheduler's state.
     pub fn set_scheduler_state(&self, id: i64, state: &str, reason: &str) -> Result<(), StoreError> {
         let now = now_text();

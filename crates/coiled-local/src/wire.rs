@@ -131,8 +131,19 @@ pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], server: &str, tls: (&
 /// The effective rules as security-group rows: one per (protocol, port, source), as Coiled's docs
 /// tabulate them.
 fn security_group_rules(firewall: &Value) -> Value {
-    let rules: Vec<coiled_firewall::Rule> = firewall
-        .as_array()
+    let rules = stored_rules(firewall);
+    Value::Array(
+        coiled_firewall::firewall_rows(&rules)
+            .into_iter()
+            .map(|r| json!({"protocol": r.protocol, "port": r.port, "source": r.source}))
+            .collect(),
+    )
+}
+
+/// The rules of a stored `[{ports, cidr}]` list (a cluster's effective rules, an ingress list), each
+/// canonical; entries that are not rules are skipped.
+pub fn stored_rules(list: &Value) -> Vec<coiled_firewall::Rule> {
+    list.as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|r| {
@@ -141,13 +152,7 @@ fn security_group_rules(firewall: &Value) -> Value {
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    Value::Array(
-        coiled_firewall::firewall_rows(&rules)
-            .into_iter()
-            .map(|r| json!({"protocol": r.protocol, "port": r.port, "source": r.source}))
-            .collect(),
-    )
+        .unwrap_or_default()
 }
 
 /// A list entry (`GET …/clusters/account/{ws}/`).

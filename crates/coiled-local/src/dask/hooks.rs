@@ -5,7 +5,7 @@ use rusqlite::params;
 
 use super::procs::Who;
 use crate::store::{Store, StoreError};
-use crate::{Shared, lifecycle};
+use crate::{Shared, lifecycle, wire};
 
 impl Store {
     /// Takes a cluster and its active workers off the timers: their processes move them instead.
@@ -28,9 +28,7 @@ impl Store {
             rows.collect()
         })?;
         for id in &ids {
-            self.set_scheduler_state(*id, "error", reason)?;
-            self.set_cluster_state(*id, "error", reason, None)?;
-            self.set_workers_state(*id, "error", None)?;
+            self.fail_cluster(*id, reason)?;
         }
         Ok(ids)
     }
@@ -75,7 +73,7 @@ pub fn on_create(state: &Shared, id: i64) {
             state.store.hold_timers(id).map_err(|e| e.to_string())?;
             let c = state.store.cluster_by_id(id).map_err(|e| e.to_string())?.ok_or("the cluster is gone")?;
             let workers: Vec<String> = state.store.workers(id).map_err(|e| e.to_string())?.into_iter().map(|w| w.name).collect();
-            let instance = rt.start_cluster(id, &rules_of(&c.firewall), c.scheduler_port, &workers)?;
+            let instance = rt.start_cluster(id, &wire::stored_rules(&c.firewall), c.scheduler_port, &workers)?;
             state.store.set_addresses(id, &instance.private_ip.to_string(), &instance.public_ip.to_string()).map_err(|e| e.to_string())?;
             state.store.set_cluster_state(id, "starting", "", None).map_err(|e| e.to_string())?;
             state.store.set_scheduler_state(id, "starting", "").map_err(|e| e.to_string())?;
@@ -84,9 +82,7 @@ pub fn on_create(state: &Shared, id: i64) {
         if let Err(reason) = started {
             tracing::error!(cluster = id, %reason, "the cluster could not start");
             rt.stop_cluster(id);
-            let _ = state.store.set_scheduler_state(id, "error", &reason);
-            let _ = state.store.set_cluster_state(id, "error", &reason, None);
-            let _ = state.store.set_workers_state(id, "error", None);
+            let _ = state.store.fail_cluster(id, &reason);
         }
     });
 }
@@ -145,19 +141,4 @@ pub async fn supervise(state: Shared, mut events: tokio::sync::mpsc::UnboundedRe
             tracing::error!(cluster = id, error = %err, "recording a process event failed");
         }
     }
-}
-
-/// The stored effective rules (`[{ports, cidr}]`).
-fn rules_of(firewall: &serde_json::Value) -> Vec<coiled_firewall::Rule> {
-    firewall
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| {
-                    let ports: Vec<i64> = r.get("ports")?.as_array()?.iter().filter_map(serde_json::Value::as_i64).collect();
-                    coiled_firewall::rule_from_wire(&ports, r.get("cidr")?.as_str()?)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
