@@ -5,10 +5,12 @@
 //! - `GET /api/v1/{ws}/backend_options/` and the WebSocket `/ws/api/v1/{ws}/cluster-info/`
 //!   (`update_options`) for account backend options;
 //! - `POST /api/v2/clusters/account/{ws}/`, `GET …/id/{id}`, `GET …/name/{name}`, `DELETE …/id/{id}`;
-//! - `GET/POST/DELETE /api/v2/workers/account/{ws}/cluster/{id}/` for scaling.
+//! - `GET/POST/DELETE /api/v2/workers/account/{ws}/cluster/{id}/` for scaling;
+//! - under `/api/v2/software-environment/account/{ws}`: create, alias by name (read, delete), a
+//!   build's state and log; `GET /api/v2/user/workspace/{ws}/dask-config-overrides`.
 //!
 //! Files by concern: [`client`] (settings, one attempt, identity), [`retry`] (the one retry loop and
-//! the kinds of call), [`error`], [`clusters`], [`backend_options`], [`requests`] (typed request
+//! the kinds of call), [`error`], [`clusters`], [`backend_options`], `software`, [`requests`] (typed request
 //! bodies), [`types`] (typed answers) and `connect` (proxy and TLS for the WebSocket). There is no
 //! hidden timeout beyond the [`Op`] the caller passes.
 
@@ -20,6 +22,7 @@ pub mod error;
 pub mod requests;
 pub mod retry;
 mod software;
+pub use software::{BuildLogEvent, BuildLogPage};
 pub mod types;
 
 use std::fmt;

@@ -125,31 +125,36 @@ pub struct ClusterOptions {
 }
 
 /// `POST /api/v2/software-environment/account/{ws}`: the body `Cloud._create_software_environment_v2`
-/// (`coiled/core.py`) sends for a container image, as `coiled.Cluster(container=...)` makes one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CreateContainerEnv {
-    /// The environment name the client derives from the image.
+/// (`coiled/core.py`) sends, for a container image (as `coiled.Cluster(container=...)` makes one, or
+/// `create_software_environment(container=...)`) or a package spec.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CreateSoftwareEnv {
+    /// The environment's name.
     pub name: String,
-    /// The image.
-    pub container: String,
-    /// `false`.
+    /// The image, if it is one.
+    pub container: Option<String>,
+    /// `false`, the client's default.
     pub force_rebuild: bool,
-    /// The MD5 of `json.dumps(None)`, as the client hashes an absent package spec.
-    pub md5: &'static str,
-    /// `true`: the image's entrypoint is used.
+    /// The MD5 of the package spec as Python's `json.dumps(spec, sort_keys=True)` writes it (of
+    /// `null` for an image).
+    pub md5: String,
+    /// Whether the image's entrypoint is used (`true` by default).
     pub use_entrypoint: bool,
-    /// `false`.
+    /// Whether CUDA is set up for conda.
     pub gpu_enabled: bool,
-    /// `x86_64` or `aarch64`, from the VM types.
-    pub architecture: &'static str,
-    /// The cluster's region, if set.
+    /// `x86_64` or `aarch64`.
+    pub architecture: String,
+    /// Where the environment is stored, if set.
     pub region_name: Option<String>,
-    /// `true`, the client's default.
+    /// `true`, the client's default (`use_uv_installer`).
     pub enable_experimental_installer: bool,
     /// Null.
     pub lockfile_content: Option<String>,
     /// Null.
     pub lockfile_name: Option<String>,
+    /// `packages`, `raw_conda` and `raw_pip` of a package spec; nothing for an image.
+    #[serde(flatten)]
+    pub spec: JsonObject,
 }
 
 /// `POST /api/v2/workers/account/{ws}/cluster/{id}/`: `CloudV2._scale_up` in `coiled/v2/core.py`.

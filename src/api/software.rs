@@ -1,11 +1,36 @@
-//! Software environments and the workspace's Dask configuration overrides, as `coiled.Cluster` reads
-//! and makes them before a create: `GET /api/v2/user/workspace/{ws}/dask-config-overrides`, and for a
-//! container image `POST /api/v2/software-environment/account/{ws}` then its build until it ends.
+//! Software environments and the workspace's Dask configuration overrides, as the public client reads
+//! and makes them: `GET /api/v2/user/workspace/{ws}/dask-config-overrides` (before a cluster create),
+//! and under `/api/v2/software-environment/account/{ws}`: create (`POST`), the alias by name (`GET`,
+//! `DELETE` `alias/name/{name}`), a build's state (`build/{id}`) and its log (`build/logs/{id}`).
+
+use serde::Deserialize;
 
 use super::client::seg;
-use super::requests::{CreateContainerEnv, JsonObject};
+use super::requests::{CreateSoftwareEnv, JsonObject};
 use super::retry::{Call, Op};
 use super::{ApiError, Client, SoftwareAlias, SoftwareBuild, decode};
+
+/// One page of a build's log (`Cloud._fetch_software_build_logs`).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct BuildLogPage {
+    /// The lines.
+    #[serde(default)]
+    pub events: Vec<BuildLogEvent>,
+    /// Where the next page starts.
+    #[serde(default, rename = "nextToken")]
+    pub next_token: Option<String>,
+}
+
+/// One log line.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct BuildLogEvent {
+    /// Its id, unique within the build.
+    #[serde(default, rename = "eventId")]
+    pub event_id: serde_json::Value,
+    /// The text.
+    #[serde(default)]
+    pub message: String,
+}
 
 impl Client {
     /// `GET /api/v2/user/workspace/{ws}/dask-config-overrides`: the Dask configuration the control
@@ -20,10 +45,10 @@ impl Client {
         })
     }
 
-    /// `POST /api/v2/software-environment/account/{ws}` with a container image
-    /// (`Cloud._create_software_environment_v2` in `coiled/core.py`). The client names the environment
-    /// after the image, so sending it again names the same environment: it is sent as idempotent.
-    pub async fn create_container_env(&self, op: &Op, workspace: &str, body: &CreateContainerEnv) -> Result<SoftwareAlias, ApiError> {
+    /// `POST /api/v2/software-environment/account/{ws}` (`Cloud._create_software_environment_v2` in
+    /// `coiled/core.py`). Sending the same body again names the same environment, and the server
+    /// skips a rebuild of the same spec: it is sent as idempotent.
+    pub async fn create_software_env(&self, op: &Op, workspace: &str, body: &CreateSoftwareEnv) -> Result<SoftwareAlias, ApiError> {
         let path = format!("/api/v2/software-environment/account/{}", seg(workspace));
         let text = self.request(op, reqwest::Method::POST, &path, &[], Some(body), Call::Idempotent).await?;
         decode(&self.url(&path), &text)
@@ -32,5 +57,27 @@ impl Client {
     /// `GET /api/v2/software-environment/account/{ws}/build/{id}` (`Cloud._fetch_software_build`).
     pub async fn software_build(&self, op: &Op, workspace: &str, build: i64) -> Result<SoftwareBuild, ApiError> {
         self.get_json(op, &format!("/api/v2/software-environment/account/{}/build/{build}", seg(workspace)), &[]).await
+    }
+
+    /// `GET /api/v2/software-environment/account/{ws}/build/logs/{id}?limit=500[&pageToken=T]`
+    /// (`Cloud._fetch_software_build_logs`).
+    pub async fn software_build_logs(&self, op: &Op, workspace: &str, build: i64, page: Option<&str>) -> Result<BuildLogPage, ApiError> {
+        let mut query = vec![("limit", "500".to_string())];
+        if let Some(token) = page {
+            query.push(("pageToken", token.to_string()));
+        }
+        self.get_json(op, &format!("/api/v2/software-environment/account/{}/build/logs/{build}", seg(workspace)), &query).await
+    }
+
+    /// `GET /api/v2/software-environment/account/{ws}/alias/name/{name}` (`Cloud._get_software_info`).
+    pub async fn software_alias(&self, op: &Op, workspace: &str, name: &str) -> Result<SoftwareAlias, ApiError> {
+        self.get_json(op, &format!("/api/v2/software-environment/account/{}/alias/name/{}", seg(workspace), seg(name)), &[]).await
+    }
+
+    /// `DELETE /api/v2/software-environment/account/{ws}/alias/name/{name}`
+    /// (`Cloud._delete_software_environment`); a 404 is an error the caller may take as gone.
+    pub async fn delete_software_alias(&self, op: &Op, workspace: &str, name: &str) -> Result<(), ApiError> {
+        let path = format!("/api/v2/software-environment/account/{}/alias/name/{}", seg(workspace), seg(name));
+        self.request(op, reqwest::Method::DELETE, &path, &[], None, Call::Idempotent).await.map(|_| ())
     }
 }

@@ -282,6 +282,12 @@ impl ClusterDetails {
 /// `latest_spec.latest_build`).
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct SoftwareAlias {
+    /// The alias id.
+    #[serde(default)]
+    pub id: Option<i64>,
+    /// Its name.
+    #[serde(default)]
+    pub name: Option<String>,
     /// The newest specification.
     #[serde(default)]
     pub latest_spec: Option<SoftwareSpec>,
@@ -290,6 +296,9 @@ pub struct SoftwareAlias {
 /// `latest_spec` of a software environment.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct SoftwareSpec {
+    /// The spec id.
+    #[serde(default)]
+    pub id: Option<i64>,
     /// Its newest build.
     #[serde(default)]
     pub latest_build: Option<SoftwareBuild>,

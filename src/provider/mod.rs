@@ -9,6 +9,7 @@ pub mod config;
 pub mod duration;
 pub mod functions;
 pub mod ingress;
+pub mod software;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -240,6 +241,7 @@ impl Provider for CoiledProvider {
         vec![
             Arc::new(backend_options::BackendOptionsResource::new(self.data.clone())),
             Arc::new(cluster::ClusterResource::new(self.data.clone())),
+            Arc::new(software::SoftwareEnvResource::new(self.data.clone())),
         ]
     }
 
@@ -255,6 +257,7 @@ impl Provider for CoiledProvider {
         vec![
             Arc::new(backend_options::data_source::BackendOptionsDataSource::new(self.data.clone())),
             Arc::new(cluster::data_source::ClusterDataSource::new(self.data.clone())),
+            Arc::new(software::data_source::SoftwareEnvDataSource::new(self.data.clone())),
         ]
     }
 
@@ -365,6 +368,7 @@ mod tests {
             let expected = match r.type_name() {
                 "coiled_cluster" => sorted(cluster::ClusterModel::ATTRIBUTES),
                 "coiled_backend_options" => sorted(backend_options::BackendOptionsModel::ATTRIBUTES),
+                "coiled_software_environment" => sorted(software::SoftwareEnvModel::ATTRIBUTES),
                 other => panic!("no model for {other}"),
             };
             assert_eq!(names(&r.schema()), expected, "{}", r.type_name());
@@ -373,6 +377,7 @@ mod tests {
             let expected = match d.type_name() {
                 "coiled_cluster" => sorted(cluster::data_source::MODEL_ATTRIBUTES),
                 "coiled_backend_options" => sorted(backend_options::data_source::MODEL_ATTRIBUTES),
+                "coiled_software_environment" => sorted(software::data_source::MODEL_ATTRIBUTES),
                 other => panic!("no model for {other}"),
             };
             assert_eq!(names(&d.schema()), expected, "data {}", d.type_name());

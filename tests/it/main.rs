@@ -17,4 +17,5 @@ mod plugin_core;
 mod python_client;
 mod real_clusters;
 mod reliability;
+mod software;
 mod wire_ledger;

@@ -39,6 +39,10 @@ pub fn app(state: Shared) -> Router {
         .route("/api/v2/user/workspace/{ws}/dask-config-overrides", get(dask_config_overrides))
         .route("/api/v2/software-environment/account/{ws}", post(create_software_env))
         .route("/api/v2/software-environment/account/{ws}/build/{id}", get(get_software_build))
+        .route("/api/v2/software-environment/account/{ws}/build/logs/{id}", get(get_software_build_logs))
+        .route("/api/v2/software-environment/account/{ws}/alias", get(list_aliases))
+        .route("/api/v2/software-environment/account/{ws}/alias/name/{name}", get(get_alias_by_name).delete(delete_alias))
+        .route("/api/v2/software-environment/account/{ws}/spec/{id}", get(get_spec))
         .route("/api/v2/packages/", get(|| async { Json(json!([])) }))
         .route("/", post(sts_get_caller_identity))
         .layer(middleware::from_fn_with_state(state.clone(), faults_and_stats));
@@ -173,7 +177,8 @@ fn route_of(path: &str) -> String {
     let mut out = Vec::new();
     for (i, p) in parts.iter().enumerate() {
         let prev = if i > 0 { parts[i - 1] } else { "" };
-        let generic = matches!(prev, "account" | "id" | "name" | "cluster" | "workspace" | "build")
+        let generic = matches!(prev, "account" | "id" | "name" | "cluster" | "workspace" | "spec" | "logs")
+            || (prev == "build" && *p != "logs")
             || (prev == "v1" && i == 3 && *p != "health" && *p != "users");
         out.push(if generic && !p.is_empty() { "{}" } else { p });
     }

@@ -9,10 +9,12 @@ pub mod app;
 pub mod dask;
 pub mod faults;
 pub mod handlers;
+pub mod idle;
 pub mod lifecycle;
 pub mod minimal;
 pub mod page;
 pub mod recorder;
+pub mod software_store;
 pub mod store;
 pub mod tls;
 pub mod wire;
@@ -31,8 +33,10 @@ pub struct Config {
     pub stop_delay: Duration,
     /// Rules for clusters created with no ingress of their own and none at account level.
     pub default_ingress: Vec<Rule>,
-    /// Scheduler port reported for clusters.
+    /// Scheduler port of clusters whose create sets none: 443, as current Coiled.
     pub scheduler_port: i64,
+    /// How many times faster than real time idle timeouts pass (`--time-scale`).
+    pub time_scale: f64,
     /// Software environments that exist, built, from the start (`--software-env`).
     pub software_envs: Vec<String>,
     /// The workspace's Dask configuration overrides (`--dask-config-overrides FILE`).
@@ -46,8 +50,9 @@ impl Default for Config {
         Config {
             provision_delay: Duration::from_secs(3),
             stop_delay: Duration::from_secs(1),
-            default_ingress: vec![coiled_firewall::rule_from_wire(&[8786, 8787], "0.0.0.0/0").expect("valid default")],
-            scheduler_port: 8786,
+            default_ingress: vec![coiled_firewall::rule_from_wire(&[443, 8786, 8787], "0.0.0.0/0").expect("valid default")],
+            scheduler_port: 443,
+            time_scale: 1.0,
             software_envs: Vec::new(),
             dask_config_overrides: serde_json::json!({}),
             minimal_echo: false,

@@ -64,7 +64,11 @@ pub fn advance(state: &Shared) -> Option<f64> {
         }
         Err(e) => tracing::error!(error = %e, "reading due clusters failed"),
     }
-    state.store.next_due().ok().flatten()
+    let idle = crate::idle::stop_idle(state);
+    match (state.store.next_due().ok().flatten(), idle) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Whether every worker of a cluster has started or failed (or is leaving).

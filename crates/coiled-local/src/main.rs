@@ -2,7 +2,7 @@
 //!
 //! `coiled-local serve --listen 127.0.0.1:0 --data-dir DIR [--token TOKEN] [--workspace NAME]
 //! [--provision-delay 3s] [--stop-delay 1s] [--default-ingress PORTS@CIDR] [--faults JSON]
-//! [--software-env NAME]... [--dask-config-overrides FILE] [--minimal-echo]`
+//! [--software-env NAME]... [--dask-config-overrides FILE] [--minimal-echo] [--time-scale F]`
 //!
 //! The first line on stdout is the base URL. SIGINT / SIGTERM stop it cleanly.
 
@@ -25,8 +25,8 @@ struct Args {
 }
 
 const USAGE: &str = "usage: coiled-local serve --data-dir DIR [--listen 127.0.0.1:0] [--token TOKEN] [--workspace NAME]
-                    [--provision-delay 3s] [--stop-delay 1s] [--default-ingress 8786,8787@0.0.0.0/0]
-                    [--scheduler-port 8786] [--faults '{\"rate_503\":0.2,\"seed\":1}']
+                    [--provision-delay 3s] [--stop-delay 1s] [--default-ingress 443,8786,8787@0.0.0.0/0]
+                    [--scheduler-port 443] [--time-scale 1] [--faults '{\"rate_503\":0.2,\"seed\":1}']
                     [--software-env NAME]... [--dask-config-overrides FILE.json] [--minimal-echo]
                     [--clusters simulated|dask --python PY [--lab PREFIX] [--max-workers 8] [--worker-memory 1GiB]]
                     [--tls-cert CERT.pem --tls-key KEY.pem]";
@@ -60,6 +60,7 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             Long("stop-delay") => args.config.stop_delay = humantime::parse_duration(&parser.value()?.string()?).context("--stop-delay")?,
             Long("scheduler-port") => args.config.scheduler_port = parser.value()?.parse()?,
+            Long("time-scale") => args.config.time_scale = time_scale(&parser.value()?.string()?)?,
             Long("default-ingress") => args.config.default_ingress = default_ingress(&parser.value()?.string()?)?,
             Long("software-env") => args.config.software_envs.push(parser.value()?.string()?),
             Long("dask-config-overrides") => args.config.dask_config_overrides = overrides(&PathBuf::from(parser.value()?))?,
@@ -102,6 +103,14 @@ fn default_ingress(text: &str) -> anyhow::Result<Vec<coiled_firewall::Rule>> {
         rules.push(coiled_firewall::rule_from_wire(&ports, cidr).context("--default-ingress rule is invalid")?);
     }
     Ok(rules)
+}
+
+/// `--time-scale`: a positive factor.
+fn time_scale(text: &str) -> anyhow::Result<f64> {
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => bail!("--time-scale takes a positive number, e.g. 60 for a minute of idle time a second"),
+    }
 }
 
 fn overrides(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
@@ -158,7 +167,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         if !coiled_local::handlers::clusters::valid_name(name) {
             bail!("--software-env {name:?}: use letters, digits, '-' and '_'");
         }
-        store.ensure_software_env(&args.workspace, name, None, 0.0)?;
+        store.ensure_software_env(&args.workspace, name)?;
     }
     let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;

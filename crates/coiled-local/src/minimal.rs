@@ -25,8 +25,11 @@ pub fn shape_for(route: &str) -> Option<Value> {
             "cluster_infra": {"give_scheduler_public_ip": 1}, "senv_alias": {"name": 1},
         }),
         "GET /api/v2/workers/account/{}/cluster/{}/" => json!([process]),
-        "POST /api/v2/software-environment/account/{}" => json!({"latest_spec": {"latest_build": {"id": 1, "state": 1}}}),
-        "GET /api/v2/software-environment/account/{}/build/{}" => json!({"id": 1, "state": 1, "reason": 1}),
+        "POST /api/v2/software-environment/account/{}" => json!({"id": 1, "latest_spec": {"id": 1, "latest_build": {"id": 1, "state": 1}}}),
+        "GET /api/v2/software-environment/account/{}/build/{}" => json!({"state": 1, "reason": 1}),
+        "GET /api/v2/software-environment/account/{}/build/logs/{}" => json!({"events": [{"eventId": 1, "message": 1}], "nextToken": 1}),
+        "GET /api/v2/software-environment/account/{}/alias/name/{}" => json!({"latest_spec": {"id": 1}}),
+        "GET /api/v2/software-environment/account/{}/alias" => json!({"items": [{"name": 1}], "count": 1}),
         _ => return None,
     })
 }

@@ -194,6 +194,8 @@ pub struct NewCluster {
     pub workers: i64,
     /// Scheduler port.
     pub scheduler_port: i64,
+    /// The idle timeout the create sent (`scheduler_options.idle_timeout`), if any.
+    pub idle_timeout: Option<String>,
     /// Scheduler gets a public IP.
     pub give_public_ip: bool,
     /// The options sent.
@@ -227,7 +229,8 @@ impl Store {
         let conn = Connection::open(dir.join("coiled-local.sqlite3"))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
-        conn.execute_batch(crate::handlers::software::SCHEMA)?;
+        conn.execute_batch(crate::software_store::SCHEMA)?;
+        conn.execute_batch(crate::idle::SCHEMA)?;
         // Columns newer data directories have from the start.
         for (table, column) in [("clusters", "scheduler_state TEXT NOT NULL DEFAULT 'pending'"), ("workers", "fate TEXT")] {
             let _ = conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column}"));

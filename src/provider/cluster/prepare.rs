@@ -3,8 +3,6 @@
 //! (for its cloud), and for a container image the software environment made for it, waited for until
 //! built as `Cloud._create_software_environment` waits.
 
-use std::time::Duration;
-
 use tfplugin::diag::Diagnostics;
 use tfplugin::value::AttrPath;
 
@@ -14,6 +12,7 @@ use super::model::ClusterModel;
 use super::request::{self, Overrides, Resolved};
 use crate::api::{ApiError, Op};
 use crate::provider::Coiled;
+use crate::provider::software::build;
 
 /// What [`ClusterResource::prepare`] found.
 pub(super) struct Prepared {
@@ -70,50 +69,39 @@ impl ClusterResource {
         Some(Prepared { resolved: Resolved { worker_vm_types, scheduler_vm_types, env_name, overrides }, account_rules })
     }
 
-    /// Makes the software environment for a container image and waits until its build ends.
+    /// Makes the software environment for a container image and waits until its build ends; a failed
+    /// build is reported with the end of its log.
     async fn build_container_env(
         coiled: &Coiled,
         op: &Op,
         ws: &str,
-        body: &crate::api::CreateContainerEnv,
+        body: &crate::api::CreateSoftwareEnv,
         diags: &mut Diagnostics,
     ) -> Option<()> {
         let report = |diags: &mut Diagnostics, e: &ApiError| {
             coiled.report(diags, "Unable to Make the Container's Software Environment", Some(AttrPath::attr("container")), e)
         };
-        tracing::info!(image = %body.container, name = %body.name, "making the container's software environment");
-        let alias = match coiled.client.create_container_env(op, ws, body).await {
+        let image = body.container.as_deref().unwrap_or_default();
+        tracing::info!(image = %image, name = %body.name, "making the container's software environment");
+        let alias = match coiled.client.create_software_env(op, ws, body).await {
             Ok(a) => a,
             Err(e) => {
                 report(diags, &e);
                 return None;
             }
         };
-        let Some(mut build) = alias.latest_spec.and_then(|s| s.latest_build) else { return Some(()) };
-        while build.state != "built" && build.state != "error" {
-            if op.sleep(Duration::from_secs(1)).await.is_err() {
-                report(diags, &ApiError::Cancelled);
+        let Some(first) = alias.latest_spec.and_then(|s| s.latest_build) else { return Some(()) };
+        let done = match build::wait(&coiled.client, op, ws, first).await {
+            Ok(done) => done,
+            Err((e, _)) => {
+                report(diags, &e);
                 return None;
             }
-            build = match coiled.client.software_build(op, ws, build.id).await {
-                Ok(b) => b,
-                Err(e) => {
-                    report(diags, &e);
-                    return None;
-                }
-            };
-        }
-        if build.state == "error" {
-            diags.error_at(
-                AttrPath::attr("container"),
-                "Software Environment Build Failed",
-                format!(
-                    "Coiled could not build software environment {:?} for image {:?}: {}",
-                    body.name,
-                    body.container,
-                    build.reason.as_deref().unwrap_or("no reason given")
-                ),
-            );
+        };
+        if done.state == "error" {
+            let tail = build::log_tail(&coiled.client, op, ws, done.id).await;
+            let what = format!("software environment {:?} for image {image:?}", body.name);
+            diags.error_at(AttrPath::attr("container"), "Software Environment Build Failed", build::failure_detail(&what, &done, &tail));
             return None;
         }
         Some(())

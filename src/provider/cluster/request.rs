@@ -10,7 +10,7 @@ use sha1::{Digest, Sha1};
 
 use super::super::ingress::RuleSet;
 use super::model::ClusterModel;
-use crate::api::{ClusterOptions, CreateCluster, CreateContainerEnv, FirewallSpecOut, JsonObject};
+use crate::api::{ClusterOptions, CreateCluster, CreateSoftwareEnv, FirewallSpecOut, JsonObject};
 
 /// The workspace's Dask configuration overrides, read as `dask.config.get` reads its configuration:
 /// dotted keys and nested objects alike, `-` and `_` the same.
@@ -135,20 +135,21 @@ fn uuid5_dns(name: &str) -> String {
 }
 
 /// The body that makes the software environment for `container`, as the client sends it.
-pub fn container_env_body(container: &str, arch: &'static str, region: Option<String>) -> CreateContainerEnv {
-    CreateContainerEnv {
+pub fn container_env_body(container: &str, arch: &'static str, region: Option<String>) -> CreateSoftwareEnv {
+    CreateSoftwareEnv {
         name: container_env_name(container, arch),
-        container: container.to_string(),
+        container: Some(container.to_string()),
         force_rebuild: false,
         // `md5(json.dumps(None))`: the client hashes the package spec, which a container has none of.
-        md5: "37a6259cc0c1dae299a7866489dff0bd",
+        md5: crate::provider::software::spec::spec_md5(None),
         use_entrypoint: true,
         gpu_enabled: false,
-        architecture: arch,
+        architecture: arch.to_string(),
         region_name: region,
         enable_experimental_installer: true,
         lockfile_content: None,
         lockfile_name: None,
+        spec: JsonObject::new(),
     }
 }
 

@@ -128,6 +128,8 @@ impl Lab {
             vec!["ip", "-n", &ns, "link", "set", "eth0", "up"],
             vec!["ip", "-n", &ns, "addr", "add", &host, "dev", "eth0"],
             vec!["ip", "-n", &ns, "route", "add", "default", "via", &gateway],
+            // The scheduler runs unprivileged and listens on Coiled's port, 443 by default.
+            vec!["ip", "netns", "exec", &ns, "sysctl", "-qw", "net.ipv4.ip_unprivileged_port_start=0"],
         ];
         for step in steps {
             run(&step, None)?;
@@ -156,6 +158,8 @@ impl Lab {
             vec!["ip", "-n", &ns, "addr", "add", &private, "dev", "eth0"],
             vec!["ip", "-n", &ns, "addr", "add", &public, "dev", "eth0"],
             vec!["ip", "-n", &ns, "route", "add", "default", "via", &gateway],
+            // The scheduler runs unprivileged and listens on Coiled's port, 443 by default.
+            vec!["ip", "netns", "exec", &ns, "sysctl", "-qw", "net.ipv4.ip_unprivileged_port_start=0"],
         ];
         for step in steps {
             run(&step, None)?;

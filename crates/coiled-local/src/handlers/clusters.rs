@@ -79,6 +79,8 @@ pub(crate) async fn create_cluster(
         state.wake.notify_one();
     }
     if !existing {
+        let idle = new.idle_timeout.as_deref().unwrap_or(crate::idle::DEFAULT_IDLE);
+        state.store.set_idle_limit(id, idle).map_err(internal)?;
         crate::dask::hooks::on_create(&state, id);
     }
     if !existing && state.faults.take_lost_create() {
@@ -142,11 +144,18 @@ fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<Result<NewCluste
     let tags = req.tags.clone().unwrap_or_else(|| json!({}));
     let count = |key: &str| tags.get(key).and_then(Value::as_str).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0).max(0);
     let port = req.scheduler_options.as_ref().and_then(|o| o.get("port")).and_then(Value::as_i64).unwrap_or(state.config.scheduler_port);
+    let idle_timeout = req.scheduler_options.as_ref().and_then(|o| o.get("idle_timeout")).and_then(Value::as_str).map(str::to_string);
+    if let Some(t) = &idle_timeout
+        && crate::idle::parse_timedelta(t).is_none()
+    {
+        return bad(json!({"message": format!("coiled-local: idle_timeout {t:?} is not a Dask time delta such as \"20 minutes\".")}));
+    }
     Ok(Ok(NewCluster {
         workspace: ws.to_string(),
         name,
         workers,
         scheduler_port: port,
+        idle_timeout,
         give_public_ip: true,
         options,
         firewall: rules_to_wire(&rules),
@@ -282,15 +291,21 @@ pub(crate) async fn stop_cluster(
                 .as_deref()
                 .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "reason").map(|(_, v)| v.into_owned()))
                 .unwrap_or_else(|| "stopped by request".into());
-            let at = unix_now() + state.config.stop_delay.as_secs_f64();
-            (state.store.set_cluster_state(id, "stopping", &reason, Some(at)).map_err(internal))?;
-            (state.store.set_workers_state(id, "stopping", Some(at)).map_err(internal))?;
-            (state.store.set_scheduler_state(id, "stopping", &reason).map_err(internal))?;
-            crate::dask::hooks::on_stop(&state, id);
-            state.wake.notify_one();
+            (begin_stop(&state, id, &reason).map_err(internal))?;
         }
         Json(json!({"id": id, "state": "stopping"})).into_response()
     })
+}
+
+/// Puts a cluster, its scheduler and its workers in `stopping` (they stop after the stop delay).
+pub(crate) fn begin_stop(state: &Shared, id: i64, reason: &str) -> Result<(), crate::store::StoreError> {
+    let at = unix_now() + state.config.stop_delay.as_secs_f64();
+    state.store.set_cluster_state(id, "stopping", reason, Some(at))?;
+    state.store.set_workers_state(id, "stopping", Some(at))?;
+    state.store.set_scheduler_state(id, "stopping", reason)?;
+    crate::dask::hooks::on_stop(state, id);
+    state.wake.notify_one();
+    Ok(())
 }
 
 pub(crate) async fn list_workers(

@@ -1,88 +1,36 @@
-//! Software environments: the ones `--software-env` names start built, and `POST
-//! /api/v2/software-environment/account/{ws}` makes one for a container image, as
-//! `coiled.Cluster(container=...)` asks for it. A build becomes `built` half a provisioning delay after
-//! it was asked for; an image whose reference contains `coiled-local-fail-build` fails to build. A
-//! create that names an environment this workspace does not have is refused (see
-//! [`check_software`]); the wording and status of that refusal are `coiled-local`'s own.
+//! Software environments: `POST /api/v2/software-environment/account/{ws}` asks for a build of a
+//! container image or a package spec (as `Cloud._create_software_environment_v2` sends it), which
+//! ends half a provisioning delay later; the alias, its builds and their logs are read back, listed
+//! and deleted as the public client reads them (see [`crate::software_store`]). The environments
+//! `--software-env` names exist, built, from the start. A create that names an environment this
+//! workspace does not have built is refused (see [`check_software`]); the wording and status of that
+//! refusal, and of the 404s, are `coiled-local`'s own.
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State as AxState};
+use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
+use crate::Shared;
 use crate::app::{Failure, Resp, authorize, detail, error, internal};
+use crate::software_store::Build;
 use crate::store::{Store, StoreError};
-use crate::{Shared, unix_now};
-
-/// The table, made when the store opens.
-pub(crate) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS software_envs(id INTEGER PRIMARY KEY AUTOINCREMENT, workspace TEXT NOT NULL,
-  name TEXT NOT NULL, container TEXT, built_at REAL NOT NULL, failed TEXT, UNIQUE(workspace, name));";
-
-/// One environment (and its single build: the build id is the environment's id).
-#[derive(Clone, Debug)]
-pub struct SoftwareEnv {
-    /// Id, also its build's id.
-    pub id: i64,
-    /// Name.
-    pub name: String,
-    /// When its build ends.
-    pub built_at: f64,
-    /// Why its build failed, if it did.
-    pub failed: Option<String>,
-}
-
-impl SoftwareEnv {
-    /// `queued`, `built` or `error`, as the client's build states go.
-    pub fn state(&self) -> &'static str {
-        match (&self.failed, unix_now() >= self.built_at) {
-            (_, false) => "queued",
-            (Some(_), true) => "error",
-            (None, true) => "built",
-        }
-    }
-}
 
 impl Store {
-    /// Makes `name` in `ws` unless it exists; returns it.
-    pub fn ensure_software_env(&self, ws: &str, name: &str, container: Option<&str>, built_at: f64) -> Result<SoftwareEnv, StoreError> {
-        let failed = container
-            .filter(|c| c.contains("coiled-local-fail-build"))
-            .map(|c| format!("coiled-local: image {c:?} is set to fail its build"));
-        self.with(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO software_envs(workspace, name, container, built_at, failed) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![ws, name, container, built_at, failed],
-            )?;
-            c.query_row("SELECT id, name, built_at, failed FROM software_envs WHERE workspace = ?1 AND name = ?2", params![ws, name], row)
-        })
-    }
-
-    /// The environment `name` of `ws`.
-    pub fn software_env(&self, ws: &str, name: &str) -> Result<Option<SoftwareEnv>, StoreError> {
-        self.with(|c| {
-            c.query_row("SELECT id, name, built_at, failed FROM software_envs WHERE workspace = ?1 AND name = ?2", params![ws, name], row)
-                .optional()
-        })
-    }
-
-    /// The environment whose build is `id`.
-    pub fn software_build(&self, ws: &str, id: i64) -> Result<Option<SoftwareEnv>, StoreError> {
-        self.with(|c| {
-            c.query_row("SELECT id, name, built_at, failed FROM software_envs WHERE workspace = ?1 AND id = ?2", params![ws, id], row)
-                .optional()
-        })
+    /// Makes `name` in `ws`, built, unless it exists (`--software-env`).
+    pub fn ensure_software_env(&self, ws: &str, name: &str) -> Result<(), StoreError> {
+        if self.latest_build(ws, name)?.is_none() {
+            self.request_build(ws, name, &json!({"name": name, "container": null}), false, 0.0)?;
+        }
+        Ok(())
     }
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SoftwareEnv> {
-    Ok(SoftwareEnv { id: r.get(0)?, name: r.get(1)?, built_at: r.get(2)?, failed: r.get(3)? })
-}
-
-fn build_json(env: &SoftwareEnv) -> Value {
-    json!({"id": env.id, "state": env.state(), "reason": env.failed})
+/// The alias as the create answers it and `GET …/alias/name/{name}` reads it.
+fn alias_json(b: &Build) -> Value {
+    json!({"id": b.alias_id, "name": b.name, "latest_spec": {"id": b.id, "latest_build": b.to_json()}})
 }
 
 pub(crate) async fn create_software_env(
@@ -93,15 +41,25 @@ pub(crate) async fn create_software_env(
 ) -> Result<Resp, Failure> {
     authorize(&state, &headers, &ws)?;
     let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let (Some(name), Some(container)) = (req.get("name").and_then(Value::as_str), req.get("container").and_then(Value::as_str)) else {
-        return Ok(error(
-            StatusCode::BAD_REQUEST,
-            json!({"message": "coiled-local makes software environments for container images only: send `name` and `container`."}),
-        ));
+    let refuse = |m: &str| Ok(error(StatusCode::BAD_REQUEST, json!({"message": m})));
+    let Some(name) = req.get("name").and_then(Value::as_str) else {
+        return refuse("coiled-local: a software environment needs a `name`.");
     };
+    if !crate::handlers::clusters::valid_name(name) || name.chars().any(|c| c.is_ascii_uppercase()) {
+        return refuse("coiled-local: software environment names are lower-case letters, digits, '-' and '_'.");
+    }
+    let container = req.get("container").and_then(Value::as_str);
+    let packages = req.get("packages").and_then(Value::as_array).is_some_and(|p| !p.is_empty());
+    match (container, packages) {
+        (Some(_), true) => return refuse("The build backend does not support specifying both packages and a container"),
+        (None, false) => return refuse("coiled-local: send a `container` image or `packages`."),
+        _ => {}
+    }
+    let force = req.get("force_rebuild").and_then(Value::as_bool).unwrap_or(false);
     let half = state.config.provision_delay.as_secs_f64() / 2.0;
-    let env = state.store.ensure_software_env(&ws, name, Some(container), unix_now() + half).map_err(internal)?;
-    Ok(Json(json!({"id": env.id, "name": env.name, "latest_spec": {"latest_build": build_json(&env)}})).into_response())
+    let build = state.store.request_build(&ws, name, &req, force, half).map_err(internal)?;
+    state.wake.notify_one();
+    Ok(Json(alias_json(&build)).into_response())
 }
 
 pub(crate) async fn get_software_build(
@@ -110,8 +68,84 @@ pub(crate) async fn get_software_build(
     Path((ws, id)): Path<(String, i64)>,
 ) -> Result<Resp, Failure> {
     authorize(&state, &headers, &ws)?;
-    match state.store.software_build(&ws, id).map_err(internal)? {
-        Some(env) => Ok(Json(build_json(&env)).into_response()),
+    match state.store.build(&ws, id).map_err(internal)? {
+        Some(b) => Ok(Json(b.to_json()).into_response()),
+        None => Ok(detail(StatusCode::NOT_FOUND, "Not found.")),
+    }
+}
+
+/// `GET …/build/logs/{id}?limit=N&pageToken=T`: the log lines from `T` (a line count) on.
+pub(crate) async fn get_software_build_logs(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, i64)>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Resp, Failure> {
+    authorize(&state, &headers, &ws)?;
+    let Some(b) = state.store.build(&ws, id).map_err(internal)? else { return Ok(detail(StatusCode::NOT_FOUND, "Not found.")) };
+    let from: usize = q.get("pageToken").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(500).max(1);
+    let lines = b.log();
+    let events: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .skip(from)
+        .take(limit)
+        .map(|(i, m)| json!({"eventId": format!("{id}-{i}"), "message": m, "timestamp": (b.started * 1000.0) as i64 + i as i64}))
+        .collect();
+    let next = (from + events.len()).to_string();
+    Ok(Json(json!({"events": events, "nextToken": next})).into_response())
+}
+
+pub(crate) async fn get_alias_by_name(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, name)): Path<(String, String)>,
+) -> Result<Resp, Failure> {
+    authorize(&state, &headers, &ws)?;
+    match state.store.latest_build(&ws, &name).map_err(internal)? {
+        Some(b) => Ok(Json(alias_json(&b)).into_response()),
+        None => Ok(detail(StatusCode::NOT_FOUND, "Not found.")),
+    }
+}
+
+pub(crate) async fn delete_alias(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, name)): Path<(String, String)>,
+) -> Result<Resp, Failure> {
+    authorize(&state, &headers, &ws)?;
+    if state.store.delete_alias(&ws, &name).map_err(internal)? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Ok(detail(StatusCode::NOT_FOUND, "Not found."))
+    }
+}
+
+/// `GET …/alias?offset=N`: `{items, count}`, 50 to a page.
+pub(crate) async fn list_aliases(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path(ws): Path<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Resp, Failure> {
+    authorize(&state, &headers, &ws)?;
+    let all = state.store.aliases(&ws).map_err(internal)?;
+    let offset: usize = q.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+    let items: Vec<Value> = all.iter().skip(offset).take(50).map(alias_json).collect();
+    Ok(Json(json!({"items": items, "count": all.len()})).into_response())
+}
+
+/// `GET …/spec/{id}`: what the build of that spec was asked for (the real service's spec shape is
+/// not shown by the client; this one is `coiled-local`'s own).
+pub(crate) async fn get_spec(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, i64)>,
+) -> Result<Resp, Failure> {
+    authorize(&state, &headers, &ws)?;
+    match state.store.build(&ws, id).map_err(internal)? {
+        Some(b) => Ok(Json(json!({"id": b.id, "request": b.spec})).into_response()),
         None => Ok(detail(StatusCode::NOT_FOUND, "Not found.")),
     }
 }
@@ -129,9 +163,9 @@ pub(crate) fn check_software(state: &Shared, ws: &str, env_name: Option<&str>, e
     };
     let name = spelled.split(':').next().unwrap_or(spelled);
     let name = name.rsplit('/').next().unwrap_or(name);
-    match state.store.software_env(ws, name).map_err(internal)? {
-        Some(env) if env.state() == "built" => Ok(Some(env.name)),
-        Some(env) => refuse(format!("coiled-local: software environment {spelled:?} is {}, not built.", env.state())),
+    match state.store.latest_build(ws, name).map_err(internal)? {
+        Some(b) if b.state() == "built" => Ok(Some(b.name)),
+        Some(b) => refuse(format!("coiled-local: software environment {spelled:?} is {}, not built.", b.state())),
         None => refuse(format!("coiled-local: software environment {spelled:?} does not exist in workspace {ws:?}.")),
     }
 }

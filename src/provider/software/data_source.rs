@@ -1,0 +1,113 @@
+//! Data source `coiled_software_environment`: an existing software environment by name, as
+//! `coiled.get_software_info` finds it (`GET …/alias/name/{name}`), with its latest build's state
+//! (`GET …/build/{id}`) when the server reports the build.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tfplugin::diag::Diagnostics;
+use tfplugin::framework::{Ctx, DataSource};
+use tfplugin::model::Field;
+use tfplugin::schema::{Attribute, Block, Schema};
+use tfplugin::value::{AttrPath, Type, Value};
+
+use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
+use super::model::id_field;
+use crate::api::Op;
+
+/// The data source.
+pub struct SoftwareEnvDataSource {
+    data: Arc<ProviderData>,
+}
+
+impl SoftwareEnvDataSource {
+    /// The data source, sharing the provider's configuration.
+    pub fn new(data: Arc<ProviderData>) -> SoftwareEnvDataSource {
+        SoftwareEnvDataSource { data }
+    }
+}
+
+tfplugin::model! {
+    /// `data.coiled_software_environment`'s configuration and result.
+    struct SoftwareEnvView {
+        name: String,
+        workspace: String,
+        id: String,
+        spec_id: String,
+        build_id: String,
+        status: String,
+    }
+}
+
+/// The data source model's attributes (for the schema check).
+#[cfg(test)]
+pub(crate) const MODEL_ATTRIBUTES: &[&str] = SoftwareEnvView::ATTRIBUTES;
+
+#[async_trait]
+impl DataSource for SoftwareEnvDataSource {
+    fn type_name(&self) -> &'static str {
+        "coiled_software_environment"
+    }
+
+    fn schema(&self) -> Schema {
+        let computed = |name, d| Attribute::computed(name, Type::String, d);
+        Schema {
+            version: 0,
+            block: Block {
+                description: "Reads an existing Coiled software environment by name: a check that it exists before clusters name it, and the state of its latest build.",
+                attributes: vec![
+                    Attribute::required("name", Type::String, "The environment's name."),
+                    Attribute::optional_computed("workspace", Type::String, "Its workspace. Defaults to the provider's workspace."),
+                    computed("id", "Coiled's id of the environment (its alias)."),
+                    computed("spec_id", "Id of its latest spec."),
+                    computed("build_id", "Id of that spec's build, when the server reports it."),
+                    computed(
+                        "status",
+                        "State of that build (`queued`, `building`, `built` or `error`), when the server reports the build.",
+                    ),
+                ],
+                blocks: vec![],
+            },
+        }
+    }
+
+    async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
+        let coiled = self.data.require(diags).await?;
+        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let mut view = SoftwareEnvView::decode(config);
+        let name = view.name.known()?.clone();
+        let ws = coiled.workspace_for(&op, view.workspace.as_deref(), diags).await?;
+        let alias = match coiled.client.software_alias(&op, &ws, &name).await {
+            Ok(a) => a,
+            Err(e) if e.is_not_found() => {
+                diags.error_at(
+                    AttrPath::attr("name"),
+                    "Software Environment Not Found",
+                    format!("Workspace {ws:?} has no software environment {name:?}."),
+                );
+                return None;
+            }
+            Err(e) => {
+                coiled.report(diags, "Unable to Read Software Environment", Some(AttrPath::attr("name")), &e);
+                return None;
+            }
+        };
+        let spec = alias.latest_spec.as_ref();
+        let build = spec.and_then(|s| s.latest_build.as_ref());
+        view.workspace = Field::Known(ws.clone());
+        view.id = id_field(alias.id);
+        view.spec_id = id_field(spec.and_then(|s| s.id));
+        view.build_id = id_field(build.map(|b| b.id));
+        view.status = Field::Null;
+        if let Some(b) = build {
+            match coiled.client.software_build(&op, &ws, b.id).await {
+                Ok(now) => view.status = Field::Known(now.state),
+                Err(e) => {
+                    coiled.report(diags, "Unable to Read Software Environment Build", Some(AttrPath::attr("name")), &e);
+                    return None;
+                }
+            }
+        }
+        Some(view.encode())
+    }
+}

@@ -1,0 +1,395 @@
+//! `coiled_software_environment`: a Coiled software environment, as
+//! `coiled.create_software_environment(...)` makes it, from a container image or a package spec
+//! (`conda`, `pip`).
+//!
+//! API calls (under `/api/v2/software-environment/account/{ws}`): `POST` (create, and a new build of
+//! the same name on update), `GET build/{id}` (waiting), `GET build/logs/{id}` (a failure's log),
+//! `GET alias/name/{name}` (read, import) and `DELETE alias/name/{name}` (destroy). Files: this one
+//! (schema, plan, CRUD), [`model`], [`spec`] (the package spec as the client builds it), [`build`]
+//! (waiting and logs), [`validate`], [`data_source`].
+
+pub mod build;
+pub mod data_source;
+pub mod model;
+pub mod spec;
+mod validate;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tfplugin::diag::Diagnostics;
+use tfplugin::framework::{Ctx, NewState, Plan, Private, Resource};
+use tfplugin::model::Field;
+use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+use tfplugin::value::{AttrPath, Type, Value};
+
+use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
+use crate::api::{Op, SoftwareAlias};
+pub use model::*;
+
+/// The resource.
+pub struct SoftwareEnvResource {
+    data: Arc<ProviderData>,
+}
+
+impl SoftwareEnvResource {
+    /// The resource, sharing the provider's configuration.
+    pub fn new(data: Arc<ProviderData>) -> SoftwareEnvResource {
+        SoftwareEnvResource { data }
+    }
+}
+
+/// The `conda` block.
+pub fn conda_block() -> NestedBlock {
+    NestedBlock {
+        name: "conda",
+        nesting: Nesting::Single,
+        block: Block {
+            attributes: vec![
+                Attribute::optional(
+                    "channels",
+                    Type::list(Type::String),
+                    "conda channels, by name (`conda-forge`) or URL. Default `[\"conda-forge\"]`.",
+                ),
+                Attribute::required(
+                    "dependencies",
+                    Type::list(Type::String),
+                    "conda package specs, e.g. `python=3.12`, `dask>=2025.1` or `conda-forge::xarray`.",
+                ),
+            ],
+            blocks: vec![],
+            description: "conda packages, as `conda={\"channels\": [...], \"dependencies\": [...]}` in `coiled.create_software_environment`.",
+        },
+        min_items: 0,
+        max_items: 1,
+        requires_replace: false,
+    }
+}
+
+/// The schema's attributes shared with the data source are described once here.
+const STATUS_DOC: &str = "State of the environment's build: `built`, or `error` when it failed (`queued` or `building` while it runs, if a create was interrupted).";
+
+#[async_trait]
+impl Resource for SoftwareEnvResource {
+    fn type_name(&self) -> &'static str {
+        "coiled_software_environment"
+    }
+
+    fn identity(&self) -> Option<tfplugin::identity::IdentitySchema> {
+        use tfplugin::identity::{IdentityAttr, IdentitySchema};
+        Some(IdentitySchema {
+            version: 0,
+            attributes: vec![
+                IdentityAttr {
+                    name: "workspace",
+                    ty: Type::String,
+                    required_for_import: true,
+                    description: "The environment's workspace.",
+                },
+                IdentityAttr { name: "name", ty: Type::String, required_for_import: true, description: "The environment's name." },
+            ],
+        })
+    }
+
+    fn schema(&self) -> Schema {
+        let computed = |name, d| Attribute::computed(name, Type::String, d).stable();
+        Schema {
+            version: 0,
+            block: Block {
+                description: "A Coiled software environment, as `coiled.create_software_environment(...)` makes it: from a container image, or from conda and pip packages. Creating waits for its build; a failed build fails the apply with the end of the build's log.\n\nA change to the image or the packages (or any build setting) builds the same environment again in place, as the client does when called again with the same name; `name` and `workspace` replace it.",
+                attributes: vec![
+                    computed("id", "Coiled's id of the environment (its alias)."),
+                    Attribute::required(
+                        "name",
+                        Type::String,
+                        "Name: lower-case letters, digits, `-` and `_`. Clusters name it in `software`.",
+                    )
+                    .requires_replace(),
+                    Attribute::optional_computed(
+                        "workspace",
+                        Type::String,
+                        "Workspace (formerly account) to create it in. Defaults to the provider's workspace.",
+                    )
+                    .requires_replace()
+                    .stable(),
+                    Attribute::optional(
+                        "container",
+                        Type::String,
+                        "A container image, e.g. `ghcr.io/dask/dask:latest`; images outside Docker Hub by registry URL. Conflicts with `conda` and `pip`.",
+                    ),
+                    Attribute::optional(
+                        "pip",
+                        Type::list(Type::String),
+                        "pip requirement lines, e.g. `[\"dask[complete]\", \"xgboost>=2\"]`; option lines such as `--extra-index-url URL` are kept. Editable and local-path requirements are ignored, as by the client.",
+                    ),
+                    Attribute::optional(
+                        "python_version",
+                        Type::String,
+                        "Python version of an environment without `conda` packages, e.g. `3.12`. Coiled's client takes it from the local interpreter; a configuration states it. Ignored when `conda` is set (list `python` there).",
+                    ),
+                    Attribute::optional_computed("gpu_enabled", Type::Bool, "Build with CUDA for GPUs. Default `false`."),
+                    Attribute::optional_computed("architecture", Type::String, "CPU architecture: `x86_64` (default) or `aarch64` (ARM)."),
+                    Attribute::optional_computed(
+                        "use_entrypoint",
+                        Type::Bool,
+                        "Whether clusters use the image's entrypoint. Default `true`.",
+                    ),
+                    Attribute::optional(
+                        "region_name",
+                        Type::String,
+                        "Cloud region to store the environment in. Coiled's default when absent (us-east-1 on AWS, us-east1 on Google Cloud).",
+                    ),
+                    Attribute::optional_computed("use_uv_installer", Type::Bool, "Install pip packages with uv. Default `true`."),
+                    Attribute::computed("spec_id", Type::String, "Id of the spec this configuration built; a new build changes it."),
+                    Attribute::computed("build_id", Type::String, "Id of that spec's build."),
+                    Attribute::computed("status", Type::String, STATUS_DOC),
+                ],
+                blocks: vec![
+                    conda_block(),
+                    super::duration::timeouts_block(&[
+                        ("create", "How long to wait for the build of a new environment. Default `30m`."),
+                        ("update", "How long to wait for a new build. Default `30m`."),
+                    ]),
+                ],
+            },
+        }
+    }
+
+    async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
+        validate::validate_config(config, diags);
+    }
+
+    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
+        let config = SoftwareEnvModel::decode(&plan.config);
+        let prior = SoftwareEnvModel::decode(&plan.prior);
+        let mut planned = SoftwareEnvModel::decode(&plan.planned);
+        let mut predicted: Vec<&'static str> = Vec::new();
+        let mut default = |field: &mut Field<_>, configured: bool, value, name| {
+            if !configured {
+                *field = Field::Known(value);
+                predicted.push(name);
+            }
+        };
+        default(&mut planned.gpu_enabled, !config.gpu_enabled.is_null(), false, "gpu_enabled");
+        default(&mut planned.use_entrypoint, !config.use_entrypoint.is_null(), true, "use_entrypoint");
+        default(&mut planned.use_uv_installer, !config.use_uv_installer.is_null(), true, "use_uv_installer");
+        if config.architecture.is_null() {
+            planned.architecture = Field::Known(DEFAULT_ARCHITECTURE.into());
+            predicted.push("architecture");
+        }
+        let marks = Marks::read(&plan.private);
+        if plan.is_create() {
+            let mut quiet = Diagnostics::new();
+            if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await
+                && config.workspace.is_null()
+                && let Some(ws) = coiled.configured_workspace()
+            {
+                planned.workspace = Field::Known(ws.to_string());
+                predicted.push("workspace");
+            }
+        } else if marks.imported {
+            // An import cannot read the spec: the configuration's is taken as it is, with no build.
+            plan.private = Vec::new();
+            predicted.extend(["spec_id", "build_id", "status"]);
+        } else {
+            let rebuild = prior.spec_changes(&planned) || marks.latest_spec.is_some() || prior.status.as_deref() == Some("error");
+            if let Some(latest) = marks.latest_spec {
+                diags.warning(
+                    "Software Environment Changed Outside Terraform",
+                    format!(
+                        "Software environment {:?} now has spec {latest}, not spec {} that this configuration built. Applying builds the configured spec again.",
+                        prior.name.as_deref().unwrap_or("?"),
+                        prior.spec_id.as_deref().unwrap_or("?")
+                    ),
+                );
+            } else if prior.status.as_deref() == Some("error") && !prior.spec_changes(&planned) {
+                diags.warning(
+                    "Software Environment Build Failed Before",
+                    "The last build of this spec failed. Applying asks Coiled to build it again; change the spec if it fails for a reason in the spec itself.",
+                );
+            }
+            if rebuild {
+                planned.spec_id = Field::Unknown;
+                planned.build_id = Field::Unknown;
+                planned.status = Field::Unknown;
+            }
+            // Without a rebuild they keep their values (timeouts change in state only).
+            predicted.extend(["spec_id", "build_id", "status"]);
+        }
+        plan.planned = planned.encode();
+        for name in predicted {
+            plan.mark_predicted(name);
+        }
+        if !diags.has_errors() && (plan.is_create() || !plan.planned.same_as(&plan.prior)) {
+            self.data.check_plan_access(ctx, config.workspace.as_deref(), planned.workspace.as_deref(), diags).await;
+        }
+    }
+
+    async fn create(&self, ctx: &Ctx, planned: &Value, _config: &Value, diags: &mut Diagnostics) -> Option<NewState> {
+        let coiled = self.data.require(diags).await?;
+        let mut planned = SoftwareEnvModel::decode(planned);
+        let op = Op::new(planned.timeout(true), ctx.stop.clone());
+        let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
+        planned.workspace = Field::Known(ws.clone());
+        self.build(&coiled, &op, &ws, planned, diags).await
+    }
+
+    async fn read(&self, ctx: &Ctx, state: &Value, private: &Private, diags: &mut Diagnostics) -> Option<NewState> {
+        let coiled = match self.data.coiled(diags).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Some(NewState { state: state.clone(), private: private.clone() }),
+            Err(()) => return None,
+        };
+        let mut state = SoftwareEnvModel::decode(state);
+        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let (ws, name) = (state.workspace.known()?.clone(), state.name.known()?.clone());
+        let alias = match coiled.client.software_alias(&op, &ws, &name).await {
+            Ok(a) => a,
+            Err(e) if e.is_not_found() => {
+                diags.warning(
+                    "Software Environment No Longer Exists",
+                    format!("Software environment {name:?} of workspace {ws:?} was deleted outside Terraform. It has been removed from state; the next apply creates it again."),
+                );
+                return Some(NewState { state: Value::Null, private: Vec::new() });
+            }
+            Err(e) => {
+                coiled.report(diags, "Unable to Read Software Environment", None, &e);
+                return None;
+            }
+        };
+        let mut marks = Marks::read(private);
+        if alias.id.is_some() {
+            state.id = id_field(alias.id);
+        }
+        let latest = alias.latest_spec.as_ref().and_then(|s| s.id);
+        marks.latest_spec = latest.filter(|l| state.spec_id.as_deref().is_some_and(|s| *s != l.to_string()));
+        if marks.latest_spec.is_none()
+            && let Some(build) = state.build_id.as_deref().and_then(|b| b.parse::<i64>().ok())
+        {
+            match coiled.client.software_build(&op, &ws, build).await {
+                Ok(b) => state.status = Field::Known(b.state),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => {
+                    coiled.report(diags, "Unable to Read Software Environment Build", None, &e);
+                    return None;
+                }
+            }
+        }
+        Some(NewState { state: state.encode(), private: marks.write() })
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        prior: &Value,
+        planned: &Value,
+        _config: &Value,
+        _private: &Private,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState> {
+        let (prior, planned) = (SoftwareEnvModel::decode(prior), SoftwareEnvModel::decode(planned));
+        if !planned.spec_id.is_unknown() {
+            // Timeouts, or a spec an import could not read taken from the configuration: no API call.
+            return Some(NewState { state: planned.known_from(&prior).encode(), private: Vec::new() });
+        }
+        let coiled = self.data.require(diags).await?;
+        let op = Op::new(planned.timeout(false), ctx.stop.clone());
+        let ws = prior.workspace.known()?.clone();
+        self.build(&coiled, &op, &ws, planned, diags).await
+    }
+
+    async fn delete(&self, ctx: &Ctx, prior: &Value, _private: &Private, diags: &mut Diagnostics) {
+        let Some(coiled) = self.data.require(diags).await else { return };
+        let prior = SoftwareEnvModel::decode(prior);
+        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let (Some(ws), Some(name)) = (prior.workspace.as_deref(), prior.name.as_deref()) else { return };
+        tracing::info!(workspace = %ws, name = %name, "deleting software environment");
+        match coiled.client.delete_software_alias(&op, ws, name).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => coiled.report(diags, "Unable to Delete Software Environment", None, &e),
+        }
+    }
+
+    async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState> {
+        let coiled = self.data.require(diags).await?;
+        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let (ws, name) = match id.split_once('/') {
+            Some((ws, name)) if !ws.is_empty() && !name.is_empty() && !name.contains('/') => (ws.to_string(), name.to_string()),
+            None if !id.is_empty() => (coiled.workspace_for(&op, None, diags).await?, id.to_string()),
+            _ => {
+                diags.error("Invalid Import ID", format!("{id:?} is not an import ID: use NAME or WORKSPACE/NAME."));
+                return None;
+            }
+        };
+        let alias = match coiled.client.software_alias(&op, &ws, &name).await {
+            Ok(a) => a,
+            Err(e) if e.is_not_found() => {
+                diags.error("Software Environment Not Found", format!("No software environment {name:?} in workspace {ws:?}."));
+                return None;
+            }
+            Err(e) => {
+                coiled.report(diags, "Unable to Import Software Environment", None, &e);
+                return None;
+            }
+        };
+        let state = state_of(SoftwareEnvModel::default(), &ws, &name, &alias);
+        let marks = Marks { imported: true, latest_spec: None };
+        Some(NewState { state: state.encode(), private: marks.write() })
+    }
+}
+
+/// `base` with what an alias (as the create answers it) reports.
+fn state_of(mut base: SoftwareEnvModel, ws: &str, name: &str, alias: &SoftwareAlias) -> SoftwareEnvModel {
+    base.workspace = Field::Known(ws.to_string());
+    base.name = Field::Known(name.to_string());
+    base.id = id_field(alias.id);
+    let spec = alias.latest_spec.as_ref();
+    base.spec_id = id_field(spec.and_then(|s| s.id));
+    let build = spec.and_then(|s| s.latest_build.as_ref());
+    base.build_id = id_field(build.map(|b| b.id));
+    base.status = Field::from_option(build.map(|b| b.state.clone()));
+    base
+}
+
+impl SoftwareEnvResource {
+    /// Asks for a build of `planned` and waits for it; the state of what exists comes back even when
+    /// the build fails or the wait is cut short (with an error).
+    async fn build(&self, coiled: &Coiled, op: &Op, ws: &str, planned: SoftwareEnvModel, diags: &mut Diagnostics) -> Option<NewState> {
+        let name = planned.name.known()?.clone();
+        let body = match planned.request() {
+            Ok(b) => b,
+            Err(why) => {
+                diags.error_at(AttrPath::attr("conda"), "Incomplete Software Spec", why);
+                return None;
+            }
+        };
+        tracing::info!(workspace = %ws, name = %name, "creating software environment");
+        let alias = match coiled.client.create_software_env(op, ws, &body).await {
+            Ok(a) => a,
+            Err(e) => {
+                coiled.report(diags, "Unable to Create Software Environment", None, &e);
+                return None;
+            }
+        };
+        let mut state = state_of(planned, ws, &name, &alias);
+        let Some(first) = alias.latest_spec.and_then(|s| s.latest_build) else {
+            return Some(NewState { state: state.encode(), private: Vec::new() });
+        };
+        match build::wait(&coiled.client, op, ws, first).await {
+            Ok(done) => {
+                state.status = Field::Known(done.state.clone());
+                if done.state == "error" {
+                    let tail = build::log_tail(&coiled.client, op, ws, done.id).await;
+                    let detail = build::failure_detail(&format!("software environment {name:?}"), &done, &tail);
+                    diags.error("Software Environment Build Failed", detail);
+                }
+            }
+            Err((e, last)) => {
+                state.status = Field::Known(last.state.clone());
+                coiled.report(diags, "Software Environment Build Not Finished", None, &e);
+            }
+        }
+        Some(NewState { state: state.encode(), private: Vec::new() })
+    }
+}

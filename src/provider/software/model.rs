@@ -1,0 +1,158 @@
+//! `coiled_software_environment`'s values, the create request built from them, and the private data
+//! its state carries.
+
+use std::time::Duration;
+
+use tfplugin::model::Field;
+use tfplugin::value::Value;
+
+use super::super::duration::WriteTimeouts;
+use super::spec::{self, Conda, SpecInput};
+use crate::api::{CreateSoftwareEnv, JsonObject};
+
+/// Default create and update timeout: builds of large specs take a while.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// The client's default architecture.
+pub const DEFAULT_ARCHITECTURE: &str = "x86_64";
+/// The architectures Coiled builds for.
+pub const ARCHITECTURES: &[&str] = &["x86_64", "aarch64"];
+
+tfplugin::model! {
+    /// The resource's configuration, plan or state.
+    pub struct SoftwareEnvModel {
+        id: String,
+        name: String,
+        workspace: String,
+        container: String,
+        conda: CondaModel,
+        pip: Vec<String>,
+        python_version: String,
+        gpu_enabled: bool,
+        architecture: String,
+        use_entrypoint: bool,
+        region_name: String,
+        use_uv_installer: bool,
+        spec_id: String,
+        build_id: String,
+        status: String,
+        timeouts: WriteTimeouts,
+    }
+}
+
+tfplugin::model! {
+    /// The `conda` block.
+    pub struct CondaModel {
+        channels: Vec<String>,
+        dependencies: Vec<String>,
+    }
+}
+
+/// The attributes whose change asks for a new build.
+pub const SPEC_ATTRIBUTES: &[&str] =
+    &["container", "conda", "pip", "python_version", "gpu_enabled", "architecture", "use_entrypoint", "region_name", "use_uv_installer"];
+
+/// Private data of a state: an import could not read the spec (it is taken from the configuration at
+/// the next plan), or the alias's latest spec is no longer the one this state built.
+#[derive(serde::Serialize, serde::Deserialize, Default, Debug, PartialEq)]
+pub struct Marks {
+    /// Built by an import.
+    #[serde(default)]
+    pub imported: bool,
+    /// The alias's latest spec, when a read found it differs from `spec_id`.
+    #[serde(default)]
+    pub latest_spec: Option<i64>,
+}
+
+impl Marks {
+    /// The marks in private data (none when empty or unreadable).
+    pub fn read(private: &[u8]) -> Marks {
+        serde_json::from_slice(private).unwrap_or_default()
+    }
+
+    /// As private data: empty when there is nothing to mark.
+    pub fn write(&self) -> Vec<u8> {
+        if *self == Marks::default() { Vec::new() } else { serde_json::to_vec(self).unwrap_or_default() }
+    }
+}
+
+impl SoftwareEnvModel {
+    /// The timeout of a create (`true`) or an update.
+    pub fn timeout(&self, create: bool) -> Duration {
+        let t = self.timeouts.known().cloned().unwrap_or_default();
+        let text = if create { t.create } else { t.update };
+        crate::provider::duration::timeout_or(text.as_deref(), DEFAULT_TIMEOUT)
+    }
+
+    /// What the package spec is built from.
+    pub fn spec_input(&self) -> SpecInput {
+        SpecInput {
+            conda: self.conda.known().map(|c| Conda {
+                channels: c.channels.known().cloned(),
+                dependencies: c.dependencies.known().cloned().unwrap_or_default(),
+            }),
+            pip: self.pip.known().cloned(),
+            python_version: self.python_version.known().cloned(),
+        }
+    }
+
+    /// The create request, as `coiled.create_software_environment` sends it for the same arguments;
+    /// an error (for `conda`) when the spec is incomplete.
+    pub fn request(&self) -> Result<CreateSoftwareEnv, String> {
+        let (md5, fields) = match self.container.known() {
+            Some(_) => (spec::spec_md5(None), JsonObject::new()),
+            None => {
+                let (spec, _) = spec::env_spec(&self.spec_input())?;
+                (spec::spec_md5(Some(&spec)), spec::spec_fields(&spec))
+            }
+        };
+        Ok(CreateSoftwareEnv {
+            name: self.name.known().cloned().unwrap_or_default(),
+            container: self.container.known().cloned(),
+            force_rebuild: false,
+            md5,
+            use_entrypoint: self.use_entrypoint.known().copied().unwrap_or(true),
+            gpu_enabled: self.gpu_enabled.known().copied().unwrap_or(false),
+            architecture: self.architecture.known().cloned().unwrap_or_else(|| DEFAULT_ARCHITECTURE.into()),
+            region_name: self.region_name.known().cloned(),
+            enable_experimental_installer: self.use_uv_installer.known().copied().unwrap_or(true),
+            lockfile_content: None,
+            lockfile_name: None,
+            spec: fields,
+        })
+    }
+
+    /// Whether a plan from `self` to `planned` asks for a new build.
+    pub fn spec_changes(&self, planned: &SoftwareEnvModel) -> bool {
+        let (a, b) = (self.encode(), planned.encode());
+        SPEC_ATTRIBUTES.iter().any(|k| !a.get(k).cloned().unwrap_or(Value::Null).same_as(&b.get(k).cloned().unwrap_or(Value::Null)))
+    }
+}
+
+/// `Field::Known` of an id.
+pub fn id_field(id: Option<i64>) -> Field<String> {
+    Field::from_option(id.map(|i| i.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_requests_hash_no_spec() {
+        let m = SoftwareEnvModel::decode(&Value::object([
+            ("name", Value::string("img")),
+            ("container", Value::string("ghcr.io/dask/dask:latest")),
+        ]));
+        let body = serde_json::to_value(m.request().unwrap()).unwrap();
+        assert_eq!(body["md5"], "37a6259cc0c1dae299a7866489dff0bd");
+        assert_eq!(body["architecture"], "x86_64");
+        assert!(body.get("packages").is_none(), "a container sends no spec keys");
+    }
+
+    #[test]
+    fn marks_round_trip_and_vanish_when_empty() {
+        assert!(Marks::default().write().is_empty());
+        let m = Marks { imported: false, latest_spec: Some(9) };
+        assert_eq!(Marks::read(&m.write()), m);
+    }
+}

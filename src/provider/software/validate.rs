@@ -1,0 +1,152 @@
+//! Checks of a `coiled_software_environment` configuration that need no API call; unknown values are
+//! judged at apply.
+
+use tfplugin::diag::Diagnostics;
+use tfplugin::value::{AttrPath, Value};
+
+use super::model::*;
+
+/// Every check, in schema order.
+pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
+    let c = &SoftwareEnvModel::decode(config);
+    if let Some(name) = c.name.known()
+        && !valid_env_name(name)
+    {
+        diags.error_at(
+            AttrPath::attr("name"),
+            "Invalid Software Environment Name",
+            format!("{name:?} is not a software environment name: use lower-case letters, digits, `-` and `_` (at most 128), as Coiled's client requires."),
+        );
+    }
+    if let Some(ws) = c.workspace.known()
+        && (ws.is_empty() || ws.contains('/'))
+    {
+        diags.error_at(AttrPath::attr("workspace"), "Invalid Workspace", format!("{ws:?} is not a workspace slug."));
+    }
+    image_or_packages(c, diags);
+    if let Some(arch) = c.architecture.known()
+        && !ARCHITECTURES.contains(&arch.as_str())
+    {
+        diags.error_at(
+            AttrPath::attr("architecture"),
+            "Invalid Architecture",
+            format!("{arch:?} is not an architecture Coiled builds for: use \"x86_64\" or \"aarch64\"."),
+        );
+    }
+    if let Some(v) = c.python_version.known()
+        && !(v.split('.').count() <= 3
+            && v.split('.').all(|p| !p.is_empty() && p.chars().all(|ch| ch.is_ascii_digit()))
+            && v.starts_with('3'))
+    {
+        diags.error_at(
+            AttrPath::attr("python_version"),
+            "Invalid Python Version",
+            format!("{v:?} is not a Python 3 version such as \"3.12\" or \"3.12.4\"."),
+        );
+    }
+    let t = c.timeouts.known().cloned().unwrap_or_default();
+    crate::provider::duration::validate_timeouts(&[("create", t.create.as_deref()), ("update", t.update.as_deref())], diags);
+}
+
+/// Whether Coiled's client accepts `name` for a new environment.
+pub fn valid_env_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// `container`, or packages (`conda`, `pip`), not both; each list well formed.
+fn image_or_packages(c: &SoftwareEnvModel, diags: &mut Diagnostics) {
+    let packages = !c.conda.is_null() || !c.pip.is_null();
+    if !c.container.is_null() && packages {
+        let at = if c.conda.is_null() { "pip" } else { "conda" };
+        diags.error_at(
+            AttrPath::attr(at),
+            "Conflicting Software Spec",
+            "Set `container`, or `conda` and `pip` packages, not both: Coiled's build backend does not support specifying both packages and a container.",
+        );
+        return;
+    }
+    if c.container.is_null() && !packages {
+        diags.error_at(
+            AttrPath::attr("container"),
+            "Missing Software Spec",
+            "Set `container` (an image), or packages in `conda` and/or `pip`.",
+        );
+        return;
+    }
+    if let Some(image) = c.container.known()
+        && (image.trim().is_empty() || image.chars().any(char::is_whitespace))
+    {
+        diags.error_at(AttrPath::attr("container"), "Invalid Container Image", format!("{image:?} is not an image reference."));
+    }
+    if let Some(conda) = c.conda.known()
+        && let Some(deps) = conda.dependencies.known()
+    {
+        if deps.is_empty() {
+            diags.error_at(
+                AttrPath::attr("conda").then("dependencies"),
+                "No conda Dependencies",
+                "List at least one conda package (Coiled's client refuses a conda spec without dependencies).",
+            );
+        }
+        for (i, d) in deps.iter().enumerate() {
+            if d.trim().is_empty() || d.trim_start().starts_with(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')) && !d.contains("::")
+            {
+                diags.error_at(
+                    AttrPath::attr("conda").then("dependencies").index(i),
+                    "Invalid conda Package",
+                    format!("{d:?} is not a conda package spec such as \"numpy>=1.26\"."),
+                );
+            }
+        }
+    }
+    if let Some(lines) = c.pip.known()
+        && lines.iter().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        diags.error_at(AttrPath::attr("pip"), "No pip Requirements", "List at least one pip requirement, or leave `pip` out.");
+    }
+    if c.conda.is_null() && !c.pip.is_null() && c.python_version.is_null() {
+        diags.error_at(
+            AttrPath::attr("python_version"),
+            "Missing Python Version",
+            "An environment with only pip packages needs `python_version` (e.g. \"3.12\"): Coiled's client takes it from the local Python, which a plan must not depend on. Or list `python` in `conda`.",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(config: Value) -> Vec<String> {
+        let mut d = Diagnostics::new();
+        validate_config(&config, &mut d);
+        d.0.iter().map(|x| format!("{}: {}", x.path.as_ref().map(|p| p.to_string()).unwrap_or_default(), x.summary)).collect()
+    }
+
+    #[test]
+    fn bad_specs_are_refused_at_their_attribute() {
+        let both = errors(Value::object([
+            ("name", Value::string("x")),
+            ("container", Value::string("img")),
+            ("conda", Value::object([("dependencies", Value::List(vec![Value::string("numpy")]))])),
+        ]));
+        assert_eq!(both, ["conda: Conflicting Software Spec"]);
+        assert_eq!(errors(Value::object([("name", Value::string("x"))])), ["container: Missing Software Spec"]);
+        let pip_only = errors(Value::object([("name", Value::string("x")), ("pip", Value::List(vec![Value::string("dask")]))]));
+        assert_eq!(pip_only, ["python_version: Missing Python Version"]);
+        let bad = errors(Value::object([
+            ("name", Value::string("My Env")),
+            ("container", Value::string("img")),
+            ("architecture", Value::string("arm")),
+        ]));
+        assert_eq!(bad, ["name: Invalid Software Environment Name", "architecture: Invalid Architecture"]);
+        let empty =
+            errors(Value::object([("name", Value::string("x")), ("conda", Value::object([("dependencies", Value::List(vec![]))]))]));
+        assert_eq!(empty, ["conda.dependencies: No conda Dependencies"]);
+    }
+
+    #[test]
+    fn unknown_values_wait_for_apply() {
+        assert!(errors(Value::object([("name", Value::Unknown), ("container", Value::Unknown)])).is_empty());
+    }
+}
