@@ -29,7 +29,10 @@ variable "aws_secret_access_key" {
   sensitive   = true
 }
 
-# Account-level default for all new clusters: Dask ports from 10.1.0.0/16 only.
+# Account-level default for all new clusters: Dask's ports from 10.1.0.0/16 only. The guide's 8786
+# (scheduler) and 8787 (dashboard) are the ports of older Coiled releases; today's Coiled serves the
+# scheduler and the dashboard on 443, so the rule opens it too (the plan warns when no rule admits the
+# port a scheduler listens on).
 resource "coiled_backend_options" "account" {
   backend               = "aws"
   region                = "us-east-1"
@@ -37,7 +40,7 @@ resource "coiled_backend_options" "account" {
   aws_secret_access_key = var.aws_secret_access_key
 
   ingress {
-    ports = [8786, 8787]
+    ports = [443, 8786, 8787]
     cidr  = "10.1.0.0/16"
   }
 }
@@ -52,8 +55,8 @@ resource "coiled_cluster" "etl" {
 
   backend_options {
     ingress {
-      ports = [8786]
-      cidr  = "10.1.0.0/16" # client -> scheduler
+      ports = [443, 8786]
+      cidr  = "10.1.0.0/16" # client -> scheduler (443 today, 8786 on older releases)
     }
     ingress {
       ports = [8787]

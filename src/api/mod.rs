@@ -22,7 +22,6 @@ pub mod error;
 pub mod requests;
 pub mod retry;
 mod software;
-pub use software::{BuildLogEvent, BuildLogPage};
 pub mod types;
 
 use std::fmt;

@@ -116,9 +116,18 @@ pub struct ClusterOptions {
     /// Spot workers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spot: Option<bool>,
+    /// Whether a spot worker may fall back to on-demand (`spot_policy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spot_on_demand_fallback: Option<bool>,
     /// `true` unless a zone is named: the client's `use_best_zone` default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multizone: Option<bool>,
+    /// `false` when the scheduler is private and the dashboard is not served over HTTPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_dashboard_public_ip: Option<bool>,
+    /// `false` when the dashboard is not served over HTTPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_dashboard_https: Option<bool>,
     /// The cluster's own ingress.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub firewall_spec: Option<FirewallSpecOut>,

@@ -3,34 +3,10 @@
 //! and under `/api/v2/software-environment/account/{ws}`: create (`POST`), the alias by name (`GET`,
 //! `DELETE` `alias/name/{name}`), a build's state (`build/{id}`) and its log (`build/logs/{id}`).
 
-use serde::Deserialize;
-
 use super::client::seg;
 use super::requests::{CreateSoftwareEnv, JsonObject};
 use super::retry::{Call, Op};
-use super::{ApiError, Client, SoftwareAlias, SoftwareBuild, decode};
-
-/// One page of a build's log (`Cloud._fetch_software_build_logs`).
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct BuildLogPage {
-    /// The lines.
-    #[serde(default)]
-    pub events: Vec<BuildLogEvent>,
-    /// Where the next page starts.
-    #[serde(default, rename = "nextToken")]
-    pub next_token: Option<String>,
-}
-
-/// One log line.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct BuildLogEvent {
-    /// Its id, unique within the build.
-    #[serde(default, rename = "eventId")]
-    pub event_id: serde_json::Value,
-    /// The text.
-    #[serde(default)]
-    pub message: String,
-}
+use super::{ApiError, BuildLogPage, Client, SoftwareAlias, SoftwareBuild, decode};
 
 impl Client {
     /// `GET /api/v2/user/workspace/{ws}/dask-config-overrides`: the Dask configuration the control

@@ -285,9 +285,6 @@ pub struct SoftwareAlias {
     /// The alias id.
     #[serde(default)]
     pub id: Option<i64>,
-    /// Its name.
-    #[serde(default)]
-    pub name: Option<String>,
     /// The newest specification.
     #[serde(default)]
     pub latest_spec: Option<SoftwareSpec>,
@@ -316,4 +313,26 @@ pub struct SoftwareBuild {
     /// Why it failed.
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// One page of a build's log (`Cloud._fetch_software_build_logs`).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct BuildLogPage {
+    /// The lines.
+    #[serde(default)]
+    pub events: Vec<BuildLogEvent>,
+    /// Where the next page starts.
+    #[serde(default, rename = "nextToken")]
+    pub next_token: Option<String>,
+}
+
+/// One log line.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct BuildLogEvent {
+    /// Its id, unique within the build.
+    #[serde(default, rename = "eventId")]
+    pub event_id: serde_json::Value,
+    /// The text.
+    #[serde(default)]
+    pub message: String,
 }

@@ -103,6 +103,12 @@ impl RuleSet {
         RuleSet::new(&rules.iter().filter_map(|r| coiled_firewall::rule_from_wire(&r.ports, &r.cidr)).collect::<Vec<_>>())
     }
 
+    /// Rules in the wire form this provider sends.
+    pub fn from_wire_out(rules: &[crate::api::IngressOut]) -> RuleSet {
+        let ports = |r: &crate::api::IngressOut| r.ports.iter().map(|p| i64::from(*p)).collect::<Vec<_>>();
+        RuleSet::new(&rules.iter().filter_map(|r| coiled_firewall::rule_from_wire(&ports(r), &r.cidr)).collect::<Vec<_>>())
+    }
+
     /// The rules of an `ingress` value this provider stored in state, which it validated before:
     /// `None` when it holds none, or is not known.
     pub fn of_state(ingress: &Value) -> Option<RuleSet> {

@@ -6,6 +6,7 @@
 pub mod backend_options;
 pub mod cluster;
 pub mod config;
+pub mod defaults;
 pub mod duration;
 pub mod functions;
 pub mod ingress;
@@ -148,10 +149,36 @@ enum Configured {
     Ready(Arc<Coiled>),
 }
 
+/// The provider's `cluster_defaults`, as a plan may use them.
+#[derive(Clone, Debug, Default)]
+pub enum DefaultsState {
+    /// No block.
+    #[default]
+    Absent,
+    /// The block holds values not known until apply.
+    Unknown,
+    /// The block, read.
+    Set(defaults::ClusterDefaults),
+}
+
 /// State shared between the provider and its resources.
 #[derive(Debug, Default)]
 pub struct ProviderData {
     configured: RwLock<Configured>,
+    defaults: std::sync::RwLock<DefaultsState>,
+    local: std::sync::RwLock<defaults::LocalClusterSettings>,
+}
+
+impl ProviderData {
+    /// The provider's `cluster_defaults`.
+    pub fn cluster_defaults(&self) -> DefaultsState {
+        self.defaults.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The cluster settings of this machine's Coiled configuration (for warnings only).
+    pub fn local_settings(&self) -> defaults::LocalClusterSettings {
+        self.local.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl ProviderData {
@@ -232,7 +259,7 @@ impl Provider for CoiledProvider {
                     Attribute::optional("ca_bundle_file", Type::String, "Path to a PEM file of extra certificate authorities to trust for the Coiled API (HTTPS and the WebSocket alike), besides the platform's roots."),
                     Attribute::optional("unreachable_timeout", Type::String, "How long to keep trying a server that cannot be reached at all (connection refused, host name not resolved, no answer) before failing, as a duration such as `30s` or `5m`. Default `30s`. A server that answers, even with throttling or server errors, is retried within each operation's own timeout regardless."),
                 ],
-                blocks: vec![],
+                blocks: vec![defaults::block()],
             },
         }
     }
@@ -262,6 +289,15 @@ impl Provider for CoiledProvider {
     }
 
     async fn configure(&self, _ctx: &Ctx, config: &Value, _terraform_version: &str, diags: &mut Diagnostics) {
+        let cluster_defaults = match defaults::read(config, diags) {
+            Ok(Some(d)) => DefaultsState::Set(d),
+            Ok(None) => DefaultsState::Absent,
+            Err(()) => DefaultsState::Unknown,
+        };
+        *self.data.defaults.write().unwrap_or_else(|p| p.into_inner()) = cluster_defaults;
+        if let Ok(env) = config::Env::from_process() {
+            *self.data.local.write().unwrap_or_else(|p| p.into_inner()) = defaults::local_settings(&env);
+        }
         let attr = |name: &str| config.get(name).cloned().unwrap_or(Value::Null);
         let (server, token, workspace, insecure, ca, unreachable) = (
             attr("server"),

@@ -145,6 +145,22 @@ fn the_provider_sends_what_the_coiled_client_sends() {
     s.apply();
     let provider = create_body(&take_requests(&s));
     let (client, provider) = (client.as_object().unwrap(), provider.as_object().unwrap());
+    assert_same_create(client, provider);
+    // The one listed difference with a rule: the provider's dask_config is the workspace's overrides,
+    // which the client's whole local configuration includes.
+    let (mut theirs, mut ours) = (BTreeMap::new(), BTreeMap::new());
+    leaves(&client["dask_config"], "", &mut theirs);
+    leaves(&provider["dask_config"], "", &mut ours);
+    assert!(!ours.is_empty());
+    for (k, v) in &ours {
+        assert_eq!(theirs.get(k), Some(v), "override {k} is not in the client's dask_config");
+    }
+    assert_eq!(provider["tags"]["org"], "platform", "override tags merged as the client merges them");
+}
+
+/// Two create bodies agree key for key, but for the differences the ledger lists (each of which must
+/// still differ).
+fn assert_same_create(client: &serde_json::Map<String, Value>, provider: &serde_json::Map<String, Value>) {
     let differences = listed_differences();
     let mut differing: Vec<&String> = client.keys().chain(provider.keys()).filter(|k| client.get(*k) != provider.get(*k)).collect();
     differing.sort();
@@ -156,14 +172,98 @@ fn the_provider_sends_what_the_coiled_client_sends() {
     );
     let stale: Vec<_> = differences.keys().filter(|k| !differing.contains(k)).collect();
     assert!(stale.is_empty(), "docs/wire-ledger.md lists differences that no longer exist: {stale:?}");
-    // The one listed difference with a rule: the provider's dask_config is the workspace's overrides,
-    // which the client's whole local configuration includes.
-    let (mut theirs, mut ours) = (BTreeMap::new(), BTreeMap::new());
-    leaves(&client["dask_config"], "", &mut theirs);
-    leaves(&provider["dask_config"], "", &mut ours);
-    assert!(!ours.is_empty());
-    for (k, v) in &ours {
-        assert_eq!(theirs.get(k), Some(v), "override {k} is not in the client's dask_config");
+}
+
+const SOFTWARE: &str = r#"
+resource "coiled_software_environment" "spec" {
+  name = "spec-env"
+  conda {
+    channels     = ["conda-forge"]
+    dependencies = ["python=3.11", "numpy>=1.26", "conda-forge::xarray"]
+  }
+  pip = ["xgboost>=2", "--extra-index-url https://pypi.example.com/simple"]
+}
+resource "coiled_software_environment" "image" {
+  name        = "img-env"
+  container   = "ghcr.io/dask/dask:latest"
+  gpu_enabled = true
+}
+resource "coiled_software_environment" "arm" {
+  name             = "arm-env"
+  conda {
+    dependencies = ["dask"]
+  }
+  architecture     = "aarch64"
+  use_uv_installer = false
+}
+"#;
+
+const OPTIONS: &str = r#"
+resource "coiled_cluster" "opts" {
+  name                    = "opts"
+  n_workers               = 1
+  software                = "my-env"
+  spot_policy             = "spot_with_fallback"
+  scheduler_port          = 8786
+  allow_ingress_from      = "10.1.0.0/16"
+  cluster_timeout         = "8 hours"
+  use_dashboard_https     = false
+  use_scheduler_public_ip = false
+}
+resource "coiled_cluster" "arm" {
+  name        = "on-arm"
+  n_workers   = 1
+  software    = "my-env"
+  arm         = true
+  spot_policy = "on-demand"
+}
+"#;
+
+/// The software environment requests, by name.
+fn software_bodies(log: &[Value]) -> BTreeMap<String, Value> {
+    log.iter()
+        .filter(|r| r["method"] == "POST" && r["path"] == "/api/v2/software-environment/account/alice")
+        .map(|r| (r["body"]["name"].as_str().unwrap_or_default().to_string(), r["body"].clone()))
+        .collect()
+}
+
+/// The cluster create bodies, by name.
+fn create_bodies(log: &[Value]) -> BTreeMap<String, Value> {
+    log.iter()
+        .filter(|r| r["method"] == "POST" && r["path"] == "/api/v2/clusters/account/alice/")
+        .map(|r| (r["body"]["name"].as_str().unwrap_or_default().to_string(), r["body"].clone()))
+        .collect()
+}
+
+#[test]
+fn software_environments_and_cluster_options_are_sent_as_the_client_sends_them() {
+    let Some(bin) = crate::python_client::venv() else { return };
+    let cli = clis().last().unwrap();
+    let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s", "--software-env", "my-env"], "");
+    let backend = BACKEND_OPTIONS.replace("SECRET-SENTINEL-DIFF", "SECRET-SENTINEL-OPTS");
+    s.set(&backend);
+    s.apply();
+    take_requests(&s);
+
+    python(&bin, &s, "software", &[]);
+    let client = software_bodies(&take_requests(&s));
+    s.set(&format!("{backend}{SOFTWARE}"));
+    s.apply();
+    let provider = software_bodies(&take_requests(&s));
+    assert_eq!(client.len(), 3, "{client:?}");
+    for (name, body) in &client {
+        assert_eq!(provider.get(name), Some(body), "software environment {name}: the provider's request differs from the client's");
     }
-    assert_eq!(provider["tags"]["org"], "platform", "override tags merged as the client merges them");
+
+    python(&bin, &s, "cluster-options", &[]);
+    let client = create_bodies(&take_requests(&s));
+    s.set(&format!("{backend}{SOFTWARE}{OPTIONS}"));
+    s.apply();
+    let provider = create_bodies(&take_requests(&s));
+    assert_eq!(client.len(), 2, "{client:?}");
+    for (name, body) in &client {
+        let theirs = body.as_object().unwrap();
+        let ours = provider.get(name).and_then(Value::as_object).unwrap_or_else(|| panic!("no create of {name}"));
+        assert_same_create(theirs, ours);
+    }
 }

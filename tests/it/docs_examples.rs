@@ -14,7 +14,7 @@ fn root() -> &'static Path {
 #[test]
 fn docs_are_generated_from_the_current_schema() {
     let pages = docgen::generate(&CoiledProvider::default(), root()).unwrap();
-    assert_eq!(pages.len(), 5);
+    assert_eq!(pages.len(), 7);
     let mut stale = Vec::new();
     for page in &pages {
         let on_disk = std::fs::read_to_string(root().join(&page.path)).unwrap_or_default();
@@ -29,6 +29,8 @@ fn docs_are_generated_from_the_current_schema() {
         "docs/resources/cluster.md",
         "docs/data-sources/backend_options.md",
         "docs/data-sources/cluster.md",
+        "docs/resources/software_environment.md",
+        "docs/data-sources/software_environment.md",
         "docs/guides/firewalls.md",
     ] {
         assert!(root().join(needed).exists(), "{needed} is missing");

@@ -3,6 +3,7 @@
 
 mod backend_options;
 mod cluster;
+mod cluster_options;
 mod common;
 mod differential;
 mod docs_examples;

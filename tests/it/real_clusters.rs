@@ -40,8 +40,12 @@ fn server_args(prefix: &str) -> Vec<String> {
 }
 
 fn scenario(prefix: &str, config: &str) -> Scenario {
+    scenario_with(prefix, config, &[])
+}
+
+fn scenario_with(prefix: &str, config: &str, extra: &[&str]) -> Scenario {
     let args = server_args(prefix);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).chain(extra.iter().copied()).collect();
     Scenario::new(clis().last().unwrap(), &args, config)
 }
 
@@ -116,7 +120,13 @@ fn the_seed_cluster_computes_from_the_vpn_and_refuses_the_internet() {
         return;
     }
     let p = "t14seed";
-    let s = scenario(p, SEED);
+    // The seed's rules are for a scheduler on 8786, the port of older Coiled releases: the workspace's
+    // Dask configuration says so, as an account would set it for the seed's rules to work today.
+    let overrides = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(overrides.path(), r#"{"coiled": {"scheduler-options": {"port": 8786}}}"#).unwrap();
+    let s = scenario_with(p, SEED, &["--dask-config-overrides", overrides.path().to_str().unwrap()]);
+    let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
+    assert!(!plan.contains("Scheduler Port Not Open"), "the workspace's port is the one the rules open: {plan}");
     s.apply();
     let c = s.output("c");
     let (id, private, public) = (
@@ -220,7 +230,7 @@ resource "coiled_backend_options" "team" {
   aws_access_key_id     = "AKIAEXAMPLE"
   aws_secret_access_key = "SECRET-SENTINEL-1"
   ingress {
-    ports = [8786]
+    ports = [443]
     cidr  = "10.32.0.0/16"
   }
 }
@@ -230,7 +240,7 @@ resource "coiled_cluster" "pub" {
   n_workers = 1
   backend_options {
     ingress {
-      ports = [8786]
+      ports = [443]
       cidr  = "10.1.0.0/16"
     }
   }
@@ -440,7 +450,7 @@ resource "coiled_cluster" "etl" {{
   use_scheduler_public_ip = false
   backend_options {{
     ingress {{
-      ports = [8786]
+      ports = [443]
       cidr  = "10.1.0.0/16"
     }}
   }}

@@ -15,7 +15,7 @@ def main(name: str) -> None:
         name=name,
         n_workers=2,
         software="dask",
-        backend_options={"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}]},
+        backend_options={"ingress": [{"ports": [443], "cidr": "10.1.0.0/16"}]},
         use_scheduler_public_ip=False,
         wait_for_workers=True,
         timeout=120,

@@ -34,6 +34,31 @@ def main(step: str) -> None:
             )
         except Exception as e:  # no Dask scheduler answers here: the create has been sent by then
             print(f"stopped after the create: {type(e).__name__}", file=sys.stderr)
+    elif step == "software":
+        coiled.create_software_environment(
+            name="spec-env",
+            conda={"channels": ["conda-forge"], "dependencies": ["python=3.11", "numpy>=1.26", "conda-forge::xarray"]},
+            pip=["xgboost>=2", "--extra-index-url https://pypi.example.com/simple"],
+        )
+        coiled.create_software_environment(name="img-env", container="ghcr.io/dask/dask:latest", gpu_enabled=True)
+        coiled.create_software_environment(name="arm-env", conda=["dask"], arm=True, use_uv_installer=False)
+    elif step == "cluster-options":
+        for kwargs in (
+            dict(
+                name="opts",
+                spot_policy="spot_with_fallback",
+                scheduler_port=8786,
+                allow_ingress_from="10.1.0.0/16",
+                cluster_timeout="8 hours",
+                use_dashboard_https=False,
+                use_scheduler_public_ip=False,
+            ),
+            dict(name="on-arm", arm=True, spot_policy="on-demand"),
+        ):
+            try:
+                coiled.Cluster(n_workers=1, software="my-env", timeout=60, **kwargs)
+            except Exception as e:  # no Dask scheduler answers here: the create has been sent by then
+                print(f"stopped after the create: {type(e).__name__}", file=sys.stderr)
     else:
         raise SystemExit(f"unknown step {step}")
 

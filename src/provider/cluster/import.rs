@@ -95,6 +95,20 @@ impl ClusterResource {
         if differs(prior.tags.encode(), planned.tags.encode()) && prior.tags.is_null() {
             adopt.push(tfplugin::attr!(ClusterModel, tags));
         }
+        // Creation options the API does not report.
+        let unreported = [
+            (tfplugin::attr!(ClusterModel, cluster_timeout), prior.cluster_timeout.encode(), planned.cluster_timeout.encode()),
+            (tfplugin::attr!(ClusterModel, spot_policy), prior.spot_policy.encode(), planned.spot_policy.encode()),
+            (tfplugin::attr!(ClusterModel, arm), prior.arm.encode(), planned.arm.encode()),
+            (tfplugin::attr!(ClusterModel, scheduler_port), prior.scheduler_port.encode(), planned.scheduler_port.encode()),
+            (tfplugin::attr!(ClusterModel, allow_ingress_from), prior.allow_ingress_from.encode(), planned.allow_ingress_from.encode()),
+            (tfplugin::attr!(ClusterModel, use_dashboard_https), prior.use_dashboard_https.encode(), planned.use_dashboard_https.encode()),
+        ];
+        for (name, before, after) in unreported {
+            if before.is_null() && differs(before, after) {
+                adopt.push(name);
+            }
+        }
         if differs(prior.backend_options.encode(), planned.backend_options.encode())
             && backend_options_adoptable(&prior.backend(), &planned.backend(), &marker)
         {

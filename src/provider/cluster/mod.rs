@@ -12,23 +12,23 @@ pub mod data_source;
 mod import;
 mod lifecycle;
 pub mod model;
+mod plan_checks;
 mod prepare;
 pub mod request;
 pub mod state;
 mod validate;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use async_trait::async_trait;
+use std::sync::Arc;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, NewState, Plan, Private, Resource};
 use tfplugin::model::Field;
 use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 use tfplugin::value::{AttrPath, Number, Type, Value};
 
+use super::defaults::ClusterDefaults;
 use super::ingress::{self, Parsed, Reading, RuleSet};
-use super::{Coiled, ProviderData};
+use super::{Coiled, DefaultsState, ProviderData};
 use crate::api::Op;
 use import::*;
 use lifecycle::*;
@@ -51,40 +51,100 @@ impl ClusterResource {
         self.data.require(diags).await
     }
 
-    /// Warns when the cluster's own ingress repeats the workspace's account-level default verbatim: the
-    /// block is then redundant, and would silently diverge when the account default changes.
-    async fn warn_if_redundant(&self, workspace: Option<&str>, own: &RuleSet, diags: &mut Diagnostics) {
-        let mut quiet = Diagnostics::new();
-        let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await else { return };
-        let op = Op::new(Duration::from_secs(30), Default::default());
-        let ws = match workspace {
-            Some(ws) => ws.to_string(),
-            None => match coiled.workspace(&op).await {
-                Ok(ws) => ws,
-                Err(_) => return,
-            },
-        };
-        let Ok(account) = coiled.client.get_backend_options(&op, &ws).await else { return };
-        if let Some(wire) = account.ingress()
-            && !wire.is_empty()
-            && own.same_as(&RuleSet::from_wire(&wire))
-        {
-            diags.warning_at(
-                AttrPath::attr("backend_options").then("ingress"),
-                "Ingress Repeats the Account Default",
-                format!(
-                    "These ingress rules are exactly workspace {ws:?}'s account-level default, so they change nothing today. Remove them to follow the account default, or keep them to pin these rules even if the default changes later."
-                ),
-            );
+    /// The values a configuration leaves out: the resource's defaults and the provider's
+    /// `cluster_defaults` (unknown while those are); values added to the schema later stay as the
+    /// prior state has them, so that upgrading the provider plans no change.
+    fn plan_defaults(
+        config: &ClusterModel,
+        prior: &ClusterModel,
+        planned: &mut ClusterModel,
+        defaults: &DefaultsState,
+        create: bool,
+    ) -> Vec<&'static str> {
+        let mut predicted = Vec::new();
+        if config.n_workers.is_null() {
+            planned.n_workers = Field::Known(prior.n_workers.known().cloned().unwrap_or(Number::from_i64(DEFAULT_WORKERS)));
+            predicted.push(tfplugin::attr!(ClusterModel, n_workers));
         }
+        if config.wait_for_workers.is_null() {
+            planned.wait_for_workers = Field::Known(Number::from_f64(DEFAULT_WAIT_FOR_WORKERS).expect("finite"));
+            predicted.push(tfplugin::attr!(ClusterModel, wait_for_workers));
+        }
+        if config.use_scheduler_public_ip.is_null() {
+            planned.use_scheduler_public_ip = match defaults {
+                DefaultsState::Unknown => Field::Unknown,
+                DefaultsState::Set(d) => Field::Known(d.use_scheduler_public_ip.unwrap_or(true)),
+                DefaultsState::Absent => Field::Known(true),
+            };
+            predicted.push(tfplugin::attr!(ClusterModel, use_scheduler_public_ip));
+        }
+        if config.tags.is_null() {
+            planned.tags = match defaults {
+                DefaultsState::Unknown => Field::Unknown,
+                DefaultsState::Set(ClusterDefaults { tags: Some(t), .. }) => Field::Known(t.clone()),
+                _ if create => Field::Null,
+                _ => prior.tags.clone(),
+            };
+            predicted.push(tfplugin::attr!(ClusterModel, tags));
+        }
+        let new_or_known = |known: bool| create || known;
+        if config.use_dashboard_https.is_null() {
+            planned.use_dashboard_https = if new_or_known(!prior.use_dashboard_https.is_null()) { Field::Known(true) } else { Field::Null };
+            predicted.push(tfplugin::attr!(ClusterModel, use_dashboard_https));
+        }
+        if config.when_stopped.is_null() {
+            planned.when_stopped = if new_or_known(!prior.when_stopped.is_null()) { Field::Known("recreate".into()) } else { Field::Null };
+            predicted.push(tfplugin::attr!(ClusterModel, when_stopped));
+        }
+        predicted
     }
 
-    /// The cluster's own ingress in a plan, read once: predicts `firewall_rules` from it.
+    /// A cluster without a firewall of its own takes the provider's `cluster_defaults` ingress: its
+    /// `firewall_rules` show them, and a change of them replaces it.
+    fn plan_default_rules(
+        prior: &ClusterModel,
+        planned: &mut ClusterModel,
+        defaults: &DefaultsState,
+        plan: &mut Plan,
+        predicted: &mut Vec<&'static str>,
+    ) {
+        let ingress = planned.ingress();
+        if ingress.is_unknown() || ingress.as_elements().is_some_and(|e| !e.is_empty()) || planned.network_rules(None).is_some() {
+            return;
+        }
+        let rows = match defaults {
+            DefaultsState::Set(ClusterDefaults { ingress: Some(rules), .. }) => Field::Known(rules.rows_value()),
+            DefaultsState::Unknown => Field::Unknown,
+            _ => return,
+        };
+        if !plan.is_create() && prior.firewall_rules != rows {
+            plan.requires_replace.push(AttrPath::attr("firewall_rules"));
+        }
+        planned.firewall_rules = rows;
+        predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
+    }
+
+    /// The cluster's own firewall in a plan, read once: predicts `firewall_rules` from its ingress
+    /// blocks, or from the rules `scheduler_port` / `allow_ingress_from` make.
     fn plan_own_rules(planned: &mut ClusterModel, predicted: &mut Vec<&'static str>, diags: &mut Diagnostics) -> Option<RuleSet> {
         let ingress = planned.ingress();
         let set = ingress.as_elements().is_some_and(|e| !e.is_empty()) || ingress.is_unknown();
         if !set {
-            return None; // inherits: known after apply
+            let net = planned.network_rules(None)?;
+            if !planned.acknowledge_world_open_ingress.known().copied().unwrap_or(false) {
+                let open = coiled_firewall::world_open_ports(net.rules());
+                if !open.is_empty() {
+                    let at = if planned.allow_ingress_from.is_null() { "scheduler_port" } else { "allow_ingress_from" };
+                    diags.warning_at(
+                        AttrPath::attr(at),
+                        "Ingress Open to the Whole Internet",
+                        format!("Without `allow_ingress_from`, the firewall `scheduler_port` makes (as in Coiled's client) admits ports {} from any address. Set `allow_ingress_from` to your clients' network, or `acknowledge_world_open_ingress = true` to keep this on purpose.", open.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")),
+                    );
+                }
+            }
+            predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
+            planned.firewall_rules = Field::Known(net.rows_value());
+            return Some(net);
         }
         predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
         match ingress::read(&ingress, &Reading::at(AttrPath::attr("backend_options").then("ingress")), diags) {
@@ -130,7 +190,7 @@ impl Resource for ClusterResource {
         Schema {
             version: 0,
             block: Block {
-                description: "A Coiled Dask cluster, equivalent to `coiled.Cluster(...)`, with its own firewall (`backend_options { ingress { … } }`) and the choice of a public or private scheduler address.\n\nCreating waits until the scheduler is up and enough workers have started (`wait_for_workers`). `n_workers` changes in place by scaling; `wait_for_workers`, `acknowledge_world_open_ingress` and `timeouts` change in place in state only; every other change replaces the cluster. Coiled stops idle clusters on its own: a cluster found stopped is removed from state with a warning, and the next apply creates a new one.",
+                description: "A Coiled Dask cluster, equivalent to `coiled.Cluster(...)`, with its own firewall (`backend_options { ingress { … } }`) and the choice of a public or private scheduler address.\n\nCreating waits until the scheduler is up and enough workers have started (`wait_for_workers`). `n_workers` changes in place by scaling; `wait_for_workers`, `acknowledge_world_open_ingress`, `when_stopped` and `timeouts` change in place in state only; every other change replaces the cluster. Coiled stops idle clusters on its own: a cluster found stopped is removed from state with a warning, and the next apply creates a new one; with `when_stopped = \"keep\"` it stays in state, stopped. Values the configuration leaves out come from the provider's `cluster_defaults` where it sets them.",
                 attributes: vec![
                     Attribute::computed("id", Type::String, "Coiled's numeric cluster id.").stable(),
                     Attribute::optional_computed("name", Type::String, "Cluster name: letters, digits, `-` and `_`, at most 128. Generated when absent. Names are unique among running clusters of a workspace.").requires_replace().stable(),
@@ -140,9 +200,16 @@ impl Resource for ClusterResource {
                     Attribute::optional_computed("scheduler_vm_types", Type::list(Type::String), "VM instance types for the scheduler, in order of preference. Defaults as `worker_vm_types` (from `coiled.scheduler.vm-types`).").requires_replace().stable(),
                     Attribute::optional_computed("software", Type::String, "Name of the Coiled software environment to run, which must exist in the workspace. One of `software` or `container` is required. With `container`, the name Coiled's client gives the environment it makes for the image.").requires_replace().stable(),
                     Attribute::optional("container", Type::String, "A container image to run, e.g. `ghcr.io/dask/dask:latest`, instead of `software`. As `coiled.Cluster(container=...)`, the provider makes (or reuses) a software environment for the image before creating the cluster, and waits for its build.").requires_replace(),
-                    Attribute::optional("tags", Type::map(Type::String), "Tags applied to the cluster's cloud resources.").requires_replace(),
+                    Attribute::optional_computed("tags", Type::map(Type::String), "Tags applied to the cluster's cloud resources. When absent, the provider's `cluster_defaults.tags`.").requires_replace(),
                     Attribute::optional("environ", Type::map(Type::String), "Environment variables set on the scheduler and workers. Sensitive: hidden in plans.").sensitive().requires_replace(),
                     Attribute::optional("idle_timeout", Type::String, "How long the cluster may sit idle before Coiled stops it, e.g. `2 hours`. Coiled's default is 20 minutes.").requires_replace(),
+                    Attribute::optional("cluster_timeout", Type::String, "The cluster's maximum lifetime, e.g. `8 hours`: Coiled stops it then even if it is busy. Sent as `cluster_timeout_seconds`. No limit by default.").requires_replace(),
+                    Attribute::optional("spot_policy", Type::String, "How workers are bought: `on-demand`, `spot`, or `spot_with_fallback` (spot, falling back to on-demand when none is available). Sent as `spot` and `spot_on_demand_fallback`, as `coiled.Cluster(spot_policy=...)` sends it. Conflicts with `backend_options.spot`.").requires_replace(),
+                    Attribute::optional("arm", Type::Bool, "Run on ARM (Graviton, Ampere) instances: default VM types become the cloud's ARM ones, and VM types given must all be ARM.").requires_replace(),
+                    Attribute::optional("scheduler_port", Type::Number, "Port the scheduler listens on (1–65535). Coiled's default is 443. As in `coiled.Cluster(scheduler_port=...)`, it also gives the cluster a firewall of its own: the port, 443 and (with dashboard HTTPS) 15003, open to `allow_ingress_from`. Conflicts with `backend_options.ingress`.").requires_replace(),
+                    Attribute::optional("allow_ingress_from", Type::String, "The one source (a CIDR block, or `everyone` for `0.0.0.0/0`) that the firewall `coiled.Cluster(allow_ingress_from=...)` makes admits: the scheduler's port, 443 and (with dashboard HTTPS) 15003. Conflicts with `backend_options.ingress`. The client's `me` is refused: a plan must not depend on where it runs.").requires_replace(),
+                    Attribute::optional_computed("use_dashboard_https", Type::Bool, "Serve the dashboard over HTTPS on port 443 (`true`, Coiled's default). `false` serves it over plain HTTP on 8787.").requires_replace(),
+                    Attribute::optional_computed("when_stopped", Type::String, "What a plan does with a cluster Coiled stopped on its own (idle or lifetime timeout, or stopped outside Terraform): `recreate` (default) removes it from state so the next apply creates a new one; `keep` keeps it in state with `status = \"stopped\"` and plans no change, with a warning (start a new one with `terraform apply -replace=...`). Changes in place."),
                     Attribute::optional_computed("use_scheduler_public_ip", Type::Bool, "Whether clients reach the scheduler on its public IP (`true`, the default) or over a private network (`false`): it chooses `scheduler_address`. As in `coiled.Cluster`, it is the client's choice and sends nothing to Coiled: the scheduler keeps its public IP, and the firewall decides who may reach it. Changes in place."),
                     Attribute::optional_computed("wait_for_workers", Type::Number, "Fraction of workers (0 to 1) that must have started before create or scaling completes, as in `coiled.Cluster`. Default `0.3`."),
                     ingress::acknowledge_attribute(),
@@ -189,19 +256,8 @@ impl Resource for ClusterResource {
         let config = ClusterModel::decode(&plan.config);
         let prior = ClusterModel::decode(&plan.prior);
         let mut planned = ClusterModel::decode(&plan.planned);
-        let mut predicted = Vec::new();
-        if config.n_workers.is_null() {
-            planned.n_workers = Field::Known(prior.n_workers.known().cloned().unwrap_or(Number::from_i64(DEFAULT_WORKERS)));
-            predicted.push(tfplugin::attr!(ClusterModel, n_workers));
-        }
-        if config.wait_for_workers.is_null() {
-            planned.wait_for_workers = Field::Known(Number::from_f64(DEFAULT_WAIT_FOR_WORKERS).expect("finite"));
-            predicted.push(tfplugin::attr!(ClusterModel, wait_for_workers));
-        }
-        if config.use_scheduler_public_ip.is_null() {
-            planned.use_scheduler_public_ip = Field::Known(true);
-            predicted.push(tfplugin::attr!(ClusterModel, use_scheduler_public_ip));
-        }
+        let defaults = self.data.cluster_defaults();
+        let mut predicted = Self::plan_defaults(&config, &prior, &mut planned, &defaults, plan.is_create());
         if !plan.is_create() {
             predicted.extend(model::keep_prior_choices(&config, &prior, &mut planned));
             // Rules the server never reported (a terse server, at import) are the cluster's own.
@@ -211,7 +267,21 @@ impl Resource for ClusterResource {
                 planned.firewall_rules = Field::Known(own.rows_value());
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             }
+            Self::plan_default_rules(&prior, &mut planned, &defaults, plan, &mut predicted);
+            if prior.status.as_deref().is_some_and(|s| matches!(s, "stopped" | "stopping" | "error"))
+                && prior.n_workers != planned.n_workers
+            {
+                diags.error_at(
+                    AttrPath::attr("n_workers"),
+                    "Cluster Is Stopped",
+                    "This cluster is stopped (kept in state by `when_stopped = \"keep\"`): it cannot be scaled. Start a new one with `terraform apply -replace=<address>`.",
+                );
+            }
         }
+        let set = match &defaults {
+            DefaultsState::Set(d) => Some(d),
+            _ => None,
+        };
         if plan.is_create() {
             let mut quiet = Diagnostics::new();
             if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await
@@ -225,10 +295,8 @@ impl Resource for ClusterResource {
             // differ between the plan and the apply-time plan.
             // `status` stays unknown: an interrupted create records the cluster as it then is.
             let mut read = Diagnostics::new();
-            let own = Self::plan_own_rules(&mut planned, &mut predicted, &mut read);
-            if let Some(own) = &own {
-                self.warn_if_redundant(planned.workspace.as_deref(), own, diags).await;
-            }
+            Self::plan_own_rules(&mut planned, &mut predicted, &mut read);
+            Self::plan_default_rules(&prior, &mut planned, &defaults, plan, &mut predicted);
             diags.0.extend(read.0);
         } else if prior.n_workers != planned.n_workers || plan.private == INTERRUPTED {
             // Scaling, or waiting in place for a cluster whose create was interrupted: its status after
@@ -236,12 +304,21 @@ impl Resource for ClusterResource {
             planned.status = Field::Unknown;
             predicted.push(tfplugin::attr!(ClusterModel, status));
         }
+        if plan.is_create() || !planned.encode().same_as(&plan.prior) {
+            let effective = plan_checks::effective_rules(&planned, set, None, None).map(|(r, _)| r);
+            plan_checks::local_config_warnings(&planned, effective.as_ref(), &self.data.local_settings(), diags);
+        }
         plan.planned = planned.encode();
         for name in predicted {
             plan.mark_predicted(name);
         }
-        if !diags.has_errors() && (plan.is_create() || !plan.planned.same_as(&plan.prior)) {
-            self.data.check_plan_access(ctx, config.workspace.as_deref(), planned.workspace.as_deref(), diags).await;
+        if !diags.has_errors()
+            && (plan.is_create() || !plan.planned.same_as(&plan.prior))
+            && self.data.check_plan_access(ctx, config.workspace.as_deref(), planned.workspace.as_deref(), diags).await
+            && plan.is_create()
+        {
+            // Only a server that answered the access check is asked more.
+            self.server_checks(&planned, set, diags).await;
         }
     }
 
@@ -255,11 +332,16 @@ impl Resource for ClusterResource {
         planned.workspace = Field::Known(ws.clone());
         let name = planned.name.known().cloned().unwrap_or_else(|| format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff));
         planned.name = Field::Known(name.clone());
-        let own = planned.own_rules();
         if !Self::name_is_free(&coiled, &op, &ws, &name, diags).await {
             return None;
         }
         let prepared = Self::prepare(&coiled, &op, &ws, &planned, diags).await?;
+        // Its firewall, when it has one of its own or takes the provider's defaults; else it inherits.
+        let defaults = match self.data.cluster_defaults() {
+            DefaultsState::Set(d) => Some(d),
+            _ => None,
+        };
+        let own = plan_checks::effective_rules(&planned, defaults.as_ref(), Some(&prepared.resolved.overrides), None).map(|(r, _)| r);
         let resolved = &prepared.resolved;
         planned.worker_vm_types = Field::Known(resolved.worker_vm_types.clone());
         planned.scheduler_vm_types = Field::Known(resolved.scheduler_vm_types.clone());
@@ -296,13 +378,27 @@ impl Resource for ClusterResource {
             diags.warning(
                 "Cluster No Longer Running",
                 format!(
-                    "Cluster {id} ({}) {why}. Coiled stops clusters on its own (idle timeout, no client connected, or an unresponsive scheduler), and they can be stopped outside Terraform. It has been removed from state; the next apply creates a new one. Set `idle_timeout` to keep clusters longer.",
+                    "Cluster {id} ({}) {why}. Coiled stops clusters on its own (idle timeout, no client connected, or an unresponsive scheduler), and they can be stopped outside Terraform. It has been removed from state; the next apply creates a new one. Set `idle_timeout` to keep clusters longer, or `when_stopped = \"keep\"` to keep a stopped cluster in state.",
                     state.name.as_deref().unwrap_or("?")
                 ),
             );
             Some(NewState { state: Value::Null, private: Vec::new() })
         };
         match coiled.client.get_cluster(&op, &ws, id).await {
+            Ok(d) if state.keeps_stopped() && d.current_state.has_ended() => {
+                diags.warning(
+                    "Cluster Stopped",
+                    format!(
+                        "Cluster {id} ({}) is {}{}. It stays in state (`when_stopped = \"keep\"`) and the plan changes nothing; to start a new one, run `terraform apply -replace=<this resource's address>`.",
+                        state.name.as_deref().unwrap_or("?"),
+                        d.current_state.state,
+                        d.current_state.reason.as_deref().filter(|r| !r.is_empty()).map(|r| format!(" ({r})")).unwrap_or_default()
+                    ),
+                );
+                let mut kept = state.clone();
+                kept.status = Field::Known(d.current_state.state.clone());
+                Some(NewState { state: kept.encode(), private: private.clone() })
+            }
             Ok(d) => match d.current_state.state.as_str() {
                 "stopped" | "stopping" => gone(
                     diags,

@@ -20,6 +20,13 @@ pub const INTERRUPTED: &[u8] = br#"{"interrupted":true}"#;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Default worker count, as `coiled.Cluster`.
 pub const DEFAULT_WORKERS: i64 = 4;
+/// The port current Coiled schedulers listen on unless told otherwise (`cluster_firewall`'s
+/// `scheduler=443` and the `Cluster` docstring in coiled 1.135.6).
+pub const DEFAULT_SCHEDULER_PORT: i64 = 443;
+/// Spark Connect's port, which the client opens when the dashboard uses HTTPS.
+pub const SPARK_CONNECT_PORT: i64 = 15003;
+/// The values of `spot_policy` (`purchase_configs` in `Cluster._start`).
+pub const SPOT_POLICIES: &[&str] = &["on-demand", "spot", "spot_with_fallback"];
 /// Default fraction of workers to wait for, as `coiled.Cluster`.
 pub const DEFAULT_WAIT_FOR_WORKERS: f64 = 0.3;
 
@@ -37,6 +44,13 @@ tfplugin::model! {
         tags: BTreeMap<String, String>,
         environ: BTreeMap<String, String>,
         idle_timeout: String,
+        cluster_timeout: String,
+        spot_policy: String,
+        arm: bool,
+        scheduler_port: i64,
+        allow_ingress_from: String,
+        use_dashboard_https: bool,
+        when_stopped: String,
         use_scheduler_public_ip: bool,
         wait_for_workers: Number,
         acknowledge_world_open_ingress: bool,
@@ -102,10 +116,58 @@ impl ClusterModel {
         self.backend_options.known().map_or(Value::Null, |b| b.ingress.encode())
     }
 
-    /// The cluster's own rules in a value this provider planned or stored, `None` when it sets none
-    /// (it then inherits).
+    /// The cluster's own rules in a value this provider planned or stored: its `ingress` blocks, else
+    /// the rules `scheduler_port` / `allow_ingress_from` make; `None` when it sets none (it then
+    /// inherits).
     pub fn own_rules(&self) -> Option<RuleSet> {
-        RuleSet::of_state(&self.ingress())
+        RuleSet::of_state(&self.ingress()).or_else(|| self.network_rules(None))
+    }
+
+    /// The rules `coiled.Cluster` makes from `scheduler_port` (else `port_override`, the workspace's
+    /// `coiled.scheduler_port`) and `allow_ingress_from`: `cluster_firewall(target, scheduler=port,
+    /// spark=use_dashboard_https)` in `coiled/utils.py`, i.e. the scheduler's port, Spark Connect's
+    /// 15003 when the dashboard uses HTTPS, and 443, from the target (`0.0.0.0/0` for everyone).
+    pub fn network_rules(&self, port_override: Option<i64>) -> Option<RuleSet> {
+        let port = self.scheduler_port.known().copied().or(port_override);
+        let target = self.allow_ingress_from.known().cloned();
+        if port.is_none() && target.is_none() {
+            return None;
+        }
+        let cidr = match target.as_deref() {
+            None | Some("everyone") => "0.0.0.0/0".to_string(),
+            Some(cidr) => cidr.to_string(),
+        };
+        let mut ports = vec![port.unwrap_or(DEFAULT_SCHEDULER_PORT)];
+        if self.dashboard_https() {
+            ports.push(SPARK_CONNECT_PORT);
+        }
+        ports.push(443);
+        let rule = coiled_firewall::rule_from_wire(&ports, &cidr)?;
+        Some(RuleSet::new(&[rule]))
+    }
+
+    /// The same rules as [`ClusterModel::network_rules`], in the form and order the client sends them
+    /// (`[port, 15003, 443]`, a port repeated if it is 443 too).
+    pub fn network_wire(&self, port_override: Option<i64>) -> Option<Vec<crate::api::IngressOut>> {
+        let rules = self.network_rules(port_override)?;
+        let cidr = rules.rules().first()?.cidr.to_string();
+        let port = self.scheduler_port.known().copied().or(port_override).unwrap_or(DEFAULT_SCHEDULER_PORT);
+        let mut ports = vec![port];
+        if self.dashboard_https() {
+            ports.push(SPARK_CONNECT_PORT);
+        }
+        ports.push(443);
+        Some(vec![crate::api::IngressOut { ports: ports.into_iter().filter_map(|p| u16::try_from(p).ok()).collect(), cidr }])
+    }
+
+    /// Whether the dashboard is served over HTTPS (the client's default).
+    pub fn dashboard_https(&self) -> bool {
+        self.use_dashboard_https.known().copied().unwrap_or(true)
+    }
+
+    /// What to do with a cluster found stopped: keep it in state (`keep`) or not (`recreate`).
+    pub fn keeps_stopped(&self) -> bool {
+        self.when_stopped.as_deref() == Some("keep")
     }
 
     /// One of the `timeouts` values, or the default.

@@ -52,6 +52,10 @@ impl ClusterResource {
                 return None;
             }
         };
+        if let Some(why) = request::arm_mismatch(planned, &provider, worker_vm_types.iter().chain(&scheduler_vm_types)) {
+            diags.error_at(AttrPath::attr("arm"), "Architecture Does Not Match the VM Types", why);
+            return None;
+        }
         let env_name = match (planned.container.known(), planned.software.known()) {
             (Some(image), _) => {
                 let arch = request::architecture(&provider, worker_vm_types.iter().chain(&scheduler_vm_types));

@@ -65,15 +65,18 @@ fn lookup<'a>(node: &'a JsonObject, path: &[String]) -> Option<&'a Json> {
     found
 }
 
-/// The VM types `CloudV2._get_default_instance_types` (`coiled/v2/core.py`) gives an x86 cluster
-/// without GPUs, by the workspace's cloud: the client's architecture is x86 unless asked otherwise.
-pub fn default_vm_types(provider: &str) -> Result<Vec<String>, String> {
-    let names: &[&str] = match provider {
-        "aws" => &["m6i.xlarge", "m5.xlarge"],
-        "gcp" => &["e2-standard-4"],
-        "azure" => &["Standard_D4_v5"],
-        "" => return Err("the workspace's backend options name no cloud provider".into()),
-        other => return Err(format!("the workspace's cloud provider is {other:?}, which has no default VM types")),
+/// The VM types `CloudV2._get_default_instance_types` (`coiled/v2/core.py`) gives a cluster without
+/// GPUs, by the workspace's cloud and the architecture (`arm`).
+pub fn default_vm_types(provider: &str, arm: bool) -> Result<Vec<String>, String> {
+    let names: &[&str] = match (provider, arm) {
+        ("aws", false) => &["m6i.xlarge", "m5.xlarge"],
+        ("aws", true) => &["m7g.xlarge", "m6g.xlarge"],
+        ("gcp", false) => &["e2-standard-4"],
+        ("gcp", true) => &["t2a-standard-4"],
+        ("azure", false) => &["Standard_D4_v5"],
+        ("azure", true) => return Err("Coiled has no default ARM VM type on Azure".into()),
+        ("", _) => return Err("the workspace's backend options name no cloud provider".into()),
+        (other, _) => return Err(format!("the workspace's cloud provider is {other:?}, which has no default VM types")),
     };
     Ok(names.iter().map(|n| n.to_string()).collect())
 }
@@ -86,10 +89,39 @@ pub fn vm_types(planned: &ClusterModel, provider: &str, overrides: &Overrides) -
     match (worker, scheduler) {
         (Some(w), Some(s)) => Ok((w, s)),
         (w, s) => {
-            let defaults = default_vm_types(provider)?;
+            let defaults = default_vm_types(provider, planned.arm.known().copied().unwrap_or(false))?;
             Ok((w.unwrap_or_else(|| defaults.clone()), s.unwrap_or(defaults)))
         }
     }
+}
+
+/// The client's refusal of `arm = true` with VM types that are not all ARM (`Requested cluster
+/// architecture ... does not match architecture of some instance types`), if it applies.
+pub fn arm_mismatch<'a>(planned: &ClusterModel, provider: &str, types: impl IntoIterator<Item = &'a String>) -> Option<String> {
+    let types: Vec<&String> = types.into_iter().collect();
+    (planned.arm.known() == Some(&true) && architecture(provider, types.iter().copied()) != "aarch64").then(|| {
+        format!(
+            "`arm = true` asks for an ARM cluster, but not every VM type is an ARM one on {provider}: {}. Name ARM types only (e.g. m7g on AWS, t2a on Google Cloud), or leave the VM types out to get the cloud's ARM defaults.",
+            types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+/// The workspace's `coiled.scheduler_port` (which the client reads as `scheduler_port`'s default).
+pub fn override_port(o: &Overrides) -> Option<i64> {
+    o.get("coiled.scheduler_port").and_then(Json::as_i64)
+}
+
+/// The port the scheduler will listen on: `scheduler_port`, else the workspace's
+/// `coiled.scheduler_port`, else its `coiled.scheduler-options.port`, else Coiled's default.
+pub fn scheduler_port(planned: &ClusterModel, o: &Overrides) -> i64 {
+    planned
+        .scheduler_port
+        .known()
+        .copied()
+        .or_else(|| override_port(o))
+        .or_else(|| o.get("coiled.scheduler-options.port").and_then(Json::as_i64))
+        .unwrap_or(super::model::DEFAULT_SCHEDULER_PORT)
 }
 
 /// The architecture the client infers: `aarch64` when every VM type is an ARM one (AWS names with a
@@ -190,15 +222,36 @@ pub fn create_body(planned: &ClusterModel, own: Option<&RuleSet>, resolved: Reso
     let bo = planned.backend();
     let o = &resolved.overrides;
     let zone = bo.zone.known().cloned();
+    // `spot_policy` wins over `backend_options.spot` as the client merges them (a configuration
+    // cannot set both).
+    let (spot, fallback) = match planned.spot_policy.as_deref() {
+        Some("on-demand") => (Some(false), None),
+        Some("spot") => (Some(true), Some(false)),
+        Some("spot_with_fallback") => (Some(true), Some(true)),
+        _ => (bo.spot.known().copied(), None),
+    };
+    let https = planned.dashboard_https();
     let options = ClusterOptions {
         region_name: bo.region.known().cloned(),
         // `use_best_zone` defaults to true unless a zone is named, and then asks for `multizone`.
         multizone: zone.is_none().then_some(true),
         zone_name: zone,
-        spot: bo.spot.known().copied(),
-        firewall_spec: own.map(|rules| FirewallSpecOut { ingress: Some(rules.to_wire()) }),
+        spot,
+        spot_on_demand_fallback: fallback,
+        use_dashboard_public_ip: (!planned.use_public_ip() && !https).then_some(false),
+        use_dashboard_https: (!https).then_some(false),
+        firewall_spec: own.map(|rules| {
+            // The firewall `scheduler_port` / `allow_ingress_from` make goes as the client writes it.
+            let network = RuleSet::of_state(&planned.ingress()).is_none().then(|| planned.network_wire(override_port(o))).flatten();
+            let wire = network.filter(|w| RuleSet::from_wire_out(w).same_as(rules)).unwrap_or_else(|| rules.to_wire());
+            FirewallSpecOut { ingress: Some(wire) }
+        }),
     };
     let mut scheduler_options = o.object("coiled.scheduler-options");
+    if let Some(port) = planned.scheduler_port.known().copied().or_else(|| override_port(o)) {
+        scheduler_options.insert("port".into(), Json::from(port));
+    }
+    let lifetime = planned.cluster_timeout.known().cloned().or_else(|| o.text("coiled.cluster-timeout"));
     if let Some(t) = planned.idle_timeout.known().cloned().or_else(|| o.text("distributed.scheduler.idle-timeout")) {
         scheduler_options.insert("idle_timeout".into(), Json::String(t));
     }
@@ -236,7 +289,7 @@ pub fn create_body(planned: &ClusterModel, own: Option<&RuleSet>, resolved: Reso
         host_setup_script: None,
         pause_on_exit: None,
         skip_ssd_mount: None,
-        cluster_timeout_seconds: None,
+        cluster_timeout_seconds: lifetime.and_then(|t| crate::provider::duration::parse_dask_timedelta(&t).ok()).map(|secs| secs as i64),
         coiled_cloud_env_image: o.text("coiled.cloud-env-image"),
         filestores_to_attach: None,
         dask_config: resolved.overrides.0,
@@ -283,7 +336,9 @@ mod tests {
 
     #[test]
     fn default_vm_types_need_a_cloud() {
-        assert_eq!(default_vm_types("aws").unwrap(), ["m6i.xlarge", "m5.xlarge"]);
-        assert!(default_vm_types("").unwrap_err().contains("no cloud provider"));
+        assert_eq!(default_vm_types("aws", false).unwrap(), ["m6i.xlarge", "m5.xlarge"]);
+        assert_eq!(default_vm_types("aws", true).unwrap(), ["m7g.xlarge", "m6g.xlarge"]);
+        assert!(default_vm_types("", false).unwrap_err().contains("no cloud provider"));
+        assert!(default_vm_types("azure", true).is_err());
     }
 }

@@ -15,6 +15,78 @@ pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
     durations(config, diags);
     tags_and_environment(config, diags);
     backend_options_block(config, diags);
+    cluster_options(config, diags);
+}
+
+/// `spot_policy`, `scheduler_port`, `allow_ingress_from`, `cluster_timeout`, `when_stopped`, and the
+/// combinations the client refuses.
+fn cluster_options(config: &ClusterModel, diags: &mut Diagnostics) {
+    if let Some(policy) = config.spot_policy.known()
+        && !SPOT_POLICIES.contains(&policy.as_str())
+    {
+        diags.error_at(
+            AttrPath::attr("spot_policy"),
+            "Invalid Spot Policy",
+            format!("{policy:?} is not a valid spot_policy; valid options are: {}.", SPOT_POLICIES.join(", ")),
+        );
+    }
+    if !config.spot_policy.is_null() && config.backend_options.known().is_some_and(|b| !b.spot.is_null()) {
+        diags.error_at(
+            AttrPath::attr("spot_policy"),
+            "Conflicting Spot Settings",
+            "Set `spot_policy` or `backend_options.spot`, not both: `spot_policy` sets what `spot` would (`spot_with_fallback` also allows on-demand fallback).",
+        );
+    }
+    if let Some(port) = config.scheduler_port.known()
+        && !(1..=65535).contains(port)
+    {
+        diags.error_at(
+            AttrPath::attr("scheduler_port"),
+            "Invalid Scheduler Port",
+            format!("scheduler_port is {port}; a port is a number from 1 to 65535."),
+        );
+    }
+    if let Some(from) = config.allow_ingress_from.known() {
+        if from == "me" {
+            diags.error_at(
+                AttrPath::attr("allow_ingress_from"),
+                "Machine-Dependent Source",
+                "Coiled's client turns `me` into the public address of the machine it runs on; a Terraform plan must not depend on where it runs. Give the CIDR block of the clients' network, e.g. \"203.0.113.7/32\".",
+            );
+        } else if from != "everyone"
+            && let Err(e) = coiled_firewall::parse_cidr(from)
+        {
+            diags.error_at(
+                AttrPath::attr("allow_ingress_from"),
+                "Invalid CIDR Block",
+                format!("{from:?}: {e}. Use a CIDR block such as \"10.1.0.0/16\", or \"everyone\"."),
+            );
+        }
+    }
+    let ingress = config.backend_options.known().map(|b| b.ingress.encode()).unwrap_or(Value::Null);
+    let own_ingress = ingress.is_unknown() || ingress.as_elements().is_some_and(|e| !e.is_empty());
+    for (name, field_set) in
+        [("scheduler_port", !config.scheduler_port.is_null()), ("allow_ingress_from", !config.allow_ingress_from.is_null())]
+    {
+        if field_set && own_ingress {
+            diags.error_at(
+                AttrPath::attr(name),
+                "Conflicting Firewall Settings",
+                format!("`{name}` cannot be used when `backend_options.ingress` is also set (Coiled's client refuses the same combination): it makes the cluster's firewall itself. Open the scheduler's port in the ingress blocks instead, or drop them."),
+            );
+        }
+    }
+    if let Some(t) = config.cluster_timeout.known()
+        && let Err(e) = crate::provider::duration::parse_dask_timedelta(t)
+    {
+        diags.error_at(AttrPath::attr("cluster_timeout"), "Invalid Cluster Timeout", e);
+    }
+    if let Some(w) = config.when_stopped.known()
+        && w != "recreate"
+        && w != "keep"
+    {
+        diags.error_at(AttrPath::attr("when_stopped"), "Invalid when_stopped", format!("{w:?} is not one of \"recreate\" and \"keep\"."));
+    }
 }
 
 /// `name`, `workspace`, `software`.

@@ -1,0 +1,4 @@
+import {
+  to = coiled_software_environment.etl
+  id = "my-team/etl"
+}

@@ -1,0 +1,164 @@
+//! What a cluster's plan checks beyond its configuration: its firewall (its own, the provider's
+//! `cluster_defaults`, or the workspace's account-level rules) and its scheduler's port, warning of a
+//! lock-out; `arm` against the cloud's VM types; and the settings of this machine's Coiled
+//! configuration that Coiled's Python client would apply but the provider does not.
+
+use std::time::Duration;
+
+use tfplugin::diag::Diagnostics;
+use tfplugin::value::AttrPath;
+
+use super::super::defaults::{self, ClusterDefaults, LocalClusterSettings};
+use super::super::ingress::RuleSet;
+use super::ClusterResource;
+use super::model::ClusterModel;
+use super::request::{self, Overrides};
+use crate::api::Op;
+
+/// Where a cluster's rules come from, for messages.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Source {
+    /// Its `ingress` blocks.
+    Blocks,
+    /// `scheduler_port` / `allow_ingress_from`.
+    Network,
+    /// The provider's `cluster_defaults`.
+    Defaults,
+    /// The workspace's account-level rules.
+    Account,
+}
+
+/// The rules a cluster gets and where from, as far as the plan knows (`None`: Coiled's default, or not
+/// known before apply). The order: its `ingress` blocks, the firewall `scheduler_port` /
+/// `allow_ingress_from` make, the provider's `cluster_defaults`, the firewall the workspace's
+/// `coiled.scheduler_port` makes, the workspace's account-level rules.
+pub(super) fn effective_rules(
+    planned: &ClusterModel,
+    defaults: Option<&ClusterDefaults>,
+    overrides: Option<&Overrides>,
+    account: Option<RuleSet>,
+) -> Option<(RuleSet, Source)> {
+    if let Some(own) = RuleSet::of_state(&planned.ingress()) {
+        return Some((own, Source::Blocks));
+    }
+    if let Some(net) = planned.network_rules(None) {
+        return Some((net, Source::Network));
+    }
+    if let Some(d) = defaults.and_then(|d| d.ingress.clone()) {
+        return Some((d, Source::Defaults));
+    }
+    if let Some(net) = overrides.and_then(|o| planned.network_rules(request::override_port(o))) {
+        return Some((net, Source::Network));
+    }
+    account.filter(|a| !a.is_empty()).map(|a| (a, Source::Account))
+}
+
+impl ClusterResource {
+    /// A new cluster's checks against the server (skipped quietly when it cannot be asked).
+    pub(super) async fn server_checks(&self, planned: &ClusterModel, defaults: Option<&ClusterDefaults>, diags: &mut Diagnostics) {
+        let mut quiet = Diagnostics::new();
+        let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await else { return };
+        let op = Op::new(Duration::from_secs(30), Default::default());
+        let ws = match planned.workspace.known() {
+            Some(ws) => ws.clone(),
+            None => match coiled.workspace(&op).await {
+                Ok(ws) => ws,
+                Err(_) => return,
+            },
+        };
+        let Ok(backend) = coiled.client.get_backend_options(&op, &ws).await else { return };
+        let overrides = coiled.client.dask_config_overrides(&op, &ws).await.map(Overrides).unwrap_or_default();
+        let account = backend.ingress().map(|w| RuleSet::from_wire(&w));
+        if let (Some(own), Some(acc)) = (RuleSet::of_state(&planned.ingress()), &account)
+            && !acc.is_empty()
+            && own.same_as(acc)
+        {
+            diags.warning_at(
+                AttrPath::attr("backend_options").then("ingress"),
+                "Ingress Repeats the Account Default",
+                format!(
+                    "These ingress rules are exactly workspace {ws:?}'s account-level default, so they change nothing today. Remove them to follow the account default, or keep them to pin these rules even if the default changes later."
+                ),
+            );
+        }
+        let provider = backend.provider_name().unwrap_or_default();
+        if let (Some(w), Some(s)) = (planned.worker_vm_types.known(), planned.scheduler_vm_types.known())
+            && let Some(why) = request::arm_mismatch(planned, &provider, w.iter().chain(s))
+        {
+            diags.error_at(AttrPath::attr("arm"), "Architecture Does Not Match the VM Types", why);
+        }
+        let port = request::scheduler_port(planned, &overrides);
+        if let Some((rules, source)) = effective_rules(planned, defaults, Some(&overrides), account) {
+            lockout_warning(port, &rules, source, &ws, diags);
+        }
+    }
+}
+
+/// Warns when no rule admits the scheduler's port: clients could not connect.
+pub(super) fn lockout_warning(port: i64, rules: &RuleSet, source: Source, ws: &str, diags: &mut Diagnostics) {
+    let open = rules.rules().iter().any(|r| r.ports.iter().any(|p| i64::from(*p) == port));
+    if open || rules.is_empty() {
+        return;
+    }
+    let (path, whose) = match source {
+        Source::Blocks => (Some(AttrPath::attr("backend_options").then("ingress")), "its own ingress blocks".to_string()),
+        Source::Network => (Some(AttrPath::attr("scheduler_port")), "the firewall `scheduler_port` makes".to_string()),
+        Source::Defaults => (None, "the provider's `cluster_defaults` ingress".to_string()),
+        Source::Account => (None, format!("workspace {ws:?}'s account-level ingress (coiled_backend_options)")),
+    };
+    let default_note = if port == super::model::DEFAULT_SCHEDULER_PORT {
+        " (Coiled's default; the 8786 and 8787 of older Coiled releases are no longer the scheduler's ports)"
+    } else {
+        ""
+    };
+    let detail = format!(
+        "This cluster's scheduler will listen on port {port}{default_note}, but {whose} admits only {}. Clients could not connect to it. Add {port} to the `ports` of the rule for your clients' network{}.",
+        defaults::describe(rules),
+        if source == Source::Account { ", or give the cluster ingress of its own" } else { "" }
+    );
+    match path {
+        Some(p) => diags.warning_at(p, "Scheduler Port Not Open", detail),
+        None => diags.warning("Scheduler Port Not Open", detail),
+    }
+}
+
+/// Warns where this machine's Coiled configuration sets a cluster value that differs from the plan's:
+/// Coiled's Python client would apply it, the provider does not.
+pub(super) fn local_config_warnings(
+    planned: &ClusterModel,
+    effective: Option<&RuleSet>,
+    local: &LocalClusterSettings,
+    diags: &mut Diagnostics,
+) {
+    if let Some(s) = &local.use_scheduler_public_ip
+        && planned.use_scheduler_public_ip.known().is_some_and(|v| *v != s.value)
+    {
+        diags.warning_at(
+            AttrPath::attr("use_scheduler_public_ip"),
+            "Scheduler Address Setting Not Applied",
+            format!(
+                "{} sets `{}: {}`, which Coiled's Python client applies to the clusters it creates; this cluster uses {}. The provider never applies it: a plan must not depend on whose machine runs it. Set `use_scheduler_public_ip = {}` on the cluster, or in the provider's `cluster_defaults`, to get it here.",
+                s.source,
+                s.key,
+                s.value,
+                !s.value,
+                s.value
+            ),
+        );
+    }
+    if let Some(s) = &local.ingress
+        && effective.is_none_or(|e| !e.same_as(&s.value))
+    {
+        diags.warning_at(
+            AttrPath::attr("backend_options").then("ingress"),
+            "Ingress Setting Not Applied",
+            format!(
+                "{} sets `{}` ({}), but this cluster's ingress is {}. The provider never applies it (a plan must not depend on whose machine runs it), and Coiled's Python client 1.135.6 reads the key without applying it either. Set these rules in `backend_options {{ ingress {{ … }} }}`, in the provider's `cluster_defaults`, or account-wide in `coiled_backend_options`.",
+                s.source,
+                s.key,
+                defaults::describe(&s.value),
+                effective.map_or_else(|| "not known before apply (inherited)".to_string(), defaults::describe)
+            ),
+        );
+    }
+}

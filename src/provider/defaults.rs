@@ -1,0 +1,203 @@
+//! Cluster defaults: the provider's `cluster_defaults` block, which every `coiled_cluster` that sets
+//! no value of its own takes (and plans show), and the settings of the Coiled configuration file and
+//! `DASK_COILED__*` variables that Coiled's Python client would apply to its clusters, which the
+//! provider never applies (a plan must not depend on whose machine runs it) but names in a warning
+//! when a cluster's value differs.
+
+use std::collections::BTreeMap;
+
+use tfplugin::diag::Diagnostics;
+use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting};
+use tfplugin::value::{AttrPath, Type, Value};
+
+use super::config::Env;
+use super::ingress::{self, Parsed, Reading, RuleSet};
+
+/// The provider's `cluster_defaults` block, read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClusterDefaults {
+    /// `use_scheduler_public_ip`.
+    pub use_scheduler_public_ip: Option<bool>,
+    /// `tags`.
+    pub tags: Option<BTreeMap<String, String>>,
+    /// The `ingress` blocks' rules.
+    pub ingress: Option<RuleSet>,
+}
+
+/// The block in the provider's schema.
+pub fn block() -> NestedBlock {
+    NestedBlock {
+        name: "cluster_defaults",
+        nesting: Nesting::Single,
+        block: Block {
+            attributes: vec![
+                Attribute::optional(
+                    "use_scheduler_public_ip",
+                    Type::Bool,
+                    "`use_scheduler_public_ip` of every cluster that does not set it (instead of `true`).",
+                ),
+                Attribute::optional(
+                    "tags",
+                    Type::map(Type::String),
+                    "`tags` of every cluster that sets none of its own (a cluster's own tags replace these, they are not merged).",
+                ),
+            ],
+            blocks: vec![ingress::ingress_block(
+                "Ingress rule of every cluster with no firewall of its own (no `backend_options.ingress`, `scheduler_port` or `allow_ingress_from`): such clusters get exactly these rules instead of the workspace's account-level ones, and their `firewall_rules` show them at plan time.",
+                false,
+            )],
+            description: "Defaults for `coiled_cluster`, as the Coiled configuration file sets them for Coiled's Python client. Plans show the values each cluster takes; a change here changes (or, for `ingress` and `tags`, replaces) the clusters that take it.",
+        },
+        min_items: 0,
+        max_items: 1,
+        requires_replace: false,
+    }
+}
+
+/// Reads the block from the provider configuration: `Ok(None)` when absent, `Err` when a value is not
+/// known yet; invalid rules are reported at their path.
+pub fn read(config: &Value, diags: &mut Diagnostics) -> Result<Option<ClusterDefaults>, ()> {
+    let block = config.get("cluster_defaults").cloned().unwrap_or(Value::Null);
+    if block.is_null() {
+        return Ok(None);
+    }
+    if !block.is_wholly_known() {
+        return Err(());
+    }
+    let path = AttrPath::attr("cluster_defaults").then("ingress");
+    let ingress = match ingress::read(&block.get("ingress").cloned().unwrap_or(Value::Null), &Reading::validating(path, true), diags) {
+        Parsed::Rules(rules) if !rules.is_empty() => Some(rules),
+        _ => None,
+    };
+    let tags = block
+        .get("tags")
+        .and_then(|t| t.as_map())
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect::<BTreeMap<_, _>>());
+    Ok(Some(ClusterDefaults { use_scheduler_public_ip: block.get("use_scheduler_public_ip").and_then(Value::as_bool), tags, ingress }))
+}
+
+/// A cluster setting the Coiled client would take from this machine, and where it was found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalSetting<T> {
+    /// The value.
+    pub value: T,
+    /// The file or variable.
+    pub source: String,
+    /// The key, as written there.
+    pub key: &'static str,
+}
+
+/// The client-side cluster settings found in the Coiled configuration file and `DASK_COILED__*`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LocalClusterSettings {
+    /// `coiled.use_scheduler_public_ip`.
+    pub use_scheduler_public_ip: Option<LocalSetting<bool>>,
+    /// `coiled.backend-options.ingress`.
+    pub ingress: Option<LocalSetting<RuleSet>>,
+}
+
+/// Reads them: a variable wins over the file, as in Dask's configuration.
+pub fn local_settings(env: &Env) -> LocalClusterSettings {
+    let file = env.file_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "~/.config/dask/coiled.yaml".into());
+    let section = env.file.as_ref();
+    let pick = |names: &[&str]| section.and_then(|s| names.iter().find_map(|n| s.get(*n)).cloned());
+    let var = |name: &str| {
+        env.vars.get(name).filter(|v| !v.trim().is_empty()).and_then(|v| serde_norway::from_str::<serde_norway::Value>(v).ok())
+    };
+    let public_var = "DASK_COILED__USE_SCHEDULER_PUBLIC_IP";
+    let use_scheduler_public_ip = match var(public_var).and_then(|v| yaml_bool(&v)) {
+        Some(b) => {
+            Some(LocalSetting { value: b, source: format!("the {public_var} environment variable"), key: "coiled.use_scheduler_public_ip" })
+        }
+        None => pick(&["use_scheduler_public_ip", "use-scheduler-public-ip"]).and_then(|v| yaml_bool(&v)).map(|b| LocalSetting {
+            value: b,
+            source: file.clone(),
+            key: "coiled.use_scheduler_public_ip",
+        }),
+    };
+    let ingress_var = "DASK_COILED__BACKEND_OPTIONS__INGRESS";
+    let ingress = match var(ingress_var).and_then(|v| yaml_rules(&v)) {
+        Some(r) => Some(LocalSetting {
+            value: r,
+            source: format!("the {ingress_var} environment variable"),
+            key: "coiled.backend-options.ingress",
+        }),
+        None => pick(&["backend-options", "backend_options"])
+            .and_then(|bo| bo.get("ingress").cloned())
+            .and_then(|v| yaml_rules(&v))
+            .map(|r| LocalSetting { value: r, source: file, key: "coiled.backend-options.ingress" }),
+    };
+    LocalClusterSettings { use_scheduler_public_ip, ingress }
+}
+
+fn yaml_bool(v: &serde_norway::Value) -> Option<bool> {
+    match v {
+        serde_norway::Value::Bool(b) => Some(*b),
+        serde_norway::Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Ingress rules written as the seed's YAML (`[{ports: [...], cidr: ...}]`); `None` when unreadable.
+fn yaml_rules(v: &serde_norway::Value) -> Option<RuleSet> {
+    let items = v.as_sequence()?;
+    let mut rules = Vec::new();
+    for item in items {
+        let ports: Vec<i64> = item.get("ports")?.as_sequence()?.iter().filter_map(serde_norway::Value::as_i64).collect();
+        let cidr = item.get("cidr")?.as_str()?;
+        rules.push(coiled_firewall::rule_from_wire(&ports, cidr)?);
+    }
+    Some(RuleSet::new(&rules))
+}
+
+/// Ports of rules, for messages: `8786, 8787 from 10.1.0.0/16; …`.
+pub fn describe(rules: &RuleSet) -> String {
+    rules
+        .rules()
+        .iter()
+        .map(|r| format!("{} from {}", r.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", "), r.cidr))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(file: &str, vars: &[(&str, &str)]) -> Env {
+        Env {
+            vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            file: super::super::config::parse_config_file(file).unwrap(),
+            file_path: Some("/home/u/.config/dask/coiled.yaml".into()),
+        }
+    }
+
+    #[test]
+    fn the_seed_file_is_read() {
+        let text = "coiled:\n  use_scheduler_public_ip: false\n  backend-options:\n    ingress:\n      - ports: [8786, 8787]\n        cidr: 10.1.0.0/16\n";
+        let s = local_settings(&env(text, &[]));
+        let public = s.use_scheduler_public_ip.unwrap();
+        assert!(!public.value);
+        assert_eq!(public.source, "/home/u/.config/dask/coiled.yaml");
+        assert_eq!(describe(&s.ingress.unwrap().value), "8786, 8787 from 10.1.0.0/16");
+    }
+
+    #[test]
+    fn variables_win_over_the_file() {
+        let s = local_settings(&env(
+            "coiled:\n  use_scheduler_public_ip: false\n",
+            &[
+                ("DASK_COILED__USE_SCHEDULER_PUBLIC_IP", "True"),
+                ("DASK_COILED__BACKEND_OPTIONS__INGRESS", "[{'ports': [443], 'cidr': '10.0.0.0/8'}]"),
+            ],
+        ));
+        let public = s.use_scheduler_public_ip.unwrap();
+        assert!(public.value && public.source.contains("DASK_COILED__USE_SCHEDULER_PUBLIC_IP"));
+        assert_eq!(describe(&s.ingress.unwrap().value), "443 from 10.0.0.0/8");
+        assert_eq!(local_settings(&env("", &[])), LocalClusterSettings::default());
+    }
+}

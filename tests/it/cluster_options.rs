@@ -1,0 +1,270 @@
+//! The cluster options teams set (`spot_policy`, `scheduler_port`, `allow_ingress_from`,
+//! `cluster_timeout`, `arm`, `use_dashboard_https`), the scheduler-port lock-out warning, the
+//! provider's `cluster_defaults`, the Coiled configuration file's settings, and `when_stopped`,
+//! through real Terraform CLIs against `coiled-local`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{HEADER, Scenario, clis, flat};
+
+fn created(s: &Scenario, name: &str) -> Value {
+    let log = s.server.get("/_local/requests").1;
+    log.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"] == "/api/v2/clusters/account/alice/")
+        .find(|r| r["body"]["name"] == name)
+        .map(|r| r["body"].clone())
+        .unwrap_or_else(|| panic!("no create of {name}"))
+}
+
+/// The configuration with `provider_extra` inside the provider block.
+fn with_provider(s: &Scenario, provider_extra: &str, resources: &str) -> String {
+    format!(
+        "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n{provider_extra}\n}}\n{resources}",
+        s.server.url, s.server.token
+    )
+}
+
+#[test]
+fn options_are_sent_as_the_client_sends_them() {
+    let config = r#"
+resource "coiled_cluster" "opts" {
+  name                    = "opts"
+  software                = "dask"
+  n_workers               = 1
+  spot_policy             = "spot_with_fallback"
+  scheduler_port          = 8786
+  allow_ingress_from      = "10.1.0.0/16"
+  cluster_timeout         = "8 hours"
+  use_dashboard_https     = false
+  use_scheduler_public_ip = false
+}
+resource "coiled_cluster" "arm" {
+  name      = "on-arm"
+  software  = "dask"
+  n_workers = 1
+  arm       = true
+}
+output "opts" { value = { for k in ["scheduler_address", "firewall_rules"] : k => coiled_cluster.opts[k] } }
+output "arm" { value = coiled_cluster.arm.worker_vm_types }
+"#;
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "400ms", "--stop-delay", "0s"], config);
+        let plan = s.tf.terraform(&["plan", "-no-color"]).ok();
+        assert!(plan.stdout.contains("8786") && plan.stdout.contains("10.1.0.0/16"), "firewall_rules are planned:\n{}", plan.stdout);
+        s.apply();
+        let body = created(&s, "opts");
+        assert_eq!(body["options"]["spot"], true);
+        assert_eq!(body["options"]["spot_on_demand_fallback"], true);
+        assert_eq!(body["options"]["use_dashboard_https"], false);
+        assert_eq!(body["options"]["use_dashboard_public_ip"], false, "private scheduler, plain-HTTP dashboard");
+        assert_eq!(body["options"]["firewall_spec"]["ingress"], json!([{"ports": [8786, 443], "cidr": "10.1.0.0/16"}]));
+        assert_eq!(body["scheduler_options"]["port"], 8786);
+        assert_eq!(body["cluster_timeout_seconds"], 28800);
+        let opts = s.output("opts");
+        assert!(opts["scheduler_address"].as_str().unwrap().ends_with(":8786"), "{opts}");
+        assert_eq!(s.output("arm"), json!(["m7g.xlarge", "m6g.xlarge"]), "the client's ARM defaults on AWS");
+        let arm = created(&s, "on-arm");
+        assert!(arm["options"].get("spot").is_none() && arm["scheduler_options"].get("port").is_none(), "{arm}");
+        s.assert_no_changes();
+    }
+}
+
+#[test]
+fn bad_options_are_refused_at_plan_with_their_attribute() {
+    let cluster = |extra: &str| format!("resource \"coiled_cluster\" \"x\" {{\n  software = \"dask\"\n{extra}\n}}\n");
+    let cases = [
+        ("unknown spot policy", cluster("  spot_policy = \"cheap\""), "valid options are: on-demand, spot, spot_with_fallback"),
+        ("port 0", cluster("  scheduler_port = 0"), "a port is a number from 1 to 65535"),
+        (
+            "port and ingress",
+            cluster(
+                "  scheduler_port = 8786\n  backend_options {\n    ingress {\n      ports = [8786]\n      cidr = \"10.0.0.0/8\"\n    }\n  }",
+            ),
+            "cannot be used when `backend_options.ingress` is also set",
+        ),
+        ("me", cluster("  allow_ingress_from = \"me\""), "must not depend on where it runs"),
+        ("lifetime", cluster("  cluster_timeout = \"forever\""), "cluster_timeout"),
+        ("both spot settings", cluster("  spot_policy = \"spot\"\n  backend_options {\n    spot = true\n  }"), "not both"),
+        ("when_stopped", cluster("  when_stopped = \"maybe\""), "\"recreate\" and \"keep\""),
+    ];
+    for cli in clis() {
+        let s = Scenario::new(cli, &[], "");
+        let cases: Vec<(&str, String, &str)> = cases.iter().map(|(n, c, e)| (*n, c.clone(), *e)).collect();
+        s.assert_refused(&cases);
+    }
+}
+
+/// The seed's rules (8786 and 8787 only) lock clients out of a current cluster, whose scheduler
+/// listens on 443: the plan says so, naming the port and the rule to change.
+#[test]
+fn plans_warn_when_no_rule_admits_the_scheduler_port() {
+    let account = r#"
+resource "coiled_backend_options" "team" {
+  backend               = "aws"
+  aws_access_key_id     = "AKIAEXAMPLE"
+  aws_secret_access_key = "SECRET-SENTINEL-1"
+  ingress {
+    ports = [8786, 8787]
+    cidr  = "10.1.0.0/16"
+  }
+}
+"#;
+    let own = r#"
+resource "coiled_cluster" "own" {
+  software = "dask"
+  backend_options {
+    ingress {
+      ports = [8786]
+      cidr  = "10.1.0.0/16"
+    }
+  }
+}
+"#;
+    let fixed = own.replace("ports = [8786]", "ports = [443, 8786]");
+    for cli in clis() {
+        let s = Scenario::new(cli, &[], account);
+        s.apply();
+        s.set(&format!("{account}\nresource \"coiled_cluster\" \"inherits\" {{\n  software = \"dask\"\n}}\n"));
+        let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
+        assert!(plan.contains("Scheduler Port Not Open") && plan.contains("port 443") && plan.contains("account-level ingress"), "{plan}");
+        s.set(&format!("{account}{own}"));
+        let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
+        assert!(plan.contains("Scheduler Port Not Open") && plan.contains("admits only 8786 from 10.1.0.0/16"), "{plan}");
+        s.set(&format!("{account}{fixed}"));
+        let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
+        assert!(!plan.contains("Scheduler Port Not Open"), "{plan}");
+    }
+}
+
+#[test]
+fn cluster_defaults_apply_to_clusters_without_their_own_and_show_in_plans() {
+    let defaults = |cidr: &str| {
+        format!(
+            "  cluster_defaults {{\n    use_scheduler_public_ip = false\n    tags = {{ team = \"data\" }}\n    ingress {{\n      ports = [443]\n      cidr  = \"{cidr}\"\n    }}\n  }}"
+        )
+    };
+    let clusters = r#"
+resource "coiled_cluster" "plain" {
+  name     = "plain"
+  software = "dask"
+}
+resource "coiled_cluster" "own" {
+  name                    = "own"
+  software                = "dask"
+  use_scheduler_public_ip = true
+  tags                    = { team = "ml" }
+  backend_options {
+    ingress {
+      ports = [443]
+      cidr  = "10.32.0.0/16"
+    }
+  }
+}
+output "plain" { value = { for k in ["use_scheduler_public_ip", "scheduler_address", "scheduler_private_address"] : k => coiled_cluster.plain[k] } }
+"#;
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "300ms", "--stop-delay", "0s"], "");
+        s.tf.write("main.tf", &with_provider(&s, &defaults("10.1.0.0/16"), clusters));
+        let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
+        assert!(plan.contains("\"data\"") && plan.contains("10.1.0.0/16"), "defaults show in the plan:\n{plan}");
+        s.apply();
+        let plain = created(&s, "plain");
+        assert_eq!(plain["tags"]["team"], "data");
+        assert_eq!(plain["options"]["firewall_spec"]["ingress"], json!([{"ports": [443], "cidr": "10.1.0.0/16"}]));
+        let out = s.output("plain");
+        assert_eq!(out["use_scheduler_public_ip"], false);
+        assert_eq!(out["scheduler_address"], out["scheduler_private_address"]);
+        let own = created(&s, "own");
+        assert_eq!(own["tags"]["team"], "ml", "a cluster's own values win");
+        assert_eq!(own["options"]["firewall_spec"]["ingress"], json!([{"ports": [443], "cidr": "10.32.0.0/16"}]));
+        s.assert_no_changes();
+        // New default rules replace the clusters that take them, and only those.
+        s.tf.write("main.tf", &with_provider(&s, &defaults("10.2.0.0/16"), clusters));
+        let plan = s.plan_changes();
+        assert!(plan.contains("coiled_cluster.plain must be replaced") && !plan.contains("coiled_cluster.own must be replaced"), "{plan}");
+    }
+}
+
+/// Settings of the Coiled configuration file or `DASK_COILED__*` that differ from a cluster's are
+/// named in a warning and never applied.
+#[test]
+fn the_coiled_configuration_file_is_named_not_applied() {
+    let cluster = "resource \"coiled_cluster\" \"c\" {\n  software = \"dask\"\n}\n";
+    for cli in clis() {
+        let mut s = Scenario::new(cli, &[], cluster);
+        let dask = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dask.path().join("coiled.yaml"),
+            format!(
+                "coiled:\n  token: not-this-one\n  use_scheduler_public_ip: false\n  backend-options:\n    ingress:\n      - ports: [8786, 8787]\n        cidr: 10.1.0.0/16\n"
+            ),
+        )
+        .unwrap();
+        s.tf.set_env("DASK_CONFIG", dask.path().to_str().unwrap());
+        let plan = s.tf.terraform(&["plan", "-no-color"]).ok();
+        let text = flat(&plan.all());
+        assert!(text.contains("Scheduler Address Setting Not Applied") && text.contains("coiled.use_scheduler_public_ip: false"), "{text}");
+        assert!(
+            text.contains("coiled.yaml") && text.contains("use_scheduler_public_ip = false"),
+            "names the file and the attribute: {text}"
+        );
+        assert!(
+            text.contains("Ingress Setting Not Applied")
+                && text.contains("coiled.backend-options.ingress")
+                && text.contains("8786, 8787 from 10.1.0.0/16"),
+            "{text}"
+        );
+        assert!(
+            plan.stdout.contains("use_scheduler_public_ip") && plan.stdout.contains("true"),
+            "the plan keeps the provider's value:\n{}",
+            plan.stdout
+        );
+        s.tf.set_env("DASK_COILED__USE_SCHEDULER_PUBLIC_IP", "True");
+        let text = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
+        assert!(!text.contains("coiled.use_scheduler_public_ip: false"), "the variable wins over the file: {text}");
+    }
+}
+
+/// Coiled stops idle clusters; `when_stopped = "keep"` keeps one in state, stopped, with no change
+/// planned, while the default removes it so the next apply creates a new one.
+#[test]
+fn clusters_stopped_by_coiled_are_kept_or_recreated() {
+    let config = r#"
+resource "coiled_cluster" "kept" {
+  name         = "kept"
+  software     = "dask"
+  n_workers    = 1
+  idle_timeout = "1 minute"
+  when_stopped = "keep"
+}
+resource "coiled_cluster" "again" {
+  name         = "again"
+  software     = "dask"
+  n_workers    = 1
+  idle_timeout = "1 minute"
+}
+output "kept" { value = coiled_cluster.kept.status }
+"#;
+    for cli in clis() {
+        // A minute of idle time passes in two seconds.
+        let s = Scenario::new(cli, &["--provision-delay", "300ms", "--stop-delay", "0s", "--time-scale", "30"], config);
+        s.apply();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !s.server.active_clusters().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(s.server.active_clusters().is_empty(), "coiled-local stops idle clusters");
+        let plan = s.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+        let text = flat(&plan.all());
+        assert_eq!(plan.code, 2, "{text}");
+        assert!(text.contains("Cluster Stopped") && text.contains("-replace="), "{text}");
+        assert!(text.contains("coiled_cluster.again will be created"), "{text}");
+        assert!(!text.contains("coiled_cluster.kept will be") && !text.contains("coiled_cluster.kept must be"), "{text}");
+        s.tf.terraform(&["apply", "-refresh-only", "-auto-approve", "-no-color"]).ok();
+        assert_eq!(s.output("kept"), "stopped");
+    }
+}
