@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the Terraform CLIs the end-to-end tests need (idempotent), then runs
 # unit and end-to-end tests with cargo-nextest (or cargo test where nextest is not installed); with no
-# arguments, both resources' end-to-end suites run a second time against a terse server.
+# arguments, the resources' end-to-end suites run a second time against a terse server.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -15,9 +15,9 @@ fi
 status=0
 cargo nextest run --workspace --no-fail-fast "$@" || status=$?
 if [ $# -eq 0 ]; then
-  # Both resources' end-to-end suites again, against a server that answers only the fields Coiled's
+  # The resources' end-to-end suites again, against a server that answers only the fields Coiled's
   # client reads (coiled-local --minimal-echo): nothing may rely on what the real service need not send.
   echo "== end-to-end suites against a terse server (coiled-local --minimal-echo)"
-  COILED_LOCAL_MINIMAL_ECHO=1 cargo nextest run --workspace --no-fail-fast -E 'test(/^cluster::/) | test(/^backend_options::/)' || status=$?
+  COILED_LOCAL_MINIMAL_ECHO=1 cargo nextest run --workspace --no-fail-fast -E 'test(/^cluster::/) | test(/^backend_options::/) | test(/^software::/) | test(/^cluster_options::/)' || status=$?
 fi
 exit $status

@@ -130,7 +130,10 @@ resource "coiled_cluster" "own" {
         s.apply();
         s.set(&format!("{account}\nresource \"coiled_cluster\" \"inherits\" {{\n  software = \"dask\"\n}}\n"));
         let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
-        assert!(plan.contains("Scheduler Port Not Open") && plan.contains("port 443") && plan.contains("account-level ingress"), "{plan}");
+        // A terse server does not report the account's rules (the client reads none): nothing to judge.
+        if !crate::common::minimal_echo() {
+            assert!(plan.contains("Scheduler Port Not Open") && plan.contains("port 443") && plan.contains("account-level ingress"), "{plan}");
+        }
         s.set(&format!("{account}{own}"));
         let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
         assert!(plan.contains("Scheduler Port Not Open") && plan.contains("admits only 8786 from 10.1.0.0/16"), "{plan}");

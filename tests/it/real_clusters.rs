@@ -123,7 +123,7 @@ fn the_seed_cluster_computes_from_the_vpn_and_refuses_the_internet() {
     // The seed's rules are for a scheduler on 8786, the port of older Coiled releases: the workspace's
     // Dask configuration says so, as an account would set it for the seed's rules to work today.
     let overrides = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(overrides.path(), r#"{"coiled": {"scheduler-options": {"port": 8786}}}"#).unwrap();
+    std::fs::write(overrides.path(), r#"{"coiled.scheduler-options": {"port": 8786}}"#).unwrap();
     let s = scenario_with(p, SEED, &["--dask-config-overrides", overrides.path().to_str().unwrap()]);
     let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
     assert!(!plan.contains("Scheduler Port Not Open"), "the workspace's port is the one the rules open: {plan}");
@@ -216,8 +216,9 @@ fn dashboard_in_chromium(prefix: &str, host: &str, url: &str) {
 }
 
 /// A public scheduler address with private-only ingress: the plan warns, and the VPN's traffic, NATed
-/// on its way to the public address, is refused. A cluster with no ingress of its own enforces the
-/// account default in force at its creation, and keeps it when the default changes.
+/// on its way to the public address, is refused. A cluster with no ingress of its own (running a
+/// software environment built by the same apply, with coiled-local's Python) enforces the account
+/// default in force at its creation, and keeps it when the default changes.
 #[test]
 fn public_addresses_and_the_account_default_are_enforced_as_planned() {
     if !can_run() {
@@ -245,9 +246,15 @@ resource "coiled_cluster" "pub" {
     }
   }
 }
+resource "coiled_software_environment" "pkgs" {
+  name = "lab-pkgs"
+  conda {
+    dependencies = ["python=3.11", "dask"]
+  }
+}
 resource "coiled_cluster" "inherits" {
   name                    = "inherits"
-  software                = "dask"
+  software                = coiled_software_environment.pkgs.name
   n_workers               = 1
   use_scheduler_public_ip = false
   depends_on              = [coiled_backend_options.team]

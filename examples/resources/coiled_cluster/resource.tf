@@ -9,8 +9,8 @@ resource "coiled_cluster" "etl" {
     region = "us-east-1"
 
     ingress {
-      ports = [8786]
-      cidr  = "10.1.0.0/16" # client -> scheduler
+      ports = [443, 8786]
+      cidr  = "10.1.0.0/16" # client -> scheduler (443 on current Coiled, 8786 on older releases)
     }
     ingress {
       ports = [8787]
@@ -28,6 +28,19 @@ resource "coiled_cluster" "etl" {
   timeouts {
     create = "30m"
   }
+}
+
+# The options teams set most, sent as coiled.Cluster(...) sends them. `scheduler_port` with
+# `allow_ingress_from` makes the cluster's firewall (the port, 443 and 15003 from that network), as the
+# client does; it cannot be combined with ingress blocks.
+resource "coiled_cluster" "adhoc" {
+  name               = "adhoc"
+  software           = "etl-env"
+  spot_policy        = "spot_with_fallback"
+  scheduler_port     = 8786
+  allow_ingress_from = "10.1.0.0/16"
+  cluster_timeout    = "8 hours"
+  when_stopped       = "keep"
 }
 
 output "scheduler_address" {
