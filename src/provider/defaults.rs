@@ -54,15 +54,15 @@ pub fn block() -> NestedBlock {
     }
 }
 
-/// Reads the block from the provider configuration: `Ok(None)` when absent, `Err` when a value is not
-/// known yet; invalid rules are reported at their path.
-pub fn read(config: &Value, diags: &mut Diagnostics) -> Result<Option<ClusterDefaults>, ()> {
+/// Reads the block from the provider configuration; invalid rules are reported at their path.
+pub fn read(config: &Value, diags: &mut Diagnostics) -> super::DefaultsState {
+    use super::DefaultsState;
     let block = config.get("cluster_defaults").cloned().unwrap_or(Value::Null);
     if block.is_null() {
-        return Ok(None);
+        return DefaultsState::Absent;
     }
     if !block.is_wholly_known() {
-        return Err(());
+        return DefaultsState::Unknown;
     }
     let path = AttrPath::attr("cluster_defaults").then("ingress");
     let ingress = match ingress::read(&block.get("ingress").cloned().unwrap_or(Value::Null), &Reading::validating(path, true), diags) {
@@ -73,7 +73,11 @@ pub fn read(config: &Value, diags: &mut Diagnostics) -> Result<Option<ClusterDef
         .get("tags")
         .and_then(|t| t.as_map())
         .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect::<BTreeMap<_, _>>());
-    Ok(Some(ClusterDefaults { use_scheduler_public_ip: block.get("use_scheduler_public_ip").and_then(Value::as_bool), tags, ingress }))
+    DefaultsState::Set(ClusterDefaults {
+        use_scheduler_public_ip: block.get("use_scheduler_public_ip").and_then(Value::as_bool),
+        tags,
+        ingress,
+    })
 }
 
 /// A cluster setting the Coiled client would take from this machine, and where it was found.

@@ -289,11 +289,7 @@ impl Provider for CoiledProvider {
     }
 
     async fn configure(&self, _ctx: &Ctx, config: &Value, _terraform_version: &str, diags: &mut Diagnostics) {
-        let cluster_defaults = match defaults::read(config, diags) {
-            Ok(Some(d)) => DefaultsState::Set(d),
-            Ok(None) => DefaultsState::Absent,
-            Err(()) => DefaultsState::Unknown,
-        };
+        let cluster_defaults = defaults::read(config, diags);
         *self.data.defaults.write().unwrap_or_else(|p| p.into_inner()) = cluster_defaults;
         if let Ok(env) = config::Env::from_process() {
             *self.data.local.write().unwrap_or_else(|p| p.into_inner()) = defaults::local_settings(&env);

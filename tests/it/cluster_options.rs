@@ -132,7 +132,10 @@ resource "coiled_cluster" "own" {
         let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
         // A terse server does not report the account's rules (the client reads none): nothing to judge.
         if !crate::common::minimal_echo() {
-            assert!(plan.contains("Scheduler Port Not Open") && plan.contains("port 443") && plan.contains("account-level ingress"), "{plan}");
+            assert!(
+                plan.contains("Scheduler Port Not Open") && plan.contains("port 443") && plan.contains("account-level ingress"),
+                "{plan}"
+            );
         }
         s.set(&format!("{account}{own}"));
         let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
@@ -202,9 +205,7 @@ fn the_coiled_configuration_file_is_named_not_applied() {
         let dask = tempfile::tempdir().unwrap();
         std::fs::write(
             dask.path().join("coiled.yaml"),
-            format!(
-                "coiled:\n  token: not-this-one\n  use_scheduler_public_ip: false\n  backend-options:\n    ingress:\n      - ports: [8786, 8787]\n        cidr: 10.1.0.0/16\n"
-            ),
+            "coiled:\n  token: not-this-one\n  use_scheduler_public_ip: false\n  backend-options:\n    ingress:\n      - ports: [8786, 8787]\n        cidr: 10.1.0.0/16\n",
         )
         .unwrap();
         s.tf.set_env("DASK_CONFIG", dask.path().to_str().unwrap());

@@ -76,7 +76,7 @@ fn builds_rebuilds_in_place_fails_with_its_log_imports_and_deletes() {
         let again = s.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
         assert_eq!(again.code, 2, "{}", again.all());
         assert!(flat(&again.all()).contains("Build Failed Before"), "{}", again.all());
-        s.set(&ENV);
+        s.set(ENV);
         s.apply();
         assert_eq!(s.output("env")["status"], "built");
         s.assert_no_changes();
