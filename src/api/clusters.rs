@@ -4,7 +4,7 @@
 use super::client::seg;
 use super::requests::{CreateCluster, ScaleUp};
 use super::retry::{self, Call, Failure, Op};
-use super::{ApiError, Client, ClusterDetails, ClusterRef, CreatedCluster, Process, decode};
+use super::{ApiError, Client, ClusterDetails, ClusterListItem, ClusterRef, CreatedCluster, Process, decode};
 
 /// The outcome of a create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +62,22 @@ impl Client {
             }
         })
         .await
+    }
+
+    /// `GET /api/v2/clusters/account/{ws}/?limit=100&offset=…&just_mine=0`, page after page until an
+    /// empty one, at most `max_pages` (`Cloud._list_clusters` in `coiled/v2/core.py`).
+    pub async fn list_clusters(&self, op: &Op, workspace: &str, max_pages: usize) -> Result<Vec<ClusterListItem>, ApiError> {
+        const PAGE: usize = 100;
+        let mut all = Vec::new();
+        for page in 0..max_pages {
+            let query = [("limit", PAGE.to_string()), ("offset", (PAGE * page).to_string()), ("just_mine", "0".to_string())];
+            let items: Vec<ClusterListItem> = self.get_json(op, &Self::cluster_path(workspace), &query).await?;
+            if items.is_empty() {
+                break;
+            }
+            all.extend(items);
+        }
+        Ok(all)
     }
 
     /// `GET /api/v2/clusters/account/{ws}/id/{id}`.

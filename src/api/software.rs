@@ -6,7 +6,7 @@
 use super::client::seg;
 use super::requests::{CreateSoftwareEnv, JsonObject};
 use super::retry::{Call, Op};
-use super::{ApiError, BuildLogPage, Client, SoftwareAlias, SoftwareBuild, decode};
+use super::{AliasPage, ApiError, BuildLogPage, Client, SoftwareAlias, SoftwareBuild, decode};
 
 impl Client {
     /// `GET /api/v2/user/workspace/{ws}/dask-config-overrides`: the Dask configuration the control
@@ -48,6 +48,21 @@ impl Client {
     /// `GET /api/v2/software-environment/account/{ws}/alias/name/{name}` (`Cloud._get_software_info`).
     pub async fn software_alias(&self, op: &Op, workspace: &str, name: &str) -> Result<SoftwareAlias, ApiError> {
         self.get_json(op, &format!("/api/v2/software-environment/account/{}/alias/name/{}", seg(workspace), seg(name)), &[]).await
+    }
+
+    /// `GET /api/v2/software-environment/account/{ws}/alias?offset=…`, page after page until `count`
+    /// are read (`Cloud._list_software_environments_page_v2`, through `_depaginate_v2`).
+    pub async fn list_software_aliases(&self, op: &Op, workspace: &str) -> Result<Vec<SoftwareAlias>, ApiError> {
+        let path = format!("/api/v2/software-environment/account/{}/alias", seg(workspace));
+        let mut all: Vec<SoftwareAlias> = Vec::new();
+        loop {
+            let page: AliasPage = self.get_json(op, &path, &[("offset", all.len().to_string())]).await?;
+            let got = page.items.len();
+            all.extend(page.items);
+            if got == 0 || all.len() >= page.count {
+                return Ok(all);
+            }
+        }
     }
 
     /// `DELETE /api/v2/software-environment/account/{ws}/alias/name/{name}`

@@ -249,6 +249,10 @@ impl ClusterDetails {
     pub fn spot(&self) -> Option<bool> {
         self.cluster_options.get("spot").and_then(|v| v.as_bool())
     }
+    /// `cluster_options.use_dashboard_https`, where reported (the client sends it only when `false`).
+    pub fn dashboard_https(&self) -> Option<bool> {
+        self.cluster_options.get("use_dashboard_https").and_then(|v| v.as_bool())
+    }
     /// `cluster_infra.firewall_source` (`cluster`, `account` or `default`), where reported.
     pub fn firewall_source(&self) -> Option<&str> {
         self.cluster_infra.get("firewall_source").and_then(|s| s.as_str())
@@ -285,6 +289,9 @@ pub struct SoftwareAlias {
     /// The alias id.
     #[serde(default)]
     pub id: Option<i64>,
+    /// Its name.
+    #[serde(default)]
+    pub name: Option<String>,
     /// The newest specification.
     #[serde(default)]
     pub latest_spec: Option<SoftwareSpec>,
@@ -335,4 +342,31 @@ pub struct BuildLogEvent {
     /// The text.
     #[serde(default)]
     pub message: String,
+}
+
+/// One page of a workspace's software environments.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AliasPage {
+    /// The environments.
+    #[serde(default)]
+    pub items: Vec<SoftwareAlias>,
+    /// How many there are in all.
+    #[serde(default)]
+    pub count: usize,
+}
+
+/// One cluster of a workspace's list (`coiled cluster list` shows these fields).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ClusterListItem {
+    /// Cluster id.
+    pub id: i64,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// Last change.
+    #[serde(default)]
+    pub updated: Option<String>,
+    /// State.
+    #[serde(default)]
+    pub current_state: CurrentState,
 }

@@ -276,6 +276,20 @@ impl Provider for CoiledProvider {
         vec![Arc::new(cluster::connection::ClusterConnection::new(self.data.clone()))]
     }
 
+    fn list_resources(&self) -> Vec<Arc<dyn tfplugin::query::ListResource>> {
+        vec![
+            Arc::new(cluster::list::ClusterList::new(self.data.clone())),
+            Arc::new(software::list::SoftwareEnvList::new(self.data.clone())),
+        ]
+    }
+
+    fn actions(&self) -> Vec<Arc<dyn tfplugin::query::Action>> {
+        vec![
+            Arc::new(cluster::actions::StopCluster::new(self.data.clone())),
+            Arc::new(cluster::actions::ScaleCluster::new(self.data.clone())),
+        ]
+    }
+
     fn functions(&self) -> Vec<Arc<dyn tfplugin::function::Function>> {
         vec![Arc::new(functions::FirewallRules), Arc::new(functions::CanonicalCidr)]
     }

@@ -173,18 +173,21 @@ fn every_guide_example_validates() {
     assert!(checked >= 8, "only {checked} guide blocks found");
 }
 
-/// The function and ephemeral resource pages' examples validate with every CLI that has the feature
-/// (functions 1.8, ephemeral resources 1.10).
+/// The function, ephemeral resource, list resource and action pages' examples validate with every CLI
+/// that has the feature (functions 1.8, ephemeral resources 1.10, list resources and actions 1.14);
+/// `list` blocks are validated in a `.tfquery.hcl` file, as they must be written.
 #[test]
 fn every_function_example_validates() {
     let mut pages: Vec<(PathBuf, (u32, u32))> = Vec::new();
-    for (dir, needs) in [("docs/functions", (1, 8)), ("docs/ephemeral-resources", (1, 10))] {
+    for (dir, needs) in
+        [("docs/functions", (1, 8)), ("docs/ephemeral-resources", (1, 10)), ("docs/list-resources", (1, 14)), ("docs/actions", (1, 14))]
+    {
         for e in std::fs::read_dir(root().join(dir)).unwrap().filter_map(Result::ok) {
             pages.push((e.path(), needs));
         }
     }
     pages.sort();
-    assert!(pages.len() >= 3, "function or ephemeral resource pages missing: {pages:?}");
+    assert!(pages.len() >= 7, "function, ephemeral resource, list resource or action pages missing: {pages:?}");
     for cli in clis() {
         let pages: Vec<&PathBuf> = pages.iter().filter(|(_, (a, b))| cli.at_least(*a, *b)).map(|(p, _)| p).collect();
         for page in &pages {
@@ -193,8 +196,12 @@ fn every_function_example_validates() {
             let blocks = terraform_blocks(&text);
             assert!(!blocks.is_empty(), "{} has no example", page.display());
             for block in blocks {
-                let w = Workdir::new(cli, &format!("{HEADER}{block}"));
-                let out = w.terraform(&["validate", "-no-color"]);
+                let query = block.trim_start().starts_with("list ");
+                let w = Workdir::new(cli, &format!("{HEADER}{}", if query { "provider \"coiled\" {}\n" } else { block.as_str() }));
+                if query {
+                    w.write("example.tfquery.hcl", &block);
+                }
+                let out = w.terraform(if query { &["validate", "-query", "-no-color"][..] } else { &["validate", "-no-color"][..] });
                 assert_eq!(out.code, 0, "{} does not validate with Terraform {}:\n{block}\n{}", page.display(), cli.version, out.all());
             }
         }

@@ -75,3 +75,41 @@ async fn malformed_protocol_messages_get_diagnostics_not_crashes() {
         .unwrap();
     assert_eq!(newer.get_ref().diagnostics[0].summary, "State From a Newer Provider");
 }
+
+/// `GetProviderSchema` and `GetMetadata` advertise exactly the list resources and actions the
+/// provider serves, and a service it does not offer (state storage) answers UNIMPLEMENTED, saying so.
+#[tokio::test]
+async fn the_schema_advertises_exactly_what_is_served() {
+    let service = tfplugin::server::PluginService::new(
+        std::sync::Arc::new(terraform_provider_coiled::provider::CoiledProvider::default()),
+        Default::default(),
+    );
+    let schema = service.schema_response();
+    let mut lists: Vec<&String> = schema.list_resource_schemas.keys().collect();
+    lists.sort();
+    assert_eq!(lists, ["coiled_cluster", "coiled_software_environment"]);
+    let mut actions: Vec<&String> = schema.action_schemas.keys().collect();
+    actions.sort();
+    assert_eq!(actions, ["coiled_cluster_scale", "coiled_cluster_stop"]);
+    assert!(schema.state_store_schemas.is_empty());
+    for list in lists {
+        assert!(schema.resource_schemas.contains_key(list), "a list resource finds a managed resource type: {list}");
+    }
+    let meta = service.get_metadata(tonic::Request::new(pb::get_metadata::Request {})).await.unwrap().into_inner();
+    assert_eq!(meta.list_resources.len(), 2);
+    assert_eq!(meta.actions.len(), 2);
+    let refused = service.lock_state(tonic::Request::new(pb::lock_state::Request::default())).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unimplemented);
+    assert!(refused.message().contains("not offered by this provider"), "{}", refused.message());
+    // An action nobody declared answers with a diagnostic, not a crash or a silent success.
+    let unknown = service
+        .plan_action(tonic::Request::new(pb::plan_action::Request {
+            action_type: "coiled_nope".into(),
+            config: None,
+            client_capabilities: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(unknown.diagnostics.iter().any(|d| d.summary == "Unknown Action"));
+}

@@ -1,4 +1,5 @@
-//! Modern Terraform features: provider functions (1.8 and later) and resource identity (1.12 and later).
+//! Modern Terraform features: provider functions (1.8 and later), ephemeral resources (1.10), resource
+//! identity (1.12), list resources and actions (1.14).
 //! Older CLIs do not know their syntax, and the provider keeps working for them (every other suite runs
 //! on 1.0.3).
 
@@ -144,5 +145,120 @@ resource "coiled_backend_options" "team" {
         s.set(&format!("{cluster}ephemeral \"coiled_cluster_connection\" \"c\" {{}}\n"));
         let text = flat(&s.tf.terraform(&["plan", "-no-color"]).all());
         assert!(text.contains("Cluster Not Identified"), "{text}");
+    }
+}
+
+/// `terraform query` (Terraform 1.14 and later): `list "coiled_cluster"` finds clusters created
+/// outside Terraform, filtered; `-generate-config-out` writes configuration and import blocks that
+/// import with an empty plan; software environments are listed too.
+#[test]
+fn terraform_query_finds_and_imports_clusters_made_elsewhere() {
+    for cli in clis().iter().filter(|c| c.at_least(1, 14)) {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], "");
+        let body = |name: &str, team: &str| {
+            crate::common::client_body(&json!({"name": name, "workers": 1, "tags": {"team": team},
+                "options": {"firewall_spec": {"ingress": [{"ports": [443], "cidr": "10.1.0.0/16"}]}}}))
+        };
+        for (name, team) in [("ext-a", "data"), ("ext-b", "data"), ("ext-c", "ml"), ("other", "data")] {
+            let (code, _) = s.server.post("/api/v2/clusters/account/alice/", &body(name, team));
+            assert_eq!(code, 201);
+        }
+        let (code, _) = s
+            .server
+            .post("/api/v2/software-environment/account/alice", &json!({"name": "team-img", "container": "ghcr.io/dask/dask:latest"}));
+        assert_eq!(code, 200);
+        let tags = if crate::common::minimal_echo() { "" } else { "    tags        = { team = \"data\" }\n" };
+        s.tf.write(
+            "q.tfquery.hcl",
+            &format!("list \"coiled_cluster\" \"ext\" {{\n  provider = coiled\n  config {{\n    name_prefix = \"ext-\"\n{tags}  }}\n}}\nlist \"coiled_software_environment\" \"team\" {{\n  provider = coiled\n  config {{\n    name_prefix = \"team-\"\n  }}\n}}\n"),
+        );
+        let out = s.tf.terraform(&["query", "-no-color"]).ok().stdout;
+        assert!(out.contains("ext-a (id") && out.contains("ext-b (id") && !out.contains("other"), "{out}");
+        assert_eq!(out.contains("ext-c"), crate::common::minimal_echo(), "the tag filter: {out}");
+        assert!(out.contains("list.coiled_software_environment.team") && out.contains("name=team-img"), "{out}");
+
+        std::fs::remove_file(s.tf.path().join("q.tfquery.hcl")).unwrap();
+        s.tf.write(
+            "q.tfquery.hcl",
+            "list \"coiled_cluster\" \"ext\" {\n  provider = coiled\n  config {\n    name_prefix = \"ext-a\"\n  }\n}\n",
+        );
+        s.tf.terraform(&["query", "-no-color", "-generate-config-out=generated.tf"]).ok();
+        let generated = std::fs::read_to_string(s.tf.path().join("generated.tf")).unwrap();
+        assert!(
+            generated.contains("resource \"coiled_cluster\"")
+                && generated.contains("import {")
+                && generated.contains("name")
+                && generated.contains("\"ext-a\""),
+            "{generated}"
+        );
+        let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
+        assert!(plan.contains("1 to import, 0 to add, 0 to change, 0 to destroy"), "{plan}");
+        s.apply();
+        s.assert_no_changes();
+    }
+}
+
+/// Actions (Terraform 1.14 and later): `coiled_cluster_scale` and `coiled_cluster_stop`, invoked with
+/// `-invoke` and from a lifecycle `action_trigger`, make their call, wait, and change no state.
+#[test]
+fn actions_scale_and_stop_clusters_without_changing_state() {
+    let config = r#"
+resource "coiled_cluster" "etl" {
+  name         = "acted"
+  software     = "dask"
+  n_workers    = 1
+  when_stopped = "keep"
+  lifecycle {
+    action_trigger {
+      events  = [after_create]
+      actions = [action.coiled_cluster_scale.burst]
+    }
+  }
+}
+action "coiled_cluster_scale" "burst" {
+  config {
+    cluster_id = coiled_cluster.etl.id
+    n_workers  = 3
+  }
+}
+action "coiled_cluster_stop" "stop" {
+  config {
+    cluster_id = coiled_cluster.etl.id
+    reason     = "done for today"
+  }
+}
+action "coiled_cluster_scale" "bad" {
+  config {
+    cluster_id = "etl"
+    n_workers  = 5000
+  }
+}
+"#;
+    for cli in clis().iter().filter(|c| c.at_least(1, 14)) {
+        let s = Scenario::new(cli, &["--provision-delay", "300ms", "--stop-delay", "0s"], config);
+        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+        let text = flat(&out.all());
+        // The invalid action is refused at validation, before anything is made.
+        assert_ne!(out.code, 0);
+        assert!(text.contains("Invalid Cluster ID") && text.contains("Invalid Worker Count"), "{text}");
+        assert!(s.server.clusters().is_empty());
+        s.set(&config[..config.find("action \"coiled_cluster_scale\" \"bad\"").unwrap()]);
+        let text = flat(&s.apply().all());
+        assert!(text.contains("Scaling cluster") && text.contains("to 3 workers"), "triggered after create: {text}");
+        let id = s.server.running_named("acted")[0]["id"].clone();
+        let (_, cluster) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
+        assert_eq!(cluster["desired_workers"], 3);
+        // The state keeps the configured count: the next plan scales back.
+        let plan = s.plan_changes();
+        assert!(plan.contains("n_workers") && plan.contains("3 -> 1"), "{plan}");
+        let text = flat(&s.tf.terraform(&["apply", "-auto-approve", "-no-color", "-invoke=action.coiled_cluster_stop.stop"]).ok().all());
+        assert!(text.contains("has stopped") && text.contains("Actions: 1 invoked"), "{text}");
+        assert!(s.server.active_clusters().is_empty());
+        let (_, log) = s.server.get("/_local/requests");
+        let stop = log.as_array().unwrap().iter().find(|r| r["method"] == "DELETE").unwrap().clone();
+        assert!(stop["query"].as_str().unwrap_or_default().contains("done"), "{stop}");
+        // Kept in state, stopped; an apply that would scale it is refused at plan time.
+        let plan = s.tf.terraform(&["plan", "-no-color"]);
+        assert!(flat(&plan.all()).contains("Cluster Is Stopped"), "{}", plan.all());
     }
 }

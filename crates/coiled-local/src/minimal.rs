@@ -18,6 +18,7 @@ pub fn shape_for(route: &str) -> Option<Value> {
         "GET /api/v2/user/me/memberships" => json!([{"account": {"slug": 1}, "is_admin": 1, "is_default_account": 1}]),
         "GET /api/v1/{}/backend_options/" => json!({"backend": 1, "options": {"provider_name": 1}}),
         "POST /api/v2/clusters/account/{}/" => json!({"id": 1, "existing": 1}),
+        "GET /api/v2/clusters/account/{}/" => json!([{"id": 1, "name": 1, "updated": 1, "current_state": {"state": 1}}]),
         "GET /api/v2/clusters/account/{}/name/{}" => json!({"id": 1}),
         "GET /api/v2/clusters/account/{}/id/{}" => json!({
             "id": 1, "name": 1, "created": 1, "current_state": {"state": 1, "reason": 1}, "desired_workers": 1,

@@ -181,6 +181,15 @@ pub trait Provider: Send + Sync + 'static {
     fn functions(&self) -> Vec<Arc<dyn crate::function::Function>> {
         Vec::new()
     }
+    /// The list resources (Terraform 1.14 and later), each named as the managed resource it finds;
+    /// none by default.
+    fn list_resources(&self) -> Vec<Arc<dyn crate::query::ListResource>> {
+        Vec::new()
+    }
+    /// The actions (Terraform 1.14 and later); none by default.
+    fn actions(&self) -> Vec<Arc<dyn crate::query::Action>> {
+        Vec::new()
+    }
     /// Checks the provider configuration (which may hold unknown values).
     async fn validate(&self, _ctx: &Ctx, _config: &Value, _diags: &mut Diagnostics) {}
     /// Applies the provider configuration; may be called with unknown values during plan.

@@ -5,6 +5,7 @@
 //! - [`diag`]: diagnostics with attribute paths;
 //! - [`model`]: typed models of a schema's values ([`model!`], [`attr!`]);
 //! - [`framework`]: the resource, data source and provider interfaces, and the planning rules;
+//! - [`query`]: list resources and actions (Terraform 1.14);
 //! - [`proto`]: the generated tfplugin6 and go-plugin messages and services, and their router;
 //! - [`server`]: the tfplugin6 gRPC service;
 //! - [`serve`]: handshake, transport, AutoMTLS and shutdown;
@@ -18,6 +19,7 @@ pub mod identity;
 pub mod logging;
 pub mod model;
 pub mod proto;
+pub mod query;
 pub mod schema;
 pub mod serve;
 pub mod server;

@@ -16,6 +16,9 @@ use super::identity::IdentitySchema;
 
 #[path = "server_modern.rs"]
 mod modern;
+#[path = "server_query.rs"]
+mod query;
+use super::query::{Action, ListResource};
 use super::schema::Schema;
 use super::value::{self, Type, Value};
 
@@ -28,6 +31,8 @@ pub struct PluginService {
     functions: HashMap<&'static str, Arc<dyn Function>>,
     identities: HashMap<&'static str, (IdentitySchema, Type)>,
     ephemerals: HashMap<&'static str, (Arc<dyn EphemeralResource>, Schema, Type)>,
+    lists: HashMap<&'static str, (Arc<dyn ListResource>, Schema, Type)>,
+    actions: HashMap<&'static str, (Arc<dyn Action>, Schema, Type)>,
     stop: CancellationToken,
 }
 
@@ -74,7 +79,36 @@ impl PluginService {
                 (e.type_name(), (e, s, t))
             })
             .collect();
-        PluginService { provider_schema: provider.schema(), provider, resources, data_sources, functions, identities, ephemerals, stop }
+        let lists = provider
+            .list_resources()
+            .into_iter()
+            .map(|l| {
+                let s = l.schema();
+                let t = s.object_type();
+                (l.type_name(), (l, s, t))
+            })
+            .collect();
+        let actions = provider
+            .actions()
+            .into_iter()
+            .map(|a| {
+                let s = a.schema();
+                let t = s.object_type();
+                (a.type_name(), (a, s, t))
+            })
+            .collect();
+        PluginService {
+            provider_schema: provider.schema(),
+            provider,
+            resources,
+            data_sources,
+            functions,
+            identities,
+            ephemerals,
+            lists,
+            actions,
+            stop,
+        }
     }
 
     fn ctx(&self, caps: Option<&pb::ClientCapabilities>) -> Ctx {
@@ -97,6 +131,8 @@ impl PluginService {
             data_source_schemas: self.data_sources.iter().map(|(n, (_, s, _))| (n.to_string(), s.to_proto())).collect(),
             functions: self.function_declarations(),
             ephemeral_resource_schemas: self.ephemeral_schemas(),
+            list_resource_schemas: self.list_schemas(),
+            action_schemas: self.action_schemas(),
             server_capabilities: Some(pb::ServerCapabilities {
                 plan_destroy: false,
                 get_provider_schema_optional: false,
@@ -175,6 +211,8 @@ impl ProviderRpc for PluginService {
             data_sources: self.data_sources.keys().map(|n| m::DataSourceMetadata { type_name: n.to_string() }).collect(),
             functions: self.functions.keys().map(|n| m::FunctionMetadata { name: n.to_string() }).collect(),
             ephemeral_resources: self.ephemerals.keys().map(|n| m::EphemeralMetadata { type_name: n.to_string() }).collect(),
+            list_resources: self.lists.keys().map(|n| m::ListResourceMetadata { type_name: n.to_string() }).collect(),
+            actions: self.actions.keys().map(|n| m::ActionMetadata { type_name: n.to_string() }).collect(),
             ..Default::default()
         }))
     }
@@ -468,9 +506,9 @@ impl ProviderRpc for PluginService {
 
     async fn validate_list_resource_config(
         &self,
-        _r: Request<pb::validate_list_resource_config::Request>,
+        r: Request<pb::validate_list_resource_config::Request>,
     ) -> Result<Response<pb::validate_list_resource_config::Response>, Status> {
-        Err(Status::unimplemented("validate_list_resource_config is not offered by this provider"))
+        Ok(Response::new(self.validate_list(r.into_inner()).await))
     }
 
     async fn call_function(&self, r: Request<pb::call_function::Request>) -> Result<Response<pb::call_function::Response>, Status> {
@@ -508,20 +546,20 @@ impl ProviderRpc for PluginService {
         Err(Status::unimplemented("delete_state is not offered by this provider"))
     }
 
-    async fn plan_action(&self, _r: Request<pb::plan_action::Request>) -> Result<Response<pb::plan_action::Response>, Status> {
-        Err(Status::unimplemented("plan_action is not offered by this provider"))
+    async fn plan_action(&self, r: Request<pb::plan_action::Request>) -> Result<Response<pb::plan_action::Response>, Status> {
+        Ok(Response::new(self.plan_action_of(r.into_inner()).await))
     }
 
     async fn validate_action_config(
         &self,
-        _r: Request<pb::validate_action_config::Request>,
+        r: Request<pb::validate_action_config::Request>,
     ) -> Result<Response<pb::validate_action_config::Response>, Status> {
-        Err(Status::unimplemented("validate_action_config is not offered by this provider"))
+        Ok(Response::new(self.validate_action(r.into_inner()).await))
     }
 
-    type ListResourceStream = EmptyStream<pb::list_resource::Event>;
-    async fn list_resource(&self, _r: Request<pb::list_resource::Request>) -> Result<Response<Self::ListResourceStream>, Status> {
-        Err(Status::unimplemented("list resources are not offered by this provider"))
+    type ListResourceStream = query::Answers<pb::list_resource::Event>;
+    async fn list_resource(&self, r: Request<pb::list_resource::Request>) -> Result<Response<Self::ListResourceStream>, Status> {
+        Ok(Response::new(self.list(r.into_inner()).await))
     }
 
     type ReadStateBytesStream = EmptyStream<pb::read_state_bytes::Response>;
@@ -536,8 +574,8 @@ impl ProviderRpc for PluginService {
         Err(Status::unimplemented("state storage is not offered by this provider"))
     }
 
-    type InvokeActionStream = EmptyStream<pb::invoke_action::Event>;
-    async fn invoke_action(&self, _r: Request<pb::invoke_action::Request>) -> Result<Response<Self::InvokeActionStream>, Status> {
-        Err(Status::unimplemented("actions are not offered by this provider"))
+    type InvokeActionStream = query::Answers<pb::invoke_action::Event>;
+    async fn invoke_action(&self, r: Request<pb::invoke_action::Request>) -> Result<Response<Self::InvokeActionStream>, Status> {
+        Ok(Response::new(self.invoke(r.into_inner())))
     }
 }

@@ -119,7 +119,8 @@ pub fn rpc(data: &[u8]) {
 }
 
 /// The services of newer Terraform with the same arbitrary bytes: function calls, identity upgrades
-/// and imports, and ephemeral resources answer with an error or diagnostics, never a panic.
+/// and imports, ephemeral resources, list resources and actions answer with an error or diagnostics,
+/// never a panic.
 async fn rpc_newer(service: &tfplugin::server::PluginService, selector: u8, bytes: &[u8]) {
     use tfplugin::proto::tfplugin6 as pb;
     use tfplugin::proto::tfplugin6::provider_server::Provider as _;
@@ -156,8 +157,60 @@ async fn rpc_newer(service: &tfplugin::server::PluginService, selector: u8, byte
     let _ = service
         .open_ephemeral_resource(tonic::Request::new(pb::open_ephemeral_resource::Request {
             type_name: "coiled_cluster_connection".into(),
-            config: Some(dv),
+            config: Some(dv.clone()),
             client_capabilities: None,
         }))
         .await;
+    rpc_query(service, selector, dv).await;
+}
+
+/// List resources and actions with the same arbitrary bytes: diagnostics in the answer or the stream,
+/// never a panic, and a stream that ends.
+async fn rpc_query(service: &tfplugin::server::PluginService, selector: u8, dv: tfplugin::proto::tfplugin6::DynamicValue) {
+    use tfplugin::proto::tfplugin6 as pb;
+    use tfplugin::proto::tfplugin6::provider_server::Provider as _;
+    use tokio_stream::StreamExt as _;
+    let list = ["coiled_cluster", "coiled_software_environment", "nope"][usize::from(selector >> 2) % 3].to_string();
+    let action = ["coiled_cluster_stop", "coiled_cluster_scale", "nope"][usize::from(selector >> 4) % 3].to_string();
+    let _ = service
+        .validate_list_resource_config(tonic::Request::new(pb::validate_list_resource_config::Request {
+            type_name: list.clone(),
+            config: Some(dv.clone()),
+            include_resource_object: Some(dv.clone()),
+            limit: Some(dv.clone()),
+        }))
+        .await;
+    if let Ok(stream) = service
+        .list_resource(tonic::Request::new(pb::list_resource::Request {
+            type_name: list,
+            config: Some(dv.clone()),
+            include_resource_object: selector & 1 == 1,
+            limit: i64::from(selector),
+        }))
+        .await
+    {
+        let events: Vec<_> = stream.into_inner().collect().await;
+        assert!(events.iter().all(Result::is_ok));
+    }
+    let _ = service
+        .validate_action_config(tonic::Request::new(pb::validate_action_config::Request {
+            type_name: action.clone(),
+            config: Some(dv.clone()),
+        }))
+        .await;
+    let _ = service
+        .plan_action(tonic::Request::new(pb::plan_action::Request {
+            action_type: action.clone(),
+            config: Some(dv.clone()),
+            client_capabilities: None,
+        }))
+        .await;
+    if let Ok(stream) = service
+        .invoke_action(tonic::Request::new(pb::invoke_action::Request { action_type: action, config: Some(dv), client_capabilities: None }))
+        .await
+    {
+        let events: Vec<_> = stream.into_inner().collect().await;
+        let last = events.last().and_then(|e| e.as_ref().ok()).and_then(|e| e.r#type.as_ref());
+        assert!(matches!(last, Some(pb::invoke_action::event::Type::Completed(_))), "an invocation ends with its outcome");
+    }
 }

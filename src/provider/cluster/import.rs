@@ -105,7 +105,8 @@ impl ClusterResource {
             (tfplugin::attr!(ClusterModel, use_dashboard_https), prior.use_dashboard_https.encode(), planned.use_dashboard_https.encode()),
         ];
         for (name, before, after) in unreported {
-            if before.is_null() && differs(before, after) {
+            let guessed = name == "use_dashboard_https" && marker.https_unreported;
+            if (before.is_null() || guessed) && differs(before, after) {
                 adopt.push(name);
             }
         }
@@ -134,6 +135,9 @@ pub(super) struct ImportMarker {
     /// The server reported no rules at all (a terse server): the configuration's are taken as they are.
     #[serde(default)]
     pub(super) rules_unreported: bool,
+    /// The server did not report whether the dashboard uses HTTPS: the configuration's value is taken.
+    #[serde(default)]
+    pub(super) https_unreported: bool,
 }
 
 /// Whether two `backend_options` blocks differ only where an import could not tell: the same ingress,
@@ -183,6 +187,10 @@ pub(super) fn imported_state(d: &ClusterDetails, account: Option<&RuleSet>) -> (
     state.software = Field::from_option(d.senv_alias.as_ref().and_then(|a| a.name.clone()));
     state.tags = Field::from_option(d.reported_tags().filter(|t| !t.is_empty()));
     state.idle_timeout = Field::from_option(d.idle_timeout().map(str::to_string));
+    // The dashboard's HTTPS is on unless the server says otherwise; what to do when the cluster stops
+    // is Terraform's own choice, the default until the configuration says otherwise.
+    state.use_dashboard_https = Field::Known(d.dashboard_https().unwrap_or(true));
+    state.when_stopped = Field::Known("recreate".into());
     (state, own)
 }
 

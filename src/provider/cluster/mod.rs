@@ -7,10 +7,12 @@
 //! /api/v2/workers/…` (scaling). Files: this one (schema, validation, planning, CRUD), [`model`],
 //! [`lifecycle`] (create and waits), [`import`], [`state`] (readiness rules), [`data_source`].
 
+pub mod actions;
 pub mod connection;
 pub mod data_source;
 mod import;
 mod lifecycle;
+pub mod list;
 pub mod model;
 mod plan_checks;
 mod prepare;
@@ -508,6 +510,7 @@ impl Resource for ClusterResource {
             region: d.region_name().map(str::to_string),
             zone: d.zone_name().map(str::to_string),
             rules_unreported: d.ingress().is_none(),
+            https_unreported: d.dashboard_https().is_none(),
         };
         let private = serde_json::to_vec(&marker).unwrap_or_default();
         Some(NewState { state: state_from_details(&state, own.as_ref(), &d, &ws).encode(), private })

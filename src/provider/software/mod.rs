@@ -10,6 +10,7 @@
 
 pub mod build;
 pub mod data_source;
+pub mod list;
 pub mod model;
 pub mod spec;
 mod validate;
@@ -340,7 +341,7 @@ impl Resource for SoftwareEnvResource {
 }
 
 /// `base` with what an alias (as the create answers it) reports.
-fn state_of(mut base: SoftwareEnvModel, ws: &str, name: &str, alias: &SoftwareAlias) -> SoftwareEnvModel {
+pub(super) fn state_of(mut base: SoftwareEnvModel, ws: &str, name: &str, alias: &SoftwareAlias) -> SoftwareEnvModel {
     base.workspace = Field::Known(ws.to_string());
     base.name = Field::Known(name.to_string());
     base.id = id_field(alias.id);

@@ -1,0 +1,210 @@
+//! Actions (Terraform 1.14 and later) on a running cluster: `coiled_cluster_stop` and
+//! `coiled_cluster_scale`. Each makes the one API call the resource makes for the same change, then
+//! waits by the same rules (stopped or gone; ready by Coiled's client's rule), and changes no
+//! resource's state: a cluster stopped by an action is found stopped by the next refresh, and one
+//! scaled away from its `n_workers` is scaled back by the next apply.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tfplugin::diag::Diagnostics;
+use tfplugin::framework::Ctx;
+use tfplugin::query::{Action, Progress};
+use tfplugin::schema::{Attribute, Block, Schema};
+use tfplugin::value::{AttrPath, Number, Type, Value};
+
+use super::super::ProviderData;
+use super::ClusterResource;
+use super::lifecycle::WaitEnd;
+use crate::api::Op;
+
+/// Default time an action waits.
+const DEFAULT_WAIT: Duration = Duration::from_secs(20 * 60);
+
+tfplugin::model! {
+    /// Both actions' configuration.
+    struct ActionConfig {
+        cluster_id: String,
+        workspace: String,
+        n_workers: Number,
+        wait_for_workers: Number,
+        reason: String,
+        timeout: String,
+    }
+}
+
+fn common_attributes() -> Vec<Attribute> {
+    vec![
+        Attribute::required("cluster_id", Type::String, "The cluster's id, e.g. `coiled_cluster.etl.id`."),
+        Attribute::optional("workspace", Type::String, "The cluster's workspace. Defaults to the provider's workspace."),
+        Attribute::optional("timeout", Type::String, "How long to wait, as a duration such as `10m`. Default `20m`."),
+    ]
+}
+
+/// Checks what both actions share; returns the cluster id when known and valid.
+fn check_common(c: &ActionConfig, diags: &mut Diagnostics) -> Option<i64> {
+    if let Some(t) = c.timeout.known()
+        && let Err(e) = crate::provider::duration::parse_timeout(t)
+    {
+        diags.error_at(AttrPath::attr("timeout"), "Invalid Timeout", e);
+    }
+    let id = c.cluster_id.known()?;
+    match id.parse::<i64>() {
+        Ok(n) if n > 0 => Some(n),
+        _ => {
+            diags.error_at(
+                AttrPath::attr("cluster_id"),
+                "Invalid Cluster ID",
+                format!("{id:?} is not a Coiled cluster id (a whole number)."),
+            );
+            None
+        }
+    }
+}
+
+/// What both actions start from: the connection, the operation, the workspace and the id.
+async fn start(
+    data: &ProviderData,
+    ctx: &Ctx,
+    c: &ActionConfig,
+    diags: &mut Diagnostics,
+) -> Option<(Arc<crate::provider::Coiled>, Op, String, i64)> {
+    let id = check_common(c, diags)?;
+    let coiled = data.require(diags).await?;
+    let op = Op::new(crate::provider::duration::timeout_or(c.timeout.as_deref(), DEFAULT_WAIT), ctx.stop.clone());
+    let ws = coiled.workspace_for(&op, c.workspace.as_deref(), diags).await?;
+    Some((coiled, op, ws, id))
+}
+
+/// `coiled_cluster_stop`.
+pub struct StopCluster {
+    data: Arc<ProviderData>,
+}
+
+impl StopCluster {
+    /// The action, sharing the provider's configuration.
+    pub fn new(data: Arc<ProviderData>) -> StopCluster {
+        StopCluster { data }
+    }
+}
+
+#[async_trait]
+impl Action for StopCluster {
+    fn type_name(&self) -> &'static str {
+        "coiled_cluster_stop"
+    }
+
+    fn schema(&self) -> Schema {
+        let mut attributes = common_attributes();
+        attributes.push(Attribute::optional("reason", Type::String, "Why, for Coiled's logs. Default `Terraform action`."));
+        Schema {
+            version: 0,
+            block: Block {
+                description: "Stops a running cluster (`DELETE …/id/{id}`, as `coiled.Cluster.shutdown()` does) and waits until it has stopped. The cluster's resource is not changed: its next refresh finds it stopped, and then removes it from state (or keeps it, with `when_stopped = \"keep\"`).",
+                attributes,
+                blocks: vec![],
+            },
+        }
+    }
+
+    async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
+        check_common(&ActionConfig::decode(config), diags);
+    }
+
+    async fn invoke(&self, ctx: &Ctx, config: &Value, progress: &Progress, diags: &mut Diagnostics) {
+        let c = ActionConfig::decode(config);
+        let Some((coiled, op, ws, id)) = start(&self.data, ctx, &c, diags).await else { return };
+        progress.say(format!("Stopping cluster {id} of workspace {ws}"));
+        let reason = c.reason.as_deref().unwrap_or("Terraform action");
+        match ClusterResource::stop_and_wait(&coiled, &op, &ws, id, reason).await {
+            Ok(()) => progress.say(format!("Cluster {id} has stopped")),
+            Err(e) => coiled.report(diags, "Unable to Stop Cluster", Some(AttrPath::attr("cluster_id")), &e),
+        }
+    }
+}
+
+/// `coiled_cluster_scale`.
+pub struct ScaleCluster {
+    data: Arc<ProviderData>,
+}
+
+impl ScaleCluster {
+    /// The action, sharing the provider's configuration.
+    pub fn new(data: Arc<ProviderData>) -> ScaleCluster {
+        ScaleCluster { data }
+    }
+}
+
+#[async_trait]
+impl Action for ScaleCluster {
+    fn type_name(&self) -> &'static str {
+        "coiled_cluster_scale"
+    }
+
+    fn schema(&self) -> Schema {
+        let mut attributes = common_attributes();
+        attributes.push(Attribute::required("n_workers", Type::Number, "The number of workers to scale to (0 to 1000)."));
+        attributes.push(Attribute::optional(
+            "wait_for_workers",
+            Type::Number,
+            "Fraction of them (0 to 1) that must have started before the action ends, as for the resource. Default `0.3`.",
+        ));
+        Schema {
+            version: 0,
+            block: Block {
+                description: "Scales a running cluster to `n_workers` as Coiled's client scales (adding the difference, or removing the surplus by name) and waits as the resource waits. It changes no resource's state: the cluster's `n_workers` stays as configured, so the next apply scales it back. Use it for temporary capacity; change `n_workers` to change it for good.",
+                attributes,
+                blocks: vec![],
+            },
+        }
+    }
+
+    async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
+        let c = ActionConfig::decode(config);
+        check_common(&c, diags);
+        if let Some(n) = c.n_workers.known()
+            && !n.as_i64().is_some_and(|n| (0..=1000).contains(&n))
+        {
+            diags.error_at(
+                AttrPath::attr("n_workers"),
+                "Invalid Worker Count",
+                format!("n_workers is {n}; it must be a whole number from 0 to 1000."),
+            );
+        }
+        if let Some(f) = c.wait_for_workers.known()
+            && !f.as_f64().is_some_and(|f| (0.0..=1.0).contains(&f))
+        {
+            diags.error_at(
+                AttrPath::attr("wait_for_workers"),
+                "Invalid Wait Fraction",
+                format!("wait_for_workers is {f}; it must be from 0 to 1."),
+            );
+        }
+    }
+
+    async fn invoke(&self, ctx: &Ctx, config: &Value, progress: &Progress, diags: &mut Diagnostics) {
+        let c = ActionConfig::decode(config);
+        let Some((coiled, op, ws, id)) = start(&self.data, ctx, &c, diags).await else { return };
+        let Some(target) = c.n_workers.known().and_then(Number::as_i64) else { return };
+        let fraction = c.wait_for_workers.known().and_then(Number::as_f64).unwrap_or(super::model::DEFAULT_WAIT_FOR_WORKERS);
+        let Some(current) = ClusterResource::current_for_scaling(&coiled, &op, &ws, id, diags).await else { return };
+        progress.say(format!("Scaling cluster {id} ({}) to {target} workers", current.name));
+        if let Err(e) = ClusterResource::scale(&coiled, &op, &ws, &current, target).await {
+            coiled.report(diags, "Unable to Scale Cluster", Some(AttrPath::attr("cluster_id")), &e);
+            return;
+        }
+        match ClusterResource::wait_ready(&coiled, &op, &ws, id, fraction).await {
+            Ok(d) => progress.say(format!("Cluster {id} is {} with {target} workers asked for", d.current_state.state)),
+            Err((end, _)) => {
+                let why = match end {
+                    WaitEnd::Failed(r) => format!("Coiled reports: {r}"),
+                    WaitEnd::TimedOut => "the wait timed out; the cluster keeps scaling".into(),
+                    WaitEnd::Cancelled => "Terraform was interrupted; the cluster keeps scaling".into(),
+                    WaitEnd::Api(e) => coiled.explain(&e),
+                };
+                diags.error_at(AttrPath::attr("cluster_id"), "Cluster Failed to Scale", format!("Cluster {id}: {why}."));
+            }
+        }
+    }
+}

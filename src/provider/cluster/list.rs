@@ -1,0 +1,175 @@
+//! List resource `coiled_cluster` (Terraform 1.14 and later): the clusters of a workspace, including
+//! those created outside Terraform, filtered by status, name prefix and tags, for `terraform query`
+//! and its `-generate-config-out`.
+//!
+//! API calls: `GET /api/v2/clusters/account/{ws}/` (the list, as `coiled.list_clusters` pages it), and
+//! for each result a tag filter or `include_resource` needs, `GET …/id/{id}`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tfplugin::diag::Diagnostics;
+use tfplugin::framework::Ctx;
+use tfplugin::query::{Found, ListResource};
+use tfplugin::schema::{Attribute, Block, Schema};
+use tfplugin::value::{AttrPath, Type, Value};
+
+use super::super::ingress::RuleSet;
+use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
+use super::import::imported_state;
+use super::model::state_from_details;
+use crate::api::{ClusterDetails, ClusterListItem, Op};
+
+/// How many pages of 100 the list reads at most, as `coiled.list_clusters`' default.
+const MAX_PAGES: usize = 20;
+
+tfplugin::model! {
+    /// The list block's `config`.
+    struct ClusterQuery {
+        workspace: String,
+        status: String,
+        name_prefix: String,
+        tags: BTreeMap<String, String>,
+    }
+}
+
+/// The list resource.
+pub struct ClusterList {
+    data: Arc<ProviderData>,
+}
+
+impl ClusterList {
+    /// The list resource, sharing the provider's configuration.
+    pub fn new(data: Arc<ProviderData>) -> ClusterList {
+        ClusterList { data }
+    }
+}
+
+/// Whether a listed cluster passes the status and name filters (no status: only clusters not ended).
+fn matches(item: &ClusterListItem, q: &ClusterQuery) -> bool {
+    let state = item.current_state.state.as_str();
+    let status_ok = match q.status.as_deref() {
+        Some(wanted) => state == wanted,
+        None => !item.current_state.has_ended(),
+    };
+    status_ok && q.name_prefix.as_deref().is_none_or(|p| item.name.starts_with(p))
+}
+
+/// Whether a cluster carries every tag asked for; `None` when the server does not report tags.
+fn tagged(d: &ClusterDetails, wanted: &BTreeMap<String, String>) -> Option<bool> {
+    let tags = d.reported_tags()?;
+    Some(wanted.iter().all(|(k, v)| tags.get(k) == Some(v)))
+}
+
+#[async_trait]
+impl ListResource for ClusterList {
+    fn type_name(&self) -> &'static str {
+        "coiled_cluster"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema {
+            version: 0,
+            block: Block {
+                description: "Finds a workspace's clusters, including ones created outside Terraform.",
+                attributes: vec![
+                    Attribute::optional("workspace", Type::String, "Workspace to search. Defaults to the provider's workspace."),
+                    Attribute::optional(
+                        "status",
+                        Type::String,
+                        "Only clusters in this state (e.g. `ready`, `stopped`). Without it, the clusters that have not stopped or failed.",
+                    ),
+                    Attribute::optional("name_prefix", Type::String, "Only clusters whose name starts with this."),
+                    Attribute::optional(
+                        "tags",
+                        Type::map(Type::String),
+                        "Only clusters carrying every one of these tags (read from each cluster's details).",
+                    ),
+                ],
+                blocks: vec![],
+            },
+        }
+    }
+
+    async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
+        let q = ClusterQuery::decode(config);
+        if let Some(s) = q.status.known()
+            && !matches!(s.as_str(), "pending" | "starting" | "scaling" | "ready" | "stopping" | "stopped" | "error" | "paused" | "pausing")
+        {
+            diags.error_at(
+                AttrPath::attr("status"),
+                "Invalid Status",
+                format!(
+                    "{s:?} is not a cluster state: use pending, starting, scaling, ready, stopping, stopped, error, pausing or paused."
+                ),
+            );
+        }
+    }
+
+    async fn list(&self, ctx: &Ctx, config: &Value, include_resource: bool, limit: usize, diags: &mut Diagnostics) -> Vec<Found> {
+        let Some(coiled) = self.data.require(diags).await else { return Vec::new() };
+        let q = ClusterQuery::decode(config);
+        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
+        let Some(ws) = coiled.workspace_for(&op, q.workspace.as_deref(), diags).await else { return Vec::new() };
+        let items = match coiled.client.list_clusters(&op, &ws, MAX_PAGES).await {
+            Ok(items) => items,
+            Err(e) => {
+                coiled.report(diags, "Unable to List Clusters", None, &e);
+                return Vec::new();
+            }
+        };
+        let wanted_tags = q.tags.known().cloned().filter(|t| !t.is_empty());
+        let account = if include_resource {
+            coiled.client.get_backend_options(&op, &ws).await.ok().and_then(|b| b.ingress()).map(|w| RuleSet::from_wire(&w))
+        } else {
+            None
+        };
+        let mut found = Vec::new();
+        let mut untagged = 0;
+        for item in items.iter().filter(|i| matches(i, &q)) {
+            if limit > 0 && found.len() >= limit {
+                break;
+            }
+            let details = if wanted_tags.is_some() || include_resource {
+                match coiled.client.get_cluster(&op, &ws, item.id).await {
+                    Ok(d) => Some(d),
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => {
+                        coiled.report(diags, "Unable to Read Cluster", None, &e);
+                        break;
+                    }
+                }
+            } else {
+                None
+            };
+            if let (Some(wanted), Some(d)) = (&wanted_tags, &details) {
+                match tagged(d, wanted) {
+                    Some(true) => {}
+                    Some(false) => continue,
+                    None => {
+                        untagged += 1;
+                        continue;
+                    }
+                }
+            }
+            let resource = details.filter(|_| include_resource).map(|d| {
+                let (base, own) = imported_state(&d, account.as_ref());
+                state_from_details(&base, own.as_ref(), &d, &ws).encode()
+            });
+            found.push(Found {
+                identity: Value::object([("workspace", Value::string(ws.clone())), ("id", Value::string(item.id.to_string()))]),
+                display_name: format!("{} (id {}, {})", item.name, item.id, item.current_state.state),
+                resource,
+            });
+        }
+        if untagged > 0 {
+            diags.warning_at(
+                AttrPath::attr("tags"),
+                "Tags Not Reported",
+                format!("The server reported no tags for {untagged} cluster(s) (Coiled's client reads none), so they could not be matched and are left out."),
+            );
+        }
+        found
+    }
+}
