@@ -206,3 +206,26 @@ fn bad_specs_are_refused_at_plan_with_their_attribute() {
         s.assert_refused(&cases);
     }
 }
+
+/// Resource identity (Terraform 1.12 and later): state records `{workspace, name}`, and an `import`
+/// block given only that identity imports the environment; applying builds nothing.
+#[test]
+fn import_blocks_take_a_software_environment_identity() {
+    for cli in clis().iter().filter(|c| c.at_least(1, 12)) {
+        let s = Scenario::new(cli, &["--provision-delay", "0s"], ENV);
+        s.apply();
+        let state: Value = serde_json::from_str(&s.state_text()).unwrap();
+        let identity = state["resources"][0]["instances"][0]["identity"].clone();
+        assert_eq!(identity, json!({"workspace": "alice", "name": "etl-env"}), "{state}");
+        s.tf.terraform(&["state", "rm", "coiled_software_environment.etl"]).ok();
+        let import = "import {\n  to       = coiled_software_environment.etl\n  identity = { workspace = \"alice\", name = \"etl-env\" }\n}\n";
+        s.set(&format!("{ENV}{import}"));
+        let before = posts(&s).len();
+        let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
+        assert!(plan.contains("1 to import") && !plan.contains("must be replaced"), "{plan}");
+        s.apply();
+        assert_eq!(posts(&s).len(), before, "nothing is built");
+        s.set(ENV);
+        s.assert_no_changes();
+    }
+}
