@@ -1,5 +1,6 @@
 //! End-to-end benchmarks through the real Terraform CLI, the release provider and `coiled-local`,
-//! measured side by side with Go's `terraform-provider-null` and Terraform's built-in `terraform_data`.
+//! measured side by side with Go's `terraform-provider-null` (empty, and with `triggers` holding as many
+//! values as a cluster's state: the fair peer) and Terraform's built-in `terraform_data`.
 //!
 //! `scripts/bench.sh` runs this (`cargo bench --bench e2e`) after installing the tools. Environment:
 //! `BENCH_SIZES` (default `1,200,1000`), `BENCH_RUNS` (default 5), `BENCH_SMOKE=1` (tiny sizes, no
@@ -99,35 +100,89 @@ fn header(extra: &str) -> String {
     )
 }
 
-/// Plan with refresh of N already-applied resources of each kind, at default parallelism and at 1.
+/// The values of one applied `coiled_cluster`'s state, flattened to `key = "value"` pairs (nested
+/// blocks and lists by index, nulls left out): what a fair peer's `triggers` map holds.
+fn cluster_state_values(cli: &Cli, provider: &str) -> BTreeMap<String, String> {
+    let w = workdir(
+        cli,
+        &header(&format!(
+            "{provider}resource \"coiled_cluster\" \"one\" {{\n  software  = \"dask\"\n  name      = \"peer-model\"\n  n_workers = 0\n}}\n"
+        )),
+    );
+    w.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(w.path().join("terraform.tfstate")).unwrap()).unwrap();
+    let mut out = BTreeMap::new();
+    fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
+        match v {
+            Value::Null => {}
+            Value::Object(m) => {
+                m.iter().for_each(|(k, v)| flatten(&if prefix.is_empty() { k.clone() } else { format!("{prefix}_{k}") }, v, out))
+            }
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, v)| flatten(&format!("{prefix}_{i}"), v, out)),
+            Value::String(s) => drop(out.insert(prefix.to_string(), s.clone())),
+            other => drop(out.insert(prefix.to_string(), other.to_string())),
+        }
+    }
+    flatten("", &state["resources"][0]["instances"][0]["attributes"], &mut out);
+    w.terraform(&["destroy", "-auto-approve", "-no-color"]).ok();
+    out
+}
+
+/// The kinds of resource a plan-refresh run compares, each with its configuration for `n` instances.
+fn plan_kinds(cli: &Cli, provider: &str, triggers: &BTreeMap<String, String>, n: usize) -> Vec<(&'static str, String)> {
+    let map: String = triggers.iter().map(|(k, v)| format!("    {k} = {}\n", serde_json::to_string(v).unwrap())).collect();
+    let mut kinds = vec![
+        (
+            "coiled_cluster",
+            format!(
+                "{provider}resource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  count     = {n}\n  name      = \"b{n}-${{count.index}}\"\n  n_workers = 0\n}}\n"
+            ),
+        ),
+        (PEER, format!("resource \"null_resource\" \"f\" {{\n  count = {n}\n  triggers = {{\n{map}  }}\n}}\n")),
+        ("null_resource, empty (Go)", format!("resource \"null_resource\" \"n\" {{\n  count = {n}\n}}\n")),
+    ];
+    if cli.at_least(1, 4) {
+        kinds.push((
+            "terraform_data (no plugin)",
+            format!("resource \"terraform_data\" \"d\" {{\n  count = {n}\n  input = count.index\n}}\n"),
+        ));
+    }
+    kinds
+}
+
+/// The fair peer: Go's `null_resource` with a `triggers` map of as many values as a cluster's state.
+const PEER: &str = "null_resource, cluster-sized triggers (Go)";
+
+/// Plan with refresh of N already-applied resources of each kind, at default parallelism and at 1, the
+/// kinds' runs interleaved (one run of each in turn) so that the machine's drift hits all alike; and
+/// the state's bytes per instance.
 fn plan_refresh(ctx: &mut Ctx, cli: &Cli, sizes: &[usize]) {
     let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
     let provider = format!("provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\n", server.url, server.token);
+    let triggers = cluster_state_values(cli, &provider);
+    eprintln!("plan-refresh {}: the fair peer's triggers hold {} values, as a cluster's state", cli.version, triggers.len());
     let mut table = Vec::new();
     for &n in sizes {
         let runs = if n >= 1000 { ctx.runs.min(3) } else { ctx.runs };
-        let mut kinds = vec![
-            (
-                "coiled_cluster",
-                format!(
-                    "{provider}resource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  count     = {n}\n  name      = \"b{n}-${{count.index}}\"\n  n_workers = 0\n}}\n"
-                ),
-            ),
-            ("null_resource (Go)", format!("resource \"null_resource\" \"n\" {{\n  count = {n}\n}}\n")),
-        ];
-        if cli.at_least(1, 4) {
-            kinds.push((
-                "terraform_data (no plugin)",
-                format!("resource \"terraform_data\" \"d\" {{\n  count = {n}\n  input = count.index\n}}\n"),
-            ));
+        let dirs: Vec<(&str, Workdir)> = plan_kinds(cli, &provider, &triggers, n)
+            .into_iter()
+            .map(|(kind, body)| {
+                let w = workdir(cli, &header(&body));
+                w.terraform(&["apply", "-auto-approve", "-no-color", "-parallelism=20"]).ok();
+                (kind, w)
+            })
+            .collect();
+        let mut default: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        let mut serial: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for _ in 0..runs {
+            for (kind, w) in &dirs {
+                default.entry(kind).or_default().push(timed(w, &["plan", "-no-color"]));
+                serial.entry(kind).or_default().push(timed(w, &["plan", "-no-color", "-parallelism=1"]));
+            }
         }
         let mut row = serde_json::Map::new();
-        for (kind, body) in kinds {
-            let w = workdir(cli, &header(&body));
-            w.terraform(&["apply", "-auto-approve", "-no-color", "-parallelism=20"]).ok();
+        for (kind, w) in &dirs {
             let needle = if kind.starts_with("coiled") { "terraform-provider-coiled" } else { "terraform-provider-null" };
-            let default = median((0..runs).map(|_| timed(&w, &["plan", "-no-color"])).collect());
-            let serial = median((0..runs).map(|_| timed(&w, &["plan", "-no-color", "-parallelism=1"])).collect());
             let (_, rss) = if kind.starts_with("terraform_data") {
                 ((), 0)
             } else {
@@ -135,10 +190,18 @@ fn plan_refresh(ctx: &mut Ctx, cli: &Cli, sizes: &[usize]) {
                     w.terraform(&["plan", "-no-color"]).ok();
                 })
             };
-            eprintln!("plan-refresh {} N={n} {kind}: {default:.2}s default, {serial:.2}s -parallelism=1, peak RSS {rss} KiB", cli.version);
-            row.insert(kind.to_string(), json!({"default_s": default, "parallelism1_s": serial, "peak_rss_kib": rss}));
+            let state_bytes = std::fs::metadata(w.path().join("terraform.tfstate")).map(|m| m.len()).unwrap_or(0) as f64 / n as f64;
+            let (d, s) = (median(default.remove(kind).unwrap_or_default()), median(serial.remove(kind).unwrap_or_default()));
+            eprintln!(
+                "plan-refresh {} N={n} {kind}: {d:.2}s default, {s:.2}s -parallelism=1, peak RSS {rss} KiB, {state_bytes:.0} state bytes per instance",
+                cli.version
+            );
+            row.insert(
+                kind.to_string(),
+                json!({"default_s": d, "parallelism1_s": s, "peak_rss_kib": rss, "state_bytes_per_instance": state_bytes}),
+            );
         }
-        table.push(json!({"n": n, "results": row}));
+        table.push(json!({"n": n, "peer_values": triggers.len(), "results": row}));
     }
     ctx.results.insert(format!("plan_refresh_{}", cli.version), Value::Array(table));
 }
@@ -168,13 +231,15 @@ fn apply_many(ctx: &mut Ctx, cli: &Cli, n: usize) {
     ctx.results.insert(format!("apply_{}", cli.version), json!({"n": n, "wall_s": wall, "requests_per_cluster": requests / n as f64, "requests_per_s": requests / wall, "by_route": stats["by_route"]}));
 }
 
-/// Time from a cluster becoming ready in coiled-local to `terraform apply` returning, and polls made.
+/// For clusters made with provisioning delay D: the polls each create makes, the time from the cluster
+/// becoming ready in coiled-local to the provider's first poll after it (detection), and to `terraform
+/// apply` returning; against what a fixed 1 s poll makes.
 fn readiness(ctx: &mut Ctx, cli: &Cli, delay_s: f64) {
     let delay = format!("{}ms", (delay_s * 1000.0) as u64);
     let server = LocalServer::start(&["--provision-delay", &delay, "--stop-delay", "0s"]);
-    let mut latencies = Vec::new();
-    let mut polls = Vec::new();
-    for run in 0..ctx.runs {
+    let (mut detections, mut exits, mut polls) = (Vec::new(), Vec::new(), Vec::new());
+    let runs = if delay_s >= 60.0 { ctx.runs.min(3) } else { ctx.runs };
+    for run in 0..runs {
         let config = format!(
             "{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\nresource \"coiled_cluster\" \"r\" {{\n  software  = \"dask\"\n  name      = \"ready-{run}\"\n  n_workers = 1\n}}\n",
             header(""),
@@ -182,10 +247,9 @@ fn readiness(ctx: &mut Ctx, cli: &Cli, delay_s: f64) {
             server.token
         );
         let w = workdir(cli, &config);
-        let before = server.get("/_local/stats").1["by_route"]["GET /api/v2/clusters/account/{}/id/{}"].as_u64().unwrap_or(0);
+        let _ = Command::new("curl").args(["-s", "-X", "DELETE"]).arg(format!("{}/_local/requests", server.url)).output();
         w.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
-        let returned = std::time::SystemTime::now();
-        let after = server.get("/_local/stats").1["by_route"]["GET /api/v2/clusters/account/{}/id/{}"].as_u64().unwrap_or(0);
+        let returned = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
         let id = w
             .terraform(&["state", "show", "-no-color", "coiled_cluster.r"])
             .ok()
@@ -204,18 +268,31 @@ fn readiness(ctx: &mut Ctx, cli: &Cli, delay_s: f64) {
             .and_then(|s| s["updated"].as_str())
             .unwrap()
             .replace("+00:00", "Z");
-        let ready = humantime::parse_rfc3339(&ready_at).unwrap();
-        let latency = returned.duration_since(ready).unwrap_or_default().as_secs_f64();
-        latencies.push(latency);
-        polls.push((after - before) as f64);
+        let ready = humantime::parse_rfc3339(&ready_at).unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let log = server.get("/_local/requests").1;
+        let reads: Vec<f64> = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] == "GET" && r["path"] == format!("/api/v2/clusters/account/alice/id/{id}"))
+            .filter_map(|r| r["at"].as_f64())
+            .collect();
+        let seen = reads.iter().copied().filter(|t| *t >= ready).fold(f64::INFINITY, f64::min);
+        detections.push(seen - ready);
+        exits.push(returned - ready);
+        // The polls of the wait: the reads up to the one that saw it ready (a refresh adds none here).
+        polls.push(reads.iter().filter(|t| **t <= seen).count() as f64);
     }
     let fixed_1s_polls = delay_s.ceil() + 1.0;
-    let (lat, p) = (median(latencies.clone()), median(polls.clone()));
+    let (det, exit, p) = (median(detections.clone()), median(exits.clone()), median(polls.clone()));
     eprintln!(
-        "readiness {} D={delay_s}s: median {lat:.3}s from ready to apply returning (Terraform's own exit included), {p} polls (a fixed 1 s poll makes {fixed_1s_polls})",
+        "readiness {} D={delay_s}s: detected {det:.3}s after ready (median), apply returned {exit:.3}s after; {p} polls (a fixed 1 s poll makes {fixed_1s_polls})",
         cli.version
     );
-    ctx.results.insert(format!("readiness_{}_{delay_s}s", cli.version), json!({"provision_delay_s": delay_s, "median_latency_s": lat, "latencies_s": latencies, "median_polls": p, "fixed_1s_polls": fixed_1s_polls}));
+    ctx.results.insert(
+        format!("readiness_{}_{delay_s}s", cli.version),
+        json!({"provision_delay_s": delay_s, "median_detection_s": det, "detections_s": detections, "median_latency_s": exit, "latencies_s": exits, "median_polls": p, "fixed_1s_polls": fixed_1s_polls}),
+    );
 }
 
 /// Real clusters (`coiled-local --clusters dask`, as root): time from `terraform apply` to a two-worker
@@ -389,7 +466,7 @@ fn main() {
             real_clusters(&mut ctx, cli);
         }
         if wanted("readiness") {
-            for delay in if smoke { vec![0.5] } else { vec![3.0, 20.0] } {
+            for delay in if smoke { vec![0.5] } else { vec![3.0, 3.5, 20.0, 90.0] } {
                 readiness(&mut ctx, cli, delay);
             }
         }

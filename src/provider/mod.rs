@@ -38,6 +38,29 @@ pub struct Coiled {
     server_source: String,
     /// The outcome of checking the token (and its workspaces) once, for plans.
     verified: OnceCell<Result<Vec<String>, String>>,
+    /// What plans check new clusters against, read once per workspace and provider process: its
+    /// backend options and Dask configuration overrides (`None` when they could not be read).
+    plan_facts: tokio::sync::Mutex<std::collections::HashMap<String, PlanFacts>>,
+}
+
+/// A workspace's backend options and Dask configuration overrides, for plan-time checks.
+pub type PlanFacts = Option<Arc<(crate::api::BackendOptionsRead, crate::api::JsonObject)>>;
+
+impl Coiled {
+    /// The workspace's backend options and overrides for plan-time checks, read once per provider
+    /// process (a plan of many clusters asks once); `None` when they cannot be read.
+    pub async fn plan_facts(&self, op: &Op, ws: &str) -> PlanFacts {
+        let mut cache = self.plan_facts.lock().await;
+        if let Some(found) = cache.get(ws) {
+            return found.clone();
+        }
+        let facts = match (self.client.get_backend_options(op, ws).await, self.client.dask_config_overrides(op, ws).await) {
+            (Ok(b), Ok(o)) => Some(Arc::new((b, o))),
+            _ => None,
+        };
+        cache.insert(ws.to_string(), facts.clone());
+        facts
+    }
 }
 
 impl Coiled {
@@ -357,6 +380,7 @@ impl Provider for CoiledProvider {
                     token_source: token.source,
                     server_source: settings.server.source.clone(),
                     verified: OnceCell::new(),
+                    plan_facts: Default::default(),
                 };
                 *self.data.configured.write().await = Configured::Ready(Arc::new(coiled));
             }

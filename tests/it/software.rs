@@ -218,7 +218,8 @@ fn import_blocks_take_a_software_environment_identity() {
         let identity = state["resources"][0]["instances"][0]["identity"].clone();
         assert_eq!(identity, json!({"workspace": "alice", "name": "etl-env"}), "{state}");
         s.tf.terraform(&["state", "rm", "coiled_software_environment.etl"]).ok();
-        let import = "import {\n  to       = coiled_software_environment.etl\n  identity = { workspace = \"alice\", name = \"etl-env\" }\n}\n";
+        let import =
+            "import {\n  to       = coiled_software_environment.etl\n  identity = { workspace = \"alice\", name = \"etl-env\" }\n}\n";
         s.set(&format!("{ENV}{import}"));
         let before = posts(&s).len();
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;

@@ -22,6 +22,8 @@ pub struct Recorded {
     /// The body parsed as JSON (Python's bare `NaN` / `Infinity` read as `null`), `null` when empty or
     /// not JSON.
     pub body: Value,
+    /// When it arrived (Unix seconds).
+    pub at: f64,
 }
 
 /// The log.
@@ -38,7 +40,13 @@ impl Requests {
         if g.len() == KEEP {
             g.pop_front();
         }
-        g.push_back(Recorded { method: method.to_string(), path: path.to_string(), query: query.map(str::to_string), body });
+        g.push_back(Recorded {
+            method: method.to_string(),
+            path: path.to_string(),
+            query: query.map(str::to_string),
+            body,
+            at: crate::unix_now(),
+        });
     }
     /// Everything recorded, oldest first.
     pub fn snapshot(&self) -> Vec<Recorded> {

@@ -142,6 +142,7 @@ impl ClusterResource {
         id: i64,
         fraction: f64,
     ) -> Result<ClusterDetails, (WaitEnd, Option<ClusterDetails>)> {
+        let began = std::time::Instant::now();
         let mut n = 0u32;
         let mut last: Option<ClusterDetails> = None;
         let mut last_state = String::new();
@@ -169,7 +170,7 @@ impl ClusterResource {
             if op.remaining().is_zero() {
                 return Err((WaitEnd::TimedOut, last));
             }
-            let delay = cluster_state::poll_delay(n, &last_state);
+            let delay = cluster_state::grid_delay(began.elapsed());
             n += 1;
             if op.sleep(delay).await.is_err() {
                 return Err((WaitEnd::Cancelled, last));

@@ -66,8 +66,8 @@ impl ClusterResource {
                 Err(_) => return,
             },
         };
-        let Ok(backend) = coiled.client.get_backend_options(&op, &ws).await else { return };
-        let overrides = coiled.client.dask_config_overrides(&op, &ws).await.map(Overrides).unwrap_or_default();
+        let Some(facts) = coiled.plan_facts(&op, &ws).await else { return };
+        let (backend, overrides) = (&facts.0, Overrides(facts.1.clone()));
         let account = backend.ingress().map(|w| RuleSet::from_wire(&w));
         if let (Some(own), Some(acc)) = (RuleSet::of_state(&planned.ingress()), &account)
             && !acc.is_empty()

@@ -95,16 +95,27 @@ pub fn scheduler_addresses(d: &ClusterDetails, use_public_ip: bool) -> (Option<S
     (chosen, public, private)
 }
 
-/// The delay before poll number `n` (0-based, counted from the last state change) while the cluster is
-/// in `state`. Each phase starts with quick polls (short phases end soon after they begin) and backs off:
-/// to 2 s while `pending`, to 1.25 s once `starting` (readiness near). Over a long phase this makes fewer
-/// polls than Coiled's own client, which polls every second.
+/// The delay before poll number `n` (0-based, counted from the last state change) of a stop: quick at
+/// first (a stop is often over in a moment), backing off to 2 s.
 pub fn poll_delay(n: u32, state: &str) -> Duration {
     let (first, growth, cap) = match state {
         "starting" | "scaling" => (0.2, 1.4, 1.25),
         _ => (0.25, 1.5, 2.0),
     };
     Duration::from_secs_f64((first * f64::powi(growth, n.min(20) as i32)).min(cap))
+}
+
+/// How far past each whole second of a readiness wait its poll comes.
+pub const GRID_OFFSET: Duration = Duration::from_millis(100);
+
+/// The delay from `elapsed` (since the wait began, right after the create or scale was answered) to the
+/// next readiness poll. Polls fall on a one-second grid, as Coiled's client polls (once a second), at
+/// `GRID_OFFSET` past each whole second, so a wait of D seconds makes at most D + 1 polls; the grid is
+/// anchored on the request's answer, so that a state the server changes whole seconds after creating
+/// the cluster is seen within `GRID_OFFSET` (and any other within a second).
+pub fn grid_delay(elapsed: Duration) -> Duration {
+    let next = (elapsed.saturating_sub(GRID_OFFSET).as_secs_f64().floor() + 1.0) + GRID_OFFSET.as_secs_f64();
+    Duration::from_secs_f64((next - elapsed.as_secs_f64()).max(0.0))
 }
 
 #[cfg(test)]
@@ -172,20 +183,27 @@ mod tests {
     }
 
     #[test]
-    fn polling_backs_off_and_tightens_near_readiness() {
-        assert!(poll_delay(0, "pending") <= Duration::from_millis(250));
-        assert_eq!(poll_delay(30, "pending"), Duration::from_secs(2));
-        assert_eq!(poll_delay(30, "starting"), Duration::from_millis(1250));
-        // Over a long phase, no more polls than a fixed 1 s poll.
-        let polls = |state: &str, secs: f64| {
-            let (mut t, mut n) = (0.0, 0);
-            while t < secs {
-                t += poll_delay(n, state).as_secs_f64();
-                n += 1;
+    fn readiness_polls_fall_on_a_one_second_grid() {
+        let at = |secs: f64| grid_delay(Duration::from_secs_f64(secs)).as_secs_f64();
+        assert!((at(0.0) - 1.1).abs() < 1e-9, "{}", at(0.0));
+        assert!((at(1.1) - 1.0).abs() < 1e-9);
+        assert!((at(1.3) - 0.8).abs() < 1e-9);
+        assert!((at(2.05) - 0.05).abs() < 1e-9);
+        // A wait of D whole seconds: the first poll at once, then one a second.
+        for d in [3.0, 20.0, 90.0] {
+            let (mut t, mut polls) = (0.0, 1);
+            while t < d {
+                t += at(t);
+                polls += 1;
             }
-            n
-        };
-        assert!(polls("starting", 60.0) < 60, "{}", polls("starting", 60.0));
-        assert!(polls("pending", 60.0) <= 35);
+            assert!(polls as f64 <= d + 1.0, "{polls} polls for {d} s");
+            assert!(t - d <= 0.1 + 1e-9, "seen {} s after", t - d);
+        }
+    }
+
+    #[test]
+    fn stops_are_polled_quickly_then_backed_off() {
+        assert!(poll_delay(0, "stopping") <= Duration::from_millis(250));
+        assert_eq!(poll_delay(30, "stopping"), Duration::from_secs(2));
     }
 }
