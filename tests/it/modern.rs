@@ -180,7 +180,7 @@ fn terraform_query_finds_and_imports_clusters_made_elsewhere() {
         std::fs::remove_file(s.tf.path().join("q.tfquery.hcl")).unwrap();
         s.tf.write(
             "q.tfquery.hcl",
-            "list \"coiled_cluster\" \"ext\" {\n  provider = coiled\n  config {\n    name_prefix = \"ext-a\"\n  }\n}\n",
+            "list \"coiled_cluster\" \"ext\" {\n  provider = coiled\n  config {\n    name_prefix = \"ext-a\"\n  }\n}\nlist \"coiled_software_environment\" \"team\" {\n  provider = coiled\n  config {\n    name_prefix = \"team-\"\n  }\n}\n",
         );
         s.tf.terraform(&["query", "-no-color", "-generate-config-out=generated.tf"]).ok();
         let generated = std::fs::read_to_string(s.tf.path().join("generated.tf")).unwrap();
@@ -191,8 +191,9 @@ fn terraform_query_finds_and_imports_clusters_made_elsewhere() {
                 && generated.contains("\"ext-a\""),
             "{generated}"
         );
+        assert!(generated.contains("resource \"coiled_software_environment\"") && generated.contains("\"team-img\""), "{generated}");
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
-        assert!(plan.contains("1 to import, 0 to add, 0 to change, 0 to destroy"), "{plan}");
+        assert!(plan.contains("2 to import, 0 to add, 0 to change, 0 to destroy"), "{plan}");
         s.apply();
         s.assert_no_changes();
     }

@@ -146,6 +146,10 @@ impl ClusterResource {
         let mut n = 0u32;
         let mut last: Option<ClusterDetails> = None;
         let mut last_state = String::new();
+        // The first poll is the grid's first point, just after the request's answer.
+        if op.sleep(cluster_state::GRID_OFFSET).await.is_err() {
+            return Err((WaitEnd::Cancelled, last));
+        }
         loop {
             match coiled.client.get_cluster(op, ws, id).await {
                 Ok(d) => {

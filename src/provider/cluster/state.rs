@@ -110,9 +110,9 @@ pub const GRID_OFFSET: Duration = Duration::from_millis(100);
 
 /// The delay from `elapsed` (since the wait began, right after the create or scale was answered) to the
 /// next readiness poll. Polls fall on a one-second grid, as Coiled's client polls (once a second), at
-/// `GRID_OFFSET` past each whole second, so a wait of D seconds makes at most D + 1 polls; the grid is
-/// anchored on the request's answer, so that a state the server changes whole seconds after creating
-/// the cluster is seen within `GRID_OFFSET` (and any other within a second).
+/// `GRID_OFFSET` past each whole second (the first at `GRID_OFFSET`), so a wait of D seconds makes at
+/// most D + 1 polls; the grid is anchored on the request's answer, so that a state the server changes
+/// whole seconds after creating the cluster is seen within `GRID_OFFSET` (and any other within a second).
 pub fn grid_delay(elapsed: Duration) -> Duration {
     let next = (elapsed.saturating_sub(GRID_OFFSET).as_secs_f64().floor() + 1.0) + GRID_OFFSET.as_secs_f64();
     Duration::from_secs_f64((next - elapsed.as_secs_f64()).max(0.0))
@@ -189,9 +189,9 @@ mod tests {
         assert!((at(1.1) - 1.0).abs() < 1e-9);
         assert!((at(1.3) - 0.8).abs() < 1e-9);
         assert!((at(2.05) - 0.05).abs() < 1e-9);
-        // A wait of D whole seconds: the first poll at once, then one a second.
+        // A wait of D whole seconds: the first poll at 0.1 s, then one a second.
         for d in [3.0, 20.0, 90.0] {
-            let (mut t, mut polls) = (0.0, 1);
+            let (mut t, mut polls) = (0.1, 1);
             while t < d {
                 t += at(t);
                 polls += 1;

@@ -165,18 +165,26 @@ impl Resource for SoftwareEnvResource {
         let prior = SoftwareEnvModel::decode(&plan.prior);
         let mut planned = SoftwareEnvModel::decode(&plan.planned);
         let mut predicted: Vec<&'static str> = Vec::new();
-        let mut default = |field: &mut Field<_>, configured: bool, value, name| {
-            if !configured {
-                *field = Field::Known(value);
-                predicted.push(name);
+        // The client's defaults, for a new environment; later, a value left out keeps what state holds
+        // (Terraform's proposal), null after an import that could not read it.
+        if plan.is_create() {
+            let mut default = |field: &mut Field<_>, configured: bool, value, name| {
+                if !configured {
+                    *field = Field::Known(value);
+                    predicted.push(name);
+                }
+            };
+            default(&mut planned.gpu_enabled, !config.gpu_enabled.is_null(), false, "gpu_enabled");
+            default(&mut planned.use_entrypoint, !config.use_entrypoint.is_null(), true, "use_entrypoint");
+            default(&mut planned.use_uv_installer, !config.use_uv_installer.is_null(), true, "use_uv_installer");
+            if config.architecture.is_null() {
+                planned.architecture = Field::Known(DEFAULT_ARCHITECTURE.into());
+                predicted.push("architecture");
             }
-        };
-        default(&mut planned.gpu_enabled, !config.gpu_enabled.is_null(), false, "gpu_enabled");
-        default(&mut planned.use_entrypoint, !config.use_entrypoint.is_null(), true, "use_entrypoint");
-        default(&mut planned.use_uv_installer, !config.use_uv_installer.is_null(), true, "use_uv_installer");
-        if config.architecture.is_null() {
-            planned.architecture = Field::Known(DEFAULT_ARCHITECTURE.into());
-            predicted.push("architecture");
+            if config.container.is_null() && config.conda.is_null() && config.pip.is_null() {
+                diags.error_at(AttrPath::attr("container"), "Missing Software Spec", validate::MISSING_SPEC);
+                return;
+            }
         }
         let marks = Marks::read(&plan.private);
         if plan.is_create() {
@@ -208,6 +216,10 @@ impl Resource for SoftwareEnvResource {
                     "Software Environment Build Failed Before",
                     "The last build of this spec failed. Applying asks Coiled to build it again; change the spec if it fails for a reason in the spec itself.",
                 );
+            }
+            if rebuild && config.container.is_null() && config.conda.is_null() && config.pip.is_null() {
+                diags.error_at(AttrPath::attr("container"), "Missing Software Spec", validate::MISSING_SPEC);
+                return;
             }
             if rebuild {
                 planned.spec_id = Field::Unknown;

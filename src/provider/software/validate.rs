@@ -48,6 +48,9 @@ pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
     crate::provider::duration::validate_timeouts(&[("create", t.create.as_deref()), ("update", t.update.as_deref())], diags);
 }
 
+/// Why a new environment needs an image or packages.
+pub(super) const MISSING_SPEC: &str = "Set `container` (an image), or packages in `conda` and/or `pip`: a new environment is built from them. (Without any, the resource only keeps an existing environment, such as an imported one, as it is.)";
+
 /// Whether Coiled's client accepts `name` for a new environment.
 pub fn valid_env_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
@@ -65,14 +68,8 @@ fn image_or_packages(c: &SoftwareEnvModel, diags: &mut Diagnostics) {
         );
         return;
     }
-    if c.container.is_null() && !packages {
-        diags.error_at(
-            AttrPath::attr("container"),
-            "Missing Software Spec",
-            "Set `container` (an image), or packages in `conda` and/or `pip`.",
-        );
-        return;
-    }
+    // Neither: an environment whose contents are kept as they are (imported); a create is refused at
+    // plan time (see `MISSING_SPEC`).
     if let Some(image) = c.container.known()
         && (image.trim().is_empty() || image.chars().any(char::is_whitespace))
     {
@@ -131,7 +128,7 @@ mod tests {
             ("conda", Value::object([("dependencies", Value::List(vec![Value::string("numpy")]))])),
         ]));
         assert_eq!(both, ["conda: Conflicting Software Spec"]);
-        assert_eq!(errors(Value::object([("name", Value::string("x"))])), ["container: Missing Software Spec"]);
+        assert!(errors(Value::object([("name", Value::string("x"))])).is_empty(), "an environment kept as it is");
         let pip_only = errors(Value::object([("name", Value::string("x")), ("pip", Value::List(vec![Value::string("dask")]))]));
         assert_eq!(pip_only, ["python_version: Missing Python Version"]);
         let bad = errors(Value::object([
