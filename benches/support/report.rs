@@ -128,8 +128,15 @@ const HISTORY: &str = include_str!("../history.md");
 const ANALYSIS: &str = "
 **Plan with refresh.** Against the fair peer, the comparison is of the providers alone: Terraform does
 the same work per instance for both, so what differs is the provider's own time per instance (decoding,
-planning, encoding, and for ours one HTTP read of each cluster). The per-RPC profile below is that
-time.
+planning, encoding, and for ours one HTTP read of each cluster). The per-RPC profile below is that time
+as each handler measures it, from its start to its answer; on two cores shared with Terraform it
+includes waiting for a core (at `-parallelism=1` the same calls take about 0.5 ms, 100 µs and 50 µs). A
+CPU profile of the provider during such a plan (`perf record --call-graph dwarf`) puts the handlers'
+own work (msgpack decoding and encoding, `modify_plan`, the HTTP client) at about a quarter of its CPU
+time; the rest is the gRPC transport: HTTP/2 framing, the AutoMTLS channel's AES-GCM, and the socket's
+system calls and wake-ups. The state holds about 15–30% more bytes per instance than the peer's:
+`firewall_rules` repeats the rows of a cluster's own ingress, and `scheduler_address` one of the two
+addresses, both kept as outputs users read.
 
 **Readiness.** Coiled's API offers no long-poll and no ETA. The provider polls as Coiled's client does,
 once a second, on a grid anchored on the create's answer, 100 ms past each whole second: a wait of D
@@ -173,7 +180,13 @@ fn targets(r: &Value) -> String {
             s.push_str(&format!("| {rpc} ≤ {limit:.0} µs per call (Terraform {version}) | {us:.0} µs | {} |\n", yes(us <= limit)));
         }
     }
-    for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("readiness_")) {
+    // The targets are for whole-second delays; an off-grid delay is shown above, for what it is.
+    for (key, v) in r
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, v)| k.starts_with("readiness_") && v["provision_delay_s"].as_f64().is_some_and(|d| d.fract() == 0.0))
+    {
         let version = key.trim_start_matches("readiness_").split('_').next().unwrap_or_default();
         let det = v["median_detection_s"].as_f64().unwrap_or(f64::NAN);
         let polls = v["median_polls"].as_f64().unwrap_or(f64::NAN);
