@@ -185,6 +185,17 @@ impl Resource for SoftwareEnvResource {
                 diags.error_at(AttrPath::attr("container"), "Missing Software Spec", validate::MISSING_SPEC);
                 return;
             }
+        } else {
+            for (name, configured) in [
+                ("gpu_enabled", !config.gpu_enabled.is_null()),
+                ("use_entrypoint", !config.use_entrypoint.is_null()),
+                ("use_uv_installer", !config.use_uv_installer.is_null()),
+                ("architecture", !config.architecture.is_null()),
+            ] {
+                if !configured {
+                    predicted.push(name);
+                }
+            }
         }
         let marks = Marks::read(&plan.private);
         if plan.is_create() {
