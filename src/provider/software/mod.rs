@@ -165,37 +165,8 @@ impl Resource for SoftwareEnvResource {
         let prior = SoftwareEnvModel::decode(&plan.prior);
         let mut planned = SoftwareEnvModel::decode(&plan.planned);
         let mut predicted: Vec<&'static str> = Vec::new();
-        // The client's defaults, for a new environment; later, a value left out keeps what state holds
-        // (Terraform's proposal), null after an import that could not read it.
-        if plan.is_create() {
-            let mut default = |field: &mut Field<_>, configured: bool, value, name| {
-                if !configured {
-                    *field = Field::Known(value);
-                    predicted.push(name);
-                }
-            };
-            default(&mut planned.gpu_enabled, !config.gpu_enabled.is_null(), false, "gpu_enabled");
-            default(&mut planned.use_entrypoint, !config.use_entrypoint.is_null(), true, "use_entrypoint");
-            default(&mut planned.use_uv_installer, !config.use_uv_installer.is_null(), true, "use_uv_installer");
-            if config.architecture.is_null() {
-                planned.architecture = Field::Known(DEFAULT_ARCHITECTURE.into());
-                predicted.push("architecture");
-            }
-            if config.container.is_null() && config.conda.is_null() && config.pip.is_null() {
-                diags.error_at(AttrPath::attr("container"), "Missing Software Spec", validate::MISSING_SPEC);
-                return;
-            }
-        } else {
-            for (name, configured) in [
-                ("gpu_enabled", !config.gpu_enabled.is_null()),
-                ("use_entrypoint", !config.use_entrypoint.is_null()),
-                ("use_uv_installer", !config.use_uv_installer.is_null()),
-                ("architecture", !config.architecture.is_null()),
-            ] {
-                if !configured {
-                    predicted.push(name);
-                }
-            }
+        if !plan_defaults(&config, &mut planned, plan.is_create(), &mut predicted, diags) {
+            return;
         }
         let marks = Marks::read(&plan.private);
         if plan.is_create() {
@@ -361,6 +332,49 @@ impl Resource for SoftwareEnvResource {
         let marks = Marks { imported: true, latest_spec: None };
         Some(NewState { state: state.encode(), private: marks.write() })
     }
+}
+
+/// The client's defaults, for a new environment (which needs an image or packages: `false` with an
+/// error when it has neither); later, a value left out keeps what state holds (Terraform's proposal),
+/// null after an import that could not read it.
+fn plan_defaults(
+    config: &SoftwareEnvModel,
+    planned: &mut SoftwareEnvModel,
+    create: bool,
+    predicted: &mut Vec<&'static str>,
+    diags: &mut Diagnostics,
+) -> bool {
+    if !create {
+        for (name, configured) in [
+            ("gpu_enabled", !config.gpu_enabled.is_null()),
+            ("use_entrypoint", !config.use_entrypoint.is_null()),
+            ("use_uv_installer", !config.use_uv_installer.is_null()),
+            ("architecture", !config.architecture.is_null()),
+        ] {
+            if !configured {
+                predicted.push(name);
+            }
+        }
+        return true;
+    }
+    let mut default = |field: &mut Field<_>, configured: bool, value, name| {
+        if !configured {
+            *field = Field::Known(value);
+            predicted.push(name);
+        }
+    };
+    default(&mut planned.gpu_enabled, !config.gpu_enabled.is_null(), false, "gpu_enabled");
+    default(&mut planned.use_entrypoint, !config.use_entrypoint.is_null(), true, "use_entrypoint");
+    default(&mut planned.use_uv_installer, !config.use_uv_installer.is_null(), true, "use_uv_installer");
+    if config.architecture.is_null() {
+        planned.architecture = Field::Known(DEFAULT_ARCHITECTURE.into());
+        predicted.push("architecture");
+    }
+    if config.container.is_null() && config.conda.is_null() && config.pip.is_null() {
+        diags.error_at(AttrPath::attr("container"), "Missing Software Spec", validate::MISSING_SPEC);
+        return false;
+    }
+    true
 }
 
 /// `base` with what an alias (as the create answers it) reports.
