@@ -184,6 +184,16 @@ pub enum DefaultsState {
     Set(defaults::ClusterDefaults),
 }
 
+impl DefaultsState {
+    /// The block, when it is set and known.
+    pub fn set(&self) -> Option<&defaults::ClusterDefaults> {
+        match self {
+            DefaultsState::Set(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
 /// State shared between the provider and its resources.
 #[derive(Debug, Default)]
 pub struct ProviderData {

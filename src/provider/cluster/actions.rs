@@ -163,24 +163,7 @@ impl Action for ScaleCluster {
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
         let c = ActionConfig::decode(config);
         check_common(&c, diags);
-        if let Some(n) = c.n_workers.known()
-            && !n.as_i64().is_some_and(|n| (0..=1000).contains(&n))
-        {
-            diags.error_at(
-                AttrPath::attr("n_workers"),
-                "Invalid Worker Count",
-                format!("n_workers is {n}; it must be a whole number from 0 to 1000."),
-            );
-        }
-        if let Some(f) = c.wait_for_workers.known()
-            && !f.as_f64().is_some_and(|f| (0.0..=1.0).contains(&f))
-        {
-            diags.error_at(
-                AttrPath::attr("wait_for_workers"),
-                "Invalid Wait Fraction",
-                format!("wait_for_workers is {f}; it must be from 0 to 1."),
-            );
-        }
+        super::validate::worker_count_and_wait(c.n_workers.known(), c.wait_for_workers.known(), diags);
     }
 
     async fn invoke(&self, ctx: &Ctx, config: &Value, progress: &Progress, diags: &mut Diagnostics) {

@@ -127,7 +127,7 @@ impl ClusterResource {
                 );
                 return false;
             }
-            if op.sleep(cluster_state::poll_delay(n, "stopping")).await.is_err() {
+            if op.sleep(cluster_state::stop_poll_delay(n)).await.is_err() {
                 coiled.report(diags, "Unable to Create Cluster", None, &ApiError::Cancelled);
                 return false;
             }
@@ -199,7 +199,7 @@ impl ClusterResource {
             if op.remaining().is_zero() {
                 return Err(ApiError::NotStopped { id, state });
             }
-            op.sleep(cluster_state::poll_delay(n, "stopping")).await?;
+            op.sleep(cluster_state::stop_poll_delay(n)).await?;
             n += 1;
         }
     }

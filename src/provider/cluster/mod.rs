@@ -280,10 +280,7 @@ impl Resource for ClusterResource {
                 );
             }
         }
-        let set = match &defaults {
-            DefaultsState::Set(d) => Some(d),
-            _ => None,
-        };
+        let set = defaults.set();
         if plan.is_create() {
             let mut quiet = Diagnostics::new();
             if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await
@@ -339,11 +336,8 @@ impl Resource for ClusterResource {
         }
         let prepared = Self::prepare(&coiled, &op, &ws, &planned, diags).await?;
         // Its firewall, when it has one of its own or takes the provider's defaults; else it inherits.
-        let defaults = match self.data.cluster_defaults() {
-            DefaultsState::Set(d) => Some(d),
-            _ => None,
-        };
-        let own = plan_checks::effective_rules(&planned, defaults.as_ref(), Some(&prepared.resolved.overrides), None).map(|(r, _)| r);
+        let defaults = self.data.cluster_defaults();
+        let own = plan_checks::effective_rules(&planned, defaults.set(), Some(&prepared.resolved.overrides), None).map(|(r, _)| r);
         let resolved = &prepared.resolved;
         planned.worker_vm_types = Field::Known(resolved.worker_vm_types.clone());
         planned.scheduler_vm_types = Field::Known(resolved.scheduler_vm_types.clone());

@@ -95,14 +95,10 @@ pub fn scheduler_addresses(d: &ClusterDetails, use_public_ip: bool) -> (Option<S
     (chosen, public, private)
 }
 
-/// The delay before poll number `n` (0-based, counted from the last state change) of a stop: quick at
-/// first (a stop is often over in a moment), backing off to 2 s.
-pub fn poll_delay(n: u32, state: &str) -> Duration {
-    let (first, growth, cap) = match state {
-        "starting" | "scaling" => (0.2, 1.4, 1.25),
-        _ => (0.25, 1.5, 2.0),
-    };
-    Duration::from_secs_f64((first * f64::powi(growth, n.min(20) as i32)).min(cap))
+/// The delay before poll number `n` (0-based) of a wait for a stop: quick at first (a stop is often
+/// over in a moment), backing off to 2 s.
+pub fn stop_poll_delay(n: u32) -> Duration {
+    Duration::from_secs_f64((0.25 * f64::powi(1.5, n.min(20) as i32)).min(2.0))
 }
 
 /// How far past each whole second of a readiness wait its poll comes.
@@ -203,7 +199,7 @@ mod tests {
 
     #[test]
     fn stops_are_polled_quickly_then_backed_off() {
-        assert!(poll_delay(0, "stopping") <= Duration::from_millis(250));
-        assert_eq!(poll_delay(30, "stopping"), Duration::from_secs(2));
+        assert!(stop_poll_delay(0) <= Duration::from_millis(250));
+        assert_eq!(stop_poll_delay(30), Duration::from_secs(2));
     }
 }

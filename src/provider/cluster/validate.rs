@@ -2,7 +2,7 @@
 //! unknown ones are checked again at apply.
 
 use tfplugin::diag::Diagnostics;
-use tfplugin::value::{AttrPath, Value};
+use tfplugin::value::{AttrPath, Number, Value};
 
 use super::super::ingress::{self, Reading};
 use super::model::*;
@@ -89,6 +89,29 @@ fn cluster_options(config: &ClusterModel, diags: &mut Diagnostics) {
     }
 }
 
+/// `n_workers` (a whole number from 0 to 1000) and `wait_for_workers` (from 0 to 1), where known: the
+/// resource's and the scaling action's.
+pub(super) fn worker_count_and_wait(n_workers: Option<&Number>, wait: Option<&Number>, diags: &mut Diagnostics) {
+    if let Some(n) = n_workers
+        && !n.as_i64().is_some_and(|n| (0..=1000).contains(&n))
+    {
+        diags.error_at(
+            AttrPath::attr("n_workers"),
+            "Invalid Worker Count",
+            format!("n_workers is {n}; it must be a whole number from 0 to 1000."),
+        );
+    }
+    if let Some(f) = wait
+        && !f.as_f64().is_some_and(|f| (0.0..=1.0).contains(&f))
+    {
+        diags.error_at(
+            AttrPath::attr("wait_for_workers"),
+            "Invalid Wait Fraction",
+            format!("wait_for_workers is {f}; it must be from 0 (do not wait for workers) to 1 (wait for all)."),
+        );
+    }
+}
+
 /// `name`, `workspace`, `software`.
 fn names_and_places(config: &ClusterModel, diags: &mut Diagnostics) {
     if let Some(name) = config.name.known()
@@ -140,27 +163,7 @@ fn software_or_container(config: &ClusterModel, diags: &mut Diagnostics) {
 
 /// `n_workers`, `wait_for_workers`, the VM type lists.
 fn sizes(config: &ClusterModel, diags: &mut Diagnostics) {
-    if let Some(n) = config.n_workers.known() {
-        match n.as_i64() {
-            Some(n) if (0..=1000).contains(&n) => {}
-            _ => diags.error_at(
-                AttrPath::attr("n_workers"),
-                "Invalid Worker Count",
-                format!("n_workers is {n}; it must be a whole number from 0 to 1000."),
-            ),
-        }
-    }
-    if let Some(f) = config.wait_for_workers.known()
-        && !f.as_f64().is_some_and(|f| (0.0..=1.0).contains(&f))
-    {
-        {
-            diags.error_at(
-                AttrPath::attr("wait_for_workers"),
-                "Invalid Wait Fraction",
-                format!("wait_for_workers is {f}; it must be from 0 (do not wait for workers) to 1 (wait for all)."),
-            );
-        }
-    }
+    worker_count_and_wait(config.n_workers.known(), config.wait_for_workers.known(), diags);
     // As values: a list with some elements unknown is judged on the known ones.
     let lists = [
         (tfplugin::attr!(ClusterModel, worker_vm_types), config.worker_vm_types.encode()),

@@ -67,7 +67,7 @@ pub fn conda_block() -> NestedBlock {
     }
 }
 
-/// The schema's attributes shared with the data source are described once here.
+/// The description of `status`.
 const STATUS_DOC: &str = "State of the environment's build: `built`, or `error` when it failed (`queued` or `building` while it runs, if a create was interrupted).";
 
 #[async_trait]
@@ -199,7 +199,7 @@ impl Resource for SoftwareEnvResource {
                     "The last build of this spec failed. Applying asks Coiled to build it again; change the spec if it fails for a reason in the spec itself.",
                 );
             }
-            if rebuild && config.container.is_null() && config.conda.is_null() && config.pip.is_null() {
+            if rebuild && !config.has_spec() {
                 diags.error_at(AttrPath::attr("container"), "Missing Software Spec", validate::MISSING_SPEC);
                 return;
             }
@@ -370,7 +370,7 @@ fn plan_defaults(
         planned.architecture = Field::Known(DEFAULT_ARCHITECTURE.into());
         predicted.push("architecture");
     }
-    if config.container.is_null() && config.conda.is_null() && config.pip.is_null() {
+    if !config.has_spec() {
         diags.error_at(AttrPath::attr("container"), "Missing Software Spec", validate::MISSING_SPEC);
         return false;
     }

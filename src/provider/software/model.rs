@@ -83,6 +83,11 @@ impl SoftwareEnvModel {
         crate::provider::duration::timeout_or(text.as_deref(), DEFAULT_TIMEOUT)
     }
 
+    /// Whether it names an image or packages (null when it keeps an existing environment as it is).
+    pub fn has_spec(&self) -> bool {
+        !self.container.is_null() || !self.conda.is_null() || !self.pip.is_null()
+    }
+
     /// What the package spec is built from.
     pub fn spec_input(&self) -> SpecInput {
         SpecInput {
