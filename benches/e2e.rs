@@ -73,14 +73,89 @@ fn peak_rss_kib<T>(needle: &'static str, work: impl FnOnce() -> T) -> (T, u64) {
 
 /// A Terraform directory with the coiled provider and the Go null provider in its mirror.
 fn workdir(cli: &Cli, config: &str) -> Workdir {
+    workdir_logging_cpu(cli, config, None)
+}
+
+/// The same, with both providers wrapped so that each process appends the CPU it used to `cpu_log`.
+fn workdir_logging_cpu(cli: &Cli, config: &str, cpu_log: Option<&Path>) -> Workdir {
     let w = Workdir::new_uninitialised(cli, config);
     let null_bin = root().join(".tools/null/terraform-provider-null_v2.1.2_x4");
     let dir = w.mirror().join(format!("registry.terraform.io/hashicorp/null/{NULL_VERSION}/linux_amd64"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(&null_bin, dir.join("terraform-provider-null_v2.1.2_x4")).unwrap();
     w.allow_mirror("registry.terraform.io/hashicorp/*");
+    if let Some(log) = cpu_log {
+        cpu::wrap_provider(&dir.join("terraform-provider-null_v2.1.2_x4"), log);
+        cpu::wrap_provider(&w.mirror().join("registry.terraform.io/coiled/coiled/0.1.0/linux_amd64/terraform-provider-coiled_v0.1.0"), log);
+    }
     w.terraform(&["init", "-no-color"]).ok();
     w
+}
+
+/// The handlers' own time per RPC, without the transport, as `benches/rpc.rs` measured it just before
+/// (criterion's median estimates, which `scripts/bench.sh` produces first).
+fn rpc_handlers(ctx: &mut Ctx) {
+    let mut row = serde_json::Map::new();
+    for (rpc, id) in [
+        ("ReadResource (incl. the HTTP read)", "ReadResource, one applied cluster, with its HTTP read"),
+        ("PlanResourceChange", "PlanResourceChange, one applied cluster, no change"),
+        ("UpgradeResourceState", "UpgradeResourceState, one applied cluster"),
+    ] {
+        let path = root().join("target/criterion").join(id).join("new/estimates.json");
+        let Some(ns) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["median"]["point_estimate"].as_f64())
+        else {
+            eprintln!("rpc: no measurement at {} (run `cargo bench --bench rpc` first)", path.display());
+            return;
+        };
+        eprintln!("rpc {rpc}: {:.1} µs", ns / 1000.0);
+        row.insert(rpc.to_string(), json!({"median_us": ns / 1000.0}));
+    }
+    ctx.results.insert("rpc_handlers".into(), Value::Object(row));
+}
+
+/// Where the CPU of a plan with refresh of `n` applied resources goes, ours against the fair peer:
+/// Terraform's own, the provider processes', and coiled-local's; runs interleaved, medians.
+fn cpu_split(ctx: &mut Ctx, cli: &Cli, n: usize) {
+    let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
+    let provider = format!("provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\n", server.url, server.token);
+    let triggers = cluster_state_values(cli, &provider);
+    let logs = tempfile::tempdir().unwrap();
+    let dirs: Vec<(&str, Workdir, PathBuf)> = plan_kinds(cli, &provider, &triggers, n)
+        .into_iter()
+        .filter(|(kind, _)| kind.starts_with("coiled") || *kind == PEER)
+        .map(|(kind, body)| {
+            let log = logs.path().join(kind.split(',').next().unwrap_or(kind));
+            let w = workdir_logging_cpu(cli, &header(&body), Some(&log));
+            w.terraform(&["apply", "-auto-approve", "-no-color", "-parallelism=20"]).ok();
+            (kind, w, log)
+        })
+        .collect();
+    let mut samples: BTreeMap<&str, Vec<[f64; 4]>> = BTreeMap::new();
+    for _ in 0..ctx.runs {
+        for (kind, w, log) in &dirs {
+            let _ = std::fs::remove_file(log);
+            let (all, local) = (cpu::children_cpu_s(), cpu::process_cpu_s(server.child.id()));
+            let wall = timed(w, &["plan", "-no-color"]);
+            let all = cpu::children_cpu_s() - all;
+            let provider = cpu::logged_cpu_s(log);
+            let local = if kind.starts_with("coiled") { cpu::process_cpu_s(server.child.id()) - local } else { 0.0 };
+            samples.entry(kind).or_default().push([wall, all - provider, provider, local]);
+        }
+    }
+    let mut row = serde_json::Map::new();
+    for (kind, runs) in samples {
+        let m = |i: usize| median(runs.iter().map(|r| r[i]).collect());
+        let (wall, tf, prov, local) = (m(0), m(1), m(2), m(3));
+        eprintln!(
+            "cpu {} N={n} {kind}: {wall:.2}s wall; CPU terraform {tf:.3}s, providers {prov:.3}s, coiled-local {local:.3}s",
+            cli.version
+        );
+        row.insert(kind.to_string(), json!({"wall_s": wall, "terraform_cpu_s": tf, "provider_cpu_s": prov, "server_cpu_s": local}));
+    }
+    ctx.results.insert(format!("cpu_split_{}", cli.version), json!({"n": n, "results": row}));
 }
 
 fn timed(w: &Workdir, args: &[&str]) -> f64 {
@@ -449,12 +524,18 @@ fn main() {
         BTreeMap::new()
     };
     let mut ctx = Ctx { runs, results: previous };
+    if wanted("rpc") {
+        rpc_handlers(&mut ctx);
+    }
     if wanted("startup") {
         startup(&mut ctx, if smoke { 3 } else { 20 });
     }
     for cli in clis() {
         if wanted("plan") {
             plan_refresh(&mut ctx, cli, &sizes);
+        }
+        if wanted("cpu") {
+            cpu_split(&mut ctx, cli, if smoke { 5 } else { 200 });
         }
         if wanted("profile") {
             profile(&mut ctx, cli, if smoke { 5 } else { 1000 });
@@ -483,3 +564,6 @@ fn main() {
 
 #[path = "support/report.rs"]
 mod report;
+
+#[path = "support/cpu.rs"]
+mod cpu;

@@ -3,7 +3,7 @@
 #   scripts/bench.sh           full run (about 15 minutes): writes docs/benchmarks.md and docs/benchmarks/
 #   scripts/bench.sh --smoke   tiny sizes, one run, nothing written (what CI runs)
 # Environment: BENCH_SIZES (default 1,200,1000), BENCH_RUNS (default 5); BENCH_ONLY=step[,step] reruns
-# some steps (startup, plan, profile, apply, real, readiness) and merges them into the results. The `real`
+# some steps (rpc, startup, plan, cpu, profile, apply, real, readiness) and merges them into the results. The `real`
 # step (real Dask clusters) needs root and scripts/install-test-tools.sh; without them it is skipped.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +28,9 @@ cargo build --release -p coiled-local
 if [ "${1:-}" = "--smoke" ]; then
   BENCH_SMOKE=1 cargo bench --bench e2e
   cargo bench --bench micro -- --warm-up-time 0.2 --measurement-time 0.5 --sample-size 10
+  cargo bench --bench rpc -- --warm-up-time 0.2 --measurement-time 0.5 --sample-size 10
 else
   cargo bench --bench micro
+  cargo bench --bench rpc
   cargo bench --bench e2e
 fi

@@ -212,7 +212,8 @@ pub async fn plan_change(resource: &dyn Resource, schema: &Schema, ctx: &Ctx, pl
         return;
     }
     if !plan.prior.is_null() && plan.planned.same_as(&plan.prior) {
-        plan.planned = plan.prior.clone();
+        // Equal but for set order: answer the prior value itself, so that nothing reads as a change.
+        std::mem::swap(&mut plan.planned, &mut plan.prior);
         return;
     }
     mark_unknown_computed(&schema.block, &plan.prior, &before_hook, &plan.config, &plan.predicted, &mut plan.planned);

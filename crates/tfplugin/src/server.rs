@@ -135,7 +135,7 @@ impl PluginService {
             action_schemas: self.action_schemas(),
             server_capabilities: Some(pb::ServerCapabilities {
                 plan_destroy: false,
-                get_provider_schema_optional: false,
+                get_provider_schema_optional: true,
                 move_resource_state: false,
                 generate_resource_config: false,
             }),
@@ -345,7 +345,11 @@ impl ProviderRpc for PluginService {
         let mut diags = Diagnostics::new();
         let mut out = pb::plan_resource_change::Response::default();
         let prior = decode(r.prior_state.as_ref(), ty, &mut diags, "prior state");
-        let proposed = decode(r.proposed_new_state.as_ref(), ty, &mut diags, "proposed state");
+        // A plan of an unchanged resource proposes its prior state byte for byte: decoded once.
+        let proposed = match (&prior, &r.prior_state, &r.proposed_new_state) {
+            (Some(p), Some(a), Some(b)) if a.msgpack == b.msgpack && !a.msgpack.is_empty() => Some(p.clone()),
+            _ => decode(r.proposed_new_state.as_ref(), ty, &mut diags, "proposed state"),
+        };
         let config = decode(r.config.as_ref(), ty, &mut diags, "configuration");
         if let (Some(prior), Some(proposed), Some(config)) = (prior, proposed, config) {
             let mut plan = Plan {

@@ -303,11 +303,11 @@ impl Resource for ClusterResource {
             planned.status = Field::Unknown;
             predicted.push(tfplugin::attr!(ClusterModel, status));
         }
-        if plan.is_create() || !planned.encode().same_as(&plan.prior) {
+        plan.planned = planned.encode();
+        if plan.is_create() || !plan.planned.same_as(&plan.prior) {
             let effective = plan_checks::effective_rules(&planned, set, None, None).map(|(r, _)| r);
             plan_checks::local_config_warnings(&planned, effective.as_ref(), &self.data.local_settings(), diags);
         }
-        plan.planned = planned.encode();
         for name in predicted {
             plan.mark_predicted(name);
         }

@@ -5,17 +5,17 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use super::msgpack::MAX_DEPTH;
-use super::{AttrPath, DecodeError, Number, Type, Value, err};
+use super::{DecodeError, Number, PathStep, Type, Value, fail};
 
 /// Decodes Terraform's JSON encoding of a value of type `ty` (used by raw state in UpgradeResourceState).
 /// JSON cannot express unknown values; attributes absent from an object decode as null.
 pub fn from_json(json: &Json, ty: &Type) -> Result<Value, DecodeError> {
-    from_json_at(json, ty, &AttrPath::root(), 0)
+    from_json_at(json, ty, 0)
 }
 
-fn from_json_at(json: &Json, ty: &Type, path: &AttrPath, depth: usize) -> Result<Value, DecodeError> {
+fn from_json_at(json: &Json, ty: &Type, depth: usize) -> Result<Value, DecodeError> {
     if depth > MAX_DEPTH {
-        return err(path, "value is nested too deeply");
+        return fail("value is nested too deeply");
     }
     if json.is_null() {
         return Ok(Value::Null);
@@ -25,58 +25,61 @@ fn from_json_at(json: &Json, ty: &Type, path: &AttrPath, depth: usize) -> Result
             Json::String(s) => Ok(Value::String(s.clone())),
             Json::Number(n) => Ok(Value::String(n.to_string())),
             Json::Bool(b) => Ok(Value::String(b.to_string())),
-            _ => err(path, "expected a string"),
+            _ => fail("expected a string"),
         },
         Type::Number => match json {
-            Json::Number(n) => Number::parse(&n.to_string()).map(Value::Number).map_or_else(|| err(path, "bad number"), Ok),
-            Json::String(s) => Number::parse(s).map(Value::Number).map_or_else(|| err(path, format!("{s:?} is not a number")), Ok),
-            _ => err(path, "expected a number"),
+            Json::Number(n) => Number::parse(&n.to_string()).map(Value::Number).map_or_else(|| fail("bad number"), Ok),
+            Json::String(s) => Number::parse(s).map(Value::Number).map_or_else(|| fail(format!("{s:?} is not a number")), Ok),
+            _ => fail("expected a number"),
         },
         Type::Bool => match json {
             Json::Bool(b) => Ok(Value::Bool(*b)),
             Json::String(s) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
-            _ => err(path, "expected a bool"),
+            _ => fail("expected a bool"),
         },
         Type::Dynamic => {
             let (Some(t), Some(v)) = (json.get("type"), json.get("value")) else {
-                return err(path, "a dynamic value must be {\"type\":…, \"value\":…}");
+                return fail("a dynamic value must be {\"type\":…, \"value\":…}");
             };
-            let inner_ty = Type::from_json(t).or_else(|e| err(path, e))?;
-            Ok(Value::Dynamic(inner_ty.clone(), Box::new(from_json_at(v, &inner_ty, path, depth + 1)?)))
+            let inner_ty = Type::from_json(t).or_else(fail)?;
+            Ok(Value::Dynamic(inner_ty.clone(), Box::new(from_json_at(v, &inner_ty, depth + 1)?)))
         }
         Type::List(et) | Type::Set(et) => {
-            let Json::Array(items) = json else { return err(path, "expected an array") };
-            let items =
-                items.iter().enumerate().map(|(i, j)| from_json_at(j, et, &path.index(i), depth + 1)).collect::<Result<Vec<_>, _>>()?;
+            let Json::Array(items) = json else { return fail("expected an array") };
+            let items = items
+                .iter()
+                .enumerate()
+                .map(|(i, j)| from_json_at(j, et, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64))))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(if matches!(ty, Type::Set(_)) { Value::Set(items) } else { Value::List(items) })
         }
         Type::Tuple(types) => {
-            let Json::Array(items) = json else { return err(path, "expected an array") };
+            let Json::Array(items) = json else { return fail("expected an array") };
             if items.len() != types.len() {
-                return err(path, "tuple length does not match its type");
+                return fail("tuple length does not match its type");
             }
             let items = items
                 .iter()
                 .zip(types)
                 .enumerate()
-                .map(|(i, (j, t))| from_json_at(j, t, &path.index(i), depth + 1))
+                .map(|(i, (j, t))| from_json_at(j, t, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64))))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Value::Tuple(items))
         }
         Type::Map(et) => {
-            let Json::Object(entries) = json else { return err(path, "expected an object") };
+            let Json::Object(entries) = json else { return fail("expected an object") };
             let mut m = BTreeMap::new();
             for (k, v) in entries {
-                m.insert(k.clone(), from_json_at(v, et, &path.key(k), depth + 1)?);
+                m.insert(k.clone(), from_json_at(v, et, depth + 1).map_err(|e| e.within(PathStep::Key(k.clone())))?);
             }
             Ok(Value::Map(m))
         }
         Type::Object(types) => {
-            let Json::Object(entries) = json else { return err(path, "expected an object") };
+            let Json::Object(entries) = json else { return fail("expected an object") };
             let mut m = BTreeMap::new();
             for (name, t) in types {
                 let v = match entries.get(name) {
-                    Some(j) => from_json_at(j, t, &path.then(name), depth + 1)?,
+                    Some(j) => from_json_at(j, t, depth + 1).map_err(|e| e.within(PathStep::Attr(name.clone())))?,
                     None => Value::Null,
                 };
                 m.insert(name.clone(), v);

@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 
 pub use json::{from_json, to_json};
 pub use msgpack::{from_msgpack, infer_type, to_msgpack};
-pub(crate) use path::err;
+pub(crate) use path::fail;
 pub use path::{AttrPath, DecodeError, PathStep};
 
 /// A cty type, as Terraform describes it in schemas (JSON type constraints such as `["set","number"]`).

@@ -1,120 +1,133 @@
 //! The msgpack codec: how Terraform sends and expects values over gRPC. Unknown values are the
 //! extension `d4 00 00`; any extension decodes as unknown (type 12 is a refined unknown). Hostile input
 //! is an error, never a panic: nesting is bounded and lengths are checked against the bytes left.
+//!
+//! Both directions walk the value once with no per-attribute allocation beyond the value's own: the
+//! path of an error is assembled only when there is one, as it travels up ([`DecodeError::within`]).
 
 use std::collections::BTreeMap;
 
 use rmp::decode::{Bytes, RmpRead as _};
 use serde_json::Value as Json;
 
-use super::{AttrPath, DecodeError, Number, Type, Value, err};
+use super::{DecodeError, Number, PathStep, Type, Value, fail};
 
 /// Encodes a value of type `ty` as msgpack, the way Terraform expects it.
 pub fn to_msgpack(value: &Value, ty: &Type) -> Result<Vec<u8>, DecodeError> {
-    let mut out = Vec::with_capacity(64);
-    encode(&mut out, value, ty, &AttrPath::root())?;
+    let mut out = Vec::with_capacity(256);
+    encode(&mut out, value, ty)?;
     Ok(out)
 }
 
 /// The msgpack encoding of an unknown value: extension type 0 with a single zero byte.
 const UNKNOWN: [u8; 3] = [0xd4, 0x00, 0x00];
 
-fn encode(out: &mut Vec<u8>, value: &Value, ty: &Type, path: &AttrPath) -> Result<(), DecodeError> {
+/// Writing to a `Vec` cannot fail; should it, the error says so rather than panicking.
+fn written<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<(), DecodeError> {
+    r.map(|_| ()).or_else(|e| fail(e.to_string()))
+}
+
+fn encode(out: &mut Vec<u8>, value: &Value, ty: &Type) -> Result<(), DecodeError> {
     use rmp::encode as e;
-    let io = |r: Result<(), _>| -> Result<(), DecodeError> {
-        r.map_err(|x: rmp::encode::ValueWriteError| DecodeError { path: AttrPath::root(), message: x.to_string() })
-    };
     match (value, ty) {
         (Value::Unknown, _) => out.extend_from_slice(&UNKNOWN),
-        (Value::Null, _) => e::write_nil(out).map_err(|_| DecodeError { path: path.clone(), message: "write".into() })?,
+        (Value::Null, _) => out.push(0xc0),
         (v, Type::Dynamic) => {
             let (inner_ty, inner) = match v {
                 Value::Dynamic(t, v) => (t.clone(), v.as_ref()),
                 other => (infer_type(other), other),
             };
-            io(e::write_array_len(out, 2).map(|_| ()))?;
-            let json = inner_ty.to_json().to_string();
-            io(e::write_str(out, &json))?;
-            encode(out, inner, &inner_ty, path)?;
+            written(e::write_array_len(out, 2))?;
+            written(e::write_str(out, &inner_ty.to_json().to_string()))?;
+            encode(out, inner, &inner_ty)?;
         }
-        (Value::String(s), Type::String) => io(e::write_str(out, s))?,
+        (Value::String(s), Type::String) => written(e::write_str(out, s))?,
         (Value::Number(n), Type::Number) => {
             if let Some(i) = n.as_i64() {
-                e::write_sint(out, i).map_err(|x| DecodeError { path: path.clone(), message: x.to_string() })?;
+                written(e::write_sint(out, i))?;
             } else if let Some(f) = n.as_f64().filter(|f| Number::from_f64(*f).as_ref() == Some(n)) {
-                e::write_f64(out, f).map_err(|x| DecodeError { path: path.clone(), message: x.to_string() })?;
+                written(e::write_f64(out, f))?;
             } else {
-                io(e::write_str(out, n.as_str()))?;
+                written(e::write_str(out, n.as_str()))?;
             }
         }
-        (Value::Bool(b), Type::Bool) => e::write_bool(out, *b).map_err(|x| DecodeError { path: path.clone(), message: x.to_string() })?,
+        (Value::Bool(b), Type::Bool) => written(e::write_bool(out, *b))?,
         (Value::List(items), Type::List(et)) => {
-            io(e::write_array_len(out, items.len() as u32).map(|_| ()))?;
+            written(e::write_array_len(out, items.len() as u32))?;
             for (i, item) in items.iter().enumerate() {
-                encode(out, item, et, &path.index(i))?;
+                encode(out, item, et).map_err(|x| x.within(PathStep::Index(i as i64)))?;
             }
         }
-        (Value::Set(items), Type::Set(et)) => encode_set(out, items, et, path)?,
+        (Value::Set(items), Type::Set(et)) => encode_set(out, items, et)?,
         (Value::Tuple(items), Type::Tuple(types)) => {
             if items.len() != types.len() {
-                return err(path, format!("tuple has {} elements, its type {}", items.len(), types.len()));
+                return fail(format!("tuple has {} elements, its type {}", items.len(), types.len()));
             }
-            io(e::write_array_len(out, items.len() as u32).map(|_| ()))?;
+            written(e::write_array_len(out, items.len() as u32))?;
             for (i, (item, t)) in items.iter().zip(types).enumerate() {
-                encode(out, item, t, &path.index(i))?;
+                encode(out, item, t).map_err(|x| x.within(PathStep::Index(i as i64)))?;
             }
         }
         (Value::Map(entries), Type::Map(et)) => {
-            io(e::write_map_len(out, entries.len() as u32).map(|_| ()))?;
+            written(e::write_map_len(out, entries.len() as u32))?;
             for (k, v) in entries {
-                io(e::write_str(out, k))?;
-                encode(out, v, et, &path.key(k))?;
+                written(e::write_str(out, k))?;
+                encode(out, v, et).map_err(|x| x.within(PathStep::Key(k.clone())))?;
             }
         }
-        (Value::Object(attrs), Type::Object(types)) => encode_object(out, attrs, types, path)?,
-        (v, t) => return err(path, format!("a {} cannot be encoded as {}", kind_of(v), t.to_json())),
+        (Value::Object(attrs), Type::Object(types)) => encode_object(out, attrs, types)?,
+        (v, t) => return fail(format!("a {} cannot be encoded as {}", kind_of(v), t.to_json())),
     }
     Ok(())
 }
 
-fn write_error(path: &AttrPath) -> impl Fn(rmp::encode::ValueWriteError) -> DecodeError + '_ {
-    move |x| DecodeError { path: path.clone(), message: x.to_string() }
-}
-
 /// A set: elements are encoded once each; identical encodings are written once. (Terraform also
 /// collapses equal elements when it reads a set, so this is about size, not correctness.)
-fn encode_set(out: &mut Vec<u8>, items: &[Value], et: &Type, path: &AttrPath) -> Result<(), DecodeError> {
-    let mut seen = std::collections::HashSet::with_capacity(items.len());
-    let mut encoded: Vec<Vec<u8>> = Vec::with_capacity(items.len());
+fn encode_set(out: &mut Vec<u8>, items: &[Value], et: &Type) -> Result<(), DecodeError> {
+    let mut buf = Vec::new();
+    let mut ends = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let mut buf = Vec::new();
-        encode(&mut buf, item, et, &path.index(i))?;
-        if seen.insert(buf.clone()) {
-            encoded.push(buf);
+        encode(&mut buf, item, et).map_err(|x| x.within(PathStep::Index(i as i64)))?;
+        ends.push(buf.len());
+    }
+    let mut unique: Vec<&[u8]> = Vec::with_capacity(items.len());
+    let mut start = 0;
+    if items.len() <= 16 {
+        for &end in &ends {
+            let item = &buf[start..end];
+            if !unique.contains(&item) {
+                unique.push(item);
+            }
+            start = end;
+        }
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        for &end in &ends {
+            let item = &buf[start..end];
+            if seen.insert(item) {
+                unique.push(item);
+            }
+            start = end;
         }
     }
-    rmp::encode::write_array_len(out, encoded.len() as u32).map_err(write_error(path))?;
-    for buf in encoded {
-        out.extend_from_slice(&buf);
+    written(rmp::encode::write_array_len(out, unique.len() as u32))?;
+    for item in unique {
+        out.extend_from_slice(item);
     }
     Ok(())
 }
 
 /// An object: every attribute of the type is written, null where the value lacks it, as Terraform
 /// requires; an attribute outside the type is an error.
-fn encode_object(
-    out: &mut Vec<u8>,
-    attrs: &BTreeMap<String, Value>,
-    types: &BTreeMap<String, Type>,
-    path: &AttrPath,
-) -> Result<(), DecodeError> {
-    rmp::encode::write_map_len(out, types.len() as u32).map_err(write_error(path))?;
+fn encode_object(out: &mut Vec<u8>, attrs: &BTreeMap<String, Value>, types: &BTreeMap<String, Type>) -> Result<(), DecodeError> {
+    written(rmp::encode::write_map_len(out, types.len() as u32))?;
     for (name, t) in types {
-        rmp::encode::write_str(out, name).map_err(write_error(path))?;
-        encode(out, attrs.get(name).unwrap_or(&Value::Null), t, &path.then(name))?;
+        written(rmp::encode::write_str(out, name))?;
+        encode(out, attrs.get(name).unwrap_or(&Value::Null), t).map_err(|x| x.within(PathStep::Attr(name.clone())))?;
     }
-    if let Some(extra) = attrs.keys().find(|k| !types.contains_key(*k)) {
-        return err(path, format!("attribute {extra:?} is not in the schema"));
+    if attrs.len() > types.len() || attrs.keys().any(|k| !types.contains_key(k)) {
+        let extra = attrs.keys().find(|k| !types.contains_key(*k)).cloned().unwrap_or_default();
+        return fail(format!("attribute {extra:?} is not in the schema"));
     }
     Ok(())
 }
@@ -153,9 +166,9 @@ pub fn infer_type(v: &Value) -> Type {
 /// Decodes msgpack bytes as a value of type `ty`. Trailing bytes are an error.
 pub fn from_msgpack(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
     let mut cur = Bytes::new(bytes);
-    let v = decode(&mut cur, ty, &AttrPath::root(), 0)?;
+    let v = decode(&mut cur, ty, 0)?;
     if !cur.remaining_slice().is_empty() {
-        return err(&AttrPath::root(), format!("{} unexpected trailing bytes", cur.remaining_slice().len()));
+        return fail(format!("{} unexpected trailing bytes", cur.remaining_slice().len()));
     }
     Ok(v)
 }
@@ -167,10 +180,10 @@ pub(super) const MAX_DEPTH: usize = 64;
 type Cursor<'a> = Bytes<'a>;
 
 /// Takes the next `n` bytes of a string, binary or extension payload.
-fn take<'a>(cur: &mut Cursor<'a>, n: usize, path: &AttrPath) -> Result<&'a [u8], DecodeError> {
+fn take<'a>(cur: &mut Cursor<'a>, n: usize) -> Result<&'a [u8], DecodeError> {
     let rest = cur.remaining_slice();
     if rest.len() < n {
-        return err(path, "msgpack value is truncated");
+        return fail("msgpack value is truncated");
     }
     *cur = Bytes::new(&rest[n..]);
     Ok(&rest[..n])
@@ -190,170 +203,188 @@ enum Head {
 }
 
 /// Reads a marker and the length or scalar that follows it, with `rmp`'s reader.
-fn head(cur: &mut Cursor<'_>, path: &AttrPath) -> Result<Head, DecodeError> {
+fn head(cur: &mut Cursor<'_>) -> Result<Head, DecodeError> {
     use rmp::Marker as M;
-    let marker = whole(rmp::decode::read_marker(cur), path)?;
+    let marker = whole(rmp::decode::read_marker(cur))?;
     Ok(match marker {
         M::FixPos(n) => Head::Int(i128::from(n)),
         M::FixNeg(n) => Head::Int(i128::from(n)),
         M::Null => Head::Nil,
         M::True => Head::Bool(true),
         M::False => Head::Bool(false),
-        M::U8 | M::U16 | M::U32 | M::U64 => Head::Int(i128::from(unsigned(cur, marker, path)?)),
-        M::I8 => Head::Int(i128::from(whole(cur.read_data_i8(), path)?)),
-        M::I16 => Head::Int(i128::from(whole(cur.read_data_i16(), path)?)),
-        M::I32 => Head::Int(i128::from(whole(cur.read_data_i32(), path)?)),
-        M::I64 => Head::Int(i128::from(whole(cur.read_data_i64(), path)?)),
-        M::F32 => Head::Float(f64::from(whole(cur.read_data_f32(), path)?)),
-        M::F64 => Head::Float(whole(cur.read_data_f64(), path)?),
+        M::U8 | M::U16 | M::U32 | M::U64 => Head::Int(i128::from(unsigned(cur, marker)?)),
+        M::I8 => Head::Int(i128::from(whole(cur.read_data_i8())?)),
+        M::I16 => Head::Int(i128::from(whole(cur.read_data_i16())?)),
+        M::I32 => Head::Int(i128::from(whole(cur.read_data_i32())?)),
+        M::I64 => Head::Int(i128::from(whole(cur.read_data_i64())?)),
+        M::F32 => Head::Float(f64::from(whole(cur.read_data_f32())?)),
+        M::F64 => Head::Float(whole(cur.read_data_f64())?),
         M::FixStr(n) => Head::Str(usize::from(n)),
-        M::Str8 | M::Str16 | M::Str32 => Head::Str(sized(cur, marker, path)?),
-        M::Bin8 | M::Bin16 | M::Bin32 => Head::Bin(sized(cur, marker, path)?),
+        M::Str8 | M::Str16 | M::Str32 => Head::Str(sized(cur, marker)?),
+        M::Bin8 | M::Bin16 | M::Bin32 => Head::Bin(sized(cur, marker)?),
         M::FixArray(n) => Head::Array(usize::from(n)),
-        M::Array16 | M::Array32 => Head::Array(sized(cur, marker, path)?),
+        M::Array16 | M::Array32 => Head::Array(sized(cur, marker)?),
         M::FixMap(n) => Head::Map(usize::from(n)),
-        M::Map16 | M::Map32 => Head::Map(sized(cur, marker, path)?),
+        M::Map16 | M::Map32 => Head::Map(sized(cur, marker)?),
         // An extension's payload is its type byte and its data.
         M::FixExt1 => Head::Ext(2),
         M::FixExt2 => Head::Ext(3),
         M::FixExt4 => Head::Ext(5),
         M::FixExt8 => Head::Ext(9),
         M::FixExt16 => Head::Ext(17),
-        M::Ext8 | M::Ext16 | M::Ext32 => Head::Ext(sized(cur, marker, path)? + 1),
-        M::Reserved => return err(path, "invalid msgpack marker 0xc1"),
+        M::Ext8 | M::Ext16 | M::Ext32 => Head::Ext(sized(cur, marker)? + 1),
+        M::Reserved => return fail("invalid msgpack marker 0xc1"),
     })
 }
 
 /// A read that ran out of bytes is a truncated value.
-fn whole<T, E>(r: Result<T, E>, path: &AttrPath) -> Result<T, DecodeError> {
-    r.or_else(|_| err(path, "msgpack value is truncated"))
+fn whole<T, E>(r: Result<T, E>) -> Result<T, DecodeError> {
+    r.or_else(|_| fail("msgpack value is truncated"))
 }
 
 /// The unsigned integer after a `U8`..`U64` marker.
-fn unsigned(cur: &mut Cursor<'_>, marker: rmp::Marker, path: &AttrPath) -> Result<u64, DecodeError> {
-    whole(
-        match marker {
-            rmp::Marker::U8 => cur.read_data_u8().map(u64::from),
-            rmp::Marker::U16 => cur.read_data_u16().map(u64::from),
-            rmp::Marker::U32 => cur.read_data_u32().map(u64::from),
-            _ => cur.read_data_u64(),
-        },
-        path,
-    )
+fn unsigned(cur: &mut Cursor<'_>, marker: rmp::Marker) -> Result<u64, DecodeError> {
+    whole(match marker {
+        rmp::Marker::U8 => cur.read_data_u8().map(u64::from),
+        rmp::Marker::U16 => cur.read_data_u16().map(u64::from),
+        rmp::Marker::U32 => cur.read_data_u32().map(u64::from),
+        _ => cur.read_data_u64(),
+    })
 }
 
 /// The length after a sized marker: one, two or four bytes by the marker's width.
-fn sized(cur: &mut Cursor<'_>, marker: rmp::Marker, path: &AttrPath) -> Result<usize, DecodeError> {
+fn sized(cur: &mut Cursor<'_>, marker: rmp::Marker) -> Result<usize, DecodeError> {
     use rmp::Marker as M;
     let n = match marker {
         M::Str8 | M::Bin8 | M::Ext8 => cur.read_data_u8().map(u32::from),
         M::Str16 | M::Bin16 | M::Ext16 | M::Array16 | M::Map16 => cur.read_data_u16().map(u32::from),
         _ => cur.read_data_u32(),
     };
-    whole(n, path).map(|n| n as usize)
+    whole(n).map(|n| n as usize)
 }
 
-fn read_str(cur: &mut Cursor<'_>, n: usize, path: &AttrPath) -> Result<String, DecodeError> {
-    let bytes = take(cur, n, path)?;
-    String::from_utf8(bytes.to_vec()).or_else(|_| err(path, "string is not valid UTF-8"))
+fn read_str<'a>(cur: &mut Cursor<'a>, n: usize) -> Result<&'a str, DecodeError> {
+    std::str::from_utf8(take(cur, n)?).or_else(|_| fail("string is not valid UTF-8"))
 }
 
-fn decode(cur: &mut Cursor<'_>, ty: &Type, path: &AttrPath, depth: usize) -> Result<Value, DecodeError> {
+fn decode(cur: &mut Cursor<'_>, ty: &Type, depth: usize) -> Result<Value, DecodeError> {
     if depth > MAX_DEPTH {
-        return err(path, "value is nested too deeply");
+        return fail("value is nested too deeply");
     }
-    let h = head(cur, path)?;
+    let h = head(cur)?;
     // Any extension is an unknown value: type 0 is plain unknown, type 12 a refined unknown (TF ≥ 1.6).
     if let Head::Ext(n) = h {
-        take(cur, n, path)?;
+        take(cur, n)?;
         return Ok(Value::Unknown);
     }
     if let Head::Nil = h {
         return Ok(Value::Null);
     }
     match ty {
-        Type::Dynamic => decode_dynamic(cur, h, path, depth),
+        Type::Dynamic => decode_dynamic(cur, h, depth),
         Type::String => match h {
-            Head::Str(n) => Ok(Value::String(read_str(cur, n, path)?)),
-            _ => err(path, "expected a string"),
+            Head::Str(n) => Ok(Value::String(read_str(cur, n)?.to_owned())),
+            _ => fail("expected a string"),
         },
         Type::Bool => match h {
             Head::Bool(b) => Ok(Value::Bool(b)),
-            _ => err(path, "expected a bool"),
+            _ => fail("expected a bool"),
         },
-        Type::Number => decode_number(cur, h, path),
+        Type::Number => decode_number(cur, h),
         Type::List(et) | Type::Set(et) => {
-            let Head::Array(n) = h else { return err(path, "expected an array") };
+            let Head::Array(n) = h else { return fail("expected an array") };
             let mut items = Vec::with_capacity(n.min(4096));
             for i in 0..n {
-                items.push(decode(cur, et, &path.index(i), depth + 1)?);
+                items.push(decode(cur, et, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64)))?);
             }
             Ok(if matches!(ty, Type::Set(_)) { Value::Set(items) } else { Value::List(items) })
         }
         Type::Tuple(types) => {
-            let Head::Array(n) = h else { return err(path, "expected an array") };
+            let Head::Array(n) = h else { return fail("expected an array") };
             if n != types.len() {
-                return err(path, format!("tuple has {n} elements, its type {}", types.len()));
+                return fail(format!("tuple has {n} elements, its type {}", types.len()));
             }
             let mut items = Vec::with_capacity(n);
             for (i, t) in types.iter().enumerate() {
-                items.push(decode(cur, t, &path.index(i), depth + 1)?);
+                items.push(decode(cur, t, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64)))?);
             }
             Ok(Value::Tuple(items))
         }
-        Type::Map(et) => decode_entries(cur, h, path, depth, |_| Some(&**et)).map(Value::Map),
-        Type::Object(types) => {
-            let mut m = decode_entries(cur, h, path, depth, |key| types.get(key))?;
-            for name in types.keys() {
-                m.entry(name.clone()).or_insert(Value::Null);
-            }
-            Ok(Value::Object(m))
-        }
+        Type::Map(et) => decode_map(cur, h, et, depth).map(Value::Map),
+        Type::Object(types) => decode_object(cur, h, types, depth).map(Value::Object),
     }
 }
 
-fn decode_dynamic(cur: &mut Cursor<'_>, h: Head, path: &AttrPath, depth: usize) -> Result<Value, DecodeError> {
-    let Head::Array(2) = h else { return err(path, "a dynamic value must be a [type, value] pair") };
-    let type_json = match head(cur, path)? {
-        Head::Str(n) | Head::Bin(n) => take(cur, n, path)?.to_vec(),
-        _ => return err(path, "a dynamic value's type must be JSON text"),
+fn decode_dynamic(cur: &mut Cursor<'_>, h: Head, depth: usize) -> Result<Value, DecodeError> {
+    let Head::Array(2) = h else { return fail("a dynamic value must be a [type, value] pair") };
+    let type_json = match head(cur)? {
+        Head::Str(n) | Head::Bin(n) => take(cur, n)?,
+        _ => return fail("a dynamic value's type must be JSON text"),
     };
-    let json: Json = serde_json::from_slice(&type_json).or_else(|e| err(path, format!("dynamic type: {e}")))?;
-    let inner_ty = Type::from_json(&json).or_else(|e| err(path, e))?;
-    let v = decode(cur, &inner_ty, path, depth + 1)?;
+    let json: Json = serde_json::from_slice(type_json).or_else(|e| fail(format!("dynamic type: {e}")))?;
+    let inner_ty = Type::from_json(&json).or_else(fail)?;
+    let v = decode(cur, &inner_ty, depth + 1)?;
     Ok(Value::Dynamic(inner_ty, Box::new(v)))
 }
 
-fn decode_number(cur: &mut Cursor<'_>, h: Head, path: &AttrPath) -> Result<Value, DecodeError> {
+fn decode_number(cur: &mut Cursor<'_>, h: Head) -> Result<Value, DecodeError> {
     match h {
-        Head::Int(i) => Ok(Value::Number(Number::parse(&i.to_string()).expect("integers are numbers"))),
-        Head::Float(f) => Number::from_f64(f).map(Value::Number).map_or_else(|| err(path, "number is not finite"), Ok),
+        Head::Int(i) => Ok(Value::Number(match i64::try_from(i) {
+            Ok(small) => Number::from_i64(small),
+            Err(_) => Number::parse(&i.to_string()).expect("integers are numbers"),
+        })),
+        Head::Float(f) => Number::from_f64(f).map(Value::Number).map_or_else(|| fail("number is not finite"), Ok),
         Head::Str(n) => {
-            let s = read_str(cur, n, path)?;
-            Number::parse(&s).map(Value::Number).map_or_else(|| err(path, format!("{s:?} is not a number")), Ok)
+            let s = read_str(cur, n)?;
+            Number::parse(s).map(Value::Number).map_or_else(|| fail(format!("{s:?} is not a number")), Ok)
         }
-        _ => err(path, "expected a number"),
+        _ => fail("expected a number"),
     }
 }
 
-/// The entries of a map or object; `type_of` gives each key's type (`None`: not allowed).
-fn decode_entries<'t>(
-    cur: &mut Cursor<'_>,
-    h: Head,
-    path: &AttrPath,
-    depth: usize,
-    type_of: impl Fn(&str) -> Option<&'t Type>,
-) -> Result<BTreeMap<String, Value>, DecodeError> {
-    let Head::Map(n) = h else { return err(path, "expected a map or object") };
+/// A map's entries.
+fn decode_map(cur: &mut Cursor<'_>, h: Head, et: &Type, depth: usize) -> Result<BTreeMap<String, Value>, DecodeError> {
+    let Head::Map(n) = h else { return fail("expected a map or object") };
     let mut m = BTreeMap::new();
     for _ in 0..n {
-        let key = match head(cur, path)? {
-            Head::Str(n) => read_str(cur, n, path)?,
-            _ => return err(path, "map keys and attribute names must be strings"),
+        let key = match head(cur)? {
+            Head::Str(n) => read_str(cur, n)?,
+            _ => return fail("map keys and attribute names must be strings"),
         };
-        let Some(t) = type_of(&key) else { return err(path, format!("unsupported attribute {key:?}")) };
-        let v = decode(cur, t, &path.then(&key), depth + 1)?;
-        m.insert(key, v);
+        let v = decode(cur, et, depth + 1).map_err(|e| e.within(PathStep::Key(key.to_owned())))?;
+        m.insert(key.to_owned(), v);
+    }
+    Ok(m)
+}
+
+/// An object's attributes, every one of its type present (null where the bytes leave it out).
+/// Terraform writes attributes in name order, as the type lists them: the map is then built from
+/// sorted entries without comparing keys again.
+fn decode_object(
+    cur: &mut Cursor<'_>,
+    h: Head,
+    types: &BTreeMap<String, Type>,
+    depth: usize,
+) -> Result<BTreeMap<String, Value>, DecodeError> {
+    let Head::Map(n) = h else { return fail("expected a map or object") };
+    let mut entries: Vec<(String, Value)> = Vec::with_capacity(types.len().max(n.min(4096)));
+    let mut sorted = true;
+    for _ in 0..n {
+        let key = match head(cur)? {
+            Head::Str(n) => read_str(cur, n)?,
+            _ => return fail("map keys and attribute names must be strings"),
+        };
+        let Some((name, t)) = types.get_key_value(key) else { return fail(format!("unsupported attribute {key:?}")) };
+        let v = decode(cur, t, depth + 1).map_err(|e| e.within(PathStep::Attr(name.clone())))?;
+        sorted &= entries.last().is_none_or(|(last, _)| last < name);
+        entries.push((name.clone(), v));
+    }
+    if sorted && entries.len() == types.len() {
+        return Ok(entries.into_iter().collect());
+    }
+    let mut m: BTreeMap<String, Value> = entries.into_iter().collect();
+    for name in types.keys() {
+        m.entry(name.clone()).or_insert(Value::Null);
     }
     Ok(m)
 }

@@ -70,8 +70,18 @@ pub struct DecodeError {
     pub message: String,
 }
 
-pub(crate) fn err<T>(path: &AttrPath, message: impl Into<String>) -> Result<T, DecodeError> {
-    Err(DecodeError { path: path.clone(), message: message.into() })
+/// An error at the value being decoded; each enclosing level adds its step ([`DecodeError::within`]) as
+/// the error travels up, so that a path is built only when something is wrong.
+pub(crate) fn fail<T>(message: impl Into<String>) -> Result<T, DecodeError> {
+    Err(DecodeError { path: AttrPath::root(), message: message.into() })
+}
+
+impl DecodeError {
+    /// The same error, seen from one level further out: `step` leads to where it was.
+    pub(crate) fn within(mut self, step: PathStep) -> DecodeError {
+        self.path.0.insert(0, step);
+        self
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------
