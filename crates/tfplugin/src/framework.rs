@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::diag::Diagnostics;
 use super::schema::{Block, Schema};
-use super::value::{AttrPath, Value};
+use super::value::{AttrPath, Type, Value};
 
 /// What every operation is given: the provider-wide stop signal and the client's abilities.
 #[derive(Clone, Debug)]
@@ -116,8 +116,8 @@ pub trait Resource: Send + Sync {
         None
     }
     /// Upgrades state written under an older schema version (given as Terraform's JSON) to the current
-    /// `schema` (the one [`Resource::schema`] returns, built once by the caller).
-    fn upgrade_state(&self, schema: &Schema, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
+    /// `schema` (the one [`Resource::schema`] returns) and its type `ty`, both built once by the caller.
+    fn upgrade_state(&self, schema: &Schema, ty: &Type, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
         if version > schema.version {
             diags.error(
                 "State From a Newer Provider",
@@ -125,7 +125,7 @@ pub trait Resource: Send + Sync {
             );
             return None;
         }
-        match super::value::from_json(json, &schema.object_type()) {
+        match super::value::from_json(json, ty) {
             Ok(v) => Some(v),
             Err(e) => {
                 diags.error_at(e.path.clone(), "Unreadable Resource State", format!("The stored state does not match the schema: {e}."));
@@ -206,7 +206,9 @@ pub async fn plan_change(resource: &dyn Resource, schema: &Schema, ctx: &Ctx, pl
         return; // destroy: nothing to plan
     }
     null_write_only(&schema.block, &mut plan.planned);
-    let before_hook = plan.planned.clone();
+    // Terraform proposes an unchanged resource's prior state as it is: then that is the value before
+    // the hook, and no copy is needed.
+    let before_hook = (plan.planned != plan.prior).then(|| plan.planned.clone());
     resource.modify_plan(ctx, plan, diags).await;
     if diags.has_errors() {
         return;
@@ -216,7 +218,8 @@ pub async fn plan_change(resource: &dyn Resource, schema: &Schema, ctx: &Ctx, pl
         std::mem::swap(&mut plan.planned, &mut plan.prior);
         return;
     }
-    mark_unknown_computed(&schema.block, &plan.prior, &before_hook, &plan.config, &plan.predicted, &mut plan.planned);
+    let before_hook = before_hook.as_ref().unwrap_or(&plan.prior);
+    mark_unknown_computed(&schema.block, &plan.prior, before_hook, &plan.config, &plan.predicted, &mut plan.planned);
     if !plan.prior.is_null() {
         let mut paths = replace_paths(&schema.block, &plan.prior, &plan.planned);
         paths.retain(|p| !plan.in_place.iter().any(|name| *p == AttrPath::attr(name)));

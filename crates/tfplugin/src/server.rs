@@ -280,7 +280,7 @@ impl ProviderRpc for PluginService {
             Some(Value::Null)
         } else {
             match serde_json::from_slice::<serde_json::Value>(&raw) {
-                Ok(json) => res.upgrade_state(schema, r.version, &json, &mut diags),
+                Ok(json) => res.upgrade_state(schema, ty, r.version, &json, &mut diags),
                 Err(e) => {
                     diags.error("Unreadable Resource State", format!("The stored state is not valid JSON: {e}."));
                     None

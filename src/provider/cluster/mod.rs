@@ -304,7 +304,8 @@ impl Resource for ClusterResource {
             predicted.push(tfplugin::attr!(ClusterModel, status));
         }
         plan.planned = planned.encode();
-        if plan.is_create() || !plan.planned.same_as(&plan.prior) {
+        let changes = plan.is_create() || !plan.planned.same_as(&plan.prior);
+        if changes {
             let effective = plan_checks::effective_rules(&planned, set, None, None).map(|(r, _)| r);
             plan_checks::local_config_warnings(&planned, effective.as_ref(), &self.data.local_settings(), diags);
         }
@@ -312,7 +313,7 @@ impl Resource for ClusterResource {
             plan.mark_predicted(name);
         }
         if !diags.has_errors()
-            && (plan.is_create() || !plan.planned.same_as(&plan.prior))
+            && changes
             && self.data.check_plan_access(ctx, config.workspace.as_deref(), planned.workspace.as_deref(), diags).await
             && plan.is_create()
         {
