@@ -175,25 +175,28 @@ those reads takes 0.03 s more). So the wall-time ratio is set by Terraform's wor
 1.15.5 it cannot be met by the provider: Terraform's own CPU for the clusters (0.99 s) already equals
 the peer's whole plan (0.59 s + 0.39 s).
 
-**The provider's own time.** The handlers alone (`benches/rpc.rs`) take 28 µs for `PlanResourceChange`,
-14 µs for `UpgradeResourceState`, and 208 µs for `ReadResource` including the HTTP read. Before the
-codec change they took about 54 µs and 20 µs (the history below has the within-plan figures). A `perf`
-profile of those handlers found three costs, now gone:
+**The provider's own time.** The handlers alone (`benches/rpc.rs`) take 25 µs for `PlanResourceChange`,
+10.5 µs for `UpgradeResourceState`, and about 0.23 ms for `ReadResource` including the HTTP read.
+Before they took about 54 µs and 20 µs (the history below has the within-plan figures). A `perf`
+profile of those handlers found these costs, now gone:
 
 - an attribute path allocated for every attribute decoded or encoded, in case of an error (now built
   only for an error);
 - the proposed state decoded again, although Terraform sends it byte for byte equal to the prior state
   when nothing changed;
-- the planned value encoded twice.
+- the planned value encoded twice, and compared with the prior state three times;
+- the value before the resource's hook copied even when it is the prior state;
+- the resource's type rebuilt from its schema on every `UpgradeResourceState`.
 
 Allocation is the largest cost left: values are trees of owned strings. A faster allocator (mimalloc)
-was measured: 19 µs, 10 µs and 212 µs, but the provider's peak RSS in a plan of 200 rose from 9 to
-22 MiB. It was not adopted.
+was measured, before the last three changes above. It took the plan from 29 to 19 µs, the upgrade
+from 15 to 10 µs and the read from 248 to 212 µs. But the provider's peak RSS in a plan of 200 rose
+from 9 to 22 MiB, so it was not adopted.
 
 Within a plan, the per-RPC profile measures each handler from its start to its answer. On two cores
 shared with Terraform's walkers and `coiled-local` it also counts waiting for a core, and for reads,
-waiting for the server while nine other reads are in flight. That is why the same handlers show 65–74
-µs, 36–40 µs and 0.87–0.88 ms there.
+waiting for the server while nine other reads are in flight. That is why the same handlers show 60–62
+µs, 33–34 µs and 0.83–0.88 ms there.
 
 The HTTP client keeps its connections alive and sets no cap per host. During a plan of 200 clusters
 (sampled with `ss`), the provider opened 9 connections at the default parallelism of 10, and 1 at
