@@ -6,14 +6,17 @@
 
 use std::path::{Path, PathBuf};
 
-/// Clock ticks per second of `/proc`'s CPU counters.
+/// Clock ticks per second of `/proc`'s CPU counters, asked once.
 fn ticks_per_s() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces): field 3 first.

@@ -22,6 +22,21 @@ use super::query::{Action, ListResource};
 use super::schema::Schema;
 use super::value::{self, Type, Value};
 
+/// Each of `items` by its type name, with its schema and that schema's type, built once.
+fn by_name<T: ?Sized>(
+    items: Vec<Arc<T>>,
+    describe: impl Fn(&T) -> (&'static str, Schema),
+) -> HashMap<&'static str, (Arc<T>, Schema, Type)> {
+    items
+        .into_iter()
+        .map(|item| {
+            let (name, schema) = describe(&item);
+            let ty = schema.object_type();
+            (name, (item, schema, ty))
+        })
+        .collect()
+}
+
 /// Everything the service needs, built once at start.
 pub struct PluginService {
     provider: Arc<dyn Provider>,
@@ -39,64 +54,21 @@ pub struct PluginService {
 impl PluginService {
     /// Builds the service for `provider`. `stop` is cancelled by `StopProvider`.
     pub fn new(provider: Arc<dyn Provider>, stop: CancellationToken) -> PluginService {
-        let resources = provider
-            .resources()
-            .into_iter()
-            .map(|r| {
-                let s = r.schema();
-                let t = s.object_type();
-                (r.type_name(), (r, s, t))
-            })
-            .collect();
-        let data_sources = provider
-            .data_sources()
-            .into_iter()
-            .map(|d| {
-                let s = d.schema();
-                let t = s.object_type();
-                (d.type_name(), (d, s, t))
-            })
-            .collect();
+        let resources = by_name(provider.resources(), |r| (r.type_name(), r.schema()));
+        let data_sources = by_name(provider.data_sources(), |d| (d.type_name(), d.schema()));
         let functions = provider.functions().into_iter().map(|f| (f.name(), f)).collect();
-        let identities = provider
-            .resources()
-            .into_iter()
-            .filter_map(|r| {
+        let identities = resources
+            .iter()
+            .filter_map(|(name, (r, _, _))| {
                 r.identity().map(|i| {
-                    (r.type_name(), {
-                        let t = i.object_type();
-                        (i, t)
-                    })
+                    let t = i.object_type();
+                    (*name, (i, t))
                 })
             })
             .collect();
-        let ephemerals = provider
-            .ephemeral_resources()
-            .into_iter()
-            .map(|e| {
-                let s = e.schema();
-                let t = s.object_type();
-                (e.type_name(), (e, s, t))
-            })
-            .collect();
-        let lists = provider
-            .list_resources()
-            .into_iter()
-            .map(|l| {
-                let s = l.schema();
-                let t = s.object_type();
-                (l.type_name(), (l, s, t))
-            })
-            .collect();
-        let actions = provider
-            .actions()
-            .into_iter()
-            .map(|a| {
-                let s = a.schema();
-                let t = s.object_type();
-                (a.type_name(), (a, s, t))
-            })
-            .collect();
+        let ephemerals = by_name(provider.ephemeral_resources(), |e| (e.type_name(), e.schema()));
+        let lists = by_name(provider.list_resources(), |l| (l.type_name(), l.schema()));
+        let actions = by_name(provider.actions(), |a| (a.type_name(), a.schema()));
         PluginService {
             provider_schema: provider.schema(),
             provider,

@@ -85,31 +85,14 @@ fn encode(out: &mut Vec<u8>, value: &Value, ty: &Type) -> Result<(), DecodeError
 /// collapses equal elements when it reads a set, so this is about size, not correctness.)
 fn encode_set(out: &mut Vec<u8>, items: &[Value], et: &Type) -> Result<(), DecodeError> {
     let mut buf = Vec::new();
-    let mut ends = Vec::with_capacity(items.len());
+    let mut spans = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
+        let start = buf.len();
         encode(&mut buf, item, et).map_err(|x| x.within(PathStep::Index(i as i64)))?;
-        ends.push(buf.len());
+        spans.push(start..buf.len());
     }
-    let mut unique: Vec<&[u8]> = Vec::with_capacity(items.len());
-    let mut start = 0;
-    if items.len() <= 16 {
-        for &end in &ends {
-            let item = &buf[start..end];
-            if !unique.contains(&item) {
-                unique.push(item);
-            }
-            start = end;
-        }
-    } else {
-        let mut seen = std::collections::HashSet::with_capacity(items.len());
-        for &end in &ends {
-            let item = &buf[start..end];
-            if seen.insert(item) {
-                unique.push(item);
-            }
-            start = end;
-        }
-    }
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    let unique: Vec<&[u8]> = spans.into_iter().map(|span| &buf[span]).filter(|item| seen.insert(*item)).collect();
     written(rmp::encode::write_array_len(out, unique.len() as u32))?;
     for item in unique {
         out.extend_from_slice(item);
@@ -125,8 +108,7 @@ fn encode_object(out: &mut Vec<u8>, attrs: &BTreeMap<String, Value>, types: &BTr
         written(rmp::encode::write_str(out, name))?;
         encode(out, attrs.get(name).unwrap_or(&Value::Null), t).map_err(|x| x.within(PathStep::Attr(name.clone())))?;
     }
-    if attrs.len() > types.len() || attrs.keys().any(|k| !types.contains_key(k)) {
-        let extra = attrs.keys().find(|k| !types.contains_key(*k)).cloned().unwrap_or_default();
+    if let Some(extra) = attrs.keys().find(|k| !types.contains_key(*k)) {
         return fail(format!("attribute {extra:?} is not in the schema"));
     }
     Ok(())
@@ -358,8 +340,8 @@ fn decode_map(cur: &mut Cursor<'_>, h: Head, et: &Type, depth: usize) -> Result<
 }
 
 /// An object's attributes, every one of its type present (null where the bytes leave it out).
-/// Terraform writes attributes in name order, as the type lists them: the map is then built from
-/// sorted entries without comparing keys again.
+/// The map is built from all entries at once: Terraform writes attributes in name order, which the
+/// build sorts in one pass, without comparing keys again to insert them.
 fn decode_object(
     cur: &mut Cursor<'_>,
     h: Head,
@@ -368,7 +350,6 @@ fn decode_object(
 ) -> Result<BTreeMap<String, Value>, DecodeError> {
     let Head::Map(n) = h else { return fail("expected a map or object") };
     let mut entries: Vec<(String, Value)> = Vec::with_capacity(types.len().max(n.min(4096)));
-    let mut sorted = true;
     for _ in 0..n {
         let key = match head(cur)? {
             Head::Str(n) => read_str(cur, n)?,
@@ -376,15 +357,13 @@ fn decode_object(
         };
         let Some((name, t)) = types.get_key_value(key) else { return fail(format!("unsupported attribute {key:?}")) };
         let v = decode(cur, t, depth + 1).map_err(|e| e.within(PathStep::Attr(name.clone())))?;
-        sorted &= entries.last().is_none_or(|(last, _)| last < name);
         entries.push((name.clone(), v));
     }
-    if sorted && entries.len() == types.len() {
-        return Ok(entries.into_iter().collect());
-    }
     let mut m: BTreeMap<String, Value> = entries.into_iter().collect();
-    for name in types.keys() {
-        m.entry(name.clone()).or_insert(Value::Null);
+    if m.len() < types.len() {
+        for name in types.keys() {
+            m.entry(name.clone()).or_insert(Value::Null);
+        }
     }
     Ok(m)
 }
