@@ -454,6 +454,8 @@ resource "coiled_cluster" "etl" {{
   name                    = "eph"
   software                = "dask"
   n_workers               = 2
+  # Both workers connected before the client counts them (the default waits for 30%: one of two).
+  wait_for_workers        = 1
   use_scheduler_public_ip = false
   backend_options {{
     ingress {{
