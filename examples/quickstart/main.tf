@@ -75,12 +75,12 @@ locals {
 
 output "account_firewall" {
   description = "Rules every new cluster in the workspace gets by default."
-  value       = join("\n", concat([local.header], [for r in coiled_backend_options.account.firewall_rules : format("%-8s  %-5d  %s", r.protocol, r.port, r.source)]))
+  value       = join("\n", concat([local.header], flatten([for b in coiled_backend_options.account.ingress : [for p in b.ports : format("%-8s  %-5d  %s", "tcp", p, b.cidr)]])))
 }
 
 output "cluster_firewall" {
-  description = "Rules that apply to the etl cluster (its own, overriding the account default)."
-  value       = join("\n", concat([local.header], [for r in coiled_cluster.etl.firewall_rules : format("%-8s  %-5d  %s", r.protocol, r.port, r.source)]))
+  description = "Rules that apply to the etl cluster: its own ingress blocks, overriding the account default."
+  value       = join("\n", concat([local.header], flatten([for b in coiled_cluster.etl.backend_options.ingress : [for p in b.ports : format("%-8s  %-5d  %s", "tcp", p, b.cidr)]])))
 }
 
 output "scheduler_address" {

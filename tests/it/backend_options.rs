@@ -19,15 +19,14 @@ resource "coiled_backend_options" "team" {
     cidr  = "10.32.0.0/16"
   }
 }
-output "rules" { value = coiled_backend_options.team.firewall_rules }
+output "rules" { value = flatten([for b in coiled_backend_options.team.ingress : [for p in b.ports : "tcp ${p} ${b.cidr}"]]) }
 "#;
 
+/// The rows of an output of strings, sorted.
 fn rows(v: &serde_json::Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| format!("{} {} {}", r["protocol"].as_str().unwrap(), r["port"], r["source"].as_str().unwrap()))
-        .collect()
+    let mut rows: Vec<String> = v.as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect();
+    rows.sort();
+    rows
 }
 
 #[test]
@@ -35,9 +34,12 @@ fn create_read_back_reorder_update_and_empty_plans() {
     for cli in clis() {
         let s = Scenario::new(cli, &[], TEAM);
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
-        assert!(plan.contains("tcp") && plan.contains("10.32.0.0/16"), "firewall rows are known at plan time:\n{plan}");
+        assert!(plan.contains("tcp 8787 10.32.0.0/16"), "firewall rows are known at plan time:\n{plan}");
         s.apply();
-        assert_eq!(rows(&s.output("rules")), vec!["tcp 8787 10.1.0.0/16", "tcp 8786 10.1.0.0/16", "tcp 8787 10.32.0.0/16"]);
+        assert_eq!(rows(&s.output("rules")), vec!["tcp 8786 10.1.0.0/16", "tcp 8787 10.1.0.0/16", "tcp 8787 10.32.0.0/16"]);
+        let state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
+        let team = &state["resources"][0]["instances"][0];
+        assert!(team["attributes"].get("firewall_rules").is_none() && team["schema_version"] == 1, "rules stored once: {team}");
         s.assert_no_changes();
         let (_, server) = s.server.get("/api/v1/alice/backend_options/");
         assert_eq!(
@@ -254,13 +256,34 @@ fn data_source_reads_the_workspace_settings_without_secrets() {
         assert_eq!(read["workspace"], "alice");
         if crate::common::minimal_echo() {
             // A data source shows what the server reports, and a terse one reports none of these.
-            let unknown = ["region", "firewall_rules", "ingress", "uses_coiled_default_ingress"];
+            let unknown = ["region", "ingress", "uses_coiled_default_ingress"];
             assert!(unknown.iter().all(|k| read[k].is_null()), "{read}");
         } else {
             assert_eq!(read["region"], "us-west-2");
-            assert_eq!(rows(&read["firewall_rules"]).len(), 3);
+            assert!(read.get("firewall_rules").is_none(), "the rules are stored once, as `ingress`: {read}");
             assert_eq!(read["ingress"].as_array().unwrap().len(), 2);
         }
         assert!(!read.to_string().contains("SECRET-SENTINEL"));
+    }
+}
+
+/// State of schema version 0, which stored `firewall_rules` beside the `ingress` blocks, upgrades with
+/// no planned change and is rewritten without it.
+#[test]
+fn version_0_state_upgrades_without_a_change() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &[], TEAM);
+        s.apply();
+        let mut state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
+        let team = &mut state["resources"][0]["instances"][0];
+        team["schema_version"] = json!(0);
+        team["attributes"]["firewall_rules"] = json!([{"port": 8786, "protocol": "tcp", "source": "10.1.0.0/16"}]);
+        state["serial"] = json!(state["serial"].as_i64().unwrap() + 1);
+        s.tf.write("terraform.tfstate", &serde_json::to_string_pretty(&state).unwrap());
+        s.assert_no_changes();
+        s.tf.terraform(&["apply", "-refresh-only", "-auto-approve", "-no-color"]).ok();
+        let state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
+        let team = &state["resources"][0]["instances"][0];
+        assert!(team["schema_version"] == 1 && team["attributes"].get("firewall_rules").is_none(), "{team}");
     }
 }

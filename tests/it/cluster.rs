@@ -26,7 +26,7 @@ resource "coiled_cluster" "etl" {
 }
 output "cluster" {
   value = {
-    for k in ["id", "status", "name", "n_workers", "scheduler_address", "scheduler_public_address", "scheduler_private_address", "dashboard_address", "firewall_rules", "created_at", "worker_vm_types", "software"] :
+    for k in ["id", "status", "name", "n_workers", "scheduler_address", "dashboard_address", "firewall_rules", "created_at", "worker_vm_types", "software"] :
     k => coiled_cluster.etl[k]
   }
 }
@@ -60,10 +60,8 @@ fn create_wait_scale_replace_and_destroy() {
         s.apply();
         let c = s.output("cluster");
         assert_eq!(c["status"], "ready");
-        assert_eq!(c["scheduler_address"], c["scheduler_private_address"], "private scheduler address chosen");
-        assert!(c["scheduler_address"].as_str().unwrap().starts_with("tls://10."));
-        assert!(c["scheduler_public_address"].as_str().unwrap().starts_with("tls://198.51.100."));
-        assert_eq!(c["firewall_rules"].as_array().unwrap().len(), 2);
+        assert!(c["scheduler_address"].as_str().unwrap().starts_with("tls://10."), "private scheduler address chosen: {c}");
+        assert!(c["firewall_rules"].is_null(), "the ingress blocks hold the rules, not stored twice: {c}");
         let id = c["id"].as_str().unwrap().to_string();
         let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
         assert_eq!(d["current_state"]["state"], "ready");
@@ -118,7 +116,7 @@ fn create_wait_scale_replace_and_destroy() {
         assert!(routes.as_object().unwrap().keys().all(|r| r.starts_with("GET ")), "{routes}");
         let c = s.output("cluster");
         assert_eq!(c["id"], new_id.as_str());
-        assert_eq!(c["scheduler_address"], c["scheduler_public_address"]);
+        assert!(c["scheduler_address"].as_str().unwrap().starts_with("tls://198.51.100."), "public address chosen: {c}");
         s.assert_no_changes();
 
         s.tf.terraform(&["destroy", "-auto-approve", "-no-color"]).ok();
@@ -209,14 +207,18 @@ fn import_by_id_and_by_name() {
             let out = s.tf.terraform(&["import", "-no-color", "coiled_cluster.etl", &key]).ok();
             assert!(out.stdout.contains("Import successful"), "{}", out.all());
             // Which address clients use is the client's choice, which no server shows: the first plan
-            // takes `use_scheduler_public_ip = false` from the configuration, in place, with no request.
+            // takes `use_scheduler_public_ip = false` from the configuration, in place: the apply reads
+            // the address it chooses, and writes nothing.
             let plan = s.plan_changes();
-            assert!(plan.contains("use_scheduler_public_ip   = true -> false") && !plan.contains("replace"), "{plan}");
+            let flat = crate::common::flat(&plan);
+            assert!(flat.contains("use_scheduler_public_ip = true -> false") && !plan.contains("replace"), "{plan}");
+            assert!(flat.contains("scheduler_address = \"tls://198.51.100.") && flat.contains("-> (known after apply)"), "{plan}");
             s.reset_stats();
             s.apply();
             let routes = s.server.get("/_local/stats").1["by_route"].clone();
             assert!(routes.as_object().unwrap().keys().all(|r| r.starts_with("GET ")), "adopting values changes nothing: {routes}");
             s.assert_no_changes();
+            assert!(s.state_text().contains("\"scheduler_address\": \"tls://10."), "the private address, read at apply");
         }
         s.tf.terraform(&["state", "rm", "coiled_cluster.etl"]).ok();
         let out = s.tf.terraform(&["import", "-no-color", "coiled_cluster.etl", "no-such-cluster"]);
@@ -344,7 +346,7 @@ fn bad_cluster_input_is_refused_before_any_api_call() {
 #[test]
 fn data_source_by_id_and_by_name() {
     let config = format!(
-        "{}\ndata \"coiled_cluster\" \"by_name\" {{\n  name = coiled_cluster.etl.name\n  use_scheduler_public_ip = false\n}}\ndata \"coiled_cluster\" \"by_id\" {{\n  id = coiled_cluster.etl.id\n}}\noutput \"by_name\" {{ value = data.coiled_cluster.by_name }}\noutput \"by_id\" {{ value = data.coiled_cluster.by_id }}\n",
+        "{}\ndata \"coiled_cluster\" \"by_name\" {{\n  name = coiled_cluster.etl.name\n  use_scheduler_public_ip = false\n}}\ndata \"coiled_cluster\" \"by_id\" {{\n  id = coiled_cluster.etl.id\n}}\noutput \"by_name\" {{ value = data.coiled_cluster.by_name }}\noutput \"by_id\" {{ value = data.coiled_cluster.by_id }}\noutput \"etl\" {{ value = coiled_cluster.etl.scheduler_address }}\n",
         &ETL[..ETL.find("output").unwrap()]
     );
     for cli in clis() {
@@ -353,8 +355,10 @@ fn data_source_by_id_and_by_name() {
         let (by_name, by_id) = (s.output("by_name"), s.output("by_id"));
         assert_eq!(by_name["id"], by_id["id"]);
         assert_eq!(by_name["status"], "ready");
-        assert_eq!(by_name["scheduler_address"], by_name["scheduler_private_address"]);
-        assert_eq!(by_id["scheduler_address"], by_id["scheduler_public_address"]);
+        // Both addresses of one cluster, each read with its own `use_scheduler_public_ip`.
+        assert_eq!(by_name["scheduler_address"], s.output("etl"), "the resource's private choice");
+        assert!(by_name["scheduler_address"].as_str().unwrap().starts_with("tls://10."), "{by_name}");
+        assert!(by_id["scheduler_address"].as_str().unwrap().starts_with("tls://198.51.100."), "{by_id}");
         if !crate::common::minimal_echo() {
             assert_eq!(by_id["firewall_rules"].as_array().unwrap().len(), 2);
         }
@@ -393,5 +397,39 @@ resource "coiled_cluster" "same" {
         s.set(&format!("{config}{}", cluster.replace("10.1.0.2/16", "10.9.0.0/16")));
         let out = s.tf.terraform(&["plan", "-no-color"]).ok();
         assert!(!out.all().contains("Repeats the Account Default"), "{}", out.all());
+    }
+}
+
+/// State written by schema version 0, which stored the scheduler's public and private addresses beside
+/// the chosen one and `firewall_rules` beside the `ingress` blocks, upgrades with no planned change,
+/// and is rewritten without them.
+#[test]
+fn version_0_state_upgrades_without_a_change() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s"], ETL);
+        s.apply();
+        let mut state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
+        let cluster = state["resources"].as_array_mut().unwrap().iter_mut().find(|r| r["type"] == "coiled_cluster").unwrap();
+        let instance = &mut cluster["instances"][0];
+        let private = instance["attributes"]["scheduler_address"].clone();
+        instance["schema_version"] = json!(0);
+        let attrs = instance["attributes"].as_object_mut().unwrap();
+        attrs.insert("scheduler_private_address".into(), private);
+        attrs.insert("scheduler_public_address".into(), json!("tls://198.51.100.9:443"));
+        attrs.insert(
+            "firewall_rules".into(),
+            json!([{"port": 8786, "protocol": "tcp", "source": "10.1.0.0/16"}, {"port": 8787, "protocol": "tcp", "source": "10.32.0.0/16"}]),
+        );
+        state["serial"] = json!(state["serial"].as_i64().unwrap() + 1);
+        s.tf.write("terraform.tfstate", &serde_json::to_string_pretty(&state).unwrap());
+        s.assert_no_changes();
+        s.tf.terraform(&["apply", "-refresh-only", "-auto-approve", "-no-color"]).ok();
+        let state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
+        let cluster = state["resources"].as_array().unwrap().iter().find(|r| r["type"] == "coiled_cluster").unwrap();
+        let instance = &cluster["instances"][0];
+        assert_eq!(instance["schema_version"], 1, "{instance}");
+        let attrs = instance["attributes"].as_object().unwrap();
+        assert!(!attrs.contains_key("scheduler_private_address") && !attrs.contains_key("scheduler_public_address"), "{instance}");
+        assert!(attrs["firewall_rules"].is_null(), "{instance}");
     }
 }

@@ -108,7 +108,17 @@ resource "coiled_cluster" "seed" {
     }
   }
 }
-output "c" { value = { for k in ["id", "scheduler_address", "scheduler_public_address", "scheduler_private_address"] : k => coiled_cluster.seed[k] } }
+# The other address, which `use_scheduler_public_ip = false` does not choose.
+data "coiled_cluster" "seed_public" {
+  id = coiled_cluster.seed.id
+}
+output "c" {
+  value = {
+    id                = coiled_cluster.seed.id
+    scheduler_address = coiled_cluster.seed.scheduler_address
+    public_address    = data.coiled_cluster.seed_public.scheduler_address
+  }
+}
 "#;
 
 /// The seed's cluster: computes from the VPN, refuses the internet within seconds, shows its dashboard
@@ -129,12 +139,8 @@ fn the_seed_cluster_computes_from_the_vpn_and_refuses_the_internet() {
     assert!(!plan.contains("Scheduler Port Not Open"), "the workspace's port is the one the rules open: {plan}");
     s.apply();
     let c = s.output("c");
-    let (id, private, public) = (
-        c["id"].as_str().unwrap().to_string(),
-        c["scheduler_private_address"].as_str().unwrap(),
-        c["scheduler_public_address"].as_str().unwrap(),
-    );
-    assert_eq!(c["scheduler_address"], private);
+    let (id, private, public) =
+        (c["id"].as_str().unwrap().to_string(), c["scheduler_address"].as_str().unwrap(), c["public_address"].as_str().unwrap());
     assert!(private.starts_with("tls://172.31.") && public.starts_with("tls://198.18."), "{c}");
     assert_eq!(connect(&s, p, "vpn", &id, private, 10).0, Ok(2), "the VPN computes on both workers");
     let (refused, took) = connect(&s, p, "internet", &id, public, 3);
@@ -168,7 +174,7 @@ fn the_seed_cluster_computes_from_the_vpn_and_refuses_the_internet() {
     let c = s.output("c");
     let new_id = c["id"].as_str().unwrap().to_string();
     assert_ne!(new_id, id);
-    let private = c["scheduler_private_address"].as_str().unwrap();
+    let private = c["scheduler_address"].as_str().unwrap();
     assert!(connect(&s, p, "vpn", &new_id, private, 3).0.is_err(), "the VPN lost its rule");
     assert_eq!(connect(&s, p, "office", &new_id, private, 10).0, Ok(2), "the office gained it");
 
@@ -259,8 +265,19 @@ resource "coiled_cluster" "inherits" {
   use_scheduler_public_ip = false
   depends_on              = [coiled_backend_options.team]
 }
-output "pub" { value = { for k in ["id", "scheduler_address", "scheduler_public_address", "scheduler_private_address"] : k => coiled_cluster.pub[k] } }
-output "inherits" { value = { for k in ["id", "scheduler_address", "scheduler_public_address", "scheduler_private_address"] : k => coiled_cluster.inherits[k] } }
+# The private address, which the public choice does not hold.
+data "coiled_cluster" "pub_private" {
+  id                      = coiled_cluster.pub.id
+  use_scheduler_public_ip = false
+}
+output "pub" {
+  value = {
+    id                = coiled_cluster.pub.id
+    scheduler_address = coiled_cluster.pub.scheduler_address
+    private_address   = data.coiled_cluster.pub_private.scheduler_address
+  }
+}
+output "inherits" { value = { for k in ["id", "scheduler_address"] : k => coiled_cluster.inherits[k] } }
 "#;
     let s = scenario(p, config);
     let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
@@ -268,10 +285,10 @@ output "inherits" { value = { for k in ["id", "scheduler_address", "scheduler_pu
     s.apply();
     let public = s.output("pub");
     let id = public["id"].as_str().unwrap().to_string();
-    assert_eq!(public["scheduler_address"], public["scheduler_public_address"]);
+    assert!(public["scheduler_address"].as_str().unwrap().starts_with("tls://198.18."), "{public}");
     let (refused, _) = connect(&s, p, "vpn", &id, public["scheduler_address"].as_str().unwrap(), 3);
     assert!(refused.is_err(), "the VPN reaches the public address NATed, which 10.1.0.0/16 does not admit");
-    assert_eq!(connect(&s, p, "vpn", &id, public["scheduler_private_address"].as_str().unwrap(), 10).0, Ok(1), "the private address works");
+    assert_eq!(connect(&s, p, "vpn", &id, public["private_address"].as_str().unwrap(), 10).0, Ok(1), "the private address works");
 
     let inherits = s.output("inherits");
     let (iid, address) = (inherits["id"].as_str().unwrap().to_string(), inherits["scheduler_address"].as_str().unwrap().to_string());

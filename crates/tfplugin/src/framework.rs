@@ -117,20 +117,35 @@ pub trait Resource: Send + Sync {
     }
     /// Upgrades state written under an older schema version (given as Terraform's JSON) to the current
     /// `schema` (the one [`Resource::schema`] returns) and its type `ty`, both built once by the caller.
+    /// The default reads state of the current version as it is; a resource whose schema changed
+    /// rewrites older `json` first and then calls [`read_stored_state`].
     fn upgrade_state(&self, schema: &Schema, ty: &Type, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
-        if version > schema.version {
-            diags.error(
-                "State From a Newer Provider",
-                format!("The state of this {} was written by a newer provider (schema version {version}, this provider knows {}). Upgrade the provider.", self.type_name(), schema.version),
-            );
-            return None;
-        }
-        match super::value::from_json(json, ty) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                diags.error_at(e.path.clone(), "Unreadable Resource State", format!("The stored state does not match the schema: {e}."));
-                None
-            }
+        read_stored_state(self.type_name(), schema, ty, version, json, diags)
+    }
+}
+
+/// Reads stored state (Terraform's JSON) as a value of the resource's type `ty`, refusing state that a
+/// newer provider wrote (`version` above the schema's).
+pub fn read_stored_state(
+    type_name: &str,
+    schema: &Schema,
+    ty: &Type,
+    version: i64,
+    json: &serde_json::Value,
+    diags: &mut Diagnostics,
+) -> Option<Value> {
+    if version > schema.version {
+        diags.error(
+            "State From a Newer Provider",
+            format!("The state of this {type_name} was written by a newer provider (schema version {version}, this provider knows {}). Upgrade the provider.", schema.version),
+        );
+        return None;
+    }
+    match super::value::from_json(json, ty) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            diags.error_at(e.path.clone(), "Unreadable Resource State", format!("The stored state does not match the schema: {e}."));
+            None
         }
     }
 }

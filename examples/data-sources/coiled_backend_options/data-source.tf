@@ -2,6 +2,10 @@ data "coiled_backend_options" "current" {
   workspace = "my-team"
 }
 
-output "default_firewall" {
-  value = data.coiled_backend_options.current.firewall_rules
+output "default_ingress" {
+  value = data.coiled_backend_options.current.ingress
+}
+
+output "uses_coiled_default_ingress" {
+  value = data.coiled_backend_options.current.uses_coiled_default_ingress
 }

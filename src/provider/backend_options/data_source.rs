@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::super::ingress::{self, RuleSet};
+use super::super::ingress::RuleSet;
 use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
 use super::wire::{BackendOptionsModel, Network};
 use crate::api::Op;
@@ -66,9 +66,6 @@ impl DataSource for BackendOptionsDataSource {
                         Presence::Computed,
                         "The default ingress rules of new clusters; empty when none are set, null when the server does not report them.",
                     ),
-                    ingress::firewall_rules_attribute(
-                        "The rows new clusters get from these options: one per (port, source), protocol `tcp`. Empty when the workspace sets no ingress: new clusters without rules of their own then get Coiled's default rules (see `uses_coiled_default_ingress`). Null when the server does not report the rules.",
-                    ),
                     Attribute::computed(
                         "uses_coiled_default_ingress",
                         Type::Bool,
@@ -113,7 +110,6 @@ impl DataSource for BackendOptionsDataSource {
             gcp_project_id: read.gcp_project_id,
             network: read.network,
             ingress: Field::from_option(rules.as_ref().map(RuleSet::set_value)),
-            firewall_rules: Field::from_option(rules.as_ref().map(RuleSet::rows_value)),
             uses_coiled_default_ingress: Field::from_option(rules.as_ref().map(RuleSet::is_empty)),
         };
         Some(view.encode())
@@ -131,7 +127,6 @@ tfplugin::model! {
         gcp_project_id: String,
         network: Network,
         ingress: Value,
-        firewall_rules: Value,
         uses_coiled_default_ingress: bool,
     }
 }

@@ -158,7 +158,6 @@ impl BackendOptionsResource {
                     "Backend Options Written but Not Read Back",
                     format!("The options were saved, but reading them back failed: {e}. The next refresh will read them again."),
                 );
-                state.firewall_rules = Field::Known(rules.rows_value());
                 Some(NewState { state: state.encode(), private: Vec::new() })
             }
         }
@@ -192,12 +191,8 @@ impl BackendOptionsResource {
                 predicted.push(tfplugin::attr!(BackendOptionsModel, gcp_project_id));
             }
         }
-        match ingress::read(&planned.ingress_value(), &Reading::at(AttrPath::attr("ingress")), diags) {
-            Parsed::Rules(rules) => planned.firewall_rules = Field::Known(rules.rows_value()),
-            Parsed::Unknown => planned.firewall_rules = Field::Unknown,
-            Parsed::Invalid => return,
-        }
-        predicted.push(tfplugin::attr!(BackendOptionsModel, firewall_rules));
+        // The rules' warnings (host bits, duplicates, open to the internet), at plan time.
+        ingress::read(&planned.ingress_value(), &Reading::at(AttrPath::attr("ingress")), diags);
     }
 }
 
@@ -222,7 +217,7 @@ impl Resource for BackendOptionsResource {
 
     fn schema(&self) -> Schema {
         Schema {
-            version: 0,
+            version: 1,
             block: Block {
                 description: "Account-level backend options of a Coiled workspace: the cloud, region and credentials Coiled uses, and the default ingress rules (firewall) of every cluster created afterwards. Equivalent to `coiled.set_backend_options(...)`. A workspace has one set of options: let one configuration own them.",
                 attributes: vec![
@@ -240,7 +235,6 @@ impl Resource for BackendOptionsResource {
                     Attribute::optional("gcp_service_account_json_wo", Type::String, "Write-only GCP service account key (Terraform 1.11 or later): never stored in state or plan. Bump `gcp_service_account_json_wo_version` to send a new value.").sensitive().write_only(),
                     Attribute::optional("gcp_service_account_json_wo_version", Type::Number, "Any number; changing it sends `gcp_service_account_json_wo` again."),
                     ingress::acknowledge_attribute(),
-                    ingress::firewall_rules_attribute("The rows new clusters in the workspace get from these options: one per (port, source), protocol `tcp`. Empty when no `ingress` is set, in which case new clusters get Coiled's default (Dask ports open to any source) unless they set their own."),
                 ],
                 blocks: vec![
                     network_block(),
@@ -253,6 +247,16 @@ impl Resource for BackendOptionsResource {
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
         validate::validate_config(config, diags);
+    }
+
+    /// Schema version 0 also stored `firewall_rules`, the rows of the `ingress` blocks beside them.
+    fn upgrade_state(&self, schema: &Schema, ty: &Type, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
+        let upgraded = (version == 0).then(|| {
+            let mut v1 = json.clone();
+            v1.as_object_mut().map(|obj| obj.remove("firewall_rules"));
+            v1
+        });
+        tfplugin::framework::read_stored_state(self.type_name(), schema, ty, version, upgraded.as_ref().unwrap_or(json), diags)
     }
 
     async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {

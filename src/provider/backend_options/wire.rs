@@ -34,8 +34,6 @@ tfplugin::model! {
         gcp_service_account_json_wo: String,
         gcp_service_account_json_wo_version: Number,
         acknowledge_world_open_ingress: bool,
-        /// Computed rows, built from a [`RuleSet`].
-        firewall_rules: Value,
         network: Network,
         timeouts: WriteTimeouts,
         /// The `ingress` blocks as Terraform has them; read into a [`RuleSet`] once per call.
@@ -187,7 +185,6 @@ pub fn state_from_server(prior: &BackendOptionsModel, server: &BackendOptionsRea
     if let Some(wire) = server.ingress() {
         state.ingress = Field::Known(ingress::state_value(&RuleSet::from_wire(&wire), &prior.ingress_value()));
     }
-    state.firewall_rules = Field::Known(RuleSet::of_state(&state.ingress_value()).unwrap_or_default().rows_value());
     state
 }
 

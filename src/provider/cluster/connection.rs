@@ -111,7 +111,7 @@ impl EphemeralResource for ClusterConnection {
             diags.error("No TLS Material", format!("Coiled returned no certificate for cluster {}.", d.id));
             return None;
         };
-        let (chosen, _, _) = cluster_state::scheduler_addresses(&d, c.use_scheduler_public_ip.known().copied().unwrap_or(true));
+        let chosen = cluster_state::scheduler_address(&d, c.use_scheduler_public_ip.known().copied().unwrap_or(true));
         c.id = Field::Known(d.id.to_string());
         c.name = Field::Known(d.name.clone());
         c.workspace = Field::Known(ws);

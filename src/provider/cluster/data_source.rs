@@ -59,9 +59,10 @@ impl DataSource for ClusterDataSource {
                         "Coiled's cluster state: `pending`, `starting`, `scaling` or `ready` for a running cluster; `stopping`, `stopped` or `error` only with `allow_stopped`.",
                     ),
                     Attribute::computed("n_workers", Type::Number, "Target number of workers."),
-                    computed("scheduler_address", "Address a client connects to, `tls://IP:PORT`, as chosen by `use_scheduler_public_ip`."),
-                    computed("scheduler_public_address", "Public scheduler address, when it has one."),
-                    computed("scheduler_private_address", "Private scheduler address."),
+                    computed(
+                        "scheduler_address",
+                        "Address a client connects to, `tls://IP:PORT`, as chosen by `use_scheduler_public_ip`. For both addresses of one cluster, read it twice, with `use_scheduler_public_ip` true and false.",
+                    ),
                     computed("dashboard_address", "URL of the Dask dashboard."),
                     computed("created_at", "When the cluster was created (ISO 8601)."),
                     ingress::firewall_rules_attribute(
@@ -110,15 +111,13 @@ impl DataSource for ClusterDataSource {
             return None;
         }
         let public = out.use_scheduler_public_ip.known().copied().unwrap_or(true);
-        let (chosen, pubaddr, private) = if ended { (None, None, None) } else { cluster_state::scheduler_addresses(&d, public) };
+        let chosen = if ended { None } else { cluster_state::scheduler_address(&d, public) };
         out.id = Field::Known(d.id.to_string());
         out.name = Field::Known(d.name.clone());
         out.workspace = Field::Known(ws);
         out.status = Field::Known(d.current_state.state.clone());
         out.n_workers = Field::Known(d.desired_workers);
         out.scheduler_address = Field::from_option(chosen);
-        out.scheduler_public_address = Field::from_option(pubaddr);
-        out.scheduler_private_address = Field::from_option(private);
         out.dashboard_address = Field::from_option(d.scheduler.as_ref().filter(|_| !ended).and_then(|s| s.dashboard_address.clone()));
         out.created_at = Field::from_option(d.created.clone());
         out.firewall_rules = Field::from_option(d.ingress().map(|w| RuleSet::from_wire(&w).rows_value()));
@@ -137,8 +136,6 @@ tfplugin::model! {
         status: String,
         n_workers: i64,
         scheduler_address: String,
-        scheduler_public_address: String,
-        scheduler_private_address: String,
         dashboard_address: String,
         created_at: String,
         firewall_rules: Value,

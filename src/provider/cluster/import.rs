@@ -194,7 +194,8 @@ pub(super) fn imported_state(d: &ClusterDetails, account: Option<&RuleSet>) -> (
     (state, own)
 }
 
-/// Refreshes the creation-time values the server reports, by meaning: a value the state holds and
+/// Refreshes the creation-time values the server reports (tags, region, zone, idle timeout, the
+/// cluster's own rules), by meaning: a value the state holds and
 /// the server shows differently is drift (the next plan replaces the cluster); the user's spelling
 /// stays when the meaning is the same; nothing changes where the server says nothing.
 pub(super) fn refresh_reported(state: &mut ClusterModel, d: &ClusterDetails) {
@@ -204,6 +205,14 @@ pub(super) fn refresh_reported(state: &mut ClusterModel, d: &ClusterDetails) {
         if &now != held {
             state.tags = Field::Known(now);
         }
+    }
+    // The cluster's own rules, as the server reports them: drift shows in its `ingress` blocks, which
+    // keep the user's grouping while they mean the same rules.
+    let reported_own = state.has_ingress_blocks() && !cluster_is_inheriting(d);
+    if let Some(rules) = d.ingress().filter(|_| reported_own).map(|w| RuleSet::from_wire(&w))
+        && let Field::Known(bo) = &mut state.backend_options
+    {
+        bo.ingress = Field::Known(ingress::state_value(&rules, &bo.ingress.encode()));
     }
     if let Field::Known(bo) = &mut state.backend_options {
         for (held, reported) in [(&mut bo.region, d.region_name()), (&mut bo.zone, d.zone_name())] {

@@ -126,8 +126,8 @@ impl ClusterResource {
         predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
     }
 
-    /// The cluster's own firewall in a plan, read once: predicts `firewall_rules` from its ingress
-    /// blocks, or from the rules `scheduler_port` / `allow_ingress_from` make.
+    /// The cluster's own firewall in a plan, read once: `firewall_rules` is null beside its ingress
+    /// blocks, or predicted from the rules `scheduler_port` / `allow_ingress_from` make.
     fn plan_own_rules(planned: &mut ClusterModel, predicted: &mut Vec<&'static str>, diags: &mut Diagnostics) -> Option<RuleSet> {
         let ingress = planned.ingress();
         let set = ingress.as_elements().is_some_and(|e| !e.is_empty()) || ingress.is_unknown();
@@ -148,16 +148,12 @@ impl ClusterResource {
             planned.firewall_rules = Field::Known(net.rows_value());
             return Some(net);
         }
+        // The `ingress` blocks hold the rules: `firewall_rules` does not repeat them.
         predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
+        planned.firewall_rules = Field::Null;
         match ingress::read(&ingress, &Reading::at(AttrPath::attr("backend_options").then("ingress")), diags) {
-            Parsed::Rules(rules) => {
-                planned.firewall_rules = Field::Known(rules.rows_value());
-                Some(rules).filter(|r| !r.is_empty())
-            }
-            _ => {
-                planned.firewall_rules = Field::Unknown;
-                None
-            }
+            Parsed::Rules(rules) => Some(rules).filter(|r| !r.is_empty()),
+            _ => None,
         }
     }
 }
@@ -190,7 +186,7 @@ impl Resource for ClusterResource {
     fn schema(&self) -> Schema {
         let computed = |name, d| Attribute::computed(name, Type::String, d).stable();
         Schema {
-            version: 0,
+            version: 1,
             block: Block {
                 description: "A Coiled Dask cluster, equivalent to `coiled.Cluster(...)`, with its own firewall (`backend_options { ingress { … } }`) and the choice of a public or private scheduler address.\n\nCreating waits until the scheduler is up and enough workers have started (`wait_for_workers`). `n_workers` changes in place by scaling; `wait_for_workers`, `acknowledge_world_open_ingress`, `when_stopped` and `timeouts` change in place in state only; every other change replaces the cluster. Coiled stops idle clusters on its own: a cluster found stopped is removed from state with a warning, and the next apply creates a new one; with `when_stopped = \"keep\"` it stays in state, stopped. Values the configuration leaves out come from the provider's `cluster_defaults` where it sets them.",
                 attributes: vec![
@@ -216,12 +212,10 @@ impl Resource for ClusterResource {
                     Attribute::optional_computed("wait_for_workers", Type::Number, "Fraction of workers (0 to 1) that must have started before create or scaling completes, as in `coiled.Cluster`. Default `0.3`."),
                     ingress::acknowledge_attribute(),
                     computed("status", "Coiled's cluster state, as the server reports it: `ready` once every worker has started, `pending`, `starting` or `scaling` while workers beyond those waited for still start, `stopping`, `stopped` or `error` otherwise."),
-                    computed("scheduler_address", "Address clients connect to, `tls://IP:PORT`: the public IP when `use_scheduler_public_ip` is true and the cluster has one, else the private IP."),
-                    computed("scheduler_public_address", "The scheduler's public address (`tls://IP:PORT`), when it has one."),
-                    computed("scheduler_private_address", "The scheduler's private address (`tls://IP:PORT`)."),
+                    computed("scheduler_address", "Address clients connect to, `tls://IP:PORT`: the public IP when `use_scheduler_public_ip` is true and the cluster has one, else the private IP. (The `coiled_cluster` data source reads the other one, with the opposite `use_scheduler_public_ip`.)"),
                     computed("dashboard_address", "URL of the Dask dashboard."),
                     computed("created_at", "When the cluster was created (ISO 8601)."),
-                    ingress::firewall_rules_attribute("The rules that actually apply to the cluster, one row per (port, source), protocol `tcp`: its own `ingress` if set, else the workspace's account-level ingress at creation time, else Coiled's default. Null when it inherits and the server reports neither its rules nor the account's (Coiled's client reads neither).").stable(),
+                    ingress::firewall_rules_attribute("The rules the cluster takes from elsewhere, one row per (port, source), protocol `tcp`: those `scheduler_port` / `allow_ingress_from` make, else the workspace's account-level ingress at creation time, else Coiled's default. Null when the cluster sets `backend_options.ingress` (those blocks are its rules, not stored twice; `provider::coiled::firewall_rules` turns them into these rows), and when it inherits and the server reports neither its rules nor the account's (Coiled's client reads neither).").stable(),
                 ],
                 blocks: vec![
                     NestedBlock {
@@ -253,6 +247,11 @@ impl Resource for ClusterResource {
         validate::validate_config(config, diags);
     }
 
+    fn upgrade_state(&self, schema: &Schema, ty: &Type, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
+        let upgraded = (version == 0).then(|| model::upgrade_v0(json));
+        tfplugin::framework::read_stored_state(self.type_name(), schema, ty, version, upgraded.as_ref().unwrap_or(json), diags)
+    }
+
     async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
         Self::adopt_unreadable(plan);
         let config = ClusterModel::decode(&plan.config);
@@ -262,10 +261,14 @@ impl Resource for ClusterResource {
         let mut predicted = Self::plan_defaults(&config, &prior, &mut planned, &defaults, plan.is_create());
         if !plan.is_create() {
             predicted.extend(model::keep_prior_choices(&config, &prior, &mut planned));
-            // Rules the server never reported (a terse server, at import) are the cluster's own.
-            if prior.firewall_rules.is_null()
+            if planned.has_ingress_blocks() {
+                // Its `ingress` blocks hold its rules: they are not stored twice.
+                planned.firewall_rules = Field::Null;
+                predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
+            } else if prior.firewall_rules.is_null()
                 && let Some(own) = planned.own_rules()
             {
+                // Rules the server never reported (a terse server, at import) are the cluster's own.
                 planned.firewall_rules = Field::Known(own.rows_value());
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             }
@@ -345,7 +348,7 @@ impl Resource for ClusterResource {
         planned.software = Field::Known(resolved.env_name.clone());
         // Rules the server may not echo: the cluster's own, else the account's it inherits now.
         let inherited = own.clone().or(prepared.account_rules);
-        if let Some(rules) = &inherited {
+        if let Some(rules) = inherited.as_ref().filter(|_| !planned.has_ingress_blocks()) {
             planned.firewall_rules = Field::Known(rules.rows_value());
         }
         let body = request::create_body(&planned, own.as_ref(), prepared.resolved);
@@ -431,7 +434,7 @@ impl Resource for ClusterResource {
     ) -> Option<NewState> {
         let (prior, planned) = (ClusterModel::decode(prior), ClusterModel::decode(planned));
         let scaling = prior.n_workers != planned.n_workers;
-        if !scaling && private.as_slice() != INTERRUPTED {
+        if !scaling && private.as_slice() != INTERRUPTED && !planned.scheduler_address.is_unknown() {
             // Only values Terraform keeps (wait_for_workers, timeouts, acknowledgements, values taken
             // from the configuration after an import) change: no API call.
             return Some(NewState { state: planned.known_from(&prior).encode(), private: private.clone() });
@@ -441,6 +444,19 @@ impl Resource for ClusterResource {
         let ws = prior.workspace.known()?.clone();
         let id = prior.cluster_id()?;
         let own = planned.own_rules();
+        if !scaling && private.as_slice() != INTERRUPTED {
+            // The other address, which `use_scheduler_public_ip` now chooses, is read (not stored).
+            return match coiled.client.get_cluster(&op, &ws, id).await {
+                Ok(d) => Some(NewState {
+                    state: state_from_details(&planned.known_from(&prior), own.as_ref(), &d, &ws).encode(),
+                    private: private.clone(),
+                }),
+                Err(e) => {
+                    coiled.report(diags, "Unable to Read Cluster", None, &e);
+                    None
+                }
+            };
+        }
         let current = Self::current_for_scaling(&coiled, &op, &ws, id, diags).await?;
         // An interrupted create is only waited for: its worker count is the one it was created with.
         let scaled = if scaling { Self::scale(&coiled, &op, &ws, &current, planned.workers()).await } else { Ok(()) };

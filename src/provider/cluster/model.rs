@@ -56,8 +56,6 @@ tfplugin::model! {
         acknowledge_world_open_ingress: bool,
         status: String,
         scheduler_address: String,
-        scheduler_public_address: String,
-        scheduler_private_address: String,
         dashboard_address: String,
         created_at: String,
         /// Computed rows, built from a [`RuleSet`].
@@ -114,6 +112,13 @@ impl ClusterModel {
     /// The `ingress` value inside `backend_options`.
     pub fn ingress(&self) -> Value {
         self.backend_options.known().map_or(Value::Null, |b| b.ingress.encode())
+    }
+
+    /// Whether the cluster sets `ingress` blocks (which then hold its rules, so that `firewall_rules`
+    /// stays null), or may once their unknown values are known.
+    pub fn has_ingress_blocks(&self) -> bool {
+        let ingress = self.ingress();
+        ingress.is_unknown() || ingress.as_elements().is_some_and(|e| !e.is_empty())
     }
 
     /// The cluster's own rules in a value this provider planned or stored: its `ingress` blocks, else
@@ -193,8 +198,8 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// Values chosen at creation that the configuration leaves out stay as they are (null after an
-/// import that could not read them); the scheduler address follows `use_scheduler_public_ip`,
-/// which changes in place.
+/// import that could not read them); the scheduler address stays unless `use_scheduler_public_ip`
+/// changes (in place): the other address is not stored, so the update reads it.
 pub(super) fn keep_prior_choices(config: &ClusterModel, prior: &ClusterModel, planned: &mut ClusterModel) -> Vec<&'static str> {
     let mut kept = Vec::new();
     if config.worker_vm_types.is_null() {
@@ -210,8 +215,7 @@ pub(super) fn keep_prior_choices(config: &ClusterModel, prior: &ClusterModel, pl
         kept.push(tfplugin::attr!(ClusterModel, software));
     }
     if prior.use_scheduler_public_ip != planned.use_scheduler_public_ip && planned.use_scheduler_public_ip.known().is_some() {
-        let public = prior.scheduler_public_address.known().filter(|_| planned.use_public_ip());
-        planned.scheduler_address = Field::from_option(public.or(prior.scheduler_private_address.known()).cloned());
+        planned.scheduler_address = Field::Unknown;
         kept.push(tfplugin::attr!(ClusterModel, scheduler_address));
     }
     kept
@@ -228,15 +232,14 @@ pub fn state_from_details(base: &ClusterModel, own: Option<&RuleSet>, d: &Cluste
     }
     state.status = Field::Known(d.current_state.state.clone());
     state.n_workers = Field::Known(Number::from_i64(d.desired_workers));
-    let (chosen, public, private) = cluster_state::scheduler_addresses(d, base.use_public_ip());
-    state.scheduler_address = Field::from_option(chosen);
-    state.scheduler_public_address = Field::from_option(public);
-    state.scheduler_private_address = Field::from_option(private);
+    state.scheduler_address = Field::from_option(cluster_state::scheduler_address(d, base.use_public_ip()));
     state.dashboard_address = Field::from_option(d.scheduler.as_ref().and_then(|s| s.dashboard_address.clone()));
     state.created_at = Field::from_option(d.created.clone());
-    // The effective rules: as the server reports them, else the cluster's own, else those already
-    // held (a terse server says nothing of inherited rules), else null: not known.
+    // The effective rules, unless the cluster's `ingress` blocks hold them: as the server reports
+    // them, else the cluster's own, else those already held (a terse server says nothing of
+    // inherited rules), else null: not known.
     match d.ingress().map(|w| RuleSet::from_wire(&w)).or_else(|| own.cloned()) {
+        _ if base.has_ingress_blocks() => state.firewall_rules = Field::Null,
         Some(rules) => state.firewall_rules = Field::Known(rules.rows_value()),
         None if matches!(state.firewall_rules, Field::Known(_)) => {}
         None => state.firewall_rules = Field::Null,
@@ -258,19 +261,93 @@ pub(crate) fn pending_state(base: &ClusterModel, own: Option<&RuleSet>, id: i64,
     if state.status.is_unknown() {
         state.status = Field::Known("pending".into());
     }
-    for field in [
-        &mut state.scheduler_address,
-        &mut state.scheduler_public_address,
-        &mut state.scheduler_private_address,
-        &mut state.dashboard_address,
-        &mut state.created_at,
-    ] {
+    for field in [&mut state.scheduler_address, &mut state.dashboard_address, &mut state.created_at] {
         if field.is_unknown() {
             *field = Field::Null;
         }
     }
     if state.firewall_rules.is_unknown() {
-        state.firewall_rules = Field::from_option(own.map(RuleSet::rows_value));
+        state.firewall_rules = Field::from_option(own.filter(|_| !base.has_ingress_blocks()).map(RuleSet::rows_value));
     }
     state
+}
+
+/// State of schema version 0, which held the scheduler's public and private addresses beside the one
+/// clients use, and `firewall_rules` beside the `ingress` blocks they repeat, rewritten for version 1,
+/// which stores neither twice.
+pub(super) fn upgrade_v0(json: &serde_json::Value) -> serde_json::Value {
+    let mut json = json.clone();
+    if let Some(obj) = json.as_object_mut() {
+        obj.remove("scheduler_public_address");
+        obj.remove("scheduler_private_address");
+        let blocks = obj.get("backend_options").and_then(|b| b.get("ingress")).and_then(serde_json::Value::as_array);
+        if blocks.is_some_and(|b| !b.is_empty()) {
+            obj.insert("firewall_rules".into(), serde_json::Value::Null);
+        }
+    }
+    json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn details(ingress: serde_json::Value) -> ClusterDetails {
+        serde_json::from_value(json!({
+            "id": 7, "name": "etl", "current_state": {"state": "ready"}, "desired_workers": 1, "scheduler_port": 443,
+            "scheduler": {"current_state": {"state": "started"}, "instance": {"public_ip_address": "198.51.100.7", "private_ip_address": "10.0.0.7", "current_state": {"state": "ready"}}},
+            "cluster_options": {"firewall_spec": {"ingress": ingress}},
+            "cluster_infra": {"give_scheduler_public_ip": true},
+        }))
+        .unwrap()
+    }
+
+    fn with_blocks(cidr: &str) -> ClusterModel {
+        let block = Value::object([("cidr", Value::string(cidr)), ("ports", Value::Set(vec![Value::int(443)]))]);
+        ClusterModel {
+            backend_options: Field::Known(ClusterBackendOptions { ingress: Field::Known(Value::Set(vec![block])), ..Default::default() }),
+            use_scheduler_public_ip: Field::Known(false),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rules_and_addresses_are_stored_once() {
+        let d = details(json!([{"ports": [443], "cidr": "10.1.0.0/16"}]));
+        let own = with_blocks("10.1.0.0/16");
+        let state = state_from_details(&own, own.own_rules().as_ref(), &d, "alice");
+        assert!(state.firewall_rules.is_null(), "the ingress blocks hold the rules");
+        assert_eq!(state.scheduler_address.as_deref(), Some("tls://10.0.0.7:443"));
+        let inheriting = ClusterModel::default();
+        let state = state_from_details(&inheriting, None, &d, "alice");
+        assert_eq!(state.firewall_rules.known().and_then(Value::as_elements).map(<[Value]>::len), Some(1));
+        assert_eq!(state.scheduler_address.as_deref(), Some("tls://198.51.100.7:443"));
+    }
+
+    #[test]
+    fn version_0_state_drops_what_it_stored_twice() {
+        let v0 = json!({
+            "scheduler_address": "tls://10.0.0.7:443", "scheduler_public_address": "tls://198.51.100.7:443",
+            "scheduler_private_address": "tls://10.0.0.7:443", "firewall_rules": [{"port": 443, "protocol": "tcp", "source": "10.1.0.0/16"}],
+            "backend_options": {"ingress": [{"cidr": "10.1.0.0/16", "ports": [443]}], "region": null, "spot": null, "zone": null},
+        });
+        let v1 = upgrade_v0(&v0);
+        assert_eq!(v1.as_object().unwrap().len(), 3, "{v1}");
+        assert!(v1["firewall_rules"].is_null());
+        assert_eq!(v1["scheduler_address"], "tls://10.0.0.7:443");
+        // Inherited rules are stored nowhere else: they stay.
+        let inherited = json!({"firewall_rules": [{"port": 443, "protocol": "tcp", "source": "10.1.0.0/16"}], "backend_options": null});
+        assert_eq!(upgrade_v0(&inherited), inherited);
+    }
+
+    #[test]
+    fn reported_own_rules_that_differ_are_drift_in_the_blocks() {
+        let mut state = with_blocks("10.1.0.0/16");
+        super::super::import::refresh_reported(&mut state, &details(json!([{"ports": [443], "cidr": "10.1.0.0/16"}])));
+        assert_eq!(state.ingress(), with_blocks("10.1.0.0/16").ingress(), "same rules: the blocks stay as written");
+        super::super::import::refresh_reported(&mut state, &details(json!([{"ports": [443, 8786], "cidr": "10.9.0.0/16"}])));
+        let rules = RuleSet::of_state(&state.ingress()).unwrap();
+        assert!(rules.same_as(&RuleSet::from_wire(&details(json!([{"ports": [443, 8786], "cidr": "10.9.0.0/16"}])).ingress().unwrap())));
+    }
 }

@@ -79,20 +79,14 @@ fn scheduler_reason(d: &ClusterDetails) -> Option<String> {
     d.scheduler.as_ref().and_then(|s| s.current_state.reason.clone()).filter(|r| !r.is_empty())
 }
 
-/// The scheduler addresses: (chosen, public, private), as `tls://IP:PORT`. The public one is chosen only
-/// when the user wants it and the cluster has one, exactly as Coiled's client decides.
-pub fn scheduler_addresses(d: &ClusterDetails, use_public_ip: bool) -> (Option<String>, Option<String>, Option<String>) {
+/// The address clients connect to, `tls://IP:PORT`: the public one only when the user wants it and
+/// the cluster has one, else the private one, exactly as Coiled's client decides.
+pub fn scheduler_address(d: &ClusterDetails, use_public_ip: bool) -> Option<String> {
     let port = d.scheduler_port.unwrap_or(8786);
-    let instance = d.scheduler.as_ref().and_then(|s| s.instance.as_ref());
-    let fmt = |ip: &Option<String>| {
-        ip.as_ref()
-            .filter(|s| !s.is_empty())
-            .map(|ip| if ip.contains(':') { format!("tls://[{ip}]:{port}") } else { format!("tls://{ip}:{port}") })
-    };
-    let public = instance.and_then(|i| fmt(&i.public_ip_address));
-    let private = instance.and_then(|i| fmt(&i.private_ip_address));
-    let chosen = if use_public_ip && d.gives_scheduler_public_ip() && public.is_some() { public.clone() } else { private.clone() };
-    (chosen, public, private)
+    let instance = d.scheduler.as_ref().and_then(|s| s.instance.as_ref())?;
+    let public = instance.public_ip_address.as_deref().filter(|ip| !ip.is_empty() && use_public_ip && d.gives_scheduler_public_ip());
+    let ip = public.or(instance.private_ip_address.as_deref()).filter(|ip| !ip.is_empty())?;
+    Some(if ip.contains(':') { format!("tls://[{ip}]:{port}") } else { format!("tls://{ip}:{port}") })
 }
 
 /// The delay before poll number `n` (0-based) of a wait for a stop: quick at first (a stop is often
@@ -171,11 +165,11 @@ mod tests {
     #[test]
     fn addresses_follow_use_scheduler_public_ip() {
         let d = details("ready", "started", "ready", &[], 0);
-        assert_eq!(scheduler_addresses(&d, true).0.as_deref(), Some("tls://198.51.100.1:8786"));
-        assert_eq!(scheduler_addresses(&d, false).0.as_deref(), Some("tls://10.0.0.1:8786"));
+        assert_eq!(scheduler_address(&d, true).as_deref(), Some("tls://198.51.100.1:8786"));
+        assert_eq!(scheduler_address(&d, false).as_deref(), Some("tls://10.0.0.1:8786"));
         let mut no_public = d.clone();
         no_public.cluster_infra = json!({"give_scheduler_public_ip": false});
-        assert_eq!(scheduler_addresses(&no_public, true).0.as_deref(), Some("tls://10.0.0.1:8786"));
+        assert_eq!(scheduler_address(&no_public, true).as_deref(), Some("tls://10.0.0.1:8786"));
     }
 
     #[test]
