@@ -85,11 +85,14 @@ fn rpc(c: &mut Criterion) {
     let f = rt.block_on(fixture(&server));
     let (svc, ty) = (&f.service, &f.ty);
     let raw = serde_json::to_vec(&value::to_json(&f.state)).unwrap();
+    // State as this provider writes it: of the schema's current version.
+    let schemas = rt.block_on(svc.get_provider_schema(Request::new(Default::default()))).unwrap().into_inner();
+    let version = schemas.resource_schemas["coiled_cluster"].version;
     c.bench_function("UpgradeResourceState, one applied cluster", |b| {
         b.iter(|| {
             let req = pb::upgrade_resource_state::Request {
                 type_name: "coiled_cluster".into(),
-                version: 0,
+                version,
                 raw_state: Some(pb::RawState { json: raw.clone(), ..Default::default() }),
             };
             black_box(rt.block_on(svc.upgrade_resource_state(Request::new(req))).unwrap())

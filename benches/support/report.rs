@@ -118,7 +118,7 @@ fn cpu_section(r: &Value) -> String {
         .map(|(k, v)| (k.trim_start_matches("cpu_split_").split("_n").next().unwrap_or_default(), v))
         .collect();
     splits.sort_by_key(|(version, v)| (version.to_string(), v["n"].as_u64()));
-    for (version, v) in splits {
+    for (version, v) in &splits {
         for (kind, c) in v["results"].as_object().unwrap() {
             let f = |k: &str| c[k].as_f64().unwrap_or(f64::NAN);
             let local = if kind.starts_with("coiled") { format!("{:.2} s", f("server_cpu_s")) } else { "–".into() };
@@ -131,7 +131,34 @@ fn cpu_section(r: &Value) -> String {
             ));
         }
     }
+    md.push_str(&per_instance_cpu(&splits));
     md
+}
+
+/// CPU per instance: the difference between the largest N measured and N = 1, divided by the
+/// instances added, which leaves out the fixed cost of a plan (start-up, schemas, configuration).
+fn per_instance_cpu(splits: &[(&str, &Value)]) -> String {
+    let mut md = String::from(
+        "
+Per instance (the CPU at the largest N less the CPU at N = 1, over the instances added: a plan's fixed cost left out):\n\n| Terraform | resource | Terraform's own CPU per instance | provider processes' CPU per instance (ours incl. the HTTP read) | coiled-local's CPU per instance |\n|---|---|---|---|---|\n",
+    );
+    let mut rows = 0;
+    for (version, small) in splits.iter().filter(|(_, v)| v["n"] == 1) {
+        let Some((_, large)) = splits.iter().rev().find(|(ver, v)| ver == version && v["n"].as_u64() > Some(1)) else { continue };
+        let added = large["n"].as_f64().unwrap_or(f64::NAN) - 1.0;
+        for (kind, c) in large["results"].as_object().unwrap() {
+            let per =
+                |k: &str| (c[k].as_f64().unwrap_or(f64::NAN) - small["results"][kind][k].as_f64().unwrap_or(f64::NAN)) / added * 1000.0;
+            let local = if kind.starts_with("coiled") { format!("{:.2} ms", per("server_cpu_s")) } else { "–".into() };
+            md.push_str(&format!(
+                "| {version} | {kind} | {:.2} ms | {:.2} ms | {local} |\n",
+                per("terraform_cpu_s"),
+                per("provider_cpu_s")
+            ));
+            rows += 1;
+        }
+    }
+    if rows == 0 { String::new() } else { md }
 }
 
 fn profile_section(r: &Value) -> String {
@@ -164,21 +191,24 @@ const HISTORY: &str = include_str!("../history.md");
 const ANALYSIS: &str = "
 **Plan with refresh.** The fair peer was chosen so that Terraform would do the same work per instance
 for both kinds, leaving the providers' own costs to differ. The CPU by process shows that it does not.
-For 200 clusters, Terraform's own CPU is 0.91 s on 1.0.3 and 0.99 s on 1.15.5, against 0.75 s and
-0.59 s for the peer's 200 instances: its work per instance grows with the resource's schema as well as
-with its values. A cluster's type has 28 attributes (one of them sensitive) and two nested blocks, and
-on 1.15.5 an identity, where `null_resource` has two attributes. A `perf` profile of Terraform
+A plan's fixed cost (N = 1: start-up, schemas, configuration) is about the same for both, and lower for
+ours. Per instance, Terraform's own CPU is about 3.0 ms (1.0.3) and 3.8 ms (1.15.5) for a cluster,
+against about 2.0 ms for a peer instance: its work per instance grows with the resource's schema as well
+as with its values. A cluster's type has 26 attributes (one of them sensitive) and two nested blocks,
+and on 1.15.5 an identity, where `null_resource` has two attributes. A `perf` profile of Terraform
 during such a plan shows the difference spread over its core: building the resource's type from its
 schema (`configschema.Block.ImpliedType`, about 7% of its CPU), marking and unmarking sensitive paths
-(about 12%), JSON state and plan rendering, garbage collection. Declaring no identity (measured, then
-undone) changed nothing measurable.
+(about 12%), JSON state and plan rendering, garbage collection. Two builds measured and undone: one that
+declared no identity changed nothing measurable; one with `environ` not sensitive took Terraform's CPU
+for 200 clusters on 1.15.5 from 0.96 to 0.91 s, and nothing on 1.0.3.
 
-The providers' own share is the other way round. The provider processes use 0.16 s of CPU where Go's
-null provider uses 0.38–0.39 s, although ours reads every cluster over HTTP (`coiled-local` answering
-those reads takes 0.03 s more). So the wall-time ratio is set by Terraform's work on the schema. The
-0.9× target is met on neither CLI: 0.91× / 1.00× on 1.0.3 and 1.09× / 1.16× on 1.15.5 at N = 200. On
-1.15.5 it cannot be met by the provider: Terraform's own CPU for the clusters (0.99 s) already equals
-the peer's whole plan (0.59 s + 0.39 s).
+The providers' own share is the other way round: about 0.4 ms of CPU per cluster, including its HTTP
+read, where Go's null provider takes about 1.1 ms per instance and reads nothing; `coiled-local`
+answering the read adds about 0.2 ms. On 1.15.5, Terraform's own work for one cluster (3.8 ms) is
+more than the peer's whole cost per instance (2.0 + 1.2 ms), so no provider, however fast, can bring the
+plan to 0.9× the peer there. On 1.0.3 it could only if the provider and the server together cost about
+0.1 ms per cluster, less than the HTTP read alone costs the server. The 0.9× target is therefore met on
+neither CLI while every cluster is read from the server; the ratios are in the targets below.
 
 **The provider's own time.** The handlers alone (`benches/rpc.rs`) take 25 µs for `PlanResourceChange`,
 10.5 µs for `UpgradeResourceState`, and about 0.23 ms for `ReadResource` including the HTTP read.
@@ -199,25 +229,29 @@ took the plan from 29 to 19 µs, the upgrade
 from 15 to 10 µs and the read from 248 to 212 µs. But the provider's peak RSS in a plan of 200 rose
 from 9 to 22 MiB, so it was not adopted.
 
-Within a plan, the per-RPC profile measures each handler from its start to its answer. On two cores
-shared with Terraform's walkers and `coiled-local` it also counts waiting for a core, and for reads,
-waiting for the server while nine other reads are in flight. That is why the same handlers show 60–62
-µs, 33–34 µs and 0.83–0.88 ms there.
+Within a plan, the per-RPC profile measures each handler from its start to its answer. At the default
+parallelism, on two cores shared with Terraform's walkers and `coiled-local`, it also counts waiting
+for a core, and for reads, waiting for the server while nine other reads are in flight. With
+`-parallelism=1` each call runs alone: the read then takes about 0.44 ms, within its 0.5 ms target,
+while the plan and the upgrade take about twice their time alone (about 60 and 31–34 µs), since
+Terraform's work between two calls leaves the provider's caches cold. Halving them again would take
+values whose object keys are not allocated strings, the largest cost left in a `perf` profile of the
+handler (allocation and freeing about 40%, key comparisons about 10%).
 
 The HTTP client keeps its connections alive and sets no cap per host. During a plan of 200 clusters
 (sampled with `ss`), the provider opened 9 connections at the default parallelism of 10, and 1 at
 `-parallelism=1`: reads reuse connections, and their number follows Terraform's parallelism. Logging
 tells `tracing` its level, so no event below `TF_LOG` is built.
 
-**State.** An instance holds 1.9 KB (1.0.3) and 2.2 KB (1.15.5) against the peer's 1.6–1.7 KB.
-Terraform writes every attribute of the schema, twelve of them null for a cluster configured with
-three arguments; 1.15.5 adds the identity. Two values repeat others:
-
-- `scheduler_address` is one of the two addresses, the one the client would connect to;
-- for a cluster with its own `ingress`, `firewall_rules` holds the same rules as rows, as the server
-  reports them (that is how drift of a cluster's firewall is seen).
-
-Both are kept because users read them.
+**State.** An instance holds what the table above shows, against the fair peer's, whose `triggers`
+hold as many values as a cluster's state. Nothing is stored twice: a cluster keeps only the scheduler
+address clients use (the other one is read when `use_scheduler_public_ip` changes, or with the data
+source), its `firewall_rules` is null when its own `ingress` blocks hold the rules, and
+`coiled_backend_options` stores its `ingress` blocks without their rows. (Before, an instance held 1.9 KB
+on 1.0.3 and 2.2 KB on 1.15.5: the history has the figures.) What still makes it larger than the peer's
+is Terraform's own: it writes every attribute of the schema, twelve of them null for a cluster
+configured with three arguments, lists `environ` among the sensitive attributes even when it is null,
+and on 1.15.5 adds the identity.
 
 **Readiness.** Coiled's API offers no long-poll and no ETA. The provider polls as Coiled's client does,
 once a second, on a grid anchored on the create's answer, 100 ms past each whole second: a wait of D

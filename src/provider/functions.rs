@@ -28,7 +28,7 @@ impl Function for FirewallRules {
         "The firewall rows a list of ingress rules makes."
     }
     fn description(&self) -> &'static str {
-        "Takes a list of `{ ports, cidr }` objects, as the `ingress` blocks of `coiled_backend_options` and `coiled_cluster` hold them, and returns the rows Coiled's firewall will hold: one `{ protocol, port, source }` per port and source, protocol `tcp`, blocks canonical (host bits cleared), duplicates merged, in the order the resources' `firewall_rules` show them. It reads nothing from Coiled, so it works in `check` blocks, outputs and tests before anything is applied."
+        "Takes a list of `{ ports, cidr }` objects, as the `ingress` blocks of `coiled_backend_options` and `coiled_cluster` hold them, and returns the rows Coiled's firewall will hold: one `{ protocol, port, source }` per port and source, protocol `tcp`, blocks canonical (host bits cleared), duplicates merged, in the order a cluster's `firewall_rules` shows them. State stores the `ingress` blocks alone (of `coiled_backend_options`, and of a cluster that sets its own): this gives their rows. It reads nothing from Coiled, so it works in `check` blocks, outputs and tests before anything is applied."
     }
     fn params(&self) -> Vec<Param> {
         vec![Param { name: "ingress", ty: ingress_type(), description: "A list of `{ ports = [..], cidr = \"..\" }` rules." }]

@@ -117,8 +117,10 @@ pub trait Resource: Send + Sync {
     }
     /// Upgrades state written under an older schema version (given as Terraform's JSON) to the current
     /// `schema` (the one [`Resource::schema`] returns) and its type `ty`, both built once by the caller.
-    /// The default reads state of the current version as it is; a resource whose schema changed
-    /// rewrites older `json` first and then calls [`read_stored_state`].
+    /// Called for state of an older version, and for state of the current version that does not match
+    /// the schema (to say why); other state of the current version is decoded directly. The default
+    /// reads the state as it is; a resource whose schema changed rewrites older `json` first and then
+    /// calls [`read_stored_state`].
     fn upgrade_state(&self, schema: &Schema, ty: &Type, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
         read_stored_state(self.type_name(), schema, ty, version, json, diags)
     }

@@ -248,8 +248,13 @@ impl ProviderRpc for PluginService {
         let (res, schema, ty) = self.resource(&r.type_name)?;
         let mut diags = Diagnostics::new();
         let raw = r.raw_state.map(|s| s.json).unwrap_or_default();
+        // State of the current version is decoded straight from its text; the resource rewrites older
+        // state, and explains state the direct decoder refuses.
+        let current = (r.version == schema.version && !raw.is_empty()).then(|| crate::value::from_json_text(&raw, ty)).flatten();
         let upgraded = if raw.is_empty() {
             Some(Value::Null)
+        } else if current.is_some() {
+            current
         } else {
             match serde_json::from_slice::<serde_json::Value>(&raw) {
                 Ok(json) => res.upgrade_state(schema, ty, r.version, &json, &mut diags),

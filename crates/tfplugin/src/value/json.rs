@@ -13,7 +13,7 @@ pub fn from_json(json: &Json, ty: &Type) -> Result<Value, DecodeError> {
     from_json_at(json, ty, 0)
 }
 
-fn from_json_at(json: &Json, ty: &Type, depth: usize) -> Result<Value, DecodeError> {
+pub(super) fn from_json_at(json: &Json, ty: &Type, depth: usize) -> Result<Value, DecodeError> {
     if depth > MAX_DEPTH {
         return fail("value is nested too deeply");
     }
