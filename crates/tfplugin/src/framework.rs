@@ -217,10 +217,11 @@ pub trait Provider: Send + Sync + 'static {
 /// computed attributes the configuration leaves unset become unknown when the object changes (unless
 /// marked stable), a plan with no change returns the prior state untouched, and attributes and blocks
 /// marked requires-replace that differ from the prior state are listed. `schema` is the resource's
-/// schema, built once by the caller: this runs for every instance on every plan.
-pub async fn plan_change(resource: &dyn Resource, schema: &Schema, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
+/// schema, built once by the caller: this runs for every instance on every plan. `true` when the
+/// planned value is the prior state itself (no change).
+pub async fn plan_change(resource: &dyn Resource, schema: &Schema, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) -> bool {
     if plan.planned.is_null() {
-        return; // destroy: nothing to plan
+        return false; // destroy: nothing to plan
     }
     null_write_only(&schema.block, &mut plan.planned);
     // Terraform proposes an unchanged resource's prior state as it is: then that is the value before
@@ -228,12 +229,12 @@ pub async fn plan_change(resource: &dyn Resource, schema: &Schema, ctx: &Ctx, pl
     let before_hook = (plan.planned != plan.prior).then(|| plan.planned.clone());
     resource.modify_plan(ctx, plan, diags).await;
     if diags.has_errors() {
-        return;
+        return false;
     }
     if !plan.prior.is_null() && plan.planned.same_as(&plan.prior) {
         // Equal but for set order: answer the prior value itself, so that nothing reads as a change.
         std::mem::swap(&mut plan.planned, &mut plan.prior);
-        return;
+        return true;
     }
     let before_hook = before_hook.as_ref().unwrap_or(&plan.prior);
     mark_unknown_computed(&schema.block, &plan.prior, before_hook, &plan.config, &plan.predicted, &mut plan.planned);
@@ -246,6 +247,7 @@ pub async fn plan_change(resource: &dyn Resource, schema: &Schema, ctx: &Ctx, pl
             }
         }
     }
+    false
 }
 
 /// Marks top-level computed attributes unknown where the configuration did not set them, the resource's

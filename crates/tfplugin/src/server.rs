@@ -338,10 +338,16 @@ impl ProviderRpc for PluginService {
                 predicted: Vec::new(),
                 in_place: Vec::new(),
             };
-            framework::plan_change(res.as_ref(), schema, &ctx, &mut plan, &mut diags).await;
-            if !diags.has_errors() {
+            let unchanged = framework::plan_change(res.as_ref(), schema, &ctx, &mut plan, &mut diags).await;
+            if unchanged && !diags.has_errors() {
+                // The prior state itself, as Terraform sent it: nothing to encode, and its identity.
+                out.planned_state = r.prior_state.clone();
+                out.planned_identity = r.prior_identity.clone().or_else(|| self.identity_of(&r.type_name, &plan.planned));
+            } else if !diags.has_errors() {
                 out.planned_state = encode(&plan.planned, ty, &mut diags, "planned state");
                 out.planned_identity = self.identity_of(&r.type_name, &plan.planned).or(r.prior_identity.clone());
+            }
+            if !diags.has_errors() {
                 out.requires_replace = plan.requires_replace.iter().map(super::diag::path_to_proto).collect();
                 out.planned_private = plan.private;
             }

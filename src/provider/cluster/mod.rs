@@ -256,7 +256,9 @@ impl Resource for ClusterResource {
         Self::adopt_unreadable(plan);
         let config = ClusterModel::decode(&plan.config);
         let prior = ClusterModel::decode(&plan.prior);
-        let mut planned = ClusterModel::decode(&plan.planned);
+        // Terraform proposes an unchanged cluster's prior state as it is: decoded once.
+        let proposed_is_prior = !plan.is_create() && plan.planned == plan.prior;
+        let mut planned = if proposed_is_prior { prior.clone() } else { ClusterModel::decode(&plan.planned) };
         let defaults = self.data.cluster_defaults();
         let mut predicted = Self::plan_defaults(&config, &prior, &mut planned, &defaults, plan.is_create());
         if !plan.is_create() {
@@ -306,7 +308,10 @@ impl Resource for ClusterResource {
             planned.status = Field::Unknown;
             predicted.push(tfplugin::attr!(ClusterModel, status));
         }
-        plan.planned = planned.encode();
+        // Left as it was, the proposal (the prior state itself) needs no encoding.
+        if !(proposed_is_prior && planned == prior) {
+            plan.planned = planned.encode();
+        }
         let changes = plan.is_create() || !plan.planned.same_as(&plan.prior);
         if changes {
             let effective = plan_checks::effective_rules(&planned, set, None, None).map(|(r, _)| r);
@@ -445,17 +450,12 @@ impl Resource for ClusterResource {
         let id = prior.cluster_id()?;
         let own = planned.own_rules();
         if !scaling && private.as_slice() != INTERRUPTED {
-            // The other address, which `use_scheduler_public_ip` now chooses, is read (not stored).
-            return match coiled.client.get_cluster(&op, &ws, id).await {
-                Ok(d) => Some(NewState {
-                    state: state_from_details(&planned.known_from(&prior), own.as_ref(), &d, &ws).encode(),
-                    private: private.clone(),
-                }),
-                Err(e) => {
-                    coiled.report(diags, "Unable to Read Cluster", None, &e);
-                    None
-                }
-            };
+            // The address `use_scheduler_public_ip` now chooses is read (the other is not stored).
+            let d =
+                coiled.client.get_cluster(&op, &ws, id).await.map_err(|e| coiled.report(diags, "Unable to Read Cluster", None, &e)).ok()?;
+            let address = Field::from_option(state::scheduler_address(&d, planned.use_public_ip()));
+            let updated = ClusterModel { scheduler_address: address, ..planned.known_from(&prior) };
+            return Some(NewState { state: updated.encode(), private: private.clone() });
         }
         let current = Self::current_for_scaling(&coiled, &op, &ws, id, diags).await?;
         // An interrupted create is only waited for: its worker count is the one it was created with.
