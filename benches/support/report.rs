@@ -192,9 +192,9 @@ const ANALYSIS: &str = "
 **Plan with refresh.** The fair peer was chosen so that Terraform would do the same work per instance
 for both kinds, leaving the providers' own costs to differ. The CPU by process shows that it does not.
 A plan's fixed cost (N = 1: start-up, schemas, configuration) is about the same for both, and lower for
-ours. Per instance, Terraform's own CPU is about 3.0 ms (1.0.3) and 3.8 ms (1.15.5) for a cluster,
-against about 2.0 ms for a peer instance: its work per instance grows with the resource's schema as well
-as with its values. A cluster's type has 26 attributes (one of them sensitive) and two nested blocks,
+ours. Per instance, Terraform's own CPU is about 1.5 times (1.0.3) and 1.8 times (1.15.5) what it
+spends on a peer instance (the second table above): its work per instance grows with the resource's
+schema as well as with its values. A cluster's type has 26 attributes (one of them sensitive) and two nested blocks,
 and on 1.15.5 an identity, where `null_resource` has two attributes. A `perf` profile of Terraform
 during such a plan shows the difference spread over its core: building the resource's type from its
 schema (`configschema.Block.ImpliedType`, about 7% of its CPU), marking and unmarking sensitive paths
@@ -204,16 +204,16 @@ for 200 clusters on 1.15.5 from 0.96 to 0.91 s, and nothing on 1.0.3.
 
 The providers' own share is the other way round: about 0.4 ms of CPU per cluster, including its HTTP
 read, where Go's null provider takes about 1.1 ms per instance and reads nothing; `coiled-local`
-answering the read adds about 0.2 ms. On 1.15.5, Terraform's own work for one cluster (3.8 ms) is
-more than the peer's whole cost per instance (2.0 + 1.2 ms), so no provider, however fast, can bring the
-plan to 0.9× the peer there. On 1.0.3 it could only if the provider and the server together cost about
-0.1 ms per cluster, less than the HTTP read alone costs the server. The 0.9× target is therefore met on
+answering the read adds about 0.15–0.2 ms. On 1.15.5, Terraform's own work for one cluster (about
+3.7 ms) is more than the peer's whole cost per instance (about 2.0 + 1.1 ms), so no provider, however
+fast, can bring the plan to 0.9× the peer there. On 1.0.3, in CPU, it could only if the provider and the
+server together cost under 0.1 ms per cluster, less than the HTTP read alone costs the server. The 0.9× target is therefore met on
 neither CLI while every cluster is read from the server; the ratios are in the targets below.
 
-**The provider's own time.** The handlers alone (`benches/rpc.rs`) take 25 µs for `PlanResourceChange`,
-10.5 µs for `UpgradeResourceState`, and about 0.23 ms for `ReadResource` including the HTTP read.
-Before they took about 54 µs and 20 µs (the history below has the within-plan figures). A `perf`
-profile of those handlers found these costs, now gone:
+**The provider's own time.** The handlers alone (`benches/rpc.rs`) take about 18 µs for
+`PlanResourceChange`, 7 µs for `UpgradeResourceState`, and about 0.2 ms for `ReadResource` including
+the HTTP read. Two changes ago they took about 54 µs and 20 µs (the history below has the figures). A
+`perf` profile of those handlers found these costs, now gone:
 
 - an attribute path allocated for every attribute decoded or encoded, in case of an error (now built
   only for an error);
@@ -221,7 +221,12 @@ profile of those handlers found these costs, now gone:
   when nothing changed;
 - the planned value encoded twice, and compared with the prior state three times;
 - the value before the resource's hook copied even when it is the prior state;
-- the resource's type rebuilt from its schema on every `UpgradeResourceState`.
+- the resource's type rebuilt from its schema on every `UpgradeResourceState`;
+- state of the current version parsed from JSON into a tree, then into a value (now decoded straight
+  from the text; only older state goes through the resource's upgrade);
+- a plan that leaves a cluster as it was decoding the proposal once more, and encoding a planned value
+  equal to the prior state (the cluster's hook now copies the prior model, keeps the proposal, and the
+  service answers the prior state's own bytes and identity).
 
 Allocation is the largest cost left: values are trees of owned strings. A faster allocator (mimalloc)
 was measured before the single comparison, the hook's copy and the upgrade's type were changed. It
@@ -232,11 +237,11 @@ from 9 to 22 MiB, so it was not adopted.
 Within a plan, the per-RPC profile measures each handler from its start to its answer. At the default
 parallelism, on two cores shared with Terraform's walkers and `coiled-local`, it also counts waiting
 for a core, and for reads, waiting for the server while nine other reads are in flight. With
-`-parallelism=1` each call runs alone: the read then takes about 0.44 ms, within its 0.5 ms target,
-while the plan and the upgrade take about twice their time alone (about 60 and 31–34 µs), since
-Terraform's work between two calls leaves the provider's caches cold. Halving them again would take
-values whose object keys are not allocated strings, the largest cost left in a `perf` profile of the
-handler (allocation and freeing about 40%, key comparisons about 10%).
+`-parallelism=1` each call runs alone: the read then takes about 0.45 ms and the upgrade about 26 µs,
+within their targets, and the plan 45–52 µs, two to three times its time alone, since Terraform's work
+between two calls leaves the provider's caches cold. Halving it again would take values whose object
+keys are not allocated strings, the largest cost left in a `perf` profile of the handler (allocation
+and freeing about 40%, key comparisons about 10%).
 
 The HTTP client keeps its connections alive and sets no cap per host. During a plan of 200 clusters
 (sampled with `ss`), the provider opened 9 connections at the default parallelism of 10, and 1 at
