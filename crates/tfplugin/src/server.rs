@@ -250,11 +250,10 @@ impl ProviderRpc for PluginService {
         let raw = r.raw_state.map(|s| s.json).unwrap_or_default();
         // State of the current version is decoded straight from its text; the resource rewrites older
         // state, and explains state the direct decoder refuses.
-        let current = (r.version == schema.version && !raw.is_empty()).then(|| crate::value::from_json_text(&raw, ty)).flatten();
         let upgraded = if raw.is_empty() {
             Some(Value::Null)
-        } else if current.is_some() {
-            current
+        } else if let Some(current) = (r.version == schema.version).then(|| crate::value::from_json_text(&raw, ty)).flatten() {
+            Some(current)
         } else {
             match serde_json::from_slice::<serde_json::Value>(&raw) {
                 Ok(json) => res.upgrade_state(schema, ty, r.version, &json, &mut diags),
@@ -339,7 +338,7 @@ impl ProviderRpc for PluginService {
                 in_place: Vec::new(),
             };
             let unchanged = framework::plan_change(res.as_ref(), schema, &ctx, &mut plan, &mut diags).await;
-            if unchanged && !diags.has_errors() {
+            if unchanged {
                 // The prior state itself, as Terraform sent it: nothing to encode, and its identity.
                 out.planned_state = r.prior_state.clone();
                 out.planned_identity = r.prior_identity.clone().or_else(|| self.identity_of(&r.type_name, &plan.planned));

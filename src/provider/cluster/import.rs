@@ -206,15 +206,13 @@ pub(super) fn refresh_reported(state: &mut ClusterModel, d: &ClusterDetails) {
             state.tags = Field::Known(now);
         }
     }
-    // The cluster's own rules, as the server reports them: drift shows in its `ingress` blocks, which
-    // keep the user's grouping while they mean the same rules.
-    let reported_own = state.has_ingress_blocks() && !cluster_is_inheriting(d);
-    if let Some(rules) = d.ingress().filter(|_| reported_own).map(|w| RuleSet::from_wire(&w))
-        && let Field::Known(bo) = &mut state.backend_options
-    {
-        bo.ingress = Field::Known(ingress::state_value(&rules, &bo.ingress.encode()));
-    }
+    let own_rules = state.has_ingress_blocks() && !cluster_is_inheriting(d);
     if let Field::Known(bo) = &mut state.backend_options {
+        // The cluster's own rules, as the server reports them: drift shows in its `ingress` blocks,
+        // which keep the user's grouping while they mean the same rules.
+        if let Some(rules) = d.ingress().filter(|_| own_rules).map(|w| RuleSet::from_wire(&w)) {
+            bo.ingress = Field::Known(ingress::state_value(&rules, &bo.ingress.encode()));
+        }
         for (held, reported) in [(&mut bo.region, d.region_name()), (&mut bo.zone, d.zone_name())] {
             if let (Some(h), Some(now)) = (held.known(), reported)
                 && !h.eq_ignore_ascii_case(now)

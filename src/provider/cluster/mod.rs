@@ -110,8 +110,7 @@ impl ClusterResource {
         plan: &mut Plan,
         predicted: &mut Vec<&'static str>,
     ) {
-        let ingress = planned.ingress();
-        if ingress.is_unknown() || ingress.as_elements().is_some_and(|e| !e.is_empty()) || planned.network_rules(None).is_some() {
+        if planned.has_ingress_blocks() || planned.network_rules(None).is_some() {
             return;
         }
         let rows = match defaults {
@@ -129,9 +128,7 @@ impl ClusterResource {
     /// The cluster's own firewall in a plan, read once: `firewall_rules` is null beside its ingress
     /// blocks, or predicted from the rules `scheduler_port` / `allow_ingress_from` make.
     fn plan_own_rules(planned: &mut ClusterModel, predicted: &mut Vec<&'static str>, diags: &mut Diagnostics) -> Option<RuleSet> {
-        let ingress = planned.ingress();
-        let set = ingress.as_elements().is_some_and(|e| !e.is_empty()) || ingress.is_unknown();
-        if !set {
+        if !planned.has_ingress_blocks() {
             let net = planned.network_rules(None)?;
             if !planned.acknowledge_world_open_ingress.known().copied().unwrap_or(false) {
                 let open = coiled_firewall::world_open_ports(net.rules());
@@ -151,7 +148,7 @@ impl ClusterResource {
         // The `ingress` blocks hold the rules: `firewall_rules` does not repeat them.
         predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
         planned.firewall_rules = Field::Null;
-        match ingress::read(&ingress, &Reading::at(AttrPath::attr("backend_options").then("ingress")), diags) {
+        match ingress::read(&planned.ingress(), &Reading::at(AttrPath::attr("backend_options").then("ingress")), diags) {
             Parsed::Rules(rules) => Some(rules).filter(|r| !r.is_empty()),
             _ => None,
         }

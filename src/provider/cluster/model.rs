@@ -117,8 +117,11 @@ impl ClusterModel {
     /// Whether the cluster sets `ingress` blocks (which then hold its rules, so that `firewall_rules`
     /// stays null), or may once their unknown values are known.
     pub fn has_ingress_blocks(&self) -> bool {
-        let ingress = self.ingress();
-        ingress.is_unknown() || ingress.as_elements().is_some_and(|e| !e.is_empty())
+        match self.backend_options.known().map(|b| &b.ingress) {
+            Some(Field::Unknown) => true,
+            Some(Field::Known(ingress)) => ingress.is_unknown() || ingress.as_elements().is_some_and(|e| !e.is_empty()),
+            _ => false,
+        }
     }
 
     /// The cluster's own rules in a value this provider planned or stored: its `ingress` blocks, else
@@ -238,11 +241,14 @@ pub fn state_from_details(base: &ClusterModel, own: Option<&RuleSet>, d: &Cluste
     // The effective rules, unless the cluster's `ingress` blocks hold them: as the server reports
     // them, else the cluster's own, else those already held (a terse server says nothing of
     // inherited rules), else null: not known.
-    match d.ingress().map(|w| RuleSet::from_wire(&w)).or_else(|| own.cloned()) {
-        _ if base.has_ingress_blocks() => state.firewall_rules = Field::Null,
-        Some(rules) => state.firewall_rules = Field::Known(rules.rows_value()),
-        None if matches!(state.firewall_rules, Field::Known(_)) => {}
-        None => state.firewall_rules = Field::Null,
+    if base.has_ingress_blocks() {
+        state.firewall_rules = Field::Null;
+    } else {
+        match d.ingress().map(|w| RuleSet::from_wire(&w)).or_else(|| own.cloned()) {
+            Some(rules) => state.firewall_rules = Field::Known(rules.rows_value()),
+            None if matches!(state.firewall_rules, Field::Known(_)) => {}
+            None => state.firewall_rules = Field::Null,
+        }
     }
     if state.use_scheduler_public_ip.is_null() {
         state.use_scheduler_public_ip = Field::Known(true);

@@ -63,8 +63,7 @@ fn cluster_options(config: &ClusterModel, diags: &mut Diagnostics) {
             );
         }
     }
-    let ingress = config.backend_options.known().map(|b| b.ingress.encode()).unwrap_or(Value::Null);
-    let own_ingress = ingress.is_unknown() || ingress.as_elements().is_some_and(|e| !e.is_empty());
+    let own_ingress = config.has_ingress_blocks();
     for (name, field_set) in
         [("scheduler_port", !config.scheduler_port.is_null()), ("allow_ingress_from", !config.allow_ingress_from.is_null())]
     {
