@@ -485,7 +485,9 @@ fn profile(ctx: &mut Ctx, cli: &Cli, n: usize) {
                 .collect();
             let total_ms = times.iter().sum::<f64>() / 1000.0;
             let mean_us = if times.is_empty() { 0.0 } else { total_ms * 1000.0 / times.len() as f64 };
-            per_rpc.insert(label.to_string(), json!({"calls": times.len(), "total_ms": total_ms, "mean_us": mean_us}));
+            let median_us = if times.is_empty() { 0.0 } else { median(times.clone()) };
+            per_rpc
+                .insert(label.to_string(), json!({"calls": times.len(), "total_ms": total_ms, "mean_us": mean_us, "median_us": median_us}));
         }
         eprintln!("profile {} N={n}{key}: plan {wall:.2}s wall; provider time per RPC: {}", cli.version, Value::Object(per_rpc.clone()));
         result[format!("plan_wall_s{key}")] = json!(wall);

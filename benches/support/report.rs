@@ -171,18 +171,27 @@ fn profile_section(r: &Value) -> String {
         }
         md.push('\n');
     }
-    md.push_str("Within a `terraform plan` of 1000 applied clusters, with the provider's debug timings on: the provider's own time in each RPC, from the handler's start to its answer, averaged over all calls. At the default parallelism calls run 10 at a time, on two cores shared with Terraform and `coiled-local`, so they also wait for a core and for each other; with `-parallelism=1` each call runs alone.\n\n| Terraform | RPC | calls | mean per call, default parallelism | mean per call, `-parallelism=1` |\n|---|---|---|---|---|\n");
+    md.push_str("Within a `terraform plan` of 1000 applied clusters, with the provider's debug timings on: the provider's own time in each RPC, from the handler's start to its answer, averaged over all calls, and the median call in brackets. At the default parallelism calls run 10 at a time, on two cores shared with Terraform and `coiled-local`, so they also wait for a core and for each other: the mean then carries the calls that waited longest; with `-parallelism=1` each call runs alone.\n\n| Terraform | RPC | calls | mean (median) per call, default parallelism | mean (median) per call, `-parallelism=1` |\n|---|---|---|---|---|\n");
     for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("profile_")) {
         let version = key.trim_start_matches("profile_");
         for (rpc, t) in v["provider_rpc"].as_object().unwrap() {
-            let alone = v["provider_rpc_p1"][rpc]["mean_us"].as_f64().map_or("–".to_string(), |us| format!("{us:.0} µs"));
-            md.push_str(&format!("| {version} | {rpc} | {} | {:.0} µs | {alone} |\n", t["calls"], t["mean_us"].as_f64().unwrap_or(0.0)));
+            let alone = per_call(&v["provider_rpc_p1"][rpc]);
+            md.push_str(&format!("| {version} | {rpc} | {} |{} |{alone} |\n", t["calls"], per_call(t)));
         }
         if let (Some(a), Some(b)) = (v["plan_wall_s"].as_f64(), v["plan_wall_s_p1"].as_f64()) {
             md.push_str(&format!("| {version} | (plan wall time) | | {a:.2} s | {b:.2} s |\n"));
         }
     }
     md
+}
+
+/// An RPC's mean time per call, with its median when the run recorded one.
+fn per_call(t: &Value) -> String {
+    match (t["mean_us"].as_f64(), t["median_us"].as_f64()) {
+        (Some(mean), Some(median)) => format!(" {mean:.0} µs ({median:.0} µs)"),
+        (Some(mean), None) => format!(" {mean:.0} µs"),
+        _ => " –".to_string(),
+    }
 }
 
 /// Earlier runs, kept on the page when it is regenerated.

@@ -19,6 +19,7 @@ mod modern;
 #[path = "server_query.rs"]
 mod query;
 use super::query::{Action, ListResource};
+use super::recent::RecentValues;
 use super::schema::Schema;
 use super::value::{self, Type, Value};
 
@@ -49,6 +50,9 @@ pub struct PluginService {
     lists: HashMap<&'static str, (Arc<dyn ListResource>, Schema, Type)>,
     actions: HashMap<&'static str, (Arc<dyn Action>, Schema, Type)>,
     stop: CancellationToken,
+    /// States `ReadResource` answered recently, which Terraform sends back as the prior state of the
+    /// resource's `PlanResourceChange`.
+    recent: RecentValues,
 }
 
 impl PluginService {
@@ -80,6 +84,7 @@ impl PluginService {
             lists,
             actions,
             stop,
+            recent: RecentValues::default(),
         }
     }
 
@@ -301,8 +306,11 @@ impl ProviderRpc for PluginService {
         if let Some(state) = decode(r.current_state.as_ref(), ty, &mut diags, "current state")
             && let Some(new) = framework::read_resource(res.as_ref(), &ctx, &state, &r.private, &mut diags).await
         {
-            out.new_state = encode(&new.state, ty, &mut diags, "read state");
             out.new_identity = self.identity_of(&r.type_name, &new.state).or(r.current_identity.clone());
+            out.new_state = encode(&new.state, ty, &mut diags, "read state");
+            if let Some(answer) = &out.new_state {
+                self.recent.keep(&r.type_name, &answer.msgpack, new.state);
+            }
             out.private = new.private;
         }
         out.diagnostics = diags.to_proto();
@@ -320,7 +328,11 @@ impl ProviderRpc for PluginService {
         let ctx = self.ctx(r.client_capabilities.as_ref());
         let mut diags = Diagnostics::new();
         let mut out = pb::plan_resource_change::Response::default();
-        let prior = decode(r.prior_state.as_ref(), ty, &mut diags, "prior state");
+        // The state this service just read, else decoded.
+        let prior = match r.prior_state.as_ref().and_then(|p| self.recent.take(&r.type_name, &p.msgpack)) {
+            Some(read) => Some(read),
+            None => decode(r.prior_state.as_ref(), ty, &mut diags, "prior state"),
+        };
         // A plan of an unchanged resource proposes its prior state byte for byte: decoded once.
         let proposed = match (&prior, &r.prior_state, &r.proposed_new_state) {
             (Some(p), Some(a), Some(b)) if a.msgpack == b.msgpack && !a.msgpack.is_empty() => Some(p.clone()),
