@@ -323,7 +323,7 @@ impl ProviderRpc for PluginService {
         r: Request<pb::plan_resource_change::Request>,
     ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
         let started = std::time::Instant::now();
-        let r = r.into_inner();
+        let mut r = r.into_inner();
         let (res, schema, ty) = self.resource(&r.type_name)?;
         let ctx = self.ctx(r.client_capabilities.as_ref());
         let mut diags = Diagnostics::new();
@@ -345,18 +345,18 @@ impl ProviderRpc for PluginService {
                 config,
                 planned: proposed,
                 requires_replace: Vec::new(),
-                private: r.prior_private.clone(),
+                private: std::mem::take(&mut r.prior_private),
                 predicted: Vec::new(),
                 in_place: Vec::new(),
             };
             let unchanged = framework::plan_change(res.as_ref(), schema, &ctx, &mut plan, &mut diags).await;
             if unchanged {
                 // The prior state itself, as Terraform sent it: nothing to encode, and its identity.
-                out.planned_state = r.prior_state.clone();
-                out.planned_identity = r.prior_identity.clone().or_else(|| self.identity_of(&r.type_name, &plan.planned));
+                out.planned_state = r.prior_state.take();
+                out.planned_identity = r.prior_identity.take().or_else(|| self.identity_of(&r.type_name, &plan.planned));
             } else if !diags.has_errors() {
                 out.planned_state = encode(&plan.planned, ty, &mut diags, "planned state");
-                out.planned_identity = self.identity_of(&r.type_name, &plan.planned).or(r.prior_identity.clone());
+                out.planned_identity = self.identity_of(&r.type_name, &plan.planned).or(r.prior_identity.take());
             }
             if !diags.has_errors() {
                 out.requires_replace = plan.requires_replace.iter().map(super::diag::path_to_proto).collect();
