@@ -50,6 +50,10 @@ pub struct Plan {
     /// Top-level attributes and blocks whose change this plan makes in place although the schema marks
     /// them requires-replace (e.g. values an import could not read, taken from the configuration).
     pub in_place: Vec<&'static str>,
+    /// Terraform proposed the prior state itself: nothing changed in the configuration. The service
+    /// sets it when the two arrive as the same bytes; the framework checks the values otherwise, before
+    /// the resource's hook.
+    pub proposal_is_prior: bool,
 }
 
 impl Plan {
@@ -226,7 +230,8 @@ pub async fn plan_change(resource: &dyn Resource, schema: &Schema, ctx: &Ctx, pl
     null_write_only(&schema.block, &mut plan.planned);
     // Terraform proposes an unchanged resource's prior state as it is: then that is the value before
     // the hook, and no copy is needed.
-    let before_hook = (plan.planned != plan.prior).then(|| plan.planned.clone());
+    plan.proposal_is_prior = plan.proposal_is_prior || (!plan.prior.is_null() && plan.planned == plan.prior);
+    let before_hook = (!plan.proposal_is_prior).then(|| plan.planned.clone());
     resource.modify_plan(ctx, plan, diags).await;
     if diags.has_errors() {
         return false;
@@ -446,8 +451,16 @@ mod tests {
         let mut config = proposed.clone();
         config.set_attr("id", Value::Null);
         config.set_attr("status", Value::Null);
-        let mut plan =
-            Plan { prior, config, planned: proposed, requires_replace: vec![], private: vec![], predicted: vec![], in_place: vec![] };
+        let mut plan = Plan {
+            prior,
+            config,
+            planned: proposed,
+            requires_replace: vec![],
+            private: vec![],
+            predicted: vec![],
+            in_place: vec![],
+            proposal_is_prior: false,
+        };
         let mut d = Diagnostics::new();
         plan_change(&Fake, &Fake.schema(), &ctx(), &mut plan, &mut d).await;
         plan

@@ -334,8 +334,10 @@ impl ProviderRpc for PluginService {
             None => decode(r.prior_state.as_ref(), ty, &mut diags, "prior state"),
         };
         // A plan of an unchanged resource proposes its prior state byte for byte: decoded once.
-        let proposed = match (&prior, &r.prior_state, &r.proposed_new_state) {
-            (Some(p), Some(a), Some(b)) if a.msgpack == b.msgpack && !a.msgpack.is_empty() => Some(p.clone()),
+        let proposal_is_prior =
+            matches!((&r.prior_state, &r.proposed_new_state), (Some(a), Some(b)) if a.msgpack == b.msgpack && !a.msgpack.is_empty());
+        let proposed = match &prior {
+            Some(p) if proposal_is_prior => Some(p.clone()),
             _ => decode(r.proposed_new_state.as_ref(), ty, &mut diags, "proposed state"),
         };
         let config = decode(r.config.as_ref(), ty, &mut diags, "configuration");
@@ -348,6 +350,7 @@ impl ProviderRpc for PluginService {
                 private: std::mem::take(&mut r.prior_private),
                 predicted: Vec::new(),
                 in_place: Vec::new(),
+                proposal_is_prior,
             };
             let unchanged = framework::plan_change(res.as_ref(), schema, &ctx, &mut plan, &mut diags).await;
             if unchanged {

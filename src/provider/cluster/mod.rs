@@ -254,7 +254,7 @@ impl Resource for ClusterResource {
         let config = ClusterModel::decode(&plan.config);
         let prior = ClusterModel::decode(&plan.prior);
         // Terraform proposes an unchanged cluster's prior state as it is: decoded once.
-        let proposed_is_prior = !plan.is_create() && plan.planned == plan.prior;
+        let proposed_is_prior = !plan.is_create() && plan.proposal_is_prior;
         let mut planned = if proposed_is_prior { prior.clone() } else { ClusterModel::decode(&plan.planned) };
         let defaults = self.data.cluster_defaults();
         let mut predicted = Self::plan_defaults(&config, &prior, &mut planned, &defaults, plan.is_create());
@@ -305,11 +305,12 @@ impl Resource for ClusterResource {
             planned.status = Field::Unknown;
             predicted.push(tfplugin::attr!(ClusterModel, status));
         }
-        // Left as it was, the proposal (the prior state itself) needs no encoding.
-        if !(proposed_is_prior && planned == prior) {
+        // Left as it was, the proposal (the prior state itself) needs no encoding, nor comparing.
+        let untouched = proposed_is_prior && planned == prior;
+        if !untouched {
             plan.planned = planned.encode();
         }
-        let changes = plan.is_create() || !plan.planned.same_as(&plan.prior);
+        let changes = plan.is_create() || (!untouched && !plan.planned.same_as(&plan.prior));
         if changes {
             let effective = plan_checks::effective_rules(&planned, set, None, None).map(|(r, _)| r);
             plan_checks::local_config_warnings(&planned, effective.as_ref(), &self.data.local_settings(), diags);
