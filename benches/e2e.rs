@@ -99,7 +99,7 @@ fn rpc_handlers(ctx: &mut Ctx) {
     for (rpc, id) in [
         ("ReadResource (incl. the HTTP read)", "ReadResource, one applied cluster, with its HTTP read"),
         ("PlanResourceChange", "PlanResourceChange, one applied cluster, no change"),
-        ("PlanResourceChange, after its ReadResource", "PlanResourceChange after its ReadResource, one applied cluster, no change"),
+        ("PlanResourceChange, after its ReadResource", "PlanResourceChange after its read, one applied cluster"),
         ("UpgradeResourceState", "UpgradeResourceState, one applied cluster"),
     ] {
         let path = root().join("target/criterion").join(id).join("new/estimates.json");

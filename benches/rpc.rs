@@ -125,7 +125,7 @@ fn rpc(c: &mut Criterion) {
     });
     // As within a plan: Terraform sends back the state the read answered, which the service still
     // holds decoded. Only the plan is timed.
-    c.bench_function("PlanResourceChange after its ReadResource, one applied cluster, no change", |b| {
+    c.bench_function("PlanResourceChange after its read, one applied cluster", |b| {
         b.iter_custom(|iters| {
             let mut timed = std::time::Duration::ZERO;
             for _ in 0..iters {

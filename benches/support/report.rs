@@ -211,46 +211,60 @@ schema (`configschema.Block.ImpliedType`, about 7% of its CPU), marking and unma
 declared no identity changed nothing measurable; one with `environ` not sensitive took Terraform's CPU
 for 200 clusters on 1.15.5 from 0.96 to 0.91 s, and nothing on 1.0.3.
 
-The providers' own share is the other way round: about 0.4 ms of CPU per cluster, including its HTTP
+The providers' own share is the other way round: about 0.36 ms of CPU per cluster, including its HTTP
 read, where Go's null provider takes about 1.1 ms per instance and reads nothing; `coiled-local`
-answering the read adds about 0.15–0.2 ms. On 1.15.5, Terraform's own work for one cluster (about
-3.7 ms) is more than the peer's whole cost per instance (about 2.0 + 1.1 ms), so no provider, however
-fast, can bring the plan to 0.9× the peer there. On 1.0.3, in CPU, it could only if the provider and the
-server together cost under 0.1 ms per cluster, less than the HTTP read alone costs the server. The 0.9× target is therefore met on
-neither CLI while every cluster is read from the server; the ratios are in the targets below.
+answering the read adds about 0.15 ms. Terraform's own work for one cluster (3.1 ms on 1.0.3 and 3.6 ms
+on 1.15.5 in this run; 2.8 and 3.7 ms in the previous one) is already about the peer's whole cost per
+instance (about 2.0 + 1.1 ms), so no provider, however fast, can bring the plan to 0.9× the peer while
+it reads every cluster: a provider and a server that cost nothing would leave the plan at about the
+peer's time. Batching the reads into the cluster list would not be faithful: Coiled's client reads
+only `id`, `name`, `updated` and the state from a list's items, and nothing shows that the list carries
+the addresses and firewall a read needs. The ratios are in the targets below.
 
-**The provider's own time.** The handlers alone (`benches/rpc.rs`) take about 18 µs for
-`PlanResourceChange`, 7 µs for `UpgradeResourceState`, and about 0.2 ms for `ReadResource` including
-the HTTP read. Two changes ago they took about 54 µs and 20 µs (the history below has the figures). A
-`perf` profile of those handlers found these costs, now gone:
+**The provider's own time.** The handlers alone (`benches/rpc.rs`) take about 11.5 µs for
+`PlanResourceChange`, 6 µs for `UpgradeResourceState`, and about 0.2 ms for `ReadResource` including
+the HTTP read. With the system allocator they took 17.4 µs and 6.9 µs on the same code, and three
+changes ago 54 µs and 20 µs (the history below has the figures). A `perf` profile of those handlers
+found these costs, now gone:
 
 - an attribute path allocated for every attribute decoded or encoded, in case of an error (now built
   only for an error);
 - the proposed state decoded again, although Terraform sends it byte for byte equal to the prior state
   when nothing changed;
-- the planned value encoded twice, and compared with the prior state three times;
+- the planned value encoded twice, and compared with the prior state four times (for an unchanged
+  cluster whose proposal Terraform sent as the prior state's own bytes, now once);
 - the value before the resource's hook copied even when it is the prior state;
 - the resource's type rebuilt from its schema on every `UpgradeResourceState`;
 - state of the current version parsed from JSON into a tree, then into a value (now decoded straight
   from the text; only older state goes through the resource's upgrade);
 - a plan that leaves a cluster as it was decoding the proposal once more, and encoding a planned value
   equal to the prior state (the cluster's hook now copies the prior model, keeps the proposal, and the
-  service answers the prior state's own bytes and identity).
+  service answers the prior state's own bytes and identity);
+- within a plan, the prior state of `PlanResourceChange` decoded although it is, byte for byte, the
+  state the service answered to the `ReadResource` just before: the service keeps its last 32 answers
+  beside their bytes and takes the value instead (in a build timed by phase, decoding had taken about
+  10 µs of a cold plan call of about 35 µs);
+- allocation with the system allocator: the provider now uses mimalloc, built without transparent huge
+  pages (its `no_thp` feature). An earlier trial had left mimalloc out because the plugin's peak RSS
+  rose from 9 to 22 MiB; that memory was its arena committed in huge pages. Without them the RSS is
+  the 9–10 MiB in the table above, and within a plan the calls take as long as with them (four
+  alternating plans of 500 clusters each way: median `PlanResourceChange` 36–38 µs with huge pages,
+  36–40 µs without, on a slower setup than this page's).
 
-Allocation is the largest cost left: values are trees of owned strings. A faster allocator (mimalloc)
-was measured before the single comparison, the hook's copy and the upgrade's type were changed. It
-took the plan from 29 to 19 µs, the upgrade
-from 15 to 10 µs and the read from 248 to 212 µs. But the provider's peak RSS in a plan of 200 rose
-from 9 to 22 MiB, so it was not adopted.
+Measured and not kept: `opt-level = 3` instead of `\"s\"` made the handlers alone 4–10% faster but
+not the calls within a plan, for a binary 2 MiB larger; a single-threaded runtime, or one worker
+thread instead of two, changed no RPC's time within a plan.
 
 Within a plan, the per-RPC profile measures each handler from its start to its answer. At the default
 parallelism, on two cores shared with Terraform's walkers and `coiled-local`, it also counts waiting
-for a core, and for reads, waiting for the server while nine other reads are in flight. With
-`-parallelism=1` each call runs alone: the read then takes about 0.45 ms and the upgrade about 26 µs,
-within their targets, and the plan 45–52 µs, two to three times its time alone, since Terraform's work
-between two calls leaves the provider's caches cold. Halving it again would take values whose object
-keys are not allocated strings, the largest cost left in a `perf` profile of the handler (allocation
-and freeing about 40%, key comparisons about 10%).
+for a core, and for reads, waiting for the server while nine other reads are in flight: the median
+read takes about 0.43 ms, but in the runs measured while tuning one read in ten waited over 1.6 ms,
+and those carry the mean to about 0.8 ms. With `-parallelism=1` each call runs alone: the read then
+takes about 0.42–0.46 ms and the upgrade about 23 µs, within their targets, and the plan 29–30 µs,
+about two and a half times its time alone, since Terraform's work between two calls leaves the
+provider's caches cold. The largest cost left in a `perf` profile of the plan handler is the values'
+object keys: allocated strings, compared byte by byte (`memcmp` about 17% of the handler,
+`BTreeMap` lookups and inserts about 15%).
 
 The HTTP client keeps its connections alive and sets no cap per host. During a plan of 200 clusters
 (sampled with `ss`), the provider opened 9 connections at the default parallelism of 10, and 1 at
@@ -314,7 +328,7 @@ fn targets(r: &Value) -> String {
             for (rpc, limit) in limits {
                 let Some(us) = v[field][rpc]["mean_us"].as_f64() else { continue };
                 s.push_str(&format!(
-                    "| {rpc} ≤ {limit:.0} µs per call, within a plan of 1000 at {how} (Terraform {version}) | {us:.0} µs | {} |\n",
+                    "| {rpc} ≤ {limit:.0} µs per call, within a plan of 1000 at {how} (Terraform {version}) | {us:.1} µs | {} |\n",
                     yes(us <= limit)
                 ));
             }
