@@ -433,3 +433,39 @@ fn version_0_state_upgrades_without_a_change() {
         assert!(attrs["firewall_rules"].is_null(), "{instance}");
     }
 }
+
+/// Rules changed outside Terraform: a cluster's own `ingress` blocks are its rules, so what the server
+/// then reports shows as drift in those blocks, and the plan replaces the cluster to put them back.
+#[test]
+fn own_rules_changed_outside_terraform_are_drift_that_is_put_back() {
+    let configured = json!([{"ports": [8786], "cidr": "10.1.0.0/16"}, {"ports": [8787], "cidr": "10.32.0.0/16"}]);
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], ETL);
+        s.apply();
+        let id = s.output("cluster")["id"].as_str().unwrap().to_string();
+        let route = format!("/_local/clusters/{id}/firewall");
+        let (code, answer) = s.server.send("PUT", &route, &json!({"ingress": [{"ports": [8786], "cidr": "10.1.0.300/16"}]}));
+        assert_eq!(code, 400, "an invalid rule is refused: {answer}");
+        let (code, _) = s.server.send("PUT", "/_local/clusters/999999/firewall", &json!({"ingress": []}));
+        assert_eq!(code, 404);
+        let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
+        if !crate::common::minimal_echo() {
+            assert_eq!(d["cluster_options"]["firewall_spec"]["ingress"], configured, "a refused change changes nothing");
+        }
+        s.server.put(&route, &json!({"ingress": [{"ports": [8786, 8787], "cidr": "0.0.0.0/0"}]}));
+        if crate::common::minimal_echo() {
+            // A server that reports no rules shows no drift: the configured blocks stand.
+            s.assert_no_changes();
+            continue;
+        }
+        let plan = s.plan_changes();
+        assert!(plan.contains("coiled_cluster.etl must be replaced"), "{plan}");
+        assert!(plan.contains("0.0.0.0/0"), "the rules the server reports show in the plan: {plan}");
+        s.apply();
+        let replaced = s.output("cluster")["id"].as_str().unwrap().to_string();
+        assert_ne!(replaced, id);
+        let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{replaced}"));
+        assert_eq!(d["cluster_options"]["firewall_spec"]["ingress"], configured);
+        s.assert_no_changes();
+    }
+}

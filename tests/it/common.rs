@@ -318,8 +318,13 @@ impl LocalServer {
 
     /// POST JSON with the token; the status and the JSON answer.
     pub fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.send("POST", path, body)
+    }
+
+    /// `method` with a JSON body and the token; the status and the JSON answer.
+    pub fn send(&self, method: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
         let out = Command::new("curl")
-            .args(["-s", "-w", "\n%{http_code}", "-X", "POST", "-H", "Content-Type: application/json", "-H"])
+            .args(["-s", "-w", "\n%{http_code}", "-X", method, "-H", "Content-Type: application/json", "-H"])
             .arg(format!("Authorization: ApiToken {}", self.token))
             .arg("-d")
             .arg(body.to_string())

@@ -52,7 +52,7 @@ pub fn app(state: Shared) -> Router {
         .route("/_local/faults", get(get_faults).put(put_faults))
         .route("/_local/stats", get(get_stats).delete(reset_stats))
         .route("/_local/requests", get(get_requests).delete(clear_requests))
-        .route("/_local/clusters/{id}/firewall", get(get_cluster_firewall))
+        .route("/_local/clusters/{id}/firewall", get(get_cluster_firewall).put(put_cluster_firewall))
         .route("/_local/lab", get(get_lab))
         .with_state(state)
 }

@@ -453,6 +453,14 @@ impl Store {
         })
     }
 
+    /// Replaces the rules a cluster reports (wire form); false when there is no such cluster.
+    pub fn set_cluster_firewall(&self, id: i64, firewall: &serde_json::Value) -> Result<bool, StoreError> {
+        let now = now_text();
+        self.with(|c| {
+            Ok(c.execute("UPDATE clusters SET firewall = ?2, updated = ?3 WHERE id = ?1", params![id, firewall.to_string(), now])? > 0)
+        })
+    }
+
     /// A cluster that failed: it, its scheduler and its active workers in `error`, with the reason.
     pub fn fail_cluster(&self, id: i64, reason: &str) -> Result<(), StoreError> {
         self.set_scheduler_state(id, "error", reason)?;

@@ -68,6 +68,36 @@ pub(crate) async fn get_cluster_firewall(AxState(state): AxState<Shared>, axum::
     }
 }
 
+/// `PUT /_local/clusters/{id}/firewall` with `{"ingress": [{"ports": [...], "cidr": "..."}]}`: the rules a
+/// simulated cluster reports from now on, as a change made outside Terraform would leave them. Refused
+/// for real clusters, whose reported rules are the ones the kernel enforces.
+pub(crate) async fn put_cluster_firewall(
+    AxState(state): AxState<Shared>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    body: Bytes,
+) -> Resp {
+    if state.dask.is_some() {
+        return error(
+            StatusCode::CONFLICT,
+            json!({"message": "clusters are real: the rules they report are the ones enforced, and are not edited here"}),
+        );
+    }
+    let body: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, json!({"message": format!("The body is not JSON: {e}")})),
+    };
+    let rules = match crate::handlers::account::validate_ingress(&body["ingress"]) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, json!({"message": format!("Invalid ingress: {e}")})),
+    };
+    let wire = crate::handlers::account::rules_to_wire(&rules);
+    match state.store.set_cluster_firewall(id, &wire) {
+        Ok(true) => Json(json!({"cluster": id, "ingress": wire})).into_response(),
+        Ok(false) => error(StatusCode::NOT_FOUND, json!({"message": format!("There is no cluster {id}.")})),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, json!({"message": e.to_string()})),
+    }
+}
+
 /// `GET /_local/lab`: the namespaces of the real clusters' network and its hosts.
 pub(crate) async fn get_lab(AxState(state): AxState<Shared>) -> Resp {
     let Some(rt) = &state.dask else { return Json(json!({"clusters": "simulated"})).into_response() };
