@@ -171,7 +171,7 @@ fn profile_section(r: &Value) -> String {
         }
         md.push('\n');
     }
-    md.push_str("Within a `terraform plan` of 1000 applied clusters, with the provider's debug timings on: the provider's own time in each RPC, from the handler's start to its answer, averaged over all calls, and the median call in brackets. At the default parallelism calls run 10 at a time, on two cores shared with Terraform and `coiled-local`, so they also wait for a core and for each other: the mean then carries the calls that waited longest; with `-parallelism=1` each call runs alone.\n\n| Terraform | RPC | calls | mean (median) per call, default parallelism | mean (median) per call, `-parallelism=1` |\n|---|---|---|---|---|\n");
+    md.push_str("Within a `terraform plan` of 1000 applied clusters, with the provider's debug timings on: the provider's own time in each RPC, from the handler's start to its answer, averaged over all calls, and the median call in brackets; each figure is the median over three such plans. At the default parallelism calls run 10 at a time, on two cores shared with Terraform and `coiled-local`, so they also wait for a core and for each other: the mean then carries the calls that waited longest; with `-parallelism=1` each call runs alone.\n\n| Terraform | RPC | calls | mean (median) per call, default parallelism | mean (median) per call, `-parallelism=1` |\n|---|---|---|---|---|\n");
     for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("profile_")) {
         let version = key.trim_start_matches("profile_");
         for (rpc, t) in v["provider_rpc"].as_object().unwrap() {
@@ -258,9 +258,9 @@ thread instead of two, changed no RPC's time within a plan.
 Within a plan, the per-RPC profile measures each handler from its start to its answer. At the default
 parallelism, on two cores shared with Terraform's walkers and `coiled-local`, it also counts waiting
 for a core, and for reads, waiting for the server while nine other reads are in flight: the median
-read takes about 0.43 ms, but in the runs measured while tuning one read in ten waited over 1.6 ms,
+read takes about 0.45 ms, but in the runs measured while tuning one read in ten waited over 1.6 ms,
 and those carry the mean to about 0.8 ms. With `-parallelism=1` each call runs alone: the read then
-takes about 0.42–0.46 ms and the upgrade about 23 µs, within their targets, and the plan 29–30 µs,
+takes about 0.41–0.43 ms and the upgrade about 23 µs, within their targets, and the plan 28–30 µs,
 about two and a half times its time alone, since Terraform's work between two calls leaves the
 provider's caches cold. The largest cost left in a `perf` profile of the plan handler is the values'
 object keys: allocated strings, compared byte by byte (`memcmp` about 17% of the handler,
