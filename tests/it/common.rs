@@ -336,15 +336,10 @@ impl LocalServer {
         (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string())))
     }
 
-    /// PUT JSON to an admin route.
+    /// PUT JSON to an admin route, which must accept it.
     pub fn put(&self, path: &str, body: &serde_json::Value) {
-        let out = Command::new("curl")
-            .args(["-s", "-f", "-X", "PUT", "-d"])
-            .arg(body.to_string())
-            .arg(format!("{}{path}", self.url))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "PUT {path} failed");
+        let (code, answer) = self.send("PUT", path, body);
+        assert!((200..300).contains(&code), "PUT {path} failed with {code}: {answer}");
     }
 }
 
