@@ -469,3 +469,17 @@ fn own_rules_changed_outside_terraform_are_drift_that_is_put_back() {
         s.assert_no_changes();
     }
 }
+
+/// A decimal that no float holds (`0.3`, as the migration guide writes it) is planned as that decimal,
+/// not as the float nearest it: Terraform 1.0.3 refuses a planned value that differs from the
+/// configuration's, and the next plan is empty.
+#[test]
+fn a_decimal_in_the_configuration_is_planned_as_that_decimal() {
+    let config = "resource \"coiled_cluster\" \"c\" {\n  software         = \"dask\"\n  name             = \"tenths\"\n  n_workers        = 1\n  wait_for_workers = 0.3\n}\noutput \"wait\" { value = coiled_cluster.c.wait_for_workers }\n";
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], config);
+        s.apply();
+        assert_eq!(s.output("wait"), json!(0.3), "{}", cli.version);
+        s.assert_no_changes();
+    }
+}

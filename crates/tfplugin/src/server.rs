@@ -255,9 +255,11 @@ impl ProviderRpc for PluginService {
         let raw = r.raw_state.map(|s| s.json).unwrap_or_default();
         // State of the current version is decoded straight from its text; the resource rewrites older
         // state, and explains state the direct decoder refuses.
+        let mut direct = false;
         let upgraded = if raw.is_empty() {
             Some(Value::Null)
         } else if let Some(current) = (r.version == schema.version).then(|| crate::value::from_json_text(&raw, ty)).flatten() {
+            direct = true;
             Some(current)
         } else {
             match serde_json::from_slice::<serde_json::Value>(&raw) {
@@ -268,7 +270,15 @@ impl ProviderRpc for PluginService {
                 }
             }
         };
-        let upgraded_state = upgraded.and_then(|v| encode(&v, ty, &mut diags, "upgraded state"));
+        // Decoded straight from the text, the value is what its encoding decodes to (every attribute
+        // present), so it is kept for the `ReadResource` that follows, which Terraform sends these bytes.
+        let upgraded_state = upgraded.and_then(|v| {
+            let answer = encode(&v, ty, &mut diags, "upgraded state")?;
+            if direct {
+                self.recent.keep(&r.type_name, &answer.msgpack, v);
+            }
+            Some(answer)
+        });
         tracing::debug!(resource = %r.type_name, elapsed_us = started.elapsed().as_micros() as u64, "upgraded state");
         Ok(Response::new(pb::upgrade_resource_state::Response { upgraded_state, diagnostics: diags.to_proto() }))
     }
@@ -303,7 +313,9 @@ impl ProviderRpc for PluginService {
         let ctx = self.ctx(r.client_capabilities.as_ref());
         let mut diags = Diagnostics::new();
         let mut out = pb::read_resource::Response { new_state: r.current_state.clone(), private: r.private.clone(), ..Default::default() };
-        if let Some(state) = decode(r.current_state.as_ref(), ty, &mut diags, "current state")
+        let kept = r.current_state.as_ref().and_then(|c| self.recent.take(&r.type_name, &c.msgpack));
+        let state_kept = kept.is_some();
+        if let Some(state) = kept.or_else(|| decode(r.current_state.as_ref(), ty, &mut diags, "current state"))
             && let Some(new) = framework::read_resource(res.as_ref(), &ctx, &state, &r.private, &mut diags).await
         {
             out.new_identity = self.identity_of(&r.type_name, &new.state).or(r.current_identity.clone());
@@ -314,7 +326,7 @@ impl ProviderRpc for PluginService {
             out.private = new.private;
         }
         out.diagnostics = diags.to_proto();
-        tracing::debug!(resource = %r.type_name, elapsed_us = started.elapsed().as_micros() as u64, "read resource");
+        tracing::debug!(resource = %r.type_name, state_kept, elapsed_us = started.elapsed().as_micros() as u64, "read resource");
         Ok(Response::new(out))
     }
 
@@ -329,7 +341,9 @@ impl ProviderRpc for PluginService {
         let mut diags = Diagnostics::new();
         let mut out = pb::plan_resource_change::Response::default();
         // The state this service just read, else decoded.
-        let prior = match r.prior_state.as_ref().and_then(|p| self.recent.take(&r.type_name, &p.msgpack)) {
+        let kept = r.prior_state.as_ref().and_then(|p| self.recent.take(&r.type_name, &p.msgpack));
+        let prior_kept = kept.is_some();
+        let prior = match kept {
             Some(read) => Some(read),
             None => decode(r.prior_state.as_ref(), ty, &mut diags, "prior state"),
         };
@@ -367,7 +381,7 @@ impl ProviderRpc for PluginService {
             }
         }
         out.diagnostics = diags.to_proto();
-        tracing::debug!(resource = %r.type_name, elapsed_us = started.elapsed().as_micros() as u64, "planned change");
+        tracing::debug!(resource = %r.type_name, prior_kept, elapsed_us = started.elapsed().as_micros() as u64, "planned change");
         Ok(Response::new(out))
     }
 

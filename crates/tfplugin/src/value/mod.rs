@@ -204,6 +204,24 @@ impl Number {
         self.0.parse().ok()
     }
 
+    /// The `f64` whose exact value is this number, if there is one (`0.5`, not `0.3`).
+    ///
+    /// Terraform sends a number as a float only when it is exactly a float, and as its decimal text
+    /// otherwise: a `0.3` from the configuration arrives as the text `"0.3"`. Answering it as the float
+    /// nearest 0.3 would hand back a different number, which Terraform would see as changed.
+    pub fn exact_f64(&self) -> Option<f64> {
+        let f = self.as_f64().filter(|f| Number::from_f64(*f).as_ref() == Some(self))?;
+        // A float is m·2^e with m odd; for e < 0 its exact decimal has exactly -e fractional digits,
+        // and the canonical text is that exact decimal only if it has as many.
+        let bits = f.to_bits();
+        let biased = ((bits >> 52) & 0x7ff) as i32;
+        let fraction = bits & ((1 << 52) - 1);
+        let (m, e) = if biased == 0 { (fraction, -1074) } else { (fraction | (1 << 52), biased - 1075) };
+        let e = e + m.trailing_zeros() as i32;
+        let digits = self.0.split_once('.').map_or(0, |(_, frac)| frac.len() as i32);
+        (m == 0 || e >= 0 || digits == -e).then_some(f)
+    }
+
     /// The canonical decimal text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -382,7 +400,9 @@ mod tests {
             ("small int", Type::Number, Value::int(8786), "cd 2252"),
             ("negative int", Type::Number, Value::int(-1), "ff"),
             ("fixint", Type::Number, Value::int(22), "16"),
-            ("float", Type::Number, Value::Number(Number::parse("0.3").unwrap()), "cb 3fd3333333333333"),
+            ("exact float", Type::Number, Value::Number(Number::parse("0.5").unwrap()), "cb 3fe0000000000000"),
+            ("exact negative float", Type::Number, Value::Number(Number::parse("-2.375").unwrap()), "cb c003000000000000"),
+            ("decimal that no float is", Type::Number, Value::Number(Number::parse("0.3").unwrap()), "a3 302e33"),
             (
                 "big number as string",
                 Type::Number,

@@ -45,7 +45,7 @@ fn encode(out: &mut Vec<u8>, value: &Value, ty: &Type) -> Result<(), DecodeError
         (Value::Number(n), Type::Number) => {
             if let Some(i) = n.as_i64() {
                 written(e::write_sint(out, i))?;
-            } else if let Some(f) = n.as_f64().filter(|f| Number::from_f64(*f).as_ref() == Some(n)) {
+            } else if let Some(f) = n.exact_f64() {
                 written(e::write_f64(out, f))?;
             } else {
                 written(e::write_str(out, n.as_str()))?;
