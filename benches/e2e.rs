@@ -514,6 +514,9 @@ fn main() {
         if wanted("profile") {
             profile(&mut ctx, cli, if smoke { 5 } else { 1000 });
         }
+        if wanted("tfprofile") {
+            tf_profile(&mut ctx, cli, if smoke { 5 } else { 1000 });
+        }
         if wanted("apply") {
             apply_many(&mut ctx, cli, if smoke { 5 } else { 100 });
         }
@@ -542,6 +545,10 @@ mod report;
 #[path = "support/profile.rs"]
 mod profile;
 use profile::profile;
+
+#[path = "support/tfprofile.rs"]
+mod tfprofile;
+use tfprofile::tf_profile;
 
 #[path = "support/cpu.rs"]
 mod cpu;

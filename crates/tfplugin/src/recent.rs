@@ -1,8 +1,8 @@
 //! Values the service answered recently, kept with the bytes it answered them as.
 //!
 //! Within one plan Terraform hands a resource's state back to the provider as it received it: the state
-//! `ReadResource` answered comes back, byte for byte, as the prior state of the resource's
-//! `PlanResourceChange`. Decoding is a function of the bytes and the type alone, so a value kept beside
+//! `UpgradeResourceState` answered comes back, byte for byte, as the current state of `ReadResource`,
+//! and the state `ReadResource` answered as the prior state of `PlanResourceChange`. Decoding is a function of the bytes and the type alone, so a value kept beside
 //! its exact bytes can stand in for decoding them again. Anything else (other bytes, another type, an
 //! entry pushed out) is decoded as usual.
 
@@ -11,8 +11,9 @@ use std::sync::Mutex;
 
 use crate::value::Value;
 
-/// How many answers are kept: more than Terraform's default parallelism (10), so that the entries
-/// of the calls in flight are still there when their next call comes.
+/// How many answers are kept: well over Terraform's default parallelism (10). An instance in flight
+/// holds one entry at a time (its upgrade's answer until its read, then its read's until its plan);
+/// the rest is room for entries no call took (a step skipped), until newer ones push them out.
 const KEPT: usize = 32;
 
 /// A small, bounded memory of (resource type, msgpack bytes, decoded value).
