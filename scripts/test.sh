@@ -15,6 +15,8 @@ fi
 status=0
 cargo nextest run --workspace --no-fail-fast "$@" || status=$?
 if [ $# -eq 0 ]; then
+  # nextest runs no doctests: the examples in the docs comments run here.
+  cargo test --workspace --doc || status=$?
   # The resources' end-to-end suites again, against a server that answers only the fields Coiled's
   # client reads (coiled-local --minimal-echo): nothing may rely on what the real service need not send.
   echo "== end-to-end suites against a terse server (coiled-local --minimal-echo)"

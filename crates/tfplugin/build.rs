@@ -10,9 +10,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_build::configure()
         .build_client(false)
         .build_server(true)
-        // These two comments hold indented text that rustdoc would run as Rust examples.
-        .disable_comments(".tfplugin6.PlanResourceChange.Response.legacy_type_system")
-        .disable_comments(".tfplugin6.ApplyResourceChange.Response.legacy_type_system")
         .compile_fds(fds)?;
+    // Two comments (on `legacy_type_system`) hold text indented as a Markdown code block, which rustdoc
+    // would compile and run as a Rust example: their banner is unindented.
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("tfplugin6.rs");
+    let code = std::fs::read_to_string(&out)?;
+    std::fs::write(&out, code.replace("///      ====", "/// ===="))?;
     Ok(())
 }
