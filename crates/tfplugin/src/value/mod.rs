@@ -388,6 +388,30 @@ mod tests {
         Type::object([("cidr", Type::String), ("ports", Type::set(Type::Number))])
     }
 
+    /// A number goes as a float exactly when its decimal text is the float's exact value: checked
+    /// against the float's full decimal expansion, written out digit by digit.
+    #[test]
+    fn a_number_is_a_float_only_when_the_float_is_exactly_it() {
+        let exact_expansion = |f: f64| {
+            let text = format!("{f:.1100}");
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        };
+        let mut values = vec![0.5, 0.3, 0.1, -0.75, 0.125, 1e-7, 123.456, 2.5e-8, 0.015625, 5e-324, 2.2250738585072014e-308];
+        values.extend((1..=60).map(|k| 2f64.powi(-k)));
+        values.extend((1..=60).map(|k| 3.0 * 2f64.powi(-k)));
+        values.extend((1..=40).map(|k| 1.0 / f64::from(k)));
+        for f in values {
+            let n = Number::from_f64(f).unwrap();
+            let exact = exact_expansion(f) == n.as_str();
+            assert_eq!(n.exact_f64(), exact.then_some(f), "{f:e} as {n}");
+            let bytes = to_msgpack(&Value::Number(n.clone()), &Type::Number).unwrap();
+            assert_eq!(from_msgpack(&bytes, &Type::Number).unwrap(), Value::Number(n.clone()), "{n} round trip");
+            if n.as_i64().is_none() {
+                assert_eq!(bytes[0] == 0xcb, exact, "{n} goes as a float only when exact");
+            }
+        }
+    }
+
     /// Named fixtures, each checked in both directions.
     #[test]
     fn fixtures_round_trip() {
