@@ -2,9 +2,10 @@
 //!
 //! Within one plan Terraform hands a resource's state back to the provider as it received it: the state
 //! `UpgradeResourceState` answered comes back, byte for byte, as the current state of `ReadResource`,
-//! and the state `ReadResource` answered as the prior state of `PlanResourceChange`. Decoding is a function of the bytes and the type alone, so a value kept beside
-//! its exact bytes can stand in for decoding them again. Anything else (other bytes, another type, an
-//! entry pushed out) is decoded as usual.
+//! and the state `ReadResource` answered as the prior state of `PlanResourceChange`. Decoding is a
+//! function of the bytes and the type alone, so a value kept beside its exact bytes can stand in for
+//! decoding them again. Anything else (other bytes, another type, an entry pushed out) is decoded as
+//! usual.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
