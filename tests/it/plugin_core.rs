@@ -2,8 +2,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use crate::common::{HEADER, PROVIDER_BIN, Workdir, clis};
+use serde_json::json;
+
+use crate::common::{HEADER, PROVIDER_BIN, Scenario, Workdir, clis};
 
 fn provider_block(extra: &str) -> String {
     format!("{HEADER}provider \"coiled\" {{\n  server = \"http://127.0.0.1:9\"\n{extra}}}\n")
@@ -137,4 +140,70 @@ fn unknown_provider_configuration_does_not_break_the_plan() {
         let out = w.terraform(&["plan", "-no-color"]).ok();
         assert!(out.stdout.contains("coiled_cluster.x will be created"), "{}", out.all());
     }
+}
+
+/// A Terraform that is killed (or dies on a closed output pipe) stops nothing: its provider, left in the
+/// middle of a read, notices that Terraform is gone and exits instead of running on for good.
+#[test]
+fn the_provider_exits_when_terraform_is_killed() {
+    let config = "resource \"coiled_cluster\" \"c\" {\n  software  = \"dask\"\n  name      = \"orphan\"\n  n_workers = 0\n}\n";
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], config);
+        s.apply();
+        s.server.send("DELETE", "/_local/requests", &json!(null));
+        s.server.put("/_local/faults", &json!({"latency_ms": 60000}));
+        let child = s.tf.spawn(&["plan", "-no-color"], &[]);
+        let group = child.id();
+        let reading = || s.server.get("/_local/requests").1.as_array().is_some_and(|l| l.iter().any(|r| r["method"] == "GET"));
+        let started = Instant::now();
+        while !reading() && started.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let providers =
+            |group: u32| group_members(group).into_iter().filter(|(_, provider)| *provider).map(|(pid, _)| pid).collect::<Vec<_>>();
+        let orphans = providers(group);
+        assert!(reading() && !orphans.is_empty(), "no provider reading ({})", cli.version);
+        // Terraform alone is killed, as `kill -9` or a closed pipe would end it: not its plugins.
+        for (pid, _) in group_members(group).into_iter().filter(|(_, provider)| !*provider) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+        // Only its exit: the pipes may stay open while a plugin that inherited them runs.
+        let mut child = child;
+        assert!(!child.wait().unwrap().success());
+        let gone = Instant::now();
+        while orphans.iter().any(|pid| alive(*pid)) && gone.elapsed() < Duration::from_secs(15) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let left: Vec<u32> = orphans.iter().copied().filter(|pid| alive(*pid)).collect();
+        for pid in &left {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+        assert!(left.is_empty(), "provider processes {left:?} still running 15 s after Terraform was killed ({})", cli.version);
+        s.server.put("/_local/faults", &json!({}));
+    }
+}
+
+/// The processes of process group `group`, each with whether it runs this provider's binary.
+fn group_members(group: u32) -> Vec<(u32, bool)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // After the command name: state, ppid, pgrp.
+            let pgrp: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(2)?.parse().ok()?;
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+            let provider = exe.file_name()?.to_str()?.starts_with("terraform-provider-coiled");
+            (pgrp == group).then_some((pid, provider))
+        })
+        .collect()
+}
+
+/// Whether process `pid` still runs (a zombie, already exited, does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next().map(|state| state != "Z")))
+        .unwrap_or(false)
 }

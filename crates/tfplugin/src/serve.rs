@@ -171,23 +171,10 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeE
         let shutdown = shutdown.clone();
         async move { shutdown.cancelled().await }
     };
-    // Terraform interrupts the whole process group on Ctrl-C and then asks us to stop via StopProvider;
-    // SIGINT itself must not kill the plugin before that, so it is ignored unless in debug mode.
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
-            loop {
-                tokio::select! {
-                    _ = async { if let Some(t) = term.as_mut() { t.recv().await } else { std::future::pending().await } } => { shutdown.cancel(); break; }
-                    _ = async { if let Some(i) = int.as_mut() { i.recv().await } else { std::future::pending().await } } => {
-                        if !plugin_mode { shutdown.cancel(); break; }
-                    }
-                }
-            }
-        }
-    });
+    tokio::spawn(watch_signals(shutdown.clone(), plugin_mode));
+    if plugin_mode {
+        tokio::spawn(stop_when_orphaned(shutdown.clone(), stop.clone()));
+    }
 
     match (client_cert_config(identity.as_ref())?, listener) {
         (Some(tls_config), listener) => {
@@ -201,6 +188,45 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeE
     stop.cancel();
     drop(dir);
     Ok(())
+}
+
+/// SIGTERM shuts the plugin down. Terraform interrupts the whole process group on Ctrl-C and then asks
+/// the plugin to stop via StopProvider; SIGINT itself must not kill the plugin before that, so it is
+/// ignored unless in debug mode.
+async fn watch_signals(shutdown: CancellationToken, plugin_mode: bool) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    loop {
+        tokio::select! {
+            _ = async { if let Some(t) = term.as_mut() { t.recv().await } else { std::future::pending().await } } => { shutdown.cancel(); break; }
+            _ = async { if let Some(i) = int.as_mut() { i.recv().await } else { std::future::pending().await } } => {
+                if !plugin_mode { shutdown.cancel(); break; }
+            }
+        }
+    }
+}
+
+/// Terraform stops its plugins through `GRPCController.Shutdown`; a Terraform that is killed, or dies on
+/// a closed output pipe, stops nothing, and its plugin would run on for good. The plugin then belongs to
+/// init (or a subreaper): it stops what it is doing and shuts down, and exits if that does not end.
+async fn stop_when_orphaned(shutdown: CancellationToken, stop: CancellationToken) {
+    let parent = std::os::unix::process::parent_id();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        if std::os::unix::process::parent_id() != parent {
+            break;
+        }
+    }
+    tracing::warn!(terraform_pid = parent, "Terraform exited without stopping the provider: stopping");
+    stop.cancel();
+    shutdown.cancel();
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    std::process::exit(1);
 }
 
 fn client_cert_config(identity: Option<&tls::ServerIdentity>) -> Result<Option<Arc<rustls::ServerConfig>>, ServeError> {
