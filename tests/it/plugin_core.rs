@@ -154,6 +154,7 @@ fn the_provider_exits_when_terraform_is_killed() {
         s.server.put("/_local/faults", &json!({"latency_ms": 60000}));
         let child = s.tf.spawn(&["plan", "-no-color"], &[]);
         let group = child.id();
+        let _cleanup = KillGroup(group);
         let reading = || s.server.get("/_local/requests").1.as_array().is_some_and(|l| l.iter().any(|r| r["method"] == "GET"));
         let started = Instant::now();
         while !reading() && started.elapsed() < Duration::from_secs(30) {
@@ -180,6 +181,15 @@ fn the_provider_exits_when_terraform_is_killed() {
         }
         assert!(left.is_empty(), "provider processes {left:?} still running 15 s after Terraform was killed ({})", cli.version);
         s.server.put("/_local/faults", &json!({}));
+    }
+}
+
+/// Kills what is left of a process group when dropped, a failed assertion included.
+struct KillGroup(u32);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.0)]).stderr(Stdio::null()).status();
     }
 }
 
