@@ -120,13 +120,11 @@ fn rpc_handlers(ctx: &mut Ctx) {
 /// Where the CPU of a plan with refresh of `n` applied resources goes, ours against the fair peer:
 /// Terraform's own, the provider processes', and coiled-local's; runs interleaved, medians.
 fn cpu_split(ctx: &mut Ctx, cli: &Cli, n: usize) {
-    let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
-    let provider = format!("provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\n", server.url, server.token);
-    let triggers = cluster_state_values(cli, &provider);
+    let (server, provider, triggers) = peer_setup(cli);
     let logs = tempfile::tempdir().unwrap();
     let dirs: Vec<(&str, Workdir, PathBuf)> = plan_kinds(cli, &provider, &triggers, n)
         .into_iter()
-        .filter(|(kind, _)| kind.starts_with("coiled") || *kind == PEER)
+        .filter(|(kind, _)| against_peer(kind))
         .map(|(kind, body)| {
             let log = logs.path().join(kind.split(',').next().unwrap_or(kind));
             let w = workdir_logging_cpu(cli, &header(&body), Some(&log));
@@ -175,6 +173,25 @@ fn header(extra: &str) -> String {
     format!(
         "terraform {{\n  required_providers {{\n    coiled = {{ source = \"coiled/coiled\" }}\n    null = {{ source = \"hashicorp/null\" }}\n  }}\n}}\n{extra}"
     )
+}
+
+/// The `provider "coiled"` block that points at `server`.
+fn provider_block(server: &LocalServer) -> String {
+    format!("provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\n", server.url, server.token)
+}
+
+/// A server with no provisioning delay, its provider block, and the fair peer's `triggers`, built from
+/// a cluster of that server.
+fn peer_setup(cli: &Cli) -> (LocalServer, String, BTreeMap<String, String>) {
+    let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
+    let provider = provider_block(&server);
+    let triggers = cluster_state_values(cli, &provider);
+    (server, provider, triggers)
+}
+
+/// Whether a kind of plan is one of the two compared: ours, or the fair peer.
+fn against_peer(kind: &str) -> bool {
+    kind.starts_with("coiled") || kind == PEER
 }
 
 /// The values of one applied `coiled_cluster`'s state, flattened to `key = "value"` pairs (nested
@@ -234,9 +251,7 @@ const PEER: &str = "null_resource, cluster-sized triggers (Go)";
 /// kinds' runs interleaved (one run of each in turn) so that the machine's drift hits all alike; and
 /// the state's bytes per instance.
 fn plan_refresh(ctx: &mut Ctx, cli: &Cli, sizes: &[usize]) {
-    let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
-    let provider = format!("provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\n", server.url, server.token);
-    let triggers = cluster_state_values(cli, &provider);
+    let (_server, provider, triggers) = peer_setup(cli);
     eprintln!("plan-refresh {}: the fair peer's triggers hold {} values, as a cluster's state", cli.version, triggers.len());
     let mut table = Vec::new();
     for &n in sizes {
@@ -286,10 +301,9 @@ fn plan_refresh(ctx: &mut Ctx, cli: &Cli, sizes: &[usize]) {
 /// A configuration of `n` clusters named `{prefix}-0`, `{prefix}-1`, … of `workers` workers each, on `server`.
 fn counted_clusters(server: &LocalServer, n: usize, prefix: &str, workers: u32) -> String {
     format!(
-        "{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\nresource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  count     = {n}\n  name      = \"{prefix}-${{count.index}}\"\n  n_workers = {workers}\n}}\n",
+        "{}{}resource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  count     = {n}\n  name      = \"{prefix}-${{count.index}}\"\n  n_workers = {workers}\n}}\n",
         header(""),
-        server.url,
-        server.token
+        provider_block(server)
     )
 }
 
@@ -323,10 +337,9 @@ fn readiness(ctx: &mut Ctx, cli: &Cli, delay_s: f64) {
     let runs = if delay_s >= 60.0 { ctx.runs.min(3) } else { ctx.runs };
     for run in 0..runs {
         let config = format!(
-            "{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\nresource \"coiled_cluster\" \"r\" {{\n  software  = \"dask\"\n  name      = \"ready-{run}\"\n  n_workers = 1\n}}\n",
+            "{}{}resource \"coiled_cluster\" \"r\" {{\n  software  = \"dask\"\n  name      = \"ready-{run}\"\n  n_workers = 1\n}}\n",
             header(""),
-            server.url,
-            server.token
+            provider_block(&server)
         );
         let w = workdir(cli, &config);
         let _ = Command::new("curl").args(["-s", "-X", "DELETE"]).arg(format!("{}/_local/requests", server.url)).output();
@@ -389,7 +402,7 @@ fn real_clusters(ctx: &mut Ctx, cli: &Cli) {
     let py = python.display().to_string();
     let server =
         LocalServer::start(&["--clusters", "dask", "--python", &py, "--lab", "bench", "--provision-delay", "0s", "--stop-delay", "0s"]);
-    let provider = format!("{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\n", header(""), server.url, server.token);
+    let provider = format!("{}{}", header(""), provider_block(&server));
     let mut times = Vec::new();
     for run in 0..ctx.runs.min(3) {
         let config = format!(

@@ -47,9 +47,14 @@ pub fn wrap_provider(bin: &Path, log: &Path) {
     let real = bin.with_extension("real");
     std::fs::rename(bin, &real).unwrap();
     let script = format!("#!/bin/bash\n\"{}\" \"$@\"\nrc=$?\ntimes >> \"{}\"\nexit $rc\n", real.display(), log.display());
-    std::fs::write(bin, script).unwrap();
+    write_script(bin, &script);
+}
+
+/// Writes an executable script at `path`.
+pub fn write_script(path: &Path, script: &str) {
+    std::fs::write(path, script).unwrap();
     use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// The CPU seconds of the providers the wrappers ran, summed: the second line (`0m0.081s 0m0.012s`,

@@ -29,19 +29,14 @@ pub fn tf_profile(ctx: &mut Ctx, cli: &Cli, n: usize) {
         eprintln!("tfprofile {}: no `perf` on this machine (Debian: linux-perf), skipped", cli.version);
         return;
     }
-    let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
-    let provider = format!("provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\n", server.url, server.token);
-    let triggers = cluster_state_values(cli, &provider);
+    let (_server, provider, triggers) = peer_setup(cli);
     let scratch = tempfile::tempdir().unwrap();
     // `perf record` in front of the CLI, with the workdir's own environment.
     let wrapper = scratch.path().join("terraform");
     let script = format!("#!/bin/sh\nexec perf record -q -F {FREQ} -g -o \"$PERF_DATA\" -- \"{}\" \"$@\"\n", cli.path.display());
-    std::fs::write(&wrapper, script).unwrap();
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    cpu::write_script(&wrapper, &script);
     let mut kinds = serde_json::Map::new();
-    let mut runs: Vec<(&str, String)> =
-        plan_kinds(cli, &provider, &triggers, n).into_iter().filter(|(k, _)| k.starts_with("coiled") || *k == PEER).collect();
+    let mut runs: Vec<(&str, String)> = plan_kinds(cli, &provider, &triggers, n).into_iter().filter(|(k, _)| against_peer(k)).collect();
     // The same clusters with an integer where the default is 0.3, a decimal that Terraform holds at its
     // full precision and writes out digit by digit.
     let integer =

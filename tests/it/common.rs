@@ -338,8 +338,17 @@ impl LocalServer {
 
     /// PUT JSON to an admin route, which must accept it.
     pub fn put(&self, path: &str, body: &serde_json::Value) {
-        let (code, answer) = self.send("PUT", path, body);
-        assert!((200..300).contains(&code), "PUT {path} failed with {code}: {answer}");
+        self.accepted("PUT", path, body);
+    }
+
+    /// DELETE on an admin route (`/_local/requests`, `/_local/stats`), which must accept it.
+    pub fn delete(&self, path: &str) {
+        self.accepted("DELETE", path, &serde_json::Value::Null);
+    }
+
+    fn accepted(&self, method: &str, path: &str, body: &serde_json::Value) {
+        let (code, answer) = self.send(method, path, body);
+        assert!((200..300).contains(&code), "{method} {path} failed with {code}: {answer}");
     }
 }
 
@@ -467,9 +476,7 @@ impl Scenario {
 
     /// Resets the server's request counters.
     pub fn reset_stats(&self) {
-        let out =
-            Command::new("curl").args(["-s", "-f", "-X", "DELETE"]).arg(format!("{}/_local/stats", self.server.url)).output().unwrap();
-        assert!(out.status.success());
+        self.server.delete("/_local/stats");
     }
 }
 

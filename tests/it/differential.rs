@@ -69,8 +69,7 @@ fn python(bin: &Path, s: &Scenario, step: &str, extra: &[(&str, &str)]) {
 /// The recorded requests since the last clear, then clears them.
 fn take_requests(s: &Scenario) -> Vec<Value> {
     let (_, log) = s.server.get("/_local/requests");
-    let out = Command::new("curl").args(["-s", "-f", "-X", "DELETE"]).arg(format!("{}/_local/requests", s.server.url)).output().unwrap();
-    assert!(out.status.success());
+    s.server.delete("/_local/requests");
     log.as_array().cloned().unwrap_or_default()
 }
 

@@ -150,7 +150,7 @@ fn the_provider_exits_when_terraform_is_killed() {
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], config);
         s.apply();
-        s.server.send("DELETE", "/_local/requests", &json!(null));
+        s.server.delete("/_local/requests");
         s.server.put("/_local/faults", &json!({"latency_ms": 60000}));
         let child = s.tf.spawn(&["plan", "-no-color"], &[]);
         let group = child.id();
@@ -160,9 +160,7 @@ fn the_provider_exits_when_terraform_is_killed() {
         while !reading() && started.elapsed() < Duration::from_secs(30) {
             std::thread::sleep(Duration::from_millis(100));
         }
-        let providers =
-            |group: u32| group_members(group).into_iter().filter(|(_, provider)| *provider).map(|(pid, _)| pid).collect::<Vec<_>>();
-        let orphans = providers(group);
+        let orphans: Vec<u32> = group_members(group).into_iter().filter(|(_, provider)| *provider).map(|(pid, _)| pid).collect();
         assert!(reading() && !orphans.is_empty(), "no provider reading ({})", cli.version);
         // Terraform alone is killed, as `kill -9` or a closed pipe would end it: not its plugins.
         for (pid, _) in group_members(group).into_iter().filter(|(_, provider)| !*provider) {
@@ -200,9 +198,8 @@ fn group_members(group: u32) -> Vec<(u32, bool)> {
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             // After the command name: state, ppid, pgrp.
-            let pgrp: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(2)?.parse().ok()?;
+            let pgrp: u32 = stat_after_name(pid)?.get(2)?.parse().ok()?;
             let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
             let provider = exe.file_name()?.to_str()?.starts_with("terraform-provider-coiled");
             (pgrp == group).then_some((pid, provider))
@@ -212,8 +209,11 @@ fn group_members(group: u32) -> Vec<(u32, bool)> {
 
 /// Whether process `pid` still runs (a zombie, already exited, does not).
 fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next().map(|state| state != "Z")))
-        .unwrap_or(false)
+    stat_after_name(pid).and_then(|f| f.first().map(|state| state != "Z")).unwrap_or(false)
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces): the state first.
+fn stat_after_name(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(')')?.1.split_whitespace().map(str::to_string).collect())
 }

@@ -343,10 +343,7 @@ impl ProviderRpc for PluginService {
         // The state this service just read, else decoded.
         let kept = r.prior_state.as_ref().and_then(|p| self.recent.take(&r.type_name, &p.msgpack));
         let prior_kept = kept.is_some();
-        let prior = match kept {
-            Some(read) => Some(read),
-            None => decode(r.prior_state.as_ref(), ty, &mut diags, "prior state"),
-        };
+        let prior = kept.or_else(|| decode(r.prior_state.as_ref(), ty, &mut diags, "prior state"));
         // A plan of an unchanged resource proposes its prior state byte for byte: decoded once.
         let proposal_is_prior =
             matches!((&r.prior_state, &r.proposed_new_state), (Some(a), Some(b)) if a.msgpack == b.msgpack && !a.msgpack.is_empty());
