@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{Scenario, clis};
+use crate::common::{Scenario, clis, flat};
 
 const ETL: &str = r#"
 resource "coiled_cluster" "etl" {
@@ -416,6 +416,8 @@ fn version_0_state_upgrades_without_a_change() {
         let attrs = instance["attributes"].as_object_mut().unwrap();
         attrs.insert("scheduler_private_address".into(), private);
         attrs.insert("scheduler_public_address".into(), json!("tls://198.51.100.9:443"));
+        // A cluster that left `wait_for_workers` out stored the default then.
+        attrs.insert("wait_for_workers".into(), json!(0.3));
         attrs.insert(
             "firewall_rules".into(),
             json!([{"port": 8786, "protocol": "tcp", "source": "10.1.0.0/16"}, {"port": 8787, "protocol": "tcp", "source": "10.32.0.0/16"}]),
@@ -480,6 +482,36 @@ fn a_decimal_in_the_configuration_is_planned_as_that_decimal() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], config);
         s.apply();
         assert_eq!(s.output("wait"), json!(0.3), "{}", cli.version);
+        s.assert_no_changes();
+    }
+}
+
+/// Left out, `wait_for_workers` stays null in state, as Coiled's client keeps `None` and waits for its
+/// default; set and then removed again, it changes back to null in place.
+#[test]
+fn a_wait_fraction_left_out_stays_null() {
+    let config = |wait: &str| {
+        format!("resource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  name      = \"waits\"\n  n_workers = 1\n{wait}}}\n")
+    };
+    let stored = |s: &Scenario| {
+        let state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
+        let cluster = state["resources"].as_array().unwrap().iter().find(|r| r["type"] == "coiled_cluster").unwrap().clone();
+        cluster["instances"][0]["attributes"]["wait_for_workers"].clone()
+    };
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &config(""));
+        s.apply();
+        assert_eq!(stored(&s), serde_json::Value::Null, "{}", cli.version);
+        s.assert_no_changes();
+        s.set(&config("  wait_for_workers = 0.5\n"));
+        s.apply();
+        assert_eq!(stored(&s), json!(0.5), "{}", cli.version);
+        s.set(&config(""));
+        let plan = flat(&s.plan_changes());
+        assert!(plan.contains("wait_for_workers = 0.5 -> null") && plan.contains("1 to change, 0 to destroy"), "{}: {plan}", cli.version);
+        s.apply();
+        assert_eq!(stored(&s), serde_json::Value::Null, "{}", cli.version);
+        assert_eq!(s.server.clusters().len(), 1, "{}: changed in place", cli.version);
         s.assert_no_changes();
     }
 }

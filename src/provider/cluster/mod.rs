@@ -69,7 +69,11 @@ impl ClusterResource {
             predicted.push(tfplugin::attr!(ClusterModel, n_workers));
         }
         if config.wait_for_workers.is_null() {
-            planned.wait_for_workers = Field::Known(Number::from_f64(DEFAULT_WAIT_FOR_WORKERS).expect("finite"));
+            // Unset stays unset (null), as Coiled's client keeps `None` and waits for its default
+            // fraction: a prior value equal to that default (state an older version wrote) means the
+            // same and stays, instead of planning a change.
+            let is_default = prior.wait_for_workers.known().and_then(Number::as_f64) == Some(DEFAULT_WAIT_FOR_WORKERS);
+            planned.wait_for_workers = if is_default { prior.wait_for_workers.clone() } else { Field::Null };
             predicted.push(tfplugin::attr!(ClusterModel, wait_for_workers));
         }
         if config.use_scheduler_public_ip.is_null() {
@@ -206,7 +210,7 @@ impl Resource for ClusterResource {
                     Attribute::optional_computed("use_dashboard_https", Type::Bool, "Serve the dashboard over HTTPS on port 443 (`true`, Coiled's default). `false` serves it over plain HTTP on 8787.").requires_replace(),
                     Attribute::optional_computed("when_stopped", Type::String, "What a plan does with a cluster Coiled stopped on its own (idle or lifetime timeout, or stopped outside Terraform): `recreate` (default) removes it from state so the next apply creates a new one; `keep` keeps it in state with `status = \"stopped\"` and plans no change, with a warning (start a new one with `terraform apply -replace=...`). Changes in place."),
                     Attribute::optional_computed("use_scheduler_public_ip", Type::Bool, "Whether clients reach the scheduler on its public IP (`true`, the default) or over a private network (`false`): it chooses `scheduler_address`. As in `coiled.Cluster`, it is the client's choice and sends nothing to Coiled: the scheduler keeps its public IP, and the firewall decides who may reach it. Changes in place."),
-                    Attribute::optional_computed("wait_for_workers", Type::Number, "Fraction of workers (0 to 1) that must have started before create or scaling completes, as in `coiled.Cluster`. Default `0.3`."),
+                    Attribute::optional_computed("wait_for_workers", Type::Number, "Fraction of workers (0 to 1) that must have started before create or scaling completes, as in `coiled.Cluster`. Unset, it stays null in state and the wait is for Coiled's client default, `0.3` (`coiled.wait-for-workers`)."),
                     ingress::acknowledge_attribute(),
                     computed("status", "Coiled's cluster state, as the server reports it: `ready` once every worker has started, `pending`, `starting` or `scaling` while workers beyond those waited for still start, `stopping`, `stopped` or `error` otherwise."),
                     computed("scheduler_address", "Address clients connect to, `tls://IP:PORT`: the public IP when `use_scheduler_public_ip` is true and the cluster has one, else the private IP. (The `coiled_cluster` data source reads the other one, with the opposite `use_scheduler_public_ip`.)"),

@@ -253,8 +253,9 @@ pub fn state_from_details(base: &ClusterModel, own: Option<&RuleSet>, d: &Cluste
     if state.use_scheduler_public_ip.is_null() {
         state.use_scheduler_public_ip = Field::Known(true);
     }
-    if state.wait_for_workers.known().is_none() {
-        state.wait_for_workers = Field::Known(Number::from_f64(DEFAULT_WAIT_FOR_WORKERS).expect("finite"));
+    // Unset, the wait is for the default (`wait_fraction`) and state keeps it unset.
+    if state.wait_for_workers.is_unknown() {
+        state.wait_for_workers = Field::Null;
     }
     state
 }
