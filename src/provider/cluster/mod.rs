@@ -69,9 +69,7 @@ impl ClusterResource {
             predicted.push(tfplugin::attr!(ClusterModel, n_workers));
         }
         if config.wait_for_workers.is_null() {
-            // Unset stays unset (null), as Coiled's client keeps `None` and waits for its default
-            // fraction: a prior value equal to that default (state an older version wrote) means the
-            // same and stays, instead of planning a change.
+            // Unset stays null, as the client keeps `None`; a prior equal to the default means the same.
             let is_default = prior.wait_for_workers.known().and_then(Number::as_f64) == Some(DEFAULT_WAIT_FOR_WORKERS);
             planned.wait_for_workers = if is_default { prior.wait_for_workers.clone() } else { Field::Null };
             predicted.push(tfplugin::attr!(ClusterModel, wait_for_workers));
