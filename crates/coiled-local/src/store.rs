@@ -94,27 +94,8 @@ pub struct WorkerRow {
     pub fate: Option<String>,
 }
 
-const SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
-CREATE TABLE IF NOT EXISTS users(username TEXT PRIMARY KEY, created TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tokens(token TEXT PRIMARY KEY, username TEXT NOT NULL, created TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS workspaces(slug TEXT PRIMARY KEY, name TEXT NOT NULL, created TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS memberships(username TEXT NOT NULL, workspace TEXT NOT NULL, is_admin INTEGER NOT NULL, is_default INTEGER NOT NULL, PRIMARY KEY(username, workspace));
-CREATE TABLE IF NOT EXISTS backend_options(workspace TEXT PRIMARY KEY, data TEXT NOT NULL, updated TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS clusters(
-  id INTEGER PRIMARY KEY AUTOINCREMENT, workspace TEXT NOT NULL, name TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL,
-  state TEXT NOT NULL, reason TEXT NOT NULL, desired_workers INTEGER NOT NULL, scheduler_port INTEGER NOT NULL, give_public_ip INTEGER NOT NULL,
-  options TEXT NOT NULL, firewall TEXT NOT NULL, firewall_source TEXT NOT NULL, tags TEXT NOT NULL, software TEXT,
-  worker_instance_types TEXT NOT NULL, scheduler_instance_types TEXT NOT NULL, phase_at REAL, fail_reason TEXT, private_ip TEXT NOT NULL, public_ip TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS clusters_by_name ON clusters(workspace, name);
-CREATE TABLE IF NOT EXISTS workers(id INTEGER PRIMARY KEY AUTOINCREMENT, cluster_id INTEGER NOT NULL, name TEXT NOT NULL, state TEXT NOT NULL,
-  created TEXT NOT NULL, updated TEXT NOT NULL, phase_at REAL, private_ip TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS workers_by_cluster ON workers(cluster_id);
-CREATE TABLE IF NOT EXISTS states(id INTEGER PRIMARY KEY AUTOINCREMENT, cluster_id INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
-  state TEXT NOT NULL, reason TEXT NOT NULL, updated TEXT NOT NULL);
-INSERT OR IGNORE INTO sqlite_sequence(name, seq) SELECT 'clusters', 99 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'clusters');
-";
+/// The tables, created where missing.
+const SCHEMA: &str = include_str!("store.sql");
 
 fn now_text() -> String {
     humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string().replace('Z', "+00:00")
@@ -228,6 +209,7 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
         let conn = Connection::open(dir.join("coiled-local.sqlite3"))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(crate::software_store::SCHEMA)?;
         conn.execute_batch(crate::idle::SCHEMA)?;
@@ -273,13 +255,14 @@ impl Store {
 
     /// The user a token belongs to.
     pub fn user_for_token(&self, token: &str) -> Result<Option<String>, StoreError> {
-        self.with(|c| c.query_row("SELECT username FROM tokens WHERE token = ?1", [token], |r| r.get(0)).optional())
+        self.with(|c| row(c, "SELECT username FROM tokens WHERE token = ?1", [token], |r| r.get(0)).optional())
     }
 
     /// A user's memberships: (workspace, is_admin, is_default).
     pub fn memberships(&self, username: &str) -> Result<Vec<(String, bool, bool)>, StoreError> {
         self.with(|c| {
-            let mut s = c.prepare("SELECT workspace, is_admin, is_default FROM memberships WHERE username = ?1 ORDER BY workspace")?;
+            let mut s =
+                c.prepare_cached("SELECT workspace, is_admin, is_default FROM memberships WHERE username = ?1 ORDER BY workspace")?;
             let rows = s.query_map([username], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get::<_, i64>(2)? != 0)))?;
             rows.collect()
         })
@@ -288,7 +271,7 @@ impl Store {
     /// All workspaces.
     pub fn workspaces(&self) -> Result<Vec<String>, StoreError> {
         self.with(|c| {
-            let mut s = c.prepare("SELECT slug FROM workspaces ORDER BY slug")?;
+            let mut s = c.prepare_cached("SELECT slug FROM workspaces ORDER BY slug")?;
             let rows = s.query_map([], |r| r.get(0))?;
             rows.collect()
         })
@@ -297,7 +280,7 @@ impl Store {
     /// The stored backend options `data` of a workspace.
     pub fn backend_options(&self, workspace: &str) -> Result<Option<serde_json::Value>, StoreError> {
         let text: Option<String> =
-            self.with(|c| c.query_row("SELECT data FROM backend_options WHERE workspace = ?1", [workspace], |r| r.get(0)).optional())?;
+            self.with(|c| row(c, "SELECT data FROM backend_options WHERE workspace = ?1", [workspace], |r| r.get(0)).optional())?;
         Ok(match text {
             Some(t) => Some(serde_json::from_str(&t)?),
             None => None,
@@ -380,15 +363,14 @@ impl Store {
 
     /// One cluster, by id alone.
     pub fn cluster_by_id(&self, id: i64) -> Result<Option<ClusterRow>, StoreError> {
-        self.with(|c| {
-            c.query_row(&format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE id = ?1"), params![id], cluster_from_row).optional()
-        })
+        self.with(|c| row(c, &format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE id = ?1"), params![id], cluster_from_row).optional())
     }
 
     /// One cluster of a workspace.
     pub fn cluster(&self, workspace: &str, id: i64) -> Result<Option<ClusterRow>, StoreError> {
         self.with(|c| {
-            c.query_row(
+            row(
+                c,
                 &format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE workspace = ?1 AND id = ?2"),
                 params![workspace, id],
                 cluster_from_row,
@@ -400,7 +382,7 @@ impl Store {
     /// The newest active cluster of that name.
     pub fn active_cluster_by_name(&self, workspace: &str, name: &str) -> Result<Option<ClusterRow>, StoreError> {
         self.with(|c| {
-            c.query_row(
+            row(c,
                 &format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE workspace = ?1 AND name = ?2 AND state NOT IN ('stopped', 'error') ORDER BY id DESC LIMIT 1"),
                 params![workspace, name],
                 cluster_from_row,
@@ -412,7 +394,7 @@ impl Store {
     /// A page of clusters (newest first), optionally only those named `name`.
     pub fn clusters(&self, workspace: Option<&str>, name: Option<&str>, limit: i64, offset: i64) -> Result<Vec<ClusterRow>, StoreError> {
         self.with(|c| {
-            let mut s = c.prepare(&format!(
+            let mut s = c.prepare_cached(&format!(
                 "SELECT {CLUSTER_COLUMNS} FROM clusters WHERE (?1 IS NULL OR workspace = ?1) AND (?2 IS NULL OR name = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4"
             ))?;
             let rows = s.query_map(params![workspace, name, limit, offset], cluster_from_row)?;
@@ -423,7 +405,7 @@ impl Store {
     /// Workers of a cluster (all, including stopped ones), oldest first.
     pub fn workers(&self, cluster_id: i64) -> Result<Vec<WorkerRow>, StoreError> {
         self.with(|c| {
-            let mut s = c.prepare(&format!("SELECT {WORKER_COLUMNS} FROM workers WHERE cluster_id = ?1 ORDER BY id"))?;
+            let mut s = c.prepare_cached(&format!("SELECT {WORKER_COLUMNS} FROM workers WHERE cluster_id = ?1 ORDER BY id"))?;
             let rows = s.query_map([cluster_id], worker_from_row)?;
             rows.collect()
         })
@@ -432,7 +414,7 @@ impl Store {
     /// State history of a cluster, oldest first.
     pub fn states(&self, cluster_id: i64) -> Result<Vec<StateEntry>, StoreError> {
         self.with(|c| {
-            let mut s = c.prepare("SELECT kind, name, state, reason, updated FROM states WHERE cluster_id = ?1 ORDER BY id")?;
+            let mut s = c.prepare_cached("SELECT kind, name, state, reason, updated FROM states WHERE cluster_id = ?1 ORDER BY id")?;
             let rows = s.query_map([cluster_id], |r| {
                 Ok(StateEntry { kind: r.get(0)?, name: r.get(1)?, state: r.get(2)?, reason: r.get(3)?, updated: r.get(4)? })
             })?;
@@ -507,7 +489,7 @@ impl Store {
         let now = now_text();
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction()?;
-        let name: String = tx.query_row("SELECT name FROM clusters WHERE id = ?1", [cluster_id], |r| r.get(0))?;
+        let name: String = row(&tx, "SELECT name FROM clusters WHERE id = ?1", [cluster_id], |r| r.get(0))?;
         let mut ids = Vec::new();
         for _ in 0..n {
             ids.push(insert_worker(&tx, cluster_id, &name, "pending", Some(phase_at), &now)?);
@@ -515,7 +497,7 @@ impl Store {
         tx.execute("UPDATE clusters SET desired_workers = desired_workers + ?2, updated = ?3 WHERE id = ?1", params![cluster_id, n, now])?;
         let mut out = Vec::new();
         for id in ids {
-            out.push(tx.query_row(&format!("SELECT {WORKER_COLUMNS} FROM workers WHERE id = ?1"), [id], worker_from_row)?);
+            out.push(row(&tx, &format!("SELECT {WORKER_COLUMNS} FROM workers WHERE id = ?1"), [id], worker_from_row)?);
         }
         tx.commit()?;
         Ok(out)
@@ -544,7 +526,8 @@ impl Store {
     /// Clusters with a state change due at or before `now`.
     pub fn due_clusters(&self, now: f64) -> Result<Vec<ClusterRow>, StoreError> {
         self.with(|c| {
-            let mut s = c.prepare(&format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE phase_at IS NOT NULL AND phase_at <= ?1"))?;
+            let mut s =
+                c.prepare_cached(&format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE phase_at IS NOT NULL AND phase_at <= ?1"))?;
             let rows = s.query_map([now], cluster_from_row)?;
             rows.collect()
         })
@@ -553,7 +536,7 @@ impl Store {
     /// Workers with a state change due at or before `now`.
     pub fn due_workers(&self, now: f64) -> Result<Vec<WorkerRow>, StoreError> {
         self.with(|c| {
-            let mut s = c.prepare(&format!("SELECT {WORKER_COLUMNS} FROM workers WHERE phase_at IS NOT NULL AND phase_at <= ?1"))?;
+            let mut s = c.prepare_cached(&format!("SELECT {WORKER_COLUMNS} FROM workers WHERE phase_at IS NOT NULL AND phase_at <= ?1"))?;
             let rows = s.query_map([now], worker_from_row)?;
             rows.collect()
         })
@@ -562,7 +545,7 @@ impl Store {
     /// The earliest pending state change, if any.
     pub fn next_due(&self) -> Result<Option<f64>, StoreError> {
         self.with(|c| {
-            c.query_row(
+            row(c,
                 "SELECT MIN(t) FROM (SELECT MIN(phase_at) AS t FROM clusters WHERE phase_at IS NOT NULL UNION ALL SELECT MIN(phase_at) FROM workers WHERE phase_at IS NOT NULL)",
                 [],
                 |r| r.get(0),
@@ -579,7 +562,7 @@ fn insert_worker(
     phase_at: Option<f64>,
     now: &str,
 ) -> rusqlite::Result<i64> {
-    let n: i64 = tx.query_row("SELECT COUNT(*) FROM workers WHERE cluster_id = ?1", [cluster_id], |r| r.get(0))?;
+    let n: i64 = row(&tx, "SELECT COUNT(*) FROM workers WHERE cluster_id = ?1", [cluster_id], |r| r.get(0))?;
     tx.execute(
         "INSERT INTO workers(cluster_id, name, state, created, updated, phase_at, private_ip) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
         params![
@@ -592,4 +575,15 @@ fn insert_worker(
         ],
     )?;
     Ok(tx.last_insert_rowid())
+}
+
+/// One row of `sql`, through the connection's cache of prepared statements: the same few queries
+/// answer every read, and preparing one again costs more than running it.
+fn row<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    c.prepare_cached(sql)?.query_row(params, f)
 }
