@@ -562,7 +562,7 @@ fn insert_worker(
     phase_at: Option<f64>,
     now: &str,
 ) -> rusqlite::Result<i64> {
-    let n: i64 = row(&tx, "SELECT COUNT(*) FROM workers WHERE cluster_id = ?1", [cluster_id], |r| r.get(0))?;
+    let n: i64 = row(tx, "SELECT COUNT(*) FROM workers WHERE cluster_id = ?1", [cluster_id], |r| r.get(0))?;
     tx.execute(
         "INSERT INTO workers(cluster_id, name, state, created, updated, phase_at, private_ip) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
         params![
