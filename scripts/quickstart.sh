@@ -6,11 +6,12 @@
 #                                  (as root): computes from the VPN network, and is refused from the internet
 #   scripts/quickstart.sh stop     stop the coiled-local it started (either kind)
 #
-# Everything it makes lives in .quickstart/ (the local control plane's data, Terraform's working
-# directory and state). Run it again at any time: it reuses what is there.
+# Everything it makes lives in .quickstart/, or $QUICKSTART_DIR when set (the local control plane's
+# data, Terraform's working directory and state). Run it again at any time: it reuses what is there.
+# With $QUICKSTART_BIN_DIR set, it uses the provider and coiled-local built there instead of building.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-qs="$root/.quickstart"
+qs="${QUICKSTART_DIR:-$root/.quickstart}"
 real=""
 [ "${1:-}" = "--real" ] && real=1
 data="$qs/coiled-local${real:+-real}"
@@ -45,11 +46,15 @@ if [ -n "$real" ]; then
   "$root/scripts/install-test-tools.sh"
 fi
 
-step "Building the provider and coiled-local (cargo build; the first build takes a few minutes)"
-(cd "$root" && cargo build --bins)
-target_dir=${CARGO_TARGET_DIR:-$root/target}
-provider="$target_dir/debug/terraform-provider-coiled"
-local_bin="$target_dir/debug/coiled-local"
+if [ -n "${QUICKSTART_BIN_DIR:-}" ]; then
+  bin_dir=$QUICKSTART_BIN_DIR
+else
+  step "Building the provider and coiled-local (cargo build; the first build takes a few minutes)"
+  (cd "$root" && cargo build --bins)
+  bin_dir=${CARGO_TARGET_DIR:-$root/target}/debug
+fi
+provider="$bin_dir/terraform-provider-coiled"
+local_bin="$bin_dir/coiled-local"
 
 step "Finding a Terraform CLI"
 terraform=""
@@ -106,7 +111,17 @@ rm -rf .terraform .terraform.lock.hcl  # the provider was just rebuilt: its chec
 echo "terraform init: done"
 
 step "terraform apply (waits for the cluster to be ready)"
-"$terraform" apply -auto-approve -no-color
+if ! "$terraform" apply -auto-approve -no-color; then
+  cat >&2 <<HINT
+
+The apply failed (the error is above). coiled-local keeps its workspace and clusters in
+$data across runs, and Terraform keeps its state in $work: if that state was
+deleted while coiled-local ran on, its clusters are still there. Import them as the error says, or
+start from nothing:
+  scripts/quickstart.sh stop && rm -rf $qs
+HINT
+  exit 1
+fi
 
 step "Firewall rules every new cluster in the workspace gets (account default)"
 "$terraform" output -raw account_firewall; echo

@@ -1,6 +1,5 @@
 //! `coiled_cluster` through real Terraform CLIs against `coiled-local`.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -175,13 +174,7 @@ fn stopped_outside_terraform_is_recreated() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], ETL);
         s.apply();
         let id = s.output("cluster")["id"].as_str().unwrap().to_string();
-        let out = Command::new("curl")
-            .args(["-s", "-f", "-X", "DELETE", "-H"])
-            .arg(format!("Authorization: ApiToken {}", s.server.token))
-            .arg(format!("{}/api/v2/clusters/account/alice/id/{id}?reason=idle+timeout", s.server.url))
-            .output()
-            .unwrap();
-        assert!(out.status.success());
+        s.server.delete(&format!("/api/v2/clusters/account/alice/id/{id}?reason=idle+timeout"));
         std::thread::sleep(Duration::from_millis(100));
         let plan = s.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
         assert_eq!(plan.code, 2, "{}", plan.all());

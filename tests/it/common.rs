@@ -341,7 +341,8 @@ impl LocalServer {
         self.accepted("PUT", path, body);
     }
 
-    /// DELETE on an admin route (`/_local/requests`, `/_local/stats`), which must accept it.
+    /// DELETE on an admin route (`/_local/requests`, `/_local/stats`) or an API one (a cluster, with
+    /// its `?reason=`), which must accept it.
     pub fn delete(&self, path: &str) {
         self.accepted("DELETE", path, &serde_json::Value::Null);
     }

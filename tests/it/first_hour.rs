@@ -1,7 +1,6 @@
 //! What a new user meets in the first hour: each test pins a defect found by trying the documented
 //! paths, through the real Terraform CLIs against `coiled-local`.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -10,17 +9,9 @@ use crate::common::{Cli, HEADER, LocalServer, Scenario, Workdir, clis, flat};
 
 /// Creates a cluster as another user of the workspace would, outside Terraform.
 fn colleague_creates(server: &LocalServer, body: serde_json::Value) -> i64 {
-    let out = Command::new("curl")
-        .args(["-s", "-f", "-X", "POST", "-H", "Content-Type: application/json", "-H"])
-        .arg(format!("Authorization: ApiToken {}", server.token))
-        .arg("-d")
-        .arg(crate::common::client_body(&body).to_string())
-        .arg(format!("{}/api/v2/clusters/account/alice/", server.url))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["id"].as_i64().unwrap()
+    let (code, created) = server.post("/api/v2/clusters/account/alice/", &crate::common::client_body(&body));
+    assert!((200..300).contains(&code), "the create failed with {code}: {created}");
+    created["id"].as_i64().unwrap()
 }
 
 #[test]
@@ -233,13 +224,7 @@ fn regression_the_cluster_data_source_refuses_stopped_clusters_unless_asked() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], "");
         let id = colleague_creates(&s.server, json!({"name": "old", "workers": 1}));
         std::thread::sleep(Duration::from_millis(200));
-        let out = Command::new("curl")
-            .args(["-s", "-f", "-X", "DELETE", "-H"])
-            .arg(format!("Authorization: ApiToken {}", s.server.token))
-            .arg(format!("{}/api/v2/clusters/account/alice/id/{id}?reason=done", s.server.url))
-            .output()
-            .unwrap();
-        assert!(out.status.success());
+        s.server.delete(&format!("/api/v2/clusters/account/alice/id/{id}?reason=done"));
         std::thread::sleep(Duration::from_millis(300));
         let data = format!(
             "data \"coiled_cluster\" \"old\" {{\n  id = \"{id}\"\n}}\noutput \"addr_null\" {{ value = data.coiled_cluster.old.scheduler_address == null }}\noutput \"status\" {{ value = data.coiled_cluster.old.status }}\n"
@@ -406,4 +391,40 @@ fn regression_the_websocket_uses_the_ca_bundle_and_the_proxy() {
         assert!(flat(&out.all()).contains("certificate"), "{}", out.all());
         assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
     }
+}
+
+/// The quick start as the README gives it (`scripts/quickstart.sh`, here in a directory of its own and
+/// with the binaries the tests use): it shows the applied firewall and an empty second plan; run
+/// again, it reuses what is there; with Terraform's state deleted while `coiled-local` runs on, it
+/// fails with the way out; `stop` stops `coiled-local`, whatever happened.
+#[test]
+fn the_quick_start_runs_as_the_readme_says() {
+    struct StopOnDrop<'a>(&'a dyn Fn(&[&str]) -> (bool, String));
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            (self.0)(&["stop"]);
+        }
+    }
+    let dir = tempfile::Builder::new().prefix("quickstart-").tempdir().unwrap();
+    let qs = dir.path().join("qs");
+    let bins = crate::common::local_bin().parent().unwrap().to_path_buf();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/quickstart.sh");
+    let run = |args: &[&str]| {
+        let out =
+            std::process::Command::new(&script).args(args).env("QUICKSTART_DIR", &qs).env("QUICKSTART_BIN_DIR", &bins).output().unwrap();
+        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let _stop = StopOnDrop(&run);
+    let (ok, first) = run(&[]);
+    assert!(ok, "{first}");
+    for shown in ["10.1.0.0/16", "No changes", "Where to go next"] {
+        assert!(first.contains(shown), "{shown}: {first}");
+    }
+    let (ok, again) = run(&[]);
+    assert!(ok && again.contains("Already running at"), "{again}");
+    std::fs::remove_file(qs.join("work/terraform.tfstate")).unwrap();
+    let (ok, lost) = run(&[]);
+    assert!(!ok && flat(&lost).contains("Cluster Already Exists") && lost.contains("scripts/quickstart.sh stop && rm -rf"), "{lost}");
+    let (ok, stopped) = run(&["stop"]);
+    assert!(ok && stopped.contains("coiled-local stopped"), "{stopped}");
 }

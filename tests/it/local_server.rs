@@ -206,9 +206,7 @@ fn every_request_is_recorded_and_a_create_can_answer_502_after_creating() {
     assert_eq!(post["path"], "/api/v2/clusters/account/alice/");
     assert_eq!(post["body"]["tags"], json!({"a": "b"}));
     assert!(log.iter().any(|r| r["method"] == "GET" && r["query"].is_null()), "{log:?}");
-    let out =
-        std::process::Command::new("curl").args(["-s", "-f", "-X", "DELETE"]).arg(format!("{}/_local/requests", s.url)).output().unwrap();
-    assert!(out.status.success());
+    s.delete("/_local/requests");
     assert_eq!(s.get("/_local/requests").1, json!([]));
     // The server makes the cluster, then answers 502.
     s.put("/_local/faults", &json!({"create_then_502": 1}));
