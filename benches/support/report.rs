@@ -202,37 +202,41 @@ const ANALYSIS: &str = "
 **Plan with refresh.** The fair peer was chosen so that Terraform would do the same work per instance
 for both kinds, leaving the providers' own costs to differ. The CPU by process shows that it does not.
 A plan's fixed cost (N = 1: start-up, schemas, configuration) is about the same for both, and lower for
-ours. Per instance, Terraform's own CPU is about 1.5 times (1.0.3) and 2 times (1.15.5) what it spends
+ours. Per instance, Terraform's own CPU is about 1.4 times (1.0.3) and 1.8 times (1.15.5) what it spends
 on a peer instance (the second table above): its work per instance grows with the resource's schema as
 well as with its values. A cluster's type has 26 attributes (one of them sensitive) and two nested
 blocks, and on 1.15.5 an identity, where `null_resource` has two attributes. The profile of Terraform
 above shows where: building the resource's type from its schema at each use, encoding state as JSON and
 values as msgpack, rendering the plan, collecting garbage, and writing numbers out as decimal text.
 
-The last is the largest single difference on 1.15.5, and most of it is one value. `wait_for_workers`
-defaults to 0.3, as in Coiled's client: a decimal that no float holds exactly. Terraform holds a number
-it parses (from the configuration, from state, or sent as text) at 512 bits of precision, and writes
-all of its digits out each time it encodes or compares it; the same clusters with `wait_for_workers =
-1` cost Terraform 0.84 ms less per instance on 1.15.5 and 0.27 ms less on 1.0.3 (the middle column).
-The provider used to answer 0.3 as the nearest float, which Terraform writes out quickly, but that is
-another number: Terraform 1.0.3 refused the plan of a configuration that sets `wait_for_workers = 0.3`
-(\"planned value cty.NumberFloatVal(0.3) does not match config value\"). It now answers such a number
-as the decimal text Terraform sends, and that correction is most of the change in the 1.15.5 ratios
-against the history below. Two builds measured and undone: one that declared no identity changed
-nothing measurable; one with `environ` not sensitive took Terraform's CPU for 200 clusters on 1.15.5
-from 0.96 to 0.91 s, and nothing on 1.0.3.
+Numbers written out as decimal text were the largest single difference on 1.15.5 until the
+`wait_for_workers` default left state, and nearly all of it was that one value: 0.3 by default, as in
+Coiled's client, a decimal that no float holds exactly. Terraform holds a number it parses (from the
+configuration, from state, or sent as text) at 512 bits of precision, and writes all of its digits
+out each time it encodes or compares it. The provider had answered 0.3 as the nearest float, which
+Terraform writes out quickly, but that is another number: Terraform 1.0.3 refused the plan of a
+configuration that sets `wait_for_workers = 0.3` (\"planned value cty.NumberFloatVal(0.3) does not
+match config value\"), so such a number is answered as the decimal text Terraform sends. Left out,
+`wait_for_workers` is now null in state, as Coiled's client keeps `None` until it waits for its
+default: a cluster then holds no decimal, and the `math/big` row above is no higher than for
+clusters with `wait_for_workers = 1` (the middle column). Terraform's own CPU per cluster on 1.15.5 went from
+3.97 to about 3.5 ms with it (the history below). Two builds measured and undone: one that declared
+no identity changed nothing measurable; one with `environ` not sensitive took Terraform's CPU for 200
+clusters on 1.15.5 from 0.96 to 0.91 s, and nothing on 1.0.3.
 
-The providers' own share is the other way round: about 0.36 ms of CPU per cluster, including its HTTP
+The providers' own share is the other way round: about 0.35 ms of CPU per cluster, including its HTTP
 read, where Go's null provider takes about 1.1 ms per instance and reads nothing; `coiled-local`
-answering the read adds about 0.15 ms. Terraform's own work for one cluster (3.0 ms on 1.0.3 and 4.0 ms
-on 1.15.5 in this run) is already about, or above, the peer's whole cost per instance (about 1.9 + 1.1
-ms), so no provider, however fast, can bring the plan to 0.9× the peer while it reads every cluster: a
-provider and a server that cost nothing would leave the plan at about the peer's time, or above it. Batching the reads into the cluster list would not be faithful: Coiled's client reads
+answering the read adds about 0.1 ms. Terraform's own work for one cluster (2.9 ms on 1.0.3 and 3.6 ms
+on 1.15.5 in this run) is already about, or above, the peer's whole cost per instance (about 2.0 + 1.1
+ms), so no provider, however fast, can bring the plan to 0.9× the peer on 1.15.5 while it reads every
+cluster: a provider and a server that cost nothing would leave the plan at about the peer's time, or
+above it. On 1.0.3 at the default parallelism, where Terraform's share is smallest, the plan is at
+0.88× the peer. Batching the reads into the cluster list would not be faithful: Coiled's client reads
 only `id`, `name`, `updated` and the state from a list's items, and nothing shows that the list carries
 the addresses and firewall a read needs. The ratios are in the targets below.
 
-**The provider's own time.** The handlers alone (`benches/rpc.rs`) take about 11.5 µs for
-`PlanResourceChange`, 6 µs for `UpgradeResourceState`, and about 0.2 ms for `ReadResource` including
+**The provider's own time.** The handlers alone (`benches/rpc.rs`) take about 11 µs for
+`PlanResourceChange`, 6 µs for `UpgradeResourceState`, and about 0.17 ms for `ReadResource` including
 the HTTP read. With the system allocator they took 17.4 µs and 6.9 µs on the same code, and three
 changes ago 54 µs and 20 µs (the history below has the figures). A `perf` profile of those handlers
 found these costs, now gone:
@@ -256,6 +260,10 @@ found these costs, now gone:
   10 µs of a cold plan call of about 35 µs); likewise the current state of `ReadResource`, which is
   byte for byte the state the service answered to `UpgradeResourceState` just before, now that numbers
   are answered as Terraform sends them;
+- on the server's side of a read, `coiled-local` preparing each of its SQL queries again for every
+  request (the token's user, the memberships, the cluster, its workers): it now keeps them in
+  SQLite's cache of prepared statements, which took the read with its HTTP round trip from about 209
+  to 167 µs, and `coiled-local`'s CPU per read within a plan from 0.15 to 0.10 ms;
 - allocation with the system allocator: the provider now uses mimalloc, built without transparent huge
   pages (its `no_thp` feature). An earlier trial had left mimalloc out because the plugin's peak RSS
   rose from 9 to 22 MiB; that memory was its arena committed in huge pages. Without them the RSS is
@@ -270,11 +278,10 @@ thread instead of two, changed no RPC's time within a plan.
 Within a plan, the per-RPC profile measures each handler from its start to its answer. At the default
 parallelism, on two cores shared with Terraform's walkers and `coiled-local`, it also counts waiting
 for a core, and for reads, waiting for the server while nine other reads are in flight: the median
-read takes about 0.44 ms, but in the runs measured while tuning one read in ten waited over 1.6 ms,
-and those carry the mean to about 0.73–0.8 ms. With `-parallelism=1` each call runs alone: the read
-then takes about 0.42–0.43 ms and the upgrade about 22–23 µs, within their targets, and the plan 28–31
-µs, about two and a half times its time alone, since Terraform's work between two calls leaves the
-provider's caches cold. The largest cost left in a `perf` profile of the plan handler is the values'
+read takes about 0.35 ms, but the reads that wait longest carry the mean to about 0.6–0.66 ms. With
+`-parallelism=1` each call runs alone: the read then takes about 0.35–0.37 ms and the upgrade about
+20–21 µs, within their targets, and the plan 27–30 µs, about two and a half times its time alone,
+since Terraform's work between two calls leaves the provider's caches cold. The largest cost left in a `perf` profile of the plan handler is the values'
 object keys: allocated strings, compared byte by byte (`memcmp` about 17% of the handler,
 `BTreeMap` lookups and inserts about 15%).
 
