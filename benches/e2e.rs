@@ -312,7 +312,7 @@ fn apply_many(ctx: &mut Ctx, cli: &Cli, n: usize) {
     let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
     let config = counted_clusters(&server, n, "a", 1);
     let w = workdir(cli, &config);
-    let _ = Command::new("curl").args(["-s", "-X", "DELETE"]).arg(format!("{}/_local/stats", server.url)).output();
+    server.delete("/_local/stats");
     let t = Instant::now();
     w.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
     let wall = t.elapsed().as_secs_f64();
@@ -342,7 +342,7 @@ fn readiness(ctx: &mut Ctx, cli: &Cli, delay_s: f64) {
             provider_block(&server)
         );
         let w = workdir(cli, &config);
-        let _ = Command::new("curl").args(["-s", "-X", "DELETE"]).arg(format!("{}/_local/requests", server.url)).output();
+        server.delete("/_local/requests");
         w.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
         let returned = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
         let id = w

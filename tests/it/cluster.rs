@@ -141,9 +141,8 @@ output "rules" { value = coiled_cluster.plain.firewall_rules }
         s.apply();
         if crate::common::minimal_echo() {
             // Neither the cluster's inherited rules nor the account's are reported: not known, not empty.
-            let state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
-            let cluster = state["resources"].as_array().unwrap().iter().find(|r| r["type"] == "coiled_cluster").unwrap();
-            assert!(cluster["instances"][0]["attributes"]["firewall_rules"].is_null(), "{cluster}");
+            let cluster = s.instance("coiled_cluster");
+            assert!(cluster["attributes"]["firewall_rules"].is_null(), "{cluster}");
             s.assert_no_changes();
             continue;
         }
@@ -419,9 +418,7 @@ fn version_0_state_upgrades_without_a_change() {
         s.tf.write("terraform.tfstate", &serde_json::to_string_pretty(&state).unwrap());
         s.assert_no_changes();
         s.tf.terraform(&["apply", "-refresh-only", "-auto-approve", "-no-color"]).ok();
-        let state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
-        let cluster = state["resources"].as_array().unwrap().iter().find(|r| r["type"] == "coiled_cluster").unwrap();
-        let instance = &cluster["instances"][0];
+        let instance = s.instance("coiled_cluster");
         assert_eq!(instance["schema_version"], 1, "{instance}");
         let attrs = instance["attributes"].as_object().unwrap();
         assert!(!attrs.contains_key("scheduler_private_address") && !attrs.contains_key("scheduler_public_address"), "{instance}");
@@ -486,11 +483,7 @@ fn a_wait_fraction_left_out_stays_null() {
     let config = |wait: &str| {
         format!("resource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  name      = \"waits\"\n  n_workers = 1\n{wait}}}\n")
     };
-    let stored = |s: &Scenario| {
-        let state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
-        let cluster = state["resources"].as_array().unwrap().iter().find(|r| r["type"] == "coiled_cluster").unwrap().clone();
-        cluster["instances"][0]["attributes"]["wait_for_workers"].clone()
-    };
+    let stored = |s: &Scenario| s.instance("coiled_cluster")["attributes"]["wait_for_workers"].clone();
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &config(""));
         s.apply();

@@ -449,6 +449,14 @@ impl Scenario {
         std::fs::read_to_string(self.tf.path().join("terraform.tfstate")).unwrap_or_default()
     }
 
+    /// The first instance, in the state file, of the first resource of type `kind`.
+    #[track_caller]
+    pub fn instance(&self, kind: &str) -> serde_json::Value {
+        let state: serde_json::Value = serde_json::from_str(&self.state_text()).unwrap();
+        let resource = state["resources"].as_array().unwrap().iter().find(|r| r["type"] == kind).unwrap();
+        resource["instances"][0].clone()
+    }
+
     /// API requests the server has seen since the last reset.
     pub fn api_requests(&self) -> u64 {
         self.server.get("/_local/stats").1["requests"].as_u64().unwrap_or(0)

@@ -71,13 +71,10 @@ resource "coiled_cluster" "etl" {
     for cli in clis().iter().filter(|c| c.at_least(1, 12)) {
         let s = Scenario::new(cli, &["--provision-delay", "0s"], resources);
         s.apply();
-        let state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
-        let identity = |kind: &str| {
-            state["resources"].as_array().unwrap().iter().find(|r| r["type"] == kind).unwrap()["instances"][0]["identity"].clone()
-        };
+        let identity = |kind: &str| s.instance(kind)["identity"].clone();
         let cluster = identity("coiled_cluster");
         let id = cluster["id"].as_str().unwrap().to_string();
-        assert_eq!(cluster, json!({"workspace": "alice", "id": id}), "{state}");
+        assert_eq!(cluster, json!({"workspace": "alice", "id": id}), "{}", s.state_text());
         assert_eq!(identity("coiled_backend_options"), json!({"workspace": "alice"}));
         s.assert_no_changes();
 

@@ -382,7 +382,8 @@ impl Store {
     /// The newest active cluster of that name.
     pub fn active_cluster_by_name(&self, workspace: &str, name: &str) -> Result<Option<ClusterRow>, StoreError> {
         self.with(|c| {
-            row(c,
+            row(
+                c,
                 &format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE workspace = ?1 AND name = ?2 AND state NOT IN ('stopped', 'error') ORDER BY id DESC LIMIT 1"),
                 params![workspace, name],
                 cluster_from_row,
@@ -545,7 +546,8 @@ impl Store {
     /// The earliest pending state change, if any.
     pub fn next_due(&self) -> Result<Option<f64>, StoreError> {
         self.with(|c| {
-            row(c,
+            row(
+                c,
                 "SELECT MIN(t) FROM (SELECT MIN(phase_at) AS t FROM clusters WHERE phase_at IS NOT NULL UNION ALL SELECT MIN(phase_at) FROM workers WHERE phase_at IS NOT NULL)",
                 [],
                 |r| r.get(0),
