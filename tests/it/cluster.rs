@@ -477,7 +477,7 @@ fn a_decimal_in_the_configuration_is_planned_as_that_decimal() {
 }
 
 /// Left out, `wait_for_workers` stays null in state, as Coiled's client keeps `None` and waits for its
-/// default; set and then removed again, it changes back to null in place.
+/// default; set and then removed again, it changes back to null in place; imported, it is null too.
 #[test]
 fn a_wait_fraction_left_out_stays_null() {
     let config = |wait: &str| {
@@ -497,6 +497,20 @@ fn a_wait_fraction_left_out_stays_null() {
         assert!(plan.contains("wait_for_workers = 0.5 -> null") && plan.contains("1 to change, 0 to destroy"), "{}: {plan}", cli.version);
         s.apply();
         assert_eq!(stored(&s), serde_json::Value::Null, "{}", cli.version);
+        assert_eq!(s.server.clusters().len(), 1, "{}: changed in place", cli.version);
+        s.assert_no_changes();
+        // Imported, it is null as when left out: a configuration that sets it changes it in place.
+        s.tf.terraform(&["state", "rm", "-no-color", "coiled_cluster.c"]).ok();
+        s.set(&config("  wait_for_workers = 0.5\n"));
+        s.tf.terraform(&["import", "-no-color", "coiled_cluster.c", "waits"]).ok();
+        assert_eq!(stored(&s), serde_json::Value::Null, "{}", cli.version);
+        let plan = flat(&s.plan_changes());
+        assert!(
+            plan.contains("+ wait_for_workers = 0.5") && plan.contains("0 to add, 1 to change, 0 to destroy"),
+            "{}: {plan}",
+            cli.version
+        );
+        s.apply();
         assert_eq!(s.server.clusters().len(), 1, "{}: changed in place", cli.version);
         s.assert_no_changes();
     }
