@@ -83,6 +83,16 @@ pub(crate) fn detail(status: StatusCode, text: &str) -> Resp {
     error(status, json!({"detail": text}))
 }
 
+/// Coiled's answer for what does not exist, or is not the caller's to see.
+pub(crate) fn not_found() -> Resp {
+    detail(StatusCode::NOT_FOUND, "Not found.")
+}
+
+/// What a read found, answered as JSON, or [`not_found`].
+pub(crate) fn found<T>(row: Option<T>, to_json: impl FnOnce(T) -> Value) -> Result<Resp, Failure> {
+    Ok(row.map_or_else(not_found, |r| Json(to_json(r)).into_response()))
+}
+
 pub(crate) fn internal(e: impl std::fmt::Display) -> Resp {
     tracing::error!(error = %e, "internal error");
     error(StatusCode::INTERNAL_SERVER_ERROR, json!({"message": "Internal server error; see the coiled-local log."}))

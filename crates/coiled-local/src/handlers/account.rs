@@ -13,35 +13,28 @@ use crate::Shared;
 use crate::app::{Failure, Resp, authenticate, authorize, detail, internal};
 
 pub(crate) async fn user_me(AxState(state): AxState<Shared>, headers: HeaderMap) -> Result<Resp, Failure> {
-    Ok({
-        let user = (authenticate(&state, &headers))?;
-        let memberships = (state.store.memberships(&user).map_err(internal))?;
-        let default = memberships.iter().find(|m| m.2).map(|m| m.0.clone());
-        Json(json!({"id": 1, "username": user, "email": format!("{user}@localhost"), "default_account": default.map(|d| json!({"slug": d, "name": d}))})).into_response()
-    })
+    let user = authenticate(&state, &headers)?;
+    let memberships = state.store.memberships(&user).map_err(internal)?;
+    let default = memberships.iter().find(|m| m.2).map(|m| m.0.clone());
+    Ok(Json(json!({"id": 1, "username": user, "email": format!("{user}@localhost"), "default_account": default.map(|d| json!({"slug": d, "name": d}))})).into_response())
 }
 
 pub(crate) async fn user_memberships(AxState(state): AxState<Shared>, headers: HeaderMap) -> Result<Resp, Failure> {
-    Ok({
-        let user = (authenticate(&state, &headers))?;
-        let memberships = (state.store.memberships(&user).map_err(internal))?;
-        Json(
-            memberships
-                .iter()
-                .map(|(ws, admin, default)| json!({"account": {"slug": ws, "name": ws}, "is_admin": admin, "is_default_account": default}))
-                .collect::<Vec<_>>(),
-        )
-        .into_response()
-    })
+    let user = authenticate(&state, &headers)?;
+    let memberships = state.store.memberships(&user).map_err(internal)?;
+    let list: Vec<Value> = memberships
+        .iter()
+        .map(|(ws, admin, default)| json!({"account": {"slug": ws, "name": ws}, "is_admin": admin, "is_default_account": default}))
+        .collect();
+    Ok(Json(list).into_response())
 }
 
 pub(crate) async fn users_me_v1(AxState(state): AxState<Shared>, headers: HeaderMap) -> Result<Resp, Failure> {
-    Ok({
-        let user = (authenticate(&state, &headers))?;
-        let memberships = (state.store.memberships(&user).map_err(internal))?;
-        Json(json!({"username": user, "membership_set": memberships.iter().map(|(ws, admin, _)| json!({"account": {"slug": ws, "name": ws}, "is_admin": admin})).collect::<Vec<_>>()}))
-        .into_response()
-    })
+    let user = authenticate(&state, &headers)?;
+    let memberships = state.store.memberships(&user).map_err(internal)?;
+    let membership_set: Vec<Value> =
+        memberships.iter().map(|(ws, admin, _)| json!({"account": {"slug": ws, "name": ws}, "is_admin": admin})).collect();
+    Ok(Json(json!({"username": user, "membership_set": membership_set})).into_response())
 }
 
 /// Backend options as read back: credentials are never returned.
@@ -63,11 +56,9 @@ pub(crate) async fn get_backend_options(
     headers: HeaderMap,
     Path(ws): Path<String>,
 ) -> Result<Resp, Failure> {
-    Ok({
-        (authorize(&state, &headers, &ws))?;
-        let data = (state.store.backend_options(&ws).map_err(internal))?;
-        Json(redacted_backend_options(data)).into_response()
-    })
+    authorize(&state, &headers, &ws)?;
+    let data = state.store.backend_options(&ws).map_err(internal)?;
+    Ok(Json(redacted_backend_options(data)).into_response())
 }
 
 /// Checks an ingress list on the wire; the error says which rule and why.

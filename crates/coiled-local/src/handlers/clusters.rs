@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::{Failure, Resp, authorize, detail, dropped_connection, error, internal};
+use crate::app::{Failure, Resp, authorize, dropped_connection, error, internal, not_found};
 use crate::handlers::account::{rules_to_wire, validate_ingress};
 use crate::handlers::software::check_software;
 use crate::store::NewCluster;
@@ -34,17 +34,15 @@ pub(crate) fn server_base(headers: &HeaderMap) -> String {
 }
 
 pub(crate) fn cluster_response(state: &Shared, headers: &HeaderMap, c: &crate::store::ClusterRow) -> Result<Resp, Failure> {
-    Ok({
-        let workers = (state.store.workers(c.id).map_err(internal))?;
-        let own = state.dask.as_ref().and_then(|rt| rt.tls(c.id));
-        let (cert, key) = own.as_ref().map_or_else(|| (tls_pair().0.as_str(), tls_pair().1.as_str()), |(c, k)| (c.as_str(), k.as_str()));
-        let mut v = wire::cluster_json(c, &workers, &server_base(headers), (cert, key));
-        if state.dask.is_some() {
-            // The real dashboard, on the scheduler's private address (reachable from peered networks).
-            v["scheduler"]["dashboard_address"] = format!("http://{}:8787/status", c.private_ip).into();
-        }
-        Json(v).into_response()
-    })
+    let workers = state.store.workers(c.id).map_err(internal)?;
+    let own = state.dask.as_ref().and_then(|rt| rt.tls(c.id));
+    let (cert, key) = own.as_ref().map_or_else(|| (tls_pair().0.as_str(), tls_pair().1.as_str()), |(c, k)| (c.as_str(), k.as_str()));
+    let mut v = wire::cluster_json(c, &workers, &server_base(headers), (cert, key));
+    if state.dask.is_some() {
+        // The real dashboard, on the scheduler's private address (reachable from peered networks).
+        v["scheduler"]["dashboard_address"] = format!("http://{}:8787/status", c.private_ip).into();
+    }
+    Ok(Json(v).into_response())
 }
 
 /// When new clusters and workers take their first step: half the provisioning delay from now, or, for
@@ -77,19 +75,18 @@ pub(crate) async fn create_cluster(
     if !existing {
         state.stats.created();
         state.wake.notify_one();
-    }
-    if !existing {
         let idle = new.idle_timeout.as_deref().unwrap_or(crate::idle::DEFAULT_IDLE);
         state.store.set_idle_limit(id, idle).map_err(internal)?;
         crate::dask::hooks::on_create(&state, id);
-    }
-    if !existing && state.faults.take_lost_create() {
-        state.stats.fault("lost_create");
-        return Ok(dropped_connection());
-    }
-    if !existing && state.faults.take_create_then_502() {
-        state.stats.fault("create_then_502");
-        return Ok(error(StatusCode::BAD_GATEWAY, json!({"detail": "injected fault: HTTP 502 after the cluster was created"})));
+        // Faults that strike a create only once it has made a cluster.
+        if state.faults.take_lost_create() {
+            state.stats.fault("lost_create");
+            return Ok(dropped_connection());
+        }
+        if state.faults.take_create_then_502() {
+            state.stats.fault("create_then_502");
+            return Ok(error(StatusCode::BAD_GATEWAY, json!({"detail": "injected fault: HTTP 502 after the cluster was created"})));
+        }
     }
     Ok((StatusCode::CREATED, Json(json!({"id": id, "existing": existing}))).into_response())
 }
@@ -199,7 +196,7 @@ fn effective_rules(
 /// or 404 to answer.
 pub(crate) fn workspace_cluster(state: &Shared, headers: &HeaderMap, ws: &str, id: i64) -> Result<crate::store::ClusterRow, Resp> {
     authorize(state, headers, ws)?;
-    state.store.cluster(ws, id).map_err(internal)?.ok_or_else(|| detail(StatusCode::NOT_FOUND, "Not found."))
+    state.store.cluster(ws, id).map_err(internal)?.ok_or_else(not_found)
 }
 
 pub(crate) async fn get_cluster(
@@ -207,10 +204,8 @@ pub(crate) async fn get_cluster(
     headers: HeaderMap,
     Path((ws, id)): Path<(String, i64)>,
 ) -> Result<Resp, Failure> {
-    Ok({
-        let c = (workspace_cluster(&state, &headers, &ws, id))?;
-        cluster_response(&state, &headers, &c)?
-    })
+    let c = workspace_cluster(&state, &headers, &ws, id)?;
+    cluster_response(&state, &headers, &c)
 }
 
 pub(crate) async fn get_cluster_state(
@@ -218,10 +213,8 @@ pub(crate) async fn get_cluster_state(
     headers: HeaderMap,
     Path((ws, id)): Path<(String, i64)>,
 ) -> Result<Resp, Failure> {
-    Ok({
-        let c = (workspace_cluster(&state, &headers, &ws, id))?;
-        Json(json!({"state": c.state, "reason": c.reason, "updated": c.updated})).into_response()
-    })
+    let c = workspace_cluster(&state, &headers, &ws, id)?;
+    Ok(Json(json!({"state": c.state, "reason": c.reason, "updated": c.updated})).into_response())
 }
 
 pub(crate) async fn get_cluster_states(
@@ -229,17 +222,15 @@ pub(crate) async fn get_cluster_states(
     headers: HeaderMap,
     Path((ws, id)): Path<(String, i64)>,
 ) -> Result<Resp, Failure> {
-    Ok({
-        (workspace_cluster(&state, &headers, &ws, id))?;
-        let mut out = serde_json::Map::new();
-        for e in (state.store.states(id).map_err(internal))? {
-            let list = out.entry(e.kind).or_insert_with(|| json!([]));
-            if let Some(a) = list.as_array_mut() {
-                a.push(json!({"updated": e.updated, "state": e.state, "reason": e.reason, "stateful_object": {"name": e.name}}));
-            }
+    workspace_cluster(&state, &headers, &ws, id)?;
+    let mut out = serde_json::Map::new();
+    for e in state.store.states(id).map_err(internal)? {
+        let list = out.entry(e.kind).or_insert_with(|| json!([]));
+        if let Some(a) = list.as_array_mut() {
+            a.push(json!({"updated": e.updated, "state": e.state, "reason": e.reason, "stateful_object": {"name": e.name}}));
         }
-        Json(Value::Object(out)).into_response()
-    })
+    }
+    Ok(Json(Value::Object(out)).into_response())
 }
 
 pub(crate) async fn get_cluster_by_name(
@@ -247,14 +238,12 @@ pub(crate) async fn get_cluster_by_name(
     headers: HeaderMap,
     Path((ws, name)): Path<(String, String)>,
 ) -> Result<Resp, Failure> {
-    Ok({
-        // `include_paused` is accepted and has no effect: clusters here are never paused.
-        (authorize(&state, &headers, &ws))?;
-        match (state.store.active_cluster_by_name(&ws, &name).map_err(internal))? {
-            Some(c) => cluster_response(&state, &headers, &c)?,
-            None => detail(StatusCode::NOT_FOUND, "Not found."),
-        }
-    })
+    // `include_paused` is accepted and has no effect: clusters here are never paused.
+    authorize(&state, &headers, &ws)?;
+    match state.store.active_cluster_by_name(&ws, &name).map_err(internal)? {
+        Some(c) => cluster_response(&state, &headers, &c),
+        None => Ok(not_found()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -270,12 +259,10 @@ pub(crate) async fn list_clusters(
     Path(ws): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> Result<Resp, Failure> {
-    Ok({
-        (authorize(&state, &headers, &ws))?;
-        let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-        let rows = (state.store.clusters(Some(&ws), q.name.as_deref(), limit, q.offset.unwrap_or(0).max(0)).map_err(internal))?;
-        Json(rows.iter().map(wire::cluster_list_item).collect::<Vec<_>>()).into_response()
-    })
+    authorize(&state, &headers, &ws)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = state.store.clusters(Some(&ws), q.name.as_deref(), limit, q.offset.unwrap_or(0).max(0)).map_err(internal)?;
+    Ok(Json(rows.iter().map(wire::cluster_list_item).collect::<Vec<_>>()).into_response())
 }
 
 pub(crate) async fn stop_cluster(
@@ -284,17 +271,15 @@ pub(crate) async fn stop_cluster(
     Path((ws, id)): Path<(String, i64)>,
     RawQuery(query): RawQuery,
 ) -> Result<Resp, Failure> {
-    Ok({
-        let c = (workspace_cluster(&state, &headers, &ws, id))?;
-        if !matches!(c.state.as_str(), "stopping" | "stopped" | "error") {
-            let reason = query
-                .as_deref()
-                .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "reason").map(|(_, v)| v.into_owned()))
-                .unwrap_or_else(|| "stopped by request".into());
-            (begin_stop(&state, id, &reason).map_err(internal))?;
-        }
-        Json(json!({"id": id, "state": "stopping"})).into_response()
-    })
+    let c = workspace_cluster(&state, &headers, &ws, id)?;
+    if !matches!(c.state.as_str(), "stopping" | "stopped" | "error") {
+        let reason = query
+            .as_deref()
+            .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "reason").map(|(_, v)| v.into_owned()))
+            .unwrap_or_else(|| "stopped by request".into());
+        begin_stop(&state, id, &reason).map_err(internal)?;
+    }
+    Ok(Json(json!({"id": id, "state": "stopping"})).into_response())
 }
 
 /// Puts a cluster, its scheduler and its workers in `stopping` (they stop after the stop delay).
@@ -314,14 +299,12 @@ pub(crate) async fn list_workers(
     Path((ws, id)): Path<(String, i64)>,
     Query(q): Query<ListQuery>,
 ) -> Result<Resp, Failure> {
-    Ok({
-        (workspace_cluster(&state, &headers, &ws, id))?;
-        let workers: Vec<_> =
-            (state.store.workers(id).map_err(internal))?.into_iter().filter(|w| !matches!(w.state.as_str(), "stopped")).collect();
-        let offset = q.offset.unwrap_or(0).max(0) as usize;
-        let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
-        Json(workers.iter().skip(offset).take(limit).map(wire::worker_json).collect::<Vec<_>>()).into_response()
-    })
+    workspace_cluster(&state, &headers, &ws, id)?;
+    let workers: Vec<_> =
+        state.store.workers(id).map_err(internal)?.into_iter().filter(|w| !matches!(w.state.as_str(), "stopped")).collect();
+    let offset = q.offset.unwrap_or(0).max(0) as usize;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
+    Ok(Json(workers.iter().skip(offset).take(limit).map(wire::worker_json).collect::<Vec<_>>()).into_response())
 }
 
 #[derive(Deserialize)]
@@ -335,35 +318,36 @@ pub(crate) async fn add_workers(
     Path((ws, id)): Path<(String, i64)>,
     body: Bytes,
 ) -> Result<Resp, Failure> {
-    Ok({
-        let c = (workspace_cluster(&state, &headers, &ws, id))?;
-        if matches!(c.state.as_str(), "stopping" | "stopped" | "error") {
-            return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Cluster {id} is {}; it cannot be scaled.", c.state)})));
+    let c = workspace_cluster(&state, &headers, &ws, id)?;
+    if matches!(c.state.as_str(), "stopping" | "stopped" | "error") {
+        return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Cluster {id} is {}; it cannot be scaled.", c.state)})));
+    }
+    let req: ScaleUp = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Invalid scale request: {e}")}))),
+    };
+    if !(1..=1000).contains(&req.n_workers) {
+        return Ok(error(StatusCode::BAD_REQUEST, json!({"n_workers": ["Must be between 1 and 1000."]})));
+    }
+    if let Some(rt) = &state.dask {
+        let active = state
+            .store
+            .workers(id)
+            .map_err(internal)?
+            .iter()
+            .filter(|w| !matches!(w.state.as_str(), "stopping" | "stopped" | "error"))
+            .count() as i64;
+        if active + req.n_workers > rt.config.max_workers {
+            return Ok(error(
+                StatusCode::BAD_REQUEST,
+                json!({"message": format!("coiled-local runs real clusters of at most {} workers on this machine (--max-workers); {active} running and {} asked for.", rt.config.max_workers, req.n_workers)}),
+            ));
         }
-        let req: ScaleUp = match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Invalid scale request: {e}")}))),
-        };
-        if !(1..=1000).contains(&req.n_workers) {
-            return Ok(error(StatusCode::BAD_REQUEST, json!({"n_workers": ["Must be between 1 and 1000."]})));
-        }
-        if let Some(rt) = &state.dask {
-            let active = (state.store.workers(id).map_err(internal))?
-                .iter()
-                .filter(|w| !matches!(w.state.as_str(), "stopping" | "stopped" | "error"))
-                .count() as i64;
-            if active + req.n_workers > rt.config.max_workers {
-                return Ok(error(
-                    StatusCode::BAD_REQUEST,
-                    json!({"message": format!("coiled-local runs real clusters of at most {} workers on this machine (--max-workers); {active} running and {} asked for.", rt.config.max_workers, req.n_workers)}),
-                ));
-            }
-        }
-        let added = (state.store.add_workers(id, req.n_workers, first_phase(&state)).map_err(internal))?;
-        crate::dask::hooks::on_add_workers(&state, id, c.scheduler_port, added.iter().map(|w| w.name.clone()).collect());
-        state.wake.notify_one();
-        (StatusCode::CREATED, Json(added.iter().map(wire::worker_json).collect::<Vec<_>>())).into_response()
-    })
+    }
+    let added = state.store.add_workers(id, req.n_workers, first_phase(&state)).map_err(internal)?;
+    crate::dask::hooks::on_add_workers(&state, id, c.scheduler_port, added.iter().map(|w| w.name.clone()).collect());
+    state.wake.notify_one();
+    Ok((StatusCode::CREATED, Json(added.iter().map(wire::worker_json).collect::<Vec<_>>())).into_response())
 }
 
 pub(crate) async fn remove_workers(
@@ -372,17 +356,15 @@ pub(crate) async fn remove_workers(
     Path((ws, id)): Path<(String, i64)>,
     RawQuery(query): RawQuery,
 ) -> Result<Resp, Failure> {
-    Ok({
-        let c = (workspace_cluster(&state, &headers, &ws, id))?;
-        // Coiled's client shortens names by the "<cluster>-worker" prefix: "-3" means "<cluster>-worker-3".
-        let names: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .filter(|(k, _)| k == "name")
-            .map(|(_, v)| if v.starts_with('-') { format!("{}-worker{v}", c.name) } else { v.into_owned() })
-            .collect();
-        let at = unix_now() + state.config.stop_delay.as_secs_f64();
-        let n = (state.store.stop_workers(id, &names, at).map_err(internal))?;
-        crate::dask::hooks::on_remove_workers(&state, id, &names);
-        state.wake.notify_one();
-        Json(json!({"stopped": n})).into_response()
-    })
+    let c = workspace_cluster(&state, &headers, &ws, id)?;
+    // Coiled's client shortens names by the "<cluster>-worker" prefix: "-3" means "<cluster>-worker-3".
+    let names: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(k, _)| k == "name")
+        .map(|(_, v)| if v.starts_with('-') { format!("{}-worker{v}", c.name) } else { v.into_owned() })
+        .collect();
+    let at = unix_now() + state.config.stop_delay.as_secs_f64();
+    let n = state.store.stop_workers(id, &names, at).map_err(internal)?;
+    crate::dask::hooks::on_remove_workers(&state, id, &names);
+    state.wake.notify_one();
+    Ok(Json(json!({"stopped": n})).into_response())
 }

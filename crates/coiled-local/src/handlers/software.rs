@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use crate::Shared;
-use crate::app::{Failure, Resp, authorize, detail, error, internal};
+use crate::app::{Failure, Resp, authorize, error, found, internal, not_found};
 use crate::software_store::Build;
 use crate::store::{Store, StoreError};
 
@@ -68,10 +68,7 @@ pub(crate) async fn get_software_build(
     Path((ws, id)): Path<(String, i64)>,
 ) -> Result<Resp, Failure> {
     authorize(&state, &headers, &ws)?;
-    match state.store.build(&ws, id).map_err(internal)? {
-        Some(b) => Ok(Json(b.to_json()).into_response()),
-        None => Ok(detail(StatusCode::NOT_FOUND, "Not found.")),
-    }
+    found(state.store.build(&ws, id).map_err(internal)?, |b| b.to_json())
 }
 
 /// `GET …/build/logs/{id}?limit=N&pageToken=T`: the log lines from `T` (a line count) on.
@@ -82,7 +79,7 @@ pub(crate) async fn get_software_build_logs(
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Resp, Failure> {
     authorize(&state, &headers, &ws)?;
-    let Some(b) = state.store.build(&ws, id).map_err(internal)? else { return Ok(detail(StatusCode::NOT_FOUND, "Not found.")) };
+    let Some(b) = state.store.build(&ws, id).map_err(internal)? else { return Ok(not_found()) };
     let from: usize = q.get("pageToken").and_then(|t| t.parse().ok()).unwrap_or(0);
     let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(500).max(1);
     let lines = b.log();
@@ -103,10 +100,7 @@ pub(crate) async fn get_alias_by_name(
     Path((ws, name)): Path<(String, String)>,
 ) -> Result<Resp, Failure> {
     authorize(&state, &headers, &ws)?;
-    match state.store.latest_build(&ws, &name).map_err(internal)? {
-        Some(b) => Ok(Json(alias_json(&b)).into_response()),
-        None => Ok(detail(StatusCode::NOT_FOUND, "Not found.")),
-    }
+    found(state.store.latest_build(&ws, &name).map_err(internal)?, |b| alias_json(&b))
 }
 
 pub(crate) async fn delete_alias(
@@ -115,11 +109,7 @@ pub(crate) async fn delete_alias(
     Path((ws, name)): Path<(String, String)>,
 ) -> Result<Resp, Failure> {
     authorize(&state, &headers, &ws)?;
-    if state.store.delete_alias(&ws, &name).map_err(internal)? {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Ok(detail(StatusCode::NOT_FOUND, "Not found."))
-    }
+    if state.store.delete_alias(&ws, &name).map_err(internal)? { Ok(StatusCode::NO_CONTENT.into_response()) } else { Ok(not_found()) }
 }
 
 /// `GET …/alias?offset=N`: `{items, count}`, 50 to a page.
@@ -144,10 +134,7 @@ pub(crate) async fn get_spec(
     Path((ws, id)): Path<(String, i64)>,
 ) -> Result<Resp, Failure> {
     authorize(&state, &headers, &ws)?;
-    match state.store.build(&ws, id).map_err(internal)? {
-        Some(b) => Ok(Json(json!({"id": b.id, "request": b.spec})).into_response()),
-        None => Ok(detail(StatusCode::NOT_FOUND, "Not found.")),
-    }
+    found(state.store.build(&ws, id).map_err(internal)?, |b| json!({"id": b.id, "request": b.spec}))
 }
 
 /// Refuses a create whose software is missing: neither `env_name` nor `env_id`, or an `env_name` that
