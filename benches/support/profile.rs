@@ -10,18 +10,26 @@ pub fn profile(ctx: &mut Ctx, cli: &Cli, n: usize) {
     let w = workdir(cli, &config);
     w.terraform(&["apply", "-auto-approve", "-no-color", "-parallelism=20"]).ok();
     // At the default parallelism, calls wait for a core and for each other; one at a time, each
-    // handler's time is its own.
+    // handler's time is its own. The third kind runs at the default parallelism with Terraform's Go
+    // runtime held to one core (GOMAXPROCS=1), which leaves the other to the provider and coiled-local:
+    // what the reads wait for at the default parallelism shows against it.
     // Each RPC's figures are the medians over `runs` plans: one plan's mean moves with a few calls
     // that waited.
     let runs = ctx.runs.min(3);
     let mut result = json!({"n": n, "plans": runs});
-    for (key, args) in [("", &["plan", "-no-color"][..]), ("_p1", &["plan", "-no-color", "-parallelism=1"][..])] {
+    let default: &[&str] = &["plan", "-no-color"];
+    let one_core: &[(&str, &str)] = &[("GOMAXPROCS", "1")];
+    for (key, args, env) in
+        [("", default, &[][..]), ("_p1", &["plan", "-no-color", "-parallelism=1"][..], &[][..]), ("_go1", default, one_core)]
+    {
         let mut walls = Vec::new();
         let mut per_plan: BTreeMap<&str, Vec<(usize, f64, f64)>> = BTreeMap::new();
         for run in 0..runs {
             let log = w.path().join(format!("profile{key}-{run}.log"));
             let t = Instant::now();
-            w.terraform_env(args, &[("TF_LOG_PROVIDER", "debug"), ("TF_LOG_PATH", log.to_str().unwrap())]).ok();
+            let mut vars = vec![("TF_LOG_PROVIDER", "debug"), ("TF_LOG_PATH", log.to_str().unwrap())];
+            vars.extend_from_slice(env);
+            w.terraform_env(args, &vars).ok();
             walls.push(t.elapsed().as_secs_f64());
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             for (label, times) in rpc_times(&text) {

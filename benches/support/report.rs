@@ -172,16 +172,21 @@ fn profile_section(r: &Value) -> String {
         }
         md.push('\n');
     }
-    md.push_str("Within a `terraform plan` of 1000 applied clusters, with the provider's debug timings on: the provider's own time in each RPC, from the handler's start to its answer, averaged over all calls, and the median call in brackets; each figure is the median over three such plans. At the default parallelism calls run 10 at a time, on two cores shared with Terraform and `coiled-local`, so they also wait for a core and for each other: the mean then carries the calls that waited longest; with `-parallelism=1` each call runs alone.\n\n| Terraform | RPC | calls | mean (median) per call, default parallelism | mean (median) per call, `-parallelism=1` |\n|---|---|---|---|---|\n");
+    md.push_str("Within a `terraform plan` of 1000 applied clusters, with the provider's debug timings on: the provider's own time in each RPC, from the handler's start to its answer, averaged over all calls, and the median call in brackets; each figure is the median over three such plans. At the default parallelism calls run 10 at a time, on two cores shared with Terraform and `coiled-local`, so they also wait for a core and for each other: the mean then carries the calls that waited longest; with `-parallelism=1` each call runs alone. The last column is the default parallelism again with Terraform's Go runtime held to one core (`GOMAXPROCS=1`), which leaves the other core to the provider and `coiled-local`.\n\n| Terraform | RPC | calls | mean (median) per call, default parallelism | mean (median) per call, `-parallelism=1` | mean (median) per call, default parallelism, Terraform on one core |\n|---|---|---|---|---|---|\n");
     for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("profile_")) {
         let version = key.trim_start_matches("profile_");
         for (rpc, t) in v["provider_rpc"].as_object().unwrap() {
             let alone = per_call(&v["provider_rpc_p1"][rpc]);
-            md.push_str(&format!("| {version} | {rpc} | {} |{} |{alone} |\n", t["calls"], per_call(t)));
+            let one_core = per_call(&v["provider_rpc_go1"][rpc]);
+            md.push_str(&format!("| {version} | {rpc} | {} |{} |{alone} |{one_core} |\n", t["calls"], per_call(t)));
         }
-        if let (Some(a), Some(b)) = (v["plan_wall_s"].as_f64(), v["plan_wall_s_p1"].as_f64()) {
-            md.push_str(&format!("| {version} | (plan wall time) | | {a:.2} s | {b:.2} s |\n"));
-        }
+        let wall = |k: &str| v[k].as_f64().map_or("–".to_string(), |s| format!("{s:.2} s"));
+        md.push_str(&format!(
+            "| {version} | (plan wall time) | | {} | {} | {} |\n",
+            wall("plan_wall_s"),
+            wall("plan_wall_s_p1"),
+            wall("plan_wall_s_go1")
+        ));
     }
     md
 }
@@ -276,14 +281,19 @@ not the calls within a plan, for a binary 2 MiB larger; a single-threaded runtim
 thread instead of two, changed no RPC's time within a plan.
 
 Within a plan, the per-RPC profile measures each handler from its start to its answer. At the default
-parallelism, on two cores shared with Terraform's walkers and `coiled-local`, it also counts waiting
-for a core, and for reads, waiting for the server while nine other reads are in flight: the median
-read takes about 0.35 ms, but the reads that wait longest carry the mean to about 0.6–0.66 ms. With
-`-parallelism=1` each call runs alone: the read then takes about 0.35–0.37 ms and the upgrade about
-20–21 µs, within their targets, and the plan 27–30 µs, about two and a half times its time alone,
-since Terraform's work between two calls leaves the provider's caches cold. The largest cost left in a `perf` profile of the plan handler is the values'
-object keys: allocated strings, compared byte by byte (`memcmp` about 17% of the handler,
-`BTreeMap` lookups and inserts about 15%).
+parallelism, on two cores shared with Terraform and `coiled-local`, it also counts the time a handler
+waits for a core: the median read takes about 0.35–0.38 ms, but the reads that wait longest (a tenth
+of them above 1.5 ms in a plan looked at closely) carry the mean to about 0.67 ms. They do not wait for
+each other: in that plan, more than half of the reads started with no other read in flight, and those
+took as long on average as the rest. They wait for Terraform, whose own threads can take both cores.
+Held to one core (`GOMAXPROCS=1`, the last column), Terraform leaves the other to the provider and
+`coiled-local`: at the same default parallelism the read then averages about 0.41–0.43 ms, the plan
+17–18 µs and the upgrade 12–13 µs, all within their targets, while the whole plan takes longer, as
+Terraform has one core fewer. With `-parallelism=1` each call runs alone: the read then takes about
+0.36–0.38 ms and the upgrade about 20–21 µs, and the plan 28–30 µs, about two and a half times its time
+alone, since Terraform's work between two calls leaves the provider's caches cold. The largest cost
+left in a `perf` profile of the plan handler is the values' object keys: allocated strings, compared
+byte by byte (`memcmp` about 17% of the handler, `BTreeMap` lookups and inserts about 15%).
 
 The HTTP client keeps its connections alive and sets no cap per host. During a plan of 200 clusters
 (sampled with `ss`), the provider opened 9 connections at the default parallelism of 10, and 1 at
@@ -343,7 +353,11 @@ fn targets(r: &Value) -> String {
     }
     for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("profile_")) {
         let version = key.trim_start_matches("profile_");
-        for (field, how) in [("provider_rpc_p1", "`-parallelism=1`"), ("provider_rpc", "default parallelism")] {
+        for (field, how) in [
+            ("provider_rpc_p1", "`-parallelism=1`"),
+            ("provider_rpc", "default parallelism"),
+            ("provider_rpc_go1", "default parallelism, Terraform on one core"),
+        ] {
             for (rpc, limit) in limits {
                 let Some(us) = v[field][rpc]["mean_us"].as_f64() else { continue };
                 s.push_str(&format!(
