@@ -515,3 +515,36 @@ fn a_wait_fraction_left_out_stays_null() {
         s.assert_no_changes();
     }
 }
+
+/// A single block taken out of the configuration is planned absent on every CLI: `timeouts` changes
+/// in place with no API call, and `backend_options` replaces the cluster. (Terraform 1.0.3 proposes a
+/// removed single block as the prior state held it, and refuses a plan that keeps it.)
+#[test]
+fn a_block_taken_out_of_the_configuration_is_planned_absent() {
+    let config = |blocks: &str| {
+        format!("resource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  name      = \"blocks\"\n  n_workers = 0\n{blocks}}}\n")
+    };
+    let timeouts = "  timeouts {\n    create = \"30m\"\n  }\n";
+    let options = "  backend_options {\n    region = \"us-east-2\"\n  }\n";
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &config(&format!("{timeouts}{options}")));
+        s.apply();
+        s.set(&config(options));
+        let plan = flat(&s.plan_changes());
+        assert!(plan.contains("- timeouts {") && plan.contains("0 to add, 1 to change, 0 to destroy"), "{}: {plan}", cli.version);
+        s.reset_stats();
+        s.apply();
+        let routes = s.server.get("/_local/stats").1["by_route"].clone();
+        assert!(routes.as_object().unwrap().keys().all(|r| r.starts_with("GET ")), "{}: state only: {routes}", cli.version);
+        s.assert_no_changes();
+        s.set(&config(""));
+        let plan = flat(&s.plan_changes());
+        assert!(
+            plan.contains("- backend_options { # forces replacement") && plan.contains("1 to add, 0 to change, 1 to destroy"),
+            "{}: {plan}",
+            cli.version
+        );
+        s.apply();
+        s.assert_no_changes();
+    }
+}

@@ -272,3 +272,53 @@ output "kept" { value = coiled_cluster.kept.status }
         assert_eq!(s.output("kept"), "stopped");
     }
 }
+
+/// A cluster made with cluster-level options imports against the configuration that made it without a
+/// replacement: the API reports the firewall `scheduler_port` / `allow_ingress_from` made, and the
+/// `spot` that `spot_policy` sent, as what the create sent, which the import holds as `backend_options`;
+/// the first plan takes the configuration's way of saying them, in place and with no API call.
+#[test]
+fn clusters_made_with_options_import_against_the_same_configuration() {
+    let config = r#"
+resource "coiled_cluster" "ports" {
+  name               = "ports"
+  software           = "dask"
+  n_workers          = 0
+  scheduler_port     = 8786
+  allow_ingress_from = "10.2.0.0/16"
+}
+resource "coiled_cluster" "open" {
+  name                           = "open"
+  software                       = "dask"
+  n_workers                      = 0
+  scheduler_port                 = 8786
+  acknowledge_world_open_ingress = true
+}
+resource "coiled_cluster" "spot" {
+  name        = "spot"
+  software    = "dask"
+  n_workers   = 0
+  spot_policy = "spot_with_fallback"
+}
+"#;
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], config);
+        s.apply();
+        for name in ["ports", "open", "spot"] {
+            let address = format!("coiled_cluster.{name}");
+            s.tf.terraform(&["state", "rm", &address]).ok();
+            let out = s.tf.terraform(&["import", "-no-color", &address, name]).ok();
+            assert!(out.stdout.contains("Import successful"), "{}", out.all());
+        }
+        let plan = s.plan_changes();
+        assert!(!plan.contains("replace") && plan.contains("0 to add, 3 to change, 0 to destroy"), "{plan}");
+        s.reset_stats();
+        s.apply();
+        let routes = s.server.get("/_local/stats").1["by_route"].clone();
+        assert!(routes.as_object().unwrap().keys().all(|r| r.starts_with("GET ")), "adopting values changes nothing: {routes}");
+        s.assert_no_changes();
+        // The rules are the ones those options make, shown as such.
+        let ports = s.state_text();
+        assert!(ports.contains("\"source\": \"10.2.0.0/16\""), "{ports}");
+    }
+}

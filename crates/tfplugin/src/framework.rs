@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::diag::Diagnostics;
-use super::schema::{Block, Schema};
+use super::schema::{Block, Nesting, Schema};
 use super::value::{AttrPath, Type, Value};
 
 /// What every operation is given: the provider-wide stop signal and the client's abilities.
@@ -228,6 +228,9 @@ pub async fn plan_change(resource: &dyn Resource, schema: &Schema, ctx: &Ctx, pl
         return false; // destroy: nothing to plan
     }
     null_write_only(&schema.block, &mut plan.planned);
+    if null_absent_single_blocks(&schema.block, &plan.config, &mut plan.planned) {
+        plan.proposal_is_prior = false;
+    }
     // Terraform proposes an unchanged resource's prior state as it is: then that is the value before
     // the hook, and no copy is needed.
     plan.proposal_is_prior = plan.proposal_is_prior || (!plan.prior.is_null() && plan.planned == plan.prior);
@@ -390,6 +393,31 @@ fn check_known(type_name: &str, step: &str, state: &Value, diags: &mut Diagnosti
     }
 }
 
+/// Makes absent the single nested blocks the configuration leaves out; `true` when it changed `planned`.
+/// A block is never computed, so it exists exactly when the configuration writes it; but older
+/// Terraform releases (1.0.3 among them) propose a removed single block as the prior state held it,
+/// and then refuse a plan that keeps it ("planned for existence but config wants absence").
+fn null_absent_single_blocks(block: &Block, config: &Value, planned: &mut Value) -> bool {
+    let mut changed = false;
+    for b in block.blocks.iter().filter(|b| b.nesting == Nesting::Single) {
+        let Some(current) = planned.get_mut(b.name) else { continue };
+        match config.get(b.name) {
+            None | Some(Value::Null) => {
+                if !current.is_null() {
+                    *current = Value::Null;
+                    changed = true;
+                }
+            }
+            Some(inner) => {
+                if !current.is_null() && !current.is_unknown() {
+                    changed |= null_absent_single_blocks(&b.block, inner, current);
+                }
+            }
+        }
+    }
+    changed
+}
+
 /// Write-only attributes never reach state: nulls them at the top level of an object.
 pub fn null_write_only(block: &Block, value: &mut Value) {
     for a in block.attributes.iter().filter(|a| a.write_only) {
@@ -479,6 +507,48 @@ mod tests {
         let plan = run(prior.clone(), prior.clone()).await;
         assert_eq!(plan.planned, prior);
         assert!(plan.requires_replace.is_empty());
+    }
+
+    #[test]
+    fn a_single_block_left_out_of_the_configuration_is_planned_absent() {
+        let inner = |region: &str| Value::object([("region", Value::string(region))]);
+        let block = Block {
+            blocks: vec![crate::schema::NestedBlock {
+                name: "options",
+                nesting: Nesting::Single,
+                block: Block {
+                    attributes: vec![Attribute::optional("region", Type::String, "Region.")],
+                    blocks: vec![crate::schema::NestedBlock {
+                        name: "inner",
+                        nesting: Nesting::Single,
+                        block: Block { attributes: vec![Attribute::optional("region", Type::String, "Region.")], ..Default::default() },
+                        min_items: 0,
+                        max_items: 1,
+                        requires_replace: false,
+                    }],
+                    ..Default::default()
+                },
+                min_items: 0,
+                max_items: 1,
+                requires_replace: true,
+            }],
+            ..Default::default()
+        };
+        let held = Value::object([("options", Value::object([("region", Value::string("a")), ("inner", inner("b"))]))]);
+        // Left out: absent, as Terraform before 1.3 would otherwise plan it from the prior state.
+        let mut planned = held.clone();
+        assert!(null_absent_single_blocks(&block, &Value::object([("options", Value::Null)]), &mut planned));
+        assert_eq!(planned.get("options"), Some(&Value::Null));
+        // Written without its inner block: only that one goes.
+        let mut planned = held.clone();
+        let config = Value::object([("options", Value::object([("region", Value::string("a")), ("inner", Value::Null)]))]);
+        assert!(null_absent_single_blocks(&block, &config, &mut planned));
+        assert_eq!(planned.get("options").and_then(|o| o.get("inner")), Some(&Value::Null));
+        assert_eq!(planned.get("options").and_then(|o| o.get("region")), Some(&Value::string("a")));
+        // Written whole: nothing changes.
+        let mut planned = held.clone();
+        assert!(!null_absent_single_blocks(&block, &held, &mut planned));
+        assert_eq!(planned, held);
     }
 
     #[tokio::test]

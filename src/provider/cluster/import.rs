@@ -111,7 +111,7 @@ impl ClusterResource {
             }
         }
         if differs(prior.backend_options.encode(), planned.backend_options.encode())
-            && backend_options_adoptable(&prior.backend(), &planned.backend(), &marker)
+            && backend_options_adoptable(&prior.backend(), &options_as_imported(&planned), &marker)
         {
             adopt.push(tfplugin::attr!(ClusterModel, backend_options));
         }
@@ -138,6 +138,21 @@ pub(super) struct ImportMarker {
     /// The server did not report whether the dashboard uses HTTPS: the configuration's value is taken.
     #[serde(default)]
     pub(super) https_unreported: bool,
+}
+
+/// The `backend_options` an import builds for a cluster made from `planned`: the configuration's own,
+/// with the firewall `scheduler_port` / `allow_ingress_from` make as its `ingress` when it sets no
+/// blocks, and the `spot` that `spot_policy` sends. The API reports what a create sent, not which
+/// arguments said it: a cluster made with `spot_policy = "spot"` imports with `spot = true`.
+fn options_as_imported(planned: &ClusterModel) -> ClusterBackendOptions {
+    let mut options = planned.backend();
+    if !planned.has_ingress_blocks()
+        && let Some(rules) = planned.network_rules(None)
+    {
+        options.ingress = Field::Known(ingress::state_value(&rules, &Value::Null));
+    }
+    options.spot = Field::from_option(planned.spot_options().0);
+    options
 }
 
 /// Whether two `backend_options` blocks differ only where an import could not tell: the same ingress,

@@ -173,6 +173,17 @@ impl ClusterModel {
         self.use_dashboard_https.known().copied().unwrap_or(true)
     }
 
+    /// `spot` and `spot_on_demand_fallback` as the client sends them: `spot_policy` wins over
+    /// `backend_options.spot`, as the client merges them (a configuration cannot set both).
+    pub fn spot_options(&self) -> (Option<bool>, Option<bool>) {
+        match self.spot_policy.as_deref() {
+            Some("on-demand") => (Some(false), None),
+            Some("spot") => (Some(true), Some(false)),
+            Some("spot_with_fallback") => (Some(true), Some(true)),
+            _ => (self.backend().spot.known().copied(), None),
+        }
+    }
+
     /// What to do with a cluster found stopped: keep it in state (`keep`) or not (`recreate`).
     pub fn keeps_stopped(&self) -> bool {
         self.when_stopped.as_deref() == Some("keep")

@@ -222,14 +222,7 @@ pub fn create_body(planned: &ClusterModel, own: Option<&RuleSet>, resolved: Reso
     let bo = planned.backend();
     let o = &resolved.overrides;
     let zone = bo.zone.known().cloned();
-    // `spot_policy` wins over `backend_options.spot` as the client merges them (a configuration
-    // cannot set both).
-    let (spot, fallback) = match planned.spot_policy.as_deref() {
-        Some("on-demand") => (Some(false), None),
-        Some("spot") => (Some(true), Some(false)),
-        Some("spot_with_fallback") => (Some(true), Some(true)),
-        _ => (bo.spot.known().copied(), None),
-    };
+    let (spot, fallback) = planned.spot_options();
     let https = planned.dashboard_https();
     let options = ClusterOptions {
         region_name: bo.region.known().cloned(),
