@@ -320,5 +320,26 @@ resource "coiled_cluster" "spot" {
         // The rules are the ones those options make, shown as such.
         let ports = s.state_text();
         assert!(ports.contains("\"source\": \"10.2.0.0/16\""), "{ports}");
+
+        // The provider's `cluster_defaults` rules, sent as the cluster's own, likewise; rules that
+        // differ from those the server reports the cluster has still replace it.
+        let defaults =
+            |cidr: &str| format!("  cluster_defaults {{\n    ingress {{\n      ports = [443]\n      cidr  = \"{cidr}\"\n    }}\n  }}");
+        let cluster =
+            "resource \"coiled_cluster\" \"defaults\" {\n  name      = \"defaults\"\n  software  = \"dask\"\n  n_workers = 0\n}\n";
+        s.tf.write("main.tf", &with_provider(&s, &defaults("10.9.0.0/16"), cluster));
+        s.apply();
+        s.tf.terraform(&["state", "rm", "coiled_cluster.defaults"]).ok();
+        s.tf.terraform(&["import", "-no-color", "coiled_cluster.defaults", "defaults"]).ok();
+        s.tf.write("main.tf", &with_provider(&s, &defaults("10.8.0.0/16"), cluster));
+        if !crate::common::minimal_echo() {
+            let plan = s.plan_changes();
+            assert!(plan.contains("must be replaced"), "other rules: {plan}");
+        }
+        s.tf.write("main.tf", &with_provider(&s, &defaults("10.9.0.0/16"), cluster));
+        let plan = s.plan_changes();
+        assert!(!plan.contains("replace") && plan.contains("0 to add, 1 to change, 0 to destroy"), "{plan}");
+        s.apply();
+        s.assert_no_changes();
     }
 }

@@ -56,7 +56,7 @@ impl ClusterResource {
     /// `environ`, `use_scheduler_public_ip` and the VM type preferences always, `container` when the
     /// imported environment is the one made for it; `idle_timeout`, `tags`, `region`, `zone` and `spot`
     /// when the server did not report them, or reported the same meaning.
-    pub(super) fn adopt_unreadable(plan: &mut Plan) {
+    pub(super) fn adopt_unreadable(plan: &mut Plan, default_rules: Option<&RuleSet>) {
         if plan.is_create() {
             return;
         }
@@ -111,9 +111,20 @@ impl ClusterResource {
             }
         }
         if differs(prior.backend_options.encode(), planned.backend_options.encode())
-            && backend_options_adoptable(&prior.backend(), &options_as_imported(&planned), &marker)
+            && backend_options_adoptable(&prior.backend(), &options_as_imported(&planned, default_rules), &marker)
         {
-            adopt.push(tfplugin::attr!(ClusterModel, backend_options));
+            // The same firewall, held in `firewall_rules` instead of `ingress` blocks, or the other way.
+            adopt.extend([tfplugin::attr!(ClusterModel, backend_options), tfplugin::attr!(ClusterModel, firewall_rules)]);
+        }
+        // A server that reports no rules leaves the cluster's firewall to the configuration: the
+        // provider's `cluster_defaults` rules, when the cluster sets none of its own.
+        if marker.rules_unreported
+            && prior.firewall_rules.is_null()
+            && default_rules.is_some()
+            && planned.own_rules().is_none()
+            && !planned.has_ingress_blocks()
+        {
+            adopt.push(tfplugin::attr!(ClusterModel, firewall_rules));
         }
         if !adopt.is_empty() {
             tracing::debug!(?adopt, "taking values the import could not read from the configuration");
@@ -141,13 +152,14 @@ pub(super) struct ImportMarker {
 }
 
 /// The `backend_options` an import builds for a cluster made from `planned`: the configuration's own,
-/// with the firewall `scheduler_port` / `allow_ingress_from` make as its `ingress` when it sets no
-/// blocks, and the `spot` that `spot_policy` sends. The API reports what a create sent, not which
-/// arguments said it: a cluster made with `spot_policy = "spot"` imports with `spot = true`.
-fn options_as_imported(planned: &ClusterModel) -> ClusterBackendOptions {
+/// with the firewall it sends as its `ingress` when it sets no blocks (the one `scheduler_port` /
+/// `allow_ingress_from` make, else the provider's `cluster_defaults` rules), and the `spot` that
+/// `spot_policy` sends. The API reports what a create sent, not which arguments said it: a cluster
+/// made with `spot_policy = "spot"` imports with `spot = true`.
+fn options_as_imported(planned: &ClusterModel, default_rules: Option<&RuleSet>) -> ClusterBackendOptions {
     let mut options = planned.backend();
     if !planned.has_ingress_blocks()
-        && let Some(rules) = planned.network_rules(None)
+        && let Some(rules) = planned.network_rules(None).or_else(|| default_rules.cloned())
     {
         options.ingress = Field::Known(ingress::state_value(&rules, &Value::Null));
     }

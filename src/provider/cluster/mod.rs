@@ -120,7 +120,7 @@ impl ClusterResource {
             DefaultsState::Unknown => Field::Unknown,
             _ => return,
         };
-        if !plan.is_create() && prior.firewall_rules != rows {
+        if !plan.is_create() && prior.firewall_rules != rows && !plan.in_place.contains(&tfplugin::attr!(ClusterModel, firewall_rules)) {
             plan.requires_replace.push(AttrPath::attr("firewall_rules"));
         }
         planned.firewall_rules = rows;
@@ -252,13 +252,13 @@ impl Resource for ClusterResource {
     }
 
     async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
-        Self::adopt_unreadable(plan);
+        let defaults = self.data.cluster_defaults();
+        Self::adopt_unreadable(plan, defaults.set().and_then(|d| d.ingress.as_ref()));
         let config = ClusterModel::decode(&plan.config);
         let prior = ClusterModel::decode(&plan.prior);
         // Terraform proposes an unchanged cluster's prior state as it is: decoded once.
         let proposed_is_prior = !plan.is_create() && plan.proposal_is_prior;
         let mut planned = if proposed_is_prior { prior.clone() } else { ClusterModel::decode(&plan.planned) };
-        let defaults = self.data.cluster_defaults();
         let mut predicted = Self::plan_defaults(&config, &prior, &mut planned, &defaults, plan.is_create());
         if !plan.is_create() {
             predicted.extend(model::keep_prior_choices(&config, &prior, &mut planned));
