@@ -287,3 +287,26 @@ fn version_0_state_upgrades_without_a_change() {
         assert!(team["schema_version"] == 1 && team["attributes"].get("firewall_rules").is_none(), "{team}");
     }
 }
+
+/// A `network` block taken out of the configuration is planned absent and updated in place on every
+/// CLI (Terraform 1.0.3 proposes a removed single block as the prior state held it, and refuses a plan
+/// that keeps it): the account's options are sent again without it.
+#[test]
+fn a_network_block_taken_out_is_removed_in_place() {
+    let with_network =
+        TEAM.replace("  ingress {\n    ports = [8786", "  network {\n    network_id = \"vpc-1\"\n  }\n  ingress {\n    ports = [8786");
+    for cli in clis() {
+        let s = Scenario::new(cli, &[], &with_network);
+        s.apply();
+        let (_, server) = s.server.get("/api/v1/alice/backend_options/");
+        assert_eq!(server["options"]["network"]["network_id"], "vpc-1", "{}: {server}", cli.version);
+        s.set(TEAM);
+        let plan = flat(&s.plan_changes());
+        assert!(plan.contains("- network {") && plan.contains("0 to add, 1 to change, 0 to destroy"), "{}: {plan}", cli.version);
+        s.apply();
+        let (_, server) = s.server.get("/api/v1/alice/backend_options/");
+        // Sent as Coiled's client sends no network: an empty one.
+        assert_eq!(server["options"]["network"], json!({}), "{}: {server}", cli.version);
+        s.assert_no_changes();
+    }
+}
