@@ -438,6 +438,16 @@ impl Scenario {
         out.stdout
     }
 
+    /// `terraform apply -auto-approve` that must change state only: the server sees reads, nothing else.
+    #[track_caller]
+    pub fn apply_state_only(&self) {
+        self.reset_stats();
+        self.apply();
+        let routes = self.server.get("/_local/stats").1["by_route"].clone();
+        let only_reads = routes.as_object().unwrap().keys().all(|r| r.starts_with("GET "));
+        assert!(only_reads, "{}: the apply wrote to the server: {routes}", self.tf.cli.version);
+    }
+
     /// `terraform output -json NAME`.
     pub fn output(&self, name: &str) -> serde_json::Value {
         let out = self.tf.terraform(&["output", "-json", name]).ok();
