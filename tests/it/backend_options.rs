@@ -127,6 +127,7 @@ fn drift_import_and_destroy_that_leaves_settings_in_place() {
         std::fs::remove_file(s.tf.path().join("terraform.tfstate")).unwrap();
         let out = s.tf.terraform(&["import", "-no-color", "coiled_backend_options.team", "alice"]).ok();
         assert!(out.stdout.contains("Import successful"), "{}", out.all());
+        assert!(!out.all().contains("Changed Outside Terraform"), "an import's first read is no drift: {}", out.all());
         let state = s.state_text();
         if !crate::common::minimal_echo() {
             assert!(state.contains("10.32.0.0/16") && state.contains("us-west-2"), "{state}");

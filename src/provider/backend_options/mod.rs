@@ -308,8 +308,10 @@ impl Resource for BackendOptionsResource {
         match coiled.client.get_backend_options(&op, &ws).await {
             Ok(server) => {
                 let new = state_from_server(&state, &server);
+                // An import's first read fills its state in: nothing had been set, so nothing changed.
+                let imported = private.as_slice() == IMPORTED;
                 let changes = differences(&describe(&state), &describe(&new));
-                if !changes.is_empty() {
+                if !changes.is_empty() && !imported {
                     diags.warning(
                         "Backend Options Changed Outside Terraform",
                         format!(
@@ -318,7 +320,7 @@ impl Resource for BackendOptionsResource {
                         ),
                     );
                 }
-                Some(NewState { state: new.encode(), private: private.clone() })
+                Some(NewState { state: new.encode(), private: if imported { Vec::new() } else { private.clone() } })
             }
             Err(e) => {
                 coiled.report(diags, "Unable to Read Backend Options", None, &e);
@@ -362,9 +364,12 @@ impl Resource for BackendOptionsResource {
             ingress: Field::Known(Value::Set(Vec::new())),
             ..BackendOptionsModel::default()
         };
-        Some(NewState { state: state.encode(), private: Vec::new() })
+        Some(NewState { state: state.encode(), private: IMPORTED.to_vec() })
     }
 }
+
+/// The private data of a state an import just built, until its first read fills the state in.
+const IMPORTED: &[u8] = b"imported";
 
 #[cfg(test)]
 mod tests {
