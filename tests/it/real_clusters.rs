@@ -62,7 +62,7 @@ fn namespaces(prefix: &str) -> Vec<String> {
 
 /// Connects from lab host `host` to cluster `id` at `address` as a Dask client: `Ok(workers)` after
 /// computing the right sum, `Err(output)` when refused; and how long it took.
-fn connect(s: &Scenario, prefix: &str, host: &str, id: &str, address: &str, timeout: u32) -> (Result<u64, String>, Duration) {
+fn connect(s: &Scenario, prefix: &str, host: &str, id: &str, address: &str, timeout: u32, workers: u32) -> (Result<u64, String>, Duration) {
     let (_, details) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), details.to_string()).unwrap();
@@ -71,7 +71,7 @@ fn connect(s: &Scenario, prefix: &str, host: &str, id: &str, address: &str, time
         .args(["netns", "exec", &format!("{prefix}-{host}")])
         .arg(tool(".tools/coiled-venv/bin/python"))
         .arg(tool("tests/python/dask_connect.py"))
-        .args([file.path().to_str().unwrap(), address, &timeout.to_string()])
+        .args([file.path().to_str().unwrap(), address, &timeout.to_string(), &workers.to_string()])
         .output()
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -142,8 +142,8 @@ fn the_seed_cluster_computes_from_the_vpn_and_refuses_the_internet() {
     let (id, private, public) =
         (c["id"].as_str().unwrap().to_string(), c["scheduler_address"].as_str().unwrap(), c["public_address"].as_str().unwrap());
     assert!(private.starts_with("tls://172.31.") && public.starts_with("tls://198.18."), "{c}");
-    assert_eq!(connect(&s, p, "vpn", &id, private, 10).0, Ok(2), "the VPN computes on both workers");
-    let (refused, took) = connect(&s, p, "internet", &id, public, 3);
+    assert_eq!(connect(&s, p, "vpn", &id, private, 10, 2).0, Ok(2), "the VPN computes on both workers");
+    let (refused, took) = connect(&s, p, "internet", &id, public, 3, 1);
     assert!(refused.is_err() && took < Duration::from_secs(15), "the internet is refused within seconds ({took:?}): {refused:?}");
     let ruleset = s.server.get(&format!("/_local/clusters/{id}/firewall")).1["ruleset"].as_str().unwrap_or_default().to_string();
     assert!(
@@ -166,7 +166,7 @@ fn the_seed_cluster_computes_from_the_vpn_and_refuses_the_internet() {
 
     s.set(&SEED.replace("n_workers               = 2", "n_workers               = 4"));
     s.apply();
-    assert_eq!(connect(&s, p, "vpn", &id, private, 10).0, Ok(4), "four connected workers after scaling");
+    assert_eq!(connect(&s, p, "vpn", &id, private, 10, 4).0, Ok(4), "four connected workers after scaling");
 
     // New ingress replaces the cluster, and the new rules are the ones enforced.
     s.set(&SEED.replace("10.1.0.0/16", "10.32.0.0/16"));
@@ -175,8 +175,8 @@ fn the_seed_cluster_computes_from_the_vpn_and_refuses_the_internet() {
     let new_id = c["id"].as_str().unwrap().to_string();
     assert_ne!(new_id, id);
     let private = c["scheduler_address"].as_str().unwrap();
-    assert!(connect(&s, p, "vpn", &new_id, private, 3).0.is_err(), "the VPN lost its rule");
-    assert_eq!(connect(&s, p, "office", &new_id, private, 10).0, Ok(2), "the office gained it");
+    assert!(connect(&s, p, "vpn", &new_id, private, 3, 1).0.is_err(), "the VPN lost its rule");
+    assert_eq!(connect(&s, p, "office", &new_id, private, 10, 2).0, Ok(2), "the office gained it");
 
     let ns = format!("{p}-c{new_id}");
     let pids = String::from_utf8_lossy(&Command::new("ip").args(["netns", "pids", &ns]).output().unwrap().stdout).into_owned();
@@ -286,20 +286,20 @@ output "inherits" { value = { for k in ["id", "scheduler_address"] : k => coiled
     let public = s.output("pub");
     let id = public["id"].as_str().unwrap().to_string();
     assert!(public["scheduler_address"].as_str().unwrap().starts_with("tls://198.18."), "{public}");
-    let (refused, _) = connect(&s, p, "vpn", &id, public["scheduler_address"].as_str().unwrap(), 3);
+    let (refused, _) = connect(&s, p, "vpn", &id, public["scheduler_address"].as_str().unwrap(), 3, 1);
     assert!(refused.is_err(), "the VPN reaches the public address NATed, which 10.1.0.0/16 does not admit");
-    assert_eq!(connect(&s, p, "vpn", &id, public["private_address"].as_str().unwrap(), 10).0, Ok(1), "the private address works");
+    assert_eq!(connect(&s, p, "vpn", &id, public["private_address"].as_str().unwrap(), 10, 1).0, Ok(1), "the private address works");
 
     let inherits = s.output("inherits");
     let (iid, address) = (inherits["id"].as_str().unwrap().to_string(), inherits["scheduler_address"].as_str().unwrap().to_string());
-    assert_eq!(connect(&s, p, "office", &iid, &address, 10).0, Ok(1), "the account default admits the office");
-    assert!(connect(&s, p, "vpn", &iid, &address, 3).0.is_err());
+    assert_eq!(connect(&s, p, "office", &iid, &address, 10, 1).0, Ok(1), "the account default admits the office");
+    assert!(connect(&s, p, "vpn", &iid, &address, 3, 1).0.is_err());
     s.set(&config.replacen("10.32.0.0/16", "10.1.0.0/16", 1));
     s.apply();
     assert_eq!(s.output("inherits")["id"], iid.as_str(), "the cluster is not touched");
     let ruleset = s.server.get(&format!("/_local/clusters/{iid}/firewall")).1["ruleset"].as_str().unwrap_or_default().to_string();
     assert!(ruleset.contains("10.32.0.0/16") && !ruleset.contains("10.1.0.0/16"), "the rules of its creation stay: {ruleset}");
-    assert_eq!(connect(&s, p, "office", &iid, &address, 10).0, Ok(1));
+    assert_eq!(connect(&s, p, "office", &iid, &address, 10, 1).0, Ok(1));
 }
 
 /// The public `coiled` client, run inside the VPN network against the lab's API: creates a real
