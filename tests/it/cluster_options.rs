@@ -340,3 +340,36 @@ resource "coiled_cluster" "spot" {
         s.assert_no_changes();
     }
 }
+
+/// An import takes what the API does not report from the configuration only at the first plan after
+/// it, and only what the API does not report: once an apply has followed the import, a creation
+/// option added to the configuration replaces the cluster; and a scheduler port or tags the server
+/// reports otherwise replace it even at that first plan.
+#[test]
+fn an_import_takes_the_configuration_only_where_and_while_it_cannot_tell() {
+    let cluster = |extra: &str| {
+        format!("resource \"coiled_cluster\" \"late\" {{\n  name      = \"late\"\n  software  = \"dask\"\n  n_workers = 0\n{extra}}}\n")
+    };
+    let port = "  scheduler_port                 = 8786\n  acknowledge_world_open_ingress = true\n";
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &cluster(""));
+        s.apply();
+        s.tf.terraform(&["state", "rm", "coiled_cluster.late"]).ok();
+        s.tf.terraform(&["import", "-no-color", "coiled_cluster.late", "late"]).ok();
+        // The server reports the port the scheduler listens on (443): another one is a change.
+        s.set(&cluster(port));
+        assert!(s.plan_changes().contains("must be replaced"), "{}: another port", cli.version);
+        if !crate::common::minimal_echo() {
+            // It reports the cluster's tags, none here: tags added are a change.
+            s.set(&cluster("  tags = { team = \"data\" }\n"));
+            assert!(s.plan_changes().contains("must be replaced"), "{}: tags the cluster lacks", cli.version);
+        }
+        s.set(&cluster(""));
+        s.apply();
+        s.assert_no_changes();
+        // After that first apply, a creation option the API does not report is a change too.
+        s.set(&cluster("  cluster_timeout = \"8 hours\"\n"));
+        let plan = s.plan_changes();
+        assert!(plan.contains("must be replaced"), "{}: {plan}", cli.version);
+    }
+}

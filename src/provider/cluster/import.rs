@@ -60,7 +60,10 @@ impl ClusterResource {
         if plan.is_create() {
             return;
         }
-        let Some(marker) = serde_json::from_slice::<ImportMarker>(&plan.private).ok().filter(|m| m.imported) else { return };
+        let Some(marker) = serde_json::from_slice::<ImportMarker>(&plan.private).ok().filter(|m| m.imported && m.reads <= FIRST_PLAN_READS)
+        else {
+            return;
+        };
         let (prior, planned) = (ClusterModel::decode(&plan.prior), ClusterModel::decode(&plan.planned));
         // Compared as Terraform compares values (sets without order).
         let differs = |a: Value, b: Value| !a.same_as(&b);
@@ -92,7 +95,7 @@ impl ClusterResource {
                 adopt.push(tfplugin::attr!(ClusterModel, idle_timeout));
             }
         }
-        if differs(prior.tags.encode(), planned.tags.encode()) && prior.tags.is_null() {
+        if differs(prior.tags.encode(), planned.tags.encode()) && prior.tags.is_null() && !marker.tags_reported {
             adopt.push(tfplugin::attr!(ClusterModel, tags));
         }
         // Creation options the API does not report.
@@ -104,9 +107,12 @@ impl ClusterResource {
             (tfplugin::attr!(ClusterModel, allow_ingress_from), prior.allow_ingress_from.encode(), planned.allow_ingress_from.encode()),
             (tfplugin::attr!(ClusterModel, use_dashboard_https), prior.use_dashboard_https.encode(), planned.use_dashboard_https.encode()),
         ];
+        // The port is reported: another one than the cluster listens on is a change.
+        let port_differs = matches!((marker.scheduler_port, planned.scheduler_port.known()), (Some(on), Some(wanted)) if on != *wanted);
         for (name, before, after) in unreported {
             let guessed = name == "use_dashboard_https" && marker.https_unreported;
-            if (before.is_null() || guessed) && differs(before, after) {
+            let reported = name == "scheduler_port" && port_differs;
+            if (before.is_null() || guessed) && !reported && differs(before, after) {
                 adopt.push(name);
             }
         }
@@ -129,8 +135,26 @@ impl ClusterResource {
         if !adopt.is_empty() {
             tracing::debug!(?adopt, "taking values the import could not read from the configuration");
             plan.in_place.extend(adopt);
-            plan.private = Vec::new();
         }
+        // This is the first plan after the import: later ones treat a change as a change.
+        plan.private = Vec::new();
+    }
+}
+
+/// How many reads an import's marker lives for: the import's own, and the refresh of the first plan
+/// after it (in the same run with an `import` block, or the next one after `terraform import`).
+const FIRST_PLAN_READS: u8 = 2;
+
+/// The private data a read hands on: an import's marker counts the read, and goes once the first plan
+/// after the import has had its reads. (A plan that changes nothing writes no private data, so the
+/// marker cannot count on that plan to remove it.)
+pub(super) fn private_after_read(private: &[u8]) -> Vec<u8> {
+    match serde_json::from_slice::<ImportMarker>(private) {
+        Ok(mut marker) if marker.imported => {
+            marker.reads = marker.reads.saturating_add(1);
+            if marker.reads > FIRST_PLAN_READS { Vec::new() } else { serde_json::to_vec(&marker).unwrap_or_default() }
+        }
+        _ => private.to_vec(),
     }
 }
 
@@ -149,6 +173,15 @@ pub(super) struct ImportMarker {
     /// The server did not report whether the dashboard uses HTTPS: the configuration's value is taken.
     #[serde(default)]
     pub(super) https_unreported: bool,
+    /// The server reported the cluster's tags, even as none: tags the configuration adds are a change.
+    #[serde(default)]
+    pub(super) tags_reported: bool,
+    /// The port the server reports the scheduler listens on.
+    #[serde(default)]
+    pub(super) scheduler_port: Option<i64>,
+    /// Reads since the import (see [`private_after_read`]).
+    #[serde(default)]
+    pub(super) reads: u8,
 }
 
 /// The `backend_options` an import builds for a cluster made from `planned`: the configuration's own,
@@ -165,6 +198,24 @@ fn options_as_imported(planned: &ClusterModel, default_rules: Option<&RuleSet>) 
     }
     options.spot = Field::from_option(planned.spot_options().0);
     options
+}
+
+impl ImportMarker {
+    /// The marker of a state an import builds from `d`. The region and zone the server reports are
+    /// kept aside to check the configuration's against: in state they would show a configuration that
+    /// leaves them to the default as a change.
+    pub(super) fn of(d: &ClusterDetails) -> ImportMarker {
+        ImportMarker {
+            imported: true,
+            region: d.region_name().map(str::to_string),
+            zone: d.zone_name().map(str::to_string),
+            rules_unreported: d.ingress().is_none(),
+            https_unreported: d.dashboard_https().is_none(),
+            tags_reported: d.reported_tags().is_some(),
+            scheduler_port: d.scheduler_port,
+            reads: 0,
+        }
+    }
 }
 
 /// Whether two `backend_options` blocks differ only where an import could not tell: the same ingress,

@@ -402,7 +402,7 @@ impl Resource for ClusterResource {
                 );
                 let mut kept = state.clone();
                 kept.status = Field::Known(d.current_state.state.clone());
-                Some(NewState { state: kept.encode(), private: private.clone() })
+                Some(NewState { state: kept.encode(), private: import::private_after_read(private) })
             }
             Ok(d) => match d.current_state.state.as_str() {
                 "stopped" | "stopping" => gone(
@@ -417,7 +417,7 @@ impl Resource for ClusterResource {
                 _ => {
                     let mut refreshed = state_from_details(&state, state.own_rules().as_ref(), &d, &ws);
                     refresh_reported(&mut refreshed, &d);
-                    Some(NewState { state: refreshed.encode(), private: private.clone() })
+                    Some(NewState { state: refreshed.encode(), private: import::private_after_read(private) })
                 }
             },
             Err(e) if e.is_not_found() => gone(diags, "no longer exists".into()),
@@ -513,17 +513,8 @@ impl Resource for ClusterResource {
         let account = coiled.client.get_backend_options(&op, &ws).await.ok().and_then(|b| b.ingress()).map(|w| RuleSet::from_wire(&w));
         let (state, own) = imported_state(&d, account.as_ref());
         // What the API does not report is taken from the configuration at the first plan (see
-        // `adopt_unreadable`), instead of forcing a replacement. The region and zone the server
-        // reports are kept aside to check the configuration's against: in state they would show a
-        // configuration that leaves them to the default as a change.
-        let marker = ImportMarker {
-            imported: true,
-            region: d.region_name().map(str::to_string),
-            zone: d.zone_name().map(str::to_string),
-            rules_unreported: d.ingress().is_none(),
-            https_unreported: d.dashboard_https().is_none(),
-        };
-        let private = serde_json::to_vec(&marker).unwrap_or_default();
+        // `adopt_unreadable`), instead of forcing a replacement.
+        let private = serde_json::to_vec(&ImportMarker::of(&d)).unwrap_or_default();
         Some(NewState { state: state_from_details(&state, own.as_ref(), &d, &ws).encode(), private })
     }
 }
