@@ -98,24 +98,7 @@ impl ClusterResource {
         if differs(prior.tags.encode(), planned.tags.encode()) && prior.tags.is_null() && !marker.tags_reported {
             adopt.push(tfplugin::attr!(ClusterModel, tags));
         }
-        // Creation options the API does not report.
-        let unreported = [
-            (tfplugin::attr!(ClusterModel, cluster_timeout), prior.cluster_timeout.encode(), planned.cluster_timeout.encode()),
-            (tfplugin::attr!(ClusterModel, spot_policy), prior.spot_policy.encode(), planned.spot_policy.encode()),
-            (tfplugin::attr!(ClusterModel, arm), prior.arm.encode(), planned.arm.encode()),
-            (tfplugin::attr!(ClusterModel, scheduler_port), prior.scheduler_port.encode(), planned.scheduler_port.encode()),
-            (tfplugin::attr!(ClusterModel, allow_ingress_from), prior.allow_ingress_from.encode(), planned.allow_ingress_from.encode()),
-            (tfplugin::attr!(ClusterModel, use_dashboard_https), prior.use_dashboard_https.encode(), planned.use_dashboard_https.encode()),
-        ];
-        // The port is reported: another one than the cluster listens on is a change.
-        let port_differs = matches!((marker.scheduler_port, planned.scheduler_port.known()), (Some(on), Some(wanted)) if on != *wanted);
-        for (name, before, after) in unreported {
-            let guessed = name == "use_dashboard_https" && marker.https_unreported;
-            let reported = name == "scheduler_port" && port_differs;
-            if (before.is_null() || guessed) && !reported && differs(before, after) {
-                adopt.push(name);
-            }
-        }
+        adopt.extend(unreported_options(&prior, &planned, &marker));
         if differs(prior.backend_options.encode(), planned.backend_options.encode())
             && backend_options_adoptable(&prior.backend(), &options_as_imported(&planned, default_rules), &marker)
         {
@@ -139,6 +122,30 @@ impl ClusterResource {
         // This is the first plan after the import: later ones treat a change as a change.
         plan.private = Vec::new();
     }
+}
+
+/// The creation options the API does not report that the configuration sets and the imported state
+/// does not: taken from the configuration at the first plan after an import.
+fn unreported_options(prior: &ClusterModel, planned: &ClusterModel, marker: &ImportMarker) -> Vec<&'static str> {
+    let unreported = [
+        (tfplugin::attr!(ClusterModel, cluster_timeout), prior.cluster_timeout.encode(), planned.cluster_timeout.encode()),
+        (tfplugin::attr!(ClusterModel, spot_policy), prior.spot_policy.encode(), planned.spot_policy.encode()),
+        (tfplugin::attr!(ClusterModel, arm), prior.arm.encode(), planned.arm.encode()),
+        (tfplugin::attr!(ClusterModel, scheduler_port), prior.scheduler_port.encode(), planned.scheduler_port.encode()),
+        (tfplugin::attr!(ClusterModel, allow_ingress_from), prior.allow_ingress_from.encode(), planned.allow_ingress_from.encode()),
+        (tfplugin::attr!(ClusterModel, use_dashboard_https), prior.use_dashboard_https.encode(), planned.use_dashboard_https.encode()),
+    ];
+    // The port is reported: another one than the cluster listens on is a change.
+    let port_differs = matches!((marker.scheduler_port, planned.scheduler_port.known()), (Some(on), Some(wanted)) if on != *wanted);
+    let mut taken = Vec::new();
+    for (name, before, after) in unreported {
+        let guessed = name == "use_dashboard_https" && marker.https_unreported;
+        let reported = name == "scheduler_port" && port_differs;
+        if (before.is_null() || guessed) && !reported && !before.same_as(&after) {
+            taken.push(name);
+        }
+    }
+    taken
 }
 
 /// How many reads an import's marker lives for: the import's own, and the refresh of the first plan
