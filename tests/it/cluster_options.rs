@@ -371,5 +371,18 @@ fn an_import_takes_the_configuration_only_where_and_while_it_cannot_tell() {
         s.set(&cluster("  cluster_timeout = \"8 hours\"\n"));
         let plan = s.plan_changes();
         assert!(plan.contains("must be replaced"), "{}: {plan}", cli.version);
+        if cli.at_least(1, 5) {
+            // With an `import` block, the run that imports and the next one take it; then no more.
+            let import = "import {\n  to = coiled_cluster.late\n  id = \"late\"\n}\n";
+            s.tf.terraform(&["state", "rm", "coiled_cluster.late"]).ok();
+            s.set(&format!("{}{import}", cluster("")));
+            s.apply();
+            s.set(&cluster("  cluster_timeout = \"8 hours\"\n"));
+            assert!(s.plan_changes().contains("0 to add, 1 to change, 0 to destroy"), "{}: the next run", cli.version);
+            s.set(&cluster(""));
+            s.apply();
+            s.set(&cluster("  cluster_timeout = \"8 hours\"\n"));
+            assert!(s.plan_changes().contains("must be replaced"), "{}: the run after", cli.version);
+        }
     }
 }

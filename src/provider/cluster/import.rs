@@ -149,7 +149,8 @@ fn unreported_options(prior: &ClusterModel, planned: &ClusterModel, marker: &Imp
 }
 
 /// How many reads an import's marker lives for: the import's own, and the refresh of the first plan
-/// after it (in the same run with an `import` block, or the next one after `terraform import`).
+/// after `terraform import`. (After an `import` block, whose plan follows the import's own read in the
+/// same run, the next run's refresh is the second: the marker lives one run longer there.)
 const FIRST_PLAN_READS: u8 = 2;
 
 /// The private data a read hands on: an import's marker counts the read, and goes once the first plan
