@@ -47,8 +47,9 @@ pub struct Plan {
     pub private: Private,
     /// Computed attributes whose planned value the resource predicted (kept known even when unchanged).
     pub predicted: Vec<&'static str>,
-    /// Top-level attributes and blocks whose change this plan makes in place although the schema marks
-    /// them requires-replace (e.g. values an import could not read, taken from the configuration).
+    /// Top-level attributes and blocks whose change this plan makes in place although the schema or the
+    /// resource's hook marks them requires-replace (e.g. values an import could not read, taken from
+    /// the configuration).
     pub in_place: Vec<&'static str>,
     /// Terraform proposed the prior state itself: nothing changed in the configuration. The service
     /// sets it when the two arrive as the same bytes; the framework checks the values otherwise, before
@@ -247,13 +248,14 @@ pub async fn plan_change(resource: &dyn Resource, schema: &Schema, ctx: &Ctx, pl
     let before_hook = before_hook.as_ref().unwrap_or(&plan.prior);
     mark_unknown_computed(&schema.block, &plan.prior, before_hook, &plan.config, &plan.predicted, &mut plan.planned);
     if !plan.prior.is_null() {
-        let mut paths = replace_paths(&schema.block, &plan.prior, &plan.planned);
-        paths.retain(|p| !plan.in_place.iter().any(|name| *p == AttrPath::attr(name)));
-        for p in paths.drain(..) {
+        for p in replace_paths(&schema.block, &plan.prior, &plan.planned) {
             if !plan.requires_replace.contains(&p) {
                 plan.requires_replace.push(p);
             }
         }
+        // What the plan makes in place replaces nothing, whether the schema or the resource listed it.
+        let in_place = &plan.in_place;
+        plan.requires_replace.retain(|p| !in_place.iter().any(|name| *p == AttrPath::attr(name)));
     }
     false
 }

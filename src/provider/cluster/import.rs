@@ -60,10 +60,8 @@ impl ClusterResource {
         if plan.is_create() {
             return;
         }
-        let Some(marker) = serde_json::from_slice::<ImportMarker>(&plan.private).ok().filter(|m| m.imported && m.reads <= FIRST_PLAN_READS)
-        else {
-            return;
-        };
+        // A read drops the marker once it has outlived the first plan (see `private_after_read`).
+        let Some(marker) = serde_json::from_slice::<ImportMarker>(&plan.private).ok().filter(|m| m.imported) else { return };
         let (prior, planned) = (ClusterModel::decode(&plan.prior), ClusterModel::decode(&plan.planned));
         // Compared as Terraform compares values (sets without order).
         let differs = |a: Value, b: Value| !a.same_as(&b);

@@ -120,7 +120,7 @@ impl ClusterResource {
             DefaultsState::Unknown => Field::Unknown,
             _ => return,
         };
-        if !plan.is_create() && prior.firewall_rules != rows && !plan.in_place.contains(&tfplugin::attr!(ClusterModel, firewall_rules)) {
+        if !plan.is_create() && prior.firewall_rules != rows {
             plan.requires_replace.push(AttrPath::attr("firewall_rules"));
         }
         planned.firewall_rules = rows;
