@@ -192,8 +192,7 @@ fn import_by_id_and_by_name() {
         s.set(&ETL[..ETL.find("output").unwrap()]);
         s.apply();
         for key in [id.clone(), "etl".to_string(), format!("alice/{id}")] {
-            s.tf.terraform(&["state", "rm", "coiled_cluster.etl"]).ok();
-            let out = s.tf.terraform(&["import", "-no-color", "coiled_cluster.etl", &key]).ok();
+            let out = s.reimport("coiled_cluster.etl", &key);
             assert!(out.stdout.contains("Import successful"), "{}", out.all());
             // Which address clients use is the client's choice, which no server shows: the first plan
             // takes `use_scheduler_public_ip = false` from the configuration, in place: the apply reads
@@ -494,9 +493,8 @@ fn a_wait_fraction_left_out_stays_null() {
         assert_eq!(s.server.clusters().len(), 1, "{}: changed in place", cli.version);
         s.assert_no_changes();
         // Imported, it is null as when left out: a configuration that sets it changes it in place.
-        s.tf.terraform(&["state", "rm", "-no-color", "coiled_cluster.c"]).ok();
         s.set(&config("  wait_for_workers = 0.5\n"));
-        s.tf.terraform(&["import", "-no-color", "coiled_cluster.c", "waits"]).ok();
+        s.reimport("coiled_cluster.c", "waits");
         assert_eq!(stored(&s), serde_json::Value::Null, "{}", cli.version);
         let plan = flat(&s.plan_changes());
         assert!(

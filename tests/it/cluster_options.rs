@@ -306,8 +306,7 @@ resource "coiled_cluster" "spot" {
         s.apply();
         for name in ["ports", "open", "spot"] {
             let address = format!("coiled_cluster.{name}");
-            s.tf.terraform(&["state", "rm", &address]).ok();
-            let out = s.tf.terraform(&["import", "-no-color", &address, name]).ok();
+            let out = s.reimport(&address, name);
             assert!(out.stdout.contains("Import successful"), "{}", out.all());
         }
         let plan = s.plan_changes();
@@ -326,8 +325,7 @@ resource "coiled_cluster" "spot" {
             "resource \"coiled_cluster\" \"defaults\" {\n  name      = \"defaults\"\n  software  = \"dask\"\n  n_workers = 0\n}\n";
         s.tf.write("main.tf", &with_provider(&s, &defaults("10.9.0.0/16"), cluster));
         s.apply();
-        s.tf.terraform(&["state", "rm", "coiled_cluster.defaults"]).ok();
-        s.tf.terraform(&["import", "-no-color", "coiled_cluster.defaults", "defaults"]).ok();
+        s.reimport("coiled_cluster.defaults", "defaults");
         s.tf.write("main.tf", &with_provider(&s, &defaults("10.8.0.0/16"), cluster));
         if !crate::common::minimal_echo() {
             let plan = s.plan_changes();
@@ -354,8 +352,7 @@ fn an_import_takes_the_configuration_only_where_and_while_it_cannot_tell() {
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &cluster(""));
         s.apply();
-        s.tf.terraform(&["state", "rm", "coiled_cluster.late"]).ok();
-        s.tf.terraform(&["import", "-no-color", "coiled_cluster.late", "late"]).ok();
+        s.reimport("coiled_cluster.late", "late");
         // The server reports the port the scheduler listens on (443): another one is a change.
         s.set(&cluster(port));
         assert!(s.plan_changes().contains("must be replaced"), "{}: another port", cli.version);

@@ -448,6 +448,14 @@ impl Scenario {
         assert!(only_reads, "{}: the apply wrote to the server: {routes}", self.tf.cli.version);
     }
 
+    /// Forgets the resource at `address` and imports it again by `id` (`terraform state rm`, then
+    /// `terraform import`, which must succeed).
+    #[track_caller]
+    pub fn reimport(&self, address: &str, id: &str) -> Run {
+        self.tf.terraform(&["state", "rm", "-no-color", address]).ok();
+        self.tf.terraform(&["import", "-no-color", address, id]).ok()
+    }
+
     /// `terraform output -json NAME`.
     pub fn output(&self, name: &str) -> serde_json::Value {
         let out = self.tf.terraform(&["output", "-json", name]).ok();

@@ -127,8 +127,7 @@ output "software" { value = coiled_cluster.c.software }
         // Import with the same configuration: the image is taken from the configuration, no replacement.
         let id = s.server.running_named("boxed")[0]["id"].to_string();
         s.set(&config[..config.find("output").unwrap()]);
-        s.tf.terraform(&["state", "rm", "coiled_cluster.c"]).ok();
-        s.tf.terraform(&["import", "-no-color", "coiled_cluster.c", &id]).ok();
+        s.reimport("coiled_cluster.c", &id);
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
         assert!(!plan.contains("replace"), "{plan}");
         s.apply();

@@ -108,8 +108,7 @@ fn regression_import_of_a_matching_configuration_plans_no_replacement() {
             state["resources"][0]["instances"][0]["attributes"]["id"].as_str().unwrap().to_string()
         };
         for key in [id.clone(), "etl".to_string(), "alice/etl".to_string()] {
-            s.tf.terraform(&["state", "rm", "coiled_cluster.etl"]).ok();
-            s.tf.terraform(&["import", "-no-color", "coiled_cluster.etl", &key]).ok();
+            s.reimport("coiled_cluster.etl", &key);
             let plan = s.tf.terraform(&["plan", "-no-color"]).ok();
             assert!(!plan.stdout.contains("replace"), "import by {key} plans a replacement ({}):\n{}", cli.version, plan.stdout);
             s.reset_stats();

@@ -82,8 +82,7 @@ fn builds_rebuilds_in_place_fails_with_its_log_imports_and_deletes() {
         s.assert_no_changes();
 
         // Import by name: nothing is rebuilt, and the plan after applying the import is empty.
-        s.tf.terraform(&["state", "rm", "coiled_software_environment.etl"]).ok();
-        s.tf.terraform(&["import", "-no-color", "coiled_software_environment.etl", "alice/etl-env"]).ok();
+        s.reimport("coiled_software_environment.etl", "alice/etl-env");
         let before = posts(&s).len();
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
         assert!(!plan.contains("must be replaced"), "{plan}");
