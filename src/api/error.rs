@@ -155,6 +155,16 @@ impl ApiError {
             _ => false,
         }
     }
+    /// Whether a request that is not idempotent may have taken effect although it failed: its answer
+    /// was lost, or a gateway failed (502, 504) after it may have passed it on. A plain 500 is the server
+    /// refusing it.
+    pub fn may_have_been_applied(&self) -> bool {
+        match self {
+            ApiError::Transport { .. } | ApiError::Status { status: 502 | 504, .. } => true,
+            ApiError::Timeout { last, .. } => last.may_have_been_applied(),
+            _ => false,
+        }
+    }
     /// Whether this is a 404.
     pub fn is_not_found(&self) -> bool {
         matches!(self, ApiError::NotFound { .. })

@@ -18,5 +18,6 @@ mod plugin_core;
 mod python_client;
 mod real_clusters;
 mod reliability;
+mod scaling;
 mod software;
 mod wire_ledger;

@@ -1,5 +1,6 @@
 //! Faults on demand, for reliability tests: latency, error statuses (429 with or without `Retry-After`,
-//! 500, 502, 503), dropped connections, and creates whose answer is lost after the cluster was made.
+//! 500, 502, 503), dropped connections, and creates and scale-ups whose answer is lost (or is a 502)
+//! after the work was done.
 //! Deterministic for a given seed. Off unless configured (`--faults JSON` or `PUT /_local/faults`).
 
 use std::collections::BTreeMap;
@@ -34,6 +35,10 @@ pub struct FaultConfig {
     /// The next N successful cluster creates are answered 502 although the cluster was made, as a
     /// gateway that timed out while the server went on.
     pub create_then_502: u32,
+    /// The next N successful scale-ups (`POST` of workers) lose their answer after adding the workers.
+    pub lose_scale_responses: u32,
+    /// The next N successful scale-ups are answered 502 although the workers were added.
+    pub scale_then_502: u32,
 }
 
 /// The fault to apply to one request.
@@ -105,6 +110,14 @@ impl Faults {
     /// Whether this successful create should lose its answer (consumes one).
     pub fn take_lost_create(&self) -> bool {
         self.take(|c| &mut c.lose_create_responses)
+    }
+    /// Whether this successful scale-up should be answered 502 (consumes one).
+    pub fn take_scale_then_502(&self) -> bool {
+        self.take(|c| &mut c.scale_then_502)
+    }
+    /// Whether this successful scale-up should lose its answer (consumes one).
+    pub fn take_lost_scale(&self) -> bool {
+        self.take(|c| &mut c.lose_scale_responses)
     }
 }
 

@@ -173,15 +173,18 @@ impl Action for ScaleCluster {
         let fraction = c.wait_for_workers.known().and_then(Number::as_f64).unwrap_or(super::model::DEFAULT_WAIT_FOR_WORKERS);
         let Some(current) = ClusterResource::current_for_scaling(&coiled, &op, &ws, id, diags).await else { return };
         progress.say(format!("Scaling cluster {id} ({}) to {target} workers", current.name));
-        if let Err(e) = ClusterResource::scale(&coiled, &op, &ws, &current, target).await {
-            coiled.report(diags, "Unable to Scale Cluster", Some(AttrPath::attr("cluster_id")), &e);
-            return;
-        }
-        match ClusterResource::wait_ready(&coiled, &op, &ws, id, fraction).await {
+        let wait = match ClusterResource::scale(&coiled, &op, &ws, &current, target).await {
+            Ok(wait) => wait,
+            Err(e) => {
+                coiled.report(diags, "Unable to Scale Cluster", Some(AttrPath::attr("cluster_id")), &e);
+                return;
+            }
+        };
+        match ClusterResource::wait_ready(&coiled, &op, &ws, id, fraction, wait).await {
             Ok(d) => progress.say(format!("Cluster {id} is {} with {target} workers asked for", d.current_state.state)),
             Err((end, _)) => {
                 let why = match end {
-                    WaitEnd::Failed(r) => format!("Coiled reports: {r}"),
+                    WaitEnd::Failed(r) => r,
                     WaitEnd::TimedOut => "the wait timed out; the cluster keeps scaling".into(),
                     WaitEnd::Cancelled => "Terraform was interrupted; the cluster keeps scaling".into(),
                     WaitEnd::Api(e) => coiled.explain(&e),

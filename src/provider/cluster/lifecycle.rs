@@ -10,7 +10,7 @@ use tfplugin::value::AttrPath;
 use super::super::ingress::RuleSet;
 use super::ClusterResource;
 use super::model::*;
-use super::state::{self as cluster_state, Readiness};
+use super::state::{self as cluster_state, Readiness, Wait};
 use crate::api::{ApiError, ClusterDetails, CreateCluster, Op, Process};
 use crate::provider::Coiled;
 
@@ -50,20 +50,37 @@ impl ClusterResource {
     /// Asks for `target` workers as Coiled's client scales (`Cluster.scale_up` / `scale_down`): the
     /// workers that count are those pending, starting or started in the workers list; scaling up adds
     /// the difference, scaling down removes the surplus by name, shortened by the `{cluster}-worker`
-    /// prefix (the client sends them 200 to a request).
-    pub(super) async fn scale(coiled: &Coiled, op: &Op, ws: &str, current: &ClusterDetails, target: i64) -> Result<(), ApiError> {
+    /// prefix (the client sends them 200 to a request). Returns what the wait that follows waits for.
+    ///
+    /// A request to add workers is not idempotent: when its answer is lost or a gateway fails (502,
+    /// 504), the list is read again and only the workers still missing are asked for, as a create is
+    /// made safe by looking its name up, until the operation's timeout (Coiled's client retries these
+    /// for five minutes).
+    pub(super) async fn scale(coiled: &Coiled, op: &Op, ws: &str, current: &ClusterDetails, target: i64) -> Result<Wait, ApiError> {
         let id = current.id;
-        let workers = coiled.client.list_workers(op, ws, id).await?;
-        let have = counted_workers(&workers).len() as i64;
-        if target > have {
+        let mut attempt = 0u32;
+        loop {
+            let workers = coiled.client.list_workers(op, ws, id).await?;
+            let have = counted_workers(&workers).len() as i64;
+            let wait = Wait::Scale { workers: target, failed_before: workers.iter().filter(|w| w.current_state.state == "error").count() };
+            if target < have && attempt == 0 {
+                let names = workers_to_remove(&workers, &current.name, (have - target) as usize);
+                tracing::info!(cluster = id, remove = names.len(), "removing workers");
+                return coiled.client.remove_workers(op, ws, id, &names).await.map(|()| wait);
+            }
+            if target <= have {
+                return Ok(wait);
+            }
             tracing::info!(cluster = id, add = target - have, "adding workers");
-            coiled.client.add_workers(op, ws, id, target - have).await
-        } else if target < have {
-            let names = workers_to_remove(&workers, &current.name, (have - target) as usize);
-            tracing::info!(cluster = id, remove = names.len(), "removing workers");
-            coiled.client.remove_workers(op, ws, id, &names).await
-        } else {
-            Ok(())
+            match coiled.client.add_workers(op, ws, id, target - have).await {
+                Ok(()) => return Ok(wait),
+                Err(e) if e.may_have_been_applied() && !op.remaining().is_zero() => {
+                    tracing::warn!(cluster = id, error = %e, "adding workers got no clear answer; counting them again before asking for the rest");
+                    op.sleep(cluster_state::stop_poll_delay(attempt)).await?;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -141,6 +158,7 @@ impl ClusterResource {
         ws: &str,
         id: i64,
         fraction: f64,
+        wait: Wait,
     ) -> Result<ClusterDetails, (WaitEnd, Option<ClusterDetails>)> {
         let began = std::time::Instant::now();
         let mut n = 0u32;
@@ -153,7 +171,7 @@ impl ClusterResource {
         loop {
             match coiled.client.get_cluster(op, ws, id).await {
                 Ok(d) => {
-                    match cluster_state::readiness(&d, fraction) {
+                    match cluster_state::readiness(&d, fraction, wait) {
                         Readiness::Ready => return Ok(d),
                         Readiness::Failed(reason) => return Err((WaitEnd::Failed(reason), Some(d))),
                         Readiness::Waiting { state } => {
@@ -203,6 +221,57 @@ impl ClusterResource {
             n += 1;
         }
     }
+    /// The update of a running cluster that scales it to `planned`'s worker count (when `scaling`), or
+    /// waits for a create that was interrupted, on `cluster` (whose `base` is the prior state). Until
+    /// the wait ends well, state keeps the worker count it had, marked [`UnfinishedScale`]: a failed
+    /// scale is not recorded as done, and the next plan shows it again.
+    pub(super) async fn scale_and_wait(
+        cluster: Target<'_>,
+        ctx: &Ctx,
+        op: &Op,
+        planned: &ClusterModel,
+        scaling: bool,
+        private: &[u8],
+        diags: &mut Diagnostics,
+    ) -> Option<NewState> {
+        let Target { coiled, ws, id, base: prior, own } = cluster;
+        let current = Self::current_for_scaling(coiled, op, ws, id, diags).await?;
+        let unfinished = || UnfinishedScale { scaling_to: planned.workers() }.private();
+        // An interrupted create is only waited for: its worker count is the one it was created with.
+        let wait = if scaling { Self::scale(coiled, op, ws, &current, planned.workers()).await } else { Ok(Wait::Start) };
+        let wait = match wait {
+            Ok(wait) => wait,
+            Err(e) => {
+                coiled.report(diags, "Unable to Scale Cluster", None, &e);
+                // The rules are the planned ones: changing them replaces the cluster instead.
+                let state = state_from_details(prior, own, &current, ws);
+                return Some(NewState {
+                    state: ClusterModel { n_workers: prior.n_workers.clone(), ..state }.encode(),
+                    private: unfinished(),
+                });
+            }
+        };
+        let recorded = ClusterModel { n_workers: prior.n_workers.clone(), ..planned.clone() };
+        match Self::wait_ready(coiled, op, ws, id, planned.wait_fraction(), wait).await {
+            // Waited for: an interrupted create is finished, and a scale is done.
+            Ok(d) => {
+                let state = state_from_details(planned, own, &d, ws);
+                let n_workers = if scaling { planned.n_workers.clone() } else { state.n_workers };
+                let done = private == INTERRUPTED || UnfinishedScale::read(private).is_some();
+                Some(NewState {
+                    state: ClusterModel { n_workers, ..state }.encode(),
+                    private: if done { Vec::new() } else { private.to_vec() },
+                })
+            }
+            Err(failure) => {
+                let mut kept = Self::fail_wait(Target { base: &recorded, ..cluster }, ctx, failure, false, diags).await?;
+                if scaling {
+                    kept.private = unfinished();
+                }
+                Some(kept)
+            }
+        }
+    }
     /// Reports a failed wait after create or update. After create, the half-made cluster is stopped so
     /// that nothing is left behind that Terraform does not know about; if that fails, its state is kept.
     pub(super) async fn fail_wait(
@@ -214,7 +283,12 @@ impl ClusterResource {
     ) -> Option<NewState> {
         let Target { coiled, ws, id, base, own } = cluster;
         let summary = if creating { "Cluster Failed to Start" } else { "Cluster Failed to Scale" };
-        let current = last.as_ref().map(|d| state_from_details(base, own, d, ws).encode());
+        // After a scale, `base` holds the worker count state had before it: the scale is not recorded
+        // as done, whatever the server now says it is asked to run.
+        let current = last.as_ref().map(|d| {
+            let state = state_from_details(base, own, d, ws);
+            if creating { state.encode() } else { ClusterModel { n_workers: base.n_workers.clone(), ..state }.encode() }
+        });
         let pending = || pending_state(base, own, id, ws).encode();
         match end {
             WaitEnd::Cancelled if creating => {
@@ -229,7 +303,7 @@ impl ClusterResource {
             WaitEnd::Cancelled => {
                 diags.error(
                     "Interrupted",
-                    format!("Terraform was interrupted while cluster {id} was scaling. It is kept in state as it is now; the next plan shows what is left to do."),
+                    format!("Terraform was interrupted while cluster {id} was scaling. The workers asked for may still start; state keeps the worker count it had, so the next plan shows the scale again, and applying it asks only for the workers still missing."),
                 );
                 return Some(NewState { state: current.unwrap_or_else(pending), private: Vec::new() });
             }
@@ -240,15 +314,21 @@ impl ClusterResource {
             WaitEnd::Failed(_) | WaitEnd::TimedOut if !creating => {
                 let why = match end {
                     WaitEnd::Failed(r) => r,
-                    _ => "the update timeout passed".into(),
+                    _ => format!(
+                        "too few workers had started when the update timeout ({}) passed",
+                        humantime::format_duration(base.timeout(Operation::Update))
+                    ),
                 };
-                diags.error(summary, format!("Cluster {id} did not become ready after scaling: {why}."));
+                diags.error(
+                    summary,
+                    format!("Cluster {id} did not get the workers it was scaled to: {why}. State keeps the worker count it had, so the next plan shows the scale again, and applying it asks only for the workers still missing."),
+                );
                 return Some(NewState { state: current.unwrap_or_else(|| base.encode()), private: Vec::new() });
             }
             _ => {}
         }
         let why = match end {
-            WaitEnd::Failed(r) => format!("Coiled reports: {r}"),
+            WaitEnd::Failed(r) => r,
             _ => format!("it was not ready within the create timeout ({})", humantime::format_duration(base.timeout(Operation::Create))),
         };
         // Clean up with a fresh budget: the create's may be spent.

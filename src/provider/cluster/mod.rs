@@ -301,8 +301,8 @@ impl Resource for ClusterResource {
             Self::plan_own_rules(&mut planned, &mut predicted, &mut read);
             Self::plan_default_rules(&prior, &mut planned, &defaults, plan, &mut predicted);
             diags.0.extend(read.0);
-        } else if prior.n_workers != planned.n_workers || plan.private == INTERRUPTED {
-            // Scaling, or waiting in place for a cluster whose create was interrupted: its status after
+        } else if prior.n_workers != planned.n_workers || plan.private == INTERRUPTED || UnfinishedScale::read(&plan.private).is_some() {
+            // Scaling, or waiting in place for a cluster whose create or scale was interrupted: its status after
             // a wait is whatever the server then says (ready by Coiled's rule need not be `ready`).
             planned.status = Field::Unknown;
             predicted.push(tfplugin::attr!(ClusterModel, status));
@@ -360,7 +360,7 @@ impl Resource for ClusterResource {
         tracing::info!(workspace = %ws, name = %name, "creating cluster");
         let id = Self::post_create(&coiled, &op, &ws, &name, &body, diags).await?;
         let target = Target { coiled: &coiled, ws: &ws, id, base: &planned, own: own.as_ref() };
-        match Self::wait_ready(&coiled, &op, &ws, id, planned.wait_fraction()).await {
+        match Self::wait_ready(&coiled, &op, &ws, id, planned.wait_fraction(), state::Wait::Start).await {
             Ok(d) => Some(NewState { state: state_from_details(&planned, own.as_ref(), &d, &ws).encode(), private: Vec::new() }),
             Err(failure) => Self::fail_wait(target, ctx, failure, true, diags).await,
         }
@@ -417,7 +417,15 @@ impl Resource for ClusterResource {
                 _ => {
                     let mut refreshed = state_from_details(&state, state.own_rules().as_ref(), &d, &ws);
                     refresh_reported(&mut refreshed, &d);
-                    Some(NewState { state: refreshed.encode(), private: import::private_after_read(private) })
+                    let mut private = import::private_after_read(private);
+                    match UnfinishedScale::read(&private) {
+                        // Still asked for what the unfinished scale asked: state keeps the count it had.
+                        Some(m) if m.scaling_to == d.desired_workers => refreshed.n_workers = state.n_workers.clone(),
+                        // Scaled since, by someone else: what the server is asked for now is the state.
+                        Some(_) => private = Vec::new(),
+                        None => {}
+                    }
+                    Some(NewState { state: refreshed.encode(), private })
                 }
             },
             Err(e) if e.is_not_found() => gone(diags, "no longer exists".into()),
@@ -438,7 +446,8 @@ impl Resource for ClusterResource {
         diags: &mut Diagnostics,
     ) -> Option<NewState> {
         let (prior, planned) = (ClusterModel::decode(prior), ClusterModel::decode(planned));
-        let scaling = prior.n_workers != planned.n_workers;
+        // A scale not seen through is asked for again (only what is missing) and waited for.
+        let scaling = prior.n_workers != planned.n_workers || UnfinishedScale::read(private).is_some();
         if !scaling && private.as_slice() != INTERRUPTED && !planned.scheduler_address.is_unknown() {
             // Only values Terraform keeps (wait_for_workers, timeouts, acknowledgements, values taken
             // from the configuration after an import) change: no API call.
@@ -457,24 +466,8 @@ impl Resource for ClusterResource {
             let updated = ClusterModel { scheduler_address: address, ..planned.known_from(&prior) };
             return Some(NewState { state: updated.encode(), private: private.clone() });
         }
-        let current = Self::current_for_scaling(&coiled, &op, &ws, id, diags).await?;
-        // An interrupted create is only waited for: its worker count is the one it was created with.
-        let scaled = if scaling { Self::scale(&coiled, &op, &ws, &current, planned.workers()).await } else { Ok(()) };
-        if let Err(e) = scaled {
-            coiled.report(diags, "Unable to Scale Cluster", None, &e);
-            // The rules are the planned ones: changing them replaces the cluster instead.
-            let state = state_from_details(&prior, own.as_ref(), &current, &ws);
-            return Some(NewState { state: state.encode(), private: private.clone() });
-        }
-        let target = Target { coiled: &coiled, ws: &ws, id, base: &planned, own: own.as_ref() };
-        match Self::wait_ready(&coiled, &op, &ws, id, planned.wait_fraction()).await {
-            // Waited for: an interrupted create is finished.
-            Ok(d) => Some(NewState {
-                state: state_from_details(&planned, own.as_ref(), &d, &ws).encode(),
-                private: if private.as_slice() == INTERRUPTED { Vec::new() } else { private.clone() },
-            }),
-            Err(failure) => Self::fail_wait(target, ctx, failure, false, diags).await,
-        }
+        let target = Target { coiled: &coiled, ws: &ws, id, base: &prior, own: own.as_ref() };
+        Self::scale_and_wait(target, ctx, &op, &planned, scaling, private, diags).await
     }
 
     async fn delete(&self, ctx: &Ctx, prior: &Value, _private: &Private, diags: &mut Diagnostics) {

@@ -16,6 +16,27 @@ use crate::api::ClusterDetails;
 /// it in place.
 pub const INTERRUPTED: &[u8] = br#"{"interrupted":true}"#;
 
+/// Private data of a cluster whose scale was asked for but not seen through (it failed, timed out or
+/// was interrupted). State keeps the worker count it had while the server is still asked for
+/// `scaling_to`, and the next plan updates the cluster in place: the apply asks only for what is
+/// missing and waits again.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnfinishedScale {
+    /// The worker count asked for.
+    pub scaling_to: i64,
+}
+
+impl UnfinishedScale {
+    /// The marker in `private`, if it holds one.
+    pub fn read(private: &[u8]) -> Option<UnfinishedScale> {
+        serde_json::from_slice(private).ok()
+    }
+    /// The private data that holds this marker.
+    pub fn private(self) -> Vec<u8> {
+        serde_json::to_vec(&self).unwrap_or_default()
+    }
+}
+
 /// Default for each of the create, update and delete timeouts.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Default worker count, as `coiled.Cluster`.

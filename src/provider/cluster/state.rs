@@ -27,8 +27,31 @@ pub fn workers_to_wait_for(fraction: f64, desired: i64) -> i64 {
     ((fraction.min(1.0) * desired as f64) - 1e-9).ceil().max(0.0) as i64
 }
 
+/// What a readiness wait follows: the first start of a cluster, or its growth after a scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// A new cluster (or one whose create was interrupted): Coiled's client waits as
+    /// `Cluster._wait_until_ready` does, for `ceil(fraction × desired_workers)` started workers, and
+    /// gives up on a `ready` cluster with fewer (every worker has then started or failed).
+    Start,
+    /// A running cluster just scaled to `workers`: Coiled's client waits as `Cluster._wait_for_workers`
+    /// does, counting running workers until `ceil(fraction × workers)` have arrived or the timeout
+    /// passes. The cluster stays `ready` while it grows, so its state says nothing here.
+    Scale {
+        /// The worker count asked for.
+        workers: i64,
+        /// How many workers had failed before the scale.
+        failed_before: usize,
+    },
+}
+
+/// How many workers of an answer are in `error`.
+pub fn failed_workers(d: &ClusterDetails) -> usize {
+    d.workers.iter().filter(|w| w.current_state.state == "error").count()
+}
+
 /// Applies Coiled's readiness rule to one cluster details answer.
-pub fn readiness(d: &ClusterDetails, wait_fraction: f64) -> Readiness {
+pub fn readiness(d: &ClusterDetails, wait_fraction: f64, wait: Wait) -> Readiness {
     let state = d.current_state.state.as_str();
     let reason = || d.current_state.reason.clone().filter(|r| !r.is_empty());
     match state {
@@ -42,10 +65,20 @@ pub fn readiness(d: &ClusterDetails, wait_fraction: f64) -> Readiness {
         }
         _ => {}
     }
-    let target = workers_to_wait_for(wait_fraction, d.desired_workers);
+    let desired = match wait {
+        Wait::Start => d.desired_workers,
+        Wait::Scale { workers, .. } => workers,
+    };
+    let target = workers_to_wait_for(wait_fraction, desired);
     let started = d.workers.iter().filter(|w| w.current_state.state == "started").count() as i64;
     let alive = d.workers.iter().filter(|w| matches!(w.current_state.state.as_str(), "started" | "starting" | "pending")).count() as i64;
-    if alive < target {
+    // Ours, after a scale (the client waits out its timeout): give up early only once workers have
+    // failed since the scale, so that a list that has not caught up with the request yet is waited for.
+    let cannot_arrive = match wait {
+        Wait::Start => alive < target,
+        Wait::Scale { failed_before, .. } => alive < target && failed_workers(d) > failed_before,
+    };
+    if cannot_arrive {
         let reasons: Vec<String> = d
             .workers
             .iter()
@@ -64,11 +97,11 @@ pub fn readiness(d: &ClusterDetails, wait_fraction: f64) -> Readiness {
         s.current_state.state == "started"
             && s.instance.as_ref().is_some_and(|i| matches!(i.current_state.state.as_str(), "ready" | "started"))
     });
-    // As Coiled's client: the cluster's own state is not required; `ready` means every worker has
-    // started or failed, so `ready` with too few started workers will never get there.
     if scheduler_up && started >= target {
         Readiness::Ready
-    } else if state == "ready" && started < target {
+    } else if wait == Wait::Start && state == "ready" && started < target {
+        // As `Cluster._wait_until_ready`: a new cluster is `ready` once every worker has started or
+        // failed, so one with too few started workers will never get there.
         Readiness::Failed(format!("the cluster is ready with {started} worker(s) started, fewer than the {target} waited for"))
     } else {
         Readiness::Waiting { state: state.to_string() }
@@ -150,16 +183,63 @@ mod tests {
             (details("ready", "started", "ready", &[], 0), "ready"),
         ];
         for (i, (d, expect)) in cases.iter().enumerate() {
-            let got = match readiness(d, 0.3) {
+            let got = match readiness(d, 0.3, Wait::Start) {
                 Readiness::Ready => "ready",
                 Readiness::Waiting { .. } => "waiting",
                 Readiness::Failed(_) => "failed",
             };
             assert_eq!(got, *expect, "case {i}");
         }
-        assert_eq!(readiness(&cases[8].0, 0.3), Readiness::Failed("no capacity".into()));
-        let Readiness::Failed(why) = readiness(&cases[10].0, 0.3) else { panic!() };
+        assert_eq!(readiness(&cases[8].0, 0.3, Wait::Start), Readiness::Failed("no capacity".into()));
+        let Readiness::Failed(why) = readiness(&cases[10].0, 0.3, Wait::Start) else { panic!() };
         assert!(why.contains("spot reclaimed"), "{why}");
+    }
+
+    /// Every growth of a ready cluster, from each count to each larger one, with each mix of the new
+    /// workers' states: a scale fails only once a worker has failed since, so that the target cannot
+    /// be reached; it is ready exactly when enough have started, whatever the cluster's own state.
+    #[test]
+    fn a_growing_cluster_is_waited_for_not_failed() {
+        let states = ["pending", "starting", "started", "error"];
+        for from in 0..=4usize {
+            for to in from + 1..=5usize {
+                for fraction in [0.3, 0.5, 1.0] {
+                    let target = workers_to_wait_for(fraction, to as i64);
+                    // Each mix of states for the added workers (4^(to - from) of them).
+                    for code in 0..states.len().pow((to - from) as u32) {
+                        let added: Vec<&str> = (0..to - from).map(|i| states[code / states.len().pow(i as u32) % states.len()]).collect();
+                        let mut workers = vec!["started"; from];
+                        workers.extend(&added);
+                        for cluster_state in ["ready", "scaling", "starting"] {
+                            // The server may or may not have updated `desired_workers` yet.
+                            for desired in [from as i64, to as i64] {
+                                let d = details(cluster_state, "started", "ready", &workers, desired);
+                                let got = readiness(&d, fraction, Wait::Scale { workers: to as i64, failed_before: 0 });
+                                let started = workers.iter().filter(|w| **w == "started").count() as i64;
+                                let alive = workers.iter().filter(|w| **w != "error").count() as i64;
+                                let expect = if started >= target {
+                                    "ready"
+                                } else if alive < target {
+                                    "failed"
+                                } else {
+                                    "waiting"
+                                };
+                                let got = match got {
+                                    Readiness::Ready => "ready",
+                                    Readiness::Waiting { .. } => "waiting",
+                                    Readiness::Failed(_) => "failed",
+                                };
+                                assert_eq!(got, expect, "{from} -> {to} at {fraction}, {workers:?}, cluster {cluster_state}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Workers that had failed before the scale do not end it: the list may not show the new ones yet.
+        let d = details("ready", "started", "ready", &["started", "error"], 2);
+        assert!(matches!(readiness(&d, 1.0, Wait::Scale { workers: 4, failed_before: 1 }), Readiness::Waiting { .. }));
+        assert!(matches!(readiness(&d, 1.0, Wait::Start), Readiness::Failed(_)));
     }
 
     #[test]

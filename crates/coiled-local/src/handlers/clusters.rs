@@ -347,6 +347,15 @@ pub(crate) async fn add_workers(
     let added = state.store.add_workers(id, req.n_workers, first_phase(&state)).map_err(internal)?;
     crate::dask::hooks::on_add_workers(&state, id, c.scheduler_port, added.iter().map(|w| w.name.clone()).collect());
     state.wake.notify_one();
+    // Faults that strike a scale-up only once it has added the workers.
+    if state.faults.take_lost_scale() {
+        state.stats.fault("lost_scale");
+        return Ok(dropped_connection());
+    }
+    if state.faults.take_scale_then_502() {
+        state.stats.fault("scale_then_502");
+        return Ok(error(StatusCode::BAD_GATEWAY, json!({"detail": "injected fault: HTTP 502 after the workers were added"})));
+    }
     Ok((StatusCode::CREATED, Json(added.iter().map(wire::worker_json).collect::<Vec<_>>())).into_response())
 }
 
