@@ -20,6 +20,6 @@ if [ $# -eq 0 ]; then
   # The resources' end-to-end suites again, against a server that answers only the fields Coiled's
   # client reads (coiled-local --minimal-echo): nothing may rely on what the real service need not send.
   echo "== end-to-end suites against a terse server (coiled-local --minimal-echo)"
-  COILED_LOCAL_MINIMAL_ECHO=1 cargo nextest run --workspace --no-fail-fast -E 'test(/^cluster::/) | test(/^backend_options::/) | test(/^software::/) | test(/^cluster_options::/)' || status=$?
+  COILED_LOCAL_MINIMAL_ECHO=1 cargo nextest run --workspace --no-fail-fast -E 'test(/^cluster::/) | test(/^backend_options::/) | test(/^software::/) | test(/^cluster_options::/) | test(/^scaling::/)' || status=$?
 fi
 exit $status

@@ -229,3 +229,119 @@ fn import_blocks_take_a_software_environment_identity() {
         s.assert_no_changes();
     }
 }
+
+/// A colleague's environment, made through the API as Coiled's client makes one.
+fn colleague_builds(s: &Scenario, name: &str, image: &str) -> Value {
+    let (code, alias) =
+        s.server.post("/api/v2/software-environment/account/alice", &json!({"name": name, "container": image, "use_entrypoint": true}));
+    assert!(code < 300, "{code}: {alias}");
+    alias
+}
+
+/// The environment `name` as the server holds it now: its alias id and latest spec id.
+fn held(s: &Scenario, name: &str) -> (u16, Value, Value) {
+    let (code, alias) = s.server.get(&format!("/api/v2/software-environment/account/alice/alias/name/{name}"));
+    (code, alias["id"].clone(), alias["latest_spec"]["id"].clone())
+}
+
+/// A same-named environment that this configuration did not make is never rebuilt, adopted or deleted:
+/// not at create, not under `create_before_destroy`, and not when ours was deleted and made again by
+/// someone else.
+#[test]
+fn same_named_environments_of_others_are_never_taken_over() {
+    let team = ENV.replace("etl-env", "team-env");
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "200ms", "--stop-delay", "0s"], &team);
+        colleague_builds(&s, "team-env", "ghcr.io/dask/dask:2025.1.0");
+        let before = held(&s, "team-env");
+        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+        let text = flat(&out.all());
+        assert_ne!(out.code, 0, "{text}");
+        assert!(text.contains("Software Environment Already Exists") && text.contains("alice/team-env"), "{text}");
+        assert_eq!(held(&s, "team-env"), before, "not rebuilt");
+        assert!(!s.tf.terraform(&["state", "list"]).ok().stdout.contains("team-env"), "not in state");
+        s.tf.terraform(&["destroy", "-auto-approve", "-no-color"]).ok();
+        assert_eq!(held(&s, "team-env"), before, "not deleted");
+
+        // Ours, deleted and made again by someone else: forgotten with a warning, never deleted. Only
+        // the alias id tells the two apart, and a terse server sends none (Coiled's client reads none).
+        if !crate::common::minimal_echo() {
+            s.set(ENV);
+            s.apply();
+            s.server.delete("/api/v2/software-environment/account/alice/alias/name/etl-env");
+            colleague_builds(&s, "etl-env", "ghcr.io/dask/dask:2025.1.0");
+            let theirs = held(&s, "etl-env");
+            let plan = s.tf.terraform(&["plan", "-no-color"]);
+            let text = flat(&plan.all());
+            assert!(text.contains("Replaced Outside Terraform"), "{text}");
+            let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+            assert!(flat(&out.all()).contains("Software Environment Already Exists"), "{}", out.all());
+            assert_eq!(held(&s, "etl-env"), theirs, "not rebuilt");
+
+            // Ours again; deleted and made again between the refresh and the delete: left alone.
+            s.server.delete("/api/v2/software-environment/account/alice/alias/name/etl-env");
+            s.apply();
+            s.assert_no_changes();
+            s.server.delete("/api/v2/software-environment/account/alice/alias/name/etl-env");
+            colleague_builds(&s, "etl-env", "ghcr.io/dask/dask:2025.2.0");
+            let destroy = s.tf.terraform(&["destroy", "-auto-approve", "-no-color", "-refresh=false"]).ok().all();
+            assert!(flat(&destroy).contains("Software Environment Not Deleted"), "{destroy}");
+            assert_eq!(held(&s, "etl-env").0, 200, "theirs is still there");
+            s.server.delete("/api/v2/software-environment/account/alice/alias/name/etl-env");
+        }
+
+        // `-replace` under create_before_destroy with the same name: refused, the old one kept.
+        s.set(&team.replace("team-env", "cbd-env"));
+        s.apply();
+        let kept = held(&s, "cbd-env");
+        let cbd = team.replace("team-env", "cbd-env").replace("pip = [", "lifecycle {\n    create_before_destroy = true\n  }\n  pip = [");
+        s.set(&cbd);
+        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color", "-replace=coiled_software_environment.etl"]);
+        let text = flat(&out.all());
+        assert_ne!(out.code, 0, "{text}");
+        assert!(text.contains("create_before_destroy"), "{text}");
+        assert_eq!(held(&s, "cbd-env"), kept, "the old one is kept as it was");
+    }
+}
+
+/// Ctrl-C during a first build, and a failed first build, leave the environment in state untainted:
+/// the next apply waits for the build (or keeps the finished one), or builds again in place.
+#[test]
+fn an_interrupted_or_failed_first_build_is_finished_in_place() {
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "6s", "--stop-delay", "0s"], ENV);
+        let child = s.tf.spawn(&["apply", "-auto-approve", "-no-color"], &[]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while posts(&s).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        crate::common::interrupt(&child);
+        let (_, out) = crate::common::finish(child);
+        assert!(out.contains("Build Not Finished"), "{out}");
+        let state = s.tf.terraform(&["state", "list"]).ok().stdout;
+        assert!(state.contains("coiled_software_environment.etl"), "{state}\n{out}");
+        assert!(!s.state_text().contains("tainted"), "{}", s.state_text());
+        let plan = s.plan_changes();
+        assert!(plan.contains("update in-place") && !plan.contains("replaced"), "{plan}");
+        s.apply();
+        assert_eq!(posts(&s).len(), 1, "the build under way was waited for, not asked for again");
+        assert_eq!(s.output("env")["status"], "built");
+        s.assert_no_changes();
+    }
+    for cli in clis() {
+        let failing = ENV.replace("\"dask>=2025.1\"", "\"dask>=2025.1\", \"coiled-local-fail-build\"");
+        let s = Scenario::new(cli, &["--provision-delay", "200ms", "--stop-delay", "0s"], &failing);
+        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+        let text = flat(&out.all());
+        assert!(text.contains("Software Environment Build Failed") && text.contains("in place"), "{text}");
+        assert!(!s.state_text().contains("tainted"), "{}", s.state_text());
+        let id = s.output("env")["id"].clone();
+        s.set(ENV);
+        let plan = s.plan_changes();
+        assert!(plan.contains("update in-place") && !plan.contains("replaced"), "{plan}");
+        s.apply();
+        assert_eq!(s.output("env")["id"], id, "the same environment, built again");
+        assert_eq!(s.output("env")["status"], "built");
+    }
+}

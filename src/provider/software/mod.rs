@@ -10,6 +10,7 @@
 
 pub mod build;
 pub mod data_source;
+mod lifecycle;
 pub mod list;
 pub mod model;
 pub mod spec;
@@ -25,7 +26,7 @@ use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 use tfplugin::value::{AttrPath, Type, Value};
 
 use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
-use crate::api::{Op, SoftwareAlias};
+use crate::api::{Op, SoftwareAlias, SoftwareBuild};
 pub use model::*;
 
 /// The resource.
@@ -97,7 +98,7 @@ impl Resource for SoftwareEnvResource {
         Schema {
             version: 0,
             block: Block {
-                description: "A Coiled software environment, as `coiled.create_software_environment(...)` makes it: from a container image, or from conda and pip packages. Creating waits for its build; a failed build fails the apply with the end of the build's log.\n\nA change to the image or the packages (or any build setting) builds the same environment again in place, as the client does when called again with the same name; `name` and `workspace` replace it.",
+                description: "A Coiled software environment, as `coiled.create_software_environment(...)` makes it: from a container image, or from conda and pip packages. Creating waits for its build and never takes over an environment of the same name it did not make. A failed build is reported with the end of the build's log: a rebuild fails the apply, and a failed first build is a warning, so that the environment stays in state, not tainted, and the next apply builds it again in place.\n\nA change to the image or the packages (or any build setting) builds the same environment again in place, as the client does when called again with the same name; `name` and `workspace` replace it.",
                 attributes: vec![
                     computed("id", "Coiled's id of the environment (its alias)."),
                     Attribute::required(
@@ -207,6 +208,9 @@ impl Resource for SoftwareEnvResource {
                 planned.spec_id = Field::Unknown;
                 planned.build_id = Field::Unknown;
                 planned.status = Field::Unknown;
+            } else if prior.status.as_deref().is_some_and(|s| !build::ended(s)) {
+                // A build whose wait ended early (Ctrl-C, a timeout): the apply waits for it in place.
+                planned.status = Field::Unknown;
             }
             // Without a rebuild they keep their values (timeouts change in state only).
             predicted.extend(["spec_id", "build_id", "status"]);
@@ -226,7 +230,10 @@ impl Resource for SoftwareEnvResource {
         let op = Op::new(planned.timeout(true), ctx.stop.clone());
         let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
         planned.workspace = Field::Known(ws.clone());
-        self.build(&coiled, &op, &ws, planned, diags).await
+        if !lifecycle::name_is_free(&coiled, &op, &ws, planned.name.as_deref()?, diags).await {
+            return None;
+        }
+        self.build(&coiled, &op, &ws, planned, true, diags).await
     }
 
     async fn read(&self, ctx: &Ctx, state: &Value, private: &Private, diags: &mut Diagnostics) -> Option<NewState> {
@@ -253,6 +260,16 @@ impl Resource for SoftwareEnvResource {
             }
         };
         let mut marks = Marks::read(private);
+        if let (Some(found), Some(ours)) = (alias.id, state.id.as_deref())
+            && found.to_string() != ours
+        {
+            // Ours: deleted and made again by someone else; it is theirs, never taken over.
+            diags.warning(
+                "Software Environment Replaced Outside Terraform",
+                format!("Software environment {name:?} of workspace {ws:?} is now id {found}, not id {ours} that Terraform manages: it was deleted and made again outside Terraform. It has been removed from state and is left alone; the next apply refuses to build over it (import it to manage it)."),
+            );
+            return Some(NewState { state: Value::Null, private: Vec::new() });
+        }
         if alias.id.is_some() {
             state.id = id_field(alias.id);
         }
@@ -283,14 +300,21 @@ impl Resource for SoftwareEnvResource {
         diags: &mut Diagnostics,
     ) -> Option<NewState> {
         let (prior, planned) = (SoftwareEnvModel::decode(prior), SoftwareEnvModel::decode(planned));
-        if !planned.spec_id.is_unknown() {
+        let unfinished = prior.build_id.as_deref().and_then(|b| b.parse::<i64>().ok()).filter(|_| planned.status.is_unknown());
+        if !planned.spec_id.is_unknown() && unfinished.is_none() {
             // Timeouts, or a spec an import could not read taken from the configuration: no API call.
             return Some(NewState { state: planned.known_from(&prior).encode(), private: Vec::new() });
         }
         let coiled = self.data.require(diags).await?;
         let op = Op::new(planned.timeout(false), ctx.stop.clone());
         let ws = prior.workspace.known()?.clone();
-        self.build(&coiled, &op, &ws, planned, diags).await
+        if let (false, Some(id)) = (planned.spec_id.is_unknown(), unfinished) {
+            // A build whose wait ended early: waited for in place, not asked for again.
+            let state = planned.known_from(&prior);
+            let first = SoftwareBuild { id, state: prior.status.known().cloned().unwrap_or_default(), reason: None };
+            return Some(lifecycle::wait_for_build(&coiled, &op, &ws, state, first, false, diags).await);
+        }
+        self.build(&coiled, &op, &ws, planned, false, diags).await
     }
 
     async fn delete(&self, ctx: &Ctx, prior: &Value, _private: &Private, diags: &mut Diagnostics) {
@@ -298,12 +322,7 @@ impl Resource for SoftwareEnvResource {
         let prior = SoftwareEnvModel::decode(prior);
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let (Some(ws), Some(name)) = (prior.workspace.as_deref(), prior.name.as_deref()) else { return };
-        tracing::info!(workspace = %ws, name = %name, "deleting software environment");
-        match coiled.client.delete_software_alias(&op, ws, name).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => coiled.report(diags, "Unable to Delete Software Environment", None, &e),
-        }
+        lifecycle::delete_if_ours(&coiled, &op, ws, name, prior.id.as_deref(), diags).await;
     }
 
     async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState> {
@@ -393,7 +412,15 @@ pub(super) fn state_of(mut base: SoftwareEnvModel, ws: &str, name: &str, alias: 
 impl SoftwareEnvResource {
     /// Asks for a build of `planned` and waits for it; the state of what exists comes back even when
     /// the build fails or the wait is cut short (with an error).
-    async fn build(&self, coiled: &Coiled, op: &Op, ws: &str, planned: SoftwareEnvModel, diags: &mut Diagnostics) -> Option<NewState> {
+    async fn build(
+        &self,
+        coiled: &Coiled,
+        op: &Op,
+        ws: &str,
+        planned: SoftwareEnvModel,
+        creating: bool,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState> {
         let name = planned.name.known()?.clone();
         let body = match planned.request() {
             Ok(b) => b,
@@ -410,24 +437,10 @@ impl SoftwareEnvResource {
                 return None;
             }
         };
-        let mut state = state_of(planned, ws, &name, &alias);
+        let state = state_of(planned, ws, &name, &alias);
         let Some(first) = alias.latest_spec.and_then(|s| s.latest_build) else {
             return Some(NewState { state: state.encode(), private: Vec::new() });
         };
-        match build::wait(&coiled.client, op, ws, first).await {
-            Ok(done) => {
-                state.status = Field::Known(done.state.clone());
-                if done.state == "error" {
-                    let tail = build::log_tail(&coiled.client, op, ws, done.id).await;
-                    let detail = build::failure_detail(&format!("software environment {name:?}"), &done, &tail);
-                    diags.error("Software Environment Build Failed", detail);
-                }
-            }
-            Err((e, last)) => {
-                state.status = Field::Known(last.state.clone());
-                coiled.report(diags, "Software Environment Build Not Finished", None, &e);
-            }
-        }
-        Some(NewState { state: state.encode(), private: Vec::new() })
+        Some(lifecycle::wait_for_build(coiled, op, ws, state, first, creating, diags).await)
     }
 }
