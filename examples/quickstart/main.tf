@@ -89,7 +89,9 @@ output "scheduler_address" {
 }
 
 output "dashboard_address" {
-  value = coiled_cluster.etl.dashboard_address
+  description = "The dashboard's URL, which carries its access token: `terraform output -raw dashboard_address` shows it."
+  value       = coiled_cluster.etl.dashboard_address
+  sensitive   = true
 }
 
 output "cluster_id" {

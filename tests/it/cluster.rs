@@ -28,6 +28,7 @@ output "cluster" {
     for k in ["id", "status", "name", "n_workers", "scheduler_address", "dashboard_address", "firewall_rules", "created_at", "worker_vm_types", "software"] :
     k => coiled_cluster.etl[k]
   }
+  sensitive = true
 }
 "#;
 
@@ -535,5 +536,48 @@ fn a_block_taken_out_of_the_configuration_is_planned_absent() {
         );
         s.apply();
         s.assert_no_changes();
+    }
+}
+
+/// The dashboard's URL carries its access token: it is sensitive in the resource, the data source and
+/// the connection, an output of it must say so, and the token shows in no plan, log or `show`.
+#[test]
+fn the_dashboard_token_never_shows() {
+    let config = r#"
+resource "coiled_cluster" "c" {
+  name      = "dash"
+  software  = "dask"
+  n_workers = 1
+}
+data "coiled_cluster" "read" {
+  id = coiled_cluster.c.id
+}
+output "dash" {
+  value = coiled_cluster.c.dashboard_address
+}
+"#;
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], config);
+        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+        assert_ne!(out.code, 0, "an output of it must be marked sensitive");
+        assert!(flat(&out.all()).contains("sensitive"), "{}", out.all());
+        s.set(
+            &config.replace(
+                "value = coiled_cluster.c.dashboard_address",
+                "value     = coiled_cluster.c.dashboard_address\n  sensitive = true",
+            ),
+        );
+        let apply = s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("TF_LOG", "trace")]).ok();
+        let id = s.server.running_named("dash")[0]["id"].clone();
+        let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
+        let url = d["scheduler"]["dashboard_address"].as_str().unwrap().to_string();
+        let token = url.split_once("token=").map(|(_, t)| t.to_string()).expect("an HTTPS dashboard carries a token");
+        assert!(url.starts_with("https://") && token.len() >= 16, "{url}");
+        assert_eq!(s.output("dash"), url.as_str(), "the output still gives it to whoever asks");
+        let plan = s.tf.terraform_env(&["plan", "-no-color", "-refresh-only"], &[("TF_LOG", "trace")]).ok();
+        let show = s.tf.terraform(&["show", "-no-color"]).ok();
+        for (what, text) in [("apply", apply.all()), ("plan", plan.all()), ("show", show.all())] {
+            assert!(!text.contains(&token), "{what} showed the dashboard token ({})", cli.version);
+        }
     }
 }

@@ -104,7 +104,7 @@ pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], server: &str, tls: (&
             "name": format!("{}-scheduler", c.name),
             "created": c.created,
             "current_state": {"state": proc_state, "reason": scheduler_reason, "updated": c.updated},
-            "dashboard_address": format!("{server}/dashboard/{}/status", c.id),
+            "dashboard_address": dashboard_address(c, server, tls.1),
             "instance": {
                 "id": c.id, "name": format!("{}-scheduler-instance", c.name), "created": c.created,
                 "public_ip_address": if c.give_public_ip { Value::from(c.public_ip.clone()) } else { Value::Null },
@@ -130,6 +130,22 @@ pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], server: &str, tls: (&
 
 /// The effective rules as security-group rows: one per (protocol, port, source), as Coiled's docs
 /// tabulate them.
+/// The dashboard's URL. As Coiled's client expects of the service (`Cluster.dashboard_link` in
+/// `coiled/v2/cluster.py` moves a `token=` query into the path for notebooks), an HTTPS dashboard
+/// (`use_dashboard_https`, which the client sends, true unless turned off) carries an access token
+/// in its query: here one drawn from the cluster's TLS key, its id and creation time, so that it is
+/// secret and differs between clusters. A plain HTTP dashboard carries none.
+fn dashboard_address(c: &ClusterRow, server: &str, tls_key: &str) -> String {
+    if c.options.get("use_dashboard_https").and_then(Value::as_bool) == Some(false) {
+        return format!("{server}/dashboard/{}/status", c.id);
+    }
+    let seed = format!("{tls_key}\n{}\n{}", c.id, c.created);
+    let digest = ring::digest::digest(&ring::digest::SHA256, seed.as_bytes());
+    let token: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let https = server.replacen("http://", "https://", 1);
+    format!("{https}/dashboard/{}/status?token={token}", c.id)
+}
+
 fn security_group_rules(firewall: &Value) -> Value {
     let rules = stored_rules(firewall);
     Value::Array(

@@ -65,7 +65,8 @@ impl EphemeralResource for ClusterConnection {
                         "Connect to the scheduler's public address (`true`, the default, when it has one) or its private one (`false`).",
                     ),
                     out("scheduler_address", "The address to connect to, `tls://IP:PORT`."),
-                    out("dashboard_address", "The dashboard's URL."),
+                    out("dashboard_address", "The dashboard's URL. Sensitive: an HTTPS dashboard's URL carries its access token.")
+                        .sensitive(),
                     out("tls_cert", "The cluster's certificate (PEM): the client's certificate and the CA to trust.").sensitive(),
                     out("tls_key", "The key of that certificate (PEM).").sensitive(),
                 ],

@@ -63,7 +63,7 @@ impl DataSource for ClusterDataSource {
                         "scheduler_address",
                         "Address a client connects to, `tls://IP:PORT`, as chosen by `use_scheduler_public_ip`. For both addresses of one cluster, read it twice, with `use_scheduler_public_ip` true and false.",
                     ),
-                    computed("dashboard_address", "URL of the Dask dashboard."),
+                    computed("dashboard_address", "URL of the Dask dashboard. Sensitive: an HTTPS dashboard's URL carries its access token (`?token=…`), as Coiled gives it.").sensitive(),
                     computed("created_at", "When the cluster was created (ISO 8601)."),
                     ingress::firewall_rules_attribute(
                         "The rules that apply to the cluster, one row per (port, source), protocol `tcp`; null when the server does not report them.",

@@ -212,7 +212,7 @@ impl Resource for ClusterResource {
                     ingress::acknowledge_attribute(),
                     computed("status", "Coiled's cluster state, as the server reports it: `ready` once every worker has started, `pending`, `starting` or `scaling` while workers beyond those waited for still start, `stopping`, `stopped` or `error` otherwise."),
                     computed("scheduler_address", "Address clients connect to, `tls://IP:PORT`: the public IP when `use_scheduler_public_ip` is true and the cluster has one, else the private IP. (The `coiled_cluster` data source reads the other one, with the opposite `use_scheduler_public_ip`.)"),
-                    computed("dashboard_address", "URL of the Dask dashboard."),
+                    computed("dashboard_address", "URL of the Dask dashboard. Sensitive: an HTTPS dashboard's URL carries its access token (`?token=…`), as Coiled gives it.").sensitive(),
                     computed("created_at", "When the cluster was created (ISO 8601)."),
                     ingress::firewall_rules_attribute("The rules the cluster takes from elsewhere, one row per (port, source), protocol `tcp`: those `scheduler_port` / `allow_ingress_from` make, else the workspace's account-level ingress at creation time, else Coiled's default. Null when the cluster sets `backend_options.ingress` (those blocks are its rules, not stored twice; `provider::coiled::firewall_rules` turns them into these rows), and when it inherits and the server reports neither its rules nor the account's (Coiled's client reads neither).").stable(),
                 ],
