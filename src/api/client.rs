@@ -46,6 +46,9 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
 }
 
+/// The identity endpoint, which every Coiled API answers for a valid token.
+const ME: &str = "/api/v2/user/me";
+
 /// A connection to one Coiled control plane.
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -57,6 +60,9 @@ pub struct Client {
     /// Whether this server has answered anything yet (until it has, no attempt waits longer than the
     /// unreachable budget).
     answered: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Whether this server has answered `GET /api/v2/user/me` as Coiled's API does: until it has, a 404
+    /// is not taken to mean that what was asked for is gone.
+    identified: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Client {
@@ -103,6 +109,7 @@ impl Client {
             config,
             session_id: format!("coiled-session-{:08x}", rand::random::<u32>()),
             answered: Default::default(),
+            identified: Default::default(),
             ws_tls,
         })
     }
@@ -183,7 +190,7 @@ impl Client {
         let text = resp.text().await.map_err(transport)?;
         tracing::debug!(method = %method, path, status, "coiled api response");
         if status >= 400 {
-            let error = error_from_body(status, &text, path);
+            let error = error_from_body(status, &text, &url);
             let retryable = error.retryable(idempotent);
             return Err(Failure { error, retry_after, unreachable: None, retryable });
         }
@@ -218,7 +225,31 @@ impl Client {
         body: Option<&(dyn erased::Body + Sync)>,
         call: Call,
     ) -> Result<String, ApiError> {
-        retry::run(op, &self.config.retry, path, |_| self.send_once(&method, path, query, body, call)).await
+        match retry::run(op, &self.config.retry, path, |_| self.send_once(&method, path, query, body, call)).await {
+            Err(ApiError::NotFound { message }) if path != ME => Err(self.confirm_not_found(op, path, message).await),
+            other => other,
+        }
+    }
+
+    /// A 404 in Coiled's error shape, kept as "not found" only once this server has answered
+    /// `GET /api/v2/user/me` as Coiled's API does (once per client). Ours: Coiled's client takes any
+    /// 404 of these endpoints as not-found, but a proxy or another server that answers 404 to every
+    /// path would then make a refresh forget every resource; such a 404 is an error naming the URL.
+    async fn confirm_not_found(&self, op: &Op, path: &str, message: String) -> ApiError {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.identified.load(Relaxed) {
+            return ApiError::NotFound { message };
+        }
+        let identity = retry::run(op, &self.config.retry, ME, |_| self.send_once(&reqwest::Method::GET, ME, &[], None, Call::Idempotent))
+            .await
+            .and_then(|text| decode::<User>(&self.url(ME), &text));
+        match identity {
+            Ok(_) => {
+                self.identified.store(true, Relaxed);
+                ApiError::NotFound { message }
+            }
+            Err(e) => ApiError::NotCoiled { url: self.url(path), identity: self.url(ME), cause: e.to_string() },
+        }
     }
 
     /// One attempt of a request, for callers that decide themselves what follows a failure.
@@ -240,7 +271,9 @@ impl Client {
 
     /// `GET /api/v2/user/me`.
     pub async fn me(&self, op: &Op) -> Result<User, ApiError> {
-        self.get_json(op, "/api/v2/user/me", &[]).await.map_err(auth_failure)
+        let user: User = self.get_json(op, ME, &[]).await.map_err(auth_failure)?;
+        self.identified.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(user)
     }
 
     /// `GET /api/v2/user/me/memberships`.

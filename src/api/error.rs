@@ -27,6 +27,18 @@ pub enum ApiError {
         /// The server's message.
         message: String,
     },
+    /// A 404 from a server that does not answer as Coiled's API does: nothing is taken to be gone.
+    #[error(
+        "HTTP 404 from {url}, and {identity} did not answer as Coiled's API does ({cause}): check that the provider's `server` is Coiled's API; until it answers as Coiled's API, nothing is taken to be gone or removed from state"
+    )]
+    NotCoiled {
+        /// The URL that answered 404.
+        url: String,
+        /// The identity endpoint asked.
+        identity: String,
+        /// What it answered.
+        cause: String,
+    },
     /// Any other error status; the server's error body is kept.
     #[error("HTTP {status}: {message}")]
     Status {
@@ -202,7 +214,12 @@ pub fn error_from_body(status: u16, body: &str, path: &str) -> ApiError {
     match status {
         401 => ApiError::Unauthorized { status, message },
         403 => ApiError::Forbidden { message },
-        404 => ApiError::NotFound { message },
+        // Coiled's error shape (the keys `handle_api_exception` reads) says the API itself answered;
+        // any other 404 body (an HTML page, a proxy's text, nothing) says nothing of what was asked for.
+        404 if json.as_ref().is_some_and(|j| ["detail", "message", "non_field_errors"].iter().any(|k| j.get(k).is_some())) => {
+            ApiError::NotFound { message }
+        }
+        404 => ApiError::Status { status, message: format!("{message} (a 404 that is not in Coiled's error shape, from {path})"), code },
         _ => ApiError::Status { status, message, code },
     }
 }

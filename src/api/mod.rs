@@ -73,7 +73,11 @@ mod tests {
         );
         assert_eq!(error_from_body(400, r#"{"non_field_errors":["bad"]}"#, "/x").to_string(), "HTTP 400: bad");
         assert!(matches!(error_from_body(401, r#"{"detail":"Invalid token."}"#, "/x"), ApiError::Unauthorized { .. }));
-        assert!(error_from_body(404, "", "/x").is_not_found());
+        assert!(error_from_body(404, r#"{"detail":"Not found."}"#, "/x").is_not_found());
+        for body in ["", "<html><body>Not Found</body></html>", "{}", r#"{"error":"no route"}"#, "[]"] {
+            let e = error_from_body(404, body, "/api/v2/x");
+            assert!(!e.is_not_found() && e.to_string().contains("/api/v2/x"), "{body:?}: {e}");
+        }
         assert_eq!(error_from_body(500, "", "/x").to_string(), "HTTP 500: HTTP 500 from /x");
     }
 

@@ -332,7 +332,7 @@ fn bad_cluster_input_is_refused_before_any_api_call() {
 #[test]
 fn data_source_by_id_and_by_name() {
     let config = format!(
-        "{}\ndata \"coiled_cluster\" \"by_name\" {{\n  name = coiled_cluster.etl.name\n  use_scheduler_public_ip = false\n}}\ndata \"coiled_cluster\" \"by_id\" {{\n  id = coiled_cluster.etl.id\n}}\noutput \"by_name\" {{ value = data.coiled_cluster.by_name }}\noutput \"by_id\" {{ value = data.coiled_cluster.by_id }}\noutput \"etl\" {{ value = coiled_cluster.etl.scheduler_address }}\n",
+        "{}\ndata \"coiled_cluster\" \"by_name\" {{\n  name = coiled_cluster.etl.name\n  use_scheduler_public_ip = false\n}}\ndata \"coiled_cluster\" \"by_id\" {{\n  id = coiled_cluster.etl.id\n}}\noutput \"by_name\" {{\n  value     = data.coiled_cluster.by_name\n  sensitive = true\n}}\noutput \"by_id\" {{\n  value     = data.coiled_cluster.by_id\n  sensitive = true\n}}\noutput \"etl\" {{ value = coiled_cluster.etl.scheduler_address }}\n",
         &ETL[..ETL.find("output").unwrap()]
     );
     for cli in clis() {

@@ -246,6 +246,10 @@ fn software_environments_and_cluster_options_are_sent_as_the_client_sends_them()
 
     python(&bin, &s, "software", &[]);
     let client = software_bodies(&take_requests(&s));
+    // The provider never takes over what the client made: the same names are free again first.
+    for name in client.keys() {
+        s.server.delete(&format!("/api/v2/software-environment/account/alice/alias/name/{name}"));
+    }
     s.set(&format!("{backend}{SOFTWARE}"));
     s.apply();
     let provider = software_bodies(&take_requests(&s));

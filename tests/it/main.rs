@@ -10,6 +10,7 @@ mod docs_examples;
 mod fidelity;
 mod first_hour;
 mod fuzz_regressions;
+mod gone;
 mod layout;
 mod local_server;
 mod modern;
