@@ -6,6 +6,19 @@ use super::requests::{CreateCluster, ScaleUp};
 use super::retry::{self, Call, Failure, Op};
 use super::{ApiError, Client, ClusterDetails, ClusterListItem, ClusterRef, CreatedCluster, Process, decode};
 
+/// How many pages of 100 a list of clusters reads at most: 100,000 clusters, far beyond any real
+/// workspace; a list that reaches it says so.
+pub const LIST_CEILING_PAGES: usize = 1000;
+
+/// A workspace's clusters, newest first, as listed.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterList {
+    /// The clusters read.
+    pub items: Vec<ClusterListItem>,
+    /// Whether the list was read to its end (else it stopped at [`LIST_CEILING_PAGES`]).
+    pub complete: bool,
+}
+
 /// The outcome of a create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Created {
@@ -65,19 +78,21 @@ impl Client {
     }
 
     /// `GET /api/v2/clusters/account/{ws}/?limit=100&offset=…&just_mine=0`, page after page until an
-    /// empty one, at most `max_pages` (`Cloud._list_clusters` in `coiled/v2/core.py`).
-    pub async fn list_clusters(&self, op: &Op, workspace: &str, max_pages: usize) -> Result<Vec<ClusterListItem>, ApiError> {
+    /// empty one, the end as `Cloud._list_clusters_page` in `coiled/v2/core.py` sees it. The client stops
+    /// after `max_pages` (20 by default) and says nothing; this reads to the end, up to
+    /// [`LIST_CEILING_PAGES`], and [`ClusterList::complete`] says whether it got there.
+    pub async fn list_clusters(&self, op: &Op, workspace: &str) -> Result<ClusterList, ApiError> {
         const PAGE: usize = 100;
-        let mut all = Vec::new();
-        for page in 0..max_pages {
+        let mut items = Vec::new();
+        for page in 0..LIST_CEILING_PAGES {
             let query = [("limit", PAGE.to_string()), ("offset", (PAGE * page).to_string()), ("just_mine", "0".to_string())];
-            let items: Vec<ClusterListItem> = self.get_json(op, &Self::cluster_path(workspace), &query).await?;
-            if items.is_empty() {
-                break;
+            let batch: Vec<ClusterListItem> = self.get_json(op, &Self::cluster_path(workspace), &query).await?;
+            if batch.is_empty() {
+                return Ok(ClusterList { items, complete: true });
             }
-            all.extend(items);
+            items.extend(batch);
         }
-        Ok(all)
+        Ok(ClusterList { items, complete: false })
     }
 
     /// `GET /api/v2/clusters/account/{ws}/id/{id}`.

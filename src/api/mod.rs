@@ -27,7 +27,7 @@ pub mod types;
 use std::fmt;
 
 pub use client::{Client, ClientConfig};
-pub use clusters::Created;
+pub use clusters::{ClusterList, Created, LIST_CEILING_PAGES};
 pub use error::{ApiError, error_from_body};
 pub(crate) use error::{auth_failure, decode};
 pub use requests::*;

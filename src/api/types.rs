@@ -366,7 +366,22 @@ pub struct ClusterListItem {
     /// Last change.
     #[serde(default)]
     pub updated: Option<String>,
-    /// State.
+    /// State; its `state` may be absent or null, which Coiled's CLI shows as `unknown`.
     #[serde(default)]
-    pub current_state: CurrentState,
+    pub current_state: Option<ListedState>,
+}
+
+/// `current_state` of a listed cluster, whose state Coiled's CLI (`cli/cluster/list.py`) shows as `unknown` when absent.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ListedState {
+    /// The state name, when given.
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+impl ClusterListItem {
+    /// The listed state, when the server gave one.
+    pub fn state(&self) -> Option<&str> {
+        self.current_state.as_ref().and_then(|c| c.state.as_deref())
+    }
 }

@@ -260,3 +260,35 @@ action "coiled_cluster_scale" "bad" {
         assert!(flat(&plan.all()).contains("Cluster Is Stopped"), "{}", plan.all());
     }
 }
+
+/// A query reads the whole list, however long: with 2,511 clusters, the 111 oldest (`team-…`, one of
+/// them long-lived) are all found, far past the 2,000 Coiled's client lists by default; a cluster
+/// listed without a state is left out with a warning, not a failed query.
+#[test]
+fn a_query_reads_every_page_and_says_what_it_left_out() {
+    let Some(cli) = clis().iter().find(|c| c.at_least(1, 14)) else { return };
+    let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], "");
+    let client = s.server.client();
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let names = (0..111).map(|i| format!("team-{i:03}")).chain((0..2400).map(|i| format!("bulk-{i:04}")));
+        for name in names {
+            crate::common::create_cluster_raw(&client, &json!({"name": name, "workers": 0})).await.unwrap();
+        }
+    });
+    let query = |prefix: &str| {
+        format!(
+            "list \"coiled_cluster\" \"q\" {{\n  provider = coiled\n  limit    = 1000\n  config {{\n    name_prefix = \"{prefix}\"\n  }}\n}}\n"
+        )
+    };
+    s.tf.write("q.tfquery.hcl", &query("team-"));
+    let out = s.tf.terraform(&["query", "-no-color"]).ok().all();
+    let found = out.lines().filter(|l| l.contains("team-") && l.contains("(id")).count();
+    assert_eq!(found, 111, "{out}");
+    assert!(out.contains("team-000 (id"), "the oldest, long-lived cluster: {out}");
+    // Every 50th listed cluster without a state: left out and counted, the rest found.
+    s.server.put("/_local/faults", &json!({"null_list_state_every": 50}));
+    let out = s.tf.terraform(&["query", "-no-color"]).ok().all();
+    let found = out.lines().filter(|l| l.contains("team-") && l.contains("(id")).count();
+    assert!((108..=110).contains(&found), "{found} of 111: {out}");
+    assert!(flat(&out).contains("Clusters Listed Without a State") && flat(&out).contains("50 listed cluster(s)"), "{out}");
+}

@@ -39,6 +39,9 @@ pub struct FaultConfig {
     pub lose_scale_responses: u32,
     /// The next N successful scale-ups are answered 502 although the workers were added.
     pub scale_then_502: u32,
+    /// Every Nth cluster of a list (by position, from 1) carries a null `current_state.state`, which
+    /// Coiled's CLI allows (`.get("state") or "unknown"`); 0 for none.
+    pub null_list_state_every: u32,
 }
 
 /// The fault to apply to one request.

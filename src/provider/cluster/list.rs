@@ -19,10 +19,12 @@ use super::super::ingress::RuleSet;
 use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
 use super::import::imported_state;
 use super::model::state_from_details;
-use crate::api::{ClusterDetails, ClusterListItem, Op};
+use crate::api::{ClusterDetails, ClusterListItem, LIST_CEILING_PAGES, Op};
 
-/// How many pages of 100 the list reads at most, as `coiled.list_clusters`' default.
-const MAX_PAGES: usize = 20;
+/// How many clusters' details a `tags` filter reads at most in one query (one request each: a listed
+/// cluster carries no tags that Coiled's client reads); a query that stops there says how many it left
+/// unchecked.
+pub const MAX_TAG_READS: usize = 1000;
 
 tfplugin::model! {
     /// The list block's `config`.
@@ -48,10 +50,10 @@ impl ClusterList {
 
 /// Whether a listed cluster passes the status and name filters (no status: only clusters not ended).
 fn matches(item: &ClusterListItem, q: &ClusterQuery) -> bool {
-    let state = item.current_state.state.as_str();
+    let Some(state) = item.state() else { return false };
     let status_ok = match q.status.as_deref() {
         Some(wanted) => state == wanted,
-        None => !item.current_state.has_ended(),
+        None => !matches!(state, "stopping" | "stopped" | "error"),
     };
     status_ok && q.name_prefix.as_deref().is_none_or(|p| item.name.starts_with(p))
 }
@@ -112,8 +114,8 @@ impl ListResource for ClusterList {
         let q = ClusterQuery::decode(config);
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let Some(ws) = coiled.workspace_for(&op, q.workspace.as_deref(), diags).await else { return Vec::new() };
-        let items = match coiled.client.list_clusters(&op, &ws, MAX_PAGES).await {
-            Ok(items) => items,
+        let listed = match coiled.client.list_clusters(&op, &ws).await {
+            Ok(listed) => listed,
             Err(e) => {
                 coiled.report(diags, "Unable to List Clusters", None, &e);
                 return Vec::new();
@@ -126,12 +128,18 @@ impl ListResource for ClusterList {
             None
         };
         let mut found = Vec::new();
-        let mut untagged = 0;
-        for item in items.iter().filter(|i| matches(i, &q)) {
+        let mut gaps = Gaps { complete: listed.complete, listed: listed.items.len(), ..Gaps::default() };
+        gaps.stateless = listed.items.iter().filter(|i| i.state().is_none()).count();
+        for item in listed.items.iter().filter(|i| matches(i, &q)) {
             if limit > 0 && found.len() >= limit {
                 break;
             }
             let details = if wanted_tags.is_some() || include_resource {
+                if gaps.reads == MAX_TAG_READS && wanted_tags.is_some() {
+                    gaps.unchecked += 1;
+                    continue;
+                }
+                gaps.reads += 1;
                 match coiled.client.get_cluster(&op, &ws, item.id).await {
                     Ok(d) => Some(d),
                     Err(e) if e.is_not_found() => continue,
@@ -148,7 +156,7 @@ impl ListResource for ClusterList {
                     Some(true) => {}
                     Some(false) => continue,
                     None => {
-                        untagged += 1;
+                        gaps.untagged += 1;
                         continue;
                     }
                 }
@@ -159,17 +167,63 @@ impl ListResource for ClusterList {
             });
             found.push(Found {
                 identity: Value::object([("workspace", Value::string(ws.clone())), ("id", Value::string(item.id.to_string()))]),
-                display_name: format!("{} (id {}, {})", item.name, item.id, item.current_state.state),
+                display_name: format!("{} (id {}, {})", item.name, item.id, item.state().unwrap_or("unknown")),
                 resource,
             });
         }
-        if untagged > 0 {
+        gaps.report(diags);
+        found
+    }
+}
+
+/// What a query could not see, each said once as a warning.
+#[derive(Default)]
+struct Gaps {
+    /// The list was read to its end.
+    complete: bool,
+    /// Clusters listed.
+    listed: usize,
+    /// Listed without a state (Coiled's CLI shows them as `unknown`): left out.
+    stateless: usize,
+    /// Details read for the `tags` filter or the resource.
+    reads: usize,
+    /// Clusters the `tags` filter did not read, past [`MAX_TAG_READS`].
+    unchecked: usize,
+    /// Clusters whose tags the server did not report.
+    untagged: usize,
+}
+
+impl Gaps {
+    fn report(&self, diags: &mut Diagnostics) {
+        if !self.complete {
+            diags.warning(
+                "Cluster List Not Read to the End",
+                format!(
+                    "The workspace lists more than {} clusters; the query read the newest {} and left the rest out.",
+                    LIST_CEILING_PAGES * 100,
+                    self.listed
+                ),
+            );
+        }
+        if self.stateless > 0 {
+            diags.warning(
+                "Clusters Listed Without a State",
+                format!("{} listed cluster(s) had no state (Coiled's CLI shows them as `unknown`), so no status filter could match them; they are left out.", self.stateless),
+            );
+        }
+        if self.unchecked > 0 {
+            diags.warning_at(
+                AttrPath::attr("tags"),
+                "Tags Not Checked",
+                format!("The `tags` filter reads each cluster's details (one request each) and stops after {MAX_TAG_READS}: {} more cluster(s) that passed the other filters were not checked and are left out. Narrow the query with `status` or `name_prefix`.", self.unchecked),
+            );
+        }
+        if self.untagged > 0 {
             diags.warning_at(
                 AttrPath::attr("tags"),
                 "Tags Not Reported",
-                format!("The server reported no tags for {untagged} cluster(s) (Coiled's client reads none), so they could not be matched and are left out."),
+                format!("The server reported no tags for {} cluster(s) (Coiled's client reads none), so they could not be matched and are left out.", self.untagged),
             );
         }
-        found
     }
 }

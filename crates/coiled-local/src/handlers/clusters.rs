@@ -261,8 +261,16 @@ pub(crate) async fn list_clusters(
 ) -> Result<Resp, Failure> {
     authorize(&state, &headers, &ws)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = state.store.clusters(Some(&ws), q.name.as_deref(), limit, q.offset.unwrap_or(0).max(0)).map_err(internal)?;
-    Ok(Json(rows.iter().map(wire::cluster_list_item).collect::<Vec<_>>()).into_response())
+    let offset = q.offset.unwrap_or(0).max(0);
+    let rows = state.store.clusters(Some(&ws), q.name.as_deref(), limit, offset).map_err(internal)?;
+    let every = i64::from(state.faults.config().null_list_state_every);
+    let mut items: Vec<Value> = rows.iter().map(wire::cluster_list_item).collect();
+    for (i, item) in items.iter_mut().enumerate() {
+        if every > 0 && (offset + i as i64 + 1) % every == 0 {
+            item["current_state"]["state"] = Value::Null;
+        }
+    }
+    Ok(Json(items).into_response())
 }
 
 pub(crate) async fn stop_cluster(
