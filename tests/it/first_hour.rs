@@ -427,3 +427,37 @@ fn the_quick_start_runs_as_the_readme_says() {
     let (ok, stopped) = run(&["stop"]);
     assert!(ok && stopped.contains("coiled-local stopped"), "{stopped}");
 }
+
+/// A cluster whose own rules equal the account's default: the server reports them as the cluster's
+/// own (`firewall_source = "cluster"`), and an import trusts that, so the configuration that made it
+/// plans no replacement.
+#[test]
+fn regression_an_import_trusts_the_reported_source_of_rules_equal_to_the_account_default() {
+    let config = format!(
+        "{TEAM_A}{}",
+        r#"resource "coiled_cluster" "own" {
+  name      = "own"
+  software  = "dask"
+  n_workers = 1
+  backend_options {
+    ingress {
+      ports = [8786, 8787]
+      cidr  = "10.1.0.0/16"
+    }
+  }
+  depends_on = [coiled_backend_options.team]
+}
+"#
+    );
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &config);
+        s.apply();
+        let id = s.server.running_named("own")[0]["id"].to_string();
+        s.reimport("coiled_cluster.own", &format!("alice/{id}"));
+        let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
+        assert!(!plan.contains("replace") && !plan.contains("destroy"), "{}: {plan}", cli.version);
+        s.apply();
+        s.assert_no_changes();
+        assert_eq!(s.server.running_named("own")[0]["id"].to_string(), id, "the same cluster");
+    }
+}

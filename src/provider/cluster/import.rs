@@ -256,8 +256,12 @@ pub(super) fn imported_state(d: &ClusterDetails, account: Option<&RuleSet>) -> (
     let mut state = ClusterModel { use_scheduler_public_ip: Field::Known(true), ..Default::default() };
     let reported = d.ingress().map(|w| RuleSet::from_wire(&w));
     // Rules that came from the workspace or the service default are inherited, not the cluster's own:
-    // the server may say so, else rules equal to the account's count as inherited.
-    let inherited = cluster_is_inheriting(d) || matches!((&reported, account), (Some(r), Some(a)) if r.same_as(a));
+    // where the server says which, that is trusted (a cluster's own rules may equal the account's);
+    // else rules equal to the account's count as inherited.
+    let inherited = match d.firewall_source() {
+        Some(source) => matches!(source, "default" | "account"),
+        None => matches!((&reported, account), (Some(r), Some(a)) if r.same_as(a)),
+    };
     let own = if inherited { None } else { reported.filter(|r| !r.is_empty()) };
     let spot = d.spot();
     if own.is_some() || spot.is_some() {
