@@ -461,3 +461,49 @@ fn regression_an_import_trusts_the_reported_source_of_rules_equal_to_the_account
         assert_eq!(s.server.running_named("own")[0]["id"].to_string(), id, "the same cluster");
     }
 }
+
+/// A stopped cluster kept in state (`when_stopped = "keep"`) cannot be scaled, but a plan that
+/// replaces it may change its worker count: `-replace` and a replacing argument start a new one.
+#[test]
+fn regression_a_kept_stopped_cluster_is_replaced_with_a_new_worker_count() {
+    let config = |n: i64, tag: &str| {
+        format!(
+            "resource \"coiled_cluster\" \"k\" {{\n  name         = \"kept\"\n  software     = \"dask\"\n  n_workers    = {n}\n  when_stopped = \"keep\"\n  tags         = {{ v = \"{tag}\" }}\n}}\n"
+        )
+    };
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &config(1, "a"));
+        s.apply();
+        let stop = |s: &Scenario| {
+            let id = s.server.running_named("kept")[0]["id"].clone();
+            s.server.delete(&format!("/api/v2/clusters/account/alice/id/{id}?reason=done"));
+            std::thread::sleep(Duration::from_millis(300));
+            s.tf.terraform(&["apply", "-refresh-only", "-auto-approve", "-no-color"]).ok();
+        };
+        let workers = |s: &Scenario| {
+            let id = s.server.running_named("kept")[0]["id"].clone();
+            s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}")).1["desired_workers"].clone()
+        };
+        stop(&s);
+        // A plain scale: a warning at plan, an error at apply, state as it was.
+        s.set(&config(2, "a"));
+        let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
+        assert!(plan.contains("Cluster Is Stopped"), "{plan}");
+        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+        assert_ne!(out.code, 0);
+        assert!(flat(&out.all()).contains("Cluster Is Stopped"), "{}", out.all());
+        assert_eq!(s.instance("coiled_cluster")["attributes"]["n_workers"], 1);
+        // `-replace`, as the message says: a new cluster with the new count.
+        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color", "-replace=coiled_cluster.k"]);
+        assert_eq!(out.code, 0, "{}: {}", cli.version, out.all());
+        assert_eq!(workers(&s), 2);
+        s.assert_no_changes();
+        // A replacing argument with a new count, once it is stopped again.
+        stop(&s);
+        s.set(&config(3, "b"));
+        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+        assert_eq!(out.code, 0, "{}: {}", cli.version, out.all());
+        assert_eq!(workers(&s), 3);
+        s.assert_no_changes();
+    }
+}

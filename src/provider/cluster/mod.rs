@@ -274,14 +274,10 @@ impl Resource for ClusterResource {
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             }
             Self::plan_default_rules(&prior, &mut planned, &defaults, plan, &mut predicted);
-            if prior.status.as_deref().is_some_and(|s| matches!(s, "stopped" | "stopping" | "error"))
-                && prior.n_workers != planned.n_workers
-            {
-                diags.error_at(
-                    AttrPath::attr("n_workers"),
-                    "Cluster Is Stopped",
-                    "This cluster is stopped (kept in state by `when_stopped = \"keep\"`): it cannot be scaled. Start a new one with `terraform apply -replace=<address>`.",
-                );
+            if prior.is_stopped() && prior.n_workers != planned.n_workers {
+                // A warning: the provider cannot tell whether this plan replaces the cluster (another
+                // argument, or `-replace`), which is then what happens; an update fails at apply.
+                diags.warning_at(AttrPath::attr("n_workers"), "Cluster Is Stopped", STOPPED_CANNOT_SCALE);
             }
         }
         let set = defaults.set();
@@ -452,6 +448,10 @@ impl Resource for ClusterResource {
             // Only values Terraform keeps (wait_for_workers, timeouts, acknowledgements, values taken
             // from the configuration after an import) change: no API call.
             return Some(NewState { state: planned.known_from(&prior).encode(), private: private.clone() });
+        }
+        if scaling && prior.is_stopped() {
+            diags.error_at(AttrPath::attr("n_workers"), "Cluster Is Stopped", STOPPED_CANNOT_SCALE);
+            return Some(NewState { state: prior.encode(), private: private.clone() });
         }
         let coiled = self.connection(diags).await?;
         let op = Op::new(planned.timeout(Operation::Update), ctx.stop.clone());

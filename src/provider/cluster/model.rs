@@ -37,6 +37,9 @@ impl UnfinishedScale {
     }
 }
 
+/// Why a stopped cluster kept in state cannot change its worker count.
+pub const STOPPED_CANNOT_SCALE: &str = "This cluster is stopped (kept in state by `when_stopped = \"keep\"`), so it cannot be scaled: unless the plan replaces it (another argument that replaces it, or `terraform apply -replace=<address>`, which starts a new one with this worker count), the apply fails.";
+
 /// Default for each of the create, update and delete timeouts.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Default worker count, as `coiled.Cluster`.
@@ -203,6 +206,11 @@ impl ClusterModel {
             Some("spot_with_fallback") => (Some(true), Some(true)),
             _ => (self.backend().spot.known().copied(), None),
         }
+    }
+
+    /// Whether state holds it stopped, failed or stopping (kept by `when_stopped = "keep"`).
+    pub fn is_stopped(&self) -> bool {
+        self.status.as_deref().is_some_and(|s| matches!(s, "stopped" | "stopping" | "error"))
     }
 
     /// What to do with a cluster found stopped: keep it in state (`keep`) or not (`recreate`).
