@@ -383,3 +383,26 @@ fn an_import_takes_the_configuration_only_where_and_while_it_cannot_tell() {
         }
     }
 }
+
+/// `arm = true` with x86 VM types known only at apply (here made from an id only the apply knows):
+/// refused by the plan at apply, before the create's first request, whichever list says it.
+#[test]
+fn arm_with_x86_types_known_only_at_apply_is_refused_before_the_create() {
+    for list in ["worker_vm_types", "scheduler_vm_types"] {
+        let config = format!(
+            "resource \"coiled_software_environment\" \"e\" {{\n  name      = \"img\"\n  container = \"ghcr.io/dask/dask:latest\"\n}}\nresource \"coiled_cluster\" \"x\" {{\n  name      = \"x86\"\n  software  = \"dask\"\n  n_workers = 1\n  arm       = true\n  {list} = [replace(coiled_software_environment.e.id, \"/.*/\", \"m6i.xlarge\")]\n}}\n"
+        );
+        for cli in clis() {
+            let s = Scenario::new(cli, &["--provision-delay", "0s"], &config);
+            let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+            let text = flat(&out.all());
+            assert_ne!(out.code, 0, "{text}");
+            assert!(text.contains("Architecture Does Not Match the VM Types"), "{text}");
+            assert!(s.server.clusters().is_empty(), "no cluster was asked for");
+            // Refused by the plan Terraform makes at apply, before the create's first request (its
+            // name lookup).
+            let log = s.server.get("/_local/requests").1.to_string();
+            assert!(!log.contains("/name/x86"), "the create had begun: {log}");
+        }
+    }
+}

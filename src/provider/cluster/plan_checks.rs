@@ -82,8 +82,11 @@ impl ClusterResource {
             );
         }
         let provider = backend.provider_name().unwrap_or_default();
-        if let (Some(w), Some(s)) = (planned.worker_vm_types.known(), planned.scheduler_vm_types.known())
-            && let Some(why) = request::arm_mismatch(planned, &provider, w.iter().chain(s))
+        // The VM types known so far, at plan or (once an expression is known) at apply, before the
+        // create: either list alone can contradict `arm`.
+        let known: Vec<&String> = [&planned.worker_vm_types, &planned.scheduler_vm_types].into_iter().filter_map(|t| t.known()).flatten().collect();
+        if !known.is_empty()
+            && let Some(why) = request::arm_mismatch(planned, &provider, known)
         {
             diags.error_at(AttrPath::attr("arm"), "Architecture Does Not Match the VM Types", why);
         }
