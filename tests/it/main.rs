@@ -14,6 +14,7 @@ mod gone;
 mod layout;
 mod local_server;
 mod modern;
+mod numbers;
 mod package;
 mod plugin_core;
 mod python_client;

@@ -25,7 +25,8 @@
 
 use std::collections::BTreeMap;
 
-use super::value::{Number, Value};
+use super::diag::Diagnostics;
+use super::value::{AttrPath, Number, Value};
 
 /// One attribute's value as Terraform has it: null, not yet known, or known.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -119,13 +120,25 @@ impl Field<String> {
 
 /// A Rust type that holds one kind of known attribute value.
 pub trait Attr: Sized {
+    /// What values it holds, for an error about one it cannot: "a whole number", "text", …
+    const HOLDS: &'static str;
     /// The value, or `None` when it is of another kind.
     fn decode(v: &Value) -> Option<Self>;
     /// The value.
     fn encode(&self) -> Value;
+    /// Reports a known value at `path` that this type cannot hold (a fraction for a whole number, a
+    /// number beyond its range) as an error on that attribute, so that no value is silently read as
+    /// null. Null, unknown and partly unknown values are left to later checks.
+    fn check(v: &Value, path: &AttrPath, diags: &mut Diagnostics) {
+        if !matches!(v, Value::Null) && v.is_wholly_known() && Self::decode(v).is_none() {
+            let shown = v.as_number().map_or_else(|| "this value".to_string(), |n| n.to_string());
+            diags.error_at(path.clone(), "Invalid Value", format!("{shown} is not {}.", Self::HOLDS));
+        }
+    }
 }
 
 impl Attr for String {
+    const HOLDS: &'static str = "text";
     fn decode(v: &Value) -> Option<Self> {
         v.as_str().map(str::to_string)
     }
@@ -135,6 +148,7 @@ impl Attr for String {
 }
 
 impl Attr for bool {
+    const HOLDS: &'static str = "true or false";
     fn decode(v: &Value) -> Option<Self> {
         v.as_bool()
     }
@@ -144,6 +158,7 @@ impl Attr for bool {
 }
 
 impl Attr for i64 {
+    const HOLDS: &'static str = "a whole number from -9223372036854775808 to 9223372036854775807";
     fn decode(v: &Value) -> Option<Self> {
         v.as_number().and_then(Number::as_i64)
     }
@@ -154,6 +169,7 @@ impl Attr for i64 {
 
 /// A number as Terraform wrote it (kept exact: no float round trip).
 impl Attr for Number {
+    const HOLDS: &'static str = "a number";
     fn decode(v: &Value) -> Option<Self> {
         v.as_number().cloned()
     }
@@ -163,6 +179,7 @@ impl Attr for Number {
 }
 
 impl Attr for f64 {
+    const HOLDS: &'static str = "a number";
     fn decode(v: &Value) -> Option<Self> {
         v.as_number().and_then(Number::as_f64)
     }
@@ -174,6 +191,7 @@ impl Attr for f64 {
 /// A value kept as it is: nested values whose own elements may be unknown (a set of blocks while
 /// planning), or blocks the provider passes through.
 impl Attr for Value {
+    const HOLDS: &'static str = "a value";
     fn decode(v: &Value) -> Option<Self> {
         Some(v.clone())
     }
@@ -184,6 +202,12 @@ impl Attr for Value {
 
 /// A list (a set decodes too); encoded as a list. A list with unknown elements is [`Field::Partly`].
 impl<T: Attr> Attr for Vec<T> {
+    const HOLDS: &'static str = "a list";
+    fn check(v: &Value, path: &AttrPath, diags: &mut Diagnostics) {
+        for (i, e) in v.as_elements().unwrap_or_default().iter().enumerate() {
+            T::check(e, &path.index(i), diags);
+        }
+    }
     fn decode(v: &Value) -> Option<Self> {
         v.as_elements()?.iter().map(T::decode).collect()
     }
@@ -194,6 +218,12 @@ impl<T: Attr> Attr for Vec<T> {
 
 /// A map with string keys.
 impl<T: Attr> Attr for BTreeMap<String, T> {
+    const HOLDS: &'static str = "a map";
+    fn check(v: &Value, path: &AttrPath, diags: &mut Diagnostics) {
+        for (k, e) in v.as_map().into_iter().flatten() {
+            T::check(e, &path.key(k), diags);
+        }
+    }
     fn decode(v: &Value) -> Option<Self> {
         v.as_map()?.iter().map(|(k, v)| Some((k.clone(), T::decode(v)?))).collect()
     }
@@ -235,6 +265,13 @@ macro_rules! model {
                 $crate::value::Value::object([$((stringify!($field), self.$field.encode())),*])
             }
 
+            /// Reports each known value that its field's type cannot hold as an error on its attribute
+            /// (see [`Attr::check`]); a validation calls it first.
+            #[allow(dead_code)]
+            pub fn check_values(value: &$crate::value::Value, diags: &mut $crate::diag::Diagnostics) {
+                <Self as $crate::model::Attr>::check(value, &$crate::value::AttrPath::root(), diags);
+            }
+
             /// Every value not (wholly) known taken from `other`: a planned value applied without
             /// a remote call keeps what the prior state knew.
             #[allow(dead_code)]
@@ -248,6 +285,12 @@ macro_rules! model {
         }
 
         impl $crate::model::Attr for $name {
+            const HOLDS: &'static str = "a block";
+            fn check(value: &$crate::value::Value, path: &$crate::value::AttrPath, diags: &mut $crate::diag::Diagnostics) {
+                $(if let Some(v) = value.get(stringify!($field)) {
+                    <$ty as $crate::model::Attr>::check(v, &path.then(stringify!($field)), diags);
+                })*
+            }
             fn decode(value: &$crate::value::Value) -> Option<Self> {
                 matches!(value, $crate::value::Value::Object(_)).then(|| $name::decode(value))
             }
@@ -313,5 +356,31 @@ mod tests {
         let planned = Inner { cidr: Field::Unknown, ports: Field::Known(vec![1]) };
         let prior = Inner { cidr: Field::Known("10.0.0.0/8".into()), ports: Field::Known(vec![2]) };
         assert_eq!(planned.known_from(&prior), Inner { cidr: Field::Known("10.0.0.0/8".into()), ports: Field::Known(vec![1]) });
+    }
+
+    #[test]
+    fn values_a_field_cannot_hold_are_attribute_errors() {
+        crate::model! {
+            struct Inner { port: i64 }
+        }
+        crate::model! {
+            struct Outer { port: i64, ports: Vec<i64>, inner: Inner, ratio: Number, name: String }
+        }
+        let num = |t: &str| Value::Number(Number::parse(t).unwrap());
+        let config = Value::object([
+            ("port", num("8786.5")),
+            ("ports", Value::List(vec![num("1"), num("1e20")])),
+            ("inner", Value::object([("port", num("-3.25"))])),
+            ("ratio", num("0.5")),
+            ("name", Value::Unknown),
+        ]);
+        let mut diags = Diagnostics::new();
+        Outer::check_values(&config, &mut diags);
+        let paths: Vec<String> = diags.0.iter().map(|d| format!("{:?}", d.path)).collect();
+        assert_eq!(diags.0.len(), 3, "{paths:?}");
+        assert!(diags.0.iter().all(|d| d.summary == "Invalid Value" && d.detail.contains("whole number")), "{:?}", diags.0);
+        let mut quiet = Diagnostics::new();
+        Outer::check_values(&Value::object([("port", num("443")), ("ports", Value::Unknown)]), &mut quiet);
+        assert!(quiet.0.is_empty());
     }
 }

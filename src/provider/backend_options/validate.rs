@@ -11,6 +11,7 @@ use super::wire::{BackendOptionsModel as M, Network};
 
 /// Every check.
 pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
+    M::check_values(config, diags);
     let config = &M::decode(config);
     if let Some(b) = config.backend.known()
         && !matches!(b.as_str(), "aws" | "gcp")

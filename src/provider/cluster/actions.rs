@@ -109,6 +109,7 @@ impl Action for StopCluster {
     }
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
+        ActionConfig::check_values(config, diags);
         check_common(&ActionConfig::decode(config), diags);
     }
 
@@ -161,6 +162,7 @@ impl Action for ScaleCluster {
     }
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
+        ActionConfig::check_values(config, diags);
         let c = ActionConfig::decode(config);
         check_common(&c, diags);
         super::validate::worker_count_and_wait(c.n_workers.known(), c.wait_for_workers.known(), diags);

@@ -76,6 +76,7 @@ impl EphemeralResource for ClusterConnection {
     }
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
+        Connection::check_values(config, diags);
         let c = Connection::decode(config);
         if c.id.is_null() && c.name.is_null() {
             diags.error("Cluster Not Identified", "Give the cluster's `id`, or its `name`.");

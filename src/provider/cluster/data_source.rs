@@ -75,6 +75,7 @@ impl DataSource for ClusterDataSource {
     }
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
+        ClusterLookup::check_values(config, diags);
         let config = ClusterLookup::decode(config);
         if config.id.is_null() == config.name.is_null() && !config.id.is_unknown() && !config.name.is_unknown() {
             diags.error("Cluster Not Identified", "Give exactly one of `id` and `name`.");

@@ -84,7 +84,8 @@ impl ClusterResource {
         let provider = backend.provider_name().unwrap_or_default();
         // The VM types known so far, at plan or (once an expression is known) at apply, before the
         // create: either list alone can contradict `arm`.
-        let known: Vec<&String> = [&planned.worker_vm_types, &planned.scheduler_vm_types].into_iter().filter_map(|t| t.known()).flatten().collect();
+        let known: Vec<&String> =
+            [&planned.worker_vm_types, &planned.scheduler_vm_types].into_iter().filter_map(|t| t.known()).flatten().collect();
         if !known.is_empty()
             && let Some(why) = request::arm_mismatch(planned, &provider, known)
         {

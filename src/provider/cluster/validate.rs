@@ -9,6 +9,7 @@ use super::model::*;
 
 /// Every check, in the order the attributes appear in the schema.
 pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
+    ClusterModel::check_values(config, diags);
     let config = &ClusterModel::decode(config);
     names_and_places(config, diags);
     sizes(config, diags);

@@ -8,6 +8,7 @@ use super::model::*;
 
 /// Every check, in schema order.
 pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
+    SoftwareEnvModel::check_values(config, diags);
     let c = &SoftwareEnvModel::decode(config);
     if let Some(name) = c.name.known()
         && !valid_env_name(name)
