@@ -406,3 +406,29 @@ fn arm_with_x86_types_known_only_at_apply_is_refused_before_the_create() {
         }
     }
 }
+
+/// A scheduler given a public IP that it does not report: Coiled's client refuses to connect rather
+/// than use the private address, and so does the provider (a warning and a null address on the
+/// resource, an error from the data source); `use_scheduler_public_ip = false` takes the private one.
+#[test]
+fn a_missing_public_address_is_never_replaced_by_the_private_one() {
+    let config = |public: bool| {
+        format!(
+            "resource \"coiled_cluster\" \"c\" {{\n  name      = \"nopub\"\n  software  = \"dask\"\n  n_workers = 1\n  use_scheduler_public_ip = {public}\n  tags      = {{ \"coiled-local/no-public-ip\" = \"true\" }}\n}}\ndata \"coiled_cluster\" \"d\" {{\n  id                      = coiled_cluster.c.id\n  use_scheduler_public_ip = {public}\n}}\noutput \"address\" {{ value = coiled_cluster.c.scheduler_address }}\n"
+        )
+    };
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &config(true));
+        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+        let text = flat(&out.all());
+        assert!(text.contains("No Public Scheduler Address"), "{text}");
+        assert_ne!(out.code, 0, "the data source refuses: {text}");
+        assert!(!text.contains("tls://10."), "never the private address: {text}");
+        let state = s.state_text();
+        assert!(!state.contains("tls://10."), "{state}");
+        s.set(&config(false));
+        s.apply();
+        assert!(s.output("address").as_str().unwrap().starts_with("tls://10."), "the private address, asked for");
+        s.assert_no_changes();
+    }
+}

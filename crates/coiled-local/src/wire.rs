@@ -107,7 +107,9 @@ pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], server: &str, tls: (&
             "dashboard_address": dashboard_address(c, server, tls.1),
             "instance": {
                 "id": c.id, "name": format!("{}-scheduler-instance", c.name), "created": c.created,
-                "public_ip_address": if c.give_public_ip { Value::from(c.public_ip.clone()) } else { Value::Null },
+                // A cluster tagged `coiled-local/no-public-ip` is given a public IP that its
+                // instance does not report, as a VM still without one would be.
+                "public_ip_address": if c.give_public_ip && c.tags.get("coiled-local/no-public-ip").is_none() { Value::from(c.public_ip.clone()) } else { Value::Null },
                 "private_ip_address": c.private_ip,
                 "instance_type_id": c.scheduler_instance_types.get(0).cloned().unwrap_or(Value::Null),
                 "current_state": {"state": inst_state, "reason": "", "updated": c.updated},

@@ -113,7 +113,14 @@ impl EphemeralResource for ClusterConnection {
             diags.error("No TLS Material", format!("Coiled returned no certificate for cluster {}.", d.id));
             return None;
         };
-        let chosen = cluster_state::scheduler_address(&d, c.use_scheduler_public_ip.known().copied().unwrap_or(true));
+        let public = c.use_scheduler_public_ip.known().copied().unwrap_or(true);
+        let chosen = match cluster_state::scheduler_address(&d, public, super::model::DEFAULT_SCHEDULER_PORT) {
+            Ok(address) => address,
+            Err(why) => {
+                diags.error_at(AttrPath::attr("use_scheduler_public_ip"), "No Public Scheduler Address", format!("Cannot connect: {why}."));
+                return None;
+            }
+        };
         c.id = Field::Known(d.id.to_string());
         c.name = Field::Known(d.name.clone());
         c.workspace = Field::Known(ws);

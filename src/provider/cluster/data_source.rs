@@ -112,7 +112,14 @@ impl DataSource for ClusterDataSource {
             return None;
         }
         let public = out.use_scheduler_public_ip.known().copied().unwrap_or(true);
-        let chosen = if ended { None } else { cluster_state::scheduler_address(&d, public) };
+        let chosen = match cluster_state::scheduler_address(&d, public, super::model::DEFAULT_SCHEDULER_PORT) {
+            _ if ended => None,
+            Ok(address) => address,
+            Err(why) => {
+                diags.error_at(AttrPath::attr("use_scheduler_public_ip"), "No Public Scheduler Address", format!("{why}."));
+                return None;
+            }
+        };
         out.id = Field::Known(d.id.to_string());
         out.name = Field::Known(d.name.clone());
         out.workspace = Field::Known(ws);

@@ -354,6 +354,18 @@ impl ClusterResource {
     }
 }
 
+/// A warning when the address `cluster`'s clients would use cannot be had (a public one wanted and not
+/// reported): Coiled's client refuses to connect then, and `scheduler_address` is null.
+pub(super) fn warn_of_missing_address(cluster: &ClusterModel, d: &ClusterDetails, diags: &mut Diagnostics) {
+    if let Err(why) = cluster.address_in(d) {
+        diags.warning_at(
+            AttrPath::attr("use_scheduler_public_ip"),
+            "No Public Scheduler Address",
+            format!("`scheduler_address` is null: {why}, which is how Coiled's client would connect."),
+        );
+    }
+}
+
 /// The error for a name held by a running cluster this apply did not create.
 pub(super) fn already_exists(diags: &mut Diagnostics, ws: &str, name: &str, id: i64) {
     diags.error_at(

@@ -357,7 +357,10 @@ impl Resource for ClusterResource {
         let id = Self::post_create(&coiled, &op, &ws, &name, &body, diags).await?;
         let target = Target { coiled: &coiled, ws: &ws, id, base: &planned, own: own.as_ref() };
         match Self::wait_ready(&coiled, &op, &ws, id, planned.wait_fraction(), state::Wait::Start).await {
-            Ok(d) => Some(NewState { state: state_from_details(&planned, own.as_ref(), &d, &ws).encode(), private: Vec::new() }),
+            Ok(d) => {
+                warn_of_missing_address(&planned, &d, diags);
+                Some(NewState { state: state_from_details(&planned, own.as_ref(), &d, &ws).encode(), private: Vec::new() })
+            }
             Err(failure) => Self::fail_wait(target, ctx, failure, true, diags).await,
         }
     }
@@ -411,6 +414,7 @@ impl Resource for ClusterResource {
                 ),
                 "error" => gone(diags, format!("failed: {}", d.current_state.reason.as_deref().unwrap_or("no reason given"))),
                 _ => {
+                    warn_of_missing_address(&state, &d, diags);
                     let mut refreshed = state_from_details(&state, state.own_rules().as_ref(), &d, &ws);
                     refresh_reported(&mut refreshed, &d);
                     let mut private = import::private_after_read(private);
@@ -462,7 +466,13 @@ impl Resource for ClusterResource {
             // The address `use_scheduler_public_ip` now chooses is read (the other is not stored).
             let d =
                 coiled.client.get_cluster(&op, &ws, id).await.map_err(|e| coiled.report(diags, "Unable to Read Cluster", None, &e)).ok()?;
-            let address = Field::from_option(state::scheduler_address(&d, planned.use_public_ip()));
+            let address = match planned.address_in(&d) {
+                Ok(address) => Field::from_option(address),
+                Err(why) => {
+                    diags.error_at(AttrPath::attr("use_scheduler_public_ip"), "No Public Scheduler Address", format!("{why}."));
+                    return Some(NewState { state: prior.encode(), private: private.clone() });
+                }
+            };
             let updated = ClusterModel { scheduler_address: address, ..planned.known_from(&prior) };
             return Some(NewState { state: updated.encode(), private: private.clone() });
         }

@@ -208,6 +208,12 @@ impl ClusterModel {
         }
     }
 
+    /// The address its clients use in `d`, on its configured port where the server reports none
+    /// ([`cluster_state::scheduler_address`]).
+    pub fn address_in(&self, d: &ClusterDetails) -> Result<Option<String>, String> {
+        cluster_state::scheduler_address(d, self.use_public_ip(), self.scheduler_port.known().copied().unwrap_or(DEFAULT_SCHEDULER_PORT))
+    }
+
     /// Whether state holds it stopped, failed or stopping (kept by `when_stopped = "keep"`).
     pub fn is_stopped(&self) -> bool {
         self.status.as_deref().is_some_and(|s| matches!(s, "stopped" | "stopping" | "error"))
@@ -275,7 +281,8 @@ pub fn state_from_details(base: &ClusterModel, own: Option<&RuleSet>, d: &Cluste
     }
     state.status = Field::Known(d.current_state.state.clone());
     state.n_workers = Field::Known(Number::from_i64(d.desired_workers));
-    state.scheduler_address = Field::from_option(cluster_state::scheduler_address(d, base.use_public_ip()));
+    // A public address wanted and missing is null here; the read and the create say why.
+    state.scheduler_address = Field::from_option(base.address_in(d).ok().flatten());
     state.dashboard_address = Field::from_option(d.scheduler.as_ref().and_then(|s| s.dashboard_address.clone()));
     state.created_at = Field::from_option(d.created.clone());
     // The effective rules, unless the cluster's `ingress` blocks hold them: as the server reports

@@ -112,14 +112,34 @@ fn scheduler_reason(d: &ClusterDetails) -> Option<String> {
     d.scheduler.as_ref().and_then(|s| s.current_state.reason.clone()).filter(|r| !r.is_empty())
 }
 
-/// The address clients connect to, `tls://IP:PORT`: the public one only when the user wants it and
-/// the cluster has one, else the private one, exactly as Coiled's client decides.
-pub fn scheduler_address(d: &ClusterDetails, use_public_ip: bool) -> Option<String> {
-    let port = d.scheduler_port.unwrap_or(8786);
-    let instance = d.scheduler.as_ref().and_then(|s| s.instance.as_ref())?;
-    let public = instance.public_ip_address.as_deref().filter(|ip| !ip.is_empty() && use_public_ip && d.gives_scheduler_public_ip());
-    let ip = public.or(instance.private_ip_address.as_deref()).filter(|ip| !ip.is_empty())?;
-    Some(if ip.contains(':') { format!("tls://[{ip}]:{port}") } else { format!("tls://{ip}:{port}") })
+/// The address clients connect to, `tls://IP:PORT`, as Coiled's client chooses it (`Cloud._security`
+/// in `coiled/v2/core.py`): the public IP when the cluster gives its scheduler one and the user wants
+/// it, else the private one. Like the client, a public address wanted and given but not reported is an
+/// error (the message), never the private one instead. The port is the one the server reports, else
+/// `default_port` (the configured port, or Coiled's default 443). `Ok(None)` while no scheduler
+/// instance has an address yet.
+pub fn scheduler_address(d: &ClusterDetails, use_public_ip: bool, default_port: i64) -> Result<Option<String>, String> {
+    let port = d.scheduler_port.unwrap_or(default_port);
+    let Some(instance) = d.scheduler.as_ref().and_then(|s| s.instance.as_ref()) else { return Ok(None) };
+    let nonempty = |ip: &Option<String>| ip.clone().filter(|ip| !ip.is_empty());
+    let ip = if use_public_ip && d.gives_scheduler_public_ip() {
+        match nonempty(&instance.public_ip_address) {
+            Some(ip) => ip,
+            None if nonempty(&instance.private_ip_address).is_none() => return Ok(None),
+            None => {
+                return Err(format!(
+                    "the scheduler of cluster {} has no public IP address, and `use_scheduler_public_ip` asks for it (as Coiled's client does by default). Set `use_scheduler_public_ip = false` to connect over a private network",
+                    d.id
+                ));
+            }
+        }
+    } else {
+        match nonempty(&instance.private_ip_address) {
+            Some(ip) => ip,
+            None => return Ok(None),
+        }
+    };
+    Ok(Some(if ip.contains(':') { format!("tls://[{ip}]:{port}") } else { format!("tls://{ip}:{port}") }))
 }
 
 /// The delay before poll number `n` (0-based) of a wait for a stop: quick at first (a stop is often
@@ -245,11 +265,21 @@ mod tests {
     #[test]
     fn addresses_follow_use_scheduler_public_ip() {
         let d = details("ready", "started", "ready", &[], 0);
-        assert_eq!(scheduler_address(&d, true).as_deref(), Some("tls://198.51.100.1:8786"));
-        assert_eq!(scheduler_address(&d, false).as_deref(), Some("tls://10.0.0.1:8786"));
+        let at = |d: &ClusterDetails, public| scheduler_address(d, public, 443);
+        assert_eq!(at(&d, true), Ok(Some("tls://198.51.100.1:8786".into())));
+        assert_eq!(at(&d, false), Ok(Some("tls://10.0.0.1:8786".into())));
         let mut no_public = d.clone();
         no_public.cluster_infra = json!({"give_scheduler_public_ip": false});
-        assert_eq!(scheduler_address(&no_public, true).as_deref(), Some("tls://10.0.0.1:8786"));
+        assert_eq!(at(&no_public, true), Ok(Some("tls://10.0.0.1:8786".into())));
+        // Given a public IP but not reporting one: an error, as the client raises, never the private one.
+        let mut missing = d.clone();
+        missing.scheduler.as_mut().unwrap().instance.as_mut().unwrap().public_ip_address = None;
+        assert!(at(&missing, true).unwrap_err().contains("no public IP address"));
+        assert_eq!(at(&missing, false), Ok(Some("tls://10.0.0.1:8786".into())));
+        // No port reported: the configured or default one, not 8786.
+        let mut portless = d.clone();
+        portless.scheduler_port = None;
+        assert_eq!(at(&portless, false), Ok(Some("tls://10.0.0.1:443".into())));
     }
 
     #[test]
