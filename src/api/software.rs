@@ -9,16 +9,17 @@ use super::retry::{Call, Op};
 use super::{AliasPage, ApiError, BuildLogPage, Client, SoftwareAlias, SoftwareBuild, decode};
 
 impl Client {
-    /// `GET /api/v2/user/workspace/{ws}/dask-config-overrides`: the Dask configuration the control
-    /// plane sets for this workspace (`Cloud._load_server_dask_config` in `coiled/v2/core.py`).
-    /// Anything but an object counts as no overrides.
-    pub async fn dask_config_overrides(&self, op: &Op, workspace: &str) -> Result<JsonObject, ApiError> {
-        let value: serde_json::Value =
-            self.get_json(op, &format!("/api/v2/user/workspace/{}/dask-config-overrides", seg(workspace)), &[]).await?;
-        Ok(match value {
-            serde_json::Value::Object(map) => map,
-            _ => JsonObject::new(),
-        })
+    /// `GET /api/v2/user/workspace/{ws}/dask-config-overrides` (`Cloud._load_server_dask_config` in
+    /// `coiled/v2/core.py`), which does not check the answer's status: an error status is `Ok(None)`,
+    /// no overrides, for the caller to warn of. An answer that is not an object is no overrides too.
+    pub async fn dask_config_overrides(&self, op: &Op, workspace: &str) -> Result<Option<JsonObject>, ApiError> {
+        let path = format!("/api/v2/user/workspace/{}/dask-config-overrides", seg(workspace));
+        match self.get_json::<serde_json::Value>(op, &path, &[]).await {
+            Ok(serde_json::Value::Object(map)) => Ok(Some(map)),
+            Ok(_) => Ok(Some(JsonObject::new())),
+            Err(ApiError::Status { .. } | ApiError::NotFound { .. } | ApiError::Forbidden { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// `POST /api/v2/software-environment/account/{ws}` (`Cloud._create_software_environment_v2` in

@@ -55,7 +55,7 @@ impl Coiled {
             return found.clone();
         }
         let facts = match (self.client.get_backend_options(op, ws).await, self.client.dask_config_overrides(op, ws).await) {
-            (Ok(b), Ok(o)) => Some(Arc::new((b, o))),
+            (Ok(b), Ok(o)) => Some(Arc::new((b, o.unwrap_or_default()))),
             _ => None,
         };
         cache.insert(ws.to_string(), facts.clone());

@@ -432,3 +432,18 @@ fn a_missing_public_address_is_never_replaced_by_the_private_one() {
         s.assert_no_changes();
     }
 }
+
+/// The workspace's Dask configuration overrides answered with an error status, which Coiled's client
+/// does not check: the cluster is created without them, with a warning.
+#[test]
+fn an_error_reading_the_dask_overrides_is_a_warning() {
+    let config = "resource \"coiled_cluster\" \"c\" {\n  name      = \"noover\"\n  software  = \"dask\"\n  n_workers = 1\n}\n";
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], config);
+        s.server.put("/_local/faults", &json!({"overrides_status": 500}));
+        let text = flat(&s.apply().all());
+        assert!(text.contains("Workspace Dask Configuration Not Read"), "{text}");
+        assert_eq!(s.server.running_named("noover").len(), 1);
+        s.assert_no_changes();
+    }
+}

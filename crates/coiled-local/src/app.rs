@@ -159,7 +159,12 @@ async fn dask_config_overrides(
     headers: HeaderMap,
     axum::extract::Path(ws): axum::extract::Path<String>,
 ) -> Resp {
+    let injected = state.faults.config().overrides_status;
     match authorize(&state, &headers, &ws) {
+        Ok(_) if injected >= 400 => error(
+            StatusCode::from_u16(injected).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            json!({"detail": "injected fault: the overrides could not be read"}),
+        ),
         Ok(_) => Json(state.config.dask_config_overrides.clone()).into_response(),
         Err(r) => r,
     }

@@ -42,6 +42,9 @@ pub struct FaultConfig {
     /// Every Nth cluster of a list (by position, from 1) carries a null `current_state.state`, which
     /// Coiled's CLI allows (`.get("state") or "unknown"`); 0 for none.
     pub null_list_state_every: u32,
+    /// The status `dask-config-overrides` answers with (and a JSON error body), instead of the
+    /// overrides; 0 for none.
+    pub overrides_status: u16,
 }
 
 /// The fault to apply to one request.

@@ -27,7 +27,15 @@ impl ClusterResource {
     /// Reads what the create needs; a diagnostic names the attribute behind each failure.
     pub(super) async fn prepare(coiled: &Coiled, op: &Op, ws: &str, planned: &ClusterModel, diags: &mut Diagnostics) -> Option<Prepared> {
         let overrides = match coiled.client.dask_config_overrides(op, ws).await {
-            Ok(o) => Overrides(o),
+            Ok(Some(o)) => Overrides(o),
+            Ok(None) => {
+                // As Coiled's client, which does not check this answer's status: no overrides.
+                diags.warning(
+                    "Workspace Dask Configuration Not Read",
+                    format!("Coiled answered the request for workspace {ws:?}'s Dask configuration overrides with an error, which Coiled's client ignores too: the cluster is created without them."),
+                );
+                Overrides(Default::default())
+            }
             Err(e) => {
                 coiled.report(diags, "Unable to Read the Workspace's Dask Configuration", None, &e);
                 return None;
