@@ -112,18 +112,14 @@ impl Client {
         }
     }
 
-    /// `DELETE /api/v2/clusters/account/{ws}/id/{id}`: asks the cluster to stop.
+    /// `DELETE /api/v2/clusters/account/{ws}/id/{id}`: asks the cluster to stop, with the reason cut to
+    /// its first 6,000 characters and left out when empty, as `Cloud._delete_cluster` sends it (which
+    /// keeps the URL under 8,192 bytes).
     pub async fn stop_cluster(&self, op: &Op, workspace: &str, id: i64, reason: &str) -> Result<(), ApiError> {
-        self.request(
-            op,
-            reqwest::Method::DELETE,
-            &format!("{}id/{id}", Self::cluster_path(workspace)),
-            &[("reason", reason.to_string())],
-            None,
-            Call::Idempotent,
-        )
-        .await
-        .map(|_| ())
+        let query: Vec<(&str, String)> = if reason.is_empty() { Vec::new() } else { vec![("reason", stop_reason(reason))] };
+        self.request(op, reqwest::Method::DELETE, &format!("{}id/{id}", Self::cluster_path(workspace)), &query, None, Call::Idempotent)
+            .await
+            .map(|_| ())
     }
 
     fn workers_path(workspace: &str, id: i64) -> String {
@@ -166,5 +162,23 @@ impl Client {
             self.request(op, reqwest::Method::DELETE, &Self::workers_path(workspace, id), &query, None, Call::Idempotent).await?;
         }
         Ok(())
+    }
+}
+
+/// A stop's reason as Coiled's client sends it: `reason[:6000]`, the first 6,000 characters.
+pub fn stop_reason(reason: &str) -> String {
+    reason.chars().take(6000).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stop_reason;
+
+    #[test]
+    fn stop_reasons_are_cut_as_the_client_cuts_them() {
+        assert_eq!(stop_reason("done"), "done");
+        let long = "é".repeat(7000);
+        assert_eq!(stop_reason(&long).chars().count(), 6000, "characters, as a Python slice counts");
+        assert_eq!(stop_reason(&"x".repeat(6000)).len(), 6000);
     }
 }

@@ -292,3 +292,22 @@ fn a_query_reads_every_page_and_says_what_it_left_out() {
     assert!((108..=110).contains(&found), "{found} of 111: {out}");
     assert!(flat(&out).contains("Clusters Listed Without a State") && flat(&out).contains("50 listed cluster(s)"), "{out}");
 }
+
+/// `coiled_cluster_stop` sends its reason as Coiled's client does: cut to its first 6,000 characters.
+#[test]
+fn the_stop_action_cuts_its_reason_as_the_client_does() {
+    let reason = "é".repeat(7000);
+    let config = format!(
+        "resource \"coiled_cluster\" \"c\" {{\n  name      = \"long\"\n  software  = \"dask\"\n  n_workers = 0\n}}\naction \"coiled_cluster_stop\" \"stop\" {{\n  config {{\n    cluster_id = coiled_cluster.c.id\n    reason     = \"{reason}\"\n  }}\n}}\n"
+    );
+    for cli in clis().iter().filter(|c| c.at_least(1, 14)) {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &config);
+        s.apply();
+        s.tf.terraform(&["apply", "-auto-approve", "-no-color", "-invoke=action.coiled_cluster_stop.stop"]).ok();
+        let (_, log) = s.server.get("/_local/requests");
+        let stop = log.as_array().unwrap().iter().find(|r| r["method"] == "DELETE").unwrap().clone();
+        let query = stop["query"].as_str().unwrap_or_default().to_string();
+        let sent: String = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "reason").map(|(_, v)| v.into_owned()).unwrap();
+        assert_eq!(sent.chars().count(), 6000, "{}", &query[..200.min(query.len())]);
+    }
+}
