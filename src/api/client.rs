@@ -287,16 +287,20 @@ impl Client {
         if let Some(m) = memberships.iter().find(|m| m.is_default_account) {
             return Ok(m.account.slug.clone());
         }
-        match memberships.as_slice() {
-            [only] => Ok(only.account.slug.clone()),
-            [] => Err(ApiError::Workspace { message: "this token's user is a member of no workspace".into() }),
-            many => Err(ApiError::Workspace {
-                message: format!(
-                    "no default workspace; set `workspace` to one of: {}",
-                    many.iter().map(|m| m.account.slug.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            }),
+        let slugs: Vec<&str> = memberships.iter().map(|m| m.account.slug.as_str()).collect();
+        match slugs.as_slice() {
+            [only] => return Ok(only.to_string()),
+            [] => return Err(ApiError::Workspace { message: "this token's user is a member of no workspace".into() }),
+            _ => {}
         }
+        // As `Cloud.default_workspace` in `coiled/core.py`: the workspace named as the user, as it is
+        // or in lower case.
+        let user = self.me(op).await?.username;
+        let lower = user.to_lowercase();
+        if let Some(found) = [user.as_str(), lower.as_str()].into_iter().find(|u| slugs.contains(u)) {
+            return Ok(found.to_string());
+        }
+        Err(ApiError::Workspace { message: format!("no default workspace; set `workspace` to one of: {}", slugs.join(", ")) })
     }
 }
 

@@ -507,3 +507,17 @@ fn regression_a_kept_stopped_cluster_is_replaced_with_a_new_worker_count() {
         s.assert_no_changes();
     }
 }
+
+/// No membership marked as the default: the workspace named as the user is chosen, as Coiled's client
+/// chooses it (`Cloud.default_workspace`), and with none of that name the error lists the choices.
+#[test]
+fn regression_the_default_workspace_falls_back_to_the_users_name() {
+    let config = "resource \"coiled_cluster\" \"c\" {\n  name      = \"fallback\"\n  software  = \"dask\"\n  n_workers = 0\n}\n";
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--member-of", "team", "--no-default-workspace"], config);
+        s.apply();
+        assert_eq!(s.instance("coiled_cluster")["attributes"]["workspace"], "alice");
+        let memberships = s.server.get("/api/v2/user/me/memberships").1;
+        assert!(memberships.as_array().unwrap().iter().all(|m| m["is_default_account"] == false), "{memberships}");
+    }
+}

@@ -19,6 +19,10 @@ struct Args {
     data_dir: PathBuf,
     token: Option<String>,
     workspace: String,
+    /// More workspaces the user is a member of (`--member-of`), none of them the default.
+    member_of: Vec<String>,
+    /// No membership is marked the default (`--no-default-workspace`).
+    no_default: bool,
     config: Config,
     faults: faults::FaultConfig,
     tls: Option<(PathBuf, PathBuf)>,
@@ -28,6 +32,7 @@ const USAGE: &str = "usage: coiled-local serve --data-dir DIR [--listen 127.0.0.
                     [--provision-delay 3s] [--stop-delay 1s] [--default-ingress 443,8786,8787@0.0.0.0/0]
                     [--scheduler-port 443] [--time-scale 1] [--faults '{\"rate_503\":0.2,\"seed\":1}']
                     [--software-env NAME]... [--dask-config-overrides FILE.json] [--minimal-echo]
+                    [--member-of WORKSPACE]... [--no-default-workspace]
                     [--clusters simulated|dask --python PY [--lab PREFIX] [--max-workers 8] [--worker-memory 1GiB]]
                     [--tls-cert CERT.pem --tls-key KEY.pem]";
 
@@ -39,6 +44,8 @@ fn parse_args() -> anyhow::Result<Args> {
         data_dir: PathBuf::new(),
         token: None,
         workspace: "local".into(),
+        member_of: Vec::new(),
+        no_default: false,
         config: Config::default(),
         faults: Default::default(),
         tls: None,
@@ -65,6 +72,8 @@ fn parse_args() -> anyhow::Result<Args> {
             Long("software-env") => args.config.software_envs.push(parser.value()?.string()?),
             Long("dask-config-overrides") => args.config.dask_config_overrides = overrides(&PathBuf::from(parser.value()?))?,
             Long("minimal-echo") => args.config.minimal_echo = true,
+            Long("member-of") => args.member_of.push(parser.value()?.string()?),
+            Long("no-default-workspace") => args.no_default = true,
             Long("clusters") => clusters = parser.value()?.string()?,
             Long("python") => python = Some(parser.value()?.into()),
             Long("lab") => lab = Some(parser.value()?.string()?),
@@ -163,6 +172,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         std::fs::write(&token_path, &token).with_context(|| format!("writing {}", token_path.display()))?;
     }
     store.seed(&args.workspace, &args.workspace, &token)?;
+    for ws in &args.member_of {
+        store.add_membership(&args.workspace, ws, true)?;
+    }
+    // Coiled need not mark a default membership; its client then falls back to the only one, else
+    // the one named as the user.
+    store.set_default_membership(&args.workspace, (!args.no_default).then_some(args.workspace.as_str()))?;
     for name in &args.config.software_envs {
         if !coiled_local::handlers::clusters::valid_name(name) {
             bail!("--software-env {name:?}: use letters, digits, '-' and '_'");

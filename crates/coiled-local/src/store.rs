@@ -253,6 +253,13 @@ impl Store {
         })
     }
 
+    /// Marks `workspace` as `username`'s default membership, or none.
+    pub fn set_default_membership(&self, username: &str, workspace: Option<&str>) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute("UPDATE memberships SET is_default = (workspace IS ?2) WHERE username = ?1", params![username, workspace]).map(|_| ())
+        })
+    }
+
     /// The user a token belongs to.
     pub fn user_for_token(&self, token: &str) -> Result<Option<String>, StoreError> {
         self.with(|c| row(c, "SELECT username FROM tokens WHERE token = ?1", [token], |r| r.get(0)).optional())
