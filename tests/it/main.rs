@@ -13,6 +13,7 @@ mod fuzz_regressions;
 mod gone;
 mod layout;
 mod local_server;
+mod messages;
 mod modern;
 mod numbers;
 mod package;

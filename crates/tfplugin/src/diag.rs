@@ -82,11 +82,21 @@ impl Diagnostic {
                 Severity::Error => pb::diagnostic::Severity::Error,
                 Severity::Warning => pb::diagnostic::Severity::Warning,
             } as i32,
-            summary: self.summary.clone(),
-            detail: self.detail.clone(),
+            summary: printable(&self.summary),
+            detail: printable(&self.detail),
             attribute: self.path.as_ref().filter(|p| !p.0.is_empty()).map(path_to_proto),
         }
     }
+}
+
+/// Text as a terminal may show it: control characters (ANSI escape sequences, carriage returns, C1
+/// controls, …) that a server's message may carry are written as `\u{..}` escapes, so that nothing in
+/// a diagnostic can move the cursor, recolour or rewrite Terraform's output; line breaks and tabs stay.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return text.to_string();
+    }
+    text.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() }).collect()
 }
 
 /// Converts an attribute path to its tfplugin6 form.
@@ -109,6 +119,20 @@ pub fn path_to_proto(path: &AttrPath) -> pb::AttributePath {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_from_a_server_are_escaped() {
+        assert_eq!(printable("plain\ntext\tok"), "plain\ntext\tok");
+        let hostile = "reason \u{1b}[31mred\u{1b}[0m\r overwritten \u{9b}2J \u{7}";
+        let shown = printable(hostile);
+        assert!(!shown.chars().any(|c| c.is_control() && c != '\n' && c != '\t'), "{shown:?}");
+        assert!(shown.contains("\\u{1b}[31mred") && shown.contains("\\u{d}"), "{shown}");
+        let mut diags = Diagnostics::new();
+        diags.error(hostile, hostile);
+        let proto = diags.to_proto();
+        assert_eq!(proto[0].summary, shown);
+        assert_eq!(proto[0].detail, shown);
+    }
+
     use super::*;
 
     #[test]

@@ -47,7 +47,7 @@ impl Progress {
 
     /// Prints `message` in Terraform's output (nothing when no one listens any more).
     pub fn say(&self, message: impl Into<String>) {
-        let _ = self.0.send(message.into());
+        let _ = self.0.send(crate::diag::printable(&message.into()));
     }
 }
 

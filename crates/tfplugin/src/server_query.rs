@@ -77,7 +77,12 @@ impl PluginService {
             (true, Some(state)) => encode(state, resource_ty, &mut diags, "resource"),
             _ => None,
         };
-        pb::list_resource::Event { identity, display_name: f.display_name, resource_object, diagnostic: diags.to_proto() }
+        pb::list_resource::Event {
+            identity,
+            display_name: crate::diag::printable(&f.display_name),
+            resource_object,
+            diagnostic: diags.to_proto(),
+        }
     }
 
     /// `ValidateActionConfig`.
