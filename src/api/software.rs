@@ -6,7 +6,7 @@
 use super::client::seg;
 use super::requests::{CreateSoftwareEnv, JsonObject};
 use super::retry::{Call, Op};
-use super::{AliasPage, ApiError, BuildLogPage, Client, SoftwareAlias, SoftwareBuild, decode};
+use super::{AliasPage, ApiError, BuildLogPage, Client, SoftwareAlias, SoftwareBuild, SpecRead, decode};
 
 impl Client {
     /// `GET /api/v2/user/workspace/{ws}/dask-config-overrides` (`Cloud._load_server_dask_config` in
@@ -49,6 +49,11 @@ impl Client {
     /// `GET /api/v2/software-environment/account/{ws}/alias/name/{name}` (`Cloud._get_software_info`).
     pub async fn software_alias(&self, op: &Op, workspace: &str, name: &str) -> Result<SoftwareAlias, ApiError> {
         self.get_json(op, &format!("/api/v2/software-environment/account/{}/alias/name/{}", seg(workspace), seg(name)), &[]).await
+    }
+
+    /// `GET /api/v2/software-environment/account/{ws}/spec/{id}` (`Cloud._get_software_spec`).
+    pub async fn software_spec(&self, op: &Op, workspace: &str, spec: i64) -> Result<SpecRead, ApiError> {
+        self.get_json(op, &format!("/api/v2/software-environment/account/{}/spec/{spec}", seg(workspace)), &[]).await
     }
 
     /// `GET /api/v2/software-environment/account/{ws}/alias?offset=…`, page after page until `count`

@@ -297,6 +297,25 @@ pub struct SoftwareAlias {
     pub latest_spec: Option<SoftwareSpec>,
 }
 
+/// A software environment's spec (`GET …/spec/{id}`, `Cloud._get_software_spec`, which
+/// `coiled env inspect` prints whole): what a create sent, as far as the server echoes it. Every field
+/// is optional; one that is absent is not compared.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq)]
+pub struct SpecRead {
+    /// The image, for an environment made from one.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The package spec's digest, for an environment made from packages.
+    #[serde(default)]
+    pub md5: Option<String>,
+    /// The CPU architecture built for.
+    #[serde(default)]
+    pub architecture: Option<String>,
+    /// Whether it was built for GPUs.
+    #[serde(default)]
+    pub gpu_enabled: Option<bool>,
+}
+
 /// `latest_spec` of a software environment.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct SoftwareSpec {

@@ -345,3 +345,40 @@ fn an_interrupted_or_failed_first_build_is_finished_in_place() {
         assert_eq!(s.output("env")["status"], "built");
     }
 }
+
+/// An imported environment whose configuration contradicts what it was built from (an image for one
+/// built from packages) is built again in place as configured, with a warning, not silently taken as
+/// configured; one that agrees is taken with no build. A terse server echoes no spec: the import is
+/// taken as configured, with a warning that it could not be checked.
+#[test]
+fn an_import_checks_the_configuration_against_the_spec() {
+    let image =
+        "resource \"coiled_software_environment\" \"etl\" {\n  name      = \"etl-env\"\n  container = \"ghcr.io/dask/dask:latest\"\n}\n";
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "200ms", "--stop-delay", "0s"], ENV);
+        s.apply();
+        // The same configuration: no build.
+        s.reimport("coiled_software_environment.etl", "alice/etl-env");
+        let before = posts(&s).len();
+        let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
+        assert!(!plan.contains("Differs"), "{plan}");
+        s.apply();
+        assert_eq!(posts(&s).len(), before, "nothing built for a matching configuration");
+        s.assert_no_changes();
+        // An image for an environment built from packages: built again, in place.
+        s.set(image);
+        s.reimport("coiled_software_environment.etl", "alice/etl-env");
+        let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
+        if crate::common::minimal_echo() {
+            assert!(plan.contains("Not Checked"), "{plan}");
+            continue;
+        }
+        assert!(plan.contains("Imported Software Environment Differs") && plan.contains("container"), "{plan}");
+        assert!(plan.contains("update in-place") && !plan.contains("replaced"), "{plan}");
+        s.apply();
+        let sent = posts(&s);
+        assert_eq!(sent.len(), before + 1, "built once, as configured");
+        assert_eq!(sent.last().unwrap()["body"]["container"], "ghcr.io/dask/dask:latest");
+        s.assert_no_changes();
+    }
+}

@@ -31,6 +31,8 @@ pub fn shape_for(route: &str) -> Option<Value> {
         "GET /api/v2/software-environment/account/{}/build/logs/{}" => json!({"events": [{"eventId": 1, "message": 1}], "nextToken": 1}),
         "GET /api/v2/software-environment/account/{}/alias/name/{}" => json!({"latest_spec": {"id": 1}}),
         "GET /api/v2/software-environment/account/{}/alias" => json!({"items": [{"name": 1}], "count": 1}),
+        // Printed whole by the client, which reads none of its fields.
+        "GET /api/v2/software-environment/account/{}/spec/{}" => json!({}),
         _ => return None,
     })
 }

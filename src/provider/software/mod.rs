@@ -179,9 +179,17 @@ impl Resource for SoftwareEnvResource {
                 planned.workspace = Field::Known(ws.to_string());
                 predicted.push("workspace");
             }
-        } else if marks.imported {
-            // An import cannot read the spec: the configuration's is taken as it is, with no build.
+        } else if marks.imported && !import_contradicted(&planned, &marks, diags) {
+            // What the spec echoes agrees (or it echoes nothing to compare): the configuration's spec
+            // is taken as it is, with no build.
             plan.private = Vec::new();
+            predicted.extend(["spec_id", "build_id", "status"]);
+        } else if marks.imported {
+            // The configuration contradicts what was imported: it is built, in place.
+            plan.private = Vec::new();
+            planned.spec_id = Field::Unknown;
+            planned.build_id = Field::Unknown;
+            planned.status = Field::Unknown;
             predicted.extend(["spec_id", "build_id", "status"]);
         } else {
             let rebuild = prior.spec_changes(&planned) || marks.latest_spec.is_some() || prior.status.as_deref() == Some("error");
@@ -348,7 +356,13 @@ impl Resource for SoftwareEnvResource {
             }
         };
         let state = state_of(SoftwareEnvModel::default(), &ws, &name, &alias);
-        let marks = Marks { imported: true, latest_spec: None };
+        // The spec as `Cloud._get_software_info` reads it, to check the configuration against; one
+        // that cannot be read is not checked (the first plan says so).
+        let imported_spec = match alias.latest_spec.as_ref().and_then(|s| s.id) {
+            Some(id) => coiled.client.software_spec(&op, &ws, id).await.ok(),
+            None => None,
+        };
+        let marks = Marks { imported: true, latest_spec: None, imported_spec };
         Some(NewState { state: state.encode(), private: marks.write() })
     }
 }
@@ -442,5 +456,30 @@ impl SoftwareEnvResource {
             return Some(NewState { state: state.encode(), private: Vec::new() });
         };
         Some(lifecycle::wait_for_build(coiled, op, ws, state, first, creating, diags).await)
+    }
+}
+
+/// Whether the configuration contradicts the spec of the environment it imported (a warning says
+/// which settings, and that it is built again in place); an import whose spec says nothing to compare
+/// is taken as configured, with a warning that it could not be checked.
+fn import_contradicted(planned: &SoftwareEnvModel, marks: &Marks, diags: &mut Diagnostics) -> bool {
+    let name = planned.name.as_deref().unwrap_or("?");
+    match marks.imported_spec.as_ref().and_then(|spec| planned.contradicted_by(spec)) {
+        Some(differ) if !differ.is_empty() => {
+            diags.warning(
+                "Imported Software Environment Differs",
+                format!("Software environment {name:?} was built with another {} than this configuration gives: applying builds the configured spec, in place.", differ.join(", ")),
+            );
+            true
+        }
+        Some(_) => false,
+        None if planned.has_spec() => {
+            diags.warning(
+                "Imported Software Environment Not Checked",
+                format!("Coiled did not report what software environment {name:?} was built from, so it cannot be checked against this configuration: the configuration's spec is taken as it is, with no build. Apply with `-replace` to build it as configured."),
+            );
+            false
+        }
+        None => false,
     }
 }

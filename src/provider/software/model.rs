@@ -61,6 +61,10 @@ pub struct Marks {
     /// The alias's latest spec, when a read found it differs from `spec_id`.
     #[serde(default)]
     pub latest_spec: Option<i64>,
+    /// What the imported environment's spec says, where the server echoes it: checked against the
+    /// configuration at the first plan after the import.
+    #[serde(default)]
+    pub imported_spec: Option<crate::api::SpecRead>,
 }
 
 impl Marks {
@@ -76,6 +80,31 @@ impl Marks {
 }
 
 impl SoftwareEnvModel {
+    /// The settings the spec of an imported environment contradicts in this configuration's request
+    /// (only what the server echoed is compared), or `None` when it echoed nothing to compare.
+    pub fn contradicted_by(&self, spec: &crate::api::SpecRead) -> Option<Vec<&'static str>> {
+        let body = self.request().ok()?;
+        if *spec == crate::api::SpecRead::default() {
+            return None;
+        }
+        let mut differ = Vec::new();
+        match (&spec.container, &body.container) {
+            (Some(theirs), Some(ours)) if theirs != ours => differ.push("container"),
+            // Built from an image and configured with packages, or the other way round.
+            (Some(_), None) => differ.push("container"),
+            (None, Some(_)) if spec.md5.is_some() => differ.push("container"),
+            (None, None) if spec.md5.as_ref().is_some_and(|m| *m != body.md5) => differ.push("conda / pip"),
+            _ => {}
+        }
+        if spec.architecture.as_ref().is_some_and(|a| *a != body.architecture) {
+            differ.push("architecture");
+        }
+        if spec.gpu_enabled.is_some_and(|g| g != body.gpu_enabled) {
+            differ.push("gpu_enabled");
+        }
+        Some(differ)
+    }
+
     /// The timeout of a create (`true`) or an update.
     pub fn timeout(&self, create: bool) -> Duration {
         let t = self.timeouts.known().cloned().unwrap_or_default();
@@ -157,7 +186,7 @@ mod tests {
     #[test]
     fn marks_round_trip_and_vanish_when_empty() {
         assert!(Marks::default().write().is_empty());
-        let m = Marks { imported: false, latest_spec: Some(9) };
+        let m = Marks { latest_spec: Some(9), ..Marks::default() };
         assert_eq!(Marks::read(&m.write()), m);
     }
 }

@@ -134,7 +134,13 @@ pub(crate) async fn get_spec(
     Path((ws, id)): Path<(String, i64)>,
 ) -> Result<Resp, Failure> {
     authorize(&state, &headers, &ws)?;
-    found(state.store.build(&ws, id).map_err(internal)?, |b| json!({"id": b.id, "request": b.spec}))
+    // The client prints a spec whole (`coiled env inspect`) and reads no field of it: here it is what
+    // the create sent, with the spec's id.
+    found(state.store.build(&ws, id).map_err(internal)?, |b| {
+        let mut spec = b.spec.as_object().cloned().unwrap_or_default();
+        spec.insert("id".into(), b.id.into());
+        Value::Object(spec)
+    })
 }
 
 /// Refuses a create whose software is missing: neither `env_name` nor `env_id`, or an `env_name` that
