@@ -21,6 +21,7 @@ mod connect;
 pub mod error;
 pub mod requests;
 pub mod retry;
+pub mod scheduler;
 mod software;
 pub mod types;
 

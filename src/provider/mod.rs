@@ -41,6 +41,9 @@ pub struct Coiled {
     /// What plans check new clusters against, read once per workspace and provider process: its
     /// backend options and Dask configuration overrides (`None` when they could not be read).
     plan_facts: tokio::sync::Mutex<std::collections::HashMap<String, PlanFacts>>,
+    /// Whether a scale-down first asks the scheduler to retire the workers it removes
+    /// (`retire_workers`).
+    pub retire_workers: bool,
 }
 
 /// A workspace's backend options and Dask configuration overrides, for plan-time checks.
@@ -290,6 +293,7 @@ impl Provider for CoiledProvider {
                     Attribute::optional("workspace", Type::String, "Workspace (formerly account) used by resources that do not name one. Defaults, in order, to `COILED_WORKSPACE`, `DASK_COILED__WORKSPACE`, `DASK_COILED__ACCOUNT`, `coiled.workspace` or `coiled.account` in `~/.config/dask/coiled.yaml`, then the token's default workspace."),
                     Attribute::optional("allow_insecure_http", Type::Bool, "Allow sending the API token over plain `http://` to a host other than the loopback interface. Off by default: the token is a credential."),
                     Attribute::optional("ca_bundle_file", Type::String, "Path to a PEM file of extra certificate authorities to trust for the Coiled API (HTTPS and the WebSocket alike), besides the platform's roots."),
+                    Attribute::optional("retire_workers", Type::Bool, "Whether removing workers from a cluster first asks its Dask scheduler to retire them, as Coiled's client does (`Cluster.scale_down`), so that the data they hold moves to the workers that stay (`true`, the default). It needs a network path from where Terraform runs to the scheduler's address (the one `use_scheduler_public_ip` chooses), over TLS with the cluster's certificate; a plan that removes workers checks that path and warns when there is none. `false` removes workers without asking (their memory is lost) and skips the check."),
                     Attribute::optional("unreachable_timeout", Type::String, "How long to keep trying a server that cannot be reached at all (connection refused, host name not resolved, no answer) before failing, as a duration such as `30s` or `5m`. Default `30s`. A server that answers, even with throttling or server errors, is retried within each operation's own timeout regardless."),
                 ],
                 blocks: vec![defaults::block()],
@@ -342,15 +346,16 @@ impl Provider for CoiledProvider {
             *self.data.local.write().unwrap_or_else(|p| p.into_inner()) = defaults::local_settings(&env);
         }
         let attr = |name: &str| config.get(name).cloned().unwrap_or(Value::Null);
-        let (server, token, workspace, insecure, ca, unreachable) = (
+        let (server, token, workspace, insecure, ca, unreachable, retire) = (
             attr("server"),
             attr("token"),
             attr("workspace"),
             attr("allow_insecure_http"),
             attr("ca_bundle_file"),
             attr("unreachable_timeout"),
+            attr("retire_workers"),
         );
-        if [&server, &token, &workspace, &insecure, &ca, &unreachable].iter().any(|v| v.is_unknown()) {
+        if [&server, &token, &workspace, &insecure, &ca, &unreachable, &retire].iter().any(|v| v.is_unknown()) {
             tracing::debug!("provider configuration depends on values known only after apply; deferring API calls");
             *self.data.configured.write().await = Configured::Deferred;
             return;
@@ -391,6 +396,7 @@ impl Provider for CoiledProvider {
                     server_source: settings.server.source.clone(),
                     verified: OnceCell::new(),
                     plan_facts: Default::default(),
+                    retire_workers: retire.as_bool().unwrap_or(true),
                 };
                 *self.data.configured.write().await = Configured::Ready(Arc::new(coiled));
             }

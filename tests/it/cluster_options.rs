@@ -23,7 +23,7 @@ fn created(s: &Scenario, name: &str) -> Value {
 /// The configuration with `provider_extra` inside the provider block.
 fn with_provider(s: &Scenario, provider_extra: &str, resources: &str) -> String {
     format!(
-        "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n{provider_extra}\n}}\n{resources}",
+        "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n  retire_workers = false\n{provider_extra}\n}}\n{resources}",
         s.server.url, s.server.token
     )
 }

@@ -409,7 +409,14 @@ impl Scenario {
 
     /// The full configuration for `resources`.
     pub fn config(server: &LocalServer, resources: &str) -> String {
-        format!("{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\n{resources}", server.url, server.token)
+        // No scale-down asks a scheduler to retire workers, nor a plan checks the way to one: a
+        // simulated cluster's addresses lead nowhere, and a real one's are inside the lab's namespaces,
+        // which this machine has no route to. The test that retires workers runs Terraform inside the
+        // lab's VPN with a provider block of its own.
+        format!(
+            "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n  retire_workers = false\n}}\n{resources}",
+            server.url, server.token
+        )
     }
 
     /// Replaces the resources of the configuration.

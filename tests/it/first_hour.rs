@@ -245,7 +245,7 @@ fn regression_the_cluster_data_source_refuses_stopped_clusters_unless_asked() {
 
 fn refused(cli: &Cli, server: &LocalServer, provider_extra: &str, resources: &str, env: &[(&str, &str)]) -> String {
     let config = format!(
-        "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n{provider_extra}}}\n{resources}",
+        "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n  retire_workers = false\n{provider_extra}}}\n{resources}",
         server.url, server.token
     );
     let w = Workdir::new(cli, &config);
@@ -361,7 +361,7 @@ fn regression_the_websocket_uses_the_ca_bundle_and_the_proxy() {
     let (proxy, tunnels) = connect_proxy();
     for cli in clis() {
         let config = format!(
-            "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n  ca_bundle_file = \"{}\"\n}}\n{}",
+            "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n  ca_bundle_file = \"{}\"\n  retire_workers = false\n}}\n{}",
             server.url,
             server.token,
             ca_path.display(),

@@ -21,6 +21,7 @@ mod plugin_core;
 mod python_client;
 mod real_clusters;
 mod reliability;
+mod retire;
 mod scaling;
 mod software;
 mod wire_ledger;

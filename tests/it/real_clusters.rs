@@ -506,3 +506,69 @@ resource "terraform_data" "client" {{
     assert_eq!(std::fs::read_to_string(result.path()).unwrap().trim(), "SUM 499500 WORKERS 2");
     assert!(!s.state_text().contains("BEGIN PRIVATE KEY"), "the key is not in state");
 }
+
+/// Terraform run inside the lab's VPN, from where the scheduler can be reached: a scale-down 6 → 2
+/// asks the scheduler to retire the four workers first, as Coiled's client does, and a computation
+/// holding data on all six keeps all of it.
+#[test]
+fn a_scale_down_from_the_vpn_retires_workers_and_keeps_their_data() {
+    if !can_run() {
+        return;
+    }
+    let p = "t14ret";
+    let s = scenario(p, "");
+    let cluster = |n: u32| {
+        format!(
+            "{}provider \"coiled\" {{\n  server = \"http://10.1.0.1:{}\"\n  token  = \"{}\"\n  allow_insecure_http = true\n}}\nresource \"coiled_cluster\" \"r\" {{\n  name                    = \"retire\"\n  software                = \"dask\"\n  n_workers               = {n}\n  wait_for_workers        = 1\n  use_scheduler_public_ip = false\n  backend_options {{\n    ingress {{\n      ports = [443, 8786, 8787]\n      cidr  = \"10.1.0.0/16\"\n    }}\n  }}\n}}\noutput \"address\" {{ value = coiled_cluster.r.scheduler_address }}\noutput \"id\" {{ value = coiled_cluster.r.id }}\n",
+            crate::common::HEADER,
+            s.server.port(),
+            s.server.token
+        )
+    };
+    let terraform = |args: &[&str]| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &format!("{p}-vpn")])
+            .arg(&s.tf.cli.path)
+            .args(args)
+            .current_dir(s.tf.path())
+            .envs(s.tf.env_pairs())
+            .output()
+            .unwrap();
+        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    s.tf.write("main.tf", &cluster(6));
+    let (ok, text) = terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(ok, "{text}");
+    let (address, id) = (s.output("address"), s.output("id"));
+    let (address, id) = (address.as_str().unwrap(), id.as_str().unwrap());
+    let (_, details) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), details.to_string()).unwrap();
+    let mut holder = Command::new("ip")
+        .args(["netns", "exec", &format!("{p}-vpn")])
+        .arg(tool(".tools/coiled-venv/bin/python"))
+        .arg(tool("tests/python/dask_hold.py"))
+        .args([file.path().to_str().unwrap(), address, "6"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(holder.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "READY ON 6", "the data is spread over all six workers");
+    s.tf.write("main.tf", &cluster(2));
+    let (ok, text) = terraform(&["apply", "-auto-approve", "-no-color"]);
+    let flat_text = flat(&text);
+    assert!(ok && !flat_text.contains("Without Retiring"), "{text}");
+    std::io::Write::write_all(holder.stdin.as_mut().unwrap(), b"go\n").unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let _ = holder.wait();
+    assert_eq!(line.trim(), "SUM 179700 WORKERS 2", "the computation kept the data of the four workers removed");
+    let (_, details) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
+    assert_eq!(details["desired_workers"], 2);
+    let (ok, text) = terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(ok, "{text}");
+}

@@ -137,3 +137,37 @@ action "coiled_cluster_scale" "burst" {
         assert!(!text.contains("Failed to Scale"), "{text}");
     }
 }
+
+/// A scale-down whose scheduler cannot be reached from where Terraform runs (here a loopback address
+/// nothing listens on): the plan warns that the removed workers' data is lost and that the apply
+/// removes them without retiring them; the apply does, with a warning, as Coiled's client does.
+#[test]
+fn a_scale_down_warns_when_the_scheduler_cannot_be_reached() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().ip().to_string();
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], "");
+        let config = |n: i64| {
+            format!(
+                "{}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\n{}",
+                crate::common::HEADER,
+                s.server.url,
+                s.server.token,
+                cluster(
+                    n,
+                    None,
+                    &format!(
+                        "  tags      = {{ \"coiled-local/scheduler-ip\" = \"{dead}\" }}\n  scheduler_port = 9\n  use_scheduler_public_ip = false\n"
+                    )
+                )
+            )
+        };
+        s.tf.write("main.tf", &config(3));
+        s.apply();
+        s.tf.write("main.tf", &config(1));
+        let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
+        assert!(plan.contains("Workers Will Be Removed Without Retiring") && plan.contains("removes 2 worker(s)"), "{plan}");
+        let text = flat(&s.apply().all());
+        assert!(text.contains("Workers Removed Without Retiring"), "{text}");
+        assert_eq!(server_cluster(&s).0["desired_workers"], 1);
+    }
+}

@@ -76,6 +76,7 @@ pub fn worker_json(w: &WorkerRow) -> Value {
 
 /// The full cluster details object (`GET …/id/{id}`).
 pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], server: &str, tls: (&str, &str)) -> Value {
+    let tagged = |tag: &str| c.tags.get(tag).filter(|v| v.is_string()).cloned();
     let proc_state = c.scheduler_state.as_str();
     let inst_state = instance_state(proc_state);
     let scheduler_reason = if proc_state == "error" { c.reason.as_str() } else { "" };
@@ -109,8 +110,14 @@ pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], server: &str, tls: (&
                 "id": c.id, "name": format!("{}-scheduler-instance", c.name), "created": c.created,
                 // A cluster tagged `coiled-local/no-public-ip` is given a public IP that its
                 // instance does not report, as a VM still without one would be.
-                "public_ip_address": if c.give_public_ip && c.tags.get("coiled-local/no-public-ip").is_none() { Value::from(c.public_ip.clone()) } else { Value::Null },
-                "private_ip_address": c.private_ip,
+                "public_ip_address": match (tagged("coiled-local/scheduler-ip"), c.give_public_ip && tagged("coiled-local/no-public-ip").is_none()) {
+                    (Some(ip), true) => ip,
+                    (None, true) => Value::from(c.public_ip.clone()),
+                    (_, false) => Value::Null,
+                },
+                // A cluster tagged `coiled-local/scheduler-ip` reports that address for its scheduler
+                // (a loopback one, for tests of a scheduler nothing listens on).
+                "private_ip_address": tagged("coiled-local/scheduler-ip").unwrap_or_else(|| Value::from(c.private_ip.clone())),
                 "instance_type_id": c.scheduler_instance_types.get(0).cloned().unwrap_or(Value::Null),
                 "current_state": {"state": inst_state, "reason": "", "updated": c.updated},
             },

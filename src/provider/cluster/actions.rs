@@ -154,7 +154,7 @@ impl Action for ScaleCluster {
         Schema {
             version: 0,
             block: Block {
-                description: "Scales a running cluster to `n_workers` as Coiled's client scales (adding the difference, or removing the surplus by name) and waits as the resource waits. It changes no resource's state: the cluster's `n_workers` stays as configured, so the next apply scales it back. Use it for temporary capacity; change `n_workers` to change it for good.",
+                description: "Scales a running cluster to `n_workers` as Coiled's client scales (adding the difference, or removing the surplus by name) and waits as the resource waits. Removing workers first asks the scheduler to retire them, as Coiled's client does, where it can be reached. It changes no resource's state: the cluster's `n_workers` stays as configured, so the next apply scales it back. Use it for temporary capacity, and apply again once the job has finished; change `n_workers` to change it for good.",
                 attributes,
                 blocks: vec![],
             },
@@ -175,7 +175,8 @@ impl Action for ScaleCluster {
         let fraction = c.wait_for_workers.known().and_then(Number::as_f64).unwrap_or(super::model::DEFAULT_WAIT_FOR_WORKERS);
         let Some(current) = ClusterResource::current_for_scaling(&coiled, &op, &ws, id, diags).await else { return };
         progress.say(format!("Scaling cluster {id} ({}) to {target} workers", current.name));
-        let wait = match ClusterResource::scale(&coiled, &op, &ws, &current, target).await {
+        // The address Coiled's client connects to by default, the public one.
+        let wait = match ClusterResource::scale(&coiled, &op, &ws, &current, (target, true), diags).await {
             Ok(wait) => wait,
             Err(e) => {
                 coiled.report(diags, "Unable to Scale Cluster", Some(AttrPath::attr("cluster_id")), &e);

@@ -56,7 +56,14 @@ impl ClusterResource {
     /// 504), the list is read again and only the workers still missing are asked for, as a create is
     /// made safe by looking its name up, until the operation's timeout (Coiled's client retries these
     /// for five minutes).
-    pub(super) async fn scale(coiled: &Coiled, op: &Op, ws: &str, current: &ClusterDetails, target: i64) -> Result<Wait, ApiError> {
+    pub(super) async fn scale(
+        coiled: &Coiled,
+        op: &Op,
+        ws: &str,
+        current: &ClusterDetails,
+        (target, use_public_ip): (i64, bool),
+        diags: &mut Diagnostics,
+    ) -> Result<Wait, ApiError> {
         let id = current.id;
         let mut attempt = 0u32;
         loop {
@@ -64,7 +71,11 @@ impl ClusterResource {
             let have = counted_workers(&workers).len() as i64;
             let wait = Wait::Scale { workers: target, failed_before: workers.iter().filter(|w| w.current_state.state == "error").count() };
             if target < have && attempt == 0 {
-                let names = workers_to_remove(&workers, &current.name, (have - target) as usize);
+                let leaving = workers_leaving(&workers, (have - target) as usize);
+                if coiled.retire_workers {
+                    retire(current, &leaving, use_public_ip, op, diags).await;
+                }
+                let names = short_names(&leaving, &current.name);
                 tracing::info!(cluster = id, remove = names.len(), "removing workers");
                 return coiled.client.remove_workers(op, ws, id, &names).await.map(|()| wait);
             }
@@ -238,7 +249,11 @@ impl ClusterResource {
         let current = Self::current_for_scaling(coiled, op, ws, id, diags).await?;
         let unfinished = || UnfinishedScale { scaling_to: planned.workers() }.private();
         // An interrupted create is only waited for: its worker count is the one it was created with.
-        let wait = if scaling { Self::scale(coiled, op, ws, &current, planned.workers()).await } else { Ok(Wait::Start) };
+        let wait = if scaling {
+            Self::scale(coiled, op, ws, &current, (planned.workers(), planned.use_public_ip()), diags).await
+        } else {
+            Ok(Wait::Start)
+        };
         let wait = match wait {
             Ok(wait) => wait,
             Err(e) => {
@@ -402,15 +417,46 @@ pub(super) fn counted_workers(workers: &[Process]) -> Vec<&Process> {
     workers.iter().filter(|w| matches!(w.current_state.state.as_str(), "pending" | "starting" | "started")).collect()
 }
 
-/// The names to send to remove `n` of the counted workers: those not started yet first (they hold no
-/// work), then started ones, the last listed first; each name shortened by the `{cluster}-worker`
-/// prefix as Coiled's client sends it. Nothing here depends on how the server numbers its workers.
-pub(super) fn workers_to_remove(workers: &[Process], cluster: &str, n: usize) -> Vec<String> {
+/// The `n` counted workers a scale-down removes, by name: those not started yet first (they hold no
+/// work), then started ones, the last listed first. Nothing here depends on how the server numbers
+/// its workers.
+pub(super) fn workers_leaving(workers: &[Process], n: usize) -> Vec<String> {
     let mut order = counted_workers(workers);
     order.reverse();
     order.sort_by_key(|w| w.current_state.state == "started");
+    order.into_iter().take(n).map(|w| w.name.clone()).collect()
+}
+
+/// Worker names as Coiled's client sends them to delete: shortened by the `{cluster}-worker` prefix.
+pub(super) fn short_names(names: &[String], cluster: &str) -> Vec<String> {
     let prefix = format!("{cluster}-worker");
-    order.into_iter().take(n).map(|w| w.name.strip_prefix(&prefix).unwrap_or(&w.name).to_string()).collect()
+    names.iter().map(|n| n.strip_prefix(&prefix).unwrap_or(n).to_string()).collect()
+}
+
+/// Asks the scheduler to retire `names` before they are deleted, as `Cluster.scale_down` does, so
+/// that the data they hold moves to the workers that stay; on the cluster's address for
+/// `use_public_ip` with its TLS certificate, within the operation's time. As in the client, a
+/// scheduler that cannot be asked is a warning, and the workers are deleted all the same.
+async fn retire(d: &ClusterDetails, names: &[String], use_public_ip: bool, op: &Op, diags: &mut Diagnostics) {
+    if names.is_empty() {
+        return;
+    }
+    let address = super::state::scheduler_address(d, use_public_ip, DEFAULT_SCHEDULER_PORT).ok().flatten();
+    let asked = match (address.as_deref(), d.tls_cert(), d.tls_key()) {
+        (Some(address), Some(cert), Some(key)) => crate::api::scheduler::retire_workers(address, cert, key, names, op.remaining()).await,
+        _ => Err("Coiled reported no scheduler address or no TLS certificate for it".to_string()),
+    };
+    match asked {
+        Ok(retired) => tracing::info!(cluster = d.id, retired = retired.len(), "the scheduler retired the workers"),
+        Err(why) => diags.warning(
+            "Workers Removed Without Retiring",
+            format!(
+                "The scheduler of cluster {} could not be asked to retire the {} worker(s) removed ({why}), so the data they held was not moved first and is lost; running computations that need it fail. They were removed all the same, as Coiled's client does.",
+                d.id,
+                names.len()
+            ),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -432,7 +478,9 @@ mod tests {
             worker("etl-worker-e5", "stopping"),
         ];
         assert_eq!(counted_workers(&workers).len(), 3, "pending, starting and started count");
-        assert_eq!(workers_to_remove(&workers, "etl", 2), vec!["-d4", "-b2"], "unstarted first, then the last listed");
-        assert_eq!(workers_to_remove(&[worker("other-name", "started")], "etl", 1), vec!["other-name"], "an unexpected name is sent whole");
+        let leaving = workers_leaving(&workers, 2);
+        assert_eq!(leaving, vec!["etl-worker-d4", "etl-worker-b2"], "unstarted first, then the last listed");
+        assert_eq!(short_names(&leaving, "etl"), vec!["-d4", "-b2"]);
+        assert_eq!(short_names(&["other-name".to_string()], "etl"), vec!["other-name"], "an unexpected name is sent whole");
     }
 }

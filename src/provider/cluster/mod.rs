@@ -274,11 +274,7 @@ impl Resource for ClusterResource {
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             }
             Self::plan_default_rules(&prior, &mut planned, &defaults, plan, &mut predicted);
-            if prior.is_stopped() && prior.n_workers != planned.n_workers {
-                // A warning: the provider cannot tell whether this plan replaces the cluster (another
-                // argument, or `-replace`), which is then what happens; an update fails at apply.
-                diags.warning_at(AttrPath::attr("n_workers"), "Cluster Is Stopped", STOPPED_CANNOT_SCALE);
-            }
+            self.scaling_checks(&prior, &planned, diags).await;
         }
         let set = defaults.set();
         if plan.is_create() {

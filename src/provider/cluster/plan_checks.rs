@@ -54,6 +54,39 @@ pub(super) fn effective_rules(
 }
 
 impl ClusterResource {
+    /// What a change of the worker count cannot do, or will do differently: a stopped cluster kept in
+    /// state cannot be scaled (unless the plan replaces it); and removing workers whose scheduler
+    /// cannot be reached from here to retire them first loses their data, which the plan says.
+    pub(super) async fn scaling_checks(&self, prior: &ClusterModel, planned: &ClusterModel, diags: &mut Diagnostics) {
+        if prior.n_workers == planned.n_workers {
+            return;
+        }
+        if prior.is_stopped() {
+            // A warning: the provider cannot tell whether this plan replaces the cluster (another
+            // argument, or `-replace`), which is then what happens; an update fails at apply.
+            diags.warning_at(AttrPath::attr("n_workers"), "Cluster Is Stopped", super::model::STOPPED_CANNOT_SCALE);
+            return;
+        }
+        let (Some(before), Some(after)) =
+            (prior.n_workers.known().and_then(|n| n.as_i64()), planned.n_workers.known().and_then(|n| n.as_i64()))
+        else {
+            return;
+        };
+        let mut quiet = Diagnostics::new();
+        let retiring = matches!(self.data.coiled(&mut quiet).await, Ok(Some(c)) if c.retire_workers);
+        let Some(address) = prior.scheduler_address.as_deref().filter(|_| retiring && after < before) else { return };
+        if !crate::api::scheduler::reachable(address, Duration::from_secs(3)).await {
+            diags.warning_at(
+                AttrPath::attr("n_workers"),
+                "Workers Will Be Removed Without Retiring",
+                format!(
+                    "This plan removes {} worker(s). Coiled's client first asks the scheduler to retire them, so that the data they hold moves to the workers that stay, but the scheduler at {address} cannot be reached from here: the apply will remove them without asking, and their data is lost (computations that need it fail). Run Terraform where the scheduler can be reached (inside its network), or set the provider's `retire_workers = false` to remove workers without this check.",
+                    before - after
+                ),
+            );
+        }
+    }
+
     /// A new cluster's checks against the server (skipped quietly when it cannot be asked).
     pub(super) async fn server_checks(&self, planned: &ClusterModel, defaults: Option<&ClusterDefaults>, diags: &mut Diagnostics) {
         let mut quiet = Diagnostics::new();

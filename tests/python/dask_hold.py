@@ -1,0 +1,38 @@
+"""Holds data on a real coiled-local cluster while something else changes it: connects as a Dask client
+with the TLS material the API returns, waits for WORKERS workers, scatters a range across them, prints
+`READY`, waits for a line on standard input, then gathers the range and prints
+`SUM <n> WORKERS <k>`.
+
+Usage: python dask_hold.py DETAILS.json ADDRESS WORKERS
+"""
+import json
+import os
+import sys
+import tempfile
+
+from distributed import Client
+from distributed.security import Security
+
+
+def main() -> None:
+    details = json.load(open(sys.argv[1]))
+    address, workers = sys.argv[2], int(sys.argv[3])
+    tmp = tempfile.mkdtemp()
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    with open(cert, "w") as f:
+        f.write(details["cluster_options"]["tls_cert"])
+    with open(key, "w") as f:
+        f.write(details["cluster_options"]["tls_key"])
+    security = Security(tls_ca_file=cert, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+    client = Client(address, security=security, timeout=60)
+    client.wait_for_workers(workers, timeout=120)
+    futures = client.scatter(list(range(600)))
+    held = {w for ws in client.who_has(futures).values() for w in ws}
+    print(f"READY ON {len(held)}", flush=True)
+    sys.stdin.readline()
+    print(f"SUM {sum(client.gather(futures))} WORKERS {len(client.scheduler_info()['workers'])}", flush=True)
+    client.close()
+
+
+if __name__ == "__main__":
+    main()
