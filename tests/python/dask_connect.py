@@ -7,24 +7,18 @@ ready once the fraction of its workers it waits for has started, and the others 
 Prints `SUM <n> WORKERS <k>` on success; exits 3 when the connection fails.
 """
 import json
-import os
 import sys
-import tempfile
 
 from distributed import Client
-from distributed.security import Security
+
+import cluster_security
 
 
 def main() -> None:
     details = json.load(open(sys.argv[1]))
     address, timeout = sys.argv[2], float(sys.argv[3])
-    tmp = tempfile.mkdtemp()
-    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
-    with open(cert, "w") as f:
-        f.write(details["cluster_options"]["tls_cert"])
-    with open(key, "w") as f:
-        f.write(details["cluster_options"]["tls_key"])
-    security = Security(tls_ca_file=cert, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+    options = details["cluster_options"]
+    security = cluster_security.security(options["tls_cert"], options["tls_key"])
     try:
         client = Client(address, security=security, timeout=timeout)
     except OSError as e:

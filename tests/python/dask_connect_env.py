@@ -5,20 +5,14 @@ over data scattered across the workers, and writes `SUM <n> WORKERS <k>` to the 
 """
 import os
 import sys
-import tempfile
 
 from distributed import Client
-from distributed.security import Security
+
+import cluster_security
 
 
 def main(result_path: str) -> None:
-    tmp = tempfile.mkdtemp()
-    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
-    with open(cert, "w") as f:
-        f.write(os.environ["COILED_TLS_CERT"])
-    with open(key, "w") as f:
-        f.write(os.environ["COILED_TLS_KEY"])
-    security = Security(tls_ca_file=cert, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+    security = cluster_security.security(os.environ["COILED_TLS_CERT"], os.environ["COILED_TLS_KEY"])
     with Client(os.environ["COILED_ADDRESS"], security=security, timeout=10) as client:
         futures = client.scatter(list(range(1000)), direct=False)
         total = client.submit(sum, futures).result()

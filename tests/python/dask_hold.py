@@ -6,24 +6,18 @@ with the TLS material the API returns, waits for WORKERS workers, scatters a ran
 Usage: python dask_hold.py DETAILS.json ADDRESS WORKERS
 """
 import json
-import os
 import sys
-import tempfile
 
 from distributed import Client
-from distributed.security import Security
+
+import cluster_security
 
 
 def main() -> None:
     details = json.load(open(sys.argv[1]))
     address, workers = sys.argv[2], int(sys.argv[3])
-    tmp = tempfile.mkdtemp()
-    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
-    with open(cert, "w") as f:
-        f.write(details["cluster_options"]["tls_cert"])
-    with open(key, "w") as f:
-        f.write(details["cluster_options"]["tls_key"])
-    security = Security(tls_ca_file=cert, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+    options = details["cluster_options"]
+    security = cluster_security.security(options["tls_cert"], options["tls_key"])
     client = Client(address, security=security, timeout=60)
     client.wait_for_workers(workers, timeout=120)
     futures = client.scatter(list(range(600)))
