@@ -60,27 +60,36 @@ pub struct Client {
     /// Whether this server has answered anything yet (until it has, no attempt waits longer than the
     /// unreachable budget).
     answered: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Whether this server has answered `GET /api/v2/user/me` as Coiled's API does: until it has, a 404
-    /// is not taken to mean that what was asked for is gone.
-    identified: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The collections (clusters, software environments of a workspace) this server has listed as
+    /// Coiled's API does: until it has, a 404 for one of their members is not taken to mean that
+    /// what was asked for is gone.
+    identified: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Client {
     /// Builds a client; fails when the token would travel in clear text, or the CA bundle is unusable.
     pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
+        // What messages show of the URL: never its credentials.
+        let shown = connect::mask_credentials(&config.server);
         let url = url::Url::parse(&config.server).map_err(|e| ApiError::Config {
-            message: format!("{:?} is not a valid server URL ({e}); use a base URL such as https://cloud.coiled.io", config.server),
+            message: format!("{shown:?} is not a valid server URL ({e}); use a base URL such as https://cloud.coiled.io"),
         })?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ApiError::Config {
+                message: format!(
+                    "{shown:?} carries credentials; the server is a base URL without them, such as https://cloud.coiled.io (the API token is the credential)"
+                ),
+            });
+        }
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ApiError::Config {
-                message: format!("{:?} is not an http:// or https:// URL; use a base URL such as https://cloud.coiled.io", config.server),
+                message: format!("{shown:?} is not an http:// or https:// URL; use a base URL such as https://cloud.coiled.io"),
             });
         }
         if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
             return Err(ApiError::Config {
                 message: format!(
-                    "{:?} has a path, query or fragment; the server is a base URL with none, such as https://cloud.coiled.io (the provider adds the API paths itself)",
-                    config.server
+                    "{shown:?} has a path, query or fragment; the server is a base URL with none, such as https://cloud.coiled.io (the provider adds the API paths itself)"
                 ),
             });
         }
@@ -91,7 +100,29 @@ impl Client {
             .user_agent(concat!("terraform-provider-coiled/", env!("CARGO_PKG_VERSION")))
             .tcp_nodelay(true)
             .connect_timeout(CONNECT_TIMEOUT)
-            .pool_idle_timeout(Duration::from_secs(30));
+            .pool_idle_timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                // Never from https:// down to http://, where the token would travel in clear text.
+                let downgrade = attempt.previous().iter().any(|u| u.scheme() == "https") && attempt.url().scheme() == "http";
+                if downgrade {
+                    attempt.error("a redirect from https:// to http:// was refused")
+                } else if attempt.previous().len() > 5 {
+                    attempt.error("too many redirects")
+                } else {
+                    attempt.follow()
+                }
+            }))
+            // The one proxy decision the WebSocket follows too (`connect::proxy_for`).
+            .no_proxy();
+        let proxy = connect::proxy_for(&url, |k| std::env::var(k).ok()).map_err(|message| ApiError::Config { message })?;
+        if let Some(p) = proxy {
+            let mut through = reqwest::Proxy::all(format!("http://{}", p.address))
+                .map_err(|e| ApiError::Config { message: format!("the proxy {} cannot be used: {e}", p.address) })?;
+            if let Some(auth) = p.authorization.as_deref().and_then(|a| reqwest::header::HeaderValue::from_str(a).ok()) {
+                through = through.custom_http_auth(auth);
+            }
+            builder = builder.proxy(through);
+        }
         if let Some(pem) = &config.ca_bundle_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| ApiError::Decode { url: "ca_bundle".into(), message: e.to_string() })?;
@@ -187,7 +218,16 @@ impl Client {
         self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
         let status = resp.status().as_u16();
         let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-        let text = resp.text().await.map_err(transport)?;
+        let text = match read_bounded(resp).await {
+            Ok(text) => text,
+            Err(Bounded::Transport(e)) => return Err(transport(e)),
+            Err(Bounded::TooLarge) => {
+                return Err(Failure::fatal(ApiError::Decode {
+                    url: url.clone(),
+                    message: format!("the answer is larger than {} MiB", MAX_ANSWER >> 20),
+                }));
+            }
+        };
         tracing::debug!(method = %method, path, status, "coiled api response");
         if status >= 400 {
             let error = error_from_body(status, &text, &url);
@@ -231,24 +271,29 @@ impl Client {
         }
     }
 
-    /// A 404 in Coiled's error shape, kept as "not found" only once this server has answered
-    /// `GET /api/v2/user/me` as Coiled's API does (once per client). Ours: Coiled's client takes any
-    /// 404 of these endpoints as not-found, but a proxy or another server that answers 404 to every
-    /// path would then make a refresh forget every resource; such a 404 is an error naming the URL.
+    /// A 404 in Coiled's error shape, kept as "not found" only once the collection the path belongs to
+    /// (a workspace's clusters, its software environments; else the user's identity) has answered as
+    /// Coiled's API does (once per collection and client). Ours: Coiled's client takes any 404 of
+    /// these endpoints as not-found, but a proxy or another server that answers 404 to every path, or
+    /// routes only some, would then make a refresh forget resources; such a 404 is an error naming the
+    /// URL.
     async fn confirm_not_found(&self, op: &Op, path: &str, message: String) -> ApiError {
-        use std::sync::atomic::Ordering::Relaxed;
-        if self.identified.load(Relaxed) {
+        let (probe, query) = collection_of(path);
+        let seen = |s: &Self| s.identified.lock().unwrap_or_else(|p| p.into_inner()).contains(&probe);
+        if seen(self) {
             return ApiError::NotFound { message };
         }
-        let identity = retry::run(op, &self.config.retry, ME, |_| self.send_once(&reqwest::Method::GET, ME, &[], None, Call::Idempotent))
-            .await
-            .and_then(|text| decode::<User>(&self.url(ME), &text));
-        match identity {
-            Ok(_) => {
-                self.identified.store(true, Relaxed);
+        let answer =
+            retry::run(op, &self.config.retry, &probe, |_| self.send_once(&reqwest::Method::GET, &probe, &query, None, Call::Idempotent))
+                .await
+                .and_then(|text| decode::<serde_json::Value>(&self.url(&probe), &text));
+        match answer {
+            Ok(v) if v.is_array() || v.is_object() => {
+                self.identified.lock().unwrap_or_else(|p| p.into_inner()).insert(probe);
                 ApiError::NotFound { message }
             }
-            Err(e) => ApiError::NotCoiled { url: self.url(path), identity: self.url(ME), cause: e.to_string() },
+            Ok(other) => ApiError::NotCoiled { url: self.url(path), identity: self.url(&probe), cause: format!("it answered {other}") },
+            Err(e) => ApiError::NotCoiled { url: self.url(path), identity: self.url(&probe), cause: e.to_string() },
         }
     }
 
@@ -271,9 +316,7 @@ impl Client {
 
     /// `GET /api/v2/user/me`.
     pub async fn me(&self, op: &Op) -> Result<User, ApiError> {
-        let user: User = self.get_json(op, ME, &[]).await.map_err(auth_failure)?;
-        self.identified.store(true, std::sync::atomic::Ordering::Relaxed);
-        Ok(user)
+        self.get_json(op, ME, &[]).await.map_err(auth_failure)
     }
 
     /// `GET /api/v2/user/me/memberships`.
@@ -302,6 +345,48 @@ impl Client {
         }
         Err(ApiError::Workspace { message: format!("no default workspace; set `workspace` to one of: {}", slugs.join(", ")) })
     }
+}
+
+/// The collection a path's resource belongs to, as a request that lists it (one item): a workspace's
+/// clusters (`Cloud._list_clusters_page`), its software environments
+/// (`Cloud._list_software_environments_page_v2`), else the user's identity.
+fn collection_of(path: &str) -> (String, Vec<(&'static str, String)>) {
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["", "api", "v2", "clusters" | "workers", "account", ws, ..] => {
+            (format!("/api/v2/clusters/account/{ws}/"), vec![("limit", "1".into()), ("offset", "0".into()), ("just_mine", "0".into())])
+        }
+        ["", "api", "v2", "software-environment", "account", ws, ..] => {
+            (format!("/api/v2/software-environment/account/{ws}/alias"), vec![("offset", "0".into())])
+        }
+        _ => (ME.to_string(), Vec::new()),
+    }
+}
+
+/// The largest answer read: Coiled's pages are far smaller, and a server that sends more is not
+/// read into memory whole.
+const MAX_ANSWER: usize = 32 << 20;
+
+/// Why an answer was not read.
+enum Bounded {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+/// An answer's body as text, refused past [`MAX_ANSWER`] bytes (by its `Content-Length`, or as it
+/// arrives).
+async fn read_bounded(mut resp: reqwest::Response) -> Result<String, Bounded> {
+    if resp.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
+        return Err(Bounded::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(Bounded::Transport)? {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(Bounded::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Whether a transport failure means the server was not reached, so that nothing can have been carried

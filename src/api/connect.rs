@@ -48,13 +48,14 @@ pub struct Proxy {
 }
 
 /// The proxy for `url` (an `http(s)://` or `ws(s)://` URL) under the environment `var`, following
-/// the conventions curl and the HTTP client follow.
+/// the conventions curl and the HTTP client follow, for the HTTP client and the WebSocket alike. A
+/// loopback server is never reached through a proxy: the token would leave the machine (in clear
+/// text, for `http://`). A proxy URL that cannot be used is an error, its credentials masked.
 pub fn proxy_for(url: &url::Url, var: impl Fn(&str) -> Option<String>) -> Result<Option<Proxy>, String> {
     let get = |name: &str| var(&name.to_ascii_lowercase()).or_else(|| var(&name.to_ascii_uppercase())).filter(|v| !v.trim().is_empty());
     let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-    if let Some(no_proxy) = get("no_proxy")
-        && bypasses(&no_proxy, &host)
-    {
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback || get("no_proxy").is_some_and(|no_proxy| bypasses(&no_proxy, &host)) {
         return Ok(None);
     }
     let secure = matches!(url.scheme(), "https" | "wss");
@@ -62,9 +63,13 @@ pub fn proxy_for(url: &url::Url, var: impl Fn(&str) -> Option<String>) -> Result
         return Ok(None);
     };
     let with_scheme = if raw.contains("://") { raw.clone() } else { format!("http://{raw}") };
-    let parsed = url::Url::parse(&with_scheme).map_err(|e| format!("the proxy URL {raw:?} is not valid: {e}"))?;
+    let shown = mask_credentials(&raw);
+    let parsed = url::Url::parse(&with_scheme).map_err(|e| format!("the proxy URL {shown:?} is not valid: {e}"))?;
     if parsed.scheme() != "http" {
-        return Err(format!("the proxy {raw:?} uses {}://; only http:// proxies (HTTP CONNECT) are supported", parsed.scheme()));
+        return Err(format!("the proxy {shown:?} uses {}://; only http:// proxies (HTTP CONNECT) are supported", parsed.scheme()));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("the proxy URL {shown:?} names no host"));
     }
     let address = format!("{}:{}", parsed.host_str().unwrap_or_default(), parsed.port_or_known_default().unwrap_or(80));
     let authorization = (!parsed.username().is_empty()).then(|| {
@@ -73,6 +78,17 @@ pub fn proxy_for(url: &url::Url, var: impl Fn(&str) -> Option<String>) -> Result
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
     });
     Ok(Some(Proxy { address, authorization }))
+}
+
+/// `text` (a URL, or what was meant to be one) with the credentials of its authority (`user:password@`)
+/// replaced by `***`, for messages.
+pub fn mask_credentials(text: &str) -> String {
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let end = text[start..].find(['/', '?', '#']).map_or(text.len(), |i| start + i);
+    match text[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &text[..start], &text[start + at..]),
+        None => text.to_string(),
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -161,7 +177,7 @@ mod tests {
     #[test]
     fn proxies_follow_the_usual_variables() {
         let https = url::Url::parse("wss://cloud.coiled.io/ws/").unwrap();
-        let plain = url::Url::parse("ws://127.0.0.1:8000/ws/").unwrap();
+        let plain = url::Url::parse("ws://coiled.internal:8000/ws/").unwrap();
         assert_eq!(proxy_for(&https, env(&[])).unwrap(), None);
         let p = proxy_for(&https, env(&[("HTTPS_PROXY", "http://proxy:3128")])).unwrap().unwrap();
         assert_eq!(p, Proxy { address: "proxy:3128".into(), authorization: None });
@@ -177,5 +193,23 @@ mod tests {
         }
         assert!(proxy_for(&https, env(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "oiled.io")])).unwrap().is_some());
         assert!(proxy_for(&https, env(&[("HTTPS_PROXY", "socks5://p:1")])).unwrap_err().contains("only http://"));
+        // Loopback is never proxied.
+        for local in ["http://127.0.0.1:8000/", "http://localhost:8000/", "http://[::1]:8000/", "ws://127.0.0.2/ws/"] {
+            let u = url::Url::parse(local).unwrap();
+            assert_eq!(proxy_for(&u, env(&[("HTTP_PROXY", "http://p:1"), ("ALL_PROXY", "http://p:1")])).unwrap(), None, "{local}");
+        }
+        // A proxy URL that cannot be used is refused, its password never shown.
+        for bad in ["http://user:s3cret@", "http://user:s3cret@proxy:notaport", "socks5://user:s3cret@p:1", "http://user:s3cret@[::1"] {
+            let e = proxy_for(&https, env(&[("HTTPS_PROXY", bad)])).unwrap_err();
+            assert!(!e.contains("s3cret") && e.contains("***"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn credentials_are_masked_in_what_is_shown() {
+        assert_eq!(mask_credentials("http://u:p@host:1/x?y"), "http://***@host:1/x?y");
+        assert_eq!(mask_credentials("u:p@host"), "***@host");
+        assert_eq!(mask_credentials("https://host/a@b"), "https://host/a@b", "an @ in the path is no credential");
+        assert_eq!(mask_credentials("https://cloud.coiled.io"), "https://cloud.coiled.io");
     }
 }

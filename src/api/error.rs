@@ -29,7 +29,7 @@ pub enum ApiError {
     },
     /// A 404 from a server that does not answer as Coiled's API does: nothing is taken to be gone.
     #[error(
-        "HTTP 404 from {url}, and {identity} did not answer as Coiled's API does ({cause}): check that the provider's `server` is Coiled's API; until it answers as Coiled's API, nothing is taken to be gone or removed from state"
+        "HTTP 404 from {url}, and {identity} did not answer as Coiled's API does ({cause}): check that the provider's `server` is Coiled's API (and any proxy in front of it); until it answers as Coiled's API, nothing is taken to be gone or removed from state"
     )]
     NotCoiled {
         /// The URL that answered 404.
@@ -219,7 +219,14 @@ pub fn error_from_body(status: u16, body: &str, path: &str) -> ApiError {
         404 if json.as_ref().is_some_and(|j| ["detail", "message", "non_field_errors"].iter().any(|k| j.get(k).is_some())) => {
             ApiError::NotFound { message }
         }
-        404 => ApiError::Status { status, message: format!("{message} (a 404 that is not in Coiled's error shape, from {path})"), code },
+        // Not Coiled's answer: its body (an HTML page, a proxy's text) is not shown.
+        404 => ApiError::Status {
+            status,
+            message: format!(
+                "{path} answered 404 with a body that is not in Coiled's error shape (not a JSON error): check that the provider's `server` is Coiled's API (and any proxy in front of it); nothing is taken to be gone or removed from state"
+            ),
+            code,
+        },
         _ => ApiError::Status { status, message, code },
     }
 }

@@ -558,7 +558,8 @@ pub fn write_private_ca_certificate(dir: &Path) {
     ca_params.distinguished_name.push(rcgen::DnType::CommonName, "coiled-local test CA");
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    // `coiled.test` is the name a test reaches it by through a proxy (which resolves it to loopback).
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "coiled.test".to_string()]).unwrap();
     params.subject_alt_names.push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
     let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
     std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();

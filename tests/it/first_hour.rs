@@ -326,7 +326,8 @@ fn connect_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
                     let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
                     return;
                 }
-                let target = words.next().unwrap_or_default().to_string();
+                // The proxy resolves names as a corporate proxy would; `coiled.test` is loopback.
+                let target = words.next().unwrap_or_default().replace("coiled.test:", "127.0.0.1:");
                 let Ok(upstream) = std::net::TcpStream::connect(&target) else {
                     let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
                     return;
@@ -348,7 +349,7 @@ fn connect_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
 }
 
 #[test]
-fn regression_the_websocket_uses_the_ca_bundle_and_the_proxy() {
+fn regression_the_websocket_uses_the_ca_bundle_and_the_proxy_and_loopback_never_does() {
     let dir = tempfile::tempdir().unwrap();
     crate::common::write_private_ca_certificate(dir.path());
     let server = LocalServer::start(&[
@@ -360,15 +361,18 @@ fn regression_the_websocket_uses_the_ca_bundle_and_the_proxy() {
     let ca_path = dir.path().join("ca.pem");
     let (proxy, tunnels) = connect_proxy();
     for cli in clis() {
-        let config = format!(
-            "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n  ca_bundle_file = \"{}\"\n  retire_workers = false\n}}\n{}",
-            server.url,
-            server.token,
-            ca_path.display(),
-            TEAM_A.replace("10.1.0.0/16", &format!("10.{}.0.0/16", cli.version.len()))
-        );
-        let w = Workdir::new(cli, &config);
-        // Through the proxy: the REST calls and the WebSocket each open a tunnel.
+        let config = |url: &str| {
+            format!(
+                "{HEADER}provider \"coiled\" {{\n  server = \"{url}\"\n  token  = \"{}\"\n  ca_bundle_file = \"{}\"\n  retire_workers = false\n}}\n{}",
+                server.token,
+                ca_path.display(),
+                TEAM_A.replace("10.1.0.0/16", &format!("10.{}.0.0/16", cli.version.len()))
+            )
+        };
+        // A server known by a name only the proxy resolves: the REST calls and the WebSocket each
+        // open a tunnel.
+        let named = server.url.replace("127.0.0.1", "coiled.test");
+        let w = Workdir::new(cli, &config(&named));
         let before = tunnels.load(std::sync::atomic::Ordering::SeqCst);
         let started = Instant::now();
         let out = w.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("HTTPS_PROXY", &proxy)]);
@@ -376,14 +380,23 @@ fn regression_the_websocket_uses_the_ca_bundle_and_the_proxy() {
         assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
         let opened = tunnels.load(std::sync::atomic::Ordering::SeqCst) - before;
         assert!(opened >= 2, "REST and the WebSocket both go through the proxy: {opened} tunnel(s)");
-        // NO_PROXY exempts the server: nothing goes through the proxy.
+        // A loopback server is never reached through a proxy, whatever the variables say.
         let before = tunnels.load(std::sync::atomic::Ordering::SeqCst);
-        w.write("main.tf", &config.replace("8786, 8787", "8786"));
-        let out = w.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("HTTPS_PROXY", &proxy), ("NO_PROXY", "127.0.0.1")]);
+        w.write("main.tf", &config(&server.url).replace("8786, 8787", "8786"));
+        let proxies = [("HTTPS_PROXY", proxy.as_str()), ("HTTP_PROXY", proxy.as_str()), ("ALL_PROXY", proxy.as_str())];
+        let out = w.terraform_env(&["apply", "-auto-approve", "-no-color"], &proxies);
         assert_eq!(out.code, 0, "{}", out.all());
         assert_eq!(tunnels.load(std::sync::atomic::Ordering::SeqCst), before);
+        // A proxy URL that cannot be used is refused, with its password masked.
+        w.write("main.tf", &config(&named));
+        let out = w.terraform_env(&["plan", "-no-color"], &[("HTTPS_PROXY", "http://user:pr0xy-s3cret@proxy.invalid:notaport")]);
+        assert_ne!(out.code, 0);
+        assert!(out.all().contains("***") && !out.all().contains("pr0xy-s3cret"), "{}", out.all());
         // Without the CA, the certificate error comes at once: not after minutes of retries.
-        w.write("main.tf", &config.replace(&format!("  ca_bundle_file = \"{}\"\n", ca_path.display()), "").replace("8786, 8787", "8787"));
+        w.write(
+            "main.tf",
+            &config(&server.url).replace(&format!("  ca_bundle_file = \"{}\"\n", ca_path.display()), "").replace("8786, 8787", "8787"),
+        );
         let started = Instant::now();
         let out = w.terraform(&["apply", "-auto-approve", "-no-color"]);
         assert_ne!(out.code, 0);

@@ -171,3 +171,25 @@ fn a_scale_down_warns_when_the_scheduler_cannot_be_reached() {
         assert_eq!(server_cluster(&s).0["desired_workers"], 1);
     }
 }
+
+/// A cluster with failed workers, scaled up: Coiled's client asks for what its count of live workers
+/// lacks (so the failed ones are replaced too, and the server's `desired_workers` counts them), and the
+/// plan after the apply is empty all the same.
+#[test]
+fn scaling_a_cluster_with_failed_workers_settles() {
+    let tags = "  tags      = { \"coiled-local/failed-workers\" = \"2\" }\n";
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "400ms", "--stop-delay", "0s"], &cluster(4, Some(0.5), tags));
+        s.apply();
+        s.assert_no_changes();
+        s.set(&cluster(6, Some(0.5), tags));
+        s.apply();
+        let (_, states) = server_cluster(&s);
+        assert_eq!(states.iter().filter(|w| *w != "error").count(), 6, "six live workers: {states:?}");
+        s.assert_no_changes();
+        // Scaled outside Terraform, the change shows.
+        let id = s.server.running_named("scaleme")[0]["id"].clone();
+        s.server.post(&format!("/api/v2/workers/account/alice/cluster/{id}/"), &json!({"n_workers": 1}));
+        assert!(s.plan_changes().contains("n_workers"), "drift is seen");
+    }
+}

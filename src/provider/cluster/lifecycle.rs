@@ -387,7 +387,7 @@ pub(super) fn already_exists(diags: &mut Diagnostics, ws: &str, name: &str, id: 
         AttrPath::attr("name"),
         "Cluster Already Exists",
         format!(
-            "A running cluster named {name:?} already exists in workspace {ws:?} (id {id}), and this apply did not create it, so Terraform leaves it alone. Either choose another name (or leave `name` out to have one generated), stop that cluster, or manage it with this resource by importing it: `terraform import` with this resource's address (shown below) and the ID `{ws}/{name}`.\n\nIf this is a replacement under `create_before_destroy`, the new cluster cannot take the name while the old one still runs: leave `name` out, or remove `create_before_destroy`."
+            "A running cluster named {name:?} already exists in workspace {ws:?} (id {id}), and this apply did not create it, so Terraform leaves it alone. Either choose another name (or leave `name` out to have one generated), stop that cluster, or manage it with this resource by importing it: `terraform import` with this resource's address (in the `with` line above) and the ID `{ws}/{name}`.\n\nIf this is a replacement under `create_before_destroy`, the new cluster cannot take the name while the old one still runs: leave `name` out, or remove `create_before_destroy`."
         ),
     );
 }

@@ -18,7 +18,7 @@ use tfplugin::value::{AttrPath, Type, Value};
 use super::super::ingress::RuleSet;
 use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
 use super::import::imported_state;
-use super::model::state_from_details;
+use super::model::{ClusterModel, state_from_details};
 use crate::api::{ClusterDetails, ClusterListItem, LIST_CEILING_PAGES, Op};
 
 /// How many clusters' details a `tags` filter reads at most in one query (one request each: a listed
@@ -163,7 +163,10 @@ impl ListResource for ClusterList {
             }
             let resource = details.filter(|_| include_resource).map(|d| {
                 let (base, own) = imported_state(&d, account.as_ref());
-                state_from_details(&base, own.as_ref(), &d, &ws).encode()
+                // `terraform query` prints the object whole, sensitive or not: the dashboard's URL,
+                // which carries its token, is left out (the import reads it).
+                let listed = state_from_details(&base, own.as_ref(), &d, &ws);
+                ClusterModel { dashboard_address: tfplugin::model::Field::Null, ..listed }.encode()
             });
             found.push(Found {
                 identity: Value::object([("workspace", Value::string(ws.clone())), ("id", Value::string(item.id.to_string()))]),

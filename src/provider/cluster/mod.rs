@@ -413,10 +413,13 @@ impl Resource for ClusterResource {
                     warn_of_missing_address(&state, &d, diags);
                     let mut refreshed = state_from_details(&state, state.own_rules().as_ref(), &d, &ws);
                     refresh_reported(&mut refreshed, &d);
+                    keep_worker_count(&state, &mut refreshed, &d);
                     let mut private = import::private_after_read(private);
                     match UnfinishedScale::read(&private) {
                         // Still asked for what the unfinished scale asked: state keeps the count it had.
-                        Some(m) if m.scaling_to == d.desired_workers => refreshed.n_workers = state.n_workers.clone(),
+                        Some(m) if m.scaling_to == d.desired_workers || m.scaling_to == counted(&d) => {
+                            refreshed.n_workers = state.n_workers.clone()
+                        }
                         // Scaled since, by someone else: what the server is asked for now is the state.
                         Some(_) => private = Vec::new(),
                         None => {}

@@ -138,7 +138,7 @@ pub(super) fn lockout_warning(port: i64, rules: &RuleSet, source: Source, ws: &s
         return;
     }
     let (path, whose) = match source {
-        Source::Blocks => (Some(AttrPath::attr("backend_options").then("ingress")), "its own ingress blocks".to_string()),
+        Source::Blocks => (Some(AttrPath::attr("backend_options").then("ingress")), "its own ingress (its `ingress` blocks)".to_string()),
         Source::Network => (Some(AttrPath::attr("scheduler_port")), "the firewall `scheduler_port` makes".to_string()),
         Source::Defaults => (None, "the provider's `cluster_defaults` ingress".to_string()),
         Source::Account => (None, format!("workspace {ws:?}'s account-level ingress (coiled_backend_options)")),

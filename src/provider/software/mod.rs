@@ -122,8 +122,9 @@ impl Resource for SoftwareEnvResource {
                     Attribute::optional(
                         "pip",
                         Type::list(Type::String),
-                        "pip requirement lines, e.g. `[\"dask[complete]\", \"xgboost>=2\"]`; option lines such as `--extra-index-url URL` are kept. Editable and local-path requirements are ignored, as by the client.",
-                    ),
+                        "pip requirement lines, e.g. `[\"dask[complete]\", \"xgboost>=2\"]`; option lines such as `--extra-index-url URL` are kept. Editable and local-path requirements are ignored, as by the client. Sensitive: index URLs often carry credentials.",
+                    )
+                    .sensitive(),
                     Attribute::optional(
                         "python_version",
                         Type::String,
