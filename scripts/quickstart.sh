@@ -141,7 +141,7 @@ if [ -n "$real" ]; then
   step "The same from the internet (ip netns exec qs-internet), to the public address $public"
   ip netns exec qs-internet "$python" "$root/tests/python/dask_connect.py" "$details" "$public" 3 2>/dev/null | cut -c1-100 || true
   step "The ruleset the kernel enforces in the cluster's namespace"
-  curl -sf "$url/_local/clusters/$id/firewall" | "$python" -c "import json,sys; print(json.load(sys.stdin)['ruleset'])"
+  curl -sf -H "Authorization: ApiToken $COILED_TOKEN" "$url/_local/clusters/$id/firewall" | "$python" -c "import json,sys; print(json.load(sys.stdin)['ruleset'])"
 fi
 
 step "A second terraform plan: nothing to change"

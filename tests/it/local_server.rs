@@ -184,7 +184,7 @@ fn the_page_shows_workspaces_rules_and_clusters() {
         .await
         .unwrap();
     });
-    let out = std::process::Command::new("curl").arg("-s").arg(format!("{}/", s.url)).output().unwrap();
+    let out = std::process::Command::new("curl").arg("-s").arg(format!("{}/?token={}", s.url, s.token)).output().unwrap();
     let html = String::from_utf8_lossy(&out.stdout);
     assert!(html.contains("Workspace <code>alice</code>"));
     assert!(html.contains("<code>shown</code>"));
@@ -295,4 +295,30 @@ fn scheduler_workers_and_cluster_move_as_separate_machines() {
         assert!(d.workers[0].current_state.reason.as_deref().unwrap().contains("set to fail"));
         assert_eq!(d.current_state.state, "ready", "every worker has started or failed");
     });
+}
+
+/// The page and the admin routes need the token, answer only a `Host` that is an address or
+/// `localhost` (a rebinding page is refused), and the page shows the token's workspaces only.
+#[test]
+fn the_page_and_admin_routes_are_guarded() {
+    let s = LocalServer::start(&["--member-of", "team"]);
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let auth = format!("Authorization: ApiToken {}", s.token);
+    for route in ["/", "/_local/requests", "/_local/stats", "/_local/faults", "/_local/lab", "/_local/clusters/100/firewall"] {
+        let url = format!("{}{route}", s.url);
+        assert_eq!(curl(&[&url]), "401", "{route} without a token");
+        assert_eq!(curl(&["-H", "Authorization: ApiToken wrong", &url]), "401", "{route} with a wrong token");
+        assert_eq!(curl(&["-H", &auth, "-H", "Host: attacker.example", &url]), "403", "{route} for a rebound name");
+    }
+    assert_eq!(curl(&["-X", "PUT", "-d", "{\"rate_503\": 1}", &format!("{}/_local/faults", s.url)]), "401");
+    assert_eq!(curl(&["-H", &auth, &format!("{}/_local/stats", s.url)]), "200");
+    assert_eq!(curl(&["-H", &auth, "-H", "Host: localhost", &format!("{}/_local/stats", s.url)]), "200");
+    assert_eq!(curl(&[&format!("{}/?token={}", s.url, s.token)]), "200", "the page in a browser, with the token");
+    // The workspaces the token's user is a member of.
+    let page = std::process::Command::new("curl").args(["-s", &format!("{}/?token={}", s.url, s.token)]).output().unwrap();
+    let page = String::from_utf8_lossy(&page.stdout);
+    assert!(page.contains("alice") && page.contains("team"), "the token's workspaces");
 }

@@ -46,15 +46,63 @@ pub fn app(state: Shared) -> Router {
         .route("/api/v2/packages/", get(|| async { Json(json!([])) }))
         .route("/", post(sts_get_caller_identity))
         .layer(middleware::from_fn_with_state(state.clone(), faults_and_stats));
-    Router::new()
-        .merge(api)
+    let admin = Router::new()
         .route("/", get(super::page::page))
         .route("/_local/faults", get(get_faults).put(put_faults))
         .route("/_local/stats", get(get_stats).delete(reset_stats))
         .route("/_local/requests", get(get_requests).delete(clear_requests))
         .route("/_local/clusters/{id}/firewall", get(get_cluster_firewall).put(put_cluster_firewall))
         .route("/_local/lab", get(get_lab))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state.clone(), admin_guard));
+    Router::new().merge(api).merge(admin).with_state(state)
+}
+
+/// The user an admin route or the page serves, once [`admin_guard`] let the request through.
+#[derive(Clone, Debug)]
+pub struct Admin(pub String);
+
+/// Guards the page and the `/_local` routes: they answer only requests whose `Host` is an IP address
+/// or `localhost` (a page of another site that rebinds its name to this address is refused), and that
+/// carry a token of this server, in `Authorization` as the API takes it or, for the page in a browser,
+/// as `?token=`.
+async fn admin_guard(AxState(state): AxState<Shared>, mut request: Request, next: Next) -> Resp {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    if !host_is_local_name(host) {
+        return detail(
+            StatusCode::FORBIDDEN,
+            "coiled-local serves its page and admin routes only to a Host that is an IP address or localhost.",
+        );
+    }
+    let from_query = (request.uri().path() == "/")
+        .then(|| {
+            request
+                .uri()
+                .query()
+                .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()))
+        })
+        .flatten();
+    let user = match from_query {
+        Some(token) => match state.store.user_for_token(&token) {
+            Ok(Some(user)) => user,
+            Ok(None) => return detail(StatusCode::UNAUTHORIZED, "Invalid token."),
+            Err(e) => return internal(e),
+        },
+        None => match authenticate(&state, request.headers()) {
+            Ok(user) => user,
+            Err(refused) => return refused,
+        },
+    };
+    request.extensions_mut().insert(Admin(user));
+    next.run(request).await
+}
+
+/// Whether a `Host` header names this machine by address or as `localhost`, with or without a port.
+fn host_is_local_name(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 /// A response.

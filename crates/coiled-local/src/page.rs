@@ -86,12 +86,18 @@ fn cluster_view(c: ClusterRow, running: usize) -> ClusterView {
 }
 
 /// Renders the page.
-pub async fn page(AxState(state): AxState<Shared>) -> Response {
+pub async fn page(
+    AxState(state): AxState<Shared>,
+    axum::Extension(crate::app::Admin(user)): axum::Extension<crate::app::Admin>,
+) -> Response {
+    // The workspaces of the token's user, and no other.
+    let mine: Vec<String> = state.store.memberships(&user).unwrap_or_default().into_iter().map(|(ws, _, _)| ws).collect();
     let workspaces = state
         .store
         .workspaces()
         .unwrap_or_default()
         .into_iter()
+        .filter(|name| mine.contains(name))
         .map(|name| {
             let options = state.store.backend_options(&name).ok().flatten().map(|data| options_view(&data));
             let clusters = state
