@@ -322,3 +322,34 @@ fn the_page_and_admin_routes_are_guarded() {
     let page = String::from_utf8_lossy(&page.stdout);
     assert!(page.contains("alice") && page.contains("team"), "the token's workspaces");
 }
+
+/// Requests sent half-way hold nothing open: a connection whose request head has not arrived within
+/// the header timeout (10 s) is closed, and the server answers others meanwhile.
+#[test]
+fn half_sent_requests_are_dropped() {
+    use std::io::{Read, Write};
+    let s = LocalServer::start(&[]);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut held: Vec<std::net::TcpStream> = (0..50)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            c.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
+            c
+        })
+        .collect();
+    assert_eq!(s.get("/api/v1/health").0, 200, "others are answered meanwhile");
+    std::thread::sleep(std::time::Duration::from_secs(12));
+    for c in &mut held {
+        c.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 256];
+        // Closed (perhaps after a 408 answer): the read ends, it does not wait.
+        let mut total = 0;
+        loop {
+            match c.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => total += n,
+                Err(e) => panic!("the connection is still open after the header timeout: {e} ({total} bytes read)"),
+            }
+        }
+    }
+}

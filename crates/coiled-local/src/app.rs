@@ -154,9 +154,11 @@ async fn faults_and_stats(AxState(state): AxState<Shared>, request: Request, nex
     let full = request.headers().contains_key(FULL_ANSWER);
     state.stats.count(route.clone());
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, json!({"detail": "Request body too large."})),
+    // A body that does not arrive within the timeout holds nothing open.
+    let bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return error(StatusCode::PAYLOAD_TOO_LARGE, json!({"detail": "Request body too large."})),
+        Err(_) => return error(StatusCode::REQUEST_TIMEOUT, json!({"detail": "The request body did not arrive in time."})),
     };
     // Only what an authenticated client sent is recorded: nobody fills the log without the token.
     if authenticate(&state, &parts.headers).is_ok() {
@@ -226,6 +228,8 @@ pub const FULL_ANSWER: &str = "x-coiled-local-full";
 
 /// The largest request body accepted (the Python client's create bodies are a few kilobytes).
 const MAX_BODY: usize = 8 * 1024 * 1024;
+/// How long a request's body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A response whose body fails at once: the client sees the connection drop without a complete answer.
 pub(crate) fn dropped_connection() -> Resp {

@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod minimal;
 pub mod page;
 pub mod recorder;
+pub mod serve;
 pub mod software_store;
 pub mod store;
 pub mod tls;

@@ -279,7 +279,7 @@ async fn serve(
             let cert = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
             let key = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
             let tls = coiled_local::tls::TlsListener::new(listener, &cert, &key).map_err(anyhow::Error::msg)?;
-            axum::serve(tls, app::app(state)).with_graceful_shutdown(shutdown).await?;
+            coiled_local::serve::serve(tls, app::app(state), shutdown).await;
         }
         None => {
             use axum::serve::ListenerExt;
@@ -287,7 +287,7 @@ async fn serve(
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            axum::serve(listener, app::app(state)).with_graceful_shutdown(shutdown).await?
+            coiled_local::serve::serve(listener, app::app(state), shutdown).await
         }
     }
     Ok(())
