@@ -353,3 +353,27 @@ fn half_sent_requests_are_dropped() {
         }
     }
 }
+
+/// The data directory and what holds tokens and keys are the server's alone, and a token can come
+/// from a file instead of the command line (which every local user can read).
+#[test]
+fn data_files_are_private_and_the_token_can_come_from_a_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let generated = LocalServer::start_in(&data, &[]);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("coiled-local.sqlite3")), 0o600);
+    drop(generated);
+    let token_file = dir.path().join("token.txt");
+    std::fs::write(&token_file, "from-a-file-123\n").unwrap();
+    let s = LocalServer::start(&["--token-file", token_file.to_str().unwrap()]);
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-H", "Authorization: ApiToken from-a-file-123", &format!("{}/api/v2/user/me", s.url)])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("username"), "{}", String::from_utf8_lossy(&out.stdout));
+    let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", s.child.id())).unwrap();
+    assert!(!cmdline.contains("from-a-file-123"), "the token is not on the command line");
+}

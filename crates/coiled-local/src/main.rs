@@ -28,7 +28,7 @@ struct Args {
     tls: Option<(PathBuf, PathBuf)>,
 }
 
-const USAGE: &str = "usage: coiled-local serve --data-dir DIR [--listen 127.0.0.1:0] [--token TOKEN] [--workspace NAME]
+const USAGE: &str = "usage: coiled-local serve --data-dir DIR [--listen 127.0.0.1:0] [--token-file FILE | --token TOKEN] [--workspace NAME]
                     [--provision-delay 3s] [--stop-delay 1s] [--default-ingress 443,8786,8787@0.0.0.0/0]
                     [--scheduler-port 443] [--time-scale 1] [--faults '{\"rate_503\":0.2,\"seed\":1}']
                     [--software-env NAME]... [--dask-config-overrides FILE.json] [--minimal-echo]
@@ -61,6 +61,16 @@ fn parse_args() -> anyhow::Result<Args> {
             Long("listen") => args.listen = parser.value()?.string()?,
             Long("data-dir") => args.data_dir = parser.value()?.into(),
             Long("token") => args.token = Some(parser.value()?.string()?),
+            // A token on the command line is readable by every local user (`/proc/PID/cmdline`).
+            Long("token-file") => {
+                let path = PathBuf::from(parser.value()?);
+                let text = std::fs::read_to_string(&path).with_context(|| format!("--token-file {}", path.display()))?;
+                let token = text.trim();
+                if token.is_empty() {
+                    bail!("--token-file {} holds no token", path.display());
+                }
+                args.token = Some(token.to_string());
+            }
             Long("workspace") => args.workspace = parser.value()?.string()?,
             Long("provision-delay") => {
                 args.config.provision_delay = humantime::parse_duration(&parser.value()?.string()?).context("--provision-delay")?
@@ -169,7 +179,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
     };
     if generated {
-        std::fs::write(&token_path, &token).with_context(|| format!("writing {}", token_path.display()))?;
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&token_path)
+            .with_context(|| format!("writing {}", token_path.display()))?;
+        file.write_all(token.as_bytes()).with_context(|| format!("writing {}", token_path.display()))?;
     }
     store.seed(&args.workspace, &args.workspace, &token)?;
     for ws in &args.member_of {

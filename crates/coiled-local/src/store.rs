@@ -206,8 +206,14 @@ pub struct NewCluster {
 impl Store {
     /// Opens (creating) `dir/coiled-local.sqlite3`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+        let io = |e: std::io::Error| StoreError::Sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e)));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        // The data (tokens, keys) is the server's alone: its directory is closed to every other user,
+        // the database's journal files included.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
         let conn = Connection::open(dir.join("coiled-local.sqlite3"))?;
+        std::fs::set_permissions(dir.join("coiled-local.sqlite3"), std::fs::Permissions::from_mode(0o600)).map_err(io)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch(SCHEMA)?;

@@ -75,7 +75,7 @@ pub fn worker_json(w: &WorkerRow) -> Value {
 }
 
 /// The full cluster details object (`GET …/id/{id}`).
-pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], server: &str, tls: (&str, &str)) -> Value {
+pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], tls: (&str, &str)) -> Value {
     let tagged = |tag: &str| c.tags.get(tag).filter(|v| v.is_string()).cloned();
     let proc_state = c.scheduler_state.as_str();
     let inst_state = instance_state(proc_state);
@@ -105,7 +105,7 @@ pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], server: &str, tls: (&
             "name": format!("{}-scheduler", c.name),
             "created": c.created,
             "current_state": {"state": proc_state, "reason": scheduler_reason, "updated": c.updated},
-            "dashboard_address": dashboard_address(c, server, tls.1),
+            "dashboard_address": dashboard_address(c, if c.give_public_ip { &c.public_ip } else { &c.private_ip }, tls.1),
             "instance": {
                 "id": c.id, "name": format!("{}-scheduler-instance", c.name), "created": c.created,
                 // A cluster tagged `coiled-local/no-public-ip` is given a public IP that its
@@ -139,20 +139,22 @@ pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], server: &str, tls: (&
 
 /// The effective rules as security-group rows: one per (protocol, port, source), as Coiled's docs
 /// tabulate them.
-/// The dashboard's URL. As Coiled's client expects of the service (`Cluster.dashboard_link` in
-/// `coiled/v2/cluster.py` moves a `token=` query into the path for notebooks), an HTTPS dashboard
-/// (`use_dashboard_https`, which the client sends, true unless turned off) carries an access token
-/// in its query: here one drawn from the cluster's TLS key, its id and creation time, so that it is
-/// secret and differs between clusters. A plain HTTP dashboard carries none.
-fn dashboard_address(c: &ClusterRow, server: &str, tls_key: &str) -> String {
+/// The dashboard's URL, on the scheduler's address (the public one when the cluster has one, as a
+/// dashboard is reached), never on the address a request named. As Coiled's client expects of the
+/// service (`Cluster.dashboard_link` in `coiled/v2/cluster.py` moves a `token=` query into the path
+/// for notebooks), an HTTPS dashboard (`use_dashboard_https`, which the client sends, true unless
+/// turned off) carries an access token in its query: here one drawn from the cluster's TLS key, its id
+/// and creation time, so that it is secret and differs between clusters. A plain HTTP dashboard is on
+/// port 8787 and carries none.
+fn dashboard_address(c: &ClusterRow, ip: &str, tls_key: &str) -> String {
+    let host = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
     if c.options.get("use_dashboard_https").and_then(Value::as_bool) == Some(false) {
-        return format!("{server}/dashboard/{}/status", c.id);
+        return format!("http://{host}:8787/status");
     }
     let seed = format!("{tls_key}\n{}\n{}", c.id, c.created);
     let digest = ring::digest::digest(&ring::digest::SHA256, seed.as_bytes());
     let token: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
-    let https = server.replacen("http://", "https://", 1);
-    format!("{https}/dashboard/{}/status?token={token}", c.id)
+    format!("https://{host}/status?token={token}")
 }
 
 fn security_group_rules(firewall: &Value) -> Value {

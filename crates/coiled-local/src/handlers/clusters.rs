@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, RawQuery, State as AxState};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,16 +28,11 @@ pub(crate) fn tls_pair() -> &'static (String, String) {
     })
 }
 
-pub(crate) fn server_base(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-    format!("http://{host}")
-}
-
-pub(crate) fn cluster_response(state: &Shared, headers: &HeaderMap, c: &crate::store::ClusterRow) -> Result<Resp, Failure> {
+pub(crate) fn cluster_response(state: &Shared, c: &crate::store::ClusterRow) -> Result<Resp, Failure> {
     let workers = state.store.workers(c.id).map_err(internal)?;
     let own = state.dask.as_ref().and_then(|rt| rt.tls(c.id));
     let (cert, key) = own.as_ref().map_or_else(|| (tls_pair().0.as_str(), tls_pair().1.as_str()), |(c, k)| (c.as_str(), k.as_str()));
-    let mut v = wire::cluster_json(c, &workers, &server_base(headers), (cert, key));
+    let mut v = wire::cluster_json(c, &workers, (cert, key));
     if state.dask.is_some() {
         // The real dashboard, on the scheduler's private address (reachable from peered networks).
         v["scheduler"]["dashboard_address"] = format!("http://{}:8787/status", c.private_ip).into();
@@ -205,7 +200,7 @@ pub(crate) async fn get_cluster(
     Path((ws, id)): Path<(String, i64)>,
 ) -> Result<Resp, Failure> {
     let c = workspace_cluster(&state, &headers, &ws, id)?;
-    cluster_response(&state, &headers, &c)
+    cluster_response(&state, &c)
 }
 
 pub(crate) async fn get_cluster_state(
@@ -241,7 +236,7 @@ pub(crate) async fn get_cluster_by_name(
     // `include_paused` is accepted and has no effect: clusters here are never paused.
     authorize(&state, &headers, &ws)?;
     match state.store.active_cluster_by_name(&ws, &name).map_err(internal)? {
-        Some(c) => cluster_response(&state, &headers, &c),
+        Some(c) => cluster_response(&state, &c),
         None => Ok(not_found()),
     }
 }
