@@ -377,3 +377,17 @@ fn data_files_are_private_and_the_token_can_come_from_a_file() {
     let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", s.child.id())).unwrap();
     assert!(!cmdline.contains("from-a-file-123"), "the token is not on the command line");
 }
+
+/// A workspace may have at most `--max-clusters` clusters running: a create past that is refused.
+#[test]
+fn clusters_per_workspace_are_capped() {
+    let s = LocalServer::start(&["--provision-delay", "0s", "--max-clusters", "2"]);
+    rt().block_on(async {
+        let c = s.client();
+        for name in ["a", "b"] {
+            crate::common::create_cluster_raw(&c, &json!({"name": name})).await.unwrap();
+        }
+        let refused = crate::common::create_cluster_raw(&c, &json!({"name": "c"})).await.unwrap_err();
+        assert!(refused.to_string().contains("--max-clusters"), "{refused}");
+    });
+}

@@ -44,6 +44,9 @@ pub struct Config {
     pub dask_config_overrides: serde_json::Value,
     /// Answer with only the fields the public client reads (`--minimal-echo`).
     pub minimal_echo: bool,
+    /// How many clusters a workspace may have running at once (`--max-clusters`): nobody with a
+    /// token fills the server's memory and disk.
+    pub max_clusters: i64,
 }
 
 impl Default for Config {
@@ -57,6 +60,7 @@ impl Default for Config {
             software_envs: Vec::new(),
             dask_config_overrides: serde_json::json!({}),
             minimal_echo: false,
+            max_clusters: 10_000,
         }
     }
 }

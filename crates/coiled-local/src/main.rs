@@ -32,7 +32,7 @@ const USAGE: &str = "usage: coiled-local serve --data-dir DIR [--listen 127.0.0.
                     [--provision-delay 3s] [--stop-delay 1s] [--default-ingress 443,8786,8787@0.0.0.0/0]
                     [--scheduler-port 443] [--time-scale 1] [--faults '{\"rate_503\":0.2,\"seed\":1}']
                     [--software-env NAME]... [--dask-config-overrides FILE.json] [--minimal-echo]
-                    [--member-of WORKSPACE]... [--no-default-workspace]
+                    [--member-of WORKSPACE]... [--no-default-workspace] [--max-clusters 10000]
                     [--clusters simulated|dask --python PY [--lab PREFIX] [--max-workers 8] [--worker-memory 1GiB]]
                     [--tls-cert CERT.pem --tls-key KEY.pem]";
 
@@ -82,6 +82,7 @@ fn parse_args() -> anyhow::Result<Args> {
             Long("software-env") => args.config.software_envs.push(parser.value()?.string()?),
             Long("dask-config-overrides") => args.config.dask_config_overrides = overrides(&PathBuf::from(parser.value()?))?,
             Long("minimal-echo") => args.config.minimal_echo = true,
+            Long("max-clusters") => args.config.max_clusters = parser.value()?.parse()?,
             Long("member-of") => args.member_of.push(parser.value()?.string()?),
             Long("no-default-workspace") => args.no_default = true,
             Long("clusters") => clusters = parser.value()?.string()?,

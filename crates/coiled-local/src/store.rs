@@ -312,6 +312,13 @@ impl Store {
         })
     }
 
+    /// How many clusters of `workspace` have not ended.
+    pub fn active_clusters(&self, workspace: &str) -> Result<i64, StoreError> {
+        self.with(|c| {
+            row(c, "SELECT COUNT(*) FROM clusters WHERE workspace = ?1 AND state NOT IN ('stopped', 'error')", [workspace], |r| r.get(0))
+        })
+    }
+
     /// Creates a cluster and its workers (all `pending`), atomically; returns `(id, existing)` where an
     /// active cluster with the same name is reused.
     pub fn create_cluster(&self, new: &NewCluster) -> Result<(i64, bool), StoreError> {

@@ -66,6 +66,12 @@ pub(crate) async fn create_cluster(
         Ok(new) => new,
         Err(refusal) => return Ok(refusal),
     };
+    let running = state.store.active_clusters(&ws).map_err(internal)?;
+    if running >= state.config.max_clusters {
+        let message =
+            format!("Workspace {ws} has {running} clusters running, the most coiled-local allows (--max-clusters); stop some first.");
+        return Ok(error(StatusCode::BAD_REQUEST, json!({"message": message})));
+    }
     let (id, existing) = state.store.create_cluster(&new).map_err(internal)?;
     if !existing {
         state.stats.created();
