@@ -109,22 +109,42 @@ impl Faults {
             false
         }
     }
-    /// Whether this successful create should be answered 502 (consumes one).
-    pub fn take_create_then_502(&self) -> bool {
-        self.take(|c| &mut c.create_then_502)
+    /// The fault, if any, that strikes a request of kind `work` once it has done its work: its answer
+    /// lost (`lose_*`), else a 502 (`*_then_502`); each consumes one of its counter.
+    pub fn after_work(&self, work: Work) -> Option<AfterWork> {
+        let (lost, then_502): (Counter, Counter) = match work {
+            Work::Create => (|c| &mut c.lose_create_responses, |c| &mut c.create_then_502),
+            Work::Scale => (|c| &mut c.lose_scale_responses, |c| &mut c.scale_then_502),
+        };
+        if self.take(lost) {
+            Some(AfterWork::Lost)
+        } else if self.take(then_502) {
+            Some(AfterWork::BadGateway)
+        } else {
+            None
+        }
     }
-    /// Whether this successful create should lose its answer (consumes one).
-    pub fn take_lost_create(&self) -> bool {
-        self.take(|c| &mut c.lose_create_responses)
-    }
-    /// Whether this successful scale-up should be answered 502 (consumes one).
-    pub fn take_scale_then_502(&self) -> bool {
-        self.take(|c| &mut c.scale_then_502)
-    }
-    /// Whether this successful scale-up should lose its answer (consumes one).
-    pub fn take_lost_scale(&self) -> bool {
-        self.take(|c| &mut c.lose_scale_responses)
-    }
+}
+
+/// One of the counters of [`FaultConfig`].
+type Counter = fn(&mut FaultConfig) -> &mut u32;
+
+/// A request that does work a fault may strike afterwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// A cluster create.
+    Create,
+    /// Workers added to a cluster.
+    Scale,
+}
+
+/// What strikes a request after its work was done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterWork {
+    /// The connection drops: the answer is lost.
+    Lost,
+    /// A 502, as a gateway that gave up while the server went on.
+    BadGateway,
 }
 
 /// Counters of API requests, by method and route.
@@ -193,9 +213,12 @@ mod tests {
     }
 
     #[test]
-    fn lost_creates_are_counted_down() {
-        let f = Faults::new(FaultConfig { lose_create_responses: 1, ..Default::default() });
-        assert!(f.take_lost_create());
-        assert!(!f.take_lost_create());
+    fn faults_after_work_are_counted_down_lost_answers_first() {
+        let f = Faults::new(FaultConfig { lose_create_responses: 1, create_then_502: 1, scale_then_502: 1, ..Default::default() });
+        assert_eq!(f.after_work(Work::Create), Some(AfterWork::Lost));
+        assert_eq!(f.after_work(Work::Create), Some(AfterWork::BadGateway));
+        assert_eq!(f.after_work(Work::Create), None);
+        assert_eq!(f.after_work(Work::Scale), Some(AfterWork::BadGateway));
+        assert_eq!(f.after_work(Work::Scale), None);
     }
 }

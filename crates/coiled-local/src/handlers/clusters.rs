@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::{Failure, Resp, authorize, dropped_connection, error, internal, not_found};
+use crate::faults::{AfterWork, Work};
 use crate::handlers::account::{rules_to_wire, validate_ingress};
 use crate::handlers::software::check_software;
 use crate::store::NewCluster;
@@ -79,14 +80,8 @@ pub(crate) async fn create_cluster(
         let idle = new.idle_timeout.as_deref().unwrap_or(crate::idle::DEFAULT_IDLE);
         state.store.set_idle_limit(id, idle).map_err(internal)?;
         crate::dask::hooks::on_create(&state, id);
-        // Faults that strike a create only once it has made a cluster.
-        if state.faults.take_lost_create() {
-            state.stats.fault("lost_create");
-            return Ok(dropped_connection());
-        }
-        if state.faults.take_create_then_502() {
-            state.stats.fault("create_then_502");
-            return Ok(error(StatusCode::BAD_GATEWAY, json!({"detail": "injected fault: HTTP 502 after the cluster was created"})));
+        if let Some(struck) = fault_after(&state, Work::Create) {
+            return Ok(struck);
         }
     }
     Ok((StatusCode::CREATED, Json(json!({"id": id, "existing": existing}))).into_response())
@@ -356,14 +351,8 @@ pub(crate) async fn add_workers(
     let added = state.store.add_workers(id, req.n_workers, first_phase(&state)).map_err(internal)?;
     crate::dask::hooks::on_add_workers(&state, id, c.scheduler_port, added.iter().map(|w| w.name.clone()).collect());
     state.wake.notify_one();
-    // Faults that strike a scale-up only once it has added the workers.
-    if state.faults.take_lost_scale() {
-        state.stats.fault("lost_scale");
-        return Ok(dropped_connection());
-    }
-    if state.faults.take_scale_then_502() {
-        state.stats.fault("scale_then_502");
-        return Ok(error(StatusCode::BAD_GATEWAY, json!({"detail": "injected fault: HTTP 502 after the workers were added"})));
+    if let Some(struck) = fault_after(&state, Work::Scale) {
+        return Ok(struck);
     }
     Ok((StatusCode::CREATED, Json(added.iter().map(wire::worker_json).collect::<Vec<_>>())).into_response())
 }
@@ -385,4 +374,23 @@ pub(crate) async fn remove_workers(
     crate::dask::hooks::on_remove_workers(&state, id, &names);
     state.wake.notify_one();
     Ok(Json(json!({"stopped": n})).into_response())
+}
+
+/// The answer of a request of kind `work` that a configured fault strikes once its work is done (a
+/// lost answer, or a 502), counted.
+fn fault_after(state: &Shared, work: Work) -> Option<Resp> {
+    let (lost, then_502, done) = match work {
+        Work::Create => ("lost_create", "create_then_502", "the cluster was created"),
+        Work::Scale => ("lost_scale", "scale_then_502", "the workers were added"),
+    };
+    match state.faults.after_work(work)? {
+        AfterWork::Lost => {
+            state.stats.fault(lost);
+            Some(dropped_connection())
+        }
+        AfterWork::BadGateway => {
+            state.stats.fault(then_502);
+            Some(error(StatusCode::BAD_GATEWAY, json!({"detail": format!("injected fault: HTTP 502 after {done}")})))
+        }
+    }
 }
