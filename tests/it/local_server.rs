@@ -391,3 +391,24 @@ fn clusters_per_workspace_are_capped() {
         assert!(refused.to_string().contains("--max-clusters"), "{refused}");
     });
 }
+
+/// Over HTTPS, clients that never finish their TLS handshake delay nobody else: handshakes run side by
+/// side.
+#[test]
+fn stalled_tls_handshakes_delay_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::write_private_ca_certificate(dir.path());
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let s = LocalServer::start(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let addr = s.url.trim_start_matches("https://").to_string();
+    let _stalled: Vec<std::net::TcpStream> = (0..20).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "8", "--cacert"])
+        .arg(dir.path().join("ca.pem"))
+        .arg(format!("{}/api/v1/health", s.url))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "waited {:?} behind stalled handshakes", started.elapsed());
+}

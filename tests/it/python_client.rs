@@ -110,7 +110,7 @@ fn the_page_renders_in_a_real_browser() {
         .args(flags)
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg("--dump-dom")
-        .arg(format!("{}/", s.url))
+        .arg(format!("{}/?token={}", s.url, s.token))
         .output()
         .unwrap();
     let dom = String::from_utf8_lossy(&dom.stdout);
@@ -120,7 +120,7 @@ fn the_page_renders_in_a_real_browser() {
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("--screenshot={}", shot.display()))
         .arg("--window-size=1000,700")
-        .arg(format!("{}/", s.url))
+        .arg(format!("{}/?token={}", s.url, s.token))
         .output()
         .unwrap();
     let png = std::fs::read(&shot).unwrap_or_else(|_| panic!("no screenshot: {}", String::from_utf8_lossy(&out.stderr)));

@@ -5,6 +5,7 @@
 //! Its wire types are its own ([`wire`]), written from the API facts, not shared with the provider's
 //! client: a field the client names wrongly fails a test instead of being mirrored.
 
+pub mod accounts;
 pub mod app;
 pub mod dask;
 pub mod faults;

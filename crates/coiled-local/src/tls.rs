@@ -11,10 +11,16 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 /// A TCP listener that completes a TLS handshake for every connection before handing it to the app.
+/// Handshakes run side by side, each within [`HANDSHAKE_TIMEOUT`]: a client that never finishes one
+/// delays nobody else.
 pub struct TlsListener {
     tcp: TcpListener,
     acceptor: TlsAcceptor,
+    handshakes: tokio::task::JoinSet<Option<(TlsStream<TcpStream>, std::net::SocketAddr)>>,
 }
+
+/// How long a client may take to complete its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl TlsListener {
     /// Wraps `tcp` with the PEM certificate chain and private key.
@@ -31,7 +37,7 @@ impl TlsListener {
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .map_err(|e| e.to_string())?;
-        Ok(TlsListener { tcp, acceptor: TlsAcceptor::from(Arc::new(config)) })
+        Ok(TlsListener { tcp, acceptor: TlsAcceptor::from(Arc::new(config)), handshakes: tokio::task::JoinSet::new() })
     }
 }
 
@@ -41,19 +47,35 @@ impl axum::serve::Listener for TlsListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
-            let (stream, addr) = match self.tcp.accept().await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+            tokio::select! {
+                accepted = self.tcp.accept() => match accepted {
+                    Ok((stream, addr)) => {
+                        let _ = stream.set_nodelay(true);
+                        let acceptor = self.acceptor.clone();
+                        self.handshakes.spawn(async move {
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(tls)) => Some((tls, addr)),
+                                Ok(Err(e)) => {
+                                    tracing::info!(error = %e, peer = %addr, "TLS handshake failed");
+                                    None
+                                }
+                                Err(_) => {
+                                    tracing::info!(peer = %addr, "TLS handshake timed out");
+                                    None
+                                }
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(done) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {
+                    if let Ok(Some(ready)) = done {
+                        return ready;
+                    }
                 }
-            };
-            let _ = stream.set_nodelay(true);
-            match tokio::time::timeout(Duration::from_secs(10), self.acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => return (tls, addr),
-                Ok(Err(e)) => tracing::info!(error = %e, peer = %addr, "TLS handshake failed"),
-                Err(_) => tracing::info!(peer = %addr, "TLS handshake timed out"),
             }
         }
     }
