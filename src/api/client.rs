@@ -207,6 +207,18 @@ impl Client {
             if is_certificate_rejection(&e) {
                 return Failure::fatal(ApiError::Certificate { url: url.clone(), message: tls_reason(&e) });
             }
+            if e.is_redirect() {
+                // Why, from the error's causes (the policy's own words are the last of them).
+                let mut why = e.to_string();
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    why = format!("{why}: {c}");
+                    cause = c.source();
+                }
+                return Failure::fatal(ApiError::Config {
+                    message: format!("{url} answered with a redirect that was not followed ({why})"),
+                });
+            }
             // Silence counts as unreachable only while this server has never answered.
             let silence_counts = idempotent && timeout < call.timeout();
             let unreachable = unreachable_reason(&e, silence_counts, timeout).map(|reason| (url.clone(), reason));

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `terraform` binaries drive the real provider binary (and, for resources,
 //! the real `coiled-local` control plane). One test binary, one module per area.
 
+mod answers;
 mod backend_options;
 mod cluster;
 mod cluster_options;
