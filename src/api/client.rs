@@ -291,8 +291,7 @@ impl Client {
     /// URL.
     async fn confirm_not_found(&self, op: &Op, path: &str, message: String) -> ApiError {
         let (probe, query) = collection_of(path);
-        let seen = |s: &Self| s.identified.lock().unwrap_or_else(|p| p.into_inner()).contains(&probe);
-        if seen(self) {
+        if self.identified.lock().unwrap_or_else(|p| p.into_inner()).contains(&probe) {
             return ApiError::NotFound { message };
         }
         let answer =

@@ -322,14 +322,10 @@ pub(super) fn refresh_reported(state: &mut ClusterModel, d: &ClusterDetails) {
 /// says. Ours: a scale that replaced failed workers leaves `desired_workers` counting them too, and a
 /// create whose wait accepted failed workers leaves fewer running; neither is a change of size.
 pub(super) fn keep_worker_count(prior: &ClusterModel, refreshed: &mut ClusterModel, d: &ClusterDetails) {
-    if prior.n_workers.known().and_then(tfplugin::value::Number::as_i64) == Some(counted(d)) {
+    if prior.n_workers.known().and_then(tfplugin::value::Number::as_i64) == Some(super::lifecycle::counted_workers(&d.workers).len() as i64)
+    {
         refreshed.n_workers = prior.n_workers.clone();
     }
-}
-
-/// How many of a cluster's workers Coiled's client counts when it scales: pending, starting or started.
-pub(super) fn counted(d: &ClusterDetails) -> i64 {
-    d.workers.iter().filter(|w| matches!(w.current_state.state.as_str(), "pending" | "starting" | "started")).count() as i64
 }
 
 /// Whether the server says the cluster's rules came from the account or the service default

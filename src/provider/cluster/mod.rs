@@ -417,7 +417,7 @@ impl Resource for ClusterResource {
                     let mut private = import::private_after_read(private);
                     match UnfinishedScale::read(&private) {
                         // Still asked for what the unfinished scale asked: state keeps the count it had.
-                        Some(m) if m.scaling_to == d.desired_workers || m.scaling_to == counted(&d) => {
+                        Some(m) if m.scaling_to == d.desired_workers || m.scaling_to == counted_workers(&d.workers).len() as i64 => {
                             refreshed.n_workers = state.n_workers.clone()
                         }
                         // Scaled since, by someone else: what the server is asked for now is the state.
