@@ -6,6 +6,7 @@ mod backend_options;
 mod cluster;
 mod cluster_options;
 mod common;
+mod containment;
 mod differential;
 mod docs_examples;
 mod fidelity;

@@ -33,7 +33,8 @@ const USAGE: &str = "usage: coiled-local serve --data-dir DIR [--listen 127.0.0.
                     [--scheduler-port 443] [--time-scale 1] [--faults '{\"rate_503\":0.2,\"seed\":1}']
                     [--software-env NAME]... [--dask-config-overrides FILE.json] [--minimal-echo]
                     [--member-of WORKSPACE]... [--no-default-workspace] [--max-clusters 10000]
-                    [--clusters simulated|dask --python PY [--lab PREFIX] [--max-workers 8] [--worker-memory 1GiB]]
+                    [--clusters simulated|dask --python PY [--lab PREFIX] [--max-workers 8] [--worker-memory 1GiB]
+                                        [--cluster-uids 1900000000]]
                     [--tls-cert CERT.pem --tls-key KEY.pem]";
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -51,8 +52,7 @@ fn parse_args() -> anyhow::Result<Args> {
         tls: None,
         dask: None,
     };
-    let (mut clusters, mut python, mut lab): (String, Option<PathBuf>, Option<String>) = ("simulated".into(), None, None);
-    let (mut max_workers, mut worker_memory) = (8i64, "1GiB".to_string());
+    let mut d = DaskFlags::default();
     let (mut tls_cert, mut tls_key): (Option<PathBuf>, Option<PathBuf>) = (None, None);
     let mut saw_serve = false;
     while let Some(arg) = parser.next()? {
@@ -85,11 +85,12 @@ fn parse_args() -> anyhow::Result<Args> {
             Long("max-clusters") => args.config.max_clusters = parser.value()?.parse()?,
             Long("member-of") => args.member_of.push(parser.value()?.string()?),
             Long("no-default-workspace") => args.no_default = true,
-            Long("clusters") => clusters = parser.value()?.string()?,
-            Long("python") => python = Some(parser.value()?.into()),
-            Long("lab") => lab = Some(parser.value()?.string()?),
-            Long("max-workers") => max_workers = parser.value()?.parse()?,
-            Long("worker-memory") => worker_memory = parser.value()?.string()?,
+            Long("clusters") => d.clusters = parser.value()?.string()?,
+            Long("python") => d.python = Some(parser.value()?.into()),
+            Long("lab") => d.lab = Some(parser.value()?.string()?),
+            Long("max-workers") => d.max_workers = parser.value()?.parse()?,
+            Long("worker-memory") => d.worker_memory = parser.value()?.string()?,
+            Long("cluster-uids") => d.uid_base = parser.value()?.parse().context("--cluster-uids takes the first user id of the range")?,
             Long("tls-cert") => tls_cert = Some(parser.value()?.into()),
             Long("tls-key") => tls_key = Some(parser.value()?.into()),
             Long("faults") => args.faults = serde_json::from_str(&parser.value()?.string()?).context("--faults")?,
@@ -105,7 +106,7 @@ fn parse_args() -> anyhow::Result<Args> {
         (None, None) => None,
         _ => bail!("--tls-cert and --tls-key go together"),
     };
-    args.dask = dask_config(&clusters, python, lab, max_workers, worker_memory)?;
+    args.dask = dask_config(d)?;
     if !saw_serve {
         bail!("{USAGE}");
     }
@@ -142,37 +143,63 @@ fn overrides(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
     Ok(value)
 }
 
-fn dask_config(
-    clusters: &str,
+/// The flags of `--clusters dask`, as given.
+struct DaskFlags {
+    clusters: String,
     python: Option<PathBuf>,
     lab: Option<String>,
     max_workers: i64,
     worker_memory: String,
-) -> anyhow::Result<Option<coiled_local::dask::DaskConfig>> {
-    match clusters {
-        "simulated" if python.is_some() || lab.is_some() => bail!("--python and --lab go with --clusters dask"),
+    uid_base: u32,
+}
+
+impl Default for DaskFlags {
+    fn default() -> Self {
+        DaskFlags {
+            clusters: "simulated".into(),
+            python: None,
+            lab: None,
+            max_workers: 8,
+            worker_memory: "1GiB".into(),
+            uid_base: coiled_local::dask::DEFAULT_UID_BASE,
+        }
+    }
+}
+
+fn dask_config(d: DaskFlags) -> anyhow::Result<Option<coiled_local::dask::DaskConfig>> {
+    match d.clusters.as_str() {
+        "simulated" if d.python.is_some() || d.lab.is_some() => bail!("--python and --lab go with --clusters dask"),
         "simulated" => Ok(None),
         "dask" => {
-            let python = python.context("--clusters dask needs --python PY, a Python environment with distributed")?;
-            let hosts = lab.is_some();
-            let prefix = lab.unwrap_or_else(|| "coiled-local".into());
+            let python = d.python.context("--clusters dask needs --python PY, a Python environment with distributed")?;
+            // Cluster processes start in their own directories.
+            let python = std::path::absolute(&python).with_context(|| format!("--python {}", python.display()))?;
+            let hosts = d.lab.is_some();
+            let prefix = d.lab.unwrap_or_else(|| "coiled-local".into());
             if prefix.is_empty() || prefix.len() > 20 || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
                 bail!("--lab {prefix:?}: use up to 20 letters, digits and '-'");
             }
-            Ok(Some(coiled_local::dask::DaskConfig { python, prefix, lab_hosts: hosts, max_workers, worker_memory }))
+            let memory_bytes =
+                coiled_local::dask::cgroups::parse_memory(&d.worker_memory).map_err(|e| anyhow::anyhow!("--worker-memory {e}"))?;
+            Ok(Some(coiled_local::dask::DaskConfig {
+                python,
+                prefix,
+                lab_hosts: hosts,
+                max_workers: d.max_workers,
+                worker_memory: d.worker_memory,
+                memory_bytes,
+                uid_base: d.uid_base,
+            }))
         }
         other => bail!("--clusters {other:?}: simulated or dask"),
     }
 }
 
-#[allow(clippy::print_stdout)]
-async fn run(args: Args) -> anyhow::Result<()> {
-    if let Some(config) = &args.dask {
-        coiled_local::dask::preflight(config).map_err(anyhow::Error::msg)?;
-    }
-    let store = store::Store::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?;
-    let token_path = args.data_dir.join("token");
-    let (token, generated) = match &args.token {
+/// The API token: given, kept in `DATA_DIR/token` (0600) from an earlier run, or made now and kept
+/// there. Whether it was made now.
+fn load_token(given: Option<&String>, data_dir: &std::path::Path) -> anyhow::Result<(String, bool)> {
+    let token_path = data_dir.join("token");
+    let (token, generated) = match given {
         Some(t) => (t.clone(), false),
         None => match std::fs::read_to_string(&token_path) {
             Ok(t) if !t.trim().is_empty() => (t.trim().to_string(), false),
@@ -191,6 +218,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", token_path.display()))?;
         file.write_all(token.as_bytes()).with_context(|| format!("writing {}", token_path.display()))?;
     }
+    Ok((token, generated))
+}
+
+#[allow(clippy::print_stdout)]
+async fn run(args: Args) -> anyhow::Result<()> {
+    let claim = match &args.dask {
+        Some(config) => Some(coiled_local::dask::preflight(config).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let store = store::Store::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?;
+    let token_path = args.data_dir.join("token");
+    let (token, generated) = load_token(args.token.as_ref(), &args.data_dir)?;
     store.seed(&args.workspace, &args.workspace, &token)?;
     for ws in &args.member_of {
         store.add_membership(&args.workspace, ws, true)?;
@@ -206,16 +245,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let (dask, events) = match &args.dask {
-        Some(config) => {
-            let (runtime, events) = coiled_local::dask::Runtime::start(config.clone()).map_err(anyhow::Error::msg)?;
+    let (dask, events) = match (&args.dask, claim) {
+        (Some(config), Some(claim)) => {
+            let (runtime, events) = coiled_local::dask::Runtime::start(config.clone(), claim).map_err(anyhow::Error::msg)?;
             let ended = store.fail_active_clusters("coiled-local restarted: the cluster's processes ended with the previous run")?;
             if !ended.is_empty() {
                 eprintln!("coiled-local: {} cluster(s) of the previous run ended with it and are now in error", ended.len());
             }
             (Some(Arc::new(runtime)), Some(events))
         }
-        None => (None, None),
+        _ => (None, None),
     };
     let state = Arc::new(State {
         store,
@@ -314,6 +353,8 @@ async fn serve(
 }
 
 fn main() -> ExitCode {
+    // A real cluster's process is started through this binary, which contains it first.
+    coiled_local::dask::contain::run_if_asked();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

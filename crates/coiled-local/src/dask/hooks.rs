@@ -64,7 +64,8 @@ impl Store {
     }
 }
 
-/// A cluster was created: its instance, firewall and processes start in the background.
+/// A cluster was created: its instance, firewall and processes start in the background. Its states
+/// say `starting` before any process starts, so that a process failing at once is never overwritten.
 pub fn on_create(state: &Shared, id: i64) {
     let Some(rt) = state.dask.clone() else { return };
     let state = state.clone();
@@ -73,11 +74,12 @@ pub fn on_create(state: &Shared, id: i64) {
             state.store.hold_timers(id).map_err(|e| e.to_string())?;
             let c = state.store.cluster_by_id(id).map_err(|e| e.to_string())?.ok_or("the cluster is gone")?;
             let workers: Vec<String> = state.store.workers(id).map_err(|e| e.to_string())?.into_iter().map(|w| w.name).collect();
-            let instance = rt.start_cluster(id, &wire::stored_rules(&c.firewall), c.scheduler_port, &workers)?;
-            state.store.set_addresses(id, &instance.private_ip.to_string(), &instance.public_ip.to_string()).map_err(|e| e.to_string())?;
             state.store.set_cluster_state(id, "starting", "", None).map_err(|e| e.to_string())?;
             state.store.set_scheduler_state(id, "starting", "").map_err(|e| e.to_string())?;
-            state.store.set_workers_state(id, "starting", None).map_err(|e| e.to_string())
+            state.store.set_workers_state(id, "starting", None).map_err(|e| e.to_string())?;
+            let instance = rt.start_cluster(id, &wire::stored_rules(&c.firewall), c.scheduler_port)?;
+            state.store.set_addresses(id, &instance.private_ip.to_string(), &instance.public_ip.to_string()).map_err(|e| e.to_string())?;
+            rt.add_workers(id, c.scheduler_port, &workers)
         })();
         if let Err(reason) = started {
             tracing::error!(cluster = id, %reason, "the cluster could not start");
@@ -108,10 +110,22 @@ pub fn on_remove_workers(state: &Shared, id: i64, names: &[String]) {
     }
 }
 
-/// Cluster `id` is stopping: its processes and instance end now.
+/// Cluster `id` is stopping: its processes and instance end now, and then it is `stopped`.
 pub fn on_stop(state: &Shared, id: i64) {
     let Some(rt) = state.dask.clone() else { return };
-    tokio::task::spawn_blocking(move || rt.stop_cluster(id));
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        rt.stop_cluster(id);
+        let reason = state.store.cluster_by_id(id).ok().flatten().map(|c| c.reason).unwrap_or_default();
+        let stopped = state
+            .store
+            .set_cluster_state(id, "stopped", &reason, None)
+            .and_then(|()| state.store.set_scheduler_state(id, "stopped", &reason))
+            .and_then(|()| state.store.set_workers_state(id, "stopped", None));
+        if let Err(e) = stopped {
+            tracing::error!(cluster = id, error = %e, "recording a stop");
+        }
+    });
 }
 
 /// Turns process events into states, for as long as the server runs.
@@ -125,10 +139,8 @@ pub async fn supervise(state: Shared, mut events: tokio::sync::mpsc::UnboundedRe
             (who, Some(_)) if rt.expected_exit(id, who) => Ok(()),
             (Who::Scheduler, Some(reason)) => {
                 tracing::warn!(cluster = id, %reason, "the scheduler ended");
-                let r = state
-                    .store
-                    .set_scheduler_state(id, "error", reason)
-                    .and_then(|()| state.store.set_cluster_state(id, "error", reason, None));
+                // Its workers end with it: none is left `started`.
+                let r = state.store.fail_cluster(id, reason);
                 tokio::task::spawn_blocking(move || rt.stop_cluster(id));
                 r
             }

@@ -1,18 +1,25 @@
 //! `--clusters dask`: every cluster is a real Dask cluster. Its scheduler and workers are `dask`
-//! processes from the `--python` environment, run as an unprivileged user (`nobody`) inside the
-//! cluster's network namespace ([`netlab`]), with TLS from a certificate made for the cluster and
-//! returned where the real API returns it. The cluster's effective ingress is enforced there by
-//! nftables. States follow the processes: a scheduler is `started` once it listens, a worker once it
-//! has registered with its scheduler, and either is `error` with a reason when its process dies.
+//! processes from the `--python` environment inside the cluster's network namespace ([`netlab`]),
+//! with TLS from a certificate made for the cluster and returned where the real API returns it. The
+//! cluster's effective ingress is enforced there by nftables. States follow the processes: a
+//! scheduler is `started` once it listens, a worker once it has registered with its scheduler, and
+//! either is `error` with a reason when its process dies.
 //!
-//! Processes get a parent-death signal and their own process group, so nothing outlives
-//! `coiled-local`, even killed; namespaces a killed run left are removed at the next start.
+//! Cluster code is untrusted. Each cluster runs as a user id of its own, from a block this server
+//! locks ([`files::lock_uid_block`]); each process in mount and PID namespaces of its own with a
+//! private `/tmp` ([`contain`]), in control groups that cap its memory and are killed whole when the
+//! cluster stops ([`cgroups`]). What root writes for a cluster (its certificate and key) is in a fresh
+//! run directory, root's, readable by that cluster's group alone ([`files`]). A cluster's network
+//! reaches nothing but its own processes: its firewall drops every connection it opens elsewhere.
 
+pub mod cgroups;
+pub mod contain;
+pub mod files;
 pub mod hooks;
 pub mod netlab;
 pub mod procs;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -32,13 +39,30 @@ pub struct DaskConfig {
     pub max_workers: i64,
     /// Memory limit of each worker, as Dask reads it.
     pub worker_memory: String,
+    /// The same, in bytes: what each process's control group allows.
+    pub memory_bytes: u64,
+    /// Where the blocks of cluster user ids start (`--cluster-uids`).
+    pub uid_base: u32,
 }
 
-/// The user Dask processes run as.
-const NOBODY: u32 = 65534;
+/// The default start of cluster user ids: far above the ids distributions give users and services,
+/// in a range systemd leaves unused.
+pub const DEFAULT_UID_BASE: u32 = 1_900_000_000;
 
-/// Checks that the machine can run real clusters; the error names what is missing and how to get it.
-pub fn preflight(config: &DaskConfig) -> Result<(), String> {
+/// What a server holds while it runs real clusters: its prefix, its user ids, its control groups.
+#[derive(Debug)]
+pub struct Claim {
+    _prefix: files::Lock,
+    _uids: files::Lock,
+    /// The first user id of this server's block.
+    pub first_uid: u32,
+    /// The control groups.
+    pub cgroups: cgroups::Cgroups,
+}
+
+/// Checks that the machine can run real clusters and claims what this server needs; the error names
+/// what is missing or in use, and how to get it.
+pub fn preflight(config: &DaskConfig) -> Result<Claim, String> {
     if !nix::unistd::geteuid().is_root() {
         return Err(
             "--clusters dask needs root, to create network namespaces and nftables rules; run it as root, or use --clusters simulated"
@@ -51,26 +75,81 @@ pub fn preflight(config: &DaskConfig) -> Result<(), String> {
     if netlab::run(&["nft", "--version"], None).is_err() {
         return Err("--clusters dask needs `nft`: apt-get install nftables".into());
     }
+    let prefix = files::lock_prefix(&config.prefix)?;
     let probe = format!("{}-probe", config.prefix);
     let _ = netlab::run(&["ip", "netns", "del", &probe], None);
     netlab::run(&["ip", "netns", "add", &probe], None)
         .map_err(|e| format!("--clusters dask needs network namespaces, which this machine refuses ({e}); it needs a kernel with CONFIG_NET_NS and the CAP_SYS_ADMIN capability"))?;
     let _ = netlab::run(&["ip", "netns", "del", &probe], None);
-    let py = config.python.to_string_lossy().into_owned();
-    let uid = format!("--reuid={NOBODY}");
-    let gid = format!("--regid={NOBODY}");
-    netlab::run(&["setpriv", &uid, &gid, "--clear-groups", &py, "-c", "import distributed"], None).map_err(|_| {
-        format!("--python {py}: the user nobody cannot import `distributed` with it; make a world-readable environment: python3 -m venv DIR && DIR/bin/pip install distributed bokeh (scripts/install-test-tools.sh makes .tools/dask-venv)")
-    })?;
-    Ok(())
+    let cgroups = cgroups::Cgroups::detect(&config.prefix)?;
+    let (uids, first_uid) = files::lock_uid_block(config.uid_base)?;
+    check_python(&config.python, first_uid)?;
+    Ok(Claim { _prefix: prefix, _uids: uids, first_uid, cgroups })
+}
+
+/// Checks that a cluster user can run `python` and import `distributed`; the error names the cause.
+fn check_python(python: &Path, uid: u32) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let py = python.display();
+    let out = std::process::Command::new(python)
+        .args(["-c", "import distributed"])
+        .env_clear()
+        .env("HOME", "/")
+        .current_dir("/")
+        .uid(uid)
+        .gid(uid)
+        .output();
+    match out {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err.lines().last().unwrap_or_default().trim();
+            Err(format!(
+                "--python {py}: a cluster user (uid {uid}) runs it, but `import distributed` fails: {last}; install it with {py} -m pip install distributed bokeh, and make the environment world-readable (chmod -R a+rX)"
+            ))
+        }
+        Err(e) => {
+            let cause = unreachable_part(python).unwrap_or_else(|| e.to_string());
+            Err(format!(
+                "--python {py}: a cluster user (uid {uid}) cannot run it: {cause}; use a Python every user can run, e.g. python3 -m venv DIR from /usr/bin/python3 (scripts/install-test-tools.sh makes .tools/dask-venv)"
+            ))
+        }
+    }
+}
+
+/// The first directory on the way to `path` (or to what its links point at) that other users may not
+/// enter, or the file itself when they may not execute it.
+fn unreachable_part(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut ways = vec![path.to_path_buf()];
+    if let Ok(real) = std::fs::canonicalize(path) {
+        ways.push(real);
+    }
+    for way in ways {
+        let mut dirs: Vec<&Path> = way.ancestors().skip(1).collect();
+        dirs.reverse();
+        for dir in dirs {
+            let mode = std::fs::metadata(dir).ok()?.permissions().mode();
+            if mode & 0o001 == 0 {
+                return Some(format!("{} (mode {:o}) does not let other users in", dir.display(), mode & 0o777));
+            }
+        }
+        if std::fs::metadata(&way).is_ok_and(|m| m.permissions().mode() & 0o001 == 0) {
+            return Some(format!("{} is not executable by other users", way.display()));
+        }
+    }
+    None
 }
 
 /// One cluster's processes.
 #[derive(Default)]
 struct Running {
     instance: Option<Instance>,
+    uid: u32,
     scheduler: Option<i32>,
-    workers: HashMap<String, i32>,
+    /// Each worker's pid and control group.
+    workers: HashMap<String, (i32, String)>,
+    started: u32,
     stopping: bool,
 }
 
@@ -80,82 +159,102 @@ pub struct Runtime {
     pub config: DaskConfig,
     /// The network.
     pub lab: Lab,
+    claim: Claim,
+    /// This run's directory.
     dir: PathBuf,
     running: Mutex<HashMap<i64, Running>>,
+    uids: Mutex<BTreeMap<u32, i64>>,
     certs: Mutex<HashMap<i64, (String, String)>>,
     events: tokio::sync::mpsc::UnboundedSender<Event>,
     spawner: procs::Spawner,
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Runtime {
-    /// Builds the lab; events about processes arrive on the returned receiver.
-    pub fn start(config: DaskConfig) -> Result<(Runtime, tokio::sync::mpsc::UnboundedReceiver<Event>), String> {
+    /// Builds the lab, after removing what an earlier run with this prefix left; events about
+    /// processes arrive on the returned receiver.
+    pub fn start(config: DaskConfig, claim: Claim) -> Result<(Runtime, tokio::sync::mpsc::UnboundedReceiver<Event>), String> {
+        claim.cgroups.start()?;
         let lab = Lab::start(&config.prefix, config.lab_hosts)?;
-        let dir = std::env::temp_dir().join(format!("{}-clusters", config.prefix));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        set_mode(&dir, 0o711)?;
+        let dir = files::fresh_run_dir(&config.prefix)?;
         let (events, rx) = tokio::sync::mpsc::unbounded_channel();
-        let runtime =
-            Runtime { config, lab, dir, running: Mutex::default(), certs: Mutex::default(), events, spawner: procs::Spawner::new() };
+        let runtime = Runtime {
+            config,
+            lab,
+            claim,
+            dir,
+            running: Mutex::default(),
+            uids: Mutex::default(),
+            certs: Mutex::default(),
+            events,
+            spawner: procs::Spawner::new(),
+        };
         Ok((runtime, rx))
     }
 
     /// The cluster's TLS certificate and key (PEM), made when it starts.
     pub fn tls(&self, id: i64) -> Option<(String, String)> {
-        self.certs.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+        lock(&self.certs).get(&id).cloned()
     }
 
-    /// Starts cluster `id`: its instance, its firewall, its scheduler and the named workers.
-    pub fn start_cluster(&self, id: i64, rules: &[coiled_firewall::Rule], port: i64, workers: &[String]) -> Result<Instance, String> {
+    /// The user id of cluster `id`, given when it starts and free again when it stops.
+    fn take_uid(&self, id: i64) -> u32 {
+        let mut uids = lock(&self.uids);
+        let block = files::UID_BLOCK;
+        let start = (id.rem_euclid(block as i64)) as u32;
+        let offset = (0..block).map(|k| (start + k) % block).find(|o| !uids.contains_key(&(self.claim.first_uid + o))).unwrap_or(start);
+        let uid = self.claim.first_uid + offset;
+        uids.insert(uid, id);
+        uid
+    }
+
+    /// Starts cluster `id`: its instance, its firewall, its files and its scheduler.
+    pub fn start_cluster(&self, id: i64, rules: &[coiled_firewall::Rule], port: i64) -> Result<Instance, String> {
+        let uid = self.take_uid(id);
+        lock(&self.running).insert(id, Running { uid, ..Default::default() });
         let instance = self.lab.add_cluster(id)?;
         self.lab.set_firewall(&instance.ns, &netlab::security_group(rules))?;
-        let home = self.dir.join(id.to_string());
-        std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+        let home = files::make_dir(&self.dir, &id.to_string(), uid, 0o750)?;
         let (cert, key) = cluster_certificate(&instance)?;
-        std::fs::write(home.join("cert.pem"), &cert).map_err(|e| e.to_string())?;
-        std::fs::write(home.join("key.pem"), &key).map_err(|e| e.to_string())?;
-        for f in ["", "cert.pem", "key.pem"] {
-            chown_nobody(&home.join(f))?;
-        }
-        set_mode(&home.join("key.pem"), 0o600)?;
-        self.certs.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (cert, key));
-        let pid = self.spawn(id, &instance.ns, procs::Who::Scheduler, &self.scheduler_args(port))?;
-        {
-            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-            let r = running.entry(id).or_default();
-            r.instance = Some(instance.clone());
-            r.scheduler = Some(pid);
-        }
-        self.add_workers(id, port, workers)?;
+        files::write_new(&home, "cert.pem", &cert, uid, 0o640)?;
+        files::write_new(&home, "key.pem", &key, uid, 0o640)?;
+        lock(&self.certs).insert(id, (cert, key));
+        lock(&self.running).entry(id).or_default().instance = Some(instance.clone());
+        let (pid, _) = self.spawn(id, procs::Who::Scheduler, &self.scheduler_args(port))?;
+        lock(&self.running).entry(id).or_default().scheduler = Some(pid);
         Ok(instance)
     }
 
     /// Starts the named workers of cluster `id`.
     pub fn add_workers(&self, id: i64, port: i64, names: &[String]) -> Result<(), String> {
-        let ns = self.lab.cluster_ns(id);
         for name in names {
-            let pid = self.spawn(id, &ns, procs::Who::Worker(name.clone()), &self.worker_args(port, name))?;
-            self.running.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_default().workers.insert(name.clone(), pid);
+            let (pid, group) = self.spawn(id, procs::Who::Worker(name.clone()), &self.worker_args(port, name))?;
+            lock(&self.running).entry(id).or_default().workers.insert(name.clone(), (pid, group));
         }
         Ok(())
     }
 
-    /// Stops the named workers of cluster `id` (their exit is expected).
+    /// Stops the named workers of cluster `id` (their exit is expected): each control group is
+    /// killed whole.
     pub fn remove_workers(&self, id: i64, names: &[String]) {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = running.get_mut(&id) {
-            for name in names {
-                if let Some(pid) = r.workers.remove(name) {
-                    procs::kill_group(pid, nix::sys::signal::Signal::SIGTERM);
-                }
+        let groups: Vec<String> = {
+            let mut running = lock(&self.running);
+            let Some(r) = running.get_mut(&id) else { return };
+            names.iter().filter_map(|n| r.workers.remove(n)).map(|(_, group)| group).collect()
+        };
+        for group in groups {
+            if let Err(e) = self.claim.cgroups.kill_tree(&format!("c{id}/{group}")) {
+                tracing::error!(cluster = id, error = %e, "stopping a worker");
             }
         }
     }
 
     /// Whether a process exit was asked for (the cluster stopping, or the worker removed).
     pub fn expected_exit(&self, id: i64, who: &procs::Who) -> bool {
-        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let running = lock(&self.running);
         match (running.get(&id), who) {
             (None, _) => true,
             (Some(r), _) if r.stopping => true,
@@ -164,19 +263,30 @@ impl Runtime {
         }
     }
 
-    /// Ends every process of cluster `id` and removes its instance.
+    /// Ends every process of cluster `id` (its control groups killed whole) and removes its
+    /// instance and files; what cannot be removed is reported.
     pub fn stop_cluster(&self, id: i64) {
-        let pids: Vec<i32> = {
-            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let uid = {
+            let mut running = lock(&self.running);
             let Some(r) = running.get_mut(&id) else { return };
             r.stopping = true;
-            r.scheduler.iter().chain(r.workers.values()).copied().collect()
+            r.uid
         };
-        for pid in pids {
-            procs::kill_group(pid, nix::sys::signal::Signal::SIGKILL);
+        let mut errors = Vec::new();
+        if let Err(e) = self.claim.cgroups.kill_tree(&format!("c{id}")) {
+            errors.push(e);
         }
         self.lab.remove_cluster(id);
-        let _ = std::fs::remove_dir_all(self.dir.join(id.to_string()));
+        if let Err(e) = files::remove_tree(&self.dir.join(id.to_string())) {
+            errors.push(e);
+        }
+        for e in &errors {
+            tracing::error!(cluster = id, error = %e, "cleaning up a cluster");
+        }
+        if errors.is_empty() {
+            lock(&self.uids).remove(&uid);
+        }
+        lock(&self.running).remove(&id);
     }
 
     /// The nftables ruleset in force for cluster `id`.
@@ -186,17 +296,21 @@ impl Runtime {
 
     /// Ends everything: every process, namespace and file of the lab.
     pub fn shutdown(&self) {
-        let ids: Vec<i64> = self.running.lock().unwrap_or_else(|p| p.into_inner()).keys().copied().collect();
+        let ids: Vec<i64> = lock(&self.running).keys().copied().collect();
         for id in ids {
             self.stop_cluster(id);
         }
         self.lab.shutdown();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        for result in [self.claim.cgroups.kill_tree(""), files::remove_tree(&self.dir)] {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "cleaning up the lab");
+            }
+        }
     }
 
-    fn tls_args(&self, home: &Path) -> Vec<String> {
-        let (cert, key) = (home.join("cert.pem").display().to_string(), home.join("key.pem").display().to_string());
-        vec!["--tls-ca-file".into(), cert.clone(), "--tls-cert".into(), cert, "--tls-key".into(), key]
+    /// The certificate and key, named relative to the cluster's directory, where its processes start.
+    fn tls_args(&self) -> Vec<String> {
+        ["--tls-ca-file", "cert.pem", "--tls-cert", "cert.pem", "--tls-key", "key.pem"].iter().map(|s| s.to_string()).collect()
     }
 
     fn scheduler_args(&self, port: i64) -> Vec<String> {
@@ -219,14 +333,33 @@ impl Runtime {
         args
     }
 
-    fn spawn(&self, id: i64, ns: &str, who: procs::Who, args: &[String]) -> Result<i32, String> {
+    /// Starts one contained process of cluster `id`; returns its pid and its control group's name.
+    fn spawn(&self, id: i64, who: procs::Who, args: &[String]) -> Result<(i32, String), String> {
         let home = self.dir.join(id.to_string());
-        let mut all = args.to_vec();
-        all.extend(self.tls_args(&home));
-        self.spawner.spawn(
-            procs::Spec { cluster: id, who, ns: ns.to_string(), python: self.config.python.clone(), home, args: all },
-            self.events.clone(),
-        )
+        let (uid, group) = {
+            let mut running = lock(&self.running);
+            let r = running.entry(id).or_default();
+            r.started += 1;
+            let group = match &who {
+                procs::Who::Scheduler => "scheduler".to_string(),
+                procs::Who::Worker(_) => format!("worker-{}", r.started),
+            };
+            (r.uid, group)
+        };
+        let cluster = format!("c{id}");
+        let procs_files = self.claim.cgroups.make(&cluster, &group, self.config.memory_bytes)?;
+        let mut command: Vec<std::ffi::OsString> = vec![self.config.python.clone().into_os_string()];
+        command.extend(args.iter().chain(self.tls_args().iter()).map(std::ffi::OsString::from));
+        let plan =
+            contain::Plan { parent: std::process::id(), netns: self.lab.cluster_ns(id), cgroups: procs_files, uid, dir: home, command };
+        let (cgroups, memory) = (self.claim.cgroups.clone(), self.config.worker_memory.clone());
+        let leaf = group.clone();
+        let out_of_memory = Box::new(move || {
+            (cgroups.oom_kills(&cluster, &leaf) > 0)
+                .then(|| format!("the kernel killed it for using more memory than --worker-memory {memory}"))
+        });
+        let pid = self.spawner.spawn(procs::Spec { cluster: id, who, plan, out_of_memory }, self.events.clone())?;
+        Ok((pid, group))
     }
 }
 
@@ -249,13 +382,4 @@ fn cluster_certificate(instance: &Instance) -> Result<(String, String), String> 
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
     Ok((cert.pem(), key.serialize_pem()))
-}
-
-fn chown_nobody(path: &Path) -> Result<(), String> {
-    std::os::unix::fs::chown(path, Some(NOBODY), Some(NOBODY)).map_err(|e| format!("chown {}: {e}", path.display()))
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| format!("{}: {e}", path.display()))
 }

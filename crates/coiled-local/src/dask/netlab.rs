@@ -195,6 +195,10 @@ impl Lab {
 /// public addresses through source NAT, as from the internet.
 fn router_ruleset() -> String {
     "table inet lab {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    iifname \"lan\" ct state new drop
+  }
   chain forward {
     type filter hook forward priority 0; policy accept;
     iifname \"internet\" ip daddr 172.31.0.0/16 drop
@@ -212,7 +216,8 @@ table ip labnat {
 
 /// A cluster's security group as an nftables ruleset: one accept per (protocol, port, source) row,
 /// established traffic and loopback (the cluster's own processes) allowed, every other new connection
-/// dropped.
+/// dropped. Outbound, the cluster's code may open connections to its own processes alone: not to
+/// other clusters, the lab's hosts or the API's relay.
 pub fn security_group(rules: &[coiled_firewall::Rule]) -> String {
     let mut out = String::from(
         "table inet coiled {\n  chain input {\n    type filter hook input priority 0; policy drop;\n    ct state established,related accept\n    iif \"lo\" accept\n",
@@ -221,7 +226,7 @@ pub fn security_group(rules: &[coiled_firewall::Rule]) -> String {
         let family = if row.source.contains(':') { "ip6" } else { "ip" };
         out.push_str(&format!("    {} dport {} {family} saddr {} accept\n", row.protocol, row.port, row.source));
     }
-    out.push_str("  }\n}\n");
+    out.push_str("  }\n  chain output {\n    type filter hook output priority 0; policy drop;\n    ct state established,related accept\n    oif \"lo\" accept\n  }\n}\n");
     out
 }
 
@@ -256,7 +261,8 @@ mod tests {
         assert!(text.contains("policy drop;"));
         assert!(text.contains("tcp dport 8786 ip saddr 10.1.0.0/16 accept"));
         assert!(text.contains("tcp dport 8787 ip saddr 10.32.0.0/16 accept"));
-        assert_eq!(text.matches(" accept\n").count(), 4, "two rows, established and loopback:\n{text}");
+        assert_eq!(text.matches(" accept\n").count(), 6, "two rows, established and loopback both ways:\n{text}");
+        assert!(text.contains("chain output {\n    type filter hook output priority 0; policy drop;"), "{text}");
         assert_eq!(Lab::addresses(100), (Ipv4Addr::new(172, 31, 0, 102), Ipv4Addr::new(198, 18, 0, 102)));
     }
 }

@@ -1,10 +1,8 @@
-//! Starting and watching Dask processes. Every process is started by one long-lived thread, so that
-//! its parent-death signal (which follows the thread that forked it) fires only when `coiled-local`
-//! ends; each gets its own process group, so that stopping it stops anything it started.
+//! Starting and watching Dask processes. Every process is started, contained ([`super::contain`]), by
+//! one long-lived thread, so that its parent-death signal (which follows the thread that forked it)
+//! fires only when `coiled-local` ends.
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
@@ -36,14 +34,10 @@ pub struct Spec {
     pub cluster: i64,
     /// Which process.
     pub who: Who,
-    /// The namespace it runs in.
-    pub ns: String,
-    /// The Python to run.
-    pub python: PathBuf,
-    /// Its home and working directory.
-    pub home: PathBuf,
-    /// Arguments after the Python.
-    pub args: Vec<String>,
+    /// How it is contained, and what it runs.
+    pub plan: super::contain::Plan,
+    /// Once it has ended: why, when the kernel killed it for its memory.
+    pub out_of_memory: Box<dyn Fn() -> Option<String> + Send>,
 }
 
 type Request = (Spec, UnboundedSender<Event>, mpsc::Sender<Result<i32, String>>);
@@ -83,21 +77,17 @@ impl Spawner {
 }
 
 fn start(spec: Spec, events: UnboundedSender<Event>) -> Result<i32, String> {
-    let home = spec.home.display().to_string();
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &spec.ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--pdeathsig", "KILL", "--"])
-        .args(["env", "-i", &format!("HOME={home}"), "PATH=/usr/bin:/bin", "PYTHONUNBUFFERED=1"])
-        .arg(&spec.python)
-        .args(&spec.args)
-        .current_dir(&spec.home)
+    let mut child = Command::new("/proc/self/exe")
+        .args(spec.plan.args())
+        .env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .process_group(0);
-    let mut child = cmd.spawn().map_err(|e| format!("starting {:?}: {e}", spec.who))?;
+        .spawn()
+        .map_err(|e| format!("starting {:?}: {e}", spec.who))?;
     let pid = child.id() as i32;
     let stderr = child.stderr.take();
-    let (cluster, who) = (spec.cluster, spec.who);
+    let (cluster, who, out_of_memory) = (spec.cluster, spec.who, spec.out_of_memory);
     std::thread::Builder::new()
         .name(format!("dask-{pid}"))
         .spawn(move || {
@@ -105,28 +95,58 @@ fn start(spec: Spec, events: UnboundedSender<Event>) -> Result<i32, String> {
                 Who::Scheduler => "Scheduler at:",
                 Who::Worker(_) => "Registered to:",
             };
-            let mut last: Vec<String> = Vec::new();
+            let (mut last, mut last_error, mut ended): (Option<String>, Option<String>, Option<String>) = (None, None, None);
             if let Some(err) = stderr {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
                     tracing::debug!(cluster, pid, "{line}");
                     if line.contains(marker) {
                         let _ = events.send(Event { cluster, who: who.clone(), ended: None });
                     }
-                    last.push(line);
-                    if last.len() > 3 {
-                        last.remove(0);
+                    match line.strip_prefix(super::contain::ENDED) {
+                        Some(how) => ended = Some(how.trim().to_string()),
+                        None if line.contains("Error") || line.contains("error") => last_error = Some(line),
+                        None => last = Some(line),
                     }
                 }
             }
-            let status = child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-            let tail = last.iter().rev().find(|l| l.contains("Error") || l.contains("error")).or(last.last()).cloned().unwrap_or_default();
-            let _ = events.send(Event { cluster, who, ended: Some(format!("the process ended ({status}): {}", tail.trim())) });
+            let status = child.wait().map(|s| super::contain::describe(&s)).unwrap_or_else(|e| e.to_string());
+            let reason = why_it_ended(ended.unwrap_or(status), last_error.or(last), out_of_memory());
+            let _ = events.send(Event { cluster, who, ended: Some(reason) });
         })
         .map_err(|e| e.to_string())?;
     Ok(pid)
 }
 
-/// Signals a process group.
-pub fn kill_group(pid: i32, signal: nix::sys::signal::Signal) {
-    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), signal);
+/// Why a process ended, in the words its state's reason gives: how it ended (an exit status, or the
+/// signal that killed it), then the cause when it is known (the kernel's memory limit, or the last
+/// error it wrote).
+pub fn why_it_ended(how: String, last_error: Option<String>, out_of_memory: Option<String>) -> String {
+    match (out_of_memory, last_error) {
+        (Some(oom), _) => format!("the process was {how}: {oom}"),
+        (None, _) if how.starts_with("killed") => format!("the process was {how}"),
+        (None, Some(line)) => format!("the process ended ({how}): {}", line.trim()),
+        (None, None) => format!("the process ended ({how})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::why_it_ended;
+
+    #[test]
+    fn a_reason_says_how_and_why_a_process_ended() {
+        let oom = Some("the kernel killed it for using more memory than --worker-memory 1GiB".to_string());
+        assert_eq!(
+            why_it_ended("killed by signal 9 (SIGKILL)".into(), Some("INFO - ok".into()), oom),
+            "the process was killed by signal 9 (SIGKILL): the kernel killed it for using more memory than --worker-memory 1GiB"
+        );
+        assert_eq!(
+            why_it_ended("killed by signal 15 (SIGTERM)".into(), Some("INFO - unrelated".into()), None),
+            "the process was killed by signal 15 (SIGTERM)"
+        );
+        assert_eq!(
+            why_it_ended("exit status 1".into(), Some("ValueError: x".into()), None),
+            "the process ended (exit status 1): ValueError: x"
+        );
+    }
 }

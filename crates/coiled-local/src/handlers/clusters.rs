@@ -286,11 +286,12 @@ pub(crate) async fn stop_cluster(
     Ok(Json(json!({"id": id, "state": "stopping"})).into_response())
 }
 
-/// Puts a cluster, its scheduler and its workers in `stopping` (they stop after the stop delay).
+/// Puts a cluster, its scheduler and its workers in `stopping`. Simulated, they stop after the stop
+/// delay; real, once their processes and instance are gone.
 pub(crate) fn begin_stop(state: &Shared, id: i64, reason: &str) -> Result<(), crate::store::StoreError> {
-    let at = unix_now() + state.config.stop_delay.as_secs_f64();
-    state.store.set_cluster_state(id, "stopping", reason, Some(at))?;
-    state.store.set_workers_state(id, "stopping", Some(at))?;
+    let at = state.dask.is_none().then(|| unix_now() + state.config.stop_delay.as_secs_f64());
+    state.store.set_cluster_state(id, "stopping", reason, at)?;
+    state.store.set_workers_state(id, "stopping", at)?;
     state.store.set_scheduler_state(id, "stopping", reason)?;
     crate::dask::hooks::on_stop(state, id);
     state.wake.notify_one();
