@@ -1,8 +1,10 @@
 //! Idle stops: Coiled stops a cluster that has been idle for its `idle_timeout` (the
 //! `scheduler_options.idle_timeout` of its create, 20 minutes when none is sent, as the client's
-//! documentation says). `coiled-local` has no client activity to watch, so "idle" here is the time
-//! since the cluster last became `ready`; `--time-scale F` makes that time pass F times faster, so a
-//! test can wait for it. The stop's reason text is `coiled-local`'s own.
+//! documentation says). A real cluster's scheduler is given the timeout and closes itself when idle,
+//! as Dask's scheduler does (a computation keeps it running); the cluster then stops. A simulated
+//! cluster has no client activity to watch, so "idle" there is the time since it last became `ready`.
+//! `--time-scale F` makes that time pass F times faster, so a test can wait for it. The stop's reason
+//! text is `coiled-local`'s own.
 
 use rusqlite::params;
 
@@ -48,6 +50,15 @@ impl Store {
         })
     }
 
+    /// A cluster's idle limit: seconds, and as the create spelled it.
+    pub fn idle_limit(&self, cluster_id: i64) -> Result<Option<(f64, String)>, StoreError> {
+        self.with(|c| {
+            let mut s = c.prepare("SELECT seconds, text FROM idle_limits WHERE cluster_id = ?1")?;
+            let mut rows = s.query_map(params![cluster_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.next().transpose()
+        })
+    }
+
     /// `ready` clusters with an idle limit: id, when they became ready (RFC 3339), seconds, text.
     fn ready_with_limits(&self) -> Result<Vec<(i64, String, f64, String)>, StoreError> {
         self.with(|c| {
@@ -59,8 +70,17 @@ impl Store {
     }
 }
 
-/// Stops every cluster idle for its limit; returns when the next one is due.
+/// The reason an idle stop gives.
+pub fn idle_reason(text: &str) -> String {
+    format!("Cluster was idle for {text} (its idle_timeout)")
+}
+
+/// Stops every simulated cluster idle for its limit; returns when the next one is due. (Real
+/// clusters' schedulers stop themselves.)
 pub fn stop_idle(state: &Shared) -> Option<f64> {
+    if state.dask.is_some() {
+        return None;
+    }
     let now = unix_now();
     let scale = state.config.time_scale;
     let mut next: Option<f64> = None;
@@ -80,7 +100,7 @@ pub fn stop_idle(state: &Shared) -> Option<f64> {
             continue;
         }
         tracing::info!(cluster = id, idle_timeout = %text, "stopping an idle cluster");
-        if let Err(e) = crate::handlers::clusters::begin_stop(state, id, &format!("Cluster was idle for {text} (its idle_timeout)")) {
+        if let Err(e) = crate::handlers::clusters::begin_stop(state, id, &idle_reason(&text)) {
             tracing::error!(cluster = id, error = %e, "idle stop failed");
         }
     }

@@ -105,7 +105,7 @@ pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], tls: (&str, &str)) ->
             "name": format!("{}-scheduler", c.name),
             "created": c.created,
             "current_state": {"state": proc_state, "reason": scheduler_reason, "updated": c.updated},
-            "dashboard_address": dashboard_address(c, if c.give_public_ip { &c.public_ip } else { &c.private_ip }, tls.1),
+            "dashboard_address": dashboard_address(c, tls.1),
             "instance": {
                 "id": c.id, "name": format!("{}-scheduler-instance", c.name), "created": c.created,
                 // A cluster tagged `coiled-local/no-public-ip` is given a public IP that its
@@ -139,22 +139,42 @@ pub fn cluster_json(c: &ClusterRow, workers: &[WorkerRow], tls: (&str, &str)) ->
 
 /// The effective rules as security-group rows: one per (protocol, port, source), as Coiled's docs
 /// tabulate them.
-/// The dashboard's URL, on the scheduler's address (the public one when the cluster has one, as a
-/// dashboard is reached), never on the address a request named. As Coiled's client expects of the
-/// service (`Cluster.dashboard_link` in `coiled/v2/cluster.py` moves a `token=` query into the path
-/// for notebooks), an HTTPS dashboard (`use_dashboard_https`, which the client sends, true unless
-/// turned off) carries an access token in its query: here one drawn from the cluster's TLS key, its id
+/// Whether the dashboard is served over HTTPS: `use_dashboard_https`, which the client sends, true
+/// unless turned off.
+pub fn dashboard_https(c: &ClusterRow) -> bool {
+    c.options.get("use_dashboard_https").and_then(Value::as_bool) != Some(false)
+}
+
+/// The address the dashboard is on: the scheduler's public one when the cluster has one, unless the
+/// create asked for a private dashboard (`use_dashboard_public_ip = false`, which the client sends
+/// for a private scheduler with HTTPS off); never the address a request named.
+fn dashboard_host(c: &ClusterRow) -> String {
+    let public = c.give_public_ip && c.options.get("use_dashboard_public_ip").and_then(Value::as_bool) != Some(false);
+    let ip = if public { &c.public_ip } else { &c.private_ip };
+    if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() }
+}
+
+/// The dashboard's URL. As Coiled's client expects of the service (`Cluster.dashboard_link` in
+/// `coiled/v2/cluster.py` moves a `token=` query into the path for notebooks), a simulated HTTPS
+/// dashboard carries an access token in its query: here one drawn from the cluster's TLS key, its id
 /// and creation time, so that it is secret and differs between clusters. A plain HTTP dashboard is on
 /// port 8787 and carries none.
-fn dashboard_address(c: &ClusterRow, ip: &str, tls_key: &str) -> String {
-    let host = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
-    if c.options.get("use_dashboard_https").and_then(Value::as_bool) == Some(false) {
+fn dashboard_address(c: &ClusterRow, tls_key: &str) -> String {
+    let host = dashboard_host(c);
+    if !dashboard_https(c) {
         return format!("http://{host}:8787/status");
     }
     let seed = format!("{tls_key}\n{}\n{}", c.id, c.created);
     let digest = ring::digest::digest(&ring::digest::SHA256, seed.as_bytes());
     let token: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("https://{host}/status?token={token}")
+}
+
+/// A real cluster's dashboard: Dask's own, on port 8787 of the same address, over HTTPS with the
+/// cluster's certificate when asked for. Dask's dashboard checks no token, so none is shown.
+pub fn real_dashboard_address(c: &ClusterRow) -> String {
+    let scheme = if dashboard_https(c) { "https" } else { "http" };
+    format!("{scheme}://{}:8787/status", dashboard_host(c))
 }
 
 fn security_group_rules(firewall: &Value) -> Value {

@@ -38,6 +38,8 @@ pub struct Plan {
     pub uid: u32,
     /// Working directory (the cluster's read-only directory, where its certificate and key are).
     pub dir: PathBuf,
+    /// Environment variables beyond the fixed ones (`HOME`, `TMPDIR`, `PATH`, `PYTHONUNBUFFERED`).
+    pub env: Vec<(String, String)>,
     /// The program and its arguments.
     pub command: Vec<OsString>,
 }
@@ -50,6 +52,9 @@ impl Plan {
         for c in &self.cgroups {
             out.extend(["--cgroup".into(), c.clone().into_os_string()]);
         }
+        for (k, v) in &self.env {
+            out.extend(["--env".into(), format!("{k}={v}").into()]);
+        }
         out.extend(["--uid".into(), self.uid.to_string().into(), "--dir".into(), self.dir.clone().into_os_string(), "--".into()]);
         out.extend(self.command.iter().cloned());
         out
@@ -57,7 +62,8 @@ impl Plan {
 
     /// Reads the arguments after `__contain` or `__init`.
     pub fn parse(args: &[OsString]) -> Result<Plan, String> {
-        let mut plan = Plan { parent: 0, netns: String::new(), cgroups: Vec::new(), uid: 0, dir: PathBuf::new(), command: Vec::new() };
+        let mut plan =
+            Plan { parent: 0, netns: String::new(), cgroups: Vec::new(), uid: 0, dir: PathBuf::new(), env: Vec::new(), command: Vec::new() };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             let mut value = || it.next().cloned().ok_or(format!("{arg:?} needs a value"));
@@ -67,6 +73,11 @@ impl Plan {
                 Some("--cgroup") => plan.cgroups.push(value()?.into()),
                 Some("--uid") => plan.uid = value()?.to_string_lossy().parse().map_err(|_| "--uid")?,
                 Some("--dir") => plan.dir = value()?.into(),
+                Some("--env") => {
+                    let pair = value()?.to_string_lossy().into_owned();
+                    let (k, v) = pair.split_once('=').ok_or("--env takes KEY=VALUE")?;
+                    plan.env.push((k.to_string(), v.to_string()));
+                }
                 Some("--") => {
                     plan.command = it.cloned().collect();
                     break;
@@ -157,6 +168,7 @@ fn init(plan: &Plan) -> Result<std::convert::Infallible, String> {
         .args(rest)
         .env_clear()
         .envs([("HOME", "/tmp"), ("TMPDIR", "/tmp"), ("PATH", "/usr/bin:/bin"), ("PYTHONUNBUFFERED", "1")])
+        .envs(plan.env.iter().map(|(k, v)| (k, v)))
         .uid(plan.uid)
         .gid(plan.uid)
         .stdin(Stdio::null())
@@ -223,6 +235,7 @@ mod tests {
             cgroups: vec!["/sys/fs/cgroup/x/cgroup.procs".into()],
             uid: 1_900_000_100,
             dir: "/tmp/run/100".into(),
+            env: vec![("A".into(), "b=c".into())],
             command: vec!["/venv/bin/python".into(), "-m".into(), "--uid".into()],
         };
         let args = plan.args();

@@ -77,7 +77,10 @@ pub fn on_create(state: &Shared, id: i64) {
             state.store.set_cluster_state(id, "starting", "", None).map_err(|e| e.to_string())?;
             state.store.set_scheduler_state(id, "starting", "").map_err(|e| e.to_string())?;
             state.store.set_workers_state(id, "starting", None).map_err(|e| e.to_string())?;
-            let instance = rt.start_cluster(id, &wire::stored_rules(&c.firewall), c.scheduler_port)?;
+            // The scheduler stops itself once idle for the cluster's idle timeout, as Coiled's does.
+            let idle = state.store.idle_limit(id).map_err(|e| e.to_string())?.map(|(seconds, _)| seconds / state.config.time_scale);
+            let https = wire::dashboard_https(&c);
+            let instance = rt.start_cluster(id, &wire::stored_rules(&c.firewall), c.scheduler_port, idle, https)?;
             state.store.set_addresses(id, &instance.private_ip.to_string(), &instance.public_ip.to_string()).map_err(|e| e.to_string())?;
             rt.add_workers(id, c.scheduler_port, &workers)
         })();
@@ -137,6 +140,11 @@ pub async fn supervise(state: Shared, mut events: tokio::sync::mpsc::UnboundedRe
             (Who::Scheduler, None) => state.store.set_scheduler_state(id, "started", ""),
             (Who::Worker(name), None) => state.store.start_worker(id, name),
             (who, Some(_)) if rt.expected_exit(id, who) => Ok(()),
+            (Who::Scheduler, Some(_)) if e.idle => {
+                let text = state.store.idle_limit(id).ok().flatten().map(|(_, text)| text).unwrap_or_default();
+                tracing::info!(cluster = id, idle_timeout = %text, "the scheduler stopped itself when idle");
+                crate::handlers::clusters::begin_stop(&state, id, &crate::idle::idle_reason(&text))
+            }
             (Who::Scheduler, Some(reason)) => {
                 tracing::warn!(cluster = id, %reason, "the scheduler ended");
                 // Its workers end with it: none is left `started`.

@@ -212,7 +212,16 @@ impl Runtime {
     }
 
     /// Starts cluster `id`: its instance, its firewall, its files and its scheduler.
-    pub fn start_cluster(&self, id: i64, rules: &[coiled_firewall::Rule], port: i64) -> Result<Instance, String> {
+    /// The scheduler stops itself once idle for `idle_seconds`; its dashboard is HTTPS with the
+    /// cluster's certificate when `dashboard_https`.
+    pub fn start_cluster(
+        &self,
+        id: i64,
+        rules: &[coiled_firewall::Rule],
+        port: i64,
+        idle_seconds: Option<f64>,
+        dashboard_https: bool,
+    ) -> Result<Instance, String> {
         let uid = self.take_uid(id);
         lock(&self.running).insert(id, Running { uid, ..Default::default() });
         let instance = self.lab.add_cluster(id)?;
@@ -223,7 +232,15 @@ impl Runtime {
         files::write_new(&home, "key.pem", &key, uid, 0o640)?;
         lock(&self.certs).insert(id, (cert, key));
         lock(&self.running).entry(id).or_default().instance = Some(instance.clone());
-        let (pid, _) = self.spawn(id, procs::Who::Scheduler, &self.scheduler_args(port))?;
+        let env = if dashboard_https {
+            vec![
+                ("DASK_DISTRIBUTED__SCHEDULER__DASHBOARD__TLS__CERT".to_string(), "cert.pem".to_string()),
+                ("DASK_DISTRIBUTED__SCHEDULER__DASHBOARD__TLS__KEY".to_string(), "key.pem".to_string()),
+            ]
+        } else {
+            Vec::new()
+        };
+        let (pid, _) = self.spawn(id, procs::Who::Scheduler, &self.scheduler_args(port, idle_seconds), env)?;
         lock(&self.running).entry(id).or_default().scheduler = Some(pid);
         Ok(instance)
     }
@@ -231,7 +248,7 @@ impl Runtime {
     /// Starts the named workers of cluster `id`.
     pub fn add_workers(&self, id: i64, port: i64, names: &[String]) -> Result<(), String> {
         for name in names {
-            let (pid, group) = self.spawn(id, procs::Who::Worker(name.clone()), &self.worker_args(port, name))?;
+            let (pid, group) = self.spawn(id, procs::Who::Worker(name.clone()), &self.worker_args(port, name), Vec::new())?;
             lock(&self.running).entry(id).or_default().workers.insert(name.clone(), (pid, group));
         }
         Ok(())
@@ -313,12 +330,15 @@ impl Runtime {
         ["--tls-ca-file", "cert.pem", "--tls-cert", "cert.pem", "--tls-key", "key.pem"].iter().map(|s| s.to_string()).collect()
     }
 
-    fn scheduler_args(&self, port: i64) -> Vec<String> {
+    fn scheduler_args(&self, port: i64, idle_seconds: Option<f64>) -> Vec<String> {
         let mut args: Vec<String> = ["-m", "distributed.cli.dask_scheduler", "--protocol", "tls", "--dashboard-address", ":8787"]
             .iter()
             .map(|s| s.to_string())
             .collect();
         args.extend(["--port".into(), port.to_string()]);
+        if let Some(seconds) = idle_seconds {
+            args.extend(["--idle-timeout".into(), format!("{seconds:.3}s")]);
+        }
         args
     }
 
@@ -334,7 +354,7 @@ impl Runtime {
     }
 
     /// Starts one contained process of cluster `id`; returns its pid and its control group's name.
-    fn spawn(&self, id: i64, who: procs::Who, args: &[String]) -> Result<(i32, String), String> {
+    fn spawn(&self, id: i64, who: procs::Who, args: &[String], env: Vec<(String, String)>) -> Result<(i32, String), String> {
         let home = self.dir.join(id.to_string());
         let (uid, group) = {
             let mut running = lock(&self.running);
@@ -351,7 +371,7 @@ impl Runtime {
         let mut command: Vec<std::ffi::OsString> = vec![self.config.python.clone().into_os_string()];
         command.extend(args.iter().chain(self.tls_args().iter()).map(std::ffi::OsString::from));
         let plan =
-            contain::Plan { parent: std::process::id(), netns: self.lab.cluster_ns(id), cgroups: procs_files, uid, dir: home, command };
+            contain::Plan { parent: std::process::id(), netns: self.lab.cluster_ns(id), cgroups: procs_files, uid, dir: home, env, command };
         let (cgroups, memory) = (self.claim.cgroups.clone(), self.config.worker_memory.clone());
         let leaf = group.clone();
         let out_of_memory = Box::new(move || {

@@ -26,7 +26,12 @@ pub struct Event {
     pub who: Who,
     /// `None` when it came up (the scheduler listens, the worker registered), else why it ended.
     pub ended: Option<String>,
+    /// Whether it ended by closing itself after its idle timeout (Dask's scheduler `idle_timeout`).
+    pub idle: bool,
 }
+
+/// What Dask's scheduler logs when it closes itself after its idle timeout (`Scheduler.check_idle`).
+const IDLE_CLOSE: &str = "Scheduler closing after being idle";
 
 /// A process to start.
 pub struct Spec {
@@ -96,11 +101,13 @@ fn start(spec: Spec, events: UnboundedSender<Event>) -> Result<i32, String> {
                 Who::Worker(_) => "Registered to:",
             };
             let (mut last, mut last_error, mut ended): (Option<String>, Option<String>, Option<String>) = (None, None, None);
+            let mut idle = false;
             if let Some(err) = stderr {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
                     tracing::debug!(cluster, pid, "{line}");
+                    idle |= line.contains(IDLE_CLOSE);
                     if line.contains(marker) {
-                        let _ = events.send(Event { cluster, who: who.clone(), ended: None });
+                        let _ = events.send(Event { cluster, who: who.clone(), ended: None, idle: false });
                     }
                     match line.strip_prefix(super::contain::ENDED) {
                         Some(how) => ended = Some(how.trim().to_string()),
@@ -111,7 +118,7 @@ fn start(spec: Spec, events: UnboundedSender<Event>) -> Result<i32, String> {
             }
             let status = child.wait().map(|s| super::contain::describe(&s)).unwrap_or_else(|e| e.to_string());
             let reason = why_it_ended(ended.unwrap_or(status), last_error.or(last), out_of_memory());
-            let _ = events.send(Event { cluster, who, ended: Some(reason) });
+            let _ = events.send(Event { cluster, who, ended: Some(reason), idle });
         })
         .map_err(|e| e.to_string())?;
     Ok(pid)

@@ -35,8 +35,7 @@ pub(crate) fn cluster_response(state: &Shared, c: &crate::store::ClusterRow) -> 
     let (cert, key) = own.as_ref().map_or_else(|| (tls_pair().0.as_str(), tls_pair().1.as_str()), |(c, k)| (c.as_str(), k.as_str()));
     let mut v = wire::cluster_json(c, &workers, (cert, key));
     if state.dask.is_some() {
-        // The real dashboard, on the scheduler's private address (reachable from peered networks).
-        v["scheduler"]["dashboard_address"] = format!("http://{}:8787/status", c.private_ip).into();
+        v["scheduler"]["dashboard_address"] = wire::real_dashboard_address(c).into();
     }
     Ok(Json(v).into_response())
 }
