@@ -26,7 +26,7 @@ fn ready(server: &crate::common::LocalServer, workspace: &str, id: i64) -> Value
 }
 
 /// Host pids of processes whose command line contains `text`, with their real user ids.
-fn processes(text: &str) -> Vec<(i32, u32)> {
+pub(crate) fn processes(text: &str) -> Vec<(i32, u32)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };

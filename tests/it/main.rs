@@ -22,6 +22,7 @@ mod package;
 mod plugin_core;
 mod python_client;
 mod real_clusters;
+mod real_over_time;
 mod reliability;
 mod retire;
 mod scaling;

@@ -37,6 +37,8 @@ struct ClusterView {
     /// The label ("Failure reason" for a cluster in error) and the reason, when there is one.
     reason: Option<(&'static str, String)>,
     workers: String,
+    /// Each failed worker's name and why it failed.
+    failed: Vec<(String, String)>,
     private_ip: String,
     scheduler_port: i64,
     public_ip: String,
@@ -61,7 +63,13 @@ fn options_view(data: &Value) -> OptionsView {
     }
 }
 
-fn cluster_view(c: ClusterRow, running: usize) -> ClusterView {
+fn cluster_view(c: ClusterRow, workers: &[crate::store::WorkerRow]) -> ClusterView {
+    let running = workers.iter().filter(|w| w.state == "started").count();
+    let failed = workers
+        .iter()
+        .filter(|w| w.state == "error")
+        .map(|w| (w.name.clone(), Some(crate::wire::worker_reason(w)).filter(|r| !r.is_empty()).unwrap_or("no reason given").to_string()))
+        .collect();
     let plural = if c.desired_workers == 1 { "" } else { "s" };
     let workers = match c.state.as_str() {
         "stopped" | "stopping" | "error" => format!("Wanted {} worker{plural}; none running.", c.desired_workers),
@@ -78,6 +86,7 @@ fn cluster_view(c: ClusterRow, running: usize) -> ClusterView {
         updated: c.updated,
         reason,
         workers,
+        failed,
         private_ip: c.private_ip,
         scheduler_port: c.scheduler_port,
         firewall_source: c.firewall_source,
@@ -106,10 +115,10 @@ pub async fn page(
                 .unwrap_or_default()
                 .into_iter()
                 .map(|c| {
-                    let running = state.store.workers(c.id).unwrap_or_default().iter().filter(|w| w.state == "started").count();
+                    let workers = state.store.workers(c.id).unwrap_or_default();
                     let live = !matches!(c.state.as_str(), "stopping" | "stopped" | "error");
                     let ruleset = state.dask.as_ref().filter(|_| live).and_then(|rt| rt.firewall(c.id).ok());
-                    ClusterView { ruleset, ..cluster_view(c, running) }
+                    ClusterView { ruleset, ..cluster_view(c, &workers) }
                 })
                 .collect();
             WorkspaceView { name, options, clusters }
@@ -136,6 +145,7 @@ mod tests {
             updated: String::new(),
             reason: Some(("Failure reason", hostile.into())),
             workers: String::new(),
+            failed: Vec::new(),
             private_ip: String::new(),
             scheduler_port: 8786,
             public_ip: "none".into(),

@@ -409,6 +409,13 @@ impl Store {
     pub fn fail_cluster(&self, id: i64, reason: &str) -> Result<(), StoreError> {
         self.set_scheduler_state(id, "error", reason)?;
         self.set_cluster_state(id, "error", reason, None)?;
+        self.with(|c| {
+            c.execute(
+                "UPDATE workers SET fate = ?2 WHERE cluster_id = ?1 AND state NOT IN ('stopped', 'error')",
+                params![id, format!("error: its cluster failed: {reason}")],
+            )
+            .map(|_| ())
+        })?;
         self.set_workers_state(id, "error", None)
     }
 

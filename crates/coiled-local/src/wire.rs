@@ -51,7 +51,8 @@ fn instance_state(process_state: &str) -> &'static str {
     }
 }
 
-fn worker_reason(w: &WorkerRow) -> &str {
+/// Why a worker is in `error`, as its state's reason says.
+pub fn worker_reason(w: &WorkerRow) -> &str {
     match (w.state.as_str(), w.fate.as_deref()) {
         ("error", Some("fail")) => "coiled-local: this worker was set to fail (tag coiled-local/failed-workers)",
         ("error", Some(fate)) => fate.strip_prefix("error: ").unwrap_or(""),

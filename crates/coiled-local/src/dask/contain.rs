@@ -62,8 +62,15 @@ impl Plan {
 
     /// Reads the arguments after `__contain` or `__init`.
     pub fn parse(args: &[OsString]) -> Result<Plan, String> {
-        let mut plan =
-            Plan { parent: 0, netns: String::new(), cgroups: Vec::new(), uid: 0, dir: PathBuf::new(), env: Vec::new(), command: Vec::new() };
+        let mut plan = Plan {
+            parent: 0,
+            netns: String::new(),
+            cgroups: Vec::new(),
+            uid: 0,
+            dir: PathBuf::new(),
+            env: Vec::new(),
+            command: Vec::new(),
+        };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             let mut value = || it.next().cloned().ok_or(format!("{arg:?} needs a value"));

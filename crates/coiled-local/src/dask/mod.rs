@@ -370,8 +370,15 @@ impl Runtime {
         let procs_files = self.claim.cgroups.make(&cluster, &group, self.config.memory_bytes)?;
         let mut command: Vec<std::ffi::OsString> = vec![self.config.python.clone().into_os_string()];
         command.extend(args.iter().chain(self.tls_args().iter()).map(std::ffi::OsString::from));
-        let plan =
-            contain::Plan { parent: std::process::id(), netns: self.lab.cluster_ns(id), cgroups: procs_files, uid, dir: home, env, command };
+        let plan = contain::Plan {
+            parent: std::process::id(),
+            netns: self.lab.cluster_ns(id),
+            cgroups: procs_files,
+            uid,
+            dir: home,
+            env,
+            command,
+        };
         let (cgroups, memory) = (self.claim.cgroups.clone(), self.config.worker_memory.clone());
         let leaf = group.clone();
         let out_of_memory = Box::new(move || {
