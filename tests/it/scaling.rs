@@ -182,6 +182,11 @@ fn scaling_a_cluster_with_failed_workers_settles() {
         let s = Scenario::new(cli, &["--provision-delay", "400ms", "--stop-delay", "0s"], &cluster(4, Some(0.5), tags));
         s.apply();
         s.assert_no_changes();
+        // A refresh says that two of the four are missing, and why.
+        let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
+        let flat = crate::common::flat(&plan);
+        assert!(flat.contains("Fewer Workers Than Asked For") && flat.contains("runs 2 of the 4 workers"), "{plan}");
+        assert!(flat.contains("scaleme-worker-1 (coiled-local: this worker was set to fail"), "{plan}");
         s.set(&cluster(6, Some(0.5), tags));
         s.apply();
         let (_, states) = server_cluster(&s);

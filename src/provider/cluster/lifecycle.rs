@@ -371,6 +371,33 @@ impl ClusterResource {
 
 /// A warning when the address `cluster`'s clients would use cannot be had (a public one wanted and not
 /// reported): Coiled's client refuses to connect then, and `scheduler_address` is null.
+/// Ours (Coiled's client has no such check): a refresh of a `ready` cluster warns when fewer workers
+/// are running or on their way than `n_workers` asks for, naming the failed ones and why. Coiled does
+/// not replace failed workers, and state keeps `n_workers` (the server is still asked for them), so
+/// without this the shortfall would not show.
+pub(super) fn warn_of_missing_workers(cluster: &ClusterModel, d: &ClusterDetails, diags: &mut Diagnostics) {
+    let Some(n) = cluster.n_workers.known().and_then(tfplugin::value::Number::as_i64) else { return };
+    let live = counted_workers(&d.workers).len() as i64;
+    if d.current_state.state != "ready" || live >= n {
+        return;
+    }
+    let failed: Vec<String> = d
+        .workers
+        .iter()
+        .filter(|w| w.current_state.state == "error")
+        .map(|w| format!("{} ({})", w.name, w.current_state.reason.as_deref().filter(|r| !r.is_empty()).unwrap_or("no reason given")))
+        .collect();
+    let failed = if failed.is_empty() { String::new() } else { format!(" Failed: {}.", failed.join("; ")) };
+    diags.warning_at(
+        AttrPath::attr("n_workers"),
+        "Fewer Workers Than Asked For",
+        format!(
+            "Cluster {} runs {live} of the {n} workers `n_workers` asks for.{failed} Coiled does not replace failed workers. To start new ones in their place, change `n_workers` (a scale counts only pending, starting and running workers, as Coiled's client does, so it starts the missing ones too) or replace the cluster with `terraform apply -replace=<this resource's address>`.",
+            d.id
+        ),
+    );
+}
+
 pub(super) fn warn_of_missing_address(cluster: &ClusterModel, d: &ClusterDetails, diags: &mut Diagnostics) {
     if let Err(why) = cluster.address_in(d) {
         diags.warning_at(

@@ -411,6 +411,7 @@ impl Resource for ClusterResource {
                 "error" => gone(diags, format!("failed: {}", d.current_state.reason.as_deref().unwrap_or("no reason given"))),
                 _ => {
                     warn_of_missing_address(&state, &d, diags);
+                    warn_of_missing_workers(&state, &d, diags);
                     let mut refreshed = state_from_details(&state, state.own_rules().as_ref(), &d, &ws);
                     refresh_reported(&mut refreshed, &d);
                     keep_worker_count(&state, &mut refreshed, &d);
