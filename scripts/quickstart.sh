@@ -15,6 +15,9 @@ qs="${QUICKSTART_DIR:-$root/.quickstart}"
 real=""
 [ "${1:-}" = "--real" ] && real=1
 data="$qs/coiled-local${real:+-real}"
+# The namespaces of --real are named by a prefix of this checkout's own, so that two checkouts on one
+# machine each run their quick start (coiled-local refuses a prefix another server holds).
+lab="qs-$(printf '%s' "$root" | sha256sum | cut -c1-8)"
 pidfile="$data/pid"
 urlfile="$data/url"
 
@@ -73,7 +76,7 @@ if url=$(running_url); then
 else
   : > "$data/log"
   mode=(--provision-delay 3s)
-  [ -n "$real" ] && mode=(--clusters dask --python "$root/.tools/dask-venv/bin/python" --lab qs --provision-delay 0s)
+  [ -n "$real" ] && mode=(--clusters dask --python "$root/.tools/dask-venv/bin/python" --lab "$lab" --provision-delay 0s)
   nohup "$local_bin" serve --listen 127.0.0.1:0 --data-dir "$data" --workspace quickstart --software-env dask "${mode[@]}" >"$data/stdout" 2>"$data/log" &
   echo $! > "$pidfile"
   for _ in $(seq 1 300); do
@@ -135,11 +138,11 @@ if [ -n "$real" ]; then
   details="$qs/cluster-$id.json"
   curl -sf -H "Authorization: ApiToken $COILED_TOKEN" "$url/api/v2/clusters/account/quickstart/id/$id" > "$details"
   python="$root/.tools/coiled-venv/bin/python"
-  step "A Dask client on the VPN network (10.1.0.0/16, ip netns exec qs-vpn): sum(range(1000)) on the cluster"
-  ip netns exec qs-vpn "$python" "$root/tests/python/dask_connect.py" "$details" "$("$terraform" output -raw scheduler_address)" 10 2>/dev/null
+  step "A Dask client on the VPN network (10.1.0.0/16, ip netns exec $lab-vpn): sum(range(1000)) on the cluster"
+  ip netns exec "$lab-vpn" "$python" "$root/tests/python/dask_connect.py" "$details" "$("$terraform" output -raw scheduler_address)" 10 2>/dev/null
   public=$("$python" -c "import json,sys; d=json.load(open(sys.argv[1])); print('tls://%s:%s' % (d['scheduler']['instance']['public_ip_address'], d['scheduler_port']))" "$details")
-  step "The same from the internet (ip netns exec qs-internet), to the public address $public"
-  ip netns exec qs-internet "$python" "$root/tests/python/dask_connect.py" "$details" "$public" 3 2>/dev/null | cut -c1-100 || true
+  step "The same from the internet (ip netns exec $lab-internet), to the public address $public"
+  ip netns exec "$lab-internet" "$python" "$root/tests/python/dask_connect.py" "$details" "$public" 3 2>/dev/null | cut -c1-100 || true
   step "The ruleset the kernel enforces in the cluster's namespace"
   curl -sf -H "Authorization: ApiToken $COILED_TOKEN" "$url/_local/clusters/$id/firewall" | "$python" -c "import json,sys; print(json.load(sys.stdin)['ruleset'])"
 fi

@@ -209,11 +209,13 @@ fn load_token(given: Option<&String>, data_dir: &std::path::Path) -> anyhow::Res
     if generated {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
+        // Never through a link planted in its place.
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(&token_path)
             .with_context(|| format!("writing {}", token_path.display()))?;
         file.write_all(token.as_bytes()).with_context(|| format!("writing {}", token_path.display()))?;
