@@ -288,7 +288,7 @@ impl Client {
     /// Coiled's API does (once per collection and client). Ours: Coiled's client takes any 404 of
     /// these endpoints as not-found, but a proxy or another server that answers 404 to every path, or
     /// routes only some, would then make a refresh forget resources; such a 404 is an error naming the
-    /// URL.
+    /// URL (rule `gone`).
     async fn confirm_not_found(&self, op: &Op, path: &str, message: String) -> ApiError {
         let (probe, query) = collection_of(path);
         if self.identified.lock().unwrap_or_else(|p| p.into_inner()).contains(&probe) {
@@ -335,7 +335,8 @@ impl Client {
         self.get_json(op, "/api/v2/user/me/memberships", &[]).await.map_err(auth_failure)
     }
 
-    /// The workspace to use when none is configured: the default membership, else the only one.
+    /// The workspace to use when none is configured: the default membership, else the only one
+    /// (rule `default-workspace`).
     pub async fn default_workspace(&self, op: &Op) -> Result<String, ApiError> {
         let memberships = self.memberships(op).await?;
         if let Some(m) = memberships.iter().find(|m| m.is_default_account) {

@@ -155,7 +155,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// Whether retrying the same request may succeed.
+    /// Whether retrying the same request may succeed (rule `retry`).
     pub(crate) fn retryable(&self, idempotent: bool) -> bool {
         match self {
             // 502 and 504 come from a gateway that may have passed the request on: only an idempotent
@@ -169,7 +169,7 @@ impl ApiError {
     }
     /// Whether a request that is not idempotent may have taken effect although it failed: its answer
     /// was lost, or a gateway failed (502, 504) after it may have passed it on. A plain 500 is the server
-    /// refusing it.
+    /// refusing it (rule `lost-answers`).
     pub fn may_have_been_applied(&self) -> bool {
         match self {
             ApiError::Transport { .. } | ApiError::Status { status: 502 | 504, .. } => true,

@@ -132,7 +132,8 @@ pub struct CurrentState {
 }
 
 impl CurrentState {
-    /// Whether a cluster in this state has stopped, is stopping, or failed: it will not run again.
+    /// Whether a cluster in this state has stopped, is stopping, or failed: it will not run again
+    /// (rule `ended`).
     pub fn has_ended(&self) -> bool {
         matches!(self.state.as_str(), "stopping" | "stopped" | "error")
     }

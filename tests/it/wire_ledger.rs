@@ -73,3 +73,54 @@ fn the_ledger_lists_exactly_what_the_client_reads() {
     assert!(unlisted.is_empty(), "free-form keys read but not in docs/wire-ledger.md: {unlisted:?}");
     assert!(stale.is_empty(), "free-form keys in docs/wire-ledger.md that the code no longer reads: {stale:?}");
 }
+
+/// The name of every `(rule `name`)` in the provider's sources.
+fn rules_in_the_code() -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for piece in text.split("(rule `").skip(1) {
+                    let name = piece.split('`').next().unwrap_or_default();
+                    assert!(piece[name.len()..].starts_with("`)"), "{}: a rule marker is `(rule `name`)`", path.display());
+                    found.insert(name.to_string());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The Rules table: each rule, which must name the client function it follows or say **ours** why.
+fn rules_listed() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/wire-ledger.md")).unwrap();
+    let section = text.split("\n## Rules\n").nth(1).expect("a Rules section");
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let mut names = BTreeSet::new();
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let name = line.split('`').nth(1).unwrap_or_default();
+        let why = cells.last().copied().unwrap_or_default();
+        let client = why.contains(".py` `");
+        let ours = why.split("**ours**").nth(1).is_some_and(|reason| reason.trim_start_matches([':', ' ']).len() > 20);
+        assert!(client || ours, "{name}: name the client function (`file.py` `function`), or say **ours** and why");
+        assert!(cells.len() == 3 && cells[1].len() > 20, "{name}: say what is decided");
+        assert!(names.insert(name.to_string()), "{name} is listed twice");
+    }
+    names
+}
+
+#[test]
+fn the_rules_table_lists_exactly_the_rules_in_the_code() {
+    let (code, listed) = (rules_in_the_code(), rules_listed());
+    let unlisted: Vec<_> = code.difference(&listed).collect();
+    let stale: Vec<_> = listed.difference(&code).collect();
+    assert!(unlisted.is_empty(), "rules in the code but not in docs/wire-ledger.md's Rules table: {unlisted:?}");
+    assert!(stale.is_empty(), "rules in docs/wire-ledger.md that no code names any more: {stale:?}");
+    assert!(code.len() >= 15, "every decision taken from an answer is a rule: {code:?}");
+}

@@ -320,7 +320,8 @@ pub(super) fn refresh_reported(state: &mut ClusterModel, d: &ClusterDetails) {
 /// The worker count a refresh records: what the server is asked to run (`desired_workers`), unless the
 /// workers Coiled's client counts when it scales (pending, starting or started) are as many as state
 /// says. Ours: a scale that replaced failed workers leaves `desired_workers` counting them too, and a
-/// create whose wait accepted failed workers leaves fewer running; neither is a change of size.
+/// create whose wait accepted failed workers leaves fewer running; neither is a change of size
+/// (rule `keep-worker-count`).
 pub(super) fn keep_worker_count(prior: &ClusterModel, refreshed: &mut ClusterModel, d: &ClusterDetails) {
     if prior.n_workers.known().and_then(tfplugin::value::Number::as_i64) == Some(super::lifecycle::counted_workers(&d.workers).len() as i64)
     {

@@ -99,7 +99,7 @@ impl ClusterResource {
     /// before it creates): a running cluster of that name belongs to someone else and is never taken
     /// over, and one still stopping is waited for. After a create whose answer was lost, a cluster found under the name
     /// was made by this apply (it was not there a moment before) and is adopted; anything else gets
-    /// the same error as without faults.
+    /// the same error as without faults (rule `adopt-cluster`).
     pub(super) async fn post_create(
         coiled: &Coiled,
         op: &Op,
@@ -374,7 +374,7 @@ impl ClusterResource {
 /// Ours (Coiled's client has no such check): a refresh of a `ready` cluster warns when fewer workers
 /// are running or on their way than `n_workers` asks for, naming the failed ones and why. Coiled does
 /// not replace failed workers, and state keeps `n_workers` (the server is still asked for them), so
-/// without this the shortfall would not show.
+/// without this the shortfall would not show (rule `missing-workers`).
 pub(super) fn warn_of_missing_workers(cluster: &ClusterModel, d: &ClusterDetails, diags: &mut Diagnostics) {
     let Some(n) = cluster.n_workers.known().and_then(tfplugin::value::Number::as_i64) else { return };
     let live = counted_workers(&d.workers).len() as i64;
@@ -439,14 +439,15 @@ pub(super) enum WaitEnd {
     Api(ApiError),
 }
 
-/// The workers Coiled's client counts when it scales: pending, starting or started.
+/// The workers Coiled's client counts when it scales: pending, starting or started
+/// (rule `counted-workers`).
 pub(super) fn counted_workers(workers: &[Process]) -> Vec<&Process> {
     workers.iter().filter(|w| matches!(w.current_state.state.as_str(), "pending" | "starting" | "started")).collect()
 }
 
 /// The `n` counted workers a scale-down removes, by name: those not started yet first (they hold no
 /// work), then started ones, the last listed first. Nothing here depends on how the server numbers
-/// its workers.
+/// its workers (rule `workers-leaving`).
 pub(super) fn workers_leaving(workers: &[Process], n: usize) -> Vec<String> {
     let mut order = counted_workers(workers);
     order.reverse();

@@ -19,7 +19,8 @@ pub enum Readiness {
     Failed(String),
 }
 
-/// How many started workers to wait for: `ceil(fraction × desired)`, as Coiled's client computes it.
+/// How many started workers to wait for: `ceil(fraction × desired)`, as Coiled's client computes it
+/// (rule `workers-to-wait-for`).
 pub fn workers_to_wait_for(fraction: f64, desired: i64) -> i64 {
     if desired <= 0 || fraction <= 0.0 {
         return 0;
@@ -32,11 +33,13 @@ pub fn workers_to_wait_for(fraction: f64, desired: i64) -> i64 {
 pub enum Wait {
     /// A new cluster (or one whose create was interrupted): Coiled's client waits as
     /// `Cluster._wait_until_ready` does, for `ceil(fraction × desired_workers)` started workers, and
-    /// gives up on a `ready` cluster with fewer (every worker has then started or failed).
+    /// gives up on a `ready` cluster with fewer (every worker has then started or failed)
+    /// (rule `ready-after-create`).
     Start,
     /// A running cluster just scaled to `workers`: Coiled's client waits as `Cluster._wait_for_workers`
     /// does, counting running workers until `ceil(fraction × workers)` have arrived or the timeout
-    /// passes. The cluster stays `ready` while it grows, so its state says nothing here.
+    /// passes. The cluster stays `ready` while it grows, so its state says nothing here
+    /// (rule `ready-after-scale`).
     Scale {
         /// The worker count asked for.
         workers: i64,
@@ -117,7 +120,7 @@ fn scheduler_reason(d: &ClusterDetails) -> Option<String> {
 /// it, else the private one. Like the client, a public address wanted and given but not reported is an
 /// error (the message), never the private one instead. The port is the one the server reports, else
 /// `default_port` (the configured port, or Coiled's default 443). `Ok(None)` while no scheduler
-/// instance has an address yet.
+/// instance has an address yet (rule `scheduler-address`).
 pub fn scheduler_address(d: &ClusterDetails, use_public_ip: bool, default_port: i64) -> Result<Option<String>, String> {
     let port = d.scheduler_port.unwrap_or(default_port);
     let Some(instance) = d.scheduler.as_ref().and_then(|s| s.instance.as_ref()) else { return Ok(None) };

@@ -14,7 +14,8 @@ use crate::provider::Coiled;
 /// Whether no environment holds `name` in `ws`, as `coiled.create_software_environment` would find it
 /// (`Cloud._get_software_info`). Ours: an environment found is someone else's (state did not hold it),
 /// so the create refuses it rather than rebuilding it with this configuration's spec; the create that
-/// follows may then take what it gets, since the name was free a moment before.
+/// follows may then take what it gets, since the name was free a moment before
+/// (rule `adopt-software`).
 pub(super) async fn name_is_free(coiled: &Coiled, op: &Op, ws: &str, name: &str, diags: &mut Diagnostics) -> bool {
     match coiled.client.software_alias(op, ws, name).await {
         Err(e) if e.is_not_found() => true,
