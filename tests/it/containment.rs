@@ -99,10 +99,14 @@ fn hostile_tasks_reach_nothing_and_leave_nothing() {
     let a_address = a_details["scheduler"]["instance"]["private_ip_address"].as_str().unwrap().to_string();
     let marker = format!("escape-{}", std::process::id());
     let data = server.data_dir.clone();
+    // A world-writable directory on the host's disk, as /run/lock or /var/crash may be.
+    let open_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::set_permissions(open_dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
     assert!(run.join(b.to_string()).join("key.pem").exists());
     let targets = json!({
         "files": [run.join(a.to_string()).join("key.pem"), data.join("token"), data.join("coiled-local.db"), "/etc/shadow"],
         "dirs": [run.clone(), data.clone(), run.join(a.to_string())],
+        "open_dirs": [open_dir.path()],
         "addresses": [["172.31.0.1", server.port()], [a_address, 443], ["10.1.0.10", 22]],
         "pids": [a_worker.0, server.child.id()],
         "marker": marker,
@@ -111,6 +115,8 @@ fn hostile_tasks_reach_nothing_and_leave_nothing() {
     let hostile = |mode: &str| hostile(p, &b_details, &targets, mode);
     let result = hostile("probe");
     assert_refused(&result, a_worker.1);
+    let ipcs = String::from_utf8_lossy(&Command::new("ipcs").args(["-m", "-c"]).output().unwrap().stdout).into_owned();
+    assert!(!ipcs.contains(&result["uid"].to_string()), "the cluster's shared memory is not the host's: {ipcs}");
     let escaped = processes(&marker);
     assert_eq!(escaped.len(), 2, "the escapes run, on the worker and on the scheduler, until their process ends: {escaped:?}");
     assert!(escaped.iter().all(|(_, uid)| *uid as u64 == result["uid"].as_u64().unwrap()), "{escaped:?}");
@@ -172,7 +178,9 @@ fn assert_refused(result: &Value, other_uid: u32) {
         match attempt.as_str() {
             "uid" => assert_ne!(outcome, &json!(other_uid), "each cluster runs as its own user"),
             "processes of other users seen" => assert_eq!(outcome, &json!(0), "a private PID namespace: {result}"),
-            "a 30000-deep tree in /tmp" => assert_eq!(outcome, "ok", "its private /tmp is its own: {result}"),
+            "a 30000-deep tree in /tmp" | "shared memory made" => {
+                assert_eq!(outcome, "ok", "its private /tmp and IPC are its own: {result}")
+            }
             _ => assert_ne!(outcome, "ok", "{attempt} must be refused: {result}"),
         }
     }

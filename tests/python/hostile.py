@@ -4,7 +4,8 @@ prints what each achieved as one JSON object.
 Usage: python hostile.py DETAILS.json ADDRESS TARGETS.json probe|hog
 `probe` runs every attempt on a worker, and leaves a `setsid` process behind on the worker and on
 the scheduler; `hog` takes more memory than a worker may have.
-TARGETS names what belongs to others: {"files": [paths], "dirs": [paths], "addresses": [[host, port]],
+TARGETS names what belongs to others: {"files": [paths], "dirs": [paths], "open_dirs": [world-writable
+paths on the host], "addresses": [[host, port]],
 "pids": [host pids], "marker": "...", "memory_mib": n}.
 """
 import json
@@ -37,6 +38,8 @@ def probe(targets):
         attempt(f"list {path}", lambda p=path: os.listdir(p))
         attempt(f"write in {path}", lambda p=path: open(os.path.join(p, "planted"), "w").close())
         attempt(f"plant a link in {path}", lambda p=path: os.symlink("/etc/passwd", os.path.join(p, "planted.pem")))
+    for path in targets["open_dirs"]:
+        attempt(f"write in {path}", lambda p=path: open(os.path.join(p, "planted"), "w").close())
     attempt("plant a link in its own directory", lambda: os.symlink("/etc/passwd", "planted.pem"))
     attempt("replace its own certificate", lambda: open("cert.pem", "w").write("planted"))
     for host, port in targets["addresses"]:
@@ -58,6 +61,9 @@ def probe(targets):
                 pass
     out["processes of other users seen"] = len(others) - 1  # PID 1, root's, starts this process
     out["uid"] = os.getuid()
+    # System V shared memory, left behind on purpose: it must be private, and end with the process.
+    libc.shmget.restype = ctypes.c_int
+    out["shared memory made"] = "ok" if libc.shmget(0x0C0FFEE, 1 << 20, 0o1000 | 0o666) >= 0 else "refused"
     # Escapes: a process in a session of its own, and a tree deeper than a recursive walk survives.
     escape(targets["marker"])
 

@@ -2,12 +2,13 @@
 //! binary in two steps, so that no code runs between `fork` and `exec` in the server itself:
 //!
 //! 1. `coiled-local __contain …` (outside): dies with the server (parent-death signal), moves itself
-//!    into the process's control groups, enters the cluster's network namespace, makes a new mount
-//!    and PID namespace, and starts step 2, which becomes PID 1 there. It passes SIGTERM, SIGINT and
-//!    SIGHUP on, and ends as step 2 ends.
-//! 2. `coiled-local __init …` (PID 1 of the new namespace): mounts a private `/tmp`, `/var/tmp` and
-//!    `/dev/shm`, its own `/proc` and `/sys`, forbids gaining privileges, and starts the Dask process
-//!    as the cluster's own user with no supplementary groups. It reaps orphans, passes signals on,
+//!    into the process's control groups, enters the cluster's network namespace, makes new mount,
+//!    PID, IPC, UTS and cgroup namespaces, and starts step 2, which becomes PID 1 there. It passes
+//!    SIGTERM, SIGINT and SIGHUP on, and ends as step 2 ends.
+//! 2. `coiled-local __init …` (PID 1 of the new namespaces): makes every mount read-only, mounts a
+//!    private `/tmp`, `/var/tmp`, `/dev/shm` and `/run/lock` (the only places the process may write),
+//!    its own `/proc` and `/sys`, forbids gaining privileges, and starts the Dask process as the
+//!    cluster's own user with no supplementary groups. It reaps orphans, passes signals on,
 //!    and when the Dask process ends it prints how on stderr and exits, at which the kernel kills
 //!    everything else in the namespace (a `setsid` escape included).
 
@@ -139,7 +140,14 @@ fn outside(plan: &Plan) -> Result<std::convert::Infallible, String> {
     let netns = std::fs::File::open(format!("/run/netns/{}", plan.netns)).map_err(fail(&plan.netns))?;
     nix::sched::setns(&netns, CloneFlags::CLONE_NEWNET).map_err(fail("entering the network namespace"))?;
     drop(netns);
-    nix::sched::unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID).map_err(fail("new mount and PID namespaces"))?;
+    // System V IPC and POSIX message queues, the host name and the view of control groups are the
+    // process's own too: nothing it makes there is seen by, or outlives, anyone else.
+    let own = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWCGROUP;
+    nix::sched::unshare(own).map_err(fail("new namespaces"))?;
     watched().thread_block().map_err(fail("blocking signals"))?;
     let mut args = plan.args();
     args[0] = "__init".into();
@@ -158,11 +166,16 @@ fn init(plan: &Plan) -> Result<std::convert::Infallible, String> {
     std::env::set_current_dir(&plan.dir).map_err(fail(&plan.dir.display().to_string()))?;
     let none: Option<&str> = None;
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).map_err(fail("making mounts private"))?;
+    read_only_everywhere()?;
     let private = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    for dir in ["/tmp", "/var/tmp", "/dev/shm"] {
-        if std::path::Path::new(dir).is_dir() {
+    for dir in WRITABLE {
+        let real = std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
+        if real {
             mount(Some("tmpfs"), dir, Some("tmpfs"), private, Some("mode=1777")).map_err(fail(dir))?;
         }
+    }
+    if std::path::Path::new("/dev/mqueue").is_dir() {
+        mount(Some("mqueue"), "/dev/mqueue", Some("mqueue"), private | MsFlags::MS_NOEXEC, none).map_err(fail("/dev/mqueue"))?;
     }
     mount(Some("proc"), "/proc", Some("proc"), private | MsFlags::MS_NOEXEC, none).map_err(fail("/proc"))?;
     // The network namespace's own devices, read-only, as `ip netns exec` shows them.
@@ -184,6 +197,73 @@ fn init(plan: &Plan) -> Result<std::convert::Infallible, String> {
     let status = wait_passing_signals(Pid::from_raw(child.id() as i32))?;
     eprintln!("{ENDED} {}", describe(&status));
     end_as(status)
+}
+
+/// Where a cluster's process may write: each a private, empty `tmpfs` (whose pages count against its
+/// memory limit), gone with it. Everything else is read-only.
+const WRITABLE: [&str; 4] = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"];
+
+/// Filesystems whose mounts need not be made read-only (nothing there is a file a process could
+/// fill or leave behind), where a remount may be refused.
+const PSEUDO: [&str; 12] =
+    ["proc", "sysfs", "cgroup", "cgroup2", "nsfs", "autofs", "binfmt_misc", "bpf", "tracefs", "debugfs", "securityfs", "pstore"];
+
+/// Makes every mount of this private mount namespace read-only, keeping its other flags: a cluster
+/// writes nothing on the host's filesystems (world-writable directories included).
+fn read_only_everywhere() -> Result<(), String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(fail("/proc/self/mountinfo"))?;
+    for line in text.lines() {
+        let (left, right) = line.split_once(" - ").unwrap_or((line, ""));
+        let fields: Vec<&str> = left.split_whitespace().collect();
+        let (Some(point), Some(options)) = (fields.get(4), fields.get(5)) else { continue };
+        let fstype = right.split_whitespace().next().unwrap_or_default();
+        let options: Vec<&str> = options.split(',').collect();
+        if options.contains(&"ro") {
+            continue;
+        }
+        let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        for (name, flag) in [
+            ("nosuid", MsFlags::MS_NOSUID),
+            ("nodev", MsFlags::MS_NODEV),
+            ("noexec", MsFlags::MS_NOEXEC),
+            ("noatime", MsFlags::MS_NOATIME),
+            ("nodiratime", MsFlags::MS_NODIRATIME),
+            ("relatime", MsFlags::MS_RELATIME),
+        ] {
+            if options.contains(&name) {
+                flags |= flag;
+            }
+        }
+        let point = unescape(point);
+        let none: Option<&str> = None;
+        match mount(none, point.as_str(), none, flags, none) {
+            Ok(()) => {}
+            Err(_) if PSEUDO.contains(&fstype) => {}
+            Err(e) => return Err(format!("making {point} ({fstype}) read-only: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// A mount point as `/proc/self/mountinfo` writes it, with `\ooo` escapes undone.
+fn unescape(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Passes signals to `child` and reaps every process that ends, until `child` does.
@@ -233,6 +313,13 @@ fn end_as(status: std::process::ExitStatus) -> Result<std::convert::Infallible, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_points_are_read_with_their_escapes_undone() {
+        assert_eq!(unescape("/mnt/with\\040space"), "/mnt/with space");
+        assert_eq!(unescape("/plain"), "/plain");
+        assert_eq!(unescape("/odd\\"), "/odd\\");
+    }
 
     #[test]
     fn a_plan_reads_back_as_written() {

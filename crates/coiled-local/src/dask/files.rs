@@ -51,6 +51,23 @@ pub struct Lock {
     pub name: String,
 }
 
+impl Lock {
+    /// A number kept in the lock's file (0 when there is none yet).
+    pub fn counter(&self) -> u32 {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 16];
+        let n = self._file.read_at(&mut buf, 0).unwrap_or(0);
+        std::str::from_utf8(&buf[..n]).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0)
+    }
+
+    /// Keeps `n` in the lock's file, for the next holder of the lock.
+    pub fn set_counter(&self, n: u32) -> Result<(), String> {
+        use std::os::unix::fs::FileExt;
+        let text = format!("{n:<15}\n");
+        self._file.write_all_at(text.as_bytes(), 0).map_err(|e| format!("{}: {e}", self.name))
+    }
+}
+
 /// Takes lock `name` without waiting; `None` when another process holds it.
 fn try_lock(name: &str) -> Result<Option<Lock>, String> {
     let path = lock_dir()?.join(format!("{name}.lock"));

@@ -45,8 +45,8 @@ impl Store {
     pub fn fail_worker(&self, cluster_id: i64, name: &str, reason: &str) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
-                "UPDATE workers SET state = 'error', phase_at = NULL, fate = ?3 WHERE cluster_id = ?1 AND name = ?2 AND state NOT IN ('stopping', 'stopped')",
-                params![cluster_id, name, format!("error: {reason}")],
+                "UPDATE workers SET state = 'error', phase_at = NULL, fate = ?3, updated = ?4 WHERE cluster_id = ?1 AND name = ?2 AND state NOT IN ('stopping', 'stopped')",
+                params![cluster_id, name, format!("error: {reason}"), crate::store::now_text()],
             )
             .map(|_| ())
         })
@@ -56,8 +56,8 @@ impl Store {
     pub fn start_worker(&self, cluster_id: i64, name: &str) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
-                "UPDATE workers SET state = 'started', phase_at = NULL WHERE cluster_id = ?1 AND name = ?2 AND state IN ('pending', 'starting')",
-                params![cluster_id, name],
+                "UPDATE workers SET state = 'started', phase_at = NULL, updated = ?3 WHERE cluster_id = ?1 AND name = ?2 AND state IN ('pending', 'starting')",
+                params![cluster_id, name, crate::store::now_text()],
             )
             .map(|_| ())
         })

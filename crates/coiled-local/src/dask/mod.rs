@@ -53,7 +53,8 @@ pub const DEFAULT_UID_BASE: u32 = 1_900_000_000;
 #[derive(Debug)]
 pub struct Claim {
     _prefix: files::Lock,
-    _uids: files::Lock,
+    /// The block's lock, whose file keeps the next user id to give, across runs.
+    uids: files::Lock,
     /// The first user id of this server's block.
     pub first_uid: u32,
     /// The control groups.
@@ -84,7 +85,7 @@ pub fn preflight(config: &DaskConfig) -> Result<Claim, String> {
     let cgroups = cgroups::Cgroups::detect(&config.prefix)?;
     let (uids, first_uid) = files::lock_uid_block(config.uid_base)?;
     check_python(&config.python, first_uid)?;
-    Ok(Claim { _prefix: prefix, _uids: uids, first_uid, cgroups })
+    Ok(Claim { _prefix: prefix, uids, first_uid, cgroups })
 }
 
 /// Checks that a cluster user can run `python` and import `distributed`; the error names the cause.
@@ -200,18 +201,23 @@ impl Runtime {
         lock(&self.certs).get(&id).cloned()
     }
 
-    /// The user id of cluster `id`, given when it starts and free again when it stops.
-    fn take_uid(&self, id: i64) -> u32 {
+    /// The user id of cluster `id`, given when it starts and free again when it stops. Ids are given
+    /// in turn through the block, across runs (the next one is kept with the block's lock), so that a
+    /// later cluster gets an id no recent one had.
+    fn take_uid(&self, id: i64) -> Result<u32, String> {
         let mut uids = lock(&self.uids);
         let block = files::UID_BLOCK;
-        let start = (id.rem_euclid(block as i64)) as u32;
-        let offset = (0..block).map(|k| (start + k) % block).find(|o| !uids.contains_key(&(self.claim.first_uid + o))).unwrap_or(start);
+        let start = self.claim.uids.counter() % block;
+        let offset = (0..block)
+            .map(|k| (start + k) % block)
+            .find(|o| !uids.contains_key(&(self.claim.first_uid + o)))
+            .ok_or("every user id of this server's block is in use")?;
+        self.claim.uids.set_counter((offset + 1) % block)?;
         let uid = self.claim.first_uid + offset;
         uids.insert(uid, id);
-        uid
+        Ok(uid)
     }
 
-    /// Starts cluster `id`: its instance, its firewall, its files and its scheduler.
     /// The scheduler stops itself once idle for `idle_seconds`; its dashboard is HTTPS with the
     /// cluster's certificate when `dashboard_https`.
     pub fn start_cluster(
@@ -222,7 +228,7 @@ impl Runtime {
         idle_seconds: Option<f64>,
         dashboard_https: bool,
     ) -> Result<Instance, String> {
-        let uid = self.take_uid(id);
+        let uid = self.take_uid(id)?;
         lock(&self.running).insert(id, Running { uid, ..Default::default() });
         let instance = self.lab.add_cluster(id)?;
         self.lab.set_firewall(&instance.ns, &netlab::security_group(rules))?;
