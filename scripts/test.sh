@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the Terraform CLIs the end-to-end tests need (idempotent), then runs
 # unit and end-to-end tests with cargo-nextest (or cargo test where nextest is not installed); with no
-# arguments, the resources' end-to-end suites run a second time against a terse server.
+# arguments, the resources' end-to-end suites run a second time against a terse server, and a third
+# against a server whose answers vary.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -20,6 +21,11 @@ if [ $# -eq 0 ]; then
   # The resources' end-to-end suites again, against a server that answers only the fields Coiled's
   # client reads (coiled-local --minimal-echo): nothing may rely on what the real service need not send.
   echo "== end-to-end suites against a terse server (coiled-local --minimal-echo)"
-  COILED_LOCAL_MINIMAL_ECHO=1 cargo nextest run --workspace --no-fail-fast -E 'test(/^cluster::/) | test(/^backend_options::/) | test(/^software::/) | test(/^cluster_options::/) | test(/^scaling::/)' || status=$?
+  suites='test(/^cluster::/) | test(/^backend_options::/) | test(/^software::/) | test(/^cluster_options::/) | test(/^scaling::/)'
+  COILED_LOCAL_MINIMAL_ECHO=1 cargo nextest run --workspace --no-fail-fast -E "$suites" || status=$?
+  # And against a server whose answers and timings vary within what the client tolerates
+  # (coiled-local --vary SEED): each test takes one of three fixed seeds, by its name.
+  echo "== end-to-end suites against a varying server (coiled-local --vary 11, 22 or 33)"
+  COILED_LOCAL_VARY=11,22,33 cargo nextest run --workspace --no-fail-fast -E "$suites" || status=$?
 fi
 exit $status

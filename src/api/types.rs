@@ -1,7 +1,13 @@
 //! The JSON shapes the client reads and writes, as Coiled's public client uses them. Fields the client
 //! does not need are ignored; optional ones default.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A field that may be absent or null: either is its default. The client reads these with `.get()`
+/// or not at all, so a server may leave them out or send null.
+fn null_is_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
 
 /// `GET /api/v2/user/me`.
 #[derive(Clone, Debug, Deserialize)]
@@ -23,10 +29,10 @@ pub struct Membership {
     /// The workspace.
     pub account: AccountRef,
     /// Whether the user administers it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub is_admin: bool,
     /// Whether it is the user's default workspace.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub is_default_account: bool,
 }
 
@@ -54,7 +60,7 @@ pub struct BackendOptionsRead {
     #[serde(default)]
     pub backend: Option<String>,
     /// The options object.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub options: serde_json::Value,
 }
 
@@ -109,7 +115,7 @@ pub struct CreatedCluster {
     /// The cluster id.
     pub id: i64,
     /// True when an active cluster of that name was reused instead of created.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub existing: bool,
 }
 
@@ -124,7 +130,7 @@ pub struct ClusterRef {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct CurrentState {
     /// The state name (`pending`, `ready`, `started`, …).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub state: String,
     /// Why, for errors.
     #[serde(default)]
@@ -149,7 +155,7 @@ pub struct Instance {
     #[serde(default)]
     pub private_ip_address: Option<String>,
     /// Instance state.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub current_state: CurrentState,
 }
 
@@ -157,10 +163,10 @@ pub struct Instance {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Process {
     /// Name, e.g. `etl-worker-3`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub name: String,
     /// Process state.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub current_state: CurrentState,
     /// The VM, once assigned.
     #[serde(default)]
@@ -176,16 +182,16 @@ pub struct ClusterDetails {
     /// Id.
     pub id: i64,
     /// Name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub name: String,
     /// Creation time (ISO 8601).
     #[serde(default)]
     pub created: Option<String>,
     /// Cluster state.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub current_state: CurrentState,
     /// Target worker count.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub desired_workers: i64,
     /// Scheduler port.
     #[serde(default)]
@@ -194,13 +200,13 @@ pub struct ClusterDetails {
     #[serde(default)]
     pub scheduler: Option<Process>,
     /// The workers.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub workers: Vec<Process>,
     /// Options the cluster was created with (echoes `firewall_spec` where the server keeps it).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub cluster_options: serde_json::Value,
     /// Infrastructure facts (`give_scheduler_public_ip`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub cluster_infra: serde_json::Value,
     /// The software environment alias.
     #[serde(default)]
@@ -332,10 +338,10 @@ pub struct SoftwareSpec {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct SoftwareBuild {
     /// Build id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub id: i64,
     /// `built`, `error`, or a state on the way.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub state: String,
     /// Why it failed.
     #[serde(default)]
@@ -346,7 +352,7 @@ pub struct SoftwareBuild {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct BuildLogPage {
     /// The lines.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub events: Vec<BuildLogEvent>,
     /// Where the next page starts.
     #[serde(default, rename = "nextToken")]
@@ -360,7 +366,7 @@ pub struct BuildLogEvent {
     #[serde(default, rename = "eventId")]
     pub event_id: serde_json::Value,
     /// The text.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub message: String,
 }
 
@@ -368,10 +374,10 @@ pub struct BuildLogEvent {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct AliasPage {
     /// The environments.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub items: Vec<SoftwareAlias>,
     /// How many there are in all.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub count: usize,
 }
 
@@ -381,7 +387,7 @@ pub struct ClusterListItem {
     /// Cluster id.
     pub id: i64,
     /// Name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     pub name: String,
     /// Last change.
     #[serde(default)]

@@ -131,7 +131,7 @@ resource "coiled_cluster" "own" {
         s.set(&format!("{account}\nresource \"coiled_cluster\" \"inherits\" {{\n  software = \"dask\"\n}}\n"));
         let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
         // A terse server does not report the account's rules (the client reads none): nothing to judge.
-        if !crate::common::minimal_echo() {
+        if crate::common::echo() == crate::common::Echo::Full {
             assert!(
                 plan.contains("Scheduler Port Not Open") && plan.contains("port 443") && plan.contains("account-level ingress"),
                 "{plan}"
@@ -327,7 +327,7 @@ resource "coiled_cluster" "spot" {
         s.apply();
         s.reimport("coiled_cluster.defaults", "defaults");
         s.tf.write("main.tf", &with_provider(&s, &defaults("10.8.0.0/16"), cluster));
-        if !crate::common::minimal_echo() {
+        if crate::common::echo() == crate::common::Echo::Full {
             let plan = s.plan_changes();
             assert!(plan.contains("must be replaced"), "other rules: {plan}");
         }
@@ -356,7 +356,7 @@ fn an_import_takes_the_configuration_only_where_and_while_it_cannot_tell() {
         // The server reports the port the scheduler listens on (443): another one is a change.
         s.set(&cluster(port));
         assert!(s.plan_changes().contains("must be replaced"), "{}: another port", cli.version);
-        if !crate::common::minimal_echo() {
+        if crate::common::echo() == crate::common::Echo::Full {
             // It reports the cluster's tags, none here: tags added are a change.
             s.set(&cluster("  tags = { team = \"data\" }\n"));
             assert!(s.plan_changes().contains("must be replaced"), "{}: tags the cluster lacks", cli.version);

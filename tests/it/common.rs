@@ -6,6 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+// Named by its path: the benchmarks include this file from another directory.
+#[path = "common/local.rs"]
+mod local;
+pub use local::*;
+
 /// Whether this process runs as root (effective uid 0), as real clusters need.
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -214,181 +219,9 @@ impl Workdir {
 /// The `terraform { required_providers … }` header every configuration starts with.
 pub const HEADER: &str = "terraform {\n  required_providers {\n    coiled = { source = \"coiled/coiled\" }\n  }\n}\n";
 
-/// The control plane binary: `coiled-local` is a package of the same workspace, built into the same
-/// target directory as this test binary (`cargo test --workspace` / `cargo nextest run --workspace`).
-pub fn local_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test binary path");
-        // target/<profile>/deps/it-<hash> → target/<profile>/coiled-local
-        let bin = exe.parent().and_then(Path::parent).map(|d| d.join("coiled-local")).expect("target directory");
-        assert!(bin.exists(), "{} is missing: build the workspace (`cargo build --workspace`)", bin.display());
-        bin
-    })
-    .clone()
-}
-
-/// A running `coiled-local` on a free port with its own data directory; killed when dropped.
-pub struct LocalServer {
-    /// Base URL.
-    pub url: String,
-    /// The API token.
-    pub token: String,
-    /// The workspace.
-    pub workspace: String,
-    /// Its data directory.
-    pub data_dir: PathBuf,
-    pub child: std::process::Child,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl LocalServer {
-    /// Starts one with `extra` arguments (e.g. `--provision-delay 0s`).
-    pub fn start(extra: &[&str]) -> LocalServer {
-        let dir = tempfile::Builder::new().prefix("coiled-local-").tempdir().unwrap();
-        let data = dir.path().to_path_buf();
-        let mut s = LocalServer::start_in(&data, extra);
-        s._dir = Some(dir);
-        s
-    }
-
-    /// Starts one on an existing data directory.
-    pub fn start_in(data_dir: &Path, extra: &[&str]) -> LocalServer {
-        use std::io::BufRead;
-        let mut child = Command::new(local_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(["--token", "test-token-1", "--workspace", "alice"])
-            // The software environment test configurations name.
-            .args(["--software-env", "dask"])
-            // The second pass of scripts/test.sh: a server that answers only what the client reads.
-            .args(if minimal_echo() { &["--minimal-echo"][..] } else { &[] })
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start coiled-local");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().to_string();
-        assert!(url.starts_with("http://127.0.0.1:") || url.starts_with("https://127.0.0.1:"), "unexpected first line {url:?}");
-        let token = extra.iter().position(|a| *a == "--token").and_then(|i| extra.get(i + 1)).unwrap_or(&"test-token-1").to_string();
-        LocalServer { url, token, workspace: "alice".into(), data_dir: data_dir.to_path_buf(), child, _dir: None }
-    }
-
-    /// The port it listens on.
-    pub fn port(&self) -> u16 {
-        self.url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0)
-    }
-
-    /// Stops it with SIGTERM and waits.
-    pub fn stop(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        self.child.wait().unwrap()
-    }
-
-    /// An API client for it.
-    pub fn client(&self) -> terraform_provider_coiled::api::Client {
-        terraform_provider_coiled::api::Client::new(terraform_provider_coiled::api::ClientConfig {
-            server: self.url.clone(),
-            token: terraform_provider_coiled::api::Secret::new(self.token.clone()),
-            allow_insecure_http: false,
-            ca_bundle_pem: None,
-            retry: terraform_provider_coiled::api::RetryPolicy {
-                base: std::time::Duration::from_millis(20),
-                max: std::time::Duration::from_millis(200),
-                ..Default::default()
-            },
-        })
-        .unwrap()
-    }
-
-    /// GET a JSON path (admin routes and raw checks), with the token.
-    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let out = Command::new("curl")
-            .args(["-s", "-w", "\n%{http_code}", "-H", "X-Coiled-Local-Full: 1", "-H"])
-            .arg(format!("Authorization: ApiToken {}", self.token))
-            .arg(format!("{}{path}", self.url))
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string())))
-    }
-
-    /// POST JSON with the token; the status and the JSON answer.
-    pub fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-        self.send("POST", path, body)
-    }
-
-    /// `method` with a JSON body and the token; the status and the JSON answer.
-    pub fn send(&self, method: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-        let out = Command::new("curl")
-            .args(["-s", "-w", "\n%{http_code}", "-X", method, "-H", "Content-Type: application/json", "-H"])
-            .arg(format!("Authorization: ApiToken {}", self.token))
-            .arg("-d")
-            .arg(body.to_string())
-            .arg(format!("{}{path}", self.url))
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string())))
-    }
-
-    /// PUT JSON to an admin route, which must accept it.
-    pub fn put(&self, path: &str, body: &serde_json::Value) {
-        self.accepted("PUT", path, body);
-    }
-
-    /// DELETE on an admin route (`/_local/requests`, `/_local/stats`) or an API one (a cluster, with
-    /// its `?reason=`), which must accept it.
-    pub fn delete(&self, path: &str) {
-        self.accepted("DELETE", path, &serde_json::Value::Null);
-    }
-
-    fn accepted(&self, method: &str, path: &str, body: &serde_json::Value) {
-        let (code, answer) = self.send(method, path, body);
-        assert!((200..300).contains(&code), "{method} {path} failed with {code}: {answer}");
-    }
-}
-
-impl LocalServer {
-    /// Every cluster of workspace `alice`, newest first.
-    pub fn clusters(&self) -> Vec<serde_json::Value> {
-        self.get("/api/v2/clusters/account/alice/?limit=1000").1.as_array().cloned().unwrap_or_default()
-    }
-
-    /// The clusters not stopped or failed.
-    pub fn active_clusters(&self) -> Vec<serde_json::Value> {
-        self.clusters().into_iter().filter(|c| !matches!(c["current_state"]["state"].as_str(), Some("stopped" | "error"))).collect()
-    }
-
-    /// The active clusters named `name`.
-    pub fn running_named(&self, name: &str) -> Vec<serde_json::Value> {
-        self.active_clusters().into_iter().filter(|c| c["name"] == name).collect()
-    }
-}
-
 /// Output with Terraform's line wrapping undone.
 pub fn flat(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-impl Drop for LocalServer {
-    /// SIGTERM first, so that a server running real clusters removes its processes and namespaces;
-    /// SIGKILL if it has not ended within ten seconds.
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A Terraform working directory whose provider points at its own `coiled-local`.
@@ -435,6 +268,19 @@ impl Scenario {
     pub fn assert_no_changes(&self) {
         let out = self.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
         assert_eq!(out.code, 0, "expected an empty plan ({}):\n{}", self.tf.cli.version, out.all());
+    }
+
+    /// Asserts that a plan changes no resource: only outputs may change, as a data source reads an
+    /// answer that varies (`--vary`).
+    #[track_caller]
+    pub fn assert_no_resource_changes(&self) {
+        let out = self.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+        assert!(
+            out.code == 0 || (out.code == 2 && !out.stdout.contains("Plan: ")),
+            "expected no resource change ({}):\n{}",
+            self.tf.cli.version,
+            out.all()
+        );
     }
 
     /// A plan that must show changes; returns its output.
@@ -565,35 +411,4 @@ pub fn write_private_ca_certificate(dir: &Path) {
     std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
     std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-}
-
-/// Sends a create body as given (shapes the provider never sends included), to test the server.
-/// Whether the servers of this run answer only what Coiled's client reads (`--minimal-echo`, the second
-/// pass of scripts/test.sh): values the client never reads cannot be checked against them.
-pub fn minimal_echo() -> bool {
-    std::env::var_os("COILED_LOCAL_MINIMAL_ECHO").is_some()
-}
-
-/// `body` with what Coiled's client always sends and a test leaves out: the software environment
-/// every test server has (`dask`) and the client's AWS default VM types.
-pub fn client_body(body: &serde_json::Value) -> serde_json::Value {
-    let mut body = body.clone();
-    if let Some(o) = body.as_object_mut() {
-        o.entry("env_name").or_insert("dask".into());
-        o.entry("worker_instance_types").or_insert(serde_json::json!(["m6i.xlarge", "m5.xlarge"]));
-        o.entry("scheduler_instance_types").or_insert(serde_json::json!(["m6i.xlarge", "m5.xlarge"]));
-    }
-    body
-}
-
-/// Creates a cluster with a raw API call, with [`client_body`]'s defaults.
-pub async fn create_cluster_raw(
-    c: &terraform_provider_coiled::api::Client,
-    body: &serde_json::Value,
-) -> Result<terraform_provider_coiled::api::CreatedCluster, terraform_provider_coiled::api::ApiError> {
-    use terraform_provider_coiled::api::{Call, Op};
-    let op = Op::new(std::time::Duration::from_secs(30), Default::default());
-    let body = client_body(body);
-    let text = c.request(&op, reqwest::Method::POST, "/api/v2/clusters/account/alice/", &[], Some(&body), Call::Create).await?;
-    Ok(serde_json::from_str(&text).expect("create answer"))
 }

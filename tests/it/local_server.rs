@@ -412,3 +412,30 @@ fn stalled_tls_handshakes_delay_nobody() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "waited {:?} behind stalled handshakes", started.elapsed());
 }
+
+/// The local-development guide lists exactly the variations `coiled-local --vary` makes, each with the
+/// client code that allows it.
+#[test]
+fn the_guide_lists_every_variation_of_vary() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let code = std::fs::read_to_string(root.join("crates/coiled-local/src/vary.rs")).unwrap();
+    let table = &code[code.find("pub const VARIATIONS").unwrap()..];
+    let table = &table[..table.find("\n];").unwrap()];
+    let in_code: std::collections::BTreeSet<String> = table
+        .split("(\n        \"")
+        .skip(1)
+        .chain(table.split("(\"").skip(1))
+        .filter_map(|p| p.split('"').next())
+        .map(String::from)
+        .collect();
+    let guide = std::fs::read_to_string(root.join("docs/guides/local-development.md")).unwrap();
+    let section = guide.split("## Answers that vary").nth(1).unwrap().split("\n## ").next().unwrap();
+    let mut in_docs = std::collections::BTreeSet::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        assert!(cells.len() == 3 && cells[2].contains('`'), "name the client code: {row}");
+        in_docs.insert(row.split('`').nth(1).unwrap().to_string());
+    }
+    assert_eq!(in_code.len(), 10, "{in_code:?}");
+    assert_eq!(in_docs, in_code);
+}

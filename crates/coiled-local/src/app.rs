@@ -184,7 +184,10 @@ async fn faults_and_stats(AxState(state): AxState<Shared>, request: Request, nex
             resp
         }
         None if state.config.minimal_echo && !full => minimal_answer(&route, next.run(request).await).await,
-        None => next.run(request).await,
+        None => match state.vary.as_ref().filter(|_| !full) {
+            Some(vary) => varied_answer(vary, &route, next.run(request).await).await,
+            None => next.run(request).await,
+        },
     }
 }
 
@@ -199,6 +202,29 @@ async fn minimal_answer(route: &str, resp: Resp) -> Resp {
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else { return dropped_connection() };
     let body = match serde_json::from_slice::<Value>(&bytes) {
         Ok(v) => Body::from(crate::minimal::project(&v, &shape).to_string()),
+        Err(_) => Body::from(bytes),
+    };
+    let mut resp = Response::from_parts(parts, body);
+    resp.headers_mut().remove(header::CONTENT_LENGTH);
+    resp
+}
+
+/// The answer varied within what the client tolerates (`--vary`): after a latency, a JSON answer to a
+/// route the client reads is varied, and a 404 takes one of the shapes the client reads.
+async fn varied_answer(vary: &crate::vary::Vary, route: &str, resp: Resp) -> Resp {
+    let key = vary.next_key(route);
+    tokio::time::sleep(std::time::Duration::from_millis(vary.latency_ms(&key))).await;
+    let known = crate::minimal::shape_for(route).is_some();
+    let not_found = resp.status() == StatusCode::NOT_FOUND;
+    let varied = not_found || (known && resp.status().is_success());
+    if !varied {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else { return dropped_connection() };
+    let body = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(v) if not_found => Body::from(vary.not_found(&key, &v).to_string()),
+        Ok(v) => Body::from(vary.answer(route, &key, v).to_string()),
         Err(_) => Body::from(bytes),
     };
     let mut resp = Response::from_parts(parts, body);

@@ -19,6 +19,7 @@ pub mod serve;
 pub mod software_store;
 pub mod store;
 pub mod tls;
+pub mod vary;
 pub mod wire;
 
 use std::sync::Arc;
@@ -82,6 +83,16 @@ pub struct State {
     pub requests: recorder::Requests,
     /// The real clusters (`--clusters dask`); `None` when clusters are simulated.
     pub dask: Option<Arc<dask::Runtime>>,
+    /// Answers and timings that vary within what the client tolerates (`--vary SEED`).
+    pub vary: Option<vary::Vary>,
+}
+
+impl State {
+    /// How much longer than configured a phase of `what` `id` lasts: 1 unless `--vary` draws a
+    /// factor in `[low, high)` (`phase-times`).
+    pub fn phase_factor(&self, low: f64, high: f64, what: &str, id: i64) -> f64 {
+        self.vary.as_ref().map_or(1.0, |v| v.factor(low, high, what, &id.to_string()))
+    }
 }
 
 /// Shared handle.

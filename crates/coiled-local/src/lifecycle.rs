@@ -24,7 +24,7 @@ pub fn advance(state: &Shared) -> Option<f64> {
     if let Ok(workers) = state.store.due_workers(now) {
         for w in workers {
             let next = match (w.state.as_str(), w.fate.as_deref()) {
-                ("pending", _) => ("starting", Some(now + half)),
+                ("pending", _) => ("starting", Some(now + half * state.phase_factor(0.5, 2.5, "worker-starting", w.id))),
                 ("starting", Some("fail")) => ("error", None),
                 ("starting", _) => ("started", None),
                 ("stopping", _) => ("stopped", None),
@@ -42,8 +42,27 @@ pub fn advance(state: &Shared) -> Option<f64> {
                 let r = match (c.state.as_str(), &c.fail_reason) {
                     ("pending", _) => state
                         .store
-                        .set_cluster_state(c.id, "starting", "", Some(now + half))
+                        .set_cluster_state(
+                            c.id,
+                            "starting",
+                            "",
+                            Some(now + half * state.phase_factor(0.5, 2.5, "scheduler-starting", c.id)),
+                        )
                         .and_then(|()| state.store.set_scheduler_state(c.id, "starting", "")),
+                    // `--vary`'s `late-ready`: the scheduler starts, the cluster is ready a while later.
+                    ("starting", None)
+                        if c.scheduler_state != "started"
+                            && state.vary.as_ref().is_some_and(|v| v.coin(0.5, "late-ready", &c.id.to_string())) =>
+                    {
+                        state.store.set_scheduler_state(c.id, "started", "").and_then(|()| {
+                            state.store.set_cluster_state(
+                                c.id,
+                                "starting",
+                                "",
+                                Some(now + half * state.phase_factor(0.5, 2.5, "late-ready", c.id)),
+                            )
+                        })
+                    }
                     ("starting", Some(reason)) => state.store.fail_cluster(c.id, reason),
                     // The cluster's state is written before its scheduler's: no reader sees a started
                     // scheduler with every worker started in a cluster not yet `ready`.

@@ -26,12 +26,14 @@ struct Args {
     config: Config,
     faults: faults::FaultConfig,
     tls: Option<(PathBuf, PathBuf)>,
+    /// `--vary SEED`.
+    vary: Option<u64>,
 }
 
 const USAGE: &str = "usage: coiled-local serve --data-dir DIR [--listen 127.0.0.1:0] [--token-file FILE | --token TOKEN] [--workspace NAME]
                     [--provision-delay 3s] [--stop-delay 1s] [--default-ingress 443,8786,8787@0.0.0.0/0]
                     [--scheduler-port 443] [--time-scale 1] [--faults '{\"rate_503\":0.2,\"seed\":1}']
-                    [--software-env NAME]... [--dask-config-overrides FILE.json] [--minimal-echo]
+                    [--software-env NAME]... [--dask-config-overrides FILE.json] [--minimal-echo] [--vary SEED]
                     [--member-of WORKSPACE]... [--no-default-workspace] [--max-clusters 10000]
                     [--clusters simulated|dask --python PY [--lab PREFIX] [--max-workers 8] [--worker-memory 1GiB]
                                         [--cluster-uids 1900000000]]
@@ -51,6 +53,7 @@ fn parse_args() -> anyhow::Result<Args> {
         faults: Default::default(),
         tls: None,
         dask: None,
+        vary: None,
     };
     let mut d = DaskFlags::default();
     let (mut tls_cert, mut tls_key): (Option<PathBuf>, Option<PathBuf>) = (None, None);
@@ -82,6 +85,7 @@ fn parse_args() -> anyhow::Result<Args> {
             Long("software-env") => args.config.software_envs.push(parser.value()?.string()?),
             Long("dask-config-overrides") => args.config.dask_config_overrides = overrides(&PathBuf::from(parser.value()?))?,
             Long("minimal-echo") => args.config.minimal_echo = true,
+            Long("vary") => args.vary = Some(parser.value()?.parse().context("--vary takes a seed, a whole number")?),
             Long("max-clusters") => args.config.max_clusters = parser.value()?.parse()?,
             Long("member-of") => args.member_of.push(parser.value()?.string()?),
             Long("no-default-workspace") => args.no_default = true,
@@ -266,6 +270,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stats: Default::default(),
         requests: Default::default(),
         dask: dask.clone(),
+        vary: args.vary.map(coiled_local::vary::Vary::new),
     });
     if let (Some(runtime), Some(events)) = (&dask, events) {
         start_lab(runtime, &state, events, addr)?;

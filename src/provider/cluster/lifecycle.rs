@@ -175,6 +175,7 @@ impl ClusterResource {
         let mut n = 0u32;
         let mut last: Option<ClusterDetails> = None;
         let mut last_state = String::new();
+        let mut settling: Option<std::time::Instant> = None;
         // The first poll is the grid's first point, just after the request's answer.
         if op.sleep(cluster_state::GRID_OFFSET).await.is_err() {
             return Err((WaitEnd::Cancelled, last));
@@ -183,6 +184,9 @@ impl ClusterResource {
             match coiled.client.get_cluster(op, ws, id).await {
                 Ok(d) => {
                     match cluster_state::readiness(&d, fraction, wait) {
+                        Readiness::Ready
+                            if cluster_state::catching_up(&d)
+                                && settling.get_or_insert_with(std::time::Instant::now).elapsed() < cluster_state::SETTLE => {}
                         Readiness::Ready => return Ok(d),
                         Readiness::Failed(reason) => return Err((WaitEnd::Failed(reason), Some(d))),
                         Readiness::Waiting { state } => {

@@ -53,6 +53,18 @@ pub fn failed_workers(d: &ClusterDetails) -> usize {
     d.workers.iter().filter(|w| w.current_state.state == "error").count()
 }
 
+/// How long a ready cluster whose own state lags is polled further ([`catching_up`]).
+pub const SETTLE: Duration = Duration::from_secs(10);
+
+/// Whether a cluster that meets the readiness rule still says `pending` or `starting` although no
+/// worker is on its way: its state has only to catch up. Ours (the client returns as soon as its rule
+/// holds): such a cluster is polled up to [`SETTLE`] longer, so that state records what the next read
+/// will say and the plan after the apply is empty (rule `settle-status`).
+pub fn catching_up(d: &ClusterDetails) -> bool {
+    matches!(d.current_state.state.as_str(), "pending" | "starting")
+        && !d.workers.iter().any(|w| matches!(w.current_state.state.as_str(), "pending" | "starting"))
+}
+
 /// Applies Coiled's readiness rule to one cluster details answer.
 pub fn readiness(d: &ClusterDetails, wait_fraction: f64, wait: Wait) -> Readiness {
     let state = d.current_state.state.as_str();

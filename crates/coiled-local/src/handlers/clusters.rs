@@ -288,7 +288,12 @@ pub(crate) async fn stop_cluster(
 /// Puts a cluster, its scheduler and its workers in `stopping`. Simulated, they stop after the stop
 /// delay; real, once their processes and instance are gone.
 pub(crate) fn begin_stop(state: &Shared, id: i64, reason: &str) -> Result<(), crate::store::StoreError> {
-    let at = state.dask.is_none().then(|| unix_now() + state.config.stop_delay.as_secs_f64());
+    // `--vary`'s `phase-times`: a stop lingers up to three times its delay (half a second at least).
+    let delay = match state.vary {
+        Some(_) => state.config.stop_delay.as_secs_f64().max(0.5) * state.phase_factor(1.0, 3.0, "stopping", id),
+        None => state.config.stop_delay.as_secs_f64(),
+    };
+    let at = state.dask.is_none().then(|| unix_now() + delay);
     state.store.set_cluster_state(id, "stopping", reason, at)?;
     state.store.set_workers_state(id, "stopping", at)?;
     state.store.set_scheduler_state(id, "stopping", reason)?;
