@@ -26,5 +26,6 @@ mod real_over_time;
 mod reliability;
 mod retire;
 mod scaling;
+mod soak;
 mod software;
 mod wire_ledger;

@@ -297,7 +297,49 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
     use super::*;
+
+    /// cgroup v2's kill, on the unified hierarchy a host with cgroup v1 also mounts (it has no
+    /// controllers there, so only the kill and the removal are tried). Needs root; skipped without
+    /// such a hierarchy.
+    #[test]
+    fn a_v2_group_is_killed_whole_with_what_its_processes_started_and_removed() {
+        let unified = mounts().into_iter().find(|(t, _, p)| t == "cgroup2" && p.join("cgroup.procs").exists()).map(|(_, _, p)| p);
+        let Some(unified) = unified.filter(|_| nix::unistd::geteuid().is_root()) else {
+            eprintln!("skipped: needs root and a cgroup2 hierarchy");
+            return;
+        };
+        let base = unified.join(format!("coiled-local-unit-{}", std::process::id()));
+        let leaf = base.join("c1").join("worker-1");
+        std::fs::create_dir_all(&leaf).unwrap();
+        if !base.join("c1").join("cgroup.kill").exists() {
+            remove_groups(&base).unwrap();
+            eprintln!("skipped: this kernel has no cgroup.kill");
+            return;
+        }
+        use std::io::Write;
+        // The shell waits for a line, so that it is in the group before it starts anything.
+        let mut shell = std::process::Command::new("sh")
+            .args(["-c", "read go; setsid sleep 600 & sleep 600"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::fs::write(leaf.join("cgroup.procs"), shell.id().to_string()).unwrap();
+        shell.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while tasks(&leaf).len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(tasks(&leaf).len(), 3, "the shell and both sleeps are in the group");
+        let cgroups = Cgroups::V2 { base: base.clone() };
+        cgroups.kill_tree("c1").unwrap();
+        assert!(shell.wait().unwrap().signal() == Some(9), "killed");
+        assert!(!base.join("c1").exists(), "the groups are removed");
+        cgroups.kill_tree("").unwrap();
+        assert!(!base.exists());
+    }
 
     #[test]
     fn memory_sizes_read_as_dask_writes_them() {
