@@ -169,3 +169,37 @@ impl Merged for Value {
         self
     }
 }
+
+/// The user id a cluster runs as, from its scheduler's process in namespace `ns`.
+fn cluster_uid(ns: &str) -> u32 {
+    let pids = Command::new("ip").args(["netns", "pids", ns]).output().unwrap().stdout;
+    let python = tool(".tools/dask-venv/bin/python").display().to_string();
+    String::from_utf8_lossy(&pids)
+        .split_whitespace()
+        .find(|pid| std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().starts_with(&python))
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .and_then(|status| status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next()?.parse().ok()))
+        .expect("a cluster process")
+}
+
+/// A new cluster never runs as the user a recent one ran as, even on a fresh data directory where
+/// cluster ids start again (so anything a cluster could have left is not its successor's).
+#[test]
+fn user_ids_are_not_given_again_across_runs() {
+    if !can_run() {
+        return;
+    }
+    let p = "t30uid";
+    let args = server_args(p);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut uids = Vec::new();
+    for _ in 0..2 {
+        let mut server = crate::common::LocalServer::start(&args);
+        let id = create(&server, json!({"name": "u", "workers": 0}));
+        assert_eq!(wait_state(&server, id, &["ready", "error"], 60)["current_state"]["state"], "ready");
+        assert_eq!(id, 100, "a fresh data directory numbers clusters from 100 again");
+        uids.push(cluster_uid(&format!("{p}-c{id}")));
+        assert!(server.stop().success());
+    }
+    assert_ne!(uids[0], uids[1], "cluster 100 of the second run is another user: {uids:?}");
+}
