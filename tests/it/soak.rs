@@ -13,9 +13,13 @@ use crate::common::{LocalServer, Scenario, Workdir, clis};
 /// Rules a configuration may give the cluster (port, source).
 const RULES: [(u16, &str); 3] = [(8786, "10.1.0.0/16"), (8787, "10.32.0.0/16"), (443, "10.1.0.0/16")];
 
-/// One generated configuration of the cluster `soak`.
+/// One generated configuration: a cluster (named `soak`, or not named), and maybe a software
+/// environment `soak-env` it runs, built from packages or an image.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Conf {
+    named: bool,
+    /// `None`: the cluster runs `dask`; else the environment's spec, packages (false) or an image (true).
+    env: Option<bool>,
     n_workers: u8,
     /// Which of [`RULES`] its ingress holds (none: the cluster inherits).
     rules: Vec<bool>,
@@ -37,14 +41,24 @@ enum Op {
     Reimport,
     /// Restarts `coiled-local` on the same data.
     Restart,
+    /// A second Terraform directory (a teammate's) applies a configuration of the same names.
+    Teammate(Conf),
     /// Turns request faults (503s, dropped connections) on or off.
     Faults(bool),
 }
 
 fn conf() -> impl Strategy<Value = Conf> {
-    (0u8..=8, prop::collection::vec(any::<bool>(), 3), any::<bool>(), any::<bool>(), prop::option::of(1u8..=4)).prop_map(
-        |(n_workers, rules, tagged, keep_stopped, wait_for_workers)| Conf { n_workers, rules, tagged, keep_stopped, wait_for_workers },
-    )
+    let shape = (any::<bool>(), prop::option::of(any::<bool>()), 0u8..=8);
+    let options = (prop::collection::vec(any::<bool>(), 3), any::<bool>(), any::<bool>(), prop::option::of(1u8..=4));
+    (shape, options).prop_map(|((named, env, n_workers), (rules, tagged, keep_stopped, wait_for_workers))| Conf {
+        named,
+        env,
+        n_workers,
+        rules,
+        tagged,
+        keep_stopped,
+        wait_for_workers,
+    })
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -54,16 +68,30 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::StopOutside),
         1 => Just(Op::Reimport),
         1 => Just(Op::Restart),
+        1 => conf().prop_map(Op::Teammate),
         1 => any::<bool>().prop_map(Op::Faults),
     ]
 }
 
 impl Conf {
     fn resources(&self) -> String {
-        let mut out = format!(
-            "resource \"coiled_cluster\" \"soak\" {{\n  name      = \"soak\"\n  software  = \"dask\"\n  n_workers = {}\n",
-            self.n_workers
-        );
+        let mut out = String::new();
+        let software = match self.env {
+            None => "\"dask\"".to_string(),
+            Some(image) => {
+                let spec = if image {
+                    "  container = \"ghcr.io/dask/dask:2025.1.0\"\n"
+                } else {
+                    "  conda {\n    dependencies = [\"python=3.12\", \"dask\"]\n  }\n"
+                };
+                out.push_str(&format!("resource \"coiled_software_environment\" \"soak\" {{\n  name = \"soak-env\"\n{spec}}}\n"));
+                "coiled_software_environment.soak.name".to_string()
+            }
+        };
+        out.push_str(&format!("resource \"coiled_cluster\" \"soak\" {{\n  software  = {software}\n  n_workers = {}\n", self.n_workers));
+        if self.named {
+            out.push_str("  name      = \"soak\"\n");
+        }
         if self.tagged {
             out.push_str("  tags = { team = \"data\" }\n");
         }
@@ -90,6 +118,11 @@ impl Conf {
 /// cluster that no step may touch.
 struct World {
     s: Scenario,
+    /// A teammate's Terraform directory, against the same server.
+    teammate: Workdir,
+    teammate_resources: String,
+    /// The colleague's software environment's alias id and spec id, which must not change.
+    colleague_env: (Value, Value),
     data: tempfile::TempDir,
     args: Vec<String>,
     resources: String,
@@ -108,14 +141,31 @@ impl World {
         let (_, made) =
             s.server.post("/api/v2/clusters/account/alice/", &crate::common::client_body(&json!({"name": "colleague", "workers": 1})));
         let colleague = made["id"].as_i64().expect("the colleague's cluster");
-        World { s, data, args, resources: String::new(), colleague }
+        let env = json!({"name": "colleague-env", "container": "ghcr.io/dask/dask:2025.1.0", "use_entrypoint": true});
+        assert!(s.server.post("/api/v2/software-environment/account/alice", &env).0 < 300);
+        let teammate = Workdir::new(cli, &Scenario::config(&s.server, ""));
+        let (resources, teammate_resources, colleague_env) = (String::new(), String::new(), (Value::Null, Value::Null));
+        let mut world = World { s, teammate, teammate_resources, colleague_env, data, args, resources, colleague };
+        world.colleague_env = world.colleague_env_now();
+        world
+    }
+
+    /// The colleague's environment as the server holds it: alias id and spec id.
+    fn colleague_env_now(&self) -> (Value, Value) {
+        let (_, alias) = self.s.server.get("/api/v2/software-environment/account/alice/alias/name/colleague-env");
+        (alias["id"].clone(), alias["latest_spec"]["id"].clone())
+    }
+
+    /// The cluster id in `dir`'s state.
+    fn id_in(dir: &Workdir) -> Option<i64> {
+        let text = std::fs::read_to_string(dir.path().join("terraform.tfstate")).ok()?;
+        let state: Value = serde_json::from_str(&text).ok()?;
+        let r = state["resources"].as_array()?.iter().find(|r| r["type"] == "coiled_cluster")?.clone();
+        r["instances"][0]["attributes"]["id"].as_str()?.parse().ok()
     }
 
     fn cluster_id(&self) -> Option<i64> {
-        let state: Value = serde_json::from_str(&self.s.state_text()).ok()?;
-        let resources = state["resources"].as_array()?;
-        let r = resources.iter().find(|r| r["type"] == "coiled_cluster")?;
-        r["instances"][0]["attributes"]["id"].as_str()?.parse().ok()
+        World::id_in(&self.s.tf)
     }
 
     /// Runs one step; the output of what it ran, and whether it was an apply that succeeded.
@@ -152,7 +202,17 @@ impl World {
                 self.s.server.stop();
                 self.s.server = LocalServer::start_in(self.data.path(), &self.args.iter().map(String::as_str).collect::<Vec<_>>());
                 self.s.set(&self.resources);
+                self.teammate.write("main.tf", &Scenario::config(&self.s.server, &self.teammate_resources));
                 Ok((String::new(), false))
+            }
+            Op::Teammate(conf) => {
+                self.teammate_resources = conf.resources();
+                self.teammate.write("main.tf", &Scenario::config(&self.s.server, &self.teammate_resources));
+                let out = self.teammate.terraform(&["apply", "-auto-approve", "-no-color"]);
+                if out.code != 0 && !out.all().contains("Error:") {
+                    return Err(format!("a teammate's failed apply says why:\n{}", out.all()));
+                }
+                Ok((out.all(), false))
             }
             Op::Faults(on) => {
                 let faults = if *on { json!({"rate_503": 0.15, "rate_drop": 0.05, "seed": 7}) } else { json!({}) };
@@ -191,9 +251,17 @@ impl World {
     fn check_server(&self, printed: &str) -> Result<(), String> {
         let all = self.s.server.clusters();
         let live = |c: &Value| !matches!(c["current_state"]["state"].as_str(), Some("stopped" | "error"));
-        let ours: Vec<&Value> = all.iter().filter(|c| c["name"] == "soak" && live(c)).collect();
-        if ours.len() > 1 {
-            return Err(format!("one name is two clusters: {ours:?}"));
+        let mut names: Vec<&str> = all.iter().filter(|c| live(c)).filter_map(|c| c["name"].as_str()).collect();
+        names.sort();
+        if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("one name is two running clusters: {twice:?}"));
+        }
+        if self.colleague_env_now() != self.colleague_env {
+            return Err(format!("the colleague's environment was rebuilt or deleted: {:?}", self.colleague_env_now()));
+        }
+        let theirs = World::id_in(&self.teammate);
+        if theirs.is_some() && theirs == self.cluster_id() {
+            return Err(format!("one cluster is in two directories' states: {theirs:?}"));
         }
         let (_, colleague) = self.s.server.get(&format!("/api/v2/clusters/account/alice/id/{}", self.colleague));
         if !live(&colleague) || colleague["desired_workers"] != 1 {
@@ -226,9 +294,11 @@ fn run_sequence(ops: &[Op], vary: u64) -> Result<(), String> {
     }
     // Destroy leaves nothing of ours running and the colleague's cluster as it was.
     world.s.server.put("/_local/faults", &json!({}));
-    let out = world.s.tf.terraform(&["destroy", "-auto-approve", "-no-color"]);
-    if out.code != 0 {
-        return Err(format!("destroy failed:\n{}", out.all()));
+    for dir in [&world.s.tf, &world.teammate] {
+        let out = dir.terraform(&["destroy", "-auto-approve", "-no-color"]);
+        if out.code != 0 {
+            return Err(format!("destroy failed:\n{}", out.all()));
+        }
     }
     world.check("", false)
 }
