@@ -13,16 +13,9 @@ use crate::real_clusters::{can_run, namespaces, server_args, tool};
 
 /// Waits until cluster `id` of `workspace` is ready; its details.
 fn ready(server: &crate::common::LocalServer, workspace: &str, id: i64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (_, d) = server.get(&format!("/api/v2/clusters/account/{workspace}/id/{id}"));
-        let state = d["current_state"]["state"].clone();
-        if state == "ready" || state == "error" || Instant::now() > deadline {
-            assert_eq!(state, "ready", "{d}");
-            return d;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let d = server.wait_for(workspace, id, &["ready", "error"], 90);
+    assert_eq!(d["current_state"]["state"], "ready", "{d}");
+    d
 }
 
 /// Host pids of processes whose command line contains `text`, with their real user ids.
@@ -73,10 +66,7 @@ fn cgroups(p: &str) -> Vec<PathBuf> {
 /// Creates a cluster in `workspace`; its id.
 fn create(server: &crate::common::LocalServer, workspace: &str, name: &str, workers: i64) -> i64 {
     // Workspace bob has no software environment of its own: a package-sync build id stands in.
-    let body = crate::common::client_body(&json!({"name": name, "workers": workers, "env_name": null, "env_id": 1}));
-    let (code, answer) = server.post(&format!("/api/v2/clusters/account/{workspace}/"), &body);
-    assert!((200..300).contains(&code), "{answer}");
-    answer["id"].as_i64().unwrap()
+    server.create(workspace, &json!({"name": name, "workers": workers, "env_name": null, "env_id": 1}))
 }
 
 #[test]

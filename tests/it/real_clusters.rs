@@ -49,6 +49,36 @@ fn scenario_with(prefix: &str, config: &str, extra: &[&str]) -> Scenario {
     Scenario::new(clis().last().unwrap(), &args, config)
 }
 
+/// A process in a cluster's network namespace.
+pub(crate) struct InCluster {
+    pub(crate) pid: String,
+    /// Its real user id.
+    pub(crate) uid: u32,
+    /// Its command line, arguments separated by spaces.
+    pub(crate) cmdline: String,
+}
+
+impl InCluster {
+    /// Whether it is a Dask process (of the `--python` environment), not a root-owned step containing one.
+    pub(crate) fn is_dask(&self) -> bool {
+        self.cmdline.starts_with(&tool(".tools/dask-venv/bin/python").display().to_string())
+    }
+}
+
+/// Every process in network namespace `ns`.
+pub(crate) fn in_namespace(ns: &str) -> Vec<InCluster> {
+    let pids = Command::new("ip").args(["netns", "pids", ns]).output().unwrap().stdout;
+    String::from_utf8_lossy(&pids)
+        .split_whitespace()
+        .filter_map(|pid| {
+            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?.replace('\0', " ");
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let uid = status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.parse().ok()?;
+            Some(InCluster { pid: pid.to_string(), uid, cmdline })
+        })
+        .collect()
+}
+
 /// Whether process `pid` runs: it exists and has not ended (a zombie waits only to be reaped).
 pub(crate) fn alive(pid: &str) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -413,44 +443,16 @@ fn processes_are_unprivileged_watched_and_never_outlive_the_server() {
     let id = rt.block_on(async {
         crate::common::create_cluster_raw(&server.client(), &serde_json::json!({"name": "k", "workers": 2})).await.unwrap().id
     });
-    let ready = |server: &crate::common::LocalServer| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (_, d) = server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
-            if d["current_state"]["state"] == "ready" || Instant::now() > deadline {
-                return d;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
-    assert_eq!(ready(&server)["current_state"]["state"], "ready");
+    assert_eq!(server.wait_for("alice", id, &["ready"], 60)["current_state"]["state"], "ready");
     // The Dask processes (each under its two containing steps, root's) run as the cluster's own user.
-    let all: Vec<String> =
-        String::from_utf8_lossy(&Command::new("ip").args(["netns", "pids", &format!("{p}-c{id}")]).output().unwrap().stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-    let pids: Vec<String> = all
-        .iter()
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-                .unwrap_or_default()
-                .starts_with(tool(".tools/dask-venv/bin/python").to_str().unwrap())
-        })
-        .cloned()
-        .collect();
-    assert_eq!((pids.len(), all.len()), (3, 9), "a scheduler and two workers: {all:?}");
-    for pid in &pids {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let uid: u32 = status.lines().find_map(|l| l.strip_prefix("Uid:")).unwrap().split_whitespace().next().unwrap().parse().unwrap();
-        assert!(uid >= 1_900_000_000, "process {pid} runs as the cluster's user, not {uid}");
+    let all = in_namespace(&format!("{p}-c{id}"));
+    let dask: Vec<&InCluster> = all.iter().filter(|c| c.is_dask()).collect();
+    assert_eq!((dask.len(), all.len()), (3, 9), "a scheduler and two workers: {:?}", all.iter().map(|c| &c.cmdline).collect::<Vec<_>>());
+    for c in &dask {
+        assert!(c.uid >= 1_900_000_000, "process {} runs as the cluster's user, not {}", c.pid, c.uid);
     }
     // A worker dies: it is reported, with why.
-    let worker = pids
-        .iter()
-        .find(|pid| std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().contains("k-worker-1"))
-        .expect("worker 1")
-        .clone();
+    let worker = dask.iter().find(|c| c.cmdline.contains("k-worker-1")).expect("worker 1").pid.clone();
     Command::new("kill").args(["-KILL", &worker]).status().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let failed = loop {
@@ -468,10 +470,10 @@ fn processes_are_unprivileged_watched_and_never_outlive_the_server() {
     Command::new("kill").args(["-KILL", &server.child.id().to_string()]).status().unwrap();
     let _ = server.child.wait();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while all.iter().any(|pid| alive(pid)) && Instant::now() < deadline {
+    while all.iter().any(|c| alive(&c.pid)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(!all.iter().any(|pid| alive(pid)), "processes outlived a killed server");
+    assert!(!all.iter().any(|c| alive(&c.pid)), "processes outlived a killed server");
     assert!(namespaces(p).contains(&format!("{p}-c{id}")), "a killed server cannot remove its namespaces");
     let again = crate::common::LocalServer::start_in(&server.data_dir, &args);
     assert!(!namespaces(p).contains(&format!("{p}-c{id}")), "the next start removes what was left: {:?}", namespaces(p));

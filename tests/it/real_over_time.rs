@@ -10,24 +10,6 @@ use serde_json::{Value, json};
 
 use crate::real_clusters::{can_run, server_args, tool};
 
-/// Waits up to `secs` for cluster `id` to reach a state in `states`; its details.
-fn wait_state(server: &crate::common::LocalServer, id: i64, states: &[&str], secs: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let (_, d) = server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
-        if states.iter().any(|s| d["current_state"]["state"] == *s) || Instant::now() > deadline {
-            return d;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn create(server: &crate::common::LocalServer, body: Value) -> i64 {
-    let (code, answer) = server.post("/api/v2/clusters/account/alice/", &crate::common::client_body(&body));
-    assert!((200..300).contains(&code), "{answer}");
-    answer["id"].as_i64().unwrap()
-}
-
 /// The scheduler of a cluster with a short `idle_timeout` stops itself when idle, and the cluster is
 /// `stopped` with the reason; one running a task outlives its timeout until the task ends.
 #[test]
@@ -40,12 +22,12 @@ fn idle_real_clusters_stop_and_busy_ones_do_not() {
     args.extend(["--default-ingress", "443@10.1.0.0/16"].map(String::from));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = crate::common::LocalServer::start(&args);
-    let idle = json!({"scheduler_options": {"idle_timeout": "3 seconds"}});
+    let idle = json!({"scheduler_options": {"idle_timeout": "8 seconds"}});
     let (quiet, busy) = (
-        create(&server, json!({"name": "quiet", "workers": 1}).merged(&idle)),
-        create(&server, json!({"name": "busy", "workers": 1}).merged(&idle)),
+        server.create("alice", &json!({"name": "quiet", "workers": 1}).merged(&idle)),
+        server.create("alice", &json!({"name": "busy", "workers": 1}).merged(&idle)),
     );
-    let details = wait_state(&server, busy, &["ready", "error"], 60);
+    let details = server.wait_for("alice", busy, &["ready", "error"], 60);
     assert_eq!(details["current_state"]["state"], "ready", "{details}");
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), details.to_string()).unwrap();
@@ -55,23 +37,23 @@ fn idle_real_clusters_stop_and_busy_ones_do_not() {
         .args(["netns", "exec", &format!("{p}-vpn")])
         .arg(tool(".tools/coiled-venv/bin/python"))
         .arg(tool("tests/python/dask_busy.py"))
-        .args([file.path(), Path::new(&address), Path::new("12")])
+        .args([file.path(), Path::new(&address), Path::new("20")])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
 
-    let stopped = wait_state(&server, quiet, &["stopped", "error"], 30);
+    let stopped = server.wait_for("alice", quiet, &["stopped", "error"], 30);
     assert_eq!(stopped["current_state"]["state"], "stopped", "{stopped}");
-    assert_eq!(stopped["current_state"]["reason"], "Cluster was idle for 3 seconds (its idle_timeout)");
-    while started.elapsed() < Duration::from_secs(9) {
+    assert_eq!(stopped["current_state"]["reason"], "Cluster was idle for 8 seconds (its idle_timeout)");
+    while started.elapsed() < Duration::from_secs(16) {
         std::thread::sleep(Duration::from_millis(200));
     }
     let (_, during) = server.get(&format!("/api/v2/clusters/account/alice/id/{busy}"));
     assert_eq!(during["current_state"]["state"], "ready", "a computation keeps its cluster: {during}");
     let out = client.wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("DONE"), "{}", String::from_utf8_lossy(&out.stderr));
-    let after = wait_state(&server, busy, &["stopped", "error"], 30);
+    let after = server.wait_for("alice", busy, &["stopped", "error"], 30);
     assert_eq!(after["current_state"]["state"], "stopped", "idle once its task ended: {after}");
 }
 
@@ -94,8 +76,8 @@ fn failing_processes_fail_their_cluster_and_its_workers() {
     args[at] = wrapper.display().to_string();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = crate::common::LocalServer::start(&args);
-    let id = create(&server, json!({"name": "broken", "workers": 2}));
-    let failed = wait_state(&server, id, &["error"], 15);
+    let id = server.create("alice", &json!({"name": "broken", "workers": 2}));
+    let failed = server.wait_for("alice", id, &["error"], 15);
     assert_eq!(failed["current_state"]["state"], "error", "{failed}");
     assert!(failed["current_state"]["reason"].as_str().unwrap().contains("exit status 126"), "{failed}");
     assert!(failed["workers"].as_array().unwrap().iter().all(|w| w["current_state"]["state"] == "error"), "{failed}");
@@ -104,21 +86,12 @@ fn failing_processes_fail_their_cluster_and_its_workers() {
     let args = server_args("t30dies");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = crate::common::LocalServer::start(&args);
-    let id = create(&server, json!({"name": "dies", "workers": 2}));
-    assert_eq!(wait_state(&server, id, &["ready", "error"], 60)["current_state"]["state"], "ready");
-    let in_cluster = Command::new("ip").args(["netns", "pids", &format!("t30dies-c{id}")]).output().unwrap().stdout;
-    let scheduler = String::from_utf8_lossy(&in_cluster)
-        .split_whitespace()
-        .find(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-                .unwrap_or_default()
-                .starts_with(&tool(".tools/dask-venv/bin/python").display().to_string())
-                && std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().contains("dask_scheduler")
-        })
-        .unwrap()
-        .to_string();
-    Command::new("kill").args(["-KILL", &scheduler]).status().unwrap();
-    let failed = wait_state(&server, id, &["error"], 20);
+    let id = server.create("alice", &json!({"name": "dies", "workers": 2}));
+    assert_eq!(server.wait_for("alice", id, &["ready", "error"], 60)["current_state"]["state"], "ready");
+    let in_cluster = crate::real_clusters::in_namespace(&format!("t30dies-c{id}"));
+    let scheduler = &in_cluster.iter().find(|c| c.is_dask() && c.cmdline.contains("dask_scheduler")).unwrap().pid;
+    Command::new("kill").args(["-KILL", scheduler]).status().unwrap();
+    let failed = server.wait_for("alice", id, &["error"], 20);
     assert_eq!(failed["scheduler"]["current_state"]["reason"], "the process was killed by signal 9 (SIGKILL)", "{failed}");
     assert!(
         failed["workers"].as_array().unwrap().iter().all(|w| w["current_state"]["state"] == "error"),
@@ -170,16 +143,9 @@ impl Merged for Value {
     }
 }
 
-/// The user id a cluster runs as, from its scheduler's process in namespace `ns`.
+/// The user id a cluster runs as, from its Dask processes in namespace `ns`.
 fn cluster_uid(ns: &str) -> u32 {
-    let pids = Command::new("ip").args(["netns", "pids", ns]).output().unwrap().stdout;
-    let python = tool(".tools/dask-venv/bin/python").display().to_string();
-    String::from_utf8_lossy(&pids)
-        .split_whitespace()
-        .find(|pid| std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().starts_with(&python))
-        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-        .and_then(|status| status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next()?.parse().ok()))
-        .expect("a cluster process")
+    crate::real_clusters::in_namespace(ns).into_iter().find(|c| c.is_dask()).expect("a cluster process").uid
 }
 
 /// A new cluster never runs as the user a recent one ran as, even on a fresh data directory where
@@ -195,8 +161,8 @@ fn user_ids_are_not_given_again_across_runs() {
     let mut uids = Vec::new();
     for _ in 0..2 {
         let mut server = crate::common::LocalServer::start(&args);
-        let id = create(&server, json!({"name": "u", "workers": 0}));
-        assert_eq!(wait_state(&server, id, &["ready", "error"], 60)["current_state"]["state"], "ready");
+        let id = server.create("alice", &json!({"name": "u", "workers": 0}));
+        assert_eq!(server.wait_for("alice", id, &["ready", "error"], 60)["current_state"]["state"], "ready");
         assert_eq!(id, 100, "a fresh data directory numbers clusters from 100 again");
         uids.push(cluster_uid(&format!("{p}-c{id}")));
         assert!(server.stop().success());

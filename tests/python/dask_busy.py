@@ -3,7 +3,6 @@
 Usage: python dask_busy.py DETAILS.json ADDRESS SECONDS
 Prints `DONE` once the task has run to its end.
 """
-import json
 import sys
 import time
 
@@ -13,10 +12,8 @@ import cluster_security
 
 
 def main() -> None:
-    details = json.load(open(sys.argv[1]))
     address, seconds = sys.argv[2], float(sys.argv[3])
-    options = details["cluster_options"]
-    security = cluster_security.security(options["tls_cert"], options["tls_key"])
+    security = cluster_security.security_of(sys.argv[1])
     client = Client(address, security=security, timeout=30)
     client.submit(time.sleep, seconds, pure=False).result()
     print("DONE")

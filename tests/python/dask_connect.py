@@ -6,7 +6,6 @@ With WORKERS, first waits (up to the timeout) until that many workers are connec
 ready once the fraction of its workers it waits for has started, and the others may still connect.
 Prints `SUM <n> WORKERS <k>` on success; exits 3 when the connection fails.
 """
-import json
 import sys
 
 from distributed import Client
@@ -15,10 +14,8 @@ import cluster_security
 
 
 def main() -> None:
-    details = json.load(open(sys.argv[1]))
     address, timeout = sys.argv[2], float(sys.argv[3])
-    options = details["cluster_options"]
-    security = cluster_security.security(options["tls_cert"], options["tls_key"])
+    security = cluster_security.security_of(sys.argv[1])
     try:
         client = Client(address, security=security, timeout=timeout)
     except OSError as e:

@@ -5,7 +5,6 @@ with the TLS material the API returns, waits for WORKERS workers, scatters a ran
 
 Usage: python dask_hold.py DETAILS.json ADDRESS WORKERS
 """
-import json
 import sys
 
 from distributed import Client
@@ -14,10 +13,8 @@ import cluster_security
 
 
 def main() -> None:
-    details = json.load(open(sys.argv[1]))
     address, workers = sys.argv[2], int(sys.argv[3])
-    options = details["cluster_options"]
-    security = cluster_security.security(options["tls_cert"], options["tls_key"])
+    security = cluster_security.security_of(sys.argv[1])
     client = Client(address, security=security, timeout=60)
     client.wait_for_workers(workers, timeout=120)
     futures = client.scatter(list(range(600)))

@@ -95,10 +95,8 @@ def hog(mib):
 
 
 def main() -> None:
-    details = json.load(open(sys.argv[1]))
     address, targets = sys.argv[2], json.load(open(sys.argv[3]))
-    options = details["cluster_options"]
-    security = cluster_security.security(options["tls_cert"], options["tls_key"])
+    security = cluster_security.security_of(sys.argv[1])
     client = Client(address, security=security, timeout=30)
     client.wait_for_workers(1, timeout=30)
     if sys.argv[4] == "probe":

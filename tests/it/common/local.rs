@@ -117,9 +117,7 @@ impl LocalServer {
             .arg(format!("{}{path}", self.url))
             .output()
             .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string())))
+        status_and_answer(&out.stdout)
     }
 
     /// POST JSON with the token; the status and the JSON answer.
@@ -137,9 +135,28 @@ impl LocalServer {
             .arg(format!("{}{path}", self.url))
             .output()
             .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string())))
+        status_and_answer(&out.stdout)
+    }
+
+    /// Creates a cluster in `workspace` with a raw API call (with [`client_body`]'s defaults), which
+    /// must be accepted; its id.
+    pub fn create(&self, workspace: &str, body: &serde_json::Value) -> i64 {
+        let (code, answer) = self.post(&format!("/api/v2/clusters/account/{workspace}/"), &client_body(body));
+        assert!((200..300).contains(&code), "{answer}");
+        answer["id"].as_i64().unwrap()
+    }
+
+    /// Waits up to `secs` for cluster `id` of `workspace` to reach a state in `states`; its details
+    /// then (or at the deadline).
+    pub fn wait_for(&self, workspace: &str, id: i64, states: &[&str], secs: u64) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let (_, d) = self.get(&format!("/api/v2/clusters/account/{workspace}/id/{id}"));
+            if states.iter().any(|s| d["current_state"]["state"] == *s) || std::time::Instant::now() > deadline {
+                return d;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
 
     /// PUT JSON to an admin route, which must accept it.
@@ -174,6 +191,14 @@ impl LocalServer {
     pub fn running_named(&self, name: &str) -> Vec<serde_json::Value> {
         self.active_clusters().into_iter().filter(|c| c["name"] == name).collect()
     }
+}
+
+/// A curl answer written with `-w "\n%{http_code}"`: the status and the JSON body (a string when it is
+/// not JSON).
+fn status_and_answer(stdout: &[u8]) -> (u16, serde_json::Value) {
+    let text = String::from_utf8_lossy(stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string())))
 }
 
 impl Drop for LocalServer {
