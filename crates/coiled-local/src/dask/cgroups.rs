@@ -36,17 +36,11 @@ const TASKS_PER_PROCESS: u32 = 1024;
 
 /// Where each cgroup hierarchy is mounted: (filesystem type, options, mount point).
 fn mounts() -> Vec<(String, String, PathBuf)> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let point = left.split_whitespace().nth(4)?;
-            let mut r = right.split_whitespace();
-            let fstype = r.next()?.to_string();
-            let options = r.nth(1).unwrap_or_default().to_string();
-            Some((fstype, options, PathBuf::from(point)))
-        })
-        .filter(|(fstype, _, _)| fstype == "cgroup" || fstype == "cgroup2")
+    super::contain::mountinfo()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+        .map(|m| (m.fstype, m.super_options, PathBuf::from(m.point)))
         .collect()
 }
 

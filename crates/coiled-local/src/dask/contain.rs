@@ -211,12 +211,8 @@ const PSEUDO: [&str; 12] =
 /// Makes every mount of this private mount namespace read-only, keeping its other flags: a cluster
 /// writes nothing on the host's filesystems (world-writable directories included).
 fn read_only_everywhere() -> Result<(), String> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(fail("/proc/self/mountinfo"))?;
-    for line in text.lines() {
-        let (left, right) = line.split_once(" - ").unwrap_or((line, ""));
-        let fields: Vec<&str> = left.split_whitespace().collect();
-        let (Some(point), Some(options)) = (fields.get(4), fields.get(5)) else { continue };
-        let fstype = right.split_whitespace().next().unwrap_or_default();
+    let all = mountinfo().map_err(fail("/proc/self/mountinfo"))?;
+    for Mount { point, options, fstype, .. } in all {
         let options: Vec<&str> = options.split(',').collect();
         if options.contains(&"ro") {
             continue;
@@ -234,15 +230,42 @@ fn read_only_everywhere() -> Result<(), String> {
                 flags |= flag;
             }
         }
-        let point = unescape(point);
         let none: Option<&str> = None;
         match mount(none, point.as_str(), none, flags, none) {
             Ok(()) => {}
-            Err(_) if PSEUDO.contains(&fstype) => {}
+            Err(_) if PSEUDO.contains(&fstype.as_str()) => {}
             Err(e) => return Err(format!("making {point} ({fstype}) read-only: {e}")),
         }
     }
     Ok(())
+}
+
+/// One line of `/proc/self/mountinfo`.
+pub(crate) struct Mount {
+    /// Where it is mounted, escapes undone.
+    pub(crate) point: String,
+    /// The mount's own options (`rw,nosuid,…`).
+    pub(crate) options: String,
+    /// The filesystem type.
+    pub(crate) fstype: String,
+    /// The filesystem's options (for cgroup v1, its controllers).
+    pub(crate) super_options: String,
+}
+
+/// This process's mounts, as `/proc/self/mountinfo` lists them.
+pub(crate) fn mountinfo() -> std::io::Result<Vec<Mount>> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let fields: Vec<&str> = left.split_whitespace().collect();
+            let mut right = right.split_whitespace();
+            let fstype = right.next()?.to_string();
+            let super_options = right.nth(1).unwrap_or_default().to_string();
+            Some(Mount { point: unescape(fields.get(4)?), options: fields.get(5)?.to_string(), fstype, super_options })
+        })
+        .collect())
 }
 
 /// A mount point as `/proc/self/mountinfo` writes it, with `\ooo` escapes undone.
