@@ -167,6 +167,16 @@ fn init(plan: &Plan) -> Result<std::convert::Infallible, String> {
     let none: Option<&str> = None;
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).map_err(fail("making mounts private"))?;
     read_only_everywhere()?;
+    // A `--python` under a directory made private below (a checkout in /tmp, say) stays visible: its
+    // top directory there is held open now and bound back, read-only, once the private one is mounted.
+    let program = std::path::Path::new(plan.command.first().ok_or("no command")?);
+    let kept: Vec<(std::path::PathBuf, std::fs::File)> = WRITABLE
+        .iter()
+        .filter_map(|dir| {
+            let top = std::path::Path::new(dir).join(program.strip_prefix(dir).ok()?.components().next()?);
+            Some((top.clone(), std::fs::File::open(&top).ok()?))
+        })
+        .collect();
     let private = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     for dir in WRITABLE {
         let real = std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
@@ -174,6 +184,15 @@ fn init(plan: &Plan) -> Result<std::convert::Infallible, String> {
             mount(Some("tmpfs"), dir, Some("tmpfs"), private, Some("mode=1777")).map_err(fail(dir))?;
         }
     }
+    for (top, held) in &kept {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(top).map_err(fail(&top.display().to_string()))?;
+        let source = format!("/proc/self/fd/{}", held.as_raw_fd());
+        mount(Some(source.as_str()), top, none, MsFlags::MS_BIND | MsFlags::MS_REC, none).map_err(fail(&top.display().to_string()))?;
+        let read_only = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | private;
+        mount(none, top, none, read_only, none).map_err(fail(&top.display().to_string()))?;
+    }
+    drop(kept);
     if std::path::Path::new("/dev/mqueue").is_dir() {
         mount(Some("mqueue"), "/dev/mqueue", Some("mqueue"), private | MsFlags::MS_NOEXEC, none).map_err(fail("/dev/mqueue"))?;
     }
