@@ -242,12 +242,17 @@ impl Scenario {
 
     /// The full configuration for `resources`.
     pub fn config(server: &LocalServer, resources: &str) -> String {
+        Scenario::config_with(server, "", resources)
+    }
+
+    /// The full configuration for `resources`, with `provider` added to the provider block.
+    pub fn config_with(server: &LocalServer, provider: &str, resources: &str) -> String {
         // No scale-down asks a scheduler to retire workers, nor a plan checks the way to one: a
         // simulated cluster's addresses lead nowhere, and a real one's are inside the lab's namespaces,
         // which this machine has no route to. The test that retires workers runs Terraform inside the
         // lab's VPN with a provider block of its own.
         format!(
-            "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n  retire_workers = false\n}}\n{resources}",
+            "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n  retire_workers = false\n{provider}}}\n{resources}",
             server.url, server.token
         )
     }

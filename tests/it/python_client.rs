@@ -18,7 +18,8 @@ pub(crate) fn venv() -> Option<PathBuf> {
     None
 }
 
-fn run(bin: &Path, server: &LocalServer, args: &[&str], extra: &[(&str, &str)]) -> (bool, String) {
+/// Runs `bin` (a program of the client's environment) against `server`: whether it succeeded, and its output.
+pub(crate) fn run(bin: &Path, server: &LocalServer, args: &[&str], extra: &[(&str, &str)]) -> (bool, String) {
     let home = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(bin);
     cmd.args(args)
