@@ -20,6 +20,8 @@ pub struct World {
     /// The colleague's software environment's alias id and spec id, which must not change.
     colleague_env: (Value, Value),
     colleague: i64,
+    /// Clusters taken out of state whose import failed: theirs to clean up, not Terraform's.
+    forgotten: std::cell::RefCell<Vec<i64>>,
     data: tempfile::TempDir,
     args: Vec<String>,
 }
@@ -46,7 +48,8 @@ impl World {
         assert!(s.server.post("/api/v2/software-environment/account/alice", &env).0 < 300);
         let teammate = Workdir::new(&cli, &Scenario::config(&s.server, ""));
         let colleague_env = (Value::Null, Value::Null);
-        let mut world = World { s, cli, teammate, ours: None, theirs: None, colleague_env, colleague, data, args };
+        let mut world =
+            World { s, cli, teammate, ours: None, theirs: None, colleague_env, colleague, forgotten: Default::default(), data, args };
         world.colleague_env = world.colleague_env_now();
         world
     }
@@ -167,6 +170,14 @@ impl World {
         let Some(id) = self.cluster_id() else { return Ok((String::new(), false)) };
         let name = World::in_state(&self.s.tf, "coiled_cluster").and_then(|a| a["name"].as_str().map(str::to_string)).unwrap_or_default();
         self.s.tf.terraform(&["state", "rm", "-no-color", "coiled_cluster.soak"]).ok();
+        let outcome = self.import(id, &name, how);
+        if self.cluster_id() != Some(id) {
+            self.forgotten.borrow_mut().push(id);
+        }
+        outcome
+    }
+
+    fn import(&self, id: i64, name: &str, how: How) -> Result<Outcome, String> {
         let by_id = |key: &str| {
             let out = self.s.tf.terraform(&["import", "-no-color", "coiled_cluster.soak", key]);
             says_why(&out, "an import").map(|()| (out.all(), false))
@@ -175,8 +186,8 @@ impl World {
             How::Id => by_id(&id.to_string()),
             How::Name => {
                 // By name only where the name is that cluster's alone, as a team would check first.
-                let running = self.s.server.running_named(&name);
-                if running.len() == 1 && running[0]["id"] == id { by_id(&name) } else { by_id(&id.to_string()) }
+                let running = self.s.server.running_named(name);
+                if running.len() == 1 && running[0]["id"] == id { by_id(name) } else { by_id(&id.to_string()) }
             }
             How::Identity if self.cli.at_least(1, 12) => self.import_identity(id, String::new()),
             How::Query if self.cli.at_least(1, 14) => {
@@ -294,6 +305,13 @@ impl World {
             if out.code != 0 {
                 return Err(format!("destroy failed:\n{}", out.all()));
             }
+        }
+        let forgotten = self.forgotten.borrow();
+        let live = self.s.server.active_clusters();
+        let left: Vec<_> =
+            live.iter().filter_map(|c| c["id"].as_i64()).filter(|id| *id != self.colleague && !forgotten.contains(id)).collect();
+        if !left.is_empty() {
+            return Err(format!("clusters Terraform made are left running after destroy: {left:?}"));
         }
         self.check("", false)
     }
