@@ -91,10 +91,15 @@ impl BackendOptionsRead {
             self.option_str("aws_region_name").or_else(|| self.option_str("gcp_region_name"))
         }
     }
-    /// The zone: `None` when the answer says nothing of it, `Some(None)` when it reports none.
+    /// The zone as it was given: `options.zone` where the answer carries the key (`set_backend_options`
+    /// writes its `zone` argument there, null when not given), else `options.gcp_zone_name`; `None` when
+    /// the answer says nothing of it, `Some(None)` when it reports none. On GCP, `gcp_zone_name` is the
+    /// zone the client derived (`us-east1-c` when given none), which is not a zone the user gave.
     pub fn zone(&self) -> Option<Option<String>> {
-        let reported = self.options.get("zone").is_some() || self.options.get("gcp_zone_name").is_some();
-        reported.then(|| self.option_str("zone").or_else(|| self.option_str("gcp_zone_name")))
+        if self.options.get("zone").is_some() {
+            return Some(self.option_str("zone"));
+        }
+        self.options.get("gcp_zone_name").is_some().then(|| self.option_str("gcp_zone_name"))
     }
     /// `options.gcp_project_name`.
     pub fn gcp_project_name(&self) -> Option<String> {

@@ -48,13 +48,14 @@ resource "coiled_cluster" "diff" {
 }
 "#;
 
-/// Runs one step of `tests/python/differential.py` against the scenario's server.
+/// Runs one step of `tests/python/differential.py` (its name, then its arguments, separated by spaces)
+/// against the scenario's server.
 fn python(bin: &Path, s: &Scenario, step: &str, extra: &[(&str, &str)]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/differential.py");
     let home = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(bin.join("python"));
     cmd.arg(&script)
-        .arg(step)
+        .args(step.split(' '))
         .env("DASK_COILED__SERVER", &s.server.url)
         .env("DASK_COILED__TOKEN", &s.server.token)
         .env("HOME", home.path());
@@ -155,6 +156,35 @@ fn the_provider_sends_what_the_coiled_client_sends() {
         assert_eq!(theirs.get(k), Some(v), "override {k} is not in the client's dask_config");
     }
     assert_eq!(provider["tags"]["org"], "platform", "override tags merged as the client merges them");
+}
+
+/// GCP options for every combination of a region and a zone given or not (a zone in full or as one
+/// letter): the provider sends what `coiled.set_backend_options(backend="gcp", gcp_region=…, zone=…,
+/// gcp_zone=…)` sends, the region and zone the client derives included, and plans nothing after.
+#[test]
+fn gcp_options_are_sent_as_the_client_sends_them() {
+    let Some(bin) = crate::python_client::venv() else { return };
+    let s = Scenario::new(clis().last().unwrap(), &["--provision-delay", "0s"], "");
+    let key = r#"{"type": "service_account", "project_id": "diff-proj", "private_key_id": "x", "client_email": "a@b"}"#;
+    for region in [None, Some("us-east1"), Some("europe-west1")] {
+        for zone in [None, Some("b"), Some("us-central1-f")] {
+            // Terraform first: after the client's write, the refresh would find nothing left to send.
+            let line = |k: &str, v: Option<&str>| v.map(|v| format!("  {k} = \"{v}\"\n")).unwrap_or_default();
+            s.set(&format!(
+                "resource \"coiled_backend_options\" \"gcp\" {{\n  backend = \"gcp\"\n  gcp_service_account_json = {key:?}\n  gcp_project_id = \"diff-proj\"\n{}{}  ingress {{\n    ports = [443]\n    cidr  = \"10.1.0.0/16\"\n  }}\n}}\n",
+                line("region", region),
+                line("zone", zone)
+            ));
+            take_requests(&s);
+            s.apply();
+            let provider = update_options_data(&take_requests(&s));
+            s.assert_no_changes();
+            let arg = |v: Option<&str>| v.unwrap_or("-").to_string();
+            python(&bin, &s, &format!("gcp-options {} {}", arg(region), arg(zone)), &[]);
+            let client = update_options_data(&take_requests(&s));
+            assert_eq!(provider, client, "region {region:?}, zone {zone:?}");
+        }
+    }
 }
 
 /// Two create bodies agree key for key, but for the differences the ledger lists (each of which must

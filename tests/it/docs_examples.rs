@@ -86,14 +86,7 @@ fn every_example_validates() {
             let mut combined = String::new();
             for f in &files {
                 let text = std::fs::read_to_string(f).unwrap();
-                // Newer language features are validated only by CLIs that have them.
-                let needs = if text.contains("_wo ") || text.contains("ephemeral") {
-                    (1, 11)
-                } else if text.contains("import {") {
-                    (1, 5)
-                } else {
-                    (1, 0)
-                };
+                let needs = needs(&text);
                 if !cli.at_least(needs.0, needs.1) {
                     continue;
                 }
@@ -119,6 +112,27 @@ fn every_example_validates() {
             let out = w.terraform(&["validate", "-no-color"]);
             assert_eq!(out.code, 0, "{} does not validate with Terraform {}:\n{}", dir.display(), cli.version, out.all());
         }
+    }
+}
+
+/// The oldest Terraform whose language has every feature `text` uses: newer features are validated
+/// (and applied) only by CLIs that have them.
+pub(crate) fn needs(text: &str) -> (u32, u32) {
+    let uses = |marks: &[&str]| marks.iter().any(|m| text.contains(m));
+    if uses(&["list \"", "action \"", "action_trigger"]) {
+        (1, 14)
+    } else if uses(&["identity = {"]) {
+        (1, 12)
+    } else if uses(&["_wo ", "_wo_version"]) {
+        (1, 11)
+    } else if uses(&["ephemeral \"", "ephemeral."]) {
+        (1, 10)
+    } else if uses(&["provider::"]) {
+        (1, 8)
+    } else if uses(&["import {"]) {
+        (1, 5)
+    } else {
+        (1, 0)
     }
 }
 
@@ -154,6 +168,10 @@ fn every_guide_example_validates() {
             let text = std::fs::read_to_string(page).unwrap();
             assert!(text.starts_with("---\npage_title: "), "{} lacks the Registry front matter", page.display());
             for (i, block) in terraform_blocks(&text).iter().enumerate() {
+                let needs = needs(block);
+                if !cli.at_least(needs.0, needs.1) {
+                    continue;
+                }
                 let config = if block.contains("required_providers") { block.clone() } else { format!("{HEADER}{block}") };
                 let w = Workdir::new(cli, &config);
                 let out = w.terraform(&["validate", "-no-color"]);

@@ -28,4 +28,5 @@ mod retire;
 mod scaling;
 mod soak;
 mod software;
+mod troubleshooting;
 mod wire_ledger;

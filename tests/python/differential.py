@@ -2,7 +2,7 @@
 Terraform configurations in tests/it/differential.rs. What it sends is read back from coiled-local's
 request log; this script only makes the calls.
 
-Usage: python differential.py STEP   with DASK_COILED__SERVER / DASK_COILED__TOKEN set.
+Usage: python differential.py STEP [ARGS]   with DASK_COILED__SERVER / DASK_COILED__TOKEN set.
 """
 import sys
 
@@ -17,6 +17,17 @@ def main(step: str) -> None:
             aws_secret_access_key="SECRET-SENTINEL-DIFF",
             aws_region="us-west-2",
             ingress=[{"ports": [8786, 8787], "cidr": "10.1.0.0/16"}, {"ports": [8786], "cidr": "10.2.0.0/16"}],
+        )
+    elif step == "gcp-options":
+        region, zone = (None if a == "-" else a for a in sys.argv[2:4])
+        coiled.set_backend_options(
+            backend="gcp",
+            gcp_service_creds_dict={"type": "service_account", "project_id": "diff-proj", "private_key_id": "x", "client_email": "a@b"},
+            gcp_project_id="diff-proj",
+            gcp_region=region,
+            zone=zone,
+            gcp_zone=zone,
+            ingress=[{"ports": [443], "cidr": "10.1.0.0/16"}],
         )
     elif step == "cluster":
         try:

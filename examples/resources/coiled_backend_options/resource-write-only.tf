@@ -14,11 +14,11 @@ resource "coiled_backend_options" "team_wo" {
   aws_secret_access_key_wo_version = 1
 
   ingress {
-    ports = [8786, 8787]
+    ports = [443, 8786, 8787]
     cidr  = "10.1.0.0/16"
   }
   ingress {
-    ports = [8786]
+    ports = [443, 8786]
     cidr  = "192.168.0.0/20" # a paired VPC
   }
 }

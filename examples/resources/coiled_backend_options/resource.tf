@@ -8,8 +8,9 @@ variable "aws_secret_access_key" {
   sensitive = true
 }
 
-# Account-wide defaults: every cluster created afterwards in the workspace accepts the Dask ports
-# (scheduler 8786, dashboard 8787) from the office VPN only, unless it sets its own ingress.
+# Account-wide defaults: every cluster created afterwards in the workspace accepts the scheduler (443
+# on current Coiled, 8786 on older releases) and the dashboard (8787) from the office VPN only, unless
+# it sets its own ingress.
 resource "coiled_backend_options" "team" {
   workspace             = "my-team"
   backend               = "aws"
@@ -18,7 +19,7 @@ resource "coiled_backend_options" "team" {
   aws_secret_access_key = var.aws_secret_access_key
 
   ingress {
-    ports = [8786, 8787]
+    ports = [443, 8786, 8787]
     cidr  = "10.1.0.0/16"
   }
 }

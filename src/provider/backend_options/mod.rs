@@ -142,8 +142,7 @@ impl BackendOptionsResource {
         state.id = Field::Known(ws.clone());
         state.workspace = Field::Known(ws.clone());
         if state.region.known().is_none() {
-            let default = if state.backend.as_deref() == Some("gcp") { GCP_DEFAULT_REGION } else { AWS_DEFAULT_REGION };
-            state.region = Field::Known(default.to_string());
+            state.region = Field::Known(default_region(state.backend.as_deref(), state.zone.as_deref()));
         }
         if let CloudOptions::Gcp(GcpOptions { gcp_project_name: Some(project), .. }) = &body.options {
             state.gcp_project_id = Field::Known(project.clone());
@@ -168,8 +167,10 @@ impl BackendOptionsResource {
         let (config, prior) = (BackendOptionsModel::decode(&plan.config), BackendOptionsModel::decode(&plan.prior));
         let backend = planned.backend.known().cloned();
         if config.region.is_null() {
-            let prior_region = prior.region.known().filter(|_| prior.backend == planned.backend).cloned();
-            let default = backend.as_deref().map(|b| if b == "gcp" { GCP_DEFAULT_REGION } else { AWS_DEFAULT_REGION }.to_string());
+            let prior_region = prior.region.known().filter(|_| prior.backend == planned.backend && prior.zone == planned.zone).cloned();
+            // On GCP the region follows a zone given without one: wait for the zone to be known.
+            let zone_known = !(backend.as_deref() == Some("gcp") && planned.zone.is_unknown());
+            let default = backend.as_deref().filter(|_| zone_known).map(|b| default_region(Some(b), planned.zone.as_deref()));
             if let Some(region) = prior_region.or(default) {
                 planned.region = Field::Known(region);
                 predicted.push(tfplugin::attr!(BackendOptionsModel, region));

@@ -16,6 +16,33 @@ use crate::api::{
 /// Default regions, as Coiled's client picks them.
 pub(crate) const AWS_DEFAULT_REGION: &str = "us-east-1";
 pub(crate) const GCP_DEFAULT_REGION: &str = "us-east1";
+/// The zone Coiled's client picks on GCP when given neither region nor zone.
+const GCP_DEFAULT_ZONE: &str = "us-east1-c";
+
+/// The region Coiled's client uses when none is given: AWS's default, or on GCP the one the zone
+/// implies ([`gcp_region_zone`]).
+pub(crate) fn default_region(backend: Option<&str>, zone: Option<&str>) -> String {
+    if backend == Some("gcp") { gcp_region_zone(None, zone).0 } else { AWS_DEFAULT_REGION.into() }
+}
+
+/// The GCP region and `gcp_zone_name` Coiled's client sends for a region and zone as given
+/// (`utils.py` `parse_gcp_region_zone`): with neither, `us-east1` and `us-east1-c`; a one-letter zone
+/// goes after the region (`us-east1` when none is given); a zone without a region gives the region (the
+/// zone less its last two characters); a region without a zone sends no zone.
+pub(crate) fn gcp_region_zone(region: Option<&str>, zone: Option<&str>) -> (String, Option<String>) {
+    match (region, zone) {
+        (None, None) => (GCP_DEFAULT_REGION.into(), Some(GCP_DEFAULT_ZONE.into())),
+        (region, Some(z)) if z.chars().count() == 1 => {
+            let region = region.unwrap_or(GCP_DEFAULT_REGION);
+            (region.into(), Some(format!("{region}-{z}")))
+        }
+        (None, Some(z)) => {
+            let cut = z.char_indices().rev().nth(1).map_or(0, |(i, _)| i);
+            (z[..cut].into(), Some(z.into()))
+        }
+        (Some(r), z) => (r.into(), z.map(str::to_string)),
+    }
+}
 
 tfplugin::model! {
     /// `coiled_backend_options`'s configuration, plan or state.
@@ -120,7 +147,10 @@ pub fn payload(planned: &BackendOptionsModel, config: &BackendOptionsModel, rule
             })
         }
         "gcp" => {
-            let region = planned.region.as_deref().unwrap_or(GCP_DEFAULT_REGION).to_string();
+            // The region the user gave, or one the plan kept (after an import) that the zone does not imply.
+            let implied = gcp_region_zone(None, zone.as_deref()).0;
+            let given = config.region.as_deref().or(planned.region.as_deref().filter(|r| **r != implied));
+            let (region, gcp_zone) = gcp_region_zone(given, zone.as_deref());
             let creds_text =
                 secret(&planned.gcp_service_account_json, &config.gcp_service_account_json, Some(&config.gcp_service_account_json_wo))
                     .ok_or("gcp_service_account_json (or gcp_service_account_json_wo) is required for the gcp backend")?;
@@ -143,7 +173,7 @@ pub fn payload(planned: &BackendOptionsModel, config: &BackendOptionsModel, rule
                     kind: "gcp_cloudbridge_backend_options",
                     gcp_project_name: project,
                     gcp_region_name: region,
-                    gcp_zone_name: zone,
+                    gcp_zone_name: gcp_zone,
                     instance_service_account: None,
                 }),
                 registry: Registry { kind: "ecr", credentials: BTreeMap::new(), public_ecr: false, region: AWS_DEFAULT_REGION.to_string() },
@@ -163,7 +193,7 @@ pub fn state_from_server(prior: &BackendOptionsModel, server: &BackendOptionsRea
     if let Some(r) = server.region() {
         state.region = Field::Known(r.to_string());
     }
-    if let Some(zone) = server.zone() {
+    if let Some(zone) = server.zone().filter(|z| !gcp_zone_implied(&state, server, z.as_deref())) {
         state.zone = Field::from_option(zone);
     }
     if let Some(project) = server.gcp_project_name() {
@@ -186,6 +216,19 @@ pub fn state_from_server(prior: &BackendOptionsModel, server: &BackendOptionsRea
         state.ingress = Field::Known(ingress::state_value(&RuleSet::from_wire(&wire), &prior.ingress_value()));
     }
     state
+}
+
+/// Whether a GCP answer's zone, reported only as `gcp_zone_name`, is the one Coiled's client derives
+/// from the state's region and zone (given or left to the default): then it is no change of the zone
+/// the configuration gave, and none given stays none (rule `derived-zone`).
+fn gcp_zone_implied(state: &BackendOptionsModel, server: &BackendOptionsRead, reported: Option<&str>) -> bool {
+    if server.provider_name().as_deref() != Some("gcp") || server.options.get("zone").is_some() {
+        return false;
+    }
+    let zone = state.zone.as_deref();
+    let (implied_region, by_default) = gcp_region_zone(None, zone);
+    let given = gcp_region_zone(state.region.as_deref(), zone).1;
+    reported == given.as_deref() || (state.region.as_deref() == Some(implied_region.as_str()) && reported == by_default.as_deref())
 }
 
 /// The settings one workspace's options hold, in words, for comparing two of them: backend, region,
@@ -228,4 +271,34 @@ pub(crate) fn is_default(described: &[(&str, String)]) -> bool {
         ..BackendOptionsModel::default()
     });
     described == default.as_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gcp_region_zone;
+
+    /// `parse_gcp_region_zone` of Coiled's client 1.135.6, as written there, for comparison.
+    fn client(region: Option<&str>, zone: Option<&str>) -> (Option<String>, Option<String>) {
+        let (mut region, mut zone) = (region.map(str::to_string), zone.map(str::to_string));
+        match (&region, &zone) {
+            (None, None) => (region, zone) = (Some("us-east1".into()), Some("us-east1-c".into())),
+            (Some(r), Some(z)) if z.len() == 1 => zone = Some(format!("{r}-{z}")),
+            (None, Some(z)) if z.len() == 1 => (region, zone) = (Some("us-east1".into()), Some(format!("us-east1-{z}"))),
+            (None, Some(z)) => region = Some(z[..z.len().saturating_sub(2)].to_string()),
+            _ => {}
+        }
+        (region, zone)
+    }
+
+    #[test]
+    fn gcp_region_and_zone_are_derived_as_the_client_derives_them() {
+        let regions = [None, Some("europe-west1"), Some("us-central1")];
+        let zones = [None, Some("b"), Some("europe-west1-d"), Some("us-central1-a"), Some("c")];
+        for region in regions {
+            for zone in zones {
+                let (r, z) = gcp_region_zone(region, zone);
+                assert_eq!((Some(r), z), client(region, zone), "region {region:?}, zone {zone:?}");
+            }
+        }
+    }
 }
