@@ -3,7 +3,8 @@
 //! and its `-generate-config-out`.
 //!
 //! API calls: `GET /api/v2/clusters/account/{ws}/` (the list, as `coiled.list_clusters` pages it), and
-//! for each result a tag filter or `include_resource` needs, `GET …/id/{id}`.
+//! for each cluster listed without a state, and each result a tag filter or `include_resource` needs,
+//! `GET …/id/{id}`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,9 +22,9 @@ use super::import::imported_state;
 use super::model::{ClusterModel, state_from_details};
 use crate::api::{ClusterDetails, ClusterListItem, LIST_CEILING_PAGES, Op};
 
-/// How many clusters' details a `tags` filter reads at most in one query (one request each: a listed
-/// cluster carries no tags that Coiled's client reads); a query that stops there says how many it left
-/// unchecked.
+/// How many clusters' details a query reads at most (one request each): for clusters listed without a
+/// state, and for a `tags` filter (a listed cluster carries no tags that Coiled's client reads); a
+/// query that stops there says how many it left unchecked.
 pub const MAX_TAG_READS: usize = 1000;
 
 tfplugin::model! {
@@ -55,7 +56,12 @@ fn matches(item: &ClusterListItem, q: &ClusterQuery) -> bool {
         Some(wanted) => state == wanted,
         None => !matches!(state, "stopping" | "stopped" | "error"),
     };
-    status_ok && q.name_prefix.as_deref().is_none_or(|p| item.name.starts_with(p))
+    status_ok && named(item, q)
+}
+
+/// Whether a listed cluster passes the name filter.
+fn named(item: &ClusterListItem, q: &ClusterQuery) -> bool {
+    q.name_prefix.as_deref().is_none_or(|p| item.name.starts_with(p))
 }
 
 /// Whether a cluster carries every tag asked for; `None` when the server does not report tags.
@@ -129,12 +135,16 @@ impl ListResource for ClusterList {
         };
         let mut found = Vec::new();
         let mut gaps = Gaps { complete: listed.complete, listed: listed.items.len(), ..Gaps::default() };
-        gaps.stateless = listed.items.iter().filter(|i| i.state().is_none()).count();
-        for item in listed.items.iter().filter(|i| matches(i, &q)) {
+        let mut items = listed.items;
+        let Some(mut read) = learn_states(&coiled, &op, &ws, &mut items, &q, &mut gaps, diags).await else { return Vec::new() };
+        gaps.stateless = items.iter().filter(|i| i.state().is_none() && named(i, &q)).count();
+        for item in items.iter().filter(|i| matches(i, &q)) {
             if limit > 0 && found.len() >= limit {
                 break;
             }
-            let details = if wanted_tags.is_some() || include_resource {
+            let details = if let Some(d) = read.remove(&item.id) {
+                Some(d)
+            } else if wanted_tags.is_some() || include_resource {
                 if gaps.reads == MAX_TAG_READS && wanted_tags.is_some() {
                     gaps.unchecked += 1;
                     continue;
@@ -179,6 +189,40 @@ impl ListResource for ClusterList {
     }
 }
 
+/// Reads the details of the clusters listed without a state (as Coiled's CLI allows) that pass the
+/// name filter, to learn their state, so that a status filter (or the default of clusters not ended)
+/// can judge them: the details read, by id; `None` after an error, reported.
+async fn learn_states(
+    coiled: &crate::provider::Coiled,
+    op: &Op,
+    ws: &str,
+    items: &mut [ClusterListItem],
+    q: &ClusterQuery,
+    gaps: &mut Gaps,
+    diags: &mut Diagnostics,
+) -> Option<BTreeMap<i64, ClusterDetails>> {
+    let mut read = BTreeMap::new();
+    let unknown = items.iter_mut().filter(|i| i.state().is_none() && named(i, q));
+    for item in unknown {
+        if gaps.reads == MAX_TAG_READS {
+            break;
+        }
+        gaps.reads += 1;
+        match coiled.client.get_cluster(op, ws, item.id).await {
+            Ok(d) => {
+                item.current_state = Some(crate::api::ListedState { state: Some(d.current_state.state.clone()) });
+                read.insert(item.id, d);
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => {
+                coiled.report(diags, "Unable to Read Cluster", None, &e);
+                return None;
+            }
+        }
+    }
+    Some(read)
+}
+
 /// What a query could not see, each said once as a warning.
 #[derive(Default)]
 struct Gaps {
@@ -211,7 +255,7 @@ impl Gaps {
         if self.stateless > 0 {
             diags.warning(
                 "Clusters Listed Without a State",
-                format!("{} listed cluster(s) had no state (Coiled's CLI shows them as `unknown`), so no status filter could match them; they are left out.", self.stateless),
+                format!("{} listed cluster(s) had no state (Coiled's CLI shows them as `unknown`) and were not read within the query's {MAX_TAG_READS} reads of details, so no status filter could match them; they are left out. Narrow the query with `name_prefix`.", self.stateless),
             );
         }
         if self.unchecked > 0 {

@@ -198,9 +198,7 @@ impl World {
                 let out = self.s.tf.terraform(&["query", "-no-color"]);
                 std::fs::remove_file(self.s.tf.path().join("q.tfquery.hcl")).unwrap();
                 says_why(&out, "a query")?;
-                // A cluster the list gives no state cannot be told running, and is left out with a warning.
-                let listed = out.stdout.contains(&format!("(id {id},")) || out.all().contains("Clusters Listed Without a State");
-                if out.code == 0 && !listed {
+                if out.code == 0 && !out.stdout.contains(&format!("(id {id},")) {
                     let (_, d) = self.s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
                     if !matches!(d["current_state"]["state"].as_str(), Some("stopping" | "stopped" | "error")) {
                         return Err(format!("a query for `{name}` does not list running cluster {id}:\n{}", out.all()));
