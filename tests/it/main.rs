@@ -9,6 +9,7 @@ mod common;
 mod containment;
 mod differential;
 mod docs_examples;
+mod examples_applied;
 mod fidelity;
 mod first_hour;
 mod fuzz_regressions;

@@ -481,55 +481,28 @@ fn processes_are_unprivileged_watched_and_never_outlive_the_server() {
     assert!(namespaces(p).is_empty(), "{:?}", namespaces(p));
 }
 
-/// The ephemeral `coiled_cluster_connection` connects a Dask client to a real cluster: a provisioner
-/// on the VPN network gets the address and TLS material from it, and computes.
+/// The migration guide's way to connect a Dask client without Coiled's, as written: its configuration
+/// (a cluster, `coiled_cluster_connection` and a provisioner running its `dask_job.py`, from the lab's
+/// VPN network) computes on the cluster, and the key reaches neither state nor Terraform's output.
 #[test]
-fn the_cluster_connection_connects_a_dask_client() {
+fn the_guides_dask_job_connects_through_the_cluster_connection() {
     if !can_run() {
         return;
     }
     let p = "t14eph";
-    let result = tempfile::NamedTempFile::new().unwrap();
-    let config = format!(
-        r#"
-resource "coiled_cluster" "etl" {{
-  name                    = "eph"
-  software                = "dask"
-  n_workers               = 2
-  # Both workers connected before the client counts them (the default waits for 30%: one of two).
-  wait_for_workers        = 1
-  use_scheduler_public_ip = false
-  backend_options {{
-    ingress {{
-      ports = [443]
-      cidr  = "10.1.0.0/16"
-    }}
-  }}
-}}
-ephemeral "coiled_cluster_connection" "etl" {{
-  id                      = coiled_cluster.etl.id
-  use_scheduler_public_ip = false
-}}
-resource "terraform_data" "client" {{
-  input = coiled_cluster.etl.id
-  provisioner "local-exec" {{
-    command = "ip netns exec {p}-vpn {python} {script} {result}"
-    environment = {{
-      COILED_ADDRESS  = ephemeral.coiled_cluster_connection.etl.scheduler_address
-      COILED_TLS_CERT = ephemeral.coiled_cluster_connection.etl.tls_cert
-      COILED_TLS_KEY  = ephemeral.coiled_cluster_connection.etl.tls_key
-    }}
-  }}
-}}
-"#,
-        python = tool(".tools/coiled-venv/bin/python").display(),
-        script = tool("tests/python/dask_connect_env.py").display(),
-        result = result.path().display()
-    );
-    let s = scenario(p, &config);
-    s.apply();
-    assert_eq!(std::fs::read_to_string(result.path()).unwrap().trim(), "SUM 499500 WORKERS 2");
-    assert!(!s.state_text().contains("BEGIN PRIVATE KEY"), "the key is not in state");
+    let guide = std::fs::read_to_string(tool("docs/guides/migrating-from-python.md")).unwrap();
+    let blocks = |lang: &str| crate::docs_examples::code_blocks(&guide, lang);
+    let config = blocks("terraform").into_iter().find(|b| b.contains("terraform_data")).expect("the guide's connection example");
+    let job = blocks("python").into_iter().find(|b| b.starts_with("# dask_job.py")).expect("the guide's dask_job.py");
+    // Run from the VPN, with a Python that has `distributed`, writing what it prints to a file.
+    let command = format!("ip netns exec {p}-vpn {} dask_job.py > result.txt", tool(".tools/coiled-venv/bin/python").display());
+    let config = config.replace("python3 dask_job.py", &command);
+    assert!(config.contains(&command), "the guide runs `python3 dask_job.py`: {config}");
+    let s = scenario_with(p, &config, &["--software-env", "etl-env"]);
+    s.tf.write("dask_job.py", &job);
+    let out = s.apply().all();
+    assert_eq!(std::fs::read_to_string(s.tf.path().join("result.txt")).unwrap().trim(), "499500");
+    assert!(!s.state_text().contains("PRIVATE KEY") && !out.contains("PRIVATE KEY"), "the key is in neither state nor output");
 }
 
 /// Terraform run inside the lab's VPN, from where the scheduler can be reached: a scale-down 6 → 2

@@ -150,7 +150,21 @@ impl BackendOptionsResource {
             state.gcp_project_id = Field::Null;
         }
         match coiled.client.get_backend_options(&op, &ws).await {
-            Ok(server) => Some(NewState { state: state_from_server(&state, &server).encode(), private: Vec::new() }),
+            Ok(server) => {
+                // State records what this apply wrote, as planned; options read back otherwise were
+                // changed by another writer in between, which the next plan shows as drift.
+                let changes = differences(&describe(&state), &describe(&state_from_server(&state, &server)));
+                if !changes.is_empty() {
+                    diags.warning(
+                        "Backend Options Changed While Applying",
+                        format!(
+                            "Workspace {ws:?}'s backend options, read back right after this apply wrote them, differ from what it wrote:\n{}\n\nAnother writer changed them in between: a second Terraform configuration or resource managing this workspace's options, `coiled.set_backend_options`, or Coiled's web app. A workspace has one set of options: keep one owner. State records what this apply wrote; the next plan shows the difference.",
+                            changes.join("\n")
+                        ),
+                    );
+                }
+                Some(NewState { state: state.encode(), private: Vec::new() })
+            }
             Err(e) => {
                 // The write succeeded: record it, and say the read-back failed.
                 diags.warning(
@@ -226,7 +240,7 @@ impl Resource for BackendOptionsResource {
                     Attribute::optional_computed("workspace", Type::String, "Workspace (formerly account) whose options these are. Defaults to the provider's workspace. Changing it manages another workspace's options (replacement).").requires_replace().stable(),
                     Attribute::required("backend", Type::String, "Cloud provider: `aws` or `gcp`."),
                     Attribute::optional_computed("region", Type::String, "Cloud region for clusters. Defaults to `us-east-1` on AWS and `us-east1` on GCP."),
-                    Attribute::optional("zone", Type::String, "Availability zone for clusters; by default Coiled chooses."),
+                    Attribute::optional("zone", Type::String, "Availability zone for clusters. Left out, Coiled chooses on AWS; on GCP the zone Coiled's client derives is sent: none when `region` is set, `us-east1-c` when neither is (a one-letter zone such as `b` goes after the region)."),
                     Attribute::optional("aws_access_key_id", Type::String, "AWS access key ID Coiled uses to create clusters. Required with the `aws` backend, together with `aws_secret_access_key` or `aws_secret_access_key_wo`.").sensitive(),
                     Attribute::optional("aws_secret_access_key", Type::String, "AWS secret access key (`aws` backend). Stored in Terraform state (as a sensitive value); with Terraform 1.11 or later prefer `aws_secret_access_key_wo`. Never read back from Coiled.").sensitive(),
                     Attribute::optional("aws_secret_access_key_wo", Type::String, "Write-only AWS secret access key (Terraform 1.11 or later): sent to Coiled but never stored in state or plan. Bump `aws_secret_access_key_wo_version` to send a new value.").sensitive().write_only(),
