@@ -56,7 +56,7 @@ const FOUND: [(u64, &str); 1] = [
     // are now read to learn their state.
     (
         3523926090,
-        r#"{"oldest":false,"ops":[{"Apply":{"named":false,"env":null,"n_workers":0,"rules":[false,false,false],"tagged":false,"keep_stopped":false,"wait_for_workers":null,"defaults":false,"idle":false}},{"Reimport":"Query"}]}"#,
+        r#"{"oldest":false,"ops":[{"Apply":{"named":false,"env":null,"n_workers":0,"rules":[false,false,false],"tagged":false,"keep_stopped":false,"wait_for_workers":null,"defaults":false,"idle":false,"account":null}},{"Reimport":"Query"}]}"#,
     ),
 ];
 

@@ -14,6 +14,9 @@ pub const IDLE_TIMEOUT: &str = "5 minutes";
 pub const TIME_SCALE: &str = "20";
 /// Real seconds after which a cluster with [`IDLE_TIMEOUT`] is idle.
 pub const IDLE_SECS: u64 = 16;
+/// The AWS secret key a configuration's backend options carry, which must never be shown or stored
+/// outside its sensitive attribute.
+pub const SECRET: &str = "SOAK-SECRET-KEY-7d1f09";
 
 /// One generated configuration: a cluster (named `soak`, or not named), and maybe a software
 /// environment `soak-env` it runs, built from packages or an image; maybe provider `cluster_defaults`.
@@ -32,6 +35,9 @@ pub struct Conf {
     pub defaults: bool,
     /// The cluster sets `idle_timeout` to [`IDLE_TIMEOUT`].
     pub idle: bool,
+    /// The configuration also owns the workspace's backend options (with [`SECRET`]), its secret key
+    /// write-only (`true`, on CLIs that have them) or not.
+    pub account: Option<bool>,
 }
 
 /// How a forgotten cluster is found again.
@@ -104,8 +110,9 @@ pub struct Sequence {
 
 fn conf() -> impl Strategy<Value = Conf> {
     let shape = (any::<bool>(), prop::option::of(any::<bool>()), 0u8..=8, any::<bool>(), any::<bool>());
-    let options = (prop::collection::vec(any::<bool>(), 3), any::<bool>(), any::<bool>(), prop::option::of(1u8..=4));
-    (shape, options).prop_map(|((named, env, n_workers, defaults, idle), (rules, tagged, keep_stopped, wait_for_workers))| Conf {
+    let options =
+        (prop::collection::vec(any::<bool>(), 3), any::<bool>(), any::<bool>(), prop::option::of(1u8..=4), prop::option::of(any::<bool>()));
+    (shape, options).prop_map(|((named, env, n_workers, defaults, idle), (rules, tagged, keep_stopped, wait_for_workers, account))| Conf {
         named,
         env,
         n_workers,
@@ -115,6 +122,7 @@ fn conf() -> impl Strategy<Value = Conf> {
         wait_for_workers,
         defaults,
         idle,
+        account,
     })
 }
 
@@ -150,9 +158,19 @@ impl Conf {
         "  cluster_defaults {\n    use_scheduler_public_ip = false\n    tags = { managed-by = \"terraform\" }\n    ingress {\n      ports = [8786]\n      cidr  = \"10.7.0.0/16\"\n    }\n  }\n".into()
     }
 
-    /// The resources.
-    pub fn resources(&self) -> String {
+    /// The resources; `write_only`: whether the CLI has write-only arguments.
+    pub fn resources(&self, write_only: bool) -> String {
         let mut out = String::new();
+        if let Some(wo) = self.account {
+            let secret = if wo && write_only {
+                format!("  aws_secret_access_key_wo         = \"{SECRET}\"\n  aws_secret_access_key_wo_version = 1\n")
+            } else {
+                format!("  aws_secret_access_key = \"{SECRET}\"\n")
+            };
+            out.push_str(&format!(
+                "resource \"coiled_backend_options\" \"soak\" {{\n  backend           = \"aws\"\n  aws_access_key_id = \"AKIASOAKEXAMPLE\"\n{secret}  ingress {{\n    ports = [443, 8786]\n    cidr  = \"10.5.0.0/16\"\n  }}\n}}\n"
+            ));
+        }
         let software = match self.env {
             None => "\"dask\"".to_string(),
             Some(image) => {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::conf::{Conf, How, IDLE_SECS, Op, Outside, TIME_SCALE};
+use super::conf::{Conf, How, IDLE_SECS, Op, Outside, SECRET, TIME_SCALE};
 use crate::common::{Cli, LocalServer, Scenario, Workdir, clis};
 
 pub struct World {
@@ -39,7 +39,10 @@ impl World {
                 .collect();
         let server = LocalServer::start_in(data.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
         let cli = if oldest { clis().first() } else { clis().last() }.unwrap().clone();
-        let tf = Workdir::new(&cli, &Scenario::config(&server, ""));
+        let mut tf = Workdir::new(&cli, &Scenario::config(&server, ""));
+        // Everything Terraform and the provider log, to check that no secret is in it.
+        tf.set_env("TF_LOG", "debug");
+        tf.set_env("TF_LOG_PATH", &tf.path().join("terraform.log").display().to_string());
         let s = Scenario { server, tf };
         let (_, made) =
             s.server.post("/api/v2/clusters/account/alice/", &crate::common::client_body(&json!({"name": "colleague", "workers": 1})));
@@ -77,7 +80,8 @@ impl World {
     }
 
     fn write(&self, dir: &Workdir, conf: &Option<Conf>) {
-        let (provider, resources) = conf.as_ref().map(|c| (c.provider(), c.resources())).unwrap_or_default();
+        let write_only = self.cli.at_least(1, 11);
+        let (provider, resources) = conf.as_ref().map(|c| (c.provider(), c.resources(write_only))).unwrap_or_default();
         dir.write("main.tf", &Scenario::config_with(&self.s.server, &provider, &resources));
     }
 
@@ -223,9 +227,10 @@ impl World {
     /// Every invariant, after a step whose output is `text`.
     pub fn check(&self, text: &str, applied: bool) -> Result<(), String> {
         let token = &self.s.server.token;
-        if text.contains(token.as_str()) {
-            return Err(format!("the API token was printed:\n{text}"));
+        if text.contains(token.as_str()) || text.contains(SECRET) {
+            return Err(format!("the API token or the AWS secret key was printed:\n{text}"));
         }
+        self.check_secrets_kept()?;
         // Checked without faults (then put back as they were): the invariants are about what exists,
         // not about one request.
         let faults = self.s.server.get("/_local/faults").1;
@@ -236,9 +241,27 @@ impl World {
         checked
     }
 
+    /// Neither the API token nor the AWS secret key is in Terraform's log or `coiled-local`'s request
+    /// log, and the key is in state only as the value of `aws_secret_access_key`.
+    fn check_secrets_kept(&self) -> Result<(), String> {
+        let log = std::fs::read_to_string(self.s.tf.path().join("terraform.log")).unwrap_or_default();
+        if log.contains(self.s.server.token.as_str()) || log.contains(SECRET) {
+            return Err("the API token or the AWS secret key is in Terraform's log".into());
+        }
+        let requests = self.s.server.get("/_local/requests").1.to_string();
+        if requests.contains(SECRET) {
+            return Err("the AWS secret key is in coiled-local's request log".into());
+        }
+        let state = self.s.state_text().replace(&format!("\"aws_secret_access_key\": \"{SECRET}\""), "");
+        if state.contains(SECRET) {
+            return Err("the AWS secret key is in state outside `aws_secret_access_key`".into());
+        }
+        Ok(())
+    }
+
     fn check_plan(&self, plan: &crate::common::Run, applied: bool) -> Result<(), String> {
-        if plan.all().contains(self.s.server.token.as_str()) {
-            return Err(format!("the API token was printed by a plan:\n{}", plan.all()));
+        if plan.all().contains(self.s.server.token.as_str()) || plan.all().contains(SECRET) {
+            return Err(format!("the API token or the AWS secret key was printed by a plan:\n{}", plan.all()));
         }
         match (applied, plan.code) {
             (true, 0) | (false, 0 | 2) => Ok(()),
