@@ -323,7 +323,8 @@ fn a_network_block_taken_out_is_removed_in_place() {
 
 /// Two resources writing one workspace's options in one apply (a mistake, but one users make): each
 /// apply succeeds and records what it wrote, warning when the options read back were changed in
-/// between, never "inconsistent result"; the next plan shows the difference still to settle.
+/// between, never "inconsistent result"; the next plan shows the difference still to settle, where
+/// the server reports the rules.
 #[test]
 fn two_owners_of_one_workspaces_options_conflict_without_an_invalid_result() {
     let cli = clis().last().unwrap();
@@ -337,8 +338,10 @@ fn two_owners_of_one_workspaces_options_conflict_without_an_invalid_result() {
     let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(!out.all().contains("inconsistent result"), "{}", out.all());
+    // One of them no longer holds what it wrote: a server that reports the rules shows it.
     let plan = s.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
-    assert_eq!(plan.code, 2, "one of them no longer holds what it wrote:\n{}", plan.all());
+    let shown = if crate::common::echo() == crate::common::Echo::Full { vec![2] } else { vec![0, 2] };
+    assert!(shown.contains(&plan.code), "{}", plan.all());
 }
 
 /// A saved plan predicts an inheriting cluster's `firewall_rules` from the account default; when a

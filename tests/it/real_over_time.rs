@@ -130,19 +130,24 @@ fn a_python_cluster_users_cannot_reach_is_refused_with_its_cause() {
     assert!(err.contains(&format!("{} (mode 700) does not let other users in", dir.path().display())), "{err}");
 }
 
-/// A `--python` under a directory every cluster gets privately (a checkout in `/tmp`) still runs
-/// clusters: that directory is bound back into each cluster's view, read-only.
+/// A `--python` under a directory every cluster gets privately (a checkout in `/tmp`), its
+/// environment linked from another such directory, still runs clusters: both are bound back into each
+/// cluster's view, read-only.
 #[test]
 fn a_python_under_tmp_runs_clusters() {
     if !can_run() {
         return;
     }
-    let dir = tempfile::Builder::new().prefix("coiled-local-checkout").tempdir_in("/tmp").unwrap();
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    std::os::unix::fs::symlink(tool(".tools/dask-venv"), dir.path().join("venv")).unwrap();
+    let dirs: Vec<tempfile::TempDir> =
+        (0..2).map(|_| tempfile::Builder::new().prefix("coiled-local-checkout").tempdir_in("/tmp").unwrap()).collect();
+    for dir in &dirs {
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    std::os::unix::fs::symlink(tool(".tools/dask-venv"), dirs[1].path().join("venv")).unwrap();
+    std::os::unix::fs::symlink(dirs[1].path().join("venv"), dirs[0].path().join("venv")).unwrap();
     let mut args = server_args("t30tmp");
     let at = args.iter().position(|a| a == "--python").unwrap() + 1;
-    args[at] = dir.path().join("venv/bin/python").display().to_string();
+    args[at] = dirs[0].path().join("venv/bin/python").display().to_string();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = crate::common::LocalServer::start(&args);
     let id = server.create("alice", &json!({"name": "from-tmp", "workers": 1}));

@@ -158,6 +158,41 @@ fn outside(plan: &Plan) -> Result<std::convert::Infallible, String> {
     end_as(status)
 }
 
+/// `path`, and each path its symbolic links lead through: every link among its ancestors followed, in
+/// turn, lexically (at most 40 paths, as the kernel follows at most 40 links).
+fn link_chain(path: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![path.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() && out.len() < 40 {
+        let current = out[i].clone();
+        for link in current.ancestors() {
+            let Ok(target) = std::fs::read_link(link) else { continue };
+            let rest = current.strip_prefix(link).unwrap_or(std::path::Path::new(""));
+            let resolved = lexical(&link.parent().unwrap_or(std::path::Path::new("/")).join(target).join(rest));
+            if !out.contains(&resolved) {
+                out.push(resolved);
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `path` with `.` and `..` taken out, without looking at the file system.
+fn lexical(path: &std::path::Path) -> std::path::PathBuf {
+    let mut out = std::path::PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// Step 2: PID 1.
 fn init(plan: &Plan) -> Result<std::convert::Infallible, String> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("parent-death signal"))?;
@@ -168,15 +203,21 @@ fn init(plan: &Plan) -> Result<std::convert::Infallible, String> {
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).map_err(fail("making mounts private"))?;
     read_only_everywhere()?;
     // A `--python` under a directory made private below (a checkout in /tmp, say) stays visible: its
-    // top directory there is held open now and bound back, read-only, once the private one is mounted.
+    // top directory there is held open now and bound back, read-only, once the private one is mounted;
+    // so is every such directory its symbolic links lead through (a venv linked from elsewhere in /tmp).
     let program = std::path::Path::new(plan.command.first().ok_or("no command")?);
-    let kept: Vec<(std::path::PathBuf, std::fs::File)> = WRITABLE
-        .iter()
-        .filter_map(|dir| {
-            let top = std::path::Path::new(dir).join(program.strip_prefix(dir).ok()?.components().next()?);
-            Some((top.clone(), std::fs::File::open(&top).ok()?))
-        })
-        .collect();
+    let mut kept: Vec<(std::path::PathBuf, std::fs::File)> = Vec::new();
+    for path in link_chain(program) {
+        for dir in WRITABLE {
+            let Some(first) = path.strip_prefix(dir).ok().and_then(|rest| rest.components().next()) else { continue };
+            let top = std::path::Path::new(dir).join(first);
+            if kept.iter().all(|(held, _)| *held != top)
+                && let Ok(file) = std::fs::File::open(&top)
+            {
+                kept.push((top, file));
+            }
+        }
+    }
     let private = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     for dir in WRITABLE {
         let real = std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
@@ -361,6 +402,20 @@ mod tests {
         assert_eq!(unescape("/mnt/with\\040space"), "/mnt/with space");
         assert_eq!(unescape("/plain"), "/plain");
         assert_eq!(unescape("/odd\\"), "/odd\\");
+    }
+
+    #[test]
+    fn a_link_chain_follows_every_link_among_the_ancestors() {
+        let root = tempfile::tempdir().unwrap();
+        let (a, b, real) = (root.path().join("a"), root.path().join("b"), root.path().join("real"));
+        for d in [&a, &b, &real.join("bin")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::os::unix::fs::symlink(&real, b.join("venv")).unwrap();
+        std::os::unix::fs::symlink("../b/venv", a.join("venv")).unwrap();
+        let chain = link_chain(&a.join("venv/bin/python"));
+        assert_eq!(chain, [a.join("venv/bin/python"), b.join("venv/bin/python"), real.join("bin/python")]);
+        assert_eq!(lexical(std::path::Path::new("/tmp/a/../b/./c")), std::path::PathBuf::from("/tmp/b/c"));
     }
 
     #[test]
