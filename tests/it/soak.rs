@@ -41,7 +41,7 @@ fn random_sequences_keep_every_invariant() {
         Err(TestError::Fail(why, seq)) => {
             let replay = serde_json::to_string(&seq).unwrap();
             panic!(
-                "an invariant broke (seed {seed}): {why}\nshrunk sequence: {seq:?}\nreplay: SOAK_SEED={seed} SOAK_REPLAY='{replay}' cargo nextest run --test it soak::replay_a_sequence"
+                "an invariant broke (seed {seed}): {why}\nshrunk sequence: {seq:?}\nreplay (after `cargo build --workspace --bins`): SOAK_SEED={seed} SOAK_REPLAY='{replay}' cargo nextest run --test it soak::replay_a_sequence"
             );
         }
         Err(e) => panic!("{e}"),
@@ -73,7 +73,10 @@ fn sequences_that_broke_an_invariant_keep_every_invariant() {
 /// Replays the sequence `SOAK_REPLAY` (JSON, as a failure prints it) with `SOAK_SEED`.
 #[test]
 fn replay_a_sequence() {
-    let Ok(json) = std::env::var("SOAK_REPLAY") else { return };
+    let Ok(json) = std::env::var("SOAK_REPLAY") else {
+        eprintln!("nothing to replay: set SOAK_REPLAY (and SOAK_SEED) as a failure prints them");
+        return;
+    };
     let seq: Sequence = serde_json::from_str(&json).expect("SOAK_REPLAY is a sequence as a failure prints it");
     if let Err(why) = run_sequence(&seq, seed()) {
         panic!("{why}");

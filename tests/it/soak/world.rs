@@ -45,7 +45,11 @@ impl World {
         tf.set_env("TF_LOG_PATH", &tf.path().join("terraform.log").display().to_string());
         let s = Scenario { server, tf };
         let (_, made) =
-            s.server.post("/api/v2/clusters/account/alice/", &crate::common::client_body(&json!({"name": "colleague", "workers": 1})));
+            // Long-lived: the colleague's cluster must not idle out during a sequence (`--time-scale`).
+            s.server.post(
+                "/api/v2/clusters/account/alice/",
+                &crate::common::client_body(&json!({"name": "colleague", "workers": 1, "scheduler_options": {"idle_timeout": "52 weeks"}})),
+            );
         let colleague = made["id"].as_i64().expect("the colleague's cluster");
         let env = json!({"name": "colleague-env", "container": "ghcr.io/dask/dask:2025.1.0", "use_entrypoint": true});
         assert!(s.server.post("/api/v2/software-environment/account/alice", &env).0 < 300);
@@ -54,6 +58,11 @@ impl World {
         let mut world =
             World { s, cli, teammate, ours: None, theirs: None, colleague_env, colleague, forgotten: Default::default(), data, args };
         world.colleague_env = world.colleague_env_now();
+        assert!(
+            !world.colleague_env.0.is_null() && !world.colleague_env.1.is_null(),
+            "the colleague's environment: {:?}",
+            world.colleague_env
+        );
         world
     }
 
@@ -100,24 +109,30 @@ impl World {
                 self.write(&self.s.tf, &self.ours);
                 let mut child = self.s.tf.spawn(&["apply", "-auto-approve", "-no-color"], &[]);
                 std::thread::sleep(Duration::from_millis(u64::from(*ms)));
-                if child.try_wait().unwrap().is_none() {
+                let interrupted = child.try_wait().unwrap().is_none();
+                if interrupted {
                     crate::common::interrupt(&child);
                 }
                 let (status, out) = crate::common::finish(child);
                 if !status.success() && !out.contains("Error:") && !out.contains("nterrupt") {
                     return Err(format!("an interrupted apply says why:\n{out}"));
                 }
-                Ok((out, false))
+                // An apply that ended before the Ctrl-C is an apply like any other.
+                Ok((out, status.success() && !interrupted))
             }
             Op::ScaleOutside(n) => {
                 if let Some(id) = self.cluster_id() {
-                    self.s.server.post(&format!("/api/v2/workers/account/alice/cluster/{id}/"), &json!({"n_workers": n}));
+                    self.without_faults(|| {
+                        self.s.server.post(&format!("/api/v2/workers/account/alice/cluster/{id}/"), &json!({"n_workers": n}))
+                    });
                 }
                 Ok((String::new(), false))
             }
             Op::StopOutside(who) => self.stop_outside(*who),
             Op::DeleteEnvOutside => {
-                if World::in_state(&self.s.tf, "coiled_software_environment").is_some() {
+                let exists =
+                    self.without_faults(|| self.s.server.get("/api/v2/software-environment/account/alice/alias/name/soak-env").0 == 200);
+                if World::in_state(&self.s.tf, "coiled_software_environment").is_some() && exists {
                     self.client("import coiled; coiled.delete_software_environment('soak-env')")?;
                 }
                 Ok((String::new(), false))
@@ -128,8 +143,11 @@ impl World {
             }
             Op::Reimport(how) => self.reimport(*how),
             Op::Restart => {
+                // Faults are the server's memory only: put back as they were.
+                let faults = self.s.server.get("/_local/faults").1;
                 self.s.server.stop();
                 self.s.server = LocalServer::start_in(self.data.path(), &self.args.iter().map(String::as_str).collect::<Vec<_>>());
+                self.s.server.put("/_local/faults", &faults);
                 self.write(&self.s.tf, &self.ours);
                 self.write(&self.teammate, &self.theirs);
                 Ok((String::new(), false))
@@ -152,7 +170,9 @@ impl World {
         let Some(id) = self.cluster_id() else { return Ok((String::new(), false)) };
         match who {
             Outside::Api => {
-                let _ = self.s.server.send("DELETE", &format!("/api/v2/clusters/account/alice/id/{id}?reason=soak"), &Value::Null);
+                self.without_faults(|| {
+                    self.s.server.send("DELETE", &format!("/api/v2/clusters/account/alice/id/{id}?reason=soak"), &Value::Null)
+                });
             }
             Outside::Client => self.client(&format!("import coiled; coiled.delete_cluster(cluster_id={id})"))?,
         }
@@ -162,11 +182,18 @@ impl World {
     /// Runs `code` with the public Python client (without faults: they are the provider's to meet).
     fn client(&self, code: &str) -> Result<(), String> {
         let Some(bin) = crate::python_client::venv() else { return Ok(()) };
+        let (ok, out) = self.without_faults(|| crate::python_client::run(&bin.join("python"), &self.s.server, &["-c", code], &[]));
+        if ok { Ok(()) } else { Err(format!("the public client failed:\n{out}")) }
+    }
+
+    /// Runs `f` with the server's faults off, then puts them back as they were: what someone does
+    /// outside Terraform, and what the checks read, are not the provider's requests to fault.
+    fn without_faults<T>(&self, f: impl FnOnce() -> T) -> T {
         let faults = self.s.server.get("/_local/faults").1;
         self.s.server.put("/_local/faults", &json!({}));
-        let (ok, out) = crate::python_client::run(&bin.join("python"), &self.s.server, &["-c", code], &[]);
+        let out = f();
         self.s.server.put("/_local/faults", &faults);
-        if ok { Ok(()) } else { Err(format!("the public client failed:\n{out}")) }
+        out
     }
 
     /// Forgets the cluster and finds it again `how`; the CLIs before identities and queries import by id.
@@ -203,7 +230,7 @@ impl World {
                 std::fs::remove_file(self.s.tf.path().join("q.tfquery.hcl")).unwrap();
                 says_why(&out, "a query")?;
                 if out.code == 0 && !out.stdout.contains(&format!("(id {id},")) {
-                    let (_, d) = self.s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
+                    let (_, d) = self.without_faults(|| self.s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}")));
                     if !matches!(d["current_state"]["state"].as_str(), Some("stopping" | "stopped" | "error")) {
                         return Err(format!("a query for `{name}` does not list running cluster {id}:\n{}", out.all()));
                     }
@@ -231,14 +258,11 @@ impl World {
             return Err(format!("the API token or the AWS secret key was printed:\n{text}"));
         }
         self.check_secrets_kept()?;
-        // Checked without faults (then put back as they were): the invariants are about what exists,
-        // not about one request.
-        let faults = self.s.server.get("/_local/faults").1;
-        self.s.server.put("/_local/faults", &json!({}));
-        let plan = self.s.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
-        let checked = self.check_plan(&plan, applied).and_then(|()| self.check_server(&format!("{text}{}", plan.all())));
-        self.s.server.put("/_local/faults", &faults);
-        checked
+        // Checked without faults: the invariants are about what exists, not about one request.
+        self.without_faults(|| {
+            let plan = self.s.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+            self.check_plan(&plan, applied).and_then(|()| self.check_server(&format!("{text}{}", plan.all())))
+        })
     }
 
     /// Neither the API token nor the AWS secret key is in Terraform's log or `coiled-local`'s request
@@ -252,9 +276,12 @@ impl World {
         if requests.contains(SECRET) {
             return Err("the AWS secret key is in coiled-local's request log".into());
         }
-        let state = self.s.state_text().replace(&format!("\"aws_secret_access_key\": \"{SECRET}\""), "");
+        // Write-only, the key is nowhere in state; else only as `aws_secret_access_key`.
+        let write_only = self.ours.as_ref().is_some_and(|c| c.account == Some(true)) && self.cli.at_least(1, 11);
+        let state = self.s.state_text();
+        let state = if write_only { state } else { state.replace(&format!("\"aws_secret_access_key\": \"{SECRET}\""), "") };
         if state.contains(SECRET) {
-            return Err("the AWS secret key is in state outside `aws_secret_access_key`".into());
+            return Err("the AWS secret key is in state where it does not belong".into());
         }
         Ok(())
     }
@@ -293,6 +320,16 @@ impl World {
         }
         if self.colleague_env_now() != self.colleague_env {
             return Err(format!("the colleague's environment was rebuilt or deleted: {:?}", self.colleague_env_now()));
+        }
+        // Nothing is lost: every running cluster is the colleague's, or in one directory's state, or one a
+        // failed import left out.
+        let held = [self.cluster_id(), World::id_in(&self.teammate), Some(self.colleague)];
+        let forgotten = self.forgotten.borrow();
+        let running = all.iter().filter(|c| !matches!(c["current_state"]["state"].as_str(), Some("stopping" | "stopped" | "error")));
+        let lost: Vec<i64> =
+            running.filter_map(|c| c["id"].as_i64()).filter(|id| !held.contains(&Some(*id)) && !forgotten.contains(id)).collect();
+        if !lost.is_empty() {
+            return Err(format!("clusters run that no state holds: {lost:?}"));
         }
         let theirs = World::id_in(&self.teammate);
         if theirs.is_some() && theirs == self.cluster_id() {
@@ -342,6 +379,9 @@ impl World {
 
 /// A failed command says why.
 fn says_why(out: &crate::common::Run, what: &str) -> Result<(), String> {
+    if out.all().contains("panic") || out.all().contains("crash") {
+        return Err(format!("{what}: the provider crashed:\n{}", out.all()));
+    }
     if out.code != 0 && !out.all().contains("Error:") {
         return Err(format!("{what} failed without saying why:\n{}", out.all()));
     }
