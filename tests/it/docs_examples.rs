@@ -7,7 +7,7 @@ use terraform_provider_coiled::provider::CoiledProvider;
 
 use crate::common::{HEADER, Workdir, clis};
 
-fn root() -> &'static Path {
+pub(crate) fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -40,7 +40,7 @@ fn docs_are_generated_from_the_current_schema() {
 }
 
 /// Every `.tf` under `examples/`, grouped by directory.
-fn example_dirs() -> Vec<PathBuf> {
+pub(crate) fn example_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     let mut stack = vec![root().join("examples")];
     while let Some(dir) = stack.pop() {
@@ -138,18 +138,27 @@ pub(crate) fn needs(text: &str) -> (u32, u32) {
 
 /// The code blocks of one Markdown page in language `lang` (`terraform`, `python`, …).
 pub(crate) fn code_blocks(text: &str, lang: &str) -> Vec<String> {
+    code_blocks_after(text, lang).into_iter().map(|(_, block)| block).collect()
+}
+
+/// The code blocks of one Markdown page in language `lang`, each with the last line before its fence
+/// that is not blank (a comment about the block, say).
+pub(crate) fn code_blocks_after(text: &str, lang: &str) -> Vec<(String, String)> {
     let fence = format!("```{lang}");
     let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
+    let (mut current, mut previous): (Option<(String, String)>, &str) = (None, "");
     for line in text.lines() {
         match &mut current {
-            None if line.trim_start() == fence => current = Some(String::new()),
-            Some(_) if line.trim_start().starts_with("```") => blocks.push(current.take().unwrap_or_default()),
-            Some(block) => {
+            None if line.trim_start() == fence => current = Some((previous.to_string(), String::new())),
+            Some(_) if line.trim_start().starts_with("```") => blocks.extend(current.take()),
+            Some((_, block)) => {
                 block.push_str(line);
                 block.push('\n');
             }
             None => {}
+        }
+        if !line.trim().is_empty() {
+            previous = line;
         }
     }
     blocks

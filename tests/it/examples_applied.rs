@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::common::{HEADER, LocalServer, Workdir, clis};
-use crate::docs_examples::needs;
+use crate::docs_examples::{code_blocks_after, needs, root};
 
 /// The page comment that exempts the block after it.
 const NOT_APPLIED: &str = "<!-- not applied: ";
@@ -20,19 +20,13 @@ struct Example {
     config: String,
 }
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// The examples of `examples/` (import blocks left out): a resource's or data source's files each on
 /// its own (they are alternatives, as its page shows them), every other directory as one configuration.
 fn example_dirs() -> Vec<Example> {
     let mut out = Vec::new();
-    let mut stack = vec![root().join("examples")];
-    while let Some(dir) = stack.pop() {
+    for dir in crate::docs_examples::example_dirs() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
         files.sort();
-        stack.extend(files.iter().filter(|p| p.is_dir()).cloned());
         let tf: Vec<&PathBuf> = files
             .iter()
             .filter(|p| p.extension().is_some_and(|e| e == "tf") && !p.file_name().unwrap().to_string_lossy().starts_with("import"))
@@ -64,34 +58,11 @@ fn page_blocks(dirs: &[&str]) -> Vec<Example> {
         pages.sort();
         for page in pages {
             let text = std::fs::read_to_string(&page).unwrap();
-            let (mut block, mut skipped, mut n) = (None::<String>, false, 0);
-            let mut previous = "";
-            for line in text.lines() {
-                match &mut block {
-                    None if line.starts_with("```terraform") => {
-                        n += 1;
-                        skipped = previous.starts_with(NOT_APPLIED);
-                        if skipped {
-                            let reason = previous.trim_start_matches(NOT_APPLIED).trim_end_matches("-->").trim();
-                            assert!(reason.len() > 15, "{} block {n}: say why it is not applied", page.display());
-                        }
-                        block = Some(String::new());
-                    }
-                    Some(b) if line.starts_with("```") => {
-                        if !skipped {
-                            let from = format!("{} block {n}", page.strip_prefix(root()).unwrap().display());
-                            out.push(Example { from, config: std::mem::take(b) });
-                        }
-                        block = None;
-                    }
-                    Some(b) => {
-                        b.push_str(line);
-                        b.push('\n');
-                    }
-                    None => {}
-                }
-                if !line.trim().is_empty() {
-                    previous = line;
+            for (n, (before, config)) in code_blocks_after(&text, "terraform").into_iter().enumerate() {
+                let from = format!("{} block {}", page.strip_prefix(root()).unwrap().display(), n + 1);
+                match before.strip_prefix(NOT_APPLIED) {
+                    Some(note) => assert!(note.trim_end_matches("-->").trim().len() > 15, "{from}: say why it is not applied"),
+                    None => out.push(Example { from, config }),
                 }
             }
         }

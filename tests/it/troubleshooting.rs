@@ -5,6 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use crate::layout::rust_files;
+
 /// Words a title keeps in lower case.
 const SMALL: [&str; 17] = ["of", "the", "to", "a", "an", "in", "on", "for", "and", "or", "but", "with", "from", "at", "by", "as", "pip"];
 
@@ -62,17 +64,6 @@ fn is_call_title(text: &str, start: usize) -> bool {
             !between.contains('"') && !between.contains(';') && (*path_first || between.trim().is_empty())
         })
     })
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
-        let p = entry.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "rs") {
-            out.push(p);
-        }
-    }
 }
 
 /// Every diagnostic title of the provider and its plugin framework.

@@ -323,11 +323,7 @@ impl World {
         }
         // Nothing is lost: every running cluster is the colleague's, or in one directory's state, or one a
         // failed import left out.
-        let held = [self.cluster_id(), World::id_in(&self.teammate), Some(self.colleague)];
-        let forgotten = self.forgotten.borrow();
-        let running = all.iter().filter(|c| !matches!(c["current_state"]["state"].as_str(), Some("stopping" | "stopped" | "error")));
-        let lost: Vec<i64> =
-            running.filter_map(|c| c["id"].as_i64()).filter(|id| !held.contains(&Some(*id)) && !forgotten.contains(id)).collect();
+        let lost = self.unheld(&all, &["stopping", "stopped", "error"]);
         if !lost.is_empty() {
             return Err(format!("clusters run that no state holds: {lost:?}"));
         }
@@ -356,6 +352,18 @@ impl World {
         Ok(())
     }
 
+    /// The clusters of `all` not in one of the `ended` states that are neither the colleague's, nor in
+    /// either directory's state, nor left out of state by a failed import.
+    fn unheld(&self, all: &[Value], ended: &[&str]) -> Vec<i64> {
+        let held = [self.cluster_id(), World::id_in(&self.teammate), Some(self.colleague)];
+        let forgotten = self.forgotten.borrow();
+        all.iter()
+            .filter(|c| !c["current_state"]["state"].as_str().is_some_and(|s| ended.contains(&s)))
+            .filter_map(|c| c["id"].as_i64())
+            .filter(|id| !held.contains(&Some(*id)) && !forgotten.contains(id))
+            .collect()
+    }
+
     /// Destroys both directories' resources (without faults): nothing of theirs is left running, and
     /// the colleague's are as they were.
     pub fn destroy(&self) -> Result<(), String> {
@@ -366,10 +374,8 @@ impl World {
                 return Err(format!("destroy failed:\n{}", out.all()));
             }
         }
-        let forgotten = self.forgotten.borrow();
-        let live = self.s.server.active_clusters();
-        let left: Vec<_> =
-            live.iter().filter_map(|c| c["id"].as_i64()).filter(|id| *id != self.colleague && !forgotten.contains(id)).collect();
+        // Destroyed means stopped: a cluster still stopping counts as left.
+        let left = self.unheld(&self.s.server.clusters(), &["stopped", "error"]);
         if !left.is_empty() {
             return Err(format!("clusters Terraform made are left running after destroy: {left:?}"));
         }
