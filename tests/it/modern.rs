@@ -198,6 +198,47 @@ fn terraform_query_finds_and_imports_clusters_made_elsewhere() {
     }
 }
 
+/// `-generate-config-out` writes what the server shows of a cluster the client made from an image,
+/// on a scheduler without a public IP: `container` (where the environment's spec shows the image) and
+/// `use_scheduler_public_ip = false`; with the idle timeout the user adds, the import plans nothing.
+#[test]
+fn generated_configuration_keeps_the_image_the_private_address_and_the_idle_timeout() {
+    use terraform_provider_coiled::provider::cluster::request::container_env_body;
+    const IMAGE: &str = "ghcr.io/dask/dask:2024.1.0";
+    for cli in clis().iter().filter(|c| c.at_least(1, 14)) {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], "");
+        // What `coiled.Cluster(container=IMAGE, use_scheduler_public_ip=False, idle_timeout=…)` sends.
+        let env = serde_json::to_value(container_env_body(IMAGE, "x86_64", None)).unwrap();
+        let (code, _) = s.server.post("/api/v2/software-environment/account/alice", &env);
+        assert_eq!(code, 200);
+        let cluster = json!({"name": "py-img", "workers": 1, "env_name": env["name"], "scheduler_options": {"idle_timeout": "2 hours"},
+            "tags": {"coiled-local/private-scheduler": "true"}});
+        let (code, _) = s.server.post("/api/v2/clusters/account/alice/", &crate::common::client_body(&cluster));
+        assert_eq!(code, 201);
+        s.tf.write("q.tfquery.hcl", "list \"coiled_cluster\" \"py\" {\n  provider = coiled\n  config {\n    name_prefix = \"py-\"\n  }\n}\n");
+        s.tf.terraform(&["query", "-no-color", "-generate-config-out=generated.tf"]).ok();
+        let generated = flat(&std::fs::read_to_string(s.tf.path().join("generated.tf")).unwrap());
+        assert!(generated.contains("use_scheduler_public_ip = false"), "{generated}");
+        // Where the spec does not show the image (a terse or varying server), the name of its
+        // environment stays: the same software, either way.
+        let by_image = generated.contains(&format!("container = \"{IMAGE}\""));
+        assert_ne!(by_image, generated.contains(&format!("software = {}", env["name"])), "{generated}");
+        assert!(by_image || crate::common::echo() != crate::common::Echo::Full, "{generated}");
+        // coiled-local does not echo the scheduler's options (the client shows no field that would):
+        // the timeout is the user's to add, and the import takes it without a change.
+        assert!(generated.contains("idle_timeout = null"), "{generated}");
+        let text = std::fs::read_to_string(s.tf.path().join("generated.tf")).unwrap();
+        let edited: Vec<&str> =
+            text.lines().map(|l| if l.trim_start().starts_with("idle_timeout ") { "  idle_timeout = \"2 hours\"" } else { l }).collect();
+        s.tf.write("generated.tf", &edited.join("\n"));
+        // The first plan takes the image and the timeout from the configuration, in place.
+        let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
+        assert!(plan.contains("1 to import, 0 to add") && plan.contains("0 to destroy") && !plan.contains("replace"), "{plan}");
+        s.apply_state_only();
+        s.assert_no_changes();
+    }
+}
+
 /// Actions (Terraform 1.14 and later): `coiled_cluster_scale` and `coiled_cluster_stop`, invoked with
 /// `-invoke` and from a lifecycle `action_trigger`, make their call, wait, and change no state.
 #[test]

@@ -252,8 +252,9 @@ pub(super) fn backend_options_adoptable(prior: &ClusterBackendOptions, planned: 
 /// and its own rules.
 pub(super) fn imported_state(d: &ClusterDetails, account: Option<&RuleSet>) -> (ClusterModel, Option<RuleSet>) {
     // Which address clients use is the client's choice, not the server's: taken from the
-    // configuration at the first plan.
-    let mut state = ClusterModel { use_scheduler_public_ip: Field::Known(true), ..Default::default() };
+    // configuration at the first plan. A scheduler given no public IP is reached on its private
+    // address whatever the client asks (`_security` in coiled 1.135.6), which `false` says.
+    let mut state = ClusterModel { use_scheduler_public_ip: Field::Known(d.gives_scheduler_public_ip()), ..Default::default() };
     let reported = d.ingress().map(|w| RuleSet::from_wire(&w));
     // Rules that came from the workspace or the service default are inherited, not the cluster's own:
     // where the server says which, that is trusted (a cluster's own rules may equal the account's);

@@ -4,7 +4,8 @@
 //!
 //! API calls: `GET /api/v2/clusters/account/{ws}/` (the list, as `coiled.list_clusters` pages it), and
 //! for each cluster listed without a state, and each result a tag filter or `include_resource` needs,
-//! `GET …/id/{id}`.
+//! `GET …/id/{id}`; for a resource whose environment is named as one made for an image, that
+//! environment's alias and spec.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::Ctx;
+use tfplugin::model::Field;
 use tfplugin::query::{Found, ListResource};
 use tfplugin::schema::{Attribute, Block, Schema};
 use tfplugin::value::{AttrPath, Type, Value};
@@ -171,13 +173,10 @@ impl ListResource for ClusterList {
                     }
                 }
             }
-            let resource = details.filter(|_| include_resource).map(|d| {
-                let (base, own) = imported_state(&d, account.as_ref());
-                // `terraform query` prints the object whole, sensitive or not: the dashboard's URL,
-                // which carries its token, is left out (the import reads it).
-                let listed = state_from_details(&base, own.as_ref(), &d, &ws);
-                ClusterModel { dashboard_address: tfplugin::model::Field::Null, ..listed }.encode()
-            });
+            let resource = match details.filter(|_| include_resource) {
+                Some(d) => Some(resource_object(&coiled, &op, &ws, &d, account.as_ref()).await),
+                None => None,
+            };
             found.push(Found {
                 identity: Value::object([("workspace", Value::string(ws.clone())), ("id", Value::string(item.id.to_string()))]),
                 display_name: format!("{} (id {}, {})", item.name, item.id, item.state().unwrap_or("unknown")),
@@ -187,6 +186,39 @@ impl ListResource for ClusterList {
         gaps.report(diags);
         found
     }
+}
+
+/// The object `-generate-config-out` writes configuration from: the state an import starts from,
+/// with `container` in place of `software` where the cluster runs the environment Coiled's client
+/// made for an image.
+async fn resource_object(coiled: &crate::provider::Coiled, op: &Op, ws: &str, d: &ClusterDetails, account: Option<&RuleSet>) -> Value {
+    let (base, own) = imported_state(d, account);
+    // `terraform query` prints the object whole, sensitive or not: the dashboard's URL, which
+    // carries its token, is left out (the import reads it).
+    let mut listed = ClusterModel { dashboard_address: Field::Null, ..state_from_details(&base, own.as_ref(), d, ws) };
+    if let Some(image) = match listed.software.known() {
+        Some(software) => container_of(coiled, op, ws, software).await,
+        None => None,
+    } {
+        listed.container = Field::Known(image);
+        listed.software = Field::Null;
+    }
+    listed.encode()
+}
+
+/// The image `software` was made from, when `software` is the environment Coiled's client makes for
+/// it (`create_software_environment` for `Cluster(container=...)`, named by `container_env_name`):
+/// read from the environment's newest spec, as `coiled env inspect` reads it (two requests, only for
+/// a name of that form). `None` when it is not, or cannot be read: the configuration then names the
+/// environment, which runs the same software.
+async fn container_of(coiled: &crate::provider::Coiled, op: &Op, ws: &str, software: &str) -> Option<String> {
+    let bare = software.rsplit('/').next().unwrap_or(software);
+    if !super::request::looks_like_container_env(bare) {
+        return None;
+    }
+    let alias = coiled.client.software_alias(op, ws, bare).await.ok()?;
+    let spec = coiled.client.software_spec(op, ws, alias.latest_spec?.id?).await.ok()?;
+    spec.container.filter(|image| super::request::container_env_named(image, bare))
 }
 
 /// Reads the details of the clusters listed without a state (as Coiled's CLI allows) that pass the

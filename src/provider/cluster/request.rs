@@ -148,6 +148,15 @@ pub fn container_env_name(container: &str, arch: &str) -> String {
     raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect::<String>().to_lowercase()
 }
 
+/// Whether `name` has the form of a name `container_env_name` makes: `…-{x86_64|aarch64}-{UUID}`.
+pub fn looks_like_container_env(name: &str) -> bool {
+    let Some(cut) = name.len().checked_sub(36).filter(|&c| name.is_char_boundary(c)) else { return false };
+    let (rest, uuid) = name.split_at(cut);
+    let groups: Vec<&str> = uuid.split('-').collect();
+    let shaped = groups.len() == 5 && [8, 4, 4, 4, 12].iter().zip(&groups).all(|(n, g)| g.len() == *n && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    shaped && (rest.ends_with("-x86_64-") || rest.ends_with("-aarch64-"))
+}
+
 /// Whether `software` is the environment the client makes for `container` (on either architecture).
 pub fn container_env_named(container: &str, software: &str) -> bool {
     let bare = software.rsplit('/').next().unwrap_or(software);
@@ -298,6 +307,24 @@ mod tests {
     fn container_names_match_the_client() {
         // Computed with coiled 1.135.6's own expression under Python 3.11.
         assert_eq!(container_env_name("ghcr.io/dask/dask:2024.1.0", "x86_64"), "dask_2024_1_0-x86_64-17e95dff-2fc9-5dc9-835a-6a4409761519");
+    }
+
+    proptest::proptest! {
+        /// Every name the client makes for an image has the form a query looks for, on either
+        /// architecture, and is that image's.
+        #[test]
+        fn every_container_env_name_is_recognised(image in "\\PC{0,60}", arm in proptest::bool::ANY) {
+            let name = container_env_name(&image, if arm { "aarch64" } else { "x86_64" });
+            proptest::prop_assert!(looks_like_container_env(&name), "{name}");
+            proptest::prop_assert!(container_env_named(&image, &name));
+        }
+    }
+
+    #[test]
+    fn names_not_made_for_an_image_are_not_taken_for_one() {
+        for name in ["dask", "etl-env", "x86_64-17e95dff-2fc9-5dc9-835a-6a4409761519", "a-x86_64-17e95dff-2fc9-5dc9-835a-6a440976151z", "a-arm64-17e95dff-2fc9-5dc9-835a-6a4409761519", "é"] {
+            assert!(!looks_like_container_env(name), "{name}");
+        }
     }
 
     #[test]

@@ -148,7 +148,8 @@ fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<Result<NewCluste
         workers,
         scheduler_port: port,
         idle_timeout,
-        give_public_ip: true,
+        // An account may give schedulers no public IP (`give_scheduler_public_ip`, its setting).
+        give_public_ip: tags.get("coiled-local/private-scheduler").and_then(Value::as_str) != Some("true"),
         options,
         firewall: rules_to_wire(&rules),
         firewall_source: source.to_string(),
