@@ -44,6 +44,10 @@ pub(crate) fn example_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     let mut stack = vec![root().join("examples")];
     while let Some(dir) = stack.pop() {
+        // The CI recipes run elsewhere (HCP Terraform): `the_hcp_terraform_recipe_installs_and_validates`.
+        if dir.starts_with(root().join("examples/ci")) {
+            continue;
+        }
         let mut has_tf = false;
         for entry in std::fs::read_dir(&dir).unwrap().filter_map(Result::ok) {
             let p = entry.path();
@@ -260,5 +264,28 @@ fn the_ci_recipes_pass_their_checks() {
         assert!(project["dir"].as_str().is_some(), "a project names its directory: {project:?}");
         let watched = format!("{:?}", project["autoplan"]["when_modified"]);
         assert!(watched.contains("**/*.tf"), "modules under the directory are watched too: {watched}");
+    }
+}
+
+/// The HCP Terraform recipe: its agent's CLI configuration installs the provider, under the private
+/// registry's address, from the mirror it names (here, one the test fills), and the configuration
+/// validates; the `cloud` block itself is not initialised (it would reach HCP Terraform).
+#[test]
+fn the_hcp_terraform_recipe_installs_and_validates() {
+    let dir = root().join("examples/ci/hcp-terraform");
+    let config = std::fs::read_to_string(dir.join("main.tf")).unwrap();
+    let agent = std::fs::read_to_string(dir.join("agent.tfrc")).unwrap();
+    for cli in clis().iter().filter(|c| c.at_least(1, 1)) {
+        let w = Workdir::new_uninitialised(cli, &config);
+        let base = w.mirror().parent().unwrap().to_path_buf();
+        let mirror = base.join("agent-mirror");
+        let unpacked = mirror.join("app.terraform.io/example-org/coiled/0.1.0/linux_amd64");
+        std::fs::create_dir_all(&unpacked).unwrap();
+        std::fs::copy(crate::common::PROVIDER_BIN, unpacked.join("terraform-provider-coiled_v0.1.0")).unwrap();
+        assert!(agent.contains("\"/opt/terraform/providers\""), "{agent}");
+        std::fs::write(base.join("cli.tfrc"), agent.replace("/opt/terraform/providers", mirror.to_str().unwrap())).unwrap();
+        let init = w.terraform(&["init", "-backend=false", "-no-color"]).ok();
+        assert!(init.all().contains("app.terraform.io/example-org/coiled") && !init.all().contains("CLI configuration"), "{}", init.all());
+        w.terraform(&["validate", "-no-color"]).ok();
     }
 }
