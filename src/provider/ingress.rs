@@ -70,6 +70,7 @@ pub fn acknowledge_attribute() -> Attribute {
         Type::Bool,
         "Set to `true` to acknowledge ingress rules open to the whole internet (`0.0.0.0/0` or `::/0`) and silence the warning about them. Has no effect on what is sent to Coiled.",
     )
+    .state_only()
 }
 
 /// Ingress rules, merged (one rule per CIDR block) and canonical: every constructor merges, so every

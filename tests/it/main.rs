@@ -4,6 +4,7 @@
 mod answers;
 mod backend_options;
 mod cluster;
+mod changes;
 mod cluster_options;
 mod common;
 mod containment;

@@ -94,6 +94,7 @@ fn expand(directive: &str, ctx: &Context<'_>, schema: &Schema) -> Result<String,
         "summary" => Ok(schema.block.description.split("\n\n").next().unwrap_or_default().to_string()),
         "description" => Ok(schema.block.description.to_string()),
         "schema" => Ok(render_schema(&schema.block)),
+        "changes" => Ok(render_changes(&schema.block)),
         "examples" => {
             let dir = examples_dir(ctx);
             let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -159,6 +160,34 @@ fn type_label(t: &Type) -> String {
         Type::Object(_) => "Object".into(),
         Type::Tuple(_) => "Tuple".into(),
     }
+}
+
+/// What a change of each argument does, from the schema: replace the resource, update it in place,
+/// or change state alone. `timeouts` is Terraform's own, never sent.
+pub fn render_changes(block: &Block) -> String {
+    let mut rows: [(&str, Vec<&str>); 3] = [
+        ("Replaces the resource: Terraform destroys it and creates another", Vec::new()),
+        ("Updates it in place, through the API", Vec::new()),
+        ("Changes Terraform's state only: nothing is sent to the API", Vec::new()),
+    ];
+    for a in block.attributes.iter().filter(|a| a.configurable()) {
+        let row = if a.requires_replace { 0 } else if a.state_only { 2 } else { 1 };
+        rows[row].1.push(a.name);
+    }
+    for b in &block.blocks {
+        let row = if b.requires_replace { 0 } else if b.name == "timeouts" { 2 } else { 1 };
+        rows[row].1.push(b.name);
+    }
+    let mut out = String::from("## What a change does\n\n| A change of | |\n|---|---|\n");
+    for (what, mut names) in rows {
+        if names.is_empty() {
+            continue;
+        }
+        names.sort_unstable();
+        let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        let _ = writeln!(out, "| {} | {what} |", list.join(", "));
+    }
+    out
 }
 
 /// Renders a block's attribute reference, with nested schemas after it.
@@ -272,6 +301,33 @@ fn block_line(b: &tfplugin::schema::NestedBlock, prefix: &str, nested: &mut Vec<
 mod tests {
     use super::*;
     use tfplugin::schema::NestedBlock;
+
+    #[test]
+    fn the_changes_table_sorts_arguments_by_what_a_change_does() {
+        let timeouts = |name| NestedBlock {
+            name,
+            nesting: Nesting::Single,
+            block: Block { attributes: vec![], blocks: vec![], description: "" },
+            min_items: 0,
+            max_items: 1,
+            requires_replace: false,
+        };
+        let block = Block {
+            attributes: vec![
+                Attribute::required("name", Type::String, "").requires_replace(),
+                Attribute::optional("size", Type::Number, ""),
+                Attribute::optional("wait", Type::Bool, "").state_only(),
+                Attribute::computed("id", Type::String, ""),
+            ],
+            blocks: vec![timeouts("timeouts"), timeouts("options")],
+            description: "",
+        };
+        let md = render_changes(&block);
+        assert!(md.contains("| `name` | Replaces"), "{md}");
+        assert!(md.contains("| `options`, `size` | Updates it in place"), "{md}");
+        assert!(md.contains("| `timeouts`, `wait` | Changes Terraform's state only"), "{md}");
+        assert!(!md.contains("`id`"), "{md}");
+    }
 
     #[test]
     fn schema_sections_and_nested_anchors() {

@@ -55,6 +55,8 @@ pub struct Attribute {
     pub requires_replace: bool,
     /// Plan rule: a computed value that never changes once set stays known in plans ("use state for unknown").
     pub stable: bool,
+    /// A change is recorded in state alone: the apply sends nothing to the server for it.
+    pub state_only: bool,
 }
 
 impl Attribute {
@@ -70,6 +72,7 @@ impl Attribute {
             description,
             requires_replace: false,
             stable: false,
+            state_only: false,
         }
     }
     /// A required attribute.
@@ -116,6 +119,11 @@ impl Attribute {
     /// Once known, this computed value is kept in plans instead of becoming "known after apply".
     pub fn stable(mut self) -> Attribute {
         self.stable = true;
+        self
+    }
+    /// A change to this attribute is recorded in state alone, with no request to the server.
+    pub fn state_only(mut self) -> Attribute {
+        self.state_only = true;
         self
     }
     /// Marks the attribute deprecated.
