@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds release archives in the layout the Terraform Registry (and OpenTofu's) expects:
-#   dist/terraform-provider-coiled_<version>_<os>_<arch>.zip   (binary: terraform-provider-coiled_v<version>)
+#   dist/terraform-provider-coiled_<version>_<os>_<arch>.zip   (binary: terraform-provider-coiled_v<version>[.exe])
 #   dist/terraform-provider-coiled_<version>_manifest.json     (copy of terraform-registry-manifest.json)
 #   dist/terraform-provider-coiled_<version>_SHA256SUMS        (and _SHA256SUMS.sig when GPG_FINGERPRINT is set)
-# for the host and every other Rust target installed with rustup (`rustup target add …`).
+# for the Rust targets TARGETS names (space-separated; the host's when unset). Targets other than the
+# host's build with cargo-zigbuild (scripts/install-release-tools.sh installs it); scripts/release.sh
+# builds every platform.
 #
 #   scripts/package.sh [VERSION]      VERSION defaults to the one in Cargo.toml; DIST overrides dist/
 set -euo pipefail
@@ -18,18 +20,16 @@ rm -f "$dist/${name}_${version}_"*
 
 host=$(rustc -vV | sed -n 's/^host: //p')
 target_dir=${CARGO_TARGET_DIR:-$root/target}
-targets=$(rustup target list --installed 2>/dev/null || echo "$host")
+targets=${TARGETS:-$host}
 
 platform() {
   case "$1" in
     x86_64-unknown-linux-gnu | x86_64-unknown-linux-musl) echo linux_amd64 ;;
     aarch64-unknown-linux-gnu | aarch64-unknown-linux-musl) echo linux_arm64 ;;
-    i686-unknown-linux-gnu) echo linux_386 ;;
-    armv7-unknown-linux-gnueabihf) echo linux_arm ;;
+    armv7-unknown-linux-musleabihf) echo linux_arm ;;
     x86_64-apple-darwin) echo darwin_amd64 ;;
     aarch64-apple-darwin) echo darwin_arm64 ;;
-    x86_64-pc-windows-msvc | x86_64-pc-windows-gnu) echo windows_amd64 ;;
-    aarch64-pc-windows-msvc) echo windows_arm64 ;;
+    x86_64-pc-windows-gnu) echo windows_amd64 ;;
     *) echo "" ;;
   esac
 }
@@ -37,8 +37,7 @@ platform() {
 built=0
 for target in $targets; do
   plat=$(platform "$target")
-  [ -n "$plat" ] || { echo "skipping $target: no Terraform platform name" >&2; continue; }
-  [ -e "$dist/${name}_${version}_${plat}.zip" ] && continue
+  [ -n "$plat" ] || { echo "$target: no Terraform platform name for it" >&2; exit 1; }
   exe=""
   case "$plat" in windows_*) exe=".exe" ;; esac
   echo "==> building $target ($plat)" >&2
@@ -46,10 +45,7 @@ for target in $targets; do
     cargo build --release --locked --bin "$name" >&2
     bin="$target_dir/release/$name$exe"
   else
-    if ! cargo build --release --locked --bin "$name" --target "$target" >&2; then
-      echo "skipping $target: it does not build on this machine (linker or C toolchain missing)" >&2
-      continue
-    fi
+    cargo zigbuild --release --locked --bin "$name" --target "$target" >&2
     bin="$target_dir/$target/release/$name$exe"
   fi
   "$python" - "$bin" "$dist/${name}_${version}_${plat}.zip" "${name}_v${version}${exe}" <<'PY'
@@ -63,7 +59,7 @@ with open(src, "rb") as f, zipfile.ZipFile(dest, "w") as z:
 PY
   built=$((built + 1))
 done
-[ "$built" -gt 0 ] || { echo "no archive was built" >&2; exit 1; }
+[ "$built" -gt 0 ] || { echo "no target to build" >&2; exit 1; }
 
 cp terraform-registry-manifest.json "$dist/${name}_${version}_manifest.json"
 (cd "$dist" && sha256sum "${name}_${version}_"*.zip "${name}_${version}_manifest.json" > "${name}_${version}_SHA256SUMS")

@@ -4,13 +4,13 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use terraform_provider_coiled::provider::{ADDRESS, CoiledProvider};
+use terraform_provider_coiled::provider::{ADDRESS, CoiledProvider, VERSION};
 use tfplugin::{logging, serve};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--version" || a == "-v") {
-        eprintln!("terraform-provider-coiled {}", env!("CARGO_PKG_VERSION"));
+        eprintln!("terraform-provider-coiled {VERSION}");
         return ExitCode::SUCCESS;
     }
     let mode = if args.iter().any(|a| a == "--debug") { serve::Mode::Debug { address: ADDRESS.to_string() } } else { serve::Mode::Plugin };

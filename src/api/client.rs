@@ -130,6 +130,12 @@ impl Client {
                 builder = builder.add_root_certificate(c);
             }
         }
+        #[cfg(target_os = "macos")]
+        for der in connect::ssl_cert_file() {
+            if let Ok(c) = reqwest::Certificate::from_der(&der) {
+                builder = builder.add_root_certificate(c);
+            }
+        }
         let ws_tls = std::sync::Arc::new(
             connect::tls_config(config.ca_bundle_pem.as_deref())
                 .map_err(|message| ApiError::Config { message: format!("ca_bundle_file: {message}") })?,

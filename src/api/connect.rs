@@ -10,16 +10,41 @@ use base64::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// The platform's trust: its certificate store, as rustls-native-certs reads it (with `SSL_CERT_FILE`
+/// and `SSL_CERT_DIR`, which it honours). A certificate rustls cannot use is skipped, as the HTTP
+/// client skips it.
+#[cfg(not(target_os = "macos"))]
+fn platform_roots(roots: &mut rustls::RootCertStore) {
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+}
+
+/// On macOS, whose certificate store only Apple's frameworks read: Mozilla's roots (webpki-roots, as
+/// the HTTP client has them) and those of the PEM file `SSL_CERT_FILE` names.
+#[cfg(target_os = "macos")]
+fn platform_roots(roots: &mut rustls::RootCertStore) {
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in ssl_cert_file() {
+        let _ = roots.add(cert);
+    }
+}
+
+/// The certificates of the PEM file `SSL_CERT_FILE` names, which the macOS build adds to its roots
+/// (elsewhere, the platform's store is read with it).
+#[cfg(target_os = "macos")]
+pub fn ssl_cert_file() -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    let Some(pem) = std::env::var_os("SSL_CERT_FILE").and_then(|p| std::fs::read(p).ok()) else { return Vec::new() };
+    rustls::pki_types::CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok).collect()
+}
+
 /// The TLS client settings every WebSocket uses: the platform's roots and the extra CA bundle.
 pub fn tls_config(ca_bundle_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        // A platform certificate rustls cannot use is skipped, as the HTTP client skips it.
-        let _ = roots.add(cert);
-    }
+    platform_roots(&mut roots);
     if let Some(pem) = ca_bundle_pem {
         let mut added = 0;
         for cert in CertificateDer::pem_slice_iter(pem) {

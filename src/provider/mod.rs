@@ -27,6 +27,9 @@ use tfplugin::value::{AttrPath, Type, Value};
 /// The provider's registry address.
 pub const ADDRESS: &str = "registry.terraform.io/coiled/coiled";
 
+/// The release version: the package's, declared once in Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// A configured connection to Coiled, shared by every resource of one provider instance.
 #[derive(Debug)]
 pub struct Coiled {
@@ -280,6 +283,10 @@ pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 impl Provider for CoiledProvider {
     fn name(&self) -> &'static str {
         "coiled"
+    }
+
+    fn version(&self) -> &'static str {
+        VERSION
     }
 
     fn schema(&self) -> Schema {

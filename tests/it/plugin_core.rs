@@ -217,3 +217,55 @@ fn stat_after_name(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     Some(stat.rsplit_once(')')?.1.split_whitespace().map(str::to_string).collect())
 }
+
+/// The transport go-plugin uses on Windows, TCP on loopback, tried here on Linux (the switch is ours):
+/// Terraform connects to the port the handshake names, and a cluster's whole life runs over it.
+#[test]
+fn the_windows_transport_serves_terraform_over_loopback_tcp() {
+    let cluster = "resource \"coiled_cluster\" \"c\" {\n  name      = \"over-tcp\"\n  software  = \"dask\"\n  n_workers = 1\n}\n";
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], cluster);
+        let tcp = [("TFPLUGIN_TRANSPORT", "tcp"), ("TF_LOG_PROVIDER", "info")];
+        let out = s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &tcp).ok();
+        assert!(out.stderr.contains("serving Terraform") && out.stderr.contains("network=tcp"), "{}: {}", cli.version, out.stderr);
+        assert!(out.stderr.contains(&format!("version={}", env!("CARGO_PKG_VERSION"))), "{}", out.stderr);
+        let plan = s.tf.terraform_env(&["plan", "-detailed-exitcode", "-no-color"], &tcp);
+        assert_eq!(plan.code, 0, "{}", plan.all());
+        s.tf.terraform_env(&["destroy", "-auto-approve", "-no-color"], &tcp).ok();
+    }
+}
+
+/// As go-plugin's server does, the plugin takes the first free port from `PLUGIN_MIN_PORT` to
+/// `PLUGIN_MAX_PORT`, on 127.0.0.1 only.
+#[test]
+fn the_tcp_listener_takes_the_first_free_port_of_the_range() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut child = Command::new(PROVIDER_BIN)
+        .env("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2")
+        .env("TFPLUGIN_TRANSPORT", "tcp")
+        .env("PLUGIN_MIN_PORT", port.to_string())
+        .env("PLUGIN_MAX_PORT", (port + 20).to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let fields: Vec<&str> = line.trim().split('|').collect();
+    assert_eq!(&fields[..3], &["1", "6", "tcp"], "{line}");
+    let addr: std::net::SocketAddr = fields[3].parse().unwrap();
+    assert!(addr.ip().is_loopback() && addr.port() > port && addr.port() <= port + 20, "{line}");
+}
+
+/// `--version` prints the package's version, the one place it is declared.
+#[test]
+fn the_version_is_the_packages() {
+    let out = Command::new(PROVIDER_BIN).arg("--version").output().unwrap();
+    let cargo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let declared = cargo.lines().find_map(|l| l.strip_prefix("version = \"")).unwrap().trim_end_matches('"');
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), format!("terraform-provider-coiled {declared}"));
+    assert!(out.stdout.is_empty());
+}

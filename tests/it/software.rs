@@ -179,6 +179,17 @@ fn bad_specs_are_refused_at_plan_with_their_attribute() {
             "python_version",
         ),
         (
+            "python beside conda",
+            r#"resource "coiled_software_environment" "x" {
+  name           = "x"
+  python_version = "3.12"
+  conda {
+    dependencies = ["python=3.11", "dask"]
+  }
+}"#,
+            "Python Version Set With Conda",
+        ),
+        (
             "architecture",
             r#"resource "coiled_software_environment" "x" {
   name         = "x"

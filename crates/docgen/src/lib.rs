@@ -163,15 +163,17 @@ fn type_label(t: &Type) -> String {
 }
 
 /// What a change of each argument does, from the schema: replace the resource, update it in place,
-/// or change state alone. `timeouts` is Terraform's own, never sent.
+/// change state alone, or (write-only) nothing until an update sends it. `timeouts` is Terraform's
+/// own, never sent.
 pub fn render_changes(block: &Block) -> String {
-    let mut rows: [(&str, Vec<&str>); 3] = [
-        ("Replaces the resource: Terraform destroys it and creates another", Vec::new()),
+    let mut rows: [(&str, Vec<&str>); 4] = [
+        ("Replaces the resource: the plan destroys it and creates another", Vec::new()),
         ("Updates it in place, through the API", Vec::new()),
-        ("Changes Terraform's state only: nothing is sent to the API", Vec::new()),
+        ("Changes Terraform's state only: the apply writes nothing to the API", Vec::new()),
+        ("Never stored (write-only), so a change alone plans nothing: the next update sends it, which a change of its `_wo_version` asks for", Vec::new()),
     ];
     for a in block.attributes.iter().filter(|a| a.configurable()) {
-        let row = if a.requires_replace { 0 } else if a.state_only { 2 } else { 1 };
+        let row = if a.requires_replace { 0 } else if a.write_only { 3 } else if a.state_only { 2 } else { 1 };
         rows[row].1.push(a.name);
     }
     for b in &block.blocks {
@@ -317,6 +319,7 @@ mod tests {
                 Attribute::required("name", Type::String, "").requires_replace(),
                 Attribute::optional("size", Type::Number, ""),
                 Attribute::optional("wait", Type::Bool, "").state_only(),
+                Attribute::optional("key_wo", Type::String, "").write_only(),
                 Attribute::computed("id", Type::String, ""),
             ],
             blocks: vec![timeouts("timeouts"), timeouts("options")],
@@ -326,6 +329,7 @@ mod tests {
         assert!(md.contains("| `name` | Replaces"), "{md}");
         assert!(md.contains("| `options`, `size` | Updates it in place"), "{md}");
         assert!(md.contains("| `timeouts`, `wait` | Changes Terraform's state only"), "{md}");
+        assert!(md.contains("| `key_wo` | Never stored (write-only)"), "{md}");
         assert!(!md.contains("`id`"), "{md}");
     }
 

@@ -189,6 +189,8 @@ pub trait EphemeralResource: Send + Sync {
 pub trait Provider: Send + Sync + 'static {
     /// The registry name used in type names (e.g. `example`).
     fn name(&self) -> &'static str;
+    /// The provider's release version, as its package declares it (logged when serving).
+    fn version(&self) -> &'static str;
     /// The provider block's schema.
     fn schema(&self) -> Schema;
     /// The managed resource types.

@@ -1,14 +1,18 @@
-//! Running as a Terraform plugin: the go-plugin handshake, the unix socket, AutoMTLS, the controller and
-//! stdio services, graceful shutdown, and the `--debug` reattach mode.
+//! Running as a Terraform plugin: the go-plugin handshake, the listener (a unix socket, or TCP on
+//! loopback where go-plugin uses it: on Windows), AutoMTLS, the controller and stdio services, graceful
+//! shutdown, and the `--debug` reattach mode.
 
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
 use super::proto::Routes;
 use super::proto::tfplugin6::provider_server::ProviderServer;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+#[cfg(unix)]
 use tokio::net::UnixListener;
-use tokio_stream::wrappers::UnixListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -49,8 +53,8 @@ pub enum ServeError {
     /// Terraform asked for protocol versions that this plugin does not speak.
     #[error("Terraform offered plugin protocol versions {0:?}; this provider speaks only version 6 (Terraform 1.0 or later)")]
     Protocol(String),
-    /// The socket could not be created.
-    #[error("cannot listen on a unix socket: {0}")]
+    /// The listener could not be created.
+    #[error("cannot listen for Terraform: {0}")]
     Io(#[from] std::io::Error),
     /// TLS could not be set up.
     #[error(transparent)]
@@ -61,8 +65,10 @@ pub enum ServeError {
 }
 
 /// A 0700 directory for the socket, removed when dropped.
+#[cfg(unix)]
 struct SocketDir(PathBuf);
 
+#[cfg(unix)]
 impl SocketDir {
     fn create() -> std::io::Result<SocketDir> {
         use std::os::unix::fs::DirBuilderExt;
@@ -82,6 +88,77 @@ impl SocketDir {
     }
 }
 
+/// Set to `tcp`, the plugin listens on TCP loopback as it does on Windows (ours: it lets the Windows
+/// transport be tried on any system).
+pub const TRANSPORT_ENV: &str = "TFPLUGIN_TRANSPORT";
+
+/// Where the plugin listens: a unix socket in a private directory, or a TCP port on loopback.
+enum Listener {
+    #[cfg(unix)]
+    Unix(UnixListener, SocketDir),
+    Tcp(TcpListener),
+}
+
+impl Listener {
+    /// A unix socket, except on Windows (or when [`TRANSPORT_ENV`] says `tcp`), where go-plugin's
+    /// server listens on the first free TCP port of 127.0.0.1 from `PLUGIN_MIN_PORT` to
+    /// `PLUGIN_MAX_PORT` (10000 to 25000 when unset), and Terraform connects there.
+    async fn open() -> std::io::Result<Listener> {
+        #[cfg(unix)]
+        if std::env::var(TRANSPORT_ENV).map_or(true, |t| t != "tcp") {
+            let dir = SocketDir::create()?;
+            let listener = UnixListener::bind(dir.path().join("plugin.sock"))?;
+            return Ok(Listener::Unix(listener, dir));
+        }
+        let port = |key: &str, default: u16| std::env::var(key).ok().and_then(|p| p.trim().parse::<u16>().ok()).unwrap_or(default);
+        let (min, max) = (port("PLUGIN_MIN_PORT", 10000), port("PLUGIN_MAX_PORT", 25000));
+        for p in min..=max {
+            if let Ok(listener) = TcpListener::bind(("127.0.0.1", p)).await {
+                return Ok(Listener::Tcp(listener));
+            }
+        }
+        Err(std::io::Error::other(format!("no free TCP port on 127.0.0.1 from {min} to {max} (PLUGIN_MIN_PORT, PLUGIN_MAX_PORT)")))
+    }
+
+    /// go-plugin's network name and address.
+    fn address(&self) -> (&'static str, String) {
+        match self {
+            #[cfg(unix)]
+            Listener::Unix(_, dir) => ("unix", dir.path().join("plugin.sock").display().to_string()),
+            Listener::Tcp(l) => ("tcp", l.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+        }
+    }
+}
+
+/// A connection Terraform made.
+trait Conn: AsyncRead + AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static> Conn for T {}
+
+/// A listener's connections, one at a time.
+trait Accept: Send + Sync + 'static {
+    type Io: Conn;
+    fn accept(&self) -> impl std::future::Future<Output = std::io::Result<Self::Io>> + Send;
+}
+
+#[cfg(unix)]
+impl Accept for UnixListener {
+    type Io = tokio::net::UnixStream;
+    async fn accept(&self) -> std::io::Result<Self::Io> {
+        UnixListener::accept(self).await.map(|(s, _)| s)
+    }
+}
+
+impl Accept for TcpListener {
+    type Io = tokio::net::TcpStream;
+    async fn accept(&self) -> std::io::Result<Self::Io> {
+        let (s, _) = TcpListener::accept(self).await?;
+        // gRPC's small frames must not wait for Nagle's algorithm.
+        let _ = s.set_nodelay(true);
+        Ok(s)
+    }
+}
+
+#[cfg(unix)]
 impl Drop for SocketDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -139,9 +216,7 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeE
         }
     }
 
-    let dir = SocketDir::create()?;
-    let socket = dir.path().join("plugin.sock");
-    let listener = UnixListener::bind(&socket)?;
+    let listener = Listener::open().await?;
     let shutdown = CancellationToken::new();
     let stop = CancellationToken::new();
 
@@ -151,6 +226,7 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeE
         None => None,
     };
 
+    let version = provider.version();
     let service = PluginService::new(provider, stop.clone());
     let routes = Routes::default()
         .with(ProviderServer::new(service).max_decoding_message_size(256 * 1024 * 1024).max_encoding_message_size(256 * 1024 * 1024))
@@ -161,10 +237,11 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeE
     match &mode {
         Mode::Plugin => {
             let cert = identity.as_ref().map(tls::ServerIdentity::handshake_cert).unwrap_or_default();
-            let line = format!("{CORE_PROTOCOL_VERSION}|{PROTOCOL_VERSION}|unix|{}|grpc|{cert}\n", socket.display());
-            write_handshake(&line)?;
+            let (network, at) = listener.address();
+            tracing::info!(version, network, address = %at, "serving Terraform");
+            write_handshake(&format!("{CORE_PROTOCOL_VERSION}|{PROTOCOL_VERSION}|{network}|{at}|grpc|{cert}\n"))?;
         }
-        Mode::Debug { address } => print_reattach(address, &socket),
+        Mode::Debug { address } => print_reattach(address, listener.address()),
     }
 
     let signal = {
@@ -176,23 +253,39 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeE
         tokio::spawn(stop_when_orphaned(shutdown.clone(), stop.clone()));
     }
 
-    match (client_cert_config(identity.as_ref())?, listener) {
-        (Some(tls_config), listener) => {
-            let incoming = tls_incoming(listener, tls_config, shutdown.clone());
-            server.serve_with_incoming_shutdown(routes, incoming, signal).await?;
+    let tls_config = client_cert_config(identity.as_ref())?;
+    match listener {
+        #[cfg(unix)]
+        Listener::Unix(l, dir) => {
+            run(server, routes, l, tls_config, shutdown.clone(), signal).await?;
+            drop(dir);
         }
-        (None, listener) => {
-            server.serve_with_incoming_shutdown(routes, UnixListenerStream::new(listener), signal).await?;
-        }
+        Listener::Tcp(l) => run(server, routes, l, tls_config, shutdown.clone(), signal).await?,
     }
     stop.cancel();
-    drop(dir);
     Ok(())
 }
+
+/// Serves on `listener` until `signal`, over TLS when Terraform gave a client certificate.
+async fn run<L: Accept>(
+    server: tonic::transport::Server,
+    routes: Routes,
+    listener: L,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: CancellationToken,
+    signal: impl std::future::Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    match tls {
+        Some(config) => server.serve_with_incoming_shutdown(routes, tls_incoming(listener, config, shutdown), signal).await,
+        None => server.serve_with_incoming_shutdown(routes, plain_incoming(listener, shutdown), signal).await,
+    }
+}
+
 
 /// SIGTERM shuts the plugin down. Terraform interrupts the whole process group on Ctrl-C and then asks
 /// the plugin to stop via StopProvider; SIGINT itself must not kill the plugin before that, so it is
 /// ignored unless in debug mode.
+#[cfg(unix)]
 async fn watch_signals(shutdown: CancellationToken, plugin_mode: bool) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).ok();
@@ -207,9 +300,21 @@ async fn watch_signals(shutdown: CancellationToken, plugin_mode: bool) {
     }
 }
 
+/// On Windows, Ctrl-C reaches the plugin's console too: it stops the plugin only in debug mode.
+#[cfg(not(unix))]
+async fn watch_signals(shutdown: CancellationToken, plugin_mode: bool) {
+    if plugin_mode {
+        return;
+    }
+    if tokio::signal::ctrl_c().await.is_ok() {
+        shutdown.cancel();
+    }
+}
+
 /// Terraform stops its plugins through `GRPCController.Shutdown`; a Terraform that is killed, or dies on
 /// a closed output pipe, stops nothing, and its plugin would run on for good. The plugin then belongs to
 /// init (or a subreaper): it stops what it is doing and shuts down, and exits if that does not end.
+#[cfg(unix)]
 async fn stop_when_orphaned(shutdown: CancellationToken, stop: CancellationToken) {
     let parent = std::os::unix::process::parent_id();
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
@@ -229,6 +334,10 @@ async fn stop_when_orphaned(shutdown: CancellationToken, stop: CancellationToken
     std::process::exit(1);
 }
 
+/// Where a process has no parent id to watch (Windows), the plugin relies on Terraform's shutdown.
+#[cfg(not(unix))]
+async fn stop_when_orphaned(_shutdown: CancellationToken, _stop: CancellationToken) {}
+
 fn client_cert_config(identity: Option<&tls::ServerIdentity>) -> Result<Option<Arc<rustls::ServerConfig>>, ServeError> {
     let Some(identity) = identity else { return Ok(None) };
     let pem = std::env::var("PLUGIN_CLIENT_CERT").unwrap_or_default();
@@ -236,26 +345,15 @@ fn client_cert_config(identity: Option<&tls::ServerIdentity>) -> Result<Option<A
 }
 
 /// Accepts connections and completes TLS handshakes concurrently; failed handshakes are logged and dropped.
-fn tls_incoming(
-    listener: UnixListener,
+fn tls_incoming<L: Accept>(
+    listener: L,
     config: Arc<rustls::ServerConfig>,
     shutdown: CancellationToken,
-) -> tokio_stream::wrappers::ReceiverStream<Result<tokio_rustls::server::TlsStream<tokio::net::UnixStream>, std::io::Error>> {
+) -> tokio_stream::wrappers::ReceiverStream<Result<tokio_rustls::server::TlsStream<L::Io>, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                a = listener.accept() => a,
-                () = shutdown.cancelled() => break,
-            };
-            let (stream, _) = match accepted {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting a plugin connection failed");
-                    continue;
-                }
-            };
+        while let Some(stream) = next_connection(&listener, &shutdown).await {
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -271,6 +369,32 @@ fn tls_incoming(
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
+/// Passes connections on as they come (debug mode, and a Terraform that asks for no TLS).
+fn plain_incoming<L: Accept>(listener: L, shutdown: CancellationToken) -> tokio_stream::wrappers::ReceiverStream<Result<L::Io, std::io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some(stream) = next_connection(&listener, &shutdown).await {
+            if tx.send(Ok(stream)).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// The next connection, or `None` once the plugin shuts down; a failed accept is logged and skipped.
+async fn next_connection<L: Accept>(listener: &L, shutdown: &CancellationToken) -> Option<L::Io> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(stream) => return Some(stream),
+                Err(e) => tracing::warn!(error = %e, "accepting a plugin connection failed"),
+            },
+            () = shutdown.cancelled() => return None,
+        }
+    }
+}
+
 #[allow(clippy::print_stdout)]
 fn write_handshake(line: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -280,14 +404,14 @@ fn write_handshake(line: &str) -> std::io::Result<()> {
 }
 
 #[allow(clippy::print_stdout)]
-fn print_reattach(address: &str, socket: &Path) {
+fn print_reattach(address: &str, (network, at): (&'static str, String)) {
     let value = serde_json::json!({
         address: {
             "Protocol": "grpc",
             "ProtocolVersion": PROTOCOL_VERSION,
             "Pid": std::process::id(),
             "Test": true,
-            "Addr": {"Network": "unix", "String": socket.display().to_string()},
+            "Addr": {"Network": network, "String": at},
         }
     });
     println!("Provider started in debug mode. To attach Terraform, export this in the shell where you run it:\n");

@@ -27,6 +27,9 @@ resource "coiled_cluster" "etl" {
   software  = "dask"
   n_workers = 2
 
+  # Reached from the organization's network, on the scheduler's private address.
+  use_scheduler_public_ip = false
+
   backend_options {
     ingress {
       ports = [443, 8787]

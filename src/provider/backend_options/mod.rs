@@ -237,7 +237,7 @@ impl Resource for BackendOptionsResource {
                 description: "Account-level backend options of a Coiled workspace: the cloud, region and credentials Coiled uses, and the default ingress rules (firewall) of every cluster created afterwards. Equivalent to `coiled.set_backend_options(...)`. A workspace has one set of options: let one configuration own them.",
                 attributes: vec![
                     Attribute::computed("id", Type::String, "The workspace slug.").stable(),
-                    Attribute::optional_computed("workspace", Type::String, "Workspace (formerly account) whose options these are. Defaults to the provider's workspace. Changing it manages another workspace's options (replacement).").requires_replace().stable(),
+                    Attribute::optional_computed("workspace", Type::String, "Workspace (formerly account) whose options these are. Defaults to the provider's workspace. Changing it manages another workspace's options.").requires_replace().stable(),
                     Attribute::required("backend", Type::String, "Cloud provider: `aws` or `gcp`."),
                     Attribute::optional_computed("region", Type::String, "Cloud region for clusters. Defaults to `us-east-1` on AWS and `us-east1` on GCP."),
                     Attribute::optional("zone", Type::String, "Availability zone for clusters. Left out, Coiled chooses on AWS; on GCP the zone Coiled's client derives is sent: none when `region` is set, `us-east1-c` when neither is (a one-letter zone such as `b` goes after the region)."),

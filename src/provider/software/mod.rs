@@ -128,7 +128,7 @@ impl Resource for SoftwareEnvResource {
                     Attribute::optional(
                         "python_version",
                         Type::String,
-                        "Python version of an environment without `conda` packages, e.g. `3.12`. Coiled's client takes it from the local interpreter; a configuration states it. Ignored when `conda` is set (list `python` there).",
+                        "Python version of an environment without `conda` packages, e.g. `3.12`. Coiled's client takes it from the local interpreter; a configuration states it. Not with `conda`: list `python` among its dependencies instead.",
                     ),
                     Attribute::optional_computed("gpu_enabled", Type::Bool, "Build with CUDA for GPUs. Default `false`."),
                     Attribute::optional_computed("architecture", Type::String, "CPU architecture: `x86_64` (default) or `aarch64` (ARM)."),

@@ -109,6 +109,14 @@ fn image_or_packages(c: &SoftwareEnvModel, diags: &mut Diagnostics) {
             "An environment with only pip packages needs `python_version` (e.g. \"3.12\"): Coiled's client takes it from the local Python, which a plan must not depend on. Or list `python` in `conda`.",
         );
     }
+    // With conda packages, the spec's Python is conda's: a version here would change nothing built.
+    if !c.conda.is_null() && !c.python_version.is_null() {
+        diags.error_at(
+            AttrPath::attr("python_version"),
+            "Python Version Set With Conda",
+            "`python_version` is for an environment without conda packages; with `conda`, list `python` among its dependencies (e.g. \"python=3.12\") and leave `python_version` out.",
+        );
+    }
 }
 
 #[cfg(test)]
