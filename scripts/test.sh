@@ -10,6 +10,8 @@ scripts/install-test-tools.sh
 # coiled-local is a package of its own, with no tests that would make cargo build its binary: the
 # end-to-end tests run it, so build every binary of the workspace first.
 cargo build --workspace --bins
+# The plugin for the other platforms the release tests try (static Linux, arm64, Windows, macOS).
+scripts/cross-build.sh
 if ! cargo nextest --version >/dev/null 2>&1; then
   exec cargo test --workspace --no-fail-fast "$@"
 fi

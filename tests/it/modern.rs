@@ -215,7 +215,10 @@ fn generated_configuration_keeps_the_image_the_private_address_and_the_idle_time
             "tags": {"coiled-local/private-scheduler": "true"}});
         let (code, _) = s.server.post("/api/v2/clusters/account/alice/", &crate::common::client_body(&cluster));
         assert_eq!(code, 201);
-        s.tf.write("q.tfquery.hcl", "list \"coiled_cluster\" \"py\" {\n  provider = coiled\n  config {\n    name_prefix = \"py-\"\n  }\n}\n");
+        s.tf.write(
+            "q.tfquery.hcl",
+            "list \"coiled_cluster\" \"py\" {\n  provider = coiled\n  config {\n    name_prefix = \"py-\"\n  }\n}\n",
+        );
         s.tf.terraform(&["query", "-no-color", "-generate-config-out=generated.tf"]).ok();
         let generated = flat(&std::fs::read_to_string(s.tf.path().join("generated.tf")).unwrap());
         assert!(generated.contains("use_scheduler_public_ip = false"), "{generated}");

@@ -170,14 +170,31 @@ pub fn render_changes(block: &Block) -> String {
         ("Replaces the resource: the plan destroys it and creates another", Vec::new()),
         ("Updates it in place, through the API", Vec::new()),
         ("Changes Terraform's state only: the apply writes nothing to the API", Vec::new()),
-        ("Never stored (write-only), so a change alone plans nothing: the next update sends it, which a change of its `_wo_version` asks for", Vec::new()),
+        (
+            "Never stored (write-only), so a change alone plans nothing: the next update sends it, which a change of its `_wo_version` asks for",
+            Vec::new(),
+        ),
     ];
     for a in block.attributes.iter().filter(|a| a.configurable()) {
-        let row = if a.requires_replace { 0 } else if a.write_only { 3 } else if a.state_only { 2 } else { 1 };
+        let row = if a.requires_replace {
+            0
+        } else if a.write_only {
+            3
+        } else if a.state_only {
+            2
+        } else {
+            1
+        };
         rows[row].1.push(a.name);
     }
     for b in &block.blocks {
-        let row = if b.requires_replace { 0 } else if b.name == "timeouts" { 2 } else { 1 };
+        let row = if b.requires_replace {
+            0
+        } else if b.name == "timeouts" {
+            2
+        } else {
+            1
+        };
         rows[row].1.push(b.name);
     }
     let mut out = String::from("## What a change does\n\n| A change of | |\n|---|---|\n");

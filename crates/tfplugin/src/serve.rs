@@ -281,7 +281,6 @@ async fn run<L: Accept>(
     }
 }
 
-
 /// SIGTERM shuts the plugin down. Terraform interrupts the whole process group on Ctrl-C and then asks
 /// the plugin to stop via StopProvider; SIGINT itself must not kill the plugin before that, so it is
 /// ignored unless in debug mode.
@@ -370,7 +369,10 @@ fn tls_incoming<L: Accept>(
 }
 
 /// Passes connections on as they come (debug mode, and a Terraform that asks for no TLS).
-fn plain_incoming<L: Accept>(listener: L, shutdown: CancellationToken) -> tokio_stream::wrappers::ReceiverStream<Result<L::Io, std::io::Error>> {
+fn plain_incoming<L: Accept>(
+    listener: L,
+    shutdown: CancellationToken,
+) -> tokio_stream::wrappers::ReceiverStream<Result<L::Io, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(async move {
         while let Some(stream) = next_connection(&listener, &shutdown).await {

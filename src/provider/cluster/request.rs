@@ -153,7 +153,8 @@ pub fn looks_like_container_env(name: &str) -> bool {
     let Some(cut) = name.len().checked_sub(36).filter(|&c| name.is_char_boundary(c)) else { return false };
     let (rest, uuid) = name.split_at(cut);
     let groups: Vec<&str> = uuid.split('-').collect();
-    let shaped = groups.len() == 5 && [8, 4, 4, 4, 12].iter().zip(&groups).all(|(n, g)| g.len() == *n && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    let shaped =
+        groups.len() == 5 && [8, 4, 4, 4, 12].iter().zip(&groups).all(|(n, g)| g.len() == *n && g.bytes().all(|b| b.is_ascii_hexdigit()));
     shaped && (rest.ends_with("-x86_64-") || rest.ends_with("-aarch64-"))
 }
 
@@ -322,7 +323,14 @@ mod tests {
 
     #[test]
     fn names_not_made_for_an_image_are_not_taken_for_one() {
-        for name in ["dask", "etl-env", "x86_64-17e95dff-2fc9-5dc9-835a-6a4409761519", "a-x86_64-17e95dff-2fc9-5dc9-835a-6a440976151z", "a-arm64-17e95dff-2fc9-5dc9-835a-6a4409761519", "é"] {
+        for name in [
+            "dask",
+            "etl-env",
+            "x86_64-17e95dff-2fc9-5dc9-835a-6a4409761519",
+            "a-x86_64-17e95dff-2fc9-5dc9-835a-6a440976151z",
+            "a-arm64-17e95dff-2fc9-5dc9-835a-6a4409761519",
+            "é",
+        ] {
             assert!(!looks_like_container_env(name), "{name}");
         }
     }
