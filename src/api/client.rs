@@ -123,19 +123,7 @@ impl Client {
             }
             builder = builder.proxy(through);
         }
-        if let Some(pem) = &config.ca_bundle_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| ApiError::Decode { url: "ca_bundle".into(), message: e.to_string() })?;
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
-        }
-        #[cfg(target_os = "macos")]
-        for der in connect::ssl_cert_file() {
-            if let Ok(c) = reqwest::Certificate::from_der(&der) {
-                builder = builder.add_root_certificate(c);
-            }
-        }
+        builder = trust_extra_roots(builder, config.ca_bundle_pem.as_deref())?;
         let ws_tls = std::sync::Arc::new(
             connect::tls_config(config.ca_bundle_pem.as_deref())
                 .map_err(|message| ApiError::Config { message: format!("ca_bundle_file: {message}") })?,
@@ -490,6 +478,25 @@ fn is_loopback(url: &url::Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     }
+}
+
+/// The HTTP client's roots beyond the ones it is built with: `ca_bundle_file`'s, and on macOS (whose
+/// build carries Mozilla's roots) those of `SSL_CERT_FILE`, which the platform store elsewhere includes.
+fn trust_extra_roots(mut builder: reqwest::ClientBuilder, ca_bundle_pem: Option<&[u8]>) -> Result<reqwest::ClientBuilder, ApiError> {
+    if let Some(pem) = ca_bundle_pem {
+        let certs =
+            reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ApiError::Decode { url: "ca_bundle".into(), message: e.to_string() })?;
+        for c in certs {
+            builder = builder.add_root_certificate(c);
+        }
+    }
+    #[cfg(target_os = "macos")]
+    for der in connect::ssl_cert_file() {
+        if let Ok(c) = reqwest::Certificate::from_der(&der) {
+            builder = builder.add_root_certificate(c);
+        }
+    }
+    Ok(builder)
 }
 
 #[cfg(test)]
