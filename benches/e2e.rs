@@ -444,7 +444,7 @@ fn startup(ctx: &mut Ctx, runs: usize) {
             .map(|_| {
                 let t = Instant::now();
                 let mut child = Command::new(bin)
-                    .env("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2")
+                    .env(tfplugin::serve::MAGIC_COOKIE_KEY, tfplugin::serve::MAGIC_COOKIE_VALUE)
                     .env("PLUGIN_PROTOCOL_VERSIONS", versions)
                     .env("PLUGIN_MIN_PORT", "10000")
                     .env("PLUGIN_MAX_PORT", "25000")

@@ -176,6 +176,11 @@ impl Workdir {
         std::fs::write(self.path().join(name), content).unwrap();
     }
 
+    /// Replaces the CLI configuration (`TF_CLI_CONFIG_FILE`) with `text`.
+    pub fn set_cli_config(&self, text: &str) {
+        std::fs::write(self.dir.path().join("cli.tfrc"), text).unwrap();
+    }
+
     /// Sets an environment variable for later commands.
     pub fn set_env(&mut self, k: &str, v: &str) {
         self.env.retain(|(key, _)| key != k);
@@ -416,4 +421,19 @@ pub fn write_private_ca_certificate(dir: &Path) {
     std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
     std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+}
+
+/// Starts the plugin as Terraform would (its cookie, and `env`), and reads its handshake line.
+pub fn start_plugin(env: &[(&str, &str)]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(PROVIDER_BIN)
+        .env(tfplugin::serve::MAGIC_COOKIE_KEY, tfplugin::serve::MAGIC_COOKIE_VALUE)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (child, line)
 }

@@ -286,7 +286,7 @@ fn the_hcp_terraform_recipe_installs_and_validates() {
         std::fs::create_dir_all(&unpacked).unwrap();
         std::fs::copy(crate::common::PROVIDER_BIN, unpacked.join("terraform-provider-coiled_v0.1.0")).unwrap();
         assert!(agent.contains("\"/opt/terraform/providers\""), "{agent}");
-        std::fs::write(base.join("cli.tfrc"), agent.replace("/opt/terraform/providers", mirror.to_str().unwrap())).unwrap();
+        w.set_cli_config(&agent.replace("/opt/terraform/providers", mirror.to_str().unwrap()));
         let init = w.terraform(&["init", "-backend=false", "-no-color"]).ok();
         assert!(init.all().contains("app.terraform.io/example-org/coiled") && !init.all().contains("CLI configuration"), "{}", init.all());
         w.terraform(&["validate", "-no-color"]).ok();

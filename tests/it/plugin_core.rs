@@ -77,7 +77,7 @@ fn run_by_hand_it_says_it_is_a_plugin() {
 #[test]
 fn wrong_protocol_versions_are_refused() {
     let out = Command::new(PROVIDER_BIN)
-        .env("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2")
+        .env(tfplugin::serve::MAGIC_COOKIE_KEY, tfplugin::serve::MAGIC_COOKIE_VALUE)
         .env("PLUGIN_PROTOCOL_VERSIONS", "4,5")
         .output()
         .unwrap();
@@ -225,7 +225,7 @@ fn the_windows_transport_serves_terraform_over_loopback_tcp() {
     let cluster = "resource \"coiled_cluster\" \"c\" {\n  name      = \"over-tcp\"\n  software  = \"dask\"\n  n_workers = 1\n}\n";
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], cluster);
-        let tcp = [("TFPLUGIN_TRANSPORT", "tcp"), ("TF_LOG_PROVIDER", "info")];
+        let tcp = [(tfplugin::serve::TRANSPORT_ENV, "tcp"), ("TF_LOG_PROVIDER", "info")];
         let out = s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &tcp).ok();
         assert!(out.stderr.contains("serving Terraform") && out.stderr.contains("network=tcp"), "{}: {}", cli.version, out.stderr);
         assert!(out.stderr.contains(&format!("version={}", env!("CARGO_PKG_VERSION"))), "{}", out.stderr);
@@ -241,17 +241,12 @@ fn the_windows_transport_serves_terraform_over_loopback_tcp() {
 fn the_tcp_listener_takes_the_first_free_port_of_the_range() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let mut child = Command::new(PROVIDER_BIN)
-        .env("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2")
-        .env("TFPLUGIN_TRANSPORT", "tcp")
-        .env("PLUGIN_MIN_PORT", port.to_string())
-        .env("PLUGIN_MAX_PORT", (port + 20).to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let (min, max) = (port.to_string(), (port + 20).to_string());
+    let (mut child, line) = crate::common::start_plugin(&[
+        (tfplugin::serve::TRANSPORT_ENV, "tcp"),
+        ("PLUGIN_MIN_PORT", min.as_str()),
+        ("PLUGIN_MAX_PORT", max.as_str()),
+    ]);
     let _ = child.kill();
     let _ = child.wait();
     let fields: Vec<&str> = line.trim().split('|').collect();

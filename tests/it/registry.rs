@@ -164,8 +164,7 @@ fn serve_registry(server: &Server, r: &Release) {
 fn workdir(cli: &crate::common::Cli, server: &Server, source: &str, installation: &str) -> Workdir {
     let config = format!("terraform {{\n  required_providers {{\n    coiled = {{\n      source = \"{source}\"\n    }}\n  }}\n}}\n");
     let mut w = Workdir::new_uninitialised(cli, &config);
-    let rc = w.mirror().parent().unwrap().join("cli.tfrc");
-    std::fs::write(rc, format!("provider_installation {{\n{installation}\n}}\n")).unwrap();
+    w.set_cli_config(&format!("provider_installation {{\n{installation}\n}}\n"));
     w.set_env("SSL_CERT_FILE", &server.ca.display().to_string());
     w
 }
@@ -190,23 +189,19 @@ fn init_installs_a_signed_release_through_the_registry_protocol_and_refuses_an_a
             out.all()
         );
 
-        // An archive changed after signing: its checksum no longer matches the signed sums.
-        let mut altered = r.zip.clone();
-        altered.extend_from_slice(b"tampered");
-        server.put(&format!("/files/{ZIP}"), altered);
-        let out = init(&workdir(cli, &server, &source, "  direct {}"));
-        assert_ne!(out.code, 0, "{}: an altered archive was installed", cli.version);
-        assert!(out.all().to_lowercase().contains("checksum"), "{}", out.all());
-        server.put(&format!("/files/{ZIP}"), r.zip.clone());
-
-        // Sums changed after signing: the signature no longer verifies.
-        let mut sums = r.sums.clone();
-        sums.extend_from_slice(b"0000000000000000000000000000000000000000000000000000000000000000  other.zip\n");
-        server.put(&format!("/files/{SUMS}"), sums);
-        let out = init(&workdir(cli, &server, &source, "  direct {}"));
-        assert_ne!(out.code, 0, "{}: sums altered after signing were trusted", cli.version);
-        assert!(out.all().to_lowercase().contains("signature"), "{}", out.all());
-        server.put(&format!("/files/{SUMS}"), r.sums.clone());
+        // A file served altered after signing (`tail` appended): `init` fails, saying `why`; the
+        // signed file is served again after.
+        let refused = |file: &str, signed: &[u8], tail: &[u8], why: &str| {
+            server.put(&format!("/files/{file}"), [signed, tail].concat());
+            let out = init(&workdir(cli, &server, &source, "  direct {}"));
+            assert_ne!(out.code, 0, "{}: {file} altered after signing was installed", cli.version);
+            assert!(out.all().to_lowercase().contains(why), "{}", out.all());
+            server.put(&format!("/files/{file}"), signed.to_vec());
+        };
+        // The archive: its checksum no longer matches the signed sums.
+        refused(ZIP, &r.zip, b"tampered", "checksum");
+        // The sums: the signature no longer verifies.
+        refused(SUMS, &r.sums, b"0000000000000000000000000000000000000000000000000000000000000000  other.zip\n", "signature");
     }
 }
 

@@ -1,16 +1,13 @@
 //! Reliability and security: the plugin channel accepts only Terraform, bad input never reaches the API,
 //! faults and a restart mid-apply leave state matching the server, secrets never show, Ctrl-C is prompt.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{Cli, LocalServer, PROVIDER_BIN, Scenario, clis};
-
-const COOKIE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+use crate::common::{Cli, LocalServer, Scenario, clis};
 
 fn openssl_p521_ca(dir: &Path, name: &str) {
     let out = Command::new("openssl")
@@ -58,17 +55,12 @@ fn the_plugin_channel_accepts_only_the_certificate_terraform_names() {
     let dir = tempfile::tempdir().unwrap();
     openssl_p521_ca(dir.path(), "terraform");
     openssl_p521_ca(dir.path(), "intruder");
-    let mut child = Command::new(PROVIDER_BIN)
-        .env("TF_PLUGIN_MAGIC_COOKIE", COOKIE)
-        .env("PLUGIN_PROTOCOL_VERSIONS", "6")
-        .env("PLUGIN_CLIENT_CERT", std::fs::read_to_string(dir.path().join("terraform.pem")).unwrap())
-        .env("TMPDIR", dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let client_cert = std::fs::read_to_string(dir.path().join("terraform.pem")).unwrap();
+    let (mut child, line) = crate::common::start_plugin(&[
+        ("PLUGIN_PROTOCOL_VERSIONS", "6"),
+        ("PLUGIN_CLIENT_CERT", client_cert.as_str()),
+        ("TMPDIR", dir.path().to_str().unwrap()),
+    ]);
     let parts: Vec<&str> = line.trim().split('|').collect();
     assert_eq!(&parts[..3], ["1", "6", "unix"], "{line}");
     assert_eq!(parts[4], "grpc");
