@@ -26,10 +26,10 @@ pub struct ClusterDefaults {
 
 /// The block in the provider's schema.
 pub fn block() -> NestedBlock {
-    NestedBlock {
-        name: "cluster_defaults",
-        nesting: Nesting::Single,
-        block: Block {
+    NestedBlock::new(
+        "cluster_defaults",
+        Nesting::Single,
+        Block {
             attributes: vec![
                 Attribute::optional(
                     "use_scheduler_public_ip",
@@ -43,15 +43,12 @@ pub fn block() -> NestedBlock {
                 ),
             ],
             blocks: vec![ingress::ingress_block(
+                "ingress",
                 "Ingress rule of every cluster with no firewall of its own (no `backend_options.ingress`, `scheduler_port` or `allow_ingress_from`): such clusters get exactly these rules instead of the workspace's account-level ones, and their `firewall_rules` show them at plan time.",
-                false,
             )],
             description: "Defaults for `coiled_cluster`, as the Coiled configuration file sets them for Coiled's Python client. Plans show the values each cluster takes; a change here changes (or, for `ingress` and `tags`, replaces) the clusters that take it.",
         },
-        min_items: 0,
-        max_items: 1,
-        requires_replace: false,
-    }
+    )
 }
 
 /// Reads the block from the provider configuration; invalid rules are reported at their path.

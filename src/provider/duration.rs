@@ -41,20 +41,14 @@ pub fn validate_timeouts(operations: &[(&str, Option<&str>)], diags: &mut tfplug
 }
 
 /// A `timeouts` block with one optional duration per `(operation, description)`.
-pub fn timeouts_block(operations: &[(&'static str, &'static str)]) -> tfplugin::schema::NestedBlock {
+pub fn timeouts_block(
+    name: &'static str,
+    description: &'static str,
+    operations: &[(&'static str, &'static str)],
+) -> tfplugin::schema::NestedBlock {
     use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting};
-    NestedBlock {
-        name: "timeouts",
-        nesting: Nesting::Single,
-        block: Block {
-            attributes: operations.iter().map(|(name, d)| Attribute::optional(name, tfplugin::value::Type::String, d)).collect(),
-            blocks: vec![],
-            description: "Operation timeouts, as durations such as `90s`, `20m` or `1h`.",
-        },
-        min_items: 0,
-        max_items: 1,
-        requires_replace: false,
-    }
+    let attributes = operations.iter().map(|(name, d)| Attribute::optional(name, tfplugin::value::Type::String, d)).collect();
+    NestedBlock::new(name, Nesting::Single, Block { attributes, blocks: vec![], description })
 }
 
 /// Seconds per unit, as Dask's `timedelta_sizes` (singular, plural and one-letter forms).

@@ -14,44 +14,19 @@ use tfplugin::value::{AttrPath, Type, Value};
 pub const MAX_RULES: usize = 100;
 
 /// The `ingress` block: repeated, order-free.
-pub fn ingress_block(description: &'static str, requires_replace: bool) -> NestedBlock {
-    NestedBlock {
-        name: "ingress",
-        nesting: Nesting::Set,
-        block: Block {
-            attributes: vec![
-                Attribute::required("ports", Type::set(Type::Number), "TCP ports to open, each from 1 to 65535; at least one. Order does not matter."),
-                Attribute::required(
-                    "cidr",
-                    Type::String,
-                    "Source CIDR block, IPv4 or IPv6 (`10.1.0.0/16`, `2001:db8::/32`). Compared in canonical form; a block with host bits set (`10.1.0.2/16`) is accepted with a warning and sent as its network address.",
-                ),
-            ],
-            blocks: vec![],
-            description: "One rule: these TCP ports accept connections from this CIDR block.",
-        },
-        min_items: 0,
-        max_items: 0,
-        requires_replace,
-    }
-    .with_description(description)
-}
-
-trait WithDescription {
-    fn with_description(self, d: &'static str) -> Self;
-}
-
-impl WithDescription for NestedBlock {
-    fn with_description(mut self, d: &'static str) -> Self {
-        self.block.description = d;
-        self
-    }
+pub fn ingress_block(name: &'static str, description: &'static str) -> NestedBlock {
+    let ports = "TCP ports to open, each from 1 to 65535; at least one. Order does not matter.";
+    let cidr = "Source CIDR block, IPv4 or IPv6 (`10.1.0.0/16`, `2001:db8::/32`). Compared in canonical \
+        form; a block with host bits set (`10.1.0.2/16`) is accepted with a warning and sent as its \
+        network address.";
+    let attributes = vec![Attribute::required("ports", Type::set(Type::Number), ports), Attribute::required("cidr", Type::String, cidr)];
+    NestedBlock::new(name, Nesting::Set, Block { attributes, blocks: vec![], description })
 }
 
 /// The computed `firewall_rules` attribute: one row per (port, source).
-pub fn firewall_rules_attribute(description: &'static str) -> Attribute {
+pub fn firewall_rules_attribute(name: &'static str, description: &'static str) -> Attribute {
     Attribute::nested(
-        "firewall_rules",
+        name,
         Nesting::List,
         vec![
             Attribute::computed("protocol", Type::String, "Always `tcp`."),
@@ -64,9 +39,9 @@ pub fn firewall_rules_attribute(description: &'static str) -> Attribute {
 }
 
 /// The `acknowledge_world_open_ingress` attribute that silences the whole-internet warning.
-pub fn acknowledge_attribute() -> Attribute {
+pub fn acknowledge_attribute(name: &'static str, _field_doc: &'static str) -> Attribute {
     Attribute::optional(
-        "acknowledge_world_open_ingress",
+        name,
         Type::Bool,
         "Set to `true` to acknowledge ingress rules open to the whole internet (`0.0.0.0/0` or `::/0`) and silence the warning about them. Has no effect on what is sent to Coiled.",
     )

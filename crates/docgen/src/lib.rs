@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use tfplugin::framework::Provider;
-use tfplugin::schema::{Attribute, Block, Nesting, Presence, Schema};
+use tfplugin::schema::{AfterImport, Attribute, Block, Nesting, Presence, Schema};
 use tfplugin::value::Type;
 
 /// One generated page.
@@ -206,7 +206,44 @@ pub fn render_changes(block: &Block) -> String {
         let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
         let _ = writeln!(out, "| {} | {what} |", list.join(", "));
     }
+    out.push_str(&render_after_import(block));
     out
+}
+
+/// What the first plan after an import does with each attribute an import cannot simply read,
+/// from the schema's declarations; empty when the import reads every one.
+fn render_after_import(block: &Block) -> String {
+    let rows = [
+        (
+            AfterImport::FromConfiguration,
+            "Coiled never reports it: the first plan after an import takes the configuration's value, in place",
+        ),
+        (
+            AfterImport::FromConfigurationIfUnread,
+            "Coiled may not report it: where the import read none, the first plan takes the configuration's value, in place",
+        ),
+        (
+            AfterImport::ComparedByMeaning,
+            "Compared with the configuration by meaning: the first plan takes the configuration's spelling of the same value, in place",
+        ),
+    ];
+    let mut out = String::new();
+    for (rule, what) in rows {
+        let attributes = block.attributes.iter().filter(|a| a.after_import == rule).map(|a| a.name);
+        let mut names: Vec<&str> = attributes.chain(block.blocks.iter().filter(|b| b.after_import == rule).map(|b| b.name)).collect();
+        if names.is_empty() {
+            continue;
+        }
+        names.sort_unstable();
+        let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        let _ = writeln!(out, "| {} | {what} |", list.join(", "));
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!(
+        "\nAn import (`terraform import` or an `import` block) reads every other argument from Coiled, and a configuration that differs from what it read plans a change; for these, the first plan after it takes the configuration's value where Coiled cannot say otherwise:\n\n| After an import | |\n|---|---|\n{out}"
+    )
 }
 
 /// Renders a block's attribute reference, with nested schemas after it.
@@ -323,19 +360,12 @@ mod tests {
 
     #[test]
     fn the_changes_table_sorts_arguments_by_what_a_change_does() {
-        let timeouts = |name| NestedBlock {
-            name,
-            nesting: Nesting::Single,
-            block: Block { attributes: vec![], blocks: vec![], description: "" },
-            min_items: 0,
-            max_items: 1,
-            requires_replace: false,
-        };
+        let timeouts = |name| NestedBlock::new(name, Nesting::Single, Block::default());
         let block = Block {
             attributes: vec![
                 Attribute::required("name", Type::String, "").requires_replace(),
-                Attribute::optional("size", Type::Number, ""),
-                Attribute::optional("wait", Type::Bool, "").state_only(),
+                Attribute::optional("size", Type::Number, "").import_from_configuration_if_unread(),
+                Attribute::optional("wait", Type::Bool, "").state_only().import_from_configuration(),
                 Attribute::optional("key_wo", Type::String, "").write_only(),
                 Attribute::computed("id", Type::String, ""),
             ],
@@ -348,6 +378,11 @@ mod tests {
         assert!(md.contains("| `timeouts`, `wait` | Changes Terraform's state only"), "{md}");
         assert!(md.contains("| `key_wo` | Never stored (write-only)"), "{md}");
         assert!(!md.contains("`id`"), "{md}");
+        assert!(md.contains("| `wait` | Coiled never reports it"), "{md}");
+        assert!(md.contains("| `size` | Coiled may not report it"), "{md}");
+        assert!(!md.contains("by meaning"), "{md}");
+        let read_only = Block { attributes: vec![Attribute::required("name", Type::String, "")], ..Block::default() };
+        assert!(!render_changes(&read_only).contains("After an import"), "an import that reads everything has no table");
     }
 
     #[test]
@@ -358,18 +393,11 @@ mod tests {
                 Attribute::optional("secret", Type::String, "Secret.").sensitive().write_only(),
                 Attribute::computed("id", Type::String, "Id."),
             ],
-            blocks: vec![NestedBlock {
-                name: "ingress",
-                nesting: Nesting::Set,
-                block: Block {
-                    attributes: vec![Attribute::required("cidr", Type::String, "Block.")],
-                    blocks: vec![],
-                    description: "A rule.",
-                },
-                min_items: 0,
-                max_items: 0,
-                requires_replace: false,
-            }],
+            blocks: vec![NestedBlock::new(
+                "ingress",
+                Nesting::Set,
+                Block { attributes: vec![Attribute::required("cidr", Type::String, "Block.")], blocks: vec![], description: "A rule." },
+            )],
             description: "",
         };
         let md = render_schema(&block);

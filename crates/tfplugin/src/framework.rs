@@ -517,25 +517,22 @@ mod tests {
     fn a_single_block_left_out_of_the_configuration_is_planned_absent() {
         let inner = |region: &str| Value::object([("region", Value::string(region))]);
         let block = Block {
-            blocks: vec![crate::schema::NestedBlock {
-                name: "options",
-                nesting: Nesting::Single,
-                block: Block {
-                    attributes: vec![Attribute::optional("region", Type::String, "Region.")],
-                    blocks: vec![crate::schema::NestedBlock {
-                        name: "inner",
-                        nesting: Nesting::Single,
-                        block: Block { attributes: vec![Attribute::optional("region", Type::String, "Region.")], ..Default::default() },
-                        min_items: 0,
-                        max_items: 1,
-                        requires_replace: false,
-                    }],
-                    ..Default::default()
-                },
-                min_items: 0,
-                max_items: 1,
-                requires_replace: true,
-            }],
+            blocks: vec![
+                crate::schema::NestedBlock::new(
+                    "options",
+                    Nesting::Single,
+                    Block {
+                        attributes: vec![Attribute::optional("region", Type::String, "Region.")],
+                        blocks: vec![crate::schema::NestedBlock::new(
+                            "inner",
+                            Nesting::Single,
+                            Block { attributes: vec![Attribute::optional("region", Type::String, "Region.")], ..Default::default() },
+                        )],
+                        ..Default::default()
+                    },
+                )
+                .requires_replace(),
+            ],
             ..Default::default()
         };
         let held = Value::object([("options", Value::object([("region", Value::string("a")), ("inner", inner("b"))]))]);

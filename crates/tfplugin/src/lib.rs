@@ -11,6 +11,8 @@
 //! - [`serve`]: handshake, transport, AutoMTLS and shutdown;
 //! - [`tls`], [`logging`]: the channel's certificates and hclog-style logs.
 
+#![warn(missing_docs)]
+
 pub mod cert;
 pub mod diag;
 pub mod framework;

@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 
 use super::diag::Diagnostics;
-use super::value::{AttrPath, Number, Value};
+use super::value::{AttrPath, Number, Type, Value};
 
 /// One attribute's value as Terraform has it: null, not yet known, or known.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -122,6 +122,9 @@ impl Field<String> {
 pub trait Attr: Sized {
     /// What values it holds, for an error about one it cannot: "a whole number", "text", …
     const HOLDS: &'static str;
+    /// The Terraform type of the values it holds: a declared attribute has the type of its field,
+    /// so that the two cannot disagree.
+    fn schema_type() -> Type;
     /// The value, or `None` when it is of another kind.
     fn decode(v: &Value) -> Option<Self>;
     /// The value.
@@ -139,6 +142,9 @@ pub trait Attr: Sized {
 
 impl Attr for String {
     const HOLDS: &'static str = "text";
+    fn schema_type() -> Type {
+        Type::String
+    }
     fn decode(v: &Value) -> Option<Self> {
         v.as_str().map(str::to_string)
     }
@@ -149,6 +155,9 @@ impl Attr for String {
 
 impl Attr for bool {
     const HOLDS: &'static str = "true or false";
+    fn schema_type() -> Type {
+        Type::Bool
+    }
     fn decode(v: &Value) -> Option<Self> {
         v.as_bool()
     }
@@ -159,6 +168,9 @@ impl Attr for bool {
 
 impl Attr for i64 {
     const HOLDS: &'static str = "a whole number from -9223372036854775808 to 9223372036854775807";
+    fn schema_type() -> Type {
+        Type::Number
+    }
     fn decode(v: &Value) -> Option<Self> {
         v.as_number().and_then(Number::as_i64)
     }
@@ -170,6 +182,9 @@ impl Attr for i64 {
 /// A number as Terraform wrote it (kept exact: no float round trip).
 impl Attr for Number {
     const HOLDS: &'static str = "a number";
+    fn schema_type() -> Type {
+        Type::Number
+    }
     fn decode(v: &Value) -> Option<Self> {
         v.as_number().cloned()
     }
@@ -180,6 +195,9 @@ impl Attr for Number {
 
 impl Attr for f64 {
     const HOLDS: &'static str = "a number";
+    fn schema_type() -> Type {
+        Type::Number
+    }
     fn decode(v: &Value) -> Option<Self> {
         v.as_number().and_then(Number::as_f64)
     }
@@ -192,6 +210,9 @@ impl Attr for f64 {
 /// planning), or blocks the provider passes through.
 impl Attr for Value {
     const HOLDS: &'static str = "a value";
+    fn schema_type() -> Type {
+        Type::Dynamic
+    }
     fn decode(v: &Value) -> Option<Self> {
         Some(v.clone())
     }
@@ -207,6 +228,9 @@ impl<T: Attr> Attr for Vec<T> {
         for (i, e) in v.as_elements().unwrap_or_default().iter().enumerate() {
             T::check(e, &path.index(i), diags);
         }
+    }
+    fn schema_type() -> Type {
+        Type::list(T::schema_type())
     }
     fn decode(v: &Value) -> Option<Self> {
         v.as_elements()?.iter().map(T::decode).collect()
@@ -224,6 +248,9 @@ impl<T: Attr> Attr for BTreeMap<String, T> {
             T::check(e, &path.key(k), diags);
         }
     }
+    fn schema_type() -> Type {
+        Type::map(T::schema_type())
+    }
     fn decode(v: &Value) -> Option<Self> {
         v.as_map()?.iter().map(|(k, v)| Some((k.clone(), T::decode(v)?))).collect()
     }
@@ -235,15 +262,69 @@ impl<T: Attr> Attr for BTreeMap<String, T> {
 /// Declares a model struct: each field is a [`Field`] of the given type, named as its attribute. The
 /// struct gets `decode(&Value)` and `encode() -> Value` (an object holding every field), and
 /// implements [`Attr`] so that a nested block can be a field of another model.
+///
+/// A field may also declare its place in the schema, beside its documentation, which becomes the
+/// attribute's description (one paragraph): `#[attribute(PRESENCE, FLAG…)]` makes an
+/// [`Attribute`](crate::schema::Attribute) of the field's type with the constructor `PRESENCE`
+/// (`required`, `optional`, `computed`, `optional_computed`) and the builder methods `FLAG…`
+/// (`requires_replace`, `state_only`, `sensitive`, `import_from_configuration`, …);
+/// `#[block(NESTING, FLAG…)]` makes a [`NestedBlock`](crate::schema::NestedBlock) of a field
+/// whose type is itself a model. `with = FUNCTION` instead of the presence or nesting builds what
+/// the field's type cannot say (nested attributes, blocks held as raw values) from the name and
+/// description. `schema_block(description)` is the block of the declared attributes and blocks.
+///
+/// ```
+/// tfplugin::model! {
+///     /// A server.
+///     pub struct Server {
+///         /// The server's name.
+///         #[attribute(required, requires_replace)]
+///         name: String,
+///         /// How many CPUs it has.
+///         #[attribute(optional_computed)]
+///         size: i64,
+///     }
+/// }
+/// let block = Server::schema_block("A server.");
+/// assert_eq!(block.attribute("size").unwrap().ty, tfplugin::value::Type::Number);
+/// assert_eq!(block.attribute("name").unwrap().description, "The server's name.");
+/// assert!(block.attribute("name").unwrap().requires_replace);
+/// ```
 #[macro_export]
 macro_rules! model {
-    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+    (@attribute $field:ident, $ty:ty, $description:expr, with = $make:expr $(, $flag:ident)*) => {
+        ($make)(stringify!($field), $description)$(.$flag())*
+    };
+    (@attribute $field:ident, $ty:ty, $description:expr, $presence:ident $(, $flag:ident)*) => {
+        $crate::schema::Attribute::$presence(
+            stringify!($field),
+            <$ty as $crate::model::Attr>::schema_type(),
+            $description,
+        )$(.$flag())*
+    };
+    (@block $field:ident, $ty:ty, $description:expr, with = $make:expr $(, $flag:ident)*) => {
+        ($make)(stringify!($field), $description)$(.$flag())*
+    };
+    (@block $field:ident, $ty:ty, $description:expr, $nesting:ident $(, $flag:ident)*) => {
+        $crate::schema::NestedBlock::new(
+            stringify!($field),
+            $crate::schema::Nesting::$nesting,
+            <$ty>::schema_block($description),
+        )$(.$flag())*
+    };
+    ($(#[$meta:meta])* $vis:vis struct $name:ident {
+        $(
+            $(#[doc = $doc:literal])*
+            $(#[attribute($($attribute:tt)*)])?
+            $(#[block($($block:tt)*)])?
+            $field:ident : $ty:ty
+        ),* $(,)?
+    }) => {
         $(#[$meta])*
         #[derive(Clone, Debug, Default, PartialEq)]
         $vis struct $name {
             $(
-                #[doc = concat!("The `", stringify!($field), "` attribute.")]
-                $(#[$fmeta])*
+                $(#[doc = $doc])*
                 pub $field: $crate::model::Field<$ty>,
             )*
         }
@@ -282,10 +363,36 @@ macro_rules! model {
                 })*
                 self
             }
+
+            /// The schema block of the attributes and nested blocks the fields declare.
+            #[allow(dead_code)]
+            pub fn schema_block(description: &'static str) -> $crate::schema::Block {
+                $crate::schema::Block {
+                    attributes: vec![$($($crate::model!(
+                        @attribute $field, $ty, Self::description_of(stringify!($field)), $($attribute)*
+                    ),)?)*],
+                    blocks: vec![$($($crate::model!(
+                        @block $field, $ty, Self::description_of(stringify!($field)), $($block)*
+                    ),)?)*],
+                    description,
+                }
+            }
+
+            /// A field's documentation, which is its attribute's description.
+            #[allow(dead_code)]
+            fn description_of(field: &str) -> &'static str {
+                match field {
+                    $(stringify!($field) => concat!("" $(, $doc)*).trim_start(),)*
+                    _ => "",
+                }
+            }
         }
 
         impl $crate::model::Attr for $name {
             const HOLDS: &'static str = "a block";
+            fn schema_type() -> $crate::value::Type {
+                Self::schema_block("").object_type()
+            }
             fn check(value: &$crate::value::Value, path: &$crate::value::AttrPath, diags: &mut $crate::diag::Diagnostics) {
                 $(if let Some(v) = value.get(stringify!($field)) {
                     <$ty as $crate::model::Attr>::check(v, &path.then(stringify!($field)), diags);

@@ -32,6 +32,24 @@ pub enum Nesting {
     Set,
 }
 
+/// What an import learns of an attribute's value, and so what the first plan after an import does
+/// with the configuration's value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AfterImport {
+    /// The API reports it: the import reads it, and a configuration that differs plans a change.
+    #[default]
+    Read,
+    /// The API never reports it: the first plan after an import takes the configuration's value
+    /// in place.
+    FromConfiguration,
+    /// The API may not report it: where the import read none, the first plan takes the
+    /// configuration's value in place.
+    FromConfigurationIfUnread,
+    /// The API reports it in a form of its own: the resource's import compares it with the
+    /// configuration by meaning, and takes the configuration's spelling of the same value.
+    ComparedByMeaning,
+}
+
 /// One attribute of a block.
 #[derive(Clone, Debug)]
 pub struct Attribute {
@@ -57,6 +75,8 @@ pub struct Attribute {
     pub stable: bool,
     /// A change is recorded in state alone: the apply sends nothing to the server for it.
     pub state_only: bool,
+    /// What an import learns of it.
+    pub after_import: AfterImport,
 }
 
 impl Attribute {
@@ -73,6 +93,7 @@ impl Attribute {
             requires_replace: false,
             stable: false,
             state_only: false,
+            after_import: AfterImport::Read,
         }
     }
     /// A required attribute.
@@ -124,6 +145,22 @@ impl Attribute {
     /// A change to this attribute is recorded in state alone, with no request to the server.
     pub fn state_only(mut self) -> Attribute {
         self.state_only = true;
+        self
+    }
+    /// The API never reports it: after an import, the configuration's value is taken in place.
+    pub fn import_from_configuration(mut self) -> Attribute {
+        self.after_import = AfterImport::FromConfiguration;
+        self
+    }
+    /// The API may not report it: after an import that read none, the configuration's value is
+    /// taken in place.
+    pub fn import_from_configuration_if_unread(mut self) -> Attribute {
+        self.after_import = AfterImport::FromConfigurationIfUnread;
+        self
+    }
+    /// After an import, the resource compares the value read with the configuration's by meaning.
+    pub fn import_compared_by_meaning(mut self) -> Attribute {
+        self.after_import = AfterImport::ComparedByMeaning;
         self
     }
     /// Marks the attribute deprecated.
@@ -189,6 +226,27 @@ pub struct NestedBlock {
     pub max_items: i64,
     /// Plan rule: a change inside these blocks replaces the resource.
     pub requires_replace: bool,
+    /// What an import learns of their values.
+    pub after_import: AfterImport,
+}
+
+impl NestedBlock {
+    /// Blocks named `name` of this content, optional: at most one for [`Nesting::Single`], any
+    /// number otherwise.
+    pub fn new(name: &'static str, nesting: Nesting, block: Block) -> NestedBlock {
+        let max_items = if nesting == Nesting::Single { 1 } else { 0 };
+        NestedBlock { name, nesting, block, min_items: 0, max_items, requires_replace: false, after_import: AfterImport::Read }
+    }
+    /// A change inside these blocks replaces the resource.
+    pub fn requires_replace(mut self) -> NestedBlock {
+        self.requires_replace = true;
+        self
+    }
+    /// After an import, the resource compares the values read with the configuration's by meaning.
+    pub fn import_compared_by_meaning(mut self) -> NestedBlock {
+        self.after_import = AfterImport::ComparedByMeaning;
+        self
+    }
 }
 
 /// A block: attributes and nested blocks.
@@ -304,14 +362,11 @@ mod tests {
     fn block_type_includes_nested_blocks() {
         let b = Block {
             attributes: vec![Attribute::required("name", Type::String, "Name.")],
-            blocks: vec![NestedBlock {
-                name: "ingress",
-                nesting: Nesting::Set,
-                block: Block { attributes: vec![Attribute::required("cidr", Type::String, "CIDR.")], ..Default::default() },
-                min_items: 0,
-                max_items: 0,
-                requires_replace: false,
-            }],
+            blocks: vec![NestedBlock::new(
+                "ingress",
+                Nesting::Set,
+                Block { attributes: vec![Attribute::required("cidr", Type::String, "CIDR.")], ..Default::default() },
+            )],
             description: "",
         };
         assert_eq!(b.object_type(), Type::object([("name", Type::String), ("ingress", Type::set(Type::object([("cidr", Type::String)])))]));

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, NewState, Plan, Private, Resource};
 use tfplugin::model::Field;
-use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Type, Value};
 
 use super::ingress::{self, Parsed, Reading};
@@ -35,38 +35,14 @@ impl BackendOptionsResource {
     }
 }
 
-/// The `network` block.
-pub fn network_block() -> NestedBlock {
-    let s = |name, d| Attribute::optional(name, Type::String, d);
-    NestedBlock {
-        name: "network",
-        nesting: Nesting::Single,
-        block: Block {
-            attributes: vec![
-                s("network_id", "Existing VPC (AWS) or network (GCP) to create clusters in."),
-                s("scheduler_subnet_id", "Existing subnet for schedulers."),
-                s("worker_subnet_id", "Existing subnet for workers."),
-                s("firewall_id", "Existing security group (AWS) or firewall (GCP) to attach to clusters instead of one Coiled creates."),
-            ],
-            blocks: vec![],
-            description: "Bring your own network: existing network, subnets and firewall for clusters in this workspace.",
-        },
-        min_items: 0,
-        max_items: 1,
-        requires_replace: false,
-    }
-}
+/// The resource's description.
+const DESCRIPTION: &str = "Account-level backend options of a Coiled workspace: the cloud, region and \
+    credentials Coiled uses, and the default ingress rules (firewall) of every cluster \
+    created afterwards. Equivalent to `coiled.set_backend_options(...)`. A workspace has \
+    one set of options: let one configuration own them.";
 
 /// Default of both timeouts: setting up a workspace's cloud resources can take minutes.
 pub const DEFAULT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
-
-/// The `timeouts` block: how long a write may take.
-fn timeouts_block() -> NestedBlock {
-    super::duration::timeouts_block(&[
-        ("create", "How long the first write (the `update_options` exchange and its read-back) may take, e.g. `30m`. Default `20m`."),
-        ("update", "How long a later write may take. Default `20m`."),
-    ])
-}
 
 /// The timeout of the first write (`create`) or a later one, or the default.
 fn write_timeout(state: &BackendOptionsModel, create: bool) -> std::time::Duration {
@@ -231,33 +207,7 @@ impl Resource for BackendOptionsResource {
     }
 
     fn schema(&self) -> Schema {
-        Schema {
-            version: 1,
-            block: Block {
-                description: "Account-level backend options of a Coiled workspace: the cloud, region and credentials Coiled uses, and the default ingress rules (firewall) of every cluster created afterwards. Equivalent to `coiled.set_backend_options(...)`. A workspace has one set of options: let one configuration own them.",
-                attributes: vec![
-                    Attribute::computed("id", Type::String, "The workspace slug.").stable(),
-                    Attribute::optional_computed("workspace", Type::String, "Workspace (formerly account) whose options these are. Defaults to the provider's workspace. Changing it manages another workspace's options.").requires_replace().stable(),
-                    Attribute::required("backend", Type::String, "Cloud provider: `aws` or `gcp`."),
-                    Attribute::optional_computed("region", Type::String, "Cloud region for clusters. Defaults to `us-east-1` on AWS and `us-east1` on GCP."),
-                    Attribute::optional("zone", Type::String, "Availability zone for clusters. Left out, Coiled chooses on AWS; on GCP the zone Coiled's client derives is sent: none when `region` is set, `us-east1-c` when neither is (a one-letter zone such as `b` goes after the region)."),
-                    Attribute::optional("aws_access_key_id", Type::String, "AWS access key ID Coiled uses to create clusters. Required with the `aws` backend, together with `aws_secret_access_key` or `aws_secret_access_key_wo`.").sensitive(),
-                    Attribute::optional("aws_secret_access_key", Type::String, "AWS secret access key (`aws` backend). Stored in Terraform state (as a sensitive value); with Terraform 1.11 or later prefer `aws_secret_access_key_wo`. Never read back from Coiled.").sensitive(),
-                    Attribute::optional("aws_secret_access_key_wo", Type::String, "Write-only AWS secret access key (Terraform 1.11 or later): sent to Coiled but never stored in state or plan. Bump `aws_secret_access_key_wo_version` to send a new value.").sensitive().write_only(),
-                    Attribute::optional("aws_secret_access_key_wo_version", Type::Number, "Any number; changing it sends `aws_secret_access_key_wo` again."),
-                    Attribute::optional_computed("gcp_project_id", Type::String, "GCP project (`gcp` backend). Defaults to the `project_id` of the service account key."),
-                    Attribute::optional("gcp_service_account_json", Type::String, "GCP service account key, as JSON text (`gcp` backend). Stored in state as a sensitive value; with Terraform 1.11 or later prefer `gcp_service_account_json_wo`.").sensitive(),
-                    Attribute::optional("gcp_service_account_json_wo", Type::String, "Write-only GCP service account key (Terraform 1.11 or later): never stored in state or plan. Bump `gcp_service_account_json_wo_version` to send a new value.").sensitive().write_only(),
-                    Attribute::optional("gcp_service_account_json_wo_version", Type::Number, "Any number; changing it sends `gcp_service_account_json_wo` again."),
-                    ingress::acknowledge_attribute(),
-                ],
-                blocks: vec![
-                    network_block(),
-                    timeouts_block(),
-                    ingress::ingress_block("Default ingress rule for clusters created in the workspace afterwards. Repeat the block for several CIDR blocks. With none, Coiled's default applies. A cluster's own `backend_options { ingress }` overrides these.", false),
-                ],
-            },
-        }
+        Schema { version: 1, block: BackendOptionsModel::schema_block(DESCRIPTION) }
     }
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {

@@ -47,23 +47,68 @@ pub(crate) fn gcp_region_zone(region: Option<&str>, zone: Option<&str>) -> (Stri
 tfplugin::model! {
     /// `coiled_backend_options`'s configuration, plan or state.
     pub struct BackendOptionsModel {
+        /// The workspace slug.
+        #[attribute(computed, stable)]
         id: String,
+        /// Workspace (formerly account) whose options these are. Defaults to the provider's
+        /// workspace. Changing it manages another workspace's options.
+        #[attribute(optional_computed, requires_replace, stable)]
         workspace: String,
+        /// Cloud provider: `aws` or `gcp`.
+        #[attribute(required)]
         backend: String,
+        /// Cloud region for clusters. Defaults to `us-east-1` on AWS and `us-east1` on GCP.
+        #[attribute(optional_computed)]
         region: String,
+        /// Availability zone for clusters. Left out, Coiled chooses on AWS; on GCP the zone
+        /// Coiled's client derives is sent: none when `region` is set, `us-east1-c` when neither is
+        /// (a one-letter zone such as `b` goes after the region).
+        #[attribute(optional)]
         zone: String,
+        /// AWS access key ID Coiled uses to create clusters. Required with the `aws` backend,
+        /// together with `aws_secret_access_key` or `aws_secret_access_key_wo`.
+        #[attribute(optional, sensitive)]
         aws_access_key_id: String,
+        /// AWS secret access key (`aws` backend). Stored in Terraform state (as a sensitive value);
+        /// with Terraform 1.11 or later prefer `aws_secret_access_key_wo`. Never read back from
+        /// Coiled.
+        #[attribute(optional, sensitive)]
         aws_secret_access_key: String,
+        /// Write-only AWS secret access key (Terraform 1.11 or later): sent to Coiled but never
+        /// stored in state or plan. Bump `aws_secret_access_key_wo_version` to send a new value.
+        #[attribute(optional, sensitive, write_only)]
         aws_secret_access_key_wo: String,
+        /// Any number; changing it sends `aws_secret_access_key_wo` again.
+        #[attribute(optional)]
         aws_secret_access_key_wo_version: Number,
+        /// GCP project (`gcp` backend). Defaults to the `project_id` of the service account key.
+        #[attribute(optional_computed)]
         gcp_project_id: String,
+        /// GCP service account key, as JSON text (`gcp` backend). Stored in state as a sensitive
+        /// value; with Terraform 1.11 or later prefer `gcp_service_account_json_wo`.
+        #[attribute(optional, sensitive)]
         gcp_service_account_json: String,
+        /// Write-only GCP service account key (Terraform 1.11 or later): never stored in state or
+        /// plan. Bump `gcp_service_account_json_wo_version` to send a new value.
+        #[attribute(optional, sensitive, write_only)]
         gcp_service_account_json_wo: String,
+        /// Any number; changing it sends `gcp_service_account_json_wo` again.
+        #[attribute(optional)]
         gcp_service_account_json_wo_version: Number,
+        /// Silences the warning about rules open to the whole internet.
+        #[attribute(with = ingress::acknowledge_attribute)]
         acknowledge_world_open_ingress: bool,
+        /// Bring your own network: existing network, subnets and firewall for clusters in this
+        /// workspace.
+        #[block(Single)]
         network: Network,
+        /// Operation timeouts, as durations such as `90s`, `20m` or `1h`.
+        #[block(with = timeouts_block)]
         timeouts: WriteTimeouts,
-        /// The `ingress` blocks as Terraform has them; read into a [`RuleSet`] once per call.
+        /// Default ingress rule for clusters created in the workspace afterwards. Repeat the block
+        /// for several CIDR blocks. With none, Coiled's default applies. A cluster's own
+        /// `backend_options { ingress }` overrides these.
+        #[block(with = ingress::ingress_block)]
         ingress: Value,
     }
 }
@@ -71,11 +116,36 @@ tfplugin::model! {
 tfplugin::model! {
     /// The `network` block (the data source's `network` attribute has the same shape).
     pub struct Network {
+        /// Existing VPC (AWS) or network (GCP) to create clusters in.
+        #[attribute(optional)]
         network_id: String,
+        /// Existing subnet for schedulers.
+        #[attribute(optional)]
         scheduler_subnet_id: String,
+        /// Existing subnet for workers.
+        #[attribute(optional)]
         worker_subnet_id: String,
+        /// Existing security group (AWS) or firewall (GCP) to attach to clusters instead of one
+        /// Coiled creates.
+        #[attribute(optional)]
         firewall_id: String,
     }
+}
+
+/// The `timeouts` block: how long a write may take.
+fn timeouts_block(name: &'static str, description: &'static str) -> tfplugin::schema::NestedBlock {
+    super::super::duration::timeouts_block(
+        name,
+        description,
+        &[
+            (
+                "create",
+                "How long the first write (the `update_options` exchange and its read-back) may take, \
+             e.g. `30m`. Default `20m`.",
+            ),
+            ("update", "How long a later write may take. Default `20m`."),
+        ],
+    )
 }
 
 impl Network {

@@ -66,6 +66,7 @@ impl DataSource for ClusterDataSource {
                     computed("dashboard_address", "URL of the Dask dashboard. Sensitive: an HTTPS dashboard's URL carries its access token (`?token=…`), as Coiled gives it.").sensitive(),
                     computed("created_at", "When the cluster was created (ISO 8601)."),
                     ingress::firewall_rules_attribute(
+                        "firewall_rules",
                         "The rules that apply to the cluster, one row per (port, source), protocol `tcp`; null when the server does not report them.",
                     ),
                 ],

@@ -4,6 +4,7 @@
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::Plan;
 use tfplugin::model::Field;
+use tfplugin::schema::AfterImport;
 use tfplugin::value::Value;
 
 use super::super::ingress::{self, RuleSet};
@@ -52,10 +53,10 @@ impl ClusterResource {
     }
 
     /// After an import, the values the API could not show (or showed with room for the
-    /// configuration's spelling) are taken from the configuration in place, not by replacement:
-    /// `environ`, `use_scheduler_public_ip` and the VM type preferences always, `container` when the
-    /// imported environment is the one made for it; `idle_timeout`, `tags`, `region`, `zone` and `spot`
-    /// when the server did not report them, or reported the same meaning.
+    /// configuration's spelling) are taken from the configuration in place, not by replacement: those
+    /// the schema declares so ([`declared_adoptions`]), and those compared here by meaning:
+    /// `container` when the imported environment is the one made for it, `idle_timeout` when it
+    /// means the same, and the firewall when it holds the same rules.
     pub(super) fn adopt_unreadable(plan: &mut Plan, default_rules: Option<&RuleSet>) {
         if plan.is_create() {
             return;
@@ -65,13 +66,7 @@ impl ClusterResource {
         let (prior, planned) = (ClusterModel::decode(&plan.prior), ClusterModel::decode(&plan.planned));
         // Compared as Terraform compares values (sets without order).
         let differs = |a: Value, b: Value| !a.same_as(&b);
-        let mut adopt: Vec<&'static str> = Vec::new();
-        if differs(prior.environ.encode(), planned.environ.encode()) {
-            adopt.push(tfplugin::attr!(ClusterModel, environ));
-        }
-        if differs(prior.use_scheduler_public_ip.encode(), planned.use_scheduler_public_ip.encode()) {
-            adopt.push(tfplugin::attr!(ClusterModel, use_scheduler_public_ip));
-        }
+        let mut adopt = declared_adoptions(plan, &marker);
         // The image behind the imported environment, when the configuration names the image whose
         // environment the cluster runs.
         if prior.container.is_null()
@@ -80,12 +75,6 @@ impl ClusterResource {
         {
             adopt.push(tfplugin::attr!(ClusterModel, container));
         }
-        if differs(prior.worker_vm_types.encode(), planned.worker_vm_types.encode()) {
-            adopt.push(tfplugin::attr!(ClusterModel, worker_vm_types));
-        }
-        if differs(prior.scheduler_vm_types.encode(), planned.scheduler_vm_types.encode()) {
-            adopt.push(tfplugin::attr!(ClusterModel, scheduler_vm_types));
-        }
         if differs(prior.idle_timeout.encode(), planned.idle_timeout.encode()) {
             let secs = |v: Option<&str>| v.and_then(|t| crate::provider::duration::parse_dask_timedelta(t).ok());
             let (before, after) = (prior.idle_timeout.as_deref(), planned.idle_timeout.as_deref());
@@ -93,10 +82,6 @@ impl ClusterResource {
                 adopt.push(tfplugin::attr!(ClusterModel, idle_timeout));
             }
         }
-        if differs(prior.tags.encode(), planned.tags.encode()) && prior.tags.is_null() && !marker.tags_reported {
-            adopt.push(tfplugin::attr!(ClusterModel, tags));
-        }
-        adopt.extend(unreported_options(&prior, &planned, &marker));
         if differs(prior.backend_options.encode(), planned.backend_options.encode())
             && backend_options_adoptable(&prior.backend(), &options_as_imported(&planned, default_rules), &marker)
         {
@@ -122,25 +107,34 @@ impl ClusterResource {
     }
 }
 
-/// The creation options the API does not report that the configuration sets and the imported state
-/// does not: taken from the configuration at the first plan after an import.
-fn unreported_options(prior: &ClusterModel, planned: &ClusterModel, marker: &ImportMarker) -> Vec<&'static str> {
-    let unreported = [
-        (tfplugin::attr!(ClusterModel, cluster_timeout), prior.cluster_timeout.encode(), planned.cluster_timeout.encode()),
-        (tfplugin::attr!(ClusterModel, spot_policy), prior.spot_policy.encode(), planned.spot_policy.encode()),
-        (tfplugin::attr!(ClusterModel, arm), prior.arm.encode(), planned.arm.encode()),
-        (tfplugin::attr!(ClusterModel, scheduler_port), prior.scheduler_port.encode(), planned.scheduler_port.encode()),
-        (tfplugin::attr!(ClusterModel, allow_ingress_from), prior.allow_ingress_from.encode(), planned.allow_ingress_from.encode()),
-        (tfplugin::attr!(ClusterModel, use_dashboard_https), prior.use_dashboard_https.encode(), planned.use_dashboard_https.encode()),
-    ];
-    // The port is reported: another one than the cluster listens on is a change.
-    let port_differs = matches!((marker.scheduler_port, planned.scheduler_port.known()), (Some(on), Some(wanted)) if on != *wanted);
+/// The attributes the schema declares taken from the configuration after an import
+/// ([`AfterImport`]) whose configured value differs from the imported one: those the API never
+/// reports, and those it may not report where the import read none.
+fn declared_adoptions(plan: &Plan, marker: &ImportMarker) -> Vec<&'static str> {
+    let value = |v: &Value, name: &str| v.get(name).cloned().unwrap_or(Value::Null);
+    let planned_port = plan.planned.get(tfplugin::attr!(ClusterModel, scheduler_port)).and_then(Value::as_number);
     let mut taken = Vec::new();
-    for (name, before, after) in unreported {
-        let guessed = name == "use_dashboard_https" && marker.https_unreported;
-        let reported = name == "scheduler_port" && port_differs;
-        if (before.is_null() || guessed) && !reported && !before.same_as(&after) {
-            taken.push(name);
+    for a in ClusterModel::schema_block("").attributes {
+        let (before, after) = (value(&plan.prior, a.name), value(&plan.planned, a.name));
+        if before.same_as(&after) {
+            continue;
+        }
+        let unread = match a.name {
+            // Tags the server reported, even as none, were read.
+            "tags" => before.is_null() && !marker.tags_reported,
+            // The server did not say: the import guessed.
+            "use_dashboard_https" => before.is_null() || marker.https_unreported,
+            // The port is reported: another one than the cluster listens on is a change.
+            "scheduler_port" => {
+                before.is_null()
+                    && !matches!((marker.scheduler_port, planned_port.and_then(|n| n.as_i64())), (Some(on), Some(wanted)) if on != wanted)
+            }
+            _ => before.is_null(),
+        };
+        match a.after_import {
+            AfterImport::FromConfiguration => taken.push(a.name),
+            AfterImport::FromConfigurationIfUnread if unread => taken.push(a.name),
+            _ => {}
         }
     }
     taken

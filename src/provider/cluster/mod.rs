@@ -25,7 +25,7 @@ use std::sync::Arc;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, NewState, Plan, Private, Resource};
 use tfplugin::model::Field;
-use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Number, Type, Value};
 
 use super::defaults::ClusterDefaults;
@@ -157,13 +157,18 @@ impl ClusterResource {
     }
 }
 
-fn timeouts_block() -> NestedBlock {
-    super::duration::timeouts_block(&[
-        ("create", "How long to wait for a new cluster to be ready, e.g. `30m`. Default `20m`."),
-        ("update", "How long to wait for scaling to finish. Default `20m`."),
-        ("delete", "How long to wait for the cluster to stop. Default `20m`."),
-    ])
-}
+/// The resource's description.
+const DESCRIPTION: &str = "A Coiled Dask cluster, equivalent to `coiled.Cluster(...)`, with its own firewall \
+    (`backend_options { ingress { … } }`) and the choice of a public or private \
+    scheduler address.\n\n\
+    Creating waits until the scheduler is up and enough workers have started \
+    (`wait_for_workers`). `n_workers` changes in place by scaling; the arguments that \
+    steer only Terraform and the client's choice of address change state only; every \
+    other change replaces the cluster. Coiled stops idle clusters on its own: a cluster \
+    found stopped is removed from state with a warning, and the next apply creates a new \
+    one; with `when_stopped = \"keep\"` it stays in state, stopped. Values the \
+    configuration leaves out come from the provider's `cluster_defaults` where it sets \
+    them.";
 
 #[async_trait]
 impl Resource for ClusterResource {
@@ -183,63 +188,7 @@ impl Resource for ClusterResource {
     }
 
     fn schema(&self) -> Schema {
-        let computed = |name, d| Attribute::computed(name, Type::String, d).stable();
-        Schema {
-            version: 1,
-            block: Block {
-                description: "A Coiled Dask cluster, equivalent to `coiled.Cluster(...)`, with its own firewall (`backend_options { ingress { … } }`) and the choice of a public or private scheduler address.\n\nCreating waits until the scheduler is up and enough workers have started (`wait_for_workers`). `n_workers` changes in place by scaling; the arguments that steer only Terraform and the client's choice of address change state only; every other change replaces the cluster. Coiled stops idle clusters on its own: a cluster found stopped is removed from state with a warning, and the next apply creates a new one; with `when_stopped = \"keep\"` it stays in state, stopped. Values the configuration leaves out come from the provider's `cluster_defaults` where it sets them.",
-                attributes: vec![
-                    Attribute::computed("id", Type::String, "Coiled's numeric cluster id.").stable(),
-                    Attribute::optional_computed("name", Type::String, "Cluster name: letters, digits, `-` and `_`, at most 128. Generated when absent. Names are unique among running clusters of a workspace.").requires_replace().stable(),
-                    Attribute::optional_computed("workspace", Type::String, "Workspace (formerly account) to create the cluster in. Defaults to the provider's workspace.").requires_replace().stable(),
-                    Attribute::optional_computed("n_workers", Type::Number, "Number of workers. Changed in place by adding or removing workers. Default `4`."),
-                    Attribute::optional_computed("worker_vm_types", Type::list(Type::String), "VM instance types for workers, in order of preference, e.g. `[\"m6i.xlarge\"]`. When absent, the workspace's Dask configuration overrides (`coiled.worker.vm-types`), else the defaults of Coiled's client for the workspace's cloud: `[\"m6i.xlarge\", \"m5.xlarge\"]` on AWS, `[\"e2-standard-4\"]` on Google Cloud, `[\"Standard_D4_v5\"]` on Azure.").requires_replace().stable(),
-                    Attribute::optional_computed("scheduler_vm_types", Type::list(Type::String), "VM instance types for the scheduler, in order of preference. Defaults as `worker_vm_types` (from `coiled.scheduler.vm-types`).").requires_replace().stable(),
-                    Attribute::optional_computed("software", Type::String, "Name of the Coiled software environment to run, which must exist in the workspace. One of `software` or `container` is required. With `container`, the name Coiled's client gives the environment it makes for the image.").requires_replace().stable(),
-                    Attribute::optional("container", Type::String, "A container image to run, e.g. `ghcr.io/dask/dask:latest`, instead of `software`. As `coiled.Cluster(container=...)`, the provider makes (or reuses) a software environment for the image before creating the cluster, and waits for its build.").requires_replace(),
-                    Attribute::optional_computed("tags", Type::map(Type::String), "Tags applied to the cluster's cloud resources. When absent, the provider's `cluster_defaults.tags`.").requires_replace(),
-                    Attribute::optional("environ", Type::map(Type::String), "Environment variables set on the scheduler and workers. Sensitive: hidden in plans.").sensitive().requires_replace(),
-                    Attribute::optional("idle_timeout", Type::String, "How long the cluster may sit idle before Coiled stops it, e.g. `2 hours`. Coiled's default is 20 minutes.").requires_replace(),
-                    Attribute::optional("cluster_timeout", Type::String, "The cluster's maximum lifetime, e.g. `8 hours`: Coiled stops it then even if it is busy. Sent as `cluster_timeout_seconds`. No limit by default.").requires_replace(),
-                    Attribute::optional("spot_policy", Type::String, "How workers are bought: `on-demand`, `spot`, or `spot_with_fallback` (spot, falling back to on-demand when none is available). Sent as `spot` and `spot_on_demand_fallback`, as `coiled.Cluster(spot_policy=...)` sends it. Conflicts with `backend_options.spot`.").requires_replace(),
-                    Attribute::optional("arm", Type::Bool, "Run on ARM (Graviton, Ampere) instances: default VM types become the cloud's ARM ones, and VM types given must all be ARM.").requires_replace(),
-                    Attribute::optional("scheduler_port", Type::Number, "Port the scheduler listens on (1–65535). Coiled's default is 443. As in `coiled.Cluster(scheduler_port=...)`, it also gives the cluster a firewall of its own: the port, 443 and (with dashboard HTTPS) 15003, open to `allow_ingress_from`. Conflicts with `backend_options.ingress`.").requires_replace(),
-                    Attribute::optional("allow_ingress_from", Type::String, "The one source (a CIDR block, or `everyone` for `0.0.0.0/0`) that the firewall `coiled.Cluster(allow_ingress_from=...)` makes admits: the scheduler's port, 443 and (with dashboard HTTPS) 15003. Conflicts with `backend_options.ingress`. The client's `me` is refused: a plan must not depend on where it runs.").requires_replace(),
-                    Attribute::optional_computed("use_dashboard_https", Type::Bool, "Serve the dashboard over HTTPS on port 443 (`true`, Coiled's default). `false` serves it over plain HTTP on 8787.").requires_replace(),
-                    Attribute::optional_computed("when_stopped", Type::String, "What a plan does with a cluster Coiled stopped on its own (idle or lifetime timeout, or stopped outside Terraform): `recreate` (default) removes it from state so the next apply creates a new one; `keep` keeps it in state with `status = \"stopped\"` and plans no change, with a warning (start a new one with `terraform apply -replace=...`). Changes in place.").state_only(),
-                    Attribute::optional_computed("use_scheduler_public_ip", Type::Bool, "Whether clients reach the scheduler on its public IP (`true`, the default) or over a private network (`false`): it chooses `scheduler_address`. As in `coiled.Cluster`, it is the client's choice and sends nothing to Coiled: the scheduler keeps its public IP, and the firewall decides who may reach it. Changes in place.").state_only(),
-                    Attribute::optional_computed("wait_for_workers", Type::Number, "Fraction of workers (0 to 1) that must have started before create or scaling completes, as in `coiled.Cluster`. Unset, it stays null in state and the wait is for Coiled's client default, `0.3` (`coiled.wait-for-workers`).").state_only(),
-                    ingress::acknowledge_attribute(),
-                    computed("status", "Coiled's cluster state, as the server reports it: `ready` once every worker has started, `pending`, `starting` or `scaling` while workers beyond those waited for still start, `stopping`, `stopped` or `error` otherwise."),
-                    computed("scheduler_address", "Address clients connect to, `tls://IP:PORT`: the public IP when `use_scheduler_public_ip` is true and the cluster has one, else the private IP. (The `coiled_cluster` data source reads the other one, with the opposite `use_scheduler_public_ip`.)"),
-                    computed("dashboard_address", "URL of the Dask dashboard. Sensitive: an HTTPS dashboard's URL carries its access token (`?token=…`), as Coiled gives it.").sensitive(),
-                    computed("created_at", "When the cluster was created (ISO 8601)."),
-                    ingress::firewall_rules_attribute("The rules the cluster takes from elsewhere, one row per (port, source), protocol `tcp`: those `scheduler_port` / `allow_ingress_from` make, else the workspace's account-level ingress at creation time, else Coiled's default. Null when the cluster sets `backend_options.ingress` (those blocks are its rules, not stored twice; `provider::coiled::firewall_rules` turns them into these rows), and when it inherits and the server reports neither its rules nor the account's (Coiled's client reads neither).").stable(),
-                ],
-                blocks: vec![
-                    NestedBlock {
-                        name: "backend_options",
-                        nesting: Nesting::Single,
-                        block: Block {
-                            attributes: vec![
-                                Attribute::optional("region", Type::String, "Cloud region, e.g. `us-east-2`. Defaults to the workspace's."),
-                                Attribute::optional("zone", Type::String, "Availability zone. Coiled chooses when absent."),
-                                Attribute::optional("spot", Type::Bool, "Use spot instances for workers."),
-                            ],
-                            blocks: vec![ingress::ingress_block(
-                                "Ingress rule for this cluster. When any is set, the cluster uses exactly these rules instead of the workspace's account-level ingress.",
-                                true,
-                            )],
-                            description: "Per-cluster backend options, overriding the workspace's account-level ones.",
-                        },
-                        min_items: 0,
-                        max_items: 1,
-                        requires_replace: true,
-                    },
-                    timeouts_block(),
-                ],
-            },
-        }
+        Schema { version: 1, block: ClusterModel::schema_block(DESCRIPTION) }
     }
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {

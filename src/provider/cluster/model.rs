@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tfplugin::model::Field;
+use tfplugin::schema::NestedBlock;
 use tfplugin::value::{Number, Value};
 
-use super::super::duration::Timeouts;
-use super::super::ingress::RuleSet;
+use super::super::duration::{self, Timeouts};
+use super::super::ingress::{self, RuleSet};
 use super::state as cluster_state;
 use crate::api::ClusterDetails;
 
@@ -57,34 +58,132 @@ pub const DEFAULT_WAIT_FOR_WORKERS: f64 = 0.3;
 tfplugin::model! {
     /// `coiled_cluster`'s configuration, plan or state.
     pub struct ClusterModel {
+        /// Coiled's numeric cluster id.
+        #[attribute(computed, stable)]
         id: String,
+        /// Cluster name: letters, digits, `-` and `_`, at most 128. Generated when absent. Names
+        /// are unique among running clusters of a workspace.
+        #[attribute(optional_computed, requires_replace, stable)]
         name: String,
+        /// Workspace (formerly account) to create the cluster in. Defaults to the provider's
+        /// workspace.
+        #[attribute(optional_computed, requires_replace, stable)]
         workspace: String,
+        /// Number of workers. Changed in place by adding or removing workers. Default `4`.
+        #[attribute(optional_computed)]
         n_workers: Number,
+        /// VM instance types for workers, in order of preference, e.g. `["m6i.xlarge"]`. When
+        /// absent, the workspace's Dask configuration overrides (`coiled.worker.vm-types`), else
+        /// the defaults of Coiled's client for the workspace's cloud: `["m6i.xlarge", "m5.xlarge"]`
+        /// on AWS, `["e2-standard-4"]` on Google Cloud, `["Standard_D4_v5"]` on Azure.
+        #[attribute(optional_computed, requires_replace, stable, import_from_configuration)]
         worker_vm_types: Vec<String>,
+        /// VM instance types for the scheduler, in order of preference. Defaults as
+        /// `worker_vm_types` (from `coiled.scheduler.vm-types`).
+        #[attribute(optional_computed, requires_replace, stable, import_from_configuration)]
         scheduler_vm_types: Vec<String>,
+        /// Name of the Coiled software environment to run, which must exist in the workspace. One
+        /// of `software` or `container` is required. With `container`, the name Coiled's client
+        /// gives the environment it makes for the image.
+        #[attribute(optional_computed, requires_replace, stable)]
         software: String,
+        /// A container image to run, e.g. `ghcr.io/dask/dask:latest`, instead of `software`. As
+        /// `coiled.Cluster(container=...)`, the provider makes (or reuses) a software environment
+        /// for the image before creating the cluster, and waits for its build.
+        #[attribute(optional, requires_replace, import_compared_by_meaning)]
         container: String,
+        /// Tags applied to the cluster's cloud resources. When absent, the provider's
+        /// `cluster_defaults.tags`.
+        #[attribute(optional_computed, requires_replace, import_from_configuration_if_unread)]
         tags: BTreeMap<String, String>,
+        /// Environment variables set on the scheduler and workers. Sensitive: hidden in plans.
+        #[attribute(optional, sensitive, requires_replace, import_from_configuration)]
         environ: BTreeMap<String, String>,
+        /// How long the cluster may sit idle before Coiled stops it, e.g. `2 hours`. Coiled's
+        /// default is 20 minutes.
+        #[attribute(optional, requires_replace, import_compared_by_meaning)]
         idle_timeout: String,
+        /// The cluster's maximum lifetime, e.g. `8 hours`: Coiled stops it then even if it is busy.
+        /// Sent as `cluster_timeout_seconds`. No limit by default.
+        #[attribute(optional, requires_replace, import_from_configuration_if_unread)]
         cluster_timeout: String,
+        /// How workers are bought: `on-demand`, `spot`, or `spot_with_fallback` (spot, falling back
+        /// to on-demand when none is available). Sent as `spot` and `spot_on_demand_fallback`, as
+        /// `coiled.Cluster(spot_policy=...)` sends it. Conflicts with `backend_options.spot`.
+        #[attribute(optional, requires_replace, import_from_configuration_if_unread)]
         spot_policy: String,
+        /// Run on ARM (Graviton, Ampere) instances: default VM types become the cloud's ARM ones,
+        /// and VM types given must all be ARM.
+        #[attribute(optional, requires_replace, import_from_configuration_if_unread)]
         arm: bool,
+        /// Port the scheduler listens on (1–65535). Coiled's default is 443. As in
+        /// `coiled.Cluster(scheduler_port=...)`, it also gives the cluster a firewall of its own:
+        /// the port, 443 and (with dashboard HTTPS) 15003, open to `allow_ingress_from`. Conflicts
+        /// with `backend_options.ingress`.
+        #[attribute(optional, requires_replace, import_from_configuration_if_unread)]
         scheduler_port: i64,
+        /// The one source (a CIDR block, or `everyone` for `0.0.0.0/0`) that the firewall
+        /// `coiled.Cluster(allow_ingress_from=...)` makes admits: the scheduler's port, 443 and
+        /// (with dashboard HTTPS) 15003. Conflicts with `backend_options.ingress`. The client's
+        /// `me` is refused: a plan must not depend on where it runs.
+        #[attribute(optional, requires_replace, import_from_configuration_if_unread)]
         allow_ingress_from: String,
+        /// Serve the dashboard over HTTPS on port 443 (`true`, Coiled's default). `false` serves it
+        /// over plain HTTP on 8787.
+        #[attribute(optional_computed, requires_replace, import_from_configuration_if_unread)]
         use_dashboard_https: bool,
+        /// What a plan does with a cluster Coiled stopped on its own (idle or lifetime timeout, or
+        /// stopped outside Terraform): `recreate` (default) removes it from state so the next apply
+        /// creates a new one; `keep` keeps it in state with `status = "stopped"` and plans no
+        /// change, with a warning (start a new one with `terraform apply -replace=...`). Changes in
+        /// place.
+        #[attribute(optional_computed, state_only)]
         when_stopped: String,
+        /// Whether clients reach the scheduler on its public IP (`true`, the default) or over a
+        /// private network (`false`): it chooses `scheduler_address`. As in `coiled.Cluster`, it is
+        /// the client's choice and sends nothing to Coiled: the scheduler keeps its public IP, and
+        /// the firewall decides who may reach it. Changes in place.
+        #[attribute(optional_computed, state_only, import_from_configuration)]
         use_scheduler_public_ip: bool,
+        /// Fraction of workers (0 to 1) that must have started before create or scaling completes,
+        /// as in `coiled.Cluster`. Unset, it stays null in state and the wait is for Coiled's
+        /// client default, `0.3` (`coiled.wait-for-workers`).
+        #[attribute(optional_computed, state_only)]
         wait_for_workers: Number,
+        /// Silences the warning about rules open to the whole internet.
+        #[attribute(with = ingress::acknowledge_attribute)]
         acknowledge_world_open_ingress: bool,
+        /// Coiled's cluster state, as the server reports it: `ready` once every worker has started,
+        /// `pending`, `starting` or `scaling` while workers beyond those waited for still start,
+        /// `stopping`, `stopped` or `error` otherwise.
+        #[attribute(computed, stable)]
         status: String,
+        /// Address clients connect to, `tls://IP:PORT`: the public IP when
+        /// `use_scheduler_public_ip` is true and the cluster has one, else the private IP. (The
+        /// `coiled_cluster` data source reads the other one, with the opposite
+        /// `use_scheduler_public_ip`.)
+        #[attribute(computed, stable)]
         scheduler_address: String,
+        /// URL of the Dask dashboard. Sensitive: an HTTPS dashboard's URL carries its access token
+        /// (`?token=…`), as Coiled gives it.
+        #[attribute(computed, stable, sensitive)]
         dashboard_address: String,
+        /// When the cluster was created (ISO 8601).
+        #[attribute(computed, stable)]
         created_at: String,
-        /// Computed rows, built from a [`RuleSet`].
+        /// The rules the cluster takes from elsewhere, one row per (port, source), protocol `tcp`:
+        /// those `scheduler_port` / `allow_ingress_from` make, else the workspace's account-level
+        /// ingress at creation time, else Coiled's default. Null when the cluster sets
+        /// `backend_options.ingress` (those blocks are its rules, not stored twice;
+        /// `provider::coiled::firewall_rules` turns them into these rows), and when it inherits and
+        /// the server reports neither its rules nor the account's (Coiled's client reads neither).
+        #[attribute(with = ingress::firewall_rules_attribute, stable, import_compared_by_meaning)]
         firewall_rules: Value,
+        /// Per-cluster backend options, overriding the workspace's account-level ones.
+        #[block(Single, requires_replace, import_compared_by_meaning)]
         backend_options: ClusterBackendOptions,
+        /// Operation timeouts, as durations such as `90s`, `20m` or `1h`.
+        #[block(with = timeouts_block)]
         timeouts: Timeouts,
     }
 }
@@ -92,13 +191,33 @@ tfplugin::model! {
 tfplugin::model! {
     /// The cluster's `backend_options` block.
     pub struct ClusterBackendOptions {
+        /// Cloud region, e.g. `us-east-2`. Defaults to the workspace's.
+        #[attribute(optional)]
         region: String,
+        /// Availability zone. Coiled chooses when absent.
+        #[attribute(optional)]
         zone: String,
+        /// Use spot instances for workers.
+        #[attribute(optional)]
         spot: bool,
-        /// The `ingress` blocks as Terraform has them (elements may be unknown while planning); read
-        /// into a [`RuleSet`] once per call.
+        /// Ingress rule for this cluster. When any is set, the cluster uses exactly these rules
+        /// instead of the workspace's account-level ingress.
+        #[block(with = ingress::ingress_block, requires_replace)]
         ingress: Value,
     }
+}
+
+/// The cluster's `timeouts` block.
+fn timeouts_block(name: &'static str, description: &'static str) -> NestedBlock {
+    duration::timeouts_block(
+        name,
+        description,
+        &[
+            ("create", "How long to wait for a new cluster to be ready, e.g. `30m`. Default `20m`."),
+            ("update", "How long to wait for scaling to finish. Default `20m`."),
+            ("delete", "How long to wait for the cluster to stop. Default `20m`."),
+        ],
+    )
 }
 
 /// Which of the `timeouts` values.

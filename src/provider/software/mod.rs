@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, NewState, Plan, Private, Resource};
 use tfplugin::model::Field;
-use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Type, Value};
 
 use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
@@ -41,35 +41,16 @@ impl SoftwareEnvResource {
     }
 }
 
-/// The `conda` block.
-pub fn conda_block() -> NestedBlock {
-    NestedBlock {
-        name: "conda",
-        nesting: Nesting::Single,
-        block: Block {
-            attributes: vec![
-                Attribute::optional(
-                    "channels",
-                    Type::list(Type::String),
-                    "conda channels, by name (`conda-forge`) or URL. Default `[\"conda-forge\"]`.",
-                ),
-                Attribute::required(
-                    "dependencies",
-                    Type::list(Type::String),
-                    "conda package specs, e.g. `python=3.12`, `dask>=2025.1` or `conda-forge::xarray`.",
-                ),
-            ],
-            blocks: vec![],
-            description: "conda packages, as `conda={\"channels\": [...], \"dependencies\": [...]}` in `coiled.create_software_environment`.",
-        },
-        min_items: 0,
-        max_items: 1,
-        requires_replace: false,
-    }
-}
-
-/// The description of `status`.
-const STATUS_DOC: &str = "State of the environment's build: `built`, or `error` when it failed (`queued` or `building` while it runs, if a create was interrupted).";
+/// The resource's description.
+const DESCRIPTION: &str = "A Coiled software environment, as `coiled.create_software_environment(...)` makes \
+    it: from a container image, or from conda and pip packages. Creating waits for its \
+    build and never takes over an environment of the same name it did not make. A failed \
+    build is reported with the end of the build's log: a rebuild fails the apply, and a \
+    failed first build is a warning, so that the environment stays in state, not \
+    tainted, and the next apply builds it again in place.\n\n\
+    A change to the image or the packages (or any build setting) builds the same \
+    environment again in place, as the client does when called again with the same name; \
+    `name` and `workspace` replace it.";
 
 #[async_trait]
 impl Resource for SoftwareEnvResource {
@@ -94,68 +75,7 @@ impl Resource for SoftwareEnvResource {
     }
 
     fn schema(&self) -> Schema {
-        let computed = |name, d| Attribute::computed(name, Type::String, d).stable();
-        Schema {
-            version: 0,
-            block: Block {
-                description: "A Coiled software environment, as `coiled.create_software_environment(...)` makes it: from a container image, or from conda and pip packages. Creating waits for its build and never takes over an environment of the same name it did not make. A failed build is reported with the end of the build's log: a rebuild fails the apply, and a failed first build is a warning, so that the environment stays in state, not tainted, and the next apply builds it again in place.\n\nA change to the image or the packages (or any build setting) builds the same environment again in place, as the client does when called again with the same name; `name` and `workspace` replace it.",
-                attributes: vec![
-                    computed("id", "Coiled's id of the environment (its alias)."),
-                    Attribute::required(
-                        "name",
-                        Type::String,
-                        "Name: lower-case letters, digits, `-` and `_`. Clusters name it in `software`.",
-                    )
-                    .requires_replace(),
-                    Attribute::optional_computed(
-                        "workspace",
-                        Type::String,
-                        "Workspace (formerly account) to create it in. Defaults to the provider's workspace.",
-                    )
-                    .requires_replace()
-                    .stable(),
-                    Attribute::optional(
-                        "container",
-                        Type::String,
-                        "A container image, e.g. `ghcr.io/dask/dask:latest`; images outside Docker Hub by registry URL. Conflicts with `conda` and `pip`.",
-                    ),
-                    Attribute::optional(
-                        "pip",
-                        Type::list(Type::String),
-                        "pip requirement lines, e.g. `[\"dask[complete]\", \"xgboost>=2\"]`; option lines such as `--extra-index-url URL` are kept. Editable and local-path requirements are ignored, as by the client. Sensitive: index URLs often carry credentials.",
-                    )
-                    .sensitive(),
-                    Attribute::optional(
-                        "python_version",
-                        Type::String,
-                        "Python version of an environment without `conda` packages, e.g. `3.12`. Coiled's client takes it from the local interpreter; a configuration states it. Not with `conda`: list `python` among its dependencies instead.",
-                    ),
-                    Attribute::optional_computed("gpu_enabled", Type::Bool, "Build with CUDA for GPUs. Default `false`."),
-                    Attribute::optional_computed("architecture", Type::String, "CPU architecture: `x86_64` (default) or `aarch64` (ARM)."),
-                    Attribute::optional_computed(
-                        "use_entrypoint",
-                        Type::Bool,
-                        "Whether clusters use the image's entrypoint. Default `true`.",
-                    ),
-                    Attribute::optional(
-                        "region_name",
-                        Type::String,
-                        "Cloud region to store the environment in. Coiled's default when absent (us-east-1 on AWS, us-east1 on Google Cloud).",
-                    ),
-                    Attribute::optional_computed("use_uv_installer", Type::Bool, "Install pip packages with uv. Default `true`."),
-                    Attribute::computed("spec_id", Type::String, "Id of the spec this configuration built; a new build changes it."),
-                    Attribute::computed("build_id", Type::String, "Id of that spec's build."),
-                    Attribute::computed("status", Type::String, STATUS_DOC),
-                ],
-                blocks: vec![
-                    conda_block(),
-                    super::duration::timeouts_block(&[
-                        ("create", "How long to wait for the build of a new environment. Default `30m`."),
-                        ("update", "How long to wait for a new build. Default `30m`."),
-                    ]),
-                ],
-            },
-        }
+        Schema { version: 0, block: SoftwareEnvModel::schema_block(DESCRIPTION) }
     }
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {

@@ -1,6 +1,7 @@
 //! `coiled_software_environment`'s values, the create request built from them, and the private data
 //! its state carries.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use tfplugin::model::Field;
@@ -20,21 +21,61 @@ pub const ARCHITECTURES: &[&str] = &["x86_64", "aarch64"];
 tfplugin::model! {
     /// The resource's configuration, plan or state.
     pub struct SoftwareEnvModel {
+        /// Coiled's id of the environment (its alias).
+        #[attribute(computed, stable)]
         id: String,
+        /// Name: lower-case letters, digits, `-` and `_`. Clusters name it in `software`.
+        #[attribute(required, requires_replace)]
         name: String,
+        /// Workspace (formerly account) to create it in. Defaults to the provider's workspace.
+        #[attribute(optional_computed, requires_replace, stable)]
         workspace: String,
+        /// A container image, e.g. `ghcr.io/dask/dask:latest`; images outside Docker Hub by
+        /// registry URL. Conflicts with `conda` and `pip`.
+        #[attribute(optional)]
         container: String,
+        /// conda packages, as `conda={"channels": [...], "dependencies": [...]}` in
+        /// `coiled.create_software_environment`.
+        #[block(Single)]
         conda: CondaModel,
+        /// pip requirement lines, e.g. `["dask[complete]", "xgboost>=2"]`; option lines such as
+        /// `--extra-index-url URL` are kept. Editable and local-path requirements are ignored, as
+        /// by the client. Sensitive: index URLs often carry credentials.
+        #[attribute(optional, sensitive)]
         pip: Vec<String>,
+        /// Python version of an environment without `conda` packages, e.g. `3.12`. Coiled's client
+        /// takes it from the local interpreter; a configuration states it. Not with `conda`: list
+        /// `python` among its dependencies instead.
+        #[attribute(optional)]
         python_version: String,
+        /// Build with CUDA for GPUs. Default `false`.
+        #[attribute(optional_computed)]
         gpu_enabled: bool,
+        /// CPU architecture: `x86_64` (default) or `aarch64` (ARM).
+        #[attribute(optional_computed)]
         architecture: String,
+        /// Whether clusters use the image's entrypoint. Default `true`.
+        #[attribute(optional_computed)]
         use_entrypoint: bool,
+        /// Cloud region to store the environment in. Coiled's default when absent (us-east-1 on
+        /// AWS, us-east1 on Google Cloud).
+        #[attribute(optional)]
         region_name: String,
+        /// Install pip packages with uv. Default `true`.
+        #[attribute(optional_computed)]
         use_uv_installer: bool,
+        /// Id of the spec this configuration built; a new build changes it.
+        #[attribute(computed)]
         spec_id: String,
+        /// Id of that spec's build.
+        #[attribute(computed)]
         build_id: String,
+        /// State of the environment's build: `built`, or `error` when it failed (`queued` or
+        /// `building` while it runs, if a create was interrupted).
+        #[attribute(computed)]
         status: String,
+        /// Operation timeouts, as durations such as `90s`, `20m` or `1h`.
+        #[block(with = timeouts_block)]
         timeouts: WriteTimeouts,
     }
 }
@@ -42,14 +83,35 @@ tfplugin::model! {
 tfplugin::model! {
     /// The `conda` block.
     pub struct CondaModel {
+        /// conda channels, by name (`conda-forge`) or URL. Default `["conda-forge"]`.
+        #[attribute(optional)]
         channels: Vec<String>,
+        /// conda package specs, e.g. `python=3.12`, `dask>=2025.1` or `conda-forge::xarray`.
+        #[attribute(required)]
         dependencies: Vec<String>,
     }
 }
 
-/// The attributes whose change asks for a new build.
-pub const SPEC_ATTRIBUTES: &[&str] =
-    &["container", "conda", "pip", "python_version", "gpu_enabled", "architecture", "use_entrypoint", "region_name", "use_uv_installer"];
+/// The `timeouts` block.
+fn timeouts_block(name: &'static str, description: &'static str) -> tfplugin::schema::NestedBlock {
+    super::super::duration::timeouts_block(
+        name,
+        description,
+        &[
+            ("create", "How long to wait for the build of a new environment. Default `30m`."),
+            ("update", "How long to wait for a new build. Default `30m`."),
+        ],
+    )
+}
+
+/// The arguments whose change asks for a new build: every one the schema declares neither
+/// replacing the environment nor changing state only (`timeouts`).
+static SPEC_ARGUMENTS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let block = SoftwareEnvModel::schema_block("");
+    let attributes = block.attributes.iter().filter(|a| a.configurable() && !a.requires_replace && !a.state_only);
+    let blocks = block.blocks.iter().filter(|b| b.name != tfplugin::attr!(SoftwareEnvModel, timeouts));
+    attributes.map(|a| a.name).chain(blocks.map(|b| b.name)).collect()
+});
 
 /// Private data of a state: an import could not read the spec (it is taken from the configuration at
 /// the next plan), or the alias's latest spec is no longer the one this state built.
@@ -158,7 +220,7 @@ impl SoftwareEnvModel {
     /// Whether a plan from `self` to `planned` asks for a new build.
     pub fn spec_changes(&self, planned: &SoftwareEnvModel) -> bool {
         let (a, b) = (self.encode(), planned.encode());
-        SPEC_ATTRIBUTES.iter().any(|k| !a.get(k).cloned().unwrap_or(Value::Null).same_as(&b.get(k).cloned().unwrap_or(Value::Null)))
+        SPEC_ARGUMENTS.iter().any(|k| !a.get(k).cloned().unwrap_or(Value::Null).same_as(&b.get(k).cloned().unwrap_or(Value::Null)))
     }
 }
 
