@@ -90,6 +90,8 @@ fn bad_options_are_refused_at_plan_with_their_attribute() {
         ("lifetime", cluster("  cluster_timeout = \"forever\""), "cluster_timeout"),
         ("both spot settings", cluster("  spot_policy = \"spot\"\n  backend_options {\n    spot = true\n  }"), "not both"),
         ("when_stopped", cluster("  when_stopped = \"maybe\""), "\"recreate\" and \"keep\""),
+        ("no disk", cluster("  worker_disk_size = 0"), "a disk size is at least 1 GiB"),
+        ("part of a GiB", cluster("  worker_disk_size = 99.5"), "99.5 is not a whole number"),
     ];
     for cli in clis() {
         let s = Scenario::new(cli, &[], "");

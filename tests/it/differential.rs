@@ -236,6 +236,7 @@ resource "coiled_cluster" "opts" {
   scheduler_port          = 8786
   allow_ingress_from      = "10.1.0.0/16"
   cluster_timeout         = "8 hours"
+  worker_disk_size        = 120
   use_dashboard_https     = false
   use_scheduler_public_ip = false
 }

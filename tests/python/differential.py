@@ -61,6 +61,7 @@ def main(step: str) -> None:
                 scheduler_port=8786,
                 allow_ingress_from="10.1.0.0/16",
                 cluster_timeout="8 hours",
+                worker_disk_size="120GiB",
                 use_dashboard_https=False,
                 use_scheduler_public_ip=False,
             ),

@@ -267,7 +267,8 @@ impl<T: Attr> Attr for BTreeMap<String, T> {
 /// attribute's description (one paragraph): `#[attribute(PRESENCE, FLAG…)]` makes an
 /// [`Attribute`](crate::schema::Attribute) of the field's type with the constructor `PRESENCE`
 /// (`required`, `optional`, `computed`, `optional_computed`) and the builder methods `FLAG…`
-/// (`requires_replace`, `state_only`, `sensitive`, `import_from_configuration`, …);
+/// (`requires_replace`, `state_only`, `sensitive`, `import_from_configuration`,
+/// `validated(FUNCTION)`, …);
 /// `#[block(NESTING, FLAG…)]` makes a [`NestedBlock`](crate::schema::NestedBlock) of a field
 /// whose type is itself a model. `with = FUNCTION` instead of the presence or nesting builds what
 /// the field's type cannot say (nested attributes, blocks held as raw values) from the name and
@@ -292,15 +293,15 @@ impl<T: Attr> Attr for BTreeMap<String, T> {
 /// ```
 #[macro_export]
 macro_rules! model {
-    (@attribute $field:ident, $ty:ty, $description:expr, with = $make:expr $(, $flag:ident)*) => {
-        ($make)(stringify!($field), $description)$(.$flag())*
+    (@attribute $field:ident, $ty:ty, $description:expr, with = $make:expr $(, $flag:ident $(($($arg:expr),*))?)*) => {
+        ($make)(stringify!($field), $description)$(.$flag($($($arg),*)?))*
     };
-    (@attribute $field:ident, $ty:ty, $description:expr, $presence:ident $(, $flag:ident)*) => {
+    (@attribute $field:ident, $ty:ty, $description:expr, $presence:ident $(, $flag:ident $(($($arg:expr),*))?)*) => {
         $crate::schema::Attribute::$presence(
             stringify!($field),
             <$ty as $crate::model::Attr>::schema_type(),
             $description,
-        )$(.$flag())*
+        )$(.$flag($($($arg),*)?))*
     };
     (@block $field:ident, $ty:ty, $description:expr, with = $make:expr $(, $flag:ident)*) => {
         ($make)(stringify!($field), $description)$(.$flag())*

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use crate::proto::tfplugin6 as pb;
 
-use super::value::Type;
+use super::diag::Diagnostics;
+use super::value::{AttrPath, Type, Value};
 
 /// How an attribute's value is supplied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +78,13 @@ pub struct Attribute {
     pub state_only: bool,
     /// What an import learns of it.
     pub after_import: AfterImport,
+    /// A check of its known values, run before the resource's own validation: `Err((summary,
+    /// detail))` is an error on the attribute.
+    pub check: Option<Check>,
 }
+
+/// A check of one attribute's known value.
+pub type Check = fn(&Value) -> Result<(), (&'static str, String)>;
 
 impl Attribute {
     fn new(name: &'static str, ty: Type, presence: Presence, description: &'static str) -> Attribute {
@@ -94,6 +101,7 @@ impl Attribute {
             stable: false,
             state_only: false,
             after_import: AfterImport::Read,
+            check: None,
         }
     }
     /// A required attribute.
@@ -161,6 +169,11 @@ impl Attribute {
     /// After an import, the resource compares the value read with the configuration's by meaning.
     pub fn import_compared_by_meaning(mut self) -> Attribute {
         self.after_import = AfterImport::ComparedByMeaning;
+        self
+    }
+    /// Checks its known values with `check` when a configuration is validated.
+    pub fn validated(mut self, check: Check) -> Attribute {
+        self.check = Some(check);
         self
     }
     /// Marks the attribute deprecated.
@@ -268,6 +281,30 @@ impl Block {
     /// Looks up a direct attribute by name.
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.name == name)
+    }
+    /// Runs the checks its attributes declare ([`Attribute::validated`]) on the known values of
+    /// `config`, this block's value, reporting errors at `path`.
+    pub fn check_declared(&self, config: &Value, path: &AttrPath, diags: &mut Diagnostics) {
+        for a in &self.attributes {
+            if let (Some(check), Some(v)) = (a.check, config.get(a.name))
+                && !matches!(v, Value::Null)
+                && v.is_wholly_known()
+                && let Err((summary, detail)) = check(v)
+            {
+                diags.error_at(path.then(a.name), summary, detail);
+            }
+        }
+        for b in &self.blocks {
+            match (b.nesting, config.get(b.name)) {
+                (Nesting::Single, Some(v @ Value::Object(_))) => b.block.check_declared(v, &path.then(b.name), diags),
+                (Nesting::List, Some(v)) => {
+                    for (i, e) in v.as_elements().unwrap_or_default().iter().enumerate() {
+                        b.block.check_declared(e, &path.then(b.name).index(i), diags);
+                    }
+                }
+                _ => {}
+            }
+        }
     }
     /// Looks up a direct nested block by name.
     pub fn block(&self, name: &str) -> Option<&NestedBlock> {

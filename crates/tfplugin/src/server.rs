@@ -225,6 +225,7 @@ impl ProviderRpc for PluginService {
         let mut diags = Diagnostics::new();
         if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration") {
             check_write_only(schema, &config, &ctx, &mut diags);
+            schema.block.check_declared(&config, &crate::value::AttrPath::root(), &mut diags);
             res.validate(&ctx, &config, &mut diags).await;
         }
         tracing::debug!(resource = %r.type_name, bytes = r.config.as_ref().map_or(0, |c| c.msgpack.len()), elapsed_us = started.elapsed().as_micros() as u64, "validated configuration");

@@ -82,6 +82,10 @@ tfplugin::model! {
         /// `worker_vm_types` (from `coiled.scheduler.vm-types`).
         #[attribute(optional_computed, requires_replace, stable, import_from_configuration)]
         scheduler_vm_types: Vec<String>,
+        /// Disk size of each worker, in GiB, as `coiled.Cluster(worker_disk_size=...)` sends it.
+        /// Coiled's default for the VM type when absent.
+        #[attribute(optional, requires_replace, import_from_configuration, validated(positive_gib))]
+        worker_disk_size: i64,
         /// Name of the Coiled software environment to run, which must exist in the workspace. One
         /// of `software` or `container` is required. With `container`, the name Coiled's client
         /// gives the environment it makes for the image.
@@ -204,6 +208,14 @@ tfplugin::model! {
         /// instead of the workspace's account-level ingress.
         #[block(with = ingress::ingress_block, requires_replace)]
         ingress: Value,
+    }
+}
+
+/// A disk size is a whole number of GiB, at least 1.
+fn positive_gib(v: &Value) -> Result<(), (&'static str, String)> {
+    match v.as_number().and_then(Number::as_i64) {
+        Some(n) if n < 1 => Err(("Invalid Disk Size", format!("{n} GiB: a disk size is at least 1 GiB."))),
+        _ => Ok(()),
     }
 }
 

@@ -269,7 +269,7 @@ pub fn create_body(planned: &ClusterModel, own: Option<&RuleSet>, resolved: Reso
         scheduler_instance_types: resolved.scheduler_vm_types,
         worker_options: o.object("coiled.worker-options"),
         worker_class: o.text("coiled.worker.class"),
-        worker_disk_size: None,
+        worker_disk_size: planned.worker_disk_size.known().copied(),
         worker_disk_throughput: None,
         worker_disk_config: None,
         scheduler_disk_size: None,
