@@ -37,19 +37,14 @@ async fn fixture(server: &common::LocalServer) -> Fixture {
     let provider_ty = provider.schema().object_type();
     let ty = provider.resources().into_iter().find(|r| r.type_name() == "coiled_cluster").unwrap().schema().object_type();
     let service = PluginService::new(provider, CancellationToken::new());
-    let mut pconfig = Value::null_object(&provider_ty);
-    pconfig.set_attr("server", Value::string(server.url.clone()));
-    pconfig.set_attr("token", Value::string(server.token.clone()));
+    let pconfig = Value::object([("server", Value::string(server.url.clone())), ("token", Value::string(server.token.clone()))]);
     let r = service
         .configure_provider(Request::new(pb::configure_provider::Request { config: dynamic(&pconfig, &provider_ty), ..Default::default() }))
         .await
         .unwrap()
         .into_inner();
     assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
-    let mut config = Value::null_object(&ty);
-    config.set_attr("name", Value::string("bench"));
-    config.set_attr("software", Value::string("dask"));
-    config.set_attr("n_workers", Value::int(0));
+    let config = Value::object([("name", Value::string("bench")), ("software", Value::string("dask")), ("n_workers", Value::int(0))]);
     let null = Value::Null;
     let plan = service
         .plan_resource_change(Request::new(pb::plan_resource_change::Request {

@@ -80,23 +80,3 @@ fn the_provider_does_not_link_the_local_server_stack() {
         assert!(!names.contains(&banned), "{banned} is in the provider's normal dependency tree");
     }
 }
-
-/// Resources work on their typed models: string-keyed writes into values (`set_attr`, `predict`,
-/// `null_object`) appear nowhere in the provider's resource code outside its tests.
-#[test]
-fn resources_work_on_models_not_string_keys() {
-    let mut files = Vec::new();
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/provider"), &mut files);
-    let mut found = Vec::new();
-    for f in &files {
-        let text = std::fs::read_to_string(f).unwrap();
-        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
-        for (i, line) in code.lines().enumerate() {
-            if ["set_attr(", ".predict(", "null_object("].iter().any(|p| line.contains(p)) {
-                found.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
-            }
-        }
-    }
-    assert!(files.len() > 10);
-    assert!(found.is_empty(), "use the model instead:\n{}", found.join("\n"));
-}

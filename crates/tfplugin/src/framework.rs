@@ -58,14 +58,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Sets a computed attribute to a value the resource knows it will have after apply.
-    pub fn predict(&mut self, name: &'static str, value: Value) {
-        self.planned.set_attr(name, value);
-        if !self.predicted.contains(&name) {
-            self.predicted.push(name);
-        }
-    }
-
     /// Marks a computed attribute whose planned value the resource has set (in a model it then encoded
     /// into `planned`) as predicted: kept as planned even when it equals Terraform's proposal.
     pub fn mark_predicted(&mut self, name: &'static str) {

@@ -381,7 +381,9 @@ mod tests {
     #[test]
     fn write_only_secret_comes_from_the_config() {
         let mut planned = planned_aws(Value::Null);
-        planned.set_attr("aws_secret_access_key", Value::Null);
+        if let Value::Object(attrs) = &mut planned {
+            attrs.insert("aws_secret_access_key".into(), Value::Null);
+        }
         let config = Value::object([("aws_secret_access_key_wo", Value::string("WO-SECRET"))]);
         let p = payload_json(&planned, &config, &[]).unwrap();
         assert_eq!(p["options"]["credentials"]["aws_secret_key"], "WO-SECRET");

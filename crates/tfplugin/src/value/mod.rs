@@ -308,7 +308,7 @@ impl Value {
         }
     }
     /// Sets an attribute of an object (no effect on other values).
-    pub fn set_attr(&mut self, name: &str, value: Value) {
+    pub(crate) fn set_attr(&mut self, name: &str, value: Value) {
         if let Value::Object(m) = self {
             m.insert(name.to_string(), value);
         }
@@ -363,14 +363,6 @@ impl Value {
             }
             (Value::Dynamic(ta, a), Value::Dynamic(tb, b)) => ta == tb && a.same_as(b),
             _ => self == other,
-        }
-    }
-
-    /// A null value shaped like `ty`: objects get every attribute, all null. Used for "no value at all".
-    pub fn null_object(ty: &Type) -> Value {
-        match ty {
-            Type::Object(attrs) => Value::Object(attrs.keys().map(|k| (k.clone(), Value::Null)).collect()),
-            _ => Value::Null,
         }
     }
 }
