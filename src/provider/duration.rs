@@ -48,7 +48,7 @@ pub fn timeouts_block(
 ) -> tfplugin::schema::NestedBlock {
     use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting};
     let attributes = operations.iter().map(|(name, d)| Attribute::optional(name, tfplugin::value::Type::String, d)).collect();
-    NestedBlock::new(name, Nesting::Single, Block { attributes, blocks: vec![], description })
+    NestedBlock::new(name, Nesting::Single, Block { attributes, blocks: vec![], description }).state_only()
 }
 
 /// Seconds per unit, as Dask's `timedelta_sizes` (singular, plural and one-letter forms).

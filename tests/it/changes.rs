@@ -51,7 +51,7 @@ fn state_only(resource: &str) -> BTreeSet<String> {
     let found = provider.resources().into_iter().find(|r| r.type_name() == resource).expect("a resource of that name");
     let block = found.schema().block;
     let attrs = block.attributes.iter().filter(|a| a.state_only).map(|a| a.name.to_string());
-    attrs.chain(block.blocks.iter().filter(|b| b.name == "timeouts").map(|b| b.name.to_string())).collect()
+    attrs.chain(block.blocks.iter().filter(|b| b.state_only).map(|b| b.name.to_string())).collect()
 }
 
 #[test]

@@ -7,6 +7,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 // Named by its path: the benchmarks include this file from another directory.
+#[path = "common/in_process.rs"]
+pub mod in_process;
 #[path = "common/local.rs"]
 mod local;
 pub use local::*;
@@ -305,10 +307,15 @@ impl Scenario {
     #[track_caller]
     pub fn apply_state_only(&self) {
         self.reset_stats();
+        self.server.delete("/_local/requests");
         self.apply();
         let routes = self.server.get("/_local/stats").1["by_route"].clone();
         let only_reads = routes.as_object().unwrap().keys().all(|r| r.starts_with("GET "));
         assert!(only_reads, "{}: the apply wrote to the server: {routes}", self.tf.cli.version);
+        // A WebSocket opens with a GET: its messages (`update_options`) are writes too.
+        let log = self.server.get("/_local/requests").1;
+        let messages: Vec<&serde_json::Value> = log.as_array().into_iter().flatten().filter(|r| r["method"] == "WS").collect();
+        assert!(messages.is_empty(), "{}: the apply wrote to the server over its WebSocket: {messages:?}", self.tf.cli.version);
     }
 
     /// Forgets the resource at `address` and imports it again by `id` (`terraform state rm`, then

@@ -8,6 +8,7 @@ mod cluster;
 mod cluster_options;
 mod common;
 mod containment;
+mod declared;
 mod differential;
 mod docs_examples;
 mod examples_applied;

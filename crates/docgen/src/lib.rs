@@ -190,7 +190,7 @@ pub fn render_changes(block: &Block) -> String {
     for b in &block.blocks {
         let row = if b.requires_replace {
             0
-        } else if b.name == "timeouts" {
+        } else if b.state_only {
             2
         } else {
             1
@@ -222,6 +222,7 @@ fn render_after_import(block: &Block) -> String {
             AfterImport::FromConfigurationIfUnread,
             "Coiled may not report it: where the import read none, the first plan takes the configuration's value, in place",
         ),
+        (AfterImport::SentAgain, "Coiled never reports it: the first apply after an import sends the configuration's value again"),
         (
             AfterImport::ComparedByMeaning,
             "Compared with the configuration by meaning: the first plan takes the configuration's spelling of the same value, in place",
@@ -360,7 +361,7 @@ mod tests {
 
     #[test]
     fn the_changes_table_sorts_arguments_by_what_a_change_does() {
-        let timeouts = |name| NestedBlock::new(name, Nesting::Single, Block::default());
+        let timeouts = |name| NestedBlock::new(name, Nesting::Single, Block::default()).state_only();
         let block = Block {
             attributes: vec![
                 Attribute::required("name", Type::String, "").requires_replace(),
@@ -369,7 +370,7 @@ mod tests {
                 Attribute::optional("key_wo", Type::String, "").write_only(),
                 Attribute::computed("id", Type::String, ""),
             ],
-            blocks: vec![timeouts("timeouts"), timeouts("options")],
+            blocks: vec![timeouts("timeouts"), NestedBlock::new("options", Nesting::Single, Block::default())],
             description: "",
         };
         let md = render_changes(&block);

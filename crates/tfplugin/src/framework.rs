@@ -309,8 +309,9 @@ pub struct Change {
 }
 
 /// Applies a planned change through the resource, enforcing the apply invariants: a failed destroy
-/// keeps the object in state; a create returns state or an error; a failed update keeps the prior
-/// state; write-only values never reach state; a new state has no unknown values. Returns the new
+/// keeps the object in state; a create returns state or an error; an update that changes only
+/// what the schema declares state only is recorded without the resource; a failed update keeps the
+/// prior state; write-only values never reach state; a new state has no unknown values. Returns the new
 /// state, or `None` when there is none to record (a failed create).
 pub async fn apply_change(
     resource: &dyn Resource,
@@ -336,6 +337,9 @@ pub async fn apply_change(
             );
         }
         created
+    } else if planned.is_wholly_known() && schema.block.differs_in_state_only(&prior, &planned) {
+        // Only what Terraform alone keeps changes (as declared): nothing is sent.
+        Some(NewState { state: planned, private })
     } else {
         match resource.update(ctx, &prior, &planned, &config, &private, diags).await {
             Some(new) => Some(new),

@@ -49,6 +49,9 @@ pub enum AfterImport {
     /// The API reports it in a form of its own: the resource's import compares it with the
     /// configuration by meaning, and takes the configuration's spelling of the same value.
     ComparedByMeaning,
+    /// The API never reports it and cannot be trusted to hold it (a secret): the first apply after
+    /// an import sends the configuration's value again.
+    SentAgain,
 }
 
 /// One attribute of a block.
@@ -176,6 +179,11 @@ impl Attribute {
         self.check = Some(check);
         self
     }
+    /// The API never reports it: the first apply after an import sends the configuration's value.
+    pub fn import_sends_configuration(mut self) -> Attribute {
+        self.after_import = AfterImport::SentAgain;
+        self
+    }
     /// Marks the attribute deprecated.
     pub fn deprecated(mut self, message: &'static str) -> Attribute {
         self.deprecated = Some(message);
@@ -241,6 +249,8 @@ pub struct NestedBlock {
     pub requires_replace: bool,
     /// What an import learns of their values.
     pub after_import: AfterImport,
+    /// A change inside these blocks is recorded in state alone (as `timeouts`).
+    pub state_only: bool,
 }
 
 impl NestedBlock {
@@ -248,11 +258,25 @@ impl NestedBlock {
     /// number otherwise.
     pub fn new(name: &'static str, nesting: Nesting, block: Block) -> NestedBlock {
         let max_items = if nesting == Nesting::Single { 1 } else { 0 };
-        NestedBlock { name, nesting, block, min_items: 0, max_items, requires_replace: false, after_import: AfterImport::Read }
+        NestedBlock {
+            name,
+            nesting,
+            block,
+            min_items: 0,
+            max_items,
+            requires_replace: false,
+            after_import: AfterImport::Read,
+            state_only: false,
+        }
     }
     /// A change inside these blocks replaces the resource.
     pub fn requires_replace(mut self) -> NestedBlock {
         self.requires_replace = true;
+        self
+    }
+    /// A change inside these blocks is recorded in state alone, with no request to the server.
+    pub fn state_only(mut self) -> NestedBlock {
+        self.state_only = true;
         self
     }
     /// After an import, the resource compares the values read with the configuration's by meaning.
@@ -305,6 +329,15 @@ impl Block {
                 _ => {}
             }
         }
+    }
+    /// Whether `planned` differs from `prior` (values of this block) only in attributes and blocks
+    /// declared state only.
+    pub fn differs_in_state_only(&self, prior: &Value, planned: &Value) -> bool {
+        let same = |name: &str| {
+            let (a, b) = (prior.get(name).unwrap_or(&Value::Null), planned.get(name).unwrap_or(&Value::Null));
+            a.same_as(b)
+        };
+        self.attributes.iter().all(|a| a.state_only || same(a.name)) && self.blocks.iter().all(|b| b.state_only || same(b.name))
     }
     /// Looks up a direct nested block by name.
     pub fn block(&self, name: &str) -> Option<&NestedBlock> {

@@ -72,28 +72,28 @@ tfplugin::model! {
         /// AWS secret access key (`aws` backend). Stored in Terraform state (as a sensitive value);
         /// with Terraform 1.11 or later prefer `aws_secret_access_key_wo`. Never read back from
         /// Coiled.
-        #[attribute(optional, sensitive)]
+        #[attribute(optional, sensitive, import_sends_configuration)]
         aws_secret_access_key: String,
         /// Write-only AWS secret access key (Terraform 1.11 or later): sent to Coiled but never
         /// stored in state or plan. Bump `aws_secret_access_key_wo_version` to send a new value.
         #[attribute(optional, sensitive, write_only)]
         aws_secret_access_key_wo: String,
         /// Any number; changing it sends `aws_secret_access_key_wo` again.
-        #[attribute(optional)]
+        #[attribute(optional, import_sends_configuration)]
         aws_secret_access_key_wo_version: Number,
         /// GCP project (`gcp` backend). Defaults to the `project_id` of the service account key.
         #[attribute(optional_computed)]
         gcp_project_id: String,
         /// GCP service account key, as JSON text (`gcp` backend). Stored in state as a sensitive
         /// value; with Terraform 1.11 or later prefer `gcp_service_account_json_wo`.
-        #[attribute(optional, sensitive)]
+        #[attribute(optional, sensitive, import_sends_configuration)]
         gcp_service_account_json: String,
         /// Write-only GCP service account key (Terraform 1.11 or later): never stored in state or
         /// plan. Bump `gcp_service_account_json_wo_version` to send a new value.
         #[attribute(optional, sensitive, write_only)]
         gcp_service_account_json_wo: String,
         /// Any number; changing it sends `gcp_service_account_json_wo` again.
-        #[attribute(optional)]
+        #[attribute(optional, import_sends_configuration)]
         gcp_service_account_json_wo_version: Number,
         /// Silences the warning about rules open to the whole internet.
         #[attribute(with = ingress::acknowledge_attribute)]

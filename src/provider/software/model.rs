@@ -109,7 +109,7 @@ fn timeouts_block(name: &'static str, description: &'static str) -> tfplugin::sc
 static SPEC_ARGUMENTS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     let block = SoftwareEnvModel::schema_block("");
     let attributes = block.attributes.iter().filter(|a| a.configurable() && !a.requires_replace && !a.state_only);
-    let blocks = block.blocks.iter().filter(|b| b.name != tfplugin::attr!(SoftwareEnvModel, timeouts));
+    let blocks = block.blocks.iter().filter(|b| !b.state_only);
     attributes.map(|a| a.name).chain(blocks.map(|b| b.name)).collect()
 });
 
