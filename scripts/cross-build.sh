@@ -6,6 +6,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 PATH="$(scripts/install-release-tools.sh):$PATH"
+source <(grep '^MACOSX_DEPLOYMENT_TARGET=' scripts/install-release-tools.sh)
+export MACOSX_DEPLOYMENT_TARGET
 for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-windows-gnu aarch64-apple-darwin; do
   echo "==> $target" >&2
   cargo zigbuild --locked --bin terraform-provider-coiled --target "$target"

@@ -7,6 +7,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
 # The release's targets, one per platform (scripts/package.sh names each).
 RELEASE_TARGETS="x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-apple-darwin aarch64-apple-darwin x86_64-pc-windows-gnu"
+# The oldest macOS the darwin builds load on (Big Sur, as Terraform's own builds): the cross linker
+# marks the binaries with it; unset, it marks them with its SDK's macOS.
+MACOSX_DEPLOYMENT_TARGET=11.0
 installed=$(rustup target list --installed)
 for t in $RELEASE_TARGETS; do
   grep -qx "$t" <<<"$installed" || rustup target add "$t" >&2

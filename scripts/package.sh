@@ -21,6 +21,8 @@ rm -f "$dist/${name}_${version}_"*
 host=$(rustc -vV | sed -n 's/^host: //p')
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 targets=${TARGETS:-$host}
+source <(grep '^MACOSX_DEPLOYMENT_TARGET=' scripts/install-release-tools.sh)
+export MACOSX_DEPLOYMENT_TARGET
 
 platform() {
   case "$1" in

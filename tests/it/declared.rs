@@ -9,31 +9,16 @@
 //! schema's arguments (top-level ones, blocks, and the arguments inside a single block other than
 //! `timeouts`): an argument added to a model fails here until it has its row.
 
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 use tfplugin::schema::{AfterImport, Block, Nesting, Schema};
 use tfplugin::value::{self, Value};
 
 use crate::common::in_process::{InProcess, Stored};
 
-/// One argument's row.
-struct Row {
-    /// The argument: `name`, or `block.name` inside a single block.
-    key: &'static str,
-    /// Merged onto the base configuration (a null removes a key): the argument set.
-    set: Json,
-    /// The same, the argument changed.
-    changed: Json,
-    /// A bad value, merged onto the base, and the text its error must hold.
-    bad: Option<(Json, &'static str)>,
-}
-
-fn row(key: &'static str, set: Json, changed: Json) -> Row {
-    Row { key, set, changed, bad: None }
-}
-
-fn bad(key: &'static str, set: Json, changed: Json, bad: Json, expect: &'static str) -> Row {
-    Row { key, set, changed, bad: Some((bad, expect)) }
-}
+/// One argument's row: the argument (`name`, or `block.name` inside a single block); JSON merged
+/// onto the base configuration (a null removes a key) with it set, and with it changed; and a bad
+/// value, merged onto the base, with the text its error must hold.
+type Row = (&'static str, &'static str, &'static str, Option<(&'static str, &'static str)>);
 
 /// What a change of an argument does, as the schema declares it.
 #[derive(Debug, PartialEq)]
@@ -89,8 +74,10 @@ fn arguments(block: &Block) -> Vec<String> {
     keys
 }
 
-/// `base` with `overlay` merged in, one level deep for objects (a block's arguments), nulls removing.
-fn merged(base: &Json, overlay: &Json) -> Json {
+/// `base` with `overlay` (JSON text) merged in, one level deep for objects (a block's arguments),
+/// nulls removing.
+fn merged(base: &Json, overlay: &str) -> Json {
+    let overlay: Json = serde_json::from_str(overlay).unwrap_or_else(|e| panic!("{overlay}: {e}"));
     let mut out = base.as_object().cloned().unwrap_or_default();
     for (k, v) in overlay.as_object().into_iter().flatten() {
         match (out.get_mut(k), v) {
@@ -116,16 +103,17 @@ fn none() -> Stored {
 }
 
 /// Runs every row of `table` on `type_name`; `import_id` names what a state holds for an import.
-async fn try_every_argument(type_name: &str, base: Json, table: Vec<Row>, import_id: fn(&Value) -> String) {
+async fn try_every_argument(type_name: &str, base: &str, table: &[Row], import_id: fn(&Value) -> String) {
+    let base: Json = serde_json::from_str(base).unwrap();
     let p = InProcess::start().await;
     let schema = p.schema(type_name).clone();
-    let mut named: Vec<String> = table.iter().map(|r| r.key.to_string()).collect();
+    let mut named: Vec<String> = table.iter().map(|r| r.0.to_string()).collect();
     named.sort();
     assert_eq!(named, arguments(&schema.block), "{type_name}: the table must name exactly the schema's arguments");
-    for r in &table {
-        let at = format!("{type_name}.{}", r.key);
-        let set = config_value(&schema, &merged(&base, &r.set));
-        let changed = config_value(&schema, &merged(&base, &r.changed));
+    for &(key, set, changed, bad) in table {
+        let at = format!("{type_name}.{key}");
+        let set = config_value(&schema, &merged(&base, set));
+        let changed = config_value(&schema, &merged(&base, changed));
         // Created with it set; the plan right after is empty.
         let before = p.log_len();
         let made = p.converge(type_name, &none(), &set).await;
@@ -133,7 +121,7 @@ async fn try_every_argument(type_name: &str, base: Json, table: Vec<Row>, import
         let again = p.plan(type_name, &made, &set).await;
         assert!(again.replaces.is_empty() && again.state.same_as(&made.state), "{at}: the plan after the create is not empty");
         // Changed: as declared.
-        let (change, after_import) = declared(&schema, r.key);
+        let (change, after_import) = declared(&schema, key);
         let plan = p.plan(type_name, &made, &changed).await;
         assert!(!plan.diags.iter().any(|d| d.error), "{at}: the change is refused: {:?}", plan.diags);
         let replaces = !plan.replaces.is_empty();
@@ -181,243 +169,118 @@ async fn try_every_argument(type_name: &str, base: Json, table: Vec<Row>, import
         assert!(last.replaces.is_empty() && last.state.same_as(&adopted.state), "{at}: the second plan after an import is not empty");
         p.destroy(type_name, &adopted).await;
         // A bad value: refused at validation, at the argument's path.
-        if let Some((value, expect)) = &r.bad {
+        if let Some((value, expect)) = bad {
             let config = config_value(&schema, &merged(&base, value));
             let found = p.validate(type_name, &config).await;
             assert!(
-                found.iter().any(|d| d.error && d.path.starts_with(r.key) && d.text.contains(expect)),
-                "{at}: {value} not refused at {} with {expect:?}: {found:?}",
-                r.key
+                found.iter().any(|d| d.error && d.path.starts_with(key) && d.text.contains(expect)),
+                "{at}: {value} not refused at {key} with {expect:?}: {found:?}"
             );
         }
     }
 }
 
 fn cluster_id(state: &Value) -> String {
-    format!("{}/{}", state.get("workspace").and_then(Value::as_str).unwrap(), state.get("id").and_then(Value::as_str).unwrap())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_cluster_argument_behaves_as_declared() {
-    let rows = vec![
-        bad(
-            "name",
-            json!({"name": "declared-a"}),
-            json!({"name": "declared-b"}),
-            json!({"name": "not a name!"}),
-            "not a valid cluster name",
-        ),
-        bad("workspace", json!({"workspace": "alice"}), json!({"workspace": "bob"}), json!({"workspace": "a/b"}), "not a workspace"),
-        bad("n_workers", json!({"n_workers": 1}), json!({"n_workers": 2}), json!({"n_workers": -1}), "from 0 to 1000"),
-        row("worker_vm_types", json!({"worker_vm_types": ["m6i.xlarge"]}), json!({"worker_vm_types": ["m6i.large"]})),
-        row("scheduler_vm_types", json!({"scheduler_vm_types": ["m6i.xlarge"]}), json!({"scheduler_vm_types": ["m6i.large"]})),
-        bad(
-            "worker_disk_size",
-            json!({"worker_disk_size": 100}),
-            json!({"worker_disk_size": 200}),
-            json!({"worker_disk_size": 0}),
-            "at least 1 GiB",
-        ),
-        row("software", json!({"software": "dask"}), json!({"software": "other-env"})),
-        row(
-            "container",
-            json!({"software": null, "container": "ghcr.io/dask/dask:latest"}),
-            json!({"software": null, "container": "ghcr.io/dask/dask:2025.1.0"}),
-        ),
-        row("tags", json!({"tags": {"team": "a"}}), json!({"tags": {"team": "b"}})),
-        row("environ", json!({"environ": {"A": "1"}}), json!({"environ": {"B": "1"}})),
-        bad(
-            "idle_timeout",
-            json!({"idle_timeout": "2 hours"}),
-            json!({"idle_timeout": "3 hours"}),
-            json!({"idle_timeout": "forever"}),
-            "forever",
-        ),
-        bad(
-            "cluster_timeout",
-            json!({"cluster_timeout": "8 hours"}),
-            json!({"cluster_timeout": "9 hours"}),
-            json!({"cluster_timeout": "forever"}),
-            "forever",
-        ),
-        bad(
-            "spot_policy",
-            json!({"spot_policy": "spot"}),
-            json!({"spot_policy": "on-demand"}),
-            json!({"spot_policy": "cheap"}),
-            "valid options",
-        ),
-        row("arm", json!({"arm": true}), json!({"arm": false})),
-        bad(
-            "scheduler_port",
-            json!({"scheduler_port": 8786}),
-            json!({"scheduler_port": 8787}),
-            json!({"scheduler_port": 0}),
-            "from 1 to 65535",
-        ),
-        bad(
-            "allow_ingress_from",
-            json!({"allow_ingress_from": "10.1.0.0/16"}),
-            json!({"allow_ingress_from": "10.2.0.0/16"}),
-            json!({"allow_ingress_from": "me"}),
-            "must not depend on where it runs",
-        ),
-        row("use_dashboard_https", json!({"use_dashboard_https": false}), json!({"use_dashboard_https": true})),
-        bad(
-            "when_stopped",
-            json!({"when_stopped": "keep"}),
-            json!({"when_stopped": "recreate"}),
-            json!({"when_stopped": "maybe"}),
-            "\"keep\"",
-        ),
-        row("use_scheduler_public_ip", json!({"use_scheduler_public_ip": false}), json!({"use_scheduler_public_ip": true})),
-        bad("wait_for_workers", json!({"wait_for_workers": 0.5}), json!({"wait_for_workers": 1}), json!({"wait_for_workers": 2}), "from 0"),
-        row(
-            "acknowledge_world_open_ingress",
-            json!({"acknowledge_world_open_ingress": true}),
-            json!({"acknowledge_world_open_ingress": false}),
-        ),
-        row("backend_options", json!({"backend_options": {"region": "us-west-2"}}), json!({"backend_options": {"region": "us-east-2"}})),
-        row(
-            "backend_options.region",
-            json!({"backend_options": {"region": "us-west-2"}}),
-            json!({"backend_options": {"region": "us-east-2"}}),
-        ),
-        row("backend_options.zone", json!({"backend_options": {"zone": "us-east-1a"}}), json!({"backend_options": {"zone": "us-east-1b"}})),
-        row("backend_options.spot", json!({"backend_options": {"spot": true}}), json!({"backend_options": {"spot": false}})),
-        bad(
-            "backend_options.ingress",
-            json!({"backend_options": {"ingress": [{"ports": [443], "cidr": "10.1.0.0/16"}]}}),
-            json!({"backend_options": {"ingress": [{"ports": [443], "cidr": "10.2.0.0/16"}]}}),
-            json!({"backend_options": {"ingress": [{"ports": [443], "cidr": "10.1.0.0/33"}]}}),
-            "CIDR",
-        ),
-        bad(
-            "timeouts",
-            json!({"timeouts": {"create": "30m"}}),
-            json!({"timeouts": {"create": "40m"}}),
-            json!({"timeouts": {"create": "forever"}}),
-            "Timeout",
-        ),
-    ];
-    try_every_argument("coiled_cluster", json!({"name": "declared", "software": "dask", "n_workers": 0}), rows, cluster_id).await;
+    let text = |name: &str| state.get(name).and_then(Value::as_str).unwrap().to_string();
+    format!("{}/{}", text("workspace"), text("id"))
 }
 
 fn software_id(state: &Value) -> String {
-    format!("{}/{}", state.get("workspace").and_then(Value::as_str).unwrap(), state.get("name").and_then(Value::as_str).unwrap())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_software_environment_argument_behaves_as_declared() {
-    let packages = json!({"container": null, "pip": ["dask"], "python_version": "3.12"});
-    let with = |overlay: Json| merged(&packages, &overlay);
-    let rows = vec![
-        bad("name", json!({"name": "sw-a"}), json!({"name": "sw-b"}), json!({"name": "Not A Name"}), "name"),
-        bad("workspace", json!({"workspace": "alice"}), json!({"workspace": "bob"}), json!({"workspace": "a/b"}), "workspace"),
-        row("container", json!({"container": "ghcr.io/dask/dask:latest"}), json!({"container": "ghcr.io/dask/dask:2025.1.0"})),
-        row(
-            "conda",
-            json!({"container": null, "conda": {"dependencies": ["dask"]}}),
-            json!({"container": null, "conda": {"dependencies": ["dask", "numpy"]}}),
-        ),
-        row(
-            "conda.channels",
-            json!({"container": null, "conda": {"channels": ["conda-forge"], "dependencies": ["dask"]}}),
-            json!({"container": null, "conda": {"channels": ["defaults"], "dependencies": ["dask"]}}),
-        ),
-        row(
-            "conda.dependencies",
-            json!({"container": null, "conda": {"dependencies": ["dask"]}}),
-            json!({"container": null, "conda": {"dependencies": ["dask=2025.1"]}}),
-        ),
-        row("pip", with(json!({})), with(json!({"pip": ["dask", "numpy"]}))),
-        row("python_version", with(json!({"python_version": "3.12"})), with(json!({"python_version": "3.11"}))),
-        row("gpu_enabled", json!({"gpu_enabled": true}), json!({"gpu_enabled": false})),
-        bad(
-            "architecture",
-            json!({"architecture": "aarch64"}),
-            json!({"architecture": "x86_64"}),
-            json!({"architecture": "sparc"}),
-            "sparc",
-        ),
-        row("use_entrypoint", json!({"use_entrypoint": false}), json!({"use_entrypoint": true})),
-        row("region_name", json!({"region_name": "us-west-2"}), json!({"region_name": "us-east-2"})),
-        row("use_uv_installer", with(json!({"use_uv_installer": false})), with(json!({"use_uv_installer": true}))),
-        bad(
-            "timeouts",
-            json!({"timeouts": {"create": "30m"}}),
-            json!({"timeouts": {"create": "40m"}}),
-            json!({"timeouts": {"update": "0s"}}),
-            "Timeout",
-        ),
-    ];
-    let base = json!({"name": "declared-env", "container": "ghcr.io/dask/dask:latest"});
-    try_every_argument("coiled_software_environment", base, rows, software_id).await;
+    let text = |name: &str| state.get(name).and_then(Value::as_str).unwrap().to_string();
+    format!("{}/{}", text("workspace"), text("name"))
 }
 
 fn workspace_id(state: &Value) -> String {
     state.get("workspace").and_then(Value::as_str).unwrap().to_string()
 }
 
+#[rustfmt::skip]
+const CLUSTER: &[Row] = &[
+    ("name", r#"{"name": "declared-a"}"#, r#"{"name": "declared-b"}"#, Some((r#"{"name": "not a name!"}"#, "not a valid cluster name"))),
+    ("workspace", r#"{"workspace": "alice"}"#, r#"{"workspace": "bob"}"#, Some((r#"{"workspace": "a/b"}"#, "not a workspace"))),
+    ("n_workers", r#"{"n_workers": 1}"#, r#"{"n_workers": 2}"#, Some((r#"{"n_workers": -1}"#, "from 0 to 1000"))),
+    ("worker_vm_types", r#"{"worker_vm_types": ["m6i.xlarge"]}"#, r#"{"worker_vm_types": ["m6i.large"]}"#, None),
+    ("scheduler_vm_types", r#"{"scheduler_vm_types": ["m6i.xlarge"]}"#, r#"{"scheduler_vm_types": ["m6i.large"]}"#, None),
+    ("worker_disk_size", r#"{"worker_disk_size": 100}"#, r#"{"worker_disk_size": 200}"#, Some((r#"{"worker_disk_size": 0}"#, "at least 1 GiB"))),
+    ("software", r#"{"software": "dask"}"#, r#"{"software": "other-env"}"#, None),
+    ("container", r#"{"software": null, "container": "ghcr.io/dask/dask:latest"}"#, r#"{"software": null, "container": "ghcr.io/dask/dask:2025.1.0"}"#, None),
+    ("tags", r#"{"tags": {"team": "a"}}"#, r#"{"tags": {"team": "b"}}"#, None),
+    ("environ", r#"{"environ": {"A": "1"}}"#, r#"{"environ": {"B": "1"}}"#, None),
+    ("idle_timeout", r#"{"idle_timeout": "2 hours"}"#, r#"{"idle_timeout": "3 hours"}"#, Some((r#"{"idle_timeout": "forever"}"#, "forever"))),
+    ("cluster_timeout", r#"{"cluster_timeout": "8 hours"}"#, r#"{"cluster_timeout": "9 hours"}"#, Some((r#"{"cluster_timeout": "forever"}"#, "forever"))),
+    ("spot_policy", r#"{"spot_policy": "spot"}"#, r#"{"spot_policy": "on-demand"}"#, Some((r#"{"spot_policy": "cheap"}"#, "valid options"))),
+    ("arm", r#"{"arm": true}"#, r#"{"arm": false}"#, None),
+    ("scheduler_port", r#"{"scheduler_port": 8786}"#, r#"{"scheduler_port": 8787}"#, Some((r#"{"scheduler_port": 0}"#, "from 1 to 65535"))),
+    ("allow_ingress_from", r#"{"allow_ingress_from": "10.1.0.0/16"}"#, r#"{"allow_ingress_from": "10.2.0.0/16"}"#, Some((r#"{"allow_ingress_from": "me"}"#, "must not depend on where it runs"))),
+    ("use_dashboard_https", r#"{"use_dashboard_https": false}"#, r#"{"use_dashboard_https": true}"#, None),
+    ("when_stopped", r#"{"when_stopped": "keep"}"#, r#"{"when_stopped": "recreate"}"#, Some((r#"{"when_stopped": "maybe"}"#, "\"keep\""))),
+    ("use_scheduler_public_ip", r#"{"use_scheduler_public_ip": false}"#, r#"{"use_scheduler_public_ip": true}"#, None),
+    ("wait_for_workers", r#"{"wait_for_workers": 0.5}"#, r#"{"wait_for_workers": 1}"#, Some((r#"{"wait_for_workers": 2}"#, "from 0"))),
+    ("acknowledge_world_open_ingress", r#"{"acknowledge_world_open_ingress": true}"#, r#"{"acknowledge_world_open_ingress": false}"#, None),
+    ("backend_options", r#"{"backend_options": {"region": "us-west-2"}}"#, r#"{"backend_options": {"region": "us-east-2"}}"#, None),
+    ("backend_options.region", r#"{"backend_options": {"region": "us-west-2"}}"#, r#"{"backend_options": {"region": "us-east-2"}}"#, None),
+    ("backend_options.zone", r#"{"backend_options": {"zone": "us-east-1a"}}"#, r#"{"backend_options": {"zone": "us-east-1b"}}"#, None),
+    ("backend_options.spot", r#"{"backend_options": {"spot": true}}"#, r#"{"backend_options": {"spot": false}}"#, None),
+    ("backend_options.ingress", r#"{"backend_options": {"ingress": [{"ports": [443], "cidr": "10.1.0.0/16"}]}}"#, r#"{"backend_options": {"ingress": [{"ports": [443], "cidr": "10.2.0.0/16"}]}}"#, Some((r#"{"backend_options": {"ingress": [{"ports": [443], "cidr": "10.1.0.0/33"}]}}"#, "CIDR"))),
+    ("timeouts", r#"{"timeouts": {"create": "30m"}}"#, r#"{"timeouts": {"create": "40m"}}"#, Some((r#"{"timeouts": {"create": "forever"}}"#, "Timeout"))),
+];
+
+#[rustfmt::skip]
+const SOFTWARE_ENVIRONMENT: &[Row] = &[
+    ("name", r#"{"name": "sw-a"}"#, r#"{"name": "sw-b"}"#, Some((r#"{"name": "Not A Name"}"#, "name"))),
+    ("workspace", r#"{"workspace": "alice"}"#, r#"{"workspace": "bob"}"#, Some((r#"{"workspace": "a/b"}"#, "workspace"))),
+    ("container", r#"{"container": "ghcr.io/dask/dask:latest"}"#, r#"{"container": "ghcr.io/dask/dask:2025.1.0"}"#, None),
+    ("conda", r#"{"container": null, "conda": {"dependencies": ["dask"]}}"#, r#"{"container": null, "conda": {"dependencies": ["dask", "numpy"]}}"#, None),
+    ("conda.channels", r#"{"container": null, "conda": {"channels": ["conda-forge"], "dependencies": ["dask"]}}"#, r#"{"container": null, "conda": {"channels": ["defaults"], "dependencies": ["dask"]}}"#, None),
+    ("conda.dependencies", r#"{"container": null, "conda": {"dependencies": ["dask"]}}"#, r#"{"container": null, "conda": {"dependencies": ["dask=2025.1"]}}"#, None),
+    ("pip", r#"{"container": null, "pip": ["dask"], "python_version": "3.12"}"#, r#"{"container": null, "pip": ["dask", "numpy"], "python_version": "3.12"}"#, None),
+    ("python_version", r#"{"container": null, "pip": ["dask"], "python_version": "3.12"}"#, r#"{"container": null, "pip": ["dask"], "python_version": "3.11"}"#, None),
+    ("gpu_enabled", r#"{"gpu_enabled": true}"#, r#"{"gpu_enabled": false}"#, None),
+    ("architecture", r#"{"architecture": "aarch64"}"#, r#"{"architecture": "x86_64"}"#, Some((r#"{"architecture": "sparc"}"#, "sparc"))),
+    ("use_entrypoint", r#"{"use_entrypoint": false}"#, r#"{"use_entrypoint": true}"#, None),
+    ("region_name", r#"{"region_name": "us-west-2"}"#, r#"{"region_name": "us-east-2"}"#, None),
+    ("use_uv_installer", r#"{"container": null, "pip": ["dask"], "python_version": "3.12", "use_uv_installer": false}"#, r#"{"container": null, "pip": ["dask"], "python_version": "3.12", "use_uv_installer": true}"#, None),
+    ("timeouts", r#"{"timeouts": {"create": "30m"}}"#, r#"{"timeouts": {"create": "40m"}}"#, Some((r#"{"timeouts": {"update": "0s"}}"#, "Timeout"))),
+];
+
+#[rustfmt::skip]
+const BACKEND_OPTIONS: &[Row] = &[
+    ("workspace", r#"{"workspace": "alice"}"#, r#"{"workspace": "bob"}"#, Some((r#"{"workspace": "a/b"}"#, "workspace"))),
+    ("backend", r#"{}"#, r#"{"backend": "gcp", "aws_access_key_id": null, "aws_secret_access_key": null, "gcp_service_account_json": "{\"type\": \"service_account\", \"project_id\": \"proj-a\", \"private_key_id\": \"k\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nX\\n-----END PRIVATE KEY-----\\n\", \"client_email\": \"sa@proj-a.iam.gserviceaccount.com\"}"}"#, Some((r#"{"backend": "azure"}"#, "azure"))),
+    ("region", r#"{"region": "us-west-2"}"#, r#"{"region": "us-east-2"}"#, None),
+    ("zone", r#"{"zone": "us-east-1a"}"#, r#"{"zone": "us-east-1b"}"#, None),
+    ("aws_access_key_id", r#"{"aws_access_key_id": "AKIAONE"}"#, r#"{"aws_access_key_id": "AKIATWO"}"#, None),
+    ("aws_secret_access_key", r#"{"aws_secret_access_key": "SECRET-ONE"}"#, r#"{"aws_secret_access_key": "SECRET-TWO"}"#, None),
+    ("aws_secret_access_key_wo", r#"{"aws_secret_access_key": null, "aws_secret_access_key_wo": "WO-ONE", "aws_secret_access_key_wo_version": 1}"#, r#"{"aws_secret_access_key": null, "aws_secret_access_key_wo": "WO-TWO", "aws_secret_access_key_wo_version": 1}"#, None),
+    ("aws_secret_access_key_wo_version", r#"{"aws_secret_access_key": null, "aws_secret_access_key_wo": "WO-ONE", "aws_secret_access_key_wo_version": 1}"#, r#"{"aws_secret_access_key": null, "aws_secret_access_key_wo": "WO-ONE", "aws_secret_access_key_wo_version": 2}"#, None),
+    ("gcp_project_id", r#"{"backend": "gcp", "aws_access_key_id": null, "aws_secret_access_key": null, "gcp_service_account_json": "{\"type\": \"service_account\", \"project_id\": \"proj-a\", \"private_key_id\": \"k\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nX\\n-----END PRIVATE KEY-----\\n\", \"client_email\": \"sa@proj-a.iam.gserviceaccount.com\"}", "gcp_project_id": "proj-a"}"#, r#"{"backend": "gcp", "aws_access_key_id": null, "aws_secret_access_key": null, "gcp_service_account_json": "{\"type\": \"service_account\", \"project_id\": \"proj-a\", \"private_key_id\": \"k\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nX\\n-----END PRIVATE KEY-----\\n\", \"client_email\": \"sa@proj-a.iam.gserviceaccount.com\"}", "gcp_project_id": "proj-b"}"#, None),
+    ("gcp_service_account_json", r#"{"backend": "gcp", "aws_access_key_id": null, "aws_secret_access_key": null, "gcp_service_account_json": "{\"type\": \"service_account\", \"project_id\": \"proj-a\", \"private_key_id\": \"k\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nX\\n-----END PRIVATE KEY-----\\n\", \"client_email\": \"sa@proj-a.iam.gserviceaccount.com\"}"}"#, r#"{"backend": "gcp", "aws_access_key_id": null, "aws_secret_access_key": null, "gcp_service_account_json": "{\"type\": \"service_account\", \"project_id\": \"proj-b\", \"private_key_id\": \"k\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nX\\n-----END PRIVATE KEY-----\\n\", \"client_email\": \"sa@proj-b.iam.gserviceaccount.com\"}"}"#, None),
+    ("gcp_service_account_json_wo", r#"{"backend": "gcp", "aws_access_key_id": null, "aws_secret_access_key": null, "gcp_service_account_json": null, "gcp_service_account_json_wo": "{\"type\": \"service_account\", \"project_id\": \"proj-a\", \"private_key_id\": \"k\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nX\\n-----END PRIVATE KEY-----\\n\", \"client_email\": \"sa@proj-a.iam.gserviceaccount.com\"}", "gcp_service_account_json_wo_version": 1}"#, r#"{"backend": "gcp", "aws_access_key_id": null, "aws_secret_access_key": null, "gcp_service_account_json": null, "gcp_service_account_json_wo": "{\"type\": \"service_account\", \"project_id\": \"proj-b\", \"private_key_id\": \"k\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nX\\n-----END PRIVATE KEY-----\\n\", \"client_email\": \"sa@proj-b.iam.gserviceaccount.com\"}", "gcp_service_account_json_wo_version": 1}"#, None),
+    ("gcp_service_account_json_wo_version", r#"{"backend": "gcp", "aws_access_key_id": null, "aws_secret_access_key": null, "gcp_service_account_json": null, "gcp_service_account_json_wo": "{\"type\": \"service_account\", \"project_id\": \"proj-a\", \"private_key_id\": \"k\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nX\\n-----END PRIVATE KEY-----\\n\", \"client_email\": \"sa@proj-a.iam.gserviceaccount.com\"}", "gcp_service_account_json_wo_version": 1}"#, r#"{"backend": "gcp", "aws_access_key_id": null, "aws_secret_access_key": null, "gcp_service_account_json": null, "gcp_service_account_json_wo": "{\"type\": \"service_account\", \"project_id\": \"proj-a\", \"private_key_id\": \"k\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nX\\n-----END PRIVATE KEY-----\\n\", \"client_email\": \"sa@proj-a.iam.gserviceaccount.com\"}", "gcp_service_account_json_wo_version": 2}"#, None),
+    ("acknowledge_world_open_ingress", r#"{"acknowledge_world_open_ingress": true}"#, r#"{"acknowledge_world_open_ingress": false}"#, None),
+    ("network", r#"{"network": {"network_id": "vpc-1"}}"#, r#"{"network": {"network_id": "vpc-2"}}"#, None),
+    ("network.network_id", r#"{"network": {"network_id": "vpc-1"}}"#, r#"{"network": {"network_id": "vpc-2"}}"#, None),
+    ("network.scheduler_subnet_id", r#"{"network": {"scheduler_subnet_id": "s-1"}}"#, r#"{"network": {"scheduler_subnet_id": "s-2"}}"#, None),
+    ("network.worker_subnet_id", r#"{"network": {"worker_subnet_id": "w-1"}}"#, r#"{"network": {"worker_subnet_id": "w-2"}}"#, None),
+    ("network.firewall_id", r#"{"network": {"firewall_id": "sg-1"}}"#, r#"{"network": {"firewall_id": "sg-2"}}"#, None),
+    ("ingress", r#"{"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}]}"#, r#"{"ingress": [{"ports": [8786], "cidr": "10.2.0.0/16"}]}"#, Some((r#"{"ingress": [{"ports": [8786], "cidr": "10.1.0.0/33"}]}"#, "CIDR"))),
+    ("timeouts", r#"{"timeouts": {"create": "30m"}}"#, r#"{"timeouts": {"create": "40m"}}"#, Some((r#"{"timeouts": {"create": "forever"}}"#, "Timeout"))),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cluster_argument_behaves_as_declared() {
+    let base = r#"{"name": "declared", "software": "dask", "n_workers": 0}"#;
+    try_every_argument("coiled_cluster", base, CLUSTER, cluster_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_software_environment_argument_behaves_as_declared() {
+    let base = r#"{"name": "declared-env", "container": "ghcr.io/dask/dask:latest"}"#;
+    try_every_argument("coiled_software_environment", base, SOFTWARE_ENVIRONMENT, software_id).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_backend_options_argument_behaves_as_declared() {
-    let key = |id: &str| {
-        json!({"type": "service_account", "project_id": id, "private_key_id": "k", "private_key": "-----BEGIN PRIVATE KEY-----\nX\n-----END PRIVATE KEY-----\n", "client_email": format!("sa@{id}.iam.gserviceaccount.com")})
-        .to_string()
-    };
-    let gcp = |overlay: Json| {
-        let base =
-            json!({"backend": "gcp", "aws_access_key_id": null, "aws_secret_access_key": null, "gcp_service_account_json": key("proj-a")});
-        merged(&base, &overlay)
-    };
-    let write_only = |secret: &str, version: i64| json!({"aws_secret_access_key": null, "aws_secret_access_key_wo": secret, "aws_secret_access_key_wo_version": version});
-    let gcp_write_only = |id: &str, version: i64| {
-        gcp(
-            json!({"gcp_service_account_json": null, "gcp_service_account_json_wo": key(id), "gcp_service_account_json_wo_version": version}),
-        )
-    };
-    let rows = vec![
-        bad("workspace", json!({"workspace": "alice"}), json!({"workspace": "bob"}), json!({"workspace": "a/b"}), "workspace"),
-        bad("backend", json!({}), gcp(json!({})), json!({"backend": "azure"}), "azure"),
-        row("region", json!({"region": "us-west-2"}), json!({"region": "us-east-2"})),
-        row("zone", json!({"zone": "us-east-1a"}), json!({"zone": "us-east-1b"})),
-        row("aws_access_key_id", json!({"aws_access_key_id": "AKIAONE"}), json!({"aws_access_key_id": "AKIATWO"})),
-        row("aws_secret_access_key", json!({"aws_secret_access_key": "SECRET-ONE"}), json!({"aws_secret_access_key": "SECRET-TWO"})),
-        row("aws_secret_access_key_wo", write_only("WO-ONE", 1), write_only("WO-TWO", 1)),
-        row("aws_secret_access_key_wo_version", write_only("WO-ONE", 1), write_only("WO-ONE", 2)),
-        row("gcp_project_id", gcp(json!({"gcp_project_id": "proj-a"})), gcp(json!({"gcp_project_id": "proj-b"}))),
-        row("gcp_service_account_json", gcp(json!({})), gcp(json!({"gcp_service_account_json": key("proj-b")}))),
-        row("gcp_service_account_json_wo", gcp_write_only("proj-a", 1), gcp_write_only("proj-b", 1)),
-        row("gcp_service_account_json_wo_version", gcp_write_only("proj-a", 1), gcp_write_only("proj-a", 2)),
-        row(
-            "acknowledge_world_open_ingress",
-            json!({"acknowledge_world_open_ingress": true}),
-            json!({"acknowledge_world_open_ingress": false}),
-        ),
-        row("network", json!({"network": {"network_id": "vpc-1"}}), json!({"network": {"network_id": "vpc-2"}})),
-        row("network.network_id", json!({"network": {"network_id": "vpc-1"}}), json!({"network": {"network_id": "vpc-2"}})),
-        row(
-            "network.scheduler_subnet_id",
-            json!({"network": {"scheduler_subnet_id": "s-1"}}),
-            json!({"network": {"scheduler_subnet_id": "s-2"}}),
-        ),
-        row("network.worker_subnet_id", json!({"network": {"worker_subnet_id": "w-1"}}), json!({"network": {"worker_subnet_id": "w-2"}})),
-        row("network.firewall_id", json!({"network": {"firewall_id": "sg-1"}}), json!({"network": {"firewall_id": "sg-2"}})),
-        bad(
-            "ingress",
-            json!({"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}]}),
-            json!({"ingress": [{"ports": [8786], "cidr": "10.2.0.0/16"}]}),
-            json!({"ingress": [{"ports": [8786], "cidr": "10.1.0.0/33"}]}),
-            "CIDR",
-        ),
-        bad(
-            "timeouts",
-            json!({"timeouts": {"create": "30m"}}),
-            json!({"timeouts": {"create": "40m"}}),
-            json!({"timeouts": {"create": "forever"}}),
-            "Timeout",
-        ),
-    ];
-    let base = json!({"backend": "aws", "aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "SECRET-SENTINEL-DECLARED"});
-    try_every_argument("coiled_backend_options", base, rows, workspace_id).await;
+    let base = r#"{"backend": "aws", "aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "SECRET-SENTINEL-DECLARED"}"#;
+    try_every_argument("coiled_backend_options", base, BACKEND_OPTIONS, workspace_id).await;
 }

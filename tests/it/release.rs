@@ -111,6 +111,18 @@ fn the_macos_build_links() {
     // MH_MAGIC_64, CPU_TYPE_ARM64, MH_EXECUTE: a linked executable, not an object.
     assert_eq!(&bytes[..8], &[0xcf, 0xfa, 0xed, 0xfe, 0x0c, 0x00, 0x00, 0x01]);
     assert_eq!(u32::from_le_bytes(bytes[12..16].try_into().unwrap()), 2);
+    // The oldest macOS it loads on (LC_BUILD_VERSION's `minos`, as xxxx.yy.zz): Big Sur, as the
+    // installation guide says, not the macOS of the linker's SDK.
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let (mut at, mut minos) = (32, None);
+    for _ in 0..word(16) {
+        if word(at) == 0x32 {
+            minos = Some(word(at + 12));
+        }
+        at += word(at + 4) as usize;
+    }
+    let minos = minos.expect("an LC_BUILD_VERSION load command");
+    assert_eq!((minos >> 16, (minos >> 8) & 0xff), (11, 0), "minimum macOS {}.{}", minos >> 16, (minos >> 8) & 0xff);
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
