@@ -243,7 +243,7 @@ fn render_after_import(block: &Block) -> String {
         return out;
     }
     format!(
-        "\nAn import (`terraform import` or an `import` block) reads every other argument from Coiled, and a configuration that differs from what it read plans a change; for these, the first plan after it takes the configuration's value where Coiled cannot say otherwise:\n\n| After an import | |\n|---|---|\n{out}"
+        "\nAn import (`terraform import` or an `import` block) reads every other argument from Coiled, and a configuration that differs from what it read plans a change. These it cannot read as they are:\n\n| After an import | |\n|---|---|\n{out}"
     )
 }
 
