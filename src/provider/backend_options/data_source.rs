@@ -13,7 +13,7 @@ use crate::api::Op;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, DataSource};
 use tfplugin::model::Field;
-use tfplugin::schema::{Attribute, Block, Nesting, Presence, Schema};
+use tfplugin::schema::{Attribute, Nesting, Presence, Schema};
 use tfplugin::value::{AttrPath, Type, Value};
 
 /// The data source.
@@ -35,46 +35,7 @@ impl DataSource for BackendOptionsDataSource {
     }
 
     fn schema(&self) -> Schema {
-        let computed = |name, d| Attribute::computed(name, Type::String, d);
-        Schema {
-            version: 0,
-            block: Block {
-                description: "Reads a workspace's account-level backend options: cloud, region, network and the default ingress rules of new clusters. Credentials are never returned.",
-                attributes: vec![
-                    Attribute::optional_computed("workspace", Type::String, "Workspace to read. Defaults to the provider's workspace."),
-                    computed("id", "The workspace slug."),
-                    computed("backend", "Cloud provider: `aws` or `gcp`."),
-                    computed("region", "Cloud region for clusters, when set."),
-                    computed("zone", "Availability zone for clusters, when set."),
-                    computed("gcp_project_id", "GCP project, for the `gcp` backend."),
-                    Attribute::nested(
-                        "network",
-                        Nesting::Single,
-                        vec![
-                            computed("network_id", "Existing VPC or network."),
-                            computed("scheduler_subnet_id", "Existing scheduler subnet."),
-                            computed("worker_subnet_id", "Existing worker subnet."),
-                            computed("firewall_id", "Existing security group or firewall."),
-                        ],
-                        Presence::Computed,
-                        "Bring-your-own network settings, when set.",
-                    ),
-                    Attribute::nested(
-                        "ingress",
-                        Nesting::Set,
-                        vec![Attribute::computed("ports", Type::set(Type::Number), "TCP ports."), computed("cidr", "Source CIDR block.")],
-                        Presence::Computed,
-                        "The default ingress rules of new clusters; empty when none are set, null when the server does not report them.",
-                    ),
-                    Attribute::computed(
-                        "uses_coiled_default_ingress",
-                        Type::Bool,
-                        "`true` when the workspace sets no ingress rules, so that a new cluster without rules of its own gets Coiled's default firewall: the scheduler and dashboard ports open to any address (port 443 on current Coiled; 8786 and 8787 on older releases). Set ingress in `coiled_backend_options`, or on the cluster, to restrict it. Null when the server does not report the rules.",
-                    ),
-                ],
-                blocks: vec![],
-            },
-        }
+        Schema { version: 0, block: BackendOptionsView::schema_block(DESCRIPTION) }
     }
 
     async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
@@ -116,19 +77,67 @@ impl DataSource for BackendOptionsDataSource {
     }
 }
 
+/// The data source's description.
+const DESCRIPTION: &str = "Reads a workspace's account-level backend options: cloud, region, network and the \
+    default ingress rules of new clusters. Credentials are never returned.";
+
 tfplugin::model! {
     /// `data.coiled_backend_options`'s configuration and result.
     struct BackendOptionsView {
+        /// Workspace to read. Defaults to the provider's workspace.
+        #[attribute(optional_computed)]
         workspace: String,
+        /// The workspace slug.
+        #[attribute(computed)]
         id: String,
+        /// Cloud provider: `aws` or `gcp`.
+        #[attribute(computed)]
         backend: String,
+        /// Cloud region for clusters, when set.
+        #[attribute(computed)]
         region: String,
+        /// Availability zone for clusters, when set.
+        #[attribute(computed)]
         zone: String,
+        /// GCP project, for the `gcp` backend.
+        #[attribute(computed)]
         gcp_project_id: String,
+        /// Bring-your-own network settings, when set.
+        #[attribute(with = network_attribute)]
         network: Network,
+        /// The default ingress rules of new clusters; empty when none are set, null when the server
+        /// does not report them.
+        #[attribute(with = ingress_attribute)]
         ingress: Value,
+        /// `true` when the workspace sets no ingress rules, so that a new cluster without rules of
+        /// its own gets Coiled's default firewall: the scheduler and dashboard ports open to any
+        /// address (port 443 on current Coiled; 8786 and 8787 on older releases). Set ingress in
+        /// `coiled_backend_options`, or on the cluster, to restrict it. Null when the server does
+        /// not report the rules.
+        #[attribute(computed)]
         uses_coiled_default_ingress: bool,
     }
+}
+
+/// The `network` attribute: the resource's `network` block, read only.
+fn network_attribute(name: &'static str, description: &'static str) -> Attribute {
+    let computed = |name, d| Attribute::computed(name, Type::String, d);
+    let attributes = vec![
+        computed("network_id", "Existing VPC or network."),
+        computed("scheduler_subnet_id", "Existing scheduler subnet."),
+        computed("worker_subnet_id", "Existing worker subnet."),
+        computed("firewall_id", "Existing security group or firewall."),
+    ];
+    Attribute::nested(name, Nesting::Single, attributes, Presence::Computed, description)
+}
+
+/// The `ingress` attribute: the rules as the resource's `ingress` blocks hold them, read only.
+fn ingress_attribute(name: &'static str, description: &'static str) -> Attribute {
+    let attributes = vec![
+        Attribute::computed("ports", Type::set(Type::Number), "TCP ports."),
+        Attribute::computed("cidr", Type::String, "Source CIDR block."),
+    ];
+    Attribute::nested(name, Nesting::Set, attributes, Presence::Computed, description)
 }
 
 /// The data source model's attributes (for the schema check).

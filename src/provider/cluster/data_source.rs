@@ -13,8 +13,8 @@ use crate::api::Op;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, DataSource};
 use tfplugin::model::Field;
-use tfplugin::schema::{Attribute, Block, Schema};
-use tfplugin::value::{AttrPath, Type, Value};
+use tfplugin::schema::Schema;
+use tfplugin::value::{AttrPath, Value};
 
 /// The data source.
 pub struct ClusterDataSource {
@@ -35,44 +35,7 @@ impl DataSource for ClusterDataSource {
     }
 
     fn schema(&self) -> Schema {
-        let computed = |name, d| Attribute::computed(name, Type::String, d);
-        Schema {
-            version: 0,
-            block: Block {
-                description: "Reads a running Coiled cluster by `id` or by `name`: its state, scheduler addresses and the firewall rules that apply to it. A cluster that is stopping, stopped or failed is an error, unless `allow_stopped` is set; its addresses are then null, since nothing listens there any more.",
-                attributes: vec![
-                    Attribute::optional_computed("id", Type::String, "Cluster id. Give this or `name`."),
-                    Attribute::optional_computed("name", Type::String, "Name of a running cluster. Give this or `id`."),
-                    Attribute::optional_computed("workspace", Type::String, "Workspace. Defaults to the provider's workspace."),
-                    Attribute::optional(
-                        "use_scheduler_public_ip",
-                        Type::Bool,
-                        "Which address `scheduler_address` gives: the public one (`true`, the default, when the cluster has one) or the private one.",
-                    ),
-                    Attribute::optional(
-                        "allow_stopped",
-                        Type::Bool,
-                        "Read a cluster by `id` even when it is `stopping`, `stopped` or in `error`, instead of failing. Default `false`. (By `name`, only running clusters are found.)",
-                    ),
-                    computed(
-                        "status",
-                        "Coiled's cluster state: `pending`, `starting`, `scaling` or `ready` for a running cluster; `stopping`, `stopped` or `error` only with `allow_stopped`.",
-                    ),
-                    Attribute::computed("n_workers", Type::Number, "Target number of workers."),
-                    computed(
-                        "scheduler_address",
-                        "Address a client connects to, `tls://IP:PORT`, as chosen by `use_scheduler_public_ip`. For both addresses of one cluster, read it twice, with `use_scheduler_public_ip` true and false.",
-                    ),
-                    computed("dashboard_address", "URL of the Dask dashboard. Sensitive: an HTTPS dashboard's URL carries its access token (`?token=…`), as Coiled gives it.").sensitive(),
-                    computed("created_at", "When the cluster was created (ISO 8601)."),
-                    ingress::firewall_rules_attribute(
-                        "firewall_rules",
-                        "The rules that apply to the cluster, one row per (port, source), protocol `tcp`; null when the server does not report them.",
-                    ),
-                ],
-                blocks: vec![],
-            },
-        }
+        Schema { version: 0, block: ClusterLookup::schema_block(DESCRIPTION) }
     }
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
@@ -134,19 +97,54 @@ impl DataSource for ClusterDataSource {
     }
 }
 
+/// The data source's description.
+const DESCRIPTION: &str = "Reads a running Coiled cluster by `id` or by `name`: its state, scheduler addresses \
+    and the firewall rules that apply to it. A cluster that is stopping, stopped or \
+    failed is an error, unless `allow_stopped` is set; its addresses are then null, \
+    since nothing listens there any more.";
+
 tfplugin::model! {
     /// `data.coiled_cluster`'s configuration and result.
     struct ClusterLookup {
+        /// Cluster id. Give this or `name`.
+        #[attribute(optional_computed)]
         id: String,
+        /// Name of a running cluster. Give this or `id`.
+        #[attribute(optional_computed)]
         name: String,
+        /// Workspace. Defaults to the provider's workspace.
+        #[attribute(optional_computed)]
         workspace: String,
+        /// Which address `scheduler_address` gives: the public one (`true`, the default, when the
+        /// cluster has one) or the private one.
+        #[attribute(optional)]
         use_scheduler_public_ip: bool,
+        /// Read a cluster by `id` even when it is `stopping`, `stopped` or in `error`, instead of
+        /// failing. Default `false`. (By `name`, only running clusters are found.)
+        #[attribute(optional)]
         allow_stopped: bool,
+        /// Coiled's cluster state: `pending`, `starting`, `scaling` or `ready` for a running
+        /// cluster; `stopping`, `stopped` or `error` only with `allow_stopped`.
+        #[attribute(computed)]
         status: String,
+        /// Target number of workers.
+        #[attribute(computed)]
         n_workers: i64,
+        /// Address a client connects to, `tls://IP:PORT`, as chosen by `use_scheduler_public_ip`.
+        /// For both addresses of one cluster, read it twice, with `use_scheduler_public_ip` true
+        /// and false.
+        #[attribute(computed)]
         scheduler_address: String,
+        /// URL of the Dask dashboard. Sensitive: an HTTPS dashboard's URL carries its access token
+        /// (`?token=…`), as Coiled gives it.
+        #[attribute(computed, sensitive)]
         dashboard_address: String,
+        /// When the cluster was created (ISO 8601).
+        #[attribute(computed)]
         created_at: String,
+        /// The rules that apply to the cluster, one row per (port, source), protocol `tcp`; null
+        /// when the server does not report them.
+        #[attribute(with = ingress::firewall_rules_attribute)]
         firewall_rules: Value,
     }
 }

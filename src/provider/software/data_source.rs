@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, DataSource};
 use tfplugin::model::Field;
-use tfplugin::schema::{Attribute, Block, Schema};
-use tfplugin::value::{AttrPath, Type, Value};
+use tfplugin::schema::Schema;
+use tfplugin::value::{AttrPath, Value};
 
 use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
 use super::model::id_field;
@@ -27,14 +27,31 @@ impl SoftwareEnvDataSource {
     }
 }
 
+/// The data source's description.
+const DESCRIPTION: &str = "Reads an existing Coiled software environment by name: a check that it exists before \
+    clusters name it, and the state of its latest build.";
+
 tfplugin::model! {
     /// `data.coiled_software_environment`'s configuration and result.
     struct SoftwareEnvView {
+        /// The environment's name.
+        #[attribute(required)]
         name: String,
+        /// Its workspace. Defaults to the provider's workspace.
+        #[attribute(optional_computed)]
         workspace: String,
+        /// Coiled's id of the environment (its alias).
+        #[attribute(computed)]
         id: String,
+        /// Id of its latest spec.
+        #[attribute(computed)]
         spec_id: String,
+        /// Id of that spec's build, when the server reports it.
+        #[attribute(computed)]
         build_id: String,
+        /// State of that build (`queued`, `building`, `built` or `error`), when the server reports
+        /// the build.
+        #[attribute(computed)]
         status: String,
     }
 }
@@ -50,25 +67,7 @@ impl DataSource for SoftwareEnvDataSource {
     }
 
     fn schema(&self) -> Schema {
-        let computed = |name, d| Attribute::computed(name, Type::String, d);
-        Schema {
-            version: 0,
-            block: Block {
-                description: "Reads an existing Coiled software environment by name: a check that it exists before clusters name it, and the state of its latest build.",
-                attributes: vec![
-                    Attribute::required("name", Type::String, "The environment's name."),
-                    Attribute::optional_computed("workspace", Type::String, "Its workspace. Defaults to the provider's workspace."),
-                    computed("id", "Coiled's id of the environment (its alias)."),
-                    computed("spec_id", "Id of its latest spec."),
-                    computed("build_id", "Id of that spec's build, when the server reports it."),
-                    computed(
-                        "status",
-                        "State of that build (`queued`, `building`, `built` or `error`), when the server reports the build.",
-                    ),
-                ],
-                blocks: vec![],
-            },
-        }
+        Schema { version: 0, block: SoftwareEnvView::schema_block(DESCRIPTION) }
     }
 
     async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
