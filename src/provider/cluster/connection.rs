@@ -9,24 +9,47 @@ use async_trait::async_trait;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, EphemeralResource};
 use tfplugin::model::Field;
-use tfplugin::schema::{Attribute, Block, Schema};
-use tfplugin::value::{AttrPath, Type, Value};
+use tfplugin::schema::Schema;
+use tfplugin::value::{AttrPath, Value};
 
 use super::super::ProviderData;
 use super::data_source::lookup;
 use super::state as cluster_state;
 use crate::api::Op;
 
+/// The ephemeral resource's description.
+const DESCRIPTION: &str = "What a Dask client needs to connect to a running cluster: the scheduler address to \
+    use, the dashboard, and the cluster's TLS certificate and key, read as Coiled's client reads them. \
+    Ephemeral: never stored in a plan or state (Terraform 1.10 and later). Give `id`, or `name` (and \
+    `workspace`).";
+
 tfplugin::model! {
     /// The connection's arguments and values.
     pub struct Connection {
+        /// Coiled's numeric cluster id.
+        #[attribute(optional_computed)]
         id: String,
+        /// The name of a running cluster.
+        #[attribute(optional_computed)]
         name: String,
+        /// Its workspace; defaults to the provider's.
+        #[attribute(optional_computed)]
         workspace: String,
+        /// Connect to the scheduler's public address (`true`, the default, when it has one) or its
+        /// private one (`false`).
+        #[attribute(optional)]
         use_scheduler_public_ip: bool,
+        /// The address to connect to, `tls://IP:PORT`.
+        #[attribute(computed)]
         scheduler_address: String,
+        /// The dashboard's URL. Sensitive: an HTTPS dashboard's URL carries its access token.
+        #[attribute(computed, sensitive)]
         dashboard_address: String,
+        /// The cluster's certificate (PEM): the client's certificate and the CA to trust.
+        #[attribute(computed, sensitive)]
         tls_cert: String,
+        /// The key of that certificate (PEM).
+        #[attribute(computed, sensitive)]
         tls_key: String,
     }
 }
@@ -50,29 +73,7 @@ impl EphemeralResource for ClusterConnection {
     }
 
     fn schema(&self) -> Schema {
-        let out = |name, d| Attribute::computed(name, Type::String, d);
-        Schema {
-            version: 0,
-            block: Block {
-                description: "What a Dask client needs to connect to a running cluster: the scheduler address to use, the dashboard, and the cluster's TLS certificate and key, read as Coiled's client reads them. Ephemeral: never stored in a plan or state (Terraform 1.10 and later). Give `id`, or `name` (and `workspace`).",
-                attributes: vec![
-                    Attribute::optional_computed("id", Type::String, "Coiled's numeric cluster id."),
-                    Attribute::optional_computed("name", Type::String, "The name of a running cluster."),
-                    Attribute::optional_computed("workspace", Type::String, "Its workspace; defaults to the provider's."),
-                    Attribute::optional(
-                        "use_scheduler_public_ip",
-                        Type::Bool,
-                        "Connect to the scheduler's public address (`true`, the default, when it has one) or its private one (`false`).",
-                    ),
-                    out("scheduler_address", "The address to connect to, `tls://IP:PORT`."),
-                    out("dashboard_address", "The dashboard's URL. Sensitive: an HTTPS dashboard's URL carries its access token.")
-                        .sensitive(),
-                    out("tls_cert", "The cluster's certificate (PEM): the client's certificate and the CA to trust.").sensitive(),
-                    out("tls_key", "The key of that certificate (PEM).").sensitive(),
-                ],
-                blocks: vec![],
-            },
-        }
+        Schema { version: 0, block: Connection::schema_block(DESCRIPTION) }
     }
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
