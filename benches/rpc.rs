@@ -20,9 +20,7 @@ use tfplugin::value::{self, Type, Value};
 use tokio_util::sync::CancellationToken;
 use tonic::Request;
 
-fn dynamic(v: &Value, ty: &Type) -> Option<pb::DynamicValue> {
-    Some(pb::DynamicValue { msgpack: value::to_msgpack(v, ty).unwrap(), json: Vec::new() })
-}
+use common::in_process::dynamic;
 
 /// A configured service, the cluster's type, its configuration and its applied state.
 struct Fixture {

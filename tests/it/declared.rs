@@ -6,8 +6,8 @@
 //!
 //! Each resource's table gives, per argument, an overlay of the base configuration with it set, one
 //! with it changed and, where the argument has one, a bad value. The table must name exactly the
-//! schema's arguments (top-level ones, blocks, and the arguments inside a single block other than
-//! `timeouts`): an argument added to a model fails here until it has its row.
+//! schema's arguments (top-level ones, blocks, and what a single block holds unless the block is
+//! state only, as `timeouts` is): an argument added to a model fails here until it has its row.
 
 use serde_json::Value as Json;
 use tfplugin::schema::{AfterImport, Block, Nesting, Schema};
@@ -156,7 +156,8 @@ async fn try_every_argument(type_name: &str, base: &str, table: &[Row], import_i
         let first = p.plan(type_name, &imported, &changed).await;
         assert!(first.replaces.is_empty(), "{at}: the plan after an import replaces {:?}", first.replaces);
         let before = p.log_len();
-        let (adopted, _) = p.apply(type_name, &imported, &first, &changed).await;
+        let (adopted, found) = p.apply(type_name, &imported, &first, &changed).await;
+        assert!(!found.iter().any(|d| d.error), "{at}: the apply after an import failed: {found:?}");
         let writes = p.writes_since(before);
         // What Coiled never reports is sent again by the first apply after an import.
         let sent_again = schema

@@ -198,16 +198,21 @@ pub fn render_changes(block: &Block) -> String {
         rows[row].1.push(b.name);
     }
     let mut out = String::from("## What a change does\n\n| A change of | |\n|---|---|\n");
-    for (what, mut names) in rows {
-        if names.is_empty() {
-            continue;
-        }
-        names.sort_unstable();
-        let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-        let _ = writeln!(out, "| {} | {what} |", list.join(", "));
+    for (what, names) in rows {
+        push_row(&mut out, names, what);
     }
     out.push_str(&render_after_import(block));
     out
+}
+
+/// A table row naming `names` (sorted, in code style) beside `what`; none when there are no names.
+fn push_row(out: &mut String, mut names: Vec<&str>, what: &str) {
+    if names.is_empty() {
+        return;
+    }
+    names.sort_unstable();
+    let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    let _ = writeln!(out, "| {} | {what} |", list.join(", "));
 }
 
 /// What the first plan after an import does with each attribute an import cannot simply read,
@@ -231,13 +236,8 @@ fn render_after_import(block: &Block) -> String {
     let mut out = String::new();
     for (rule, what) in rows {
         let attributes = block.attributes.iter().filter(|a| a.after_import == rule).map(|a| a.name);
-        let mut names: Vec<&str> = attributes.chain(block.blocks.iter().filter(|b| b.after_import == rule).map(|b| b.name)).collect();
-        if names.is_empty() {
-            continue;
-        }
-        names.sort_unstable();
-        let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-        let _ = writeln!(out, "| {} | {what} |", list.join(", "));
+        let blocks = block.blocks.iter().filter(|b| b.after_import == rule).map(|b| b.name);
+        push_row(&mut out, attributes.chain(blocks).collect(), what);
     }
     if out.is_empty() {
         return out;

@@ -184,7 +184,7 @@ impl InProcess {
             .unwrap()
             .into_inner();
         found.extend(diags(&r.diagnostics));
-        let state = r.planned_state.map_or(Value::Null, |s| value::from_msgpack(&s.msgpack, &ty).unwrap());
+        let state = decoded(r.planned_state, &ty);
         if !found.iter().any(|d| d.error) && !config.is_null() {
             assert_conforms(&config_as_planned(config, &schema.block), &state, "", "the plan does not keep the configuration");
         }
@@ -207,7 +207,7 @@ impl InProcess {
             .await
             .unwrap()
             .into_inner();
-        let state = r.new_state.map_or(Value::Null, |s| value::from_msgpack(&s.msgpack, &ty).unwrap());
+        let state = decoded(r.new_state, &ty);
         let found = diags(&r.diagnostics);
         if !found.iter().any(|d| d.error) {
             assert_conforms(&plan.state, &state, "", "the apply's result differs from its plan");
@@ -238,7 +238,7 @@ impl InProcess {
             .await
             .unwrap()
             .into_inner();
-        let state = r.new_state.map_or(Value::Null, |s| value::from_msgpack(&s.msgpack, &ty).unwrap());
+        let state = decoded(r.new_state, &ty);
         (Stored { state, private: r.private }, diags(&r.diagnostics))
     }
 
@@ -259,37 +259,31 @@ impl InProcess {
         let Some(imported) = r.imported_resources.into_iter().next() else {
             return (Stored { state: Value::Null, private: Vec::new() }, found);
         };
-        let state = imported.state.map_or(Value::Null, |s| value::from_msgpack(&s.msgpack, &ty).unwrap());
+        let state = decoded(imported.state, &ty);
         let (read, more) = self.read(type_name, &Stored { state, private: imported.private }).await;
         found.extend(more);
         (read, found)
     }
 
-    /// Destroys what `stored` holds, as `terraform destroy` does.
+    /// Destroys what `stored` holds, as `terraform destroy` does: the apply of a null plan.
     pub async fn destroy(&self, type_name: &str, stored: &Stored) {
         if stored.state.is_null() {
             return;
         }
-        let ty = self.ty(type_name);
-        let r = self
-            .service
-            .apply_resource_change(Request::new(pb::apply_resource_change::Request {
-                type_name: type_name.into(),
-                prior_state: dynamic(&stored.state, &ty),
-                planned_state: dynamic(&Value::Null, &ty),
-                config: dynamic(&Value::Null, &ty),
-                planned_private: stored.private.clone(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(!diags(&r.diagnostics).iter().any(|d| d.error), "destroy: {:?}", r.diagnostics);
+        let plan = Planned { state: Value::Null, replaces: Vec::new(), private: stored.private.clone(), diags: Vec::new() };
+        let (_, found) = self.apply(type_name, stored, &plan, &Value::Null).await;
+        assert!(!found.iter().any(|d| d.error), "destroy: {found:?}");
     }
 }
 
-fn dynamic(v: &Value, ty: &Type) -> Option<pb::DynamicValue> {
+/// A value as the protocol carries it.
+pub fn dynamic(v: &Value, ty: &Type) -> Option<pb::DynamicValue> {
     Some(pb::DynamicValue { msgpack: value::to_msgpack(v, ty).unwrap(), json: Vec::new() })
+}
+
+/// A value the protocol carried; absent is null.
+fn decoded(v: Option<pb::DynamicValue>, ty: &Type) -> Value {
+    v.map_or(Value::Null, |v| value::from_msgpack(&v.msgpack, ty).unwrap())
 }
 
 fn diags(found: &[pb::Diagnostic]) -> Vec<Diag> {
