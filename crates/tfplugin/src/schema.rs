@@ -307,7 +307,8 @@ impl Block {
         self.attributes.iter().find(|a| a.name == name)
     }
     /// Runs the checks its attributes declare ([`Attribute::validated`]) on the known values of
-    /// `config`, this block's value, reporting errors at `path`.
+    /// `config`, this block's value, reporting errors at `path`; inside single and list blocks too,
+    /// not inside set blocks, whose elements have no path but their whole value.
     pub fn check_declared(&self, config: &Value, path: &AttrPath, diags: &mut Diagnostics) {
         for a in &self.attributes {
             if let (Some(check), Some(v)) = (a.check, config.get(a.name))

@@ -237,9 +237,10 @@ impl ProviderRpc for PluginService {
         r: Request<pb::validate_data_resource_config::Request>,
     ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
         let r = r.into_inner();
-        let (ds, _, ty) = self.data_source(&r.type_name)?;
+        let (ds, schema, ty) = self.data_source(&r.type_name)?;
         let mut diags = Diagnostics::new();
         if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration") {
+            schema.block.check_declared(&config, &crate::value::AttrPath::root(), &mut diags);
             ds.validate(&self.ctx(None), &config, &mut diags).await;
         }
         Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics: diags.to_proto() }))

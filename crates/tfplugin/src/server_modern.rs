@@ -110,8 +110,9 @@ impl PluginService {
     ) -> pb::validate_ephemeral_resource_config::Response {
         let mut diags = Diagnostics::new();
         match self.ephemerals.get(r.type_name.as_str()) {
-            Some((e, _, ty)) => {
+            Some((e, schema, ty)) => {
                 if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration") {
+                    schema.block.check_declared(&config, &crate::value::AttrPath::root(), &mut diags);
                     e.validate(&self.ctx(None), &config, &mut diags).await;
                 }
             }

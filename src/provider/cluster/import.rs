@@ -119,22 +119,25 @@ fn declared_adoptions(plan: &Plan, marker: &ImportMarker) -> Vec<&'static str> {
         if before.same_as(&after) {
             continue;
         }
-        let unread = match a.name {
-            // Tags the server reported, even as none, were read.
-            "tags" => before.is_null() && !marker.tags_reported,
-            // The server did not say: the import guessed.
-            "use_dashboard_https" => before.is_null() || marker.https_unreported,
-            // The port is reported: another one than the cluster listens on is a change.
-            "scheduler_port" => {
-                before.is_null()
-                    && !matches!((marker.scheduler_port, planned_port.and_then(|n| n.as_i64())), (Some(on), Some(wanted)) if on != wanted)
-            }
-            _ => before.is_null(),
+        let taken_here = match a.after_import {
+            AfterImport::FromConfiguration => true,
+            // Where the import read none.
+            AfterImport::FromConfigurationIfUnread => match a.name {
+                // Tags the server reported, even as none, were read.
+                "tags" => before.is_null() && !marker.tags_reported,
+                // The server did not say: the import guessed.
+                "use_dashboard_https" => before.is_null() || marker.https_unreported,
+                // The port is reported: another one than the cluster listens on is a change.
+                "scheduler_port" => {
+                    before.is_null()
+                        && !matches!((marker.scheduler_port, planned_port.and_then(|n| n.as_i64())), (Some(on), Some(wanted)) if on != wanted)
+                }
+                _ => before.is_null(),
+            },
+            _ => false,
         };
-        match a.after_import {
-            AfterImport::FromConfiguration => taken.push(a.name),
-            AfterImport::FromConfigurationIfUnread if unread => taken.push(a.name),
-            _ => {}
+        if taken_here {
+            taken.push(a.name);
         }
     }
     taken
