@@ -9,7 +9,7 @@ use super::client::{CONNECT_TIMEOUT, seg};
 #[cfg(doc)]
 use super::requests::BackendOptionsData;
 use super::requests::UpdateOptions;
-use super::retry::{self, Call, Failure, Op};
+use super::retry::{self, Call, FailedAttempt, Op};
 use super::{API_CLIENT_VERSION, ApiError, BackendOptionsRead, Client, connect, error_from_body};
 
 impl Client {
@@ -33,7 +33,7 @@ impl Client {
 
     /// Connects the WebSocket: TCP (through the proxy the environment names, if any), then TLS with the
     /// same trust as the HTTP client, then the upgrade carrying the auth headers.
-    async fn open_websocket(&self, op: &Op, ws_url: &str, workspace: &str) -> Result<WsStream, Failure> {
+    async fn open_websocket(&self, op: &Op, ws_url: &str, workspace: &str) -> Result<WsStream, FailedAttempt> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let wse = |m: String| ApiError::WebSocket { url: ws_url.to_string(), message: m };
         let mut request = ws_url.into_client_request().map_err(|e| before_send(wse(e.to_string())))?;
@@ -47,7 +47,7 @@ impl Client {
         super::client::count_request();
         let timeout = CONNECT_TIMEOUT.min(op.remaining()).max(Duration::from_millis(100));
         let stream = tokio::select! {
-            r = connect::open(&url, proxy.as_ref(), timeout) => r.map_err(|reason| Failure { error: wse(reason.clone()), retry_after: None, unreachable: Some((ws_url.to_string(), reason)), retryable: true })?,
+            r = connect::open(&url, proxy.as_ref(), timeout) => r.map_err(|reason| FailedAttempt { error: wse(reason.clone()), retry_after: None, unreachable: Some((ws_url.to_string(), reason)), retryable: true })?,
             () = op.stop.cancelled() => return Err(before_send(ApiError::Cancelled)),
         };
         stream.set_nodelay(true).ok();
@@ -79,7 +79,7 @@ impl Client {
             Ok(Err(e)) => {
                 if super::client::is_certificate_rejection(&e) {
                     // Not retried: a refused certificate does not fix itself.
-                    Err(Failure::fatal(ApiError::Certificate { url: ws_url.to_string(), message: e.to_string() }))
+                    Err(FailedAttempt::fatal(ApiError::Certificate { url: ws_url.to_string(), message: e.to_string() }))
                 } else {
                     Err(before_send(wse(e.to_string())))
                 }
@@ -96,7 +96,7 @@ impl Client {
         op: &Op,
         workspace: &str,
         data: &D,
-    ) -> Result<Vec<String>, Failure> {
+    ) -> Result<Vec<String>, FailedAttempt> {
         use tokio_tungstenite::tungstenite::Message;
         let ws_url = format!("{}/ws/api/v1/{}/cluster-info/", self.server().replacen("http", "ws", 1), seg(workspace));
         let wse = |m: String| ApiError::WebSocket { url: ws_url.clone(), message: m };
@@ -106,11 +106,11 @@ impl Client {
         match next_message(op, &mut socket).await {
             Ok(Some(Ok(Message::Close(frame)))) => {
                 let code = frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
-                return Err(Failure::fatal(refused_by_close(code, workspace, &ws_url)));
+                return Err(FailedAttempt::fatal(refused_by_close(code, workspace, &ws_url)));
             }
             Ok(Some(Ok(Message::Text(text)))) => {
                 if let Some(message) = error_message(&text) {
-                    return Err(Failure::fatal(ApiError::Refused { message }));
+                    return Err(FailedAttempt::fatal(ApiError::Refused { message }));
                 }
             }
             Ok(Some(Ok(_))) => {}
@@ -125,7 +125,7 @@ impl Client {
             session_id: self.session_id(),
             request_id: format!("{:08x}", rand::random::<u32>()),
         };
-        let message = serde_json::to_string(&message).map_err(|e| Failure::fatal(wse(e.to_string())))?;
+        let message = serde_json::to_string(&message).map_err(|e| FailedAttempt::fatal(wse(e.to_string())))?;
         socket.send(Message::text(message)).await.map_err(|e| before_send(wse(e.to_string())))?;
         follow_progress(op, &mut socket, workspace, &ws_url).await
     }
@@ -133,7 +133,7 @@ impl Client {
 
 /// Reads the server's answers to `update_options` until `FINISHED` or close: the progress messages,
 /// or the error the server flagged (on any message, whatever its type, as Coiled's client reads them).
-async fn follow_progress(op: &Op, socket: &mut WsStream, workspace: &str, ws_url: &str) -> Result<Vec<String>, Failure> {
+async fn follow_progress(op: &Op, socket: &mut WsStream, workspace: &str, ws_url: &str) -> Result<Vec<String>, FailedAttempt> {
     use tokio_tungstenite::tungstenite::Message;
     let wse = |m: String| ApiError::WebSocket { url: ws_url.to_string(), message: m };
     let mut progress = Vec::new();
@@ -141,9 +141,9 @@ async fn follow_progress(op: &Op, socket: &mut WsStream, workspace: &str, ws_url
     loop {
         let msg = match next_message(op, socket).await {
             Ok(Some(Ok(m))) => m,
-            Ok(Some(Err(e))) => return Err(Failure::fatal(wse(e.to_string()))),
+            Ok(Some(Err(e))) => return Err(FailedAttempt::fatal(wse(e.to_string()))),
             Ok(None) => break,
-            Err(e) => return Err(Failure::fatal(e)),
+            Err(e) => return Err(FailedAttempt::fatal(e)),
         };
         match msg {
             Message::Text(text) => {
@@ -170,10 +170,10 @@ async fn follow_progress(op: &Op, socket: &mut WsStream, workspace: &str, ws_url
                 if let Some(f) = frame {
                     let code = u16::from(f.code);
                     if code == 4403 || code == 4401 {
-                        return Err(Failure::fatal(refused_by_close(code, workspace, ws_url)));
+                        return Err(FailedAttempt::fatal(refused_by_close(code, workspace, ws_url)));
                     }
                     if (1001..3000).contains(&code) {
-                        return Err(Failure::fatal(wse(format!("connection closed with code {code}"))));
+                        return Err(FailedAttempt::fatal(wse(format!("connection closed with code {code}"))));
                     }
                 }
                 break;
@@ -182,15 +182,15 @@ async fn follow_progress(op: &Op, socket: &mut WsStream, workspace: &str, ws_url
         }
     }
     match last_error {
-        Some(message) => Err(Failure::fatal(ApiError::Refused { message })),
+        Some(message) => Err(FailedAttempt::fatal(ApiError::Refused { message })),
         None => Ok(progress),
     }
 }
 
 /// A failure before the options were sent: retried when the server or the connection may recover.
-fn before_send(error: ApiError) -> Failure {
+fn before_send(error: ApiError) -> FailedAttempt {
     let retryable = error.retryable(true) || matches!(error, ApiError::WebSocket { .. });
-    Failure { error, retry_after: None, unreachable: None, retryable }
+    FailedAttempt { error, retry_after: None, unreachable: None, retryable }
 }
 
 /// The next WebSocket message, bounded by the operation's deadline and stop signal.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::retry::{self, Call, Failure, Op, RetryPolicy, parse_retry_after};
+use super::retry::{self, Call, FailedAttempt, Op, RetryPolicy, parse_retry_after};
 use super::{API_CLIENT_VERSION, ApiError, Membership, Secret, User, auth_failure, connect, decode, error_from_body};
 
 /// Counts of what a client did, for tests and benchmarks.
@@ -177,7 +177,7 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&(dyn erased::Body + Sync)>,
         call: Call,
-    ) -> Result<String, Failure> {
+    ) -> Result<String, FailedAttempt> {
         let url = self.url(path);
         let timeout = self.attempt_timeout(call);
         let idempotent = call == Call::Idempotent;
@@ -199,7 +199,7 @@ impl Client {
         tracing::debug!(method = %method, path, "coiled api request");
         let transport = |e: reqwest::Error| {
             if is_certificate_rejection(&e) {
-                return Failure::fatal(ApiError::Certificate { url: url.clone(), message: tls_reason(&e) });
+                return FailedAttempt::fatal(ApiError::Certificate { url: url.clone(), message: tls_reason(&e) });
             }
             if e.is_redirect() {
                 // Why, from the error's causes (the policy's own words are the last of them).
@@ -209,7 +209,7 @@ impl Client {
                     why = format!("{why}: {c}");
                     cause = c.source();
                 }
-                return Failure::fatal(ApiError::Config {
+                return FailedAttempt::fatal(ApiError::Config {
                     message: format!("{url} answered with a redirect that was not followed ({why})"),
                 });
             }
@@ -218,7 +218,7 @@ impl Client {
             let unreachable = unreachable_reason(&e, silence_counts, timeout).map(|reason| (url.clone(), reason));
             let error = ApiError::Transport { url: url.clone(), source: e.without_url() };
             let retryable = error.retryable(idempotent);
-            Failure { error, retry_after: None, unreachable, retryable }
+            FailedAttempt { error, retry_after: None, unreachable, retryable }
         };
         let resp = req.send().await.map_err(transport)?;
         self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -228,7 +228,7 @@ impl Client {
             Ok(text) => text,
             Err(Bounded::Transport(e)) => return Err(transport(e)),
             Err(Bounded::TooLarge) => {
-                return Err(Failure::fatal(ApiError::Decode {
+                return Err(FailedAttempt::fatal(ApiError::Decode {
                     url: url.clone(),
                     message: format!("the answer is larger than {} MiB", MAX_ANSWER >> 20),
                 }));
@@ -238,7 +238,7 @@ impl Client {
         if status >= 400 {
             let error = error_from_body(status, &text, &url);
             let retryable = error.retryable(idempotent);
-            return Err(Failure { error, retry_after, unreachable: None, retryable });
+            return Err(FailedAttempt { error, retry_after, unreachable: None, retryable });
         }
         Ok(text)
     }
@@ -309,7 +309,7 @@ impl Client {
         path: &str,
         body: Option<&(dyn erased::Body + Sync)>,
         call: Call,
-    ) -> Result<String, Failure> {
+    ) -> Result<String, FailedAttempt> {
         self.send_once(&method, path, &[], body, call).await
     }
 

@@ -3,7 +3,7 @@
 
 use super::client::seg;
 use super::requests::{CreateCluster, ScaleUp};
-use super::retry::{self, Call, Failure, Op};
+use super::retry::{self, Call, FailedAttempt, Op};
 use super::{ApiError, Client, ClusterDetails, ClusterListItem, ClusterRef, CreatedCluster, Process, decode};
 
 /// How many pages of 100 a list of clusters reads at most: 100,000 clusters, far beyond any real
@@ -47,7 +47,7 @@ impl Client {
         retry::run(op, self.policy(), "create cluster", |attempt| async move {
             let failure = match self.request_once(reqwest::Method::POST, path, Some(body), Call::Create).await {
                 Ok(text) => {
-                    let created: CreatedCluster = decode(&self.url(path), &text).map_err(Failure::fatal)?;
+                    let created: CreatedCluster = decode(&self.url(path), &text).map_err(FailedAttempt::fatal)?;
                     return Ok(Created { id: created.id, existing: created.existing, recovered: attempt > 1 });
                 }
                 Err(f) => f,
@@ -65,9 +65,9 @@ impl Client {
                 }
                 Ok(None) => {
                     let plain_500 = matches!(failure.error, ApiError::Status { status: 500, .. });
-                    Err(Failure { retryable: !plain_500, ..failure })
+                    Err(FailedAttempt { retryable: !plain_500, ..failure })
                 }
-                Err(lookup) => Err(Failure::fatal(ApiError::CreateUnconfirmed {
+                Err(lookup) => Err(FailedAttempt::fatal(ApiError::CreateUnconfirmed {
                     name: body.name.clone(),
                     cause: Box::new(failure.error),
                     lookup: Box::new(lookup),

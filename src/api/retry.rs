@@ -108,7 +108,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// How one attempt failed.
 #[derive(Debug)]
-pub(crate) struct Failure {
+pub(crate) struct FailedAttempt {
     /// The error, returned when no retry follows.
     pub error: ApiError,
     /// The server's `Retry-After`, if it sent one.
@@ -120,10 +120,10 @@ pub(crate) struct Failure {
     pub retryable: bool,
 }
 
-impl Failure {
+impl FailedAttempt {
     /// A failure that retrying cannot fix.
-    pub fn fatal(error: ApiError) -> Failure {
-        Failure { error, retry_after: None, unreachable: None, retryable: false }
+    pub fn fatal(error: ApiError) -> FailedAttempt {
+        FailedAttempt { error, retry_after: None, unreachable: None, retryable: false }
     }
 }
 
@@ -132,7 +132,7 @@ impl Failure {
 pub(crate) async fn run<T, F, Fut>(op: &Op, policy: &RetryPolicy, what: &str, mut attempt: F) -> Result<T, ApiError>
 where
     F: FnMut(u32) -> Fut,
-    Fut: Future<Output = Result<T, Failure>>,
+    Fut: Future<Output = Result<T, FailedAttempt>>,
 {
     let mut n = 0u32;
     let mut unreachable_since: Option<Instant> = None;

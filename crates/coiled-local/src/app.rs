@@ -108,20 +108,9 @@ fn host_is_local_name(host: &str) -> bool {
 /// A response.
 pub type Resp = Response;
 
-/// An error answer, already in Coiled's error shape: handlers return it with `?`.
-pub struct Failure(Response);
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        self.0
-    }
-}
-
-impl From<Response> for Failure {
-    fn from(r: Response) -> Failure {
-        Failure(r)
-    }
-}
+/// A handler's answer: the error side is an answer too (in Coiled's error shape), so that a handler
+/// returns it early with `?`.
+pub type Answer = Result<Resp, Resp>;
 
 pub(crate) fn error(status: StatusCode, body: Value) -> Resp {
     (status, Json(body)).into_response()
@@ -137,7 +126,7 @@ pub(crate) fn not_found() -> Resp {
 }
 
 /// What a read found, answered as JSON, or [`not_found`].
-pub(crate) fn found<T>(row: Option<T>, to_json: impl FnOnce(T) -> Value) -> Result<Resp, Failure> {
+pub(crate) fn found<T>(row: Option<T>, to_json: impl FnOnce(T) -> Value) -> Answer {
     Ok(row.map_or_else(not_found, |r| Json(to_json(r)).into_response()))
 }
 

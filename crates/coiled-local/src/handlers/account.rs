@@ -10,16 +10,16 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use crate::Shared;
-use crate::app::{Failure, Resp, authenticate, authorize, detail, internal};
+use crate::app::{Answer, Resp, authenticate, authorize, detail, internal};
 
-pub(crate) async fn user_me(AxState(state): AxState<Shared>, headers: HeaderMap) -> Result<Resp, Failure> {
+pub(crate) async fn user_me(AxState(state): AxState<Shared>, headers: HeaderMap) -> Answer {
     let user = authenticate(&state, &headers)?;
     let memberships = state.store.memberships(&user).map_err(internal)?;
     let default = memberships.iter().find(|m| m.2).map(|m| m.0.clone());
     Ok(Json(json!({"id": 1, "username": user, "email": format!("{user}@localhost"), "default_account": default.map(|d| json!({"slug": d, "name": d}))})).into_response())
 }
 
-pub(crate) async fn user_memberships(AxState(state): AxState<Shared>, headers: HeaderMap) -> Result<Resp, Failure> {
+pub(crate) async fn user_memberships(AxState(state): AxState<Shared>, headers: HeaderMap) -> Answer {
     let user = authenticate(&state, &headers)?;
     let memberships = state.store.memberships(&user).map_err(internal)?;
     let list: Vec<Value> = memberships
@@ -29,7 +29,7 @@ pub(crate) async fn user_memberships(AxState(state): AxState<Shared>, headers: H
     Ok(Json(list).into_response())
 }
 
-pub(crate) async fn users_me_v1(AxState(state): AxState<Shared>, headers: HeaderMap) -> Result<Resp, Failure> {
+pub(crate) async fn users_me_v1(AxState(state): AxState<Shared>, headers: HeaderMap) -> Answer {
     let user = authenticate(&state, &headers)?;
     let memberships = state.store.memberships(&user).map_err(internal)?;
     let membership_set: Vec<Value> =
@@ -51,11 +51,7 @@ pub(crate) fn redacted_backend_options(data: Option<Value>) -> Value {
     data
 }
 
-pub(crate) async fn get_backend_options(
-    AxState(state): AxState<Shared>,
-    headers: HeaderMap,
-    Path(ws): Path<String>,
-) -> Result<Resp, Failure> {
+pub(crate) async fn get_backend_options(AxState(state): AxState<Shared>, headers: HeaderMap, Path(ws): Path<String>) -> Answer {
     authorize(&state, &headers, &ws)?;
     let data = state.store.backend_options(&ws).map_err(internal)?;
     Ok(Json(redacted_backend_options(data)).into_response())

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::{Failure, Resp, authorize, dropped_connection, error, internal, not_found};
+use crate::app::{Answer, Resp, authorize, dropped_connection, error, internal, not_found};
 use crate::faults::{AfterWork, Work};
 use crate::handlers::account::{rules_to_wire, validate_ingress};
 use crate::handlers::software::check_software;
@@ -29,7 +29,7 @@ pub(crate) fn tls_pair() -> &'static (String, String) {
     })
 }
 
-pub(crate) fn cluster_response(state: &Shared, c: &crate::store::ClusterRow) -> Result<Resp, Failure> {
+pub(crate) fn cluster_response(state: &Shared, c: &crate::store::ClusterRow) -> Answer {
     let workers = state.store.workers(c.id).map_err(internal)?;
     let own = state.dask.as_ref().and_then(|rt| rt.tls(c.id));
     let (cert, key) = own.as_ref().map_or_else(|| (tls_pair().0.as_str(), tls_pair().1.as_str()), |(c, k)| (c.as_str(), k.as_str()));
@@ -55,14 +55,9 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub(crate) async fn create_cluster(
-    AxState(state): AxState<Shared>,
-    headers: HeaderMap,
-    Path(ws): Path<String>,
-    body: Bytes,
-) -> Result<Resp, Failure> {
+pub(crate) async fn create_cluster(AxState(state): AxState<Shared>, headers: HeaderMap, Path(ws): Path<String>, body: Bytes) -> Answer {
     authorize(&state, &headers, &ws)?;
-    let new = match new_cluster(&state, &ws, &body)? {
+    let new = match new_cluster(&state, &ws, &body) {
         Ok(new) => new,
         Err(refusal) => return Ok(refusal),
     };
@@ -86,9 +81,10 @@ pub(crate) async fn create_cluster(
     Ok((StatusCode::CREATED, Json(json!({"id": id, "existing": existing}))).into_response())
 }
 
-/// The cluster a create body asks for, or the 400 that refuses it (the inner error).
-fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<Result<NewCluster, Resp>, Failure> {
-    let bad = |body: Value| Ok(Err(error(StatusCode::BAD_REQUEST, body)));
+/// The cluster a create body asks for, or the answer that refuses it (a 400, or a 500 when the store
+/// fails).
+fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<NewCluster, Resp> {
+    let bad = |body: Value| Err(error(StatusCode::BAD_REQUEST, body));
     let raw = match wire::parse_lenient(body) {
         Ok(v) => v,
         Err(e) => return bad(json!({"message": format!("Request body is not JSON: {e}")})),
@@ -110,10 +106,7 @@ fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<Result<NewCluste
             json!({"message": "coiled-local: worker_instance_types and scheduler_instance_types must be lists; Coiled's client always sends them."}),
         );
     };
-    let software = match check_software(state, ws, req.env_name.as_deref().or(req.software_environment.as_deref()), req.env_id) {
-        Ok(s) => s,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
+    let software = check_software(state, ws, req.env_name.as_deref().or(req.software_environment.as_deref()), req.env_id)?;
     let workers = req.workers.unwrap_or(0);
     if !(0..=1000).contains(&workers) {
         return bad(json!({"workers": ["Must be between 0 and 1000."]}));
@@ -126,10 +119,7 @@ fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<Result<NewCluste
         );
     }
     let mut options = req.options.clone().unwrap_or_else(|| json!({}));
-    let (rules, source) = match effective_rules(state, ws, &options)? {
-        Ok(found) => found,
-        Err(e) => return bad(json!({"message": format!("Invalid firewall_spec: {e}")})),
-    };
+    let (rules, source) = effective_rules(state, ws, &options)?;
     if let Some(o) = options.as_object_mut() {
         o.remove("firewall_spec");
     }
@@ -142,7 +132,7 @@ fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<Result<NewCluste
     {
         return bad(json!({"message": format!("coiled-local: idle_timeout {t:?} is not a Dask time delta such as \"20 minutes\".")}));
     }
-    Ok(Ok(NewCluster {
+    Ok(NewCluster {
         workspace: ws.to_string(),
         name,
         workers,
@@ -161,19 +151,17 @@ fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<Result<NewCluste
         failed_workers: count("coiled-local/failed-workers"),
         fail_reason: tags.get("coiled-local/fail").and_then(Value::as_str).map(str::to_string),
         tags,
-    }))
+    })
 }
 
 /// The rules a new cluster gets, and where they come from: its own `firewall_spec`, else the account's
-/// at this moment, else the server default. The inner error is an invalid `firewall_spec`.
-#[allow(clippy::type_complexity)]
-fn effective_rules(
-    state: &Shared,
-    ws: &str,
-    options: &Value,
-) -> Result<Result<(Vec<coiled_firewall::Rule>, &'static str), String>, Failure> {
+/// at this moment, else the server default; or the answer that refuses an invalid `firewall_spec`.
+fn effective_rules(state: &Shared, ws: &str, options: &Value) -> Result<(Vec<coiled_firewall::Rule>, &'static str), Resp> {
     if let Some(ingress) = options.get("firewall_spec").and_then(|s| s.get("ingress")) {
-        return Ok(validate_ingress(ingress).map(|rules| (rules, "cluster")));
+        return match validate_ingress(ingress) {
+            Ok(rules) => Ok((rules, "cluster")),
+            Err(e) => Err(error(StatusCode::BAD_REQUEST, json!({"message": format!("Invalid firewall_spec: {e}")}))),
+        };
     }
     let account = state.store.backend_options(ws).map_err(internal)?;
     let account_rules = account
@@ -182,10 +170,10 @@ fn effective_rules(
         .and_then(|o| o.get("firewall_spec"))
         .and_then(|s| s.get("ingress"))
         .and_then(|i| validate_ingress(i).ok());
-    Ok(Ok(match account_rules {
+    Ok(match account_rules {
         Some(r) => (r, "account"),
         None => (state.config.default_ingress.clone(), "default"),
-    }))
+    })
 }
 
 /// The cluster `id` of workspace `ws`, once the caller is checked to be a member; else the 401, 403
@@ -195,29 +183,17 @@ pub(crate) fn workspace_cluster(state: &Shared, headers: &HeaderMap, ws: &str, i
     state.store.cluster(ws, id).map_err(internal)?.ok_or_else(not_found)
 }
 
-pub(crate) async fn get_cluster(
-    AxState(state): AxState<Shared>,
-    headers: HeaderMap,
-    Path((ws, id)): Path<(String, i64)>,
-) -> Result<Resp, Failure> {
+pub(crate) async fn get_cluster(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, id)): Path<(String, i64)>) -> Answer {
     let c = workspace_cluster(&state, &headers, &ws, id)?;
     cluster_response(&state, &c)
 }
 
-pub(crate) async fn get_cluster_state(
-    AxState(state): AxState<Shared>,
-    headers: HeaderMap,
-    Path((ws, id)): Path<(String, i64)>,
-) -> Result<Resp, Failure> {
+pub(crate) async fn get_cluster_state(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, id)): Path<(String, i64)>) -> Answer {
     let c = workspace_cluster(&state, &headers, &ws, id)?;
     Ok(Json(json!({"state": c.state, "reason": c.reason, "updated": c.updated})).into_response())
 }
 
-pub(crate) async fn get_cluster_states(
-    AxState(state): AxState<Shared>,
-    headers: HeaderMap,
-    Path((ws, id)): Path<(String, i64)>,
-) -> Result<Resp, Failure> {
+pub(crate) async fn get_cluster_states(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, id)): Path<(String, i64)>) -> Answer {
     workspace_cluster(&state, &headers, &ws, id)?;
     let mut out = serde_json::Map::new();
     for e in state.store.states(id).map_err(internal)? {
@@ -233,7 +209,7 @@ pub(crate) async fn get_cluster_by_name(
     AxState(state): AxState<Shared>,
     headers: HeaderMap,
     Path((ws, name)): Path<(String, String)>,
-) -> Result<Resp, Failure> {
+) -> Answer {
     // `include_paused` is accepted and has no effect: clusters here are never paused.
     authorize(&state, &headers, &ws)?;
     match state.store.active_cluster_by_name(&ws, &name).map_err(internal)? {
@@ -254,7 +230,7 @@ pub(crate) async fn list_clusters(
     headers: HeaderMap,
     Path(ws): Path<String>,
     Query(q): Query<ListQuery>,
-) -> Result<Resp, Failure> {
+) -> Answer {
     authorize(&state, &headers, &ws)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let offset = q.offset.unwrap_or(0).max(0);
@@ -274,7 +250,7 @@ pub(crate) async fn stop_cluster(
     headers: HeaderMap,
     Path((ws, id)): Path<(String, i64)>,
     RawQuery(query): RawQuery,
-) -> Result<Resp, Failure> {
+) -> Answer {
     let c = workspace_cluster(&state, &headers, &ws, id)?;
     if !matches!(c.state.as_str(), "stopping" | "stopped" | "error") {
         let reason = query
@@ -308,7 +284,7 @@ pub(crate) async fn list_workers(
     headers: HeaderMap,
     Path((ws, id)): Path<(String, i64)>,
     Query(q): Query<ListQuery>,
-) -> Result<Resp, Failure> {
+) -> Answer {
     workspace_cluster(&state, &headers, &ws, id)?;
     let workers: Vec<_> =
         state.store.workers(id).map_err(internal)?.into_iter().filter(|w| !matches!(w.state.as_str(), "stopped")).collect();
@@ -327,7 +303,7 @@ pub(crate) async fn add_workers(
     headers: HeaderMap,
     Path((ws, id)): Path<(String, i64)>,
     body: Bytes,
-) -> Result<Resp, Failure> {
+) -> Answer {
     let c = workspace_cluster(&state, &headers, &ws, id)?;
     if matches!(c.state.as_str(), "stopping" | "stopped" | "error") {
         return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Cluster {id} is {}; it cannot be scaled.", c.state)})));
@@ -368,7 +344,7 @@ pub(crate) async fn remove_workers(
     headers: HeaderMap,
     Path((ws, id)): Path<(String, i64)>,
     RawQuery(query): RawQuery,
-) -> Result<Resp, Failure> {
+) -> Answer {
     let c = workspace_cluster(&state, &headers, &ws, id)?;
     // Coiled's client shortens names by the "<cluster>-worker" prefix: "-3" means "<cluster>-worker-3".
     let names: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())

@@ -1,4 +1,4 @@
-//! The API's handlers, by area. Each returns `Result<Response, Failure>`: errors are answers in
+//! The API's handlers, by area. Each returns an [`Answer`](crate::app::Answer): errors are answers in
 //! Coiled's error shape, returned with `?`.
 
 pub mod account;

@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use crate::Shared;
-use crate::app::{Failure, Resp, authorize, error, found, internal, not_found};
+use crate::app::{Answer, Resp, authorize, error, found, internal, not_found};
 use crate::software_store::Build;
 use crate::store::{Store, StoreError};
 
@@ -38,7 +38,7 @@ pub(crate) async fn create_software_env(
     headers: HeaderMap,
     Path(ws): Path<String>,
     body: Bytes,
-) -> Result<Resp, Failure> {
+) -> Answer {
     authorize(&state, &headers, &ws)?;
     let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let refuse = |m: &str| Ok(error(StatusCode::BAD_REQUEST, json!({"message": m})));
@@ -62,11 +62,7 @@ pub(crate) async fn create_software_env(
     Ok(Json(alias_json(&build)).into_response())
 }
 
-pub(crate) async fn get_software_build(
-    AxState(state): AxState<Shared>,
-    headers: HeaderMap,
-    Path((ws, id)): Path<(String, i64)>,
-) -> Result<Resp, Failure> {
+pub(crate) async fn get_software_build(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, id)): Path<(String, i64)>) -> Answer {
     authorize(&state, &headers, &ws)?;
     found(state.store.build(&ws, id).map_err(internal)?, |b| b.to_json())
 }
@@ -77,7 +73,7 @@ pub(crate) async fn get_software_build_logs(
     headers: HeaderMap,
     Path((ws, id)): Path<(String, i64)>,
     Query(q): Query<std::collections::HashMap<String, String>>,
-) -> Result<Resp, Failure> {
+) -> Answer {
     authorize(&state, &headers, &ws)?;
     let Some(b) = state.store.build(&ws, id).map_err(internal)? else { return Ok(not_found()) };
     let from: usize = q.get("pageToken").and_then(|t| t.parse().ok()).unwrap_or(0);
@@ -98,16 +94,12 @@ pub(crate) async fn get_alias_by_name(
     AxState(state): AxState<Shared>,
     headers: HeaderMap,
     Path((ws, name)): Path<(String, String)>,
-) -> Result<Resp, Failure> {
+) -> Answer {
     authorize(&state, &headers, &ws)?;
     found(state.store.latest_build(&ws, &name).map_err(internal)?, |b| alias_json(&b))
 }
 
-pub(crate) async fn delete_alias(
-    AxState(state): AxState<Shared>,
-    headers: HeaderMap,
-    Path((ws, name)): Path<(String, String)>,
-) -> Result<Resp, Failure> {
+pub(crate) async fn delete_alias(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, name)): Path<(String, String)>) -> Answer {
     authorize(&state, &headers, &ws)?;
     if state.store.delete_alias(&ws, &name).map_err(internal)? { Ok(StatusCode::NO_CONTENT.into_response()) } else { Ok(not_found()) }
 }
@@ -118,7 +110,7 @@ pub(crate) async fn list_aliases(
     headers: HeaderMap,
     Path(ws): Path<String>,
     Query(q): Query<std::collections::HashMap<String, String>>,
-) -> Result<Resp, Failure> {
+) -> Answer {
     authorize(&state, &headers, &ws)?;
     let all = state.store.aliases(&ws).map_err(internal)?;
     let offset: usize = q.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
@@ -128,11 +120,7 @@ pub(crate) async fn list_aliases(
 
 /// `GET …/spec/{id}`: what the build of that spec was asked for (the real service's spec shape is
 /// not shown by the client; this one is `coiled-local`'s own).
-pub(crate) async fn get_spec(
-    AxState(state): AxState<Shared>,
-    headers: HeaderMap,
-    Path((ws, id)): Path<(String, i64)>,
-) -> Result<Resp, Failure> {
+pub(crate) async fn get_spec(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, id)): Path<(String, i64)>) -> Answer {
     authorize(&state, &headers, &ws)?;
     // The client prints a spec whole (`coiled env inspect`) and reads no field of it: here it is what
     // the create sent, with the spec's id.
