@@ -20,7 +20,7 @@ use tokio::sync::{OnceCell, RwLock};
 
 use crate::api::{ApiError, Client, ClientConfig, Op, RetryPolicy};
 use tfplugin::diag::Diagnostics;
-use tfplugin::framework::{Ctx, DataSource, Provider, Resource};
+use tfplugin::framework::{AnyResource, Ctx, DataSource, Provider};
 use tfplugin::schema::{Attribute, Block, Schema};
 use tfplugin::value::{AttrPath, Type, Value};
 
@@ -308,7 +308,7 @@ impl Provider for CoiledProvider {
         }
     }
 
-    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+    fn resources(&self) -> Vec<Arc<dyn AnyResource>> {
         vec![
             Arc::new(backend_options::BackendOptionsResource::new(self.data.clone())),
             Arc::new(cluster::ClusterResource::new(self.data.clone())),

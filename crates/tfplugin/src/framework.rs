@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::diag::Diagnostics;
+use super::model::Model;
 use super::schema::{Block, Nesting, Schema};
 use super::value::{AttrPath, Type, Value};
 
@@ -23,24 +24,34 @@ pub struct Ctx {
 /// Opaque per-resource data that Terraform keeps beside state but never shows.
 pub type Private = Vec<u8>;
 
-/// The state a create, read, update or import produced.
+/// The state a create, update, read or import produced: a model, or (as the server handles it) its
+/// value.
 #[derive(Clone, Debug)]
-pub struct NewState {
-    /// The object, or `Value::Null` when the remote object is gone.
-    pub state: Value,
+pub struct NewState<S = Value> {
+    /// The object.
+    pub state: S,
     /// Private data to store with it.
     pub private: Private,
 }
 
-/// The inputs of planning one change, and the plan being built.
+/// What a read found.
+#[derive(Clone, Debug)]
+pub enum Read<M> {
+    /// The object, as it now is.
+    Found(NewState<M>),
+    /// The object no longer exists: Terraform removes it from state (and the next plan creates it).
+    Gone,
+}
+
+/// The inputs of planning one change, and the plan being built, in the resource's model.
 #[derive(Debug)]
-pub struct Plan {
-    /// The state before the change (`Value::Null` when creating).
-    pub prior: Value,
+pub struct Plan<M> {
+    /// The state before the change (every field null when creating).
+    pub prior: M,
     /// The configuration (may contain unknown values).
-    pub config: Value,
+    pub config: M,
     /// The planned new state; starts as Terraform's proposal and is refined by the resource.
-    pub planned: Value,
+    pub planned: M,
     /// Attribute paths whose change forces replacement, beyond those the schema declares.
     pub requires_replace: Vec<AttrPath>,
     /// Private data planned to go with the new state.
@@ -51,15 +62,15 @@ pub struct Plan {
     /// resource's hook marks them requires-replace (e.g. values an import could not read, taken from
     /// the configuration).
     pub in_place: Vec<&'static str>,
-    /// Terraform proposed the prior state itself: nothing changed in the configuration. The service
-    /// sets it when the two arrive as the same bytes; the framework checks the values otherwise, before
-    /// the resource's hook.
+    /// Terraform proposed the prior state itself: nothing changed in the configuration.
     pub proposal_is_prior: bool,
+    /// Whether this plan creates the object.
+    pub creating: bool,
 }
 
-impl Plan {
-    /// Marks a computed attribute whose planned value the resource has set (in a model it then encoded
-    /// into `planned`) as predicted: kept as planned even when it equals Terraform's proposal.
+impl<M> Plan<M> {
+    /// Marks a computed attribute whose planned value the resource has set as predicted: kept as
+    /// planned even when it equals Terraform's proposal.
     pub fn mark_predicted(&mut self, name: &'static str) {
         if !self.predicted.contains(&name) {
             self.predicted.push(name);
@@ -68,13 +79,38 @@ impl Plan {
 
     /// Whether this plan creates the object.
     pub fn is_create(&self) -> bool {
-        self.prior.is_null()
+        self.creating
     }
 }
 
-/// A managed resource type.
+/// The plan of one change as the server handles it: protocol values.
+#[derive(Debug)]
+pub struct PlanValues {
+    /// The state before the change (`Value::Null` when creating).
+    pub prior: Value,
+    /// The configuration.
+    pub config: Value,
+    /// The planned new state; starts as Terraform's proposal.
+    pub planned: Value,
+    /// Attribute paths whose change forces replacement.
+    pub requires_replace: Vec<AttrPath>,
+    /// Private data planned to go with the new state.
+    pub private: Private,
+    /// Computed attributes whose planned value the resource predicted.
+    pub predicted: Vec<&'static str>,
+    /// Top-level attributes and blocks this plan changes in place although marked requires-replace.
+    pub in_place: Vec<&'static str>,
+    /// Terraform proposed the prior state itself. The service sets it when the two arrive as the same
+    /// bytes; the framework checks the values otherwise, before the resource's hook.
+    pub proposal_is_prior: bool,
+}
+
+/// A managed resource type, written in its model: every method but validation and state upgrades
+/// takes and returns [`Model`] values, which the framework decodes and encodes.
 #[async_trait]
-pub trait Resource: Send + Sync {
+pub trait Resource: Send + Sync + 'static {
+    /// The model its attributes are declared on.
+    type Model: Model;
     /// The full type name, e.g. `example_server`.
     fn type_name(&self) -> &'static str;
     /// The schema.
@@ -85,30 +121,31 @@ pub trait Resource: Send + Sync {
     fn identity(&self) -> Option<crate::identity::IdentitySchema> {
         None
     }
-    /// Checks a configuration, which may hold unknown values: only known values can be judged.
+    /// Checks a configuration as Terraform sent it (so that a value the model cannot hold is reported
+    /// where it is), which may hold unknown values: only known values can be judged.
     async fn validate(&self, _ctx: &Ctx, _config: &Value, _diags: &mut Diagnostics) {}
     /// Refines a plan beyond the schema's rules: predicts computed values, keeps semantically equal prior
     /// values, adds replace paths, warns. Called for creates and updates, never for destroys.
-    async fn modify_plan(&self, _ctx: &Ctx, _plan: &mut Plan, _diags: &mut Diagnostics) {}
+    async fn modify_plan(&self, _ctx: &Ctx, _plan: &mut Plan<Self::Model>, _diags: &mut Diagnostics) {}
     /// Creates the remote object. Must return its state, or report an error.
-    async fn create(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics) -> Option<NewState>;
-    /// Reads the remote object. `Value::Null` state means it no longer exists.
-    async fn read(&self, ctx: &Ctx, state: &Value, private: &Private, diags: &mut Diagnostics) -> Option<NewState>;
+    async fn create(&self, ctx: &Ctx, planned: Self::Model, config: Self::Model, diags: &mut Diagnostics) -> Option<NewState<Self::Model>>;
+    /// Reads the remote object; `None` with an error when it cannot.
+    async fn read(&self, ctx: &Ctx, state: Self::Model, private: &Private, diags: &mut Diagnostics) -> Option<Read<Self::Model>>;
     /// Updates the remote object in place.
     async fn update(
         &self,
         ctx: &Ctx,
-        prior: &Value,
-        planned: &Value,
-        config: &Value,
+        prior: Self::Model,
+        planned: Self::Model,
+        config: Self::Model,
         private: &Private,
         diags: &mut Diagnostics,
-    ) -> Option<NewState>;
+    ) -> Option<NewState<Self::Model>>;
     /// Deletes the remote object.
-    async fn delete(&self, ctx: &Ctx, prior: &Value, private: &Private, diags: &mut Diagnostics);
+    async fn delete(&self, ctx: &Ctx, prior: Self::Model, private: &Private, diags: &mut Diagnostics);
     /// Turns an import ID into a state (and private data) that `read` can complete; `None` with an
     /// error when it cannot.
-    async fn import(&self, _ctx: &Ctx, _id: &str, diags: &mut Diagnostics) -> Option<NewState> {
+    async fn import(&self, _ctx: &Ctx, _id: &str, diags: &mut Diagnostics) -> Option<NewState<Self::Model>> {
         diags.error("Import Not Supported", format!("Resource type {} cannot be imported.", self.type_name()));
         None
     }
@@ -120,6 +157,102 @@ pub trait Resource: Send + Sync {
     /// calls [`read_stored_state`].
     fn upgrade_state(&self, schema: &Schema, ty: &Type, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
         read_stored_state(self.type_name(), schema, ty, version, json, diags)
+    }
+}
+
+/// A managed resource as the server handles it, in protocol values: every [`Resource`] is one, its
+/// values decoded into its model and encoded back here.
+#[async_trait]
+pub trait AnyResource: Send + Sync {
+    /// [`Resource::type_name`].
+    fn type_name(&self) -> &'static str;
+    /// [`Resource::schema`].
+    fn schema(&self) -> Schema;
+    /// [`Resource::identity`].
+    fn identity(&self) -> Option<crate::identity::IdentitySchema>;
+    /// [`Resource::validate`].
+    async fn validate(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics);
+    /// [`Resource::upgrade_state`].
+    fn upgrade_state(&self, schema: &Schema, ty: &Type, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value>;
+    /// [`Resource::modify_plan`].
+    async fn modify_plan(&self, ctx: &Ctx, plan: &mut PlanValues, diags: &mut Diagnostics);
+    /// [`Resource::create`].
+    async fn create(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics) -> Option<NewState>;
+    /// [`Resource::read`]; a `Value::Null` state when the object is gone.
+    async fn read(&self, ctx: &Ctx, state: &Value, private: &Private, diags: &mut Diagnostics) -> Option<NewState>;
+    /// [`Resource::update`].
+    async fn update(&self, ctx: &Ctx, change: &Change, diags: &mut Diagnostics) -> Option<NewState>;
+    /// [`Resource::delete`].
+    async fn delete(&self, ctx: &Ctx, prior: &Value, private: &Private, diags: &mut Diagnostics);
+    /// [`Resource::import`].
+    async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState>;
+}
+
+fn encoded<M: Model>(new: NewState<M>) -> NewState {
+    NewState { state: new.state.encode(), private: new.private }
+}
+
+#[async_trait]
+impl<R: Resource> AnyResource for R {
+    fn type_name(&self) -> &'static str {
+        Resource::type_name(self)
+    }
+    fn schema(&self) -> Schema {
+        Resource::schema(self)
+    }
+    fn identity(&self) -> Option<crate::identity::IdentitySchema> {
+        Resource::identity(self)
+    }
+    async fn validate(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
+        Resource::validate(self, ctx, config, diags).await;
+    }
+    fn upgrade_state(&self, schema: &Schema, ty: &Type, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
+        Resource::upgrade_state(self, schema, ty, version, json, diags)
+    }
+    async fn modify_plan(&self, ctx: &Ctx, plan: &mut PlanValues, diags: &mut Diagnostics) {
+        let prior = R::Model::decode(&plan.prior);
+        // An unchanged resource's proposal is its prior state: decoded once.
+        let planned = if plan.proposal_is_prior { prior.clone() } else { R::Model::decode(&plan.planned) };
+        let mut typed = Plan {
+            prior,
+            config: R::Model::decode(&plan.config),
+            planned,
+            requires_replace: std::mem::take(&mut plan.requires_replace),
+            private: std::mem::take(&mut plan.private),
+            predicted: std::mem::take(&mut plan.predicted),
+            in_place: std::mem::take(&mut plan.in_place),
+            proposal_is_prior: plan.proposal_is_prior,
+            creating: plan.prior.is_null(),
+        };
+        Resource::modify_plan(self, ctx, &mut typed, diags).await;
+        // Left as it was, the proposal (the prior state itself) needs no encoding.
+        if !(typed.proposal_is_prior && typed.planned == typed.prior) {
+            plan.planned = typed.planned.encode();
+        }
+        plan.requires_replace = typed.requires_replace;
+        plan.private = typed.private;
+        plan.predicted = typed.predicted;
+        plan.in_place = typed.in_place;
+    }
+    async fn create(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics) -> Option<NewState> {
+        Resource::create(self, ctx, R::Model::decode(planned), R::Model::decode(config), diags).await.map(encoded)
+    }
+    async fn read(&self, ctx: &Ctx, state: &Value, private: &Private, diags: &mut Diagnostics) -> Option<NewState> {
+        Some(match Resource::read(self, ctx, R::Model::decode(state), private, diags).await? {
+            Read::Found(new) => encoded(new),
+            Read::Gone => NewState { state: Value::Null, private: Vec::new() },
+        })
+    }
+    async fn update(&self, ctx: &Ctx, change: &Change, diags: &mut Diagnostics) -> Option<NewState> {
+        let decode = R::Model::decode;
+        let (prior, planned, config) = (decode(&change.prior), decode(&change.planned), decode(&change.config));
+        Resource::update(self, ctx, prior, planned, config, &change.private, diags).await.map(encoded)
+    }
+    async fn delete(&self, ctx: &Ctx, prior: &Value, private: &Private, diags: &mut Diagnostics) {
+        Resource::delete(self, ctx, R::Model::decode(prior), private, diags).await;
+    }
+    async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState> {
+        Resource::import(self, ctx, id, diags).await.map(encoded)
     }
 }
 
@@ -186,7 +319,7 @@ pub trait Provider: Send + Sync + 'static {
     /// The provider block's schema.
     fn schema(&self) -> Schema;
     /// The managed resource types.
-    fn resources(&self) -> Vec<Arc<dyn Resource>>;
+    fn resources(&self) -> Vec<Arc<dyn AnyResource>>;
     /// The data source types.
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>>;
     /// The ephemeral resource types (Terraform 1.10 and later); none by default.
@@ -218,7 +351,7 @@ pub trait Provider: Send + Sync + 'static {
 /// marked requires-replace that differ from the prior state are listed. `schema` is the resource's
 /// schema, built once by the caller: this runs for every instance on every plan. `true` when the
 /// planned value is the prior state itself (no change).
-pub async fn plan_change(resource: &dyn Resource, schema: &Schema, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) -> bool {
+pub async fn plan_change(resource: &dyn AnyResource, schema: &Schema, ctx: &Ctx, plan: &mut PlanValues, diags: &mut Diagnostics) -> bool {
     if plan.planned.is_null() {
         return false; // destroy: nothing to plan
     }
@@ -314,22 +447,21 @@ pub struct Change {
 /// prior state; write-only values never reach state; a new state has no unknown values. Returns the new
 /// state, or `None` when there is none to record (a failed create).
 pub async fn apply_change(
-    resource: &dyn Resource,
+    resource: &dyn AnyResource,
     schema: &Schema,
     ctx: &Ctx,
     change: Change,
     diags: &mut Diagnostics,
 ) -> Option<NewState> {
-    let Change { prior, planned, config, private } = change;
-    let result = if planned.is_null() {
-        resource.delete(ctx, &prior, &private, diags).await;
+    let result = if change.planned.is_null() {
+        resource.delete(ctx, &change.prior, &change.private, diags).await;
         if diags.has_errors() {
-            Some(NewState { state: prior, private })
+            Some(NewState { state: change.prior, private: change.private })
         } else {
             Some(NewState { state: Value::Null, private: Vec::new() })
         }
-    } else if prior.is_null() {
-        let created = resource.create(ctx, &planned, &config, diags).await;
+    } else if change.prior.is_null() {
+        let created = resource.create(ctx, &change.planned, &change.config, diags).await;
         if created.is_none() && !diags.has_errors() {
             diags.bug(
                 "Missing Resource State After Create",
@@ -337,11 +469,11 @@ pub async fn apply_change(
             );
         }
         created
-    } else if planned.is_wholly_known() && schema.block.differs_in_state_only(&prior, &planned) {
+    } else if change.planned.is_wholly_known() && schema.block.differs_in_state_only(&change.prior, &change.planned) {
         // Only what Terraform alone keeps changes (as declared): nothing is sent.
-        Some(NewState { state: planned, private })
+        Some(NewState { state: change.planned, private: change.private })
     } else {
-        match resource.update(ctx, &prior, &planned, &config, &private, diags).await {
+        match resource.update(ctx, &change, diags).await {
             Some(new) => Some(new),
             None => {
                 if !diags.has_errors() {
@@ -350,7 +482,7 @@ pub async fn apply_change(
                         format!("The update of {} returned no state and no error.", resource.type_name()),
                     );
                 }
-                Some(NewState { state: prior, private })
+                Some(NewState { state: change.prior, private: change.private })
             }
         }
     };
@@ -365,7 +497,7 @@ pub async fn apply_change(
 
 /// Reads a resource through the resource's `read`, checking that the state it returns is wholly known.
 pub async fn read_resource(
-    resource: &dyn Resource,
+    resource: &dyn AnyResource,
     ctx: &Ctx,
     state: &Value,
     private: &Private,
@@ -435,35 +567,42 @@ mod tests {
 
     struct Fake;
 
+    crate::model! {
+        struct Thing {
+            /// ID.
+            #[attribute(computed, stable)]
+            id: String,
+            /// Status.
+            #[attribute(computed)]
+            status: String,
+            /// Name.
+            #[attribute(required, requires_replace)]
+            name: String,
+            /// Size.
+            #[attribute(optional)]
+            size: i64,
+        }
+    }
+
     #[async_trait]
     impl Resource for Fake {
+        type Model = Thing;
         fn type_name(&self) -> &'static str {
             "fake_thing"
         }
         fn schema(&self) -> Schema {
-            Schema {
-                version: 0,
-                block: Block {
-                    attributes: vec![
-                        Attribute::computed("id", Type::String, "ID.").stable(),
-                        Attribute::computed("status", Type::String, "Status."),
-                        Attribute::required("name", Type::String, "Name.").requires_replace(),
-                        Attribute::optional("size", Type::Number, "Size."),
-                    ],
-                    ..Default::default()
-                },
-            }
+            Schema { version: 0, block: Thing::schema_block("A thing.") }
         }
-        async fn create(&self, _: &Ctx, _: &Value, _: &Value, _: &mut Diagnostics) -> Option<NewState> {
+        async fn create(&self, _: &Ctx, _: Thing, _: Thing, _: &mut Diagnostics) -> Option<NewState<Thing>> {
             None
         }
-        async fn read(&self, _: &Ctx, _: &Value, _: &Private, _: &mut Diagnostics) -> Option<NewState> {
+        async fn read(&self, _: &Ctx, _: Thing, _: &Private, _: &mut Diagnostics) -> Option<Read<Thing>> {
             None
         }
-        async fn update(&self, _: &Ctx, _: &Value, _: &Value, _: &Value, _: &Private, _: &mut Diagnostics) -> Option<NewState> {
+        async fn update(&self, _: &Ctx, _: Thing, _: Thing, _: Thing, _: &Private, _: &mut Diagnostics) -> Option<NewState<Thing>> {
             None
         }
-        async fn delete(&self, _: &Ctx, _: &Value, _: &Private, _: &mut Diagnostics) {}
+        async fn delete(&self, _: &Ctx, _: Thing, _: &Private, _: &mut Diagnostics) {}
     }
 
     fn ctx() -> Ctx {
@@ -474,12 +613,12 @@ mod tests {
         Value::object([("id", id), ("status", status), ("name", Value::string(name)), ("size", Value::int(size))])
     }
 
-    async fn run(prior: Value, proposed: Value) -> Plan {
+    async fn run(prior: Value, proposed: Value) -> PlanValues {
         // Computed attributes are null in a configuration.
         let mut config = proposed.clone();
         config.set_attr("id", Value::Null);
         config.set_attr("status", Value::Null);
-        let mut plan = Plan {
+        let mut plan = PlanValues {
             prior,
             config,
             planned: proposed,
@@ -490,7 +629,7 @@ mod tests {
             proposal_is_prior: false,
         };
         let mut d = Diagnostics::new();
-        plan_change(&Fake, &Fake.schema(), &ctx(), &mut plan, &mut d).await;
+        plan_change(&Fake, &Resource::schema(&Fake), &ctx(), &mut plan, &mut d).await;
         plan
     }
 

@@ -118,6 +118,15 @@ impl Field<String> {
     }
 }
 
+/// A resource's model: the struct [`model!`](crate::model!) declares for its attributes, in which
+/// a typed [`Resource`](crate::framework::Resource) takes and returns values.
+pub trait Model: Clone + Default + PartialEq + Send + Sync + 'static {
+    /// Reads a configuration, plan or state value (null reads as every field null).
+    fn decode(value: &Value) -> Self;
+    /// The value, as an object with every attribute.
+    fn encode(&self) -> Value;
+}
+
 /// A Rust type that holds one kind of known attribute value.
 pub trait Attr: Sized {
     /// What values it holds, for an error about one it cannot: "a whole number", "text", …
@@ -386,6 +395,15 @@ macro_rules! model {
                     $(stringify!($field) => concat!("" $(, $doc)*).trim_start(),)*
                     _ => "",
                 }
+            }
+        }
+
+        impl $crate::model::Model for $name {
+            fn decode(value: &$crate::value::Value) -> Self {
+                $name::decode(value)
+            }
+            fn encode(&self) -> $crate::value::Value {
+                $name::encode(self)
             }
         }
 

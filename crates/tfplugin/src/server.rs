@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::diag::Diagnostics;
-use super::framework::{self, Ctx, DataSource, EphemeralResource, Plan, Provider, Resource};
+use super::framework::{self, AnyResource, Ctx, DataSource, EphemeralResource, PlanValues, Provider};
 use super::function::Function;
 use super::identity::IdentitySchema;
 
@@ -42,7 +42,7 @@ fn by_name<T: ?Sized>(
 pub struct PluginService {
     provider: Arc<dyn Provider>,
     provider_schema: Schema,
-    resources: HashMap<&'static str, (Arc<dyn Resource>, Schema, Type)>,
+    resources: HashMap<&'static str, (Arc<dyn AnyResource>, Schema, Type)>,
     data_sources: HashMap<&'static str, (Arc<dyn DataSource>, Schema, Type)>,
     functions: HashMap<&'static str, Arc<dyn Function>>,
     identities: HashMap<&'static str, (IdentitySchema, Type)>,
@@ -92,7 +92,7 @@ impl PluginService {
         Ctx { stop: self.stop.clone(), write_only_allowed: caps.is_some_and(|c| c.write_only_attributes_allowed) }
     }
 
-    fn resource(&self, name: &str) -> Result<&(Arc<dyn Resource>, Schema, Type), Status> {
+    fn resource(&self, name: &str) -> Result<&(Arc<dyn AnyResource>, Schema, Type), Status> {
         self.resources.get(name).ok_or_else(|| Status::not_found(format!("unknown resource type {name:?}")))
     }
 
@@ -355,7 +355,7 @@ impl ProviderRpc for PluginService {
         };
         let config = decode(r.config.as_ref(), ty, &mut diags, "configuration");
         if let (Some(prior), Some(proposed), Some(config)) = (prior, proposed, config) {
-            let mut plan = Plan {
+            let mut plan = PlanValues {
                 prior,
                 config,
                 planned: proposed,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tfplugin::diag::Diagnostics;
-use tfplugin::framework::{Ctx, NewState, Plan, Private, Resource};
+use tfplugin::framework::{Ctx, NewState, Plan, Private, Read, Resource};
 use tfplugin::model::Field;
 use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Type, Value};
@@ -89,10 +89,16 @@ impl BackendOptionsResource {
     /// Writes the planned options, then reads them back into the new state, within the `timeouts` value
     /// for the first write (`create`) or a later one: the server may set up cloud infrastructure before
     /// it answers.
-    async fn write(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics, create: bool) -> Option<NewState> {
+    async fn write(
+        &self,
+        ctx: &Ctx,
+        planned: BackendOptionsModel,
+        config: BackendOptionsModel,
+        diags: &mut Diagnostics,
+        create: bool,
+    ) -> Option<NewState<BackendOptionsModel>> {
         let summary = if create { "Unable to Set Backend Options" } else { "Unable to Update Backend Options" };
         let coiled = self.connection(diags).await?;
-        let (planned, config) = (BackendOptionsModel::decode(planned), BackendOptionsModel::decode(config));
         let op = Op::new(write_timeout(&planned, create), ctx.stop.clone());
         let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
         let rules = match ingress::read(&planned.ingress_value(), &Reading::at(AttrPath::attr("ingress")), diags) {
@@ -139,7 +145,7 @@ impl BackendOptionsResource {
                         ),
                     );
                 }
-                Some(NewState { state: state.encode(), private: Vec::new() })
+                Some(NewState { state, private: Vec::new() })
             }
             Err(e) => {
                 // The write succeeded: record it, and say the read-back failed.
@@ -147,14 +153,19 @@ impl BackendOptionsResource {
                     "Backend Options Written but Not Read Back",
                     format!("The options were saved, but reading them back failed: {e}. The next refresh will read them again."),
                 );
-                Some(NewState { state: state.encode(), private: Vec::new() })
+                Some(NewState { state, private: Vec::new() })
             }
         }
     }
 
     /// Predicts what apply will store, so plans show real values instead of "known after apply".
-    fn predict(plan: &Plan, planned: &mut BackendOptionsModel, predicted: &mut Vec<&'static str>, diags: &mut Diagnostics) {
-        let (config, prior) = (BackendOptionsModel::decode(&plan.config), BackendOptionsModel::decode(&plan.prior));
+    fn predict(
+        plan: &Plan<BackendOptionsModel>,
+        planned: &mut BackendOptionsModel,
+        predicted: &mut Vec<&'static str>,
+        diags: &mut Diagnostics,
+    ) {
+        let (config, prior) = (&plan.config, &plan.prior);
         let backend = planned.backend.known().cloned();
         if config.region.is_null() {
             let prior_region = prior.region.known().filter(|_| prior.backend == planned.backend && prior.zone == planned.zone).cloned();
@@ -189,6 +200,8 @@ impl BackendOptionsResource {
 
 #[async_trait]
 impl Resource for BackendOptionsResource {
+    type Model = BackendOptionsModel;
+
     fn type_name(&self) -> &'static str {
         "coiled_backend_options"
     }
@@ -224,11 +237,11 @@ impl Resource for BackendOptionsResource {
         tfplugin::framework::read_stored_state(self.type_name(), schema, ty, version, upgraded.as_ref().unwrap_or(json), diags)
     }
 
-    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
-        let mut planned = BackendOptionsModel::decode(&plan.planned);
+    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan<BackendOptionsModel>, diags: &mut Diagnostics) {
+        let mut planned = plan.planned.clone();
         let mut predicted = Vec::new();
         Self::predict(plan, &mut planned, &mut predicted, diags);
-        let configured_ws = BackendOptionsModel::decode(&plan.config).workspace;
+        let configured_ws = plan.config.workspace.clone();
         if configured_ws.is_null() && plan.is_create() {
             let mut quiet = Diagnostics::new();
             if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await
@@ -240,11 +253,11 @@ impl Resource for BackendOptionsResource {
                 predicted.push(tfplugin::attr!(BackendOptionsModel, id));
             }
         }
-        plan.planned = planned.encode();
+        let unchanged = !plan.is_create() && planned.encode().same_as(&plan.prior.encode());
+        plan.planned = planned.clone();
         for name in predicted {
             plan.mark_predicted(name);
         }
-        let unchanged = !plan.is_create() && plan.planned.same_as(&plan.prior);
         if diags.has_errors() || unchanged {
             return;
         }
@@ -256,19 +269,30 @@ impl Resource for BackendOptionsResource {
         }
     }
 
-    async fn create(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics) -> Option<NewState> {
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        planned: BackendOptionsModel,
+        config: BackendOptionsModel,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState<BackendOptionsModel>> {
         self.write(ctx, planned, config, diags, true).await
     }
 
-    async fn read(&self, ctx: &Ctx, state: &Value, private: &Private, diags: &mut Diagnostics) -> Option<NewState> {
+    async fn read(
+        &self,
+        ctx: &Ctx,
+        state: BackendOptionsModel,
+        private: &Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Read<BackendOptionsModel>> {
         let coiled = match self.data.coiled(diags).await {
             Ok(Some(c)) => c,
             // Configuration unknown during plan: keep the state as it is.
-            Ok(None) => return Some(NewState { state: state.clone(), private: private.clone() }),
+            Ok(None) => return Some(Read::Found(NewState { state, private: private.clone() })),
             Err(()) => return None,
         };
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let state = BackendOptionsModel::decode(state);
         let ws = state.workspace_name()?.to_string();
         match coiled.client.get_backend_options(&op, &ws).await {
             Ok(server) => {
@@ -285,7 +309,7 @@ impl Resource for BackendOptionsResource {
                         ),
                     );
                 }
-                Some(NewState { state: new.encode(), private: if imported { Vec::new() } else { private.clone() } })
+                Some(Read::Found(NewState { state: new, private: if imported { Vec::new() } else { private.clone() } }))
             }
             Err(e) => {
                 coiled.report(diags, "Unable to Read Backend Options", None, &e);
@@ -297,17 +321,16 @@ impl Resource for BackendOptionsResource {
     async fn update(
         &self,
         ctx: &Ctx,
-        _prior: &Value,
-        planned: &Value,
-        config: &Value,
+        _prior: BackendOptionsModel,
+        planned: BackendOptionsModel,
+        config: BackendOptionsModel,
         _private: &Private,
         diags: &mut Diagnostics,
-    ) -> Option<NewState> {
+    ) -> Option<NewState<BackendOptionsModel>> {
         self.write(ctx, planned, config, diags, false).await
     }
 
-    async fn delete(&self, _ctx: &Ctx, prior: &Value, _private: &Private, diags: &mut Diagnostics) {
-        let prior = BackendOptionsModel::decode(prior);
+    async fn delete(&self, _ctx: &Ctx, prior: BackendOptionsModel, _private: &Private, diags: &mut Diagnostics) {
         let ws = prior.workspace.as_deref().unwrap_or("?");
         diags.warning(
             "Backend Options Left in Place",
@@ -317,7 +340,7 @@ impl Resource for BackendOptionsResource {
         );
     }
 
-    async fn import(&self, _ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState> {
+    async fn import(&self, _ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState<BackendOptionsModel>> {
         let ws = id.trim();
         if ws.is_empty() || ws.contains('/') {
             diags.error("Invalid Import ID", format!("{id:?} is not a workspace; import coiled_backend_options by workspace slug, e.g. `terraform import coiled_backend_options.team my-team`."));
@@ -329,7 +352,7 @@ impl Resource for BackendOptionsResource {
             ingress: Field::Known(Value::Set(Vec::new())),
             ..BackendOptionsModel::default()
         };
-        Some(NewState { state: state.encode(), private: IMPORTED.to_vec() })
+        Some(NewState { state, private: IMPORTED.to_vec() })
     }
 }
 

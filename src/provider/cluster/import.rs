@@ -57,13 +57,13 @@ impl ClusterResource {
     /// the schema declares so ([`declared_adoptions`]), and those compared here by meaning:
     /// `container` when the imported environment is the one made for it, `idle_timeout` when it
     /// means the same, and the firewall when it holds the same rules.
-    pub(super) fn adopt_unreadable(plan: &mut Plan, default_rules: Option<&RuleSet>) {
+    pub(super) fn adopt_unreadable(plan: &mut Plan<ClusterModel>, default_rules: Option<&RuleSet>) {
         if plan.is_create() {
             return;
         }
         // A read drops the marker once it has outlived the first plan (see `private_after_read`).
         let Some(marker) = serde_json::from_slice::<ImportMarker>(&plan.private).ok().filter(|m| m.imported) else { return };
-        let (prior, planned) = (ClusterModel::decode(&plan.prior), ClusterModel::decode(&plan.planned));
+        let (prior, planned) = (&plan.prior, &plan.planned);
         // Compared as Terraform compares values (sets without order).
         let differs = |a: Value, b: Value| !a.same_as(&b);
         let mut adopt = declared_adoptions(plan, &marker);
@@ -83,7 +83,7 @@ impl ClusterResource {
             }
         }
         if differs(prior.backend_options.encode(), planned.backend_options.encode())
-            && backend_options_adoptable(&prior.backend(), &options_as_imported(&planned, default_rules), &marker)
+            && backend_options_adoptable(&prior.backend(), &options_as_imported(planned, default_rules), &marker)
         {
             // The same firewall, held in `firewall_rules` instead of `ingress` blocks, or the other way.
             adopt.extend([tfplugin::attr!(ClusterModel, backend_options), tfplugin::attr!(ClusterModel, firewall_rules)]);
@@ -110,12 +110,13 @@ impl ClusterResource {
 /// The attributes the schema declares taken from the configuration after an import
 /// ([`AfterImport`]) whose configured value differs from the imported one: those the API never
 /// reports, and those it may not report where the import read none.
-fn declared_adoptions(plan: &Plan, marker: &ImportMarker) -> Vec<&'static str> {
+fn declared_adoptions(plan: &Plan<ClusterModel>, marker: &ImportMarker) -> Vec<&'static str> {
+    let (prior, planned) = (plan.prior.encode(), plan.planned.encode());
     let value = |v: &Value, name: &str| v.get(name).cloned().unwrap_or(Value::Null);
-    let planned_port = plan.planned.get(tfplugin::attr!(ClusterModel, scheduler_port)).and_then(Value::as_number);
+    let planned_port = plan.planned.scheduler_port.known();
     let mut taken = Vec::new();
     for a in ClusterModel::schema_block("").attributes {
-        let (before, after) = (value(&plan.prior, a.name), value(&plan.planned, a.name));
+        let (before, after) = (value(&prior, a.name), value(&planned, a.name));
         if before.same_as(&after) {
             continue;
         }
@@ -129,8 +130,7 @@ fn declared_adoptions(plan: &Plan, marker: &ImportMarker) -> Vec<&'static str> {
                 "use_dashboard_https" => before.is_null() || marker.https_unreported,
                 // The port is reported: another one than the cluster listens on is a change.
                 "scheduler_port" => {
-                    before.is_null()
-                        && !matches!((marker.scheduler_port, planned_port.and_then(|n| n.as_i64())), (Some(on), Some(wanted)) if on != wanted)
+                    before.is_null() && !matches!((marker.scheduler_port, planned_port.copied()), (Some(on), Some(wanted)) if on != wanted)
                 }
                 _ => before.is_null(),
             },

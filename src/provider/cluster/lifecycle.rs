@@ -248,7 +248,7 @@ impl ClusterResource {
         scaling: bool,
         private: &[u8],
         diags: &mut Diagnostics,
-    ) -> Option<NewState> {
+    ) -> Option<NewState<ClusterModel>> {
         let Target { coiled, ws, id, base: prior, own } = cluster;
         let current = Self::current_for_scaling(coiled, op, ws, id, diags).await?;
         let unfinished = || UnfinishedScale { scaling_to: planned.workers() }.private();
@@ -264,10 +264,7 @@ impl ClusterResource {
                 coiled.report(diags, "Unable to Scale Cluster", None, &e);
                 // The rules are the planned ones: changing them replaces the cluster instead.
                 let state = state_from_details(prior, own, &current, ws);
-                return Some(NewState {
-                    state: ClusterModel { n_workers: prior.n_workers.clone(), ..state }.encode(),
-                    private: unfinished(),
-                });
+                return Some(NewState { state: ClusterModel { n_workers: prior.n_workers.clone(), ..state }, private: unfinished() });
             }
         };
         let recorded = ClusterModel { n_workers: prior.n_workers.clone(), ..planned.clone() };
@@ -277,10 +274,7 @@ impl ClusterResource {
                 let state = state_from_details(planned, own, &d, ws);
                 let n_workers = if scaling { planned.n_workers.clone() } else { state.n_workers };
                 let done = private == INTERRUPTED || UnfinishedScale::read(private).is_some();
-                Some(NewState {
-                    state: ClusterModel { n_workers, ..state }.encode(),
-                    private: if done { Vec::new() } else { private.to_vec() },
-                })
+                Some(NewState { state: ClusterModel { n_workers, ..state }, private: if done { Vec::new() } else { private.to_vec() } })
             }
             Err(failure) => {
                 let mut kept = Self::fail_wait(Target { base: &recorded, ..cluster }, ctx, failure, false, diags).await?;
@@ -299,16 +293,16 @@ impl ClusterResource {
         (end, last): (WaitEnd, Option<ClusterDetails>),
         creating: bool,
         diags: &mut Diagnostics,
-    ) -> Option<NewState> {
+    ) -> Option<NewState<ClusterModel>> {
         let Target { coiled, ws, id, base, own } = cluster;
         let summary = if creating { "Cluster Failed to Start" } else { "Cluster Failed to Scale" };
         // After a scale, `base` holds the worker count state had before it: the scale is not recorded
         // as done, whatever the server now says it is asked to run.
         let current = last.as_ref().map(|d| {
             let state = state_from_details(base, own, d, ws);
-            if creating { state.encode() } else { ClusterModel { n_workers: base.n_workers.clone(), ..state }.encode() }
+            if creating { state } else { ClusterModel { n_workers: base.n_workers.clone(), ..state } }
         });
-        let pending = || pending_state(base, own, id, ws).encode();
+        let pending = || pending_state(base, own, id, ws);
         match end {
             WaitEnd::Cancelled if creating => {
                 // A warning, not an error: an error would mark the cluster tainted, and the next apply
@@ -342,7 +336,7 @@ impl ClusterResource {
                     summary,
                     format!("Cluster {id} did not get the workers it was scaled to: {why}. State keeps the worker count it had, so the next plan shows the scale again, and applying it asks only for the workers still missing."),
                 );
-                return Some(NewState { state: current.unwrap_or_else(|| base.encode()), private: Vec::new() });
+                return Some(NewState { state: current.unwrap_or_else(|| base.clone()), private: Vec::new() });
             }
             _ => {}
         }

@@ -23,7 +23,7 @@ mod validate;
 use async_trait::async_trait;
 use std::sync::Arc;
 use tfplugin::diag::Diagnostics;
-use tfplugin::framework::{Ctx, NewState, Plan, Private, Resource};
+use tfplugin::framework::{Ctx, NewState, Plan, Private, Read, Resource};
 use tfplugin::model::Field;
 use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Number, Type, Value};
@@ -109,7 +109,7 @@ impl ClusterResource {
         prior: &ClusterModel,
         planned: &mut ClusterModel,
         defaults: &DefaultsState,
-        plan: &mut Plan,
+        (creating, requires_replace): (bool, &mut Vec<AttrPath>),
         predicted: &mut Vec<&'static str>,
     ) {
         if planned.has_ingress_blocks() || planned.network_rules(None).is_some() {
@@ -120,8 +120,8 @@ impl ClusterResource {
             DefaultsState::Unknown => Field::Unknown,
             _ => return,
         };
-        if !plan.is_create() && prior.firewall_rules != rows {
-            plan.requires_replace.push(AttrPath::attr("firewall_rules"));
+        if !creating && prior.firewall_rules != rows {
+            requires_replace.push(AttrPath::attr("firewall_rules"));
         }
         planned.firewall_rules = rows;
         predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
@@ -172,6 +172,8 @@ const DESCRIPTION: &str = "A Coiled Dask cluster, equivalent to `coiled.Cluster(
 
 #[async_trait]
 impl Resource for ClusterResource {
+    type Model = ClusterModel;
+
     fn type_name(&self) -> &'static str {
         "coiled_cluster"
     }
@@ -200,16 +202,14 @@ impl Resource for ClusterResource {
         tfplugin::framework::read_stored_state(self.type_name(), schema, ty, version, upgraded.as_ref().unwrap_or(json), diags)
     }
 
-    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
+    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan<ClusterModel>, diags: &mut Diagnostics) {
         let defaults = self.data.cluster_defaults();
         Self::adopt_unreadable(plan, defaults.set().and_then(|d| d.ingress.as_ref()));
-        let config = ClusterModel::decode(&plan.config);
-        let prior = ClusterModel::decode(&plan.prior);
-        // Terraform proposes an unchanged cluster's prior state as it is: decoded once.
-        let proposed_is_prior = !plan.is_create() && plan.proposal_is_prior;
-        let mut planned = if proposed_is_prior { prior.clone() } else { ClusterModel::decode(&plan.planned) };
-        let mut predicted = Self::plan_defaults(&config, &prior, &mut planned, &defaults, plan.is_create());
-        if !plan.is_create() {
+        let creating = plan.is_create();
+        let (config, prior) = (std::mem::take(&mut plan.config), std::mem::take(&mut plan.prior));
+        let mut planned = std::mem::take(&mut plan.planned);
+        let mut predicted = Self::plan_defaults(&config, &prior, &mut planned, &defaults, creating);
+        if !creating {
             predicted.extend(model::keep_prior_choices(&config, &prior, &mut planned));
             if planned.has_ingress_blocks() {
                 // Its `ingress` blocks hold its rules: they are not stored twice.
@@ -222,11 +222,11 @@ impl Resource for ClusterResource {
                 planned.firewall_rules = Field::Known(own.rows_value());
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             }
-            Self::plan_default_rules(&prior, &mut planned, &defaults, plan, &mut predicted);
+            Self::plan_default_rules(&prior, &mut planned, &defaults, (creating, &mut plan.requires_replace), &mut predicted);
             self.scaling_checks(&prior, &planned, diags).await;
         }
         let set = defaults.set();
-        if plan.is_create() {
+        if creating {
             let mut quiet = Diagnostics::new();
             if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await
                 && config.workspace.is_null()
@@ -240,7 +240,7 @@ impl Resource for ClusterResource {
             // `status` stays unknown: an interrupted create records the cluster as it then is.
             let mut read = Diagnostics::new();
             Self::plan_own_rules(&mut planned, &mut predicted, &mut read);
-            Self::plan_default_rules(&prior, &mut planned, &defaults, plan, &mut predicted);
+            Self::plan_default_rules(&prior, &mut planned, &defaults, (creating, &mut plan.requires_replace), &mut predicted);
             diags.0.extend(read.0);
         } else if prior.n_workers != planned.n_workers || plan.private == INTERRUPTED || UnfinishedScale::read(&plan.private).is_some() {
             // Scaling, or waiting in place for a cluster whose create or scale was interrupted: its status after
@@ -248,12 +248,9 @@ impl Resource for ClusterResource {
             planned.status = Field::Unknown;
             predicted.push(tfplugin::attr!(ClusterModel, status));
         }
-        // Left as it was, the proposal (the prior state itself) needs no encoding, nor comparing.
-        let untouched = proposed_is_prior && planned == prior;
-        if !untouched {
-            plan.planned = planned.encode();
-        }
-        let changes = plan.is_create() || (!untouched && !plan.planned.same_as(&plan.prior));
+        // Left as it was, the proposal (the prior state itself) needs no comparing.
+        let untouched = plan.proposal_is_prior && planned == prior;
+        let changes = creating || (!untouched && !planned.encode().same_as(&prior.encode()));
         if changes {
             let effective = plan_checks::effective_rules(&planned, set, None, None).map(|(r, _)| r);
             plan_checks::local_config_warnings(&planned, effective.as_ref(), &self.data.local_settings(), diags);
@@ -264,16 +261,22 @@ impl Resource for ClusterResource {
         if !diags.has_errors()
             && changes
             && self.data.check_plan_access(ctx, config.workspace.as_deref(), planned.workspace.as_deref(), diags).await
-            && plan.is_create()
+            && creating
         {
             // Only a server that answered the access check is asked more.
             self.server_checks(&planned, set, diags).await;
         }
+        (plan.config, plan.prior, plan.planned) = (config, prior, planned);
     }
 
-    async fn create(&self, ctx: &Ctx, planned: &Value, _config: &Value, diags: &mut Diagnostics) -> Option<NewState> {
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        mut planned: ClusterModel,
+        _config: ClusterModel,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState<ClusterModel>> {
         let coiled = self.connection(diags).await?;
-        let mut planned = ClusterModel::decode(planned);
         // The apply-time plan checked the token; creating then names the workspace when it was left
         // to the default.
         let op = Op::new(planned.timeout(Operation::Create), ctx.stop.clone());
@@ -304,19 +307,18 @@ impl Resource for ClusterResource {
         match Self::wait_ready(&coiled, &op, &ws, id, planned.wait_fraction(), state::Wait::Start).await {
             Ok(d) => {
                 warn_of_missing_address(&planned, &d, diags);
-                Some(NewState { state: state_from_details(&planned, own.as_ref(), &d, &ws).encode(), private: Vec::new() })
+                Some(NewState { state: state_from_details(&planned, own.as_ref(), &d, &ws), private: Vec::new() })
             }
             Err(failure) => Self::fail_wait(target, ctx, failure, true, diags).await,
         }
     }
 
-    async fn read(&self, ctx: &Ctx, state: &Value, private: &Private, diags: &mut Diagnostics) -> Option<NewState> {
+    async fn read(&self, ctx: &Ctx, state: ClusterModel, private: &Private, diags: &mut Diagnostics) -> Option<Read<ClusterModel>> {
         let coiled = match self.data.coiled(diags).await {
             Ok(Some(c)) => c,
-            Ok(None) => return Some(NewState { state: state.clone(), private: private.clone() }),
+            Ok(None) => return Some(Read::Found(NewState { state, private: private.clone() })),
             Err(()) => return None,
         };
-        let state = ClusterModel::decode(state);
         let op = Op::new(super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let ws = state.workspace.known()?.clone();
         let Some(id) = state.cluster_id() else {
@@ -331,7 +333,7 @@ impl Resource for ClusterResource {
                     state.name.as_deref().unwrap_or("?")
                 ),
             );
-            Some(NewState { state: Value::Null, private: Vec::new() })
+            Some(Read::Gone)
         };
         match coiled.client.get_cluster(&op, &ws, id).await {
             Ok(d) if state.keeps_stopped() && d.current_state.has_ended() => {
@@ -346,7 +348,7 @@ impl Resource for ClusterResource {
                 );
                 let mut kept = state.clone();
                 kept.status = Field::Known(d.current_state.state.clone());
-                Some(NewState { state: kept.encode(), private: import::private_after_read(private) })
+                Some(Read::Found(NewState { state: kept, private: import::private_after_read(private) }))
             }
             Ok(d) => match d.current_state.state.as_str() {
                 "stopped" | "stopping" => gone(
@@ -374,7 +376,7 @@ impl Resource for ClusterResource {
                         Some(_) => private = Vec::new(),
                         None => {}
                     }
-                    Some(NewState { state: refreshed.encode(), private })
+                    Some(Read::Found(NewState { state: refreshed, private }))
                 }
             },
             Err(e) if e.is_not_found() => gone(diags, "no longer exists".into()),
@@ -388,23 +390,22 @@ impl Resource for ClusterResource {
     async fn update(
         &self,
         ctx: &Ctx,
-        prior: &Value,
-        planned: &Value,
-        _config: &Value,
+        prior: ClusterModel,
+        planned: ClusterModel,
+        _config: ClusterModel,
         private: &Private,
         diags: &mut Diagnostics,
-    ) -> Option<NewState> {
-        let (prior, planned) = (ClusterModel::decode(prior), ClusterModel::decode(planned));
+    ) -> Option<NewState<ClusterModel>> {
         // A scale not seen through is asked for again (only what is missing) and waited for.
         let scaling = prior.n_workers != planned.n_workers || UnfinishedScale::read(private).is_some();
         if !scaling && private.as_slice() != INTERRUPTED && !planned.scheduler_address.is_unknown() {
             // Only values Terraform keeps (wait_for_workers, timeouts, acknowledgements, values taken
             // from the configuration after an import) change: no API call.
-            return Some(NewState { state: planned.known_from(&prior).encode(), private: private.clone() });
+            return Some(NewState { state: planned.known_from(&prior), private: private.clone() });
         }
         if scaling && prior.is_stopped() {
             diags.error_at(AttrPath::attr("n_workers"), "Cluster Is Stopped", STOPPED_CANNOT_SCALE);
-            return Some(NewState { state: prior.encode(), private: private.clone() });
+            return Some(NewState { state: prior, private: private.clone() });
         }
         let coiled = self.connection(diags).await?;
         let op = Op::new(planned.timeout(Operation::Update), ctx.stop.clone());
@@ -419,19 +420,18 @@ impl Resource for ClusterResource {
                 Ok(address) => Field::from_option(address),
                 Err(why) => {
                     diags.error_at(AttrPath::attr("use_scheduler_public_ip"), "No Public Scheduler Address", format!("{why}."));
-                    return Some(NewState { state: prior.encode(), private: private.clone() });
+                    return Some(NewState { state: prior, private: private.clone() });
                 }
             };
             let updated = ClusterModel { scheduler_address: address, ..planned.known_from(&prior) };
-            return Some(NewState { state: updated.encode(), private: private.clone() });
+            return Some(NewState { state: updated, private: private.clone() });
         }
         let target = Target { coiled: &coiled, ws: &ws, id, base: &prior, own: own.as_ref() };
         Self::scale_and_wait(target, ctx, &op, &planned, scaling, private, diags).await
     }
 
-    async fn delete(&self, ctx: &Ctx, prior: &Value, _private: &Private, diags: &mut Diagnostics) {
+    async fn delete(&self, ctx: &Ctx, prior: ClusterModel, _private: &Private, diags: &mut Diagnostics) {
         let Some(coiled) = self.connection(diags).await else { return };
-        let prior = ClusterModel::decode(prior);
         let op = Op::new(prior.timeout(Operation::Delete), ctx.stop.clone());
         let (Some(ws), Some(id)) = (prior.workspace.as_deref(), prior.cluster_id()) else { return };
         tracing::info!(cluster = id, "stopping cluster");
@@ -440,7 +440,7 @@ impl Resource for ClusterResource {
         }
     }
 
-    async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState> {
+    async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState<ClusterModel>> {
         let coiled = self.connection(diags).await?;
         let op = Op::new(super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let (ws, cluster_id) = Self::resolve_import_id(&coiled, &op, id, diags).await?;
@@ -467,7 +467,7 @@ impl Resource for ClusterResource {
         // What the API does not report is taken from the configuration at the first plan (see
         // `adopt_unreadable`), instead of forcing a replacement.
         let private = serde_json::to_vec(&ImportMarker::of(&d)).unwrap_or_default();
-        Some(NewState { state: state_from_details(&state, own.as_ref(), &d, &ws).encode(), private })
+        Some(NewState { state: state_from_details(&state, own.as_ref(), &d, &ws), private })
     }
 }
 

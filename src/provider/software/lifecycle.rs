@@ -77,7 +77,7 @@ pub(super) async fn wait_for_build(
     first: SoftwareBuild,
     creating: bool,
     diags: &mut Diagnostics,
-) -> NewState {
+) -> NewState<SoftwareEnvModel> {
     let name = state.name.as_deref().unwrap_or("?").to_string();
     let mut report = |summary: &str, detail: String| {
         if creating {
@@ -111,5 +111,5 @@ pub(super) async fn wait_for_build(
             );
         }
     }
-    NewState { state: state.encode(), private: Vec::new() }
+    NewState { state, private: Vec::new() }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tfplugin::diag::Diagnostics;
-use tfplugin::framework::{Ctx, NewState, Plan, Private, Resource};
+use tfplugin::framework::{Ctx, NewState, Plan, Private, Read, Resource};
 use tfplugin::model::Field;
 use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Type, Value};
@@ -54,6 +54,8 @@ const DESCRIPTION: &str = "A Coiled software environment, as `coiled.create_soft
 
 #[async_trait]
 impl Resource for SoftwareEnvResource {
+    type Model = SoftwareEnvModel;
+
     fn type_name(&self) -> &'static str {
         "coiled_software_environment"
     }
@@ -82,12 +84,11 @@ impl Resource for SoftwareEnvResource {
         validate::validate_config(config, diags);
     }
 
-    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
-        let config = SoftwareEnvModel::decode(&plan.config);
-        let prior = SoftwareEnvModel::decode(&plan.prior);
-        let mut planned = SoftwareEnvModel::decode(&plan.planned);
+    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan<SoftwareEnvModel>, diags: &mut Diagnostics) {
+        let (config, prior) = (&plan.config, &plan.prior);
+        let mut planned = plan.planned.clone();
         let mut predicted: Vec<&'static str> = Vec::new();
-        if !plan_defaults(&config, &mut planned, plan.is_create(), &mut predicted, diags) {
+        if !plan_defaults(config, &mut planned, plan.is_create(), &mut predicted, diags) {
             return;
         }
         let marks = Marks::read(&plan.private);
@@ -144,18 +145,25 @@ impl Resource for SoftwareEnvResource {
             // Without a rebuild they keep their values (timeouts change in state only).
             predicted.extend(["spec_id", "build_id", "status"]);
         }
-        plan.planned = planned.encode();
+        let changes = plan.is_create() || !planned.encode().same_as(&prior.encode());
+        let configured_ws = config.workspace.clone();
+        plan.planned = planned;
         for name in predicted {
             plan.mark_predicted(name);
         }
-        if !diags.has_errors() && (plan.is_create() || !plan.planned.same_as(&plan.prior)) {
-            self.data.check_plan_access(ctx, config.workspace.as_deref(), planned.workspace.as_deref(), diags).await;
+        if !diags.has_errors() && changes {
+            self.data.check_plan_access(ctx, configured_ws.as_deref(), plan.planned.workspace.as_deref(), diags).await;
         }
     }
 
-    async fn create(&self, ctx: &Ctx, planned: &Value, _config: &Value, diags: &mut Diagnostics) -> Option<NewState> {
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        mut planned: SoftwareEnvModel,
+        _config: SoftwareEnvModel,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState<SoftwareEnvModel>> {
         let coiled = self.data.require(diags).await?;
-        let mut planned = SoftwareEnvModel::decode(planned);
         let op = Op::new(planned.timeout(true), ctx.stop.clone());
         let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
         planned.workspace = Field::Known(ws.clone());
@@ -165,13 +173,18 @@ impl Resource for SoftwareEnvResource {
         self.build(&coiled, &op, &ws, planned, true, diags).await
     }
 
-    async fn read(&self, ctx: &Ctx, state: &Value, private: &Private, diags: &mut Diagnostics) -> Option<NewState> {
+    async fn read(
+        &self,
+        ctx: &Ctx,
+        mut state: SoftwareEnvModel,
+        private: &Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Read<SoftwareEnvModel>> {
         let coiled = match self.data.coiled(diags).await {
             Ok(Some(c)) => c,
-            Ok(None) => return Some(NewState { state: state.clone(), private: private.clone() }),
+            Ok(None) => return Some(Read::Found(NewState { state, private: private.clone() })),
             Err(()) => return None,
         };
-        let mut state = SoftwareEnvModel::decode(state);
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let (ws, name) = (state.workspace.known()?.clone(), state.name.known()?.clone());
         let alias = match coiled.client.software_alias(&op, &ws, &name).await {
@@ -181,7 +194,7 @@ impl Resource for SoftwareEnvResource {
                     "Software Environment No Longer Exists",
                     format!("Software environment {name:?} of workspace {ws:?} was deleted outside Terraform. It has been removed from state; the next apply creates it again."),
                 );
-                return Some(NewState { state: Value::Null, private: Vec::new() });
+                return Some(Read::Gone);
             }
             Err(e) => {
                 coiled.report(diags, "Unable to Read Software Environment", None, &e);
@@ -197,7 +210,7 @@ impl Resource for SoftwareEnvResource {
                 "Software Environment Replaced Outside Terraform",
                 format!("Software environment {name:?} of workspace {ws:?} is now id {found}, not id {ours} that Terraform manages: it was deleted and made again outside Terraform. It has been removed from state and is left alone; the next apply refuses to build over it (import it to manage it)."),
             );
-            return Some(NewState { state: Value::Null, private: Vec::new() });
+            return Some(Read::Gone);
         }
         if alias.id.is_some() {
             state.id = id_field(alias.id);
@@ -216,23 +229,22 @@ impl Resource for SoftwareEnvResource {
                 }
             }
         }
-        Some(NewState { state: state.encode(), private: marks.write() })
+        Some(Read::Found(NewState { state, private: marks.write() }))
     }
 
     async fn update(
         &self,
         ctx: &Ctx,
-        prior: &Value,
-        planned: &Value,
-        _config: &Value,
+        prior: SoftwareEnvModel,
+        planned: SoftwareEnvModel,
+        _config: SoftwareEnvModel,
         _private: &Private,
         diags: &mut Diagnostics,
-    ) -> Option<NewState> {
-        let (prior, planned) = (SoftwareEnvModel::decode(prior), SoftwareEnvModel::decode(planned));
+    ) -> Option<NewState<SoftwareEnvModel>> {
         let unfinished = prior.build_id.as_deref().and_then(|b| b.parse::<i64>().ok()).filter(|_| planned.status.is_unknown());
         if !planned.spec_id.is_unknown() && unfinished.is_none() {
             // Timeouts, or a spec an import could not read taken from the configuration: no API call.
-            return Some(NewState { state: planned.known_from(&prior).encode(), private: Vec::new() });
+            return Some(NewState { state: planned.known_from(&prior), private: Vec::new() });
         }
         let coiled = self.data.require(diags).await?;
         let op = Op::new(planned.timeout(false), ctx.stop.clone());
@@ -246,15 +258,14 @@ impl Resource for SoftwareEnvResource {
         self.build(&coiled, &op, &ws, planned, false, diags).await
     }
 
-    async fn delete(&self, ctx: &Ctx, prior: &Value, _private: &Private, diags: &mut Diagnostics) {
+    async fn delete(&self, ctx: &Ctx, prior: SoftwareEnvModel, _private: &Private, diags: &mut Diagnostics) {
         let Some(coiled) = self.data.require(diags).await else { return };
-        let prior = SoftwareEnvModel::decode(prior);
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let (Some(ws), Some(name)) = (prior.workspace.as_deref(), prior.name.as_deref()) else { return };
         lifecycle::delete_if_ours(&coiled, &op, ws, name, prior.id.as_deref(), diags).await;
     }
 
-    async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState> {
+    async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState<SoftwareEnvModel>> {
         let coiled = self.data.require(diags).await?;
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let (ws, name) = match id.split_once('/') {
@@ -284,7 +295,7 @@ impl Resource for SoftwareEnvResource {
             None => None,
         };
         let marks = Marks { imported: true, latest_spec: None, imported_spec };
-        Some(NewState { state: state.encode(), private: marks.write() })
+        Some(NewState { state, private: marks.write() })
     }
 }
 
@@ -355,7 +366,7 @@ impl SoftwareEnvResource {
         planned: SoftwareEnvModel,
         creating: bool,
         diags: &mut Diagnostics,
-    ) -> Option<NewState> {
+    ) -> Option<NewState<SoftwareEnvModel>> {
         let name = planned.name.known()?.clone();
         let body = match planned.request() {
             Ok(b) => b,
@@ -374,7 +385,7 @@ impl SoftwareEnvResource {
         };
         let state = state_of(planned, ws, &name, &alias);
         let Some(first) = alias.latest_spec.and_then(|s| s.latest_build) else {
-            return Some(NewState { state: state.encode(), private: Vec::new() });
+            return Some(NewState { state, private: Vec::new() });
         };
         Some(lifecycle::wait_for_build(coiled, op, ws, state, first, creating, diags).await)
     }
