@@ -56,7 +56,11 @@ fn peak_rss_kib<T>(needle: &'static str, work: impl FnOnce() -> T) -> (T, u64) {
                         if let Ok(status) = std::fs::read_to_string(p.join("status"))
                             && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
                         {
-                            let kib: u64 = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+                            let kib: u64 = line
+                                .split_whitespace()
+                                .nth(1)
+                                .and_then(|n| n.parse().ok())
+                                .unwrap_or(0);
                             peak.fetch_max(kib, Ordering::Relaxed);
                         }
                     }
@@ -80,7 +84,8 @@ fn workdir(cli: &Cli, config: &str) -> Workdir {
 fn workdir_logging_cpu(cli: &Cli, config: &str, cpu_log: Option<&Path>) -> Workdir {
     let w = Workdir::new_uninitialised(cli, config);
     let null_bin = root().join(".tools/null/terraform-provider-null_v2.1.2_x4");
-    let dir = w.mirror().join(format!("registry.terraform.io/hashicorp/null/{NULL_VERSION}/linux_amd64"));
+    let dir =
+        w.mirror().join(format!("registry.terraform.io/hashicorp/null/{NULL_VERSION}/linux_amd64"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(&null_bin, dir.join("terraform-provider-null_v2.1.2_x4")).unwrap();
     w.allow_mirror("registry.terraform.io/hashicorp/*");
@@ -97,9 +102,15 @@ fn workdir_logging_cpu(cli: &Cli, config: &str, cpu_log: Option<&Path>) -> Workd
 fn rpc_handlers(ctx: &mut Ctx) {
     let mut row = serde_json::Map::new();
     for (rpc, id) in [
-        ("ReadResource (incl. the HTTP read)", "ReadResource, one applied cluster, with its HTTP read"),
+        (
+            "ReadResource (incl. the HTTP read)",
+            "ReadResource, one applied cluster, with its HTTP read",
+        ),
         ("PlanResourceChange", "PlanResourceChange, one applied cluster, no change"),
-        ("PlanResourceChange, after its ReadResource", "PlanResourceChange after its read, one applied cluster"),
+        (
+            "PlanResourceChange, after its ReadResource",
+            "PlanResourceChange after its read, one applied cluster",
+        ),
         ("UpgradeResourceState", "UpgradeResourceState, one applied cluster"),
     ] {
         let path = root().join("target/criterion").join(id).join("new/estimates.json");
@@ -108,7 +119,10 @@ fn rpc_handlers(ctx: &mut Ctx) {
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
             .and_then(|v| v["median"]["point_estimate"].as_f64())
         else {
-            eprintln!("rpc: no measurement at {} (run `cargo bench --bench rpc` first)", path.display());
+            eprintln!(
+                "rpc: no measurement at {} (run `cargo bench --bench rpc` first)",
+                path.display()
+            );
             return;
         };
         eprintln!("rpc {rpc}: {:.1} µs", ns / 1000.0);
@@ -140,7 +154,11 @@ fn cpu_split(ctx: &mut Ctx, cli: &Cli, n: usize) {
             let wall = timed(w, &["plan", "-no-color"]);
             let all = cpu::children_cpu_s() - all;
             let provider = cpu::logged_cpu_s(log);
-            let local = if kind.starts_with("coiled") { cpu::process_cpu_s(server.child.id()) - local } else { 0.0 };
+            let local = if kind.starts_with("coiled") {
+                cpu::process_cpu_s(server.child.id()) - local
+            } else {
+                0.0
+            };
             samples.entry(kind).or_default().push([wall, all - provider, provider, local]);
         }
     }
@@ -177,7 +195,10 @@ fn header(extra: &str) -> String {
 
 /// The `provider "coiled"` block that points at `server`.
 fn provider_block(server: &LocalServer) -> String {
-    format!("provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\n", server.url, server.token)
+    format!(
+        "provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n}}\n",
+        server.url, server.token
+    )
 }
 
 /// A server with no provisioning delay, its provider block, and the fair peer's `triggers`, built from
@@ -204,15 +225,23 @@ fn cluster_state_values(cli: &Cli, provider: &str) -> BTreeMap<String, String> {
         )),
     );
     w.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
-    let state: Value = serde_json::from_str(&std::fs::read_to_string(w.path().join("terraform.tfstate")).unwrap()).unwrap();
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("terraform.tfstate")).unwrap())
+            .unwrap();
     let mut out = BTreeMap::new();
     fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
         match v {
             Value::Null => {}
-            Value::Object(m) => {
-                m.iter().for_each(|(k, v)| flatten(&if prefix.is_empty() { k.clone() } else { format!("{prefix}_{k}") }, v, out))
+            Value::Object(m) => m.iter().for_each(|(k, v)| {
+                flatten(
+                    &if prefix.is_empty() { k.clone() } else { format!("{prefix}_{k}") },
+                    v,
+                    out,
+                )
+            }),
+            Value::Array(a) => {
+                a.iter().enumerate().for_each(|(i, v)| flatten(&format!("{prefix}_{i}"), v, out))
             }
-            Value::Array(a) => a.iter().enumerate().for_each(|(i, v)| flatten(&format!("{prefix}_{i}"), v, out)),
             Value::String(s) => drop(out.insert(prefix.to_string(), s.clone())),
             other => drop(out.insert(prefix.to_string(), other.to_string())),
         }
@@ -223,8 +252,16 @@ fn cluster_state_values(cli: &Cli, provider: &str) -> BTreeMap<String, String> {
 }
 
 /// The kinds of resource a plan-refresh run compares, each with its configuration for `n` instances.
-fn plan_kinds(cli: &Cli, provider: &str, triggers: &BTreeMap<String, String>, n: usize) -> Vec<(&'static str, String)> {
-    let map: String = triggers.iter().map(|(k, v)| format!("    {k} = {}\n", serde_json::to_string(v).unwrap())).collect();
+fn plan_kinds(
+    cli: &Cli,
+    provider: &str,
+    triggers: &BTreeMap<String, String>,
+    n: usize,
+) -> Vec<(&'static str, String)> {
+    let map: String = triggers
+        .iter()
+        .map(|(k, v)| format!("    {k} = {}\n", serde_json::to_string(v).unwrap()))
+        .collect();
     let mut kinds = vec![
         (
             "coiled_cluster",
@@ -232,13 +269,23 @@ fn plan_kinds(cli: &Cli, provider: &str, triggers: &BTreeMap<String, String>, n:
                 "{provider}resource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  count     = {n}\n  name      = \"b{n}-${{count.index}}\"\n  n_workers = 0\n}}\n"
             ),
         ),
-        (PEER, format!("resource \"null_resource\" \"f\" {{\n  count = {n}\n  triggers = {{\n{map}  }}\n}}\n")),
-        ("null_resource, empty (Go)", format!("resource \"null_resource\" \"n\" {{\n  count = {n}\n}}\n")),
+        (
+            PEER,
+            format!(
+                "resource \"null_resource\" \"f\" {{\n  count = {n}\n  triggers = {{\n{map}  }}\n}}\n"
+            ),
+        ),
+        (
+            "null_resource, empty (Go)",
+            format!("resource \"null_resource\" \"n\" {{\n  count = {n}\n}}\n"),
+        ),
     ];
     if cli.at_least(1, 4) {
         kinds.push((
             "terraform_data (no plugin)",
-            format!("resource \"terraform_data\" \"d\" {{\n  count = {n}\n  input = count.index\n}}\n"),
+            format!(
+                "resource \"terraform_data\" \"d\" {{\n  count = {n}\n  input = count.index\n}}\n"
+            ),
         ));
     }
     kinds
@@ -252,7 +299,11 @@ const PEER: &str = "null_resource, cluster-sized triggers (Go)";
 /// the state's bytes per instance.
 fn plan_refresh(ctx: &mut Ctx, cli: &Cli, sizes: &[usize]) {
     let (_server, provider, triggers) = peer_setup(cli);
-    eprintln!("plan-refresh {}: the fair peer's triggers hold {} values, as a cluster's state", cli.version, triggers.len());
+    eprintln!(
+        "plan-refresh {}: the fair peer's triggers hold {} values, as a cluster's state",
+        cli.version,
+        triggers.len()
+    );
     let mut table = Vec::new();
     for &n in sizes {
         let runs = if n >= 1000 { ctx.runs.min(3) } else { ctx.runs };
@@ -269,12 +320,19 @@ fn plan_refresh(ctx: &mut Ctx, cli: &Cli, sizes: &[usize]) {
         for _ in 0..runs {
             for (kind, w) in &dirs {
                 default.entry(kind).or_default().push(timed(w, &["plan", "-no-color"]));
-                serial.entry(kind).or_default().push(timed(w, &["plan", "-no-color", "-parallelism=1"]));
+                serial
+                    .entry(kind)
+                    .or_default()
+                    .push(timed(w, &["plan", "-no-color", "-parallelism=1"]));
             }
         }
         let mut row = serde_json::Map::new();
         for (kind, w) in &dirs {
-            let needle = if kind.starts_with("coiled") { "terraform-provider-coiled" } else { "terraform-provider-null" };
+            let needle = if kind.starts_with("coiled") {
+                "terraform-provider-coiled"
+            } else {
+                "terraform-provider-null"
+            };
             let (_, rss) = if kind.starts_with("terraform_data") {
                 ((), 0)
             } else {
@@ -282,8 +340,14 @@ fn plan_refresh(ctx: &mut Ctx, cli: &Cli, sizes: &[usize]) {
                     w.terraform(&["plan", "-no-color"]).ok();
                 })
             };
-            let state_bytes = std::fs::metadata(w.path().join("terraform.tfstate")).map(|m| m.len()).unwrap_or(0) as f64 / n as f64;
-            let (d, s) = (median(default.remove(kind).unwrap_or_default()), median(serial.remove(kind).unwrap_or_default()));
+            let state_bytes = std::fs::metadata(w.path().join("terraform.tfstate"))
+                .map(|m| m.len())
+                .unwrap_or(0) as f64
+                / n as f64;
+            let (d, s) = (
+                median(default.remove(kind).unwrap_or_default()),
+                median(serial.remove(kind).unwrap_or_default()),
+            );
             eprintln!(
                 "plan-refresh {} N={n} {kind}: {d:.2}s default, {s:.2}s -parallelism=1, peak RSS {rss} KiB, {state_bytes:.0} state bytes per instance",
                 cli.version
@@ -344,7 +408,10 @@ fn readiness(ctx: &mut Ctx, cli: &Cli, delay_s: f64) {
         let w = workdir(cli, &config);
         server.delete("/_local/requests");
         w.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
-        let returned = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let returned = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
         let id = w
             .terraform(&["state", "show", "-no-color", "coiled_cluster.r"])
             .ok()
@@ -363,13 +430,20 @@ fn readiness(ctx: &mut Ctx, cli: &Cli, delay_s: f64) {
             .and_then(|s| s["updated"].as_str())
             .unwrap()
             .replace("+00:00", "Z");
-        let ready = humantime::parse_rfc3339(&ready_at).unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let ready = humantime::parse_rfc3339(&ready_at)
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
         let log = server.get("/_local/requests").1;
         let reads: Vec<f64> = log
             .as_array()
             .unwrap()
             .iter()
-            .filter(|r| r["method"] == "GET" && r["path"] == format!("/api/v2/clusters/account/alice/id/{id}"))
+            .filter(|r| {
+                r["method"] == "GET"
+                    && r["path"] == format!("/api/v2/clusters/account/alice/id/{id}")
+            })
             .filter_map(|r| r["at"].as_f64())
             .collect();
         let seen = reads.iter().copied().filter(|t| *t >= ready).fold(f64::INFINITY, f64::min);
@@ -396,12 +470,24 @@ fn real_clusters(ctx: &mut Ctx, cli: &Cli) {
     let python = root().join(".tools/dask-venv/bin/python");
     let root_user = common::is_root();
     if !root_user || !python.exists() {
-        eprintln!("real clusters: skipped (needs root and .tools/dask-venv from scripts/install-test-tools.sh)");
+        eprintln!(
+            "real clusters: skipped (needs root and .tools/dask-venv from scripts/install-test-tools.sh)"
+        );
         return;
     }
     let py = python.display().to_string();
-    let server =
-        LocalServer::start(&["--clusters", "dask", "--python", &py, "--lab", "bench", "--provision-delay", "0s", "--stop-delay", "0s"]);
+    let server = LocalServer::start(&[
+        "--clusters",
+        "dask",
+        "--python",
+        &py,
+        "--lab",
+        "bench",
+        "--provision-delay",
+        "0s",
+        "--stop-delay",
+        "0s",
+    ]);
     let provider = format!("{}{}", header(""), provider_block(&server));
     let mut times = Vec::new();
     for run in 0..ctx.runs.min(3) {
@@ -419,14 +505,22 @@ fn real_clusters(ctx: &mut Ctx, cli: &Cli) {
     );
     let w = workdir(cli, &three);
     w.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap_or_default();
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap_or_default();
     let kib = |key: &str| {
-        status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok()).unwrap_or(0)
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
     };
     let (peak, now) = (kib("VmHWM:"), kib("VmRSS:"));
     w.terraform(&["destroy", "-auto-approve", "-no-color"]).ok();
     let m = median(times.clone());
-    eprintln!("real clusters {}: {m:.2}s from apply to two workers ready; coiled-local peak {peak} KiB with three clusters", cli.version);
+    eprintln!(
+        "real clusters {}: {m:.2}s from apply to two workers ready; coiled-local peak {peak} KiB with three clusters",
+        cli.version
+    );
     ctx.results.insert(
         format!("real_{}", cli.version),
         json!({"apply_to_ready_s": m, "runs_s": times, "coiled_local_peak_rss_kib": peak, "coiled_local_rss_kib": now}),
@@ -463,7 +557,11 @@ fn startup(ctx: &mut Ctx, runs: usize) {
             .collect();
         let size = std::fs::metadata(bin).map(|m| m.len()).unwrap_or(0);
         let m = median(times);
-        eprintln!("startup {name}: {:.1} ms to handshake, binary {:.1} MiB", m * 1000.0, size as f64 / 1048576.0);
+        eprintln!(
+            "startup {name}: {:.1} ms to handshake, binary {:.1} MiB",
+            m * 1000.0,
+            size as f64 / 1048576.0
+        );
         out.insert(name.to_string(), json!({"handshake_ms": m * 1000.0, "binary_bytes": size}));
     }
     ctx.results.insert("startup".into(), Value::Object(out));
@@ -472,15 +570,24 @@ fn startup(ctx: &mut Ctx, runs: usize) {
 fn machine() -> Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string()))
+        .and_then(|m| {
+            m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let rustc =
-        Command::new("rustc").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     json!({"cpu": cpu, "cores": cores, "memory_kib": mem, "rustc": rustc, "os": std::env::consts::OS})
 }
 
@@ -490,14 +597,28 @@ fn main() {
     let sizes: Vec<usize> = if smoke {
         vec![1, 5]
     } else {
-        std::env::var("BENCH_SIZES").unwrap_or_else(|_| "1,200,1000".into()).split(',').filter_map(|s| s.trim().parse().ok()).collect()
+        std::env::var("BENCH_SIZES")
+            .unwrap_or_else(|_| "1,200,1000".into())
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect()
     };
-    let runs: usize = if smoke { 1 } else { std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5) };
-    assert!(root().join(".tools/null/terraform-provider-null_v2.1.2_x4").exists(), "the Go null provider is missing: run scripts/bench.sh");
+    let runs: usize = if smoke {
+        1
+    } else {
+        std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5)
+    };
+    assert!(
+        root().join(".tools/null/terraform-provider-null_v2.1.2_x4").exists(),
+        "the Go null provider is missing: run scripts/bench.sh"
+    );
     // BENCH_ONLY=step[,step] reruns some steps and merges them into the existing results.
-    let only: Option<Vec<String>> = std::env::var("BENCH_ONLY").ok().map(|v| v.split(',').map(str::to_string).collect());
+    let only: Option<Vec<String>> =
+        std::env::var("BENCH_ONLY").ok().map(|v| v.split(',').map(str::to_string).collect());
     let wanted = |step: &str| only.as_ref().is_none_or(|o| o.iter().any(|s| s == step));
-    let out_dir = std::env::var("BENCH_OUT").map(PathBuf::from).unwrap_or_else(|_| root().join("docs/benchmarks"));
+    let out_dir = std::env::var("BENCH_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("docs/benchmarks"));
     let previous: BTreeMap<String, Value> = if only.is_some() {
         std::fs::read_to_string(out_dir.join("results.json"))
             .ok()
@@ -551,7 +672,11 @@ fn main() {
     // A page rendered again from the results (`BENCH_ONLY=report`) leaves them as they are: read and
     // written back, floats could move in their last digit.
     if only.as_ref().is_none_or(|o| o.iter().any(|s| s != "report")) {
-        std::fs::write(out_dir.join("results.json"), serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+        std::fs::write(
+            out_dir.join("results.json"),
+            serde_json::to_string_pretty(&doc).unwrap() + "\n",
+        )
+        .unwrap();
     }
     report::write(&doc, &out_dir, &root().join("docs/benchmarks.md"));
 }

@@ -33,16 +33,32 @@ struct Fixture {
 async fn fixture(server: &common::LocalServer) -> Fixture {
     let provider = Arc::new(CoiledProvider::default());
     let provider_ty = provider.schema().object_type();
-    let ty = provider.resources().into_iter().find(|r| r.type_name() == "coiled_cluster").unwrap().schema().object_type();
+    let ty = provider
+        .resources()
+        .into_iter()
+        .find(|r| r.type_name() == "coiled_cluster")
+        .unwrap()
+        .schema()
+        .object_type();
     let service = PluginService::new(provider, CancellationToken::new());
-    let pconfig = Value::object([("server", Value::string(server.url.clone())), ("token", Value::string(server.token.clone()))]);
+    let pconfig = Value::object([
+        ("server", Value::string(server.url.clone())),
+        ("token", Value::string(server.token.clone())),
+    ]);
     let r = service
-        .configure_provider(Request::new(pb::configure_provider::Request { config: dynamic(&pconfig, &provider_ty), ..Default::default() }))
+        .configure_provider(Request::new(pb::configure_provider::Request {
+            config: dynamic(&pconfig, &provider_ty),
+            ..Default::default()
+        }))
         .await
         .unwrap()
         .into_inner();
     assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
-    let config = Value::object([("name", Value::string("bench")), ("software", Value::string("dask")), ("n_workers", Value::int(0))]);
+    let config = Value::object([
+        ("name", Value::string("bench")),
+        ("software", Value::string("dask")),
+        ("n_workers", Value::int(0)),
+    ]);
     let null = Value::Null;
     let plan = service
         .plan_resource_change(Request::new(pb::plan_resource_change::Request {
@@ -74,12 +90,16 @@ async fn fixture(server: &common::LocalServer) -> Fixture {
 
 fn rpc(c: &mut Criterion) {
     let server = common::LocalServer::start(&["--provision-delay", "0s"]);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let f = rt.block_on(fixture(&server));
     let (svc, ty) = (&f.service, &f.ty);
     let raw = serde_json::to_vec(&value::to_json(&f.state)).unwrap();
     // State as this provider writes it: of the schema's current version.
-    let schemas = rt.block_on(svc.get_provider_schema(Request::new(Default::default()))).unwrap().into_inner();
+    let schemas = rt
+        .block_on(svc.get_provider_schema(Request::new(Default::default())))
+        .unwrap()
+        .into_inner();
     let version = schemas.resource_schemas["coiled_cluster"].version;
     c.bench_function("UpgradeResourceState, one applied cluster", |b| {
         b.iter(|| {
@@ -94,8 +114,11 @@ fn rpc(c: &mut Criterion) {
     let current = dynamic(&f.state, ty);
     c.bench_function("ReadResource, one applied cluster, with its HTTP read", |b| {
         b.iter(|| {
-            let req =
-                pb::read_resource::Request { type_name: "coiled_cluster".into(), current_state: current.clone(), ..Default::default() };
+            let req = pb::read_resource::Request {
+                type_name: "coiled_cluster".into(),
+                current_state: current.clone(),
+                ..Default::default()
+            };
             let out = rt.block_on(svc.read_resource(Request::new(req))).unwrap().into_inner();
             assert!(out.diagnostics.is_empty());
             black_box(out)
@@ -111,7 +134,8 @@ fn rpc(c: &mut Criterion) {
                 config: config.clone(),
                 ..Default::default()
             };
-            let out = rt.block_on(svc.plan_resource_change(Request::new(req))).unwrap().into_inner();
+            let out =
+                rt.block_on(svc.plan_resource_change(Request::new(req))).unwrap().into_inner();
             assert!(out.requires_replace.is_empty());
             black_box(out)
         })
@@ -122,8 +146,11 @@ fn rpc(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut timed = std::time::Duration::ZERO;
             for _ in 0..iters {
-                let req =
-                    pb::read_resource::Request { type_name: "coiled_cluster".into(), current_state: current.clone(), ..Default::default() };
+                let req = pb::read_resource::Request {
+                    type_name: "coiled_cluster".into(),
+                    current_state: current.clone(),
+                    ..Default::default()
+                };
                 let read = rt.block_on(svc.read_resource(Request::new(req))).unwrap().into_inner();
                 let req = pb::plan_resource_change::Request {
                     type_name: "coiled_cluster".into(),
@@ -133,7 +160,8 @@ fn rpc(c: &mut Criterion) {
                     ..Default::default()
                 };
                 let started = std::time::Instant::now();
-                let out = rt.block_on(svc.plan_resource_change(Request::new(req))).unwrap().into_inner();
+                let out =
+                    rt.block_on(svc.plan_resource_change(Request::new(req))).unwrap().into_inner();
                 timed += started.elapsed();
                 assert!(out.requires_replace.is_empty());
                 black_box(out);

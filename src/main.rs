@@ -13,7 +13,11 @@ fn main() -> ExitCode {
         eprintln!("terraform-provider-coiled {VERSION}");
         return ExitCode::SUCCESS;
     }
-    let mode = if args.iter().any(|a| a == "--debug") { serve::Mode::Debug { address: ADDRESS.to_string() } } else { serve::Mode::Plugin };
+    let mode = if args.iter().any(|a| a == "--debug") {
+        serve::Mode::Debug { address: ADDRESS.to_string() }
+    } else {
+        serve::Mode::Plugin
+    };
     if let serve::Mode::Plugin = mode
         && std::env::var(serve::MAGIC_COOKIE_KEY).ok().as_deref() != Some(serve::MAGIC_COOKIE_VALUE)
     {
@@ -32,13 +36,14 @@ fn main() -> ExitCode {
         tracing::error!(panic = %info, "provider panicked");
         eprintln!("terraform-provider-coiled: internal error: {info}");
     }));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("terraform-provider-coiled: cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("terraform-provider-coiled: cannot start: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     match runtime.block_on(serve::serve(Arc::new(CoiledProvider::default()), mode)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -46,7 +46,11 @@ pub fn process_cpu_s(pid: u32) -> f64 {
 pub fn wrap_provider(bin: &Path, log: &Path) {
     let real = bin.with_extension("real");
     std::fs::rename(bin, &real).unwrap();
-    let script = format!("#!/bin/bash\n\"{}\" \"$@\"\nrc=$?\ntimes >> \"{}\"\nexit $rc\n", real.display(), log.display());
+    let script = format!(
+        "#!/bin/bash\n\"{}\" \"$@\"\nrc=$?\ntimes >> \"{}\"\nexit $rc\n",
+        real.display(),
+        log.display()
+    );
     write_script(bin, &script);
 }
 
@@ -66,5 +70,9 @@ pub fn logged_cpu_s(log: &Path) -> f64 {
         m.parse::<f64>().unwrap_or(0.0) * 60.0 + s.parse::<f64>().unwrap_or(0.0)
     };
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines().skip(1).step_by(2).flat_map(|l| l.split_whitespace().map(seconds).collect::<Vec<_>>()).sum()
+    text.lines()
+        .skip(1)
+        .step_by(2)
+        .flat_map(|l| l.split_whitespace().map(seconds).collect::<Vec<_>>())
+        .sum()
 }

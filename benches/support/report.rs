@@ -20,7 +20,8 @@ pub fn write(doc: &Value, out_dir: &Path, page: &Path) {
     ));
     md.push_str("Regenerate with `scripts/bench.sh` (about 35 minutes); the raw numbers are in [benchmarks/results.json](benchmarks/results.json).\n\n");
     md.push_str("## Plan with refresh\n\n`terraform plan` of N resources already applied, so every resource is read back. The fair peer is Go's `null_resource` whose `triggers` map holds as many values as a real `coiled_cluster` state (built from one in the same run, flattened): The peer makes no remote call; ours reads every cluster from `coiled-local` over HTTP. The peer was meant to cost Terraform what a cluster costs; the CPU by process further down shows that Terraform's own work is larger for a cluster. The runs of all kinds are interleaved. The empty `null_resource` and `terraform_data` (no plugin) are shown for scale.\n\n![plan with refresh](benchmarks/plan-refresh.svg)\n\n");
-    for (key, runs) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("plan_refresh_")) {
+    for (key, runs) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("plan_refresh_"))
+    {
         let version = key.trim_start_matches("plan_refresh_");
         md.push_str(&format!("### Terraform {version}\n\n| N | resource | default parallelism | `-parallelism=1` | provider peak RSS | state per instance | vs fair peer (default / 1) |\n|---|---|---|---|---|---|---|\n"));
         for row in runs.as_array().unwrap() {
@@ -28,13 +29,19 @@ pub fn write(doc: &Value, out_dir: &Path, page: &Path) {
             let res = row["results"].as_object().unwrap();
             let peer = res.get(PEER).cloned().unwrap_or(Value::Null);
             for (kind, v) in res {
-                let (d, s) = (v["default_s"].as_f64().unwrap_or(f64::NAN), v["parallelism1_s"].as_f64().unwrap_or(f64::NAN));
+                let (d, s) = (
+                    v["default_s"].as_f64().unwrap_or(f64::NAN),
+                    v["parallelism1_s"].as_f64().unwrap_or(f64::NAN),
+                );
                 let rss = v["peak_rss_kib"]
                     .as_u64()
                     .filter(|k| *k > 0)
                     .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
                     .unwrap_or_else(|| "no plugin".into());
-                let bytes = v["state_bytes_per_instance"].as_f64().map(|b| format!("{b:.0} B")).unwrap_or_else(|| "–".into());
+                let bytes = v["state_bytes_per_instance"]
+                    .as_f64()
+                    .map(|b| format!("{b:.0} B"))
+                    .unwrap_or_else(|| "–".into());
                 let vs = if kind.starts_with("coiled") {
                     format!(
                         "{} / {}",
@@ -44,7 +51,9 @@ pub fn write(doc: &Value, out_dir: &Path, page: &Path) {
                 } else {
                     String::new()
                 };
-                md.push_str(&format!("| {n} | {kind} | {d:.2} s | {s:.2} s | {rss} | {bytes} | {vs} |\n"));
+                md.push_str(&format!(
+                    "| {n} | {kind} | {d:.2} s | {s:.2} s | {rss} | {bytes} | {vs} |\n"
+                ));
             }
         }
         md.push('\n');
@@ -64,7 +73,9 @@ pub fn write(doc: &Value, out_dir: &Path, page: &Path) {
 /// Apply, readiness and start-up rows.
 fn apply_section(r: &Value) -> String {
     let mut md = String::new();
-    md.push_str("## Apply, readiness, start-up\n\n| measure | Terraform | value |\n|---|---|---|\n");
+    md.push_str(
+        "## Apply, readiness, start-up\n\n| measure | Terraform | value |\n|---|---|---|\n",
+    );
     for (key, v) in r.as_object().unwrap() {
         if let Some(version) = key.strip_prefix("apply_") {
             md.push_str(&format!(
@@ -116,13 +127,19 @@ fn cpu_section(r: &Value) -> String {
         .unwrap()
         .iter()
         .filter(|(k, _)| k.starts_with("cpu_split_"))
-        .map(|(k, v)| (k.trim_start_matches("cpu_split_").split("_n").next().unwrap_or_default(), v))
+        .map(|(k, v)| {
+            (k.trim_start_matches("cpu_split_").split("_n").next().unwrap_or_default(), v)
+        })
         .collect();
     splits.sort_by_key(|(version, v)| (version.to_string(), v["n"].as_u64()));
     for (version, v) in &splits {
         for (kind, c) in v["results"].as_object().unwrap() {
             let f = |k: &str| c[k].as_f64().unwrap_or(f64::NAN);
-            let local = if kind.starts_with("coiled") { format!("{:.2} s", f("server_cpu_s")) } else { "–".into() };
+            let local = if kind.starts_with("coiled") {
+                format!("{:.2} s", f("server_cpu_s"))
+            } else {
+                "–".into()
+            };
             md.push_str(&format!(
                 "| {version} | {} | {kind} | {:.2} s | {:.2} s | {:.2} s | {local} |\n",
                 v["n"],
@@ -145,12 +162,24 @@ Per instance (the CPU at the largest N less the CPU at N = 1, over the instances
     );
     let mut rows = 0;
     for (version, small) in splits.iter().filter(|(_, v)| v["n"] == 1) {
-        let Some((_, large)) = splits.iter().rev().find(|(ver, v)| ver == version && v["n"].as_u64() > Some(1)) else { continue };
+        let Some((_, large)) =
+            splits.iter().rev().find(|(ver, v)| ver == version && v["n"].as_u64() > Some(1))
+        else {
+            continue;
+        };
         let added = large["n"].as_f64().unwrap_or(f64::NAN) - 1.0;
         for (kind, c) in large["results"].as_object().unwrap() {
-            let per =
-                |k: &str| (c[k].as_f64().unwrap_or(f64::NAN) - small["results"][kind][k].as_f64().unwrap_or(f64::NAN)) / added * 1000.0;
-            let local = if kind.starts_with("coiled") { format!("{:.2} ms", per("server_cpu_s")) } else { "–".into() };
+            let per = |k: &str| {
+                (c[k].as_f64().unwrap_or(f64::NAN)
+                    - small["results"][kind][k].as_f64().unwrap_or(f64::NAN))
+                    / added
+                    * 1000.0
+            };
+            let local = if kind.starts_with("coiled") {
+                format!("{:.2} ms", per("server_cpu_s"))
+            } else {
+                "–".into()
+            };
             md.push_str(&format!(
                 "| {version} | {kind} | {:.2} ms | {:.2} ms | {local} |\n",
                 per("terraform_cpu_s"),
@@ -168,7 +197,10 @@ fn profile_section(r: &Value) -> String {
     if let Some(h) = r["rpc_handlers"].as_object() {
         md.push_str("The handlers alone (`benches/rpc.rs`): the tfplugin6 service's methods called directly, with no gRPC transport, on one applied cluster, `ReadResource` including its HTTP read of `coiled-local` on loopback; criterion's medians. The second `PlanResourceChange` times the plan alone when its prior state is the state a read just answered, as within a plan: the service takes that state as it kept it instead of decoding it.\n\n| RPC | handler alone |\n|---|---|\n");
         for (rpc, v) in h {
-            md.push_str(&format!("| {rpc} | {:.1} µs |\n", v["median_us"].as_f64().unwrap_or(f64::NAN)));
+            md.push_str(&format!(
+                "| {rpc} | {:.1} µs |\n",
+                v["median_us"].as_f64().unwrap_or(f64::NAN)
+            ));
         }
         md.push('\n');
     }
@@ -178,7 +210,11 @@ fn profile_section(r: &Value) -> String {
         for (rpc, t) in v["provider_rpc"].as_object().unwrap() {
             let alone = per_call(&v["provider_rpc_p1"][rpc]);
             let one_core = per_call(&v["provider_rpc_go1"][rpc]);
-            md.push_str(&format!("| {version} | {rpc} | {} |{} |{alone} |{one_core} |\n", t["calls"], per_call(t)));
+            md.push_str(&format!(
+                "| {version} | {rpc} | {} |{} |{alone} |{one_core} |\n",
+                t["calls"],
+                per_call(t)
+            ));
         }
         let wall = |k: &str| v[k].as_f64().map_or("–".to_string(), |s| format!("{s:.2} s"));
         md.push_str(&format!(
@@ -321,14 +357,18 @@ second, half a second on average, as by a 1 s poll (the 3.5 s row shows such a c
 fn targets(r: &Value) -> String {
     let mut s = String::from("| target | measured | met |\n|---|---|---|\n");
     let yes = |ok: bool| if ok { "yes" } else { "no" };
-    for (key, runs) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("plan_refresh_")) {
+    for (key, runs) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("plan_refresh_"))
+    {
         let version = key.trim_start_matches("plan_refresh_");
         for row in runs.as_array().unwrap() {
             let res = &row["results"];
             let (c, peer) = (&res["coiled_cluster"], &res[PEER]);
             if row["n"] == 200 {
-                for (field, label) in [("default_s", "default parallelism"), ("parallelism1_s", "`-parallelism=1`")] {
-                    let x = c[field].as_f64().unwrap_or(f64::NAN) / peer[field].as_f64().unwrap_or(f64::NAN);
+                for (field, label) in
+                    [("default_s", "default parallelism"), ("parallelism1_s", "`-parallelism=1`")]
+                {
+                    let x = c[field].as_f64().unwrap_or(f64::NAN)
+                        / peer[field].as_f64().unwrap_or(f64::NAN);
                     s.push_str(&format!(
                         "| plan with refresh N=200, {label}, ≤ 0.9× the fair peer (Terraform {version}) | {x:.2}× | {} |\n",
                         yes(x <= 0.9)
@@ -345,10 +385,17 @@ fn targets(r: &Value) -> String {
             }
         }
     }
-    let limits = [("ReadResource (incl. the HTTP read)", 500.0), ("PlanResourceChange", 30.0), ("UpgradeResourceState", 30.0)];
+    let limits = [
+        ("ReadResource (incl. the HTTP read)", 500.0),
+        ("PlanResourceChange", 30.0),
+        ("UpgradeResourceState", 30.0),
+    ];
     for (rpc, limit) in limits {
         if let Some(us) = r["rpc_handlers"][rpc]["median_us"].as_f64() {
-            s.push_str(&format!("| {rpc} ≤ {limit:.0} µs per call, handler alone | {us:.0} µs | {} |\n", yes(us <= limit)));
+            s.push_str(&format!(
+                "| {rpc} ≤ {limit:.0} µs per call, handler alone | {us:.0} µs | {} |\n",
+                yes(us <= limit)
+            ));
         }
     }
     for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("profile_")) {
@@ -368,12 +415,10 @@ fn targets(r: &Value) -> String {
         }
     }
     // The targets are for whole-second delays; an off-grid delay is shown above, for what it is.
-    for (key, v) in r
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(k, v)| k.starts_with("readiness_") && v["provision_delay_s"].as_f64().is_some_and(|d| d.fract() == 0.0))
-    {
+    for (key, v) in r.as_object().unwrap().iter().filter(|(k, v)| {
+        k.starts_with("readiness_")
+            && v["provision_delay_s"].as_f64().is_some_and(|d| d.fract() == 0.0)
+    }) {
         let version = key.trim_start_matches("readiness_").split('_').next().unwrap_or_default();
         let det = v["median_detection_s"].as_f64().unwrap_or(f64::NAN);
         let polls = v["median_polls"].as_f64().unwrap_or(f64::NAN);
@@ -385,7 +430,11 @@ fn targets(r: &Value) -> String {
         ));
     }
     if let Some(b) = r["startup"]["coiled (Rust)"]["binary_bytes"].as_f64() {
-        s.push_str(&format!("| binary ≤ 10 MiB | {:.1} MiB | {} |\n", b / 1048576.0, yes(b <= 10.0 * 1048576.0)));
+        s.push_str(&format!(
+            "| binary ≤ 10 MiB | {:.1} MiB | {} |\n",
+            b / 1048576.0,
+            yes(b <= 10.0 * 1048576.0)
+        ));
     }
     s
 }
@@ -393,13 +442,20 @@ fn targets(r: &Value) -> String {
 /// A grouped bar chart of plan-with-refresh times at N = 200 (or the largest N measured).
 fn chart(r: &Value) -> String {
     let mut bars: Vec<(String, f64)> = Vec::new();
-    for (key, runs) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("plan_refresh_")) {
+    for (key, runs) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("plan_refresh_"))
+    {
         let version = key.trim_start_matches("plan_refresh_");
         let rows = runs.as_array().unwrap();
         let row = rows.iter().find(|r| r["n"] == 200).or(rows.last()).unwrap();
         for (kind, v) in row["results"].as_object().unwrap() {
-            bars.push((format!("TF {version} · N={} · {kind} · default", row["n"]), v["default_s"].as_f64().unwrap_or(0.0)));
-            bars.push((format!("TF {version} · N={} · {kind} · -parallelism=1", row["n"]), v["parallelism1_s"].as_f64().unwrap_or(0.0)));
+            bars.push((
+                format!("TF {version} · N={} · {kind} · default", row["n"]),
+                v["default_s"].as_f64().unwrap_or(0.0),
+            ));
+            bars.push((
+                format!("TF {version} · N={} · {kind} · -parallelism=1", row["n"]),
+                v["parallelism1_s"].as_f64().unwrap_or(0.0),
+            ));
         }
     }
     let max = bars.iter().map(|b| b.1).fold(0.0f64, f64::max).max(0.001);
@@ -424,8 +480,16 @@ fn chart(r: &Value) -> String {
             y + 15.0,
             label.replace('&', "&amp;").replace('<', "&lt;")
         ));
-        s.push_str(&format!("<rect x=\"{left}\" y=\"{}\" width=\"{len:.1}\" height=\"{}\" fill=\"{color}\"/>\n", y + 3.0, row_h - 8.0));
-        s.push_str(&format!("<text x=\"{:.1}\" y=\"{}\">{v:.2}</text>\n", left + len + 5.0, y + 15.0));
+        s.push_str(&format!(
+            "<rect x=\"{left}\" y=\"{}\" width=\"{len:.1}\" height=\"{}\" fill=\"{color}\"/>\n",
+            y + 3.0,
+            row_h - 8.0
+        ));
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{}\">{v:.2}</text>\n",
+            left + len + 5.0,
+            y + 15.0
+        ));
     }
     s.push_str("</svg>\n");
     s

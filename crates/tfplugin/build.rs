@@ -6,7 +6,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for file in ["tfplugin6.proto", "go_plugin.proto"] {
         println!("cargo:rerun-if-changed=../../proto/{file}");
     }
-    let fds = protox::compile(["../../proto/tfplugin6.proto", "../../proto/go_plugin.proto"], ["../../proto"])?;
+    let fds = protox::compile(
+        ["../../proto/tfplugin6.proto", "../../proto/go_plugin.proto"],
+        ["../../proto"],
+    )?;
     tonic_build::configure().build_client(false).build_server(true).compile_fds(fds)?;
     // Two comments (on `legacy_type_system`) hold text indented as a Markdown code block, which rustdoc
     // would compile and run as a Rust example: their banner is unindented.

@@ -14,7 +14,11 @@ use super::{API_CLIENT_VERSION, ApiError, BackendOptionsRead, Client, connect, e
 
 impl Client {
     /// `GET /api/v1/{ws}/backend_options/`.
-    pub async fn get_backend_options(&self, op: &Op, workspace: &str) -> Result<BackendOptionsRead, ApiError> {
+    pub async fn get_backend_options(
+        &self,
+        op: &Op,
+        workspace: &str,
+    ) -> Result<BackendOptionsRead, ApiError> {
         self.get_json(op, &format!("/api/v1/{}/backend_options/", seg(workspace)), &[]).await
     }
 
@@ -28,22 +32,33 @@ impl Client {
         workspace: &str,
         data: &D,
     ) -> Result<Vec<String>, ApiError> {
-        retry::run(op, self.policy(), "update_options", |_| self.set_backend_options_once(op, workspace, data)).await
+        retry::run(op, self.policy(), "update_options", |_| {
+            self.set_backend_options_once(op, workspace, data)
+        })
+        .await
     }
 
     /// Connects the WebSocket: TCP (through the proxy the environment names, if any), then TLS with the
     /// same trust as the HTTP client, then the upgrade carrying the auth headers.
-    async fn open_websocket(&self, op: &Op, ws_url: &str, workspace: &str) -> Result<WsStream, FailedAttempt> {
+    async fn open_websocket(
+        &self,
+        op: &Op,
+        ws_url: &str,
+        workspace: &str,
+    ) -> Result<WsStream, FailedAttempt> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let wse = |m: String| ApiError::WebSocket { url: ws_url.to_string(), message: m };
-        let mut request = ws_url.into_client_request().map_err(|e| before_send(wse(e.to_string())))?;
+        let mut request =
+            ws_url.into_client_request().map_err(|e| before_send(wse(e.to_string())))?;
         let headers = request.headers_mut();
-        let hv = |s: &str| http::HeaderValue::from_str(s).map_err(|e| before_send(wse(e.to_string())));
+        let hv =
+            |s: &str| http::HeaderValue::from_str(s).map_err(|e| before_send(wse(e.to_string())));
         headers.insert("Authorization", hv(&self.auth_header())?);
         headers.insert("Client-Version", hv(API_CLIENT_VERSION)?);
         headers.insert("coiled-session-id", hv(self.session_id())?);
         let url = url::Url::parse(ws_url).map_err(|e| before_send(wse(e.to_string())))?;
-        let proxy = connect::proxy_for(&url, |k| std::env::var(k).ok()).map_err(|message| before_send(ApiError::Config { message }))?;
+        let proxy = connect::proxy_for(&url, |k| std::env::var(k).ok())
+            .map_err(|message| before_send(ApiError::Config { message }))?;
         super::client::count_request();
         let timeout = CONNECT_TIMEOUT.min(op.remaining()).max(Duration::from_millis(100));
         let stream = tokio::select! {
@@ -65,11 +80,16 @@ impl Client {
             Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => {
                 self.mark_answered();
                 let status = resp.status().as_u16();
-                let body = resp.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+                let body = resp
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
                 Err(before_send(match status {
                     403 => ApiError::Forbidden {
                         message: format!(
-                            "cannot edit backend options in workspace {workspace:?}; check that the token's user is an admin of it"
+                            "cannot edit backend options in workspace {workspace:?}; check that \
+                                the token's user is an admin of it"
                         ),
                     },
                     404 => ApiError::NotFound { message: format!("workspace {workspace:?}") },
@@ -79,7 +99,10 @@ impl Client {
             Ok(Err(e)) => {
                 if super::client::is_certificate_rejection(&e) {
                     // Not retried: a refused certificate does not fix itself.
-                    Err(FailedAttempt::fatal(ApiError::Certificate { url: ws_url.to_string(), message: e.to_string() }))
+                    Err(FailedAttempt::fatal(ApiError::Certificate {
+                        url: ws_url.to_string(),
+                        message: e.to_string(),
+                    }))
                 } else {
                     Err(before_send(wse(e.to_string())))
                 }
@@ -98,7 +121,11 @@ impl Client {
         data: &D,
     ) -> Result<Vec<String>, FailedAttempt> {
         use tokio_tungstenite::tungstenite::Message;
-        let ws_url = format!("{}/ws/api/v1/{}/cluster-info/", self.server().replacen("http", "ws", 1), seg(workspace));
+        let ws_url = format!(
+            "{}/ws/api/v1/{}/cluster-info/",
+            self.server().replacen("http", "ws", 1),
+            seg(workspace)
+        );
         let wse = |m: String| ApiError::WebSocket { url: ws_url.clone(), message: m };
         let mut socket = self.open_websocket(op, &ws_url, workspace).await?;
         // The server greets first; Coiled's client discards the greeting, but a close instead of a
@@ -125,7 +152,8 @@ impl Client {
             session_id: self.session_id(),
             request_id: format!("{:08x}", rand::random::<u32>()),
         };
-        let message = serde_json::to_string(&message).map_err(|e| FailedAttempt::fatal(wse(e.to_string())))?;
+        let message = serde_json::to_string(&message)
+            .map_err(|e| FailedAttempt::fatal(wse(e.to_string())))?;
         socket.send(Message::text(message)).await.map_err(|e| before_send(wse(e.to_string())))?;
         follow_progress(op, &mut socket, workspace, &ws_url).await
     }
@@ -133,7 +161,12 @@ impl Client {
 
 /// Reads the server's answers to `update_options` until `FINISHED` or close: the progress messages,
 /// or the error the server flagged (on any message, whatever its type, as Coiled's client reads them).
-async fn follow_progress(op: &Op, socket: &mut WsStream, workspace: &str, ws_url: &str) -> Result<Vec<String>, FailedAttempt> {
+async fn follow_progress(
+    op: &Op,
+    socket: &mut WsStream,
+    workspace: &str,
+    ws_url: &str,
+) -> Result<Vec<String>, FailedAttempt> {
     use tokio_tungstenite::tungstenite::Message;
     let wse = |m: String| ApiError::WebSocket { url: ws_url.to_string(), message: m };
     let mut progress = Vec::new();
@@ -156,7 +189,8 @@ async fn follow_progress(op: &Op, socket: &mut WsStream, workspace: &str, ws_url
                 if v.get("type").and_then(|t| t.as_str()) != Some("update_options") {
                     continue;
                 }
-                let text = v.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_string();
+                let text =
+                    v.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_string();
                 match text.as_str() {
                     "FINISHED" => {
                         let _ = socket.close(None).await;
@@ -170,10 +204,14 @@ async fn follow_progress(op: &Op, socket: &mut WsStream, workspace: &str, ws_url
                 if let Some(f) = frame {
                     let code = u16::from(f.code);
                     if code == 4403 || code == 4401 {
-                        return Err(FailedAttempt::fatal(refused_by_close(code, workspace, ws_url)));
+                        return Err(FailedAttempt::fatal(refused_by_close(
+                            code, workspace, ws_url,
+                        )));
                     }
                     if (1001..3000).contains(&code) {
-                        return Err(FailedAttempt::fatal(wse(format!("connection closed with code {code}"))));
+                        return Err(FailedAttempt::fatal(wse(format!(
+                            "connection closed with code {code}"
+                        ))));
                     }
                 }
                 break;
@@ -197,17 +235,27 @@ fn before_send(error: ApiError) -> FailedAttempt {
 async fn next_message<S>(
     op: &Op,
     socket: &mut S,
-) -> Result<Option<Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>>, ApiError>
+) -> Result<
+    Option<Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>>,
+    ApiError,
+>
 where
-    S: futures_util::Stream<Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
 {
     tokio::select! {
-        r = tokio::time::timeout(op.remaining(), socket.next()) => r.map_err(|_| ApiError::WebSocket { url: String::new(), message: "no answer before the operation's timeout".into() }),
+        r = tokio::time::timeout(op.remaining(), socket.next()) => r.map_err(|_| ApiError::WebSocket { url: String::new(), message: "no \
+            answer before the operation's timeout".into() }),
         () = op.stop.cancelled() => Err(ApiError::Cancelled),
     }
 }
 
-type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The error a WebSocket message carries, if it says it is one (`is_error` or `raise`, whatever its type).
 fn error_message(text: &str) -> Option<String> {
@@ -225,7 +273,9 @@ fn refused_by_close(code: u16, workspace: &str, url: &str) -> ApiError {
     match code {
         4401 | 4403 => ApiError::Forbidden {
             message: format!(
-                "the server closed the backend options connection with code {code}: the token is not allowed to edit workspace {workspace:?} (check the token, and that its user is an admin of the workspace)"
+                "the server closed the backend options connection with code {code}: the token is \
+                    not allowed to edit workspace {workspace:?} (check the token, and that its \
+                    user is an admin of the workspace)"
             ),
         },
         _ => ApiError::WebSocket {

@@ -6,7 +6,10 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use super::retry::{self, Call, FailedAttempt, Op, RetryPolicy, parse_retry_after};
-use super::{API_CLIENT_VERSION, ApiError, Membership, Secret, User, auth_failure, connect, decode, error_from_body};
+use super::{
+    API_CLIENT_VERSION, ApiError, Membership, Secret, User, auth_failure, connect, decode,
+    error_from_body,
+};
 
 /// Counts of what a client did, for tests and benchmarks.
 static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -72,29 +75,39 @@ impl Client {
         // What messages show of the URL: never its credentials.
         let shown = connect::mask_credentials(&config.server);
         let url = url::Url::parse(&config.server).map_err(|e| ApiError::Config {
-            message: format!("{shown:?} is not a valid server URL ({e}); use a base URL such as https://cloud.coiled.io"),
+            message: format!(
+                "{shown:?} is not a valid server URL ({e}); use a base URL such as \
+                https://cloud.coiled.io"
+            ),
         })?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(ApiError::Config {
                 message: format!(
-                    "{shown:?} carries credentials; the server is a base URL without them, such as https://cloud.coiled.io (the API token is the credential)"
+                    "{shown:?} carries credentials; the server is a base URL without them, such \
+                        as https://cloud.coiled.io (the API token is the credential)"
                 ),
             });
         }
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ApiError::Config {
-                message: format!("{shown:?} is not an http:// or https:// URL; use a base URL such as https://cloud.coiled.io"),
+                message: format!(
+                    "{shown:?} is not an http:// or https:// URL; use a base URL such as \
+                        https://cloud.coiled.io"
+                ),
             });
         }
         if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
             return Err(ApiError::Config {
                 message: format!(
-                    "{shown:?} has a path, query or fragment; the server is a base URL with none, such as https://cloud.coiled.io (the provider adds the API paths itself)"
+                    "{shown:?} has a path, query or fragment; the server is a base URL with none, \
+                        such as https://cloud.coiled.io (the provider adds the API paths itself)"
                 ),
             });
         }
         if url.scheme() == "http" && !config.allow_insecure_http && !is_loopback(&url) {
-            return Err(ApiError::Insecure { host: url.host_str().unwrap_or_default().to_string() });
+            return Err(ApiError::Insecure {
+                host: url.host_str().unwrap_or_default().to_string(),
+            });
         }
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("terraform-provider-coiled/", env!("CARGO_PKG_VERSION")))
@@ -103,7 +116,8 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
                 // Never from https:// down to http://, where the token would travel in clear text.
-                let downgrade = attempt.previous().iter().any(|u| u.scheme() == "https") && attempt.url().scheme() == "http";
+                let downgrade = attempt.previous().iter().any(|u| u.scheme() == "https")
+                    && attempt.url().scheme() == "http";
                 if downgrade {
                     attempt.error("a redirect from https:// to http:// was refused")
                 } else if attempt.previous().len() > 5 {
@@ -114,21 +128,32 @@ impl Client {
             }))
             // The one proxy decision the WebSocket follows too (`connect::proxy_for`).
             .no_proxy();
-        let proxy = connect::proxy_for(&url, |k| std::env::var(k).ok()).map_err(|message| ApiError::Config { message })?;
+        let proxy = connect::proxy_for(&url, |k| std::env::var(k).ok())
+            .map_err(|message| ApiError::Config { message })?;
         if let Some(p) = proxy {
-            let mut through = reqwest::Proxy::all(format!("http://{}", p.address))
-                .map_err(|e| ApiError::Config { message: format!("the proxy {} cannot be used: {e}", p.address) })?;
-            if let Some(auth) = p.authorization.as_deref().and_then(|a| reqwest::header::HeaderValue::from_str(a).ok()) {
+            let mut through =
+                reqwest::Proxy::all(format!("http://{}", p.address)).map_err(|e| {
+                    ApiError::Config {
+                        message: format!("the proxy {} cannot be used: {e}", p.address),
+                    }
+                })?;
+            if let Some(auth) = p
+                .authorization
+                .as_deref()
+                .and_then(|a| reqwest::header::HeaderValue::from_str(a).ok())
+            {
                 through = through.custom_http_auth(auth);
             }
             builder = builder.proxy(through);
         }
         builder = trust_extra_roots(builder, config.ca_bundle_pem.as_deref())?;
-        let ws_tls = std::sync::Arc::new(
-            connect::tls_config(config.ca_bundle_pem.as_deref())
-                .map_err(|message| ApiError::Config { message: format!("ca_bundle_file: {message}") })?,
-        );
-        let http = builder.build().map_err(|e| ApiError::Transport { url: config.server.clone(), source: e })?;
+        let ws_tls =
+            std::sync::Arc::new(connect::tls_config(config.ca_bundle_pem.as_deref()).map_err(
+                |message| ApiError::Config { message: format!("ca_bundle_file: {message}") },
+            )?);
+        let http = builder
+            .build()
+            .map_err(|e| ApiError::Transport { url: config.server.clone(), source: e })?;
         Ok(Client {
             http,
             config,
@@ -199,7 +224,10 @@ impl Client {
         tracing::debug!(method = %method, path, "coiled api request");
         let transport = |e: reqwest::Error| {
             if is_certificate_rejection(&e) {
-                return FailedAttempt::fatal(ApiError::Certificate { url: url.clone(), message: tls_reason(&e) });
+                return FailedAttempt::fatal(ApiError::Certificate {
+                    url: url.clone(),
+                    message: tls_reason(&e),
+                });
             }
             if e.is_redirect() {
                 // Why, from the error's causes (the policy's own words are the last of them).
@@ -210,12 +238,15 @@ impl Client {
                     cause = c.source();
                 }
                 return FailedAttempt::fatal(ApiError::Config {
-                    message: format!("{url} answered with a redirect that was not followed ({why})"),
+                    message: format!(
+                        "{url} answered with a redirect that was not followed ({why})"
+                    ),
                 });
             }
             // Silence counts as unreachable only while this server has never answered.
             let silence_counts = idempotent && timeout < call.timeout();
-            let unreachable = unreachable_reason(&e, silence_counts, timeout).map(|reason| (url.clone(), reason));
+            let unreachable =
+                unreachable_reason(&e, silence_counts, timeout).map(|reason| (url.clone(), reason));
             let error = ApiError::Transport { url: url.clone(), source: e.without_url() };
             let retryable = error.retryable(idempotent);
             FailedAttempt { error, retry_after: None, unreachable, retryable }
@@ -223,7 +254,11 @@ impl Client {
         let resp = req.send().await.map_err(transport)?;
         self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
         let status = resp.status().as_u16();
-        let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let text = match read_bounded(resp).await {
             Ok(text) => text,
             Err(Bounded::Transport(e)) => return Err(transport(e)),
@@ -248,7 +283,11 @@ impl Client {
     /// as a refused connection).
     fn attempt_timeout(&self, call: Call) -> Duration {
         let own = call.timeout();
-        if self.answered.load(std::sync::atomic::Ordering::Relaxed) { own } else { own.min(self.config.retry.unreachable) }
+        if self.answered.load(std::sync::atomic::Ordering::Relaxed) {
+            own
+        } else {
+            own.min(self.config.retry.unreachable)
+        }
     }
 
     /// Marks the server as having answered (a WebSocket upgrade answered, for instance).
@@ -271,8 +310,14 @@ impl Client {
         body: Option<&(dyn erased::Body + Sync)>,
         call: Call,
     ) -> Result<String, ApiError> {
-        match retry::run(op, &self.config.retry, path, |_| self.send_once(&method, path, query, body, call)).await {
-            Err(ApiError::NotFound { message }) if path != ME => Err(self.confirm_not_found(op, path, message).await),
+        match retry::run(op, &self.config.retry, path, |_| {
+            self.send_once(&method, path, query, body, call)
+        })
+        .await
+        {
+            Err(ApiError::NotFound { message }) if path != ME => {
+                Err(self.confirm_not_found(op, path, message).await)
+            }
             other => other,
         }
     }
@@ -288,17 +333,26 @@ impl Client {
         if self.identified.lock().unwrap_or_else(|p| p.into_inner()).contains(&probe) {
             return ApiError::NotFound { message };
         }
-        let answer =
-            retry::run(op, &self.config.retry, &probe, |_| self.send_once(&reqwest::Method::GET, &probe, &query, None, Call::Idempotent))
-                .await
-                .and_then(|text| decode::<serde_json::Value>(&self.url(&probe), &text));
+        let answer = retry::run(op, &self.config.retry, &probe, |_| {
+            self.send_once(&reqwest::Method::GET, &probe, &query, None, Call::Idempotent)
+        })
+        .await
+        .and_then(|text| decode::<serde_json::Value>(&self.url(&probe), &text));
         match answer {
             Ok(v) if v.is_array() || v.is_object() => {
                 self.identified.lock().unwrap_or_else(|p| p.into_inner()).insert(probe);
                 ApiError::NotFound { message }
             }
-            Ok(other) => ApiError::NotCoiled { url: self.url(path), identity: self.url(&probe), cause: format!("it answered {other}") },
-            Err(e) => ApiError::NotCoiled { url: self.url(path), identity: self.url(&probe), cause: e.to_string() },
+            Ok(other) => ApiError::NotCoiled {
+                url: self.url(path),
+                identity: self.url(&probe),
+                cause: format!("it answered {other}"),
+            },
+            Err(e) => ApiError::NotCoiled {
+                url: self.url(path),
+                identity: self.url(&probe),
+                cause: e.to_string(),
+            },
         }
     }
 
@@ -314,8 +368,14 @@ impl Client {
     }
 
     /// GET and decode JSON.
-    pub async fn get_json<T: DeserializeOwned>(&self, op: &Op, path: &str, query: &[(&str, String)]) -> Result<T, ApiError> {
-        let text = self.request(op, reqwest::Method::GET, path, query, None, Call::Idempotent).await?;
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        op: &Op,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ApiError> {
+        let text =
+            self.request(op, reqwest::Method::GET, path, query, None, Call::Idempotent).await?;
         decode(&self.url(path), &text)
     }
 
@@ -339,17 +399,27 @@ impl Client {
         let slugs: Vec<&str> = memberships.iter().map(|m| m.account.slug.as_str()).collect();
         match slugs.as_slice() {
             [only] => return Ok(only.to_string()),
-            [] => return Err(ApiError::Workspace { message: "this token's user is a member of no workspace".into() }),
+            [] => {
+                return Err(ApiError::Workspace {
+                    message: "this token's user is a member of no workspace".into(),
+                });
+            }
             _ => {}
         }
         // As `Cloud.default_workspace` in `coiled/core.py`: the workspace named as the user, as it is
         // or in lower case.
         let user = self.me(op).await?.username;
         let lower = user.to_lowercase();
-        if let Some(found) = [user.as_str(), lower.as_str()].into_iter().find(|u| slugs.contains(u)) {
+        if let Some(found) = [user.as_str(), lower.as_str()].into_iter().find(|u| slugs.contains(u))
+        {
             return Ok(found.to_string());
         }
-        Err(ApiError::Workspace { message: format!("no default workspace; set `workspace` to one of: {}", slugs.join(", ")) })
+        Err(ApiError::Workspace {
+            message: format!(
+                "no default workspace; set `workspace` to one of: {}",
+                slugs.join(", ")
+            ),
+        })
     }
 }
 
@@ -359,12 +429,14 @@ impl Client {
 fn collection_of(path: &str) -> (String, Vec<(&'static str, String)>) {
     let parts: Vec<&str> = path.split('/').collect();
     match parts.as_slice() {
-        ["", "api", "v2", "clusters" | "workers", "account", ws, ..] => {
-            (format!("/api/v2/clusters/account/{ws}/"), vec![("limit", "1".into()), ("offset", "0".into()), ("just_mine", "0".into())])
-        }
-        ["", "api", "v2", "software-environment", "account", ws, ..] => {
-            (format!("/api/v2/software-environment/account/{ws}/alias"), vec![("offset", "0".into())])
-        }
+        ["", "api", "v2", "clusters" | "workers", "account", ws, ..] => (
+            format!("/api/v2/clusters/account/{ws}/"),
+            vec![("limit", "1".into()), ("offset", "0".into()), ("just_mine", "0".into())],
+        ),
+        ["", "api", "v2", "software-environment", "account", ws, ..] => (
+            format!("/api/v2/software-environment/account/{ws}/alias"),
+            vec![("offset", "0".into())],
+        ),
         _ => (ME.to_string(), Vec::new()),
     }
 }
@@ -399,7 +471,11 @@ async fn read_bounded(mut resp: reqwest::Response) -> Result<String, Bounded> {
 /// out; and what happened, in words. A timeout counts only when `silence_counts` (an idempotent call
 /// to a server that has never answered): an unanswered write may have been carried out, and a server
 /// that answered before is waited for patiently.
-fn unreachable_reason(e: &reqwest::Error, silence_counts: bool, timeout: Duration) -> Option<String> {
+fn unreachable_reason(
+    e: &reqwest::Error,
+    silence_counts: bool,
+    timeout: Duration,
+) -> Option<String> {
     if is_certificate_rejection(e) {
         return None;
     }
@@ -482,10 +558,13 @@ fn is_loopback(url: &url::Url) -> bool {
 
 /// The HTTP client's roots beyond the ones it is built with: `ca_bundle_file`'s, and on macOS (whose
 /// build carries Mozilla's roots) those of `SSL_CERT_FILE`, which the platform store elsewhere includes.
-fn trust_extra_roots(mut builder: reqwest::ClientBuilder, ca_bundle_pem: Option<&[u8]>) -> Result<reqwest::ClientBuilder, ApiError> {
+fn trust_extra_roots(
+    mut builder: reqwest::ClientBuilder,
+    ca_bundle_pem: Option<&[u8]>,
+) -> Result<reqwest::ClientBuilder, ApiError> {
     if let Some(pem) = ca_bundle_pem {
-        let certs =
-            reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ApiError::Decode { url: "ca_bundle".into(), message: e.to_string() })?;
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| ApiError::Decode { url: "ca_bundle".into(), message: e.to_string() })?;
         for c in certs {
             builder = builder.add_root_certificate(c);
         }

@@ -4,7 +4,9 @@
 use super::client::seg;
 use super::requests::{CreateCluster, ScaleUp};
 use super::retry::{self, Call, FailedAttempt, Op};
-use super::{ApiError, Client, ClusterDetails, ClusterListItem, ClusterRef, CreatedCluster, Process, decode};
+use super::{
+    ApiError, Client, ClusterDetails, ClusterListItem, ClusterRef, CreatedCluster, Process, decode,
+};
 
 /// How many pages of 100 a list of clusters reads at most: 100,000 clusters, far beyond any real
 /// workspace; a list that reaches it says so.
@@ -41,26 +43,47 @@ impl Client {
     /// 500 is the server refusing this body: it is not sent again. [`Created::recovered`] tells the
     /// caller when the answer was recovered, so that `existing: true` on a first answer can still be
     /// told apart.
-    pub async fn create_cluster(&self, op: &Op, workspace: &str, body: &CreateCluster) -> Result<Created, ApiError> {
+    pub async fn create_cluster(
+        &self,
+        op: &Op,
+        workspace: &str,
+        body: &CreateCluster,
+    ) -> Result<Created, ApiError> {
         let path = Self::cluster_path(workspace);
         let path = path.as_str();
         retry::run(op, self.policy(), "create cluster", |attempt| async move {
-            let failure = match self.request_once(reqwest::Method::POST, path, Some(body), Call::Create).await {
+            let failure = match self
+                .request_once(reqwest::Method::POST, path, Some(body), Call::Create)
+                .await
+            {
                 Ok(text) => {
-                    let created: CreatedCluster = decode(&self.url(path), &text).map_err(FailedAttempt::fatal)?;
-                    return Ok(Created { id: created.id, existing: created.existing, recovered: attempt > 1 });
+                    let created: CreatedCluster =
+                        decode(&self.url(path), &text).map_err(FailedAttempt::fatal)?;
+                    return Ok(Created {
+                        id: created.id,
+                        existing: created.existing,
+                        recovered: attempt > 1,
+                    });
                 }
                 Err(f) => f,
             };
             let ambiguous = failure.unreachable.is_none()
-                && matches!(failure.error, ApiError::Transport { .. } | ApiError::Status { status: 500 | 502 | 504, .. });
+                && matches!(
+                    failure.error,
+                    ApiError::Transport { .. } | ApiError::Status { status: 500 | 502 | 504, .. }
+                );
             if !ambiguous {
                 return Err(failure);
             }
-            tracing::warn!(attempt, error = %failure.error, "cluster create got no answer; checking whether it happened");
+            tracing::warn!(attempt, error = %failure.error, "cluster create got no answer; \
+                checking whether it happened");
             match self.find_cluster_by_name(op, workspace, &body.name).await {
                 Ok(Some(found)) => {
-                    tracing::info!(cluster = found.id, "the cluster was created; its answer was lost");
+                    tracing::info!(
+                        cluster = found.id,
+                        "the cluster was created; its answer was \
+                        lost"
+                    );
                     Ok(Created { id: found.id, existing: false, recovered: true })
                 }
                 Ok(None) => {
@@ -85,8 +108,13 @@ impl Client {
         const PAGE: usize = 100;
         let mut items = Vec::new();
         for page in 0..LIST_CEILING_PAGES {
-            let query = [("limit", PAGE.to_string()), ("offset", (PAGE * page).to_string()), ("just_mine", "0".to_string())];
-            let batch: Vec<ClusterListItem> = self.get_json(op, &Self::cluster_path(workspace), &query).await?;
+            let query = [
+                ("limit", PAGE.to_string()),
+                ("offset", (PAGE * page).to_string()),
+                ("just_mine", "0".to_string()),
+            ];
+            let batch: Vec<ClusterListItem> =
+                self.get_json(op, &Self::cluster_path(workspace), &query).await?;
             if batch.is_empty() {
                 return Ok(ClusterList { items, complete: true });
             }
@@ -96,14 +124,28 @@ impl Client {
     }
 
     /// `GET /api/v2/clusters/account/{ws}/id/{id}`.
-    pub async fn get_cluster(&self, op: &Op, workspace: &str, id: i64) -> Result<ClusterDetails, ApiError> {
+    pub async fn get_cluster(
+        &self,
+        op: &Op,
+        workspace: &str,
+        id: i64,
+    ) -> Result<ClusterDetails, ApiError> {
         self.get_json(op, &format!("{}id/{id}", Self::cluster_path(workspace)), &[]).await
     }
 
     /// `GET /api/v2/clusters/account/{ws}/name/{name}`: the active cluster with this name, if any.
-    pub async fn find_cluster_by_name(&self, op: &Op, workspace: &str, name: &str) -> Result<Option<ClusterRef>, ApiError> {
+    pub async fn find_cluster_by_name(
+        &self,
+        op: &Op,
+        workspace: &str,
+        name: &str,
+    ) -> Result<Option<ClusterRef>, ApiError> {
         match self
-            .get_json(op, &format!("{}name/{}", Self::cluster_path(workspace), seg(name)), &[("include_paused", "0".to_string())])
+            .get_json(
+                op,
+                &format!("{}name/{}", Self::cluster_path(workspace), seg(name)),
+                &[("include_paused", "0".to_string())],
+            )
             .await
         {
             Ok(c) => Ok(Some(c)),
@@ -115,11 +157,25 @@ impl Client {
     /// `DELETE /api/v2/clusters/account/{ws}/id/{id}`: asks the cluster to stop, with the reason cut to
     /// its first 6,000 characters and left out when empty, as `Cloud._delete_cluster` sends it (which
     /// keeps the URL under 8,192 bytes).
-    pub async fn stop_cluster(&self, op: &Op, workspace: &str, id: i64, reason: &str) -> Result<(), ApiError> {
-        let query: Vec<(&str, String)> = if reason.is_empty() { Vec::new() } else { vec![("reason", stop_reason(reason))] };
-        self.request(op, reqwest::Method::DELETE, &format!("{}id/{id}", Self::cluster_path(workspace)), &query, None, Call::Idempotent)
-            .await
-            .map(|_| ())
+    pub async fn stop_cluster(
+        &self,
+        op: &Op,
+        workspace: &str,
+        id: i64,
+        reason: &str,
+    ) -> Result<(), ApiError> {
+        let query: Vec<(&str, String)> =
+            if reason.is_empty() { Vec::new() } else { vec![("reason", stop_reason(reason))] };
+        self.request(
+            op,
+            reqwest::Method::DELETE,
+            &format!("{}id/{id}", Self::cluster_path(workspace)),
+            &query,
+            None,
+            Call::Idempotent,
+        )
+        .await
+        .map(|_| ())
     }
 
     fn workers_path(workspace: &str, id: i64) -> String {
@@ -127,11 +183,20 @@ impl Client {
     }
 
     /// All workers of a cluster, paging with `limit`/`offset` until an empty page.
-    pub async fn list_workers(&self, op: &Op, workspace: &str, id: i64) -> Result<Vec<Process>, ApiError> {
+    pub async fn list_workers(
+        &self,
+        op: &Op,
+        workspace: &str,
+        id: i64,
+    ) -> Result<Vec<Process>, ApiError> {
         let mut out = Vec::new();
         for page in 0..1000 {
             let batch: Vec<Process> = self
-                .get_json(op, &Self::workers_path(workspace, id), &[("limit", "100".into()), ("offset", (page * 100).to_string())])
+                .get_json(
+                    op,
+                    &Self::workers_path(workspace, id),
+                    &[("limit", "100".into()), ("offset", (page * 100).to_string())],
+                )
                 .await?;
             if batch.is_empty() {
                 break;
@@ -142,7 +207,13 @@ impl Client {
     }
 
     /// Adds `n` workers (`POST …/workers/…` with `n_workers`, which counts workers to add).
-    pub async fn add_workers(&self, op: &Op, workspace: &str, id: i64, n: i64) -> Result<(), ApiError> {
+    pub async fn add_workers(
+        &self,
+        op: &Op,
+        workspace: &str,
+        id: i64,
+        n: i64,
+    ) -> Result<(), ApiError> {
         self.request(
             op,
             reqwest::Method::POST,
@@ -156,10 +227,24 @@ impl Client {
     }
 
     /// Removes the named workers (`DELETE …/workers/…?name=…`).
-    pub async fn remove_workers(&self, op: &Op, workspace: &str, id: i64, names: &[String]) -> Result<(), ApiError> {
+    pub async fn remove_workers(
+        &self,
+        op: &Op,
+        workspace: &str,
+        id: i64,
+        names: &[String],
+    ) -> Result<(), ApiError> {
         for chunk in names.chunks(200) {
             let query: Vec<(&str, String)> = chunk.iter().map(|n| ("name", n.clone())).collect();
-            self.request(op, reqwest::Method::DELETE, &Self::workers_path(workspace, id), &query, None, Call::Idempotent).await?;
+            self.request(
+                op,
+                reqwest::Method::DELETE,
+                &Self::workers_path(workspace, id),
+                &query,
+                None,
+                Call::Idempotent,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -178,7 +263,11 @@ mod tests {
     fn stop_reasons_are_cut_as_the_client_cuts_them() {
         assert_eq!(stop_reason("done"), "done");
         let long = "é".repeat(7000);
-        assert_eq!(stop_reason(&long).chars().count(), 6000, "characters, as a Python slice counts");
+        assert_eq!(
+            stop_reason(&long).chars().count(),
+            6000,
+            "characters, as a Python slice counts"
+        );
         assert_eq!(stop_reason(&"x".repeat(6000)).len(), 6000);
     }
 }

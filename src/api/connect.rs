@@ -35,7 +35,9 @@ fn platform_roots(roots: &mut rustls::RootCertStore) {
 #[cfg(target_os = "macos")]
 pub fn ssl_cert_file() -> Vec<rustls::pki_types::CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
-    let Some(pem) = std::env::var_os("SSL_CERT_FILE").and_then(|p| std::fs::read(p).ok()) else { return Vec::new() };
+    let Some(pem) = std::env::var_os("SSL_CERT_FILE").and_then(|p| std::fs::read(p).ok()) else {
+        return Vec::new();
+    };
     rustls::pki_types::CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok).collect()
 }
 
@@ -49,7 +51,9 @@ pub fn tls_config(ca_bundle_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, 
         let mut added = 0;
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| format!("the CA bundle is not valid PEM: {e}"))?;
-            roots.add(cert).map_err(|e| format!("the CA bundle holds a certificate that cannot be used: {e}"))?;
+            roots.add(cert).map_err(|e| {
+                format!("the CA bundle holds a certificate that cannot be used: {e}")
+            })?;
             added += 1;
         }
         if added == 0 {
@@ -76,31 +80,57 @@ pub struct Proxy {
 /// the conventions curl and the HTTP client follow, for the HTTP client and the WebSocket alike. A
 /// loopback server is never reached through a proxy: the token would leave the machine (in clear
 /// text, for `http://`). A proxy URL that cannot be used is an error, its credentials masked.
-pub fn proxy_for(url: &url::Url, var: impl Fn(&str) -> Option<String>) -> Result<Option<Proxy>, String> {
-    let get = |name: &str| var(&name.to_ascii_lowercase()).or_else(|| var(&name.to_ascii_uppercase())).filter(|v| !v.trim().is_empty());
-    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+pub fn proxy_for(
+    url: &url::Url,
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Proxy>, String> {
+    let get = |name: &str| {
+        var(&name.to_ascii_lowercase())
+            .or_else(|| var(&name.to_ascii_uppercase()))
+            .filter(|v| !v.trim().is_empty())
+    };
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let loopback =
+        host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
     if loopback || get("no_proxy").is_some_and(|no_proxy| bypasses(&no_proxy, &host)) {
         return Ok(None);
     }
     let secure = matches!(url.scheme(), "https" | "wss");
-    let Some(raw) = (if secure { get("https_proxy") } else { get("http_proxy") }).or_else(|| get("all_proxy")) else {
+    let Some(raw) =
+        (if secure { get("https_proxy") } else { get("http_proxy") }).or_else(|| get("all_proxy"))
+    else {
         return Ok(None);
     };
     let with_scheme = if raw.contains("://") { raw.clone() } else { format!("http://{raw}") };
     let shown = mask_credentials(&raw);
-    let parsed = url::Url::parse(&with_scheme).map_err(|e| format!("the proxy URL {shown:?} is not valid: {e}"))?;
+    let parsed = url::Url::parse(&with_scheme)
+        .map_err(|e| format!("the proxy URL {shown:?} is not valid: {e}"))?;
     if parsed.scheme() != "http" {
-        return Err(format!("the proxy {shown:?} uses {}://; only http:// proxies (HTTP CONNECT) are supported", parsed.scheme()));
+        return Err(format!(
+            "the proxy {shown:?} uses {}://; only http:// proxies (HTTP CONNECT) are supported",
+            parsed.scheme()
+        ));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(format!("the proxy URL {shown:?} names no host"));
     }
-    let address = format!("{}:{}", parsed.host_str().unwrap_or_default(), parsed.port_or_known_default().unwrap_or(80));
+    let address = format!(
+        "{}:{}",
+        parsed.host_str().unwrap_or_default(),
+        parsed.port_or_known_default().unwrap_or(80)
+    );
     let authorization = (!parsed.username().is_empty()).then(|| {
         let user = percent_decode(parsed.username());
         let password = percent_decode(parsed.password().unwrap_or_default());
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
     });
     Ok(Some(Proxy { address, authorization }))
 }
@@ -117,45 +147,67 @@ pub fn mask_credentials(text: &str) -> String {
 }
 
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 /// Whether `NO_PROXY` exempts `host`: `*`, an exact host, a domain suffix (`.example.com` or
 /// `example.com`), or an IP address.
 fn bypasses(no_proxy: &str, host: &str) -> bool {
-    no_proxy.split(',').map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).any(|entry| {
-        if entry == "*" {
-            return true;
-        }
-        let entry = entry.split(':').next().unwrap_or_default().trim_start_matches('*');
-        let bare = entry.trim_start_matches('.');
-        host == bare || host.ends_with(&format!(".{bare}"))
-    })
+    no_proxy.split(',').map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).any(
+        |entry| {
+            if entry == "*" {
+                return true;
+            }
+            let entry = entry.split(':').next().unwrap_or_default().trim_start_matches('*');
+            let bare = entry.trim_start_matches('.');
+            host == bare || host.ends_with(&format!(".{bare}"))
+        },
+    )
 }
 
 /// Opens the TCP connection for `url`: directly, or through `proxy`'s `CONNECT` tunnel.
-pub async fn open(url: &url::Url, proxy: Option<&Proxy>, timeout: Duration) -> Result<TcpStream, String> {
+pub async fn open(
+    url: &url::Url,
+    proxy: Option<&Proxy>,
+    timeout: Duration,
+) -> Result<TcpStream, String> {
     let host = url.host_str().ok_or("the URL has no host")?;
     let port = url.port_or_known_default().ok_or("the URL has no port")?;
-    let target = if host.contains(':') && !host.starts_with('[') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+    let target = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
     let work = async {
         match proxy {
             None => TcpStream::connect(&target).await.map_err(|e| connect_error(&target, &e)),
             Some(p) => {
-                let mut stream =
-                    TcpStream::connect(&p.address).await.map_err(|e| format!("proxy {}: {}", p.address, connect_error(&p.address, &e)))?;
+                let mut stream = TcpStream::connect(&p.address).await.map_err(|e| {
+                    format!("proxy {}: {}", p.address, connect_error(&p.address, &e))
+                })?;
                 stream.set_nodelay(true).ok();
                 let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
                 if let Some(auth) = &p.authorization {
                     request.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
                 }
                 request.push_str("\r\n");
-                stream.write_all(request.as_bytes()).await.map_err(|e| format!("proxy {}: {e}", p.address))?;
-                let head = read_head(&mut stream).await.map_err(|e| format!("proxy {}: {e}", p.address))?;
+                stream
+                    .write_all(request.as_bytes())
+                    .await
+                    .map_err(|e| format!("proxy {}: {e}", p.address))?;
+                let head = read_head(&mut stream)
+                    .await
+                    .map_err(|e| format!("proxy {}: {e}", p.address))?;
                 let status = head.split_whitespace().nth(1).unwrap_or_default();
                 if status != "200" {
                     let line = head.lines().next().unwrap_or_default();
-                    return Err(format!("proxy {} refused the tunnel to {target}: {line}", p.address));
+                    return Err(format!(
+                        "proxy {} refused the tunnel to {target}: {line}",
+                        p.address
+                    ));
                 }
                 Ok(stream)
             }
@@ -206,25 +258,59 @@ mod tests {
         assert_eq!(proxy_for(&https, env(&[])).unwrap(), None);
         let p = proxy_for(&https, env(&[("HTTPS_PROXY", "http://proxy:3128")])).unwrap().unwrap();
         assert_eq!(p, Proxy { address: "proxy:3128".into(), authorization: None });
-        assert_eq!(proxy_for(&plain, env(&[("HTTPS_PROXY", "http://proxy:3128")])).unwrap(), None, "https proxy is not for ws://");
+        assert_eq!(
+            proxy_for(&plain, env(&[("HTTPS_PROXY", "http://proxy:3128")])).unwrap(),
+            None,
+            "https proxy is not for ws://"
+        );
         let p = proxy_for(&plain, env(&[("http_proxy", "proxy:8080")])).unwrap().unwrap();
         assert_eq!(p.address, "proxy:8080");
-        let p = proxy_for(&https, env(&[("ALL_PROXY", "http://u%40x:p%3Aw@proxy")])).unwrap().unwrap();
+        let p =
+            proxy_for(&https, env(&[("ALL_PROXY", "http://u%40x:p%3Aw@proxy")])).unwrap().unwrap();
         assert_eq!(p.address, "proxy:80");
-        let decoded = base64::engine::general_purpose::STANDARD.decode(p.authorization.unwrap().trim_start_matches("Basic ")).unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(p.authorization.unwrap().trim_start_matches("Basic "))
+            .unwrap();
         assert_eq!(String::from_utf8(decoded).unwrap(), "u@x:p:w");
         for no in ["*", "coiled.io", ".coiled.io", "cloud.coiled.io", "other, coiled.io:443"] {
-            assert_eq!(proxy_for(&https, env(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", no)])).unwrap(), None, "{no}");
+            assert_eq!(
+                proxy_for(&https, env(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", no)])).unwrap(),
+                None,
+                "{no}"
+            );
         }
-        assert!(proxy_for(&https, env(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "oiled.io")])).unwrap().is_some());
-        assert!(proxy_for(&https, env(&[("HTTPS_PROXY", "socks5://p:1")])).unwrap_err().contains("only http://"));
+        assert!(
+            proxy_for(&https, env(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "oiled.io")]))
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            proxy_for(&https, env(&[("HTTPS_PROXY", "socks5://p:1")]))
+                .unwrap_err()
+                .contains("only http://")
+        );
         // Loopback is never proxied.
-        for local in ["http://127.0.0.1:8000/", "http://localhost:8000/", "http://[::1]:8000/", "ws://127.0.0.2/ws/"] {
+        for local in [
+            "http://127.0.0.1:8000/",
+            "http://localhost:8000/",
+            "http://[::1]:8000/",
+            "ws://127.0.0.2/ws/",
+        ] {
             let u = url::Url::parse(local).unwrap();
-            assert_eq!(proxy_for(&u, env(&[("HTTP_PROXY", "http://p:1"), ("ALL_PROXY", "http://p:1")])).unwrap(), None, "{local}");
+            assert_eq!(
+                proxy_for(&u, env(&[("HTTP_PROXY", "http://p:1"), ("ALL_PROXY", "http://p:1")]))
+                    .unwrap(),
+                None,
+                "{local}"
+            );
         }
         // A proxy URL that cannot be used is refused, its password never shown.
-        for bad in ["http://user:s3cret@", "http://user:s3cret@proxy:notaport", "socks5://user:s3cret@p:1", "http://user:s3cret@[::1"] {
+        for bad in [
+            "http://user:s3cret@",
+            "http://user:s3cret@proxy:notaport",
+            "socks5://user:s3cret@p:1",
+            "http://user:s3cret@[::1",
+        ] {
             let e = proxy_for(&https, env(&[("HTTPS_PROXY", bad)])).unwrap_err();
             assert!(!e.contains("s3cret") && e.contains("***"), "{bad}: {e}");
         }
@@ -234,7 +320,11 @@ mod tests {
     fn credentials_are_masked_in_what_is_shown() {
         assert_eq!(mask_credentials("http://u:p@host:1/x?y"), "http://***@host:1/x?y");
         assert_eq!(mask_credentials("u:p@host"), "***@host");
-        assert_eq!(mask_credentials("https://host/a@b"), "https://host/a@b", "an @ in the path is no credential");
+        assert_eq!(
+            mask_credentials("https://host/a@b"),
+            "https://host/a@b",
+            "an @ in the path is no credential"
+        );
         assert_eq!(mask_credentials("https://cloud.coiled.io"), "https://cloud.coiled.io");
     }
 }

@@ -29,7 +29,9 @@ pub enum ApiError {
     },
     /// A 404 from a server that does not answer as Coiled's API does: nothing is taken to be gone.
     #[error(
-        "HTTP 404 from {url}, and {identity} did not answer as Coiled's API does ({cause}): check that the provider's `server` is Coiled's API (and any proxy in front of it); until it answers as Coiled's API, nothing is taken to be gone or removed from state"
+        "HTTP 404 from {url}, and {identity} did not answer as Coiled's API does ({cause}): check \
+            that the provider's `server` is Coiled's API (and any proxy in front of it); until it \
+            answers as Coiled's API, nothing is taken to be gone or removed from state"
     )]
     NotCoiled {
         /// The URL that answered 404.
@@ -98,7 +100,8 @@ pub enum ApiError {
     },
     /// The server's TLS certificate was refused (untrusted issuer, wrong name, expired). Not retried.
     #[error(
-        "the TLS certificate of {url} was refused: {message}; if the server uses a private certificate authority, set `ca_bundle_file`"
+        "the TLS certificate of {url} was refused: {message}; if the server uses a private \
+            certificate authority, set `ca_bundle_file`"
     )]
     Certificate {
         /// The URL.
@@ -128,7 +131,9 @@ pub enum ApiError {
     },
     /// A create got no answer, and looking the cluster up by name failed too.
     #[error(
-        "the create of cluster {name:?} got no answer ({cause}), and looking it up by name failed too ({lookup}); if it was created, it is not in state: check the workspace's clusters and import it"
+        "the create of cluster {name:?} got no answer ({cause}), and looking it up by name failed \
+            too ({lookup}); if it was created, it is not in state: check the workspace's clusters \
+            and import it"
     )]
     CreateUnconfirmed {
         /// The cluster name.
@@ -146,7 +151,8 @@ pub enum ApiError {
     },
     /// The API token would go in clear text over the network.
     #[error(
-        "refusing to send the API token over plain HTTP to {host}: use https://, or set `allow_insecure_http = true` for a trusted network"
+        "refusing to send the API token over plain HTTP to {host}: use https://, or set \
+            `allow_insecure_http = true` for a trusted network"
     )]
     Insecure {
         /// The non-loopback host.
@@ -160,7 +166,9 @@ impl ApiError {
         match self {
             // 502 and 504 come from a gateway that may have passed the request on: only an idempotent
             // request is sent again; a create is looked up by the caller instead.
-            ApiError::Status { status, .. } => matches!(status, 429 | 503) || (idempotent && matches!(status, 502 | 504)),
+            ApiError::Status { status, .. } => {
+                matches!(status, 429 | 503) || (idempotent && matches!(status, 502 | 504))
+            }
             // A refused certificate is not transient: retrying only delays the error.
             ApiError::Transport { source, .. } if is_certificate_rejection(source) => false,
             ApiError::Transport { source, .. } => idempotent || source.is_connect(),
@@ -184,7 +192,8 @@ impl ApiError {
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(url: &str, text: &str) -> Result<T, ApiError> {
-    serde_json::from_str(text).map_err(|e| ApiError::Decode { url: url.to_string(), message: e.to_string() })
+    serde_json::from_str(text)
+        .map_err(|e| ApiError::Decode { url: url.to_string(), message: e.to_string() })
 }
 
 pub(crate) fn auth_failure(e: ApiError) -> ApiError {
@@ -198,32 +207,47 @@ pub(crate) fn auth_failure(e: ApiError) -> ApiError {
 /// `message`, `non_field_errors[0]`, `detail`, then the whole body.
 pub fn error_from_body(status: u16, body: &str, path: &str) -> ApiError {
     let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
-    let code = json.as_ref().and_then(|j| j.get("code")).and_then(|c| c.as_str()).map(str::to_string);
+    let code =
+        json.as_ref().and_then(|j| j.get("code")).and_then(|c| c.as_str()).map(str::to_string);
     let message = json
         .as_ref()
         .and_then(|j| {
             j.get("message")
                 .and_then(|m| m.as_str().map(str::to_string))
-                .or_else(|| j.get("non_field_errors").and_then(|n| n.get(0)).and_then(|m| m.as_str()).map(str::to_string))
+                .or_else(|| {
+                    j.get("non_field_errors")
+                        .and_then(|n| n.get(0))
+                        .and_then(|m| m.as_str())
+                        .map(str::to_string)
+                })
                 .or_else(|| j.get("detail").and_then(|m| m.as_str()).map(str::to_string))
         })
         .unwrap_or_else(|| {
             let t = body.trim();
-            if t.is_empty() { format!("HTTP {status} from {path}") } else { t.chars().take(500).collect() }
+            if t.is_empty() {
+                format!("HTTP {status} from {path}")
+            } else {
+                t.chars().take(500).collect()
+            }
         });
     match status {
         401 => ApiError::Unauthorized { status, message },
         403 => ApiError::Forbidden { message },
         // Coiled's error shape (the keys `handle_api_exception` reads) says the API itself answered;
         // any other 404 body (an HTML page, a proxy's text, nothing) says nothing of what was asked for.
-        404 if json.as_ref().is_some_and(|j| ["detail", "message", "non_field_errors"].iter().any(|k| j.get(k).is_some())) => {
+        404 if json.as_ref().is_some_and(|j| {
+            ["detail", "message", "non_field_errors"].iter().any(|k| j.get(k).is_some())
+        }) =>
+        {
             ApiError::NotFound { message }
         }
         // Not Coiled's answer: its body (an HTML page, a proxy's text) is not shown.
         404 => ApiError::Status {
             status,
             message: format!(
-                "{path} answered 404 with a body that is not in Coiled's error shape (not a JSON error): check that the provider's `server` is Coiled's API (and any proxy in front of it); nothing is taken to be gone or removed from state"
+                "{path} answered 404 with a body that is not in Coiled's error shape (not a JSON \
+                    error): check that the provider's `server` is Coiled's API (and any proxy in \
+                    front of it); nothing is taken to be gone or removed from state"
             ),
             code,
         },

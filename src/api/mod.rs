@@ -68,14 +68,23 @@ mod tests {
 
     #[test]
     fn error_bodies_are_read_like_the_coiled_client() {
-        let e = error_from_body(400, r#"{"code":"NO_CLOUD_SETUP","message":"No cloud setup"}"#, "/x");
+        let e =
+            error_from_body(400, r#"{"code":"NO_CLOUD_SETUP","message":"No cloud setup"}"#, "/x");
         assert!(
             matches!(e, ApiError::Status { status: 400, ref message, code: Some(ref c) } if message == "No cloud setup" && c == "NO_CLOUD_SETUP")
         );
-        assert_eq!(error_from_body(400, r#"{"non_field_errors":["bad"]}"#, "/x").to_string(), "HTTP 400: bad");
-        assert!(matches!(error_from_body(401, r#"{"detail":"Invalid token."}"#, "/x"), ApiError::Unauthorized { .. }));
+        assert_eq!(
+            error_from_body(400, r#"{"non_field_errors":["bad"]}"#, "/x").to_string(),
+            "HTTP 400: bad"
+        );
+        assert!(matches!(
+            error_from_body(401, r#"{"detail":"Invalid token."}"#, "/x"),
+            ApiError::Unauthorized { .. }
+        ));
         assert!(error_from_body(404, r#"{"detail":"Not found."}"#, "/x").is_not_found());
-        for body in ["", "<html><body>Not Found</body></html>", "{}", r#"{"error":"no route"}"#, "[]"] {
+        for body in
+            ["", "<html><body>Not Found</body></html>", "{}", r#"{"error":"no route"}"#, "[]"]
+        {
             let e = error_from_body(404, body, "/api/v2/x");
             assert!(!e.is_not_found() && e.to_string().contains("/api/v2/x"), "{body:?}: {e}");
         }
@@ -114,7 +123,10 @@ mod tests {
         };
         assert!(Client::new(cfg("http://127.0.0.1:1", false)).is_ok());
         assert!(Client::new(cfg("http://localhost:1", false)).is_ok());
-        assert!(matches!(Client::new(cfg("http://example.com", false)), Err(ApiError::Insecure { .. })));
+        assert!(matches!(
+            Client::new(cfg("http://example.com", false)),
+            Err(ApiError::Insecure { .. })
+        ));
         assert!(Client::new(cfg("http://example.com", true)).is_ok());
         assert!(Client::new(cfg("https://example.com", false)).is_ok());
     }

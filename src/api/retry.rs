@@ -58,7 +58,11 @@ pub const DEFAULT_UNREACHABLE: Duration = Duration::from_secs(30);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { base: Duration::from_millis(200), max: Duration::from_secs(15), unreachable: DEFAULT_UNREACHABLE }
+        RetryPolicy {
+            base: Duration::from_millis(200),
+            max: Duration::from_secs(15),
+            unreachable: DEFAULT_UNREACHABLE,
+        }
     }
 }
 
@@ -69,7 +73,8 @@ impl RetryPolicy {
             return ra.min(self.max * 4);
         }
         let exp = self.base.saturating_mul(1u32 << attempt.min(16)).min(self.max);
-        Duration::from_secs_f64(exp.as_secs_f64() * rand::random::<f64>()).max(Duration::from_millis(10))
+        Duration::from_secs_f64(exp.as_secs_f64() * rand::random::<f64>())
+            .max(Duration::from_millis(10))
     }
 }
 
@@ -103,7 +108,9 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    httpdate::parse_http_date(v).ok().map(|t| t.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    httpdate::parse_http_date(v)
+        .ok()
+        .map(|t| t.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 /// How one attempt failed.
@@ -129,7 +136,12 @@ impl FailedAttempt {
 
 /// Runs `attempt` until it succeeds, fails for good, the operation's deadline passes or Terraform
 /// asks to stop. `what` names the call in logs.
-pub(crate) async fn run<T, F, Fut>(op: &Op, policy: &RetryPolicy, what: &str, mut attempt: F) -> Result<T, ApiError>
+pub(crate) async fn run<T, F, Fut>(
+    op: &Op,
+    policy: &RetryPolicy,
+    what: &str,
+    mut attempt: F,
+) -> Result<T, ApiError>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, FailedAttempt>>,
@@ -155,9 +167,14 @@ where
             let left = policy.unreachable.saturating_sub(since.elapsed());
             let delay = policy.delay(n, None).min(left);
             if left.is_zero() || Instant::now() + delay >= op.deadline {
-                return Err(ApiError::Unreachable { url, reason, waited_s: since.elapsed().as_secs_f64().round() as u64 });
+                return Err(ApiError::Unreachable {
+                    url,
+                    reason,
+                    waited_s: since.elapsed().as_secs_f64().round() as u64,
+                });
             }
-            tracing::info!(what, attempt = n, delay_ms = delay.as_millis() as u64, reason = %reason, "coiled api unreachable; retrying");
+            tracing::info!(what, attempt = n, delay_ms = delay.as_millis() as u64, reason = %reason, "coiled \
+                api unreachable; retrying");
             op.sleep(delay).await?;
             continue;
         }
@@ -169,7 +186,8 @@ where
         if Instant::now() + delay >= op.deadline {
             return Err(ApiError::Timeout { attempts: n, last: Box::new(failure.error) });
         }
-        tracing::info!(what, attempt = n, delay_ms = delay.as_millis() as u64, error = %failure.error, "retrying coiled api request");
+        tracing::info!(what, attempt = n, delay_ms = delay.as_millis() as u64, error = %failure.error, "retrying \
+            coiled api request");
         op.sleep(delay).await?;
     }
 }

@@ -44,7 +44,9 @@ pub async fn retire_workers(
         let _ = stream.shutdown().await;
         retired_names(&reply)
     };
-    tokio::time::timeout(timeout, exchange).await.map_err(|_| format!("the scheduler did not answer within {} s", timeout.as_secs()))?
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("the scheduler did not answer within {} s", timeout.as_secs()))?
 }
 
 /// Whether a TCP connection to the scheduler at `address` opens within `timeout`: whether this
@@ -56,19 +58,36 @@ pub async fn reachable(address: &str, timeout: Duration) -> bool {
 
 /// `HOST:PORT` of a `tls://HOST:PORT` address (IPv6 in brackets).
 fn host_port(address: &str) -> Result<String, String> {
-    let rest = address.strip_prefix("tls://").ok_or_else(|| format!("{address:?} is not a tls:// address"))?;
+    let rest = address
+        .strip_prefix("tls://")
+        .ok_or_else(|| format!("{address:?} is not a tls:// address"))?;
     Ok(rest.to_string())
 }
 
-async fn connect(address: &str, cert_pem: &str, key_pem: &str) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+async fn connect(
+    address: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
     let target = host_port(address)?;
-    let host = target.rsplit_once(':').map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']')).unwrap_or_default();
-    let ip: std::net::IpAddr = host.parse().map_err(|_| format!("{address:?} does not name the scheduler by IP"))?;
+    let host = target
+        .rsplit_once(':')
+        .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+        .unwrap_or_default();
+    let ip: std::net::IpAddr =
+        host.parse().map_err(|_| format!("{address:?} does not name the scheduler by IP"))?;
     let config = tls_config(cert_pem, key_pem)?;
-    let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&target)).await {
+    let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&target))
+        .await
+    {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(e)) => return Err(format!("cannot connect to {address}: {e}")),
-        Err(_) => return Err(format!("cannot connect to {address} within {} s", CONNECT_TIMEOUT.as_secs())),
+        Err(_) => {
+            return Err(format!(
+                "cannot connect to {address} within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ));
+        }
     };
     let _ = tcp.set_nodelay(true);
     tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -83,13 +102,19 @@ fn tls_config(cert_pem: &str, key_pem: &str) -> Result<rustls::ClientConfig, Str
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .collect::<Result<_, _>>()
         .map_err(|e| format!("the cluster's certificate is not PEM: {e}"))?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| format!("the cluster's key is not PEM: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| format!("the cluster's key is not PEM: {e}"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for cert in &certs {
         let _ = roots.add(cert.clone());
     }
-    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().ok();
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .ok();
     let verifier = ClusterAuthority { certs: certs.clone(), webpki, provider: provider.clone() };
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -121,11 +146,14 @@ impl ServerCertVerifier for ClusterAuthority {
         if self.certs.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
             return Ok(ServerCertVerified::assertion());
         }
-        let webpki = self.webpki.as_ref().ok_or(TlsError::InvalidCertificate(CertificateError::UnknownIssuer))?;
+        let webpki = self
+            .webpki
+            .as_ref()
+            .ok_or(TlsError::InvalidCertificate(CertificateError::UnknownIssuer))?;
         match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
-            Err(TlsError::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. })) => {
-                Ok(ServerCertVerified::assertion())
-            }
+            Err(TlsError::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -136,7 +164,12 @@ impl ServerCertVerifier for ClusterAuthority {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -145,7 +178,12 @@ impl ServerCertVerifier for ClusterAuthority {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -197,16 +235,25 @@ fn text(m: &mut Vec<u8>, s: &str) {
 
 /// The workers a `retire_workers` reply names: `{address: {name, …}}`, or the scheduler's error.
 fn retired_names(reply: &Value) -> Result<Vec<String>, String> {
-    let Some(workers) = reply.as_object() else { return Err(format!("the scheduler answered {reply}")) };
+    let Some(workers) = reply.as_object() else {
+        return Err(format!("the scheduler answered {reply}"));
+    };
     if workers.get("status").and_then(Value::as_str).is_some_and(|s| s != "OK") {
         let text = workers.get("text").and_then(Value::as_str).unwrap_or("no reason given");
         return Err(format!("the scheduler refused: {text}"));
     }
-    Ok(workers.values().filter_map(|w| w.get("name")).map(|n| n.as_str().map_or_else(|| n.to_string(), str::to_string)).collect())
+    Ok(workers
+        .values()
+        .filter_map(|w| w.get("name"))
+        .map(|n| n.as_str().map_or_else(|| n.to_string(), str::to_string))
+        .collect())
 }
 
 /// Writes one message as Dask frames it: one msgpack frame.
-async fn write_message<S: AsyncWriteExt + Unpin>(stream: &mut S, frame: &[u8]) -> Result<(), String> {
+async fn write_message<S: AsyncWriteExt + Unpin>(
+    stream: &mut S,
+    frame: &[u8],
+) -> Result<(), String> {
     let mut out = Vec::with_capacity(frame.len() + 24);
     // The byte count of what follows the count: the prelude (frame count, each frame's length) and
     // the frames.
@@ -228,13 +275,19 @@ async fn read_message<S: AsyncReadExt + Unpin>(stream: &mut S) -> Result<Value, 
     }
     let mut buf = vec![0u8; total as usize];
     stream.read_exact(&mut buf).await.map_err(gone)?;
-    let word = |at: usize| buf.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+    let word = |at: usize| {
+        buf.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+    };
     let frames = word(0).ok_or("the scheduler's answer is cut short")?;
-    let first = word(8).filter(|_| frames > 0).ok_or("the scheduler's answer has no frame")? as usize;
+    let first =
+        word(8).filter(|_| frames > 0).ok_or("the scheduler's answer has no frame")? as usize;
     let start = 8 * (1 + frames as usize);
     let frame = buf.get(start..start + first).ok_or("the scheduler's answer is cut short")?;
     // Frames past this buffer (large buffers Dask sends apart) are read and dropped.
-    let in_buffer: u64 = (0..frames as usize).filter_map(|i| word(8 * (1 + i))).sum::<u64>().min(total - start as u64);
+    let in_buffer: u64 = (0..frames as usize)
+        .filter_map(|i| word(8 * (1 + i)))
+        .sum::<u64>()
+        .min(total - start as u64);
     let rest: u64 = (0..frames as usize).filter_map(|i| word(8 * (1 + i))).sum::<u64>() - in_buffer;
     let value = decode(&mut &frame[..], 0)?;
     if rest > 0 {
@@ -266,8 +319,15 @@ fn decode(r: &mut &[u8], depth: u32) -> Result<Value, String> {
         Marker::I64 => Value::from(be(r, 8)? as i64),
         Marker::F32 => Value::from(f64::from(f32::from_bits(be(r, 4)? as u32))),
         Marker::F64 => Value::from(f64::from_bits(be(r, 8)?)),
-        Marker::FixStr(n) => Value::String(String::from_utf8_lossy(&take(r, n as usize)?).into_owned()),
-        Marker::Str8 | Marker::Bin8 | Marker::Str16 | Marker::Bin16 | Marker::Str32 | Marker::Bin32 => {
+        Marker::FixStr(n) => {
+            Value::String(String::from_utf8_lossy(&take(r, n as usize)?).into_owned())
+        }
+        Marker::Str8
+        | Marker::Bin8
+        | Marker::Str16
+        | Marker::Bin16
+        | Marker::Str32
+        | Marker::Bin32 => {
             let width = match marker {
                 Marker::Str8 | Marker::Bin8 => 1,
                 Marker::Str16 | Marker::Bin16 => 2,
@@ -286,7 +346,11 @@ fn decode(r: &mut &[u8], depth: u32) -> Result<Value, String> {
             let n = be(r, if marker == Marker::Map16 { 2 } else { 4 })?;
             object(r, n, depth)?
         }
-        Marker::FixExt1 | Marker::FixExt2 | Marker::FixExt4 | Marker::FixExt8 | Marker::FixExt16 => {
+        Marker::FixExt1
+        | Marker::FixExt2
+        | Marker::FixExt4
+        | Marker::FixExt8
+        | Marker::FixExt16 => {
             let n = match marker {
                 Marker::FixExt1 => 1,
                 Marker::FixExt2 => 2,
@@ -336,7 +400,9 @@ fn be(r: &mut &[u8], n: usize) -> Result<u64, String> {
 
 fn text_or_bin(marker: rmp::Marker, bytes: Vec<u8>) -> Value {
     match marker {
-        rmp::Marker::Str8 | rmp::Marker::Str16 | rmp::Marker::Str32 => Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+        rmp::Marker::Str8 | rmp::Marker::Str16 | rmp::Marker::Str32 => {
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        }
         _ => Value::Null,
     }
 }
@@ -378,7 +444,10 @@ mod tests {
         let back = read_message(&mut &wire[..]).await.unwrap();
         assert_eq!(back["op"], "retire_workers");
         assert_eq!(back["names"], serde_json::json!(["etl-worker-1"]));
-        assert_eq!((back["remove"].clone(), back["close_workers"].clone(), back["reply"].clone()), (true.into(), true.into(), true.into()));
+        assert_eq!(
+            (back["remove"].clone(), back["close_workers"].clone(), back["reply"].clone()),
+            (true.into(), true.into(), true.into())
+        );
         let hello = read_message(
             &mut &{
                 let mut w = Vec::new();
@@ -394,7 +463,8 @@ mod tests {
 
     #[test]
     fn replies_name_the_retired_workers_or_say_why_not() {
-        let reply = serde_json::json!({"tls://10.0.0.5:40000": {"name": "etl-worker-3", "type": "Worker"}});
+        let reply =
+            serde_json::json!({"tls://10.0.0.5:40000": {"name": "etl-worker-3", "type": "Worker"}});
         assert_eq!(retired_names(&reply).unwrap(), vec!["etl-worker-3"]);
         let error = serde_json::json!({"status": "uncaught-error", "text": "no such worker"});
         assert!(retired_names(&error).unwrap_err().contains("no such worker"));
@@ -403,7 +473,9 @@ mod tests {
 
     #[test]
     fn hostile_msgpack_is_an_error() {
-        for bytes in [&[0xdc, 0xff, 0xff][..], &[0xdf, 0xff, 0xff, 0xff, 0xff], &[0xd9, 0x10, 0x41], &[0xc1]] {
+        for bytes in
+            [&[0xdc, 0xff, 0xff][..], &[0xdf, 0xff, 0xff, 0xff, 0xff], &[0xd9, 0x10, 0x41], &[0xc1]]
+        {
             assert!(decode(&mut &bytes[..], 0).is_err(), "{bytes:?}");
         }
         let mut nested = vec![0x91u8; 100];

@@ -6,18 +6,26 @@
 use super::client::seg;
 use super::requests::{CreateSoftwareEnv, JsonObject};
 use super::retry::{Call, Op};
-use super::{AliasPage, ApiError, BuildLogPage, Client, SoftwareAlias, SoftwareBuild, SpecRead, decode};
+use super::{
+    AliasPage, ApiError, BuildLogPage, Client, SoftwareAlias, SoftwareBuild, SpecRead, decode,
+};
 
 impl Client {
     /// `GET /api/v2/user/workspace/{ws}/dask-config-overrides` (`Cloud._load_server_dask_config` in
     /// `coiled/v2/core.py`), which does not check the answer's status: an error status is `Ok(None)`,
     /// no overrides, for the caller to warn of. An answer that is not an object is no overrides too.
-    pub async fn dask_config_overrides(&self, op: &Op, workspace: &str) -> Result<Option<JsonObject>, ApiError> {
+    pub async fn dask_config_overrides(
+        &self,
+        op: &Op,
+        workspace: &str,
+    ) -> Result<Option<JsonObject>, ApiError> {
         let path = format!("/api/v2/user/workspace/{}/dask-config-overrides", seg(workspace));
         match self.get_json::<serde_json::Value>(op, &path, &[]).await {
             Ok(serde_json::Value::Object(map)) => Ok(Some(map)),
             Ok(_) => Ok(Some(JsonObject::new())),
-            Err(ApiError::Status { .. } | ApiError::NotFound { .. } | ApiError::Forbidden { .. }) => Ok(None),
+            Err(
+                ApiError::Status { .. } | ApiError::NotFound { .. } | ApiError::Forbidden { .. },
+            ) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -25,44 +33,101 @@ impl Client {
     /// `POST /api/v2/software-environment/account/{ws}` (`Cloud._create_software_environment_v2` in
     /// `coiled/core.py`). Sending the same body again names the same environment, and the server
     /// skips a rebuild of the same spec: it is sent as idempotent.
-    pub async fn create_software_env(&self, op: &Op, workspace: &str, body: &CreateSoftwareEnv) -> Result<SoftwareAlias, ApiError> {
+    pub async fn create_software_env(
+        &self,
+        op: &Op,
+        workspace: &str,
+        body: &CreateSoftwareEnv,
+    ) -> Result<SoftwareAlias, ApiError> {
         let path = format!("/api/v2/software-environment/account/{}", seg(workspace));
-        let text = self.request(op, reqwest::Method::POST, &path, &[], Some(body), Call::Idempotent).await?;
+        let text = self
+            .request(op, reqwest::Method::POST, &path, &[], Some(body), Call::Idempotent)
+            .await?;
         decode(&self.url(&path), &text)
     }
 
     /// `GET /api/v2/software-environment/account/{ws}/build/{id}` (`Cloud._fetch_software_build`).
-    pub async fn software_build(&self, op: &Op, workspace: &str, build: i64) -> Result<SoftwareBuild, ApiError> {
-        self.get_json(op, &format!("/api/v2/software-environment/account/{}/build/{build}", seg(workspace)), &[]).await
+    pub async fn software_build(
+        &self,
+        op: &Op,
+        workspace: &str,
+        build: i64,
+    ) -> Result<SoftwareBuild, ApiError> {
+        self.get_json(
+            op,
+            &format!("/api/v2/software-environment/account/{}/build/{build}", seg(workspace)),
+            &[],
+        )
+        .await
     }
 
     /// `GET /api/v2/software-environment/account/{ws}/build/logs/{id}?limit=500[&pageToken=T]`
     /// (`Cloud._fetch_software_build_logs`).
-    pub async fn software_build_logs(&self, op: &Op, workspace: &str, build: i64, page: Option<&str>) -> Result<BuildLogPage, ApiError> {
+    pub async fn software_build_logs(
+        &self,
+        op: &Op,
+        workspace: &str,
+        build: i64,
+        page: Option<&str>,
+    ) -> Result<BuildLogPage, ApiError> {
         let mut query = vec![("limit", "500".to_string())];
         if let Some(token) = page {
             query.push(("pageToken", token.to_string()));
         }
-        self.get_json(op, &format!("/api/v2/software-environment/account/{}/build/logs/{build}", seg(workspace)), &query).await
+        self.get_json(
+            op,
+            &format!("/api/v2/software-environment/account/{}/build/logs/{build}", seg(workspace)),
+            &query,
+        )
+        .await
     }
 
     /// `GET /api/v2/software-environment/account/{ws}/alias/name/{name}` (`Cloud._get_software_info`).
-    pub async fn software_alias(&self, op: &Op, workspace: &str, name: &str) -> Result<SoftwareAlias, ApiError> {
-        self.get_json(op, &format!("/api/v2/software-environment/account/{}/alias/name/{}", seg(workspace), seg(name)), &[]).await
+    pub async fn software_alias(
+        &self,
+        op: &Op,
+        workspace: &str,
+        name: &str,
+    ) -> Result<SoftwareAlias, ApiError> {
+        self.get_json(
+            op,
+            &format!(
+                "/api/v2/software-environment/account/{}/alias/name/{}",
+                seg(workspace),
+                seg(name)
+            ),
+            &[],
+        )
+        .await
     }
 
     /// `GET /api/v2/software-environment/account/{ws}/spec/{id}` (`Cloud._get_software_spec`).
-    pub async fn software_spec(&self, op: &Op, workspace: &str, spec: i64) -> Result<SpecRead, ApiError> {
-        self.get_json(op, &format!("/api/v2/software-environment/account/{}/spec/{spec}", seg(workspace)), &[]).await
+    pub async fn software_spec(
+        &self,
+        op: &Op,
+        workspace: &str,
+        spec: i64,
+    ) -> Result<SpecRead, ApiError> {
+        self.get_json(
+            op,
+            &format!("/api/v2/software-environment/account/{}/spec/{spec}", seg(workspace)),
+            &[],
+        )
+        .await
     }
 
     /// `GET /api/v2/software-environment/account/{ws}/alias?offset=…`, page after page until `count`
     /// are read (`Cloud._list_software_environments_page_v2`, through `_depaginate_v2`).
-    pub async fn list_software_aliases(&self, op: &Op, workspace: &str) -> Result<Vec<SoftwareAlias>, ApiError> {
+    pub async fn list_software_aliases(
+        &self,
+        op: &Op,
+        workspace: &str,
+    ) -> Result<Vec<SoftwareAlias>, ApiError> {
         let path = format!("/api/v2/software-environment/account/{}/alias", seg(workspace));
         let mut all: Vec<SoftwareAlias> = Vec::new();
         loop {
-            let page: AliasPage = self.get_json(op, &path, &[("offset", all.len().to_string())]).await?;
+            let page: AliasPage =
+                self.get_json(op, &path, &[("offset", all.len().to_string())]).await?;
             let got = page.items.len();
             all.extend(page.items);
             if got == 0 || all.len() >= page.count {
@@ -73,8 +138,19 @@ impl Client {
 
     /// `DELETE /api/v2/software-environment/account/{ws}/alias/name/{name}`
     /// (`Cloud._delete_software_environment`); a 404 is an error the caller may take as gone.
-    pub async fn delete_software_alias(&self, op: &Op, workspace: &str, name: &str) -> Result<(), ApiError> {
-        let path = format!("/api/v2/software-environment/account/{}/alias/name/{}", seg(workspace), seg(name));
-        self.request(op, reqwest::Method::DELETE, &path, &[], None, Call::Idempotent).await.map(|_| ())
+    pub async fn delete_software_alias(
+        &self,
+        op: &Op,
+        workspace: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        let path = format!(
+            "/api/v2/software-environment/account/{}/alias/name/{}",
+            seg(workspace),
+            seg(name)
+        );
+        self.request(op, reqwest::Method::DELETE, &path, &[], None, Call::Idempotent)
+            .await
+            .map(|_| ())
     }
 }

@@ -5,7 +5,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// A field that may be absent or null: either is its default. The client reads these with `.get()`
 /// or not at all, so a server may leave them out or send null.
-fn null_is_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+fn null_is_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
+    d: D,
+) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
@@ -67,11 +69,13 @@ pub struct BackendOptionsRead {
 impl BackendOptionsRead {
     /// The cloud (`aws` or `gcp`), from `options.provider_name` or a legacy backend name.
     pub fn provider_name(&self) -> Option<String> {
-        self.options.get("provider_name").and_then(|v| v.as_str()).map(str::to_string).or_else(|| match self.backend.as_deref() {
-            Some("vm_aws") => Some("aws".into()),
-            Some("vm_gcp") => Some("gcp".into()),
-            _ => None,
-        })
+        self.options.get("provider_name").and_then(|v| v.as_str()).map(str::to_string).or_else(
+            || match self.backend.as_deref() {
+                Some("vm_aws") => Some("aws".into()),
+                Some("vm_gcp") => Some("gcp".into()),
+                _ => None,
+            },
+        )
     }
     /// The account-level ingress rules as reported: `Some(rules)` (empty when none are set) when the
     /// answer carries `options.firewall_spec`, `None` when the server does not report it at all.
@@ -109,8 +113,15 @@ impl BackendOptionsRead {
     /// where set; `None` when the answer carries no network object.
     pub fn network(&self) -> Option<[Option<String>; 4]> {
         let net = self.options.get("network")?.as_object()?;
-        let text = |k: &str| net.get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
-        Some([text("network_id"), text("scheduler_subnet_id"), text("worker_subnet_id"), text("firewall_id")])
+        let text = |k: &str| {
+            net.get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string)
+        };
+        Some([
+            text("network_id"),
+            text("scheduler_subnet_id"),
+            text("worker_subnet_id"),
+            text("firewall_id"),
+        ])
     }
 }
 
@@ -271,7 +282,11 @@ impl ClusterDetails {
     }
     /// `scheduler_options.idle_timeout`, where reported.
     pub fn idle_timeout(&self) -> Option<&str> {
-        self.scheduler_options.as_ref().and_then(|o| o.get("idle_timeout")).and_then(|v| v.as_str()).filter(|t| !t.is_empty())
+        self.scheduler_options
+            .as_ref()
+            .and_then(|o| o.get("idle_timeout"))
+            .and_then(|v| v.as_str())
+            .filter(|t| !t.is_empty())
     }
     /// `tags`, values as strings (as Coiled's client stringifies them), where reported.
     pub fn reported_tags(&self) -> Option<std::collections::BTreeMap<String, String>> {

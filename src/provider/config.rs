@@ -53,11 +53,18 @@ fn read_config_file(path: &std::path::Path) -> Result<Option<serde_norway::Value
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("Cannot read the Coiled configuration file {}: {e}.", path.display())),
+        Err(e) => {
+            return Err(format!(
+                "Cannot read the Coiled configuration file {}: {e}.",
+                path.display()
+            ));
+        }
     };
     parse_config_file(&text).map_err(|e| {
         format!(
-            "The Coiled configuration file {} is not valid YAML: {e}. Fix or remove it (`coiled login` writes a new one), or set the token with the provider's `token` argument or COILED_TOKEN.",
+            "The Coiled configuration file {} is not valid YAML: {e}. Fix or remove it (`coiled \
+                login` writes a new one), or set the token with the provider's `token` argument \
+                or COILED_TOKEN.",
             path.display()
         )
     })
@@ -81,7 +88,9 @@ fn config_file_path(vars: &HashMap<String, String>) -> Option<PathBuf> {
     if let Some(dir) = vars.get("DASK_CONFIG").filter(|s| !s.is_empty()) {
         return Some(PathBuf::from(dir).join("coiled.yaml"));
     }
-    vars.get("HOME").filter(|s| !s.is_empty()).map(|h| PathBuf::from(h).join(".config/dask/coiled.yaml"))
+    vars.get("HOME")
+        .filter(|s| !s.is_empty())
+        .map(|h| PathBuf::from(h).join(".config/dask/coiled.yaml"))
 }
 
 /// A setting and where it came from (shown in logs and messages, never with a secret's value).
@@ -105,15 +114,26 @@ pub struct Settings {
 }
 
 /// The places a token is looked for, in order, for error messages.
-pub const TOKEN_PLACES: &str = "the provider's `token` argument, the COILED_TOKEN environment variable, the DASK_COILED__TOKEN environment variable, or `coiled.token` in ~/.config/dask/coiled.yaml (written by `coiled login`)";
+pub const TOKEN_PLACES: &str = "the provider's `token` argument, the COILED_TOKEN environment \
+    variable, the DASK_COILED__TOKEN environment variable, or `coiled.token` in \
+    ~/.config/dask/coiled.yaml (written by `coiled login`)";
 
 fn first<T>(candidates: Vec<(Option<T>, String)>) -> Option<Sourced<T>> {
     candidates.into_iter().find_map(|(v, source)| v.map(|value| Sourced { value, source }))
 }
 
 /// Resolves the settings from the provider block's values (`None` when unset) and the environment.
-pub fn resolve(server: Option<&str>, token: Option<&str>, workspace: Option<&str>, env: &Env) -> Settings {
-    let file = env.file_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "~/.config/dask/coiled.yaml".into());
+pub fn resolve(
+    server: Option<&str>,
+    token: Option<&str>,
+    workspace: Option<&str>,
+    env: &Env,
+) -> Settings {
+    let file = env
+        .file_path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "~/.config/dask/coiled.yaml".into());
     let nonempty = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     let server = first(vec![
         (nonempty(server), "the provider's `server` argument".into()),
@@ -132,12 +152,19 @@ pub fn resolve(server: Option<&str>, token: Option<&str>, workspace: Option<&str
     let workspace = first(vec![
         (nonempty(workspace), "the provider's `workspace` argument".into()),
         (env.var("COILED_WORKSPACE"), "the COILED_WORKSPACE environment variable".into()),
-        (env.var("DASK_COILED__WORKSPACE"), "the DASK_COILED__WORKSPACE environment variable".into()),
+        (
+            env.var("DASK_COILED__WORKSPACE"),
+            "the DASK_COILED__WORKSPACE environment variable".into(),
+        ),
         (env.var("DASK_COILED__ACCOUNT"), "the DASK_COILED__ACCOUNT environment variable".into()),
         (env.file_key("workspace"), format!("`coiled.workspace` in {file}")),
         (env.file_key("account"), format!("`coiled.account` in {file}")),
     ]);
-    Settings { server: Sourced { value: normalize_server(&server.value), source: server.source }, token, workspace }
+    Settings {
+        server: Sourced { value: normalize_server(&server.value), source: server.source },
+        token,
+        workspace,
+    }
 }
 
 /// Normalises a server URL as the Coiled client does: `http://` is added when no scheme is given,
@@ -161,7 +188,13 @@ mod tests {
     fn env(vars: &[(&str, &str)], file: Option<&str>) -> Env {
         Env {
             vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            file: file.map(|f| serde_norway::from_str::<serde_norway::Value>(f).unwrap().get("coiled").cloned().unwrap()),
+            file: file.map(|f| {
+                serde_norway::from_str::<serde_norway::Value>(f)
+                    .unwrap()
+                    .get("coiled")
+                    .cloned()
+                    .unwrap()
+            }),
             file_path: Some(PathBuf::from("/home/u/.config/dask/coiled.yaml")),
         }
     }
@@ -182,7 +215,14 @@ mod tests {
             (
                 "COILED_ before DASK_",
                 None,
-                env(&[("COILED_SERVER", "http://a"), ("DASK_COILED__SERVER", "http://b"), ("DASK_COILED__TOKEN", "dask-t")], None),
+                env(
+                    &[
+                        ("COILED_SERVER", "http://a"),
+                        ("DASK_COILED__SERVER", "http://b"),
+                        ("DASK_COILED__TOKEN", "dask-t"),
+                    ],
+                    None,
+                ),
                 "http://a",
                 Some("dask-t"),
                 None,
@@ -190,30 +230,57 @@ mod tests {
             (
                 "DASK_ before file",
                 None,
-                env(&[("DASK_COILED__SERVER", "http://b"), ("DASK_COILED__ACCOUNT", "acct")], Some(file)),
+                env(
+                    &[("DASK_COILED__SERVER", "http://b"), ("DASK_COILED__ACCOUNT", "acct")],
+                    Some(file),
+                ),
                 "http://b",
                 Some("file-token"),
                 Some("acct"),
             ),
-            ("file alone", None, env(&[], Some(file)), "http://file:1", Some("file-token"), Some("file-acct")),
+            (
+                "file alone",
+                None,
+                env(&[], Some(file)),
+                "http://file:1",
+                Some("file-token"),
+                Some("file-acct"),
+            ),
             ("nothing", None, env(&[], None), DEFAULT_SERVER, None, None),
-            ("empty values are unset", Some(""), env(&[("COILED_SERVER", " ")], None), DEFAULT_SERVER, None, None),
+            (
+                "empty values are unset",
+                Some(""),
+                env(&[("COILED_SERVER", " ")], None),
+                DEFAULT_SERVER,
+                None,
+                None,
+            ),
         ];
         for (name, attr_server, env, server, token, workspace) in cases {
             let s = resolve(attr_server, None, None, &env);
             assert_eq!(s.server.value, server, "{name}: server");
             assert_eq!(s.token.as_ref().map(|t| t.value.expose()), token, "{name}: token");
-            assert_eq!(s.workspace.as_ref().map(|w| w.value.as_str()), workspace, "{name}: workspace");
+            assert_eq!(
+                s.workspace.as_ref().map(|w| w.value.as_str()),
+                workspace,
+                "{name}: workspace"
+            );
         }
     }
 
     #[test]
     fn workspace_prefers_workspace_over_account() {
-        let e = env(&[("DASK_COILED__WORKSPACE", "ws"), ("DASK_COILED__ACCOUNT", "acct")], Some("coiled:\n  workspace: fw\n"));
+        let e = env(
+            &[("DASK_COILED__WORKSPACE", "ws"), ("DASK_COILED__ACCOUNT", "acct")],
+            Some("coiled:\n  workspace: fw\n"),
+        );
         assert_eq!(resolve(None, None, None, &e).workspace.unwrap().value, "ws");
         let e = env(&[], Some("coiled:\n  workspace: fw\n  account: fa\n"));
         assert_eq!(resolve(None, None, None, &e).workspace.unwrap().value, "fw");
-        assert_eq!(resolve(None, None, Some("attr"), &e).workspace.unwrap().source, "the provider's `workspace` argument");
+        assert_eq!(
+            resolve(None, None, Some("attr"), &e).workspace.unwrap().source,
+            "the provider's `workspace` argument"
+        );
     }
 
     #[test]

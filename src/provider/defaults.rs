@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use tfplugin::diag::Diagnostics;
-use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting};
-use tfplugin::value::{AttrPath, Type, Value};
+use tfplugin::schema::{NestedBlock, Nesting};
+use tfplugin::value::{AttrPath, Value};
 
 use super::config::Env;
 use super::ingress::{self, Parsed, Reading, RuleSet};
@@ -24,31 +24,27 @@ pub struct ClusterDefaults {
     pub ingress: Option<RuleSet>,
 }
 
-/// The block in the provider's schema.
-pub fn block() -> NestedBlock {
-    NestedBlock::new(
-        "cluster_defaults",
-        Nesting::Single,
-        Block {
-            attributes: vec![
-                Attribute::optional(
-                    "use_scheduler_public_ip",
-                    Type::Bool,
-                    "`use_scheduler_public_ip` of every cluster that does not set it (instead of `true`).",
-                ),
-                Attribute::optional(
-                    "tags",
-                    Type::map(Type::String),
-                    "`tags` of every cluster that sets none of its own (a cluster's own tags replace these, they are not merged).",
-                ),
-            ],
-            blocks: vec![ingress::ingress_block(
-                "ingress",
-                "Ingress rule of every cluster with no firewall of its own (no `backend_options.ingress`, `scheduler_port` or `allow_ingress_from`): such clusters get exactly these rules instead of the workspace's account-level ones, and their `firewall_rules` show them at plan time.",
-            )],
-            description: "Defaults for `coiled_cluster`, as the Coiled configuration file sets them for Coiled's Python client. Plans show the values each cluster takes; a change here changes (or, for `ingress` and `tags`, replaces) the clusters that take it.",
-        },
-    )
+tfplugin::model! {
+    /// The `cluster_defaults` block, as declared.
+    struct Declared {
+        /// `use_scheduler_public_ip` of every cluster that does not set it (instead of `true`).
+        #[attribute(optional)]
+        use_scheduler_public_ip: bool,
+        /// `tags` of every cluster that sets none of its own (a cluster's own tags replace these,
+        /// they are not merged).
+        #[attribute(optional)]
+        tags: BTreeMap<String, String>,
+        /// Ingress rule of every cluster with no firewall of its own (no `backend_options.ingress`,
+        /// `scheduler_port` or `allow_ingress_from`): such clusters get exactly these rules instead
+        /// of the workspace's account-level ones, and their `firewall_rules` show them at plan time.
+        #[block(with = ingress::ingress_block)]
+        ingress: Value,
+    }
+}
+
+/// The block in the provider's schema, named `name`.
+pub fn block(name: &'static str, description: &'static str) -> NestedBlock {
+    NestedBlock::new(name, Nesting::Single, Declared::schema_block(description))
 }
 
 /// Reads the block from the provider configuration; invalid rules are reported at their path.
@@ -62,14 +58,19 @@ pub fn read(config: &Value, diags: &mut Diagnostics) -> super::DefaultsState {
         return DefaultsState::Unknown;
     }
     let path = AttrPath::attr("cluster_defaults").then("ingress");
-    let ingress = match ingress::read(&block.get("ingress").cloned().unwrap_or(Value::Null), &Reading::validating(path, true), diags) {
+    let ingress = match ingress::read(
+        &block.get("ingress").cloned().unwrap_or(Value::Null),
+        &Reading::validating(path, true),
+        diags,
+    ) {
         Parsed::Rules(rules) if !rules.is_empty() => Some(rules),
         _ => None,
     };
-    let tags = block
-        .get("tags")
-        .and_then(|t| t.as_map())
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect::<BTreeMap<_, _>>());
+    let tags = block.get("tags").and_then(|t| t.as_map()).map(|m| {
+        m.iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+            .collect::<BTreeMap<_, _>>()
+    });
     DefaultsState::Set(ClusterDefaults {
         use_scheduler_public_ip: block.get("use_scheduler_public_ip").and_then(Value::as_bool),
         tags,
@@ -99,22 +100,33 @@ pub struct LocalClusterSettings {
 
 /// Reads them: a variable wins over the file, as in Dask's configuration.
 pub fn local_settings(env: &Env) -> LocalClusterSettings {
-    let file = env.file_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "~/.config/dask/coiled.yaml".into());
+    let file = env
+        .file_path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "~/.config/dask/coiled.yaml".into());
     let section = env.file.as_ref();
     let pick = |names: &[&str]| section.and_then(|s| names.iter().find_map(|n| s.get(*n)).cloned());
     let var = |name: &str| {
-        env.vars.get(name).filter(|v| !v.trim().is_empty()).and_then(|v| serde_norway::from_str::<serde_norway::Value>(v).ok())
+        env.vars
+            .get(name)
+            .filter(|v| !v.trim().is_empty())
+            .and_then(|v| serde_norway::from_str::<serde_norway::Value>(v).ok())
     };
     let public_var = "DASK_COILED__USE_SCHEDULER_PUBLIC_IP";
     let use_scheduler_public_ip = match var(public_var).and_then(|v| yaml_bool(&v)) {
-        Some(b) => {
-            Some(LocalSetting { value: b, source: format!("the {public_var} environment variable"), key: "coiled.use_scheduler_public_ip" })
-        }
-        None => pick(&["use_scheduler_public_ip", "use-scheduler-public-ip"]).and_then(|v| yaml_bool(&v)).map(|b| LocalSetting {
+        Some(b) => Some(LocalSetting {
             value: b,
-            source: file.clone(),
+            source: format!("the {public_var} environment variable"),
             key: "coiled.use_scheduler_public_ip",
         }),
+        None => pick(&["use_scheduler_public_ip", "use-scheduler-public-ip"])
+            .and_then(|v| yaml_bool(&v))
+            .map(|b| LocalSetting {
+                value: b,
+                source: file.clone(),
+                key: "coiled.use_scheduler_public_ip",
+            }),
     };
     let ingress_var = "DASK_COILED__BACKEND_OPTIONS__INGRESS";
     let ingress = match var(ingress_var).and_then(|v| yaml_rules(&v)) {
@@ -126,7 +138,11 @@ pub fn local_settings(env: &Env) -> LocalClusterSettings {
         None => pick(&["backend-options", "backend_options"])
             .and_then(|bo| bo.get("ingress").cloned())
             .and_then(|v| yaml_rules(&v))
-            .map(|r| LocalSetting { value: r, source: file, key: "coiled.backend-options.ingress" }),
+            .map(|r| LocalSetting {
+                value: r,
+                source: file,
+                key: "coiled.backend-options.ingress",
+            }),
     };
     LocalClusterSettings { use_scheduler_public_ip, ingress }
 }
@@ -148,7 +164,12 @@ fn yaml_rules(v: &serde_norway::Value) -> Option<RuleSet> {
     let items = v.as_sequence()?;
     let mut rules = Vec::new();
     for item in items {
-        let ports: Vec<i64> = item.get("ports")?.as_sequence()?.iter().filter_map(serde_norway::Value::as_i64).collect();
+        let ports: Vec<i64> = item
+            .get("ports")?
+            .as_sequence()?
+            .iter()
+            .filter_map(serde_norway::Value::as_i64)
+            .collect();
         let cidr = item.get("cidr")?.as_str()?;
         rules.push(coiled_firewall::rule_from_wire(&ports, cidr)?);
     }
@@ -160,7 +181,13 @@ pub fn describe(rules: &RuleSet) -> String {
     rules
         .rules()
         .iter()
-        .map(|r| format!("{} from {}", r.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", "), r.cidr))
+        .map(|r| {
+            format!(
+                "{} from {}",
+                r.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", "),
+                r.cidr
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -179,7 +206,8 @@ mod tests {
 
     #[test]
     fn the_seed_file_is_read() {
-        let text = "coiled:\n  use_scheduler_public_ip: false\n  backend-options:\n    ingress:\n      - ports: [8786, 8787]\n        cidr: 10.1.0.0/16\n";
+        let text = "coiled:\n  use_scheduler_public_ip: false\n  backend-options:\n    ingress:\n      \
+            - ports: [8786, 8787]\n        cidr: 10.1.0.0/16\n";
         let s = local_settings(&env(text, &[]));
         let public = s.use_scheduler_public_ip.unwrap();
         assert!(!public.value);
@@ -193,7 +221,10 @@ mod tests {
             "coiled:\n  use_scheduler_public_ip: false\n",
             &[
                 ("DASK_COILED__USE_SCHEDULER_PUBLIC_IP", "True"),
-                ("DASK_COILED__BACKEND_OPTIONS__INGRESS", "[{'ports': [443], 'cidr': '10.0.0.0/8'}]"),
+                (
+                    "DASK_COILED__BACKEND_OPTIONS__INGRESS",
+                    "[{'ports': [443], 'cidr': '10.0.0.0/8'}]",
+                ),
             ],
         ));
         let public = s.use_scheduler_public_ip.unwrap();

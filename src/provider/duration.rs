@@ -6,8 +6,12 @@ use std::time::Duration;
 
 /// Parses a timeout such as `90s`, `20m` or `1h30m`; the error is a sentence for a diagnostic.
 pub fn parse_timeout(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|_| format!("{text:?} is not a duration: write a number and a unit, such as \"90s\", \"20m\" or \"1h\"."))
+    humantime::parse_duration(text.trim()).map_err(|_| {
+        format!(
+            "{text:?} is not a duration: write a number and a unit, such as \
+            \"90s\", \"20m\" or \"1h\"."
+        )
+    })
 }
 
 tfplugin::model! {
@@ -27,14 +31,21 @@ pub fn timeout_or(text: Option<&str>, default: Duration) -> Duration {
 
 /// Checks the `timeouts` block's values, given as `(operation, value)`: each set value is a duration
 /// from 1 second to 24 hours.
-pub fn validate_timeouts(operations: &[(&str, Option<&str>)], diags: &mut tfplugin::diag::Diagnostics) {
+pub fn validate_timeouts(
+    operations: &[(&str, Option<&str>)],
+    diags: &mut tfplugin::diag::Diagnostics,
+) {
     use tfplugin::value::AttrPath;
     for (which, text) in operations {
         let Some(text) = text else { continue };
         let path = AttrPath::attr("timeouts").then(which);
         match parse_timeout(text) {
             Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(24 * 3600) => {}
-            Ok(_) => diags.error_at(path, "Invalid Timeout", format!("{which} = {text:?}: a timeout must be from 1s to 24h.")),
+            Ok(_) => diags.error_at(
+                path,
+                "Invalid Timeout",
+                format!("{which} = {text:?}: a timeout must be from 1s to 24h."),
+            ),
             Err(e) => diags.error_at(path, "Invalid Timeout", format!("{which} = {e}")),
         }
     }
@@ -47,8 +58,12 @@ pub fn timeouts_block(
     operations: &[(&'static str, &'static str)],
 ) -> tfplugin::schema::NestedBlock {
     use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting};
-    let attributes = operations.iter().map(|(name, d)| Attribute::optional(name, tfplugin::value::Type::String, d)).collect();
-    NestedBlock::new(name, Nesting::Single, Block { attributes, blocks: vec![], description }).state_only()
+    let attributes = operations
+        .iter()
+        .map(|(name, d)| Attribute::optional(name, tfplugin::value::Type::String, d))
+        .collect();
+    NestedBlock::new(name, Nesting::Single, Block { attributes, blocks: vec![], description })
+        .state_only()
 }
 
 /// Seconds per unit, as Dask's `timedelta_sizes` (singular, plural and one-letter forms).
@@ -91,14 +106,24 @@ pub fn parse_dask_timedelta(text: &str) -> Result<f64, String> {
     let compact: String = text.chars().filter(|c| *c != ' ').collect();
     let bad = |why: &str| {
         format!(
-            "{text:?} is not a duration Dask understands ({why}); write a number and a unit, such as \"20 minutes\", \"2 hours\" or \"90s\"."
+            "{text:?} is not a duration Dask understands ({why}); write a number and a unit, such \
+                as \"20 minutes\", \"2 hours\" or \"90s\"."
         )
     };
     if compact.is_empty() {
         return Err(bad("it is empty"));
     }
-    let compact = if compact.starts_with(|c: char| c.is_ascii_digit()) { compact } else { format!("1{compact}") };
-    let split = compact.char_indices().rev().find(|(_, c)| !c.is_ascii_alphabetic()).map(|(i, c)| i + c.len_utf8()).unwrap_or(0);
+    let compact = if compact.starts_with(|c: char| c.is_ascii_digit()) {
+        compact
+    } else {
+        format!("1{compact}")
+    };
+    let split = compact
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !c.is_ascii_alphabetic())
+        .map(|(i, c)| i + c.len_utf8())
+        .unwrap_or(0);
     let (number, unit) = compact.split_at(split);
     let n: f64 = number.parse().map_err(|_| bad(&format!("{number:?} is not a number")))?;
     if !n.is_finite() || n < 0.0 {

@@ -17,7 +17,11 @@ fn ingress_type() -> Type {
 }
 
 fn row_type() -> Type {
-    Type::list(Type::object([("protocol", Type::String), ("port", Type::Number), ("source", Type::String)]))
+    Type::list(Type::object([
+        ("protocol", Type::String),
+        ("port", Type::Number),
+        ("source", Type::String),
+    ]))
 }
 
 impl Function for FirewallRules {
@@ -28,10 +32,21 @@ impl Function for FirewallRules {
         "The firewall rows a list of ingress rules makes."
     }
     fn description(&self) -> &'static str {
-        "Takes a list of `{ ports, cidr }` objects, as the `ingress` blocks of `coiled_backend_options` and `coiled_cluster` hold them, and returns the rows Coiled's firewall will hold: one `{ protocol, port, source }` per port and source, protocol `tcp`, blocks canonical (host bits cleared), duplicates merged, in the order a cluster's `firewall_rules` shows them. State stores the `ingress` blocks alone (of `coiled_backend_options`, and of a cluster that sets its own): this gives their rows. It reads nothing from Coiled, so it works in `check` blocks, outputs and tests before anything is applied."
+        "Takes a list of `{ ports, cidr }` objects, as the `ingress` blocks of \
+            `coiled_backend_options` and `coiled_cluster` hold them, and returns the rows \
+            Coiled's firewall will hold: one `{ protocol, port, source }` per port and source, \
+            protocol `tcp`, blocks canonical (host bits cleared), duplicates merged, in the order \
+            a cluster's `firewall_rules` shows them. State stores the `ingress` blocks alone (of \
+            `coiled_backend_options`, and of a cluster that sets its own): this gives their rows. \
+            It reads nothing from Coiled, so it works in `check` blocks, outputs and tests before \
+            anything is applied."
     }
     fn params(&self) -> Vec<Param> {
-        vec![Param { name: "ingress", ty: ingress_type(), description: "A list of `{ ports = [..], cidr = \"..\" }` rules." }]
+        vec![Param {
+            name: "ingress",
+            ty: ingress_type(),
+            description: "A list of `{ ports = [..], cidr = \"..\" }` rules.",
+        }]
     }
     fn returns(&self) -> Type {
         row_type()
@@ -46,17 +61,30 @@ impl Function for FirewallRules {
                 .and_then(Value::as_elements)
                 .unwrap_or_default()
                 .iter()
-                .map(|p| p.as_number().and_then(|n| n.as_i64()).filter(|p| (1..=65535).contains(p)).ok_or(p))
+                .map(|p| {
+                    p.as_number()
+                        .and_then(|n| n.as_i64())
+                        .filter(|p| (1..=65535).contains(p))
+                        .ok_or(p)
+                })
                 .collect::<Result<_, _>>()
-                .map_err(|p| FunctionError::argument(0, format!("ingress[{i}].ports: {p:?} is not a port from 1 to 65535")))?;
+                .map_err(|p| {
+                    FunctionError::argument(
+                        0,
+                        format!("ingress[{i}].ports: {p:?} is not a port from 1 to 65535"),
+                    )
+                })?;
             if ports.is_empty() {
-                return Err(FunctionError::argument(0, format!("ingress[{i}].ports is empty: name at least one port")));
+                return Err(FunctionError::argument(
+                    0,
+                    format!("ingress[{i}].ports is empty: name at least one port"),
+                ));
             }
-            let c = coiled_firewall::parse_cidr(cidr).map_err(|e| FunctionError::argument(0, format!("ingress[{i}].cidr: {e}")))?;
-            parsed.push(
-                coiled_firewall::rule_from_wire(&ports, &c.canonical())
-                    .ok_or_else(|| FunctionError::argument(0, format!("ingress[{i}] is not a valid rule")))?,
-            );
+            let c = coiled_firewall::parse_cidr(cidr)
+                .map_err(|e| FunctionError::argument(0, format!("ingress[{i}].cidr: {e}")))?;
+            parsed.push(coiled_firewall::rule_from_wire(&ports, &c.canonical()).ok_or_else(
+                || FunctionError::argument(0, format!("ingress[{i}] is not a valid rule")),
+            )?);
         }
         Ok(RuleSet::new(&parsed).rows_value())
     }
@@ -70,17 +98,25 @@ impl Function for CanonicalCidr {
         "A CIDR block in the canonical form Coiled's firewall holds."
     }
     fn description(&self) -> &'static str {
-        "Returns the block with its host bits cleared (`10.1.0.2/16` gives `10.1.0.0/16`), IPv6 in its compressed form: the spelling `firewall_rules` shows. An invalid block is an error on the argument that says why."
+        "Returns the block with its host bits cleared (`10.1.0.2/16` gives `10.1.0.0/16`), IPv6 \
+            in its compressed form: the spelling `firewall_rules` shows. An invalid block is an \
+            error on the argument that says why."
     }
     fn params(&self) -> Vec<Param> {
-        vec![Param { name: "cidr", ty: Type::String, description: "An IPv4 or IPv6 block, e.g. `10.1.0.0/16`." }]
+        vec![Param {
+            name: "cidr",
+            ty: Type::String,
+            description: "An IPv4 or IPv6 block, e.g. `10.1.0.0/16`.",
+        }]
     }
     fn returns(&self) -> Type {
         Type::String
     }
     fn call(&self, args: &[Value]) -> Result<Value, FunctionError> {
         let text = args[0].as_str().unwrap_or_default();
-        coiled_firewall::parse_cidr(text).map(|c| Value::string(c.canonical())).map_err(|e| FunctionError::argument(0, e.to_string()))
+        coiled_firewall::parse_cidr(text)
+            .map(|c| Value::string(c.canonical()))
+            .map_err(|e| FunctionError::argument(0, e.to_string()))
     }
 }
 
@@ -89,24 +125,46 @@ mod tests {
     use super::*;
 
     fn rule(ports: &[i64], cidr: &str) -> Value {
-        Value::object([("ports", Value::List(ports.iter().map(|p| Value::int(*p)).collect())), ("cidr", Value::string(cidr))])
+        Value::object([
+            ("ports", Value::List(ports.iter().map(|p| Value::int(*p)).collect())),
+            ("cidr", Value::string(cidr)),
+        ])
     }
 
     #[test]
     fn rows_are_merged_and_canonical() {
-        let out = FirewallRules.call(&[Value::List(vec![rule(&[8787, 8786], "10.1.0.2/16"), rule(&[8786], "10.1.0.0/16")])]).unwrap();
+        let out = FirewallRules
+            .call(&[Value::List(vec![
+                rule(&[8787, 8786], "10.1.0.2/16"),
+                rule(&[8786], "10.1.0.0/16"),
+            ])])
+            .unwrap();
         let rows = out.as_elements().unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].get("source").and_then(Value::as_str), Some("10.1.0.0/16"));
-        let err = FirewallRules.call(&[Value::List(vec![rule(&[8786], "10.1.0.0/16"), rule(&[8786], "10.1.0.300/16")])]).unwrap_err();
+        let err = FirewallRules
+            .call(&[Value::List(vec![
+                rule(&[8786], "10.1.0.0/16"),
+                rule(&[8786], "10.1.0.300/16"),
+            ])])
+            .unwrap_err();
         assert_eq!(err.argument, Some(0));
         assert!(err.text.starts_with("ingress[1].cidr:"), "{}", err.text);
-        assert!(FirewallRules.call(&[Value::List(vec![rule(&[0], "10.0.0.0/8")])]).unwrap_err().text.contains("ports"));
+        assert!(
+            FirewallRules
+                .call(&[Value::List(vec![rule(&[0], "10.0.0.0/8")])])
+                .unwrap_err()
+                .text
+                .contains("ports")
+        );
     }
 
     #[test]
     fn cidrs_are_canonical() {
-        assert_eq!(CanonicalCidr.call(&[Value::string("10.1.0.2/16")]).unwrap(), Value::string("10.1.0.0/16"));
+        assert_eq!(
+            CanonicalCidr.call(&[Value::string("10.1.0.2/16")]).unwrap(),
+            Value::string("10.1.0.0/16")
+        );
         assert_eq!(CanonicalCidr.call(&[Value::string("nope")]).unwrap_err().argument, Some(0));
     }
 }

@@ -19,7 +19,10 @@ pub fn ingress_block(name: &'static str, description: &'static str) -> NestedBlo
     let cidr = "Source CIDR block, IPv4 or IPv6 (`10.1.0.0/16`, `2001:db8::/32`). Compared in canonical \
         form; a block with host bits set (`10.1.0.2/16`) is accepted with a warning and sent as its \
         network address.";
-    let attributes = vec![Attribute::required("ports", Type::set(Type::Number), ports), Attribute::required("cidr", Type::String, cidr)];
+    let attributes = vec![
+        Attribute::required("ports", Type::set(Type::Number), ports),
+        Attribute::required("cidr", Type::String, cidr),
+    ];
     NestedBlock::new(name, Nesting::Set, Block { attributes, blocks: vec![], description })
 }
 
@@ -43,7 +46,8 @@ pub fn acknowledge_attribute(name: &'static str, _field_doc: &'static str) -> At
     Attribute::optional(
         name,
         Type::Bool,
-        "Set to `true` to acknowledge ingress rules open to the whole internet (`0.0.0.0/0` or `::/0`) and silence the warning about them. Has no effect on what is sent to Coiled.",
+        "Set to `true` to acknowledge ingress rules open to the whole internet (`0.0.0.0/0` or \
+            `::/0`) and silence the warning about them. Has no effect on what is sent to Coiled.",
     )
     .state_only()
 }
@@ -76,13 +80,24 @@ impl RuleSet {
 
     /// The server's wire rules (invalid ones are skipped).
     pub fn from_wire(rules: &[IngressRule]) -> RuleSet {
-        RuleSet::new(&rules.iter().filter_map(|r| coiled_firewall::rule_from_wire(&r.ports, &r.cidr)).collect::<Vec<_>>())
+        RuleSet::new(
+            &rules
+                .iter()
+                .filter_map(|r| coiled_firewall::rule_from_wire(&r.ports, &r.cidr))
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// Rules in the wire form this provider sends.
     pub fn from_wire_out(rules: &[crate::api::IngressOut]) -> RuleSet {
-        let ports = |r: &crate::api::IngressOut| r.ports.iter().map(|p| i64::from(*p)).collect::<Vec<_>>();
-        RuleSet::new(&rules.iter().filter_map(|r| coiled_firewall::rule_from_wire(&ports(r), &r.cidr)).collect::<Vec<_>>())
+        let ports =
+            |r: &crate::api::IngressOut| r.ports.iter().map(|p| i64::from(*p)).collect::<Vec<_>>();
+        RuleSet::new(
+            &rules
+                .iter()
+                .filter_map(|r| coiled_firewall::rule_from_wire(&ports(r), &r.cidr))
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// The rules of an `ingress` value this provider stored in state, which it validated before:
@@ -96,7 +111,13 @@ impl RuleSet {
 
     /// Coiled's wire format (`[{ports, cidr}]`).
     pub fn to_wire(&self) -> Vec<crate::api::IngressOut> {
-        self.0.iter().map(|r| crate::api::IngressOut { ports: r.ports.iter().copied().collect(), cidr: r.cidr.to_string() }).collect()
+        self.0
+            .iter()
+            .map(|r| crate::api::IngressOut {
+                ports: r.ports.iter().copied().collect(),
+                cidr: r.cidr.to_string(),
+            })
+            .collect()
     }
 
     /// The `firewall_rules` value: one row per (port, source).
@@ -123,7 +144,10 @@ impl RuleSet {
                 .map(|r| {
                     Value::object([
                         ("cidr", Value::string(r.cidr.to_string())),
-                        ("ports", Value::Set(r.ports.iter().map(|p| Value::int(i64::from(*p))).collect())),
+                        (
+                            "ports",
+                            Value::Set(r.ports.iter().map(|p| Value::int(i64::from(*p))).collect()),
+                        ),
                     ])
                 })
                 .collect(),
@@ -175,7 +199,11 @@ pub enum Parsed {
 /// into a set of blocks to the n-th block in the file, but set elements reach the provider in cty's own
 /// order, so an index would highlight the wrong block.
 fn describe(element: &Value) -> String {
-    let cidr = element.get("cidr").and_then(Value::as_str).map(|c| format!("cidr {c:?}")).unwrap_or_else(|| "a cidr not yet known".into());
+    let cidr = element
+        .get("cidr")
+        .and_then(Value::as_str)
+        .map(|c| format!("cidr {c:?}"))
+        .unwrap_or_else(|| "a cidr not yet known".into());
     let ports: Vec<String> = element
         .get("ports")
         .and_then(Value::as_elements)
@@ -200,7 +228,11 @@ pub fn read(value: &Value, how: &Reading, diags: &mut Diagnostics) -> Parsed {
         diags.error_at(
             path.clone(),
             "Too Many Ingress Rules",
-            format!("{} ingress blocks are configured; at most {MAX_RULES} are allowed. Merge rules that share a CIDR block, or use a wider block.", elements.len()),
+            format!(
+                "{} ingress blocks are configured; at most {MAX_RULES} are allowed. Merge \
+                rules that share a CIDR block, or use a wider block.",
+                elements.len()
+            ),
         );
         return Parsed::Invalid;
     }
@@ -257,7 +289,13 @@ impl Reader<'_> {
                         self.diags.warning_at(
                             self.path.clone(),
                             "CIDR Block Has Host Bits Set",
-                            format!("In {}: {text:?} has host bits set; it is the block {}, which is what Coiled will be sent. Did you mean \"{}\"?", describe(element), c.canonical(), c.canonical()),
+                            format!(
+                                "In {}: {text:?} has host bits set; it is the block {}, which \
+                                is what Coiled will be sent. Did you mean \"{}\"?",
+                                describe(element),
+                                c.canonical(),
+                                c.canonical()
+                            ),
                         );
                     }
                     Some(c)
@@ -270,7 +308,10 @@ impl Reader<'_> {
             _ => {
                 self.error(
                     "Missing CIDR Block",
-                    format!("In {}: each ingress block needs a `cidr`, e.g. \"10.1.0.0/16\".", describe(element)),
+                    format!(
+                        "In {}: each ingress block needs a `cidr`, e.g. \"10.1.0.0/16\".",
+                        describe(element)
+                    ),
                 );
                 None
             }
@@ -285,13 +326,22 @@ impl Reader<'_> {
                 return None;
             }
             Value::Null => {
-                self.error("Missing Ports", format!("In {}: `ports` must list at least one TCP port.", describe(element)));
+                self.error(
+                    "Missing Ports",
+                    format!("In {}: `ports` must list at least one TCP port.", describe(element)),
+                );
                 return None;
             }
             v => v.as_elements().unwrap_or_default(),
         };
         if items.is_empty() {
-            self.error("No Ports", format!("In {}: `ports` is empty; list at least one TCP port from 1 to 65535.", describe(element)));
+            self.error(
+                "No Ports",
+                format!(
+                    "In {}: `ports` is empty; list at least one TCP port from 1 to 65535.",
+                    describe(element)
+                ),
+            );
         }
         let mut set = BTreeSet::new();
         for item in items {
@@ -303,7 +353,10 @@ impl Reader<'_> {
                     }
                     Err(e) => self.error("Invalid Port", format!("In {}: {e}.", describe(element))),
                 },
-                _ => self.error("Invalid Port", format!("In {}: ports must be numbers.", describe(element))),
+                _ => self.error(
+                    "Invalid Port",
+                    format!("In {}: ports must be numbers.", describe(element)),
+                ),
             }
         }
         Some(set)
@@ -317,7 +370,10 @@ fn warn_about(rules: &[Rule], path: &AttrPath, acknowledged: bool, diags: &mut D
         diags.warning_at(
             path.clone(),
             "Duplicate Ingress Blocks Merged",
-            format!("Several ingress blocks name the block {net}; their ports are merged into one rule. Write one block per CIDR to keep the configuration clear."),
+            format!(
+                "Several ingress blocks name the block {net}; their ports are merged into one \
+                rule. Write one block per CIDR to keep the configuration clear."
+            ),
         );
     }
     let open = coiled_firewall::world_open_ports(rules);
@@ -327,7 +383,10 @@ fn warn_about(rules: &[Rule], path: &AttrPath, acknowledged: bool, diags: &mut D
             path.clone(),
             "Ingress Open to the Whole Internet",
             format!(
-                "TCP port(s) {} accept connections from any address (0.0.0.0/0 or ::/0). Anyone who finds the scheduler can try to connect. Restrict the source to your network, or set `acknowledge_world_open_ingress = true` to keep this on purpose and silence this warning.",
+                "TCP port(s) {} accept connections from any address (0.0.0.0/0 or ::/0). Anyone \
+                    who finds the scheduler can try to connect. Restrict the source to your \
+                    network, or set `acknowledge_world_open_ingress = true` to keep this on \
+                    purpose and silence this warning.",
                 ports.join(", ")
             ),
         );
@@ -350,14 +409,25 @@ mod tests {
     use super::*;
 
     fn block(cidr: &str, ports: &[i64]) -> Value {
-        Value::object([("cidr", Value::string(cidr)), ("ports", Value::Set(ports.iter().map(|p| Value::int(*p)).collect()))])
+        Value::object([
+            ("cidr", Value::string(cidr)),
+            ("ports", Value::Set(ports.iter().map(|p| Value::int(*p)).collect())),
+        ])
     }
 
     #[test]
     fn valid_blocks_parse_with_warnings() {
-        let v = Value::Set(vec![block("10.1.0.2/16", &[8786]), block("0.0.0.0/0", &[443]), block("10.1.0.0/16", &[8787])]);
+        let v = Value::Set(vec![
+            block("10.1.0.2/16", &[8786]),
+            block("0.0.0.0/0", &[443]),
+            block("10.1.0.0/16", &[8787]),
+        ]);
         let mut d = Diagnostics::new();
-        let Parsed::Rules(rules) = read(&v, &Reading::validating(AttrPath::attr("ingress"), false), &mut d) else { panic!("not parsed") };
+        let Parsed::Rules(rules) =
+            read(&v, &Reading::validating(AttrPath::attr("ingress"), false), &mut d)
+        else {
+            panic!("not parsed")
+        };
         assert_eq!(rules.rules().len(), 2);
         let summaries: Vec<&str> = d.0.iter().map(|x| x.summary.as_str()).collect();
         assert!(summaries.contains(&"CIDR Block Has Host Bits Set"), "{summaries:?}");
@@ -373,31 +443,62 @@ mod tests {
     fn errors_point_at_the_attribute() {
         let v = Value::Set(vec![block("10.1.0.0/16", &[8786]), block("10.1.0.300/16", &[0])]);
         let mut d = Diagnostics::new();
-        assert!(matches!(read(&v, &Reading::validating(AttrPath::attr("ingress"), false), &mut d), Parsed::Invalid));
-        let paths: Vec<String> = d.0.iter().filter_map(|x| x.path.as_ref().map(ToString::to_string)).collect();
+        assert!(matches!(
+            read(&v, &Reading::validating(AttrPath::attr("ingress"), false), &mut d),
+            Parsed::Invalid
+        ));
+        let paths: Vec<String> =
+            d.0.iter().filter_map(|x| x.path.as_ref().map(ToString::to_string)).collect();
         assert_eq!(paths, vec!["ingress", "ingress"]);
-        assert!(d.0[0].detail.contains("cidr \"10.1.0.300/16\" and ports [0]"), "{}", d.0[0].detail);
+        assert!(
+            d.0[0].detail.contains("cidr \"10.1.0.300/16\" and ports [0]"),
+            "{}",
+            d.0[0].detail
+        );
     }
 
     #[test]
     fn unknowns_defer_judgement() {
-        let v = Value::Set(vec![Value::object([("cidr", Value::Unknown), ("ports", Value::Set(vec![Value::int(22)]))])]);
-        assert!(matches!(read(&v, &Reading::validating(AttrPath::attr("ingress"), false), &mut Diagnostics::new()), Parsed::Unknown));
-        assert!(matches!(read(&Value::Unknown, &Reading::at(AttrPath::attr("ingress")), &mut Diagnostics::new()), Parsed::Unknown));
+        let v = Value::Set(vec![Value::object([
+            ("cidr", Value::Unknown),
+            ("ports", Value::Set(vec![Value::int(22)])),
+        ])]);
+        assert!(matches!(
+            read(
+                &v,
+                &Reading::validating(AttrPath::attr("ingress"), false),
+                &mut Diagnostics::new()
+            ),
+            Parsed::Unknown
+        ));
+        assert!(matches!(
+            read(&Value::Unknown, &Reading::at(AttrPath::attr("ingress")), &mut Diagnostics::new()),
+            Parsed::Unknown
+        ));
     }
 
     #[test]
     fn state_keeps_the_users_spelling_when_equal() {
         let prior = Value::Set(vec![block("10.1.0.2/16", &[8787, 8786])]);
-        let server = RuleSet::from_wire(&[IngressRule { ports: vec![8786, 8787], cidr: "10.1.0.0/16".into() }]);
+        let server = RuleSet::from_wire(&[IngressRule {
+            ports: vec![8786, 8787],
+            cidr: "10.1.0.0/16".into(),
+        }]);
         assert_eq!(state_value(&server, &prior), prior);
-        let drifted = RuleSet::from_wire(&[IngressRule { ports: vec![22], cidr: "10.1.0.0/16".into() }]);
+        let drifted =
+            RuleSet::from_wire(&[IngressRule { ports: vec![22], cidr: "10.1.0.0/16".into() }]);
         assert_eq!(state_value(&drifted, &prior), Value::Set(vec![block("10.1.0.0/16", &[22])]));
     }
 
     #[test]
     fn wire_form_is_merged_and_sorted() {
-        let rules = RuleSet::new(&[Rule { cidr: "10.1.0.0/16".parse().unwrap(), ports: [8787, 8786].into() }]);
-        assert_eq!(serde_json::to_value(rules.to_wire()).unwrap(), serde_json::json!([{"ports": [8786, 8787], "cidr": "10.1.0.0/16"}]));
+        let rules = RuleSet::new(&[Rule {
+            cidr: "10.1.0.0/16".parse().unwrap(),
+            ports: [8787, 8786].into(),
+        }]);
+        assert_eq!(
+            serde_json::to_value(rules.to_wire()).unwrap(),
+            serde_json::json!([{"ports": [8786, 8787], "cidr": "10.1.0.0/16"}])
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod defaults;
 pub mod duration;
 pub mod functions;
 pub mod ingress;
+pub(crate) mod ownership;
 pub mod software;
 
 use std::sync::Arc;
@@ -21,8 +22,8 @@ use tokio::sync::{OnceCell, RwLock};
 use crate::api::{ApiError, Client, ClientConfig, Op, RetryPolicy};
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{AnyResource, Ctx, DataSource, Provider};
-use tfplugin::schema::{Attribute, Block, Schema};
-use tfplugin::value::{AttrPath, Type, Value};
+use tfplugin::schema::Schema;
+use tfplugin::value::{AttrPath, Value};
 
 /// The provider's registry address.
 pub const ADDRESS: &str = "registry.terraform.io/coiled/coiled";
@@ -60,7 +61,10 @@ impl Coiled {
         if let Some(found) = cache.get(ws) {
             return found.clone();
         }
-        let facts = match (self.client.get_backend_options(op, ws).await, self.client.dask_config_overrides(op, ws).await) {
+        let facts = match (
+            self.client.get_backend_options(op, ws).await,
+            self.client.dask_config_overrides(op, ws).await,
+        ) {
             (Ok(b), Ok(o)) => Some(Arc::new((b, o.unwrap_or_default()))),
             _ => None,
         };
@@ -80,14 +84,24 @@ impl Coiled {
 
     /// The workspace a resource's `workspace` attribute names, else the default one; reports an error
     /// pointing at `workspace` when the default cannot be determined.
-    pub async fn workspace_for(&self, op: &Op, named: Option<&str>, diags: &mut Diagnostics) -> Option<String> {
+    pub async fn workspace_for(
+        &self,
+        op: &Op,
+        named: Option<&str>,
+        diags: &mut Diagnostics,
+    ) -> Option<String> {
         if let Some(ws) = named {
             return Some(ws.to_string());
         }
         match self.workspace(op).await {
             Ok(ws) => Some(ws),
             Err(e) => {
-                self.report(diags, "Unable to Determine Workspace", Some(AttrPath::attr("workspace")), &e);
+                self.report(
+                    diags,
+                    "Unable to Determine Workspace",
+                    Some(AttrPath::attr("workspace")),
+                    &e,
+                );
                 None
             }
         }
@@ -100,7 +114,13 @@ impl Coiled {
 
     /// Turns an API error into a diagnostic with a next step, naming where the token came from when it
     /// was rejected. Never includes the token.
-    pub fn report(&self, diags: &mut Diagnostics, summary: &str, path: Option<AttrPath>, e: &ApiError) {
+    pub fn report(
+        &self,
+        diags: &mut Diagnostics,
+        summary: &str,
+        path: Option<AttrPath>,
+        e: &ApiError,
+    ) {
         let detail = self.explain(e);
         match path {
             Some(p) => diags.error_at(p, summary, detail),
@@ -112,20 +132,32 @@ impl Coiled {
     pub fn explain(&self, e: &ApiError) -> String {
         match e {
             ApiError::Unauthorized { .. } => format!(
-                "{e}\n\nThe token came from {}. Check that it is current (`coiled login` writes a new one), or set it in {}.",
+                "{e}\n\nThe token came from {}. Check that it is current (`coiled login` writes a \
+                    new one), or set it in {}.",
                 self.token_source,
                 config::TOKEN_PLACES
             ),
             ApiError::Forbidden { .. } => {
-                format!("{e}\n\nCheck that the token's user is a member (and, for account settings, an admin) of the workspace.")
+                format!(
+                    "{e}\n\nCheck that the token's user is a member (and, for account settings, \
+                        an admin) of the workspace."
+                )
             }
             ApiError::Unreachable { .. } => format!(
-                "{e}.\n\nThe server URL came from {}. Check that it is right (the provider's `server` argument or COILED_SERVER), that this machine can reach it (network, VPN, firewall; proxies through HTTPS_PROXY and NO_PROXY), and that the server is running. To keep trying longer on a flaky network, set `unreachable_timeout` in the provider block.",
+                "{e}.\n\nThe server URL came from {}. Check that it is right (the provider's \
+                    `server` argument or COILED_SERVER), that this machine can reach it (network, \
+                    VPN, firewall; proxies through HTTPS_PROXY and NO_PROXY), and that the server \
+                    is running. To keep trying longer on a flaky network, set \
+                    `unreachable_timeout` in the provider block.",
                 self.server_source
             ),
-            ApiError::Cancelled => format!("{e}. The operation was interrupted; Terraform's state records only what is known to exist."),
+            ApiError::Cancelled => format!(
+                "{e}. The operation was interrupted; Terraform's state records only what is known \
+                    to exist."
+            ),
             ApiError::Status { code: Some(code), .. } if code == "NO_CLOUD_SETUP" => format!(
-                "{e}\n\nThe workspace has no cloud account configured: run `coiled setup`, or manage it with a coiled_backend_options resource."
+                "{e}\n\nThe workspace has no cloud account configured: run `coiled setup`, or \
+                    manage it with a coiled_backend_options resource."
             ),
             _ => format!("{e}"),
         }
@@ -134,7 +166,13 @@ impl Coiled {
     /// Checks, once per provider process, that the token is accepted and (when `workspace` is given)
     /// that its user is a member of that workspace: one cheap call, made at plan time so that a wrong
     /// token or workspace fails `plan` rather than `apply`. Reports why not.
-    pub async fn check_access(&self, op: &Op, workspace: Option<&str>, path: Option<AttrPath>, diags: &mut Diagnostics) -> bool {
+    pub async fn check_access(
+        &self,
+        op: &Op,
+        workspace: Option<&str>,
+        path: Option<AttrPath>,
+        diags: &mut Diagnostics,
+    ) -> bool {
         let verified = self
             .verified
             .get_or_init(|| async {
@@ -151,7 +189,8 @@ impl Coiled {
             }
             (Ok(slugs), Some(ws)) if !slugs.iter().any(|s| s == ws) => {
                 let detail = format!(
-                    "The token's user (token from {}) is not a member of workspace {ws:?}. Its workspaces: {}. Use one of them, or a token of a member of {ws:?}.",
+                    "The token's user (token from {}) is not a member of workspace {ws:?}. Its \
+                        workspaces: {}. Use one of them, or a token of a member of {ws:?}.",
                     self.token_source,
                     if slugs.is_empty() { "none".to_string() } else { slugs.join(", ") }
                 );
@@ -228,7 +267,10 @@ impl ProviderData {
             Configured::Ready(c) => Ok(Some(c.clone())),
             Configured::Deferred => Ok(None),
             Configured::NotYet => {
-                diags.bug("Provider Not Configured", "A resource was used before the provider was configured.");
+                diags.bug(
+                    "Provider Not Configured",
+                    "A resource was used before the provider was configured.",
+                );
                 Err(())
             }
         }
@@ -240,7 +282,13 @@ impl ProviderData {
     /// resource's own `workspace`, else the planned or configured one). Skipped while the provider
     /// configuration is unknown. Returns whether the plan may go on.
     /// `configured` is the configuration's `workspace`, `planned` the plan's.
-    pub async fn check_plan_access(&self, ctx: &Ctx, configured: Option<&str>, planned: Option<&str>, diags: &mut Diagnostics) -> bool {
+    pub async fn check_plan_access(
+        &self,
+        ctx: &Ctx,
+        configured: Option<&str>,
+        planned: Option<&str>,
+        diags: &mut Diagnostics,
+    ) -> bool {
         let mut quiet = Diagnostics::new();
         let Ok(Some(coiled)) = self.coiled(&mut quiet).await else { return true };
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
@@ -256,7 +304,8 @@ impl ProviderData {
             Ok(None) => {
                 diags.error(
                     "Provider Configuration Unknown",
-                    "The provider configuration depends on values not known yet; apply the resources it depends on first.",
+                    "The provider configuration depends on values not known yet; apply the \
+                        resources it depends on first.",
                 );
                 None
             }
@@ -279,6 +328,62 @@ impl Default for CoiledProvider {
 /// Default timeout for provider-level API calls made outside a resource's own timeouts.
 pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
+/// The provider's description.
+const DESCRIPTION: &str = "The Coiled provider manages Coiled's hosted Dask clusters and their firewalls: \
+    account-wide backend options with ingress rules, \
+    and clusters with their own ingress and a private or public scheduler address.";
+
+tfplugin::model! {
+    /// The provider block.
+    pub struct ProviderConfig {
+        /// Base URL of the Coiled control plane. Defaults, in order, to `COILED_SERVER`,
+        /// `DASK_COILED__SERVER`, `coiled.server` in `~/.config/dask/coiled.yaml`, then
+        /// `https://cloud.coiled.io`. A URL without a scheme gets `http://`, as in the Coiled
+        /// client.
+        #[attribute(optional)]
+        server: String,
+        /// Coiled API token. Defaults, in order, to `COILED_TOKEN`, `DASK_COILED__TOKEN`, then
+        /// `coiled.token` in `~/.config/dask/coiled.yaml` (written by `coiled login`). Never shown
+        /// in plans or logs.
+        #[attribute(optional, sensitive)]
+        token: String,
+        /// Workspace (formerly account) used by resources that do not name one. Defaults, in order,
+        /// to `COILED_WORKSPACE`, `DASK_COILED__WORKSPACE`, `DASK_COILED__ACCOUNT`,
+        /// `coiled.workspace` or `coiled.account` in `~/.config/dask/coiled.yaml`, then the token's
+        /// default workspace.
+        #[attribute(optional)]
+        workspace: String,
+        /// Allow sending the API token over plain `http://` to a host other than the loopback
+        /// interface. Off by default: the token is a credential.
+        #[attribute(optional)]
+        allow_insecure_http: bool,
+        /// Path to a PEM file of extra certificate authorities to trust for the Coiled API (HTTPS
+        /// and the WebSocket alike), besides the platform's roots.
+        #[attribute(optional)]
+        ca_bundle_file: String,
+        /// Whether removing workers from a cluster first asks its Dask scheduler to retire them, as
+        /// Coiled's client does (`Cluster.scale_down`), so that the data they hold moves to the
+        /// workers that stay (`true`, the default). It needs a network path from where Terraform
+        /// runs to the scheduler's address (the one `use_scheduler_public_ip` chooses), over TLS
+        /// with the cluster's certificate; a plan that removes workers checks that path and warns
+        /// when there is none. `false` removes workers without asking (their memory is lost) and
+        /// skips the check.
+        #[attribute(optional)]
+        retire_workers: bool,
+        /// How long to keep trying a server that cannot be reached at all (connection refused, host
+        /// name not resolved, no answer) before failing, as a duration such as `30s` or `5m`.
+        /// Default `30s`. A server that answers, even with throttling or server errors, is retried
+        /// within each operation's own timeout regardless.
+        #[attribute(optional)]
+        unreachable_timeout: String,
+        /// Defaults for `coiled_cluster`, as the Coiled configuration file sets them for Coiled's
+        /// Python client. Plans show the values each cluster takes; a change here changes (or, for
+        /// `ingress` and `tags`, replaces) the clusters that take it.
+        #[block(with = defaults::block)]
+        cluster_defaults: Value,
+    }
+}
+
 #[async_trait]
 impl Provider for CoiledProvider {
     fn name(&self) -> &'static str {
@@ -290,22 +395,7 @@ impl Provider for CoiledProvider {
     }
 
     fn schema(&self) -> Schema {
-        Schema {
-            version: 0,
-            block: Block {
-                description: "The Coiled provider manages Coiled's hosted Dask clusters and their firewalls: account-wide backend options with ingress rules, and clusters with their own ingress and a private or public scheduler address.",
-                attributes: vec![
-                    Attribute::optional("server", Type::String, "Base URL of the Coiled control plane. Defaults, in order, to `COILED_SERVER`, `DASK_COILED__SERVER`, `coiled.server` in `~/.config/dask/coiled.yaml`, then `https://cloud.coiled.io`. A URL without a scheme gets `http://`, as in the Coiled client."),
-                    Attribute::optional("token", Type::String, "Coiled API token. Defaults, in order, to `COILED_TOKEN`, `DASK_COILED__TOKEN`, then `coiled.token` in `~/.config/dask/coiled.yaml` (written by `coiled login`). Never shown in plans or logs.").sensitive(),
-                    Attribute::optional("workspace", Type::String, "Workspace (formerly account) used by resources that do not name one. Defaults, in order, to `COILED_WORKSPACE`, `DASK_COILED__WORKSPACE`, `DASK_COILED__ACCOUNT`, `coiled.workspace` or `coiled.account` in `~/.config/dask/coiled.yaml`, then the token's default workspace."),
-                    Attribute::optional("allow_insecure_http", Type::Bool, "Allow sending the API token over plain `http://` to a host other than the loopback interface. Off by default: the token is a credential."),
-                    Attribute::optional("ca_bundle_file", Type::String, "Path to a PEM file of extra certificate authorities to trust for the Coiled API (HTTPS and the WebSocket alike), besides the platform's roots."),
-                    Attribute::optional("retire_workers", Type::Bool, "Whether removing workers from a cluster first asks its Dask scheduler to retire them, as Coiled's client does (`Cluster.scale_down`), so that the data they hold moves to the workers that stay (`true`, the default). It needs a network path from where Terraform runs to the scheduler's address (the one `use_scheduler_public_ip` chooses), over TLS with the cluster's certificate; a plan that removes workers checks that path and warns when there is none. `false` removes workers without asking (their memory is lost) and skips the check."),
-                    Attribute::optional("unreachable_timeout", Type::String, "How long to keep trying a server that cannot be reached at all (connection refused, host name not resolved, no answer) before failing, as a duration such as `30s` or `5m`. Default `30s`. A server that answers, even with throttling or server errors, is retried within each operation's own timeout regardless."),
-                ],
-                blocks: vec![defaults::block()],
-            },
-        }
+        Schema { version: 0, block: ProviderConfig::schema_block(DESCRIPTION) }
     }
 
     fn resources(&self) -> Vec<Arc<dyn AnyResource>> {
@@ -340,34 +430,45 @@ impl Provider for CoiledProvider {
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
         vec![
-            Arc::new(backend_options::data_source::BackendOptionsDataSource::new(self.data.clone())),
+            Arc::new(backend_options::data_source::BackendOptionsDataSource::new(
+                self.data.clone(),
+            )),
             Arc::new(cluster::data_source::ClusterDataSource::new(self.data.clone())),
             Arc::new(software::data_source::SoftwareEnvDataSource::new(self.data.clone())),
         ]
     }
 
-    async fn configure(&self, _ctx: &Ctx, config: &Value, _terraform_version: &str, diags: &mut Diagnostics) {
+    async fn configure(
+        &self,
+        _ctx: &Ctx,
+        config: &Value,
+        _terraform_version: &str,
+        diags: &mut Diagnostics,
+    ) {
         let cluster_defaults = defaults::read(config, diags);
         *self.data.defaults.write().unwrap_or_else(|p| p.into_inner()) = cluster_defaults;
         if let Ok(env) = config::Env::from_process() {
-            *self.data.local.write().unwrap_or_else(|p| p.into_inner()) = defaults::local_settings(&env);
+            *self.data.local.write().unwrap_or_else(|p| p.into_inner()) =
+                defaults::local_settings(&env);
         }
-        let attr = |name: &str| config.get(name).cloned().unwrap_or(Value::Null);
-        let (server, token, workspace, insecure, ca, unreachable, retire) = (
-            attr("server"),
-            attr("token"),
-            attr("workspace"),
-            attr("allow_insecure_http"),
-            attr("ca_bundle_file"),
-            attr("unreachable_timeout"),
-            attr("retire_workers"),
-        );
-        if [&server, &token, &workspace, &insecure, &ca, &unreachable, &retire].iter().any(|v| v.is_unknown()) {
-            tracing::debug!("provider configuration depends on values known only after apply; deferring API calls");
+        let c = ProviderConfig::decode(config);
+        let unknown =
+            [&c.server, &c.token, &c.workspace, &c.ca_bundle_file, &c.unreachable_timeout]
+                .iter()
+                .any(|f| f.is_unknown())
+                || c.allow_insecure_http.is_unknown()
+                || c.retire_workers.is_unknown();
+        if unknown {
+            tracing::debug!(
+                "provider configuration depends on values known only after apply; deferring API \
+                    calls"
+            );
             *self.data.configured.write().await = Configured::Deferred;
             return;
         }
-        let Some(unreachable) = unreachable_timeout(&unreachable, diags) else { return };
+        let Some(unreachable) = unreachable_timeout(c.unreachable_timeout.as_deref(), diags) else {
+            return;
+        };
         let env = match config::Env::from_process() {
             Ok(env) => env,
             Err(e) => {
@@ -375,8 +476,10 @@ impl Provider for CoiledProvider {
                 return;
             }
         };
-        let settings = config::resolve(server.as_str(), token.as_str(), workspace.as_str(), &env);
-        tracing::debug!(server = %settings.server.value, server_source = %settings.server.source, "resolved Coiled server");
+        let settings =
+            config::resolve(c.server.as_deref(), c.token.as_deref(), c.workspace.as_deref(), &env);
+        tracing::debug!(server = %settings.server.value, server_source = %settings.server.source, "resolved \
+            Coiled server");
         let Some(token) = settings.token else {
             diags.error_at(
                 AttrPath::attr("token"),
@@ -385,11 +488,11 @@ impl Provider for CoiledProvider {
             );
             return;
         };
-        let Ok(ca_bundle_pem) = read_ca_bundle(&ca, diags) else { return };
+        let Ok(ca_bundle_pem) = read_ca_bundle(c.ca_bundle_file.as_deref(), diags) else { return };
         let client = Client::new(ClientConfig {
             server: settings.server.value.clone(),
             token: token.value,
-            allow_insecure_http: insecure.as_bool().unwrap_or(false),
+            allow_insecure_http: c.allow_insecure_http.known().copied().unwrap_or(false),
             ca_bundle_pem,
             retry: RetryPolicy { unreachable, ..RetryPolicy::default() },
         });
@@ -403,24 +506,30 @@ impl Provider for CoiledProvider {
                     server_source: settings.server.source.clone(),
                     verified: OnceCell::new(),
                     plan_facts: Default::default(),
-                    retire_workers: retire.as_bool().unwrap_or(true),
+                    retire_workers: c.retire_workers.known().copied().unwrap_or(true),
                 };
                 *self.data.configured.write().await = Configured::Ready(Arc::new(coiled));
             }
-            Err(e) => {
-                diags.error_at(AttrPath::attr("server"), "Invalid Coiled Server", format!("{e} (server from {}).", settings.server.source))
-            }
+            Err(e) => diags.error_at(
+                AttrPath::attr("server"),
+                "Invalid Coiled Server",
+                format!("{e} (server from {}).", settings.server.source),
+            ),
         }
     }
 }
 
 /// `unreachable_timeout`, or its default; `None` with an error when it is not a positive duration.
-fn unreachable_timeout(value: &Value, diags: &mut Diagnostics) -> Option<Duration> {
-    let Some(text) = value.as_str() else { return Some(crate::api::DEFAULT_UNREACHABLE) };
+fn unreachable_timeout(value: Option<&str>, diags: &mut Diagnostics) -> Option<Duration> {
+    let Some(text) = value else { return Some(crate::api::DEFAULT_UNREACHABLE) };
     match duration::parse_timeout(text) {
         Ok(d) if !d.is_zero() => Some(d),
         Ok(_) => {
-            diags.error_at(AttrPath::attr("unreachable_timeout"), "Invalid Duration", "unreachable_timeout must be longer than zero.");
+            diags.error_at(
+                AttrPath::attr("unreachable_timeout"),
+                "Invalid Duration",
+                "unreachable_timeout must be longer than zero.",
+            );
             None
         }
         Err(e) => {
@@ -431,10 +540,14 @@ fn unreachable_timeout(value: &Value, diags: &mut Diagnostics) -> Option<Duratio
 }
 
 /// The PEM text of `ca_bundle_file`, if set; an error when it cannot be read.
-fn read_ca_bundle(path: &Value, diags: &mut Diagnostics) -> Result<Option<Vec<u8>>, ()> {
-    let Some(path) = path.as_str() else { return Ok(None) };
+fn read_ca_bundle(path: Option<&str>, diags: &mut Diagnostics) -> Result<Option<Vec<u8>>, ()> {
+    let Some(path) = path else { return Ok(None) };
     std::fs::read(path).map(Some).map_err(|e| {
-        diags.error_at(AttrPath::attr("ca_bundle_file"), "Unreadable CA Bundle", format!("Cannot read {path}: {e}."));
+        diags.error_at(
+            AttrPath::attr("ca_bundle_file"),
+            "Unreadable CA Bundle",
+            format!("Cannot read {path}: {e}."),
+        );
     })
 }
 
@@ -448,7 +561,13 @@ mod tests {
     fn models_hold_exactly_the_schema_attributes() {
         let provider = CoiledProvider::default();
         let names = |s: &tfplugin::schema::Schema| {
-            let mut n: Vec<&str> = s.block.attributes.iter().map(|a| a.name).chain(s.block.blocks.iter().map(|b| b.name)).collect();
+            let mut n: Vec<&str> = s
+                .block
+                .attributes
+                .iter()
+                .map(|a| a.name)
+                .chain(s.block.blocks.iter().map(|b| b.name))
+                .collect();
             n.sort_unstable();
             n
         };
@@ -460,7 +579,9 @@ mod tests {
         for r in provider.resources() {
             let expected = match r.type_name() {
                 "coiled_cluster" => sorted(cluster::ClusterModel::ATTRIBUTES),
-                "coiled_backend_options" => sorted(backend_options::BackendOptionsModel::ATTRIBUTES),
+                "coiled_backend_options" => {
+                    sorted(backend_options::BackendOptionsModel::ATTRIBUTES)
+                }
                 "coiled_software_environment" => sorted(software::SoftwareEnvModel::ATTRIBUTES),
                 other => panic!("no model for {other}"),
             };

@@ -15,14 +15,20 @@ fn client(server: &str, ca_bundle_pem: Option<Vec<u8>>) -> Client {
         token: Secret::new("t-1".to_string()),
         allow_insecure_http: false,
         ca_bundle_pem,
-        retry: RetryPolicy { base: Duration::from_millis(20), max: Duration::from_millis(100), ..Default::default() },
+        retry: RetryPolicy {
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(100),
+            ..Default::default()
+        },
     })
     .unwrap()
 }
 
 /// Serves each connection on loopback with `answer` (given the request line), in a thread of its own;
 /// counts the requests.
-fn serve(answer: impl Fn(&str, &mut dyn Write) + Send + Sync + 'static) -> (String, Arc<AtomicUsize>) {
+fn serve(
+    answer: impl Fn(&str, &mut dyn Write) + Send + Sync + 'static,
+) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(AtomicUsize::new(0));
@@ -52,11 +58,18 @@ fn answers_larger_than_32_mib_are_not_read() {
     let op = || Op::new(Duration::from_secs(30), Default::default());
     // Said by its length, and sent without one (read until the connection closes).
     let (declared, _) = serve(|_, out| {
-        let _ =
-            out.write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", 40 << 20).as_bytes());
+        let _ = out.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                40 << 20
+            )
+            .as_bytes(),
+        );
     });
     let (streamed, _) = serve(|_, out| {
-        let _ = out.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n");
+        let _ = out.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+        );
         let chunk = vec![b' '; 1 << 20];
         for _ in 0..40 {
             if out.write_all(&chunk).is_err() {
@@ -80,15 +93,20 @@ fn a_redirect_from_https_to_http_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     crate::common::write_private_ca_certificate(dir.path());
     let certs: Vec<_> =
-        rustls::pki_types::pem::PemObject::pem_file_iter(dir.path().join("cert.pem")).unwrap().map(Result::unwrap).collect();
+        rustls::pki_types::pem::PemObject::pem_file_iter(dir.path().join("cert.pem"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
     let key = rustls::pki_types::pem::PemObject::from_pem_file(dir.path().join("key.pem")).unwrap();
     let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap(),
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap(),
     );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let secure = format!("https://localhost:{}", listener.local_addr().unwrap().port());
@@ -107,7 +125,9 @@ fn a_redirect_from_https_to_http_is_refused() {
                     }
                     head.push(byte[0]);
                 }
-                let answer = format!("HTTP/1.1 302 Found\r\nLocation: {target}/api/v2/user/me\r\nContent-Length: 0\r\n\r\n");
+                let answer = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {target}/api/v2/user/me\r\nContent-Length: 0\r\n\r\n"
+                );
                 let _ = tls.write_all(answer.as_bytes());
                 let _ = tls.flush();
             });
@@ -116,8 +136,16 @@ fn a_redirect_from_https_to_http_is_refused() {
     let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let started = std::time::Instant::now();
-    let e = rt.block_on(client(&secure, Some(ca)).me(&Op::new(Duration::from_secs(20), Default::default()))).unwrap_err();
+    let e = rt
+        .block_on(
+            client(&secure, Some(ca)).me(&Op::new(Duration::from_secs(20), Default::default())),
+        )
+        .unwrap_err();
     assert!(e.to_string().contains("https:// to http://"), "{e}");
-    assert!(started.elapsed() < Duration::from_secs(5), "refused at once, not retried: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused at once, not retried: {:?}",
+        started.elapsed()
+    );
     assert_eq!(reached.load(Ordering::SeqCst), 0, "the token never went to the http:// server");
 }

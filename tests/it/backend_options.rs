@@ -24,7 +24,8 @@ output "rules" { value = flatten([for b in coiled_backend_options.team.ingress :
 
 /// The rows of an output of strings, sorted.
 fn rows(v: &serde_json::Value) -> Vec<String> {
-    let mut rows: Vec<String> = v.as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect();
+    let mut rows: Vec<String> =
+        v.as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect();
     rows.sort();
     rows
 }
@@ -34,12 +35,21 @@ fn create_read_back_reorder_update_and_empty_plans() {
     for cli in clis() {
         let s = Scenario::new(cli, &[], TEAM);
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
-        assert!(plan.contains("tcp 8787 10.32.0.0/16"), "firewall rows are known at plan time:\n{plan}");
+        assert!(
+            plan.contains("tcp 8787 10.32.0.0/16"),
+            "firewall rows are known at plan time:\n{plan}"
+        );
         s.apply();
-        assert_eq!(rows(&s.output("rules")), vec!["tcp 8786 10.1.0.0/16", "tcp 8787 10.1.0.0/16", "tcp 8787 10.32.0.0/16"]);
+        assert_eq!(
+            rows(&s.output("rules")),
+            vec!["tcp 8786 10.1.0.0/16", "tcp 8787 10.1.0.0/16", "tcp 8787 10.32.0.0/16"]
+        );
         let state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
         let team = &state["resources"][0]["instances"][0];
-        assert!(team["attributes"].get("firewall_rules").is_none() && team["schema_version"] == 1, "rules stored once: {team}");
+        assert!(
+            team["attributes"].get("firewall_rules").is_none() && team["schema_version"] == 1,
+            "rules stored once: {team}"
+        );
         s.assert_no_changes();
         let (_, server) = s.server.get("/api/v1/alice/backend_options/");
         assert_eq!(
@@ -55,8 +65,14 @@ fn create_read_back_reorder_update_and_empty_plans() {
                 .replace("10.1.0.0/16", "TMP")
                 .replace("10.32.0.0/16", "10.1.0.0/16")
                 .replace("TMP", "10.32.0.0/16")
-                .replace("ports = [8787]\n    cidr  = \"10.1.0.0/16\"", "ports = [8786, 8787]\n    cidr  = \"10.1.0.0/16\"")
-                .replace("ports = [8787, 8786]\n    cidr  = \"10.32.0.0/16\"", "ports = [8787]\n    cidr  = \"10.32.0.0/16\""),
+                .replace(
+                    "ports = [8787]\n    cidr  = \"10.1.0.0/16\"",
+                    "ports = [8786, 8787]\n    cidr  = \"10.1.0.0/16\"",
+                )
+                .replace(
+                    "ports = [8787, 8786]\n    cidr  = \"10.32.0.0/16\"",
+                    "ports = [8787]\n    cidr  = \"10.32.0.0/16\"",
+                ),
         );
         s.assert_no_changes();
 
@@ -79,7 +95,10 @@ fn create_read_back_reorder_update_and_empty_plans() {
         s.apply();
         s.assert_no_changes();
         let (_, server) = s.server.get("/api/v1/alice/backend_options/");
-        assert_eq!(server["options"]["firewall_spec"]["ingress"][1], json!({"ports": [443, 8787], "cidr": "10.32.0.0/16"}));
+        assert_eq!(
+            server["options"]["firewall_spec"]["ingress"][1],
+            json!({"ports": [443, 8787], "cidr": "10.32.0.0/16"})
+        );
     }
 }
 
@@ -91,9 +110,13 @@ fn drift_import_and_destroy_that_leaves_settings_in_place() {
         // Drift made through the API: someone opens SSH to the world.
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let op = terraform_provider_coiled::api::Op::new(std::time::Duration::from_secs(10), Default::default());
+            let op = terraform_provider_coiled::api::Op::new(
+                std::time::Duration::from_secs(10),
+                Default::default(),
+            );
             use terraform_provider_coiled::api::{
-                AwsKeys, AwsOptions, BackendOptionsData, CloudOptions, FirewallSpecOut, IngressOut, Registry,
+                AwsKeys, AwsOptions, BackendOptionsData, CloudOptions, FirewallSpecOut, IngressOut,
+                Registry,
             };
             let data = BackendOptionsData {
                 backend: "vm",
@@ -102,13 +125,23 @@ fn drift_import_and_destroy_that_leaves_settings_in_place() {
                     account_role: String::new(),
                     credentials: AwsKeys { aws_access_key: "k".into(), aws_secret_key: "s".into() },
                     firewall: Default::default(),
-                    firewall_spec: FirewallSpecOut { ingress: Some(vec![IngressOut { ports: vec![22], cidr: "0.0.0.0/0".into() }]) },
+                    firewall_spec: FirewallSpecOut {
+                        ingress: Some(vec![IngressOut {
+                            ports: vec![22],
+                            cidr: "0.0.0.0/0".into(),
+                        }]),
+                    },
                     network: Default::default(),
                     zone: None,
                     provider_name: "aws",
                     kind: "aws_cloudbridge_backend_options",
                 }),
-                registry: Registry { kind: "ecr", credentials: Default::default(), public_ecr: false, region: "us-west-2".into() },
+                registry: Registry {
+                    kind: "ecr",
+                    credentials: Default::default(),
+                    public_ecr: false,
+                    region: "us-west-2".into(),
+                },
             };
             s.server.client().set_backend_options(&op, "alice", &data).await.unwrap();
         });
@@ -118,7 +151,10 @@ fn drift_import_and_destroy_that_leaves_settings_in_place() {
             crate::common::Echo::Terse => s.assert_no_changes(),
             crate::common::Echo::Full => {
                 let plan = s.plan_changes();
-                assert!(plan.contains("0.0.0.0/0") && plan.contains("10.32.0.0/16"), "drift shows in the plan:\n{plan}");
+                assert!(
+                    plan.contains("0.0.0.0/0") && plan.contains("10.32.0.0/16"),
+                    "drift shows in the plan:\n{plan}"
+                );
                 s.apply();
                 s.assert_no_changes();
             }
@@ -131,9 +167,14 @@ fn drift_import_and_destroy_that_leaves_settings_in_place() {
 
         // Import into a fresh state.
         std::fs::remove_file(s.tf.path().join("terraform.tfstate")).unwrap();
-        let out = s.tf.terraform(&["import", "-no-color", "coiled_backend_options.team", "alice"]).ok();
+        let out =
+            s.tf.terraform(&["import", "-no-color", "coiled_backend_options.team", "alice"]).ok();
         assert!(out.stdout.contains("Import successful"), "{}", out.all());
-        assert!(!out.all().contains("Changed Outside Terraform"), "an import's first read is no drift: {}", out.all());
+        assert!(
+            !out.all().contains("Changed Outside Terraform"),
+            "an import's first read is no drift: {}",
+            out.all()
+        );
         let state = s.state_text();
         if crate::common::echo() == crate::common::Echo::Full {
             assert!(state.contains("10.32.0.0/16") && state.contains("us-west-2"), "{state}");
@@ -158,8 +199,15 @@ fn world_open_ingress_warns_unless_acknowledged() {
     for cli in clis() {
         let s = Scenario::new(cli, &[], &open);
         let out = s.tf.terraform(&["plan", "-no-color"]).ok();
-        assert!(out.all().contains("Ingress Open to the Whole Internet") && out.all().contains("8787"), "{}", out.all());
-        s.set(&open.replace("region                = \"us-west-2\"", "region = \"us-west-2\"\n  acknowledge_world_open_ingress = true"));
+        assert!(
+            out.all().contains("Ingress Open to the Whole Internet") && out.all().contains("8787"),
+            "{}",
+            out.all()
+        );
+        s.set(&open.replace(
+            "region                = \"us-west-2\"",
+            "region = \"us-west-2\"\n  acknowledge_world_open_ingress = true",
+        ));
         let out = s.tf.terraform(&["plan", "-no-color"]).ok();
         assert!(!out.all().contains("Whole Internet"), "{}", out.all());
     }
@@ -172,7 +220,11 @@ fn bad_input_is_refused_before_any_api_call() {
         ("bad cidr", TEAM.replace("10.32.0.0/16", "10.32.0.300/16"), "Invalid CIDR Block"),
         ("no prefix", TEAM.replace("10.32.0.0/16", "10.32.0.0"), "has no prefix length"),
         ("prefix too long", TEAM.replace("10.32.0.0/16", "10.32.0.0/33"), "prefix length longer"),
-        ("ipv6 prefix too long", TEAM.replace("10.32.0.0/16", "2001:db8::/129"), "prefix length longer"),
+        (
+            "ipv6 prefix too long",
+            TEAM.replace("10.32.0.0/16", "2001:db8::/129"),
+            "prefix length longer",
+        ),
         ("hostname", TEAM.replace("10.32.0.0/16", "example.com/16"), "is not a CIDR block"),
         ("empty cidr", TEAM.replace("10.32.0.0/16", ""), "a CIDR block is required"),
         ("port zero", TEAM.replace("ports = [8787]", "ports = [0]"), "Invalid Port"),
@@ -181,19 +233,45 @@ fn bad_input_is_refused_before_any_api_call() {
         ("fractional port", TEAM.replace("ports = [8787]", "ports = [80.5]"), "Invalid Port"),
         ("empty ports", TEAM.replace("ports = [8787]", "ports = []"), "No Ports"),
         ("bad backend", TEAM.replace("\"aws\"", "\"azure\""), "Invalid Backend"),
-        ("missing key", TEAM.replace("aws_access_key_id     = \"AKIAEXAMPLE\"", ""), "Missing AWS Credentials"),
-        ("missing secret", TEAM.replace("aws_secret_access_key = \"SECRET-SENTINEL-1\"", ""), "Missing AWS Credentials"),
-        ("gcp keys on aws", TEAM.replace("region ", "gcp_project_id = \"p\"\n  region "), "Conflicting Cloud Settings"),
-        ("bad workspace", TEAM.replace("region ", "workspace = \"a/b\"\n  region "), "Invalid Workspace"),
-        ("version without value", TEAM.replace("region ", "aws_secret_access_key_wo_version = 1\n  region "), "Version Without Value"),
+        (
+            "missing key",
+            TEAM.replace("aws_access_key_id     = \"AKIAEXAMPLE\"", ""),
+            "Missing AWS Credentials",
+        ),
+        (
+            "missing secret",
+            TEAM.replace("aws_secret_access_key = \"SECRET-SENTINEL-1\"", ""),
+            "Missing AWS Credentials",
+        ),
+        (
+            "gcp keys on aws",
+            TEAM.replace("region ", "gcp_project_id = \"p\"\n  region "),
+            "Conflicting Cloud Settings",
+        ),
+        (
+            "bad workspace",
+            TEAM.replace("region ", "workspace = \"a/b\"\n  region "),
+            "Invalid Workspace",
+        ),
+        (
+            "version without value",
+            TEAM.replace("region ", "aws_secret_access_key_wo_version = 1\n  region "),
+            "Version Without Value",
+        ),
         (
             "empty network id",
-            TEAM.replace("  ingress {\n    ports = [8786", "  network {\n    network_id = \"\"\n  }\n  ingress {\n    ports = [8786"),
+            TEAM.replace(
+                "  ingress {\n    ports = [8786",
+                "  network {\n    network_id = \"\"\n  }\n  ingress {\n    ports = [8786",
+            ),
             "Empty Network Identifier",
         ),
         (
             "too many rules",
-            TEAM.replace("  ingress {\n    ports = [8787]", &format!("{}  ingress {{\n    ports = [8787]", many_blocks(101))),
+            TEAM.replace(
+                "  ingress {\n    ports = [8787]",
+                &format!("{}  ingress {{\n    ports = [8787]", many_blocks(101)),
+            ),
             "Too Many Ingress Rules",
         ),
     ];
@@ -203,25 +281,48 @@ fn bad_input_is_refused_before_any_api_call() {
 }
 
 fn many_blocks(n: usize) -> String {
-    (0..n).map(|i| format!("  ingress {{\n    ports = [{}]\n    cidr  = \"10.9.0.0/16\"\n  }}\n", 1000 + i)).collect()
+    (0..n)
+        .map(|i| {
+            format!("  ingress {{\n    ports = [{}]\n    cidr  = \"10.9.0.0/16\"\n  }}\n", 1000 + i)
+        })
+        .collect()
 }
 
 #[test]
 fn secrets_stay_out_of_logs_plans_and_errors() {
     for cli in clis() {
         let s = Scenario::new(cli, &[], TEAM);
-        let apply = s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("TF_LOG", "trace")]).ok();
+        let apply =
+            s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("TF_LOG", "trace")])
+                .ok();
         let plan = s.tf.terraform_env(&["plan", "-no-color"], &[("TF_LOG", "trace")]).ok();
         let show = s.tf.terraform(&["show", "-no-color"]).ok();
         for (what, text) in [("apply", apply.all()), ("plan", plan.all()), ("show", show.all())] {
-            assert!(!text.contains("SECRET-SENTINEL") && !text.contains(&s.server.token), "{what} leaked a secret ({})", cli.version);
+            assert!(
+                !text.contains("SECRET-SENTINEL") && !text.contains(&s.server.token),
+                "{what} leaked a secret ({})",
+                cli.version
+            );
         }
         // A rejected token: the error names where it came from, not its value.
-        s.tf.write("main.tf", &Scenario::config(&s.server, TEAM).replace(&format!("\"{}\"", s.server.token), "\"wrong-token-sentinel\""));
+        s.tf.write(
+            "main.tf",
+            &Scenario::config(&s.server, TEAM)
+                .replace(&format!("\"{}\"", s.server.token), "\"wrong-token-sentinel\""),
+        );
         let out = s.tf.terraform_env(&["plan", "-no-color"], &[("TF_LOG", "trace")]);
         assert_ne!(out.code, 0);
-        assert!(out.all().contains("rejected the token") && out.all().contains("provider's `token` argument"), "{}", out.all());
-        assert!(!out.all().contains("wrong-token-sentinel"), "the token leaked into output ({})", cli.version);
+        assert!(
+            out.all().contains("rejected the token")
+                && out.all().contains("provider's `token` argument"),
+            "{}",
+            out.all()
+        );
+        assert!(
+            !out.all().contains("wrong-token-sentinel"),
+            "the token leaked into output ({})",
+            cli.version
+        );
     }
 }
 
@@ -239,12 +340,17 @@ fn write_only_secret_never_reaches_state_on_modern_terraform() {
             assert!(out.all().contains("Write-Only Attribute Not Supported"), "{}", out.all());
             continue;
         }
-        let out = s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("TF_LOG", "trace")]).ok();
+        let out =
+            s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("TF_LOG", "trace")])
+                .ok();
         assert!(!out.all().contains("WO-SENTINEL"));
         assert!(!s.state_text().contains("WO-SENTINEL"), "write-only secret in state");
         assert!(s.state_text().contains("aws_secret_access_key_wo_version"));
         s.assert_no_changes();
-        s.set(&wo.replace("_wo_version = 1", "_wo_version = 2").replace("WO-SENTINEL-2", "WO-SENTINEL-3"));
+        s.set(
+            &wo.replace("_wo_version = 1", "_wo_version = 2")
+                .replace("WO-SENTINEL-2", "WO-SENTINEL-3"),
+        );
         assert!(s.plan_changes().contains("aws_secret_access_key_wo_version"));
         s.apply();
         s.assert_no_changes();
@@ -270,7 +376,10 @@ fn data_source_reads_the_workspace_settings_without_secrets() {
             assert!(read["region"] == "us-west-2" || read["region"].is_null(), "{read}");
         } else {
             assert_eq!(read["region"], "us-west-2");
-            assert!(read.get("firewall_rules").is_none(), "the rules are stored once, as `ingress`: {read}");
+            assert!(
+                read.get("firewall_rules").is_none(),
+                "the rules are stored once, as `ingress`: {read}"
+            );
             assert_eq!(read["ingress"].as_array().unwrap().len(), 2);
         }
         assert!(!read.to_string().contains("SECRET-SENTINEL"));
@@ -287,14 +396,18 @@ fn version_0_state_upgrades_without_a_change() {
         let mut state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
         let team = &mut state["resources"][0]["instances"][0];
         team["schema_version"] = json!(0);
-        team["attributes"]["firewall_rules"] = json!([{"port": 8786, "protocol": "tcp", "source": "10.1.0.0/16"}]);
+        team["attributes"]["firewall_rules"] =
+            json!([{"port": 8786, "protocol": "tcp", "source": "10.1.0.0/16"}]);
         state["serial"] = json!(state["serial"].as_i64().unwrap() + 1);
         s.tf.write("terraform.tfstate", &serde_json::to_string_pretty(&state).unwrap());
         s.assert_no_changes();
         s.tf.terraform(&["apply", "-refresh-only", "-auto-approve", "-no-color"]).ok();
         let state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
         let team = &state["resources"][0]["instances"][0];
-        assert!(team["schema_version"] == 1 && team["attributes"].get("firewall_rules").is_none(), "{team}");
+        assert!(
+            team["schema_version"] == 1 && team["attributes"].get("firewall_rules").is_none(),
+            "{team}"
+        );
     }
 }
 
@@ -303,16 +416,26 @@ fn version_0_state_upgrades_without_a_change() {
 /// that keeps it): the account's options are sent again without it.
 #[test]
 fn a_network_block_taken_out_is_removed_in_place() {
-    let with_network =
-        TEAM.replace("  ingress {\n    ports = [8786", "  network {\n    network_id = \"vpc-1\"\n  }\n  ingress {\n    ports = [8786");
+    let with_network = TEAM.replace(
+        "  ingress {\n    ports = [8786",
+        "  network {\n    network_id = \"vpc-1\"\n  }\n  ingress {\n    ports = [8786",
+    );
     for cli in clis() {
         let s = Scenario::new(cli, &[], &with_network);
         s.apply();
         let (_, server) = s.server.get("/api/v1/alice/backend_options/");
-        assert_eq!(server["options"]["network"]["network_id"], "vpc-1", "{}: {server}", cli.version);
+        assert_eq!(
+            server["options"]["network"]["network_id"], "vpc-1",
+            "{}: {server}",
+            cli.version
+        );
         s.set(TEAM);
         let plan = flat(&s.plan_changes());
-        assert!(plan.contains("- network {") && plan.contains("0 to add, 1 to change, 0 to destroy"), "{}: {plan}", cli.version);
+        assert!(
+            plan.contains("- network {") && plan.contains("0 to add, 1 to change, 0 to destroy"),
+            "{}: {plan}",
+            cli.version
+        );
         s.apply();
         let (_, server) = s.server.get("/api/v1/alice/backend_options/");
         // Sent as Coiled's client sends no network: an empty one.
@@ -340,7 +463,8 @@ fn two_owners_of_one_workspaces_options_conflict_without_an_invalid_result() {
     assert!(!out.all().contains("inconsistent result"), "{}", out.all());
     // One of them no longer holds what it wrote: a server that reports the rules shows it.
     let plan = s.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
-    let shown = if crate::common::echo() == crate::common::Echo::Full { vec![2] } else { vec![0, 2] };
+    let shown =
+        if crate::common::echo() == crate::common::Echo::Full { vec![2] } else { vec![0, 2] };
     assert!(shown.contains(&plan.code), "{}", plan.all());
 }
 
@@ -355,13 +479,20 @@ fn an_account_default_changed_between_plan_and_apply() {
             "resource \"coiled_backend_options\" \"team\" {{\n  backend               = \"aws\"\n  aws_access_key_id     = \"AKIAEXAMPLE\"\n  aws_secret_access_key = \"example\"\n  ingress {{\n    ports = [443]\n    cidr  = \"{cidr}\"\n  }}\n}}\n"
         )
     };
-    let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &options("10.1.0.0/16"));
+    let s = Scenario::new(
+        cli,
+        &["--provision-delay", "0s", "--stop-delay", "0s"],
+        &options("10.1.0.0/16"),
+    );
     s.apply();
     let teammate = crate::common::Workdir::new(cli, &Scenario::config(&s.server, ""));
     teammate.terraform(&["import", "-no-color", "coiled_backend_options.team", "alice"]);
     s.tf.write(
         "main.tf",
-        &Scenario::config(&s.server, "resource \"coiled_cluster\" \"c\" {\n  software  = \"dask\"\n  n_workers = 1\n}\n"),
+        &Scenario::config(
+            &s.server,
+            "resource \"coiled_cluster\" \"c\" {\n  software  = \"dask\"\n  n_workers = 1\n}\n",
+        ),
     );
     s.tf.terraform(&["state", "rm", "-no-color", "coiled_backend_options.team"]).ok();
     s.tf.terraform(&["plan", "-no-color", "-out=saved"]).ok();

@@ -48,7 +48,11 @@ const CASES: &[Case] = &[
 /// The arguments of `resource` whose change the schema says is recorded in state only.
 fn state_only(resource: &str) -> BTreeSet<String> {
     let provider = CoiledProvider::default();
-    let found = provider.resources().into_iter().find(|r| r.type_name() == resource).expect("a resource of that name");
+    let found = provider
+        .resources()
+        .into_iter()
+        .find(|r| r.type_name() == resource)
+        .expect("a resource of that name");
     let block = found.schema().block;
     let attrs = block.attributes.iter().filter(|a| a.state_only).map(|a| a.name.to_string());
     attrs.chain(block.blocks.iter().filter(|b| b.state_only).map(|b| b.name.to_string())).collect()
@@ -62,7 +66,12 @@ fn every_resource_has_its_state_only_arguments_tried() {
     assert_eq!(tried, resources);
     for case in CASES {
         let names: BTreeSet<String> = case.changes.iter().map(|(n, _)| n.to_string()).collect();
-        assert_eq!(names, state_only(case.resource), "{}: a changed value for each state-only argument", case.resource);
+        assert_eq!(
+            names,
+            state_only(case.resource),
+            "{}: a changed value for each state-only argument",
+            case.resource
+        );
     }
 }
 
@@ -71,13 +80,21 @@ fn state_only_arguments_change_state_alone() {
     for cli in clis() {
         for case in CASES {
             let mut config = case.open.to_string();
-            let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &format!("{config}}}\n"));
+            let s = Scenario::new(
+                cli,
+                &["--provision-delay", "0s", "--stop-delay", "0s"],
+                &format!("{config}}}\n"),
+            );
             s.apply();
             for (name, line) in case.changes {
                 config.push_str(line);
                 s.set(&format!("{config}}}\n"));
                 let plan = s.plan_changes();
-                assert!(plan.contains("update in-place") && !plan.contains("replace"), "{} {name}: {plan}", case.resource);
+                assert!(
+                    plan.contains("update in-place") && !plan.contains("replace"),
+                    "{} {name}: {plan}",
+                    case.resource
+                );
                 s.apply_state_only();
                 s.assert_no_changes();
             }
@@ -88,7 +105,11 @@ fn state_only_arguments_change_state_alone() {
 #[test]
 fn a_change_of_workers_updates_the_cluster_in_place() {
     let open = CASES[0].open;
-    let s = Scenario::new(&clis()[0], &["--provision-delay", "0s", "--stop-delay", "0s"], &format!("{open}}}\n"));
+    let s = Scenario::new(
+        &clis()[0],
+        &["--provision-delay", "0s", "--stop-delay", "0s"],
+        &format!("{open}}}\n"),
+    );
     s.apply();
     let id = s.state_text();
     s.set(&format!("{}}}\n", open.replace("n_workers = 1", "n_workers = 2")));
@@ -98,5 +119,8 @@ fn a_change_of_workers_updates_the_cluster_in_place() {
     s.assert_no_changes();
     let before: serde_json::Value = serde_json::from_str(&id).unwrap();
     let after: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
-    assert_eq!(before["resources"][0]["instances"][0]["attributes"]["id"], after["resources"][0]["instances"][0]["attributes"]["id"]);
+    assert_eq!(
+        before["resources"][0]["instances"][0]["attributes"]["id"],
+        after["resources"][0]["instances"][0]["attributes"]["id"]
+    );
 }

@@ -60,8 +60,14 @@ fn create_wait_scale_replace_and_destroy() {
         s.apply();
         let c = s.output("cluster");
         assert_eq!(c["status"], "ready");
-        assert!(c["scheduler_address"].as_str().unwrap().starts_with("tls://10."), "private scheduler address chosen: {c}");
-        assert!(c["firewall_rules"].is_null(), "the ingress blocks hold the rules, not stored twice: {c}");
+        assert!(
+            c["scheduler_address"].as_str().unwrap().starts_with("tls://10."),
+            "private scheduler address chosen: {c}"
+        );
+        assert!(
+            c["firewall_rules"].is_null(),
+            "the ingress blocks hold the rules, not stored twice: {c}"
+        );
         let id = c["id"].as_str().unwrap().to_string();
         let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
         assert_eq!(d["current_state"]["state"], "ready");
@@ -84,7 +90,10 @@ fn create_wait_scale_replace_and_destroy() {
         assert!(plan.contains("updated in-place") && !plan.contains("must be replaced"), "{plan}");
         s.apply();
         assert_eq!(s.output("cluster")["id"], id.as_str(), "same cluster");
-        assert_eq!(s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}")).1["desired_workers"], 6);
+        assert_eq!(
+            s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}")).1["desired_workers"],
+            6
+        );
         s.assert_no_changes();
         s.set(&ETL.replace("n_workers = 4", "n_workers = 1"));
         s.apply();
@@ -93,13 +102,18 @@ fn create_wait_scale_replace_and_destroy() {
         s.assert_no_changes();
 
         // An ingress change replaces the cluster.
-        s.set(&ETL.replace("n_workers = 4", "n_workers = 1").replace("10.32.0.0/16", "10.33.0.0/16"));
+        s.set(
+            &ETL.replace("n_workers = 4", "n_workers = 1").replace("10.32.0.0/16", "10.33.0.0/16"),
+        );
         let plan = s.plan_changes();
         assert!(plan.contains("must be replaced") && plan.contains("forces replacement"), "{plan}");
         s.apply();
         let new_id = s.output("cluster")["id"].as_str().unwrap().to_string();
         assert_ne!(new_id, id);
-        assert_eq!(s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}")).1["current_state"]["state"], "stopped");
+        assert_eq!(
+            s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}")).1["current_state"]["state"],
+            "stopped"
+        );
         s.assert_no_changes();
 
         // Public scheduler address: the client's choice of address, in place, with no request but reads.
@@ -113,7 +127,10 @@ fn create_wait_scale_replace_and_destroy() {
         s.apply_state_only();
         let c = s.output("cluster");
         assert_eq!(c["id"], new_id.as_str());
-        assert!(c["scheduler_address"].as_str().unwrap().starts_with("tls://198.51.100."), "public address chosen: {c}");
+        assert!(
+            c["scheduler_address"].as_str().unwrap().starts_with("tls://198.51.100."),
+            "public address chosen: {c}"
+        );
         s.assert_no_changes();
 
         s.tf.terraform(&["destroy", "-auto-approve", "-no-color"]).ok();
@@ -142,7 +159,10 @@ output "rules" { value = coiled_cluster.plain.firewall_rules }
             // not empty.
             let cluster = s.instance("coiled_cluster");
             let rules = &cluster["attributes"]["firewall_rules"];
-            assert!(rules.is_null() || crate::common::echo() == crate::common::Echo::Varied, "{cluster}");
+            assert!(
+                rules.is_null() || crate::common::echo() == crate::common::Echo::Varied,
+                "{cluster}"
+            );
             s.assert_no_changes();
             continue;
         }
@@ -177,7 +197,11 @@ fn stopped_outside_terraform_is_recreated() {
         std::thread::sleep(Duration::from_millis(100));
         let plan = s.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
         assert_eq!(plan.code, 2, "{}", plan.all());
-        assert!(plan.all().contains("Cluster No Longer Running") && plan.all().contains("idle timeout"), "{}", plan.all());
+        assert!(
+            plan.all().contains("Cluster No Longer Running") && plan.all().contains("idle timeout"),
+            "{}",
+            plan.all()
+        );
         assert!(plan.stdout.contains("will be created"), "{}", plan.stdout);
         s.apply();
         assert_ne!(s.output("cluster")["id"], id.as_str());
@@ -202,11 +226,22 @@ fn import_by_id_and_by_name() {
             // the address it chooses, and writes nothing.
             let plan = s.plan_changes();
             let flat = crate::common::flat(&plan);
-            assert!(flat.contains("use_scheduler_public_ip = true -> false") && !plan.contains("replace"), "{plan}");
-            assert!(flat.contains("scheduler_address = \"tls://198.51.100.") && flat.contains("-> (known after apply)"), "{plan}");
+            assert!(
+                flat.contains("use_scheduler_public_ip = true -> false")
+                    && !plan.contains("replace"),
+                "{plan}"
+            );
+            assert!(
+                flat.contains("scheduler_address = \"tls://198.51.100.")
+                    && flat.contains("-> (known after apply)"),
+                "{plan}"
+            );
             s.apply_state_only();
             s.assert_no_changes();
-            assert!(s.state_text().contains("\"scheduler_address\": \"tls://10."), "the private address, read at apply");
+            assert!(
+                s.state_text().contains("\"scheduler_address\": \"tls://10."),
+                "the private address, read at apply"
+            );
         }
         s.tf.terraform(&["state", "rm", "coiled_cluster.etl"]).ok();
         let out = s.tf.terraform(&["import", "-no-color", "coiled_cluster.etl", "no-such-cluster"]);
@@ -222,10 +257,16 @@ fn a_cluster_that_fails_to_start_is_stopped_and_reported() {
         "  use_scheduler_public_ip = false\n  tags = { \"coiled-local/fail\" = \"no capacity for m6i.xlarge in us-east-1a\" }",
     );
     for cli in clis() {
-        let s = Scenario::new(cli, &["--provision-delay", "200ms", "--stop-delay", "100ms"], &doomed);
+        let s =
+            Scenario::new(cli, &["--provision-delay", "200ms", "--stop-delay", "100ms"], &doomed);
         let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
         assert_ne!(out.code, 0);
-        assert!(out.all().contains("Cluster Failed to Start") && out.all().contains("no capacity for m6i.xlarge"), "{}", out.all());
+        assert!(
+            out.all().contains("Cluster Failed to Start")
+                && out.all().contains("no capacity for m6i.xlarge"),
+            "{}",
+            out.all()
+        );
         assert!(active(&s).is_empty(), "nothing left running");
         let state = s.tf.terraform(&["state", "list"]);
         assert!(!state.stdout.contains("coiled_cluster.etl"), "nothing in state: {}", state.stdout);
@@ -234,8 +275,10 @@ fn a_cluster_that_fails_to_start_is_stopped_and_reported() {
 
 #[test]
 fn create_timeout_stops_the_cluster() {
-    let slow =
-        ETL.replace("  use_scheduler_public_ip = false", "  use_scheduler_public_ip = false\n  timeouts {\n    create = \"1s\"\n  }");
+    let slow = ETL.replace(
+        "  use_scheduler_public_ip = false",
+        "  use_scheduler_public_ip = false\n  timeouts {\n    create = \"1s\"\n  }",
+    );
     let cli = &clis()[0];
     let s = Scenario::new(cli, &["--provision-delay", "30s", "--stop-delay", "0s"], &slow);
     let started = Instant::now();
@@ -281,7 +324,11 @@ fn ctrl_c_scenario(cli: &crate::common::Cli) {
     let interrupted = Instant::now();
     crate::common::interrupt(&child);
     let (status, out) = crate::common::finish(child);
-    assert!(interrupted.elapsed() < Duration::from_secs(3), "took {:?} to stop:\n{out}", interrupted.elapsed());
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(3),
+        "took {:?} to stop:\n{out}",
+        interrupted.elapsed()
+    );
     assert!(!status.success());
     assert!(out.contains("Interrupted") || out.contains("interrupt"), "{out}");
     // The state records the cluster that exists, so nothing is orphaned; the next apply converges.
@@ -291,40 +338,103 @@ fn ctrl_c_scenario(cli: &crate::common::Cli) {
     s.apply();
     s.assert_no_changes();
     assert_eq!(active(&s).len(), 1, "one running cluster after converging");
-    assert_eq!(active(&s)[0]["id"], interrupted_id, "the interrupted cluster is waited for and kept, not replaced");
+    assert_eq!(
+        active(&s)[0]["id"],
+        interrupted_id,
+        "the interrupted cluster is waited for and kept, not replaced"
+    );
 }
 
 #[test]
 fn bad_cluster_input_is_refused_before_any_api_call() {
     let cases: Vec<(&str, String, &str)> = vec![
-        ("bad name", ETL.replace("name      = \"etl\"", "name = \"etl cluster\""), "Invalid Cluster Name"),
-        ("slash name", ETL.replace("name      = \"etl\"", "name = \"a/b\""), "Invalid Cluster Name"),
-        ("negative workers", ETL.replace("n_workers = 4", "n_workers = -1"), "Invalid Worker Count"),
-        ("fractional workers", ETL.replace("n_workers = 4", "n_workers = 1.5"), "Invalid Worker Count"),
-        ("absurd workers", ETL.replace("n_workers = 4", "n_workers = 100000"), "Invalid Worker Count"),
-        ("wait fraction", ETL.replace("n_workers = 4", "n_workers = 4\n  wait_for_workers = 1.5"), "Invalid Wait Fraction"),
-        ("empty vm types", ETL.replace("n_workers = 4", "n_workers = 4\n  worker_vm_types = []"), "Empty VM Type List"),
-        ("empty software", ETL.replace("software  = \"dask\"", "software = \"\""), "Invalid Software Environment Name"),
+        (
+            "bad name",
+            ETL.replace("name      = \"etl\"", "name = \"etl cluster\""),
+            "Invalid Cluster Name",
+        ),
+        (
+            "slash name",
+            ETL.replace("name      = \"etl\"", "name = \"a/b\""),
+            "Invalid Cluster Name",
+        ),
+        (
+            "negative workers",
+            ETL.replace("n_workers = 4", "n_workers = -1"),
+            "Invalid Worker Count",
+        ),
+        (
+            "fractional workers",
+            ETL.replace("n_workers = 4", "n_workers = 1.5"),
+            "Invalid Worker Count",
+        ),
+        (
+            "absurd workers",
+            ETL.replace("n_workers = 4", "n_workers = 100000"),
+            "Invalid Worker Count",
+        ),
+        (
+            "wait fraction",
+            ETL.replace("n_workers = 4", "n_workers = 4\n  wait_for_workers = 1.5"),
+            "Invalid Wait Fraction",
+        ),
+        (
+            "empty vm types",
+            ETL.replace("n_workers = 4", "n_workers = 4\n  worker_vm_types = []"),
+            "Empty VM Type List",
+        ),
+        (
+            "empty software",
+            ETL.replace("software  = \"dask\"", "software = \"\""),
+            "Invalid Software Environment Name",
+        ),
         ("no software", ETL.replace("software  = \"dask\"", ""), "Missing Software Environment"),
-        ("image as software", ETL.replace("software  = \"dask\"", "software = \"ghcr.io/dask/dask:latest\""), "use `container` for images"),
+        (
+            "image as software",
+            ETL.replace("software  = \"dask\"", "software = \"ghcr.io/dask/dask:latest\""),
+            "use `container` for images",
+        ),
         (
             "software and container",
             ETL.replace("software  = \"dask\"", "software = \"dask\"\n  container = \"dask/dask\""),
             "Conflicting Software Settings",
         ),
-        ("bad timeout", ETL.replace("n_workers = 4", "n_workers = 4\n  timeouts {\n    create = \"soon\"\n  }"), "Invalid Timeout"),
+        (
+            "bad timeout",
+            ETL.replace("n_workers = 4", "n_workers = 4\n  timeouts {\n    create = \"soon\"\n  }"),
+            "Invalid Timeout",
+        ),
         ("bad cidr", ETL.replace("10.32.0.0/16", "10.32.0.0/40"), "Invalid CIDR Block"),
         ("bad port", ETL.replace("ports = [8787]", "ports = [70000]"), "Invalid Port"),
         ("empty ports", ETL.replace("ports = [8787]", "ports = []"), "No Ports"),
-        ("wrong type", ETL.replace("n_workers = 4", "n_workers = \"many\""), "Incorrect attribute value type"),
-        ("unknown attribute", ETL.replace("n_workers = 4", "n_workers = 4\n  colour = \"blue\""), "Unsupported argument"),
+        (
+            "wrong type",
+            ETL.replace("n_workers = 4", "n_workers = \"many\""),
+            "Incorrect attribute value type",
+        ),
+        (
+            "unknown attribute",
+            ETL.replace("n_workers = 4", "n_workers = 4\n  colour = \"blue\""),
+            "Unsupported argument",
+        ),
         (
             "two backend_options",
-            ETL.replace("  use_scheduler_public_ip = false", "  backend_options {\n  }\n  use_scheduler_public_ip = false"),
+            ETL.replace(
+                "  use_scheduler_public_ip = false",
+                "  backend_options {\n  }\n  use_scheduler_public_ip = false",
+            ),
             "Duplicate backend_options block",
         ),
-        ("empty region", ETL.replace("  backend_options {", "  backend_options {\n    region = \"\""), "Empty Value"),
-        ("bad environ", ETL.replace("n_workers = 4", "n_workers = 4\n  environ = { \"A=B\" = \"x\" }"), "Invalid Environment Variable"),
+        (
+            "empty region",
+            ETL.replace("  backend_options {", "  backend_options {\n    region = \"\""),
+            "Empty Value",
+        ),
+        (
+            "bad environ",
+            ETL.replace("n_workers = 4", "n_workers = 4\n  environ = { \"A=B\" = \"x\" }"),
+            "Invalid Environment Variable",
+        ),
     ];
     for cli in clis() {
         Scenario::new(cli, &[], "").assert_refused(&cases);
@@ -345,12 +455,21 @@ fn data_source_by_id_and_by_name() {
         assert_eq!(by_name["status"], "ready");
         // Both addresses of one cluster, each read with its own `use_scheduler_public_ip`.
         assert_eq!(by_name["scheduler_address"], s.output("etl"), "the resource's private choice");
-        assert!(by_name["scheduler_address"].as_str().unwrap().starts_with("tls://10."), "{by_name}");
-        assert!(by_id["scheduler_address"].as_str().unwrap().starts_with("tls://198.51.100."), "{by_id}");
+        assert!(
+            by_name["scheduler_address"].as_str().unwrap().starts_with("tls://10."),
+            "{by_name}"
+        );
+        assert!(
+            by_id["scheduler_address"].as_str().unwrap().starts_with("tls://198.51.100."),
+            "{by_id}"
+        );
         if crate::common::echo() == crate::common::Echo::Full {
             assert_eq!(by_id["firewall_rules"].as_array().unwrap().len(), 2);
         }
-        s.set(&config.replace("  name = coiled_cluster.etl.name\n", "  name = coiled_cluster.etl.name\n  id = \"1\"\n"));
+        s.set(&config.replace(
+            "  name = coiled_cluster.etl.name\n",
+            "  name = coiled_cluster.etl.name\n  id = \"1\"\n",
+        ));
         let out = s.tf.terraform(&["plan", "-no-color"]);
         assert!(out.all().contains("Cluster Not Identified"), "{}", out.all());
     }
@@ -373,7 +492,9 @@ resource "coiled_cluster" "same" {
 }
 "#;
     if crate::common::echo() != crate::common::Echo::Full {
-        eprintln!("skipped: a server that need not report the account's rules leaves nothing sure to compare with");
+        eprintln!(
+            "skipped: a server that need not report the account's rules leaves nothing sure to compare with"
+        );
         return;
     }
     for cli in clis() {
@@ -397,7 +518,12 @@ fn version_0_state_upgrades_without_a_change() {
         let s = Scenario::new(cli, &["--provision-delay", "0s"], ETL);
         s.apply();
         let mut state: serde_json::Value = serde_json::from_str(&s.state_text()).unwrap();
-        let cluster = state["resources"].as_array_mut().unwrap().iter_mut().find(|r| r["type"] == "coiled_cluster").unwrap();
+        let cluster = state["resources"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|r| r["type"] == "coiled_cluster")
+            .unwrap();
         let instance = &mut cluster["instances"][0];
         let private = instance["attributes"]["scheduler_address"].clone();
         instance["schema_version"] = json!(0);
@@ -417,7 +543,11 @@ fn version_0_state_upgrades_without_a_change() {
         let instance = s.instance("coiled_cluster");
         assert_eq!(instance["schema_version"], 1, "{instance}");
         let attrs = instance["attributes"].as_object().unwrap();
-        assert!(!attrs.contains_key("scheduler_private_address") && !attrs.contains_key("scheduler_public_address"), "{instance}");
+        assert!(
+            !attrs.contains_key("scheduler_private_address")
+                && !attrs.contains_key("scheduler_public_address"),
+            "{instance}"
+        );
         assert!(attrs["firewall_rules"].is_null(), "{instance}");
     }
 }
@@ -432,13 +562,21 @@ fn own_rules_changed_outside_terraform_are_drift_that_is_put_back() {
         s.apply();
         let id = s.output("cluster")["id"].as_str().unwrap().to_string();
         let route = format!("/_local/clusters/{id}/firewall");
-        let (code, answer) = s.server.send("PUT", &route, &json!({"ingress": [{"ports": [8786], "cidr": "10.1.0.300/16"}]}));
+        let (code, answer) = s.server.send(
+            "PUT",
+            &route,
+            &json!({"ingress": [{"ports": [8786], "cidr": "10.1.0.300/16"}]}),
+        );
         assert_eq!(code, 400, "an invalid rule is refused: {answer}");
-        let (code, _) = s.server.send("PUT", "/_local/clusters/999999/firewall", &json!({"ingress": []}));
+        let (code, _) =
+            s.server.send("PUT", "/_local/clusters/999999/firewall", &json!({"ingress": []}));
         assert_eq!(code, 404);
         let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
         if crate::common::echo() == crate::common::Echo::Full {
-            assert_eq!(d["cluster_options"]["firewall_spec"]["ingress"], configured, "a refused change changes nothing");
+            assert_eq!(
+                d["cluster_options"]["firewall_spec"]["ingress"], configured,
+                "a refused change changes nothing"
+            );
         }
         s.server.put(&route, &json!({"ingress": [{"ports": [8786, 8787], "cidr": "0.0.0.0/0"}]}));
         match crate::common::echo() {
@@ -453,7 +591,10 @@ fn own_rules_changed_outside_terraform_are_drift_that_is_put_back() {
         }
         let plan = s.plan_changes();
         assert!(plan.contains("coiled_cluster.etl must be replaced"), "{plan}");
-        assert!(plan.contains("0.0.0.0/0"), "the rules the server reports show in the plan: {plan}");
+        assert!(
+            plan.contains("0.0.0.0/0"),
+            "the rules the server reports show in the plan: {plan}"
+        );
         s.apply();
         let replaced = s.output("cluster")["id"].as_str().unwrap().to_string();
         assert_ne!(replaced, id);
@@ -482,9 +623,12 @@ fn a_decimal_in_the_configuration_is_planned_as_that_decimal() {
 #[test]
 fn a_wait_fraction_left_out_stays_null() {
     let config = |wait: &str| {
-        format!("resource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  name      = \"waits\"\n  n_workers = 1\n{wait}}}\n")
+        format!(
+            "resource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  name      = \"waits\"\n  n_workers = 1\n{wait}}}\n"
+        )
     };
-    let stored = |s: &Scenario| s.instance("coiled_cluster")["attributes"]["wait_for_workers"].clone();
+    let stored =
+        |s: &Scenario| s.instance("coiled_cluster")["attributes"]["wait_for_workers"].clone();
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &config(""));
         s.apply();
@@ -495,7 +639,12 @@ fn a_wait_fraction_left_out_stays_null() {
         assert_eq!(stored(&s), json!(0.5), "{}", cli.version);
         s.set(&config(""));
         let plan = flat(&s.plan_changes());
-        assert!(plan.contains("wait_for_workers = 0.5 -> null") && plan.contains("1 to change, 0 to destroy"), "{}: {plan}", cli.version);
+        assert!(
+            plan.contains("wait_for_workers = 0.5 -> null")
+                && plan.contains("1 to change, 0 to destroy"),
+            "{}: {plan}",
+            cli.version
+        );
         s.apply();
         assert_eq!(stored(&s), serde_json::Value::Null, "{}", cli.version);
         assert_eq!(s.server.clusters().len(), 1, "{}: changed in place", cli.version);
@@ -506,7 +655,8 @@ fn a_wait_fraction_left_out_stays_null() {
         assert_eq!(stored(&s), serde_json::Value::Null, "{}", cli.version);
         let plan = flat(&s.plan_changes());
         assert!(
-            plan.contains("+ wait_for_workers = 0.5") && plan.contains("0 to add, 1 to change, 0 to destroy"),
+            plan.contains("+ wait_for_workers = 0.5")
+                && plan.contains("0 to add, 1 to change, 0 to destroy"),
             "{}: {plan}",
             cli.version
         );
@@ -522,22 +672,33 @@ fn a_wait_fraction_left_out_stays_null() {
 #[test]
 fn a_block_taken_out_of_the_configuration_is_planned_absent() {
     let config = |blocks: &str| {
-        format!("resource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  name      = \"blocks\"\n  n_workers = 0\n{blocks}}}\n")
+        format!(
+            "resource \"coiled_cluster\" \"c\" {{\n  software  = \"dask\"\n  name      = \"blocks\"\n  n_workers = 0\n{blocks}}}\n"
+        )
     };
     let timeouts = "  timeouts {\n    create = \"30m\"\n  }\n";
     let options = "  backend_options {\n    region = \"us-east-2\"\n  }\n";
     for cli in clis() {
-        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &config(&format!("{timeouts}{options}")));
+        let s = Scenario::new(
+            cli,
+            &["--provision-delay", "0s", "--stop-delay", "0s"],
+            &config(&format!("{timeouts}{options}")),
+        );
         s.apply();
         s.set(&config(options));
         let plan = flat(&s.plan_changes());
-        assert!(plan.contains("- timeouts {") && plan.contains("0 to add, 1 to change, 0 to destroy"), "{}: {plan}", cli.version);
+        assert!(
+            plan.contains("- timeouts {") && plan.contains("0 to add, 1 to change, 0 to destroy"),
+            "{}: {plan}",
+            cli.version
+        );
         s.apply_state_only();
         s.assert_no_changes();
         s.set(&config(""));
         let plan = flat(&s.plan_changes());
         assert!(
-            plan.contains("- backend_options { # forces replacement") && plan.contains("1 to add, 0 to change, 1 to destroy"),
+            plan.contains("- backend_options { # forces replacement")
+                && plan.contains("1 to add, 0 to change, 1 to destroy"),
             "{}: {plan}",
             cli.version
         );
@@ -568,20 +729,25 @@ output "dash" {
         let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
         assert_ne!(out.code, 0, "an output of it must be marked sensitive");
         assert!(flat(&out.all()).contains("sensitive"), "{}", out.all());
-        s.set(
-            &config.replace(
-                "value = coiled_cluster.c.dashboard_address",
-                "value     = coiled_cluster.c.dashboard_address\n  sensitive = true",
-            ),
-        );
-        let apply = s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("TF_LOG", "trace")]).ok();
+        s.set(&config.replace(
+            "value = coiled_cluster.c.dashboard_address",
+            "value     = coiled_cluster.c.dashboard_address\n  sensitive = true",
+        ));
+        let apply =
+            s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("TF_LOG", "trace")])
+                .ok();
         let id = s.server.running_named("dash")[0]["id"].clone();
         let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
         let url = d["scheduler"]["dashboard_address"].as_str().unwrap().to_string();
-        let token = url.split_once("token=").map(|(_, t)| t.to_string()).expect("an HTTPS dashboard carries a token");
+        let token = url
+            .split_once("token=")
+            .map(|(_, t)| t.to_string())
+            .expect("an HTTPS dashboard carries a token");
         assert!(url.starts_with("https://") && token.len() >= 16, "{url}");
         assert_eq!(s.output("dash"), url.as_str(), "the output still gives it to whoever asks");
-        let plan = s.tf.terraform_env(&["plan", "-no-color", "-refresh-only"], &[("TF_LOG", "trace")]).ok();
+        let plan =
+            s.tf.terraform_env(&["plan", "-no-color", "-refresh-only"], &[("TF_LOG", "trace")])
+                .ok();
         let show = s.tf.terraform(&["show", "-no-color"]).ok();
         for (what, text) in [("apply", apply.all()), ("plan", plan.all()), ("show", show.all())] {
             assert!(!text.contains(&token), "{what} showed the dashboard token ({})", cli.version);

@@ -54,30 +54,53 @@ output "arm" { value = coiled_cluster.arm.worker_vm_types }
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "400ms", "--stop-delay", "0s"], config);
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok();
-        assert!(plan.stdout.contains("8786") && plan.stdout.contains("10.1.0.0/16"), "firewall_rules are planned:\n{}", plan.stdout);
+        assert!(
+            plan.stdout.contains("8786") && plan.stdout.contains("10.1.0.0/16"),
+            "firewall_rules are planned:\n{}",
+            plan.stdout
+        );
         s.apply();
         let body = created(&s, "opts");
         assert_eq!(body["options"]["spot"], true);
         assert_eq!(body["options"]["spot_on_demand_fallback"], true);
         assert_eq!(body["options"]["use_dashboard_https"], false);
-        assert_eq!(body["options"]["use_dashboard_public_ip"], false, "private scheduler, plain-HTTP dashboard");
-        assert_eq!(body["options"]["firewall_spec"]["ingress"], json!([{"ports": [8786, 443], "cidr": "10.1.0.0/16"}]));
+        assert_eq!(
+            body["options"]["use_dashboard_public_ip"], false,
+            "private scheduler, plain-HTTP dashboard"
+        );
+        assert_eq!(
+            body["options"]["firewall_spec"]["ingress"],
+            json!([{"ports": [8786, 443], "cidr": "10.1.0.0/16"}])
+        );
         assert_eq!(body["scheduler_options"]["port"], 8786);
         assert_eq!(body["cluster_timeout_seconds"], 28800);
         let opts = s.output("opts");
         assert!(opts["scheduler_address"].as_str().unwrap().ends_with(":8786"), "{opts}");
-        assert_eq!(s.output("arm"), json!(["m7g.xlarge", "m6g.xlarge"]), "the client's ARM defaults on AWS");
+        assert_eq!(
+            s.output("arm"),
+            json!(["m7g.xlarge", "m6g.xlarge"]),
+            "the client's ARM defaults on AWS"
+        );
         let arm = created(&s, "on-arm");
-        assert!(arm["options"].get("spot").is_none() && arm["scheduler_options"].get("port").is_none(), "{arm}");
+        assert!(
+            arm["options"].get("spot").is_none() && arm["scheduler_options"].get("port").is_none(),
+            "{arm}"
+        );
         s.assert_no_changes();
     }
 }
 
 #[test]
 fn bad_options_are_refused_at_plan_with_their_attribute() {
-    let cluster = |extra: &str| format!("resource \"coiled_cluster\" \"x\" {{\n  software = \"dask\"\n{extra}\n}}\n");
+    let cluster = |extra: &str| {
+        format!("resource \"coiled_cluster\" \"x\" {{\n  software = \"dask\"\n{extra}\n}}\n")
+    };
     let cases = [
-        ("unknown spot policy", cluster("  spot_policy = \"cheap\""), "valid options are: on-demand, spot, spot_with_fallback"),
+        (
+            "unknown spot policy",
+            cluster("  spot_policy = \"cheap\""),
+            "valid options are: on-demand, spot, spot_with_fallback",
+        ),
         ("port 0", cluster("  scheduler_port = 0"), "a port is a number from 1 to 65535"),
         (
             "port and ingress",
@@ -88,14 +111,19 @@ fn bad_options_are_refused_at_plan_with_their_attribute() {
         ),
         ("me", cluster("  allow_ingress_from = \"me\""), "must not depend on where it runs"),
         ("lifetime", cluster("  cluster_timeout = \"forever\""), "cluster_timeout"),
-        ("both spot settings", cluster("  spot_policy = \"spot\"\n  backend_options {\n    spot = true\n  }"), "not both"),
+        (
+            "both spot settings",
+            cluster("  spot_policy = \"spot\"\n  backend_options {\n    spot = true\n  }"),
+            "not both",
+        ),
         ("when_stopped", cluster("  when_stopped = \"maybe\""), "\"recreate\" and \"keep\""),
         ("no disk", cluster("  worker_disk_size = 0"), "a disk size is at least 1 GiB"),
         ("part of a GiB", cluster("  worker_disk_size = 99.5"), "99.5 is not a whole number"),
     ];
     for cli in clis() {
         let s = Scenario::new(cli, &[], "");
-        let cases: Vec<(&str, String, &str)> = cases.iter().map(|(n, c, e)| (*n, c.clone(), *e)).collect();
+        let cases: Vec<(&str, String, &str)> =
+            cases.iter().map(|(n, c, e)| (*n, c.clone(), *e)).collect();
         s.assert_refused(&cases);
     }
 }
@@ -130,18 +158,26 @@ resource "coiled_cluster" "own" {
     for cli in clis() {
         let s = Scenario::new(cli, &[], account);
         s.apply();
-        s.set(&format!("{account}\nresource \"coiled_cluster\" \"inherits\" {{\n  software = \"dask\"\n}}\n"));
+        s.set(&format!(
+            "{account}\nresource \"coiled_cluster\" \"inherits\" {{\n  software = \"dask\"\n}}\n"
+        ));
         let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
         // A terse server does not report the account's rules (the client reads none): nothing to judge.
         if crate::common::echo() == crate::common::Echo::Full {
             assert!(
-                plan.contains("Scheduler Port Not Open") && plan.contains("port 443") && plan.contains("account-level ingress"),
+                plan.contains("Scheduler Port Not Open")
+                    && plan.contains("port 443")
+                    && plan.contains("account-level ingress"),
                 "{plan}"
             );
         }
         s.set(&format!("{account}{own}"));
         let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
-        assert!(plan.contains("Scheduler Port Not Open") && plan.contains("admits only 8786 from 10.1.0.0/16"), "{plan}");
+        assert!(
+            plan.contains("Scheduler Port Not Open")
+                && plan.contains("admits only 8786 from 10.1.0.0/16"),
+            "{plan}"
+        );
         s.set(&format!("{account}{fixed}"));
         let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
         assert!(!plan.contains("Scheduler Port Not Open"), "{plan}");
@@ -178,22 +214,38 @@ output "plain" { value = { for k in ["use_scheduler_public_ip", "scheduler_addre
         let s = Scenario::new(cli, &["--provision-delay", "300ms", "--stop-delay", "0s"], "");
         s.tf.write("main.tf", &with_provider(&s, &defaults("10.1.0.0/16"), clusters));
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
-        assert!(plan.contains("\"data\"") && plan.contains("10.1.0.0/16"), "defaults show in the plan:\n{plan}");
+        assert!(
+            plan.contains("\"data\"") && plan.contains("10.1.0.0/16"),
+            "defaults show in the plan:\n{plan}"
+        );
         s.apply();
         let plain = created(&s, "plain");
         assert_eq!(plain["tags"]["team"], "data");
-        assert_eq!(plain["options"]["firewall_spec"]["ingress"], json!([{"ports": [443], "cidr": "10.1.0.0/16"}]));
+        assert_eq!(
+            plain["options"]["firewall_spec"]["ingress"],
+            json!([{"ports": [443], "cidr": "10.1.0.0/16"}])
+        );
         let out = s.output("plain");
         assert_eq!(out["use_scheduler_public_ip"], false);
-        assert!(out["scheduler_address"].as_str().unwrap().starts_with("tls://10."), "the private address: {out}");
+        assert!(
+            out["scheduler_address"].as_str().unwrap().starts_with("tls://10."),
+            "the private address: {out}"
+        );
         let own = created(&s, "own");
         assert_eq!(own["tags"]["team"], "ml", "a cluster's own values win");
-        assert_eq!(own["options"]["firewall_spec"]["ingress"], json!([{"ports": [443], "cidr": "10.32.0.0/16"}]));
+        assert_eq!(
+            own["options"]["firewall_spec"]["ingress"],
+            json!([{"ports": [443], "cidr": "10.32.0.0/16"}])
+        );
         s.assert_no_changes();
         // New default rules replace the clusters that take them, and only those.
         s.tf.write("main.tf", &with_provider(&s, &defaults("10.2.0.0/16"), clusters));
         let plan = s.plan_changes();
-        assert!(plan.contains("coiled_cluster.plain must be replaced") && !plan.contains("coiled_cluster.own must be replaced"), "{plan}");
+        assert!(
+            plan.contains("coiled_cluster.plain must be replaced")
+                && !plan.contains("coiled_cluster.own must be replaced"),
+            "{plan}"
+        );
     }
 }
 
@@ -213,7 +265,11 @@ fn the_coiled_configuration_file_is_named_not_applied() {
         s.tf.set_env("DASK_CONFIG", dask.path().to_str().unwrap());
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok();
         let text = flat(&plan.all());
-        assert!(text.contains("Scheduler Address Setting Not Applied") && text.contains("coiled.use_scheduler_public_ip: false"), "{text}");
+        assert!(
+            text.contains("Scheduler Address Setting Not Applied")
+                && text.contains("coiled.use_scheduler_public_ip: false"),
+            "{text}"
+        );
         assert!(
             text.contains("coiled.yaml") && text.contains("use_scheduler_public_ip = false"),
             "names the file and the attribute: {text}"
@@ -231,7 +287,10 @@ fn the_coiled_configuration_file_is_named_not_applied() {
         );
         s.tf.set_env("DASK_COILED__USE_SCHEDULER_PUBLIC_IP", "True");
         let text = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
-        assert!(!text.contains("coiled.use_scheduler_public_ip: false"), "the variable wins over the file: {text}");
+        assert!(
+            !text.contains("coiled.use_scheduler_public_ip: false"),
+            "the variable wins over the file: {text}"
+        );
     }
 }
 
@@ -257,7 +316,11 @@ output "kept" { value = coiled_cluster.kept.status }
 "#;
     for cli in clis() {
         // A minute of idle time passes in two seconds.
-        let s = Scenario::new(cli, &["--provision-delay", "300ms", "--stop-delay", "0s", "--time-scale", "30"], config);
+        let s = Scenario::new(
+            cli,
+            &["--provision-delay", "300ms", "--stop-delay", "0s", "--time-scale", "30"],
+            config,
+        );
         s.apply();
         let deadline = Instant::now() + Duration::from_secs(30);
         while !s.server.active_clusters().is_empty() && Instant::now() < deadline {
@@ -269,7 +332,11 @@ output "kept" { value = coiled_cluster.kept.status }
         assert_eq!(plan.code, 2, "{text}");
         assert!(text.contains("Cluster Stopped") && text.contains("-replace="), "{text}");
         assert!(text.contains("coiled_cluster.again will be created"), "{text}");
-        assert!(!text.contains("coiled_cluster.kept will be") && !text.contains("coiled_cluster.kept must be"), "{text}");
+        assert!(
+            !text.contains("coiled_cluster.kept will be")
+                && !text.contains("coiled_cluster.kept must be"),
+            "{text}"
+        );
         s.tf.terraform(&["apply", "-refresh-only", "-auto-approve", "-no-color"]).ok();
         assert_eq!(s.output("kept"), "stopped");
     }
@@ -312,7 +379,10 @@ resource "coiled_cluster" "spot" {
             assert!(out.stdout.contains("Import successful"), "{}", out.all());
         }
         let plan = s.plan_changes();
-        assert!(!plan.contains("replace") && plan.contains("0 to add, 3 to change, 0 to destroy"), "{plan}");
+        assert!(
+            !plan.contains("replace") && plan.contains("0 to add, 3 to change, 0 to destroy"),
+            "{plan}"
+        );
         s.apply_state_only();
         s.assert_no_changes();
         // The rules are the ones those options make, shown as such.
@@ -321,10 +391,12 @@ resource "coiled_cluster" "spot" {
 
         // The provider's `cluster_defaults` rules, sent as the cluster's own, likewise; rules that
         // differ from those the server reports the cluster has still replace it.
-        let defaults =
-            |cidr: &str| format!("  cluster_defaults {{\n    ingress {{\n      ports = [443]\n      cidr  = \"{cidr}\"\n    }}\n  }}");
-        let cluster =
-            "resource \"coiled_cluster\" \"defaults\" {\n  name      = \"defaults\"\n  software  = \"dask\"\n  n_workers = 0\n}\n";
+        let defaults = |cidr: &str| {
+            format!(
+                "  cluster_defaults {{\n    ingress {{\n      ports = [443]\n      cidr  = \"{cidr}\"\n    }}\n  }}"
+            )
+        };
+        let cluster = "resource \"coiled_cluster\" \"defaults\" {\n  name      = \"defaults\"\n  software  = \"dask\"\n  n_workers = 0\n}\n";
         s.tf.write("main.tf", &with_provider(&s, &defaults("10.9.0.0/16"), cluster));
         s.apply();
         s.reimport("coiled_cluster.defaults", "defaults");
@@ -335,7 +407,10 @@ resource "coiled_cluster" "spot" {
         }
         s.tf.write("main.tf", &with_provider(&s, &defaults("10.9.0.0/16"), cluster));
         let plan = s.plan_changes();
-        assert!(!plan.contains("replace") && plan.contains("0 to add, 1 to change, 0 to destroy"), "{plan}");
+        assert!(
+            !plan.contains("replace") && plan.contains("0 to add, 1 to change, 0 to destroy"),
+            "{plan}"
+        );
         s.apply();
         s.assert_no_changes();
     }
@@ -348,11 +423,14 @@ resource "coiled_cluster" "spot" {
 #[test]
 fn an_import_takes_the_configuration_only_where_and_while_it_cannot_tell() {
     let cluster = |extra: &str| {
-        format!("resource \"coiled_cluster\" \"late\" {{\n  name      = \"late\"\n  software  = \"dask\"\n  n_workers = 0\n{extra}}}\n")
+        format!(
+            "resource \"coiled_cluster\" \"late\" {{\n  name      = \"late\"\n  software  = \"dask\"\n  n_workers = 0\n{extra}}}\n"
+        )
     };
     let port = "  scheduler_port                 = 8786\n  acknowledge_world_open_ingress = true\n";
     for cli in clis() {
-        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &cluster(""));
+        let s =
+            Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &cluster(""));
         s.apply();
         s.reimport("coiled_cluster.late", "late");
         // The server reports the port the scheduler listens on (443): another one is a change.
@@ -361,7 +439,11 @@ fn an_import_takes_the_configuration_only_where_and_while_it_cannot_tell() {
         if crate::common::echo() == crate::common::Echo::Full {
             // It reports the cluster's tags, none here: tags added are a change.
             s.set(&cluster("  tags = { team = \"data\" }\n"));
-            assert!(s.plan_changes().contains("must be replaced"), "{}: tags the cluster lacks", cli.version);
+            assert!(
+                s.plan_changes().contains("must be replaced"),
+                "{}: tags the cluster lacks",
+                cli.version
+            );
         }
         s.set(&cluster(""));
         s.apply();
@@ -377,11 +459,19 @@ fn an_import_takes_the_configuration_only_where_and_while_it_cannot_tell() {
             s.set(&format!("{}{import}", cluster("")));
             s.apply();
             s.set(&cluster("  cluster_timeout = \"8 hours\"\n"));
-            assert!(s.plan_changes().contains("0 to add, 1 to change, 0 to destroy"), "{}: the next run", cli.version);
+            assert!(
+                s.plan_changes().contains("0 to add, 1 to change, 0 to destroy"),
+                "{}: the next run",
+                cli.version
+            );
             s.set(&cluster(""));
             s.apply();
             s.set(&cluster("  cluster_timeout = \"8 hours\"\n"));
-            assert!(s.plan_changes().contains("must be replaced"), "{}: the run after", cli.version);
+            assert!(
+                s.plan_changes().contains("must be replaced"),
+                "{}: the run after",
+                cli.version
+            );
         }
     }
 }
@@ -420,7 +510,8 @@ fn a_missing_public_address_is_never_replaced_by_the_private_one() {
         )
     };
     for cli in clis() {
-        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &config(true));
+        let s =
+            Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &config(true));
         let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
         let text = flat(&out.all());
         assert!(text.contains("No Public Scheduler Address"), "{text}");
@@ -430,7 +521,10 @@ fn a_missing_public_address_is_never_replaced_by_the_private_one() {
         assert!(!state.contains("tls://10."), "{state}");
         s.set(&config(false));
         s.apply();
-        assert!(s.output("address").as_str().unwrap().starts_with("tls://10."), "the private address, asked for");
+        assert!(
+            s.output("address").as_str().unwrap().starts_with("tls://10."),
+            "the private address, asked for"
+        );
         s.assert_no_changes();
     }
 }

@@ -51,13 +51,19 @@ pub fn clis() -> &'static [Cli] {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let paths: Vec<PathBuf> = match std::env::var("COILED_TEST_TERRAFORM") {
             Ok(v) if !v.is_empty() => v.split(':').map(PathBuf::from).collect(),
-            _ => ["1.0.3", "1.15.5"].iter().map(|v| root.join(format!(".tools/terraform-{v}/terraform"))).collect(),
+            _ => ["1.0.3", "1.15.5"]
+                .iter()
+                .map(|v| root.join(format!(".tools/terraform-{v}/terraform")))
+                .collect(),
         };
         let mut out = Vec::new();
         for p in paths {
             if !p.exists() {
                 if std::env::var("CI").is_ok() {
-                    panic!("Terraform CLI {} is missing: run scripts/install-test-tools.sh", p.display());
+                    panic!(
+                        "Terraform CLI {} is missing: run scripts/install-test-tools.sh",
+                        p.display()
+                    );
                 }
                 eprintln!("skipping missing Terraform CLI {}", p.display());
                 continue;
@@ -69,7 +75,13 @@ pub fn clis() -> &'static [Cli] {
                 .output()
                 .expect("run terraform version");
             let text = String::from_utf8_lossy(&o.stdout);
-            let version = text.lines().next().unwrap_or_default().trim_start_matches("Terraform v").trim().to_string();
+            let version = text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("Terraform v")
+                .trim()
+                .to_string();
             out.push(Cli { path: p, version });
         }
         assert!(!out.is_empty(), "no Terraform CLI found: run scripts/install-test-tools.sh");
@@ -132,14 +144,17 @@ impl Workdir {
     /// Lets the mirror serve more providers (e.g. `registry.terraform.io/hashicorp/*`).
     pub fn allow_mirror(&self, pattern: &str) {
         let rc = self.dir.path().join("cli.tfrc");
-        let text = std::fs::read_to_string(&rc).unwrap().replace("include = [", &format!("include = [\"{pattern}\", "));
+        let text = std::fs::read_to_string(&rc)
+            .unwrap()
+            .replace("include = [", &format!("include = [\"{pattern}\", "));
         std::fs::write(rc, text).unwrap();
     }
 
     /// A fresh directory with `main.tf` = `config`, not yet initialised.
     pub fn new_uninitialised(cli: &Cli, config: &str) -> Workdir {
         let dir = tempfile::Builder::new().prefix("tf-coiled-").tempdir().expect("tempdir");
-        let mirror = dir.path().join("mirror/registry.terraform.io/coiled/coiled/0.1.0/linux_amd64");
+        let mirror =
+            dir.path().join("mirror/registry.terraform.io/coiled/coiled/0.1.0/linux_amd64");
         std::fs::create_dir_all(&mirror).unwrap();
         std::fs::copy(PROVIDER_BIN, mirror.join("terraform-provider-coiled_v0.1.0")).unwrap();
         let rc = dir.path().join("cli.tfrc");
@@ -224,7 +239,8 @@ impl Workdir {
 }
 
 /// The `terraform { required_providers … }` header every configuration starts with.
-pub const HEADER: &str = "terraform {\n  required_providers {\n    coiled = { source = \"coiled/coiled\" }\n  }\n}\n";
+pub const HEADER: &str =
+    "terraform {\n  required_providers {\n    coiled = { source = \"coiled/coiled\" }\n  }\n}\n";
 
 /// Output with Terraform's line wrapping undone.
 pub fn flat(text: &str) -> String {
@@ -314,8 +330,13 @@ impl Scenario {
         assert!(only_reads, "{}: the apply wrote to the server: {routes}", self.tf.cli.version);
         // A WebSocket opens with a GET: its messages (`update_options`) are writes too.
         let log = self.server.get("/_local/requests").1;
-        let messages: Vec<&serde_json::Value> = log.as_array().into_iter().flatten().filter(|r| r["method"] == "WS").collect();
-        assert!(messages.is_empty(), "{}: the apply wrote to the server over its WebSocket: {messages:?}", self.tf.cli.version);
+        let messages: Vec<&serde_json::Value> =
+            log.as_array().into_iter().flatten().filter(|r| r["method"] == "WS").collect();
+        assert!(
+            messages.is_empty(),
+            "{}: the apply wrote to the server over its WebSocket: {messages:?}",
+            self.tf.cli.version
+        );
     }
 
     /// Forgets the resource at `address` and imports it again by `id` (`terraform state rm`, then
@@ -341,7 +362,8 @@ impl Scenario {
     #[track_caller]
     pub fn instance(&self, kind: &str) -> serde_json::Value {
         let state: serde_json::Value = serde_json::from_str(&self.state_text()).unwrap();
-        let resource = state["resources"].as_array().unwrap().iter().find(|r| r["type"] == kind).unwrap();
+        let resource =
+            state["resources"].as_array().unwrap().iter().find(|r| r["type"] == kind).unwrap();
         resource["instances"][0].clone()
     }
 
@@ -365,9 +387,17 @@ impl Scenario {
             assert_ne!(out.code, 0, "{name} ({v}) was accepted:\n{}", out.all());
             assert!(flat.contains("Error:"), "{name} ({v}): no error diagnostic\n{}", out.all());
             assert!(flat.contains(expect), "{name} ({v}): expected {expect:?}\n{}", out.all());
-            assert!(!flat.contains("panic") && !flat.contains("SECRET-SENTINEL"), "{name} ({v}):\n{}", out.all());
+            assert!(
+                !flat.contains("panic") && !flat.contains("SECRET-SENTINEL"),
+                "{name} ({v}):\n{}",
+                out.all()
+            );
             assert_eq!(self.api_requests(), 0, "{name} ({v}): the API was called");
-            assert!(started.elapsed() < std::time::Duration::from_secs(60), "{name} ({v}) took {:?}", started.elapsed());
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "{name} ({v}) took {:?}",
+                started.elapsed()
+            );
         }
     }
 
@@ -382,8 +412,14 @@ impl Workdir {
     /// foreground job, so that `interrupt` can signal it like Ctrl-C in a terminal does).
     pub fn spawn(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Child {
         let mut cmd = Command::new(&self.cli.path);
-        cmd.args(args).current_dir(self.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        for (k, v) in self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(extra.iter().copied()) {
+        cmd.args(args)
+            .current_dir(self.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in
+            self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(extra.iter().copied())
+        {
             cmd.env(k, v);
         }
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
@@ -422,7 +458,9 @@ pub fn write_private_ca_certificate(dir: &Path) {
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
     // `coiled.test` is the name a test reaches it by through a proxy (which resolves it to loopback).
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "coiled.test".to_string()]).unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "coiled.test".to_string()])
+            .unwrap();
     params.subject_alt_names.push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
     let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
     std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();

@@ -43,7 +43,11 @@ fn declared(schema: &Schema, key: &str) -> (Change, AfterImport) {
             Change::StateOnly
         } else {
             let attr = inner.and_then(|i| nested.block.attribute(i));
-            if attr.is_some_and(|a| a.requires_replace) { Change::Replaces } else { Change::InPlace }
+            if attr.is_some_and(|a| a.requires_replace) {
+                Change::Replaces
+            } else {
+                Change::InPlace
+            }
         };
         return (change, nested.after_import);
     }
@@ -62,11 +66,18 @@ fn declared(schema: &Schema, key: &str) -> (Change, AfterImport) {
 
 /// The arguments a table must name.
 fn arguments(block: &Block) -> Vec<String> {
-    let mut keys: Vec<String> = block.attributes.iter().filter(|a| a.configurable()).map(|a| a.name.to_string()).collect();
+    let mut keys: Vec<String> =
+        block.attributes.iter().filter(|a| a.configurable()).map(|a| a.name.to_string()).collect();
     for b in &block.blocks {
         keys.push(b.name.to_string());
         if b.nesting == Nesting::Single && !b.state_only {
-            keys.extend(b.block.attributes.iter().filter(|a| a.configurable()).map(|a| format!("{}.{}", b.name, a.name)));
+            keys.extend(
+                b.block
+                    .attributes
+                    .iter()
+                    .filter(|a| a.configurable())
+                    .map(|a| format!("{}.{}", b.name, a.name)),
+            );
             keys.extend(b.block.blocks.iter().map(|inner| format!("{}.{}", b.name, inner.name)));
         }
     }
@@ -103,13 +114,22 @@ fn none() -> Stored {
 }
 
 /// Runs every row of `table` on `type_name`; `import_id` names what a state holds for an import.
-async fn try_every_argument(type_name: &str, base: &str, table: &[Row], import_id: fn(&Value) -> String) {
+async fn try_every_argument(
+    type_name: &str,
+    base: &str,
+    table: &[Row],
+    import_id: fn(&Value) -> String,
+) {
     let base: Json = serde_json::from_str(base).unwrap();
     let p = InProcess::start().await;
     let schema = p.schema(type_name).clone();
     let mut named: Vec<String> = table.iter().map(|r| r.0.to_string()).collect();
     named.sort();
-    assert_eq!(named, arguments(&schema.block), "{type_name}: the table must name exactly the schema's arguments");
+    assert_eq!(
+        named,
+        arguments(&schema.block),
+        "{type_name}: the table must name exactly the schema's arguments"
+    );
     for &(key, set, changed, bad) in table {
         let at = format!("{type_name}.{key}");
         let set = config_value(&schema, &merged(&base, set));
@@ -119,11 +139,18 @@ async fn try_every_argument(type_name: &str, base: &str, table: &[Row], import_i
         let made = p.converge(type_name, &none(), &set).await;
         let sent_for_set = p.sent_since(before);
         let again = p.plan(type_name, &made, &set).await;
-        assert!(again.replaces.is_empty() && again.state.same_as(&made.state), "{at}: the plan after the create is not empty");
+        assert!(
+            again.replaces.is_empty() && again.state.same_as(&made.state),
+            "{at}: the plan after the create is not empty"
+        );
         // Changed: as declared.
         let (change, after_import) = declared(&schema, key);
         let plan = p.plan(type_name, &made, &changed).await;
-        assert!(!plan.diags.iter().any(|d| d.error), "{at}: the change is refused: {:?}", plan.diags);
+        assert!(
+            !plan.diags.iter().any(|d| d.error),
+            "{at}: the change is refused: {:?}",
+            plan.diags
+        );
         let replaces = !plan.replaces.is_empty();
         let differs = !plan.state.same_as(&made.state);
         let before = p.log_len();
@@ -133,7 +160,11 @@ async fn try_every_argument(type_name: &str, base: &str, table: &[Row], import_i
             p.destroy(type_name, &made).await;
             let from = p.log_len();
             let now = p.converge(type_name, &none(), &changed).await;
-            assert_ne!(p.sent_since(from), sent_for_set, "{at}: replaced, yet the create sends the same requests");
+            assert_ne!(
+                p.sent_since(from),
+                sent_for_set,
+                "{at}: replaced, yet the create sends the same requests"
+            );
             now
         } else {
             let (now, found) = p.apply(type_name, &made, &plan, &changed).await;
@@ -142,32 +173,60 @@ async fn try_every_argument(type_name: &str, base: &str, table: &[Row], import_i
         };
         let writes = p.writes_since(before);
         match change {
-            Change::Replaces => assert!(replaces, "{at}: declared to replace, planned {:?}", plan.replaces),
-            Change::InPlace => assert!(differs && !replaces && !writes.is_empty(), "{at}: declared in place: {writes:?}"),
-            Change::StateOnly => assert!(differs && !replaces && writes.is_empty(), "{at}: declared state only: {writes:?}"),
-            Change::Nothing => assert!(!differs && !replaces, "{at}: write-only, yet the plan changes"),
+            Change::Replaces => {
+                assert!(replaces, "{at}: declared to replace, planned {:?}", plan.replaces)
+            }
+            Change::InPlace => assert!(
+                differs && !replaces && !writes.is_empty(),
+                "{at}: declared in place: {writes:?}"
+            ),
+            Change::StateOnly => assert!(
+                differs && !replaces && writes.is_empty(),
+                "{at}: declared state only: {writes:?}"
+            ),
+            Change::Nothing => {
+                assert!(!differs && !replaces, "{at}: write-only, yet the plan changes")
+            }
         }
         let settled = p.plan(type_name, &now, &changed).await;
-        assert!(settled.replaces.is_empty() && settled.state.same_as(&now.state), "{at}: the plan after the change is not empty");
+        assert!(
+            settled.replaces.is_empty() && settled.state.same_as(&now.state),
+            "{at}: the plan after the change is not empty"
+        );
         // Imported: the first plan never replaces, its apply writes nothing unless the argument
         // is one an import cannot read from Coiled, and the plan after it is empty.
         let (imported, found) = p.import(type_name, &import_id(&now.state)).await;
-        assert!(!found.iter().any(|d| d.error) && !imported.state.is_null(), "{at}: import: {found:?}");
+        assert!(
+            !found.iter().any(|d| d.error) && !imported.state.is_null(),
+            "{at}: import: {found:?}"
+        );
         let first = p.plan(type_name, &imported, &changed).await;
-        assert!(first.replaces.is_empty(), "{at}: the plan after an import replaces {:?}", first.replaces);
+        assert!(
+            first.replaces.is_empty(),
+            "{at}: the plan after an import replaces {:?}",
+            first.replaces
+        );
         let before = p.log_len();
         let (adopted, found) = p.apply(type_name, &imported, &first, &changed).await;
-        assert!(!found.iter().any(|d| d.error), "{at}: the apply after an import failed: {found:?}");
+        assert!(
+            !found.iter().any(|d| d.error),
+            "{at}: the apply after an import failed: {found:?}"
+        );
         let writes = p.writes_since(before);
         // What Coiled never reports is sent again by the first apply after an import.
-        let sent_again = schema
-            .block
-            .attributes
-            .iter()
-            .any(|a| a.after_import == AfterImport::SentAgain && changed.get(a.name).is_some_and(|v| !v.is_null()));
-        assert!(writes.is_empty() || sent_again, "{at} ({after_import:?}): the apply after an import wrote {writes:?}");
+        let sent_again = schema.block.attributes.iter().any(|a| {
+            a.after_import == AfterImport::SentAgain
+                && changed.get(a.name).is_some_and(|v| !v.is_null())
+        });
+        assert!(
+            writes.is_empty() || sent_again,
+            "{at} ({after_import:?}): the apply after an import wrote {writes:?}"
+        );
         let last = p.plan(type_name, &adopted, &changed).await;
-        assert!(last.replaces.is_empty() && last.state.same_as(&adopted.state), "{at}: the second plan after an import is not empty");
+        assert!(
+            last.replaces.is_empty() && last.state.same_as(&adopted.state),
+            "{at}: the second plan after an import is not empty"
+        );
         p.destroy(type_name, &adopted).await;
         // A bad value: refused at validation, at the argument's path.
         if let Some((value, expect)) = bad {
@@ -277,7 +336,8 @@ async fn every_cluster_argument_behaves_as_declared() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_software_environment_argument_behaves_as_declared() {
     let base = r#"{"name": "declared-env", "container": "ghcr.io/dask/dask:latest"}"#;
-    try_every_argument("coiled_software_environment", base, SOFTWARE_ENVIRONMENT, software_id).await;
+    try_every_argument("coiled_software_environment", base, SOFTWARE_ENVIRONMENT, software_id)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,12 +59,23 @@ fn python(bin: &Path, s: &Scenario, step: &str, extra: &[(&str, &str)]) {
         .env("DASK_COILED__SERVER", &s.server.url)
         .env("DASK_COILED__TOKEN", &s.server.token)
         .env("HOME", home.path());
-    for k in ["DASK_COILED__WORKSPACE", "DASK_COILED__ACCOUNT", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"] {
+    for k in [
+        "DASK_COILED__WORKSPACE",
+        "DASK_COILED__ACCOUNT",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_PROFILE",
+    ] {
         cmd.env_remove(k);
     }
     cmd.envs(extra.iter().copied());
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "python step {step}:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python step {step}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The recorded requests since the last clear, then clears them.
@@ -75,13 +86,19 @@ fn take_requests(s: &Scenario) -> Vec<Value> {
 }
 
 fn update_options_data(log: &[Value]) -> Value {
-    let sent: Vec<&Value> = log.iter().filter(|r| r["method"] == "WS" && r["body"]["type"] == "update_options").collect();
+    let sent: Vec<&Value> = log
+        .iter()
+        .filter(|r| r["method"] == "WS" && r["body"]["type"] == "update_options")
+        .collect();
     assert_eq!(sent.len(), 1, "one update_options message: {log:?}");
     sent[0]["body"]["data"].clone()
 }
 
 fn create_body(log: &[Value]) -> Value {
-    let sent: Vec<&Value> = log.iter().filter(|r| r["method"] == "POST" && r["path"] == "/api/v2/clusters/account/alice/").collect();
+    let sent: Vec<&Value> = log
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"] == "/api/v2/clusters/account/alice/")
+        .collect();
     assert_eq!(sent.len(), 1, "one create: {log:?}");
     sent[0]["body"].clone()
 }
@@ -89,8 +106,13 @@ fn create_body(log: &[Value]) -> Value {
 /// The ledger's list of keys the provider's create body leaves different from the client's, each with
 /// its reason (`## Differences from the client`).
 fn listed_differences() -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/wire-ledger.md")).unwrap();
-    let section = text.split("## Differences from the client").nth(1).expect("a Differences from the client section");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/wire-ledger.md"))
+            .unwrap();
+    let section = text
+        .split("## Differences from the client")
+        .nth(1)
+        .expect("a Differences from the client section");
     let section = section.split("\n## ").next().unwrap_or_default();
     section
         .lines()
@@ -124,15 +146,33 @@ fn the_provider_sends_what_the_coiled_client_sends() {
     let Some(bin) = crate::python_client::venv() else { return };
     let dir = tempfile::tempdir().unwrap();
     let overrides = dir.path().join("overrides.json");
-    std::fs::write(&overrides, json!({"coiled.tags": {"org": "platform"}, "distributed.scheduler.allowed-failures": 5}).to_string())
-        .unwrap();
+    std::fs::write(
+        &overrides,
+        json!({"coiled.tags": {"org": "platform"}, "distributed.scheduler.allowed-failures": 5})
+            .to_string(),
+    )
+    .unwrap();
     let overrides = overrides.to_str().unwrap();
     let cli = clis().last().unwrap();
-    let args = ["--provision-delay", "0s", "--stop-delay", "0s", "--software-env", "my-env", "--dask-config-overrides", overrides];
+    let args = [
+        "--provision-delay",
+        "0s",
+        "--stop-delay",
+        "0s",
+        "--software-env",
+        "my-env",
+        "--dask-config-overrides",
+        overrides,
+    ];
     let s = Scenario::new(cli, &args, "");
 
     take_requests(&s);
-    python(&bin, &s, "backend-options", &[("AWS_ENDPOINT_URL_STS", &s.server.url), ("AWS_DEFAULT_REGION", "us-east-1")]);
+    python(
+        &bin,
+        &s,
+        "backend-options",
+        &[("AWS_ENDPOINT_URL_STS", &s.server.url), ("AWS_DEFAULT_REGION", "us-east-1")],
+    );
     let client = update_options_data(&take_requests(&s));
     s.set(BACKEND_OPTIONS);
     s.apply();
@@ -155,7 +195,10 @@ fn the_provider_sends_what_the_coiled_client_sends() {
     for (k, v) in &ours {
         assert_eq!(theirs.get(k), Some(v), "override {k} is not in the client's dask_config");
     }
-    assert_eq!(provider["tags"]["org"], "platform", "override tags merged as the client merges them");
+    assert_eq!(
+        provider["tags"]["org"], "platform",
+        "override tags merged as the client merges them"
+    );
 }
 
 /// GCP options for every combination of a region and a zone given or not (a zone in full or as one
@@ -169,7 +212,9 @@ fn gcp_options_are_sent_as_the_client_sends_them() {
     for region in [None, Some("us-east1"), Some("europe-west1")] {
         for zone in [None, Some("b"), Some("us-central1-f")] {
             // Terraform first: after the client's write, the refresh would find nothing left to send.
-            let line = |k: &str, v: Option<&str>| v.map(|v| format!("  {k} = \"{v}\"\n")).unwrap_or_default();
+            let line = |k: &str, v: Option<&str>| {
+                v.map(|v| format!("  {k} = \"{v}\"\n")).unwrap_or_default()
+            };
             s.set(&format!(
                 "resource \"coiled_backend_options\" \"gcp\" {{\n  backend = \"gcp\"\n  gcp_service_account_json = {key:?}\n  gcp_project_id = \"diff-proj\"\n{}{}  ingress {{\n    ports = [443]\n    cidr  = \"10.1.0.0/16\"\n  }}\n}}\n",
                 line("region", region),
@@ -189,18 +234,29 @@ fn gcp_options_are_sent_as_the_client_sends_them() {
 
 /// Two create bodies agree key for key, but for the differences the ledger lists (each of which must
 /// still differ).
-fn assert_same_create(client: &serde_json::Map<String, Value>, provider: &serde_json::Map<String, Value>) {
+fn assert_same_create(
+    client: &serde_json::Map<String, Value>,
+    provider: &serde_json::Map<String, Value>,
+) {
     let differences = listed_differences();
-    let mut differing: Vec<&String> = client.keys().chain(provider.keys()).filter(|k| client.get(*k) != provider.get(*k)).collect();
+    let mut differing: Vec<&String> = client
+        .keys()
+        .chain(provider.keys())
+        .filter(|k| client.get(*k) != provider.get(*k))
+        .collect();
     differing.sort();
     differing.dedup();
-    let unlisted: Vec<_> = differing.iter().filter(|k| !differences.contains_key(k.as_str())).collect();
+    let unlisted: Vec<_> =
+        differing.iter().filter(|k| !differences.contains_key(k.as_str())).collect();
     assert!(
         unlisted.is_empty(),
         "create body keys that differ from coiled.Cluster's: {unlisted:?}\nclient: {client:?}\nprovider: {provider:?}"
     );
     let stale: Vec<_> = differences.keys().filter(|k| !differing.contains(k)).collect();
-    assert!(stale.is_empty(), "docs/wire-ledger.md lists differences that no longer exist: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "docs/wire-ledger.md lists differences that no longer exist: {stale:?}"
+    );
 }
 
 const SOFTWARE: &str = r#"
@@ -252,7 +308,9 @@ resource "coiled_cluster" "arm" {
 /// The software environment requests, by name.
 fn software_bodies(log: &[Value]) -> BTreeMap<String, Value> {
     log.iter()
-        .filter(|r| r["method"] == "POST" && r["path"] == "/api/v2/software-environment/account/alice")
+        .filter(|r| {
+            r["method"] == "POST" && r["path"] == "/api/v2/software-environment/account/alice"
+        })
         .map(|r| (r["body"]["name"].as_str().unwrap_or_default().to_string(), r["body"].clone()))
         .collect()
 }
@@ -269,7 +327,11 @@ fn create_bodies(log: &[Value]) -> BTreeMap<String, Value> {
 fn software_environments_and_cluster_options_are_sent_as_the_client_sends_them() {
     let Some(bin) = crate::python_client::venv() else { return };
     let cli = clis().last().unwrap();
-    let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s", "--software-env", "my-env"], "");
+    let s = Scenario::new(
+        cli,
+        &["--provision-delay", "0s", "--stop-delay", "0s", "--software-env", "my-env"],
+        "",
+    );
     let backend = BACKEND_OPTIONS.replace("SECRET-SENTINEL-DIFF", "SECRET-SENTINEL-OPTS");
     s.set(&backend);
     s.apply();
@@ -286,7 +348,11 @@ fn software_environments_and_cluster_options_are_sent_as_the_client_sends_them()
     let provider = software_bodies(&take_requests(&s));
     assert_eq!(client.len(), 3, "{client:?}");
     for (name, body) in &client {
-        assert_eq!(provider.get(name), Some(body), "software environment {name}: the provider's request differs from the client's");
+        assert_eq!(
+            provider.get(name),
+            Some(body),
+            "software environment {name}: the provider's request differs from the client's"
+        );
     }
 
     python(&bin, &s, "cluster-options", &[]);
@@ -297,7 +363,10 @@ fn software_environments_and_cluster_options_are_sent_as_the_client_sends_them()
     assert_eq!(client.len(), 2, "{client:?}");
     for (name, body) in &client {
         let theirs = body.as_object().unwrap();
-        let ours = provider.get(name).and_then(Value::as_object).unwrap_or_else(|| panic!("no create of {name}"));
+        let ours = provider
+            .get(name)
+            .and_then(Value::as_object)
+            .unwrap_or_else(|| panic!("no create of {name}"));
         assert_same_create(theirs, ours);
     }
 }

@@ -22,7 +22,11 @@ fn docs_are_generated_from_the_current_schema() {
             stale.push(page.path.display().to_string());
         }
     }
-    assert!(stale.is_empty(), "docs/ is stale ({}): run `cargo run --bin docgen` and commit", stale.join(", "));
+    assert!(
+        stale.is_empty(),
+        "docs/ is stale ({}): run `cargo run --bin docgen` and commit",
+        stale.join(", ")
+    );
     for needed in [
         "docs/index.md",
         "docs/resources/backend_options.md",
@@ -36,7 +40,9 @@ fn docs_are_generated_from_the_current_schema() {
         assert!(root().join(needed).exists(), "{needed} is missing");
     }
     let cluster = std::fs::read_to_string(root().join("docs/resources/cluster.md")).unwrap();
-    assert!(cluster.contains("## Import") && cluster.contains("terraform import coiled_cluster.etl"));
+    assert!(
+        cluster.contains("## Import") && cluster.contains("terraform import coiled_cluster.etl")
+    );
 }
 
 /// Every `.tf` under `examples/`, grouped by directory.
@@ -79,13 +85,22 @@ fn every_example_validates() {
                 .collect();
             files.sort();
             // An identity import targets the same resource as the import by ID: validated on its own.
-            let (identity, files): (Vec<PathBuf>, Vec<PathBuf>) =
-                files.into_iter().partition(|f| f.file_name().is_some_and(|n| n == "import-by-identity.tf"));
+            let (identity, files): (Vec<PathBuf>, Vec<PathBuf>) = files
+                .into_iter()
+                .partition(|f| f.file_name().is_some_and(|n| n == "import-by-identity.tf"));
             if let Some(f) = identity.first().filter(|_| cli.at_least(1, 12)) {
                 let mut alone = std::fs::read_to_string(f).unwrap();
                 alone.push_str(&std::fs::read_to_string(dir.join("resource.tf")).unwrap());
-                let out = Workdir::new(cli, &format!("{HEADER}{alone}")).terraform(&["validate", "-no-color"]);
-                assert_eq!(out.code, 0, "{} does not validate with Terraform {}:\n{}", f.display(), cli.version, out.all());
+                let out = Workdir::new(cli, &format!("{HEADER}{alone}"))
+                    .terraform(&["validate", "-no-color"]);
+                assert_eq!(
+                    out.code,
+                    0,
+                    "{} does not validate with Terraform {}:\n{}",
+                    f.display(),
+                    cli.version,
+                    out.all()
+                );
             }
             let mut combined = String::new();
             for f in &files {
@@ -104,17 +119,29 @@ fn every_example_validates() {
             if !combined.contains("required_providers") {
                 combined = format!("{HEADER}{combined}");
             }
-            if combined.contains("to = coiled_backend_options.team") && !combined.contains("resource \"coiled_backend_options\" \"team\"") {
+            if combined.contains("to = coiled_backend_options.team")
+                && !combined.contains("resource \"coiled_backend_options\" \"team\"")
+            {
                 combined.push_str(
                     "resource \"coiled_backend_options\" \"team\" {\n  backend = \"gcp\"\n  gcp_service_account_json = \"{}\"\n}\n",
                 );
             }
-            if combined.contains("to = coiled_cluster.etl") && !combined.contains("resource \"coiled_cluster\" \"etl\"") {
-                combined.push_str("resource \"coiled_cluster\" \"etl\" {\n  software = \"dask\"\n}\n");
+            if combined.contains("to = coiled_cluster.etl")
+                && !combined.contains("resource \"coiled_cluster\" \"etl\"")
+            {
+                combined
+                    .push_str("resource \"coiled_cluster\" \"etl\" {\n  software = \"dask\"\n}\n");
             }
             let w = Workdir::new(cli, &combined);
             let out = w.terraform(&["validate", "-no-color"]);
-            assert_eq!(out.code, 0, "{} does not validate with Terraform {}:\n{}", dir.display(), cli.version, out.all());
+            assert_eq!(
+                out.code,
+                0,
+                "{} does not validate with Terraform {}:\n{}",
+                dir.display(),
+                cli.version,
+                out.all()
+            );
         }
     }
 }
@@ -153,7 +180,9 @@ pub(crate) fn code_blocks_after(text: &str, lang: &str) -> Vec<(String, String)>
     let (mut current, mut previous): (Option<(String, String)>, &str) = (None, "");
     for line in text.lines() {
         match &mut current {
-            None if line.trim_start() == fence => current = Some((previous.to_string(), String::new())),
+            None if line.trim_start() == fence => {
+                current = Some((previous.to_string(), String::new()))
+            }
             Some(_) if line.trim_start().starts_with("```") => blocks.extend(current.take()),
             Some((_, block)) => {
                 block.push_str(line);
@@ -171,22 +200,38 @@ pub(crate) fn code_blocks_after(text: &str, lang: &str) -> Vec<(String, String)>
 #[test]
 fn every_guide_example_validates() {
     let dir = root().join("docs/guides");
-    let mut pages: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut pages: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
     pages.sort();
-    for needed in ["installation.md", "ci.md", "migrating-from-python.md", "troubleshooting.md", "local-development.md", "firewalls.md"] {
+    for needed in [
+        "installation.md",
+        "ci.md",
+        "migrating-from-python.md",
+        "troubleshooting.md",
+        "local-development.md",
+        "firewalls.md",
+    ] {
         assert!(dir.join(needed).exists(), "docs/guides/{needed} is missing");
     }
     let mut checked = 0;
     for cli in clis() {
         for page in &pages {
             let text = std::fs::read_to_string(page).unwrap();
-            assert!(text.starts_with("---\npage_title: "), "{} lacks the Registry front matter", page.display());
+            assert!(
+                text.starts_with("---\npage_title: "),
+                "{} lacks the Registry front matter",
+                page.display()
+            );
             for (i, block) in code_blocks(&text, "terraform").iter().enumerate() {
                 let needs = needs(block);
                 if !cli.at_least(needs.0, needs.1) {
                     continue;
                 }
-                let config = if block.contains("required_providers") { block.clone() } else { format!("{HEADER}{block}") };
+                let config = if block.contains("required_providers") {
+                    block.clone()
+                } else {
+                    format!("{HEADER}{block}")
+                };
                 let w = Workdir::new_uninitialised(cli, &config);
                 crate::examples_applied::write_fixtures(&w);
                 w.terraform(&["init", "-no-color"]).ok();
@@ -213,30 +258,58 @@ fn every_guide_example_validates() {
 #[test]
 fn every_function_example_validates() {
     let mut pages: Vec<(PathBuf, (u32, u32))> = Vec::new();
-    for (dir, needs) in
-        [("docs/functions", (1, 8)), ("docs/ephemeral-resources", (1, 10)), ("docs/list-resources", (1, 14)), ("docs/actions", (1, 14))]
-    {
+    for (dir, needs) in [
+        ("docs/functions", (1, 8)),
+        ("docs/ephemeral-resources", (1, 10)),
+        ("docs/list-resources", (1, 14)),
+        ("docs/actions", (1, 14)),
+    ] {
         for e in std::fs::read_dir(root().join(dir)).unwrap().filter_map(Result::ok) {
             pages.push((e.path(), needs));
         }
     }
     pages.sort();
-    assert!(pages.len() >= 7, "function, ephemeral resource, list resource or action pages missing: {pages:?}");
+    assert!(
+        pages.len() >= 7,
+        "function, ephemeral resource, list resource or action pages missing: {pages:?}"
+    );
     for cli in clis() {
-        let pages: Vec<&PathBuf> = pages.iter().filter(|(_, (a, b))| cli.at_least(*a, *b)).map(|(p, _)| p).collect();
+        let pages: Vec<&PathBuf> =
+            pages.iter().filter(|(_, (a, b))| cli.at_least(*a, *b)).map(|(p, _)| p).collect();
         for page in &pages {
             let text = std::fs::read_to_string(page).unwrap();
-            assert!(text.starts_with("---\npage_title: "), "{} lacks the Registry front matter", page.display());
+            assert!(
+                text.starts_with("---\npage_title: "),
+                "{} lacks the Registry front matter",
+                page.display()
+            );
             let blocks = code_blocks(&text, "terraform");
             assert!(!blocks.is_empty(), "{} has no example", page.display());
             for block in blocks {
                 let query = block.trim_start().starts_with("list ");
-                let w = Workdir::new(cli, &format!("{HEADER}{}", if query { "provider \"coiled\" {}\n" } else { block.as_str() }));
+                let w = Workdir::new(
+                    cli,
+                    &format!(
+                        "{HEADER}{}",
+                        if query { "provider \"coiled\" {}\n" } else { block.as_str() }
+                    ),
+                );
                 if query {
                     w.write("example.tfquery.hcl", &block);
                 }
-                let out = w.terraform(if query { &["validate", "-query", "-no-color"][..] } else { &["validate", "-no-color"][..] });
-                assert_eq!(out.code, 0, "{} does not validate with Terraform {}:\n{block}\n{}", page.display(), cli.version, out.all());
+                let out = w.terraform(if query {
+                    &["validate", "-query", "-no-color"][..]
+                } else {
+                    &["validate", "-no-color"][..]
+                });
+                assert_eq!(
+                    out.code,
+                    0,
+                    "{} does not validate with Terraform {}:\n{block}\n{}",
+                    page.display(),
+                    cli.version,
+                    out.all()
+                );
             }
         }
     }
@@ -255,10 +328,17 @@ fn the_ci_recipes_pass_their_checks() {
             .arg(root().join(".github/workflows/release.yml"))
             .output()
             .unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.status.success(), "actionlint:\n{text}");
     } else {
-        assert!(std::env::var("CI").is_err(), "actionlint is missing: run scripts/install-test-tools.sh");
+        assert!(
+            std::env::var("CI").is_err(),
+            "actionlint is missing: run scripts/install-test-tools.sh"
+        );
     }
     let text = std::fs::read_to_string(root().join("examples/ci/atlantis.yaml")).unwrap();
     let atlantis: serde_norway::Value = serde_norway::from_str(&text).unwrap();
@@ -266,7 +346,10 @@ fn the_ci_recipes_pass_their_checks() {
     for project in atlantis["projects"].as_sequence().expect("projects") {
         assert!(project["dir"].as_str().is_some(), "a project names its directory: {project:?}");
         let watched = format!("{:?}", project["autoplan"]["when_modified"]);
-        assert!(watched.contains("**/*.tf"), "modules under the directory are watched too: {watched}");
+        assert!(
+            watched.contains("**/*.tf"),
+            "modules under the directory are watched too: {watched}"
+        );
     }
 }
 
@@ -284,11 +367,20 @@ fn the_hcp_terraform_recipe_installs_and_validates() {
         let mirror = base.join("agent-mirror");
         let unpacked = mirror.join("app.terraform.io/example-org/coiled/0.1.0/linux_amd64");
         std::fs::create_dir_all(&unpacked).unwrap();
-        std::fs::copy(crate::common::PROVIDER_BIN, unpacked.join("terraform-provider-coiled_v0.1.0")).unwrap();
+        std::fs::copy(
+            crate::common::PROVIDER_BIN,
+            unpacked.join("terraform-provider-coiled_v0.1.0"),
+        )
+        .unwrap();
         assert!(agent.contains("\"/opt/terraform/providers\""), "{agent}");
         w.set_cli_config(&agent.replace("/opt/terraform/providers", mirror.to_str().unwrap()));
         let init = w.terraform(&["init", "-backend=false", "-no-color"]).ok();
-        assert!(init.all().contains("app.terraform.io/example-org/coiled") && !init.all().contains("CLI configuration"), "{}", init.all());
+        assert!(
+            init.all().contains("app.terraform.io/example-org/coiled")
+                && !init.all().contains("CLI configuration"),
+            "{}",
+            init.all()
+        );
         w.terraform(&["validate", "-no-color"]).ok();
     }
 }

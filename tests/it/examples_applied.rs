@@ -25,15 +25,21 @@ struct Example {
 fn example_dirs() -> Vec<Example> {
     let mut out = Vec::new();
     for dir in crate::docs_examples::example_dirs() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
         files.sort();
         let tf: Vec<&PathBuf> = files
             .iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "tf") && !p.file_name().unwrap().to_string_lossy().starts_with("import"))
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "tf")
+                    && !p.file_name().unwrap().to_string_lossy().starts_with("import")
+            })
             .collect();
         let from = |p: &Path| p.strip_prefix(root()).unwrap().display().to_string();
         let read = |p: &&PathBuf| std::fs::read_to_string(p).unwrap() + "\n";
-        let alternatives = ["resources", "data-sources"].iter().any(|kind| dir.parent() == Some(&root().join("examples").join(kind)));
+        let alternatives = ["resources", "data-sources"]
+            .iter()
+            .any(|kind| dir.parent() == Some(&root().join("examples").join(kind)));
         if alternatives {
             out.extend(tf.iter().map(|p| Example { from: from(p), config: read(p) }));
         } else if !tf.is_empty() {
@@ -54,14 +60,24 @@ pub(crate) fn write_fixtures(w: &Workdir) {
 fn page_blocks(dirs: &[&str]) -> Vec<Example> {
     let mut out = Vec::new();
     for dir in dirs {
-        let mut pages: Vec<PathBuf> = std::fs::read_dir(root().join(dir)).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
+        let mut pages: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
         pages.sort();
         for page in pages {
             let text = std::fs::read_to_string(&page).unwrap();
-            for (n, (before, config)) in code_blocks_after(&text, "terraform").into_iter().enumerate() {
-                let from = format!("{} block {}", page.strip_prefix(root()).unwrap().display(), n + 1);
+            for (n, (before, config)) in
+                code_blocks_after(&text, "terraform").into_iter().enumerate()
+            {
+                let from =
+                    format!("{} block {}", page.strip_prefix(root()).unwrap().display(), n + 1);
                 match before.strip_prefix(NOT_APPLIED) {
-                    Some(note) => assert!(note.trim_end_matches("-->").trim().len() > 15, "{from}: say why it is not applied"),
+                    Some(note) => assert!(
+                        note.trim_end_matches("-->").trim().len() > 15,
+                        "{from}: say why it is not applied"
+                    ),
                     None => out.push(Example { from, config }),
                 }
             }
@@ -110,7 +126,11 @@ fn apply(example: &Example) {
     let from = format!("{} (Terraform {})", example.from, cli.version);
     let applied = w.terraform(&["apply", "-auto-approve", "-no-color"]);
     assert_eq!(applied.code, 0, "{from} does not apply:\n{}\n{}", example.config, applied.all());
-    assert!(!applied.all().contains("Scheduler Port Not Open"), "{from} opens no port its scheduler listens on:\n{}", applied.all());
+    assert!(
+        !applied.all().contains("Scheduler Port Not Open"),
+        "{from} opens no port its scheduler listens on:\n{}",
+        applied.all()
+    );
     let plan = w.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
     assert_eq!(plan.code, 0, "{from}: the plan after the apply is not empty:\n{}", plan.all());
     let destroyed = w.terraform(&["destroy", "-auto-approve", "-no-color"]);
@@ -120,7 +140,11 @@ fn apply(example: &Example) {
 #[test]
 fn every_example_directory_applies() {
     let examples = example_dirs();
-    assert!(examples.len() >= 10, "examples missing: {:?}", examples.iter().map(|e| &e.from).collect::<Vec<_>>());
+    assert!(
+        examples.len() >= 10,
+        "examples missing: {:?}",
+        examples.iter().map(|e| &e.from).collect::<Vec<_>>()
+    );
     examples.iter().for_each(apply);
 }
 
@@ -148,7 +172,11 @@ fn the_dask_platform_module_passes_its_tests() {
     let mut w = Workdir::new_uninitialised(cli, "");
     std::fs::create_dir_all(w.path().join("tests")).unwrap();
     for sub in ["", "tests"] {
-        for entry in std::fs::read_dir(module.join(sub)).unwrap().filter_map(Result::ok).filter(|e| e.path().is_file()) {
+        for entry in std::fs::read_dir(module.join(sub))
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_file())
+        {
             std::fs::copy(entry.path(), w.path().join(sub).join(entry.file_name())).unwrap();
         }
     }

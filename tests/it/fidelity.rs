@@ -14,7 +14,15 @@ fn regression_a_create_answered_502_after_it_happened_is_adopted_once() {
         s.server.put("/_local/faults", &json!({"create_then_502": 1}));
         s.apply();
         s.assert_no_changes();
-        let posts = s.server.get("/_local/requests").1.as_array().unwrap().iter().filter(|r| r["method"] == "POST").count();
+        let posts = s
+            .server
+            .get("/_local/requests")
+            .1
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] == "POST")
+            .count();
         assert_eq!(posts, 1, "the create is not sent again once the lookup finds it");
         assert_eq!(s.server.running_named("gated").len(), 1);
     }
@@ -41,7 +49,11 @@ fn the_backend_options_write_is_bounded_by_its_timeouts_block() {
         assert_ne!(out.code, 0, "{}", out.all());
         assert!(started.elapsed() < Duration::from_secs(40), "took {:?}", started.elapsed());
         let text = flat(&out.all());
-        assert!(text.contains("Unable to Set Backend Options") && (text.contains("timeout") || text.contains("gave up")), "{text}");
+        assert!(
+            text.contains("Unable to Set Backend Options")
+                && (text.contains("timeout") || text.contains("gave up")),
+            "{text}"
+        );
     }
 }
 
@@ -61,10 +73,19 @@ output "status" { value = coiled_cluster.c.status }
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "400ms", "--stop-delay", "0s"], config);
         s.apply();
-        assert_eq!(s.output("status"), "starting", "the server's own state: two workers are still pending");
+        assert_eq!(
+            s.output("status"),
+            "starting",
+            "the server's own state: two workers are still pending"
+        );
         let id = s.server.running_named("slow")[0]["id"].clone();
         let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
-        let states: Vec<&str> = d["workers"].as_array().unwrap().iter().map(|w| w["current_state"]["state"].as_str().unwrap()).collect();
+        let states: Vec<&str> = d["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["current_state"]["state"].as_str().unwrap())
+            .collect();
         assert_eq!(states.iter().filter(|s| **s == "pending").count(), 2, "{states:?}");
         assert_eq!(d["scheduler"]["current_state"]["state"], "started");
         s.assert_no_changes();
@@ -88,7 +109,10 @@ fn failed_workers_that_put_the_target_out_of_reach_fail_the_create() {
         let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
         assert_ne!(out.code, 0);
         let text = flat(&out.all());
-        assert!(text.contains("Cluster Failed to Start") && text.contains("1 of 2 workers failed"), "{text}");
+        assert!(
+            text.contains("Cluster Failed to Start") && text.contains("1 of 2 workers failed"),
+            "{text}"
+        );
         assert!(text.contains("set to fail"), "the worker's own reason is shown: {text}");
         assert!(s.server.running_named("flaky").is_empty(), "stopped, nothing left running");
         assert!(!s.tf.terraform(&["state", "list"]).ok().stdout.contains("coiled_cluster.c"));
@@ -113,15 +137,24 @@ output "software" { value = coiled_cluster.c.software }
         assert_eq!(s.output("software"), name);
         let log = s.server.get("/_local/requests").1;
         let log = log.as_array().unwrap();
-        let senv = log.iter().find(|r| r["path"] == "/api/v2/software-environment/account/alice").expect("software environment made");
+        let senv = log
+            .iter()
+            .find(|r| r["path"] == "/api/v2/software-environment/account/alice")
+            .expect("software environment made");
         assert_eq!(
             senv["body"],
             json!({"name": name, "container": "ghcr.io/dask/dask:2024.1.0", "force_rebuild": false, "md5": "37a6259cc0c1dae299a7866489dff0bd",
                 "use_entrypoint": true, "gpu_enabled": false, "architecture": "x86_64", "region_name": null,
                 "enable_experimental_installer": true, "lockfile_content": null, "lockfile_name": null})
         );
-        assert!(log.iter().any(|r| r["path"].as_str().unwrap().contains("/build/")), "the build is waited for");
-        let create = log.iter().find(|r| r["method"] == "POST" && r["path"] == "/api/v2/clusters/account/alice/").unwrap();
+        assert!(
+            log.iter().any(|r| r["path"].as_str().unwrap().contains("/build/")),
+            "the build is waited for"
+        );
+        let create = log
+            .iter()
+            .find(|r| r["method"] == "POST" && r["path"] == "/api/v2/clusters/account/alice/")
+            .unwrap();
         assert_eq!(create["body"]["env_name"], name);
         s.assert_no_changes();
         // Import with the same configuration: the image is taken from the configuration, no replacement.
@@ -133,10 +166,19 @@ output "software" { value = coiled_cluster.c.software }
         s.apply();
         s.assert_no_changes();
 
-        s.set(&config.replace("boxed", "broken").replace("ghcr.io/dask/dask:2024.1.0", "example.com/coiled-local-fail-build:1"));
+        s.set(
+            &config
+                .replace("boxed", "broken")
+                .replace("ghcr.io/dask/dask:2024.1.0", "example.com/coiled-local-fail-build:1"),
+        );
         let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
         let text = flat(&out.all());
-        assert!(out.code != 0 && text.contains("Software Environment Build Failed") && text.contains("container"), "{text}");
+        assert!(
+            out.code != 0
+                && text.contains("Software Environment Build Failed")
+                && text.contains("container"),
+            "{text}"
+        );
         assert!(s.server.running_named("broken").is_empty());
     }
 }
@@ -147,7 +189,11 @@ output "software" { value = coiled_cluster.c.software }
 fn default_vm_types_follow_the_workspace_cloud_and_overrides() {
     let dir = tempfile::tempdir().unwrap();
     let overrides = dir.path().join("overrides.json");
-    std::fs::write(&overrides, r#"{"coiled.scheduler.vm-types": ["t2a-standard-2"], "coiled.tags": {"org": "platform"}}"#).unwrap();
+    std::fs::write(
+        &overrides,
+        r#"{"coiled.scheduler.vm-types": ["t2a-standard-2"], "coiled.tags": {"org": "platform"}}"#,
+    )
+    .unwrap();
     let gcp = r#"resource "coiled_backend_options" "team" {
   backend                  = "gcp"
   gcp_project_id           = "my-proj"
@@ -162,13 +208,25 @@ resource "coiled_cluster" "c" {
 output "vm" { value = [coiled_cluster.c.worker_vm_types, coiled_cluster.c.scheduler_vm_types] }
 "#;
     let cli = clis().last().unwrap();
-    let s = Scenario::new(cli, &["--provision-delay", "0s", "--dask-config-overrides", overrides.to_str().unwrap()], gcp);
+    let s = Scenario::new(
+        cli,
+        &["--provision-delay", "0s", "--dask-config-overrides", overrides.to_str().unwrap()],
+        gcp,
+    );
     s.apply();
     assert_eq!(s.output("vm"), json!([["e2-standard-4"], ["t2a-standard-2"]]));
     let log = s.server.get("/_local/requests").1;
-    let create =
-        log.as_array().unwrap().iter().find(|r| r["method"] == "POST" && r["path"] == "/api/v2/clusters/account/alice/").cloned().unwrap();
-    assert_eq!(create["body"]["dask_config"], json!({"coiled.scheduler.vm-types": ["t2a-standard-2"], "coiled.tags": {"org": "platform"}}));
+    let create = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["method"] == "POST" && r["path"] == "/api/v2/clusters/account/alice/")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        create["body"]["dask_config"],
+        json!({"coiled.scheduler.vm-types": ["t2a-standard-2"], "coiled.tags": {"org": "platform"}})
+    );
     assert_eq!(create["body"]["tags"], json!({"org": "platform"}));
     s.assert_no_changes();
 }
@@ -181,6 +239,11 @@ fn a_missing_software_environment_is_a_clear_error() {
     let s = Scenario::new(cli, &["--provision-delay", "0s"], config);
     let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
     let text = flat(&out.all());
-    assert!(out.code != 0 && text.contains("Unable to Create Cluster") && text.contains("\"nope\" does not exist"), "{text}");
+    assert!(
+        out.code != 0
+            && text.contains("Unable to Create Cluster")
+            && text.contains("\"nope\" does not exist"),
+        "{text}"
+    );
     assert!(!s.tf.terraform(&["state", "list"]).ok().stdout.contains("coiled_cluster.c"));
 }

@@ -9,7 +9,8 @@ use crate::common::{Cli, HEADER, LocalServer, Scenario, Workdir, clis, flat};
 
 /// Creates a cluster as another user of the workspace would, outside Terraform.
 fn colleague_creates(server: &LocalServer, body: serde_json::Value) -> i64 {
-    let (code, created) = server.post("/api/v2/clusters/account/alice/", &crate::common::client_body(&body));
+    let (code, created) =
+        server.post("/api/v2/clusters/account/alice/", &crate::common::client_body(&body));
     assert!((200..300).contains(&code), "the create failed with {code}: {created}");
     created["id"].as_i64().unwrap()
 }
@@ -20,7 +21,11 @@ fn regression_unnamed_cluster_applies_with_a_stable_name() {
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], config);
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok();
-        assert!(plan.stdout.contains("name") && plan.stdout.contains("(known after apply)"), "{}", plan.stdout);
+        assert!(
+            plan.stdout.contains("name") && plan.stdout.contains("(known after apply)"),
+            "{}",
+            plan.stdout
+        );
         s.apply();
         let name = s.output("name").as_str().unwrap().to_string();
         assert!(name.starts_with("alice-") && name.len() == "alice-".len() + 6, "{name}");
@@ -50,20 +55,27 @@ fn regression_a_colleagues_cluster_is_never_taken_over_under_faults() {
         }
         for faults in matrix {
             let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], config);
-            let victim = colleague_creates(&s.server, json!({"name": "victim3", "workers": 1, "tags": {"owner": "colleague"}}));
+            let victim = colleague_creates(
+                &s.server,
+                json!({"name": "victim3", "workers": 1, "tags": {"owner": "colleague"}}),
+            );
             s.server.put("/_local/faults", &faults);
             let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
             s.server.put("/_local/faults", &json!({}));
             assert_ne!(out.code, 0, "{faults} ({}):\n{}", cli.version, out.all());
             let text = flat(&out.all());
             assert!(
-                text.contains("Cluster Already Exists") || text.contains("Unable to Create Cluster"),
+                text.contains("Cluster Already Exists")
+                    || text.contains("Unable to Create Cluster"),
                 "{faults} ({}): {text}",
                 cli.version
             );
             assert!(!text.contains("Creation complete"), "{text}");
             let listed = s.tf.terraform(&["state", "list"]).stdout;
-            assert!(!listed.contains("coiled_cluster.mine"), "the colleague's cluster went into state: {listed}");
+            assert!(
+                !listed.contains("coiled_cluster.mine"),
+                "the colleague's cluster went into state: {listed}"
+            );
             let running = s.server.running_named("victim3");
             assert_eq!(running.len(), 1, "{running:?}");
             assert_eq!(running[0]["id"], victim);
@@ -110,7 +122,12 @@ fn regression_import_of_a_matching_configuration_plans_no_replacement() {
         for key in [id.clone(), "etl".to_string(), "alice/etl".to_string()] {
             s.reimport("coiled_cluster.etl", &key);
             let plan = s.tf.terraform(&["plan", "-no-color"]).ok();
-            assert!(!plan.stdout.contains("replace"), "import by {key} plans a replacement ({}):\n{}", cli.version, plan.stdout);
+            assert!(
+                !plan.stdout.contains("replace"),
+                "import by {key} plans a replacement ({}):\n{}",
+                cli.version,
+                plan.stdout
+            );
             s.reset_stats();
             s.apply();
             s.assert_no_changes();
@@ -132,7 +149,9 @@ fn regression_unreachable_servers_fail_promptly_with_advice() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_addr = silent.local_addr().unwrap();
     let config = |url: String, extra: &str| {
-        format!("{HEADER}provider \"coiled\" {{\n  server = \"{url}\"\n  token  = \"t-1\"\n{extra}}}\n{cluster}")
+        format!(
+            "{HEADER}provider \"coiled\" {{\n  server = \"{url}\"\n  token  = \"t-1\"\n{extra}}}\n{cluster}"
+        )
     };
     let cli = &clis()[clis().len() - 1];
     let w = Workdir::new(cli, &config(format!("http://{refused}"), ""));
@@ -141,18 +160,32 @@ fn regression_unreachable_servers_fail_promptly_with_advice() {
     let took = started.elapsed();
     assert_ne!(out.code, 0);
     let text = flat(&out.all());
-    assert!(text.contains("connection refused") && text.contains("COILED_SERVER") && text.contains("VPN"), "{text}");
+    assert!(
+        text.contains("connection refused")
+            && text.contains("COILED_SERVER")
+            && text.contains("VPN"),
+        "{text}"
+    );
     assert!(text.contains(&format!("http://{refused}")), "{text}");
     // The default budget is 30 s: kept trying that long, and no longer than about that.
-    assert!(took < Duration::from_secs(50) && took > Duration::from_secs(25), "default budget: took {took:?}");
+    assert!(
+        took < Duration::from_secs(50) && took > Duration::from_secs(25),
+        "default budget: took {took:?}"
+    );
     assert!(text.contains("gave up after 30 s") || text.contains("gave up after 31 s"), "{text}");
     for cli in clis() {
-        let w = Workdir::new(cli, &config(format!("http://{silent_addr}"), "  unreachable_timeout = \"4s\"\n"));
+        let w = Workdir::new(
+            cli,
+            &config(format!("http://{silent_addr}"), "  unreachable_timeout = \"4s\"\n"),
+        );
         let started = Instant::now();
         let out = w.terraform(&["plan", "-no-color"]);
         assert_ne!(out.code, 0);
         let text = flat(&out.all());
-        assert!(text.contains("timed out after 4 s") && text.contains("unreachable_timeout"), "{text}");
+        assert!(
+            text.contains("timed out after 4 s") && text.contains("unreachable_timeout"),
+            "{text}"
+        );
         assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
     }
     drop(silent);
@@ -163,7 +196,11 @@ fn regression_bad_credentials_fail_at_plan() {
     let cluster = "resource \"coiled_cluster\" \"x\" {\n  software = \"dask\"\n  name = \"x\"\n}\n";
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s"], cluster);
-        s.tf.write("main.tf", &Scenario::config(&s.server, cluster).replace(&format!("\"{}\"", s.server.token), "\"wrong-token\""));
+        s.tf.write(
+            "main.tf",
+            &Scenario::config(&s.server, cluster)
+                .replace(&format!("\"{}\"", s.server.token), "\"wrong-token\""),
+        );
         let out = s.tf.terraform(&["plan", "-no-color"]);
         assert_ne!(out.code, 0, "{}", out.all());
         assert!(flat(&out.all()).contains("rejected the token"), "{}", out.all());
@@ -171,7 +208,12 @@ fn regression_bad_credentials_fail_at_plan() {
         let out = s.tf.terraform(&["plan", "-no-color"]);
         assert_ne!(out.code, 0, "{}", out.all());
         let text = flat(&out.all());
-        assert!(text.contains("Not a Member of the Workspace") && text.contains("\"bob\"") && text.contains("alice"), "{text}");
+        assert!(
+            text.contains("Not a Member of the Workspace")
+                && text.contains("\"bob\"")
+                && text.contains("alice"),
+            "{text}"
+        );
         assert!(s.server.clusters().is_empty());
     }
 }
@@ -183,17 +225,32 @@ fn regression_backend_options_say_when_they_take_over_or_drift() {
     for cli in clis() {
         let s = Scenario::new(cli, &[], TEAM_A);
         let first = s.tf.terraform(&["plan", "-no-color"]).ok();
-        assert!(!first.all().contains("Will Be Replaced"), "defaults are not worth a warning:\n{}", first.all());
+        assert!(
+            !first.all().contains("Will Be Replaced"),
+            "defaults are not worth a warning:\n{}",
+            first.all()
+        );
         s.apply();
         // A second configuration on the same workspace.
-        let other = Workdir::new(cli, &Scenario::config(&s.server, &TEAM_A.replace("10.1.0.0/16", "10.9.0.0/16")));
+        let other = Workdir::new(
+            cli,
+            &Scenario::config(&s.server, &TEAM_A.replace("10.1.0.0/16", "10.9.0.0/16")),
+        );
         let plan = other.terraform(&["plan", "-no-color"]).ok();
         let text = flat(&plan.all());
-        assert!(text.contains("Existing Backend Options Will Be Replaced") && text.contains("10.1.0.0/16 → 8786,8787"), "{text}");
+        assert!(
+            text.contains("Existing Backend Options Will Be Replaced")
+                && text.contains("10.1.0.0/16 → 8786,8787"),
+            "{text}"
+        );
         other.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok();
         let text = flat(&plan.all());
-        assert!(text.contains("Backend Options Changed Outside Terraform") && text.contains("10.9.0.0/16"), "{text}");
+        assert!(
+            text.contains("Backend Options Changed Outside Terraform")
+                && text.contains("10.9.0.0/16"),
+            "{text}"
+        );
     }
 }
 
@@ -208,7 +265,11 @@ fn regression_a_stopping_cluster_is_waited_for_and_name_clashes_are_explained() 
         s.apply();
         s.assert_no_changes();
         // Create before destroy with a fixed name: the clash is explained, with no import advice.
-        s.set(&config.replace("v = \"1\"", "v = \"3\"").replace("tags", "lifecycle {\n    create_before_destroy = true\n  }\n  tags"));
+        s.set(
+            &config
+                .replace("v = \"1\"", "v = \"3\"")
+                .replace("tags", "lifecycle {\n    create_before_destroy = true\n  }\n  tags"),
+        );
         let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
         assert_ne!(out.code, 0);
         let text = flat(&out.all());
@@ -231,7 +292,11 @@ fn regression_the_cluster_data_source_refuses_stopped_clusters_unless_asked() {
         s.set(&data);
         let out = s.tf.terraform(&["plan", "-no-color"]);
         assert_ne!(out.code, 0);
-        assert!(flat(&out.all()).contains("Cluster Not Running") && out.all().contains("allow_stopped"), "{}", out.all());
+        assert!(
+            flat(&out.all()).contains("Cluster Not Running") && out.all().contains("allow_stopped"),
+            "{}",
+            out.all()
+        );
         s.set(&data.replace("\n}", "\n  allow_stopped = true\n}"));
         s.apply();
         assert_eq!(s.output("addr_null"), serde_json::Value::Bool(true));
@@ -239,11 +304,20 @@ fn regression_the_cluster_data_source_refuses_stopped_clusters_unless_asked() {
         s.set("data \"coiled_cluster\" \"none\" {\n  id = \"99999\"\n}\n");
         let out = s.tf.terraform(&["plan", "-no-color"]);
         let text = flat(&out.all());
-        assert!(text.contains("No cluster with id 99999") && !text.contains("not found: Not found."), "{text}");
+        assert!(
+            text.contains("No cluster with id 99999") && !text.contains("not found: Not found."),
+            "{text}"
+        );
     }
 }
 
-fn refused(cli: &Cli, server: &LocalServer, provider_extra: &str, resources: &str, env: &[(&str, &str)]) -> String {
+fn refused(
+    cli: &Cli,
+    server: &LocalServer,
+    provider_extra: &str,
+    resources: &str,
+    env: &[(&str, &str)],
+) -> String {
     let config = format!(
         "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n  token  = \"{}\"\n  retire_workers = false\n{provider_extra}}}\n{resources}",
         server.url, server.token
@@ -259,12 +333,32 @@ fn refused(cli: &Cli, server: &LocalServer, provider_extra: &str, resources: &st
 fn regression_error_wording_a_user_can_act_on() {
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s"], "");
-        let cluster = "resource \"coiled_cluster\" \"c\" {\n  software = \"dask\"\n  name = \"c\"\n}\n";
-        let text = refused(cli, &s.server, "", &cluster.replace("name = \"c\"", "name = \"c\"\n  idle_timeout = \"forever\""), &[]);
-        assert!(text.contains("Invalid Idle Timeout") && text.contains("\"forever\" is not a duration Dask understands"), "{text}");
-        let text =
-            refused(cli, &s.server, "", &cluster.replace("name = \"c\"", "name = \"c\"\n  timeouts {\n    create = \"abc\"\n  }"), &[]);
-        assert!(text.contains("\"abc\" is not a duration") && !text.contains("expected number"), "{text}");
+        let cluster =
+            "resource \"coiled_cluster\" \"c\" {\n  software = \"dask\"\n  name = \"c\"\n}\n";
+        let text = refused(
+            cli,
+            &s.server,
+            "",
+            &cluster.replace("name = \"c\"", "name = \"c\"\n  idle_timeout = \"forever\""),
+            &[],
+        );
+        assert!(
+            text.contains("Invalid Idle Timeout")
+                && text.contains("\"forever\" is not a duration Dask understands"),
+            "{text}"
+        );
+        let text = refused(
+            cli,
+            &s.server,
+            "",
+            &cluster
+                .replace("name = \"c\"", "name = \"c\"\n  timeouts {\n    create = \"abc\"\n  }"),
+            &[],
+        );
+        assert!(
+            text.contains("\"abc\" is not a duration") && !text.contains("expected number"),
+            "{text}"
+        );
         // A server with a path.
         let w = Workdir::new(
             cli,
@@ -278,23 +372,49 @@ fn regression_error_wording_a_user_can_act_on() {
         // A malformed Coiled config file names itself.
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("coiled.yaml"), "coiled:\n  token: [unclosed\n").unwrap();
-        let w = Workdir::new(cli, &format!("{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n}}\n{cluster}", s.server.url));
-        let text = flat(&w.terraform_env(&["plan", "-no-color"], &[("DASK_CONFIG", dir.path().to_str().unwrap())]).all());
+        let w = Workdir::new(
+            cli,
+            &format!(
+                "{HEADER}provider \"coiled\" {{\n  server = \"{}\"\n}}\n{cluster}",
+                s.server.url
+            ),
+        );
+        let text = flat(
+            &w.terraform_env(
+                &["plan", "-no-color"],
+                &[("DASK_CONFIG", dir.path().to_str().unwrap())],
+            )
+            .all(),
+        );
         assert!(
-            text.contains("Unreadable Coiled Configuration File") && text.contains("coiled.yaml") && text.contains("not valid YAML"),
+            text.contains("Unreadable Coiled Configuration File")
+                && text.contains("coiled.yaml")
+                && text.contains("not valid YAML"),
             "{text}"
         );
         // One clear error for missing AWS credentials.
-        let text = refused(cli, &s.server, "", "resource \"coiled_backend_options\" \"b\" {\n  backend = \"aws\"\n}\n", &[]);
+        let text = refused(
+            cli,
+            &s.server,
+            "",
+            "resource \"coiled_backend_options\" \"b\" {\n  backend = \"aws\"\n}\n",
+            &[],
+        );
         assert_eq!(text.matches("Missing AWS Credentials").count(), 1, "{text}");
         assert!(text.contains("aws_access_key_id and aws_secret_access_key are missing"), "{text}");
         // Import IDs.
         s.set(cluster);
-        for (id, expect) in [("/imp1", "Invalid Import ID"), ("12345", "No cluster with id 12345")] {
+        for (id, expect) in [("/imp1", "Invalid Import ID"), ("12345", "No cluster with id 12345")]
+        {
             let out = s.tf.terraform(&["import", "-no-color", "coiled_cluster.c", id]);
             assert_ne!(out.code, 0);
             let text = flat(&out.all());
-            assert!(text.contains(expect) && !text.contains("the  workspace") && !text.contains("Not found."), "{id}: {text}");
+            assert!(
+                text.contains(expect)
+                    && !text.contains("the  workspace")
+                    && !text.contains("Not found."),
+                "{id}: {text}"
+            );
         }
     }
 }
@@ -323,7 +443,8 @@ fn connect_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
                 let text = String::from_utf8_lossy(&head).into_owned();
                 let mut words = text.split_whitespace();
                 if words.next() != Some("CONNECT") {
-                    let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
+                    let _ = client
+                        .write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
                     return;
                 }
                 // The proxy resolves names as a corporate proxy would; `coiled.test` is loopback.
@@ -375,27 +496,40 @@ fn regression_the_websocket_uses_the_ca_bundle_and_the_proxy_and_loopback_never_
         let w = Workdir::new(cli, &config(&named));
         let before = tunnels.load(std::sync::atomic::Ordering::SeqCst);
         let started = Instant::now();
-        let out = w.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("HTTPS_PROXY", &proxy)]);
+        let out =
+            w.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("HTTPS_PROXY", &proxy)]);
         assert_eq!(out.code, 0, "{}", out.all());
         assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
         let opened = tunnels.load(std::sync::atomic::Ordering::SeqCst) - before;
-        assert!(opened >= 2, "REST and the WebSocket both go through the proxy: {opened} tunnel(s)");
+        assert!(
+            opened >= 2,
+            "REST and the WebSocket both go through the proxy: {opened} tunnel(s)"
+        );
         // A loopback server is never reached through a proxy, whatever the variables say.
         let before = tunnels.load(std::sync::atomic::Ordering::SeqCst);
         w.write("main.tf", &config(&server.url).replace("8786, 8787", "8786"));
-        let proxies = [("HTTPS_PROXY", proxy.as_str()), ("HTTP_PROXY", proxy.as_str()), ("ALL_PROXY", proxy.as_str())];
+        let proxies = [
+            ("HTTPS_PROXY", proxy.as_str()),
+            ("HTTP_PROXY", proxy.as_str()),
+            ("ALL_PROXY", proxy.as_str()),
+        ];
         let out = w.terraform_env(&["apply", "-auto-approve", "-no-color"], &proxies);
         assert_eq!(out.code, 0, "{}", out.all());
         assert_eq!(tunnels.load(std::sync::atomic::Ordering::SeqCst), before);
         // A proxy URL that cannot be used is refused, with its password masked.
         w.write("main.tf", &config(&named));
-        let out = w.terraform_env(&["plan", "-no-color"], &[("HTTPS_PROXY", "http://user:pr0xy-s3cret@proxy.invalid:notaport")]);
+        let out = w.terraform_env(
+            &["plan", "-no-color"],
+            &[("HTTPS_PROXY", "http://user:pr0xy-s3cret@proxy.invalid:notaport")],
+        );
         assert_ne!(out.code, 0);
         assert!(out.all().contains("***") && !out.all().contains("pr0xy-s3cret"), "{}", out.all());
         // Without the CA, the certificate error comes at once: not after minutes of retries.
         w.write(
             "main.tf",
-            &config(&server.url).replace(&format!("  ca_bundle_file = \"{}\"\n", ca_path.display()), "").replace("8786, 8787", "8787"),
+            &config(&server.url)
+                .replace(&format!("  ca_bundle_file = \"{}\"\n", ca_path.display()), "")
+                .replace("8786, 8787", "8787"),
         );
         let started = Instant::now();
         let out = w.terraform(&["apply", "-auto-approve", "-no-color"]);
@@ -422,9 +556,20 @@ fn the_quick_start_runs_as_the_readme_says() {
     let bins = crate::common::local_bin().parent().unwrap().to_path_buf();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/quickstart.sh");
     let run = |args: &[&str]| {
-        let out =
-            std::process::Command::new(&script).args(args).env("QUICKSTART_DIR", &qs).env("QUICKSTART_BIN_DIR", &bins).output().unwrap();
-        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        let out = std::process::Command::new(&script)
+            .args(args)
+            .env("QUICKSTART_DIR", &qs)
+            .env("QUICKSTART_BIN_DIR", &bins)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
     };
     let _stop = StopOnDrop(&run);
     let (ok, first) = run(&[]);
@@ -436,7 +581,11 @@ fn the_quick_start_runs_as_the_readme_says() {
     assert!(ok && again.contains("Already running at"), "{again}");
     std::fs::remove_file(qs.join("work/terraform.tfstate")).unwrap();
     let (ok, lost) = run(&[]);
-    assert!(!ok && flat(&lost).contains("Cluster Already Exists") && lost.contains("scripts/quickstart.sh stop && rm -rf"), "{lost}");
+    assert!(
+        !ok && flat(&lost).contains("Cluster Already Exists")
+            && lost.contains("scripts/quickstart.sh stop && rm -rf"),
+        "{lost}"
+    );
     let (ok, stopped) = run(&["stop"]);
     assert!(ok && stopped.contains("coiled-local stopped"), "{stopped}");
 }
@@ -485,7 +634,8 @@ fn regression_a_kept_stopped_cluster_is_replaced_with_a_new_worker_count() {
         )
     };
     for cli in clis() {
-        let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &config(1, "a"));
+        let s =
+            Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &config(1, "a"));
         s.apply();
         let stop = |s: &Scenario| {
             let id = s.server.running_named("kept")[0]["id"].clone();
@@ -495,7 +645,8 @@ fn regression_a_kept_stopped_cluster_is_replaced_with_a_new_worker_count() {
         };
         let workers = |s: &Scenario| {
             let id = s.server.running_named("kept")[0]["id"].clone();
-            s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}")).1["desired_workers"].clone()
+            s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}")).1["desired_workers"]
+                .clone()
         };
         stop(&s);
         // A plain scale: a warning at plan, an error at apply, state as it was.
@@ -507,7 +658,8 @@ fn regression_a_kept_stopped_cluster_is_replaced_with_a_new_worker_count() {
         assert!(flat(&out.all()).contains("Cluster Is Stopped"), "{}", out.all());
         assert_eq!(s.instance("coiled_cluster")["attributes"]["n_workers"], 1);
         // `-replace`, as the message says: a new cluster with the new count.
-        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color", "-replace=coiled_cluster.k"]);
+        let out =
+            s.tf.terraform(&["apply", "-auto-approve", "-no-color", "-replace=coiled_cluster.k"]);
         assert_eq!(out.code, 0, "{}: {}", cli.version, out.all());
         assert_eq!(workers(&s), 2);
         s.assert_no_changes();
@@ -527,10 +679,17 @@ fn regression_a_kept_stopped_cluster_is_replaced_with_a_new_worker_count() {
 fn regression_the_default_workspace_falls_back_to_the_users_name() {
     let config = "resource \"coiled_cluster\" \"c\" {\n  name      = \"fallback\"\n  software  = \"dask\"\n  n_workers = 0\n}\n";
     for cli in clis() {
-        let s = Scenario::new(cli, &["--provision-delay", "0s", "--member-of", "team", "--no-default-workspace"], config);
+        let s = Scenario::new(
+            cli,
+            &["--provision-delay", "0s", "--member-of", "team", "--no-default-workspace"],
+            config,
+        );
         s.apply();
         assert_eq!(s.instance("coiled_cluster")["attributes"]["workspace"], "alice");
         let memberships = s.server.get("/api/v2/user/me/memberships").1;
-        assert!(memberships.as_array().unwrap().iter().all(|m| m["is_default_account"] == false), "{memberships}");
+        assert!(
+            memberships.as_array().unwrap().iter().all(|m| m["is_default_account"] == false),
+            "{memberships}"
+        );
     }
 }

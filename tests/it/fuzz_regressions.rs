@@ -32,7 +32,13 @@ async fn malformed_protocol_messages_get_diagnostics_not_crashes() {
         std::sync::Arc::new(terraform_provider_coiled::provider::CoiledProvider::default()),
         Default::default(),
     );
-    let garbage: [&[u8]; 5] = [b"\xc1", b"\x92\xa1", b"\xdd\xff\xff\xff\xff", b"\x81\xa7unknown\xc0", b"not msgpack at all"];
+    let garbage: [&[u8]; 5] = [
+        b"\xc1",
+        b"\x92\xa1",
+        b"\xdd\xff\xff\xff\xff",
+        b"\x81\xa7unknown\xc0",
+        b"not msgpack at all",
+    ];
     for bytes in garbage {
         let r = service
             .validate_resource_config(tonic::Request::new(pb::validate_resource_config::Request {
@@ -44,7 +50,8 @@ async fn malformed_protocol_messages_get_diagnostics_not_crashes() {
             .expect("an answer, not a transport error");
         let d = &r.get_ref().diagnostics;
         assert!(
-            d.iter().any(|d| d.severity == pb::diagnostic::Severity::Error as i32 && d.summary == "Invalid Value From Terraform"),
+            d.iter().any(|d| d.severity == pb::diagnostic::Severity::Error as i32
+                && d.summary == "Invalid Value From Terraform"),
             "{bytes:?}: {d:?}"
         );
     }
@@ -93,12 +100,22 @@ async fn the_schema_advertises_exactly_what_is_served() {
     assert_eq!(actions, ["coiled_cluster_scale", "coiled_cluster_stop"]);
     assert!(schema.state_store_schemas.is_empty());
     for list in lists {
-        assert!(schema.resource_schemas.contains_key(list), "a list resource finds a managed resource type: {list}");
+        assert!(
+            schema.resource_schemas.contains_key(list),
+            "a list resource finds a managed resource type: {list}"
+        );
     }
-    let meta = service.get_metadata(tonic::Request::new(pb::get_metadata::Request {})).await.unwrap().into_inner();
+    let meta = service
+        .get_metadata(tonic::Request::new(pb::get_metadata::Request {}))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(meta.list_resources.len(), 2);
     assert_eq!(meta.actions.len(), 2);
-    let refused = service.lock_state(tonic::Request::new(pb::lock_state::Request::default())).await.unwrap_err();
+    let refused = service
+        .lock_state(tonic::Request::new(pb::lock_state::Request::default()))
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unimplemented);
     assert!(refused.message().contains("not offered by this provider"), "{}", refused.message());
     // An action nobody declared answers with a diagnostic, not a crash or a silent success.

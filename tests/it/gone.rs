@@ -49,10 +49,14 @@ impl AlwaysNotFound {
                     line.clear();
                 }
                 let (status, content_type, body) = match request.split_whitespace().nth(1) {
-                    Some("/api/v2/user/me") if identity => ("200 OK", "application/json", r#"{"username": "alice"}"#),
-                    Some("/api/v2/user/me/memberships") if identity => {
-                        ("200 OK", "application/json", r#"[{"account": {"slug": "alice"}, "is_default_account": true}]"#)
+                    Some("/api/v2/user/me") if identity => {
+                        ("200 OK", "application/json", r#"{"username": "alice"}"#)
                     }
+                    Some("/api/v2/user/me/memberships") if identity => (
+                        "200 OK",
+                        "application/json",
+                        r#"[{"account": {"slug": "alice"}, "is_default_account": true}]"#,
+                    ),
                     _ => ("404 Not Found", content_type, body),
                 };
                 let answer = format!(
@@ -87,7 +91,10 @@ fn a_server_that_answers_404_to_everything_forgets_nothing() {
         let state = s.state_text();
         for (content_type, body, identity) in servers {
             let fake = AlwaysNotFound::start(content_type, body, identity);
-            s.tf.write("main.tf", &Scenario::config(&s.server, MANAGED).replace(&s.server.url, &fake.url));
+            s.tf.write(
+                "main.tf",
+                &Scenario::config(&s.server, MANAGED).replace(&s.server.url, &fake.url),
+            );
             for args in [
                 &["plan", "-no-color"][..],
                 &["apply", "-refresh-only", "-auto-approve", "-no-color"],
@@ -95,9 +102,18 @@ fn a_server_that_answers_404_to_everything_forgets_nothing() {
             ] {
                 let out = s.tf.terraform(args);
                 let text = flat(&out.all());
-                assert_ne!(out.code, 0, "{} {args:?} against a {content_type} 404 server: {text}", cli.version);
+                assert_ne!(
+                    out.code, 0,
+                    "{} {args:?} against a {content_type} 404 server: {text}",
+                    cli.version
+                );
                 assert!(text.contains(&fake.url), "the error names the URL: {text}");
-                assert!(!text.contains("will be created") && !text.contains("No Longer") && !text.contains("<html>"), "{text}");
+                assert!(
+                    !text.contains("will be created")
+                        && !text.contains("No Longer")
+                        && !text.contains("<html>"),
+                    "{text}"
+                );
                 assert_eq!(s.state_text(), state, "{} {args:?}: state unchanged", cli.version);
             }
         }

@@ -20,7 +20,18 @@ pub(crate) fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn the_provider_does_not_link_the_local_server_stack() {
     // The resolved tree, not the manifest: a dependency's default features can bring a crate in too.
     let out = std::process::Command::new(env!("CARGO"))
-        .args(["tree", "--offline", "-e", "normal", "-p", "terraform-provider-coiled", "--prefix", "none", "--format", "{p}"])
+        .args([
+            "tree",
+            "--offline",
+            "-e",
+            "normal",
+            "-p",
+            "terraform-provider-coiled",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();

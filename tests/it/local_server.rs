@@ -124,11 +124,13 @@ fn failing_clusters_end_in_error_with_a_reason() {
     let s = LocalServer::start(&["--provision-delay", "100ms"]);
     rt().block_on(async {
         let c = s.client();
-        let id =
-            crate::common::create_cluster_raw(&c, &json!({"name": "doomed", "tags": {"coiled-local/fail": "no capacity in us-east-1a"}}))
-                .await
-                .unwrap()
-                .id;
+        let id = crate::common::create_cluster_raw(
+            &c,
+            &json!({"name": "doomed", "tags": {"coiled-local/fail": "no capacity in us-east-1a"}}),
+        )
+        .await
+        .unwrap()
+        .id;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let d = c.get_cluster(&op(), "alice", id).await.unwrap();
         assert_eq!(d.current_state.state, "error");
@@ -139,8 +141,12 @@ fn failing_clusters_end_in_error_with_a_reason() {
 #[test]
 fn data_survives_a_restart() {
     let mut s = LocalServer::start(&["--provision-delay", "0s"]);
-    let id =
-        rt().block_on(async { crate::common::create_cluster_raw(&s.client(), &json!({"name": "keep", "workers": 1})).await.unwrap().id });
+    let id = rt().block_on(async {
+        crate::common::create_cluster_raw(&s.client(), &json!({"name": "keep", "workers": 1}))
+            .await
+            .unwrap()
+            .id
+    });
     assert!(s.stop().success(), "clean exit on SIGTERM");
     let s2 = LocalServer::start_in(&s.data_dir, &[]);
     rt().block_on(async {
@@ -153,7 +159,10 @@ fn data_survives_a_restart() {
 #[test]
 fn injected_faults_are_retried_and_counted() {
     let s = LocalServer::start(&[]);
-    s.put("/_local/faults", &json!({"seed": 3, "rate_503": 0.3, "rate_429": 0.2, "retry_after": 0, "rate_drop": 0.1}));
+    s.put(
+        "/_local/faults",
+        &json!({"seed": 3, "rate_503": 0.3, "rate_429": 0.2, "retry_after": 0, "rate_drop": 0.1}),
+    );
     rt().block_on(async {
         let c = s.client();
         for _ in 0..20 {
@@ -163,13 +172,20 @@ fn injected_faults_are_retried_and_counted() {
     });
     let (_, stats) = s.get("/_local/stats");
     let faults = stats["faults"].as_object().unwrap();
-    assert!(faults.get("503").is_some() && faults.get("429").is_some() && faults.get("drop").is_some(), "{stats}");
+    assert!(
+        faults.get("503").is_some() && faults.get("429").is_some() && faults.get("drop").is_some(),
+        "{stats}"
+    );
     s.put("/_local/faults", &json!({"lose_create_responses": 1}));
     rt().block_on(async {
         let c = s.client();
-        let err = crate::common::create_cluster_raw(&c, &json!({"name": "lost"})).await.unwrap_err();
+        let err =
+            crate::common::create_cluster_raw(&c, &json!({"name": "lost"})).await.unwrap_err();
         assert!(matches!(err, ApiError::Transport { .. }), "{err:?}");
-        assert!(c.find_cluster_by_name(&op(), "alice", "lost").await.unwrap().is_some(), "the cluster exists although its answer was lost");
+        assert!(
+            c.find_cluster_by_name(&op(), "alice", "lost").await.unwrap().is_some(),
+            "the cluster exists although its answer was lost"
+        );
     });
 }
 
@@ -184,7 +200,11 @@ fn the_page_shows_workspaces_rules_and_clusters() {
         .await
         .unwrap();
     });
-    let out = std::process::Command::new("curl").arg("-s").arg(format!("{}/?token={}", s.url, s.token)).output().unwrap();
+    let out = std::process::Command::new("curl")
+        .arg("-s")
+        .arg(format!("{}/?token={}", s.url, s.token))
+        .output()
+        .unwrap();
     let html = String::from_utf8_lossy(&out.stdout);
     assert!(html.contains("Workspace <code>alice</code>"));
     assert!(html.contains("<code>shown</code>"));
@@ -196,7 +216,12 @@ fn every_request_is_recorded_and_a_create_can_answer_502_after_creating() {
     let s = LocalServer::start(&["--provision-delay", "0s"]);
     rt().block_on(async {
         let c = s.client();
-        crate::common::create_cluster_raw(&c, &json!({"name": "one", "workers": 1, "tags": {"a": "b"}})).await.unwrap();
+        crate::common::create_cluster_raw(
+            &c,
+            &json!({"name": "one", "workers": 1, "tags": {"a": "b"}}),
+        )
+        .await
+        .unwrap();
         c.get_cluster(&op(), "alice", 1).await.ok();
     });
     let (code, log) = s.get("/_local/requests");
@@ -211,11 +236,21 @@ fn every_request_is_recorded_and_a_create_can_answer_502_after_creating() {
     // The server makes the cluster, then answers 502.
     s.put("/_local/faults", &json!({"create_then_502": 1}));
     rt().block_on(async {
-        let err = crate::common::create_cluster_raw(&s.client(), &json!({"name": "gated", "workers": 1})).await.unwrap_err();
-        assert!(matches!(err, ApiError::Status { status: 502, .. } | ApiError::Timeout { .. }), "{err:?}");
+        let err =
+            crate::common::create_cluster_raw(&s.client(), &json!({"name": "gated", "workers": 1}))
+                .await
+                .unwrap_err();
+        assert!(
+            matches!(err, ApiError::Status { status: 502, .. } | ApiError::Timeout { .. }),
+            "{err:?}"
+        );
     });
     let listed = s.get("/api/v2/clusters/account/alice/?limit=100").1;
-    assert_eq!(listed.as_array().unwrap().iter().filter(|c| c["name"] == "gated").count(), 1, "created once: {listed}");
+    assert_eq!(
+        listed.as_array().unwrap().iter().filter(|c| c["name"] == "gated").count(),
+        1,
+        "created once: {listed}"
+    );
 }
 
 /// What Coiled's client always sends is required: a create without a software environment, or with
@@ -262,12 +297,18 @@ fn creates_the_client_never_sends_are_refused_and_software_environments_exist_or
         assert_eq!(s.get("/api/v2/user/workspace/alice/dask-config-overrides").1, json!({"coiled.tags": {"org": "x"}}));
     });
     // A container image: the environment is made, builds, and can then be named.
-    let (code, made) = s.post("/api/v2/software-environment/account/alice", &json!({"name": "img-env", "container": "dask/dask:latest"}));
+    let (code, made) = s.post(
+        "/api/v2/software-environment/account/alice",
+        &json!({"name": "img-env", "container": "dask/dask:latest"}),
+    );
     assert_eq!(code, 200, "{made}");
     assert_eq!(made["latest_spec"]["latest_build"]["state"], "queued");
     let build = made["latest_spec"]["latest_build"]["id"].as_i64().unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(s.get(&format!("/api/v2/software-environment/account/alice/build/{build}")).1["state"], "built");
+    assert_eq!(
+        s.get(&format!("/api/v2/software-environment/account/alice/build/{build}")).1["state"],
+        "built"
+    );
 }
 
 /// Scheduler, workers and cluster move as separate machines: the cluster is `ready` only once its
@@ -277,8 +318,10 @@ fn scheduler_workers_and_cluster_move_as_separate_machines() {
     let s = LocalServer::start(&["--provision-delay", "200ms"]);
     rt().block_on(async {
         let c = s.client();
-        let stuck = json!({"name": "stuck", "workers": 3, "tags": {"coiled-local/stuck-workers": "1"}});
-        let failing = json!({"name": "failing", "workers": 3, "tags": {"coiled-local/failed-workers": "2"}});
+        let stuck =
+            json!({"name": "stuck", "workers": 3, "tags": {"coiled-local/stuck-workers": "1"}});
+        let failing =
+            json!({"name": "failing", "workers": 3, "tags": {"coiled-local/failed-workers": "2"}});
         let stuck = crate::common::create_cluster_raw(&c, &stuck).await.unwrap().id;
         let failing = crate::common::create_cluster_raw(&c, &failing).await.unwrap().id;
         let d = c.get_cluster(&op(), "alice", stuck).await.unwrap();
@@ -303,22 +346,54 @@ fn scheduler_workers_and_cluster_move_as_separate_machines() {
 fn the_page_and_admin_routes_are_guarded() {
     let s = LocalServer::start(&["--member-of", "team"]);
     let curl = |args: &[&str]| {
-        let out = std::process::Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]).args(args).output().unwrap();
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(args)
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     let auth = format!("Authorization: ApiToken {}", s.token);
-    for route in ["/", "/_local/requests", "/_local/stats", "/_local/faults", "/_local/lab", "/_local/clusters/100/firewall"] {
+    for route in [
+        "/",
+        "/_local/requests",
+        "/_local/stats",
+        "/_local/faults",
+        "/_local/lab",
+        "/_local/clusters/100/firewall",
+    ] {
         let url = format!("{}{route}", s.url);
         assert_eq!(curl(&[&url]), "401", "{route} without a token");
-        assert_eq!(curl(&["-H", "Authorization: ApiToken wrong", &url]), "401", "{route} with a wrong token");
-        assert_eq!(curl(&["-H", &auth, "-H", "Host: attacker.example", &url]), "403", "{route} for a rebound name");
+        assert_eq!(
+            curl(&["-H", "Authorization: ApiToken wrong", &url]),
+            "401",
+            "{route} with a wrong token"
+        );
+        assert_eq!(
+            curl(&["-H", &auth, "-H", "Host: attacker.example", &url]),
+            "403",
+            "{route} for a rebound name"
+        );
     }
-    assert_eq!(curl(&["-X", "PUT", "-d", "{\"rate_503\": 1}", &format!("{}/_local/faults", s.url)]), "401");
+    assert_eq!(
+        curl(&["-X", "PUT", "-d", "{\"rate_503\": 1}", &format!("{}/_local/faults", s.url)]),
+        "401"
+    );
     assert_eq!(curl(&["-H", &auth, &format!("{}/_local/stats", s.url)]), "200");
-    assert_eq!(curl(&["-H", &auth, "-H", "Host: localhost", &format!("{}/_local/stats", s.url)]), "200");
-    assert_eq!(curl(&[&format!("{}/?token={}", s.url, s.token)]), "200", "the page in a browser, with the token");
+    assert_eq!(
+        curl(&["-H", &auth, "-H", "Host: localhost", &format!("{}/_local/stats", s.url)]),
+        "200"
+    );
+    assert_eq!(
+        curl(&[&format!("{}/?token={}", s.url, s.token)]),
+        "200",
+        "the page in a browser, with the token"
+    );
     // The workspaces the token's user is a member of.
-    let page = std::process::Command::new("curl").args(["-s", &format!("{}/?token={}", s.url, s.token)]).output().unwrap();
+    let page = std::process::Command::new("curl")
+        .args(["-s", &format!("{}/?token={}", s.url, s.token)])
+        .output()
+        .unwrap();
     let page = String::from_utf8_lossy(&page.stdout);
     assert!(page.contains("alice") && page.contains("team"), "the token's workspaces");
 }
@@ -348,7 +423,9 @@ fn half_sent_requests_are_dropped() {
             match c.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => total += n,
-                Err(e) => panic!("the connection is still open after the header timeout: {e} ({total} bytes read)"),
+                Err(e) => panic!(
+                    "the connection is still open after the header timeout: {e} ({total} bytes read)"
+                ),
             }
         }
     }
@@ -370,10 +447,19 @@ fn data_files_are_private_and_the_token_can_come_from_a_file() {
     std::fs::write(&token_file, "from-a-file-123\n").unwrap();
     let s = LocalServer::start(&["--token-file", token_file.to_str().unwrap()]);
     let out = std::process::Command::new("curl")
-        .args(["-s", "-H", "Authorization: ApiToken from-a-file-123", &format!("{}/api/v2/user/me", s.url)])
+        .args([
+            "-s",
+            "-H",
+            "Authorization: ApiToken from-a-file-123",
+            &format!("{}/api/v2/user/me", s.url),
+        ])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("username"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("username"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", s.child.id())).unwrap();
     assert!(!cmdline.contains("from-a-file-123"), "the token is not on the command line");
 }
@@ -387,7 +473,8 @@ fn clusters_per_workspace_are_capped() {
         for name in ["a", "b"] {
             crate::common::create_cluster_raw(&c, &json!({"name": name})).await.unwrap();
         }
-        let refused = crate::common::create_cluster_raw(&c, &json!({"name": "c"})).await.unwrap_err();
+        let refused =
+            crate::common::create_cluster_raw(&c, &json!({"name": "c"})).await.unwrap_err();
         assert!(refused.to_string().contains("--max-clusters"), "{refused}");
     });
 }
@@ -399,9 +486,15 @@ fn stalled_tls_handshakes_delay_nobody() {
     let dir = tempfile::tempdir().unwrap();
     crate::common::write_private_ca_certificate(dir.path());
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let s = LocalServer::start(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let s = LocalServer::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
     let addr = s.url.trim_start_matches("https://").to_string();
-    let _stalled: Vec<std::net::TcpStream> = (0..20).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    let _stalled: Vec<std::net::TcpStream> =
+        (0..20).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
     let started = std::time::Instant::now();
     let out = std::process::Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "8", "--cacert"])
@@ -410,7 +503,11 @@ fn stalled_tls_handshakes_delay_nobody() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
-    assert!(started.elapsed() < std::time::Duration::from_secs(3), "waited {:?} behind stalled handshakes", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "waited {:?} behind stalled handshakes",
+        started.elapsed()
+    );
 }
 
 /// The local-development guide lists exactly the variations `coiled-local --vary` makes, each with the
@@ -429,7 +526,8 @@ fn the_guide_lists_every_variation_of_vary() {
         .map(String::from)
         .collect();
     let guide = std::fs::read_to_string(root.join("docs/guides/local-development.md")).unwrap();
-    let section = guide.split("## Answers that vary").nth(1).unwrap().split("\n## ").next().unwrap();
+    let section =
+        guide.split("## Answers that vary").nth(1).unwrap().split("\n## ").next().unwrap();
     let mut in_docs = std::collections::BTreeSet::new();
     for row in section.lines().filter(|l| l.starts_with("| `")) {
         let cells: Vec<&str> = row.split(" | ").collect();

@@ -41,10 +41,18 @@ fn functions_compute_what_the_resources_show_offline() {
         s.set(&FUNCTIONS.replace("10.32.0.0/16", "10.32.0.300/16"));
         let out = s.tf.terraform(&["plan", "-no-color"]);
         let text = flat(&out.all());
-        assert!(out.code != 0 && text.contains("Invalid function argument") && text.contains("ingress[2].cidr"), "{text}");
+        assert!(
+            out.code != 0
+                && text.contains("Invalid function argument")
+                && text.contains("ingress[2].cidr"),
+            "{text}"
+        );
         s.set(&FUNCTIONS.replace("2001:DB8::1/32", "not-a-block"));
         let text = flat(&s.tf.terraform(&["plan", "-no-color"]).all());
-        assert!(text.contains("Invalid function argument") && text.contains("not-a-block"), "{text}");
+        assert!(
+            text.contains("Invalid function argument") && text.contains("not-a-block"),
+            "{text}"
+        );
     }
 }
 
@@ -87,7 +95,10 @@ resource "coiled_cluster" "etl" {
         s.set(&format!("{resources}{imports}"));
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
         assert!(plan.contains("2 to import, 0 to add") && plan.contains("0 to destroy"), "{plan}");
-        assert!(!plan.contains("coiled_cluster.etl will be updated"), "the cluster imports with no change: {plan}");
+        assert!(
+            !plan.contains("coiled_cluster.etl will be updated"),
+            "the cluster imports with no change: {plan}"
+        );
         s.apply();
         s.set(resources);
         // The account options' secret is never read back, so it shows once as a sensitive change.
@@ -123,13 +134,24 @@ resource "coiled_backend_options" "team" {
         let secret_line = key.lines().nth(1).unwrap().to_string();
         s.set(&format!("{cluster}{uses}"));
         let log = s.tf.path().join("trace.log");
-        let plan = s.tf.terraform_env(&["plan", "-no-color"], &[("TF_LOG", "trace"), ("TF_LOG_PATH", log.to_str().unwrap())]).ok();
+        let plan =
+            s.tf.terraform_env(
+                &["plan", "-no-color"],
+                &[("TF_LOG", "trace"), ("TF_LOG_PATH", log.to_str().unwrap())],
+            )
+            .ok();
         let out =
-            s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &[("TF_LOG", "trace"), ("TF_LOG_PATH", log.to_str().unwrap())])
-                .ok();
+            s.tf.terraform_env(
+                &["apply", "-auto-approve", "-no-color"],
+                &[("TF_LOG", "trace"), ("TF_LOG_PATH", log.to_str().unwrap())],
+            )
+            .ok();
         // The request log never keeps a secret: that one was sent shows as `***`.
         let sent = s.server.get("/_local/requests").1.to_string();
-        assert!(sent.contains(r#""aws_secret_access_key":"***""#), "the key reached its use: {sent}");
+        assert!(
+            sent.contains(r#""aws_secret_access_key":"***""#),
+            "the key reached its use: {sent}"
+        );
         assert!(!sent.contains(&secret_line), "the log keeps no secret");
         for (what, text) in [
             ("plan", plan.all()),
@@ -158,23 +180,36 @@ fn terraform_query_finds_and_imports_clusters_made_elsewhere() {
             crate::common::client_body(&json!({"name": name, "workers": 1, "tags": {"team": team},
                 "options": {"firewall_spec": {"ingress": [{"ports": [443], "cidr": "10.1.0.0/16"}]}}}))
         };
-        for (name, team) in [("ext-a", "data"), ("ext-b", "data"), ("ext-c", "ml"), ("other", "data")] {
+        for (name, team) in
+            [("ext-a", "data"), ("ext-b", "data"), ("ext-c", "ml"), ("other", "data")]
+        {
             let (code, _) = s.server.post("/api/v2/clusters/account/alice/", &body(name, team));
             assert_eq!(code, 201);
         }
-        let (code, _) = s
-            .server
-            .post("/api/v2/software-environment/account/alice", &json!({"name": "team-img", "container": "ghcr.io/dask/dask:latest"}));
+        let (code, _) = s.server.post(
+            "/api/v2/software-environment/account/alice",
+            &json!({"name": "team-img", "container": "ghcr.io/dask/dask:latest"}),
+        );
         assert_eq!(code, 200);
-        let tags = if crate::common::minimal_echo() { "" } else { "    tags        = { team = \"data\" }\n" };
+        let tags = if crate::common::minimal_echo() {
+            ""
+        } else {
+            "    tags        = { team = \"data\" }\n"
+        };
         s.tf.write(
             "q.tfquery.hcl",
             &format!("list \"coiled_cluster\" \"ext\" {{\n  provider = coiled\n  config {{\n    name_prefix = \"ext-\"\n{tags}  }}\n}}\nlist \"coiled_software_environment\" \"team\" {{\n  provider = coiled\n  config {{\n    name_prefix = \"team-\"\n  }}\n}}\n"),
         );
         let out = s.tf.terraform(&["query", "-no-color"]).ok().stdout;
-        assert!(out.contains("ext-a (id") && out.contains("ext-b (id") && !out.contains("other"), "{out}");
+        assert!(
+            out.contains("ext-a (id") && out.contains("ext-b (id") && !out.contains("other"),
+            "{out}"
+        );
         assert_eq!(out.contains("ext-c"), crate::common::minimal_echo(), "the tag filter: {out}");
-        assert!(out.contains("list.coiled_software_environment.team") && out.contains("name=team-img"), "{out}");
+        assert!(
+            out.contains("list.coiled_software_environment.team") && out.contains("name=team-img"),
+            "{out}"
+        );
 
         std::fs::remove_file(s.tf.path().join("q.tfquery.hcl")).unwrap();
         s.tf.write(
@@ -190,7 +225,11 @@ fn terraform_query_finds_and_imports_clusters_made_elsewhere() {
                 && generated.contains("\"ext-a\""),
             "{generated}"
         );
-        assert!(generated.contains("resource \"coiled_software_environment\"") && generated.contains("\"team-img\""), "{generated}");
+        assert!(
+            generated.contains("resource \"coiled_software_environment\"")
+                && generated.contains("\"team-img\""),
+            "{generated}"
+        );
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
         assert!(plan.contains("2 to import, 0 to add, 0 to change, 0 to destroy"), "{plan}");
         s.apply();
@@ -213,7 +252,8 @@ fn generated_configuration_keeps_the_image_the_private_address_and_the_idle_time
         assert_eq!(code, 200);
         let cluster = json!({"name": "py-img", "workers": 1, "env_name": env["name"], "scheduler_options": {"idle_timeout": "2 hours"},
             "tags": {"coiled-local/private-scheduler": "true"}});
-        let (code, _) = s.server.post("/api/v2/clusters/account/alice/", &crate::common::client_body(&cluster));
+        let (code, _) =
+            s.server.post("/api/v2/clusters/account/alice/", &crate::common::client_body(&cluster));
         assert_eq!(code, 201);
         s.tf.write(
             "q.tfquery.hcl",
@@ -225,18 +265,35 @@ fn generated_configuration_keeps_the_image_the_private_address_and_the_idle_time
         // Where the spec does not show the image (a terse or varying server), the name of its
         // environment stays: the same software, either way.
         let by_image = generated.contains(&format!("container = \"{IMAGE}\""));
-        assert_ne!(by_image, generated.contains(&format!("software = {}", env["name"])), "{generated}");
+        assert_ne!(
+            by_image,
+            generated.contains(&format!("software = {}", env["name"])),
+            "{generated}"
+        );
         assert!(by_image || crate::common::echo() != crate::common::Echo::Full, "{generated}");
         // coiled-local does not echo the scheduler's options (the client shows no field that would):
         // the timeout is the user's to add, and the import takes it without a change.
         assert!(generated.contains("idle_timeout = null"), "{generated}");
         let text = std::fs::read_to_string(s.tf.path().join("generated.tf")).unwrap();
-        let edited: Vec<&str> =
-            text.lines().map(|l| if l.trim_start().starts_with("idle_timeout ") { "  idle_timeout = \"2 hours\"" } else { l }).collect();
+        let edited: Vec<&str> = text
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("idle_timeout ") {
+                    "  idle_timeout = \"2 hours\""
+                } else {
+                    l
+                }
+            })
+            .collect();
         s.tf.write("generated.tf", &edited.join("\n"));
         // The first plan takes the image and the timeout from the configuration, in place.
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
-        assert!(plan.contains("1 to import, 0 to add") && plan.contains("0 to destroy") && !plan.contains("replace"), "{plan}");
+        assert!(
+            plan.contains("1 to import, 0 to add")
+                && plan.contains("0 to destroy")
+                && !plan.contains("replace"),
+            "{plan}"
+        );
         s.apply_state_only();
         s.assert_no_changes();
     }
@@ -284,22 +341,39 @@ action "coiled_cluster_scale" "bad" {
         let text = flat(&out.all());
         // The invalid action is refused at validation, before anything is made.
         assert_ne!(out.code, 0);
-        assert!(text.contains("Invalid Cluster ID") && text.contains("Invalid Worker Count"), "{text}");
+        assert!(
+            text.contains("Invalid Cluster ID") && text.contains("Invalid Worker Count"),
+            "{text}"
+        );
         assert!(s.server.clusters().is_empty());
         s.set(&config[..config.find("action \"coiled_cluster_scale\" \"bad\"").unwrap()]);
         let text = flat(&s.apply().all());
-        assert!(text.contains("Scaling cluster") && text.contains("to 3 workers"), "triggered after create: {text}");
+        assert!(
+            text.contains("Scaling cluster") && text.contains("to 3 workers"),
+            "triggered after create: {text}"
+        );
         let id = s.server.running_named("acted")[0]["id"].clone();
         let (_, cluster) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
         assert_eq!(cluster["desired_workers"], 3);
         // The state keeps the configured count: the next plan scales back.
         let plan = s.plan_changes();
         assert!(plan.contains("n_workers") && plan.contains("3 -> 1"), "{plan}");
-        let text = flat(&s.tf.terraform(&["apply", "-auto-approve", "-no-color", "-invoke=action.coiled_cluster_stop.stop"]).ok().all());
+        let text = flat(
+            &s.tf
+                .terraform(&[
+                    "apply",
+                    "-auto-approve",
+                    "-no-color",
+                    "-invoke=action.coiled_cluster_stop.stop",
+                ])
+                .ok()
+                .all(),
+        );
         assert!(text.contains("has stopped") && text.contains("Actions: 1 invoked"), "{text}");
         assert!(s.server.active_clusters().is_empty());
         let (_, log) = s.server.get("/_local/requests");
-        let stop = log.as_array().unwrap().iter().find(|r| r["method"] == "DELETE").unwrap().clone();
+        let stop =
+            log.as_array().unwrap().iter().find(|r| r["method"] == "DELETE").unwrap().clone();
         assert!(stop["query"].as_str().unwrap_or_default().contains("done"), "{stop}");
         // Kept in state, stopped; an apply that would scale it is refused at plan time.
         let plan = s.tf.terraform(&["plan", "-no-color"]);
@@ -316,9 +390,13 @@ fn a_query_reads_every_page_and_says_what_it_left_out() {
     let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], "");
     let client = s.server.client();
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-        let names = (0..111).map(|i| format!("team-{i:03}")).chain((0..2400).map(|i| format!("bulk-{i:04}")));
+        let names = (0..111)
+            .map(|i| format!("team-{i:03}"))
+            .chain((0..2400).map(|i| format!("bulk-{i:04}")));
         for name in names {
-            crate::common::create_cluster_raw(&client, &json!({"name": name, "workers": 0})).await.unwrap();
+            crate::common::create_cluster_raw(&client, &json!({"name": name, "workers": 0}))
+                .await
+                .unwrap();
         }
     });
     let query = |prefix: &str| {
@@ -336,7 +414,10 @@ fn a_query_reads_every_page_and_says_what_it_left_out() {
     s.server.put("/_local/faults", &json!({"null_list_state_every": 50}));
     s.reset_stats();
     let out = s.tf.terraform(&["query", "-no-color"]).ok().all();
-    let found = out.lines().filter(|l| l.contains("team-") && l.contains("(id") && l.contains(", ready)")).count();
+    let found = out
+        .lines()
+        .filter(|l| l.contains("team-") && l.contains("(id") && l.contains(", ready)"))
+        .count();
     assert_eq!(found, 111, "{out}");
     assert!(!flat(&out).contains("Clusters Listed Without a State"), "{out}");
     let (_, stats) = s.server.get("/_local/stats");
@@ -354,11 +435,21 @@ fn the_stop_action_cuts_its_reason_as_the_client_does() {
     for cli in clis().iter().filter(|c| c.at_least(1, 14)) {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], &config);
         s.apply();
-        s.tf.terraform(&["apply", "-auto-approve", "-no-color", "-invoke=action.coiled_cluster_stop.stop"]).ok();
+        s.tf.terraform(&[
+            "apply",
+            "-auto-approve",
+            "-no-color",
+            "-invoke=action.coiled_cluster_stop.stop",
+        ])
+        .ok();
         let (_, log) = s.server.get("/_local/requests");
-        let stop = log.as_array().unwrap().iter().find(|r| r["method"] == "DELETE").unwrap().clone();
+        let stop =
+            log.as_array().unwrap().iter().find(|r| r["method"] == "DELETE").unwrap().clone();
         let query = stop["query"].as_str().unwrap_or_default().to_string();
-        let sent: String = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "reason").map(|(_, v)| v.into_owned()).unwrap();
+        let sent: String = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "reason")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
         assert_eq!(sent.chars().count(), 6000, "{}", &query[..200.min(query.len())]);
     }
 }

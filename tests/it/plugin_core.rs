@@ -22,16 +22,30 @@ fn schema_is_served_to_every_cli() {
         let attrs = &p["provider"]["block"]["attributes"];
         assert_eq!(attrs["token"]["sensitive"], true, "{}", cli.version);
         assert_eq!(attrs["server"]["optional"], true);
-        assert!(attrs["workspace"]["description"].as_str().unwrap().contains("DASK_COILED__WORKSPACE"));
+        assert!(
+            attrs["workspace"]["description"].as_str().unwrap().contains("DASK_COILED__WORKSPACE")
+        );
         for t in ["coiled_backend_options", "coiled_cluster"] {
-            assert!(p["resource_schemas"][t]["block"]["attributes"].is_object(), "{t} missing ({})", cli.version);
-            assert!(p["data_source_schemas"][t]["block"]["attributes"].is_object(), "data source {t} missing ({})", cli.version);
+            assert!(
+                p["resource_schemas"][t]["block"]["attributes"].is_object(),
+                "{t} missing ({})",
+                cli.version
+            );
+            assert!(
+                p["data_source_schemas"][t]["block"]["attributes"].is_object(),
+                "data source {t} missing ({})",
+                cli.version
+            );
         }
         let bo = &p["resource_schemas"]["coiled_backend_options"]["block"];
         assert_eq!(bo["attributes"]["aws_secret_access_key"]["sensitive"], true);
         assert_eq!(bo["block_types"]["ingress"]["nesting_mode"], "set");
         if cli.at_least(1, 11) {
-            assert_eq!(bo["attributes"]["aws_secret_access_key_wo"]["write_only"], true, "{}", cli.version);
+            assert_eq!(
+                bo["attributes"]["aws_secret_access_key_wo"]["write_only"], true,
+                "{}",
+                cli.version
+            );
         }
     }
 }
@@ -42,7 +56,8 @@ fn tf_log_shows_provider_lines_and_stdout_stays_clean() {
         let w = Workdir::new(cli, &provider_block("  token = \"abc-123\"\n"));
         let out = w.terraform_env(&["plan", "-no-color"], &[("TF_LOG", "debug")]).ok();
         assert!(
-            out.stderr.contains("provider.terraform-provider-coiled_v0.1.0: serving provider schema"),
+            out.stderr
+                .contains("provider.terraform-provider-coiled_v0.1.0: serving provider schema"),
             "{}: {}",
             cli.version,
             out.stderr
@@ -60,7 +75,11 @@ fn token_from_the_coiled_config_file_is_used() {
         let mut w = Workdir::new(cli, &provider_block(""));
         let home = w.path().join("../home");
         std::fs::create_dir_all(home.join(".config/dask")).unwrap();
-        std::fs::write(home.join(".config/dask/coiled.yaml"), "coiled:\n  token: file-token\n  server: http://127.0.0.1:9\n").unwrap();
+        std::fs::write(
+            home.join(".config/dask/coiled.yaml"),
+            "coiled:\n  token: file-token\n  server: http://127.0.0.1:9\n",
+        )
+        .unwrap();
         w.set_env("HOME", &home.display().to_string());
         w.terraform(&["plan", "-no-color"]).ok();
     }
@@ -89,8 +108,13 @@ fn wrong_protocol_versions_are_refused() {
 #[test]
 fn debug_mode_prints_a_working_reattach_value() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child =
-        Command::new(PROVIDER_BIN).arg("--debug").env("TMPDIR", tmp.path()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(PROVIDER_BIN)
+        .arg("--debug")
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut reattach = String::new();
     for _ in 0..10 {
@@ -117,7 +141,10 @@ fn missing_token_names_every_place_it_may_come_from() {
     for cli in clis() {
         let w = Workdir::new(
             cli,
-            &format!("{}resource \"coiled_cluster\" \"x\" {{\n  software = \"dask\"\n  name = \"x\"\n}}\n", provider_block("")),
+            &format!(
+                "{}resource \"coiled_cluster\" \"x\" {{\n  software = \"dask\"\n  name = \"x\"\n}}\n",
+                provider_block("")
+            ),
         );
         let out = w.terraform(&["plan", "-no-color"]);
         assert_ne!(out.code, 0);
@@ -155,12 +182,22 @@ fn the_provider_exits_when_terraform_is_killed() {
         let child = s.tf.spawn(&["plan", "-no-color"], &[]);
         let group = child.id();
         let _cleanup = KillGroup(group);
-        let reading = || s.server.get("/_local/requests").1.as_array().is_some_and(|l| l.iter().any(|r| r["method"] == "GET"));
+        let reading = || {
+            s.server
+                .get("/_local/requests")
+                .1
+                .as_array()
+                .is_some_and(|l| l.iter().any(|r| r["method"] == "GET"))
+        };
         let started = Instant::now();
         while !reading() && started.elapsed() < Duration::from_secs(30) {
             std::thread::sleep(Duration::from_millis(100));
         }
-        let orphans: Vec<u32> = group_members(group).into_iter().filter(|(_, provider)| *provider).map(|(pid, _)| pid).collect();
+        let orphans: Vec<u32> = group_members(group)
+            .into_iter()
+            .filter(|(_, provider)| *provider)
+            .map(|(pid, _)| pid)
+            .collect();
         assert!(reading() && !orphans.is_empty(), "no provider reading ({})", cli.version);
         // Terraform alone is killed, as `kill -9` or a closed pipe would end it: not its plugins.
         for (pid, _) in group_members(group).into_iter().filter(|(_, provider)| !*provider) {
@@ -177,7 +214,11 @@ fn the_provider_exits_when_terraform_is_killed() {
         for pid in &left {
             let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         }
-        assert!(left.is_empty(), "provider processes {left:?} still running 15 s after Terraform was killed ({})", cli.version);
+        assert!(
+            left.is_empty(),
+            "provider processes {left:?} still running 15 s after Terraform was killed ({})",
+            cli.version
+        );
         s.server.put("/_local/faults", &json!({}));
     }
 }
@@ -187,7 +228,10 @@ struct KillGroup(u32);
 
 impl Drop for KillGroup {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.0)]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0)])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -227,8 +271,17 @@ fn the_windows_transport_serves_terraform_over_loopback_tcp() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], cluster);
         let tcp = [(tfplugin::serve::TRANSPORT_ENV, "tcp"), ("TF_LOG_PROVIDER", "info")];
         let out = s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &tcp).ok();
-        assert!(out.stderr.contains("serving Terraform") && out.stderr.contains("network=tcp"), "{}: {}", cli.version, out.stderr);
-        assert!(out.stderr.contains(&format!("version={}", env!("CARGO_PKG_VERSION"))), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("serving Terraform") && out.stderr.contains("network=tcp"),
+            "{}: {}",
+            cli.version,
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains(&format!("version={}", env!("CARGO_PKG_VERSION"))),
+            "{}",
+            out.stderr
+        );
         let plan = s.tf.terraform_env(&["plan", "-detailed-exitcode", "-no-color"], &tcp);
         assert_eq!(plan.code, 0, "{}", plan.all());
         s.tf.terraform_env(&["destroy", "-auto-approve", "-no-color"], &tcp).ok();
@@ -259,8 +312,13 @@ fn the_tcp_listener_takes_the_first_free_port_of_the_range() {
 #[test]
 fn the_version_is_the_packages() {
     let out = Command::new(PROVIDER_BIN).arg("--version").output().unwrap();
-    let cargo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
-    let declared = cargo.lines().find_map(|l| l.strip_prefix("version = \"")).unwrap().trim_end_matches('"');
-    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), format!("terraform-provider-coiled {declared}"));
+    let cargo =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let declared =
+        cargo.lines().find_map(|l| l.strip_prefix("version = \"")).unwrap().trim_end_matches('"');
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!("terraform-provider-coiled {declared}")
+    );
     assert!(out.stdout.is_empty());
 }

@@ -13,13 +13,21 @@ pub(crate) fn venv() -> Option<PathBuf> {
     if p.join("python").exists() {
         return Some(p);
     }
-    assert!(std::env::var("CI").is_err(), "the coiled client is missing: run scripts/install-test-tools.sh");
+    assert!(
+        std::env::var("CI").is_err(),
+        "the coiled client is missing: run scripts/install-test-tools.sh"
+    );
     eprintln!("skipping: no .tools/coiled-venv");
     None
 }
 
 /// Runs `bin` (a program of the client's environment) against `server`: whether it succeeded, and its output.
-pub(crate) fn run(bin: &Path, server: &LocalServer, args: &[&str], extra: &[(&str, &str)]) -> (bool, String) {
+pub(crate) fn run(
+    bin: &Path,
+    server: &LocalServer,
+    args: &[&str],
+    extra: &[(&str, &str)],
+) -> (bool, String) {
     let home = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(bin);
     cmd.args(args)
@@ -32,16 +40,26 @@ pub(crate) fn run(bin: &Path, server: &LocalServer, args: &[&str], extra: &[(&st
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
 }
 
 fn step(bin: &Path, server: &LocalServer, name: &str, extra: &[(&str, &str)]) -> Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/coiled_client_check.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/coiled_client_check.py");
     let result = tempfile::NamedTempFile::new().unwrap();
-    let (ok, out) = run(&bin.join("python"), server, &[script.to_str().unwrap(), name, result.path().to_str().unwrap()], extra);
+    let (ok, out) = run(
+        &bin.join("python"),
+        server,
+        &[script.to_str().unwrap(), name, result.path().to_str().unwrap()],
+        extra,
+    );
     assert!(ok, "step {name} failed:\n{out}");
     let text = std::fs::read_to_string(result.path()).unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("step {name} wrote no result ({e}):\n{out}"))
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("step {name} wrote no result ({e}):\n{out}"))
 }
 
 #[test]
@@ -49,22 +67,37 @@ fn the_python_client_works_against_coiled_local() {
     let Some(bin) = venv() else { return };
     let s = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let id =
-        rt.block_on(async { crate::common::create_cluster_raw(&s.client(), &json!({"name": "existing", "workers": 1})).await.unwrap().id });
+    let id = rt.block_on(async {
+        crate::common::create_cluster_raw(&s.client(), &json!({"name": "existing", "workers": 1}))
+            .await
+            .unwrap()
+            .id
+    });
 
     assert_eq!(step(&bin, &s, "list", &[])["names"], json!(["existing"]));
     let (ok, table) = run(&bin.join("coiled"), &s, &["cluster", "list"], &[("COLUMNS", "200")]);
-    assert!(ok && table.contains("existing") && table.contains("ready"), "coiled cluster list:\n{table}");
+    assert!(
+        ok && table.contains("existing") && table.contains("ready"),
+        "coiled cluster list:\n{table}"
+    );
     assert_eq!(step(&bin, &s, "by-name", &[])["id"], id);
     assert_eq!(step(&bin, &s, "missing-name", &[])["raised"], "DoesNotExist");
 
     step(&bin, &s, "set-gcp", &[]);
     let read = step(&bin, &s, "read", &[]);
     assert_eq!(read["options"]["options"]["provider_name"], "gcp");
-    assert_eq!(read["options"]["options"]["firewall_spec"]["ingress"], json!([{"cidr": "10.1.0.0/16", "ports": [8786, 8787]}]));
+    assert_eq!(
+        read["options"]["options"]["firewall_spec"]["ingress"],
+        json!([{"cidr": "10.1.0.0/16", "ports": [8786, 8787]}])
+    );
 
     // AWS: the client checks the keys with STS first; coiled-local answers that too.
-    step(&bin, &s, "set-aws", &[("AWS_ENDPOINT_URL_STS", &s.url), ("AWS_DEFAULT_REGION", "us-east-1")]);
+    step(
+        &bin,
+        &s,
+        "set-aws",
+        &[("AWS_ENDPOINT_URL_STS", &s.url), ("AWS_DEFAULT_REGION", "us-east-1")],
+    );
     let read = step(&bin, &s, "read", &[]);
     assert_eq!(read["options"]["options"]["aws_region_name"], "us-west-2");
     assert!(!read.to_string().contains("SECRET-SENTINEL-PY"), "credentials were returned: {read}");
@@ -80,8 +113,15 @@ fn the_python_client_works_against_coiled_local() {
 
 #[test]
 fn the_page_renders_in_a_real_browser() {
-    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().map(PathBuf::from).find(|p| p.exists()) else {
-        assert!(std::env::var("CI").is_err(), "chromium is missing: run scripts/install-test-tools.sh as root");
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+    else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "chromium is missing: run scripts/install-test-tools.sh as root"
+        );
         eprintln!("skipping: no chromium");
         return;
     };
@@ -115,7 +155,10 @@ fn the_page_renders_in_a_real_browser() {
         .output()
         .unwrap();
     let dom = String::from_utf8_lossy(&dom.stdout);
-    assert!(dom.contains("<code>shown</code>") && dom.contains("10.1.0.0/16"), "rendered DOM:\n{dom}");
+    assert!(
+        dom.contains("<code>shown</code>") && dom.contains("10.1.0.0/16"),
+        "rendered DOM:\n{dom}"
+    );
     let out = Command::new(&chromium)
         .args(flags)
         .arg(format!("--user-data-dir={}", profile.path().display()))
@@ -124,6 +167,7 @@ fn the_page_renders_in_a_real_browser() {
         .arg(format!("{}/?token={}", s.url, s.token))
         .output()
         .unwrap();
-    let png = std::fs::read(&shot).unwrap_or_else(|_| panic!("no screenshot: {}", String::from_utf8_lossy(&out.stderr)));
+    let png = std::fs::read(&shot)
+        .unwrap_or_else(|_| panic!("no screenshot: {}", String::from_utf8_lossy(&out.stderr)));
     assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "screenshot is {} bytes", png.len());
 }

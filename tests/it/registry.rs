@@ -31,13 +31,16 @@ impl Server {
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
         let ca = dir.path().join("ca.pem");
         std::fs::write(&ca, certified.cert.pem()).unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![certified.cert.der().clone()], key)
-            .unwrap();
+        let key =
+            rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap();
         let config = Arc::new(config);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -64,10 +67,19 @@ impl Server {
                         Some(b) => ("200 OK", b),
                         None => ("404 Not Found", b"{}".to_vec()),
                     };
-                    let kind = if body.starts_with(b"{") { "application/json" } else { "application/octet-stream" };
-                    let head =
-                        format!("HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-                    let _ = tls.write_all(head.as_bytes()).and_then(|()| tls.write_all(&body)).and_then(|()| tls.flush());
+                    let kind = if body.starts_with(b"{") {
+                        "application/json"
+                    } else {
+                        "application/octet-stream"
+                    };
+                    let head = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = tls
+                        .write_all(head.as_bytes())
+                        .and_then(|()| tls.write_all(&body))
+                        .and_then(|()| tls.flush());
                     tls.conn.send_close_notify();
                     let _ = tls.flush();
                 });
@@ -107,7 +119,12 @@ fn release() -> Release {
     let dir = home.path();
     let zip = dir.join(ZIP);
     let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED) as z: z.write(sys.argv[1], 'terraform-provider-coiled_v0.1.0')";
-    run(Command::new("python3").args(["-c", script, crate::common::PROVIDER_BIN, zip.to_str().unwrap()]));
+    run(Command::new("python3").args([
+        "-c",
+        script,
+        crate::common::PROVIDER_BIN,
+        zip.to_str().unwrap(),
+    ]));
     let sums = run(Command::new("sha256sum").arg(ZIP).current_dir(dir));
     std::fs::write(dir.join(SUMS), &sums).unwrap();
     let gpg = |args: &[&str]| {
@@ -120,7 +137,12 @@ fn release() -> Release {
     std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     gpg(&["--quick-gen-key", "Release Test <release@example.com>", "rsa3072", "sign", "never"]);
     let listing = String::from_utf8(gpg(&["--with-colons", "--list-keys"])).unwrap();
-    let key_id = listing.lines().find_map(|l| l.strip_prefix("pub:")).and_then(|l| l.split(':').nth(3)).unwrap().to_string();
+    let key_id = listing
+        .lines()
+        .find_map(|l| l.strip_prefix("pub:"))
+        .and_then(|l| l.split(':').nth(3))
+        .unwrap()
+        .to_string();
     gpg(&["--detach-sign", SUMS]);
     let public_key = String::from_utf8(gpg(&["--armor", "--export", &key_id])).unwrap();
     Release {
@@ -135,11 +157,13 @@ fn release() -> Release {
 
 /// The registry protocol's answers for `release` (service discovery, versions, the download).
 fn serve_registry(server: &Server, r: &Release) {
-    server.put("/.well-known/terraform.json", json!({"providers.v1": "/v1/providers/"}).to_string());
+    server
+        .put("/.well-known/terraform.json", json!({"providers.v1": "/v1/providers/"}).to_string());
     let platform = json!({"os": "linux", "arch": "amd64"});
     server.put(
         "/v1/providers/coiled/coiled/versions",
-        json!({"versions": [{"version": VERSION, "protocols": ["6.0"], "platforms": [platform]}]}).to_string(),
+        json!({"versions": [{"version": VERSION, "protocols": ["6.0"], "platforms": [platform]}]})
+            .to_string(),
     );
     let shasum = String::from_utf8_lossy(&r.sums).split_whitespace().next().unwrap().to_string();
     server.put(
@@ -162,7 +186,9 @@ fn serve_registry(server: &Server, r: &Release) {
 /// A working directory that installs `source` through `installation` (a CLI configuration's
 /// `provider_installation` body), trusting the server's certificate.
 fn workdir(cli: &crate::common::Cli, server: &Server, source: &str, installation: &str) -> Workdir {
-    let config = format!("terraform {{\n  required_providers {{\n    coiled = {{\n      source = \"{source}\"\n    }}\n  }}\n}}\n");
+    let config = format!(
+        "terraform {{\n  required_providers {{\n    coiled = {{\n      source = \"{source}\"\n    }}\n  }}\n}}\n"
+    );
     let mut w = Workdir::new_uninitialised(cli, &config);
     w.set_cli_config(&format!("provider_installation {{\n{installation}\n}}\n"));
     w.set_env("SSL_CERT_FILE", &server.ca.display().to_string());
@@ -183,7 +209,8 @@ fn init_installs_a_signed_release_through_the_registry_protocol_and_refuses_an_a
         let out = init(&workdir(cli, &server, &source, "  direct {}")).ok();
         let short = &r.key_id[r.key_id.len() - 8..];
         assert!(
-            out.stdout.contains(&format!("Installed {source} v{VERSION}")) && out.all().contains(short),
+            out.stdout.contains(&format!("Installed {source} v{VERSION}"))
+                && out.all().contains(short),
             "{}: {}",
             cli.version,
             out.all()
@@ -201,7 +228,12 @@ fn init_installs_a_signed_release_through_the_registry_protocol_and_refuses_an_a
         // The archive: its checksum no longer matches the signed sums.
         refused(ZIP, &r.zip, b"tampered", "checksum");
         // The sums: the signature no longer verifies.
-        refused(SUMS, &r.sums, b"0000000000000000000000000000000000000000000000000000000000000000  other.zip\n", "signature");
+        refused(
+            SUMS,
+            &r.sums,
+            b"0000000000000000000000000000000000000000000000000000000000000000  other.zip\n",
+            "signature",
+        );
     }
 }
 
@@ -217,17 +249,27 @@ fn init_installs_through_a_network_mirror_and_refuses_a_wrong_hash() {
         let sums = run(Command::new("sha256sum").arg(ZIP).current_dir(dir.path()));
         format!("zh:{}", String::from_utf8_lossy(&sums).split_whitespace().next().unwrap())
     };
-    let archives =
-        |hash: &str| json!({"archives": {"linux_amd64": {"url": format!("../../../../files/{ZIP}"), "hashes": [hash]}}}).to_string();
+    let archives = |hash: &str| {
+        json!({"archives": {"linux_amd64": {"url": format!("../../../../files/{ZIP}"), "hashes": [hash]}}}).to_string()
+    };
     server.put(&format!("/files/{ZIP}"), r.zip.clone());
     let mirror = format!("  network_mirror {{\n    url = \"{}\"\n  }}", server.url("/mirror/"));
     for cli in clis() {
         server.put(&format!("{base}/{VERSION}.json"), archives(&zh(&r.zip)));
         let out = init(&workdir(cli, &server, "coiled/coiled", &mirror)).ok();
-        assert!(out.stdout.contains(&format!("Installed coiled/coiled v{VERSION}")), "{}: {}", cli.version, out.all());
+        assert!(
+            out.stdout.contains(&format!("Installed coiled/coiled v{VERSION}")),
+            "{}: {}",
+            cli.version,
+            out.all()
+        );
 
         server.put(&format!("{base}/{VERSION}.json"), archives(&zh(b"another archive")));
         let out = init(&workdir(cli, &server, "coiled/coiled", &mirror));
-        assert_ne!(out.code, 0, "{}: an archive that does not match the mirror's hash was installed", cli.version);
+        assert_ne!(
+            out.code, 0,
+            "{}: an archive that does not match the mirror's hash was installed",
+            cli.version
+        );
     }
 }

@@ -10,11 +10,16 @@ use crate::common::{Workdir, clis};
 /// The plugin built for `target` by `scripts/cross-build.sh`, or `None` (outside CI) when it is not.
 fn built_for(target: &str) -> Option<PathBuf> {
     let exe = if target.contains("windows") { ".exe" } else { "" };
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/{target}/debug/terraform-provider-coiled{exe}"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("target/{target}/debug/terraform-provider-coiled{exe}"));
     if path.exists() {
         return Some(path);
     }
-    assert!(std::env::var("CI").is_err(), "{} is missing: run scripts/cross-build.sh", path.display());
+    assert!(
+        std::env::var("CI").is_err(),
+        "{} is missing: run scripts/cross-build.sh",
+        path.display()
+    );
     eprintln!("skipping: {} is not built (scripts/cross-build.sh)", path.display());
     None
 }
@@ -33,7 +38,13 @@ fn elf_needs(bytes: &[u8]) -> (Option<String>, usize) {
         let (offset, size) = (u64_at(ph + 8), u64_at(ph + 32));
         match kind {
             // PT_INTERP: the dynamic loader's path.
-            3 => interp = Some(String::from_utf8_lossy(&bytes[offset..offset + size]).trim_end_matches('\0').to_string()),
+            3 => {
+                interp = Some(
+                    String::from_utf8_lossy(&bytes[offset..offset + size])
+                        .trim_end_matches('\0')
+                        .to_string(),
+                )
+            }
             // PT_DYNAMIC: (tag, value) pairs; DT_NEEDED (1) names a shared library.
             2 => needed += (0..size / 16).filter(|e| u64_at(offset + e * 16) == 1).count(),
             _ => {}
@@ -47,7 +58,11 @@ fn linux_builds_need_nothing_from_the_system() {
     for target in ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"] {
         let Some(bin) = built_for(target) else { continue };
         let (interp, needed) = elf_needs(&std::fs::read(&bin).unwrap());
-        assert_eq!((interp, needed), (None, 0), "{target}: no loader, no shared library (so no glibc of any version)");
+        assert_eq!(
+            (interp, needed),
+            (None, 0),
+            "{target}: no loader, no shared library (so no glibc of any version)"
+        );
     }
     // And the host's own build, to show what the check sees in a dynamic binary.
     let (interp, needed) = elf_needs(&std::fs::read(crate::common::PROVIDER_BIN).unwrap());
@@ -58,13 +73,17 @@ fn linux_builds_need_nothing_from_the_system() {
 /// script): the plugin handshake and `GetProviderSchema`, through the real CLI.
 fn serves_schema(program: &str) {
     for cli in clis() {
-        let w = Workdir::new_uninitialised(cli, &format!("{}provider \"coiled\" {{}}\n", crate::common::HEADER));
+        let w = Workdir::new_uninitialised(
+            cli,
+            &format!("{}provider \"coiled\" {{}}\n", crate::common::HEADER),
+        );
         let plugin = w.mirror().join("registry.terraform.io/coiled/coiled/0.1.0/linux_amd64/terraform-provider-coiled_v0.1.0");
         std::fs::write(&plugin, format!("#!/bin/sh\nexec {program} \"$@\"\n")).unwrap();
         w.terraform(&["init", "-no-color"]).ok();
         let out = w.terraform(&["providers", "schema", "-json"]).ok();
         let schema: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-        let resources = &schema["provider_schemas"]["registry.terraform.io/coiled/coiled"]["resource_schemas"];
+        let resources =
+            &schema["provider_schemas"]["registry.terraform.io/coiled/coiled"]["resource_schemas"];
         assert!(resources["coiled_cluster"].is_object(), "{}: {}", cli.version, out.stdout);
     }
 }
@@ -80,7 +99,10 @@ fn the_static_amd64_build_serves_terraform() {
 fn the_arm64_build_serves_terraform_under_qemu() {
     let Some(bin) = built_for("aarch64-unknown-linux-musl") else { return };
     let Some(qemu) = on_path("qemu-aarch64") else {
-        assert!(std::env::var("CI").is_err(), "qemu-aarch64 is missing: install Debian's qemu-user");
+        assert!(
+            std::env::var("CI").is_err(),
+            "qemu-aarch64 is missing: install Debian's qemu-user"
+        );
         return eprintln!("skipping: no qemu-aarch64 (Debian's qemu-user)");
     };
     serves_schema(&format!("{} {}", qemu.display(), bin.display()));
@@ -92,14 +114,24 @@ fn the_arm64_build_serves_terraform_under_qemu() {
 #[test]
 fn the_windows_build_serves_terraform_under_wine() {
     let Some(exe) = built_for("x86_64-pc-windows-gnu") else { return };
-    let Some(wine) = on_path("wine64").or_else(|| Some(PathBuf::from("/usr/lib/wine/wine64")).filter(|p| p.exists())) else {
+    let Some(wine) = on_path("wine64")
+        .or_else(|| Some(PathBuf::from("/usr/lib/wine/wine64")).filter(|p| p.exists()))
+    else {
         return eprintln!("skipping: no Wine");
     };
     let prefix = tempfile::tempdir().unwrap();
-    let run = format!("env WINEPREFIX={} WINEDEBUG=-all {}", prefix.path().display(), wine.display());
-    let version = Command::new("sh").arg("-c").arg(format!("{run} {} --version", exe.display())).output().unwrap();
+    let run =
+        format!("env WINEPREFIX={} WINEDEBUG=-all {}", prefix.path().display(), wine.display());
+    let version = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{run} {} --version", exe.display()))
+        .output()
+        .unwrap();
     if !version.status.success() {
-        return eprintln!("skipping: this Wine cannot load the Windows build (exit {:?})", version.status.code());
+        return eprintln!(
+            "skipping: this Wine cannot load the Windows build (exit {:?})",
+            version.status.code()
+        );
     }
     serves_schema(&format!("{run} {}", exe.display()));
 }
@@ -122,9 +154,16 @@ fn the_macos_build_links() {
         at += word(at + 4) as usize;
     }
     let minos = minos.expect("an LC_BUILD_VERSION load command");
-    assert_eq!((minos >> 16, (minos >> 8) & 0xff), (11, 0), "minimum macOS {}.{}", minos >> 16, (minos >> 8) & 0xff);
+    assert_eq!(
+        (minos >> 16, (minos >> 8) & 0xff),
+        (11, 0),
+        "minimum macOS {}.{}",
+        minos >> 16,
+        (minos >> 8) & 0xff
+    );
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
+    std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
 }

@@ -41,11 +41,27 @@ fn grpc_call(socket: &str, dir: &Path, cert: Option<&str>) -> u16 {
     let body = dir.join("empty.bin");
     std::fs::write(&body, [0u8; 5]).unwrap();
     let mut cmd = Command::new("curl");
-    cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--http2", "-k", "--max-time", "5", "--unix-socket", socket]);
+    cmd.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--http2",
+        "-k",
+        "--max-time",
+        "5",
+        "--unix-socket",
+        socket,
+    ]);
     if let Some(c) = cert {
-        cmd.arg("--cert").arg(dir.join(format!("{c}.pem"))).arg("--key").arg(dir.join(format!("{c}.key")));
+        cmd.arg("--cert")
+            .arg(dir.join(format!("{c}.pem")))
+            .arg("--key")
+            .arg(dir.join(format!("{c}.key")));
     }
-    cmd.args(["-H", "content-type: application/grpc", "-H", "te: trailers", "--data-binary"]).arg(format!("@{}", body.display()));
+    cmd.args(["-H", "content-type: application/grpc", "-H", "te: trailers", "--data-binary"])
+        .arg(format!("@{}", body.display()));
     let out = cmd.arg("https://localhost/tfplugin6.Provider/GetMetadata").output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
 }
@@ -66,12 +82,26 @@ fn the_plugin_channel_accepts_only_the_certificate_terraform_names() {
     assert_eq!(parts[4], "grpc");
     let socket = parts[3].to_string();
     let socket_dir = Path::new(&socket).parent().unwrap().to_path_buf();
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket_dir).unwrap().permissions()) & 0o777;
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&socket_dir).unwrap().permissions(),
+    ) & 0o777;
     assert_eq!(mode, 0o700, "socket directory mode");
 
-    assert_eq!(grpc_call(&socket, dir.path(), None), 0, "a client without a certificate must be refused");
-    assert_eq!(grpc_call(&socket, dir.path(), Some("intruder")), 0, "a client with another certificate must be refused");
-    assert_eq!(grpc_call(&socket, dir.path(), Some("terraform")), 200, "Terraform's certificate must be accepted");
+    assert_eq!(
+        grpc_call(&socket, dir.path(), None),
+        0,
+        "a client without a certificate must be refused"
+    );
+    assert_eq!(
+        grpc_call(&socket, dir.path(), Some("intruder")),
+        0,
+        "a client with another certificate must be refused"
+    );
+    assert_eq!(
+        grpc_call(&socket, dir.path(), Some("terraform")),
+        200,
+        "Terraform's certificate must be accepted"
+    );
 
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let status = child.wait().unwrap();
@@ -190,7 +220,8 @@ fn fault_matrix_fifty_clusters_survive_and_converge() {
 fn fault_matrix(cli: &Cli) {
     let faults = json!({"seed": 7, "rate_429": 0.1, "rate_503": 0.1, "retry_after": 0, "rate_drop": 0.03, "latency_ms": 15, "lose_create_responses": 3});
     let faults_arg = faults.to_string();
-    let args = ["--provision-delay", "300ms", "--stop-delay", "100ms", "--faults", faults_arg.as_str()];
+    let args =
+        ["--provision-delay", "300ms", "--stop-delay", "100ms", "--faults", faults_arg.as_str()];
     let mut s = Scenario::new(cli, &args, &fifty(50));
     let log = s.tf.path().join("provider.log");
     let log_env = [("TF_LOG_PROVIDER", "info"), ("TF_LOG_PATH", log.to_str().unwrap())];
@@ -199,7 +230,9 @@ fn fault_matrix(cli: &Cli) {
     let started = Instant::now();
     let child = s.tf.spawn(&["apply", "-auto-approve", "-no-color"], &log_env);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while s.server.get("/_local/stats").1["clusters_created"].as_u64().unwrap_or(0) < 10 && Instant::now() < deadline {
+    while s.server.get("/_local/stats").1["clusters_created"].as_u64().unwrap_or(0) < 10
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     let port = s.server.port();
@@ -209,7 +242,16 @@ fn fault_matrix(cli: &Cli) {
     let listen = format!("127.0.0.1:{port}");
     let restarted = LocalServer::start_in(
         &data,
-        &["--listen", &listen, "--provision-delay", "300ms", "--stop-delay", "100ms", "--faults", &faults_arg],
+        &[
+            "--listen",
+            &listen,
+            "--provision-delay",
+            "300ms",
+            "--stop-delay",
+            "100ms",
+            "--faults",
+            &faults_arg,
+        ],
     );
     let before_restart = std::mem::replace(&mut s.server, restarted);
     drop(before_restart);
@@ -230,7 +272,12 @@ fn fault_matrix(cli: &Cli) {
         .collect();
     state_ids.sort();
     let all = s.server.get("/api/v2/clusters/account/alice/?limit=1000").1;
-    let running: Vec<&serde_json::Value> = all.as_array().unwrap().iter().filter(|c| c["current_state"]["state"] != "stopped").collect();
+    let running: Vec<&serde_json::Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["current_state"]["state"] != "stopped")
+        .collect();
     let mut server_ids: Vec<String> = running.iter().map(|c| c["id"].to_string()).collect();
     server_ids.sort();
     assert_eq!(state_ids, server_ids, "state and server disagree");
@@ -242,14 +289,23 @@ fn fault_matrix(cli: &Cli) {
     s.assert_no_changes();
 
     // Destroy under faults too.
-    s.server.put("/_local/faults", &json!({"seed": 8, "rate_429": 0.1, "rate_503": 0.1, "rate_drop": 0.03, "latency_ms": 15}));
+    s.server.put(
+        "/_local/faults",
+        &json!({"seed": 8, "rate_429": 0.1, "rate_503": 0.1, "rate_drop": 0.03, "latency_ms": 15}),
+    );
     let destroyed = s.tf.terraform_env(&["destroy", "-auto-approve", "-no-color"], &log_env).ok();
     assert!(destroyed.stdout.contains("50 destroyed"), "{}", destroyed.all());
     let (_, stats) = s.server.get("/_local/stats");
     s.server.put("/_local/faults", &json!({}));
     let left = s.server.get("/api/v2/clusters/account/alice/?limit=1000").1;
-    assert!(left.as_array().unwrap().iter().all(|c| c["current_state"]["state"] == "stopped"), "orphans: {left}");
-    let retries = std::fs::read_to_string(&log).unwrap_or_default().matches("retrying coiled api request").count();
+    assert!(
+        left.as_array().unwrap().iter().all(|c| c["current_state"]["state"] == "stopped"),
+        "orphans: {left}"
+    );
+    let retries = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .matches("retrying coiled api request")
+        .count();
     eprintln!(
         "fault matrix (Terraform {}): 100 operations (50 creates, 50 destroys), 0 failed; apply {:.1?} with a server restart; provider retried {retries} requests; server after restart saw {} requests and injected {}",
         cli.version, apply_time, stats["requests"], stats["faults"]
@@ -270,7 +326,11 @@ fn secrets_never_appear_in_logs_output_state_or_errors() {
         let config = format!(
             "resource \"coiled_backend_options\" \"team\" {{\n  backend = \"aws\"\n  aws_access_key_id = \"AKIASENTINEL7\"\n  {secret_line}\n  ingress {{\n    ports = [8786]\n    cidr = \"10.1.0.0/16\"\n  }}\n}}\n{ETL}"
         );
-        let s = Scenario::new(cli, &["--provision-delay", "0s", "--token", "tok-SENTINEL-7", "--stop-delay", "0s"], &config);
+        let s = Scenario::new(
+            cli,
+            &["--provision-delay", "0s", "--token", "tok-SENTINEL-7", "--stop-delay", "0s"],
+            &config,
+        );
         let log = s.tf.path().join("trace.log");
         let env = [("TF_LOG", "trace"), ("TF_LOG_PATH", log.to_str().unwrap())];
         let mut outputs = Vec::new();
@@ -285,7 +345,10 @@ fn secrets_never_appear_in_logs_output_state_or_errors() {
             outputs.push(out.all());
         }
         // An error path: the token rejected.
-        s.tf.write("main.tf", &Scenario::config(&s.server, &config).replace("tok-SENTINEL-7", "bad-SENTINEL-8"));
+        s.tf.write(
+            "main.tf",
+            &Scenario::config(&s.server, &config).replace("tok-SENTINEL-7", "bad-SENTINEL-8"),
+        );
         let out = s.tf.terraform_env(&["apply", "-auto-approve", "-no-color"], &env);
         assert_ne!(out.code, 0);
         outputs.push(out.all());
@@ -305,7 +368,9 @@ fn secrets_never_appear_in_logs_output_state_or_errors() {
         if !wo {
             // Sensitive (not write-only) arguments are stored in state by Terraform itself, never elsewhere.
             assert!(
-                !std::fs::read_to_string(s.tf.path().join("terraform.tfstate")).unwrap_or_default().contains("tok-SENTINEL-7"),
+                !std::fs::read_to_string(s.tf.path().join("terraform.tfstate"))
+                    .unwrap_or_default()
+                    .contains("tok-SENTINEL-7"),
                 "the token reached state"
             );
         }
@@ -315,13 +380,18 @@ fn secrets_never_appear_in_logs_output_state_or_errors() {
 #[test]
 fn the_token_is_not_sent_over_plain_http_to_a_remote_host() {
     let cli = &clis()[0];
-    let config =
-        format!("{}provider \"coiled\" {{\n  server = \"http://coiled.invalid\"\n  token  = \"abc-123\"\n}}\n{ETL}", crate::common::HEADER);
+    let config = format!(
+        "{}provider \"coiled\" {{\n  server = \"http://coiled.invalid\"\n  token  = \"abc-123\"\n}}\n{ETL}",
+        crate::common::HEADER
+    );
     let w = crate::common::Workdir::new(cli, &config);
     let out = w.terraform(&["plan", "-no-color"]);
     assert_ne!(out.code, 0);
     let flat = out.all().split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(flat.contains("refusing to send the API token over plain HTTP to coiled.invalid"), "{flat}");
+    assert!(
+        flat.contains("refusing to send the API token over plain HTTP to coiled.invalid"),
+        "{flat}"
+    );
     assert!(flat.contains("allow_insecure_http"), "{flat}");
 }
 
@@ -340,8 +410,7 @@ fn a_custom_ca_bundle_is_trusted_over_tls() {
         key_path.to_str().unwrap(),
     ]);
     assert!(server.url.starts_with("https://"));
-    let data =
-        "data \"coiled_backend_options\" \"current\" {}\noutput \"backend\" { value = data.coiled_backend_options.current.backend }\n";
+    let data = "data \"coiled_backend_options\" \"current\" {}\noutput \"backend\" { value = data.coiled_backend_options.current.backend }\n";
     for cli in clis() {
         let config = |extra: &str| {
             format!(
@@ -355,11 +424,16 @@ fn a_custom_ca_bundle_is_trusted_over_tls() {
         let out = w.terraform(&["plan", "-no-color"]);
         assert_ne!(out.code, 0, "an unknown CA must be refused");
         assert!(
-            out.all().to_lowercase().contains("certificate") || out.all().contains("UnknownIssuer") || out.all().contains("cannot reach"),
+            out.all().to_lowercase().contains("certificate")
+                || out.all().contains("UnknownIssuer")
+                || out.all().contains("cannot reach"),
             "{}",
             out.all()
         );
-        w.write("main.tf", &config(&format!("  ca_bundle_file = \"{}\"\n", dir.path().join("ca.pem").display())));
+        w.write(
+            "main.tf",
+            &config(&format!("  ca_bundle_file = \"{}\"\n", dir.path().join("ca.pem").display())),
+        );
         let out = w.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
         assert!(out.stdout.contains("backend = \"aws\""), "{}", out.all());
     }
@@ -383,11 +457,22 @@ fn ctrl_c_during_a_destroy_wait_returns_promptly_and_converges() {
         let interrupted = Instant::now();
         crate::common::interrupt(&child);
         let (status, out) = crate::common::finish(child);
-        assert!(interrupted.elapsed() < Duration::from_secs(3), "took {:?}:\n{out}", interrupted.elapsed());
+        assert!(
+            interrupted.elapsed() < Duration::from_secs(3),
+            "took {:?}:\n{out}",
+            interrupted.elapsed()
+        );
         assert!(!status.success(), "{out}");
         // The cluster is still stopping: state keeps it until a refresh sees it stopped.
-        assert!(s.tf.terraform(&["state", "list"]).ok().stdout.contains("coiled_cluster.etl"), "{out}");
+        assert!(
+            s.tf.terraform(&["state", "list"]).ok().stdout.contains("coiled_cluster.etl"),
+            "{out}"
+        );
         let again = s.tf.terraform(&["destroy", "-auto-approve", "-no-color"]).ok();
-        assert!(!s.tf.terraform(&["state", "list"]).ok().stdout.contains("coiled_cluster.etl"), "{}", again.all());
+        assert!(
+            !s.tf.terraform(&["state", "list"]).ok().stdout.contains("coiled_cluster.etl"),
+            "{}",
+            again.all()
+        );
     }
 }

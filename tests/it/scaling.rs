@@ -25,7 +25,12 @@ resource "coiled_cluster" "c" {{
 fn server_cluster(s: &Scenario) -> (serde_json::Value, Vec<String>) {
     let id = s.server.running_named("scaleme")[0]["id"].clone();
     let (_, d) = s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
-    let states = d["workers"].as_array().unwrap().iter().map(|w| w["current_state"]["state"].as_str().unwrap().to_string()).collect();
+    let states = d["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["current_state"]["state"].as_str().unwrap().to_string())
+        .collect();
     (d, states)
 }
 
@@ -41,18 +46,36 @@ fn needed(n: i64, fraction: f64) -> usize {
 fn scaling_up_waits_for_the_new_workers_of_a_ready_cluster() {
     // (workers, wait_for_workers): 0 → 1, 1 → 2, 2 → 10 with the default fraction, 10 → 5 down, then
     // 5 → 8 with every worker waited for.
-    let steps: [(i64, Option<f64>); 6] = [(0, None), (1, None), (2, None), (10, None), (5, Some(1.0)), (8, Some(1.0))];
+    let steps: [(i64, Option<f64>); 6] =
+        [(0, None), (1, None), (2, None), (10, None), (5, Some(1.0)), (8, Some(1.0))];
     for cli in clis() {
-        let s = Scenario::new(cli, &["--provision-delay", "1s", "--stop-delay", "0s"], &cluster(steps[0].0, steps[0].1, ""));
+        let s = Scenario::new(
+            cli,
+            &["--provision-delay", "1s", "--stop-delay", "0s"],
+            &cluster(steps[0].0, steps[0].1, ""),
+        );
         for (i, &(n, wait)) in steps.iter().enumerate() {
             s.set(&cluster(n, wait, ""));
             let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
-            assert_eq!(out.code, 0, "{}: step {i} to {n} workers failed:\n{}", cli.version, out.all());
+            assert_eq!(
+                out.code,
+                0,
+                "{}: step {i} to {n} workers failed:\n{}",
+                cli.version,
+                out.all()
+            );
             let (d, states) = server_cluster(&s);
             assert_eq!(d["desired_workers"], n, "{}: step {i}", cli.version);
-            assert_eq!(d["current_state"]["state"], "ready", "the cluster stays ready while it grows");
+            assert_eq!(
+                d["current_state"]["state"], "ready",
+                "the cluster stays ready while it grows"
+            );
             let started = states.iter().filter(|w| *w == "started").count();
-            assert!(started >= needed(n, wait.unwrap_or(0.3)), "{}: step {i} ended with {started} started of {n}: {states:?}", cli.version);
+            assert!(
+                started >= needed(n, wait.unwrap_or(0.3)),
+                "{}: step {i} ended with {started} started of {n}: {states:?}",
+                cli.version
+            );
             assert_eq!(s.instance("coiled_cluster")["attributes"]["n_workers"], n);
             s.assert_no_changes();
         }
@@ -65,15 +88,26 @@ fn scaling_up_waits_for_the_new_workers_of_a_ready_cluster() {
 fn a_scale_that_times_out_is_not_recorded_as_done() {
     let timeouts = "  timeouts {\n    update = \"1s\"\n  }\n";
     for cli in clis() {
-        let s = Scenario::new(cli, &["--provision-delay", "5s", "--stop-delay", "0s"], &cluster(1, None, timeouts));
+        let s = Scenario::new(
+            cli,
+            &["--provision-delay", "5s", "--stop-delay", "0s"],
+            &cluster(1, None, timeouts),
+        );
         s.apply();
         s.set(&cluster(3, Some(1.0), timeouts));
         let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
         let text = flat(&out.all());
         assert_ne!(out.code, 0, "{}: {text}", cli.version);
-        assert!(text.contains("Cluster Failed to Scale") && text.contains("update timeout"), "{text}");
+        assert!(
+            text.contains("Cluster Failed to Scale") && text.contains("update timeout"),
+            "{text}"
+        );
         assert!(!text.contains("Coiled reports"), "the reason is the provider's own: {text}");
-        assert_eq!(s.instance("coiled_cluster")["attributes"]["n_workers"], 1, "state keeps the size it had");
+        assert_eq!(
+            s.instance("coiled_cluster")["attributes"]["n_workers"],
+            1,
+            "state keeps the size it had"
+        );
         let plan = s.plan_changes();
         assert!(plan.contains("1 -> 3") && plan.contains("updated in-place"), "{plan}");
         // The workers asked for start; the next apply asks for none again and only waits.
@@ -81,7 +115,10 @@ fn a_scale_that_times_out_is_not_recorded_as_done() {
         s.reset_stats();
         s.apply();
         let stats = s.server.get("/_local/stats").1;
-        assert!(stats["by_route"].get("POST /api/v2/workers/account/{}/cluster/{}/").is_none(), "no worker asked for again: {stats}");
+        assert!(
+            stats["by_route"].get("POST /api/v2/workers/account/{}/cluster/{}/").is_none(),
+            "no worker asked for again: {stats}"
+        );
         assert_eq!(server_cluster(&s).0["desired_workers"], 3);
         s.assert_no_changes();
     }
@@ -92,7 +129,11 @@ fn a_scale_that_times_out_is_not_recorded_as_done() {
 #[test]
 fn a_scale_up_whose_answer_is_lost_asks_only_for_what_is_missing() {
     for cli in clis() {
-        let s = Scenario::new(cli, &["--provision-delay", "300ms", "--stop-delay", "0s"], &cluster(1, None, ""));
+        let s = Scenario::new(
+            cli,
+            &["--provision-delay", "300ms", "--stop-delay", "0s"],
+            &cluster(1, None, ""),
+        );
         s.apply();
         for (fault, n) in [("lose_scale_responses", 4), ("scale_then_502", 7)] {
             s.server.put("/_local/faults", &json!({ fault: 1 }));
@@ -100,9 +141,17 @@ fn a_scale_up_whose_answer_is_lost_asks_only_for_what_is_missing() {
             let text = flat(&s.apply().all());
             let (d, states) = server_cluster(&s);
             assert_eq!(d["desired_workers"], n, "{}: after {fault}: {text}", cli.version);
-            assert_eq!(states.len() as i64, n, "{}: no worker asked for twice after {fault}: {states:?}", cli.version);
+            assert_eq!(
+                states.len() as i64,
+                n,
+                "{}: no worker asked for twice after {fault}: {states:?}",
+                cli.version
+            );
             let faults = s.server.get("/_local/stats").1["faults"].clone();
-            assert!(faults.get(fault.replace("lose_scale_responses", "lost_scale").as_str()).is_some(), "the fault struck: {faults}");
+            assert!(
+                faults.get(fault.replace("lose_scale_responses", "lost_scale").as_str()).is_some(),
+                "the fault struck: {faults}"
+            );
             s.assert_no_changes();
         }
     }
@@ -128,7 +177,12 @@ action "coiled_cluster_scale" "burst" {
     for cli in clis().iter().filter(|c| c.at_least(1, 14)) {
         let s = Scenario::new(cli, &["--provision-delay", "1s", "--stop-delay", "0s"], &config);
         s.apply();
-        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color", "-invoke=action.coiled_cluster_scale.burst"]);
+        let out = s.tf.terraform(&[
+            "apply",
+            "-auto-approve",
+            "-no-color",
+            "-invoke=action.coiled_cluster_scale.burst",
+        ]);
         let text = flat(&out.all());
         assert_eq!(out.code, 0, "{text}");
         let (d, states) = server_cluster(&s);
@@ -143,7 +197,8 @@ action "coiled_cluster_scale" "burst" {
 /// removes them without retiring them; the apply does, with a warning, as Coiled's client does.
 #[test]
 fn a_scale_down_warns_when_the_scheduler_cannot_be_reached() {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().ip().to_string();
+    let dead =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().ip().to_string();
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "0s", "--stop-delay", "0s"], "");
         let config = |n: i64| {
@@ -165,7 +220,11 @@ fn a_scale_down_warns_when_the_scheduler_cannot_be_reached() {
         s.apply();
         s.tf.write("main.tf", &config(1));
         let plan = flat(&s.tf.terraform(&["plan", "-no-color"]).ok().all());
-        assert!(plan.contains("Workers Will Be Removed Without Retiring") && plan.contains("removes 2 worker(s)"), "{plan}");
+        assert!(
+            plan.contains("Workers Will Be Removed Without Retiring")
+                && plan.contains("removes 2 worker(s)"),
+            "{plan}"
+        );
         let text = flat(&s.apply().all());
         assert!(text.contains("Workers Removed Without Retiring"), "{text}");
         assert_eq!(server_cluster(&s).0["desired_workers"], 1);
@@ -179,22 +238,40 @@ fn a_scale_down_warns_when_the_scheduler_cannot_be_reached() {
 fn scaling_a_cluster_with_failed_workers_settles() {
     let tags = "  tags      = { \"coiled-local/failed-workers\" = \"2\" }\n";
     for cli in clis() {
-        let s = Scenario::new(cli, &["--provision-delay", "400ms", "--stop-delay", "0s"], &cluster(4, Some(0.5), tags));
+        let s = Scenario::new(
+            cli,
+            &["--provision-delay", "400ms", "--stop-delay", "0s"],
+            &cluster(4, Some(0.5), tags),
+        );
         s.apply();
         s.assert_no_changes();
         // A refresh says that two of the four are missing, and why.
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
         let flat = crate::common::flat(&plan);
-        assert!(flat.contains("Fewer Workers Than Asked For") && flat.contains("runs 2 of the 4 workers"), "{plan}");
-        assert!(flat.contains("scaleme-worker-1 (coiled-local: this worker was set to fail"), "{plan}");
+        assert!(
+            flat.contains("Fewer Workers Than Asked For")
+                && flat.contains("runs 2 of the 4 workers"),
+            "{plan}"
+        );
+        assert!(
+            flat.contains("scaleme-worker-1 (coiled-local: this worker was set to fail"),
+            "{plan}"
+        );
         s.set(&cluster(6, Some(0.5), tags));
         s.apply();
         let (_, states) = server_cluster(&s);
-        assert_eq!(states.iter().filter(|w| *w != "error").count(), 6, "six live workers: {states:?}");
+        assert_eq!(
+            states.iter().filter(|w| *w != "error").count(),
+            6,
+            "six live workers: {states:?}"
+        );
         s.assert_no_changes();
         // Scaled outside Terraform, the change shows.
         let id = s.server.running_named("scaleme")[0]["id"].clone();
-        s.server.post(&format!("/api/v2/workers/account/alice/cluster/{id}/"), &json!({"n_workers": 1}));
+        s.server.post(
+            &format!("/api/v2/workers/account/alice/cluster/{id}/"),
+            &json!({"n_workers": 1}),
+        );
         assert!(s.plan_changes().contains("n_workers"), "drift is seen");
     }
 }

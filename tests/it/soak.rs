@@ -30,12 +30,16 @@ fn seed() -> u64 {
 /// after every step, or the shrunk sequence is printed with the command that replays it.
 #[test]
 fn random_sequences_keep_every_invariant() {
-    let (seed, cases) = (seed(), std::env::var("SOAK_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(3));
-    let config = Config { cases, max_shrink_iters: 24, failure_persistence: None, ..Config::default() };
+    let (seed, cases) =
+        (seed(), std::env::var("SOAK_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(3));
+    let config =
+        Config { cases, max_shrink_iters: 24, failure_persistence: None, ..Config::default() };
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
-    let result = runner.run(&conf::sequence(6), |seq| run_sequence(&seq, seed).map_err(TestCaseError::fail));
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
+    let result =
+        runner.run(&conf::sequence(6), |seq| run_sequence(&seq, seed).map_err(TestCaseError::fail));
     match result {
         Ok(()) => {}
         Err(TestError::Fail(why, seq)) => {
@@ -77,7 +81,8 @@ fn replay_a_sequence() {
         eprintln!("nothing to replay: set SOAK_REPLAY (and SOAK_SEED) as a failure prints them");
         return;
     };
-    let seq: Sequence = serde_json::from_str(&json).expect("SOAK_REPLAY is a sequence as a failure prints it");
+    let seq: Sequence =
+        serde_json::from_str(&json).expect("SOAK_REPLAY is a sequence as a failure prints it");
     if let Err(why) = run_sequence(&seq, seed()) {
         panic!("{why}");
     }

@@ -27,7 +27,9 @@ fn posts(s: &Scenario) -> Vec<Value> {
     log.as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["method"] == "POST" && r["path"] == "/api/v2/software-environment/account/alice")
+        .filter(|r| {
+            r["method"] == "POST" && r["path"] == "/api/v2/software-environment/account/alice"
+        })
         .cloned()
         .collect()
 }
@@ -39,7 +41,10 @@ fn builds_rebuilds_in_place_fails_with_its_log_imports_and_deletes() {
         s.apply();
         let env = s.output("env");
         assert_eq!(env["status"], "built", "{env}");
-        assert_eq!((env["architecture"].as_str(), env["gpu_enabled"].as_bool()), (Some("x86_64"), Some(false)));
+        assert_eq!(
+            (env["architecture"].as_str(), env["gpu_enabled"].as_bool()),
+            (Some("x86_64"), Some(false))
+        );
         let sent = posts(&s);
         assert_eq!(sent.len(), 1);
         let body = &sent[0]["body"];
@@ -65,13 +70,17 @@ fn builds_rebuilds_in_place_fails_with_its_log_imports_and_deletes() {
 
         // A failing build fails the apply with the build's own reason and log, and the next plan
         // offers to build again.
-        let failing = ENV.replace("\"dask>=2025.1\"", "\"dask>=2025.1\", \"coiled-local-fail-build\"");
+        let failing =
+            ENV.replace("\"dask>=2025.1\"", "\"dask>=2025.1\", \"coiled-local-fail-build\"");
         s.set(&failing);
         let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
         assert_ne!(out.code, 0, "{}", out.all());
         let text = flat(&out.all());
         assert!(text.contains("Software Environment Build Failed"), "{text}");
-        assert!(text.contains("nothing provides requested coiled-local-fail-build"), "the reason: {text}");
+        assert!(
+            text.contains("nothing provides requested coiled-local-fail-build"),
+            "the reason: {text}"
+        );
         assert!(text.contains("conda: coiled-local-fail-build"), "the log's tail: {text}");
         let again = s.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
         assert_eq!(again.code, 2, "{}", again.all());
@@ -91,7 +100,8 @@ fn builds_rebuilds_in_place_fails_with_its_log_imports_and_deletes() {
         s.assert_no_changes();
 
         s.tf.terraform(&["destroy", "-auto-approve", "-no-color"]).ok();
-        let (code, _) = s.server.get("/api/v2/software-environment/account/alice/alias/name/etl-env");
+        let (code, _) =
+            s.server.get("/api/v2/software-environment/account/alice/alias/name/etl-env");
         assert_eq!(code, 404, "deleted");
     }
 }
@@ -216,7 +226,8 @@ fn bad_specs_are_refused_at_plan_with_their_attribute() {
     ];
     for cli in clis() {
         let s = Scenario::new(cli, &[], "");
-        let cases: Vec<(&str, String, &str)> = cases.iter().map(|(n, c, e)| (*n, c.to_string(), *e)).collect();
+        let cases: Vec<(&str, String, &str)> =
+            cases.iter().map(|(n, c, e)| (*n, c.to_string(), *e)).collect();
         s.assert_refused(&cases);
     }
 }
@@ -232,8 +243,7 @@ fn import_blocks_take_a_software_environment_identity() {
         let identity = state["resources"][0]["instances"][0]["identity"].clone();
         assert_eq!(identity, json!({"workspace": "alice", "name": "etl-env"}), "{state}");
         s.tf.terraform(&["state", "rm", "coiled_software_environment.etl"]).ok();
-        let import =
-            "import {\n  to       = coiled_software_environment.etl\n  identity = { workspace = \"alice\", name = \"etl-env\" }\n}\n";
+        let import = "import {\n  to       = coiled_software_environment.etl\n  identity = { workspace = \"alice\", name = \"etl-env\" }\n}\n";
         s.set(&format!("{ENV}{import}"));
         let before = posts(&s).len();
         let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
@@ -247,15 +257,18 @@ fn import_blocks_take_a_software_environment_identity() {
 
 /// A colleague's environment, made through the API as Coiled's client makes one.
 fn colleague_builds(s: &Scenario, name: &str, image: &str) -> Value {
-    let (code, alias) =
-        s.server.post("/api/v2/software-environment/account/alice", &json!({"name": name, "container": image, "use_entrypoint": true}));
+    let (code, alias) = s.server.post(
+        "/api/v2/software-environment/account/alice",
+        &json!({"name": name, "container": image, "use_entrypoint": true}),
+    );
     assert!(code < 300, "{code}: {alias}");
     alias
 }
 
 /// The environment `name` as the server holds it now: its alias id and latest spec id.
 fn held(s: &Scenario, name: &str) -> (u16, Value, Value) {
-    let (code, alias) = s.server.get(&format!("/api/v2/software-environment/account/alice/alias/name/{name}"));
+    let (code, alias) =
+        s.server.get(&format!("/api/v2/software-environment/account/alice/alias/name/{name}"));
     (code, alias["id"].clone(), alias["latest_spec"]["id"].clone())
 }
 
@@ -272,9 +285,15 @@ fn same_named_environments_of_others_are_never_taken_over() {
         let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
         let text = flat(&out.all());
         assert_ne!(out.code, 0, "{text}");
-        assert!(text.contains("Software Environment Already Exists") && text.contains("alice/team-env"), "{text}");
+        assert!(
+            text.contains("Software Environment Already Exists") && text.contains("alice/team-env"),
+            "{text}"
+        );
         assert_eq!(held(&s, "team-env"), before, "not rebuilt");
-        assert!(!s.tf.terraform(&["state", "list"]).ok().stdout.contains("team-env"), "not in state");
+        assert!(
+            !s.tf.terraform(&["state", "list"]).ok().stdout.contains("team-env"),
+            "not in state"
+        );
         s.tf.terraform(&["destroy", "-auto-approve", "-no-color"]).ok();
         assert_eq!(held(&s, "team-env"), before, "not deleted");
 
@@ -290,7 +309,11 @@ fn same_named_environments_of_others_are_never_taken_over() {
             let text = flat(&plan.all());
             assert!(text.contains("Replaced Outside Terraform"), "{text}");
             let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
-            assert!(flat(&out.all()).contains("Software Environment Already Exists"), "{}", out.all());
+            assert!(
+                flat(&out.all()).contains("Software Environment Already Exists"),
+                "{}",
+                out.all()
+            );
             assert_eq!(held(&s, "etl-env"), theirs, "not rebuilt");
 
             // Ours again; deleted and made again between the refresh and the delete: left alone.
@@ -299,7 +322,10 @@ fn same_named_environments_of_others_are_never_taken_over() {
             s.assert_no_changes();
             s.server.delete("/api/v2/software-environment/account/alice/alias/name/etl-env");
             colleague_builds(&s, "etl-env", "ghcr.io/dask/dask:2025.2.0");
-            let destroy = s.tf.terraform(&["destroy", "-auto-approve", "-no-color", "-refresh=false"]).ok().all();
+            let destroy =
+                s.tf.terraform(&["destroy", "-auto-approve", "-no-color", "-refresh=false"])
+                    .ok()
+                    .all();
             assert!(flat(&destroy).contains("Software Environment Not Deleted"), "{destroy}");
             assert_eq!(held(&s, "etl-env").0, 200, "theirs is still there");
             s.server.delete("/api/v2/software-environment/account/alice/alias/name/etl-env");
@@ -309,9 +335,16 @@ fn same_named_environments_of_others_are_never_taken_over() {
         s.set(&team.replace("team-env", "cbd-env"));
         s.apply();
         let kept = held(&s, "cbd-env");
-        let cbd = team.replace("team-env", "cbd-env").replace("pip = [", "lifecycle {\n    create_before_destroy = true\n  }\n  pip = [");
+        let cbd = team
+            .replace("team-env", "cbd-env")
+            .replace("pip = [", "lifecycle {\n    create_before_destroy = true\n  }\n  pip = [");
         s.set(&cbd);
-        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color", "-replace=coiled_software_environment.etl"]);
+        let out = s.tf.terraform(&[
+            "apply",
+            "-auto-approve",
+            "-no-color",
+            "-replace=coiled_software_environment.etl",
+        ]);
         let text = flat(&out.all());
         assert_ne!(out.code, 0, "{text}");
         assert!(text.contains("create_before_destroy"), "{text}");
@@ -345,11 +378,15 @@ fn an_interrupted_or_failed_first_build_is_finished_in_place() {
         s.assert_no_changes();
     }
     for cli in clis() {
-        let failing = ENV.replace("\"dask>=2025.1\"", "\"dask>=2025.1\", \"coiled-local-fail-build\"");
+        let failing =
+            ENV.replace("\"dask>=2025.1\"", "\"dask>=2025.1\", \"coiled-local-fail-build\"");
         let s = Scenario::new(cli, &["--provision-delay", "200ms", "--stop-delay", "0s"], &failing);
         let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
         let text = flat(&out.all());
-        assert!(text.contains("Software Environment Build Failed") && text.contains("in place"), "{text}");
+        assert!(
+            text.contains("Software Environment Build Failed") && text.contains("in place"),
+            "{text}"
+        );
         assert!(!s.state_text().contains("tainted"), "{}", s.state_text());
         let id = s.output("env")["id"].clone();
         s.set(ENV);
@@ -367,8 +404,7 @@ fn an_interrupted_or_failed_first_build_is_finished_in_place() {
 /// taken as configured, with a warning that it could not be checked.
 #[test]
 fn an_import_checks_the_configuration_against_the_spec() {
-    let image =
-        "resource \"coiled_software_environment\" \"etl\" {\n  name      = \"etl-env\"\n  container = \"ghcr.io/dask/dask:latest\"\n}\n";
+    let image = "resource \"coiled_software_environment\" \"etl\" {\n  name      = \"etl-env\"\n  container = \"ghcr.io/dask/dask:latest\"\n}\n";
     for cli in clis() {
         let s = Scenario::new(cli, &["--provision-delay", "200ms", "--stop-delay", "0s"], ENV);
         s.apply();
@@ -391,12 +427,19 @@ fn an_import_checks_the_configuration_against_the_spec() {
             }
             // The spec is reported or not: the import is checked, or said not to be.
             crate::common::Echo::Varied => {
-                assert!(plan.contains("Not Checked") || plan.contains("Imported Software Environment Differs"), "{plan}");
+                assert!(
+                    plan.contains("Not Checked")
+                        || plan.contains("Imported Software Environment Differs"),
+                    "{plan}"
+                );
                 continue;
             }
             crate::common::Echo::Full => {}
         }
-        assert!(plan.contains("Imported Software Environment Differs") && plan.contains("container"), "{plan}");
+        assert!(
+            plan.contains("Imported Software Environment Differs") && plan.contains("container"),
+            "{plan}"
+        );
         assert!(plan.contains("update in-place") && !plan.contains("replaced"), "{plan}");
         s.apply();
         let sent = posts(&s);

@@ -8,11 +8,20 @@ use std::path::Path;
 use crate::layout::rust_files;
 
 /// Words a title keeps in lower case.
-const SMALL: [&str; 17] = ["of", "the", "to", "a", "an", "in", "on", "for", "and", "or", "but", "with", "from", "at", "by", "as", "pip"];
+const SMALL: [&str; 17] = [
+    "of", "the", "to", "a", "an", "in", "on", "for", "and", "or", "but", "with", "from", "at",
+    "by", "as", "pip",
+];
 
 /// Where diagnostics are made: the call, then whether a path comes before the title.
-const CALLS: [(&str, bool); 6] =
-    [(".error(", false), (".warning(", false), (".bug(", false), (".error_at(", true), (".warning_at(", true), (".report(", true)];
+const CALLS: [(&str, bool); 6] = [
+    (".error(", false),
+    (".warning(", false),
+    (".bug(", false),
+    (".error_at(", true),
+    (".warning_at(", true),
+    (".report(", true),
+];
 
 /// The string literals of Rust source `text`, outside comments and tests, with where each starts.
 fn literals(text: &str) -> Vec<(usize, String)> {
@@ -21,7 +30,9 @@ fn literals(text: &str) -> Vec<(usize, String)> {
     let (mut out, mut i) = (Vec::new(), 0);
     while i < bytes.len() {
         match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => i = text[i..].find('\n').map_or(bytes.len(), |n| i + n),
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = text[i..].find('\n').map_or(bytes.len(), |n| i + n)
+            }
             b'\'' if bytes.get(i + 1) == Some(&b'"') && bytes.get(i + 2) == Some(&b'\'') => i += 3,
             b'"' => {
                 let start = i;
@@ -49,9 +60,11 @@ fn title_case(s: &str) -> bool {
     words.len() <= 8
         && s.starts_with(|c: char| c.is_ascii_uppercase())
         && words.iter().all(|w| {
-            let plain = !w.is_empty() && w.chars().all(|c| c.is_ascii_alphabetic() || c == '\'' || c == '-');
+            let plain = !w.is_empty()
+                && w.chars().all(|c| c.is_ascii_alphabetic() || c == '\'' || c == '-');
             let ident = w.contains('_') && w.chars().all(|c| c.is_ascii_lowercase() || c == '_');
-            (plain && (w.starts_with(|c: char| c.is_ascii_uppercase()) || SMALL.contains(w))) || ident
+            (plain && (w.starts_with(|c: char| c.is_ascii_uppercase()) || SMALL.contains(w)))
+                || ident
         })
 }
 
@@ -61,7 +74,9 @@ fn is_call_title(text: &str, start: usize) -> bool {
     CALLS.iter().any(|(call, path_first)| {
         before.rfind(call).is_some_and(|at| {
             let between = &before[at + call.len()..];
-            !between.contains('"') && !between.contains(';') && (*path_first || between.trim().is_empty())
+            !between.contains('"')
+                && !between.contains(';')
+                && (*path_first || between.trim().is_empty())
         })
     })
 }
@@ -87,7 +102,10 @@ fn titles_in_code() -> BTreeSet<String> {
 
 /// The first cells of the page's `| title |` tables.
 fn titles_on_page() -> BTreeSet<String> {
-    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/guides/troubleshooting.md")).unwrap();
+    let page = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/guides/troubleshooting.md"),
+    )
+    .unwrap();
     let mut titles = BTreeSet::new();
     let mut in_table = false;
     for line in page.lines() {
@@ -108,15 +126,29 @@ fn the_troubleshooting_guide_lists_every_diagnostic_title() {
     assert!(code.len() > 100, "the scan found only {} titles: {code:?}", code.len());
     let missing: Vec<_> = code.difference(&page).collect();
     let stale: Vec<_> = page.difference(&code).collect();
-    assert!(missing.is_empty(), "docs/guides/troubleshooting.md lacks these titles the provider shows: {missing:?}");
-    assert!(stale.is_empty(), "docs/guides/troubleshooting.md lists titles the provider no longer shows: {stale:?}");
+    assert!(
+        missing.is_empty(),
+        "docs/guides/troubleshooting.md lacks these titles the provider shows: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "docs/guides/troubleshooting.md lists titles the provider no longer shows: {stale:?}"
+    );
 }
 
 #[test]
 fn the_scan_tells_titles_from_other_text() {
-    assert!(title_case("Not a Member of the Workspace") && title_case("Invalid when_stopped") && title_case("No pip Requirements"));
+    assert!(
+        title_case("Not a Member of the Workspace")
+            && title_case("Invalid when_stopped")
+            && title_case("No pip Requirements")
+    );
     assert!(!title_case("the cluster is ready") && !title_case("Cluster 12 failed."));
     let text = "diags.warning(\n    \"Interrupted\",\n    detail);\nlet state = \"Ready\";";
-    let found: Vec<_> = literals(text).into_iter().filter(|(at, s)| title_case(s) && is_call_title(text, *at)).map(|(_, s)| s).collect();
+    let found: Vec<_> = literals(text)
+        .into_iter()
+        .filter(|(at, s)| title_case(s) && is_call_title(text, *at))
+        .map(|(_, s)| s)
+        .collect();
     assert_eq!(found, ["Interrupted"]);
 }

@@ -39,10 +39,15 @@ pub enum CidrError {
     #[error("{0:?} has no prefix length; write a block such as \"{0}/32\" for a single address")]
     NoPrefix(String),
     /// Not an address/prefix pair.
-    #[error("{0:?} is not a CIDR block; expected an IPv4 or IPv6 address and a prefix length, e.g. \"10.1.0.0/16\" or \"2001:db8::/32\"")]
+    #[error(
+        "{0:?} is not a CIDR block; expected an IPv4 or IPv6 address and a prefix length, e.g. \
+            \"10.1.0.0/16\" or \"2001:db8::/32\""
+    )]
     Syntax(String),
     /// Prefix longer than the address.
-    #[error("{0:?} has a prefix length longer than its address (at most /32 for IPv4, /128 for IPv6)")]
+    #[error(
+        "{0:?} has a prefix length longer than its address (at most /32 for IPv4, /128 for IPv6)"
+    )]
     Prefix(String),
 }
 
@@ -154,21 +159,36 @@ pub fn is_private(net: &IpNet) -> bool {
 /// (the order of Coiled's docs table).
 pub fn firewall_rows(rules: &[Rule]) -> Vec<Row> {
     let (merged, _) = merge(rules);
-    let mut rows: Vec<Row> =
-        merged.iter().flat_map(|r| r.ports.iter().map(move |p| Row { protocol: "tcp", port: *p, source: r.cidr.to_string() })).collect();
+    let mut rows: Vec<Row> = merged
+        .iter()
+        .flat_map(|r| {
+            r.ports.iter().map(move |p| Row {
+                protocol: "tcp",
+                port: *p,
+                source: r.cidr.to_string(),
+            })
+        })
+        .collect();
     rows.sort_by(|a, b| a.source.cmp(&b.source).then(b.port.cmp(&a.port)));
     rows
 }
 
 /// The ports a rule list opens to the whole internet.
 pub fn world_open_ports(rules: &[Rule]) -> BTreeSet<u16> {
-    rules.iter().filter(|r| r.cidr.prefix_len() == 0).flat_map(|r| r.ports.iter().copied()).collect()
+    rules
+        .iter()
+        .filter(|r| r.cidr.prefix_len() == 0)
+        .flat_map(|r| r.ports.iter().copied())
+        .collect()
 }
 
 /// Builds a rule from wire values (`{"ports": [...], "cidr": "..."}`), canonicalising; `None` if invalid.
 pub fn rule_from_wire(ports: &[i64], cidr: &str) -> Option<Rule> {
     let c = parse_cidr(cidr).ok()?;
-    let ports = ports.iter().map(|p| u16::try_from(*p).ok().filter(|p| *p > 0)).collect::<Option<BTreeSet<u16>>>()?;
+    let ports = ports
+        .iter()
+        .map(|p| u16::try_from(*p).ok().filter(|p| *p > 0))
+        .collect::<Option<BTreeSet<u16>>>()?;
     if ports.is_empty() {
         return None;
     }
@@ -246,7 +266,11 @@ mod tests {
 
     #[test]
     fn merging_is_order_free_and_reports_repeats() {
-        let a = vec![rule("10.1.0.2/16", &[8787]), rule("10.32.0.0/16", &[8787]), rule("10.1.0.0/16", &[8786])];
+        let a = vec![
+            rule("10.1.0.2/16", &[8787]),
+            rule("10.32.0.0/16", &[8787]),
+            rule("10.1.0.0/16", &[8786]),
+        ];
         let b = vec![rule("10.32.0.0/16", &[8787]), rule("10.1.0.0/16", &[8786, 8787])];
         assert!(same_rules(&a, &b));
         let (merged, repeated) = merge(&a);
@@ -257,7 +281,8 @@ mod tests {
 
     #[test]
     fn world_open_ports_are_found() {
-        let rules = vec![rule("0.0.0.0/0", &[443, 8786]), rule("::/0", &[22]), rule("10.0.0.0/8", &[8787])];
+        let rules =
+            vec![rule("0.0.0.0/0", &[443, 8786]), rule("::/0", &[22]), rule("10.0.0.0/8", &[8787])];
         assert_eq!(world_open_ports(&rules).into_iter().collect::<Vec<_>>(), vec![22, 443, 8786]);
     }
 

@@ -33,15 +33,24 @@ pub fn app(state: Shared) -> Router {
         .route("/api/v2/clusters/account/{ws}/id/{id}/state", get(get_cluster_state))
         .route("/api/v2/clusters/account/{ws}/id/{id}/states", get(get_cluster_states))
         .route("/api/v2/clusters/account/{ws}/name/{name}", get(get_cluster_by_name))
-        .route("/api/v2/workers/account/{ws}/cluster/{id}/", get(list_workers).post(add_workers).delete(remove_workers))
+        .route(
+            "/api/v2/workers/account/{ws}/cluster/{id}/",
+            get(list_workers).post(add_workers).delete(remove_workers),
+        )
         .route("/api/v2/interactions/interaction", post(|| async { Json(json!({})) }))
         .route("/api/v2/clusters/id/{id}/event", post(|| async { Json(json!({})) }))
         .route("/api/v2/user/workspace/{ws}/dask-config-overrides", get(dask_config_overrides))
         .route("/api/v2/software-environment/account/{ws}", post(create_software_env))
         .route("/api/v2/software-environment/account/{ws}/build/{id}", get(get_software_build))
-        .route("/api/v2/software-environment/account/{ws}/build/logs/{id}", get(get_software_build_logs))
+        .route(
+            "/api/v2/software-environment/account/{ws}/build/logs/{id}",
+            get(get_software_build_logs),
+        )
         .route("/api/v2/software-environment/account/{ws}/alias", get(list_aliases))
-        .route("/api/v2/software-environment/account/{ws}/alias/name/{name}", get(get_alias_by_name).delete(delete_alias))
+        .route(
+            "/api/v2/software-environment/account/{ws}/alias/name/{name}",
+            get(get_alias_by_name).delete(delete_alias),
+        )
         .route("/api/v2/software-environment/account/{ws}/spec/{id}", get(get_spec))
         .route("/api/v2/packages/", get(|| async { Json(json!([])) }))
         .route("/", post(sts_get_caller_identity))
@@ -51,7 +60,10 @@ pub fn app(state: Shared) -> Router {
         .route("/_local/faults", get(get_faults).put(put_faults))
         .route("/_local/stats", get(get_stats).delete(reset_stats))
         .route("/_local/requests", get(get_requests).delete(clear_requests))
-        .route("/_local/clusters/{id}/firewall", get(get_cluster_firewall).put(put_cluster_firewall))
+        .route(
+            "/_local/clusters/{id}/firewall",
+            get(get_cluster_firewall).put(put_cluster_firewall),
+        )
         .route("/_local/lab", get(get_lab))
         .layer(middleware::from_fn_with_state(state.clone(), admin_guard));
     Router::new().merge(api).merge(admin).with_state(state)
@@ -66,19 +78,22 @@ pub struct Admin(pub String);
 /// carry a token of this server, in `Authorization` as the API takes it or, for the page in a browser,
 /// as `?token=`.
 async fn admin_guard(AxState(state): AxState<Shared>, mut request: Request, next: Next) -> Resp {
-    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let host =
+        request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
     if !host_is_local_name(host) {
         return detail(
             StatusCode::FORBIDDEN,
-            "coiled-local serves its page and admin routes only to a Host that is an IP address or localhost.",
+            "coiled-local serves its page and admin routes only to a Host that is an IP address \
+                or localhost.",
         );
     }
     let from_query = (request.uri().path() == "/")
         .then(|| {
-            request
-                .uri()
-                .query()
-                .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()))
+            request.uri().query().and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "token")
+                    .map(|(_, v)| v.into_owned())
+            })
         })
         .flatten();
     let user = match from_query {
@@ -132,7 +147,10 @@ pub(crate) fn found<T>(row: Option<T>, to_json: impl FnOnce(T) -> Value) -> Answ
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> Resp {
     tracing::error!(error = %e, "internal error");
-    error(StatusCode::INTERNAL_SERVER_ERROR, json!({"message": "Internal server error; see the coiled-local log."}))
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json!({"message": "Internal server error; see the coiled-local log."}),
+    )
 }
 
 /// Records and counts API requests, and injects the configured faults.
@@ -144,10 +162,21 @@ async fn faults_and_stats(AxState(state): AxState<Shared>, request: Request, nex
     state.stats.count(route.clone());
     let (parts, body) = request.into_parts();
     // A body that does not arrive within the timeout holds nothing open.
-    let bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+    let bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await
+    {
         Ok(Ok(b)) => b,
-        Ok(Err(_)) => return error(StatusCode::PAYLOAD_TOO_LARGE, json!({"detail": "Request body too large."})),
-        Err(_) => return error(StatusCode::REQUEST_TIMEOUT, json!({"detail": "The request body did not arrive in time."})),
+        Ok(Err(_)) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({"detail": "Request body too large."}),
+            );
+        }
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                json!({"detail": "The request body did not arrive in time."}),
+            );
+        }
     };
     // Only what an authenticated client sent is recorded: nobody fills the log without the token.
     if authenticate(&state, &parts.headers).is_ok() {
@@ -172,7 +201,9 @@ async fn faults_and_stats(AxState(state): AxState<Shared>, request: Request, nex
             }
             resp
         }
-        None if state.config.minimal_echo && !full => minimal_answer(&route, next.run(request).await).await,
+        None if state.config.minimal_echo && !full => {
+            minimal_answer(&route, next.run(request).await).await
+        }
         None => match state.vary.as_ref().filter(|_| !full) {
             Some(vary) => varied_answer(vary, &route, next.run(request).await).await,
             None => next.run(request).await,
@@ -248,7 +279,9 @@ const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A response whose body fails at once: the client sees the connection drop without a complete answer.
 pub(crate) fn dropped_connection() -> Resp {
-    let stream = futures_util::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped on purpose")) });
+    let stream = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped on purpose"))
+    });
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
@@ -262,9 +295,10 @@ fn route_of(path: &str) -> String {
     let mut out = Vec::new();
     for (i, p) in parts.iter().enumerate() {
         let prev = if i > 0 { parts[i - 1] } else { "" };
-        let generic = matches!(prev, "account" | "id" | "name" | "cluster" | "workspace" | "spec" | "logs")
-            || (prev == "build" && *p != "logs")
-            || (prev == "v1" && i == 3 && *p != "health" && *p != "users");
+        let generic =
+            matches!(prev, "account" | "id" | "name" | "cluster" | "workspace" | "spec" | "logs")
+                || (prev == "build" && *p != "logs")
+                || (prev == "v1" && i == 3 && *p != "health" && *p != "users");
         out.push(if generic && !p.is_empty() { "{}" } else { p });
     }
     out.join("/")
@@ -272,10 +306,18 @@ fn route_of(path: &str) -> String {
 
 /// The user behind the request's token, or the 401 to answer.
 pub(crate) fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<String, Resp> {
-    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let token = value.strip_prefix("ApiToken ").or_else(|| value.strip_prefix("Token ")).unwrap_or_default().trim();
+    let value =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let token = value
+        .strip_prefix("ApiToken ")
+        .or_else(|| value.strip_prefix("Token "))
+        .unwrap_or_default()
+        .trim();
     if token.is_empty() {
-        return Err(detail(StatusCode::UNAUTHORIZED, "Authentication credentials were not provided."));
+        return Err(detail(
+            StatusCode::UNAUTHORIZED,
+            "Authentication credentials were not provided.",
+        ));
     }
     match state.store.user_for_token(token) {
         Ok(Some(user)) => Ok(user),
@@ -285,12 +327,19 @@ pub(crate) fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<String
 }
 
 /// Checks membership of `ws`; returns whether the user administers it.
-pub(crate) fn authorize(state: &Shared, headers: &HeaderMap, ws: &str) -> Result<(String, bool), Resp> {
+pub(crate) fn authorize(
+    state: &Shared,
+    headers: &HeaderMap,
+    ws: &str,
+) -> Result<(String, bool), Resp> {
     let user = authenticate(state, headers)?;
     let memberships = state.store.memberships(&user).map_err(internal)?;
     match memberships.iter().find(|(w, _, _)| w == ws) {
         Some((_, admin, _)) => Ok((user, *admin)),
-        None => Err(detail(StatusCode::FORBIDDEN, &format!("You aren't a member of the {ws} workspace."))),
+        None => Err(detail(
+            StatusCode::FORBIDDEN,
+            &format!("You aren't a member of the {ws} workspace."),
+        )),
     }
 }
 
@@ -300,7 +349,10 @@ mod tests {
 
     #[test]
     fn routes_are_counted_without_ids() {
-        assert_eq!(route_of("/api/v2/clusters/account/alice/id/7"), "/api/v2/clusters/account/{}/id/{}");
+        assert_eq!(
+            route_of("/api/v2/clusters/account/alice/id/7"),
+            "/api/v2/clusters/account/{}/id/{}"
+        );
         assert_eq!(route_of("/api/v1/alice/backend_options/"), "/api/v1/{}/backend_options/");
         assert_eq!(route_of("/api/v1/health"), "/api/v1/health");
     }
@@ -310,8 +362,14 @@ mod tests {
         let ok = json!({"backend": "vm", "options": {"provider_name": "aws", "credentials": {"aws_access_key": "k", "aws_secret_key": "s"}, "zone": null, "account_role": "",
             "firewall_spec": {"ingress": [{"ports": [8787, 8786], "cidr": "10.1.0.2/16"}]}}});
         let stored = validate_backend_options(&ok).unwrap();
-        assert_eq!(stored["options"]["firewall_spec"]["ingress"], json!([{"ports": [8786, 8787], "cidr": "10.1.0.0/16"}]));
-        assert!(stored["options"].get("zone").is_none() && stored["options"].get("account_role").is_none());
+        assert_eq!(
+            stored["options"]["firewall_spec"]["ingress"],
+            json!([{"ports": [8786, 8787], "cidr": "10.1.0.0/16"}])
+        );
+        assert!(
+            stored["options"].get("zone").is_none()
+                && stored["options"].get("account_role").is_none()
+        );
         let mut bad = ok.clone();
         bad["options"]["firewall_spec"]["ingress"][0]["cidr"] = json!("10.1.0.300/16");
         assert!(validate_backend_options(&bad).unwrap_err().contains("ingress rule 0"));

@@ -175,7 +175,13 @@ impl Stats {
     }
     /// Counts an injected fault.
     pub fn fault(&self, kind: &str) {
-        *self.inner.lock().unwrap_or_else(|p| p.into_inner()).faults.entry(kind.to_string()).or_default() += 1;
+        *self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .faults
+            .entry(kind.to_string())
+            .or_default() += 1;
     }
     /// Counts a created cluster.
     pub fn created(&self) {
@@ -214,7 +220,12 @@ mod tests {
 
     #[test]
     fn faults_after_work_are_counted_down_lost_answers_first() {
-        let f = Faults::new(FaultConfig { lose_create_responses: 1, create_then_502: 1, scale_then_502: 1, ..Default::default() });
+        let f = Faults::new(FaultConfig {
+            lose_create_responses: 1,
+            create_then_502: 1,
+            scale_then_502: 1,
+            ..Default::default()
+        });
         assert_eq!(f.after_work(Work::Create), Some(AfterWork::Lost));
         assert_eq!(f.after_work(Work::Create), Some(AfterWork::BadGateway));
         assert_eq!(f.after_work(Work::Create), None);

@@ -12,8 +12,8 @@ use crate::store::{Store, StoreError};
 use crate::{Shared, unix_now};
 
 /// The table, made when the store opens.
-pub(crate) const SCHEMA: &str =
-    "CREATE TABLE IF NOT EXISTS idle_limits(cluster_id INTEGER PRIMARY KEY, seconds REAL NOT NULL, text TEXT NOT NULL);";
+pub(crate) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS idle_limits(cluster_id INTEGER \
+    PRIMARY KEY, seconds REAL NOT NULL, text TEXT NOT NULL);";
 
 /// Coiled's idle timeout when a create sends none.
 pub const DEFAULT_IDLE: &str = "20 minutes";
@@ -22,7 +22,9 @@ pub const DEFAULT_IDLE: &str = "20 minutes";
 /// (`ms`, `s`, `m`, `h`, `d`, `w`, spelled short or long), no unit meaning seconds.
 pub fn parse_timedelta(text: &str) -> Option<f64> {
     let t = text.trim().to_ascii_lowercase().replace(' ', "");
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e'))
+        .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let n: f64 = if number.is_empty() { 1.0 } else { number.parse().ok()? };
     let per = match unit {
@@ -63,7 +65,8 @@ impl Store {
     fn ready_with_limits(&self) -> Result<Vec<(i64, String, f64, String)>, StoreError> {
         self.with(|c| {
             let mut s = c.prepare(
-                "SELECT c.id, c.updated, l.seconds, l.text FROM clusters c JOIN idle_limits l ON l.cluster_id = c.id WHERE c.state = 'ready'",
+                "SELECT c.id, c.updated, l.seconds, l.text FROM clusters c JOIN idle_limits l ON \
+                    l.cluster_id = c.id WHERE c.state = 'ready'",
             )?;
             s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect()
         })
@@ -92,8 +95,11 @@ pub fn stop_idle(state: &Shared) -> Option<f64> {
         }
     };
     for (id, since, seconds, text) in rows {
-        let Ok(since) = humantime::parse_rfc3339_weak(&since.replace("+00:00", "")) else { continue };
-        let since = since.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(now);
+        let Ok(since) = humantime::parse_rfc3339_weak(&since.replace("+00:00", "")) else {
+            continue;
+        };
+        let since =
+            since.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(now);
         let due = since + seconds / scale;
         if due > now {
             next = Some(next.map_or(due, |n: f64| n.min(due)));

@@ -56,7 +56,10 @@ impl Default for Config {
         Config {
             provision_delay: Duration::from_secs(3),
             stop_delay: Duration::from_secs(1),
-            default_ingress: vec![coiled_firewall::rule_from_wire(&[443, 8786, 8787], "0.0.0.0/0").expect("valid default")],
+            default_ingress: vec![
+                coiled_firewall::rule_from_wire(&[443, 8786, 8787], "0.0.0.0/0")
+                    .expect("valid default"),
+            ],
             scheduler_port: 443,
             time_scale: 1.0,
             software_envs: Vec::new(),
@@ -100,5 +103,8 @@ pub type Shared = Arc<State>;
 
 /// Current time as Unix seconds.
 pub fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }

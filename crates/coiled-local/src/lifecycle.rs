@@ -24,13 +24,19 @@ pub fn advance(state: &Shared) -> Option<f64> {
     if let Ok(workers) = state.store.due_workers(now) {
         for w in workers {
             let next = match (w.state.as_str(), w.fate.as_deref()) {
-                ("pending", _) => ("starting", Some(now + half * state.phase_factor(0.5, 2.5, "worker-starting", w.id))),
+                ("pending", _) => (
+                    "starting",
+                    Some(now + half * state.phase_factor(0.5, 2.5, "worker-starting", w.id)),
+                ),
                 ("starting", Some("fail")) => ("error", None),
                 ("starting", _) => ("started", None),
                 ("stopping", _) => ("stopped", None),
                 (other, _) => (other, None),
             };
-            let r = state.store.set_worker_state(w.id, next.0, next.1).and_then(|()| settle(state, w.cluster_id));
+            let r = state
+                .store
+                .set_worker_state(w.id, next.0, next.1)
+                .and_then(|()| settle(state, w.cluster_id));
             if let Err(e) = r {
                 tracing::error!(worker = w.id, error = %e, "worker state change failed");
             }
@@ -46,13 +52,19 @@ pub fn advance(state: &Shared) -> Option<f64> {
                             c.id,
                             "starting",
                             "",
-                            Some(now + half * state.phase_factor(0.5, 2.5, "scheduler-starting", c.id)),
+                            Some(
+                                now + half
+                                    * state.phase_factor(0.5, 2.5, "scheduler-starting", c.id),
+                            ),
                         )
                         .and_then(|()| state.store.set_scheduler_state(c.id, "starting", "")),
                     // `--vary`'s `late-ready`: the scheduler starts, the cluster is ready a while later.
                     ("starting", None)
                         if c.scheduler_state != "started"
-                            && state.vary.as_ref().is_some_and(|v| v.coin(0.5, "late-ready", &c.id.to_string())) =>
+                            && state
+                                .vary
+                                .as_ref()
+                                .is_some_and(|v| v.coin(0.5, "late-ready", &c.id.to_string())) =>
                     {
                         state.store.set_scheduler_state(c.id, "started", "").and_then(|()| {
                             state.store.set_cluster_state(
@@ -67,7 +79,14 @@ pub fn advance(state: &Shared) -> Option<f64> {
                     // The cluster's state is written before its scheduler's: no reader sees a started
                     // scheduler with every worker started in a cluster not yet `ready`.
                     ("starting", None) => workers_done(state, c.id)
-                        .and_then(|done| state.store.set_cluster_state(c.id, if done { "ready" } else { "starting" }, "", None))
+                        .and_then(|done| {
+                            state.store.set_cluster_state(
+                                c.id,
+                                if done { "ready" } else { "starting" },
+                                "",
+                                None,
+                            )
+                        })
                         .and_then(|()| state.store.set_scheduler_state(c.id, "started", "")),
                     ("stopping", _) => state
                         .store
@@ -92,7 +111,11 @@ pub fn advance(state: &Shared) -> Option<f64> {
 
 /// Whether every worker of a cluster has started or failed (or is leaving).
 fn workers_done(state: &Shared, cluster_id: i64) -> Result<bool, StoreError> {
-    Ok(state.store.workers(cluster_id)?.iter().all(|w| matches!(w.state.as_str(), "started" | "error" | "stopping" | "stopped")))
+    Ok(state
+        .store
+        .workers(cluster_id)?
+        .iter()
+        .all(|w| matches!(w.state.as_str(), "started" | "error" | "stopping" | "stopped")))
 }
 
 /// A starting cluster whose scheduler has started becomes `ready` once no worker is still on its way.

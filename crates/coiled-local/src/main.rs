@@ -67,7 +67,8 @@ fn parse_args() -> anyhow::Result<Args> {
             // A token on the command line is readable by every local user (`/proc/PID/cmdline`).
             Long("token-file") => {
                 let path = PathBuf::from(parser.value()?);
-                let text = std::fs::read_to_string(&path).with_context(|| format!("--token-file {}", path.display()))?;
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("--token-file {}", path.display()))?;
                 let token = text.trim();
                 if token.is_empty() {
                     bail!("--token-file {} holds no token", path.display());
@@ -76,16 +77,27 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             Long("workspace") => args.workspace = parser.value()?.string()?,
             Long("provision-delay") => {
-                args.config.provision_delay = humantime::parse_duration(&parser.value()?.string()?).context("--provision-delay")?
+                args.config.provision_delay = humantime::parse_duration(&parser.value()?.string()?)
+                    .context("--provision-delay")?
             }
-            Long("stop-delay") => args.config.stop_delay = humantime::parse_duration(&parser.value()?.string()?).context("--stop-delay")?,
+            Long("stop-delay") => {
+                args.config.stop_delay =
+                    humantime::parse_duration(&parser.value()?.string()?).context("--stop-delay")?
+            }
             Long("scheduler-port") => args.config.scheduler_port = parser.value()?.parse()?,
             Long("time-scale") => args.config.time_scale = time_scale(&parser.value()?.string()?)?,
-            Long("default-ingress") => args.config.default_ingress = default_ingress(&parser.value()?.string()?)?,
+            Long("default-ingress") => {
+                args.config.default_ingress = default_ingress(&parser.value()?.string()?)?
+            }
             Long("software-env") => args.config.software_envs.push(parser.value()?.string()?),
-            Long("dask-config-overrides") => args.config.dask_config_overrides = overrides(&PathBuf::from(parser.value()?))?,
+            Long("dask-config-overrides") => {
+                args.config.dask_config_overrides = overrides(&PathBuf::from(parser.value()?))?
+            }
             Long("minimal-echo") => args.config.minimal_echo = true,
-            Long("vary") => args.vary = Some(parser.value()?.parse().context("--vary takes a seed, a whole number")?),
+            Long("vary") => {
+                args.vary =
+                    Some(parser.value()?.parse().context("--vary takes a seed, a whole number")?)
+            }
             Long("max-clusters") => args.config.max_clusters = parser.value()?.parse()?,
             Long("member-of") => args.member_of.push(parser.value()?.string()?),
             Long("no-default-workspace") => args.no_default = true,
@@ -94,10 +106,18 @@ fn parse_args() -> anyhow::Result<Args> {
             Long("lab") => d.lab = Some(parser.value()?.string()?),
             Long("max-workers") => d.max_workers = parser.value()?.parse()?,
             Long("worker-memory") => d.worker_memory = parser.value()?.string()?,
-            Long("cluster-uids") => d.uid_base = parser.value()?.parse().context("--cluster-uids takes the first user id of the range")?,
+            Long("cluster-uids") => {
+                d.uid_base = parser
+                    .value()?
+                    .parse()
+                    .context("--cluster-uids takes the first user id of the range")?
+            }
             Long("tls-cert") => tls_cert = Some(parser.value()?.into()),
             Long("tls-key") => tls_key = Some(parser.value()?.into()),
-            Long("faults") => args.faults = serde_json::from_str(&parser.value()?.string()?).context("--faults")?,
+            Long("faults") => {
+                args.faults =
+                    serde_json::from_str(&parser.value()?.string()?).context("--faults")?
+            }
             Long("help") | Short('h') => {
                 eprintln!("{USAGE}");
                 std::process::exit(0);
@@ -123,9 +143,18 @@ fn parse_args() -> anyhow::Result<Args> {
 fn default_ingress(text: &str) -> anyhow::Result<Vec<coiled_firewall::Rule>> {
     let mut rules = Vec::new();
     for part in text.split(';').filter(|p| !p.is_empty()) {
-        let (ports, cidr) = part.split_once('@').context("--default-ingress takes PORTS@CIDR, e.g. 8786,8787@0.0.0.0/0")?;
-        let ports: Vec<i64> = ports.split(',').map(|p| p.trim().parse()).collect::<Result<_, _>>().context("--default-ingress ports")?;
-        rules.push(coiled_firewall::rule_from_wire(&ports, cidr).context("--default-ingress rule is invalid")?);
+        let (ports, cidr) = part
+            .split_once('@')
+            .context("--default-ingress takes PORTS@CIDR, e.g. 8786,8787@0.0.0.0/0")?;
+        let ports: Vec<i64> = ports
+            .split(',')
+            .map(|p| p.trim().parse())
+            .collect::<Result<_, _>>()
+            .context("--default-ingress ports")?;
+        rules.push(
+            coiled_firewall::rule_from_wire(&ports, cidr)
+                .context("--default-ingress rule is invalid")?,
+        );
     }
     Ok(rules)
 }
@@ -134,13 +163,17 @@ fn default_ingress(text: &str) -> anyhow::Result<Vec<coiled_firewall::Rule>> {
 fn time_scale(text: &str) -> anyhow::Result<f64> {
     match text.parse::<f64>() {
         Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
-        _ => bail!("--time-scale takes a positive number, e.g. 60 for a minute of idle time a second"),
+        _ => bail!(
+            "--time-scale takes a positive number, e.g. 60 for a minute of idle time a second"
+        ),
     }
 }
 
 fn overrides(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
     if !value.is_object() {
         bail!("{}: the overrides must be a JSON object", path.display());
     }
@@ -172,19 +205,27 @@ impl Default for DaskFlags {
 
 fn dask_config(d: DaskFlags) -> anyhow::Result<Option<coiled_local::dask::DaskConfig>> {
     match d.clusters.as_str() {
-        "simulated" if d.python.is_some() || d.lab.is_some() => bail!("--python and --lab go with --clusters dask"),
+        "simulated" if d.python.is_some() || d.lab.is_some() => {
+            bail!("--python and --lab go with --clusters dask")
+        }
         "simulated" => Ok(None),
         "dask" => {
-            let python = d.python.context("--clusters dask needs --python PY, a Python environment with distributed")?;
+            let python = d.python.context(
+                "--clusters dask needs --python PY, a Python environment with distributed",
+            )?;
             // Cluster processes start in their own directories.
-            let python = std::path::absolute(&python).with_context(|| format!("--python {}", python.display()))?;
+            let python = std::path::absolute(&python)
+                .with_context(|| format!("--python {}", python.display()))?;
             let hosts = d.lab.is_some();
             let prefix = d.lab.unwrap_or_else(|| "coiled-local".into());
-            if prefix.is_empty() || prefix.len() > 20 || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            if prefix.is_empty()
+                || prefix.len() > 20
+                || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
                 bail!("--lab {prefix:?}: use up to 20 letters, digits and '-'");
             }
-            let memory_bytes =
-                coiled_local::dask::cgroups::parse_memory(&d.worker_memory).map_err(|e| anyhow::anyhow!("--worker-memory {e}"))?;
+            let memory_bytes = coiled_local::dask::cgroups::parse_memory(&d.worker_memory)
+                .map_err(|e| anyhow::anyhow!("--worker-memory {e}"))?;
             Ok(Some(coiled_local::dask::DaskConfig {
                 python,
                 prefix,
@@ -201,13 +242,19 @@ fn dask_config(d: DaskFlags) -> anyhow::Result<Option<coiled_local::dask::DaskCo
 
 /// The API token: given, kept in `DATA_DIR/token` (0600) from an earlier run, or made now and kept
 /// there. Whether it was made now.
-fn load_token(given: Option<&String>, data_dir: &std::path::Path) -> anyhow::Result<(String, bool)> {
+fn load_token(
+    given: Option<&String>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(String, bool)> {
     let token_path = data_dir.join("token");
     let (token, generated) = match given {
         Some(t) => (t.clone(), false),
         None => match std::fs::read_to_string(&token_path) {
             Ok(t) if !t.trim().is_empty() => (t.trim().to_string(), false),
-            _ => (format!("local-{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>()), true),
+            _ => (
+                format!("local-{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>()),
+                true,
+            ),
         },
     };
     if generated {
@@ -222,7 +269,8 @@ fn load_token(given: Option<&String>, data_dir: &std::path::Path) -> anyhow::Res
             .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(&token_path)
             .with_context(|| format!("writing {}", token_path.display()))?;
-        file.write_all(token.as_bytes()).with_context(|| format!("writing {}", token_path.display()))?;
+        file.write_all(token.as_bytes())
+            .with_context(|| format!("writing {}", token_path.display()))?;
     }
     Ok((token, generated))
 }
@@ -233,7 +281,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(config) => Some(coiled_local::dask::preflight(config).map_err(anyhow::Error::msg)?),
         None => None,
     };
-    let store = store::Store::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?;
+    let store = store::Store::open(&args.data_dir)
+        .with_context(|| format!("opening {}", args.data_dir.display()))?;
     let token_path = args.data_dir.join("token");
     let (token, generated) = load_token(args.token.as_ref(), &args.data_dir)?;
     store.seed(&args.workspace, &args.workspace, &token)?;
@@ -242,21 +291,33 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     // Coiled need not mark a default membership; its client then falls back to the only one, else
     // the one named as the user.
-    store.set_default_membership(&args.workspace, (!args.no_default).then_some(args.workspace.as_str()))?;
+    store.set_default_membership(
+        &args.workspace,
+        (!args.no_default).then_some(args.workspace.as_str()),
+    )?;
     for name in &args.config.software_envs {
         if !coiled_local::handlers::clusters::valid_name(name) {
             bail!("--software-env {name:?}: use letters, digits, '-' and '_'");
         }
         store.ensure_software_env(&args.workspace, name)?;
     }
-    let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let (dask, events) = match (&args.dask, claim) {
         (Some(config), Some(claim)) => {
-            let (runtime, events) = coiled_local::dask::Runtime::start(config.clone(), claim).map_err(anyhow::Error::msg)?;
-            let ended = store.fail_active_clusters("coiled-local restarted: the cluster's processes ended with the previous run")?;
+            let (runtime, events) = coiled_local::dask::Runtime::start(config.clone(), claim)
+                .map_err(anyhow::Error::msg)?;
+            let ended = store.fail_active_clusters(
+                "coiled-local restarted: the cluster's processes ended with the previous run",
+            )?;
             if !ended.is_empty() {
-                eprintln!("coiled-local: {} cluster(s) of the previous run ended with it and are now in error", ended.len());
+                eprintln!(
+                    "coiled-local: {} cluster(s) of the previous run ended with it and are now in \
+                        error",
+                    ended.len()
+                );
             }
             (Some(Arc::new(runtime)), Some(events))
         }
@@ -280,10 +341,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // end it cleanly (removing real clusters' processes and namespaces).
     let signals = Signals::new()?;
     println!("{scheme}://{addr}");
-    eprintln!("coiled-local: serving workspace {:?} at {scheme}://{addr} (data in {})", args.workspace, args.data_dir.display());
+    eprintln!(
+        "coiled-local: serving workspace {:?} at {scheme}://{addr} (data in {})",
+        args.workspace,
+        args.data_dir.display()
+    );
     if generated {
-        eprintln!("coiled-local: created an API token, saved in {}; use it with:", token_path.display());
-        eprintln!("  export COILED_SERVER={scheme}://{addr} COILED_TOKEN=$(cat {})", token_path.display());
+        eprintln!(
+            "coiled-local: created an API token, saved in {}; use it with:",
+            token_path.display()
+        );
+        eprintln!(
+            "  export COILED_SERVER={scheme}://{addr} COILED_TOKEN=$(cat {})",
+            token_path.display()
+        );
     }
     tokio::spawn(lifecycle::run(state.clone()));
     let served = serve(args.tls.as_ref(), listener, state, signals).await;
@@ -302,12 +373,17 @@ fn start_lab(
     addr: std::net::SocketAddr,
 ) -> anyhow::Result<()> {
     tokio::spawn(coiled_local::dask::hooks::supervise(state.clone(), events));
-    let inside =
-        coiled_local::dask::netlab::listen_in(&runtime.lab.router(), ([0, 0, 0, 0], addr.port()).into()).map_err(anyhow::Error::msg)?;
+    let inside = coiled_local::dask::netlab::listen_in(
+        &runtime.lab.router(),
+        ([0, 0, 0, 0], addr.port()).into(),
+    )
+    .map_err(anyhow::Error::msg)?;
     tokio::spawn(coiled_local::dask::relay(tokio::net::TcpListener::from_std(inside)?, addr));
     let port = addr.port();
     eprintln!(
-        "coiled-local: real Dask clusters in namespaces {}-*; from the lab, the API is http://10.1.0.1:{port} (vpn), http://10.32.0.1:{port} (office), http://192.0.2.1:{port} (internet)",
+        "coiled-local: real Dask clusters in namespaces {}-*; from the lab, the API is \
+            http://10.1.0.1:{port} (vpn), http://10.32.0.1:{port} (office), \
+            http://192.0.2.1:{port} (internet)",
         runtime.lab.prefix
     );
     Ok(())
@@ -322,7 +398,10 @@ struct Signals {
 impl Signals {
     fn new() -> anyhow::Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
 }
 
@@ -342,9 +421,11 @@ async fn serve(
     };
     match tls {
         Some((cert, key)) => {
-            let cert = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+            let cert =
+                std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
             let key = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
-            let tls = coiled_local::tls::TlsListener::new(listener, &cert, &key).map_err(anyhow::Error::msg)?;
+            let tls = coiled_local::tls::TlsListener::new(listener, &cert, &key)
+                .map_err(anyhow::Error::msg)?;
             coiled_local::serve::serve(tls, app::app(state), shutdown).await;
         }
         None => {
@@ -370,7 +451,11 @@ fn main() -> ExitCode {
         }
     };
     init_logging();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     match rt.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -382,6 +467,13 @@ fn main() -> ExitCode {
 
 /// Logs to stderr, at the level `COILED_LOCAL_LOG` names (`error` … `trace`, default `info`).
 fn init_logging() {
-    let level = std::env::var("COILED_LOCAL_LOG").ok().and_then(|l| l.parse::<tracing::Level>().ok()).unwrap_or(tracing::Level::INFO);
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_ansi(false).init();
+    let level = std::env::var("COILED_LOCAL_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_ansi(false)
+        .init();
 }

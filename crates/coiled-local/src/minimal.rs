@@ -15,10 +15,14 @@ pub fn shape_for(route: &str) -> Option<Value> {
     let process: Value = serde_json::from_str(PROCESS).expect("valid shape");
     Some(match route {
         "GET /api/v2/user/me" => json!({"username": 1}),
-        "GET /api/v2/user/me/memberships" => json!([{"account": {"slug": 1}, "is_admin": 1, "is_default_account": 1}]),
+        "GET /api/v2/user/me/memberships" => {
+            json!([{"account": {"slug": 1}, "is_admin": 1, "is_default_account": 1}])
+        }
         "GET /api/v1/{}/backend_options/" => json!({"backend": 1, "options": {"provider_name": 1}}),
         "POST /api/v2/clusters/account/{}/" => json!({"id": 1, "existing": 1}),
-        "GET /api/v2/clusters/account/{}/" => json!([{"id": 1, "name": 1, "updated": 1, "current_state": {"state": 1}}]),
+        "GET /api/v2/clusters/account/{}/" => {
+            json!([{"id": 1, "name": 1, "updated": 1, "current_state": {"state": 1}}])
+        }
         "GET /api/v2/clusters/account/{}/name/{}" => json!({"id": 1}),
         "GET /api/v2/clusters/account/{}/id/{}" => json!({
             "id": 1, "name": 1, "created": 1, "current_state": {"state": 1, "reason": 1}, "desired_workers": 1,
@@ -26,11 +30,19 @@ pub fn shape_for(route: &str) -> Option<Value> {
             "cluster_infra": {"give_scheduler_public_ip": 1}, "senv_alias": {"name": 1},
         }),
         "GET /api/v2/workers/account/{}/cluster/{}/" => json!([process]),
-        "POST /api/v2/software-environment/account/{}" => json!({"id": 1, "latest_spec": {"id": 1, "latest_build": {"id": 1, "state": 1}}}),
+        "POST /api/v2/software-environment/account/{}" => {
+            json!({"id": 1, "latest_spec": {"id": 1, "latest_build": {"id": 1, "state": 1}}})
+        }
         "GET /api/v2/software-environment/account/{}/build/{}" => json!({"state": 1, "reason": 1}),
-        "GET /api/v2/software-environment/account/{}/build/logs/{}" => json!({"events": [{"eventId": 1, "message": 1}], "nextToken": 1}),
-        "GET /api/v2/software-environment/account/{}/alias/name/{}" => json!({"latest_spec": {"id": 1}}),
-        "GET /api/v2/software-environment/account/{}/alias" => json!({"items": [{"name": 1}], "count": 1}),
+        "GET /api/v2/software-environment/account/{}/build/logs/{}" => {
+            json!({"events": [{"eventId": 1, "message": 1}], "nextToken": 1})
+        }
+        "GET /api/v2/software-environment/account/{}/alias/name/{}" => {
+            json!({"latest_spec": {"id": 1}})
+        }
+        "GET /api/v2/software-environment/account/{}/alias" => {
+            json!({"items": [{"name": 1}], "count": 1})
+        }
         // Printed whole by the client, which reads none of its fields.
         "GET /api/v2/software-environment/account/{}/spec/{}" => json!({}),
         _ => return None,
@@ -40,10 +52,14 @@ pub fn shape_for(route: &str) -> Option<Value> {
 /// `value` trimmed to `shape`.
 pub fn project(value: &Value, shape: &Value) -> Value {
     match (value, shape) {
-        (Value::Object(v), Value::Object(s)) => {
-            Value::Object(s.iter().filter_map(|(k, sub)| v.get(k).map(|x| (k.clone(), project(x, sub)))).collect())
+        (Value::Object(v), Value::Object(s)) => Value::Object(
+            s.iter()
+                .filter_map(|(k, sub)| v.get(k).map(|x| (k.clone(), project(x, sub))))
+                .collect(),
+        ),
+        (Value::Array(items), Value::Array(s)) if s.len() == 1 => {
+            Value::Array(items.iter().map(|i| project(i, &s[0])).collect())
         }
-        (Value::Array(items), Value::Array(s)) if s.len() == 1 => Value::Array(items.iter().map(|i| project(i, &s[0])).collect()),
         (v, Value::Number(_)) => v.clone(),
         // A value of another kind than the shape expects (null, say) is passed as it is.
         (v, _) => v.clone(),

@@ -68,14 +68,25 @@ fn cluster_view(c: ClusterRow, workers: &[crate::store::WorkerRow]) -> ClusterVi
     let failed = workers
         .iter()
         .filter(|w| w.state == "error")
-        .map(|w| (w.name.clone(), Some(crate::wire::worker_reason(w)).filter(|r| !r.is_empty()).unwrap_or("no reason given").to_string()))
+        .map(|w| {
+            (
+                w.name.clone(),
+                Some(crate::wire::worker_reason(w))
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or("no reason given")
+                    .to_string(),
+            )
+        })
         .collect();
     let plural = if c.desired_workers == 1 { "" } else { "s" };
     let workers = match c.state.as_str() {
-        "stopped" | "stopping" | "error" => format!("Wanted {} worker{plural}; none running.", c.desired_workers),
+        "stopped" | "stopping" | "error" => {
+            format!("Wanted {} worker{plural}; none running.", c.desired_workers)
+        }
         _ => format!("{running} of {} worker{plural} running.", c.desired_workers),
     };
-    let reason = (!c.reason.is_empty()).then(|| (if c.state == "error" { "Failure reason" } else { "Reason" }, c.reason.clone()));
+    let reason = (!c.reason.is_empty())
+        .then(|| (if c.state == "error" { "Failure reason" } else { "Reason" }, c.reason.clone()));
     ClusterView {
         id: c.id,
         rules: rows_of(Some(&c.firewall)),
@@ -100,7 +111,13 @@ pub async fn page(
     axum::Extension(crate::app::Admin(user)): axum::Extension<crate::app::Admin>,
 ) -> Response {
     // The workspaces of the token's user, and no other.
-    let mine: Vec<String> = state.store.memberships(&user).unwrap_or_default().into_iter().map(|(ws, _, _)| ws).collect();
+    let mine: Vec<String> = state
+        .store
+        .memberships(&user)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(ws, _, _)| ws)
+        .collect();
     let workspaces = state
         .store
         .workspaces()
@@ -108,7 +125,8 @@ pub async fn page(
         .into_iter()
         .filter(|name| mine.contains(name))
         .map(|name| {
-            let options = state.store.backend_options(&name).ok().flatten().map(|data| options_view(&data));
+            let options =
+                state.store.backend_options(&name).ok().flatten().map(|data| options_view(&data));
             let clusters = state
                 .store
                 .clusters(Some(&name), None, 200, 0)
@@ -117,7 +135,8 @@ pub async fn page(
                 .map(|c| {
                     let workers = state.store.workers(c.id).unwrap_or_default();
                     let live = !matches!(c.state.as_str(), "stopping" | "stopped" | "error");
-                    let ruleset = state.dask.as_ref().filter(|_| live).and_then(|rt| rt.firewall(c.id).ok());
+                    let ruleset =
+                        state.dask.as_ref().filter(|_| live).and_then(|rt| rt.firewall(c.id).ok());
                     ClusterView { ruleset, ..cluster_view(c, &workers) }
                 })
                 .collect();
@@ -126,7 +145,11 @@ pub async fn page(
         .collect();
     match (Page { workspaces }).render() {
         Ok(html) => Html(html).into_response(),
-        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("the page failed to render: {e}")).into_response(),
+        Err(e) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the page failed to render: {e}"),
+        )
+            .into_response(),
     }
 }
 
@@ -153,8 +176,15 @@ mod tests {
             ruleset: Some("<script>nft</script>".into()),
             rules: Vec::new(),
         };
-        let options = OptionsView { cloud: hostile.into(), region: "us-east-2".into(), rules: Vec::new() };
-        let page = Page { workspaces: vec![WorkspaceView { name: hostile.into(), options: Some(options), clusters: vec![cluster] }] };
+        let options =
+            OptionsView { cloud: hostile.into(), region: "us-east-2".into(), rules: Vec::new() };
+        let page = Page {
+            workspaces: vec![WorkspaceView {
+                name: hostile.into(),
+                options: Some(options),
+                clusters: vec![cluster],
+            }],
+        };
         let html = page.render().unwrap();
         assert!(!html.contains("<script>") && !html.contains("\"><b>"), "{html}");
         assert_eq!(html.matches("alert(1)").count(), 4, "{html}");

@@ -17,7 +17,8 @@ const KEEP_BYTES: usize = 16 << 20;
 
 /// Keys whose values are secrets, by a part of their name (`aws_secret_access_key`, `..._wo`, a
 /// service account's `private_key`, `token`, `password`, `gcp_service_creds_dict`).
-const SECRET_KEY_PARTS: &[&str] = &["secret", "password", "token", "private_key", "creds", "credential"];
+const SECRET_KEY_PARTS: &[&str] =
+    &["secret", "password", "token", "private_key", "creds", "credential"];
 
 /// `value` with every secret replaced by `"***"`.
 pub fn redact(value: &mut Value) {
@@ -25,7 +26,10 @@ pub fn redact(value: &mut Value) {
         Value::Object(map) => {
             for (key, v) in map.iter_mut() {
                 let k = key.to_ascii_lowercase();
-                if SECRET_KEY_PARTS.iter().any(|part| k.contains(part)) && !v.is_null() && !v.is_object() {
+                if SECRET_KEY_PARTS.iter().any(|part| k.contains(part))
+                    && !v.is_null()
+                    && !v.is_object()
+                {
                     *v = Value::String("***".into());
                 } else if k == "environ" {
                     if let Value::Object(vars) = v {
@@ -134,7 +138,10 @@ mod tests {
         for secret in ["S3CRET", "t0k", "hunter2", "KEY"] {
             assert!(!text.contains(secret), "{secret} recorded: {text}");
         }
-        assert!(text.contains("kept") && text.contains("AKIA1") && text.contains("DB_PASSWORD"), "{text}");
+        assert!(
+            text.contains("kept") && text.contains("AKIA1") && text.contains("DB_PASSWORD"),
+            "{text}"
+        );
         // Large bodies are recorded by size, and the log drops old ones past its bytes.
         r.record("POST", "/api/big", None, &vec![b' '; KEEP_BYTES / 2]);
         assert!(serde_json::to_string(&r.snapshot()).unwrap().contains("omitted"));

@@ -49,5 +49,6 @@ where
         while connections.try_join_next().is_some() {}
     }
     let _ = closing.send(true);
-    let _ = tokio::time::timeout(DRAIN, async { while connections.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(DRAIN, async { while connections.join_next().await.is_some() {} })
+        .await;
 }

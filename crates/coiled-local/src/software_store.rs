@@ -64,7 +64,10 @@ impl Build {
 
     /// The log lines written so far.
     pub fn log(&self) -> Vec<String> {
-        let mut lines = vec![format!("coiled-local: build {} of software environment {:?} queued", self.id, self.name)];
+        let mut lines = vec![format!(
+            "coiled-local: build {} of software environment {:?} queued",
+            self.id, self.name
+        )];
         let state = self.state();
         if state == "queued" {
             return lines;
@@ -74,8 +77,11 @@ impl Build {
             lines.push(format!("Pulling image {image}"));
         } else {
             let list = |v: Option<&Value>| {
-                v.and_then(Value::as_array)
-                    .map(|a| a.iter().map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string)).collect::<Vec<_>>())
+                v.and_then(Value::as_array).map(|a| {
+                    a.iter()
+                        .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                        .collect::<Vec<_>>()
+                })
             };
             let conda = self.spec.get("raw_conda");
             let channels = list(conda.and_then(|c| c.get("channels"))).unwrap_or_default();
@@ -101,14 +107,26 @@ impl Build {
 
 /// Why a build of `spec` fails, when it asks for the marker.
 pub fn failure_of(spec: &Value) -> Option<String> {
-    if let Some(image) = spec.get("container").and_then(Value::as_str).filter(|i| i.contains(FAIL_BUILD)) {
-        return Some(format!("manifest for {image} not found: manifest unknown (coiled-local fails images named {FAIL_BUILD})"));
+    if let Some(image) =
+        spec.get("container").and_then(Value::as_str).filter(|i| i.contains(FAIL_BUILD))
+    {
+        return Some(format!(
+            "manifest for {image} not found: manifest unknown (coiled-local fails images named \
+                {FAIL_BUILD})"
+        ));
     }
     let packages = spec.get("packages").and_then(Value::as_array).cloned().unwrap_or_default();
-    let named = packages.iter().filter_map(|p| p.get("name").and_then(Value::as_str)).find(|n| n.contains(FAIL_BUILD));
-    let raw =
-        spec.get("raw_pip").and_then(Value::as_array).and_then(|l| l.iter().filter_map(Value::as_str).find(|l| l.contains(FAIL_BUILD)));
-    named.or(raw).map(|p| format!("nothing provides requested {p} (coiled-local fails packages named {FAIL_BUILD})"))
+    let named = packages
+        .iter()
+        .filter_map(|p| p.get("name").and_then(Value::as_str))
+        .find(|n| n.contains(FAIL_BUILD));
+    let raw = spec
+        .get("raw_pip")
+        .and_then(Value::as_array)
+        .and_then(|l| l.iter().filter_map(Value::as_str).find(|l| l.contains(FAIL_BUILD)));
+    named.or(raw).map(|p| {
+        format!("nothing provides requested {p} (coiled-local fails packages named {FAIL_BUILD})")
+    })
 }
 
 /// What makes a request the same environment as an earlier build: everything but `force_rebuild`.
@@ -121,7 +139,8 @@ pub fn signature(spec: &Value) -> String {
     s.to_string()
 }
 
-const BUILD_COLUMNS: &str = "b.id, b.alias_id, a.name, b.spec, b.signature, b.started, b.built_at, b.failed";
+const BUILD_COLUMNS: &str =
+    "b.id, b.alias_id, a.name, b.spec, b.signature, b.started, b.built_at, b.failed";
 
 fn build_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Build> {
     let spec: String = r.get(3)?;
@@ -142,7 +161,11 @@ impl Store {
     pub fn latest_build(&self, ws: &str, name: &str) -> Result<Option<Build>, StoreError> {
         self.with(|c| {
             c.query_row(
-                &format!("SELECT {BUILD_COLUMNS} FROM software_builds b JOIN software_aliases a ON a.id = b.alias_id WHERE a.workspace = ?1 AND a.name = ?2 ORDER BY b.id DESC LIMIT 1"),
+                &format!(
+                    "SELECT {BUILD_COLUMNS} FROM software_builds b JOIN software_aliases a \
+                    ON a.id = b.alias_id WHERE a.workspace = ?1 AND a.name = ?2 ORDER BY b.id \
+                    DESC LIMIT 1"
+                ),
                 params![ws, name],
                 build_row,
             )
@@ -154,7 +177,10 @@ impl Store {
     pub fn build(&self, ws: &str, id: i64) -> Result<Option<Build>, StoreError> {
         self.with(|c| {
             c.query_row(
-                &format!("SELECT {BUILD_COLUMNS} FROM software_builds b JOIN software_aliases a ON a.id = b.alias_id WHERE a.workspace = ?1 AND b.id = ?2"),
+                &format!(
+                    "SELECT {BUILD_COLUMNS} FROM software_builds b JOIN software_aliases a \
+                    ON a.id = b.alias_id WHERE a.workspace = ?1 AND b.id = ?2"
+                ),
                 params![ws, id],
                 build_row,
             )
@@ -164,7 +190,14 @@ impl Store {
 
     /// Asks for `spec` as environment `name` of `ws`: a new build unless the latest one is of the same
     /// signature and did not fail (or `force` asks for one anyway). Returns the alias id and the build.
-    pub fn request_build(&self, ws: &str, name: &str, spec: &Value, force: bool, build_time: f64) -> Result<Build, StoreError> {
+    pub fn request_build(
+        &self,
+        ws: &str,
+        name: &str,
+        spec: &Value,
+        force: bool,
+        build_time: f64,
+    ) -> Result<Build, StoreError> {
         let sig = signature(spec);
         if let Some(latest) = self.latest_build(ws, name)?
             && !force
@@ -176,11 +209,18 @@ impl Store {
         let now = unix_now();
         let failed = failure_of(spec);
         let id = self.with(|c| {
-            c.execute("INSERT OR IGNORE INTO software_aliases(workspace, name) VALUES (?1, ?2)", params![ws, name])?;
-            let alias: i64 =
-                c.query_row("SELECT id FROM software_aliases WHERE workspace = ?1 AND name = ?2", params![ws, name], |r| r.get(0))?;
             c.execute(
-                "INSERT INTO software_builds(alias_id, signature, spec, started, built_at, failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR IGNORE INTO software_aliases(workspace, name) VALUES (?1, ?2)",
+                params![ws, name],
+            )?;
+            let alias: i64 = c.query_row(
+                "SELECT id FROM software_aliases WHERE workspace = ?1 AND name = ?2",
+                params![ws, name],
+                |r| r.get(0),
+            )?;
+            c.execute(
+                "INSERT INTO software_builds(alias_id, signature, spec, started, built_at, \
+                    failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![alias, sig, spec.to_string(), now, now + build_time, failed],
             )?;
             Ok(c.last_insert_rowid())
@@ -203,7 +243,11 @@ impl Store {
     pub fn delete_alias(&self, ws: &str, name: &str) -> Result<bool, StoreError> {
         self.with(|c| {
             let id: Option<i64> = c
-                .query_row("SELECT id FROM software_aliases WHERE workspace = ?1 AND name = ?2", params![ws, name], |r| r.get(0))
+                .query_row(
+                    "SELECT id FROM software_aliases WHERE workspace = ?1 AND name = ?2",
+                    params![ws, name],
+                    |r| r.get(0),
+                )
                 .optional()?;
             let Some(id) = id else { return Ok(false) };
             c.execute("DELETE FROM software_builds WHERE alias_id = ?1", params![id])?;
@@ -219,7 +263,11 @@ mod tests {
 
     #[test]
     fn failures_follow_the_marker() {
-        assert!(failure_of(&json!({"container": "ghcr.io/x/coiled-local-fail-build:1"})).unwrap().contains("manifest"));
+        assert!(
+            failure_of(&json!({"container": "ghcr.io/x/coiled-local-fail-build:1"}))
+                .unwrap()
+                .contains("manifest")
+        );
         let spec = json!({"packages": [{"name": "numpy"}, {"name": "coiled-local-fail-build"}], "raw_pip": null});
         assert!(failure_of(&spec).unwrap().contains("nothing provides"));
         assert!(failure_of(&json!({"container": "ghcr.io/dask/dask"})).is_none());
@@ -227,7 +275,10 @@ mod tests {
 
     #[test]
     fn the_signature_ignores_force_and_name() {
-        assert_eq!(signature(&json!({"name": "a", "md5": "x", "force_rebuild": true})), signature(&json!({"name": "b", "md5": "x"})));
+        assert_eq!(
+            signature(&json!({"name": "a", "md5": "x", "force_rebuild": true})),
+            signature(&json!({"name": "b", "md5": "x"}))
+        );
         assert_ne!(signature(&json!({"md5": "x"})), signature(&json!({"md5": "y"})));
     }
 }

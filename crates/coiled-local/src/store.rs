@@ -98,7 +98,9 @@ pub struct WorkerRow {
 const SCHEMA: &str = include_str!("store.sql");
 
 pub(crate) fn now_text() -> String {
-    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string().replace('Z', "+00:00")
+    humantime::format_rfc3339_micros(std::time::SystemTime::now())
+        .to_string()
+        .replace('Z', "+00:00")
 }
 
 fn cluster_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClusterRow> {
@@ -132,7 +134,10 @@ fn cluster_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClusterRow> {
     })
 }
 
-const CLUSTER_COLUMNS: &str = "id, workspace, name, created, updated, state, reason, desired_workers, scheduler_port, give_public_ip, options, firewall, firewall_source, tags, software, worker_instance_types, scheduler_instance_types, phase_at, fail_reason, private_ip, public_ip, scheduler_state";
+const CLUSTER_COLUMNS: &str = "id, workspace, name, created, updated, state, reason, \
+    desired_workers, scheduler_port, give_public_ip, options, firewall, firewall_source, tags, \
+    software, worker_instance_types, scheduler_instance_types, phase_at, fail_reason, private_ip, \
+    public_ip, scheduler_state";
 
 fn worker_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkerRow> {
     Ok(WorkerRow {
@@ -148,7 +153,8 @@ fn worker_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkerRow> {
     })
 }
 
-const WORKER_COLUMNS: &str = "id, cluster_id, name, state, created, updated, phase_at, private_ip, fate";
+const WORKER_COLUMNS: &str =
+    "id, cluster_id, name, state, created, updated, phase_at, private_ip, fate";
 
 /// One entry of a cluster's state history.
 #[derive(Clone, Debug)]
@@ -206,35 +212,54 @@ pub struct NewCluster {
 impl Store {
     /// Opens (creating) `dir/coiled-local.sqlite3`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let io = |e: std::io::Error| StoreError::Sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e)));
+        let io = |e: std::io::Error| {
+            StoreError::Sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+        };
         std::fs::create_dir_all(dir).map_err(io)?;
         // The data (tokens, keys) is the server's alone: its directory is closed to every other user,
         // the database's journal files included.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
         let conn = Connection::open(dir.join("coiled-local.sqlite3"))?;
-        std::fs::set_permissions(dir.join("coiled-local.sqlite3"), std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        std::fs::set_permissions(
+            dir.join("coiled-local.sqlite3"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .map_err(io)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(crate::software_store::SCHEMA)?;
         conn.execute_batch(crate::idle::SCHEMA)?;
         // Columns newer data directories have from the start.
-        for (table, column) in [("clusters", "scheduler_state TEXT NOT NULL DEFAULT 'pending'"), ("workers", "fate TEXT")] {
+        for (table, column) in [
+            ("clusters", "scheduler_state TEXT NOT NULL DEFAULT 'pending'"),
+            ("workers", "fate TEXT"),
+        ] {
             let _ = conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column}"));
         }
         Ok(Store { conn: Mutex::new(conn) })
     }
 
-    pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&conn)?)
     }
 
     /// The stored backend options `data` of a workspace.
-    pub fn backend_options(&self, workspace: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        let text: Option<String> =
-            self.with(|c| row(c, "SELECT data FROM backend_options WHERE workspace = ?1", [workspace], |r| r.get(0)).optional())?;
+    pub fn backend_options(
+        &self,
+        workspace: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let text: Option<String> = self.with(|c| {
+            row(c, "SELECT data FROM backend_options WHERE workspace = ?1", [workspace], |r| {
+                r.get(0)
+            })
+            .optional()
+        })?;
         Ok(match text {
             Some(t) => Some(serde_json::from_str(&t)?),
             None => None,
@@ -242,11 +267,16 @@ impl Store {
     }
 
     /// Replaces the backend options of a workspace.
-    pub fn set_backend_options(&self, workspace: &str, data: &serde_json::Value) -> Result<(), StoreError> {
+    pub fn set_backend_options(
+        &self,
+        workspace: &str,
+        data: &serde_json::Value,
+    ) -> Result<(), StoreError> {
         let now = now_text();
         self.with(|c| {
             c.execute(
-                "INSERT OR REPLACE INTO backend_options(workspace, data, updated) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO backend_options(workspace, data, updated) VALUES (?1, ?2, \
+                    ?3)",
                 params![workspace, data.to_string(), now],
             )
             .map(|_| ())
@@ -256,7 +286,13 @@ impl Store {
     /// How many clusters of `workspace` have not ended.
     pub fn active_clusters(&self, workspace: &str) -> Result<i64, StoreError> {
         self.with(|c| {
-            row(c, "SELECT COUNT(*) FROM clusters WHERE workspace = ?1 AND state NOT IN ('stopped', 'error')", [workspace], |r| r.get(0))
+            row(
+                c,
+                "SELECT COUNT(*) FROM clusters WHERE workspace = ?1 AND state NOT IN \
+                ('stopped', 'error')",
+                [workspace],
+                |r| r.get(0),
+            )
         })
     }
 
@@ -268,7 +304,8 @@ impl Store {
         let tx = conn.transaction()?;
         let existing: Option<i64> = tx
             .query_row(
-                "SELECT id FROM clusters WHERE workspace = ?1 AND name = ?2 AND state NOT IN ('stopped', 'error') ORDER BY id DESC LIMIT 1",
+                "SELECT id FROM clusters WHERE workspace = ?1 AND name = ?2 AND state NOT IN \
+                    ('stopped', 'error') ORDER BY id DESC LIMIT 1",
                 params![new.workspace, new.name],
                 |r| r.get(0),
             )
@@ -301,10 +338,15 @@ impl Store {
         // Documentation ranges: addresses to show, never to contact.
         tx.execute(
             "UPDATE clusters SET private_ip = ?2, public_ip = ?3 WHERE id = ?1",
-            params![id, format!("10.{}.{}.10", (id / 250) % 250, id % 250), format!("198.51.100.{}", id % 250 + 1)],
+            params![
+                id,
+                format!("10.{}.{}.10", (id / 250) % 250, id % 250),
+                format!("198.51.100.{}", id % 250 + 1)
+            ],
         )?;
         tx.execute(
-            "INSERT INTO states(cluster_id, kind, name, state, reason, updated) VALUES (?1, 'cluster', ?2, 'pending', 'created', ?3)",
+            "INSERT INTO states(cluster_id, kind, name, state, reason, updated) VALUES (?1, \
+                'cluster', ?2, 'pending', 'created', ?3)",
             params![id, new.name, now],
         )?;
         for i in 0..new.workers {
@@ -315,7 +357,14 @@ impl Store {
             } else {
                 None
             };
-            let wid = insert_worker(&tx, id, &new.name, "pending", fate.is_none_or(|f| f != "stuck").then_some(new.phase_at), &now)?;
+            let wid = insert_worker(
+                &tx,
+                id,
+                &new.name,
+                "pending",
+                fate.is_none_or(|f| f != "stuck").then_some(new.phase_at),
+                &now,
+            )?;
             tx.execute("UPDATE workers SET fate = ?2 WHERE id = ?1", params![wid, fate])?;
         }
         tx.commit()?;
@@ -324,7 +373,15 @@ impl Store {
 
     /// One cluster, by id alone.
     pub fn cluster_by_id(&self, id: i64) -> Result<Option<ClusterRow>, StoreError> {
-        self.with(|c| row(c, &format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE id = ?1"), params![id], cluster_from_row).optional())
+        self.with(|c| {
+            row(
+                c,
+                &format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE id = ?1"),
+                params![id],
+                cluster_from_row,
+            )
+            .optional()
+        })
     }
 
     /// One cluster of a workspace.
@@ -341,11 +398,18 @@ impl Store {
     }
 
     /// The newest active cluster of that name.
-    pub fn active_cluster_by_name(&self, workspace: &str, name: &str) -> Result<Option<ClusterRow>, StoreError> {
+    pub fn active_cluster_by_name(
+        &self,
+        workspace: &str,
+        name: &str,
+    ) -> Result<Option<ClusterRow>, StoreError> {
         self.with(|c| {
             row(
                 c,
-                &format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE workspace = ?1 AND name = ?2 AND state NOT IN ('stopped', 'error') ORDER BY id DESC LIMIT 1"),
+                &format!(
+                    "SELECT {CLUSTER_COLUMNS} FROM clusters WHERE workspace = ?1 AND name = \
+                    ?2 AND state NOT IN ('stopped', 'error') ORDER BY id DESC LIMIT 1"
+                ),
                 params![workspace, name],
                 cluster_from_row,
             )
@@ -354,10 +418,17 @@ impl Store {
     }
 
     /// A page of clusters (newest first), optionally only those named `name`.
-    pub fn clusters(&self, workspace: Option<&str>, name: Option<&str>, limit: i64, offset: i64) -> Result<Vec<ClusterRow>, StoreError> {
+    pub fn clusters(
+        &self,
+        workspace: Option<&str>,
+        name: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<ClusterRow>, StoreError> {
         self.with(|c| {
             let mut s = c.prepare_cached(&format!(
-                "SELECT {CLUSTER_COLUMNS} FROM clusters WHERE (?1 IS NULL OR workspace = ?1) AND (?2 IS NULL OR name = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4"
+                "SELECT {CLUSTER_COLUMNS} FROM clusters WHERE (?1 IS NULL OR workspace = ?1) AND \
+                    (?2 IS NULL OR name = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4"
             ))?;
             let rows = s.query_map(params![workspace, name, limit, offset], cluster_from_row)?;
             rows.collect()
@@ -367,7 +438,9 @@ impl Store {
     /// Workers of a cluster (all, including stopped ones), oldest first.
     pub fn workers(&self, cluster_id: i64) -> Result<Vec<WorkerRow>, StoreError> {
         self.with(|c| {
-            let mut s = c.prepare_cached(&format!("SELECT {WORKER_COLUMNS} FROM workers WHERE cluster_id = ?1 ORDER BY id"))?;
+            let mut s = c.prepare_cached(&format!(
+                "SELECT {WORKER_COLUMNS} FROM workers WHERE cluster_id = ?1 ORDER BY id"
+            ))?;
             let rows = s.query_map([cluster_id], worker_from_row)?;
             rows.collect()
         })
@@ -376,21 +449,41 @@ impl Store {
     /// State history of a cluster, oldest first.
     pub fn states(&self, cluster_id: i64) -> Result<Vec<StateEntry>, StoreError> {
         self.with(|c| {
-            let mut s = c.prepare_cached("SELECT kind, name, state, reason, updated FROM states WHERE cluster_id = ?1 ORDER BY id")?;
+            let mut s = c.prepare_cached(
+                "SELECT kind, name, state, reason, updated FROM states \
+                WHERE cluster_id = ?1 ORDER BY id",
+            )?;
             let rows = s.query_map([cluster_id], |r| {
-                Ok(StateEntry { kind: r.get(0)?, name: r.get(1)?, state: r.get(2)?, reason: r.get(3)?, updated: r.get(4)? })
+                Ok(StateEntry {
+                    kind: r.get(0)?,
+                    name: r.get(1)?,
+                    state: r.get(2)?,
+                    reason: r.get(3)?,
+                    updated: r.get(4)?,
+                })
             })?;
             rows.collect()
         })
     }
 
     /// Sets a cluster's state (and its next state change time), recording the history.
-    pub fn set_cluster_state(&self, id: i64, state: &str, reason: &str, phase_at: Option<f64>) -> Result<(), StoreError> {
+    pub fn set_cluster_state(
+        &self,
+        id: i64,
+        state: &str,
+        reason: &str,
+        phase_at: Option<f64>,
+    ) -> Result<(), StoreError> {
         let now = now_text();
         self.with(|c| {
-            c.execute("UPDATE clusters SET state = ?2, reason = ?3, phase_at = ?4, updated = ?5 WHERE id = ?1", params![id, state, reason, phase_at, now])?;
             c.execute(
-                "INSERT INTO states(cluster_id, kind, name, state, reason, updated) SELECT id, 'cluster', name, ?2, ?3, ?4 FROM clusters WHERE id = ?1",
+                "UPDATE clusters SET state = ?2, reason = ?3, phase_at = ?4, updated = ?5 \
+                WHERE id = ?1",
+                params![id, state, reason, phase_at, now],
+            )?;
+            c.execute(
+                "INSERT INTO states(cluster_id, kind, name, state, reason, updated) SELECT id, \
+                    'cluster', name, ?2, ?3, ?4 FROM clusters WHERE id = ?1",
                 params![id, state, reason, now],
             )?;
             Ok(())
@@ -398,10 +491,17 @@ impl Store {
     }
 
     /// Replaces the rules a cluster reports (wire form); false when there is no such cluster.
-    pub fn set_cluster_firewall(&self, id: i64, firewall: &serde_json::Value) -> Result<bool, StoreError> {
+    pub fn set_cluster_firewall(
+        &self,
+        id: i64,
+        firewall: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
         let now = now_text();
         self.with(|c| {
-            Ok(c.execute("UPDATE clusters SET firewall = ?2, updated = ?3 WHERE id = ?1", params![id, firewall.to_string(), now])? > 0)
+            Ok(c.execute(
+                "UPDATE clusters SET firewall = ?2, updated = ?3 WHERE id = ?1",
+                params![id, firewall.to_string(), now],
+            )? > 0)
         })
     }
 
@@ -411,7 +511,8 @@ impl Store {
         self.set_cluster_state(id, "error", reason, None)?;
         self.with(|c| {
             c.execute(
-                "UPDATE workers SET fate = ?2 WHERE cluster_id = ?1 AND state NOT IN ('stopped', 'error')",
+                "UPDATE workers SET fate = ?2 WHERE cluster_id = ?1 AND state NOT IN ('stopped', \
+                    'error')",
                 params![id, format!("error: its cluster failed: {reason}")],
             )
             .map(|_| ())
@@ -420,12 +521,21 @@ impl Store {
     }
 
     /// Sets the scheduler's state.
-    pub fn set_scheduler_state(&self, id: i64, state: &str, reason: &str) -> Result<(), StoreError> {
+    pub fn set_scheduler_state(
+        &self,
+        id: i64,
+        state: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         let now = now_text();
         self.with(|c| {
-            c.execute("UPDATE clusters SET scheduler_state = ?2, updated = ?3 WHERE id = ?1", params![id, state, now])?;
             c.execute(
-                "INSERT INTO states(cluster_id, kind, name, state, reason, updated) SELECT id, 'scheduler', name || '-scheduler', ?2, ?3, ?4 FROM clusters WHERE id = ?1",
+                "UPDATE clusters SET scheduler_state = ?2, updated = ?3 WHERE id = ?1",
+                params![id, state, now],
+            )?;
+            c.execute(
+                "INSERT INTO states(cluster_id, kind, name, state, reason, updated) SELECT id, \
+                    'scheduler', name || '-scheduler', ?2, ?3, ?4 FROM clusters WHERE id = ?1",
                 params![id, state, reason, now],
             )?;
             Ok(())
@@ -433,11 +543,17 @@ impl Store {
     }
 
     /// Sets the state of every active worker of a cluster.
-    pub fn set_workers_state(&self, cluster_id: i64, state: &str, phase_at: Option<f64>) -> Result<(), StoreError> {
+    pub fn set_workers_state(
+        &self,
+        cluster_id: i64,
+        state: &str,
+        phase_at: Option<f64>,
+    ) -> Result<(), StoreError> {
         let now = now_text();
         self.with(|c| {
             c.execute(
-                "UPDATE workers SET state = ?2, phase_at = ?3, updated = ?4 WHERE cluster_id = ?1 AND state NOT IN ('stopped', 'error')",
+                "UPDATE workers SET state = ?2, phase_at = ?3, updated = ?4 WHERE cluster_id = ?1 \
+                    AND state NOT IN ('stopped', 'error')",
                 params![cluster_id, state, phase_at, now],
             )
             .map(|_| ())
@@ -445,47 +561,78 @@ impl Store {
     }
 
     /// Sets one worker's state.
-    pub fn set_worker_state(&self, worker_id: i64, state: &str, phase_at: Option<f64>) -> Result<(), StoreError> {
+    pub fn set_worker_state(
+        &self,
+        worker_id: i64,
+        state: &str,
+        phase_at: Option<f64>,
+    ) -> Result<(), StoreError> {
         let now = now_text();
         self.with(|c| {
-            c.execute("UPDATE workers SET state = ?2, phase_at = ?3, updated = ?4 WHERE id = ?1", params![worker_id, state, phase_at, now])
-                .map(|_| ())
+            c.execute(
+                "UPDATE workers SET state = ?2, phase_at = ?3, updated = ?4 WHERE id = ?1",
+                params![worker_id, state, phase_at, now],
+            )
+            .map(|_| ())
         })
     }
 
     /// Adds `n` workers to a cluster in `pending`, raising its desired count; returns them.
-    pub fn add_workers(&self, cluster_id: i64, n: i64, phase_at: f64) -> Result<Vec<WorkerRow>, StoreError> {
+    pub fn add_workers(
+        &self,
+        cluster_id: i64,
+        n: i64,
+        phase_at: f64,
+    ) -> Result<Vec<WorkerRow>, StoreError> {
         let now = now_text();
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction()?;
-        let name: String = row(&tx, "SELECT name FROM clusters WHERE id = ?1", [cluster_id], |r| r.get(0))?;
+        let name: String =
+            row(&tx, "SELECT name FROM clusters WHERE id = ?1", [cluster_id], |r| r.get(0))?;
         let mut ids = Vec::new();
         for _ in 0..n {
             ids.push(insert_worker(&tx, cluster_id, &name, "pending", Some(phase_at), &now)?);
         }
-        tx.execute("UPDATE clusters SET desired_workers = desired_workers + ?2, updated = ?3 WHERE id = ?1", params![cluster_id, n, now])?;
+        tx.execute(
+            "UPDATE clusters SET desired_workers = desired_workers + ?2, updated = ?3 \
+            WHERE id = ?1",
+            params![cluster_id, n, now],
+        )?;
         let mut out = Vec::new();
         for id in ids {
-            out.push(row(&tx, &format!("SELECT {WORKER_COLUMNS} FROM workers WHERE id = ?1"), [id], worker_from_row)?);
+            out.push(row(
+                &tx,
+                &format!("SELECT {WORKER_COLUMNS} FROM workers WHERE id = ?1"),
+                [id],
+                worker_from_row,
+            )?);
         }
         tx.commit()?;
         Ok(out)
     }
 
     /// Stops the named active workers of a cluster, lowering its desired count; returns how many.
-    pub fn stop_workers(&self, cluster_id: i64, names: &[String], phase_at: f64) -> Result<usize, StoreError> {
+    pub fn stop_workers(
+        &self,
+        cluster_id: i64,
+        names: &[String],
+        phase_at: f64,
+    ) -> Result<usize, StoreError> {
         let now = now_text();
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction()?;
         let mut n = 0;
         for name in names {
             n += tx.execute(
-                "UPDATE workers SET state = 'stopping', phase_at = ?3, updated = ?4 WHERE cluster_id = ?1 AND name = ?2 AND state NOT IN ('stopping', 'stopped', 'error')",
+                "UPDATE workers SET state = 'stopping', phase_at = ?3, updated = ?4 WHERE \
+                    cluster_id = ?1 AND name = ?2 AND state NOT IN ('stopping', 'stopped', \
+                    'error')",
                 params![cluster_id, name, phase_at, now],
             )?;
         }
         tx.execute(
-            "UPDATE clusters SET desired_workers = MAX(0, desired_workers - ?2), updated = ?3 WHERE id = ?1",
+            "UPDATE clusters SET desired_workers = MAX(0, desired_workers - ?2), updated = ?3 \
+                WHERE id = ?1",
             params![cluster_id, n as i64, now],
         )?;
         tx.commit()?;
@@ -495,8 +642,10 @@ impl Store {
     /// Clusters with a state change due at or before `now`.
     pub fn due_clusters(&self, now: f64) -> Result<Vec<ClusterRow>, StoreError> {
         self.with(|c| {
-            let mut s =
-                c.prepare_cached(&format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE phase_at IS NOT NULL AND phase_at <= ?1"))?;
+            let mut s = c.prepare_cached(&format!(
+                "SELECT {CLUSTER_COLUMNS} FROM clusters WHERE phase_at \
+                    IS NOT NULL AND phase_at <= ?1"
+            ))?;
             let rows = s.query_map([now], cluster_from_row)?;
             rows.collect()
         })
@@ -505,7 +654,9 @@ impl Store {
     /// Workers with a state change due at or before `now`.
     pub fn due_workers(&self, now: f64) -> Result<Vec<WorkerRow>, StoreError> {
         self.with(|c| {
-            let mut s = c.prepare_cached(&format!("SELECT {WORKER_COLUMNS} FROM workers WHERE phase_at IS NOT NULL AND phase_at <= ?1"))?;
+            let mut s = c.prepare_cached(&format!(
+                "SELECT {WORKER_COLUMNS} FROM workers WHERE phase_at IS NOT NULL AND phase_at <= ?1"
+            ))?;
             let rows = s.query_map([now], worker_from_row)?;
             rows.collect()
         })
@@ -516,7 +667,9 @@ impl Store {
         self.with(|c| {
             row(
                 c,
-                "SELECT MIN(t) FROM (SELECT MIN(phase_at) AS t FROM clusters WHERE phase_at IS NOT NULL UNION ALL SELECT MIN(phase_at) FROM workers WHERE phase_at IS NOT NULL)",
+                "SELECT MIN(t) FROM (SELECT MIN(phase_at) AS t FROM clusters WHERE phase_at IS \
+                    NOT NULL UNION ALL SELECT MIN(phase_at) FROM workers WHERE phase_at IS NOT \
+                    NULL)",
                 [],
                 |r| r.get(0),
             )
@@ -532,9 +685,11 @@ fn insert_worker(
     phase_at: Option<f64>,
     now: &str,
 ) -> rusqlite::Result<i64> {
-    let n: i64 = row(tx, "SELECT COUNT(*) FROM workers WHERE cluster_id = ?1", [cluster_id], |r| r.get(0))?;
+    let n: i64 =
+        row(tx, "SELECT COUNT(*) FROM workers WHERE cluster_id = ?1", [cluster_id], |r| r.get(0))?;
     tx.execute(
-        "INSERT INTO workers(cluster_id, name, state, created, updated, phase_at, private_ip) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
+        "INSERT INTO workers(cluster_id, name, state, created, updated, phase_at, private_ip) \
+            VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
         params![
             cluster_id,
             format!("{cluster_name}-worker-{}", n + 1),

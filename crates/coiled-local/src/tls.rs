@@ -25,19 +25,27 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 impl TlsListener {
     /// Wraps `tcp` with the PEM certificate chain and private key.
     pub fn new(tcp: TcpListener, cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsListener, String> {
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(cert_pem).collect::<Result<_, _>>().map_err(|e| format!("certificate: {e}"))?;
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("certificate: {e}"))?;
         if certs.is_empty() {
             return Err("the certificate file holds no certificate".into());
         }
-        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("private key: {e}"))?;
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|e| e.to_string())?;
-        Ok(TlsListener { tcp, acceptor: TlsAcceptor::from(Arc::new(config)), handshakes: tokio::task::JoinSet::new() })
+        let key =
+            PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("private key: {e}"))?;
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| e.to_string())?;
+        Ok(TlsListener {
+            tcp,
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            handshakes: tokio::task::JoinSet::new(),
+        })
     }
 }
 

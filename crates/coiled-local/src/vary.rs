@@ -21,7 +21,8 @@ pub const VARIATIONS: [(&str, &str, &str); 10] = [
     (
         "unread-fields",
         "fields the client does not read (outside `--minimal-echo`'s shapes) may be absent or null",
-        "the client never reads them: `--minimal-echo`'s shapes (`minimal.rs`) are what it reads, each field listed with its client function in the provider's wire ledger",
+        "the client never reads them: `--minimal-echo`'s shapes (`minimal.rs`) are what it reads, \
+            each field listed with its client function in the provider's wire ledger",
     ),
     (
         "list-order",
@@ -36,23 +37,31 @@ pub const VARIATIONS: [(&str, &str, &str); 10] = [
     (
         "null-list-state",
         "a listed cluster's `current_state.state` may be null",
-        "`cli/cluster/list.py` shows a missing state as `unknown`; `_list_clusters_page` reads no state",
+        "`cli/cluster/list.py` shows a missing state as `unknown`; `_list_clusters_page` reads no \
+            state",
     ),
     (
         "no-default-membership",
         "no membership is marked the default",
-        "`core.py` `Cloud.default_workspace` falls back to the only membership, then the one named as the user",
+        "`core.py` `Cloud.default_workspace` falls back to the only membership, then the one \
+            named as the user",
     ),
     (
         "not-found-shapes",
         "a 404's body is `{\"detail\": …}`, `{\"message\": …}` or both",
         "`v2/core.py` `handle_api_exception` reads `message`, else `detail`",
     ),
-    ("latency", "each answer may wait up to 150 ms", "the client waits for answers (`aiohttp` without a read timeout of its own)"),
+    (
+        "latency",
+        "each answer may wait up to 150 ms",
+        "the client waits for answers (`aiohttp` without a read timeout of its own)",
+    ),
     (
         "phase-times",
-        "simulated schedulers and workers stay `pending`/`starting` from half to 2.5 times the provisioning delay, and a stop lingers up to 3 times the stop delay",
-        "`v2/cluster.py` `Cluster._wait_until_ready` and `_wait_for_workers` poll until their condition holds",
+        "simulated schedulers and workers stay `pending`/`starting` from half to 2.5 times the \
+            provisioning delay, and a stop lingers up to 3 times the stop delay",
+        "`v2/cluster.py` `Cluster._wait_until_ready` and `_wait_for_workers` poll until their \
+            condition holds",
     ),
     (
         "late-ready",
@@ -139,7 +148,9 @@ impl Vary {
                 if let Some(items) = value.get_mut("items").and_then(Value::as_array_mut)
                     && items.len() > 1
                 {
-                    let keep = 1 + (self.factor(0.0, items.len() as f64, "alias-pages", key) as usize).min(items.len() - 1);
+                    let keep = 1
+                        + (self.factor(0.0, items.len() as f64, "alias-pages", key) as usize)
+                            .min(items.len() - 1);
                     items.truncate(keep);
                 }
             }
@@ -156,7 +167,11 @@ impl Vary {
 
     /// A 404's body in one of the shapes the client reads (`not-found-shapes`).
     pub fn not_found(&self, key: &str, body: &Value) -> Value {
-        let text = body.get("detail").or_else(|| body.get("message")).cloned().unwrap_or_else(|| json!("Not found."));
+        let text = body
+            .get("detail")
+            .or_else(|| body.get("message"))
+            .cloned()
+            .unwrap_or_else(|| json!("Not found."));
         match (unit(self.seed, &["not-found-shapes", key]) * 3.0) as u8 {
             0 => json!({"detail": text}),
             1 => json!({"message": text}),
@@ -173,7 +188,9 @@ impl Vary {
                         let here = format!("{at}.{k}");
                         match s.get(k) {
                             Some(sub) => Some((k.clone(), self.unread(x, sub, key, &here))),
-                            None => match (unit(self.seed, &["unread-fields", key, &here]) * 3.0) as u8 {
+                            None => match (unit(self.seed, &["unread-fields", key, &here]) * 3.0)
+                                as u8
+                            {
                                 0 => None,
                                 1 => Some((k.clone(), Value::Null)),
                                 _ => Some((k.clone(), x.clone())),
@@ -182,9 +199,13 @@ impl Vary {
                     })
                     .collect(),
             ),
-            (Value::Array(items), Value::Array(s)) if s.len() == 1 => {
-                Value::Array(items.iter().enumerate().map(|(i, x)| self.unread(x, &s[0], key, &format!("{at}[{i}]"))).collect())
-            }
+            (Value::Array(items), Value::Array(s)) if s.len() == 1 => Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| self.unread(x, &s[0], key, &format!("{at}[{i}]")))
+                    .collect(),
+            ),
             (v, _) => v.clone(),
         }
     }
@@ -213,7 +234,8 @@ impl Vary {
     /// Shuffles `items` (Fisher–Yates, from the seed).
     fn shuffle(&self, items: &mut [Value], key: &str) {
         for i in (1..items.len()).rev() {
-            let j = (unit(self.seed, &["list-order", key, &i.to_string()]) * (i + 1) as f64) as usize;
+            let j =
+                (unit(self.seed, &["list-order", key, &i.to_string()]) * (i + 1) as f64) as usize;
             items.swap(i, j.min(i));
         }
     }
@@ -228,7 +250,11 @@ mod tests {
         let answer = json!([{"id": 1, "name": "a", "updated": "t", "current_state": {"state": "ready"}, "tags": {"k": "v"}},
             {"id": 2, "name": "b", "updated": "t", "current_state": {"state": "ready"}, "tags": {}}]);
         let route = "GET /api/v2/clusters/account/{}/";
-        let one = |seed| (0..20).map(|n| Vary::new(seed).answer(route, &format!("{route}#{n}"), answer.clone())).collect::<Vec<_>>();
+        let one = |seed| {
+            (0..20)
+                .map(|n| Vary::new(seed).answer(route, &format!("{route}#{n}"), answer.clone()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(one(1), one(1));
         assert_ne!(one(1), one(2));
         for varied in one(3) {
@@ -244,8 +270,9 @@ mod tests {
             assert!(!what.is_empty() && why.contains('`'), "{name}");
         }
         let v = Vary::new(7);
-        let shapes: std::collections::BTreeSet<String> =
-            (0..30).map(|n| v.not_found(&n.to_string(), &json!({"detail": "x"})).to_string()).collect();
+        let shapes: std::collections::BTreeSet<String> = (0..30)
+            .map(|n| v.not_found(&n.to_string(), &json!({"detail": "x"})).to_string())
+            .collect();
         assert_eq!(shapes.len(), 3, "{shapes:?}");
     }
 }

@@ -54,7 +54,9 @@ fn instance_state(process_state: &str) -> &'static str {
 /// Why a worker is in `error`, as its state's reason says.
 pub fn worker_reason(w: &WorkerRow) -> &str {
     match (w.state.as_str(), w.fate.as_deref()) {
-        ("error", Some("fail")) => "coiled-local: this worker was set to fail (tag coiled-local/failed-workers)",
+        ("error", Some("fail")) => {
+            "coiled-local: this worker was set to fail (tag coiled-local/failed-workers)"
+        }
         ("error", Some(fate)) => fate.strip_prefix("error: ").unwrap_or(""),
         _ => "",
     }
@@ -150,7 +152,8 @@ pub fn dashboard_https(c: &ClusterRow) -> bool {
 /// create asked for a private dashboard (`use_dashboard_public_ip = false`, which the client sends
 /// for a private scheduler with HTTPS off); never the address a request named.
 fn dashboard_host(c: &ClusterRow) -> String {
-    let public = c.give_public_ip && c.options.get("use_dashboard_public_ip").and_then(Value::as_bool) != Some(false);
+    let public = c.give_public_ip
+        && c.options.get("use_dashboard_public_ip").and_then(Value::as_bool) != Some(false);
     let ip = if public { &c.public_ip } else { &c.private_ip };
     if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() }
 }
@@ -195,7 +198,8 @@ pub fn stored_rules(list: &Value) -> Vec<coiled_firewall::Rule> {
         .map(|a| {
             a.iter()
                 .filter_map(|r| {
-                    let ports: Vec<i64> = r.get("ports")?.as_array()?.iter().filter_map(Value::as_i64).collect();
+                    let ports: Vec<i64> =
+                        r.get("ports")?.as_array()?.iter().filter_map(Value::as_i64).collect();
                     coiled_firewall::rule_from_wire(&ports, r.get("cidr")?.as_str()?)
                 })
                 .collect()

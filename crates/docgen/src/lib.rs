@@ -29,14 +29,26 @@ pub fn generate(provider: &dyn Provider, root: &Path) -> Result<Vec<Page>, Strin
     let index = render_template(&read(root, "templates/index.md.tmpl")?, &ctx, &provider.schema())?;
     pages.push(Page { path: "docs/index.md".into(), content: index });
     for (kind, dir, schemas) in [
-        ("resources", "resources", provider.resources().iter().map(|r| (r.type_name(), r.schema())).collect::<Vec<_>>()),
-        ("data-sources", "data-sources", provider.data_sources().iter().map(|d| (d.type_name(), d.schema())).collect::<Vec<_>>()),
+        (
+            "resources",
+            "resources",
+            provider.resources().iter().map(|r| (r.type_name(), r.schema())).collect::<Vec<_>>(),
+        ),
+        (
+            "data-sources",
+            "data-sources",
+            provider.data_sources().iter().map(|d| (d.type_name(), d.schema())).collect::<Vec<_>>(),
+        ),
     ] {
         for (type_name, schema) in schemas {
             let short = type_name.strip_prefix(&format!("{name}_")).unwrap_or(type_name);
             let ctx = Context { root, kind, type_name: type_name.to_string() };
             let tmpl_path = format!("templates/{dir}/{short}.md.tmpl");
-            let tmpl = if root.join(&tmpl_path).exists() { read(root, &tmpl_path)? } else { default_template(kind) };
+            let tmpl = if root.join(&tmpl_path).exists() {
+                read(root, &tmpl_path)?
+            } else {
+                default_template(kind)
+            };
             let content = render_template(&tmpl, &ctx, &schema)?;
             pages.push(Page { path: PathBuf::from(format!("docs/{dir}/{short}.md")), content });
         }
@@ -57,7 +69,9 @@ fn read(root: &Path, rel: &str) -> Result<String, String> {
 fn default_template(kind: &str) -> String {
     let subcategory = if kind == "resources" { "Resource" } else { "Data Source" };
     format!(
-        "---\npage_title: \"{{{{ type_name }}}} {subcategory} - coiled\"\ndescription: |-\n  {{{{ summary }}}}\n---\n\n# {{{{ type_name }}}} ({subcategory})\n\n{{{{ description }}}}\n\n## Example Usage\n\n{{{{ examples }}}}\n\n{{{{ schema }}}}\n{{{{ import }}}}"
+        "---\npage_title: \"{{{{ type_name }}}} {subcategory} - coiled\"\ndescription: |-\n  {{{{ \
+            summary }}}}\n---\n\n# {{{{ type_name }}}} ({subcategory})\n\n{{{{ description \
+            }}}}\n\n## Example Usage\n\n{{{{ examples }}}}\n\n{{{{ schema }}}}\n{{{{ import }}}}"
     )
 }
 
@@ -91,7 +105,9 @@ fn fenced(lang: &str, text: &str) -> String {
 fn expand(directive: &str, ctx: &Context<'_>, schema: &Schema) -> Result<String, String> {
     match directive {
         "type_name" => Ok(ctx.type_name.clone()),
-        "summary" => Ok(schema.block.description.split("\n\n").next().unwrap_or_default().to_string()),
+        "summary" => {
+            Ok(schema.block.description.split("\n\n").next().unwrap_or_default().to_string())
+        }
         "description" => Ok(schema.block.description.to_string()),
         "schema" => Ok(render_schema(&schema.block)),
         "changes" => Ok(render_changes(&schema.block)),
@@ -103,13 +119,15 @@ fn expand(directive: &str, ctx: &Context<'_>, schema: &Schema) -> Result<String,
                 .map(|e| e.path())
                 .filter(|p| {
                     let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                    (n.starts_with("resource") || n.starts_with("data-source")) && n.ends_with(".tf")
+                    (n.starts_with("resource") || n.starts_with("data-source"))
+                        && n.ends_with(".tf")
                 })
                 .collect();
             files.sort();
             let mut s = String::new();
             for f in files {
-                let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+                let text =
+                    std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
                 s.push_str(&fenced("terraform", &text));
                 s.push('\n');
             }
@@ -125,18 +143,30 @@ fn expand(directive: &str, ctx: &Context<'_>, schema: &Schema) -> Result<String,
             let mut s = String::from("## Import\n\n");
             if block.exists() {
                 s.push_str("In Terraform 1.5 and later, use an `import` block:\n\n");
-                s.push_str(&fenced("terraform", &std::fs::read_to_string(&block).map_err(|e| e.to_string())?));
+                s.push_str(&fenced(
+                    "terraform",
+                    &std::fs::read_to_string(&block).map_err(|e| e.to_string())?,
+                ));
                 s.push('\n');
             }
             let identity = dir.join("import-by-identity.tf");
             if identity.exists() {
-                s.push_str("In Terraform 1.12 and later, the block can name the resource's identity instead of an ID:\n\n");
-                s.push_str(&fenced("terraform", &std::fs::read_to_string(&identity).map_err(|e| e.to_string())?));
+                s.push_str(
+                    "In Terraform 1.12 and later, the block can name the resource's \
+                    identity instead of an ID:\n\n",
+                );
+                s.push_str(&fenced(
+                    "terraform",
+                    &std::fs::read_to_string(&identity).map_err(|e| e.to_string())?,
+                ));
                 s.push('\n');
             }
             if sh.exists() {
                 s.push_str("With `terraform import`:\n\n");
-                s.push_str(&fenced("shell", &std::fs::read_to_string(&sh).map_err(|e| e.to_string())?));
+                s.push_str(&fenced(
+                    "shell",
+                    &std::fs::read_to_string(&sh).map_err(|e| e.to_string())?,
+                ));
             }
             Ok(s)
         }
@@ -171,7 +201,8 @@ pub fn render_changes(block: &Block) -> String {
         ("Updates it in place, through the API", Vec::new()),
         ("Changes Terraform's state only: the apply writes nothing to the API", Vec::new()),
         (
-            "Never stored (write-only), so a change alone plans nothing: the next update sends it, which a change of its `_wo_version` asks for",
+            "Never stored (write-only), so a change alone plans nothing: the next update sends \
+                it, which a change of its `_wo_version` asks for",
             Vec::new(),
         ),
     ];
@@ -221,16 +252,23 @@ fn render_after_import(block: &Block) -> String {
     let rows = [
         (
             AfterImport::FromConfiguration,
-            "Coiled never reports it: the first plan after an import takes the configuration's value, in place",
+            "Coiled never reports it: the first plan after an import takes the configuration's \
+                value, in place",
         ),
         (
             AfterImport::FromConfigurationIfUnread,
-            "Coiled may not report it: where the import read none, the first plan takes the configuration's value, in place",
+            "Coiled may not report it: where the import read none, the first plan takes the \
+                configuration's value, in place",
         ),
-        (AfterImport::SentAgain, "Coiled never reports it: the first apply after an import sends the configuration's value again"),
+        (
+            AfterImport::SentAgain,
+            "Coiled never reports it: the first apply after an import sends the configuration's \
+                value again",
+        ),
         (
             AfterImport::ComparedByMeaning,
-            "Compared with the configuration by meaning: the first plan takes the configuration's spelling of the same value, in place",
+            "Compared with the configuration by meaning: the first plan takes the configuration's \
+                spelling of the same value, in place",
         ),
     ];
     let mut out = String::new();
@@ -243,7 +281,9 @@ fn render_after_import(block: &Block) -> String {
         return out;
     }
     format!(
-        "\nAn import (`terraform import` or an `import` block) reads every other argument from Coiled, and a configuration that differs from what it read plans a change. These it cannot read as they are:\n\n| After an import | |\n|---|---|\n{out}"
+        "\nAn import (`terraform import` or an `import` block) reads every other argument from \
+            Coiled, and a configuration that differs from what it read plans a change. These it \
+            cannot read as they are:\n\n| After an import | |\n|---|---|\n{out}"
     )
 }
 
@@ -262,13 +302,20 @@ pub fn render_schema(block: &Block) -> String {
     out
 }
 
-fn render_block(out: &mut String, block: &Block, prefix: &str, nested: &mut Vec<(String, String, Block)>, heading: usize) {
+fn render_block(
+    out: &mut String,
+    block: &Block,
+    prefix: &str,
+    nested: &mut Vec<(String, String, Block)>,
+    heading: usize,
+) {
     for (title, presences) in [
         ("Required", &[Presence::Required][..]),
         ("Optional", &[Presence::Optional, Presence::OptionalComputed][..]),
         ("Read-Only", &[Presence::Computed][..]),
     ] {
-        let attrs: Vec<&Attribute> = block.attributes.iter().filter(|a| presences.contains(&a.presence)).collect();
+        let attrs: Vec<&Attribute> =
+            block.attributes.iter().filter(|a| presences.contains(&a.presence)).collect();
         let blocks: Vec<_> = if title == "Optional" {
             block.blocks.iter().filter(|b| b.min_items == 0).collect()
         } else if title == "Required" {
@@ -284,7 +331,8 @@ fn render_block(out: &mut String, block: &Block, prefix: &str, nested: &mut Vec<
         } else {
             let _ = write!(out, "\n{title}:\n\n");
         }
-        let mut lines: Vec<(String, String)> = attrs.into_iter().map(|a| attribute_line(a, prefix, nested)).collect();
+        let mut lines: Vec<(String, String)> =
+            attrs.into_iter().map(|a| attribute_line(a, prefix, nested)).collect();
         lines.extend(blocks.into_iter().map(|b| block_line(b, prefix, nested)));
         lines.sort_by(|a, b| a.0.cmp(&b.0));
         for (_, l) in lines {
@@ -295,7 +343,11 @@ fn render_block(out: &mut String, block: &Block, prefix: &str, nested: &mut Vec<
 }
 
 /// One attribute's line (its name, for sorting, and the Markdown), queueing its nested schema.
-fn attribute_line(a: &Attribute, prefix: &str, nested: &mut Vec<(String, String, Block)>) -> (String, String) {
+fn attribute_line(
+    a: &Attribute,
+    prefix: &str,
+    nested: &mut Vec<(String, String, Block)>,
+) -> (String, String) {
     let mut tags = Vec::new();
     let label = match &a.nested {
         Some((nesting, inner)) => {
@@ -338,7 +390,11 @@ fn attribute_line(a: &Attribute, prefix: &str, nested: &mut Vec<(String, String,
 }
 
 /// One nested block's line (its name, for sorting, and the Markdown), queueing its schema.
-fn block_line(b: &tfplugin::schema::NestedBlock, prefix: &str, nested: &mut Vec<(String, String, Block)>) -> (String, String) {
+fn block_line(
+    b: &tfplugin::schema::NestedBlock,
+    prefix: &str,
+    nested: &mut Vec<(String, String, Block)>,
+) -> (String, String) {
     let anchor = format!("nestedblock--{}{}", prefix.replace('.', "--"), b.name);
     nested.push((anchor.clone(), format!("{prefix}{}", b.name), b.block.clone()));
     let kind = match b.nesting {
@@ -346,12 +402,19 @@ fn block_line(b: &tfplugin::schema::NestedBlock, prefix: &str, nested: &mut Vec<
         Nesting::List => "Block List",
         Nesting::Set => "Block Set",
     };
-    let max = if b.max_items > 0 && b.nesting != Nesting::Single { format!(", Max: {}", b.max_items) } else { String::new() };
+    let max = if b.max_items > 0 && b.nesting != Nesting::Single {
+        format!(", Max: {}", b.max_items)
+    } else {
+        String::new()
+    };
     let mut desc = b.block.description.to_string();
     if b.requires_replace {
         desc.push_str(" Changing it replaces the resource.");
     }
-    (b.name.to_string(), format!("- `{}` ({kind}{max}) {desc} (see [below for nested schema](#{anchor}))", b.name))
+    (
+        b.name.to_string(),
+        format!("- `{}` ({kind}{max}) {desc} (see [below for nested schema](#{anchor}))", b.name),
+    )
 }
 
 #[cfg(test)]
@@ -361,16 +424,22 @@ mod tests {
 
     #[test]
     fn the_changes_table_sorts_arguments_by_what_a_change_does() {
-        let timeouts = |name| NestedBlock::new(name, Nesting::Single, Block::default()).state_only();
+        let timeouts =
+            |name| NestedBlock::new(name, Nesting::Single, Block::default()).state_only();
         let block = Block {
             attributes: vec![
                 Attribute::required("name", Type::String, "").requires_replace(),
                 Attribute::optional("size", Type::Number, "").import_from_configuration_if_unread(),
-                Attribute::optional("wait", Type::Bool, "").state_only().import_from_configuration(),
+                Attribute::optional("wait", Type::Bool, "")
+                    .state_only()
+                    .import_from_configuration(),
                 Attribute::optional("key_wo", Type::String, "").write_only(),
                 Attribute::computed("id", Type::String, ""),
             ],
-            blocks: vec![timeouts("timeouts"), NestedBlock::new("options", Nesting::Single, Block::default())],
+            blocks: vec![
+                timeouts("timeouts"),
+                NestedBlock::new("options", Nesting::Single, Block::default()),
+            ],
             description: "",
         };
         let md = render_changes(&block);
@@ -382,8 +451,14 @@ mod tests {
         assert!(md.contains("| `wait` | Coiled never reports it"), "{md}");
         assert!(md.contains("| `size` | Coiled may not report it"), "{md}");
         assert!(!md.contains("by meaning"), "{md}");
-        let read_only = Block { attributes: vec![Attribute::required("name", Type::String, "")], ..Block::default() };
-        assert!(!render_changes(&read_only).contains("After an import"), "an import that reads everything has no table");
+        let read_only = Block {
+            attributes: vec![Attribute::required("name", Type::String, "")],
+            ..Block::default()
+        };
+        assert!(
+            !render_changes(&read_only).contains("After an import"),
+            "an import that reads everything has no table"
+        );
     }
 
     #[test]
@@ -397,7 +472,11 @@ mod tests {
             blocks: vec![NestedBlock::new(
                 "ingress",
                 Nesting::Set,
-                Block { attributes: vec![Attribute::required("cidr", Type::String, "Block.")], blocks: vec![], description: "A rule." },
+                Block {
+                    attributes: vec![Attribute::required("cidr", Type::String, "Block.")],
+                    blocks: vec![],
+                    description: "A rule.",
+                },
             )],
             description: "",
         };
@@ -407,7 +486,10 @@ mod tests {
         assert!(md.contains("- `ingress` (Block Set) A rule. (see [below for nested schema](#nestedblock--ingress))"), "{md}");
         assert!(md.contains("### Read-Only\n\n- `id` (String) Id."), "{md}");
         assert!(
-            md.contains("<a id=\"nestedblock--ingress\"></a>\n### Nested Schema for `ingress`\n\nRequired:\n\n- `cidr` (String) Block."),
+            md.contains(
+                "<a id=\"nestedblock--ingress\"></a>\n### Nested Schema for \
+                `ingress`\n\nRequired:\n\n- `cidr` (String) Block."
+            ),
             "{md}"
         );
     }

@@ -11,7 +11,9 @@ use x509_cert::der::oid::ObjectIdentifier;
 use x509_cert::der::{Any, Encode};
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName};
+use x509_cert::ext::pkix::{
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName,
+};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
@@ -36,9 +38,12 @@ pub struct SelfSigned {
 /// client pins it as the only root) and for both TLS server and client authentication.
 pub fn localhost(organization: &str) -> Result<SelfSigned, String> {
     let rng = SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|e| e.to_string())?;
-    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).map_err(|e| e.to_string())?;
-    let name: Name = format!("CN=localhost,O={organization}").parse().map_err(|e| format!("{e}"))?;
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+        .map_err(|e| e.to_string())?;
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+        .map_err(|e| e.to_string())?;
+    let name: Name =
+        format!("CN=localhost,O={organization}").parse().map_err(|e| format!("{e}"))?;
     let signature_algorithm = AlgorithmIdentifierOwned { oid: ECDSA_WITH_SHA256, parameters: None };
     let tbs = TbsCertificate {
         version: Version::V3,
@@ -52,7 +57,8 @@ pub fn localhost(organization: &str) -> Result<SelfSigned, String> {
                 oid: EC_PUBLIC_KEY,
                 parameters: Some(Any::encode_from(&PRIME256V1).map_err(|e| e.to_string())?),
             },
-            subject_public_key: BitString::from_bytes(key.public_key().as_ref()).map_err(|e| e.to_string())?,
+            subject_public_key: BitString::from_bytes(key.public_key().as_ref())
+                .map_err(|e| e.to_string())?,
         },
         issuer_unique_id: None,
         subject_unique_id: None,
@@ -65,7 +71,10 @@ pub fn localhost(organization: &str) -> Result<SelfSigned, String> {
         signature_algorithm,
         signature: BitString::from_bytes(signature.as_ref()).map_err(|e| e.to_string())?,
     };
-    Ok(SelfSigned { cert_der: cert.to_der().map_err(|e| e.to_string())?, key_pkcs8: pkcs8.as_ref().to_vec() })
+    Ok(SelfSigned {
+        cert_der: cert.to_der().map_err(|e| e.to_string())?,
+        key_pkcs8: pkcs8.as_ref().to_vec(),
+    })
 }
 
 /// A positive random 16-byte serial number.
@@ -78,9 +87,17 @@ fn serial(rng: &SystemRandom) -> Result<[u8; 16], String> {
 }
 
 fn validity() -> Result<Validity, String> {
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_err(|e| e.to_string())?;
-    let at = |d: Duration| UtcTime::from_unix_duration(Duration::from_secs(d.as_secs())).map(Time::UtcTime).map_err(|e| e.to_string());
-    Ok(Validity { not_before: at(now - Duration::from_secs(30))?, not_after: at(now + Duration::from_secs(30 * 24 * 3600))? })
+    let now =
+        SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_err(|e| e.to_string())?;
+    let at = |d: Duration| {
+        UtcTime::from_unix_duration(Duration::from_secs(d.as_secs()))
+            .map(Time::UtcTime)
+            .map_err(|e| e.to_string())
+    };
+    Ok(Validity {
+        not_before: at(now - Duration::from_secs(30))?,
+        not_after: at(now + Duration::from_secs(30 * 24 * 3600))?,
+    })
 }
 
 fn extensions() -> Result<Vec<Extension>, String> {
@@ -95,7 +112,13 @@ fn extensions() -> Result<Vec<Extension>, String> {
     let dns = Ia5String::new("localhost").map_err(|e| e.to_string())?;
     Ok(vec![
         ext("2.5.29.19", true, &BasicConstraints { ca: true, path_len_constraint: None })?,
-        ext("2.5.29.15", true, &KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment | KeyUsages::KeyCertSign))?,
+        ext(
+            "2.5.29.15",
+            true,
+            &KeyUsage(
+                KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment | KeyUsages::KeyCertSign,
+            ),
+        )?,
         ext("2.5.29.37", false, &ExtendedKeyUsage(vec![SERVER_AUTH, CLIENT_AUTH]))?,
         ext("2.5.29.17", false, &SubjectAltName(vec![GeneralName::DnsName(dns)]))?,
     ])
@@ -115,7 +138,10 @@ mod tests {
         // The signature verifies with the certificate's own key.
         let tbs = cert.tbs_certificate.to_der().unwrap();
         let public = cert.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes();
-        let key = ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, public);
+        let key = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_ASN1,
+            public,
+        );
         assert!(key.verify(&tbs, cert.signature.raw_bytes()).is_ok());
     }
 }

@@ -38,23 +38,59 @@ impl Diagnostics {
     }
     /// Adds an error.
     pub fn error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
-        self.0.push(Diagnostic { severity: Severity::Error, summary: summary.into(), detail: detail.into(), path: None });
+        self.0.push(Diagnostic {
+            severity: Severity::Error,
+            summary: summary.into(),
+            detail: detail.into(),
+            path: None,
+        });
     }
     /// Adds an error about one attribute.
-    pub fn error_at(&mut self, path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) {
-        self.0.push(Diagnostic { severity: Severity::Error, summary: summary.into(), detail: detail.into(), path: Some(path) });
+    pub fn error_at(
+        &mut self,
+        path: AttrPath,
+        summary: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
+        self.0.push(Diagnostic {
+            severity: Severity::Error,
+            summary: summary.into(),
+            detail: detail.into(),
+            path: Some(path),
+        });
     }
     /// Adds a warning.
     pub fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
-        self.0.push(Diagnostic { severity: Severity::Warning, summary: summary.into(), detail: detail.into(), path: None });
+        self.0.push(Diagnostic {
+            severity: Severity::Warning,
+            summary: summary.into(),
+            detail: detail.into(),
+            path: None,
+        });
     }
     /// Adds a warning about one attribute.
-    pub fn warning_at(&mut self, path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) {
-        self.0.push(Diagnostic { severity: Severity::Warning, summary: summary.into(), detail: detail.into(), path: Some(path) });
+    pub fn warning_at(
+        &mut self,
+        path: AttrPath,
+        summary: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
+        self.0.push(Diagnostic {
+            severity: Severity::Warning,
+            summary: summary.into(),
+            detail: detail.into(),
+            path: Some(path),
+        });
     }
     /// Reports a provider bug: something that must never happen whatever the user does.
     pub fn bug(&mut self, summary: impl Into<String>, what: impl std::fmt::Display) {
-        self.error(summary, format!("{what}\n\nThis is always a problem with the provider. Please report it to the provider developers."));
+        self.error(
+            summary,
+            format!(
+                "{what}\n\nThis is always a problem with the provider. Please \
+            report it to the provider developers."
+            ),
+        );
     }
     /// Appends all of `other`.
     pub fn extend(&mut self, other: Diagnostics) {
@@ -96,7 +132,15 @@ pub fn printable(text: &str) -> String {
     if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return text.to_string();
     }
-    text.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() }).collect()
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Converts an attribute path to its tfplugin6 form.

@@ -126,11 +126,29 @@ pub trait Resource: Send + Sync + 'static {
     async fn validate(&self, _ctx: &Ctx, _config: &Value, _diags: &mut Diagnostics) {}
     /// Refines a plan beyond the schema's rules: predicts computed values, keeps semantically equal prior
     /// values, adds replace paths, warns. Called for creates and updates, never for destroys.
-    async fn modify_plan(&self, _ctx: &Ctx, _plan: &mut Plan<Self::Model>, _diags: &mut Diagnostics) {}
+    async fn modify_plan(
+        &self,
+        _ctx: &Ctx,
+        _plan: &mut Plan<Self::Model>,
+        _diags: &mut Diagnostics,
+    ) {
+    }
     /// Creates the remote object. Must return its state, or report an error.
-    async fn create(&self, ctx: &Ctx, planned: Self::Model, config: Self::Model, diags: &mut Diagnostics) -> Option<NewState<Self::Model>>;
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        planned: Self::Model,
+        config: Self::Model,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState<Self::Model>>;
     /// Reads the remote object; `None` with an error when it cannot.
-    async fn read(&self, ctx: &Ctx, state: Self::Model, private: &Private, diags: &mut Diagnostics) -> Option<Read<Self::Model>>;
+    async fn read(
+        &self,
+        ctx: &Ctx,
+        state: Self::Model,
+        private: &Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Read<Self::Model>>;
     /// Updates the remote object in place.
     async fn update(
         &self,
@@ -142,11 +160,25 @@ pub trait Resource: Send + Sync + 'static {
         diags: &mut Diagnostics,
     ) -> Option<NewState<Self::Model>>;
     /// Deletes the remote object.
-    async fn delete(&self, ctx: &Ctx, prior: Self::Model, private: &Private, diags: &mut Diagnostics);
+    async fn delete(
+        &self,
+        ctx: &Ctx,
+        prior: Self::Model,
+        private: &Private,
+        diags: &mut Diagnostics,
+    );
     /// Turns an import ID into a state (and private data) that `read` can complete; `None` with an
     /// error when it cannot.
-    async fn import(&self, _ctx: &Ctx, _id: &str, diags: &mut Diagnostics) -> Option<NewState<Self::Model>> {
-        diags.error("Import Not Supported", format!("Resource type {} cannot be imported.", self.type_name()));
+    async fn import(
+        &self,
+        _ctx: &Ctx,
+        _id: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState<Self::Model>> {
+        diags.error(
+            "Import Not Supported",
+            format!("Resource type {} cannot be imported.", self.type_name()),
+        );
         None
     }
     /// Upgrades state written under an older schema version (given as Terraform's JSON) to the current
@@ -155,7 +187,14 @@ pub trait Resource: Send + Sync + 'static {
     /// the schema (to say why); other state of the current version is decoded directly. The default
     /// reads the state as it is; a resource whose schema changed rewrites older `json` first and then
     /// calls [`read_stored_state`].
-    fn upgrade_state(&self, schema: &Schema, ty: &Type, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
+    fn upgrade_state(
+        &self,
+        schema: &Schema,
+        ty: &Type,
+        version: i64,
+        json: &serde_json::Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         read_stored_state(self.type_name(), schema, ty, version, json, diags)
     }
 }
@@ -173,15 +212,35 @@ pub trait AnyResource: Send + Sync {
     /// [`Resource::validate`].
     async fn validate(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics);
     /// [`Resource::upgrade_state`].
-    fn upgrade_state(&self, schema: &Schema, ty: &Type, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value>;
+    fn upgrade_state(
+        &self,
+        schema: &Schema,
+        ty: &Type,
+        version: i64,
+        json: &serde_json::Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value>;
     /// [`Resource::modify_plan`].
     async fn modify_plan(&self, ctx: &Ctx, plan: &mut PlanValues, diags: &mut Diagnostics);
     /// [`Resource::create`].
-    async fn create(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics) -> Option<NewState>;
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        planned: &Value,
+        config: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState>;
     /// [`Resource::read`]; a `Value::Null` state when the object is gone.
-    async fn read(&self, ctx: &Ctx, state: &Value, private: &Private, diags: &mut Diagnostics) -> Option<NewState>;
+    async fn read(
+        &self,
+        ctx: &Ctx,
+        state: &Value,
+        private: &Private,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState>;
     /// [`Resource::update`].
-    async fn update(&self, ctx: &Ctx, change: &Change, diags: &mut Diagnostics) -> Option<NewState>;
+    async fn update(&self, ctx: &Ctx, change: &Change, diags: &mut Diagnostics)
+    -> Option<NewState>;
     /// [`Resource::delete`].
     async fn delete(&self, ctx: &Ctx, prior: &Value, private: &Private, diags: &mut Diagnostics);
     /// [`Resource::import`].
@@ -206,13 +265,21 @@ impl<R: Resource> AnyResource for R {
     async fn validate(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
         Resource::validate(self, ctx, config, diags).await;
     }
-    fn upgrade_state(&self, schema: &Schema, ty: &Type, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
+    fn upgrade_state(
+        &self,
+        schema: &Schema,
+        ty: &Type,
+        version: i64,
+        json: &serde_json::Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         Resource::upgrade_state(self, schema, ty, version, json, diags)
     }
     async fn modify_plan(&self, ctx: &Ctx, plan: &mut PlanValues, diags: &mut Diagnostics) {
         let prior = R::Model::decode(&plan.prior);
         // An unchanged resource's proposal is its prior state: decoded once.
-        let planned = if plan.proposal_is_prior { prior.clone() } else { R::Model::decode(&plan.planned) };
+        let planned =
+            if plan.proposal_is_prior { prior.clone() } else { R::Model::decode(&plan.planned) };
         let mut typed = Plan {
             prior,
             config: R::Model::decode(&plan.config),
@@ -234,19 +301,41 @@ impl<R: Resource> AnyResource for R {
         plan.predicted = typed.predicted;
         plan.in_place = typed.in_place;
     }
-    async fn create(&self, ctx: &Ctx, planned: &Value, config: &Value, diags: &mut Diagnostics) -> Option<NewState> {
-        Resource::create(self, ctx, R::Model::decode(planned), R::Model::decode(config), diags).await.map(encoded)
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        planned: &Value,
+        config: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState> {
+        Resource::create(self, ctx, R::Model::decode(planned), R::Model::decode(config), diags)
+            .await
+            .map(encoded)
     }
-    async fn read(&self, ctx: &Ctx, state: &Value, private: &Private, diags: &mut Diagnostics) -> Option<NewState> {
+    async fn read(
+        &self,
+        ctx: &Ctx,
+        state: &Value,
+        private: &Private,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState> {
         Some(match Resource::read(self, ctx, R::Model::decode(state), private, diags).await? {
             Read::Found(new) => encoded(new),
             Read::Gone => NewState { state: Value::Null, private: Vec::new() },
         })
     }
-    async fn update(&self, ctx: &Ctx, change: &Change, diags: &mut Diagnostics) -> Option<NewState> {
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        change: &Change,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState> {
         let decode = R::Model::decode;
-        let (prior, planned, config) = (decode(&change.prior), decode(&change.planned), decode(&change.config));
-        Resource::update(self, ctx, prior, planned, config, &change.private, diags).await.map(encoded)
+        let (prior, planned, config) =
+            (decode(&change.prior), decode(&change.planned), decode(&change.config));
+        Resource::update(self, ctx, prior, planned, config, &change.private, diags)
+            .await
+            .map(encoded)
     }
     async fn delete(&self, ctx: &Ctx, prior: &Value, private: &Private, diags: &mut Diagnostics) {
         Resource::delete(self, ctx, R::Model::decode(prior), private, diags).await;
@@ -269,14 +358,22 @@ pub fn read_stored_state(
     if version > schema.version {
         diags.error(
             "State From a Newer Provider",
-            format!("The state of this {type_name} was written by a newer provider (schema version {version}, this provider knows {}). Upgrade the provider.", schema.version),
+            format!(
+                "The state of this {type_name} was written by a newer provider (schema \
+                version {version}, this provider knows {}). Upgrade the provider.",
+                schema.version
+            ),
         );
         return None;
     }
     match super::value::from_json(json, ty) {
         Ok(v) => Some(v),
         Err(e) => {
-            diags.error_at(e.path.clone(), "Unreadable Resource State", format!("The stored state does not match the schema: {e}."));
+            diags.error_at(
+                e.path.clone(),
+                "Unreadable Resource State",
+                format!("The stored state does not match the schema: {e}."),
+            );
             None
         }
     }
@@ -342,7 +439,13 @@ pub trait Provider: Send + Sync + 'static {
     /// Checks the provider configuration (which may hold unknown values).
     async fn validate(&self, _ctx: &Ctx, _config: &Value, _diags: &mut Diagnostics) {}
     /// Applies the provider configuration; may be called with unknown values during plan.
-    async fn configure(&self, ctx: &Ctx, config: &Value, terraform_version: &str, diags: &mut Diagnostics);
+    async fn configure(
+        &self,
+        ctx: &Ctx,
+        config: &Value,
+        terraform_version: &str,
+        diags: &mut Diagnostics,
+    );
 }
 
 /// Applies the schema's plan rules around the resource's own [`Resource::modify_plan`]:
@@ -351,7 +454,13 @@ pub trait Provider: Send + Sync + 'static {
 /// marked requires-replace that differ from the prior state are listed. `schema` is the resource's
 /// schema, built once by the caller: this runs for every instance on every plan. `true` when the
 /// planned value is the prior state itself (no change).
-pub async fn plan_change(resource: &dyn AnyResource, schema: &Schema, ctx: &Ctx, plan: &mut PlanValues, diags: &mut Diagnostics) -> bool {
+pub async fn plan_change(
+    resource: &dyn AnyResource,
+    schema: &Schema,
+    ctx: &Ctx,
+    plan: &mut PlanValues,
+    diags: &mut Diagnostics,
+) -> bool {
     if plan.planned.is_null() {
         return false; // destroy: nothing to plan
     }
@@ -361,7 +470,8 @@ pub async fn plan_change(resource: &dyn AnyResource, schema: &Schema, ctx: &Ctx,
     }
     // Terraform proposes an unchanged resource's prior state as it is: then that is the value before
     // the hook, and no copy is needed.
-    plan.proposal_is_prior = plan.proposal_is_prior || (!plan.prior.is_null() && plan.planned == plan.prior);
+    plan.proposal_is_prior =
+        plan.proposal_is_prior || (!plan.prior.is_null() && plan.planned == plan.prior);
     let before_hook = (!plan.proposal_is_prior).then(|| plan.planned.clone());
     resource.modify_plan(ctx, plan, diags).await;
     if diags.has_errors() {
@@ -373,7 +483,14 @@ pub async fn plan_change(resource: &dyn AnyResource, schema: &Schema, ctx: &Ctx,
         return true;
     }
     let before_hook = before_hook.as_ref().unwrap_or(&plan.prior);
-    mark_unknown_computed(&schema.block, &plan.prior, before_hook, &plan.config, &plan.predicted, &mut plan.planned);
+    mark_unknown_computed(
+        &schema.block,
+        &plan.prior,
+        before_hook,
+        &plan.config,
+        &plan.predicted,
+        &mut plan.planned,
+    );
     if !plan.prior.is_null() {
         for p in replace_paths(&schema.block, &plan.prior, &plan.planned) {
             if !plan.requires_replace.contains(&p) {
@@ -389,8 +506,17 @@ pub async fn plan_change(resource: &dyn AnyResource, schema: &Schema, ctx: &Ctx,
 
 /// Marks top-level computed attributes unknown where the configuration did not set them, the resource's
 /// hook did not predict them, and they are not declared stable (or have no prior value yet).
-fn mark_unknown_computed(block: &Block, prior: &Value, before_hook: &Value, config: &Value, predicted: &[&str], planned: &mut Value) {
-    for attr in block.attributes.iter().filter(|a| a.computed_by_provider() && !predicted.contains(&a.name)) {
+fn mark_unknown_computed(
+    block: &Block,
+    prior: &Value,
+    before_hook: &Value,
+    config: &Value,
+    predicted: &[&str],
+    planned: &mut Value,
+) {
+    for attr in
+        block.attributes.iter().filter(|a| a.computed_by_provider() && !predicted.contains(&a.name))
+    {
         let configured = config.get(attr.name).is_some_and(|v| !v.is_null());
         if configured {
             continue;
@@ -469,7 +595,9 @@ pub async fn apply_change(
             );
         }
         created
-    } else if change.planned.is_wholly_known() && schema.block.differs_in_state_only(&change.prior, &change.planned) {
+    } else if change.planned.is_wholly_known()
+        && schema.block.differs_in_state_only(&change.prior, &change.planned)
+    {
         // Only what Terraform alone keeps changes (as declared): nothing is sent.
         Some(NewState { state: change.planned, private: change.private })
     } else {
@@ -479,7 +607,10 @@ pub async fn apply_change(
                 if !diags.has_errors() {
                     diags.bug(
                         "Missing Resource State After Update",
-                        format!("The update of {} returned no state and no error.", resource.type_name()),
+                        format!(
+                            "The update of {} returned no state and no error.",
+                            resource.type_name()
+                        ),
                     );
                 }
                 Some(NewState { state: change.prior, private: change.private })
@@ -506,13 +637,21 @@ pub async fn read_resource(
     let new = resource.read(ctx, state, private, diags).await?;
     check_known(resource.type_name(), "Read", &new.state, diags);
     if new.state.is_null() {
-        tracing::info!(resource = resource.type_name(), "remote object is gone; removing it from state");
+        tracing::info!(
+            resource = resource.type_name(),
+            "remote object is gone; removing it from state"
+        );
     }
     Some(new)
 }
 
 /// Reads a data source, checking that the value it returns is wholly known.
-pub async fn read_data_source(source: &dyn DataSource, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
+pub async fn read_data_source(
+    source: &dyn DataSource,
+    ctx: &Ctx,
+    config: &Value,
+    diags: &mut Diagnostics,
+) -> Option<Value> {
     let state = source.read(ctx, config, diags).await?;
     check_known(source.type_name(), "Read", &state, diags);
     Some(state)
@@ -521,7 +660,10 @@ pub async fn read_data_source(source: &dyn DataSource, ctx: &Ctx, config: &Value
 /// A new state must be wholly known: an unknown value there is a provider bug.
 fn check_known(type_name: &str, step: &str, state: &Value, diags: &mut Diagnostics) {
     if !state.is_wholly_known() {
-        diags.bug(format!("Unknown Value After {step}"), format!("The {step} of {type_name} returned a state with unknown values."));
+        diags.bug(
+            format!("Unknown Value After {step}"),
+            format!("The {step} of {type_name} returned a state with unknown values."),
+        );
     }
 }
 
@@ -593,13 +735,33 @@ mod tests {
         fn schema(&self) -> Schema {
             Schema { version: 0, block: Thing::schema_block("A thing.") }
         }
-        async fn create(&self, _: &Ctx, _: Thing, _: Thing, _: &mut Diagnostics) -> Option<NewState<Thing>> {
+        async fn create(
+            &self,
+            _: &Ctx,
+            _: Thing,
+            _: Thing,
+            _: &mut Diagnostics,
+        ) -> Option<NewState<Thing>> {
             None
         }
-        async fn read(&self, _: &Ctx, _: Thing, _: &Private, _: &mut Diagnostics) -> Option<Read<Thing>> {
+        async fn read(
+            &self,
+            _: &Ctx,
+            _: Thing,
+            _: &Private,
+            _: &mut Diagnostics,
+        ) -> Option<Read<Thing>> {
             None
         }
-        async fn update(&self, _: &Ctx, _: Thing, _: Thing, _: Thing, _: &Private, _: &mut Diagnostics) -> Option<NewState<Thing>> {
+        async fn update(
+            &self,
+            _: &Ctx,
+            _: Thing,
+            _: Thing,
+            _: Thing,
+            _: &Private,
+            _: &mut Diagnostics,
+        ) -> Option<NewState<Thing>> {
             None
         }
         async fn delete(&self, _: &Ctx, _: Thing, _: &Private, _: &mut Diagnostics) {}
@@ -610,7 +772,12 @@ mod tests {
     }
 
     fn obj(id: Value, status: Value, name: &str, size: i64) -> Value {
-        Value::object([("id", id), ("status", status), ("name", Value::string(name)), ("size", Value::int(size))])
+        Value::object([
+            ("id", id),
+            ("status", status),
+            ("name", Value::string(name)),
+            ("size", Value::int(size)),
+        ])
     }
 
     async fn run(prior: Value, proposed: Value) -> PlanValues {
@@ -661,7 +828,14 @@ mod tests {
                         blocks: vec![crate::schema::NestedBlock::new(
                             "inner",
                             Nesting::Single,
-                            Block { attributes: vec![Attribute::optional("region", Type::String, "Region.")], ..Default::default() },
+                            Block {
+                                attributes: vec![Attribute::optional(
+                                    "region",
+                                    Type::String,
+                                    "Region.",
+                                )],
+                                ..Default::default()
+                            },
                         )],
                         ..Default::default()
                     },
@@ -670,14 +844,24 @@ mod tests {
             ],
             ..Default::default()
         };
-        let held = Value::object([("options", Value::object([("region", Value::string("a")), ("inner", inner("b"))]))]);
+        let held = Value::object([(
+            "options",
+            Value::object([("region", Value::string("a")), ("inner", inner("b"))]),
+        )]);
         // Left out: absent, as Terraform before 1.3 would otherwise plan it from the prior state.
         let mut planned = held.clone();
-        assert!(null_absent_single_blocks(&block, &Value::object([("options", Value::Null)]), &mut planned));
+        assert!(null_absent_single_blocks(
+            &block,
+            &Value::object([("options", Value::Null)]),
+            &mut planned
+        ));
         assert_eq!(planned.get("options"), Some(&Value::Null));
         // Written without its inner block: only that one goes.
         let mut planned = held.clone();
-        let config = Value::object([("options", Value::object([("region", Value::string("a")), ("inner", Value::Null)]))]);
+        let config = Value::object([(
+            "options",
+            Value::object([("region", Value::string("a")), ("inner", Value::Null)]),
+        )]);
         assert!(null_absent_single_blocks(&block, &config, &mut planned));
         assert_eq!(planned.get("options").and_then(|o| o.get("inner")), Some(&Value::Null));
         assert_eq!(planned.get("options").and_then(|o| o.get("region")), Some(&Value::string("a")));
@@ -690,7 +874,8 @@ mod tests {
     #[tokio::test]
     async fn update_keeps_stable_and_replaces_on_marked_attributes() {
         let prior = obj(Value::string("1"), Value::string("ready"), "a", 1);
-        let plan = run(prior.clone(), obj(Value::string("1"), Value::string("ready"), "a", 2)).await;
+        let plan =
+            run(prior.clone(), obj(Value::string("1"), Value::string("ready"), "a", 2)).await;
         assert_eq!(plan.planned.get("id"), Some(&Value::string("1")));
         assert_eq!(plan.planned.get("status"), Some(&Value::Unknown));
         assert!(plan.requires_replace.is_empty());

@@ -33,7 +33,10 @@ impl FunctionError {
 
     /// The protocol message.
     pub fn to_proto(&self) -> pb::FunctionError {
-        pb::FunctionError { text: self.text.clone(), function_argument: self.argument.map(|i| i as i64) }
+        pb::FunctionError {
+            text: self.text.clone(),
+            function_argument: self.argument.map(|i| i as i64),
+        }
     }
 }
 
@@ -69,7 +72,9 @@ pub fn to_proto(f: &dyn Function) -> pb::Function {
             })
             .collect(),
         variadic_parameter: None,
-        r#return: Some(pb::function::Return { r#type: f.returns().to_json().to_string().into_bytes() }),
+        r#return: Some(pb::function::Return {
+            r#type: f.returns().to_json().to_string().into_bytes(),
+        }),
         summary: f.summary().to_string(),
         description: f.description().to_string(),
         description_kind: pb::StringKind::Markdown as i32,

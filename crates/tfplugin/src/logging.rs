@@ -14,8 +14,10 @@ use tracing_subscriber::prelude::*;
 
 /// The level implied by the environment, `None` for off.
 pub fn level_from_env() -> Option<Level> {
-    let raw =
-        std::env::var("TF_LOG_PROVIDER").ok().filter(|s| !s.is_empty()).or_else(|| std::env::var("TF_LOG").ok().filter(|s| !s.is_empty()));
+    let raw = std::env::var("TF_LOG_PROVIDER")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("TF_LOG").ok().filter(|s| !s.is_empty()));
     parse_level(raw.as_deref())
 }
 
@@ -81,19 +83,29 @@ impl Visit for Fields {
 
 impl<S: Subscriber> Layer<S> for HclogLayer {
     fn enabled(&self, metadata: &tracing::Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        self.max.is_some_and(|max| *metadata.level() <= max) && self.targets.iter().any(|t| metadata.target().starts_with(t))
+        self.max.is_some_and(|max| *metadata.level() <= max)
+            && self.targets.iter().any(|t| metadata.target().starts_with(t))
     }
 
     /// The level below which no event is even built: a `debug!` costs one comparison when TF_LOG is
     /// at INFO or unset.
     fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
-        Some(self.max.map_or(tracing::level_filters::LevelFilter::OFF, tracing::level_filters::LevelFilter::from_level))
+        Some(self.max.map_or(
+            tracing::level_filters::LevelFilter::OFF,
+            tracing::level_filters::LevelFilter::from_level,
+        ))
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = Fields { message: String::new(), extra: serde_json::Map::new() };
         event.record(&mut fields);
-        let line = render(self.module, *event.metadata().level(), &fields.message, fields.extra, std::time::SystemTime::now());
+        let line = render(
+            self.module,
+            *event.metadata().level(),
+            &fields.message,
+            fields.extra,
+            std::time::SystemTime::now(),
+        );
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(line.as_bytes());
     }

@@ -144,7 +144,11 @@ pub trait Attr: Sized {
     fn check(v: &Value, path: &AttrPath, diags: &mut Diagnostics) {
         if !matches!(v, Value::Null) && v.is_wholly_known() && Self::decode(v).is_none() {
             let shown = v.as_number().map_or_else(|| "this value".to_string(), |n| n.to_string());
-            diags.error_at(path.clone(), "Invalid Value", format!("{shown} is not {}.", Self::HOLDS));
+            diags.error_at(
+                path.clone(),
+                "Invalid Value",
+                format!("{shown} is not {}.", Self::HOLDS),
+            );
         }
     }
 }
@@ -458,7 +462,13 @@ mod tests {
             ("ratio", Value::Number(Number::from_f64(0.5).unwrap())),
             ("on", Value::Unknown),
             ("tags", Value::Map([("k".to_string(), Value::string("v"))].into())),
-            ("inner", Value::object([("cidr", Value::string("10.0.0.0/8")), ("ports", Value::List(vec![Value::int(22)]))])),
+            (
+                "inner",
+                Value::object([
+                    ("cidr", Value::string("10.0.0.0/8")),
+                    ("ports", Value::List(vec![Value::int(22)])),
+                ]),
+            ),
             ("raw", Value::Set(vec![Value::Unknown])),
         ]);
         let m = Outer::decode(&value);
@@ -474,14 +484,20 @@ mod tests {
     fn null_and_absent_read_as_null_and_unknown_elements_are_not_a_known_list() {
         let m = Outer::decode(&Value::Null);
         assert_eq!(m, Outer::default());
-        let v = Value::object([("cidr", Value::Null), ("ports", Value::List(vec![Value::int(1), Value::Unknown]))]);
+        let v = Value::object([
+            ("cidr", Value::Null),
+            ("ports", Value::List(vec![Value::int(1), Value::Unknown])),
+        ]);
         let inner = Inner::decode(&v);
         assert!(inner.ports.is_unknown() && inner.ports.known().is_none());
         assert_eq!(inner.encode(), v, "kept as it was");
         assert_eq!(Field::from_option(None::<i64>).or(Field::Known(4)), Field::Known(4));
         let planned = Inner { cidr: Field::Unknown, ports: Field::Known(vec![1]) };
         let prior = Inner { cidr: Field::Known("10.0.0.0/8".into()), ports: Field::Known(vec![2]) };
-        assert_eq!(planned.known_from(&prior), Inner { cidr: Field::Known("10.0.0.0/8".into()), ports: Field::Known(vec![1]) });
+        assert_eq!(
+            planned.known_from(&prior),
+            Inner { cidr: Field::Known("10.0.0.0/8".into()), ports: Field::Known(vec![1]) }
+        );
     }
 
     #[test]
@@ -504,9 +520,19 @@ mod tests {
         Outer::check_values(&config, &mut diags);
         let paths: Vec<String> = diags.0.iter().map(|d| format!("{:?}", d.path)).collect();
         assert_eq!(diags.0.len(), 3, "{paths:?}");
-        assert!(diags.0.iter().all(|d| d.summary == "Invalid Value" && d.detail.contains("whole number")), "{:?}", diags.0);
+        assert!(
+            diags
+                .0
+                .iter()
+                .all(|d| d.summary == "Invalid Value" && d.detail.contains("whole number")),
+            "{:?}",
+            diags.0
+        );
         let mut quiet = Diagnostics::new();
-        Outer::check_values(&Value::object([("port", num("443")), ("ports", Value::Unknown)]), &mut quiet);
+        Outer::check_values(
+            &Value::object([("port", num("443")), ("ports", Value::Unknown)]),
+            &mut quiet,
+        );
         assert!(quiet.0.is_empty());
     }
 }

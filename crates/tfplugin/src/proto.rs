@@ -19,7 +19,8 @@ pub mod go_plugin {
     tonic::include_proto!("plugin");
 }
 
-type BoxFuture = std::pin::Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+type BoxFuture =
+    std::pin::Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
 
 /// One route: a gRPC service and the name its calls carry as the first path segment.
 trait Route: Send + Sync {
@@ -29,8 +30,12 @@ trait Route: Send + Sync {
 
 /// A generated tonic service, as [`Routes::with`] takes it.
 pub trait GrpcService:
-    tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible, Future: Send + 'static>
-    + NamedService
+    tower_service::Service<
+        http::Request<Body>,
+        Response = http::Response<Body>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + NamedService
     + Clone
     + Send
     + Sync
@@ -39,8 +44,12 @@ pub trait GrpcService:
 }
 
 impl<S> GrpcService for S where
-    S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible, Future: Send + 'static>
-        + NamedService
+    S: tower_service::Service<
+            http::Request<Body>,
+            Response = http::Response<Body>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + NamedService
         + Clone
         + Send
         + Sync
@@ -97,7 +106,11 @@ impl tower_service::Service<http::Request<Body>> for Routes {
         match self.find(request.uri().path()) {
             Some(route) => route.call(request),
             None => {
-                let response = tonic::Status::unimplemented(format!("no service for {}", request.uri().path())).into_http();
+                let response = tonic::Status::unimplemented(format!(
+                    "no service for {}",
+                    request.uri().path()
+                ))
+                .into_http();
                 Box::pin(async move { Ok(response) })
             }
         }
@@ -110,7 +123,8 @@ mod tests {
 
     #[test]
     fn calls_are_routed_by_their_first_path_segment() {
-        let routes = Routes::default().with(go_plugin::grpc_controller_server::GrpcControllerServer::new(Nothing));
+        let routes = Routes::default()
+            .with(go_plugin::grpc_controller_server::GrpcControllerServer::new(Nothing));
         assert!(routes.find("/plugin.GRPCController/Shutdown").is_some());
         assert!(routes.find("/plugin.GRPCStdio/StreamStdio").is_none());
         assert!(routes.find("/tfplugin6.Provider/GetProviderSchema").is_none());
@@ -121,7 +135,8 @@ mod tests {
     async fn an_unknown_service_is_unimplemented() {
         use tower_service::Service as _;
         let mut routes = Routes::default();
-        let request = http::Request::builder().uri("/nope.Service/Call").body(Body::empty()).unwrap();
+        let request =
+            http::Request::builder().uri("/nope.Service/Call").body(Body::empty()).unwrap();
         let response = routes.call(request).await.unwrap();
         assert_eq!(response.headers().get("grpc-status").unwrap(), "12");
     }
@@ -131,7 +146,10 @@ mod tests {
 
     #[tonic::async_trait]
     impl go_plugin::grpc_controller_server::GrpcController for Nothing {
-        async fn shutdown(&self, _r: tonic::Request<go_plugin::Empty>) -> Result<tonic::Response<go_plugin::Empty>, tonic::Status> {
+        async fn shutdown(
+            &self,
+            _r: tonic::Request<go_plugin::Empty>,
+        ) -> Result<tonic::Response<go_plugin::Empty>, tonic::Status> {
             Ok(tonic::Response::new(go_plugin::Empty {}))
         }
     }

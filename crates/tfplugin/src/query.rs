@@ -31,7 +31,14 @@ pub trait ListResource: Send + Sync {
     /// Checks a configuration that may hold unknown values.
     async fn validate(&self, _ctx: &Ctx, _config: &Value, _diags: &mut Diagnostics) {}
     /// Finds at most `limit` instances matching `config`; `include_resource` asks for each one's state.
-    async fn list(&self, ctx: &Ctx, config: &Value, include_resource: bool, limit: usize, diags: &mut Diagnostics) -> Vec<Found>;
+    async fn list(
+        &self,
+        ctx: &Ctx,
+        config: &Value,
+        include_resource: bool,
+        limit: usize,
+        diags: &mut Diagnostics,
+    ) -> Vec<Found>;
 }
 
 /// Messages an action prints while it runs.

@@ -40,7 +40,11 @@ impl RecentValues {
         if entries.len() == KEPT {
             entries.pop_back();
         }
-        entries.push_front(Entry { type_name: type_name.to_string(), msgpack: msgpack.to_vec(), value });
+        entries.push_front(Entry {
+            type_name: type_name.to_string(),
+            msgpack: msgpack.to_vec(),
+            value,
+        });
     }
 
     /// The value kept for exactly these bytes of this type, taken out (each is answered once).

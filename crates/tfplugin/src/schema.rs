@@ -90,7 +90,12 @@ pub struct Attribute {
 pub type Check = fn(&Value) -> Result<(), (&'static str, String)>;
 
 impl Attribute {
-    fn new(name: &'static str, ty: Type, presence: Presence, description: &'static str) -> Attribute {
+    fn new(
+        name: &'static str,
+        ty: Type,
+        presence: Presence,
+        description: &'static str,
+    ) -> Attribute {
         Attribute {
             name,
             ty,
@@ -124,14 +129,23 @@ impl Attribute {
         Attribute::new(name, ty, Presence::OptionalComputed, description)
     }
     /// A nested-attribute object (or collection of objects) of the given attributes.
-    pub fn nested(name: &'static str, nesting: Nesting, attrs: Vec<Attribute>, presence: Presence, description: &'static str) -> Attribute {
+    pub fn nested(
+        name: &'static str,
+        nesting: Nesting,
+        attrs: Vec<Attribute>,
+        presence: Presence,
+        description: &'static str,
+    ) -> Attribute {
         let obj = object_type(&attrs, &[]);
         let ty = match nesting {
             Nesting::Single => obj,
             Nesting::List => Type::list(obj),
             Nesting::Set => Type::set(obj),
         };
-        Attribute { nested: Some((nesting, attrs)), ..Attribute::new(name, ty, presence, description) }
+        Attribute {
+            nested: Some((nesting, attrs)),
+            ..Attribute::new(name, ty, presence, description)
+        }
     }
     /// Marks the attribute sensitive.
     pub fn sensitive(mut self) -> Attribute {
@@ -321,7 +335,9 @@ impl Block {
         }
         for b in &self.blocks {
             match (b.nesting, config.get(b.name)) {
-                (Nesting::Single, Some(v @ Value::Object(_))) => b.block.check_declared(v, &path.then(b.name), diags),
+                (Nesting::Single, Some(v @ Value::Object(_))) => {
+                    b.block.check_declared(v, &path.then(b.name), diags)
+                }
                 (Nesting::List, Some(v)) => {
                     for (i, e) in v.as_elements().unwrap_or_default().iter().enumerate() {
                         b.block.check_declared(e, &path.then(b.name).index(i), diags);
@@ -335,10 +351,14 @@ impl Block {
     /// declared state only.
     pub fn differs_in_state_only(&self, prior: &Value, planned: &Value) -> bool {
         let same = |name: &str| {
-            let (a, b) = (prior.get(name).unwrap_or(&Value::Null), planned.get(name).unwrap_or(&Value::Null));
+            let (a, b) = (
+                prior.get(name).unwrap_or(&Value::Null),
+                planned.get(name).unwrap_or(&Value::Null),
+            );
             a.same_as(b)
         };
-        self.attributes.iter().all(|a| a.state_only || same(a.name)) && self.blocks.iter().all(|b| b.state_only || same(b.name))
+        self.attributes.iter().all(|a| a.state_only || same(a.name))
+            && self.blocks.iter().all(|b| b.state_only || same(b.name))
     }
     /// Looks up a direct nested block by name.
     pub fn block(&self, name: &str) -> Option<&NestedBlock> {
@@ -361,8 +381,16 @@ impl Block {
                         Nesting::Set => pb::schema::nested_block::NestingMode::Set,
                     } as i32,
                     // Terraform requires min = max in single mode: 1/1 when required, else 0/0.
-                    min_items: if b.nesting == Nesting::Single { b.min_items.min(1) } else { b.min_items },
-                    max_items: if b.nesting == Nesting::Single { b.min_items.min(1) } else { b.max_items },
+                    min_items: if b.nesting == Nesting::Single {
+                        b.min_items.min(1)
+                    } else {
+                        b.min_items
+                    },
+                    max_items: if b.nesting == Nesting::Single {
+                        b.min_items.min(1)
+                    } else {
+                        b.max_items
+                    },
                 })
                 .collect(),
             description: self.description.to_string(),
@@ -436,11 +464,20 @@ mod tests {
             blocks: vec![NestedBlock::new(
                 "ingress",
                 Nesting::Set,
-                Block { attributes: vec![Attribute::required("cidr", Type::String, "CIDR.")], ..Default::default() },
+                Block {
+                    attributes: vec![Attribute::required("cidr", Type::String, "CIDR.")],
+                    ..Default::default()
+                },
             )],
             description: "",
         };
-        assert_eq!(b.object_type(), Type::object([("name", Type::String), ("ingress", Type::set(Type::object([("cidr", Type::String)])))]));
+        assert_eq!(
+            b.object_type(),
+            Type::object([
+                ("name", Type::String),
+                ("ingress", Type::set(Type::object([("cidr", Type::String)])))
+            ])
+        );
         let p = b.to_proto(1);
         assert_eq!(p.block_types[0].nesting, pb::schema::nested_block::NestingMode::Set as i32);
         let attr = &p.attributes[0];

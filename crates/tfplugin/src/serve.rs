@@ -25,7 +25,8 @@ pub use super::proto::go_plugin;
 /// The cookie Terraform sets so that a plugin knows it was started by Terraform.
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
 /// Its value.
-pub const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+pub const MAGIC_COOKIE_VALUE: &str =
+    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
 /// The plugin protocol version spoken.
 pub const PROTOCOL_VERSION: u32 = 6;
 /// go-plugin's own handshake version.
@@ -47,11 +48,15 @@ pub enum Mode {
 pub enum ServeError {
     /// Not started by Terraform, and not in debug mode.
     #[error(
-        "this binary is a Terraform plugin; Terraform starts it (run `terraform init` in a configuration that uses it), or run it with --debug"
+        "this binary is a Terraform plugin; Terraform starts it (run `terraform init` in a \
+            configuration that uses it), or run it with --debug"
     )]
     NotAPlugin,
     /// Terraform asked for protocol versions that this plugin does not speak.
-    #[error("Terraform offered plugin protocol versions {0:?}; this provider speaks only version 6 (Terraform 1.0 or later)")]
+    #[error(
+        "Terraform offered plugin protocol versions {0:?}; this provider speaks only version 6 \
+            (Terraform 1.0 or later)"
+    )]
     Protocol(String),
     /// The listener could not be created.
     #[error("cannot listen for Terraform: {0}")]
@@ -74,7 +79,11 @@ impl SocketDir {
         use std::os::unix::fs::DirBuilderExt;
         let base = std::env::temp_dir();
         for _ in 0..16 {
-            let dir = base.join(format!("tf-plugin-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+            let dir = base.join(format!(
+                "tf-plugin-{}-{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            ));
             match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => return Ok(SocketDir(dir)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -110,29 +119,41 @@ impl Listener {
             let listener = UnixListener::bind(dir.path().join("plugin.sock"))?;
             return Ok(Listener::Unix(listener, dir));
         }
-        let port = |key: &str, default: u16| std::env::var(key).ok().and_then(|p| p.trim().parse::<u16>().ok()).unwrap_or(default);
+        let port = |key: &str, default: u16| {
+            std::env::var(key).ok().and_then(|p| p.trim().parse::<u16>().ok()).unwrap_or(default)
+        };
         let (min, max) = (port("PLUGIN_MIN_PORT", 10000), port("PLUGIN_MAX_PORT", 25000));
         for p in min..=max {
             if let Ok(listener) = TcpListener::bind(("127.0.0.1", p)).await {
                 return Ok(Listener::Tcp(listener));
             }
         }
-        Err(std::io::Error::other(format!("no free TCP port on 127.0.0.1 from {min} to {max} (PLUGIN_MIN_PORT, PLUGIN_MAX_PORT)")))
+        Err(std::io::Error::other(format!(
+            "no free TCP port on 127.0.0.1 from {min} to {max} (PLUGIN_MIN_PORT, PLUGIN_MAX_PORT)"
+        )))
     }
 
     /// go-plugin's network name and address.
     fn address(&self) -> (&'static str, String) {
         match self {
             #[cfg(unix)]
-            Listener::Unix(_, dir) => ("unix", dir.path().join("plugin.sock").display().to_string()),
+            Listener::Unix(_, dir) => {
+                ("unix", dir.path().join("plugin.sock").display().to_string())
+            }
             Listener::Tcp(l) => ("tcp", l.local_addr().map(|a| a.to_string()).unwrap_or_default()),
         }
     }
 }
 
 /// A connection Terraform made.
-trait Conn: AsyncRead + AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static {}
-impl<T: AsyncRead + AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static> Conn for T {}
+trait Conn:
+    AsyncRead + AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static
+{
+}
+impl<T: AsyncRead + AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static> Conn
+    for T
+{
+}
 
 /// A listener's connections, one at a time.
 trait Accept: Send + Sync + 'static {
@@ -171,7 +192,10 @@ struct Controller {
 
 #[tonic::async_trait]
 impl go_plugin::grpc_controller_server::GrpcController for Controller {
-    async fn shutdown(&self, _r: Request<go_plugin::Empty>) -> Result<Response<go_plugin::Empty>, Status> {
+    async fn shutdown(
+        &self,
+        _r: Request<go_plugin::Empty>,
+    ) -> Result<Response<go_plugin::Empty>, Status> {
         tracing::debug!("GRPCController.Shutdown: stopping the plugin");
         self.shutdown.cancel();
         Ok(Response::new(go_plugin::Empty {}))
@@ -182,14 +206,18 @@ struct Stdio {
     shutdown: CancellationToken,
 }
 
-type StdioStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<go_plugin::StdioData, Status>> + Send>>;
+type StdioStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<go_plugin::StdioData, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl go_plugin::grpc_stdio_server::GrpcStdio for Stdio {
     type StreamStdioStream = StdioStream;
     /// Output is written straight to stderr (which go-plugin already reads), so this stream carries
     /// nothing; it stays open until shutdown, as go-plugin expects.
-    async fn stream_stdio(&self, _r: Request<go_plugin::Empty>) -> Result<Response<StdioStream>, Status> {
+    async fn stream_stdio(
+        &self,
+        _r: Request<go_plugin::Empty>,
+    ) -> Result<Response<StdioStream>, Status> {
         let token = self.shutdown.clone();
         let stream = futures_util::stream::once(async move {
             token.cancelled().await;
@@ -220,7 +248,11 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeE
     let shutdown = CancellationToken::new();
     let stop = CancellationToken::new();
 
-    let client_cert = if plugin_mode { std::env::var("PLUGIN_CLIENT_CERT").ok().filter(|s| !s.is_empty()) } else { None };
+    let client_cert = if plugin_mode {
+        std::env::var("PLUGIN_CLIENT_CERT").ok().filter(|s| !s.is_empty())
+    } else {
+        None
+    };
     let identity = match client_cert {
         Some(_) => Some(tls::ServerIdentity::generate()?),
         None => None,
@@ -229,17 +261,28 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeE
     let version = provider.version();
     let service = PluginService::new(provider, stop.clone());
     let routes = Routes::default()
-        .with(ProviderServer::new(service).max_decoding_message_size(256 * 1024 * 1024).max_encoding_message_size(256 * 1024 * 1024))
-        .with(go_plugin::grpc_controller_server::GrpcControllerServer::new(Controller { shutdown: shutdown.clone() }))
-        .with(go_plugin::grpc_stdio_server::GrpcStdioServer::new(Stdio { shutdown: shutdown.clone() }));
+        .with(
+            ProviderServer::new(service)
+                .max_decoding_message_size(256 * 1024 * 1024)
+                .max_encoding_message_size(256 * 1024 * 1024),
+        )
+        .with(go_plugin::grpc_controller_server::GrpcControllerServer::new(Controller {
+            shutdown: shutdown.clone(),
+        }))
+        .with(go_plugin::grpc_stdio_server::GrpcStdioServer::new(Stdio {
+            shutdown: shutdown.clone(),
+        }));
     let server = tonic::transport::Server::builder();
 
     match &mode {
         Mode::Plugin => {
-            let cert = identity.as_ref().map(tls::ServerIdentity::handshake_cert).unwrap_or_default();
+            let cert =
+                identity.as_ref().map(tls::ServerIdentity::handshake_cert).unwrap_or_default();
             let (network, at) = listener.address();
             tracing::info!(version, network, address = %at, "serving Terraform");
-            write_handshake(&format!("{CORE_PROTOCOL_VERSION}|{PROTOCOL_VERSION}|{network}|{at}|grpc|{cert}\n"))?;
+            write_handshake(&format!(
+                "{CORE_PROTOCOL_VERSION}|{PROTOCOL_VERSION}|{network}|{at}|grpc|{cert}\n"
+            ))?;
         }
         Mode::Debug { address } => print_reattach(address, listener.address()),
     }
@@ -276,8 +319,20 @@ async fn run<L: Accept>(
     signal: impl std::future::Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     match tls {
-        Some(config) => server.serve_with_incoming_shutdown(routes, tls_incoming(listener, config, shutdown), signal).await,
-        None => server.serve_with_incoming_shutdown(routes, plain_incoming(listener, shutdown), signal).await,
+        Some(config) => {
+            server
+                .serve_with_incoming_shutdown(
+                    routes,
+                    tls_incoming(listener, config, shutdown),
+                    signal,
+                )
+                .await
+        }
+        None => {
+            server
+                .serve_with_incoming_shutdown(routes, plain_incoming(listener, shutdown), signal)
+                .await
+        }
     }
 }
 
@@ -326,7 +381,10 @@ async fn stop_when_orphaned(shutdown: CancellationToken, stop: CancellationToken
             break;
         }
     }
-    tracing::warn!(terraform_pid = parent, "Terraform exited without stopping the provider: stopping");
+    tracing::warn!(
+        terraform_pid = parent,
+        "Terraform exited without stopping the provider: stopping"
+    );
     stop.cancel();
     shutdown.cancel();
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
@@ -337,7 +395,9 @@ async fn stop_when_orphaned(shutdown: CancellationToken, stop: CancellationToken
 #[cfg(not(unix))]
 async fn stop_when_orphaned(_shutdown: CancellationToken, _stop: CancellationToken) {}
 
-fn client_cert_config(identity: Option<&tls::ServerIdentity>) -> Result<Option<Arc<rustls::ServerConfig>>, ServeError> {
+fn client_cert_config(
+    identity: Option<&tls::ServerIdentity>,
+) -> Result<Option<Arc<rustls::ServerConfig>>, ServeError> {
     let Some(identity) = identity else { return Ok(None) };
     let pem = std::env::var("PLUGIN_CLIENT_CERT").unwrap_or_default();
     Ok(Some(Arc::new(tls::server_config(identity, &pem)?)))
@@ -348,7 +408,9 @@ fn tls_incoming<L: Accept>(
     listener: L,
     config: Arc<rustls::ServerConfig>,
     shutdown: CancellationToken,
-) -> tokio_stream::wrappers::ReceiverStream<Result<tokio_rustls::server::TlsStream<L::Io>, std::io::Error>> {
+) -> tokio_stream::wrappers::ReceiverStream<
+    Result<tokio_rustls::server::TlsStream<L::Io>, std::io::Error>,
+> {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     tokio::spawn(async move {
@@ -360,7 +422,10 @@ fn tls_incoming<L: Accept>(
                     Ok(tls) => {
                         let _ = tx.send(Ok(tls)).await;
                     }
-                    Err(e) => tracing::warn!(error = %e, "refused a plugin connection: TLS handshake failed"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "refused a plugin connection: TLS handshake \
+                            failed")
+                    }
                 }
             });
         }
@@ -416,7 +481,10 @@ fn print_reattach(address: &str, (network, at): (&'static str, String)) {
             "Addr": {"Network": network, "String": at},
         }
     });
-    println!("Provider started in debug mode. To attach Terraform, export this in the shell where you run it:\n");
+    println!(
+        "Provider started in debug mode. To attach Terraform, export this in the shell where you \
+            run it:\n"
+    );
     println!("\tTF_REATTACH_PROVIDERS='{value}'\n");
     println!("Stop the provider with Ctrl-C.");
 }

@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::diag::Diagnostics;
-use super::framework::{self, AnyResource, Ctx, DataSource, EphemeralResource, PlanValues, Provider};
+use super::framework::{
+    self, AnyResource, Ctx, DataSource, EphemeralResource, PlanValues, Provider,
+};
 use super::function::Function;
 use super::identity::IdentitySchema;
 
@@ -89,23 +91,38 @@ impl PluginService {
     }
 
     fn ctx(&self, caps: Option<&pb::ClientCapabilities>) -> Ctx {
-        Ctx { stop: self.stop.clone(), write_only_allowed: caps.is_some_and(|c| c.write_only_attributes_allowed) }
+        Ctx {
+            stop: self.stop.clone(),
+            write_only_allowed: caps.is_some_and(|c| c.write_only_attributes_allowed),
+        }
     }
 
     fn resource(&self, name: &str) -> Result<&(Arc<dyn AnyResource>, Schema, Type), Status> {
-        self.resources.get(name).ok_or_else(|| Status::not_found(format!("unknown resource type {name:?}")))
+        self.resources
+            .get(name)
+            .ok_or_else(|| Status::not_found(format!("unknown resource type {name:?}")))
     }
 
     fn data_source(&self, name: &str) -> Result<&(Arc<dyn DataSource>, Schema, Type), Status> {
-        self.data_sources.get(name).ok_or_else(|| Status::not_found(format!("unknown data source type {name:?}")))
+        self.data_sources
+            .get(name)
+            .ok_or_else(|| Status::not_found(format!("unknown data source type {name:?}")))
     }
 
     /// The full schema response, also used by `GetMetadata` for type names.
     pub fn schema_response(&self) -> pb::get_provider_schema::Response {
         pb::get_provider_schema::Response {
             provider: Some(self.provider_schema.to_proto()),
-            resource_schemas: self.resources.iter().map(|(n, (_, s, _))| (n.to_string(), s.to_proto())).collect(),
-            data_source_schemas: self.data_sources.iter().map(|(n, (_, s, _))| (n.to_string(), s.to_proto())).collect(),
+            resource_schemas: self
+                .resources
+                .iter()
+                .map(|(n, (_, s, _))| (n.to_string(), s.to_proto()))
+                .collect(),
+            data_source_schemas: self
+                .data_sources
+                .iter()
+                .map(|(n, (_, s, _))| (n.to_string(), s.to_proto()))
+                .collect(),
             functions: self.function_declarations(),
             ephemeral_resource_schemas: self.ephemeral_schemas(),
             list_resource_schemas: self.list_schemas(),
@@ -122,13 +139,21 @@ impl PluginService {
 }
 
 /// Decodes a DynamicValue (msgpack, or JSON when that is what was sent); an absent value is null.
-fn decode(dv: Option<&pb::DynamicValue>, ty: &Type, diags: &mut Diagnostics, what: &str) -> Option<Value> {
+fn decode(
+    dv: Option<&pb::DynamicValue>,
+    ty: &Type,
+    diags: &mut Diagnostics,
+    what: &str,
+) -> Option<Value> {
     let Some(dv) = dv else { return Some(Value::Null) };
     let result = if !dv.msgpack.is_empty() {
         value::from_msgpack(&dv.msgpack, ty)
     } else if !dv.json.is_empty() {
         serde_json::from_slice(&dv.json)
-            .map_err(|e| value::DecodeError { path: value::AttrPath::root(), message: e.to_string() })
+            .map_err(|e| value::DecodeError {
+                path: value::AttrPath::root(),
+                message: e.to_string(),
+            })
             .and_then(|j| value::from_json(&j, ty))
     } else {
         Ok(Value::Null)
@@ -150,7 +175,10 @@ fn encode(v: &Value, ty: &Type, diags: &mut Diagnostics, what: &str) -> Option<p
     match value::to_msgpack(v, ty) {
         Ok(msgpack) => Some(pb::DynamicValue { msgpack, json: Vec::new() }),
         Err(e) => {
-            diags.bug("Unable to Encode Value", format!("The {what} does not match the schema: {e}."));
+            diags.bug(
+                "Unable to Encode Value",
+                format!("The {what} does not match the schema: {e}."),
+            );
             None
         }
     }
@@ -167,7 +195,9 @@ fn check_write_only(schema: &Schema, config: &Value, ctx: &Ctx, diags: &mut Diag
                 value::AttrPath::attr(a.name),
                 "Write-Only Attribute Not Supported",
                 format!(
-                    "The attribute {} is write-only, which needs Terraform 1.11 or later; this Terraform would store it in state. Use the sensitive attribute without the `_wo` suffix instead, or upgrade Terraform.",
+                    "The attribute {} is write-only, which needs Terraform 1.11 or later; this \
+                        Terraform would store it in state. Use the sensitive attribute without \
+                        the `_wo` suffix instead, or upgrade Terraform.",
                     a.name
                 ),
             );
@@ -180,16 +210,43 @@ type EmptyStream<T> = tokio_stream::Empty<Result<T, Status>>;
 
 #[tonic::async_trait]
 impl ProviderRpc for PluginService {
-    async fn get_metadata(&self, _r: Request<pb::get_metadata::Request>) -> Result<Response<pb::get_metadata::Response>, Status> {
+    async fn get_metadata(
+        &self,
+        _r: Request<pb::get_metadata::Request>,
+    ) -> Result<Response<pb::get_metadata::Response>, Status> {
         use pb::get_metadata as m;
         Ok(Response::new(m::Response {
             server_capabilities: self.schema_response().server_capabilities,
-            resources: self.resources.keys().map(|n| m::ResourceMetadata { type_name: n.to_string() }).collect(),
-            data_sources: self.data_sources.keys().map(|n| m::DataSourceMetadata { type_name: n.to_string() }).collect(),
-            functions: self.functions.keys().map(|n| m::FunctionMetadata { name: n.to_string() }).collect(),
-            ephemeral_resources: self.ephemerals.keys().map(|n| m::EphemeralMetadata { type_name: n.to_string() }).collect(),
-            list_resources: self.lists.keys().map(|n| m::ListResourceMetadata { type_name: n.to_string() }).collect(),
-            actions: self.actions.keys().map(|n| m::ActionMetadata { type_name: n.to_string() }).collect(),
+            resources: self
+                .resources
+                .keys()
+                .map(|n| m::ResourceMetadata { type_name: n.to_string() })
+                .collect(),
+            data_sources: self
+                .data_sources
+                .keys()
+                .map(|n| m::DataSourceMetadata { type_name: n.to_string() })
+                .collect(),
+            functions: self
+                .functions
+                .keys()
+                .map(|n| m::FunctionMetadata { name: n.to_string() })
+                .collect(),
+            ephemeral_resources: self
+                .ephemerals
+                .keys()
+                .map(|n| m::EphemeralMetadata { type_name: n.to_string() })
+                .collect(),
+            list_resources: self
+                .lists
+                .keys()
+                .map(|n| m::ListResourceMetadata { type_name: n.to_string() })
+                .collect(),
+            actions: self
+                .actions
+                .keys()
+                .map(|n| m::ActionMetadata { type_name: n.to_string() })
+                .collect(),
             ..Default::default()
         }))
     }
@@ -208,7 +265,12 @@ impl ProviderRpc for PluginService {
     ) -> Result<Response<pb::validate_provider_config::Response>, Status> {
         let r = r.into_inner();
         let mut diags = Diagnostics::new();
-        if let Some(config) = decode(r.config.as_ref(), &self.provider_schema.object_type(), &mut diags, "provider configuration") {
+        if let Some(config) = decode(
+            r.config.as_ref(),
+            &self.provider_schema.object_type(),
+            &mut diags,
+            "provider configuration",
+        ) {
             self.provider.validate(&self.ctx(None), &config, &mut diags).await;
         }
         Ok(Response::new(pb::validate_provider_config::Response { diagnostics: diags.to_proto() }))
@@ -228,7 +290,8 @@ impl ProviderRpc for PluginService {
             schema.block.check_declared(&config, &crate::value::AttrPath::root(), &mut diags);
             res.validate(&ctx, &config, &mut diags).await;
         }
-        tracing::debug!(resource = %r.type_name, bytes = r.config.as_ref().map_or(0, |c| c.msgpack.len()), elapsed_us = started.elapsed().as_micros() as u64, "validated configuration");
+        tracing::debug!(resource = %r.type_name, bytes = r.config.as_ref().map_or(0, |c| c.msgpack.len()), elapsed_us = started.elapsed().as_micros() as u64, "validated \
+            configuration");
         Ok(Response::new(pb::validate_resource_config::Response { diagnostics: diags.to_proto() }))
     }
 
@@ -243,7 +306,9 @@ impl ProviderRpc for PluginService {
             schema.block.check_declared(&config, &crate::value::AttrPath::root(), &mut diags);
             ds.validate(&self.ctx(None), &config, &mut diags).await;
         }
-        Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics: diags.to_proto() }))
+        Ok(Response::new(pb::validate_data_resource_config::Response {
+            diagnostics: diags.to_proto(),
+        }))
     }
 
     async fn upgrade_resource_state(
@@ -260,14 +325,19 @@ impl ProviderRpc for PluginService {
         let mut direct = false;
         let upgraded = if raw.is_empty() {
             Some(Value::Null)
-        } else if let Some(current) = (r.version == schema.version).then(|| crate::value::from_json_text(&raw, ty)).flatten() {
+        } else if let Some(current) =
+            (r.version == schema.version).then(|| crate::value::from_json_text(&raw, ty)).flatten()
+        {
             direct = true;
             Some(current)
         } else {
             match serde_json::from_slice::<serde_json::Value>(&raw) {
                 Ok(json) => res.upgrade_state(schema, ty, r.version, &json, &mut diags),
                 Err(e) => {
-                    diags.error("Unreadable Resource State", format!("The stored state is not valid JSON: {e}."));
+                    diags.error(
+                        "Unreadable Resource State",
+                        format!("The stored state is not valid JSON: {e}."),
+                    );
                     None
                 }
             }
@@ -281,8 +351,12 @@ impl ProviderRpc for PluginService {
             }
             Some(answer)
         });
-        tracing::debug!(resource = %r.type_name, elapsed_us = started.elapsed().as_micros() as u64, "upgraded state");
-        Ok(Response::new(pb::upgrade_resource_state::Response { upgraded_state, diagnostics: diags.to_proto() }))
+        tracing::debug!(resource = %r.type_name, elapsed_us = started.elapsed().as_micros() as u64, "upgraded \
+            state");
+        Ok(Response::new(pb::upgrade_resource_state::Response {
+            upgraded_state,
+            diagnostics: diags.to_proto(),
+        }))
     }
 
     async fn get_resource_identity_schemas(
@@ -290,7 +364,11 @@ impl ProviderRpc for PluginService {
         _r: Request<pb::get_resource_identity_schemas::Request>,
     ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
         Ok(Response::new(pb::get_resource_identity_schemas::Response {
-            identity_schemas: self.identities.iter().map(|(n, (s, _))| (n.to_string(), s.to_proto())).collect(),
+            identity_schemas: self
+                .identities
+                .iter()
+                .map(|(n, (s, _))| (n.to_string(), s.to_proto()))
+                .collect(),
             diagnostics: Vec::new(),
         }))
     }
@@ -302,25 +380,48 @@ impl ProviderRpc for PluginService {
         let r = r.into_inner();
         let mut diags = Diagnostics::new();
         tracing::debug!(terraform_version = %r.terraform_version, "configuring provider");
-        if let Some(config) = decode(r.config.as_ref(), &self.provider_schema.object_type(), &mut diags, "provider configuration") {
-            self.provider.configure(&self.ctx(r.client_capabilities.as_ref()), &config, &r.terraform_version, &mut diags).await;
+        if let Some(config) = decode(
+            r.config.as_ref(),
+            &self.provider_schema.object_type(),
+            &mut diags,
+            "provider configuration",
+        ) {
+            self.provider
+                .configure(
+                    &self.ctx(r.client_capabilities.as_ref()),
+                    &config,
+                    &r.terraform_version,
+                    &mut diags,
+                )
+                .await;
         }
         Ok(Response::new(pb::configure_provider::Response { diagnostics: diags.to_proto() }))
     }
 
-    async fn read_resource(&self, r: Request<pb::read_resource::Request>) -> Result<Response<pb::read_resource::Response>, Status> {
+    async fn read_resource(
+        &self,
+        r: Request<pb::read_resource::Request>,
+    ) -> Result<Response<pb::read_resource::Response>, Status> {
         let started = std::time::Instant::now();
         let r = r.into_inner();
         let (res, _, ty) = self.resource(&r.type_name)?;
         let ctx = self.ctx(r.client_capabilities.as_ref());
         let mut diags = Diagnostics::new();
-        let mut out = pb::read_resource::Response { new_state: r.current_state.clone(), private: r.private.clone(), ..Default::default() };
-        let kept = r.current_state.as_ref().and_then(|c| self.recent.take(&r.type_name, &c.msgpack));
+        let mut out = pb::read_resource::Response {
+            new_state: r.current_state.clone(),
+            private: r.private.clone(),
+            ..Default::default()
+        };
+        let kept =
+            r.current_state.as_ref().and_then(|c| self.recent.take(&r.type_name, &c.msgpack));
         let state_kept = kept.is_some();
-        if let Some(state) = kept.or_else(|| decode(r.current_state.as_ref(), ty, &mut diags, "current state"))
-            && let Some(new) = framework::read_resource(res.as_ref(), &ctx, &state, &r.private, &mut diags).await
+        if let Some(state) =
+            kept.or_else(|| decode(r.current_state.as_ref(), ty, &mut diags, "current state"))
+            && let Some(new) =
+                framework::read_resource(res.as_ref(), &ctx, &state, &r.private, &mut diags).await
         {
-            out.new_identity = self.identity_of(&r.type_name, &new.state).or(r.current_identity.clone());
+            out.new_identity =
+                self.identity_of(&r.type_name, &new.state).or(r.current_identity.clone());
             out.new_state = encode(&new.state, ty, &mut diags, "read state");
             if let Some(answer) = &out.new_state {
                 self.recent.keep(&r.type_name, &answer.msgpack, new.state);
@@ -328,7 +429,8 @@ impl ProviderRpc for PluginService {
             out.private = new.private;
         }
         out.diagnostics = diags.to_proto();
-        tracing::debug!(resource = %r.type_name, state_kept, elapsed_us = started.elapsed().as_micros() as u64, "read resource");
+        tracing::debug!(resource = %r.type_name, state_kept, elapsed_us = started.elapsed().as_micros() as u64, "read \
+            resource");
         Ok(Response::new(out))
     }
 
@@ -347,8 +449,7 @@ impl ProviderRpc for PluginService {
         let prior_kept = kept.is_some();
         let prior = kept.or_else(|| decode(r.prior_state.as_ref(), ty, &mut diags, "prior state"));
         // A plan of an unchanged resource proposes its prior state byte for byte: decoded once.
-        let proposal_is_prior =
-            matches!((&r.prior_state, &r.proposed_new_state), (Some(a), Some(b)) if a.msgpack == b.msgpack && !a.msgpack.is_empty());
+        let proposal_is_prior = matches!((&r.prior_state, &r.proposed_new_state), (Some(a), Some(b)) if a.msgpack == b.msgpack && !a.msgpack.is_empty());
         let proposed = match &prior {
             Some(p) if proposal_is_prior => Some(p.clone()),
             _ => decode(r.proposed_new_state.as_ref(), ty, &mut diags, "proposed state"),
@@ -365,22 +466,29 @@ impl ProviderRpc for PluginService {
                 in_place: Vec::new(),
                 proposal_is_prior,
             };
-            let unchanged = framework::plan_change(res.as_ref(), schema, &ctx, &mut plan, &mut diags).await;
+            let unchanged =
+                framework::plan_change(res.as_ref(), schema, &ctx, &mut plan, &mut diags).await;
             if unchanged {
                 // The prior state itself, as Terraform sent it: nothing to encode, and its identity.
                 out.planned_state = r.prior_state.take();
-                out.planned_identity = r.prior_identity.take().or_else(|| self.identity_of(&r.type_name, &plan.planned));
+                out.planned_identity = r
+                    .prior_identity
+                    .take()
+                    .or_else(|| self.identity_of(&r.type_name, &plan.planned));
             } else if !diags.has_errors() {
                 out.planned_state = encode(&plan.planned, ty, &mut diags, "planned state");
-                out.planned_identity = self.identity_of(&r.type_name, &plan.planned).or(r.prior_identity.take());
+                out.planned_identity =
+                    self.identity_of(&r.type_name, &plan.planned).or(r.prior_identity.take());
             }
             if !diags.has_errors() {
-                out.requires_replace = plan.requires_replace.iter().map(super::diag::path_to_proto).collect();
+                out.requires_replace =
+                    plan.requires_replace.iter().map(super::diag::path_to_proto).collect();
                 out.planned_private = plan.private;
             }
         }
         out.diagnostics = diags.to_proto();
-        tracing::debug!(resource = %r.type_name, prior_kept, elapsed_us = started.elapsed().as_micros() as u64, "planned change");
+        tracing::debug!(resource = %r.type_name, prior_kept, elapsed_us = started.elapsed().as_micros() as u64, "planned \
+            change");
         Ok(Response::new(out))
     }
 
@@ -400,8 +508,11 @@ impl ProviderRpc for PluginService {
             out.diagnostics = diags.to_proto();
             return Ok(Response::new(out));
         };
-        let change = framework::Change { prior, planned, config, private: r.planned_private.clone() };
-        if let Some(new) = framework::apply_change(res.as_ref(), schema, &ctx, change, &mut diags).await {
+        let change =
+            framework::Change { prior, planned, config, private: r.planned_private.clone() };
+        if let Some(new) =
+            framework::apply_change(res.as_ref(), schema, &ctx, change, &mut diags).await
+        {
             out.new_state = encode(&new.state, ty, &mut diags, "new state");
             out.new_identity = self.identity_of(&r.type_name, &new.state);
             out.private = new.private;
@@ -448,7 +559,8 @@ impl ProviderRpc for PluginService {
         let mut diags = Diagnostics::new();
         let mut out = pb::read_data_source::Response::default();
         if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration")
-            && let Some(state) = framework::read_data_source(ds.as_ref(), &ctx, &config, &mut diags).await
+            && let Some(state) =
+                framework::read_data_source(ds.as_ref(), &ctx, &config, &mut diags).await
         {
             out.state = encode(&state, ty, &mut diags, "data source state");
         }
@@ -456,14 +568,23 @@ impl ProviderRpc for PluginService {
         Ok(Response::new(out))
     }
 
-    async fn stop_provider(&self, _r: Request<pb::stop_provider::Request>) -> Result<Response<pb::stop_provider::Response>, Status> {
+    async fn stop_provider(
+        &self,
+        _r: Request<pb::stop_provider::Request>,
+    ) -> Result<Response<pb::stop_provider::Response>, Status> {
         tracing::info!("StopProvider: cancelling in-flight operations");
         self.stop.cancel();
         Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
     }
 
-    async fn get_functions(&self, _r: Request<pb::get_functions::Request>) -> Result<Response<pb::get_functions::Response>, Status> {
-        Ok(Response::new(pb::get_functions::Response { functions: self.function_declarations(), diagnostics: Vec::new() }))
+    async fn get_functions(
+        &self,
+        _r: Request<pb::get_functions::Request>,
+    ) -> Result<Response<pb::get_functions::Response>, Status> {
+        Ok(Response::new(pb::get_functions::Response {
+            functions: self.function_declarations(),
+            diagnostics: Vec::new(),
+        }))
     }
 
     async fn upgrade_resource_identity(
@@ -507,7 +628,11 @@ impl ProviderRpc for PluginService {
         _r: Request<pb::renew_ephemeral_resource::Request>,
     ) -> Result<Response<pb::renew_ephemeral_resource::Response>, Status> {
         // Nothing to renew or release: the values are read once, and hold no lease.
-        Ok(Response::new(pb::renew_ephemeral_resource::Response { diagnostics: Vec::new(), renew_at: None, private: None }))
+        Ok(Response::new(pb::renew_ephemeral_resource::Response {
+            diagnostics: Vec::new(),
+            renew_at: None,
+            private: None,
+        }))
     }
 
     async fn close_ephemeral_resource(
@@ -525,7 +650,10 @@ impl ProviderRpc for PluginService {
         Ok(Response::new(self.validate_list(r.into_inner()).await))
     }
 
-    async fn call_function(&self, r: Request<pb::call_function::Request>) -> Result<Response<pb::call_function::Response>, Status> {
+    async fn call_function(
+        &self,
+        r: Request<pb::call_function::Request>,
+    ) -> Result<Response<pb::call_function::Response>, Status> {
         let r = r.into_inner();
         Ok(Response::new(self.call(&r.name, &r.arguments)))
     }
@@ -544,23 +672,38 @@ impl ProviderRpc for PluginService {
         Err(Status::unimplemented("configure_state_store is not offered by this provider"))
     }
 
-    async fn lock_state(&self, _r: Request<pb::lock_state::Request>) -> Result<Response<pb::lock_state::Response>, Status> {
+    async fn lock_state(
+        &self,
+        _r: Request<pb::lock_state::Request>,
+    ) -> Result<Response<pb::lock_state::Response>, Status> {
         Err(Status::unimplemented("lock_state is not offered by this provider"))
     }
 
-    async fn unlock_state(&self, _r: Request<pb::unlock_state::Request>) -> Result<Response<pb::unlock_state::Response>, Status> {
+    async fn unlock_state(
+        &self,
+        _r: Request<pb::unlock_state::Request>,
+    ) -> Result<Response<pb::unlock_state::Response>, Status> {
         Err(Status::unimplemented("unlock_state is not offered by this provider"))
     }
 
-    async fn get_states(&self, _r: Request<pb::get_states::Request>) -> Result<Response<pb::get_states::Response>, Status> {
+    async fn get_states(
+        &self,
+        _r: Request<pb::get_states::Request>,
+    ) -> Result<Response<pb::get_states::Response>, Status> {
         Err(Status::unimplemented("get_states is not offered by this provider"))
     }
 
-    async fn delete_state(&self, _r: Request<pb::delete_state::Request>) -> Result<Response<pb::delete_state::Response>, Status> {
+    async fn delete_state(
+        &self,
+        _r: Request<pb::delete_state::Request>,
+    ) -> Result<Response<pb::delete_state::Response>, Status> {
         Err(Status::unimplemented("delete_state is not offered by this provider"))
     }
 
-    async fn plan_action(&self, r: Request<pb::plan_action::Request>) -> Result<Response<pb::plan_action::Response>, Status> {
+    async fn plan_action(
+        &self,
+        r: Request<pb::plan_action::Request>,
+    ) -> Result<Response<pb::plan_action::Response>, Status> {
         Ok(Response::new(self.plan_action_of(r.into_inner()).await))
     }
 
@@ -572,12 +715,18 @@ impl ProviderRpc for PluginService {
     }
 
     type ListResourceStream = query::Answers<pb::list_resource::Event>;
-    async fn list_resource(&self, r: Request<pb::list_resource::Request>) -> Result<Response<Self::ListResourceStream>, Status> {
+    async fn list_resource(
+        &self,
+        r: Request<pb::list_resource::Request>,
+    ) -> Result<Response<Self::ListResourceStream>, Status> {
         Ok(Response::new(self.list(r.into_inner()).await))
     }
 
     type ReadStateBytesStream = EmptyStream<pb::read_state_bytes::Response>;
-    async fn read_state_bytes(&self, _r: Request<pb::read_state_bytes::Request>) -> Result<Response<Self::ReadStateBytesStream>, Status> {
+    async fn read_state_bytes(
+        &self,
+        _r: Request<pb::read_state_bytes::Request>,
+    ) -> Result<Response<Self::ReadStateBytesStream>, Status> {
         Err(Status::unimplemented("state storage is not offered by this provider"))
     }
 
@@ -589,7 +738,10 @@ impl ProviderRpc for PluginService {
     }
 
     type InvokeActionStream = query::Answers<pb::invoke_action::Event>;
-    async fn invoke_action(&self, r: Request<pb::invoke_action::Request>) -> Result<Response<Self::InvokeActionStream>, Status> {
+    async fn invoke_action(
+        &self,
+        r: Request<pb::invoke_action::Request>,
+    ) -> Result<Response<Self::InvokeActionStream>, Status> {
         Ok(Response::new(self.invoke(r.into_inner())))
     }
 }

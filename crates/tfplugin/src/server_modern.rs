@@ -11,17 +11,30 @@ use super::{PluginService, decode, encode, pb};
 
 impl PluginService {
     /// The identity of `state` for resource type `name`, encoded, when it has one and it is known.
-    pub(super) fn identity_of(&self, name: &str, state: &Value) -> Option<pb::ResourceIdentityData> {
+    pub(super) fn identity_of(
+        &self,
+        name: &str,
+        state: &Value,
+    ) -> Option<pb::ResourceIdentityData> {
         let (schema, ty) = self.identities.get(name)?;
         let value = identity::from_state(schema, state)?;
         let mut diags = Diagnostics::new();
-        encode(&value, ty, &mut diags, "identity").map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
+        encode(&value, ty, &mut diags, "identity")
+            .map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
     }
 
     /// The import ID an `import` block's identity stands for: its values joined by `/`.
-    pub(super) fn import_id_of(&self, name: &str, identity: &pb::ResourceIdentityData, diags: &mut Diagnostics) -> Option<String> {
+    pub(super) fn import_id_of(
+        &self,
+        name: &str,
+        identity: &pb::ResourceIdentityData,
+        diags: &mut Diagnostics,
+    ) -> Option<String> {
         let Some((schema, ty)) = self.identities.get(name) else {
-            diags.error("Import by Identity Not Supported", format!("{name} has no resource identity: import it by ID."));
+            diags.error(
+                "Import by Identity Not Supported",
+                format!("{name} has no resource identity: import it by ID."),
+            );
             return None;
         };
         let value = decode(identity.identity_data.as_ref(), ty, diags, "identity")?;
@@ -30,7 +43,10 @@ impl PluginService {
             match value.get(a.name).and_then(Value::as_str) {
                 Some(v) if !v.is_empty() => parts.push(v.to_string()),
                 _ if a.required_for_import => {
-                    diags.error("Incomplete Identity", format!("The identity of {name} needs `{}`.", a.name));
+                    diags.error(
+                        "Incomplete Identity",
+                        format!("The identity of {name} needs `{}`.", a.name),
+                    );
                     return None;
                 }
                 _ => {}
@@ -40,20 +56,33 @@ impl PluginService {
     }
 
     pub(super) fn function_declarations(&self) -> HashMap<String, pb::Function> {
-        self.functions.iter().map(|(n, f)| (n.to_string(), function::to_proto(f.as_ref()))).collect()
+        self.functions
+            .iter()
+            .map(|(n, f)| (n.to_string(), function::to_proto(f.as_ref())))
+            .collect()
     }
 
     /// Calls function `name` with the encoded arguments Terraform sent.
     pub fn call(&self, name: &str, arguments: &[pb::DynamicValue]) -> pb::call_function::Response {
-        let fail = |e: FunctionError| pb::call_function::Response { result: None, error: Some(e.to_proto()) };
+        let fail = |e: FunctionError| pb::call_function::Response {
+            result: None,
+            error: Some(e.to_proto()),
+        };
         let Some(f) = self.functions.get(name) else {
-            return fail(FunctionError { argument: None, text: format!("this provider has no function {name:?}") });
+            return fail(FunctionError {
+                argument: None,
+                text: format!("this provider has no function {name:?}"),
+            });
         };
         let params = f.params();
         if arguments.len() != params.len() {
             return fail(FunctionError {
                 argument: None,
-                text: format!("{name} takes {} argument(s), {} given", params.len(), arguments.len()),
+                text: format!(
+                    "{name} takes {} argument(s), {} given",
+                    params.len(),
+                    arguments.len()
+                ),
             });
         }
         let mut args = Vec::with_capacity(params.len());
@@ -61,16 +90,31 @@ impl PluginService {
             let mut diags = Diagnostics::new();
             match decode(Some(dv), &p.ty, &mut diags, "argument") {
                 Some(v) if v.is_wholly_known() && !v.is_null() => args.push(v),
-                Some(_) => return fail(FunctionError::argument(i, format!("{} must be a known, non-null value", p.name))),
-                None => return fail(FunctionError::argument(i, format!("{} could not be read as {}", p.name, p.ty.to_json()))),
+                Some(_) => {
+                    return fail(FunctionError::argument(
+                        i,
+                        format!("{} must be a known, non-null value", p.name),
+                    ));
+                }
+                None => {
+                    return fail(FunctionError::argument(
+                        i,
+                        format!("{} could not be read as {}", p.name, p.ty.to_json()),
+                    ));
+                }
             }
         }
         match f.call(&args) {
             Ok(v) => {
                 let mut diags = Diagnostics::new();
                 match encode(&v, &f.returns(), &mut diags, "result") {
-                    Some(result) => pb::call_function::Response { result: Some(result), error: None },
-                    None => fail(FunctionError { argument: None, text: format!("{name} produced a value it could not encode") }),
+                    Some(result) => {
+                        pb::call_function::Response { result: Some(result), error: None }
+                    }
+                    None => fail(FunctionError {
+                        argument: None,
+                        text: format!("{name} produced a value it could not encode"),
+                    }),
                 }
             }
             Err(e) => fail(e),
@@ -78,26 +122,38 @@ impl PluginService {
     }
 
     /// `UpgradeResourceIdentity`: stored identities of this version or older, re-read by the schema.
-    pub(super) fn upgrade_identity(&self, r: pb::upgrade_resource_identity::Request) -> pb::upgrade_resource_identity::Response {
+    pub(super) fn upgrade_identity(
+        &self,
+        r: pb::upgrade_resource_identity::Request,
+    ) -> pb::upgrade_resource_identity::Response {
         let mut diags = Diagnostics::new();
         let mut out = pb::upgrade_resource_identity::Response::default();
         match self.identities.get(r.type_name.as_str()) {
             Some((schema, _)) if r.version > schema.version => diags.error(
                 "Identity From a Newer Provider",
-                format!("The identity of this {} was written by a newer provider (version {}).", r.type_name, r.version),
+                format!(
+                    "The identity of this {} was written by a newer provider (version {}).",
+                    r.type_name, r.version
+                ),
             ),
             Some((_, ty)) => {
                 let raw = r.raw_identity.map(|raw| raw.json).unwrap_or_default();
-                let json: serde_json::Value = serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
+                let json: serde_json::Value =
+                    serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
                 match value::from_json(&json, ty) {
                     Ok(v) => {
-                        out.upgraded_identity =
-                            encode(&v, ty, &mut diags, "identity").map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
+                        out.upgraded_identity = encode(&v, ty, &mut diags, "identity")
+                            .map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
                     }
-                    Err(e) => diags.error("Unreadable Identity", format!("The stored identity does not match the identity schema: {e}.")),
+                    Err(e) => diags.error(
+                        "Unreadable Identity",
+                        format!("The stored identity does not match the identity schema: {e}."),
+                    ),
                 }
             }
-            None => diags.error("No Identity", format!("{} has no resource identity.", r.type_name)),
+            None => {
+                diags.error("No Identity", format!("{} has no resource identity.", r.type_name))
+            }
         }
         out.diagnostics = diags.to_proto();
         out
@@ -112,28 +168,42 @@ impl PluginService {
         match self.ephemerals.get(r.type_name.as_str()) {
             Some((e, schema, ty)) => {
                 if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration") {
-                    schema.block.check_declared(&config, &crate::value::AttrPath::root(), &mut diags);
+                    schema.block.check_declared(
+                        &config,
+                        &crate::value::AttrPath::root(),
+                        &mut diags,
+                    );
                     e.validate(&self.ctx(None), &config, &mut diags).await;
                 }
             }
-            None => diags.error("Unknown Ephemeral Resource", format!("This provider has no ephemeral resource {:?}.", r.type_name)),
+            None => diags.error(
+                "Unknown Ephemeral Resource",
+                format!("This provider has no ephemeral resource {:?}.", r.type_name),
+            ),
         }
         pb::validate_ephemeral_resource_config::Response { diagnostics: diags.to_proto() }
     }
 
     /// `OpenEphemeralResource`: the values, read once, never stored by Terraform.
-    pub(super) async fn open_ephemeral(&self, r: pb::open_ephemeral_resource::Request) -> pb::open_ephemeral_resource::Response {
+    pub(super) async fn open_ephemeral(
+        &self,
+        r: pb::open_ephemeral_resource::Request,
+    ) -> pb::open_ephemeral_resource::Response {
         let mut diags = Diagnostics::new();
         let mut out = pb::open_ephemeral_resource::Response::default();
         match self.ephemerals.get(r.type_name.as_str()) {
             Some((e, _, ty)) => {
                 if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration")
-                    && let Some(result) = e.open(&self.ctx(r.client_capabilities.as_ref()), &config, &mut diags).await
+                    && let Some(result) =
+                        e.open(&self.ctx(r.client_capabilities.as_ref()), &config, &mut diags).await
                 {
                     out.result = encode(&result, ty, &mut diags, "result");
                 }
             }
-            None => diags.error("Unknown Ephemeral Resource", format!("This provider has no ephemeral resource {:?}.", r.type_name)),
+            None => diags.error(
+                "Unknown Ephemeral Resource",
+                format!("This provider has no ephemeral resource {:?}.", r.type_name),
+            ),
         }
         out.diagnostics = diags.to_proto();
         out

@@ -24,15 +24,23 @@ impl PluginService {
 
     /// The actions' schemas.
     pub(super) fn action_schemas(&self) -> HashMap<String, pb::ActionSchema> {
-        self.actions.iter().map(|(n, (_, s, _))| (n.to_string(), pb::ActionSchema { schema: Some(s.to_proto()) })).collect()
+        self.actions
+            .iter()
+            .map(|(n, (_, s, _))| (n.to_string(), pb::ActionSchema { schema: Some(s.to_proto()) }))
+            .collect()
     }
 
     /// `ValidateListResourceConfig`.
-    pub(super) async fn validate_list(&self, r: pb::validate_list_resource_config::Request) -> pb::validate_list_resource_config::Response {
+    pub(super) async fn validate_list(
+        &self,
+        r: pb::validate_list_resource_config::Request,
+    ) -> pb::validate_list_resource_config::Response {
         let mut diags = Diagnostics::new();
         match self.lists.get(r.type_name.as_str()) {
             Some((l, _, ty)) => {
-                if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "list configuration") {
+                if let Some(config) =
+                    decode(r.config.as_ref(), ty, &mut diags, "list configuration")
+                {
                     l.validate(&self.ctx(None), &config, &mut diags).await;
                 }
                 let limit = decode(r.limit.as_ref(), &super::Type::Number, &mut diags, "limit");
@@ -42,37 +50,74 @@ impl PluginService {
                     diags.error("Invalid Limit", format!("limit is {n}; it must be zero or more."));
                 }
             }
-            None => diags.error("Unknown List Resource", format!("This provider has no list resource {:?}.", r.type_name)),
+            None => diags.error(
+                "Unknown List Resource",
+                format!("This provider has no list resource {:?}.", r.type_name),
+            ),
         }
         pb::validate_list_resource_config::Response { diagnostics: diags.to_proto() }
     }
 
     /// `ListResource`: every result as an event; diagnostics without results as one event of their own.
-    pub(super) async fn list(&self, r: pb::list_resource::Request) -> Answers<pb::list_resource::Event> {
+    pub(super) async fn list(
+        &self,
+        r: pb::list_resource::Request,
+    ) -> Answers<pb::list_resource::Event> {
         let mut diags = Diagnostics::new();
         let mut events = Vec::new();
-        match (self.lists.get(r.type_name.as_str()), self.identities.get(r.type_name.as_str()), self.resources.get(r.type_name.as_str())) {
+        match (
+            self.lists.get(r.type_name.as_str()),
+            self.identities.get(r.type_name.as_str()),
+            self.resources.get(r.type_name.as_str()),
+        ) {
             (Some((l, _, ty)), Some((_, identity_ty)), Some((_, _, resource_ty))) => {
-                if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "list configuration") {
+                if let Some(config) =
+                    decode(r.config.as_ref(), ty, &mut diags, "list configuration")
+                {
                     let limit = usize::try_from(r.limit).unwrap_or(0);
-                    let found = l.list(&self.ctx(None), &config, r.include_resource_object, limit, &mut diags).await;
+                    let found = l
+                        .list(
+                            &self.ctx(None),
+                            &config,
+                            r.include_resource_object,
+                            limit,
+                            &mut diags,
+                        )
+                        .await;
                     for f in found.into_iter().take(if limit == 0 { usize::MAX } else { limit }) {
-                        events.push(self.event(f, identity_ty, resource_ty, r.include_resource_object));
+                        events.push(self.event(
+                            f,
+                            identity_ty,
+                            resource_ty,
+                            r.include_resource_object,
+                        ));
                     }
                 }
             }
-            _ => diags.error("Unknown List Resource", format!("This provider has no list resource {:?}.", r.type_name)),
+            _ => diags.error(
+                "Unknown List Resource",
+                format!("This provider has no list resource {:?}.", r.type_name),
+            ),
         }
         if !diags.is_empty() {
-            events.push(pb::list_resource::Event { diagnostic: diags.to_proto(), ..Default::default() });
+            events.push(pb::list_resource::Event {
+                diagnostic: diags.to_proto(),
+                ..Default::default()
+            });
         }
         Box::pin(tokio_stream::iter(events.into_iter().map(Ok)))
     }
 
-    fn event(&self, f: Found, identity_ty: &super::Type, resource_ty: &super::Type, include: bool) -> pb::list_resource::Event {
+    fn event(
+        &self,
+        f: Found,
+        identity_ty: &super::Type,
+        resource_ty: &super::Type,
+        include: bool,
+    ) -> pb::list_resource::Event {
         let mut diags = Diagnostics::new();
-        let identity =
-            encode(&f.identity, identity_ty, &mut diags, "identity").map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) });
+        let identity = encode(&f.identity, identity_ty, &mut diags, "identity")
+            .map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) });
         let resource_object = match (include, &f.resource) {
             (true, Some(state)) => encode(state, resource_ty, &mut diags, "resource"),
             _ => None,
@@ -86,50 +131,72 @@ impl PluginService {
     }
 
     /// `ValidateActionConfig`.
-    pub(super) async fn validate_action(&self, r: pb::validate_action_config::Request) -> pb::validate_action_config::Response {
+    pub(super) async fn validate_action(
+        &self,
+        r: pb::validate_action_config::Request,
+    ) -> pb::validate_action_config::Response {
         let mut diags = Diagnostics::new();
         match self.actions.get(r.type_name.as_str()) {
             Some((a, _, ty)) => {
-                if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "action configuration") {
+                if let Some(config) =
+                    decode(r.config.as_ref(), ty, &mut diags, "action configuration")
+                {
                     a.validate(&self.ctx(None), &config, &mut diags).await;
                 }
             }
-            None => diags.error("Unknown Action", format!("This provider has no action {:?}.", r.type_name)),
+            None => diags
+                .error("Unknown Action", format!("This provider has no action {:?}.", r.type_name)),
         }
         pb::validate_action_config::Response { diagnostics: diags.to_proto() }
     }
 
     /// `PlanAction`.
-    pub(super) async fn plan_action_of(&self, r: pb::plan_action::Request) -> pb::plan_action::Response {
+    pub(super) async fn plan_action_of(
+        &self,
+        r: pb::plan_action::Request,
+    ) -> pb::plan_action::Response {
         let mut diags = Diagnostics::new();
         match self.actions.get(r.action_type.as_str()) {
             Some((a, _, ty)) => {
-                if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "action configuration") {
+                if let Some(config) =
+                    decode(r.config.as_ref(), ty, &mut diags, "action configuration")
+                {
                     a.plan(&self.ctx(r.client_capabilities.as_ref()), &config, &mut diags).await;
                 }
             }
-            None => diags.error("Unknown Action", format!("This provider has no action {:?}.", r.action_type)),
+            None => diags.error(
+                "Unknown Action",
+                format!("This provider has no action {:?}.", r.action_type),
+            ),
         }
         pb::plan_action::Response { diagnostics: diags.to_proto(), deferred: None }
     }
 
     /// `InvokeAction`: runs the action on a task of its own; its progress messages stream as they come,
     /// then its outcome.
-    pub(super) fn invoke(&self, r: pb::invoke_action::Request) -> Answers<pb::invoke_action::Event> {
+    pub(super) fn invoke(
+        &self,
+        r: pb::invoke_action::Request,
+    ) -> Answers<pb::invoke_action::Event> {
         use pb::invoke_action::event::{Completed, Progress as Said, Type};
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<pb::invoke_action::Event, Status>>();
+        let (tx, rx) =
+            tokio::sync::mpsc::unbounded_channel::<Result<pb::invoke_action::Event, Status>>();
         let found = self.actions.get(r.action_type.as_str()).cloned();
         let ctx = self.ctx(r.client_capabilities.as_ref());
         tokio::spawn(async move {
             let mut diags = Diagnostics::new();
             match found {
                 Some((action, _, ty)) => {
-                    if let Some(config) = decode(r.config.as_ref(), &ty, &mut diags, "action configuration") {
+                    if let Some(config) =
+                        decode(r.config.as_ref(), &ty, &mut diags, "action configuration")
+                    {
                         let (progress, mut said) = Progress::channel();
                         let relay = tx.clone();
                         let forward = tokio::spawn(async move {
                             while let Some(message) = said.recv().await {
-                                let _ = relay.send(Ok(pb::invoke_action::Event { r#type: Some(Type::Progress(Said { message })) }));
+                                let _ = relay.send(Ok(pb::invoke_action::Event {
+                                    r#type: Some(Type::Progress(Said { message })),
+                                }));
                             }
                         });
                         action.invoke(&ctx, &config, &progress, &mut diags).await;
@@ -137,9 +204,14 @@ impl PluginService {
                         let _ = forward.await;
                     }
                 }
-                None => diags.error("Unknown Action", format!("This provider has no action {:?}.", r.action_type)),
+                None => diags.error(
+                    "Unknown Action",
+                    format!("This provider has no action {:?}.", r.action_type),
+                ),
             }
-            let _ = tx.send(Ok(pb::invoke_action::Event { r#type: Some(Type::Completed(Completed { diagnostics: diags.to_proto() })) }));
+            let _ = tx.send(Ok(pb::invoke_action::Event {
+                r#type: Some(Type::Completed(Completed { diagnostics: diags.to_proto() })),
+            }));
         });
         Box::pin(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))
     }

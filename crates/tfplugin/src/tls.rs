@@ -13,7 +13,9 @@ use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error as TlsError, SignatureScheme};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, Error as TlsError, SignatureScheme,
+};
 
 /// Why the plugin channel could not be secured.
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +53,12 @@ impl ServerIdentity {
 }
 
 /// The rustls server configuration accepting only the client certificate in `client_cert_pem`.
-pub fn server_config(identity: &ServerIdentity, client_cert_pem: &str) -> Result<rustls::ServerConfig, TlsSetupError> {
-    let client = CertificateDer::from_pem_slice(client_cert_pem.as_bytes()).map_err(|e| TlsSetupError::ClientCert(e.to_string()))?;
+pub fn server_config(
+    identity: &ServerIdentity,
+    client_cert_pem: &str,
+) -> Result<rustls::ServerConfig, TlsSetupError> {
+    let client = CertificateDer::from_pem_slice(client_cert_pem.as_bytes())
+        .map_err(|e| TlsSetupError::ClientCert(e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = PinnedClientCert::new(client.to_vec(), provider.clone());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -76,7 +82,10 @@ pub struct PinnedClientCert {
 
 impl std::fmt::Debug for PinnedClientCert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PinnedClientCert").field("der_len", &self.der.len()).field("p521", &self.p521.is_some()).finish()
+        f.debug_struct("PinnedClientCert")
+            .field("der_len", &self.der.len())
+            .field("p521", &self.p521.is_some())
+            .finish()
     }
 }
 
@@ -95,11 +104,17 @@ impl PinnedClientCert {
         }
     }
 
-    fn verify_p521(&self, message: &[u8], dss: &DigitallySignedStruct) -> Option<Result<HandshakeSignatureValid, TlsError>> {
+    fn verify_p521(
+        &self,
+        message: &[u8],
+        dss: &DigitallySignedStruct,
+    ) -> Option<Result<HandshakeSignatureValid, TlsError>> {
         use p521::ecdsa::signature::Verifier;
         let key = self.p521.as_ref()?;
         if dss.scheme != SignatureScheme::ECDSA_NISTP521_SHA512 {
-            return Some(Err(TlsError::PeerMisbehaved(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme)));
+            return Some(Err(TlsError::PeerMisbehaved(
+                rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme,
+            )));
         }
         let Ok(sig) = p521::ecdsa::Signature::from_der(dss.signature()) else {
             return Some(Err(TlsError::InvalidCertificate(CertificateError::BadSignature)));
@@ -150,7 +165,12 @@ impl ClientCertVerifier for PinnedClientCert {
         if let Some(r) = self.verify_p521(message, dss) {
             return r;
         }
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -163,7 +183,12 @@ impl ClientCertVerifier for PinnedClientCert {
         if let Some(r) = self.verify_p521(message, dss) {
             return r;
         }
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -184,7 +209,10 @@ mod tests {
         let id = ServerIdentity::generate().unwrap();
         assert!(!id.handshake_cert().ends_with('='));
         let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let client = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&pem).unwrap();
+        let client = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .self_signed(&pem)
+            .unwrap();
         assert!(server_config(&id, &client.pem()).is_ok());
         assert!(server_config(&id, "not a certificate").is_err());
     }
@@ -193,10 +221,16 @@ mod tests {
     fn only_the_pinned_certificate_is_accepted() {
         let make = || {
             let k = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-            rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&k).unwrap()
+            rcgen::CertificateParams::new(vec!["localhost".into()])
+                .unwrap()
+                .self_signed(&k)
+                .unwrap()
         };
         let (a, b) = (make(), make());
-        let v = PinnedClientCert::new(a.der().to_vec(), Arc::new(rustls::crypto::ring::default_provider()));
+        let v = PinnedClientCert::new(
+            a.der().to_vec(),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        );
         let now = UnixTime::now();
         assert!(v.verify_client_cert(a.der(), &[], now).is_ok());
         assert!(v.verify_client_cert(b.der(), &[], now).is_err());

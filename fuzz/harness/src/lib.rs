@@ -49,18 +49,27 @@ pub fn ingress(data: &[u8]) {
         let ports: Vec<Value> = ports
             .split(',')
             .filter(|p| !p.is_empty())
-            .map(|p| tfplugin::value::Number::parse(p).map(Value::Number).unwrap_or_else(|| Value::string(p)))
+            .map(|p| {
+                tfplugin::value::Number::parse(p)
+                    .map(Value::Number)
+                    .unwrap_or_else(|| Value::string(p))
+            })
             .collect();
         blocks.push(Value::object([("cidr", Value::string(cidr)), ("ports", Value::Set(ports))]));
         if let Ok(c) = coiled_firewall::parse_cidr(cidr) {
-            let again = coiled_firewall::parse_cidr(&c.canonical()).expect("a canonical CIDR parses");
+            let again =
+                coiled_firewall::parse_cidr(&c.canonical()).expect("a canonical CIDR parses");
             assert_eq!(again.net, c.net);
             assert!(!again.had_host_bits, "canonical form has no host bits");
         }
     }
     let mut diags = Diagnostics::new();
     use terraform_provider_coiled::provider::ingress::{self, Parsed, Reading};
-    if let Parsed::Rules(set) = ingress::read(&Value::Set(blocks), &Reading::validating(AttrPath::attr("ingress"), false), &mut diags) {
+    if let Parsed::Rules(set) = ingress::read(
+        &Value::Set(blocks),
+        &Reading::validating(AttrPath::attr("ingress"), false),
+        &mut diags,
+    ) {
         assert!(!diags.has_errors());
         let rules = set.rules();
         let (merged, _) = coiled_firewall::merge(rules);
@@ -87,7 +96,9 @@ pub fn rpc(data: &[u8]) {
             json: if selector & 1 == 1 { bytes.to_vec() } else { Vec::new() },
         })
     };
-    let type_name = ["coiled_cluster", "coiled_backend_options", "nope"][usize::from(selector >> 1) % 3].to_string();
+    let type_name = ["coiled_cluster", "coiled_backend_options", "nope"]
+        [usize::from(selector >> 1) % 3]
+        .to_string();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
         let _ = service
@@ -113,7 +124,11 @@ pub fn rpc(data: &[u8]) {
                 raw_state: Some(pb::RawState { json: bytes.to_vec(), ..Default::default() }),
             }))
             .await;
-        let _ = service.validate_provider_config(tonic::Request::new(pb::validate_provider_config::Request { config: dv() })).await;
+        let _ = service
+            .validate_provider_config(tonic::Request::new(pb::validate_provider_config::Request {
+                config: dv(),
+            }))
+            .await;
         rpc_newer(&service, selector, bytes).await;
     });
 }
@@ -130,8 +145,13 @@ async fn rpc_newer(service: &tfplugin::server::PluginService, selector: u8, byte
     };
     let function = ["firewall_rules", "canonical_cidr", "nope"][usize::from(selector >> 1) % 3];
     let answer = service.call(function, std::slice::from_ref(&dv));
-    assert!(answer.result.is_some() != answer.error.is_some(), "a call answers a result or an error");
-    let type_name = ["coiled_cluster", "coiled_backend_options", "nope"][usize::from(selector >> 3) % 3].to_string();
+    assert!(
+        answer.result.is_some() != answer.error.is_some(),
+        "a call answers a result or an error"
+    );
+    let type_name = ["coiled_cluster", "coiled_backend_options", "nope"]
+        [usize::from(selector >> 3) % 3]
+        .to_string();
     let _ = service
         .upgrade_resource_identity(tonic::Request::new(pb::upgrade_resource_identity::Request {
             type_name: type_name.clone(),
@@ -149,10 +169,12 @@ async fn rpc_newer(service: &tfplugin::server::PluginService, selector: u8, byte
         }))
         .await;
     let _ = service
-        .validate_ephemeral_resource_config(tonic::Request::new(pb::validate_ephemeral_resource_config::Request {
-            type_name: "coiled_cluster_connection".into(),
-            config: Some(dv.clone()),
-        }))
+        .validate_ephemeral_resource_config(tonic::Request::new(
+            pb::validate_ephemeral_resource_config::Request {
+                type_name: "coiled_cluster_connection".into(),
+                config: Some(dv.clone()),
+            },
+        ))
         .await;
     let _ = service
         .open_ephemeral_resource(tonic::Request::new(pb::open_ephemeral_resource::Request {
@@ -166,19 +188,29 @@ async fn rpc_newer(service: &tfplugin::server::PluginService, selector: u8, byte
 
 /// List resources and actions with the same arbitrary bytes: diagnostics in the answer or the stream,
 /// never a panic, and a stream that ends.
-async fn rpc_query(service: &tfplugin::server::PluginService, selector: u8, dv: tfplugin::proto::tfplugin6::DynamicValue) {
+async fn rpc_query(
+    service: &tfplugin::server::PluginService,
+    selector: u8,
+    dv: tfplugin::proto::tfplugin6::DynamicValue,
+) {
     use tfplugin::proto::tfplugin6 as pb;
     use tfplugin::proto::tfplugin6::provider_server::Provider as _;
     use tokio_stream::StreamExt as _;
-    let list = ["coiled_cluster", "coiled_software_environment", "nope"][usize::from(selector >> 2) % 3].to_string();
-    let action = ["coiled_cluster_stop", "coiled_cluster_scale", "nope"][usize::from(selector >> 4) % 3].to_string();
+    let list = ["coiled_cluster", "coiled_software_environment", "nope"]
+        [usize::from(selector >> 2) % 3]
+        .to_string();
+    let action = ["coiled_cluster_stop", "coiled_cluster_scale", "nope"]
+        [usize::from(selector >> 4) % 3]
+        .to_string();
     let _ = service
-        .validate_list_resource_config(tonic::Request::new(pb::validate_list_resource_config::Request {
-            type_name: list.clone(),
-            config: Some(dv.clone()),
-            include_resource_object: Some(dv.clone()),
-            limit: Some(dv.clone()),
-        }))
+        .validate_list_resource_config(tonic::Request::new(
+            pb::validate_list_resource_config::Request {
+                type_name: list.clone(),
+                config: Some(dv.clone()),
+                include_resource_object: Some(dv.clone()),
+                limit: Some(dv.clone()),
+            },
+        ))
         .await;
     if let Ok(stream) = service
         .list_resource(tonic::Request::new(pb::list_resource::Request {
@@ -206,11 +238,18 @@ async fn rpc_query(service: &tfplugin::server::PluginService, selector: u8, dv: 
         }))
         .await;
     if let Ok(stream) = service
-        .invoke_action(tonic::Request::new(pb::invoke_action::Request { action_type: action, config: Some(dv), client_capabilities: None }))
+        .invoke_action(tonic::Request::new(pb::invoke_action::Request {
+            action_type: action,
+            config: Some(dv),
+            client_capabilities: None,
+        }))
         .await
     {
         let events: Vec<_> = stream.into_inner().collect().await;
         let last = events.last().and_then(|e| e.as_ref().ok()).and_then(|e| e.r#type.as_ref());
-        assert!(matches!(last, Some(pb::invoke_action::event::Type::Completed(_))), "an invocation ends with its outcome");
+        assert!(
+            matches!(last, Some(pb::invoke_action::event::Type::Completed(_))),
+            "an invocation ends with its outcome"
+        );
     }
 }

@@ -46,7 +46,12 @@ impl DataSource for BackendOptionsDataSource {
             None => match coiled.workspace(&op).await {
                 Ok(ws) => ws,
                 Err(e) => {
-                    coiled.report(diags, "Unable to Determine Workspace", Some(AttrPath::attr("workspace")), &e);
+                    coiled.report(
+                        diags,
+                        "Unable to Determine Workspace",
+                        Some(AttrPath::attr("workspace")),
+                        &e,
+                    );
                     return None;
                 }
             },
@@ -54,7 +59,12 @@ impl DataSource for BackendOptionsDataSource {
         let server = match coiled.client.get_backend_options(&op, &ws).await {
             Ok(s) => s,
             Err(e) => {
-                coiled.report(diags, "Unable to Read Backend Options", Some(AttrPath::attr("workspace")), &e);
+                coiled.report(
+                    diags,
+                    "Unable to Read Backend Options",
+                    Some(AttrPath::attr("workspace")),
+                    &e,
+                );
                 return None;
             }
         };

@@ -47,13 +47,21 @@ pub const DEFAULT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from
 /// The timeout of the first write (`create`) or a later one, or the default.
 fn write_timeout(state: &BackendOptionsModel, create: bool) -> std::time::Duration {
     let t = state.timeouts.known().cloned().unwrap_or_default();
-    super::duration::timeout_or(if create { t.create.as_deref() } else { t.update.as_deref() }, DEFAULT_WRITE_TIMEOUT)
+    super::duration::timeout_or(
+        if create { t.create.as_deref() } else { t.update.as_deref() },
+        DEFAULT_WRITE_TIMEOUT,
+    )
 }
 
 impl BackendOptionsResource {
     /// At plan time, for a create: one workspace has one set of options, so creating this resource
     /// replaces whatever the workspace holds. Warns when that is more than Coiled's defaults.
-    async fn warn_on_takeover(&self, ctx: &Ctx, planned: &BackendOptionsModel, diags: &mut Diagnostics) {
+    async fn warn_on_takeover(
+        &self,
+        ctx: &Ctx,
+        planned: &BackendOptionsModel,
+        diags: &mut Diagnostics,
+    ) {
         let mut quiet = Diagnostics::new();
         let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await else { return };
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
@@ -76,7 +84,13 @@ impl BackendOptionsResource {
         diags.warning(
             "Existing Backend Options Will Be Replaced",
             format!(
-                "Workspace {ws:?} already has backend options that differ from Coiled's defaults, set outside this configuration (another Terraform configuration, `coiled.set_backend_options`, or Coiled's web app). A workspace has exactly one set of options, and applying this replaces them:\n{}\n\nIf another configuration manages this workspace's options, keep only one of them: the two would overwrite each other on every apply. To start from what is there, import it instead: `terraform import` with this resource's address and `{ws}`.",
+                "Workspace {ws:?} already has backend options that differ from Coiled's defaults, \
+                    set outside this configuration (another Terraform configuration, \
+                    `coiled.set_backend_options`, or Coiled's web app). A workspace has exactly \
+                    one set of options, and applying this replaces them:\n{}\n\nIf another \
+                    configuration manages this workspace's options, keep only one of them: the \
+                    two would overwrite each other on every apply. To start from what is there, \
+                    import it instead: `terraform import` with this resource's address and `{ws}`.",
                 changes.join("\n")
             ),
         );
@@ -97,11 +111,19 @@ impl BackendOptionsResource {
         diags: &mut Diagnostics,
         create: bool,
     ) -> Option<NewState<BackendOptionsModel>> {
-        let summary = if create { "Unable to Set Backend Options" } else { "Unable to Update Backend Options" };
+        let summary = if create {
+            "Unable to Set Backend Options"
+        } else {
+            "Unable to Update Backend Options"
+        };
         let coiled = self.connection(diags).await?;
         let op = Op::new(write_timeout(&planned, create), ctx.stop.clone());
         let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
-        let rules = match ingress::read(&planned.ingress_value(), &Reading::at(AttrPath::attr("ingress")), diags) {
+        let rules = match ingress::read(
+            &planned.ingress_value(),
+            &Reading::at(AttrPath::attr("ingress")),
+            diags,
+        ) {
             Parsed::Rules(r) => r,
             _ => {
                 diags.bug(summary, "The ingress rules were not known or not valid at apply time.");
@@ -124,9 +146,11 @@ impl BackendOptionsResource {
         state.id = Field::Known(ws.clone());
         state.workspace = Field::Known(ws.clone());
         if state.region.known().is_none() {
-            state.region = Field::Known(default_region(state.backend.as_deref(), state.zone.as_deref()));
+            state.region =
+                Field::Known(default_region(state.backend.as_deref(), state.zone.as_deref()));
         }
-        if let CloudOptions::Gcp(GcpOptions { gcp_project_name: Some(project), .. }) = &body.options {
+        if let CloudOptions::Gcp(GcpOptions { gcp_project_name: Some(project), .. }) = &body.options
+        {
             state.gcp_project_id = Field::Known(project.clone());
         } else if state.gcp_project_id.is_unknown() {
             state.gcp_project_id = Field::Null;
@@ -135,12 +159,19 @@ impl BackendOptionsResource {
             Ok(server) => {
                 // State records what this apply wrote, as planned; options read back otherwise were
                 // changed by another writer in between, which the next plan shows as drift.
-                let changes = differences(&describe(&state), &describe(&state_from_server(&state, &server)));
+                let changes =
+                    differences(&describe(&state), &describe(&state_from_server(&state, &server)));
                 if !changes.is_empty() {
                     diags.warning(
                         "Backend Options Changed While Applying",
                         format!(
-                            "Workspace {ws:?}'s backend options, read back right after this apply wrote them, differ from what it wrote:\n{}\n\nAnother writer changed them in between: a second Terraform configuration or resource managing this workspace's options, `coiled.set_backend_options`, or Coiled's web app. A workspace has one set of options: keep one owner. State records what this apply wrote; the next plan shows the difference.",
+                            "Workspace {ws:?}'s backend options, read back right after this apply \
+                                wrote them, differ from what it wrote:\n{}\n\nAnother writer \
+                                changed them in between: a second Terraform configuration or \
+                                resource managing this workspace's options, \
+                                `coiled.set_backend_options`, or Coiled's web app. A workspace \
+                                has one set of options: keep one owner. State records what this \
+                                apply wrote; the next plan shows the difference.",
                             changes.join("\n")
                         ),
                     );
@@ -151,7 +182,10 @@ impl BackendOptionsResource {
                 // The write succeeded: record it, and say the read-back failed.
                 diags.warning(
                     "Backend Options Written but Not Read Back",
-                    format!("The options were saved, but reading them back failed: {e}. The next refresh will read them again."),
+                    format!(
+                        "The options were saved, but reading them back failed: {e}. The next \
+                        refresh will read them again."
+                    ),
                 );
                 Some(NewState { state, private: Vec::new() })
             }
@@ -168,10 +202,17 @@ impl BackendOptionsResource {
         let (config, prior) = (&plan.config, &plan.prior);
         let backend = planned.backend.known().cloned();
         if config.region.is_null() {
-            let prior_region = prior.region.known().filter(|_| prior.backend == planned.backend && prior.zone == planned.zone).cloned();
+            let prior_region = prior
+                .region
+                .known()
+                .filter(|_| prior.backend == planned.backend && prior.zone == planned.zone)
+                .cloned();
             // On GCP the region follows a zone given without one: wait for the zone to be known.
             let zone_known = !(backend.as_deref() == Some("gcp") && planned.zone.is_unknown());
-            let default = backend.as_deref().filter(|_| zone_known).map(|b| default_region(Some(b), planned.zone.as_deref()));
+            let default = backend
+                .as_deref()
+                .filter(|_| zone_known)
+                .map(|b| default_region(Some(b), planned.zone.as_deref()));
             if let Some(region) = prior_region.or(default) {
                 planned.region = Field::Known(region);
                 predicted.push(tfplugin::attr!(BackendOptionsModel, region));
@@ -228,16 +269,35 @@ impl Resource for BackendOptionsResource {
     }
 
     /// Schema version 0 also stored `firewall_rules`, the rows of the `ingress` blocks beside them.
-    fn upgrade_state(&self, schema: &Schema, ty: &Type, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
+    fn upgrade_state(
+        &self,
+        schema: &Schema,
+        ty: &Type,
+        version: i64,
+        json: &serde_json::Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let upgraded = (version == 0).then(|| {
             let mut v1 = json.clone();
             v1.as_object_mut().map(|obj| obj.remove("firewall_rules"));
             v1
         });
-        tfplugin::framework::read_stored_state(self.type_name(), schema, ty, version, upgraded.as_ref().unwrap_or(json), diags)
+        tfplugin::framework::read_stored_state(
+            self.type_name(),
+            schema,
+            ty,
+            version,
+            upgraded.as_ref().unwrap_or(json),
+            diags,
+        )
     }
 
-    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan<BackendOptionsModel>, diags: &mut Diagnostics) {
+    async fn modify_plan(
+        &self,
+        ctx: &Ctx,
+        plan: &mut Plan<BackendOptionsModel>,
+        diags: &mut Diagnostics,
+    ) {
         let mut planned = plan.planned.clone();
         let mut predicted = Vec::new();
         Self::predict(plan, &mut planned, &mut predicted, diags);
@@ -261,7 +321,11 @@ impl Resource for BackendOptionsResource {
         if diags.has_errors() || unchanged {
             return;
         }
-        if !self.data.check_plan_access(ctx, configured_ws.as_deref(), planned.workspace.as_deref(), diags).await {
+        if !self
+            .data
+            .check_plan_access(ctx, configured_ws.as_deref(), planned.workspace.as_deref(), diags)
+            .await
+        {
             return;
         }
         if plan.is_create() {
@@ -304,12 +368,20 @@ impl Resource for BackendOptionsResource {
                     diags.warning(
                         "Backend Options Changed Outside Terraform",
                         format!(
-                            "Workspace {ws:?}'s backend options were changed outside Terraform (by `coiled.set_backend_options`, Coiled's web app, or another Terraform configuration):\n{}\n\nThe next apply sets them back to this configuration. If the change was intended, put it in the configuration; if another configuration now owns these options, remove this resource from one of them (`terraform state rm`).",
+                            "Workspace {ws:?}'s backend options were changed outside Terraform \
+                                (by `coiled.set_backend_options`, Coiled's web app, or another \
+                                Terraform configuration):\n{}\n\nThe next apply sets them back to \
+                                this configuration. If the change was intended, put it in the \
+                                configuration; if another configuration now owns these options, \
+                                remove this resource from one of them (`terraform state rm`).",
                             changes.join("\n")
                         ),
                     );
                 }
-                Some(Read::Found(NewState { state: new, private: if imported { Vec::new() } else { private.clone() } }))
+                Some(Read::Found(NewState {
+                    state: new,
+                    private: if imported { Vec::new() } else { private.clone() },
+                }))
             }
             Err(e) => {
                 coiled.report(diags, "Unable to Read Backend Options", None, &e);
@@ -330,17 +402,30 @@ impl Resource for BackendOptionsResource {
         self.write(ctx, planned, config, diags, false).await
     }
 
-    async fn delete(&self, _ctx: &Ctx, prior: BackendOptionsModel, _private: &Private, diags: &mut Diagnostics) {
+    async fn delete(
+        &self,
+        _ctx: &Ctx,
+        prior: BackendOptionsModel,
+        _private: &Private,
+        diags: &mut Diagnostics,
+    ) {
         let ws = prior.workspace.as_deref().unwrap_or("?");
         diags.warning(
             "Backend Options Left in Place",
             format!(
-                "Coiled has no way to delete backend options, so the options of workspace {ws:?} (including its ingress rules) stay as they are; Terraform no longer manages them. To change them, manage them again or use Coiled's own tools."
+                "Coiled has no way to delete backend options, so the options of workspace {ws:?} \
+                    (including its ingress rules) stay as they are; Terraform no longer manages \
+                    them. To change them, manage them again or use Coiled's own tools."
             ),
         );
     }
 
-    async fn import(&self, _ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState<BackendOptionsModel>> {
+    async fn import(
+        &self,
+        _ctx: &Ctx,
+        id: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState<BackendOptionsModel>> {
         let ws = id.trim();
         if ws.is_empty() || ws.contains('/') {
             diags.error("Invalid Import ID", format!("{id:?} is not a workspace; import coiled_backend_options by workspace slug, e.g. `terraform import coiled_backend_options.team my-team`."));
@@ -368,9 +453,17 @@ mod tests {
     use serde_json::json;
 
     /// The payload as the JSON that goes on the wire.
-    fn payload_json(planned: &Value, config: &Value, rules: &[Rule]) -> Result<serde_json::Value, String> {
-        payload(&BackendOptionsModel::decode(planned), &BackendOptionsModel::decode(config), &RuleSet::new(rules))
-            .map(|p| serde_json::to_value(p).unwrap())
+    fn payload_json(
+        planned: &Value,
+        config: &Value,
+        rules: &[Rule],
+    ) -> Result<serde_json::Value, String> {
+        payload(
+            &BackendOptionsModel::decode(planned),
+            &BackendOptionsModel::decode(config),
+            &RuleSet::new(rules),
+        )
+        .map(|p| serde_json::to_value(p).unwrap())
     }
 
     fn planned_aws(ingress: Value) -> Value {
@@ -387,7 +480,10 @@ mod tests {
 
     #[test]
     fn aws_payload_matches_the_coiled_client() {
-        let rules = RuleSet::from_wire(&[crate::api::IngressRule { ports: vec![8787, 8786], cidr: "10.1.0.2/16".into() }]);
+        let rules = RuleSet::from_wire(&[crate::api::IngressRule {
+            ports: vec![8787, 8786],
+            cidr: "10.1.0.2/16".into(),
+        }]);
         let p = payload_json(&planned_aws(Value::Null), &Value::Null, rules.rules()).unwrap();
         assert_eq!(
             p,
@@ -418,13 +514,19 @@ mod tests {
         let planned = Value::object([
             ("backend", Value::string("gcp")),
             ("region", Value::string("us-central1")),
-            ("gcp_service_account_json", Value::string(r#"{"type":"service_account","project_id":"my-proj"}"#)),
+            (
+                "gcp_service_account_json",
+                Value::string(r#"{"type":"service_account","project_id":"my-proj"}"#),
+            ),
         ]);
         let p = payload_json(&planned, &Value::Null, &[]).unwrap();
         assert_eq!(p["options"]["provider_name"], "gcp");
         assert_eq!(p["options"]["gcp_project_name"], "my-proj");
         assert_eq!(p["options"]["gcp_region_name"], "us-central1");
-        assert_eq!(p["registry"], json!({"type": "ecr", "credentials": {}, "public_ecr": false, "region": "us-east-1"}));
+        assert_eq!(
+            p["registry"],
+            json!({"type": "ecr", "credentials": {}, "public_ecr": false, "region": "us-east-1"})
+        );
     }
 
     #[test]
@@ -434,14 +536,28 @@ mod tests {
             ("ports", Value::Set(vec![Value::int(8786)])),
         ])]));
         let server: BackendOptionsRead = serde_json::from_value(json!({"backend": "vm", "options": {"provider_name": "aws", "aws_region_name": "us-west-2", "firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}]}}})).unwrap();
-        let read = |prior: &Value, server: &BackendOptionsRead| state_from_server(&BackendOptionsModel::decode(prior), server).encode();
+        let read = |prior: &Value, server: &BackendOptionsRead| {
+            state_from_server(&BackendOptionsModel::decode(prior), server).encode()
+        };
         let s = read(&prior, &server);
         assert_eq!(s.get("aws_secret_access_key"), Some(&Value::string("SECRET")));
         assert_eq!(s.get("ingress"), prior.get("ingress"), "same rules keep the user's spelling");
-        let silent: BackendOptionsRead = serde_json::from_value(json!({"backend": "vm", "options": {"provider_name": "aws"}})).unwrap();
-        assert_eq!(read(&prior, &silent).get("ingress"), prior.get("ingress"), "unreported ingress is kept");
-        let drifted: BackendOptionsRead =
-            serde_json::from_value(json!({"backend": "vm", "options": {"provider_name": "aws", "firewall_spec": {}}})).unwrap();
-        assert_eq!(read(&prior, &drifted).get("ingress"), Some(&Value::Set(vec![])), "removed outside Terraform");
+        let silent: BackendOptionsRead =
+            serde_json::from_value(json!({"backend": "vm", "options": {"provider_name": "aws"}}))
+                .unwrap();
+        assert_eq!(
+            read(&prior, &silent).get("ingress"),
+            prior.get("ingress"),
+            "unreported ingress is kept"
+        );
+        let drifted: BackendOptionsRead = serde_json::from_value(
+            json!({"backend": "vm", "options": {"provider_name": "aws", "firewall_spec": {}}}),
+        )
+        .unwrap();
+        assert_eq!(
+            read(&prior, &drifted).get("ingress"),
+            Some(&Value::Set(vec![])),
+            "removed outside Terraform"
+        );
     }
 }

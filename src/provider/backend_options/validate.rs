@@ -16,7 +16,11 @@ pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
     if let Some(b) = config.backend.known()
         && !matches!(b.as_str(), "aws" | "gcp")
     {
-        diags.error_at(AttrPath::attr("backend"), "Invalid Backend", format!("backend is {b:?}; it must be \"aws\" or \"gcp\"."));
+        diags.error_at(
+            AttrPath::attr("backend"),
+            "Invalid Backend",
+            format!("backend is {b:?}; it must be \"aws\" or \"gcp\"."),
+        );
     }
     match config.backend.as_deref() {
         Some("aws") => aws_credentials(config, diags),
@@ -25,7 +29,10 @@ pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
     }
     rest(config, diags);
     let t = config.timeouts.known().cloned().unwrap_or_default();
-    crate::provider::duration::validate_timeouts(&[("create", t.create.as_deref()), ("update", t.update.as_deref())], diags);
+    crate::provider::duration::validate_timeouts(
+        &[("create", t.create.as_deref()), ("update", t.update.as_deref())],
+        diags,
+    );
 }
 
 /// Set, or not known yet.
@@ -41,17 +48,23 @@ fn known_null<T>(v: &Field<T>) -> bool {
 /// The aws backend: both keys, and nothing of gcp's.
 fn aws_credentials(config: &M, diags: &mut Diagnostics) {
     let no_key = known_null(&config.aws_access_key_id);
-    let no_secret = known_null(&config.aws_secret_access_key) && known_null(&config.aws_secret_access_key_wo);
+    let no_secret =
+        known_null(&config.aws_secret_access_key) && known_null(&config.aws_secret_access_key_wo);
     if no_key || no_secret {
         let (path, missing) = match (no_key, no_secret) {
-            (true, true) => ("aws_access_key_id", "aws_access_key_id and aws_secret_access_key are missing"),
+            (true, true) => {
+                ("aws_access_key_id", "aws_access_key_id and aws_secret_access_key are missing")
+            }
             (true, false) => ("aws_access_key_id", "aws_access_key_id is missing"),
             _ => ("aws_secret_access_key", "aws_secret_access_key is missing"),
         };
         diags.error_at(
             AttrPath::attr(path),
             "Missing AWS Credentials",
-            format!("The aws backend needs both aws_access_key_id and aws_secret_access_key (or aws_secret_access_key_wo with Terraform 1.11 or later): {missing}."),
+            format!(
+                "The aws backend needs both aws_access_key_id and aws_secret_access_key (or \
+                aws_secret_access_key_wo with Terraform 1.11 or later): {missing}."
+            ),
         );
     }
     for (gcp, value) in [
@@ -71,7 +84,9 @@ fn aws_credentials(config: &M, diags: &mut Diagnostics) {
 
 /// The gcp backend: a usable service account key, and nothing of aws's.
 fn gcp_credentials(config: &M, diags: &mut Diagnostics) {
-    if known_null(&config.gcp_service_account_json) && known_null(&config.gcp_service_account_json_wo) {
+    if known_null(&config.gcp_service_account_json)
+        && known_null(&config.gcp_service_account_json_wo)
+    {
         diags.error_at(
             AttrPath::attr("gcp_service_account_json"),
             "Missing GCP Credentials",
@@ -97,7 +112,9 @@ fn gcp_credentials(config: &M, diags: &mut Diagnostics) {
     ] {
         if let Some(text) = value.known() {
             match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(v) if v.get("project_id").and_then(|p| p.as_str()).is_some() || set(&config.gcp_project_id) => {}
+                Ok(v)
+                    if v.get("project_id").and_then(|p| p.as_str()).is_some()
+                        || set(&config.gcp_project_id) => {}
                 Ok(_) => diags.error_at(
                     AttrPath::attr(name),
                     "Invalid GCP Credentials",
@@ -107,7 +124,12 @@ fn gcp_credentials(config: &M, diags: &mut Diagnostics) {
                 Err(e) => diags.error_at(
                     AttrPath::attr(name),
                     "Invalid GCP Credentials",
-                    format!("The service account key is not valid JSON (syntax error at line {}, column {}).", e.line(), e.column()),
+                    format!(
+                        "The service account key is not valid JSON (syntax error at line {}, \
+                        column {}).",
+                        e.line(),
+                        e.column()
+                    ),
                 ),
             }
         }
@@ -142,7 +164,11 @@ fn rest(config: &M, diags: &mut Diagnostics) {
     if let Some(ws) = config.workspace.known()
         && (ws.is_empty() || ws.contains('/'))
     {
-        diags.error_at(AttrPath::attr("workspace"), "Invalid Workspace", format!("{ws:?} is not a workspace slug."));
+        diags.error_at(
+            AttrPath::attr("workspace"),
+            "Invalid Workspace",
+            format!("{ws:?} is not a workspace slug."),
+        );
     }
     if let Some(net) = config.network.known() {
         let ids = [
@@ -162,5 +188,9 @@ fn rest(config: &M, diags: &mut Diagnostics) {
         }
     }
     let ack = config.acknowledge_world_open_ingress.known().copied().unwrap_or(false);
-    ingress::read(&config.ingress_value(), &Reading::validating(AttrPath::attr("ingress"), ack), diags);
+    ingress::read(
+        &config.ingress_value(),
+        &Reading::validating(AttrPath::attr("ingress"), ack),
+        diags,
+    );
 }

@@ -10,7 +10,8 @@ use tfplugin::value::{Number, Value};
 use super::super::duration::WriteTimeouts;
 use super::super::ingress::{self, RuleSet};
 use crate::api::{
-    AwsKeys, AwsOptions, BackendOptionsData, BackendOptionsRead, CloudOptions, EmptyAwsKeys, FirewallSpecOut, GcpOptions, Registry,
+    AwsKeys, AwsOptions, BackendOptionsData, BackendOptionsRead, CloudOptions, EmptyAwsKeys,
+    FirewallSpecOut, GcpOptions, Registry,
 };
 
 /// Default regions, as Coiled's client picks them.
@@ -29,7 +30,10 @@ pub(crate) fn default_region(backend: Option<&str>, zone: Option<&str>) -> Strin
 /// (`utils.py` `parse_gcp_region_zone`): with neither, `us-east1` and `us-east1-c`; a one-letter zone
 /// goes after the region (`us-east1` when none is given); a zone without a region gives the region (the
 /// zone less its last two characters); a region without a zone sends no zone.
-pub(crate) fn gcp_region_zone(region: Option<&str>, zone: Option<&str>) -> (String, Option<String>) {
+pub(crate) fn gcp_region_zone(
+    region: Option<&str>,
+    zone: Option<&str>,
+) -> (String, Option<String>) {
     match (region, zone) {
         (None, None) => (GCP_DEFAULT_REGION.into(), Some(GCP_DEFAULT_ZONE.into())),
         (region, Some(z)) if z.chars().count() == 1 => {
@@ -157,7 +161,10 @@ impl Network {
             (tfplugin::attr!(Network, worker_subnet_id), &self.worker_subnet_id),
             (tfplugin::attr!(Network, firewall_id), &self.firewall_id),
         ];
-        fields.into_iter().filter_map(|(k, v)| v.known().map(|v| (k.to_string(), v.clone()))).collect()
+        fields
+            .into_iter()
+            .filter_map(|(k, v)| v.known().map(|v| (k.to_string(), v.clone())))
+            .collect()
     }
 }
 
@@ -179,12 +186,24 @@ impl BackendOptionsModel {
 }
 
 /// A secret from its sensitive attribute (planned, else configured), else its write-only variant.
-fn secret<'a>(planned: &'a Field<String>, configured: &'a Field<String>, write_only: Option<&'a Field<String>>) -> Option<&'a str> {
-    planned.as_deref().or(configured.as_deref()).or(write_only.and_then(Field::as_deref)).filter(|s| !s.is_empty())
+fn secret<'a>(
+    planned: &'a Field<String>,
+    configured: &'a Field<String>,
+    write_only: Option<&'a Field<String>>,
+) -> Option<&'a str> {
+    planned
+        .as_deref()
+        .or(configured.as_deref())
+        .or(write_only.and_then(Field::as_deref))
+        .filter(|s| !s.is_empty())
 }
 
 /// Builds the `update_options` payload exactly as Coiled's `set_backend_options` does.
-pub fn payload(planned: &BackendOptionsModel, config: &BackendOptionsModel, rules: &RuleSet) -> Result<BackendOptionsData, String> {
+pub fn payload(
+    planned: &BackendOptionsModel,
+    config: &BackendOptionsModel,
+    rules: &RuleSet,
+) -> Result<BackendOptionsData, String> {
     let backend = planned.backend_name();
     let zone = planned.zone.known().cloned();
     let network = planned.network.known().map(Network::as_options).unwrap_or_default();
@@ -194,8 +213,15 @@ pub fn payload(planned: &BackendOptionsModel, config: &BackendOptionsModel, rule
             let region = planned.region.as_deref().unwrap_or(AWS_DEFAULT_REGION).to_string();
             let key = secret(&planned.aws_access_key_id, &config.aws_access_key_id, None)
                 .ok_or("aws_access_key_id is required for the aws backend")?;
-            let secret = secret(&planned.aws_secret_access_key, &config.aws_secret_access_key, Some(&config.aws_secret_access_key_wo))
-                .ok_or("aws_secret_access_key (or aws_secret_access_key_wo) is required for the aws backend")?;
+            let secret = secret(
+                &planned.aws_secret_access_key,
+                &config.aws_secret_access_key,
+                Some(&config.aws_secret_access_key_wo),
+            )
+            .ok_or(
+                "aws_secret_access_key (or aws_secret_access_key_wo) is required for the \
+                    aws backend",
+            )?;
             let ecr = BTreeMap::from([
                 ("aws_access_key_id".to_string(), key.to_string()),
                 ("aws_secret_access_key".to_string(), secret.to_string()),
@@ -205,7 +231,10 @@ pub fn payload(planned: &BackendOptionsModel, config: &BackendOptionsModel, rule
                 options: CloudOptions::Aws(AwsOptions {
                     aws_region_name: region.clone(),
                     account_role: String::new(),
-                    credentials: AwsKeys { aws_access_key: key.to_string(), aws_secret_key: secret.to_string() },
+                    credentials: AwsKeys {
+                        aws_access_key: key.to_string(),
+                        aws_secret_key: secret.to_string(),
+                    },
                     firewall: BTreeMap::new(),
                     firewall_spec,
                     network,
@@ -219,15 +248,24 @@ pub fn payload(planned: &BackendOptionsModel, config: &BackendOptionsModel, rule
         "gcp" => {
             // The region the user gave, or one the plan kept (after an import) that the zone does not imply.
             let implied = gcp_region_zone(None, zone.as_deref()).0;
-            let given = config.region.as_deref().or(planned.region.as_deref().filter(|r| **r != implied));
+            let given =
+                config.region.as_deref().or(planned.region.as_deref().filter(|r| **r != implied));
             let (region, gcp_zone) = gcp_region_zone(given, zone.as_deref());
-            let creds_text =
-                secret(&planned.gcp_service_account_json, &config.gcp_service_account_json, Some(&config.gcp_service_account_json_wo))
-                    .ok_or("gcp_service_account_json (or gcp_service_account_json_wo) is required for the gcp backend")?;
-            let creds: serde_json::Value =
-                serde_json::from_str(creds_text).map_err(|e| format!("gcp_service_account_json is not JSON: {e}"))?;
+            let creds_text = secret(
+                &planned.gcp_service_account_json,
+                &config.gcp_service_account_json,
+                Some(&config.gcp_service_account_json_wo),
+            )
+            .ok_or(
+                "gcp_service_account_json (or gcp_service_account_json_wo) is required \
+                        for the gcp backend",
+            )?;
+            let creds: serde_json::Value = serde_json::from_str(creds_text)
+                .map_err(|e| format!("gcp_service_account_json is not JSON: {e}"))?;
             let project =
-                planned.gcp_project_id.known().cloned().or_else(|| creds.get("project_id").and_then(|p| p.as_str()).map(str::to_string));
+                planned.gcp_project_id.known().cloned().or_else(|| {
+                    creds.get("project_id").and_then(|p| p.as_str()).map(str::to_string)
+                });
             Ok(BackendOptionsData {
                 backend: "vm",
                 options: CloudOptions::Gcp(GcpOptions {
@@ -246,7 +284,12 @@ pub fn payload(planned: &BackendOptionsModel, config: &BackendOptionsModel, rule
                     gcp_zone_name: gcp_zone,
                     instance_service_account: None,
                 }),
-                registry: Registry { kind: "ecr", credentials: BTreeMap::new(), public_ecr: false, region: AWS_DEFAULT_REGION.to_string() },
+                registry: Registry {
+                    kind: "ecr",
+                    credentials: BTreeMap::new(),
+                    public_ecr: false,
+                    region: AWS_DEFAULT_REGION.to_string(),
+                },
             })
         }
         other => Err(format!("unsupported backend {other:?}")),
@@ -255,7 +298,10 @@ pub fn payload(planned: &BackendOptionsModel, config: &BackendOptionsModel, rule
 
 /// The state after reading `server`'s answer on top of `prior`: what the server reports replaces what it
 /// contradicts; credentials (never returned) and anything the server does not report are kept.
-pub fn state_from_server(prior: &BackendOptionsModel, server: &BackendOptionsRead) -> BackendOptionsModel {
+pub fn state_from_server(
+    prior: &BackendOptionsModel,
+    server: &BackendOptionsRead,
+) -> BackendOptionsModel {
     let mut state = prior.clone();
     if let Some(p) = server.provider_name() {
         state.backend = Field::Known(p.to_string());
@@ -269,8 +315,12 @@ pub fn state_from_server(prior: &BackendOptionsModel, server: &BackendOptionsRea
     if let Some(project) = server.gcp_project_name() {
         state.gcp_project_id = Field::Known(project.to_string());
     }
-    if let Some([network_id, scheduler_subnet_id, worker_subnet_id, firewall_id]) = server.network() {
-        state.network = if [&network_id, &scheduler_subnet_id, &worker_subnet_id, &firewall_id].iter().all(|v| v.is_none()) {
+    if let Some([network_id, scheduler_subnet_id, worker_subnet_id, firewall_id]) = server.network()
+    {
+        state.network = if [&network_id, &scheduler_subnet_id, &worker_subnet_id, &firewall_id]
+            .iter()
+            .all(|v| v.is_none())
+        {
             Field::Null
         } else {
             let f = Field::from_option;
@@ -283,7 +333,8 @@ pub fn state_from_server(prior: &BackendOptionsModel, server: &BackendOptionsRea
         };
     }
     if let Some(wire) = server.ingress() {
-        state.ingress = Field::Known(ingress::state_value(&RuleSet::from_wire(&wire), &prior.ingress_value()));
+        state.ingress =
+            Field::Known(ingress::state_value(&RuleSet::from_wire(&wire), &prior.ingress_value()));
     }
     state
 }
@@ -291,14 +342,20 @@ pub fn state_from_server(prior: &BackendOptionsModel, server: &BackendOptionsRea
 /// Whether a GCP answer's zone, reported only as `gcp_zone_name`, is the one Coiled's client derives
 /// from the state's region and zone (given or left to the default): then it is no change of the zone
 /// the configuration gave, and none given stays none (rule `derived-zone`).
-fn gcp_zone_implied(state: &BackendOptionsModel, server: &BackendOptionsRead, reported: Option<&str>) -> bool {
+fn gcp_zone_implied(
+    state: &BackendOptionsModel,
+    server: &BackendOptionsRead,
+    reported: Option<&str>,
+) -> bool {
     if server.provider_name().as_deref() != Some("gcp") || server.options.get("zone").is_some() {
         return false;
     }
     let zone = state.zone.as_deref();
     let (implied_region, by_default) = gcp_region_zone(None, zone);
     let given = gcp_region_zone(state.region.as_deref(), zone).1;
-    reported == given.as_deref() || (state.region.as_deref() == Some(implied_region.as_str()) && reported == by_default.as_deref())
+    reported == given.as_deref()
+        || (state.region.as_deref() == Some(implied_region.as_str())
+            && reported == by_default.as_deref())
 }
 
 /// The settings one workspace's options hold, in words, for comparing two of them: backend, region,
@@ -309,7 +366,13 @@ pub(crate) fn describe(state: &BackendOptionsModel) -> Vec<(&'static str, String
         Some(r) => r
             .rules()
             .iter()
-            .map(|r| format!("{} → {}", r.cidr, r.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")))
+            .map(|r| {
+                format!(
+                    "{} → {}",
+                    r.cidr,
+                    r.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+                )
+            })
             .collect::<Vec<_>>()
             .join("; "),
         None => "none (Coiled's default rules apply)".to_string(),
@@ -317,7 +380,9 @@ pub(crate) fn describe(state: &BackendOptionsModel) -> Vec<(&'static str, String
     let network = state
         .network
         .known()
-        .map(|n| n.as_options().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "))
+        .map(|n| {
+            n.as_options().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+        })
         .unwrap_or_default();
     vec![
         ("backend", text(&state.backend)),
@@ -330,7 +395,12 @@ pub(crate) fn describe(state: &BackendOptionsModel) -> Vec<(&'static str, String
 
 /// What differs between two descriptions, as `name: before → after` lines.
 pub(crate) fn differences(before: &[(&str, String)], after: &[(&str, String)]) -> Vec<String> {
-    before.iter().zip(after).filter(|(b, a)| b.1 != a.1).map(|(b, a)| format!("  {}: {} → {}", b.0, b.1, a.1)).collect()
+    before
+        .iter()
+        .zip(after)
+        .filter(|(b, a)| b.1 != a.1)
+        .map(|(b, a)| format!("  {}: {} → {}", b.0, b.1, a.1))
+        .collect()
 }
 
 /// Whether options as read are Coiled's defaults for a workspace nobody has configured.
@@ -353,7 +423,9 @@ mod tests {
         match (&region, &zone) {
             (None, None) => (region, zone) = (Some("us-east1".into()), Some("us-east1-c".into())),
             (Some(r), Some(z)) if z.len() == 1 => zone = Some(format!("{r}-{z}")),
-            (None, Some(z)) if z.len() == 1 => (region, zone) = (Some("us-east1".into()), Some(format!("us-east1-{z}"))),
+            (None, Some(z)) if z.len() == 1 => {
+                (region, zone) = (Some("us-east1".into()), Some(format!("us-east1-{z}")))
+            }
             (None, Some(z)) => region = Some(z[..z.len().saturating_sub(2)].to_string()),
             _ => {}
         }

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::Ctx;
 use tfplugin::query::{Action, Progress};
-use tfplugin::schema::{Attribute, Block, Schema};
-use tfplugin::value::{AttrPath, Number, Type, Value};
+use tfplugin::schema::Schema;
+use tfplugin::value::{AttrPath, Number, Value};
 
 use super::super::ProviderData;
 use super::ClusterResource;
@@ -23,23 +23,35 @@ use crate::api::Op;
 const DEFAULT_WAIT: Duration = Duration::from_secs(20 * 60);
 
 tfplugin::model! {
-    /// Both actions' configuration.
+    /// Both actions' configuration: each action's schema holds the attributes it names.
     struct ActionConfig {
+        /// The cluster's id, e.g. `coiled_cluster.etl.id`.
+        #[attribute(required)]
         cluster_id: String,
+        /// The cluster's workspace. Defaults to the provider's workspace.
+        #[attribute(optional)]
         workspace: String,
-        n_workers: Number,
-        wait_for_workers: Number,
-        reason: String,
+        /// How long to wait, as a duration such as `10m`. Default `20m`.
+        #[attribute(optional)]
         timeout: String,
+        /// The number of workers to scale to (0 to 1000).
+        #[attribute(required)]
+        n_workers: Number,
+        /// Fraction of them (0 to 1) that must have started before the action ends, as for the
+        /// resource. Default `0.3`.
+        #[attribute(optional)]
+        wait_for_workers: Number,
+        /// Why, for Coiled's logs. Default `Terraform action`.
+        #[attribute(optional)]
+        reason: String,
     }
 }
 
-fn common_attributes() -> Vec<Attribute> {
-    vec![
-        Attribute::required("cluster_id", Type::String, "The cluster's id, e.g. `coiled_cluster.etl.id`."),
-        Attribute::optional("workspace", Type::String, "The cluster's workspace. Defaults to the provider's workspace."),
-        Attribute::optional("timeout", Type::String, "How long to wait, as a duration such as `10m`. Default `20m`."),
-    ]
+/// An action's schema: its `description`, and the attributes of [`ActionConfig`] it names.
+fn schema_of(description: &'static str, names: &[&str]) -> Schema {
+    let mut block = ActionConfig::schema_block(description);
+    block.attributes.retain(|a| names.contains(&a.name));
+    Schema { version: 0, block }
 }
 
 /// Checks what both actions share; returns the cluster id when known and valid.
@@ -72,7 +84,10 @@ async fn start(
 ) -> Option<(Arc<crate::provider::Coiled>, Op, String, i64)> {
     let id = check_common(c, diags)?;
     let coiled = data.require(diags).await?;
-    let op = Op::new(crate::provider::duration::timeout_or(c.timeout.as_deref(), DEFAULT_WAIT), ctx.stop.clone());
+    let op = Op::new(
+        crate::provider::duration::timeout_or(c.timeout.as_deref(), DEFAULT_WAIT),
+        ctx.stop.clone(),
+    );
     let ws = coiled.workspace_for(&op, c.workspace.as_deref(), diags).await?;
     Some((coiled, op, ws, id))
 }
@@ -96,16 +111,13 @@ impl Action for StopCluster {
     }
 
     fn schema(&self) -> Schema {
-        let mut attributes = common_attributes();
-        attributes.push(Attribute::optional("reason", Type::String, "Why, for Coiled's logs. Default `Terraform action`."));
-        Schema {
-            version: 0,
-            block: Block {
-                description: "Stops a running cluster (`DELETE …/id/{id}`, as `coiled.Cluster.shutdown()` does) and waits until it has stopped. The cluster's resource is not changed: its next refresh finds it stopped, and then removes it from state (or keeps it, with `when_stopped = \"keep\"`).",
-                attributes,
-                blocks: vec![],
-            },
-        }
+        schema_of(
+            "Stops a running cluster (`DELETE …/id/{id}`, as `coiled.Cluster.shutdown()` does) and \
+                waits until it has stopped. The cluster's resource is not changed: its next refresh \
+                finds it stopped, and then removes it from state (or keeps it, with \
+                `when_stopped = \"keep\"`).",
+            &["cluster_id", "workspace", "timeout", "reason"],
+        )
     }
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
@@ -113,14 +125,25 @@ impl Action for StopCluster {
         check_common(&ActionConfig::decode(config), diags);
     }
 
-    async fn invoke(&self, ctx: &Ctx, config: &Value, progress: &Progress, diags: &mut Diagnostics) {
+    async fn invoke(
+        &self,
+        ctx: &Ctx,
+        config: &Value,
+        progress: &Progress,
+        diags: &mut Diagnostics,
+    ) {
         let c = ActionConfig::decode(config);
         let Some((coiled, op, ws, id)) = start(&self.data, ctx, &c, diags).await else { return };
         progress.say(format!("Stopping cluster {id} of workspace {ws}"));
         let reason = c.reason.as_deref().unwrap_or("Terraform action");
         match ClusterResource::stop_and_wait(&coiled, &op, &ws, id, reason).await {
             Ok(()) => progress.say(format!("Cluster {id} has stopped")),
-            Err(e) => coiled.report(diags, "Unable to Stop Cluster", Some(AttrPath::attr("cluster_id")), &e),
+            Err(e) => coiled.report(
+                diags,
+                "Unable to Stop Cluster",
+                Some(AttrPath::attr("cluster_id")),
+                &e,
+            ),
         }
     }
 }
@@ -144,55 +167,84 @@ impl Action for ScaleCluster {
     }
 
     fn schema(&self) -> Schema {
-        let mut attributes = common_attributes();
-        attributes.push(Attribute::required("n_workers", Type::Number, "The number of workers to scale to (0 to 1000)."));
-        attributes.push(Attribute::optional(
-            "wait_for_workers",
-            Type::Number,
-            "Fraction of them (0 to 1) that must have started before the action ends, as for the resource. Default `0.3`.",
-        ));
-        Schema {
-            version: 0,
-            block: Block {
-                description: "Scales a running cluster to `n_workers` as Coiled's client scales (adding the difference, or removing the surplus by name) and waits as the resource waits. Removing workers first asks the scheduler to retire them, as Coiled's client does, where it can be reached. It changes no resource's state: the cluster's `n_workers` stays as configured, so the next apply scales it back. Use it for temporary capacity, and apply again once the job has finished; change `n_workers` to change it for good.",
-                attributes,
-                blocks: vec![],
-            },
-        }
+        schema_of(
+            "Scales a running cluster to `n_workers` as Coiled's client scales \
+                    (adding the difference, or removing the surplus by name) and waits as the \
+                    resource waits. Removing workers first asks the scheduler to retire them, as \
+                    Coiled's client does, where it can be reached. It changes no resource's \
+                    state: the cluster's `n_workers` stays as configured, so the next apply \
+                    scales it back. Use it for temporary capacity, and apply again once the job \
+                    has finished; change `n_workers` to change it for good.",
+            &["cluster_id", "workspace", "timeout", "n_workers", "wait_for_workers"],
+        )
     }
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
         ActionConfig::check_values(config, diags);
         let c = ActionConfig::decode(config);
         check_common(&c, diags);
-        super::validate::worker_count_and_wait(c.n_workers.known(), c.wait_for_workers.known(), diags);
+        super::validate::worker_count_and_wait(
+            c.n_workers.known(),
+            c.wait_for_workers.known(),
+            diags,
+        );
     }
 
-    async fn invoke(&self, ctx: &Ctx, config: &Value, progress: &Progress, diags: &mut Diagnostics) {
+    async fn invoke(
+        &self,
+        ctx: &Ctx,
+        config: &Value,
+        progress: &Progress,
+        diags: &mut Diagnostics,
+    ) {
         let c = ActionConfig::decode(config);
         let Some((coiled, op, ws, id)) = start(&self.data, ctx, &c, diags).await else { return };
         let Some(target) = c.n_workers.known().and_then(Number::as_i64) else { return };
-        let fraction = c.wait_for_workers.known().and_then(Number::as_f64).unwrap_or(super::model::DEFAULT_WAIT_FOR_WORKERS);
-        let Some(current) = ClusterResource::current_for_scaling(&coiled, &op, &ws, id, diags).await else { return };
+        let fraction = c
+            .wait_for_workers
+            .known()
+            .and_then(Number::as_f64)
+            .unwrap_or(super::model::DEFAULT_WAIT_FOR_WORKERS);
+        let Some(current) =
+            ClusterResource::current_for_scaling(&coiled, &op, &ws, id, diags).await
+        else {
+            return;
+        };
         progress.say(format!("Scaling cluster {id} ({}) to {target} workers", current.name));
         // The address Coiled's client connects to by default, the public one.
-        let wait = match ClusterResource::scale(&coiled, &op, &ws, &current, (target, true), diags).await {
+        let wait = match ClusterResource::scale(&coiled, &op, &ws, &current, (target, true), diags)
+            .await
+        {
             Ok(wait) => wait,
             Err(e) => {
-                coiled.report(diags, "Unable to Scale Cluster", Some(AttrPath::attr("cluster_id")), &e);
+                coiled.report(
+                    diags,
+                    "Unable to Scale Cluster",
+                    Some(AttrPath::attr("cluster_id")),
+                    &e,
+                );
                 return;
             }
         };
         match ClusterResource::wait_ready(&coiled, &op, &ws, id, fraction, wait).await {
-            Ok(d) => progress.say(format!("Cluster {id} is {} with {target} workers asked for", d.current_state.state)),
+            Ok(d) => progress.say(format!(
+                "Cluster {id} is {} with {target} workers asked for",
+                d.current_state.state
+            )),
             Err((end, _)) => {
                 let why = match end {
                     WaitEnd::Failed(r) => r,
                     WaitEnd::TimedOut => "the wait timed out; the cluster keeps scaling".into(),
-                    WaitEnd::Cancelled => "Terraform was interrupted; the cluster keeps scaling".into(),
+                    WaitEnd::Cancelled => {
+                        "Terraform was interrupted; the cluster keeps scaling".into()
+                    }
                     WaitEnd::Api(e) => coiled.explain(&e),
                 };
-                diags.error_at(AttrPath::attr("cluster_id"), "Cluster Failed to Scale", format!("Cluster {id}: {why}."));
+                diags.error_at(
+                    AttrPath::attr("cluster_id"),
+                    "Cluster Failed to Scale",
+                    format!("Cluster {id}: {why}."),
+                );
             }
         }
     }

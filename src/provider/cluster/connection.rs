@@ -85,7 +85,11 @@ impl EphemeralResource for ClusterConnection {
         if let Some(id) = c.id.known()
             && id.parse::<i64>().is_err()
         {
-            diags.error_at(AttrPath::attr("id"), "Invalid Cluster ID", format!("{id:?} is not a cluster id (a number)."));
+            diags.error_at(
+                AttrPath::attr("id"),
+                "Invalid Cluster ID",
+                format!("{id:?} is not a cluster id (a number)."),
+            );
         }
     }
 
@@ -95,30 +99,54 @@ impl EphemeralResource for ClusterConnection {
         let op = Op::new(super::super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let ws = match c.workspace.known() {
             Some(w) => w.clone(),
-            None => coiled.workspace(&op).await.map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e)).ok()?,
+            None => coiled
+                .workspace(&op)
+                .await
+                .map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e))
+                .ok()?,
         };
-        let d = lookup(&coiled, &op, &ws, c.id.known().map(String::as_str), c.name.known().map(String::as_str), diags).await?;
+        let d = lookup(
+            &coiled,
+            &op,
+            &ws,
+            c.id.known().map(String::as_str),
+            c.name.known().map(String::as_str),
+            diags,
+        )
+        .await?;
         // As `_security`: only a started scheduler can be connected to.
         let started = d.scheduler.as_ref().is_some_and(|s| s.current_state.state == "started");
         if !started {
             diags.error(
                 "Cluster Not Ready",
                 format!(
-                    "Cluster {} ({}) has no started scheduler yet (it is {}); connect once it is ready.",
+                    "Cluster {} ({}) has no started scheduler yet (it is {}); connect once it is \
+                        ready.",
                     d.id, d.name, d.current_state.state
                 ),
             );
             return None;
         }
         let (Some(cert), Some(key)) = (d.tls_cert(), d.tls_key()) else {
-            diags.error("No TLS Material", format!("Coiled returned no certificate for cluster {}.", d.id));
+            diags.error(
+                "No TLS Material",
+                format!("Coiled returned no certificate for cluster {}.", d.id),
+            );
             return None;
         };
         let public = c.use_scheduler_public_ip.known().copied().unwrap_or(true);
-        let chosen = match cluster_state::scheduler_address(&d, public, super::model::DEFAULT_SCHEDULER_PORT) {
+        let chosen = match cluster_state::scheduler_address(
+            &d,
+            public,
+            super::model::DEFAULT_SCHEDULER_PORT,
+        ) {
             Ok(address) => address,
             Err(why) => {
-                diags.error_at(AttrPath::attr("use_scheduler_public_ip"), "No Public Scheduler Address", format!("Cannot connect: {why}."));
+                diags.error_at(
+                    AttrPath::attr("use_scheduler_public_ip"),
+                    "No Public Scheduler Address",
+                    format!("Cannot connect: {why}."),
+                );
                 return None;
             }
         };
@@ -126,7 +154,8 @@ impl EphemeralResource for ClusterConnection {
         c.name = Field::Known(d.name.clone());
         c.workspace = Field::Known(ws);
         c.scheduler_address = Field::from_option(chosen);
-        c.dashboard_address = Field::from_option(d.scheduler.as_ref().and_then(|s| s.dashboard_address.clone()));
+        c.dashboard_address =
+            Field::from_option(d.scheduler.as_ref().and_then(|s| s.dashboard_address.clone()));
         c.tls_cert = Field::Known(cert.to_string());
         c.tls_key = Field::Known(key.to_string());
         Some(c.encode())

@@ -41,13 +41,20 @@ impl DataSource for ClusterDataSource {
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
         ClusterLookup::check_values(config, diags);
         let config = ClusterLookup::decode(config);
-        if config.id.is_null() == config.name.is_null() && !config.id.is_unknown() && !config.name.is_unknown() {
+        if config.id.is_null() == config.name.is_null()
+            && !config.id.is_unknown()
+            && !config.name.is_unknown()
+        {
             diags.error("Cluster Not Identified", "Give exactly one of `id` and `name`.");
         }
         if let Some(id) = config.id.known()
             && id.parse::<i64>().is_err()
         {
-            diags.error_at(AttrPath::attr("id"), "Invalid Cluster ID", format!("{id:?} is not a cluster id (a number)."));
+            diags.error_at(
+                AttrPath::attr("id"),
+                "Invalid Cluster ID",
+                format!("{id:?} is not a cluster id (a number)."),
+            );
         }
     }
 
@@ -57,9 +64,21 @@ impl DataSource for ClusterDataSource {
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let ws = match out.workspace.known() {
             Some(w) => w.clone(),
-            None => coiled.workspace(&op).await.map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e)).ok()?,
+            None => coiled
+                .workspace(&op)
+                .await
+                .map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e))
+                .ok()?,
         };
-        let d = lookup(&coiled, &op, &ws, out.id.known().map(String::as_str), out.name.known().map(String::as_str), diags).await?;
+        let d = lookup(
+            &coiled,
+            &op,
+            &ws,
+            out.id.known().map(String::as_str),
+            out.name.known().map(String::as_str),
+            diags,
+        )
+        .await?;
         let id = d.id;
         let ended = d.current_state.has_ended();
         if ended && out.allow_stopped.known() != Some(&true) {
@@ -67,20 +86,37 @@ impl DataSource for ClusterDataSource {
                 AttrPath::attr("id"),
                 "Cluster Not Running",
                 format!(
-                    "Cluster {id} ({}) is {}{}. Set `allow_stopped = true` to read it anyway (its addresses are then null).",
+                    "Cluster {id} ({}) is {}{}. Set `allow_stopped = true` to read it anyway (its \
+                        addresses are then null).",
                     d.name,
                     d.current_state.state,
-                    d.current_state.reason.as_deref().filter(|r| !r.is_empty()).map(|r| format!(": {r}")).unwrap_or_default()
+                    d.current_state
+                        .reason
+                        .as_deref()
+                        .filter(|r| !r.is_empty())
+                        .map(|r| format!(
+                            ": \
+                        {r}"
+                        ))
+                        .unwrap_or_default()
                 ),
             );
             return None;
         }
         let public = out.use_scheduler_public_ip.known().copied().unwrap_or(true);
-        let chosen = match cluster_state::scheduler_address(&d, public, super::model::DEFAULT_SCHEDULER_PORT) {
+        let chosen = match cluster_state::scheduler_address(
+            &d,
+            public,
+            super::model::DEFAULT_SCHEDULER_PORT,
+        ) {
             _ if ended => None,
             Ok(address) => address,
             Err(why) => {
-                diags.error_at(AttrPath::attr("use_scheduler_public_ip"), "No Public Scheduler Address", format!("{why}."));
+                diags.error_at(
+                    AttrPath::attr("use_scheduler_public_ip"),
+                    "No Public Scheduler Address",
+                    format!("{why}."),
+                );
                 return None;
             }
         };
@@ -90,9 +126,12 @@ impl DataSource for ClusterDataSource {
         out.status = Field::Known(d.current_state.state.clone());
         out.n_workers = Field::Known(d.desired_workers);
         out.scheduler_address = Field::from_option(chosen);
-        out.dashboard_address = Field::from_option(d.scheduler.as_ref().filter(|_| !ended).and_then(|s| s.dashboard_address.clone()));
+        out.dashboard_address = Field::from_option(
+            d.scheduler.as_ref().filter(|_| !ended).and_then(|s| s.dashboard_address.clone()),
+        );
         out.created_at = Field::from_option(d.created.clone());
-        out.firewall_rules = Field::from_option(d.ingress().map(|w| RuleSet::from_wire(&w).rows_value()));
+        out.firewall_rules =
+            Field::from_option(d.ingress().map(|w| RuleSet::from_wire(&w).rows_value()));
         Some(out.encode())
     }
 }
@@ -181,7 +220,11 @@ pub(super) async fn lookup(
     let d = match coiled.client.get_cluster(op, ws, id).await {
         Ok(d) => d,
         Err(e) if e.is_not_found() => {
-            diags.error_at(AttrPath::attr("id"), "Cluster Not Found", format!("No cluster with id {id} in workspace {ws:?}."));
+            diags.error_at(
+                AttrPath::attr("id"),
+                "Cluster Not Found",
+                format!("No cluster with id {id} in workspace {ws:?}."),
+            );
             return None;
         }
         Err(e) => {

@@ -15,7 +15,12 @@ use crate::provider::Coiled;
 
 impl ClusterResource {
     /// `ID`, `NAME`, `WORKSPACE/ID` or `WORKSPACE/NAME` → the workspace and the cluster id.
-    pub(super) async fn resolve_import_id(coiled: &Coiled, op: &Op, id: &str, diags: &mut Diagnostics) -> Option<(String, i64)> {
+    pub(super) async fn resolve_import_id(
+        coiled: &Coiled,
+        op: &Op,
+        id: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<(String, i64)> {
         let usage = "use `ID`, `NAME`, `WORKSPACE/ID` or `WORKSPACE/NAME`, e.g. `my-team/etl`";
         let (ws, key) = match id.trim().split_once('/') {
             Some((ws, key)) if ws.is_empty() || key.is_empty() || key.contains('/') => {
@@ -28,23 +33,32 @@ impl ClusterResource {
                 return None;
             }
             None => (
-                coiled.workspace(op).await.map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e)).ok()?,
+                coiled
+                    .workspace(op)
+                    .await
+                    .map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e))
+                    .ok()?,
                 id.trim().to_string(),
             ),
         };
         match key.parse::<i64>() {
             Ok(n) => Some((ws, n)),
-            Err(_) if valid_name(&key) => match coiled.client.find_cluster_by_name(op, &ws, &key).await {
-                Ok(Some(c)) => Some((ws, c.id)),
-                Ok(None) => {
-                    diags.error("Cluster Not Found", format!("No running cluster named {key:?} in workspace {ws:?}."));
-                    None
+            Err(_) if valid_name(&key) => {
+                match coiled.client.find_cluster_by_name(op, &ws, &key).await {
+                    Ok(Some(c)) => Some((ws, c.id)),
+                    Ok(None) => {
+                        diags.error(
+                            "Cluster Not Found",
+                            format!("No running cluster named {key:?} in workspace {ws:?}."),
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        coiled.report(diags, "Unable to Import Cluster", None, &e);
+                        None
+                    }
                 }
-                Err(e) => {
-                    coiled.report(diags, "Unable to Import Cluster", None, &e);
-                    None
-                }
-            },
+            }
             Err(_) => {
                 diags.error("Invalid Import ID", format!("{id:?} is not a cluster ID: {usage}."));
                 None
@@ -62,7 +76,11 @@ impl ClusterResource {
             return;
         }
         // A read drops the marker once it has outlived the first plan (see `private_after_read`).
-        let Some(marker) = serde_json::from_slice::<ImportMarker>(&plan.private).ok().filter(|m| m.imported) else { return };
+        let Some(marker) =
+            serde_json::from_slice::<ImportMarker>(&plan.private).ok().filter(|m| m.imported)
+        else {
+            return;
+        };
         let (prior, planned) = (&plan.prior, &plan.planned);
         // Compared as Terraform compares values (sets without order).
         let differs = |a: Value, b: Value| !a.same_as(&b);
@@ -71,22 +89,34 @@ impl ClusterResource {
         // environment the cluster runs.
         if prior.container.is_null()
             && let Some(image) = planned.container.known()
-            && prior.software.known().is_some_and(|sw| super::request::container_env_named(image, sw))
+            && prior
+                .software
+                .known()
+                .is_some_and(|sw| super::request::container_env_named(image, sw))
         {
             adopt.push(tfplugin::attr!(ClusterModel, container));
         }
         if differs(prior.idle_timeout.encode(), planned.idle_timeout.encode()) {
-            let secs = |v: Option<&str>| v.and_then(|t| crate::provider::duration::parse_dask_timedelta(t).ok());
+            let secs = |v: Option<&str>| {
+                v.and_then(|t| crate::provider::duration::parse_dask_timedelta(t).ok())
+            };
             let (before, after) = (prior.idle_timeout.as_deref(), planned.idle_timeout.as_deref());
             if before.is_none() || after.is_none() || secs(before) == secs(after) {
                 adopt.push(tfplugin::attr!(ClusterModel, idle_timeout));
             }
         }
         if differs(prior.backend_options.encode(), planned.backend_options.encode())
-            && backend_options_adoptable(&prior.backend(), &options_as_imported(planned, default_rules), &marker)
+            && backend_options_adoptable(
+                &prior.backend(),
+                &options_as_imported(planned, default_rules),
+                &marker,
+            )
         {
             // The same firewall, held in `firewall_rules` instead of `ingress` blocks, or the other way.
-            adopt.extend([tfplugin::attr!(ClusterModel, backend_options), tfplugin::attr!(ClusterModel, firewall_rules)]);
+            adopt.extend([
+                tfplugin::attr!(ClusterModel, backend_options),
+                tfplugin::attr!(ClusterModel, firewall_rules),
+            ]);
         }
         // A server that reports no rules leaves the cluster's firewall to the configuration: the
         // provider's `cluster_defaults` rules, when the cluster sets none of its own.
@@ -99,7 +129,10 @@ impl ClusterResource {
             adopt.push(tfplugin::attr!(ClusterModel, firewall_rules));
         }
         if !adopt.is_empty() {
-            tracing::debug!(?adopt, "taking values the import could not read from the configuration");
+            tracing::debug!(
+                ?adopt,
+                "taking values the import could not read from the configuration"
+            );
             plan.in_place.extend(adopt);
         }
         // This is the first plan after the import: later ones treat a change as a change.
@@ -130,7 +163,8 @@ fn declared_adoptions(plan: &Plan<ClusterModel>, marker: &ImportMarker) -> Vec<&
                 "use_dashboard_https" => before.is_null() || marker.https_unreported,
                 // The port is reported: another one than the cluster listens on is a change.
                 "scheduler_port" => {
-                    before.is_null() && !matches!((marker.scheduler_port, planned_port.copied()), (Some(on), Some(wanted)) if on != wanted)
+                    before.is_null()
+                        && !matches!((marker.scheduler_port, planned_port.copied()), (Some(on), Some(wanted)) if on != wanted)
                 }
                 _ => before.is_null(),
             },
@@ -155,7 +189,11 @@ pub(super) fn private_after_read(private: &[u8]) -> Vec<u8> {
     match serde_json::from_slice::<ImportMarker>(private) {
         Ok(mut marker) if marker.imported => {
             marker.reads = marker.reads.saturating_add(1);
-            if marker.reads > FIRST_PLAN_READS { Vec::new() } else { serde_json::to_vec(&marker).unwrap_or_default() }
+            if marker.reads > FIRST_PLAN_READS {
+                Vec::new()
+            } else {
+                serde_json::to_vec(&marker).unwrap_or_default()
+            }
         }
         _ => private.to_vec(),
     }
@@ -192,7 +230,10 @@ pub(super) struct ImportMarker {
 /// `allow_ingress_from` make, else the provider's `cluster_defaults` rules), and the `spot` that
 /// `spot_policy` sends. The API reports what a create sent, not which arguments said it: a cluster
 /// made with `spot_policy = "spot"` imports with `spot = true`.
-fn options_as_imported(planned: &ClusterModel, default_rules: Option<&RuleSet>) -> ClusterBackendOptions {
+fn options_as_imported(
+    planned: &ClusterModel,
+    default_rules: Option<&RuleSet>,
+) -> ClusterBackendOptions {
     let mut options = planned.backend();
     if !planned.has_ingress_blocks()
         && let Some(rules) = planned.network_rules(None).or_else(|| default_rules.cloned())
@@ -223,14 +264,24 @@ impl ImportMarker {
 
 /// Whether two `backend_options` blocks differ only where an import could not tell: the same ingress,
 /// `region` and `zone` unset or as the server reported them (by meaning), and `spot` unreported or equal.
-pub(super) fn backend_options_adoptable(prior: &ClusterBackendOptions, planned: &ClusterBackendOptions, reported: &ImportMarker) -> bool {
+pub(super) fn backend_options_adoptable(
+    prior: &ClusterBackendOptions,
+    planned: &ClusterBackendOptions,
+    reported: &ImportMarker,
+) -> bool {
     let same_rules = reported.rules_unreported
-        || match (RuleSet::of_state(&prior.ingress.encode()), RuleSet::of_state(&planned.ingress.encode())) {
+        || match (
+            RuleSet::of_state(&prior.ingress.encode()),
+            RuleSet::of_state(&planned.ingress.encode()),
+        ) {
             (None, None) => true,
             (Some(a), Some(b)) => a.same_as(&b),
             _ => false,
         };
-    let text_ok = |held: Option<&str>, server: &Option<String>, wanted: Option<&str>| match (held.or(server.as_deref()), wanted) {
+    let text_ok = |held: Option<&str>, server: &Option<String>, wanted: Option<&str>| match (
+        held.or(server.as_deref()),
+        wanted,
+    ) {
         (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
         _ => true,
     };
@@ -247,11 +298,17 @@ pub(super) fn backend_options_adoptable(prior: &ClusterBackendOptions, planned: 
 
 /// The state an import starts from: what the cluster was created with, as far as the API reports it,
 /// and its own rules.
-pub(super) fn imported_state(d: &ClusterDetails, account: Option<&RuleSet>) -> (ClusterModel, Option<RuleSet>) {
+pub(super) fn imported_state(
+    d: &ClusterDetails,
+    account: Option<&RuleSet>,
+) -> (ClusterModel, Option<RuleSet>) {
     // Which address clients use is the client's choice, not the server's: taken from the
     // configuration at the first plan. A scheduler given no public IP is reached on its private
     // address whatever the client asks (`_security` in coiled 1.135.6), which `false` says.
-    let mut state = ClusterModel { use_scheduler_public_ip: Field::Known(d.gives_scheduler_public_ip()), ..Default::default() };
+    let mut state = ClusterModel {
+        use_scheduler_public_ip: Field::Known(d.gives_scheduler_public_ip()),
+        ..Default::default()
+    };
     let reported = d.ingress().map(|w| RuleSet::from_wire(&w));
     // Rules that came from the workspace or the service default are inherited, not the cluster's own:
     // where the server says which, that is trusted (a cluster's own rules may equal the account's);
@@ -267,7 +324,10 @@ pub(super) fn imported_state(d: &ClusterDetails, account: Option<&RuleSet>) -> (
             region: Field::Null,
             zone: Field::Null,
             spot: Field::from_option(spot),
-            ingress: Field::Known(ingress::state_value(&own.clone().unwrap_or_default(), &Value::Null)),
+            ingress: Field::Known(ingress::state_value(
+                &own.clone().unwrap_or_default(),
+                &Value::Null,
+            )),
         });
     }
     state.software = Field::from_option(d.senv_alias.as_ref().and_then(|a| a.name.clone()));
@@ -287,7 +347,8 @@ pub(super) fn imported_state(d: &ClusterDetails, account: Option<&RuleSet>) -> (
 pub(super) fn refresh_reported(state: &mut ClusterModel, d: &ClusterDetails) {
     if let (Some(held), Some(reported)) = (state.tags.known(), d.reported_tags()) {
         // Only the keys the configuration set are compared: the service may add tags of its own.
-        let now = held.keys().filter_map(|k| reported.get(k).map(|r| (k.clone(), r.clone()))).collect();
+        let now =
+            held.keys().filter_map(|k| reported.get(k).map(|r| (k.clone(), r.clone()))).collect();
         if &now != held {
             state.tags = Field::Known(now);
         }
@@ -320,8 +381,13 @@ pub(super) fn refresh_reported(state: &mut ClusterModel, d: &ClusterDetails) {
 /// says. Ours: a scale that replaced failed workers leaves `desired_workers` counting them too, and a
 /// create whose wait accepted failed workers leaves fewer running; neither is a change of size
 /// (rule `keep-worker-count`).
-pub(super) fn keep_worker_count(prior: &ClusterModel, refreshed: &mut ClusterModel, d: &ClusterDetails) {
-    if prior.n_workers.known().and_then(tfplugin::value::Number::as_i64) == Some(super::lifecycle::counted_workers(&d.workers).len() as i64)
+pub(super) fn keep_worker_count(
+    prior: &ClusterModel,
+    refreshed: &mut ClusterModel,
+    d: &ClusterDetails,
+) {
+    if prior.n_workers.known().and_then(tfplugin::value::Number::as_i64)
+        == Some(super::lifecycle::counted_workers(&d.workers).len() as i64)
     {
         refreshed.n_workers = prior.n_workers.clone();
     }

@@ -13,6 +13,7 @@ use super::model::*;
 use super::state::{self as cluster_state, Readiness, Wait};
 use crate::api::{ApiError, ClusterDetails, CreateCluster, Op, Process};
 use crate::provider::Coiled;
+use crate::provider::ownership::{self, Kind};
 
 impl ClusterResource {
     /// The cluster as it is before scaling; an error when it is gone or stopped since the plan.
@@ -38,7 +39,8 @@ impl ClusterResource {
             diags.error(
                 "Cluster Stopped Since the Plan",
                 format!(
-                    "Cluster {id} was {} after this plan was made, so it cannot be scaled. Run `terraform plan` again: the new plan creates a replacement.",
+                    "Cluster {id} was {} after this plan was made, so it cannot be scaled. Run \
+                        `terraform plan` again: the new plan creates a replacement.",
                     if current.current_state.state == "error" { "failed" } else { "stopped" }
                 ),
             );
@@ -69,7 +71,10 @@ impl ClusterResource {
         loop {
             let workers = coiled.client.list_workers(op, ws, id).await?;
             let have = counted_workers(&workers).len() as i64;
-            let wait = Wait::Scale { workers: target, failed_before: workers.iter().filter(|w| w.current_state.state == "error").count() };
+            let wait = Wait::Scale {
+                workers: target,
+                failed_before: workers.iter().filter(|w| w.current_state.state == "error").count(),
+            };
             if target < have && attempt == 0 {
                 let leaving = workers_leaving(&workers, (have - target) as usize);
                 if coiled.retire_workers {
@@ -86,7 +91,8 @@ impl ClusterResource {
             match coiled.client.add_workers(op, ws, id, target - have).await {
                 Ok(()) => return Ok(wait),
                 Err(e) if e.may_have_been_applied() && !op.remaining().is_zero() => {
-                    tracing::warn!(cluster = id, error = %e, "adding workers got no clear answer; counting them again before asking for the rest");
+                    tracing::warn!(cluster = id, error = %e, "adding workers got no clear answer; \
+                        counting them again before asking for the rest");
                     op.sleep(cluster_state::stop_poll_delay(attempt)).await?;
                     attempt += 1;
                 }
@@ -110,7 +116,7 @@ impl ClusterResource {
     ) -> Option<i64> {
         match coiled.client.create_cluster(op, ws, body).await {
             Ok(created) if created.existing && !created.recovered => {
-                already_exists(diags, ws, name, created.id);
+                ownership::refuse_taken_name(diags, &CLUSTER, ws, name, Some(created.id));
                 None
             }
             Ok(created) => Some(created.id),
@@ -121,7 +127,13 @@ impl ClusterResource {
         }
     }
     /// Whether no running cluster holds `name`; waits for one that is stopping to finish. Reports why not.
-    pub(super) async fn name_is_free(coiled: &Coiled, op: &Op, ws: &str, name: &str, diags: &mut Diagnostics) -> bool {
+    pub(super) async fn name_is_free(
+        coiled: &Coiled,
+        op: &Op,
+        ws: &str,
+        name: &str,
+        diags: &mut Diagnostics,
+    ) -> bool {
         let mut n = 0u32;
         loop {
             let found = match coiled.client.find_cluster_by_name(op, ws, name).await {
@@ -141,17 +153,24 @@ impl ClusterResource {
                 }
             };
             if !state.has_ended() {
-                already_exists(diags, ws, name, found.id);
+                ownership::refuse_taken_name(diags, &CLUSTER, ws, name, Some(found.id));
                 return false;
             }
             if n == 0 {
-                tracing::info!(cluster = found.id, "a cluster of the same name is still stopping; waiting for it");
+                tracing::info!(
+                    cluster = found.id,
+                    "a cluster of the same name is still stopping; waiting for it"
+                );
             }
             if op.remaining() <= Duration::from_secs(1) {
                 diags.error_at(
                     AttrPath::attr("name"),
                     "Cluster Name Still in Use",
-                    format!("Cluster {} of the same name ({name:?}) is still stopping and holds the name. Apply again shortly, once it has stopped.", found.id),
+                    format!(
+                        "Cluster {} of the same name ({name:?}) is still stopping and holds \
+                        the name. Apply again shortly, once it has stopped.",
+                        found.id
+                    ),
                 );
                 return false;
             }
@@ -186,12 +205,18 @@ impl ClusterResource {
                     match cluster_state::readiness(&d, fraction, wait) {
                         Readiness::Ready
                             if cluster_state::catching_up(&d)
-                                && settling.get_or_insert_with(std::time::Instant::now).elapsed() < cluster_state::SETTLE => {}
+                                && settling
+                                    .get_or_insert_with(std::time::Instant::now)
+                                    .elapsed()
+                                    < cluster_state::SETTLE => {}
                         Readiness::Ready => return Ok(d),
-                        Readiness::Failed(reason) => return Err((WaitEnd::Failed(reason), Some(d))),
+                        Readiness::Failed(reason) => {
+                            return Err((WaitEnd::Failed(reason), Some(d)));
+                        }
                         Readiness::Waiting { state } => {
                             if state != last_state {
-                                tracing::info!(cluster = id, state = %state, "waiting for the cluster");
+                                tracing::info!(cluster = id, state = %state, "waiting for the \
+                                    cluster");
                                 last_state = state;
                                 n = 0;
                             }
@@ -215,7 +240,13 @@ impl ClusterResource {
         }
     }
     /// Stops a cluster and waits until it is stopped (or gone).
-    pub(super) async fn stop_and_wait(coiled: &Coiled, op: &Op, ws: &str, id: i64, reason: &str) -> Result<(), ApiError> {
+    pub(super) async fn stop_and_wait(
+        coiled: &Coiled,
+        op: &Op,
+        ws: &str,
+        id: i64,
+        reason: &str,
+    ) -> Result<(), ApiError> {
         match coiled.client.stop_cluster(op, ws, id, reason).await {
             Ok(()) => {}
             Err(e) if e.is_not_found() => return Ok(()),
@@ -224,7 +255,9 @@ impl ClusterResource {
         let mut n = 0;
         loop {
             let state = match coiled.client.get_cluster(op, ws, id).await {
-                Ok(d) if matches!(d.current_state.state.as_str(), "stopped" | "error") => return Ok(()),
+                Ok(d) if matches!(d.current_state.state.as_str(), "stopped" | "error") => {
+                    return Ok(());
+                }
                 Ok(d) => d.current_state.state,
                 Err(e) if e.is_not_found() => return Ok(()),
                 Err(e) => return Err(e),
@@ -254,7 +287,15 @@ impl ClusterResource {
         let unfinished = || UnfinishedScale { scaling_to: planned.workers() }.private();
         // An interrupted create is only waited for: its worker count is the one it was created with.
         let wait = if scaling {
-            Self::scale(coiled, op, ws, &current, (planned.workers(), planned.use_public_ip()), diags).await
+            Self::scale(
+                coiled,
+                op,
+                ws,
+                &current,
+                (planned.workers(), planned.use_public_ip()),
+                diags,
+            )
+            .await
         } else {
             Ok(Wait::Start)
         };
@@ -264,7 +305,10 @@ impl ClusterResource {
                 coiled.report(diags, "Unable to Scale Cluster", None, &e);
                 // The rules are the planned ones: changing them replaces the cluster instead.
                 let state = state_from_details(prior, own, &current, ws);
-                return Some(NewState { state: ClusterModel { n_workers: prior.n_workers.clone(), ..state }, private: unfinished() });
+                return Some(NewState {
+                    state: ClusterModel { n_workers: prior.n_workers.clone(), ..state },
+                    private: unfinished(),
+                });
             }
         };
         let recorded = ClusterModel { n_workers: prior.n_workers.clone(), ..planned.clone() };
@@ -274,10 +318,20 @@ impl ClusterResource {
                 let state = state_from_details(planned, own, &d, ws);
                 let n_workers = if scaling { planned.n_workers.clone() } else { state.n_workers };
                 let done = private == INTERRUPTED || UnfinishedScale::read(private).is_some();
-                Some(NewState { state: ClusterModel { n_workers, ..state }, private: if done { Vec::new() } else { private.to_vec() } })
+                Some(NewState {
+                    state: ClusterModel { n_workers, ..state },
+                    private: if done { Vec::new() } else { private.to_vec() },
+                })
             }
             Err(failure) => {
-                let mut kept = Self::fail_wait(Target { base: &recorded, ..cluster }, ctx, failure, false, diags).await?;
+                let mut kept = Self::fail_wait(
+                    Target { base: &recorded, ..cluster },
+                    ctx,
+                    failure,
+                    false,
+                    diags,
+                )
+                .await?;
                 if scaling {
                     kept.private = unfinished();
                 }
@@ -300,29 +354,40 @@ impl ClusterResource {
         // as done, whatever the server now says it is asked to run.
         let current = last.as_ref().map(|d| {
             let state = state_from_details(base, own, d, ws);
-            if creating { state } else { ClusterModel { n_workers: base.n_workers.clone(), ..state } }
+            if creating {
+                state
+            } else {
+                ClusterModel { n_workers: base.n_workers.clone(), ..state }
+            }
         });
         let pending = || pending_state(base, own, id, ws);
         match end {
-            WaitEnd::Cancelled if creating => {
-                // A warning, not an error: an error would mark the cluster tainted, and the next apply
-                // would replace it even once it is ready.
-                diags.warning(
-                    "Interrupted",
-                    format!("Terraform was interrupted while cluster {id} was starting. It is kept in state as it is now. The next apply keeps it if it has become ready, waits for it if it is still starting, and creates a new one only if it failed or was stopped."),
-                );
-                return Some(NewState { state: current.unwrap_or_else(pending), private: INTERRUPTED.to_vec() });
-            }
             WaitEnd::Cancelled => {
-                diags.error(
-                    "Interrupted",
-                    format!("Terraform was interrupted while cluster {id} was scaling. The workers asked for may still start; state keeps the worker count it had, so the next plan shows the scale again, and applying it asks only for the workers still missing."),
-                );
-                return Some(NewState { state: current.unwrap_or_else(pending), private: Vec::new() });
+                let detail = if creating {
+                    format!(
+                        "Terraform was interrupted while cluster {id} was starting. It is kept in \
+                            state as it is now. The next apply keeps it if it has become ready, \
+                            waits for it if it is still starting, and creates a new one only if \
+                            it failed or was stopped."
+                    )
+                } else {
+                    format!(
+                        "Terraform was interrupted while cluster {id} was scaling. The workers \
+                            asked for may still start; state keeps the worker count it had, so \
+                            the next plan shows the scale again, and applying it asks only for \
+                            the workers still missing."
+                    )
+                };
+                ownership::unfinished(diags, creating, "Interrupted", detail);
+                let private = if creating { INTERRUPTED.to_vec() } else { Vec::new() };
+                return Some(NewState { state: current.unwrap_or_else(pending), private });
             }
             WaitEnd::Api(e) => {
                 coiled.report(diags, summary, None, &e);
-                return Some(NewState { state: current.unwrap_or_else(pending), private: Vec::new() });
+                return Some(NewState {
+                    state: current.unwrap_or_else(pending),
+                    private: Vec::new(),
+                });
             }
             WaitEnd::Failed(_) | WaitEnd::TimedOut if !creating => {
                 let why = match end {
@@ -334,15 +399,25 @@ impl ClusterResource {
                 };
                 diags.error(
                     summary,
-                    format!("Cluster {id} did not get the workers it was scaled to: {why}. State keeps the worker count it had, so the next plan shows the scale again, and applying it asks only for the workers still missing."),
+                    format!(
+                        "Cluster {id} did not get the workers it was scaled to: {why}. State \
+                        keeps the worker count it had, so the next plan shows the scale again, \
+                        and applying it asks only for the workers still missing."
+                    ),
                 );
-                return Some(NewState { state: current.unwrap_or_else(|| base.clone()), private: Vec::new() });
+                return Some(NewState {
+                    state: current.unwrap_or_else(|| base.clone()),
+                    private: Vec::new(),
+                });
             }
             _ => {}
         }
         let why = match end {
             WaitEnd::Failed(r) => r,
-            _ => format!("it was not ready within the create timeout ({})", humantime::format_duration(base.timeout(Operation::Create))),
+            _ => format!(
+                "it was not ready within the create timeout ({})",
+                humantime::format_duration(base.timeout(Operation::Create))
+            ),
         };
         // Clean up with a fresh budget: the create's may be spent.
         let cleanup = Op::new(base.timeout(Operation::Delete), ctx.stop.clone());
@@ -351,7 +426,8 @@ impl ClusterResource {
                 diags.error(
                     summary,
                     format!(
-                        "Cluster {id} did not start: {why}. It has been stopped, so nothing is left running; fix the cause and apply again."
+                        "Cluster {id} did not start: {why}. It has been stopped, so nothing is \
+                            left running; fix the cause and apply again."
                     ),
                 );
                 None
@@ -359,7 +435,11 @@ impl ClusterResource {
             Err(e) => {
                 diags.error(
                     summary,
-                    format!("Cluster {id} did not start: {why}. Stopping it failed as well ({e}), so it is kept in state (marked tainted) and the next apply will stop and replace it."),
+                    format!(
+                        "Cluster {id} did not start: {why}. Stopping it failed as well ({e}), \
+                        so it is kept in state (marked tainted) and the next apply will stop and \
+                        replace it."
+                    ),
                 );
                 Some(NewState { state: current.unwrap_or_else(pending), private: Vec::new() })
             }
@@ -373,8 +453,14 @@ impl ClusterResource {
 /// are running or on their way than `n_workers` asks for, naming the failed ones and why. Coiled does
 /// not replace failed workers, and state keeps `n_workers` (the server is still asked for them), so
 /// without this the shortfall would not show (rule `missing-workers`).
-pub(super) fn warn_of_missing_workers(cluster: &ClusterModel, d: &ClusterDetails, diags: &mut Diagnostics) {
-    let Some(n) = cluster.n_workers.known().and_then(tfplugin::value::Number::as_i64) else { return };
+pub(super) fn warn_of_missing_workers(
+    cluster: &ClusterModel,
+    d: &ClusterDetails,
+    diags: &mut Diagnostics,
+) {
+    let Some(n) = cluster.n_workers.known().and_then(tfplugin::value::Number::as_i64) else {
+        return;
+    };
     let live = counted_workers(&d.workers).len() as i64;
     if d.current_state.state != "ready" || live >= n {
         return;
@@ -383,39 +469,60 @@ pub(super) fn warn_of_missing_workers(cluster: &ClusterModel, d: &ClusterDetails
         .workers
         .iter()
         .filter(|w| w.current_state.state == "error")
-        .map(|w| format!("{} ({})", w.name, w.current_state.reason.as_deref().filter(|r| !r.is_empty()).unwrap_or("no reason given")))
+        .map(|w| {
+            format!(
+                "{} ({})",
+                w.name,
+                w.current_state
+                    .reason
+                    .as_deref()
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or("no reason given")
+            )
+        })
         .collect();
-    let failed = if failed.is_empty() { String::new() } else { format!(" Failed: {}.", failed.join("; ")) };
+    let failed =
+        if failed.is_empty() { String::new() } else { format!(" Failed: {}.", failed.join("; ")) };
     diags.warning_at(
         AttrPath::attr("n_workers"),
         "Fewer Workers Than Asked For",
         format!(
-            "Cluster {} runs {live} of the {n} workers `n_workers` asks for.{failed} Coiled does not replace failed workers. To start new ones in their place, change `n_workers` (a scale counts only pending, starting and running workers, as Coiled's client does, so it starts the missing ones too) or replace the cluster with `terraform apply -replace=<this resource's address>`.",
+            "Cluster {} runs {live} of the {n} workers `n_workers` asks for.{failed} Coiled does \
+                not replace failed workers. To start new ones in their place, change `n_workers` \
+                (a scale counts only pending, starting and running workers, as Coiled's client \
+                does, so it starts the missing ones too) or replace the cluster with `terraform \
+                apply -replace=<this resource's address>`.",
             d.id
         ),
     );
 }
 
-pub(super) fn warn_of_missing_address(cluster: &ClusterModel, d: &ClusterDetails, diags: &mut Diagnostics) {
+pub(super) fn warn_of_missing_address(
+    cluster: &ClusterModel,
+    d: &ClusterDetails,
+    diags: &mut Diagnostics,
+) {
     if let Err(why) = cluster.address_in(d) {
         diags.warning_at(
             AttrPath::attr("use_scheduler_public_ip"),
             "No Public Scheduler Address",
-            format!("`scheduler_address` is null: {why}, which is how Coiled's client would connect."),
+            format!(
+                "`scheduler_address` is null: {why}, which is how Coiled's client would connect."
+            ),
         );
     }
 }
 
-/// The error for a name held by a running cluster this apply did not create.
-pub(super) fn already_exists(diags: &mut Diagnostics, ws: &str, name: &str, id: i64) {
-    diags.error_at(
-        AttrPath::attr("name"),
-        "Cluster Already Exists",
-        format!(
-            "A running cluster named {name:?} already exists in workspace {ws:?} (id {id}), and this apply did not create it, so Terraform leaves it alone. Either choose another name (or leave `name` out to have one generated), stop that cluster, or manage it with this resource by importing it: `terraform import` with this resource's address (in the `with` line above) and the ID `{ws}/{name}`.\n\nIf this is a replacement under `create_before_destroy`, the new cluster cannot take the name while the old one still runs: leave `name` out, or remove `create_before_destroy`."
-        ),
-    );
-}
+/// Clusters, as the rules of [`ownership`] name them.
+pub(super) const CLUSTER: Kind = Kind {
+    title: "Cluster",
+    noun: "running cluster",
+    why_left_alone: "",
+    instead: "Either choose another name (or leave `name` out to have one generated), stop that \
+        cluster",
+    when_replacing: "the new cluster cannot take the name while the old one still runs: leave \
+        `name` out, or remove `create_before_destroy`",
+};
 
 /// The cluster an operation works on.
 #[derive(Clone, Copy)]
@@ -440,7 +547,10 @@ pub(super) enum WaitEnd {
 /// The workers Coiled's client counts when it scales: pending, starting or started
 /// (rule `counted-workers`).
 pub(super) fn counted_workers(workers: &[Process]) -> Vec<&Process> {
-    workers.iter().filter(|w| matches!(w.current_state.state.as_str(), "pending" | "starting" | "started")).collect()
+    workers
+        .iter()
+        .filter(|w| matches!(w.current_state.state.as_str(), "pending" | "starting" | "started"))
+        .collect()
 }
 
 /// The `n` counted workers a scale-down removes, by name: those not started yet first (they hold no
@@ -463,21 +573,38 @@ pub(super) fn short_names(names: &[String], cluster: &str) -> Vec<String> {
 /// that the data they hold moves to the workers that stay; on the cluster's address for
 /// `use_public_ip` with its TLS certificate, within the operation's time. As in the client, a
 /// scheduler that cannot be asked is a warning, and the workers are deleted all the same.
-async fn retire(d: &ClusterDetails, names: &[String], use_public_ip: bool, op: &Op, diags: &mut Diagnostics) {
+async fn retire(
+    d: &ClusterDetails,
+    names: &[String],
+    use_public_ip: bool,
+    op: &Op,
+    diags: &mut Diagnostics,
+) {
     if names.is_empty() {
         return;
     }
-    let address = super::state::scheduler_address(d, use_public_ip, DEFAULT_SCHEDULER_PORT).ok().flatten();
+    let address =
+        super::state::scheduler_address(d, use_public_ip, DEFAULT_SCHEDULER_PORT).ok().flatten();
     let asked = match (address.as_deref(), d.tls_cert(), d.tls_key()) {
-        (Some(address), Some(cert), Some(key)) => crate::api::scheduler::retire_workers(address, cert, key, names, op.remaining()).await,
+        (Some(address), Some(cert), Some(key)) => {
+            crate::api::scheduler::retire_workers(address, cert, key, names, op.remaining()).await
+        }
         _ => Err("Coiled reported no scheduler address or no TLS certificate for it".to_string()),
     };
     match asked {
-        Ok(retired) => tracing::info!(cluster = d.id, retired = retired.len(), "the scheduler retired the workers"),
+        Ok(retired) => tracing::info!(
+            cluster = d.id,
+            retired = retired.len(),
+            "the scheduler \
+            retired the workers"
+        ),
         Err(why) => diags.warning(
             "Workers Removed Without Retiring",
             format!(
-                "The scheduler of cluster {} could not be asked to retire the {} worker(s) removed ({why}), so the data they held was not moved first and is lost; running computations that need it fail. They were removed all the same, as Coiled's client does.",
+                "The scheduler of cluster {} could not be asked to retire the {} worker(s) \
+                    removed ({why}), so the data they held was not moved first and is lost; \
+                    running computations that need it fail. They were removed all the same, as \
+                    Coiled's client does.",
                 d.id,
                 names.len()
             ),
@@ -491,7 +618,11 @@ mod tests {
     use crate::api::CurrentState;
 
     fn worker(name: &str, state: &str) -> Process {
-        Process { name: name.into(), current_state: CurrentState { state: state.into(), ..Default::default() }, ..Default::default() }
+        Process {
+            name: name.into(),
+            current_state: CurrentState { state: state.into(), ..Default::default() },
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -505,8 +636,16 @@ mod tests {
         ];
         assert_eq!(counted_workers(&workers).len(), 3, "pending, starting and started count");
         let leaving = workers_leaving(&workers, 2);
-        assert_eq!(leaving, vec!["etl-worker-d4", "etl-worker-b2"], "unstarted first, then the last listed");
+        assert_eq!(
+            leaving,
+            vec!["etl-worker-d4", "etl-worker-b2"],
+            "unstarted first, then the last listed"
+        );
         assert_eq!(short_names(&leaving, "etl"), vec!["-d4", "-b2"]);
-        assert_eq!(short_names(&["other-name".to_string()], "etl"), vec!["other-name"], "an unexpected name is sent whole");
+        assert_eq!(
+            short_names(&["other-name".to_string()], "etl"),
+            vec!["other-name"],
+            "an unexpected name is sent whole"
+        );
     }
 }

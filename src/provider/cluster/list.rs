@@ -15,8 +15,8 @@ use tfplugin::diag::Diagnostics;
 use tfplugin::framework::Ctx;
 use tfplugin::model::Field;
 use tfplugin::query::{Found, ListResource};
-use tfplugin::schema::{Attribute, Block, Schema};
-use tfplugin::value::{AttrPath, Type, Value};
+use tfplugin::schema::Schema;
+use tfplugin::value::{AttrPath, Value};
 
 use super::super::ingress::RuleSet;
 use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
@@ -32,9 +32,18 @@ pub const MAX_TAG_READS: usize = 1000;
 tfplugin::model! {
     /// The list block's `config`.
     struct ClusterQuery {
+        /// Workspace to search. Defaults to the provider's workspace.
+        #[attribute(optional)]
         workspace: String,
+        /// Only clusters in this state (e.g. `ready`, `stopped`). Without it, the clusters that
+        /// have not stopped or failed.
+        #[attribute(optional)]
         status: String,
+        /// Only clusters whose name starts with this.
+        #[attribute(optional)]
         name_prefix: String,
+        /// Only clusters carrying every one of these tags (read from each cluster's details).
+        #[attribute(optional)]
         tags: BTreeMap<String, String>,
     }
 }
@@ -79,49 +88,51 @@ impl ListResource for ClusterList {
     }
 
     fn schema(&self) -> Schema {
-        Schema {
-            version: 0,
-            block: Block {
-                description: "Finds a workspace's clusters, including ones created outside Terraform.",
-                attributes: vec![
-                    Attribute::optional("workspace", Type::String, "Workspace to search. Defaults to the provider's workspace."),
-                    Attribute::optional(
-                        "status",
-                        Type::String,
-                        "Only clusters in this state (e.g. `ready`, `stopped`). Without it, the clusters that have not stopped or failed.",
-                    ),
-                    Attribute::optional("name_prefix", Type::String, "Only clusters whose name starts with this."),
-                    Attribute::optional(
-                        "tags",
-                        Type::map(Type::String),
-                        "Only clusters carrying every one of these tags (read from each cluster's details).",
-                    ),
-                ],
-                blocks: vec![],
-            },
-        }
+        let description = "Finds a workspace's clusters, including ones created outside Terraform.";
+        Schema { version: 0, block: ClusterQuery::schema_block(description) }
     }
 
     async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
         let q = ClusterQuery::decode(config);
         if let Some(s) = q.status.known()
-            && !matches!(s.as_str(), "pending" | "starting" | "scaling" | "ready" | "stopping" | "stopped" | "error" | "paused" | "pausing")
+            && !matches!(
+                s.as_str(),
+                "pending"
+                    | "starting"
+                    | "scaling"
+                    | "ready"
+                    | "stopping"
+                    | "stopped"
+                    | "error"
+                    | "paused"
+                    | "pausing"
+            )
         {
             diags.error_at(
                 AttrPath::attr("status"),
                 "Invalid Status",
                 format!(
-                    "{s:?} is not a cluster state: use pending, starting, scaling, ready, stopping, stopped, error, pausing or paused."
+                    "{s:?} is not a cluster state: use pending, starting, scaling, ready, \
+                        stopping, stopped, error, pausing or paused."
                 ),
             );
         }
     }
 
-    async fn list(&self, ctx: &Ctx, config: &Value, include_resource: bool, limit: usize, diags: &mut Diagnostics) -> Vec<Found> {
+    async fn list(
+        &self,
+        ctx: &Ctx,
+        config: &Value,
+        include_resource: bool,
+        limit: usize,
+        diags: &mut Diagnostics,
+    ) -> Vec<Found> {
         let Some(coiled) = self.data.require(diags).await else { return Vec::new() };
         let q = ClusterQuery::decode(config);
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let Some(ws) = coiled.workspace_for(&op, q.workspace.as_deref(), diags).await else { return Vec::new() };
+        let Some(ws) = coiled.workspace_for(&op, q.workspace.as_deref(), diags).await else {
+            return Vec::new();
+        };
         let listed = match coiled.client.list_clusters(&op, &ws).await {
             Ok(listed) => listed,
             Err(e) => {
@@ -131,14 +142,25 @@ impl ListResource for ClusterList {
         };
         let wanted_tags = q.tags.known().cloned().filter(|t| !t.is_empty());
         let account = if include_resource {
-            coiled.client.get_backend_options(&op, &ws).await.ok().and_then(|b| b.ingress()).map(|w| RuleSet::from_wire(&w))
+            coiled
+                .client
+                .get_backend_options(&op, &ws)
+                .await
+                .ok()
+                .and_then(|b| b.ingress())
+                .map(|w| RuleSet::from_wire(&w))
         } else {
             None
         };
         let mut found = Vec::new();
-        let mut gaps = Gaps { complete: listed.complete, listed: listed.items.len(), ..Gaps::default() };
+        let mut gaps =
+            Gaps { complete: listed.complete, listed: listed.items.len(), ..Gaps::default() };
         let mut items = listed.items;
-        let Some(mut read) = learn_states(&coiled, &op, &ws, &mut items, &q, &mut gaps, diags).await else { return Vec::new() };
+        let Some(mut read) =
+            learn_states(&coiled, &op, &ws, &mut items, &q, &mut gaps, diags).await
+        else {
+            return Vec::new();
+        };
         gaps.stateless = items.iter().filter(|i| i.state().is_none() && named(i, &q)).count();
         for item in items.iter().filter(|i| matches(i, &q)) {
             if limit > 0 && found.len() >= limit {
@@ -178,8 +200,16 @@ impl ListResource for ClusterList {
                 None => None,
             };
             found.push(Found {
-                identity: Value::object([("workspace", Value::string(ws.clone())), ("id", Value::string(item.id.to_string()))]),
-                display_name: format!("{} (id {}, {})", item.name, item.id, item.state().unwrap_or("unknown")),
+                identity: Value::object([
+                    ("workspace", Value::string(ws.clone())),
+                    ("id", Value::string(item.id.to_string())),
+                ]),
+                display_name: format!(
+                    "{} (id {}, {})",
+                    item.name,
+                    item.id,
+                    item.state().unwrap_or("unknown")
+                ),
                 resource,
             });
         }
@@ -191,11 +221,20 @@ impl ListResource for ClusterList {
 /// The object `-generate-config-out` writes configuration from: the state an import starts from,
 /// with `container` in place of `software` where the cluster runs the environment Coiled's client
 /// made for an image.
-async fn resource_object(coiled: &crate::provider::Coiled, op: &Op, ws: &str, d: &ClusterDetails, account: Option<&RuleSet>) -> Value {
+async fn resource_object(
+    coiled: &crate::provider::Coiled,
+    op: &Op,
+    ws: &str,
+    d: &ClusterDetails,
+    account: Option<&RuleSet>,
+) -> Value {
     let (base, own) = imported_state(d, account);
     // `terraform query` prints the object whole, sensitive or not: the dashboard's URL, which
     // carries its token, is left out (the import reads it).
-    let mut listed = ClusterModel { dashboard_address: Field::Null, ..state_from_details(&base, own.as_ref(), d, ws) };
+    let mut listed = ClusterModel {
+        dashboard_address: Field::Null,
+        ..state_from_details(&base, own.as_ref(), d, ws)
+    };
     if let Some(image) = match listed.software.known() {
         Some(software) => container_of(coiled, op, ws, software).await,
         None => None,
@@ -211,7 +250,12 @@ async fn resource_object(coiled: &crate::provider::Coiled, op: &Op, ws: &str, d:
 /// read from the environment's newest spec, as `coiled env inspect` reads it (two requests, only for
 /// a name of that form). `None` when it is not, or cannot be read: the configuration then names the
 /// environment, which runs the same software.
-async fn container_of(coiled: &crate::provider::Coiled, op: &Op, ws: &str, software: &str) -> Option<String> {
+async fn container_of(
+    coiled: &crate::provider::Coiled,
+    op: &Op,
+    ws: &str,
+    software: &str,
+) -> Option<String> {
     let bare = software.rsplit('/').next().unwrap_or(software);
     if !super::request::looks_like_container_env(bare) {
         return None;
@@ -242,7 +286,8 @@ async fn learn_states(
         gaps.reads += 1;
         match coiled.client.get_cluster(op, ws, item.id).await {
             Ok(d) => {
-                item.current_state = Some(crate::api::ListedState { state: Some(d.current_state.state.clone()) });
+                item.current_state =
+                    Some(crate::api::ListedState { state: Some(d.current_state.state.clone()) });
                 read.insert(item.id, d);
             }
             Err(e) if e.is_not_found() => {}
@@ -278,7 +323,8 @@ impl Gaps {
             diags.warning(
                 "Cluster List Not Read to the End",
                 format!(
-                    "The workspace lists more than {} clusters; the query read the newest {} and left the rest out.",
+                    "The workspace lists more than {} clusters; the query read the newest {} and \
+                        left the rest out.",
                     LIST_CEILING_PAGES * 100,
                     self.listed
                 ),
@@ -287,21 +333,37 @@ impl Gaps {
         if self.stateless > 0 {
             diags.warning(
                 "Clusters Listed Without a State",
-                format!("{} listed cluster(s) had no state (Coiled's CLI shows them as `unknown`) and were not read within the query's {MAX_TAG_READS} reads of details, so no status filter could match them; they are left out. Narrow the query with `name_prefix`.", self.stateless),
+                format!(
+                    "{} listed cluster(s) had no state (Coiled's CLI shows them as `unknown`) \
+                    and were not read within the query's {MAX_TAG_READS} reads of details, so no \
+                    status filter could match them; they are left out. Narrow the query with \
+                    `name_prefix`.",
+                    self.stateless
+                ),
             );
         }
         if self.unchecked > 0 {
             diags.warning_at(
                 AttrPath::attr("tags"),
                 "Tags Not Checked",
-                format!("The `tags` filter reads each cluster's details (one request each) and stops after {MAX_TAG_READS}: {} more cluster(s) that passed the other filters were not checked and are left out. Narrow the query with `status` or `name_prefix`.", self.unchecked),
+                format!(
+                    "The `tags` filter reads each cluster's details (one request each) and \
+                    stops after {MAX_TAG_READS}: {} more cluster(s) that passed the other filters \
+                    were not checked and are left out. Narrow the query with `status` or \
+                    `name_prefix`.",
+                    self.unchecked
+                ),
             );
         }
         if self.untagged > 0 {
             diags.warning_at(
                 AttrPath::attr("tags"),
                 "Tags Not Reported",
-                format!("The server reported no tags for {} cluster(s) (Coiled's client reads none), so they could not be matched and are left out.", self.untagged),
+                format!(
+                    "The server reported no tags for {} cluster(s) (Coiled's client reads \
+                    none), so they could not be matched and are left out.",
+                    self.untagged
+                ),
             );
         }
     }

@@ -65,13 +65,17 @@ impl ClusterResource {
     ) -> Vec<&'static str> {
         let mut predicted = Vec::new();
         if config.n_workers.is_null() {
-            planned.n_workers = Field::Known(prior.n_workers.known().cloned().unwrap_or(Number::from_i64(DEFAULT_WORKERS)));
+            planned.n_workers = Field::Known(
+                prior.n_workers.known().cloned().unwrap_or(Number::from_i64(DEFAULT_WORKERS)),
+            );
             predicted.push(tfplugin::attr!(ClusterModel, n_workers));
         }
         if config.wait_for_workers.is_null() {
             // Unset stays null, as the client keeps `None`; a prior equal to the default means the same.
-            let is_default = prior.wait_for_workers.known().and_then(Number::as_f64) == Some(DEFAULT_WAIT_FOR_WORKERS);
-            planned.wait_for_workers = if is_default { prior.wait_for_workers.clone() } else { Field::Null };
+            let is_default = prior.wait_for_workers.known().and_then(Number::as_f64)
+                == Some(DEFAULT_WAIT_FOR_WORKERS);
+            planned.wait_for_workers =
+                if is_default { prior.wait_for_workers.clone() } else { Field::Null };
             predicted.push(tfplugin::attr!(ClusterModel, wait_for_workers));
         }
         if config.use_scheduler_public_ip.is_null() {
@@ -85,7 +89,9 @@ impl ClusterResource {
         if config.tags.is_null() {
             planned.tags = match defaults {
                 DefaultsState::Unknown => Field::Unknown,
-                DefaultsState::Set(ClusterDefaults { tags: Some(t), .. }) => Field::Known(t.clone()),
+                DefaultsState::Set(ClusterDefaults { tags: Some(t), .. }) => {
+                    Field::Known(t.clone())
+                }
                 _ if create => Field::Null,
                 _ => prior.tags.clone(),
             };
@@ -93,11 +99,19 @@ impl ClusterResource {
         }
         let new_or_known = |known: bool| create || known;
         if config.use_dashboard_https.is_null() {
-            planned.use_dashboard_https = if new_or_known(!prior.use_dashboard_https.is_null()) { Field::Known(true) } else { Field::Null };
+            planned.use_dashboard_https = if new_or_known(!prior.use_dashboard_https.is_null()) {
+                Field::Known(true)
+            } else {
+                Field::Null
+            };
             predicted.push(tfplugin::attr!(ClusterModel, use_dashboard_https));
         }
         if config.when_stopped.is_null() {
-            planned.when_stopped = if new_or_known(!prior.when_stopped.is_null()) { Field::Known("recreate".into()) } else { Field::Null };
+            planned.when_stopped = if new_or_known(!prior.when_stopped.is_null()) {
+                Field::Known("recreate".into())
+            } else {
+                Field::Null
+            };
             predicted.push(tfplugin::attr!(ClusterModel, when_stopped));
         }
         predicted
@@ -116,7 +130,9 @@ impl ClusterResource {
             return;
         }
         let rows = match defaults {
-            DefaultsState::Set(ClusterDefaults { ingress: Some(rules), .. }) => Field::Known(rules.rows_value()),
+            DefaultsState::Set(ClusterDefaults { ingress: Some(rules), .. }) => {
+                Field::Known(rules.rows_value())
+            }
             DefaultsState::Unknown => Field::Unknown,
             _ => return,
         };
@@ -129,13 +145,21 @@ impl ClusterResource {
 
     /// The cluster's own firewall in a plan, read once: `firewall_rules` is null beside its ingress
     /// blocks, or predicted from the rules `scheduler_port` / `allow_ingress_from` make.
-    fn plan_own_rules(planned: &mut ClusterModel, predicted: &mut Vec<&'static str>, diags: &mut Diagnostics) -> Option<RuleSet> {
+    fn plan_own_rules(
+        planned: &mut ClusterModel,
+        predicted: &mut Vec<&'static str>,
+        diags: &mut Diagnostics,
+    ) -> Option<RuleSet> {
         if !planned.has_ingress_blocks() {
             let net = planned.network_rules(None)?;
             if !planned.acknowledge_world_open_ingress.known().copied().unwrap_or(false) {
                 let open = coiled_firewall::world_open_ports(net.rules());
                 if !open.is_empty() {
-                    let at = if planned.allow_ingress_from.is_null() { "scheduler_port" } else { "allow_ingress_from" };
+                    let at = if planned.allow_ingress_from.is_null() {
+                        "scheduler_port"
+                    } else {
+                        "allow_ingress_from"
+                    };
                     diags.warning_at(
                         AttrPath::attr(at),
                         "Ingress Open to the Whole Internet",
@@ -150,7 +174,11 @@ impl ClusterResource {
         // The `ingress` blocks hold the rules: `firewall_rules` does not repeat them.
         predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
         planned.firewall_rules = Field::Null;
-        match ingress::read(&planned.ingress(), &Reading::at(AttrPath::attr("backend_options").then("ingress")), diags) {
+        match ingress::read(
+            &planned.ingress(),
+            &Reading::at(AttrPath::attr("backend_options").then("ingress")),
+            diags,
+        ) {
             Parsed::Rules(rules) => Some(rules).filter(|r| !r.is_empty()),
             _ => None,
         }
@@ -183,8 +211,18 @@ impl Resource for ClusterResource {
         Some(IdentitySchema {
             version: 0,
             attributes: vec![
-                IdentityAttr { name: "workspace", ty: Type::String, required_for_import: true, description: "The cluster's workspace." },
-                IdentityAttr { name: "id", ty: Type::String, required_for_import: true, description: "Coiled's numeric cluster id." },
+                IdentityAttr {
+                    name: "workspace",
+                    ty: Type::String,
+                    required_for_import: true,
+                    description: "The cluster's workspace.",
+                },
+                IdentityAttr {
+                    name: "id",
+                    ty: Type::String,
+                    required_for_import: true,
+                    description: "Coiled's numeric cluster id.",
+                },
             ],
         })
     }
@@ -197,9 +235,23 @@ impl Resource for ClusterResource {
         validate::validate_config(config, diags);
     }
 
-    fn upgrade_state(&self, schema: &Schema, ty: &Type, version: i64, json: &serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
+    fn upgrade_state(
+        &self,
+        schema: &Schema,
+        ty: &Type,
+        version: i64,
+        json: &serde_json::Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let upgraded = (version == 0).then(|| model::upgrade_v0(json));
-        tfplugin::framework::read_stored_state(self.type_name(), schema, ty, version, upgraded.as_ref().unwrap_or(json), diags)
+        tfplugin::framework::read_stored_state(
+            self.type_name(),
+            schema,
+            ty,
+            version,
+            upgraded.as_ref().unwrap_or(json),
+            diags,
+        )
     }
 
     async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan<ClusterModel>, diags: &mut Diagnostics) {
@@ -222,7 +274,13 @@ impl Resource for ClusterResource {
                 planned.firewall_rules = Field::Known(own.rows_value());
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             }
-            Self::plan_default_rules(&prior, &mut planned, &defaults, (creating, &mut plan.requires_replace), &mut predicted);
+            Self::plan_default_rules(
+                &prior,
+                &mut planned,
+                &defaults,
+                (creating, &mut plan.requires_replace),
+                &mut predicted,
+            );
             self.scaling_checks(&prior, &planned, diags).await;
         }
         let set = defaults.set();
@@ -240,9 +298,18 @@ impl Resource for ClusterResource {
             // `status` stays unknown: an interrupted create records the cluster as it then is.
             let mut read = Diagnostics::new();
             Self::plan_own_rules(&mut planned, &mut predicted, &mut read);
-            Self::plan_default_rules(&prior, &mut planned, &defaults, (creating, &mut plan.requires_replace), &mut predicted);
+            Self::plan_default_rules(
+                &prior,
+                &mut planned,
+                &defaults,
+                (creating, &mut plan.requires_replace),
+                &mut predicted,
+            );
             diags.0.extend(read.0);
-        } else if prior.n_workers != planned.n_workers || plan.private == INTERRUPTED || UnfinishedScale::read(&plan.private).is_some() {
+        } else if prior.n_workers != planned.n_workers
+            || plan.private == INTERRUPTED
+            || UnfinishedScale::read(&plan.private).is_some()
+        {
             // Scaling, or waiting in place for a cluster whose create or scale was interrupted: its status after
             // a wait is whatever the server then says (ready by Coiled's rule need not be `ready`).
             planned.status = Field::Unknown;
@@ -253,14 +320,27 @@ impl Resource for ClusterResource {
         let changes = creating || (!untouched && !planned.encode().same_as(&prior.encode()));
         if changes {
             let effective = plan_checks::effective_rules(&planned, set, None, None).map(|(r, _)| r);
-            plan_checks::local_config_warnings(&planned, effective.as_ref(), &self.data.local_settings(), diags);
+            plan_checks::local_config_warnings(
+                &planned,
+                effective.as_ref(),
+                &self.data.local_settings(),
+                diags,
+            );
         }
         for name in predicted {
             plan.mark_predicted(name);
         }
         if !diags.has_errors()
             && changes
-            && self.data.check_plan_access(ctx, config.workspace.as_deref(), planned.workspace.as_deref(), diags).await
+            && self
+                .data
+                .check_plan_access(
+                    ctx,
+                    config.workspace.as_deref(),
+                    planned.workspace.as_deref(),
+                    diags,
+                )
+                .await
             && creating
         {
             // Only a server that answered the access check is asked more.
@@ -282,7 +362,11 @@ impl Resource for ClusterResource {
         let op = Op::new(planned.timeout(Operation::Create), ctx.stop.clone());
         let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
         planned.workspace = Field::Known(ws.clone());
-        let name = planned.name.known().cloned().unwrap_or_else(|| format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff));
+        let name = planned
+            .name
+            .known()
+            .cloned()
+            .unwrap_or_else(|| format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff));
         planned.name = Field::Known(name.clone());
         if !Self::name_is_free(&coiled, &op, &ws, &name, diags).await {
             return None;
@@ -290,7 +374,13 @@ impl Resource for ClusterResource {
         let prepared = Self::prepare(&coiled, &op, &ws, &planned, diags).await?;
         // Its firewall, when it has one of its own or takes the provider's defaults; else it inherits.
         let defaults = self.data.cluster_defaults();
-        let own = plan_checks::effective_rules(&planned, defaults.set(), Some(&prepared.resolved.overrides), None).map(|(r, _)| r);
+        let own = plan_checks::effective_rules(
+            &planned,
+            defaults.set(),
+            Some(&prepared.resolved.overrides),
+            None,
+        )
+        .map(|(r, _)| r);
         let resolved = &prepared.resolved;
         planned.worker_vm_types = Field::Known(resolved.worker_vm_types.clone());
         planned.scheduler_vm_types = Field::Known(resolved.scheduler_vm_types.clone());
@@ -304,16 +394,27 @@ impl Resource for ClusterResource {
         tracing::info!(workspace = %ws, name = %name, "creating cluster");
         let id = Self::post_create(&coiled, &op, &ws, &name, &body, diags).await?;
         let target = Target { coiled: &coiled, ws: &ws, id, base: &planned, own: own.as_ref() };
-        match Self::wait_ready(&coiled, &op, &ws, id, planned.wait_fraction(), state::Wait::Start).await {
+        match Self::wait_ready(&coiled, &op, &ws, id, planned.wait_fraction(), state::Wait::Start)
+            .await
+        {
             Ok(d) => {
                 warn_of_missing_address(&planned, &d, diags);
-                Some(NewState { state: state_from_details(&planned, own.as_ref(), &d, &ws), private: Vec::new() })
+                Some(NewState {
+                    state: state_from_details(&planned, own.as_ref(), &d, &ws),
+                    private: Vec::new(),
+                })
             }
             Err(failure) => Self::fail_wait(target, ctx, failure, true, diags).await,
         }
     }
 
-    async fn read(&self, ctx: &Ctx, state: ClusterModel, private: &Private, diags: &mut Diagnostics) -> Option<Read<ClusterModel>> {
+    async fn read(
+        &self,
+        ctx: &Ctx,
+        state: ClusterModel,
+        private: &Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Read<ClusterModel>> {
         let coiled = match self.data.coiled(diags).await {
             Ok(Some(c)) => c,
             Ok(None) => return Some(Read::Found(NewState { state, private: private.clone() })),
@@ -322,14 +423,21 @@ impl Resource for ClusterResource {
         let op = Op::new(super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let ws = state.workspace.known()?.clone();
         let Some(id) = state.cluster_id() else {
-            diags.bug("Invalid Cluster ID in State", format!("{:?} is not a cluster id.", state.id.known()));
+            diags.bug(
+                "Invalid Cluster ID in State",
+                format!("{:?} is not a cluster id.", state.id.known()),
+            );
             return None;
         };
         let gone = |diags: &mut Diagnostics, why: String| {
             diags.warning(
                 "Cluster No Longer Running",
                 format!(
-                    "Cluster {id} ({}) {why}. Coiled stops clusters on its own (idle timeout, no client connected, or an unresponsive scheduler), and they can be stopped outside Terraform. It has been removed from state; the next apply creates a new one. Set `idle_timeout` to keep clusters longer, or `when_stopped = \"keep\"` to keep a stopped cluster in state.",
+                    "Cluster {id} ({}) {why}. Coiled stops clusters on its own (idle timeout, no \
+                        client connected, or an unresponsive scheduler), and they can be stopped \
+                        outside Terraform. It has been removed from state; the next apply creates \
+                        a new one. Set `idle_timeout` to keep clusters longer, or `when_stopped = \
+                        \"keep\"` to keep a stopped cluster in state.",
                     state.name.as_deref().unwrap_or("?")
                 ),
             );
@@ -340,15 +448,28 @@ impl Resource for ClusterResource {
                 diags.warning(
                     "Cluster Stopped",
                     format!(
-                        "Cluster {id} ({}) is {}{}. It stays in state (`when_stopped = \"keep\"`) and the plan changes nothing; to start a new one, run `terraform apply -replace=<this resource's address>`.",
+                        "Cluster {id} ({}) is {}{}. It stays in state (`when_stopped = \"keep\"`) \
+                            and the plan changes nothing; to start a new one, run `terraform \
+                            apply -replace=<this resource's address>`.",
                         state.name.as_deref().unwrap_or("?"),
                         d.current_state.state,
-                        d.current_state.reason.as_deref().filter(|r| !r.is_empty()).map(|r| format!(" ({r})")).unwrap_or_default()
+                        d.current_state
+                            .reason
+                            .as_deref()
+                            .filter(|r| !r.is_empty())
+                            .map(|r| format!(
+                                " \
+                            ({r})"
+                            ))
+                            .unwrap_or_default()
                     ),
                 );
                 let mut kept = state.clone();
                 kept.status = Field::Known(d.current_state.state.clone());
-                Some(Read::Found(NewState { state: kept, private: import::private_after_read(private) }))
+                Some(Read::Found(NewState {
+                    state: kept,
+                    private: import::private_after_read(private),
+                }))
             }
             Ok(d) => match d.current_state.state.as_str() {
                 "stopped" | "stopping" => gone(
@@ -356,20 +477,35 @@ impl Resource for ClusterResource {
                     format!(
                         "is {}{}",
                         d.current_state.state,
-                        d.current_state.reason.as_deref().filter(|r| !r.is_empty()).map(|r| format!(" ({r})")).unwrap_or_default()
+                        d.current_state
+                            .reason
+                            .as_deref()
+                            .filter(|r| !r.is_empty())
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
                     ),
                 ),
-                "error" => gone(diags, format!("failed: {}", d.current_state.reason.as_deref().unwrap_or("no reason given"))),
+                "error" => gone(
+                    diags,
+                    format!(
+                        "failed: {}",
+                        d.current_state.reason.as_deref().unwrap_or("no reason given")
+                    ),
+                ),
                 _ => {
                     warn_of_missing_address(&state, &d, diags);
                     warn_of_missing_workers(&state, &d, diags);
-                    let mut refreshed = state_from_details(&state, state.own_rules().as_ref(), &d, &ws);
+                    let mut refreshed =
+                        state_from_details(&state, state.own_rules().as_ref(), &d, &ws);
                     refresh_reported(&mut refreshed, &d);
                     keep_worker_count(&state, &mut refreshed, &d);
                     let mut private = import::private_after_read(private);
                     match UnfinishedScale::read(&private) {
                         // Still asked for what the unfinished scale asked: state keeps the count it had.
-                        Some(m) if m.scaling_to == d.desired_workers || m.scaling_to == counted_workers(&d.workers).len() as i64 => {
+                        Some(m)
+                            if m.scaling_to == d.desired_workers
+                                || m.scaling_to == counted_workers(&d.workers).len() as i64 =>
+                        {
                             refreshed.n_workers = state.n_workers.clone()
                         }
                         // Scaled since, by someone else: what the server is asked for now is the state.
@@ -397,8 +533,10 @@ impl Resource for ClusterResource {
         diags: &mut Diagnostics,
     ) -> Option<NewState<ClusterModel>> {
         // A scale not seen through is asked for again (only what is missing) and waited for.
-        let scaling = prior.n_workers != planned.n_workers || UnfinishedScale::read(private).is_some();
-        if !scaling && private.as_slice() != INTERRUPTED && !planned.scheduler_address.is_unknown() {
+        let scaling =
+            prior.n_workers != planned.n_workers || UnfinishedScale::read(private).is_some();
+        if !scaling && private.as_slice() != INTERRUPTED && !planned.scheduler_address.is_unknown()
+        {
             // Only values Terraform keeps (wait_for_workers, timeouts, acknowledgements, values taken
             // from the configuration after an import) change: no API call.
             return Some(NewState { state: planned.known_from(&prior), private: private.clone() });
@@ -414,12 +552,20 @@ impl Resource for ClusterResource {
         let own = planned.own_rules();
         if !scaling && private.as_slice() != INTERRUPTED {
             // The address `use_scheduler_public_ip` now chooses is read (the other is not stored).
-            let d =
-                coiled.client.get_cluster(&op, &ws, id).await.map_err(|e| coiled.report(diags, "Unable to Read Cluster", None, &e)).ok()?;
+            let d = coiled
+                .client
+                .get_cluster(&op, &ws, id)
+                .await
+                .map_err(|e| coiled.report(diags, "Unable to Read Cluster", None, &e))
+                .ok()?;
             let address = match planned.address_in(&d) {
                 Ok(address) => Field::from_option(address),
                 Err(why) => {
-                    diags.error_at(AttrPath::attr("use_scheduler_public_ip"), "No Public Scheduler Address", format!("{why}."));
+                    diags.error_at(
+                        AttrPath::attr("use_scheduler_public_ip"),
+                        "No Public Scheduler Address",
+                        format!("{why}."),
+                    );
                     return Some(NewState { state: prior, private: private.clone() });
                 }
             };
@@ -430,7 +576,13 @@ impl Resource for ClusterResource {
         Self::scale_and_wait(target, ctx, &op, &planned, scaling, private, diags).await
     }
 
-    async fn delete(&self, ctx: &Ctx, prior: ClusterModel, _private: &Private, diags: &mut Diagnostics) {
+    async fn delete(
+        &self,
+        ctx: &Ctx,
+        prior: ClusterModel,
+        _private: &Private,
+        diags: &mut Diagnostics,
+    ) {
         let Some(coiled) = self.connection(diags).await else { return };
         let op = Op::new(prior.timeout(Operation::Delete), ctx.stop.clone());
         let (Some(ws), Some(id)) = (prior.workspace.as_deref(), prior.cluster_id()) else { return };
@@ -440,14 +592,22 @@ impl Resource for ClusterResource {
         }
     }
 
-    async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState<ClusterModel>> {
+    async fn import(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState<ClusterModel>> {
         let coiled = self.connection(diags).await?;
         let op = Op::new(super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let (ws, cluster_id) = Self::resolve_import_id(&coiled, &op, id, diags).await?;
         let d = match coiled.client.get_cluster(&op, &ws, cluster_id).await {
             Ok(d) => d,
             Err(e) if e.is_not_found() => {
-                diags.error("Cluster Not Found", format!("No cluster with id {cluster_id} in workspace {ws:?}."));
+                diags.error(
+                    "Cluster Not Found",
+                    format!("No cluster with id {cluster_id} in workspace {ws:?}."),
+                );
                 return None;
             }
             Err(e) => {
@@ -458,11 +618,20 @@ impl Resource for ClusterResource {
         if d.current_state.has_ended() {
             diags.error(
                 "Cluster Not Running",
-                format!("Cluster {cluster_id} is {}; only running clusters can be imported.", d.current_state.state),
+                format!(
+                    "Cluster {cluster_id} is {}; only running clusters can be imported.",
+                    d.current_state.state
+                ),
             );
             return None;
         }
-        let account = coiled.client.get_backend_options(&op, &ws).await.ok().and_then(|b| b.ingress()).map(|w| RuleSet::from_wire(&w));
+        let account = coiled
+            .client
+            .get_backend_options(&op, &ws)
+            .await
+            .ok()
+            .and_then(|b| b.ingress())
+            .map(|w| RuleSet::from_wire(&w));
         let (state, own) = imported_state(&d, account.as_ref());
         // What the API does not report is taken from the configuration at the first plan (see
         // `adopt_unreadable`), instead of forcing a replacement.
@@ -492,8 +661,14 @@ mod tests {
                     (
                         "ingress",
                         Value::Set(vec![
-                            Value::object([("cidr", Value::string("10.1.0.0/16")), ("ports", Value::Set(vec![Value::int(8786)]))]),
-                            Value::object([("cidr", Value::string("10.32.0.0/16")), ("ports", Value::Set(vec![Value::int(8787)]))]),
+                            Value::object([
+                                ("cidr", Value::string("10.1.0.0/16")),
+                                ("ports", Value::Set(vec![Value::int(8786)])),
+                            ]),
+                            Value::object([
+                                ("cidr", Value::string("10.32.0.0/16")),
+                                ("ports", Value::Set(vec![Value::int(8787)])),
+                            ]),
                         ]),
                     ),
                 ]),
@@ -506,7 +681,12 @@ mod tests {
             env_name: "my-env".into(),
             overrides: request::Overrides(serde_json::from_str(o).unwrap()),
         };
-        let b = serde_json::to_value(request::create_body(&planned, planned.own_rules().as_ref(), resolved("{}"))).unwrap();
+        let b = serde_json::to_value(request::create_body(
+            &planned,
+            planned.own_rules().as_ref(),
+            resolved("{}"),
+        ))
+        .unwrap();
         assert_eq!(b["name"], "etl");
         assert_eq!(b["workers"], 4);
         assert_eq!(b["env_name"], "my-env");
@@ -518,19 +698,41 @@ mod tests {
             b["options"],
             json!({"region_name": "us-east-2", "multizone": true,
                 "firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}, {"ports": [8787], "cidr": "10.32.0.0/16"}]}}),
-            "a private scheduler sends nothing more: the client only hides the dashboard when HTTPS is off"
+            "a private scheduler sends nothing more: the client only hides the dashboard when \
+                HTTPS is off"
         );
         let public = ClusterModel::decode(&Value::object([
             ("name", Value::string("x")),
-            ("tags", Value::Map([("team".to_string(), Value::string("a")), ("empty".to_string(), Value::string(""))].into())),
+            (
+                "tags",
+                Value::Map(
+                    [
+                        ("team".to_string(), Value::string("a")),
+                        ("empty".to_string(), Value::string("")),
+                    ]
+                    .into(),
+                ),
+            ),
             ("backend_options", Value::object([("zone", Value::string("us-east-2a"))])),
         ]));
         let overrides = r#"{"coiled": {"tags": {"org": "x", "team": "b"}, "scheduler-options": {"port": 443}}, "distributed.scheduler.idle_timeout": "1h"}"#;
-        let public = serde_json::to_value(request::create_body(&public, None, resolved(overrides))).unwrap();
-        assert_eq!(public["options"], json!({"zone_name": "us-east-2a"}), "a named zone turns multizone off");
-        assert_eq!(public["tags"], json!({"org": "x", "team": "a"}), "overrides first, empty values dropped");
+        let public =
+            serde_json::to_value(request::create_body(&public, None, resolved(overrides))).unwrap();
+        assert_eq!(
+            public["options"],
+            json!({"zone_name": "us-east-2a"}),
+            "a named zone turns multizone off"
+        );
+        assert_eq!(
+            public["tags"],
+            json!({"org": "x", "team": "a"}),
+            "overrides first, empty values dropped"
+        );
         assert_eq!(public["scheduler_options"], json!({"port": 443, "idle_timeout": "1h"}));
-        assert_eq!(public["dask_config"]["coiled"]["tags"]["org"], "x", "the overrides travel as dask_config");
+        assert_eq!(
+            public["dask_config"]["coiled"]["tags"]["org"], "x",
+            "the overrides travel as dask_config"
+        );
     }
 
     #[test]

@@ -39,7 +39,10 @@ impl UnfinishedScale {
 }
 
 /// Why a stopped cluster kept in state cannot change its worker count.
-pub const STOPPED_CANNOT_SCALE: &str = "This cluster is stopped (kept in state by `when_stopped = \"keep\"`), so it cannot be scaled: unless the plan replaces it (another argument that replaces it, or `terraform apply -replace=<address>`, which starts a new one with this worker count), the apply fails.";
+pub const STOPPED_CANNOT_SCALE: &str = "This cluster is stopped (kept in state by `when_stopped = \
+    \"keep\"`), so it cannot be scaled: unless the plan replaces it (another argument that \
+    replaces it, or `terraform apply -replace=<address>`, which starts a new one with this worker \
+    count), the apply fails.";
 
 /// Default for each of the create, update and delete timeouts.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
@@ -214,7 +217,9 @@ tfplugin::model! {
 /// A disk size is a whole number of GiB, at least 1.
 fn positive_gib(v: &Value) -> Result<(), (&'static str, String)> {
     match v.as_number().and_then(Number::as_i64) {
-        Some(n) if n < 1 => Err(("Invalid Disk Size", format!("{n} GiB: a disk size is at least 1 GiB."))),
+        Some(n) if n < 1 => {
+            Err(("Invalid Disk Size", format!("{n} GiB: a disk size is at least 1 GiB.")))
+        }
         _ => Ok(()),
     }
 }
@@ -225,7 +230,10 @@ fn timeouts_block(name: &'static str, description: &'static str) -> NestedBlock 
         name,
         description,
         &[
-            ("create", "How long to wait for a new cluster to be ready, e.g. `30m`. Default `20m`."),
+            (
+                "create",
+                "How long to wait for a new cluster to be ready, e.g. `30m`. Default `20m`.",
+            ),
             ("update", "How long to wait for scaling to finish. Default `20m`."),
             ("delete", "How long to wait for the cluster to stop. Default `20m`."),
         ],
@@ -274,7 +282,9 @@ impl ClusterModel {
     pub fn has_ingress_blocks(&self) -> bool {
         match self.backend_options.known().map(|b| &b.ingress) {
             Some(Field::Unknown) => true,
-            Some(Field::Known(ingress)) => ingress.is_unknown() || ingress.as_elements().is_some_and(|e| !e.is_empty()),
+            Some(Field::Known(ingress)) => {
+                ingress.is_unknown() || ingress.as_elements().is_some_and(|e| !e.is_empty())
+            }
             _ => false,
         }
     }
@@ -314,13 +324,21 @@ impl ClusterModel {
     pub fn network_wire(&self, port_override: Option<i64>) -> Option<Vec<crate::api::IngressOut>> {
         let rules = self.network_rules(port_override)?;
         let cidr = rules.rules().first()?.cidr.to_string();
-        let port = self.scheduler_port.known().copied().or(port_override).unwrap_or(DEFAULT_SCHEDULER_PORT);
+        let port = self
+            .scheduler_port
+            .known()
+            .copied()
+            .or(port_override)
+            .unwrap_or(DEFAULT_SCHEDULER_PORT);
         let mut ports = vec![port];
         if self.dashboard_https() {
             ports.push(SPARK_CONNECT_PORT);
         }
         ports.push(443);
-        Some(vec![crate::api::IngressOut { ports: ports.into_iter().filter_map(|p| u16::try_from(p).ok()).collect(), cidr }])
+        Some(vec![crate::api::IngressOut {
+            ports: ports.into_iter().filter_map(|p| u16::try_from(p).ok()).collect(),
+            cidr,
+        }])
     }
 
     /// Whether the dashboard is served over HTTPS (the client's default).
@@ -342,7 +360,11 @@ impl ClusterModel {
     /// The address its clients use in `d`, on its configured port where the server reports none
     /// ([`cluster_state::scheduler_address`]).
     pub fn address_in(&self, d: &ClusterDetails) -> Result<Option<String>, String> {
-        cluster_state::scheduler_address(d, self.use_public_ip(), self.scheduler_port.known().copied().unwrap_or(DEFAULT_SCHEDULER_PORT))
+        cluster_state::scheduler_address(
+            d,
+            self.use_public_ip(),
+            self.scheduler_port.known().copied().unwrap_or(DEFAULT_SCHEDULER_PORT),
+        )
     }
 
     /// Whether state holds it stopped, failed or stopping (kept by `when_stopped = "keep"`).
@@ -374,13 +396,19 @@ impl ClusterModel {
 
 /// Cluster names as Coiled accepts them.
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Values chosen at creation that the configuration leaves out stay as they are (null after an
 /// import that could not read them); the scheduler address stays unless `use_scheduler_public_ip`
 /// changes (in place): the other address is not stored, so the update reads it.
-pub(super) fn keep_prior_choices(config: &ClusterModel, prior: &ClusterModel, planned: &mut ClusterModel) -> Vec<&'static str> {
+pub(super) fn keep_prior_choices(
+    config: &ClusterModel,
+    prior: &ClusterModel,
+    planned: &mut ClusterModel,
+) -> Vec<&'static str> {
     let mut kept = Vec::new();
     if config.worker_vm_types.is_null() {
         planned.worker_vm_types = prior.worker_vm_types.clone();
@@ -394,7 +422,9 @@ pub(super) fn keep_prior_choices(config: &ClusterModel, prior: &ClusterModel, pl
         planned.software = prior.software.clone();
         kept.push(tfplugin::attr!(ClusterModel, software));
     }
-    if prior.use_scheduler_public_ip != planned.use_scheduler_public_ip && planned.use_scheduler_public_ip.known().is_some() {
+    if prior.use_scheduler_public_ip != planned.use_scheduler_public_ip
+        && planned.use_scheduler_public_ip.known().is_some()
+    {
         planned.scheduler_address = Field::Unknown;
         kept.push(tfplugin::attr!(ClusterModel, scheduler_address));
     }
@@ -403,7 +433,12 @@ pub(super) fn keep_prior_choices(config: &ClusterModel, prior: &ClusterModel, pl
 
 /// The state for what the server reports, on top of `base` (planned or prior state) whose own rules
 /// are `own`.
-pub fn state_from_details(base: &ClusterModel, own: Option<&RuleSet>, d: &ClusterDetails, ws: &str) -> ClusterModel {
+pub fn state_from_details(
+    base: &ClusterModel,
+    own: Option<&RuleSet>,
+    d: &ClusterDetails,
+    ws: &str,
+) -> ClusterModel {
     let mut state = base.clone();
     state.id = Field::Known(d.id.to_string());
     state.workspace = Field::Known(ws.to_string());
@@ -414,7 +449,8 @@ pub fn state_from_details(base: &ClusterModel, own: Option<&RuleSet>, d: &Cluste
     state.n_workers = Field::Known(Number::from_i64(d.desired_workers));
     // A public address wanted and missing is null here; the read and the create say why.
     state.scheduler_address = Field::from_option(base.address_in(d).ok().flatten());
-    state.dashboard_address = Field::from_option(d.scheduler.as_ref().and_then(|s| s.dashboard_address.clone()));
+    state.dashboard_address =
+        Field::from_option(d.scheduler.as_ref().and_then(|s| s.dashboard_address.clone()));
     state.created_at = Field::from_option(d.created.clone());
     // The effective rules, unless the cluster's `ingress` blocks hold them: as the server reports
     // them, else the cluster's own, else those already held (a terse server says nothing of
@@ -439,20 +475,27 @@ pub fn state_from_details(base: &ClusterModel, own: Option<&RuleSet>, d: &Cluste
 }
 
 /// The state of a cluster known only by id (every computed value filled, as Terraform requires).
-pub(crate) fn pending_state(base: &ClusterModel, own: Option<&RuleSet>, id: i64, ws: &str) -> ClusterModel {
+pub(crate) fn pending_state(
+    base: &ClusterModel,
+    own: Option<&RuleSet>,
+    id: i64,
+    ws: &str,
+) -> ClusterModel {
     let mut state = base.clone();
     state.id = Field::Known(id.to_string());
     state.workspace = Field::Known(ws.to_string());
     if state.status.is_unknown() {
         state.status = Field::Known("pending".into());
     }
-    for field in [&mut state.scheduler_address, &mut state.dashboard_address, &mut state.created_at] {
+    for field in [&mut state.scheduler_address, &mut state.dashboard_address, &mut state.created_at]
+    {
         if field.is_unknown() {
             *field = Field::Null;
         }
     }
     if state.firewall_rules.is_unknown() {
-        state.firewall_rules = Field::from_option(own.filter(|_| !base.has_ingress_blocks()).map(RuleSet::rows_value));
+        state.firewall_rules =
+            Field::from_option(own.filter(|_| !base.has_ingress_blocks()).map(RuleSet::rows_value));
     }
     state
 }
@@ -465,7 +508,10 @@ pub(super) fn upgrade_v0(json: &serde_json::Value) -> serde_json::Value {
     if let Some(obj) = json.as_object_mut() {
         obj.remove("scheduler_public_address");
         obj.remove("scheduler_private_address");
-        let blocks = obj.get("backend_options").and_then(|b| b.get("ingress")).and_then(serde_json::Value::as_array);
+        let blocks = obj
+            .get("backend_options")
+            .and_then(|b| b.get("ingress"))
+            .and_then(serde_json::Value::as_array);
         if blocks.is_some_and(|b| !b.is_empty()) {
             obj.insert("firewall_rules".into(), serde_json::Value::Null);
         }
@@ -489,9 +535,15 @@ mod tests {
     }
 
     fn with_blocks(cidr: &str) -> ClusterModel {
-        let block = Value::object([("cidr", Value::string(cidr)), ("ports", Value::Set(vec![Value::int(443)]))]);
+        let block = Value::object([
+            ("cidr", Value::string(cidr)),
+            ("ports", Value::Set(vec![Value::int(443)])),
+        ]);
         ClusterModel {
-            backend_options: Field::Known(ClusterBackendOptions { ingress: Field::Known(Value::Set(vec![block])), ..Default::default() }),
+            backend_options: Field::Known(ClusterBackendOptions {
+                ingress: Field::Known(Value::Set(vec![block])),
+                ..Default::default()
+            }),
             use_scheduler_public_ip: Field::Known(false),
             ..Default::default()
         }
@@ -506,7 +558,10 @@ mod tests {
         assert_eq!(state.scheduler_address.as_deref(), Some("tls://10.0.0.7:443"));
         let inheriting = ClusterModel::default();
         let state = state_from_details(&inheriting, None, &d, "alice");
-        assert_eq!(state.firewall_rules.known().and_then(Value::as_elements).map(<[Value]>::len), Some(1));
+        assert_eq!(
+            state.firewall_rules.known().and_then(Value::as_elements).map(<[Value]>::len),
+            Some(1)
+        );
         assert_eq!(state.scheduler_address.as_deref(), Some("tls://198.51.100.7:443"));
     }
 
@@ -529,10 +584,22 @@ mod tests {
     #[test]
     fn reported_own_rules_that_differ_are_drift_in_the_blocks() {
         let mut state = with_blocks("10.1.0.0/16");
-        super::super::import::refresh_reported(&mut state, &details(json!([{"ports": [443], "cidr": "10.1.0.0/16"}])));
-        assert_eq!(state.ingress(), with_blocks("10.1.0.0/16").ingress(), "same rules: the blocks stay as written");
-        super::super::import::refresh_reported(&mut state, &details(json!([{"ports": [443, 8786], "cidr": "10.9.0.0/16"}])));
+        super::super::import::refresh_reported(
+            &mut state,
+            &details(json!([{"ports": [443], "cidr": "10.1.0.0/16"}])),
+        );
+        assert_eq!(
+            state.ingress(),
+            with_blocks("10.1.0.0/16").ingress(),
+            "same rules: the blocks stay as written"
+        );
+        super::super::import::refresh_reported(
+            &mut state,
+            &details(json!([{"ports": [443, 8786], "cidr": "10.9.0.0/16"}])),
+        );
         let rules = RuleSet::of_state(&state.ingress()).unwrap();
-        assert!(rules.same_as(&RuleSet::from_wire(&details(json!([{"ports": [443, 8786], "cidr": "10.9.0.0/16"}])).ingress().unwrap())));
+        assert!(rules.same_as(&RuleSet::from_wire(
+            &details(json!([{"ports": [443, 8786], "cidr": "10.9.0.0/16"}])).ingress().unwrap()
+        )));
     }
 }

@@ -57,30 +57,51 @@ impl ClusterResource {
     /// What a change of the worker count cannot do, or will do differently: a stopped cluster kept in
     /// state cannot be scaled (unless the plan replaces it); and removing workers whose scheduler
     /// cannot be reached from here to retire them first loses their data, which the plan says.
-    pub(super) async fn scaling_checks(&self, prior: &ClusterModel, planned: &ClusterModel, diags: &mut Diagnostics) {
+    pub(super) async fn scaling_checks(
+        &self,
+        prior: &ClusterModel,
+        planned: &ClusterModel,
+        diags: &mut Diagnostics,
+    ) {
         if prior.n_workers == planned.n_workers {
             return;
         }
         if prior.is_stopped() {
             // A warning: the provider cannot tell whether this plan replaces the cluster (another
             // argument, or `-replace`), which is then what happens; an update fails at apply.
-            diags.warning_at(AttrPath::attr("n_workers"), "Cluster Is Stopped", super::model::STOPPED_CANNOT_SCALE);
+            diags.warning_at(
+                AttrPath::attr("n_workers"),
+                "Cluster Is Stopped",
+                super::model::STOPPED_CANNOT_SCALE,
+            );
             return;
         }
-        let (Some(before), Some(after)) =
-            (prior.n_workers.known().and_then(|n| n.as_i64()), planned.n_workers.known().and_then(|n| n.as_i64()))
-        else {
+        let (Some(before), Some(after)) = (
+            prior.n_workers.known().and_then(|n| n.as_i64()),
+            planned.n_workers.known().and_then(|n| n.as_i64()),
+        ) else {
             return;
         };
         let mut quiet = Diagnostics::new();
-        let retiring = matches!(self.data.coiled(&mut quiet).await, Ok(Some(c)) if c.retire_workers);
-        let Some(address) = prior.scheduler_address.as_deref().filter(|_| retiring && after < before) else { return };
+        let retiring =
+            matches!(self.data.coiled(&mut quiet).await, Ok(Some(c)) if c.retire_workers);
+        let Some(address) =
+            prior.scheduler_address.as_deref().filter(|_| retiring && after < before)
+        else {
+            return;
+        };
         if !crate::api::scheduler::reachable(address, Duration::from_secs(3)).await {
             diags.warning_at(
                 AttrPath::attr("n_workers"),
                 "Workers Will Be Removed Without Retiring",
                 format!(
-                    "This plan removes {} worker(s). Coiled's client first asks the scheduler to retire them, so that the data they hold moves to the workers that stay, but the scheduler at {address} cannot be reached from here: the apply will remove them without asking, and their data is lost (computations that need it fail). Run Terraform where the scheduler can be reached (inside its network), or set the provider's `retire_workers = false` to remove workers without this check.",
+                    "This plan removes {} worker(s). Coiled's client first asks the scheduler to \
+                        retire them, so that the data they hold moves to the workers that stay, \
+                        but the scheduler at {address} cannot be reached from here: the apply \
+                        will remove them without asking, and their data is lost (computations \
+                        that need it fail). Run Terraform where the scheduler can be reached \
+                        (inside its network), or set the provider's `retire_workers = false` to \
+                        remove workers without this check.",
                     before - after
                 ),
             );
@@ -88,7 +109,12 @@ impl ClusterResource {
     }
 
     /// A new cluster's checks against the server (skipped quietly when it cannot be asked).
-    pub(super) async fn server_checks(&self, planned: &ClusterModel, defaults: Option<&ClusterDefaults>, diags: &mut Diagnostics) {
+    pub(super) async fn server_checks(
+        &self,
+        planned: &ClusterModel,
+        defaults: Option<&ClusterDefaults>,
+        diags: &mut Diagnostics,
+    ) {
         let mut quiet = Diagnostics::new();
         let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await else { return };
         let op = Op::new(Duration::from_secs(30), Default::default());
@@ -110,46 +136,69 @@ impl ClusterResource {
                 AttrPath::attr("backend_options").then("ingress"),
                 "Ingress Repeats the Account Default",
                 format!(
-                    "These ingress rules are exactly workspace {ws:?}'s account-level default, so they change nothing today. Remove them to follow the account default, or keep them to pin these rules even if the default changes later."
+                    "These ingress rules are exactly workspace {ws:?}'s account-level default, so \
+                        they change nothing today. Remove them to follow the account default, or \
+                        keep them to pin these rules even if the default changes later."
                 ),
             );
         }
         let provider = backend.provider_name().unwrap_or_default();
         // The VM types known so far, at plan or (once an expression is known) at apply, before the
         // create: either list alone can contradict `arm`.
-        let known: Vec<&String> =
-            [&planned.worker_vm_types, &planned.scheduler_vm_types].into_iter().filter_map(|t| t.known()).flatten().collect();
+        let known: Vec<&String> = [&planned.worker_vm_types, &planned.scheduler_vm_types]
+            .into_iter()
+            .filter_map(|t| t.known())
+            .flatten()
+            .collect();
         if !known.is_empty()
             && let Some(why) = request::arm_mismatch(planned, &provider, known)
         {
             diags.error_at(AttrPath::attr("arm"), "Architecture Does Not Match the VM Types", why);
         }
         let port = request::scheduler_port(planned, &overrides);
-        if let Some((rules, source)) = effective_rules(planned, defaults, Some(&overrides), account) {
+        if let Some((rules, source)) = effective_rules(planned, defaults, Some(&overrides), account)
+        {
             lockout_warning(port, &rules, source, &ws, diags);
         }
     }
 }
 
 /// Warns when no rule admits the scheduler's port: clients could not connect.
-pub(super) fn lockout_warning(port: i64, rules: &RuleSet, source: Source, ws: &str, diags: &mut Diagnostics) {
+pub(super) fn lockout_warning(
+    port: i64,
+    rules: &RuleSet,
+    source: Source,
+    ws: &str,
+    diags: &mut Diagnostics,
+) {
     let open = rules.rules().iter().any(|r| r.ports.iter().any(|p| i64::from(*p) == port));
     if open || rules.is_empty() {
         return;
     }
     let (path, whose) = match source {
-        Source::Blocks => (Some(AttrPath::attr("backend_options").then("ingress")), "its own ingress (its `ingress` blocks)".to_string()),
-        Source::Network => (Some(AttrPath::attr("scheduler_port")), "the firewall `scheduler_port` makes".to_string()),
+        Source::Blocks => (
+            Some(AttrPath::attr("backend_options").then("ingress")),
+            "its own ingress (its `ingress` blocks)".to_string(),
+        ),
+        Source::Network => (
+            Some(AttrPath::attr("scheduler_port")),
+            "the firewall `scheduler_port` makes".to_string(),
+        ),
         Source::Defaults => (None, "the provider's `cluster_defaults` ingress".to_string()),
-        Source::Account => (None, format!("workspace {ws:?}'s account-level ingress (coiled_backend_options)")),
+        Source::Account => {
+            (None, format!("workspace {ws:?}'s account-level ingress (coiled_backend_options)"))
+        }
     };
     let default_note = if port == super::model::DEFAULT_SCHEDULER_PORT {
-        " (Coiled's default; the 8786 and 8787 of older Coiled releases are no longer the scheduler's ports)"
+        " (Coiled's default; the 8786 and 8787 of older Coiled releases are no longer the \
+            scheduler's ports)"
     } else {
         ""
     };
     let detail = format!(
-        "This cluster's scheduler will listen on port {port}{default_note}, but {whose} admits only {}. Clients could not connect to it. Add {port} to the `ports` of the rule for your clients' network{}.",
+        "This cluster's scheduler will listen on port {port}{default_note}, but {whose} admits \
+            only {}. Clients could not connect to it. Add {port} to the `ports` of the rule for \
+            your clients' network{}.",
         defaults::describe(rules),
         if source == Source::Account { ", or give the cluster ingress of its own" } else { "" }
     );
@@ -174,12 +223,11 @@ pub(super) fn local_config_warnings(
             AttrPath::attr("use_scheduler_public_ip"),
             "Scheduler Address Setting Not Applied",
             format!(
-                "{} sets `{}: {}`, which Coiled's Python client applies to the clusters it creates; this cluster uses {}. The provider never applies it: a plan must not depend on whose machine runs it. Set `use_scheduler_public_ip = {}` on the cluster, or in the provider's `cluster_defaults`, to get it here.",
-                s.source,
-                s.key,
-                s.value,
-                !s.value,
-                s.value
+                "{} sets `{}: {}`, which Coiled's Python client applies to the clusters it \
+                    creates; this cluster uses {}. The provider never applies it: a plan must not \
+                    depend on whose machine runs it. Set `use_scheduler_public_ip = {}` on the \
+                    cluster, or in the provider's `cluster_defaults`, to get it here.",
+                s.source, s.key, s.value, !s.value, s.value
             ),
         );
     }
@@ -190,11 +238,18 @@ pub(super) fn local_config_warnings(
             AttrPath::attr("backend_options").then("ingress"),
             "Ingress Setting Not Applied",
             format!(
-                "{} sets `{}` ({}), but this cluster's ingress is {}. The provider never applies it (a plan must not depend on whose machine runs it), and Coiled's Python client 1.135.6 reads the key without applying it either. Set these rules in `backend_options {{ ingress {{ … }} }}`, in the provider's `cluster_defaults`, or account-wide in `coiled_backend_options`.",
+                "{} sets `{}` ({}), but this cluster's ingress is {}. The provider never applies \
+                    it (a plan must not depend on whose machine runs it), and Coiled's Python \
+                    client 1.135.6 reads the key without applying it either. Set these rules in \
+                    `backend_options {{ ingress {{ … }} }}`, in the provider's \
+                    `cluster_defaults`, or account-wide in `coiled_backend_options`.",
                 s.source,
                 s.key,
                 defaults::describe(&s.value),
-                effective.map_or_else(|| "not known before apply (inherited)".to_string(), defaults::describe)
+                effective.map_or_else(
+                    || "not known before apply (inherited)".to_string(),
+                    defaults::describe
+                )
             ),
         );
     }

@@ -25,14 +25,24 @@ pub(super) struct Prepared {
 
 impl ClusterResource {
     /// Reads what the create needs; a diagnostic names the attribute behind each failure.
-    pub(super) async fn prepare(coiled: &Coiled, op: &Op, ws: &str, planned: &ClusterModel, diags: &mut Diagnostics) -> Option<Prepared> {
+    pub(super) async fn prepare(
+        coiled: &Coiled,
+        op: &Op,
+        ws: &str,
+        planned: &ClusterModel,
+        diags: &mut Diagnostics,
+    ) -> Option<Prepared> {
         let overrides = match coiled.client.dask_config_overrides(op, ws).await {
             Ok(Some(o)) => Overrides(o),
             Ok(None) => {
                 // As Coiled's client, which does not check this answer's status: no overrides.
                 diags.warning(
                     "Workspace Dask Configuration Not Read",
-                    format!("Coiled answered the request for workspace {ws:?}'s Dask configuration overrides with an error, which Coiled's client ignores too: the cluster is created without them."),
+                    format!(
+                        "Coiled answered the request for workspace {ws:?}'s Dask \
+                        configuration overrides with an error, which Coiled's client ignores too: \
+                        the cluster is created without them."
+                    ),
                 );
                 Overrides(Default::default())
             }
@@ -49,36 +59,59 @@ impl ClusterResource {
             }
         };
         let provider = backend.provider_name().unwrap_or_default();
-        let (worker_vm_types, scheduler_vm_types) = match request::vm_types(planned, &provider, &overrides) {
-            Ok(types) => types,
-            Err(why) => {
-                diags.error_at(
-                    AttrPath::attr("worker_vm_types"),
-                    "No Default VM Types",
-                    format!("Coiled's client takes default VM types from the workspace's cloud, but {why}. Set `worker_vm_types` and `scheduler_vm_types`, or set up the workspace's cloud (`coiled_backend_options`)."),
-                );
-                return None;
-            }
-        };
-        if let Some(why) = request::arm_mismatch(planned, &provider, worker_vm_types.iter().chain(&scheduler_vm_types)) {
+        let (worker_vm_types, scheduler_vm_types) =
+            match request::vm_types(planned, &provider, &overrides) {
+                Ok(types) => types,
+                Err(why) => {
+                    diags.error_at(
+                        AttrPath::attr("worker_vm_types"),
+                        "No Default VM Types",
+                        format!(
+                            "Coiled's client takes default VM types from the workspace's cloud, \
+                        but {why}. Set `worker_vm_types` and `scheduler_vm_types`, or set up the \
+                        workspace's cloud (`coiled_backend_options`)."
+                        ),
+                    );
+                    return None;
+                }
+            };
+        if let Some(why) = request::arm_mismatch(
+            planned,
+            &provider,
+            worker_vm_types.iter().chain(&scheduler_vm_types),
+        ) {
             diags.error_at(AttrPath::attr("arm"), "Architecture Does Not Match the VM Types", why);
             return None;
         }
         let env_name = match (planned.container.known(), planned.software.known()) {
             (Some(image), _) => {
-                let arch = request::architecture(&provider, worker_vm_types.iter().chain(&scheduler_vm_types));
-                let body = request::container_env_body(image, arch, planned.backend().region.known().cloned());
+                let arch = request::architecture(
+                    &provider,
+                    worker_vm_types.iter().chain(&scheduler_vm_types),
+                );
+                let body = request::container_env_body(
+                    image,
+                    arch,
+                    planned.backend().region.known().cloned(),
+                );
                 Self::build_container_env(coiled, op, ws, &body, diags).await?;
                 body.name
             }
             (None, Some(name)) => name.clone(),
             (None, None) => {
-                diags.error_at(AttrPath::attr("software"), "Missing Software Environment", MISSING_SOFTWARE);
+                diags.error_at(
+                    AttrPath::attr("software"),
+                    "Missing Software Environment",
+                    MISSING_SOFTWARE,
+                );
                 return None;
             }
         };
         let account_rules = backend.ingress().map(|w| RuleSet::from_wire(&w));
-        Some(Prepared { resolved: Resolved { worker_vm_types, scheduler_vm_types, env_name, overrides }, account_rules })
+        Some(Prepared {
+            resolved: Resolved { worker_vm_types, scheduler_vm_types, env_name, overrides },
+            account_rules,
+        })
     }
 
     /// Makes the software environment for a container image and waits until its build ends; a failed
@@ -91,10 +124,16 @@ impl ClusterResource {
         diags: &mut Diagnostics,
     ) -> Option<()> {
         let report = |diags: &mut Diagnostics, e: &ApiError| {
-            coiled.report(diags, "Unable to Make the Container's Software Environment", Some(AttrPath::attr("container")), e)
+            coiled.report(
+                diags,
+                "Unable to Make the Container's Software Environment",
+                Some(AttrPath::attr("container")),
+                e,
+            )
         };
         let image = body.container.as_deref().unwrap_or_default();
-        tracing::info!(image = %image, name = %body.name, "making the container's software environment");
+        tracing::info!(image = %image, name = %body.name, "making the container's software \
+            environment");
         let alias = match coiled.client.create_software_env(op, ws, body).await {
             Ok(a) => a,
             Err(e) => {
@@ -113,7 +152,11 @@ impl ClusterResource {
         if done.state == "error" {
             let tail = build::log_tail(&coiled.client, op, ws, done.id).await;
             let what = format!("software environment {:?} for image {image:?}", body.name);
-            diags.error_at(AttrPath::attr("container"), "Software Environment Build Failed", build::failure_detail(&what, &done, &tail));
+            diags.error_at(
+                AttrPath::attr("container"),
+                "Software Environment Build Failed",
+                build::failure_detail(&what, &done, &tail),
+            );
             return None;
         }
         Some(())
@@ -121,4 +164,6 @@ impl ClusterResource {
 }
 
 /// Why a cluster needs `software` or `container`.
-pub(super) const MISSING_SOFTWARE: &str = "Set `software` (the name of a Coiled software environment) or `container` (an image). Without either, Coiled's Python client would package-sync the local Python environment, which has no meaning in Terraform.";
+pub(super) const MISSING_SOFTWARE: &str = "Set `software` (the name of a Coiled software \
+    environment) or `container` (an image). Without either, Coiled's Python client would \
+    package-sync the local Python environment, which has no meaning in Terraform.";

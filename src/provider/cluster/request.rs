@@ -40,9 +40,11 @@ impl Overrides {
     fn vm_types(&self, path: &str) -> Option<Vec<String>> {
         match self.get(path)? {
             Json::String(s) => Some(vec![s.clone()]),
-            Json::Array(items) => {
-                items.iter().map(|i| i.as_str().map(str::to_string)).collect::<Option<Vec<_>>>().filter(|v| !v.is_empty())
-            }
+            Json::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .filter(|v| !v.is_empty()),
             _ => None,
         }
     }
@@ -59,7 +61,11 @@ fn lookup<'a>(node: &'a JsonObject, path: &[String]) -> Option<&'a Json> {
         if key.len() > path.len() || key[..] != path[..key.len()] {
             continue;
         }
-        let hit = if key.len() == path.len() { Some(value) } else { value.as_object().and_then(|o| lookup(o, &path[key.len()..])) };
+        let hit = if key.len() == path.len() {
+            Some(value)
+        } else {
+            value.as_object().and_then(|o| lookup(o, &path[key.len()..]))
+        };
         found = hit.or(found);
     }
     found
@@ -76,20 +82,37 @@ pub fn default_vm_types(provider: &str, arm: bool) -> Result<Vec<String>, String
         ("azure", false) => &["Standard_D4_v5"],
         ("azure", true) => return Err("Coiled has no default ARM VM type on Azure".into()),
         ("", _) => return Err("the workspace's backend options name no cloud provider".into()),
-        (other, _) => return Err(format!("the workspace's cloud provider is {other:?}, which has no default VM types")),
+        (other, _) => {
+            return Err(format!(
+                "the workspace's cloud provider is {other:?}, which has no default VM types"
+            ));
+        }
     };
     Ok(names.iter().map(|n| n.to_string()).collect())
 }
 
 /// The worker and scheduler VM types to send: the configuration's, else the overrides'
 /// (`coiled.worker.vm-types`, `coiled.scheduler.vm-types`), else the cloud's defaults.
-pub fn vm_types(planned: &ClusterModel, provider: &str, overrides: &Overrides) -> Result<(Vec<String>, Vec<String>), String> {
-    let worker = planned.worker_vm_types.known().cloned().or_else(|| overrides.vm_types("coiled.worker.vm-types"));
-    let scheduler = planned.scheduler_vm_types.known().cloned().or_else(|| overrides.vm_types("coiled.scheduler.vm-types"));
+pub fn vm_types(
+    planned: &ClusterModel,
+    provider: &str,
+    overrides: &Overrides,
+) -> Result<(Vec<String>, Vec<String>), String> {
+    let worker = planned
+        .worker_vm_types
+        .known()
+        .cloned()
+        .or_else(|| overrides.vm_types("coiled.worker.vm-types"));
+    let scheduler = planned
+        .scheduler_vm_types
+        .known()
+        .cloned()
+        .or_else(|| overrides.vm_types("coiled.scheduler.vm-types"));
     match (worker, scheduler) {
         (Some(w), Some(s)) => Ok((w, s)),
         (w, s) => {
-            let defaults = default_vm_types(provider, planned.arm.known().copied().unwrap_or(false))?;
+            let defaults =
+                default_vm_types(provider, planned.arm.known().copied().unwrap_or(false))?;
             Ok((w.unwrap_or_else(|| defaults.clone()), s.unwrap_or(defaults)))
         }
     }
@@ -97,14 +120,22 @@ pub fn vm_types(planned: &ClusterModel, provider: &str, overrides: &Overrides) -
 
 /// The client's refusal of `arm = true` with VM types that are not all ARM (`Requested cluster
 /// architecture ... does not match architecture of some instance types`), if it applies.
-pub fn arm_mismatch<'a>(planned: &ClusterModel, provider: &str, types: impl IntoIterator<Item = &'a String>) -> Option<String> {
+pub fn arm_mismatch<'a>(
+    planned: &ClusterModel,
+    provider: &str,
+    types: impl IntoIterator<Item = &'a String>,
+) -> Option<String> {
     let types: Vec<&String> = types.into_iter().collect();
-    (planned.arm.known() == Some(&true) && architecture(provider, types.iter().copied()) != "aarch64").then(|| {
-        format!(
-            "`arm = true` asks for an ARM cluster, but not every VM type is an ARM one on {provider}: {}. Name ARM types only (e.g. m7g on AWS, t2a on Google Cloud), or leave the VM types out to get the cloud's ARM defaults.",
-            types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
-        )
-    })
+    (planned.arm.known() == Some(&true)
+        && architecture(provider, types.iter().copied()) != "aarch64")
+        .then(|| {
+            format!(
+                "`arm = true` asks for an ARM cluster, but not every VM type is an ARM one on \
+                {provider}: {}. Name ARM types only (e.g. m7g on AWS, t2a on Google Cloud), or \
+                leave the VM types out to get the cloud's ARM defaults.",
+                types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+            )
+        })
 }
 
 /// The workspace's `coiled.scheduler_port` (which the client reads as `scheduler_port`'s default).
@@ -126,14 +157,22 @@ pub fn scheduler_port(planned: &ClusterModel, o: &Overrides) -> i64 {
 
 /// The architecture the client infers: `aarch64` when every VM type is an ARM one (AWS names with a
 /// `g` after the generation digit, GCP `t2a`/`c4a`), else `x86_64`.
-pub fn architecture<'a>(provider: &str, types: impl IntoIterator<Item = &'a String>) -> &'static str {
+pub fn architecture<'a>(
+    provider: &str,
+    types: impl IntoIterator<Item = &'a String>,
+) -> &'static str {
     let arm = |t: &str| match provider {
         "aws" => {
             let family = t.split('.').next().unwrap_or_default().to_ascii_lowercase();
-            let digit = family.char_indices().skip(1).find(|(_, c)| c.is_ascii_digit()).map(|(i, _)| i);
-            family.chars().all(|c| c.is_alphanumeric() || c == '_') && digit.is_some_and(|i| family[i + 1..].contains('g'))
+            let digit =
+                family.char_indices().skip(1).find(|(_, c)| c.is_ascii_digit()).map(|(i, _)| i);
+            family.chars().all(|c| c.is_alphanumeric() || c == '_')
+                && digit.is_some_and(|i| family[i + 1..].contains('g'))
         }
-        "gcp" => matches!(t.split('-').next().unwrap_or_default().to_ascii_lowercase().as_str(), "t2a" | "c4a"),
+        "gcp" => matches!(
+            t.split('-').next().unwrap_or_default().to_ascii_lowercase().as_str(),
+            "t2a" | "c4a"
+        ),
         _ => false,
     };
     if types.into_iter().all(|t| arm(t)) { "aarch64" } else { "x86_64" }
@@ -145,16 +184,24 @@ pub fn architecture<'a>(provider: &str, types: impl IntoIterator<Item = &'a Stri
 pub fn container_env_name(container: &str, arch: &str) -> String {
     let image_and_tag = container.rsplit('/').next().unwrap_or(container);
     let raw = format!("{image_and_tag}-{arch}-{}", uuid5_dns(container));
-    raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect::<String>().to_lowercase()
+    raw.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect::<String>()
+        .to_lowercase()
 }
 
 /// Whether `name` has the form of a name `container_env_name` makes: `…-{x86_64|aarch64}-{UUID}`.
 pub fn looks_like_container_env(name: &str) -> bool {
-    let Some(cut) = name.len().checked_sub(36).filter(|&c| name.is_char_boundary(c)) else { return false };
+    let Some(cut) = name.len().checked_sub(36).filter(|&c| name.is_char_boundary(c)) else {
+        return false;
+    };
     let (rest, uuid) = name.split_at(cut);
     let groups: Vec<&str> = uuid.split('-').collect();
-    let shaped =
-        groups.len() == 5 && [8, 4, 4, 4, 12].iter().zip(&groups).all(|(n, g)| g.len() == *n && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    let shaped = groups.len() == 5
+        && [8, 4, 4, 4, 12]
+            .iter()
+            .zip(&groups)
+            .all(|(n, g)| g.len() == *n && g.bytes().all(|b| b.is_ascii_hexdigit()));
     shaped && (rest.ends_with("-x86_64-") || rest.ends_with("-aarch64-"))
 }
 
@@ -166,7 +213,10 @@ pub fn container_env_named(container: &str, software: &str) -> bool {
 
 /// RFC 4122 version 5 UUID of `name` in the DNS namespace, as Python's `uuid.uuid5(NAMESPACE_DNS, name)`.
 fn uuid5_dns(name: &str) -> String {
-    const DNS: [u8; 16] = [0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8];
+    const DNS: [u8; 16] = [
+        0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30,
+        0xc8,
+    ];
     let digest = Sha1::new().chain_update(DNS).chain_update(name.as_bytes()).finalize();
     let mut b = [0u8; 16];
     b.copy_from_slice(&digest[..16]);
@@ -177,7 +227,11 @@ fn uuid5_dns(name: &str) -> String {
 }
 
 /// The body that makes the software environment for `container`, as the client sends it.
-pub fn container_env_body(container: &str, arch: &'static str, region: Option<String>) -> CreateSoftwareEnv {
+pub fn container_env_body(
+    container: &str,
+    arch: &'static str,
+    region: Option<String>,
+) -> CreateSoftwareEnv {
     CreateSoftwareEnv {
         name: container_env_name(container, arch),
         container: Some(container.to_string()),
@@ -201,7 +255,13 @@ pub fn container_env_body(container: &str, arch: &'static str, region: Option<St
 pub fn valid_software_name(name: &str) -> bool {
     let part = |p: &str, upper: bool| {
         !p.is_empty()
-            && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || (upper && c.is_ascii_uppercase()))
+            && p.chars().all(|c| {
+                c.is_ascii_lowercase()
+                    || c.is_ascii_digit()
+                    || c == '-'
+                    || c == '_'
+                    || (upper && c.is_ascii_uppercase())
+            })
     };
     let (rest, revision) = match name.split_once(':') {
         Some((rest, rev)) => (rest, Some(rev)),
@@ -228,7 +288,11 @@ pub struct Resolved {
 }
 
 /// The create request for `planned`, with the cluster's own rules as read once from the plan.
-pub fn create_body(planned: &ClusterModel, own: Option<&RuleSet>, resolved: Resolved) -> CreateCluster {
+pub fn create_body(
+    planned: &ClusterModel,
+    own: Option<&RuleSet>,
+    resolved: Resolved,
+) -> CreateCluster {
     let bo = planned.backend();
     let o = &resolved.overrides;
     let zone = bo.zone.known().cloned();
@@ -245,8 +309,13 @@ pub fn create_body(planned: &ClusterModel, own: Option<&RuleSet>, resolved: Reso
         use_dashboard_https: (!https).then_some(false),
         firewall_spec: own.map(|rules| {
             // The firewall `scheduler_port` / `allow_ingress_from` make goes as the client writes it.
-            let network = RuleSet::of_state(&planned.ingress()).is_none().then(|| planned.network_wire(override_port(o))).flatten();
-            let wire = network.filter(|w| RuleSet::from_wire_out(w).same_as(rules)).unwrap_or_else(|| rules.to_wire());
+            let network = RuleSet::of_state(&planned.ingress())
+                .is_none()
+                .then(|| planned.network_wire(override_port(o)))
+                .flatten();
+            let wire = network
+                .filter(|w| RuleSet::from_wire_out(w).same_as(rules))
+                .unwrap_or_else(|| rules.to_wire());
             FirewallSpecOut { ingress: Some(wire) }
         }),
     };
@@ -254,14 +323,31 @@ pub fn create_body(planned: &ClusterModel, own: Option<&RuleSet>, resolved: Reso
     if let Some(port) = planned.scheduler_port.known().copied().or_else(|| override_port(o)) {
         scheduler_options.insert("port".into(), Json::from(port));
     }
-    let lifetime = planned.cluster_timeout.known().cloned().or_else(|| o.text("coiled.cluster-timeout"));
-    if let Some(t) = planned.idle_timeout.known().cloned().or_else(|| o.text("distributed.scheduler.idle-timeout")) {
+    let lifetime =
+        planned.cluster_timeout.known().cloned().or_else(|| o.text("coiled.cluster-timeout"));
+    if let Some(t) = planned
+        .idle_timeout
+        .known()
+        .cloned()
+        .or_else(|| o.text("distributed.scheduler.idle-timeout"))
+    {
         scheduler_options.insert("idle_timeout".into(), Json::String(t));
     }
     // `{**coiled.tags, **{k: str(v) for k, v in tags.items() if v}}`.
-    let mut tags: BTreeMap<String, String> =
-        o.object("coiled.tags").into_iter().map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect();
-    tags.extend(planned.tags.known().cloned().unwrap_or_default().into_iter().filter(|(_, v)| !v.is_empty()));
+    let mut tags: BTreeMap<String, String> = o
+        .object("coiled.tags")
+        .into_iter()
+        .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+        .collect();
+    tags.extend(
+        planned
+            .tags
+            .known()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty()),
+    );
     CreateCluster {
         name: planned.name.as_deref().unwrap_or_default().to_string(),
         workers: planned.workers(),
@@ -292,7 +378,9 @@ pub fn create_body(planned: &ClusterModel, own: Option<&RuleSet>, resolved: Reso
         host_setup_script: None,
         pause_on_exit: None,
         skip_ssd_mount: None,
-        cluster_timeout_seconds: lifetime.and_then(|t| crate::provider::duration::parse_dask_timedelta(&t).ok()).map(|secs| secs as i64),
+        cluster_timeout_seconds: lifetime
+            .and_then(|t| crate::provider::duration::parse_dask_timedelta(&t).ok())
+            .map(|secs| secs as i64),
         coiled_cloud_env_image: o.text("coiled.cloud-env-image"),
         filestores_to_attach: None,
         dask_config: resolved.overrides.0,
@@ -307,7 +395,10 @@ mod tests {
     #[test]
     fn container_names_match_the_client() {
         // Computed with coiled 1.135.6's own expression under Python 3.11.
-        assert_eq!(container_env_name("ghcr.io/dask/dask:2024.1.0", "x86_64"), "dask_2024_1_0-x86_64-17e95dff-2fc9-5dc9-835a-6a4409761519");
+        assert_eq!(
+            container_env_name("ghcr.io/dask/dask:2024.1.0", "x86_64"),
+            "dask_2024_1_0-x86_64-17e95dff-2fc9-5dc9-835a-6a4409761519"
+        );
     }
 
     proptest::proptest! {
@@ -337,7 +428,12 @@ mod tests {
 
     #[test]
     fn overrides_read_as_dask_reads_them() {
-        let o = Overrides(serde_json::from_str(r#"{"coiled": {"worker": {"vm_types": "m7g.large"}}, "coiled.tags": {"a": "b"}}"#).unwrap());
+        let o = Overrides(
+            serde_json::from_str(
+                r#"{"coiled": {"worker": {"vm_types": "m7g.large"}}, "coiled.tags": {"a": "b"}}"#,
+            )
+            .unwrap(),
+        );
         assert_eq!(o.vm_types("coiled.worker.vm-types"), Some(vec!["m7g.large".to_string()]));
         assert_eq!(o.get("coiled.tags.a"), Some(&Json::String("b".into())));
         assert!(o.get("coiled.scheduler.vm-types").is_none());
@@ -347,7 +443,10 @@ mod tests {
     fn architecture_follows_every_vm_type() {
         let arm = ["m7g.xlarge".to_string(), "c6gn.large".to_string()];
         assert_eq!(architecture("aws", &arm), "aarch64");
-        assert_eq!(architecture("aws", &["m7g.xlarge".to_string(), "m6i.xlarge".to_string()]), "x86_64");
+        assert_eq!(
+            architecture("aws", &["m7g.xlarge".to_string(), "m6i.xlarge".to_string()]),
+            "x86_64"
+        );
         assert_eq!(architecture("aws", &["g4dn.xlarge".to_string()]), "x86_64");
         assert_eq!(architecture("gcp", &["t2a-standard-4".to_string()]), "aarch64");
     }

@@ -62,7 +62,10 @@ pub const SETTLE: Duration = Duration::from_secs(10);
 /// will say and the plan after the apply is empty (rule `settle-status`).
 pub fn catching_up(d: &ClusterDetails) -> bool {
     matches!(d.current_state.state.as_str(), "pending" | "starting")
-        && !d.workers.iter().any(|w| matches!(w.current_state.state.as_str(), "pending" | "starting"))
+        && !d
+            .workers
+            .iter()
+            .any(|w| matches!(w.current_state.state.as_str(), "pending" | "starting"))
 }
 
 /// Applies Coiled's readiness rule to one cluster details answer.
@@ -72,11 +75,16 @@ pub fn readiness(d: &ClusterDetails, wait_fraction: f64, wait: Wait) -> Readines
     match state {
         "error" => {
             return Readiness::Failed(
-                reason().or_else(|| scheduler_reason(d)).unwrap_or_else(|| "the cluster entered the error state".into()),
+                reason()
+                    .or_else(|| scheduler_reason(d))
+                    .unwrap_or_else(|| "the cluster entered the error state".into()),
             );
         }
         "stopped" | "stopping" | "paused" | "pausing" => {
-            return Readiness::Failed(format!("the cluster is {state}{}", reason().map(|r| format!(": {r}")).unwrap_or_default()));
+            return Readiness::Failed(format!(
+                "the cluster is {state}{}",
+                reason().map(|r| format!(": {r}")).unwrap_or_default()
+            ));
         }
         _ => {}
     }
@@ -86,7 +94,11 @@ pub fn readiness(d: &ClusterDetails, wait_fraction: f64, wait: Wait) -> Readines
     };
     let target = workers_to_wait_for(wait_fraction, desired);
     let started = d.workers.iter().filter(|w| w.current_state.state == "started").count() as i64;
-    let alive = d.workers.iter().filter(|w| matches!(w.current_state.state.as_str(), "started" | "starting" | "pending")).count() as i64;
+    let alive = d
+        .workers
+        .iter()
+        .filter(|w| matches!(w.current_state.state.as_str(), "started" | "starting" | "pending"))
+        .count() as i64;
     // Ours, after a scale (the client waits out its timeout): give up early only once workers have
     // failed since the scale, so that a list that has not caught up with the request yet is waited for.
     let cannot_arrive = match wait {
@@ -110,14 +122,19 @@ pub fn readiness(d: &ClusterDetails, wait_fraction: f64, wait: Wait) -> Readines
     }
     let scheduler_up = d.scheduler.as_ref().is_some_and(|s| {
         s.current_state.state == "started"
-            && s.instance.as_ref().is_some_and(|i| matches!(i.current_state.state.as_str(), "ready" | "started"))
+            && s.instance
+                .as_ref()
+                .is_some_and(|i| matches!(i.current_state.state.as_str(), "ready" | "started"))
     });
     if scheduler_up && started >= target {
         Readiness::Ready
     } else if wait == Wait::Start && state == "ready" && started < target {
         // As `Cluster._wait_until_ready`: a new cluster is `ready` once every worker has started or
         // failed, so one with too few started workers will never get there.
-        Readiness::Failed(format!("the cluster is ready with {started} worker(s) started, fewer than the {target} waited for"))
+        Readiness::Failed(format!(
+            "the cluster is ready with {started} worker(s) started, fewer than the {target} \
+                waited for"
+        ))
     } else {
         Readiness::Waiting { state: state.to_string() }
     }
@@ -133,9 +150,15 @@ fn scheduler_reason(d: &ClusterDetails) -> Option<String> {
 /// error (the message), never the private one instead. The port is the one the server reports, else
 /// `default_port` (the configured port, or Coiled's default 443). `Ok(None)` while no scheduler
 /// instance has an address yet (rule `scheduler-address`).
-pub fn scheduler_address(d: &ClusterDetails, use_public_ip: bool, default_port: i64) -> Result<Option<String>, String> {
+pub fn scheduler_address(
+    d: &ClusterDetails,
+    use_public_ip: bool,
+    default_port: i64,
+) -> Result<Option<String>, String> {
     let port = d.scheduler_port.unwrap_or(default_port);
-    let Some(instance) = d.scheduler.as_ref().and_then(|s| s.instance.as_ref()) else { return Ok(None) };
+    let Some(instance) = d.scheduler.as_ref().and_then(|s| s.instance.as_ref()) else {
+        return Ok(None);
+    };
     let nonempty = |ip: &Option<String>| ip.clone().filter(|ip| !ip.is_empty());
     let ip = if use_public_ip && d.gives_scheduler_public_ip() {
         match nonempty(&instance.public_ip_address) {
@@ -143,7 +166,10 @@ pub fn scheduler_address(d: &ClusterDetails, use_public_ip: bool, default_port: 
             None if nonempty(&instance.private_ip_address).is_none() => return Ok(None),
             None => {
                 return Err(format!(
-                    "the scheduler of cluster {} has no public IP address, and `use_scheduler_public_ip` asks for it (as Coiled's client does by default). Set `use_scheduler_public_ip = false` to connect over a private network",
+                    "the scheduler of cluster {} has no public IP address, and \
+                        `use_scheduler_public_ip` asks for it (as Coiled's client does by \
+                        default). Set `use_scheduler_public_ip = false` to connect over a private \
+                        network",
                     d.id
                 ));
             }
@@ -154,7 +180,11 @@ pub fn scheduler_address(d: &ClusterDetails, use_public_ip: bool, default_port: 
             None => return Ok(None),
         }
     };
-    Ok(Some(if ip.contains(':') { format!("tls://[{ip}]:{port}") } else { format!("tls://{ip}:{port}") }))
+    Ok(Some(if ip.contains(':') {
+        format!("tls://[{ip}]:{port}")
+    } else {
+        format!("tls://{ip}:{port}")
+    }))
 }
 
 /// The delay before poll number `n` (0-based) of a wait for a stop: quick at first (a stop is often
@@ -172,7 +202,8 @@ pub const GRID_OFFSET: Duration = Duration::from_millis(100);
 /// most D + 1 polls; the grid is anchored on the request's answer, so that a state the server changes
 /// whole seconds after creating the cluster is seen within `GRID_OFFSET` (and any other within a second).
 pub fn grid_delay(elapsed: Duration) -> Duration {
-    let next = (elapsed.saturating_sub(GRID_OFFSET).as_secs_f64().floor() + 1.0) + GRID_OFFSET.as_secs_f64();
+    let next = (elapsed.saturating_sub(GRID_OFFSET).as_secs_f64().floor() + 1.0)
+        + GRID_OFFSET.as_secs_f64();
     Duration::from_secs_f64((next - elapsed.as_secs_f64()).max(0.0))
 }
 
@@ -181,7 +212,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn details(state: &str, sched: &str, inst: &str, workers: &[&str], desired: i64) -> ClusterDetails {
+    fn details(
+        state: &str,
+        sched: &str,
+        inst: &str,
+        workers: &[&str],
+        desired: i64,
+    ) -> ClusterDetails {
         serde_json::from_value(json!({
             "id": 1, "current_state": {"state": state, "reason": if state == "error" { "no capacity" } else { "" }},
             "desired_workers": desired, "scheduler_port": 8786,
@@ -206,15 +243,60 @@ mod tests {
         let cases = [
             (details("pending", "pending", "queued", &["pending"; 4], 4), "waiting"),
             (details("starting", "starting", "starting", &["starting"; 4], 4), "waiting"),
-            (details("ready", "started", "ready", &["started", "started", "starting", "starting"], 4), "ready"),
-            (details("ready", "started", "ready", &["started", "starting", "starting", "starting"], 4), "failed"),
-            (details("scaling", "started", "ready", &["started", "started", "pending", "pending"], 4), "ready"),
-            (details("starting", "started", "started", &["started", "started", "pending", "pending"], 4), "ready"),
+            (
+                details(
+                    "ready",
+                    "started",
+                    "ready",
+                    &["started", "started", "starting", "starting"],
+                    4,
+                ),
+                "ready",
+            ),
+            (
+                details(
+                    "ready",
+                    "started",
+                    "ready",
+                    &["started", "starting", "starting", "starting"],
+                    4,
+                ),
+                "failed",
+            ),
+            (
+                details(
+                    "scaling",
+                    "started",
+                    "ready",
+                    &["started", "started", "pending", "pending"],
+                    4,
+                ),
+                "ready",
+            ),
+            (
+                details(
+                    "starting",
+                    "started",
+                    "started",
+                    &["started", "started", "pending", "pending"],
+                    4,
+                ),
+                "ready",
+            ),
             (details("paused", "stopped", "stopped", &[], 4), "failed"),
             (details("ready", "started", "starting", &["started"; 4], 4), "waiting"),
             (details("error", "error", "error", &[], 4), "failed"),
             (details("stopping", "stopping", "stopping", &[], 4), "failed"),
-            (details("starting", "starting", "starting", &["error", "error", "error", "starting"], 4), "failed"),
+            (
+                details(
+                    "starting",
+                    "starting",
+                    "starting",
+                    &["error", "error", "error", "starting"],
+                    4,
+                ),
+                "failed",
+            ),
             (details("ready", "started", "ready", &[], 0), "ready"),
         ];
         for (i, (d, expect)) in cases.iter().enumerate() {
@@ -225,7 +307,10 @@ mod tests {
             };
             assert_eq!(got, *expect, "case {i}");
         }
-        assert_eq!(readiness(&cases[8].0, 0.3, Wait::Start), Readiness::Failed("no capacity".into()));
+        assert_eq!(
+            readiness(&cases[8].0, 0.3, Wait::Start),
+            Readiness::Failed("no capacity".into())
+        );
         let Readiness::Failed(why) = readiness(&cases[10].0, 0.3, Wait::Start) else { panic!() };
         assert!(why.contains("spot reclaimed"), "{why}");
     }
@@ -242,16 +327,25 @@ mod tests {
                     let target = workers_to_wait_for(fraction, to as i64);
                     // Each mix of states for the added workers (4^(to - from) of them).
                     for code in 0..states.len().pow((to - from) as u32) {
-                        let added: Vec<&str> = (0..to - from).map(|i| states[code / states.len().pow(i as u32) % states.len()]).collect();
+                        let added: Vec<&str> = (0..to - from)
+                            .map(|i| states[code / states.len().pow(i as u32) % states.len()])
+                            .collect();
                         let mut workers = vec!["started"; from];
                         workers.extend(&added);
                         for cluster_state in ["ready", "scaling", "starting"] {
                             // The server may or may not have updated `desired_workers` yet.
                             for desired in [from as i64, to as i64] {
-                                let d = details(cluster_state, "started", "ready", &workers, desired);
-                                let got = readiness(&d, fraction, Wait::Scale { workers: to as i64, failed_before: 0 });
-                                let started = workers.iter().filter(|w| **w == "started").count() as i64;
-                                let alive = workers.iter().filter(|w| **w != "error").count() as i64;
+                                let d =
+                                    details(cluster_state, "started", "ready", &workers, desired);
+                                let got = readiness(
+                                    &d,
+                                    fraction,
+                                    Wait::Scale { workers: to as i64, failed_before: 0 },
+                                );
+                                let started =
+                                    workers.iter().filter(|w| **w == "started").count() as i64;
+                                let alive =
+                                    workers.iter().filter(|w| **w != "error").count() as i64;
                                 let expect = if started >= target {
                                     "ready"
                                 } else if alive < target {
@@ -264,7 +358,11 @@ mod tests {
                                     Readiness::Waiting { .. } => "waiting",
                                     Readiness::Failed(_) => "failed",
                                 };
-                                assert_eq!(got, expect, "{from} -> {to} at {fraction}, {workers:?}, cluster {cluster_state}");
+                                assert_eq!(
+                                    got, expect,
+                                    "{from} -> {to} at {fraction}, {workers:?}, cluster \
+                                        {cluster_state}"
+                                );
                             }
                         }
                     }
@@ -273,7 +371,10 @@ mod tests {
         }
         // Workers that had failed before the scale do not end it: the list may not show the new ones yet.
         let d = details("ready", "started", "ready", &["started", "error"], 2);
-        assert!(matches!(readiness(&d, 1.0, Wait::Scale { workers: 4, failed_before: 1 }), Readiness::Waiting { .. }));
+        assert!(matches!(
+            readiness(&d, 1.0, Wait::Scale { workers: 4, failed_before: 1 }),
+            Readiness::Waiting { .. }
+        ));
         assert!(matches!(readiness(&d, 1.0, Wait::Start), Readiness::Failed(_)));
     }
 

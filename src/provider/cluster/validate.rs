@@ -28,14 +28,20 @@ fn cluster_options(config: &ClusterModel, diags: &mut Diagnostics) {
         diags.error_at(
             AttrPath::attr("spot_policy"),
             "Invalid Spot Policy",
-            format!("{policy:?} is not a valid spot_policy; valid options are: {}.", SPOT_POLICIES.join(", ")),
+            format!(
+                "{policy:?} is not a valid spot_policy; valid options are: {}.",
+                SPOT_POLICIES.join(", ")
+            ),
         );
     }
-    if !config.spot_policy.is_null() && config.backend_options.known().is_some_and(|b| !b.spot.is_null()) {
+    if !config.spot_policy.is_null()
+        && config.backend_options.known().is_some_and(|b| !b.spot.is_null())
+    {
         diags.error_at(
             AttrPath::attr("spot_policy"),
             "Conflicting Spot Settings",
-            "Set `spot_policy` or `backend_options.spot`, not both: `spot_policy` sets what `spot` would (`spot_with_fallback` also allows on-demand fallback).",
+            "Set `spot_policy` or `backend_options.spot`, not both: `spot_policy` sets what \
+                `spot` would (`spot_with_fallback` also allows on-demand fallback).",
         );
     }
     if let Some(port) = config.scheduler_port.known()
@@ -52,7 +58,9 @@ fn cluster_options(config: &ClusterModel, diags: &mut Diagnostics) {
             diags.error_at(
                 AttrPath::attr("allow_ingress_from"),
                 "Machine-Dependent Source",
-                "Coiled's client turns `me` into the public address of the machine it runs on; a Terraform plan must not depend on where it runs. Give the CIDR block of the clients' network, e.g. \"203.0.113.7/32\".",
+                "Coiled's client turns `me` into the public address of the machine it runs on; a \
+                    Terraform plan must not depend on where it runs. Give the CIDR block of the \
+                    clients' network, e.g. \"203.0.113.7/32\".",
             );
         } else if from != "everyone"
             && let Err(e) = coiled_firewall::parse_cidr(from)
@@ -60,19 +68,27 @@ fn cluster_options(config: &ClusterModel, diags: &mut Diagnostics) {
             diags.error_at(
                 AttrPath::attr("allow_ingress_from"),
                 "Invalid CIDR Block",
-                format!("{from:?}: {e}. Use a CIDR block such as \"10.1.0.0/16\", or \"everyone\"."),
+                format!(
+                    "{from:?}: {e}. Use a CIDR block such as \"10.1.0.0/16\", or \"everyone\"."
+                ),
             );
         }
     }
     let own_ingress = config.has_ingress_blocks();
-    for (name, field_set) in
-        [("scheduler_port", !config.scheduler_port.is_null()), ("allow_ingress_from", !config.allow_ingress_from.is_null())]
-    {
+    for (name, field_set) in [
+        ("scheduler_port", !config.scheduler_port.is_null()),
+        ("allow_ingress_from", !config.allow_ingress_from.is_null()),
+    ] {
         if field_set && own_ingress {
             diags.error_at(
                 AttrPath::attr(name),
                 "Conflicting Firewall Settings",
-                format!("`{name}` cannot be used when `backend_options.ingress` is also set (Coiled's client refuses the same combination): it makes the cluster's firewall itself. Open the scheduler's port in the ingress blocks instead, or drop them."),
+                format!(
+                    "`{name}` cannot be used when `backend_options.ingress` is also set \
+                    (Coiled's client refuses the same combination): it makes the cluster's \
+                    firewall itself. Open the scheduler's port in the ingress blocks instead, or \
+                    drop them."
+                ),
             );
         }
     }
@@ -85,13 +101,21 @@ fn cluster_options(config: &ClusterModel, diags: &mut Diagnostics) {
         && w != "recreate"
         && w != "keep"
     {
-        diags.error_at(AttrPath::attr("when_stopped"), "Invalid when_stopped", format!("{w:?} is not one of \"recreate\" and \"keep\"."));
+        diags.error_at(
+            AttrPath::attr("when_stopped"),
+            "Invalid when_stopped",
+            format!("{w:?} is not one of \"recreate\" and \"keep\"."),
+        );
     }
 }
 
 /// `n_workers` (a whole number from 0 to 1000) and `wait_for_workers` (from 0 to 1), where known: the
 /// resource's and the scaling action's.
-pub(super) fn worker_count_and_wait(n_workers: Option<&Number>, wait: Option<&Number>, diags: &mut Diagnostics) {
+pub(super) fn worker_count_and_wait(
+    n_workers: Option<&Number>,
+    wait: Option<&Number>,
+    diags: &mut Diagnostics,
+) {
     if let Some(n) = n_workers
         && !n.as_i64().is_some_and(|n| (0..=1000).contains(&n))
     {
@@ -107,7 +131,10 @@ pub(super) fn worker_count_and_wait(n_workers: Option<&Number>, wait: Option<&Nu
         diags.error_at(
             AttrPath::attr("wait_for_workers"),
             "Invalid Wait Fraction",
-            format!("wait_for_workers is {f}; it must be from 0 (do not wait for workers) to 1 (wait for all)."),
+            format!(
+                "wait_for_workers is {f}; it must be from 0 (do not wait for workers) to 1 \
+                (wait for all)."
+            ),
         );
     }
 }
@@ -120,14 +147,21 @@ fn names_and_places(config: &ClusterModel, diags: &mut Diagnostics) {
         diags.error_at(
             AttrPath::attr("name"),
             "Invalid Cluster Name",
-            format!("{name:?} is not a valid cluster name: use letters, digits, `-` and `_`, at most 128 characters."),
+            format!(
+                "{name:?} is not a valid cluster name: use letters, digits, `-` and `_`, at \
+                most 128 characters."
+            ),
         );
     }
     software_or_container(config, diags);
     if let Some(ws) = config.workspace.known()
         && (ws.is_empty() || ws.contains('/'))
     {
-        diags.error_at(AttrPath::attr("workspace"), "Invalid Workspace", format!("{ws:?} is not a workspace slug."));
+        diags.error_at(
+            AttrPath::attr("workspace"),
+            "Invalid Workspace",
+            format!("{ws:?} is not a workspace slug."),
+        );
     }
 }
 
@@ -135,29 +169,45 @@ fn names_and_places(config: &ClusterModel, diags: &mut Diagnostics) {
 fn software_or_container(config: &ClusterModel, diags: &mut Diagnostics) {
     let (software, container) = (&config.software, &config.container);
     if software.is_null() && container.is_null() {
-        diags.error_at(AttrPath::attr("software"), "Missing Software Environment", super::prepare::MISSING_SOFTWARE);
+        diags.error_at(
+            AttrPath::attr("software"),
+            "Missing Software Environment",
+            super::prepare::MISSING_SOFTWARE,
+        );
     }
     if !software.is_null() && !container.is_null() {
         diags.error_at(
             AttrPath::attr("container"),
             "Conflicting Software Settings",
-            "Set `software` or `container`, not both: with `container`, the cluster runs the software environment made for the image, and `software` shows its name.",
+            "Set `software` or `container`, not both: with `container`, the cluster runs the \
+                software environment made for the image, and `software` shows its name.",
         );
     }
     if let Some(sw) = software.known()
         && !super::request::valid_software_name(sw)
     {
-        let hint = if sw.contains('.') && sw.contains('/') { " It looks like a container image: use `container` for images." } else { "" };
+        let hint = if sw.contains('.') && sw.contains('/') {
+            " It looks like a container image: use `container` for images."
+        } else {
+            ""
+        };
         diags.error_at(
             AttrPath::attr("software"),
             "Invalid Software Environment Name",
-            format!("{sw:?} is not a software environment name: use letters, digits, `-` and `_`, optionally after `workspace/`.{hint}"),
+            format!(
+                "{sw:?} is not a software environment name: use letters, digits, `-` and `_`, \
+                optionally after `workspace/`.{hint}"
+            ),
         );
     }
     if let Some(image) = container.known()
         && (image.trim().is_empty() || image.chars().any(char::is_whitespace))
     {
-        diags.error_at(AttrPath::attr("container"), "Invalid Container Image", format!("{image:?} is not a container image reference."));
+        diags.error_at(
+            AttrPath::attr("container"),
+            "Invalid Container Image",
+            format!("{image:?} is not a container image reference."),
+        );
     }
 }
 
@@ -175,11 +225,18 @@ fn sizes(config: &ClusterModel, diags: &mut Diagnostics) {
                 diags.error_at(
                     AttrPath::attr(list),
                     "Empty VM Type List",
-                    format!("{list} is empty; remove it to let Coiled choose, or name at least one type."),
+                    format!(
+                        "{list} is empty; remove it to let Coiled choose, or name at least \
+                        one type."
+                    ),
                 );
             }
             if items.iter().any(|i| i.as_str().is_some_and(|s| s.trim().is_empty())) {
-                diags.error_at(AttrPath::attr(list), "Empty VM Type", format!("{list} contains an empty name."));
+                diags.error_at(
+                    AttrPath::attr(list),
+                    "Empty VM Type",
+                    format!("{list} contains an empty name."),
+                );
             }
         }
     }
@@ -189,7 +246,11 @@ fn sizes(config: &ClusterModel, diags: &mut Diagnostics) {
 fn durations(config: &ClusterModel, diags: &mut Diagnostics) {
     let t = config.timeouts.known().cloned().unwrap_or_default();
     crate::provider::duration::validate_timeouts(
-        &[("create", t.create.as_deref()), ("update", t.update.as_deref()), ("delete", t.delete.as_deref())],
+        &[
+            ("create", t.create.as_deref()),
+            ("update", t.update.as_deref()),
+            ("delete", t.delete.as_deref()),
+        ],
         diags,
     );
     if let Some(idle) = config.idle_timeout.known()
@@ -206,10 +267,18 @@ fn tags_and_environment(config: &ClusterModel, diags: &mut Diagnostics) {
     if let Some(tags) = tags.as_map() {
         for (k, v) in tags {
             if k.is_empty() || k.len() > 128 {
-                diags.error_at(AttrPath::attr("tags").key(k), "Invalid Tag", "Tag keys must have 1 to 128 characters.");
+                diags.error_at(
+                    AttrPath::attr("tags").key(k),
+                    "Invalid Tag",
+                    "Tag keys must have 1 to 128 characters.",
+                );
             }
             if v.as_str().is_some_and(|v| v.len() > 256) {
-                diags.error_at(AttrPath::attr("tags").key(k), "Invalid Tag", "Tag values may have at most 256 characters.");
+                diags.error_at(
+                    AttrPath::attr("tags").key(k),
+                    "Invalid Tag",
+                    "Tag values may have at most 256 characters.",
+                );
             }
         }
     }
@@ -229,9 +298,10 @@ fn tags_and_environment(config: &ClusterModel, diags: &mut Diagnostics) {
 /// `backend_options`: non-empty region and zone, and valid ingress.
 fn backend_options_block(config: &ClusterModel, diags: &mut Diagnostics) {
     let Some(bo) = config.backend_options.known() else { return };
-    for (key, value) in
-        [(tfplugin::attr!(ClusterBackendOptions, region), &bo.region), (tfplugin::attr!(ClusterBackendOptions, zone), &bo.zone)]
-    {
+    for (key, value) in [
+        (tfplugin::attr!(ClusterBackendOptions, region), &bo.region),
+        (tfplugin::attr!(ClusterBackendOptions, zone), &bo.zone),
+    ] {
         if value.known().is_some_and(|v| v.trim().is_empty()) {
             diags.error_at(
                 AttrPath::attr("backend_options").then(key),
@@ -242,7 +312,8 @@ fn backend_options_block(config: &ClusterModel, diags: &mut Diagnostics) {
     }
     let ack = config.acknowledge_world_open_ingress.known().copied().unwrap_or(false);
     let path = AttrPath::attr("backend_options").then("ingress");
-    if let ingress::Parsed::Rules(rules) = ingress::read(&bo.ingress.encode(), &Reading::validating(path.clone(), ack), diags)
+    if let ingress::Parsed::Rules(rules) =
+        ingress::read(&bo.ingress.encode(), &Reading::validating(path.clone(), ack), diags)
         && !rules.is_empty()
         && config.use_scheduler_public_ip.known().copied().unwrap_or(true)
         && rules.rules().iter().all(|r| coiled_firewall::is_private(&r.cidr))
@@ -250,7 +321,12 @@ fn backend_options_block(config: &ClusterModel, diags: &mut Diagnostics) {
         diags.warning_at(
             path,
             "Private Ingress on a Public Address",
-            "Every ingress source of this cluster is a private network, but clients will connect to the scheduler's public address (`use_scheduler_public_ip` is true). Traffic from a private network to a public address arrives from a public, translated address, which these rules do not admit, so those clients will be refused. Set `use_scheduler_public_ip = false` to connect over the private network (VPN, peering), or admit the public addresses your clients come from.",
+            "Every ingress source of this cluster is a private network, but clients will connect \
+                to the scheduler's public address (`use_scheduler_public_ip` is true). Traffic \
+                from a private network to a public address arrives from a public, translated \
+                address, which these rules do not admit, so those clients will be refused. Set \
+                `use_scheduler_public_ip = false` to connect over the private network (VPN, \
+                peering), or admit the public addresses your clients come from.",
         );
     }
 }

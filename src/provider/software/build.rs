@@ -16,7 +16,12 @@ pub fn ended(state: &str) -> bool {
 }
 
 /// Polls `build` each second until it ends; the last state seen travels with an error.
-pub async fn wait(client: &Client, op: &Op, ws: &str, mut build: SoftwareBuild) -> Result<SoftwareBuild, (ApiError, SoftwareBuild)> {
+pub async fn wait(
+    client: &Client,
+    op: &Op,
+    ws: &str,
+    mut build: SoftwareBuild,
+) -> Result<SoftwareBuild, (ApiError, SoftwareBuild)> {
     while !ended(&build.state) {
         if let Err(e) = op.sleep(Duration::from_secs(1)).await {
             return Err((e, build));
@@ -39,7 +44,9 @@ pub async fn log_tail(client: &Client, op: &Op, ws: &str, build: i64) -> Vec<Str
     let mut seen = std::collections::HashSet::new();
     let mut token: Option<String> = None;
     for _ in 0..MAX_PAGES {
-        let Ok(page) = client.software_build_logs(op, ws, build, token.as_deref()).await else { break };
+        let Ok(page) = client.software_build_logs(op, ws, build, token.as_deref()).await else {
+            break;
+        };
         let before = lines.len();
         for e in page.events {
             if seen.insert(e.event_id.to_string()) {

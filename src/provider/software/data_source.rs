@@ -87,7 +87,12 @@ impl DataSource for SoftwareEnvDataSource {
                 return None;
             }
             Err(e) => {
-                coiled.report(diags, "Unable to Read Software Environment", Some(AttrPath::attr("name")), &e);
+                coiled.report(
+                    diags,
+                    "Unable to Read Software Environment",
+                    Some(AttrPath::attr("name")),
+                    &e,
+                );
                 return None;
             }
         };
@@ -102,7 +107,12 @@ impl DataSource for SoftwareEnvDataSource {
             match coiled.client.software_build(&op, &ws, b.id).await {
                 Ok(now) => view.status = Field::Known(now.state),
                 Err(e) => {
-                    coiled.report(diags, "Unable to Read Software Environment Build", Some(AttrPath::attr("name")), &e);
+                    coiled.report(
+                        diags,
+                        "Unable to Read Software Environment Build",
+                        Some(AttrPath::attr("name")),
+                        &e,
+                    );
                     return None;
                 }
             }

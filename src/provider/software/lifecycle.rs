@@ -5,18 +5,35 @@
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::NewState;
 use tfplugin::model::Field;
-use tfplugin::value::AttrPath;
 
 use super::{SoftwareEnvModel, build};
 use crate::api::{ApiError, Op, SoftwareBuild};
 use crate::provider::Coiled;
+use crate::provider::ownership::{self, Kind};
+
+/// Software environments, as the rules of [`ownership`] name them.
+const SOFTWARE_ENVIRONMENT: Kind = Kind {
+    title: "Software Environment",
+    noun: "software environment",
+    why_left_alone: ": building it again with this configuration would replace what its owner \
+        built",
+    instead: "Choose another name",
+    when_replacing: "the new environment cannot take the name while the old one exists: remove \
+        `create_before_destroy`, or change the name with the spec",
+};
 
 /// Whether no environment holds `name` in `ws`, as `coiled.create_software_environment` would find it
 /// (`Cloud._get_software_info`). Ours: an environment found is someone else's (state did not hold it),
 /// so the create refuses it rather than rebuilding it with this configuration's spec; the create that
 /// follows may then take what it gets, since the name was free a moment before
 /// (rule `adopt-software`).
-pub(super) async fn name_is_free(coiled: &Coiled, op: &Op, ws: &str, name: &str, diags: &mut Diagnostics) -> bool {
+pub(super) async fn name_is_free(
+    coiled: &Coiled,
+    op: &Op,
+    ws: &str,
+    name: &str,
+    diags: &mut Diagnostics,
+) -> bool {
     match coiled.client.software_alias(op, ws, name).await {
         Err(e) if e.is_not_found() => true,
         Err(e) => {
@@ -24,14 +41,7 @@ pub(super) async fn name_is_free(coiled: &Coiled, op: &Op, ws: &str, name: &str,
             false
         }
         Ok(found) => {
-            diags.error_at(
-                AttrPath::attr("name"),
-                "Software Environment Already Exists",
-                format!(
-                    "A software environment named {name:?} already exists in workspace {ws:?}{}, and this apply did not create it, so Terraform leaves it alone: building it again with this configuration would replace what its owner built. Choose another name, or manage it with this resource by importing it: `terraform import` with this resource's address and the ID `{ws}/{name}`.\n\nIf this is a replacement under `create_before_destroy`, the new environment cannot take the name while the old one exists: remove `create_before_destroy`, or change the name with the spec.",
-                    found.id.map(|id| format!(" (id {id})")).unwrap_or_default()
-                ),
-            );
+            ownership::refuse_taken_name(diags, &SOFTWARE_ENVIRONMENT, ws, name, found.id);
             false
         }
     }
@@ -39,7 +49,14 @@ pub(super) async fn name_is_free(coiled: &Coiled, op: &Op, ws: &str, name: &str,
 
 /// Deletes the alias `name` only while it is still the environment in state (`id`): one deleted and
 /// made again by someone else since is theirs, and is only forgotten, with a warning.
-pub(super) async fn delete_if_ours(coiled: &Coiled, op: &Op, ws: &str, name: &str, id: Option<&str>, diags: &mut Diagnostics) {
+pub(super) async fn delete_if_ours(
+    coiled: &Coiled,
+    op: &Op,
+    ws: &str,
+    name: &str,
+    id: Option<&str>,
+    diags: &mut Diagnostics,
+) {
     let found = match coiled.client.software_alias(op, ws, name).await {
         Ok(found) => found,
         Err(e) if e.is_not_found() => return,
@@ -51,7 +68,9 @@ pub(super) async fn delete_if_ours(coiled: &Coiled, op: &Op, ws: &str, name: &st
         diags.warning(
             "Software Environment Not Deleted",
             format!(
-                "Software environment {name:?} of workspace {ws:?} is now id {found}, not id {ours} that Terraform created: it was deleted and made again outside Terraform. It is left as it is and removed from state."
+                "Software environment {name:?} of workspace {ws:?} is now id {found}, not id \
+                    {ours} that Terraform created: it was deleted and made again outside \
+                    Terraform. It is left as it is and removed from state."
             ),
         );
         return;
@@ -79,20 +98,17 @@ pub(super) async fn wait_for_build(
     diags: &mut Diagnostics,
 ) -> NewState<SoftwareEnvModel> {
     let name = state.name.as_deref().unwrap_or("?").to_string();
-    let mut report = |summary: &str, detail: String| {
-        if creating {
-            diags.warning(summary, detail);
-        } else {
-            diags.error(summary, detail);
-        }
-    };
+    let mut report =
+        |summary: &str, detail: String| ownership::unfinished(diags, creating, summary, detail);
     match build::wait(&coiled.client, op, ws, first).await {
         Ok(done) => {
             state.status = Field::Known(done.state.clone());
             if done.state == "error" {
                 let tail = build::log_tail(&coiled.client, op, ws, done.id).await;
-                let detail = build::failure_detail(&format!("software environment {name:?}"), &done, &tail);
-                let next = "\n\nThe environment is kept in state with `status = \"error\"`: the next apply builds it again in place.";
+                let detail =
+                    build::failure_detail(&format!("software environment {name:?}"), &done, &tail);
+                let next = "\n\nThe environment is kept in state with `status = \"error\"`: the \
+                    next apply builds it again in place.";
                 report("Software Environment Build Failed", format!("{detail}{next}"));
             }
         }
@@ -105,7 +121,10 @@ pub(super) async fn wait_for_build(
             report(
                 "Software Environment Build Not Finished",
                 format!(
-                    "The wait for the build of software environment {name:?} ended before the build did ({why}); the build goes on at Coiled. The environment is kept in state with `status = {:?}`: the next apply waits for the build in place, and keeps it if it has finished.",
+                    "The wait for the build of software environment {name:?} ended before the \
+                        build did ({why}); the build goes on at Coiled. The environment is kept \
+                        in state with `status = {:?}`: the next apply waits for the build in \
+                        place, and keeps it if it has finished.",
                     last.state
                 ),
             );

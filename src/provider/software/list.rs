@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::Ctx;
 use tfplugin::query::{Found, ListResource};
-use tfplugin::schema::{Attribute, Block, Schema};
-use tfplugin::value::{Type, Value};
+use tfplugin::schema::Schema;
+use tfplugin::value::Value;
 
 use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
 use super::SoftwareEnvModel;
@@ -18,7 +18,11 @@ use crate::api::Op;
 tfplugin::model! {
     /// The list block's `config`.
     struct SoftwareQuery {
+        /// Workspace to search. Defaults to the provider's workspace.
+        #[attribute(optional)]
         workspace: String,
+        /// Only environments whose name starts with this.
+        #[attribute(optional)]
         name_prefix: String,
     }
 }
@@ -42,24 +46,25 @@ impl ListResource for SoftwareEnvList {
     }
 
     fn schema(&self) -> Schema {
-        Schema {
-            version: 0,
-            block: Block {
-                description: "Finds a workspace's software environments, including ones made outside Terraform.",
-                attributes: vec![
-                    Attribute::optional("workspace", Type::String, "Workspace to search. Defaults to the provider's workspace."),
-                    Attribute::optional("name_prefix", Type::String, "Only environments whose name starts with this."),
-                ],
-                blocks: vec![],
-            },
-        }
+        let description =
+            "Finds a workspace's software environments, including ones made outside Terraform.";
+        Schema { version: 0, block: SoftwareQuery::schema_block(description) }
     }
 
-    async fn list(&self, ctx: &Ctx, config: &Value, include_resource: bool, limit: usize, diags: &mut Diagnostics) -> Vec<Found> {
+    async fn list(
+        &self,
+        ctx: &Ctx,
+        config: &Value,
+        include_resource: bool,
+        limit: usize,
+        diags: &mut Diagnostics,
+    ) -> Vec<Found> {
         let Some(coiled) = self.data.require(diags).await else { return Vec::new() };
         let q = SoftwareQuery::decode(config);
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let Some(ws) = coiled.workspace_for(&op, q.workspace.as_deref(), diags).await else { return Vec::new() };
+        let Some(ws) = coiled.workspace_for(&op, q.workspace.as_deref(), diags).await else {
+            return Vec::new();
+        };
         let aliases = match coiled.client.list_software_aliases(&op, &ws).await {
             Ok(a) => a,
             Err(e) => {
@@ -68,13 +73,19 @@ impl ListResource for SoftwareEnvList {
             }
         };
         let mut found = Vec::new();
-        for name in aliases.into_iter().filter_map(|a| a.name).filter(|n| q.name_prefix.as_deref().is_none_or(|p| n.starts_with(p))) {
+        for name in aliases
+            .into_iter()
+            .filter_map(|a| a.name)
+            .filter(|n| q.name_prefix.as_deref().is_none_or(|p| n.starts_with(p)))
+        {
             if limit > 0 && found.len() >= limit {
                 break;
             }
             let resource = if include_resource {
                 match coiled.client.software_alias(&op, &ws, &name).await {
-                    Ok(alias) => Some(super::state_of(SoftwareEnvModel::default(), &ws, &name, &alias).encode()),
+                    Ok(alias) => Some(
+                        super::state_of(SoftwareEnvModel::default(), &ws, &name, &alias).encode(),
+                    ),
                     Err(e) if e.is_not_found() => continue,
                     Err(e) => {
                         coiled.report(diags, "Unable to Read Software Environment", None, &e);
@@ -85,7 +96,10 @@ impl ListResource for SoftwareEnvList {
                 None
             };
             found.push(Found {
-                identity: Value::object([("workspace", Value::string(ws.clone())), ("name", Value::string(name.clone()))]),
+                identity: Value::object([
+                    ("workspace", Value::string(ws.clone())),
+                    ("name", Value::string(name.clone())),
+                ]),
                 display_name: name,
                 resource,
             });

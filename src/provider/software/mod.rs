@@ -71,7 +71,12 @@ impl Resource for SoftwareEnvResource {
                     required_for_import: true,
                     description: "The environment's workspace.",
                 },
-                IdentityAttr { name: "name", ty: Type::String, required_for_import: true, description: "The environment's name." },
+                IdentityAttr {
+                    name: "name",
+                    ty: Type::String,
+                    required_for_import: true,
+                    description: "The environment's name.",
+                },
             ],
         })
     }
@@ -84,7 +89,12 @@ impl Resource for SoftwareEnvResource {
         validate::validate_config(config, diags);
     }
 
-    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan<SoftwareEnvModel>, diags: &mut Diagnostics) {
+    async fn modify_plan(
+        &self,
+        ctx: &Ctx,
+        plan: &mut Plan<SoftwareEnvModel>,
+        diags: &mut Diagnostics,
+    ) {
         let (config, prior) = (&plan.config, &plan.prior);
         let mut planned = plan.planned.clone();
         let mut predicted: Vec<&'static str> = Vec::new();
@@ -114,12 +124,15 @@ impl Resource for SoftwareEnvResource {
             planned.status = Field::Unknown;
             predicted.extend(["spec_id", "build_id", "status"]);
         } else {
-            let rebuild = prior.spec_changes(&planned) || marks.latest_spec.is_some() || prior.status.as_deref() == Some("error");
+            let rebuild = prior.spec_changes(&planned)
+                || marks.latest_spec.is_some()
+                || prior.status.as_deref() == Some("error");
             if let Some(latest) = marks.latest_spec {
                 diags.warning(
                     "Software Environment Changed Outside Terraform",
                     format!(
-                        "Software environment {:?} now has spec {latest}, not spec {} that this configuration built. Applying builds the configured spec again.",
+                        "Software environment {:?} now has spec {latest}, not spec {} that this \
+                            configuration built. Applying builds the configured spec again.",
                         prior.name.as_deref().unwrap_or("?"),
                         prior.spec_id.as_deref().unwrap_or("?")
                     ),
@@ -127,11 +140,16 @@ impl Resource for SoftwareEnvResource {
             } else if prior.status.as_deref() == Some("error") && !prior.spec_changes(&planned) {
                 diags.warning(
                     "Software Environment Build Failed Before",
-                    "The last build of this spec failed. Applying asks Coiled to build it again; change the spec if it fails for a reason in the spec itself.",
+                    "The last build of this spec failed. Applying asks Coiled to build it again; \
+                        change the spec if it fails for a reason in the spec itself.",
                 );
             }
             if rebuild && !config.has_spec() {
-                diags.error_at(AttrPath::attr("container"), "Missing Software Spec", validate::MISSING_SPEC);
+                diags.error_at(
+                    AttrPath::attr("container"),
+                    "Missing Software Spec",
+                    validate::MISSING_SPEC,
+                );
                 return;
             }
             if rebuild {
@@ -152,7 +170,14 @@ impl Resource for SoftwareEnvResource {
             plan.mark_predicted(name);
         }
         if !diags.has_errors() && changes {
-            self.data.check_plan_access(ctx, configured_ws.as_deref(), plan.planned.workspace.as_deref(), diags).await;
+            self.data
+                .check_plan_access(
+                    ctx,
+                    configured_ws.as_deref(),
+                    plan.planned.workspace.as_deref(),
+                    diags,
+                )
+                .await;
         }
     }
 
@@ -192,7 +217,11 @@ impl Resource for SoftwareEnvResource {
             Err(e) if e.is_not_found() => {
                 diags.warning(
                     "Software Environment No Longer Exists",
-                    format!("Software environment {name:?} of workspace {ws:?} was deleted outside Terraform. It has been removed from state; the next apply creates it again."),
+                    format!(
+                        "Software environment {name:?} of workspace {ws:?} was deleted \
+                        outside Terraform. It has been removed from state; the next apply creates \
+                        it again."
+                    ),
                 );
                 return Some(Read::Gone);
             }
@@ -208,7 +237,12 @@ impl Resource for SoftwareEnvResource {
             // Ours: deleted and made again by someone else; it is theirs, never taken over.
             diags.warning(
                 "Software Environment Replaced Outside Terraform",
-                format!("Software environment {name:?} of workspace {ws:?} is now id {found}, not id {ours} that Terraform manages: it was deleted and made again outside Terraform. It has been removed from state and is left alone; the next apply refuses to build over it (import it to manage it)."),
+                format!(
+                    "Software environment {name:?} of workspace {ws:?} is now id {found}, not \
+                    id {ours} that Terraform manages: it was deleted and made again outside \
+                    Terraform. It has been removed from state and is left alone; the next apply \
+                    refuses to build over it (import it to manage it)."
+                ),
             );
             return Some(Read::Gone);
         }
@@ -216,7 +250,8 @@ impl Resource for SoftwareEnvResource {
             state.id = id_field(alias.id);
         }
         let latest = alias.latest_spec.as_ref().and_then(|s| s.id);
-        marks.latest_spec = latest.filter(|l| state.spec_id.as_deref().is_some_and(|s| *s != l.to_string()));
+        marks.latest_spec =
+            latest.filter(|l| state.spec_id.as_deref().is_some_and(|s| *s != l.to_string()));
         if marks.latest_spec.is_none()
             && let Some(build) = state.build_id.as_deref().and_then(|b| b.parse::<i64>().ok())
         {
@@ -241,7 +276,11 @@ impl Resource for SoftwareEnvResource {
         _private: &Private,
         diags: &mut Diagnostics,
     ) -> Option<NewState<SoftwareEnvModel>> {
-        let unfinished = prior.build_id.as_deref().and_then(|b| b.parse::<i64>().ok()).filter(|_| planned.status.is_unknown());
+        let unfinished = prior
+            .build_id
+            .as_deref()
+            .and_then(|b| b.parse::<i64>().ok())
+            .filter(|_| planned.status.is_unknown());
         if !planned.spec_id.is_unknown() && unfinished.is_none() {
             // Timeouts, or a spec an import could not read taken from the configuration: no API call.
             return Some(NewState { state: planned.known_from(&prior), private: Vec::new() });
@@ -252,34 +291,63 @@ impl Resource for SoftwareEnvResource {
         if let (false, Some(id)) = (planned.spec_id.is_unknown(), unfinished) {
             // A build whose wait ended early: waited for in place, not asked for again.
             let state = planned.known_from(&prior);
-            let first = SoftwareBuild { id, state: prior.status.known().cloned().unwrap_or_default(), reason: None };
-            return Some(lifecycle::wait_for_build(&coiled, &op, &ws, state, first, false, diags).await);
+            let first = SoftwareBuild {
+                id,
+                state: prior.status.known().cloned().unwrap_or_default(),
+                reason: None,
+            };
+            return Some(
+                lifecycle::wait_for_build(&coiled, &op, &ws, state, first, false, diags).await,
+            );
         }
         self.build(&coiled, &op, &ws, planned, false, diags).await
     }
 
-    async fn delete(&self, ctx: &Ctx, prior: SoftwareEnvModel, _private: &Private, diags: &mut Diagnostics) {
+    async fn delete(
+        &self,
+        ctx: &Ctx,
+        prior: SoftwareEnvModel,
+        _private: &Private,
+        diags: &mut Diagnostics,
+    ) {
         let Some(coiled) = self.data.require(diags).await else { return };
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let (Some(ws), Some(name)) = (prior.workspace.as_deref(), prior.name.as_deref()) else { return };
+        let (Some(ws), Some(name)) = (prior.workspace.as_deref(), prior.name.as_deref()) else {
+            return;
+        };
         lifecycle::delete_if_ours(&coiled, &op, ws, name, prior.id.as_deref(), diags).await;
     }
 
-    async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState<SoftwareEnvModel>> {
+    async fn import(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<NewState<SoftwareEnvModel>> {
         let coiled = self.data.require(diags).await?;
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let (ws, name) = match id.split_once('/') {
-            Some((ws, name)) if !ws.is_empty() && !name.is_empty() && !name.contains('/') => (ws.to_string(), name.to_string()),
-            None if !id.is_empty() => (coiled.workspace_for(&op, None, diags).await?, id.to_string()),
+            Some((ws, name)) if !ws.is_empty() && !name.is_empty() && !name.contains('/') => {
+                (ws.to_string(), name.to_string())
+            }
+            None if !id.is_empty() => {
+                (coiled.workspace_for(&op, None, diags).await?, id.to_string())
+            }
             _ => {
-                diags.error("Invalid Import ID", format!("{id:?} is not an import ID: use NAME or WORKSPACE/NAME."));
+                diags.error(
+                    "Invalid Import ID",
+                    format!("{id:?} is not an import ID: use NAME or WORKSPACE/NAME."),
+                );
                 return None;
             }
         };
         let alias = match coiled.client.software_alias(&op, &ws, &name).await {
             Ok(a) => a,
             Err(e) if e.is_not_found() => {
-                diags.error("Software Environment Not Found", format!("No software environment {name:?} in workspace {ws:?}."));
+                diags.error(
+                    "Software Environment Not Found",
+                    format!("No software environment {name:?} in workspace {ws:?}."),
+                );
                 return None;
             }
             Err(e) => {
@@ -330,20 +398,34 @@ fn plan_defaults(
     };
     default(&mut planned.gpu_enabled, !config.gpu_enabled.is_null(), false, "gpu_enabled");
     default(&mut planned.use_entrypoint, !config.use_entrypoint.is_null(), true, "use_entrypoint");
-    default(&mut planned.use_uv_installer, !config.use_uv_installer.is_null(), true, "use_uv_installer");
+    default(
+        &mut planned.use_uv_installer,
+        !config.use_uv_installer.is_null(),
+        true,
+        "use_uv_installer",
+    );
     if config.architecture.is_null() {
         planned.architecture = Field::Known(DEFAULT_ARCHITECTURE.into());
         predicted.push("architecture");
     }
     if !config.has_spec() {
-        diags.error_at(AttrPath::attr("container"), "Missing Software Spec", validate::MISSING_SPEC);
+        diags.error_at(
+            AttrPath::attr("container"),
+            "Missing Software Spec",
+            validate::MISSING_SPEC,
+        );
         return false;
     }
     true
 }
 
 /// `base` with what an alias (as the create answers it) reports.
-pub(super) fn state_of(mut base: SoftwareEnvModel, ws: &str, name: &str, alias: &SoftwareAlias) -> SoftwareEnvModel {
+pub(super) fn state_of(
+    mut base: SoftwareEnvModel,
+    ws: &str,
+    name: &str,
+    alias: &SoftwareAlias,
+) -> SoftwareEnvModel {
     base.workspace = Field::Known(ws.to_string());
     base.name = Field::Known(name.to_string());
     base.id = id_field(alias.id);
@@ -408,7 +490,12 @@ fn import_contradicted(planned: &SoftwareEnvModel, marks: &Marks, diags: &mut Di
         None if planned.has_spec() => {
             diags.warning(
                 "Imported Software Environment Not Checked",
-                format!("Coiled did not report what software environment {name:?} was built from, so it cannot be checked against this configuration: the configuration's spec is taken as it is, with no build. Apply with `-replace` to build it as configured."),
+                format!(
+                    "Coiled did not report what software environment {name:?} was built from, \
+                    so it cannot be checked against this configuration: the configuration's spec \
+                    is taken as it is, with no build. Apply with `-replace` to build it as \
+                    configured."
+                ),
             );
             false
         }

@@ -108,7 +108,10 @@ fn timeouts_block(name: &'static str, description: &'static str) -> tfplugin::sc
 /// replacing the environment nor changing state only (`timeouts`).
 static SPEC_ARGUMENTS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     let block = SoftwareEnvModel::schema_block("");
-    let attributes = block.attributes.iter().filter(|a| a.configurable() && !a.requires_replace && !a.state_only);
+    let attributes = block
+        .attributes
+        .iter()
+        .filter(|a| a.configurable() && !a.requires_replace && !a.state_only);
     let blocks = block.blocks.iter().filter(|b| !b.state_only);
     attributes.map(|a| a.name).chain(blocks.map(|b| b.name)).collect()
 });
@@ -137,7 +140,11 @@ impl Marks {
 
     /// As private data: empty when there is nothing to mark.
     pub fn write(&self) -> Vec<u8> {
-        if *self == Marks::default() { Vec::new() } else { serde_json::to_vec(self).unwrap_or_default() }
+        if *self == Marks::default() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(self).unwrap_or_default()
+        }
     }
 }
 
@@ -155,7 +162,9 @@ impl SoftwareEnvModel {
             // Built from an image and configured with packages, or the other way round.
             (Some(_), None) => differ.push("container"),
             (None, Some(_)) if spec.md5.is_some() => differ.push("container"),
-            (None, None) if spec.md5.as_ref().is_some_and(|m| *m != body.md5) => differ.push("conda / pip"),
+            (None, None) if spec.md5.as_ref().is_some_and(|m| *m != body.md5) => {
+                differ.push("conda / pip")
+            }
             _ => {}
         }
         if spec.architecture.as_ref().is_some_and(|a| *a != body.architecture) {
@@ -208,7 +217,11 @@ impl SoftwareEnvModel {
             md5,
             use_entrypoint: self.use_entrypoint.known().copied().unwrap_or(true),
             gpu_enabled: self.gpu_enabled.known().copied().unwrap_or(false),
-            architecture: self.architecture.known().cloned().unwrap_or_else(|| DEFAULT_ARCHITECTURE.into()),
+            architecture: self
+                .architecture
+                .known()
+                .cloned()
+                .unwrap_or_else(|| DEFAULT_ARCHITECTURE.into()),
             region_name: self.region_name.known().cloned(),
             enable_experimental_installer: self.use_uv_installer.known().copied().unwrap_or(true),
             lockfile_content: None,
@@ -220,7 +233,12 @@ impl SoftwareEnvModel {
     /// Whether a plan from `self` to `planned` asks for a new build.
     pub fn spec_changes(&self, planned: &SoftwareEnvModel) -> bool {
         let (a, b) = (self.encode(), planned.encode());
-        SPEC_ARGUMENTS.iter().any(|k| !a.get(k).cloned().unwrap_or(Value::Null).same_as(&b.get(k).cloned().unwrap_or(Value::Null)))
+        SPEC_ARGUMENTS.iter().any(|k| {
+            !a.get(k)
+                .cloned()
+                .unwrap_or(Value::Null)
+                .same_as(&b.get(k).cloned().unwrap_or(Value::Null))
+        })
     }
 }
 

@@ -63,9 +63,13 @@ pub struct SpecInput {
 
 /// The URL of a conda channel (`parse_conda_channel(name, channel, "noarch")[1]`).
 pub fn channel_url(channel: &str) -> String {
-    let kept: Vec<&str> = channel.split('/').filter(|seg| !KNOWN_SUBDIRS.iter().any(|s| s.eq_ignore_ascii_case(seg))).collect();
+    let kept: Vec<&str> = channel
+        .split('/')
+        .filter(|seg| !KNOWN_SUBDIRS.iter().any(|s| s.eq_ignore_ascii_case(seg)))
+        .collect();
     let channel = kept.join("/");
-    if channel.starts_with("http:") || channel.starts_with("https:") || channel.starts_with("file:") {
+    if channel.starts_with("http:") || channel.starts_with("https:") || channel.starts_with("file:")
+    {
         return channel;
     }
     let domain = if channel.starts_with("pkgs/") {
@@ -78,7 +82,13 @@ pub fn channel_url(channel: &str) -> String {
     format!("https://{domain}/{channel}")
 }
 
-fn package(name: &str, source: &str, channel: Option<String>, conda_name: Option<&str>, specifier: &str) -> Json {
+fn package(
+    name: &str,
+    source: &str,
+    channel: Option<String>,
+    conda_name: Option<&str>,
+    specifier: &str,
+) -> Json {
     json!({"name": name, "source": source, "channel": channel, "conda_name": conda_name, "client_version": null,
         "include": true, "specifier": specifier, "file": null})
 }
@@ -93,7 +103,9 @@ fn parse_conda(conda: &Conda) -> (Vec<Json>, Vec<String>, Vec<String>) {
             Some((c, d)) => (Some(c), d),
             None => (None, dep.as_str()),
         };
-        let split = bare.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))).unwrap_or(bare.len());
+        let split = bare
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+            .unwrap_or(bare.len());
         if split == 0 {
             continue;
         }
@@ -142,10 +154,17 @@ fn read_pip_line(line: &str) -> PipLine {
     if ["git+", "hg+", "svn+", "bzr+"].iter().any(|p| line.starts_with(p)) {
         return PipLine::Raw(line.to_string());
     }
-    if line.starts_with('.') || line.starts_with('/') || line.starts_with("file:") || line.contains(" @ ") || line.contains("://") {
+    if line.starts_with('.')
+        || line.starts_with('/')
+        || line.starts_with("file:")
+        || line.contains(" @ ")
+        || line.contains("://")
+    {
         return PipLine::Ignored(line.to_string());
     }
-    let split = line.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))).unwrap_or(line.len());
+    let split = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+        .unwrap_or(line.len());
     let name = &line[..split];
     let mut rest = &line[split..];
     if rest.trim_start().starts_with('[') {
@@ -163,7 +182,8 @@ fn read_pip_line(line: &str) -> PipLine {
 
 /// `parse_pip`: the packages, the raw lines (options first), and the lines dropped.
 fn parse_pip(lines: &[String]) -> (Vec<Json>, Vec<String>, Vec<String>) {
-    let (mut options, mut raw, mut packages, mut ignored) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut options, mut raw, mut packages, mut ignored) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for line in lines.iter().flat_map(|l| l.lines()) {
         match read_pip_line(line) {
             PipLine::Nothing => {}
@@ -186,10 +206,16 @@ pub fn env_spec(input: &SpecInput) -> Result<(Json, Vec<String>), String> {
     let pip = input.pip.as_ref().filter(|p| !p.is_empty());
     let conda = input.conda.as_ref().filter(|c| !c.dependencies.is_empty());
     if conda.is_none() && pip.is_none() {
-        return Err("at least one of `conda` (with dependencies) and `pip` must list packages".into());
+        return Err(
+            "at least one of `conda` (with dependencies) and `pip` must list packages".into()
+        );
     }
     let mut packages = Vec::new();
-    let (mut channels, mut dependencies, mut raw_pip): (Vec<String>, Vec<String>, Option<Vec<String>>);
+    let (mut channels, mut dependencies, mut raw_pip): (
+        Vec<String>,
+        Vec<String>,
+        Option<Vec<String>>,
+    );
     if let Some(conda) = conda {
         let (p, c, r) = parse_conda(conda);
         packages = p;
@@ -198,7 +224,9 @@ pub fn env_spec(input: &SpecInput) -> Result<(Json, Vec<String>), String> {
         raw_pip = Some(r);
     } else {
         let Some(python) = input.python_version.as_deref() else {
-            return Err("a spec without conda packages needs `python_version`: Coiled's client takes it from the local Python, which Terraform has not".into());
+            return Err("a spec without conda packages needs `python_version`: Coiled's client \
+                takes it from the local Python, which Terraform has not"
+                .into());
         };
         channels = vec![CONDA_FORGE.to_string(), ANACONDA_MAIN.to_string()];
         dependencies = vec![format!("python=={python}")];
@@ -224,14 +252,20 @@ pub fn env_spec(input: &SpecInput) -> Result<(Json, Vec<String>), String> {
         }
         let mut out = vec![format!("--index-url {}", indexes[0])];
         out.extend(indexes[1..].iter().map(|u| format!("--extra-index-url {u}")));
-        out.extend(all.into_iter().filter(|l| !l.starts_with("--index-url") && !l.starts_with("--extra-index-url")));
+        out.extend(
+            all.into_iter()
+                .filter(|l| !l.starts_with("--index-url") && !l.starts_with("--extra-index-url")),
+        );
         raw_pip = Some(out);
     }
     let conda_pip = packages.iter().any(|p| p["name"] == "pip" && p["source"] == "conda");
     let pip_packages = packages.iter().any(|p| p["source"] == "pip");
     if !conda_pip && pip_packages {
         dependencies.push("pip".into());
-        if !channels.iter().any(|c| c.trim_end_matches('/').ends_with("/pkgs/main") || c.trim_end_matches('/').ends_with("/conda-forge")) {
+        if !channels.iter().any(|c| {
+            c.trim_end_matches('/').ends_with("/pkgs/main")
+                || c.trim_end_matches('/').ends_with("/conda-forge")
+        }) {
             channels.push(ANACONDA_MAIN.into());
         }
         packages.push(package("pip", "conda", None, Some("pip"), ""));
@@ -340,7 +374,10 @@ mod tests {
     #[test]
     fn specs_match_the_client() {
         let input = SpecInput {
-            conda: conda(Some(&["conda-forge"]), &["python=3.11", "numpy>=1.26", "conda-forge::xarray", "pip"]),
+            conda: conda(
+                Some(&["conda-forge"]),
+                &["python=3.11", "numpy>=1.26", "conda-forge::xarray", "pip"],
+            ),
             pip: Some(vec!["requests".into()]),
             python_version: None,
         };
@@ -349,12 +386,17 @@ mod tests {
             python_dumps(&spec),
             r#"{"lockfile_content": null, "lockfile_name": null, "packages": [{"channel": null, "client_version": null, "conda_name": "python", "file": null, "include": true, "name": "python", "source": "conda", "specifier": "=3.11"}, {"channel": null, "client_version": null, "conda_name": "numpy", "file": null, "include": true, "name": "numpy", "source": "conda", "specifier": ">=1.26"}, {"channel": "https://conda.anaconda.org/conda-forge", "client_version": null, "conda_name": "xarray", "file": null, "include": true, "name": "xarray", "source": "conda", "specifier": ""}, {"channel": null, "client_version": null, "conda_name": "pip", "file": null, "include": true, "name": "pip", "source": "conda", "specifier": ""}, {"channel": null, "client_version": null, "conda_name": null, "file": null, "include": true, "name": "requests", "source": "pip", "specifier": ""}], "raw_conda": {"channels": ["https://conda.anaconda.org/conda-forge"], "dependencies": ["python=3.11", "numpy>=1.26", "conda-forge::xarray", "pip"]}, "raw_pip": ["--index-url https://pypi.org/simple", "requests"]}"#
         );
-        let (spec, _) = env_spec(&SpecInput { conda: conda(None, &["numpy"]), ..Default::default() }).unwrap();
+        let (spec, _) =
+            env_spec(&SpecInput { conda: conda(None, &["numpy"]), ..Default::default() }).unwrap();
         assert_eq!(
             python_dumps(&spec),
             r#"{"lockfile_content": null, "lockfile_name": null, "packages": [{"channel": null, "client_version": null, "conda_name": "numpy", "file": null, "include": true, "name": "numpy", "source": "conda", "specifier": ""}], "raw_conda": {"channels": ["https://conda.anaconda.org/conda-forge"], "dependencies": ["numpy"]}, "raw_pip": []}"#
         );
-        let pip_only = SpecInput { pip: Some(vec!["dask".into()]), python_version: Some("3.11.7".into()), ..Default::default() };
+        let pip_only = SpecInput {
+            pip: Some(vec!["dask".into()]),
+            python_version: Some("3.11.7".into()),
+            ..Default::default()
+        };
         let (spec, _) = env_spec(&pip_only).unwrap();
         assert_eq!(
             python_dumps(&spec),
@@ -379,7 +421,10 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         let (packages, raw, ignored) = parse_pip(&lines);
-        let specs: Vec<(&str, &str)> = packages.iter().map(|p| (p["name"].as_str().unwrap(), p["specifier"].as_str().unwrap())).collect();
+        let specs: Vec<(&str, &str)> = packages
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap(), p["specifier"].as_str().unwrap()))
+            .collect();
         assert_eq!(specs, [("dask", ">=2024.1,<2025"), ("pandas", ""), ("dask", ">=1.0,<2")]);
         assert_eq!(
             raw,
@@ -406,7 +451,10 @@ mod tests {
     fn md5_of_python_json() {
         // `md5(json.dumps(None).encode()).hexdigest()`.
         assert_eq!(spec_md5(None), "37a6259cc0c1dae299a7866489dff0bd");
-        assert_eq!(python_dumps(&json!({"b": "é", "a": [1, null]})), r#"{"a": [1, null], "b": "\u00e9"}"#);
+        assert_eq!(
+            python_dumps(&json!({"b": "é", "a": [1, null]})),
+            r#"{"a": [1, null], "b": "\u00e9"}"#
+        );
     }
 
     #[test]

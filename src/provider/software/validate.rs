@@ -16,13 +16,20 @@ pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
         diags.error_at(
             AttrPath::attr("name"),
             "Invalid Software Environment Name",
-            format!("{name:?} is not a software environment name: use lower-case letters, digits, `-` and `_` (at most 128), as Coiled's client requires."),
+            format!(
+                "{name:?} is not a software environment name: use lower-case letters, digits, \
+                `-` and `_` (at most 128), as Coiled's client requires."
+            ),
         );
     }
     if let Some(ws) = c.workspace.known()
         && (ws.is_empty() || ws.contains('/'))
     {
-        diags.error_at(AttrPath::attr("workspace"), "Invalid Workspace", format!("{ws:?} is not a workspace slug."));
+        diags.error_at(
+            AttrPath::attr("workspace"),
+            "Invalid Workspace",
+            format!("{ws:?} is not a workspace slug."),
+        );
     }
     image_or_packages(c, diags);
     if let Some(arch) = c.architecture.known()
@@ -31,7 +38,9 @@ pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
         diags.error_at(
             AttrPath::attr("architecture"),
             "Invalid Architecture",
-            format!("{arch:?} is not an architecture Coiled builds for: use \"x86_64\" or \"aarch64\"."),
+            format!(
+                "{arch:?} is not an architecture Coiled builds for: use \"x86_64\" or \"aarch64\"."
+            ),
         );
     }
     if let Some(v) = c.python_version.known()
@@ -46,15 +55,24 @@ pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
         );
     }
     let t = c.timeouts.known().cloned().unwrap_or_default();
-    crate::provider::duration::validate_timeouts(&[("create", t.create.as_deref()), ("update", t.update.as_deref())], diags);
+    crate::provider::duration::validate_timeouts(
+        &[("create", t.create.as_deref()), ("update", t.update.as_deref())],
+        diags,
+    );
 }
 
 /// Why a new environment needs an image or packages.
-pub(super) const MISSING_SPEC: &str = "Set `container` (an image), or packages in `conda` and/or `pip`: a new environment is built from them. (Without any, the resource only keeps an existing environment, such as an imported one, as it is.)";
+pub(super) const MISSING_SPEC: &str = "Set `container` (an image), or packages in `conda` and/or \
+    `pip`: a new environment is built from them. (Without any, the resource only keeps an \
+    existing environment, such as an imported one, as it is.)";
 
 /// Whether Coiled's client accepts `name` for a new environment.
 pub fn valid_env_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 /// `container`, or packages (`conda`, `pip`), not both; each list well formed.
@@ -65,7 +83,8 @@ fn image_or_packages(c: &SoftwareEnvModel, diags: &mut Diagnostics) {
         diags.error_at(
             AttrPath::attr(at),
             "Conflicting Software Spec",
-            "Set `container`, or `conda` and `pip` packages, not both: Coiled's build backend does not support specifying both packages and a container.",
+            "Set `container`, or `conda` and `pip` packages, not both: Coiled's build backend \
+                does not support specifying both packages and a container.",
         );
         return;
     }
@@ -74,7 +93,11 @@ fn image_or_packages(c: &SoftwareEnvModel, diags: &mut Diagnostics) {
     if let Some(image) = c.container.known()
         && (image.trim().is_empty() || image.chars().any(char::is_whitespace))
     {
-        diags.error_at(AttrPath::attr("container"), "Invalid Container Image", format!("{image:?} is not an image reference."));
+        diags.error_at(
+            AttrPath::attr("container"),
+            "Invalid Container Image",
+            format!("{image:?} is not an image reference."),
+        );
     }
     if let Some(conda) = c.conda.known()
         && let Some(deps) = conda.dependencies.known()
@@ -83,11 +106,14 @@ fn image_or_packages(c: &SoftwareEnvModel, diags: &mut Diagnostics) {
             diags.error_at(
                 AttrPath::attr("conda").then("dependencies"),
                 "No conda Dependencies",
-                "List at least one conda package (Coiled's client refuses a conda spec without dependencies).",
+                "List at least one conda package (Coiled's client refuses a conda spec without \
+                    dependencies).",
             );
         }
         for (i, d) in deps.iter().enumerate() {
-            if d.trim().is_empty() || d.trim_start().starts_with(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')) && !d.contains("::")
+            if d.trim().is_empty()
+                || d.trim_start().starts_with(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                    && !d.contains("::")
             {
                 diags.error_at(
                     AttrPath::attr("conda").then("dependencies").index(i),
@@ -100,13 +126,19 @@ fn image_or_packages(c: &SoftwareEnvModel, diags: &mut Diagnostics) {
     if let Some(lines) = c.pip.known()
         && lines.iter().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
     {
-        diags.error_at(AttrPath::attr("pip"), "No pip Requirements", "List at least one pip requirement, or leave `pip` out.");
+        diags.error_at(
+            AttrPath::attr("pip"),
+            "No pip Requirements",
+            "List at least one pip requirement, or leave `pip` out.",
+        );
     }
     if c.conda.is_null() && !c.pip.is_null() && c.python_version.is_null() {
         diags.error_at(
             AttrPath::attr("python_version"),
             "Missing Python Version",
-            "An environment with only pip packages needs `python_version` (e.g. \"3.12\"): Coiled's client takes it from the local Python, which a plan must not depend on. Or list `python` in `conda`.",
+            "An environment with only pip packages needs `python_version` (e.g. \"3.12\"): \
+                Coiled's client takes it from the local Python, which a plan must not depend on. \
+                Or list `python` in `conda`.",
         );
     }
     // With conda packages, the spec's Python is conda's: a version here would change nothing built.
@@ -114,7 +146,9 @@ fn image_or_packages(c: &SoftwareEnvModel, diags: &mut Diagnostics) {
         diags.error_at(
             AttrPath::attr("python_version"),
             "Python Version Set With Conda",
-            "`python_version` is for an environment without conda packages; with `conda`, list `python` among its dependencies (e.g. \"python=3.12\") and leave `python_version` out.",
+            "`python_version` is for an environment without conda packages; with `conda`, list \
+                `python` among its dependencies (e.g. \"python=3.12\") and leave `python_version` \
+                out.",
         );
     }
 }
@@ -126,7 +160,15 @@ mod tests {
     fn errors(config: Value) -> Vec<String> {
         let mut d = Diagnostics::new();
         validate_config(&config, &mut d);
-        d.0.iter().map(|x| format!("{}: {}", x.path.as_ref().map(|p| p.to_string()).unwrap_or_default(), x.summary)).collect()
+        d.0.iter()
+            .map(|x| {
+                format!(
+                    "{}: {}",
+                    x.path.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+                    x.summary
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -137,22 +179,36 @@ mod tests {
             ("conda", Value::object([("dependencies", Value::List(vec![Value::string("numpy")]))])),
         ]));
         assert_eq!(both, ["conda: Conflicting Software Spec"]);
-        assert!(errors(Value::object([("name", Value::string("x"))])).is_empty(), "an environment kept as it is");
-        let pip_only = errors(Value::object([("name", Value::string("x")), ("pip", Value::List(vec![Value::string("dask")]))]));
+        assert!(
+            errors(Value::object([("name", Value::string("x"))])).is_empty(),
+            "an environment kept as it is"
+        );
+        let pip_only = errors(Value::object([
+            ("name", Value::string("x")),
+            ("pip", Value::List(vec![Value::string("dask")])),
+        ]));
         assert_eq!(pip_only, ["python_version: Missing Python Version"]);
         let bad = errors(Value::object([
             ("name", Value::string("My Env")),
             ("container", Value::string("img")),
             ("architecture", Value::string("arm")),
         ]));
-        assert_eq!(bad, ["name: Invalid Software Environment Name", "architecture: Invalid Architecture"]);
-        let empty =
-            errors(Value::object([("name", Value::string("x")), ("conda", Value::object([("dependencies", Value::List(vec![]))]))]));
+        assert_eq!(
+            bad,
+            ["name: Invalid Software Environment Name", "architecture: Invalid Architecture"]
+        );
+        let empty = errors(Value::object([
+            ("name", Value::string("x")),
+            ("conda", Value::object([("dependencies", Value::List(vec![]))])),
+        ]));
         assert_eq!(empty, ["conda.dependencies: No conda Dependencies"]);
     }
 
     #[test]
     fn unknown_values_wait_for_apply() {
-        assert!(errors(Value::object([("name", Value::Unknown), ("container", Value::Unknown)])).is_empty());
+        assert!(
+            errors(Value::object([("name", Value::Unknown), ("container", Value::Unknown)]))
+                .is_empty()
+        );
     }
 }

@@ -100,12 +100,18 @@ impl InProcess {
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(coiled_local::lifecycle::run(state.clone()));
         let shutdown = stop.clone().cancelled_owned();
-        tokio::spawn(coiled_local::serve::serve(listener, coiled_local::app::app(state.clone()), shutdown));
+        tokio::spawn(coiled_local::serve::serve(
+            listener,
+            coiled_local::app::app(state.clone()),
+            shutdown,
+        ));
         let provider = Arc::new(CoiledProvider::default());
-        let schemas = provider.resources().iter().map(|r| (r.type_name().to_string(), r.schema())).collect();
+        let schemas =
+            provider.resources().iter().map(|r| (r.type_name().to_string(), r.schema())).collect();
         let provider_ty = provider.schema().object_type();
         let service = PluginService::new(provider, stop.clone());
-        let config = Value::object([("server", Value::string(url)), ("token", Value::string(TOKEN))]);
+        let config =
+            Value::object([("server", Value::string(url)), ("token", Value::string(TOKEN))]);
         let r = service
             .configure_provider(Request::new(pb::configure_provider::Request {
                 config: dynamic(&config, &provider_ty),
@@ -120,7 +126,12 @@ impl InProcess {
 
     /// The schema of a resource type.
     pub fn schema(&self, type_name: &str) -> &Schema {
-        &self.schemas.iter().find(|(n, _)| n == type_name).unwrap_or_else(|| panic!("no resource {type_name}")).1
+        &self
+            .schemas
+            .iter()
+            .find(|(n, _)| n == type_name)
+            .unwrap_or_else(|| panic!("no resource {type_name}"))
+            .1
     }
 
     fn ty(&self, type_name: &str) -> Type {
@@ -130,13 +141,21 @@ impl InProcess {
     /// The requests that wrote something (every method but `GET`) since `from` in the log.
     pub fn writes_since(&self, from: usize) -> Vec<String> {
         let log = self.server.requests.snapshot();
-        log.iter().skip(from).filter(|r| r.method != "GET").map(|r| format!("{} {}", r.method, r.path)).collect()
+        log.iter()
+            .skip(from)
+            .filter(|r| r.method != "GET")
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
     }
 
     /// What the requests since `from` wrote: path and body of each but `GET` and `DELETE`.
     pub fn sent_since(&self, from: usize) -> Vec<(String, serde_json::Value)> {
         let log = self.server.requests.snapshot();
-        log.into_iter().skip(from).filter(|r| r.method != "GET" && r.method != "DELETE").map(|r| (r.path, r.body)).collect()
+        log.into_iter()
+            .skip(from)
+            .filter(|r| r.method != "GET" && r.method != "DELETE")
+            .map(|r| (r.path, r.body))
+            .collect()
     }
 
     /// How many requests the log holds.
@@ -153,7 +172,10 @@ impl InProcess {
                 type_name: type_name.into(),
                 config: dynamic(config, &ty),
                 // As Terraform 1.11 and later: write-only values stay out of state.
-                client_capabilities: Some(pb::ClientCapabilities { write_only_attributes_allowed: true, ..Default::default() }),
+                client_capabilities: Some(pb::ClientCapabilities {
+                    write_only_attributes_allowed: true,
+                    ..Default::default()
+                }),
             }))
             .await
             .unwrap()
@@ -166,10 +188,19 @@ impl InProcess {
     pub async fn plan(&self, type_name: &str, prior: &Stored, config: &Value) -> Planned {
         let mut found = self.validate(type_name, config).await;
         if found.iter().any(|d| d.error) {
-            return Planned { state: Value::Null, replaces: Vec::new(), private: Vec::new(), diags: found };
+            return Planned {
+                state: Value::Null,
+                replaces: Vec::new(),
+                private: Vec::new(),
+                diags: found,
+            };
         }
         let (schema, ty) = (self.schema(type_name), self.ty(type_name));
-        let proposed = if config.is_null() { Value::Null } else { proposed_new(&schema.block, &prior.state, config) };
+        let proposed = if config.is_null() {
+            Value::Null
+        } else {
+            proposed_new(&schema.block, &prior.state, config)
+        };
         let r = self
             .service
             .plan_resource_change(Request::new(pb::plan_resource_change::Request {
@@ -186,13 +217,29 @@ impl InProcess {
         found.extend(diags(&r.diagnostics));
         let state = decoded(r.planned_state, &ty);
         if !found.iter().any(|d| d.error) && !config.is_null() {
-            assert_conforms(&config_as_planned(config, &schema.block), &state, "", "the plan does not keep the configuration");
+            assert_conforms(
+                &config_as_planned(config, &schema.block),
+                &state,
+                "",
+                "the plan does not keep the configuration",
+            );
         }
-        Planned { state, replaces: r.requires_replace.iter().map(path_text).collect(), private: r.planned_private, diags: found }
+        Planned {
+            state,
+            replaces: r.requires_replace.iter().map(path_text).collect(),
+            private: r.planned_private,
+            diags: found,
+        }
     }
 
     /// `ApplyResourceChange` of a plan; checks that the new state keeps every value the plan knew.
-    pub async fn apply(&self, type_name: &str, prior: &Stored, plan: &Planned, config: &Value) -> (Stored, Vec<Diag>) {
+    pub async fn apply(
+        &self,
+        type_name: &str,
+        prior: &Stored,
+        plan: &Planned,
+        config: &Value,
+    ) -> (Stored, Vec<Diag>) {
         let ty = self.ty(type_name);
         let r = self
             .service
@@ -270,7 +317,12 @@ impl InProcess {
         if stored.state.is_null() {
             return;
         }
-        let plan = Planned { state: Value::Null, replaces: Vec::new(), private: stored.private.clone(), diags: Vec::new() };
+        let plan = Planned {
+            state: Value::Null,
+            replaces: Vec::new(),
+            private: stored.private.clone(),
+            diags: Vec::new(),
+        };
         let (_, found) = self.apply(type_name, stored, &plan, &Value::Null).await;
         assert!(!found.iter().any(|d| d.error), "destroy: {found:?}");
     }
@@ -322,7 +374,9 @@ pub fn proposed_new(block: &Block, prior: &Value, config: &Value) -> Value {
         let configured = config.get(a.name).cloned().unwrap_or(Value::Null);
         let v = if a.write_only {
             Value::Null
-        } else if !configured.is_null() || !matches!(a.presence, Presence::Computed | Presence::OptionalComputed) {
+        } else if !configured.is_null()
+            || !matches!(a.presence, Presence::Computed | Presence::OptionalComputed)
+        {
             configured
         } else if prior.is_null() {
             Value::Unknown
@@ -334,9 +388,11 @@ pub fn proposed_new(block: &Block, prior: &Value, config: &Value) -> Value {
     for b in &block.blocks {
         let configured = config.get(b.name).cloned().unwrap_or(Value::Null);
         let v = match b.nesting {
-            Nesting::Single if !configured.is_null() => {
-                proposed_new(&b.block, &prior.get(b.name).cloned().unwrap_or(Value::Null), &configured)
-            }
+            Nesting::Single if !configured.is_null() => proposed_new(
+                &b.block,
+                &prior.get(b.name).cloned().unwrap_or(Value::Null),
+                &configured,
+            ),
             _ => configured,
         };
         out.push((b.name, v));
@@ -348,11 +404,21 @@ pub fn proposed_new(block: &Block, prior: &Value, config: &Value) -> Value {
 fn config_as_planned(config: &Value, block: &Block) -> Value {
     let mut out = Vec::new();
     for a in block.attributes.iter().filter(|a| !a.write_only) {
-        out.push((a.name, config.get(a.name).cloned().filter(|v| !v.is_null()).unwrap_or(Value::Unknown)));
+        out.push((
+            a.name,
+            config.get(a.name).cloned().filter(|v| !v.is_null()).unwrap_or(Value::Unknown),
+        ));
     }
     for b in &block.blocks {
         let v = config.get(b.name).cloned().unwrap_or(Value::Null);
-        out.push((b.name, if b.nesting == Nesting::Single && !v.is_null() { config_as_planned(&v, &b.block) } else { v }));
+        out.push((
+            b.name,
+            if b.nesting == Nesting::Single && !v.is_null() {
+                config_as_planned(&v, &b.block)
+            } else {
+                v
+            },
+        ));
     }
     Value::object(out)
 }
@@ -374,7 +440,11 @@ fn assert_conforms(expected: &Value, actual: &Value, path: &str, what: &str) {
             }
         }
         (e, a) if !e.is_wholly_known() => {
-            assert_eq!(std::mem::discriminant(e), std::mem::discriminant(a), "{what}: {path}: {e:?} became {a:?}")
+            assert_eq!(
+                std::mem::discriminant(e),
+                std::mem::discriminant(a),
+                "{what}: {path}: {e:?} became {a:?}"
+            )
         }
         (e, a) => assert!(e.same_as(a), "{what}: {path}: {e:?} became {a:?}"),
     }

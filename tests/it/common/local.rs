@@ -25,8 +25,16 @@ pub fn local_bin() -> PathBuf {
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("test binary path");
         // target/<profile>/deps/it-<hash> → target/<profile>/coiled-local
-        let bin = exe.parent().and_then(Path::parent).map(|d| d.join("coiled-local")).expect("target directory");
-        assert!(bin.exists(), "{} is missing: build the workspace (`cargo build --workspace`)", bin.display());
+        let bin = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(|d| d.join("coiled-local"))
+            .expect("target directory");
+        assert!(
+            bin.exists(),
+            "{} is missing: build the workspace (`cargo build --workspace`)",
+            bin.display()
+        );
         bin
     })
     .clone()
@@ -77,9 +85,24 @@ impl LocalServer {
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.trim().to_string();
-        assert!(url.starts_with("http://127.0.0.1:") || url.starts_with("https://127.0.0.1:"), "unexpected first line {url:?}");
-        let token = extra.iter().position(|a| *a == "--token").and_then(|i| extra.get(i + 1)).unwrap_or(&"test-token-1").to_string();
-        LocalServer { url, token, workspace: "alice".into(), data_dir: data_dir.to_path_buf(), child, _dir: None }
+        assert!(
+            url.starts_with("http://127.0.0.1:") || url.starts_with("https://127.0.0.1:"),
+            "unexpected first line {url:?}"
+        );
+        let token = extra
+            .iter()
+            .position(|a| *a == "--token")
+            .and_then(|i| extra.get(i + 1))
+            .unwrap_or(&"test-token-1")
+            .to_string();
+        LocalServer {
+            url,
+            token,
+            workspace: "alice".into(),
+            data_dir: data_dir.to_path_buf(),
+            child,
+            _dir: None,
+        }
     }
 
     /// The port it listens on.
@@ -126,9 +149,23 @@ impl LocalServer {
     }
 
     /// `method` with a JSON body and the token; the status and the JSON answer.
-    pub fn send(&self, method: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         let out = Command::new("curl")
-            .args(["-s", "-w", "\n%{http_code}", "-X", method, "-H", "Content-Type: application/json", "-H"])
+            .args([
+                "-s",
+                "-w",
+                "\n%{http_code}",
+                "-X",
+                method,
+                "-H",
+                "Content-Type: application/json",
+                "-H",
+            ])
             .arg(format!("Authorization: ApiToken {}", self.token))
             .arg("-d")
             .arg(body.to_string())
@@ -141,18 +178,27 @@ impl LocalServer {
     /// Creates a cluster in `workspace` with a raw API call (with [`client_body`]'s defaults), which
     /// must be accepted; its id.
     pub fn create(&self, workspace: &str, body: &serde_json::Value) -> i64 {
-        let (code, answer) = self.post(&format!("/api/v2/clusters/account/{workspace}/"), &client_body(body));
+        let (code, answer) =
+            self.post(&format!("/api/v2/clusters/account/{workspace}/"), &client_body(body));
         assert!((200..300).contains(&code), "{answer}");
         answer["id"].as_i64().unwrap()
     }
 
     /// Waits up to `secs` for cluster `id` of `workspace` to reach a state in `states`; its details
     /// then (or at the deadline).
-    pub fn wait_for(&self, workspace: &str, id: i64, states: &[&str], secs: u64) -> serde_json::Value {
+    pub fn wait_for(
+        &self,
+        workspace: &str,
+        id: i64,
+        states: &[&str],
+        secs: u64,
+    ) -> serde_json::Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         loop {
             let (_, d) = self.get(&format!("/api/v2/clusters/account/{workspace}/id/{id}"));
-            if states.iter().any(|s| d["current_state"]["state"] == *s) || std::time::Instant::now() > deadline {
+            if states.iter().any(|s| d["current_state"]["state"] == *s)
+                || std::time::Instant::now() > deadline
+            {
                 return d;
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
@@ -179,12 +225,19 @@ impl LocalServer {
 impl LocalServer {
     /// Every cluster of workspace `alice`, newest first.
     pub fn clusters(&self) -> Vec<serde_json::Value> {
-        self.get("/api/v2/clusters/account/alice/?limit=1000").1.as_array().cloned().unwrap_or_default()
+        self.get("/api/v2/clusters/account/alice/?limit=1000")
+            .1
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The clusters not stopped or failed.
     pub fn active_clusters(&self) -> Vec<serde_json::Value> {
-        self.clusters().into_iter().filter(|c| !matches!(c["current_state"]["state"].as_str(), Some("stopped" | "error"))).collect()
+        self.clusters()
+            .into_iter()
+            .filter(|c| !matches!(c["current_state"]["state"].as_str(), Some("stopped" | "error")))
+            .collect()
     }
 
     /// The active clusters named `name`.
@@ -198,7 +251,10 @@ impl LocalServer {
 fn status_and_answer(stdout: &[u8]) -> (u16, serde_json::Value) {
     let text = String::from_utf8_lossy(stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string())))
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string())),
+    )
 }
 
 impl Drop for LocalServer {
@@ -250,7 +306,8 @@ pub fn client_body(body: &serde_json::Value) -> serde_json::Value {
     if let Some(o) = body.as_object_mut() {
         o.entry("env_name").or_insert("dask".into());
         o.entry("worker_instance_types").or_insert(serde_json::json!(["m6i.xlarge", "m5.xlarge"]));
-        o.entry("scheduler_instance_types").or_insert(serde_json::json!(["m6i.xlarge", "m5.xlarge"]));
+        o.entry("scheduler_instance_types")
+            .or_insert(serde_json::json!(["m6i.xlarge", "m5.xlarge"]));
     }
     body
 }
@@ -259,10 +316,20 @@ pub fn client_body(body: &serde_json::Value) -> serde_json::Value {
 pub async fn create_cluster_raw(
     c: &terraform_provider_coiled::api::Client,
     body: &serde_json::Value,
-) -> Result<terraform_provider_coiled::api::CreatedCluster, terraform_provider_coiled::api::ApiError> {
+) -> Result<terraform_provider_coiled::api::CreatedCluster, terraform_provider_coiled::api::ApiError>
+{
     use terraform_provider_coiled::api::{Call, Op};
     let op = Op::new(std::time::Duration::from_secs(30), Default::default());
     let body = client_body(body);
-    let text = c.request(&op, reqwest::Method::POST, "/api/v2/clusters/account/alice/", &[], Some(&body), Call::Create).await?;
+    let text = c
+        .request(
+            &op,
+            reqwest::Method::POST,
+            "/api/v2/clusters/account/alice/",
+            &[],
+            Some(&body),
+            Call::Create,
+        )
+        .await?;
     Ok(serde_json::from_str(&text).expect("create answer"))
 }

@@ -5,7 +5,8 @@ use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Rules a configuration may give the cluster (port, source).
-const RULES: [(u16, &str); 3] = [(8786, "10.1.0.0/16"), (8787, "10.32.0.0/16"), (443, "10.1.0.0/16")];
+const RULES: [(u16, &str); 3] =
+    [(8786, "10.1.0.0/16"), (8787, "10.32.0.0/16"), (443, "10.1.0.0/16")];
 
 /// The idle timeout a configuration may set; `coiled-local` runs with [`TIME_SCALE`], so it passes in
 /// 15 s (the default of 20 minutes in 60 s).
@@ -109,27 +110,43 @@ pub struct Sequence {
 }
 
 fn conf() -> impl Strategy<Value = Conf> {
-    let shape = (any::<bool>(), prop::option::of(any::<bool>()), 0u8..=8, any::<bool>(), any::<bool>());
-    let options =
-        (prop::collection::vec(any::<bool>(), 3), any::<bool>(), any::<bool>(), prop::option::of(1u8..=4), prop::option::of(any::<bool>()));
-    (shape, options).prop_map(|((named, env, n_workers, defaults, idle), (rules, tagged, keep_stopped, wait_for_workers, account))| Conf {
-        named,
-        env,
-        n_workers,
-        rules,
-        tagged,
-        keep_stopped,
-        wait_for_workers,
-        defaults,
-        idle,
-        account,
-    })
+    let shape =
+        (any::<bool>(), prop::option::of(any::<bool>()), 0u8..=8, any::<bool>(), any::<bool>());
+    let options = (
+        prop::collection::vec(any::<bool>(), 3),
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of(1u8..=4),
+        prop::option::of(any::<bool>()),
+    );
+    (shape, options).prop_map(
+        |(
+            (named, env, n_workers, defaults, idle),
+            (rules, tagged, keep_stopped, wait_for_workers, account),
+        )| Conf {
+            named,
+            env,
+            n_workers,
+            rules,
+            tagged,
+            keep_stopped,
+            wait_for_workers,
+            defaults,
+            idle,
+            account,
+        },
+    )
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let how = prop_oneof![Just(How::Id), Just(How::Name), Just(How::Identity), Just(How::Query)];
     let outside = prop_oneof![Just(Outside::Api), Just(Outside::Client)];
-    let faults = prop_oneof![Just(Faults::Off), Just(Faults::Errors), Just(Faults::Throttled), Just(Faults::LostAnswers)];
+    let faults = prop_oneof![
+        Just(Faults::Off),
+        Just(Faults::Errors),
+        Just(Faults::Throttled),
+        Just(Faults::LostAnswers)
+    ];
     prop_oneof![
         6 => conf().prop_map(Op::Apply),
         2 => (conf(), 0u16..6000).prop_map(|(c, ms)| Op::Interrupted(c, ms)),
@@ -146,7 +163,8 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// Sequences of 1 to `max` operations, with the oldest CLI one time in four.
 pub fn sequence(max: usize) -> impl Strategy<Value = Sequence> {
-    (prop::bool::weighted(0.25), prop::collection::vec(op(), 1..=max)).prop_map(|(oldest, ops)| Sequence { oldest, ops })
+    (prop::bool::weighted(0.25), prop::collection::vec(op(), 1..=max))
+        .prop_map(|(oldest, ops)| Sequence { oldest, ops })
 }
 
 impl Conf {
@@ -163,7 +181,9 @@ impl Conf {
         let mut out = String::new();
         if let Some(wo) = self.account {
             let secret = if wo && write_only {
-                format!("  aws_secret_access_key_wo         = \"{SECRET}\"\n  aws_secret_access_key_wo_version = 1\n")
+                format!(
+                    "  aws_secret_access_key_wo         = \"{SECRET}\"\n  aws_secret_access_key_wo_version = 1\n"
+                )
             } else {
                 format!("  aws_secret_access_key = \"{SECRET}\"\n")
             };
@@ -183,7 +203,10 @@ impl Conf {
                 "coiled_software_environment.soak.name".to_string()
             }
         };
-        out.push_str(&format!("resource \"coiled_cluster\" \"soak\" {{\n  software  = {software}\n  n_workers = {}\n", self.n_workers));
+        out.push_str(&format!(
+            "resource \"coiled_cluster\" \"soak\" {{\n  software  = {software}\n  n_workers = {}\n",
+            self.n_workers
+        ));
         if self.named {
             out.push_str("  name      = \"soak\"\n");
         }
@@ -199,11 +222,14 @@ impl Conf {
         if let Some(w) = self.wait_for_workers {
             out.push_str(&format!("  wait_for_workers = {}\n", f64::from(w) / 4.0));
         }
-        let rules: Vec<_> = RULES.iter().zip(&self.rules).filter(|(_, on)| **on).map(|(r, _)| r).collect();
+        let rules: Vec<_> =
+            RULES.iter().zip(&self.rules).filter(|(_, on)| **on).map(|(r, _)| r).collect();
         if !rules.is_empty() {
             out.push_str("  backend_options {\n");
             for (port, cidr) in rules {
-                out.push_str(&format!("    ingress {{\n      ports = [{port}]\n      cidr  = \"{cidr}\"\n    }}\n"));
+                out.push_str(&format!(
+                    "    ingress {{\n      ports = [{port}]\n      cidr  = \"{cidr}\"\n    }}\n"
+                ));
             }
             out.push_str("  }\n");
         }

@@ -32,12 +32,23 @@ pub type Outcome = (String, bool);
 impl World {
     pub fn new(vary: u64, oldest: bool) -> World {
         let data = tempfile::tempdir().unwrap();
-        let args: Vec<String> =
-            ["--provision-delay", "300ms", "--stop-delay", "0s", "--time-scale", TIME_SCALE, "--vary", &vary.to_string()]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-        let server = LocalServer::start_in(data.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+        let args: Vec<String> = [
+            "--provision-delay",
+            "300ms",
+            "--stop-delay",
+            "0s",
+            "--time-scale",
+            TIME_SCALE,
+            "--vary",
+            &vary.to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let server = LocalServer::start_in(
+            data.path(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
         let cli = if oldest { clis().first() } else { clis().last() }.unwrap().clone();
         let mut tf = Workdir::new(&cli, &Scenario::config(&server, ""));
         // Everything Terraform and the provider log, to check that no secret is in it.
@@ -55,8 +66,18 @@ impl World {
         assert!(s.server.post("/api/v2/software-environment/account/alice", &env).0 < 300);
         let teammate = Workdir::new(&cli, &Scenario::config(&s.server, ""));
         let colleague_env = (Value::Null, Value::Null);
-        let mut world =
-            World { s, cli, teammate, ours: None, theirs: None, colleague_env, colleague, forgotten: Default::default(), data, args };
+        let mut world = World {
+            s,
+            cli,
+            teammate,
+            ours: None,
+            theirs: None,
+            colleague_env,
+            colleague,
+            forgotten: Default::default(),
+            data,
+            args,
+        };
         world.colleague_env = world.colleague_env_now();
         assert!(
             !world.colleague_env.0.is_null() && !world.colleague_env.1.is_null(),
@@ -68,7 +89,10 @@ impl World {
 
     /// The colleague's environment as the server holds it: alias id and spec id.
     fn colleague_env_now(&self) -> (Value, Value) {
-        let (_, alias) = self.s.server.get("/api/v2/software-environment/account/alice/alias/name/colleague-env");
+        let (_, alias) = self
+            .s
+            .server
+            .get("/api/v2/software-environment/account/alice/alias/name/colleague-env");
         (alias["id"].clone(), alias["latest_spec"]["id"].clone())
     }
 
@@ -90,7 +114,8 @@ impl World {
 
     fn write(&self, dir: &Workdir, conf: &Option<Conf>) {
         let write_only = self.cli.at_least(1, 11);
-        let (provider, resources) = conf.as_ref().map(|c| (c.provider(), c.resources(write_only))).unwrap_or_default();
+        let (provider, resources) =
+            conf.as_ref().map(|c| (c.provider(), c.resources(write_only))).unwrap_or_default();
         dir.write("main.tf", &Scenario::config_with(&self.s.server, &provider, &resources));
     }
 
@@ -123,15 +148,23 @@ impl World {
             Op::ScaleOutside(n) => {
                 if let Some(id) = self.cluster_id() {
                     self.without_faults(|| {
-                        self.s.server.post(&format!("/api/v2/workers/account/alice/cluster/{id}/"), &json!({"n_workers": n}))
+                        self.s.server.post(
+                            &format!("/api/v2/workers/account/alice/cluster/{id}/"),
+                            &json!({"n_workers": n}),
+                        )
                     });
                 }
                 Ok((String::new(), false))
             }
             Op::StopOutside(who) => self.stop_outside(*who),
             Op::DeleteEnvOutside => {
-                let exists =
-                    self.without_faults(|| self.s.server.get("/api/v2/software-environment/account/alice/alias/name/soak-env").0 == 200);
+                let exists = self.without_faults(|| {
+                    self.s
+                        .server
+                        .get("/api/v2/software-environment/account/alice/alias/name/soak-env")
+                        .0
+                        == 200
+                });
                 if World::in_state(&self.s.tf, "coiled_software_environment").is_some() && exists {
                     self.client("import coiled; coiled.delete_software_environment('soak-env')")?;
                 }
@@ -146,7 +179,10 @@ impl World {
                 // Faults are the server's memory only: put back as they were.
                 let faults = self.s.server.get("/_local/faults").1;
                 self.s.server.stop();
-                self.s.server = LocalServer::start_in(self.data.path(), &self.args.iter().map(String::as_str).collect::<Vec<_>>());
+                self.s.server = LocalServer::start_in(
+                    self.data.path(),
+                    &self.args.iter().map(String::as_str).collect::<Vec<_>>(),
+                );
                 self.s.server.put("/_local/faults", &faults);
                 self.write(&self.s.tf, &self.ours);
                 self.write(&self.teammate, &self.theirs);
@@ -171,10 +207,16 @@ impl World {
         match who {
             Outside::Api => {
                 self.without_faults(|| {
-                    self.s.server.send("DELETE", &format!("/api/v2/clusters/account/alice/id/{id}?reason=soak"), &Value::Null)
+                    self.s.server.send(
+                        "DELETE",
+                        &format!("/api/v2/clusters/account/alice/id/{id}?reason=soak"),
+                        &Value::Null,
+                    )
                 });
             }
-            Outside::Client => self.client(&format!("import coiled; coiled.delete_cluster(cluster_id={id})"))?,
+            Outside::Client => {
+                self.client(&format!("import coiled; coiled.delete_cluster(cluster_id={id})"))?
+            }
         }
         Ok((String::new(), false))
     }
@@ -182,7 +224,9 @@ impl World {
     /// Runs `code` with the public Python client (without faults: they are the provider's to meet).
     fn client(&self, code: &str) -> Result<(), String> {
         let Some(bin) = crate::python_client::venv() else { return Ok(()) };
-        let (ok, out) = self.without_faults(|| crate::python_client::run(&bin.join("python"), &self.s.server, &["-c", code], &[]));
+        let (ok, out) = self.without_faults(|| {
+            crate::python_client::run(&bin.join("python"), &self.s.server, &["-c", code], &[])
+        });
         if ok { Ok(()) } else { Err(format!("the public client failed:\n{out}")) }
     }
 
@@ -199,7 +243,9 @@ impl World {
     /// Forgets the cluster and finds it again `how`; the CLIs before identities and queries import by id.
     fn reimport(&self, how: How) -> Result<Outcome, String> {
         let Some(id) = self.cluster_id() else { return Ok((String::new(), false)) };
-        let name = World::in_state(&self.s.tf, "coiled_cluster").and_then(|a| a["name"].as_str().map(str::to_string)).unwrap_or_default();
+        let name = World::in_state(&self.s.tf, "coiled_cluster")
+            .and_then(|a| a["name"].as_str().map(str::to_string))
+            .unwrap_or_default();
         self.s.tf.terraform(&["state", "rm", "-no-color", "coiled_cluster.soak"]).ok();
         let outcome = self.import(id, &name, how);
         if self.cluster_id() != Some(id) {
@@ -218,7 +264,11 @@ impl World {
             How::Name => {
                 // By name only where the name is that cluster's alone, as a team would check first.
                 let running = self.s.server.running_named(name);
-                if running.len() == 1 && running[0]["id"] == id { by_id(name) } else { by_id(&id.to_string()) }
+                if running.len() == 1 && running[0]["id"] == id {
+                    by_id(name)
+                } else {
+                    by_id(&id.to_string())
+                }
             }
             How::Identity if self.cli.at_least(1, 12) => self.import_identity(id, String::new()),
             How::Query if self.cli.at_least(1, 14) => {
@@ -230,9 +280,17 @@ impl World {
                 std::fs::remove_file(self.s.tf.path().join("q.tfquery.hcl")).unwrap();
                 says_why(&out, "a query")?;
                 if out.code == 0 && !out.stdout.contains(&format!("(id {id},")) {
-                    let (_, d) = self.without_faults(|| self.s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}")));
-                    if !matches!(d["current_state"]["state"].as_str(), Some("stopping" | "stopped" | "error")) {
-                        return Err(format!("a query for `{name}` does not list running cluster {id}:\n{}", out.all()));
+                    let (_, d) = self.without_faults(|| {
+                        self.s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"))
+                    });
+                    if !matches!(
+                        d["current_state"]["state"].as_str(),
+                        Some("stopping" | "stopped" | "error")
+                    ) {
+                        return Err(format!(
+                            "a query for `{name}` does not list running cluster {id}:\n{}",
+                            out.all()
+                        ));
                     }
                 }
                 self.import_identity(id, out.all())
@@ -243,7 +301,9 @@ impl World {
 
     /// Imports cluster `id` with an `import` block naming its identity, by an apply.
     fn import_identity(&self, id: i64, before: String) -> Result<Outcome, String> {
-        let block = format!("import {{\n  to       = coiled_cluster.soak\n  identity = {{ workspace = \"alice\", id = \"{id}\" }}\n}}\n");
+        let block = format!(
+            "import {{\n  to       = coiled_cluster.soak\n  identity = {{ workspace = \"alice\", id = \"{id}\" }}\n}}\n"
+        );
         self.s.tf.write("import.tf", &block);
         let out = self.s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
         std::fs::remove_file(self.s.tf.path().join("import.tf")).unwrap();
@@ -261,14 +321,16 @@ impl World {
         // Checked without faults: the invariants are about what exists, not about one request.
         self.without_faults(|| {
             let plan = self.s.tf.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
-            self.check_plan(&plan, applied).and_then(|()| self.check_server(&format!("{text}{}", plan.all())))
+            self.check_plan(&plan, applied)
+                .and_then(|()| self.check_server(&format!("{text}{}", plan.all())))
         })
     }
 
     /// Neither the API token nor the AWS secret key is in Terraform's log or `coiled-local`'s request
     /// log, and the key is in state only as the value of `aws_secret_access_key`.
     fn check_secrets_kept(&self) -> Result<(), String> {
-        let log = std::fs::read_to_string(self.s.tf.path().join("terraform.log")).unwrap_or_default();
+        let log =
+            std::fs::read_to_string(self.s.tf.path().join("terraform.log")).unwrap_or_default();
         if log.contains(self.s.server.token.as_str()) || log.contains(SECRET) {
             return Err("the API token or the AWS secret key is in Terraform's log".into());
         }
@@ -277,9 +339,14 @@ impl World {
             return Err("the AWS secret key is in coiled-local's request log".into());
         }
         // Write-only, the key is nowhere in state; else only as `aws_secret_access_key`.
-        let write_only = self.ours.as_ref().is_some_and(|c| c.account == Some(true)) && self.cli.at_least(1, 11);
+        let write_only =
+            self.ours.as_ref().is_some_and(|c| c.account == Some(true)) && self.cli.at_least(1, 11);
         let state = self.s.state_text();
-        let state = if write_only { state } else { state.replace(&format!("\"aws_secret_access_key\": \"{SECRET}\""), "") };
+        let state = if write_only {
+            state
+        } else {
+            state.replace(&format!("\"aws_secret_access_key\": \"{SECRET}\""), "")
+        };
         if state.contains(SECRET) {
             return Err("the AWS secret key is in state where it does not belong".into());
         }
@@ -288,14 +355,19 @@ impl World {
 
     fn check_plan(&self, plan: &crate::common::Run, applied: bool) -> Result<(), String> {
         if plan.all().contains(self.s.server.token.as_str()) || plan.all().contains(SECRET) {
-            return Err(format!("the API token or the AWS secret key was printed by a plan:\n{}", plan.all()));
+            return Err(format!(
+                "the API token or the AWS secret key was printed by a plan:\n{}",
+                plan.all()
+            ));
         }
         match (applied, plan.code) {
             (true, 0) | (false, 0 | 2) => Ok(()),
             // Only outputs may change after an apply, as a read answer varies; and Coiled may have
             // stopped the cluster as idle since.
             (true, 2) if !plan.stdout.contains("Plan: ") || self.stopped_as_idle() => Ok(()),
-            (true, _) => Err(format!("a successful apply is followed by an empty plan:\n{}", plan.all())),
+            (true, _) => {
+                Err(format!("a successful apply is followed by an empty plan:\n{}", plan.all()))
+            }
             (false, _) => Err(format!("the plan after a step fails:\n{}", plan.all())),
         }
     }
@@ -303,7 +375,8 @@ impl World {
     /// Whether the cluster in state was stopped for being idle.
     fn stopped_as_idle(&self) -> bool {
         let Some(id) = self.cluster_id() else { return false };
-        let (_, state) = self.s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}/state"));
+        let (_, state) =
+            self.s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}/state"));
         state["reason"].as_str().is_some_and(|r| r.contains("idle"))
     }
 
@@ -312,14 +385,19 @@ impl World {
     /// belongs (`printed` is everything Terraform printed).
     fn check_server(&self, printed: &str) -> Result<(), String> {
         let all = self.s.server.clusters();
-        let live = |c: &Value| !matches!(c["current_state"]["state"].as_str(), Some("stopped" | "error"));
-        let mut names: Vec<&str> = all.iter().filter(|c| live(c)).filter_map(|c| c["name"].as_str()).collect();
+        let live =
+            |c: &Value| !matches!(c["current_state"]["state"].as_str(), Some("stopped" | "error"));
+        let mut names: Vec<&str> =
+            all.iter().filter(|c| live(c)).filter_map(|c| c["name"].as_str()).collect();
         names.sort();
         if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(format!("one name is two running clusters: {twice:?}"));
         }
         if self.colleague_env_now() != self.colleague_env {
-            return Err(format!("the colleague's environment was rebuilt or deleted: {:?}", self.colleague_env_now()));
+            return Err(format!(
+                "the colleague's environment was rebuilt or deleted: {:?}",
+                self.colleague_env_now()
+            ));
         }
         // Nothing is lost: every running cluster is the colleague's, or in one directory's state, or one a
         // failed import left out.
@@ -331,7 +409,8 @@ impl World {
         if theirs.is_some() && theirs == self.cluster_id() {
             return Err(format!("one cluster is in two directories' states: {theirs:?}"));
         }
-        let (_, colleague) = self.s.server.get(&format!("/api/v2/clusters/account/alice/id/{}", self.colleague));
+        let (_, colleague) =
+            self.s.server.get(&format!("/api/v2/clusters/account/alice/id/{}", self.colleague));
         if !live(&colleague) || colleague["desired_workers"] != 1 {
             return Err(format!("the colleague's cluster was touched: {colleague}"));
         }
@@ -341,9 +420,13 @@ impl World {
         }
         let (code, d) = self.s.server.get(&format!("/api/v2/clusters/account/alice/id/{id}"));
         if code != 200 {
-            return Err(format!("state holds cluster {id}, which the server does not know ({code})"));
+            return Err(format!(
+                "state holds cluster {id}, which the server does not know ({code})"
+            ));
         }
-        if let Some(dash) = d["scheduler"]["dashboard_address"].as_str().and_then(|a| a.split("token=").nth(1)) {
+        if let Some(dash) =
+            d["scheduler"]["dashboard_address"].as_str().and_then(|a| a.split("token=").nth(1))
+        {
             let state = self.s.state_text().replace(&format!("token={dash}"), "");
             if state.contains(dash) || printed.contains(dash) {
                 return Err("the dashboard token appears outside `dashboard_address`".into());
@@ -377,7 +460,9 @@ impl World {
         // Destroyed means stopped: a cluster still stopping counts as left.
         let left = self.unheld(&self.s.server.clusters(), &["stopped", "error"]);
         if !left.is_empty() {
-            return Err(format!("clusters Terraform made are left running after destroy: {left:?}"));
+            return Err(format!(
+                "clusters Terraform made are left running after destroy: {left:?}"
+            ));
         }
         self.check("", false)
     }

@@ -51,7 +51,8 @@ fn own_path(controller: &str) -> String {
         .find_map(|l| {
             let mut parts = l.splitn(3, ':');
             let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
-            (list.split(',').any(|c| c == controller)).then(|| path.trim_start_matches('/').to_string())
+            (list.split(',').any(|c| c == controller))
+                .then(|| path.trim_start_matches('/').to_string())
         })
         .unwrap_or_default()
 }
@@ -69,7 +70,8 @@ impl Cgroups {
         let name = format!("coiled-local-{prefix}");
         let all = mounts();
         let v2 = all.iter().find(|(t, _, _)| t == "cgroup2").filter(|(_, _, point)| {
-            let controllers = std::fs::read_to_string(point.join("cgroup.controllers")).unwrap_or_default();
+            let controllers =
+                std::fs::read_to_string(point.join("cgroup.controllers")).unwrap_or_default();
             ["memory", "pids"].iter().all(|c| controllers.split_whitespace().any(|have| have == *c))
         });
         if let Some((_, _, point)) = v2 {
@@ -77,12 +79,16 @@ impl Cgroups {
         }
         let v1 = |controller: &str| {
             all.iter()
-                .find(|(t, options, _)| t == "cgroup" && options.split(',').any(|o| o == controller))
+                .find(|(t, options, _)| {
+                    t == "cgroup" && options.split(',').any(|o| o == controller)
+                })
                 .map(|(_, _, point)| base_at(point, &own_path(controller), &name))
         };
         match (v1("memory"), v1("pids"), v1("freezer")) {
             (Some(memory), Some(pids), Some(freezer)) => Ok(Cgroups::V1 { memory, pids, freezer }),
-            _ => Err("--clusters dask needs control groups: cgroup v2 with the memory and pids controllers, or cgroup v1 with memory, pids and freezer mounted".into()),
+            _ => Err("--clusters dask needs control groups: cgroup v2 with the memory and pids \
+                controllers, or cgroup v1 with memory, pids and freezer mounted"
+                .into()),
         }
     }
 
@@ -144,7 +150,10 @@ impl Cgroups {
                 if leaf.join("memory.memsw.limit_in_bytes").exists() {
                     write(&leaf.join("memory.memsw.limit_in_bytes"), &memory)?;
                 }
-                write(&pids.join(cluster).join(process).join("pids.max"), &TASKS_PER_PROCESS.to_string())?;
+                write(
+                    &pids.join(cluster).join(process).join("pids.max"),
+                    &TASKS_PER_PROCESS.to_string(),
+                )?;
             }
         }
         Ok(procs)
@@ -154,16 +163,22 @@ impl Cgroups {
     pub fn oom_kills(&self, cluster: &str, process: &str) -> u64 {
         let (file, dir) = match self {
             Cgroups::V2 { base } => ("memory.events", base.join(cluster).join(process)),
-            Cgroups::V1 { memory, .. } => ("memory.oom_control", memory.join(cluster).join(process)),
+            Cgroups::V1 { memory, .. } => {
+                ("memory.oom_control", memory.join(cluster).join(process))
+            }
         };
         let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
-        text.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+        text.lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// Kills every task in group `path` (relative to the bases; `""` is everything) and removes the
     /// groups. Errors are returned, never ignored.
     pub fn kill_tree(&self, path: &str) -> Result<(), String> {
-        let present: Vec<PathBuf> = self.bases().iter().map(|b| b.join(path)).filter(|p| p.is_dir()).collect();
+        let present: Vec<PathBuf> =
+            self.bases().iter().map(|b| b.join(path)).filter(|p| p.is_dir()).collect();
         if present.is_empty() {
             return Ok(());
         }
@@ -180,7 +195,10 @@ impl Cgroups {
                 let group = freezer.join(path);
                 if group.is_dir() {
                     write(&group.join("freezer.state"), "FROZEN")?;
-                    wait_for(&group, |g| std::fs::read_to_string(g.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN"))?;
+                    wait_for(&group, |g| {
+                        std::fs::read_to_string(g.join("freezer.state"))
+                            .is_ok_and(|s| s.trim() == "FROZEN")
+                    })?;
                     let killed = kill_listed(&group);
                     write(&group.join("freezer.state"), "THAWED")?;
                     killed?;
@@ -198,7 +216,11 @@ impl Cgroups {
 /// Hands the memory and pids controllers down from `group` to its children.
 fn enable_controllers(group: &Path) -> Result<(), String> {
     write(&group.join("cgroup.subtree_control"), "+memory +pids").map_err(|e| {
-        format!("{e}: cgroup v2 hands controllers down only from a group without processes of its own; run coiled-local in a group of its own (e.g. `systemd-run --scope coiled-local …`)")
+        format!(
+            "{e}: cgroup v2 hands controllers down only from a group without processes of its \
+            own; run coiled-local in a group of its own (e.g. `systemd-run --scope coiled-local \
+            …`)"
+        )
     })
 }
 
@@ -212,7 +234,12 @@ fn groups(group: &Path) -> Vec<PathBuf> {
     let mut i = 0;
     while i < all.len() {
         if let Ok(entries) = std::fs::read_dir(&all[i]) {
-            all.extend(entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
+            all.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
         }
         i += 1;
     }
@@ -236,7 +263,10 @@ fn tasks(group: &Path) -> Vec<i32> {
 /// Sends SIGKILL to every process in the tree at `group`.
 fn kill_listed(group: &Path) -> Result<(), String> {
     for pid in tasks(group) {
-        match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL) {
+        match nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        ) {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
             Err(e) => return Err(format!("killing process {pid} of {}: {e}", group.display())),
         }
@@ -247,7 +277,8 @@ fn kill_listed(group: &Path) -> Result<(), String> {
 /// Removes the groups of the tree at `group`, children first.
 fn remove_groups(group: &Path) -> Result<(), String> {
     for g in groups(group).iter().rev() {
-        std::fs::remove_dir(g).map_err(|e| format!("removing control group {}: {e}", g.display()))?;
+        std::fs::remove_dir(g)
+            .map_err(|e| format!("removing control group {}: {e}", g.display()))?;
     }
     Ok(())
 }
@@ -257,7 +288,10 @@ fn wait_for(group: &Path, done: impl Fn(&Path) -> bool) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done(group) {
         if Instant::now() > deadline {
-            return Err(format!("control group {}: its processes did not end within 10 s", group.display()));
+            return Err(format!(
+                "control group {}: its processes did not end within 10 s",
+                group.display()
+            ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -269,7 +303,8 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len();
     let (number, unit) = (t[..split].trim(), t[split..].trim().to_ascii_lowercase());
-    let number: f64 = number.parse().map_err(|_| format!("{text:?} is not a memory size such as 1GiB"))?;
+    let number: f64 =
+        number.parse().map_err(|_| format!("{text:?} is not a memory size such as 1GiB"))?;
     let scale: f64 = match unit.as_str() {
         "" | "b" => 1.0,
         "kb" | "k" => 1e3,
@@ -300,7 +335,10 @@ mod tests {
     /// such a hierarchy.
     #[test]
     fn a_v2_group_is_killed_whole_with_what_its_processes_started_and_removed() {
-        let unified = mounts().into_iter().find(|(t, _, p)| t == "cgroup2" && p.join("cgroup.procs").exists()).map(|(_, _, p)| p);
+        let unified = mounts()
+            .into_iter()
+            .find(|(t, _, p)| t == "cgroup2" && p.join("cgroup.procs").exists())
+            .map(|(_, _, p)| p);
         let Some(unified) = unified.filter(|_| nix::unistd::geteuid().is_root()) else {
             eprintln!("skipped: needs root and a cgroup2 hierarchy");
             return;

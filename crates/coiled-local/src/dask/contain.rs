@@ -48,7 +48,8 @@ pub struct Plan {
 impl Plan {
     /// The arguments of step 1 (after the program name).
     pub fn args(&self) -> Vec<OsString> {
-        let mut out: Vec<OsString> = vec!["__contain".into(), "--parent".into(), self.parent.to_string().into()];
+        let mut out: Vec<OsString> =
+            vec!["__contain".into(), "--parent".into(), self.parent.to_string().into()];
         out.extend(["--netns".into(), self.netns.clone().into()]);
         for c in &self.cgroups {
             out.extend(["--cgroup".into(), c.clone().into_os_string()]);
@@ -56,7 +57,13 @@ impl Plan {
         for (k, v) in &self.env {
             out.extend(["--env".into(), format!("{k}={v}").into()]);
         }
-        out.extend(["--uid".into(), self.uid.to_string().into(), "--dir".into(), self.dir.clone().into_os_string(), "--".into()]);
+        out.extend([
+            "--uid".into(),
+            self.uid.to_string().into(),
+            "--dir".into(),
+            self.dir.clone().into_os_string(),
+            "--".into(),
+        ]);
         out.extend(self.command.iter().cloned());
         out
     }
@@ -76,10 +83,14 @@ impl Plan {
         while let Some(arg) = it.next() {
             let mut value = || it.next().cloned().ok_or(format!("{arg:?} needs a value"));
             match arg.to_str() {
-                Some("--parent") => plan.parent = value()?.to_string_lossy().parse().map_err(|_| "--parent")?,
+                Some("--parent") => {
+                    plan.parent = value()?.to_string_lossy().parse().map_err(|_| "--parent")?
+                }
                 Some("--netns") => plan.netns = value()?.to_string_lossy().into_owned(),
                 Some("--cgroup") => plan.cgroups.push(value()?.into()),
-                Some("--uid") => plan.uid = value()?.to_string_lossy().parse().map_err(|_| "--uid")?,
+                Some("--uid") => {
+                    plan.uid = value()?.to_string_lossy().parse().map_err(|_| "--uid")?
+                }
                 Some("--dir") => plan.dir = value()?.into(),
                 Some("--env") => {
                     let pair = value()?.to_string_lossy().into_owned();
@@ -135,10 +146,13 @@ fn outside(plan: &Plan) -> Result<std::convert::Infallible, String> {
         return Err("the server ended before its process started".into());
     }
     for procs in &plan.cgroups {
-        std::fs::write(procs, std::process::id().to_string()).map_err(fail(&procs.display().to_string()))?;
+        std::fs::write(procs, std::process::id().to_string())
+            .map_err(fail(&procs.display().to_string()))?;
     }
-    let netns = std::fs::File::open(format!("/run/netns/{}", plan.netns)).map_err(fail(&plan.netns))?;
-    nix::sched::setns(&netns, CloneFlags::CLONE_NEWNET).map_err(fail("entering the network namespace"))?;
+    let netns =
+        std::fs::File::open(format!("/run/netns/{}", plan.netns)).map_err(fail(&plan.netns))?;
+    nix::sched::setns(&netns, CloneFlags::CLONE_NEWNET)
+        .map_err(fail("entering the network namespace"))?;
     drop(netns);
     // System V IPC and POSIX message queues, the host name and the view of control groups are the
     // process's own too: nothing it makes there is seen by, or outlives, anyone else.
@@ -152,7 +166,11 @@ fn outside(plan: &Plan) -> Result<std::convert::Infallible, String> {
     let mut args = plan.args();
     args[0] = "__init".into();
     // Standard library children start with an empty signal mask.
-    let child = Command::new("/proc/self/exe").args(&args).stdin(Stdio::null()).spawn().map_err(fail("starting PID 1"))?;
+    let child = Command::new("/proc/self/exe")
+        .args(&args)
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(fail("starting PID 1"))?;
     let pid = Pid::from_raw(child.id() as i32);
     let status = wait_passing_signals(pid)?;
     end_as(status)
@@ -168,7 +186,9 @@ fn link_chain(path: &std::path::Path) -> Vec<std::path::PathBuf> {
         for link in current.ancestors() {
             let Ok(target) = std::fs::read_link(link) else { continue };
             let rest = current.strip_prefix(link).unwrap_or(std::path::Path::new(""));
-            let resolved = lexical(&link.parent().unwrap_or(std::path::Path::new("/")).join(target).join(rest));
+            let resolved = lexical(
+                &link.parent().unwrap_or(std::path::Path::new("/")).join(target).join(rest),
+            );
             if !out.contains(&resolved) {
                 out.push(resolved);
             }
@@ -200,7 +220,8 @@ fn init(plan: &Plan) -> Result<std::convert::Infallible, String> {
     // files relative to it.
     std::env::set_current_dir(&plan.dir).map_err(fail(&plan.dir.display().to_string()))?;
     let none: Option<&str> = None;
-    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).map_err(fail("making mounts private"))?;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+        .map_err(fail("making mounts private"))?;
     read_only_everywhere()?;
     // A `--python` under a directory made private below (a checkout in /tmp, say) stays visible: its
     // top directory there is held open now and bound back, read-only, once the private one is mounted;
@@ -209,7 +230,10 @@ fn init(plan: &Plan) -> Result<std::convert::Infallible, String> {
     let mut kept: Vec<(std::path::PathBuf, std::fs::File)> = Vec::new();
     for path in link_chain(program) {
         for dir in WRITABLE {
-            let Some(first) = path.strip_prefix(dir).ok().and_then(|rest| rest.components().next()) else { continue };
+            let Some(first) = path.strip_prefix(dir).ok().and_then(|rest| rest.components().next())
+            else {
+                continue;
+            };
             let top = std::path::Path::new(dir).join(first);
             if kept.iter().all(|(held, _)| *held != top)
                 && let Ok(file) = std::fs::File::open(&top)
@@ -222,32 +246,48 @@ fn init(plan: &Plan) -> Result<std::convert::Infallible, String> {
     for dir in WRITABLE {
         let real = std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
         if real {
-            mount(Some("tmpfs"), dir, Some("tmpfs"), private, Some("mode=1777")).map_err(fail(dir))?;
+            mount(Some("tmpfs"), dir, Some("tmpfs"), private, Some("mode=1777"))
+                .map_err(fail(dir))?;
         }
     }
     for (top, held) in &kept {
         use std::os::fd::AsRawFd;
         std::fs::create_dir_all(top).map_err(fail(&top.display().to_string()))?;
         let source = format!("/proc/self/fd/{}", held.as_raw_fd());
-        mount(Some(source.as_str()), top, none, MsFlags::MS_BIND | MsFlags::MS_REC, none).map_err(fail(&top.display().to_string()))?;
+        mount(Some(source.as_str()), top, none, MsFlags::MS_BIND | MsFlags::MS_REC, none)
+            .map_err(fail(&top.display().to_string()))?;
         let read_only = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | private;
         mount(none, top, none, read_only, none).map_err(fail(&top.display().to_string()))?;
     }
     drop(kept);
     if std::path::Path::new("/dev/mqueue").is_dir() {
-        mount(Some("mqueue"), "/dev/mqueue", Some("mqueue"), private | MsFlags::MS_NOEXEC, none).map_err(fail("/dev/mqueue"))?;
+        mount(Some("mqueue"), "/dev/mqueue", Some("mqueue"), private | MsFlags::MS_NOEXEC, none)
+            .map_err(fail("/dev/mqueue"))?;
     }
-    mount(Some("proc"), "/proc", Some("proc"), private | MsFlags::MS_NOEXEC, none).map_err(fail("/proc"))?;
+    mount(Some("proc"), "/proc", Some("proc"), private | MsFlags::MS_NOEXEC, none)
+        .map_err(fail("/proc"))?;
     // The network namespace's own devices, read-only, as `ip netns exec` shows them.
     let _ = nix::mount::umount2("/sys", nix::mount::MntFlags::MNT_DETACH);
-    mount(Some("sysfs"), "/sys", Some("sysfs"), private | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY, none).map_err(fail("/sys"))?;
+    mount(
+        Some("sysfs"),
+        "/sys",
+        Some("sysfs"),
+        private | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY,
+        none,
+    )
+    .map_err(fail("/sys"))?;
     nix::sys::prctl::set_no_new_privs().map_err(fail("no new privileges"))?;
     watched().thread_block().map_err(fail("blocking signals"))?;
     let (program, rest) = plan.command.split_first().ok_or("no command")?;
     let child = Command::new(program)
         .args(rest)
         .env_clear()
-        .envs([("HOME", "/tmp"), ("TMPDIR", "/tmp"), ("PATH", "/usr/bin:/bin"), ("PYTHONUNBUFFERED", "1")])
+        .envs([
+            ("HOME", "/tmp"),
+            ("TMPDIR", "/tmp"),
+            ("PATH", "/usr/bin:/bin"),
+            ("PYTHONUNBUFFERED", "1"),
+        ])
         .envs(plan.env.iter().map(|(k, v)| (k, v)))
         .uid(plan.uid)
         .gid(plan.uid)
@@ -265,8 +305,20 @@ const WRITABLE: [&str; 4] = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"];
 
 /// Filesystems whose mounts need not be made read-only (nothing there is a file a process could
 /// fill or leave behind), where a remount may be refused.
-const PSEUDO: [&str; 12] =
-    ["proc", "sysfs", "cgroup", "cgroup2", "nsfs", "autofs", "binfmt_misc", "bpf", "tracefs", "debugfs", "securityfs", "pstore"];
+const PSEUDO: [&str; 12] = [
+    "proc",
+    "sysfs",
+    "cgroup",
+    "cgroup2",
+    "nsfs",
+    "autofs",
+    "binfmt_misc",
+    "bpf",
+    "tracefs",
+    "debugfs",
+    "securityfs",
+    "pstore",
+];
 
 /// Makes every mount of this private mount namespace read-only, keeping its other flags: a cluster
 /// writes nothing on the host's filesystems (world-writable directories included).
@@ -323,7 +375,12 @@ pub(crate) fn mountinfo() -> std::io::Result<Vec<Mount>> {
             let mut right = right.split_whitespace();
             let fstype = right.next()?.to_string();
             let super_options = right.nth(1).unwrap_or_default().to_string();
-            Some(Mount { point: unescape(fields.get(4)?), options: fields.get(5)?.to_string(), fstype, super_options })
+            Some(Mount {
+                point: unescape(fields.get(4)?),
+                options: fields.get(5)?.to_string(),
+                fstype,
+                super_options,
+            })
         })
         .collect())
 }
@@ -334,7 +391,9 @@ fn unescape(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match octal {
             Some(d) => {
                 out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
@@ -355,8 +414,12 @@ fn wait_passing_signals(child: Pid) -> Result<std::process::ExitStatus, String> 
     loop {
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == child => return Ok(std::process::ExitStatus::from_raw((code & 0xff) << 8)),
-                Ok(WaitStatus::Signaled(pid, signal, _)) if pid == child => return Ok(std::process::ExitStatus::from_raw(signal as i32)),
+                Ok(WaitStatus::Exited(pid, code)) if pid == child => {
+                    return Ok(std::process::ExitStatus::from_raw((code & 0xff) << 8));
+                }
+                Ok(WaitStatus::Signaled(pid, signal, _)) if pid == child => {
+                    return Ok(std::process::ExitStatus::from_raw(signal as i32));
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             }
@@ -414,8 +477,14 @@ mod tests {
         std::os::unix::fs::symlink(&real, b.join("venv")).unwrap();
         std::os::unix::fs::symlink("../b/venv", a.join("venv")).unwrap();
         let chain = link_chain(&a.join("venv/bin/python"));
-        assert_eq!(chain, [a.join("venv/bin/python"), b.join("venv/bin/python"), real.join("bin/python")]);
-        assert_eq!(lexical(std::path::Path::new("/tmp/a/../b/./c")), std::path::PathBuf::from("/tmp/b/c"));
+        assert_eq!(
+            chain,
+            [a.join("venv/bin/python"), b.join("venv/bin/python"), real.join("bin/python")]
+        );
+        assert_eq!(
+            lexical(std::path::Path::new("/tmp/a/../b/./c")),
+            std::path::PathBuf::from("/tmp/b/c")
+        );
     }
 
     #[test]
@@ -432,6 +501,9 @@ mod tests {
         let args = plan.args();
         assert_eq!(args[0], "__contain");
         assert_eq!(Plan::parse(&args[1..]).unwrap(), plan);
-        assert!(Plan::parse(&["--uid".into(), "0".into(), "--".into(), "x".into()]).is_err(), "never root");
+        assert!(
+            Plan::parse(&["--uid".into(), "0".into(), "--".into(), "x".into()]).is_err(),
+            "never root"
+        );
     }
 }

@@ -38,7 +38,11 @@ fn owned_by_root(path: &Path, dir: bool) -> Result<(), String> {
     let meta = std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let kind_ok = if dir { meta.file_type().is_dir() } else { meta.file_type().is_file() };
     if !kind_ok || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
-        return Err(format!("{} is not root's own {}; remove it and start again", path.display(), if dir { "directory" } else { "file" }));
+        return Err(format!(
+            "{} is not root's own {}; remove it and start again",
+            path.display(),
+            if dir { "directory" } else { "file" }
+        ));
     }
     Ok(())
 }
@@ -90,8 +94,12 @@ fn try_lock(name: &str) -> Result<Option<Lock>, String> {
 /// The `--lab` prefix, for this server alone: a second server with the same prefix is refused
 /// instead of removing the first one's namespaces.
 pub fn lock_prefix(prefix: &str) -> Result<Lock, String> {
-    try_lock(&format!("lab-{prefix}"))?
-        .ok_or_else(|| format!("--lab {prefix}: another coiled-local runs with this prefix; stop it, or choose another --lab"))
+    try_lock(&format!("lab-{prefix}"))?.ok_or_else(|| {
+        format!(
+            "--lab {prefix}: another coiled-local runs with this prefix; stop \
+            it, or choose another --lab"
+        )
+    })
 }
 
 /// How many user ids one server's block holds, and how many blocks there are.
@@ -102,13 +110,17 @@ const UID_BLOCKS: u32 = 64;
 /// share one. Returns the lock and the block's first id.
 pub fn lock_uid_block(base: u32) -> Result<(Lock, u32), String> {
     for slot in 0..UID_BLOCKS {
-        let first = base.checked_add(slot * UID_BLOCK).filter(|f| f.checked_add(UID_BLOCK).is_some_and(|end| end < u32::MAX - 1));
+        let first = base
+            .checked_add(slot * UID_BLOCK)
+            .filter(|f| f.checked_add(UID_BLOCK).is_some_and(|end| end < u32::MAX - 1));
         let Some(first) = first else { break };
         if let Some(lock) = try_lock(&format!("uids-{first}"))? {
             return Ok((lock, first));
         }
     }
-    Err(format!("--cluster-uids {base}: every block of {UID_BLOCKS} is taken by another coiled-local"))
+    Err(format!(
+        "--cluster-uids {base}: every block of {UID_BLOCKS} is taken by another coiled-local"
+    ))
 }
 
 /// Makes a fresh run directory, `/run/coiled-local-{prefix}.{random}`, root's, mode 0711, after
@@ -116,14 +128,17 @@ pub fn lock_uid_block(base: u32) -> Result<(Lock, u32), String> {
 /// It is under `/run`, not `/tmp`: a cluster's processes have a `/tmp` of their own.
 pub fn fresh_run_dir(prefix: &str) -> Result<PathBuf, String> {
     let tmp = PathBuf::from("/run");
-    owned_by_root(&tmp, true).map_err(|e| format!("--clusters dask keeps its files in /run: {e}"))?;
+    owned_by_root(&tmp, true)
+        .map_err(|e| format!("--clusters dask keeps its files in /run: {e}"))?;
     let stem = format!("coiled-local-{prefix}.");
     if let Ok(entries) = std::fs::read_dir(&tmp) {
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let is_ours = name.as_bytes().starts_with(stem.as_bytes()) && owned_by_root(&entry.path(), true).is_ok();
+            let is_ours = name.as_bytes().starts_with(stem.as_bytes())
+                && owned_by_root(&entry.path(), true).is_ok();
             if is_ours {
-                tracing::warn!(dir = %entry.path().display(), "removing a run directory a previous run left behind");
+                tracing::warn!(dir = %entry.path().display(), "removing a run directory a \
+                    previous run left behind");
                 remove_tree(&entry.path())?;
             }
         }
@@ -146,15 +161,25 @@ pub fn fresh_run_dir(prefix: &str) -> Result<PathBuf, String> {
 /// Makes directory `name` in `dir` (which must not exist yet), root's with group `gid` and `mode`.
 pub fn make_dir(dir: &Path, name: &str, gid: u32, mode: u32) -> Result<PathBuf, String> {
     let path = dir.join(name);
-    std::fs::DirBuilder::new().mode(0o700).create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    std::os::unix::fs::lchown(&path, Some(nix::unistd::geteuid().as_raw()), Some(gid)).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    std::os::unix::fs::lchown(&path, Some(nix::unistd::geteuid().as_raw()), Some(gid))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     set_mode(&path, mode)?;
     Ok(path)
 }
 
 /// Writes a new file `name` in `dir`: never through a link, never over an existing file; root's with
 /// group `gid` and `mode`.
-pub fn write_new(dir: &Path, name: &str, text: &str, gid: u32, mode: u32) -> Result<PathBuf, String> {
+pub fn write_new(
+    dir: &Path,
+    name: &str,
+    text: &str,
+    gid: u32,
+    mode: u32,
+) -> Result<PathBuf, String> {
     let path = dir.join(name);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -164,15 +189,18 @@ pub fn write_new(dir: &Path, name: &str, text: &str, gid: u32, mode: u32) -> Res
         .open(&path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     file.write_all(text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-    std::os::unix::fs::fchown(&file, Some(nix::unistd::geteuid().as_raw()), Some(gid)).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::os::unix::fs::fchown(&file, Some(nix::unistd::geteuid().as_raw()), Some(gid))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| format!("{}: {e}", path.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Removes the tree at `path`: links are removed, never followed; the walk keeps one directory
@@ -180,9 +208,11 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), String> {
 /// error ends it, and is returned with the path it concerns.
 pub fn remove_tree(path: &Path) -> Result<(), String> {
     let parent = path.parent().ok_or_else(|| format!("{}: no parent", path.display()))?;
-    let name = path.file_name().ok_or_else(|| format!("{}: no name", path.display()))?.to_os_string();
+    let name =
+        path.file_name().ok_or_else(|| format!("{}: no name", path.display()))?.to_os_string();
     let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let top = nix::fcntl::open(parent, dir_flags, Mode::empty()).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let top = nix::fcntl::open(parent, dir_flags, Mode::empty())
+        .map_err(|e| format!("{}: {e}", parent.display()))?;
     let at = |below: &[OsString], e: nix::errno::Errno| {
         let mut p = path.to_path_buf();
         p.extend(below);
@@ -192,22 +222,26 @@ pub fn remove_tree(path: &Path) -> Result<(), String> {
         Err(nix::errno::Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(at(&[], e)),
         Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR => {
-            return unlinkat(&top, name.as_os_str(), UnlinkatFlags::NoRemoveDir).map_err(|e| at(&[], e));
+            return unlinkat(&top, name.as_os_str(), UnlinkatFlags::NoRemoveDir)
+                .map_err(|e| at(&[], e));
         }
         Ok(_) => {}
     }
     let mut below: Vec<OsString> = Vec::new();
-    let mut current: OwnedFd = openat(&top, name.as_os_str(), dir_flags, Mode::empty()).map_err(|e| at(&[], e))?;
+    let mut current: OwnedFd =
+        openat(&top, name.as_os_str(), dir_flags, Mode::empty()).map_err(|e| at(&[], e))?;
     loop {
         match empty_files(&current).map_err(|e| at(&below, e))? {
             Some(sub) => {
-                let next = openat(&current, sub.as_os_str(), dir_flags, Mode::empty()).map_err(|e| at(&below, e))?;
+                let next = openat(&current, sub.as_os_str(), dir_flags, Mode::empty())
+                    .map_err(|e| at(&below, e))?;
                 below.push(sub);
                 current = next;
             }
             None => {
                 let Some(done) = below.pop() else { break };
-                let up = openat(&current, "..", dir_flags, Mode::empty()).map_err(|e| at(&below, e))?;
+                let up =
+                    openat(&current, "..", dir_flags, Mode::empty()).map_err(|e| at(&below, e))?;
                 unlinkat(&up, done.as_os_str(), UnlinkatFlags::RemoveDir).map_err(|e| {
                     below.push(done.clone());
                     at(&below, e)
@@ -222,7 +256,8 @@ pub fn remove_tree(path: &Path) -> Result<(), String> {
 
 /// Removes every entry of `dir` but directories; returns one subdirectory left, if any.
 fn empty_files(dir: &OwnedFd) -> Result<Option<OsString>, nix::errno::Errno> {
-    let fd = openat(dir, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fd =
+        openat(dir, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
     let mut listing = nix::dir::Dir::from_fd(fd)?;
     let mut subdir = None;
     for entry in listing.iter() {
@@ -262,16 +297,25 @@ mod tests {
             fd = openat(&fd, "d", flags, Mode::empty()).unwrap();
         }
         nix::unistd::symlinkat(&outside.join("keep"), &fd, "link-to-file").unwrap();
-        let file = openat(&fd, "file", OFlag::O_WRONLY | OFlag::O_CREAT, Mode::from_bits_truncate(0o644)).unwrap();
+        let file =
+            openat(&fd, "file", OFlag::O_WRONLY | OFlag::O_CREAT, Mode::from_bits_truncate(0o644))
+                .unwrap();
         drop((file, fd));
         remove_tree(&tree).unwrap();
         assert!(!tree.exists());
-        assert_eq!(std::fs::read_to_string(outside.join("keep")).unwrap(), "x", "a link's target is left alone");
+        assert_eq!(
+            std::fs::read_to_string(outside.join("keep")).unwrap(),
+            "x",
+            "a link's target is left alone"
+        );
         remove_tree(&tree).unwrap();
         let link = scratch.path().join("top-link");
         std::os::unix::fs::symlink(&outside, &link).unwrap();
         remove_tree(&link).unwrap();
-        assert!(outside.join("keep").exists() && !link.exists(), "a link given as the tree is removed, not followed");
+        assert!(
+            outside.join("keep").exists() && !link.exists(),
+            "a link given as the tree is removed, not followed"
+        );
     }
 
     /// The next user id of a block outlives the server that held its lock. Needs root (the locks live
@@ -305,7 +349,8 @@ mod tests {
         assert!(write_new(scratch.path(), "cert.pem", "planted", uid, 0o640).is_err());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "root's");
         assert!(write_new(scratch.path(), "target", "again", uid, 0o640).is_err());
-        let made = write_new(scratch.path(), "key.pem", "k", nix::unistd::getgid().as_raw(), 0o640).unwrap();
+        let made = write_new(scratch.path(), "key.pem", "k", nix::unistd::getgid().as_raw(), 0o640)
+            .unwrap();
         assert_eq!(std::fs::metadata(made).unwrap().mode() & 0o777, 0o640);
     }
 }

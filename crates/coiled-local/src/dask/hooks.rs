@@ -13,7 +13,8 @@ impl Store {
         self.with(|c| {
             c.execute("UPDATE clusters SET phase_at = NULL WHERE id = ?1", params![cluster_id])?;
             c.execute(
-                "UPDATE workers SET phase_at = NULL WHERE cluster_id = ?1 AND state NOT IN ('stopping', 'stopped', 'error')",
+                "UPDATE workers SET phase_at = NULL WHERE cluster_id = ?1 AND state NOT IN \
+                    ('stopping', 'stopped', 'error')",
                 params![cluster_id],
             )?;
             Ok(())
@@ -23,7 +24,8 @@ impl Store {
     /// Every cluster not ended, after a restart: their processes ended with the previous run.
     pub fn fail_active_clusters(&self, reason: &str) -> Result<Vec<i64>, StoreError> {
         let ids: Vec<i64> = self.with(|c| {
-            let mut s = c.prepare("SELECT id FROM clusters WHERE state NOT IN ('stopped', 'error')")?;
+            let mut s =
+                c.prepare("SELECT id FROM clusters WHERE state NOT IN ('stopped', 'error')")?;
             let rows = s.query_map([], |r| r.get(0))?;
             rows.collect()
         })?;
@@ -34,10 +36,18 @@ impl Store {
     }
 
     /// The scheduler instance's addresses.
-    pub fn set_addresses(&self, cluster_id: i64, private_ip: &str, public_ip: &str) -> Result<(), StoreError> {
+    pub fn set_addresses(
+        &self,
+        cluster_id: i64,
+        private_ip: &str,
+        public_ip: &str,
+    ) -> Result<(), StoreError> {
         self.with(|c| {
-            c.execute("UPDATE clusters SET private_ip = ?2, public_ip = ?3 WHERE id = ?1", params![cluster_id, private_ip, public_ip])
-                .map(|_| ())
+            c.execute(
+                "UPDATE clusters SET private_ip = ?2, public_ip = ?3 WHERE id = ?1",
+                params![cluster_id, private_ip, public_ip],
+            )
+            .map(|_| ())
         })
     }
 
@@ -45,7 +55,8 @@ impl Store {
     pub fn fail_worker(&self, cluster_id: i64, name: &str, reason: &str) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
-                "UPDATE workers SET state = 'error', phase_at = NULL, fate = ?3, updated = ?4 WHERE cluster_id = ?1 AND name = ?2 AND state NOT IN ('stopping', 'stopped')",
+                "UPDATE workers SET state = 'error', phase_at = NULL, fate = ?3, updated = ?4 \
+                    WHERE cluster_id = ?1 AND name = ?2 AND state NOT IN ('stopping', 'stopped')",
                 params![cluster_id, name, format!("error: {reason}"), crate::store::now_text()],
             )
             .map(|_| ())
@@ -56,7 +67,8 @@ impl Store {
     pub fn start_worker(&self, cluster_id: i64, name: &str) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
-                "UPDATE workers SET state = 'started', phase_at = NULL, updated = ?3 WHERE cluster_id = ?1 AND name = ?2 AND state IN ('pending', 'starting')",
+                "UPDATE workers SET state = 'started', phase_at = NULL, updated = ?3 WHERE \
+                    cluster_id = ?1 AND name = ?2 AND state IN ('pending', 'starting')",
                 params![cluster_id, name, crate::store::now_text()],
             )
             .map(|_| ())
@@ -72,16 +84,43 @@ pub fn on_create(state: &Shared, id: i64) {
     tokio::task::spawn_blocking(move || {
         let started = (|| -> Result<(), String> {
             state.store.hold_timers(id).map_err(|e| e.to_string())?;
-            let c = state.store.cluster_by_id(id).map_err(|e| e.to_string())?.ok_or("the cluster is gone")?;
-            let workers: Vec<String> = state.store.workers(id).map_err(|e| e.to_string())?.into_iter().map(|w| w.name).collect();
+            let c = state
+                .store
+                .cluster_by_id(id)
+                .map_err(|e| e.to_string())?
+                .ok_or("the cluster is gone")?;
+            let workers: Vec<String> = state
+                .store
+                .workers(id)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|w| w.name)
+                .collect();
             state.store.set_cluster_state(id, "starting", "", None).map_err(|e| e.to_string())?;
             state.store.set_scheduler_state(id, "starting", "").map_err(|e| e.to_string())?;
             state.store.set_workers_state(id, "starting", None).map_err(|e| e.to_string())?;
             // The scheduler stops itself once idle for the cluster's idle timeout, as Coiled's does.
-            let idle = state.store.idle_limit(id).map_err(|e| e.to_string())?.map(|(seconds, _)| seconds / state.config.time_scale);
+            let idle = state
+                .store
+                .idle_limit(id)
+                .map_err(|e| e.to_string())?
+                .map(|(seconds, _)| seconds / state.config.time_scale);
             let https = wire::dashboard_https(&c);
-            let instance = rt.start_cluster(id, &wire::stored_rules(&c.firewall), c.scheduler_port, idle, https)?;
-            state.store.set_addresses(id, &instance.private_ip.to_string(), &instance.public_ip.to_string()).map_err(|e| e.to_string())?;
+            let instance = rt.start_cluster(
+                id,
+                &wire::stored_rules(&c.firewall),
+                c.scheduler_port,
+                idle,
+                https,
+            )?;
+            state
+                .store
+                .set_addresses(
+                    id,
+                    &instance.private_ip.to_string(),
+                    &instance.public_ip.to_string(),
+                )
+                .map_err(|e| e.to_string())?;
             rt.add_workers(id, c.scheduler_port, &workers)
         })();
         if let Err(reason) = started {
@@ -119,7 +158,8 @@ pub fn on_stop(state: &Shared, id: i64) {
     let state = state.clone();
     tokio::task::spawn_blocking(move || {
         rt.stop_cluster(id);
-        let reason = state.store.cluster_by_id(id).ok().flatten().map(|c| c.reason).unwrap_or_default();
+        let reason =
+            state.store.cluster_by_id(id).ok().flatten().map(|c| c.reason).unwrap_or_default();
         let stopped = state
             .store
             .set_cluster_state(id, "stopped", &reason, None)
@@ -132,7 +172,10 @@ pub fn on_stop(state: &Shared, id: i64) {
 }
 
 /// Turns process events into states, for as long as the server runs.
-pub async fn supervise(state: Shared, mut events: tokio::sync::mpsc::UnboundedReceiver<super::Event>) {
+pub async fn supervise(
+    state: Shared,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<super::Event>,
+) {
     while let Some(e) = events.recv().await {
         let Some(rt) = state.dask.clone() else { return };
         let id = e.cluster;
@@ -141,8 +184,15 @@ pub async fn supervise(state: Shared, mut events: tokio::sync::mpsc::UnboundedRe
             (Who::Worker(name), None) => state.store.start_worker(id, name),
             (who, Some(_)) if rt.expected_exit(id, who) => Ok(()),
             (Who::Scheduler, Some(_)) if e.idle => {
-                let text = state.store.idle_limit(id).ok().flatten().map(|(_, text)| text).unwrap_or_default();
-                tracing::info!(cluster = id, idle_timeout = %text, "the scheduler stopped itself when idle");
+                let text = state
+                    .store
+                    .idle_limit(id)
+                    .ok()
+                    .flatten()
+                    .map(|(_, text)| text)
+                    .unwrap_or_default();
+                tracing::info!(cluster = id, idle_timeout = %text, "the scheduler stopped itself \
+                    when idle");
                 crate::handlers::clusters::begin_stop(&state, id, &crate::idle::idle_reason(&text))
             }
             (Who::Scheduler, Some(reason)) => {

@@ -66,7 +66,8 @@ pub struct Claim {
 pub fn preflight(config: &DaskConfig) -> Result<Claim, String> {
     if !nix::unistd::geteuid().is_root() {
         return Err(
-            "--clusters dask needs root, to create network namespaces and nftables rules; run it as root, or use --clusters simulated"
+            "--clusters dask needs root, to create network namespaces and nftables rules; run it \
+                as root, or use --clusters simulated"
                 .into(),
         );
     }
@@ -79,8 +80,12 @@ pub fn preflight(config: &DaskConfig) -> Result<Claim, String> {
     let prefix = files::lock_prefix(&config.prefix)?;
     let probe = format!("{}-probe", config.prefix);
     let _ = netlab::run(&["ip", "netns", "del", &probe], None);
-    netlab::run(&["ip", "netns", "add", &probe], None)
-        .map_err(|e| format!("--clusters dask needs network namespaces, which this machine refuses ({e}); it needs a kernel with CONFIG_NET_NS and the CAP_SYS_ADMIN capability"))?;
+    netlab::run(&["ip", "netns", "add", &probe], None).map_err(|e| {
+        format!(
+            "--clusters dask needs network namespaces, which this machine \
+            refuses ({e}); it needs a kernel with CONFIG_NET_NS and the CAP_SYS_ADMIN capability"
+        )
+    })?;
     let _ = netlab::run(&["ip", "netns", "del", &probe], None);
     let cgroups = cgroups::Cgroups::detect(&config.prefix)?;
     let (uids, first_uid) = files::lock_uid_block(config.uid_base)?;
@@ -106,13 +111,17 @@ fn check_python(python: &Path, uid: u32) -> Result<(), String> {
             let err = String::from_utf8_lossy(&out.stderr);
             let last = err.lines().last().unwrap_or_default().trim();
             Err(format!(
-                "--python {py}: a cluster user (uid {uid}) runs it, but `import distributed` fails: {last}; install it with {py} -m pip install distributed bokeh, and make the environment world-readable (chmod -R a+rX)"
+                "--python {py}: a cluster user (uid {uid}) runs it, but `import distributed` \
+                    fails: {last}; install it with {py} -m pip install distributed bokeh, and \
+                    make the environment world-readable (chmod -R a+rX)"
             ))
         }
         Err(e) => {
             let cause = unreachable_part(python).unwrap_or_else(|| e.to_string());
             Err(format!(
-                "--python {py}: a cluster user (uid {uid}) cannot run it: {cause}; use a Python every user can run, e.g. python3 -m venv DIR from /usr/bin/python3 (scripts/install-test-tools.sh makes .tools/dask-venv)"
+                "--python {py}: a cluster user (uid {uid}) cannot run it: {cause}; use a Python \
+                    every user can run, e.g. python3 -m venv DIR from /usr/bin/python3 \
+                    (scripts/install-test-tools.sh makes .tools/dask-venv)"
             ))
         }
     }
@@ -132,7 +141,11 @@ fn unreachable_part(path: &Path) -> Option<String> {
         for dir in dirs {
             let mode = std::fs::metadata(dir).ok()?.permissions().mode();
             if mode & 0o001 == 0 {
-                return Some(format!("{} (mode {:o}) does not let other users in", dir.display(), mode & 0o777));
+                return Some(format!(
+                    "{} (mode {:o}) does not let other users in",
+                    dir.display(),
+                    mode & 0o777
+                ));
             }
         }
         if std::fs::metadata(&way).is_ok_and(|m| m.permissions().mode() & 0o001 == 0) {
@@ -177,7 +190,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Runtime {
     /// Builds the lab, after removing what an earlier run with this prefix left; events about
     /// processes arrive on the returned receiver.
-    pub fn start(config: DaskConfig, claim: Claim) -> Result<(Runtime, tokio::sync::mpsc::UnboundedReceiver<Event>), String> {
+    pub fn start(
+        config: DaskConfig,
+        claim: Claim,
+    ) -> Result<(Runtime, tokio::sync::mpsc::UnboundedReceiver<Event>), String> {
         claim.cgroups.start()?;
         let lab = Lab::start(&config.prefix, config.lab_hosts)?;
         let dir = files::fresh_run_dir(&config.prefix)?;
@@ -240,13 +256,20 @@ impl Runtime {
         lock(&self.running).entry(id).or_default().instance = Some(instance.clone());
         let env = if dashboard_https {
             vec![
-                ("DASK_DISTRIBUTED__SCHEDULER__DASHBOARD__TLS__CERT".to_string(), "cert.pem".to_string()),
-                ("DASK_DISTRIBUTED__SCHEDULER__DASHBOARD__TLS__KEY".to_string(), "key.pem".to_string()),
+                (
+                    "DASK_DISTRIBUTED__SCHEDULER__DASHBOARD__TLS__CERT".to_string(),
+                    "cert.pem".to_string(),
+                ),
+                (
+                    "DASK_DISTRIBUTED__SCHEDULER__DASHBOARD__TLS__KEY".to_string(),
+                    "key.pem".to_string(),
+                ),
             ]
         } else {
             Vec::new()
         };
-        let (pid, _) = self.spawn(id, procs::Who::Scheduler, &self.scheduler_args(port, idle_seconds), env)?;
+        let (pid, _) =
+            self.spawn(id, procs::Who::Scheduler, &self.scheduler_args(port, idle_seconds), env)?;
         lock(&self.running).entry(id).or_default().scheduler = Some(pid);
         Ok(instance)
     }
@@ -254,7 +277,12 @@ impl Runtime {
     /// Starts the named workers of cluster `id`.
     pub fn add_workers(&self, id: i64, port: i64, names: &[String]) -> Result<(), String> {
         for name in names {
-            let (pid, group) = self.spawn(id, procs::Who::Worker(name.clone()), &self.worker_args(port, name), Vec::new())?;
+            let (pid, group) = self.spawn(
+                id,
+                procs::Who::Worker(name.clone()),
+                &self.worker_args(port, name),
+                Vec::new(),
+            )?;
             lock(&self.running).entry(id).or_default().workers.insert(name.clone(), (pid, group));
         }
         Ok(())
@@ -333,14 +361,24 @@ impl Runtime {
 
     /// The certificate and key, named relative to the cluster's directory, where its processes start.
     fn tls_args(&self) -> Vec<String> {
-        ["--tls-ca-file", "cert.pem", "--tls-cert", "cert.pem", "--tls-key", "key.pem"].iter().map(|s| s.to_string()).collect()
+        ["--tls-ca-file", "cert.pem", "--tls-cert", "cert.pem", "--tls-key", "key.pem"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     fn scheduler_args(&self, port: i64, idle_seconds: Option<f64>) -> Vec<String> {
-        let mut args: Vec<String> = ["-m", "distributed.cli.dask_scheduler", "--protocol", "tls", "--dashboard-address", ":8787"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> = [
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--protocol",
+            "tls",
+            "--dashboard-address",
+            ":8787",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         args.extend(["--port".into(), port.to_string()]);
         if let Some(seconds) = idle_seconds {
             args.extend(["--idle-timeout".into(), format!("{seconds:.3}s")]);
@@ -349,18 +387,32 @@ impl Runtime {
     }
 
     fn worker_args(&self, port: i64, name: &str) -> Vec<String> {
-        let mut args: Vec<String> =
-            ["-m", "distributed.cli.dask_worker", "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard", "--no-nanny"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+        let mut args: Vec<String> = [
+            "-m",
+            "distributed.cli.dask_worker",
+            "--nthreads",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--no-dashboard",
+            "--no-nanny",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         args.extend([format!("tls://127.0.0.1:{port}"), "--name".into(), name.to_string()]);
         args.extend(["--memory-limit".into(), self.config.worker_memory.clone()]);
         args
     }
 
     /// Starts one contained process of cluster `id`; returns its pid and its control group's name.
-    fn spawn(&self, id: i64, who: procs::Who, args: &[String], env: Vec<(String, String)>) -> Result<(i32, String), String> {
+    fn spawn(
+        &self,
+        id: i64,
+        who: procs::Who,
+        args: &[String],
+        env: Vec<(String, String)>,
+    ) -> Result<(i32, String), String> {
         let home = self.dir.join(id.to_string());
         let (uid, group) = {
             let mut running = lock(&self.running);
@@ -374,7 +426,8 @@ impl Runtime {
         };
         let cluster = format!("c{id}");
         let procs_files = self.claim.cgroups.make(&cluster, &group, self.config.memory_bytes)?;
-        let mut command: Vec<std::ffi::OsString> = vec![self.config.python.clone().into_os_string()];
+        let mut command: Vec<std::ffi::OsString> =
+            vec![self.config.python.clone().into_os_string()];
         command.extend(args.iter().chain(self.tls_args().iter()).map(std::ffi::OsString::from));
         let plan = contain::Plan {
             parent: std::process::id(),
@@ -388,10 +441,13 @@ impl Runtime {
         let (cgroups, memory) = (self.claim.cgroups.clone(), self.config.worker_memory.clone());
         let leaf = group.clone();
         let out_of_memory = Box::new(move || {
-            (cgroups.oom_kills(&cluster, &leaf) > 0)
-                .then(|| format!("the kernel killed it for using more memory than --worker-memory {memory}"))
+            (cgroups.oom_kills(&cluster, &leaf) > 0).then(|| {
+                format!("the kernel killed it for using more memory than --worker-memory {memory}")
+            })
         });
-        let pid = self.spawner.spawn(procs::Spec { cluster: id, who, plan, out_of_memory }, self.events.clone())?;
+        let pid = self
+            .spawner
+            .spawn(procs::Spec { cluster: id, who, plan, out_of_memory }, self.events.clone())?;
         Ok((pid, group))
     }
 }
@@ -410,7 +466,8 @@ pub async fn relay(inside: tokio::net::TcpListener, api: std::net::SocketAddr) {
 /// A certificate for the cluster, its own CA, naming both addresses.
 fn cluster_certificate(instance: &Instance) -> Result<(String, String), String> {
     let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
-    let names = vec!["dask".to_string(), instance.private_ip.to_string(), instance.public_ip.to_string()];
+    let names =
+        vec!["dask".to_string(), instance.private_ip.to_string(), instance.public_ip.to_string()];
     let mut params = rcgen::CertificateParams::new(names).map_err(|e| e.to_string())?;
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let cert = params.self_signed(&key).map_err(|e| e.to_string())?;

@@ -29,7 +29,11 @@ const PUBLIC_GATEWAY: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 /// Runs a command; its stderr is the error.
 pub fn run(args: &[&str], stdin: Option<&str>) -> Result<String, String> {
     let mut cmd = Command::new(args[0]);
-    cmd.args(&args[1..]).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.args(&args[1..]).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", args[0]))?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
@@ -115,13 +119,22 @@ impl Lab {
         Ok(lab)
     }
 
-    fn add_host(&self, name: &str, addr: Ipv4Addr, gateway: Ipv4Addr, len: u8) -> Result<(), String> {
+    fn add_host(
+        &self,
+        name: &str,
+        addr: Ipv4Addr,
+        gateway: Ipv4Addr,
+        len: u8,
+    ) -> Result<(), String> {
         let (r, ns) = (self.router(), format!("{}-{name}", self.prefix));
         let (host, gw) = (format!("{addr}/{len}"), format!("{gateway}/{len}"));
         let gateway = gateway.to_string();
         let steps: Vec<Vec<&str>> = vec![
             vec!["ip", "netns", "add", &ns],
-            vec!["ip", "-n", &r, "link", "add", name, "type", "veth", "peer", "name", "eth0", "netns", &ns],
+            vec![
+                "ip", "-n", &r, "link", "add", name, "type", "veth", "peer", "name", "eth0",
+                "netns", &ns,
+            ],
             vec!["ip", "-n", &r, "addr", "add", &gw, "dev", name],
             vec!["ip", "-n", &r, "link", "set", name, "up"],
             vec!["ip", "-n", &ns, "link", "set", "lo", "up"],
@@ -129,7 +142,15 @@ impl Lab {
             vec!["ip", "-n", &ns, "addr", "add", &host, "dev", "eth0"],
             vec!["ip", "-n", &ns, "route", "add", "default", "via", &gateway],
             // The scheduler runs unprivileged and listens on Coiled's port, 443 by default.
-            vec!["ip", "netns", "exec", &ns, "sysctl", "-qw", "net.ipv4.ip_unprivileged_port_start=0"],
+            vec![
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_unprivileged_port_start=0",
+            ],
         ];
         for step in steps {
             run(&step, None)?;
@@ -147,11 +168,15 @@ impl Lab {
     pub fn add_cluster(&self, id: i64) -> Result<Instance, String> {
         let (r, ns) = (self.router(), self.cluster_ns(id));
         let (private_ip, public_ip) = Lab::addresses(id);
-        let (link, private, public) = (format!("c{id}"), format!("{private_ip}/16"), format!("{public_ip}/15"));
+        let (link, private, public) =
+            (format!("c{id}"), format!("{private_ip}/16"), format!("{public_ip}/15"));
         let gateway = VPC_GATEWAY.to_string();
         let steps: Vec<Vec<&str>> = vec![
             vec!["ip", "netns", "add", &ns],
-            vec!["ip", "-n", &r, "link", "add", &link, "type", "veth", "peer", "name", "eth0", "netns", &ns],
+            vec![
+                "ip", "-n", &r, "link", "add", &link, "type", "veth", "peer", "name", "eth0",
+                "netns", &ns,
+            ],
             vec!["ip", "-n", &r, "link", "set", &link, "master", "lan", "up"],
             vec!["ip", "-n", &ns, "link", "set", "lo", "up"],
             vec!["ip", "-n", &ns, "link", "set", "eth0", "up"],
@@ -159,7 +184,15 @@ impl Lab {
             vec!["ip", "-n", &ns, "addr", "add", &public, "dev", "eth0"],
             vec!["ip", "-n", &ns, "route", "add", "default", "via", &gateway],
             // The scheduler runs unprivileged and listens on Coiled's port, 443 by default.
-            vec!["ip", "netns", "exec", &ns, "sysctl", "-qw", "net.ipv4.ip_unprivileged_port_start=0"],
+            vec![
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_unprivileged_port_start=0",
+            ],
         ];
         for step in steps {
             run(&step, None)?;
@@ -220,13 +253,20 @@ table ip labnat {
 /// other clusters, the lab's hosts or the API's relay.
 pub fn security_group(rules: &[coiled_firewall::Rule]) -> String {
     let mut out = String::from(
-        "table inet coiled {\n  chain input {\n    type filter hook input priority 0; policy drop;\n    ct state established,related accept\n    iif \"lo\" accept\n",
+        "table inet coiled {\n  chain input {\n    type filter hook input priority 0; policy \
+            drop;\n    ct state established,related accept\n    iif \"lo\" accept\n",
     );
     for row in coiled_firewall::firewall_rows(rules) {
         let family = if row.source.contains(':') { "ip6" } else { "ip" };
-        out.push_str(&format!("    {} dport {} {family} saddr {} accept\n", row.protocol, row.port, row.source));
+        out.push_str(&format!(
+            "    {} dport {} {family} saddr {} accept\n",
+            row.protocol, row.port, row.source
+        ));
     }
-    out.push_str("  }\n  chain output {\n    type filter hook output priority 0; policy drop;\n    ct state established,related accept\n    oif \"lo\" accept\n  }\n}\n");
+    out.push_str(
+        "  }\n  chain output {\n    type filter hook output priority 0; policy drop;\n    \
+        ct state established,related accept\n    oif \"lo\" accept\n  }\n}\n",
+    );
     out
 }
 
@@ -237,8 +277,10 @@ pub fn listen_in(ns: &str, addr: std::net::SocketAddr) -> Result<std::net::TcpLi
     std::thread::scope(|s| {
         s.spawn(|| {
             let file = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
-            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| format!("entering {ns}: {e}"))?;
-            let listener = std::net::TcpListener::bind(addr).map_err(|e| format!("binding {addr} in {ns}: {e}"))?;
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| format!("entering {ns}: {e}"))?;
+            let listener = std::net::TcpListener::bind(addr)
+                .map_err(|e| format!("binding {addr} in {ns}: {e}"))?;
             listener.set_nonblocking(true).map_err(|e| e.to_string())?;
             Ok(listener)
         })
@@ -261,8 +303,18 @@ mod tests {
         assert!(text.contains("policy drop;"));
         assert!(text.contains("tcp dport 8786 ip saddr 10.1.0.0/16 accept"));
         assert!(text.contains("tcp dport 8787 ip saddr 10.32.0.0/16 accept"));
-        assert_eq!(text.matches(" accept\n").count(), 6, "two rows, established and loopback both ways:\n{text}");
-        assert!(text.contains("chain output {\n    type filter hook output priority 0; policy drop;"), "{text}");
-        assert_eq!(Lab::addresses(100), (Ipv4Addr::new(172, 31, 0, 102), Ipv4Addr::new(198, 18, 0, 102)));
+        assert_eq!(
+            text.matches(" accept\n").count(),
+            6,
+            "two rows, established and loopback both ways:\n{text}"
+        );
+        assert!(
+            text.contains("chain output {\n    type filter hook output priority 0; policy drop;"),
+            "{text}"
+        );
+        assert_eq!(
+            Lab::addresses(100),
+            (Ipv4Addr::new(172, 31, 0, 102), Ipv4Addr::new(198, 18, 0, 102))
+        );
     }
 }

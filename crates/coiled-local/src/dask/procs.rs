@@ -76,7 +76,9 @@ impl Spawner {
     /// Starts a process; its events go to `events`. Returns its pid (also its process group).
     pub fn spawn(&self, spec: Spec, events: UnboundedSender<Event>) -> Result<i32, String> {
         let (reply, answer) = mpsc::channel();
-        self.tx.send((spec, events, reply)).map_err(|_| "the spawner thread is gone".to_string())?;
+        self.tx
+            .send((spec, events, reply))
+            .map_err(|_| "the spawner thread is gone".to_string())?;
         answer.recv().map_err(|_| "the spawner thread is gone".to_string())?
     }
 }
@@ -100,24 +102,39 @@ fn start(spec: Spec, events: UnboundedSender<Event>) -> Result<i32, String> {
                 Who::Scheduler => "Scheduler at:",
                 Who::Worker(_) => "Registered to:",
             };
-            let (mut last, mut last_error, mut ended): (Option<String>, Option<String>, Option<String>) = (None, None, None);
+            let (mut last, mut last_error, mut ended): (
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            ) = (None, None, None);
             let mut idle = false;
             if let Some(err) = stderr {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
                     tracing::debug!(cluster, pid, "{line}");
                     idle |= line.contains(IDLE_CLOSE);
                     if line.contains(marker) {
-                        let _ = events.send(Event { cluster, who: who.clone(), ended: None, idle: false });
+                        let _ = events.send(Event {
+                            cluster,
+                            who: who.clone(),
+                            ended: None,
+                            idle: false,
+                        });
                     }
                     match line.strip_prefix(super::contain::ENDED) {
                         Some(how) => ended = Some(how.trim().to_string()),
-                        None if line.contains("Error") || line.contains("error") => last_error = Some(line),
+                        None if line.contains("Error") || line.contains("error") => {
+                            last_error = Some(line)
+                        }
                         None => last = Some(line),
                     }
                 }
             }
-            let status = child.wait().map(|s| super::contain::describe(&s)).unwrap_or_else(|e| e.to_string());
-            let reason = why_it_ended(ended.unwrap_or(status), last_error.or(last), out_of_memory());
+            let status = child
+                .wait()
+                .map(|s| super::contain::describe(&s))
+                .unwrap_or_else(|e| e.to_string());
+            let reason =
+                why_it_ended(ended.unwrap_or(status), last_error.or(last), out_of_memory());
             let _ = events.send(Event { cluster, who, ended: Some(reason), idle });
         })
         .map_err(|e| e.to_string())?;
@@ -127,7 +144,11 @@ fn start(spec: Spec, events: UnboundedSender<Event>) -> Result<i32, String> {
 /// Why a process ended, in the words its state's reason gives: how it ended (an exit status, or the
 /// signal that killed it), then the cause when it is known (the kernel's memory limit, or the last
 /// error it wrote).
-pub fn why_it_ended(how: String, last_error: Option<String>, out_of_memory: Option<String>) -> String {
+pub fn why_it_ended(
+    how: String,
+    last_error: Option<String>,
+    out_of_memory: Option<String>,
+) -> String {
     match (out_of_memory, last_error) {
         (Some(oom), _) => format!("the process was {how}: {oom}"),
         (None, _) if how.starts_with("killed") => format!("the process was {how}"),
@@ -142,13 +163,20 @@ mod tests {
 
     #[test]
     fn a_reason_says_how_and_why_a_process_ended() {
-        let oom = Some("the kernel killed it for using more memory than --worker-memory 1GiB".to_string());
-        assert_eq!(
-            why_it_ended("killed by signal 9 (SIGKILL)".into(), Some("INFO - ok".into()), oom),
-            "the process was killed by signal 9 (SIGKILL): the kernel killed it for using more memory than --worker-memory 1GiB"
+        let oom = Some(
+            "the kernel killed it for using more memory than --worker-memory 1GiB".to_string(),
         );
         assert_eq!(
-            why_it_ended("killed by signal 15 (SIGTERM)".into(), Some("INFO - unrelated".into()), None),
+            why_it_ended("killed by signal 9 (SIGKILL)".into(), Some("INFO - ok".into()), oom),
+            "the process was killed by signal 9 (SIGKILL): the kernel killed it for using more \
+                memory than --worker-memory 1GiB"
+        );
+        assert_eq!(
+            why_it_ended(
+                "killed by signal 15 (SIGTERM)".into(),
+                Some("INFO - unrelated".into()),
+                None
+            ),
             "the process was killed by signal 15 (SIGTERM)"
         );
         assert_eq!(

@@ -16,7 +16,8 @@ pub(crate) async fn sts_get_caller_identity() -> Resp {
     // AWS_ENDPOINT_URL_STS points here.
     (
         [(header::CONTENT_TYPE, "text/xml")],
-        "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/coiled-local</Arn><UserId>AIDACOILEDLOCAL</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>0</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
+        "<GetCallerIdentityResponse \
+            xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/coiled-local</Arn><UserId>AIDACOILEDLOCAL</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>0</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
     )
         .into_response()
 }
@@ -31,7 +32,10 @@ pub(crate) async fn put_faults(AxState(state): AxState<Shared>, body: Bytes) -> 
             state.faults.set(cfg.clone());
             Json(cfg).into_response()
         }
-        Err(e) => error(StatusCode::BAD_REQUEST, json!({"message": format!("Invalid fault configuration: {e}")})),
+        Err(e) => error(
+            StatusCode::BAD_REQUEST,
+            json!({"message": format!("Invalid fault configuration: {e}")}),
+        ),
     }
 }
 
@@ -54,7 +58,10 @@ pub(crate) async fn clear_requests(AxState(state): AxState<Shared>) -> Resp {
 }
 
 /// `GET /_local/clusters/{id}/firewall`: the nftables ruleset in force for a real cluster.
-pub(crate) async fn get_cluster_firewall(AxState(state): AxState<Shared>, axum::extract::Path(id): axum::extract::Path<i64>) -> Resp {
+pub(crate) async fn get_cluster_firewall(
+    AxState(state): AxState<Shared>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Resp {
     let Some(rt) = state.dask.clone() else {
         return error(
             StatusCode::CONFLICT,
@@ -84,23 +91,37 @@ pub(crate) async fn put_cluster_firewall(
     }
     let body: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, json!({"message": format!("The body is not JSON: {e}")})),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                json!({"message": format!("The body is not JSON: {e}")}),
+            );
+        }
     };
     let rules = match crate::handlers::account::validate_ingress(&body["ingress"]) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, json!({"message": format!("Invalid ingress: {e}")})),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                json!({"message": format!("Invalid ingress: {e}")}),
+            );
+        }
     };
     let wire = crate::handlers::account::rules_to_wire(&rules);
     match state.store.set_cluster_firewall(id, &wire) {
         Ok(true) => Json(json!({"cluster": id, "ingress": wire})).into_response(),
-        Ok(false) => error(StatusCode::NOT_FOUND, json!({"message": format!("There is no cluster {id}.")})),
+        Ok(false) => {
+            error(StatusCode::NOT_FOUND, json!({"message": format!("There is no cluster {id}.")}))
+        }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, json!({"message": e.to_string()})),
     }
 }
 
 /// `GET /_local/lab`: the namespaces of the real clusters' network and its hosts.
 pub(crate) async fn get_lab(AxState(state): AxState<Shared>) -> Resp {
-    let Some(rt) = &state.dask else { return Json(json!({"clusters": "simulated"})).into_response() };
+    let Some(rt) = &state.dask else {
+        return Json(json!({"clusters": "simulated"})).into_response();
+    };
     let p = &rt.lab.prefix;
     let hosts: serde_json::Map<String, serde_json::Value> = if rt.lab.hosts {
         crate::dask::netlab::HOSTS
@@ -115,5 +136,6 @@ pub(crate) async fn get_lab(AxState(state): AxState<Shared>) -> Resp {
     } else {
         Default::default()
     };
-    Json(json!({"clusters": "dask", "prefix": p, "router": rt.lab.router(), "hosts": hosts})).into_response()
+    Json(json!({"clusters": "dask", "prefix": p, "router": rt.lab.router(), "hosts": hosts}))
+        .into_response()
 }

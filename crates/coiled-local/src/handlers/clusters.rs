@@ -32,7 +32,10 @@ pub(crate) fn tls_pair() -> &'static (String, String) {
 pub(crate) fn cluster_response(state: &Shared, c: &crate::store::ClusterRow) -> Answer {
     let workers = state.store.workers(c.id).map_err(internal)?;
     let own = state.dask.as_ref().and_then(|rt| rt.tls(c.id));
-    let (cert, key) = own.as_ref().map_or_else(|| (tls_pair().0.as_str(), tls_pair().1.as_str()), |(c, k)| (c.as_str(), k.as_str()));
+    let (cert, key) = own.as_ref().map_or_else(
+        || (tls_pair().0.as_str(), tls_pair().1.as_str()),
+        |(c, k)| (c.as_str(), k.as_str()),
+    );
     let mut v = wire::cluster_json(c, &workers, (cert, key));
     if state.dask.is_some() {
         v["scheduler"]["dashboard_address"] = wire::real_dashboard_address(c).into();
@@ -52,10 +55,17 @@ fn first_phase(state: &Shared) -> f64 {
 
 /// Cluster (and software environment) names as Coiled accepts them.
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub(crate) async fn create_cluster(AxState(state): AxState<Shared>, headers: HeaderMap, Path(ws): Path<String>, body: Bytes) -> Answer {
+pub(crate) async fn create_cluster(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path(ws): Path<String>,
+    body: Bytes,
+) -> Answer {
     authorize(&state, &headers, &ws)?;
     let new = match new_cluster(&state, &ws, &body) {
         Ok(new) => new,
@@ -63,8 +73,10 @@ pub(crate) async fn create_cluster(AxState(state): AxState<Shared>, headers: Hea
     };
     let running = state.store.active_clusters(&ws).map_err(internal)?;
     if running >= state.config.max_clusters {
-        let message =
-            format!("Workspace {ws} has {running} clusters running, the most coiled-local allows (--max-clusters); stop some first.");
+        let message = format!(
+            "Workspace {ws} has {running} clusters running, the most coiled-local allows \
+                (--max-clusters); stop some first."
+        );
         return Ok(error(StatusCode::BAD_REQUEST, json!({"message": message})));
     }
     let (id, existing) = state.store.create_cluster(&new).map_err(internal)?;
@@ -98,15 +110,24 @@ fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<NewCluster, Resp
         None => format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff),
     };
     if !valid_name(&name) {
-        return bad(json!({"name": [format!("{name:?} is not a valid cluster name: use letters, digits, '-' and '_' (at most 128).")]}));
+        return bad(
+            json!({"name": [format!("{name:?} is not a valid cluster name: use letters, digits, '-' and '_' (at most 128).")]}),
+        );
     }
     // What Coiled's client always sends: refused when missing, as a server that relies on it would.
-    let (Some(worker_types), Some(scheduler_types)) = (req.worker_instance_types.clone(), req.scheduler_instance_types.clone()) else {
+    let (Some(worker_types), Some(scheduler_types)) =
+        (req.worker_instance_types.clone(), req.scheduler_instance_types.clone())
+    else {
         return bad(
             json!({"message": "coiled-local: worker_instance_types and scheduler_instance_types must be lists; Coiled's client always sends them."}),
         );
     };
-    let software = check_software(state, ws, req.env_name.as_deref().or(req.software_environment.as_deref()), req.env_id)?;
+    let software = check_software(
+        state,
+        ws,
+        req.env_name.as_deref().or(req.software_environment.as_deref()),
+        req.env_id,
+    )?;
     let workers = req.workers.unwrap_or(0);
     if !(0..=1000).contains(&workers) {
         return bad(json!({"workers": ["Must be between 0 and 1000."]}));
@@ -124,13 +145,31 @@ fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<NewCluster, Resp
         o.remove("firewall_spec");
     }
     let tags = req.tags.clone().unwrap_or_else(|| json!({}));
-    let count = |key: &str| tags.get(key).and_then(Value::as_str).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0).max(0);
-    let port = req.scheduler_options.as_ref().and_then(|o| o.get("port")).and_then(Value::as_i64).unwrap_or(state.config.scheduler_port);
-    let idle_timeout = req.scheduler_options.as_ref().and_then(|o| o.get("idle_timeout")).and_then(Value::as_str).map(str::to_string);
+    let count = |key: &str| {
+        tags.get(key)
+            .and_then(Value::as_str)
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or(0)
+            .max(0)
+    };
+    let port = req
+        .scheduler_options
+        .as_ref()
+        .and_then(|o| o.get("port"))
+        .and_then(Value::as_i64)
+        .unwrap_or(state.config.scheduler_port);
+    let idle_timeout = req
+        .scheduler_options
+        .as_ref()
+        .and_then(|o| o.get("idle_timeout"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if let Some(t) = &idle_timeout
         && crate::idle::parse_timedelta(t).is_none()
     {
-        return bad(json!({"message": format!("coiled-local: idle_timeout {t:?} is not a Dask time delta such as \"20 minutes\".")}));
+        return bad(
+            json!({"message": format!("coiled-local: idle_timeout {t:?} is not a Dask time delta such as \"20 minutes\".")}),
+        );
     }
     Ok(NewCluster {
         workspace: ws.to_string(),
@@ -139,7 +178,8 @@ fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<NewCluster, Resp
         scheduler_port: port,
         idle_timeout,
         // An account may give schedulers no public IP (`give_scheduler_public_ip`, its setting).
-        give_public_ip: tags.get("coiled-local/private-scheduler").and_then(Value::as_str) != Some("true"),
+        give_public_ip: tags.get("coiled-local/private-scheduler").and_then(Value::as_str)
+            != Some("true"),
         options,
         firewall: rules_to_wire(&rules),
         firewall_source: source.to_string(),
@@ -156,11 +196,18 @@ fn new_cluster(state: &Shared, ws: &str, body: &[u8]) -> Result<NewCluster, Resp
 
 /// The rules a new cluster gets, and where they come from: its own `firewall_spec`, else the account's
 /// at this moment, else the server default; or the answer that refuses an invalid `firewall_spec`.
-fn effective_rules(state: &Shared, ws: &str, options: &Value) -> Result<(Vec<coiled_firewall::Rule>, &'static str), Resp> {
+fn effective_rules(
+    state: &Shared,
+    ws: &str,
+    options: &Value,
+) -> Result<(Vec<coiled_firewall::Rule>, &'static str), Resp> {
     if let Some(ingress) = options.get("firewall_spec").and_then(|s| s.get("ingress")) {
         return match validate_ingress(ingress) {
             Ok(rules) => Ok((rules, "cluster")),
-            Err(e) => Err(error(StatusCode::BAD_REQUEST, json!({"message": format!("Invalid firewall_spec: {e}")}))),
+            Err(e) => Err(error(
+                StatusCode::BAD_REQUEST,
+                json!({"message": format!("Invalid firewall_spec: {e}")}),
+            )),
         };
     }
     let account = state.store.backend_options(ws).map_err(internal)?;
@@ -178,22 +225,39 @@ fn effective_rules(state: &Shared, ws: &str, options: &Value) -> Result<(Vec<coi
 
 /// The cluster `id` of workspace `ws`, once the caller is checked to be a member; else the 401, 403
 /// or 404 to answer.
-pub(crate) fn workspace_cluster(state: &Shared, headers: &HeaderMap, ws: &str, id: i64) -> Result<crate::store::ClusterRow, Resp> {
+pub(crate) fn workspace_cluster(
+    state: &Shared,
+    headers: &HeaderMap,
+    ws: &str,
+    id: i64,
+) -> Result<crate::store::ClusterRow, Resp> {
     authorize(state, headers, ws)?;
     state.store.cluster(ws, id).map_err(internal)?.ok_or_else(not_found)
 }
 
-pub(crate) async fn get_cluster(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, id)): Path<(String, i64)>) -> Answer {
+pub(crate) async fn get_cluster(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, i64)>,
+) -> Answer {
     let c = workspace_cluster(&state, &headers, &ws, id)?;
     cluster_response(&state, &c)
 }
 
-pub(crate) async fn get_cluster_state(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, id)): Path<(String, i64)>) -> Answer {
+pub(crate) async fn get_cluster_state(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, i64)>,
+) -> Answer {
     let c = workspace_cluster(&state, &headers, &ws, id)?;
     Ok(Json(json!({"state": c.state, "reason": c.reason, "updated": c.updated})).into_response())
 }
 
-pub(crate) async fn get_cluster_states(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, id)): Path<(String, i64)>) -> Answer {
+pub(crate) async fn get_cluster_states(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, i64)>,
+) -> Answer {
     workspace_cluster(&state, &headers, &ws, id)?;
     let mut out = serde_json::Map::new();
     for e in state.store.states(id).map_err(internal)? {
@@ -234,7 +298,8 @@ pub(crate) async fn list_clusters(
     authorize(&state, &headers, &ws)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let offset = q.offset.unwrap_or(0).max(0);
-    let rows = state.store.clusters(Some(&ws), q.name.as_deref(), limit, offset).map_err(internal)?;
+    let rows =
+        state.store.clusters(Some(&ws), q.name.as_deref(), limit, offset).map_err(internal)?;
     let every = i64::from(state.faults.config().null_list_state_every);
     let mut items: Vec<Value> = rows.iter().map(wire::cluster_list_item).collect();
     for (i, item) in items.iter_mut().enumerate() {
@@ -255,7 +320,11 @@ pub(crate) async fn stop_cluster(
     if !matches!(c.state.as_str(), "stopping" | "stopped" | "error") {
         let reason = query
             .as_deref()
-            .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "reason").map(|(_, v)| v.into_owned()))
+            .and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "reason")
+                    .map(|(_, v)| v.into_owned())
+            })
             .unwrap_or_else(|| "stopped by request".into());
         begin_stop(&state, id, &reason).map_err(internal)?;
     }
@@ -264,10 +333,17 @@ pub(crate) async fn stop_cluster(
 
 /// Puts a cluster, its scheduler and its workers in `stopping`. Simulated, they stop after the stop
 /// delay; real, once their processes and instance are gone.
-pub(crate) fn begin_stop(state: &Shared, id: i64, reason: &str) -> Result<(), crate::store::StoreError> {
+pub(crate) fn begin_stop(
+    state: &Shared,
+    id: i64,
+    reason: &str,
+) -> Result<(), crate::store::StoreError> {
     // `--vary`'s `phase-times`: a stop lingers up to three times its delay (half a second at least).
     let delay = match state.vary {
-        Some(_) => state.config.stop_delay.as_secs_f64().max(0.5) * state.phase_factor(1.0, 3.0, "stopping", id),
+        Some(_) => {
+            state.config.stop_delay.as_secs_f64().max(0.5)
+                * state.phase_factor(1.0, 3.0, "stopping", id)
+        }
         None => state.config.stop_delay.as_secs_f64(),
     };
     let at = state.dask.is_none().then(|| unix_now() + delay);
@@ -286,11 +362,17 @@ pub(crate) async fn list_workers(
     Query(q): Query<ListQuery>,
 ) -> Answer {
     workspace_cluster(&state, &headers, &ws, id)?;
-    let workers: Vec<_> =
-        state.store.workers(id).map_err(internal)?.into_iter().filter(|w| !matches!(w.state.as_str(), "stopped")).collect();
+    let workers: Vec<_> = state
+        .store
+        .workers(id)
+        .map_err(internal)?
+        .into_iter()
+        .filter(|w| !matches!(w.state.as_str(), "stopped"))
+        .collect();
     let offset = q.offset.unwrap_or(0).max(0) as usize;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
-    Ok(Json(workers.iter().skip(offset).take(limit).map(wire::worker_json).collect::<Vec<_>>()).into_response())
+    Ok(Json(workers.iter().skip(offset).take(limit).map(wire::worker_json).collect::<Vec<_>>())
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -306,14 +388,25 @@ pub(crate) async fn add_workers(
 ) -> Answer {
     let c = workspace_cluster(&state, &headers, &ws, id)?;
     if matches!(c.state.as_str(), "stopping" | "stopped" | "error") {
-        return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Cluster {id} is {}; it cannot be scaled.", c.state)})));
+        return Ok(error(
+            StatusCode::BAD_REQUEST,
+            json!({"message": format!("Cluster {id} is {}; it cannot be scaled.", c.state)}),
+        ));
     }
     let req: ScaleUp = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return Ok(error(StatusCode::BAD_REQUEST, json!({"message": format!("Invalid scale request: {e}")}))),
+        Err(e) => {
+            return Ok(error(
+                StatusCode::BAD_REQUEST,
+                json!({"message": format!("Invalid scale request: {e}")}),
+            ));
+        }
     };
     if !(1..=1000).contains(&req.n_workers) {
-        return Ok(error(StatusCode::BAD_REQUEST, json!({"n_workers": ["Must be between 1 and 1000."]})));
+        return Ok(error(
+            StatusCode::BAD_REQUEST,
+            json!({"n_workers": ["Must be between 1 and 1000."]}),
+        ));
     }
     if let Some(rt) = &state.dask {
         let active = state
@@ -330,13 +423,20 @@ pub(crate) async fn add_workers(
             ));
         }
     }
-    let added = state.store.add_workers(id, req.n_workers, first_phase(&state)).map_err(internal)?;
-    crate::dask::hooks::on_add_workers(&state, id, c.scheduler_port, added.iter().map(|w| w.name.clone()).collect());
+    let added =
+        state.store.add_workers(id, req.n_workers, first_phase(&state)).map_err(internal)?;
+    crate::dask::hooks::on_add_workers(
+        &state,
+        id,
+        c.scheduler_port,
+        added.iter().map(|w| w.name.clone()).collect(),
+    );
     state.wake.notify_one();
     if let Some(struck) = fault_after(&state, Work::Scale) {
         return Ok(struck);
     }
-    Ok((StatusCode::CREATED, Json(added.iter().map(wire::worker_json).collect::<Vec<_>>())).into_response())
+    Ok((StatusCode::CREATED, Json(added.iter().map(wire::worker_json).collect::<Vec<_>>()))
+        .into_response())
 }
 
 pub(crate) async fn remove_workers(
@@ -349,7 +449,11 @@ pub(crate) async fn remove_workers(
     // Coiled's client shortens names by the "<cluster>-worker" prefix: "-3" means "<cluster>-worker-3".
     let names: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .filter(|(k, _)| k == "name")
-        .map(|(_, v)| if v.starts_with('-') { format!("{}-worker{v}", c.name) } else { v.into_owned() })
+        .map(
+            |(_, v)| {
+                if v.starts_with('-') { format!("{}-worker{v}", c.name) } else { v.into_owned() }
+            },
+        )
         .collect();
     let at = unix_now() + state.config.stop_delay.as_secs_f64();
     let n = state.store.stop_workers(id, &names, at).map_err(internal)?;
@@ -372,7 +476,10 @@ fn fault_after(state: &Shared, work: Work) -> Option<Resp> {
         }
         AfterWork::BadGateway => {
             state.stats.fault(then_502);
-            Some(error(StatusCode::BAD_GATEWAY, json!({"detail": format!("injected fault: HTTP 502 after {done}")})))
+            Some(error(
+                StatusCode::BAD_GATEWAY,
+                json!({"detail": format!("injected fault: HTTP 502 after {done}")}),
+            ))
         }
     }
 }

@@ -45,13 +45,20 @@ pub(crate) async fn create_software_env(
     let Some(name) = req.get("name").and_then(Value::as_str) else {
         return refuse("coiled-local: a software environment needs a `name`.");
     };
-    if !crate::handlers::clusters::valid_name(name) || name.chars().any(|c| c.is_ascii_uppercase()) {
-        return refuse("coiled-local: software environment names are lower-case letters, digits, '-' and '_'.");
+    if !crate::handlers::clusters::valid_name(name) || name.chars().any(|c| c.is_ascii_uppercase())
+    {
+        return refuse(
+            "coiled-local: software environment names are lower-case letters, digits, '-' and '_'.",
+        );
     }
     let container = req.get("container").and_then(Value::as_str);
     let packages = req.get("packages").and_then(Value::as_array).is_some_and(|p| !p.is_empty());
     match (container, packages) {
-        (Some(_), true) => return refuse("The build backend does not support specifying both packages and a container"),
+        (Some(_), true) => {
+            return refuse(
+                "The build backend does not support specifying both packages and a container",
+            );
+        }
         (None, false) => return refuse("coiled-local: send a `container` image or `packages`."),
         _ => {}
     }
@@ -62,7 +69,11 @@ pub(crate) async fn create_software_env(
     Ok(Json(alias_json(&build)).into_response())
 }
 
-pub(crate) async fn get_software_build(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, id)): Path<(String, i64)>) -> Answer {
+pub(crate) async fn get_software_build(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, i64)>,
+) -> Answer {
     authorize(&state, &headers, &ws)?;
     found(state.store.build(&ws, id).map_err(internal)?, |b| b.to_json())
 }
@@ -99,9 +110,17 @@ pub(crate) async fn get_alias_by_name(
     found(state.store.latest_build(&ws, &name).map_err(internal)?, |b| alias_json(&b))
 }
 
-pub(crate) async fn delete_alias(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, name)): Path<(String, String)>) -> Answer {
+pub(crate) async fn delete_alias(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, name)): Path<(String, String)>,
+) -> Answer {
     authorize(&state, &headers, &ws)?;
-    if state.store.delete_alias(&ws, &name).map_err(internal)? { Ok(StatusCode::NO_CONTENT.into_response()) } else { Ok(not_found()) }
+    if state.store.delete_alias(&ws, &name).map_err(internal)? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Ok(not_found())
+    }
 }
 
 /// `GET …/alias?offset=N`: `{items, count}`, 50 to a page.
@@ -120,7 +139,11 @@ pub(crate) async fn list_aliases(
 
 /// `GET …/spec/{id}`: what the build of that spec was asked for (the real service's spec shape is
 /// not shown by the client; this one is `coiled-local`'s own).
-pub(crate) async fn get_spec(AxState(state): AxState<Shared>, headers: HeaderMap, Path((ws, id)): Path<(String, i64)>) -> Answer {
+pub(crate) async fn get_spec(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, i64)>,
+) -> Answer {
     authorize(&state, &headers, &ws)?;
     // The client prints a spec whole (`coiled env inspect`) and reads no field of it: here it is what
     // the create sent, with the spec's id.
@@ -134,19 +157,33 @@ pub(crate) async fn get_spec(AxState(state): AxState<Shared>, headers: HeaderMap
 /// Refuses a create whose software is missing: neither `env_name` nor `env_id`, or an `env_name` that
 /// is not a built environment of the workspace (`workspace/name:revision` spellings are read as
 /// `name`). `env_id` (a package-sync build) is taken as it comes.
-pub(crate) fn check_software(state: &Shared, ws: &str, env_name: Option<&str>, env_id: Option<i64>) -> Result<Option<String>, Resp> {
+pub(crate) fn check_software(
+    state: &Shared,
+    ws: &str,
+    env_name: Option<&str>,
+    env_id: Option<i64>,
+) -> Result<Option<String>, Resp> {
     let refuse = |m: String| Err(error(StatusCode::BAD_REQUEST, json!({"message": m})));
     let Some(spelled) = env_name else {
         return match env_id {
             Some(_) => Ok(None),
-            None => refuse("coiled-local: a cluster needs a software environment: `env_name` and `env_id` are both null.".into()),
+            None => refuse(
+                "coiled-local: a cluster needs a software environment: `env_name` and \
+                `env_id` are both null."
+                    .into(),
+            ),
         };
     };
     let name = spelled.split(':').next().unwrap_or(spelled);
     let name = name.rsplit('/').next().unwrap_or(name);
     match state.store.latest_build(ws, name).map_err(internal)? {
         Some(b) if b.state() == "built" => Ok(Some(b.name)),
-        Some(b) => refuse(format!("coiled-local: software environment {spelled:?} is {}, not built.", b.state())),
-        None => refuse(format!("coiled-local: software environment {spelled:?} does not exist in workspace {ws:?}.")),
+        Some(b) => refuse(format!(
+            "coiled-local: software environment {spelled:?} is {}, not built.",
+            b.state()
+        )),
+        None => refuse(format!(
+            "coiled-local: software environment {spelled:?} does not exist in workspace {ws:?}."
+        )),
     }
 }

@@ -28,8 +28,12 @@ pub(super) fn from_json_at(json: &Json, ty: &Type, depth: usize) -> Result<Value
             _ => fail("expected a string"),
         },
         Type::Number => match json {
-            Json::Number(n) => Number::parse(&n.to_string()).map(Value::Number).map_or_else(|| fail("bad number"), Ok),
-            Json::String(s) => Number::parse(s).map(Value::Number).map_or_else(|| fail(format!("{s:?} is not a number")), Ok),
+            Json::Number(n) => Number::parse(&n.to_string())
+                .map(Value::Number)
+                .map_or_else(|| fail("bad number"), Ok),
+            Json::String(s) => Number::parse(s)
+                .map(Value::Number)
+                .map_or_else(|| fail(format!("{s:?} is not a number")), Ok),
             _ => fail("expected a number"),
         },
         Type::Bool => match json {
@@ -49,7 +53,9 @@ pub(super) fn from_json_at(json: &Json, ty: &Type, depth: usize) -> Result<Value
             let items = items
                 .iter()
                 .enumerate()
-                .map(|(i, j)| from_json_at(j, et, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64))))
+                .map(|(i, j)| {
+                    from_json_at(j, et, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64)))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(if matches!(ty, Type::Set(_)) { Value::Set(items) } else { Value::List(items) })
         }
@@ -62,7 +68,9 @@ pub(super) fn from_json_at(json: &Json, ty: &Type, depth: usize) -> Result<Value
                 .iter()
                 .zip(types)
                 .enumerate()
-                .map(|(i, (j, t))| from_json_at(j, t, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64))))
+                .map(|(i, (j, t))| {
+                    from_json_at(j, t, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64)))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Value::Tuple(items))
         }
@@ -70,7 +78,11 @@ pub(super) fn from_json_at(json: &Json, ty: &Type, depth: usize) -> Result<Value
             let Json::Object(entries) = json else { return fail("expected an object") };
             let mut m = BTreeMap::new();
             for (k, v) in entries {
-                m.insert(k.clone(), from_json_at(v, et, depth + 1).map_err(|e| e.within(PathStep::Key(k.clone())))?);
+                m.insert(
+                    k.clone(),
+                    from_json_at(v, et, depth + 1)
+                        .map_err(|e| e.within(PathStep::Key(k.clone())))?,
+                );
             }
             Ok(Value::Map(m))
         }
@@ -79,7 +91,8 @@ pub(super) fn from_json_at(json: &Json, ty: &Type, depth: usize) -> Result<Value
             let mut m = BTreeMap::new();
             for (name, t) in types {
                 let v = match entries.get(name) {
-                    Some(j) => from_json_at(j, t, depth + 1).map_err(|e| e.within(PathStep::Attr(name.clone())))?,
+                    Some(j) => from_json_at(j, t, depth + 1)
+                        .map_err(|e| e.within(PathStep::Attr(name.clone())))?,
                     None => Value::Null,
                 };
                 m.insert(name.clone(), v);
@@ -94,10 +107,16 @@ pub fn to_json(value: &Value) -> Json {
     match value {
         Value::Unknown | Value::Null => Json::Null,
         Value::String(s) => Json::String(s.clone()),
-        Value::Number(n) => serde_json::from_str(n.as_str()).unwrap_or_else(|_| Json::String(n.to_string())),
+        Value::Number(n) => {
+            serde_json::from_str(n.as_str()).unwrap_or_else(|_| Json::String(n.to_string()))
+        }
         Value::Bool(b) => Json::Bool(*b),
-        Value::List(v) | Value::Set(v) | Value::Tuple(v) => Json::Array(v.iter().map(to_json).collect()),
-        Value::Map(m) | Value::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
+        Value::List(v) | Value::Set(v) | Value::Tuple(v) => {
+            Json::Array(v.iter().map(to_json).collect())
+        }
+        Value::Map(m) | Value::Object(m) => {
+            Json::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
         Value::Dynamic(t, v) => serde_json::json!({"type": t.to_json(), "value": to_json(v)}),
     }
 }

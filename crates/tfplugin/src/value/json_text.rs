@@ -36,7 +36,9 @@ impl<'t> Typed<'t> {
     /// string, as [`super::from_json`] takes them.
     fn number<E: Error>(self, text: String) -> Result<Value, E> {
         match self.ty {
-            Type::Number => Number::parse(&text).map(Value::Number).ok_or_else(|| E::custom("bad number")),
+            Type::Number => {
+                Number::parse(&text).map(Value::Number).ok_or_else(|| E::custom("bad number"))
+            }
             Type::String => Ok(Value::String(text)),
             _ => Err(E::custom("unexpected number")),
         }
@@ -92,13 +94,17 @@ impl<'de> Visitor<'de> for Typed<'_> {
 
     fn visit_f64<E: Error>(self, n: f64) -> Result<Value, E> {
         // The text serde_json gives a parsed float, as the tree would hold it.
-        self.number(serde_json::Number::from_f64(n).ok_or_else(|| E::custom("bad number"))?.to_string())
+        self.number(
+            serde_json::Number::from_f64(n).ok_or_else(|| E::custom("bad number"))?.to_string(),
+        )
     }
 
     fn visit_str<E: Error>(self, s: &str) -> Result<Value, E> {
         match self.ty {
             Type::String => Ok(Value::String(s.to_string())),
-            Type::Number => Number::parse(s).map(Value::Number).ok_or_else(|| E::custom("not a number")),
+            Type::Number => {
+                Number::parse(s).map(Value::Number).ok_or_else(|| E::custom("not a number"))
+            }
             Type::Bool if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
             _ => Err(E::custom("unexpected string")),
         }
@@ -111,12 +117,19 @@ impl<'de> Visitor<'de> for Typed<'_> {
                 while let Some(v) = seq.next_element_seed(self.within(et))? {
                     items.push(v);
                 }
-                Ok(if matches!(self.ty, Type::Set(_)) { Value::Set(items) } else { Value::List(items) })
+                Ok(if matches!(self.ty, Type::Set(_)) {
+                    Value::Set(items)
+                } else {
+                    Value::List(items)
+                })
             }
             Type::Tuple(types) => {
                 let mut items = Vec::with_capacity(types.len());
                 for t in types {
-                    items.push(seq.next_element_seed(self.within(t))?.ok_or_else(|| A::Error::custom("tuple too short"))?);
+                    items.push(
+                        seq.next_element_seed(self.within(t))?
+                            .ok_or_else(|| A::Error::custom("tuple too short"))?,
+                    );
                 }
                 match seq.next_element::<IgnoredAny>()? {
                     None => Ok(Value::Tuple(items)),
@@ -143,7 +156,9 @@ impl<'de> Visitor<'de> for Typed<'_> {
                 // have are skipped, as the tree decoder ignores them.
                 while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     match types.get_key_value(k.as_ref()) {
-                        Some((name, t)) => drop(m.insert(name.clone(), map.next_value_seed(self.within(t))?)),
+                        Some((name, t)) => {
+                            drop(m.insert(name.clone(), map.next_value_seed(self.within(t))?))
+                        }
                         None => drop(map.next_value::<IgnoredAny>()?),
                     }
                 }
@@ -173,7 +188,10 @@ mod tests {
 
     #[test]
     fn decodes_as_the_tree_decoder_does() {
-        let row = Type::Object(BTreeMap::from([("port".to_string(), Type::Number), ("source".to_string(), Type::String)]));
+        let row = Type::Object(BTreeMap::from([
+            ("port".to_string(), Type::Number),
+            ("source".to_string(), Type::String),
+        ]));
         let ty = Type::Object(BTreeMap::from([
             ("id".to_string(), Type::String),
             ("n".to_string(), Type::Number),

@@ -72,10 +72,14 @@ impl Type {
             Type::List(e) => Json::Array(vec!["list".into(), e.to_json()]),
             Type::Set(e) => Json::Array(vec!["set".into(), e.to_json()]),
             Type::Map(e) => Json::Array(vec!["map".into(), e.to_json()]),
-            Type::Object(attrs) => {
-                Json::Array(vec!["object".into(), Json::Object(attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect())])
-            }
-            Type::Tuple(elems) => Json::Array(vec!["tuple".into(), Json::Array(elems.iter().map(Type::to_json).collect())]),
+            Type::Object(attrs) => Json::Array(vec![
+                "object".into(),
+                Json::Object(attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect()),
+            ]),
+            Type::Tuple(elems) => Json::Array(vec![
+                "tuple".into(),
+                Json::Array(elems.iter().map(Type::to_json).collect()),
+            ]),
         }
     }
 
@@ -96,7 +100,8 @@ impl Type {
                     "set" => Ok(Type::set(Type::from_json(&parts[1])?)),
                     "map" => Ok(Type::map(Type::from_json(&parts[1])?)),
                     "object" => {
-                        let attrs = parts[1].as_object().ok_or("object type needs an attribute map")?;
+                        let attrs =
+                            parts[1].as_object().ok_or("object type needs an attribute map")?;
                         let mut out = BTreeMap::new();
                         for (k, v) in attrs {
                             out.insert(k.clone(), Type::from_json(v)?);
@@ -104,14 +109,19 @@ impl Type {
                         Ok(Type::Object(out))
                     }
                     "tuple" => {
-                        let elems = parts[1].as_array().ok_or("tuple type needs an element list")?;
-                        Ok(Type::Tuple(elems.iter().map(Type::from_json).collect::<Result<_, _>>()?))
+                        let elems =
+                            parts[1].as_array().ok_or("tuple type needs an element list")?;
+                        Ok(Type::Tuple(
+                            elems.iter().map(Type::from_json).collect::<Result<_, _>>()?,
+                        ))
                     }
                     other => Err(format!("unknown collection type {other:?}")),
                 }
             }
             // Optional-attribute objects have a third element; the attribute list is not needed to decode.
-            Json::Array(parts) if parts.len() == 3 && parts[0] == "object" => Type::from_json(&Json::Array(parts[..2].to_vec())),
+            Json::Array(parts) if parts.len() == 3 && parts[0] == "object" => {
+                Type::from_json(&Json::Array(parts[..2].to_vec()))
+            }
             other => Err(format!("malformed type constraint {other}")),
         }
     }
@@ -216,7 +226,8 @@ impl Number {
         let bits = f.to_bits();
         let biased = ((bits >> 52) & 0x7ff) as i32;
         let fraction = bits & ((1 << 52) - 1);
-        let (m, e) = if biased == 0 { (fraction, -1074) } else { (fraction | (1 << 52), biased - 1075) };
+        let (m, e) =
+            if biased == 0 { (fraction, -1074) } else { (fraction | (1 << 52), biased - 1075) };
         let e = e + m.trailing_zeros() as i32;
         let digits = self.0.split_once('.').map_or(0, |(_, frac)| frac.len() as i32);
         (m == 0 || e >= 0 || digits == -e).then_some(f)
@@ -286,7 +297,9 @@ impl Value {
     pub fn is_wholly_known(&self) -> bool {
         match self {
             Value::Unknown => false,
-            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.iter().all(Value::is_wholly_known),
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => {
+                v.iter().all(Value::is_wholly_known)
+            }
             Value::Map(m) | Value::Object(m) => m.values().all(Value::is_wholly_known),
             Value::Dynamic(_, v) => v.is_wholly_known(),
             _ => true,
@@ -353,7 +366,8 @@ impl Value {
     pub fn same_as(&self, other: &Value) -> bool {
         match (self, other) {
             (Value::Set(a), Value::Set(b)) => {
-                a.iter().all(|x| b.iter().any(|y| x.same_as(y))) && b.iter().all(|y| a.iter().any(|x| x.same_as(y)))
+                a.iter().all(|x| b.iter().any(|y| x.same_as(y)))
+                    && b.iter().all(|y| a.iter().any(|x| x.same_as(y)))
             }
             (Value::List(a), Value::List(b)) | (Value::Tuple(a), Value::Tuple(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y))
@@ -388,7 +402,19 @@ mod tests {
             let text = format!("{f:.1100}");
             text.trim_end_matches('0').trim_end_matches('.').to_string()
         };
-        let mut values = vec![0.5, 0.3, 0.1, -0.75, 0.125, 1e-7, 123.456, 2.5e-8, 0.015625, 5e-324, 2.2250738585072014e-308];
+        let mut values = vec![
+            0.5,
+            0.3,
+            0.1,
+            -0.75,
+            0.125,
+            1e-7,
+            123.456,
+            2.5e-8,
+            0.015625,
+            5e-324,
+            2.2250738585072014e-308,
+        ];
         values.extend((1..=60).map(|k| 2f64.powi(-k)));
         values.extend((1..=60).map(|k| 3.0 * 2f64.powi(-k)));
         values.extend((1..=40).map(|k| 1.0 / f64::from(k)));
@@ -397,7 +423,11 @@ mod tests {
             let exact = exact_expansion(f) == n.as_str();
             assert_eq!(n.exact_f64(), exact.then_some(f), "{f:e} as {n}");
             let bytes = to_msgpack(&Value::Number(n.clone()), &Type::Number).unwrap();
-            assert_eq!(from_msgpack(&bytes, &Type::Number).unwrap(), Value::Number(n.clone()), "{n} round trip");
+            assert_eq!(
+                from_msgpack(&bytes, &Type::Number).unwrap(),
+                Value::Number(n.clone()),
+                "{n} round trip"
+            );
             if n.as_i64().is_none() {
                 assert_eq!(bytes[0] == 0xcb, exact, "{n} goes as a float only when exact");
             }
@@ -416,25 +446,60 @@ mod tests {
             ("small int", Type::Number, Value::int(8786), "cd 2252"),
             ("negative int", Type::Number, Value::int(-1), "ff"),
             ("fixint", Type::Number, Value::int(22), "16"),
-            ("exact float", Type::Number, Value::Number(Number::parse("0.5").unwrap()), "cb 3fe0000000000000"),
-            ("exact negative float", Type::Number, Value::Number(Number::parse("-2.375").unwrap()), "cb c003000000000000"),
-            ("decimal that no float is", Type::Number, Value::Number(Number::parse("0.3").unwrap()), "a3 302e33"),
+            (
+                "exact float",
+                Type::Number,
+                Value::Number(Number::parse("0.5").unwrap()),
+                "cb 3fe0000000000000",
+            ),
+            (
+                "exact negative float",
+                Type::Number,
+                Value::Number(Number::parse("-2.375").unwrap()),
+                "cb c003000000000000",
+            ),
+            (
+                "decimal that no float is",
+                Type::Number,
+                Value::Number(Number::parse("0.3").unwrap()),
+                "a3 302e33",
+            ),
             (
                 "big number as string",
                 Type::Number,
                 Value::Number(Number::parse("123456789012345678901234567890").unwrap()),
                 "be 313233343536373839303132333435363738393031323334353637383930",
             ),
-            ("list of strings", Type::list(Type::String), Value::List(vec![Value::string("a"), Value::Unknown]), "92 a161 d40000"),
-            ("set of numbers", Type::set(Type::Number), Value::Set(vec![Value::int(8786), Value::int(8787)]), "92 cd2252 cd2253"),
+            (
+                "list of strings",
+                Type::list(Type::String),
+                Value::List(vec![Value::string("a"), Value::Unknown]),
+                "92 a161 d40000",
+            ),
+            (
+                "set of numbers",
+                Type::set(Type::Number),
+                Value::Set(vec![Value::int(8786), Value::int(8787)]),
+                "92 cd2252 cd2253",
+            ),
             (
                 "object with every attribute",
                 ingress_type(),
                 Value::object([("cidr", Value::string("10.1.0.0/16")), ("ports", Value::Null)]),
                 "82 a463696472 ab31302e312e302e302f3136 a5706f727473 c0",
             ),
-            ("map", Type::map(Type::String), Value::Map([("team".to_string(), Value::string("etl"))].into()), "81 a47465616d a365746c"),
-            ("dynamic string", Type::Dynamic, Value::Dynamic(Type::String, Box::new(Value::string("x"))), "92 a8 22737472696e6722 a178"),
+            (
+                "map",
+                Type::map(Type::String),
+                Value::Map([("team".to_string(), Value::string("etl"))].into()),
+                "81 a47465616d a365746c",
+            ),
+            (
+                "dynamic string",
+                Type::Dynamic,
+                Value::Dynamic(Type::String, Box::new(Value::string("x"))),
+                "92 a8 22737472696e6722 a178",
+            ),
         ];
         for (name, ty, value, bytes) in cases {
             let bytes = hex(bytes);
@@ -449,7 +514,10 @@ mod tests {
         let bytes = hex("c7 03 0c 81 01 c2");
         assert_eq!(from_msgpack(&bytes, &Type::String).unwrap(), Value::Unknown);
         let nested = hex("92 a161 c7030c8101c2");
-        assert_eq!(from_msgpack(&nested, &Type::list(Type::String)).unwrap(), Value::List(vec![Value::string("a"), Value::Unknown]));
+        assert_eq!(
+            from_msgpack(&nested, &Type::list(Type::String)).unwrap(),
+            Value::List(vec![Value::string("a"), Value::Unknown])
+        );
     }
 
     #[test]
@@ -473,7 +541,9 @@ mod tests {
 
     #[test]
     fn hostile_input_is_an_error_not_a_panic() {
-        for bytes in [&b""[..], &[0xdd, 0xff, 0xff, 0xff, 0xff], &[0xc1], &[0xa5, b'a'], &[0x91, 0x91, 0x91]] {
+        for bytes in
+            [&b""[..], &[0xdd, 0xff, 0xff, 0xff, 0xff], &[0xc1], &[0xa5, b'a'], &[0x91, 0x91, 0x91]]
+        {
             assert!(from_msgpack(bytes, &Type::list(Type::list(Type::String))).is_err());
         }
         let deep: Vec<u8> = std::iter::repeat_n(0x91u8, 200).chain([0xc0]).collect();
@@ -505,7 +575,11 @@ mod tests {
 
     #[test]
     fn json_raw_state_decodes_with_absent_attributes_null() {
-        let ty = Type::object([("id", Type::String), ("ingress", Type::set(ingress_type())), ("n", Type::Number)]);
+        let ty = Type::object([
+            ("id", Type::String),
+            ("ingress", Type::set(ingress_type())),
+            ("n", Type::Number),
+        ]);
         let json: Json = serde_json::json!({"id": "x", "ingress": [{"cidr": "10.0.0.0/8", "ports": [22]}], "n": 3});
         let v = from_json(&json, &ty).unwrap();
         assert_eq!(v.get("id"), Some(&Value::string("x")));
@@ -518,7 +592,10 @@ mod tests {
 
     #[test]
     fn type_constraints_round_trip_as_json() {
-        let ty = Type::object([("a", Type::list(Type::set(Type::map(Type::Bool)))), ("t", Type::Tuple(vec![Type::String, Type::Dynamic]))]);
+        let ty = Type::object([
+            ("a", Type::list(Type::set(Type::map(Type::Bool)))),
+            ("t", Type::Tuple(vec![Type::String, Type::Dynamic])),
+        ]);
         assert_eq!(Type::from_json(&ty.to_json()).unwrap(), ty);
     }
 }

@@ -61,7 +61,11 @@ fn encode(out: &mut Vec<u8>, value: &Value, ty: &Type) -> Result<(), DecodeError
         (Value::Set(items), Type::Set(et)) => encode_set(out, items, et)?,
         (Value::Tuple(items), Type::Tuple(types)) => {
             if items.len() != types.len() {
-                return fail(format!("tuple has {} elements, its type {}", items.len(), types.len()));
+                return fail(format!(
+                    "tuple has {} elements, its type {}",
+                    items.len(),
+                    types.len()
+                ));
             }
             written(e::write_array_len(out, items.len() as u32))?;
             for (i, (item, t)) in items.iter().zip(types).enumerate() {
@@ -92,7 +96,8 @@ fn encode_set(out: &mut Vec<u8>, items: &[Value], et: &Type) -> Result<(), Decod
         spans.push(start..buf.len());
     }
     let mut seen = std::collections::HashSet::with_capacity(items.len());
-    let unique: Vec<&[u8]> = spans.into_iter().map(|span| &buf[span]).filter(|item| seen.insert(*item)).collect();
+    let unique: Vec<&[u8]> =
+        spans.into_iter().map(|span| &buf[span]).filter(|item| seen.insert(*item)).collect();
     written(rmp::encode::write_array_len(out, unique.len() as u32))?;
     for item in unique {
         out.extend_from_slice(item);
@@ -102,11 +107,16 @@ fn encode_set(out: &mut Vec<u8>, items: &[Value], et: &Type) -> Result<(), Decod
 
 /// An object: every attribute of the type is written, null where the value lacks it, as Terraform
 /// requires; an attribute outside the type is an error.
-fn encode_object(out: &mut Vec<u8>, attrs: &BTreeMap<String, Value>, types: &BTreeMap<String, Type>) -> Result<(), DecodeError> {
+fn encode_object(
+    out: &mut Vec<u8>,
+    attrs: &BTreeMap<String, Value>,
+    types: &BTreeMap<String, Type>,
+) -> Result<(), DecodeError> {
     written(rmp::encode::write_map_len(out, types.len() as u32))?;
     for (name, t) in types {
         written(rmp::encode::write_str(out, name))?;
-        encode(out, attrs.get(name).unwrap_or(&Value::Null), t).map_err(|x| x.within(PathStep::Attr(name.clone())))?;
+        encode(out, attrs.get(name).unwrap_or(&Value::Null), t)
+            .map_err(|x| x.within(PathStep::Attr(name.clone())))?;
     }
     if let Some(extra) = attrs.keys().find(|k| !types.contains_key(*k)) {
         return fail(format!("attribute {extra:?} is not in the schema"));
@@ -140,7 +150,9 @@ pub fn infer_type(v: &Value) -> Type {
         Value::Set(items) => Type::set(items.first().map(infer_type).unwrap_or(Type::Dynamic)),
         Value::Tuple(items) => Type::Tuple(items.iter().map(infer_type).collect()),
         Value::Map(m) => Type::map(m.values().next().map(infer_type).unwrap_or(Type::Dynamic)),
-        Value::Object(m) => Type::Object(m.iter().map(|(k, v)| (k.clone(), infer_type(v))).collect()),
+        Value::Object(m) => {
+            Type::Object(m.iter().map(|(k, v)| (k.clone(), infer_type(v))).collect())
+        }
         Value::Dynamic(t, _) => t.clone(),
     }
 }
@@ -239,7 +251,9 @@ fn sized(cur: &mut Cursor<'_>, marker: rmp::Marker) -> Result<usize, DecodeError
     use rmp::Marker as M;
     let n = match marker {
         M::Str8 | M::Bin8 | M::Ext8 => cur.read_data_u8().map(u32::from),
-        M::Str16 | M::Bin16 | M::Ext16 | M::Array16 | M::Map16 => cur.read_data_u16().map(u32::from),
+        M::Str16 | M::Bin16 | M::Ext16 | M::Array16 | M::Map16 => {
+            cur.read_data_u16().map(u32::from)
+        }
         _ => cur.read_data_u32(),
     };
     whole(n).map(|n| n as usize)
@@ -277,7 +291,9 @@ fn decode(cur: &mut Cursor<'_>, ty: &Type, depth: usize) -> Result<Value, Decode
             let Head::Array(n) = h else { return fail("expected an array") };
             let mut items = Vec::with_capacity(n.min(4096));
             for i in 0..n {
-                items.push(decode(cur, et, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64)))?);
+                items.push(
+                    decode(cur, et, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64)))?,
+                );
             }
             Ok(if matches!(ty, Type::Set(_)) { Value::Set(items) } else { Value::List(items) })
         }
@@ -288,7 +304,9 @@ fn decode(cur: &mut Cursor<'_>, ty: &Type, depth: usize) -> Result<Value, Decode
             }
             let mut items = Vec::with_capacity(n);
             for (i, t) in types.iter().enumerate() {
-                items.push(decode(cur, t, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64)))?);
+                items.push(
+                    decode(cur, t, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64)))?,
+                );
             }
             Ok(Value::Tuple(items))
         }
@@ -303,7 +321,8 @@ fn decode_dynamic(cur: &mut Cursor<'_>, h: Head, depth: usize) -> Result<Value, 
         Head::Str(n) | Head::Bin(n) => take(cur, n)?,
         _ => return fail("a dynamic value's type must be JSON text"),
     };
-    let json: Json = serde_json::from_slice(type_json).or_else(|e| fail(format!("dynamic type: {e}")))?;
+    let json: Json =
+        serde_json::from_slice(type_json).or_else(|e| fail(format!("dynamic type: {e}")))?;
     let inner_ty = Type::from_json(&json).or_else(fail)?;
     let v = decode(cur, &inner_ty, depth + 1)?;
     Ok(Value::Dynamic(inner_ty, Box::new(v)))
@@ -315,17 +334,26 @@ fn decode_number(cur: &mut Cursor<'_>, h: Head) -> Result<Value, DecodeError> {
             Ok(small) => Number::from_i64(small),
             Err(_) => Number::parse(&i.to_string()).expect("integers are numbers"),
         })),
-        Head::Float(f) => Number::from_f64(f).map(Value::Number).map_or_else(|| fail("number is not finite"), Ok),
+        Head::Float(f) => {
+            Number::from_f64(f).map(Value::Number).map_or_else(|| fail("number is not finite"), Ok)
+        }
         Head::Str(n) => {
             let s = read_str(cur, n)?;
-            Number::parse(s).map(Value::Number).map_or_else(|| fail(format!("{s:?} is not a number")), Ok)
+            Number::parse(s)
+                .map(Value::Number)
+                .map_or_else(|| fail(format!("{s:?} is not a number")), Ok)
         }
         _ => fail("expected a number"),
     }
 }
 
 /// A map's entries.
-fn decode_map(cur: &mut Cursor<'_>, h: Head, et: &Type, depth: usize) -> Result<BTreeMap<String, Value>, DecodeError> {
+fn decode_map(
+    cur: &mut Cursor<'_>,
+    h: Head,
+    et: &Type,
+    depth: usize,
+) -> Result<BTreeMap<String, Value>, DecodeError> {
     let Head::Map(n) = h else { return fail("expected a map or object") };
     let mut m = BTreeMap::new();
     for _ in 0..n {
@@ -355,7 +383,9 @@ fn decode_object(
             Head::Str(n) => read_str(cur, n)?,
             _ => return fail("map keys and attribute names must be strings"),
         };
-        let Some((name, t)) = types.get_key_value(key) else { return fail(format!("unsupported attribute {key:?}")) };
+        let Some((name, t)) = types.get_key_value(key) else {
+            return fail(format!("unsupported attribute {key:?}"));
+        };
         let v = decode(cur, t, depth + 1).map_err(|e| e.within(PathStep::Attr(name.clone())))?;
         entries.push((name.clone(), v));
     }
@@ -379,7 +409,22 @@ mod tests {
 
     #[test]
     fn every_marker_width_decodes() {
-        for i in [0i64, 127, 128, 255, 256, 65_535, 65_536, 4_294_967_296, -1, -32, -33, -129, -32_769, -2_147_483_649] {
+        for i in [
+            0i64,
+            127,
+            128,
+            255,
+            256,
+            65_535,
+            65_536,
+            4_294_967_296,
+            -1,
+            -32,
+            -33,
+            -129,
+            -32_769,
+            -2_147_483_649,
+        ] {
             let mut buf = Vec::new();
             rmp::encode::write_sint(&mut buf, i).unwrap();
             assert_eq!(number(&from_msgpack(&buf, &Type::Number).unwrap()), i.to_string());
@@ -397,14 +442,19 @@ mod tests {
             let mut buf = Vec::new();
             rmp::encode::write_array_len(&mut buf, n).unwrap();
             buf.extend(std::iter::repeat_n(0xc3, n as usize));
-            let Value::List(items) = from_msgpack(&buf, &Type::list(Type::Bool)).unwrap() else { panic!() };
+            let Value::List(items) = from_msgpack(&buf, &Type::list(Type::Bool)).unwrap() else {
+                panic!()
+            };
             assert_eq!(items.len(), n as usize);
         }
         let mut buf = Vec::new();
         rmp::encode::write_f32(&mut buf, 1.5).unwrap();
         assert_eq!(number(&from_msgpack(&buf, &Type::Number).unwrap()), "1.5");
         // A refined unknown (extension 12 with a payload) is unknown; so is the plain one.
-        assert_eq!(from_msgpack(&[0xc7, 0x02, 0x0c, 0x81, 0x01], &Type::String).unwrap(), Value::Unknown);
+        assert_eq!(
+            from_msgpack(&[0xc7, 0x02, 0x0c, 0x81, 0x01], &Type::String).unwrap(),
+            Value::Unknown
+        );
         assert_eq!(from_msgpack(&UNKNOWN, &Type::Number).unwrap(), Value::Unknown);
     }
 
