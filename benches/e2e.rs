@@ -7,7 +7,7 @@
 //! report), `BENCH_OUT` (default `docs/benchmarks`). Results go to `BENCH_OUT/results.json`,
 //! `docs/benchmarks.md` and `BENCH_OUT/plan-refresh.svg`.
 
-#[path = "../tests/it/common.rs"]
+#[path = "../tests/it/common/mod.rs"]
 #[allow(unused_imports)]
 mod common;
 
@@ -681,16 +681,7 @@ fn main() {
     report::write(&doc, &out_dir, &root().join("docs/benchmarks.md"));
 }
 
-#[path = "support/report.rs"]
-mod report;
-
-#[path = "support/profile.rs"]
-mod profile;
-use profile::profile;
-
-#[path = "support/tfprofile.rs"]
-mod tfprofile;
-use tfprofile::tf_profile;
-
-#[path = "support/cpu.rs"]
-mod cpu;
+mod support;
+use support::profile::profile;
+use support::tfprofile::tf_profile;
+use support::{cpu, report};

@@ -3,7 +3,7 @@
 //! includes its HTTP read on loopback). These are the calls a `terraform plan` with refresh makes per
 //! applied cluster; `scripts/bench.sh` runs this next to the end-to-end benchmarks.
 
-#[path = "../tests/it/common.rs"]
+#[path = "../tests/it/common/mod.rs"]
 #[allow(unused_imports)]
 mod common;
 

@@ -1,6 +1,6 @@
 //! The provider's own time per RPC within a plan with refresh, from its debug timing lines.
 
-use super::*;
+use crate::*;
 
 /// Where the time of a plan with refresh goes: the provider's own time per RPC (from its debug timing
 /// lines) against the wall time of the whole `terraform plan`.

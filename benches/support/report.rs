@@ -1,5 +1,5 @@
 //! The Markdown page and the SVG chart, from `results.json`.
-use super::*;
+use crate::*;
 
 fn ratio(a: f64, b: f64) -> String {
     if b > 0.0 && a.is_finite() { format!("{:.2}×", a / b) } else { "–".into() }

@@ -2,7 +2,7 @@
 //! of the `terraform` process alone (Go keeps frame pointers and its symbols, so call graphs resolve),
 //! read as the inclusive share of the functions that do per-instance work. Skipped without `perf`.
 
-use super::*;
+use crate::*;
 
 /// The functions whose inclusive CPU is reported, each with what it does for one instance. Shares
 /// overlap: a function's time includes that of the functions it calls.

@@ -16,8 +16,8 @@ use tfplugin::value::AttrPath;
 
 /// A kind of remote object, as the rules' diagnostics name it.
 pub(crate) struct Kind {
-    /// The diagnostics' titles begin with it: "Cluster", "Software Environment".
-    pub title: &'static str,
+    /// The title of the error for a name someone else's object holds.
+    pub name_taken: &'static str,
     /// As a sentence names one: "running cluster", "software environment".
     pub noun: &'static str,
     /// Why the object is left alone, beyond its not being this apply's (empty, or a clause).
@@ -36,11 +36,11 @@ pub(crate) fn refuse_taken_name(
     name: &str,
     id: Option<i64>,
 ) {
-    let Kind { title, noun, why_left_alone, instead, when_replacing } = kind;
+    let Kind { name_taken, noun, why_left_alone, instead, when_replacing } = kind;
     let id = id.map(|id| format!(" (id {id})")).unwrap_or_default();
     diags.error_at(
         AttrPath::attr("name"),
-        format!("{title} Already Exists"),
+        *name_taken,
         format!(
             "A {noun} named {name:?} already exists in workspace {ws:?}{id}, and this apply did not create it, so Terraform leaves it alone{why_left_alone}. {instead}, or manage it with this resource by importing it: `terraform import` with this resource's address (in the `with` line above) and the ID `{ws}/{name}`.\n\nIf this is a replacement under `create_before_destroy`, {when_replacing}."
         ),

@@ -7,6 +7,7 @@ use terraform_provider_coiled::api::{ApiError, Op};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::LocalServer;
+use crate::common::http::Http;
 
 fn op() -> Op {
     Op::new(Duration::from_secs(30), CancellationToken::new())
@@ -32,12 +33,10 @@ fn identity_and_auth_errors() {
     let (code, body) = s.get("/api/v1/bob/backend_options/");
     assert_eq!(code, 403);
     assert!(body["detail"].as_str().unwrap().contains("aren't a member"));
-    let bad = std::process::Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Token nope"])
-        .arg(format!("{}/api/v2/user/me", s.url))
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&bad.stdout), "401");
+    let bad = Http::get(&format!("{}/api/v2/user/me", s.url))
+        .header("Authorization", "Token nope")
+        .status();
+    assert_eq!(bad, 401);
 }
 
 #[test]
@@ -200,12 +199,7 @@ fn the_page_shows_workspaces_rules_and_clusters() {
         .await
         .unwrap();
     });
-    let out = std::process::Command::new("curl")
-        .arg("-s")
-        .arg(format!("{}/?token={}", s.url, s.token))
-        .output()
-        .unwrap();
-    let html = String::from_utf8_lossy(&out.stdout);
+    let (_, html) = Http::get(&format!("{}/?token={}", s.url, s.token)).send().unwrap();
     assert!(html.contains("Workspace <code>alice</code>"));
     assert!(html.contains("<code>shown</code>"));
     assert!(html.contains("<td>tcp</td><td>8786</td><td><code>10.1.0.0/16</code></td>"), "{html}");
@@ -345,15 +339,8 @@ fn scheduler_workers_and_cluster_move_as_separate_machines() {
 #[test]
 fn the_page_and_admin_routes_are_guarded() {
     let s = LocalServer::start(&["--member-of", "team"]);
-    let curl = |args: &[&str]| {
-        let out = std::process::Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let auth = format!("Authorization: ApiToken {}", s.token);
+    let get = |path: &str| Http::get(&format!("{}{path}", s.url));
+    let auth = format!("ApiToken {}", s.token);
     for route in [
         "/",
         "/_local/requests",
@@ -362,39 +349,29 @@ fn the_page_and_admin_routes_are_guarded() {
         "/_local/lab",
         "/_local/clusters/100/firewall",
     ] {
-        let url = format!("{}{route}", s.url);
-        assert_eq!(curl(&[&url]), "401", "{route} without a token");
+        assert_eq!(get(route).status(), 401, "{route} without a token");
         assert_eq!(
-            curl(&["-H", "Authorization: ApiToken wrong", &url]),
-            "401",
+            get(route).header("Authorization", "ApiToken wrong").status(),
+            401,
             "{route} with a wrong token"
         );
         assert_eq!(
-            curl(&["-H", &auth, "-H", "Host: attacker.example", &url]),
-            "403",
+            get(route).header("Authorization", &auth).header("Host", "attacker.example").status(),
+            403,
             "{route} for a rebound name"
         );
     }
+    let faults = Http::new("PUT", &format!("{}/_local/faults", s.url)).body("{\"rate_503\": 1}");
+    assert_eq!(faults.status(), 401);
+    assert_eq!(get("/_local/stats").header("Authorization", &auth).status(), 200);
     assert_eq!(
-        curl(&["-X", "PUT", "-d", "{\"rate_503\": 1}", &format!("{}/_local/faults", s.url)]),
-        "401"
+        get("/_local/stats").header("Authorization", &auth).header("Host", "localhost").status(),
+        200
     );
-    assert_eq!(curl(&["-H", &auth, &format!("{}/_local/stats", s.url)]), "200");
-    assert_eq!(
-        curl(&["-H", &auth, "-H", "Host: localhost", &format!("{}/_local/stats", s.url)]),
-        "200"
-    );
-    assert_eq!(
-        curl(&[&format!("{}/?token={}", s.url, s.token)]),
-        "200",
-        "the page in a browser, with the token"
-    );
+    let page = get(&format!("/?token={}", s.token)).send().unwrap();
+    assert_eq!(page.0, 200, "the page in a browser, with the token");
     // The workspaces the token's user is a member of.
-    let page = std::process::Command::new("curl")
-        .args(["-s", &format!("{}/?token={}", s.url, s.token)])
-        .output()
-        .unwrap();
-    let page = String::from_utf8_lossy(&page.stdout);
+    let page = page.1;
     assert!(page.contains("alice") && page.contains("team"), "the token's workspaces");
 }
 
@@ -446,20 +423,11 @@ fn data_files_are_private_and_the_token_can_come_from_a_file() {
     let token_file = dir.path().join("token.txt");
     std::fs::write(&token_file, "from-a-file-123\n").unwrap();
     let s = LocalServer::start(&["--token-file", token_file.to_str().unwrap()]);
-    let out = std::process::Command::new("curl")
-        .args([
-            "-s",
-            "-H",
-            "Authorization: ApiToken from-a-file-123",
-            &format!("{}/api/v2/user/me", s.url),
-        ])
-        .output()
+    let (_, me) = Http::get(&format!("{}/api/v2/user/me", s.url))
+        .header("Authorization", "ApiToken from-a-file-123")
+        .send()
         .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("username"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(me.contains("username"), "{}", me);
     let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", s.child.id())).unwrap();
     assert!(!cmdline.contains("from-a-file-123"), "the token is not on the command line");
 }
@@ -496,13 +464,11 @@ fn stalled_tls_handshakes_delay_nobody() {
     let _stalled: Vec<std::net::TcpStream> =
         (0..20).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
     let started = std::time::Instant::now();
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "8", "--cacert"])
-        .arg(dir.path().join("ca.pem"))
-        .arg(format!("{}/api/v1/health", s.url))
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    let health = Http::get(&format!("{}/api/v1/health", s.url))
+        .ca(&std::fs::read(dir.path().join("ca.pem")).unwrap())
+        .timeout(std::time::Duration::from_secs(8))
+        .status();
+    assert_eq!(health, 200);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(3),
         "waited {:?} behind stalled handshakes",

@@ -14,13 +14,14 @@ const SMALL: [&str; 17] = [
 ];
 
 /// Where diagnostics are made: the call, then whether a path comes before the title.
-const CALLS: [(&str, bool); 6] = [
+const CALLS: [(&str, bool); 7] = [
     (".error(", false),
     (".warning(", false),
     (".bug(", false),
     (".error_at(", true),
     (".warning_at(", true),
     (".report(", true),
+    ("ownership::unfinished(", true),
 ];
 
 /// The string literals of Rust source `text`, outside comments and tests, with where each starts.

@@ -16,9 +16,7 @@ use super::framework::{
 use super::function::Function;
 use super::identity::IdentitySchema;
 
-#[path = "server_modern.rs"]
 mod modern;
-#[path = "server_query.rs"]
 mod query;
 use super::query::{Action, ListResource};
 use super::recent::RecentValues;

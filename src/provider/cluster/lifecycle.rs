@@ -515,7 +515,7 @@ pub(super) fn warn_of_missing_address(
 
 /// Clusters, as the rules of [`ownership`] name them.
 pub(super) const CLUSTER: Kind = Kind {
-    title: "Cluster",
+    name_taken: "Cluster Already Exists",
     noun: "running cluster",
     why_left_alone: "",
     instead: "Either choose another name (or leave `name` out to have one generated), stop that \

@@ -13,7 +13,7 @@ use crate::provider::ownership::{self, Kind};
 
 /// Software environments, as the rules of [`ownership`] name them.
 const SOFTWARE_ENVIRONMENT: Kind = Kind {
-    title: "Software Environment",
+    name_taken: "Software Environment Already Exists",
     noun: "software environment",
     why_left_alone: ": building it again with this configuration would replace what its owner \
         built",

@@ -1,6 +1,7 @@
 //! The `coiled-local` each scenario runs: starting it, reading and writing through it, and what this
 //! run's servers report (full, terse or varied answers).
 
+use super::http::Http;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -134,13 +135,9 @@ impl LocalServer {
 
     /// GET a JSON path (admin routes and raw checks), with the token.
     pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let out = Command::new("curl")
-            .args(["-s", "-w", "\n%{http_code}", "-H", "X-Coiled-Local-Full: 1", "-H"])
-            .arg(format!("Authorization: ApiToken {}", self.token))
-            .arg(format!("{}{path}", self.url))
-            .output()
-            .unwrap();
-        status_and_answer(&out.stdout)
+        self.authorized(Http::get(&format!("{}{path}", self.url)))
+            .header("X-Coiled-Local-Full", "1")
+            .answer()
     }
 
     /// POST JSON with the token; the status and the JSON answer.
@@ -155,24 +152,12 @@ impl LocalServer {
         path: &str,
         body: &serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "-w",
-                "\n%{http_code}",
-                "-X",
-                method,
-                "-H",
-                "Content-Type: application/json",
-                "-H",
-            ])
-            .arg(format!("Authorization: ApiToken {}", self.token))
-            .arg("-d")
-            .arg(body.to_string())
-            .arg(format!("{}{path}", self.url))
-            .output()
-            .unwrap();
-        status_and_answer(&out.stdout)
+        self.authorized(Http::new(method, &format!("{}{path}", self.url))).json(body).answer()
+    }
+
+    /// `request` with this server's token.
+    pub fn authorized(&self, request: Http) -> Http {
+        request.header("Authorization", &format!("ApiToken {}", self.token))
     }
 
     /// Creates a cluster in `workspace` with a raw API call (with [`client_body`]'s defaults), which
@@ -244,17 +229,6 @@ impl LocalServer {
     pub fn running_named(&self, name: &str) -> Vec<serde_json::Value> {
         self.active_clusters().into_iter().filter(|c| c["name"] == name).collect()
     }
-}
-
-/// A curl answer written with `-w "\n%{http_code}"`: the status and the JSON body (a string when it is
-/// not JSON).
-fn status_and_answer(stdout: &[u8]) -> (u16, serde_json::Value) {
-    let text = String::from_utf8_lossy(stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (
-        code.trim().parse().unwrap_or(0),
-        serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_string())),
-    )
 }
 
 impl Drop for LocalServer {

@@ -6,10 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-// Named by its path: the benchmarks include this file from another directory.
-#[path = "common/in_process.rs"]
+pub mod http;
 pub mod in_process;
-#[path = "common/local.rs"]
 mod local;
 pub use local::*;
 

@@ -1,0 +1,7 @@
+//! The end-to-end benchmark's parts: the CPU split by process, the provider's profile, Terraform's
+//! profile, and the page written from the results.
+
+pub mod cpu;
+pub mod profile;
+pub mod report;
+pub mod tfprofile;
