@@ -107,10 +107,6 @@ fn rpc_handlers(ctx: &mut Ctx) {
             "ReadResource, one applied cluster, with its HTTP read",
         ),
         ("PlanResourceChange", "PlanResourceChange, one applied cluster, no change"),
-        (
-            "PlanResourceChange, after its ReadResource",
-            "PlanResourceChange after its read, one applied cluster",
-        ),
         ("UpgradeResourceState", "UpgradeResourceState, one applied cluster"),
     ] {
         let path = root().join("target/criterion").join(id).join("new/estimates.json");

@@ -140,35 +140,6 @@ fn rpc(c: &mut Criterion) {
             black_box(out)
         })
     });
-    // As within a plan: Terraform sends back the state the read answered, which the service still
-    // holds decoded. Only the plan is timed.
-    c.bench_function("PlanResourceChange after its read, one applied cluster", |b| {
-        b.iter_custom(|iters| {
-            let mut timed = std::time::Duration::ZERO;
-            for _ in 0..iters {
-                let req = pb::read_resource::Request {
-                    type_name: "coiled_cluster".into(),
-                    current_state: current.clone(),
-                    ..Default::default()
-                };
-                let read = rt.block_on(svc.read_resource(Request::new(req))).unwrap().into_inner();
-                let req = pb::plan_resource_change::Request {
-                    type_name: "coiled_cluster".into(),
-                    prior_state: read.new_state.clone(),
-                    proposed_new_state: read.new_state,
-                    config: config.clone(),
-                    ..Default::default()
-                };
-                let started = std::time::Instant::now();
-                let out =
-                    rt.block_on(svc.plan_resource_change(Request::new(req))).unwrap().into_inner();
-                timed += started.elapsed();
-                assert!(out.requires_replace.is_empty());
-                black_box(out);
-            }
-            timed
-        })
-    });
 }
 
 criterion_group!(benches, rpc);

@@ -26,11 +26,9 @@ fi
 cargo build --release -p coiled-local
 
 if [ "${1:-}" = "--smoke" ]; then
-  cargo bench --bench micro -- --warm-up-time 0.2 --measurement-time 0.5 --sample-size 10
   cargo bench --bench rpc -- --warm-up-time 0.2 --measurement-time 0.5 --sample-size 10
   BENCH_SMOKE=1 cargo bench --bench e2e
 else
-  cargo bench --bench micro
   cargo bench --bench rpc
   cargo bench --bench e2e
 fi

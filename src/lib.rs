@@ -11,10 +11,3 @@
 
 pub mod api;
 pub mod provider;
-
-/// The provider's many small, short-lived values (decoded states, models, requests) are allocated and
-/// freed on every call: mimalloc does that in about two thirds of the time the system allocator takes
-/// (docs/benchmarks.md). Set here, it serves the plugin binary and the benchmarks of its handlers alike.
-#[cfg(not(windows))]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -195,7 +195,7 @@ fn profile_section(r: &Value) -> String {
     let mut md = String::new();
     md.push_str("\n## Where the time goes\n\n");
     if let Some(h) = r["rpc_handlers"].as_object() {
-        md.push_str("The handlers alone (`benches/rpc.rs`): the tfplugin6 service's methods called directly, with no gRPC transport, on one applied cluster, `ReadResource` including its HTTP read of `coiled-local` on loopback; criterion's medians. The second `PlanResourceChange` times the plan alone when its prior state is the state a read just answered, as within a plan: the service takes that state as it kept it instead of decoding it.\n\n| RPC | handler alone |\n|---|---|\n");
+        md.push_str("The handlers alone (`benches/rpc.rs`): the tfplugin6 service's methods called directly, with no gRPC transport, on one applied cluster, `ReadResource` including its HTTP read of `coiled-local` on loopback; criterion's medians.\n\n| RPC | handler alone |\n|---|---|\n");
         for (rpc, v) in h {
             md.push_str(&format!(
                 "| {rpc} | {:.1} µs |\n",

@@ -22,7 +22,6 @@ pub mod logging;
 pub mod model;
 pub mod proto;
 pub mod query;
-mod recent;
 pub mod schema;
 pub mod serve;
 pub mod server;

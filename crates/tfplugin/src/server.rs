@@ -19,7 +19,6 @@ use super::identity::IdentitySchema;
 mod modern;
 mod query;
 use super::query::{Action, ListResource};
-use super::recent::RecentValues;
 use super::schema::Schema;
 use super::value::{self, Type, Value};
 
@@ -50,9 +49,6 @@ pub struct PluginService {
     lists: HashMap<&'static str, (Arc<dyn ListResource>, Schema, Type)>,
     actions: HashMap<&'static str, (Arc<dyn Action>, Schema, Type)>,
     stop: CancellationToken,
-    /// States `ReadResource` answered recently, which Terraform sends back as the prior state of the
-    /// resource's `PlanResourceChange`.
-    recent: RecentValues,
 }
 
 impl PluginService {
@@ -84,7 +80,6 @@ impl PluginService {
             lists,
             actions,
             stop,
-            recent: RecentValues::default(),
         }
     }
 
@@ -318,16 +313,9 @@ impl ProviderRpc for PluginService {
         let (res, schema, ty) = self.resource(&r.type_name)?;
         let mut diags = Diagnostics::new();
         let raw = r.raw_state.map(|s| s.json).unwrap_or_default();
-        // State of the current version is decoded straight from its text; the resource rewrites older
-        // state, and explains state the direct decoder refuses.
-        let mut direct = false;
+        // The resource reads its state, rewriting state of an older version first.
         let upgraded = if raw.is_empty() {
             Some(Value::Null)
-        } else if let Some(current) =
-            (r.version == schema.version).then(|| crate::value::from_json_text(&raw, ty)).flatten()
-        {
-            direct = true;
-            Some(current)
         } else {
             match serde_json::from_slice::<serde_json::Value>(&raw) {
                 Ok(json) => res.upgrade_state(schema, ty, r.version, &json, &mut diags),
@@ -340,15 +328,7 @@ impl ProviderRpc for PluginService {
                 }
             }
         };
-        // Decoded straight from the text, the value is what its encoding decodes to (every attribute
-        // present), so it is kept for the `ReadResource` that follows, which Terraform sends these bytes.
-        let upgraded_state = upgraded.and_then(|v| {
-            let answer = encode(&v, ty, &mut diags, "upgraded state")?;
-            if direct {
-                self.recent.keep(&r.type_name, &answer.msgpack, v);
-            }
-            Some(answer)
-        });
+        let upgraded_state = upgraded.and_then(|v| encode(&v, ty, &mut diags, "upgraded state"));
         tracing::debug!(resource = %r.type_name, elapsed_us = started.elapsed().as_micros() as u64, "upgraded \
             state");
         Ok(Response::new(pb::upgrade_resource_state::Response {
@@ -410,25 +390,18 @@ impl ProviderRpc for PluginService {
             private: r.private.clone(),
             ..Default::default()
         };
-        let kept =
-            r.current_state.as_ref().and_then(|c| self.recent.take(&r.type_name, &c.msgpack));
-        let state_kept = kept.is_some();
-        if let Some(state) =
-            kept.or_else(|| decode(r.current_state.as_ref(), ty, &mut diags, "current state"))
+        if let Some(state) = decode(r.current_state.as_ref(), ty, &mut diags, "current state")
             && let Some(new) =
                 framework::read_resource(res.as_ref(), &ctx, &state, &r.private, &mut diags).await
         {
             out.new_identity =
                 self.identity_of(&r.type_name, &new.state).or(r.current_identity.clone());
             out.new_state = encode(&new.state, ty, &mut diags, "read state");
-            if let Some(answer) = &out.new_state {
-                self.recent.keep(&r.type_name, &answer.msgpack, new.state);
-            }
             out.private = new.private;
         }
         out.diagnostics = diags.to_proto();
-        tracing::debug!(resource = %r.type_name, state_kept, elapsed_us = started.elapsed().as_micros() as u64, "read \
-            resource");
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        tracing::debug!(resource = %r.type_name, elapsed_us, "read resource");
         Ok(Response::new(out))
     }
 
@@ -442,16 +415,8 @@ impl ProviderRpc for PluginService {
         let ctx = self.ctx(r.client_capabilities.as_ref());
         let mut diags = Diagnostics::new();
         let mut out = pb::plan_resource_change::Response::default();
-        // The state this service just read, else decoded.
-        let kept = r.prior_state.as_ref().and_then(|p| self.recent.take(&r.type_name, &p.msgpack));
-        let prior_kept = kept.is_some();
-        let prior = kept.or_else(|| decode(r.prior_state.as_ref(), ty, &mut diags, "prior state"));
-        // A plan of an unchanged resource proposes its prior state byte for byte: decoded once.
-        let proposal_is_prior = matches!((&r.prior_state, &r.proposed_new_state), (Some(a), Some(b)) if a.msgpack == b.msgpack && !a.msgpack.is_empty());
-        let proposed = match &prior {
-            Some(p) if proposal_is_prior => Some(p.clone()),
-            _ => decode(r.proposed_new_state.as_ref(), ty, &mut diags, "proposed state"),
-        };
+        let prior = decode(r.prior_state.as_ref(), ty, &mut diags, "prior state");
+        let proposed = decode(r.proposed_new_state.as_ref(), ty, &mut diags, "proposed state");
         let config = decode(r.config.as_ref(), ty, &mut diags, "configuration");
         if let (Some(prior), Some(proposed), Some(config)) = (prior, proposed, config) {
             let mut plan = PlanValues {
@@ -462,7 +427,7 @@ impl ProviderRpc for PluginService {
                 private: std::mem::take(&mut r.prior_private),
                 predicted: Vec::new(),
                 in_place: Vec::new(),
-                proposal_is_prior,
+                proposal_is_prior: false,
             };
             let unchanged =
                 framework::plan_change(res.as_ref(), schema, &ctx, &mut plan, &mut diags).await;
@@ -485,8 +450,8 @@ impl ProviderRpc for PluginService {
             }
         }
         out.diagnostics = diags.to_proto();
-        tracing::debug!(resource = %r.type_name, prior_kept, elapsed_us = started.elapsed().as_micros() as u64, "planned \
-            change");
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        tracing::debug!(resource = %r.type_name, elapsed_us, "planned change");
         Ok(Response::new(out))
     }
 

@@ -6,7 +6,6 @@
 //! the [`AttrPath`] of the offending value so diagnostics can point at it.
 
 mod json;
-mod json_text;
 mod msgpack;
 mod path;
 
@@ -16,7 +15,6 @@ use std::fmt;
 use serde_json::Value as Json;
 
 pub use json::{from_json, to_json};
-pub use json_text::from_json_text;
 pub use msgpack::{from_msgpack, infer_type, to_msgpack};
 pub(crate) use path::fail;
 pub use path::{AttrPath, DecodeError, PathStep};
