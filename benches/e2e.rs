@@ -664,10 +664,19 @@ fn main() {
         return;
     }
     std::fs::create_dir_all(&out_dir).unwrap();
-    let doc = json!({"machine": machine(), "runs": runs, "sizes": sizes, "results": ctx.results});
-    // A page rendered again from the results (`BENCH_ONLY=report`) leaves them as they are: read and
-    // written back, floats could move in their last digit.
-    if only.as_ref().is_none_or(|o| o.iter().any(|s| s != "report")) {
+    // A page rendered again from the results (`BENCH_ONLY=report`) names the machine they were
+    // measured on, and leaves them as they are: read and written back, floats could move in their
+    // last digit.
+    let rendering_only = only.as_ref().is_some_and(|o| o.iter().all(|s| s == "report"));
+    let measured_on = rendering_only
+        .then(|| std::fs::read_to_string(out_dir.join("results.json")).ok())
+        .flatten()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .map(|v| v["machine"].clone())
+        .filter(|m| !m.is_null());
+    let machine = measured_on.unwrap_or_else(machine);
+    let doc = json!({"machine": machine, "runs": runs, "sizes": sizes, "results": ctx.results});
+    if !rendering_only {
         std::fs::write(
             out_dir.join("results.json"),
             serde_json::to_string_pretty(&doc).unwrap() + "\n",

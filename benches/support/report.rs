@@ -276,41 +276,26 @@ above it. On 1.0.3 at the default parallelism, where Terraform's share is smalle
 only `id`, `name`, `updated` and the state from a list's items, and nothing shows that the list carries
 the addresses and firewall a read needs. The ratios are in the targets below.
 
-**The provider's own time.** The handlers alone (`benches/rpc.rs`) take about 11 µs for
-`PlanResourceChange`, 6 µs for `UpgradeResourceState`, and about 0.17 ms for `ReadResource` including
-the HTTP read. With the system allocator they took 17.4 µs and 6.9 µs on the same code, and three
-changes ago 54 µs and 20 µs (the history below has the figures). A `perf` profile of those handlers
-found these costs, now gone:
+**The provider's own time.** In the run these tables come from, the handlers alone (`benches/rpc.rs`)
+took about 11 µs for `PlanResourceChange`, 6 µs for `UpgradeResourceState`, and about 0.17 ms for
+`ReadResource` including the HTTP read, with four speed-ups removed since because a plan's wall time
+did not show them (the first history section below: mimalloc, the cache of answered states, the
+decoder of state from its JSON text, and the proposal taken as the prior state by its bytes). Three
+changes before, they took 54 µs and 20 µs. A `perf` profile of those handlers found these costs, now
+gone:
 
 - an attribute path allocated for every attribute decoded or encoded, in case of an error (now built
   only for an error);
-- the proposed state decoded again, although Terraform sends it byte for byte equal to the prior state
-  when nothing changed;
 - the planned value encoded twice, and compared with the prior state four times (for an unchanged
-  cluster whose proposal Terraform sent as the prior state's own bytes, now once);
+  cluster, now once);
 - the value before the resource's hook copied even when it is the prior state;
 - the resource's type rebuilt from its schema on every `UpgradeResourceState`;
-- state of the current version parsed from JSON into a tree, then into a value (now decoded straight
-  from the text; only older state goes through the resource's upgrade);
-- a plan that leaves a cluster as it was decoding the proposal once more, and encoding a planned value
-  equal to the prior state (the cluster's hook now copies the prior model, keeps the proposal, and the
-  service answers the prior state's own bytes and identity);
-- within a plan, the prior state of `PlanResourceChange` decoded although it is, byte for byte, the
-  state the service answered to the `ReadResource` just before: the service keeps its last 32 answers
-  beside their bytes and takes the value instead (in a build timed by phase, decoding had taken about
-  10 µs of a cold plan call of about 35 µs); likewise the current state of `ReadResource`, which is
-  byte for byte the state the service answered to `UpgradeResourceState` just before, now that numbers
-  are answered as Terraform sends them;
+- a plan that leaves a cluster as it was encoding a planned value equal to the prior state (the
+  framework keeps the proposal, and the service answers the prior state's own bytes and identity);
 - on the server's side of a read, `coiled-local` preparing each of its SQL queries again for every
   request (the token's user, the memberships, the cluster, its workers): it now keeps them in
   SQLite's cache of prepared statements, which took the read with its HTTP round trip from about 209
   to 167 µs, and `coiled-local`'s CPU per read within a plan from 0.15 to 0.10 ms;
-- allocation with the system allocator: the provider now uses mimalloc, built without transparent huge
-  pages (its `no_thp` feature). An earlier trial had left mimalloc out because the plugin's peak RSS
-  rose from 9 to 22 MiB; that memory was its arena committed in huge pages. Without them the RSS is
-  the 9–10 MiB in the table above, and within a plan the calls take as long as with them (four
-  alternating plans of 500 clusters each way: median `PlanResourceChange` 36–38 µs with huge pages,
-  36–40 µs without, on a slower setup than this page's).
 
 Measured and not kept: `opt-level = 3` instead of `\"s\"` made the handlers alone 4–10% faster but
 not the calls within a plan, for a binary 2 MiB larger; a single-threaded runtime, or one worker
