@@ -465,6 +465,7 @@ pub async fn plan_change(
         return false; // destroy: nothing to plan
     }
     null_write_only(&schema.block, &mut plan.planned);
+    plan_declared_defaults(&schema.block, plan);
     if null_absent_single_blocks(&schema.block, &plan.config, &mut plan.planned) {
         plan.proposal_is_prior = false;
     }
@@ -502,6 +503,28 @@ pub async fn plan_change(
         plan.requires_replace.retain(|p| !in_place.iter().any(|name| *p == AttrPath::attr(name)));
     }
     false
+}
+
+/// Declared defaults: an attribute the configuration leaves null takes its default in a create, and
+/// keeps what state holds in an update; either way it is predicted.
+fn plan_declared_defaults(block: &Block, plan: &mut PlanValues) {
+    for attr in block.attributes.iter() {
+        let Some(default) = attr.default else { continue };
+        if plan.config.get(attr.name).is_some_and(|v| !v.is_null()) {
+            continue;
+        }
+        let value = if plan.prior.is_null() {
+            default()
+        } else {
+            plan.prior.get(attr.name).cloned().unwrap_or(Value::Null)
+        };
+        if plan.planned.get(attr.name) != Some(&value) {
+            plan.planned.set_attr(attr.name, value);
+        }
+        if !plan.predicted.contains(&attr.name) {
+            plan.predicted.push(attr.name);
+        }
+    }
 }
 
 /// Marks top-level computed attributes unknown where the configuration did not set them, the resource's

@@ -84,6 +84,9 @@ pub struct Attribute {
     /// A check of its known values, run before the resource's own validation: `Err((summary,
     /// detail))` is an error on the attribute.
     pub check: Option<Check>,
+    /// Plan rule: its value when the configuration leaves it out of a create; an update keeps what
+    /// state holds (null where an import could not read it).
+    pub default: Option<fn() -> Value>,
 }
 
 /// A check of one attribute's known value.
@@ -110,6 +113,7 @@ impl Attribute {
             state_only: false,
             after_import: AfterImport::Read,
             check: None,
+            default: None,
         }
     }
     /// A required attribute.
@@ -191,6 +195,12 @@ impl Attribute {
     /// Checks its known values with `check` when a configuration is validated.
     pub fn validated(mut self, check: Check) -> Attribute {
         self.check = Some(check);
+        self
+    }
+    /// Plan rule: `value()` when the configuration leaves it out of a create; an update keeps what
+    /// state holds.
+    pub fn defaulting_to(mut self, value: fn() -> Value) -> Attribute {
+        self.default = Some(value);
         self
     }
     /// The API never reports it: the first apply after an import sends the configuration's value.

@@ -64,12 +64,6 @@ impl ClusterResource {
         create: bool,
     ) -> Vec<&'static str> {
         let mut predicted = Vec::new();
-        if config.n_workers.is_null() {
-            planned.n_workers = Field::Known(
-                prior.n_workers.known().cloned().unwrap_or(Number::from_i64(DEFAULT_WORKERS)),
-            );
-            predicted.push(tfplugin::attr!(ClusterModel, n_workers));
-        }
         if config.wait_for_workers.is_null() {
             // Unset stays null, as the client keeps `None`; a prior equal to the default means the same.
             let is_default = prior.wait_for_workers.known().and_then(Number::as_f64)

@@ -73,7 +73,7 @@ tfplugin::model! {
         #[attribute(optional_computed, requires_replace, stable)]
         workspace: String,
         /// Number of workers. Changed in place by adding or removing workers. Default `4`.
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, defaulting_to(|| Value::int(DEFAULT_WORKERS)))]
         n_workers: Number,
         /// VM instance types for workers, in order of preference, e.g. `["m6i.xlarge"]`. When
         /// absent, the workspace's Dask configuration overrides (`coiled.worker.vm-types`), else

@@ -98,7 +98,7 @@ impl Resource for SoftwareEnvResource {
         let (config, prior) = (&plan.config, &plan.prior);
         let mut planned = plan.planned.clone();
         let mut predicted: Vec<&'static str> = Vec::new();
-        if !plan_defaults(config, &mut planned, plan.is_create(), &mut predicted, diags) {
+        if !spec_to_build(config, plan.is_create(), diags) {
             return;
         }
         let marks = Marks::read(&plan.private);
@@ -367,48 +367,10 @@ impl Resource for SoftwareEnvResource {
     }
 }
 
-/// The client's defaults, for a new environment (which needs an image or packages: `false` with an
-/// error when it has neither); later, a value left out keeps what state holds (Terraform's proposal),
-/// null after an import that could not read it.
-fn plan_defaults(
-    config: &SoftwareEnvModel,
-    planned: &mut SoftwareEnvModel,
-    create: bool,
-    predicted: &mut Vec<&'static str>,
-    diags: &mut Diagnostics,
-) -> bool {
-    if !create {
-        for (name, configured) in [
-            ("gpu_enabled", !config.gpu_enabled.is_null()),
-            ("use_entrypoint", !config.use_entrypoint.is_null()),
-            ("use_uv_installer", !config.use_uv_installer.is_null()),
-            ("architecture", !config.architecture.is_null()),
-        ] {
-            if !configured {
-                predicted.push(name);
-            }
-        }
-        return true;
-    }
-    let mut default = |field: &mut Field<_>, configured: bool, value, name| {
-        if !configured {
-            *field = Field::Known(value);
-            predicted.push(name);
-        }
-    };
-    default(&mut planned.gpu_enabled, !config.gpu_enabled.is_null(), false, "gpu_enabled");
-    default(&mut planned.use_entrypoint, !config.use_entrypoint.is_null(), true, "use_entrypoint");
-    default(
-        &mut planned.use_uv_installer,
-        !config.use_uv_installer.is_null(),
-        true,
-        "use_uv_installer",
-    );
-    if config.architecture.is_null() {
-        planned.architecture = Field::Known(DEFAULT_ARCHITECTURE.into());
-        predicted.push("architecture");
-    }
-    if !config.has_spec() {
+/// Whether a new environment has an image or packages to build (`false` with an error when it has
+/// neither). The client's defaults are declared on the model.
+fn spec_to_build(config: &SoftwareEnvModel, create: bool, diags: &mut Diagnostics) -> bool {
+    if create && !config.has_spec() {
         diags.error_at(
             AttrPath::attr("container"),
             "Missing Software Spec",

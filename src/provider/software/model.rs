@@ -49,20 +49,20 @@ tfplugin::model! {
         #[attribute(optional)]
         python_version: String,
         /// Build with CUDA for GPUs. Default `false`.
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, defaulting_to(|| Value::Bool(false)))]
         gpu_enabled: bool,
         /// CPU architecture: `x86_64` (default) or `aarch64` (ARM).
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, defaulting_to(|| Value::string(DEFAULT_ARCHITECTURE)))]
         architecture: String,
         /// Whether clusters use the image's entrypoint. Default `true`.
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, defaulting_to(|| Value::Bool(true)))]
         use_entrypoint: bool,
         /// Cloud region to store the environment in. Coiled's default when absent (us-east-1 on
         /// AWS, us-east1 on Google Cloud).
         #[attribute(optional)]
         region_name: String,
         /// Install pip packages with uv. Default `true`.
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, defaulting_to(|| Value::Bool(true)))]
         use_uv_installer: bool,
         /// Id of the spec this configuration built; a new build changes it.
         #[attribute(computed)]
