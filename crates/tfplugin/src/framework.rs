@@ -43,10 +43,11 @@ pub enum Read<M> {
     Gone,
 }
 
-/// The inputs of planning one change, and the plan being built, in the resource's model.
+/// The inputs of planning one change, and the plan being built: in the resource's model, or (as the
+/// server handles it) in protocol values.
 #[derive(Debug)]
-pub struct Plan<M> {
-    /// The state before the change (every field null when creating).
+pub struct Plan<M = Value> {
+    /// The state before the change (every field null, or `Value::Null`, when creating).
     pub prior: M,
     /// The configuration (may contain unknown values).
     pub config: M,
@@ -62,7 +63,8 @@ pub struct Plan<M> {
     /// resource's hook marks them requires-replace (e.g. values an import could not read, taken from
     /// the configuration).
     pub in_place: Vec<&'static str>,
-    /// Terraform proposed the prior state itself: nothing changed in the configuration.
+    /// Terraform proposed the prior state itself: nothing changed in the configuration. The framework
+    /// sets it before the resource's hook.
     pub proposal_is_prior: bool,
     /// Whether this plan creates the object.
     pub creating: bool,
@@ -81,28 +83,6 @@ impl<M> Plan<M> {
     pub fn is_create(&self) -> bool {
         self.creating
     }
-}
-
-/// The plan of one change as the server handles it: protocol values.
-#[derive(Debug)]
-pub struct PlanValues {
-    /// The state before the change (`Value::Null` when creating).
-    pub prior: Value,
-    /// The configuration.
-    pub config: Value,
-    /// The planned new state; starts as Terraform's proposal.
-    pub planned: Value,
-    /// Attribute paths whose change forces replacement.
-    pub requires_replace: Vec<AttrPath>,
-    /// Private data planned to go with the new state.
-    pub private: Private,
-    /// Computed attributes whose planned value the resource predicted.
-    pub predicted: Vec<&'static str>,
-    /// Top-level attributes and blocks this plan changes in place although marked requires-replace.
-    pub in_place: Vec<&'static str>,
-    /// Terraform proposed the prior state itself. The service sets it when the two arrive as the same
-    /// bytes; the framework checks the values otherwise, before the resource's hook.
-    pub proposal_is_prior: bool,
 }
 
 /// A managed resource type, written in its model: every method but validation and state upgrades
@@ -221,7 +201,7 @@ pub trait AnyResource: Send + Sync {
         diags: &mut Diagnostics,
     ) -> Option<Value>;
     /// [`Resource::modify_plan`].
-    async fn modify_plan(&self, ctx: &Ctx, plan: &mut PlanValues, diags: &mut Diagnostics);
+    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics);
     /// [`Resource::create`].
     async fn create(
         &self,
@@ -275,7 +255,7 @@ impl<R: Resource> AnyResource for R {
     ) -> Option<Value> {
         Resource::upgrade_state(self, schema, ty, version, json, diags)
     }
-    async fn modify_plan(&self, ctx: &Ctx, plan: &mut PlanValues, diags: &mut Diagnostics) {
+    async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
         let prior = R::Model::decode(&plan.prior);
         // An unchanged resource's proposal is its prior state: decoded once.
         let planned =
@@ -289,7 +269,7 @@ impl<R: Resource> AnyResource for R {
             predicted: std::mem::take(&mut plan.predicted),
             in_place: std::mem::take(&mut plan.in_place),
             proposal_is_prior: plan.proposal_is_prior,
-            creating: plan.prior.is_null(),
+            creating: plan.creating,
         };
         Resource::modify_plan(self, ctx, &mut typed, diags).await;
         // Left as it was, the proposal (the prior state itself) needs no encoding.
@@ -458,7 +438,7 @@ pub async fn plan_change(
     resource: &dyn AnyResource,
     schema: &Schema,
     ctx: &Ctx,
-    plan: &mut PlanValues,
+    plan: &mut Plan,
     diags: &mut Diagnostics,
 ) -> bool {
     if plan.planned.is_null() {
@@ -472,13 +452,13 @@ pub async fn plan_change(
     // Terraform proposes an unchanged resource's prior state as it is: then that is the value before
     // the hook, and no copy is needed.
     plan.proposal_is_prior =
-        plan.proposal_is_prior || (!plan.prior.is_null() && plan.planned == plan.prior);
+        plan.proposal_is_prior || (!plan.creating && plan.planned == plan.prior);
     let before_hook = (!plan.proposal_is_prior).then(|| plan.planned.clone());
     resource.modify_plan(ctx, plan, diags).await;
     if diags.has_errors() {
         return false;
     }
-    if !plan.prior.is_null() && plan.planned.same_as(&plan.prior) {
+    if !plan.creating && plan.planned.same_as(&plan.prior) {
         // Equal but for set order: answer the prior value itself, so that nothing reads as a change.
         std::mem::swap(&mut plan.planned, &mut plan.prior);
         return true;
@@ -492,7 +472,7 @@ pub async fn plan_change(
         &plan.predicted,
         &mut plan.planned,
     );
-    if !plan.prior.is_null() {
+    if !plan.creating {
         for p in replace_paths(&schema.block, &plan.prior, &plan.planned) {
             if !plan.requires_replace.contains(&p) {
                 plan.requires_replace.push(p);
@@ -507,13 +487,13 @@ pub async fn plan_change(
 
 /// Declared defaults: an attribute the configuration leaves null takes its default in a create, and
 /// keeps what state holds in an update; either way it is predicted.
-fn plan_declared_defaults(block: &Block, plan: &mut PlanValues) {
+fn plan_declared_defaults(block: &Block, plan: &mut Plan) {
     for attr in block.attributes.iter() {
         let Some(default) = attr.default else { continue };
         if plan.config.get(attr.name).is_some_and(|v| !v.is_null()) {
             continue;
         }
-        let value = if plan.prior.is_null() {
+        let value = if plan.creating {
             default()
         } else {
             plan.prior.get(attr.name).cloned().unwrap_or(Value::Null)
@@ -803,12 +783,13 @@ mod tests {
         ])
     }
 
-    async fn run(prior: Value, proposed: Value) -> PlanValues {
+    async fn run(prior: Value, proposed: Value) -> Plan {
         // Computed attributes are null in a configuration.
         let mut config = proposed.clone();
         config.set_attr("id", Value::Null);
         config.set_attr("status", Value::Null);
-        let mut plan = PlanValues {
+        let mut plan = Plan {
+            creating: prior.is_null(),
             prior,
             config,
             planned: proposed,

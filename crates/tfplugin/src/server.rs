@@ -10,9 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::diag::Diagnostics;
-use super::framework::{
-    self, AnyResource, Ctx, DataSource, EphemeralResource, PlanValues, Provider,
-};
+use super::framework::{self, AnyResource, Ctx, DataSource, EphemeralResource, Plan, Provider};
 use super::function::Function;
 use super::identity::IdentitySchema;
 
@@ -419,7 +417,8 @@ impl ProviderRpc for PluginService {
         let proposed = decode(r.proposed_new_state.as_ref(), ty, &mut diags, "proposed state");
         let config = decode(r.config.as_ref(), ty, &mut diags, "configuration");
         if let (Some(prior), Some(proposed), Some(config)) = (prior, proposed, config) {
-            let mut plan = PlanValues {
+            let mut plan = Plan {
+                creating: prior.is_null(),
                 prior,
                 config,
                 planned: proposed,
