@@ -66,7 +66,11 @@ pub struct Client {
     /// The collections (clusters, software environments of a workspace) this server has listed as
     /// Coiled's API does: until it has, a 404 for one of their members is not taken to mean that
     /// what was asked for is gone.
-    identified: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    identified: std::sync::Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<String, std::sync::Arc<tokio::sync::OnceCell<()>>>,
+        >,
+    >,
 }
 
 impl Client {
@@ -330,29 +334,34 @@ impl Client {
     /// URL (rule `gone`).
     async fn confirm_not_found(&self, op: &Op, path: &str, message: String) -> ApiError {
         let (probe, query) = collection_of(path);
-        if self.identified.lock().unwrap_or_else(|p| p.into_inner()).contains(&probe) {
-            return ApiError::NotFound { message };
-        }
-        let answer = retry::run(op, &self.config.retry, &probe, |_| {
-            self.send_once(&reqwest::Method::GET, &probe, &query, None, Call::Idempotent)
-        })
-        .await
-        .and_then(|text| decode::<serde_json::Value>(&self.url(&probe), &text));
-        match answer {
-            Ok(v) if v.is_array() || v.is_object() => {
-                self.identified.lock().unwrap_or_else(|p| p.into_inner()).insert(probe);
-                ApiError::NotFound { message }
+        // Concurrent 404s of one collection wait for one probe; one that failed is not kept.
+        let cell = {
+            let mut cells = self.identified.lock().unwrap_or_else(|p| p.into_inner());
+            cells.entry(probe.clone()).or_default().clone()
+        };
+        let identify = || async {
+            let answer = retry::run(op, &self.config.retry, &probe, |_| {
+                self.send_once(&reqwest::Method::GET, &probe, &query, None, Call::Idempotent)
+            })
+            .await
+            .and_then(|text| decode::<serde_json::Value>(&self.url(&probe), &text));
+            match answer {
+                Ok(v) if v.is_array() || v.is_object() => Ok(()),
+                Ok(other) => Err(ApiError::NotCoiled {
+                    url: self.url(path),
+                    identity: self.url(&probe),
+                    cause: format!("it answered {other}"),
+                }),
+                Err(e) => Err(ApiError::NotCoiled {
+                    url: self.url(path),
+                    identity: self.url(&probe),
+                    cause: e.to_string(),
+                }),
             }
-            Ok(other) => ApiError::NotCoiled {
-                url: self.url(path),
-                identity: self.url(&probe),
-                cause: format!("it answered {other}"),
-            },
-            Err(e) => ApiError::NotCoiled {
-                url: self.url(path),
-                identity: self.url(&probe),
-                cause: e.to_string(),
-            },
+        };
+        match cell.get_or_try_init(identify).await {
+            Ok(()) => ApiError::NotFound { message },
+            Err(e) => e,
         }
     }
 
@@ -389,10 +398,13 @@ impl Client {
         self.get_json(op, "/api/v2/user/me/memberships", &[]).await.map_err(auth_failure)
     }
 
-    /// The workspace to use when none is configured: the default membership, else the only one
-    /// (rule `default-workspace`).
-    pub async fn default_workspace(&self, op: &Op) -> Result<String, ApiError> {
-        let memberships = self.memberships(op).await?;
+    /// The workspace to use when none is configured, from the user's `memberships`: the default
+    /// membership, else the only one (rule `default-workspace`).
+    pub async fn default_workspace(
+        &self,
+        op: &Op,
+        memberships: &[Membership],
+    ) -> Result<String, ApiError> {
         if let Some(m) = memberships.iter().find(|m| m.is_default_account) {
             return Ok(m.account.slug.clone());
         }

@@ -13,6 +13,7 @@ pub mod ingress;
 pub(crate) mod ownership;
 pub mod software;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,38 +39,81 @@ pub struct Coiled {
     pub client: Client,
     configured_workspace: Option<config::Sourced<String>>,
     default_workspace: OnceCell<String>,
+    memberships: OnceCell<Vec<crate::api::Membership>>,
     token_source: String,
     server_source: String,
     /// The outcome of checking the token (and its workspaces) once, for plans.
     verified: OnceCell<Result<Vec<String>, String>>,
-    /// What plans check new clusters against, read once per workspace and provider process: its
-    /// backend options and Dask configuration overrides (`None` when they could not be read).
-    plan_facts: tokio::sync::Mutex<std::collections::HashMap<String, PlanFacts>>,
+    /// Each workspace's backend options and Dask configuration overrides, read once per provider
+    /// process (rule `read-once`).
+    workspace_facts: std::sync::Mutex<HashMap<String, Arc<OnceCell<Arc<WorkspaceFacts>>>>>,
+    /// The workspaces whose facts a plan could not read: a plan of many clusters asks once.
+    unreadable_facts: std::sync::Mutex<HashSet<String>>,
     /// Whether a scale-down first asks the scheduler to retire the workers it removes
     /// (`retire_workers`).
     pub retire_workers: bool,
 }
 
-/// A workspace's backend options and Dask configuration overrides, for plan-time checks.
-pub type PlanFacts = Option<Arc<(crate::api::BackendOptionsRead, crate::api::JsonObject)>>;
+/// What every new cluster of a workspace is built from: its backend options (its cloud, default VM
+/// types and account-level firewall) and its Dask configuration overrides.
+#[derive(Debug)]
+pub struct WorkspaceFacts {
+    /// `GET /api/v1/{ws}/backend_options/`.
+    pub backend: crate::api::BackendOptionsRead,
+    /// `GET /api/v2/user/workspace/{ws}/dask-config-overrides`; `None` when Coiled answered it with an
+    /// error, which Coiled's client ignores.
+    pub overrides: Option<crate::api::JsonObject>,
+}
 
 impl Coiled {
-    /// The workspace's backend options and overrides for plan-time checks, read once per provider
-    /// process (a plan of many clusters asks once); `None` when they cannot be read.
-    pub async fn plan_facts(&self, op: &Op, ws: &str) -> PlanFacts {
-        let mut cache = self.plan_facts.lock().await;
-        if let Some(found) = cache.get(ws) {
-            return found.clone();
-        }
-        let facts = match (
-            self.client.get_backend_options(op, ws).await,
-            self.client.dask_config_overrides(op, ws).await,
-        ) {
-            (Ok(b), Ok(o)) => Some(Arc::new((b, o.unwrap_or_default()))),
-            _ => None,
+    /// The workspace's backend options and Dask configuration overrides, in the client's order
+    /// (overrides first, as `coiled.Cluster` starts). Coiled's client reads both for every cluster it
+    /// creates; ours (rule `read-once`): they are workspace-wide, so one provider process (a
+    /// Terraform run) reads them once per workspace, concurrent first uses waiting for one read, and
+    /// again after it writes the workspace's backend options ([`Coiled::forget_workspace_facts`]). A
+    /// read that fails is not kept: the next use asks again. The error comes with its title.
+    pub async fn workspace_facts(
+        &self,
+        op: &Op,
+        ws: &str,
+    ) -> Result<Arc<WorkspaceFacts>, (&'static str, ApiError)> {
+        let cell = {
+            let mut cells = self.workspace_facts.lock().unwrap_or_else(|e| e.into_inner());
+            cells.entry(ws.to_string()).or_default().clone()
         };
-        cache.insert(ws.to_string(), facts.clone());
+        let read = || async {
+            let overrides = self
+                .client
+                .dask_config_overrides(op, ws)
+                .await
+                .map_err(|e| ("Unable to Read the Workspace's Dask Configuration", e))?;
+            let backend = self
+                .client
+                .get_backend_options(op, ws)
+                .await
+                .map_err(|e| ("Unable to Read the Workspace's Backend Options", e))?;
+            Ok(Arc::new(WorkspaceFacts { backend, overrides }))
+        };
+        cell.get_or_try_init(read).await.cloned()
+    }
+
+    /// The workspace's facts for plan-time checks; `None` when they cannot be read, remembered so that
+    /// a plan of many clusters asks once.
+    pub async fn plan_facts(&self, op: &Op, ws: &str) -> Option<Arc<WorkspaceFacts>> {
+        if self.unreadable_facts.lock().unwrap_or_else(|e| e.into_inner()).contains(ws) {
+            return None;
+        }
+        let facts = self.workspace_facts(op, ws).await.ok();
+        if facts.is_none() {
+            self.unreadable_facts.lock().unwrap_or_else(|e| e.into_inner()).insert(ws.to_string());
+        }
         facts
+    }
+
+    /// Forgets what was read of the workspace: this process has written its backend options.
+    pub fn forget_workspace_facts(&self, ws: &str) {
+        self.workspace_facts.lock().unwrap_or_else(|e| e.into_inner()).remove(ws);
+        self.unreadable_facts.lock().unwrap_or_else(|e| e.into_inner()).remove(ws);
     }
 }
 
@@ -79,7 +123,17 @@ impl Coiled {
         if let Some(ws) = &self.configured_workspace {
             return Ok(ws.value.clone());
         }
-        self.default_workspace.get_or_try_init(|| self.client.default_workspace(op)).await.cloned()
+        let default = || async {
+            let memberships = self.memberships(op).await?;
+            self.client.default_workspace(op, memberships).await
+        };
+        self.default_workspace.get_or_try_init(default).await.cloned()
+    }
+
+    /// The token's user's memberships, read once per provider process (rule `read-once`): they give
+    /// the default workspace and the workspaces a plan checks the token against.
+    async fn memberships(&self, op: &Op) -> Result<&[crate::api::Membership], ApiError> {
+        self.memberships.get_or_try_init(|| self.client.memberships(op)).await.map(Vec::as_slice)
     }
 
     /// The workspace a resource's `workspace` attribute names, else the default one; reports an error
@@ -176,8 +230,8 @@ impl Coiled {
         let verified = self
             .verified
             .get_or_init(|| async {
-                match self.client.memberships(op).await {
-                    Ok(ms) => Ok(ms.into_iter().map(|m| m.account.slug).collect()),
+                match self.memberships(op).await {
+                    Ok(ms) => Ok(ms.iter().map(|m| m.account.slug.clone()).collect()),
                     Err(e) => Err(self.explain(&e)),
                 }
             })
@@ -505,7 +559,9 @@ impl Provider for CoiledProvider {
                     token_source: token.source,
                     server_source: settings.server.source.clone(),
                     verified: OnceCell::new(),
-                    plan_facts: Default::default(),
+                    memberships: OnceCell::new(),
+                    workspace_facts: Default::default(),
+                    unreadable_facts: Default::default(),
                     retire_workers: c.retire_workers.known().copied().unwrap_or(true),
                 };
                 *self.data.configured.write().await = Configured::Ready(Arc::new(coiled));

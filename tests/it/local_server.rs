@@ -23,7 +23,10 @@ fn identity_and_auth_errors() {
     rt().block_on(async {
         let c = s.client();
         assert_eq!(c.me(&op()).await.unwrap().username, "alice");
-        assert_eq!(c.default_workspace(&op()).await.unwrap(), "alice");
+        assert_eq!(
+            c.default_workspace(&op(), &c.memberships(&op()).await.unwrap()).await.unwrap(),
+            "alice"
+        );
     });
     let (code, body) = s.get("/api/v1/health");
     assert_eq!((code, body["status"].as_str()), (200, Some("ok")));

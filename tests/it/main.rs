@@ -29,6 +29,7 @@ mod real_over_time;
 mod registry;
 mod release;
 mod reliability;
+mod requests;
 mod retire;
 mod scaling;
 mod soak;

@@ -138,7 +138,10 @@ impl BackendOptionsResource {
             }
         };
         tracing::info!(workspace = %ws, rules = rules.rules().len(), "writing backend options");
-        if let Err(e) = coiled.client.set_backend_options(&op, &ws, &body).await {
+        let written = coiled.client.set_backend_options(&op, &ws, &body).await;
+        // Even a write that failed may have reached Coiled: clusters made later read them again.
+        coiled.forget_workspace_facts(&ws);
+        if let Err(e) = written {
             coiled.report(diags, summary, None, &e);
             return None;
         }

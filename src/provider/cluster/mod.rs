@@ -620,11 +620,10 @@ impl Resource for ClusterResource {
             return None;
         }
         let account = coiled
-            .client
-            .get_backend_options(&op, &ws)
+            .workspace_facts(&op, &ws)
             .await
             .ok()
-            .and_then(|b| b.ingress())
+            .and_then(|f| f.backend.ingress())
             .map(|w| RuleSet::from_wire(&w));
         let (state, own) = imported_state(&d, account.as_ref());
         // What the API does not report is taken from the configuration at the first plan (see

@@ -126,7 +126,8 @@ impl ClusterResource {
             },
         };
         let Some(facts) = coiled.plan_facts(&op, &ws).await else { return };
-        let (backend, overrides) = (&facts.0, Overrides(facts.1.clone()));
+        let (backend, overrides) =
+            (&facts.backend, Overrides(facts.overrides.clone().unwrap_or_default()));
         let account = backend.ingress().map(|w| RuleSet::from_wire(&w));
         if let (Some(own), Some(acc)) = (RuleSet::of_state(&planned.ingress()), &account)
             && !acc.is_empty()

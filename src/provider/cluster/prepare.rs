@@ -1,6 +1,7 @@
 //! What a create asks the server before it sends the cluster, in the client's order: the workspace's
 //! Dask configuration overrides (read when `coiled.Cluster` starts), the workspace's backend options
-//! (for its cloud), and for a container image the software environment made for it, waited for until
+//! (for its cloud), both read once per workspace and provider process ([`Coiled::workspace_facts`]),
+//! and for a container image the software environment made for it, waited for until
 //! built as `Cloud._create_software_environment` waits.
 
 use tfplugin::diag::Diagnostics;
@@ -32,9 +33,16 @@ impl ClusterResource {
         planned: &ClusterModel,
         diags: &mut Diagnostics,
     ) -> Option<Prepared> {
-        let overrides = match coiled.client.dask_config_overrides(op, ws).await {
-            Ok(Some(o)) => Overrides(o),
-            Ok(None) => {
+        let facts = match coiled.workspace_facts(op, ws).await {
+            Ok(facts) => facts,
+            Err((title, e)) => {
+                coiled.report(diags, title, None, &e);
+                return None;
+            }
+        };
+        let overrides = match &facts.overrides {
+            Some(o) => Overrides(o.clone()),
+            None => {
                 // As Coiled's client, which does not check this answer's status: no overrides.
                 diags.warning(
                     "Workspace Dask Configuration Not Read",
@@ -46,18 +54,8 @@ impl ClusterResource {
                 );
                 Overrides(Default::default())
             }
-            Err(e) => {
-                coiled.report(diags, "Unable to Read the Workspace's Dask Configuration", None, &e);
-                return None;
-            }
         };
-        let backend = match coiled.client.get_backend_options(op, ws).await {
-            Ok(b) => b,
-            Err(e) => {
-                coiled.report(diags, "Unable to Read the Workspace's Backend Options", None, &e);
-                return None;
-            }
-        };
+        let backend = &facts.backend;
         let provider = backend.provider_name().unwrap_or_default();
         let (worker_vm_types, scheduler_vm_types) =
             match request::vm_types(planned, &provider, &overrides) {
