@@ -76,3 +76,52 @@ fn workspace_wide_reads_are_made_once_per_operation() {
         s.assert_no_changes();
     }
 }
+
+/// Over a wide-area network, every answer a 150 ms round trip away (`coiled-local --latency`): a
+/// write of backend options (over the WebSocket), a create, a scale that starts new workers, a refresh
+/// and a destroy work, no request is sent again and nothing is taken as unreachable, and a plan asks
+/// once per resource.
+#[test]
+fn a_wide_area_round_trip_needs_no_retry() {
+    let config = |n: u32| {
+        format!(
+            "resource \"coiled_backend_options\" \"o\" {{\n  backend = \"gcp\"\n  gcp_service_account_json = {GCP_KEY:?}\n  gcp_project_id = \"p\"\n}}\nresource \"coiled_cluster\" \"c\" {{\n  name       = \"far\"\n  software   = \"dask\"\n  n_workers  = {n}\n  depends_on = [coiled_backend_options.o]\n}}\n"
+        )
+    };
+    for cli in clis() {
+        let v = &cli.version;
+        let s = Scenario::new(
+            cli,
+            &["--provision-delay", "1s", "--stop-delay", "1s", "--latency", "150ms"],
+            &config(1),
+        );
+        let logged = [("TF_LOG_PROVIDER", "INFO")];
+        let run = |args: &[&str]| {
+            let out = s.tf.terraform_env(args, &logged);
+            let text = out.all();
+            assert_eq!(out.code, 0, "{args:?} ({v}):\n{text}");
+            for sign in ["retrying", "unreachable", "Unreachable"] {
+                assert!(!text.contains(sign), "{args:?} ({v}): {sign:?} in\n{text}");
+            }
+            text
+        };
+        let first = run(&["apply", "-auto-approve", "-no-color"]);
+        // The provider's log is there to be searched.
+        assert!(first.contains("writing backend options"), "no provider log ({v}):\n{first}");
+        s.set(&config(3));
+        run(&["apply", "-auto-approve", "-no-color"]);
+        let id = s.instance("coiled_cluster")["attributes"]["id"].as_str().unwrap().to_string();
+        let workers = s.server.get(&format!("/api/v2/workers/account/alice/cluster/{id}/")).1;
+        // Three workers on their way or started (the apply waits for `wait_for_workers` of them).
+        let counted = workers.as_array().into_iter().flatten().filter(|w| {
+            matches!(w["current_state"]["state"].as_str(), Some("pending" | "starting" | "started"))
+        });
+        assert_eq!(counted.count(), 3, "after the scale ({v}): {workers}");
+        s.reset_stats();
+        let out = s.tf.terraform_env(&["plan", "-detailed-exitcode", "-no-color"], &logged);
+        assert_eq!(out.code, 0, "a plan after the apply ({v}):\n{}", out.all());
+        assert!(s.api_requests() <= 2, "{} requests for 2 resources ({v})", s.api_requests());
+        run(&["destroy", "-auto-approve", "-no-color"]);
+        assert!(s.server.active_clusters().is_empty(), "destroyed ({v})");
+    }
+}

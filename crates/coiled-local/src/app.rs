@@ -153,7 +153,8 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> Resp {
     )
 }
 
-/// Records and counts API requests, and injects the configured faults.
+/// Records and counts API requests, delays their answers by the configured round trip, and injects
+/// the configured faults.
 async fn faults_and_stats(AxState(state): AxState<Shared>, request: Request, next: Next) -> Resp {
     let route = format!("{} {}", request.method(), route_of(request.uri().path()));
     // Tests inspect whole records even from a terse server: this header (never sent by a client)
@@ -184,8 +185,9 @@ async fn faults_and_stats(AxState(state): AxState<Shared>, request: Request, nex
     }
     let request = Request::from_parts(parts, Body::from(bytes));
     let (latency, fault) = state.faults.decide();
-    if latency > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    let latency = state.config.latency + std::time::Duration::from_millis(latency);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     match fault {
         Some(Fault::Drop) => {

@@ -49,6 +49,9 @@ pub struct Config {
     /// How many clusters a workspace may have running at once (`--max-clusters`): nobody with a
     /// token fills the server's memory and disk.
     pub max_clusters: i64,
+    /// A wide-area round trip (`--latency`): every API answer, and the server's answer to each
+    /// WebSocket message, comes this much later. The `/_local` routes are not delayed.
+    pub latency: Duration,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             dask_config_overrides: serde_json::json!({}),
             minimal_echo: false,
             max_clusters: 10_000,
+            latency: Duration::ZERO,
         }
     }
 }

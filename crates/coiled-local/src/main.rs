@@ -2,7 +2,8 @@
 //!
 //! `coiled-local serve --listen 127.0.0.1:0 --data-dir DIR [--token TOKEN] [--workspace NAME]
 //! [--provision-delay 3s] [--stop-delay 1s] [--default-ingress PORTS@CIDR] [--faults JSON]
-//! [--software-env NAME]... [--dask-config-overrides FILE] [--minimal-echo] [--time-scale F]`
+//! [--software-env NAME]... [--dask-config-overrides FILE] [--minimal-echo] [--time-scale F]
+//! [--latency 150ms]`
 //!
 //! The first line on stdout is the base URL. SIGINT / SIGTERM stop it cleanly.
 
@@ -34,7 +35,7 @@ const USAGE: &str = "usage: coiled-local serve --data-dir DIR [--listen 127.0.0.
                     [--provision-delay 3s] [--stop-delay 1s] [--default-ingress 443,8786,8787@0.0.0.0/0]
                     [--scheduler-port 443] [--time-scale 1] [--faults '{\"rate_503\":0.2,\"seed\":1}']
                     [--software-env NAME]... [--dask-config-overrides FILE.json] [--minimal-echo] [--vary SEED]
-                    [--member-of WORKSPACE]... [--no-default-workspace] [--max-clusters 10000]
+                    [--member-of WORKSPACE]... [--no-default-workspace] [--max-clusters 10000] [--latency 150ms]
                     [--clusters simulated|dask --python PY [--lab PREFIX] [--max-workers 8] [--worker-memory 1GiB]
                                         [--cluster-uids 1900000000]]
                     [--tls-cert CERT.pem --tls-key KEY.pem]";
@@ -83,6 +84,10 @@ fn parse_args() -> anyhow::Result<Args> {
             Long("stop-delay") => {
                 args.config.stop_delay =
                     humantime::parse_duration(&parser.value()?.string()?).context("--stop-delay")?
+            }
+            Long("latency") => {
+                args.config.latency =
+                    humantime::parse_duration(&parser.value()?.string()?).context("--latency")?
             }
             Long("scheduler-port") => args.config.scheduler_port = parser.value()?.parse()?,
             Long("time-scale") => args.config.time_scale = time_scale(&parser.value()?.string()?)?,

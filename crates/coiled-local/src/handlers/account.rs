@@ -216,6 +216,8 @@ pub(crate) async fn update_options_session(state: Shared, ws: String, mut socket
             None,
             text.as_bytes(),
         );
+        // The answer travels a round trip after the message left the client.
+        tokio::time::sleep(state.config.latency).await;
         let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
         if v.get("type").and_then(Value::as_str) != Some("update_options") {
             continue;
