@@ -367,26 +367,6 @@ fn counted_clusters(server: &LocalServer, n: usize, prefix: &str, workers: u32) 
     )
 }
 
-/// Apply of N clusters: wall time, API requests per cluster, requests per second at the server.
-fn apply_many(ctx: &mut Ctx, cli: &Cli, n: usize) {
-    let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
-    let config = counted_clusters(&server, n, "a", 1);
-    let w = workdir(cli, &config);
-    server.delete("/_local/stats");
-    let t = Instant::now();
-    w.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
-    let wall = t.elapsed().as_secs_f64();
-    let stats = server.get("/_local/stats").1;
-    let requests = stats["requests"].as_u64().unwrap_or(0) as f64;
-    eprintln!(
-        "apply {} N={n}: {wall:.2}s, {:.1} requests per cluster, {:.0} requests/s",
-        cli.version,
-        requests / n as f64,
-        requests / wall
-    );
-    ctx.results.insert(format!("apply_{}", cli.version), json!({"n": n, "wall_s": wall, "requests_per_cluster": requests / n as f64, "requests_per_s": requests / wall, "by_route": stats["by_route"]}));
-}
-
 /// For clusters made with provisioning delay D: the polls each create makes, the time from the cluster
 /// becoming ready in coiled-local to the provider's first poll after it (detection), and to `terraform
 /// apply` returning; against what a fixed 1 s poll makes.
@@ -647,8 +627,17 @@ fn main() {
         if wanted("tfprofile") {
             tf_profile(&mut ctx, cli, if smoke { 5 } else { 1000 });
         }
-        if wanted("apply") {
-            apply_many(&mut ctx, cli, if smoke { 5 } else { 100 });
+        if wanted("requests") {
+            operations::requests_per_operation(&mut ctx, cli, if smoke { 5 } else { 100 });
+        }
+        if wanted("latency") {
+            let (n, latencies) = if smoke { (5, vec![0, 50]) } else { (200, vec![0, 50, 150]) };
+            operations::over_latency(&mut ctx, cli, n, &latencies);
+        }
+        if wanted("linearity") {
+            let (sizes, seed_above) =
+                if smoke { (vec![1, 5, 12], 5) } else { (vec![1, 200, 1000, 5000], 1000) };
+            operations::linearity(&mut ctx, cli, &sizes, seed_above);
         }
         if wanted("real") && !smoke && cli.version == clis().last().unwrap().version {
             real_clusters(&mut ctx, cli);
@@ -689,4 +678,4 @@ fn main() {
 mod support;
 use support::profile::profile;
 use support::tfprofile::tf_profile;
-use support::{cpu, report};
+use support::{cpu, operations, report};

@@ -3,8 +3,9 @@
 #   scripts/bench.sh           full run (about 35 minutes): writes docs/benchmarks.md and docs/benchmarks/
 #   scripts/bench.sh --smoke   tiny sizes, one run, nothing written (what CI runs)
 # Environment: BENCH_SIZES (default 1,200,1000), BENCH_RUNS (default 5); BENCH_ONLY=step[,step] reruns
-# some steps (rpc, startup, plan, cpu, profile, tfprofile, apply, real, readiness) and merges them into the results. The `real`
-# step (real Dask clusters) needs root and scripts/install-test-tools.sh; without them it is skipped.
+# some steps (rpc, startup, plan, cpu, profile, tfprofile, requests, latency, linearity, real, readiness)
+# and merges them into the results. The `real` step (real Dask clusters) needs root and
+# scripts/install-test-tools.sh; without them it is skipped.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

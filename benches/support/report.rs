@@ -59,6 +59,7 @@ pub fn write(doc: &Value, out_dir: &Path, page: &Path) {
         md.push('\n');
     }
     md.push_str(&apply_section(r));
+    md.push_str(&super::operations::section(r));
     md.push_str(&cpu_section(r));
     md.push_str(&super::tfprofile::section(r));
     md.push_str(&profile_section(r));
@@ -414,6 +415,7 @@ fn targets(r: &Value) -> String {
             yes(det <= 0.5 && polls <= fixed)
         ));
     }
+    s.push_str(&super::operations::targets(r));
     if let Some(b) = r["startup"]["coiled (Rust)"]["binary_bytes"].as_f64() {
         s.push_str(&format!(
             "| binary ≤ 10 MiB | {:.1} MiB | {} |\n",

@@ -46,7 +46,7 @@ pub struct Coiled {
     verified: OnceCell<Result<Vec<String>, String>>,
     /// Each workspace's backend options and Dask configuration overrides, read once per provider
     /// process (rule `read-once`).
-    workspace_facts: std::sync::Mutex<HashMap<String, Arc<OnceCell<Arc<WorkspaceFacts>>>>>,
+    workspace_reads: std::sync::Mutex<HashMap<String, Arc<WorkspaceReads>>>,
     /// The workspaces whose facts a plan could not read: a plan of many clusters asks once.
     unreadable_facts: std::sync::Mutex<HashSet<String>>,
     /// Whether a scale-down first asks the scheduler to retire the workers it removes
@@ -59,47 +59,62 @@ pub struct Coiled {
 #[derive(Debug)]
 pub struct WorkspaceFacts {
     /// `GET /api/v1/{ws}/backend_options/`.
-    pub backend: crate::api::BackendOptionsRead,
+    pub backend: Arc<crate::api::BackendOptionsRead>,
     /// `GET /api/v2/user/workspace/{ws}/dask-config-overrides`; `None` when Coiled answered it with an
     /// error, which Coiled's client ignores.
     pub overrides: Option<crate::api::JsonObject>,
 }
 
+/// A workspace's reads, each made once (rule `read-once`).
+#[derive(Debug, Default)]
+struct WorkspaceReads {
+    backend: OnceCell<Arc<crate::api::BackendOptionsRead>>,
+    overrides: OnceCell<Option<crate::api::JsonObject>>,
+}
+
 impl Coiled {
-    /// The workspace's backend options and Dask configuration overrides, in the client's order
-    /// (overrides first, as `coiled.Cluster` starts). Coiled's client reads both for every cluster it
-    /// creates; ours (rule `read-once`): they are workspace-wide, so one provider process (a
-    /// Terraform run) reads them once per workspace, concurrent first uses waiting for one read, and
-    /// again after it writes the workspace's backend options ([`Coiled::forget_workspace_facts`]). A
-    /// read that fails is not kept: the next use asks again. The error comes with its title.
+    /// What this process has read of workspace `ws`.
+    fn reads(&self, ws: &str) -> Arc<WorkspaceReads> {
+        let mut reads = self.workspace_reads.lock().unwrap_or_else(|e| e.into_inner());
+        reads.entry(ws.to_string()).or_default().clone()
+    }
+
+    /// The workspace's backend options. Coiled's client reads them for every cluster it creates; ours
+    /// (rule `read-once`): they are workspace-wide, so one provider process (one Terraform operation)
+    /// reads them once per workspace, concurrent first uses waiting for one read, and again after it
+    /// writes them ([`Coiled::forget_workspace_reads`]). A read that fails is not kept: the next use
+    /// asks again.
+    pub async fn backend_options(
+        &self,
+        op: &Op,
+        ws: &str,
+    ) -> Result<Arc<crate::api::BackendOptionsRead>, ApiError> {
+        let read = || async { self.client.get_backend_options(op, ws).await.map(Arc::new) };
+        self.reads(ws).backend.get_or_try_init(read).await.cloned()
+    }
+
+    /// The workspace's overrides and backend options, in the client's order (overrides first, as
+    /// `coiled.Cluster` starts), each read once as [`Coiled::backend_options`] is. The error comes
+    /// with its title.
     pub async fn workspace_facts(
         &self,
         op: &Op,
         ws: &str,
-    ) -> Result<Arc<WorkspaceFacts>, (&'static str, ApiError)> {
-        let cell = {
-            let mut cells = self.workspace_facts.lock().unwrap_or_else(|e| e.into_inner());
-            cells.entry(ws.to_string()).or_default().clone()
+    ) -> Result<WorkspaceFacts, (&'static str, ApiError)> {
+        let read = || self.client.dask_config_overrides(op, ws);
+        let overrides = match self.reads(ws).overrides.get_or_try_init(read).await {
+            Ok(o) => o.clone(),
+            Err(e) => return Err(("Unable to Read the Workspace's Dask Configuration", e)),
         };
-        let read = || async {
-            let overrides = self
-                .client
-                .dask_config_overrides(op, ws)
-                .await
-                .map_err(|e| ("Unable to Read the Workspace's Dask Configuration", e))?;
-            let backend = self
-                .client
-                .get_backend_options(op, ws)
-                .await
-                .map_err(|e| ("Unable to Read the Workspace's Backend Options", e))?;
-            Ok(Arc::new(WorkspaceFacts { backend, overrides }))
-        };
-        cell.get_or_try_init(read).await.cloned()
+        match self.backend_options(op, ws).await {
+            Ok(backend) => Ok(WorkspaceFacts { backend, overrides }),
+            Err(e) => Err(("Unable to Read the Workspace's Backend Options", e)),
+        }
     }
 
     /// The workspace's facts for plan-time checks; `None` when they cannot be read, remembered so that
     /// a plan of many clusters asks once.
-    pub async fn plan_facts(&self, op: &Op, ws: &str) -> Option<Arc<WorkspaceFacts>> {
+    pub async fn plan_facts(&self, op: &Op, ws: &str) -> Option<WorkspaceFacts> {
         if self.unreadable_facts.lock().unwrap_or_else(|e| e.into_inner()).contains(ws) {
             return None;
         }
@@ -111,8 +126,8 @@ impl Coiled {
     }
 
     /// Forgets what was read of the workspace: this process has written its backend options.
-    pub fn forget_workspace_facts(&self, ws: &str) {
-        self.workspace_facts.lock().unwrap_or_else(|e| e.into_inner()).remove(ws);
+    pub fn forget_workspace_reads(&self, ws: &str) {
+        self.workspace_reads.lock().unwrap_or_else(|e| e.into_inner()).remove(ws);
         self.unreadable_facts.lock().unwrap_or_else(|e| e.into_inner()).remove(ws);
     }
 }
@@ -560,7 +575,7 @@ impl Provider for CoiledProvider {
                     server_source: settings.server.source.clone(),
                     verified: OnceCell::new(),
                     memberships: OnceCell::new(),
-                    workspace_facts: Default::default(),
+                    workspace_reads: Default::default(),
                     unreadable_facts: Default::default(),
                     retire_workers: c.retire_workers.known().copied().unwrap_or(true),
                 };

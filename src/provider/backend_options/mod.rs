@@ -140,7 +140,7 @@ impl BackendOptionsResource {
         tracing::info!(workspace = %ws, rules = rules.rules().len(), "writing backend options");
         let written = coiled.client.set_backend_options(&op, &ws, &body).await;
         // Even a write that failed may have reached Coiled: clusters made later read them again.
-        coiled.forget_workspace_facts(&ws);
+        coiled.forget_workspace_reads(&ws);
         if let Err(e) = written {
             coiled.report(diags, summary, None, &e);
             return None;

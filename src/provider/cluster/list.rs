@@ -143,8 +143,7 @@ impl ListResource for ClusterList {
         let wanted_tags = q.tags.known().cloned().filter(|t| !t.is_empty());
         let account = if include_resource {
             coiled
-                .client
-                .get_backend_options(&op, &ws)
+                .backend_options(&op, &ws)
                 .await
                 .ok()
                 .and_then(|b| b.ingress())

@@ -620,10 +620,10 @@ impl Resource for ClusterResource {
             return None;
         }
         let account = coiled
-            .workspace_facts(&op, &ws)
+            .backend_options(&op, &ws)
             .await
             .ok()
-            .and_then(|f| f.backend.ingress())
+            .and_then(|b| b.ingress())
             .map(|w| RuleSet::from_wire(&w));
         let (state, own) = imported_state(&d, account.as_ref());
         // What the API does not report is taken from the configuration at the first plan (see

@@ -1,0 +1,434 @@
+//! What users feel beyond the provider's own CPU: the API requests each operation makes, plans and
+//! applies over a wide-area round trip, and how a plan's cost grows with the number of clusters.
+
+use crate::*;
+
+/// Terraform's default parallelism: how many resources it works on at once.
+const PARALLELISM: f64 = 10.0;
+
+/// The server's request counters, reset.
+fn reset(server: &LocalServer) {
+    server.delete("/_local/stats");
+}
+
+/// API requests since the last reset.
+fn requests(server: &LocalServer) -> f64 {
+    server.get("/_local/stats").1["requests"].as_f64().unwrap_or(0.0)
+}
+
+/// `terraform args`, which must succeed; the API requests it made and its wall time.
+fn measured(server: &LocalServer, w: &Workdir, args: &[&str]) -> (f64, f64) {
+    reset(server);
+    let t = Instant::now();
+    w.terraform(args).ok();
+    (requests(server), t.elapsed().as_secs_f64())
+}
+
+/// A `.tfquery.hcl` listing every cluster of the workspace whose name starts with `prefix`.
+fn query_file(w: &Workdir, prefix: &str) {
+    w.write(
+        "all.tfquery.hcl",
+        &format!(
+            "list \"coiled_cluster\" \"all\" {{\n  provider = coiled\n  config {{\n    name_prefix = \"{prefix}\"\n  }}\n}}\n"
+        ),
+    );
+}
+
+/// The requests of each operation on N clusters: the apply that creates them (also timed, as before),
+/// a plan with refresh, a scale of each by one worker, an import of each (`import` blocks from
+/// Terraform 1.5, `terraform import` of ten one by one before) and a query listing them (Terraform
+/// 1.14 and later).
+pub fn requests_per_operation(ctx: &mut Ctx, cli: &Cli, n: usize) {
+    let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
+    let w = workdir(cli, &counted_clusters(&server, n, "a", 1));
+    let (apply, wall) = measured(&server, &w, &["apply", "-auto-approve", "-no-color"]);
+    let stats = server.get("/_local/stats").1;
+    let per = |requests: f64, of: usize| requests / of as f64;
+    eprintln!(
+        "apply {} N={n}: {wall:.2}s, {:.2} requests per cluster, {:.0} requests/s",
+        cli.version,
+        per(apply, n),
+        apply / wall
+    );
+    ctx.results.insert(
+        format!("apply_{}", cli.version),
+        json!({"n": n, "wall_s": wall, "requests_per_cluster": per(apply, n), "requests_per_s": apply / wall, "by_route": stats["by_route"]}),
+    );
+    // Each operation's requests per cluster, and by route.
+    let mut ops = serde_json::Map::new();
+    let mut record = |op: &str, requests: f64, of: usize| {
+        let routes = server.get("/_local/stats").1["by_route"].clone();
+        ops.insert(
+            op.into(),
+            json!({"per_cluster": per(requests, of), "of": of, "by_route": routes}),
+        );
+    };
+    record("apply (create)", apply, n);
+    let (plan, _) = measured(&server, &w, &["plan", "-no-color"]);
+    record("plan with refresh", plan, n);
+    w.write("main.tf", &counted_clusters(&server, n, "a", 2));
+    let (scale, _) = measured(&server, &w, &["apply", "-auto-approve", "-no-color"]);
+    record("apply (scale up by one worker)", scale, n);
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("terraform.tfstate")).unwrap())
+            .unwrap();
+    let ids: Vec<String> = (0..n)
+        .map(|i| {
+            state["resources"][0]["instances"][i]["attributes"]["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    std::fs::remove_file(w.path().join("terraform.tfstate")).unwrap();
+    if cli.at_least(1, 5) {
+        let blocks: String = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                format!("import {{\n  to = coiled_cluster.c[{i}]\n  id = \"{id}\"\n}}\n")
+            })
+            .collect();
+        w.write("imports.tf", &blocks);
+        let (import, _) = measured(&server, &w, &["apply", "-auto-approve", "-no-color"]);
+        record("import (`import` blocks, with their apply)", import, n);
+        std::fs::remove_file(w.path().join("imports.tf")).unwrap();
+    } else {
+        let some = ids.len().min(10);
+        reset(&server);
+        for (i, id) in ids.iter().take(some).enumerate() {
+            w.terraform(&["import", "-no-color", &format!("coiled_cluster.c[{i}]"), id]).ok();
+        }
+        record("import (`terraform import`, one by one)", requests(&server), some);
+    }
+    if cli.at_least(1, 14) {
+        query_file(&w, "a-");
+        let (query, _) = measured(&server, &w, &["query", "-no-color"]);
+        record("query (`terraform query` listing them)", query, n);
+    }
+    for (op, v) in &ops {
+        eprintln!("requests {} N={n}: {op}: {}", cli.version, v);
+    }
+    ctx.results.insert(format!("requests_{}", cli.version), json!({"n": n, "per_cluster": ops}));
+}
+
+/// Plan with refresh and apply of N clusters with every answer `latency` away (`coiled-local
+/// --latency`), against the ideal for Terraform's parallelism: the same operation without latency,
+/// plus N / parallelism rounds of the requests each cluster makes one after another.
+pub fn over_latency(ctx: &mut Ctx, cli: &Cli, n: usize, latencies_ms: &[u64]) {
+    let mut rows = Vec::new();
+    for &ms in latencies_ms {
+        let latency = format!("{ms}ms");
+        let server = LocalServer::start(&[
+            "--provision-delay",
+            "0s",
+            "--stop-delay",
+            "0s",
+            "--latency",
+            &latency,
+        ]);
+        let w = workdir(cli, &counted_clusters(&server, n, "l", 0));
+        let (apply, apply_s) = measured(&server, &w, &["apply", "-auto-approve", "-no-color"]);
+        let mut plans = Vec::new();
+        let mut plan_requests = 0.0;
+        for _ in 0..ctx.runs.min(3) {
+            let (r, s) = measured(&server, &w, &["plan", "-no-color"]);
+            plans.push(s);
+            plan_requests = r;
+        }
+        let plan_s = median(plans);
+        eprintln!(
+            "latency {} N={n} {ms} ms: apply {apply_s:.2}s ({:.2} requests per cluster), plan {plan_s:.2}s ({:.2} per cluster)",
+            cli.version,
+            apply / n as f64,
+            plan_requests / n as f64
+        );
+        rows.push(json!({"latency_ms": ms, "apply_s": apply_s, "apply_requests_per_cluster": apply / n as f64, "plan_s": plan_s, "plan_requests_per_cluster": plan_requests / n as f64}));
+    }
+    ctx.results.insert(
+        format!("latency_{}", cli.version),
+        json!({"n": n, "parallelism": PARALLELISM, "rows": rows}),
+    );
+}
+
+/// The seconds N resources take at Terraform's parallelism beyond `base_s`, when each makes `serial`
+/// requests one after another, each a round trip of `latency_ms`.
+pub fn ideal_s(base_s: f64, n: f64, parallelism: f64, serial: f64, latency_ms: f64) -> f64 {
+    base_s + (n / parallelism).ceil() * serial * latency_ms / 1000.0
+}
+
+/// Plan with refresh at growing N: the provider's CPU and peak memory per instance (beyond those of a
+/// plan of one), and the requests of a query listing them all. Above `seed_above` clusters the server
+/// is seeded directly: the clusters are created over its API with the body the provider sent for the
+/// first, and the state written from the first one's, then refreshed once.
+pub fn linearity(ctx: &mut Ctx, cli: &Cli, sizes: &[usize], seed_above: usize) {
+    let mut rows = Vec::new();
+    for &n in sizes {
+        let server = LocalServer::start(&["--provision-delay", "0s", "--stop-delay", "0s"]);
+        let logs = tempfile::tempdir().unwrap();
+        let log = logs.path().join("cpu");
+        let w = workdir_logging_cpu(cli, &counted_clusters(&server, n, "s", 0), Some(&log));
+        if n > seed_above {
+            seed(&server, &w, n);
+        } else {
+            w.terraform(&["apply", "-auto-approve", "-no-color", "-parallelism=20"]).ok();
+        }
+        let runs = if n >= 1000 { ctx.runs.min(3) } else { ctx.runs };
+        let (mut cpu_s, mut walls, mut requests_per) = (Vec::new(), Vec::new(), 0.0);
+        for _ in 0..runs {
+            let _ = std::fs::remove_file(&log);
+            let (r, wall) = measured(&server, &w, &["plan", "-no-color"]);
+            walls.push(wall);
+            requests_per = r / n as f64;
+            cpu_s.push(cpu::logged_cpu_s(&log));
+        }
+        let (_, rss) = peak_rss_kib("terraform-provider-coiled", || {
+            w.terraform(&["plan", "-no-color"]).ok();
+        });
+        let query = cli.at_least(1, 14).then(|| {
+            query_file(&w, "s-");
+            let (r, _) = measured(&server, &w, &["query", "-no-color"]);
+            std::fs::remove_file(w.path().join("all.tfquery.hcl")).unwrap();
+            r
+        });
+        let (cpu, wall) = (median(cpu_s), median(walls));
+        eprintln!(
+            "linearity {} N={n}: plan {wall:.2}s, provider CPU {cpu:.3}s, peak RSS {rss} KiB, {requests_per:.2} requests per cluster, query {query:?} requests",
+            cli.version
+        );
+        rows.push(json!({"n": n, "wall_s": wall, "provider_cpu_s": cpu, "peak_rss_kib": rss, "plan_requests_per_cluster": requests_per, "query_requests": query}));
+    }
+    ctx.results.insert(format!("linearity_{}", cli.version), json!({"rows": rows}));
+}
+
+/// Makes `w`'s N clusters exist without Terraform creating them one by one: the first is applied,
+/// the others created over the API with the body it was created with, and the state holds the first
+/// one's instance for each (its id and name changed), refreshed once so that it records each cluster
+/// as read.
+fn seed(server: &LocalServer, w: &Workdir, n: usize) {
+    let config = std::fs::read_to_string(w.path().join("main.tf")).unwrap();
+    w.write("main.tf", &config.replace(&format!("count     = {n}"), "count     = 1"));
+    server.delete("/_local/requests");
+    w.terraform(&["apply", "-auto-approve", "-no-color"]).ok();
+    let log = server.get("/_local/requests").1;
+    let body = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["method"] == "POST" && r["path"] == "/api/v2/clusters/account/alice/")
+        .map(|r| r["body"].clone())
+        .expect("the first cluster's create");
+    let path = w.path().join("terraform.tfstate");
+    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let first = state["resources"][0]["instances"][0].clone();
+    let mut instances = vec![first.clone()];
+    for i in 1..n {
+        let mut b = body.clone();
+        b["name"] = json!(format!("s-{i}"));
+        let (code, created) = server.post("/api/v2/clusters/account/alice/", &b);
+        assert_eq!(code, 201, "seeding cluster {i}: {created}");
+        let mut instance = first.clone();
+        instance["index_key"] = json!(i);
+        instance["attributes"]["id"] = json!(created["id"].to_string());
+        instance["attributes"]["name"] = json!(format!("s-{i}"));
+        instances.push(instance);
+    }
+    state["resources"][0]["instances"] = Value::Array(instances);
+    state["serial"] = json!(state["serial"].as_u64().unwrap_or(0) + 1);
+    std::fs::write(&path, serde_json::to_string(&state).unwrap()).unwrap();
+    w.write("main.tf", &config);
+    w.terraform(&["apply", "-refresh-only", "-auto-approve", "-no-color", "-parallelism=20"]).ok();
+    let plan = w.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(plan.code, 0, "the seeded state plans a change:\n{}", plan.all());
+}
+
+/// The requests of each operation on a table, by route.
+fn requests_table(r: &Value) -> String {
+    let mut md = String::from(
+        "\n## Requests per operation\n\nAPI requests `coiled-local` received during each operation on N clusters of one workspace (one worker each; the scale adds one), per cluster, with the routes they went to. An operation is one `terraform` command: its plan and its apply each run a provider process. The user's memberships and the workspace's backend options and Dask configuration overrides are read once per process (rule `read-once` in the [wire ledger](wire-ledger.md)); a create looks its name up, creates and polls until ready, once a second.\n\n| Terraform | operation | N | requests per cluster | by route |\n|---|---|---|---|---|\n",
+    );
+    for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("requests_")) {
+        let version = key.trim_start_matches("requests_");
+        for (op, o) in v["per_cluster"].as_object().unwrap() {
+            let routes: Vec<String> = o["by_route"]
+                .as_object()
+                .map(|m| m.iter().map(|(route, count)| format!("`{route}` {count}")).collect())
+                .unwrap_or_default();
+            md.push_str(&format!(
+                "| {version} | {op} | {} | {:.2} | {} |\n",
+                o["of"],
+                o["per_cluster"].as_f64().unwrap_or(f64::NAN),
+                routes.join(", ")
+            ));
+        }
+    }
+    md
+}
+
+/// The requests a cluster makes one after another in an operation: its refresh in a plan; its name
+/// lookup, create and first poll in an apply.
+const SERIAL: [(&str, f64); 2] = [("plan", 1.0), ("apply", 3.0)];
+
+/// The latency table.
+fn latency_table(r: &Value) -> String {
+    let mut md = String::from(
+        "\n## Over a wide-area network\n\n`coiled-local --latency` answers every request one round trip later. N clusters are applied (no workers; provisioning takes no time), then planned with refresh (median of three), at Terraform's default parallelism of 10. The ideal is the same operation with no latency plus N / 10 rounds of the requests each cluster makes one after another, a round trip each: one for a plan (its refresh), three for an apply (its name lookup, create and first poll).\n\n| Terraform | round trip | N | apply | ideal | requests per cluster | plan with refresh | ideal | requests per cluster |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("latency_")) {
+        let version = key.trim_start_matches("latency_");
+        let n = v["n"].as_f64().unwrap_or(f64::NAN);
+        let p = v["parallelism"].as_f64().unwrap_or(PARALLELISM);
+        let rows = v["rows"].as_array().unwrap();
+        let base = |field: &str| {
+            rows.iter()
+                .find(|row| row["latency_ms"] == 0)
+                .and_then(|row| row[field].as_f64())
+                .unwrap_or(f64::NAN)
+        };
+        for row in rows {
+            let ms = row["latency_ms"].as_f64().unwrap_or(f64::NAN);
+            let f = |k: &str| row[k].as_f64().unwrap_or(f64::NAN);
+            let [(_, plan_serial), (_, apply_serial)] = SERIAL;
+            md.push_str(&format!(
+                "| {version} | {ms:.0} ms | {n} | {:.2} s | {:.2} s | {:.2} | {:.2} s | {:.2} s | {:.2} |\n",
+                f("apply_s"),
+                ideal_s(base("apply_s"), n, p, apply_serial, ms),
+                f("apply_requests_per_cluster"),
+                f("plan_s"),
+                ideal_s(base("plan_s"), n, p, plan_serial, ms),
+                f("plan_requests_per_cluster"),
+            ));
+        }
+    }
+    md
+}
+
+/// Per instance, beyond a plan of one: `(at(n) - at(1)) / (n - 1)`.
+fn per_instance(rows: &[Value], n: u64, field: &str) -> f64 {
+    let at = |n: u64| {
+        rows.iter()
+            .find(|row| row["n"] == n)
+            .and_then(|row| row[field].as_f64())
+            .unwrap_or(f64::NAN)
+    };
+    (at(n) - at(1)) / (n as f64 - 1.0)
+}
+
+/// The linearity table.
+fn linearity_table(r: &Value) -> String {
+    let mut md = String::from(
+        "\n## Linear cost\n\nPlan with refresh of N applied clusters (N = 5,000 seeded directly: created over `coiled-local`'s API with the body the provider sent for the first, the state written from the first's and refreshed once, and checked to plan no change). The provider's CPU is logged by a wrapper as above; its peak RSS is sampled. Per instance is beyond a plan of one cluster, which leaves the fixed cost out. A query lists the clusters (`terraform query`, Terraform 1.14 and later): the clusters' list is read a page of 100 at a time.\n\n| Terraform | N | plan wall time | provider CPU | per instance | provider peak RSS | per instance | requests per cluster | query requests |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("linearity_")) {
+        let version = key.trim_start_matches("linearity_");
+        let rows = v["rows"].as_array().unwrap();
+        for row in rows {
+            let n = row["n"].as_u64().unwrap_or(0);
+            let f = |k: &str| row[k].as_f64().unwrap_or(f64::NAN);
+            let (cpu, rss) = if n > 1 {
+                (
+                    format!("{:.3} ms", per_instance(rows, n, "provider_cpu_s") * 1000.0),
+                    format!("{:.2} KiB", per_instance(rows, n, "peak_rss_kib")),
+                )
+            } else {
+                ("–".into(), "–".into())
+            };
+            let query = row["query_requests"].as_f64().map_or("–".into(), |q| format!("{q:.0}"));
+            md.push_str(&format!(
+                "| {version} | {n} | {:.2} s | {:.3} s | {cpu} | {:.1} MiB | {rss} | {:.2} | {query} |\n",
+                f("wall_s"),
+                f("provider_cpu_s"),
+                f("peak_rss_kib") / 1024.0,
+                f("plan_requests_per_cluster"),
+            ));
+        }
+    }
+    md
+}
+
+/// The sections of this module's measurements.
+pub fn section(r: &Value) -> String {
+    requests_table(r) + &latency_table(r) + &linearity_table(r)
+}
+
+/// The targets of this module's measurements, and the guard on the provider's CPU.
+pub fn targets(r: &Value) -> String {
+    let mut s = String::new();
+    let yes = |ok: bool| if ok { "yes" } else { "no" };
+    let object = r.as_object().unwrap();
+    for (key, v) in object.iter().filter(|(k, _)| k.starts_with("apply_")) {
+        let version = key.trim_start_matches("apply_");
+        let per = v["requests_per_cluster"].as_f64().unwrap_or(f64::NAN);
+        s.push_str(&format!(
+            "| apply of {} new clusters ≤ 3.2 API requests per cluster (Terraform {version}) | {per:.2} | {} |\n",
+            v["n"],
+            yes(per <= 3.2)
+        ));
+    }
+    for (key, v) in object.iter().filter(|(k, _)| k.starts_with("latency_")) {
+        let version = key.trim_start_matches("latency_");
+        let worst = v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|row| row["plan_requests_per_cluster"].as_f64())
+            .fold(0.0, f64::max);
+        s.push_str(&format!(
+            "| a plan with refresh makes at most one request per resource, at every round trip (Terraform {version}) | {worst:.2} | {} |\n",
+            yes(worst <= 1.0)
+        ));
+    }
+    for (key, v) in object.iter().filter(|(k, _)| k.starts_with("linearity_")) {
+        let version = key.trim_start_matches("linearity_");
+        let rows = v["rows"].as_array().unwrap();
+        let (Some(small), Some(large)) = (
+            rows.iter().filter_map(|row| row["n"].as_u64()).find(|n| *n > 1),
+            rows.iter().filter_map(|row| row["n"].as_u64()).max(),
+        ) else {
+            continue;
+        };
+        for (field, what) in [("provider_cpu_s", "CPU"), ("peak_rss_kib", "peak RSS")] {
+            let x = per_instance(rows, large, field) / per_instance(rows, small, field);
+            s.push_str(&format!(
+                "| provider {what} per instance at N = {large} within 15% of N = {small} (Terraform {version}) | {x:.2}× | {} |\n",
+                yes((x - 1.0).abs() <= 0.15)
+            ));
+        }
+        if let Some(q) =
+            rows.iter().find(|row| row["n"] == large).and_then(|row| row["query_requests"].as_f64())
+        {
+            let bound = (large as f64 / 100.0).ceil() + 3.0;
+            s.push_str(&format!(
+                "| a query of {large} clusters in at most N / 100 + 3 requests (Terraform {version}) | {q:.0} | {} |\n",
+                yes(q <= bound)
+            ));
+        }
+    }
+    // The guard: the provider's CPU per instance against the Go peer's, from the CPU split's runs.
+    for version in object
+        .keys()
+        .filter_map(|k| k.strip_prefix("cpu_split_"))
+        .filter_map(|k| k.strip_suffix("_n1"))
+    {
+        let small = &r[format!("cpu_split_{version}_n1")]["results"];
+        let Some(large) = object
+            .iter()
+            .filter(|(k, v)| {
+                k.starts_with(&format!("cpu_split_{version}_n")) && v["n"].as_u64() > Some(1)
+            })
+            .map(|(_, v)| v)
+            .max_by_key(|v| v["n"].as_u64())
+        else {
+            continue;
+        };
+        let added = large["n"].as_f64().unwrap_or(f64::NAN) - 1.0;
+        let per = |kind: &str| {
+            (large["results"][kind]["provider_cpu_s"].as_f64().unwrap_or(f64::NAN)
+                - small[kind]["provider_cpu_s"].as_f64().unwrap_or(f64::NAN))
+                / added
+        };
+        let x = per("coiled_cluster") / per(crate::PEER);
+        s.push_str(&format!(
+            "| provider CPU per instance ≤ 0.35× the Go `null_resource` peer's (Terraform {version}) | {x:.2}× | {} |\n",
+            yes(x <= 0.35)
+        ));
+    }
+    s
+}
