@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks, measured side by side with Go's terraform-provider-null and Terraform's terraform_data:
-#   scripts/bench.sh           full run (about 35 minutes): writes docs/benchmarks.md and docs/benchmarks/
+#   scripts/bench.sh           full run (about an hour): writes docs/benchmarks.md and docs/benchmarks/
 #   scripts/bench.sh --smoke   tiny sizes, one run, nothing written (what CI runs)
 # Environment: BENCH_SIZES (default 1,200,1000), BENCH_RUNS (default 5); BENCH_ONLY=step[,step] reruns
 # some steps (rpc, startup, plan, cpu, profile, tfprofile, requests, latency, linearity, real, readiness)

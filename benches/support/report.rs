@@ -18,7 +18,7 @@ pub fn write(doc: &Value, out_dir: &Path, page: &Path) {
         m["memory_kib"].as_str().and_then(|k| k.parse::<f64>().ok()).unwrap_or(0.0) / 1048576.0,
         m["rustc"].as_str().unwrap_or("")
     ));
-    md.push_str("Regenerate with `scripts/bench.sh` (about 35 minutes); the raw numbers are in [benchmarks/results.json](benchmarks/results.json).\n\n");
+    md.push_str("Regenerate with `scripts/bench.sh` (about an hour); the raw numbers are in [benchmarks/results.json](benchmarks/results.json).\n\n");
     md.push_str("## Plan with refresh\n\n`terraform plan` of N resources already applied, so every resource is read back. The fair peer is Go's `null_resource` whose `triggers` map holds as many values as a real `coiled_cluster` state (built from one in the same run, flattened): The peer makes no remote call; ours reads every cluster from `coiled-local` over HTTP. The peer was meant to cost Terraform what a cluster costs; the CPU by process further down shows that Terraform's own work is larger for a cluster. The runs of all kinds are interleaved. The empty `null_resource` and `terraform_data` (no plugin) are shown for scale.\n\n![plan with refresh](benchmarks/plan-refresh.svg)\n\n");
     for (key, runs) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("plan_refresh_"))
     {
