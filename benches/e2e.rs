@@ -82,6 +82,23 @@ fn workdir(cli: &Cli, config: &str) -> Workdir {
 
 /// The same, with both providers wrapped so that each process appends the CPU it used to `cpu_log`.
 fn workdir_logging_cpu(cli: &Cli, config: &str, cpu_log: Option<&Path>) -> Workdir {
+    let w = workdir_with_null(cli, config);
+    if let Some(log) = cpu_log {
+        cpu::wrap_provider(&w.mirror().join(NULL_IN_MIRROR), log);
+        cpu::wrap_provider(&w.mirror().join(COILED_IN_MIRROR), log);
+    }
+    w.terraform(&["init", "-no-color"]).ok();
+    w
+}
+
+/// The provider binaries' places in a workdir's mirror.
+const NULL_IN_MIRROR: &str =
+    "registry.terraform.io/hashicorp/null/2.1.2/linux_amd64/terraform-provider-null_v2.1.2_x4";
+const COILED_IN_MIRROR: &str =
+    "registry.terraform.io/coiled/coiled/0.1.0/linux_amd64/terraform-provider-coiled_v0.1.0";
+
+/// A Terraform directory, not initialised yet, with the Go null provider in its mirror too.
+fn workdir_with_null(cli: &Cli, config: &str) -> Workdir {
     let w = Workdir::new_uninitialised(cli, config);
     let null_bin = root().join(".tools/null/terraform-provider-null_v2.1.2_x4");
     let dir =
@@ -89,11 +106,6 @@ fn workdir_logging_cpu(cli: &Cli, config: &str, cpu_log: Option<&Path>) -> Workd
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(&null_bin, dir.join("terraform-provider-null_v2.1.2_x4")).unwrap();
     w.allow_mirror("registry.terraform.io/hashicorp/*");
-    if let Some(log) = cpu_log {
-        cpu::wrap_provider(&dir.join("terraform-provider-null_v2.1.2_x4"), log);
-        cpu::wrap_provider(&w.mirror().join("registry.terraform.io/coiled/coiled/0.1.0/linux_amd64/terraform-provider-coiled_v0.1.0"), log);
-    }
-    w.terraform(&["init", "-no-color"]).ok();
     w
 }
 
@@ -638,6 +650,11 @@ fn main() {
             let (sizes, seed_above) =
                 if smoke { (vec![1, 5, 12], 5) } else { (vec![1, 200, 1000, 5000], 1000) };
             operations::linearity(&mut ctx, cli, &sizes, seed_above);
+        }
+        if wanted("perf") {
+            let (sizes, seed_above) =
+                if smoke { (vec![1, 5, 12], 5) } else { (vec![1, 200, 5000], 1000) };
+            operations::linearity_profile(&mut ctx, cli, &sizes, seed_above);
         }
         if wanted("real") && !smoke && cli.version == clis().last().unwrap().version {
             real_clusters(&mut ctx, cli);
