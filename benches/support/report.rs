@@ -121,7 +121,7 @@ fn apply_section(r: &Value) -> String {
 /// CPU by process during a plan with refresh, ours against the fair peer.
 fn cpu_section(r: &Value) -> String {
     let mut md = String::from(
-        "\n## Where a plan's CPU goes\n\n`terraform plan` of N applied resources, ours and the fair peer, runs interleaved: CPU seconds (user + system) by process, medians. Each provider process runs under a wrapper that logs the CPU it used; Terraform's own CPU is the rest of what the `terraform` command and its children used. Ours also makes `coiled-local` answer one HTTP read per cluster, on the same two cores.\n\n| Terraform | N | resource | plan wall time | Terraform's own CPU | provider processes' CPU | coiled-local's CPU |\n|---|---|---|---|---|---|---|\n",
+        "\n## Where a plan's CPU goes\n\n`terraform plan` of N applied resources, ours and the fair peer, runs interleaved: CPU seconds (user + system) by process, medians. Each process of the measured provider runs under a wrapper that logs the CPU it used; Terraform's own CPU is the rest of what the `terraform` command and its children used (the other provider of the configuration included: Terraform starts it to read its schema, and it idles). Ours also makes `coiled-local` answer one HTTP read per cluster, on the same two cores.\n\n| Terraform | N | resource | plan wall time | Terraform's own CPU | provider processes' CPU | coiled-local's CPU |\n|---|---|---|---|---|---|---|\n",
     );
     let mut splits: Vec<(&str, &Value)> = r
         .as_object()
@@ -151,6 +151,12 @@ fn cpu_section(r: &Value) -> String {
         }
     }
     md.push_str(&per_instance_cpu(&splits));
+    if splits.iter().any(|(_, v)| v["own_provider_only"] != true) {
+        md.push_str(&super::operations::OTHER_PROVIDER_LOGGED.replace(
+            "other provider in the configuration",
+            "other provider in the configuration (ours for the peer, the peer for ours)",
+        ));
+    }
     md
 }
 
@@ -243,10 +249,9 @@ const HISTORY: &str = include_str!("../history.md");
 const ANALYSIS: &str = "
 **Plan with refresh.** The fair peer was chosen so that Terraform would do the same work per instance
 for both kinds, leaving the providers' own costs to differ. The CPU by process shows that it does not.
-A plan's fixed cost (N = 1: start-up, schemas, configuration) is about the same for both, and lower for
-ours. Per instance, Terraform's own CPU is about 1.4 times (1.0.3) and 1.8 times (1.15.5) what it spends
-on a peer instance (the second table above): its work per instance grows with the resource's schema as
-well as with its values. A cluster's type has 26 attributes (one of them sensitive) and two nested
+A plan's fixed cost (N = 1: start-up, schemas, configuration) is about the same for both. Per
+instance, Terraform's own CPU is well above what it spends on a peer instance (the second table above):
+its work per instance grows with the resource's schema as well as with its values. A cluster's type has 26 attributes (one of them sensitive) and two nested
 blocks, and on 1.15.5 an identity, where `null_resource` has two attributes. The profile of Terraform
 above shows where: building the resource's type from its schema at each use, encoding state as JSON and
 values as msgpack, rendering the plan, collecting garbage, and writing numbers out as decimal text.
@@ -266,24 +271,24 @@ clusters with `wait_for_workers = 1` (the middle column). Terraform's own CPU pe
 no identity changed nothing measurable; one with `environ` not sensitive took Terraform's CPU for 200
 clusters on 1.15.5 from 0.96 to 0.91 s, and nothing on 1.0.3.
 
-The providers' own share is the other way round: about 0.35 ms of CPU per cluster, including its HTTP
-read, where Go's null provider takes about 1.1 ms per instance and reads nothing; `coiled-local`
-answering the read adds about 0.1 ms. Terraform's own work for one cluster (2.9 ms on 1.0.3 and 3.6 ms
-on 1.15.5 in this run) is already about, or above, the peer's whole cost per instance (about 2.0 + 1.1
-ms), so no provider, however fast, can bring the plan to 0.9× the peer on 1.15.5 while it reads every
-cluster: a provider and a server that cost nothing would leave the plan at about the peer's time, or
-above it. On 1.0.3 at the default parallelism, where Terraform's share is smallest, the plan is at
-0.88× the peer. Batching the reads into the cluster list would not be faithful: Coiled's client reads
+The providers' own share is the other way round: a fraction of a millisecond of CPU per cluster,
+including its HTTP read, where Go's null provider takes over a millisecond per instance and reads
+nothing; `coiled-local` answering the read adds a fraction more (the per-instance table above).
+Terraform's own work for one cluster is already about, or above, the peer's whole cost per instance
+(Terraform's and the provider's), so no provider, however fast, can bring the plan to 0.9× the peer
+while it reads every cluster: a provider and a server that cost nothing would leave the plan at about
+the peer's time, or above it. Batching the reads into the cluster list would not be faithful: Coiled's client reads
 only `id`, `name`, `updated` and the state from a list's items, and nothing shows that the list carries
 the addresses and firewall a read needs. The ratios are in the targets below.
 
-**The provider's own time.** In the run these tables come from, the handlers alone (`benches/rpc.rs`)
-took about 11 µs for `PlanResourceChange`, 6 µs for `UpgradeResourceState`, and about 0.17 ms for
-`ReadResource` including the HTTP read, with four speed-ups removed since because a plan's wall time
-did not show them (the first history section below: mimalloc, the cache of answered states, the
-decoder of state from its JSON text, and the proposal taken as the prior state by its bytes). Three
-changes before, they took 54 µs and 20 µs. A `perf` profile of those handlers found these costs, now
-gone:
+**The provider's own time.** The handlers alone (`benches/rpc.rs`) are in the table above. In the
+run before four speed-ups were removed because a plan's wall time did not show them (the first history
+section below: mimalloc, the cache of answered states, the decoder of state from its JSON text, and
+the proposal taken as the prior state by its bytes), they took about 11 µs for `PlanResourceChange`,
+6 µs for `UpgradeResourceState`, and about 0.17 ms for `ReadResource` including the HTTP read; the
+table above, measured since, shows more, on a machine that ran slower for every process (Terraform's
+own CPU and the peer's too). Three changes before that run, they took 54 µs and 20 µs. A `perf`
+profile of those handlers found these costs, now gone:
 
 - an attribute path allocated for every attribute decoded or encoded, in case of an error (now built
   only for an error);
@@ -304,16 +309,15 @@ thread instead of two, changed no RPC's time within a plan.
 
 Within a plan, the per-RPC profile measures each handler from its start to its answer. At the default
 parallelism, on two cores shared with Terraform and `coiled-local`, it also counts the time a handler
-waits for a core: the median read takes about 0.35–0.38 ms, but the reads that wait longest (a tenth
-of them above 1.5 ms in a plan looked at closely) carry the mean to about 0.67 ms. They do not wait for
+waits for a core: the median read is well below the mean, which the reads that wait longest (a tenth
+of them above 1.5 ms in a plan looked at closely) carry up. They do not wait for
 each other: in that plan, more than half of the reads started with no other read in flight, and those
 took as long on average as the rest. They wait for Terraform, whose own threads can take both cores.
 Held to one core (`GOMAXPROCS=1`, the last column), Terraform leaves the other to the provider and
-`coiled-local`: at the same default parallelism the read then averages about 0.41–0.43 ms, the plan
-17–18 µs and the upgrade 12–13 µs, all within their targets, while the whole plan takes longer, as
-Terraform has one core fewer. With `-parallelism=1` each call runs alone: the read then takes about
-0.36–0.38 ms and the upgrade about 20–21 µs, and the plan 28–30 µs, about two and a half times its time
-alone, since Terraform's work between two calls leaves the provider's caches cold. The largest cost
+`coiled-local`: at the same default parallelism each call then takes less time than at the default
+with Terraform on both cores, while the whole plan takes longer, as Terraform has one core fewer. With
+`-parallelism=1` each call runs alone, yet takes longer than the handler alone, since Terraform's work
+between two calls leaves the provider's caches cold. The largest cost
 left in a `perf` profile of the plan handler is the values' object keys: allocated strings, compared
 byte by byte (`memcmp` about 17% of the handler, `BTreeMap` lookups and inserts about 15%).
 
