@@ -567,7 +567,14 @@ impl Resource for ClusterResource {
             return Some(NewState { state: updated, private: private.clone() });
         }
         let target = Target { coiled: &coiled, ws: &ws, id, base: &prior, own: own.as_ref() };
-        Self::scale_and_wait(target, ctx, &op, &planned, scaling, private, diags).await
+        let mut new =
+            Self::scale_and_wait(target, ctx, &op, &planned, scaling, private, diags).await?;
+        // A scale changes no firewall: what the plan holds stays, though a server that reported no
+        // rules before reports them now (the next refresh shows that, as any drift).
+        if matches!(planned.firewall_rules, Field::Known(_) | Field::Null) {
+            new.state.firewall_rules = planned.firewall_rules.clone();
+        }
+        Some(new)
     }
 
     async fn delete(
