@@ -345,19 +345,12 @@ impl Client {
             })
             .await
             .and_then(|text| decode::<serde_json::Value>(&self.url(&probe), &text));
-            match answer {
-                Ok(v) if v.is_array() || v.is_object() => Ok(()),
-                Ok(other) => Err(ApiError::NotCoiled {
-                    url: self.url(path),
-                    identity: self.url(&probe),
-                    cause: format!("it answered {other}"),
-                }),
-                Err(e) => Err(ApiError::NotCoiled {
-                    url: self.url(path),
-                    identity: self.url(&probe),
-                    cause: e.to_string(),
-                }),
-            }
+            let cause = match answer {
+                Ok(v) if v.is_array() || v.is_object() => return Ok(()),
+                Ok(other) => format!("it answered {other}"),
+                Err(e) => e.to_string(),
+            };
+            Err(ApiError::NotCoiled { url: self.url(path), identity: self.url(&probe), cause })
         };
         match cell.get_or_try_init(identify).await {
             Ok(()) => ApiError::NotFound { message },

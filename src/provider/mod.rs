@@ -13,7 +13,7 @@ pub mod ingress;
 pub(crate) mod ownership;
 pub mod software;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,11 +44,9 @@ pub struct Coiled {
     server_source: String,
     /// The outcome of checking the token (and its workspaces) once, for plans.
     verified: OnceCell<Result<Vec<String>, String>>,
-    /// Each workspace's backend options and Dask configuration overrides, read once per provider
-    /// process (rule `read-once`).
+    /// Each workspace's backend options and Dask configuration overrides, read at most once per
+    /// provider process (rule `read-once`).
     workspace_reads: std::sync::Mutex<HashMap<String, Arc<WorkspaceReads>>>,
-    /// The workspaces whose facts a plan could not read: a plan of many clusters asks once.
-    unreadable_facts: std::sync::Mutex<HashSet<String>>,
     /// Whether a scale-down first asks the scheduler to retire the workers it removes
     /// (`retire_workers`).
     pub retire_workers: bool,
@@ -70,6 +68,8 @@ pub struct WorkspaceFacts {
 struct WorkspaceReads {
     backend: OnceCell<Arc<crate::api::BackendOptionsRead>>,
     overrides: OnceCell<Option<crate::api::JsonObject>>,
+    /// A plan's checks could not read them: the rest of the plan does not ask again.
+    unreadable: std::sync::atomic::AtomicBool,
 }
 
 impl Coiled {
@@ -80,8 +80,8 @@ impl Coiled {
     }
 
     /// The workspace's backend options. Coiled's client reads them for every cluster it creates; ours
-    /// (rule `read-once`): they are workspace-wide, so one provider process (one Terraform operation)
-    /// reads them once per workspace, concurrent first uses waiting for one read, and again after it
+    /// (rule `read-once`): they are workspace-wide, so one provider process (a `terraform apply` runs
+    /// one for its plan and one for its apply) reads them at most once per workspace, concurrent first uses waiting for one read, and again after it
     /// writes them ([`Coiled::forget_workspace_reads`]). A read that fails is not kept: the next use
     /// asks again.
     pub async fn backend_options(
@@ -115,12 +115,14 @@ impl Coiled {
     /// The workspace's facts for plan-time checks; `None` when they cannot be read, remembered so that
     /// a plan of many clusters asks once.
     pub async fn plan_facts(&self, op: &Op, ws: &str) -> Option<WorkspaceFacts> {
-        if self.unreadable_facts.lock().unwrap_or_else(|e| e.into_inner()).contains(ws) {
+        use std::sync::atomic::Ordering;
+        let reads = self.reads(ws);
+        if reads.unreadable.load(Ordering::Relaxed) {
             return None;
         }
         let facts = self.workspace_facts(op, ws).await.ok();
         if facts.is_none() {
-            self.unreadable_facts.lock().unwrap_or_else(|e| e.into_inner()).insert(ws.to_string());
+            reads.unreadable.store(true, Ordering::Relaxed);
         }
         facts
     }
@@ -128,7 +130,6 @@ impl Coiled {
     /// Forgets what was read of the workspace: this process has written its backend options.
     pub fn forget_workspace_reads(&self, ws: &str) {
         self.workspace_reads.lock().unwrap_or_else(|e| e.into_inner()).remove(ws);
-        self.unreadable_facts.lock().unwrap_or_else(|e| e.into_inner()).remove(ws);
     }
 }
 
@@ -576,7 +577,6 @@ impl Provider for CoiledProvider {
                     verified: OnceCell::new(),
                     memberships: OnceCell::new(),
                     workspace_reads: Default::default(),
-                    unreadable_facts: Default::default(),
                     retire_workers: c.retire_workers.known().copied().unwrap_or(true),
                 };
                 *self.data.configured.write().await = Configured::Ready(Arc::new(coiled));
