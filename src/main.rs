@@ -36,14 +36,14 @@ fn main() -> ExitCode {
         tracing::error!(panic = %info, "provider panicked");
         eprintln!("terraform-provider-coiled: internal error: {info}");
     }));
-    let runtime =
-        match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("terraform-provider-coiled: cannot start: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+    // One thread: each RPC does little work between network waits, and no task wakes another thread.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("terraform-provider-coiled: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match runtime.block_on(serve::serve(Arc::new(CoiledProvider::default()), mode)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
