@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -35,35 +36,190 @@ fn openssl_p521_ca(dir: &Path, name: &str) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// A gRPC `GetMetadata` call over the plugin's unix socket with curl; returns the HTTP status (0 when
-/// the connection was refused).
-fn grpc_call(socket: &str, dir: &Path, cert: Option<&str>) -> u16 {
-    let body = dir.join("empty.bin");
-    std::fs::write(&body, [0u8; 5]).unwrap();
-    let mut cmd = Command::new("curl");
-    cmd.args([
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "--http2",
-        "-k",
-        "--max-time",
-        "5",
-        "--unix-socket",
-        socket,
-    ]);
-    if let Some(c) = cert {
-        cmd.arg("--cert")
-            .arg(dir.join(format!("{c}.pem")))
-            .arg("--key")
-            .arg(dir.join(format!("{c}.key")));
+/// A gRPC `GetMetadata` call over the plugin's unix socket, made as Terraform makes it: TLS trusting
+/// only the certificate of the handshake (`server_cert`, DER), the client certificate `cert` (the
+/// files [`openssl_p521_ca`] wrote) when given, HTTP/2. Returns the HTTP status, or 0 when the plugin
+/// refused the connection.
+fn grpc_call(socket: &str, server_cert: &[u8], dir: &Path, cert: Option<&str>) -> u16 {
+    use http_body_util::Full;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let config = plugin_tls::client_config(
+        server_cert.to_vec(),
+        cert.map(|c| {
+            plugin_tls::p521_identity(&dir.join(format!("{c}.pem")), &dir.join(format!("{c}.key")))
+        }),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let call = async {
+            let stream = tokio::net::UnixStream::connect(socket).await.ok()?;
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(name, stream)
+                .await
+                .ok()?;
+            let (mut send, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                    .await
+                    .ok()?;
+            tokio::spawn(connection);
+            let request = http::Request::post("https://localhost/tfplugin6.Provider/GetMetadata")
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .body(Full::new(bytes::Bytes::from_static(&[0u8; 5])))
+                .unwrap();
+            Some(send.send_request(request).await.ok()?.status().as_u16())
+        };
+        tokio::time::timeout(Duration::from_secs(5), call).await.ok().flatten().unwrap_or(0)
+    })
+}
+
+/// The client side of the plugin's TLS, as go-plugin's client sets it up for Terraform.
+mod plugin_tls {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use p521::ecdsa::signature::Signer as _;
+    use p521::pkcs8::DecodePrivateKey as _;
+    use rustls::client::ResolvesClientCert;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::CryptoProvider;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::sign::{CertifiedKey, Signer, SigningKey};
+    use rustls::{DigitallySignedStruct, SignatureAlgorithm, SignatureScheme};
+
+    /// A client configuration that trusts `server_cert` alone and presents `identity` when given.
+    pub fn client_config(
+        server_cert: Vec<u8>,
+        identity: Option<Arc<CertifiedKey>>,
+    ) -> rustls::ClientConfig {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned { der: server_cert, provider }));
+        let mut config = match identity {
+            Some(identity) => builder.with_client_cert_resolver(Arc::new(Identity(identity))),
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        config
     }
-    cmd.args(["-H", "content-type: application/grpc", "-H", "te: trailers", "--data-binary"])
-        .arg(format!("@{}", body.display()));
-    let out = cmd.arg("https://localhost/tfplugin6.Provider/GetMetadata").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+
+    /// A P-521 certificate and its PKCS#8 key, from PEM files (ring cannot sign with P-521).
+    pub fn p521_identity(cert: &Path, key: &Path) -> Arc<CertifiedKey> {
+        let der = |path: &Path| -> Vec<u8> {
+            use base64::Engine as _;
+            let text = std::fs::read_to_string(path).unwrap();
+            let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+            base64::engine::general_purpose::STANDARD.decode(body).unwrap()
+        };
+        let secret = p521::SecretKey::from_pkcs8_der(&der(key)).unwrap();
+        let key =
+            P521Key(Arc::new(p521::ecdsa::SigningKey::from_bytes(&secret.to_bytes()).unwrap()));
+        Arc::new(CertifiedKey::new(vec![CertificateDer::from(der(cert))], Arc::new(key)))
+    }
+
+    struct P521Key(Arc<p521::ecdsa::SigningKey>);
+
+    impl std::fmt::Debug for P521Key {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("P521Key")
+        }
+    }
+
+    impl SigningKey for P521Key {
+        fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn Signer>> {
+            offered
+                .contains(&SignatureScheme::ECDSA_NISTP521_SHA512)
+                .then(|| Box::new(P521Key(self.0.clone())) as Box<dyn Signer>)
+        }
+
+        fn algorithm(&self) -> SignatureAlgorithm {
+            SignatureAlgorithm::ECDSA
+        }
+    }
+
+    impl Signer for P521Key {
+        fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
+            let signature: p521::ecdsa::Signature = self.0.sign(message);
+            Ok(signature.to_der().as_bytes().to_vec())
+        }
+
+        fn scheme(&self) -> SignatureScheme {
+            SignatureScheme::ECDSA_NISTP521_SHA512
+        }
+    }
+
+    #[derive(Debug)]
+    struct Identity(Arc<CertifiedKey>);
+
+    impl ResolvesClientCert for Identity {
+        fn resolve(&self, _: &[&[u8]], _: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+            Some(self.0.clone())
+        }
+
+        fn has_certs(&self) -> bool {
+            true
+        }
+    }
+
+    /// Trusts the one certificate the handshake line named.
+    #[derive(Debug)]
+    struct Pinned {
+        der: Vec<u8>,
+        provider: Arc<CryptoProvider>,
+    }
+
+    impl ServerCertVerifier for Pinned {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            if end_entity.as_ref() == self.der.as_slice() {
+                Ok(ServerCertVerified::assertion())
+            } else {
+                Err(rustls::Error::General("not the certificate of the handshake".into()))
+            }
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.provider.signature_verification_algorithms.supported_schemes()
+        }
+    }
 }
 
 #[test]
@@ -81,6 +237,10 @@ fn the_plugin_channel_accepts_only_the_certificate_terraform_names() {
     assert_eq!(&parts[..3], ["1", "6", "unix"], "{line}");
     assert_eq!(parts[4], "grpc");
     let socket = parts[3].to_string();
+    let server_cert = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD_NO_PAD.decode(parts[5]).unwrap()
+    };
     let socket_dir = Path::new(&socket).parent().unwrap().to_path_buf();
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(&socket_dir).unwrap().permissions(),
@@ -88,17 +248,17 @@ fn the_plugin_channel_accepts_only_the_certificate_terraform_names() {
     assert_eq!(mode, 0o700, "socket directory mode");
 
     assert_eq!(
-        grpc_call(&socket, dir.path(), None),
+        grpc_call(&socket, &server_cert, dir.path(), None),
         0,
         "a client without a certificate must be refused"
     );
     assert_eq!(
-        grpc_call(&socket, dir.path(), Some("intruder")),
+        grpc_call(&socket, &server_cert, dir.path(), Some("intruder")),
         0,
         "a client with another certificate must be refused"
     );
     assert_eq!(
-        grpc_call(&socket, dir.path(), Some("terraform")),
+        grpc_call(&socket, &server_cert, dir.path(), Some("terraform")),
         200,
         "Terraform's certificate must be accepted"
     );
