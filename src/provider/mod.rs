@@ -470,27 +470,27 @@ impl Provider for CoiledProvider {
 
     fn resources(&self) -> Vec<Arc<dyn AnyResource>> {
         vec![
-            Arc::new(backend_options::BackendOptionsResource::new(self.data.clone())),
-            Arc::new(cluster::ClusterResource::new(self.data.clone())),
-            Arc::new(software::SoftwareEnvResource::new(self.data.clone())),
+            Arc::new(backend_options::BackendOptionsResource { data: self.data.clone() }),
+            Arc::new(cluster::ClusterResource { data: self.data.clone() }),
+            Arc::new(software::SoftwareEnvResource { data: self.data.clone() }),
         ]
     }
 
     fn ephemeral_resources(&self) -> Vec<Arc<dyn tfplugin::framework::EphemeralResource>> {
-        vec![Arc::new(cluster::connection::ClusterConnection::new(self.data.clone()))]
+        vec![Arc::new(cluster::connection::ClusterConnection { data: self.data.clone() })]
     }
 
     fn list_resources(&self) -> Vec<Arc<dyn tfplugin::query::ListResource>> {
         vec![
-            Arc::new(cluster::list::ClusterList::new(self.data.clone())),
-            Arc::new(software::list::SoftwareEnvList::new(self.data.clone())),
+            Arc::new(cluster::list::ClusterList { data: self.data.clone() }),
+            Arc::new(software::list::SoftwareEnvList { data: self.data.clone() }),
         ]
     }
 
     fn actions(&self) -> Vec<Arc<dyn tfplugin::query::Action>> {
         vec![
-            Arc::new(cluster::actions::StopCluster::new(self.data.clone())),
-            Arc::new(cluster::actions::ScaleCluster::new(self.data.clone())),
+            Arc::new(cluster::actions::StopCluster { data: self.data.clone() }),
+            Arc::new(cluster::actions::ScaleCluster { data: self.data.clone() }),
         ]
     }
 
@@ -500,11 +500,11 @@ impl Provider for CoiledProvider {
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
         vec![
-            Arc::new(backend_options::data_source::BackendOptionsDataSource::new(
-                self.data.clone(),
-            )),
-            Arc::new(cluster::data_source::ClusterDataSource::new(self.data.clone())),
-            Arc::new(software::data_source::SoftwareEnvDataSource::new(self.data.clone())),
+            Arc::new(backend_options::data_source::BackendOptionsDataSource {
+                data: self.data.clone(),
+            }),
+            Arc::new(cluster::data_source::ClusterDataSource { data: self.data.clone() }),
+            Arc::new(software::data_source::SoftwareEnvDataSource { data: self.data.clone() }),
         ]
     }
 

@@ -18,14 +18,7 @@ use tfplugin::value::{AttrPath, Type, Value};
 
 /// The data source.
 pub struct BackendOptionsDataSource {
-    data: Arc<ProviderData>,
-}
-
-impl BackendOptionsDataSource {
-    /// The data source, sharing the provider's configuration.
-    pub fn new(data: Arc<ProviderData>) -> BackendOptionsDataSource {
-        BackendOptionsDataSource { data }
-    }
+    pub(crate) data: Arc<ProviderData>,
 }
 
 #[async_trait]
@@ -41,21 +34,8 @@ impl DataSource for BackendOptionsDataSource {
     async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
         let coiled = self.data.require(diags).await?;
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let ws = match BackendOptionsView::decode(config).workspace.into_known() {
-            Some(ws) => ws,
-            None => match coiled.workspace(&op).await {
-                Ok(ws) => ws,
-                Err(e) => {
-                    coiled.report(
-                        diags,
-                        "Unable to Determine Workspace",
-                        Some(AttrPath::attr("workspace")),
-                        &e,
-                    );
-                    return None;
-                }
-            },
-        };
+        let named = BackendOptionsView::decode(config).workspace.into_known();
+        let ws = coiled.workspace_for(&op, named.as_deref(), diags).await?;
         let server = match coiled.client.get_backend_options(&op, &ws).await {
             Ok(s) => s,
             Err(e) => {

@@ -25,14 +25,7 @@ pub use wire::*;
 
 /// The resource.
 pub struct BackendOptionsResource {
-    data: Arc<ProviderData>,
-}
-
-impl BackendOptionsResource {
-    /// The resource, sharing the provider's configuration.
-    pub fn new(data: Arc<ProviderData>) -> BackendOptionsResource {
-        BackendOptionsResource { data }
-    }
+    pub(crate) data: Arc<ProviderData>,
 }
 
 /// The resource's description.

@@ -94,14 +94,7 @@ async fn start(
 
 /// `coiled_cluster_stop`.
 pub struct StopCluster {
-    data: Arc<ProviderData>,
-}
-
-impl StopCluster {
-    /// The action, sharing the provider's configuration.
-    pub fn new(data: Arc<ProviderData>) -> StopCluster {
-        StopCluster { data }
-    }
+    pub(crate) data: Arc<ProviderData>,
 }
 
 #[async_trait]
@@ -150,14 +143,7 @@ impl Action for StopCluster {
 
 /// `coiled_cluster_scale`.
 pub struct ScaleCluster {
-    data: Arc<ProviderData>,
-}
-
-impl ScaleCluster {
-    /// The action, sharing the provider's configuration.
-    pub fn new(data: Arc<ProviderData>) -> ScaleCluster {
-        ScaleCluster { data }
-    }
+    pub(crate) data: Arc<ProviderData>,
 }
 
 #[async_trait]

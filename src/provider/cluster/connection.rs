@@ -56,14 +56,7 @@ tfplugin::model! {
 
 /// `coiled_cluster_connection`.
 pub struct ClusterConnection {
-    data: Arc<ProviderData>,
-}
-
-impl ClusterConnection {
-    /// The ephemeral resource over the provider's shared data.
-    pub fn new(data: Arc<ProviderData>) -> ClusterConnection {
-        ClusterConnection { data }
-    }
+    pub(crate) data: Arc<ProviderData>,
 }
 
 #[async_trait]
@@ -97,14 +90,7 @@ impl EphemeralResource for ClusterConnection {
         let coiled = self.data.require(diags).await?;
         let mut c = Connection::decode(config);
         let op = Op::new(super::super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let ws = match c.workspace.known() {
-            Some(w) => w.clone(),
-            None => coiled
-                .workspace(&op)
-                .await
-                .map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e))
-                .ok()?,
-        };
+        let ws = coiled.workspace_for(&op, c.workspace.known().map(String::as_str), diags).await?;
         let d = lookup(
             &coiled,
             &op,

@@ -18,14 +18,7 @@ use tfplugin::value::{AttrPath, Value};
 
 /// The data source.
 pub struct ClusterDataSource {
-    data: Arc<ProviderData>,
-}
-
-impl ClusterDataSource {
-    /// The data source, sharing the provider's configuration.
-    pub fn new(data: Arc<ProviderData>) -> ClusterDataSource {
-        ClusterDataSource { data }
-    }
+    pub(crate) data: Arc<ProviderData>,
 }
 
 #[async_trait]
@@ -62,14 +55,8 @@ impl DataSource for ClusterDataSource {
         let coiled = self.data.require(diags).await?;
         let mut out = ClusterLookup::decode(config);
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let ws = match out.workspace.known() {
-            Some(w) => w.clone(),
-            None => coiled
-                .workspace(&op)
-                .await
-                .map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e))
-                .ok()?,
-        };
+        let ws =
+            coiled.workspace_for(&op, out.workspace.known().map(String::as_str), diags).await?;
         let d = lookup(
             &coiled,
             &op,

@@ -50,14 +50,7 @@ tfplugin::model! {
 
 /// The list resource.
 pub struct ClusterList {
-    data: Arc<ProviderData>,
-}
-
-impl ClusterList {
-    /// The list resource, sharing the provider's configuration.
-    pub fn new(data: Arc<ProviderData>) -> ClusterList {
-        ClusterList { data }
-    }
+    pub(crate) data: Arc<ProviderData>,
 }
 
 /// Whether a listed cluster passes the status and name filters (no status: only clusters not ended).

@@ -38,14 +38,7 @@ pub use model::*;
 
 /// The resource.
 pub struct ClusterResource {
-    data: Arc<ProviderData>,
-}
-
-impl ClusterResource {
-    /// The resource, sharing the provider's configuration.
-    pub fn new(data: Arc<ProviderData>) -> ClusterResource {
-        ClusterResource { data }
-    }
+    pub(crate) data: Arc<ProviderData>,
 }
 
 impl ClusterResource {

@@ -17,14 +17,7 @@ use crate::api::Op;
 
 /// The data source.
 pub struct SoftwareEnvDataSource {
-    data: Arc<ProviderData>,
-}
-
-impl SoftwareEnvDataSource {
-    /// The data source, sharing the provider's configuration.
-    pub fn new(data: Arc<ProviderData>) -> SoftwareEnvDataSource {
-        SoftwareEnvDataSource { data }
-    }
+    pub(crate) data: Arc<ProviderData>,
 }
 
 /// The data source's description.

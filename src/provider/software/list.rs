@@ -29,14 +29,7 @@ tfplugin::model! {
 
 /// The list resource.
 pub struct SoftwareEnvList {
-    data: Arc<ProviderData>,
-}
-
-impl SoftwareEnvList {
-    /// The list resource, sharing the provider's configuration.
-    pub fn new(data: Arc<ProviderData>) -> SoftwareEnvList {
-        SoftwareEnvList { data }
-    }
+    pub(crate) data: Arc<ProviderData>,
 }
 
 #[async_trait]

@@ -31,14 +31,7 @@ pub use model::*;
 
 /// The resource.
 pub struct SoftwareEnvResource {
-    data: Arc<ProviderData>,
-}
-
-impl SoftwareEnvResource {
-    /// The resource, sharing the provider's configuration.
-    pub fn new(data: Arc<ProviderData>) -> SoftwareEnvResource {
-        SoftwareEnvResource { data }
-    }
+    pub(crate) data: Arc<ProviderData>,
 }
 
 /// The resource's description.
