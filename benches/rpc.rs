@@ -90,8 +90,8 @@ async fn fixture(server: &common::LocalServer) -> Fixture {
 
 fn rpc(c: &mut Criterion) {
     let server = common::LocalServer::start(&["--provision-delay", "0s"]);
-    let rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // The plugin's runtime (src/main.rs).
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let f = rt.block_on(fixture(&server));
     let (svc, ty) = (&f.service, &f.ty);
     let raw = serde_json::to_vec(&value::to_json(&f.state)).unwrap();
