@@ -12,8 +12,10 @@ use super::{
 
 impl Client {
     /// `GET /api/v2/user/workspace/{ws}/dask-config-overrides` (`Cloud._load_server_dask_config` in
-    /// `coiled/v2/core.py`), which does not check the answer's status: an error status is `Ok(None)`,
-    /// no overrides, for the caller to warn of. An answer that is not an object is no overrides too.
+    /// `coiled/v2/core.py`), which does not check the answer's status: an error status is no
+    /// overrides, for the caller to warn of: `Ok(None)` when the server refused, and
+    /// [`ApiError::Status`] when it failed or throttled (5xx or 429, after the retries), which a
+    /// later read may not. An answer that is not an object is no overrides too.
     pub async fn dask_config_overrides(
         &self,
         op: &Op,
@@ -23,6 +25,7 @@ impl Client {
         match self.get_json::<serde_json::Value>(op, &path, &[]).await {
             Ok(serde_json::Value::Object(map)) => Ok(Some(map)),
             Ok(_) => Ok(Some(JsonObject::new())),
+            Err(e @ ApiError::Status { status, .. }) if status >= 500 || status == 429 => Err(e),
             Err(
                 ApiError::Status { .. } | ApiError::NotFound { .. } | ApiError::Forbidden { .. },
             ) => Ok(None),

@@ -68,8 +68,8 @@ pub struct WorkspaceFacts {
 struct WorkspaceReads {
     backend: OnceCell<Arc<crate::api::BackendOptionsRead>>,
     overrides: OnceCell<Option<crate::api::JsonObject>>,
-    /// A plan's checks could not read them: the rest of the plan does not ask again.
-    unreadable: std::sync::atomic::AtomicBool,
+    /// What a plan's checks could read, tried once: `None` when they could not.
+    for_plans: OnceCell<Option<Arc<WorkspaceFacts>>>,
 }
 
 impl Coiled {
@@ -81,9 +81,9 @@ impl Coiled {
 
     /// The workspace's backend options. Coiled's client reads them for every cluster it creates; ours
     /// (rule `read-once`): they are workspace-wide, so one provider process (a `terraform apply` runs
-    /// one for its plan and one for its apply) reads them at most once per workspace, concurrent first uses waiting for one read, and again after it
-    /// writes them ([`Coiled::forget_workspace_reads`]). A read that fails is not kept: the next use
-    /// asks again.
+    /// one for its plan and one for its apply) reads them at most once per workspace, concurrent
+    /// first uses waiting for one read, and again after it writes them
+    /// ([`Coiled::forget_workspace_reads`]). A read that fails is not kept: the next use asks again.
     pub async fn backend_options(
         &self,
         op: &Op,
@@ -94,8 +94,9 @@ impl Coiled {
     }
 
     /// The workspace's overrides and backend options, in the client's order (overrides first, as
-    /// `coiled.Cluster` starts), each read once as [`Coiled::backend_options`] is. The error comes
-    /// with its title.
+    /// `coiled.Cluster` starts), each read once as [`Coiled::backend_options`] is. Overrides the
+    /// server failed to give (a 5xx or 429) are none for this use and asked for again at the next.
+    /// The error comes with its title.
     pub async fn workspace_facts(
         &self,
         op: &Op,
@@ -104,6 +105,7 @@ impl Coiled {
         let read = || self.client.dask_config_overrides(op, ws);
         let overrides = match self.reads(ws).overrides.get_or_try_init(read).await {
             Ok(o) => o.clone(),
+            Err(ApiError::Status { .. }) => None,
             Err(e) => return Err(("Unable to Read the Workspace's Dask Configuration", e)),
         };
         match self.backend_options(op, ws).await {
@@ -112,19 +114,14 @@ impl Coiled {
         }
     }
 
-    /// The workspace's facts for plan-time checks; `None` when they cannot be read, remembered so that
-    /// a plan of many clusters asks once.
-    pub async fn plan_facts(&self, op: &Op, ws: &str) -> Option<WorkspaceFacts> {
-        use std::sync::atomic::Ordering;
+    /// The workspace's facts for plan-time checks, which are advice: read once for all of them,
+    /// concurrent checks waiting for that read, and `None` for the rest of the process (until it
+    /// writes the workspace's backend options) when it failed, so that a plan of many clusters asks a
+    /// failing server once.
+    pub async fn plan_facts(&self, op: &Op, ws: &str) -> Option<Arc<WorkspaceFacts>> {
         let reads = self.reads(ws);
-        if reads.unreadable.load(Ordering::Relaxed) {
-            return None;
-        }
-        let facts = self.workspace_facts(op, ws).await.ok();
-        if facts.is_none() {
-            reads.unreadable.store(true, Ordering::Relaxed);
-        }
-        facts
+        let read = || async { self.workspace_facts(op, ws).await.ok().map(Arc::new) };
+        reads.for_plans.get_or_init(read).await.clone()
     }
 
     /// Forgets what was read of the workspace: this process has written its backend options.

@@ -36,7 +36,7 @@ fn vm_types(log: &[Value], name: &str) -> Value {
 }
 
 #[test]
-fn workspace_wide_reads_are_made_once_per_operation() {
+fn workspace_wide_reads_are_made_once_per_process() {
     let (backend, overrides, memberships) = (
         "/api/v1/alice/backend_options/",
         "/api/v2/user/workspace/alice/dask-config-overrides",
@@ -123,5 +123,52 @@ fn a_wide_area_round_trip_needs_no_retry() {
         assert!(s.api_requests() <= 2, "{} requests for 2 resources ({v})", s.api_requests());
         run(&["destroy", "-auto-approve", "-no-color"]);
         assert!(s.server.active_clusters().is_empty(), "destroyed ({v})");
+    }
+}
+
+/// Overrides the server failed to give (a 500) are none for that one cluster, with a warning, as
+/// Coiled's client takes them: the next cluster of the same apply asks again, and has them.
+#[test]
+fn overrides_the_server_failed_to_give_are_asked_for_again() {
+    let overrides = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(overrides.path(), r#"{"coiled.tags": {"org": "platform"}}"#).unwrap();
+    let config = "resource \"coiled_cluster\" \"a\" {\n  name      = \"first\"\n  software  = \"dask\"\n  n_workers = 0\n}\nresource \"coiled_cluster\" \"b\" {\n  name       = \"second\"\n  software   = \"dask\"\n  n_workers  = 0\n  depends_on = [coiled_cluster.a]\n}\n";
+    let create = "/api/v2/clusters/account/alice/";
+    for cli in clis() {
+        let v = &cli.version;
+        let file = overrides.path().to_str().unwrap();
+        let s = Scenario::new(
+            cli,
+            &["--provision-delay", "2s", "--dask-config-overrides", file],
+            config,
+        );
+        s.server.put("/_local/faults", &serde_json::json!({"overrides_status": 500}));
+        // The server recovers once the first cluster is created, while the apply waits for it.
+        let out = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for _ in 0..1200 {
+                    let log = s.server.get("/_local/requests").1;
+                    if count(log.as_array().unwrap(), "POST", create) > 0 {
+                        s.server.put("/_local/faults", &serde_json::json!({}));
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            });
+            s.tf.terraform(&["apply", "-auto-approve", "-no-color"])
+        });
+        let text = out.all();
+        assert_eq!(out.code, 0, "({v}):\n{text}");
+        assert!(text.contains("Workspace Dask Configuration Not Read"), "({v}):\n{text}");
+        let log = s.server.get("/_local/requests").1.as_array().unwrap().clone();
+        let tags = |name: &str| {
+            log.iter()
+                .find(|r| r["method"] == "POST" && r["path"] == create && r["body"]["name"] == name)
+                .map(|r| r["body"]["dask_config"]["coiled.tags"].clone())
+                .unwrap_or_else(|| panic!("no create of {name} ({v})"))
+        };
+        assert_eq!(tags("first"), Value::Null, "made without the overrides ({v})");
+        assert_eq!(tags("second"), serde_json::json!({"org": "platform"}), "asked again ({v})");
+        s.assert_no_changes();
     }
 }
