@@ -3,9 +3,10 @@
 //! values as a cluster's state: the fair peer) and Terraform's built-in `terraform_data`.
 //!
 //! `scripts/bench.sh` runs this (`cargo bench --bench e2e`) after installing the tools. Environment:
-//! `BENCH_SIZES` (default `1,200,1000`), `BENCH_RUNS` (default 5), `BENCH_SMOKE=1` (tiny sizes, no
-//! report), `BENCH_OUT` (default `docs/benchmarks`). Results go to `BENCH_OUT/results.json`,
-//! `docs/benchmarks.md` and `BENCH_OUT/plan-refresh.svg`.
+//! `BENCH_SIZES` (default `1,200,1000`), `BENCH_RUNS` (default 5), `BENCH_SMOKE` (set: tiny sizes, no
+//! report), `BENCH_OUT` (default `docs/benchmarks`), `BENCH_ONLY=step[,step]` (reruns those of
+//! [`STEPS`] and merges them into the results; `report` alone renders the page again). Results go to
+//! `BENCH_OUT/results.json`, `docs/benchmarks.md` and `BENCH_OUT/plan-refresh.svg`.
 
 #[path = "../tests/it/common/mod.rs"]
 #[allow(unused_imports)]
@@ -23,6 +24,23 @@ use common::{Cli, LocalServer, Workdir, clis};
 use serde_json::{Value, json};
 
 const NULL_VERSION: &str = "2.1.2";
+
+/// The steps, in the order they run.
+const STEPS: [&str; 13] = [
+    "rpc",
+    "startup",
+    "plan",
+    "cpu",
+    "profile",
+    "tfprofile",
+    "requests",
+    "latency",
+    "linearity",
+    "perf",
+    "real",
+    "readiness",
+    "report",
+];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -612,6 +630,9 @@ fn main() {
     // BENCH_ONLY=step[,step] reruns some steps and merges them into the existing results.
     let only: Option<Vec<String>> =
         std::env::var("BENCH_ONLY").ok().map(|v| v.split(',').map(str::to_string).collect());
+    if let Some(unknown) = only.iter().flatten().find(|s| !STEPS.contains(&s.as_str())) {
+        panic!("BENCH_ONLY: no step {unknown:?}; the steps are {}", STEPS.join(", "));
+    }
     let wanted = |step: &str| only.as_ref().is_none_or(|o| o.iter().any(|s| s == step));
     let out_dir = std::env::var("BENCH_OUT")
         .map(PathBuf::from)

@@ -4,8 +4,9 @@
 #   scripts/bench.sh --smoke   tiny sizes, one run, nothing written (what CI runs)
 # Environment: BENCH_SIZES (default 1,200,1000), BENCH_RUNS (default 5); BENCH_ONLY=step[,step] reruns
 # some steps (rpc, startup, plan, cpu, profile, tfprofile, requests, latency, linearity, perf, real,
-# readiness) and merges them into the results; `perf` needs the perf tool. The `real` step (real Dask clusters) needs root and
-# scripts/install-test-tools.sh; without them it is skipped.
+# readiness; `report` alone renders the page again) and merges them into the results, after the RPC
+# handlers' criterion bench, which always runs. `perf` needs the perf tool. The `real` step (real Dask
+# clusters) needs root and scripts/install-test-tools.sh; without them it is skipped.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

@@ -304,8 +304,9 @@ profile of those handlers found these costs, now gone:
   to 167 µs, and `coiled-local`'s CPU per read within a plan from 0.15 to 0.10 ms;
 
 Measured and not kept: `opt-level = 3` instead of `\"s\"` made the handlers alone 4–10% faster but
-not the calls within a plan, for a binary 2 MiB larger; a single-threaded runtime, or one worker
-thread instead of two, changed no RPC's time within a plan.
+not the calls within a plan, for a binary 2 MiB larger. A single-threaded runtime changed no RPC's
+time within a plan either, but it took about a fifth off the provider's CPU per instance, and is kept
+(see the history below).
 
 Within a plan, the per-RPC profile measures each handler from its start to its answer. At the default
 parallelism, on two cores shared with Terraform and `coiled-local`, it also counts the time a handler

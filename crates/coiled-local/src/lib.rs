@@ -49,8 +49,9 @@ pub struct Config {
     /// How many clusters a workspace may have running at once (`--max-clusters`): nobody with a
     /// token fills the server's memory and disk.
     pub max_clusters: i64,
-    /// A wide-area round trip (`--latency`): every API answer, and the server's answer to each
-    /// WebSocket message, comes this much later. The `/_local` routes are not delayed.
+    /// A wide-area round trip (`--latency`): every API request, the WebSocket's opening request
+    /// included, and each WebSocket message waits this long before it is handled. The `/_local`
+    /// routes are not delayed.
     pub latency: Duration,
 }
 
