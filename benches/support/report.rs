@@ -11,7 +11,7 @@ pub fn write(doc: &Value, out_dir: &Path, page: &Path) {
     let mut md = String::new();
     md.push_str("# Benchmarks\n\nMeasured by `scripts/bench.sh` (release build, `coiled-local` with no provisioning delay unless stated), medians of ");
     md.push_str(&format!(
-        "{} runs (3 for N = 1000). Machine: {}, {} cores, {:.0} GiB RAM, {}.\n\n",
+        "{} runs (3 for N of 1000 and more; a peak RSS is that of one plan). Machine: {}, {} cores, {:.1} GiB RAM, {}.\n\n",
         doc["runs"],
         m["cpu"].as_str().unwrap_or("?"),
         m["cores"],
@@ -267,9 +267,9 @@ match config value\"), so such a number is answered as the decimal text Terrafor
 `wait_for_workers` is now null in state, as Coiled's client keeps `None` until it waits for its
 default: a cluster then holds no decimal, and the `math/big` row above is no higher than for
 clusters with `wait_for_workers = 1` (the middle column). Terraform's own CPU per cluster on 1.15.5 went from
-3.97 to about 3.5 ms with it (the history below). Two builds measured and undone: one that declared
+3.97 to about 3.5 ms with it, in the run that measured it (the history below). Two builds measured and undone: one that declared
 no identity changed nothing measurable; one with `environ` not sensitive took Terraform's CPU for 200
-clusters on 1.15.5 from 0.96 to 0.91 s, and nothing on 1.0.3.
+clusters on 1.15.5 from 0.96 to 0.91 s in that run, and nothing on 1.0.3.
 
 The providers' own share is the other way round: a fraction of a millisecond of CPU per cluster,
 including its HTTP read, where Go's null provider takes over a millisecond per instance and reads
@@ -300,12 +300,13 @@ profile of those handlers found these costs, now gone:
   framework keeps the proposal, and the service answers the prior state's own bytes and identity);
 - on the server's side of a read, `coiled-local` preparing each of its SQL queries again for every
   request (the token's user, the memberships, the cluster, its workers): it now keeps them in
-  SQLite's cache of prepared statements, which took the read with its HTTP round trip from about 209
-  to 167 µs, and `coiled-local`'s CPU per read within a plan from 0.15 to 0.10 ms;
+  SQLite's cache of prepared statements, which took the read with its HTTP round trip from 204 to
+  168 µs, and `coiled-local`'s CPU per read within a plan from 0.15 to 0.10 ms, in the run that
+  measured it (the history below);
 
 Measured and not kept: `opt-level = 3` instead of `\"s\"` made the handlers alone 4–10% faster but
 not the calls within a plan, for a binary 2 MiB larger. A single-threaded runtime changed no RPC's
-time within a plan either, but it took about a fifth off the provider's CPU per instance, and is kept
+time within a plan either, but it took nearly a quarter off the provider's CPU per instance, and is kept
 (see the history below).
 
 Within a plan, the per-RPC profile measures each handler from its start to its answer. At the default
@@ -315,8 +316,8 @@ of them above 1.5 ms in a plan looked at closely) carry up. They do not wait for
 each other: in that plan, more than half of the reads started with no other read in flight, and those
 took as long on average as the rest. They wait for Terraform, whose own threads can take both cores.
 Held to one core (`GOMAXPROCS=1`, the last column), Terraform leaves the other to the provider and
-`coiled-local`: at the same default parallelism each call then takes less time than at the default
-with Terraform on both cores, while the whole plan takes longer, as Terraform has one core fewer. With
+`coiled-local`: at the same default parallelism the calls mostly take less time than at the default
+with Terraform on both cores (the table above has each), while the whole plan takes longer, as Terraform has one core fewer. With
 `-parallelism=1` each call runs alone, yet takes longer than the handler alone, since Terraform's work
 between two calls leaves the provider's caches cold. The largest cost
 left in a `perf` profile of the plan handler is the values' object keys: allocated strings, compared
@@ -331,15 +332,15 @@ tells `tracing` its level, so no event below `TF_LOG` is built.
 hold as many values as a cluster's state. Nothing is stored twice: a cluster keeps only the scheduler
 address clients use (the other one is read when `use_scheduler_public_ip` changes, or with the data
 source), its `firewall_rules` is null when its own `ingress` blocks hold the rules, and
-`coiled_backend_options` stores its `ingress` blocks without their rows. (Before, an instance held 1.9 KB
-on 1.0.3 and 2.2 KB on 1.15.5: the history has the figures.) What still makes it larger than the peer's
+`coiled_backend_options` stores its `ingress` blocks without their rows. (Before that, an instance held 1.9 KB
+on 1.0.3 and 2.2 KB on 1.15.5: the history has the figures; attributes added since have added to it.) What still makes it larger than the peer's
 is Terraform's own: it writes every attribute of the schema, twelve of them null for a cluster
 configured with three arguments, lists `environ` among the sensitive attributes even when it is null,
 and on 1.15.5 adds the identity.
 
 **Readiness.** Coiled's API offers no long-poll and no ETA. The provider polls as Coiled's client does,
 once a second, on a grid anchored on the create's answer, 100 ms past each whole second: a wait of D
-seconds makes at most D + 1 polls. A state the server changes whole seconds after creating the cluster
+seconds makes at most one poll more than D rounded up. A state the server changes whole seconds after creating the cluster
 (as `coiled-local` does with whole-second delays) is seen within about 100 ms; any other is seen within a
 second, half a second on average, as by a 1 s poll (the 3.5 s row shows such a case). The time to
 `terraform apply` returning adds Terraform's own work after the provider returns (saving state).
