@@ -351,6 +351,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.workspace,
         args.data_dir.display()
     );
+    if !state.config.latency.is_zero() {
+        eprintln!(
+            "coiled-local: every API request waits {} before it is handled (--latency)",
+            humantime::format_duration(state.config.latency)
+        );
+    }
     if generated {
         eprintln!(
             "coiled-local: created an API token, saved in {}; use it with:",
