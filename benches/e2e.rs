@@ -633,7 +633,10 @@ fn main() {
     if let Some(unknown) = only.iter().flatten().find(|s| !STEPS.contains(&s.as_str())) {
         panic!("BENCH_ONLY: no step {unknown:?}; the steps are {}", STEPS.join(", "));
     }
-    let wanted = |step: &str| only.as_ref().is_none_or(|o| o.iter().any(|s| s == step));
+    let wanted = |step: &str| {
+        assert!(STEPS.contains(&step), "step {step:?} is not in STEPS");
+        only.as_ref().is_none_or(|o| o.iter().any(|s| s == step))
+    };
     let out_dir = std::env::var("BENCH_OUT")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root().join("docs/benchmarks"));

@@ -410,8 +410,8 @@ The provider does the same work for each instance at every N: the context switch
 the same, and the samples fall in the kernel's task switching, libc's allocator and memory copies,
 none in a function of the provider whose cost depends on N. A plan of 5,000 is mostly Terraform's own
 work (its wall time above), so its RPCs arrive further apart than in a plan of 200, and the CPU per
-instance moves from one run to the next. Where the wrapper's figures above and these counts disagree on a
-target, these are the provider's alone (see the note under the table above when it applies).
+instance moves from one run to the next. Where the wrapper's figures above and these counts disagree
+on a target, these are the provider's alone (see the note under the table above when it applies).
 ";
 
 /// The sections of this module's measurements.

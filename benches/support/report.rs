@@ -266,10 +266,11 @@ configuration that sets `wait_for_workers = 0.3` (\"planned value cty.NumberFloa
 match config value\"), so such a number is answered as the decimal text Terraform sends. Left out,
 `wait_for_workers` is now null in state, as Coiled's client keeps `None` until it waits for its
 default: a cluster then holds no decimal, and the `math/big` row above is no higher than for
-clusters with `wait_for_workers = 1` (the middle column). Terraform's own CPU per cluster on 1.15.5 went from
-3.97 to about 3.5 ms with it, in the run that measured it (the history below). Two builds measured and undone: one that declared
-no identity changed nothing measurable; one with `environ` not sensitive took Terraform's CPU for 200
-clusters on 1.15.5 from 0.96 to 0.91 s in that run, and nothing on 1.0.3.
+clusters with `wait_for_workers = 1` (the middle column). Terraform's own CPU per cluster on 1.15.5
+went from 3.97 to about 3.5 ms with it, in the run that measured it (the history below). Two builds
+measured and undone: one that declared no identity changed nothing measurable; one with `environ`
+not sensitive took Terraform's CPU for 200 clusters on 1.15.5 from 0.96 to 0.91 s in that run, and
+nothing on 1.0.3.
 
 The providers' own share is the other way round: a fraction of a millisecond of CPU per cluster,
 including its HTTP read, where Go's null provider takes over a millisecond per instance and reads
@@ -306,8 +307,8 @@ profile of those handlers found these costs, now gone:
 
 Measured and not kept: `opt-level = 3` instead of `\"s\"` made the handlers alone 4–10% faster but
 not the calls within a plan, for a binary 2 MiB larger. A single-threaded runtime changed no RPC's
-time within a plan either, but it took nearly a quarter off the provider's CPU per instance, and is kept
-(see the history below).
+time within a plan either, but it took nearly a quarter off the provider's CPU per instance, and is
+kept (see the history below).
 
 Within a plan, the per-RPC profile measures each handler from its start to its answer. At the default
 parallelism, on two cores shared with Terraform and `coiled-local`, it also counts the time a handler
@@ -317,8 +318,8 @@ each other: in that plan, more than half of the reads started with no other read
 took as long on average as the rest. They wait for Terraform, whose own threads can take both cores.
 Held to one core (`GOMAXPROCS=1`, the last column), Terraform leaves the other to the provider and
 `coiled-local`: at the same default parallelism the calls mostly take less time than at the default
-with Terraform on both cores (the table above has each), while the whole plan takes longer, as Terraform has one core fewer. With
-`-parallelism=1` each call runs alone, yet takes longer than the handler alone, since Terraform's work
+with Terraform on both cores (the table above has each), while the whole plan takes longer, as
+Terraform has one core fewer. With `-parallelism=1` each call runs alone, yet takes longer than the handler alone, since Terraform's work
 between two calls leaves the provider's caches cold. The largest cost
 left in a `perf` profile of the plan handler is the values' object keys: allocated strings, compared
 byte by byte (`memcmp` about 17% of the handler, `BTreeMap` lookups and inserts about 15%).
@@ -332,16 +333,16 @@ tells `tracing` its level, so no event below `TF_LOG` is built.
 hold as many values as a cluster's state. Nothing is stored twice: a cluster keeps only the scheduler
 address clients use (the other one is read when `use_scheduler_public_ip` changes, or with the data
 source), its `firewall_rules` is null when its own `ingress` blocks hold the rules, and
-`coiled_backend_options` stores its `ingress` blocks without their rows. (Before that, an instance held 1.9 KB
-on 1.0.3 and 2.2 KB on 1.15.5: the history has the figures; attributes added since have added to it.) What still makes it larger than the peer's
-is Terraform's own: it writes every attribute of the schema, twelve of them null for a cluster
+`coiled_backend_options` stores its `ingress` blocks without their rows. (Before that, an instance
+held 1.9 KB on 1.0.3 and 2.2 KB on 1.15.5: the history has the figures; attributes added since have
+added to it.) What still makes it larger than the peer's is Terraform's own: it writes every attribute of the schema, twelve of them null for a cluster
 configured with three arguments, lists `environ` among the sensitive attributes even when it is null,
 and on 1.15.5 adds the identity.
 
 **Readiness.** Coiled's API offers no long-poll and no ETA. The provider polls as Coiled's client does,
 once a second, on a grid anchored on the create's answer, 100 ms past each whole second: a wait of D
-seconds makes at most one poll more than D rounded up. A state the server changes whole seconds after creating the cluster
-(as `coiled-local` does with whole-second delays) is seen within about 100 ms; any other is seen within a
+seconds makes at most one poll more than D rounded up. A state the server changes whole seconds after
+creating the cluster (as `coiled-local` does with whole-second delays) is seen within about 100 ms; any other is seen within a
 second, half a second on average, as by a 1 s poll (the 3.5 s row shows such a case). The time to
 `terraform apply` returning adds Terraform's own work after the provider returns (saving state).
 ";
