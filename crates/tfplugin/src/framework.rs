@@ -161,21 +161,10 @@ pub trait Resource: Send + Sync + 'static {
         );
         None
     }
-    /// Upgrades state written under an older schema version (given as Terraform's JSON) to the current
-    /// `schema` (the one [`Resource::schema`] returns) and its type `ty`, both built once by the caller.
-    /// Called for state of an older version, and for state of the current version that does not match
-    /// the schema (to say why); other state of the current version is decoded directly. The default
-    /// reads the state as it is; a resource whose schema changed rewrites older `json` first and then
-    /// calls [`read_stored_state`].
-    fn upgrade_state(
-        &self,
-        schema: &Schema,
-        ty: &Type,
-        version: i64,
-        json: &serde_json::Value,
-        diags: &mut Diagnostics,
-    ) -> Option<Value> {
-        read_stored_state(self.type_name(), schema, ty, version, json, diags)
+    /// State written under an older schema `version` (Terraform's JSON), rewritten as state of the
+    /// current schema; `None`, the default, when it reads as it is.
+    fn upgrade_json(&self, _version: i64, _json: &serde_json::Value) -> Option<serde_json::Value> {
+        None
     }
 }
 
@@ -191,7 +180,10 @@ pub trait AnyResource: Send + Sync {
     fn identity(&self) -> Option<crate::identity::IdentitySchema>;
     /// [`Resource::validate`].
     async fn validate(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics);
-    /// [`Resource::upgrade_state`].
+    /// Reads state written under `version` of the schema (Terraform's JSON) as a value of the current
+    /// `schema` and its type `ty`, both built once by the caller, after [`Resource::upgrade_json`].
+    /// Called for state of an older version, and for state of the current version that does not
+    /// match the schema (to say why); other state of the current version is decoded directly.
     fn upgrade_state(
         &self,
         schema: &Schema,
@@ -253,7 +245,16 @@ impl<R: Resource> AnyResource for R {
         json: &serde_json::Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        Resource::upgrade_state(self, schema, ty, version, json, diags)
+        let upgraded =
+            if version < schema.version { self.upgrade_json(version, json) } else { None };
+        read_stored_state(
+            self.type_name(),
+            schema,
+            ty,
+            version,
+            upgraded.as_ref().unwrap_or(json),
+            diags,
+        )
     }
     async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
         let prior = R::Model::decode(&plan.prior);
@@ -327,7 +328,7 @@ impl<R: Resource> AnyResource for R {
 
 /// Reads stored state (Terraform's JSON) as a value of the resource's type `ty`, refusing state that a
 /// newer provider wrote (`version` above the schema's).
-pub fn read_stored_state(
+fn read_stored_state(
     type_name: &str,
     schema: &Schema,
     ty: &Type,

@@ -26,6 +26,23 @@ pub struct IdentitySchema {
 }
 
 impl IdentitySchema {
+    /// An identity of version 0 whose attributes are strings, each required for import, given as
+    /// `(name, description)`.
+    pub fn required_strings(attributes: &[(&'static str, &'static str)]) -> IdentitySchema {
+        IdentitySchema {
+            version: 0,
+            attributes: attributes
+                .iter()
+                .map(|&(name, description)| IdentityAttr {
+                    name,
+                    ty: Type::String,
+                    required_for_import: true,
+                    description,
+                })
+                .collect(),
+        }
+    }
+
     /// The object type of identity values.
     pub fn object_type(&self) -> Type {
         Type::object(self.attributes.iter().map(|a| (a.name, a.ty.clone())))

@@ -196,17 +196,29 @@ fn check_write_only(schema: &Schema, config: &Value, ctx: &Ctx, diags: &mut Diag
     }
 }
 
-/// Checks what a resource returned from an apply step before Terraform sees it.
-type EmptyStream<T> = tokio_stream::Empty<Result<T, Status>>;
+/// The bodies of the RPCs that are more than one expression, each taking and returning the
+/// message.
+impl PluginService {
+    fn identity_schemas(&self) -> pb::get_resource_identity_schemas::Response {
+        pb::get_resource_identity_schemas::Response {
+            identity_schemas: self
+                .identities
+                .iter()
+                .map(|(n, (s, _))| (n.to_string(), s.to_proto()))
+                .collect(),
+            diagnostics: Vec::new(),
+        }
+    }
 
-#[tonic::async_trait]
-impl ProviderRpc for PluginService {
-    async fn get_metadata(
-        &self,
-        _r: Request<pb::get_metadata::Request>,
-    ) -> Result<Response<pb::get_metadata::Response>, Status> {
+    fn stop_provider(&self) -> pb::stop_provider::Response {
+        tracing::info!("StopProvider: cancelling in-flight operations");
+        self.stop.cancel();
+        pb::stop_provider::Response { error: String::new() }
+    }
+
+    fn metadata(&self) -> pb::get_metadata::Response {
         use pb::get_metadata as m;
-        Ok(Response::new(m::Response {
+        m::Response {
             server_capabilities: self.schema_response().server_capabilities,
             resources: self
                 .resources
@@ -239,22 +251,13 @@ impl ProviderRpc for PluginService {
                 .map(|n| m::ActionMetadata { type_name: n.to_string() })
                 .collect(),
             ..Default::default()
-        }))
-    }
-
-    async fn get_provider_schema(
-        &self,
-        _r: Request<pb::get_provider_schema::Request>,
-    ) -> Result<Response<pb::get_provider_schema::Response>, Status> {
-        tracing::debug!("serving provider schema");
-        Ok(Response::new(self.schema_response()))
+        }
     }
 
     async fn validate_provider_config(
         &self,
-        r: Request<pb::validate_provider_config::Request>,
-    ) -> Result<Response<pb::validate_provider_config::Response>, Status> {
-        let r = r.into_inner();
+        r: pb::validate_provider_config::Request,
+    ) -> Result<pb::validate_provider_config::Response, Status> {
         let mut diags = Diagnostics::new();
         if let Some(config) = decode(
             r.config.as_ref(),
@@ -264,15 +267,14 @@ impl ProviderRpc for PluginService {
         ) {
             self.provider.validate(&self.ctx(None), &config, &mut diags).await;
         }
-        Ok(Response::new(pb::validate_provider_config::Response { diagnostics: diags.to_proto() }))
+        Ok(pb::validate_provider_config::Response { diagnostics: diags.to_proto() })
     }
 
     async fn validate_resource_config(
         &self,
-        r: Request<pb::validate_resource_config::Request>,
-    ) -> Result<Response<pb::validate_resource_config::Response>, Status> {
+        r: pb::validate_resource_config::Request,
+    ) -> Result<pb::validate_resource_config::Response, Status> {
         let started = std::time::Instant::now();
-        let r = r.into_inner();
         let (res, schema, ty) = self.resource(&r.type_name)?;
         let ctx = self.ctx(r.client_capabilities.as_ref());
         let mut diags = Diagnostics::new();
@@ -283,31 +285,27 @@ impl ProviderRpc for PluginService {
         }
         tracing::debug!(resource = %r.type_name, bytes = r.config.as_ref().map_or(0, |c| c.msgpack.len()), elapsed_us = started.elapsed().as_micros() as u64, "validated \
             configuration");
-        Ok(Response::new(pb::validate_resource_config::Response { diagnostics: diags.to_proto() }))
+        Ok(pb::validate_resource_config::Response { diagnostics: diags.to_proto() })
     }
 
     async fn validate_data_resource_config(
         &self,
-        r: Request<pb::validate_data_resource_config::Request>,
-    ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
-        let r = r.into_inner();
+        r: pb::validate_data_resource_config::Request,
+    ) -> Result<pb::validate_data_resource_config::Response, Status> {
         let (ds, schema, ty) = self.data_source(&r.type_name)?;
         let mut diags = Diagnostics::new();
         if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration") {
             schema.block.check_declared(&config, &crate::value::AttrPath::root(), &mut diags);
             ds.validate(&self.ctx(None), &config, &mut diags).await;
         }
-        Ok(Response::new(pb::validate_data_resource_config::Response {
-            diagnostics: diags.to_proto(),
-        }))
+        Ok(pb::validate_data_resource_config::Response { diagnostics: diags.to_proto() })
     }
 
     async fn upgrade_resource_state(
         &self,
-        r: Request<pb::upgrade_resource_state::Request>,
-    ) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
+        r: pb::upgrade_resource_state::Request,
+    ) -> Result<pb::upgrade_resource_state::Response, Status> {
         let started = std::time::Instant::now();
-        let r = r.into_inner();
         let (res, schema, ty) = self.resource(&r.type_name)?;
         let mut diags = Diagnostics::new();
         let raw = r.raw_state.map(|s| s.json).unwrap_or_default();
@@ -329,31 +327,13 @@ impl ProviderRpc for PluginService {
         let upgraded_state = upgraded.and_then(|v| encode(&v, ty, &mut diags, "upgraded state"));
         tracing::debug!(resource = %r.type_name, elapsed_us = started.elapsed().as_micros() as u64, "upgraded \
             state");
-        Ok(Response::new(pb::upgrade_resource_state::Response {
-            upgraded_state,
-            diagnostics: diags.to_proto(),
-        }))
-    }
-
-    async fn get_resource_identity_schemas(
-        &self,
-        _r: Request<pb::get_resource_identity_schemas::Request>,
-    ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
-        Ok(Response::new(pb::get_resource_identity_schemas::Response {
-            identity_schemas: self
-                .identities
-                .iter()
-                .map(|(n, (s, _))| (n.to_string(), s.to_proto()))
-                .collect(),
-            diagnostics: Vec::new(),
-        }))
+        Ok(pb::upgrade_resource_state::Response { upgraded_state, diagnostics: diags.to_proto() })
     }
 
     async fn configure_provider(
         &self,
-        r: Request<pb::configure_provider::Request>,
-    ) -> Result<Response<pb::configure_provider::Response>, Status> {
-        let r = r.into_inner();
+        r: pb::configure_provider::Request,
+    ) -> Result<pb::configure_provider::Response, Status> {
         let mut diags = Diagnostics::new();
         tracing::debug!(terraform_version = %r.terraform_version, "configuring provider");
         if let Some(config) = decode(
@@ -371,15 +351,14 @@ impl ProviderRpc for PluginService {
                 )
                 .await;
         }
-        Ok(Response::new(pb::configure_provider::Response { diagnostics: diags.to_proto() }))
+        Ok(pb::configure_provider::Response { diagnostics: diags.to_proto() })
     }
 
     async fn read_resource(
         &self,
-        r: Request<pb::read_resource::Request>,
-    ) -> Result<Response<pb::read_resource::Response>, Status> {
+        r: pb::read_resource::Request,
+    ) -> Result<pb::read_resource::Response, Status> {
         let started = std::time::Instant::now();
-        let r = r.into_inner();
         let (res, _, ty) = self.resource(&r.type_name)?;
         let ctx = self.ctx(r.client_capabilities.as_ref());
         let mut diags = Diagnostics::new();
@@ -400,15 +379,14 @@ impl ProviderRpc for PluginService {
         out.diagnostics = diags.to_proto();
         let elapsed_us = started.elapsed().as_micros() as u64;
         tracing::debug!(resource = %r.type_name, elapsed_us, "read resource");
-        Ok(Response::new(out))
+        Ok(out)
     }
 
     async fn plan_resource_change(
         &self,
-        r: Request<pb::plan_resource_change::Request>,
-    ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
+        mut r: pb::plan_resource_change::Request,
+    ) -> Result<pb::plan_resource_change::Response, Status> {
         let started = std::time::Instant::now();
-        let mut r = r.into_inner();
         let (res, schema, ty) = self.resource(&r.type_name)?;
         let ctx = self.ctx(r.client_capabilities.as_ref());
         let mut diags = Diagnostics::new();
@@ -451,14 +429,13 @@ impl ProviderRpc for PluginService {
         out.diagnostics = diags.to_proto();
         let elapsed_us = started.elapsed().as_micros() as u64;
         tracing::debug!(resource = %r.type_name, elapsed_us, "planned change");
-        Ok(Response::new(out))
+        Ok(out)
     }
 
     async fn apply_resource_change(
         &self,
-        r: Request<pb::apply_resource_change::Request>,
-    ) -> Result<Response<pb::apply_resource_change::Response>, Status> {
-        let r = r.into_inner();
+        r: pb::apply_resource_change::Request,
+    ) -> Result<pb::apply_resource_change::Response, Status> {
         let (res, schema, ty) = self.resource(&r.type_name)?;
         let ctx = self.ctx(None);
         let mut diags = Diagnostics::new();
@@ -468,7 +445,7 @@ impl ProviderRpc for PluginService {
         let config = decode(r.config.as_ref(), ty, &mut diags, "configuration");
         let (Some(prior), Some(planned), Some(config)) = (prior, planned, config) else {
             out.diagnostics = diags.to_proto();
-            return Ok(Response::new(out));
+            return Ok(out);
         };
         let change =
             framework::Change { prior, planned, config, private: r.planned_private.clone() };
@@ -480,14 +457,13 @@ impl ProviderRpc for PluginService {
             out.private = new.private;
         }
         out.diagnostics = diags.to_proto();
-        Ok(Response::new(out))
+        Ok(out)
     }
 
     async fn import_resource_state(
         &self,
-        r: Request<pb::import_resource_state::Request>,
-    ) -> Result<Response<pb::import_resource_state::Response>, Status> {
-        let r = r.into_inner();
+        r: pb::import_resource_state::Request,
+    ) -> Result<pb::import_resource_state::Response, Status> {
         let (res, _, ty) = self.resource(&r.type_name)?;
         let ctx = self.ctx(r.client_capabilities.as_ref());
         let mut diags = Diagnostics::new();
@@ -508,14 +484,13 @@ impl ProviderRpc for PluginService {
             });
         }
         out.diagnostics = diags.to_proto();
-        Ok(Response::new(out))
+        Ok(out)
     }
 
     async fn read_data_source(
         &self,
-        r: Request<pb::read_data_source::Request>,
-    ) -> Result<Response<pb::read_data_source::Response>, Status> {
-        let r = r.into_inner();
+        r: pb::read_data_source::Request,
+    ) -> Result<pb::read_data_source::Response, Status> {
         let (ds, _, ty) = self.data_source(&r.type_name)?;
         let ctx = self.ctx(r.client_capabilities.as_ref());
         let mut diags = Diagnostics::new();
@@ -527,183 +502,123 @@ impl ProviderRpc for PluginService {
             out.state = encode(&state, ty, &mut diags, "data source state");
         }
         out.diagnostics = diags.to_proto();
-        Ok(Response::new(out))
+        Ok(out)
     }
+}
 
-    async fn stop_provider(
-        &self,
-        _r: Request<pb::stop_provider::Request>,
-    ) -> Result<Response<pb::stop_provider::Response>, Status> {
-        tracing::info!("StopProvider: cancelling in-flight operations");
-        self.stop.cancel();
-        Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
-    }
+/// The stream of an RPC this provider does not offer.
+type EmptyStream<T> = tokio_stream::Empty<Result<T, Status>>;
 
-    async fn get_functions(
-        &self,
-        _r: Request<pb::get_functions::Request>,
-    ) -> Result<Response<pb::get_functions::Response>, Status> {
-        Ok(Response::new(pb::get_functions::Response {
-            functions: self.function_declarations(),
-            diagnostics: Vec::new(),
-        }))
-    }
+/// The `Provider` service. Each offered RPC answers with its expression, in which `this` is the
+/// service and `r` the request's message; an unoffered one answers UNIMPLEMENTED, which Terraform
+/// tolerates; streams' types follow.
+macro_rules! provider_service {
+    (
+        offered { $($rpc:ident($req:ty) -> $resp:ty = |$this:ident, $r:ident| $answer:expr;)* }
+        unoffered { $($none:ident($none_req:ty) -> $none_resp:ty;)* }
+        $($streams:tt)*
+    ) => {
+        #[tonic::async_trait]
+        impl ProviderRpc for PluginService {
+            $(async fn $rpc(&self, r: Request<$req>) -> Result<Response<$resp>, Status> {
+                let ($this, $r) = (self, r.into_inner());
+                Ok(Response::new($answer))
+            })*
+            $(async fn $none(&self, _: Request<$none_req>) -> Result<Response<$none_resp>, Status> {
+                Err(Status::unimplemented(concat!(
+                    stringify!($none),
+                    " is not offered by this provider"
+                )))
+            })*
+            $($streams)*
+        }
+    };
+}
 
-    async fn upgrade_resource_identity(
-        &self,
-        r: Request<pb::upgrade_resource_identity::Request>,
-    ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
-        Ok(Response::new(self.upgrade_identity(r.into_inner())))
-    }
-
-    // Protocol features this provider does not offer answer UNIMPLEMENTED, which Terraform tolerates.
-    async fn move_resource_state(
-        &self,
-        _r: Request<pb::move_resource_state::Request>,
-    ) -> Result<Response<pb::move_resource_state::Response>, Status> {
-        Err(Status::unimplemented("move_resource_state is not offered by this provider"))
-    }
-
-    async fn generate_resource_config(
-        &self,
-        _r: Request<pb::generate_resource_config::Request>,
-    ) -> Result<Response<pb::generate_resource_config::Response>, Status> {
-        Err(Status::unimplemented("generate_resource_config is not offered by this provider"))
-    }
-
-    async fn validate_ephemeral_resource_config(
-        &self,
-        r: Request<pb::validate_ephemeral_resource_config::Request>,
-    ) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
-        Ok(Response::new(self.validate_ephemeral(r.into_inner()).await))
-    }
-
-    async fn open_ephemeral_resource(
-        &self,
-        r: Request<pb::open_ephemeral_resource::Request>,
-    ) -> Result<Response<pb::open_ephemeral_resource::Response>, Status> {
-        Ok(Response::new(self.open_ephemeral(r.into_inner()).await))
-    }
-
-    async fn renew_ephemeral_resource(
-        &self,
-        _r: Request<pb::renew_ephemeral_resource::Request>,
-    ) -> Result<Response<pb::renew_ephemeral_resource::Response>, Status> {
+provider_service! {
+    offered {
+        get_metadata(pb::get_metadata::Request) -> pb::get_metadata::Response =
+            |this, _r| this.metadata();
+        get_provider_schema(pb::get_provider_schema::Request) -> pb::get_provider_schema::Response =
+            |this, _r| {
+                tracing::debug!("serving provider schema");
+                this.schema_response()
+            };
+        get_resource_identity_schemas(pb::get_resource_identity_schemas::Request)
+            -> pb::get_resource_identity_schemas::Response = |this, _r| this.identity_schemas();
+        validate_provider_config(pb::validate_provider_config::Request)
+            -> pb::validate_provider_config::Response =
+            |this, r| this.validate_provider_config(r).await?;
+        configure_provider(pb::configure_provider::Request) -> pb::configure_provider::Response =
+            |this, r| this.configure_provider(r).await?;
+        stop_provider(pb::stop_provider::Request) -> pb::stop_provider::Response =
+            |this, _r| this.stop_provider();
+        validate_resource_config(pb::validate_resource_config::Request)
+            -> pb::validate_resource_config::Response =
+            |this, r| this.validate_resource_config(r).await?;
+        upgrade_resource_state(pb::upgrade_resource_state::Request)
+            -> pb::upgrade_resource_state::Response =
+            |this, r| this.upgrade_resource_state(r).await?;
+        read_resource(pb::read_resource::Request) -> pb::read_resource::Response =
+            |this, r| this.read_resource(r).await?;
+        plan_resource_change(pb::plan_resource_change::Request)
+            -> pb::plan_resource_change::Response = |this, r| this.plan_resource_change(r).await?;
+        apply_resource_change(pb::apply_resource_change::Request)
+            -> pb::apply_resource_change::Response = |this, r| this.apply_resource_change(r).await?;
+        import_resource_state(pb::import_resource_state::Request)
+            -> pb::import_resource_state::Response = |this, r| this.import_resource_state(r).await?;
+        upgrade_resource_identity(pb::upgrade_resource_identity::Request)
+            -> pb::upgrade_resource_identity::Response = |this, r| this.upgrade_identity(r);
+        validate_data_resource_config(pb::validate_data_resource_config::Request)
+            -> pb::validate_data_resource_config::Response =
+            |this, r| this.validate_data_resource_config(r).await?;
+        read_data_source(pb::read_data_source::Request) -> pb::read_data_source::Response =
+            |this, r| this.read_data_source(r).await?;
+        get_functions(pb::get_functions::Request) -> pb::get_functions::Response =
+            |this, _r| pb::get_functions::Response {
+                functions: this.function_declarations(),
+                diagnostics: Vec::new(),
+            };
+        call_function(pb::call_function::Request) -> pb::call_function::Response =
+            |this, r| this.call(&r.name, &r.arguments);
+        validate_ephemeral_resource_config(pb::validate_ephemeral_resource_config::Request)
+            -> pb::validate_ephemeral_resource_config::Response =
+            |this, r| this.validate_ephemeral(r).await;
+        open_ephemeral_resource(pb::open_ephemeral_resource::Request)
+            -> pb::open_ephemeral_resource::Response = |this, r| this.open_ephemeral(r).await;
         // Nothing to renew or release: the values are read once, and hold no lease.
-        Ok(Response::new(pb::renew_ephemeral_resource::Response {
-            diagnostics: Vec::new(),
-            renew_at: None,
-            private: None,
-        }))
+        renew_ephemeral_resource(pb::renew_ephemeral_resource::Request)
+            -> pb::renew_ephemeral_resource::Response = |_this, _r| Default::default();
+        close_ephemeral_resource(pb::close_ephemeral_resource::Request)
+            -> pb::close_ephemeral_resource::Response = |_this, _r| Default::default();
+        validate_list_resource_config(pb::validate_list_resource_config::Request)
+            -> pb::validate_list_resource_config::Response = |this, r| this.validate_list(r).await;
+        list_resource(pb::list_resource::Request) -> Self::ListResourceStream =
+            |this, r| this.list(r).await;
+        validate_action_config(pb::validate_action_config::Request)
+            -> pb::validate_action_config::Response = |this, r| this.validate_action(r).await;
+        plan_action(pb::plan_action::Request) -> pb::plan_action::Response =
+            |this, r| this.plan_action_of(r).await;
+        invoke_action(pb::invoke_action::Request) -> Self::InvokeActionStream =
+            |this, r| this.invoke(r);
     }
-
-    async fn close_ephemeral_resource(
-        &self,
-        _r: Request<pb::close_ephemeral_resource::Request>,
-    ) -> Result<Response<pb::close_ephemeral_resource::Response>, Status> {
-        // Nothing to renew or release: the values are read once, and hold no lease.
-        Ok(Response::new(pb::close_ephemeral_resource::Response { diagnostics: Vec::new() }))
+    unoffered {
+        move_resource_state(pb::move_resource_state::Request) -> pb::move_resource_state::Response;
+        generate_resource_config(pb::generate_resource_config::Request)
+            -> pb::generate_resource_config::Response;
+        validate_state_store_config(pb::validate_state_store::Request)
+            -> pb::validate_state_store::Response;
+        configure_state_store(pb::configure_state_store::Request)
+            -> pb::configure_state_store::Response;
+        lock_state(pb::lock_state::Request) -> pb::lock_state::Response;
+        unlock_state(pb::unlock_state::Request) -> pb::unlock_state::Response;
+        get_states(pb::get_states::Request) -> pb::get_states::Response;
+        delete_state(pb::delete_state::Request) -> pb::delete_state::Response;
+        read_state_bytes(pb::read_state_bytes::Request) -> Self::ReadStateBytesStream;
+        write_state_bytes(tonic::Streaming<pb::write_state_bytes::RequestChunk>)
+            -> pb::write_state_bytes::Response;
     }
-
-    async fn validate_list_resource_config(
-        &self,
-        r: Request<pb::validate_list_resource_config::Request>,
-    ) -> Result<Response<pb::validate_list_resource_config::Response>, Status> {
-        Ok(Response::new(self.validate_list(r.into_inner()).await))
-    }
-
-    async fn call_function(
-        &self,
-        r: Request<pb::call_function::Request>,
-    ) -> Result<Response<pb::call_function::Response>, Status> {
-        let r = r.into_inner();
-        Ok(Response::new(self.call(&r.name, &r.arguments)))
-    }
-
-    async fn validate_state_store_config(
-        &self,
-        _r: Request<pb::validate_state_store::Request>,
-    ) -> Result<Response<pb::validate_state_store::Response>, Status> {
-        Err(Status::unimplemented("validate_state_store_config is not offered by this provider"))
-    }
-
-    async fn configure_state_store(
-        &self,
-        _r: Request<pb::configure_state_store::Request>,
-    ) -> Result<Response<pb::configure_state_store::Response>, Status> {
-        Err(Status::unimplemented("configure_state_store is not offered by this provider"))
-    }
-
-    async fn lock_state(
-        &self,
-        _r: Request<pb::lock_state::Request>,
-    ) -> Result<Response<pb::lock_state::Response>, Status> {
-        Err(Status::unimplemented("lock_state is not offered by this provider"))
-    }
-
-    async fn unlock_state(
-        &self,
-        _r: Request<pb::unlock_state::Request>,
-    ) -> Result<Response<pb::unlock_state::Response>, Status> {
-        Err(Status::unimplemented("unlock_state is not offered by this provider"))
-    }
-
-    async fn get_states(
-        &self,
-        _r: Request<pb::get_states::Request>,
-    ) -> Result<Response<pb::get_states::Response>, Status> {
-        Err(Status::unimplemented("get_states is not offered by this provider"))
-    }
-
-    async fn delete_state(
-        &self,
-        _r: Request<pb::delete_state::Request>,
-    ) -> Result<Response<pb::delete_state::Response>, Status> {
-        Err(Status::unimplemented("delete_state is not offered by this provider"))
-    }
-
-    async fn plan_action(
-        &self,
-        r: Request<pb::plan_action::Request>,
-    ) -> Result<Response<pb::plan_action::Response>, Status> {
-        Ok(Response::new(self.plan_action_of(r.into_inner()).await))
-    }
-
-    async fn validate_action_config(
-        &self,
-        r: Request<pb::validate_action_config::Request>,
-    ) -> Result<Response<pb::validate_action_config::Response>, Status> {
-        Ok(Response::new(self.validate_action(r.into_inner()).await))
-    }
-
     type ListResourceStream = query::Answers<pb::list_resource::Event>;
-    async fn list_resource(
-        &self,
-        r: Request<pb::list_resource::Request>,
-    ) -> Result<Response<Self::ListResourceStream>, Status> {
-        Ok(Response::new(self.list(r.into_inner()).await))
-    }
-
     type ReadStateBytesStream = EmptyStream<pb::read_state_bytes::Response>;
-    async fn read_state_bytes(
-        &self,
-        _r: Request<pb::read_state_bytes::Request>,
-    ) -> Result<Response<Self::ReadStateBytesStream>, Status> {
-        Err(Status::unimplemented("state storage is not offered by this provider"))
-    }
-
-    async fn write_state_bytes(
-        &self,
-        _r: Request<tonic::Streaming<pb::write_state_bytes::RequestChunk>>,
-    ) -> Result<Response<pb::write_state_bytes::Response>, Status> {
-        Err(Status::unimplemented("state storage is not offered by this provider"))
-    }
-
     type InvokeActionStream = query::Answers<pb::invoke_action::Event>;
-    async fn invoke_action(
-        &self,
-        r: Request<pb::invoke_action::Request>,
-    ) -> Result<Response<Self::InvokeActionStream>, Status> {
-        Ok(Response::new(self.invoke(r.into_inner())))
-    }
 }

@@ -16,7 +16,7 @@ use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, NewState, Plan, Private, Read, Resource};
 use tfplugin::model::Field;
 use tfplugin::schema::Schema;
-use tfplugin::value::{AttrPath, Type, Value};
+use tfplugin::value::{AttrPath, Value};
 
 use super::ingress::{self, Parsed, Reading};
 use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
@@ -244,16 +244,10 @@ impl Resource for BackendOptionsResource {
     }
 
     fn identity(&self) -> Option<tfplugin::identity::IdentitySchema> {
-        use tfplugin::identity::{IdentityAttr, IdentitySchema};
-        Some(IdentitySchema {
-            version: 0,
-            attributes: vec![IdentityAttr {
-                name: "workspace",
-                ty: Type::String,
-                required_for_import: true,
-                description: "The workspace whose backend options these are.",
-            }],
-        })
+        Some(tfplugin::identity::IdentitySchema::required_strings(&[(
+            "workspace",
+            "The workspace whose backend options these are.",
+        )]))
     }
 
     fn schema(&self) -> Schema {
@@ -265,27 +259,12 @@ impl Resource for BackendOptionsResource {
     }
 
     /// Schema version 0 also stored `firewall_rules`, the rows of the `ingress` blocks beside them.
-    fn upgrade_state(
-        &self,
-        schema: &Schema,
-        ty: &Type,
-        version: i64,
-        json: &serde_json::Value,
-        diags: &mut Diagnostics,
-    ) -> Option<Value> {
-        let upgraded = (version == 0).then(|| {
+    fn upgrade_json(&self, version: i64, json: &serde_json::Value) -> Option<serde_json::Value> {
+        (version == 0).then(|| {
             let mut v1 = json.clone();
             v1.as_object_mut().map(|obj| obj.remove("firewall_rules"));
             v1
-        });
-        tfplugin::framework::read_stored_state(
-            self.type_name(),
-            schema,
-            ty,
-            version,
-            upgraded.as_ref().unwrap_or(json),
-            diags,
-        )
+        })
     }
 
     async fn modify_plan(

@@ -26,7 +26,7 @@ use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, NewState, Plan, Private, Read, Resource};
 use tfplugin::model::Field;
 use tfplugin::schema::Schema;
-use tfplugin::value::{AttrPath, Number, Type, Value};
+use tfplugin::value::{AttrPath, Number, Value};
 
 use super::defaults::ClusterDefaults;
 use super::ingress::{self, Parsed, Reading, RuleSet};
@@ -194,24 +194,10 @@ impl Resource for ClusterResource {
     }
 
     fn identity(&self) -> Option<tfplugin::identity::IdentitySchema> {
-        use tfplugin::identity::{IdentityAttr, IdentitySchema};
-        Some(IdentitySchema {
-            version: 0,
-            attributes: vec![
-                IdentityAttr {
-                    name: "workspace",
-                    ty: Type::String,
-                    required_for_import: true,
-                    description: "The cluster's workspace.",
-                },
-                IdentityAttr {
-                    name: "id",
-                    ty: Type::String,
-                    required_for_import: true,
-                    description: "Coiled's numeric cluster id.",
-                },
-            ],
-        })
+        Some(tfplugin::identity::IdentitySchema::required_strings(&[
+            ("workspace", "The cluster's workspace."),
+            ("id", "Coiled's numeric cluster id."),
+        ]))
     }
 
     fn schema(&self) -> Schema {
@@ -222,23 +208,8 @@ impl Resource for ClusterResource {
         validate::validate_config(config, diags);
     }
 
-    fn upgrade_state(
-        &self,
-        schema: &Schema,
-        ty: &Type,
-        version: i64,
-        json: &serde_json::Value,
-        diags: &mut Diagnostics,
-    ) -> Option<Value> {
-        let upgraded = (version == 0).then(|| model::upgrade_v0(json));
-        tfplugin::framework::read_stored_state(
-            self.type_name(),
-            schema,
-            ty,
-            version,
-            upgraded.as_ref().unwrap_or(json),
-            diags,
-        )
+    fn upgrade_json(&self, version: i64, json: &serde_json::Value) -> Option<serde_json::Value> {
+        (version == 0).then(|| model::upgrade_v0(json))
     }
 
     async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan<ClusterModel>, diags: &mut Diagnostics) {

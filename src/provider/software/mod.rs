@@ -23,7 +23,7 @@ use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, NewState, Plan, Private, Read, Resource};
 use tfplugin::model::Field;
 use tfplugin::schema::Schema;
-use tfplugin::value::{AttrPath, Type, Value};
+use tfplugin::value::{AttrPath, Value};
 
 use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
 use crate::api::{Op, SoftwareAlias, SoftwareBuild};
@@ -54,24 +54,10 @@ impl Resource for SoftwareEnvResource {
     }
 
     fn identity(&self) -> Option<tfplugin::identity::IdentitySchema> {
-        use tfplugin::identity::{IdentityAttr, IdentitySchema};
-        Some(IdentitySchema {
-            version: 0,
-            attributes: vec![
-                IdentityAttr {
-                    name: "workspace",
-                    ty: Type::String,
-                    required_for_import: true,
-                    description: "The environment's workspace.",
-                },
-                IdentityAttr {
-                    name: "name",
-                    ty: Type::String,
-                    required_for_import: true,
-                    description: "The environment's name.",
-                },
-            ],
-        })
+        Some(tfplugin::identity::IdentitySchema::required_strings(&[
+            ("workspace", "The environment's workspace."),
+            ("name", "The environment's name."),
+        ]))
     }
 
     fn schema(&self) -> Schema {
