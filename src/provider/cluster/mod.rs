@@ -113,7 +113,10 @@ impl ClusterResource {
         (creating, requires_replace): (bool, &mut Vec<AttrPath>),
         predicted: &mut Vec<&'static str>,
     ) {
-        if planned.has_ingress_blocks() || planned.network_rules(None).is_some() {
+        if planned.has_ingress_blocks()
+            || planned.network_unknown()
+            || planned.network_rules(None).is_some()
+        {
             return;
         }
         let rows = match defaults {
@@ -131,13 +134,20 @@ impl ClusterResource {
     }
 
     /// The cluster's own firewall in a plan, read once: `firewall_rules` is null beside its ingress
-    /// blocks, or predicted from the rules `scheduler_port` / `allow_ingress_from` make.
+    /// blocks, or predicted from the rules `scheduler_port` / `allow_ingress_from` make: unknown
+    /// while an argument they are made from is, or (without `scheduler_port`) until
+    /// [`Self::server_checks`] reads the workspace's port.
     fn plan_own_rules(
         planned: &mut ClusterModel,
         predicted: &mut Vec<&'static str>,
         diags: &mut Diagnostics,
     ) -> Option<RuleSet> {
         if !planned.has_ingress_blocks() {
+            if planned.network_unknown() {
+                planned.firewall_rules = Field::Unknown;
+                predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
+                return None;
+            }
             let net = planned.network_rules(None)?;
             if !planned.acknowledge_world_open_ingress.known().copied().unwrap_or(false) {
                 let open = coiled_firewall::world_open_ports(net.rules());
@@ -155,7 +165,11 @@ impl ClusterResource {
                 }
             }
             predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
-            planned.firewall_rules = Field::Known(net.rows_value());
+            planned.firewall_rules = if planned.scheduler_port.is_null() {
+                Field::Unknown
+            } else {
+                Field::Known(net.rows_value())
+            };
             return Some(net);
         }
         // The `ingress` blocks hold the rules: `firewall_rules` does not repeat them.
@@ -302,7 +316,7 @@ impl Resource for ClusterResource {
             && creating
         {
             // Only a server that answered the access check is asked more.
-            self.server_checks(&planned, set, diags).await;
+            self.server_checks(&mut planned, set, diags).await;
         }
         (plan.config, plan.prior, plan.planned) = (config, prior, planned);
     }
@@ -453,8 +467,10 @@ impl Resource for ClusterResource {
                 _ => {
                     warn_of_missing_address(&state, &d, diags);
                     warn_of_missing_workers(&state, &d, diags);
-                    let mut refreshed =
-                        state_from_details(&state, state.own_rules().as_ref(), &d, &ws);
+                    // Rules the server does not report are those state holds, which the create
+                    // made with the workspace's port; else the cluster's own.
+                    let own = state.firewall_rules.is_null().then(|| state.own_rules()).flatten();
+                    let mut refreshed = state_from_details(&state, own.as_ref(), &d, &ws);
                     refresh_reported(&mut refreshed, &d);
                     keep_worker_count(&state, &mut refreshed, &d);
                     let mut private = import::private_after_read(private);

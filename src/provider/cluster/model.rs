@@ -123,7 +123,8 @@ tfplugin::model! {
         /// and VM types given must all be ARM.
         #[attribute(optional, requires_replace, import_from_configuration_if_unread)]
         arm: bool,
-        /// Port the scheduler listens on (1–65535). Coiled's default is 443. As in
+        /// Port the scheduler listens on (1–65535). Unset, the workspace's `coiled.scheduler_port`
+        /// (its Dask configuration), else Coiled's default, 443. As in
         /// `coiled.Cluster(scheduler_port=...)`, it also gives the cluster a firewall of its own:
         /// the port, 443 and (with dashboard HTTPS) 15003, open to `allow_ingress_from`. Conflicts
         /// with `backend_options.ingress`.
@@ -317,6 +318,14 @@ impl ClusterModel {
         ports.push(443);
         let rule = coiled_firewall::rule_from_wire(&ports, &cidr)?;
         Some(RuleSet::new(&[rule]))
+    }
+
+    /// Whether an argument the firewall of [`ClusterModel::network_rules`] is made from is not known
+    /// until apply.
+    pub fn network_unknown(&self) -> bool {
+        self.scheduler_port.is_unknown()
+            || self.allow_ingress_from.is_unknown()
+            || self.use_dashboard_https.is_unknown()
     }
 
     /// The same rules as [`ClusterModel::network_rules`], in the form and order the client sends them

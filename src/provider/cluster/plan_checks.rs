@@ -41,13 +41,15 @@ pub(super) fn effective_rules(
     if let Some(own) = RuleSet::of_state(&planned.ingress()) {
         return Some((own, Source::Blocks));
     }
-    if let Some(net) = planned.network_rules(None) {
-        return Some((net, Source::Network));
+    // Without `scheduler_port`, the port is the workspace's `coiled.scheduler_port` (else 443).
+    let port = overrides.and_then(request::override_port);
+    if planned.network_rules(None).is_some() {
+        return planned.network_rules(port).map(|net| (net, Source::Network));
     }
     if let Some(d) = defaults.and_then(|d| d.ingress.clone()) {
         return Some((d, Source::Defaults));
     }
-    if let Some(net) = overrides.and_then(|o| planned.network_rules(request::override_port(o))) {
+    if let Some(net) = port.and_then(|p| planned.network_rules(Some(p))) {
         return Some((net, Source::Network));
     }
     account.filter(|a| !a.is_empty()).map(|a| (a, Source::Account))
@@ -108,10 +110,11 @@ impl ClusterResource {
         }
     }
 
-    /// A new cluster's checks against the server (skipped quietly when it cannot be asked).
+    /// A new cluster's checks against the server (skipped quietly when it cannot be asked), and the
+    /// firewall it makes of the workspace's `coiled.scheduler_port` (unknown until then).
     pub(super) async fn server_checks(
         &self,
-        planned: &ClusterModel,
+        planned: &mut ClusterModel,
         defaults: Option<&ClusterDefaults>,
         diags: &mut Diagnostics,
     ) {
@@ -160,6 +163,12 @@ impl ClusterResource {
         if let Some((rules, source)) = effective_rules(planned, defaults, Some(&overrides), account)
         {
             lockout_warning(port, &rules, source, &ws, diags);
+            if matches!(source, Source::Network)
+                && planned.firewall_rules.is_unknown()
+                && !planned.network_unknown()
+            {
+                planned.firewall_rules = tfplugin::model::Field::Known(rules.rows_value());
+            }
         }
     }
 }
