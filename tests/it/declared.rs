@@ -1,7 +1,8 @@
 //! The schema-driven tier: for every argument of every resource, as its model declares it, a create
 //! with it set, a change of it (which must replace, update in place, change state only, or plan
-//! nothing, as declared), an import of what was made and the plans after it, and a bad value refused
-//! at validation with the argument's path. In process (the provider's service and `coiled-local`
+//! nothing, as declared), an import of what was made and the plans after it, a bad value refused
+//! at validation with the argument's path, and a create planned with it unknown beside each other
+//! argument, which must agree with the plan once it is known. In process (the provider's service and `coiled-local`
 //! called directly, no Terraform), so it covers every argument in seconds.
 //!
 //! Each resource's table gives, per argument, an overlay of the base configuration with it set, one
@@ -13,7 +14,7 @@ use serde_json::Value as Json;
 use tfplugin::schema::{AfterImport, Block, Nesting, Schema};
 use tfplugin::value::{self, Value};
 
-use crate::common::in_process::{InProcess, Stored};
+use crate::common::in_process::{InProcess, Stored, assert_conforms};
 
 /// One argument's row: the argument (`name`, or `block.name` inside a single block); JSON merged
 /// onto the base configuration (a null removes a key) with it set, and with it changed; and a bad
@@ -240,6 +241,63 @@ async fn try_every_argument(
     }
 }
 
+/// `config` with `key` (as a table names it) unknown, as a value from another resource is at plan;
+/// `None` when the configuration does not set it, or it is a single block (which is never unknown).
+fn with_unknown(schema: &Schema, config: &Value, key: &str) -> Option<Value> {
+    let (outer, inner) = key.split_once('.').map_or((key, None), |(o, i)| (o, Some(i)));
+    let Value::Object(mut top) = config.clone() else { return None };
+    let value = top.get_mut(outer).filter(|v| !v.is_null())?;
+    match inner {
+        None if schema.block.block(outer).is_some_and(|b| b.nesting == Nesting::Single) => {
+            return None;
+        }
+        None => *value = Value::Unknown,
+        Some(inner) => {
+            let Value::Object(block) = value else { return None };
+            *block.get_mut(inner).filter(|v| !v.is_null())? = Value::Unknown;
+        }
+    }
+    Some(Value::Object(top))
+}
+
+/// For every argument of `table`, set alone and beside each other argument: a create planned while
+/// it is unknown keeps it unknown (a write-only one is never planned), and every value that plan knows is the one the plan has once it
+/// is known (else Terraform reports an inconsistent final plan). Pairs the validation refuses (two
+/// arguments that conflict) are left out.
+async fn try_every_argument_unknown(type_name: &str, base: &str, table: &[Row]) {
+    let base: Json = serde_json::from_str(base).unwrap();
+    let p = InProcess::start().await;
+    let schema = p.schema(type_name).clone();
+    let mut tried = 0;
+    for &(key, set, _, _) in table {
+        for &(_, beside, _, _) in std::iter::once(&("", "{}", "", None)).chain(table) {
+            let json = merged(&merged(&base, beside), set);
+            let known = config_value(&schema, &json);
+            let Some(unknown) = with_unknown(&schema, &known, key) else { continue };
+            let late = p.plan(type_name, &none(), &known).await;
+            if late.diags.iter().any(|d| d.error) {
+                continue;
+            }
+            let at = format!("{type_name}.{key} unknown in {json}");
+            let early = p.plan(type_name, &none(), &unknown).await;
+            assert!(!early.diags.iter().any(|d| d.error), "{at}: refused: {:?}", early.diags);
+            let planned = match key.split_once('.') {
+                Some((outer, inner)) => early.state.get(outer).and_then(|b| b.get(inner)),
+                None => early.state.get(key),
+            };
+            let write_only = schema.block.attribute(key).is_some_and(|a| a.write_only);
+            assert!(
+                matches!(planned, Some(Value::Unknown)) || write_only,
+                "{at}: planned as {planned:?}"
+            );
+            assert_conforms(&early.state, &late.state, "", &format!("{at}: once known"));
+            tried += 1;
+        }
+    }
+    assert!(tried >= table.len(), "{type_name}: only {tried} configurations tried");
+    eprintln!("{type_name}: {tried} configurations with an argument unknown");
+}
+
 fn cluster_id(state: &Value) -> String {
     let text = |name: &str| state.get(name).and_then(Value::as_str).unwrap().to_string();
     format!("{}/{}", text("workspace"), text("id"))
@@ -344,4 +402,22 @@ async fn every_software_environment_argument_behaves_as_declared() {
 async fn every_backend_options_argument_behaves_as_declared() {
     let base = r#"{"backend": "aws", "aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "SECRET-SENTINEL-DECLARED"}"#;
     try_every_argument("coiled_backend_options", base, BACKEND_OPTIONS, workspace_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cluster_argument_may_be_unknown_until_apply() {
+    let base = r#"{"name": "declared", "software": "dask", "n_workers": 0}"#;
+    try_every_argument_unknown("coiled_cluster", base, CLUSTER).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_software_environment_argument_may_be_unknown_until_apply() {
+    let base = r#"{"name": "declared-env", "container": "ghcr.io/dask/dask:latest"}"#;
+    try_every_argument_unknown("coiled_software_environment", base, SOFTWARE_ENVIRONMENT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_backend_options_argument_may_be_unknown_until_apply() {
+    let base = r#"{"backend": "aws", "aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "SECRET-SENTINEL-DECLARED"}"#;
+    try_every_argument_unknown("coiled_backend_options", base, BACKEND_OPTIONS).await;
 }

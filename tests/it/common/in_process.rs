@@ -425,7 +425,7 @@ fn config_as_planned(config: &Value, block: &Block) -> Value {
 
 /// Every known value of `expected` is in `actual` at the same path (sets compared whole, without
 /// order); unknown values of `expected` may be anything.
-fn assert_conforms(expected: &Value, actual: &Value, path: &str, what: &str) {
+pub fn assert_conforms(expected: &Value, actual: &Value, path: &str, what: &str) {
     match (expected, actual) {
         (Value::Unknown, _) => {}
         (Value::Object(e), Value::Object(a)) => {
