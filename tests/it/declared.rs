@@ -241,27 +241,80 @@ async fn try_every_argument(
     }
 }
 
-/// `config` with `key` (as a table names it) unknown, as a value from another resource is at plan;
-/// `None` when the configuration does not set it, or it is a single block (which is never unknown).
-fn with_unknown(schema: &Schema, config: &Value, key: &str) -> Option<Value> {
+/// `config` with `key` (as a table names it) unknown, as a value from another resource is at plan,
+/// and with each part of it unknown (an element of a collection, an attribute of a block in a set);
+/// none when the configuration does not set it. A single block is never unknown, only its parts.
+fn with_unknown(schema: &Schema, config: &Value, key: &str) -> Vec<Value> {
     let (outer, inner) = key.split_once('.').map_or((key, None), |(o, i)| (o, Some(i)));
-    let Value::Object(mut top) = config.clone() else { return None };
-    let value = top.get_mut(outer).filter(|v| !v.is_null())?;
-    match inner {
-        None if schema.block.block(outer).is_some_and(|b| b.nesting == Nesting::Single) => {
-            return None;
-        }
-        None => *value = Value::Unknown,
-        Some(inner) => {
-            let Value::Object(block) = value else { return None };
-            *block.get_mut(inner).filter(|v| !v.is_null())? = Value::Unknown;
-        }
+    let single =
+        inner.is_none() && schema.block.block(outer).is_some_and(|b| b.nesting == Nesting::Single);
+    let Value::Object(top) = config else { return Vec::new() };
+    let Some(value) = top.get(outer).filter(|v| !v.is_null()) else { return Vec::new() };
+    let value = match inner {
+        None => value,
+        Some(inner) => match value.get(inner).filter(|v| !v.is_null()) {
+            Some(v) => v,
+            None => return Vec::new(),
+        },
+    };
+    let mut variants = if single { Vec::new() } else { vec![Value::Unknown] };
+    variants.extend(parts_unknown(value));
+    variants
+        .into_iter()
+        .map(|v| {
+            let mut top = top.clone();
+            match inner {
+                None => {
+                    top.insert(outer.to_string(), v);
+                }
+                Some(inner) => {
+                    if let Some(Value::Object(block)) = top.get_mut(outer) {
+                        block.insert(inner.to_string(), v);
+                    }
+                }
+            }
+            Value::Object(top)
+        })
+        .collect()
+}
+
+/// `value` with one part unknown, for each part one level down (two in a collection of objects).
+fn parts_unknown(value: &Value) -> Vec<Value> {
+    let unknown_in = |elements: &[Value]| -> Vec<Vec<Value>> {
+        (0..elements.len())
+            .flat_map(|i| {
+                let mut whole = vec![Value::Unknown];
+                whole.extend(
+                    parts_unknown(&elements[i])
+                        .into_iter()
+                        .filter(|_| matches!(elements[i], Value::Object(_))),
+                );
+                whole.into_iter().map(move |part| {
+                    let mut out = elements.to_vec();
+                    out[i] = part;
+                    out
+                })
+            })
+            .collect()
+    };
+    match value {
+        Value::List(e) => unknown_in(e).into_iter().map(Value::List).collect(),
+        Value::Set(e) => unknown_in(e).into_iter().map(Value::Set).collect(),
+        Value::Map(m) | Value::Object(m) => m
+            .keys()
+            .filter(|k| !m[*k].is_null())
+            .map(|k| {
+                let mut out = m.clone();
+                out.insert(k.clone(), Value::Unknown);
+                if matches!(value, Value::Map(_)) { Value::Map(out) } else { Value::Object(out) }
+            })
+            .collect(),
+        _ => Vec::new(),
     }
-    Some(Value::Object(top))
 }
 
 /// For every argument of `table`, set alone and beside each other argument: a create planned while
-/// it is unknown keeps it unknown (a write-only one is never planned), and every value that plan knows is the one the plan has once it
+/// it (or a part of it) is unknown keeps it unknown (a write-only one is never planned), and every value that plan knows is the one the plan has once it
 /// is known (else Terraform reports an inconsistent final plan). Pairs the validation refuses (two
 /// arguments that conflict) are left out.
 async fn try_every_argument_unknown(type_name: &str, base: &str, table: &[Row]) {
@@ -273,25 +326,30 @@ async fn try_every_argument_unknown(type_name: &str, base: &str, table: &[Row]) 
         for &(_, beside, _, _) in std::iter::once(&("", "{}", "", None)).chain(table) {
             let json = merged(&merged(&base, beside), set);
             let known = config_value(&schema, &json);
-            let Some(unknown) = with_unknown(&schema, &known, key) else { continue };
+            let variants = with_unknown(&schema, &known, key);
+            if variants.is_empty() {
+                continue;
+            }
             let late = p.plan(type_name, &none(), &known).await;
             if late.diags.iter().any(|d| d.error) {
                 continue;
             }
-            let at = format!("{type_name}.{key} unknown in {json}");
-            let early = p.plan(type_name, &none(), &unknown).await;
-            assert!(!early.diags.iter().any(|d| d.error), "{at}: refused: {:?}", early.diags);
-            let planned = match key.split_once('.') {
-                Some((outer, inner)) => early.state.get(outer).and_then(|b| b.get(inner)),
-                None => early.state.get(key),
-            };
-            let write_only = schema.block.attribute(key).is_some_and(|a| a.write_only);
-            assert!(
-                matches!(planned, Some(Value::Unknown)) || write_only,
-                "{at}: planned as {planned:?}"
-            );
-            assert_conforms(&early.state, &late.state, "", &format!("{at}: once known"));
-            tried += 1;
+            for unknown in variants {
+                let at = format!("{type_name}.{key} in {unknown:?}");
+                let early = p.plan(type_name, &none(), &unknown).await;
+                assert!(!early.diags.iter().any(|d| d.error), "{at}: refused: {:?}", early.diags);
+                let planned = match key.split_once('.') {
+                    Some((outer, inner)) => early.state.get(outer).and_then(|b| b.get(inner)),
+                    None => early.state.get(key),
+                };
+                let write_only = schema.block.attribute(key).is_some_and(|a| a.write_only);
+                assert!(
+                    planned.is_some_and(|v| !v.is_wholly_known()) || write_only,
+                    "{at}: planned as {planned:?}"
+                );
+                assert_conforms(&early.state, &late.state, "", &format!("{at}: once known"));
+                tried += 1;
+            }
         }
     }
     assert!(tried >= table.len(), "{type_name}: only {tried} configurations tried");
