@@ -543,3 +543,84 @@ fn an_error_reading_the_dask_overrides_is_a_warning() {
         s.assert_no_changes();
     }
 }
+
+/// The firewall `allow_ingress_from` makes opens the scheduler's port, which without `scheduler_port`
+/// is the workspace's `coiled.scheduler_port` (the client reads the server's Dask configuration before
+/// it builds the firewall); arguments the firewall is made from that are unknown at plan leave
+/// `firewall_rules` unknown until apply, on both CLIs.
+#[test]
+fn the_firewall_opens_the_port_the_workspace_chooses_and_waits_for_unknown_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = dir.path().join("overrides.json");
+    std::fs::write(&overrides, r#"{"coiled.scheduler_port": 8786}"#).unwrap();
+    let config = r#"
+resource "coiled_cluster" "net" {
+  name               = "net"
+  software           = "dask"
+  n_workers          = 0
+  allow_ingress_from = "10.1.0.0/16"
+}
+resource "coiled_cluster" "source_later" {
+  name               = "source-later"
+  software           = "dask"
+  n_workers          = 0
+  allow_ingress_from = coiled_cluster.net.id != "" ? "10.3.0.0/16" : "10.4.0.0/16"
+  scheduler_port     = 8787
+}
+resource "coiled_cluster" "port_later" {
+  name               = "port-later"
+  software           = "dask"
+  n_workers          = 0
+  allow_ingress_from = "10.5.0.0/16"
+  scheduler_port     = coiled_cluster.net.id != "" ? 8788 : 8789
+}
+output "rules" {
+  value = [for c in [coiled_cluster.net, coiled_cluster.source_later, coiled_cluster.port_later] : c.firewall_rules]
+}
+"#;
+    for cli in clis() {
+        let s = Scenario::new(
+            cli,
+            &["--provision-delay", "0s", "--dask-config-overrides", overrides.to_str().unwrap()],
+            config,
+        );
+        s.apply();
+        let log = s.server.get("/_local/requests").1;
+        let create = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["method"] == "POST" && r["body"]["name"] == "net")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            create["body"]["options"]["firewall_spec"]["ingress"],
+            json!([{"ports": [8786, 15003, 443], "cidr": "10.1.0.0/16"}]),
+            "{create}"
+        );
+        let rows = |i: usize| {
+            let mut rows: Vec<(i64, String)> = s.output("rules")[i]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r["port"].as_i64().unwrap(), r["source"].as_str().unwrap().to_string()))
+                .collect();
+            rows.sort();
+            rows
+        };
+        let net = |ports: &[i64], cidr: &str| -> Vec<(i64, String)> {
+            ports.iter().map(|p| (*p, cidr.to_string())).collect()
+        };
+        assert_eq!(rows(0), net(&[443, 8786, 15003], "10.1.0.0/16"));
+        assert_eq!(rows(1), net(&[443, 8787, 15003], "10.3.0.0/16"));
+        assert_eq!(rows(2), net(&[443, 8788, 15003], "10.5.0.0/16"));
+        s.assert_no_changes();
+        // Imported, its rules are those the server reports, or (from a server that reports none)
+        // not known: never those of port 443 alone.
+        assert!(s.reimport("coiled_cluster.net", "net").stdout.contains("Import successful"));
+        s.apply();
+        let rules = &s.output("rules")[0];
+        assert!(rules.is_null() || rows(0) == net(&[443, 8786, 15003], "10.1.0.0/16"), "{rules}");
+        s.assert_no_changes();
+    }
+}

@@ -240,9 +240,11 @@ impl Resource for ClusterResource {
                 planned.firewall_rules = Field::Null;
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             } else if prior.firewall_rules.is_null()
+                && !planned.opens_workspace_port()
                 && let Some(own) = planned.own_rules()
             {
-                // Rules the server never reported (a terse server, at import) are the cluster's own.
+                // Rules the server never reported (a terse server, at import) are the cluster's own,
+                // unless they open the workspace's port, which only its Dask configuration says.
                 planned.firewall_rules = Field::Known(own.rows_value());
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             }
@@ -467,9 +469,12 @@ impl Resource for ClusterResource {
                 _ => {
                     warn_of_missing_address(&state, &d, diags);
                     warn_of_missing_workers(&state, &d, diags);
-                    // Rules the server does not report are those state holds, which the create
-                    // made with the workspace's port; else the cluster's own.
-                    let own = state.firewall_rules.is_null().then(|| state.own_rules()).flatten();
+                    // Rules the server does not report are those state holds (the create's, made
+                    // with the workspace's port); else the cluster's own, where they do not open
+                    // that port.
+                    let own = state.own_rules().filter(|_| {
+                        state.firewall_rules.is_null() && !state.opens_workspace_port()
+                    });
                     let mut refreshed = state_from_details(&state, own.as_ref(), &d, &ws);
                     refresh_reported(&mut refreshed, &d);
                     keep_worker_count(&state, &mut refreshed, &d);

@@ -320,6 +320,13 @@ impl ClusterModel {
         Some(RuleSet::new(&[rule]))
     }
 
+    /// Whether its firewall opens the workspace's `coiled.scheduler_port` (else 443): it has one from
+    /// `allow_ingress_from`, and no `scheduler_port`. Only the workspace's Dask configuration says
+    /// which port that is.
+    pub fn opens_workspace_port(&self) -> bool {
+        self.scheduler_port.is_null() && self.allow_ingress_from.known().is_some()
+    }
+
     /// Whether an argument the firewall of [`ClusterModel::network_rules`] is made from is not known
     /// until apply.
     pub fn network_unknown(&self) -> bool {
