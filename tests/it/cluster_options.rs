@@ -624,3 +624,42 @@ output "rules" {
         s.assert_no_changes();
     }
 }
+
+/// `use_scheduler_public_ip` changed to a value known only at apply (from a resource the same apply
+/// creates): the plan leaves `scheduler_address` unknown, and the apply gives the public one.
+#[test]
+fn the_address_waits_for_an_unknown_use_scheduler_public_ip() {
+    let private = r#"
+resource "coiled_cluster" "c" {
+  name                    = "addressed"
+  software                = "dask"
+  n_workers               = 0
+  use_scheduler_public_ip = false
+}
+output "address" { value = coiled_cluster.c.scheduler_address }
+"#;
+    let public_later = r#"
+resource "coiled_cluster" "other" {
+  name      = "other"
+  software  = "dask"
+  n_workers = 0
+}
+resource "coiled_cluster" "c" {
+  name                    = "addressed"
+  software                = "dask"
+  n_workers               = 0
+  use_scheduler_public_ip = coiled_cluster.other.id != ""
+}
+output "address" { value = coiled_cluster.c.scheduler_address }
+"#;
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "0s"], private);
+        s.apply();
+        let before = s.output("address");
+        s.set(public_later);
+        s.apply();
+        let after = s.output("address");
+        assert!(after.is_string() && after != before, "{before} then {after}");
+        s.assert_no_changes();
+    }
+}

@@ -316,7 +316,8 @@ fn parts_unknown(value: &Value) -> Vec<Value> {
 /// For every argument of `table`, set alone and beside each other argument: a create planned while
 /// it (or a part of it) is unknown keeps it unknown (a write-only one is never planned), and every value that plan knows is the one the plan has once it
 /// is known (else Terraform reports an inconsistent final plan). Pairs the validation refuses (two
-/// arguments that conflict) are left out.
+/// arguments that conflict) are left out. And an update to the argument's changed value, planned
+/// while that value is unknown, agrees with the plan once it is known.
 async fn try_every_argument_unknown(type_name: &str, base: &str, table: &[Row]) {
     let base: Json = serde_json::from_str(base).unwrap();
     let p = InProcess::start().await;
@@ -351,6 +352,27 @@ async fn try_every_argument_unknown(type_name: &str, base: &str, table: &[Row]) 
                 tried += 1;
             }
         }
+    }
+    // Changed while unknown: an update planned with the new value unknown agrees with the plan once
+    // it is known (a replacement is planned as a create, tried above).
+    for &(key, set, changed, _) in table {
+        let made =
+            p.converge(type_name, &none(), &config_value(&schema, &merged(&base, set))).await;
+        let json = merged(&base, changed);
+        let known = config_value(&schema, &json);
+        let late = p.plan(type_name, &made, &known).await;
+        if late.replaces.is_empty() && !late.diags.iter().any(|d| d.error) {
+            for unknown in with_unknown(&schema, &known, key) {
+                let at = format!("{type_name}.{key} changed to {unknown:?}");
+                let early = p.plan(type_name, &made, &unknown).await;
+                assert!(!early.diags.iter().any(|d| d.error), "{at}: refused: {:?}", early.diags);
+                if early.replaces.is_empty() {
+                    assert_conforms(&early.state, &late.state, "", &format!("{at}: once known"));
+                }
+                tried += 1;
+            }
+        }
+        p.destroy(type_name, &made).await;
     }
     assert!(tried >= table.len(), "{type_name}: only {tried} configurations tried");
     eprintln!("{type_name}: {tried} configurations with an argument unknown");

@@ -438,8 +438,9 @@ pub(super) fn keep_prior_choices(
         planned.software = prior.software.clone();
         kept.push(tfplugin::attr!(ClusterModel, software));
     }
+    // A value unknown until apply may change it too.
     if prior.use_scheduler_public_ip != planned.use_scheduler_public_ip
-        && planned.use_scheduler_public_ip.known().is_some()
+        && !planned.use_scheduler_public_ip.is_null()
     {
         planned.scheduler_address = Field::Unknown;
         kept.push(tfplugin::attr!(ClusterModel, scheduler_address));
