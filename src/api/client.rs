@@ -34,7 +34,6 @@ pub mod erased {
     }
 }
 
-/// Client settings.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     /// Base URL, e.g. `https://cloud.coiled.io`.
@@ -45,7 +44,6 @@ pub struct ClientConfig {
     pub allow_insecure_http: bool,
     /// Extra PEM CA bundle to trust, besides the platform's roots.
     pub ca_bundle_pem: Option<Vec<u8>>,
-    /// Backoff policy.
     pub retry: RetryPolicy,
 }
 

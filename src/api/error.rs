@@ -73,7 +73,6 @@ pub enum ApiError {
     WebSocket {
         /// The URL.
         url: String,
-        /// What happened.
         message: String,
     },
     /// Terraform asked the provider to stop (Ctrl-C).
@@ -124,7 +123,6 @@ pub enum ApiError {
     /// A cluster did not reach `stopped` within the operation's timeout.
     #[error("cluster {id} did not stop within the timeout (it is {state})")]
     NotStopped {
-        /// The cluster.
         id: i64,
         /// Its last state.
         state: String,

@@ -25,11 +25,11 @@ pub struct FirewallSpecOut {
 
 /// `POST /api/v2/clusters/account/{ws}/`: the body `CloudV2._create_cluster` builds in
 /// `coiled/v2/core.py` (called from `coiled.Cluster._start` in `coiled/v2/cluster.py`), every key the
-/// client sends, with the values it sends for the arguments the provider has. Client-only keys
+/// client sends, with the values it sends for the arguments the provider has; a key without a comment
+/// is always null, the client's value when its argument is not given. Client-only keys
 /// (`local_versions`) and the local Dask configuration are the differences the wire ledger lists.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CreateCluster {
-    /// Cluster name.
     pub name: String,
     /// Initial worker count.
     pub workers: i64,
@@ -41,19 +41,14 @@ pub struct CreateCluster {
     pub worker_options: JsonObject,
     /// `coiled.worker.class` of the overrides, else null.
     pub worker_class: Option<String>,
-    /// Null: not an argument of the provider.
+    /// `worker_disk_size`, in GiB; null when unset.
     pub worker_disk_size: Option<i64>,
-    /// Null.
     pub worker_disk_throughput: Option<i64>,
-    /// Null.
     pub worker_disk_config: Option<JsonObject>,
-    /// Null.
     pub scheduler_disk_size: Option<i64>,
-    /// Null.
     pub scheduler_disk_config: Option<JsonObject>,
     /// `coiled.scheduler-options` of the overrides, with `idle_timeout` when one is set.
     pub scheduler_options: JsonObject,
-    /// Environment variables.
     pub environ: BTreeMap<String, String>,
     /// Tags: the overrides' `coiled.tags`, then the cluster's own with empty values dropped.
     pub tags: BTreeMap<String, String>,
@@ -65,35 +60,24 @@ pub struct CreateCluster {
     pub env_id: Option<i64>,
     /// Software environment name: never null.
     pub env_name: String,
-    /// Null.
     pub extra_worker_on_scheduler: Option<bool>,
-    /// Null.
     pub n_worker_specs_per_host: Option<i64>,
     /// `coiled.use_aws_creds_endpoint` of the overrides (`true` by default).
     pub use_aws_creds_endpoint: bool,
-    /// Null.
     pub custom_subdomain: Option<String>,
-    /// Null.
     pub batch_job_ids: Option<Vec<i64>>,
-    /// Null.
     pub extra_user_container: Option<String>,
     /// `false`, as the client sends it without a batch container.
     pub extra_user_container_ignore_entrypoint: bool,
-    /// Null.
     pub scheduler_sidecars: Option<Vec<JsonObject>>,
-    /// Null.
     pub worker_sidecars: Option<Vec<JsonObject>>,
-    /// Null.
     pub host_setup_script: Option<String>,
-    /// Null.
     pub pause_on_exit: Option<bool>,
-    /// Null.
     pub skip_ssd_mount: Option<bool>,
-    /// Null.
+    /// `cluster_timeout` (else the overrides' `coiled.cluster-timeout`) in seconds; null when unset.
     pub cluster_timeout_seconds: Option<i64>,
     /// `coiled.cloud-env-image` of the overrides, else null.
     pub coiled_cloud_env_image: Option<String>,
-    /// Null.
     pub filestores_to_attach: Option<Vec<JsonObject>>,
     /// Backend options of this cluster; absent when empty, as the client leaves it out.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -107,13 +91,10 @@ pub type JsonObject = serde_json::Map<String, serde_json::Value>;
 /// `zone` renamed `zone_name` as the client renames them).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ClusterOptions {
-    /// Region.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region_name: Option<String>,
-    /// Zone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zone_name: Option<String>,
-    /// Spot workers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spot: Option<bool>,
     /// Whether a spot worker may fall back to on-demand (`spot_policy`).
@@ -135,7 +116,8 @@ pub struct ClusterOptions {
 
 /// `POST /api/v2/software-environment/account/{ws}`: the body `Cloud._create_software_environment_v2`
 /// (`coiled/core.py`) sends, for a container image (as `coiled.Cluster(container=...)` makes one, or
-/// `create_software_environment(container=...)`) or a package spec.
+/// `create_software_environment(container=...)`) or a package spec. A key without a comment is
+/// always null.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CreateSoftwareEnv {
     /// The environment's name.
@@ -157,9 +139,7 @@ pub struct CreateSoftwareEnv {
     pub region_name: Option<String>,
     /// `true`, the client's default (`use_uv_installer`).
     pub enable_experimental_installer: bool,
-    /// Null.
     pub lockfile_content: Option<String>,
-    /// Null.
     pub lockfile_name: Option<String>,
     /// `packages`, `raw_conda` and `raw_pip` of a package spec; nothing for an image.
     #[serde(flatten)]
@@ -189,7 +169,6 @@ pub struct UpdateOptions<'a, D: Serialize> {
     /// The client session.
     #[serde(rename = "coiled-session-id")]
     pub session_id: &'a str,
-    /// This request.
     #[serde(rename = "coiled-request-id")]
     pub request_id: String,
 }
@@ -218,11 +197,9 @@ pub enum CloudOptions {
 /// AWS backend options, as `set_backend_options(backend="aws", …)` sends them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AwsOptions {
-    /// Region.
     pub aws_region_name: String,
     /// Empty: no role.
     pub account_role: String,
-    /// The keys.
     pub credentials: AwsKeys,
     /// Deprecated single rule, always empty.
     pub firewall: BTreeMap<String, String>,
@@ -230,7 +207,6 @@ pub struct AwsOptions {
     pub firewall_spec: FirewallSpecOut,
     /// Bring-your-own network (empty for Coiled-managed).
     pub network: BTreeMap<String, String>,
-    /// Zone.
     pub zone: Option<String>,
     /// `aws`.
     pub provider_name: &'static str,
@@ -244,7 +220,6 @@ pub struct AwsOptions {
 pub struct AwsKeys {
     /// Access key id.
     pub aws_access_key: String,
-    /// Secret key.
     pub aws_secret_key: String,
 }
 
@@ -253,7 +228,6 @@ pub struct AwsKeys {
 pub struct GcpOptions {
     /// The client's AWS default, sent for GCP too.
     pub aws_region_name: String,
-    /// Empty.
     pub account_role: String,
     /// Empty AWS keys.
     pub credentials: EmptyAwsKeys,
@@ -263,7 +237,6 @@ pub struct GcpOptions {
     pub firewall_spec: FirewallSpecOut,
     /// Bring-your-own network (empty for Coiled-managed).
     pub network: BTreeMap<String, String>,
-    /// Zone.
     pub zone: Option<String>,
     /// The service account key.
     pub gcp_service_creds_dict: serde_json::Value,
@@ -272,22 +245,16 @@ pub struct GcpOptions {
     /// `gcp_cloudbridge_backend_options`.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// Project.
     pub gcp_project_name: Option<String>,
-    /// Region.
     pub gcp_region_name: String,
-    /// Zone.
     pub gcp_zone_name: Option<String>,
-    /// Always null.
     pub instance_service_account: Option<String>,
 }
 
 /// The empty AWS key pair GCP options carry.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct EmptyAwsKeys {
-    /// Empty.
     pub aws_access_key_id: String,
-    /// Empty.
     pub aws_secret_access_key: String,
 }
 
@@ -299,8 +266,6 @@ pub struct Registry {
     pub kind: &'static str,
     /// ECR credentials (the AWS keys on AWS, empty on GCP).
     pub credentials: BTreeMap<String, String>,
-    /// Always false.
     pub public_ecr: bool,
-    /// Region.
     pub region: String,
 }

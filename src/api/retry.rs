@@ -34,7 +34,6 @@ impl Op {
             () = self.stop.cancelled() => Err(ApiError::Cancelled),
         }
     }
-    /// Time left.
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
@@ -45,7 +44,6 @@ impl Op {
 pub struct RetryPolicy {
     /// First delay's upper bound.
     pub base: Duration,
-    /// Largest delay.
     pub max: Duration,
     /// How long a server that cannot be reached at all (refused, unresolved, silent) is retried before
     /// the request fails with [`ApiError::Unreachable`]. Throttling and 5xx answers are not bounded by

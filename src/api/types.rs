@@ -14,7 +14,6 @@ fn null_is_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
 /// `GET /api/v2/user/me`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct User {
-    /// The username.
     pub username: String,
 }
 
@@ -28,7 +27,6 @@ pub struct AccountRef {
 /// One entry of `GET /api/v2/user/me/memberships`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Membership {
-    /// The workspace.
     pub account: AccountRef,
     /// Whether the user administers it.
     #[serde(default, deserialize_with = "null_is_default")]
@@ -41,7 +39,6 @@ pub struct Membership {
 /// One ingress rule on the wire: TCP `ports` open to one `cidr`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngressRule {
-    /// Ports.
     pub ports: Vec<i64>,
     /// Source CIDR block.
     pub cidr: String,
@@ -167,10 +164,8 @@ pub struct Instance {
     /// Public address, if any.
     #[serde(default)]
     pub public_ip_address: Option<String>,
-    /// Private address.
     #[serde(default)]
     pub private_ip_address: Option<String>,
-    /// Instance state.
     #[serde(default, deserialize_with = "null_is_default")]
     pub current_state: CurrentState,
 }
@@ -181,7 +176,6 @@ pub struct Process {
     /// Name, e.g. `etl-worker-3`.
     #[serde(default, deserialize_with = "null_is_default")]
     pub name: String,
-    /// Process state.
     #[serde(default, deserialize_with = "null_is_default")]
     pub current_state: CurrentState,
     /// The VM, once assigned.
@@ -195,27 +189,21 @@ pub struct Process {
 /// `GET …/clusters/account/{ws}/id/{id}`.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct ClusterDetails {
-    /// Id.
     pub id: i64,
-    /// Name.
     #[serde(default, deserialize_with = "null_is_default")]
     pub name: String,
     /// Creation time (ISO 8601).
     #[serde(default)]
     pub created: Option<String>,
-    /// Cluster state.
     #[serde(default, deserialize_with = "null_is_default")]
     pub current_state: CurrentState,
     /// Target worker count.
     #[serde(default, deserialize_with = "null_is_default")]
     pub desired_workers: i64,
-    /// Scheduler port.
     #[serde(default)]
     pub scheduler_port: Option<i64>,
-    /// The scheduler.
     #[serde(default)]
     pub scheduler: Option<Process>,
-    /// The workers.
     #[serde(default, deserialize_with = "null_is_default")]
     pub workers: Vec<Process>,
     /// Options the cluster was created with (echoes `firewall_spec` where the server keeps it).
@@ -316,7 +304,6 @@ pub struct SoftwareAlias {
     /// The alias id.
     #[serde(default)]
     pub id: Option<i64>,
-    /// Its name.
     #[serde(default)]
     pub name: Option<String>,
     /// The newest specification.
@@ -357,7 +344,6 @@ pub struct SoftwareSpec {
 /// A software environment build (`Cloud._fetch_software_build`, `_tail_software_build_logs`).
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct SoftwareBuild {
-    /// Build id.
     #[serde(default, deserialize_with = "null_is_default")]
     pub id: i64,
     /// `built`, `error`, or a state on the way.
@@ -371,7 +357,6 @@ pub struct SoftwareBuild {
 /// One page of a build's log (`Cloud._fetch_software_build_logs`).
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct BuildLogPage {
-    /// The lines.
     #[serde(default, deserialize_with = "null_is_default")]
     pub events: Vec<BuildLogEvent>,
     /// Where the next page starts.
@@ -385,7 +370,6 @@ pub struct BuildLogEvent {
     /// Its id, unique within the build.
     #[serde(default, rename = "eventId")]
     pub event_id: serde_json::Value,
-    /// The text.
     #[serde(default, deserialize_with = "null_is_default")]
     pub message: String,
 }
@@ -393,7 +377,6 @@ pub struct BuildLogEvent {
 /// One page of a workspace's software environments.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct AliasPage {
-    /// The environments.
     #[serde(default, deserialize_with = "null_is_default")]
     pub items: Vec<SoftwareAlias>,
     /// How many there are in all.
@@ -404,12 +387,9 @@ pub struct AliasPage {
 /// One cluster of a workspace's list (`coiled cluster list` shows these fields).
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct ClusterListItem {
-    /// Cluster id.
     pub id: i64,
-    /// Name.
     #[serde(default, deserialize_with = "null_is_default")]
     pub name: String,
-    /// Last change.
     #[serde(default)]
     pub updated: Option<String>,
     /// State; its `state` may be absent or null, which Coiled's CLI shows as `unknown`.

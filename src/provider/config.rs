@@ -14,7 +14,6 @@ pub const DEFAULT_SERVER: &str = "https://cloud.coiled.io";
 /// The environment the settings are resolved from (a snapshot, so tests need not touch the process).
 #[derive(Clone, Debug, Default)]
 pub struct Env {
-    /// Environment variables.
     pub vars: HashMap<String, String>,
     /// The Coiled config file's `coiled:` section, when the file exists and parses.
     pub file: Option<serde_norway::Value>,
@@ -96,7 +95,6 @@ fn config_file_path(vars: &HashMap<String, String>) -> Option<PathBuf> {
 /// A setting and where it came from (shown in logs and messages, never with a secret's value).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sourced<T> {
-    /// The value.
     pub value: T,
     /// Where it was found, e.g. `the COILED_TOKEN environment variable`.
     pub source: String,

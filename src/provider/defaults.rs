@@ -81,7 +81,6 @@ pub fn read(config: &Value, diags: &mut Diagnostics) -> super::DefaultsState {
 /// A cluster setting the Coiled client would take from this machine, and where it was found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LocalSetting<T> {
-    /// The value.
     pub value: T,
     /// The file or variable.
     pub source: String,

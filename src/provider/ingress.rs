@@ -63,7 +63,6 @@ impl RuleSet {
         RuleSet(coiled_firewall::merge(rules).0)
     }
 
-    /// The rules.
     pub fn rules(&self) -> &[Rule] {
         &self.0
     }

@@ -381,7 +381,6 @@ impl ProviderData {
     }
 }
 
-/// The provider.
 pub struct CoiledProvider {
     data: Arc<ProviderData>,
 }

@@ -23,7 +23,6 @@ use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
 use crate::api::{CloudOptions, GcpOptions, Op};
 pub use wire::*;
 
-/// The resource.
 pub struct BackendOptionsResource {
     pub(crate) data: Arc<ProviderData>,
 }

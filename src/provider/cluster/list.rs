@@ -297,7 +297,6 @@ async fn learn_states(
 struct Gaps {
     /// The list was read to its end.
     complete: bool,
-    /// Clusters listed.
     listed: usize,
     /// Listed without a state (Coiled's CLI shows them as `unknown`): left out.
     stateless: usize,

@@ -36,7 +36,6 @@ use import::*;
 use lifecycle::*;
 pub use model::*;
 
-/// The resource.
 pub struct ClusterResource {
     pub(crate) data: Arc<ProviderData>,
 }

@@ -29,7 +29,6 @@ use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
 use crate::api::{Op, SoftwareAlias, SoftwareBuild};
 pub use model::*;
 
-/// The resource.
 pub struct SoftwareEnvResource {
     pub(crate) data: Arc<ProviderData>,
 }
