@@ -27,7 +27,8 @@ pub struct ClusterDefaults {
 tfplugin::model! {
     /// The `cluster_defaults` block, as declared.
     struct Declared {
-        /// `use_scheduler_public_ip` of every cluster that does not set it (instead of `true`).
+        /// `use_scheduler_public_ip` of every cluster that does not set it (instead of the
+        /// workspace's `coiled.use_scheduler_public_ip`, else `true`).
         #[attribute(optional)]
         use_scheduler_public_ip: bool,
         /// `tags` of every cluster that sets none of its own (a cluster's own tags replace these,

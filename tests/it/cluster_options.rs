@@ -280,9 +280,10 @@ fn the_coiled_configuration_file_is_named_not_applied() {
                 && text.contains("8786, 8787 from 10.1.0.0/16"),
             "{text}"
         );
+        let planned = plan.stdout.lines().find(|l| l.contains("+ use_scheduler_public_ip"));
         assert!(
-            plan.stdout.contains("use_scheduler_public_ip") && plan.stdout.contains("true"),
-            "the plan keeps the provider's value:\n{}",
+            planned.is_some_and(|l| !l.contains("false")),
+            "the plan does not take the file's value:\n{}",
             plan.stdout
         );
         s.tf.set_env("DASK_COILED__USE_SCHEDULER_PUBLIC_IP", "True");
@@ -618,6 +619,14 @@ output "rules" {
         // Imported, its rules are those the server reports, or (from a server that reports none)
         // not known: never those of port 443 alone.
         assert!(s.reimport("coiled_cluster.net", "net").stdout.contains("Import successful"));
+        let plan = s.tf.terraform(&["plan", "-no-color"]).ok().stdout;
+        assert!(!plan.contains("replace"), "{plan}");
+        s.apply();
+        let rules = &s.output("rules")[0];
+        assert!(rules.is_null() || rows(0) == net(&[443, 8786, 15003], "10.1.0.0/16"), "{rules}");
+        s.assert_no_changes();
+        // Scaled after the import: still no guess.
+        s.set(&config.replacen("n_workers          = 0", "n_workers          = 1", 1));
         s.apply();
         let rules = &s.output("rules")[0];
         assert!(rules.is_null() || rows(0) == net(&[443, 8786, 15003], "10.1.0.0/16"), "{rules}");

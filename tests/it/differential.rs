@@ -370,3 +370,59 @@ fn software_environments_and_cluster_options_are_sent_as_the_client_sends_them()
         assert_same_create(theirs, ours);
     }
 }
+
+/// Arguments left out take the workspace's Dask configuration, as the client reads it from the
+/// server before it builds the request: the scheduler's port (and the firewall it opens), the
+/// dashboard's HTTPS and the scheduler's public address.
+#[test]
+fn the_workspace_configuration_steers_the_provider_as_the_client() {
+    let Some(bin) = crate::python_client::venv() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = dir.path().join("overrides.json");
+    let config = json!({
+        "coiled.scheduler_port": 8786,
+        "coiled.use_dashboard_https": false,
+        "coiled.use_scheduler_public_ip": false,
+    });
+    std::fs::write(&overrides, config.to_string()).unwrap();
+    let args = [
+        "--provision-delay",
+        "0s",
+        "--stop-delay",
+        "0s",
+        "--software-env",
+        "my-env",
+        "--dask-config-overrides",
+        overrides.to_str().unwrap(),
+    ];
+    let s = Scenario::new(clis().last().unwrap(), &args, "");
+    take_requests(&s);
+    python(&bin, &s, "workspace-config", &[]);
+    let client = create_bodies(&take_requests(&s));
+    s.set(
+        r#"
+resource "coiled_cluster" "net" {
+  name               = "ws-net"
+  n_workers          = 1
+  software           = "my-env"
+  allow_ingress_from = "10.1.0.0/16"
+}
+resource "coiled_cluster" "plain" {
+  name      = "ws-plain"
+  n_workers = 1
+  software  = "my-env"
+}
+"#,
+    );
+    s.apply();
+    let provider = create_bodies(&take_requests(&s));
+    assert_eq!(client.len(), 2, "{client:?}");
+    for (name, body) in &client {
+        let ours = provider
+            .get(name)
+            .and_then(Value::as_object)
+            .unwrap_or_else(|| panic!("no create of {name}"));
+        assert_same_create(body.as_object().unwrap(), ours);
+    }
+    s.assert_no_changes();
+}

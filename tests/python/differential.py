@@ -71,6 +71,13 @@ def main(step: str) -> None:
                 coiled.Cluster(n_workers=1, software="my-env", timeout=60, **kwargs)
             except Exception as e:  # no Dask scheduler answers here: the create has been sent by then
                 print(f"stopped after the create: {type(e).__name__}", file=sys.stderr)
+    elif step == "workspace-config":
+        # The workspace's Dask configuration (coiled-local --dask-config-overrides) sets the rest.
+        for kwargs in (dict(name="ws-net", allow_ingress_from="10.1.0.0/16"), dict(name="ws-plain")):
+            try:
+                coiled.Cluster(n_workers=1, software="my-env", timeout=60, **kwargs)
+            except Exception as e:  # no Dask scheduler answers here: the create has been sent by then
+                print(f"stopped after the create: {type(e).__name__}", file=sys.stderr)
     else:
         raise SystemExit(f"unknown step {step}")
 

@@ -542,7 +542,8 @@ fn replace_paths(block: &Block, prior: &Value, planned: &Value) -> Vec<AttrPath>
     let differs = |name: &str| {
         let a = prior.get(name).unwrap_or(&Value::Null);
         let b = planned.get(name).unwrap_or(&Value::Null);
-        !b.is_unknown() && !a.same_as(b) || (b.is_unknown() && !a.is_null())
+        // An unknown value may differ from any, null included.
+        b.is_unknown() || !a.same_as(b)
     };
     let mut out = Vec::new();
     for a in block.attributes.iter().filter(|a| a.requires_replace && !a.write_only) {

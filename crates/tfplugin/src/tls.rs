@@ -104,6 +104,26 @@ impl PinnedClientCert {
         }
     }
 
+    /// Checks a handshake signature made with the pinned certificate's key: a P-521 one (which
+    /// `ring` cannot check) here, any other with `check`, rustls's check for the TLS version.
+    fn verify(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+        check: fn(
+            &[u8],
+            &CertificateDer<'_>,
+            &DigitallySignedStruct,
+            &rustls::crypto::WebPkiSupportedAlgorithms,
+        ) -> Result<HandshakeSignatureValid, TlsError>,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        self.check_pinned(cert)?;
+        self.verify_p521(message, dss).unwrap_or_else(|| {
+            check(message, cert, dss, &self.provider.signature_verification_algorithms)
+        })
+    }
+
     fn verify_p521(
         &self,
         message: &[u8],
@@ -161,16 +181,7 @@ impl ClientCertVerifier for PinnedClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        self.check_pinned(cert)?;
-        if let Some(r) = self.verify_p521(message, dss) {
-            return r;
-        }
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.verify(message, cert, dss, rustls::crypto::verify_tls12_signature)
     }
 
     fn verify_tls13_signature(
@@ -179,16 +190,7 @@ impl ClientCertVerifier for PinnedClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        self.check_pinned(cert)?;
-        if let Some(r) = self.verify_p521(message, dss) {
-            return r;
-        }
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.verify(message, cert, dss, rustls::crypto::verify_tls13_signature)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -108,7 +108,7 @@ impl ClusterResource {
         if differs(prior.backend_options.encode(), planned.backend_options.encode())
             && backend_options_adoptable(
                 &prior.backend(),
-                &options_as_imported(planned, default_rules),
+                &options_as_imported(planned, default_rules, &marker),
                 &marker,
             )
         {
@@ -233,10 +233,15 @@ pub(super) struct ImportMarker {
 fn options_as_imported(
     planned: &ClusterModel,
     default_rules: Option<&RuleSet>,
+    marker: &ImportMarker,
 ) -> ClusterBackendOptions {
     let mut options = planned.backend();
+    // Without `scheduler_port`, the firewall opened the port the scheduler listens on, which the
+    // server reports (the workspace's `coiled.scheduler_port`, else 443).
+    let network =
+        planned.network_rules(None).and_then(|_| planned.network_rules(marker.scheduler_port));
     if !planned.has_ingress_blocks()
-        && let Some(rules) = planned.network_rules(None).or_else(|| default_rules.cloned())
+        && let Some(rules) = network.or_else(|| default_rules.cloned())
     {
         options.ingress = Field::Known(ingress::state_value(&rules, &Value::Null));
     }

@@ -64,11 +64,17 @@ impl ClusterResource {
                 if is_default { prior.wait_for_workers.clone() } else { Field::Null };
             predicted.push(tfplugin::attr!(ClusterModel, wait_for_workers));
         }
+        // A new cluster's choices the workspace's Dask configuration makes are known at apply, which
+        // reads it (rule `workspace-choices`); an existing one keeps its own.
         if config.use_scheduler_public_ip.is_null() {
             planned.use_scheduler_public_ip = match defaults {
                 DefaultsState::Unknown => Field::Unknown,
-                DefaultsState::Set(d) => Field::Known(d.use_scheduler_public_ip.unwrap_or(true)),
-                DefaultsState::Absent => Field::Known(true),
+                DefaultsState::Set(ClusterDefaults {
+                    use_scheduler_public_ip: Some(v), ..
+                }) => Field::Known(*v),
+                _ if create => Field::Unknown,
+                _ if prior.use_scheduler_public_ip.is_null() => Field::Known(true),
+                _ => prior.use_scheduler_public_ip.clone(),
             };
             predicted.push(tfplugin::attr!(ClusterModel, use_scheduler_public_ip));
         }
@@ -85,11 +91,8 @@ impl ClusterResource {
         }
         let new_or_known = |known: bool| create || known;
         if config.use_dashboard_https.is_null() {
-            planned.use_dashboard_https = if new_or_known(!prior.use_dashboard_https.is_null()) {
-                Field::Known(true)
-            } else {
-                Field::Null
-            };
+            planned.use_dashboard_https =
+                if create { Field::Unknown } else { prior.use_dashboard_https.clone() };
             predicted.push(tfplugin::attr!(ClusterModel, use_dashboard_https));
         }
         if config.when_stopped.is_null() {
@@ -134,8 +137,8 @@ impl ClusterResource {
 
     /// The cluster's own firewall in a plan, read once: `firewall_rules` is null beside its ingress
     /// blocks, or predicted from the rules `scheduler_port` / `allow_ingress_from` make: unknown
-    /// while an argument they are made from is, or (without `scheduler_port`) until
-    /// [`Self::server_checks`] reads the workspace's port.
+    /// while an argument they are made from is, or (without `scheduler_port`) until the apply reads
+    /// the workspace's port (rule `workspace-choices`).
     fn plan_own_rules(
         planned: &mut ClusterModel,
         predicted: &mut Vec<&'static str>,
@@ -171,9 +174,11 @@ impl ClusterResource {
             };
             return Some(net);
         }
-        // The `ingress` blocks hold the rules: `firewall_rules` does not repeat them.
+        // The `ingress` blocks hold the rules: `firewall_rules` does not repeat them (unknown while
+        // the blocks are, which may turn out to be none).
         predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
-        planned.firewall_rules = Field::Null;
+        planned.firewall_rules =
+            if planned.ingress().is_unknown() { Field::Unknown } else { Field::Null };
         match ingress::read(
             &planned.ingress(),
             &Reading::at(AttrPath::attr("backend_options").then("ingress")),
@@ -239,11 +244,14 @@ impl Resource for ClusterResource {
                 planned.firewall_rules = Field::Null;
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             } else if prior.firewall_rules.is_null()
-                && !planned.opens_workspace_port()
-                && let Some(own) = planned.own_rules()
+                && let Some(own) = if planned.opens_workspace_port() {
+                    RuleSet::of_state(&prior.ingress()).filter(|r| !r.is_empty())
+                } else {
+                    planned.own_rules()
+                }
             {
-                // Rules the server never reported (a terse server, at import) are the cluster's own,
-                // unless they open the workspace's port, which only its Dask configuration says.
+                // Rules not in state (after an import) are the cluster's own; those that open the
+                // workspace's port, which only its Dask configuration says, as the import read them.
                 planned.firewall_rules = Field::Known(own.rows_value());
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             }
@@ -291,15 +299,6 @@ impl Resource for ClusterResource {
         // Left as it was, the proposal (the prior state itself) needs no comparing.
         let untouched = plan.proposal_is_prior && planned == prior;
         let changes = creating || (!untouched && !planned.encode().same_as(&prior.encode()));
-        if changes {
-            let effective = plan_checks::effective_rules(&planned, set, None, None).map(|(r, _)| r);
-            plan_checks::local_config_warnings(
-                &planned,
-                effective.as_ref(),
-                &self.data.local_settings(),
-                diags,
-            );
-        }
         for name in predicted {
             plan.mark_predicted(name);
         }
@@ -317,7 +316,20 @@ impl Resource for ClusterResource {
             && creating
         {
             // Only a server that answered the access check is asked more.
-            self.server_checks(&mut planned, set, diags).await;
+            self.server_checks(&planned, set, diags).await;
+        }
+        if changes {
+            // After the server's checks, which learn what the workspace's configuration chooses.
+            let effective = plan_checks::effective_rules(&planned, set, None, None).map(|(r, _)| r);
+            let from_workspace = config.use_scheduler_public_ip.is_null()
+                && set.is_none_or(|d| d.use_scheduler_public_ip.is_none());
+            plan_checks::local_config_warnings(
+                &planned,
+                effective.as_ref(),
+                &self.data.local_settings(),
+                from_workspace,
+                diags,
+            );
         }
         (plan.config, plan.prior, plan.planned) = (config, prior, planned);
     }
@@ -326,7 +338,7 @@ impl Resource for ClusterResource {
         &self,
         ctx: &Ctx,
         mut planned: ClusterModel,
-        _config: ClusterModel,
+        config: ClusterModel,
         diags: &mut Diagnostics,
     ) -> Option<NewState<ClusterModel>> {
         let coiled = self.connection(diags).await?;
@@ -345,6 +357,7 @@ impl Resource for ClusterResource {
             return None;
         }
         let prepared = Self::prepare(&coiled, &op, &ws, &planned, diags).await?;
+        request::take_workspace_choices(&config, &mut planned, &prepared.resolved.overrides);
         // Its firewall, when it has one of its own or takes the provider's defaults; else it inherits.
         let defaults = self.data.cluster_defaults();
         let own = plan_checks::effective_rules(
@@ -527,7 +540,8 @@ impl Resource for ClusterResource {
         let op = Op::new(planned.timeout(Operation::Update), ctx.stop.clone());
         let ws = prior.workspace.known()?.clone();
         let id = prior.cluster_id()?;
-        let own = planned.own_rules();
+        // Rules that open the workspace's port are the server's to report, not a guess of 443.
+        let own = planned.own_rules().filter(|_| !planned.opens_workspace_port());
         if !scaling && private.as_slice() != INTERRUPTED {
             // The address `use_scheduler_public_ip` now chooses is read (the other is not stored).
             let d = coiled

@@ -136,8 +136,10 @@ tfplugin::model! {
         /// `me` is refused: a plan must not depend on where it runs.
         #[attribute(optional, requires_replace, import_from_configuration_if_unread)]
         allow_ingress_from: String,
-        /// Serve the dashboard over HTTPS on port 443 (`true`, Coiled's default). `false` serves it
-        /// over plain HTTP on 8787.
+        /// Serve the dashboard over HTTPS on port 443 (`true`); `false` serves it over plain HTTP on
+        /// 8787. Unset, the workspace's `coiled.use_dashboard_https` (its Dask configuration), else
+        /// `true`, as Coiled's client chooses; a cluster keeps what it was created with when the
+        /// argument is removed.
         #[attribute(optional_computed, requires_replace, import_from_configuration_if_unread)]
         use_dashboard_https: bool,
         /// What a plan does with a cluster Coiled stopped on its own (idle or lifetime timeout, or
@@ -150,7 +152,9 @@ tfplugin::model! {
         /// Whether clients reach the scheduler on its public IP (`true`, the default) or over a
         /// private network (`false`): it chooses `scheduler_address`. As in `coiled.Cluster`, it is
         /// the client's choice and sends nothing to Coiled: the scheduler keeps its public IP, and
-        /// the firewall decides who may reach it. Changes in place.
+        /// the firewall decides who may reach it. Unset, the provider's `cluster_defaults`, else the
+        /// workspace's `coiled.use_scheduler_public_ip` (its Dask configuration), else `true`; a
+        /// cluster keeps what it was created with when both are removed. Changes in place.
         #[attribute(optional_computed, state_only, import_from_configuration)]
         use_scheduler_public_ip: bool,
         /// Fraction of workers (0 to 1) that must have started before create or scaling completes,
@@ -330,9 +334,11 @@ impl ClusterModel {
     /// Whether an argument the firewall of [`ClusterModel::network_rules`] is made from is not known
     /// until apply.
     pub fn network_unknown(&self) -> bool {
+        let made =
+            self.scheduler_port.known().is_some() || self.allow_ingress_from.known().is_some();
         self.scheduler_port.is_unknown()
             || self.allow_ingress_from.is_unknown()
-            || self.use_dashboard_https.is_unknown()
+            || (made && self.use_dashboard_https.is_unknown())
     }
 
     /// The same rules as [`ClusterModel::network_rules`], in the form and order the client sends them

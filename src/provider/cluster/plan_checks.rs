@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use tfplugin::diag::Diagnostics;
+use tfplugin::model::Field;
 use tfplugin::value::AttrPath;
 
 use super::super::defaults::{self, ClusterDefaults, LocalClusterSettings};
@@ -110,11 +111,10 @@ impl ClusterResource {
         }
     }
 
-    /// A new cluster's checks against the server (skipped quietly when it cannot be asked), and the
-    /// firewall it makes of the workspace's `coiled.scheduler_port` (unknown until then).
+    /// A new cluster's checks against the server (skipped quietly when it cannot be asked).
     pub(super) async fn server_checks(
         &self,
-        planned: &mut ClusterModel,
+        planned: &ClusterModel,
         defaults: Option<&ClusterDefaults>,
         diags: &mut Diagnostics,
     ) {
@@ -163,12 +163,6 @@ impl ClusterResource {
         if let Some((rules, source)) = effective_rules(planned, defaults, Some(&overrides), account)
         {
             lockout_warning(port, &rules, source, &ws, diags);
-            if matches!(source, Source::Network)
-                && planned.firewall_rules.is_unknown()
-                && !planned.network_unknown()
-            {
-                planned.firewall_rules = tfplugin::model::Field::Known(rules.rows_value());
-            }
         }
     }
 }
@@ -224,10 +218,21 @@ pub(super) fn local_config_warnings(
     planned: &ClusterModel,
     effective: Option<&RuleSet>,
     local: &LocalClusterSettings,
+    from_workspace: bool,
     diags: &mut Diagnostics,
 ) {
+    // Unknown, the workspace's configuration chooses it at apply (`from_workspace`), else `true`,
+    // unless an unknown value of the configuration does.
+    let uses = match planned.use_scheduler_public_ip {
+        Field::Known(v) => Some((v, v.to_string())),
+        Field::Unknown if from_workspace => Some((
+            true,
+            "the workspace's `coiled.use_scheduler_public_ip`, else `true`".to_string(),
+        )),
+        _ => None,
+    };
     if let Some(s) = &local.use_scheduler_public_ip
-        && planned.use_scheduler_public_ip.known().is_some_and(|v| *v != s.value)
+        && let Some((_, uses)) = uses.filter(|(v, _)| *v != s.value)
     {
         diags.warning_at(
             AttrPath::attr("use_scheduler_public_ip"),
@@ -237,7 +242,7 @@ pub(super) fn local_config_warnings(
                     creates; this cluster uses {}. The provider never applies it: a plan must not \
                     depend on whose machine runs it. Set `use_scheduler_public_ip = {}` on the \
                     cluster, or in the provider's `cluster_defaults`, to get it here.",
-                s.source, s.key, s.value, !s.value, s.value
+                s.source, s.key, s.value, uses, s.value
             ),
         );
     }

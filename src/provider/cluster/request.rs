@@ -143,6 +143,23 @@ pub fn override_port(o: &Overrides) -> Option<i64> {
     o.get("coiled.scheduler_port").and_then(Json::as_i64)
 }
 
+/// Values a new cluster takes from the workspace's Dask configuration where `config` leaves them out
+/// (a plan leaves them unknown: the apply reads that configuration), as the client reads them at
+/// its start:
+/// `use_dashboard_https` (`coiled.use_dashboard_https`, else `true`) and `use_scheduler_public_ip`
+/// (`coiled.use_scheduler_public_ip`, else `true`; the provider's `cluster_defaults` come first)
+/// (rule `workspace-choices`).
+pub fn take_workspace_choices(config: &ClusterModel, planned: &mut ClusterModel, o: &Overrides) {
+    use tfplugin::model::Field;
+    if config.use_dashboard_https.is_null() && planned.use_dashboard_https.is_unknown() {
+        planned.use_dashboard_https = Field::Known(o.flag("coiled.use_dashboard_https", true));
+    }
+    if config.use_scheduler_public_ip.is_null() && planned.use_scheduler_public_ip.is_unknown() {
+        planned.use_scheduler_public_ip =
+            Field::Known(o.flag("coiled.use_scheduler_public_ip", true));
+    }
+}
+
 /// The port the scheduler will listen on: `scheduler_port`, else the workspace's
 /// `coiled.scheduler_port`, else its `coiled.scheduler-options.port`, else Coiled's default.
 pub fn scheduler_port(planned: &ClusterModel, o: &Overrides) -> i64 {

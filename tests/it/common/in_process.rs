@@ -366,8 +366,8 @@ fn path_text(p: &pb::AttributePath) -> String {
 }
 
 /// The proposed new state Terraform sends with a plan (`objchange.ProposedNew`): the configuration's
-/// values, and for a computed attribute the configuration leaves null the prior state's value
-/// (unknown when there is no prior state).
+/// values, and for a computed attribute the configuration leaves null the prior state's value (null
+/// when there is no prior state: the provider marks what it does not plan unknown).
 pub fn proposed_new(block: &Block, prior: &Value, config: &Value) -> Value {
     let mut out = Vec::new();
     for a in &block.attributes {
@@ -378,8 +378,6 @@ pub fn proposed_new(block: &Block, prior: &Value, config: &Value) -> Value {
             || !matches!(a.presence, Presence::Computed | Presence::OptionalComputed)
         {
             configured
-        } else if prior.is_null() {
-            Value::Unknown
         } else {
             prior.get(a.name).cloned().unwrap_or(Value::Null)
         };
