@@ -278,6 +278,23 @@ fn with_unknown(schema: &Schema, config: &Value, key: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `config` with `key` (as a table names it) null.
+fn with_null(config: &Value, key: &str) -> Value {
+    let (outer, inner) = key.split_once('.').map_or((key, None), |(o, i)| (o, Some(i)));
+    let Value::Object(mut top) = config.clone() else { return config.clone() };
+    match inner {
+        None => {
+            top.insert(outer.to_string(), Value::Null);
+        }
+        Some(inner) => {
+            if let Some(Value::Object(block)) = top.get_mut(outer) {
+                block.insert(inner.to_string(), Value::Null);
+            }
+        }
+    }
+    Value::Object(top)
+}
+
 /// `value` with one part unknown, for each part one level down (two in a collection of objects).
 fn parts_unknown(value: &Value) -> Vec<Value> {
     let unknown_in = |elements: &[Value]| -> Vec<Vec<Value>> {
@@ -314,10 +331,12 @@ fn parts_unknown(value: &Value) -> Vec<Value> {
 }
 
 /// For every argument of `table`, set alone and beside each other argument: a create planned while
-/// it (or a part of it) is unknown keeps it unknown (a write-only one is never planned), and every value that plan knows is the one the plan has once it
-/// is known (else Terraform reports an inconsistent final plan). Pairs the validation refuses (two
-/// arguments that conflict) are left out. And an update to the argument's changed value, planned
-/// while that value is unknown, agrees with the plan once it is known.
+/// it (or a part of it) is unknown keeps it unknown (a write-only one is never planned), and every
+/// value that plan knows is the one the plan has once it is known, or once it turns out null (else
+/// Terraform reports an inconsistent final plan). Pairs the validation refuses (two arguments that
+/// conflict) are left out. And an update to the argument's changed value, from its value and from
+/// unset, planned while that value is unknown, agrees with the plan once it is known, a
+/// replacement included.
 async fn try_every_argument_unknown(type_name: &str, base: &str, table: &[Row]) {
     let base: Json = serde_json::from_str(base).unwrap();
     let p = InProcess::start().await;
@@ -335,6 +354,9 @@ async fn try_every_argument_unknown(type_name: &str, base: &str, table: &[Row]) 
             if late.diags.iter().any(|d| d.error) {
                 continue;
             }
+            // An unknown value may also turn out null (a conditional, an empty `for_each`).
+            let absent = p.plan(type_name, &none(), &with_null(&known, key)).await;
+            let absent = Some(absent).filter(|a| !a.diags.iter().any(|d| d.error));
             for unknown in variants {
                 let at = format!("{type_name}.{key} in {unknown:?}");
                 let early = p.plan(type_name, &none(), &unknown).await;
@@ -349,30 +371,41 @@ async fn try_every_argument_unknown(type_name: &str, base: &str, table: &[Row]) 
                     "{at}: planned as {planned:?}"
                 );
                 assert_conforms(&early.state, &late.state, "", &format!("{at}: once known"));
+                if let Some(absent) = absent.as_ref().filter(|_| planned == Some(&Value::Unknown)) {
+                    assert_conforms(&early.state, &absent.state, "", &format!("{at}: once null"));
+                }
                 tried += 1;
             }
         }
     }
-    // Changed while unknown: an update planned with the new value unknown agrees with the plan once
-    // it is known (a replacement is planned as a create, tried above).
+    // Changed while unknown, from the row's value and from unset: an update planned with the new
+    // value unknown agrees with the plan once it is known, and plans the replacement that plan makes
+    // (Terraform refuses an update that becomes a replacement at apply).
     for &(key, set, changed, _) in table {
-        let made =
-            p.converge(type_name, &none(), &config_value(&schema, &merged(&base, set))).await;
-        let json = merged(&base, changed);
-        let known = config_value(&schema, &json);
-        let late = p.plan(type_name, &made, &known).await;
-        if late.replaces.is_empty() && !late.diags.iter().any(|d| d.error) {
+        for from in [merged(&base, set), base.clone()] {
+            let made = p.converge(type_name, &none(), &config_value(&schema, &from)).await;
+            let known = config_value(&schema, &merged(&base, changed));
+            let late = p.plan(type_name, &made, &known).await;
+            if late.diags.iter().any(|d| d.error) {
+                p.destroy(type_name, &made).await;
+                continue;
+            }
             for unknown in with_unknown(&schema, &known, key) {
-                let at = format!("{type_name}.{key} changed to {unknown:?}");
+                let at = format!("{type_name}.{key} changed from {from} to {unknown:?}");
                 let early = p.plan(type_name, &made, &unknown).await;
                 assert!(!early.diags.iter().any(|d| d.error), "{at}: refused: {:?}", early.diags);
+                assert!(
+                    late.replaces.is_empty() || !early.replaces.is_empty(),
+                    "{at}: planned as an update, replaced once known: {:?}",
+                    late.replaces
+                );
                 if early.replaces.is_empty() {
                     assert_conforms(&early.state, &late.state, "", &format!("{at}: once known"));
                 }
                 tried += 1;
             }
+            p.destroy(type_name, &made).await;
         }
-        p.destroy(type_name, &made).await;
     }
     assert!(tried >= table.len(), "{type_name}: only {tried} configurations tried");
     eprintln!("{type_name}: {tried} configurations with an argument unknown");
