@@ -244,6 +244,7 @@ impl Resource for ClusterResource {
                 planned.firewall_rules = Field::Null;
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             } else if prior.firewall_rules.is_null()
+                && !planned.network_unknown()
                 && let Some(own) = if planned.opens_workspace_port() {
                     RuleSet::of_state(&prior.ingress()).filter(|r| !r.is_empty())
                 } else {
