@@ -141,19 +141,11 @@ fn leaves(v: &Value, prefix: &str, out: &mut BTreeMap<String, Value>) {
     }
 }
 
-#[test]
-fn the_provider_sends_what_the_coiled_client_sends() {
-    let Some(bin) = crate::python_client::venv() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let overrides = dir.path().join("overrides.json");
-    std::fs::write(
-        &overrides,
-        json!({"coiled.tags": {"org": "platform"}, "distributed.scheduler.allowed-failures": 5})
-            .to_string(),
-    )
-    .unwrap();
-    let overrides = overrides.to_str().unwrap();
-    let cli = clis().last().unwrap();
+/// A scenario on the newest CLI whose server has the software environment `my-env` and gives
+/// `overrides` (written in `dir`) as the workspace's Dask configuration.
+fn with_workspace_config(dir: &Path, overrides: &Value) -> Scenario {
+    let path = dir.join("overrides.json");
+    std::fs::write(&path, overrides.to_string()).unwrap();
     let args = [
         "--provision-delay",
         "0s",
@@ -162,9 +154,19 @@ fn the_provider_sends_what_the_coiled_client_sends() {
         "--software-env",
         "my-env",
         "--dask-config-overrides",
-        overrides,
+        path.to_str().unwrap(),
     ];
-    let s = Scenario::new(cli, &args, "");
+    Scenario::new(clis().last().unwrap(), &args, "")
+}
+
+#[test]
+fn the_provider_sends_what_the_coiled_client_sends() {
+    let Some(bin) = crate::python_client::venv() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let s = with_workspace_config(
+        dir.path(),
+        &json!({"coiled.tags": {"org": "platform"}, "distributed.scheduler.allowed-failures": 5}),
+    );
 
     take_requests(&s);
     python(
@@ -378,24 +380,14 @@ fn software_environments_and_cluster_options_are_sent_as_the_client_sends_them()
 fn the_workspace_configuration_steers_the_provider_as_the_client() {
     let Some(bin) = crate::python_client::venv() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let overrides = dir.path().join("overrides.json");
-    let config = json!({
-        "coiled.scheduler_port": 8786,
-        "coiled.use_dashboard_https": false,
-        "coiled.use_scheduler_public_ip": false,
-    });
-    std::fs::write(&overrides, config.to_string()).unwrap();
-    let args = [
-        "--provision-delay",
-        "0s",
-        "--stop-delay",
-        "0s",
-        "--software-env",
-        "my-env",
-        "--dask-config-overrides",
-        overrides.to_str().unwrap(),
-    ];
-    let s = Scenario::new(clis().last().unwrap(), &args, "");
+    let s = with_workspace_config(
+        dir.path(),
+        &json!({
+            "coiled.scheduler_port": 8786,
+            "coiled.use_dashboard_https": false,
+            "coiled.use_scheduler_public_ip": false,
+        }),
+    );
     take_requests(&s);
     python(&bin, &s, "workspace-config", &[]);
     let client = create_bodies(&take_requests(&s));

@@ -123,7 +123,7 @@ impl ClusterResource {
         if marker.rules_unreported
             && prior.firewall_rules.is_null()
             && default_rules.is_some()
-            && planned.own_rules().is_none()
+            && planned.network_rules(None).is_none()
             && !planned.has_ingress_blocks()
         {
             adopt.push(tfplugin::attr!(ClusterModel, firewall_rules));
@@ -238,10 +238,9 @@ fn options_as_imported(
     let mut options = planned.backend();
     // Without `scheduler_port`, the firewall opened the port the scheduler listens on, which the
     // server reports (the workspace's `coiled.scheduler_port`, else 443).
-    let network =
-        planned.network_rules(None).and_then(|_| planned.network_rules(marker.scheduler_port));
     if !planned.has_ingress_blocks()
-        && let Some(rules) = network.or_else(|| default_rules.cloned())
+        && let Some(rules) =
+            planned.own_network_rules(marker.scheduler_port).or_else(|| default_rules.cloned())
     {
         options.ingress = Field::Known(ingress::state_value(&rules, &Value::Null));
     }

@@ -167,7 +167,7 @@ impl ClusterResource {
                 }
             }
             predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
-            planned.firewall_rules = if planned.scheduler_port.is_null() {
+            planned.firewall_rules = if planned.opens_workspace_port() {
                 Field::Unknown
             } else {
                 Field::Known(net.rows_value())
@@ -245,11 +245,10 @@ impl Resource for ClusterResource {
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             } else if prior.firewall_rules.is_null()
                 && !planned.network_unknown()
-                && let Some(own) = if planned.opens_workspace_port() {
-                    RuleSet::of_state(&prior.ingress()).filter(|r| !r.is_empty())
-                } else {
-                    planned.own_rules()
-                }
+                && let Some(own) = planned.own_rules().or_else(|| {
+                    let read = RuleSet::of_state(&prior.ingress()).filter(|r| !r.is_empty());
+                    read.filter(|_| planned.opens_workspace_port())
+                })
             {
                 // Rules not in state (after an import) are the cluster's own; those that open the
                 // workspace's port, which only its Dask configuration says, as the import read them.
@@ -485,9 +484,7 @@ impl Resource for ClusterResource {
                     // Rules the server does not report are those state holds (the create's, made
                     // with the workspace's port); else the cluster's own, where they do not open
                     // that port.
-                    let own = state.own_rules().filter(|_| {
-                        state.firewall_rules.is_null() && !state.opens_workspace_port()
-                    });
+                    let own = state.own_rules().filter(|_| state.firewall_rules.is_null());
                     let mut refreshed = state_from_details(&state, own.as_ref(), &d, &ws);
                     refresh_reported(&mut refreshed, &d);
                     keep_worker_count(&state, &mut refreshed, &d);
@@ -541,8 +538,7 @@ impl Resource for ClusterResource {
         let op = Op::new(planned.timeout(Operation::Update), ctx.stop.clone());
         let ws = prior.workspace.known()?.clone();
         let id = prior.cluster_id()?;
-        // Rules that open the workspace's port are the server's to report, not a guess of 443.
-        let own = planned.own_rules().filter(|_| !planned.opens_workspace_port());
+        let own = planned.own_rules();
         if !scaling && private.as_slice() != INTERRUPTED {
             // The address `use_scheduler_public_ip` now chooses is read (the other is not stored).
             let d = coiled

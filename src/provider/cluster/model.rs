@@ -296,9 +296,19 @@ impl ClusterModel {
 
     /// The cluster's own rules in a value this provider planned or stored: its `ingress` blocks, else
     /// the rules `scheduler_port` / `allow_ingress_from` make; `None` when it sets none (it then
-    /// inherits).
+    /// inherits), and when they open the workspace's port, which only its Dask configuration says
+    /// ([`ClusterModel::opens_workspace_port`]).
     pub fn own_rules(&self) -> Option<RuleSet> {
-        RuleSet::of_state(&self.ingress()).or_else(|| self.network_rules(None))
+        RuleSet::of_state(&self.ingress())
+            .or_else(|| self.network_rules(None).filter(|_| !self.opens_workspace_port()))
+    }
+
+    /// [`ClusterModel::network_rules`] of a cluster that sets `scheduler_port` or
+    /// `allow_ingress_from`, opening `workspace_port` where it sets no `scheduler_port`; `None` for
+    /// one that sets neither.
+    pub fn own_network_rules(&self, workspace_port: Option<i64>) -> Option<RuleSet> {
+        self.network_rules(None)?;
+        self.network_rules(workspace_port)
     }
 
     /// The rules `coiled.Cluster` makes from `scheduler_port` (else `port_override`, the workspace's

@@ -44,8 +44,8 @@ pub(super) fn effective_rules(
     }
     // Without `scheduler_port`, the port is the workspace's `coiled.scheduler_port` (else 443).
     let port = overrides.and_then(request::override_port);
-    if planned.network_rules(None).is_some() {
-        return planned.network_rules(port).map(|net| (net, Source::Network));
+    if let Some(net) = planned.own_network_rules(port) {
+        return Some((net, Source::Network));
     }
     if let Some(d) = defaults.and_then(|d| d.ingress.clone()) {
         return Some((d, Source::Defaults));
