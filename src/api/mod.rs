@@ -31,9 +31,18 @@ pub use client::{Client, ClientConfig};
 pub use clusters::{ClusterList, Created, LIST_CEILING_PAGES};
 pub use error::{ApiError, error_from_body};
 pub(crate) use error::{auth_failure, decode};
-pub use requests::*;
+pub use requests::{
+    AwsKeys, AwsOptions, BackendOptionsData, CloudOptions, ClusterOptions, CreateCluster,
+    CreateSoftwareEnv, EmptyAwsKeys, FirewallSpecOut, GcpOptions, IngressOut, JsonObject, Registry,
+    ScaleUp, UpdateOptions,
+};
 pub use retry::{Call, DEFAULT_UNREACHABLE, Op, RetryPolicy, parse_retry_after};
-pub use types::*;
+pub use types::{
+    AccountRef, AliasPage, BackendOptionsRead, BuildLogEvent, BuildLogPage, ClusterDetails,
+    ClusterListItem, ClusterRef, CreatedCluster, CurrentState, FirewallSpec, IngressRule, Instance,
+    ListedState, Membership, Process, SenvAlias, SoftwareAlias, SoftwareBuild, SoftwareSpec,
+    SpecRead, User,
+};
 
 /// The Coiled client release whose wire behaviour this client follows; servers use the
 /// `Client-Version` header for their minimum-version check.

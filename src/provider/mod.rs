@@ -645,11 +645,13 @@ mod tests {
         };
         for r in provider.resources() {
             let expected = match r.type_name() {
-                "coiled_cluster" => sorted(cluster::ClusterModel::ATTRIBUTES),
+                "coiled_cluster" => sorted(cluster::model::ClusterModel::ATTRIBUTES),
                 "coiled_backend_options" => {
-                    sorted(backend_options::BackendOptionsModel::ATTRIBUTES)
+                    sorted(backend_options::wire::BackendOptionsModel::ATTRIBUTES)
                 }
-                "coiled_software_environment" => sorted(software::SoftwareEnvModel::ATTRIBUTES),
+                "coiled_software_environment" => {
+                    sorted(software::model::SoftwareEnvModel::ATTRIBUTES)
+                }
                 other => panic!("no model for {other}"),
             };
             assert_eq!(names(&r.schema()), expected, "{}", r.type_name());

@@ -9,8 +9,9 @@ use std::io::Write as _;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::prelude::*;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// The level implied by the environment, `None` for off.
 pub fn level_from_env() -> Option<Level> {

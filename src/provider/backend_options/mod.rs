@@ -21,7 +21,10 @@ use tfplugin::value::{AttrPath, Value};
 use super::ingress::{self, Parsed, Reading};
 use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
 use crate::api::{CloudOptions, GcpOptions, Op};
-pub use wire::*;
+use wire::{
+    BackendOptionsModel, default_region, describe, differences, is_default, payload,
+    state_from_server,
+};
 
 pub struct BackendOptionsResource {
     pub(crate) data: Arc<ProviderData>,

@@ -15,7 +15,6 @@ use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Number, Value};
 
 use super::super::ProviderData;
-use super::ClusterResource;
 use super::lifecycle::WaitEnd;
 use crate::api::Op;
 
@@ -129,7 +128,7 @@ impl Action for StopCluster {
         let Some((coiled, op, ws, id)) = start(&self.data, ctx, &c, diags).await else { return };
         progress.say(format!("Stopping cluster {id} of workspace {ws}"));
         let reason = c.reason.as_deref().unwrap_or("Terraform action");
-        match ClusterResource::stop_and_wait(&coiled, &op, &ws, id, reason).await {
+        match super::lifecycle::stop_and_wait(&coiled, &op, &ws, id, reason).await {
             Ok(()) => progress.say(format!("Cluster {id} has stopped")),
             Err(e) => coiled.report(
                 diags,
@@ -192,13 +191,13 @@ impl Action for ScaleCluster {
             .and_then(Number::as_f64)
             .unwrap_or(super::model::DEFAULT_WAIT_FOR_WORKERS);
         let Some(current) =
-            ClusterResource::current_for_scaling(&coiled, &op, &ws, id, diags).await
+            super::lifecycle::current_for_scaling(&coiled, &op, &ws, id, diags).await
         else {
             return;
         };
         progress.say(format!("Scaling cluster {id} ({}) to {target} workers", current.name));
         // The address Coiled's client connects to by default, the public one.
-        let wait = match ClusterResource::scale(&coiled, &op, &ws, &current, (target, true), diags)
+        let wait = match super::lifecycle::scale(&coiled, &op, &ws, &current, (target, true), diags)
             .await
         {
             Ok(wait) => wait,
@@ -212,7 +211,7 @@ impl Action for ScaleCluster {
                 return;
             }
         };
-        match ClusterResource::wait_ready(&coiled, &op, &ws, id, fraction, wait).await {
+        match super::lifecycle::wait_ready(&coiled, &op, &ws, id, fraction, wait).await {
             Ok(d) => progress.say(format!(
                 "Cluster {id} is {} with {target} workers asked for",
                 d.current_state.state

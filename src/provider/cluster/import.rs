@@ -8,136 +8,127 @@ use tfplugin::schema::AfterImport;
 use tfplugin::value::Value;
 
 use super::super::ingress::{self, RuleSet};
-use super::ClusterResource;
-use super::model::*;
+use super::model::{ClusterBackendOptions, ClusterModel, valid_name};
 use crate::api::{ClusterDetails, Op};
 use crate::provider::Coiled;
 
-impl ClusterResource {
-    /// `ID`, `NAME`, `WORKSPACE/ID` or `WORKSPACE/NAME` → the workspace and the cluster id.
-    pub(super) async fn resolve_import_id(
-        coiled: &Coiled,
-        op: &Op,
-        id: &str,
-        diags: &mut Diagnostics,
-    ) -> Option<(String, i64)> {
-        let usage = "use `ID`, `NAME`, `WORKSPACE/ID` or `WORKSPACE/NAME`, e.g. `my-team/etl`";
-        let (ws, key) = match id.trim().split_once('/') {
-            Some((ws, key)) if ws.is_empty() || key.is_empty() || key.contains('/') => {
-                diags.error("Invalid Import ID", format!("{id:?} is not a cluster ID: {usage}."));
-                return None;
-            }
-            Some((ws, key)) => (ws.to_string(), key.to_string()),
-            None if id.trim().is_empty() => {
-                diags.error("Invalid Import ID", format!("The import ID is empty: {usage}."));
-                return None;
-            }
-            None => (
-                coiled
-                    .workspace(op)
-                    .await
-                    .map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e))
-                    .ok()?,
-                id.trim().to_string(),
-            ),
-        };
-        match key.parse::<i64>() {
-            Ok(n) => Some((ws, n)),
-            Err(_) if valid_name(&key) => {
-                match coiled.client.find_cluster_by_name(op, &ws, &key).await {
-                    Ok(Some(c)) => Some((ws, c.id)),
-                    Ok(None) => {
-                        diags.error(
-                            "Cluster Not Found",
-                            format!("No running cluster named {key:?} in workspace {ws:?}."),
-                        );
-                        None
-                    }
-                    Err(e) => {
-                        coiled.report(diags, "Unable to Import Cluster", None, &e);
-                        None
-                    }
+/// `ID`, `NAME`, `WORKSPACE/ID` or `WORKSPACE/NAME` → the workspace and the cluster id.
+pub(super) async fn resolve_import_id(
+    coiled: &Coiled,
+    op: &Op,
+    id: &str,
+    diags: &mut Diagnostics,
+) -> Option<(String, i64)> {
+    let usage = "use `ID`, `NAME`, `WORKSPACE/ID` or `WORKSPACE/NAME`, e.g. `my-team/etl`";
+    let (ws, key) = match id.trim().split_once('/') {
+        Some((ws, key)) if ws.is_empty() || key.is_empty() || key.contains('/') => {
+            diags.error("Invalid Import ID", format!("{id:?} is not a cluster ID: {usage}."));
+            return None;
+        }
+        Some((ws, key)) => (ws.to_string(), key.to_string()),
+        None if id.trim().is_empty() => {
+            diags.error("Invalid Import ID", format!("The import ID is empty: {usage}."));
+            return None;
+        }
+        None => (
+            coiled
+                .workspace(op)
+                .await
+                .map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e))
+                .ok()?,
+            id.trim().to_string(),
+        ),
+    };
+    match key.parse::<i64>() {
+        Ok(n) => Some((ws, n)),
+        Err(_) if valid_name(&key) => {
+            match coiled.client.find_cluster_by_name(op, &ws, &key).await {
+                Ok(Some(c)) => Some((ws, c.id)),
+                Ok(None) => {
+                    diags.error(
+                        "Cluster Not Found",
+                        format!("No running cluster named {key:?} in workspace {ws:?}."),
+                    );
+                    None
+                }
+                Err(e) => {
+                    coiled.report(diags, "Unable to Import Cluster", None, &e);
+                    None
                 }
             }
-            Err(_) => {
-                diags.error("Invalid Import ID", format!("{id:?} is not a cluster ID: {usage}."));
-                None
-            }
+        }
+        Err(_) => {
+            diags.error("Invalid Import ID", format!("{id:?} is not a cluster ID: {usage}."));
+            None
         }
     }
+}
 
-    /// After an import, the values the API could not show (or showed with room for the
-    /// configuration's spelling) are taken from the configuration in place, not by replacement: those
-    /// the schema declares so ([`declared_adoptions`]), and those compared here by meaning:
-    /// `container` when the imported environment is the one made for it, `idle_timeout` when it
-    /// means the same, and the firewall when it holds the same rules.
-    pub(super) fn adopt_unreadable(plan: &mut Plan<ClusterModel>, default_rules: Option<&RuleSet>) {
-        if plan.is_create() {
-            return;
-        }
-        // A read drops the marker once it has outlived the first plan (see `private_after_read`).
-        let Some(marker) =
-            serde_json::from_slice::<ImportMarker>(&plan.private).ok().filter(|m| m.imported)
-        else {
-            return;
-        };
-        let (prior, planned) = (&plan.prior, &plan.planned);
-        // Compared as Terraform compares values (sets without order).
-        let differs = |a: Value, b: Value| !a.same_as(&b);
-        let mut adopt = declared_adoptions(plan, &marker);
-        // The image behind the imported environment, when the configuration names the image whose
-        // environment the cluster runs.
-        if prior.container.is_null()
-            && let Some(image) = planned.container.known()
-            && prior
-                .software
-                .known()
-                .is_some_and(|sw| super::request::container_env_named(image, sw))
-        {
-            adopt.push(tfplugin::attr!(ClusterModel, container));
-        }
-        if differs(prior.idle_timeout.encode(), planned.idle_timeout.encode()) {
-            let secs = |v: Option<&str>| {
-                v.and_then(|t| crate::provider::duration::parse_dask_timedelta(t).ok())
-            };
-            let (before, after) = (prior.idle_timeout.as_deref(), planned.idle_timeout.as_deref());
-            if before.is_none() || after.is_none() || secs(before) == secs(after) {
-                adopt.push(tfplugin::attr!(ClusterModel, idle_timeout));
-            }
-        }
-        if differs(prior.backend_options.encode(), planned.backend_options.encode())
-            && backend_options_adoptable(
-                &prior.backend(),
-                &options_as_imported(planned, default_rules, &marker),
-                &marker,
-            )
-        {
-            // The same firewall, held in `firewall_rules` instead of `ingress` blocks, or the other way.
-            adopt.extend([
-                tfplugin::attr!(ClusterModel, backend_options),
-                tfplugin::attr!(ClusterModel, firewall_rules),
-            ]);
-        }
-        // A server that reports no rules leaves the cluster's firewall to the configuration: the
-        // provider's `cluster_defaults` rules, when the cluster sets none of its own.
-        if marker.rules_unreported
-            && prior.firewall_rules.is_null()
-            && default_rules.is_some()
-            && planned.network_rules(None).is_none()
-            && !planned.has_ingress_blocks()
-        {
-            adopt.push(tfplugin::attr!(ClusterModel, firewall_rules));
-        }
-        if !adopt.is_empty() {
-            tracing::debug!(
-                ?adopt,
-                "taking values the import could not read from the configuration"
-            );
-            plan.in_place.extend(adopt);
-        }
-        // This is the first plan after the import: later ones treat a change as a change.
-        plan.private = Vec::new();
+/// After an import, the values the API could not show (or showed with room for the
+/// configuration's spelling) are taken from the configuration in place, not by replacement: those
+/// the schema declares so ([`declared_adoptions`]), and those compared here by meaning:
+/// `container` when the imported environment is the one made for it, `idle_timeout` when it
+/// means the same, and the firewall when it holds the same rules.
+pub(super) fn adopt_unreadable(plan: &mut Plan<ClusterModel>, default_rules: Option<&RuleSet>) {
+    if plan.is_create() {
+        return;
     }
+    // A read drops the marker once it has outlived the first plan (see `private_after_read`).
+    let Some(marker) =
+        serde_json::from_slice::<ImportMarker>(&plan.private).ok().filter(|m| m.imported)
+    else {
+        return;
+    };
+    let (prior, planned) = (&plan.prior, &plan.planned);
+    // Compared as Terraform compares values (sets without order).
+    let differs = |a: Value, b: Value| !a.same_as(&b);
+    let mut adopt = declared_adoptions(plan, &marker);
+    // The image behind the imported environment, when the configuration names the image whose
+    // environment the cluster runs.
+    if prior.container.is_null()
+        && let Some(image) = planned.container.known()
+        && prior.software.known().is_some_and(|sw| super::request::container_env_named(image, sw))
+    {
+        adopt.push(tfplugin::attr!(ClusterModel, container));
+    }
+    if differs(prior.idle_timeout.encode(), planned.idle_timeout.encode()) {
+        let secs = |v: Option<&str>| {
+            v.and_then(|t| crate::provider::duration::parse_dask_timedelta(t).ok())
+        };
+        let (before, after) = (prior.idle_timeout.as_deref(), planned.idle_timeout.as_deref());
+        if before.is_none() || after.is_none() || secs(before) == secs(after) {
+            adopt.push(tfplugin::attr!(ClusterModel, idle_timeout));
+        }
+    }
+    if differs(prior.backend_options.encode(), planned.backend_options.encode())
+        && backend_options_adoptable(
+            &prior.backend(),
+            &options_as_imported(planned, default_rules, &marker),
+            &marker,
+        )
+    {
+        // The same firewall, held in `firewall_rules` instead of `ingress` blocks, or the other way.
+        adopt.extend([
+            tfplugin::attr!(ClusterModel, backend_options),
+            tfplugin::attr!(ClusterModel, firewall_rules),
+        ]);
+    }
+    // A server that reports no rules leaves the cluster's firewall to the configuration: the
+    // provider's `cluster_defaults` rules, when the cluster sets none of its own.
+    if marker.rules_unreported
+        && prior.firewall_rules.is_null()
+        && default_rules.is_some()
+        && planned.network_rules(None).is_none()
+        && !planned.has_ingress_blocks()
+    {
+        adopt.push(tfplugin::attr!(ClusterModel, firewall_rules));
+    }
+    if !adopt.is_empty() {
+        tracing::debug!(?adopt, "taking values the import could not read from the configuration");
+        plan.in_place.extend(adopt);
+    }
+    // This is the first plan after the import: later ones treat a change as a change.
+    plan.private = Vec::new();
 }
 
 /// The attributes the schema declares taken from the configuration after an import

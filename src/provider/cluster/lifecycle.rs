@@ -8,441 +8,419 @@ use tfplugin::framework::{Ctx, NewState};
 use tfplugin::value::AttrPath;
 
 use super::super::ingress::RuleSet;
-use super::ClusterResource;
-use super::model::*;
+use super::model::{
+    ClusterModel, DEFAULT_SCHEDULER_PORT, INTERRUPTED, Operation, UnfinishedScale, pending_state,
+    state_from_details,
+};
 use super::state::{self as cluster_state, Readiness, Wait};
 use crate::api::{ApiError, ClusterDetails, CreateCluster, Op, Process};
 use crate::provider::Coiled;
 use crate::provider::ownership::{self, Kind};
 
-impl ClusterResource {
-    /// The cluster as it is before scaling; an error when it is gone or stopped since the plan.
-    pub(super) async fn current_for_scaling(
-        coiled: &Coiled,
-        op: &Op,
-        ws: &str,
-        id: i64,
-        diags: &mut Diagnostics,
-    ) -> Option<ClusterDetails> {
-        let current = match coiled.client.get_cluster(op, ws, id).await {
-            Ok(d) => d,
-            Err(e) if e.is_not_found() => {
-                diags.error("Cluster Gone Since the Plan", format!("Cluster {id} no longer exists, so it cannot be scaled. Run `terraform plan` again: the new plan creates a replacement."));
-                return None;
-            }
-            Err(e) => {
-                coiled.report(diags, "Unable to Scale Cluster", None, &e);
-                return None;
-            }
-        };
-        if current.current_state.has_ended() {
-            diags.error(
-                "Cluster Stopped Since the Plan",
-                format!(
-                    "Cluster {id} was {} after this plan was made, so it cannot be scaled. Run \
-                        `terraform plan` again: the new plan creates a replacement.",
-                    if current.current_state.state == "error" { "failed" } else { "stopped" }
-                ),
-            );
+/// The cluster as it is before scaling; an error when it is gone or stopped since the plan.
+pub(super) async fn current_for_scaling(
+    coiled: &Coiled,
+    op: &Op,
+    ws: &str,
+    id: i64,
+    diags: &mut Diagnostics,
+) -> Option<ClusterDetails> {
+    let current = match coiled.client.get_cluster(op, ws, id).await {
+        Ok(d) => d,
+        Err(e) if e.is_not_found() => {
+            diags.error("Cluster Gone Since the Plan", format!("Cluster {id} no longer exists, so it cannot be scaled. Run `terraform plan` again: the new plan creates a replacement."));
             return None;
         }
-        Some(current)
+        Err(e) => {
+            coiled.report(diags, "Unable to Scale Cluster", None, &e);
+            return None;
+        }
+    };
+    if current.current_state.has_ended() {
+        diags.error(
+            "Cluster Stopped Since the Plan",
+            format!(
+                "Cluster {id} was {} after this plan was made, so it cannot be scaled. Run \
+                    `terraform plan` again: the new plan creates a replacement.",
+                if current.current_state.state == "error" { "failed" } else { "stopped" }
+            ),
+        );
+        return None;
     }
+    Some(current)
+}
 
-    /// Asks for `target` workers as Coiled's client scales (`Cluster.scale_up` / `scale_down`): the
-    /// workers that count are those pending, starting or started in the workers list; scaling up adds
-    /// the difference, scaling down removes the surplus by name, shortened by the `{cluster}-worker`
-    /// prefix (the client sends them 200 to a request). Returns what the wait that follows waits for.
-    ///
-    /// A request to add workers is not idempotent: when its answer is lost or a gateway fails (502,
-    /// 504), the list is read again and only the workers still missing are asked for, as a create is
-    /// made safe by looking its name up, until the operation's timeout (Coiled's client retries these
-    /// for five minutes).
-    pub(super) async fn scale(
-        coiled: &Coiled,
-        op: &Op,
-        ws: &str,
-        current: &ClusterDetails,
-        (target, use_public_ip): (i64, bool),
-        diags: &mut Diagnostics,
-    ) -> Result<Wait, ApiError> {
-        let id = current.id;
-        let mut attempt = 0u32;
-        loop {
-            let workers = coiled.client.list_workers(op, ws, id).await?;
-            let have = counted_workers(&workers).len() as i64;
-            let wait = Wait::Scale {
-                workers: target,
-                failed_before: workers.iter().filter(|w| w.current_state.state == "error").count(),
-            };
-            if target < have && attempt == 0 {
-                let leaving = workers_leaving(&workers, (have - target) as usize);
-                if coiled.retire_workers {
-                    retire(current, &leaving, use_public_ip, op, diags).await;
-                }
-                let names = short_names(&leaving, &current.name);
-                tracing::info!(cluster = id, remove = names.len(), "removing workers");
-                return coiled.client.remove_workers(op, ws, id, &names).await.map(|()| wait);
+/// Asks for `target` workers as Coiled's client scales (`Cluster.scale_up` / `scale_down`): the
+/// workers that count are those pending, starting or started in the workers list; scaling up adds
+/// the difference, scaling down removes the surplus by name, shortened by the `{cluster}-worker`
+/// prefix (the client sends them 200 to a request). Returns what the wait that follows waits for.
+///
+/// A request to add workers is not idempotent: when its answer is lost or a gateway fails (502,
+/// 504), the list is read again and only the workers still missing are asked for, as a create is
+/// made safe by looking its name up, until the operation's timeout (Coiled's client retries these
+/// for five minutes).
+pub(super) async fn scale(
+    coiled: &Coiled,
+    op: &Op,
+    ws: &str,
+    current: &ClusterDetails,
+    (target, use_public_ip): (i64, bool),
+    diags: &mut Diagnostics,
+) -> Result<Wait, ApiError> {
+    let id = current.id;
+    let mut attempt = 0u32;
+    loop {
+        let workers = coiled.client.list_workers(op, ws, id).await?;
+        let have = counted_workers(&workers).len() as i64;
+        let wait = Wait::Scale {
+            workers: target,
+            failed_before: workers.iter().filter(|w| w.current_state.state == "error").count(),
+        };
+        if target < have && attempt == 0 {
+            let leaving = workers_leaving(&workers, (have - target) as usize);
+            if coiled.retire_workers {
+                retire(current, &leaving, use_public_ip, op, diags).await;
             }
-            if target <= have {
-                return Ok(wait);
-            }
-            tracing::info!(cluster = id, add = target - have, "adding workers");
-            match coiled.client.add_workers(op, ws, id, target - have).await {
-                Ok(()) => return Ok(wait),
-                Err(e) if e.may_have_been_applied() && !op.remaining().is_zero() => {
-                    tracing::warn!(cluster = id, error = %e, "adding workers got no clear answer; \
-                        counting them again before asking for the rest");
-                    op.sleep(cluster_state::stop_poll_delay(attempt)).await?;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
+            let names = short_names(&leaving, &current.name);
+            tracing::info!(cluster = id, remove = names.len(), "removing workers");
+            return coiled.client.remove_workers(op, ws, id, &names).await.map(|()| wait);
         }
-    }
-
-    /// Creates the cluster, once [`Self::name_is_free`] has looked the name up (as Coiled's client does
-    /// before it creates): a running cluster of that name belongs to someone else and is never taken
-    /// over, and one still stopping is waited for. After a create whose answer was lost, a cluster found under the name
-    /// was made by this apply (it was not there a moment before) and is adopted; anything else gets
-    /// the same error as without faults (rule `adopt-cluster`).
-    pub(super) async fn post_create(
-        coiled: &Coiled,
-        op: &Op,
-        ws: &str,
-        name: &str,
-        body: &CreateCluster,
-        diags: &mut Diagnostics,
-    ) -> Option<i64> {
-        match coiled.client.create_cluster(op, ws, body).await {
-            Ok(created) if created.existing && !created.recovered => {
-                ownership::refuse_taken_name(diags, &CLUSTER, ws, name, Some(created.id));
-                None
-            }
-            Ok(created) => Some(created.id),
-            Err(e) => {
-                coiled.report(diags, "Unable to Create Cluster", None, &e);
-                None
-            }
+        if target <= have {
+            return Ok(wait);
         }
-    }
-    /// Whether no running cluster holds `name`; waits for one that is stopping to finish. Reports why not.
-    pub(super) async fn name_is_free(
-        coiled: &Coiled,
-        op: &Op,
-        ws: &str,
-        name: &str,
-        diags: &mut Diagnostics,
-    ) -> bool {
-        let mut n = 0u32;
-        loop {
-            let found = match coiled.client.find_cluster_by_name(op, ws, name).await {
-                Ok(None) => return true,
-                Ok(Some(found)) => found,
-                Err(e) => {
-                    coiled.report(diags, "Unable to Create Cluster", None, &e);
-                    return false;
-                }
-            };
-            let state = match coiled.client.get_cluster(op, ws, found.id).await {
-                Ok(d) => d.current_state,
-                Err(e) if e.is_not_found() => return true,
-                Err(e) => {
-                    coiled.report(diags, "Unable to Create Cluster", None, &e);
-                    return false;
-                }
-            };
-            if !state.has_ended() {
-                ownership::refuse_taken_name(diags, &CLUSTER, ws, name, Some(found.id));
-                return false;
+        tracing::info!(cluster = id, add = target - have, "adding workers");
+        match coiled.client.add_workers(op, ws, id, target - have).await {
+            Ok(()) => return Ok(wait),
+            Err(e) if e.may_have_been_applied() && !op.remaining().is_zero() => {
+                tracing::warn!(cluster = id, error = %e, "adding workers got no clear answer; \
+                    counting them again before asking for the rest");
+                op.sleep(cluster_state::stop_poll_delay(attempt)).await?;
+                attempt += 1;
             }
-            if n == 0 {
-                tracing::info!(
-                    cluster = found.id,
-                    "a cluster of the same name is still stopping; waiting for it"
-                );
-            }
-            if op.remaining() <= Duration::from_secs(1) {
-                diags.error_at(
-                    AttrPath::attr("name"),
-                    "Cluster Name Still in Use",
-                    format!(
-                        "Cluster {} of the same name ({name:?}) is still stopping and holds \
-                        the name. Apply again shortly, once it has stopped.",
-                        found.id
-                    ),
-                );
-                return false;
-            }
-            if op.sleep(cluster_state::stop_poll_delay(n)).await.is_err() {
-                coiled.report(diags, "Unable to Create Cluster", None, &ApiError::Cancelled);
-                return false;
-            }
-            n += 1;
-        }
-    }
-    /// Polls until the cluster is ready, failed, cancelled or out of time. Returns the last details.
-    pub(super) async fn wait_ready(
-        coiled: &Coiled,
-        op: &Op,
-        ws: &str,
-        id: i64,
-        fraction: f64,
-        wait: Wait,
-    ) -> Result<ClusterDetails, (WaitEnd, Option<ClusterDetails>)> {
-        let began = std::time::Instant::now();
-        let mut n = 0u32;
-        let mut last: Option<ClusterDetails> = None;
-        let mut last_state = String::new();
-        let mut settling: Option<std::time::Instant> = None;
-        // The first poll is the grid's first point, just after the request's answer.
-        if op.sleep(cluster_state::GRID_OFFSET).await.is_err() {
-            return Err((WaitEnd::Cancelled, last));
-        }
-        loop {
-            match coiled.client.get_cluster(op, ws, id).await {
-                Ok(d) => {
-                    match cluster_state::readiness(&d, fraction, wait) {
-                        Readiness::Ready
-                            if cluster_state::catching_up(&d)
-                                && settling
-                                    .get_or_insert_with(std::time::Instant::now)
-                                    .elapsed()
-                                    < cluster_state::SETTLE => {}
-                        Readiness::Ready => return Ok(d),
-                        Readiness::Failed(reason) => {
-                            return Err((WaitEnd::Failed(reason), Some(d)));
-                        }
-                        Readiness::Waiting { state } => {
-                            if state != last_state {
-                                tracing::info!(cluster = id, state = %state, "waiting for the \
-                                    cluster");
-                                last_state = state;
-                                n = 0;
-                            }
-                        }
-                    }
-                    last = Some(d);
-                }
-                // Right after a create the API may not know the id yet.
-                Err(e) if e.is_not_found() && n < 5 => {}
-                Err(ApiError::Cancelled) => return Err((WaitEnd::Cancelled, last)),
-                Err(e) => return Err((WaitEnd::Api(e), last)),
-            }
-            if op.remaining().is_zero() {
-                return Err((WaitEnd::TimedOut, last));
-            }
-            let delay = cluster_state::grid_delay(began.elapsed());
-            n += 1;
-            if op.sleep(delay).await.is_err() {
-                return Err((WaitEnd::Cancelled, last));
-            }
-        }
-    }
-    /// Stops a cluster and waits until it is stopped (or gone).
-    pub(super) async fn stop_and_wait(
-        coiled: &Coiled,
-        op: &Op,
-        ws: &str,
-        id: i64,
-        reason: &str,
-    ) -> Result<(), ApiError> {
-        match coiled.client.stop_cluster(op, ws, id, reason).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e),
         }
-        let mut n = 0;
-        loop {
-            let state = match coiled.client.get_cluster(op, ws, id).await {
-                Ok(d) if matches!(d.current_state.state.as_str(), "stopped" | "error") => {
-                    return Ok(());
-                }
-                Ok(d) => d.current_state.state,
-                Err(e) if e.is_not_found() => return Ok(()),
-                Err(e) => return Err(e),
-            };
-            if op.remaining().is_zero() {
-                return Err(ApiError::NotStopped { id, state });
-            }
-            op.sleep(cluster_state::stop_poll_delay(n)).await?;
-            n += 1;
+    }
+}
+
+/// Creates the cluster, once [`name_is_free`] has looked the name up (as Coiled's client does
+/// before it creates): a running cluster of that name belongs to someone else and is never taken
+/// over, and one still stopping is waited for. After a create whose answer was lost, a cluster found under the name
+/// was made by this apply (it was not there a moment before) and is adopted; anything else gets
+/// the same error as without faults (rule `adopt-cluster`).
+pub(super) async fn post_create(
+    coiled: &Coiled,
+    op: &Op,
+    ws: &str,
+    name: &str,
+    body: &CreateCluster,
+    diags: &mut Diagnostics,
+) -> Option<i64> {
+    match coiled.client.create_cluster(op, ws, body).await {
+        Ok(created) if created.existing && !created.recovered => {
+            ownership::refuse_taken_name(diags, &CLUSTER, ws, name, Some(created.id));
+            None
+        }
+        Ok(created) => Some(created.id),
+        Err(e) => {
+            coiled.report(diags, "Unable to Create Cluster", None, &e);
+            None
         }
     }
-    /// The update of a running cluster that scales it to `planned`'s worker count (when `scaling`), or
-    /// waits for a create that was interrupted, on `cluster` (whose `base` is the prior state). Until
-    /// the wait ends well, state keeps the worker count it had, marked [`UnfinishedScale`]: a failed
-    /// scale is not recorded as done, and the next plan shows it again.
-    pub(super) async fn scale_and_wait(
-        cluster: Target<'_>,
-        ctx: &Ctx,
-        op: &Op,
-        planned: &ClusterModel,
-        scaling: bool,
-        private: &[u8],
-        diags: &mut Diagnostics,
-    ) -> Option<NewState<ClusterModel>> {
-        let Target { coiled, ws, id, base: prior, own } = cluster;
-        let current = Self::current_for_scaling(coiled, op, ws, id, diags).await?;
-        let unfinished = || UnfinishedScale { scaling_to: planned.workers() }.private();
-        // An interrupted create is only waited for: its worker count is the one it was created with.
-        let wait = if scaling {
-            Self::scale(
-                coiled,
-                op,
-                ws,
-                &current,
-                (planned.workers(), planned.use_public_ip()),
-                diags,
-            )
-            .await
-        } else {
-            Ok(Wait::Start)
-        };
-        let wait = match wait {
-            Ok(wait) => wait,
+}
+/// Whether no running cluster holds `name`; waits for one that is stopping to finish. Reports why not.
+pub(super) async fn name_is_free(
+    coiled: &Coiled,
+    op: &Op,
+    ws: &str,
+    name: &str,
+    diags: &mut Diagnostics,
+) -> bool {
+    let mut n = 0u32;
+    loop {
+        let found = match coiled.client.find_cluster_by_name(op, ws, name).await {
+            Ok(None) => return true,
+            Ok(Some(found)) => found,
             Err(e) => {
-                coiled.report(diags, "Unable to Scale Cluster", None, &e);
-                // The rules are the planned ones: changing them replaces the cluster instead.
-                let state = state_from_details(prior, own, &current, ws);
-                return Some(NewState {
-                    state: ClusterModel { n_workers: prior.n_workers.clone(), ..state },
-                    private: unfinished(),
-                });
+                coiled.report(diags, "Unable to Create Cluster", None, &e);
+                return false;
             }
         };
-        let recorded = ClusterModel { n_workers: prior.n_workers.clone(), ..planned.clone() };
-        match Self::wait_ready(coiled, op, ws, id, planned.wait_fraction(), wait).await {
-            // Waited for: an interrupted create is finished, and a scale is done.
+        let state = match coiled.client.get_cluster(op, ws, found.id).await {
+            Ok(d) => d.current_state,
+            Err(e) if e.is_not_found() => return true,
+            Err(e) => {
+                coiled.report(diags, "Unable to Create Cluster", None, &e);
+                return false;
+            }
+        };
+        if !state.has_ended() {
+            ownership::refuse_taken_name(diags, &CLUSTER, ws, name, Some(found.id));
+            return false;
+        }
+        if n == 0 {
+            tracing::info!(
+                cluster = found.id,
+                "a cluster of the same name is still stopping; waiting for it"
+            );
+        }
+        if op.remaining() <= Duration::from_secs(1) {
+            diags.error_at(
+                AttrPath::attr("name"),
+                "Cluster Name Still in Use",
+                format!(
+                    "Cluster {} of the same name ({name:?}) is still stopping and holds \
+                    the name. Apply again shortly, once it has stopped.",
+                    found.id
+                ),
+            );
+            return false;
+        }
+        if op.sleep(cluster_state::stop_poll_delay(n)).await.is_err() {
+            coiled.report(diags, "Unable to Create Cluster", None, &ApiError::Cancelled);
+            return false;
+        }
+        n += 1;
+    }
+}
+/// Polls until the cluster is ready, failed, cancelled or out of time. Returns the last details.
+pub(super) async fn wait_ready(
+    coiled: &Coiled,
+    op: &Op,
+    ws: &str,
+    id: i64,
+    fraction: f64,
+    wait: Wait,
+) -> Result<ClusterDetails, (WaitEnd, Option<ClusterDetails>)> {
+    let began = std::time::Instant::now();
+    let mut n = 0u32;
+    let mut last: Option<ClusterDetails> = None;
+    let mut last_state = String::new();
+    let mut settling: Option<std::time::Instant> = None;
+    // The first poll is the grid's first point, just after the request's answer.
+    if op.sleep(cluster_state::GRID_OFFSET).await.is_err() {
+        return Err((WaitEnd::Cancelled, last));
+    }
+    loop {
+        match coiled.client.get_cluster(op, ws, id).await {
             Ok(d) => {
-                let state = state_from_details(planned, own, &d, ws);
-                let n_workers = if scaling { planned.n_workers.clone() } else { state.n_workers };
-                let done = private == INTERRUPTED || UnfinishedScale::read(private).is_some();
-                Some(NewState {
-                    state: ClusterModel { n_workers, ..state },
-                    private: if done { Vec::new() } else { private.to_vec() },
-                })
-            }
-            Err(failure) => {
-                let mut kept = Self::fail_wait(
-                    Target { base: &recorded, ..cluster },
-                    ctx,
-                    failure,
-                    false,
-                    diags,
-                )
-                .await?;
-                if scaling {
-                    kept.private = unfinished();
+                match cluster_state::readiness(&d, fraction, wait) {
+                    Readiness::Ready
+                        if cluster_state::catching_up(&d)
+                            && settling.get_or_insert_with(std::time::Instant::now).elapsed()
+                                < cluster_state::SETTLE => {}
+                    Readiness::Ready => return Ok(d),
+                    Readiness::Failed(reason) => {
+                        return Err((WaitEnd::Failed(reason), Some(d)));
+                    }
+                    Readiness::Waiting { state } => {
+                        if state != last_state {
+                            tracing::info!(cluster = id, state = %state, "waiting for the \
+                                cluster");
+                            last_state = state;
+                            n = 0;
+                        }
+                    }
                 }
-                Some(kept)
+                last = Some(d);
             }
+            // Right after a create the API may not know the id yet.
+            Err(e) if e.is_not_found() && n < 5 => {}
+            Err(ApiError::Cancelled) => return Err((WaitEnd::Cancelled, last)),
+            Err(e) => return Err((WaitEnd::Api(e), last)),
+        }
+        if op.remaining().is_zero() {
+            return Err((WaitEnd::TimedOut, last));
+        }
+        let delay = cluster_state::grid_delay(began.elapsed());
+        n += 1;
+        if op.sleep(delay).await.is_err() {
+            return Err((WaitEnd::Cancelled, last));
         }
     }
-    /// Reports a failed wait after create or update. After create, the half-made cluster is stopped so
-    /// that nothing is left behind that Terraform does not know about; if that fails, its state is kept.
-    pub(super) async fn fail_wait(
-        cluster: Target<'_>,
-        ctx: &Ctx,
-        (end, last): (WaitEnd, Option<ClusterDetails>),
-        creating: bool,
-        diags: &mut Diagnostics,
-    ) -> Option<NewState<ClusterModel>> {
-        let Target { coiled, ws, id, base, own } = cluster;
-        let summary = if creating { "Cluster Failed to Start" } else { "Cluster Failed to Scale" };
-        // After a scale, `base` holds the worker count state had before it: the scale is not recorded
-        // as done, whatever the server now says it is asked to run.
-        let current = last.as_ref().map(|d| {
-            let state = state_from_details(base, own, d, ws);
-            if creating {
-                state
-            } else {
-                ClusterModel { n_workers: base.n_workers.clone(), ..state }
+}
+/// Stops a cluster and waits until it is stopped (or gone).
+pub(super) async fn stop_and_wait(
+    coiled: &Coiled,
+    op: &Op,
+    ws: &str,
+    id: i64,
+    reason: &str,
+) -> Result<(), ApiError> {
+    match coiled.client.stop_cluster(op, ws, id, reason).await {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    let mut n = 0;
+    loop {
+        let state = match coiled.client.get_cluster(op, ws, id).await {
+            Ok(d) if matches!(d.current_state.state.as_str(), "stopped" | "error") => {
+                return Ok(());
             }
-        });
-        let pending = || pending_state(base, own, id, ws);
-        match end {
-            WaitEnd::Cancelled => {
-                let detail = if creating {
-                    format!(
-                        "Terraform was interrupted while cluster {id} was starting. It is kept in \
-                            state as it is now. The next apply keeps it if it has become ready, \
-                            waits for it if it is still starting, and creates a new one only if \
-                            it failed or was stopped."
-                    )
-                } else {
-                    format!(
-                        "Terraform was interrupted while cluster {id} was scaling. The workers \
-                            asked for may still start; state keeps the worker count it had, so \
-                            the next plan shows the scale again, and applying it asks only for \
-                            the workers still missing."
-                    )
-                };
-                ownership::unfinished(diags, creating, "Interrupted", detail);
-                let private = if creating { INTERRUPTED.to_vec() } else { Vec::new() };
-                return Some(NewState { state: current.unwrap_or_else(pending), private });
-            }
-            WaitEnd::Api(e) => {
-                coiled.report(diags, summary, None, &e);
-                return Some(NewState {
-                    state: current.unwrap_or_else(pending),
-                    private: Vec::new(),
-                });
-            }
-            WaitEnd::Failed(_) | WaitEnd::TimedOut if !creating => {
-                let why = match end {
-                    WaitEnd::Failed(r) => r,
-                    _ => format!(
-                        "too few workers had started when the update timeout ({}) passed",
-                        humantime::format_duration(base.timeout(Operation::Update))
-                    ),
-                };
-                diags.error(
-                    summary,
-                    format!(
-                        "Cluster {id} did not get the workers it was scaled to: {why}. State \
-                        keeps the worker count it had, so the next plan shows the scale again, \
-                        and applying it asks only for the workers still missing."
-                    ),
-                );
-                return Some(NewState {
-                    state: current.unwrap_or_else(|| base.clone()),
-                    private: Vec::new(),
-                });
-            }
-            _ => {}
-        }
-        let why = match end {
-            WaitEnd::Failed(r) => r,
-            _ => format!(
-                "it was not ready within the create timeout ({})",
-                humantime::format_duration(base.timeout(Operation::Create))
-            ),
+            Ok(d) => d.current_state.state,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
         };
-        // Clean up with a fresh budget: the create's may be spent.
-        let cleanup = Op::new(base.timeout(Operation::Delete), ctx.stop.clone());
-        match Self::stop_and_wait(coiled, &cleanup, ws, id, "Terraform create failed").await {
-            Ok(()) => {
-                diags.error(
-                    summary,
-                    format!(
-                        "Cluster {id} did not start: {why}. It has been stopped, so nothing is \
-                            left running; fix the cause and apply again."
-                    ),
-                );
-                None
+        if op.remaining().is_zero() {
+            return Err(ApiError::NotStopped { id, state });
+        }
+        op.sleep(cluster_state::stop_poll_delay(n)).await?;
+        n += 1;
+    }
+}
+/// The update of a running cluster that scales it to `planned`'s worker count (when `scaling`), or
+/// waits for a create that was interrupted, on `cluster` (whose `base` is the prior state). Until
+/// the wait ends well, state keeps the worker count it had, marked [`UnfinishedScale`]: a failed
+/// scale is not recorded as done, and the next plan shows it again.
+pub(super) async fn scale_and_wait(
+    cluster: Target<'_>,
+    ctx: &Ctx,
+    op: &Op,
+    planned: &ClusterModel,
+    scaling: bool,
+    private: &[u8],
+    diags: &mut Diagnostics,
+) -> Option<NewState<ClusterModel>> {
+    let Target { coiled, ws, id, base: prior, own } = cluster;
+    let current = current_for_scaling(coiled, op, ws, id, diags).await?;
+    let unfinished = || UnfinishedScale { scaling_to: planned.workers() }.private();
+    // An interrupted create is only waited for: its worker count is the one it was created with.
+    let wait = if scaling {
+        scale(coiled, op, ws, &current, (planned.workers(), planned.use_public_ip()), diags).await
+    } else {
+        Ok(Wait::Start)
+    };
+    let wait = match wait {
+        Ok(wait) => wait,
+        Err(e) => {
+            coiled.report(diags, "Unable to Scale Cluster", None, &e);
+            // The rules are the planned ones: changing them replaces the cluster instead.
+            let state = state_from_details(prior, own, &current, ws);
+            return Some(NewState {
+                state: ClusterModel { n_workers: prior.n_workers.clone(), ..state },
+                private: unfinished(),
+            });
+        }
+    };
+    let recorded = ClusterModel { n_workers: prior.n_workers.clone(), ..planned.clone() };
+    match wait_ready(coiled, op, ws, id, planned.wait_fraction(), wait).await {
+        // Waited for: an interrupted create is finished, and a scale is done.
+        Ok(d) => {
+            let state = state_from_details(planned, own, &d, ws);
+            let n_workers = if scaling { planned.n_workers.clone() } else { state.n_workers };
+            let done = private == INTERRUPTED || UnfinishedScale::read(private).is_some();
+            Some(NewState {
+                state: ClusterModel { n_workers, ..state },
+                private: if done { Vec::new() } else { private.to_vec() },
+            })
+        }
+        Err(failure) => {
+            let mut kept =
+                fail_wait(Target { base: &recorded, ..cluster }, ctx, failure, false, diags)
+                    .await?;
+            if scaling {
+                kept.private = unfinished();
             }
-            Err(e) => {
-                diags.error(
-                    summary,
-                    format!(
-                        "Cluster {id} did not start: {why}. Stopping it failed as well ({e}), \
-                        so it is kept in state (marked tainted) and the next apply will stop and \
-                        replace it."
-                    ),
-                );
-                Some(NewState { state: current.unwrap_or_else(pending), private: Vec::new() })
-            }
+            Some(kept)
+        }
+    }
+}
+/// Reports a failed wait after create or update. After create, the half-made cluster is stopped so
+/// that nothing is left behind that Terraform does not know about; if that fails, its state is kept.
+pub(super) async fn fail_wait(
+    cluster: Target<'_>,
+    ctx: &Ctx,
+    (end, last): (WaitEnd, Option<ClusterDetails>),
+    creating: bool,
+    diags: &mut Diagnostics,
+) -> Option<NewState<ClusterModel>> {
+    let Target { coiled, ws, id, base, own } = cluster;
+    let summary = if creating { "Cluster Failed to Start" } else { "Cluster Failed to Scale" };
+    // After a scale, `base` holds the worker count state had before it: the scale is not recorded
+    // as done, whatever the server now says it is asked to run.
+    let current = last.as_ref().map(|d| {
+        let state = state_from_details(base, own, d, ws);
+        if creating { state } else { ClusterModel { n_workers: base.n_workers.clone(), ..state } }
+    });
+    let pending = || pending_state(base, own, id, ws);
+    match end {
+        WaitEnd::Cancelled => {
+            let detail = if creating {
+                format!(
+                    "Terraform was interrupted while cluster {id} was starting. It is kept in \
+                        state as it is now. The next apply keeps it if it has become ready, \
+                        waits for it if it is still starting, and creates a new one only if \
+                        it failed or was stopped."
+                )
+            } else {
+                format!(
+                    "Terraform was interrupted while cluster {id} was scaling. The workers \
+                        asked for may still start; state keeps the worker count it had, so \
+                        the next plan shows the scale again, and applying it asks only for \
+                        the workers still missing."
+                )
+            };
+            ownership::unfinished(diags, creating, "Interrupted", detail);
+            let private = if creating { INTERRUPTED.to_vec() } else { Vec::new() };
+            return Some(NewState { state: current.unwrap_or_else(pending), private });
+        }
+        WaitEnd::Api(e) => {
+            coiled.report(diags, summary, None, &e);
+            return Some(NewState { state: current.unwrap_or_else(pending), private: Vec::new() });
+        }
+        WaitEnd::Failed(_) | WaitEnd::TimedOut if !creating => {
+            let why = match end {
+                WaitEnd::Failed(r) => r,
+                _ => format!(
+                    "too few workers had started when the update timeout ({}) passed",
+                    humantime::format_duration(base.timeout(Operation::Update))
+                ),
+            };
+            diags.error(
+                summary,
+                format!(
+                    "Cluster {id} did not get the workers it was scaled to: {why}. State \
+                    keeps the worker count it had, so the next plan shows the scale again, \
+                    and applying it asks only for the workers still missing."
+                ),
+            );
+            return Some(NewState {
+                state: current.unwrap_or_else(|| base.clone()),
+                private: Vec::new(),
+            });
+        }
+        _ => {}
+    }
+    let why = match end {
+        WaitEnd::Failed(r) => r,
+        _ => format!(
+            "it was not ready within the create timeout ({})",
+            humantime::format_duration(base.timeout(Operation::Create))
+        ),
+    };
+    // Clean up with a fresh budget: the create's may be spent.
+    let cleanup = Op::new(base.timeout(Operation::Delete), ctx.stop.clone());
+    match stop_and_wait(coiled, &cleanup, ws, id, "Terraform create failed").await {
+        Ok(()) => {
+            diags.error(
+                summary,
+                format!(
+                    "Cluster {id} did not start: {why}. It has been stopped, so nothing is \
+                        left running; fix the cause and apply again."
+                ),
+            );
+            None
+        }
+        Err(e) => {
+            diags.error(
+                summary,
+                format!(
+                    "Cluster {id} did not start: {why}. Stopping it failed as well ({e}), \
+                    so it is kept in state (marked tainted) and the next apply will stop and \
+                    replace it."
+                ),
+            );
+            Some(NewState { state: current.unwrap_or_else(pending), private: Vec::new() })
         }
     }
 }

@@ -32,9 +32,12 @@ use super::defaults::ClusterDefaults;
 use super::ingress::{self, Parsed, Reading, RuleSet};
 use super::{Coiled, DefaultsState, ProviderData};
 use crate::api::Op;
-use import::*;
-use lifecycle::*;
-pub use model::*;
+use import::{ImportMarker, imported_state, keep_worker_count, refresh_reported};
+use lifecycle::{Target, counted_workers, warn_of_missing_address, warn_of_missing_workers};
+use model::{
+    ClusterModel, DEFAULT_WAIT_FOR_WORKERS, INTERRUPTED, Operation, STOPPED_CANNOT_SCALE,
+    UnfinishedScale, state_from_details,
+};
 
 pub struct ClusterResource {
     pub(crate) data: Arc<ProviderData>,
@@ -232,7 +235,7 @@ impl Resource for ClusterResource {
 
     async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan<ClusterModel>, diags: &mut Diagnostics) {
         let defaults = self.data.cluster_defaults();
-        Self::adopt_unreadable(plan, defaults.set().and_then(|d| d.ingress.as_ref()));
+        import::adopt_unreadable(plan, defaults.set().and_then(|d| d.ingress.as_ref()));
         let creating = plan.is_create();
         let (config, prior) = (std::mem::take(&mut plan.config), std::mem::take(&mut plan.prior));
         let mut planned = std::mem::take(&mut plan.planned);
@@ -262,7 +265,7 @@ impl Resource for ClusterResource {
                 (creating, &mut plan.requires_replace),
                 &mut predicted,
             );
-            self.scaling_checks(&prior, &planned, diags).await;
+            plan_checks::scaling_checks(&self.data, &prior, &planned, diags).await;
         }
         let set = defaults.set();
         if creating {
@@ -316,7 +319,7 @@ impl Resource for ClusterResource {
             && creating
         {
             // Only a server that answered the access check is asked more.
-            self.server_checks(&planned, set, diags).await;
+            plan_checks::server_checks(&self.data, &planned, set, diags).await;
         }
         if changes {
             // After the server's checks, which learn what the workspace's configuration chooses.
@@ -353,10 +356,10 @@ impl Resource for ClusterResource {
             .cloned()
             .unwrap_or_else(|| format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff));
         planned.name = Field::Known(name.clone());
-        if !Self::name_is_free(&coiled, &op, &ws, &name, diags).await {
+        if !lifecycle::name_is_free(&coiled, &op, &ws, &name, diags).await {
             return None;
         }
-        let prepared = Self::prepare(&coiled, &op, &ws, &planned, diags).await?;
+        let prepared = prepare::prepare(&coiled, &op, &ws, &planned, diags).await?;
         request::take_workspace_choices(&config, &mut planned, &prepared.resolved.overrides);
         // Its firewall, when it has one of its own or takes the provider's defaults; else it inherits.
         let defaults = self.data.cluster_defaults();
@@ -378,10 +381,17 @@ impl Resource for ClusterResource {
         }
         let body = request::create_body(&planned, own.as_ref(), prepared.resolved);
         tracing::info!(workspace = %ws, name = %name, "creating cluster");
-        let id = Self::post_create(&coiled, &op, &ws, &name, &body, diags).await?;
+        let id = lifecycle::post_create(&coiled, &op, &ws, &name, &body, diags).await?;
         let target = Target { coiled: &coiled, ws: &ws, id, base: &planned, own: own.as_ref() };
-        match Self::wait_ready(&coiled, &op, &ws, id, planned.wait_fraction(), state::Wait::Start)
-            .await
+        match lifecycle::wait_ready(
+            &coiled,
+            &op,
+            &ws,
+            id,
+            planned.wait_fraction(),
+            state::Wait::Start,
+        )
+        .await
         {
             Ok(d) => {
                 warn_of_missing_address(&planned, &d, diags);
@@ -390,7 +400,7 @@ impl Resource for ClusterResource {
                     private: Vec::new(),
                 })
             }
-            Err(failure) => Self::fail_wait(target, ctx, failure, true, diags).await,
+            Err(failure) => lifecycle::fail_wait(target, ctx, failure, true, diags).await,
         }
     }
 
@@ -563,7 +573,7 @@ impl Resource for ClusterResource {
         }
         let target = Target { coiled: &coiled, ws: &ws, id, base: &prior, own: own.as_ref() };
         let mut new =
-            Self::scale_and_wait(target, ctx, &op, &planned, scaling, private, diags).await?;
+            lifecycle::scale_and_wait(target, ctx, &op, &planned, scaling, private, diags).await?;
         // A scale changes no firewall: what the plan holds stays, though a server that reported no
         // rules before reports them now (the next refresh shows that, as any drift).
         if matches!(planned.firewall_rules, Field::Known(_) | Field::Null) {
@@ -583,7 +593,7 @@ impl Resource for ClusterResource {
         let op = Op::new(prior.timeout(Operation::Delete), ctx.stop.clone());
         let (Some(ws), Some(id)) = (prior.workspace.as_deref(), prior.cluster_id()) else { return };
         tracing::info!(cluster = id, "stopping cluster");
-        if let Err(e) = Self::stop_and_wait(&coiled, &op, ws, id, "Terraform destroy").await {
+        if let Err(e) = lifecycle::stop_and_wait(&coiled, &op, ws, id, "Terraform destroy").await {
             coiled.report(diags, "Unable to Stop Cluster", None, &e);
         }
     }
@@ -596,7 +606,7 @@ impl Resource for ClusterResource {
     ) -> Option<NewState<ClusterModel>> {
         let coiled = self.connection(diags).await?;
         let op = Op::new(super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let (ws, cluster_id) = Self::resolve_import_id(&coiled, &op, id, diags).await?;
+        let (ws, cluster_id) = import::resolve_import_id(&coiled, &op, id, diags).await?;
         let d = match coiled.client.get_cluster(&op, &ws, cluster_id).await {
             Ok(d) => d,
             Err(e) if e.is_not_found() => {
@@ -638,6 +648,7 @@ impl Resource for ClusterResource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use model::valid_name;
     use serde_json::json;
 
     #[test]

@@ -9,9 +9,9 @@ use tfplugin::diag::Diagnostics;
 use tfplugin::model::Field;
 use tfplugin::value::AttrPath;
 
+use super::super::ProviderData;
 use super::super::defaults::{self, ClusterDefaults, LocalClusterSettings};
 use super::super::ingress::RuleSet;
-use super::ClusterResource;
 use super::model::ClusterModel;
 use super::request::{self, Overrides};
 use crate::api::Op;
@@ -56,114 +56,109 @@ pub(super) fn effective_rules(
     account.filter(|a| !a.is_empty()).map(|a| (a, Source::Account))
 }
 
-impl ClusterResource {
-    /// What a change of the worker count cannot do, or will do differently: a stopped cluster kept in
-    /// state cannot be scaled (unless the plan replaces it); and removing workers whose scheduler
-    /// cannot be reached from here to retire them first loses their data, which the plan says.
-    pub(super) async fn scaling_checks(
-        &self,
-        prior: &ClusterModel,
-        planned: &ClusterModel,
-        diags: &mut Diagnostics,
-    ) {
-        if prior.n_workers == planned.n_workers {
-            return;
-        }
-        if prior.is_stopped() {
-            // A warning: the provider cannot tell whether this plan replaces the cluster (another
-            // argument, or `-replace`), which is then what happens; an update fails at apply.
-            diags.warning_at(
-                AttrPath::attr("n_workers"),
-                "Cluster Is Stopped",
-                super::model::STOPPED_CANNOT_SCALE,
-            );
-            return;
-        }
-        let (Some(before), Some(after)) = (
-            prior.n_workers.known().and_then(|n| n.as_i64()),
-            planned.n_workers.known().and_then(|n| n.as_i64()),
-        ) else {
-            return;
-        };
-        let mut quiet = Diagnostics::new();
-        let retiring =
-            matches!(self.data.coiled(&mut quiet).await, Ok(Some(c)) if c.retire_workers);
-        let Some(address) =
-            prior.scheduler_address.as_deref().filter(|_| retiring && after < before)
-        else {
-            return;
-        };
-        if !crate::api::scheduler::reachable(address, Duration::from_secs(3)).await {
-            diags.warning_at(
-                AttrPath::attr("n_workers"),
-                "Workers Will Be Removed Without Retiring",
-                format!(
-                    "This plan removes {} worker(s). Coiled's client first asks the scheduler to \
-                        retire them, so that the data they hold moves to the workers that stay, \
-                        but the scheduler at {address} cannot be reached from here: the apply \
-                        will remove them without asking, and their data is lost (computations \
-                        that need it fail). Run Terraform where the scheduler can be reached \
-                        (inside its network), or set the provider's `retire_workers = false` to \
-                        remove workers without this check.",
-                    before - after
-                ),
-            );
-        }
+/// What a change of the worker count cannot do, or will do differently: a stopped cluster kept in
+/// state cannot be scaled (unless the plan replaces it); and removing workers whose scheduler
+/// cannot be reached from here to retire them first loses their data, which the plan says.
+pub(super) async fn scaling_checks(
+    data: &ProviderData,
+    prior: &ClusterModel,
+    planned: &ClusterModel,
+    diags: &mut Diagnostics,
+) {
+    if prior.n_workers == planned.n_workers {
+        return;
     }
+    if prior.is_stopped() {
+        // A warning: the provider cannot tell whether this plan replaces the cluster (another
+        // argument, or `-replace`), which is then what happens; an update fails at apply.
+        diags.warning_at(
+            AttrPath::attr("n_workers"),
+            "Cluster Is Stopped",
+            super::model::STOPPED_CANNOT_SCALE,
+        );
+        return;
+    }
+    let (Some(before), Some(after)) = (
+        prior.n_workers.known().and_then(|n| n.as_i64()),
+        planned.n_workers.known().and_then(|n| n.as_i64()),
+    ) else {
+        return;
+    };
+    let mut quiet = Diagnostics::new();
+    let retiring = matches!(data.coiled(&mut quiet).await, Ok(Some(c)) if c.retire_workers);
+    let Some(address) = prior.scheduler_address.as_deref().filter(|_| retiring && after < before)
+    else {
+        return;
+    };
+    if !crate::api::scheduler::reachable(address, Duration::from_secs(3)).await {
+        diags.warning_at(
+            AttrPath::attr("n_workers"),
+            "Workers Will Be Removed Without Retiring",
+            format!(
+                "This plan removes {} worker(s). Coiled's client first asks the scheduler to \
+                    retire them, so that the data they hold moves to the workers that stay, \
+                    but the scheduler at {address} cannot be reached from here: the apply \
+                    will remove them without asking, and their data is lost (computations \
+                    that need it fail). Run Terraform where the scheduler can be reached \
+                    (inside its network), or set the provider's `retire_workers = false` to \
+                    remove workers without this check.",
+                before - after
+            ),
+        );
+    }
+}
 
-    /// A new cluster's checks against the server (skipped quietly when it cannot be asked).
-    pub(super) async fn server_checks(
-        &self,
-        planned: &ClusterModel,
-        defaults: Option<&ClusterDefaults>,
-        diags: &mut Diagnostics,
-    ) {
-        let mut quiet = Diagnostics::new();
-        let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await else { return };
-        let op = Op::new(Duration::from_secs(30), Default::default());
-        let ws = match planned.workspace.known() {
-            Some(ws) => ws.clone(),
-            None => match coiled.workspace(&op).await {
-                Ok(ws) => ws,
-                Err(_) => return,
-            },
-        };
-        let Some(facts) = coiled.plan_facts(&op, &ws).await else { return };
-        let (backend, overrides) =
-            (&facts.backend, Overrides(facts.overrides.clone().unwrap_or_default()));
-        let account = backend.ingress().map(|w| RuleSet::from_wire(&w));
-        if let (Some(own), Some(acc)) = (RuleSet::of_state(&planned.ingress()), &account)
-            && !acc.is_empty()
-            && own.same_as(acc)
-        {
-            diags.warning_at(
-                AttrPath::attr("backend_options").then("ingress"),
-                "Ingress Repeats the Account Default",
-                format!(
-                    "These ingress rules are exactly workspace {ws:?}'s account-level default, so \
-                        they change nothing today. Remove them to follow the account default, or \
-                        keep them to pin these rules even if the default changes later."
-                ),
-            );
-        }
-        let provider = backend.provider_name().unwrap_or_default();
-        // The VM types known so far, at plan or (once an expression is known) at apply, before the
-        // create: either list alone can contradict `arm`.
-        let known: Vec<&String> = [&planned.worker_vm_types, &planned.scheduler_vm_types]
-            .into_iter()
-            .filter_map(|t| t.known())
-            .flatten()
-            .collect();
-        if !known.is_empty()
-            && let Some(why) = request::arm_mismatch(planned, &provider, known)
-        {
-            diags.error_at(AttrPath::attr("arm"), "Architecture Does Not Match the VM Types", why);
-        }
-        let port = request::scheduler_port(planned, &overrides);
-        if let Some((rules, source)) = effective_rules(planned, defaults, Some(&overrides), account)
-        {
-            lockout_warning(port, &rules, source, &ws, diags);
-        }
+/// A new cluster's checks against the server (skipped quietly when it cannot be asked).
+pub(super) async fn server_checks(
+    data: &ProviderData,
+    planned: &ClusterModel,
+    defaults: Option<&ClusterDefaults>,
+    diags: &mut Diagnostics,
+) {
+    let mut quiet = Diagnostics::new();
+    let Ok(Some(coiled)) = data.coiled(&mut quiet).await else { return };
+    let op = Op::new(Duration::from_secs(30), Default::default());
+    let ws = match planned.workspace.known() {
+        Some(ws) => ws.clone(),
+        None => match coiled.workspace(&op).await {
+            Ok(ws) => ws,
+            Err(_) => return,
+        },
+    };
+    let Some(facts) = coiled.plan_facts(&op, &ws).await else { return };
+    let (backend, overrides) =
+        (&facts.backend, Overrides(facts.overrides.clone().unwrap_or_default()));
+    let account = backend.ingress().map(|w| RuleSet::from_wire(&w));
+    if let (Some(own), Some(acc)) = (RuleSet::of_state(&planned.ingress()), &account)
+        && !acc.is_empty()
+        && own.same_as(acc)
+    {
+        diags.warning_at(
+            AttrPath::attr("backend_options").then("ingress"),
+            "Ingress Repeats the Account Default",
+            format!(
+                "These ingress rules are exactly workspace {ws:?}'s account-level default, so \
+                    they change nothing today. Remove them to follow the account default, or \
+                    keep them to pin these rules even if the default changes later."
+            ),
+        );
+    }
+    let provider = backend.provider_name().unwrap_or_default();
+    // The VM types known so far, at plan or (once an expression is known) at apply, before the
+    // create: either list alone can contradict `arm`.
+    let known: Vec<&String> = [&planned.worker_vm_types, &planned.scheduler_vm_types]
+        .into_iter()
+        .filter_map(|t| t.known())
+        .flatten()
+        .collect();
+    if !known.is_empty()
+        && let Some(why) = request::arm_mismatch(planned, &provider, known)
+    {
+        diags.error_at(AttrPath::attr("arm"), "Architecture Does Not Match the VM Types", why);
+    }
+    let port = request::scheduler_port(planned, &overrides);
+    if let Some((rules, source)) = effective_rules(planned, defaults, Some(&overrides), account) {
+        lockout_warning(port, &rules, source, &ws, diags);
     }
 }
 

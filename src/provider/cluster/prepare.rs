@@ -8,14 +8,13 @@ use tfplugin::diag::Diagnostics;
 use tfplugin::value::AttrPath;
 
 use super::super::ingress::RuleSet;
-use super::ClusterResource;
 use super::model::ClusterModel;
 use super::request::{self, Overrides, Resolved};
 use crate::api::{ApiError, Op};
 use crate::provider::Coiled;
 use crate::provider::software::build;
 
-/// What [`ClusterResource::prepare`] found.
+/// What [`prepare`] found.
 pub(super) struct Prepared {
     /// The pieces of the request.
     pub resolved: Resolved,
@@ -24,141 +23,132 @@ pub(super) struct Prepared {
     pub account_rules: Option<RuleSet>,
 }
 
-impl ClusterResource {
-    /// Reads what the create needs; a diagnostic names the attribute behind each failure.
-    pub(super) async fn prepare(
-        coiled: &Coiled,
-        op: &Op,
-        ws: &str,
-        planned: &ClusterModel,
-        diags: &mut Diagnostics,
-    ) -> Option<Prepared> {
-        let facts = match coiled.workspace_facts(op, ws).await {
-            Ok(facts) => facts,
-            Err((title, e)) => {
-                coiled.report(diags, title, None, &e);
-                return None;
-            }
-        };
-        let overrides = match &facts.overrides {
-            Some(o) => Overrides(o.clone()),
-            None => {
-                // As Coiled's client, which does not check this answer's status: no overrides.
-                diags.warning(
-                    "Workspace Dask Configuration Not Read",
-                    format!(
-                        "Coiled answered the request for workspace {ws:?}'s Dask \
-                        configuration overrides with an error, which Coiled's client ignores too: \
-                        the cluster is created without them."
-                    ),
-                );
-                Overrides(Default::default())
-            }
-        };
-        let backend = &facts.backend;
-        let provider = backend.provider_name().unwrap_or_default();
-        let (worker_vm_types, scheduler_vm_types) =
-            match request::vm_types(planned, &provider, &overrides) {
-                Ok(types) => types,
-                Err(why) => {
-                    diags.error_at(
-                        AttrPath::attr("worker_vm_types"),
-                        "No Default VM Types",
-                        format!(
-                            "Coiled's client takes default VM types from the workspace's cloud, \
-                        but {why}. Set `worker_vm_types` and `scheduler_vm_types`, or set up the \
-                        workspace's cloud (`coiled_backend_options`)."
-                        ),
-                    );
-                    return None;
-                }
-            };
-        if let Some(why) = request::arm_mismatch(
-            planned,
-            &provider,
-            worker_vm_types.iter().chain(&scheduler_vm_types),
-        ) {
-            diags.error_at(AttrPath::attr("arm"), "Architecture Does Not Match the VM Types", why);
+/// Reads what the create needs; a diagnostic names the attribute behind each failure.
+pub(super) async fn prepare(
+    coiled: &Coiled,
+    op: &Op,
+    ws: &str,
+    planned: &ClusterModel,
+    diags: &mut Diagnostics,
+) -> Option<Prepared> {
+    let facts = match coiled.workspace_facts(op, ws).await {
+        Ok(facts) => facts,
+        Err((title, e)) => {
+            coiled.report(diags, title, None, &e);
             return None;
         }
-        let env_name = match (planned.container.known(), planned.software.known()) {
-            (Some(image), _) => {
-                let arch = request::architecture(
-                    &provider,
-                    worker_vm_types.iter().chain(&scheduler_vm_types),
-                );
-                let body = request::container_env_body(
-                    image,
-                    arch,
-                    planned.backend().region.known().cloned(),
-                );
-                Self::build_container_env(coiled, op, ws, &body, diags).await?;
-                body.name
-            }
-            (None, Some(name)) => name.clone(),
-            (None, None) => {
+    };
+    let overrides = match &facts.overrides {
+        Some(o) => Overrides(o.clone()),
+        None => {
+            // As Coiled's client, which does not check this answer's status: no overrides.
+            diags.warning(
+                "Workspace Dask Configuration Not Read",
+                format!(
+                    "Coiled answered the request for workspace {ws:?}'s Dask \
+                    configuration overrides with an error, which Coiled's client ignores too: \
+                    the cluster is created without them."
+                ),
+            );
+            Overrides(Default::default())
+        }
+    };
+    let backend = &facts.backend;
+    let provider = backend.provider_name().unwrap_or_default();
+    let (worker_vm_types, scheduler_vm_types) =
+        match request::vm_types(planned, &provider, &overrides) {
+            Ok(types) => types,
+            Err(why) => {
                 diags.error_at(
-                    AttrPath::attr("software"),
-                    "Missing Software Environment",
-                    MISSING_SOFTWARE,
+                    AttrPath::attr("worker_vm_types"),
+                    "No Default VM Types",
+                    format!(
+                        "Coiled's client takes default VM types from the workspace's cloud, \
+                    but {why}. Set `worker_vm_types` and `scheduler_vm_types`, or set up the \
+                    workspace's cloud (`coiled_backend_options`)."
+                    ),
                 );
                 return None;
             }
         };
-        let account_rules = backend.ingress().map(|w| RuleSet::from_wire(&w));
-        Some(Prepared {
-            resolved: Resolved { worker_vm_types, scheduler_vm_types, env_name, overrides },
-            account_rules,
-        })
+    if let Some(why) =
+        request::arm_mismatch(planned, &provider, worker_vm_types.iter().chain(&scheduler_vm_types))
+    {
+        diags.error_at(AttrPath::attr("arm"), "Architecture Does Not Match the VM Types", why);
+        return None;
     }
-
-    /// Makes the software environment for a container image and waits until its build ends; a failed
-    /// build is reported with the end of its log.
-    async fn build_container_env(
-        coiled: &Coiled,
-        op: &Op,
-        ws: &str,
-        body: &crate::api::CreateSoftwareEnv,
-        diags: &mut Diagnostics,
-    ) -> Option<()> {
-        let report = |diags: &mut Diagnostics, e: &ApiError| {
-            coiled.report(
-                diags,
-                "Unable to Make the Container's Software Environment",
-                Some(AttrPath::attr("container")),
-                e,
-            )
-        };
-        let image = body.container.as_deref().unwrap_or_default();
-        tracing::info!(image = %image, name = %body.name, "making the container's software \
-            environment");
-        let alias = match coiled.client.create_software_env(op, ws, body).await {
-            Ok(a) => a,
-            Err(e) => {
-                report(diags, &e);
-                return None;
-            }
-        };
-        let Some(first) = alias.latest_spec.and_then(|s| s.latest_build) else { return Some(()) };
-        let done = match build::wait(&coiled.client, op, ws, first).await {
-            Ok(done) => done,
-            Err((e, _)) => {
-                report(diags, &e);
-                return None;
-            }
-        };
-        if done.state == "error" {
-            let tail = build::log_tail(&coiled.client, op, ws, done.id).await;
-            let what = format!("software environment {:?} for image {image:?}", body.name);
+    let env_name = match (planned.container.known(), planned.software.known()) {
+        (Some(image), _) => {
+            let arch =
+                request::architecture(&provider, worker_vm_types.iter().chain(&scheduler_vm_types));
+            let body =
+                request::container_env_body(image, arch, planned.backend().region.known().cloned());
+            build_container_env(coiled, op, ws, &body, diags).await?;
+            body.name
+        }
+        (None, Some(name)) => name.clone(),
+        (None, None) => {
             diags.error_at(
-                AttrPath::attr("container"),
-                "Software Environment Build Failed",
-                build::failure_detail(&what, &done, &tail),
+                AttrPath::attr("software"),
+                "Missing Software Environment",
+                MISSING_SOFTWARE,
             );
             return None;
         }
-        Some(())
+    };
+    let account_rules = backend.ingress().map(|w| RuleSet::from_wire(&w));
+    Some(Prepared {
+        resolved: Resolved { worker_vm_types, scheduler_vm_types, env_name, overrides },
+        account_rules,
+    })
+}
+
+/// Makes the software environment for a container image and waits until its build ends; a failed
+/// build is reported with the end of its log.
+async fn build_container_env(
+    coiled: &Coiled,
+    op: &Op,
+    ws: &str,
+    body: &crate::api::CreateSoftwareEnv,
+    diags: &mut Diagnostics,
+) -> Option<()> {
+    let report = |diags: &mut Diagnostics, e: &ApiError| {
+        coiled.report(
+            diags,
+            "Unable to Make the Container's Software Environment",
+            Some(AttrPath::attr("container")),
+            e,
+        )
+    };
+    let image = body.container.as_deref().unwrap_or_default();
+    tracing::info!(image = %image, name = %body.name, "making the container's software \
+        environment");
+    let alias = match coiled.client.create_software_env(op, ws, body).await {
+        Ok(a) => a,
+        Err(e) => {
+            report(diags, &e);
+            return None;
+        }
+    };
+    let Some(first) = alias.latest_spec.and_then(|s| s.latest_build) else { return Some(()) };
+    let done = match build::wait(&coiled.client, op, ws, first).await {
+        Ok(done) => done,
+        Err((e, _)) => {
+            report(diags, &e);
+            return None;
+        }
+    };
+    if done.state == "error" {
+        let tail = build::log_tail(&coiled.client, op, ws, done.id).await;
+        let what = format!("software environment {:?} for image {image:?}", body.name);
+        diags.error_at(
+            AttrPath::attr("container"),
+            "Software Environment Build Failed",
+            build::failure_detail(&what, &done, &tail),
+        );
+        return None;
     }
+    Some(())
 }
 
 /// Why a cluster needs `software` or `container`.

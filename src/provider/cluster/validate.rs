@@ -5,7 +5,7 @@ use tfplugin::diag::Diagnostics;
 use tfplugin::value::{AttrPath, Number, Value};
 
 use super::super::ingress::{self, Reading};
-use super::model::*;
+use super::model::{ClusterBackendOptions, ClusterModel, SPOT_POLICIES, valid_name};
 
 /// Every check, in the order the attributes appear in the schema.
 pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {

@@ -27,7 +27,7 @@ use tfplugin::value::{AttrPath, Value};
 
 use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
 use crate::api::{Op, SoftwareAlias, SoftwareBuild};
-pub use model::*;
+use model::{Marks, SoftwareEnvModel, id_field};
 
 pub struct SoftwareEnvResource {
     pub(crate) data: Arc<ProviderData>,

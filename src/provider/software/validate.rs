@@ -4,7 +4,7 @@
 use tfplugin::diag::Diagnostics;
 use tfplugin::value::{AttrPath, Value};
 
-use super::model::*;
+use super::model::{ARCHITECTURES, SoftwareEnvModel};
 
 /// Every check, in schema order.
 pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
