@@ -66,11 +66,11 @@ tfplugin::model! {
         id: String,
         /// Cluster name: letters, digits, `-` and `_`, at most 128. Generated when absent. Names
         /// are unique among running clusters of a workspace.
-        #[attribute(optional_computed, requires_replace, stable)]
+        #[attribute(optional_computed, requires_replace, stable, validated(cluster_name))]
         name: String,
         /// Workspace (formerly account) to create the cluster in. Defaults to the provider's
         /// workspace.
-        #[attribute(optional_computed, requires_replace, stable)]
+        #[attribute(optional_computed, requires_replace, stable, validated(workspace_slug))]
         workspace: String,
         /// Number of workers. Changed in place by adding or removing workers. Default `4`.
         #[attribute(optional_computed, defaulting_to(|| Value::int(DEFAULT_WORKERS)))]
@@ -92,12 +92,12 @@ tfplugin::model! {
         /// Name of the Coiled software environment to run, which must exist in the workspace. One
         /// of `software` or `container` is required. With `container`, the name Coiled's client
         /// gives the environment it makes for the image.
-        #[attribute(optional_computed, requires_replace, stable)]
+        #[attribute(optional_computed, requires_replace, stable, validated(software_name))]
         software: String,
         /// A container image to run, e.g. `ghcr.io/dask/dask:latest`, instead of `software`. As
         /// `coiled.Cluster(container=...)`, the provider makes (or reuses) a software environment
         /// for the image before creating the cluster, and waits for its build.
-        #[attribute(optional, requires_replace, import_compared_by_meaning)]
+        #[attribute(optional, requires_replace, import_compared_by_meaning, validated(container_image))]
         container: String,
         /// Tags applied to the cluster's cloud resources. When absent, the provider's
         /// `cluster_defaults.tags`.
@@ -108,16 +108,16 @@ tfplugin::model! {
         environ: BTreeMap<String, String>,
         /// How long the cluster may sit idle before Coiled stops it, e.g. `2 hours`. Coiled's
         /// default is 20 minutes.
-        #[attribute(optional, requires_replace, import_compared_by_meaning)]
+        #[attribute(optional, requires_replace, import_compared_by_meaning, validated(idle_duration))]
         idle_timeout: String,
         /// The cluster's maximum lifetime, e.g. `8 hours`: Coiled stops it then even if it is busy.
         /// Sent as `cluster_timeout_seconds`. No limit by default.
-        #[attribute(optional, requires_replace, import_from_configuration_if_unread)]
+        #[attribute(optional, requires_replace, import_from_configuration_if_unread, validated(lifetime_duration))]
         cluster_timeout: String,
         /// How workers are bought: `on-demand`, `spot`, or `spot_with_fallback` (spot, falling back
         /// to on-demand when none is available). Sent as `spot` and `spot_on_demand_fallback`, as
         /// `coiled.Cluster(spot_policy=...)` sends it. Conflicts with `backend_options.spot`.
-        #[attribute(optional, requires_replace, import_from_configuration_if_unread)]
+        #[attribute(optional, requires_replace, import_from_configuration_if_unread, validated(spot_policy))]
         spot_policy: String,
         /// Run on ARM (Graviton, Ampere) instances: default VM types become the cloud's ARM ones,
         /// and VM types given must all be ARM.
@@ -128,13 +128,13 @@ tfplugin::model! {
         /// `coiled.Cluster(scheduler_port=...)`, it also gives the cluster a firewall of its own:
         /// the port, 443 and (with dashboard HTTPS) 15003, open to `allow_ingress_from`. Conflicts
         /// with `backend_options.ingress`.
-        #[attribute(optional, requires_replace, import_from_configuration_if_unread)]
+        #[attribute(optional, requires_replace, import_from_configuration_if_unread, validated(port_number))]
         scheduler_port: i64,
         /// The one source (a CIDR block, or `everyone` for `0.0.0.0/0`) that the firewall
         /// `coiled.Cluster(allow_ingress_from=...)` makes admits: the scheduler's port, 443 and
         /// (with dashboard HTTPS) 15003. Conflicts with `backend_options.ingress`. The client's
         /// `me` is refused: a plan must not depend on where it runs.
-        #[attribute(optional, requires_replace, import_from_configuration_if_unread)]
+        #[attribute(optional, requires_replace, import_from_configuration_if_unread, validated(ingress_source))]
         allow_ingress_from: String,
         /// Serve the dashboard over HTTPS on port 443 (`true`); `false` serves it over plain HTTP on
         /// 8787. Unset, the workspace's `coiled.use_dashboard_https` (its Dask configuration), else
@@ -147,7 +147,7 @@ tfplugin::model! {
         /// creates a new one; `keep` keeps it in state with `status = "stopped"` and plans no
         /// change, with a warning (start a new one with `terraform apply -replace=...`). Changes in
         /// place.
-        #[attribute(optional_computed, state_only)]
+        #[attribute(optional_computed, state_only, validated(stopped_choice))]
         when_stopped: String,
         /// Whether clients reach the scheduler on its public IP (`true`, the default) or over a
         /// private network (`false`): it chooses `scheduler_address`. As in `coiled.Cluster`, it is
@@ -204,10 +204,10 @@ tfplugin::model! {
     /// The cluster's `backend_options` block.
     pub struct ClusterBackendOptions {
         /// Cloud region, e.g. `us-east-2`. Defaults to the workspace's.
-        #[attribute(optional)]
+        #[attribute(optional, validated(region_given))]
         region: String,
         /// Availability zone. Coiled chooses when absent.
-        #[attribute(optional)]
+        #[attribute(optional, validated(zone_given))]
         zone: String,
         /// Use spot instances for workers.
         #[attribute(optional)]
@@ -219,12 +219,167 @@ tfplugin::model! {
     }
 }
 
+/// The result of a declared check: the summary and detail of the error.
+type Checked = Result<(), (&'static str, String)>;
+
 /// A disk size is a whole number of GiB, at least 1.
-fn positive_gib(v: &Value) -> Result<(), (&'static str, String)> {
+fn positive_gib(v: &Value) -> Checked {
     match v.as_number().and_then(Number::as_i64) {
         Some(n) if n < 1 => {
             Err(("Invalid Disk Size", format!("{n} GiB: a disk size is at least 1 GiB.")))
         }
+        _ => Ok(()),
+    }
+}
+
+/// `name`: as Coiled accepts cluster names.
+fn cluster_name(v: &Value) -> Checked {
+    match v.as_str() {
+        Some(name) if !valid_name(name) => Err((
+            "Invalid Cluster Name",
+            format!(
+                "{name:?} is not a valid cluster name: use letters, digits, `-` and `_`, at \
+                most 128 characters."
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `workspace`: a slug.
+fn workspace_slug(v: &Value) -> Checked {
+    match v.as_str() {
+        Some(ws) if ws.is_empty() || ws.contains('/') => {
+            Err(("Invalid Workspace", format!("{ws:?} is not a workspace slug.")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `software`: a software environment's name, optionally after its workspace.
+fn software_name(v: &Value) -> Checked {
+    match v.as_str() {
+        Some(sw) if !super::request::valid_software_name(sw) => {
+            let hint = if sw.contains('.') && sw.contains('/') {
+                " It looks like a container image: use `container` for images."
+            } else {
+                ""
+            };
+            Err((
+                "Invalid Software Environment Name",
+                format!(
+                    "{sw:?} is not a software environment name: use letters, digits, `-` and \
+                    `_`, optionally after `workspace/`.{hint}"
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `container`: an image reference, without spaces.
+fn container_image(v: &Value) -> Checked {
+    match v.as_str() {
+        Some(image) if image.trim().is_empty() || image.chars().any(char::is_whitespace) => Err((
+            "Invalid Container Image",
+            format!("{image:?} is not a container image reference."),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A Dask time delta, e.g. `2 hours`.
+fn dask_duration(v: &Value, summary: &'static str) -> Checked {
+    match v.as_str().map(duration::parse_dask_timedelta) {
+        Some(Err(e)) => Err((summary, e)),
+        _ => Ok(()),
+    }
+}
+
+/// `idle_timeout`.
+fn idle_duration(v: &Value) -> Checked {
+    dask_duration(v, "Invalid Idle Timeout")
+}
+
+/// `cluster_timeout`.
+fn lifetime_duration(v: &Value) -> Checked {
+    dask_duration(v, "Invalid Cluster Timeout")
+}
+
+/// `spot_policy`: one of [`SPOT_POLICIES`].
+fn spot_policy(v: &Value) -> Checked {
+    match v.as_str() {
+        Some(policy) if !SPOT_POLICIES.contains(&policy) => Err((
+            "Invalid Spot Policy",
+            format!(
+                "{policy:?} is not a valid spot_policy; valid options are: {}.",
+                SPOT_POLICIES.join(", ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `scheduler_port`: a TCP port.
+fn port_number(v: &Value) -> Checked {
+    match v.as_number().and_then(Number::as_i64) {
+        Some(port) if !(1..=65535).contains(&port) => Err((
+            "Invalid Scheduler Port",
+            format!("scheduler_port is {port}; a port is a number from 1 to 65535."),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `allow_ingress_from`: a CIDR block or `everyone`; the client's `me` depends on the machine.
+fn ingress_source(v: &Value) -> Checked {
+    match v.as_str() {
+        Some("me") => Err((
+            "Machine-Dependent Source",
+            "Coiled's client turns `me` into the public address of the machine it runs on; a \
+                Terraform plan must not depend on where it runs. Give the CIDR block of the \
+                clients' network, e.g. \"203.0.113.7/32\"."
+                .to_string(),
+        )),
+        Some(from) if from != "everyone" => match coiled_firewall::parse_cidr(from) {
+            Err(e) => Err((
+                "Invalid CIDR Block",
+                format!(
+                    "{from:?}: {e}. Use a CIDR block such as \"10.1.0.0/16\", or \"everyone\"."
+                ),
+            )),
+            Ok(_) => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// `when_stopped`: `recreate` or `keep`.
+fn stopped_choice(v: &Value) -> Checked {
+    match v.as_str() {
+        Some(w) if w != "recreate" && w != "keep" => {
+            Err(("Invalid when_stopped", format!("{w:?} is not one of \"recreate\" and \"keep\".")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `backend_options.region`: left out rather than empty.
+fn region_given(v: &Value) -> Checked {
+    given(v, "region")
+}
+
+/// `backend_options.zone`: left out rather than empty.
+fn zone_given(v: &Value) -> Checked {
+    given(v, "zone")
+}
+
+fn given(v: &Value, key: &str) -> Checked {
+    match v.as_str() {
+        Some(text) if text.trim().is_empty() => Err((
+            "Empty Value",
+            format!("backend_options.{key} is empty; remove it or give a value."),
+        )),
         _ => Ok(()),
     }
 }

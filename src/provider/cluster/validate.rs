@@ -5,35 +5,25 @@ use tfplugin::diag::Diagnostics;
 use tfplugin::value::{AttrPath, Number, Value};
 
 use super::super::ingress::{self, Reading};
-use super::model::{ClusterBackendOptions, ClusterModel, SPOT_POLICIES, valid_name};
+use super::model::ClusterModel;
 
-/// Every check, in the order the attributes appear in the schema.
+/// The checks beyond those each attribute declares: values that come with their own rules
+/// (`n_workers`, lists and maps judged on their known elements, `timeouts`, `ingress`) and the
+/// combinations the client refuses, in the order the attributes appear in the schema.
 pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
     ClusterModel::check_values(config, diags);
     let config = &ClusterModel::decode(config);
-    names_and_places(config, diags);
+    software_or_container(config, diags);
     sizes(config, diags);
     durations(config, diags);
     tags_and_environment(config, diags);
     backend_options_block(config, diags);
-    cluster_options(config, diags);
+    conflicts(config, diags);
 }
 
-/// `spot_policy`, `scheduler_port`, `allow_ingress_from`, `cluster_timeout`, `when_stopped`, and the
-/// combinations the client refuses.
-fn cluster_options(config: &ClusterModel, diags: &mut Diagnostics) {
-    if let Some(policy) = config.spot_policy.known()
-        && !SPOT_POLICIES.contains(&policy.as_str())
-    {
-        diags.error_at(
-            AttrPath::attr("spot_policy"),
-            "Invalid Spot Policy",
-            format!(
-                "{policy:?} is not a valid spot_policy; valid options are: {}.",
-                SPOT_POLICIES.join(", ")
-            ),
-        );
-    }
+/// The combinations the client refuses: `spot_policy` with `backend_options.spot`, and a firewall of
+/// the cluster's own (`scheduler_port`, `allow_ingress_from`) with ingress blocks.
+fn conflicts(config: &ClusterModel, diags: &mut Diagnostics) {
     if !config.spot_policy.is_null()
         && config.backend_options.known().is_some_and(|b| !b.spot.is_null())
     {
@@ -43,36 +33,6 @@ fn cluster_options(config: &ClusterModel, diags: &mut Diagnostics) {
             "Set `spot_policy` or `backend_options.spot`, not both: `spot_policy` sets what \
                 `spot` would (`spot_with_fallback` also allows on-demand fallback).",
         );
-    }
-    if let Some(port) = config.scheduler_port.known()
-        && !(1..=65535).contains(port)
-    {
-        diags.error_at(
-            AttrPath::attr("scheduler_port"),
-            "Invalid Scheduler Port",
-            format!("scheduler_port is {port}; a port is a number from 1 to 65535."),
-        );
-    }
-    if let Some(from) = config.allow_ingress_from.known() {
-        if from == "me" {
-            diags.error_at(
-                AttrPath::attr("allow_ingress_from"),
-                "Machine-Dependent Source",
-                "Coiled's client turns `me` into the public address of the machine it runs on; a \
-                    Terraform plan must not depend on where it runs. Give the CIDR block of the \
-                    clients' network, e.g. \"203.0.113.7/32\".",
-            );
-        } else if from != "everyone"
-            && let Err(e) = coiled_firewall::parse_cidr(from)
-        {
-            diags.error_at(
-                AttrPath::attr("allow_ingress_from"),
-                "Invalid CIDR Block",
-                format!(
-                    "{from:?}: {e}. Use a CIDR block such as \"10.1.0.0/16\", or \"everyone\"."
-                ),
-            );
-        }
     }
     let own_ingress = config.has_ingress_blocks();
     for (name, field_set) in [
@@ -91,21 +51,6 @@ fn cluster_options(config: &ClusterModel, diags: &mut Diagnostics) {
                 ),
             );
         }
-    }
-    if let Some(t) = config.cluster_timeout.known()
-        && let Err(e) = crate::provider::duration::parse_dask_timedelta(t)
-    {
-        diags.error_at(AttrPath::attr("cluster_timeout"), "Invalid Cluster Timeout", e);
-    }
-    if let Some(w) = config.when_stopped.known()
-        && w != "recreate"
-        && w != "keep"
-    {
-        diags.error_at(
-            AttrPath::attr("when_stopped"),
-            "Invalid when_stopped",
-            format!("{w:?} is not one of \"recreate\" and \"keep\"."),
-        );
     }
 }
 
@@ -139,33 +84,7 @@ pub(super) fn worker_count_and_wait(
     }
 }
 
-/// `name`, `workspace`, `software`.
-fn names_and_places(config: &ClusterModel, diags: &mut Diagnostics) {
-    if let Some(name) = config.name.known()
-        && !valid_name(name)
-    {
-        diags.error_at(
-            AttrPath::attr("name"),
-            "Invalid Cluster Name",
-            format!(
-                "{name:?} is not a valid cluster name: use letters, digits, `-` and `_`, at \
-                most 128 characters."
-            ),
-        );
-    }
-    software_or_container(config, diags);
-    if let Some(ws) = config.workspace.known()
-        && (ws.is_empty() || ws.contains('/'))
-    {
-        diags.error_at(
-            AttrPath::attr("workspace"),
-            "Invalid Workspace",
-            format!("{ws:?} is not a workspace slug."),
-        );
-    }
-}
-
-/// `software` or `container`, exactly one, each well formed. An unknown value may still be either.
+/// `software` or `container`, exactly one. An unknown value may still be either.
 fn software_or_container(config: &ClusterModel, diags: &mut Diagnostics) {
     let (software, container) = (&config.software, &config.container);
     if software.is_null() && container.is_null() {
@@ -181,32 +100,6 @@ fn software_or_container(config: &ClusterModel, diags: &mut Diagnostics) {
             "Conflicting Software Settings",
             "Set `software` or `container`, not both: with `container`, the cluster runs the \
                 software environment made for the image, and `software` shows its name.",
-        );
-    }
-    if let Some(sw) = software.known()
-        && !super::request::valid_software_name(sw)
-    {
-        let hint = if sw.contains('.') && sw.contains('/') {
-            " It looks like a container image: use `container` for images."
-        } else {
-            ""
-        };
-        diags.error_at(
-            AttrPath::attr("software"),
-            "Invalid Software Environment Name",
-            format!(
-                "{sw:?} is not a software environment name: use letters, digits, `-` and `_`, \
-                optionally after `workspace/`.{hint}"
-            ),
-        );
-    }
-    if let Some(image) = container.known()
-        && (image.trim().is_empty() || image.chars().any(char::is_whitespace))
-    {
-        diags.error_at(
-            AttrPath::attr("container"),
-            "Invalid Container Image",
-            format!("{image:?} is not a container image reference."),
         );
     }
 }
@@ -242,7 +135,7 @@ fn sizes(config: &ClusterModel, diags: &mut Diagnostics) {
     }
 }
 
-/// `timeouts` and `idle_timeout`.
+/// `timeouts`.
 fn durations(config: &ClusterModel, diags: &mut Diagnostics) {
     let t = config.timeouts.known().cloned().unwrap_or_default();
     crate::provider::duration::validate_timeouts(
@@ -253,11 +146,6 @@ fn durations(config: &ClusterModel, diags: &mut Diagnostics) {
         ],
         diags,
     );
-    if let Some(idle) = config.idle_timeout.known()
-        && let Err(e) = crate::provider::duration::parse_dask_timedelta(idle)
-    {
-        diags.error_at(AttrPath::attr("idle_timeout"), "Invalid Idle Timeout", e);
-    }
 }
 
 /// `tags` and `environ`.
@@ -295,21 +183,9 @@ fn tags_and_environment(config: &ClusterModel, diags: &mut Diagnostics) {
     }
 }
 
-/// `backend_options`: non-empty region and zone, and valid ingress.
+/// `backend_options.ingress`: valid rules, and a warning for private ones on a public address.
 fn backend_options_block(config: &ClusterModel, diags: &mut Diagnostics) {
     let Some(bo) = config.backend_options.known() else { return };
-    for (key, value) in [
-        (tfplugin::attr!(ClusterBackendOptions, region), &bo.region),
-        (tfplugin::attr!(ClusterBackendOptions, zone), &bo.zone),
-    ] {
-        if value.known().is_some_and(|v| v.trim().is_empty()) {
-            diags.error_at(
-                AttrPath::attr("backend_options").then(key),
-                "Empty Value",
-                format!("backend_options.{key} is empty; remove it or give a value."),
-            );
-        }
-    }
     let ack = config.acknowledge_world_open_ingress.known().copied().unwrap_or(false);
     let path = AttrPath::attr("backend_options").then("ingress");
     if let ingress::Parsed::Rules(rules) =
