@@ -36,51 +36,40 @@ impl Diagnostics {
     pub fn new() -> Diagnostics {
         Diagnostics(Vec::new())
     }
+    fn push(
+        &mut self,
+        severity: Severity,
+        path: Option<AttrPath>,
+        summary: String,
+        detail: String,
+    ) {
+        self.0.push(Diagnostic { severity, summary, detail, path });
+    }
     /// Adds an error.
     pub fn error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
-        self.0.push(Diagnostic {
-            severity: Severity::Error,
-            summary: summary.into(),
-            detail: detail.into(),
-            path: None,
-        });
+        self.push(Severity::Error, None, summary.into(), detail.into());
     }
     /// Adds an error about one attribute.
     pub fn error_at(
         &mut self,
-        path: AttrPath,
+        at: AttrPath,
         summary: impl Into<String>,
         detail: impl Into<String>,
     ) {
-        self.0.push(Diagnostic {
-            severity: Severity::Error,
-            summary: summary.into(),
-            detail: detail.into(),
-            path: Some(path),
-        });
+        self.push(Severity::Error, Some(at), summary.into(), detail.into());
     }
     /// Adds a warning.
     pub fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
-        self.0.push(Diagnostic {
-            severity: Severity::Warning,
-            summary: summary.into(),
-            detail: detail.into(),
-            path: None,
-        });
+        self.push(Severity::Warning, None, summary.into(), detail.into());
     }
     /// Adds a warning about one attribute.
     pub fn warning_at(
         &mut self,
-        path: AttrPath,
+        at: AttrPath,
         summary: impl Into<String>,
         detail: impl Into<String>,
     ) {
-        self.0.push(Diagnostic {
-            severity: Severity::Warning,
-            summary: summary.into(),
-            detail: detail.into(),
-            path: Some(path),
-        });
+        self.push(Severity::Warning, Some(at), summary.into(), detail.into());
     }
     /// Reports a provider bug: something that must never happen whatever the user does.
     pub fn bug(&mut self, summary: impl Into<String>, what: impl std::fmt::Display) {
@@ -91,10 +80,6 @@ impl Diagnostics {
             report it to the provider developers."
             ),
         );
-    }
-    /// Appends all of `other`.
-    pub fn extend(&mut self, other: Diagnostics) {
-        self.0.extend(other.0);
     }
     /// Whether any diagnostic is an error.
     pub fn has_errors(&self) -> bool {

@@ -153,85 +153,36 @@ pub trait Attr: Sized {
     }
 }
 
-impl Attr for String {
-    const HOLDS: &'static str = "text";
-    fn schema_type() -> Type {
-        Type::String
-    }
-    fn decode(v: &Value) -> Option<Self> {
-        v.as_str().map(str::to_string)
-    }
-    fn encode(&self) -> Value {
-        Value::String(self.clone())
-    }
+/// `impl Attr` for a scalar type: what it holds, its Terraform type, and its decoding and encoding.
+macro_rules! scalar_attr {
+    ($($ty:ty: $holds:literal, $schema:ident, |$v:ident| $decode:expr, |$s:ident| $encode:expr;)*) => {
+        $(impl Attr for $ty {
+            const HOLDS: &'static str = $holds;
+            fn schema_type() -> Type {
+                Type::$schema
+            }
+            fn decode($v: &Value) -> Option<Self> {
+                $decode
+            }
+            fn encode(&self) -> Value {
+                let $s = self;
+                $encode
+            }
+        })*
+    };
 }
 
-impl Attr for bool {
-    const HOLDS: &'static str = "true or false";
-    fn schema_type() -> Type {
-        Type::Bool
-    }
-    fn decode(v: &Value) -> Option<Self> {
-        v.as_bool()
-    }
-    fn encode(&self) -> Value {
-        Value::Bool(*self)
-    }
-}
-
-impl Attr for i64 {
-    const HOLDS: &'static str = "a whole number from -9223372036854775808 to 9223372036854775807";
-    fn schema_type() -> Type {
-        Type::Number
-    }
-    fn decode(v: &Value) -> Option<Self> {
-        v.as_number().and_then(Number::as_i64)
-    }
-    fn encode(&self) -> Value {
-        Value::int(*self)
-    }
-}
-
-/// A number as Terraform wrote it (kept exact: no float round trip).
-impl Attr for Number {
-    const HOLDS: &'static str = "a number";
-    fn schema_type() -> Type {
-        Type::Number
-    }
-    fn decode(v: &Value) -> Option<Self> {
-        v.as_number().cloned()
-    }
-    fn encode(&self) -> Value {
-        Value::Number(self.clone())
-    }
-}
-
-impl Attr for f64 {
-    const HOLDS: &'static str = "a number";
-    fn schema_type() -> Type {
-        Type::Number
-    }
-    fn decode(v: &Value) -> Option<Self> {
-        v.as_number().and_then(Number::as_f64)
-    }
-    fn encode(&self) -> Value {
-        Number::from_f64(*self).map_or(Value::Null, Value::Number)
-    }
-}
-
-/// A value kept as it is: nested values whose own elements may be unknown (a set of blocks while
-/// planning), or blocks the provider passes through.
-impl Attr for Value {
-    const HOLDS: &'static str = "a value";
-    fn schema_type() -> Type {
-        Type::Dynamic
-    }
-    fn decode(v: &Value) -> Option<Self> {
-        Some(v.clone())
-    }
-    fn encode(&self) -> Value {
-        self.clone()
-    }
+// `Number` keeps a number as Terraform wrote it (no float round trip); `Value` keeps nested values
+// whose own elements may be unknown (a set of blocks while planning), or blocks passed through.
+scalar_attr! {
+    String: "text", String, |v| v.as_str().map(str::to_string), |s| Value::String(s.clone());
+    bool: "true or false", Bool, |v| v.as_bool(), |s| Value::Bool(*s);
+    i64: "a whole number from -9223372036854775808 to 9223372036854775807", Number,
+        |v| v.as_number().and_then(Number::as_i64), |s| Value::int(*s);
+    Number: "a number", Number, |v| v.as_number().cloned(), |s| Value::Number(s.clone());
+    f64: "a number", Number, |v| v.as_number().and_then(Number::as_f64),
+        |s| Number::from_f64(*s).map_or(Value::Null, Value::Number);
+    Value: "a value", Dynamic, |v| Some(v.clone()), |s| s.clone();
 }
 
 /// A list (a set decodes too); encoded as a list. A list with unknown elements is [`Field::Partly`].

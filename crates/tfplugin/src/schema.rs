@@ -24,13 +24,25 @@ pub enum Presence {
 
 /// How nested attributes or blocks repeat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The discriminants are tfplugin6's numbers for both of its `NestingMode`s.
 pub enum Nesting {
     /// At most one.
-    Single,
+    Single = 1,
     /// An ordered list.
-    List,
+    List = 2,
     /// An unordered set.
-    Set,
+    Set = 3,
+}
+
+impl Nesting {
+    /// The type of a value nested this way, of objects of type `object`.
+    fn wrap(self, object: Type) -> Type {
+        match self {
+            Nesting::Single => object,
+            Nesting::List => Type::list(object),
+            Nesting::Set => Type::set(object),
+        }
+    }
 }
 
 /// What an import learns of an attribute's value, and so what the first plan after an import does
@@ -89,6 +101,16 @@ pub struct Attribute {
     pub default: Option<fn() -> Value>,
 }
 
+/// Builder methods that each set one field: `name: field = value;`.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $field:ident = $value:expr;)*) => {
+        $($(#[$doc])* pub fn $name(mut self) -> Self {
+            self.$field = $value;
+            self
+        })*
+    };
+}
+
 /// A check of one attribute's known value.
 pub type Check = fn(&Value) -> Result<(), (&'static str, String)>;
 
@@ -141,56 +163,32 @@ impl Attribute {
         description: &'static str,
     ) -> Attribute {
         let obj = object_type(&attrs, &[]);
-        let ty = match nesting {
-            Nesting::Single => obj,
-            Nesting::List => Type::list(obj),
-            Nesting::Set => Type::set(obj),
-        };
+        let ty = nesting.wrap(obj);
         Attribute {
             nested: Some((nesting, attrs)),
             ..Attribute::new(name, ty, presence, description)
         }
     }
-    /// Marks the attribute sensitive.
-    pub fn sensitive(mut self) -> Attribute {
-        self.sensitive = true;
-        self
-    }
-    /// Marks the attribute write-only (never persisted; Terraform ≥ 1.11).
-    pub fn write_only(mut self) -> Attribute {
-        self.write_only = true;
-        self
-    }
-    /// A change to this attribute replaces the resource.
-    pub fn requires_replace(mut self) -> Attribute {
-        self.requires_replace = true;
-        self
-    }
-    /// Once known, this computed value is kept in plans instead of becoming "known after apply".
-    pub fn stable(mut self) -> Attribute {
-        self.stable = true;
-        self
-    }
-    /// A change to this attribute is recorded in state alone, with no request to the server.
-    pub fn state_only(mut self) -> Attribute {
-        self.state_only = true;
-        self
-    }
-    /// The API never reports it: after an import, the configuration's value is taken in place.
-    pub fn import_from_configuration(mut self) -> Attribute {
-        self.after_import = AfterImport::FromConfiguration;
-        self
-    }
-    /// The API may not report it: after an import that read none, the configuration's value is
-    /// taken in place.
-    pub fn import_from_configuration_if_unread(mut self) -> Attribute {
-        self.after_import = AfterImport::FromConfigurationIfUnread;
-        self
-    }
-    /// After an import, the resource compares the value read with the configuration's by meaning.
-    pub fn import_compared_by_meaning(mut self) -> Attribute {
-        self.after_import = AfterImport::ComparedByMeaning;
-        self
+    setters! {
+        /// Marks the attribute sensitive.
+        sensitive: sensitive = true;
+        /// Marks the attribute write-only (never persisted; Terraform ≥ 1.11).
+        write_only: write_only = true;
+        /// A change to this attribute replaces the resource.
+        requires_replace: requires_replace = true;
+        /// Once known, this computed value is kept in plans instead of becoming "known after apply".
+        stable: stable = true;
+        /// A change to this attribute is recorded in state alone, with no request to the server.
+        state_only: state_only = true;
+        /// The API never reports it: after an import, the configuration's value is taken in place.
+        import_from_configuration: after_import = AfterImport::FromConfiguration;
+        /// The API may not report it: after an import that read none, the configuration's value is
+        /// taken in place.
+        import_from_configuration_if_unread: after_import = AfterImport::FromConfigurationIfUnread;
+        /// After an import, the resource compares the value read with the configuration's by meaning.
+        import_compared_by_meaning: after_import = AfterImport::ComparedByMeaning;
+        /// The API never reports it: the first apply after an import sends the configuration's value.
+        import_sends_configuration: after_import = AfterImport::SentAgain;
     }
     /// Checks its known values with `check` when a configuration is validated.
     pub fn validated(mut self, check: Check) -> Attribute {
@@ -201,11 +199,6 @@ impl Attribute {
     /// state holds.
     pub fn defaulting_to(mut self, value: fn() -> Value) -> Attribute {
         self.default = Some(value);
-        self
-    }
-    /// The API never reports it: the first apply after an import sends the configuration's value.
-    pub fn import_sends_configuration(mut self) -> Attribute {
-        self.after_import = AfterImport::SentAgain;
         self
     }
     /// Marks the attribute deprecated.
@@ -229,11 +222,7 @@ impl Attribute {
                 Vec::new(),
                 Some(pb::schema::Object {
                     attributes: attrs.iter().map(Attribute::to_proto).collect(),
-                    nesting: match nesting {
-                        Nesting::Single => pb::schema::object::NestingMode::Single,
-                        Nesting::List => pb::schema::object::NestingMode::List,
-                        Nesting::Set => pb::schema::object::NestingMode::Set,
-                    } as i32,
+                    nesting: *nesting as i32,
                     ..Default::default()
                 }),
             ),
@@ -293,20 +282,13 @@ impl NestedBlock {
             state_only: false,
         }
     }
-    /// A change inside these blocks replaces the resource.
-    pub fn requires_replace(mut self) -> NestedBlock {
-        self.requires_replace = true;
-        self
-    }
-    /// A change inside these blocks is recorded in state alone, with no request to the server.
-    pub fn state_only(mut self) -> NestedBlock {
-        self.state_only = true;
-        self
-    }
-    /// After an import, the resource compares the values read with the configuration's by meaning.
-    pub fn import_compared_by_meaning(mut self) -> NestedBlock {
-        self.after_import = AfterImport::ComparedByMeaning;
-        self
+    setters! {
+        /// A change inside these blocks replaces the resource.
+        requires_replace: requires_replace = true;
+        /// A change inside these blocks is recorded in state alone, with no request to the server.
+        state_only: state_only = true;
+        /// After an import, the resource compares the values read with the configuration's by meaning.
+        import_compared_by_meaning: after_import = AfterImport::ComparedByMeaning;
     }
 }
 
@@ -382,25 +364,14 @@ impl Block {
             block_types: self
                 .blocks
                 .iter()
-                .map(|b| pb::schema::NestedBlock {
+                .map(|b| (b, b.nesting == Nesting::Single))
+                .map(|(b, single)| pb::schema::NestedBlock {
                     type_name: b.name.to_string(),
                     block: Some(b.block.to_proto(0)),
-                    nesting: match b.nesting {
-                        Nesting::Single => pb::schema::nested_block::NestingMode::Single,
-                        Nesting::List => pb::schema::nested_block::NestingMode::List,
-                        Nesting::Set => pb::schema::nested_block::NestingMode::Set,
-                    } as i32,
+                    nesting: b.nesting as i32,
                     // Terraform requires min = max in single mode: 1/1 when required, else 0/0.
-                    min_items: if b.nesting == Nesting::Single {
-                        b.min_items.min(1)
-                    } else {
-                        b.min_items
-                    },
-                    max_items: if b.nesting == Nesting::Single {
-                        b.min_items.min(1)
-                    } else {
-                        b.max_items
-                    },
+                    min_items: if single { b.min_items.min(1) } else { b.min_items },
+                    max_items: if single { b.min_items.min(1) } else { b.max_items },
                 })
                 .collect(),
             description: self.description.to_string(),
@@ -417,13 +388,7 @@ fn object_type(attrs: &[Attribute], blocks: &[NestedBlock]) -> Type {
         m.insert(a.name.to_string(), a.ty.clone());
     }
     for b in blocks {
-        let obj = b.block.object_type();
-        let t = match b.nesting {
-            Nesting::Single => obj,
-            Nesting::List => Type::list(obj),
-            Nesting::Set => Type::set(obj),
-        };
-        m.insert(b.name.to_string(), t);
+        m.insert(b.name.to_string(), b.nesting.wrap(b.block.object_type()));
     }
     Type::Object(m)
 }
@@ -493,5 +458,17 @@ mod tests {
         let attr = &p.attributes[0];
         assert!(attr.required && !attr.optional && !attr.computed);
         assert_eq!(attr.r#type, b"\"string\"");
+    }
+
+    #[test]
+    fn nesting_numbers_are_tfplugin6s() {
+        use pb::schema::{nested_block, object};
+        for (nesting, attribute, block) in [
+            (Nesting::Single, object::NestingMode::Single, nested_block::NestingMode::Single),
+            (Nesting::List, object::NestingMode::List, nested_block::NestingMode::List),
+            (Nesting::Set, object::NestingMode::Set, nested_block::NestingMode::Set),
+        ] {
+            assert_eq!((nesting as i32, nesting as i32), (attribute as i32, block as i32));
+        }
     }
 }
