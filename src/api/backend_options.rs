@@ -59,7 +59,6 @@ impl Client {
         let url = url::Url::parse(ws_url).map_err(|e| before_send(wse(e.to_string())))?;
         let proxy = connect::proxy_for(&url, |k| std::env::var(k).ok())
             .map_err(|message| before_send(ApiError::Config { message }))?;
-        super::client::count_request();
         let timeout = CONNECT_TIMEOUT.min(op.remaining()).max(Duration::from_millis(100));
         let stream = tokio::select! {
             r = connect::open(&url, proxy.as_ref(), timeout) => r.map_err(|reason| FailedAttempt { error: wse(reason.clone()), retry_after: None, unreachable: Some((ws_url.to_string(), reason)), retryable: true })?,

@@ -11,14 +11,6 @@ use super::{
     error_from_body,
 };
 
-/// Counts of what a client did, for tests and benchmarks.
-static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Counts one request (HTTP or WebSocket).
-pub(crate) fn count_request() {
-    REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-}
-
 /// A request body: any of the typed bodies in [`super::requests`], serialised once per attempt.
 pub mod erased {
     /// A JSON request body.
@@ -171,11 +163,6 @@ impl Client {
         &self.config.server
     }
 
-    /// How many HTTP requests all clients in this process have sent.
-    pub fn requests_sent() -> u64 {
-        REQUESTS.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
     /// TLS settings for connections made outside the HTTP client (the WebSocket).
     pub(crate) fn ws_tls(&self) -> std::sync::Arc<rustls::ClientConfig> {
         self.ws_tls.clone()
@@ -222,7 +209,6 @@ impl Client {
         if let Some(b) = body {
             req = req.header("Content-Type", "application/json").body(b.to_json());
         }
-        REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(method = %method, path, "coiled api request");
         let transport = |e: reqwest::Error| {
             if is_certificate_rejection(&e) {
@@ -377,6 +363,17 @@ impl Client {
         let text =
             self.request(op, reqwest::Method::GET, path, query, None, Call::Idempotent).await?;
         decode(&self.url(path), &text)
+    }
+
+    /// `DELETE` (idempotent), ignoring the answer's body.
+    pub async fn delete(
+        &self,
+        op: &Op,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<(), ApiError> {
+        let method = reqwest::Method::DELETE;
+        self.request(op, method, path, query, None, Call::Idempotent).await.map(|_| ())
     }
 
     /// `GET /api/v2/user/me`.

@@ -166,16 +166,7 @@ impl Client {
     ) -> Result<(), ApiError> {
         let query: Vec<(&str, String)> =
             if reason.is_empty() { Vec::new() } else { vec![("reason", stop_reason(reason))] };
-        self.request(
-            op,
-            reqwest::Method::DELETE,
-            &format!("{}id/{id}", Self::cluster_path(workspace)),
-            &query,
-            None,
-            Call::Idempotent,
-        )
-        .await
-        .map(|_| ())
+        self.delete(op, &format!("{}id/{id}", Self::cluster_path(workspace)), &query).await
     }
 
     fn workers_path(workspace: &str, id: i64) -> String {
@@ -236,15 +227,7 @@ impl Client {
     ) -> Result<(), ApiError> {
         for chunk in names.chunks(200) {
             let query: Vec<(&str, String)> = chunk.iter().map(|n| ("name", n.clone())).collect();
-            self.request(
-                op,
-                reqwest::Method::DELETE,
-                &Self::workers_path(workspace, id),
-                &query,
-                None,
-                Call::Idempotent,
-            )
-            .await?;
+            self.delete(op, &Self::workers_path(workspace, id), &query).await?;
         }
         Ok(())
     }

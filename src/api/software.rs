@@ -10,6 +10,11 @@ use super::{
     AliasPage, ApiError, BuildLogPage, Client, SoftwareAlias, SoftwareBuild, SpecRead, decode,
 };
 
+/// `/api/v2/software-environment/account/{ws}` and what follows it.
+fn senv_path(workspace: &str, rest: &str) -> String {
+    format!("/api/v2/software-environment/account/{}{rest}", seg(workspace))
+}
+
 impl Client {
     /// `GET /api/v2/user/workspace/{ws}/dask-config-overrides` (`Cloud._load_server_dask_config` in
     /// `coiled/v2/core.py`), which does not check the answer's status: an error status is no
@@ -42,7 +47,7 @@ impl Client {
         workspace: &str,
         body: &CreateSoftwareEnv,
     ) -> Result<SoftwareAlias, ApiError> {
-        let path = format!("/api/v2/software-environment/account/{}", seg(workspace));
+        let path = senv_path(workspace, "");
         let text = self
             .request(op, reqwest::Method::POST, &path, &[], Some(body), Call::Idempotent)
             .await?;
@@ -56,12 +61,7 @@ impl Client {
         workspace: &str,
         build: i64,
     ) -> Result<SoftwareBuild, ApiError> {
-        self.get_json(
-            op,
-            &format!("/api/v2/software-environment/account/{}/build/{build}", seg(workspace)),
-            &[],
-        )
-        .await
+        self.get_json(op, &senv_path(workspace, &format!("/build/{build}")), &[]).await
     }
 
     /// `GET /api/v2/software-environment/account/{ws}/build/logs/{id}?limit=500[&pageToken=T]`
@@ -77,12 +77,7 @@ impl Client {
         if let Some(token) = page {
             query.push(("pageToken", token.to_string()));
         }
-        self.get_json(
-            op,
-            &format!("/api/v2/software-environment/account/{}/build/logs/{build}", seg(workspace)),
-            &query,
-        )
-        .await
+        self.get_json(op, &senv_path(workspace, &format!("/build/logs/{build}")), &query).await
     }
 
     /// `GET /api/v2/software-environment/account/{ws}/alias/name/{name}` (`Cloud._get_software_info`).
@@ -92,16 +87,8 @@ impl Client {
         workspace: &str,
         name: &str,
     ) -> Result<SoftwareAlias, ApiError> {
-        self.get_json(
-            op,
-            &format!(
-                "/api/v2/software-environment/account/{}/alias/name/{}",
-                seg(workspace),
-                seg(name)
-            ),
-            &[],
-        )
-        .await
+        let alias = senv_path(workspace, &format!("/alias/name/{}", seg(name)));
+        self.get_json(op, &alias, &[]).await
     }
 
     /// `GET /api/v2/software-environment/account/{ws}/spec/{id}` (`Cloud._get_software_spec`).
@@ -111,12 +98,7 @@ impl Client {
         workspace: &str,
         spec: i64,
     ) -> Result<SpecRead, ApiError> {
-        self.get_json(
-            op,
-            &format!("/api/v2/software-environment/account/{}/spec/{spec}", seg(workspace)),
-            &[],
-        )
-        .await
+        self.get_json(op, &senv_path(workspace, &format!("/spec/{spec}")), &[]).await
     }
 
     /// `GET /api/v2/software-environment/account/{ws}/alias?offset=…`, page after page until `count`
@@ -126,7 +108,7 @@ impl Client {
         op: &Op,
         workspace: &str,
     ) -> Result<Vec<SoftwareAlias>, ApiError> {
-        let path = format!("/api/v2/software-environment/account/{}/alias", seg(workspace));
+        let path = senv_path(workspace, "/alias");
         let mut all: Vec<SoftwareAlias> = Vec::new();
         loop {
             let page: AliasPage =
@@ -147,13 +129,7 @@ impl Client {
         workspace: &str,
         name: &str,
     ) -> Result<(), ApiError> {
-        let path = format!(
-            "/api/v2/software-environment/account/{}/alias/name/{}",
-            seg(workspace),
-            seg(name)
-        );
-        self.request(op, reqwest::Method::DELETE, &path, &[], None, Call::Idempotent)
-            .await
-            .map(|_| ())
+        let alias = senv_path(workspace, &format!("/alias/name/{}", seg(name)));
+        self.delete(op, &alias, &[]).await
     }
 }

@@ -56,7 +56,6 @@ pub struct FirewallSpec {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct BackendOptionsRead {
     /// `vm` (or a legacy value).
-    #[serde(default)]
     pub backend: Option<String>,
     /// The options object.
     #[serde(default, deserialize_with = "null_is_default")]
@@ -146,7 +145,6 @@ pub struct CurrentState {
     #[serde(default, deserialize_with = "null_is_default")]
     pub state: String,
     /// Why, for errors.
-    #[serde(default)]
     pub reason: Option<String>,
 }
 
@@ -162,9 +160,7 @@ impl CurrentState {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Instance {
     /// Public address, if any.
-    #[serde(default)]
     pub public_ip_address: Option<String>,
-    #[serde(default)]
     pub private_ip_address: Option<String>,
     #[serde(default, deserialize_with = "null_is_default")]
     pub current_state: CurrentState,
@@ -179,10 +175,8 @@ pub struct Process {
     #[serde(default, deserialize_with = "null_is_default")]
     pub current_state: CurrentState,
     /// The VM, once assigned.
-    #[serde(default)]
     pub instance: Option<Instance>,
     /// Dashboard URL (scheduler only).
-    #[serde(default)]
     pub dashboard_address: Option<String>,
 }
 
@@ -193,16 +187,13 @@ pub struct ClusterDetails {
     #[serde(default, deserialize_with = "null_is_default")]
     pub name: String,
     /// Creation time (ISO 8601).
-    #[serde(default)]
     pub created: Option<String>,
     #[serde(default, deserialize_with = "null_is_default")]
     pub current_state: CurrentState,
     /// Target worker count.
     #[serde(default, deserialize_with = "null_is_default")]
     pub desired_workers: i64,
-    #[serde(default)]
     pub scheduler_port: Option<i64>,
-    #[serde(default)]
     pub scheduler: Option<Process>,
     #[serde(default, deserialize_with = "null_is_default")]
     pub workers: Vec<Process>,
@@ -213,13 +204,10 @@ pub struct ClusterDetails {
     #[serde(default, deserialize_with = "null_is_default")]
     pub cluster_infra: serde_json::Value,
     /// The software environment alias.
-    #[serde(default)]
     pub senv_alias: Option<SenvAlias>,
     /// Tags, where the server reports them (kept only when present; never required).
-    #[serde(default)]
     pub tags: Option<serde_json::Value>,
     /// Scheduler options (`idle_timeout`), where the server reports them (never required).
-    #[serde(default)]
     pub scheduler_options: Option<serde_json::Value>,
 }
 
@@ -227,7 +215,6 @@ pub struct ClusterDetails {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct SenvAlias {
     /// The environment's name.
-    #[serde(default)]
     pub name: Option<String>,
 }
 
@@ -302,12 +289,9 @@ impl ClusterDetails {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct SoftwareAlias {
     /// The alias id.
-    #[serde(default)]
     pub id: Option<i64>,
-    #[serde(default)]
     pub name: Option<String>,
     /// The newest specification.
-    #[serde(default)]
     pub latest_spec: Option<SoftwareSpec>,
 }
 
@@ -317,16 +301,12 @@ pub struct SoftwareAlias {
 #[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq)]
 pub struct SpecRead {
     /// The image, for an environment made from one.
-    #[serde(default)]
     pub container: Option<String>,
     /// The package spec's digest, for an environment made from packages.
-    #[serde(default)]
     pub md5: Option<String>,
     /// The CPU architecture built for.
-    #[serde(default)]
     pub architecture: Option<String>,
     /// Whether it was built for GPUs.
-    #[serde(default)]
     pub gpu_enabled: Option<bool>,
 }
 
@@ -334,10 +314,8 @@ pub struct SpecRead {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct SoftwareSpec {
     /// The spec id.
-    #[serde(default)]
     pub id: Option<i64>,
     /// Its newest build.
-    #[serde(default)]
     pub latest_build: Option<SoftwareBuild>,
 }
 
@@ -350,7 +328,6 @@ pub struct SoftwareBuild {
     #[serde(default, deserialize_with = "null_is_default")]
     pub state: String,
     /// Why it failed.
-    #[serde(default)]
     pub reason: Option<String>,
 }
 
@@ -390,10 +367,8 @@ pub struct ClusterListItem {
     pub id: i64,
     #[serde(default, deserialize_with = "null_is_default")]
     pub name: String,
-    #[serde(default)]
     pub updated: Option<String>,
     /// State; its `state` may be absent or null, which Coiled's CLI shows as `unknown`.
-    #[serde(default)]
     pub current_state: Option<ListedState>,
 }
 
@@ -401,7 +376,6 @@ pub struct ClusterListItem {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct ListedState {
     /// The state name, when given.
-    #[serde(default)]
     pub state: Option<String>,
 }
 

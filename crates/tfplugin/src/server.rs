@@ -35,6 +35,18 @@ fn by_name<T: ?Sized>(
         .collect()
 }
 
+/// The schema of each item of a table built by [`by_name`], as tfplugin6 lists them.
+fn schemas<T: ?Sized>(
+    items: &HashMap<&'static str, (Arc<T>, Schema, Type)>,
+) -> HashMap<String, pb::Schema> {
+    items.iter().map(|(name, (_, schema, _))| (name.to_string(), schema.to_proto())).collect()
+}
+
+/// The names of a table's items, each as tfplugin6's metadata message `entry` makes of it.
+fn names<V, M>(items: &HashMap<&'static str, V>, entry: impl Fn(String) -> M) -> Vec<M> {
+    items.keys().map(|name| entry(name.to_string())).collect()
+}
+
 /// Everything the service needs, built once at start.
 pub struct PluginService {
     provider: Arc<dyn Provider>,
@@ -104,19 +116,11 @@ impl PluginService {
     pub fn schema_response(&self) -> pb::get_provider_schema::Response {
         pb::get_provider_schema::Response {
             provider: Some(self.provider_schema.to_proto()),
-            resource_schemas: self
-                .resources
-                .iter()
-                .map(|(n, (_, s, _))| (n.to_string(), s.to_proto()))
-                .collect(),
-            data_source_schemas: self
-                .data_sources
-                .iter()
-                .map(|(n, (_, s, _))| (n.to_string(), s.to_proto()))
-                .collect(),
+            resource_schemas: schemas(&self.resources),
+            data_source_schemas: schemas(&self.data_sources),
             functions: self.function_declarations(),
-            ephemeral_resource_schemas: self.ephemeral_schemas(),
-            list_resource_schemas: self.list_schemas(),
+            ephemeral_resource_schemas: schemas(&self.ephemerals),
+            list_resource_schemas: schemas(&self.lists),
             action_schemas: self.action_schemas(),
             server_capabilities: Some(pb::ServerCapabilities {
                 plan_destroy: false,
@@ -220,36 +224,16 @@ impl PluginService {
         use pb::get_metadata as m;
         m::Response {
             server_capabilities: self.schema_response().server_capabilities,
-            resources: self
-                .resources
-                .keys()
-                .map(|n| m::ResourceMetadata { type_name: n.to_string() })
-                .collect(),
-            data_sources: self
-                .data_sources
-                .keys()
-                .map(|n| m::DataSourceMetadata { type_name: n.to_string() })
-                .collect(),
-            functions: self
-                .functions
-                .keys()
-                .map(|n| m::FunctionMetadata { name: n.to_string() })
-                .collect(),
-            ephemeral_resources: self
-                .ephemerals
-                .keys()
-                .map(|n| m::EphemeralMetadata { type_name: n.to_string() })
-                .collect(),
-            list_resources: self
-                .lists
-                .keys()
-                .map(|n| m::ListResourceMetadata { type_name: n.to_string() })
-                .collect(),
-            actions: self
-                .actions
-                .keys()
-                .map(|n| m::ActionMetadata { type_name: n.to_string() })
-                .collect(),
+            resources: names(&self.resources, |type_name| m::ResourceMetadata { type_name }),
+            data_sources: names(&self.data_sources, |type_name| m::DataSourceMetadata {
+                type_name,
+            }),
+            functions: names(&self.functions, |name| m::FunctionMetadata { name }),
+            ephemeral_resources: names(&self.ephemerals, |type_name| m::EphemeralMetadata {
+                type_name,
+            }),
+            list_resources: names(&self.lists, |type_name| m::ListResourceMetadata { type_name }),
+            actions: names(&self.actions, |type_name| m::ActionMetadata { type_name }),
             ..Default::default()
         }
     }

@@ -10,12 +10,10 @@ use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, EphemeralResource};
 use tfplugin::model::Field;
 use tfplugin::schema::Schema;
-use tfplugin::value::{AttrPath, Value};
+use tfplugin::value::Value;
 
 use super::super::ProviderData;
-use super::data_source::lookup;
-use super::state as cluster_state;
-use crate::api::Op;
+use super::data_source::{address, cluster_id, lookup};
 
 /// The ephemeral resource's description.
 const DESCRIPTION: &str = "What a Dask client needs to connect to a running cluster: the scheduler address to \
@@ -27,7 +25,7 @@ tfplugin::model! {
     /// The connection's arguments and values.
     pub struct Connection {
         /// Coiled's numeric cluster id.
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, validated(cluster_id))]
         id: String,
         /// The name of a running cluster.
         #[attribute(optional_computed)]
@@ -75,31 +73,11 @@ impl EphemeralResource for ClusterConnection {
         if c.id.is_null() && c.name.is_null() {
             diags.error("Cluster Not Identified", "Give the cluster's `id`, or its `name`.");
         }
-        if let Some(id) = c.id.known()
-            && id.parse::<i64>().is_err()
-        {
-            diags.error_at(
-                AttrPath::attr("id"),
-                "Invalid Cluster ID",
-                format!("{id:?} is not a cluster id (a number)."),
-            );
-        }
     }
 
     async fn open(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
-        let coiled = self.data.require(diags).await?;
         let mut c = Connection::decode(config);
-        let op = Op::new(super::super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let ws = coiled.workspace_for(&op, c.workspace.known().map(String::as_str), diags).await?;
-        let d = lookup(
-            &coiled,
-            &op,
-            &ws,
-            c.id.known().map(String::as_str),
-            c.name.known().map(String::as_str),
-            diags,
-        )
-        .await?;
+        let (ws, d) = lookup(&self.data, ctx, [&c.workspace, &c.id, &c.name], diags).await?;
         // As `_security`: only a started scheduler can be connected to.
         let started = d.scheduler.as_ref().is_some_and(|s| s.current_state.state == "started");
         if !started {
@@ -120,22 +98,7 @@ impl EphemeralResource for ClusterConnection {
             );
             return None;
         };
-        let public = c.use_scheduler_public_ip.known().copied().unwrap_or(true);
-        let chosen = match cluster_state::scheduler_address(
-            &d,
-            public,
-            super::model::DEFAULT_SCHEDULER_PORT,
-        ) {
-            Ok(address) => address,
-            Err(why) => {
-                diags.error_at(
-                    AttrPath::attr("use_scheduler_public_ip"),
-                    "No Public Scheduler Address",
-                    format!("Cannot connect: {why}."),
-                );
-                return None;
-            }
-        };
+        let chosen = address(&d, &c.use_scheduler_public_ip, "Cannot connect: ", diags)?;
         c.id = Field::Known(d.id.to_string());
         c.name = Field::Known(d.name.clone());
         c.workspace = Field::Known(ws);

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::super::ingress::{self, RuleSet};
 use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
 use super::state as cluster_state;
-use crate::api::Op;
+use crate::api::{ClusterDetails, Op};
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, DataSource};
 use tfplugin::model::Field;
@@ -40,32 +40,11 @@ impl DataSource for ClusterDataSource {
         {
             diags.error("Cluster Not Identified", "Give exactly one of `id` and `name`.");
         }
-        if let Some(id) = config.id.known()
-            && id.parse::<i64>().is_err()
-        {
-            diags.error_at(
-                AttrPath::attr("id"),
-                "Invalid Cluster ID",
-                format!("{id:?} is not a cluster id (a number)."),
-            );
-        }
     }
 
     async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
-        let coiled = self.data.require(diags).await?;
         let mut out = ClusterLookup::decode(config);
-        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let ws =
-            coiled.workspace_for(&op, out.workspace.known().map(String::as_str), diags).await?;
-        let d = lookup(
-            &coiled,
-            &op,
-            &ws,
-            out.id.known().map(String::as_str),
-            out.name.known().map(String::as_str),
-            diags,
-        )
-        .await?;
+        let (ws, d) = lookup(&self.data, ctx, [&out.workspace, &out.id, &out.name], diags).await?;
         let id = d.id;
         let ended = d.current_state.has_ended();
         if ended && out.allow_stopped.known() != Some(&true) {
@@ -90,22 +69,9 @@ impl DataSource for ClusterDataSource {
             );
             return None;
         }
-        let public = out.use_scheduler_public_ip.known().copied().unwrap_or(true);
-        let chosen = match cluster_state::scheduler_address(
-            &d,
-            public,
-            super::model::DEFAULT_SCHEDULER_PORT,
-        ) {
-            _ if ended => None,
-            Ok(address) => address,
-            Err(why) => {
-                diags.error_at(
-                    AttrPath::attr("use_scheduler_public_ip"),
-                    "No Public Scheduler Address",
-                    format!("{why}."),
-                );
-                return None;
-            }
+        let chosen = match ended {
+            true => None,
+            false => address(&d, &out.use_scheduler_public_ip, "", diags)?,
         };
         out.id = Field::Known(d.id.to_string());
         out.name = Field::Known(d.name.clone());
@@ -133,7 +99,7 @@ tfplugin::model! {
     /// `data.coiled_cluster`'s configuration and result.
     struct ClusterLookup {
         /// Cluster id. Give this or `name`.
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, validated(cluster_id))]
         id: String,
         /// Name of a running cluster. Give this or `id`.
         #[attribute(optional_computed)]
@@ -175,16 +141,62 @@ tfplugin::model! {
     }
 }
 
-/// The cluster a data source or ephemeral resource names, by id or by name in `ws`; a diagnostic on
-/// the attribute when there is none.
+/// `id`: a cluster id is a number.
+pub(super) fn cluster_id(v: &Value) -> Result<(), (&'static str, String)> {
+    match v.as_str() {
+        Some(id) if id.parse::<i64>().is_err() => {
+            Err(("Invalid Cluster ID", format!("{id:?} is not a cluster id (a number).")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The address `use_scheduler_public_ip` chooses (the public one unless it is false); an error on
+/// that attribute, its detail after `lead`, when the cluster has no public one.
+pub(super) fn address(
+    d: &ClusterDetails,
+    use_scheduler_public_ip: &Field<bool>,
+    lead: &str,
+    diags: &mut Diagnostics,
+) -> Option<Option<String>> {
+    let public = use_scheduler_public_ip.known().copied().unwrap_or(true);
+    match cluster_state::scheduler_address(d, public, super::model::DEFAULT_SCHEDULER_PORT) {
+        Ok(address) => Some(address),
+        Err(why) => {
+            diags.error_at(
+                AttrPath::attr("use_scheduler_public_ip"),
+                "No Public Scheduler Address",
+                format!("{lead}{why}."),
+            );
+            None
+        }
+    }
+}
+
+/// The cluster a data source or ephemeral resource names by `[workspace, id, name]`: by id or by
+/// name, in the workspace (the provider's by default), with the workspace; a diagnostic on the
+/// attribute when there is none.
 pub(super) async fn lookup(
+    data: &ProviderData,
+    ctx: &Ctx,
+    [workspace, id, name]: [&Field<String>; 3],
+    diags: &mut Diagnostics,
+) -> Option<(String, ClusterDetails)> {
+    let coiled = data.require(diags).await?;
+    let op = &Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
+    let ws = coiled.workspace_for(op, workspace.as_deref(), diags).await?;
+    let d = find(&coiled, op, &ws, id.as_deref(), name.as_deref(), diags).await?;
+    Some((ws, d))
+}
+
+async fn find(
     coiled: &crate::provider::Coiled,
     op: &Op,
     ws: &str,
     id: Option<&str>,
     name: Option<&str>,
     diags: &mut Diagnostics,
-) -> Option<crate::api::ClusterDetails> {
+) -> Option<ClusterDetails> {
     let id = match (id, name) {
         (Some(id), _) => id.parse::<i64>().ok()?,
         (None, Some(name)) => match coiled.client.find_cluster_by_name(op, ws, name).await {

@@ -208,9 +208,4 @@ impl PluginService {
         out.diagnostics = diags.to_proto();
         out
     }
-
-    /// The ephemeral resources' schemas.
-    pub(super) fn ephemeral_schemas(&self) -> HashMap<String, pb::Schema> {
-        self.ephemerals.iter().map(|(n, (_, s, _))| (n.to_string(), s.to_proto())).collect()
-    }
 }

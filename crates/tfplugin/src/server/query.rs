@@ -17,11 +17,6 @@ use super::{PluginService, decode, encode, pb};
 pub type Answers<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 impl PluginService {
-    /// The list resources' config schemas.
-    pub(super) fn list_schemas(&self) -> HashMap<String, pb::Schema> {
-        self.lists.iter().map(|(n, (_, s, _))| (n.to_string(), s.to_proto())).collect()
-    }
-
     /// The actions' schemas.
     pub(super) fn action_schemas(&self) -> HashMap<String, pb::ActionSchema> {
         self.actions
