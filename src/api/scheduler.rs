@@ -319,59 +319,37 @@ fn decode(r: &mut &[u8], depth: u32) -> Result<Value, String> {
         Marker::I64 => Value::from(be(r, 8)? as i64),
         Marker::F32 => Value::from(f64::from(f32::from_bits(be(r, 4)? as u32))),
         Marker::F64 => Value::from(f64::from_bits(be(r, 8)?)),
-        Marker::FixStr(n) => {
-            Value::String(String::from_utf8_lossy(&take(r, n as usize)?).into_owned())
+        Marker::FixStr(n) => lossy_text(take(r, n as usize)?),
+        Marker::Str8 | Marker::Str16 | Marker::Str32 => {
+            let n = be(r, width(marker))? as usize;
+            lossy_text(take(r, n)?)
         }
-        Marker::Str8
-        | Marker::Bin8
-        | Marker::Str16
-        | Marker::Bin16
-        | Marker::Str32
-        | Marker::Bin32 => {
-            let width = match marker {
-                Marker::Str8 | Marker::Bin8 => 1,
-                Marker::Str16 | Marker::Bin16 => 2,
-                _ => 4,
-            };
-            let n = be(r, width)? as usize;
-            text_or_bin(marker, take(r, n)?)
+        Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => {
+            let n = be(r, width(marker))? as usize;
+            take(r, n)?;
+            Value::Null
         }
         Marker::FixArray(n) => array(r, n as u64, depth)?,
         Marker::Array16 | Marker::Array32 => {
-            let n = be(r, if marker == Marker::Array16 { 2 } else { 4 })?;
+            let n = be(r, width(marker))?;
             array(r, n, depth)?
         }
         Marker::FixMap(n) => object(r, n as u64, depth)?,
         Marker::Map16 | Marker::Map32 => {
-            let n = be(r, if marker == Marker::Map16 { 2 } else { 4 })?;
+            let n = be(r, width(marker))?;
             object(r, n, depth)?
         }
+        // FixExt1 (0xd4) to FixExt16 (0xd8): a type byte, then 1, 2, 4, 8 or 16 bytes.
         Marker::FixExt1
         | Marker::FixExt2
         | Marker::FixExt4
         | Marker::FixExt8
         | Marker::FixExt16 => {
-            let n = match marker {
-                Marker::FixExt1 => 1,
-                Marker::FixExt2 => 2,
-                Marker::FixExt4 => 4,
-                Marker::FixExt8 => 8,
-                _ => 16,
-            };
-            take(r, 1 + n)?;
+            take(r, 1 + (1 << (marker.to_u8() - 0xd4)))?;
             Value::Null
         }
         Marker::Ext8 | Marker::Ext16 | Marker::Ext32 => {
-            let n = be(
-                r,
-                if marker == Marker::Ext8 {
-                    1
-                } else if marker == Marker::Ext16 {
-                    2
-                } else {
-                    4
-                },
-            )? as usize;
+            let n = be(r, width(marker))? as usize;
             take(r, 1 + n)?;
             Value::Null
         }
@@ -398,13 +376,18 @@ fn be(r: &mut &[u8], n: usize) -> Result<u64, String> {
     Ok(take(r, n)?.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
 }
 
-fn text_or_bin(marker: rmp::Marker, bytes: Vec<u8>) -> Value {
+/// The width of the length after a marker of a string, binary, array, map or extension.
+fn width(marker: rmp::Marker) -> usize {
+    use rmp::Marker as M;
     match marker {
-        rmp::Marker::Str8 | rmp::Marker::Str16 | rmp::Marker::Str32 => {
-            Value::String(String::from_utf8_lossy(&bytes).into_owned())
-        }
-        _ => Value::Null,
+        M::Str8 | M::Bin8 | M::Ext8 => 1,
+        M::Str16 | M::Bin16 | M::Array16 | M::Map16 | M::Ext16 => 2,
+        _ => 4,
     }
+}
+
+fn lossy_text(bytes: Vec<u8>) -> Value {
+    Value::String(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn array(r: &mut &[u8], n: u64, depth: u32) -> Result<Value, String> {

@@ -154,6 +154,17 @@ impl CurrentState {
     pub fn has_ended(&self) -> bool {
         matches!(self.state.as_str(), "stopping" | "stopped" | "error")
     }
+    /// The reason, when one is given.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref().filter(|r| !r.is_empty())
+    }
+    /// The state, and the reason in parentheses when one is given: `stopped (idle)`.
+    pub fn described(&self) -> String {
+        match self.reason() {
+            Some(r) => format!("{} ({r})", self.state),
+            None => self.state.clone(),
+        }
+    }
 }
 
 /// A VM.

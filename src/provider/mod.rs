@@ -391,6 +391,16 @@ impl Default for CoiledProvider {
     }
 }
 
+/// The check every resource declares on its `workspace`: a slug.
+pub(crate) fn workspace_slug(v: &Value) -> Result<(), (&'static str, String)> {
+    match v.as_str() {
+        Some(ws) if ws.is_empty() || ws.contains('/') => {
+            Err(("Invalid Workspace", format!("{ws:?} is not a workspace slug.")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Default timeout for provider-level API calls made outside a resource's own timeouts.
 pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 

@@ -245,16 +245,30 @@ impl<R: Resource> AnyResource for R {
         json: &serde_json::Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
+        // State a newer provider wrote (a version above the schema's) is refused.
+        if version > schema.version {
+            diags.error(
+                "State From a Newer Provider",
+                format!(
+                    "The state of this {} was written by a newer provider (schema version \
+                    {version}, this provider knows {}). Upgrade the provider.",
+                    self.type_name(),
+                    schema.version
+                ),
+            );
+            return None;
+        }
         let upgraded =
             if version < schema.version { self.upgrade_json(version, json) } else { None };
-        read_stored_state(
-            self.type_name(),
-            schema,
-            ty,
-            version,
-            upgraded.as_ref().unwrap_or(json),
-            diags,
-        )
+        super::value::from_json(upgraded.as_ref().unwrap_or(json), ty)
+            .map_err(|e| {
+                diags.error_at(
+                    e.path.clone(),
+                    "Unreadable Resource State",
+                    format!("The stored state does not match the schema: {e}."),
+                )
+            })
+            .ok()
     }
     async fn modify_plan(&self, ctx: &Ctx, plan: &mut Plan, diags: &mut Diagnostics) {
         let prior = R::Model::decode(&plan.prior);
@@ -323,40 +337,6 @@ impl<R: Resource> AnyResource for R {
     }
     async fn import(&self, ctx: &Ctx, id: &str, diags: &mut Diagnostics) -> Option<NewState> {
         Resource::import(self, ctx, id, diags).await.map(encoded)
-    }
-}
-
-/// Reads stored state (Terraform's JSON) as a value of the resource's type `ty`, refusing state that a
-/// newer provider wrote (`version` above the schema's).
-fn read_stored_state(
-    type_name: &str,
-    schema: &Schema,
-    ty: &Type,
-    version: i64,
-    json: &serde_json::Value,
-    diags: &mut Diagnostics,
-) -> Option<Value> {
-    if version > schema.version {
-        diags.error(
-            "State From a Newer Provider",
-            format!(
-                "The state of this {type_name} was written by a newer provider (schema \
-                version {version}, this provider knows {}). Upgrade the provider.",
-                schema.version
-            ),
-        );
-        return None;
-    }
-    match super::value::from_json(json, ty) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            diags.error_at(
-                e.path.clone(),
-                "Unreadable Resource State",
-                format!("The stored state does not match the schema: {e}."),
-            );
-            None
-        }
     }
 }
 

@@ -47,6 +47,21 @@ fn names<V, M>(items: &HashMap<&'static str, V>, entry: impl Fn(String) -> M) ->
     items.keys().map(|name| entry(name.to_string())).collect()
 }
 
+/// The item of a table built by [`by_name`] named `name`; else the error `summary`, naming it as a
+/// `kind` (`"action"`) this provider does not have.
+fn named<'a, T: ?Sized>(
+    items: &'a HashMap<&'static str, (Arc<T>, Schema, Type)>,
+    (summary, kind): (&str, &str),
+    name: &str,
+    diags: &mut Diagnostics,
+) -> Option<&'a (Arc<T>, Schema, Type)> {
+    let found = items.get(name);
+    if found.is_none() {
+        diags.error(summary, format!("This provider has no {kind} {name:?}."));
+    }
+    found
+}
+
 /// Everything the service needs, built once at start.
 pub struct PluginService {
     provider: Arc<dyn Provider>,

@@ -19,7 +19,7 @@ use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Value};
 
 use super::ingress::{self, Parsed, Reading};
-use super::{Coiled, DEFAULT_API_TIMEOUT, ProviderData};
+use super::{DEFAULT_API_TIMEOUT, ProviderData};
 use crate::api::{CloudOptions, GcpOptions, Op};
 use wire::{
     BackendOptionsModel, default_region, describe, differences, is_default, payload,
@@ -91,10 +91,6 @@ impl BackendOptionsResource {
         );
     }
 
-    async fn connection(&self, diags: &mut Diagnostics) -> Option<Arc<Coiled>> {
-        self.data.require(diags).await
-    }
-
     /// Writes the planned options, then reads them back into the new state, within the `timeouts` value
     /// for the first write (`create`) or a later one: the server may set up cloud infrastructure before
     /// it answers.
@@ -111,7 +107,7 @@ impl BackendOptionsResource {
         } else {
             "Unable to Update Backend Options"
         };
-        let coiled = self.connection(diags).await?;
+        let coiled = self.data.require(diags).await?;
         let op = Op::new(write_timeout(&planned, create), ctx.stop.clone());
         let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
         let rules = match ingress::read(

@@ -161,15 +161,6 @@ fn rest(config: &M, diags: &mut Diagnostics) {
             );
         }
     }
-    if let Some(ws) = config.workspace.known()
-        && (ws.is_empty() || ws.contains('/'))
-    {
-        diags.error_at(
-            AttrPath::attr("workspace"),
-            "Invalid Workspace",
-            format!("{ws:?} is not a workspace slug."),
-        );
-    }
     if let Some(net) = config.network.known() {
         let ids = [
             (attr!(Network, network_id), &net.network_id),

@@ -13,6 +13,7 @@ use crate::api::{
     AwsKeys, AwsOptions, BackendOptionsData, BackendOptionsRead, CloudOptions, EmptyAwsKeys,
     FirewallSpecOut, GcpOptions, Registry,
 };
+use crate::provider::workspace_slug;
 
 /// Default regions, as Coiled's client picks them.
 pub(crate) const AWS_DEFAULT_REGION: &str = "us-east-1";
@@ -56,7 +57,7 @@ tfplugin::model! {
         id: String,
         /// Workspace (formerly account) whose options these are. Defaults to the provider's
         /// workspace. Changing it manages another workspace's options.
-        #[attribute(optional_computed, requires_replace, stable)]
+        #[attribute(optional_computed, requires_replace, stable, validated(workspace_slug))]
         workspace: String,
         /// Cloud provider: `aws` or `gcp`.
         #[attribute(required)]

@@ -56,15 +56,7 @@ impl DataSource for ClusterDataSource {
                         addresses are then null).",
                     d.name,
                     d.current_state.state,
-                    d.current_state
-                        .reason
-                        .as_deref()
-                        .filter(|r| !r.is_empty())
-                        .map(|r| format!(
-                            ": \
-                        {r}"
-                        ))
-                        .unwrap_or_default()
+                    d.current_state.reason().map(|r| format!(": {r}")).unwrap_or_default()
                 ),
             );
             return None;

@@ -447,17 +447,7 @@ pub(super) fn warn_of_missing_workers(
         .workers
         .iter()
         .filter(|w| w.current_state.state == "error")
-        .map(|w| {
-            format!(
-                "{} ({})",
-                w.name,
-                w.current_state
-                    .reason
-                    .as_deref()
-                    .filter(|r| !r.is_empty())
-                    .unwrap_or("no reason given")
-            )
-        })
+        .map(|w| format!("{} ({})", w.name, w.current_state.reason().unwrap_or("no reason given")))
         .collect();
     let failed =
         if failed.is_empty() { String::new() } else { format!(" Failed: {}.", failed.join("; ")) };

@@ -37,7 +37,7 @@ tfplugin::model! {
         workspace: String,
         /// Only clusters in this state (e.g. `ready`, `stopped`). Without it, the clusters that
         /// have not stopped or failed.
-        #[attribute(optional)]
+        #[attribute(optional, validated(cluster_state))]
         status: String,
         /// Only clusters whose name starts with this.
         #[attribute(optional)]
@@ -45,6 +45,24 @@ tfplugin::model! {
         /// Only clusters carrying every one of these tags (read from each cluster's details).
         #[attribute(optional)]
         tags: BTreeMap<String, String>,
+    }
+}
+
+/// `status`: one of the states Coiled gives a cluster.
+fn cluster_state(v: &Value) -> Result<(), (&'static str, String)> {
+    const STATES: &[&str] = &[
+        "pending", "starting", "scaling", "ready", "stopping", "stopped", "error", "paused",
+        "pausing",
+    ];
+    match v.as_str() {
+        Some(s) if !STATES.contains(&s) => Err((
+            "Invalid Status",
+            format!(
+                "{s:?} is not a cluster state: use pending, starting, scaling, ready, stopping, \
+                stopped, error, pausing or paused."
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -83,33 +101,6 @@ impl ListResource for ClusterList {
     fn schema(&self) -> Schema {
         let description = "Finds a workspace's clusters, including ones created outside Terraform.";
         Schema { version: 0, block: ClusterQuery::schema_block(description) }
-    }
-
-    async fn validate(&self, _ctx: &Ctx, config: &Value, diags: &mut Diagnostics) {
-        let q = ClusterQuery::decode(config);
-        if let Some(s) = q.status.known()
-            && !matches!(
-                s.as_str(),
-                "pending"
-                    | "starting"
-                    | "scaling"
-                    | "ready"
-                    | "stopping"
-                    | "stopped"
-                    | "error"
-                    | "paused"
-                    | "pausing"
-            )
-        {
-            diags.error_at(
-                AttrPath::attr("status"),
-                "Invalid Status",
-                format!(
-                    "{s:?} is not a cluster state: use pending, starting, scaling, ready, \
-                        stopping, stopped, error, pausing or paused."
-                ),
-            );
-        }
     }
 
     async fn list(

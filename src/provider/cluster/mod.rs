@@ -30,7 +30,7 @@ use tfplugin::value::{AttrPath, Number, Value};
 
 use super::defaults::ClusterDefaults;
 use super::ingress::{self, Parsed, Reading, RuleSet};
-use super::{Coiled, DefaultsState, ProviderData};
+use super::{DefaultsState, ProviderData};
 use crate::api::Op;
 use import::{ImportMarker, imported_state, keep_worker_count, refresh_reported};
 use lifecycle::{Target, counted_workers, warn_of_missing_address, warn_of_missing_workers};
@@ -44,10 +44,6 @@ pub struct ClusterResource {
 }
 
 impl ClusterResource {
-    async fn connection(&self, diags: &mut Diagnostics) -> Option<Arc<Coiled>> {
-        self.data.require(diags).await
-    }
-
     /// The values a configuration leaves out: the resource's defaults and the provider's
     /// `cluster_defaults` (unknown while those are); values added to the schema later stay as the
     /// prior state has them, so that upgrading the provider plans no change.
@@ -344,7 +340,7 @@ impl Resource for ClusterResource {
         config: ClusterModel,
         diags: &mut Diagnostics,
     ) -> Option<NewState<ClusterModel>> {
-        let coiled = self.connection(diags).await?;
+        let coiled = self.data.require(diags).await?;
         // The apply-time plan checked the token; creating then names the workspace when it was left
         // to the default.
         let op = Op::new(planned.timeout(Operation::Create), ctx.stop.clone());
@@ -444,20 +440,11 @@ impl Resource for ClusterResource {
                 diags.warning(
                     "Cluster Stopped",
                     format!(
-                        "Cluster {id} ({}) is {}{}. It stays in state (`when_stopped = \"keep\"`) \
+                        "Cluster {id} ({}) is {}. It stays in state (`when_stopped = \"keep\"`) \
                             and the plan changes nothing; to start a new one, run `terraform \
                             apply -replace=<this resource's address>`.",
                         state.name.as_deref().unwrap_or("?"),
-                        d.current_state.state,
-                        d.current_state
-                            .reason
-                            .as_deref()
-                            .filter(|r| !r.is_empty())
-                            .map(|r| format!(
-                                " \
-                            ({r})"
-                            ))
-                            .unwrap_or_default()
+                        d.current_state.described(),
                     ),
                 );
                 let mut kept = state.clone();
@@ -468,19 +455,9 @@ impl Resource for ClusterResource {
                 }))
             }
             Ok(d) => match d.current_state.state.as_str() {
-                "stopped" | "stopping" => gone(
-                    diags,
-                    format!(
-                        "is {}{}",
-                        d.current_state.state,
-                        d.current_state
-                            .reason
-                            .as_deref()
-                            .filter(|r| !r.is_empty())
-                            .map(|r| format!(" ({r})"))
-                            .unwrap_or_default()
-                    ),
-                ),
+                "stopped" | "stopping" => {
+                    gone(diags, format!("is {}", d.current_state.described()))
+                }
                 "error" => gone(
                     diags,
                     format!(
@@ -544,7 +521,7 @@ impl Resource for ClusterResource {
             diags.error_at(AttrPath::attr("n_workers"), "Cluster Is Stopped", STOPPED_CANNOT_SCALE);
             return Some(NewState { state: prior, private: private.clone() });
         }
-        let coiled = self.connection(diags).await?;
+        let coiled = self.data.require(diags).await?;
         let op = Op::new(planned.timeout(Operation::Update), ctx.stop.clone());
         let ws = prior.workspace.known()?.clone();
         let id = prior.cluster_id()?;
@@ -589,7 +566,7 @@ impl Resource for ClusterResource {
         _private: &Private,
         diags: &mut Diagnostics,
     ) {
-        let Some(coiled) = self.connection(diags).await else { return };
+        let Some(coiled) = self.data.require(diags).await else { return };
         let op = Op::new(prior.timeout(Operation::Delete), ctx.stop.clone());
         let (Some(ws), Some(id)) = (prior.workspace.as_deref(), prior.cluster_id()) else { return };
         tracing::info!(cluster = id, "stopping cluster");
@@ -604,7 +581,7 @@ impl Resource for ClusterResource {
         id: &str,
         diags: &mut Diagnostics,
     ) -> Option<NewState<ClusterModel>> {
-        let coiled = self.connection(diags).await?;
+        let coiled = self.data.require(diags).await?;
         let op = Op::new(super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let (ws, cluster_id) = import::resolve_import_id(&coiled, &op, id, diags).await?;
         let d = match coiled.client.get_cluster(&op, &ws, cluster_id).await {

@@ -12,6 +12,7 @@ use super::super::duration::{self, Timeouts};
 use super::super::ingress::{self, RuleSet};
 use super::state as cluster_state;
 use crate::api::ClusterDetails;
+use crate::provider::workspace_slug;
 
 /// Private data of a cluster whose create was interrupted before it was ready: the next apply waits for
 /// it in place.
@@ -97,7 +98,9 @@ tfplugin::model! {
         /// A container image to run, e.g. `ghcr.io/dask/dask:latest`, instead of `software`. As
         /// `coiled.Cluster(container=...)`, the provider makes (or reuses) a software environment
         /// for the image before creating the cluster, and waits for its build.
-        #[attribute(optional, requires_replace, import_compared_by_meaning, validated(container_image))]
+        #[attribute(
+            optional, requires_replace, import_compared_by_meaning, validated(container_image)
+        )]
         container: String,
         /// Tags applied to the cluster's cloud resources. When absent, the provider's
         /// `cluster_defaults.tags`.
@@ -108,16 +111,24 @@ tfplugin::model! {
         environ: BTreeMap<String, String>,
         /// How long the cluster may sit idle before Coiled stops it, e.g. `2 hours`. Coiled's
         /// default is 20 minutes.
-        #[attribute(optional, requires_replace, import_compared_by_meaning, validated(idle_duration))]
+        #[attribute(
+            optional, requires_replace, import_compared_by_meaning, validated(idle_duration)
+        )]
         idle_timeout: String,
         /// The cluster's maximum lifetime, e.g. `8 hours`: Coiled stops it then even if it is busy.
         /// Sent as `cluster_timeout_seconds`. No limit by default.
-        #[attribute(optional, requires_replace, import_from_configuration_if_unread, validated(lifetime_duration))]
+        #[attribute(
+            optional, requires_replace, import_from_configuration_if_unread,
+            validated(lifetime_duration)
+        )]
         cluster_timeout: String,
         /// How workers are bought: `on-demand`, `spot`, or `spot_with_fallback` (spot, falling back
         /// to on-demand when none is available). Sent as `spot` and `spot_on_demand_fallback`, as
         /// `coiled.Cluster(spot_policy=...)` sends it. Conflicts with `backend_options.spot`.
-        #[attribute(optional, requires_replace, import_from_configuration_if_unread, validated(spot_policy))]
+        #[attribute(
+            optional, requires_replace, import_from_configuration_if_unread,
+            validated(spot_policy)
+        )]
         spot_policy: String,
         /// Run on ARM (Graviton, Ampere) instances: default VM types become the cloud's ARM ones,
         /// and VM types given must all be ARM.
@@ -128,13 +139,19 @@ tfplugin::model! {
         /// `coiled.Cluster(scheduler_port=...)`, it also gives the cluster a firewall of its own:
         /// the port, 443 and (with dashboard HTTPS) 15003, open to `allow_ingress_from`. Conflicts
         /// with `backend_options.ingress`.
-        #[attribute(optional, requires_replace, import_from_configuration_if_unread, validated(port_number))]
+        #[attribute(
+            optional, requires_replace, import_from_configuration_if_unread,
+            validated(port_number)
+        )]
         scheduler_port: i64,
         /// The one source (a CIDR block, or `everyone` for `0.0.0.0/0`) that the firewall
         /// `coiled.Cluster(allow_ingress_from=...)` makes admits: the scheduler's port, 443 and
         /// (with dashboard HTTPS) 15003. Conflicts with `backend_options.ingress`. The client's
         /// `me` is refused: a plan must not depend on where it runs.
-        #[attribute(optional, requires_replace, import_from_configuration_if_unread, validated(ingress_source))]
+        #[attribute(
+            optional, requires_replace, import_from_configuration_if_unread,
+            validated(ingress_source)
+        )]
         allow_ingress_from: String,
         /// Serve the dashboard over HTTPS on port 443 (`true`); `false` serves it over plain HTTP on
         /// 8787. Unset, the workspace's `coiled.use_dashboard_https` (its Dask configuration), else
@@ -242,16 +259,6 @@ fn cluster_name(v: &Value) -> Checked {
                 most 128 characters."
             ),
         )),
-        _ => Ok(()),
-    }
-}
-
-/// `workspace`: a slug.
-fn workspace_slug(v: &Value) -> Checked {
-    match v.as_str() {
-        Some(ws) if ws.is_empty() || ws.contains('/') => {
-            Err(("Invalid Workspace", format!("{ws:?} is not a workspace slug.")))
-        }
         _ => Ok(()),
     }
 }

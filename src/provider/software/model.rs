@@ -10,6 +10,7 @@ use tfplugin::value::Value;
 use super::super::duration::WriteTimeouts;
 use super::spec::{self, Conda, SpecInput};
 use crate::api::{CreateSoftwareEnv, JsonObject};
+use crate::provider::workspace_slug;
 
 /// Default create and update timeout: builds of large specs take a while.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -28,7 +29,7 @@ tfplugin::model! {
         #[attribute(required, requires_replace)]
         name: String,
         /// Workspace (formerly account) to create it in. Defaults to the provider's workspace.
-        #[attribute(optional_computed, requires_replace, stable)]
+        #[attribute(optional_computed, requires_replace, stable, validated(workspace_slug))]
         workspace: String,
         /// A container image, e.g. `ghcr.io/dask/dask:latest`; images outside Docker Hub by
         /// registry URL. Conflicts with `conda` and `pip`.

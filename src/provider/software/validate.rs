@@ -22,15 +22,6 @@ pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
             ),
         );
     }
-    if let Some(ws) = c.workspace.known()
-        && (ws.is_empty() || ws.contains('/'))
-    {
-        diags.error_at(
-            AttrPath::attr("workspace"),
-            "Invalid Workspace",
-            format!("{ws:?} is not a workspace slug."),
-        );
-    }
     image_or_packages(c, diags);
     if let Some(arch) = c.architecture.known()
         && !ARCHITECTURES.contains(&arch.as_str())

@@ -7,7 +7,7 @@ use super::super::diag::Diagnostics;
 use super::super::function::{self, FunctionError};
 use super::super::identity;
 use super::super::value::{self, Value};
-use super::{PluginService, decode, encode, pb};
+use super::{PluginService, decode, encode, named, pb};
 
 impl PluginService {
     /// The identity of `state` for resource type `name`, encoded, when it has one and it is known.
@@ -165,21 +165,15 @@ impl PluginService {
         r: pb::validate_ephemeral_resource_config::Request,
     ) -> pb::validate_ephemeral_resource_config::Response {
         let mut diags = Diagnostics::new();
-        match self.ephemerals.get(r.type_name.as_str()) {
-            Some((e, schema, ty)) => {
-                if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration") {
-                    schema.block.check_declared(
-                        &config,
-                        &crate::value::AttrPath::root(),
-                        &mut diags,
-                    );
-                    e.validate(&self.ctx(None), &config, &mut diags).await;
-                }
-            }
-            None => diags.error(
-                "Unknown Ephemeral Resource",
-                format!("This provider has no ephemeral resource {:?}.", r.type_name),
-            ),
+        if let Some((e, schema, ty)) = named(
+            &self.ephemerals,
+            ("Unknown Ephemeral Resource", "ephemeral resource"),
+            &r.type_name,
+            &mut diags,
+        ) && let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration")
+        {
+            schema.block.check_declared(&config, &crate::value::AttrPath::root(), &mut diags);
+            e.validate(&self.ctx(None), &config, &mut diags).await;
         }
         pb::validate_ephemeral_resource_config::Response { diagnostics: diags.to_proto() }
     }
@@ -191,19 +185,16 @@ impl PluginService {
     ) -> pb::open_ephemeral_resource::Response {
         let mut diags = Diagnostics::new();
         let mut out = pb::open_ephemeral_resource::Response::default();
-        match self.ephemerals.get(r.type_name.as_str()) {
-            Some((e, _, ty)) => {
-                if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration")
-                    && let Some(result) =
-                        e.open(&self.ctx(r.client_capabilities.as_ref()), &config, &mut diags).await
-                {
-                    out.result = encode(&result, ty, &mut diags, "result");
-                }
-            }
-            None => diags.error(
-                "Unknown Ephemeral Resource",
-                format!("This provider has no ephemeral resource {:?}.", r.type_name),
-            ),
+        let ctx = self.ctx(r.client_capabilities.as_ref());
+        if let Some((e, _, ty)) = named(
+            &self.ephemerals,
+            ("Unknown Ephemeral Resource", "ephemeral resource"),
+            &r.type_name,
+            &mut diags,
+        ) && let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration")
+            && let Some(result) = e.open(&ctx, &config, &mut diags).await
+        {
+            out.result = encode(&result, ty, &mut diags, "result");
         }
         out.diagnostics = diags.to_proto();
         out

@@ -10,8 +10,8 @@ use tonic::Status;
 
 use super::super::diag::Diagnostics;
 use super::super::query::{Found, Progress};
-use super::super::value::Value;
-use super::{PluginService, decode, encode, pb};
+use super::super::value::{AttrPath, Value};
+use super::{PluginService, decode, encode, named, pb};
 
 /// A stream of answers.
 pub type Answers<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -31,24 +31,19 @@ impl PluginService {
         r: pb::validate_list_resource_config::Request,
     ) -> pb::validate_list_resource_config::Response {
         let mut diags = Diagnostics::new();
-        match self.lists.get(r.type_name.as_str()) {
-            Some((l, _, ty)) => {
-                if let Some(config) =
-                    decode(r.config.as_ref(), ty, &mut diags, "list configuration")
-                {
-                    l.validate(&self.ctx(None), &config, &mut diags).await;
-                }
-                let limit = decode(r.limit.as_ref(), &super::Type::Number, &mut diags, "limit");
-                if let Some(n) = limit.as_ref().and_then(Value::as_number).and_then(|n| n.as_i64())
-                    && n < 0
-                {
-                    diags.error("Invalid Limit", format!("limit is {n}; it must be zero or more."));
-                }
+        if let Some((l, schema, ty)) =
+            named(&self.lists, ("Unknown List Resource", "list resource"), &r.type_name, &mut diags)
+        {
+            if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "list configuration") {
+                schema.block.check_declared(&config, &AttrPath::root(), &mut diags);
+                l.validate(&self.ctx(None), &config, &mut diags).await;
             }
-            None => diags.error(
-                "Unknown List Resource",
-                format!("This provider has no list resource {:?}.", r.type_name),
-            ),
+            let limit = decode(r.limit.as_ref(), &super::Type::Number, &mut diags, "limit");
+            if let Some(n) = limit.as_ref().and_then(Value::as_number).and_then(|n| n.as_i64())
+                && n < 0
+            {
+                diags.error("Invalid Limit", format!("limit is {n}; it must be zero or more."));
+            }
         }
         pb::validate_list_resource_config::Response { diagnostics: diags.to_proto() }
     }
@@ -131,16 +126,12 @@ impl PluginService {
         r: pb::validate_action_config::Request,
     ) -> pb::validate_action_config::Response {
         let mut diags = Diagnostics::new();
-        match self.actions.get(r.type_name.as_str()) {
-            Some((a, _, ty)) => {
-                if let Some(config) =
-                    decode(r.config.as_ref(), ty, &mut diags, "action configuration")
-                {
-                    a.validate(&self.ctx(None), &config, &mut diags).await;
-                }
-            }
-            None => diags
-                .error("Unknown Action", format!("This provider has no action {:?}.", r.type_name)),
+        if let Some((a, schema, ty)) =
+            named(&self.actions, ("Unknown Action", "action"), &r.type_name, &mut diags)
+            && let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "action configuration")
+        {
+            schema.block.check_declared(&config, &AttrPath::root(), &mut diags);
+            a.validate(&self.ctx(None), &config, &mut diags).await;
         }
         pb::validate_action_config::Response { diagnostics: diags.to_proto() }
     }
@@ -151,18 +142,12 @@ impl PluginService {
         r: pb::plan_action::Request,
     ) -> pb::plan_action::Response {
         let mut diags = Diagnostics::new();
-        match self.actions.get(r.action_type.as_str()) {
-            Some((a, _, ty)) => {
-                if let Some(config) =
-                    decode(r.config.as_ref(), ty, &mut diags, "action configuration")
-                {
-                    a.plan(&self.ctx(r.client_capabilities.as_ref()), &config, &mut diags).await;
-                }
-            }
-            None => diags.error(
-                "Unknown Action",
-                format!("This provider has no action {:?}.", r.action_type),
-            ),
+        let ctx = self.ctx(r.client_capabilities.as_ref());
+        if let Some((a, _, ty)) =
+            named(&self.actions, ("Unknown Action", "action"), &r.action_type, &mut diags)
+            && let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "action configuration")
+        {
+            a.plan(&ctx, &config, &mut diags).await;
         }
         pb::plan_action::Response { diagnostics: diags.to_proto(), deferred: None }
     }
