@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use tfplugin::value::{Type, Value};
+
 /// Parses a timeout such as `90s`, `20m` or `1h30m`; the error is a sentence for a diagnostic.
 pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|_| {
@@ -29,25 +31,16 @@ pub fn timeout_or(text: Option<&str>, default: Duration) -> Duration {
     text.and_then(|t| parse_timeout(t).ok()).unwrap_or(default)
 }
 
-/// Checks the `timeouts` block's values, given as `(operation, value)`: each set value is a duration
-/// from 1 second to 24 hours.
-pub fn validate_timeouts(
-    operations: &[(&str, Option<&str>)],
-    diags: &mut tfplugin::diag::Diagnostics,
-) {
-    use tfplugin::value::AttrPath;
-    for (which, text) in operations {
-        let Some(text) = text else { continue };
-        let path = AttrPath::attr("timeouts").then(which);
-        match parse_timeout(text) {
-            Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(24 * 3600) => {}
-            Ok(_) => diags.error_at(
-                path,
-                "Invalid Timeout",
-                format!("{which} = {text:?}: a timeout must be from 1s to 24h."),
-            ),
-            Err(e) => diags.error_at(path, "Invalid Timeout", format!("{which} = {e}")),
-        }
+/// The check of a `timeouts` value of operation `which`: a duration from 1 second to 24 hours.
+fn timeout_value(which: &str, v: &Value) -> Result<(), (&'static str, String)> {
+    let Some(text) = v.as_str() else { return Ok(()) };
+    match parse_timeout(text) {
+        Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(24 * 3600) => Ok(()),
+        Ok(_) => Err((
+            "Invalid Timeout",
+            format!("{which} = {text:?}: a timeout must be from 1s to 24h."),
+        )),
+        Err(e) => Err(("Invalid Timeout", format!("{which} = {e}"))),
     }
 }
 
@@ -57,10 +50,15 @@ pub fn timeouts_block(
     description: &'static str,
     operations: &[(&'static str, &'static str)],
 ) -> tfplugin::schema::NestedBlock {
-    use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting};
+    use tfplugin::schema::{Attribute, Block, Check, NestedBlock, Nesting};
+    let check: fn(&str) -> Check = |name| match name {
+        "create" => |v| timeout_value("create", v),
+        "update" => |v| timeout_value("update", v),
+        _ => |v| timeout_value("delete", v),
+    };
     let attributes = operations
         .iter()
-        .map(|(name, d)| Attribute::optional(name, tfplugin::value::Type::String, d))
+        .map(|(name, d)| Attribute::optional(name, Type::String, d).validated(check(name)))
         .collect();
     NestedBlock::new(name, Nesting::Single, Block { attributes, blocks: vec![], description })
         .state_only()

@@ -23,6 +23,7 @@ use tokio::sync::{OnceCell, RwLock};
 use crate::api::{ApiError, Client, ClientConfig, Op, RetryPolicy};
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{AnyResource, Ctx, DataSource, Provider};
+use tfplugin::model::Field;
 use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Value};
 
@@ -128,9 +129,7 @@ impl Coiled {
     pub fn forget_workspace_reads(&self, ws: &str) {
         self.workspace_reads.lock().unwrap_or_else(|e| e.into_inner()).remove(ws);
     }
-}
 
-impl Coiled {
     /// The workspace to use when a resource names none: the configured one, else the API's default.
     pub async fn workspace(&self, op: &Op) -> Result<String, ApiError> {
         if let Some(ws) = &self.configured_workspace {
@@ -324,9 +323,7 @@ impl ProviderData {
     pub fn local_settings(&self) -> defaults::LocalClusterSettings {
         self.local.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
-}
 
-impl ProviderData {
     /// The configured connection; adds an error when there is none. `Ok(None)` means the provider
     /// configuration is not known yet (plan with values from other resources): callers skip API work.
     pub async fn coiled(&self, diags: &mut Diagnostics) -> Result<Option<Arc<Coiled>>, ()> {
@@ -342,9 +339,15 @@ impl ProviderData {
             }
         }
     }
-}
 
-impl ProviderData {
+    /// The workspace a create whose configuration names none (`named` is null) will use, where it
+    /// is known without an API call: the provider's or the environment's.
+    pub async fn planned_workspace(&self, named: &Field<String>) -> Option<String> {
+        let mut quiet = Diagnostics::new();
+        let coiled = self.coiled(&mut quiet).await.ok().flatten().filter(|_| named.is_null())?;
+        coiled.configured_workspace().map(str::to_string)
+    }
+
     /// At plan time: the token works, and its user is a member of the workspace the plan names (the
     /// resource's own `workspace`, else the planned or configured one). Skipped while the provider
     /// configuration is unknown. Returns whether the plan may go on.

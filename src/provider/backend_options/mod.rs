@@ -275,16 +275,13 @@ impl Resource for BackendOptionsResource {
         let mut predicted = Vec::new();
         Self::predict(plan, &mut planned, &mut predicted, diags);
         let configured_ws = plan.config.workspace.clone();
-        if configured_ws.is_null() && plan.is_create() {
-            let mut quiet = Diagnostics::new();
-            if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await
-                && let Some(ws) = coiled.configured_workspace()
-            {
-                planned.workspace = Field::Known(ws.to_string());
-                planned.id = Field::Known(ws.to_string());
-                predicted.push(tfplugin::attr!(BackendOptionsModel, workspace));
-                predicted.push(tfplugin::attr!(BackendOptionsModel, id));
-            }
+        if plan.is_create()
+            && let Some(ws) = self.data.planned_workspace(&configured_ws).await
+        {
+            planned.workspace = Field::Known(ws.clone());
+            planned.id = Field::Known(ws);
+            predicted.push(tfplugin::attr!(BackendOptionsModel, workspace));
+            predicted.push(tfplugin::attr!(BackendOptionsModel, id));
         }
         let unchanged = !plan.is_create() && planned.encode().same_as(&plan.prior.encode());
         plan.planned = planned.clone();

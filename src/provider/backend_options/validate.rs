@@ -3,7 +3,6 @@
 
 use tfplugin::attr;
 use tfplugin::diag::Diagnostics;
-use tfplugin::model::Field;
 use tfplugin::value::{AttrPath, Value};
 
 use super::super::ingress::{self, Reading};
@@ -13,43 +12,30 @@ use super::wire::{BackendOptionsModel as M, Network};
 pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
     M::check_values(config, diags);
     let config = &M::decode(config);
-    if let Some(b) = config.backend.known()
-        && !matches!(b.as_str(), "aws" | "gcp")
-    {
-        diags.error_at(
-            AttrPath::attr("backend"),
-            "Invalid Backend",
-            format!("backend is {b:?}; it must be \"aws\" or \"gcp\"."),
-        );
-    }
     match config.backend.as_deref() {
         Some("aws") => aws_credentials(config, diags),
         Some("gcp") => gcp_credentials(config, diags),
         _ => {}
     }
     rest(config, diags);
-    let t = config.timeouts.known().cloned().unwrap_or_default();
-    crate::provider::duration::validate_timeouts(
-        &[("create", t.create.as_deref()), ("update", t.update.as_deref())],
-        diags,
-    );
 }
 
-/// Set, or not known yet.
-fn set<T>(v: &Field<T>) -> bool {
-    !v.is_null()
-}
-
-/// Known to be unset (an unknown value may still turn out set).
-fn known_null<T>(v: &Field<T>) -> bool {
-    v.is_null()
+/// The arguments of the other backend (`other`) set, or not known yet, for backend `own`.
+fn foreign(arguments: [(&str, bool); 3], other: &str, own: &str, diags: &mut Diagnostics) {
+    for (name, _) in arguments.into_iter().filter(|(_, set)| *set) {
+        diags.error_at(
+            AttrPath::attr(name),
+            "Conflicting Cloud Settings",
+            format!("{name} is for the {other} backend; this resource uses {own}."),
+        );
+    }
 }
 
 /// The aws backend: both keys, and nothing of gcp's.
 fn aws_credentials(config: &M, diags: &mut Diagnostics) {
-    let no_key = known_null(&config.aws_access_key_id);
+    let no_key = config.aws_access_key_id.is_null();
     let no_secret =
-        known_null(&config.aws_secret_access_key) && known_null(&config.aws_secret_access_key_wo);
+        config.aws_secret_access_key.is_null() && config.aws_secret_access_key_wo.is_null();
     if no_key || no_secret {
         let (path, missing) = match (no_key, no_secret) {
             (true, true) => {
@@ -67,45 +53,29 @@ fn aws_credentials(config: &M, diags: &mut Diagnostics) {
             ),
         );
     }
-    for (gcp, value) in [
-        (attr!(M, gcp_service_account_json), &config.gcp_service_account_json),
-        (attr!(M, gcp_service_account_json_wo), &config.gcp_service_account_json_wo),
-        (attr!(M, gcp_project_id), &config.gcp_project_id),
-    ] {
-        if set(value) {
-            diags.error_at(
-                AttrPath::attr(gcp),
-                "Conflicting Cloud Settings",
-                format!("{gcp} is for the gcp backend; this resource uses aws."),
-            );
-        }
-    }
+    let gcp = [
+        (attr!(M, gcp_service_account_json), !config.gcp_service_account_json.is_null()),
+        (attr!(M, gcp_service_account_json_wo), !config.gcp_service_account_json_wo.is_null()),
+        (attr!(M, gcp_project_id), !config.gcp_project_id.is_null()),
+    ];
+    foreign(gcp, "gcp", "aws", diags);
 }
 
 /// The gcp backend: a usable service account key, and nothing of aws's.
 fn gcp_credentials(config: &M, diags: &mut Diagnostics) {
-    if known_null(&config.gcp_service_account_json)
-        && known_null(&config.gcp_service_account_json_wo)
-    {
+    if config.gcp_service_account_json.is_null() && config.gcp_service_account_json_wo.is_null() {
         diags.error_at(
             AttrPath::attr("gcp_service_account_json"),
             "Missing GCP Credentials",
             "The gcp backend needs gcp_service_account_json (or gcp_service_account_json_wo).",
         );
     }
-    for (aws, value) in [
-        (attr!(M, aws_access_key_id), &config.aws_access_key_id),
-        (attr!(M, aws_secret_access_key), &config.aws_secret_access_key),
-        (attr!(M, aws_secret_access_key_wo), &config.aws_secret_access_key_wo),
-    ] {
-        if set(value) {
-            diags.error_at(
-                AttrPath::attr(aws),
-                "Conflicting Cloud Settings",
-                format!("{aws} is for the aws backend; this resource uses gcp."),
-            );
-        }
-    }
+    let aws = [
+        (attr!(M, aws_access_key_id), !config.aws_access_key_id.is_null()),
+        (attr!(M, aws_secret_access_key), !config.aws_secret_access_key.is_null()),
+        (attr!(M, aws_secret_access_key_wo), !config.aws_secret_access_key_wo.is_null()),
+    ];
+    foreign(aws, "aws", "gcp", diags);
     for (name, value) in [
         (attr!(M, gcp_service_account_json), &config.gcp_service_account_json),
         (attr!(M, gcp_service_account_json_wo), &config.gcp_service_account_json_wo),
@@ -114,7 +84,7 @@ fn gcp_credentials(config: &M, diags: &mut Diagnostics) {
             match serde_json::from_str::<serde_json::Value>(text) {
                 Ok(v)
                     if v.get("project_id").and_then(|p| p.as_str()).is_some()
-                        || set(&config.gcp_project_id) => {}
+                        || !config.gcp_project_id.is_null() => {}
                 Ok(_) => diags.error_at(
                     AttrPath::attr(name),
                     "Invalid GCP Credentials",
@@ -153,7 +123,7 @@ fn rest(config: &M, diags: &mut Diagnostics) {
         ),
     ];
     for (value, v, version, ver) in pairs {
-        if set(ver) && known_null(v) {
+        if !ver.is_null() && v.is_null() {
             diags.error_at(
                 AttrPath::attr(version),
                 "Version Without Value",

@@ -60,7 +60,7 @@ tfplugin::model! {
         #[attribute(optional_computed, requires_replace, stable, validated(workspace_slug))]
         workspace: String,
         /// Cloud provider: `aws` or `gcp`.
-        #[attribute(required)]
+        #[attribute(required, validated(aws_or_gcp))]
         backend: String,
         /// Cloud region for clusters. Defaults to `us-east-1` on AWS and `us-east1` on GCP.
         #[attribute(optional_computed)]
@@ -138,6 +138,16 @@ tfplugin::model! {
 }
 
 /// The `timeouts` block: how long a write may take.
+/// `backend`: `aws` or `gcp`.
+fn aws_or_gcp(v: &Value) -> Result<(), (&'static str, String)> {
+    match v.as_str() {
+        Some(b) if !matches!(b, "aws" | "gcp") => {
+            Err(("Invalid Backend", format!("backend is {b:?}; it must be \"aws\" or \"gcp\".")))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn timeouts_block(name: &'static str, description: &'static str) -> tfplugin::schema::NestedBlock {
     super::super::duration::timeouts_block(
         name,

@@ -254,23 +254,12 @@ impl Resource for ClusterResource {
                 planned.firewall_rules = Field::Known(own.rows_value());
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             }
-            Self::plan_default_rules(
-                &prior,
-                &mut planned,
-                &defaults,
-                (creating, &mut plan.requires_replace),
-                &mut predicted,
-            );
             plan_checks::scaling_checks(&self.data, &prior, &planned, diags).await;
         }
         let set = defaults.set();
         if creating {
-            let mut quiet = Diagnostics::new();
-            if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await
-                && config.workspace.is_null()
-                && let Some(ws) = coiled.configured_workspace()
-            {
-                planned.workspace = Field::Known(ws.to_string());
+            if let Some(ws) = self.data.planned_workspace(&config.workspace).await {
+                planned.workspace = Field::Known(ws);
                 predicted.push(tfplugin::attr!(ClusterModel, workspace));
             }
             // An unset name stays unknown until apply, which draws it once: a name drawn here would
@@ -278,13 +267,6 @@ impl Resource for ClusterResource {
             // `status` stays unknown: an interrupted create records the cluster as it then is.
             let mut read = Diagnostics::new();
             Self::plan_own_rules(&mut planned, &mut predicted, &mut read);
-            Self::plan_default_rules(
-                &prior,
-                &mut planned,
-                &defaults,
-                (creating, &mut plan.requires_replace),
-                &mut predicted,
-            );
             diags.0.extend(read.0);
         } else if prior.n_workers != planned.n_workers
             || plan.private == INTERRUPTED
@@ -295,6 +277,8 @@ impl Resource for ClusterResource {
             planned.status = Field::Unknown;
             predicted.push(tfplugin::attr!(ClusterModel, status));
         }
+        let replacing = (creating, &mut plan.requires_replace);
+        Self::plan_default_rules(&prior, &mut planned, &defaults, replacing, &mut predicted);
         // Left as it was, the proposal (the prior state itself) needs no comparing.
         let untouched = plan.proposal_is_prior && planned == prior;
         let changes = creating || (!untouched && !planned.encode().same_as(&prior.encode()));

@@ -487,13 +487,19 @@ impl ClusterModel {
             None | Some("everyone") => "0.0.0.0/0".to_string(),
             Some(cidr) => cidr.to_string(),
         };
-        let mut ports = vec![port.unwrap_or(DEFAULT_SCHEDULER_PORT)];
-        if self.dashboard_https() {
-            ports.push(SPARK_CONNECT_PORT);
-        }
-        ports.push(443);
-        let rule = coiled_firewall::rule_from_wire(&ports, &cidr)?;
+        let rule = coiled_firewall::rule_from_wire(&self.network_ports(port_override), &cidr)?;
         Some(RuleSet::new(&[rule]))
+    }
+
+    /// The ports of that firewall in the order the client sends them (`[port, 15003, 443]`, a port
+    /// repeated if it is 443 too).
+    fn network_ports(&self, port_override: Option<i64>) -> Vec<i64> {
+        let port = self.scheduler_port.known().copied().or(port_override);
+        let spark = Some(SPARK_CONNECT_PORT).filter(|_| self.dashboard_https());
+        [Some(port.unwrap_or(DEFAULT_SCHEDULER_PORT)), spark, Some(443)]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// Whether its firewall opens the workspace's `coiled.scheduler_port` (else 443): it has one from
@@ -513,22 +519,12 @@ impl ClusterModel {
             || (made && self.use_dashboard_https.is_unknown())
     }
 
-    /// The same rules as [`ClusterModel::network_rules`], in the form and order the client sends them
-    /// (`[port, 15003, 443]`, a port repeated if it is 443 too).
+    /// The same rules as [`ClusterModel::network_rules`], in the form and order the client sends
+    /// them.
     pub fn network_wire(&self, port_override: Option<i64>) -> Option<Vec<crate::api::IngressOut>> {
         let rules = self.network_rules(port_override)?;
         let cidr = rules.rules().first()?.cidr.to_string();
-        let port = self
-            .scheduler_port
-            .known()
-            .copied()
-            .or(port_override)
-            .unwrap_or(DEFAULT_SCHEDULER_PORT);
-        let mut ports = vec![port];
-        if self.dashboard_https() {
-            ports.push(SPARK_CONNECT_PORT);
-        }
-        ports.push(443);
+        let ports = self.network_ports(port_override);
         Some(vec![crate::api::IngressOut {
             ports: ports.into_iter().filter_map(|p| u16::try_from(p).ok()).collect(),
             cidr,

@@ -8,14 +8,13 @@ use super::super::ingress::{self, Reading};
 use super::model::ClusterModel;
 
 /// The checks beyond those each attribute declares: values that come with their own rules
-/// (`n_workers`, lists and maps judged on their known elements, `timeouts`, `ingress`) and the
+/// (`n_workers`, lists and maps judged on their known elements, `ingress`) and the
 /// combinations the client refuses, in the order the attributes appear in the schema.
 pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
     ClusterModel::check_values(config, diags);
     let config = &ClusterModel::decode(config);
     software_or_container(config, diags);
     sizes(config, diags);
-    durations(config, diags);
     tags_and_environment(config, diags);
     backend_options_block(config, diags);
     conflicts(config, diags);
@@ -133,19 +132,6 @@ fn sizes(config: &ClusterModel, diags: &mut Diagnostics) {
             }
         }
     }
-}
-
-/// `timeouts`.
-fn durations(config: &ClusterModel, diags: &mut Diagnostics) {
-    let t = config.timeouts.known().cloned().unwrap_or_default();
-    crate::provider::duration::validate_timeouts(
-        &[
-            ("create", t.create.as_deref()),
-            ("update", t.update.as_deref()),
-            ("delete", t.delete.as_deref()),
-        ],
-        diags,
-    );
 }
 
 /// `tags` and `environ`.

@@ -76,31 +76,32 @@ impl Resource for SoftwareEnvResource {
         let (config, prior) = (&plan.config, &plan.prior);
         let mut planned = plan.planned.clone();
         let mut predicted: Vec<&'static str> = Vec::new();
-        if !spec_to_build(config, plan.is_create(), diags) {
+        // A new environment needs an image or packages to build; the client's defaults are
+        // declared on the model.
+        if plan.is_create() && !config.has_spec() {
+            let missing = validate::MISSING_SPEC;
+            diags.error_at(AttrPath::attr("container"), "Missing Software Spec", missing);
             return;
         }
         let marks = Marks::read(&plan.private);
+        if !plan.is_create() {
+            // Without a rebuild they keep their values (timeouts change in state only).
+            predicted.extend(["spec_id", "build_id", "status"]);
+        }
         if plan.is_create() {
-            let mut quiet = Diagnostics::new();
-            if let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await
-                && config.workspace.is_null()
-                && let Some(ws) = coiled.configured_workspace()
-            {
-                planned.workspace = Field::Known(ws.to_string());
+            if let Some(ws) = self.data.planned_workspace(&config.workspace).await {
+                planned.workspace = Field::Known(ws);
                 predicted.push("workspace");
             }
-        } else if marks.imported && !import_contradicted(&planned, &marks, diags) {
-            // What the spec echoes agrees (or it echoes nothing to compare): the configuration's spec
-            // is taken as it is, with no build.
-            plan.private = Vec::new();
-            predicted.extend(["spec_id", "build_id", "status"]);
         } else if marks.imported {
-            // The configuration contradicts what was imported: it is built, in place.
+            // What the spec echoes agrees (or it echoes nothing to compare): the configuration's
+            // spec is taken as it is, with no build; else it is built, in place.
             plan.private = Vec::new();
-            planned.spec_id = Field::Unknown;
-            planned.build_id = Field::Unknown;
-            planned.status = Field::Unknown;
-            predicted.extend(["spec_id", "build_id", "status"]);
+            if import_contradicted(&planned, &marks, diags) {
+                planned.spec_id = Field::Unknown;
+                planned.build_id = Field::Unknown;
+                planned.status = Field::Unknown;
+            }
         } else {
             let rebuild = prior.spec_changes(&planned)
                 || marks.latest_spec.is_some()
@@ -138,8 +139,6 @@ impl Resource for SoftwareEnvResource {
                 // A build whose wait ended early (Ctrl-C, a timeout): the apply waits for it in place.
                 planned.status = Field::Unknown;
             }
-            // Without a rebuild they keep their values (timeouts change in state only).
-            predicted.extend(["spec_id", "build_id", "status"]);
         }
         let changes = plan.is_create() || !planned.encode().same_as(&prior.encode());
         let configured_ws = config.workspace.clone();
@@ -343,20 +342,6 @@ impl Resource for SoftwareEnvResource {
         let marks = Marks { imported: true, latest_spec: None, imported_spec };
         Some(NewState { state, private: marks.write() })
     }
-}
-
-/// Whether a new environment has an image or packages to build (`false` with an error when it has
-/// neither). The client's defaults are declared on the model.
-fn spec_to_build(config: &SoftwareEnvModel, create: bool, diags: &mut Diagnostics) -> bool {
-    if create && !config.has_spec() {
-        diags.error_at(
-            AttrPath::attr("container"),
-            "Missing Software Spec",
-            validate::MISSING_SPEC,
-        );
-        return false;
-    }
-    true
 }
 
 /// `base` with what an alias (as the create answers it) reports.

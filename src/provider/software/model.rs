@@ -26,7 +26,7 @@ tfplugin::model! {
         #[attribute(computed, stable)]
         id: String,
         /// Name: lower-case letters, digits, `-` and `_`. Clusters name it in `software`.
-        #[attribute(required, requires_replace)]
+        #[attribute(required, requires_replace, validated(env_name))]
         name: String,
         /// Workspace (formerly account) to create it in. Defaults to the provider's workspace.
         #[attribute(optional_computed, requires_replace, stable, validated(workspace_slug))]
@@ -47,13 +47,17 @@ tfplugin::model! {
         /// Python version of an environment without `conda` packages, e.g. `3.12`. Coiled's client
         /// takes it from the local interpreter; a configuration states it. Not with `conda`: list
         /// `python` among its dependencies instead.
-        #[attribute(optional)]
+        #[attribute(optional, validated(python_3))]
         python_version: String,
         /// Build with CUDA for GPUs. Default `false`.
         #[attribute(optional_computed, defaulting_to(|| Value::Bool(false)))]
         gpu_enabled: bool,
         /// CPU architecture: `x86_64` (default) or `aarch64` (ARM).
-        #[attribute(optional_computed, defaulting_to(|| Value::string(DEFAULT_ARCHITECTURE)))]
+        #[attribute(
+            optional_computed,
+            defaulting_to(|| Value::string(DEFAULT_ARCHITECTURE)),
+            validated(architecture)
+        )]
         architecture: String,
         /// Whether clusters use the image's entrypoint. Default `true`.
         #[attribute(optional_computed, defaulting_to(|| Value::Bool(true)))]
@@ -94,6 +98,49 @@ tfplugin::model! {
 }
 
 /// The `timeouts` block.
+/// `name`: as Coiled's client accepts a new environment's name.
+fn env_name(v: &Value) -> Result<(), (&'static str, String)> {
+    match v.as_str() {
+        Some(name) if !super::validate::valid_env_name(name) => Err((
+            "Invalid Software Environment Name",
+            format!(
+                "{name:?} is not a software environment name: use lower-case letters, digits, \
+                `-` and `_` (at most 128), as Coiled's client requires."
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `python_version`: a Python 3 version.
+fn python_3(v: &Value) -> Result<(), (&'static str, String)> {
+    let is_version = |v: &str| {
+        v.split('.').count() <= 3
+            && v.split('.').all(|p| !p.is_empty() && p.chars().all(|ch| ch.is_ascii_digit()))
+            && v.starts_with('3')
+    };
+    match v.as_str() {
+        Some(v) if !is_version(v) => Err((
+            "Invalid Python Version",
+            format!("{v:?} is not a Python 3 version such as \"3.12\" or \"3.12.4\"."),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `architecture`: one Coiled builds for.
+fn architecture(v: &Value) -> Result<(), (&'static str, String)> {
+    match v.as_str() {
+        Some(arch) if !ARCHITECTURES.contains(&arch) => Err((
+            "Invalid Architecture",
+            format!(
+                "{arch:?} is not an architecture Coiled builds for: use \"x86_64\" or \"aarch64\"."
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn timeouts_block(name: &'static str, description: &'static str) -> tfplugin::schema::NestedBlock {
     super::super::duration::timeouts_block(
         name,

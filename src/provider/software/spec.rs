@@ -210,29 +210,20 @@ pub fn env_spec(input: &SpecInput) -> Result<(Json, Vec<String>), String> {
             "at least one of `conda` (with dependencies) and `pip` must list packages".into()
         );
     }
-    let mut packages = Vec::new();
-    let (mut channels, mut dependencies, mut raw_pip): (
-        Vec<String>,
-        Vec<String>,
-        Option<Vec<String>>,
-    );
-    if let Some(conda) = conda {
-        let (p, c, r) = parse_conda(conda);
-        packages = p;
-        channels = c;
-        dependencies = conda.dependencies.clone();
-        raw_pip = Some(r);
+    let (mut packages, mut channels, mut dependencies, mut raw_pip) = if let Some(conda) = conda {
+        let (packages, channels, raw_pip) = parse_conda(conda);
+        (packages, channels, conda.dependencies.clone(), Some(raw_pip))
     } else {
         let Some(python) = input.python_version.as_deref() else {
             return Err("a spec without conda packages needs `python_version`: Coiled's client \
                 takes it from the local Python, which Terraform has not"
                 .into());
         };
-        channels = vec![CONDA_FORGE.to_string(), ANACONDA_MAIN.to_string()];
-        dependencies = vec![format!("python=={python}")];
-        packages.push(package("python", "conda", None, Some("python"), &format!("=={python}")));
-        raw_pip = None;
-    }
+        let python_package =
+            package("python", "conda", None, Some("python"), &format!("=={python}"));
+        let channels = vec![CONDA_FORGE.to_string(), ANACONDA_MAIN.to_string()];
+        (vec![python_package], channels, vec![format!("python=={python}")], None)
+    };
     let mut ignored = Vec::new();
     if let Some(pip) = pip {
         let (p, lines, dropped) = parse_pip(pip);

@@ -4,52 +4,13 @@
 use tfplugin::diag::Diagnostics;
 use tfplugin::value::{AttrPath, Value};
 
-use super::model::{ARCHITECTURES, SoftwareEnvModel};
+use super::model::SoftwareEnvModel;
 
-/// Every check, in schema order.
+/// The checks beyond those each attribute declares.
 pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
     SoftwareEnvModel::check_values(config, diags);
     let c = &SoftwareEnvModel::decode(config);
-    if let Some(name) = c.name.known()
-        && !valid_env_name(name)
-    {
-        diags.error_at(
-            AttrPath::attr("name"),
-            "Invalid Software Environment Name",
-            format!(
-                "{name:?} is not a software environment name: use lower-case letters, digits, \
-                `-` and `_` (at most 128), as Coiled's client requires."
-            ),
-        );
-    }
     image_or_packages(c, diags);
-    if let Some(arch) = c.architecture.known()
-        && !ARCHITECTURES.contains(&arch.as_str())
-    {
-        diags.error_at(
-            AttrPath::attr("architecture"),
-            "Invalid Architecture",
-            format!(
-                "{arch:?} is not an architecture Coiled builds for: use \"x86_64\" or \"aarch64\"."
-            ),
-        );
-    }
-    if let Some(v) = c.python_version.known()
-        && !(v.split('.').count() <= 3
-            && v.split('.').all(|p| !p.is_empty() && p.chars().all(|ch| ch.is_ascii_digit()))
-            && v.starts_with('3'))
-    {
-        diags.error_at(
-            AttrPath::attr("python_version"),
-            "Invalid Python Version",
-            format!("{v:?} is not a Python 3 version such as \"3.12\" or \"3.12.4\"."),
-        );
-    }
-    let t = c.timeouts.known().cloned().unwrap_or_default();
-    crate::provider::duration::validate_timeouts(
-        &[("create", t.create.as_deref()), ("update", t.update.as_deref())],
-        diags,
-    );
 }
 
 /// Why a new environment needs an image or packages.
@@ -148,8 +109,11 @@ fn image_or_packages(c: &SoftwareEnvModel, diags: &mut Diagnostics) {
 mod tests {
     use super::*;
 
+    /// What validation reports: the checks the attributes declare, then the resource's.
     fn errors(config: Value) -> Vec<String> {
         let mut d = Diagnostics::new();
+        let block = SoftwareEnvModel::schema_block("");
+        block.check_declared(&config, &tfplugin::value::AttrPath::root(), &mut d);
         validate_config(&config, &mut d);
         d.0.iter()
             .map(|x| {
