@@ -32,7 +32,7 @@ impl Client {
         workspace: &str,
         data: &D,
     ) -> Result<Vec<String>, ApiError> {
-        retry::run(op, self.policy(), "update_options", |_| {
+        retry::run(op, &self.config.retry, "update_options", |_| {
             self.set_backend_options_once(op, workspace, data)
         })
         .await
@@ -55,7 +55,7 @@ impl Client {
             |s: &str| http::HeaderValue::from_str(s).map_err(|e| before_send(wse(e.to_string())));
         headers.insert("Authorization", hv(&self.auth_header())?);
         headers.insert("Client-Version", hv(API_CLIENT_VERSION)?);
-        headers.insert("coiled-session-id", hv(self.session_id())?);
+        headers.insert("coiled-session-id", hv(&self.session_id)?);
         let url = url::Url::parse(ws_url).map_err(|e| before_send(wse(e.to_string())))?;
         let proxy = connect::proxy_for(&url, |k| std::env::var(k).ok())
             .map_err(|message| before_send(ApiError::Config { message }))?;
@@ -65,7 +65,7 @@ impl Client {
             () = op.stop.cancelled() => return Err(before_send(ApiError::Cancelled)),
         };
         stream.set_nodelay(true).ok();
-        let connector = tokio_tungstenite::Connector::Rustls(self.ws_tls());
+        let connector = tokio_tungstenite::Connector::Rustls(self.ws_tls.clone());
         let handshake = tokio::time::timeout(
             Call::Idempotent.timeout().min(op.remaining()),
             tokio_tungstenite::client_async_tls_with_config(request, stream, None, Some(connector)),
@@ -95,17 +95,14 @@ impl Client {
                     s => error_from_body(s, &body, ""),
                 }))
             }
-            Ok(Err(e)) => {
-                if super::client::is_certificate_rejection(&e) {
-                    // Not retried: a refused certificate does not fix itself.
-                    Err(FailedAttempt::fatal(ApiError::Certificate {
-                        url: ws_url.to_string(),
-                        message: e.to_string(),
-                    }))
-                } else {
-                    Err(before_send(wse(e.to_string())))
-                }
+            // Not retried: a refused certificate does not fix itself.
+            Ok(Err(e)) if super::client::is_certificate_rejection(&e) => {
+                Err(FailedAttempt::fatal(ApiError::Certificate {
+                    url: ws_url.to_string(),
+                    message: e.to_string(),
+                }))
             }
+            Ok(Err(e)) => Err(before_send(wse(e.to_string()))),
             Ok(Ok((socket, _))) => {
                 self.mark_answered();
                 Ok(socket)
@@ -122,7 +119,7 @@ impl Client {
         use tokio_tungstenite::tungstenite::Message;
         let ws_url = format!(
             "{}/ws/api/v1/{}/cluster-info/",
-            self.server().replacen("http", "ws", 1),
+            self.config.server.replacen("http", "ws", 1),
             seg(workspace)
         );
         let wse = |m: String| ApiError::WebSocket { url: ws_url.clone(), message: m };
@@ -148,7 +145,7 @@ impl Client {
             kind: "update_options",
             logging_context: Default::default(),
             data,
-            session_id: self.session_id(),
+            session_id: &self.session_id,
             request_id: format!("{:08x}", rand::random::<u32>()),
         };
         let message = serde_json::to_string(&message)
@@ -231,27 +228,16 @@ fn before_send(error: ApiError) -> FailedAttempt {
 }
 
 /// The next WebSocket message, bounded by the operation's deadline and stop signal.
-async fn next_message<S>(
-    op: &Op,
-    socket: &mut S,
-) -> Result<
-    Option<Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>>,
-    ApiError,
->
-where
-    S: futures_util::Stream<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Unpin,
-{
+async fn next_message(op: &Op, socket: &mut WsStream) -> Result<Option<WsMessage>, ApiError> {
     tokio::select! {
         r = tokio::time::timeout(op.remaining(), socket.next()) => r.map_err(|_| ApiError::WebSocket { url: String::new(), message: "no \
             answer before the operation's timeout".into() }),
         () = op.stop.cancelled() => Err(ApiError::Cancelled),
     }
 }
+
+type WsMessage =
+    Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>;
 
 type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -46,10 +46,12 @@ const ME: &str = "/api/v2/user/me";
 #[derive(Clone, Debug)]
 pub struct Client {
     http: reqwest::Client,
-    config: ClientConfig,
-    session_id: String,
-    /// TLS settings for the WebSocket, the same trust as `http`.
-    ws_tls: std::sync::Arc<rustls::ClientConfig>,
+    pub(super) config: ClientConfig,
+    /// This client's session id, sent with every request.
+    pub(super) session_id: String,
+    /// TLS settings for connections made outside the HTTP client (the WebSocket), the same trust
+    /// as `http`.
+    pub(super) ws_tls: std::sync::Arc<rustls::ClientConfig>,
     /// Whether this server has answered anything yet (until it has, no attempt waits longer than the
     /// unreachable budget).
     answered: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -74,29 +76,25 @@ impl Client {
                 https://cloud.coiled.io"
             ),
         })?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(ApiError::Config {
-                message: format!(
-                    "{shown:?} carries credentials; the server is a base URL without them, such \
-                        as https://cloud.coiled.io (the API token is the credential)"
-                ),
-            });
-        }
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(ApiError::Config {
-                message: format!(
-                    "{shown:?} is not an http:// or https:// URL; use a base URL such as \
-                        https://cloud.coiled.io"
-                ),
-            });
-        }
-        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-            return Err(ApiError::Config {
-                message: format!(
-                    "{shown:?} has a path, query or fragment; the server is a base URL with none, \
-                        such as https://cloud.coiled.io (the provider adds the API paths itself)"
-                ),
-            });
+        let problem = if !url.username().is_empty() || url.password().is_some() {
+            Some(
+                "carries credentials; the server is a base URL without them, such as \
+                https://cloud.coiled.io (the API token is the credential)",
+            )
+        } else if !matches!(url.scheme(), "http" | "https") {
+            Some(
+                "is not an http:// or https:// URL; use a base URL such as https://cloud.coiled.io",
+            )
+        } else if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            Some(
+                "has a path, query or fragment; the server is a base URL with none, such as \
+                https://cloud.coiled.io (the provider adds the API paths itself)",
+            )
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(ApiError::Config { message: format!("{shown:?} {problem}") });
         }
         if url.scheme() == "http" && !config.allow_insecure_http && !is_loopback(&url) {
             return Err(ApiError::Insecure {
@@ -158,21 +156,6 @@ impl Client {
         })
     }
 
-    /// The base URL.
-    pub fn server(&self) -> &str {
-        &self.config.server
-    }
-
-    /// TLS settings for connections made outside the HTTP client (the WebSocket).
-    pub(crate) fn ws_tls(&self) -> std::sync::Arc<rustls::ClientConfig> {
-        self.ws_tls.clone()
-    }
-
-    /// This client's session id, sent with every request.
-    pub(crate) fn session_id(&self) -> &str {
-        &self.session_id
-    }
-
     pub(crate) fn auth_header(&self) -> String {
         let t = self.config.token.expose();
         // Coiled's scheme: long-lived API tokens contain a dash and use `ApiToken`; legacy ones `Token`.
@@ -184,7 +167,7 @@ impl Client {
     }
 
     /// One attempt of one request, its failure classified for [`retry::run`].
-    async fn send_once(
+    pub(super) async fn send_once(
         &self,
         method: &reqwest::Method,
         path: &str,
@@ -283,11 +266,6 @@ impl Client {
         self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The retry policy.
-    pub(crate) fn policy(&self) -> &RetryPolicy {
-        &self.config.retry
-    }
-
     /// Sends a request with the retry policy of its kind of call (see [`Call`]).
     pub async fn request(
         &self,
@@ -340,17 +318,6 @@ impl Client {
             Ok(()) => ApiError::NotFound { message },
             Err(e) => e,
         }
-    }
-
-    /// One attempt of a request, for callers that decide themselves what follows a failure.
-    pub(crate) async fn request_once(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&(dyn erased::Body + Sync)>,
-        call: Call,
-    ) -> Result<String, FailedAttempt> {
-        self.send_once(&method, path, &[], body, call).await
     }
 
     /// GET and decode JSON.

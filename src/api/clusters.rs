@@ -51,9 +51,9 @@ impl Client {
     ) -> Result<Created, ApiError> {
         let path = Self::cluster_path(workspace);
         let path = path.as_str();
-        retry::run(op, self.policy(), "create cluster", |attempt| async move {
+        retry::run(op, &self.config.retry, "create cluster", |attempt| async move {
             let failure = match self
-                .request_once(reqwest::Method::POST, path, Some(body), Call::Create)
+                .send_once(&reqwest::Method::POST, path, &[], Some(body), Call::Create)
                 .await
             {
                 Ok(text) => {

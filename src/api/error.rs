@@ -205,21 +205,12 @@ pub(crate) fn auth_failure(e: ApiError) -> ApiError {
 /// `message`, `non_field_errors[0]`, `detail`, then the whole body.
 pub fn error_from_body(status: u16, body: &str, path: &str) -> ApiError {
     let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
-    let code =
-        json.as_ref().and_then(|j| j.get("code")).and_then(|c| c.as_str()).map(str::to_string);
-    let message = json
-        .as_ref()
-        .and_then(|j| {
-            j.get("message")
-                .and_then(|m| m.as_str().map(str::to_string))
-                .or_else(|| {
-                    j.get("non_field_errors")
-                        .and_then(|n| n.get(0))
-                        .and_then(|m| m.as_str())
-                        .map(str::to_string)
-                })
-                .or_else(|| j.get("detail").and_then(|m| m.as_str()).map(str::to_string))
-        })
+    let text = |v: Option<&serde_json::Value>| v?.as_str().map(str::to_string);
+    let field = |key: &str| text(json.as_ref()?.get(key));
+    let code = field("code");
+    let message = field("message")
+        .or_else(|| text(json.as_ref()?.get("non_field_errors")?.get(0)))
+        .or_else(|| field("detail"))
         .unwrap_or_else(|| {
             let t = body.trim();
             if t.is_empty() {

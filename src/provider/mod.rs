@@ -340,6 +340,21 @@ impl ProviderData {
         }
     }
 
+    /// What a call outside a resource's lifecycle needs: the connection, an operation of `timeout`,
+    /// and the workspace `named`, else the default one; errors say why there is none.
+    pub async fn session(
+        &self,
+        ctx: &Ctx,
+        timeout: Duration,
+        named: Option<&str>,
+        diags: &mut Diagnostics,
+    ) -> Option<(Arc<Coiled>, Op, String)> {
+        let coiled = self.require(diags).await?;
+        let op = Op::new(timeout, ctx.stop.clone());
+        let ws = coiled.workspace_for(&op, named, diags).await?;
+        Some((coiled, op, ws))
+    }
+
     /// The workspace a create whose configuration names none (`named` is null) will use, where it
     /// is known without an API call: the provider's or the environment's.
     pub async fn planned_workspace(&self, named: &Field<String>) -> Option<String> {

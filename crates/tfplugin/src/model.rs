@@ -294,33 +294,30 @@ macro_rules! model {
             )*
         }
 
+        // A model need not use every method the macro writes for it.
+        #[allow(dead_code)]
         impl $name {
             /// Every attribute name, in declaration order.
-            #[allow(dead_code)]
             pub const ATTRIBUTES: &'static [&'static str] = &[$(stringify!($field)),*];
 
             /// Reads a configuration, plan or state value (null reads as every field null).
-            #[allow(dead_code)]
             pub fn decode(value: &$crate::value::Value) -> Self {
                 Self { $($field: $crate::model::Field::decode(value.get(stringify!($field))),)* }
             }
 
             /// The value, as an object with every attribute.
-            #[allow(dead_code)]
             pub fn encode(&self) -> $crate::value::Value {
                 $crate::value::Value::object([$((stringify!($field), self.$field.encode())),*])
             }
 
             /// Reports each known value that its field's type cannot hold as an error on its attribute
             /// (see [`Attr::check`]); a validation calls it first.
-            #[allow(dead_code)]
             pub fn check_values(value: &$crate::value::Value, diags: &mut $crate::diag::Diagnostics) {
                 <Self as $crate::model::Attr>::check(value, &$crate::value::AttrPath::root(), diags);
             }
 
             /// Every value not (wholly) known taken from `other`: a planned value applied without
             /// a remote call keeps what the prior state knew.
-            #[allow(dead_code)]
             #[must_use]
             pub fn known_from(mut self, other: &Self) -> Self {
                 $(if self.$field.is_unknown() {
@@ -330,7 +327,6 @@ macro_rules! model {
             }
 
             /// The schema block of the attributes and nested blocks the fields declare.
-            #[allow(dead_code)]
             pub fn schema_block(description: &'static str) -> $crate::schema::Block {
                 $crate::schema::Block {
                     attributes: vec![$($($crate::model!(
@@ -344,7 +340,6 @@ macro_rules! model {
             }
 
             /// A field's documentation, which is its attribute's description.
-            #[allow(dead_code)]
             fn description_of(field: &str) -> &'static str {
                 match field {
                     $(stringify!($field) => concat!("" $(, $doc)*).trim_start(),)*

@@ -513,106 +513,95 @@ type EmptyStream<T> = tokio_stream::Empty<Result<T, Status>>;
 /// tolerates; streams' types follow.
 macro_rules! provider_service {
     (
-        offered { $($rpc:ident($req:ty) -> $resp:ty = |$this:ident, $r:ident| $answer:expr;)* }
-        unoffered { $($none:ident($none_req:ty) -> $none_resp:ty;)* }
+        offered { $($rpc:ident = |$this:ident, $r:ident| $answer:expr;)* }
+        offered_as {
+            $($rpc_as:ident($req:ty) -> $resp:ty = |$this_as:ident, $r_as:ident| $answer_as:expr;)*
+        }
+        unoffered { $($none:ident,)* }
+        unoffered_as { $($none_as:ident($none_req:ty) -> $none_resp:ty;)* }
         $($streams:tt)*
     ) => {
         #[tonic::async_trait]
         impl ProviderRpc for PluginService {
-            $(async fn $rpc(&self, r: Request<$req>) -> Result<Response<$resp>, Status> {
+            $(async fn $rpc(
+                &self,
+                r: Request<pb::$rpc::Request>,
+            ) -> Result<Response<pb::$rpc::Response>, Status> {
                 let ($this, $r) = (self, r.into_inner());
                 Ok(Response::new($answer))
             })*
-            $(async fn $none(&self, _: Request<$none_req>) -> Result<Response<$none_resp>, Status> {
-                Err(Status::unimplemented(concat!(
-                    stringify!($none),
-                    " is not offered by this provider"
-                )))
+            $(async fn $rpc_as(&self, r: Request<$req>) -> Result<Response<$resp>, Status> {
+                let ($this_as, $r_as) = (self, r.into_inner());
+                Ok(Response::new($answer_as))
+            })*
+            $(async fn $none(
+                &self,
+                _: Request<pb::$none::Request>,
+            ) -> Result<Response<pb::$none::Response>, Status> {
+                let why = concat!(stringify!($none), " is not offered by this provider");
+                Err(Status::unimplemented(why))
+            })*
+            $(async fn $none_as(
+                &self,
+                _: Request<$none_req>,
+            ) -> Result<Response<$none_resp>, Status> {
+                let why = concat!(stringify!($none_as), " is not offered by this provider");
+                Err(Status::unimplemented(why))
             })*
             $($streams)*
         }
     };
 }
 
+// Each RPC whose messages are in the module of its own name is `offered` (or `unoffered`) by name
+// alone; the others (`_as`) name their messages.
 provider_service! {
     offered {
-        get_metadata(pb::get_metadata::Request) -> pb::get_metadata::Response =
-            |this, _r| this.metadata();
-        get_provider_schema(pb::get_provider_schema::Request) -> pb::get_provider_schema::Response =
-            |this, _r| {
-                tracing::debug!("serving provider schema");
-                this.schema_response()
-            };
-        get_resource_identity_schemas(pb::get_resource_identity_schemas::Request)
-            -> pb::get_resource_identity_schemas::Response = |this, _r| this.identity_schemas();
-        validate_provider_config(pb::validate_provider_config::Request)
-            -> pb::validate_provider_config::Response =
-            |this, r| this.validate_provider_config(r).await?;
-        configure_provider(pb::configure_provider::Request) -> pb::configure_provider::Response =
-            |this, r| this.configure_provider(r).await?;
-        stop_provider(pb::stop_provider::Request) -> pb::stop_provider::Response =
-            |this, _r| this.stop_provider();
-        validate_resource_config(pb::validate_resource_config::Request)
-            -> pb::validate_resource_config::Response =
-            |this, r| this.validate_resource_config(r).await?;
-        upgrade_resource_state(pb::upgrade_resource_state::Request)
-            -> pb::upgrade_resource_state::Response =
-            |this, r| this.upgrade_resource_state(r).await?;
-        read_resource(pb::read_resource::Request) -> pb::read_resource::Response =
-            |this, r| this.read_resource(r).await?;
-        plan_resource_change(pb::plan_resource_change::Request)
-            -> pb::plan_resource_change::Response = |this, r| this.plan_resource_change(r).await?;
-        apply_resource_change(pb::apply_resource_change::Request)
-            -> pb::apply_resource_change::Response = |this, r| this.apply_resource_change(r).await?;
-        import_resource_state(pb::import_resource_state::Request)
-            -> pb::import_resource_state::Response = |this, r| this.import_resource_state(r).await?;
-        upgrade_resource_identity(pb::upgrade_resource_identity::Request)
-            -> pb::upgrade_resource_identity::Response = |this, r| this.upgrade_identity(r);
-        validate_data_resource_config(pb::validate_data_resource_config::Request)
-            -> pb::validate_data_resource_config::Response =
-            |this, r| this.validate_data_resource_config(r).await?;
-        read_data_source(pb::read_data_source::Request) -> pb::read_data_source::Response =
-            |this, r| this.read_data_source(r).await?;
-        get_functions(pb::get_functions::Request) -> pb::get_functions::Response =
-            |this, _r| pb::get_functions::Response {
-                functions: this.function_declarations(),
-                diagnostics: Vec::new(),
-            };
-        call_function(pb::call_function::Request) -> pb::call_function::Response =
-            |this, r| this.call(&r.name, &r.arguments);
-        validate_ephemeral_resource_config(pb::validate_ephemeral_resource_config::Request)
-            -> pb::validate_ephemeral_resource_config::Response =
-            |this, r| this.validate_ephemeral(r).await;
-        open_ephemeral_resource(pb::open_ephemeral_resource::Request)
-            -> pb::open_ephemeral_resource::Response = |this, r| this.open_ephemeral(r).await;
+        get_metadata = |this, _r| this.metadata();
+        get_provider_schema = |this, _r| {
+            tracing::debug!("serving provider schema");
+            this.schema_response()
+        };
+        get_resource_identity_schemas = |this, _r| this.identity_schemas();
+        validate_provider_config = |this, r| this.validate_provider_config(r).await?;
+        configure_provider = |this, r| this.configure_provider(r).await?;
+        stop_provider = |this, _r| this.stop_provider();
+        validate_resource_config = |this, r| this.validate_resource_config(r).await?;
+        upgrade_resource_state = |this, r| this.upgrade_resource_state(r).await?;
+        read_resource = |this, r| this.read_resource(r).await?;
+        plan_resource_change = |this, r| this.plan_resource_change(r).await?;
+        apply_resource_change = |this, r| this.apply_resource_change(r).await?;
+        import_resource_state = |this, r| this.import_resource_state(r).await?;
+        upgrade_resource_identity = |this, r| this.upgrade_identity(r);
+        validate_data_resource_config = |this, r| this.validate_data_resource_config(r).await?;
+        read_data_source = |this, r| this.read_data_source(r).await?;
+        get_functions = |this, _r| pb::get_functions::Response {
+            functions: this.function_declarations(),
+            diagnostics: Vec::new(),
+        };
+        call_function = |this, r| this.call(&r.name, &r.arguments);
+        validate_ephemeral_resource_config = |this, r| this.validate_ephemeral(r).await;
+        open_ephemeral_resource = |this, r| this.open_ephemeral(r).await;
         // Nothing to renew or release: the values are read once, and hold no lease.
-        renew_ephemeral_resource(pb::renew_ephemeral_resource::Request)
-            -> pb::renew_ephemeral_resource::Response = |_this, _r| Default::default();
-        close_ephemeral_resource(pb::close_ephemeral_resource::Request)
-            -> pb::close_ephemeral_resource::Response = |_this, _r| Default::default();
-        validate_list_resource_config(pb::validate_list_resource_config::Request)
-            -> pb::validate_list_resource_config::Response = |this, r| this.validate_list(r).await;
+        renew_ephemeral_resource = |_this, _r| Default::default();
+        close_ephemeral_resource = |_this, _r| Default::default();
+        validate_list_resource_config = |this, r| this.validate_list(r).await;
+        validate_action_config = |this, r| this.validate_action(r).await;
+        plan_action = |this, r| this.plan_action_of(r).await;
+    }
+    offered_as {
         list_resource(pb::list_resource::Request) -> Self::ListResourceStream =
             |this, r| this.list(r).await;
-        validate_action_config(pb::validate_action_config::Request)
-            -> pb::validate_action_config::Response = |this, r| this.validate_action(r).await;
-        plan_action(pb::plan_action::Request) -> pb::plan_action::Response =
-            |this, r| this.plan_action_of(r).await;
         invoke_action(pb::invoke_action::Request) -> Self::InvokeActionStream =
             |this, r| this.invoke(r);
     }
     unoffered {
-        move_resource_state(pb::move_resource_state::Request) -> pb::move_resource_state::Response;
-        generate_resource_config(pb::generate_resource_config::Request)
-            -> pb::generate_resource_config::Response;
+        move_resource_state, generate_resource_config, configure_state_store, lock_state,
+        unlock_state, get_states, delete_state,
+    }
+    unoffered_as {
         validate_state_store_config(pb::validate_state_store::Request)
             -> pb::validate_state_store::Response;
-        configure_state_store(pb::configure_state_store::Request)
-            -> pb::configure_state_store::Response;
-        lock_state(pb::lock_state::Request) -> pb::lock_state::Response;
-        unlock_state(pb::unlock_state::Request) -> pb::unlock_state::Response;
-        get_states(pb::get_states::Request) -> pb::get_states::Response;
-        delete_state(pb::delete_state::Request) -> pb::delete_state::Response;
         read_state_bytes(pb::read_state_bytes::Request) -> Self::ReadStateBytesStream;
         write_state_bytes(tonic::Streaming<pb::write_state_bytes::RequestChunk>)
             -> pb::write_state_bytes::Response;

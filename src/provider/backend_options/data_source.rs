@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use super::super::ingress::RuleSet;
 use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
 use super::wire::{BackendOptionsModel, Network};
-use crate::api::Op;
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, DataSource};
 use tfplugin::model::Field;
@@ -32,10 +31,9 @@ impl DataSource for BackendOptionsDataSource {
     }
 
     async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
-        let coiled = self.data.require(diags).await?;
-        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let named = BackendOptionsView::decode(config).workspace.into_known();
-        let ws = coiled.workspace_for(&op, named.as_deref(), diags).await?;
+        let (coiled, op, ws) =
+            self.data.session(ctx, DEFAULT_API_TIMEOUT, named.as_deref(), diags).await?;
         let server = match coiled.client.get_backend_options(&op, &ws).await {
             Ok(s) => s,
             Err(e) => {

@@ -82,12 +82,8 @@ async fn start(
     diags: &mut Diagnostics,
 ) -> Option<(Arc<crate::provider::Coiled>, Op, String, i64)> {
     let id = check_common(c, diags)?;
-    let coiled = data.require(diags).await?;
-    let op = Op::new(
-        crate::provider::duration::timeout_or(c.timeout.as_deref(), DEFAULT_WAIT),
-        ctx.stop.clone(),
-    );
-    let ws = coiled.workspace_for(&op, c.workspace.as_deref(), diags).await?;
+    let timeout = crate::provider::duration::timeout_or(c.timeout.as_deref(), DEFAULT_WAIT);
+    let (coiled, op, ws) = data.session(ctx, timeout, c.workspace.as_deref(), diags).await?;
     Some((coiled, op, ws, id))
 }
 

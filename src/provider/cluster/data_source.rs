@@ -174,10 +174,9 @@ pub(super) async fn lookup(
     [workspace, id, name]: [&Field<String>; 3],
     diags: &mut Diagnostics,
 ) -> Option<(String, ClusterDetails)> {
-    let coiled = data.require(diags).await?;
-    let op = &Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-    let ws = coiled.workspace_for(op, workspace.as_deref(), diags).await?;
-    let d = find(&coiled, op, &ws, id.as_deref(), name.as_deref(), diags).await?;
+    let (coiled, op, ws) =
+        data.session(ctx, DEFAULT_API_TIMEOUT, workspace.as_deref(), diags).await?;
+    let d = find(&coiled, &op, &ws, id.as_deref(), name.as_deref(), diags).await?;
     Some((ws, d))
 }
 

@@ -111,12 +111,9 @@ impl ListResource for ClusterList {
         limit: usize,
         diags: &mut Diagnostics,
     ) -> Vec<Found> {
-        let Some(coiled) = self.data.require(diags).await else { return Vec::new() };
         let q = ClusterQuery::decode(config);
-        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let Some(ws) = coiled.workspace_for(&op, q.workspace.as_deref(), diags).await else {
-            return Vec::new();
-        };
+        let session = self.data.session(ctx, DEFAULT_API_TIMEOUT, q.workspace.as_deref(), diags);
+        let Some((coiled, op, ws)) = session.await else { return Vec::new() };
         let listed = match coiled.client.list_clusters(&op, &ws).await {
             Ok(listed) => listed,
             Err(e) => {

@@ -13,7 +13,6 @@ use tfplugin::value::Value;
 
 use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
 use super::SoftwareEnvModel;
-use crate::api::Op;
 
 tfplugin::model! {
     /// The list block's `config`.
@@ -52,12 +51,9 @@ impl ListResource for SoftwareEnvList {
         limit: usize,
         diags: &mut Diagnostics,
     ) -> Vec<Found> {
-        let Some(coiled) = self.data.require(diags).await else { return Vec::new() };
         let q = SoftwareQuery::decode(config);
-        let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let Some(ws) = coiled.workspace_for(&op, q.workspace.as_deref(), diags).await else {
-            return Vec::new();
-        };
+        let session = self.data.session(ctx, DEFAULT_API_TIMEOUT, q.workspace.as_deref(), diags);
+        let Some((coiled, op, ws)) = session.await else { return Vec::new() };
         let aliases = match coiled.client.list_software_aliases(&op, &ws).await {
             Ok(a) => a,
             Err(e) => {
