@@ -246,7 +246,14 @@ fn seed(server: &LocalServer, w: &Workdir, n: usize) {
 /// The requests of each operation on a table, by route.
 fn requests_table(r: &Value) -> String {
     let mut md = String::from(
-        "\n## Requests per operation\n\nAPI requests `coiled-local` received during each operation on N clusters of one workspace (one worker each; the scale adds one), per cluster, with the routes they went to. An operation is one `terraform` command: its plan and its apply each run a provider process. The user's memberships and the workspace's backend options and Dask configuration overrides are read at most once per process, when first needed (rule `read-once` in the [wire ledger](wire-ledger.md)); a create looks its name up, creates and polls until ready, once a second.\n\n| Terraform | operation | N | requests per cluster | by route |\n|---|---|---|---|---|\n",
+        "\n## Requests per operation\n\nAPI requests `coiled-local` received during each operation \
+            on N clusters of one workspace (one worker each; the scale adds one), per cluster, \
+            with the routes they went to. An operation is one `terraform` command: its plan and \
+            its apply each run a provider process. The user's memberships and the workspace's \
+            backend options and Dask configuration overrides are read at most once per process, \
+            when first needed (rule `read-once` in the [wire ledger](wire-ledger.md)); a create \
+            looks its name up, creates and polls until ready, once a second.\n\n| Terraform | \
+            operation | N | requests per cluster | by route |\n|---|---|---|---|---|\n",
     );
     for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("requests_")) {
         let version = key.trim_start_matches("requests_");
@@ -273,7 +280,20 @@ const SERIAL: [(&str, f64); 2] = [("plan", 1.0), ("apply", 3.0)];
 /// The latency table.
 fn latency_table(r: &Value) -> String {
     let mut md = String::from(
-        "\n## Over a wide-area network\n\n`coiled-local --latency` answers every request one round trip later. N clusters are applied (no workers; provisioning takes no time), then planned with refresh (median of three), at Terraform's default parallelism of 10. The ideal is the same operation with no latency plus N / 10 rounds of the requests each cluster makes one after another, a round trip each: one for a plan (its refresh), three for an apply (its name lookup, create and first poll). It is an estimate, not a bound: Terraform's own work overlaps the waiting, so a plan can come in under it. Beyond it, an apply waits for what its clusters share, one read after another before the first create: the memberships, the overrides and the backend options, once in the plan's provider process and once in the apply's, and the one listing that shows the name lookups' 404s are Coiled's: seven round trips. A plan of clusters that do not change reads none of them: its refreshes start at once, ten at a time.\n\n| Terraform | round trip | N | apply | ideal | requests per cluster | plan with refresh | ideal | requests per cluster |\n|---|---|---|---|---|---|---|---|---|\n",
+        "\n## Over a wide-area network\n\n`coiled-local --latency` answers every request one round \
+            trip later. N clusters are applied (no workers; provisioning takes no time), then \
+            planned with refresh (median of three), at Terraform's default parallelism of 10. The \
+            ideal is the same operation with no latency plus N / 10 rounds of the requests each \
+            cluster makes one after another, a round trip each: one for a plan (its refresh), \
+            three for an apply (its name lookup, create and first poll). It is an estimate, not a \
+            bound: Terraform's own work overlaps the waiting, so a plan can come in under it. \
+            Beyond it, an apply waits for what its clusters share, one read after another before \
+            the first create: the memberships, the overrides and the backend options, once in the \
+            plan's provider process and once in the apply's, and the one listing that shows the \
+            name lookups' 404s are Coiled's: seven round trips. A plan of clusters that do not \
+            change reads none of them: its refreshes start at once, ten at a time.\n\n| Terraform \
+            | round trip | N | apply | ideal | requests per cluster | plan with refresh | ideal | \
+            requests per cluster |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("latency_")) {
         let version = key.trim_start_matches("latency_");
@@ -318,7 +338,15 @@ fn per_instance(rows: &[Value], n: u64, field: &str) -> f64 {
 /// The linearity table.
 fn linearity_table(r: &Value) -> String {
     let mut md = String::from(
-        "\n## Linear cost\n\nPlan with refresh of N applied clusters (N = 5,000 seeded directly: created over `coiled-local`'s API with the body the provider sent for the first, the state written from the first's and refreshed once, and checked to plan no change). The provider's CPU is logged by a wrapper, as in \"Where a plan's CPU goes\" below; its peak RSS is sampled. Per instance is beyond a plan of one cluster, which leaves the fixed cost out. A query lists the clusters (`terraform query`, Terraform 1.14 and later): the clusters' list is read a page of 100 at a time.\n\n| Terraform | N | plan wall time | provider CPU | per instance | provider peak RSS | per instance | requests per cluster | query requests |\n|---|---|---|---|---|---|---|---|---|\n",
+        "\n## Linear cost\n\nPlan with refresh of N applied clusters (N = 5,000 seeded directly: \
+            created over `coiled-local`'s API with the body the provider sent for the first, the \
+            state written from the first's and refreshed once, and checked to plan no change). The \
+            provider's CPU is logged by a wrapper, as in \"Where a plan's CPU goes\" below; its \
+            peak RSS is sampled. Per instance is beyond a plan of one cluster, which leaves the \
+            fixed cost out. A query lists the clusters (`terraform query`, Terraform 1.14 and \
+            later): the clusters' list is read a page of 100 at a time.\n\n| Terraform | N | plan \
+            wall time | provider CPU | per instance | provider peak RSS | per instance | requests \
+            per cluster | query requests |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut both_logged = false;
     for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("linearity_")) {
@@ -364,7 +392,13 @@ alone too.
 /// The linearity profile: `perf`'s counts, and where the largest plan's samples fall.
 fn profile_table(r: &Value) -> String {
     let mut md = String::from(
-        "\nThe same plans counted by `perf stat` (median of three; every provider process of the plan summed; N = 5,000 seeded again): the task clock is exact to the microsecond, where the wrapper's CPU seconds above are rounded to the millisecond, and per instance they are a difference of two small numbers at N = 200. Context switches show whether anything per instance grows with N; the symbols are where `perf record` sampled the provider during the largest plan (2% or more).\n\n| Terraform | N | provider task clock | per instance | context switches | per instance |\n|---|---|---|---|---|---|\n",
+        "\nThe same plans counted by `perf stat` (median of three; every provider process of the \
+            plan summed; N = 5,000 seeded again): the task clock is exact to the microsecond, \
+            where the wrapper's CPU seconds above are rounded to the millisecond, and per instance \
+            they are a difference of two small numbers at N = 200. Context switches show whether \
+            anything per instance grows with N; the symbols are where `perf record` sampled the \
+            provider during the largest plan (2% or more).\n\n| Terraform | N | provider task \
+            clock | per instance | context switches | per instance |\n|---|---|---|---|---|---|\n",
     );
     let mut symbols = String::new();
     let mut any = false;

@@ -19,7 +19,16 @@ pub fn write(doc: &Value, out_dir: &Path, page: &Path) {
         m["rustc"].as_str().unwrap_or("")
     ));
     md.push_str("Regenerate with `scripts/bench.sh` (about an hour); the raw numbers are in [benchmarks/results.json](benchmarks/results.json).\n\n");
-    md.push_str("## Plan with refresh\n\n`terraform plan` of N resources already applied, so every resource is read back. The fair peer is Go's `null_resource` whose `triggers` map holds as many values as a real `coiled_cluster` state (built from one in the same run, flattened): The peer makes no remote call; ours reads every cluster from `coiled-local` over HTTP. The peer was meant to cost Terraform what a cluster costs; the CPU by process further down shows that Terraform's own work is larger for a cluster. The runs of all kinds are interleaved. The empty `null_resource` and `terraform_data` (no plugin) are shown for scale.\n\n![plan with refresh](benchmarks/plan-refresh.svg)\n\n");
+    md.push_str(
+        "## Plan with refresh\n\n`terraform plan` of N resources already applied, so every \
+        resource is read back. The fair peer is Go's `null_resource` whose `triggers` map holds as \
+        many values as a real `coiled_cluster` state (built from one in the same run, flattened): \
+        The peer makes no remote call; ours reads every cluster from `coiled-local` over HTTP. The \
+        peer was meant to cost Terraform what a cluster costs; the CPU by process further down \
+        shows that Terraform's own work is larger for a cluster. The runs of all kinds are \
+        interleaved. The empty `null_resource` and `terraform_data` (no plugin) are shown for \
+        scale.\n\n![plan with refresh](benchmarks/plan-refresh.svg)\n\n",
+    );
     for (key, runs) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("plan_refresh_"))
     {
         let version = key.trim_start_matches("plan_refresh_");
@@ -121,7 +130,15 @@ fn apply_section(r: &Value) -> String {
 /// CPU by process during a plan with refresh, ours against the fair peer.
 fn cpu_section(r: &Value) -> String {
     let mut md = String::from(
-        "\n## Where a plan's CPU goes\n\n`terraform plan` of N applied resources, ours and the fair peer, runs interleaved: CPU seconds (user + system) by process, medians. Each process of the measured provider runs under a wrapper that logs the CPU it used; Terraform's own CPU is the rest of what the `terraform` command and its children used (the other provider of the configuration included: Terraform starts it to read its schema, and it idles). Ours also makes `coiled-local` answer one HTTP read per cluster, on the same two cores.\n\n| Terraform | N | resource | plan wall time | Terraform's own CPU | provider processes' CPU | coiled-local's CPU |\n|---|---|---|---|---|---|---|\n",
+        "\n## Where a plan's CPU goes\n\n`terraform plan` of N applied resources, ours and the \
+            fair peer, runs interleaved: CPU seconds (user + system) by process, medians. Each \
+            process of the measured provider runs under a wrapper that logs the CPU it used; \
+            Terraform's own CPU is the rest of what the `terraform` command and its children used \
+            (the other provider of the configuration included: Terraform starts it to read its \
+            schema, and it idles). Ours also makes `coiled-local` answer one HTTP read per \
+            cluster, on the same two cores.\n\n| Terraform | N | resource | plan wall time | \
+            Terraform's own CPU | provider processes' CPU | coiled-local's CPU \
+            |\n|---|---|---|---|---|---|---|\n",
     );
     let mut splits: Vec<(&str, &Value)> = r
         .as_object()
@@ -211,7 +228,19 @@ fn profile_section(r: &Value) -> String {
         }
         md.push('\n');
     }
-    md.push_str("Within a `terraform plan` of 1000 applied clusters, with the provider's debug timings on: the provider's own time in each RPC, from the handler's start to its answer, averaged over all calls, and the median call in brackets; each figure is the median over three such plans. At the default parallelism calls run 10 at a time, on two cores shared with Terraform and `coiled-local`, so they also wait for a core and for each other: the mean then carries the calls that waited longest; with `-parallelism=1` each call runs alone. The last column is the default parallelism again with Terraform's Go runtime held to one core (`GOMAXPROCS=1`), which leaves the other core to the provider and `coiled-local`.\n\n| Terraform | RPC | calls | mean (median) per call, default parallelism | mean (median) per call, `-parallelism=1` | mean (median) per call, default parallelism, Terraform on one core |\n|---|---|---|---|---|---|\n");
+    md.push_str(
+        "Within a `terraform plan` of 1000 applied clusters, with the provider's debug \
+        timings on: the provider's own time in each RPC, from the handler's start to its answer, \
+        averaged over all calls, and the median call in brackets; each figure is the median over \
+        three such plans. At the default parallelism calls run 10 at a time, on two cores shared \
+        with Terraform and `coiled-local`, so they also wait for a core and for each other: the \
+        mean then carries the calls that waited longest; with `-parallelism=1` each call runs \
+        alone. The last column is the default parallelism again with Terraform's Go runtime held \
+        to one core (`GOMAXPROCS=1`), which leaves the other core to the provider and \
+        `coiled-local`.\n\n| Terraform | RPC | calls | mean (median) per call, default parallelism \
+        | mean (median) per call, `-parallelism=1` | mean (median) per call, default parallelism, \
+        Terraform on one core |\n|---|---|---|---|---|---|\n",
+    );
     for (key, v) in r.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("profile_")) {
         let version = key.trim_start_matches("profile_");
         for (rpc, t) in v["provider_rpc"].as_object().unwrap() {

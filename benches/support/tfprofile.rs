@@ -146,7 +146,13 @@ pub fn section(r: &Value) -> String {
         return String::new();
     }
     let mut md = String::from(
-        "\n## Where Terraform's own CPU goes\n\nA `perf` profile (999 Hz, with call graphs) of the `terraform` process alone, provider processes left out, during one `terraform plan` of N applied instances, ours and the fair peer, one after the other: each function's CPU including the functions it calls (so rows overlap), over N. The first row is all of the process's CPU over N, its fixed cost included.\n\n| Terraform | N | function | what it does | coiled_cluster | coiled_cluster, `wait_for_workers = 1` | fair peer |\n|---|---|---|---|---|---|---|\n",
+        "\n## Where Terraform's own CPU goes\n\nA `perf` profile (999 Hz, with call graphs) of the \
+            `terraform` process alone, provider processes left out, during one `terraform plan` of \
+            N applied instances, ours and the fair peer, one after the other: each function's CPU \
+            including the functions it calls (so rows overlap), over N. The first row is all of \
+            the process's CPU over N, its fixed cost included.\n\n| Terraform | N | function | \
+            what it does | coiled_cluster | coiled_cluster, `wait_for_workers = 1` | fair peer \
+            |\n|---|---|---|---|---|---|---|\n",
     );
     for (version, p) in profiles {
         let kinds = [&p["kinds"]["coiled_cluster"], &p["kinds"][WAIT_1], &p["kinds"][PEER]];
