@@ -113,37 +113,38 @@ pub fn local_settings(env: &Env) -> LocalClusterSettings {
             .filter(|v| !v.trim().is_empty())
             .and_then(|v| serde_norway::from_str::<serde_norway::Value>(v).ok())
     };
+    // The variable's value, else the file's, with where it came from.
+    fn setting<T>(
+        key: &'static str,
+        (var, from_var): (&str, Option<T>),
+        (file, from_file): (&str, Option<T>),
+    ) -> Option<LocalSetting<T>> {
+        let (value, source) = match (from_var, from_file) {
+            (Some(value), _) => (value, format!("the {var} environment variable")),
+            (None, Some(value)) => (value, file.to_string()),
+            (None, None) => return None,
+        };
+        Some(LocalSetting { value, source, key })
+    }
     let public_var = "DASK_COILED__USE_SCHEDULER_PUBLIC_IP";
-    let use_scheduler_public_ip = match var(public_var).and_then(|v| yaml_bool(&v)) {
-        Some(b) => Some(LocalSetting {
-            value: b,
-            source: format!("the {public_var} environment variable"),
-            key: "coiled.use_scheduler_public_ip",
-        }),
-        None => pick(&["use_scheduler_public_ip", "use-scheduler-public-ip"])
-            .and_then(|v| yaml_bool(&v))
-            .map(|b| LocalSetting {
-                value: b,
-                source: file.clone(),
-                key: "coiled.use_scheduler_public_ip",
-            }),
-    };
+    let use_scheduler_public_ip = setting(
+        "coiled.use_scheduler_public_ip",
+        (public_var, var(public_var).and_then(|v| yaml_bool(&v))),
+        (
+            &file,
+            pick(&["use_scheduler_public_ip", "use-scheduler-public-ip"])
+                .and_then(|v| yaml_bool(&v)),
+        ),
+    );
     let ingress_var = "DASK_COILED__BACKEND_OPTIONS__INGRESS";
-    let ingress = match var(ingress_var).and_then(|v| yaml_rules(&v)) {
-        Some(r) => Some(LocalSetting {
-            value: r,
-            source: format!("the {ingress_var} environment variable"),
-            key: "coiled.backend-options.ingress",
-        }),
-        None => pick(&["backend-options", "backend_options"])
-            .and_then(|bo| bo.get("ingress").cloned())
-            .and_then(|v| yaml_rules(&v))
-            .map(|r| LocalSetting {
-                value: r,
-                source: file,
-                key: "coiled.backend-options.ingress",
-            }),
-    };
+    let file_ingress = pick(&["backend-options", "backend_options"])
+        .and_then(|bo| bo.get("ingress").cloned())
+        .and_then(|v| yaml_rules(&v));
+    let ingress = setting(
+        "coiled.backend-options.ingress",
+        (ingress_var, var(ingress_var).and_then(|v| yaml_rules(&v))),
+        (&file, file_ingress),
+    );
     LocalClusterSettings { use_scheduler_public_ip, ingress }
 }
 

@@ -498,21 +498,17 @@ fn mark_unknown_computed(
     predicted: &[&str],
     planned: &mut Value,
 ) {
-    for attr in
-        block.attributes.iter().filter(|a| a.computed_by_provider() && !predicted.contains(&a.name))
+    let unset = |name: &str| config.get(name).is_none_or(Value::is_null);
+    for attr in block
+        .attributes
+        .iter()
+        .filter(|a| a.computed_by_provider() && !predicted.contains(&a.name) && unset(a.name))
     {
-        let configured = config.get(attr.name).is_some_and(|v| !v.is_null());
-        if configured {
-            continue;
-        }
-        let Some(current) = planned.get(attr.name).cloned() else { continue };
-        let hook_changed = before_hook.get(attr.name).is_none_or(|b| !b.same_as(&current));
-        if hook_changed {
-            continue; // the resource predicted this value
-        }
-        let prior_value = prior.get(attr.name).cloned().unwrap_or(Value::Null);
-        let keep = attr.stable && !prior_value.is_null();
-        if !keep {
+        let Some(current) = planned.get(attr.name) else { continue };
+        // A value the hook changed is the resource's prediction.
+        let hook_changed = before_hook.get(attr.name).is_none_or(|b| !b.same_as(current));
+        let keep = attr.stable && prior.get(attr.name).is_some_and(|p| !p.is_null());
+        if !hook_changed && !keep {
             planned.set_attr(attr.name, Value::Unknown);
         }
     }
@@ -525,18 +521,14 @@ fn replace_paths(block: &Block, prior: &Value, planned: &Value) -> Vec<AttrPath>
         // An unknown value may differ from any, null included.
         b.is_unknown() || !a.same_as(b)
     };
-    let mut out = Vec::new();
-    for a in block.attributes.iter().filter(|a| a.requires_replace && !a.write_only) {
-        if differs(a.name) {
-            out.push(AttrPath::attr(a.name));
-        }
-    }
-    for b in block.blocks.iter().filter(|b| b.requires_replace) {
-        if differs(b.name) {
-            out.push(AttrPath::attr(b.name));
-        }
-    }
-    out
+    let attributes = block.attributes.iter().filter(|a| a.requires_replace && !a.write_only);
+    let blocks = block.blocks.iter().filter(|b| b.requires_replace);
+    attributes
+        .map(|a| a.name)
+        .chain(blocks.map(|b| b.name))
+        .filter(|name| differs(name))
+        .map(AttrPath::attr)
+        .collect()
 }
 
 /// The inputs of applying one planned change.

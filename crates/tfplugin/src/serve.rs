@@ -145,19 +145,10 @@ impl Listener {
     }
 }
 
-/// A connection Terraform made.
-trait Conn:
-    AsyncRead + AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static
-{
-}
-impl<T: AsyncRead + AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static> Conn
-    for T
-{
-}
-
 /// A listener's connections, one at a time.
 trait Accept: Send + Sync + 'static {
-    type Io: Conn;
+    /// A connection Terraform made.
+    type Io: AsyncRead + AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static;
     fn accept(&self) -> impl std::future::Future<Output = std::io::Result<Self::Io>> + Send;
 }
 
@@ -253,10 +244,7 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeE
     } else {
         None
     };
-    let identity = match client_cert {
-        Some(_) => Some(tls::ServerIdentity::generate()?),
-        None => None,
-    };
+    let identity = client_cert.as_ref().map(|_| tls::ServerIdentity::generate()).transpose()?;
 
     let version = provider.version();
     let service = PluginService::new(provider, stop.clone());
@@ -287,21 +275,21 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeE
         Mode::Debug { address } => print_reattach(address, listener.address()),
     }
 
-    let signal = {
-        let shutdown = shutdown.clone();
-        async move { shutdown.cancelled().await }
-    };
+    let signal = shutdown.clone().cancelled_owned();
     tokio::spawn(watch_signals(shutdown.clone(), plugin_mode));
     if plugin_mode {
         tokio::spawn(stop_when_orphaned(shutdown.clone(), stop.clone()));
     }
 
-    let tls_config = client_cert_config(identity.as_ref())?;
+    let tls_config = match (&identity, &client_cert) {
+        (Some(identity), Some(pem)) => Some(Arc::new(tls::server_config(identity, pem)?)),
+        _ => None,
+    };
     match listener {
+        // The socket's folder is removed when `_dir` is dropped, after serving.
         #[cfg(unix)]
-        Listener::Unix(l, dir) => {
-            run(server, routes, l, tls_config, shutdown.clone(), signal).await?;
-            drop(dir);
+        Listener::Unix(l, _dir) => {
+            run(server, routes, l, tls_config, shutdown.clone(), signal).await?
         }
         Listener::Tcp(l) => run(server, routes, l, tls_config, shutdown.clone(), signal).await?,
     }
@@ -394,14 +382,6 @@ async fn stop_when_orphaned(shutdown: CancellationToken, stop: CancellationToken
 /// Where a process has no parent id to watch (Windows), the plugin relies on Terraform's shutdown.
 #[cfg(not(unix))]
 async fn stop_when_orphaned(_shutdown: CancellationToken, _stop: CancellationToken) {}
-
-fn client_cert_config(
-    identity: Option<&tls::ServerIdentity>,
-) -> Result<Option<Arc<rustls::ServerConfig>>, ServeError> {
-    let Some(identity) = identity else { return Ok(None) };
-    let pem = std::env::var("PLUGIN_CLIENT_CERT").unwrap_or_default();
-    Ok(Some(Arc::new(tls::server_config(identity, &pem)?)))
-}
 
 /// Accepts connections and completes TLS handshakes concurrently; failed handshakes are logged and dropped.
 fn tls_incoming<L: Accept>(
