@@ -28,7 +28,7 @@ pub struct FirewallSpecOut {
 /// client sends, with the values it sends for the arguments the provider has; a key without a comment
 /// is always null, the client's value when its argument is not given. Client-only keys
 /// (`local_versions`) and the local Dask configuration are the differences the wire ledger lists.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CreateCluster {
     pub name: String,
     /// Initial worker count.
@@ -118,7 +118,7 @@ pub struct ClusterOptions {
 /// (`coiled/core.py`) sends, for a container image (as `coiled.Cluster(container=...)` makes one, or
 /// `create_software_environment(container=...)`) or a package spec. A key without a comment is
 /// always null.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CreateSoftwareEnv {
     /// The environment's name.
     pub name: String,

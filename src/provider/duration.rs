@@ -32,7 +32,7 @@ pub fn timeout_or(text: Option<&str>, default: Duration) -> Duration {
 }
 
 /// The check of a `timeouts` value of operation `which`: a duration from 1 second to 24 hours.
-fn timeout_value(which: &str, v: &Value) -> Result<(), (&'static str, String)> {
+fn timeout_value(which: &str, v: &Value) -> super::Checked {
     let Some(text) = v.as_str() else { return Ok(()) };
     match parse_timeout(text) {
         Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(24 * 3600) => Ok(()),

@@ -87,18 +87,6 @@ impl RuleSet {
         )
     }
 
-    /// Rules in the wire form this provider sends.
-    pub fn from_wire_out(rules: &[crate::api::IngressOut]) -> RuleSet {
-        let ports =
-            |r: &crate::api::IngressOut| r.ports.iter().map(|p| i64::from(*p)).collect::<Vec<_>>();
-        RuleSet::new(
-            &rules
-                .iter()
-                .filter_map(|r| coiled_firewall::rule_from_wire(&ports(r), &r.cidr))
-                .collect::<Vec<_>>(),
-        )
-    }
-
     /// The rules of an `ingress` value this provider stored in state, which it validated before:
     /// `None` when it holds none, or is not known.
     pub fn of_state(ingress: &Value) -> Option<RuleSet> {
@@ -270,7 +258,9 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn error(&mut self, summary: &str, detail: String) {
+    /// An error about the block `element`: "In <the block>: <rest>".
+    fn error(&mut self, element: &Value, summary: &str, rest: &str) {
+        let detail = format!("In {}: {rest}", describe(element));
         self.diags.error_at(self.path.clone(), summary, detail);
         self.invalid = true;
     }
@@ -300,18 +290,13 @@ impl Reader<'_> {
                     Some(c)
                 }
                 Err(e) => {
-                    self.error("Invalid CIDR Block", format!("In {}: {e}.", describe(element)));
+                    self.error(element, "Invalid CIDR Block", &format!("{e}."));
                     None
                 }
             },
             _ => {
-                self.error(
-                    "Missing CIDR Block",
-                    format!(
-                        "In {}: each ingress block needs a `cidr`, e.g. \"10.1.0.0/16\".",
-                        describe(element)
-                    ),
-                );
+                let rest = "each ingress block needs a `cidr`, e.g. \"10.1.0.0/16\".";
+                self.error(element, "Missing CIDR Block", rest);
                 None
             }
         }
@@ -325,22 +310,15 @@ impl Reader<'_> {
                 return None;
             }
             Value::Null => {
-                self.error(
-                    "Missing Ports",
-                    format!("In {}: `ports` must list at least one TCP port.", describe(element)),
-                );
+                let rest = "`ports` must list at least one TCP port.";
+                self.error(element, "Missing Ports", rest);
                 return None;
             }
             v => v.as_elements().unwrap_or_default(),
         };
         if items.is_empty() {
-            self.error(
-                "No Ports",
-                format!(
-                    "In {}: `ports` is empty; list at least one TCP port from 1 to 65535.",
-                    describe(element)
-                ),
-            );
+            let rest = "`ports` is empty; list at least one TCP port from 1 to 65535.";
+            self.error(element, "No Ports", rest);
         }
         let mut set = BTreeSet::new();
         for item in items {
@@ -350,12 +328,9 @@ impl Reader<'_> {
                     Ok(p) => {
                         set.insert(p);
                     }
-                    Err(e) => self.error("Invalid Port", format!("In {}: {e}.", describe(element))),
+                    Err(e) => self.error(element, "Invalid Port", &format!("{e}.")),
                 },
-                _ => self.error(
-                    "Invalid Port",
-                    format!("In {}: ports must be numbers.", describe(element)),
-                ),
+                _ => self.error(element, "Invalid Port", "ports must be numbers."),
             }
         }
         Some(set)

@@ -94,6 +94,13 @@ impl Coiled {
         self.reads(ws).backend.get_or_try_init(read).await.cloned()
     }
 
+    /// The workspace's account-level ingress rules, where they can be read (for what an import or
+    /// a list makes of a cluster that inherits them).
+    pub async fn account_rules(&self, op: &Op, ws: &str) -> Option<ingress::RuleSet> {
+        let ingress = self.backend_options(op, ws).await.ok()?.ingress()?;
+        Some(ingress::RuleSet::from_wire(&ingress))
+    }
+
     /// The workspace's overrides and backend options, in the client's order (overrides first, as
     /// `coiled.Cluster` starts), each read once as [`Coiled::backend_options`] is. Overrides the
     /// server failed to give (a 5xx or 429) are none for this use and asked for again at the next.
@@ -180,6 +187,30 @@ impl Coiled {
 
     /// Turns an API error into a diagnostic with a next step, naming where the token came from when it
     /// was rejected. Never includes the token.
+    /// The value of an API call that succeeded; else `None`, and the error
+    /// [reported](Coiled::report) under `summary` (at `path`).
+    pub fn reported<T>(
+        &self,
+        result: Result<T, ApiError>,
+        diags: &mut Diagnostics,
+        summary: &str,
+        path: Option<AttrPath>,
+    ) -> Option<T> {
+        result.map_err(|e| self.report(diags, summary, path, &e)).ok()
+    }
+
+    /// `None`, once `e` is [reported](Coiled::report): the end of an operation an API error stops.
+    pub fn failed<T>(
+        &self,
+        diags: &mut Diagnostics,
+        summary: &str,
+        path: Option<AttrPath>,
+        e: &ApiError,
+    ) -> Option<T> {
+        self.report(diags, summary, path, e);
+        None
+    }
+
     pub fn report(
         &self,
         diags: &mut Diagnostics,
@@ -409,14 +440,23 @@ impl Default for CoiledProvider {
     }
 }
 
+/// What a declared check (`validated(...)`) answers: an error's summary and detail, or nothing.
+pub(crate) type Checked = Result<(), (&'static str, String)>;
+
+/// A declared check's answer for the value it found wrong, if any: the error `summary`, and a
+/// detail `detail` writes of that value.
+pub(crate) fn refuse<T>(
+    bad: Option<T>,
+    summary: &'static str,
+    detail: impl FnOnce(T) -> String,
+) -> Checked {
+    bad.map_or(Ok(()), |b| Err((summary, detail(b))))
+}
+
 /// The check every resource declares on its `workspace`: a slug.
-pub(crate) fn workspace_slug(v: &Value) -> Result<(), (&'static str, String)> {
-    match v.as_str() {
-        Some(ws) if ws.is_empty() || ws.contains('/') => {
-            Err(("Invalid Workspace", format!("{ws:?} is not a workspace slug.")))
-        }
-        _ => Ok(()),
-    }
+pub(crate) fn workspace_slug(v: &Value) -> Checked {
+    let bad = v.as_str().filter(|ws| ws.is_empty() || ws.contains('/'));
+    refuse(bad, "Invalid Workspace", |ws| format!("{ws:?} is not a workspace slug."))
 }
 
 /// Default timeout for provider-level API calls made outside a resource's own timeouts.

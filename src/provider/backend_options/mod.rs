@@ -353,10 +353,7 @@ impl Resource for BackendOptionsResource {
                     private: if imported { Vec::new() } else { private.clone() },
                 }))
             }
-            Err(e) => {
-                coiled.report(diags, "Unable to Read Backend Options", None, &e);
-                None
-            }
+            Err(e) => coiled.failed(diags, "Unable to Read Backend Options", None, &e),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::api::{
     AwsKeys, AwsOptions, BackendOptionsData, BackendOptionsRead, CloudOptions, EmptyAwsKeys,
     FirewallSpecOut, GcpOptions, Registry,
 };
-use crate::provider::workspace_slug;
+use crate::provider::{Checked, refuse, workspace_slug};
 
 /// Default regions, as Coiled's client picks them.
 pub(crate) const AWS_DEFAULT_REGION: &str = "us-east-1";
@@ -139,13 +139,10 @@ tfplugin::model! {
 
 /// The `timeouts` block: how long a write may take.
 /// `backend`: `aws` or `gcp`.
-fn aws_or_gcp(v: &Value) -> Result<(), (&'static str, String)> {
-    match v.as_str() {
-        Some(b) if !matches!(b, "aws" | "gcp") => {
-            Err(("Invalid Backend", format!("backend is {b:?}; it must be \"aws\" or \"gcp\".")))
-        }
-        _ => Ok(()),
-    }
+fn aws_or_gcp(v: &Value) -> Checked {
+    refuse(v.as_str().filter(|b| !matches!(*b, "aws" | "gcp")), "Invalid Backend", |b| {
+        format!("backend is {b:?}; it must be \"aws\" or \"gcp\".")
+    })
 }
 
 fn timeouts_block(name: &'static str, description: &'static str) -> tfplugin::schema::NestedBlock {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::super::ingress::{self, RuleSet};
-use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
+use super::super::{Checked, DEFAULT_API_TIMEOUT, ProviderData, refuse};
 use super::state as cluster_state;
 use crate::api::{ClusterDetails, Op};
 use tfplugin::diag::Diagnostics;
@@ -134,13 +134,9 @@ tfplugin::model! {
 }
 
 /// `id`: a cluster id is a number.
-pub(super) fn cluster_id(v: &Value) -> Result<(), (&'static str, String)> {
-    match v.as_str() {
-        Some(id) if id.parse::<i64>().is_err() => {
-            Err(("Invalid Cluster ID", format!("{id:?} is not a cluster id (a number).")))
-        }
-        _ => Ok(()),
-    }
+pub(super) fn cluster_id(v: &Value) -> Checked {
+    let bad = v.as_str().filter(|id| id.parse::<i64>().is_err());
+    refuse(bad, "Invalid Cluster ID", |id| format!("{id:?} is not a cluster id (a number)."))
 }
 
 /// The address `use_scheduler_public_ip` chooses (the public one unless it is false); an error on
@@ -200,10 +196,7 @@ async fn find(
                 );
                 return None;
             }
-            Err(e) => {
-                coiled.report(diags, "Unable to Read Cluster", None, &e);
-                return None;
-            }
+            Err(e) => return coiled.failed(diags, "Unable to Read Cluster", None, &e),
         },
         _ => return None,
     };
@@ -218,8 +211,7 @@ async fn find(
             return None;
         }
         Err(e) => {
-            coiled.report(diags, "Unable to Read Cluster", Some(AttrPath::attr("id")), &e);
-            return None;
+            return coiled.failed(diags, "Unable to Read Cluster", Some(AttrPath::attr("id")), &e);
         }
     };
     Some(d)

@@ -51,10 +51,7 @@ pub(super) async fn resolve_import_id(
                     );
                     None
                 }
-                Err(e) => {
-                    coiled.report(diags, "Unable to Import Cluster", None, &e);
-                    None
-                }
+                Err(e) => coiled.failed(diags, "Unable to Import Cluster", None, &e),
             }
         }
         Err(_) => {
@@ -192,27 +189,22 @@ pub(super) fn private_after_read(private: &[u8]) -> Vec<u8> {
 
 /// Private data marking state that an import built: some values are still to be taken from the
 /// configuration, and the region and zone the server reported are kept to check them against.
+/// (Other private data reads as a marker with `imported` false, which no reader takes for one.)
 #[derive(serde::Serialize, serde::Deserialize, Default)]
+#[serde(default)]
 pub(super) struct ImportMarker {
     pub(super) imported: bool,
-    #[serde(default)]
     pub(super) region: Option<String>,
-    #[serde(default)]
     pub(super) zone: Option<String>,
     /// The server reported no rules at all (a terse server): the configuration's are taken as they are.
-    #[serde(default)]
     pub(super) rules_unreported: bool,
     /// The server did not report whether the dashboard uses HTTPS: the configuration's value is taken.
-    #[serde(default)]
     pub(super) https_unreported: bool,
     /// The server reported the cluster's tags, even as none: tags the configuration adds are a change.
-    #[serde(default)]
     pub(super) tags_reported: bool,
     /// The port the server reports the scheduler listens on.
-    #[serde(default)]
     pub(super) scheduler_port: Option<i64>,
     /// Reads since the import (see [`private_after_read`]).
-    #[serde(default)]
     pub(super) reads: u8,
 }
 

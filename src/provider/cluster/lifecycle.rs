@@ -9,7 +9,7 @@ use tfplugin::value::AttrPath;
 
 use super::super::ingress::RuleSet;
 use super::model::{
-    ClusterModel, DEFAULT_SCHEDULER_PORT, INTERRUPTED, Operation, UnfinishedScale, pending_state,
+    ClusterModel, DEFAULT_SCHEDULER_PORT, INTERRUPTED, UnfinishedScale, pending_state,
     state_from_details,
 };
 use super::state::{self as cluster_state, Readiness, Wait};
@@ -31,10 +31,7 @@ pub(super) async fn current_for_scaling(
             diags.error("Cluster Gone Since the Plan", format!("Cluster {id} no longer exists, so it cannot be scaled. Run `terraform plan` again: the new plan creates a replacement."));
             return None;
         }
-        Err(e) => {
-            coiled.report(diags, "Unable to Scale Cluster", None, &e);
-            return None;
-        }
+        Err(e) => return coiled.failed(diags, "Unable to Scale Cluster", None, &e),
     };
     if current.current_state.has_ended() {
         diags.error(
@@ -121,10 +118,7 @@ pub(super) async fn post_create(
             None
         }
         Ok(created) => Some(created.id),
-        Err(e) => {
-            coiled.report(diags, "Unable to Create Cluster", None, &e);
-            None
-        }
+        Err(e) => coiled.failed(diags, "Unable to Create Cluster", None, &e),
     }
 }
 /// Whether no running cluster holds `name`; waits for one that is stopping to finish. Reports why not.
@@ -343,7 +337,7 @@ pub(super) async fn fail_wait(
         if creating { state } else { ClusterModel { n_workers: base.n_workers.clone(), ..state } }
     });
     let pending = || pending_state(base, own, id, ws);
-    match end {
+    let why = match end {
         WaitEnd::Cancelled => {
             let detail = if creating {
                 format!(
@@ -368,38 +362,32 @@ pub(super) async fn fail_wait(
             coiled.report(diags, summary, None, &e);
             return Some(NewState { state: current.unwrap_or_else(pending), private: Vec::new() });
         }
-        WaitEnd::Failed(_) | WaitEnd::TimedOut if !creating => {
-            let why = match end {
-                WaitEnd::Failed(r) => r,
-                _ => format!(
-                    "too few workers had started when the update timeout ({}) passed",
-                    humantime::format_duration(base.timeout(Operation::Update))
-                ),
-            };
-            diags.error(
-                summary,
-                format!(
-                    "Cluster {id} did not get the workers it was scaled to: {why}. State \
-                    keeps the worker count it had, so the next plan shows the scale again, \
-                    and applying it asks only for the workers still missing."
-                ),
-            );
-            return Some(NewState {
-                state: current.unwrap_or_else(|| base.clone()),
-                private: Vec::new(),
-            });
-        }
-        _ => {}
-    }
-    let why = match end {
         WaitEnd::Failed(r) => r,
-        _ => format!(
+        WaitEnd::TimedOut if creating => format!(
             "it was not ready within the create timeout ({})",
-            humantime::format_duration(base.timeout(Operation::Create))
+            humantime::format_duration(base.timeout(|t| &t.create))
+        ),
+        WaitEnd::TimedOut => format!(
+            "too few workers had started when the update timeout ({}) passed",
+            humantime::format_duration(base.timeout(|t| &t.update))
         ),
     };
+    if !creating {
+        diags.error(
+            summary,
+            format!(
+                "Cluster {id} did not get the workers it was scaled to: {why}. State keeps the \
+                worker count it had, so the next plan shows the scale again, and applying it \
+                asks only for the workers still missing."
+            ),
+        );
+        return Some(NewState {
+            state: current.unwrap_or_else(|| base.clone()),
+            private: Vec::new(),
+        });
+    }
     // Clean up with a fresh budget: the create's may be spent.
-    let cleanup = Op::new(base.timeout(Operation::Delete), ctx.stop.clone());
+    let cleanup = Op::new(base.timeout(|t| &t.delete), ctx.stop.clone());
     match stop_and_wait(coiled, &cleanup, ws, id, "Terraform create failed").await {
         Ok(()) => {
             diags.error(

@@ -19,7 +19,7 @@ use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Value};
 
 use super::super::ingress::RuleSet;
-use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
+use super::super::{Checked, DEFAULT_API_TIMEOUT, ProviderData, refuse};
 use super::import::imported_state;
 use super::model::{ClusterModel, state_from_details};
 use crate::api::{ClusterDetails, ClusterListItem, LIST_CEILING_PAGES, Op};
@@ -49,21 +49,17 @@ tfplugin::model! {
 }
 
 /// `status`: one of the states Coiled gives a cluster.
-fn cluster_state(v: &Value) -> Result<(), (&'static str, String)> {
+fn cluster_state(v: &Value) -> Checked {
     const STATES: &[&str] = &[
         "pending", "starting", "scaling", "ready", "stopping", "stopped", "error", "paused",
         "pausing",
     ];
-    match v.as_str() {
-        Some(s) if !STATES.contains(&s) => Err((
-            "Invalid Status",
-            format!(
-                "{s:?} is not a cluster state: use pending, starting, scaling, ready, stopping, \
-                stopped, error, pausing or paused."
-            ),
-        )),
-        _ => Ok(()),
-    }
+    refuse(v.as_str().filter(|s| !STATES.contains(s)), "Invalid Status", |s| {
+        format!(
+            "{s:?} is not a cluster state: use pending, starting, scaling, ready, stopping, \
+            stopped, error, pausing or paused."
+        )
+    })
 }
 
 /// The list resource.
@@ -114,23 +110,14 @@ impl ListResource for ClusterList {
         let q = ClusterQuery::decode(config);
         let session = self.data.session(ctx, DEFAULT_API_TIMEOUT, q.workspace.as_deref(), diags);
         let Some((coiled, op, ws)) = session.await else { return Vec::new() };
-        let listed = match coiled.client.list_clusters(&op, &ws).await {
-            Ok(listed) => listed,
-            Err(e) => {
-                coiled.report(diags, "Unable to List Clusters", None, &e);
-                return Vec::new();
-            }
+        let listed = coiled.client.list_clusters(&op, &ws).await;
+        let Some(listed) = coiled.reported(listed, diags, "Unable to List Clusters", None) else {
+            return Vec::new();
         };
         let wanted_tags = q.tags.known().cloned().filter(|t| !t.is_empty());
-        let account = if include_resource {
-            coiled
-                .backend_options(&op, &ws)
-                .await
-                .ok()
-                .and_then(|b| b.ingress())
-                .map(|w| RuleSet::from_wire(&w))
-        } else {
-            None
+        let account = match include_resource {
+            true => coiled.account_rules(&op, &ws).await,
+            false => None,
         };
         let mut found = Vec::new();
         let mut gaps =
@@ -271,10 +258,7 @@ async fn learn_states(
                 read.insert(item.id, d);
             }
             Err(e) if e.is_not_found() => {}
-            Err(e) => {
-                coiled.report(diags, "Unable to Read Cluster", None, &e);
-                return None;
-            }
+            Err(e) => return coiled.failed(diags, "Unable to Read Cluster", None, &e),
         }
     }
     Some(read)

@@ -29,14 +29,14 @@ use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Number, Value};
 
 use super::defaults::ClusterDefaults;
-use super::ingress::{self, Parsed, Reading, RuleSet};
+use super::ingress::{self, Reading, RuleSet};
 use super::{DefaultsState, ProviderData};
 use crate::api::Op;
 use import::{ImportMarker, imported_state, keep_worker_count, refresh_reported};
 use lifecycle::{Target, counted_workers, warn_of_missing_address, warn_of_missing_workers};
 use model::{
-    ClusterModel, DEFAULT_WAIT_FOR_WORKERS, INTERRUPTED, Operation, STOPPED_CANNOT_SCALE,
-    UnfinishedScale, state_from_details,
+    ClusterModel, DEFAULT_WAIT_FOR_WORKERS, INTERRUPTED, STOPPED_CANNOT_SCALE, UnfinishedScale,
+    state_from_details,
 };
 
 pub struct ClusterResource {
@@ -142,14 +142,14 @@ impl ClusterResource {
         planned: &mut ClusterModel,
         predicted: &mut Vec<&'static str>,
         diags: &mut Diagnostics,
-    ) -> Option<RuleSet> {
+    ) {
         if !planned.has_ingress_blocks() {
             if planned.network_unknown() {
                 planned.firewall_rules = Field::Unknown;
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
-                return None;
+                return;
             }
-            let net = planned.network_rules(None)?;
+            let Some(net) = planned.network_rules(None) else { return };
             if !planned.acknowledge_world_open_ingress.known().copied().unwrap_or(false) {
                 let open = coiled_firewall::world_open_ports(net.rules());
                 if !open.is_empty() {
@@ -161,7 +161,13 @@ impl ClusterResource {
                     diags.warning_at(
                         AttrPath::attr(at),
                         "Ingress Open to the Whole Internet",
-                        format!("Without `allow_ingress_from`, the firewall `scheduler_port` makes (as in Coiled's client) admits ports {} from any address. Set `allow_ingress_from` to your clients' network, or `acknowledge_world_open_ingress = true` to keep this on purpose.", open.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")),
+                        format!(
+                            "Without `allow_ingress_from`, the firewall `scheduler_port` makes \
+                            (as in Coiled's client) admits ports {} from any address. Set \
+                            `allow_ingress_from` to your clients' network, or \
+                            `acknowledge_world_open_ingress = true` to keep this on purpose.",
+                            open.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                        ),
                     );
                 }
             }
@@ -171,21 +177,15 @@ impl ClusterResource {
             } else {
                 Field::Known(net.rows_value())
             };
-            return Some(net);
+            return;
         }
         // The `ingress` blocks hold the rules: `firewall_rules` does not repeat them (unknown while
         // the blocks are, which may turn out to be none).
         predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
         planned.firewall_rules =
             if planned.ingress().is_unknown() { Field::Unknown } else { Field::Null };
-        match ingress::read(
-            &planned.ingress(),
-            &Reading::at(AttrPath::attr("backend_options").then("ingress")),
-            diags,
-        ) {
-            Parsed::Rules(rules) => Some(rules).filter(|r| !r.is_empty()),
-            _ => None,
-        }
+        let at = AttrPath::attr("backend_options").then("ingress");
+        ingress::read(&planned.ingress(), &Reading::at(at), diags);
     }
 }
 
@@ -265,9 +265,7 @@ impl Resource for ClusterResource {
             // An unset name stays unknown until apply, which draws it once: a name drawn here would
             // differ between the plan and the apply-time plan.
             // `status` stays unknown: an interrupted create records the cluster as it then is.
-            let mut read = Diagnostics::new();
-            Self::plan_own_rules(&mut planned, &mut predicted, &mut read);
-            diags.0.extend(read.0);
+            Self::plan_own_rules(&mut planned, &mut predicted, diags);
         } else if prior.n_workers != planned.n_workers
             || plan.private == INTERRUPTED
             || UnfinishedScale::read(&plan.private).is_some()
@@ -327,7 +325,7 @@ impl Resource for ClusterResource {
         let coiled = self.data.require(diags).await?;
         // The apply-time plan checked the token; creating then names the workspace when it was left
         // to the default.
-        let op = Op::new(planned.timeout(Operation::Create), ctx.stop.clone());
+        let op = Op::new(planned.timeout(|t| &t.create), ctx.stop.clone());
         let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
         planned.workspace = Field::Known(ws.clone());
         let name = planned
@@ -476,10 +474,7 @@ impl Resource for ClusterResource {
                 }
             },
             Err(e) if e.is_not_found() => gone(diags, "no longer exists".into()),
-            Err(e) => {
-                coiled.report(diags, "Unable to Read Cluster", None, &e);
-                None
-            }
+            Err(e) => coiled.failed(diags, "Unable to Read Cluster", None, &e),
         }
     }
 
@@ -506,7 +501,7 @@ impl Resource for ClusterResource {
             return Some(NewState { state: prior, private: private.clone() });
         }
         let coiled = self.data.require(diags).await?;
-        let op = Op::new(planned.timeout(Operation::Update), ctx.stop.clone());
+        let op = Op::new(planned.timeout(|t| &t.update), ctx.stop.clone());
         let ws = prior.workspace.known()?.clone();
         let id = prior.cluster_id()?;
         let own = planned.own_rules();
@@ -551,7 +546,7 @@ impl Resource for ClusterResource {
         diags: &mut Diagnostics,
     ) {
         let Some(coiled) = self.data.require(diags).await else { return };
-        let op = Op::new(prior.timeout(Operation::Delete), ctx.stop.clone());
+        let op = Op::new(prior.timeout(|t| &t.delete), ctx.stop.clone());
         let (Some(ws), Some(id)) = (prior.workspace.as_deref(), prior.cluster_id()) else { return };
         tracing::info!(cluster = id, "stopping cluster");
         if let Err(e) = lifecycle::stop_and_wait(&coiled, &op, ws, id, "Terraform destroy").await {
@@ -577,10 +572,7 @@ impl Resource for ClusterResource {
                 );
                 return None;
             }
-            Err(e) => {
-                coiled.report(diags, "Unable to Import Cluster", None, &e);
-                return None;
-            }
+            Err(e) => return coiled.failed(diags, "Unable to Import Cluster", None, &e),
         };
         if d.current_state.has_ended() {
             diags.error(
@@ -592,12 +584,7 @@ impl Resource for ClusterResource {
             );
             return None;
         }
-        let account = coiled
-            .backend_options(&op, &ws)
-            .await
-            .ok()
-            .and_then(|b| b.ingress())
-            .map(|w| RuleSet::from_wire(&w));
+        let account = coiled.account_rules(&op, &ws).await;
         let (state, own) = imported_state(&d, account.as_ref());
         // What the API does not report is taken from the configuration at the first plan (see
         // `adopt_unreadable`), instead of forcing a replacement.

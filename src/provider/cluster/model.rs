@@ -12,7 +12,7 @@ use super::super::duration::{self, Timeouts};
 use super::super::ingress::{self, RuleSet};
 use super::state as cluster_state;
 use crate::api::ClusterDetails;
-use crate::provider::workspace_slug;
+use crate::provider::{Checked, refuse, workspace_slug};
 
 /// Private data of a cluster whose create was interrupted before it was ready: the next apply waits for
 /// it in place.
@@ -112,14 +112,14 @@ tfplugin::model! {
         /// How long the cluster may sit idle before Coiled stops it, e.g. `2 hours`. Coiled's
         /// default is 20 minutes.
         #[attribute(
-            optional, requires_replace, import_compared_by_meaning, validated(idle_duration)
+            optional, requires_replace, import_compared_by_meaning, validated(|v| dask_duration(v, "Invalid Idle Timeout"))
         )]
         idle_timeout: String,
         /// The cluster's maximum lifetime, e.g. `8 hours`: Coiled stops it then even if it is busy.
         /// Sent as `cluster_timeout_seconds`. No limit by default.
         #[attribute(
             optional, requires_replace, import_from_configuration_if_unread,
-            validated(lifetime_duration)
+            validated(|v| dask_duration(v, "Invalid Cluster Timeout"))
         )]
         cluster_timeout: String,
         /// How workers are bought: `on-demand`, `spot`, or `spot_with_fallback` (spot, falling back
@@ -221,10 +221,10 @@ tfplugin::model! {
     /// The cluster's `backend_options` block.
     pub struct ClusterBackendOptions {
         /// Cloud region, e.g. `us-east-2`. Defaults to the workspace's.
-        #[attribute(optional, validated(region_given))]
+        #[attribute(optional, validated(|v| given(v, "region")))]
         region: String,
         /// Availability zone. Coiled chooses when absent.
-        #[attribute(optional, validated(zone_given))]
+        #[attribute(optional, validated(|v| given(v, "zone")))]
         zone: String,
         /// Use spot instances for workers.
         #[attribute(optional)]
@@ -236,159 +236,97 @@ tfplugin::model! {
     }
 }
 
-/// The result of a declared check: the summary and detail of the error.
-type Checked = Result<(), (&'static str, String)>;
-
 /// A disk size is a whole number of GiB, at least 1.
 fn positive_gib(v: &Value) -> Checked {
-    match v.as_number().and_then(Number::as_i64) {
-        Some(n) if n < 1 => {
-            Err(("Invalid Disk Size", format!("{n} GiB: a disk size is at least 1 GiB.")))
-        }
-        _ => Ok(()),
-    }
+    let small = v.as_number().and_then(Number::as_i64).filter(|n| *n < 1);
+    refuse(small, "Invalid Disk Size", |n| format!("{n} GiB: a disk size is at least 1 GiB."))
 }
 
 /// `name`: as Coiled accepts cluster names.
 fn cluster_name(v: &Value) -> Checked {
-    match v.as_str() {
-        Some(name) if !valid_name(name) => Err((
-            "Invalid Cluster Name",
-            format!(
-                "{name:?} is not a valid cluster name: use letters, digits, `-` and `_`, at \
-                most 128 characters."
-            ),
-        )),
-        _ => Ok(()),
-    }
+    refuse(v.as_str().filter(|n| !valid_name(n)), "Invalid Cluster Name", |name| {
+        format!(
+            "{name:?} is not a valid cluster name: use letters, digits, `-` and `_`, at most 128 \
+            characters."
+        )
+    })
 }
 
 /// `software`: a software environment's name, optionally after its workspace.
 fn software_name(v: &Value) -> Checked {
-    match v.as_str() {
-        Some(sw) if !super::request::valid_software_name(sw) => {
-            let hint = if sw.contains('.') && sw.contains('/') {
-                " It looks like a container image: use `container` for images."
-            } else {
-                ""
-            };
-            Err((
-                "Invalid Software Environment Name",
-                format!(
-                    "{sw:?} is not a software environment name: use letters, digits, `-` and \
-                    `_`, optionally after `workspace/`.{hint}"
-                ),
-            ))
-        }
-        _ => Ok(()),
-    }
+    let bad = v.as_str().filter(|sw| !super::request::valid_software_name(sw));
+    refuse(bad, "Invalid Software Environment Name", |sw| {
+        let hint = if sw.contains('.') && sw.contains('/') {
+            " It looks like a container image: use `container` for images."
+        } else {
+            ""
+        };
+        format!(
+            "{sw:?} is not a software environment name: use letters, digits, `-` and `_`, \
+            optionally after `workspace/`.{hint}"
+        )
+    })
 }
 
 /// `container`: an image reference, without spaces.
 fn container_image(v: &Value) -> Checked {
-    match v.as_str() {
-        Some(image) if image.trim().is_empty() || image.chars().any(char::is_whitespace) => Err((
-            "Invalid Container Image",
-            format!("{image:?} is not a container image reference."),
-        )),
-        _ => Ok(()),
-    }
+    let bad = v.as_str().filter(|i| i.trim().is_empty() || i.chars().any(char::is_whitespace));
+    refuse(bad, "Invalid Container Image", |image| {
+        format!("{image:?} is not a container image reference.")
+    })
 }
 
-/// A Dask time delta, e.g. `2 hours`.
+/// A Dask time delta, e.g. `2 hours` (`idle_timeout`, `cluster_timeout`).
 fn dask_duration(v: &Value, summary: &'static str) -> Checked {
-    match v.as_str().map(duration::parse_dask_timedelta) {
-        Some(Err(e)) => Err((summary, e)),
-        _ => Ok(()),
-    }
-}
-
-/// `idle_timeout`.
-fn idle_duration(v: &Value) -> Checked {
-    dask_duration(v, "Invalid Idle Timeout")
-}
-
-/// `cluster_timeout`.
-fn lifetime_duration(v: &Value) -> Checked {
-    dask_duration(v, "Invalid Cluster Timeout")
+    refuse(v.as_str().and_then(|t| duration::parse_dask_timedelta(t).err()), summary, |e| e)
 }
 
 /// `spot_policy`: one of [`SPOT_POLICIES`].
 fn spot_policy(v: &Value) -> Checked {
-    match v.as_str() {
-        Some(policy) if !SPOT_POLICIES.contains(&policy) => Err((
-            "Invalid Spot Policy",
-            format!(
-                "{policy:?} is not a valid spot_policy; valid options are: {}.",
-                SPOT_POLICIES.join(", ")
-            ),
-        )),
-        _ => Ok(()),
-    }
+    refuse(v.as_str().filter(|p| !SPOT_POLICIES.contains(p)), "Invalid Spot Policy", |policy| {
+        format!(
+            "{policy:?} is not a valid spot_policy; valid options are: {}.",
+            SPOT_POLICIES.join(", ")
+        )
+    })
 }
 
 /// `scheduler_port`: a TCP port.
 fn port_number(v: &Value) -> Checked {
-    match v.as_number().and_then(Number::as_i64) {
-        Some(port) if !(1..=65535).contains(&port) => Err((
-            "Invalid Scheduler Port",
-            format!("scheduler_port is {port}; a port is a number from 1 to 65535."),
-        )),
-        _ => Ok(()),
-    }
+    let bad = v.as_number().and_then(Number::as_i64).filter(|p| !(1..=65535).contains(p));
+    refuse(bad, "Invalid Scheduler Port", |port| {
+        format!("scheduler_port is {port}; a port is a number from 1 to 65535.")
+    })
 }
 
 /// `allow_ingress_from`: a CIDR block or `everyone`; the client's `me` depends on the machine.
 fn ingress_source(v: &Value) -> Checked {
-    match v.as_str() {
-        Some("me") => Err((
-            "Machine-Dependent Source",
-            "Coiled's client turns `me` into the public address of the machine it runs on; a \
-                Terraform plan must not depend on where it runs. Give the CIDR block of the \
-                clients' network, e.g. \"203.0.113.7/32\"."
-                .to_string(),
-        )),
-        Some(from) if from != "everyone" => match coiled_firewall::parse_cidr(from) {
-            Err(e) => Err((
-                "Invalid CIDR Block",
-                format!(
-                    "{from:?}: {e}. Use a CIDR block such as \"10.1.0.0/16\", or \"everyone\"."
-                ),
-            )),
-            Ok(_) => Ok(()),
-        },
-        _ => Ok(()),
-    }
+    refuse(v.as_str().filter(|s| *s == "me"), "Machine-Dependent Source", |_| {
+        "Coiled's client turns `me` into the public address of the machine it runs on; a \
+            Terraform plan must not depend on where it runs. Give the CIDR block of the clients' \
+            network, e.g. \"203.0.113.7/32\"."
+            .to_string()
+    })?;
+    let cidr = v.as_str().filter(|s| *s != "everyone" && *s != "me");
+    let bad = cidr.and_then(|from| coiled_firewall::parse_cidr(from).err().map(|e| (from, e)));
+    refuse(bad, "Invalid CIDR Block", |(from, e)| {
+        format!("{from:?}: {e}. Use a CIDR block such as \"10.1.0.0/16\", or \"everyone\".")
+    })
 }
 
 /// `when_stopped`: `recreate` or `keep`.
 fn stopped_choice(v: &Value) -> Checked {
-    match v.as_str() {
-        Some(w) if w != "recreate" && w != "keep" => {
-            Err(("Invalid when_stopped", format!("{w:?} is not one of \"recreate\" and \"keep\".")))
-        }
-        _ => Ok(()),
-    }
+    let bad = v.as_str().filter(|w| *w != "recreate" && *w != "keep");
+    refuse(bad, "Invalid when_stopped", |w| {
+        format!("{w:?} is not one of \"recreate\" and \"keep\".")
+    })
 }
 
-/// `backend_options.region`: left out rather than empty.
-fn region_given(v: &Value) -> Checked {
-    given(v, "region")
-}
-
-/// `backend_options.zone`: left out rather than empty.
-fn zone_given(v: &Value) -> Checked {
-    given(v, "zone")
-}
-
+/// `backend_options.region` and `zone` (`key`): left out rather than empty.
 fn given(v: &Value, key: &str) -> Checked {
-    match v.as_str() {
-        Some(text) if text.trim().is_empty() => Err((
-            "Empty Value",
-            format!("backend_options.{key} is empty; remove it or give a value."),
-        )),
-        _ => Ok(()),
-    }
+    refuse(v.as_str().filter(|t| t.trim().is_empty()), "Empty Value", |_| {
+        format!("backend_options.{key} is empty; remove it or give a value.")
+    })
 }
 
 /// The cluster's `timeouts` block.
@@ -405,17 +343,6 @@ fn timeouts_block(name: &'static str, description: &'static str) -> NestedBlock 
             ("delete", "How long to wait for the cluster to stop. Default `20m`."),
         ],
     )
-}
-
-/// Which of the `timeouts` values.
-#[derive(Clone, Copy)]
-pub enum Operation {
-    /// `timeouts.create`.
-    Create,
-    /// `timeouts.update`.
-    Update,
-    /// `timeouts.delete`.
-    Delete,
 }
 
 impl ClusterModel {
@@ -567,15 +494,10 @@ impl ClusterModel {
         self.when_stopped.as_deref() == Some("keep")
     }
 
-    /// One of the `timeouts` values, or the default.
-    pub fn timeout(&self, which: Operation) -> Duration {
-        let t = self.timeouts.known().cloned().unwrap_or_default();
-        let text = match which {
-            Operation::Create => t.create,
-            Operation::Update => t.update,
-            Operation::Delete => t.delete,
-        };
-        crate::provider::duration::timeout_or(text.as_deref(), DEFAULT_TIMEOUT)
+    /// The `timeouts` value `which` picks (`|t| &t.create`), or the default.
+    pub fn timeout(&self, which: fn(&Timeouts) -> &Field<String>) -> Duration {
+        let text = self.timeouts.known().and_then(|t| which(t).as_deref());
+        crate::provider::duration::timeout_or(text, DEFAULT_TIMEOUT)
     }
 
     /// The cluster id in state.

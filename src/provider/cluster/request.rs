@@ -326,13 +326,13 @@ pub fn create_body(
         use_dashboard_https: (!https).then_some(false),
         firewall_spec: own.map(|rules| {
             // The firewall `scheduler_port` / `allow_ingress_from` make goes as the client writes it.
-            let network = RuleSet::of_state(&planned.ingress())
-                .is_none()
-                .then(|| planned.network_wire(override_port(o)))
-                .flatten();
-            let wire = network
-                .filter(|w| RuleSet::from_wire_out(w).same_as(rules))
-                .unwrap_or_else(|| rules.to_wire());
+            let port = override_port(o);
+            let network = RuleSet::of_state(&planned.ingress()).is_none()
+                && planned.network_rules(port).is_some_and(|n| n.same_as(rules));
+            let wire = match network {
+                true => planned.network_wire(port).unwrap_or_default(),
+                false => rules.to_wire(),
+            };
             FirewallSpecOut { ingress: Some(wire) }
         }),
     };
@@ -373,35 +373,20 @@ pub fn create_body(
         worker_options: o.object("coiled.worker-options"),
         worker_class: o.text("coiled.worker.class"),
         worker_disk_size: planned.worker_disk_size.known().copied(),
-        worker_disk_throughput: None,
-        worker_disk_config: None,
-        scheduler_disk_size: None,
-        scheduler_disk_config: None,
         scheduler_options,
         environ: planned.environ.known().cloned().unwrap_or_default(),
         tags,
         private_to_creator: o.flag("coiled.private-to-creator", false),
-        env_id: None,
         env_name: resolved.env_name,
-        extra_worker_on_scheduler: None,
-        n_worker_specs_per_host: None,
         use_aws_creds_endpoint: o.flag("coiled.use-aws-creds-endpoint", true),
-        custom_subdomain: None,
-        batch_job_ids: None,
-        extra_user_container: None,
-        extra_user_container_ignore_entrypoint: false,
-        scheduler_sidecars: None,
-        worker_sidecars: None,
-        host_setup_script: None,
-        pause_on_exit: None,
-        skip_ssd_mount: None,
         cluster_timeout_seconds: lifetime
             .and_then(|t| crate::provider::duration::parse_dask_timedelta(&t).ok())
             .map(|secs| secs as i64),
         coiled_cloud_env_image: o.text("coiled.cloud-env-image"),
-        filestores_to_attach: None,
         dask_config: resolved.overrides.0,
         options: Some(options),
+        // The rest the client sends as null, or false: not set from Terraform.
+        ..Default::default()
     }
 }
 

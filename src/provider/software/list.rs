@@ -54,12 +54,11 @@ impl ListResource for SoftwareEnvList {
         let q = SoftwareQuery::decode(config);
         let session = self.data.session(ctx, DEFAULT_API_TIMEOUT, q.workspace.as_deref(), diags);
         let Some((coiled, op, ws)) = session.await else { return Vec::new() };
-        let aliases = match coiled.client.list_software_aliases(&op, &ws).await {
-            Ok(a) => a,
-            Err(e) => {
-                coiled.report(diags, "Unable to List Software Environments", None, &e);
-                return Vec::new();
-            }
+        let aliases = coiled.client.list_software_aliases(&op, &ws).await;
+        let Some(aliases) =
+            coiled.reported(aliases, diags, "Unable to List Software Environments", None)
+        else {
+            return Vec::new();
         };
         let mut found = Vec::new();
         for name in aliases

@@ -202,10 +202,7 @@ impl Resource for SoftwareEnvResource {
                 );
                 return Some(Read::Gone);
             }
-            Err(e) => {
-                coiled.report(diags, "Unable to Read Software Environment", None, &e);
-                return None;
-            }
+            Err(e) => return coiled.failed(diags, "Unable to Read Software Environment", None, &e),
         };
         let mut marks = Marks::read(private);
         if let (Some(found), Some(ours)) = (alias.id, state.id.as_deref())
@@ -236,8 +233,12 @@ impl Resource for SoftwareEnvResource {
                 Ok(b) => state.status = Field::Known(b.state),
                 Err(e) if e.is_not_found() => {}
                 Err(e) => {
-                    coiled.report(diags, "Unable to Read Software Environment Build", None, &e);
-                    return None;
+                    return coiled.failed(
+                        diags,
+                        "Unable to Read Software Environment Build",
+                        None,
+                        &e,
+                    );
                 }
             }
         }
@@ -328,8 +329,7 @@ impl Resource for SoftwareEnvResource {
                 return None;
             }
             Err(e) => {
-                coiled.report(diags, "Unable to Import Software Environment", None, &e);
-                return None;
+                return coiled.failed(diags, "Unable to Import Software Environment", None, &e);
             }
         };
         let state = state_of(SoftwareEnvModel::default(), &ws, &name, &alias);
@@ -383,13 +383,8 @@ impl SoftwareEnvResource {
             }
         };
         tracing::info!(workspace = %ws, name = %name, "creating software environment");
-        let alias = match coiled.client.create_software_env(op, ws, &body).await {
-            Ok(a) => a,
-            Err(e) => {
-                coiled.report(diags, "Unable to Create Software Environment", None, &e);
-                return None;
-            }
-        };
+        let alias = coiled.client.create_software_env(op, ws, &body).await;
+        let alias = coiled.reported(alias, diags, "Unable to Create Software Environment", None)?;
         let state = state_of(planned, ws, &name, &alias);
         let Some(first) = alias.latest_spec.and_then(|s| s.latest_build) else {
             return Some(NewState { state, private: Vec::new() });

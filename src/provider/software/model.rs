@@ -10,7 +10,7 @@ use tfplugin::value::Value;
 use super::super::duration::WriteTimeouts;
 use super::spec::{self, Conda, SpecInput};
 use crate::api::{CreateSoftwareEnv, JsonObject};
-use crate::provider::workspace_slug;
+use crate::provider::{Checked, refuse, workspace_slug};
 
 /// Default create and update timeout: builds of large specs take a while.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -99,46 +99,33 @@ tfplugin::model! {
 
 /// The `timeouts` block.
 /// `name`: as Coiled's client accepts a new environment's name.
-fn env_name(v: &Value) -> Result<(), (&'static str, String)> {
-    match v.as_str() {
-        Some(name) if !super::validate::valid_env_name(name) => Err((
-            "Invalid Software Environment Name",
-            format!(
-                "{name:?} is not a software environment name: use lower-case letters, digits, \
-                `-` and `_` (at most 128), as Coiled's client requires."
-            ),
-        )),
-        _ => Ok(()),
-    }
+fn env_name(v: &Value) -> Checked {
+    let bad = v.as_str().filter(|name| !super::validate::valid_env_name(name));
+    refuse(bad, "Invalid Software Environment Name", |name| {
+        format!(
+            "{name:?} is not a software environment name: use lower-case letters, digits, `-` \
+            and `_` (at most 128), as Coiled's client requires."
+        )
+    })
 }
 
 /// `python_version`: a Python 3 version.
-fn python_3(v: &Value) -> Result<(), (&'static str, String)> {
+fn python_3(v: &Value) -> Checked {
     let is_version = |v: &str| {
         v.split('.').count() <= 3
             && v.split('.').all(|p| !p.is_empty() && p.chars().all(|ch| ch.is_ascii_digit()))
             && v.starts_with('3')
     };
-    match v.as_str() {
-        Some(v) if !is_version(v) => Err((
-            "Invalid Python Version",
-            format!("{v:?} is not a Python 3 version such as \"3.12\" or \"3.12.4\"."),
-        )),
-        _ => Ok(()),
-    }
+    refuse(v.as_str().filter(|v| !is_version(v)), "Invalid Python Version", |v| {
+        format!("{v:?} is not a Python 3 version such as \"3.12\" or \"3.12.4\".")
+    })
 }
 
 /// `architecture`: one Coiled builds for.
-fn architecture(v: &Value) -> Result<(), (&'static str, String)> {
-    match v.as_str() {
-        Some(arch) if !ARCHITECTURES.contains(&arch) => Err((
-            "Invalid Architecture",
-            format!(
-                "{arch:?} is not an architecture Coiled builds for: use \"x86_64\" or \"aarch64\"."
-            ),
-        )),
-        _ => Ok(()),
-    }
+fn architecture(v: &Value) -> Checked {
+    refuse(v.as_str().filter(|a| !ARCHITECTURES.contains(a)), "Invalid Architecture", |arch| {
+        format!("{arch:?} is not an architecture Coiled builds for: use \"x86_64\" or \"aarch64\".")
+    })
 }
 
 fn timeouts_block(name: &'static str, description: &'static str) -> tfplugin::schema::NestedBlock {

@@ -64,61 +64,43 @@ impl PluginService {
 
     /// Calls function `name` with the encoded arguments Terraform sent.
     pub fn call(&self, name: &str, arguments: &[pb::DynamicValue]) -> pb::call_function::Response {
-        let fail = |e: FunctionError| pb::call_function::Response {
-            result: None,
-            error: Some(e.to_proto()),
-        };
-        let Some(f) = self.functions.get(name) else {
-            return fail(FunctionError {
-                argument: None,
-                text: format!("this provider has no function {name:?}"),
-            });
-        };
+        match self.call_result(name, arguments) {
+            Ok(result) => pb::call_function::Response { result: Some(result), error: None },
+            Err(e) => pb::call_function::Response { result: None, error: Some(e.to_proto()) },
+        }
+    }
+
+    fn call_result(
+        &self,
+        name: &str,
+        arguments: &[pb::DynamicValue],
+    ) -> Result<pb::DynamicValue, FunctionError> {
+        let text = |text: String| FunctionError { argument: None, text };
+        let f = self.functions.get(name);
+        let f = f.ok_or_else(|| text(format!("this provider has no function {name:?}")))?;
         let params = f.params();
         if arguments.len() != params.len() {
-            return fail(FunctionError {
-                argument: None,
-                text: format!(
-                    "{name} takes {} argument(s), {} given",
-                    params.len(),
-                    arguments.len()
-                ),
-            });
+            let (want, got) = (params.len(), arguments.len());
+            return Err(text(format!("{name} takes {want} argument(s), {got} given")));
         }
         let mut args = Vec::with_capacity(params.len());
         for (i, (dv, p)) in arguments.iter().zip(&params).enumerate() {
-            let mut diags = Diagnostics::new();
-            match decode(Some(dv), &p.ty, &mut diags, "argument") {
-                Some(v) if v.is_wholly_known() && !v.is_null() => args.push(v),
-                Some(_) => {
-                    return fail(FunctionError::argument(
-                        i,
-                        format!("{} must be a known, non-null value", p.name),
-                    ));
-                }
-                None => {
-                    return fail(FunctionError::argument(
+            let v =
+                decode(Some(dv), &p.ty, &mut Diagnostics::new(), "argument").ok_or_else(|| {
+                    FunctionError::argument(
                         i,
                         format!("{} could not be read as {}", p.name, p.ty.to_json()),
-                    ));
-                }
+                    )
+                })?;
+            if !v.is_wholly_known() || v.is_null() {
+                let why = format!("{} must be a known, non-null value", p.name);
+                return Err(FunctionError::argument(i, why));
             }
+            args.push(v);
         }
-        match f.call(&args) {
-            Ok(v) => {
-                let mut diags = Diagnostics::new();
-                match encode(&v, &f.returns(), &mut diags, "result") {
-                    Some(result) => {
-                        pb::call_function::Response { result: Some(result), error: None }
-                    }
-                    None => fail(FunctionError {
-                        argument: None,
-                        text: format!("{name} produced a value it could not encode"),
-                    }),
-                }
-            }
-            Err(e) => fail(e),
-        }
+        let v = f.call(&args)?;
+        encode(&v, &f.returns(), &mut Diagnostics::new(), "result")
+            .ok_or_else(|| text(format!("{name} produced a value it could not encode")))
     }
 
     /// `UpgradeResourceIdentity`: stored identities of this version or older, re-read by the schema.

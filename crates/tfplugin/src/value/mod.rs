@@ -139,49 +139,17 @@ impl Number {
         if let Ok(i) = text.parse::<i64>() {
             return Some(Number(i.to_string()));
         }
-        // Validate the syntax of a JSON-style number, then normalise through f64 where that is exact.
-        let valid = {
-            let b = text.as_bytes();
-            let mut i = 0;
-            if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
-                i += 1;
-            }
-            let digits_start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            let mut any = i > digits_start;
-            if i < b.len() && b[i] == b'.' {
-                i += 1;
-                let f = i;
-                while i < b.len() && b[i].is_ascii_digit() {
-                    i += 1;
-                }
-                any |= i > f;
-            }
-            if any && i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-                i += 1;
-                if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
-                    i += 1;
-                }
-                let e = i;
-                while i < b.len() && b[i].is_ascii_digit() {
-                    i += 1;
-                }
-                any &= i > e;
-            }
-            any && i == b.len()
-        };
-        if !valid {
-            return None;
-        }
+        // The syntax of Rust's floats (digits with an optional fraction and exponent, signed) is
+        // that of a JSON-style number, but for `inf` and `nan`, which no letter but `e` lets in.
+        let number = |b: u8| b.is_ascii_digit() || b"+-.eE".contains(&b);
+        let parsed = text.parse::<f64>().ok().filter(|_| text.bytes().all(number))?;
         // Up to 15 significant digits an f64 holds the decimal exactly, and its shortest form is canonical;
         // beyond that the text itself is kept so no precision is lost.
         let mantissa = text.split(['e', 'E']).next().unwrap_or_default();
         let significant = mantissa.chars().filter(char::is_ascii_digit).collect::<String>();
         let significant = significant.trim_start_matches('0').trim_end_matches('0');
-        match text.parse::<f64>() {
-            Ok(f) if f.is_finite() && significant.len() <= 15 => Number::from_f64(f),
+        match parsed {
+            f if f.is_finite() && significant.len() <= 15 => Number::from_f64(f),
             _ => Some(Number(text.trim_start_matches('+').to_string())),
         }
     }

@@ -206,7 +206,10 @@ fn head(cur: &mut Cursor<'_>) -> Result<Head, DecodeError> {
         M::Null => Head::Nil,
         M::True => Head::Bool(true),
         M::False => Head::Bool(false),
-        M::U8 | M::U16 | M::U32 | M::U64 => Head::Int(i128::from(unsigned(cur, marker)?)),
+        M::U8 => Head::Int(i128::from(whole(cur.read_data_u8())?)),
+        M::U16 => Head::Int(i128::from(whole(cur.read_data_u16())?)),
+        M::U32 => Head::Int(i128::from(whole(cur.read_data_u32())?)),
+        M::U64 => Head::Int(i128::from(whole(cur.read_data_u64())?)),
         M::I8 => Head::Int(i128::from(whole(cur.read_data_i8())?)),
         M::I16 => Head::Int(i128::from(whole(cur.read_data_i16())?)),
         M::I32 => Head::Int(i128::from(whole(cur.read_data_i32())?)),
@@ -220,12 +223,11 @@ fn head(cur: &mut Cursor<'_>) -> Result<Head, DecodeError> {
         M::Array16 | M::Array32 => Head::Array(sized(cur, marker)?),
         M::FixMap(n) => Head::Map(usize::from(n)),
         M::Map16 | M::Map32 => Head::Map(sized(cur, marker)?),
-        // An extension's payload is its type byte and its data.
-        M::FixExt1 => Head::Ext(2),
-        M::FixExt2 => Head::Ext(3),
-        M::FixExt4 => Head::Ext(5),
-        M::FixExt8 => Head::Ext(9),
-        M::FixExt16 => Head::Ext(17),
+        // An extension's payload is its type byte and its data: FixExt1 (0xd4) to FixExt16 (0xd8)
+        // hold 1, 2, 4, 8 or 16 bytes of data.
+        M::FixExt1 | M::FixExt2 | M::FixExt4 | M::FixExt8 | M::FixExt16 => {
+            Head::Ext(1 + (1 << (marker.to_u8() - 0xd4)))
+        }
         M::Ext8 | M::Ext16 | M::Ext32 => Head::Ext(sized(cur, marker)? + 1),
         M::Reserved => return fail("invalid msgpack marker 0xc1"),
     })
@@ -234,16 +236,6 @@ fn head(cur: &mut Cursor<'_>) -> Result<Head, DecodeError> {
 /// A read that ran out of bytes is a truncated value.
 fn whole<T, E>(r: Result<T, E>) -> Result<T, DecodeError> {
     r.or_else(|_| fail("msgpack value is truncated"))
-}
-
-/// The unsigned integer after a `U8`..`U64` marker.
-fn unsigned(cur: &mut Cursor<'_>, marker: rmp::Marker) -> Result<u64, DecodeError> {
-    whole(match marker {
-        rmp::Marker::U8 => cur.read_data_u8().map(u64::from),
-        rmp::Marker::U16 => cur.read_data_u16().map(u64::from),
-        rmp::Marker::U32 => cur.read_data_u32().map(u64::from),
-        _ => cur.read_data_u64(),
-    })
 }
 
 /// The length after a sized marker: one, two or four bytes by the marker's width.
