@@ -6,8 +6,8 @@
 //! - [`api`]: the Coiled control-plane client (HTTP and WebSocket, no Terraform);
 //! - [`provider`]: the Coiled provider, its resources and data sources.
 //!
-//! The local control plane (`coiled-local`) and the documentation generator (`docgen`) are packages of
-//! their own in `crates/`.
+//! The local control plane (`coiled-local`) and the documentation generator (`docgen`) are packages
+//! of their own in `crates/`.
 
 pub mod api;
 pub mod provider;

@@ -1,5 +1,5 @@
-//! `terraform-provider-coiled`: the Terraform plugin binary. Terraform starts it; by hand, `--debug`
-//! serves it for `TF_REATTACH_PROVIDERS`, and `--version` prints the version.
+//! `terraform-provider-coiled`: the Terraform plugin binary. Terraform starts it; by hand,
+//! `--debug` serves it for `TF_REATTACH_PROVIDERS`, and `--version` prints the version.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,7 +36,8 @@ fn main() -> ExitCode {
         tracing::error!(panic = %info, "provider panicked");
         eprintln!("terraform-provider-coiled: internal error: {info}");
     }));
-    // One thread: each RPC does little work between network waits, and no task wakes another thread.
+    // One thread: each RPC does little work between network waits, and no task wakes another
+    // thread.
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -22,10 +22,11 @@ impl Client {
         self.get_json(op, &format!("/api/v1/{}/backend_options/", seg(workspace)), &[]).await
     }
 
-    /// Writes account backend options over the `cluster-info` WebSocket (`update_options`), as Coiled's
-    /// client does: read the greeting, send the options, follow progress until `FINISHED` or close.
-    /// Returns the progress messages. Connection failures before the options are sent are retried.
-    /// `data` is a [`BackendOptionsData`] when the provider writes; tests of the server may send other shapes.
+    /// Writes account backend options over the `cluster-info` WebSocket (`update_options`), as
+    /// Coiled's client does: read the greeting, send the options, follow progress until `FINISHED`
+    /// or close. Returns the progress messages. Connection failures before the options are sent are
+    /// retried. `data` is a [`BackendOptionsData`] when the provider writes; tests of the server
+    /// may send other shapes.
     pub async fn set_backend_options<D: serde::Serialize + Sync>(
         &self,
         op: &Op,
@@ -38,8 +39,8 @@ impl Client {
         .await
     }
 
-    /// Connects the WebSocket: TCP (through the proxy the environment names, if any), then TLS with the
-    /// same trust as the HTTP client, then the upgrade carrying the auth headers.
+    /// Connects the WebSocket: TCP (through the proxy the environment names, if any), then TLS with
+    /// the same trust as the HTTP client, then the upgrade carrying the auth headers.
     async fn open_websocket(
         &self,
         op: &Op,
@@ -156,7 +157,8 @@ impl Client {
 }
 
 /// Reads the server's answers to `update_options` until `FINISHED` or close: the progress messages,
-/// or the error the server flagged (on any message, whatever its type, as Coiled's client reads them).
+/// or the error the server flagged (on any message, whatever its type, as Coiled's client reads
+/// them).
 async fn follow_progress(
     op: &Op,
     socket: &mut WsStream,
@@ -242,7 +244,8 @@ type WsMessage =
 type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// The error a WebSocket message carries, if it says it is one (`is_error` or `raise`, whatever its type).
+/// The error a WebSocket message carries, if it says it is one (`is_error` or `raise`, whatever its
+/// type).
 fn error_message(text: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     let is_error = v.get("is_error").is_some_and(truthy) || v.get("raise").is_some_and(truthy);

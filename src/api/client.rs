@@ -52,8 +52,8 @@ pub struct Client {
     /// TLS settings for connections made outside the HTTP client (the WebSocket), the same trust
     /// as `http`.
     pub(super) ws_tls: std::sync::Arc<rustls::ClientConfig>,
-    /// Whether this server has answered anything yet (until it has, no attempt waits longer than the
-    /// unreachable budget).
+    /// Whether this server has answered anything yet (until it has, no attempt waits longer than
+    /// the unreachable budget).
     answered: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The collections (clusters, software environments of a workspace) this server has listed as
     /// Coiled's API does: until it has, a 404 for one of their members is not taken to mean that
@@ -66,7 +66,8 @@ pub struct Client {
 }
 
 impl Client {
-    /// Builds a client; fails when the token would travel in clear text, or the CA bundle is unusable.
+    /// Builds a client; fails when the token would travel in clear text, or the CA bundle is
+    /// unusable.
     pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
         // What messages show of the URL: never its credentials.
         let shown = connect::mask_credentials(&config.server);
@@ -158,7 +159,8 @@ impl Client {
 
     pub(crate) fn auth_header(&self) -> String {
         let t = self.config.token.expose();
-        // Coiled's scheme: long-lived API tokens contain a dash and use `ApiToken`; legacy ones `Token`.
+        // Coiled's scheme: long-lived API tokens contain a dash and use `ApiToken`; legacy ones
+        // `Token`.
         if t.contains('-') { format!("ApiToken {t}") } else { format!("Token {t}") }
     }
 
@@ -288,12 +290,12 @@ impl Client {
         }
     }
 
-    /// A 404 in Coiled's error shape, kept as "not found" only once the collection the path belongs to
-    /// (a workspace's clusters, its software environments; else the user's identity) has answered as
-    /// Coiled's API does (once per collection and client). Ours: Coiled's client takes any 404 of
-    /// these endpoints as not-found, but a proxy or another server that answers 404 to every path, or
-    /// routes only some, would then make a refresh forget resources; such a 404 is an error naming the
-    /// URL (rule `gone`).
+    /// A 404 in Coiled's error shape, kept as "not found" only once the collection the path belongs
+    /// to (a workspace's clusters, its software environments; else the user's identity) has
+    /// answered as Coiled's API does (once per collection and client). Ours: Coiled's client takes
+    /// any 404 of these endpoints as not-found, but a proxy or another server that answers 404 to
+    /// every path, or routes only some, would then make a refresh forget resources; such a 404 is
+    /// an error naming the URL (rule `gone`).
     async fn confirm_not_found(&self, op: &Op, path: &str, message: String) -> ApiError {
         let (probe, query) = collection_of(path);
         // Concurrent 404s of one collection wait for one probe; one that failed is not kept.
@@ -373,8 +375,8 @@ impl Client {
             }
             _ => {}
         }
-        // As `Cloud.default_workspace` in `coiled/core.py`: the workspace named as the user, as it is
-        // or in lower case.
+        // As `Cloud.default_workspace` in `coiled/core.py`: the workspace named as the user, as it
+        // is or in lower case.
         let user = self.me(op).await?.username;
         let lower = user.to_lowercase();
         if let Some(found) = [user.as_str(), lower.as_str()].into_iter().find(|u| slugs.contains(u))
@@ -390,8 +392,8 @@ impl Client {
     }
 }
 
-/// The collection a path's resource belongs to, as a request that lists it (one item): a workspace's
-/// clusters (`Cloud._list_clusters_page`), its software environments
+/// The collection a path's resource belongs to, as a request that lists it (one item): a
+/// workspace's clusters (`Cloud._list_clusters_page`), its software environments
 /// (`Cloud._list_software_environments_page_v2`), else the user's identity.
 fn collection_of(path: &str) -> (String, Vec<(&'static str, String)>) {
     let parts: Vec<&str> = path.split('/').collect();
@@ -434,10 +436,10 @@ async fn read_bounded(mut resp: reqwest::Response) -> Result<String, Bounded> {
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-/// Whether a transport failure means the server was not reached, so that nothing can have been carried
-/// out; and what happened, in words. A timeout counts only when `silence_counts` (an idempotent call
-/// to a server that has never answered): an unanswered write may have been carried out, and a server
-/// that answered before is waited for patiently.
+/// Whether a transport failure means the server was not reached, so that nothing can have been
+/// carried out; and what happened, in words. A timeout counts only when `silence_counts` (an
+/// idempotent call to a server that has never answered): an unanswered write may have been carried
+/// out, and a server that answered before is waited for patiently.
 fn unreachable_reason(
     e: &reqwest::Error,
     silence_counts: bool,
@@ -487,8 +489,8 @@ fn tls_reason(e: &reqwest::Error) -> String {
     "it is not trusted".to_string()
 }
 
-/// Whether an error (HTTP or WebSocket) is rustls refusing the peer's certificate. The rustls error sits
-/// inside an io::Error, which `source()` does not expose; the debug form does.
+/// Whether an error (HTTP or WebSocket) is rustls refusing the peer's certificate. The rustls error
+/// sits inside an io::Error, which `source()` does not expose; the debug form does.
 pub(crate) fn is_certificate_rejection(e: &dyn std::fmt::Debug) -> bool {
     let text = format!("{e:?}");
     text.contains("InvalidCertificate") || text.contains("invalid peer certificate")
@@ -523,8 +525,9 @@ fn is_loopback(url: &url::Url) -> bool {
     }
 }
 
-/// The HTTP client's roots beyond the ones it is built with: `ca_bundle_file`'s, and on macOS (whose
-/// build carries Mozilla's roots) those of `SSL_CERT_FILE`, which the platform store elsewhere includes.
+/// The HTTP client's roots beyond the ones it is built with: `ca_bundle_file`'s, and on macOS
+/// (whose build carries Mozilla's roots) those of `SSL_CERT_FILE`, which the platform store
+/// elsewhere includes.
 fn trust_extra_roots(
     mut builder: reqwest::ClientBuilder,
     ca_bundle_pem: Option<&[u8]>,

@@ -1,5 +1,6 @@
-//! Clusters and their workers: create (recovering lost answers by name), read, look up by name, stop,
-//! and scale (`/api/v2/clusters/account/{ws}/…`, `/api/v2/workers/account/{ws}/cluster/{id}/`).
+//! Clusters and their workers: create (recovering lost answers by name), read, look up by name,
+//! stop, and scale (`/api/v2/clusters/account/{ws}/…`,
+//! `/api/v2/workers/account/{ws}/cluster/{id}/`).
 
 use super::client::seg;
 use super::requests::{CreateCluster, ScaleUp};
@@ -37,12 +38,12 @@ impl Client {
         format!("/api/v2/clusters/account/{}/", seg(workspace))
     }
 
-    /// `POST /api/v2/clusters/account/{ws}/`, recovering lost answers: when an attempt gets no answer
-    /// or a gateway error, the cluster is looked up by name before anything is sent again, and a
-    /// cluster found is this create's (the caller made sure the name was free just before). A plain
-    /// 500 is the server refusing this body: it is not sent again. [`Created::recovered`] tells the
-    /// caller when the answer was recovered, so that `existing: true` on a first answer can still be
-    /// told apart.
+    /// `POST /api/v2/clusters/account/{ws}/`, recovering lost answers: when an attempt gets no
+    /// answer or a gateway error, the cluster is looked up by name before anything is sent again,
+    /// and a cluster found is this create's (the caller made sure the name was free just before). A
+    /// plain 500 is the server refusing this body: it is not sent again. [`Created::recovered`]
+    /// tells the caller when the answer was recovered, so that `existing: true` on a first answer
+    /// can still be told apart.
     pub async fn create_cluster(
         &self,
         op: &Op,
@@ -100,10 +101,10 @@ impl Client {
         .await
     }
 
-    /// `GET /api/v2/clusters/account/{ws}/?limit=100&offset=…&just_mine=0`, page after page until an
-    /// empty one, the end as `Cloud._list_clusters_page` in `coiled/v2/core.py` sees it. The client stops
-    /// after `max_pages` (20 by default) and says nothing; this reads to the end, up to
-    /// [`LIST_CEILING_PAGES`], and [`ClusterList::complete`] says whether it got there.
+    /// `GET /api/v2/clusters/account/{ws}/?limit=100&offset=…&just_mine=0`, page after page until
+    /// an empty one, the end as `Cloud._list_clusters_page` in `coiled/v2/core.py` sees it. The
+    /// client stops after `max_pages` (20 by default) and says nothing; this reads to the end, up
+    /// to [`LIST_CEILING_PAGES`], and [`ClusterList::complete`] says whether it got there.
     pub async fn list_clusters(&self, op: &Op, workspace: &str) -> Result<ClusterList, ApiError> {
         const PAGE: usize = 100;
         let mut items = Vec::new();
@@ -154,9 +155,9 @@ impl Client {
         }
     }
 
-    /// `DELETE /api/v2/clusters/account/{ws}/id/{id}`: asks the cluster to stop, with the reason cut to
-    /// its first 6,000 characters and left out when empty, as `Cloud._delete_cluster` sends it (which
-    /// keeps the URL under 8,192 bytes).
+    /// `DELETE /api/v2/clusters/account/{ws}/id/{id}`: asks the cluster to stop, with the reason
+    /// cut to its first 6,000 characters and left out when empty, as `Cloud._delete_cluster` sends
+    /// it (which keeps the URL under 8,192 bytes).
     pub async fn stop_cluster(
         &self,
         op: &Op,

@@ -1,7 +1,7 @@
-//! How the WebSocket reaches the server: the same trust (platform roots plus `ca_bundle_file`) and the
-//! same proxy variables (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, upper or lower case) as
-//! the HTTP client, so that one configuration serves every connection. A proxy is used through an
-//! HTTP `CONNECT` tunnel, as for HTTPS requests.
+//! How the WebSocket reaches the server: the same trust (platform roots plus `ca_bundle_file`) and
+//! the same proxy variables (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, upper or lower
+//! case) as the HTTP client, so that one configuration serves every connection. A proxy is used
+//! through an HTTP `CONNECT` tunnel, as for HTTPS requests.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +10,9 @@ use base64::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The platform's trust: its certificate store, as rustls-native-certs reads it (with `SSL_CERT_FILE`
-/// and `SSL_CERT_DIR`, which it honours). A certificate rustls cannot use is skipped, as the HTTP
-/// client skips it.
+/// The platform's trust: its certificate store, as rustls-native-certs reads it (with
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR`, which it honours). A certificate rustls cannot use is
+/// skipped, as the HTTP client skips it.
 #[cfg(not(target_os = "macos"))]
 fn platform_roots(roots: &mut rustls::RootCertStore) {
     for cert in rustls_native_certs::load_native_certs().certs {
@@ -20,8 +20,8 @@ fn platform_roots(roots: &mut rustls::RootCertStore) {
     }
 }
 
-/// On macOS, whose certificate store only Apple's frameworks read: Mozilla's roots (webpki-roots, as
-/// the HTTP client has them) and those of the PEM file `SSL_CERT_FILE` names.
+/// On macOS, whose certificate store only Apple's frameworks read: Mozilla's roots (webpki-roots,
+/// as the HTTP client has them) and those of the PEM file `SSL_CERT_FILE` names.
 #[cfg(target_os = "macos")]
 fn platform_roots(roots: &mut rustls::RootCertStore) {
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -135,8 +135,8 @@ pub fn proxy_for(
     Ok(Some(Proxy { address, authorization }))
 }
 
-/// `text` (a URL, or what was meant to be one) with the credentials of its authority (`user:password@`)
-/// replaced by `***`, for messages.
+/// `text` (a URL, or what was meant to be one) with the credentials of its authority
+/// (`user:password@`) replaced by `***`, for messages.
 pub fn mask_credentials(text: &str) -> String {
     let start = text.find("://").map_or(0, |i| i + 3);
     let end = text[start..].find(['/', '?', '#']).map_or(text.len(), |i| start + i);
@@ -226,7 +226,8 @@ fn connect_error(target: &str, e: &std::io::Error) -> String {
     }
 }
 
-/// Reads an HTTP response head (up to the blank line), byte by byte so nothing after it is consumed.
+/// Reads an HTTP response head (up to the blank line), byte by byte so nothing after it is
+/// consumed.
 async fn read_head(stream: &mut TcpStream) -> Result<String, String> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];

@@ -46,7 +46,8 @@ pub enum ApiError {
     Status {
         /// HTTP status.
         status: u16,
-        /// The message extracted from the body (`message`, `non_field_errors`, `detail`, or the body).
+        /// The message extracted from the body (`message`, `non_field_errors`, `detail`, or the
+        /// body).
         message: String,
         /// Coiled's error code, when the body has one (e.g. `NO_CLOUD_SETUP`).
         code: Option<String>,
@@ -86,8 +87,8 @@ pub enum ApiError {
         /// The last error seen.
         last: Box<ApiError>,
     },
-    /// The server could not be reached at all (connection refused, name not resolved, no answer) for
-    /// longer than the unreachable budget ([`RetryPolicy::unreachable`]).
+    /// The server could not be reached at all (connection refused, name not resolved, no answer)
+    /// for longer than the unreachable budget ([`RetryPolicy::unreachable`]).
     #[error("cannot reach the Coiled API at {url}: {reason} (gave up after {waited_s} s)")]
     Unreachable {
         /// The URL requested (no secrets in it).
@@ -97,7 +98,8 @@ pub enum ApiError {
         /// How long the provider kept trying.
         waited_s: u64,
     },
-    /// The server's TLS certificate was refused (untrusted issuer, wrong name, expired). Not retried.
+    /// The server's TLS certificate was refused (untrusted issuer, wrong name, expired). Not
+    /// retried.
     #[error(
         "the TLS certificate of {url} was refused: {message}; if the server uses a private \
             certificate authority, set `ca_bundle_file`"
@@ -114,7 +116,8 @@ pub enum ApiError {
         /// Why, with the choices.
         message: String,
     },
-    /// The server refused what was sent over the WebSocket (a message flagged `is_error` / `raise`).
+    /// The server refused what was sent over the WebSocket (a message flagged `is_error` /
+    /// `raise`).
     #[error("Coiled refused the request: {message}")]
     Refused {
         /// The server's message.
@@ -162,8 +165,8 @@ impl ApiError {
     /// Whether retrying the same request may succeed (rule `retry`).
     pub(crate) fn retryable(&self, idempotent: bool) -> bool {
         match self {
-            // 502 and 504 come from a gateway that may have passed the request on: only an idempotent
-            // request is sent again; a create is looked up by the caller instead.
+            // 502 and 504 come from a gateway that may have passed the request on: only an
+            // idempotent request is sent again; a create is looked up by the caller instead.
             ApiError::Status { status, .. } => {
                 matches!(status, 429 | 503) || (idempotent && matches!(status, 502 | 504))
             }
@@ -173,9 +176,9 @@ impl ApiError {
             _ => false,
         }
     }
-    /// Whether a request that is not idempotent may have taken effect although it failed: its answer
-    /// was lost, or a gateway failed (502, 504) after it may have passed it on. A plain 500 is the server
-    /// refusing it (rule `lost-answers`).
+    /// Whether a request that is not idempotent may have taken effect although it failed: its
+    /// answer was lost, or a gateway failed (502, 504) after it may have passed it on. A plain 500
+    /// is the server refusing it (rule `lost-answers`).
     pub fn may_have_been_applied(&self) -> bool {
         match self {
             ApiError::Transport { .. } | ApiError::Status { status: 502 | 504, .. } => true,
@@ -201,8 +204,8 @@ pub(crate) fn auth_failure(e: ApiError) -> ApiError {
     }
 }
 
-/// Builds the error for a failed answer, reading Coiled's error body shapes in the order its client does:
-/// `message`, `non_field_errors[0]`, `detail`, then the whole body.
+/// Builds the error for a failed answer, reading Coiled's error body shapes in the order its client
+/// does: `message`, `non_field_errors[0]`, `detail`, then the whole body.
 pub fn error_from_body(status: u16, body: &str, path: &str) -> ApiError {
     let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
     let text = |v: Option<&serde_json::Value>| v?.as_str().map(str::to_string);
@@ -222,8 +225,9 @@ pub fn error_from_body(status: u16, body: &str, path: &str) -> ApiError {
     match status {
         401 => ApiError::Unauthorized { status, message },
         403 => ApiError::Forbidden { message },
-        // Coiled's error shape (the keys `handle_api_exception` reads) says the API itself answered;
-        // any other 404 body (an HTML page, a proxy's text, nothing) says nothing of what was asked for.
+        // Coiled's error shape (the keys `handle_api_exception` reads) says the API itself
+        // answered; any other 404 body (an HTML page, a proxy's text, nothing) says nothing of what
+        // was asked for.
         404 if json.as_ref().is_some_and(|j| {
             ["detail", "message", "non_field_errors"].iter().any(|k| j.get(k).is_some())
         }) =>

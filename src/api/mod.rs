@@ -4,15 +4,16 @@
 //! - `GET /api/v2/user/me`, `GET /api/v2/user/me/memberships` (who am I, default workspace);
 //! - `GET /api/v1/{ws}/backend_options/` and the WebSocket `/ws/api/v1/{ws}/cluster-info/`
 //!   (`update_options`) for account backend options;
-//! - `POST /api/v2/clusters/account/{ws}/`, `GET …/id/{id}`, `GET …/name/{name}`, `DELETE …/id/{id}`;
+//! - `POST /api/v2/clusters/account/{ws}/`, `GET …/id/{id}`, `GET …/name/{name}`, `DELETE
+//!   …/id/{id}`;
 //! - `GET/POST/DELETE /api/v2/workers/account/{ws}/cluster/{id}/` for scaling;
 //! - under `/api/v2/software-environment/account/{ws}`: create, alias by name (read, delete), a
 //!   build's state and log; `GET /api/v2/user/workspace/{ws}/dask-config-overrides`.
 //!
-//! Files by concern: [`client`] (settings, one attempt, identity), [`retry`] (the one retry loop and
-//! the kinds of call), [`error`], [`clusters`], [`backend_options`], `software`, [`requests`] (typed request
-//! bodies), [`types`] (typed answers) and `connect` (proxy and TLS for the WebSocket). There is no
-//! hidden timeout beyond the [`Op`] the caller passes.
+//! Files by concern: [`client`] (settings, one attempt, identity), [`retry`] (the one retry loop
+//! and the kinds of call), [`error`], [`clusters`], [`backend_options`], `software`, [`requests`]
+//! (typed request bodies), [`types`] (typed answers) and `connect` (proxy and TLS for the
+//! WebSocket). There is no hidden timeout beyond the [`Op`] the caller passes.
 
 mod backend_options;
 pub mod client;

@@ -1,6 +1,6 @@
-//! Every request body the provider sends, as typed structs serialised by serde. Each mirrors the body
-//! that the public `coiled` client (1.135.6) sends for the same arguments; the doc comment names the
-//! client function it follows.
+//! Every request body the provider sends, as typed structs serialised by serde. Each mirrors the
+//! body that the public `coiled` client (1.135.6) sends for the same arguments; the doc comment
+//! names the client function it follows.
 
 use std::collections::BTreeMap;
 
@@ -24,9 +24,9 @@ pub struct FirewallSpecOut {
 }
 
 /// `POST /api/v2/clusters/account/{ws}/`: the body `CloudV2._create_cluster` builds in
-/// `coiled/v2/core.py` (called from `coiled.Cluster._start` in `coiled/v2/cluster.py`), every key the
-/// client sends, with the values it sends for the arguments the provider has; a key without a comment
-/// is always null, the client's value when its argument is not given. Client-only keys
+/// `coiled/v2/core.py` (called from `coiled.Cluster._start` in `coiled/v2/cluster.py`), every key
+/// the client sends, with the values it sends for the arguments the provider has; a key without a
+/// comment is always null, the client's value when its argument is not given. Client-only keys
 /// (`local_versions`) and the local Dask configuration are the differences the wire ledger lists.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CreateCluster {
@@ -74,7 +74,8 @@ pub struct CreateCluster {
     pub host_setup_script: Option<String>,
     pub pause_on_exit: Option<bool>,
     pub skip_ssd_mount: Option<bool>,
-    /// `cluster_timeout` (else the overrides' `coiled.cluster-timeout`) in seconds; null when unset.
+    /// `cluster_timeout` (else the overrides' `coiled.cluster-timeout`) in seconds; null when
+    /// unset.
     pub cluster_timeout_seconds: Option<i64>,
     /// `coiled.cloud-env-image` of the overrides, else null.
     pub coiled_cloud_env_image: Option<String>,
@@ -114,10 +115,10 @@ pub struct ClusterOptions {
     pub firewall_spec: Option<FirewallSpecOut>,
 }
 
-/// `POST /api/v2/software-environment/account/{ws}`: the body `Cloud._create_software_environment_v2`
-/// (`coiled/core.py`) sends, for a container image (as `coiled.Cluster(container=...)` makes one, or
-/// `create_software_environment(container=...)`) or a package spec. A key without a comment is
-/// always null.
+/// `POST /api/v2/software-environment/account/{ws}`: the body
+/// `Cloud._create_software_environment_v2` (`coiled/core.py`) sends, for a container image (as
+/// `coiled.Cluster(container=...)` makes one, or `create_software_environment(container=...)`) or a
+/// package spec. A key without a comment is always null.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CreateSoftwareEnv {
     /// The environment's name.
@@ -155,8 +156,8 @@ pub struct ScaleUp {
     pub reason: String,
 }
 
-/// The `update_options` message on `/ws/api/v1/{ws}/cluster-info/`: `CloudBeta._set_backend_options`
-/// in `coiled/core.py` (through `coiled.set_backend_options`).
+/// The `update_options` message on `/ws/api/v1/{ws}/cluster-info/`:
+/// `CloudBeta._set_backend_options` in `coiled/core.py` (through `coiled.set_backend_options`).
 #[derive(Clone, Debug, Serialize)]
 pub struct UpdateOptions<'a, D: Serialize> {
     /// Always `update_options`.

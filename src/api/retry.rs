@@ -1,9 +1,9 @@
 //! Retries: one loop for every kind of call, the per-operation deadline and stop signal ([`Op`]),
 //! backoff with full jitter ([`RetryPolicy`]), the kinds of call ([`Call`]) and `Retry-After`.
 //!
-//! The loop adds no hidden timeout: it ends at the operation's deadline, on cancellation, on an error
-//! that retrying cannot fix, or when a server that cannot be reached at all has been tried for
-//! [`RetryPolicy::unreachable`].
+//! The loop adds no hidden timeout: it ends at the operation's deadline, on cancellation, on an
+//! error that retrying cannot fix, or when a server that cannot be reached at all has been tried
+//! for [`RetryPolicy::unreachable`].
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -45,9 +45,9 @@ pub struct RetryPolicy {
     /// First delay's upper bound.
     pub base: Duration,
     pub max: Duration,
-    /// How long a server that cannot be reached at all (refused, unresolved, silent) is retried before
-    /// the request fails with [`ApiError::Unreachable`]. Throttling and 5xx answers are not bounded by
-    /// this: a server that answers is waited for until the operation's deadline.
+    /// How long a server that cannot be reached at all (refused, unresolved, silent) is retried
+    /// before the request fails with [`ApiError::Unreachable`]. Throttling and 5xx answers are not
+    /// bounded by this: a server that answers is waited for until the operation's deadline.
     pub unreachable: Duration,
 }
 
@@ -79,14 +79,14 @@ impl RetryPolicy {
 /// The kinds of call, each with its retry policy and per-attempt time limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Call {
-    /// Safe to send again (GET, and DELETEs whose repetition changes nothing): retried on throttling,
-    /// gateway errors and lost connections.
+    /// Safe to send again (GET, and DELETEs whose repetition changes nothing): retried on
+    /// throttling, gateway errors and lost connections.
     Idempotent,
-    /// A change that must not happen twice (adding workers): retried only where the answer proves it
-    /// was not carried out (429, 503, a connection never made).
+    /// A change that must not happen twice (adding workers): retried only where the answer proves
+    /// it was not carried out (429, 503, a connection never made).
     Write,
-    /// A cluster create: as [`Call::Write`], with the 300 s answer timeout of Coiled's client, since
-    /// the server does real work before answering. The caller recovers lost answers by name.
+    /// A cluster create: as [`Call::Write`], with the 300 s answer timeout of Coiled's client,
+    /// since the server does real work before answering. The caller recovers lost answers by name.
     Create,
 }
 

@@ -3,10 +3,10 @@
 //! close_workers=True)`, so that their data moves to the workers that stay, before it deletes them.
 //!
 //! The connection is TLS with the cluster's certificate and key as Coiled's `GatewaySecurity` makes
-//! it: the certificate is the client's own and the authority the scheduler's is checked against, and
-//! the scheduler's name is not checked (it is reached by IP). Messages are Dask's: a handshake each
-//! way, then one request and its reply, each a msgpack frame behind Dask's framing (a little-endian
-//! `u64` byte count, the frame count and each frame's length, then the frames).
+//! it: the certificate is the client's own and the authority the scheduler's is checked against,
+//! and the scheduler's name is not checked (it is reached by IP). Messages are Dask's: a handshake
+//! each way, then one request and its reply, each a msgpack frame behind Dask's framing (a
+//! little-endian `u64` byte count, the frame count and each frame's length, then the frames).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,16 +18,16 @@ use rustls::{CertificateError, DigitallySignedStruct, Error as TlsError, Signatu
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// How long a connection to the scheduler may take to open: one that cannot be reached does not hold
-/// a scale-down for its whole timeout.
+/// How long a connection to the scheduler may take to open: one that cannot be reached does not
+/// hold a scale-down for its whole timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The largest reply read (a retirement answers one small record per worker).
 const MAX_REPLY: u64 = 64 << 20;
 
-/// Asks the scheduler at `address` (`tls://HOST:PORT`) to retire the workers `names`, as Coiled's client
-/// does, within `timeout`; returns the names of the workers it retired. An error says why it could
-/// not be asked or what it answered.
+/// Asks the scheduler at `address` (`tls://HOST:PORT`) to retire the workers `names`, as Coiled's
+/// client does, within `timeout`; returns the names of the workers it retired. An error says why it
+/// could not be asked or what it answered.
 pub async fn retire_workers(
     address: &str,
     cert_pem: &str,
@@ -125,8 +125,8 @@ fn tls_config(cert_pem: &str, key_pem: &str) -> Result<rustls::ClientConfig, Str
         .map_err(|e| format!("the cluster's certificate and key do not go together: {e}"))
 }
 
-/// Checks the scheduler's certificate as Python's `ssl` does with the cluster's certificate as its only
-/// authority and `check_hostname = False`: the certificate itself, or one it issued.
+/// Checks the scheduler's certificate as Python's `ssl` does with the cluster's certificate as its
+/// only authority and `check_hostname = False`: the certificate itself, or one it issued.
 #[derive(Debug)]
 struct ClusterAuthority {
     certs: Vec<CertificateDer<'static>>,
@@ -207,7 +207,8 @@ fn handshake() -> Vec<u8> {
     m
 }
 
-/// `rpc.retire_workers(names=…, remove=True, close_workers=True)`, as the rpc sends it (with `reply`).
+/// `rpc.retire_workers(names=…, remove=True, close_workers=True)`, as the rpc sends it (with
+/// `reply`).
 fn retire_request(names: &[String]) -> Vec<u8> {
     let mut m = Vec::new();
     map(&mut m, 5);

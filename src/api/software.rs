@@ -1,7 +1,8 @@
-//! Software environments and the workspace's Dask configuration overrides, as the public client reads
-//! and makes them: `GET /api/v2/user/workspace/{ws}/dask-config-overrides` (before a cluster create),
-//! and under `/api/v2/software-environment/account/{ws}`: create (`POST`), the alias by name (`GET`,
-//! `DELETE` `alias/name/{name}`), a build's state (`build/{id}`) and its log (`build/logs/{id}`).
+//! Software environments and the workspace's Dask configuration overrides, as the public client
+//! reads and makes them: `GET /api/v2/user/workspace/{ws}/dask-config-overrides` (before a cluster
+//! create), and under `/api/v2/software-environment/account/{ws}`: create (`POST`), the alias by
+//! name (`GET`, `DELETE` `alias/name/{name}`), a build's state (`build/{id}`) and its log
+//! (`build/logs/{id}`).
 
 use super::client::seg;
 use super::requests::{CreateSoftwareEnv, JsonObject};
@@ -80,7 +81,8 @@ impl Client {
         self.get_json(op, &senv_path(workspace, &format!("/build/logs/{build}")), &query).await
     }
 
-    /// `GET /api/v2/software-environment/account/{ws}/alias/name/{name}` (`Cloud._get_software_info`).
+    /// `GET /api/v2/software-environment/account/{ws}/alias/name/{name}`
+    /// (`Cloud._get_software_info`).
     pub async fn software_alias(
         &self,
         op: &Op,
@@ -101,8 +103,8 @@ impl Client {
         self.get_json(op, &senv_path(workspace, &format!("/spec/{spec}")), &[]).await
     }
 
-    /// `GET /api/v2/software-environment/account/{ws}/alias?offset=…`, page after page until `count`
-    /// are read (`Cloud._list_software_environments_page_v2`, through `_depaginate_v2`).
+    /// `GET /api/v2/software-environment/account/{ws}/alias?offset=…`, page after page until
+    /// `count` are read (`Cloud._list_software_environments_page_v2`, through `_depaginate_v2`).
     pub async fn list_software_aliases(
         &self,
         op: &Op,

@@ -1,5 +1,5 @@
-//! The JSON shapes the client reads and writes, as Coiled's public client uses them. Fields the client
-//! does not need are ignored; optional ones default.
+//! The JSON shapes the client reads and writes, as Coiled's public client uses them. Fields the
+//! client does not need are ignored; optional ones default.
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -73,8 +73,9 @@ impl BackendOptionsRead {
             },
         )
     }
-    /// The account-level ingress rules as reported: `Some(rules)` (empty when none are set) when the
-    /// answer carries `options.firewall_spec`, `None` when the server does not report it at all.
+    /// The account-level ingress rules as reported: `Some(rules)` (empty when none are set) when
+    /// the answer carries `options.firewall_spec`, `None` when the server does not report it at
+    /// all.
     pub fn ingress(&self) -> Option<Vec<IngressRule>> {
         let spec = self.options.get("firewall_spec")?;
         Some(serde_json::from_value::<FirewallSpec>(spec.clone()).ok()?.ingress.unwrap_or_default())
@@ -91,10 +92,11 @@ impl BackendOptionsRead {
             self.option_str("aws_region_name").or_else(|| self.option_str("gcp_region_name"))
         }
     }
-    /// The zone as it was given: `options.zone` where the answer carries the key (`set_backend_options`
-    /// writes its `zone` argument there, null when not given), else `options.gcp_zone_name`; `None` when
-    /// the answer says nothing of it, `Some(None)` when it reports none. On GCP, `gcp_zone_name` is the
-    /// zone the client derived (`us-east1-c` when given none), which is not a zone the user gave.
+    /// The zone as it was given: `options.zone` where the answer carries the key
+    /// (`set_backend_options` writes its `zone` argument there, null when not given), else
+    /// `options.gcp_zone_name`; `None` when the answer says nothing of it, `Some(None)` when it
+    /// reports none. On GCP, `gcp_zone_name` is the zone the client derived (`us-east1-c` when
+    /// given none), which is not a zone the user gave.
     pub fn zone(&self) -> Option<Option<String>> {
         if self.options.get("zone").is_some() {
             return Some(self.option_str("zone"));
@@ -105,8 +107,8 @@ impl BackendOptionsRead {
     pub fn gcp_project_name(&self) -> Option<String> {
         self.option_str("gcp_project_name")
     }
-    /// `options.network`, as `(network_id, scheduler_subnet_id, worker_subnet_id, firewall_id)` values
-    /// where set; `None` when the answer carries no network object.
+    /// `options.network`, as `(network_id, scheduler_subnet_id, worker_subnet_id, firewall_id)`
+    /// values where set; `None` when the answer carries no network object.
     pub fn network(&self) -> Option<[Option<String>; 4]> {
         let net = self.options.get("network")?.as_object()?;
         let text = |k: &str| {
@@ -258,7 +260,8 @@ impl ClusterDetails {
     pub fn spot(&self) -> Option<bool> {
         self.cluster_options.get("spot").and_then(|v| v.as_bool())
     }
-    /// `cluster_options.use_dashboard_https`, where reported (the client sends it only when `false`).
+    /// `cluster_options.use_dashboard_https`, where reported (the client sends it only when
+    /// `false`).
     pub fn dashboard_https(&self) -> Option<bool> {
         self.cluster_options.get("use_dashboard_https").and_then(|v| v.as_bool())
     }
@@ -306,9 +309,9 @@ pub struct SoftwareAlias {
     pub latest_spec: Option<SoftwareSpec>,
 }
 
-/// A software environment's spec (`GET …/spec/{id}`, `Cloud._get_software_spec`, which
-/// `coiled env inspect` prints whole): what a create sent, as far as the server echoes it. Every field
-/// is optional; one that is absent is not compared.
+/// A software environment's spec (`GET …/spec/{id}`, `Cloud._get_software_spec`, which `coiled env
+/// inspect` prints whole): what a create sent, as far as the server echoes it. Every field is
+/// optional; one that is absent is not compared.
 #[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq)]
 pub struct SpecRead {
     /// The image, for an environment made from one.
@@ -383,7 +386,8 @@ pub struct ClusterListItem {
     pub current_state: Option<ListedState>,
 }
 
-/// `current_state` of a listed cluster, whose state Coiled's CLI (`cli/cluster/list.py`) shows as `unknown` when absent.
+/// `current_state` of a listed cluster, whose state Coiled's CLI (`cli/cluster/list.py`) shows as
+/// `unknown` when absent.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct ListedState {
     /// The state name, when given.

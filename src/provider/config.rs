@@ -11,7 +11,8 @@ use crate::api::Secret;
 /// The default Coiled control plane.
 pub const DEFAULT_SERVER: &str = "https://cloud.coiled.io";
 
-/// The environment the settings are resolved from (a snapshot, so tests need not touch the process).
+/// The environment the settings are resolved from (a snapshot, so tests need not touch the
+/// process).
 #[derive(Clone, Debug, Default)]
 pub struct Env {
     pub vars: HashMap<String, String>,

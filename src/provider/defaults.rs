@@ -1,8 +1,8 @@
-//! Cluster defaults: the provider's `cluster_defaults` block, which every `coiled_cluster` that sets
-//! no value of its own takes (and plans show), and the settings of the Coiled configuration file and
-//! `DASK_COILED__*` variables that Coiled's Python client would apply to its clusters, which the
-//! provider never applies (a plan must not depend on whose machine runs it) but names in a warning
-//! when a cluster's value differs.
+//! Cluster defaults: the provider's `cluster_defaults` block, which every `coiled_cluster` that
+//! sets no value of its own takes (and plans show), and the settings of the Coiled configuration
+//! file and `DASK_COILED__*` variables that Coiled's Python client would apply to its clusters,
+//! which the provider never applies (a plan must not depend on whose machine runs it) but names in
+//! a warning when a cluster's value differs.
 
 use std::collections::BTreeMap;
 
@@ -37,7 +37,8 @@ tfplugin::model! {
         tags: BTreeMap<String, String>,
         /// Ingress rule of every cluster with no firewall of its own (no `backend_options.ingress`,
         /// `scheduler_port` or `allow_ingress_from`): such clusters get exactly these rules instead
-        /// of the workspace's account-level ones, and their `firewall_rules` show them at plan time.
+        /// of the workspace's account-level ones, and their `firewall_rules` show them at plan
+        /// time.
         #[block(with = ingress::ingress_block)]
         ingress: Value,
     }
@@ -160,7 +161,8 @@ fn yaml_bool(v: &serde_norway::Value) -> Option<bool> {
     }
 }
 
-/// Ingress rules written as the seed's YAML (`[{ports: [...], cidr: ...}]`); `None` when unreadable.
+/// Ingress rules written as the seed's YAML (`[{ports: [...], cidr: ...}]`); `None` when
+/// unreadable.
 fn yaml_rules(v: &serde_norway::Value) -> Option<RuleSet> {
     let items = v.as_sequence()?;
     let mut rules = Vec::new();

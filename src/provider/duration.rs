@@ -1,6 +1,6 @@
-//! The two kinds of duration a configuration holds: Terraform-style timeouts (`90s`, `20m`, `1h30m`)
-//! and Dask time deltas (`idle_timeout`, read as `dask.utils.parse_timedelta` reads them, since the
-//! cluster's scheduler is the one that parses it).
+//! The two kinds of duration a configuration holds: Terraform-style timeouts (`90s`, `20m`,
+//! `1h30m`) and Dask time deltas (`idle_timeout`, read as `dask.utils.parse_timedelta` reads them,
+//! since the cluster's scheduler is the one that parses it).
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
-//! Provider-defined functions (Terraform 1.8 and later), pure and offline: the firewall rows a list of
-//! ingress rules makes, exactly as the resources show them, and the canonical form of a CIDR block.
+//! Provider-defined functions (Terraform 1.8 and later), pure and offline: the firewall rows a list
+//! of ingress rules makes, exactly as the resources show them, and the canonical form of a CIDR
+//! block.
 
 use tfplugin::function::{Function, FunctionError, Param};
 use tfplugin::value::{Type, Value};

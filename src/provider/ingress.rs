@@ -1,6 +1,7 @@
-//! Ingress blocks as both resources use them: the schema, parsing a configuration into canonical rules
-//! with diagnostics, the wire form, and the state form that keeps the user's spelling when it means the
-//! same as what the server reports (no perpetual diff over `10.1.0.2/16` vs `10.1.0.0/16`).
+//! Ingress blocks as both resources use them: the schema, parsing a configuration into canonical
+//! rules with diagnostics, the wire form, and the state form that keeps the user's spelling when it
+//! means the same as what the server reports (no perpetual diff over `10.1.0.2/16` vs
+//! `10.1.0.0/16`).
 
 use std::collections::BTreeSet;
 
@@ -52,8 +53,8 @@ pub fn acknowledge_attribute(name: &'static str, _field_doc: &'static str) -> At
     .state_only()
 }
 
-/// Ingress rules, merged (one rule per CIDR block) and canonical: every constructor merges, so every
-/// rule set the provider holds has that form.
+/// Ingress rules, merged (one rule per CIDR block) and canonical: every constructor merges, so
+/// every rule set the provider holds has that form.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RuleSet(Vec<Rule>);
 
@@ -148,8 +149,8 @@ pub struct Reading {
     pub path: AttrPath,
     /// Whether `acknowledge_world_open_ingress` is set.
     pub acknowledged: bool,
-    /// Whether to warn about valid rules (host bits, merged duplicates, whole-internet sources): only
-    /// validation does, so that each warning shows once.
+    /// Whether to warn about valid rules (host bits, merged duplicates, whole-internet sources):
+    /// only validation does, so that each warning shows once.
     pub warnings: bool,
 }
 
@@ -180,11 +181,12 @@ pub enum Parsed {
     Invalid,
 }
 
-/// A short description of one block for messages: `the ingress block with cidr "10.0.0.0/8" and ports [22]`.
+/// A short description of one block for messages: `the ingress block with cidr "10.0.0.0/8" and
+/// ports [22]`.
 ///
-/// Diagnostics about a block name it this way and point at `ingress` itself: Terraform maps an index
-/// into a set of blocks to the n-th block in the file, but set elements reach the provider in cty's own
-/// order, so an index would highlight the wrong block.
+/// Diagnostics about a block name it this way and point at `ingress` itself: Terraform maps an
+/// index into a set of blocks to the n-th block in the file, but set elements reach the provider in
+/// cty's own order, so an index would highlight the wrong block.
 fn describe(element: &Value) -> String {
     let cidr = element
         .get("cidr")
@@ -337,7 +339,8 @@ impl Reader<'_> {
     }
 }
 
-/// Warnings about valid rules: blocks merged because they repeat a CIDR, and ports open to the world.
+/// Warnings about valid rules: blocks merged because they repeat a CIDR, and ports open to the
+/// world.
 fn warn_about(rules: &[Rule], path: &AttrPath, acknowledged: bool, diags: &mut Diagnostics) {
     let (_, repeated) = coiled_firewall::merge(rules);
     for net in repeated {
@@ -367,8 +370,8 @@ fn warn_about(rules: &[Rule], path: &AttrPath, acknowledged: bool, diags: &mut D
     }
 }
 
-/// The state value of `ingress` for rules the server reports: the prior value when it means the same
-/// (keeping the user's spelling and order), else the server's rules in canonical form.
+/// The state value of `ingress` for rules the server reports: the prior value when it means the
+/// same (keeping the user's spelling and order), else the server's rules in canonical form.
 pub fn state_value(server: &RuleSet, prior: &Value) -> Value {
     if let Parsed::Rules(prior_rules) = read(prior, &Reading::stored(), &mut Diagnostics::new())
         && prior_rules.same_as(server)

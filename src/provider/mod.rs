@@ -59,8 +59,8 @@ pub struct Coiled {
 pub struct WorkspaceFacts {
     /// `GET /api/v1/{ws}/backend_options/`.
     pub backend: Arc<crate::api::BackendOptionsRead>,
-    /// `GET /api/v2/user/workspace/{ws}/dask-config-overrides`; `None` when Coiled answered it with an
-    /// error, which Coiled's client ignores.
+    /// `GET /api/v2/user/workspace/{ws}/dask-config-overrides`; `None` when Coiled answered it with
+    /// an error, which Coiled's client ignores.
     pub overrides: Option<crate::api::JsonObject>,
 }
 
@@ -80,11 +80,12 @@ impl Coiled {
         reads.entry(ws.to_string()).or_default().clone()
     }
 
-    /// The workspace's backend options. Coiled's client reads them for every cluster it creates; ours
-    /// (rule `read-once`): they are workspace-wide, so one provider process (a `terraform apply` runs
-    /// one for its plan and one for its apply) reads them at most once per workspace, concurrent
-    /// first uses waiting for one read, and again after it writes them
-    /// ([`Coiled::forget_workspace_reads`]). A read that fails is not kept: the next use asks again.
+    /// The workspace's backend options. Coiled's client reads them for every cluster it creates;
+    /// ours (rule `read-once`): they are workspace-wide, so one provider process (a `terraform
+    /// apply` runs one for its plan and one for its apply) reads them at most once per workspace,
+    /// concurrent first uses waiting for one read, and again after it writes them
+    /// ([`Coiled::forget_workspace_reads`]). A read that fails is not kept: the next use asks
+    /// again.
     pub async fn backend_options(
         &self,
         op: &Op,
@@ -124,8 +125,8 @@ impl Coiled {
 
     /// The workspace's facts for plan-time checks, which are advice: read once for all of them,
     /// concurrent checks waiting for that read, and `None` for the rest of the process (until it
-    /// writes the workspace's backend options) when it failed, so that a plan of many clusters asks a
-    /// failing server once.
+    /// writes the workspace's backend options) when it failed, so that a plan of many clusters asks
+    /// a failing server once.
     pub async fn plan_facts(&self, op: &Op, ws: &str) -> Option<Arc<WorkspaceFacts>> {
         let reads = self.reads(ws);
         let read = || async { self.workspace_facts(op, ws).await.ok().map(Arc::new) };
@@ -155,8 +156,8 @@ impl Coiled {
         self.memberships.get_or_try_init(|| self.client.memberships(op)).await.map(Vec::as_slice)
     }
 
-    /// The workspace a resource's `workspace` attribute names, else the default one; reports an error
-    /// pointing at `workspace` when the default cannot be determined.
+    /// The workspace a resource's `workspace` attribute names, else the default one; reports an
+    /// error pointing at `workspace` when the default cannot be determined.
     pub async fn workspace_for(
         &self,
         op: &Op,
@@ -185,10 +186,9 @@ impl Coiled {
         self.configured_workspace.as_ref().map(|w| w.value.as_str())
     }
 
-    /// Turns an API error into a diagnostic with a next step, naming where the token came from when it
-    /// was rejected. Never includes the token.
-    /// The value of an API call that succeeded; else `None`, and the error
-    /// [reported](Coiled::report) under `summary` (at `path`).
+    /// Turns an API error into a diagnostic with a next step, naming where the token came from when
+    /// it was rejected. Never includes the token. The value of an API call that succeeded; else
+    /// `None`, and the error [reported](Coiled::report) under `summary` (at `path`).
     pub fn reported<T>(
         &self,
         result: Result<T, ApiError>,
@@ -260,9 +260,9 @@ impl Coiled {
         }
     }
 
-    /// Checks, once per provider process, that the token is accepted and (when `workspace` is given)
-    /// that its user is a member of that workspace: one cheap call, made at plan time so that a wrong
-    /// token or workspace fails `plan` rather than `apply`. Reports why not.
+    /// Checks, once per provider process, that the token is accepted and (when `workspace` is
+    /// given) that its user is a member of that workspace: one cheap call, made at plan time so
+    /// that a wrong token or workspace fails `plan` rather than `apply`. Reports why not.
     pub async fn check_access(
         &self,
         op: &Op,
@@ -356,7 +356,8 @@ impl ProviderData {
     }
 
     /// The configured connection; adds an error when there is none. `Ok(None)` means the provider
-    /// configuration is not known yet (plan with values from other resources): callers skip API work.
+    /// configuration is not known yet (plan with values from other resources): callers skip API
+    /// work.
     pub async fn coiled(&self, diags: &mut Diagnostics) -> Result<Option<Arc<Coiled>>, ()> {
         match &*self.configured.read().await {
             Configured::Ready(c) => Ok(Some(c.clone())),
@@ -413,7 +414,8 @@ impl ProviderData {
         coiled.check_access(&op, ws, own.map(|_| AttrPath::attr("workspace")), diags).await
     }
 
-    /// The configured connection for an operation that must call the API, or an error saying why not.
+    /// The configured connection for an operation that must call the API, or an error saying why
+    /// not.
     pub async fn require(&self, diags: &mut Diagnostics) -> Option<Arc<Coiled>> {
         match self.coiled(diags).await {
             Ok(Some(c)) => Some(c),

@@ -34,8 +34,8 @@ pub struct SelfSigned {
     pub key_pkcs8: Vec<u8>,
 }
 
-/// Generates a certificate for `localhost`, valid from 30 s ago for 30 days, usable as its own CA (the
-/// client pins it as the only root) and for both TLS server and client authentication.
+/// Generates a certificate for `localhost`, valid from 30 s ago for 30 days, usable as its own CA
+/// (the client pins it as the only root) and for both TLS server and client authentication.
 pub fn localhost(organization: &str) -> Result<SelfSigned, String> {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)

@@ -111,8 +111,9 @@ impl Diagnostic {
 }
 
 /// Text as a terminal may show it: control characters (ANSI escape sequences, carriage returns, C1
-/// controls, …) that a server's message may carry are written as `\u{..}` escapes, so that nothing in
-/// a diagnostic can move the cursor, recolour or rewrite Terraform's output; line breaks and tabs stay.
+/// controls, …) that a server's message may carry are written as `\u{..}` escapes, so that nothing
+/// in a diagnostic can move the cursor, recolour or rewrite Terraform's output; line breaks and
+/// tabs stay.
 pub fn printable(text: &str) -> String {
     if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return text.to_string();

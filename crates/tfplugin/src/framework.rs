@@ -1,6 +1,6 @@
-//! The resource framework: the interfaces a provider implements, and the rules enforced once for every
-//! resource (planning of computed values, requires-replace paths, the invariants of create / read /
-//! update results). The gRPC layer calls into this; resources never see protocol messages.
+//! The resource framework: the interfaces a provider implements, and the rules enforced once for
+//! every resource (planning of computed values, requires-replace paths, the invariants of create /
+//! read / update results). The gRPC layer calls into this; resources never see protocol messages.
 
 use std::sync::Arc;
 
@@ -15,7 +15,8 @@ use super::value::{AttrPath, Type, Value};
 /// What every operation is given: the provider-wide stop signal and the client's abilities.
 #[derive(Clone, Debug)]
 pub struct Ctx {
-    /// Cancelled when Terraform calls `StopProvider` (Ctrl-C): waits, retries and polls must end promptly.
+    /// Cancelled when Terraform calls `StopProvider` (Ctrl-C): waits, retries and polls must end
+    /// promptly.
     pub stop: CancellationToken,
     /// Whether the Terraform client understands write-only attributes (≥ 1.11).
     pub write_only_allowed: bool,
@@ -57,14 +58,15 @@ pub struct Plan<M = Value> {
     pub requires_replace: Vec<AttrPath>,
     /// Private data planned to go with the new state.
     pub private: Private,
-    /// Computed attributes whose planned value the resource predicted (kept known even when unchanged).
+    /// Computed attributes whose planned value the resource predicted (kept known even when
+    /// unchanged).
     pub predicted: Vec<&'static str>,
-    /// Top-level attributes and blocks whose change this plan makes in place although the schema or the
-    /// resource's hook marks them requires-replace (e.g. values an import could not read, taken from
-    /// the configuration).
+    /// Top-level attributes and blocks whose change this plan makes in place although the schema or
+    /// the resource's hook marks them requires-replace (e.g. values an import could not read, taken
+    /// from the configuration).
     pub in_place: Vec<&'static str>,
-    /// Terraform proposed the prior state itself: nothing changed in the configuration. The framework
-    /// sets it before the resource's hook.
+    /// Terraform proposed the prior state itself: nothing changed in the configuration. The
+    /// framework sets it before the resource's hook.
     pub proposal_is_prior: bool,
     /// Whether this plan creates the object.
     pub creating: bool,
@@ -95,17 +97,17 @@ pub trait Resource: Send + Sync + 'static {
     fn type_name(&self) -> &'static str;
     /// The schema.
     fn schema(&self) -> Schema;
-    /// The identity schema (Terraform 1.12 and later): attributes of the state that name an instance
-    /// for good. Identity values are taken from the state by these names, and an `import` block's
-    /// identity becomes the import ID of their values joined by `/`.
+    /// The identity schema (Terraform 1.12 and later): attributes of the state that name an
+    /// instance for good. Identity values are taken from the state by these names, and an `import`
+    /// block's identity becomes the import ID of their values joined by `/`.
     fn identity(&self) -> Option<crate::identity::IdentitySchema> {
         None
     }
-    /// Checks a configuration as Terraform sent it (so that a value the model cannot hold is reported
-    /// where it is), which may hold unknown values: only known values can be judged.
+    /// Checks a configuration as Terraform sent it (so that a value the model cannot hold is
+    /// reported where it is), which may hold unknown values: only known values can be judged.
     async fn validate(&self, _ctx: &Ctx, _config: &Value, _diags: &mut Diagnostics) {}
-    /// Refines a plan beyond the schema's rules: predicts computed values, keeps semantically equal prior
-    /// values, adds replace paths, warns. Called for creates and updates, never for destroys.
+    /// Refines a plan beyond the schema's rules: predicts computed values, keeps semantically equal
+    /// prior values, adds replace paths, warns. Called for creates and updates, never for destroys.
     async fn modify_plan(
         &self,
         _ctx: &Ctx,
@@ -180,10 +182,11 @@ pub trait AnyResource: Send + Sync {
     fn identity(&self) -> Option<crate::identity::IdentitySchema>;
     /// [`Resource::validate`].
     async fn validate(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics);
-    /// Reads state written under `version` of the schema (Terraform's JSON) as a value of the current
-    /// `schema` and its type `ty`, both built once by the caller, after [`Resource::upgrade_json`].
-    /// Called for state of an older version, and for state of the current version that does not
-    /// match the schema (to say why); other state of the current version is decoded directly.
+    /// Reads state written under `version` of the schema (Terraform's JSON) as a value of the
+    /// current `schema` and its type `ty`, both built once by the caller, after
+    /// [`Resource::upgrade_json`]. Called for state of an older version, and for state of the
+    /// current version that does not match the schema (to say why); other state of the current
+    /// version is decoded directly.
     fn upgrade_state(
         &self,
         schema: &Schema,
@@ -409,9 +412,9 @@ pub trait Provider: Send + Sync + 'static {
     );
 }
 
-/// Applies the schema's plan rules around the resource's own [`Resource::modify_plan`]:
-/// computed attributes the configuration leaves unset become unknown when the object changes (unless
-/// marked stable), a plan with no change returns the prior state untouched, and attributes and blocks
+/// Applies the schema's plan rules around the resource's own [`Resource::modify_plan`]: computed
+/// attributes the configuration leaves unset become unknown when the object changes (unless marked
+/// stable), a plan with no change returns the prior state untouched, and attributes and blocks
 /// marked requires-replace that differ from the prior state are listed. `schema` is the resource's
 /// schema, built once by the caller: this runs for every instance on every plan. `true` when the
 /// planned value is the prior state itself (no change).
@@ -430,8 +433,8 @@ pub async fn plan_change(
     if null_absent_single_blocks(&schema.block, &plan.config, &mut plan.planned) {
         plan.proposal_is_prior = false;
     }
-    // Terraform proposes an unchanged resource's prior state as it is: then that is the value before
-    // the hook, and no copy is needed.
+    // Terraform proposes an unchanged resource's prior state as it is: then that is the value
+    // before the hook, and no copy is needed.
     plan.proposal_is_prior =
         plan.proposal_is_prior || (!plan.creating && plan.planned == plan.prior);
     let before_hook = (!plan.proposal_is_prior).then(|| plan.planned.clone());
@@ -440,7 +443,8 @@ pub async fn plan_change(
         return false;
     }
     if !plan.creating && plan.planned.same_as(&plan.prior) {
-        // Equal but for set order: answer the prior value itself, so that nothing reads as a change.
+        // Equal but for set order: answer the prior value itself, so that nothing reads as a
+        // change.
         std::mem::swap(&mut plan.planned, &mut plan.prior);
         return true;
     }
@@ -459,7 +463,8 @@ pub async fn plan_change(
                 plan.requires_replace.push(p);
             }
         }
-        // What the plan makes in place replaces nothing, whether the schema or the resource listed it.
+        // What the plan makes in place replaces nothing, whether the schema or the resource listed
+        // it.
         let in_place = &plan.in_place;
         plan.requires_replace.retain(|p| !in_place.iter().any(|name| *p == AttrPath::attr(name)));
     }
@@ -488,8 +493,9 @@ fn plan_declared_defaults(block: &Block, plan: &mut Plan) {
     }
 }
 
-/// Marks top-level computed attributes unknown where the configuration did not set them, the resource's
-/// hook did not predict them, and they are not declared stable (or have no prior value yet).
+/// Marks top-level computed attributes unknown where the configuration did not set them, the
+/// resource's hook did not predict them, and they are not declared stable (or have no prior value
+/// yet).
 fn mark_unknown_computed(
     block: &Block,
     prior: &Value,
@@ -545,9 +551,9 @@ pub struct Change {
 }
 
 /// Applies a planned change through the resource, enforcing the apply invariants: a failed destroy
-/// keeps the object in state; a create returns state or an error; an update that changes only
-/// what the schema declares state only is recorded without the resource; a failed update keeps the
-/// prior state; write-only values never reach state; a new state has no unknown values. Returns the new
+/// keeps the object in state; a create returns state or an error; an update that changes only what
+/// the schema declares state only is recorded without the resource; a failed update keeps the prior
+/// state; write-only values never reach state; a new state has no unknown values. Returns the new
 /// state, or `None` when there is none to record (a failed create).
 pub async fn apply_change(
     resource: &dyn AnyResource,
@@ -603,7 +609,8 @@ pub async fn apply_change(
     })
 }
 
-/// Reads a resource through the resource's `read`, checking that the state it returns is wholly known.
+/// Reads a resource through the resource's `read`, checking that the state it returns is wholly
+/// known.
 pub async fn read_resource(
     resource: &dyn AnyResource,
     ctx: &Ctx,
@@ -644,10 +651,11 @@ fn check_known(type_name: &str, step: &str, state: &Value, diags: &mut Diagnosti
     }
 }
 
-/// Makes absent the single nested blocks the configuration leaves out; `true` when it changed `planned`.
-/// A block is never computed, so it exists exactly when the configuration writes it; but older
-/// Terraform releases (1.0.3 among them) propose a removed single block as the prior state held it,
-/// and then refuse a plan that keeps it ("planned for existence but config wants absence").
+/// Makes absent the single nested blocks the configuration leaves out; `true` when it changed
+/// `planned`. A block is never computed, so it exists exactly when the configuration writes it; but
+/// older Terraform releases (1.0.3 among them) propose a removed single block as the prior state
+/// held it, and then refuse a plan that keeps it ("planned for existence but config wants
+/// absence").
 fn null_absent_single_blocks(block: &Block, config: &Value, planned: &mut Value) -> bool {
     let mut changed = false;
     for b in block.blocks.iter().filter(|b| b.nesting == Nesting::Single) {

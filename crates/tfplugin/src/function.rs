@@ -1,7 +1,7 @@
 //! Provider-defined functions (protocol 6, Terraform 1.8 and later): a [`Function`] declares its
 //! parameters and return type, and is called with decoded arguments. Terraform itself refuses null
-//! arguments where a parameter does not allow them, and does not call a function whose arguments are
-//! not wholly known (the result is then unknown), as the protocol documents.
+//! arguments where a parameter does not allow them, and does not call a function whose arguments
+//! are not wholly known (the result is then unknown), as the protocol documents.
 
 use crate::proto::tfplugin6 as pb;
 use crate::value::{Type, Value};

@@ -1,6 +1,6 @@
-//! Resource identity (protocol 6.9, Terraform 1.12 and later): a small, permanent object that names a
-//! resource instance (for a cluster, its workspace and id), reported with every state the provider
-//! returns and accepted by `import` blocks (`identity = { … }`) in place of an import ID.
+//! Resource identity (protocol 6.9, Terraform 1.12 and later): a small, permanent object that names
+//! a resource instance (for a cluster, its workspace and id), reported with every state the
+//! provider returns and accepted by `import` blocks (`identity = { … }`) in place of an import ID.
 
 use crate::proto::tfplugin6 as pb;
 use crate::value::{Type, Value};
@@ -67,8 +67,8 @@ impl IdentitySchema {
     }
 }
 
-/// The identity of `state` as `object(attrs)`, when every attribute is known in it; `None` otherwise
-/// (a resource being created has no identity until it exists).
+/// The identity of `state` as `object(attrs)`, when every attribute is known in it; `None`
+/// otherwise (a resource being created has no identity until it exists).
 pub fn from_state(schema: &IdentitySchema, state: &Value) -> Option<Value> {
     if state.is_null() {
         return None;

@@ -1,8 +1,9 @@
-//! Logs as hclog JSON lines on stderr, which go-plugin re-logs under Terraform's own `TF_LOG` filter.
+//! Logs as hclog JSON lines on stderr, which go-plugin re-logs under Terraform's own `TF_LOG`
+//! filter.
 //!
-//! The level comes from `TF_LOG_PROVIDER`, else `TF_LOG` (`trace`, `debug`, `info`, `warn`, `error`,
-//! `json` = trace, `off`); unset means warnings and errors only. stdout is never written: it belongs to
-//! the handshake.
+//! The level comes from `TF_LOG_PROVIDER`, else `TF_LOG` (`trace`, `debug`, `info`, `warn`,
+//! `error`, `json` = trace, `off`); unset means warnings and errors only. stdout is never written:
+//! it belongs to the handshake.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -35,9 +36,9 @@ fn parse_level(raw: Option<&str>) -> Option<Level> {
     }
 }
 
-/// Installs the hclog JSON layer for `module` as the global subscriber. Only events whose target starts
-/// with one of `targets` (crate names, e.g. `["my_provider", "tfplugin"]`) are written: dependencies'
-/// own logs stay out of Terraform's log.
+/// Installs the hclog JSON layer for `module` as the global subscriber. Only events whose target
+/// starts with one of `targets` (crate names, e.g. `["my_provider", "tfplugin"]`) are written:
+/// dependencies' own logs stay out of Terraform's log.
 pub fn init(module: &'static str, targets: &'static [&'static str]) {
     let level = level_from_env();
     let layer = HclogLayer { module, targets, max: level };

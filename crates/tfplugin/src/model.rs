@@ -185,7 +185,8 @@ scalar_attr! {
     Value: "a value", Dynamic, |v| Some(v.clone()), |s| s.clone();
 }
 
-/// A list (a set decodes too); encoded as a list. A list with unknown elements is [`Field::Partly`].
+/// A list (a set decodes too); encoded as a list. A list with unknown elements is
+/// [`Field::Partly`].
 impl<T: Attr> Attr for Vec<T> {
     const HOLDS: &'static str = "a list";
     fn check(v: &Value, path: &AttrPath, diags: &mut Diagnostics) {
@@ -223,8 +224,8 @@ impl<T: Attr> Attr for BTreeMap<String, T> {
     }
 }
 
-/// Declares a model struct: each field is a [`Field`] of the given type, named as its attribute. The
-/// struct gets `decode(&Value)` and `encode() -> Value` (an object holding every field), and
+/// Declares a model struct: each field is a [`Field`] of the given type, named as its attribute.
+/// The struct gets `decode(&Value)` and `encode() -> Value` (an object holding every field), and
 /// implements [`Attr`] so that a nested block can be a field of another model.
 ///
 /// A field may also declare its place in the schema, beside its documentation, which becomes the
@@ -310,8 +311,8 @@ macro_rules! model {
                 $crate::value::Value::object([$((stringify!($field), self.$field.encode())),*])
             }
 
-            /// Reports each known value that its field's type cannot hold as an error on its attribute
-            /// (see [`Attr::check`]); a validation calls it first.
+            /// Reports each known value that its field's type cannot hold as an error on its
+            /// attribute (see [`Attr::check`]); a validation calls it first.
             pub fn check_values(value: &$crate::value::Value, diags: &mut $crate::diag::Diagnostics) {
                 <Self as $crate::model::Attr>::check(value, &$crate::value::AttrPath::root(), diags);
             }
@@ -377,7 +378,8 @@ macro_rules! model {
     };
 }
 
-/// The attribute name of a model's field, checked at compile time: `attr!(ClusterModel, n_workers)`.
+/// The attribute name of a model's field, checked at compile time: `attr!(ClusterModel,
+/// n_workers)`.
 #[macro_export]
 macro_rules! attr {
     ($model:ty, $field:ident) => {{

@@ -1,5 +1,5 @@
-//! The protocol buffers this crate speaks, compiled from `proto/` at build time, and the one service
-//! that routes each gRPC call to the service it names.
+//! The protocol buffers this crate speaks, compiled from `proto/` at build time, and the one
+//! service that routes each gRPC call to the service it names.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -71,8 +71,8 @@ impl<S: GrpcService> Route for Named<S> {
 }
 
 /// Routes `/{service}/{method}` calls to the services added with [`Routes::with`]; anything else is
-/// answered with gRPC status `UNIMPLEMENTED`, as a gRPC server must. This is all the routing a plugin
-/// needs, without a web framework in the provider's dependency tree.
+/// answered with gRPC status `UNIMPLEMENTED`, as a gRPC server must. This is all the routing a
+/// plugin needs, without a web framework in the provider's dependency tree.
 #[derive(Clone, Default)]
 pub struct Routes {
     routes: std::sync::Arc<Vec<std::sync::Arc<dyn Route>>>,

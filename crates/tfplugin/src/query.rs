@@ -16,12 +16,13 @@ pub struct Found {
     pub identity: Value,
     /// A name for people.
     pub display_name: String,
-    /// Its state, as the managed resource's read would give it, when asked for (`include_resource`).
+    /// Its state, as the managed resource's read would give it, when asked for
+    /// (`include_resource`).
     pub resource: Option<Value>,
 }
 
-/// A list resource: finds the instances of the managed resource type of the same name, including ones
-/// Terraform does not manage.
+/// A list resource: finds the instances of the managed resource type of the same name, including
+/// ones Terraform does not manage.
 #[async_trait]
 pub trait ListResource: Send + Sync {
     /// The type name, the managed resource's.
@@ -30,7 +31,8 @@ pub trait ListResource: Send + Sync {
     fn schema(&self) -> Schema;
     /// Checks a configuration that may hold unknown values.
     async fn validate(&self, _ctx: &Ctx, _config: &Value, _diags: &mut Diagnostics) {}
-    /// Finds at most `limit` instances matching `config`; `include_resource` asks for each one's state.
+    /// Finds at most `limit` instances matching `config`; `include_resource` asks for each one's
+    /// state.
     async fn list(
         &self,
         ctx: &Ctx,

@@ -1,6 +1,6 @@
-//! The schema model: attributes, nested attributes and nested blocks, with the descriptions that the
-//! registry docs are generated from. Converts to tfplugin6 `Schema` messages and derives the cty type of
-//! the objects a schema describes.
+//! The schema model: attributes, nested attributes and nested blocks, with the descriptions that
+//! the registry docs are generated from. Converts to tfplugin6 `Schema` messages and derives the
+//! cty type of the objects a schema describes.
 
 use std::collections::BTreeMap;
 
@@ -87,7 +87,8 @@ pub struct Attribute {
     pub description: &'static str,
     /// Plan rule: a change to this attribute replaces the resource.
     pub requires_replace: bool,
-    /// Plan rule: a computed value that never changes once set stays known in plans ("use state for unknown").
+    /// Plan rule: a computed value that never changes once set stays known in plans ("use state for
+    /// unknown").
     pub stable: bool,
     /// A change is recorded in state alone: the apply sends nothing to the server for it.
     pub state_only: bool,
@@ -176,7 +177,8 @@ impl Attribute {
         write_only: write_only = true;
         /// A change to this attribute replaces the resource.
         requires_replace: requires_replace = true;
-        /// Once known, this computed value is kept in plans instead of becoming "known after apply".
+        /// Once known, this computed value is kept in plans instead of becoming "known after
+        /// apply".
         stable: stable = true;
         /// A change to this attribute is recorded in state alone, with no request to the server.
         state_only: state_only = true;
@@ -185,9 +187,11 @@ impl Attribute {
         /// The API may not report it: after an import that read none, the configuration's value is
         /// taken in place.
         import_from_configuration_if_unread: after_import = AfterImport::FromConfigurationIfUnread;
-        /// After an import, the resource compares the value read with the configuration's by meaning.
+        /// After an import, the resource compares the value read with the configuration's by
+        /// meaning.
         import_compared_by_meaning: after_import = AfterImport::ComparedByMeaning;
-        /// The API never reports it: the first apply after an import sends the configuration's value.
+        /// The API never reports it: the first apply after an import sends the configuration's
+        /// value.
         import_sends_configuration: after_import = AfterImport::SentAgain;
     }
     /// Checks its known values with `check` when a configuration is validated.
@@ -287,7 +291,8 @@ impl NestedBlock {
         requires_replace: requires_replace = true;
         /// A change inside these blocks is recorded in state alone, with no request to the server.
         state_only: state_only = true;
-        /// After an import, the resource compares the values read with the configuration's by meaning.
+        /// After an import, the resource compares the values read with the configuration's by
+        /// meaning.
         import_compared_by_meaning: after_import = AfterImport::ComparedByMeaning;
     }
 }

@@ -1,6 +1,6 @@
 //! Running as a Terraform plugin: the go-plugin handshake, the listener (a unix socket, or TCP on
-//! loopback where go-plugin uses it: on Windows), AutoMTLS, the controller and stdio services, graceful
-//! shutdown, and the `--debug` reattach mode.
+//! loopback where go-plugin uses it: on Windows), AutoMTLS, the controller and stdio services,
+//! graceful shutdown, and the `--debug` reattach mode.
 
 #[cfg(unix)]
 use std::path::{Path, PathBuf};
@@ -97,8 +97,8 @@ impl SocketDir {
     }
 }
 
-/// Set to `tcp`, the plugin listens on TCP loopback as it does on Windows (ours: it lets the Windows
-/// transport be tried on any system).
+/// Set to `tcp`, the plugin listens on TCP loopback as it does on Windows (ours: it lets the
+/// Windows transport be tried on any system).
 pub const TRANSPORT_ENV: &str = "TFPLUGIN_TRANSPORT";
 
 /// Where the plugin listens: a unix socket in a private directory, or a TCP port on loopback.
@@ -324,9 +324,9 @@ async fn run<L: Accept>(
     }
 }
 
-/// SIGTERM shuts the plugin down. Terraform interrupts the whole process group on Ctrl-C and then asks
-/// the plugin to stop via StopProvider; SIGINT itself must not kill the plugin before that, so it is
-/// ignored unless in debug mode.
+/// SIGTERM shuts the plugin down. Terraform interrupts the whole process group on Ctrl-C and then
+/// asks the plugin to stop via StopProvider; SIGINT itself must not kill the plugin before that, so
+/// it is ignored unless in debug mode.
 #[cfg(unix)]
 async fn watch_signals(shutdown: CancellationToken, plugin_mode: bool) {
     use tokio::signal::unix::{SignalKind, signal};
@@ -353,9 +353,10 @@ async fn watch_signals(shutdown: CancellationToken, plugin_mode: bool) {
     }
 }
 
-/// Terraform stops its plugins through `GRPCController.Shutdown`; a Terraform that is killed, or dies on
-/// a closed output pipe, stops nothing, and its plugin would run on for good. The plugin then belongs to
-/// init (or a subreaper): it stops what it is doing and shuts down, and exits if that does not end.
+/// Terraform stops its plugins through `GRPCController.Shutdown`; a Terraform that is killed, or
+/// dies on a closed output pipe, stops nothing, and its plugin would run on for good. The plugin
+/// then belongs to init (or a subreaper): it stops what it is doing and shuts down, and exits if
+/// that does not end.
 #[cfg(unix)]
 async fn stop_when_orphaned(shutdown: CancellationToken, stop: CancellationToken) {
     let parent = std::os::unix::process::parent_id();
@@ -383,7 +384,8 @@ async fn stop_when_orphaned(shutdown: CancellationToken, stop: CancellationToken
 #[cfg(not(unix))]
 async fn stop_when_orphaned(_shutdown: CancellationToken, _stop: CancellationToken) {}
 
-/// Accepts connections and completes TLS handshakes concurrently; failed handshakes are logged and dropped.
+/// Accepts connections and completes TLS handshakes concurrently; failed handshakes are logged and
+/// dropped.
 fn tls_incoming<L: Accept>(
     listener: L,
     config: Arc<rustls::ServerConfig>,
@@ -429,7 +431,8 @@ fn plain_incoming<L: Accept>(
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
-/// The next connection, or `None` once the plugin shuts down; a failed accept is logged and skipped.
+/// The next connection, or `None` once the plugin shuts down; a failed accept is logged and
+/// skipped.
 async fn next_connection<L: Accept>(listener: &L, shutdown: &CancellationToken) -> Option<L::Io> {
     loop {
         tokio::select! {

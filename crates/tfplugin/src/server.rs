@@ -1,5 +1,6 @@
-//! The tfplugin6 `Provider` gRPC service: decodes requests, dispatches to the provider's resources and
-//! data sources through the framework, and encodes the answers. Knows protocol messages, not any particular provider.
+//! The tfplugin6 `Provider` gRPC service: decodes requests, dispatches to the provider's resources
+//! and data sources through the framework, and encodes the answers. Knows protocol messages, not
+//! any particular provider.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -408,7 +409,8 @@ impl PluginService {
             let unchanged =
                 framework::plan_change(res.as_ref(), schema, &ctx, &mut plan, &mut diags).await;
             if unchanged {
-                // The prior state itself, as Terraform sent it: nothing to encode, and its identity.
+                // The prior state itself, as Terraform sent it: nothing to encode, and its
+                // identity.
                 out.planned_state = r.prior_state.take();
                 out.planned_identity = r
                     .prior_identity

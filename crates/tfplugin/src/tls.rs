@@ -1,11 +1,11 @@
 //! AutoMTLS for the plugin channel.
 //!
-//! Terraform passes its client certificate in `PLUGIN_CLIENT_CERT` and learns ours from the handshake
-//! line. We generate a fresh server certificate at start and accept exactly one client: the holder of the
-//! certificate Terraform named. That certificate is ECDSA P-521 with the CA flag set, which webpki will not
-//! take as an end-entity certificate and ring cannot verify, so the verifier here pins the exact DER and
-//! checks the handshake signature itself (P-521 through the pure-Rust `p521` crate, other keys through
-//! rustls' ring algorithms).
+//! Terraform passes its client certificate in `PLUGIN_CLIENT_CERT` and learns ours from the
+//! handshake line. We generate a fresh server certificate at start and accept exactly one client:
+//! the holder of the certificate Terraform named. That certificate is ECDSA P-521 with the CA flag
+//! set, which webpki will not take as an end-entity certificate and ring cannot verify, so the
+//! verifier here pins the exact DER and checks the handshake signature itself (P-521 through the
+//! pure-Rust `p521` crate, other keys through rustls' ring algorithms).
 
 use std::sync::Arc;
 
@@ -39,7 +39,8 @@ pub struct ServerIdentity {
 }
 
 impl ServerIdentity {
-    /// Generates a self-signed ECDSA P-256 certificate for `localhost`, the name go-plugin verifies.
+    /// Generates a self-signed ECDSA P-256 certificate for `localhost`, the name go-plugin
+    /// verifies.
     pub fn generate() -> Result<ServerIdentity, TlsSetupError> {
         let c = crate::cert::localhost("Terraform plugin").map_err(TlsSetupError::Generate)?;
         Ok(ServerIdentity { cert_der: c.cert_der, key_der: c.key_pkcs8 })

@@ -1,9 +1,9 @@
-//! `coiled_backend_options`: a workspace's account-level backend options (cloud, region, credentials,
-//! network) and its default ingress rules for new clusters.
+//! `coiled_backend_options`: a workspace's account-level backend options (cloud, region,
+//! credentials, network) and its default ingress rules for new clusters.
 //!
 //! API calls: `GET /api/v1/{ws}/backend_options/` (read) and the `cluster-info` WebSocket with
-//! `update_options` (create, update). Coiled has no call to delete backend options: destroy leaves them
-//! in place (it never opens the firewall) and says so.
+//! `update_options` (create, update). Coiled has no call to delete backend options: destroy leaves
+//! them in place (it never opens the firewall) and says so.
 
 pub mod data_source;
 mod validate;
@@ -91,9 +91,9 @@ impl BackendOptionsResource {
         );
     }
 
-    /// Writes the planned options, then reads them back into the new state, within the `timeouts` value
-    /// for the first write (`create`) or a later one: the server may set up cloud infrastructure before
-    /// it answers.
+    /// Writes the planned options, then reads them back into the new state, within the `timeouts`
+    /// value for the first write (`create`) or a later one: the server may set up cloud
+    /// infrastructure before it answers.
     async fn write(
         &self,
         ctx: &Ctx,
@@ -331,7 +331,8 @@ impl Resource for BackendOptionsResource {
         match coiled.client.get_backend_options(&op, &ws).await {
             Ok(server) => {
                 let new = state_from_server(&state, &server);
-                // An import's first read fills its state in: nothing had been set, so nothing changed.
+                // An import's first read fills its state in: nothing had been set, so nothing
+                // changed.
                 let imported = private.as_slice() == IMPORTED;
                 let changes = differences(&describe(&state), &describe(&new));
                 if !changes.is_empty() && !imported {

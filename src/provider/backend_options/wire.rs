@@ -28,9 +28,9 @@ pub(crate) fn default_region(backend: Option<&str>, zone: Option<&str>) -> Strin
 }
 
 /// The GCP region and `gcp_zone_name` Coiled's client sends for a region and zone as given
-/// (`utils.py` `parse_gcp_region_zone`): with neither, `us-east1` and `us-east1-c`; a one-letter zone
-/// goes after the region (`us-east1` when none is given); a zone without a region gives the region (the
-/// zone less its last two characters); a region without a zone sends no zone.
+/// (`utils.py` `parse_gcp_region_zone`): with neither, `us-east1` and `us-east1-c`; a one-letter
+/// zone goes after the region (`us-east1` when none is given); a zone without a region gives the
+/// region (the zone less its last two characters); a region without a zone sends no zone.
 pub(crate) fn gcp_region_zone(
     region: Option<&str>,
     zone: Option<&str>,
@@ -254,7 +254,8 @@ pub fn payload(
             })
         }
         "gcp" => {
-            // The region the user gave, or one the plan kept (after an import) that the zone does not imply.
+            // The region the user gave, or one the plan kept (after an import) that the zone does
+            // not imply.
             let implied = gcp_region_zone(None, zone.as_deref()).0;
             let given =
                 config.region.as_deref().or(planned.region.as_deref().filter(|r| **r != implied));
@@ -304,8 +305,9 @@ pub fn payload(
     }
 }
 
-/// The state after reading `server`'s answer on top of `prior`: what the server reports replaces what it
-/// contradicts; credentials (never returned) and anything the server does not report are kept.
+/// The state after reading `server`'s answer on top of `prior`: what the server reports replaces
+/// what it contradicts; credentials (never returned) and anything the server does not report are
+/// kept.
 pub fn state_from_server(
     prior: &BackendOptionsModel,
     server: &BackendOptionsRead,
@@ -347,9 +349,9 @@ pub fn state_from_server(
     state
 }
 
-/// Whether a GCP answer's zone, reported only as `gcp_zone_name`, is the one Coiled's client derives
-/// from the state's region and zone (given or left to the default): then it is no change of the zone
-/// the configuration gave, and none given stays none (rule `derived-zone`).
+/// Whether a GCP answer's zone, reported only as `gcp_zone_name`, is the one Coiled's client
+/// derives from the state's region and zone (given or left to the default): then it is no change of
+/// the zone the configuration gave, and none given stays none (rule `derived-zone`).
 fn gcp_zone_implied(
     state: &BackendOptionsModel,
     server: &BackendOptionsRead,

@@ -1,7 +1,7 @@
-//! Ephemeral resource `coiled_cluster_connection` (Terraform 1.10 and later): what a Dask client needs
-//! to connect to a running cluster — the address to use, the dashboard, and the cluster's TLS
-//! certificate and key — read where Coiled's client reads them (`_security` in `coiled/v2/core.py`),
-//! and never written to a plan or state.
+//! Ephemeral resource `coiled_cluster_connection` (Terraform 1.10 and later): what a Dask client
+//! needs to connect to a running cluster — the address to use, the dashboard, and the cluster's TLS
+//! certificate and key — read where Coiled's client reads them (`_security` in
+//! `coiled/v2/core.py`), and never written to a plan or state.
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
-//! Import: resolving an import ID, the state an import starts from, taking what the API cannot report
-//! from the configuration at the first plan, and refreshing creation-time values by meaning.
+//! Import: resolving an import ID, the state an import starts from, taking what the API cannot
+//! report from the configuration at the first plan, and refreshing creation-time values by meaning.
 
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::Plan;
@@ -104,7 +104,8 @@ pub(super) fn adopt_unreadable(plan: &mut Plan<ClusterModel>, default_rules: Opt
             &marker,
         )
     {
-        // The same firewall, held in `firewall_rules` instead of `ingress` blocks, or the other way.
+        // The same firewall, held in `firewall_rules` instead of `ingress` blocks, or the other
+        // way.
         adopt.extend([
             tfplugin::attr!(ClusterModel, backend_options),
             tfplugin::attr!(ClusterModel, firewall_rules),
@@ -166,13 +167,13 @@ fn declared_adoptions(plan: &Plan<ClusterModel>, marker: &ImportMarker) -> Vec<&
 }
 
 /// How many reads an import's marker lives for: the import's own, and the refresh of the first plan
-/// after `terraform import`. (After an `import` block, whose plan follows the import's own read in the
-/// same run, the next run's refresh is the second: the marker lives one run longer there.)
+/// after `terraform import`. (After an `import` block, whose plan follows the import's own read in
+/// the same run, the next run's refresh is the second: the marker lives one run longer there.)
 const FIRST_PLAN_READS: u8 = 2;
 
-/// The private data a read hands on: an import's marker counts the read, and goes once the first plan
-/// after the import has had its reads. (A plan that changes nothing writes no private data, so the
-/// marker cannot count on that plan to remove it.)
+/// The private data a read hands on: an import's marker counts the read, and goes once the first
+/// plan after the import has had its reads. (A plan that changes nothing writes no private data, so
+/// the marker cannot count on that plan to remove it.)
 pub(super) fn private_after_read(private: &[u8]) -> Vec<u8> {
     match serde_json::from_slice::<ImportMarker>(private) {
         Ok(mut marker) if marker.imported => {
@@ -196,11 +197,14 @@ pub(super) struct ImportMarker {
     pub(super) imported: bool,
     pub(super) region: Option<String>,
     pub(super) zone: Option<String>,
-    /// The server reported no rules at all (a terse server): the configuration's are taken as they are.
+    /// The server reported no rules at all (a terse server): the configuration's are taken as they
+    /// are.
     pub(super) rules_unreported: bool,
-    /// The server did not report whether the dashboard uses HTTPS: the configuration's value is taken.
+    /// The server did not report whether the dashboard uses HTTPS: the configuration's value is
+    /// taken.
     pub(super) https_unreported: bool,
-    /// The server reported the cluster's tags, even as none: tags the configuration adds are a change.
+    /// The server reported the cluster's tags, even as none: tags the configuration adds are a
+    /// change.
     pub(super) tags_reported: bool,
     /// The port the server reports the scheduler listens on.
     pub(super) scheduler_port: Option<i64>,
@@ -208,11 +212,11 @@ pub(super) struct ImportMarker {
     pub(super) reads: u8,
 }
 
-/// The `backend_options` an import builds for a cluster made from `planned`: the configuration's own,
-/// with the firewall it sends as its `ingress` when it sets no blocks (the one `scheduler_port` /
-/// `allow_ingress_from` make, else the provider's `cluster_defaults` rules), and the `spot` that
-/// `spot_policy` sends. The API reports what a create sent, not which arguments said it: a cluster
-/// made with `spot_policy = "spot"` imports with `spot = true`.
+/// The `backend_options` an import builds for a cluster made from `planned`: the configuration's
+/// own, with the firewall it sends as its `ingress` when it sets no blocks (the one
+/// `scheduler_port` / `allow_ingress_from` make, else the provider's `cluster_defaults` rules), and
+/// the `spot` that `spot_policy` sends. The API reports what a create sent, not which arguments
+/// said it: a cluster made with `spot_policy = "spot"` imports with `spot = true`.
 fn options_as_imported(
     planned: &ClusterModel,
     default_rules: Option<&RuleSet>,
@@ -233,8 +237,8 @@ fn options_as_imported(
 
 impl ImportMarker {
     /// The marker of a state an import builds from `d`. The region and zone the server reports are
-    /// kept aside to check the configuration's against: in state they would show a configuration that
-    /// leaves them to the default as a change.
+    /// kept aside to check the configuration's against: in state they would show a configuration
+    /// that leaves them to the default as a change.
     pub(super) fn of(d: &ClusterDetails) -> ImportMarker {
         ImportMarker {
             imported: true,
@@ -249,8 +253,9 @@ impl ImportMarker {
     }
 }
 
-/// Whether two `backend_options` blocks differ only where an import could not tell: the same ingress,
-/// `region` and `zone` unset or as the server reported them (by meaning), and `spot` unreported or equal.
+/// Whether two `backend_options` blocks differ only where an import could not tell: the same
+/// ingress, `region` and `zone` unset or as the server reported them (by meaning), and `spot`
+/// unreported or equal.
 pub(super) fn backend_options_adoptable(
     prior: &ClusterBackendOptions,
     planned: &ClusterBackendOptions,
@@ -283,8 +288,8 @@ pub(super) fn backend_options_adoptable(
         && spot_ok
 }
 
-/// The state an import starts from: what the cluster was created with, as far as the API reports it,
-/// and its own rules.
+/// The state an import starts from: what the cluster was created with, as far as the API reports
+/// it, and its own rules.
 pub(super) fn imported_state(
     d: &ClusterDetails,
     account: Option<&RuleSet>,
@@ -297,9 +302,9 @@ pub(super) fn imported_state(
         ..Default::default()
     };
     let reported = d.ingress().map(|w| RuleSet::from_wire(&w));
-    // Rules that came from the workspace or the service default are inherited, not the cluster's own:
-    // where the server says which, that is trusted (a cluster's own rules may equal the account's);
-    // else rules equal to the account's count as inherited.
+    // Rules that came from the workspace or the service default are inherited, not the cluster's
+    // own: where the server says which, that is trusted (a cluster's own rules may equal the
+    // account's); else rules equal to the account's count as inherited.
     let inherited = match d.firewall_source() {
         Some(source) => matches!(source, "default" | "account"),
         None => matches!((&reported, account), (Some(r), Some(a)) if r.same_as(a)),
@@ -320,8 +325,8 @@ pub(super) fn imported_state(
     state.software = Field::from_option(d.senv_alias.as_ref().and_then(|a| a.name.clone()));
     state.tags = Field::from_option(d.reported_tags().filter(|t| !t.is_empty()));
     state.idle_timeout = Field::from_option(d.idle_timeout().map(str::to_string));
-    // The dashboard's HTTPS is on unless the server says otherwise; what to do when the cluster stops
-    // is Terraform's own choice, the default until the configuration says otherwise.
+    // The dashboard's HTTPS is on unless the server says otherwise; what to do when the cluster
+    // stops is Terraform's own choice, the default until the configuration says otherwise.
     state.use_dashboard_https = Field::Known(d.dashboard_https().unwrap_or(true));
     state.when_stopped = Field::Known("recreate".into());
     (state, own)
@@ -363,11 +368,11 @@ pub(super) fn refresh_reported(state: &mut ClusterModel, d: &ClusterDetails) {
     }
 }
 
-/// The worker count a refresh records: what the server is asked to run (`desired_workers`), unless the
-/// workers Coiled's client counts when it scales (pending, starting or started) are as many as state
-/// says. Ours: a scale that replaced failed workers leaves `desired_workers` counting them too, and a
-/// create whose wait accepted failed workers leaves fewer running; neither is a change of size
-/// (rule `keep-worker-count`).
+/// The worker count a refresh records: what the server is asked to run (`desired_workers`), unless
+/// the workers Coiled's client counts when it scales (pending, starting or started) are as many as
+/// state says. Ours: a scale that replaced failed workers leaves `desired_workers` counting them
+/// too, and a create whose wait accepted failed workers leaves fewer running; neither is a change
+/// of size (rule `keep-worker-count`).
 pub(super) fn keep_worker_count(
     prior: &ClusterModel,
     refreshed: &mut ClusterModel,

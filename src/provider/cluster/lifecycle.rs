@@ -1,5 +1,5 @@
-//! Creating, waiting and stopping: the create with its name check, the readiness wait, the stop wait,
-//! and what a failed wait leaves behind.
+//! Creating, waiting and stopping: the create with its name check, the readiness wait, the stop
+//! wait, and what a failed wait leaves behind.
 
 use std::time::Duration;
 
@@ -101,9 +101,9 @@ pub(super) async fn scale(
 
 /// Creates the cluster, once [`name_is_free`] has looked the name up (as Coiled's client does
 /// before it creates): a running cluster of that name belongs to someone else and is never taken
-/// over, and one still stopping is waited for. After a create whose answer was lost, a cluster found under the name
-/// was made by this apply (it was not there a moment before) and is adopted; anything else gets
-/// the same error as without faults (rule `adopt-cluster`).
+/// over, and one still stopping is waited for. After a create whose answer was lost, a cluster
+/// found under the name was made by this apply (it was not there a moment before) and is adopted;
+/// anything else gets the same error as without faults (rule `adopt-cluster`).
 pub(super) async fn post_create(
     coiled: &Coiled,
     op: &Op,
@@ -121,7 +121,8 @@ pub(super) async fn post_create(
         Err(e) => coiled.failed(diags, "Unable to Create Cluster", None, &e),
     }
 }
-/// Whether no running cluster holds `name`; waits for one that is stopping to finish. Reports why not.
+/// Whether no running cluster holds `name`; waits for one that is stopping to finish. Reports why
+/// not.
 pub(super) async fn name_is_free(
     coiled: &Coiled,
     op: &Op,
@@ -320,7 +321,8 @@ pub(super) async fn scale_and_wait(
     }
 }
 /// Reports a failed wait after create or update. After create, the half-made cluster is stopped so
-/// that nothing is left behind that Terraform does not know about; if that fails, its state is kept.
+/// that nothing is left behind that Terraform does not know about; if that fails, its state is
+/// kept.
 pub(super) async fn fail_wait(
     cluster: Target<'_>,
     ctx: &Ctx,
@@ -413,10 +415,10 @@ pub(super) async fn fail_wait(
     }
 }
 
-/// A warning when the address `cluster`'s clients would use cannot be had (a public one wanted and not
-/// reported): Coiled's client refuses to connect then, and `scheduler_address` is null.
-/// Ours (Coiled's client has no such check): a refresh of a `ready` cluster warns when fewer workers
-/// are running or on their way than `n_workers` asks for, naming the failed ones and why. Coiled does
+/// A warning when the address `cluster`'s clients would use cannot be had (a public one wanted and
+/// not reported): Coiled's client refuses to connect then, and `scheduler_address` is null. Ours
+/// (Coiled's client has no such check): a refresh of a `ready` cluster warns when fewer workers are
+/// running or on their way than `n_workers` asks for, naming the failed ones and why. Coiled does
 /// not replace failed workers, and state keeps `n_workers` (the server is still asked for them), so
 /// without this the shortfall would not show (rule `missing-workers`).
 pub(super) fn warn_of_missing_workers(
@@ -519,7 +521,8 @@ pub(super) fn workers_leaving(workers: &[Process], n: usize) -> Vec<String> {
     order.into_iter().take(n).map(|w| w.name.clone()).collect()
 }
 
-/// Worker names as Coiled's client sends them to delete: shortened by the `{cluster}-worker` prefix.
+/// Worker names as Coiled's client sends them to delete: shortened by the `{cluster}-worker`
+/// prefix.
 pub(super) fn short_names(names: &[String], cluster: &str) -> Vec<String> {
     let prefix = format!("{cluster}-worker");
     names.iter().map(|n| n.strip_prefix(&prefix).unwrap_or(n).to_string()).collect()

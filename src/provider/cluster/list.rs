@@ -1,10 +1,10 @@
-//! List resource `coiled_cluster` (Terraform 1.14 and later): the clusters of a workspace, including
-//! those created outside Terraform, filtered by status, name prefix and tags, for `terraform query`
-//! and its `-generate-config-out`.
+//! List resource `coiled_cluster` (Terraform 1.14 and later): the clusters of a workspace,
+//! including those created outside Terraform, filtered by status, name prefix and tags, for
+//! `terraform query` and its `-generate-config-out`.
 //!
-//! API calls: `GET /api/v2/clusters/account/{ws}/` (the list, as `coiled.list_clusters` pages it), and
-//! for each cluster listed without a state, and each result a tag filter or `include_resource` needs,
-//! `GET …/id/{id}`; for a resource whose environment is named as one made for an image, that
+//! API calls: `GET /api/v2/clusters/account/{ws}/` (the list, as `coiled.list_clusters` pages it),
+//! and for each cluster listed without a state, and each result a tag filter or `include_resource`
+//! needs, `GET …/id/{id}`; for a resource whose environment is named as one made for an image, that
 //! environment's alias and spec.
 
 use std::collections::BTreeMap;
@@ -24,9 +24,9 @@ use super::import::imported_state;
 use super::model::{ClusterModel, state_from_details};
 use crate::api::{ClusterDetails, ClusterListItem, LIST_CEILING_PAGES, Op};
 
-/// How many clusters' details a query reads at most (one request each): for clusters listed without a
-/// state, and for a `tags` filter (a listed cluster carries no tags that Coiled's client reads); a
-/// query that stops there says how many it left unchecked.
+/// How many clusters' details a query reads at most (one request each): for clusters listed without
+/// a state, and for a `tags` filter (a listed cluster carries no tags that Coiled's client reads);
+/// a query that stops there says how many it left unchecked.
 pub const MAX_TAG_READS: usize = 1000;
 
 tfplugin::model! {
@@ -67,7 +67,8 @@ pub struct ClusterList {
     pub(crate) data: Arc<ProviderData>,
 }
 
-/// Whether a listed cluster passes the status and name filters (no status: only clusters not ended).
+/// Whether a listed cluster passes the status and name filters (no status: only clusters not
+/// ended).
 fn matches(item: &ClusterListItem, q: &ClusterQuery) -> bool {
     let Some(state) = item.state() else { return false };
     let status_ok = match q.status.as_deref() {
@@ -214,9 +215,9 @@ async fn resource_object(
 
 /// The image `software` was made from, when `software` is the environment Coiled's client makes for
 /// it (`create_software_environment` for `Cluster(container=...)`, named by `container_env_name`):
-/// read from the environment's newest spec, as `coiled env inspect` reads it (two requests, only for
-/// a name of that form). `None` when it is not, or cannot be read: the configuration then names the
-/// environment, which runs the same software.
+/// read from the environment's newest spec, as `coiled env inspect` reads it (two requests, only
+/// for a name of that form). `None` when it is not, or cannot be read: the configuration then names
+/// the environment, which runs the same software.
 async fn container_of(
     coiled: &crate::provider::Coiled,
     op: &Op,
@@ -233,8 +234,8 @@ async fn container_of(
 }
 
 /// Reads the details of the clusters listed without a state (as Coiled's CLI allows) that pass the
-/// name filter, to learn their state, so that a status filter (or the default of clusters not ended)
-/// can judge them: the details read, by id; `None` after an error, reported.
+/// name filter, to learn their state, so that a status filter (or the default of clusters not
+/// ended) can judge them: the details read, by id; `None` after an error, reported.
 async fn learn_states(
     coiled: &crate::provider::Coiled,
     op: &Op,

@@ -1,5 +1,5 @@
-//! `coiled_cluster`: a Dask cluster, with its own firewall (`backend_options { ingress }`) and the choice
-//! of public or private scheduler address (`use_scheduler_public_ip`).
+//! `coiled_cluster`: a Dask cluster, with its own firewall (`backend_options { ingress }`) and the
+//! choice of public or private scheduler address (`use_scheduler_public_ip`).
 //!
 //! API calls: `POST /api/v2/clusters/account/{ws}/` (create), `GET …/id/{id}` (wait, read),
 //! `GET …/name/{name}` (create, import, and recovering a create whose answer was lost),
@@ -56,15 +56,16 @@ impl ClusterResource {
     ) -> Vec<&'static str> {
         let mut predicted = Vec::new();
         if config.wait_for_workers.is_null() {
-            // Unset stays null, as the client keeps `None`; a prior equal to the default means the same.
+            // Unset stays null, as the client keeps `None`; a prior equal to the default means the
+            // same.
             let is_default = prior.wait_for_workers.known().and_then(Number::as_f64)
                 == Some(DEFAULT_WAIT_FOR_WORKERS);
             planned.wait_for_workers =
                 if is_default { prior.wait_for_workers.clone() } else { Field::Null };
             predicted.push(tfplugin::attr!(ClusterModel, wait_for_workers));
         }
-        // A new cluster's choices the workspace's Dask configuration makes are known at apply, which
-        // reads it (rule `workspace-choices`); an existing one keeps its own.
+        // A new cluster's choices the workspace's Dask configuration makes are known at apply,
+        // which reads it (rule `workspace-choices`); an existing one keeps its own.
         if config.use_scheduler_public_ip.is_null() {
             planned.use_scheduler_public_ip = match defaults {
                 DefaultsState::Unknown => Field::Unknown,
@@ -250,7 +251,8 @@ impl Resource for ClusterResource {
                 })
             {
                 // Rules not in state (after an import) are the cluster's own; those that open the
-                // workspace's port, which only its Dask configuration says, as the import read them.
+                // workspace's port, which only its Dask configuration says, as the import read
+                // them.
                 planned.firewall_rules = Field::Known(own.rows_value());
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             }
@@ -270,8 +272,9 @@ impl Resource for ClusterResource {
             || plan.private == INTERRUPTED
             || UnfinishedScale::read(&plan.private).is_some()
         {
-            // Scaling, or waiting in place for a cluster whose create or scale was interrupted: its status after
-            // a wait is whatever the server then says (ready by Coiled's rule need not be `ready`).
+            // Scaling, or waiting in place for a cluster whose create or scale was interrupted: its
+            // status after a wait is whatever the server then says (ready by Coiled's rule need not
+            // be `ready`).
             planned.status = Field::Unknown;
             predicted.push(tfplugin::attr!(ClusterModel, status));
         }
@@ -339,7 +342,8 @@ impl Resource for ClusterResource {
         }
         let prepared = prepare::prepare(&coiled, &op, &ws, &planned, diags).await?;
         request::take_workspace_choices(&config, &mut planned, &prepared.resolved.overrides);
-        // Its firewall, when it has one of its own or takes the provider's defaults; else it inherits.
+        // Its firewall, when it has one of its own or takes the provider's defaults; else it
+        // inherits.
         let defaults = self.data.cluster_defaults();
         let own = plan_checks::effective_rules(
             &planned,
@@ -459,14 +463,16 @@ impl Resource for ClusterResource {
                     keep_worker_count(&state, &mut refreshed, &d);
                     let mut private = import::private_after_read(private);
                     match UnfinishedScale::read(&private) {
-                        // Still asked for what the unfinished scale asked: state keeps the count it had.
+                        // Still asked for what the unfinished scale asked: state keeps the count it
+                        // had.
                         Some(m)
                             if m.scaling_to == d.desired_workers
                                 || m.scaling_to == counted_workers(&d.workers).len() as i64 =>
                         {
                             refreshed.n_workers = state.n_workers.clone()
                         }
-                        // Scaled since, by someone else: what the server is asked for now is the state.
+                        // Scaled since, by someone else: what the server is asked for now is the
+                        // state.
                         Some(_) => private = Vec::new(),
                         None => {}
                     }
@@ -492,8 +498,8 @@ impl Resource for ClusterResource {
             prior.n_workers != planned.n_workers || UnfinishedScale::read(private).is_some();
         if !scaling && private.as_slice() != INTERRUPTED && !planned.scheduler_address.is_unknown()
         {
-            // Only values Terraform keeps (wait_for_workers, timeouts, acknowledgements, values taken
-            // from the configuration after an import) change: no API call.
+            // Only values Terraform keeps (wait_for_workers, timeouts, acknowledgements, values
+            // taken from the configuration after an import) change: no API call.
             return Some(NewState { state: planned.known_from(&prior), private: private.clone() });
         }
         if scaling && prior.is_stopped() {

@@ -14,12 +14,12 @@ use super::state as cluster_state;
 use crate::api::ClusterDetails;
 use crate::provider::{Checked, refuse, workspace_slug};
 
-/// Private data of a cluster whose create was interrupted before it was ready: the next apply waits for
-/// it in place.
+/// Private data of a cluster whose create was interrupted before it was ready: the next apply waits
+/// for it in place.
 pub const INTERRUPTED: &[u8] = br#"{"interrupted":true}"#;
 
-/// Private data of a cluster whose scale was asked for but not seen through (it failed, timed out or
-/// was interrupted). State keeps the worker count it had while the server is still asked for
+/// Private data of a cluster whose scale was asked for but not seen through (it failed, timed out
+/// or was interrupted). State keeps the worker count it had while the server is still asked for
 /// `scaling_to`, and the next plan updates the cluster in place: the apply asks only for what is
 /// missing and waits again.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,7 +153,8 @@ tfplugin::model! {
             validated(ingress_source)
         )]
         allow_ingress_from: String,
-        /// Serve the dashboard over HTTPS on port 443 (`true`); `false` serves it over plain HTTP on
+        /// Serve the dashboard over HTTPS on port 443 (`true`); `false` serves it over plain HTTP
+        /// on
         /// 8787. Unset, the workspace's `coiled.use_dashboard_https` (its Dask configuration), else
         /// `true`, as Coiled's client chooses; a cluster keeps what it was created with when the
         /// argument is removed.
@@ -169,9 +170,9 @@ tfplugin::model! {
         /// Whether clients reach the scheduler on its public IP (`true`, the default) or over a
         /// private network (`false`): it chooses `scheduler_address`. As in `coiled.Cluster`, it is
         /// the client's choice and sends nothing to Coiled: the scheduler keeps its public IP, and
-        /// the firewall decides who may reach it. Unset, the provider's `cluster_defaults`, else the
-        /// workspace's `coiled.use_scheduler_public_ip` (its Dask configuration), else `true`; a
-        /// cluster keeps what it was created with when both are removed. Changes in place.
+        /// the firewall decides who may reach it. Unset, the provider's `cluster_defaults`, else
+        /// the workspace's `coiled.use_scheduler_public_ip` (its Dask configuration), else `true`;
+        /// a cluster keeps what it was created with when both are removed. Changes in place.
         #[attribute(optional_computed, state_only, import_from_configuration)]
         use_scheduler_public_ip: bool,
         /// Fraction of workers (0 to 1) that must have started before create or scaling completes,
@@ -371,8 +372,8 @@ impl ClusterModel {
         self.backend_options.known().map_or(Value::Null, |b| b.ingress.encode())
     }
 
-    /// Whether the cluster sets `ingress` blocks (which then hold its rules, so that `firewall_rules`
-    /// stays null), or may once their unknown values are known.
+    /// Whether the cluster sets `ingress` blocks (which then hold its rules, so that
+    /// `firewall_rules` stays null), or may once their unknown values are known.
     pub fn has_ingress_blocks(&self) -> bool {
         match self.backend_options.known().map(|b| &b.ingress) {
             Some(Field::Unknown) => true,
@@ -383,10 +384,10 @@ impl ClusterModel {
         }
     }
 
-    /// The cluster's own rules in a value this provider planned or stored: its `ingress` blocks, else
-    /// the rules `scheduler_port` / `allow_ingress_from` make; `None` when it sets none (it then
-    /// inherits), and when they open the workspace's port, which only its Dask configuration says
-    /// ([`ClusterModel::opens_workspace_port`]).
+    /// The cluster's own rules in a value this provider planned or stored: its `ingress` blocks,
+    /// else the rules `scheduler_port` / `allow_ingress_from` make; `None` when it sets none (it
+    /// then inherits), and when they open the workspace's port, which only its Dask configuration
+    /// says ([`ClusterModel::opens_workspace_port`]).
     pub fn own_rules(&self) -> Option<RuleSet> {
         RuleSet::of_state(&self.ingress())
             .or_else(|| self.network_rules(None).filter(|_| !self.opens_workspace_port()))
@@ -400,10 +401,11 @@ impl ClusterModel {
         self.network_rules(workspace_port)
     }
 
-    /// The rules `coiled.Cluster` makes from `scheduler_port` (else `port_override`, the workspace's
-    /// `coiled.scheduler_port`) and `allow_ingress_from`: `cluster_firewall(target, scheduler=port,
-    /// spark=use_dashboard_https)` in `coiled/utils.py`, i.e. the scheduler's port, Spark Connect's
-    /// 15003 when the dashboard uses HTTPS, and 443, from the target (`0.0.0.0/0` for everyone).
+    /// The rules `coiled.Cluster` makes from `scheduler_port` (else `port_override`, the
+    /// workspace's `coiled.scheduler_port`) and `allow_ingress_from`: `cluster_firewall(target,
+    /// scheduler=port, spark=use_dashboard_https)` in `coiled/utils.py`, i.e. the scheduler's port,
+    /// Spark Connect's 15003 when the dashboard uses HTTPS, and 443, from the target (`0.0.0.0/0`
+    /// for everyone).
     pub fn network_rules(&self, port_override: Option<i64>) -> Option<RuleSet> {
         let port = self.scheduler_port.known().copied().or(port_override);
         let target = self.allow_ingress_from.known().cloned();
@@ -429,15 +431,15 @@ impl ClusterModel {
             .collect()
     }
 
-    /// Whether its firewall opens the workspace's `coiled.scheduler_port` (else 443): it has one from
-    /// `allow_ingress_from`, and no `scheduler_port`. Only the workspace's Dask configuration says
-    /// which port that is.
+    /// Whether its firewall opens the workspace's `coiled.scheduler_port` (else 443): it has one
+    /// from `allow_ingress_from`, and no `scheduler_port`. Only the workspace's Dask configuration
+    /// says which port that is.
     pub fn opens_workspace_port(&self) -> bool {
         self.scheduler_port.is_null() && self.allow_ingress_from.known().is_some()
     }
 
-    /// Whether an argument the firewall of [`ClusterModel::network_rules`] is made from is not known
-    /// until apply.
+    /// Whether an argument the firewall of [`ClusterModel::network_rules`] is made from is not
+    /// known until apply.
     pub fn network_unknown(&self) -> bool {
         let made =
             self.scheduler_port.known().is_some() || self.allow_ingress_from.known().is_some();
@@ -613,9 +615,9 @@ pub(crate) fn pending_state(
     state
 }
 
-/// State of schema version 0, which held the scheduler's public and private addresses beside the one
-/// clients use, and `firewall_rules` beside the `ingress` blocks they repeat, rewritten for version 1,
-/// which stores neither twice.
+/// State of schema version 0, which held the scheduler's public and private addresses beside the
+/// one clients use, and `firewall_rules` beside the `ingress` blocks they repeat, rewritten for
+/// version 1, which stores neither twice.
 pub(super) fn upgrade_v0(json: &serde_json::Value) -> serde_json::Value {
     let mut json = json.clone();
     if let Some(obj) = json.as_object_mut() {

@@ -1,6 +1,6 @@
 //! What a cluster's plan checks beyond its configuration: its firewall (its own, the provider's
-//! `cluster_defaults`, or the workspace's account-level rules) and its scheduler's port, warning of a
-//! lock-out; `arm` against the cloud's VM types; and the settings of this machine's Coiled
+//! `cluster_defaults`, or the workspace's account-level rules) and its scheduler's port, warning of
+//! a lock-out; `arm` against the cloud's VM types; and the settings of this machine's Coiled
 //! configuration that Coiled's Python client would apply but the provider does not.
 
 use std::time::Duration;
@@ -29,8 +29,8 @@ pub(super) enum Source {
     Account,
 }
 
-/// The rules a cluster gets and where from, as far as the plan knows (`None`: Coiled's default, or not
-/// known before apply). The order: its `ingress` blocks, the firewall `scheduler_port` /
+/// The rules a cluster gets and where from, as far as the plan knows (`None`: Coiled's default, or
+/// not known before apply). The order: its `ingress` blocks, the firewall `scheduler_port` /
 /// `allow_ingress_from` make, the provider's `cluster_defaults`, the firewall the workspace's
 /// `coiled.scheduler_port` makes, the workspace's account-level rules.
 pub(super) fn effective_rules(
@@ -207,8 +207,8 @@ pub(super) fn lockout_warning(
     }
 }
 
-/// Warns where this machine's Coiled configuration sets a cluster value that differs from the plan's:
-/// Coiled's Python client would apply it, the provider does not.
+/// Warns where this machine's Coiled configuration sets a cluster value that differs from the
+/// plan's: Coiled's Python client would apply it, the provider does not.
 pub(super) fn local_config_warnings(
     planned: &ClusterModel,
     effective: Option<&RuleSet>,

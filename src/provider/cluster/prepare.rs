@@ -1,8 +1,8 @@
-//! What a create asks the server before it sends the cluster, in the client's order: the workspace's
-//! Dask configuration overrides (read when `coiled.Cluster` starts), the workspace's backend options
-//! (for its cloud), both read once per workspace and provider process ([`Coiled::workspace_facts`]),
-//! and for a container image the software environment made for it, waited for until
-//! built as `Cloud._create_software_environment` waits.
+//! What a create asks the server before it sends the cluster, in the client's order: the
+//! workspace's Dask configuration overrides (read when `coiled.Cluster` starts), the workspace's
+//! backend options (for its cloud), both read once per workspace and provider process
+//! ([`Coiled::workspace_facts`]), and for a container image the software environment made for it,
+//! waited for until built as `Cloud._create_software_environment` waits.
 
 use tfplugin::diag::Diagnostics;
 use tfplugin::value::AttrPath;

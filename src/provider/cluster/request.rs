@@ -1,7 +1,7 @@
-//! The create request as `coiled.Cluster` builds it (`Cluster._start` in `coiled/v2/cluster.py`, then
-//! `CloudV2._create_cluster` in `coiled/v2/core.py`): VM types from the cloud's defaults when unset,
-//! the workspace's Dask configuration overrides applied where the client applies them, tags as the
-//! client merges them, and an ad hoc software environment for a container image.
+//! The create request as `coiled.Cluster` builds it (`Cluster._start` in `coiled/v2/cluster.py`,
+//! then `CloudV2._create_cluster` in `coiled/v2/core.py`): VM types from the cloud's defaults when
+//! unset, the workspace's Dask configuration overrides applied where the client applies them, tags
+//! as the client merges them, and an ad hoc software environment for a container image.
 
 use std::collections::BTreeMap;
 
@@ -143,12 +143,11 @@ pub fn override_port(o: &Overrides) -> Option<i64> {
     o.get("coiled.scheduler_port").and_then(Json::as_i64)
 }
 
-/// Values a new cluster takes from the workspace's Dask configuration where `config` leaves them out
-/// (a plan leaves them unknown: the apply reads that configuration), as the client reads them at
-/// its start:
-/// `use_dashboard_https` (`coiled.use_dashboard_https`, else `true`) and `use_scheduler_public_ip`
-/// (`coiled.use_scheduler_public_ip`, else `true`; the provider's `cluster_defaults` come first)
-/// (rule `workspace-choices`).
+/// Values a new cluster takes from the workspace's Dask configuration where `config` leaves them
+/// out (a plan leaves them unknown: the apply reads that configuration), as the client reads them
+/// at its start: `use_dashboard_https` (`coiled.use_dashboard_https`, else `true`) and
+/// `use_scheduler_public_ip` (`coiled.use_scheduler_public_ip`, else `true`; the provider's
+/// `cluster_defaults` come first) (rule `workspace-choices`).
 pub fn take_workspace_choices(config: &ClusterModel, planned: &mut ClusterModel, o: &Overrides) {
     use tfplugin::model::Field;
     if config.use_dashboard_https.is_null() && planned.use_dashboard_https.is_unknown() {
@@ -196,8 +195,8 @@ pub fn architecture<'a>(
 }
 
 /// The software environment name `coiled.Cluster(container=...)` makes for an image:
-/// `{image:tag}-{arch}-{uuid5(DNS, image)}`, every character outside `[A-Za-z0-9_-]` turned into `_`,
-/// lower-cased.
+/// `{image:tag}-{arch}-{uuid5(DNS, image)}`, every character outside `[A-Za-z0-9_-]` turned into
+/// `_`, lower-cased.
 pub fn container_env_name(container: &str, arch: &str) -> String {
     let image_and_tag = container.rsplit('/').next().unwrap_or(container);
     let raw = format!("{image_and_tag}-{arch}-{}", uuid5_dns(container));
@@ -228,7 +227,8 @@ pub fn container_env_named(container: &str, software: &str) -> bool {
     ["x86_64", "aarch64"].iter().any(|arch| container_env_name(container, arch) == bare)
 }
 
-/// RFC 4122 version 5 UUID of `name` in the DNS namespace, as Python's `uuid.uuid5(NAMESPACE_DNS, name)`.
+/// RFC 4122 version 5 UUID of `name` in the DNS namespace, as Python's `uuid.uuid5(NAMESPACE_DNS,
+/// name)`.
 fn uuid5_dns(name: &str) -> String {
     const DNS: [u8; 16] = [
         0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30,
@@ -253,7 +253,8 @@ pub fn container_env_body(
         name: container_env_name(container, arch),
         container: Some(container.to_string()),
         force_rebuild: false,
-        // `md5(json.dumps(None))`: the client hashes the package spec, which a container has none of.
+        // `md5(json.dumps(None))`: the client hashes the package spec, which a container has none
+        // of.
         md5: crate::provider::software::spec::spec_md5(None),
         use_entrypoint: true,
         gpu_enabled: false,
@@ -267,8 +268,8 @@ pub fn container_env_body(
 }
 
 /// Whether a software environment name is one the client accepts (`parse_identifier` in
-/// `coiled/utils.py`): `(workspace/)name(:revision)`, workspace and name of lower-case ASCII letters,
-/// digits, `-` and `_`.
+/// `coiled/utils.py`): `(workspace/)name(:revision)`, workspace and name of lower-case ASCII
+/// letters, digits, `-` and `_`.
 pub fn valid_software_name(name: &str) -> bool {
     let part = |p: &str, upper: bool| {
         !p.is_empty()
@@ -325,7 +326,8 @@ pub fn create_body(
         use_dashboard_public_ip: (!planned.use_public_ip() && !https).then_some(false),
         use_dashboard_https: (!https).then_some(false),
         firewall_spec: own.map(|rules| {
-            // The firewall `scheduler_port` / `allow_ingress_from` make goes as the client writes it.
+            // The firewall `scheduler_port` / `allow_ingress_from` make goes as the client writes
+            // it.
             let port = override_port(o);
             let network = RuleSet::of_state(&planned.ingress()).is_none()
                 && planned.network_rules(port).is_some_and(|n| n.same_as(rules));

@@ -32,14 +32,14 @@ pub fn workers_to_wait_for(fraction: f64, desired: i64) -> i64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wait {
     /// A new cluster (or one whose create was interrupted): Coiled's client waits as
-    /// `Cluster._wait_until_ready` does, for `ceil(fraction × desired_workers)` started workers, and
-    /// gives up on a `ready` cluster with fewer (every worker has then started or failed)
-    /// (rule `ready-after-create`).
+    /// `Cluster._wait_until_ready` does, for `ceil(fraction × desired_workers)` started workers,
+    /// and gives up on a `ready` cluster with fewer (every worker has then started or failed) (rule
+    /// `ready-after-create`).
     Start,
-    /// A running cluster just scaled to `workers`: Coiled's client waits as `Cluster._wait_for_workers`
-    /// does, counting running workers until `ceil(fraction × workers)` have arrived or the timeout
-    /// passes. The cluster stays `ready` while it grows, so its state says nothing here
-    /// (rule `ready-after-scale`).
+    /// A running cluster just scaled to `workers`: Coiled's client waits as
+    /// `Cluster._wait_for_workers` does, counting running workers until `ceil(fraction × workers)`
+    /// have arrived or the timeout passes. The cluster stays `ready` while it grows, so its state
+    /// says nothing here (rule `ready-after-scale`).
     Scale {
         /// The worker count asked for.
         workers: i64,
@@ -57,9 +57,9 @@ pub fn failed_workers(d: &ClusterDetails) -> usize {
 pub const SETTLE: Duration = Duration::from_secs(10);
 
 /// Whether a cluster that meets the readiness rule still says `pending` or `starting` although no
-/// worker is on its way: its state has only to catch up. Ours (the client returns as soon as its rule
-/// holds): such a cluster is polled up to [`SETTLE`] longer, so that state records what the next read
-/// will say and the plan after the apply is empty (rule `settle-status`).
+/// worker is on its way: its state has only to catch up. Ours (the client returns as soon as its
+/// rule holds): such a cluster is polled up to [`SETTLE`] longer, so that state records what the
+/// next read will say and the plan after the apply is empty (rule `settle-status`).
 pub fn catching_up(d: &ClusterDetails) -> bool {
     matches!(d.current_state.state.as_str(), "pending" | "starting")
         && !d
@@ -100,7 +100,8 @@ pub fn readiness(d: &ClusterDetails, wait_fraction: f64, wait: Wait) -> Readines
         .filter(|w| matches!(w.current_state.state.as_str(), "started" | "starting" | "pending"))
         .count() as i64;
     // Ours, after a scale (the client waits out its timeout): give up early only once workers have
-    // failed since the scale, so that a list that has not caught up with the request yet is waited for.
+    // failed since the scale, so that a list that has not caught up with the request yet is waited
+    // for.
     let cannot_arrive = match wait {
         Wait::Start => alive < target,
         Wait::Scale { failed_before, .. } => alive < target && failed_workers(d) > failed_before,
@@ -144,12 +145,12 @@ fn scheduler_reason(d: &ClusterDetails) -> Option<String> {
     d.scheduler.as_ref().and_then(|s| s.current_state.reason.clone()).filter(|r| !r.is_empty())
 }
 
-/// The address clients connect to, `tls://IP:PORT`, as Coiled's client chooses it (`Cloud._security`
-/// in `coiled/v2/core.py`): the public IP when the cluster gives its scheduler one and the user wants
-/// it, else the private one. Like the client, a public address wanted and given but not reported is an
-/// error (the message), never the private one instead. The port is the one the server reports, else
-/// `default_port` (the configured port, or Coiled's default 443). `Ok(None)` while no scheduler
-/// instance has an address yet (rule `scheduler-address`).
+/// The address clients connect to, `tls://IP:PORT`, as Coiled's client chooses it
+/// (`Cloud._security` in `coiled/v2/core.py`): the public IP when the cluster gives its scheduler
+/// one and the user wants it, else the private one. Like the client, a public address wanted and
+/// given but not reported is an error (the message), never the private one instead. The port is the
+/// one the server reports, else `default_port` (the configured port, or Coiled's default 443).
+/// `Ok(None)` while no scheduler instance has an address yet (rule `scheduler-address`).
 pub fn scheduler_address(
     d: &ClusterDetails,
     use_public_ip: bool,
@@ -196,11 +197,12 @@ pub fn stop_poll_delay(n: u32) -> Duration {
 /// How far past each whole second of a readiness wait its poll comes.
 pub const GRID_OFFSET: Duration = Duration::from_millis(100);
 
-/// The delay from `elapsed` (since the wait began, right after the create or scale was answered) to the
-/// next readiness poll. Polls fall on a one-second grid, as Coiled's client polls (once a second), at
-/// `GRID_OFFSET` past each whole second (the first at `GRID_OFFSET`), so a wait of D seconds makes at
-/// most D + 1 polls; the grid is anchored on the request's answer, so that a state the server changes
-/// whole seconds after creating the cluster is seen within `GRID_OFFSET` (and any other within a second).
+/// The delay from `elapsed` (since the wait began, right after the create or scale was answered) to
+/// the next readiness poll. Polls fall on a one-second grid, as Coiled's client polls (once a
+/// second), at `GRID_OFFSET` past each whole second (the first at `GRID_OFFSET`), so a wait of D
+/// seconds makes at most D + 1 polls; the grid is anchored on the request's answer, so that a state
+/// the server changes whole seconds after creating the cluster is seen within `GRID_OFFSET` (and
+/// any other within a second).
 pub fn grid_delay(elapsed: Duration) -> Duration {
     let next = (elapsed.saturating_sub(GRID_OFFSET).as_secs_f64().floor() + 1.0)
         + GRID_OFFSET.as_secs_f64();
@@ -315,9 +317,10 @@ mod tests {
         assert!(why.contains("spot reclaimed"), "{why}");
     }
 
-    /// Every growth of a ready cluster, from each count to each larger one, with each mix of the new
-    /// workers' states: a scale fails only once a worker has failed since, so that the target cannot
-    /// be reached; it is ready exactly when enough have started, whatever the cluster's own state.
+    /// Every growth of a ready cluster, from each count to each larger one, with each mix of the
+    /// new workers' states: a scale fails only once a worker has failed since, so that the target
+    /// cannot be reached; it is ready exactly when enough have started, whatever the cluster's own
+    /// state.
     #[test]
     fn a_growing_cluster_is_waited_for_not_failed() {
         let states = ["pending", "starting", "started", "error"];
@@ -369,7 +372,8 @@ mod tests {
                 }
             }
         }
-        // Workers that had failed before the scale do not end it: the list may not show the new ones yet.
+        // Workers that had failed before the scale do not end it: the list may not show the new
+        // ones yet.
         let d = details("ready", "started", "ready", &["started", "error"], 2);
         assert!(matches!(
             readiness(&d, 1.0, Wait::Scale { workers: 4, failed_before: 1 }),
@@ -387,7 +391,8 @@ mod tests {
         let mut no_public = d.clone();
         no_public.cluster_infra = json!({"give_scheduler_public_ip": false});
         assert_eq!(at(&no_public, true), Ok(Some("tls://10.0.0.1:8786".into())));
-        // Given a public IP but not reporting one: an error, as the client raises, never the private one.
+        // Given a public IP but not reporting one: an error, as the client raises, never the
+        // private one.
         let mut missing = d.clone();
         missing.scheduler.as_mut().unwrap().instance.as_mut().unwrap().public_ip_address = None;
         assert!(at(&missing, true).unwrap_err().contains("no public IP address"));

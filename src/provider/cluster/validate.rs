@@ -20,8 +20,8 @@ pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
     conflicts(config, diags);
 }
 
-/// The combinations the client refuses: `spot_policy` with `backend_options.spot`, and a firewall of
-/// the cluster's own (`scheduler_port`, `allow_ingress_from`) with ingress blocks.
+/// The combinations the client refuses: `spot_policy` with `backend_options.spot`, and a firewall
+/// of the cluster's own (`scheduler_port`, `allow_ingress_from`) with ingress blocks.
 fn conflicts(config: &ClusterModel, diags: &mut Diagnostics) {
     if !config.spot_policy.is_null()
         && config.backend_options.known().is_some_and(|b| !b.spot.is_null())
@@ -53,8 +53,8 @@ fn conflicts(config: &ClusterModel, diags: &mut Diagnostics) {
     }
 }
 
-/// `n_workers` (a whole number from 0 to 1000) and `wait_for_workers` (from 0 to 1), where known: the
-/// resource's and the scaling action's.
+/// `n_workers` (a whole number from 0 to 1000) and `wait_for_workers` (from 0 to 1), where known:
+/// the resource's and the scaling action's.
 pub(super) fn worker_count_and_wait(
     n_workers: Option<&Number>,
     wait: Option<&Number>,

@@ -1,6 +1,7 @@
 //! What a software environment's create, wait and delete decide from the server's answers: a name
 //! someone else holds is never taken over, an alias is deleted only while it is still the one in
-//! state, and a build that fails or is interrupted leaves state that the next apply finishes in place.
+//! state, and a build that fails or is interrupted leaves state that the next apply finishes in
+//! place.
 
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::NewState;
@@ -22,11 +23,11 @@ const SOFTWARE_ENVIRONMENT: Kind = Kind {
         `create_before_destroy`, or change the name with the spec",
 };
 
-/// Whether no environment holds `name` in `ws`, as `coiled.create_software_environment` would find it
-/// (`Cloud._get_software_info`). Ours: an environment found is someone else's (state did not hold it),
-/// so the create refuses it rather than rebuilding it with this configuration's spec; the create that
-/// follows may then take what it gets, since the name was free a moment before
-/// (rule `adopt-software`).
+/// Whether no environment holds `name` in `ws`, as `coiled.create_software_environment` would find
+/// it (`Cloud._get_software_info`). Ours: an environment found is someone else's (state did not
+/// hold it), so the create refuses it rather than rebuilding it with this configuration's spec; the
+/// create that follows may then take what it gets, since the name was free a moment before (rule
+/// `adopt-software`).
 pub(super) async fn name_is_free(
     coiled: &Coiled,
     op: &Op,
@@ -84,10 +85,10 @@ pub(super) async fn delete_if_ours(
 }
 
 /// Waits for `first`, the build a create or update asked for, and writes how it ended into `state`.
-/// A failed build, an interrupted or timed-out wait, or a failed read keeps the environment in state as
-/// it is. After a create they are warnings: an error would mark it tainted, and the next apply would
-/// delete it and build it again, where it should build it again in place (a failed build) or wait for
-/// the build under way (any other end).
+/// A failed build, an interrupted or timed-out wait, or a failed read keeps the environment in
+/// state as it is. After a create they are warnings: an error would mark it tainted, and the next
+/// apply would delete it and build it again, where it should build it again in place (a failed
+/// build) or wait for the build under way (any other end).
 pub(super) async fn wait_for_build(
     coiled: &Coiled,
     op: &Op,

@@ -1,6 +1,7 @@
 //! List resource `coiled_software_environment` (Terraform 1.14 and later): a workspace's software
-//! environments, by name prefix. API calls: `GET …/alias` (the list, as `coiled.list_software_environments`
-//! pages it), and with `include_resource`, `GET …/alias/name/{name}` for each result.
+//! environments, by name prefix. API calls: `GET …/alias` (the list, as
+//! `coiled.list_software_environments` pages it), and with `include_resource`, `GET
+//! …/alias/name/{name}` for each result.
 
 use std::sync::Arc;
 

@@ -2,11 +2,11 @@
 //! `coiled.create_software_environment(...)` makes it, from a container image or a package spec
 //! (`conda`, `pip`).
 //!
-//! API calls (under `/api/v2/software-environment/account/{ws}`): `POST` (create, and a new build of
-//! the same name on update), `GET build/{id}` (waiting), `GET build/logs/{id}` (a failure's log),
-//! `GET alias/name/{name}` (read, import) and `DELETE alias/name/{name}` (destroy). Files: this one
-//! (schema, plan, CRUD), [`model`], [`spec`] (the package spec as the client builds it), [`build`]
-//! (waiting and logs), [`validate`], [`data_source`].
+//! API calls (under `/api/v2/software-environment/account/{ws}`): `POST` (create, and a new build
+//! of the same name on update), `GET build/{id}` (waiting), `GET build/logs/{id}` (a failure's
+//! log), `GET alias/name/{name}` (read, import) and `DELETE alias/name/{name}` (destroy). Files:
+//! this one (schema, plan, CRUD), [`model`], [`spec`] (the package spec as the client builds it),
+//! [`build`] (waiting and logs), [`validate`], [`data_source`].
 
 pub mod build;
 pub mod data_source;
@@ -136,7 +136,8 @@ impl Resource for SoftwareEnvResource {
                 planned.build_id = Field::Unknown;
                 planned.status = Field::Unknown;
             } else if prior.status.as_deref().is_some_and(|s| !build::ended(s)) {
-                // A build whose wait ended early (Ctrl-C, a timeout): the apply waits for it in place.
+                // A build whose wait ended early (Ctrl-C, a timeout): the apply waits for it in
+                // place.
                 planned.status = Field::Unknown;
             }
         }
@@ -260,7 +261,8 @@ impl Resource for SoftwareEnvResource {
             .and_then(|b| b.parse::<i64>().ok())
             .filter(|_| planned.status.is_unknown());
         if !planned.spec_id.is_unknown() && unfinished.is_none() {
-            // Timeouts, or a spec an import could not read taken from the configuration: no API call.
+            // Timeouts, or a spec an import could not read taken from the configuration: no API
+            // call.
             return Some(NewState { state: planned.known_from(&prior), private: Vec::new() });
         }
         let coiled = self.data.require(diags).await?;
@@ -363,8 +365,8 @@ pub(super) fn state_of(
 }
 
 impl SoftwareEnvResource {
-    /// Asks for a build of `planned` and waits for it; the state of what exists comes back even when
-    /// the build fails or the wait is cut short (with an error).
+    /// Asks for a build of `planned` and waits for it; the state of what exists comes back even
+    /// when the build fails or the wait is cut short (with an error).
     async fn build(
         &self,
         coiled: &Coiled,
@@ -394,8 +396,8 @@ impl SoftwareEnvResource {
 }
 
 /// Whether the configuration contradicts the spec of the environment it imported (a warning says
-/// which settings, and that it is built again in place); an import whose spec says nothing to compare
-/// is taken as configured, with a warning that it could not be checked.
+/// which settings, and that it is built again in place); an import whose spec says nothing to
+/// compare is taken as configured, with a warning that it could not be checked.
 fn import_contradicted(planned: &SoftwareEnvModel, marks: &Marks, diags: &mut Diagnostics) -> bool {
     let name = planned.name.as_deref().unwrap_or("?");
     match marks.imported_spec.as_ref().and_then(|spec| planned.contradicted_by(spec)) {

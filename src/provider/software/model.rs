@@ -151,8 +151,8 @@ static SPEC_ARGUMENTS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     attributes.map(|a| a.name).chain(blocks.map(|b| b.name)).collect()
 });
 
-/// Private data of a state: an import could not read the spec (it is taken from the configuration at
-/// the next plan), or the alias's latest spec is no longer the one this state built.
+/// Private data of a state: an import could not read the spec (it is taken from the configuration
+/// at the next plan), or the alias's latest spec is no longer the one this state built.
 #[derive(serde::Serialize, serde::Deserialize, Default, Debug, PartialEq)]
 pub struct Marks {
     /// Built by an import.

@@ -3,11 +3,12 @@
 //! `parse_conda_channel` in `coiled/types.py`), and its `md5` (`md5(json.dumps(spec,
 //! sort_keys=True))` in `Cloud._create_software_environment_v2`).
 //!
-//! What the client reads from the machine it runs on, the provider does not: it sends no credentials
-//! from `~/.netrc` or a keyring in channel and index URLs, uses `https://pypi.org/simple` as the index
-//! where the client asks `pip config`, takes the Python version of a spec without conda packages from
-//! `python_version` instead of the local interpreter, and sends conda package names as written where
-//! the client maps some of them to PyPI names with its table (`coiled/pypi_conda_map.py`).
+//! What the client reads from the machine it runs on, the provider does not: it sends no
+//! credentials from `~/.netrc` or a keyring in channel and index URLs, uses
+//! `https://pypi.org/simple` as the index where the client asks `pip config`, takes the Python
+//! version of a spec without conda packages from `python_version` instead of the local interpreter,
+//! and sends conda package names as written where the client maps some of them to PyPI names with
+//! its table (`coiled/pypi_conda_map.py`).
 
 use serde_json::{Map, Value as Json, json};
 
@@ -231,7 +232,8 @@ pub fn env_spec(input: &SpecInput) -> Result<(Json, Vec<String>), String> {
         ignored = dropped;
         let mut all = raw_pip.take().unwrap_or_default();
         all.extend(lines);
-        // The index URLs the lines name follow the default index, once each; the lines without them.
+        // The index URLs the lines name follow the default index, once each; the lines without
+        // them.
         let mut indexes = vec![PYPI.to_string()];
         for line in &all {
             if (line.starts_with("--index-url") || line.starts_with("--extra-index-url"))

@@ -1,5 +1,5 @@
-//! Checks of a `coiled_software_environment` configuration that need no API call; unknown values are
-//! judged at apply.
+//! Checks of a `coiled_software_environment` configuration that need no API call; unknown values
+//! are judged at apply.
 
 use tfplugin::diag::Diagnostics;
 use tfplugin::value::{AttrPath, Value};
@@ -40,8 +40,8 @@ fn image_or_packages(c: &SoftwareEnvModel, diags: &mut Diagnostics) {
         );
         return;
     }
-    // Neither: an environment whose contents are kept as they are (imported); a create is refused at
-    // plan time (see `MISSING_SPEC`).
+    // Neither: an environment whose contents are kept as they are (imported); a create is refused
+    // at plan time (see `MISSING_SPEC`).
     if let Some(image) = c.container.known()
         && (image.trim().is_empty() || image.chars().any(char::is_whitespace))
     {

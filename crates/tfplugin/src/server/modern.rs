@@ -1,5 +1,5 @@
-//! The services of newer Terraform: provider functions (1.8), ephemeral resources (1.10) and resource
-//! identity (1.12). A child of the server module, sharing its state.
+//! The services of newer Terraform: provider functions (1.8), ephemeral resources (1.10) and
+//! resource identity (1.12). A child of the server module, sharing its state.
 
 use std::collections::HashMap;
 
@@ -103,7 +103,8 @@ impl PluginService {
             .ok_or_else(|| text(format!("{name} produced a value it could not encode")))
     }
 
-    /// `UpgradeResourceIdentity`: stored identities of this version or older, re-read by the schema.
+    /// `UpgradeResourceIdentity`: stored identities of this version or older, re-read by the
+    /// schema.
     pub(super) fn upgrade_identity(
         &self,
         r: pb::upgrade_resource_identity::Request,

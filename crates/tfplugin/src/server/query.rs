@@ -1,6 +1,6 @@
 //! The services of Terraform 1.14: list resources (`ListResource`, a stream of results) and actions
-//! (`PlanAction`, `InvokeAction`, a stream of progress messages ending in the outcome). A child of the
-//! server module, sharing its state.
+//! (`PlanAction`, `InvokeAction`, a stream of progress messages ending in the outcome). A child of
+//! the server module, sharing its state.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -48,7 +48,8 @@ impl PluginService {
         pb::validate_list_resource_config::Response { diagnostics: diags.to_proto() }
     }
 
-    /// `ListResource`: every result as an event; diagnostics without results as one event of their own.
+    /// `ListResource`: every result as an event; diagnostics without results as one event of their
+    /// own.
     pub(super) async fn list(
         &self,
         r: pb::list_resource::Request,
@@ -152,8 +153,8 @@ impl PluginService {
         pb::plan_action::Response { diagnostics: diags.to_proto(), deferred: None }
     }
 
-    /// `InvokeAction`: runs the action on a task of its own; its progress messages stream as they come,
-    /// then its outcome.
+    /// `InvokeAction`: runs the action on a task of its own; its progress messages stream as they
+    /// come, then its outcome.
     pub(super) fn invoke(
         &self,
         r: pb::invoke_action::Request,

@@ -1,9 +1,9 @@
 //! Terraform values (cty) and their wire encodings.
 //!
-//! Terraform hands providers values as msgpack (and, for raw state, JSON) without type tags: the schema
-//! says what each value is. This module holds the type model ([`Type`]), the value model ([`Value`],
-//! with null and unknown allowed at any depth), and the codecs in both directions. Decoding errors carry
-//! the [`AttrPath`] of the offending value so diagnostics can point at it.
+//! Terraform hands providers values as msgpack (and, for raw state, JSON) without type tags: the
+//! schema says what each value is. This module holds the type model ([`Type`]), the value model
+//! ([`Value`], with null and unknown allowed at any depth), and the codecs in both directions.
+//! Decoding errors carry the [`AttrPath`] of the offending value so diagnostics can point at it.
 
 mod json;
 mod msgpack;
@@ -19,7 +19,8 @@ pub use msgpack::{from_msgpack, infer_type, to_msgpack};
 pub(crate) use path::fail;
 pub use path::{AttrPath, DecodeError, PathStep};
 
-/// A cty type, as Terraform describes it in schemas (JSON type constraints such as `["set","number"]`).
+/// A cty type, as Terraform describes it in schemas (JSON type constraints such as
+/// `["set","number"]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Type {
     /// `string`
@@ -116,7 +117,8 @@ impl Type {
                     other => Err(format!("unknown collection type {other:?}")),
                 }
             }
-            // Optional-attribute objects have a third element; the attribute list is not needed to decode.
+            // Optional-attribute objects have a third element; the attribute list is not needed to
+            // decode.
             Json::Array(parts) if parts.len() == 3 && parts[0] == "object" => {
                 Type::from_json(&Json::Array(parts[..2].to_vec()))
             }
@@ -127,8 +129,9 @@ impl Type {
 
 /// A number of arbitrary precision, kept in its canonical decimal text.
 ///
-/// Terraform numbers are big floats; this provider only needs to carry them faithfully and read small
-/// integers out of them, so the decimal string is the representation and arithmetic is not offered.
+/// Terraform numbers are big floats; this provider only needs to carry them faithfully and read
+/// small integers out of them, so the decimal string is the representation and arithmetic is not
+/// offered.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Number(String);
 
@@ -143,8 +146,8 @@ impl Number {
         // that of a JSON-style number, but for `inf` and `nan`, which no letter but `e` lets in.
         let number = |b: u8| b.is_ascii_digit() || b"+-.eE".contains(&b);
         let parsed = text.parse::<f64>().ok().filter(|_| text.bytes().all(number))?;
-        // Up to 15 significant digits an f64 holds the decimal exactly, and its shortest form is canonical;
-        // beyond that the text itself is kept so no precision is lost.
+        // Up to 15 significant digits an f64 holds the decimal exactly, and its shortest form is
+        // canonical; beyond that the text itself is kept so no precision is lost.
         let mantissa = text.split(['e', 'E']).next().unwrap_or_default();
         let significant = mantissa.chars().filter(char::is_ascii_digit).collect::<String>();
         let significant = significant.trim_start_matches('0').trim_end_matches('0');
@@ -183,12 +186,12 @@ impl Number {
     /// The `f64` whose exact value is this number, if there is one (`0.5`, not `0.3`).
     ///
     /// Terraform sends a number as a float only when it is exactly a float, and as its decimal text
-    /// otherwise: a `0.3` from the configuration arrives as the text `"0.3"`. Answering it as the float
-    /// nearest 0.3 would hand back a different number, which Terraform would see as changed.
+    /// otherwise: a `0.3` from the configuration arrives as the text `"0.3"`. Answering it as the
+    /// float nearest 0.3 would hand back a different number, which Terraform would see as changed.
     pub fn exact_f64(&self) -> Option<f64> {
         let f = self.as_f64().filter(|f| Number::from_f64(*f).as_ref() == Some(self))?;
-        // A float is m·2^e with m odd; for e < 0 its exact decimal has exactly -e fractional digits,
-        // and the canonical text is that exact decimal only if it has as many.
+        // A float is m·2^e with m odd; for e < 0 its exact decimal has exactly -e fractional
+        // digits, and the canonical text is that exact decimal only if it has as many.
         let bits = f.to_bits();
         let biased = ((bits >> 52) & 0x7ff) as i32;
         let fraction = bits & ((1 << 52) - 1);

@@ -1,9 +1,11 @@
 //! The msgpack codec: how Terraform sends and expects values over gRPC. Unknown values are the
-//! extension `d4 00 00`; any extension decodes as unknown (type 12 is a refined unknown). Hostile input
-//! is an error, never a panic: nesting is bounded and lengths are checked against the bytes left.
+//! extension `d4 00 00`; any extension decodes as unknown (type 12 is a refined unknown). Hostile
+//! input is an error, never a panic: nesting is bounded and lengths are checked against the bytes
+//! left.
 //!
 //! Both directions walk the value once with no per-attribute allocation beyond the value's own: the
-//! path of an error is assembled only when there is one, as it travels up ([`DecodeError::within`]).
+//! path of an error is assembled only when there is one, as it travels up
+//! ([`DecodeError::within`]).
 
 use std::collections::BTreeMap;
 
@@ -140,7 +142,8 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// The natural type of a value that carries no type (used for values placed in `dynamic` attributes).
+/// The natural type of a value that carries no type (used for values placed in `dynamic`
+/// attributes).
 pub fn infer_type(v: &Value) -> Type {
     match v {
         Value::String(_) | Value::Null | Value::Unknown => Type::String,
@@ -260,7 +263,8 @@ fn decode(cur: &mut Cursor<'_>, ty: &Type, depth: usize) -> Result<Value, Decode
         return fail("value is nested too deeply");
     }
     let h = head(cur)?;
-    // Any extension is an unknown value: type 0 is plain unknown, type 12 a refined unknown (TF ≥ 1.6).
+    // Any extension is an unknown value: type 0 is plain unknown, type 12 a refined unknown (TF ≥
+    // 1.6).
     if let Head::Ext(n) = h {
         take(cur, n)?;
         return Ok(Value::Unknown);

@@ -70,8 +70,9 @@ pub struct DecodeError {
     pub message: String,
 }
 
-/// An error at the value being decoded; each enclosing level adds its step ([`DecodeError::within`]) as
-/// the error travels up, so that a path is built only when something is wrong.
+/// An error at the value being decoded; each enclosing level adds its step
+/// ([`DecodeError::within`]) as the error travels up, so that a path is built only when something
+/// is wrong.
 pub(crate) fn fail<T>(message: impl Into<String>) -> Result<T, DecodeError> {
     Err(DecodeError { path: AttrPath::root(), message: message.into() })
 }
@@ -84,5 +85,5 @@ impl DecodeError {
     }
 }
 
-// ---------------------------------------------------------------------------------------------------------
+// -------------------------------------------------------------------------------------------------
 // msgpack
