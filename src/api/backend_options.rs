@@ -62,7 +62,12 @@ impl Client {
             .map_err(|message| before_send(ApiError::Config { message }))?;
         let timeout = CONNECT_TIMEOUT.min(op.remaining()).max(Duration::from_millis(100));
         let stream = tokio::select! {
-            r = connect::open(&url, proxy.as_ref(), timeout) => r.map_err(|reason| FailedAttempt { error: wse(reason.clone()), retry_after: None, unreachable: Some((ws_url.to_string(), reason)), retryable: true })?,
+            r = connect::open(&url, proxy.as_ref(), timeout) => r.map_err(|reason| FailedAttempt {
+                error: wse(reason.clone()),
+                retry_after: None,
+                unreachable: Some((ws_url.to_string(), reason)),
+                retryable: true,
+            })?,
             () = op.stop.cancelled() => return Err(before_send(ApiError::Cancelled)),
         };
         stream.set_nodelay(true).ok();
@@ -232,8 +237,10 @@ fn before_send(error: ApiError) -> FailedAttempt {
 /// The next WebSocket message, bounded by the operation's deadline and stop signal.
 async fn next_message(op: &Op, socket: &mut WsStream) -> Result<Option<WsMessage>, ApiError> {
     tokio::select! {
-        r = tokio::time::timeout(op.remaining(), socket.next()) => r.map_err(|_| ApiError::WebSocket { url: String::new(), message: "no \
-            answer before the operation's timeout".into() }),
+        r = tokio::time::timeout(op.remaining(), socket.next()) => r.map_err(|_| {
+            let message = "no answer before the operation's timeout".into();
+            ApiError::WebSocket { url: String::new(), message }
+        }),
         () = op.stop.cancelled() => Err(ApiError::Cancelled),
     }
 }

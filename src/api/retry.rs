@@ -171,8 +171,11 @@ where
                     waited_s: since.elapsed().as_secs_f64().round() as u64,
                 });
             }
-            tracing::info!(what, attempt = n, delay_ms = delay.as_millis() as u64, reason = %reason, "coiled \
-                api unreachable; retrying");
+            let delay_ms = delay.as_millis() as u64;
+            tracing::info!(
+                what, attempt = n, delay_ms, reason = %reason,
+                "coiled api unreachable; retrying"
+            );
             op.sleep(delay).await?;
             continue;
         }
@@ -184,8 +187,8 @@ where
         if Instant::now() + delay >= op.deadline {
             return Err(ApiError::Timeout { attempts: n, last: Box::new(failure.error) });
         }
-        tracing::info!(what, attempt = n, delay_ms = delay.as_millis() as u64, error = %failure.error, "retrying \
-            coiled api request");
+        let (delay_ms, error) = (delay.as_millis() as u64, &failure.error);
+        tracing::info!(what, attempt = n, delay_ms, error = %error, "retrying coiled api request");
         op.sleep(delay).await?;
     }
 }

@@ -465,9 +465,9 @@ pub(crate) fn workspace_slug(v: &Value) -> Checked {
 pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// The provider's description.
-const DESCRIPTION: &str = "The Coiled provider manages Coiled's hosted Dask clusters and their firewalls: \
-    account-wide backend options with ingress rules, \
-    and clusters with their own ingress and a private or public scheduler address.";
+const DESCRIPTION: &str = "The Coiled provider manages Coiled's hosted Dask clusters and their \
+    firewalls: account-wide backend options with ingress rules, and clusters with their own ingress \
+    and a private or public scheduler address.";
 
 tfplugin::model! {
     /// The provider block.
@@ -614,8 +614,8 @@ impl Provider for CoiledProvider {
         };
         let settings =
             config::resolve(c.server.as_deref(), c.token.as_deref(), c.workspace.as_deref(), &env);
-        tracing::debug!(server = %settings.server.value, server_source = %settings.server.source, "resolved \
-            Coiled server");
+        let (server, server_source) = (&settings.server.value, &settings.server.source);
+        tracing::debug!(server = %server, server_source = %server_source, "resolved Coiled server");
         let Some(token) = settings.token else {
             diags.error_at(
                 AttrPath::attr("token"),

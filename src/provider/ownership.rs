@@ -42,7 +42,11 @@ pub(crate) fn refuse_taken_name(
         AttrPath::attr("name"),
         *name_taken,
         format!(
-            "A {noun} named {name:?} already exists in workspace {ws:?}{id}, and this apply did not create it, so Terraform leaves it alone{why_left_alone}. {instead}, or manage it with this resource by importing it: `terraform import` with this resource's address (in the `with` line above) and the ID `{ws}/{name}`.\n\nIf this is a replacement under `create_before_destroy`, {when_replacing}."
+            "A {noun} named {name:?} already exists in workspace {ws:?}{id}, and this apply did \
+                not create it, so Terraform leaves it alone{why_left_alone}. {instead}, or manage \
+                it with this resource by importing it: `terraform import` with this resource's \
+                address (in the `with` line above) and the ID `{ws}/{name}`.\n\nIf this is a \
+                replacement under `create_before_destroy`, {when_replacing}."
         ),
     );
 }

@@ -334,11 +334,19 @@ async fn watch_signals(shutdown: CancellationToken, plugin_mode: bool) {
     let mut int = signal(SignalKind::interrupt()).ok();
     loop {
         tokio::select! {
-            _ = async { if let Some(t) = term.as_mut() { t.recv().await } else { std::future::pending().await } } => { shutdown.cancel(); break; }
-            _ = async { if let Some(i) = int.as_mut() { i.recv().await } else { std::future::pending().await } } => {
-                if !plugin_mode { shutdown.cancel(); break; }
-            }
+            () = received(&mut term) => break,
+            () = received(&mut int) => if !plugin_mode { break },
         }
+    }
+    shutdown.cancel();
+}
+
+/// The next delivery of `signal`; never, where it could not be watched.
+#[cfg(unix)]
+async fn received(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => _ = signal.recv().await,
+        None => std::future::pending().await,
     }
 }
 

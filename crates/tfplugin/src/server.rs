@@ -283,8 +283,9 @@ impl PluginService {
             schema.block.check_declared(&config, &crate::value::AttrPath::root(), &mut diags);
             res.validate(&ctx, &config, &mut diags).await;
         }
-        tracing::debug!(resource = %r.type_name, bytes = r.config.as_ref().map_or(0, |c| c.msgpack.len()), elapsed_us = started.elapsed().as_micros() as u64, "validated \
-            configuration");
+        let bytes = r.config.as_ref().map_or(0, |c| c.msgpack.len());
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        tracing::debug!(resource = %r.type_name, bytes, elapsed_us, "validated configuration");
         Ok(pb::validate_resource_config::Response { diagnostics: diags.to_proto() })
     }
 
@@ -325,8 +326,8 @@ impl PluginService {
             }
         };
         let upgraded_state = upgraded.and_then(|v| encode(&v, ty, &mut diags, "upgraded state"));
-        tracing::debug!(resource = %r.type_name, elapsed_us = started.elapsed().as_micros() as u64, "upgraded \
-            state");
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        tracing::debug!(resource = %r.type_name, elapsed_us, "upgraded state");
         Ok(pb::upgrade_resource_state::Response { upgraded_state, diagnostics: diags.to_proto() })
     }
 

@@ -396,7 +396,13 @@ impl Resource for BackendOptionsResource {
     ) -> Option<NewState<BackendOptionsModel>> {
         let ws = id.trim();
         if ws.is_empty() || ws.contains('/') {
-            diags.error("Invalid Import ID", format!("{id:?} is not a workspace; import coiled_backend_options by workspace slug, e.g. `terraform import coiled_backend_options.team my-team`."));
+            diags.error(
+                "Invalid Import ID",
+                format!(
+                    "{id:?} is not a workspace; import coiled_backend_options by workspace slug, \
+                    e.g. `terraform import coiled_backend_options.team my-team`."
+                ),
+            );
             return None;
         }
         let state = BackendOptionsModel {

@@ -28,7 +28,13 @@ pub(super) async fn current_for_scaling(
     let current = match coiled.client.get_cluster(op, ws, id).await {
         Ok(d) => d,
         Err(e) if e.is_not_found() => {
-            diags.error("Cluster Gone Since the Plan", format!("Cluster {id} no longer exists, so it cannot be scaled. Run `terraform plan` again: the new plan creates a replacement."));
+            diags.error(
+                "Cluster Gone Since the Plan",
+                format!(
+                    "Cluster {id} no longer exists, so it cannot be scaled. Run `terraform plan` \
+                    again: the new plan creates a replacement."
+                ),
+            );
             return None;
         }
         Err(e) => return coiled.failed(diags, "Unable to Scale Cluster", None, &e),

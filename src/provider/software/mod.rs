@@ -404,7 +404,11 @@ fn import_contradicted(planned: &SoftwareEnvModel, marks: &Marks, diags: &mut Di
         Some(differ) if !differ.is_empty() => {
             diags.warning(
                 "Imported Software Environment Differs",
-                format!("Software environment {name:?} was built with another {} than this configuration gives: applying builds the configured spec, in place.", differ.join(", ")),
+                format!(
+                    "Software environment {name:?} was built with another {} than this \
+                    configuration gives: applying builds the configured spec, in place.",
+                    differ.join(", ")
+                ),
             );
             true
         }
