@@ -186,9 +186,8 @@ impl Coiled {
         self.configured_workspace.as_ref().map(|w| w.value.as_str())
     }
 
-    /// Turns an API error into a diagnostic with a next step, naming where the token came from when
-    /// it was rejected. Never includes the token. The value of an API call that succeeded; else
-    /// `None`, and the error [reported](Coiled::report) under `summary` (at `path`).
+    /// The value of an API call that succeeded; else `None`, and the error
+    /// [reported](Coiled::report) under `summary` (at `path`).
     pub fn reported<T>(
         &self,
         result: Result<T, ApiError>,
@@ -211,6 +210,8 @@ impl Coiled {
         None
     }
 
+    /// Turns an API error into a diagnostic with a next step, naming where the token came from when
+    /// it was rejected. Never includes the token.
     pub fn report(
         &self,
         diags: &mut Diagnostics,

@@ -137,7 +137,6 @@ tfplugin::model! {
     }
 }
 
-/// The `timeouts` block: how long a write may take.
 /// `backend`: `aws` or `gcp`.
 fn aws_or_gcp(v: &Value) -> Checked {
     refuse(v.as_str().filter(|b| !matches!(*b, "aws" | "gcp")), "Invalid Backend", |b| {
@@ -145,6 +144,7 @@ fn aws_or_gcp(v: &Value) -> Checked {
     })
 }
 
+/// The `timeouts` block: how long a write may take.
 fn timeouts_block(name: &'static str, description: &'static str) -> tfplugin::schema::NestedBlock {
     super::super::duration::timeouts_block(
         name,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::super::ingress::{self, RuleSet};
-use super::super::{Checked, DEFAULT_API_TIMEOUT, ProviderData, refuse};
+use super::super::{Checked, Coiled, DEFAULT_API_TIMEOUT, ProviderData, refuse};
 use super::state as cluster_state;
 use crate::api::{ClusterDetails, Op};
 use tfplugin::diag::Diagnostics;
@@ -172,49 +172,52 @@ pub(super) async fn lookup(
 ) -> Option<(String, ClusterDetails)> {
     let (coiled, op, ws) =
         data.session(ctx, DEFAULT_API_TIMEOUT, workspace.as_deref(), diags).await?;
-    let d = find(&coiled, &op, &ws, id.as_deref(), name.as_deref(), diags).await?;
+    let id = match id.as_deref() {
+        Some(id) => Some(id.parse::<i64>().ok()?),
+        None => None,
+    };
+    let key = (id, name.as_deref());
+    let d = find(&coiled, &op, &ws, key, ("Unable to Read Cluster", true), diags).await?;
     Some((ws, d))
 }
 
-async fn find(
-    coiled: &crate::provider::Coiled,
+/// The cluster `id` names, else the running one `name` names, in `ws`: a "Cluster Not Found" error
+/// when there is none, and an API error reported under `summary`; `at` points errors at `id` and
+/// `name` (a data source's arguments; an import has none).
+pub(super) async fn find(
+    coiled: &Coiled,
     op: &Op,
     ws: &str,
-    id: Option<&str>,
-    name: Option<&str>,
+    (id, name): (Option<i64>, Option<&str>),
+    (summary, at): (&str, bool),
     diags: &mut Diagnostics,
 ) -> Option<ClusterDetails> {
+    let path = |attribute: &str| at.then(|| AttrPath::attr(attribute));
+    let not_found = |diags: &mut Diagnostics, attribute: &str, detail: String| match path(attribute)
+    {
+        Some(p) => diags.error_at(p, "Cluster Not Found", detail),
+        None => diags.error("Cluster Not Found", detail),
+    };
     let id = match (id, name) {
-        (Some(id), _) => id.parse::<i64>().ok()?,
+        (Some(id), _) => id,
         (None, Some(name)) => match coiled.client.find_cluster_by_name(op, ws, name).await {
             Ok(Some(c)) => c.id,
             Ok(None) => {
-                diags.error_at(
-                    AttrPath::attr("name"),
-                    "Cluster Not Found",
-                    format!("No running cluster named {name:?} in workspace {ws:?}."),
-                );
+                let detail = format!("No running cluster named {name:?} in workspace {ws:?}.");
+                not_found(diags, "name", detail);
                 return None;
             }
-            Err(e) => return coiled.failed(diags, "Unable to Read Cluster", None, &e),
+            Err(e) => return coiled.failed(diags, summary, None, &e),
         },
         _ => return None,
     };
-    let d = match coiled.client.get_cluster(op, ws, id).await {
-        Ok(d) => d,
+    match coiled.client.get_cluster(op, ws, id).await {
         Err(e) if e.is_not_found() => {
-            diags.error_at(
-                AttrPath::attr("id"),
-                "Cluster Not Found",
-                format!("No cluster with id {id} in workspace {ws:?}."),
-            );
-            return None;
+            not_found(diags, "id", format!("No cluster with id {id} in workspace {ws:?}."));
+            None
         }
-        Err(e) => {
-            return coiled.failed(diags, "Unable to Read Cluster", Some(AttrPath::attr("id")), &e);
-        }
-    };
-    Some(d)
+        found => coiled.reported(found, diags, summary, path("id")),
+    }
 }
 
 /// The data source model's attributes (for the schema check).

@@ -8,17 +8,18 @@ use tfplugin::schema::AfterImport;
 use tfplugin::value::Value;
 
 use super::super::ingress::{self, RuleSet};
+use super::data_source::find;
 use super::model::{ClusterBackendOptions, ClusterModel, valid_name};
 use crate::api::{ClusterDetails, Op};
 use crate::provider::Coiled;
 
-/// `ID`, `NAME`, `WORKSPACE/ID` or `WORKSPACE/NAME` → the workspace and the cluster id.
-pub(super) async fn resolve_import_id(
+/// `ID`, `NAME`, `WORKSPACE/ID` or `WORKSPACE/NAME` → the workspace and the cluster it names.
+pub(super) async fn find_imported(
     coiled: &Coiled,
     op: &Op,
     id: &str,
     diags: &mut Diagnostics,
-) -> Option<(String, i64)> {
+) -> Option<(String, ClusterDetails)> {
     let usage = "use `ID`, `NAME`, `WORKSPACE/ID` or `WORKSPACE/NAME`, e.g. `my-team/etl`";
     let (ws, key) = match id.trim().split_once('/') {
         Some((ws, key)) if ws.is_empty() || key.is_empty() || key.contains('/') => {
@@ -39,26 +40,16 @@ pub(super) async fn resolve_import_id(
             id.trim().to_string(),
         ),
     };
-    match key.parse::<i64>() {
-        Ok(n) => Some((ws, n)),
-        Err(_) if valid_name(&key) => {
-            match coiled.client.find_cluster_by_name(op, &ws, &key).await {
-                Ok(Some(c)) => Some((ws, c.id)),
-                Ok(None) => {
-                    diags.error(
-                        "Cluster Not Found",
-                        format!("No running cluster named {key:?} in workspace {ws:?}."),
-                    );
-                    None
-                }
-                Err(e) => coiled.failed(diags, "Unable to Import Cluster", None, &e),
-            }
-        }
+    let key = match key.parse::<i64>() {
+        Ok(n) => (Some(n), None),
+        Err(_) if valid_name(&key) => (None, Some(key.as_str())),
         Err(_) => {
             diags.error("Invalid Import ID", format!("{id:?} is not a cluster ID: {usage}."));
-            None
+            return None;
         }
-    }
+    };
+    let found = find(coiled, op, &ws, key, ("Unable to Import Cluster", false), diags).await?;
+    Some((ws, found))
 }
 
 /// After an import, the values the API could not show (or showed with room for the

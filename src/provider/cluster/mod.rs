@@ -568,24 +568,13 @@ impl Resource for ClusterResource {
     ) -> Option<NewState<ClusterModel>> {
         let coiled = self.data.require(diags).await?;
         let op = Op::new(super::DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let (ws, cluster_id) = import::resolve_import_id(&coiled, &op, id, diags).await?;
-        let d = match coiled.client.get_cluster(&op, &ws, cluster_id).await {
-            Ok(d) => d,
-            Err(e) if e.is_not_found() => {
-                diags.error(
-                    "Cluster Not Found",
-                    format!("No cluster with id {cluster_id} in workspace {ws:?}."),
-                );
-                return None;
-            }
-            Err(e) => return coiled.failed(diags, "Unable to Import Cluster", None, &e),
-        };
+        let (ws, d) = import::find_imported(&coiled, &op, id, diags).await?;
         if d.current_state.has_ended() {
             diags.error(
                 "Cluster Not Running",
                 format!(
-                    "Cluster {cluster_id} is {}; only running clusters can be imported.",
-                    d.current_state.state
+                    "Cluster {} is {}; only running clusters can be imported.",
+                    d.id, d.current_state.state
                 ),
             );
             return None;

@@ -33,8 +33,8 @@ pub fn workers_to_wait_for(fraction: f64, desired: i64) -> i64 {
 pub enum Wait {
     /// A new cluster (or one whose create was interrupted): Coiled's client waits as
     /// `Cluster._wait_until_ready` does, for `ceil(fraction × desired_workers)` started workers,
-    /// and gives up on a `ready` cluster with fewer (every worker has then started or failed) (rule
-    /// `ready-after-create`).
+    /// and gives up on a `ready` cluster with fewer (every worker has then started or failed)
+    /// (rule `ready-after-create`).
     Start,
     /// A running cluster just scaled to `workers`: Coiled's client waits as
     /// `Cluster._wait_for_workers` does, counting running workers until `ceil(fraction × workers)`

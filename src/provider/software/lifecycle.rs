@@ -26,8 +26,8 @@ const SOFTWARE_ENVIRONMENT: Kind = Kind {
 /// Whether no environment holds `name` in `ws`, as `coiled.create_software_environment` would find
 /// it (`Cloud._get_software_info`). Ours: an environment found is someone else's (state did not
 /// hold it), so the create refuses it rather than rebuilding it with this configuration's spec; the
-/// create that follows may then take what it gets, since the name was free a moment before (rule
-/// `adopt-software`).
+/// create that follows may then take what it gets, since the name was free a moment before
+/// (rule `adopt-software`).
 pub(super) async fn name_is_free(
     coiled: &Coiled,
     op: &Op,

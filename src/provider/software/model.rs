@@ -97,7 +97,6 @@ tfplugin::model! {
     }
 }
 
-/// The `timeouts` block.
 /// `name`: as Coiled's client accepts a new environment's name.
 fn env_name(v: &Value) -> Checked {
     let bad = v.as_str().filter(|name| !super::validate::valid_env_name(name));
@@ -128,6 +127,7 @@ fn architecture(v: &Value) -> Checked {
     })
 }
 
+/// The `timeouts` block.
 fn timeouts_block(name: &'static str, description: &'static str) -> tfplugin::schema::NestedBlock {
     super::super::duration::timeouts_block(
         name,
