@@ -127,6 +127,7 @@ pub(super) async fn post_create(
         Err(e) => coiled.failed(diags, "Unable to Create Cluster", None, &e),
     }
 }
+
 /// Whether no running cluster holds `name`; waits for one that is stopping to finish. Reports why
 /// not.
 pub(super) async fn name_is_free(
@@ -183,6 +184,7 @@ pub(super) async fn name_is_free(
         n += 1;
     }
 }
+
 /// Polls until the cluster is ready, failed, cancelled or out of time. Returns the last details.
 pub(super) async fn wait_ready(
     coiled: &Coiled,
@@ -239,6 +241,7 @@ pub(super) async fn wait_ready(
         }
     }
 }
+
 /// Stops a cluster and waits until it is stopped (or gone).
 pub(super) async fn stop_and_wait(
     coiled: &Coiled,
@@ -269,6 +272,7 @@ pub(super) async fn stop_and_wait(
         n += 1;
     }
 }
+
 /// The update of a running cluster that scales it to `planned`'s worker count (when `scaling`), or
 /// waits for a create that was interrupted, on `cluster` (whose `base` is the prior state). Until
 /// the wait ends well, state keeps the worker count it had, marked [`UnfinishedScale`]: a failed
@@ -326,6 +330,7 @@ pub(super) async fn scale_and_wait(
         }
     }
 }
+
 /// Reports a failed wait after create or update. After create, the half-made cluster is stopped so
 /// that nothing is left behind that Terraform does not know about; if that fails, its state is
 /// kept.
