@@ -14,57 +14,65 @@ use serde_json::{Value, json};
 
 use crate::Shared;
 use crate::faults::Fault;
-use crate::handlers::account::*;
-use crate::handlers::admin::*;
-use crate::handlers::clusters::*;
-use crate::handlers::software::*;
+use crate::handlers::{account, admin, clusters, software};
 
 /// The router with every route of the API, the admin routes under `/_local`, and the page.
 pub fn app(state: Shared) -> Router {
     let api = Router::new()
         .route("/api/v1/health", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/api/v2/user/me", get(user_me))
-        .route("/api/v2/user/me/memberships", get(user_memberships))
-        .route("/api/v1/users/me/", get(users_me_v1))
-        .route("/api/v1/{ws}/backend_options/", get(get_backend_options))
-        .route("/ws/api/v1/{ws}/cluster-info/", get(backend_options_socket))
-        .route("/api/v2/clusters/account/{ws}/", get(list_clusters).post(create_cluster))
-        .route("/api/v2/clusters/account/{ws}/id/{id}", get(get_cluster).delete(stop_cluster))
-        .route("/api/v2/clusters/account/{ws}/id/{id}/state", get(get_cluster_state))
-        .route("/api/v2/clusters/account/{ws}/id/{id}/states", get(get_cluster_states))
-        .route("/api/v2/clusters/account/{ws}/name/{name}", get(get_cluster_by_name))
+        .route("/api/v2/user/me", get(account::user_me))
+        .route("/api/v2/user/me/memberships", get(account::user_memberships))
+        .route("/api/v1/users/me/", get(account::users_me_v1))
+        .route("/api/v1/{ws}/backend_options/", get(account::get_backend_options))
+        .route("/ws/api/v1/{ws}/cluster-info/", get(account::backend_options_socket))
+        .route(
+            "/api/v2/clusters/account/{ws}/",
+            get(clusters::list_clusters).post(clusters::create_cluster),
+        )
+        .route(
+            "/api/v2/clusters/account/{ws}/id/{id}",
+            get(clusters::get_cluster).delete(clusters::stop_cluster),
+        )
+        .route("/api/v2/clusters/account/{ws}/id/{id}/state", get(clusters::get_cluster_state))
+        .route("/api/v2/clusters/account/{ws}/id/{id}/states", get(clusters::get_cluster_states))
+        .route("/api/v2/clusters/account/{ws}/name/{name}", get(clusters::get_cluster_by_name))
         .route(
             "/api/v2/workers/account/{ws}/cluster/{id}/",
-            get(list_workers).post(add_workers).delete(remove_workers),
+            get(clusters::list_workers)
+                .post(clusters::add_workers)
+                .delete(clusters::remove_workers),
         )
         .route("/api/v2/interactions/interaction", post(|| async { Json(json!({})) }))
         .route("/api/v2/clusters/id/{id}/event", post(|| async { Json(json!({})) }))
         .route("/api/v2/user/workspace/{ws}/dask-config-overrides", get(dask_config_overrides))
-        .route("/api/v2/software-environment/account/{ws}", post(create_software_env))
-        .route("/api/v2/software-environment/account/{ws}/build/{id}", get(get_software_build))
+        .route("/api/v2/software-environment/account/{ws}", post(software::create_software_env))
+        .route(
+            "/api/v2/software-environment/account/{ws}/build/{id}",
+            get(software::get_software_build),
+        )
         .route(
             "/api/v2/software-environment/account/{ws}/build/logs/{id}",
-            get(get_software_build_logs),
+            get(software::get_software_build_logs),
         )
-        .route("/api/v2/software-environment/account/{ws}/alias", get(list_aliases))
+        .route("/api/v2/software-environment/account/{ws}/alias", get(software::list_aliases))
         .route(
             "/api/v2/software-environment/account/{ws}/alias/name/{name}",
-            get(get_alias_by_name).delete(delete_alias),
+            get(software::get_alias_by_name).delete(software::delete_alias),
         )
-        .route("/api/v2/software-environment/account/{ws}/spec/{id}", get(get_spec))
+        .route("/api/v2/software-environment/account/{ws}/spec/{id}", get(software::get_spec))
         .route("/api/v2/packages/", get(|| async { Json(json!([])) }))
-        .route("/", post(sts_get_caller_identity))
+        .route("/", post(admin::sts_get_caller_identity))
         .layer(middleware::from_fn_with_state(state.clone(), faults_and_stats));
     let admin = Router::new()
         .route("/", get(super::page::page))
-        .route("/_local/faults", get(get_faults).put(put_faults))
-        .route("/_local/stats", get(get_stats).delete(reset_stats))
-        .route("/_local/requests", get(get_requests).delete(clear_requests))
+        .route("/_local/faults", get(admin::get_faults).put(admin::put_faults))
+        .route("/_local/stats", get(admin::get_stats).delete(admin::reset_stats))
+        .route("/_local/requests", get(admin::get_requests).delete(admin::clear_requests))
         .route(
             "/_local/clusters/{id}/firewall",
-            get(get_cluster_firewall).put(put_cluster_firewall),
+            get(admin::get_cluster_firewall).put(admin::put_cluster_firewall),
         )
-        .route("/_local/lab", get(get_lab))
+        .route("/_local/lab", get(admin::get_lab))
         .layer(middleware::from_fn_with_state(state.clone(), admin_guard));
     Router::new().merge(api).merge(admin).with_state(state)
 }
@@ -348,6 +356,7 @@ pub(crate) fn authorize(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handlers::account::{redacted_backend_options, validate_backend_options};
 
     #[test]
     fn routes_are_counted_without_ids() {

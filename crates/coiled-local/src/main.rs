@@ -41,7 +41,8 @@ const USAGE: &str = "usage: coiled-local serve --data-dir DIR [--listen 127.0.0.
                     [--tls-cert CERT.pem --tls-key KEY.pem]";
 
 fn parse_args() -> anyhow::Result<Args> {
-    use lexopt::prelude::*;
+    use lexopt::Arg::{Long, Short, Value};
+    use lexopt::ValueExt;
     let mut parser = lexopt::Parser::from_env();
     let mut args = Args {
         listen: "127.0.0.1:0".into(),
