@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use tokio::sync::{OnceCell, RwLock};
 
 use crate::api::{ApiError, Client, ClientConfig, Op, RetryPolicy};
-use tfplugin::diag::Diagnostics;
+use tfplugin::diag::{Diagnostics, Severity};
 use tfplugin::framework::{AnyResource, Ctx, DataSource, Provider};
 use tfplugin::model::Field;
 use tfplugin::schema::Schema;
@@ -220,10 +220,7 @@ impl Coiled {
         e: &ApiError,
     ) {
         let detail = self.explain(e);
-        match path {
-            Some(p) => diags.error_at(p, summary, detail),
-            None => diags.error(summary, detail),
-        }
+        diags.push(Severity::Error, path, summary, detail);
     }
 
     /// An API error in words, with the next step.
@@ -292,10 +289,7 @@ impl Coiled {
                     self.token_source,
                     if slugs.is_empty() { "none".to_string() } else { slugs.join(", ") }
                 );
-                match path {
-                    Some(p) => diags.error_at(p, "Not a Member of the Workspace", detail),
-                    None => diags.error("Not a Member of the Workspace", detail),
-                }
+                diags.push(Severity::Error, path, "Not a Member of the Workspace", detail);
                 false
             }
             _ => true,

@@ -36,13 +36,15 @@ impl Diagnostics {
     pub fn new() -> Diagnostics {
         Diagnostics(Vec::new())
     }
-    fn push(
+    /// Adds a diagnostic of `severity`, about the attribute at `path` when there is one.
+    pub fn push(
         &mut self,
         severity: Severity,
         path: Option<AttrPath>,
-        summary: String,
-        detail: String,
+        summary: impl Into<String>,
+        detail: impl Into<String>,
     ) {
+        let (summary, detail) = (summary.into(), detail.into());
         self.0.push(Diagnostic { severity, summary, detail, path });
     }
     /// Adds an error.

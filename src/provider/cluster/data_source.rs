@@ -10,7 +10,7 @@ use super::super::ingress::{self, RuleSet};
 use super::super::{Checked, Coiled, DEFAULT_API_TIMEOUT, ProviderData, refuse};
 use super::state as cluster_state;
 use crate::api::{ClusterDetails, Op};
-use tfplugin::diag::Diagnostics;
+use tfplugin::diag::{Diagnostics, Severity};
 use tfplugin::framework::{Ctx, DataSource};
 use tfplugin::model::Field;
 use tfplugin::schema::Schema;
@@ -193,10 +193,8 @@ pub(super) async fn find(
     diags: &mut Diagnostics,
 ) -> Option<ClusterDetails> {
     let path = |attribute: &str| at.then(|| AttrPath::attr(attribute));
-    let not_found = |diags: &mut Diagnostics, attribute: &str, detail: String| match path(attribute)
-    {
-        Some(p) => diags.error_at(p, "Cluster Not Found", detail),
-        None => diags.error("Cluster Not Found", detail),
+    let not_found = |diags: &mut Diagnostics, attribute: &str, detail: String| {
+        diags.push(Severity::Error, path(attribute), "Cluster Not Found", detail)
     };
     let id = match (id, name) {
         (Some(id), _) => id,

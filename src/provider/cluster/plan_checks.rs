@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tfplugin::diag::Diagnostics;
+use tfplugin::diag::{Diagnostics, Severity};
 use tfplugin::model::Field;
 use tfplugin::value::AttrPath;
 
@@ -201,10 +201,7 @@ pub(super) fn lockout_warning(
         defaults::describe(rules),
         if source == Source::Account { ", or give the cluster ingress of its own" } else { "" }
     );
-    match path {
-        Some(p) => diags.warning_at(p, "Scheduler Port Not Open", detail),
-        None => diags.warning("Scheduler Port Not Open", detail),
-    }
+    diags.push(Severity::Warning, path, "Scheduler Port Not Open", detail);
 }
 
 /// Warns where this machine's Coiled configuration sets a cluster value that differs from the
