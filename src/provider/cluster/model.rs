@@ -112,7 +112,8 @@ tfplugin::model! {
         /// How long the cluster may sit idle before Coiled stops it, e.g. `2 hours`. Coiled's
         /// default is 20 minutes.
         #[attribute(
-            optional, requires_replace, import_compared_by_meaning, validated(|v| dask_duration(v, "Invalid Idle Timeout"))
+            optional, requires_replace, import_compared_by_meaning,
+            validated(|v| dask_duration(v, "Invalid Idle Timeout"))
         )]
         idle_timeout: String,
         /// The cluster's maximum lifetime, e.g. `8 hours`: Coiled stops it then even if it is busy.
