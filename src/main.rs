@@ -21,14 +21,12 @@ fn main() -> ExitCode {
     if let serve::Mode::Plugin = mode
         && std::env::var(serve::MAGIC_COOKIE_KEY).ok().as_deref() != Some(serve::MAGIC_COOKIE_VALUE)
     {
-        {
-            eprintln!(
-                "This is terraform-provider-coiled, a Terraform plugin: Terraform runs it for you.\n\
-                 Use it from a Terraform configuration (`terraform init`), or run it with --debug to\n\
-                 attach Terraform to it through TF_REATTACH_PROVIDERS."
-            );
-            return ExitCode::FAILURE;
-        }
+        eprintln!(
+            "This is terraform-provider-coiled, a Terraform plugin: Terraform runs it for you.\n\
+             Use it from a Terraform configuration (`terraform init`), or run it with --debug to\n\
+             attach Terraform to it through TF_REATTACH_PROVIDERS."
+        );
+        return ExitCode::FAILURE;
     }
     logging::init("coiled", &["terraform_provider_coiled", "tfplugin"]);
     // Whatever RUST_BACKTRACE says, no backtrace may reach Terraform's output.

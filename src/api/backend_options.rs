@@ -192,9 +192,7 @@ async fn follow_progress(
                 if v.get("type").and_then(|t| t.as_str()) != Some("update_options") {
                     continue;
                 }
-                let text =
-                    v.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_string();
-                match text.as_str() {
+                match v.get("message").and_then(|m| m.as_str()).unwrap_or_default() {
                     "FINISHED" => {
                         let _ = socket.close(None).await;
                         break;

@@ -1,6 +1,9 @@
 //! The HTTP client: settings, authentication headers, one request attempt and its classification,
 //! and the identity calls (`GET /api/v2/user/me`, `GET /api/v2/user/me/memberships`).
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -13,9 +16,7 @@ use super::{
 
 /// A request body: any of the typed bodies in [`super::requests`], serialised once per attempt.
 pub mod erased {
-    /// A JSON request body.
     pub trait Body {
-        /// The body as JSON text.
         fn to_json(&self) -> String;
     }
 
@@ -30,7 +31,6 @@ pub mod erased {
 pub struct ClientConfig {
     /// Base URL, e.g. `https://cloud.coiled.io`.
     pub server: String,
-    /// API token.
     pub token: Secret,
     /// Allow sending the token over plain HTTP to a non-loopback host.
     pub allow_insecure_http: bool,
@@ -51,18 +51,14 @@ pub struct Client {
     pub(super) session_id: String,
     /// TLS settings for connections made outside the HTTP client (the WebSocket), the same trust
     /// as `http`.
-    pub(super) ws_tls: std::sync::Arc<rustls::ClientConfig>,
+    pub(super) ws_tls: Arc<rustls::ClientConfig>,
     /// Whether this server has answered anything yet (until it has, no attempt waits longer than
     /// the unreachable budget).
-    answered: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    answered: Arc<AtomicBool>,
     /// The collections (clusters, software environments of a workspace) this server has listed as
     /// Coiled's API does: until it has, a 404 for one of their members is not taken to mean that
     /// what was asked for is gone.
-    identified: std::sync::Arc<
-        std::sync::Mutex<
-            std::collections::HashMap<String, std::sync::Arc<tokio::sync::OnceCell<()>>>,
-        >,
-    >,
+    identified: Arc<Mutex<HashMap<String, Arc<tokio::sync::OnceCell<()>>>>>,
 }
 
 impl Client {
@@ -141,9 +137,9 @@ impl Client {
         }
         builder = trust_extra_roots(builder, config.ca_bundle_pem.as_deref())?;
         let ws_tls =
-            std::sync::Arc::new(connect::tls_config(config.ca_bundle_pem.as_deref()).map_err(
-                |message| ApiError::Config { message: format!("ca_bundle_file: {message}") },
-            )?);
+            Arc::new(connect::tls_config(config.ca_bundle_pem.as_deref()).map_err(|message| {
+                ApiError::Config { message: format!("ca_bundle_file: {message}") }
+            })?);
         let http = builder
             .build()
             .map_err(|e| ApiError::Transport { url: config.server.clone(), source: e })?;
@@ -225,7 +221,7 @@ impl Client {
             FailedAttempt { error, retry_after: None, unreachable, retryable }
         };
         let resp = req.send().await.map_err(transport)?;
-        self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.mark_answered();
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -256,7 +252,7 @@ impl Client {
     /// as a refused connection).
     fn attempt_timeout(&self, call: Call) -> Duration {
         let own = call.timeout();
-        if self.answered.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.answered.load(Ordering::Relaxed) {
             own
         } else {
             own.min(self.config.retry.unreachable)
@@ -265,7 +261,7 @@ impl Client {
 
     /// Marks the server as having answered (a WebSocket upgrade answered, for instance).
     pub(crate) fn mark_answered(&self) {
-        self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.answered.store(true, Ordering::Relaxed);
     }
 
     /// Sends a request with the retry policy of its kind of call (see [`Call`]).

@@ -16,7 +16,6 @@ pub const LIST_CEILING_PAGES: usize = 1000;
 /// A workspace's clusters, newest first, as listed.
 #[derive(Clone, Debug, Default)]
 pub struct ClusterList {
-    /// The clusters read.
     pub items: Vec<ClusterListItem>,
     /// Whether the list was read to its end (else it stopped at [`LIST_CEILING_PAGES`]).
     pub complete: bool,
@@ -25,7 +24,6 @@ pub struct ClusterList {
 /// The outcome of a create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Created {
-    /// The cluster id.
     pub id: i64,
     /// The server said a running cluster of that name already existed.
     pub existing: bool,
@@ -82,8 +80,7 @@ impl Client {
                 Ok(Some(found)) => {
                     tracing::info!(
                         cluster = found.id,
-                        "the cluster was created; its answer was \
-                        lost"
+                        "the cluster was created; its answer was lost"
                     );
                     Ok(Created { id: found.id, existing: false, recovered: true })
                 }
@@ -107,6 +104,7 @@ impl Client {
     /// to [`LIST_CEILING_PAGES`], and [`ClusterList::complete`] says whether it got there.
     pub async fn list_clusters(&self, op: &Op, workspace: &str) -> Result<ClusterList, ApiError> {
         const PAGE: usize = 100;
+        let path = Self::cluster_path(workspace);
         let mut items = Vec::new();
         for page in 0..LIST_CEILING_PAGES {
             let query = [
@@ -114,8 +112,7 @@ impl Client {
                 ("offset", (PAGE * page).to_string()),
                 ("just_mine", "0".to_string()),
             ];
-            let batch: Vec<ClusterListItem> =
-                self.get_json(op, &Self::cluster_path(workspace), &query).await?;
+            let batch: Vec<ClusterListItem> = self.get_json(op, &path, &query).await?;
             if batch.is_empty() {
                 return Ok(ClusterList { items, complete: true });
             }
@@ -141,14 +138,8 @@ impl Client {
         workspace: &str,
         name: &str,
     ) -> Result<Option<ClusterRef>, ApiError> {
-        match self
-            .get_json(
-                op,
-                &format!("{}name/{}", Self::cluster_path(workspace), seg(name)),
-                &[("include_paused", "0".to_string())],
-            )
-            .await
-        {
+        let path = format!("{}name/{}", Self::cluster_path(workspace), seg(name));
+        match self.get_json(op, &path, &[("include_paused", "0".to_string())]).await {
             Ok(c) => Ok(Some(c)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -181,15 +172,11 @@ impl Client {
         workspace: &str,
         id: i64,
     ) -> Result<Vec<Process>, ApiError> {
+        let path = Self::workers_path(workspace, id);
         let mut out = Vec::new();
         for page in 0..1000 {
-            let batch: Vec<Process> = self
-                .get_json(
-                    op,
-                    &Self::workers_path(workspace, id),
-                    &[("limit", "100".into()), ("offset", (page * 100).to_string())],
-                )
-                .await?;
+            let query = [("limit", "100".to_string()), ("offset", (page * 100).to_string())];
+            let batch: Vec<Process> = self.get_json(op, &path, &query).await?;
             if batch.is_empty() {
                 break;
             }

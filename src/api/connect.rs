@@ -213,10 +213,9 @@ pub async fn open(
             }
         }
     };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("connecting to {target} timed out after {} s", timeout.as_secs())),
-    }
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| format!("connecting to {target} timed out after {} s", timeout.as_secs()))?
 }
 
 fn connect_error(target: &str, e: &std::io::Error) -> String {

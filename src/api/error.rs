@@ -9,24 +9,13 @@ use super::client::is_certificate_rejection;
 pub enum ApiError {
     /// 401, or 401/403 on the identity endpoints: the token is missing, wrong or revoked.
     #[error("the Coiled API rejected the token (HTTP {status}): {message}")]
-    Unauthorized {
-        /// HTTP status.
-        status: u16,
-        /// The server's message.
-        message: String,
-    },
+    Unauthorized { status: u16, message: String },
     /// 403: the token is valid but may not do this (e.g. not a member of the workspace).
     #[error("permission denied (HTTP 403): {message}")]
-    Forbidden {
-        /// The server's message.
-        message: String,
-    },
+    Forbidden { message: String },
     /// 404.
     #[error("not found: {message}")]
-    NotFound {
-        /// The server's message.
-        message: String,
-    },
+    NotFound { message: String },
     /// A 404 from a server that does not answer as Coiled's API does: nothing is taken to be gone.
     #[error(
         "HTTP 404 from {url}, and {identity} did not answer as Coiled's API does ({cause}): check \
@@ -44,7 +33,6 @@ pub enum ApiError {
     /// Any other error status; the server's error body is kept.
     #[error("HTTP {status}: {message}")]
     Status {
-        /// HTTP status.
         status: u16,
         /// The message extracted from the body (`message`, `non_field_errors`, `detail`, or the
         /// body).
@@ -57,36 +45,25 @@ pub enum ApiError {
     Transport {
         /// The URL requested (no secrets in it).
         url: String,
-        /// The underlying error.
         #[source]
         source: reqwest::Error,
     },
     /// The answer was not the JSON expected.
     #[error("unexpected answer from {url}: {message}")]
     Decode {
-        /// The URL requested.
         url: String,
         /// What did not parse.
         message: String,
     },
     /// The WebSocket exchange failed.
     #[error("WebSocket {url}: {message}")]
-    WebSocket {
-        /// The URL.
-        url: String,
-        message: String,
-    },
+    WebSocket { url: String, message: String },
     /// Terraform asked the provider to stop (Ctrl-C).
     #[error("interrupted: Terraform asked the provider to stop")]
     Cancelled,
     /// The operation's deadline passed while retrying; the last error is kept.
     #[error("gave up after {attempts} attempts within the operation's timeout; last error: {last}")]
-    Timeout {
-        /// How many attempts were made.
-        attempts: u32,
-        /// The last error seen.
-        last: Box<ApiError>,
-    },
+    Timeout { attempts: u32, last: Box<ApiError> },
     /// The server could not be reached at all (connection refused, name not resolved, no answer)
     /// for longer than the unreachable budget ([`RetryPolicy::unreachable`]).
     #[error("cannot reach the Coiled API at {url}: {reason} (gave up after {waited_s} s)")]
@@ -105,7 +82,6 @@ pub enum ApiError {
             certificate authority, set `ca_bundle_file`"
     )]
     Certificate {
-        /// The URL.
         url: String,
         /// What the TLS layer said.
         message: String,
@@ -119,10 +95,7 @@ pub enum ApiError {
     /// The server refused what was sent over the WebSocket (a message flagged `is_error` /
     /// `raise`).
     #[error("Coiled refused the request: {message}")]
-    Refused {
-        /// The server's message.
-        message: String,
-    },
+    Refused { message: String },
     /// A cluster did not reach `stopped` within the operation's timeout.
     #[error("cluster {id} did not stop within the timeout (it is {state})")]
     NotStopped {
@@ -137,7 +110,6 @@ pub enum ApiError {
             and import it"
     )]
     CreateUnconfirmed {
-        /// The cluster name.
         name: String,
         /// What happened to the create.
         cause: Box<ApiError>,

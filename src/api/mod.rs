@@ -54,7 +54,6 @@ pub const API_CLIENT_VERSION: &str = "1.135.6";
 pub struct Secret(String);
 
 impl Secret {
-    /// Wraps a secret.
     pub fn new(s: impl Into<String>) -> Secret {
         Secret(s.into())
     }

@@ -9,7 +9,6 @@ use serde::Serialize;
 /// One ingress rule on the wire: TCP ports open to one CIDR block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct IngressOut {
-    /// TCP ports.
     pub ports: Vec<u16>,
     /// Source block, canonical.
     pub cidr: String,
@@ -121,7 +120,6 @@ pub struct ClusterOptions {
 /// package spec. A key without a comment is always null.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CreateSoftwareEnv {
-    /// The environment's name.
     pub name: String,
     /// The image, if it is one.
     pub container: Option<String>,
@@ -167,7 +165,6 @@ pub struct UpdateOptions<'a, D: Serialize> {
     pub logging_context: BTreeMap<String, String>,
     /// The options: a [`BackendOptionsData`].
     pub data: &'a D,
-    /// The client session.
     #[serde(rename = "coiled-session-id")]
     pub session_id: &'a str,
     #[serde(rename = "coiled-request-id")]
@@ -179,7 +176,6 @@ pub struct UpdateOptions<'a, D: Serialize> {
 pub struct BackendOptionsData {
     /// Always `vm`.
     pub backend: &'static str,
-    /// The cloud's options.
     pub options: CloudOptions,
     /// Container registry settings.
     pub registry: Registry,
@@ -219,7 +215,6 @@ pub struct AwsOptions {
 /// AWS keys in backend options.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AwsKeys {
-    /// Access key id.
     pub aws_access_key: String,
     pub aws_secret_key: String,
 }

@@ -28,9 +28,8 @@ impl Op {
     }
     /// Sleeps for `d`, or less when the deadline comes first; errors on cancellation.
     pub async fn sleep(&self, d: Duration) -> Result<(), ApiError> {
-        let d = d.min(self.deadline.saturating_duration_since(Instant::now()));
         tokio::select! {
-            () = tokio::time::sleep(d) => Ok(()),
+            () = tokio::time::sleep(d.min(self.remaining())) => Ok(()),
             () = self.stop.cancelled() => Err(ApiError::Cancelled),
         }
     }

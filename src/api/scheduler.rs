@@ -58,10 +58,8 @@ pub async fn reachable(address: &str, timeout: Duration) -> bool {
 
 /// `HOST:PORT` of a `tls://HOST:PORT` address (IPv6 in brackets).
 fn host_port(address: &str) -> Result<String, String> {
-    let rest = address
-        .strip_prefix("tls://")
-        .ok_or_else(|| format!("{address:?} is not a tls:// address"))?;
-    Ok(rest.to_string())
+    let rest = address.strip_prefix("tls://").map(str::to_string);
+    rest.ok_or_else(|| format!("{address:?} is not a tls:// address"))
 }
 
 async fn connect(
@@ -285,11 +283,9 @@ async fn read_message<S: AsyncReadExt + Unpin>(stream: &mut S) -> Result<Value, 
     let start = 8 * (1 + frames as usize);
     let frame = buf.get(start..start + first).ok_or("the scheduler's answer is cut short")?;
     // Frames past this buffer (large buffers Dask sends apart) are read and dropped.
-    let in_buffer: u64 = (0..frames as usize)
-        .filter_map(|i| word(8 * (1 + i)))
-        .sum::<u64>()
-        .min(total - start as u64);
-    let rest: u64 = (0..frames as usize).filter_map(|i| word(8 * (1 + i))).sum::<u64>() - in_buffer;
+    let lengths: u64 = (0..frames as usize).filter_map(|i| word(8 * (1 + i))).sum();
+    let in_buffer = lengths.min(total - start as u64);
+    let rest = lengths - in_buffer;
     let value = decode(&mut &frame[..], 0)?;
     if rest > 0 {
         tokio::io::copy(&mut stream.take(rest), &mut tokio::io::sink()).await.map_err(gone)?;

@@ -28,7 +28,6 @@ pub struct AccountRef {
 #[derive(Clone, Debug, Deserialize)]
 pub struct Membership {
     pub account: AccountRef,
-    /// Whether the user administers it.
     #[serde(default, deserialize_with = "null_is_default")]
     pub is_admin: bool,
     /// Whether it is the user's default workspace.
@@ -40,7 +39,6 @@ pub struct Membership {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngressRule {
     pub ports: Vec<i64>,
-    /// Source CIDR block.
     pub cidr: String,
 }
 
@@ -57,7 +55,6 @@ pub struct FirewallSpec {
 pub struct BackendOptionsRead {
     /// `vm` (or a legacy value).
     pub backend: Option<String>,
-    /// The options object.
     #[serde(default, deserialize_with = "null_is_default")]
     pub options: serde_json::Value,
 }
@@ -126,7 +123,6 @@ impl BackendOptionsRead {
 /// The answer to a cluster create.
 #[derive(Clone, Debug, Deserialize)]
 pub struct CreatedCluster {
-    /// The cluster id.
     pub id: i64,
     /// True when an active cluster of that name was reused instead of created.
     #[serde(default, deserialize_with = "null_is_default")]
@@ -136,7 +132,6 @@ pub struct CreatedCluster {
 /// The answer to a by-name lookup.
 #[derive(Clone, Debug, Deserialize)]
 pub struct ClusterRef {
-    /// The cluster id.
     pub id: i64,
 }
 
@@ -172,7 +167,6 @@ impl CurrentState {
 /// A VM.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Instance {
-    /// Public address, if any.
     pub public_ip_address: Option<String>,
     pub private_ip_address: Option<String>,
     #[serde(default, deserialize_with = "null_is_default")]
@@ -203,7 +197,6 @@ pub struct ClusterDetails {
     pub created: Option<String>,
     #[serde(default, deserialize_with = "null_is_default")]
     pub current_state: CurrentState,
-    /// Target worker count.
     #[serde(default, deserialize_with = "null_is_default")]
     pub desired_workers: i64,
     pub scheduler_port: Option<i64>,
@@ -227,7 +220,6 @@ pub struct ClusterDetails {
 /// `senv_alias` in cluster details.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct SenvAlias {
-    /// The environment's name.
     pub name: Option<String>,
 }
 
@@ -280,17 +272,8 @@ impl ClusterDetails {
     /// `tags`, values as strings (as Coiled's client stringifies them), where reported.
     pub fn reported_tags(&self) -> Option<std::collections::BTreeMap<String, String>> {
         let map = self.tags.as_ref()?.as_object()?;
-        Some(
-            map.iter()
-                .map(|(k, v)| {
-                    let text = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (k.clone(), text)
-                })
-                .collect(),
-        )
+        let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+        Some(map.iter().map(|(k, v)| (k.clone(), text(v))).collect())
     }
     /// Whether the scheduler has a public IP.
     pub fn gives_scheduler_public_ip(&self) -> bool {
@@ -302,10 +285,8 @@ impl ClusterDetails {
 /// `latest_spec.latest_build`).
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct SoftwareAlias {
-    /// The alias id.
     pub id: Option<i64>,
     pub name: Option<String>,
-    /// The newest specification.
     pub latest_spec: Option<SoftwareSpec>,
 }
 
@@ -327,9 +308,7 @@ pub struct SpecRead {
 /// `latest_spec` of a software environment.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct SoftwareSpec {
-    /// The spec id.
     pub id: Option<i64>,
-    /// Its newest build.
     pub latest_build: Option<SoftwareBuild>,
 }
 
@@ -390,7 +369,6 @@ pub struct ClusterListItem {
 /// `unknown` when absent.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct ListedState {
-    /// The state name, when given.
     pub state: Option<String>,
 }
 

@@ -39,9 +39,14 @@ impl Env {
         self.vars.get(name).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
     }
 
+    /// The config file's path, as messages name it.
+    pub(crate) fn file_shown(&self) -> String {
+        let path = self.file_path.as_ref().map(|p| p.display().to_string());
+        path.unwrap_or_else(|| "~/.config/dask/coiled.yaml".into())
+    }
+
     fn file_key(&self, key: &str) -> Option<String> {
-        let v = self.file.as_ref()?.get(key)?;
-        match v {
+        match self.file.as_ref()?.get(key)? {
             serde_norway::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
             _ => None,
         }
@@ -101,7 +106,6 @@ pub struct Sourced<T> {
     pub source: String,
 }
 
-/// The resolved settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// The control plane's base URL, normalised.
@@ -128,11 +132,7 @@ pub fn resolve(
     workspace: Option<&str>,
     env: &Env,
 ) -> Settings {
-    let file = env
-        .file_path
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "~/.config/dask/coiled.yaml".into());
+    let file = env.file_shown();
     let nonempty = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     let server = first(vec![
         (nonempty(server), "the provider's `server` argument".into()),

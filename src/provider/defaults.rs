@@ -16,9 +16,7 @@ use super::ingress::{self, Parsed, Reading, RuleSet};
 /// The provider's `cluster_defaults` block, read.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ClusterDefaults {
-    /// `use_scheduler_public_ip`.
     pub use_scheduler_public_ip: Option<bool>,
-    /// `tags`.
     pub tags: Option<BTreeMap<String, String>>,
     /// The `ingress` blocks' rules.
     pub ingress: Option<RuleSet>,
@@ -101,11 +99,7 @@ pub struct LocalClusterSettings {
 
 /// Reads them: a variable wins over the file, as in Dask's configuration.
 pub fn local_settings(env: &Env) -> LocalClusterSettings {
-    let file = env
-        .file_path
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "~/.config/dask/coiled.yaml".into());
+    let file = env.file_shown();
     let section = env.file.as_ref();
     let pick = |names: &[&str]| section.and_then(|s| names.iter().find_map(|n| s.get(*n)).cloned());
     let var = |name: &str| {

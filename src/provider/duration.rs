@@ -71,7 +71,7 @@ fn dask_unit(unit: &str) -> Option<f64> {
     if unit != lower && unit != unit.to_ascii_uppercase() {
         return None;
     }
-    let base = match lower.as_str() {
+    Some(match lower.as_str() {
         "s" => 1.0,
         "ms" => 1e-3,
         "us" => 1e-6,
@@ -94,8 +94,7 @@ fn dask_unit(unit: &str) -> Option<f64> {
                 _ => return None,
             }
         }
-    };
-    Some(base)
+    })
 }
 
 /// Parses a Dask time delta (`"2 hours"`, `"20m"`, `"90"` meaning seconds) into seconds, as

@@ -68,7 +68,6 @@ impl RuleSet {
         &self.0
     }
 
-    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -206,8 +205,7 @@ fn describe(element: &Value) -> String {
 /// Reads `ingress` blocks (a set of `{cidr, ports}` objects), reporting every problem with its
 /// attribute path, and warnings as `how` asks.
 pub fn read(value: &Value, how: &Reading, diags: &mut Diagnostics) -> Parsed {
-    let Reading { path, acknowledged, warnings: warn } = how;
-    let (acknowledged, warn) = (*acknowledged, *warn);
+    let (path, acknowledged, warn) = (&how.path, how.acknowledged, how.warnings);
     let elements = match value {
         Value::Null => return Parsed::Rules(RuleSet::default()),
         Value::Unknown => return Parsed::Unknown,

@@ -36,7 +36,6 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// A configured connection to Coiled, shared by every resource of one provider instance.
 #[derive(Debug)]
 pub struct Coiled {
-    /// The API client.
     pub client: Client,
     configured_workspace: Option<config::Sourced<String>>,
     default_workspace: OnceCell<String>,
@@ -167,18 +166,8 @@ impl Coiled {
         if let Some(ws) = named {
             return Some(ws.to_string());
         }
-        match self.workspace(op).await {
-            Ok(ws) => Some(ws),
-            Err(e) => {
-                self.report(
-                    diags,
-                    "Unable to Determine Workspace",
-                    Some(AttrPath::attr("workspace")),
-                    &e,
-                );
-                None
-            }
-        }
+        let path = Some(AttrPath::attr("workspace"));
+        self.reported(self.workspace(op).await, diags, "Unable to Determine Workspace", path)
     }
 
     /// The workspace named in the configuration or environment, if any (no API call).
@@ -219,8 +208,7 @@ impl Coiled {
         path: Option<AttrPath>,
         e: &ApiError,
     ) {
-        let detail = self.explain(e);
-        diags.push(Severity::Error, path, summary, detail);
+        diags.push(Severity::Error, path, summary, self.explain(e));
     }
 
     /// An API error in words, with the next step.
@@ -232,12 +220,10 @@ impl Coiled {
                 self.token_source,
                 config::TOKEN_PLACES
             ),
-            ApiError::Forbidden { .. } => {
-                format!(
-                    "{e}\n\nCheck that the token's user is a member (and, for account settings, \
-                        an admin) of the workspace."
-                )
-            }
+            ApiError::Forbidden { .. } => format!(
+                "{e}\n\nCheck that the token's user is a member (and, for account settings, \
+                    an admin) of the workspace."
+            ),
             ApiError::Unreachable { .. } => format!(
                 "{e}.\n\nThe server URL came from {}. Check that it is right (the provider's \
                     `server` argument or COILED_SERVER), that this machine can reach it (network, \
@@ -300,7 +286,6 @@ impl Coiled {
 /// What `ConfigureProvider` decided.
 #[derive(Debug, Default)]
 enum Configured {
-    /// Not configured yet.
     #[default]
     NotYet,
     /// The configuration holds values unknown until apply; API calls wait for a later configure.
@@ -340,7 +325,6 @@ pub struct ProviderData {
 }
 
 impl ProviderData {
-    /// The provider's `cluster_defaults`.
     pub fn cluster_defaults(&self) -> DefaultsState {
         self.defaults.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -385,9 +369,8 @@ impl ProviderData {
     /// The workspace a create whose configuration names none (`named` is null) will use, where it
     /// is known without an API call: the provider's or the environment's.
     pub async fn planned_workspace(&self, named: &Field<String>) -> Option<String> {
-        let mut quiet = Diagnostics::new();
-        let coiled = self.coiled(&mut quiet).await.ok().flatten().filter(|_| named.is_null())?;
-        coiled.configured_workspace().map(str::to_string)
+        let coiled = self.coiled(&mut Diagnostics::new()).await.ok().flatten();
+        coiled.filter(|_| named.is_null())?.configured_workspace().map(str::to_string)
     }
 
     /// At plan time: the token works, and its user is a member of the workspace the plan names (the
@@ -401,12 +384,10 @@ impl ProviderData {
         planned: Option<&str>,
         diags: &mut Diagnostics,
     ) -> bool {
-        let mut quiet = Diagnostics::new();
-        let Ok(Some(coiled)) = self.coiled(&mut quiet).await else { return true };
+        let Ok(Some(coiled)) = self.coiled(&mut Diagnostics::new()).await else { return true };
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let own = configured;
-        let ws = own.or(planned).or(coiled.configured_workspace());
-        coiled.check_access(&op, ws, own.map(|_| AttrPath::attr("workspace")), diags).await
+        let ws = configured.or(planned).or(coiled.configured_workspace());
+        coiled.check_access(&op, ws, configured.map(|_| AttrPath::attr("workspace")), diags).await
     }
 
     /// The configured connection for an operation that must call the API, or an error saying why
@@ -427,14 +408,9 @@ impl ProviderData {
     }
 }
 
+#[derive(Default)]
 pub struct CoiledProvider {
     data: Arc<ProviderData>,
-}
-
-impl Default for CoiledProvider {
-    fn default() -> Self {
-        CoiledProvider { data: Arc::new(ProviderData::default()) }
-    }
 }
 
 /// What a declared check (`validated(...)`) answers: an error's summary and detail, or nothing.
@@ -459,7 +435,6 @@ pub(crate) fn workspace_slug(v: &Value) -> Checked {
 /// Default timeout for provider-level API calls made outside a resource's own timeouts.
 pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
-/// The provider's description.
 const DESCRIPTION: &str = "The Coiled provider manages Coiled's hosted Dask clusters and their \
     firewalls: account-wide backend options with ingress rules, and clusters with their own ingress \
     and a private or public scheduler address.";
@@ -654,21 +629,13 @@ impl Provider for CoiledProvider {
 /// `unreachable_timeout`, or its default; `None` with an error when it is not a positive duration.
 fn unreachable_timeout(value: Option<&str>, diags: &mut Diagnostics) -> Option<Duration> {
     let Some(text) = value else { return Some(crate::api::DEFAULT_UNREACHABLE) };
-    match duration::parse_timeout(text) {
-        Ok(d) if !d.is_zero() => Some(d),
-        Ok(_) => {
-            diags.error_at(
-                AttrPath::attr("unreachable_timeout"),
-                "Invalid Duration",
-                "unreachable_timeout must be longer than zero.",
-            );
-            None
-        }
-        Err(e) => {
-            diags.error_at(AttrPath::attr("unreachable_timeout"), "Invalid Duration", e);
-            None
-        }
-    }
+    let error = match duration::parse_timeout(text) {
+        Ok(d) if !d.is_zero() => return Some(d),
+        Ok(_) => "unreachable_timeout must be longer than zero.".to_string(),
+        Err(e) => e,
+    };
+    diags.error_at(AttrPath::attr("unreachable_timeout"), "Invalid Duration", error);
+    None
 }
 
 /// The PEM text of `ca_bundle_file`, if set; an error when it cannot be read.

@@ -49,7 +49,7 @@ impl Diagnostics {
     }
     /// Adds an error.
     pub fn error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
-        self.push(Severity::Error, None, summary.into(), detail.into());
+        self.push(Severity::Error, None, summary, detail);
     }
     /// Adds an error about one attribute.
     pub fn error_at(
@@ -58,11 +58,11 @@ impl Diagnostics {
         summary: impl Into<String>,
         detail: impl Into<String>,
     ) {
-        self.push(Severity::Error, Some(at), summary.into(), detail.into());
+        self.push(Severity::Error, Some(at), summary, detail);
     }
     /// Adds a warning.
     pub fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
-        self.push(Severity::Warning, None, summary.into(), detail.into());
+        self.push(Severity::Warning, None, summary, detail);
     }
     /// Adds a warning about one attribute.
     pub fn warning_at(
@@ -71,7 +71,7 @@ impl Diagnostics {
         summary: impl Into<String>,
         detail: impl Into<String>,
     ) {
-        self.push(Severity::Warning, Some(at), summary.into(), detail.into());
+        self.push(Severity::Warning, Some(at), summary, detail);
     }
     /// Reports a provider bug: something that must never happen whatever the user does.
     pub fn bug(&mut self, summary: impl Into<String>, what: impl std::fmt::Display) {
@@ -113,21 +113,15 @@ impl Diagnostic {
 }
 
 /// Text as a terminal may show it: control characters (ANSI escape sequences, carriage returns, C1
-/// controls, …) that a server's message may carry are written as `\u{..}` escapes, so that nothing
-/// in a diagnostic can move the cursor, recolour or rewrite Terraform's output; line breaks and
-/// tabs stay.
+/// controls, …) a server's message may carry become `\u{..}` escapes, so nothing in a diagnostic
+/// can move the cursor, recolour or rewrite Terraform's output; line breaks and tabs stay.
 pub fn printable(text: &str) -> String {
-    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    let escaped = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(escaped) {
         return text.to_string();
     }
     text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' && c != '\t' {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
+        .map(|c| if escaped(c) { c.escape_unicode().to_string() } else { c.to_string() })
         .collect()
 }
 

@@ -15,8 +15,7 @@ use super::value::{AttrPath, Type, Value};
 /// What every operation is given: the provider-wide stop signal and the client's abilities.
 #[derive(Clone, Debug)]
 pub struct Ctx {
-    /// Cancelled when Terraform calls `StopProvider` (Ctrl-C): waits, retries and polls must end
-    /// promptly.
+    /// Cancelled on `StopProvider` (Ctrl-C): waits, retries and polls must then end promptly.
     pub stop: CancellationToken,
     /// Whether the Terraform client understands write-only attributes (≥ 1.11).
     pub write_only_allowed: bool,
@@ -25,8 +24,7 @@ pub struct Ctx {
 /// Opaque per-resource data that Terraform keeps beside state but never shows.
 pub type Private = Vec<u8>;
 
-/// The state a create, update, read or import produced: a model, or (as the server handles it) its
-/// value.
+/// The state a create, update, read or import produced: a model, or (in the server) its value.
 #[derive(Clone, Debug)]
 pub struct NewState<S = Value> {
     /// The object.
@@ -44,8 +42,8 @@ pub enum Read<M> {
     Gone,
 }
 
-/// The inputs of planning one change, and the plan being built: in the resource's model, or (as the
-/// server handles it) in protocol values.
+/// The inputs of planning one change, and the plan being built: in the resource's model, or (in
+/// the server) in protocol values.
 #[derive(Debug)]
 pub struct Plan<M = Value> {
     /// The state before the change (every field null, or `Value::Null`, when creating).
@@ -58,8 +56,7 @@ pub struct Plan<M = Value> {
     pub requires_replace: Vec<AttrPath>,
     /// Private data planned to go with the new state.
     pub private: Private,
-    /// Computed attributes whose planned value the resource predicted (kept known even when
-    /// unchanged).
+    /// Computed attributes the resource predicted (kept known even when unchanged).
     pub predicted: Vec<&'static str>,
     /// Top-level attributes and blocks whose change this plan makes in place although the schema or
     /// the resource's hook marks them requires-replace (e.g. values an import could not read, taken
@@ -248,7 +245,6 @@ impl<R: Resource> AnyResource for R {
         json: &serde_json::Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        // State a newer provider wrote (a version above the schema's) is refused.
         if version > schema.version {
             diags.error(
                 "State From a Newer Provider",
@@ -356,8 +352,7 @@ pub trait DataSource: Send + Sync {
     async fn read(&self, ctx: &Ctx, config: &Value, diags: &mut Diagnostics) -> Option<Value>;
 }
 
-/// An ephemeral resource (Terraform 1.10 and later): values read when needed and never written to a
-/// plan or state.
+/// An ephemeral resource (Terraform 1.10+): values read when needed, never kept in plan or state.
 #[async_trait]
 pub trait EphemeralResource: Send + Sync {
     /// The full type name.
@@ -443,8 +438,7 @@ pub async fn plan_change(
         return false;
     }
     if !plan.creating && plan.planned.same_as(&plan.prior) {
-        // Equal but for set order: answer the prior value itself, so that nothing reads as a
-        // change.
+        // Equal but for set order: answer the prior value itself, so nothing reads as a change.
         std::mem::swap(&mut plan.planned, &mut plan.prior);
         return true;
     }
@@ -463,8 +457,7 @@ pub async fn plan_change(
                 plan.requires_replace.push(p);
             }
         }
-        // What the plan makes in place replaces nothing, whether the schema or the resource listed
-        // it.
+        // What the plan makes in place replaces nothing, whoever listed it (schema or resource).
         let in_place = &plan.in_place;
         plan.requires_replace.retain(|p| !in_place.iter().any(|name| *p == AttrPath::attr(name)));
     }
@@ -487,15 +480,12 @@ fn plan_declared_defaults(block: &Block, plan: &mut Plan) {
         if plan.planned.get(attr.name) != Some(&value) {
             plan.planned.set_attr(attr.name, value);
         }
-        if !plan.predicted.contains(&attr.name) {
-            plan.predicted.push(attr.name);
-        }
+        plan.mark_predicted(attr.name);
     }
 }
 
-/// Marks top-level computed attributes unknown where the configuration did not set them, the
-/// resource's hook did not predict them, and they are not declared stable (or have no prior value
-/// yet).
+/// Marks top-level computed attributes unknown where the configuration did not set them, the hook
+/// did not predict them, and they are not declared stable (or have no prior value yet).
 fn mark_unknown_computed(
     block: &Block,
     prior: &Value,
@@ -584,21 +574,14 @@ pub async fn apply_change(
         // Only what Terraform alone keeps changes (as declared): nothing is sent.
         Some(NewState { state: change.planned, private: change.private })
     } else {
-        match resource.update(ctx, &change, diags).await {
-            Some(new) => Some(new),
-            None => {
-                if !diags.has_errors() {
-                    diags.bug(
-                        "Missing Resource State After Update",
-                        format!(
-                            "The update of {} returned no state and no error.",
-                            resource.type_name()
-                        ),
-                    );
-                }
-                Some(NewState { state: change.prior, private: change.private })
-            }
+        let updated = resource.update(ctx, &change, diags).await;
+        if updated.is_none() && !diags.has_errors() {
+            diags.bug(
+                "Missing Resource State After Update",
+                format!("The update of {} returned no state and no error.", resource.type_name()),
+            );
         }
+        Some(updated.unwrap_or(NewState { state: change.prior, private: change.private }))
     };
     result.map(|mut new| {
         null_write_only(&schema.block, &mut new.state);
@@ -609,8 +592,7 @@ pub async fn apply_change(
     })
 }
 
-/// Reads a resource through the resource's `read`, checking that the state it returns is wholly
-/// known.
+/// Reads a resource through its `read`, checking that the state it returns is wholly known.
 pub async fn read_resource(
     resource: &dyn AnyResource,
     ctx: &Ctx,
@@ -651,11 +633,10 @@ fn check_known(type_name: &str, step: &str, state: &Value, diags: &mut Diagnosti
     }
 }
 
-/// Makes absent the single nested blocks the configuration leaves out; `true` when it changed
-/// `planned`. A block is never computed, so it exists exactly when the configuration writes it; but
-/// older Terraform releases (1.0.3 among them) propose a removed single block as the prior state
-/// held it, and then refuse a plan that keeps it ("planned for existence but config wants
-/// absence").
+/// Nulls the single nested blocks the configuration leaves out; `true` when it changed `planned`. A
+/// block is never computed, so it exists exactly when the configuration writes it; but older
+/// Terraform releases (1.0.3 among them) propose a removed single block as the prior state held it,
+/// then refuse a plan that keeps it ("planned for existence but config wants absence").
 fn null_absent_single_blocks(block: &Block, config: &Value, planned: &mut Value) -> bool {
     let mut changed = false;
     for b in block.blocks.iter().filter(|b| b.nesting == Nesting::Single) {

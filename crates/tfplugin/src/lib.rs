@@ -1,5 +1,4 @@
-//! tfplugin: Terraform's plugin protocol 6 for providers written in Rust, and nothing about any
-//! particular provider.
+//! tfplugin: Terraform's plugin protocol 6 for Rust providers, and nothing about any one provider.
 //!
 //! - [`value`]: cty types and values with their msgpack / JSON codecs;
 //! - [`schema`]: the schema model and its protocol form;

@@ -1,5 +1,4 @@
-//! Logs as hclog JSON lines on stderr, which go-plugin re-logs under Terraform's own `TF_LOG`
-//! filter.
+//! Logs as hclog JSON lines on stderr, which go-plugin re-logs under Terraform's `TF_LOG` filter.
 //!
 //! The level comes from `TF_LOG_PROVIDER`, else `TF_LOG` (`trace`, `debug`, `info`, `warn`,
 //! `error`, `json` = trace, `off`); unset means warnings and errors only. stdout is never written:
@@ -16,11 +15,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 /// The level implied by the environment, `None` for off.
 pub fn level_from_env() -> Option<Level> {
-    let raw = std::env::var("TF_LOG_PROVIDER")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("TF_LOG").ok().filter(|s| !s.is_empty()));
-    parse_level(raw.as_deref())
+    let var = |key: &str| std::env::var(key).ok().filter(|s| !s.is_empty());
+    parse_level(var("TF_LOG_PROVIDER").or_else(|| var("TF_LOG")).as_deref())
 }
 
 fn parse_level(raw: Option<&str>) -> Option<Level> {
@@ -40,8 +36,7 @@ fn parse_level(raw: Option<&str>) -> Option<Level> {
 /// starts with one of `targets` (crate names, e.g. `["my_provider", "tfplugin"]`) are written:
 /// dependencies' own logs stay out of Terraform's log.
 pub fn init(module: &'static str, targets: &'static [&'static str]) {
-    let level = level_from_env();
-    let layer = HclogLayer { module, targets, max: level };
+    let layer = HclogLayer { module, targets, max: level_from_env() };
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 

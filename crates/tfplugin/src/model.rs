@@ -142,7 +142,7 @@ pub trait Attr: Sized {
     /// number beyond its range) as an error on that attribute, so that no value is silently read as
     /// null. Null, unknown and partly unknown values are left to later checks.
     fn check(v: &Value, path: &AttrPath, diags: &mut Diagnostics) {
-        if !matches!(v, Value::Null) && v.is_wholly_known() && Self::decode(v).is_none() {
+        if !v.is_null() && v.is_wholly_known() && Self::decode(v).is_none() {
             let shown = v.as_number().map_or_else(|| "this value".to_string(), |n| n.to_string());
             diags.error_at(
                 path.clone(),
@@ -185,8 +185,7 @@ scalar_attr! {
     Value: "a value", Dynamic, |v| Some(v.clone()), |s| s.clone();
 }
 
-/// A list (a set decodes too); encoded as a list. A list with unknown elements is
-/// [`Field::Partly`].
+/// A list (a set decodes too), encoded as a list; one with unknown elements is [`Field::Partly`].
 impl<T: Attr> Attr for Vec<T> {
     const HOLDS: &'static str = "a list";
     fn check(v: &Value, path: &AttrPath, diags: &mut Diagnostics) {
@@ -205,7 +204,6 @@ impl<T: Attr> Attr for Vec<T> {
     }
 }
 
-/// A map with string keys.
 impl<T: Attr> Attr for BTreeMap<String, T> {
     const HOLDS: &'static str = "a map";
     fn check(v: &Value, path: &AttrPath, diags: &mut Diagnostics) {
@@ -378,8 +376,7 @@ macro_rules! model {
     };
 }
 
-/// The attribute name of a model's field, checked at compile time: `attr!(ClusterModel,
-/// n_workers)`.
+/// A model field's attribute name, checked at compile time: `attr!(ClusterModel, n_workers)`.
 #[macro_export]
 macro_rules! attr {
     ($model:ty, $field:ident) => {{

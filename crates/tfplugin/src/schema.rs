@@ -22,9 +22,8 @@ pub enum Presence {
     OptionalComputed,
 }
 
-/// How nested attributes or blocks repeat.
+/// How nested attributes or blocks repeat, numbered as in both of tfplugin6's `NestingMode`s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-/// The discriminants are tfplugin6's numbers for both of its `NestingMode`s.
 pub enum Nesting {
     /// At most one.
     Single = 1,
@@ -163,8 +162,7 @@ impl Attribute {
         presence: Presence,
         description: &'static str,
     ) -> Attribute {
-        let obj = object_type(&attrs, &[]);
-        let ty = nesting.wrap(obj);
+        let ty = nesting.wrap(object_type(&attrs, &[]));
         Attribute {
             nested: Some((nesting, attrs)),
             ..Attribute::new(name, ty, presence, description)
@@ -323,7 +321,7 @@ impl Block {
     pub fn check_declared(&self, config: &Value, path: &AttrPath, diags: &mut Diagnostics) {
         for a in &self.attributes {
             if let (Some(check), Some(v)) = (a.check, config.get(a.name))
-                && !matches!(v, Value::Null)
+                && !v.is_null()
                 && v.is_wholly_known()
                 && let Err((summary, detail)) = check(v)
             {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::proto::Routes;
 use super::proto::tfplugin6::provider_server::ProviderServer;
+use futures_util::StreamExt as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 #[cfg(unix)]
@@ -218,8 +219,6 @@ impl go_plugin::grpc_stdio_server::GrpcStdio for Stdio {
     }
 }
 
-use futures_util::StreamExt as _;
-
 /// Checks the environment Terraform set up, serves the provider until Terraform shuts it down.
 pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeError> {
     let plugin_mode = matches!(mode, Mode::Plugin);
@@ -239,11 +238,8 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeE
     let shutdown = CancellationToken::new();
     let stop = CancellationToken::new();
 
-    let client_cert = if plugin_mode {
-        std::env::var("PLUGIN_CLIENT_CERT").ok().filter(|s| !s.is_empty())
-    } else {
-        None
-    };
+    let client_cert =
+        std::env::var("PLUGIN_CLIENT_CERT").ok().filter(|s| plugin_mode && !s.is_empty());
     let identity = client_cert.as_ref().map(|_| tls::ServerIdentity::generate()).transpose()?;
 
     let version = provider.version();
@@ -392,8 +388,7 @@ async fn stop_when_orphaned(shutdown: CancellationToken, stop: CancellationToken
 #[cfg(not(unix))]
 async fn stop_when_orphaned(_shutdown: CancellationToken, _stop: CancellationToken) {}
 
-/// Accepts connections and completes TLS handshakes concurrently; failed handshakes are logged and
-/// dropped.
+/// Accepts connections and completes TLS handshakes concurrently, logging and dropping failed ones.
 fn tls_incoming<L: Accept>(
     listener: L,
     config: Arc<rustls::ServerConfig>,
@@ -439,8 +434,7 @@ fn plain_incoming<L: Accept>(
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
-/// The next connection, or `None` once the plugin shuts down; a failed accept is logged and
-/// skipped.
+/// The next connection, `None` once the plugin shuts down; failed accepts are logged and skipped.
 async fn next_connection<L: Accept>(listener: &L, shutdown: &CancellationToken) -> Option<L::Io> {
     loop {
         tokio::select! {

@@ -1,6 +1,5 @@
-//! The tfplugin6 `Provider` gRPC service: decodes requests, dispatches to the provider's resources
-//! and data sources through the framework, and encodes the answers. Knows protocol messages, not
-//! any particular provider.
+//! The tfplugin6 `Provider` gRPC service: decodes requests, dispatches them through the framework,
+//! and encodes the answers. Knows protocol messages, not any particular provider.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -161,25 +160,20 @@ fn decode(
         value::from_msgpack(&dv.msgpack, ty)
     } else if !dv.json.is_empty() {
         serde_json::from_slice(&dv.json)
-            .map_err(|e| value::DecodeError {
-                path: value::AttrPath::root(),
-                message: e.to_string(),
-            })
+            .or_else(|e| value::fail(e.to_string()))
             .and_then(|j| value::from_json(&j, ty))
     } else {
         Ok(Value::Null)
     };
-    match result {
-        Ok(v) => Some(v),
-        Err(e) => {
+    result
+        .map_err(|e| {
             diags.error_at(
                 e.path.clone(),
                 "Invalid Value From Terraform",
                 format!("The {what} sent by Terraform could not be decoded: {e}."),
-            );
-            None
-        }
-    }
+            )
+        })
+        .ok()
 }
 
 fn encode(v: &Value, ty: &Type, diags: &mut Diagnostics, what: &str) -> Option<pb::DynamicValue> {
@@ -216,8 +210,7 @@ fn check_write_only(schema: &Schema, config: &Value, ctx: &Ctx, diags: &mut Diag
     }
 }
 
-/// The bodies of the RPCs that are more than one expression, each taking and returning the
-/// message.
+/// The bodies of the RPCs longer than one expression, each taking and returning the message.
 impl PluginService {
     fn identity_schemas(&self) -> pb::get_resource_identity_schemas::Response {
         pb::get_resource_identity_schemas::Response {
@@ -280,7 +273,7 @@ impl PluginService {
         let mut diags = Diagnostics::new();
         if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration") {
             check_write_only(schema, &config, &ctx, &mut diags);
-            schema.block.check_declared(&config, &crate::value::AttrPath::root(), &mut diags);
+            schema.block.check_declared(&config, &value::AttrPath::root(), &mut diags);
             res.validate(&ctx, &config, &mut diags).await;
         }
         let bytes = r.config.as_ref().map_or(0, |c| c.msgpack.len());
@@ -296,7 +289,7 @@ impl PluginService {
         let (ds, schema, ty) = self.data_source(&r.type_name)?;
         let mut diags = Diagnostics::new();
         if let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration") {
-            schema.block.check_declared(&config, &crate::value::AttrPath::root(), &mut diags);
+            schema.block.check_declared(&config, &value::AttrPath::root(), &mut diags);
             ds.validate(&self.ctx(None), &config, &mut diags).await;
         }
         Ok(pb::validate_data_resource_config::Response { diagnostics: diags.to_proto() })
@@ -410,8 +403,7 @@ impl PluginService {
             let unchanged =
                 framework::plan_change(res.as_ref(), schema, &ctx, &mut plan, &mut diags).await;
             if unchanged {
-                // The prior state itself, as Terraform sent it: nothing to encode, and its
-                // identity.
+                // The prior state as Terraform sent it (nothing to encode), and its identity.
                 out.planned_state = r.prior_state.take();
                 out.planned_identity = r
                     .prior_identity

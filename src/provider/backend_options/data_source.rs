@@ -15,7 +15,6 @@ use tfplugin::model::Field;
 use tfplugin::schema::{Attribute, Nesting, Presence, Schema};
 use tfplugin::value::{AttrPath, Type, Value};
 
-/// The data source.
 pub struct BackendOptionsDataSource {
     pub(crate) data: Arc<ProviderData>,
 }
@@ -34,18 +33,9 @@ impl DataSource for BackendOptionsDataSource {
         let named = BackendOptionsView::decode(config).workspace.into_known();
         let (coiled, op, ws) =
             self.data.session(ctx, DEFAULT_API_TIMEOUT, named.as_deref(), diags).await?;
-        let server = match coiled.client.get_backend_options(&op, &ws).await {
-            Ok(s) => s,
-            Err(e) => {
-                coiled.report(
-                    diags,
-                    "Unable to Read Backend Options",
-                    Some(AttrPath::attr("workspace")),
-                    &e,
-                );
-                return None;
-            }
-        };
+        let server = coiled.client.get_backend_options(&op, &ws).await;
+        let at = Some(AttrPath::attr("workspace"));
+        let server = coiled.reported(server, diags, "Unable to Read Backend Options", at)?;
         // Read as the resource reads, then shown without credentials.
         let read = super::wire::state_from_server(&BackendOptionsModel::default(), &server);
         // Null, not empty, when the server does not report the rules at all.
@@ -65,7 +55,6 @@ impl DataSource for BackendOptionsDataSource {
     }
 }
 
-/// The data source's description.
 const DESCRIPTION: &str = "Reads a workspace's account-level backend options: cloud, region, network and the \
     default ingress rules of new clusters. Credentials are never returned.";
 

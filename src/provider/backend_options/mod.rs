@@ -30,7 +30,6 @@ pub struct BackendOptionsResource {
     pub(crate) data: Arc<ProviderData>,
 }
 
-/// The resource's description.
 const DESCRIPTION: &str = "Account-level backend options of a Coiled workspace: the cloud, region and \
     credentials Coiled uses, and the default ingress rules (firewall) of every cluster \
     created afterwards. Equivalent to `coiled.set_backend_options(...)`. A workspace has \
@@ -110,24 +109,14 @@ impl BackendOptionsResource {
         let coiled = self.data.require(diags).await?;
         let op = Op::new(write_timeout(&planned, create), ctx.stop.clone());
         let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
-        let rules = match ingress::read(
-            &planned.ingress_value(),
-            &Reading::at(AttrPath::attr("ingress")),
-            diags,
-        ) {
-            Parsed::Rules(r) => r,
-            _ => {
-                diags.bug(summary, "The ingress rules were not known or not valid at apply time.");
-                return None;
-            }
+        let at = Reading::at(AttrPath::attr("ingress"));
+        let Parsed::Rules(rules) = ingress::read(&planned.ingress_value(), &at, diags) else {
+            diags.bug(summary, "The ingress rules were not known or not valid at apply time.");
+            return None;
         };
-        let body = match payload(&planned, &config, &rules) {
-            Ok(b) => b,
-            Err(e) => {
-                diags.error(summary, format!("{e}."));
-                return None;
-            }
-        };
+        let body = payload(&planned, &config, &rules)
+            .map_err(|e| diags.error(summary, format!("{e}.")))
+            .ok()?;
         tracing::info!(workspace = %ws, rules = rules.rules().len(), "writing backend options");
         let written = coiled.client.set_backend_options(&op, &ws, &body).await;
         // Even a write that failed may have reached Coiled: clusters made later read them again.
@@ -170,20 +159,17 @@ impl BackendOptionsResource {
                         ),
                     );
                 }
-                Some(NewState { state, private: Vec::new() })
             }
-            Err(e) => {
-                // The write succeeded: record it, and say the read-back failed.
-                diags.warning(
-                    "Backend Options Written but Not Read Back",
-                    format!(
-                        "The options were saved, but reading them back failed: {e}. The next \
-                        refresh will read them again."
-                    ),
-                );
-                Some(NewState { state, private: Vec::new() })
-            }
+            // The write succeeded: record it, and say the read-back failed.
+            Err(e) => diags.warning(
+                "Backend Options Written but Not Read Back",
+                format!(
+                    "The options were saved, but reading them back failed: {e}. The next \
+                    refresh will read them again."
+                ),
+            ),
         }
+        Some(NewState { state, private: Vec::new() })
     }
 
     /// Predicts what apply will store, so plans show real values instead of "known after apply".
@@ -331,8 +317,7 @@ impl Resource for BackendOptionsResource {
         match coiled.client.get_backend_options(&op, &ws).await {
             Ok(server) => {
                 let new = state_from_server(&state, &server);
-                // An import's first read fills its state in: nothing had been set, so nothing
-                // changed.
+                // An import's first read fills its state in: nothing was set, so nothing changed.
                 let imported = private.as_slice() == IMPORTED;
                 let changes = differences(&describe(&state), &describe(&new));
                 if !changes.is_empty() && !imported {

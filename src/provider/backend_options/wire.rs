@@ -254,8 +254,7 @@ pub fn payload(
             })
         }
         "gcp" => {
-            // The region the user gave, or one the plan kept (after an import) that the zone does
-            // not imply.
+            // The user's region, or one the plan kept (after an import) the zone does not imply.
             let implied = gcp_region_zone(None, zone.as_deref()).0;
             let given =
                 config.region.as_deref().or(planned.region.as_deref().filter(|r| **r != implied));
@@ -284,7 +283,7 @@ pub fn payload(
                     firewall: BTreeMap::new(),
                     firewall_spec,
                     network,
-                    zone: zone.clone(),
+                    zone,
                     gcp_service_creds_dict: creds,
                     provider_name: "gcp",
                     kind: "gcp_cloudbridge_backend_options",
@@ -305,9 +304,8 @@ pub fn payload(
     }
 }
 
-/// The state after reading `server`'s answer on top of `prior`: what the server reports replaces
-/// what it contradicts; credentials (never returned) and anything the server does not report are
-/// kept.
+/// `prior` updated with `server`'s answer: what the server reports replaces what it contradicts;
+/// credentials (never returned) and anything the server does not report are kept.
 pub fn state_from_server(
     prior: &BackendOptionsModel,
     server: &BackendOptionsRead,

@@ -193,19 +193,11 @@ impl Action for ScaleCluster {
         };
         progress.say(format!("Scaling cluster {id} ({}) to {target} workers", current.name));
         // The address Coiled's client connects to by default, the public one.
-        let wait = match super::lifecycle::scale(&coiled, &op, &ws, &current, (target, true), diags)
-            .await
-        {
-            Ok(wait) => wait,
-            Err(e) => {
-                coiled.report(
-                    diags,
-                    "Unable to Scale Cluster",
-                    Some(AttrPath::attr("cluster_id")),
-                    &e,
-                );
-                return;
-            }
+        let scaled =
+            super::lifecycle::scale(&coiled, &op, &ws, &current, (target, true), diags).await;
+        let at = Some(AttrPath::attr("cluster_id"));
+        let Some(wait) = coiled.reported(scaled, diags, "Unable to Scale Cluster", at) else {
+            return;
         };
         match super::lifecycle::wait_ready(&coiled, &op, &ws, id, fraction, wait).await {
             Ok(d) => progress.say(format!(

@@ -15,7 +15,6 @@ use tfplugin::value::Value;
 use super::super::ProviderData;
 use super::data_source::{address, cluster_id, lookup};
 
-/// The ephemeral resource's description.
 const DESCRIPTION: &str = "What a Dask client needs to connect to a running cluster: the scheduler address to \
     use, the dashboard, and the cluster's TLS certificate and key, read as Coiled's client reads them. \
     Ephemeral: never stored in a plan or state (Terraform 1.10 and later). Give `id`, or `name` (and \

@@ -16,7 +16,6 @@ use tfplugin::model::Field;
 use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Value};
 
-/// The data source.
 pub struct ClusterDataSource {
     pub(crate) data: Arc<ProviderData>,
 }
@@ -61,10 +60,8 @@ impl DataSource for ClusterDataSource {
             );
             return None;
         }
-        let chosen = match ended {
-            true => None,
-            false => address(&d, &out.use_scheduler_public_ip, "", diags)?,
-        };
+        let chosen =
+            if ended { None } else { address(&d, &out.use_scheduler_public_ip, "", diags)? };
         out.id = Field::Known(d.id.to_string());
         out.name = Field::Known(d.name.clone());
         out.workspace = Field::Known(ws);
@@ -81,7 +78,6 @@ impl DataSource for ClusterDataSource {
     }
 }
 
-/// The data source's description.
 const DESCRIPTION: &str = "Reads a running Coiled cluster by `id` or by `name`: its state, scheduler addresses \
     and the firewall rules that apply to it. A cluster that is stopping, stopped or \
     failed is an error, unless `allow_stopped` is set; its addresses are then null, \
@@ -172,10 +168,7 @@ pub(super) async fn lookup(
 ) -> Option<(String, ClusterDetails)> {
     let (coiled, op, ws) =
         data.session(ctx, DEFAULT_API_TIMEOUT, workspace.as_deref(), diags).await?;
-    let id = match id.as_deref() {
-        Some(id) => Some(id.parse::<i64>().ok()?),
-        None => None,
-    };
+    let id = id.as_deref().map(|id| id.parse::<i64>()).transpose().ok()?;
     let key = (id, name.as_deref());
     let d = find(&coiled, &op, &ws, key, ("Unable to Read Cluster", true), diags).await?;
     Some((ws, d))

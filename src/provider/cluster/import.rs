@@ -95,8 +95,7 @@ pub(super) fn adopt_unreadable(plan: &mut Plan<ClusterModel>, default_rules: Opt
             &marker,
         )
     {
-        // The same firewall, held in `firewall_rules` instead of `ingress` blocks, or the other
-        // way.
+        // The same firewall, held in `firewall_rules` instead of `ingress` blocks, or vice versa.
         adopt.extend([
             tfplugin::attr!(ClusterModel, backend_options),
             tfplugin::attr!(ClusterModel, firewall_rules),
@@ -188,11 +187,9 @@ pub(super) struct ImportMarker {
     pub(super) imported: bool,
     pub(super) region: Option<String>,
     pub(super) zone: Option<String>,
-    /// The server reported no rules at all (a terse server): the configuration's are taken as they
-    /// are.
+    /// The server reported no rules at all (a terse server): the configuration's are taken as is.
     pub(super) rules_unreported: bool,
-    /// The server did not report whether the dashboard uses HTTPS: the configuration's value is
-    /// taken.
+    /// The server did not report whether the dashboard uses HTTPS: the configuration's is taken.
     pub(super) https_unreported: bool,
     /// The server reported the cluster's tags, even as none: tags the configuration adds are a
     /// change.
@@ -324,9 +321,9 @@ pub(super) fn imported_state(
 }
 
 /// Refreshes the creation-time values the server reports (tags, region, zone, idle timeout, the
-/// cluster's own rules), by meaning: a value the state holds and
-/// the server shows differently is drift (the next plan replaces the cluster); the user's spelling
-/// stays when the meaning is the same; nothing changes where the server says nothing.
+/// cluster's own rules), by meaning: a value the state holds and the server shows differently is
+/// drift (the next plan replaces the cluster); the user's spelling stays when the meaning is the
+/// same; nothing changes where the server says nothing.
 pub(super) fn refresh_reported(state: &mut ClusterModel, d: &ClusterDetails) {
     if let (Some(held), Some(reported)) = (state.tags.known(), d.reported_tags()) {
         // Only the keys the configuration set are compared: the service may add tags of its own.

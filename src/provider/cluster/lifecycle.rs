@@ -128,8 +128,7 @@ pub(super) async fn post_create(
     }
 }
 
-/// Whether no running cluster holds `name`; waits for one that is stopping to finish. Reports why
-/// not.
+/// Whether no running cluster holds `name`, waiting for one that is stopping; reports why not.
 pub(super) async fn name_is_free(
     coiled: &Coiled,
     op: &Op,
@@ -217,8 +216,7 @@ pub(super) async fn wait_ready(
                     }
                     Readiness::Waiting { state } => {
                         if state != last_state {
-                            tracing::info!(cluster = id, state = %state, "waiting for the \
-                                cluster");
+                            tracing::info!(cluster = id, state = %state, "waiting for the cluster");
                             last_state = state;
                             n = 0;
                         }
@@ -331,9 +329,8 @@ pub(super) async fn scale_and_wait(
     }
 }
 
-/// Reports a failed wait after create or update. After create, the half-made cluster is stopped so
-/// that nothing is left behind that Terraform does not know about; if that fails, its state is
-/// kept.
+/// Reports a failed wait after create or update. After create, the half-made cluster is stopped,
+/// leaving nothing Terraform does not know about; if that fails, its state is kept.
 pub(super) async fn fail_wait(
     cluster: Target<'_>,
     ctx: &Ctx,
@@ -426,12 +423,10 @@ pub(super) async fn fail_wait(
     }
 }
 
-/// A warning when the address `cluster`'s clients would use cannot be had (a public one wanted and
-/// not reported): Coiled's client refuses to connect then, and `scheduler_address` is null. Ours
-/// (Coiled's client has no such check): a refresh of a `ready` cluster warns when fewer workers are
-/// running or on their way than `n_workers` asks for, naming the failed ones and why. Coiled does
-/// not replace failed workers, and state keeps `n_workers` (the server is still asked for them), so
-/// without this the shortfall would not show (rule `missing-workers`).
+/// Ours (Coiled's client has no such check): a refresh of a `ready` cluster warns when fewer
+/// workers are running or on their way than `n_workers` asks for, naming the failed ones and why.
+/// Coiled does not replace failed workers, and state keeps `n_workers` (the server is still asked
+/// for them), so without this the shortfall would not show (rule `missing-workers`).
 pub(super) fn warn_of_missing_workers(
     cluster: &ClusterModel,
     d: &ClusterDetails,
@@ -466,6 +461,8 @@ pub(super) fn warn_of_missing_workers(
     );
 }
 
+/// A warning when the address `cluster`'s clients would use cannot be had (a public one wanted and
+/// not reported): Coiled's client refuses to connect then, and `scheduler_address` is null.
 pub(super) fn warn_of_missing_address(
     cluster: &ClusterModel,
     d: &ClusterDetails,
@@ -532,8 +529,7 @@ pub(super) fn workers_leaving(workers: &[Process], n: usize) -> Vec<String> {
     order.into_iter().take(n).map(|w| w.name.clone()).collect()
 }
 
-/// Worker names as Coiled's client sends them to delete: shortened by the `{cluster}-worker`
-/// prefix.
+/// Worker names as Coiled's client sends them to delete: without the `{cluster}-worker` prefix.
 pub(super) fn short_names(names: &[String], cluster: &str) -> Vec<String> {
     let prefix = format!("{cluster}-worker");
     names.iter().map(|n| n.strip_prefix(&prefix).unwrap_or(n).to_string()).collect()
@@ -565,8 +561,7 @@ async fn retire(
         Ok(retired) => tracing::info!(
             cluster = d.id,
             retired = retired.len(),
-            "the scheduler \
-            retired the workers"
+            "the scheduler retired the workers"
         ),
         Err(why) => diags.warning(
             "Workers Removed Without Retiring",

@@ -62,13 +62,11 @@ fn cluster_state(v: &Value) -> Checked {
     })
 }
 
-/// The list resource.
 pub struct ClusterList {
     pub(crate) data: Arc<ProviderData>,
 }
 
-/// Whether a listed cluster passes the status and name filters (no status: only clusters not
-/// ended).
+/// Whether a listed cluster passes the status and name filters (no status: only those not ended).
 fn matches(item: &ClusterListItem, q: &ClusterQuery) -> bool {
     let Some(state) = item.state() else { return false };
     let status_ok = match q.status.as_deref() {
@@ -116,10 +114,7 @@ impl ListResource for ClusterList {
             return Vec::new();
         };
         let wanted_tags = q.tags.known().cloned().filter(|t| !t.is_empty());
-        let account = match include_resource {
-            true => coiled.account_rules(&op, &ws).await,
-            false => None,
-        };
+        let account = if include_resource { coiled.account_rules(&op, &ws).await } else { None };
         let mut found = Vec::new();
         let mut gaps =
             Gaps { complete: listed.complete, listed: listed.items.len(), ..Gaps::default() };
@@ -203,10 +198,9 @@ async fn resource_object(
         dashboard_address: Field::Null,
         ..state_from_details(&base, own.as_ref(), d, ws)
     };
-    if let Some(image) = match listed.software.known() {
-        Some(software) => container_of(coiled, op, ws, software).await,
-        None => None,
-    } {
+    if let Some(software) = listed.software.known()
+        && let Some(image) = container_of(coiled, op, ws, software).await
+    {
         listed.container = Field::Known(image);
         listed.software = Field::Null;
     }

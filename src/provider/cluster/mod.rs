@@ -56,8 +56,7 @@ impl ClusterResource {
     ) -> Vec<&'static str> {
         let mut predicted = Vec::new();
         if config.wait_for_workers.is_null() {
-            // Unset stays null, as the client keeps `None`; a prior equal to the default means the
-            // same.
+            // Unset stays null, as the client keeps `None`; a prior equal to the default is kept.
             let is_default = prior.wait_for_workers.known().and_then(Number::as_f64)
                 == Some(DEFAULT_WAIT_FOR_WORKERS);
             planned.wait_for_workers =
@@ -89,14 +88,13 @@ impl ClusterResource {
             };
             predicted.push(tfplugin::attr!(ClusterModel, tags));
         }
-        let new_or_known = |known: bool| create || known;
         if config.use_dashboard_https.is_null() {
             planned.use_dashboard_https =
                 if create { Field::Unknown } else { prior.use_dashboard_https.clone() };
             predicted.push(tfplugin::attr!(ClusterModel, use_dashboard_https));
         }
         if config.when_stopped.is_null() {
-            planned.when_stopped = if new_or_known(!prior.when_stopped.is_null()) {
+            planned.when_stopped = if create || !prior.when_stopped.is_null() {
                 Field::Known("recreate".into())
             } else {
                 Field::Null
@@ -144,53 +142,52 @@ impl ClusterResource {
         predicted: &mut Vec<&'static str>,
         diags: &mut Diagnostics,
     ) {
-        if !planned.has_ingress_blocks() {
-            if planned.network_unknown() {
-                planned.firewall_rules = Field::Unknown;
-                predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
-                return;
-            }
-            let Some(net) = planned.network_rules(None) else { return };
-            if !planned.acknowledge_world_open_ingress.known().copied().unwrap_or(false) {
-                let open = coiled_firewall::world_open_ports(net.rules());
-                if !open.is_empty() {
-                    let at = if planned.allow_ingress_from.is_null() {
-                        "scheduler_port"
-                    } else {
-                        "allow_ingress_from"
-                    };
-                    diags.warning_at(
-                        AttrPath::attr(at),
-                        "Ingress Open to the Whole Internet",
-                        format!(
-                            "Without `allow_ingress_from`, the firewall `scheduler_port` makes \
-                            (as in Coiled's client) admits ports {} from any address. Set \
-                            `allow_ingress_from` to your clients' network, or \
-                            `acknowledge_world_open_ingress = true` to keep this on purpose.",
-                            open.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
-                        ),
-                    );
-                }
-            }
+        if planned.has_ingress_blocks() {
+            // The `ingress` blocks hold the rules: `firewall_rules` does not repeat them (unknown
+            // while the blocks are, which may turn out to be none).
             predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
-            planned.firewall_rules = if planned.opens_workspace_port() {
-                Field::Unknown
-            } else {
-                Field::Known(net.rows_value())
-            };
+            planned.firewall_rules =
+                if planned.ingress().is_unknown() { Field::Unknown } else { Field::Null };
+            let at = AttrPath::attr("backend_options").then("ingress");
+            ingress::read(&planned.ingress(), &Reading::at(at), diags);
             return;
         }
-        // The `ingress` blocks hold the rules: `firewall_rules` does not repeat them (unknown while
-        // the blocks are, which may turn out to be none).
+        if planned.network_unknown() {
+            planned.firewall_rules = Field::Unknown;
+            predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
+            return;
+        }
+        let Some(net) = planned.network_rules(None) else { return };
+        let open = coiled_firewall::world_open_ports(net.rules());
+        if !open.is_empty()
+            && !planned.acknowledge_world_open_ingress.known().copied().unwrap_or(false)
+        {
+            let at = if planned.allow_ingress_from.is_null() {
+                "scheduler_port"
+            } else {
+                "allow_ingress_from"
+            };
+            diags.warning_at(
+                AttrPath::attr(at),
+                "Ingress Open to the Whole Internet",
+                format!(
+                    "Without `allow_ingress_from`, the firewall `scheduler_port` makes \
+                    (as in Coiled's client) admits ports {} from any address. Set \
+                    `allow_ingress_from` to your clients' network, or \
+                    `acknowledge_world_open_ingress = true` to keep this on purpose.",
+                    open.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
         predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
-        planned.firewall_rules =
-            if planned.ingress().is_unknown() { Field::Unknown } else { Field::Null };
-        let at = AttrPath::attr("backend_options").then("ingress");
-        ingress::read(&planned.ingress(), &Reading::at(at), diags);
+        planned.firewall_rules = if planned.opens_workspace_port() {
+            Field::Unknown
+        } else {
+            Field::Known(net.rows_value())
+        };
     }
 }
 
-/// The resource's description.
 const DESCRIPTION: &str = "A Coiled Dask cluster, equivalent to `coiled.Cluster(...)`, with its own firewall \
     (`backend_options { ingress { … } }`) and the choice of a public or private \
     scheduler address.\n\n\
@@ -272,9 +269,8 @@ impl Resource for ClusterResource {
             || plan.private == INTERRUPTED
             || UnfinishedScale::read(&plan.private).is_some()
         {
-            // Scaling, or waiting in place for a cluster whose create or scale was interrupted: its
-            // status after a wait is whatever the server then says (ready by Coiled's rule need not
-            // be `ready`).
+            // Scaling, or waiting in place for an interrupted create or scale: the status after the
+            // wait is what the server then says (ready by Coiled's rule need not be `ready`).
             planned.status = Field::Unknown;
             predicted.push(tfplugin::attr!(ClusterModel, status));
         }
@@ -342,8 +338,7 @@ impl Resource for ClusterResource {
         }
         let prepared = prepare::prepare(&coiled, &op, &ws, &planned, diags).await?;
         request::take_workspace_choices(&config, &mut planned, &prepared.resolved.overrides);
-        // Its firewall, when it has one of its own or takes the provider's defaults; else it
-        // inherits.
+        // Its firewall: its own, or the provider's defaults; else it inherits.
         let defaults = self.data.cluster_defaults();
         let own = plan_checks::effective_rules(
             &planned,
@@ -454,25 +449,22 @@ impl Resource for ClusterResource {
                 _ => {
                     warn_of_missing_address(&state, &d, diags);
                     warn_of_missing_workers(&state, &d, diags);
-                    // Rules the server does not report are those state holds (the create's, made
-                    // with the workspace's port); else the cluster's own, where they do not open
-                    // that port.
+                    // Unreported rules are those state holds (the create's, made with the
+                    // workspace's port), else the cluster's own where they do not open that port.
                     let own = state.own_rules().filter(|_| state.firewall_rules.is_null());
                     let mut refreshed = state_from_details(&state, own.as_ref(), &d, &ws);
                     refresh_reported(&mut refreshed, &d);
                     keep_worker_count(&state, &mut refreshed, &d);
                     let mut private = import::private_after_read(private);
                     match UnfinishedScale::read(&private) {
-                        // Still asked for what the unfinished scale asked: state keeps the count it
-                        // had.
+                        // Still asked for what the unfinished scale asked: state keeps its count.
                         Some(m)
                             if m.scaling_to == d.desired_workers
                                 || m.scaling_to == counted_workers(&d.workers).len() as i64 =>
                         {
                             refreshed.n_workers = state.n_workers.clone()
                         }
-                        // Scaled since, by someone else: what the server is asked for now is the
-                        // state.
+                        // Scaled since by someone else: state is what the server is now asked for.
                         Some(_) => private = Vec::new(),
                         None => {}
                     }

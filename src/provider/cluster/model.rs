@@ -24,7 +24,6 @@ pub const INTERRUPTED: &[u8] = br#"{"interrupted":true}"#;
 /// missing and waits again.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnfinishedScale {
-    /// The worker count asked for.
     pub scaling_to: i64,
 }
 
@@ -331,7 +330,6 @@ fn given(v: &Value, key: &str) -> Checked {
     })
 }
 
-/// The cluster's `timeouts` block.
 fn timeouts_block(name: &'static str, description: &'static str) -> NestedBlock {
     duration::timeouts_block(
         name,
@@ -409,15 +407,12 @@ impl ClusterModel {
     /// for everyone).
     pub fn network_rules(&self, port_override: Option<i64>) -> Option<RuleSet> {
         let port = self.scheduler_port.known().copied().or(port_override);
-        let target = self.allow_ingress_from.known().cloned();
+        let target = self.allow_ingress_from.as_deref();
         if port.is_none() && target.is_none() {
             return None;
         }
-        let cidr = match target.as_deref() {
-            None | Some("everyone") => "0.0.0.0/0".to_string(),
-            Some(cidr) => cidr.to_string(),
-        };
-        let rule = coiled_firewall::rule_from_wire(&self.network_ports(port_override), &cidr)?;
+        let cidr = target.filter(|t| *t != "everyone").unwrap_or("0.0.0.0/0");
+        let rule = coiled_firewall::rule_from_wire(&self.network_ports(port_override), cidr)?;
         Some(RuleSet::new(&[rule]))
     }
 
@@ -449,8 +444,7 @@ impl ClusterModel {
             || (made && self.use_dashboard_https.is_unknown())
     }
 
-    /// The same rules as [`ClusterModel::network_rules`], in the form and order the client sends
-    /// them.
+    /// [`ClusterModel::network_rules`]'s rules, in the form and order the client sends them.
     pub fn network_wire(&self, port_override: Option<i64>) -> Option<Vec<crate::api::IngressOut>> {
         let rules = self.network_rules(port_override)?;
         let cidr = rules.rules().first()?.cidr.to_string();

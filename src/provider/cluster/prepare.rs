@@ -10,13 +10,12 @@ use tfplugin::value::AttrPath;
 use super::super::ingress::RuleSet;
 use super::model::ClusterModel;
 use super::request::{self, Overrides, Resolved};
-use crate::api::{ApiError, Op};
+use crate::api::Op;
 use crate::provider::Coiled;
 use crate::provider::software::build;
 
 /// What [`prepare`] found.
 pub(super) struct Prepared {
-    /// The pieces of the request.
     pub resolved: Resolved,
     /// The workspace's account-level rules, where its backend options report them: what a cluster
     /// without rules of its own inherits.
@@ -31,13 +30,8 @@ pub(super) async fn prepare(
     planned: &ClusterModel,
     diags: &mut Diagnostics,
 ) -> Option<Prepared> {
-    let facts = match coiled.workspace_facts(op, ws).await {
-        Ok(facts) => facts,
-        Err((title, e)) => {
-            coiled.report(diags, title, None, &e);
-            return None;
-        }
-    };
+    let facts = coiled.workspace_facts(op, ws).await;
+    let facts = facts.map_err(|(title, e)| coiled.report(diags, title, None, &e)).ok()?;
     let overrides = match &facts.overrides {
         Some(o) => Overrides(o.clone()),
         None => {
@@ -112,32 +106,19 @@ async fn build_container_env(
     body: &crate::api::CreateSoftwareEnv,
     diags: &mut Diagnostics,
 ) -> Option<()> {
-    let report = |diags: &mut Diagnostics, e: &ApiError| {
-        coiled.report(
-            diags,
-            "Unable to Make the Container's Software Environment",
-            Some(AttrPath::attr("container")),
-            e,
-        )
-    };
+    let summary = "Unable to Make the Container's Software Environment";
+    let at = || Some(AttrPath::attr("container"));
     let image = body.container.as_deref().unwrap_or_default();
-    tracing::info!(image = %image, name = %body.name, "making the container's software \
-        environment");
-    let alias = match coiled.client.create_software_env(op, ws, body).await {
-        Ok(a) => a,
-        Err(e) => {
-            report(diags, &e);
-            return None;
-        }
-    };
+    tracing::info!(
+        image = %image,
+        name = %body.name,
+        "making the container's software environment"
+    );
+    let alias = coiled.client.create_software_env(op, ws, body).await;
+    let alias = coiled.reported(alias, diags, summary, at())?;
     let Some(first) = alias.latest_spec.and_then(|s| s.latest_build) else { return Some(()) };
-    let done = match build::wait(&coiled.client, op, ws, first).await {
-        Ok(done) => done,
-        Err((e, _)) => {
-            report(diags, &e);
-            return None;
-        }
-    };
+    let done = build::wait(&coiled.client, op, ws, first).await.map_err(|(e, _)| e);
+    let done = coiled.reported(done, diags, summary, at())?;
     if done.state == "error" {
         let tail = build::log_tail(&coiled.client, op, ws, done.id).await;
         let what = format!("software environment {:?} for image {image:?}", body.name);

@@ -227,8 +227,7 @@ pub fn container_env_named(container: &str, software: &str) -> bool {
     ["x86_64", "aarch64"].iter().any(|arch| container_env_name(container, arch) == bare)
 }
 
-/// RFC 4122 version 5 UUID of `name` in the DNS namespace, as Python's `uuid.uuid5(NAMESPACE_DNS,
-/// name)`.
+/// Version 5 UUID (RFC 4122) of `name`, as Python's `uuid.uuid5(NAMESPACE_DNS, name)`.
 fn uuid5_dns(name: &str) -> String {
     const DNS: [u8; 16] = [
         0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30,
@@ -253,8 +252,7 @@ pub fn container_env_body(
         name: container_env_name(container, arch),
         container: Some(container.to_string()),
         force_rebuild: false,
-        // `md5(json.dumps(None))`: the client hashes the package spec, which a container has none
-        // of.
+        // `md5(json.dumps(None))`: the client hashes the package spec, and a container has none.
         md5: crate::provider::software::spec::spec_md5(None),
         use_entrypoint: true,
         gpu_enabled: false,
@@ -281,27 +279,17 @@ pub fn valid_software_name(name: &str) -> bool {
                     || (upper && c.is_ascii_uppercase())
             })
     };
-    let (rest, revision) = match name.split_once(':') {
-        Some((rest, rev)) => (rest, Some(rev)),
-        None => (name, None),
-    };
-    let (ws, bare) = match rest.split_once('/') {
-        Some((ws, bare)) => (Some(ws), bare),
-        None => (None, rest),
-    };
+    let (rest, revision) = name.split_once(':').map_or((name, None), |(r, v)| (r, Some(v)));
+    let (ws, bare) = rest.split_once('/').map_or((None, rest), |(w, b)| (Some(w), b));
     part(bare, false) && ws.is_none_or(|w| part(w, false)) && revision.is_none_or(|r| part(r, true))
 }
 
 /// The pieces of a create the server is asked for first: the VM types, the software environment's
 /// name, and the workspace's overrides.
 pub struct Resolved {
-    /// Worker VM types.
     pub worker_vm_types: Vec<String>,
-    /// Scheduler VM types.
     pub scheduler_vm_types: Vec<String>,
-    /// The software environment.
     pub env_name: String,
-    /// The workspace's Dask configuration overrides.
     pub overrides: Overrides,
 }
 
@@ -326,14 +314,14 @@ pub fn create_body(
         use_dashboard_public_ip: (!planned.use_public_ip() && !https).then_some(false),
         use_dashboard_https: (!https).then_some(false),
         firewall_spec: own.map(|rules| {
-            // The firewall `scheduler_port` / `allow_ingress_from` make goes as the client writes
-            // it.
+            // The firewall `scheduler_port` / `allow_ingress_from` make, as the client writes it.
             let port = override_port(o);
             let network = RuleSet::of_state(&planned.ingress()).is_none()
                 && planned.network_rules(port).is_some_and(|n| n.same_as(rules));
-            let wire = match network {
-                true => planned.network_wire(port).unwrap_or_default(),
-                false => rules.to_wire(),
+            let wire = if network {
+                planned.network_wire(port).unwrap_or_default()
+            } else {
+                rules.to_wire()
             };
             FirewallSpecOut { ingress: Some(wire) }
         }),

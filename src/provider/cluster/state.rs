@@ -100,8 +100,7 @@ pub fn readiness(d: &ClusterDetails, wait_fraction: f64, wait: Wait) -> Readines
         .filter(|w| matches!(w.current_state.state.as_str(), "started" | "starting" | "pending"))
         .count() as i64;
     // Ours, after a scale (the client waits out its timeout): give up early only once workers have
-    // failed since the scale, so that a list that has not caught up with the request yet is waited
-    // for.
+    // failed since the scale, so that a list not yet caught up with the request is waited for.
     let cannot_arrive = match wait {
         Wait::Start => alive < target,
         Wait::Scale { failed_before, .. } => alive < target && failed_workers(d) > failed_before,

@@ -1,6 +1,5 @@
-//! Waiting for a software environment's build, as `Cloud._tail_software_build_logs` waits (its
-//! state polled each second until `built` or `error`), and the tail of its log for a failure's
-//! diagnostic.
+//! Waiting for a software environment's build as `Cloud._tail_software_build_logs` waits (state
+//! polled each second until `built` or `error`), and its log's tail for a failure's diagnostic.
 
 use std::time::Duration;
 

@@ -15,12 +15,10 @@ use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
 use super::model::id_field;
 use crate::api::Op;
 
-/// The data source.
 pub struct SoftwareEnvDataSource {
     pub(crate) data: Arc<ProviderData>,
 }
 
-/// The data source's description.
 const DESCRIPTION: &str = "Reads an existing Coiled software environment by name: a check that it exists before \
     clusters name it, and the state of its latest build.";
 
@@ -80,13 +78,8 @@ impl DataSource for SoftwareEnvDataSource {
                 return None;
             }
             Err(e) => {
-                coiled.report(
-                    diags,
-                    "Unable to Read Software Environment",
-                    Some(AttrPath::attr("name")),
-                    &e,
-                );
-                return None;
+                let at = Some(AttrPath::attr("name"));
+                return coiled.failed(diags, "Unable to Read Software Environment", at, &e);
             }
         };
         let spec = alias.latest_spec.as_ref();
@@ -97,18 +90,10 @@ impl DataSource for SoftwareEnvDataSource {
         view.build_id = id_field(build.map(|b| b.id));
         view.status = Field::Null;
         if let Some(b) = build {
-            match coiled.client.software_build(&op, &ws, b.id).await {
-                Ok(now) => view.status = Field::Known(now.state),
-                Err(e) => {
-                    coiled.report(
-                        diags,
-                        "Unable to Read Software Environment Build",
-                        Some(AttrPath::attr("name")),
-                        &e,
-                    );
-                    return None;
-                }
-            }
+            let now = coiled.client.software_build(&op, &ws, b.id).await;
+            let summary = "Unable to Read Software Environment Build";
+            let now = coiled.reported(now, diags, summary, Some(AttrPath::attr("name")))?;
+            view.status = Field::Known(now.state);
         }
         Some(view.encode())
     }

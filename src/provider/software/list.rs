@@ -27,7 +27,6 @@ tfplugin::model! {
     }
 }
 
-/// The list resource.
 pub struct SoftwareEnvList {
     pub(crate) data: Arc<ProviderData>,
 }

@@ -33,7 +33,6 @@ pub struct SoftwareEnvResource {
     pub(crate) data: Arc<ProviderData>,
 }
 
-/// The resource's description.
 const DESCRIPTION: &str = "A Coiled software environment, as `coiled.create_software_environment(...)` makes \
     it: from a container image, or from conda and pip packages. Creating waits for its \
     build and never takes over an environment of the same name it did not make. A failed \
@@ -136,13 +135,11 @@ impl Resource for SoftwareEnvResource {
                 planned.build_id = Field::Unknown;
                 planned.status = Field::Unknown;
             } else if prior.status.as_deref().is_some_and(|s| !build::ended(s)) {
-                // A build whose wait ended early (Ctrl-C, a timeout): the apply waits for it in
-                // place.
+                // A build whose wait ended early (Ctrl-C, timeout): apply waits for it in place.
                 planned.status = Field::Unknown;
             }
         }
         let changes = plan.is_create() || !planned.encode().same_as(&prior.encode());
-        let configured_ws = config.workspace.clone();
         plan.planned = planned;
         for name in predicted {
             plan.mark_predicted(name);
@@ -151,7 +148,7 @@ impl Resource for SoftwareEnvResource {
             self.data
                 .check_plan_access(
                     ctx,
-                    configured_ws.as_deref(),
+                    plan.config.workspace.as_deref(),
                     plan.planned.workspace.as_deref(),
                     diags,
                 )
@@ -261,14 +258,13 @@ impl Resource for SoftwareEnvResource {
             .and_then(|b| b.parse::<i64>().ok())
             .filter(|_| planned.status.is_unknown());
         if !planned.spec_id.is_unknown() && unfinished.is_none() {
-            // Timeouts, or a spec an import could not read taken from the configuration: no API
-            // call.
+            // Timeouts, or an unreadable imported spec taken from the configuration: no API call.
             return Some(NewState { state: planned.known_from(&prior), private: Vec::new() });
         }
         let coiled = self.data.require(diags).await?;
         let op = Op::new(planned.timeout(false), ctx.stop.clone());
         let ws = prior.workspace.known()?.clone();
-        if let (false, Some(id)) = (planned.spec_id.is_unknown(), unfinished) {
+        if let Some(id) = unfinished.filter(|_| !planned.spec_id.is_unknown()) {
             // A build whose wait ended early: waited for in place, not asked for again.
             let state = planned.known_from(&prior);
             let first = SoftwareBuild {
@@ -377,13 +373,10 @@ impl SoftwareEnvResource {
         diags: &mut Diagnostics,
     ) -> Option<NewState<SoftwareEnvModel>> {
         let name = planned.name.known()?.clone();
-        let body = match planned.request() {
-            Ok(b) => b,
-            Err(why) => {
-                diags.error_at(AttrPath::attr("conda"), "Incomplete Software Spec", why);
-                return None;
-            }
-        };
+        let body = planned
+            .request()
+            .map_err(|why| diags.error_at(AttrPath::attr("conda"), "Incomplete Software Spec", why))
+            .ok()?;
         tracing::info!(workspace = %ws, name = %name, "creating software environment");
         let alias = coiled.client.create_software_env(op, ws, &body).await;
         let alias = coiled.reported(alias, diags, "Unable to Create Software Environment", None)?;

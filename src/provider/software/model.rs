@@ -1,5 +1,4 @@
-//! `coiled_software_environment`'s values, the create request built from them, and the private data
-//! its state carries.
+//! `coiled_software_environment`'s values, the create request made from them, and its private data.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -127,7 +126,6 @@ fn architecture(v: &Value) -> Checked {
     })
 }
 
-/// The `timeouts` block.
 fn timeouts_block(name: &'static str, description: &'static str) -> tfplugin::schema::NestedBlock {
     super::super::duration::timeouts_block(
         name,
@@ -155,7 +153,6 @@ static SPEC_ARGUMENTS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
 /// at the next plan), or the alias's latest spec is no longer the one this state built.
 #[derive(serde::Serialize, serde::Deserialize, Default, Debug, PartialEq)]
 pub struct Marks {
-    /// Built by an import.
     #[serde(default)]
     pub imported: bool,
     /// The alias's latest spec, when a read found it differs from `spec_id`.

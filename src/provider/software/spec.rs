@@ -14,7 +14,6 @@ use serde_json::{Map, Value as Json, json};
 
 /// conda-forge, the channel of a spec that names none.
 pub const CONDA_FORGE: &str = "https://conda.anaconda.org/conda-forge";
-/// Anaconda's main channel.
 pub const ANACONDA_MAIN: &str = "https://repo.anaconda.com/pkgs/main";
 /// The index the client uses when pip configures none.
 pub const PYPI: &str = "https://pypi.org/simple";
@@ -54,7 +53,6 @@ pub struct Conda {
 /// What a spec is built from.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SpecInput {
-    /// conda packages.
     pub conda: Option<Conda>,
     /// pip requirement lines.
     pub pip: Option<Vec<String>>,
@@ -100,10 +98,8 @@ fn parse_conda(conda: &Conda) -> (Vec<Json>, Vec<String>, Vec<String>) {
     let mut channels: Vec<String> = given.iter().map(|c| channel_url(c)).collect();
     let mut packages = Vec::new();
     for dep in &conda.dependencies {
-        let (channel, bare) = match dep.split_once("::") {
-            Some((c, d)) => (Some(c), d),
-            None => (None, dep.as_str()),
-        };
+        let (channel, bare) =
+            dep.split_once("::").map_or((None, dep.as_str()), |(c, d)| (Some(c), d));
         let split = bare
             .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
             .unwrap_or(bare.len());
@@ -138,11 +134,7 @@ enum PipLine {
 }
 
 fn read_pip_line(line: &str) -> PipLine {
-    let line = match line.find(" #") {
-        Some(i) => &line[..i],
-        None => line,
-    }
-    .trim();
+    let line = line.split_once(" #").map_or(line, |(l, _)| l).trim();
     if line.is_empty() || line.starts_with('#') {
         return PipLine::Nothing;
     }
@@ -201,8 +193,7 @@ fn parse_pip(lines: &[String]) -> (Vec<Json>, Vec<String>, Vec<String>) {
     (packages, options, ignored)
 }
 
-/// The spec the client sends for `input`, and the pip lines it would ignore. An error says what is
-/// missing.
+/// The spec the client sends for `input` and the pip lines it would ignore, or what is missing.
 pub fn env_spec(input: &SpecInput) -> Result<(Json, Vec<String>), String> {
     let pip = input.pip.as_ref().filter(|p| !p.is_empty());
     let conda = input.conda.as_ref().filter(|c| !c.dependencies.is_empty());
@@ -232,8 +223,7 @@ pub fn env_spec(input: &SpecInput) -> Result<(Json, Vec<String>), String> {
         ignored = dropped;
         let mut all = raw_pip.take().unwrap_or_default();
         all.extend(lines);
-        // The index URLs the lines name follow the default index, once each; the lines without
-        // them.
+        // The index URLs the lines name follow the default index, once each; then the other lines.
         let mut indexes = vec![PYPI.to_string()];
         for line in &all {
             if (line.starts_with("--index-url") || line.starts_with("--extra-index-url"))

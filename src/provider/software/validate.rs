@@ -9,8 +9,7 @@ use super::model::SoftwareEnvModel;
 /// The checks beyond those each attribute declares.
 pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
     SoftwareEnvModel::check_values(config, diags);
-    let c = &SoftwareEnvModel::decode(config);
-    image_or_packages(c, diags);
+    image_or_packages(&SoftwareEnvModel::decode(config), diags);
 }
 
 /// Why a new environment needs an image or packages.

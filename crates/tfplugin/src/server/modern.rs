@@ -155,7 +155,7 @@ impl PluginService {
             &mut diags,
         ) && let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration")
         {
-            schema.block.check_declared(&config, &crate::value::AttrPath::root(), &mut diags);
+            schema.block.check_declared(&config, &value::AttrPath::root(), &mut diags);
             e.validate(&self.ctx(None), &config, &mut diags).await;
         }
         pb::validate_ephemeral_resource_config::Response { diagnostics: diags.to_proto() }

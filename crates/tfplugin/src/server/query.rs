@@ -17,7 +17,6 @@ use super::{PluginService, decode, encode, named, pb};
 pub type Answers<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 impl PluginService {
-    /// The actions' schemas.
     pub(super) fn action_schemas(&self) -> HashMap<String, pb::ActionSchema> {
         self.actions
             .iter()
@@ -162,33 +161,27 @@ impl PluginService {
         use pb::invoke_action::event::{Completed, Progress as Said, Type};
         let (tx, rx) =
             tokio::sync::mpsc::unbounded_channel::<Result<pb::invoke_action::Event, Status>>();
-        let found = self.actions.get(r.action_type.as_str()).cloned();
+        let mut diags = Diagnostics::new();
+        let found =
+            named(&self.actions, ("Unknown Action", "action"), &r.action_type, &mut diags).cloned();
         let ctx = self.ctx(r.client_capabilities.as_ref());
         tokio::spawn(async move {
-            let mut diags = Diagnostics::new();
-            match found {
-                Some((action, _, ty)) => {
-                    if let Some(config) =
-                        decode(r.config.as_ref(), &ty, &mut diags, "action configuration")
-                    {
-                        let (progress, mut said) = Progress::channel();
-                        let relay = tx.clone();
-                        let forward = tokio::spawn(async move {
-                            while let Some(message) = said.recv().await {
-                                let _ = relay.send(Ok(pb::invoke_action::Event {
-                                    r#type: Some(Type::Progress(Said { message })),
-                                }));
-                            }
-                        });
-                        action.invoke(&ctx, &config, &progress, &mut diags).await;
-                        drop(progress);
-                        let _ = forward.await;
+            if let Some((action, _, ty)) = found
+                && let Some(config) =
+                    decode(r.config.as_ref(), &ty, &mut diags, "action configuration")
+            {
+                let (progress, mut said) = Progress::channel();
+                let relay = tx.clone();
+                let forward = tokio::spawn(async move {
+                    while let Some(message) = said.recv().await {
+                        let _ = relay.send(Ok(pb::invoke_action::Event {
+                            r#type: Some(Type::Progress(Said { message })),
+                        }));
                     }
-                }
-                None => diags.error(
-                    "Unknown Action",
-                    format!("This provider has no action {:?}.", r.action_type),
-                ),
+                });
+                action.invoke(&ctx, &config, &progress, &mut diags).await;
+                drop(progress);
+                let _ = forward.await;
             }
             let _ = tx.send(Ok(pb::invoke_action::Event {
                 r#type: Some(Type::Completed(Completed { diagnostics: diags.to_proto() })),

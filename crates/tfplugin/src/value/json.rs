@@ -7,9 +7,8 @@ use serde_json::Value as Json;
 use super::msgpack::MAX_DEPTH;
 use super::{DecodeError, Number, PathStep, Type, Value, fail};
 
-/// Decodes Terraform's JSON encoding of a value of type `ty` (used by raw state in
-/// UpgradeResourceState). JSON cannot express unknown values; attributes absent from an object
-/// decode as null.
+/// Decodes Terraform's JSON encoding of a value of type `ty` (raw state in UpgradeResourceState).
+/// JSON cannot express unknown values; attributes absent from an object decode as null.
 pub fn from_json(json: &Json, ty: &Type) -> Result<Value, DecodeError> {
     from_json_at(json, ty, 0)
 }

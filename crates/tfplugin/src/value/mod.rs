@@ -19,8 +19,7 @@ pub use msgpack::{from_msgpack, infer_type, to_msgpack};
 pub(crate) use path::fail;
 pub use path::{AttrPath, DecodeError, PathStep};
 
-/// A cty type, as Terraform describes it in schemas (JSON type constraints such as
-/// `["set","number"]`).
+/// A cty type, as schemas describe it (JSON type constraints such as `["set","number"]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Type {
     /// `string`
@@ -110,15 +109,12 @@ impl Type {
                     "tuple" => {
                         let elems =
                             parts[1].as_array().ok_or("tuple type needs an element list")?;
-                        Ok(Type::Tuple(
-                            elems.iter().map(Type::from_json).collect::<Result<_, _>>()?,
-                        ))
+                        elems.iter().map(Type::from_json).collect::<Result<_, _>>().map(Type::Tuple)
                     }
                     other => Err(format!("unknown collection type {other:?}")),
                 }
             }
-            // Optional-attribute objects have a third element; the attribute list is not needed to
-            // decode.
+            // Objects with optional attributes list them in a third element, not needed to decode.
             Json::Array(parts) if parts.len() == 3 && parts[0] == "object" => {
                 Type::from_json(&Json::Array(parts[..2].to_vec()))
             }
@@ -130,8 +126,7 @@ impl Type {
 /// A number of arbitrary precision, kept in its canonical decimal text.
 ///
 /// Terraform numbers are big floats; this provider only needs to carry them faithfully and read
-/// small integers out of them, so the decimal string is the representation and arithmetic is not
-/// offered.
+/// small integers out of them, so the decimal string is the representation, with no arithmetic.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Number(String);
 

@@ -1,11 +1,9 @@
-//! The msgpack codec: how Terraform sends and expects values over gRPC. Unknown values are the
-//! extension `d4 00 00`; any extension decodes as unknown (type 12 is a refined unknown). Hostile
-//! input is an error, never a panic: nesting is bounded and lengths are checked against the bytes
-//! left.
+//! The msgpack codec of Terraform's values over gRPC. Unknown values are the extension `d4 00 00`;
+//! any extension decodes as unknown (type 12 is a refined unknown). Hostile input is an error,
+//! never a panic: nesting is bounded and lengths are checked against the bytes left.
 //!
-//! Both directions walk the value once with no per-attribute allocation beyond the value's own: the
-//! path of an error is assembled only when there is one, as it travels up
-//! ([`DecodeError::within`]).
+//! Both directions walk the value once with no per-attribute allocation beyond the value's own: an
+//! error's path is assembled only when there is one, as it travels up ([`DecodeError::within`]).
 
 use std::collections::BTreeMap;
 
@@ -142,8 +140,7 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// The natural type of a value that carries no type (used for values placed in `dynamic`
-/// attributes).
+/// The natural type of an untyped value (for values placed in `dynamic` attributes).
 pub fn infer_type(v: &Value) -> Type {
     match v {
         Value::String(_) | Value::Null | Value::Unknown => Type::String,
@@ -258,13 +255,20 @@ fn read_str<'a>(cur: &mut Cursor<'a>, n: usize) -> Result<&'a str, DecodeError> 
     std::str::from_utf8(take(cur, n)?).or_else(|_| fail("string is not valid UTF-8"))
 }
 
+/// A map key or attribute name.
+fn read_key<'a>(cur: &mut Cursor<'a>) -> Result<&'a str, DecodeError> {
+    match head(cur)? {
+        Head::Str(n) => read_str(cur, n),
+        _ => fail("map keys and attribute names must be strings"),
+    }
+}
+
 fn decode(cur: &mut Cursor<'_>, ty: &Type, depth: usize) -> Result<Value, DecodeError> {
     if depth > MAX_DEPTH {
         return fail("value is nested too deeply");
     }
     let h = head(cur)?;
-    // Any extension is an unknown value: type 0 is plain unknown, type 12 a refined unknown (TF ≥
-    // 1.6).
+    // Any extension is unknown: type 0 is plain unknown, type 12 a refined unknown (TF ≥ 1.6).
     if let Head::Ext(n) = h {
         take(cur, n)?;
         return Ok(Value::Unknown);
@@ -343,7 +347,6 @@ fn decode_number(cur: &mut Cursor<'_>, h: Head) -> Result<Value, DecodeError> {
     }
 }
 
-/// A map's entries.
 fn decode_map(
     cur: &mut Cursor<'_>,
     h: Head,
@@ -353,10 +356,7 @@ fn decode_map(
     let Head::Map(n) = h else { return fail("expected a map or object") };
     let mut m = BTreeMap::new();
     for _ in 0..n {
-        let key = match head(cur)? {
-            Head::Str(n) => read_str(cur, n)?,
-            _ => return fail("map keys and attribute names must be strings"),
-        };
+        let key = read_key(cur)?;
         let v = decode(cur, et, depth + 1).map_err(|e| e.within(PathStep::Key(key.to_owned())))?;
         m.insert(key.to_owned(), v);
     }
@@ -375,10 +375,7 @@ fn decode_object(
     let Head::Map(n) = h else { return fail("expected a map or object") };
     let mut entries: Vec<(String, Value)> = Vec::with_capacity(types.len().max(n.min(4096)));
     for _ in 0..n {
-        let key = match head(cur)? {
-            Head::Str(n) => read_str(cur, n)?,
-            _ => return fail("map keys and attribute names must be strings"),
-        };
+        let key = read_key(cur)?;
         let Some((name, t)) = types.get_key_value(key) else {
             return fail(format!("unsupported attribute {key:?}"));
         };

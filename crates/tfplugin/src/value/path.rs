@@ -28,20 +28,19 @@ impl AttrPath {
     }
     /// This path followed by an attribute.
     pub fn then(&self, name: &str) -> AttrPath {
-        let mut p = self.clone();
-        p.0.push(PathStep::Attr(name.to_string()));
-        p
+        self.with(PathStep::Attr(name.to_string()))
     }
     /// This path followed by an index.
     pub fn index(&self, i: usize) -> AttrPath {
-        let mut p = self.clone();
-        p.0.push(PathStep::Index(i as i64));
-        p
+        self.with(PathStep::Index(i as i64))
     }
     /// This path followed by a map key.
     pub fn key(&self, k: &str) -> AttrPath {
+        self.with(PathStep::Key(k.to_string()))
+    }
+    fn with(&self, step: PathStep) -> AttrPath {
         let mut p = self.clone();
-        p.0.push(PathStep::Key(k.to_string()));
+        p.0.push(step);
         p
     }
 }
@@ -70,9 +69,8 @@ pub struct DecodeError {
     pub message: String,
 }
 
-/// An error at the value being decoded; each enclosing level adds its step
-/// ([`DecodeError::within`]) as the error travels up, so that a path is built only when something
-/// is wrong.
+/// An error at the value being decoded; each enclosing level adds its step as it travels up
+/// ([`DecodeError::within`]), so a path is built only when something is wrong.
 pub(crate) fn fail<T>(message: impl Into<String>) -> Result<T, DecodeError> {
     Err(DecodeError { path: AttrPath::root(), message: message.into() })
 }
@@ -84,6 +82,3 @@ impl DecodeError {
         self
     }
 }
-
-// -------------------------------------------------------------------------------------------------
-// msgpack
