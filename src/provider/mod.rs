@@ -553,9 +553,12 @@ impl Provider for CoiledProvider {
     ) {
         let cluster_defaults = defaults::read(config, diags);
         *self.data.defaults.write().unwrap_or_else(|p| p.into_inner()) = cluster_defaults;
-        if let Ok(env) = config::Env::from_process() {
+        // Read once. The local settings take what they can even when the connection waits for a
+        // later configure; only the connection reports a file that cannot be read.
+        let env = config::Env::from_process();
+        if let Ok(env) = &env {
             *self.data.local.write().unwrap_or_else(|p| p.into_inner()) =
-                defaults::local_settings(&env);
+                defaults::local_settings(env);
         }
         let c = ProviderConfig::decode(config);
         let unknown =
@@ -575,7 +578,7 @@ impl Provider for CoiledProvider {
         let Some(unreachable) = unreachable_timeout(c.unreachable_timeout.as_deref(), diags) else {
             return;
         };
-        let env = match config::Env::from_process() {
+        let env = match env {
             Ok(env) => env,
             Err(e) => {
                 diags.error("Unreadable Coiled Configuration File", e);
