@@ -247,62 +247,47 @@ async fn read_head(stream: &mut TcpStream) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    /// `proxy_for` the URL `url`, with only the variables `vars` set.
+    fn proxy(url: &str, vars: &[(&str, &str)]) -> Result<Option<Proxy>, String> {
+        let url = url::Url::parse(url).unwrap();
+        proxy_for(&url, |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
     }
 
     #[test]
     fn proxies_follow_the_usual_variables() {
-        let https = url::Url::parse("wss://cloud.coiled.io/ws/").unwrap();
-        let plain = url::Url::parse("ws://coiled.internal:8000/ws/").unwrap();
-        assert_eq!(proxy_for(&https, env(&[])).unwrap(), None);
-        let p = proxy_for(&https, env(&[("HTTPS_PROXY", "http://proxy:3128")])).unwrap().unwrap();
+        let (https, plain) = ("wss://cloud.coiled.io/ws/", "ws://coiled.internal:8000/ws/");
+        assert_eq!(proxy(https, &[]).unwrap(), None);
+        let p = proxy(https, &[("HTTPS_PROXY", "http://proxy:3128")]).unwrap().unwrap();
         assert_eq!(p, Proxy { address: "proxy:3128".into(), authorization: None });
         assert_eq!(
-            proxy_for(&plain, env(&[("HTTPS_PROXY", "http://proxy:3128")])).unwrap(),
+            proxy(plain, &[("HTTPS_PROXY", "http://proxy:3128")]).unwrap(),
             None,
             "https proxy is not for ws://"
         );
-        let p = proxy_for(&plain, env(&[("http_proxy", "proxy:8080")])).unwrap().unwrap();
+        let p = proxy(plain, &[("http_proxy", "proxy:8080")]).unwrap().unwrap();
         assert_eq!(p.address, "proxy:8080");
-        let p =
-            proxy_for(&https, env(&[("ALL_PROXY", "http://u%40x:p%3Aw@proxy")])).unwrap().unwrap();
+        let p = proxy(https, &[("ALL_PROXY", "http://u%40x:p%3Aw@proxy")]).unwrap().unwrap();
         assert_eq!(p.address, "proxy:80");
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(p.authorization.unwrap().trim_start_matches("Basic "))
             .unwrap();
         assert_eq!(String::from_utf8(decoded).unwrap(), "u@x:p:w");
+        let https_proxy = ("HTTPS_PROXY", "http://p:1");
         for no in ["*", "coiled.io", ".coiled.io", "cloud.coiled.io", "other, coiled.io:443"] {
-            assert_eq!(
-                proxy_for(&https, env(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", no)])).unwrap(),
-                None,
-                "{no}"
-            );
+            assert_eq!(proxy(https, &[https_proxy, ("NO_PROXY", no)]).unwrap(), None, "{no}");
         }
-        assert!(
-            proxy_for(&https, env(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "oiled.io")]))
-                .unwrap()
-                .is_some()
-        );
-        assert!(
-            proxy_for(&https, env(&[("HTTPS_PROXY", "socks5://p:1")]))
-                .unwrap_err()
-                .contains("only http://")
-        );
+        assert!(proxy(https, &[https_proxy, ("NO_PROXY", "oiled.io")]).unwrap().is_some());
+        let e = proxy(https, &[("HTTPS_PROXY", "socks5://p:1")]).unwrap_err();
+        assert!(e.contains("only http://"));
         // Loopback is never proxied.
+        let both = [("HTTP_PROXY", "http://p:1"), ("ALL_PROXY", "http://p:1")];
         for local in [
             "http://127.0.0.1:8000/",
             "http://localhost:8000/",
             "http://[::1]:8000/",
             "ws://127.0.0.2/ws/",
         ] {
-            let u = url::Url::parse(local).unwrap();
-            assert_eq!(
-                proxy_for(&u, env(&[("HTTP_PROXY", "http://p:1"), ("ALL_PROXY", "http://p:1")]))
-                    .unwrap(),
-                None,
-                "{local}"
-            );
+            assert_eq!(proxy(local, &both).unwrap(), None, "{local}");
         }
         // A proxy URL that cannot be used is refused, its password never shown.
         for bad in [
@@ -311,7 +296,7 @@ mod tests {
             "socks5://user:s3cret@p:1",
             "http://user:s3cret@[::1",
         ] {
-            let e = proxy_for(&https, env(&[("HTTPS_PROXY", bad)])).unwrap_err();
+            let e = proxy(https, &[("HTTPS_PROXY", bad)]).unwrap_err();
             assert!(!e.contains("s3cret") && e.contains("***"), "{bad}: {e}");
         }
     }

@@ -75,6 +75,16 @@ mod tests {
 
     use super::*;
 
+    fn config(server: &str, token: &str, allow_insecure_http: bool) -> ClientConfig {
+        ClientConfig {
+            server: server.into(),
+            token: Secret::new(token),
+            allow_insecure_http,
+            ca_bundle_pem: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+
     #[test]
     fn error_bodies_are_read_like_the_coiled_client() {
         let e =
@@ -123,13 +133,7 @@ mod tests {
 
     #[test]
     fn plain_http_only_to_loopback_unless_allowed() {
-        let cfg = |server: &str, allow| ClientConfig {
-            server: server.into(),
-            token: Secret::new("t"),
-            allow_insecure_http: allow,
-            ca_bundle_pem: None,
-            retry: RetryPolicy::default(),
-        };
+        let cfg = |server, allow| config(server, "t", allow);
         assert!(Client::new(cfg("http://127.0.0.1:1", false)).is_ok());
         assert!(Client::new(cfg("http://localhost:1", false)).is_ok());
         assert!(matches!(
@@ -142,13 +146,7 @@ mod tests {
 
     #[test]
     fn auth_scheme_depends_on_the_token() {
-        let cfg = |t: &str| ClientConfig {
-            server: "https://x".into(),
-            token: Secret::new(t),
-            allow_insecure_http: false,
-            ca_bundle_pem: None,
-            retry: RetryPolicy::default(),
-        };
+        let cfg = |t| config("https://x", t, false);
         assert_eq!(Client::new(cfg("abc-123")).unwrap().auth_header(), "ApiToken abc-123");
         assert_eq!(Client::new(cfg("abc123")).unwrap().auth_header(), "Token abc123");
     }

@@ -428,15 +428,9 @@ mod tests {
             (back["remove"].clone(), back["close_workers"].clone(), back["reply"].clone()),
             (true.into(), true.into(), true.into())
         );
-        let hello = read_message(
-            &mut &{
-                let mut w = Vec::new();
-                write_message(&mut w, &handshake()).await.unwrap();
-                w
-            }[..],
-        )
-        .await
-        .unwrap();
+        let mut wire = Vec::new();
+        write_message(&mut wire, &handshake()).await.unwrap();
+        let hello = read_message(&mut &wire[..]).await.unwrap();
         assert_eq!(hello["pickle-protocol"], 5);
         assert!(hello["compression"].is_null());
     }

@@ -202,14 +202,12 @@ mod tests {
     #[allow(clippy::type_complexity)]
     fn precedence_table() {
         let file = "coiled:\n  server: http://file:1\n  token: file-token\n  account: file-acct\n";
-        let cases: Vec<(&str, Option<&str>, Env, &str, Option<&str>, Option<&str>)> = vec![
+        let cases: Vec<(&str, Option<&str>, Env, (&str, Option<&str>, Option<&str>))> = vec![
             (
                 "attribute wins",
                 Some("http://attr"),
                 env(&[("COILED_SERVER", "http://env"), ("COILED_TOKEN", "t-env")], Some(file)),
-                "http://attr",
-                Some("t-env"),
-                Some("file-acct"),
+                ("http://attr", Some("t-env"), Some("file-acct")),
             ),
             (
                 "COILED_ before DASK_",
@@ -222,9 +220,7 @@ mod tests {
                     ],
                     None,
                 ),
-                "http://a",
-                Some("dask-t"),
-                None,
+                ("http://a", Some("dask-t"), None),
             ),
             (
                 "DASK_ before file",
@@ -233,37 +229,27 @@ mod tests {
                     &[("DASK_COILED__SERVER", "http://b"), ("DASK_COILED__ACCOUNT", "acct")],
                     Some(file),
                 ),
-                "http://b",
-                Some("file-token"),
-                Some("acct"),
+                ("http://b", Some("file-token"), Some("acct")),
             ),
             (
                 "file alone",
                 None,
                 env(&[], Some(file)),
-                "http://file:1",
-                Some("file-token"),
-                Some("file-acct"),
+                ("http://file:1", Some("file-token"), Some("file-acct")),
             ),
-            ("nothing", None, env(&[], None), DEFAULT_SERVER, None, None),
+            ("nothing", None, env(&[], None), (DEFAULT_SERVER, None, None)),
             (
                 "empty values are unset",
                 Some(""),
                 env(&[("COILED_SERVER", " ")], None),
-                DEFAULT_SERVER,
-                None,
-                None,
+                (DEFAULT_SERVER, None, None),
             ),
         ];
-        for (name, attr_server, env, server, token, workspace) in cases {
+        for (name, attr_server, env, (server, token, ws)) in cases {
             let s = resolve(attr_server, None, None, &env);
             assert_eq!(s.server.value, server, "{name}: server");
             assert_eq!(s.token.as_ref().map(|t| t.value.expose()), token, "{name}: token");
-            assert_eq!(
-                s.workspace.as_ref().map(|w| w.value.as_str()),
-                workspace,
-                "{name}: workspace"
-            );
+            assert_eq!(s.workspace.as_ref().map(|w| w.value.as_str()), ws, "{name}: workspace");
         }
     }
 

@@ -214,16 +214,12 @@ mod tests {
 
     #[test]
     fn variables_win_over_the_file() {
-        let s = local_settings(&env(
-            "coiled:\n  use_scheduler_public_ip: false\n",
-            &[
-                ("DASK_COILED__USE_SCHEDULER_PUBLIC_IP", "True"),
-                (
-                    "DASK_COILED__BACKEND_OPTIONS__INGRESS",
-                    "[{'ports': [443], 'cidr': '10.0.0.0/8'}]",
-                ),
-            ],
-        ));
+        let ingress = "[{'ports': [443], 'cidr': '10.0.0.0/8'}]";
+        let vars = [
+            ("DASK_COILED__USE_SCHEDULER_PUBLIC_IP", "True"),
+            ("DASK_COILED__BACKEND_OPTIONS__INGRESS", ingress),
+        ];
+        let s = local_settings(&env("coiled:\n  use_scheduler_public_ip: false\n", &vars));
         let public = s.use_scheduler_public_ip.unwrap();
         assert!(public.value && public.source.contains("DASK_COILED__USE_SCHEDULER_PUBLIC_IP"));
         assert_eq!(describe(&s.ingress.unwrap().value), "443 from 10.0.0.0/8");

@@ -132,40 +132,29 @@ mod tests {
         ])
     }
 
+    fn firewall_rules(rules: Vec<Value>) -> Result<Value, FunctionError> {
+        FirewallRules.call(&[Value::List(rules)])
+    }
+
     #[test]
     fn rows_are_merged_and_canonical() {
-        let out = FirewallRules
-            .call(&[Value::List(vec![
-                rule(&[8787, 8786], "10.1.0.2/16"),
-                rule(&[8786], "10.1.0.0/16"),
-            ])])
-            .unwrap();
+        let rules = vec![rule(&[8787, 8786], "10.1.0.2/16"), rule(&[8786], "10.1.0.0/16")];
+        let out = firewall_rules(rules).unwrap();
         let rows = out.as_elements().unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].get("source").and_then(Value::as_str), Some("10.1.0.0/16"));
-        let err = FirewallRules
-            .call(&[Value::List(vec![
-                rule(&[8786], "10.1.0.0/16"),
-                rule(&[8786], "10.1.0.300/16"),
-            ])])
-            .unwrap_err();
+        let rules = vec![rule(&[8786], "10.1.0.0/16"), rule(&[8786], "10.1.0.300/16")];
+        let err = firewall_rules(rules).unwrap_err();
         assert_eq!(err.argument, Some(0));
         assert!(err.text.starts_with("ingress[1].cidr:"), "{}", err.text);
-        assert!(
-            FirewallRules
-                .call(&[Value::List(vec![rule(&[0], "10.0.0.0/8")])])
-                .unwrap_err()
-                .text
-                .contains("ports")
-        );
+        let err = firewall_rules(vec![rule(&[0], "10.0.0.0/8")]).unwrap_err();
+        assert!(err.text.contains("ports"));
     }
 
     #[test]
     fn cidrs_are_canonical() {
-        assert_eq!(
-            CanonicalCidr.call(&[Value::string("10.1.0.2/16")]).unwrap(),
-            Value::string("10.1.0.0/16")
-        );
-        assert_eq!(CanonicalCidr.call(&[Value::string("nope")]).unwrap_err().argument, Some(0));
+        let canonical = |text: &str| CanonicalCidr.call(&[Value::string(text)]);
+        assert_eq!(canonical("10.1.0.2/16").unwrap(), Value::string("10.1.0.0/16"));
+        assert_eq!(canonical("nope").unwrap_err().argument, Some(0));
     }
 }

@@ -390,6 +390,10 @@ mod tests {
         ])
     }
 
+    fn validating(acknowledged: bool) -> Reading {
+        Reading::validating(AttrPath::attr("ingress"), acknowledged)
+    }
+
     #[test]
     fn valid_blocks_parse_with_warnings() {
         let v = Value::Set(vec![
@@ -398,9 +402,7 @@ mod tests {
             block("10.1.0.0/16", &[8787]),
         ]);
         let mut d = Diagnostics::new();
-        let Parsed::Rules(rules) =
-            read(&v, &Reading::validating(AttrPath::attr("ingress"), false), &mut d)
-        else {
+        let Parsed::Rules(rules) = read(&v, &validating(false), &mut d) else {
             panic!("not parsed")
         };
         assert_eq!(rules.rules().len(), 2);
@@ -410,7 +412,7 @@ mod tests {
         assert!(summaries.contains(&"Ingress Open to the Whole Internet"));
         assert!(!d.has_errors());
         let mut d = Diagnostics::new();
-        read(&v, &Reading::validating(AttrPath::attr("ingress"), true), &mut d);
+        read(&v, &validating(true), &mut d);
         assert!(!d.0.iter().any(|x| x.summary.contains("Whole Internet")), "acknowledged");
     }
 
@@ -418,10 +420,7 @@ mod tests {
     fn errors_point_at_the_attribute() {
         let v = Value::Set(vec![block("10.1.0.0/16", &[8786]), block("10.1.0.300/16", &[0])]);
         let mut d = Diagnostics::new();
-        assert!(matches!(
-            read(&v, &Reading::validating(AttrPath::attr("ingress"), false), &mut d),
-            Parsed::Invalid
-        ));
+        assert!(matches!(read(&v, &validating(false), &mut d), Parsed::Invalid));
         let paths: Vec<String> =
             d.0.iter().filter_map(|x| x.path.as_ref().map(ToString::to_string)).collect();
         assert_eq!(paths, vec!["ingress", "ingress"]);
@@ -438,14 +437,7 @@ mod tests {
             ("cidr", Value::Unknown),
             ("ports", Value::Set(vec![Value::int(22)])),
         ])]);
-        assert!(matches!(
-            read(
-                &v,
-                &Reading::validating(AttrPath::attr("ingress"), false),
-                &mut Diagnostics::new()
-            ),
-            Parsed::Unknown
-        ));
+        assert!(matches!(read(&v, &validating(false), &mut Diagnostics::new()), Parsed::Unknown));
         assert!(matches!(
             read(&Value::Unknown, &Reading::at(AttrPath::attr("ingress")), &mut Diagnostics::new()),
             Parsed::Unknown
@@ -455,13 +447,10 @@ mod tests {
     #[test]
     fn state_keeps_the_users_spelling_when_equal() {
         let prior = Value::Set(vec![block("10.1.0.2/16", &[8787, 8786])]);
-        let server = RuleSet::from_wire(&[IngressRule {
-            ports: vec![8786, 8787],
-            cidr: "10.1.0.0/16".into(),
-        }]);
+        let wire = |ports| RuleSet::from_wire(&[IngressRule { ports, cidr: "10.1.0.0/16".into() }]);
+        let server = wire(vec![8786, 8787]);
         assert_eq!(state_value(&server, &prior), prior);
-        let drifted =
-            RuleSet::from_wire(&[IngressRule { ports: vec![22], cidr: "10.1.0.0/16".into() }]);
+        let drifted = wire(vec![22]);
         assert_eq!(state_value(&drifted, &prior), Value::Set(vec![block("10.1.0.0/16", &[22])]));
     }
 

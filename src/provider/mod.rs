@@ -662,42 +662,31 @@ mod tests {
     #[test]
     fn models_hold_exactly_the_schema_attributes() {
         let provider = CoiledProvider::default();
-        let names = |s: &tfplugin::schema::Schema| {
-            let mut n: Vec<&str> = s
-                .block
-                .attributes
-                .iter()
-                .map(|a| a.name)
-                .chain(s.block.blocks.iter().map(|b| b.name))
-                .collect();
-            n.sort_unstable();
-            n
-        };
         let sorted = |attrs: &[&'static str]| {
             let mut n = attrs.to_vec();
             n.sort_unstable();
             n
         };
+        let names = |s: &tfplugin::schema::Schema| {
+            let blocks = s.block.blocks.iter().map(|b| b.name);
+            sorted(&s.block.attributes.iter().map(|a| a.name).chain(blocks).collect::<Vec<_>>())
+        };
         for r in provider.resources() {
-            let expected = match r.type_name() {
-                "coiled_cluster" => sorted(cluster::model::ClusterModel::ATTRIBUTES),
-                "coiled_backend_options" => {
-                    sorted(backend_options::wire::BackendOptionsModel::ATTRIBUTES)
-                }
-                "coiled_software_environment" => {
-                    sorted(software::model::SoftwareEnvModel::ATTRIBUTES)
-                }
+            let expected = sorted(match r.type_name() {
+                "coiled_cluster" => cluster::model::ClusterModel::ATTRIBUTES,
+                "coiled_backend_options" => backend_options::wire::BackendOptionsModel::ATTRIBUTES,
+                "coiled_software_environment" => software::model::SoftwareEnvModel::ATTRIBUTES,
                 other => panic!("no model for {other}"),
-            };
+            });
             assert_eq!(names(&r.schema()), expected, "{}", r.type_name());
         }
         for d in provider.data_sources() {
-            let expected = match d.type_name() {
-                "coiled_cluster" => sorted(cluster::data_source::MODEL_ATTRIBUTES),
-                "coiled_backend_options" => sorted(backend_options::data_source::MODEL_ATTRIBUTES),
-                "coiled_software_environment" => sorted(software::data_source::MODEL_ATTRIBUTES),
+            let expected = sorted(match d.type_name() {
+                "coiled_cluster" => cluster::data_source::MODEL_ATTRIBUTES,
+                "coiled_backend_options" => backend_options::data_source::MODEL_ATTRIBUTES,
+                "coiled_software_environment" => software::data_source::MODEL_ATTRIBUTES,
                 other => panic!("no model for {other}"),
-            };
+            });
             assert_eq!(names(&d.schema()), expected, "data {}", d.type_name());
         }
     }

@@ -127,6 +127,7 @@ fn extensions() -> Result<Vec<Extension>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ring::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
     use x509_cert::der::Decode;
 
     #[test]
@@ -138,10 +139,7 @@ mod tests {
         // The signature verifies with the certificate's own key.
         let tbs = cert.tbs_certificate.to_der().unwrap();
         let public = cert.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes();
-        let key = ring::signature::UnparsedPublicKey::new(
-            &ring::signature::ECDSA_P256_SHA256_ASN1,
-            public,
-        );
+        let key = UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, public);
         assert!(key.verify(&tbs, cert.signature.raw_bytes()).is_ok());
     }
 }

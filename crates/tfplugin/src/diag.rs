@@ -145,6 +145,8 @@ pub fn path_to_proto(path: &AttrPath) -> pb::AttributePath {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn control_characters_from_a_server_are_escaped() {
         assert_eq!(printable("plain\ntext\tok"), "plain\ntext\tok");
@@ -158,8 +160,6 @@ mod tests {
         assert_eq!(proto[0].summary, shown);
         assert_eq!(proto[0].detail, shown);
     }
-
-    use super::*;
 
     #[test]
     fn path_and_severity_reach_the_wire() {

@@ -670,7 +670,7 @@ pub fn null_write_only(block: &Block, value: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Attribute;
+    use crate::schema::{Attribute, NestedBlock};
     use crate::value::Type;
 
     struct Fake;
@@ -746,6 +746,11 @@ mod tests {
         ])
     }
 
+    /// An existing thing: id "1", status "ready".
+    fn ready(name: &str, size: i64) -> Value {
+        obj(Value::string("1"), Value::string("ready"), name, size)
+    }
+
     async fn run(prior: Value, proposed: Value) -> Plan {
         // Computed attributes are null in a configuration.
         let mut config = proposed.clone();
@@ -776,7 +781,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_change_returns_prior_exactly() {
-        let prior = obj(Value::string("1"), Value::string("ready"), "a", 1);
+        let prior = ready("a", 1);
         let plan = run(prior.clone(), prior.clone()).await;
         assert_eq!(plan.planned, prior);
         assert!(plan.requires_replace.is_empty());
@@ -784,52 +789,28 @@ mod tests {
 
     #[test]
     fn a_single_block_left_out_of_the_configuration_is_planned_absent() {
-        let inner = |region: &str| Value::object([("region", Value::string(region))]);
+        let single = |name: &'static str, blocks: Vec<NestedBlock>| {
+            let region = Attribute::optional("region", Type::String, "Region.");
+            let block = Block { attributes: vec![region], blocks, ..Default::default() };
+            NestedBlock::new(name, Nesting::Single, block)
+        };
         let block = Block {
-            blocks: vec![
-                crate::schema::NestedBlock::new(
-                    "options",
-                    Nesting::Single,
-                    Block {
-                        attributes: vec![Attribute::optional("region", Type::String, "Region.")],
-                        blocks: vec![crate::schema::NestedBlock::new(
-                            "inner",
-                            Nesting::Single,
-                            Block {
-                                attributes: vec![Attribute::optional(
-                                    "region",
-                                    Type::String,
-                                    "Region.",
-                                )],
-                                ..Default::default()
-                            },
-                        )],
-                        ..Default::default()
-                    },
-                )
-                .requires_replace(),
-            ],
+            blocks: vec![single("options", vec![single("inner", vec![])]).requires_replace()],
             ..Default::default()
         };
-        let held = Value::object([(
-            "options",
-            Value::object([("region", Value::string("a")), ("inner", inner("b"))]),
-        )]);
+        let options = |inner: Value| {
+            let options = Value::object([("region", Value::string("a")), ("inner", inner)]);
+            Value::object([("options", options)])
+        };
+        let held = options(Value::object([("region", Value::string("b"))]));
         // Left out: absent, as Terraform before 1.3 would otherwise plan it from the prior state.
         let mut planned = held.clone();
-        assert!(null_absent_single_blocks(
-            &block,
-            &Value::object([("options", Value::Null)]),
-            &mut planned
-        ));
+        let absent = Value::object([("options", Value::Null)]);
+        assert!(null_absent_single_blocks(&block, &absent, &mut planned));
         assert_eq!(planned.get("options"), Some(&Value::Null));
         // Written without its inner block: only that one goes.
         let mut planned = held.clone();
-        let config = Value::object([(
-            "options",
-            Value::object([("region", Value::string("a")), ("inner", Value::Null)]),
-        )]);
-        assert!(null_absent_single_blocks(&block, &config, &mut planned));
+        assert!(null_absent_single_blocks(&block, &options(Value::Null), &mut planned));
         assert_eq!(planned.get("options").and_then(|o| o.get("inner")), Some(&Value::Null));
         assert_eq!(planned.get("options").and_then(|o| o.get("region")), Some(&Value::string("a")));
         // Written whole: nothing changes.
@@ -840,13 +821,12 @@ mod tests {
 
     #[tokio::test]
     async fn update_keeps_stable_and_replaces_on_marked_attributes() {
-        let prior = obj(Value::string("1"), Value::string("ready"), "a", 1);
-        let plan =
-            run(prior.clone(), obj(Value::string("1"), Value::string("ready"), "a", 2)).await;
+        let prior = ready("a", 1);
+        let plan = run(prior.clone(), ready("a", 2)).await;
         assert_eq!(plan.planned.get("id"), Some(&Value::string("1")));
         assert_eq!(plan.planned.get("status"), Some(&Value::Unknown));
         assert!(plan.requires_replace.is_empty());
-        let plan = run(prior, obj(Value::string("1"), Value::string("ready"), "b", 1)).await;
+        let plan = run(prior, ready("b", 1)).await;
         assert_eq!(plan.requires_replace, vec![AttrPath::attr("name")]);
     }
 }

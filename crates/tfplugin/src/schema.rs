@@ -437,25 +437,16 @@ mod tests {
 
     #[test]
     fn block_type_includes_nested_blocks() {
+        let cidr = Attribute::required("cidr", Type::String, "CIDR.");
+        let ingress = Block { attributes: vec![cidr], ..Default::default() };
         let b = Block {
             attributes: vec![Attribute::required("name", Type::String, "Name.")],
-            blocks: vec![NestedBlock::new(
-                "ingress",
-                Nesting::Set,
-                Block {
-                    attributes: vec![Attribute::required("cidr", Type::String, "CIDR.")],
-                    ..Default::default()
-                },
-            )],
+            blocks: vec![NestedBlock::new("ingress", Nesting::Set, ingress)],
             description: "",
         };
-        assert_eq!(
-            b.object_type(),
-            Type::object([
-                ("name", Type::String),
-                ("ingress", Type::set(Type::object([("cidr", Type::String)])))
-            ])
-        );
+        let ingress_ty = Type::set(Type::object([("cidr", Type::String)]));
+        let expected = Type::object([("name", Type::String), ("ingress", ingress_ty)]);
+        assert_eq!(b.object_type(), expected);
         let p = b.to_proto(1);
         assert_eq!(p.block_types[0].nesting, pb::schema::nested_block::NestingMode::Set as i32);
         let attr = &p.attributes[0];

@@ -207,33 +207,24 @@ impl ClientCertVerifier for PinnedClientCert {
 mod tests {
     use super::*;
 
+    fn localhost_cert() -> rcgen::Certificate {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&key).unwrap()
+    }
+
     #[test]
     fn server_identity_is_localhost_and_encodes_without_padding() {
         let id = ServerIdentity::generate().unwrap();
         assert!(!id.handshake_cert().ends_with('='));
-        let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let client = rcgen::CertificateParams::new(vec!["localhost".into()])
-            .unwrap()
-            .self_signed(&pem)
-            .unwrap();
-        assert!(server_config(&id, &client.pem()).is_ok());
+        assert!(server_config(&id, &localhost_cert().pem()).is_ok());
         assert!(server_config(&id, "not a certificate").is_err());
     }
 
     #[test]
     fn only_the_pinned_certificate_is_accepted() {
-        let make = || {
-            let k = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-            rcgen::CertificateParams::new(vec!["localhost".into()])
-                .unwrap()
-                .self_signed(&k)
-                .unwrap()
-        };
-        let (a, b) = (make(), make());
-        let v = PinnedClientCert::new(
-            a.der().to_vec(),
-            Arc::new(rustls::crypto::ring::default_provider()),
-        );
+        let (a, b) = (localhost_cert(), localhost_cert());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let v = PinnedClientCert::new(a.der().to_vec(), provider);
         let now = UnixTime::now();
         assert!(v.verify_client_cert(a.der(), &[], now).is_ok());
         assert!(v.verify_client_cert(b.der(), &[], now).is_err());

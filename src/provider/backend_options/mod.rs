@@ -494,25 +494,25 @@ mod tests {
             ("cidr", Value::string("10.1.0.2/16")),
             ("ports", Value::Set(vec![Value::int(8786)])),
         ])]));
-        let server: BackendOptionsRead = serde_json::from_value(json!({"backend": "vm", "options": {"provider_name": "aws", "aws_region_name": "us-west-2", "firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}]}}})).unwrap();
+        let reply = |options: serde_json::Value| -> BackendOptionsRead {
+            serde_json::from_value(json!({"backend": "vm", "options": options})).unwrap()
+        };
         let read = |prior: &Value, server: &BackendOptionsRead| {
             state_from_server(&BackendOptionsModel::decode(prior), server).encode()
         };
+        let server = reply(
+            json!({"provider_name": "aws", "aws_region_name": "us-west-2", "firewall_spec": {"ingress": [{"ports": [8786], "cidr": "10.1.0.0/16"}]}}),
+        );
         let s = read(&prior, &server);
         assert_eq!(s.get("aws_secret_access_key"), Some(&Value::string("SECRET")));
         assert_eq!(s.get("ingress"), prior.get("ingress"), "same rules keep the user's spelling");
-        let silent: BackendOptionsRead =
-            serde_json::from_value(json!({"backend": "vm", "options": {"provider_name": "aws"}}))
-                .unwrap();
+        let silent = reply(json!({"provider_name": "aws"}));
         assert_eq!(
             read(&prior, &silent).get("ingress"),
             prior.get("ingress"),
             "unreported ingress is kept"
         );
-        let drifted: BackendOptionsRead = serde_json::from_value(
-            json!({"backend": "vm", "options": {"provider_name": "aws", "firewall_spec": {}}}),
-        )
-        .unwrap();
+        let drifted = reply(json!({"provider_name": "aws", "firewall_spec": {}}));
         assert_eq!(
             read(&prior, &drifted).get("ingress"),
             Some(&Value::Set(vec![])),

@@ -586,48 +586,38 @@ mod tests {
     use model::valid_name;
     use serde_json::json;
 
+    /// An ingress block opening `port` to `cidr`.
+    fn block(cidr: &str, port: i64) -> Value {
+        let ports = Value::Set(vec![Value::int(port)]);
+        Value::object([("cidr", Value::string(cidr)), ("ports", ports)])
+    }
+
     #[test]
     fn create_body_matches_the_coiled_client() {
-        let planned = Value::object([
+        let ingress = Value::Set(vec![block("10.1.0.0/16", 8786), block("10.32.0.0/16", 8787)]);
+        let backend = Value::object([
+            ("region", Value::string("us-east-2")),
+            ("zone", Value::Null),
+            ("spot", Value::Null),
+            ("ingress", ingress),
+        ]);
+        let planned = ClusterModel::decode(&Value::object([
             ("name", Value::string("etl")),
             ("n_workers", Value::int(4)),
             ("use_scheduler_public_ip", Value::Bool(false)),
             ("software", Value::string("my-env")),
-            (
-                "backend_options",
-                Value::object([
-                    ("region", Value::string("us-east-2")),
-                    ("zone", Value::Null),
-                    ("spot", Value::Null),
-                    (
-                        "ingress",
-                        Value::Set(vec![
-                            Value::object([
-                                ("cidr", Value::string("10.1.0.0/16")),
-                                ("ports", Value::Set(vec![Value::int(8786)])),
-                            ]),
-                            Value::object([
-                                ("cidr", Value::string("10.32.0.0/16")),
-                                ("ports", Value::Set(vec![Value::int(8787)])),
-                            ]),
-                        ]),
-                    ),
-                ]),
-            ),
-        ]);
-        let planned = ClusterModel::decode(&planned);
+            ("backend_options", backend),
+        ]));
         let resolved = |o: &str| request::Resolved {
             worker_vm_types: vec!["m6i.large".into()],
             scheduler_vm_types: vec!["m6i.xlarge".into()],
             env_name: "my-env".into(),
             overrides: request::Overrides(serde_json::from_str(o).unwrap()),
         };
-        let b = serde_json::to_value(request::create_body(
-            &planned,
-            planned.own_rules().as_ref(),
-            resolved("{}"),
-        ))
-        .unwrap();
+        let body = |m: &ClusterModel, own: Option<&RuleSet>, overrides: &str| {
+            serde_json::to_value(request::create_body(m, own, resolved(overrides))).unwrap()
+        };
+        let b = body(&planned, planned.own_rules().as_ref(), "{}");
         assert_eq!(b["name"], "etl");
         assert_eq!(b["workers"], 4);
         assert_eq!(b["env_name"], "my-env");
@@ -642,23 +632,14 @@ mod tests {
             "a private scheduler sends nothing more: the client only hides the dashboard when \
                 HTTPS is off"
         );
+        let tags = [("team", "a"), ("empty", "")].map(|(k, v)| (k.to_string(), Value::string(v)));
         let public = ClusterModel::decode(&Value::object([
             ("name", Value::string("x")),
-            (
-                "tags",
-                Value::Map(
-                    [
-                        ("team".to_string(), Value::string("a")),
-                        ("empty".to_string(), Value::string("")),
-                    ]
-                    .into(),
-                ),
-            ),
+            ("tags", Value::Map(tags.into())),
             ("backend_options", Value::object([("zone", Value::string("us-east-2a"))])),
         ]));
         let overrides = r#"{"coiled": {"tags": {"org": "x", "team": "b"}, "scheduler-options": {"port": 443}}, "distributed.scheduler.idle_timeout": "1h"}"#;
-        let public =
-            serde_json::to_value(request::create_body(&public, None, resolved(overrides))).unwrap();
+        let public = body(&public, None, overrides);
         assert_eq!(
             public["options"],
             json!({"zone_name": "us-east-2a"}),

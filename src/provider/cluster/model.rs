@@ -693,23 +693,17 @@ mod tests {
 
     #[test]
     fn reported_own_rules_that_differ_are_drift_in_the_blocks() {
+        use super::super::import::refresh_reported;
         let mut state = with_blocks("10.1.0.0/16");
-        super::super::import::refresh_reported(
-            &mut state,
-            &details(json!([{"ports": [443], "cidr": "10.1.0.0/16"}])),
-        );
+        refresh_reported(&mut state, &details(json!([{"ports": [443], "cidr": "10.1.0.0/16"}])));
         assert_eq!(
             state.ingress(),
             with_blocks("10.1.0.0/16").ingress(),
             "same rules: the blocks stay as written"
         );
-        super::super::import::refresh_reported(
-            &mut state,
-            &details(json!([{"ports": [443, 8786], "cidr": "10.9.0.0/16"}])),
-        );
+        let drifted = details(json!([{"ports": [443, 8786], "cidr": "10.9.0.0/16"}]));
+        refresh_reported(&mut state, &drifted);
         let rules = RuleSet::of_state(&state.ingress()).unwrap();
-        assert!(rules.same_as(&RuleSet::from_wire(
-            &details(json!([{"ports": [443, 8786], "cidr": "10.9.0.0/16"}])).ingress().unwrap()
-        )));
+        assert!(rules.same_as(&RuleSet::from_wire(&drifted.ingress().unwrap())));
     }
 }

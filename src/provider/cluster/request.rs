@@ -420,12 +420,9 @@ mod tests {
 
     #[test]
     fn overrides_read_as_dask_reads_them() {
-        let o = Overrides(
-            serde_json::from_str(
-                r#"{"coiled": {"worker": {"vm_types": "m7g.large"}}, "coiled.tags": {"a": "b"}}"#,
-            )
-            .unwrap(),
-        );
+        let text =
+            r#"{"coiled": {"worker": {"vm_types": "m7g.large"}}, "coiled.tags": {"a": "b"}}"#;
+        let o = Overrides(serde_json::from_str(text).unwrap());
         assert_eq!(o.vm_types("coiled.worker.vm-types"), Some(vec!["m7g.large".to_string()]));
         assert_eq!(o.get("coiled.tags.a"), Some(&Json::String("b".into())));
         assert!(o.get("coiled.scheduler.vm-types").is_none());
@@ -433,14 +430,13 @@ mod tests {
 
     #[test]
     fn architecture_follows_every_vm_type() {
-        let arm = ["m7g.xlarge".to_string(), "c6gn.large".to_string()];
-        assert_eq!(architecture("aws", &arm), "aarch64");
-        assert_eq!(
-            architecture("aws", &["m7g.xlarge".to_string(), "m6i.xlarge".to_string()]),
-            "x86_64"
-        );
-        assert_eq!(architecture("aws", &["g4dn.xlarge".to_string()]), "x86_64");
-        assert_eq!(architecture("gcp", &["t2a-standard-4".to_string()]), "aarch64");
+        let arch = |provider: &str, types: &[&str]| {
+            architecture(provider, &types.iter().map(|t| t.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(arch("aws", &["m7g.xlarge", "c6gn.large"]), "aarch64");
+        assert_eq!(arch("aws", &["m7g.xlarge", "m6i.xlarge"]), "x86_64");
+        assert_eq!(arch("aws", &["g4dn.xlarge"]), "x86_64");
+        assert_eq!(arch("gcp", &["t2a-standard-4"]), "aarch64");
     }
 
     #[test]

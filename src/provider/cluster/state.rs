@@ -230,6 +230,23 @@ mod tests {
         .unwrap()
     }
 
+    /// `details` with the cluster, scheduler and instance states, and the workers' states, each
+    /// space-separated.
+    fn details_of(states: &str, workers: &str, desired: i64) -> ClusterDetails {
+        let s: Vec<&str> = states.split(' ').collect();
+        let workers: Vec<&str> = workers.split_whitespace().collect();
+        details(s[0], s[1], s[2], &workers, desired)
+    }
+
+    /// A `Readiness` as a word, for tables.
+    fn label(r: Readiness) -> &'static str {
+        match r {
+            Readiness::Ready => "ready",
+            Readiness::Waiting { .. } => "waiting",
+            Readiness::Failed(_) => "failed",
+        }
+    }
+
     #[test]
     fn wait_targets_follow_the_client() {
         assert_eq!(workers_to_wait_for(0.3, 4), 2);
@@ -241,72 +258,24 @@ mod tests {
 
     #[test]
     fn readiness_table() {
+        // (cluster scheduler instance states, worker states, desired workers, expected)
         let cases = [
-            (details("pending", "pending", "queued", &["pending"; 4], 4), "waiting"),
-            (details("starting", "starting", "starting", &["starting"; 4], 4), "waiting"),
-            (
-                details(
-                    "ready",
-                    "started",
-                    "ready",
-                    &["started", "started", "starting", "starting"],
-                    4,
-                ),
-                "ready",
-            ),
-            (
-                details(
-                    "ready",
-                    "started",
-                    "ready",
-                    &["started", "starting", "starting", "starting"],
-                    4,
-                ),
-                "failed",
-            ),
-            (
-                details(
-                    "scaling",
-                    "started",
-                    "ready",
-                    &["started", "started", "pending", "pending"],
-                    4,
-                ),
-                "ready",
-            ),
-            (
-                details(
-                    "starting",
-                    "started",
-                    "started",
-                    &["started", "started", "pending", "pending"],
-                    4,
-                ),
-                "ready",
-            ),
-            (details("paused", "stopped", "stopped", &[], 4), "failed"),
-            (details("ready", "started", "starting", &["started"; 4], 4), "waiting"),
-            (details("error", "error", "error", &[], 4), "failed"),
-            (details("stopping", "stopping", "stopping", &[], 4), "failed"),
-            (
-                details(
-                    "starting",
-                    "starting",
-                    "starting",
-                    &["error", "error", "error", "starting"],
-                    4,
-                ),
-                "failed",
-            ),
-            (details("ready", "started", "ready", &[], 0), "ready"),
-        ];
+            ("pending pending queued", "pending pending pending pending", 4, "waiting"),
+            ("starting starting starting", "starting starting starting starting", 4, "waiting"),
+            ("ready started ready", "started started starting starting", 4, "ready"),
+            ("ready started ready", "started starting starting starting", 4, "failed"),
+            ("scaling started ready", "started started pending pending", 4, "ready"),
+            ("starting started started", "started started pending pending", 4, "ready"),
+            ("paused stopped stopped", "", 4, "failed"),
+            ("ready started starting", "started started started started", 4, "waiting"),
+            ("error error error", "", 4, "failed"),
+            ("stopping stopping stopping", "", 4, "failed"),
+            ("starting starting starting", "error error error starting", 4, "failed"),
+            ("ready started ready", "", 0, "ready"),
+        ]
+        .map(|(states, workers, desired, expect)| (details_of(states, workers, desired), expect));
         for (i, (d, expect)) in cases.iter().enumerate() {
-            let got = match readiness(d, 0.3, Wait::Start) {
-                Readiness::Ready => "ready",
-                Readiness::Waiting { .. } => "waiting",
-                Readiness::Failed(_) => "failed",
-            };
-            assert_eq!(got, *expect, "case {i}");
+            assert_eq!(label(readiness(d, 0.3, Wait::Start)), *expect, "case {i}");
         }
         assert_eq!(
             readiness(&cases[8].0, 0.3, Wait::Start),
@@ -334,34 +303,24 @@ mod tests {
                             .collect();
                         let mut workers = vec!["started"; from];
                         workers.extend(&added);
+                        let started = workers.iter().filter(|w| **w == "started").count() as i64;
+                        let alive = workers.iter().filter(|w| **w != "error").count() as i64;
+                        let expect = if started >= target {
+                            "ready"
+                        } else if alive < target {
+                            "failed"
+                        } else {
+                            "waiting"
+                        };
+                        let wait = Wait::Scale { workers: to as i64, failed_before: 0 };
                         for cluster_state in ["ready", "scaling", "starting"] {
                             // The server may or may not have updated `desired_workers` yet.
                             for desired in [from as i64, to as i64] {
                                 let d =
                                     details(cluster_state, "started", "ready", &workers, desired);
-                                let got = readiness(
-                                    &d,
-                                    fraction,
-                                    Wait::Scale { workers: to as i64, failed_before: 0 },
-                                );
-                                let started =
-                                    workers.iter().filter(|w| **w == "started").count() as i64;
-                                let alive =
-                                    workers.iter().filter(|w| **w != "error").count() as i64;
-                                let expect = if started >= target {
-                                    "ready"
-                                } else if alive < target {
-                                    "failed"
-                                } else {
-                                    "waiting"
-                                };
-                                let got = match got {
-                                    Readiness::Ready => "ready",
-                                    Readiness::Waiting { .. } => "waiting",
-                                    Readiness::Failed(_) => "failed",
-                                };
                                 assert_eq!(
-                                    got, expect,
+                                    label(readiness(&d, fraction, wait)),
+                                    expect,
                                     "{from} -> {to} at {fraction}, {workers:?}, cluster \
                                         {cluster_state}"
                                 );

@@ -352,27 +352,27 @@ mod tests {
         })
     }
 
+    /// The spec made for `input`, as Python's `json.dumps` writes it.
+    fn dumps(input: &SpecInput) -> String {
+        python_dumps(&env_spec(input).unwrap().0)
+    }
+
     /// Each expected text is `json.dumps(await create_env_spec(...), sort_keys=True)` from coiled
     /// 1.135.6 (Python 3.11, no pip configuration).
     #[test]
     fn specs_match_the_client() {
+        let deps = ["python=3.11", "numpy>=1.26", "conda-forge::xarray", "pip"];
         let input = SpecInput {
-            conda: conda(
-                Some(&["conda-forge"]),
-                &["python=3.11", "numpy>=1.26", "conda-forge::xarray", "pip"],
-            ),
+            conda: conda(Some(&["conda-forge"]), &deps),
             pip: Some(vec!["requests".into()]),
             python_version: None,
         };
-        let (spec, _) = env_spec(&input).unwrap();
         assert_eq!(
-            python_dumps(&spec),
+            dumps(&input),
             r#"{"lockfile_content": null, "lockfile_name": null, "packages": [{"channel": null, "client_version": null, "conda_name": "python", "file": null, "include": true, "name": "python", "source": "conda", "specifier": "=3.11"}, {"channel": null, "client_version": null, "conda_name": "numpy", "file": null, "include": true, "name": "numpy", "source": "conda", "specifier": ">=1.26"}, {"channel": "https://conda.anaconda.org/conda-forge", "client_version": null, "conda_name": "xarray", "file": null, "include": true, "name": "xarray", "source": "conda", "specifier": ""}, {"channel": null, "client_version": null, "conda_name": "pip", "file": null, "include": true, "name": "pip", "source": "conda", "specifier": ""}, {"channel": null, "client_version": null, "conda_name": null, "file": null, "include": true, "name": "requests", "source": "pip", "specifier": ""}], "raw_conda": {"channels": ["https://conda.anaconda.org/conda-forge"], "dependencies": ["python=3.11", "numpy>=1.26", "conda-forge::xarray", "pip"]}, "raw_pip": ["--index-url https://pypi.org/simple", "requests"]}"#
         );
-        let (spec, _) =
-            env_spec(&SpecInput { conda: conda(None, &["numpy"]), ..Default::default() }).unwrap();
         assert_eq!(
-            python_dumps(&spec),
+            dumps(&SpecInput { conda: conda(None, &["numpy"]), ..Default::default() }),
             r#"{"lockfile_content": null, "lockfile_name": null, "packages": [{"channel": null, "client_version": null, "conda_name": "numpy", "file": null, "include": true, "name": "numpy", "source": "conda", "specifier": ""}], "raw_conda": {"channels": ["https://conda.anaconda.org/conda-forge"], "dependencies": ["numpy"]}, "raw_pip": []}"#
         );
         let pip_only = SpecInput {
@@ -380,9 +380,8 @@ mod tests {
             python_version: Some("3.11.7".into()),
             ..Default::default()
         };
-        let (spec, _) = env_spec(&pip_only).unwrap();
         assert_eq!(
-            python_dumps(&spec),
+            dumps(&pip_only),
             r#"{"lockfile_content": null, "lockfile_name": null, "packages": [{"channel": null, "client_version": null, "conda_name": "python", "file": null, "include": true, "name": "python", "source": "conda", "specifier": "==3.11.7"}, {"channel": null, "client_version": null, "conda_name": null, "file": null, "include": true, "name": "dask", "source": "pip", "specifier": ""}, {"channel": null, "client_version": null, "conda_name": "pip", "file": null, "include": true, "name": "pip", "source": "conda", "specifier": ""}], "raw_conda": {"channels": ["https://conda.anaconda.org/conda-forge", "https://repo.anaconda.com/pkgs/main"], "dependencies": ["python==3.11.7", "pip"]}, "raw_pip": ["--index-url https://pypi.org/simple", "dask"]}"#
         );
     }

@@ -112,35 +112,35 @@ mod tests {
     fn errors(config: Value) -> Vec<String> {
         let mut d = Diagnostics::new();
         let block = SoftwareEnvModel::schema_block("");
-        block.check_declared(&config, &tfplugin::value::AttrPath::root(), &mut d);
+        block.check_declared(&config, &AttrPath::root(), &mut d);
         validate_config(&config, &mut d);
         d.0.iter()
             .map(|x| {
-                format!(
-                    "{}: {}",
-                    x.path.as_ref().map(|p| p.to_string()).unwrap_or_default(),
-                    x.summary
-                )
+                let at = x.path.as_ref().map(|p| p.to_string()).unwrap_or_default();
+                format!("{at}: {}", x.summary)
             })
             .collect()
     }
 
+    /// An environment named `x` with `attrs`.
+    fn env<const N: usize>(attrs: [(&str, Value); N]) -> Value {
+        Value::object([("name", Value::string("x"))].into_iter().chain(attrs))
+    }
+
+    /// A list of strings.
+    fn list(items: &[&str]) -> Value {
+        Value::List(items.iter().map(|s| Value::string(*s)).collect())
+    }
+
     #[test]
     fn bad_specs_are_refused_at_their_attribute() {
-        let both = errors(Value::object([
-            ("name", Value::string("x")),
+        let both = errors(env([
             ("container", Value::string("img")),
-            ("conda", Value::object([("dependencies", Value::List(vec![Value::string("numpy")]))])),
+            ("conda", Value::object([("dependencies", list(&["numpy"]))])),
         ]));
         assert_eq!(both, ["conda: Conflicting Software Spec"]);
-        assert!(
-            errors(Value::object([("name", Value::string("x"))])).is_empty(),
-            "an environment kept as it is"
-        );
-        let pip_only = errors(Value::object([
-            ("name", Value::string("x")),
-            ("pip", Value::List(vec![Value::string("dask")])),
-        ]));
+        assert!(errors(env([])).is_empty(), "an environment kept as it is");
+        let pip_only = errors(env([("pip", list(&["dask"]))]));
         assert_eq!(pip_only, ["python_version: Missing Python Version"]);
         let bad = errors(Value::object([
             ("name", Value::string("My Env")),
@@ -151,10 +151,7 @@ mod tests {
             bad,
             ["name: Invalid Software Environment Name", "architecture: Invalid Architecture"]
         );
-        let empty = errors(Value::object([
-            ("name", Value::string("x")),
-            ("conda", Value::object([("dependencies", Value::List(vec![]))])),
-        ]));
+        let empty = errors(env([("conda", Value::object([("dependencies", list(&[]))]))]));
         assert_eq!(empty, ["conda.dependencies: No conda Dependencies"]);
     }
 

@@ -402,22 +402,9 @@ mod tests {
 
     #[test]
     fn every_marker_width_decodes() {
-        for i in [
-            0i64,
-            127,
-            128,
-            255,
-            256,
-            65_535,
-            65_536,
-            4_294_967_296,
-            -1,
-            -32,
-            -33,
-            -129,
-            -32_769,
-            -2_147_483_649,
-        ] {
+        let positive = [0i64, 127, 128, 255, 256, 65_535, 65_536, 4_294_967_296];
+        let negative = [-1, -32, -33, -129, -32_769, -2_147_483_649];
+        for i in positive.into_iter().chain(negative) {
             let mut buf = Vec::new();
             rmp::encode::write_sint(&mut buf, i).unwrap();
             assert_eq!(number(&from_msgpack(&buf, &Type::Number).unwrap()), i.to_string());
