@@ -202,20 +202,12 @@ async fn follow_progress(
                 }
             }
             Message::Close(frame) => {
-                if let Some(f) = frame {
-                    let code = u16::from(f.code);
-                    if code == 4403 || code == 4401 {
-                        return Err(FailedAttempt::fatal(refused_by_close(
-                            code, workspace, ws_url,
-                        )));
-                    }
-                    if (1001..3000).contains(&code) {
-                        return Err(FailedAttempt::fatal(wse(format!(
-                            "connection closed with code {code}"
-                        ))));
-                    }
-                }
-                break;
+                let error = match frame.map(|f| u16::from(f.code)) {
+                    Some(code @ (4401 | 4403)) => refused_by_close(code, workspace, ws_url),
+                    Some(code @ 1001..3000) => wse(format!("connection closed with code {code}")),
+                    _ => break,
+                };
+                return Err(FailedAttempt::fatal(error));
             }
             _ => {}
         }

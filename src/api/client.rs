@@ -362,29 +362,22 @@ impl Client {
             return Ok(m.account.slug.clone());
         }
         let slugs: Vec<&str> = memberships.iter().map(|m| m.account.slug.as_str()).collect();
-        match slugs.as_slice() {
+        let message = match slugs.as_slice() {
             [only] => return Ok(only.to_string()),
-            [] => {
-                return Err(ApiError::Workspace {
-                    message: "this token's user is a member of no workspace".into(),
-                });
+            [] => "this token's user is a member of no workspace".to_string(),
+            _ => {
+                // As `Cloud.default_workspace` in `coiled/core.py`: the workspace named as the
+                // user, as it is or in lower case.
+                let user = self.me(op).await?.username;
+                let lower = user.to_lowercase();
+                let named = [user.as_str(), lower.as_str()].into_iter().find(|u| slugs.contains(u));
+                if let Some(found) = named {
+                    return Ok(found.to_string());
+                }
+                format!("no default workspace; set `workspace` to one of: {}", slugs.join(", "))
             }
-            _ => {}
-        }
-        // As `Cloud.default_workspace` in `coiled/core.py`: the workspace named as the user, as it
-        // is or in lower case.
-        let user = self.me(op).await?.username;
-        let lower = user.to_lowercase();
-        if let Some(found) = [user.as_str(), lower.as_str()].into_iter().find(|u| slugs.contains(u))
-        {
-            return Ok(found.to_string());
-        }
-        Err(ApiError::Workspace {
-            message: format!(
-                "no default workspace; set `workspace` to one of: {}",
-                slugs.join(", ")
-            ),
-        })
+        };
+        Err(ApiError::Workspace { message })
     }
 }
 

@@ -194,13 +194,9 @@ pub async fn open(
                     request.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
                 }
                 request.push_str("\r\n");
-                stream
-                    .write_all(request.as_bytes())
-                    .await
-                    .map_err(|e| format!("proxy {}: {e}", p.address))?;
-                let head = read_head(&mut stream)
-                    .await
-                    .map_err(|e| format!("proxy {}: {e}", p.address))?;
+                let at_proxy = |e: String| format!("proxy {}: {e}", p.address);
+                stream.write_all(request.as_bytes()).await.map_err(|e| at_proxy(e.to_string()))?;
+                let head = read_head(&mut stream).await.map_err(at_proxy)?;
                 let status = head.split_whitespace().nth(1).unwrap_or_default();
                 if status != "200" {
                     let line = head.lines().next().unwrap_or_default();

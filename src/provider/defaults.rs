@@ -58,11 +58,8 @@ pub fn read(config: &Value, diags: &mut Diagnostics) -> super::DefaultsState {
         return DefaultsState::Unknown;
     }
     let path = AttrPath::attr("cluster_defaults").then("ingress");
-    let ingress = match ingress::read(
-        &block.get("ingress").cloned().unwrap_or(Value::Null),
-        &Reading::validating(path, true),
-        diags,
-    ) {
+    let value = block.get("ingress").cloned().unwrap_or(Value::Null);
+    let ingress = match ingress::read(&value, &Reading::validating(path, true), diags) {
         Parsed::Rules(rules) if !rules.is_empty() => Some(rules),
         _ => None,
     };

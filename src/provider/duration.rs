@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use tfplugin::model::Field;
 use tfplugin::value::{Type, Value};
 
 /// Parses a timeout such as `90s`, `20m` or `1h30m`; the error is a sentence for a diagnostic.
@@ -29,6 +30,12 @@ tfplugin::model! {
 /// The duration a `timeouts` value sets (`text`), else `default`.
 pub fn timeout_or(text: Option<&str>, default: Duration) -> Duration {
     text.and_then(|t| parse_timeout(t).ok()).unwrap_or(default)
+}
+
+/// The duration `timeouts` sets for a create (`create`) or an update, else `default`.
+pub fn write_timeout(timeouts: &Field<WriteTimeouts>, create: bool, default: Duration) -> Duration {
+    let t = timeouts.known().cloned().unwrap_or_default();
+    timeout_or(if create { t.create.as_deref() } else { t.update.as_deref() }, default)
 }
 
 /// The check of a `timeouts` value of operation `which`: a duration from 1 second to 24 hours.

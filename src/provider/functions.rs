@@ -54,6 +54,7 @@ impl Function for FirewallRules {
     }
     fn call(&self, args: &[Value]) -> Result<Value, FunctionError> {
         let rules = args[0].as_elements().unwrap_or_default();
+        let bad = |text: String| FunctionError::argument(0, text);
         let mut parsed = Vec::with_capacity(rules.len());
         for (i, rule) in rules.iter().enumerate() {
             let cidr = rule.get("cidr").and_then(Value::as_str).unwrap_or_default();
@@ -70,22 +71,15 @@ impl Function for FirewallRules {
                 })
                 .collect::<Result<_, _>>()
                 .map_err(|p| {
-                    FunctionError::argument(
-                        0,
-                        format!("ingress[{i}].ports: {p:?} is not a port from 1 to 65535"),
-                    )
+                    bad(format!("ingress[{i}].ports: {p:?} is not a port from 1 to 65535"))
                 })?;
             if ports.is_empty() {
-                return Err(FunctionError::argument(
-                    0,
-                    format!("ingress[{i}].ports is empty: name at least one port"),
-                ));
+                return Err(bad(format!("ingress[{i}].ports is empty: name at least one port")));
             }
             let c = coiled_firewall::parse_cidr(cidr)
-                .map_err(|e| FunctionError::argument(0, format!("ingress[{i}].cidr: {e}")))?;
-            parsed.push(coiled_firewall::rule_from_wire(&ports, &c.canonical()).ok_or_else(
-                || FunctionError::argument(0, format!("ingress[{i}] is not a valid rule")),
-            )?);
+                .map_err(|e| bad(format!("ingress[{i}].cidr: {e}")))?;
+            let made = coiled_firewall::rule_from_wire(&ports, &c.canonical());
+            parsed.push(made.ok_or_else(|| bad(format!("ingress[{i}] is not a valid rule")))?);
         }
         Ok(RuleSet::new(&parsed).rows_value())
     }

@@ -578,12 +578,9 @@ impl Provider for CoiledProvider {
         let Some(unreachable) = unreachable_timeout(c.unreachable_timeout.as_deref(), diags) else {
             return;
         };
-        let env = match env {
-            Ok(env) => env,
-            Err(e) => {
-                diags.error("Unreadable Coiled Configuration File", e);
-                return;
-            }
+        let Ok(env) = env.map_err(|e| diags.error("Unreadable Coiled Configuration File", e))
+        else {
+            return;
         };
         let settings =
             config::resolve(c.server.as_deref(), c.token.as_deref(), c.workspace.as_deref(), &env);

@@ -110,15 +110,10 @@ fn extensions() -> Result<Vec<Extension>, String> {
         })
     }
     let dns = Ia5String::new("localhost").map_err(|e| e.to_string())?;
+    let usage = KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment | KeyUsages::KeyCertSign;
     Ok(vec![
         ext("2.5.29.19", true, &BasicConstraints { ca: true, path_len_constraint: None })?,
-        ext(
-            "2.5.29.15",
-            true,
-            &KeyUsage(
-                KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment | KeyUsages::KeyCertSign,
-            ),
-        )?,
+        ext("2.5.29.15", true, &KeyUsage(usage))?,
         ext("2.5.29.37", false, &ExtendedKeyUsage(vec![SERVER_AUTH, CLIENT_AUTH]))?,
         ext("2.5.29.17", false, &SubjectAltName(vec![GeneralName::DnsName(dns)]))?,
     ])

@@ -128,19 +128,13 @@ pub fn printable(text: &str) -> String {
 /// Converts an attribute path to its tfplugin6 form.
 pub fn path_to_proto(path: &AttrPath) -> pb::AttributePath {
     use pb::attribute_path::step::Selector;
-    pb::AttributePath {
-        steps: path
-            .0
-            .iter()
-            .map(|s| pb::attribute_path::Step {
-                selector: Some(match s {
-                    PathStep::Attr(n) => Selector::AttributeName(n.clone()),
-                    PathStep::Index(i) => Selector::ElementKeyInt(*i),
-                    PathStep::Key(k) => Selector::ElementKeyString(k.clone()),
-                }),
-            })
-            .collect(),
-    }
+    let selector = |s: &PathStep| match s {
+        PathStep::Attr(n) => Selector::AttributeName(n.clone()),
+        PathStep::Index(i) => Selector::ElementKeyInt(*i),
+        PathStep::Key(k) => Selector::ElementKeyString(k.clone()),
+    };
+    let steps = path.0.iter().map(|s| pb::attribute_path::Step { selector: Some(selector(s)) });
+    pb::AttributePath { steps: steps.collect() }
 }
 
 #[cfg(test)]

@@ -640,19 +640,16 @@ fn check_known(type_name: &str, step: &str, state: &Value, diags: &mut Diagnosti
 fn null_absent_single_blocks(block: &Block, config: &Value, planned: &mut Value) -> bool {
     let mut changed = false;
     for b in block.blocks.iter().filter(|b| b.nesting == Nesting::Single) {
-        let Some(current) = planned.get_mut(b.name) else { continue };
+        let Some(current) = planned.get_mut(b.name).filter(|c| !c.is_null()) else { continue };
         match config.get(b.name) {
             None | Some(Value::Null) => {
-                if !current.is_null() {
-                    *current = Value::Null;
-                    changed = true;
-                }
+                *current = Value::Null;
+                changed = true;
             }
-            Some(inner) => {
-                if !current.is_null() && !current.is_unknown() {
-                    changed |= null_absent_single_blocks(&b.block, inner, current);
-                }
+            Some(inner) if !current.is_unknown() => {
+                changed |= null_absent_single_blocks(&b.block, inner, current);
             }
+            Some(_) => {}
         }
     }
     changed

@@ -58,19 +58,16 @@ pub trait Function: Send + Sync + 'static {
 
 /// The protocol declaration of `f`.
 pub fn to_proto(f: &dyn Function) -> pb::Function {
+    let parameters = f.params().into_iter().map(|p| pb::function::Parameter {
+        name: p.name.to_string(),
+        r#type: p.ty.to_json().to_string().into_bytes(),
+        allow_null_value: false,
+        allow_unknown_values: false,
+        description: p.description.to_string(),
+        description_kind: pb::StringKind::Markdown as i32,
+    });
     pb::Function {
-        parameters: f
-            .params()
-            .into_iter()
-            .map(|p| pb::function::Parameter {
-                name: p.name.to_string(),
-                r#type: p.ty.to_json().to_string().into_bytes(),
-                allow_null_value: false,
-                allow_unknown_values: false,
-                description: p.description.to_string(),
-                description_kind: pb::StringKind::Markdown as i32,
-            })
-            .collect(),
+        parameters: parameters.collect(),
         variadic_parameter: None,
         r#return: Some(pb::function::Return {
             r#type: f.returns().to_json().to_string().into_bytes(),

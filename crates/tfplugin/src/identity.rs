@@ -29,18 +29,13 @@ impl IdentitySchema {
     /// An identity of version 0 whose attributes are strings, each required for import, given as
     /// `(name, description)`.
     pub fn required_strings(attributes: &[(&'static str, &'static str)]) -> IdentitySchema {
-        IdentitySchema {
-            version: 0,
-            attributes: attributes
-                .iter()
-                .map(|&(name, description)| IdentityAttr {
-                    name,
-                    ty: Type::String,
-                    required_for_import: true,
-                    description,
-                })
-                .collect(),
-        }
+        let attributes = attributes.iter().map(|&(name, description)| IdentityAttr {
+            name,
+            ty: Type::String,
+            required_for_import: true,
+            description,
+        });
+        IdentitySchema { version: 0, attributes: attributes.collect() }
     }
 
     /// The object type of identity values.
@@ -73,13 +68,9 @@ pub fn from_state(schema: &IdentitySchema, state: &Value) -> Option<Value> {
     if state.is_null() {
         return None;
     }
-    let mut attrs = Vec::with_capacity(schema.attributes.len());
-    for a in &schema.attributes {
-        let v = state.get(a.name)?;
-        if !v.is_wholly_known() || v.is_null() {
-            return None;
-        }
-        attrs.push((a.name, v.clone()));
-    }
-    Some(Value::object(attrs))
+    let attrs = schema.attributes.iter().map(|a| {
+        let v = state.get(a.name).filter(|v| v.is_wholly_known() && !v.is_null())?;
+        Some((a.name, v.clone()))
+    });
+    attrs.collect::<Option<Vec<_>>>().map(Value::object)
 }

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::layer::{Context, Layer};
@@ -86,25 +87,16 @@ impl<S: Subscriber> Layer<S> for HclogLayer {
 
     /// The level below which no event is even built: a `debug!` costs one comparison when TF_LOG is
     /// at INFO or unset.
-    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
-        Some(self.max.map_or(
-            tracing::level_filters::LevelFilter::OFF,
-            tracing::level_filters::LevelFilter::from_level,
-        ))
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(self.max.map_or(LevelFilter::OFF, LevelFilter::from_level))
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = Fields { message: String::new(), extra: serde_json::Map::new() };
         event.record(&mut fields);
-        let line = render(
-            self.module,
-            *event.metadata().level(),
-            &fields.message,
-            fields.extra,
-            std::time::SystemTime::now(),
-        );
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(line.as_bytes());
+        let (level, now) = (*event.metadata().level(), std::time::SystemTime::now());
+        let line = render(self.module, level, &fields.message, fields.extra, now);
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 }
 

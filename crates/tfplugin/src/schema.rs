@@ -2,8 +2,6 @@
 //! the registry docs are generated from. Converts to tfplugin6 `Schema` messages and derives the
 //! cty type of the objects a schema describes.
 
-use std::collections::BTreeMap;
-
 use crate::proto::tfplugin6 as pb;
 
 use super::diag::Diagnostics;
@@ -346,11 +344,8 @@ impl Block {
     /// declared state only.
     pub fn differs_in_state_only(&self, prior: &Value, planned: &Value) -> bool {
         let same = |name: &str| {
-            let (a, b) = (
-                prior.get(name).unwrap_or(&Value::Null),
-                planned.get(name).unwrap_or(&Value::Null),
-            );
-            a.same_as(b)
+            let (a, b) = (prior.get(name), planned.get(name));
+            a.unwrap_or(&Value::Null).same_as(b.unwrap_or(&Value::Null))
         };
         self.attributes.iter().all(|a| a.state_only || same(a.name))
             && self.blocks.iter().all(|b| b.state_only || same(b.name))
@@ -386,14 +381,9 @@ impl Block {
 }
 
 fn object_type(attrs: &[Attribute], blocks: &[NestedBlock]) -> Type {
-    let mut m = BTreeMap::new();
-    for a in attrs {
-        m.insert(a.name.to_string(), a.ty.clone());
-    }
-    for b in blocks {
-        m.insert(b.name.to_string(), b.nesting.wrap(b.block.object_type()));
-    }
-    Type::Object(m)
+    let attrs = attrs.iter().map(|a| (a.name, a.ty.clone()));
+    let blocks = blocks.iter().map(|b| (b.name, b.nesting.wrap(b.block.object_type())));
+    Type::object(attrs.chain(blocks))
 }
 
 /// A versioned schema of a provider, resource or data source.

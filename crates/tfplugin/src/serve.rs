@@ -80,11 +80,8 @@ impl SocketDir {
         use std::os::unix::fs::DirBuilderExt;
         let base = std::env::temp_dir();
         for _ in 0..16 {
-            let dir = base.join(format!(
-                "tf-plugin-{}-{:08x}",
-                std::process::id(),
-                rand::random::<u32>()
-            ));
+            let name = format!("tf-plugin-{}-{:08x}", std::process::id(), rand::random::<u32>());
+            let dir = base.join(name);
             match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => return Ok(SocketDir(dir)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -304,18 +301,12 @@ async fn run<L: Accept>(
 ) -> Result<(), tonic::transport::Error> {
     match tls {
         Some(config) => {
-            server
-                .serve_with_incoming_shutdown(
-                    routes,
-                    tls_incoming(listener, config, shutdown),
-                    signal,
-                )
-                .await
+            let incoming = tls_incoming(listener, config, shutdown);
+            server.serve_with_incoming_shutdown(routes, incoming, signal).await
         }
         None => {
-            server
-                .serve_with_incoming_shutdown(routes, plain_incoming(listener, shutdown), signal)
-                .await
+            let incoming = plain_incoming(listener, shutdown);
+            server.serve_with_incoming_shutdown(routes, incoming, signal).await
         }
     }
 }

@@ -213,12 +213,9 @@ fn check_write_only(schema: &Schema, config: &Value, ctx: &Ctx, diags: &mut Diag
 /// The bodies of the RPCs longer than one expression, each taking and returning the message.
 impl PluginService {
     fn identity_schemas(&self) -> pb::get_resource_identity_schemas::Response {
+        let schemas = self.identities.iter().map(|(n, (s, _))| (n.to_string(), s.to_proto()));
         pb::get_resource_identity_schemas::Response {
-            identity_schemas: self
-                .identities
-                .iter()
-                .map(|(n, (s, _))| (n.to_string(), s.to_proto()))
-                .collect(),
+            identity_schemas: schemas.collect(),
             diagnostics: Vec::new(),
         }
     }
@@ -252,12 +249,8 @@ impl PluginService {
         r: pb::validate_provider_config::Request,
     ) -> Result<pb::validate_provider_config::Response, Status> {
         let mut diags = Diagnostics::new();
-        if let Some(config) = decode(
-            r.config.as_ref(),
-            &self.provider_schema.object_type(),
-            &mut diags,
-            "provider configuration",
-        ) {
+        let ty = self.provider_schema.object_type();
+        if let Some(config) = decode(r.config.as_ref(), &ty, &mut diags, "provider configuration") {
             self.provider.validate(&self.ctx(None), &config, &mut diags).await;
         }
         Ok(pb::validate_provider_config::Response { diagnostics: diags.to_proto() })
@@ -330,20 +323,10 @@ impl PluginService {
     ) -> Result<pb::configure_provider::Response, Status> {
         let mut diags = Diagnostics::new();
         tracing::debug!(terraform_version = %r.terraform_version, "configuring provider");
-        if let Some(config) = decode(
-            r.config.as_ref(),
-            &self.provider_schema.object_type(),
-            &mut diags,
-            "provider configuration",
-        ) {
-            self.provider
-                .configure(
-                    &self.ctx(r.client_capabilities.as_ref()),
-                    &config,
-                    &r.terraform_version,
-                    &mut diags,
-                )
-                .await;
+        let ty = self.provider_schema.object_type();
+        let ctx = self.ctx(r.client_capabilities.as_ref());
+        if let Some(config) = decode(r.config.as_ref(), &ty, &mut diags, "provider configuration") {
+            self.provider.configure(&ctx, &config, &r.terraform_version, &mut diags).await;
         }
         Ok(pb::configure_provider::Response { diagnostics: diags.to_proto() })
     }
@@ -437,18 +420,15 @@ impl PluginService {
         let prior = decode(r.prior_state.as_ref(), ty, &mut diags, "prior state");
         let planned = decode(r.planned_state.as_ref(), ty, &mut diags, "planned state");
         let config = decode(r.config.as_ref(), ty, &mut diags, "configuration");
-        let (Some(prior), Some(planned), Some(config)) = (prior, planned, config) else {
-            out.diagnostics = diags.to_proto();
-            return Ok(out);
-        };
-        let change =
-            framework::Change { prior, planned, config, private: r.planned_private.clone() };
-        if let Some(new) =
-            framework::apply_change(res.as_ref(), schema, &ctx, change, &mut diags).await
-        {
-            out.new_state = encode(&new.state, ty, &mut diags, "new state");
-            out.new_identity = self.identity_of(&r.type_name, &new.state);
-            out.private = new.private;
+        if let (Some(prior), Some(planned), Some(config)) = (prior, planned, config) {
+            let change = framework::Change { prior, planned, config, private: r.planned_private };
+            if let Some(new) =
+                framework::apply_change(res.as_ref(), schema, &ctx, change, &mut diags).await
+            {
+                out.new_state = encode(&new.state, ty, &mut diags, "new state");
+                out.new_identity = self.identity_of(&r.type_name, &new.state);
+                out.private = new.private;
+            }
         }
         out.diagnostics = diags.to_proto();
         Ok(out)

@@ -19,7 +19,7 @@ use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Value};
 
 use super::ingress::{self, Parsed, Reading};
-use super::{DEFAULT_API_TIMEOUT, ProviderData};
+use super::{DEFAULT_API_TIMEOUT, ProviderData, duration};
 use crate::api::{CloudOptions, GcpOptions, Op};
 use wire::{
     BackendOptionsModel, default_region, describe, differences, is_default, payload,
@@ -38,15 +38,6 @@ const DESCRIPTION: &str = "Account-level backend options of a Coiled workspace: 
 /// Default of both timeouts: setting up a workspace's cloud resources can take minutes.
 pub const DEFAULT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
 
-/// The timeout of the first write (`create`) or a later one, or the default.
-fn write_timeout(state: &BackendOptionsModel, create: bool) -> std::time::Duration {
-    let t = state.timeouts.known().cloned().unwrap_or_default();
-    super::duration::timeout_or(
-        if create { t.create.as_deref() } else { t.update.as_deref() },
-        DEFAULT_WRITE_TIMEOUT,
-    )
-}
-
 impl BackendOptionsResource {
     /// At plan time, for a create: one workspace has one set of options, so creating this resource
     /// replaces whatever the workspace holds. Warns when that is more than Coiled's defaults.
@@ -59,13 +50,8 @@ impl BackendOptionsResource {
         let mut quiet = Diagnostics::new();
         let Ok(Some(coiled)) = self.data.coiled(&mut quiet).await else { return };
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let ws = match planned.workspace.as_deref() {
-            Some(ws) => ws.to_string(),
-            None => match coiled.workspace(&op).await {
-                Ok(ws) => ws,
-                Err(_) => return,
-            },
-        };
+        let named = planned.workspace.as_deref();
+        let Some(ws) = coiled.workspace_for(&op, named, &mut quiet).await else { return };
         let Ok(server) = coiled.client.get_backend_options(&op, &ws).await else { return };
         let current = describe(&state_from_server(&BackendOptionsModel::default(), &server));
         if is_default(&current) {
@@ -107,7 +93,8 @@ impl BackendOptionsResource {
             "Unable to Update Backend Options"
         };
         let coiled = self.data.require(diags).await?;
-        let op = Op::new(write_timeout(&planned, create), ctx.stop.clone());
+        let timeout = duration::write_timeout(&planned.timeouts, create, DEFAULT_WRITE_TIMEOUT);
+        let op = Op::new(timeout, ctx.stop.clone());
         let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
         let at = Reading::at(AttrPath::attr("ingress"));
         let Parsed::Rules(rules) = ingress::read(&planned.ingress_value(), &at, diags) else {
@@ -121,10 +108,7 @@ impl BackendOptionsResource {
         let written = coiled.client.set_backend_options(&op, &ws, &body).await;
         // Even a write that failed may have reached Coiled: clusters made later read them again.
         coiled.forget_workspace_reads(&ws);
-        if let Err(e) = written {
-            coiled.report(diags, summary, None, &e);
-            return None;
-        }
+        coiled.reported(written, diags, summary, None)?;
         let mut state = planned;
         state.id = Field::Known(ws.clone());
         state.workspace = Field::Known(ws.clone());
@@ -277,14 +261,11 @@ impl Resource for BackendOptionsResource {
         if diags.has_errors() || unchanged {
             return;
         }
-        if !self
+        let access = self
             .data
             .check_plan_access(ctx, configured_ws.as_deref(), planned.workspace.as_deref(), diags)
-            .await
-        {
-            return;
-        }
-        if plan.is_create() {
+            .await;
+        if access && plan.is_create() {
             self.warn_on_takeover(ctx, &planned, diags).await;
         }
     }
@@ -314,33 +295,30 @@ impl Resource for BackendOptionsResource {
         };
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
         let ws = state.workspace_name()?.to_string();
-        match coiled.client.get_backend_options(&op, &ws).await {
-            Ok(server) => {
-                let new = state_from_server(&state, &server);
-                // An import's first read fills its state in: nothing was set, so nothing changed.
-                let imported = private.as_slice() == IMPORTED;
-                let changes = differences(&describe(&state), &describe(&new));
-                if !changes.is_empty() && !imported {
-                    diags.warning(
-                        "Backend Options Changed Outside Terraform",
-                        format!(
-                            "Workspace {ws:?}'s backend options were changed outside Terraform \
-                                (by `coiled.set_backend_options`, Coiled's web app, or another \
-                                Terraform configuration):\n{}\n\nThe next apply sets them back to \
-                                this configuration. If the change was intended, put it in the \
-                                configuration; if another configuration now owns these options, \
-                                remove this resource from one of them (`terraform state rm`).",
-                            changes.join("\n")
-                        ),
-                    );
-                }
-                Some(Read::Found(NewState {
-                    state: new,
-                    private: if imported { Vec::new() } else { private.clone() },
-                }))
-            }
-            Err(e) => coiled.failed(diags, "Unable to Read Backend Options", None, &e),
+        let server = coiled.client.get_backend_options(&op, &ws).await;
+        let server = coiled.reported(server, diags, "Unable to Read Backend Options", None)?;
+        let new = state_from_server(&state, &server);
+        // An import's first read fills its state in: nothing was set, so nothing changed.
+        let imported = private.as_slice() == IMPORTED;
+        let changes = differences(&describe(&state), &describe(&new));
+        if !changes.is_empty() && !imported {
+            diags.warning(
+                "Backend Options Changed Outside Terraform",
+                format!(
+                    "Workspace {ws:?}'s backend options were changed outside Terraform \
+                        (by `coiled.set_backend_options`, Coiled's web app, or another \
+                        Terraform configuration):\n{}\n\nThe next apply sets them back to \
+                        this configuration. If the change was intended, put it in the \
+                        configuration; if another configuration now owns these options, \
+                        remove this resource from one of them (`terraform state rm`).",
+                    changes.join("\n")
+                ),
+            );
         }
+        Some(Read::Found(NewState {
+            state: new,
+            private: if imported { Vec::new() } else { private.clone() },
+        }))
     }
 
     async fn update(

@@ -323,21 +323,13 @@ pub fn state_from_server(
     if let Some(project) = server.gcp_project_name() {
         state.gcp_project_id = Field::Known(project.to_string());
     }
-    if let Some([network_id, scheduler_subnet_id, worker_subnet_id, firewall_id]) = server.network()
-    {
-        state.network = if [&network_id, &scheduler_subnet_id, &worker_subnet_id, &firewall_id]
-            .iter()
-            .all(|v| v.is_none())
-        {
+    if let Some(ids) = server.network() {
+        state.network = if ids.iter().all(Option::is_none) {
             Field::Null
         } else {
-            let f = Field::from_option;
-            Field::Known(Network {
-                network_id: f(network_id),
-                scheduler_subnet_id: f(scheduler_subnet_id),
-                worker_subnet_id: f(worker_subnet_id),
-                firewall_id: f(firewall_id),
-            })
+            let [network_id, scheduler_subnet_id, worker_subnet_id, firewall_id] =
+                ids.map(Field::from_option);
+            Field::Known(Network { network_id, scheduler_subnet_id, worker_subnet_id, firewall_id })
         };
     }
     if let Some(wire) = server.ingress() {

@@ -15,7 +15,8 @@ use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Number, Value};
 
 use super::super::ProviderData;
-use super::lifecycle::WaitEnd;
+use super::lifecycle::{self, WaitEnd};
+use super::model::DEFAULT_WAIT_FOR_WORKERS;
 use crate::api::Op;
 
 /// Default time an action waits.
@@ -124,7 +125,7 @@ impl Action for StopCluster {
         let Some((coiled, op, ws, id)) = start(&self.data, ctx, &c, diags).await else { return };
         progress.say(format!("Stopping cluster {id} of workspace {ws}"));
         let reason = c.reason.as_deref().unwrap_or("Terraform action");
-        match super::lifecycle::stop_and_wait(&coiled, &op, &ws, id, reason).await {
+        match lifecycle::stop_and_wait(&coiled, &op, &ws, id, reason).await {
             Ok(()) => progress.say(format!("Cluster {id} has stopped")),
             Err(e) => coiled.report(
                 diags,
@@ -181,25 +182,20 @@ impl Action for ScaleCluster {
         let c = ActionConfig::decode(config);
         let Some((coiled, op, ws, id)) = start(&self.data, ctx, &c, diags).await else { return };
         let Some(target) = c.n_workers.known().and_then(Number::as_i64) else { return };
-        let fraction = c
-            .wait_for_workers
-            .known()
-            .and_then(Number::as_f64)
-            .unwrap_or(super::model::DEFAULT_WAIT_FOR_WORKERS);
-        let Some(current) =
-            super::lifecycle::current_for_scaling(&coiled, &op, &ws, id, diags).await
+        let fraction =
+            c.wait_for_workers.known().and_then(Number::as_f64).unwrap_or(DEFAULT_WAIT_FOR_WORKERS);
+        let Some(current) = lifecycle::current_for_scaling(&coiled, &op, &ws, id, diags).await
         else {
             return;
         };
         progress.say(format!("Scaling cluster {id} ({}) to {target} workers", current.name));
         // The address Coiled's client connects to by default, the public one.
-        let scaled =
-            super::lifecycle::scale(&coiled, &op, &ws, &current, (target, true), diags).await;
+        let scaled = lifecycle::scale(&coiled, &op, &ws, &current, (target, true), diags).await;
         let at = Some(AttrPath::attr("cluster_id"));
         let Some(wait) = coiled.reported(scaled, diags, "Unable to Scale Cluster", at) else {
             return;
         };
-        match super::lifecycle::wait_ready(&coiled, &op, &ws, id, fraction, wait).await {
+        match lifecycle::wait_ready(&coiled, &op, &ws, id, fraction, wait).await {
             Ok(d) => progress.say(format!(
                 "Cluster {id} is {} with {target} workers asked for",
                 d.current_state.state

@@ -9,7 +9,7 @@ use tfplugin::value::Value;
 
 use super::super::ingress::{self, RuleSet};
 use super::data_source::find;
-use super::model::{ClusterBackendOptions, ClusterModel, valid_name};
+use super::model::{ClusterBackendOptions, ClusterModel, state_from_details, valid_name};
 use crate::api::{ClusterDetails, Op};
 use crate::provider::Coiled;
 
@@ -276,19 +276,13 @@ pub(super) fn backend_options_adoptable(
         && spot_ok
 }
 
-/// The state an import starts from: what the cluster was created with, as far as the API reports
-/// it, and its own rules.
+/// The state an import builds in `ws`: what the cluster was created with, as far as the API reports
+/// it (with its own rules told from those it inherits), and what the server reports now.
 pub(super) fn imported_state(
     d: &ClusterDetails,
     account: Option<&RuleSet>,
-) -> (ClusterModel, Option<RuleSet>) {
-    // Which address clients use is the client's choice, not the server's: taken from the
-    // configuration at the first plan. A scheduler given no public IP is reached on its private
-    // address whatever the client asks (`_security` in coiled 1.135.6), which `false` says.
-    let mut state = ClusterModel {
-        use_scheduler_public_ip: Field::Known(d.gives_scheduler_public_ip()),
-        ..Default::default()
-    };
+    ws: &str,
+) -> ClusterModel {
     let reported = d.ingress().map(|w| RuleSet::from_wire(&w));
     // Rules that came from the workspace or the service default are inherited, not the cluster's
     // own: where the server says which, that is trusted (a cluster's own rules may equal the
@@ -299,25 +293,27 @@ pub(super) fn imported_state(
     };
     let own = if inherited { None } else { reported.filter(|r| !r.is_empty()) };
     let spot = d.spot();
-    if own.is_some() || spot.is_some() {
-        state.backend_options = Field::Known(ClusterBackendOptions {
-            region: Field::Null,
-            zone: Field::Null,
-            spot: Field::from_option(spot),
-            ingress: Field::Known(ingress::state_value(
-                &own.clone().unwrap_or_default(),
-                &Value::Null,
-            )),
-        });
-    }
-    state.software = Field::from_option(d.senv_alias.as_ref().and_then(|a| a.name.clone()));
-    state.tags = Field::from_option(d.reported_tags().filter(|t| !t.is_empty()));
-    state.idle_timeout = Field::from_option(d.idle_timeout().map(str::to_string));
-    // The dashboard's HTTPS is on unless the server says otherwise; what to do when the cluster
-    // stops is Terraform's own choice, the default until the configuration says otherwise.
-    state.use_dashboard_https = Field::Known(d.dashboard_https().unwrap_or(true));
-    state.when_stopped = Field::Known("recreate".into());
-    (state, own)
+    let backend_options = (own.is_some() || spot.is_some()).then(|| ClusterBackendOptions {
+        spot: Field::from_option(spot),
+        ingress: Field::Known(ingress::state_value(&own.clone().unwrap_or_default(), &Value::Null)),
+        ..Default::default()
+    });
+    let state = ClusterModel {
+        // Which address clients use is the client's choice, not the server's: taken from the
+        // configuration at the first plan. A scheduler given no public IP is reached on its private
+        // address whatever the client asks (`_security` in coiled 1.135.6), which `false` says.
+        use_scheduler_public_ip: Field::Known(d.gives_scheduler_public_ip()),
+        backend_options: Field::from_option(backend_options),
+        software: Field::from_option(d.senv_alias.as_ref().and_then(|a| a.name.clone())),
+        tags: Field::from_option(d.reported_tags().filter(|t| !t.is_empty())),
+        idle_timeout: Field::from_option(d.idle_timeout().map(str::to_string)),
+        // The dashboard's HTTPS is on unless the server says otherwise; what to do when the cluster
+        // stops is Terraform's own choice, the default until the configuration says otherwise.
+        use_dashboard_https: Field::Known(d.dashboard_https().unwrap_or(true)),
+        when_stopped: Field::Known("recreate".into()),
+        ..Default::default()
+    };
+    state_from_details(&state, own.as_ref(), d, ws)
 }
 
 /// Refreshes the creation-time values the server reports (tags, region, zone, idle timeout, the
@@ -367,7 +363,7 @@ pub(super) fn keep_worker_count(
     d: &ClusterDetails,
 ) {
     if prior.n_workers.known().and_then(tfplugin::value::Number::as_i64)
-        == Some(super::lifecycle::counted_workers(&d.workers).len() as i64)
+        == Some(super::state::counted_workers(&d.workers).len() as i64)
     {
         refreshed.n_workers = prior.n_workers.clone();
     }

@@ -12,7 +12,7 @@ use super::model::{
     ClusterModel, DEFAULT_SCHEDULER_PORT, INTERRUPTED, UnfinishedScale, pending_state,
     state_from_details,
 };
-use super::state::{self as cluster_state, Readiness, Wait};
+use super::state::{self as cluster_state, Readiness, Wait, counted_workers};
 use crate::api::{ApiError, ClusterDetails, CreateCluster, Op, Process};
 use crate::provider::Coiled;
 use crate::provider::ownership::{self, Kind};
@@ -137,22 +137,16 @@ pub(super) async fn name_is_free(
     diags: &mut Diagnostics,
 ) -> bool {
     let mut n = 0u32;
-    loop {
+    let failure = loop {
         let found = match coiled.client.find_cluster_by_name(op, ws, name).await {
             Ok(None) => return true,
             Ok(Some(found)) => found,
-            Err(e) => {
-                coiled.report(diags, "Unable to Create Cluster", None, &e);
-                return false;
-            }
+            Err(e) => break e,
         };
         let state = match coiled.client.get_cluster(op, ws, found.id).await {
             Ok(d) => d.current_state,
             Err(e) if e.is_not_found() => return true,
-            Err(e) => {
-                coiled.report(diags, "Unable to Create Cluster", None, &e);
-                return false;
-            }
+            Err(e) => break e,
         };
         if !state.has_ended() {
             ownership::refuse_taken_name(diags, &CLUSTER, ws, name, Some(found.id));
@@ -177,11 +171,12 @@ pub(super) async fn name_is_free(
             return false;
         }
         if op.sleep(cluster_state::stop_poll_delay(n)).await.is_err() {
-            coiled.report(diags, "Unable to Create Cluster", None, &ApiError::Cancelled);
-            return false;
+            break ApiError::Cancelled;
         }
         n += 1;
-    }
+    };
+    coiled.report(diags, "Unable to Create Cluster", None, &failure);
+    false
 }
 
 /// Polls until the cluster is ready, failed, cancelled or out of time. Returns the last details.
@@ -199,10 +194,11 @@ pub(super) async fn wait_ready(
     let mut last_state = String::new();
     let mut settling: Option<std::time::Instant> = None;
     // The first poll is the grid's first point, just after the request's answer.
-    if op.sleep(cluster_state::GRID_OFFSET).await.is_err() {
-        return Err((WaitEnd::Cancelled, last));
-    }
+    let mut delay = cluster_state::GRID_OFFSET;
     loop {
+        if op.sleep(delay).await.is_err() {
+            return Err((WaitEnd::Cancelled, last));
+        }
         match coiled.client.get_cluster(op, ws, id).await {
             Ok(d) => {
                 match cluster_state::readiness(&d, fraction, wait) {
@@ -232,11 +228,8 @@ pub(super) async fn wait_ready(
         if op.remaining().is_zero() {
             return Err((WaitEnd::TimedOut, last));
         }
-        let delay = cluster_state::grid_delay(began.elapsed());
+        delay = cluster_state::grid_delay(began.elapsed());
         n += 1;
-        if op.sleep(delay).await.is_err() {
-            return Err((WaitEnd::Cancelled, last));
-        }
     }
 }
 
@@ -508,15 +501,6 @@ pub(super) enum WaitEnd {
     TimedOut,
     Cancelled,
     Api(ApiError),
-}
-
-/// The workers Coiled's client counts when it scales: pending, starting or started
-/// (rule `counted-workers`).
-pub(super) fn counted_workers(workers: &[Process]) -> Vec<&Process> {
-    workers
-        .iter()
-        .filter(|w| matches!(w.current_state.state.as_str(), "pending" | "starting" | "started"))
-        .collect()
 }
 
 /// The `n` counted workers a scale-down removes, by name: those not started yet first (they hold no

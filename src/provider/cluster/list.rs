@@ -21,7 +21,7 @@ use tfplugin::value::{AttrPath, Value};
 use super::super::ingress::RuleSet;
 use super::super::{Checked, DEFAULT_API_TIMEOUT, ProviderData, refuse};
 use super::import::imported_state;
-use super::model::{ClusterModel, state_from_details};
+use super::model::ClusterModel;
 use crate::api::{ClusterDetails, ClusterListItem, LIST_CEILING_PAGES, Op};
 
 /// How many clusters' details a query reads at most (one request each): for clusters listed without
@@ -191,13 +191,10 @@ async fn resource_object(
     d: &ClusterDetails,
     account: Option<&RuleSet>,
 ) -> Value {
-    let (base, own) = imported_state(d, account);
     // `terraform query` prints the object whole, sensitive or not: the dashboard's URL, which
     // carries its token, is left out (the import reads it).
-    let mut listed = ClusterModel {
-        dashboard_address: Field::Null,
-        ..state_from_details(&base, own.as_ref(), d, ws)
-    };
+    let mut listed =
+        ClusterModel { dashboard_address: Field::Null, ..imported_state(d, account, ws) };
     if let Some(software) = listed.software.known()
         && let Some(image) = container_of(coiled, op, ws, software).await
     {

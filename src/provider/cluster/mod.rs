@@ -33,11 +33,12 @@ use super::ingress::{self, Reading, RuleSet};
 use super::{DefaultsState, ProviderData};
 use crate::api::Op;
 use import::{ImportMarker, imported_state, keep_worker_count, refresh_reported};
-use lifecycle::{Target, counted_workers, warn_of_missing_address, warn_of_missing_workers};
+use lifecycle::{Target, warn_of_missing_address, warn_of_missing_workers};
 use model::{
     ClusterModel, DEFAULT_WAIT_FOR_WORKERS, INTERRUPTED, STOPPED_CANNOT_SCALE, UnfinishedScale,
     state_from_details,
 };
+use state::counted_workers;
 
 pub struct ClusterResource {
     pub(crate) data: Arc<ProviderData>,
@@ -282,21 +283,13 @@ impl Resource for ClusterResource {
         for name in predicted {
             plan.mark_predicted(name);
         }
-        if !diags.has_errors()
-            && changes
-            && self
-                .data
-                .check_plan_access(
-                    ctx,
-                    config.workspace.as_deref(),
-                    planned.workspace.as_deref(),
-                    diags,
-                )
-                .await
-            && creating
-        {
+        if !diags.has_errors() && changes {
+            let (configured, planned_ws) =
+                (config.workspace.as_deref(), planned.workspace.as_deref());
             // Only a server that answered the access check is asked more.
-            plan_checks::server_checks(&self.data, &planned, set, diags).await;
+            if self.data.check_plan_access(ctx, configured, planned_ws, diags).await && creating {
+                plan_checks::server_checks(&self.data, &planned, set, diags).await;
+            }
         }
         if changes {
             // After the server's checks, which learn what the workspace's configuration chooses.
@@ -337,17 +330,13 @@ impl Resource for ClusterResource {
             return None;
         }
         let prepared = prepare::prepare(&coiled, &op, &ws, &planned, diags).await?;
-        request::take_workspace_choices(&config, &mut planned, &prepared.resolved.overrides);
+        let resolved = &prepared.resolved;
+        request::take_workspace_choices(&config, &mut planned, &resolved.overrides);
         // Its firewall: its own, or the provider's defaults; else it inherits.
         let defaults = self.data.cluster_defaults();
-        let own = plan_checks::effective_rules(
-            &planned,
-            defaults.set(),
-            Some(&prepared.resolved.overrides),
-            None,
-        )
-        .map(|(r, _)| r);
-        let resolved = &prepared.resolved;
+        let own =
+            plan_checks::effective_rules(&planned, defaults.set(), Some(&resolved.overrides), None)
+                .map(|(r, _)| r);
         planned.worker_vm_types = Field::Known(resolved.worker_vm_types.clone());
         planned.scheduler_vm_types = Field::Known(resolved.scheduler_vm_types.clone());
         planned.software = Field::Known(resolved.env_name.clone());
@@ -360,16 +349,8 @@ impl Resource for ClusterResource {
         tracing::info!(workspace = %ws, name = %name, "creating cluster");
         let id = lifecycle::post_create(&coiled, &op, &ws, &name, &body, diags).await?;
         let target = Target { coiled: &coiled, ws: &ws, id, base: &planned, own: own.as_ref() };
-        match lifecycle::wait_ready(
-            &coiled,
-            &op,
-            &ws,
-            id,
-            planned.wait_fraction(),
-            state::Wait::Start,
-        )
-        .await
-        {
+        let fraction = planned.wait_fraction();
+        match lifecycle::wait_ready(&coiled, &op, &ws, id, fraction, state::Wait::Start).await {
             Ok(d) => {
                 warn_of_missing_address(&planned, &d, diags);
                 Some(NewState {
@@ -572,11 +553,11 @@ impl Resource for ClusterResource {
             return None;
         }
         let account = coiled.account_rules(&op, &ws).await;
-        let (state, own) = imported_state(&d, account.as_ref());
+        let state = imported_state(&d, account.as_ref(), &ws);
         // What the API does not report is taken from the configuration at the first plan (see
         // `adopt_unreadable`), instead of forcing a replacement.
         let private = serde_json::to_vec(&ImportMarker::of(&d)).unwrap_or_default();
-        Some(NewState { state: state_from_details(&state, own.as_ref(), &d, &ws), private })
+        Some(NewState { state, private })
     }
 }
 

@@ -98,16 +98,10 @@ pub fn vm_types(
     provider: &str,
     overrides: &Overrides,
 ) -> Result<(Vec<String>, Vec<String>), String> {
-    let worker = planned
-        .worker_vm_types
-        .known()
-        .cloned()
-        .or_else(|| overrides.vm_types("coiled.worker.vm-types"));
-    let scheduler = planned
-        .scheduler_vm_types
-        .known()
-        .cloned()
-        .or_else(|| overrides.vm_types("coiled.scheduler.vm-types"));
+    let chosen =
+        |types: Option<&Vec<String>>, key: &str| types.cloned().or_else(|| overrides.vm_types(key));
+    let worker = chosen(planned.worker_vm_types.known(), "coiled.worker.vm-types");
+    let scheduler = chosen(planned.scheduler_vm_types.known(), "coiled.scheduler.vm-types");
     match (worker, scheduler) {
         (Some(w), Some(s)) => Ok((w, s)),
         (w, s) => {
@@ -346,15 +340,10 @@ pub fn create_body(
         .into_iter()
         .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string)))
         .collect();
-    tags.extend(
-        planned
-            .tags
-            .known()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(_, v)| !v.is_empty()),
-    );
+    if let Some(configured) = planned.tags.known() {
+        let non_empty = configured.iter().filter(|(_, v)| !v.is_empty());
+        tags.extend(non_empty.map(|(k, v)| (k.clone(), v.clone())));
+    }
     CreateCluster {
         name: planned.name.as_deref().unwrap_or_default().to_string(),
         workers: planned.workers(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::api::ClusterDetails;
+use crate::api::{ClusterDetails, Process};
 
 /// What a poll of a starting cluster says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +46,15 @@ pub enum Wait {
         /// How many workers had failed before the scale.
         failed_before: usize,
     },
+}
+
+/// The workers Coiled's client counts when it scales: pending, starting or started
+/// (rule `counted-workers`).
+pub(super) fn counted_workers(workers: &[Process]) -> Vec<&Process> {
+    workers
+        .iter()
+        .filter(|w| matches!(w.current_state.state.as_str(), "pending" | "starting" | "started"))
+        .collect()
 }
 
 /// How many workers of an answer are in `error`.
@@ -94,11 +103,7 @@ pub fn readiness(d: &ClusterDetails, wait_fraction: f64, wait: Wait) -> Readines
     };
     let target = workers_to_wait_for(wait_fraction, desired);
     let started = d.workers.iter().filter(|w| w.current_state.state == "started").count() as i64;
-    let alive = d
-        .workers
-        .iter()
-        .filter(|w| matches!(w.current_state.state.as_str(), "started" | "starting" | "pending"))
-        .count() as i64;
+    let alive = counted_workers(&d.workers).len() as i64;
     // Ours, after a scale (the client waits out its timeout): give up early only once workers have
     // failed since the scale, so that a list not yet caught up with the request is waited for.
     let cannot_arrive = match wait {

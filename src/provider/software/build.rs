@@ -26,14 +26,10 @@ pub async fn wait(
         if let Err(e) = op.sleep(Duration::from_secs(1)).await {
             return Err((e, build));
         }
-        let id = build.id;
-        build = match client.software_build(op, ws, id).await {
-            Ok(mut b) => {
-                b.id = id;
-                b
-            }
+        match client.software_build(op, ws, build.id).await {
+            Ok(b) => build = SoftwareBuild { id: build.id, ..b },
             Err(e) => return Err((e, build)),
-        };
+        }
     }
     Ok(build)
 }

@@ -227,17 +227,11 @@ impl Resource for SoftwareEnvResource {
         if marks.latest_spec.is_none()
             && let Some(build) = state.build_id.as_deref().and_then(|b| b.parse::<i64>().ok())
         {
+            let summary = "Unable to Read Software Environment Build";
             match coiled.client.software_build(&op, &ws, build).await {
                 Ok(b) => state.status = Field::Known(b.state),
                 Err(e) if e.is_not_found() => {}
-                Err(e) => {
-                    return coiled.failed(
-                        diags,
-                        "Unable to Read Software Environment Build",
-                        None,
-                        &e,
-                    );
-                }
+                Err(e) => return coiled.failed(diags, summary, None, &e),
             }
         }
         Some(Read::Found(NewState { state, private: marks.write() }))

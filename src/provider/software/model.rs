@@ -210,9 +210,7 @@ impl SoftwareEnvModel {
 
     /// The timeout of a create (`true`) or an update.
     pub fn timeout(&self, create: bool) -> Duration {
-        let t = self.timeouts.known().cloned().unwrap_or_default();
-        let text = if create { t.create } else { t.update };
-        crate::provider::duration::timeout_or(text.as_deref(), DEFAULT_TIMEOUT)
+        crate::provider::duration::write_timeout(&self.timeouts, create, DEFAULT_TIMEOUT)
     }
 
     /// Whether it names an image or packages (null when it keeps an existing environment as it is).
@@ -265,12 +263,9 @@ impl SoftwareEnvModel {
     /// Whether a plan from `self` to `planned` asks for a new build.
     pub fn spec_changes(&self, planned: &SoftwareEnvModel) -> bool {
         let (a, b) = (self.encode(), planned.encode());
-        SPEC_ARGUMENTS.iter().any(|k| {
-            !a.get(k)
-                .cloned()
-                .unwrap_or(Value::Null)
-                .same_as(&b.get(k).cloned().unwrap_or(Value::Null))
-        })
+        SPEC_ARGUMENTS
+            .iter()
+            .any(|k| !a.get(k).unwrap_or(&Value::Null).same_as(b.get(k).unwrap_or(&Value::Null)))
     }
 }
 

@@ -9,6 +9,9 @@ use super::super::identity;
 use super::super::value::{self, Value};
 use super::{PluginService, decode, encode, named, pb};
 
+/// How [`named`] reports an ephemeral resource type this provider does not have.
+const UNKNOWN_EPHEMERAL: (&str, &str) = ("Unknown Ephemeral Resource", "ephemeral resource");
+
 impl PluginService {
     /// The identity of `state` for resource type `name`, encoded, when it has one and it is known.
     pub(super) fn identity_of(
@@ -85,13 +88,10 @@ impl PluginService {
         }
         let mut args = Vec::with_capacity(params.len());
         for (i, (dv, p)) in arguments.iter().zip(&params).enumerate() {
-            let v =
-                decode(Some(dv), &p.ty, &mut Diagnostics::new(), "argument").ok_or_else(|| {
-                    FunctionError::argument(
-                        i,
-                        format!("{} could not be read as {}", p.name, p.ty.to_json()),
-                    )
-                })?;
+            let Some(v) = decode(Some(dv), &p.ty, &mut Diagnostics::new(), "argument") else {
+                let why = format!("{} could not be read as {}", p.name, p.ty.to_json());
+                return Err(FunctionError::argument(i, why));
+            };
             if !v.is_wholly_known() || v.is_null() {
                 let why = format!("{} must be a known, non-null value", p.name);
                 return Err(FunctionError::argument(i, why));
@@ -148,12 +148,9 @@ impl PluginService {
         r: pb::validate_ephemeral_resource_config::Request,
     ) -> pb::validate_ephemeral_resource_config::Response {
         let mut diags = Diagnostics::new();
-        if let Some((e, schema, ty)) = named(
-            &self.ephemerals,
-            ("Unknown Ephemeral Resource", "ephemeral resource"),
-            &r.type_name,
-            &mut diags,
-        ) && let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration")
+        if let Some((e, schema, ty)) =
+            named(&self.ephemerals, UNKNOWN_EPHEMERAL, &r.type_name, &mut diags)
+            && let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration")
         {
             schema.block.check_declared(&config, &value::AttrPath::root(), &mut diags);
             e.validate(&self.ctx(None), &config, &mut diags).await;
@@ -169,12 +166,9 @@ impl PluginService {
         let mut diags = Diagnostics::new();
         let mut out = pb::open_ephemeral_resource::Response::default();
         let ctx = self.ctx(r.client_capabilities.as_ref());
-        if let Some((e, _, ty)) = named(
-            &self.ephemerals,
-            ("Unknown Ephemeral Resource", "ephemeral resource"),
-            &r.type_name,
-            &mut diags,
-        ) && let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration")
+        if let Some((e, _, ty)) =
+            named(&self.ephemerals, UNKNOWN_EPHEMERAL, &r.type_name, &mut diags)
+            && let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "configuration")
             && let Some(result) = e.open(&ctx, &config, &mut diags).await
         {
             out.result = encode(&result, ty, &mut diags, "result");

@@ -55,33 +55,17 @@ impl PluginService {
     ) -> Answers<pb::list_resource::Event> {
         let mut diags = Diagnostics::new();
         let mut events = Vec::new();
-        match (
-            self.lists.get(r.type_name.as_str()),
-            self.identities.get(r.type_name.as_str()),
-            self.resources.get(r.type_name.as_str()),
-        ) {
+        let name = r.type_name.as_str();
+        match (self.lists.get(name), self.identities.get(name), self.resources.get(name)) {
             (Some((l, _, ty)), Some((_, identity_ty)), Some((_, _, resource_ty))) => {
                 if let Some(config) =
                     decode(r.config.as_ref(), ty, &mut diags, "list configuration")
                 {
+                    let include = r.include_resource_object;
                     let limit = usize::try_from(r.limit).unwrap_or(0);
-                    let found = l
-                        .list(
-                            &self.ctx(None),
-                            &config,
-                            r.include_resource_object,
-                            limit,
-                            &mut diags,
-                        )
-                        .await;
-                    for f in found.into_iter().take(if limit == 0 { usize::MAX } else { limit }) {
-                        events.push(self.event(
-                            f,
-                            identity_ty,
-                            resource_ty,
-                            r.include_resource_object,
-                        ));
-                    }
+                    let found = l.list(&self.ctx(None), &config, include, limit, &mut diags).await;
+                    let found = found.into_iter().take(if limit == 0 { usize::MAX } else { limit });
+                    events.extend(found.map(|f| self.event(f, identity_ty, resource_ty, include)));
                 }
             }
             _ => diags.error(

@@ -1,7 +1,5 @@
 //! Terraform's JSON encoding of values (raw state in `UpgradeResourceState`, import).
 
-use std::collections::BTreeMap;
-
 use serde_json::Value as Json;
 
 use super::msgpack::MAX_DEPTH;
@@ -76,28 +74,19 @@ pub(super) fn from_json_at(json: &Json, ty: &Type, depth: usize) -> Result<Value
         }
         Type::Map(et) => {
             let Json::Object(entries) = json else { return fail("expected an object") };
-            let mut m = BTreeMap::new();
-            for (k, v) in entries {
-                m.insert(
-                    k.clone(),
-                    from_json_at(v, et, depth + 1)
-                        .map_err(|e| e.within(PathStep::Key(k.clone())))?,
-                );
-            }
-            Ok(Value::Map(m))
+            let entries = entries.iter().map(|(k, j)| {
+                let v = from_json_at(j, et, depth + 1);
+                Ok((k.clone(), v.map_err(|e| e.within(PathStep::Key(k.clone())))?))
+            });
+            entries.collect::<Result<_, DecodeError>>().map(Value::Map)
         }
         Type::Object(types) => {
             let Json::Object(entries) = json else { return fail("expected an object") };
-            let mut m = BTreeMap::new();
-            for (name, t) in types {
-                let v = match entries.get(name) {
-                    Some(j) => from_json_at(j, t, depth + 1)
-                        .map_err(|e| e.within(PathStep::Attr(name.clone())))?,
-                    None => Value::Null,
-                };
-                m.insert(name.clone(), v);
-            }
-            Ok(Value::Object(m))
+            let attrs = types.iter().map(|(k, t)| {
+                let v = entries.get(k).map_or(Ok(Value::Null), |j| from_json_at(j, t, depth + 1));
+                Ok((k.clone(), v.map_err(|e| e.within(PathStep::Attr(k.clone())))?))
+            });
+            attrs.collect::<Result<_, DecodeError>>().map(Value::Object)
         }
     }
 }

@@ -302,13 +302,10 @@ fn decode(cur: &mut Cursor<'_>, ty: &Type, depth: usize) -> Result<Value, Decode
             if n != types.len() {
                 return fail(format!("tuple has {n} elements, its type {}", types.len()));
             }
-            let mut items = Vec::with_capacity(n);
-            for (i, t) in types.iter().enumerate() {
-                items.push(
-                    decode(cur, t, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64)))?,
-                );
-            }
-            Ok(Value::Tuple(items))
+            let items = types.iter().enumerate().map(|(i, t)| {
+                decode(cur, t, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64)))
+            });
+            items.collect::<Result<_, _>>().map(Value::Tuple)
         }
         Type::Map(et) => decode_map(cur, h, et, depth).map(Value::Map),
         Type::Object(types) => decode_object(cur, h, types, depth).map(Value::Object),
