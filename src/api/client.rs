@@ -120,17 +120,13 @@ impl Client {
         let proxy = connect::proxy_for(&url, |k| std::env::var(k).ok())
             .map_err(|message| ApiError::Config { message })?;
         if let Some(p) = proxy {
+            let unusable = |e: reqwest::Error| ApiError::Config {
+                message: format!("the proxy {} cannot be used: {e}", p.address),
+            };
             let mut through =
-                reqwest::Proxy::all(format!("http://{}", p.address)).map_err(|e| {
-                    ApiError::Config {
-                        message: format!("the proxy {} cannot be used: {e}", p.address),
-                    }
-                })?;
-            if let Some(auth) = p
-                .authorization
-                .as_deref()
-                .and_then(|a| reqwest::header::HeaderValue::from_str(a).ok())
-            {
+                reqwest::Proxy::all(format!("http://{}", p.address)).map_err(unusable)?;
+            let auth = p.authorization.as_deref().map(reqwest::header::HeaderValue::from_str);
+            if let Some(Ok(auth)) = auth {
                 through = through.custom_http_auth(auth);
             }
             builder = builder.proxy(through);

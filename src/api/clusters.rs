@@ -51,18 +51,13 @@ impl Client {
         let path = Self::cluster_path(workspace);
         let path = path.as_str();
         retry::run(op, &self.config.retry, "create cluster", |attempt| async move {
-            let failure = match self
-                .send_once(&reqwest::Method::POST, path, &[], Some(body), Call::Create)
-                .await
-            {
+            let sent =
+                self.send_once(&reqwest::Method::POST, path, &[], Some(body), Call::Create).await;
+            let failure = match sent {
                 Ok(text) => {
-                    let created: CreatedCluster =
+                    let CreatedCluster { id, existing } =
                         decode(&self.url(path), &text).map_err(FailedAttempt::fatal)?;
-                    return Ok(Created {
-                        id: created.id,
-                        existing: created.existing,
-                        recovered: attempt > 1,
-                    });
+                    return Ok(Created { id, existing, recovered: attempt > 1 });
                 }
                 Err(f) => f,
             };

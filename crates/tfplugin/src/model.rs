@@ -45,18 +45,12 @@ pub enum Field<T> {
 impl<T> Field<T> {
     /// The known value.
     pub fn known(&self) -> Option<&T> {
-        match self {
-            Field::Known(v) => Some(v),
-            _ => None,
-        }
+        if let Field::Known(v) = self { Some(v) } else { None }
     }
 
     /// The known value, owned.
     pub fn into_known(self) -> Option<T> {
-        match self {
-            Field::Known(v) => Some(v),
-            _ => None,
-        }
+        if let Field::Known(v) = self { Some(v) } else { None }
     }
 
     /// Whether the value is null.
@@ -77,10 +71,7 @@ impl<T> Field<T> {
     /// Fills a null or unknown value from `other`; a known value stays.
     #[must_use]
     pub fn or(self, other: Field<T>) -> Field<T> {
-        match self {
-            Field::Known(v) => Field::Known(v),
-            _ => other,
-        }
+        if matches!(self, Field::Known(_)) { self } else { other }
     }
 }
 

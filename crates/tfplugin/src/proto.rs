@@ -106,11 +106,8 @@ impl tower_service::Service<http::Request<Body>> for Routes {
         match self.find(request.uri().path()) {
             Some(route) => route.call(request),
             None => {
-                let response = tonic::Status::unimplemented(format!(
-                    "no service for {}",
-                    request.uri().path()
-                ))
-                .into_http();
+                let why = format!("no service for {}", request.uri().path());
+                let response = tonic::Status::unimplemented(why).into_http();
                 Box::pin(async move { Ok(response) })
             }
         }

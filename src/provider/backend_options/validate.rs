@@ -80,29 +80,24 @@ fn gcp_credentials(config: &M, diags: &mut Diagnostics) {
         (attr!(M, gcp_service_account_json), &config.gcp_service_account_json),
         (attr!(M, gcp_service_account_json_wo), &config.gcp_service_account_json_wo),
     ] {
-        if let Some(text) = value.known() {
-            match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(v)
-                    if v.get("project_id").and_then(|p| p.as_str()).is_some()
-                        || !config.gcp_project_id.is_null() => {}
-                Ok(_) => diags.error_at(
-                    AttrPath::attr(name),
-                    "Invalid GCP Credentials",
-                    "The service account key has no project_id; set gcp_project_id.",
-                ),
-                // Never echo the text: it is a credential.
-                Err(e) => diags.error_at(
-                    AttrPath::attr(name),
-                    "Invalid GCP Credentials",
-                    format!(
-                        "The service account key is not valid JSON (syntax error at line {}, \
-                        column {}).",
-                        e.line(),
-                        e.column()
-                    ),
-                ),
+        let Some(text) = value.known() else { continue };
+        let detail = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v)
+                if v.get("project_id").and_then(|p| p.as_str()).is_some()
+                    || !config.gcp_project_id.is_null() =>
+            {
+                continue;
             }
-        }
+            Ok(_) => "The service account key has no project_id; set gcp_project_id.".to_string(),
+            // Never echo the text: it is a credential.
+            Err(e) => format!(
+                "The service account key is not valid JSON (syntax error at line {}, \
+                    column {}).",
+                e.line(),
+                e.column()
+            ),
+        };
+        diags.error_at(AttrPath::attr(name), "Invalid GCP Credentials", detail);
     }
 }
 

@@ -31,14 +31,11 @@ pub(super) async fn find_imported(
             diags.error("Invalid Import ID", format!("The import ID is empty: {usage}."));
             return None;
         }
-        None => (
-            coiled
-                .workspace(op)
-                .await
-                .map_err(|e| coiled.report(diags, "Unable to Determine Workspace", None, &e))
-                .ok()?,
-            id.trim().to_string(),
-        ),
+        None => {
+            let ws = coiled.workspace(op).await;
+            let ws = coiled.reported(ws, diags, "Unable to Determine Workspace", None)?;
+            (ws, id.trim().to_string())
+        }
     };
     let key = match key.parse::<i64>() {
         Ok(n) => (Some(n), None),

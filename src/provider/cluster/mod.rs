@@ -320,11 +320,8 @@ impl Resource for ClusterResource {
         let op = Op::new(planned.timeout(|t| &t.create), ctx.stop.clone());
         let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
         planned.workspace = Field::Known(ws.clone());
-        let name = planned
-            .name
-            .known()
-            .cloned()
-            .unwrap_or_else(|| format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff));
+        let random_name = || format!("{ws}-{:06x}", rand::random::<u32>() & 0xff_ffff);
+        let name = planned.name.known().cloned().unwrap_or_else(random_name);
         planned.name = Field::Known(name.clone());
         if !lifecycle::name_is_free(&coiled, &op, &ws, &name, diags).await {
             return None;
@@ -486,12 +483,8 @@ impl Resource for ClusterResource {
         let own = planned.own_rules();
         if !scaling && private.as_slice() != INTERRUPTED {
             // The address `use_scheduler_public_ip` now chooses is read (the other is not stored).
-            let d = coiled
-                .client
-                .get_cluster(&op, &ws, id)
-                .await
-                .map_err(|e| coiled.report(diags, "Unable to Read Cluster", None, &e))
-                .ok()?;
+            let d = coiled.client.get_cluster(&op, &ws, id).await;
+            let d = coiled.reported(d, diags, "Unable to Read Cluster", None)?;
             let address = match planned.address_in(&d) {
                 Ok(address) => Field::from_option(address),
                 Err(why) => {

@@ -49,22 +49,18 @@ pub(super) async fn prepare(
     };
     let backend = &facts.backend;
     let provider = backend.provider_name().unwrap_or_default();
-    let (worker_vm_types, scheduler_vm_types) =
-        match request::vm_types(planned, &provider, &overrides) {
-            Ok(types) => types,
-            Err(why) => {
-                diags.error_at(
-                    AttrPath::attr("worker_vm_types"),
-                    "No Default VM Types",
-                    format!(
-                        "Coiled's client takes default VM types from the workspace's cloud, \
+    let types = request::vm_types(planned, &provider, &overrides).map_err(|why| {
+        diags.error_at(
+            AttrPath::attr("worker_vm_types"),
+            "No Default VM Types",
+            format!(
+                "Coiled's client takes default VM types from the workspace's cloud, \
                     but {why}. Set `worker_vm_types` and `scheduler_vm_types`, or set up the \
                     workspace's cloud (`coiled_backend_options`)."
-                    ),
-                );
-                return None;
-            }
-        };
+            ),
+        )
+    });
+    let (worker_vm_types, scheduler_vm_types) = types.ok()?;
     if let Some(why) =
         request::arm_mismatch(planned, &provider, worker_vm_types.iter().chain(&scheduler_vm_types))
     {

@@ -326,12 +326,8 @@ pub fn create_body(
     }
     let lifetime =
         planned.cluster_timeout.known().cloned().or_else(|| o.text("coiled.cluster-timeout"));
-    if let Some(t) = planned
-        .idle_timeout
-        .known()
-        .cloned()
-        .or_else(|| o.text("distributed.scheduler.idle-timeout"))
-    {
+    let idle = planned.idle_timeout.known().cloned();
+    if let Some(t) = idle.or_else(|| o.text("distributed.scheduler.idle-timeout")) {
         scheduler_options.insert("idle_timeout".into(), Json::String(t));
     }
     // `{**coiled.tags, **{k: str(v) for k, v in tags.items() if v}}`.

@@ -165,25 +165,20 @@ pub fn scheduler_address(
         return Ok(None);
     };
     let nonempty = |ip: &Option<String>| ip.clone().filter(|ip| !ip.is_empty());
-    let ip = if use_public_ip && d.gives_scheduler_public_ip() {
-        match nonempty(&instance.public_ip_address) {
-            Some(ip) => ip,
-            None if nonempty(&instance.private_ip_address).is_none() => return Ok(None),
-            None => {
-                return Err(format!(
-                    "the scheduler of cluster {} has no public IP address, and \
-                        `use_scheduler_public_ip` asks for it (as Coiled's client does by \
-                        default). Set `use_scheduler_public_ip = false` to connect over a private \
-                        network",
-                    d.id
-                ));
-            }
+    let public = nonempty(&instance.public_ip_address);
+    let private = nonempty(&instance.private_ip_address);
+    let ip = match (use_public_ip && d.gives_scheduler_public_ip(), public, private) {
+        (true, Some(ip), _) | (false, _, Some(ip)) => ip,
+        (true, None, Some(_)) => {
+            return Err(format!(
+                "the scheduler of cluster {} has no public IP address, and \
+                    `use_scheduler_public_ip` asks for it (as Coiled's client does by default). \
+                    Set `use_scheduler_public_ip = false` to connect over a private network",
+                d.id
+            ));
         }
-    } else {
-        match nonempty(&instance.private_ip_address) {
-            Some(ip) => ip,
-            None => return Ok(None),
-        }
+        // No address yet.
+        _ => return Ok(None),
     };
     Ok(Some(if ip.contains(':') {
         format!("tls://[{ip}]:{port}")

@@ -145,14 +145,9 @@ impl Resource for SoftwareEnvResource {
             plan.mark_predicted(name);
         }
         if !diags.has_errors() && changes {
-            self.data
-                .check_plan_access(
-                    ctx,
-                    plan.config.workspace.as_deref(),
-                    plan.planned.workspace.as_deref(),
-                    diags,
-                )
-                .await;
+            let (configured, planned_ws) =
+                (plan.config.workspace.as_deref(), plan.planned.workspace.as_deref());
+            self.data.check_plan_access(ctx, configured, planned_ws, diags).await;
         }
     }
 

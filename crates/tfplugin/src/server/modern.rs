@@ -111,6 +111,8 @@ impl PluginService {
     ) -> pb::upgrade_resource_identity::Response {
         let mut diags = Diagnostics::new();
         let mut out = pb::upgrade_resource_identity::Response::default();
+        let raw = r.raw_identity.map(|raw| raw.json).unwrap_or_default();
+        let json = serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
         match self.identities.get(r.type_name.as_str()) {
             Some((schema, _)) if r.version > schema.version => diags.error(
                 "Identity From a Newer Provider",
@@ -119,21 +121,16 @@ impl PluginService {
                     r.type_name, r.version
                 ),
             ),
-            Some((_, ty)) => {
-                let raw = r.raw_identity.map(|raw| raw.json).unwrap_or_default();
-                let json: serde_json::Value =
-                    serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
-                match value::from_json(&json, ty) {
-                    Ok(v) => {
-                        out.upgraded_identity = encode(&v, ty, &mut diags, "identity")
-                            .map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
-                    }
-                    Err(e) => diags.error(
-                        "Unreadable Identity",
-                        format!("The stored identity does not match the identity schema: {e}."),
-                    ),
+            Some((_, ty)) => match value::from_json(&json, ty) {
+                Ok(v) => {
+                    out.upgraded_identity = encode(&v, ty, &mut diags, "identity")
+                        .map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
                 }
-            }
+                Err(e) => diags.error(
+                    "Unreadable Identity",
+                    format!("The stored identity does not match the identity schema: {e}."),
+                ),
+            },
             None => {
                 diags.error("No Identity", format!("{} has no resource identity.", r.type_name))
             }

@@ -48,13 +48,10 @@ pub(super) fn from_json_at(json: &Json, ty: &Type, depth: usize) -> Result<Value
         }
         Type::List(et) | Type::Set(et) => {
             let Json::Array(items) = json else { return fail("expected an array") };
-            let items = items
-                .iter()
-                .enumerate()
-                .map(|(i, j)| {
-                    from_json_at(j, et, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64)))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let items = items.iter().enumerate().map(|(i, j)| {
+                from_json_at(j, et, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64)))
+            });
+            let items = items.collect::<Result<Vec<_>, _>>()?;
             Ok(if matches!(ty, Type::Set(_)) { Value::Set(items) } else { Value::List(items) })
         }
         Type::Tuple(types) => {
@@ -62,15 +59,10 @@ pub(super) fn from_json_at(json: &Json, ty: &Type, depth: usize) -> Result<Value
             if items.len() != types.len() {
                 return fail("tuple length does not match its type");
             }
-            let items = items
-                .iter()
-                .zip(types)
-                .enumerate()
-                .map(|(i, (j, t))| {
-                    from_json_at(j, t, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64)))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Value::Tuple(items))
+            let items = items.iter().zip(types).enumerate().map(|(i, (j, t))| {
+                from_json_at(j, t, depth + 1).map_err(|e| e.within(PathStep::Index(i as i64)))
+            });
+            items.collect::<Result<_, _>>().map(Value::Tuple)
         }
         Type::Map(et) => {
             let Json::Object(entries) = json else { return fail("expected an object") };

@@ -279,10 +279,7 @@ impl Value {
     }
     /// A mutable attribute of an object.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
-        match self {
-            Value::Object(m) | Value::Map(m) => m.get_mut(name),
-            _ => None,
-        }
+        if let Value::Object(m) | Value::Map(m) = self { m.get_mut(name) } else { None }
     }
     /// Sets an attribute of an object (no effect on other values).
     pub(crate) fn set_attr(&mut self, name: &str, value: Value) {
@@ -292,38 +289,23 @@ impl Value {
     }
     /// The string, if this is a known string.
     pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Value::String(s) => Some(s),
-            _ => None,
-        }
+        if let Value::String(s) = self { Some(s) } else { None }
     }
     /// The boolean, if this is a known bool.
     pub fn as_bool(&self) -> Option<bool> {
-        match self {
-            Value::Bool(b) => Some(*b),
-            _ => None,
-        }
+        if let Value::Bool(b) = self { Some(*b) } else { None }
     }
     /// The number, if this is a known number.
     pub fn as_number(&self) -> Option<&Number> {
-        match self {
-            Value::Number(n) => Some(n),
-            _ => None,
-        }
+        if let Value::Number(n) = self { Some(n) } else { None }
     }
     /// The elements, if this is a known list, set or tuple.
     pub fn as_elements(&self) -> Option<&[Value]> {
-        match self {
-            Value::List(v) | Value::Set(v) | Value::Tuple(v) => Some(v),
-            _ => None,
-        }
+        if let Value::List(v) | Value::Set(v) | Value::Tuple(v) = self { Some(v) } else { None }
     }
     /// The entries, if this is a known map or object.
     pub fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
-        match self {
-            Value::Map(m) | Value::Object(m) => Some(m),
-            _ => None,
-        }
+        if let Value::Map(m) | Value::Object(m) = self { Some(m) } else { None }
     }
 
     /// Semantic equality: sets compare without regard to order or duplicates.

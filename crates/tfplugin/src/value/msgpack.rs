@@ -267,28 +267,17 @@ fn decode(cur: &mut Cursor<'_>, ty: &Type, depth: usize) -> Result<Value, Decode
     if depth > MAX_DEPTH {
         return fail("value is nested too deeply");
     }
-    let h = head(cur)?;
-    // Any extension is unknown: type 0 is plain unknown, type 12 a refined unknown (TF ≥ 1.6).
-    if let Head::Ext(n) = h {
-        take(cur, n)?;
-        return Ok(Value::Unknown);
-    }
-    if let Head::Nil = h {
-        return Ok(Value::Null);
-    }
-    match ty {
-        Type::Dynamic => decode_dynamic(cur, h, depth),
-        Type::String => match h {
-            Head::Str(n) => Ok(Value::String(read_str(cur, n)?.to_owned())),
-            _ => fail("expected a string"),
-        },
-        Type::Bool => match h {
-            Head::Bool(b) => Ok(Value::Bool(b)),
-            _ => fail("expected a bool"),
-        },
-        Type::Number => decode_number(cur, h),
-        Type::List(et) | Type::Set(et) => {
-            let Head::Array(n) = h else { return fail("expected an array") };
+    match (head(cur)?, ty) {
+        // Any extension is unknown: type 0 is plain unknown, type 12 a refined unknown (TF ≥ 1.6).
+        (Head::Ext(n), _) => take(cur, n).map(|_| Value::Unknown),
+        (Head::Nil, _) => Ok(Value::Null),
+        (h, Type::Dynamic) => decode_dynamic(cur, h, depth),
+        (Head::Str(n), Type::String) => Ok(Value::String(read_str(cur, n)?.to_owned())),
+        (_, Type::String) => fail("expected a string"),
+        (Head::Bool(b), Type::Bool) => Ok(Value::Bool(b)),
+        (_, Type::Bool) => fail("expected a bool"),
+        (h, Type::Number) => decode_number(cur, h),
+        (Head::Array(n), Type::List(et) | Type::Set(et)) => {
             let mut items = Vec::with_capacity(n.min(4096));
             for i in 0..n {
                 items.push(
@@ -297,8 +286,7 @@ fn decode(cur: &mut Cursor<'_>, ty: &Type, depth: usize) -> Result<Value, Decode
             }
             Ok(if matches!(ty, Type::Set(_)) { Value::Set(items) } else { Value::List(items) })
         }
-        Type::Tuple(types) => {
-            let Head::Array(n) = h else { return fail("expected an array") };
+        (Head::Array(n), Type::Tuple(types)) => {
             if n != types.len() {
                 return fail(format!("tuple has {n} elements, its type {}", types.len()));
             }
@@ -307,8 +295,9 @@ fn decode(cur: &mut Cursor<'_>, ty: &Type, depth: usize) -> Result<Value, Decode
             });
             items.collect::<Result<_, _>>().map(Value::Tuple)
         }
-        Type::Map(et) => decode_map(cur, h, et, depth).map(Value::Map),
-        Type::Object(types) => decode_object(cur, h, types, depth).map(Value::Object),
+        (_, Type::List(_) | Type::Set(_) | Type::Tuple(_)) => fail("expected an array"),
+        (h, Type::Map(et)) => decode_map(cur, h, et, depth).map(Value::Map),
+        (h, Type::Object(types)) => decode_object(cur, h, types, depth).map(Value::Object),
     }
 }
 
