@@ -32,10 +32,14 @@ pub fn timeout_or(text: Option<&str>, default: Duration) -> Duration {
     text.and_then(|t| parse_timeout(t).ok()).unwrap_or(default)
 }
 
-/// The duration `timeouts` sets for a create (`create`) or an update, else `default`.
-pub fn write_timeout(timeouts: &Field<WriteTimeouts>, create: bool, default: Duration) -> Duration {
-    let t = timeouts.known().cloned().unwrap_or_default();
-    timeout_or(if create { t.create.as_deref() } else { t.update.as_deref() }, default)
+/// The duration a `timeouts` block sets for the operation `which` picks (`|t| &t.create`), else
+/// `default`.
+pub fn timeout_of<T>(
+    timeouts: &Field<T>,
+    which: fn(&T) -> &Field<String>,
+    default: Duration,
+) -> Duration {
+    timeout_or(timeouts.known().and_then(|t| which(t).as_deref()), default)
 }
 
 /// The check of a `timeouts` value of operation `which`: a duration from 1 second to 24 hours.

@@ -18,8 +18,9 @@ use tfplugin::model::Field;
 use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Value};
 
+use super::duration::{self, WriteTimeouts};
 use super::ingress::{self, Parsed, Reading};
-use super::{DEFAULT_API_TIMEOUT, ProviderData, duration};
+use super::{DEFAULT_API_TIMEOUT, ProviderData};
 use crate::api::{CloudOptions, GcpOptions, Op};
 use wire::{
     BackendOptionsModel, default_region, describe, differences, is_default, payload,
@@ -93,7 +94,9 @@ impl BackendOptionsResource {
             "Unable to Update Backend Options"
         };
         let coiled = self.data.require(diags).await?;
-        let timeout = duration::write_timeout(&planned.timeouts, create, DEFAULT_WRITE_TIMEOUT);
+        let which: fn(&WriteTimeouts) -> &Field<String> =
+            if create { |t| &t.create } else { |t| &t.update };
+        let timeout = duration::timeout_of(&planned.timeouts, which, DEFAULT_WRITE_TIMEOUT);
         let op = Op::new(timeout, ctx.stop.clone());
         let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
         let at = Reading::at(AttrPath::attr("ingress"));

@@ -493,8 +493,7 @@ impl ClusterModel {
 
     /// The `timeouts` value `which` picks (`|t| &t.create`), or the default.
     pub fn timeout(&self, which: fn(&Timeouts) -> &Field<String>) -> Duration {
-        let text = self.timeouts.known().and_then(|t| which(t).as_deref());
-        crate::provider::duration::timeout_or(text, DEFAULT_TIMEOUT)
+        crate::provider::duration::timeout_of(&self.timeouts, which, DEFAULT_TIMEOUT)
     }
 
     /// The cluster id in state.

@@ -159,7 +159,7 @@ impl Resource for SoftwareEnvResource {
         diags: &mut Diagnostics,
     ) -> Option<NewState<SoftwareEnvModel>> {
         let coiled = self.data.require(diags).await?;
-        let op = Op::new(planned.timeout(true), ctx.stop.clone());
+        let op = Op::new(planned.timeout(|t| &t.create), ctx.stop.clone());
         let ws = coiled.workspace_for(&op, planned.workspace.as_deref(), diags).await?;
         planned.workspace = Field::Known(ws.clone());
         if !lifecycle::name_is_free(&coiled, &op, &ws, planned.name.as_deref()?, diags).await {
@@ -251,7 +251,7 @@ impl Resource for SoftwareEnvResource {
             return Some(NewState { state: planned.known_from(&prior), private: Vec::new() });
         }
         let coiled = self.data.require(diags).await?;
-        let op = Op::new(planned.timeout(false), ctx.stop.clone());
+        let op = Op::new(planned.timeout(|t| &t.update), ctx.stop.clone());
         let ws = prior.workspace.known()?.clone();
         if let Some(id) = unfinished.filter(|_| !planned.spec_id.is_unknown()) {
             // A build whose wait ended early: waited for in place, not asked for again.

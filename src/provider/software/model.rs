@@ -208,9 +208,9 @@ impl SoftwareEnvModel {
         Some(differ)
     }
 
-    /// The timeout of a create (`true`) or an update.
-    pub fn timeout(&self, create: bool) -> Duration {
-        crate::provider::duration::write_timeout(&self.timeouts, create, DEFAULT_TIMEOUT)
+    /// The timeout of the operation `which` picks (`|t| &t.create`).
+    pub fn timeout(&self, which: fn(&WriteTimeouts) -> &Field<String>) -> Duration {
+        crate::provider::duration::timeout_of(&self.timeouts, which, DEFAULT_TIMEOUT)
     }
 
     /// Whether it names an image or packages (null when it keeps an existing environment as it is).
