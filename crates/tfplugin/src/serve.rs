@@ -235,8 +235,11 @@ pub async fn serve(provider: Arc<dyn Provider>, mode: Mode) -> Result<(), ServeE
     let shutdown = CancellationToken::new();
     let stop = CancellationToken::new();
 
-    let client_cert =
-        std::env::var("PLUGIN_CLIENT_CERT").ok().filter(|s| plugin_mode && !s.is_empty());
+    let client_cert = if plugin_mode {
+        std::env::var("PLUGIN_CLIENT_CERT").ok().filter(|s| !s.is_empty())
+    } else {
+        None
+    };
     let identity = client_cert.as_ref().map(|_| tls::ServerIdentity::generate()).transpose()?;
 
     let version = provider.version();

@@ -168,7 +168,11 @@ pub(super) async fn lookup(
 ) -> Option<(String, ClusterDetails)> {
     let (coiled, op, ws) =
         data.session(ctx, DEFAULT_API_TIMEOUT, workspace.as_deref(), diags).await?;
-    let id = id.as_deref().map(|id| id.parse::<i64>()).transpose().ok()?;
+    // An `id` that is not a number was refused by its declared check.
+    let id = match id.as_deref() {
+        Some(id) => Some(id.parse::<i64>().ok()?),
+        None => None,
+    };
     let key = (id, name.as_deref());
     let d = find(&coiled, &op, &ws, key, ("Unable to Read Cluster", true), diags).await?;
     Some((ws, d))

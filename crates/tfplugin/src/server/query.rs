@@ -13,6 +13,8 @@ use super::super::query::{Found, Progress};
 use super::super::value::{AttrPath, Value};
 use super::{PluginService, decode, encode, named, pb};
 
+const UNKNOWN_ACTION: (&str, &str) = ("Unknown Action", "action");
+
 /// A stream of answers.
 pub type Answers<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -111,7 +113,7 @@ impl PluginService {
     ) -> pb::validate_action_config::Response {
         let mut diags = Diagnostics::new();
         if let Some((a, schema, ty)) =
-            named(&self.actions, ("Unknown Action", "action"), &r.type_name, &mut diags)
+            named(&self.actions, UNKNOWN_ACTION, &r.type_name, &mut diags)
             && let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "action configuration")
         {
             schema.block.check_declared(&config, &AttrPath::root(), &mut diags);
@@ -127,8 +129,7 @@ impl PluginService {
     ) -> pb::plan_action::Response {
         let mut diags = Diagnostics::new();
         let ctx = self.ctx(r.client_capabilities.as_ref());
-        if let Some((a, _, ty)) =
-            named(&self.actions, ("Unknown Action", "action"), &r.action_type, &mut diags)
+        if let Some((a, _, ty)) = named(&self.actions, UNKNOWN_ACTION, &r.action_type, &mut diags)
             && let Some(config) = decode(r.config.as_ref(), ty, &mut diags, "action configuration")
         {
             a.plan(&ctx, &config, &mut diags).await;
@@ -146,8 +147,7 @@ impl PluginService {
         let (tx, rx) =
             tokio::sync::mpsc::unbounded_channel::<Result<pb::invoke_action::Event, Status>>();
         let mut diags = Diagnostics::new();
-        let found =
-            named(&self.actions, ("Unknown Action", "action"), &r.action_type, &mut diags).cloned();
+        let found = named(&self.actions, UNKNOWN_ACTION, &r.action_type, &mut diags).cloned();
         let ctx = self.ctx(r.client_capabilities.as_ref());
         tokio::spawn(async move {
             if let Some((action, _, ty)) = found

@@ -68,7 +68,7 @@ pub(super) fn from_json_at(json: &Json, ty: &Type, depth: usize) -> Result<Value
             let Json::Object(entries) = json else { return fail("expected an object") };
             let entries = entries.iter().map(|(k, j)| {
                 let v = from_json_at(j, et, depth + 1);
-                Ok((k.clone(), v.map_err(|e| e.within(PathStep::Key(k.clone())))?))
+                v.map(|v| (k.clone(), v)).map_err(|e| e.within(PathStep::Key(k.clone())))
             });
             entries.collect::<Result<_, DecodeError>>().map(Value::Map)
         }
@@ -76,7 +76,7 @@ pub(super) fn from_json_at(json: &Json, ty: &Type, depth: usize) -> Result<Value
             let Json::Object(entries) = json else { return fail("expected an object") };
             let attrs = types.iter().map(|(k, t)| {
                 let v = entries.get(k).map_or(Ok(Value::Null), |j| from_json_at(j, t, depth + 1));
-                Ok((k.clone(), v.map_err(|e| e.within(PathStep::Attr(k.clone())))?))
+                v.map(|v| (k.clone(), v)).map_err(|e| e.within(PathStep::Attr(k.clone())))
             });
             attrs.collect::<Result<_, DecodeError>>().map(Value::Object)
         }
