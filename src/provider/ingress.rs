@@ -125,20 +125,17 @@ impl RuleSet {
 
     /// The value of an `ingress` set holding these rules: one element per CIDR block.
     pub fn set_value(&self) -> Value {
-        Value::Set(
-            self.0
-                .iter()
-                .map(|r| {
-                    Value::object([
-                        ("cidr", Value::string(r.cidr.to_string())),
-                        (
-                            "ports",
-                            Value::Set(r.ports.iter().map(|p| Value::int(i64::from(*p))).collect()),
-                        ),
-                    ])
-                })
-                .collect(),
-        )
+        Value::Set(self.objects())
+    }
+
+    /// The rules as `ingress` objects (`cidr`, `ports`), in canonical order.
+    pub fn objects(&self) -> Vec<Value> {
+        let ports =
+            |r: &Rule| Value::Set(r.ports.iter().map(|p| Value::int(i64::from(*p))).collect());
+        let object = |r: &Rule| {
+            Value::object([("cidr", Value::string(r.cidr.to_string())), ("ports", ports(r))])
+        };
+        self.0.iter().map(object).collect()
     }
 }
 

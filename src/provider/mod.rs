@@ -687,4 +687,26 @@ mod tests {
             assert_eq!(names(&d.schema()), expected, "data {}", d.type_name());
         }
     }
+
+    /// Terraform 1.0.0 to 1.0.4 crash rendering a set of nested attributes whose value is unknown or
+    /// null, as a data source read at apply is: nested attributes are single objects or lists.
+    #[test]
+    fn no_nested_attribute_is_a_set() {
+        use tfplugin::schema::{Attribute, Block, Nesting};
+        fn attributes(attrs: &[Attribute], at: &str) {
+            for a in attrs {
+                if let Some((nesting, inner)) = &a.nested {
+                    assert!(!matches!(nesting, Nesting::Set), "{at}.{} is a set", a.name);
+                    attributes(inner, &format!("{at}.{}", a.name));
+                }
+            }
+        }
+        fn walk(block: &Block, at: &str) {
+            attributes(&block.attributes, at);
+            block.blocks.iter().for_each(|b| walk(&b.block, &format!("{at}.{}", b.name)));
+        }
+        let provider = CoiledProvider::default();
+        provider.resources().iter().for_each(|r| walk(&r.schema().block, r.type_name()));
+        provider.data_sources().iter().for_each(|d| walk(&d.schema().block, d.type_name()));
+    }
 }

@@ -503,3 +503,34 @@ fn an_account_default_changed_between_plan_and_apply() {
     let plan = s.tf.terraform(&["plan", "-no-color"]);
     assert!(plan.code == 0, "{}", plan.all());
 }
+
+/// Data sources whose read waits for the apply (they depend on a change) plan and apply on every
+/// Terraform: 1.0.3 renders their nested attributes while they are unknown.
+#[test]
+fn data_sources_read_at_apply_render_on_every_terraform() {
+    let config = r#"
+resource "coiled_software_environment" "env" {
+  name      = "deferred"
+  container = "ghcr.io/dask/dask:latest"
+}
+data "coiled_backend_options" "current" {
+  depends_on = [coiled_software_environment.env]
+}
+data "coiled_software_environment" "read" {
+  name       = "dask"
+  depends_on = [coiled_software_environment.env]
+}
+"#;
+    for cli in clis() {
+        let s = Scenario::new(cli, &[], config);
+        let plan = s.plan_changes();
+        for read in
+            ["coiled_backend_options\" \"current\"", "coiled_software_environment\" \"read\""]
+        {
+            assert!(plan.contains(&format!("<= data \"{read}")), "{}: {plan}", cli.version);
+        }
+        s.apply();
+        s.assert_no_changes();
+        s.tf.terraform(&["show", "-no-color"]).ok();
+    }
+}

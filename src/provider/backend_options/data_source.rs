@@ -48,7 +48,7 @@ impl DataSource for BackendOptionsDataSource {
             zone: read.zone,
             gcp_project_id: read.gcp_project_id,
             network: read.network,
-            ingress: Field::from_option(rules.as_ref().map(RuleSet::set_value)),
+            ingress: Field::from_option(rules.as_ref().map(|r| Value::List(r.objects()))),
             uses_coiled_default_ingress: Field::from_option(rules.as_ref().map(RuleSet::is_empty)),
         };
         Some(view.encode())
@@ -108,13 +108,15 @@ fn network_attribute(name: &'static str, description: &'static str) -> Attribute
     Attribute::nested(name, Nesting::Single, attributes, Presence::Computed, description)
 }
 
-/// The `ingress` attribute: the rules as the resource's `ingress` blocks hold them, read only.
+/// The `ingress` attribute: the rules as the resource's `ingress` blocks hold them, read only, in
+/// canonical order. A list, not a set: Terraform 1.0.0 to 1.0.4 crash rendering a set of nested
+/// attributes that is unknown, as it is when the read waits for the apply.
 fn ingress_attribute(name: &'static str, description: &'static str) -> Attribute {
     let attributes = vec![
         Attribute::computed("ports", Type::set(Type::Number), "TCP ports."),
         Attribute::computed("cidr", Type::String, "Source CIDR block."),
     ];
-    Attribute::nested(name, Nesting::Set, attributes, Presence::Computed, description)
+    Attribute::nested(name, Nesting::List, attributes, Presence::Computed, description)
 }
 
 /// The data source model's attributes (for the schema check).
