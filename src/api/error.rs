@@ -186,12 +186,13 @@ pub fn error_from_body(status: u16, body: &str, path: &str) -> ApiError {
     let message = field("message")
         .or_else(|| text(json.as_ref()?.get("non_field_errors")?.get(0)))
         .or_else(|| field("detail"))
+        .map(|m| super::hide_url_credentials(&m))
         .unwrap_or_else(|| {
             let t = body.trim();
             if t.is_empty() {
                 format!("HTTP {status} from {path}")
             } else {
-                t.chars().take(500).collect()
+                super::hide_url_credentials(&t.chars().take(500).collect::<String>())
             }
         });
     match status {

@@ -69,6 +69,33 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// `text` with the credentials of every URL in it hidden, as pip hides them in its own output: a
+/// user and password show as `user:****`, a user alone (often a token) as `****`. Text a server
+/// returns (error messages, build logs) can quote the index URLs a `pip` argument carries.
+pub fn hide_url_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        if let Some((user, host)) = authority.rsplit_once('@') {
+            match user.split_once(':') {
+                Some((name, _)) => out.push_str(&format!("{name}:****@{host}")),
+                None => out.push_str(&format!("****@{host}")),
+            }
+        } else {
+            out.push_str(authority);
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -82,6 +109,24 @@ mod tests {
             allow_insecure_http,
             ca_bundle_pem: None,
             retry: RetryPolicy::default(),
+        }
+    }
+
+    #[test]
+    fn url_credentials_are_hidden() {
+        for (text, shown) in [
+            (
+                "pip: --extra-index-url https://bob:Pass1@pypi.example/simple x",
+                "pip: --extra-index-url https://bob:****@pypi.example/simple x",
+            ),
+            (
+                "https://TOKEN@host/a and http://u:p@h:8080?q",
+                "https://****@host/a and http://u:****@h:8080?q",
+            ),
+            ("'git+https://t0k@github.com/o/r.git'", "'git+https://****@github.com/o/r.git'"),
+            ("no url, a@b, http://host/a@b, ://", "no url, a@b, http://host/a@b, ://"),
+        ] {
+            assert_eq!(hide_url_credentials(text), shown);
         }
     }
 

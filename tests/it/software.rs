@@ -448,3 +448,29 @@ fn an_import_checks_the_configuration_against_the_spec() {
         s.assert_no_changes();
     }
 }
+
+/// A password in a `pip` index URL (the reason `pip` is sensitive) shows nowhere: not in a failed
+/// build's diagnostic, which quotes the build's log, nor in the trace log, nor in what the server
+/// records; the log still shows the line, with the password hidden as pip hides it.
+#[test]
+fn a_pip_index_password_never_shows() {
+    let config = r#"
+resource "coiled_software_environment" "private" {
+  name           = "private-index"
+  python_version = "3.12"
+  pip            = ["--extra-index-url https://bob:PIP-SECRET-1@pypi.example/simple", "coiled-local-fail-build"]
+}
+"#;
+    for cli in clis() {
+        let s = Scenario::new(cli, &["--provision-delay", "300ms"], config);
+        let args = ["apply", "-auto-approve", "-no-color"];
+        let out = s.tf.terraform_env(&args, &[("TF_LOG", "trace")]);
+        let text = flat(&out.all());
+        assert!(text.contains("Software Environment Build Failed"), "{text}");
+        assert!(text.contains("https://bob:****@pypi.example/simple"), "the log's line: {text}");
+        let recorded = s.server.get("/_local/requests").1.to_string();
+        for (what, shown) in [("terraform", &text), ("the server's record", &recorded)] {
+            assert!(!shown.contains("PIP-SECRET-1"), "{what} ({}): {shown}", cli.version);
+        }
+    }
+}

@@ -2,7 +2,8 @@
 //! client sends with what the real `coiled` client sends (`GET /_local/requests`; `DELETE` clears).
 //! Each text message on the `update_options` WebSocket is recorded too, with method `WS`. Secrets are
 //! never kept: credentials, keys, tokens and passwords, and the values of `environ`, are recorded as
-//! `***`; and the log is bounded by bytes as well as by count.
+//! `***`, and the credentials of URLs (a `pip` index's) as pip shows them; and the log is bounded by
+//! bytes as well as by count.
 
 use std::sync::Mutex;
 
@@ -41,8 +42,26 @@ pub fn redact(value: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(redact),
+        Value::String(text) if text.contains('@') => *text = hide_url_credentials(text),
         _ => {}
     }
+}
+
+/// `line` with the credentials of its URLs hidden, as pip and conda hide them in their output
+/// (`https://user:****@host`, a user alone as `****`): build logs and recorded requests show no
+/// index password.
+pub(crate) fn hide_url_credentials(line: &str) -> String {
+    let word = |w: &str| match url::Url::parse(w) {
+        Ok(mut u) if !u.username().is_empty() => {
+            let _ = match u.password() {
+                Some(_) => u.set_password(Some("****")),
+                None => u.set_username("****"),
+            };
+            u.to_string()
+        }
+        _ => w.to_string(),
+    };
+    line.split(' ').map(word).collect::<Vec<_>>().join(" ")
 }
 
 /// One recorded request.

@@ -10,6 +10,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
+use crate::recorder::hide_url_credentials as hidden;
 use crate::store::{Store, StoreError};
 use crate::unix_now;
 
@@ -85,12 +86,13 @@ impl Build {
             };
             let conda = self.spec.get("raw_conda");
             let channels = list(conda.and_then(|c| c.get("channels"))).unwrap_or_default();
+            let channels = channels.iter().map(|c| hidden(c)).collect::<Vec<_>>();
             lines.push(format!("Solving conda environment (channels: {})", channels.join(", ")));
             for dep in list(conda.and_then(|c| c.get("dependencies"))).unwrap_or_default() {
-                lines.push(format!("  conda: {dep}"));
+                lines.push(format!("  conda: {}", hidden(&dep)));
             }
             for line in list(self.spec.get("raw_pip")).unwrap_or_default() {
-                lines.push(format!("  pip: {line}"));
+                lines.push(format!("  pip: {}", hidden(&line)));
             }
         }
         match (state, &self.failed) {
@@ -125,6 +127,7 @@ pub fn failure_of(spec: &Value) -> Option<String> {
         .and_then(Value::as_array)
         .and_then(|l| l.iter().filter_map(Value::as_str).find(|l| l.contains(FAIL_BUILD)));
     named.or(raw).map(|p| {
+        let p = hidden(p);
         format!("nothing provides requested {p} (coiled-local fails packages named {FAIL_BUILD})")
     })
 }
@@ -260,6 +263,19 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logs_hide_url_credentials() {
+        assert_eq!(
+            hidden("--extra-index-url https://bob:Pass1@pypi.example/simple"),
+            "--extra-index-url https://bob:****@pypi.example/simple"
+        );
+        assert_eq!(
+            hidden("git+https://t0k@github.com/o/r.git"),
+            "git+https://****@github.com/o/r.git"
+        );
+        assert_eq!(hidden("dask==2025.1.0"), "dask==2025.1.0");
+    }
 
     #[test]
     fn failures_follow_the_marker() {
