@@ -58,21 +58,18 @@ impl Function for FirewallRules {
         let mut parsed = Vec::with_capacity(rules.len());
         for (i, rule) in rules.iter().enumerate() {
             let cidr = rule.get("cidr").and_then(Value::as_str).unwrap_or_default();
-            let ports: Vec<i64> = rule
-                .get("ports")
-                .and_then(Value::as_elements)
-                .unwrap_or_default()
-                .iter()
-                .map(|p| {
-                    p.as_number()
-                        .and_then(|n| n.as_i64())
-                        .filter(|p| (1..=65535).contains(p))
-                        .ok_or(p)
-                })
-                .collect::<Result<_, _>>()
-                .map_err(|p| {
-                    bad(format!("ingress[{i}].ports: {p:?} is not a port from 1 to 65535"))
-                })?;
+            let port = |p: &Value| match p {
+                Value::Number(n) => coiled_firewall::parse_port(n.as_str()).map(i64::from).ok(),
+                _ => None,
+            };
+            let elements = rule.get("ports").and_then(Value::as_elements).unwrap_or_default();
+            let ports: Vec<i64> =
+                elements.iter().map(|p| port(p).ok_or(p)).collect::<Result<_, _>>().map_err(
+                    |p| {
+                        let p = p.as_number().map_or_else(|| "null".to_string(), |n| n.to_string());
+                        bad(format!("ingress[{i}].ports: {p} is not a port from 1 to 65535"))
+                    },
+                )?;
             if ports.is_empty() {
                 return Err(bad(format!("ingress[{i}].ports is empty: name at least one port")));
             }
@@ -143,6 +140,16 @@ mod tests {
         assert!(err.text.starts_with("ingress[1].cidr:"), "{}", err.text);
         let err = firewall_rules(vec![rule(&[0], "10.0.0.0/8")]).unwrap_err();
         assert!(err.text.contains("ports"));
+        assert_eq!(err.text, "ingress[0].ports: 0 is not a port from 1 to 65535");
+        let half = Value::object([
+            (
+                "ports",
+                Value::List(vec![Value::Number(tfplugin::value::Number::parse("1.5").unwrap())]),
+            ),
+            ("cidr", Value::string("10.0.0.0/8")),
+        ]);
+        let err = firewall_rules(vec![rule(&[80], "10.0.0.0/8"), half]).unwrap_err();
+        assert_eq!(err.text, "ingress[1].ports: 1.5 is not a port from 1 to 65535");
     }
 
     #[test]
