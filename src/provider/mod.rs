@@ -432,6 +432,19 @@ pub(crate) fn workspace_slug(v: &Value) -> Checked {
     refuse(bad, "Invalid Workspace", |ws| format!("{ws:?} is not a workspace slug."))
 }
 
+/// The check on a text argument that means nothing empty: `name` is left out, or given a value.
+pub(crate) fn not_empty(v: &Value, name: &str) -> Checked {
+    refuse(v.as_str().filter(|t| t.trim().is_empty()), "Empty Value", |_| {
+        format!("{name} is empty; remove it or give a value.")
+    })
+}
+
+/// The check on a name a data source or a connection looks up: one that can stand in a URL's path.
+pub(crate) fn lookup_name(v: &Value) -> Checked {
+    let bad = v.as_str().filter(|n| n.is_empty() || n.contains('/'));
+    refuse(bad, "Invalid Name", |n| format!("{n:?} is not a name: it is empty or has a `/`."))
+}
+
 /// Default timeout for provider-level API calls made outside a resource's own timeouts.
 pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -708,5 +721,49 @@ mod tests {
         let provider = CoiledProvider::default();
         provider.resources().iter().for_each(|r| walk(&r.schema().block, r.type_name()));
         provider.data_sources().iter().for_each(|d| walk(&d.schema().block, d.type_name()));
+    }
+
+    /// Every schema's top-level arguments, by kind and type name (the provider block's aside: an
+    /// empty provider argument means "unset", as an empty environment variable does).
+    fn every_schema() -> Vec<(String, tfplugin::schema::Schema)> {
+        let p = CoiledProvider::default();
+        let mut all: Vec<(String, tfplugin::schema::Schema)> = Vec::new();
+        all.extend(p.resources().iter().map(|r| (r.type_name().to_string(), r.schema())));
+        all.extend(
+            p.data_sources().iter().map(|d| (format!("data {}", d.type_name()), d.schema())),
+        );
+        let ephemerals = p.ephemeral_resources();
+        all.extend(ephemerals.iter().map(|e| (format!("ephemeral {}", e.type_name()), e.schema())));
+        all.extend(
+            p.list_resources().iter().map(|l| (format!("list {}", l.type_name()), l.schema())),
+        );
+        all.extend(p.actions().iter().map(|a| (format!("action {}", a.type_name()), a.schema())));
+        all
+    }
+
+    /// A workspace argument anywhere refuses what cannot be a workspace's slug, and a name looked up
+    /// refuses an empty one, at validation, with the attribute's path: neither reaches a URL.
+    #[test]
+    fn every_workspace_and_looked_up_name_is_checked() {
+        let refuses = |a: &tfplugin::schema::Attribute, v: &str| {
+            a.check.is_some_and(|check| check(&Value::string(v)).is_err())
+        };
+        let mut workspaces = 0;
+        for (kind, schema) in every_schema() {
+            for a in &schema.block.attributes {
+                let argument = !matches!(a.presence, tfplugin::schema::Presence::Computed);
+                if a.name == "workspace" && argument {
+                    workspaces += 1;
+                    for bad in ["", "a/b"] {
+                        assert!(refuses(a, bad), "{kind}.workspace accepts {bad:?}");
+                    }
+                    assert!(!refuses(a, "my-team"), "{kind}.workspace");
+                }
+                if a.name == "name" && argument {
+                    assert!(refuses(a, ""), "{kind}.name accepts \"\"");
+                }
+            }
+        }
+        assert!(workspaces >= 10, "{workspaces} workspace arguments found");
     }
 }

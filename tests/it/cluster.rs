@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{Scenario, clis, flat};
+use crate::common::{LocalServer, Scenario, clis, flat};
 
 const ETL: &str = r#"
 resource "coiled_cluster" "etl" {
@@ -343,6 +343,43 @@ fn ctrl_c_scenario(cli: &crate::common::Cli) {
         interrupted_id,
         "the interrupted cluster is waited for and kept, not replaced"
     );
+}
+
+/// A server lost while a create waits (the cluster was made) ends the wait as Ctrl-C does: a
+/// warning, the cluster in state untainted, and the next apply waits for it instead of replacing it.
+#[test]
+fn a_server_lost_during_the_create_wait_leaves_the_cluster_untainted() {
+    for cli in clis() {
+        let server_args = ["--provision-delay", "4s", "--stop-delay", "0s"];
+        let mut s = Scenario::new(cli, &server_args, ETL);
+        let quick = Scenario::config_with(&s.server, "  unreachable_timeout = \"1s\"\n", ETL);
+        s.tf.write("main.tf", &quick);
+        let child = s.tf.spawn(&["apply", "-auto-approve", "-no-color"], &[]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while clusters(&s).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let made = clusters(&s)[0]["id"].clone();
+        s.server.stop();
+        let (status, out) = crate::common::finish(child);
+        assert!(flat(&out).contains("Cluster Start Not Confirmed"), "{}: {out}", cli.version);
+        assert!(status.success(), "a warning, not an error: {out}");
+        // The same server, back on its port with its data.
+        let listen = format!("127.0.0.1:{}", s.server.port());
+        let args: Vec<&str> = server_args.iter().copied().chain(["--listen", &listen]).collect();
+        let back = LocalServer::start_in(&s.server.data_dir.clone(), &args);
+        let _lost = std::mem::replace(&mut s.server, back);
+        let plan = s.plan_changes();
+        assert!(
+            !plan.contains("tainted") && !plan.contains("must be replaced"),
+            "{}: {plan}",
+            cli.version
+        );
+        s.apply();
+        s.assert_no_changes();
+        assert_eq!(active(&s).len(), 1);
+        assert_eq!(active(&s)[0]["id"], made, "the cluster made is waited for and kept");
+    }
 }
 
 #[test]

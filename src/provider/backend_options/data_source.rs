@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::super::ingress::RuleSet;
-use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
+use super::super::{DEFAULT_API_TIMEOUT, ProviderData, workspace_slug};
 use super::wire::{BackendOptionsModel, Network};
 use tfplugin::diag::Diagnostics;
 use tfplugin::framework::{Ctx, DataSource};
@@ -62,7 +62,7 @@ tfplugin::model! {
     /// `data.coiled_backend_options`'s configuration and result.
     struct BackendOptionsView {
         /// Workspace to read. Defaults to the provider's workspace.
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, validated(workspace_slug))]
         workspace: String,
         /// The workspace slug.
         #[attribute(computed)]

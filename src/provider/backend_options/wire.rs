@@ -13,7 +13,7 @@ use crate::api::{
     AwsKeys, AwsOptions, BackendOptionsData, BackendOptionsRead, CloudOptions, EmptyAwsKeys,
     FirewallSpecOut, GcpOptions, Registry,
 };
-use crate::provider::{Checked, refuse, workspace_slug};
+use crate::provider::{Checked, not_empty, refuse, workspace_slug};
 
 /// Default regions, as Coiled's client picks them.
 pub(crate) const AWS_DEFAULT_REGION: &str = "us-east-1";
@@ -63,31 +63,41 @@ tfplugin::model! {
         #[attribute(required, validated(aws_or_gcp))]
         backend: String,
         /// Cloud region for clusters. Defaults to `us-east-1` on AWS and `us-east1` on GCP.
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, validated(|v| not_empty(v, "region")))]
         region: String,
         /// Availability zone for clusters. Left out, Coiled chooses on AWS; on GCP the zone
         /// Coiled's client derives is sent: none when `region` is set, `us-east1-c` when neither is
         /// (a one-letter zone such as `b` goes after the region).
-        #[attribute(optional)]
+        #[attribute(optional, validated(|v| not_empty(v, "zone")))]
         zone: String,
         /// AWS access key ID Coiled uses to create clusters. Required with the `aws` backend,
         /// together with `aws_secret_access_key` or `aws_secret_access_key_wo`.
-        #[attribute(optional, sensitive)]
+        #[attribute(optional, sensitive, validated(|v| not_empty(v, "aws_access_key_id")))]
         aws_access_key_id: String,
         /// AWS secret access key (`aws` backend). Stored in Terraform state (as a sensitive value);
         /// with Terraform 1.11 or later prefer `aws_secret_access_key_wo`. Never read back from
         /// Coiled.
-        #[attribute(optional, sensitive, import_sends_configuration)]
+        #[attribute(
+            optional,
+            sensitive,
+            import_sends_configuration,
+            validated(|v| not_empty(v, "aws_secret_access_key"))
+        )]
         aws_secret_access_key: String,
         /// Write-only AWS secret access key (Terraform 1.11 or later): sent to Coiled but never
         /// stored in state or plan. Bump `aws_secret_access_key_wo_version` to send a new value.
-        #[attribute(optional, sensitive, write_only)]
+        #[attribute(
+            optional,
+            sensitive,
+            write_only,
+            validated(|v| not_empty(v, "aws_secret_access_key_wo"))
+        )]
         aws_secret_access_key_wo: String,
         /// Any number; changing it sends `aws_secret_access_key_wo` again.
         #[attribute(optional, import_sends_configuration)]
         aws_secret_access_key_wo_version: Number,
         /// GCP project (`gcp` backend). Defaults to the `project_id` of the service account key.
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, validated(|v| not_empty(v, "gcp_project_id")))]
         gcp_project_id: String,
         /// GCP service account key, as JSON text (`gcp` backend). Stored in state as a sensitive
         /// value; with Terraform 1.11 or later prefer `gcp_service_account_json_wo`.

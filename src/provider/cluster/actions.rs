@@ -14,7 +14,7 @@ use tfplugin::query::{Action, Progress};
 use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Number, Value};
 
-use super::super::ProviderData;
+use super::super::{ProviderData, workspace_slug};
 use super::lifecycle::{self, WaitEnd};
 use super::model::DEFAULT_WAIT_FOR_WORKERS;
 use crate::api::Op;
@@ -29,7 +29,7 @@ tfplugin::model! {
         #[attribute(required)]
         cluster_id: String,
         /// The cluster's workspace. Defaults to the provider's workspace.
-        #[attribute(optional)]
+        #[attribute(optional, validated(workspace_slug))]
         workspace: String,
         /// How long to wait, as a duration such as `10m`. Default `20m`.
         #[attribute(optional)]

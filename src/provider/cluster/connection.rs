@@ -12,7 +12,7 @@ use tfplugin::model::Field;
 use tfplugin::schema::Schema;
 use tfplugin::value::Value;
 
-use super::super::ProviderData;
+use super::super::{ProviderData, lookup_name, workspace_slug};
 use super::data_source::{address, cluster_id, lookup};
 
 const DESCRIPTION: &str = "What a Dask client needs to connect to a running cluster: the scheduler address to \
@@ -27,10 +27,10 @@ tfplugin::model! {
         #[attribute(optional_computed, validated(cluster_id))]
         id: String,
         /// The name of a running cluster.
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, validated(lookup_name))]
         name: String,
         /// Its workspace; defaults to the provider's.
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, validated(workspace_slug))]
         workspace: String,
         /// Connect to the scheduler's public address (`true`, the default, when it has one) or its
         /// private one (`false`).

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::super::ingress::{self, RuleSet};
-use super::super::{Checked, Coiled, DEFAULT_API_TIMEOUT, ProviderData, refuse};
+use super::super::{
+    Checked, Coiled, DEFAULT_API_TIMEOUT, ProviderData, lookup_name, refuse, workspace_slug,
+};
 use super::state as cluster_state;
 use crate::api::{ClusterDetails, Op};
 use tfplugin::diag::{Diagnostics, Severity};
@@ -90,10 +92,10 @@ tfplugin::model! {
         #[attribute(optional_computed, validated(cluster_id))]
         id: String,
         /// Name of a running cluster. Give this or `id`.
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, validated(lookup_name))]
         name: String,
         /// Workspace. Defaults to the provider's workspace.
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, validated(workspace_slug))]
         workspace: String,
         /// Which address `scheduler_address` gives: the public one (`true`, the default, when the
         /// cluster has one) or the private one.

@@ -340,15 +340,14 @@ pub(super) async fn fail_wait(
         if creating { state } else { ClusterModel { n_workers: base.n_workers.clone(), ..state } }
     });
     let pending = || pending_state(base, own, id, ws);
+    // A cluster whose start was not seen through is kept untainted, for the next apply to finish.
+    let kept = "It is kept in state as it is now. The next apply keeps it if it has become ready, \
+        waits for it if it is still starting, and creates a new one only if it failed or was \
+        stopped.";
     let why = match end {
         WaitEnd::Cancelled => {
             let detail = if creating {
-                format!(
-                    "Terraform was interrupted while cluster {id} was starting. It is kept in \
-                        state as it is now. The next apply keeps it if it has become ready, \
-                        waits for it if it is still starting, and creates a new one only if \
-                        it failed or was stopped."
-                )
+                format!("Terraform was interrupted while cluster {id} was starting. {kept}")
             } else {
                 format!(
                     "Terraform was interrupted while cluster {id} was scaling. The workers \
@@ -360,6 +359,16 @@ pub(super) async fn fail_wait(
             ownership::unfinished(diags, creating, "Interrupted", detail);
             let private = if creating { INTERRUPTED.to_vec() } else { Vec::new() };
             return Some(NewState { state: current.unwrap_or_else(pending), private });
+        }
+        // The cluster was made: only the wait for it ended, as if interrupted (`ownership::unfinished`).
+        WaitEnd::Api(e) if creating => {
+            let detail = format!(
+                "Cluster {id} was created, but the wait for it to start ended: {}. {kept}",
+                coiled.explain(&e)
+            );
+            ownership::unfinished(diags, true, "Cluster Start Not Confirmed", detail);
+            let state = current.unwrap_or_else(pending);
+            return Some(NewState { state, private: INTERRUPTED.to_vec() });
         }
         WaitEnd::Api(e) => {
             coiled.report(diags, summary, None, &e);

@@ -19,7 +19,7 @@ use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Value};
 
 use super::super::ingress::RuleSet;
-use super::super::{Checked, DEFAULT_API_TIMEOUT, ProviderData, refuse};
+use super::super::{Checked, DEFAULT_API_TIMEOUT, ProviderData, refuse, workspace_slug};
 use super::import::imported_state;
 use super::model::ClusterModel;
 use crate::api::{ClusterDetails, ClusterListItem, LIST_CEILING_PAGES, Op};
@@ -33,7 +33,7 @@ tfplugin::model! {
     /// The list block's `config`.
     struct ClusterQuery {
         /// Workspace to search. Defaults to the provider's workspace.
-        #[attribute(optional)]
+        #[attribute(optional, validated(workspace_slug))]
         workspace: String,
         /// Only clusters in this state (e.g. `ready`, `stopped`). Without it, the clusters that
         /// have not stopped or failed.

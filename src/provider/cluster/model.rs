@@ -12,7 +12,7 @@ use super::super::duration::{self, Timeouts};
 use super::super::ingress::{self, RuleSet};
 use super::state as cluster_state;
 use crate::api::ClusterDetails;
-use crate::provider::{Checked, refuse, workspace_slug};
+use crate::provider::{Checked, not_empty, refuse, workspace_slug};
 
 /// Private data of a cluster whose create was interrupted before it was ready: the next apply waits
 /// for it in place.
@@ -222,10 +222,10 @@ tfplugin::model! {
     /// The cluster's `backend_options` block.
     pub struct ClusterBackendOptions {
         /// Cloud region, e.g. `us-east-2`. Defaults to the workspace's.
-        #[attribute(optional, validated(|v| given(v, "region")))]
+        #[attribute(optional, validated(|v| not_empty(v, "backend_options.region")))]
         region: String,
         /// Availability zone. Coiled chooses when absent.
-        #[attribute(optional, validated(|v| given(v, "zone")))]
+        #[attribute(optional, validated(|v| not_empty(v, "backend_options.zone")))]
         zone: String,
         /// Use spot instances for workers.
         #[attribute(optional)]
@@ -324,12 +324,6 @@ fn stopped_choice(v: &Value) -> Checked {
 }
 
 /// `backend_options.region` and `zone` (`key`): left out rather than empty.
-fn given(v: &Value, key: &str) -> Checked {
-    refuse(v.as_str().filter(|t| t.trim().is_empty()), "Empty Value", |_| {
-        format!("backend_options.{key} is empty; remove it or give a value.")
-    })
-}
-
 fn timeouts_block(name: &'static str, description: &'static str) -> NestedBlock {
     duration::timeouts_block(
         name,

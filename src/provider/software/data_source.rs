@@ -11,7 +11,7 @@ use tfplugin::model::Field;
 use tfplugin::schema::Schema;
 use tfplugin::value::{AttrPath, Value};
 
-use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
+use super::super::{DEFAULT_API_TIMEOUT, ProviderData, lookup_name, workspace_slug};
 use super::model::id_field;
 use crate::api::Op;
 
@@ -26,10 +26,10 @@ tfplugin::model! {
     /// `data.coiled_software_environment`'s configuration and result.
     struct SoftwareEnvView {
         /// The environment's name.
-        #[attribute(required)]
+        #[attribute(required, validated(lookup_name))]
         name: String,
         /// Its workspace. Defaults to the provider's workspace.
-        #[attribute(optional_computed)]
+        #[attribute(optional_computed, validated(workspace_slug))]
         workspace: String,
         /// Coiled's id of the environment (its alias).
         #[attribute(computed)]

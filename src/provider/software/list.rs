@@ -12,14 +12,14 @@ use tfplugin::query::{Found, ListResource};
 use tfplugin::schema::Schema;
 use tfplugin::value::Value;
 
-use super::super::{DEFAULT_API_TIMEOUT, ProviderData};
+use super::super::{DEFAULT_API_TIMEOUT, ProviderData, workspace_slug};
 use super::SoftwareEnvModel;
 
 tfplugin::model! {
     /// The list block's `config`.
     struct SoftwareQuery {
         /// Workspace to search. Defaults to the provider's workspace.
-        #[attribute(optional)]
+        #[attribute(optional, validated(workspace_slug))]
         workspace: String,
         /// Only environments whose name starts with this.
         #[attribute(optional)]

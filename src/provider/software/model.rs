@@ -9,7 +9,7 @@ use tfplugin::value::Value;
 use super::super::duration::WriteTimeouts;
 use super::spec::{self, Conda, SpecInput};
 use crate::api::{CreateSoftwareEnv, JsonObject};
-use crate::provider::{Checked, refuse, workspace_slug};
+use crate::provider::{Checked, not_empty, refuse, workspace_slug};
 
 /// Default create and update timeout: builds of large specs take a while.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -63,7 +63,7 @@ tfplugin::model! {
         use_entrypoint: bool,
         /// Cloud region to store the environment in. Coiled's default when absent (us-east-1 on
         /// AWS, us-east1 on Google Cloud).
-        #[attribute(optional)]
+        #[attribute(optional, validated(|v| not_empty(v, "region_name")))]
         region_name: String,
         /// Install pip packages with uv. Default `true`.
         #[attribute(optional_computed, defaulting_to(|| Value::Bool(true)))]

@@ -50,6 +50,18 @@ fn image_or_packages(c: &SoftwareEnvModel, diags: &mut Diagnostics) {
             format!("{image:?} is not an image reference."),
         );
     }
+    let channels = c.conda.known().and_then(|conda| conda.channels.known());
+    for (i, channel) in channels.into_iter().flatten().enumerate() {
+        if channel.trim().is_empty() || channel.chars().any(char::is_whitespace) {
+            diags.error_at(
+                AttrPath::attr("conda").then("channels").index(i),
+                "Invalid conda Channel",
+                format!(
+                    "{channel:?} is not a conda channel: name one (`conda-forge`) or give its URL."
+                ),
+            );
+        }
+    }
     if let Some(conda) = c.conda.known()
         && let Some(deps) = conda.dependencies.known()
     {
@@ -153,6 +165,16 @@ mod tests {
         );
         let empty = errors(env([("conda", Value::object([("dependencies", list(&[]))]))]));
         assert_eq!(empty, ["conda.dependencies: No conda Dependencies"]);
+    }
+
+    #[test]
+    fn empty_values_are_refused_where_they_are() {
+        let conda = Value::object([
+            ("channels", list(&["conda-forge", ""])),
+            ("dependencies", list(&["numpy"])),
+        ]);
+        let got = errors(env([("conda", conda), ("region_name", Value::string(" "))]));
+        assert_eq!(got, ["region_name: Empty Value", "conda.channels[1]: Invalid conda Channel"]);
     }
 
     #[test]
