@@ -124,6 +124,33 @@ fn a_scale_that_times_out_is_not_recorded_as_done() {
     }
 }
 
+/// A plan that asks for another count than a scale left unfinished changes what Coiled is asked for
+/// although state still holds the count from before the scale: it says so, and the apply does it.
+#[test]
+fn going_back_on_an_unfinished_scale_is_shown() {
+    let timeouts = "  timeouts {\n    update = \"1s\"\n  }\n";
+    for cli in clis() {
+        let server_args = ["--provision-delay", "5s", "--stop-delay", "0s"];
+        let s = Scenario::new(cli, &server_args, &cluster(1, None, timeouts));
+        s.apply();
+        s.set(&cluster(3, Some(1.0), timeouts));
+        let out = s.tf.terraform(&["apply", "-auto-approve", "-no-color"]);
+        assert_ne!(out.code, 0, "{}: {}", cli.version, out.all());
+        assert_eq!(server_cluster(&s).0["desired_workers"], 3);
+        s.set(&cluster(1, None, ""));
+        let plan = s.tf.terraform(&["plan", "-no-color"]).ok();
+        let text = flat(&plan.all());
+        assert!(
+            text.contains("Unfinished Scale Changed") && text.contains("This apply asks for 1"),
+            "{}: {text}",
+            cli.version
+        );
+        s.apply();
+        assert_eq!(server_cluster(&s).0["desired_workers"], 1);
+        s.assert_no_changes();
+    }
+}
+
 /// A scale-up whose answer is lost, or answered 502 by a gateway after the workers were added, is
 /// made safe as a create is: the workers are counted again and only those still missing are asked for.
 #[test]

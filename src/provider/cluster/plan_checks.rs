@@ -12,7 +12,7 @@ use tfplugin::value::AttrPath;
 use super::super::ProviderData;
 use super::super::defaults::{self, ClusterDefaults, LocalClusterSettings};
 use super::super::ingress::RuleSet;
-use super::model::ClusterModel;
+use super::model::{ClusterModel, UnfinishedScale};
 use super::request::{self, Overrides};
 use crate::api::Op;
 
@@ -59,6 +59,28 @@ pub(super) fn effective_rules(
 /// What a change of the worker count cannot do, or will do differently: a stopped cluster kept in
 /// state cannot be scaled (unless the plan replaces it); and removing workers whose scheduler
 /// cannot be reached from here to retire them first loses their data, which the plan says.
+/// Warns when a plan asks for another worker count than a scale an earlier apply did not see through
+/// (`private`'s marker): state still holds the count from before it, while Coiled is asked for the
+/// marker's, so the change this apply makes does not show in the plan's diff.
+pub(super) fn unfinished_scale(private: &[u8], planned: &ClusterModel, diags: &mut Diagnostics) {
+    let planned_count = planned.n_workers.known().and_then(|n| n.as_i64());
+    let (Some(m), Some(to)) = (UnfinishedScale::read(private), planned_count) else { return };
+    if m.scaling_to == to {
+        return;
+    }
+    let removing = if to < m.scaling_to { ", removing workers it asked for" } else { "" };
+    diags.warning_at(
+        AttrPath::attr("n_workers"),
+        "Unfinished Scale Changed",
+        format!(
+            "An earlier apply asked Coiled for {} workers and did not see the scale through, so \
+                state still shows the count from before it while Coiled is asked for {}. This \
+                apply asks for {to} instead{removing}.",
+            m.scaling_to, m.scaling_to
+        ),
+    );
+}
+
 pub(super) async fn scaling_checks(
     data: &ProviderData,
     prior: &ClusterModel,
