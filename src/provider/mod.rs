@@ -484,9 +484,11 @@ tfplugin::model! {
         /// Coiled's client does (`Cluster.scale_down`), so that the data they hold moves to the
         /// workers that stay (`true`, the default). It needs a network path from where Terraform
         /// runs to the scheduler's address (the one `use_scheduler_public_ip` chooses), over TLS
-        /// with the cluster's certificate; a plan that removes workers checks that path and warns
-        /// when there is none. `false` removes workers without asking (their memory is lost) and
-        /// skips the check.
+        /// with the cluster's certificate. A plan that removes workers checks that the address
+        /// accepts a connection from here and warns when it does not; a path that connects but
+        /// fails the TLS handshake (a proxy in between) is found by the apply, which then warns
+        /// that the workers were removed without retiring. `false` removes workers without asking
+        /// (their memory is lost) and skips the check.
         #[attribute(optional)]
         retire_workers: bool,
         /// How long to keep trying a server that cannot be reached at all (connection refused, host

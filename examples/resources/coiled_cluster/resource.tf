@@ -32,15 +32,17 @@ resource "coiled_cluster" "etl" {
 
 # The options teams set most, sent as coiled.Cluster(...) sends them. `scheduler_port` with
 # `allow_ingress_from` makes the cluster's firewall (the port, 443 and 15003 from that network), as the
-# client does; it cannot be combined with ingress blocks.
+# client does; it cannot be combined with ingress blocks. Clients on that private network reach the
+# scheduler at its private address.
 resource "coiled_cluster" "adhoc" {
-  name               = "adhoc"
-  software           = "etl-env"
-  spot_policy        = "spot_with_fallback"
-  scheduler_port     = 8786
-  allow_ingress_from = "10.1.0.0/16"
-  cluster_timeout    = "8 hours"
-  when_stopped       = "keep"
+  name                    = "adhoc"
+  software                = "etl-env"
+  spot_policy             = "spot_with_fallback"
+  scheduler_port          = 8786
+  allow_ingress_from      = "10.1.0.0/16"
+  use_scheduler_public_ip = false
+  cluster_timeout         = "8 hours"
+  when_stopped            = "keep"
 }
 
 output "scheduler_address" {

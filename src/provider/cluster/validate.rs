@@ -169,14 +169,33 @@ fn tags_and_environment(config: &ClusterModel, diags: &mut Diagnostics) {
     }
 }
 
-/// `backend_options.ingress`: valid rules, and a warning for private ones on a public address.
+/// The cluster's own firewall (`backend_options.ingress`, or the one `allow_ingress_from` makes):
+/// valid rules, and a warning for private ones on a public address.
 fn backend_options_block(config: &ClusterModel, diags: &mut Diagnostics) {
-    let Some(bo) = config.backend_options.known() else { return };
     let ack = config.acknowledge_world_open_ingress.known().copied().unwrap_or(false);
     let path = AttrPath::attr("backend_options").then("ingress");
-    if let ingress::Parsed::Rules(rules) =
-        ingress::read(&bo.ingress.encode(), &Reading::validating(path.clone(), ack), diags)
-        && !rules.is_empty()
+    if let Some(bo) = config.backend_options.known()
+        && let ingress::Parsed::Rules(rules) =
+            ingress::read(&bo.ingress.encode(), &Reading::validating(path.clone(), ack), diags)
+    {
+        private_on_public_address(config, &rules, path, diags);
+    }
+    if !config.allow_ingress_from.is_null()
+        && let Some(rules) = config.network_rules(None)
+    {
+        private_on_public_address(config, &rules, AttrPath::attr("allow_ingress_from"), diags);
+    }
+}
+
+/// Warns at `path` when every source of `rules` is a private network and clients will use the
+/// scheduler's public address.
+fn private_on_public_address(
+    config: &ClusterModel,
+    rules: &ingress::RuleSet,
+    path: AttrPath,
+    diags: &mut Diagnostics,
+) {
+    if !rules.is_empty()
         && config.use_scheduler_public_ip.known().copied().unwrap_or(true)
         && rules.rules().iter().all(|r| coiled_firewall::is_private(&r.cidr))
     {
@@ -190,5 +209,33 @@ fn backend_options_block(config: &ClusterModel, diags: &mut Diagnostics) {
                 `use_scheduler_public_ip = false` to connect over the private network (VPN, \
                 peering), or admit the public addresses your clients come from.",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where the private-ingress warning is given for a cluster with `attrs`.
+    fn warned_at<const N: usize>(attrs: [(&str, Value); N]) -> Vec<String> {
+        let config = Value::object([("software", Value::string("dask"))].into_iter().chain(attrs));
+        let mut diags = Diagnostics::new();
+        validate_config(&config, &mut diags);
+        let warned = diags.0.iter().filter(|d| d.summary == "Private Ingress on a Public Address");
+        warned.map(|d| d.path.as_ref().map(|p| p.to_string()).unwrap_or_default()).collect()
+    }
+
+    #[test]
+    fn private_sources_on_a_public_address_warn_where_they_are_set() {
+        let block = Value::object([
+            ("cidr", Value::string("10.1.0.0/16")),
+            ("ports", Value::Set(vec![Value::int(8786)])),
+        ]);
+        let ingress = Value::object([("ingress", Value::Set(vec![block]))]);
+        assert_eq!(warned_at([("backend_options", ingress)]), ["backend_options.ingress"]);
+        let private = ("allow_ingress_from", Value::string("10.1.0.0/16"));
+        assert_eq!(warned_at([private.clone()]), ["allow_ingress_from"]);
+        assert!(warned_at([private, ("use_scheduler_public_ip", Value::Bool(false))]).is_empty());
+        assert!(warned_at([("allow_ingress_from", Value::string("everyone"))]).is_empty());
     }
 }
