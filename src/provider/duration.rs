@@ -121,6 +121,10 @@ pub fn parse_dask_timedelta(text: &str) -> Result<f64, String> {
     if compact.is_empty() {
         return Err(bad("it is empty"));
     }
+    // Dask would read "-5 minutes" as the number "1-5" (below) and fail on it: said plainly here.
+    if compact.starts_with('-') {
+        return Err(bad("it must be a positive number"));
+    }
     let compact = if compact.starts_with(|c: char| c.is_ascii_digit()) {
         compact
     } else {
@@ -164,6 +168,8 @@ mod tests {
         for bad in ["forever", "", "1h30m", "2 fortnights", "-5s", "1 Hours"] {
             assert!(parse_dask_timedelta(bad).is_err(), "{bad}");
         }
+        let negative = parse_dask_timedelta("-5 minutes").unwrap_err();
+        assert!(negative.contains("positive") && !negative.contains("1-5"), "{negative}");
     }
 
     #[test]
