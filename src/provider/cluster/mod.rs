@@ -255,7 +255,7 @@ impl Resource for ClusterResource {
                 predicted.push(tfplugin::attr!(ClusterModel, firewall_rules));
             }
             plan_checks::scaling_checks(&self.data, &prior, &planned, diags).await;
-            plan_checks::unfinished_scale(&plan.private, &planned, diags);
+            plan_checks::unfinished_work(&plan.private, &planned, diags);
         }
         let set = defaults.set();
         if creating {

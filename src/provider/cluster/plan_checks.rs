@@ -12,7 +12,7 @@ use tfplugin::value::AttrPath;
 use super::super::ProviderData;
 use super::super::defaults::{self, ClusterDefaults, LocalClusterSettings};
 use super::super::ingress::RuleSet;
-use super::model::{ClusterModel, UnfinishedScale};
+use super::model::{ClusterModel, INTERRUPTED, UnfinishedScale};
 use super::request::{self, Overrides};
 use crate::api::Op;
 
@@ -59,10 +59,23 @@ pub(super) fn effective_rules(
 /// What a change of the worker count cannot do, or will do differently: a stopped cluster kept in
 /// state cannot be scaled (unless the plan replaces it); and removing workers whose scheduler
 /// cannot be reached from here to retire them first loses their data, which the plan says.
-/// Warns when a plan asks for another worker count than a scale an earlier apply did not see through
-/// (`private`'s marker): state still holds the count from before it, while Coiled is asked for the
-/// marker's, so the change this apply makes does not show in the plan's diff.
-pub(super) fn unfinished_scale(private: &[u8], planned: &ClusterModel, diags: &mut Diagnostics) {
+/// Says what a plan finishes of an earlier apply (`private`'s marker), which its diff cannot show: a
+/// create whose start was not seen through is waited for; a plan that asks for another worker count
+/// than an unfinished scale changes what Coiled is asked for although state still holds the count
+/// from before that scale.
+pub(super) fn unfinished_work(private: &[u8], planned: &ClusterModel, diags: &mut Diagnostics) {
+    if private == INTERRUPTED {
+        diags.warning(
+            "Finishing an Earlier Create",
+            format!(
+                "The apply that created cluster {} ended before the cluster was ready \
+                    (interrupted, or Coiled could not be reached): this apply waits for it in \
+                    place.",
+                planned.id.as_deref().unwrap_or("?")
+            ),
+        );
+        return;
+    }
     let planned_count = planned.n_workers.known().and_then(|n| n.as_i64());
     let (Some(m), Some(to)) = (UnfinishedScale::read(private), planned_count) else { return };
     if m.scaling_to == to {
