@@ -8,9 +8,9 @@ use std::path::Path;
 use crate::layout::rust_files;
 
 /// Words a title keeps in lower case.
-const SMALL: [&str; 17] = [
+const SMALL: [&str; 18] = [
     "of", "the", "to", "a", "an", "in", "on", "for", "and", "or", "but", "with", "from", "at",
-    "by", "as", "pip",
+    "by", "as", "pip", "conda",
 ];
 
 /// Where diagnostics are made: the call, then whether a path comes before the title.
