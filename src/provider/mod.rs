@@ -232,6 +232,11 @@ impl Coiled {
                     `unreachable_timeout` in the provider block.",
                 self.server_source
             ),
+            ApiError::Decode { .. } => format!(
+                "{e}.\n\nThe server URL came from {}. Check that it is Coiled's API (and that \
+                    no proxy in front of it answers instead).",
+                self.server_source
+            ),
             ApiError::Cancelled => format!(
                 "{e}. The operation was interrupted; Terraform's state records only what is known \
                     to exist."

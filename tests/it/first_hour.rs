@@ -191,6 +191,46 @@ fn regression_unreachable_servers_fail_promptly_with_advice() {
     drop(silent);
 }
 
+/// A server that answers every request with a web page (a portal, a proxy's login page) is named
+/// as not being Coiled's API, with where its URL came from.
+#[test]
+fn a_server_answering_web_pages_is_named_as_not_coiled() {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let page = "<html><body>Welcome</body></html>";
+            let _ = write!(
+                reader.get_mut(),
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    let cluster = "resource \"coiled_cluster\" \"x\" {\n  software = \"dask\"\n  name = \"x\"\n}\n";
+    for cli in clis() {
+        let config = format!(
+            "{HEADER}provider \"coiled\" {{\n  server = \"http://{addr}\"\n  token  = \"t-1\"\n}}\n{cluster}"
+        );
+        let out = Workdir::new(cli, &config).terraform(&["plan", "-no-color"]);
+        assert_ne!(out.code, 0);
+        let text = flat(&out.all());
+        assert!(
+            text.contains("unexpected answer from")
+                && text.contains("Check that it is Coiled's API")
+                && text.contains("the provider's `server` argument"),
+            "{}: {text}",
+            cli.version
+        );
+    }
+}
+
 #[test]
 fn regression_bad_credentials_fail_at_plan() {
     let cluster = "resource \"coiled_cluster\" \"x\" {\n  software = \"dask\"\n  name = \"x\"\n}\n";
