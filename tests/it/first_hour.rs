@@ -280,7 +280,7 @@ fn regression_backend_options_say_when_they_take_over_or_drift() {
         let text = flat(&plan.all());
         assert!(
             text.contains("Existing Backend Options Will Be Replaced")
-                && text.contains("10.1.0.0/16 → 8786,8787"),
+                && text.contains("10.1.0.0/16 (ports 8786,8787)"),
             "{text}"
         );
         other.terraform(&["apply", "-auto-approve", "-no-color"]).ok();

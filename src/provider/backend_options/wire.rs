@@ -378,7 +378,7 @@ pub(crate) fn describe(state: &BackendOptionsModel) -> Vec<(&'static str, String
             .iter()
             .map(|r| {
                 format!(
-                    "{} → {}",
+                    "{} (ports {})",
                     r.cidr,
                     r.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
                 )
