@@ -249,9 +249,10 @@ impl Coiled {
         }
     }
 
-    /// Checks, once per provider process, that the token is accepted and (when `workspace` is
-    /// given) that its user is a member of that workspace: one cheap call, made at plan time so
-    /// that a wrong token or workspace fails `plan` rather than `apply`. Reports why not.
+    /// Checks, once per provider process, that the token is accepted and that its user is a member
+    /// of `workspace` (when given; else that a default workspace can be determined): one cheap
+    /// call, made at plan time so that a wrong token or workspace fails `plan` rather than
+    /// `apply`. Reports why not.
     pub async fn check_access(
         &self,
         op: &Op,
@@ -283,6 +284,8 @@ impl Coiled {
                 diags.push(Severity::Error, path, "Not a Member of the Workspace", detail);
                 false
             }
+            // No workspace named anywhere: the one the apply would take must exist.
+            (Ok(_), None) => self.workspace_for(op, None, diags).await.is_some(),
             _ => true,
         }
     }

@@ -231,6 +231,51 @@ fn a_server_answering_web_pages_is_named_as_not_coiled() {
     }
 }
 
+/// A token whose user is a member of no workspace, with no workspace configured, fails the plan with
+/// the reason the apply would give, instead of planning a create that cannot happen.
+#[test]
+fn no_workspace_to_default_to_fails_the_plan() {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(stream);
+            let (mut first, mut line) = (String::new(), String::new());
+            let _ = reader.read_line(&mut first);
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let (status, body) = if first.contains("/api/v2/user/me/memberships") {
+                ("200 OK", "[]")
+            } else {
+                ("404 Not Found", r#"{"detail": "Not found."}"#)
+            };
+            let _ = write!(
+                reader.get_mut(),
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let cluster = "resource \"coiled_cluster\" \"x\" {\n  software = \"dask\"\n  name = \"x\"\n}\n";
+    for cli in clis() {
+        let config = format!(
+            "{HEADER}provider \"coiled\" {{\n  server = \"http://{addr}\"\n  token  = \"t-1\"\n}}\n{cluster}"
+        );
+        let w = Workdir::new(cli, &config);
+        let out = w.terraform_env(&["plan", "-no-color"], &[("COILED_WORKSPACE", "")]);
+        assert_ne!(out.code, 0, "{}", out.all());
+        let text = flat(&out.all());
+        assert!(
+            text.contains("Unable to Determine Workspace")
+                && text.contains("member of no workspace"),
+            "{}: {text}",
+            cli.version
+        );
+    }
+}
+
 #[test]
 fn regression_bad_credentials_fail_at_plan() {
     let cluster = "resource \"coiled_cluster\" \"x\" {\n  software = \"dask\"\n  name = \"x\"\n}\n";
