@@ -72,7 +72,8 @@ tfplugin::model! {
         /// workspace.
         #[attribute(optional_computed, requires_replace, stable, validated(workspace_slug))]
         workspace: String,
-        /// Number of workers. Changed in place by adding or removing workers. Default `4`.
+        /// Number of workers, a whole number from 0 to 1000. Changed in place by adding or removing
+        /// workers. Default `4`.
         #[attribute(optional_computed, defaulting_to(|| Value::int(DEFAULT_WORKERS)))]
         n_workers: Number,
         /// VM instance types for workers, in order of preference, e.g. `["m6i.xlarge"]`. When
