@@ -192,7 +192,7 @@ pub fn error_from_body(status: u16, body: &str, path: &str) -> ApiError {
             if t.is_empty() {
                 format!("HTTP {status} from {path}")
             } else {
-                super::hide_url_credentials(&t.chars().take(500).collect::<String>())
+                super::hide_url_credentials(t).chars().take(500).collect()
             }
         });
     match status {

@@ -79,7 +79,7 @@ pub fn hide_url_credentials(text: &str) -> String {
         let (head, tail) = rest.split_at(at + 3);
         out.push_str(head);
         let end = tail
-            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'') || c.is_whitespace())
+            .find(|c: char| "/?#\"'`,;()<>[]{}".contains(c) || c.is_whitespace())
             .unwrap_or(tail.len());
         let authority = &tail[..end];
         if let Some((user, host)) = authority.rsplit_once('@') {
@@ -125,9 +125,27 @@ mod tests {
             ),
             ("'git+https://t0k@github.com/o/r.git'", "'git+https://****@github.com/o/r.git'"),
             ("no url, a@b, http://host/a@b, ://", "no url, a@b, http://host/a@b, ://"),
+            (
+                "(https://h.io), https://example.com,bob@x.org",
+                "(https://h.io), https://example.com,bob@x.org",
+            ),
+            ("--index-url=https://u:p@h/simple", "--index-url=https://u:****@h/simple"),
         ] {
             assert_eq!(hide_url_credentials(text), shown);
         }
+        // As answers are read: reasons and log lines.
+        let reason = r#"{"state": "error", "reason": "pip https://u:p@h/x failed"}"#;
+        let state: CurrentState = serde_json::from_str(reason).unwrap();
+        assert_eq!(state.reason(), Some("pip https://u:****@h/x failed"));
+        let missing: SoftwareBuild =
+            serde_json::from_str(r#"{"id": 1, "state": "built"}"#).unwrap();
+        assert_eq!(missing.reason, None);
+        let line: BuildLogEvent =
+            serde_json::from_str(r#"{"eventId": 1, "message": "at https://t@h/"}"#).unwrap();
+        assert_eq!(line.message, "at https://****@h/");
+        let null: BuildLogEvent =
+            serde_json::from_str(r#"{"eventId": 2, "message": null}"#).unwrap();
+        assert_eq!(null.message, "");
     }
 
     #[test]

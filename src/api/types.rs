@@ -11,6 +11,17 @@ fn null_is_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// Text a server writes for people (a reason, a log line), which diagnostics quote: the credentials
+/// of URLs in it are hidden as it is read ([`super::hide_url_credentials`]).
+fn shown_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(|t| super::hide_url_credentials(&t)))
+}
+
+/// [`shown_text`] where absent or null is empty.
+fn shown_line<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    shown_text(d).map(Option::unwrap_or_default)
+}
+
 /// `GET /api/v2/user/me`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct User {
@@ -142,6 +153,7 @@ pub struct CurrentState {
     #[serde(default, deserialize_with = "null_is_default")]
     pub state: String,
     /// Why, for errors.
+    #[serde(default, deserialize_with = "shown_text")]
     pub reason: Option<String>,
 }
 
@@ -321,6 +333,7 @@ pub struct SoftwareBuild {
     #[serde(default, deserialize_with = "null_is_default")]
     pub state: String,
     /// Why it failed.
+    #[serde(default, deserialize_with = "shown_text")]
     pub reason: Option<String>,
 }
 
@@ -340,7 +353,7 @@ pub struct BuildLogEvent {
     /// Its id, unique within the build.
     #[serde(default, rename = "eventId")]
     pub event_id: serde_json::Value,
-    #[serde(default, deserialize_with = "null_is_default")]
+    #[serde(default, deserialize_with = "shown_line")]
     pub message: String,
 }
 

@@ -233,8 +233,8 @@ impl Coiled {
                 self.server_source
             ),
             ApiError::Decode { .. } => format!(
-                "{e}.\n\nThe server URL came from {}. Check that it is Coiled's API (and that \
-                    no proxy in front of it answers instead).",
+                "{e}.\n\nThe server URL came from {}. If it is not Coiled's API (or a proxy in \
+                    front of it answers instead, such as a login page), correct it.",
                 self.server_source
             ),
             ApiError::Cancelled => format!(
@@ -249,10 +249,9 @@ impl Coiled {
         }
     }
 
-    /// Checks, once per provider process, that the token is accepted and that its user is a member
-    /// of `workspace` (when given; else that a default workspace can be determined): one cheap
-    /// call, made at plan time so that a wrong token or workspace fails `plan` rather than
-    /// `apply`. Reports why not.
+    /// Checks, once per provider process, that the token is accepted and (when `workspace` is
+    /// given) that its user is a member of that workspace: one cheap call, made at plan time so
+    /// that a wrong token or workspace fails `plan` rather than `apply`. Reports why not.
     pub async fn check_access(
         &self,
         op: &Op,
@@ -284,8 +283,6 @@ impl Coiled {
                 diags.push(Severity::Error, path, "Not a Member of the Workspace", detail);
                 false
             }
-            // No workspace named anywhere: the one the apply would take must exist.
-            (Ok(_), None) => self.workspace_for(op, None, diags).await.is_some(),
             _ => true,
         }
     }
@@ -382,20 +379,29 @@ impl ProviderData {
     }
 
     /// At plan time: the token works, and its user is a member of the workspace the plan names (the
-    /// resource's own `workspace`, else the planned or configured one). Skipped while the provider
-    /// configuration is unknown. Returns whether the plan may go on.
+    /// resource's own `workspace`, else the planned or configured one), or, with none named
+    /// anywhere, a default workspace can be determined as the apply will. Skipped while the
+    /// provider configuration is unknown. Returns whether the plan may go on.
     /// `configured` is the configuration's `workspace`, `planned` the plan's.
     pub async fn check_plan_access(
         &self,
         ctx: &Ctx,
-        configured: Option<&str>,
+        configured: &Field<String>,
         planned: Option<&str>,
         diags: &mut Diagnostics,
     ) -> bool {
         let Ok(Some(coiled)) = self.coiled(&mut Diagnostics::new()).await else { return true };
         let op = Op::new(DEFAULT_API_TIMEOUT, ctx.stop.clone());
-        let ws = configured.or(planned).or(coiled.configured_workspace());
-        coiled.check_access(&op, ws, configured.map(|_| AttrPath::attr("workspace")), diags).await
+        let named = configured.as_deref();
+        let ws = named.or(planned).or(coiled.configured_workspace());
+        let path = named.map(|_| AttrPath::attr("workspace"));
+        if !coiled.check_access(&op, ws, path, diags).await {
+            return false;
+        }
+        // Named nowhere (not merely unknown until apply): the default the apply takes must exist.
+        ws.is_some()
+            || !configured.is_null()
+            || coiled.workspace_for(&op, None, diags).await.is_some()
     }
 
     /// The configured connection for an operation that must call the API, or an error saying why
@@ -450,7 +456,9 @@ pub(crate) fn not_empty(v: &Value, name: &str) -> Checked {
 /// The check on a name a data source or a connection looks up: one that can stand in a URL's path.
 pub(crate) fn lookup_name(v: &Value) -> Checked {
     let bad = v.as_str().filter(|n| n.is_empty() || n.contains('/'));
-    refuse(bad, "Invalid Name", |n| format!("{n:?} is not a name: it is empty or has a `/`."))
+    refuse(bad, "Invalid Name", |n| {
+        format!("{n:?} is not a name: it is empty or has a `/` (name a workspace in `workspace`).")
+    })
 }
 
 /// Default timeout for provider-level API calls made outside a resource's own timeouts.

@@ -359,6 +359,7 @@ fn a_server_lost_during_the_create_wait_leaves_the_cluster_untainted() {
         while clusters(&s).is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
+        assert!(!clusters(&s).is_empty(), "{}: no cluster was created in 20 s", cli.version);
         let made = clusters(&s)[0]["id"].clone();
         s.server.stop();
         let (status, out) = crate::common::finish(child);

@@ -47,21 +47,29 @@ pub fn redact(value: &mut Value) {
     }
 }
 
-/// `line` with the credentials of its URLs hidden, as pip and conda hide them in their output
+/// `text` with the credentials of its URLs hidden, as pip and conda hide them in their output
 /// (`https://user:****@host`, a user alone as `****`): build logs and recorded requests show no
 /// index password.
-pub(crate) fn hide_url_credentials(line: &str) -> String {
-    let word = |w: &str| match url::Url::parse(w) {
-        Ok(mut u) if !u.username().is_empty() => {
-            let _ = match u.password() {
-                Some(_) => u.set_password(Some("****")),
-                None => u.set_username("****"),
-            };
-            u.to_string()
+pub(crate) fn hide_url_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| "/?#\"'`,;()<>[]{}".contains(c) || c.is_whitespace())
+            .unwrap_or(tail.len());
+        match tail[..end].rsplit_once('@') {
+            Some((user, host)) => match user.split_once(':') {
+                Some((name, _)) => out.push_str(&format!("{name}:****@{host}")),
+                None => out.push_str(&format!("****@{host}")),
+            },
+            None => out.push_str(&tail[..end]),
         }
-        _ => w.to_string(),
-    };
-    line.split(' ').map(word).collect::<Vec<_>>().join(" ")
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// One recorded request.

@@ -275,6 +275,10 @@ mod tests {
             "git+https://****@github.com/o/r.git"
         );
         assert_eq!(hidden("dask==2025.1.0"), "dask==2025.1.0");
+        assert_eq!(
+            hidden("--index-url=https://u:p@h/simple"),
+            "--index-url=https://u:****@h/simple"
+        );
     }
 
     #[test]

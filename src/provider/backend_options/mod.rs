@@ -266,7 +266,7 @@ impl Resource for BackendOptionsResource {
         }
         let access = self
             .data
-            .check_plan_access(ctx, configured_ws.as_deref(), planned.workspace.as_deref(), diags)
+            .check_plan_access(ctx, &configured_ws, planned.workspace.as_deref(), diags)
             .await;
         if access && plan.is_create() {
             self.warn_on_takeover(ctx, &planned, diags).await;

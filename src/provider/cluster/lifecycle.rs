@@ -314,9 +314,8 @@ pub(super) async fn scale_and_wait(
             let mut kept =
                 fail_wait(Target { base: &recorded, ..cluster }, ctx, failure, false, diags)
                     .await?;
-            if scaling {
-                kept.private = unfinished();
-            }
+            // What is still unfinished stays marked for the next apply: the scale, or the create.
+            kept.private = if scaling { unfinished() } else { INTERRUPTED.to_vec() };
             Some(kept)
         }
     }
@@ -360,10 +359,16 @@ pub(super) async fn fail_wait(
             let private = if creating { INTERRUPTED.to_vec() } else { Vec::new() };
             return Some(NewState { state: current.unwrap_or_else(pending), private });
         }
-        // The cluster was made: only the wait for it ended, as if interrupted (`ownership::unfinished`).
-        WaitEnd::Api(e) if creating => {
+        // The cluster was made and Coiled could not be reached to see it start: as if interrupted
+        // (`ownership::unfinished`), not a failure of the cluster's.
+        WaitEnd::Api(
+            e @ (ApiError::Unreachable { .. }
+            | ApiError::Transport { .. }
+            | ApiError::Timeout { .. }),
+        ) if creating => {
             let detail = format!(
-                "Cluster {id} was created, but the wait for it to start ended: {}. {kept}",
+                "Cluster {id} was created, but the wait for it to start could not reach Coiled. \
+                    {kept} Until then, what uses its address may see none.\n\n{}",
                 coiled.explain(&e)
             );
             ownership::unfinished(diags, true, "Cluster Start Not Confirmed", detail);

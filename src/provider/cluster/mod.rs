@@ -285,8 +285,7 @@ impl Resource for ClusterResource {
             plan.mark_predicted(name);
         }
         if !diags.has_errors() && changes {
-            let (configured, planned_ws) =
-                (config.workspace.as_deref(), planned.workspace.as_deref());
+            let (configured, planned_ws) = (&config.workspace, planned.workspace.as_deref());
             // Only a server that answered the access check is asked more.
             if self.data.check_plan_access(ctx, configured, planned_ws, diags).await && creating {
                 plan_checks::server_checks(&self.data, &planned, set, diags).await;

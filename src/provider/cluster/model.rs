@@ -324,7 +324,6 @@ fn stopped_choice(v: &Value) -> Checked {
     })
 }
 
-/// `backend_options.region` and `zone` (`key`): left out rather than empty.
 fn timeouts_block(name: &'static str, description: &'static str) -> NestedBlock {
     duration::timeouts_block(
         name,

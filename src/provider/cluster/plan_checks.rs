@@ -56,9 +56,6 @@ pub(super) fn effective_rules(
     account.filter(|a| !a.is_empty()).map(|a| (a, Source::Account))
 }
 
-/// What a change of the worker count cannot do, or will do differently: a stopped cluster kept in
-/// state cannot be scaled (unless the plan replaces it); and removing workers whose scheduler
-/// cannot be reached from here to retire them first loses their data, which the plan says.
 /// Says what a plan finishes of an earlier apply (`private`'s marker), which its diff cannot show: a
 /// create whose start was not seen through is waited for; a plan that asks for another worker count
 /// than an unfinished scale changes what Coiled is asked for although state still holds the count
@@ -70,7 +67,7 @@ pub(super) fn unfinished_work(private: &[u8], planned: &ClusterModel, diags: &mu
             format!(
                 "The apply that created cluster {} ended before the cluster was ready \
                     (interrupted, or Coiled could not be reached): this apply waits for it in \
-                    place.",
+                    place, unless the plan replaces it.",
                 planned.id.as_deref().unwrap_or("?")
             ),
         );
@@ -94,6 +91,9 @@ pub(super) fn unfinished_work(private: &[u8], planned: &ClusterModel, diags: &mu
     );
 }
 
+/// What a change of the worker count cannot do, or will do differently: a stopped cluster kept in
+/// state cannot be scaled (unless the plan replaces it); and removing workers whose scheduler
+/// cannot be reached from here to retire them first loses their data, which the plan says.
 pub(super) async fn scaling_checks(
     data: &ProviderData,
     prior: &ClusterModel,

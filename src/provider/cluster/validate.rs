@@ -203,7 +203,9 @@ fn private_on_public_address(
             path,
             "Private Ingress on a Public Address",
             "Every ingress source of this cluster is a private network, but clients will connect \
-                to the scheduler's public address (`use_scheduler_public_ip` is true). Traffic \
+                to the scheduler's public address (`use_scheduler_public_ip` is not false here; \
+                if `cluster_defaults` or the workspace's Dask configuration makes it false, this \
+                does not apply). Traffic \
                 from a private network to a public address arrives from a public, translated \
                 address, which these rules do not admit, so those clients will be refused. Set \
                 `use_scheduler_public_ip = false` to connect over the private network (VPN, \

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::api::{ApiError, Client, Op, SoftwareBuild, hide_url_credentials};
+use crate::api::{ApiError, Client, Op, SoftwareBuild};
 
 /// How many log lines a failure shows.
 pub const TAIL_LINES: usize = 25;
@@ -34,8 +34,7 @@ pub async fn wait(
     Ok(build)
 }
 
-/// The last [`TAIL_LINES`] lines of a build's log, URL credentials hidden; empty when it cannot be
-/// read.
+/// The last [`TAIL_LINES`] lines of a build's log; empty when it cannot be read.
 pub async fn log_tail(client: &Client, op: &Op, ws: &str, build: i64) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -47,7 +46,7 @@ pub async fn log_tail(client: &Client, op: &Op, ws: &str, build: i64) -> Vec<Str
         let before = lines.len();
         for e in page.events {
             if seen.insert(e.event_id.to_string()) {
-                lines.push(hide_url_credentials(&e.message));
+                lines.push(e.message);
             }
         }
         if lines.len() == before || page.next_token.is_none() || page.next_token == token {
@@ -64,13 +63,7 @@ pub fn failure_detail(what: &str, build: &SoftwareBuild, tail: &[String]) -> Str
     let mut text = format!(
         "Coiled could not build {what} (build {}): {}.",
         build.id,
-        hide_url_credentials(
-            build
-                .reason
-                .as_deref()
-                .filter(|r| !r.is_empty())
-                .unwrap_or("the server gave no reason")
-        )
+        build.reason.as_deref().filter(|r| !r.is_empty()).unwrap_or("the server gave no reason")
     );
     if tail.is_empty() {
         text.push_str(" The build's log could not be read.");

@@ -146,7 +146,7 @@ impl Resource for SoftwareEnvResource {
         }
         if !diags.has_errors() && changes {
             let (configured, planned_ws) =
-                (plan.config.workspace.as_deref(), plan.planned.workspace.as_deref());
+                (&plan.config.workspace, plan.planned.workspace.as_deref());
             self.data.check_plan_access(ctx, configured, planned_ws, diags).await;
         }
     }
