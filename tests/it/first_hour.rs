@@ -191,33 +191,40 @@ fn regression_unreachable_servers_fail_promptly_with_advice() {
     drop(silent);
 }
 
-/// A server that answers every request with a web page (a portal, a proxy's login page) is named
-/// as not being Coiled's API, with where its URL came from.
-#[test]
-fn a_server_answering_web_pages_is_named_as_not_coiled() {
+/// A server on loopback that answers each request, by its request line, with a status line, a
+/// content type and a body; the configuration of a cluster whose provider points at it.
+fn not_quite_coiled(answer: fn(&str) -> (&'static str, &'static str, &'static str)) -> String {
     use std::io::{BufRead, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let mut reader = std::io::BufReader::new(stream);
-            let mut line = String::new();
+            let (mut first, mut line) = (String::new(), String::new());
+            let _ = reader.read_line(&mut first);
             while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
                 line.clear();
             }
-            let page = "<html><body>Welcome</body></html>";
+            let (status, kind, body) = answer(&first);
             let _ = write!(
                 reader.get_mut(),
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
-                page.len()
+                "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
             );
         }
     });
     let cluster = "resource \"coiled_cluster\" \"x\" {\n  software = \"dask\"\n  name = \"x\"\n}\n";
+    format!(
+        "{HEADER}provider \"coiled\" {{\n  server = \"http://{addr}\"\n  token  = \"t-1\"\n}}\n{cluster}"
+    )
+}
+
+/// A server that answers every request with a web page (a portal, a proxy's login page) is named
+/// as not being Coiled's API, with where its URL came from.
+#[test]
+fn a_server_answering_web_pages_is_named_as_not_coiled() {
+    let config = not_quite_coiled(|_| ("200 OK", "text/html", "<html><body>Welcome</body></html>"));
     for cli in clis() {
-        let config = format!(
-            "{HEADER}provider \"coiled\" {{\n  server = \"http://{addr}\"\n  token  = \"t-1\"\n}}\n{cluster}"
-        );
         let out = Workdir::new(cli, &config).terraform(&["plan", "-no-color"]);
         assert_ne!(out.code, 0);
         let text = flat(&out.all());
@@ -235,34 +242,14 @@ fn a_server_answering_web_pages_is_named_as_not_coiled() {
 /// the reason the apply would give, instead of planning a create that cannot happen.
 #[test]
 fn no_workspace_to_default_to_fails_the_plan() {
-    use std::io::{BufRead, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = std::io::BufReader::new(stream);
-            let (mut first, mut line) = (String::new(), String::new());
-            let _ = reader.read_line(&mut first);
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let (status, body) = if first.contains("/api/v2/user/me/memberships") {
-                ("200 OK", "[]")
-            } else {
-                ("404 Not Found", r#"{"detail": "Not found."}"#)
-            };
-            let _ = write!(
-                reader.get_mut(),
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
+    let config = not_quite_coiled(|request| {
+        if request.contains("/api/v2/user/me/memberships") {
+            ("200 OK", "application/json", "[]")
+        } else {
+            ("404 Not Found", "application/json", r#"{"detail": "Not found."}"#)
         }
     });
-    let cluster = "resource \"coiled_cluster\" \"x\" {\n  software = \"dask\"\n  name = \"x\"\n}\n";
     for cli in clis() {
-        let config = format!(
-            "{HEADER}provider \"coiled\" {{\n  server = \"http://{addr}\"\n  token  = \"t-1\"\n}}\n{cluster}"
-        );
         let w = Workdir::new(cli, &config);
         let out = w.terraform_env(&["plan", "-no-color"], &[("COILED_WORKSPACE", "")]);
         assert_ne!(out.code, 0, "{}", out.all());
