@@ -165,8 +165,15 @@ impl ApiError {
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(url: &str, text: &str) -> Result<T, ApiError> {
-    serde_json::from_str(text)
-        .map_err(|e| ApiError::Decode { url: url.to_string(), message: e.to_string() })
+    serde_json::from_str(text).map_err(|e| {
+        // Not JSON at all (a web page, a proxy's text) is said so, not in the parser's words.
+        let message = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(_) => e.to_string(),
+            Err(_) if text.trim_start().starts_with('<') => "an HTML page, not JSON".to_string(),
+            Err(_) => format!("not JSON ({e})"),
+        };
+        ApiError::Decode { url: url.to_string(), message }
+    })
 }
 
 pub(crate) fn auth_failure(e: ApiError) -> ApiError {

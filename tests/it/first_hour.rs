@@ -230,6 +230,7 @@ fn a_server_answering_web_pages_is_named_as_not_coiled() {
         let text = flat(&out.all());
         assert!(
             text.contains("unexpected answer from")
+                && text.contains("an HTML page, not JSON")
                 && text.contains("If it is not Coiled's API")
                 && text.contains("the provider's `server` argument"),
             "{}: {text}",

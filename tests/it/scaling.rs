@@ -151,6 +151,26 @@ fn going_back_on_an_unfinished_scale_is_shown() {
     }
 }
 
+/// A cluster scaled down elsewhere (the scale action, Coiled's client) shows the change as drift, not
+/// as workers that failed.
+#[test]
+fn a_scale_down_made_elsewhere_is_drift_not_failure() {
+    for cli in clis() {
+        let s = Scenario::new(
+            cli,
+            &["--provision-delay", "0s", "--stop-delay", "0s"],
+            &cluster(3, None, ""),
+        );
+        s.apply();
+        let id = s.server.running_named("scaleme")[0]["id"].clone();
+        s.server.delete(&format!("/api/v2/workers/account/alice/cluster/{id}/?name=-3"));
+        let plan = s.tf.terraform(&["plan", "-no-color"]).ok().all();
+        let text = flat(&plan);
+        assert!(text.contains("2 -> 3"), "{}: {plan}", cli.version);
+        assert!(!text.contains("Fewer Workers Than Asked For"), "{}: {plan}", cli.version);
+    }
+}
+
 /// A scale-up whose answer is lost, or answered 502 by a gateway after the workers were added, is
 /// made safe as a create is: the workers are counted again and only those still missing are asked for.
 #[test]

@@ -5,7 +5,8 @@ variable "aws_secret_access_key_wo" {
 }
 
 # With Terraform 1.11 or later, the secret key can be write-only: sent to Coiled, never stored in
-# state or plan. Bump the version to send a new key.
+# state or plan. Bump the version to send a new key. This is an alternative to the example beside it,
+# not an addition: a workspace has one set of backend options, managed by one resource.
 resource "coiled_backend_options" "team_wo" {
   workspace                        = "my-team"
   backend                          = "aws"

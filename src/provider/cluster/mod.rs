@@ -292,6 +292,7 @@ impl Resource for ClusterResource {
             }
         }
         if changes {
+            validate::private_ingress_on_public_address(&config, &planned, diags);
             // After the server's checks, which learn what the workspace's configuration chooses.
             let effective = plan_checks::effective_rules(&planned, set, None, None).map(|(r, _)| r);
             let from_workspace = config.use_scheduler_public_ip.is_null()
@@ -426,7 +427,6 @@ impl Resource for ClusterResource {
                 ),
                 _ => {
                     warn_of_missing_address(&state, &d, diags);
-                    warn_of_missing_workers(&state, &d, diags);
                     // Unreported rules are those state holds (the create's, made with the
                     // workspace's port), else the cluster's own where they do not open that port.
                     let own = state.own_rules().filter(|_| state.firewall_rules.is_null());
@@ -446,6 +446,8 @@ impl Resource for ClusterResource {
                         Some(_) => private = Vec::new(),
                         None => {}
                     }
+                    // Against the count state now asks for: one scaled down elsewhere is drift.
+                    warn_of_missing_workers(&refreshed, &d, diags);
                     Some(Read::Found(NewState { state: refreshed, private }))
                 }
             },

@@ -4,7 +4,9 @@
 use tfplugin::diag::Diagnostics;
 use tfplugin::value::{AttrPath, Number, Value};
 
-use super::super::ingress::{self, Reading};
+use tfplugin::model::Field;
+
+use super::super::ingress::{self, Reading, RuleSet};
 use super::model::ClusterModel;
 
 /// The checks beyond those each attribute declares: values that come with their own rules
@@ -169,43 +171,44 @@ fn tags_and_environment(config: &ClusterModel, diags: &mut Diagnostics) {
     }
 }
 
-/// The cluster's own firewall (`backend_options.ingress`, or the one `allow_ingress_from` makes):
-/// valid rules, and a warning for private ones on a public address.
+/// `backend_options.ingress`: valid rules.
 fn backend_options_block(config: &ClusterModel, diags: &mut Diagnostics) {
+    let Some(bo) = config.backend_options.known() else { return };
     let ack = config.acknowledge_world_open_ingress.known().copied().unwrap_or(false);
     let path = AttrPath::attr("backend_options").then("ingress");
-    if let Some(bo) = config.backend_options.known()
-        && let ingress::Parsed::Rules(rules) =
-            ingress::read(&bo.ingress.encode(), &Reading::validating(path.clone(), ack), diags)
-    {
-        private_on_public_address(config, &rules, path, diags);
-    }
-    if !config.allow_ingress_from.is_null()
-        && let Some(rules) = config.network_rules(None)
-    {
-        private_on_public_address(config, &rules, AttrPath::attr("allow_ingress_from"), diags);
-    }
+    ingress::read(&bo.ingress.encode(), &Reading::validating(path, ack), diags);
 }
 
-/// Warns at `path` when every source of `rules` is a private network and clients will use the
-/// scheduler's public address.
-fn private_on_public_address(
+/// At plan: warns where the cluster's own firewall (`backend_options.ingress`, or the one
+/// `allow_ingress_from` makes) admits only private networks while clients will use the scheduler's
+/// public address: `use_scheduler_public_ip` as planned (from the configuration or
+/// `cluster_defaults`), or, left to the workspace's Dask configuration, its default (public).
+pub(super) fn private_ingress_on_public_address(
     config: &ClusterModel,
-    rules: &ingress::RuleSet,
-    path: AttrPath,
+    planned: &ClusterModel,
     diags: &mut Diagnostics,
 ) {
-    if !rules.is_empty()
-        && config.use_scheduler_public_ip.known().copied().unwrap_or(true)
-        && rules.rules().iter().all(|r| coiled_firewall::is_private(&r.cidr))
-    {
+    let public = match (&config.use_scheduler_public_ip, &planned.use_scheduler_public_ip) {
+        (_, Field::Known(v)) => *v,
+        (Field::Null, _) => true,
+        _ => false,
+    };
+    let from = planned.network_rules(None).filter(|_| !planned.allow_ingress_from.is_null());
+    let own = [
+        (AttrPath::attr("backend_options").then("ingress"), RuleSet::of_state(&planned.ingress())),
+        (AttrPath::attr("allow_ingress_from"), from),
+    ];
+    for (path, rules) in own {
+        let Some(rules) = rules.filter(|_| public) else { continue };
+        if !rules.rules().iter().all(|r| coiled_firewall::is_private(&r.cidr)) {
+            continue;
+        }
         diags.warning_at(
             path,
             "Private Ingress on a Public Address",
             "Every ingress source of this cluster is a private network, but clients will connect \
-                to the scheduler's public address (`use_scheduler_public_ip` is not false here; \
-                if `cluster_defaults` or the workspace's Dask configuration makes it false, this \
-                does not apply). Traffic \
+                to the scheduler's public address (`use_scheduler_public_ip` is true, or left to \
+                the workspace, whose default is true). Traffic \
                 from a private network to a public address arrives from a public, translated \
                 address, which these rules do not admit, so those clients will be refused. Set \
                 `use_scheduler_public_ip = false` to connect over the private network (VPN, \
@@ -218,13 +221,18 @@ fn private_on_public_address(
 mod tests {
     use super::*;
 
-    /// Where the private-ingress warning is given for a cluster with `attrs`.
-    fn warned_at<const N: usize>(attrs: [(&str, Value); N]) -> Vec<String> {
+    /// Where the private-ingress warning is given for a cluster configured with `attrs`, planned
+    /// with `use_scheduler_public_ip` as `planned_public` makes it.
+    fn warned_at<const N: usize>(
+        attrs: [(&str, Value); N],
+        planned_public: Field<bool>,
+    ) -> Vec<String> {
         let config = Value::object([("software", Value::string("dask"))].into_iter().chain(attrs));
+        let config = ClusterModel::decode(&config);
+        let planned = ClusterModel { use_scheduler_public_ip: planned_public, ..config.clone() };
         let mut diags = Diagnostics::new();
-        validate_config(&config, &mut diags);
-        let warned = diags.0.iter().filter(|d| d.summary == "Private Ingress on a Public Address");
-        warned.map(|d| d.path.as_ref().map(|p| p.to_string()).unwrap_or_default()).collect()
+        private_ingress_on_public_address(&config, &planned, &mut diags);
+        diags.0.iter().map(|d| d.path.as_ref().map(|p| p.to_string()).unwrap_or_default()).collect()
     }
 
     #[test]
@@ -234,10 +242,13 @@ mod tests {
             ("ports", Value::Set(vec![Value::int(8786)])),
         ]);
         let ingress = Value::object([("ingress", Value::Set(vec![block]))]);
-        assert_eq!(warned_at([("backend_options", ingress)]), ["backend_options.ingress"]);
+        let left = || Field::Unknown;
+        assert_eq!(warned_at([("backend_options", ingress)], left()), ["backend_options.ingress"]);
         let private = ("allow_ingress_from", Value::string("10.1.0.0/16"));
-        assert_eq!(warned_at([private.clone()]), ["allow_ingress_from"]);
-        assert!(warned_at([private, ("use_scheduler_public_ip", Value::Bool(false))]).is_empty());
-        assert!(warned_at([("allow_ingress_from", Value::string("everyone"))]).is_empty());
+        assert_eq!(warned_at([private.clone()], left()), ["allow_ingress_from"]);
+        let own_false = ("use_scheduler_public_ip", Value::Bool(false));
+        assert!(warned_at([private.clone(), own_false], Field::Known(false)).is_empty());
+        assert!(warned_at([private], Field::Known(false)).is_empty(), "cluster_defaults' false");
+        assert!(warned_at([("allow_ingress_from", Value::string("everyone"))], left()).is_empty());
     }
 }
