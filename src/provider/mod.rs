@@ -446,7 +446,7 @@ pub(crate) fn workspace_slug(v: &Value) -> Checked {
     refuse(bad, "Invalid Workspace", |ws| format!("{ws:?} is not a workspace slug."))
 }
 
-/// The check on a text argument that means nothing empty: `name` is left out, or given a value.
+/// The check on a text argument `name` for which empty means nothing: it is left out instead.
 pub(crate) fn not_empty(v: &Value, name: &str) -> Checked {
     refuse(v.as_str().filter(|t| t.trim().is_empty()), "Empty Value", |_| {
         format!("{name} is empty; remove it or give a value.")

@@ -83,10 +83,10 @@ pub(super) fn unfinished_work(private: &[u8], planned: &ClusterModel, diags: &mu
         AttrPath::attr("n_workers"),
         "Unfinished Scale Changed",
         format!(
-            "An earlier apply asked Coiled for {} workers and did not see the scale through, so \
-                state still shows the count from before it while Coiled is asked for {}. This \
-                apply asks for {to} instead{removing}.",
-            m.scaling_to, m.scaling_to
+            "An earlier apply asked Coiled for {} workers and did not see the scale through; \
+                state still shows the count from before that scale. This apply asks for {to} \
+                instead{removing}.",
+            m.scaling_to
         ),
     );
 }
