@@ -379,7 +379,9 @@ fn a_server_lost_during_the_create_wait_leaves_the_cluster_untainted() {
             cli.version
         );
         s.apply();
-        s.assert_no_changes();
+        // The wait may end on a status that is ready by Coiled's rule (`starting`) and reads
+        // `ready` later: only the output that shows it may change.
+        s.assert_no_resource_changes();
         assert_eq!(active(&s).len(), 1);
         assert_eq!(active(&s)[0]["id"], made, "the cluster made is waited for and kept");
     }
