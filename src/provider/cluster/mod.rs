@@ -388,8 +388,9 @@ impl Resource for ClusterResource {
                     "Cluster {id} ({}) {why}. Coiled stops clusters on its own (idle timeout, no \
                         client connected, or an unresponsive scheduler); they can be stopped \
                         outside Terraform, or by a destroy that was interrupted. It has been \
-                        removed from state; the next apply creates a new one. Set `idle_timeout` to keep clusters longer, or `when_stopped = \
-                        \"keep\"` to keep a stopped cluster in state.",
+                        removed from state; the next apply creates a new one. Set `idle_timeout` \
+                        to keep clusters longer, or `when_stopped = \"keep\"` to keep a stopped \
+                        cluster in state.",
                     state.name.as_deref().unwrap_or("?")
                 ),
             );

@@ -193,13 +193,16 @@ pub(super) fn private_ingress_on_public_address(
         (Field::Null, _) => true,
         _ => false,
     };
+    if !public {
+        return;
+    }
     let from = planned.network_rules(None).filter(|_| !planned.allow_ingress_from.is_null());
     let own = [
         (AttrPath::attr("backend_options").then("ingress"), RuleSet::of_state(&planned.ingress())),
         (AttrPath::attr("allow_ingress_from"), from),
     ];
     for (path, rules) in own {
-        let Some(rules) = rules.filter(|_| public) else { continue };
+        let Some(rules) = rules else { continue };
         if !rules.rules().iter().all(|r| coiled_firewall::is_private(&r.cidr)) {
             continue;
         }
